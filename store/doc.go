@@ -1,0 +1,42 @@
+// Package store persists pikabatch's checkpoint: one record per job, in a
+// bbolt file beside the outputs (by default <out>/.pikabatch.db).
+//
+// # Durability
+//
+// Every Put and Update returns only after its bbolt transaction has been
+// committed and fsynced (bbolt with NoSync off). A caller that has Put a
+// request ID can therefore poll it, log it or count it knowing that a crash,
+// kill -9 or power cut will not lose it. Open fsyncs the file's directory
+// too, so the file itself survives a power cut.
+//
+// Concurrent writers are coalesced with bbolt's Batch: calls that arrive
+// within a couple of milliseconds share one transaction and one fsync, so a
+// pool of hundreds of workers costs a handful of fsyncs per second rather
+// than one per job. Stats reports the ratio.
+//
+// # Locking
+//
+// bbolt takes an exclusive flock on the file, so only one Store (in any
+// process, including this one) has it open for writing. Right after taking
+// the lock, Open writes a small JSON file, <path>.owner, naming the holder
+// (pid, host, start time, command); Close removes it. When Open cannot get
+// the lock it returns a *LockedError that names the holder from that file.
+// The lock is the truth and the owner file only feeds the message: a stale
+// owner file left by a process that died never blocks Open.
+//
+// The state file belongs on a local filesystem. On Linux, flock is held by an
+// open file description, so a second Open in the same process is refused as
+// well; over NFS it is emulated with per-process POSIX locks, which neither
+// refuse a second Open in the same process nor survive it closing its file.
+//
+// # Records
+//
+// The "jobs" bucket maps each job key to the JSON of its Job, so the file can
+// be inspected with any bbolt tool and old records decode in newer versions.
+// The "meta" bucket holds small strings about the batch and the schema
+// version; Open refuses a file written with a newer schema.
+//
+// The store guards the one invariant whose violation costs money: a write may
+// not clear or replace the request ID of a job whose render is live
+// (submitted, queued, running or rendered). See ErrRequestIDChange.
+package store

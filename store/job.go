@@ -1,0 +1,145 @@
+package store
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// State is where a job is in its life; see DESIGN.md for the transitions.
+type State string
+
+// The states of a job.
+const (
+	StatePending    State = "pending"
+	StateSubmitting State = "submitting" // written durably BEFORE the submit POST is sent
+	StateUncertain  State = "uncertain"  // submit outcome unknown (may have created a paid job)
+	StateSubmitted  State = "submitted"  // request ID known
+	StateQueued     State = "queued"
+	StateRunning    State = "running"
+	StateRendered   State = "rendered" // completed on the API, outputs known, not yet downloaded
+	StateDone       State = "done"     // file(s) on disk under final name, size+hash recorded
+	StateFailed     State = "failed"
+	StateCancelled  State = "cancelled"
+	StateTimedOut   State = "timed_out"
+	StateExpired    State = "expired" // API no longer knows the request ID (404): render lost
+)
+
+// AllStates returns every state in life order. The slice is new on each call.
+func AllStates() []State {
+	return []State{
+		StatePending, StateSubmitting, StateUncertain, StateSubmitted,
+		StateQueued, StateRunning, StateRendered, StateDone,
+		StateFailed, StateCancelled, StateTimedOut, StateExpired,
+	}
+}
+
+// IsValid reports whether s is one of AllStates.
+func (s State) IsValid() bool {
+	switch s {
+	case StatePending, StateSubmitting, StateUncertain, StateSubmitted,
+		StateQueued, StateRunning, StateRendered, StateDone,
+		StateFailed, StateCancelled, StateTimedOut, StateExpired:
+		return true
+	}
+	return false
+}
+
+// IsTerminal reports whether a job in state s needs no more work in this
+// run: done, failed, cancelled, timed_out or expired.
+func (s State) IsTerminal() bool {
+	switch s {
+	case StateDone, StateFailed, StateCancelled, StateTimedOut, StateExpired:
+		return true
+	}
+	return false
+}
+
+// HasRequestID reports whether every job in state s holds a request ID:
+// submitted, queued, running, rendered and done. The store refuses to write a
+// job in one of these states without one.
+//
+// It is about the state class, not one job: failed, cancelled, timed_out and
+// expired jobs usually hold the request ID too (failed does not when the API
+// rejected the submit), so callers that need it check Job.RequestID.
+func (s State) HasRequestID() bool {
+	switch s {
+	case StateSubmitted, StateQueued, StateRunning, StateRendered, StateDone:
+		return true
+	}
+	return false
+}
+
+// isLive reports whether a job in state s has a render on the API that only
+// its request ID can reach.
+func (s State) isLive() bool {
+	return s.HasRequestID() && !s.IsTerminal()
+}
+
+// Output is one result file of a job.
+type Output struct {
+	URL    string `json:"url"`              // result file URL as the API gave it (may be pre-signed)
+	Path   string `json:"path,omitempty"`   // final file name relative to the output folder, e.g. "clip1.mp4"
+	Size   int64  `json:"size,omitempty"`   // bytes
+	SHA256 string `json:"sha256,omitempty"` // hex
+}
+
+// Job is the checkpoint of one manifest row. It is stored as JSON, so fields
+// added later decode as their zero value from older files.
+type Job struct {
+	Key          string          `json:"key"`
+	ParamHash    string          `json:"param_hash"`
+	Line         int             `json:"line,omitempty"`  // manifest line, informational
+	Input        json.RawMessage `json:"input,omitempty"` // the submit body
+	State        State           `json:"state"`
+	RequestID    string          `json:"request_id,omitempty"`
+	Attempts     int             `json:"attempts"`         // submit attempts sent (including re-sends)
+	Resent       int             `json:"resent,omitempty"` // uncertain submits re-sent
+	Polls        int             `json:"polls,omitempty"`  // status/result calls spent on this job
+	LastError    string          `json:"last_error,omitempty"`
+	Outputs      []Output        `json:"outputs,omitempty"`
+	CreatedAt    time.Time       `json:"created_at"`
+	SubmittedAt  time.Time       `json:"submitted_at,omitzero"`
+	FinishedAt   time.Time       `json:"finished_at,omitzero"` // API-side completion/failure observed
+	DownloadedAt time.Time       `json:"downloaded_at,omitzero"`
+	UpdatedAt    time.Time       `json:"updated_at"`
+}
+
+// validate checks what the store promises about every stored job.
+func (j *Job) validate() error {
+	switch {
+	case j.Key == "":
+		return fmt.Errorf("%w: empty key", ErrInvalidJob)
+	case len(j.Key) > bolt.MaxKeySize:
+		return fmt.Errorf("%w: key is %d bytes, limit %d", ErrInvalidJob, len(j.Key), bolt.MaxKeySize)
+	case !j.State.IsValid():
+		return fmt.Errorf("%w: unknown state %q", ErrInvalidJob, j.State)
+	case j.State.HasRequestID() && j.RequestID == "":
+		return fmt.Errorf("%w: state %s without a request ID", ErrInvalidJob, j.State)
+	}
+	return nil
+}
+
+// storedID is the part of a stored record that checkRequestID needs; decoding
+// only these fields keeps Put cheap.
+type storedID struct {
+	State     State  `json:"state"`
+	RequestID string `json:"request_id"`
+}
+
+// checkRequestID refuses a write that would lose the request ID of a live
+// render. It is the last line of defence against a stale copy of a job being
+// written over a newer one.
+func checkRequestID(prev storedID, next *Job) error {
+	if prev.RequestID == "" || prev.RequestID == next.RequestID || !prev.State.isLive() {
+		return nil
+	}
+	if next.RequestID == "" {
+		return fmt.Errorf("%w: stored job is %s with request ID %q, write has none",
+			ErrRequestIDChange, prev.State, prev.RequestID)
+	}
+	return fmt.Errorf("%w: stored job is %s with request ID %q, write has %q",
+		ErrRequestIDChange, prev.State, prev.RequestID, next.RequestID)
+}

@@ -1,0 +1,564 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+)
+
+const (
+	// schemaVersion is the layout this package writes. Bump it, and teach
+	// Open to migrate, when a change would mislead an older pikabatch.
+	schemaVersion = 1
+
+	defaultLockTimeout = 200 * time.Millisecond
+
+	// maxBatchDelay is how long a write waits for others to share its
+	// transaction. An fsync costs about as much on a local SSD and far more on
+	// network disks, and every write sits next to an API call that takes
+	// 100 ms or more, so 2 ms of added latency buys coalescing at no visible
+	// cost. bbolt's default (10 ms) would slow a single writer for nothing.
+	maxBatchDelay = 2 * time.Millisecond
+
+	// maxBatchSize caps the writes in one transaction. A batch commits as soon
+	// as it is full, and bbolt re-runs the whole batch when one call in it
+	// fails (an Update of a missing key, say), so the cap bounds both the
+	// transaction (~1 MB of JSON) and the work redone. 1000 is above any
+	// sensible worker count, so under normal load the delay closes batches.
+	maxBatchSize = 1000
+
+	// initialMmapSize is mapped up front so that the file (a few MB for ten
+	// thousand jobs) rarely needs a remap, which would make a writer wait for
+	// every open read transaction. It is address space, not disk or memory.
+	initialMmapSize = 64 << 20
+
+	metaSchemaVersion = "schema_version"
+)
+
+var (
+	bucketJobs = []byte("jobs")
+	bucketMeta = []byte("meta")
+)
+
+// Options configure Open. The zero value is usable.
+type Options struct {
+	// LockTimeout is how long to wait for the file lock; default 200ms.
+	// A negative value tries once.
+	LockTimeout time.Duration
+
+	// Owner is recorded in <path>.owner while the Store is open for writing.
+	// A zero PID means CurrentOwner(Owner.Command).
+	Owner Owner
+
+	// ReadOnly takes a shared lock: several readers may open the file, but
+	// not while a writer holds it. Writes return ErrReadOnly.
+	ReadOnly bool
+
+	// Now is the clock for CreatedAt and UpdatedAt; default time.Now.
+	Now func() time.Time
+}
+
+// Stats counts writes for benchmarks and reports, so that "fsyncs per job"
+// can be shown.
+type Stats struct {
+	Writes  int64 // Put and Update calls made while open and writable
+	Commits int64 // committed (and fsynced) transactions that carried them
+}
+
+// Store is the checkpoint store. Its methods are safe for concurrent use.
+type Store struct {
+	path     string
+	db       *bolt.DB
+	readOnly bool
+	now      func() time.Time
+
+	// mu is held shared by every operation and exclusively by Close, so Close
+	// waits for the writes in flight instead of failing them.
+	mu     sync.RWMutex
+	closed bool
+
+	writes  atomic.Int64
+	commits atomic.Int64
+	// hooked is the last write transaction given a commit counter. bbolt's
+	// Batch runs many calls in one transaction and re-runs them in a new one
+	// after a failure; counting per transaction, not per call, is what
+	// makes Commits mean fsyncs.
+	hooked atomic.Pointer[bolt.Tx]
+}
+
+// Open opens the state file at path, creating it (but not its directory) if
+// needed, and takes its lock. If another Store holds the lock, in this
+// process or another, Open returns a *LockedError after Options.LockTimeout.
+// A file with a newer schema fails with ErrSchemaTooNew, a foreign bbolt file
+// with ErrNotStateFile.
+func Open(path string, opts Options) (*Store, error) {
+	timeout := opts.LockTimeout
+	switch {
+	case timeout == 0:
+		timeout = defaultLockTimeout
+	case timeout < 0:
+		timeout = time.Nanosecond // bbolt treats 0 as "wait forever"
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Owner.PID == 0 {
+		opts.Owner = CurrentOwner(opts.Owner.Command)
+	}
+
+	db, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout:         timeout,
+		ReadOnly:        opts.ReadOnly,
+		FreelistType:    bolt.FreelistMapType,
+		InitialMmapSize: initialMmapSize,
+	})
+	if errors.Is(err, berrors.ErrTimeout) {
+		return nil, &LockedError{Path: path, Owner: readOwner(path)}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	db.MaxBatchDelay = maxBatchDelay
+	db.MaxBatchSize = maxBatchSize
+
+	s := &Store{path: path, db: db, readOnly: opts.ReadOnly, now: opts.Now}
+	if err := s.init(opts.Owner); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// init checks the schema, creates the buckets of a new file and records the
+// owner.
+func (s *Store) init(owner Owner) error {
+	var fresh bool
+	if err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		fresh, err = checkSchema(tx)
+		return err
+	}); err != nil {
+		return err
+	}
+	if s.readOnly {
+		return nil // a fresh file reads as empty
+	}
+	if fresh {
+		if err := s.db.Update(func(tx *bolt.Tx) error {
+			if _, err := tx.CreateBucketIfNotExists(bucketJobs); err != nil {
+				return err
+			}
+			meta, err := tx.CreateBucketIfNotExists(bucketMeta)
+			if err != nil {
+				return err
+			}
+			return meta.Put([]byte(metaSchemaVersion), []byte(strconv.Itoa(schemaVersion)))
+		}); err != nil {
+			return fmt.Errorf("create buckets: %w", err)
+		}
+	}
+	// The file's directory entry must be durable before any request ID in
+	// it is relied on. Syncing on every writable Open, not only on creation,
+	// also covers a file created by a run that died before syncing it.
+	if err := syncDir(filepath.Dir(s.path)); err != nil {
+		return fmt.Errorf("sync directory: %w", err)
+	}
+	if err := writeOwner(s.path, owner); err != nil {
+		return fmt.Errorf("write owner file: %w", err)
+	}
+	return nil
+}
+
+// checkSchema reports whether the file is fresh (no buckets yet: new, or
+// created by a run that died before its first commit) and refuses files it
+// can't safely write.
+func checkSchema(tx *bolt.Tx) (fresh bool, err error) {
+	var raw []byte
+	if meta := tx.Bucket(bucketMeta); meta != nil {
+		raw = meta.Get([]byte(metaSchemaVersion))
+	}
+	if raw == nil {
+		empty := true
+		_ = tx.ForEach(func([]byte, *bolt.Bucket) error {
+			empty = false
+			return nil
+		})
+		if !empty {
+			return false, fmt.Errorf("%w: no schema version", ErrNotStateFile)
+		}
+		return true, nil
+	}
+	v, err := strconv.Atoi(string(raw))
+	if err != nil || v < 1 {
+		return false, fmt.Errorf("%w: schema version %q", ErrNotStateFile, raw)
+	}
+	if v > schemaVersion {
+		return false, fmt.Errorf("%w: schema version %d, this build reads up to %d; upgrade pikabatch",
+			ErrSchemaTooNew, v, schemaVersion)
+	}
+	return false, nil
+}
+
+// Path returns the state file's path as given to Open.
+func (s *Store) Path() string { return s.path }
+
+// enter starts an operation; the caller must call s.mu.RUnlock when it
+// returns nil.
+func (s *Store) enter() error {
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return ErrClosed
+	}
+	return nil
+}
+
+// enterWrite is enter for writes: it also checks ctx, which is the last point
+// at which a write may be abandoned; once handed to bbolt it completes.
+func (s *Store) enterWrite(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := s.enter(); err != nil {
+		return err
+	}
+	if s.readOnly {
+		s.mu.RUnlock()
+		return ErrReadOnly
+	}
+	return nil
+}
+
+// Get returns the job stored under key, or ErrNotFound.
+func (s *Store) Get(ctx context.Context, key string) (Job, error) {
+	if err := ctx.Err(); err != nil {
+		return Job{}, fmt.Errorf("store: get %q: %w", key, err)
+	}
+	if err := s.enter(); err != nil {
+		return Job{}, fmt.Errorf("store: get %q: %w", key, err)
+	}
+	defer s.mu.RUnlock()
+
+	var job Job
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var v []byte
+		if b := tx.Bucket(bucketJobs); b != nil {
+			v = b.Get([]byte(key))
+		}
+		if v == nil {
+			return ErrNotFound
+		}
+		return json.Unmarshal(v, &job) // copies: v is only valid inside the transaction
+	})
+	if err != nil {
+		return Job{}, fmt.Errorf("store: get %q: %w", key, err)
+	}
+	return job, nil
+}
+
+// Put durably writes job under job.Key, replacing any stored record, and sets
+// UpdatedAt (and CreatedAt when zero). Concurrent callers are coalesced into
+// one bbolt transaction (db.Batch), and Put returns only after the commit is
+// fsynced, so a caller that Put a request ID can rely on it surviving a
+// crash.
+//
+// Put is idempotent. It fails with ErrInvalidJob for a job the store must not
+// hold and with ErrRequestIDChange if it would lose a live job's request ID.
+// A cancelled ctx stops Put only before it starts writing.
+func (s *Store) Put(ctx context.Context, job Job) error {
+	if err := s.enterWrite(ctx); err != nil {
+		return fmt.Errorf("store: put %q: %w", job.Key, err)
+	}
+	defer s.mu.RUnlock()
+	s.writes.Add(1)
+
+	now := s.now().UTC()
+	job.UpdatedAt = now
+	if job.CreatedAt.IsZero() {
+		job.CreatedAt = now
+	}
+	if err := job.validate(); err != nil {
+		return fmt.Errorf("store: put %q: %w", job.Key, err)
+	}
+	data, err := json.Marshal(job)
+	if err != nil {
+		return fmt.Errorf("store: put %q: %w", job.Key, err)
+	}
+	// A refused write returns nil to Batch, with its error kept aside: an
+	// error would make bbolt roll back and re-run every other write in the
+	// batch. Nothing was written for this call, so committing is right.
+	key := []byte(job.Key)
+	var refused error
+	err = s.batch(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketJobs)
+		if refused = checkReplace(b.Get(key), &job); refused != nil {
+			return nil
+		}
+		return b.Put(key, data)
+	})
+	if err == nil {
+		err = refused
+	}
+	if err != nil {
+		return fmt.Errorf("store: put %q: %w", job.Key, err)
+	}
+	return nil
+}
+
+// checkReplace decides whether job may replace the stored record old (nil if
+// none).
+func checkReplace(old []byte, job *Job) error {
+	if old == nil {
+		return nil
+	}
+	var prev storedID
+	if err := json.Unmarshal(old, &prev); err != nil {
+		return fmt.Errorf("decode stored job: %w", err)
+	}
+	return checkRequestID(prev, job)
+}
+
+// Update reads the job stored under key (ErrNotFound if absent), applies fn,
+// sets UpdatedAt and writes it back in the same transaction, batched and
+// fsynced like Put. It returns the job as stored.
+//
+// fn may be called more than once, each time with a fresh copy of the stored
+// job (Batch re-runs a transaction when another call in it fails), so it must
+// have no effect beyond its argument. If fn returns an error nothing is
+// written and Update returns it wrapped. fn must not call back into the store
+// or change the key. Update fails like Put on an invalid result.
+func (s *Store) Update(ctx context.Context, key string, fn func(*Job) error) (Job, error) {
+	if err := s.enterWrite(ctx); err != nil {
+		return Job{}, fmt.Errorf("store: update %q: %w", key, err)
+	}
+	defer s.mu.RUnlock()
+	s.writes.Add(1)
+
+	now := s.now().UTC()
+	bkey := []byte(key)
+	var data []byte // set by the run that commits
+	var refused error
+	err := s.batch(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketJobs)
+		// As in Put, a refused update must not fail the batch it shares.
+		if data, refused = applyUpdate(b.Get(bkey), key, now, fn); refused != nil {
+			return nil
+		}
+		return b.Put(bkey, data)
+	})
+	if err == nil {
+		err = refused
+	}
+	if err != nil {
+		return Job{}, fmt.Errorf("store: update %q: %w", key, err)
+	}
+	var job Job
+	if err := json.Unmarshal(data, &job); err != nil {
+		return Job{}, fmt.Errorf("store: update %q: %w", key, err)
+	}
+	return job, nil
+}
+
+// applyUpdate returns the record that Update writes over old (nil if none).
+func applyUpdate(old []byte, key string, now time.Time, fn func(*Job) error) ([]byte, error) {
+	if old == nil {
+		return nil, ErrNotFound
+	}
+	var job Job
+	if err := json.Unmarshal(old, &job); err != nil {
+		return nil, fmt.Errorf("decode stored job: %w", err)
+	}
+	prev := storedID{State: job.State, RequestID: job.RequestID}
+	if err := fn(&job); err != nil {
+		return nil, err
+	}
+	if job.Key != key {
+		return nil, fmt.Errorf("%w: update changed the key to %q", ErrInvalidJob, job.Key)
+	}
+	job.UpdatedAt = now
+	if err := job.validate(); err != nil {
+		return nil, err
+	}
+	if err := checkRequestID(prev, &job); err != nil {
+		return nil, err
+	}
+	return json.Marshal(job)
+}
+
+// batch runs fn in a shared write transaction and counts the commit once per
+// transaction.
+func (s *Store) batch(fn func(*bolt.Tx) error) error {
+	return s.db.Batch(func(tx *bolt.Tx) error {
+		// Write transactions are serialised, and the stored pointer keeps the
+		// previous one alive, so a new transaction can't share its address.
+		if s.hooked.Swap(tx) != tx {
+			tx.OnCommit(func() { s.commits.Add(1) })
+		}
+		return fn(tx)
+	})
+}
+
+// ForEach calls fn for every job in key order inside one read transaction,
+// and stops at the first error fn returns, returning it unwrapped. fn must not
+// call back into the store: a write waiting for the transaction to end would
+// deadlock. Keep fn short, as a long read can hold up writers that need to
+// grow the file.
+func (s *Store) ForEach(ctx context.Context, fn func(Job) error) error {
+	if err := s.enter(); err != nil {
+		return fmt.Errorf("store: for each: %w", err)
+	}
+	defer s.mu.RUnlock()
+
+	var fnErr error
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketJobs)
+		if b == nil {
+			return nil
+		}
+		c := b.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			var job Job
+			if err := json.Unmarshal(v, &job); err != nil {
+				return fmt.Errorf("decode %q: %w", k, err)
+			}
+			if err := fn(job); err != nil {
+				fnErr = err
+				return err
+			}
+		}
+		return nil
+	})
+	if fnErr != nil {
+		return fnErr
+	}
+	if err != nil {
+		return fmt.Errorf("store: for each: %w", err)
+	}
+	return nil
+}
+
+// Counts returns the number of jobs in each state, with an entry (perhaps 0)
+// for every state in AllStates.
+func (s *Store) Counts(ctx context.Context) (map[State]int, error) {
+	if err := s.enter(); err != nil {
+		return nil, fmt.Errorf("store: counts: %w", err)
+	}
+	defer s.mu.RUnlock()
+
+	counts := make(map[State]int, len(AllStates()))
+	for _, st := range AllStates() {
+		counts[st] = 0
+	}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketJobs)
+		if b == nil {
+			return nil
+		}
+		c := b.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			var rec storedID
+			if err := json.Unmarshal(v, &rec); err != nil {
+				return fmt.Errorf("decode %q: %w", k, err)
+			}
+			counts[rec.State]++
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: counts: %w", err)
+	}
+	return counts, nil
+}
+
+// SetMeta durably stores a small string about the batch (model, manifest
+// path, ...). The key "schema_version" is reserved.
+func (s *Store) SetMeta(ctx context.Context, key, value string) error {
+	if key == "" || key == metaSchemaVersion {
+		return fmt.Errorf("store: set meta %q: key is reserved or empty", key)
+	}
+	if err := s.enterWrite(ctx); err != nil {
+		return fmt.Errorf("store: set meta %q: %w", key, err)
+	}
+	defer s.mu.RUnlock()
+
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketMeta).Put([]byte(key), []byte(value))
+	})
+	if err != nil {
+		return fmt.Errorf("store: set meta %q: %w", key, err)
+	}
+	return nil
+}
+
+// Meta returns the value SetMeta stored under key, or "" if unset.
+func (s *Store) Meta(ctx context.Context, key string) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", fmt.Errorf("store: meta %q: %w", key, err)
+	}
+	if err := s.enter(); err != nil {
+		return "", fmt.Errorf("store: meta %q: %w", key, err)
+	}
+	defer s.mu.RUnlock()
+
+	var value string
+	err := s.db.View(func(tx *bolt.Tx) error {
+		if b := tx.Bucket(bucketMeta); b != nil {
+			value = string(b.Get([]byte(key)))
+		}
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("store: meta %q: %w", key, err)
+	}
+	return value, nil
+}
+
+// Stats returns the write counters since Open.
+func (s *Store) Stats() Stats {
+	return Stats{Writes: s.writes.Load(), Commits: s.commits.Load()}
+}
+
+// Close waits for the operations in flight, removes the owner file and
+// releases the lock. It is safe to call more than once; later calls return
+// nil.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+
+	var errs []error
+	if !s.readOnly {
+		// Before releasing the lock: afterwards the file may be the next
+		// holder's.
+		if err := os.Remove(ownerPath(s.path)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("remove owner file: %w", err))
+		}
+	}
+	if err := s.db.Close(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("store: close %s: %w", s.path, err)
+	}
+	return nil
+}
