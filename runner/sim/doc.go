@@ -1,0 +1,56 @@
+// Package sim is a simulated RunComfy Model API: the stand-in for the real
+// service in tests, benchmarks, `pikabatch demo` and users' dry runs
+// (`pikabatch sim`).
+//
+// It follows the documented API (shared/runcomfy-api.md) to the letter: the
+// same paths, JSON shapes, job states and error bodies, bearer-token auth, and
+// input validation against the schema of pika/pika-2-2/image-to-video. Result
+// files are served by a second handler, FilesHandler, meant to run on a
+// different origin like a real storage host; its URLs are pre-signed, may
+// expire, need no token, and count every request that carries one.
+//
+// # Account model
+//
+// The account has Config.Slots GPU slots and one FIFO queue. A job waits in
+// the queue (in_queue, with queue_position) until a slot is free and
+// Config.QueueTime has passed since it was submitted, runs for its run time
+// (in_progress), then ends completed or failed. The timeline is computed
+// lazily from Config.Now: every request first advances the account to the
+// current time, processing finishes in time order and starting the next
+// queued job at the exact instant a slot frees. There are no goroutines or
+// timers per job, so a test moves a fake clock and sees an exact schedule no
+// matter when its requests arrive, and 20,000 jobs cost O(log n) each.
+//
+// # Faults
+//
+// Config.Faults injects what a careful client must survive: 429s with
+// Retry-After, 5xx, dropped connections, submits that create a job but lose
+// their response (the paid-duplicate hazard), truncated and expired
+// downloads, failed generations and jobs that never finish. Every random
+// choice comes from Config.Seed, so a run is reproducible for a sequential
+// client. Request faults (drop, 429, 5xx, lost response, 402) use one stream
+// and per-job choices (run-time jitter, failure, never finishing, an expired
+// first URL, a truncated first download) use another, so changing one rate
+// does not reshuffle the request IDs.
+//
+// Two faults are applied once per job rather than on every attempt, so that a
+// rate of 1.0 still lets a correct client finish: RateExpire expires the first
+// URL issued for a job (asking the result endpoint again issues a valid one),
+// and RateTruncate cuts off the first download of each file (a Range request
+// or a new download then succeeds).
+//
+// A job drawn by RateNeverFinish reads in_progress forever once it starts and
+// keeps its slot, as a job running on a GPU does; it cannot be cancelled, so
+// each one shrinks the account for the rest of the run.
+//
+// # Observing
+//
+// Counters reports what the simulator saw (also as JSON at GET
+// /_sim/counters on the API handler, without auth), Jobs lists every job with
+// its timeline, and Video returns the exact bytes served for an output so
+// tests can check downloads byte for byte.
+//
+// Start runs both handlers on loopback listeners for the CLI and end-to-end
+// tests; tests that want httptest servers use APIHandler, FilesHandler and
+// SetFilesBase instead.
+package sim
