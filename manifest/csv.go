@@ -1,0 +1,231 @@
+package manifest
+
+import (
+	"bufio"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/gocarina/gocsv"
+)
+
+// csvSource parses CSV rows with its own encoding/csv reader and decodes
+// each record into a record with gocsv, leaving gocsv's package-level
+// settings alone: they are shared by every user of gocsv in the process.
+//
+// The header is checked and mapped here, once: gocsv would redo its (looser)
+// header matching for every record, which took half the time of a
+// validation. gocsv then decodes each record by position, from the
+// record's values put in field order.
+type csvSource struct {
+	cr      *csv.Reader
+	lim     *rowLimiter
+	header  []string // trimmed column names as spelled in the file
+	cols    []field  // field of each column
+	names   [numFields]string
+	one     oneRecord
+	out     []record // gocsv's target; one element, reused
+	maxRow  int
+	endLine int // last line of the previous record
+}
+
+// oneRecord is a gocsv.CSVReader that yields one record, the values of a
+// CSV row in field order.
+type oneRecord struct {
+	values [numFields]string
+	rows   [1][]string
+}
+
+// Read implements gocsv.CSVReader.
+func (o *oneRecord) Read() ([]string, error) { return o.values[:], nil }
+
+// ReadAll implements gocsv.CSVReader.
+func (o *oneRecord) ReadAll() ([][]string, error) {
+	o.rows[0] = o.values[:]
+	return o.rows[:], nil
+}
+
+var _ gocsv.CSVReader = (*oneRecord)(nil)
+
+func newCSVSource(br *bufio.Reader, name string, maxRow int) (*csvSource, []*RowError, error) {
+	lim := &rowLimiter{r: br, max: int64(maxRow)}
+	cr := csv.NewReader(lim)
+	cr.FieldsPerRecord = -1 // ragged rows are reported per row, and reading goes on
+	cr.ReuseRecord = true
+	s := &csvSource{cr: cr, lim: lim, out: make([]record, 1), maxRow: maxRow}
+
+	rec, err := cr.Read()
+	var pe *csv.ParseError
+	switch {
+	case err == io.EOF && lim.n == 0:
+		return nil, []*RowError{{File: name, Err: problemf(ErrEmpty, "the file is empty")}}, nil
+	case err == io.EOF:
+		return nil, []*RowError{{File: name, Err: problemf(ErrEmpty, "the file has no header line")}}, nil
+	case errors.Is(err, errRowTooLong):
+		return nil, []*RowError{{File: name, Line: 1, Err: problemf(ErrBadHeader, "the header is longer than %d bytes", maxRow).also(ErrMalformed)}}, nil
+	case errors.As(err, &pe):
+		return nil, []*RowError{{File: name, Line: pe.StartLine, Err: csvParseProblem(pe).also(ErrBadHeader)}}, nil
+	case err != nil:
+		return nil, nil, err
+	}
+	line, _ := cr.FieldPos(0)
+	s.endLine = s.lastLine(rec)
+
+	var problems []*RowError
+	bad := func(field string, p *problem) {
+		problems = append(problems, &RowError{File: name, Line: line, Field: field, Err: p})
+	}
+	for _, col := range rec {
+		if strings.Contains(col, "://") {
+			return nil, []*RowError{{File: name, Line: line, Err: problemf(ErrBadHeader,
+				"the first line looks like a data row (it has the URL %s); the first line must be a header naming the columns, such as id,image,promptText", quote(strings.TrimSpace(col))).also(ErrUnknownColumn)}}, nil
+		}
+	}
+	s.header = make([]string, len(rec))
+	s.cols = make([]field, len(rec))
+	seen := [numFields]int{} // column number (1-based) of each field
+	for i, col := range rec {
+		col = strings.TrimSpace(col)
+		s.header[i] = col
+		f, ok := lookupColumn(col)
+		switch {
+		case !utf8.ValidString(col):
+			bad("", problemf(ErrBadHeader, "the name of column %d is not valid UTF-8 text; save the file as UTF-8", i+1).also(ErrMalformed))
+		case col == "":
+			bad("", problemf(ErrBadHeader, "column %d has no name (is there a trailing comma?)", i+1))
+		case !ok:
+			bad(col, unknownColumn("column", col).also(ErrBadHeader))
+		case seen[f] != 0 && s.header[seen[f]-1] == col:
+			bad(col, problemf(ErrBadHeader, "column %q appears twice (columns %d and %d)", col, seen[f], i+1))
+		case seen[f] != 0:
+			bad(col, problemf(ErrBadHeader, "column %q (column %d) repeats column %q (column %d)", col, i+1, s.header[seen[f]-1], seen[f]))
+		default:
+			seen[f] = i + 1
+			s.names[f] = col
+			s.cols[i] = f
+		}
+	}
+	if seen[fImage] == 0 && !hasProblem(problems, ErrUnknownColumn) {
+		bad("image", problemf(ErrBadHeader, "no such column (or its alias image_url); every row needs the URL of its source image").also(ErrRequired))
+	}
+	if len(problems) > 0 {
+		return nil, problems, nil
+	}
+	return s, nil, nil
+}
+
+func hasProblem(errs []*RowError, target error) bool {
+	for _, e := range errs {
+		if errors.Is(e, target) {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *csvSource) read(raw *rawRow) error {
+	for {
+		s.lim.rowStart = s.cr.InputOffset()
+		rec, err := s.cr.Read()
+		var pe *csv.ParseError
+		switch {
+		case err == io.EOF:
+			return io.EOF
+		case errors.Is(err, errRowTooLong):
+			// The csv.Reader cannot go on. The row starts after the
+			// previous one, give or take blank lines that were skipped.
+			raw.line = s.endLine + 1
+			raw.errs = append(raw.errs, &RowError{Line: raw.line,
+				Err: problemf(ErrMalformed, "the row starting here is longer than %d bytes (an unterminated quoted field?); stopped reading", s.maxRow).also(ErrTooLong)})
+			raw.skip, raw.last = true, true
+			return nil
+		case errors.As(err, &pe):
+			raw.line = pe.StartLine
+			raw.errs = append(raw.errs, &RowError{Line: pe.StartLine, Err: csvParseProblem(pe)})
+			raw.skip = true
+			s.endLine = pe.Line
+			return nil
+		case err != nil:
+			return err
+		}
+		line, _ := s.cr.FieldPos(0)
+		s.endLine = s.lastLine(rec)
+		if allBlank(rec) {
+			continue // e.g. ",,,," rows that spreadsheets write below the data
+		}
+		raw.line = line
+		if len(rec) != len(s.header) {
+			raw.errs = append(raw.errs, &RowError{Line: line,
+				Err: problemf(ErrMalformed, "the row has %d fields but the header has %d; quote values that contain commas", len(rec), len(s.header))})
+			raw.skip = true
+			return nil
+		}
+		for i, v := range rec {
+			f := s.cols[i]
+			s.one.values[f] = v
+			if !utf8.ValidString(v) {
+				raw.bad[f] = true
+				raw.errs = append(raw.errs, &RowError{Line: line, Field: s.header[i],
+					Err: problemf(ErrMalformed, "is not valid UTF-8 text; save the file as UTF-8")})
+			}
+		}
+		if err := gocsv.UnmarshalCSVWithoutHeaders(&s.one, &s.out); err != nil {
+			return fmt.Errorf("decode row on line %d: %w", line, err)
+		}
+		raw.rec = s.out[0]
+		raw.names = s.names
+		return nil
+	}
+}
+
+// lastLine returns the line on which rec ends: quoted fields may span
+// lines.
+func (s *csvSource) lastLine(rec []string) int {
+	last := len(rec) - 1
+	line, _ := s.cr.FieldPos(last)
+	return line + strings.Count(rec[last], "\n")
+}
+
+func allBlank(rec []string) bool {
+	for _, v := range rec {
+		if strings.TrimSpace(v) != "" {
+			return false
+		}
+	}
+	return true
+}
+
+func csvParseProblem(pe *csv.ParseError) *problem {
+	switch {
+	case errors.Is(pe.Err, csv.ErrBareQuote):
+		return problemf(ErrMalformed, "a \" inside an unquoted value (line %d, byte %d); put the value in double quotes and double each \" inside it", pe.Line, pe.Column)
+	case errors.Is(pe.Err, csv.ErrQuote):
+		return problemf(ErrMalformed, "a quoted value is not closed properly (line %d, byte %d); end it with \" and double each \" inside it", pe.Line, pe.Column)
+	}
+	return problemf(ErrMalformed, "cannot parse the CSV: %v", pe.Err)
+}
+
+// rowLimiter fails reading once the current row has grown past max bytes,
+// so that a row that never ends (no line end, or an unterminated quote) is
+// not read into memory whole. The csv.Reader buffers ahead a few KiB, which
+// only blurs the limit by that much.
+type rowLimiter struct {
+	r        io.Reader
+	n        int64 // bytes read so far
+	rowStart int64 // offset at which the current row starts
+	max      int64
+}
+
+var errRowTooLong = errors.New("row too long")
+
+func (l *rowLimiter) Read(p []byte) (int, error) {
+	if l.n-l.rowStart > l.max {
+		return 0, errRowTooLong
+	}
+	n, err := l.r.Read(p)
+	l.n += int64(n)
+	return n, err
+}

@@ -1,0 +1,78 @@
+/*
+Package manifest parses and validates the manifest of a batch: one row per
+clip to generate with the pika/pika-2-2/image-to-video model, as CSV or
+JSONL. It does no network I/O and imports no other package of the project.
+
+# Streaming
+
+A Reader returns one row at a time (Reader.Next), so a manifest of millions
+of rows is never held in memory: besides the current row, a Reader keeps
+two 64-bit hashes per row (for repeated keys and for rows with equal
+parameters). One row, a JSONL line or a CSV record, may be at most
+MaxRowBytes long. Validate reads a whole manifest once and reports every
+problem at once, so that a caller can reject a broken manifest before
+submitting anything.
+
+# Formats
+
+CSV needs a header row naming the columns. A UTF-8 byte order mark, CRLF line
+ends and quoted values spanning several lines are fine; completely empty
+lines, and rows whose cells are all blank, are skipped. A row with more or
+fewer fields than the header is an error for that row. Row line numbers are
+those where a row starts, counting the header as line 1.
+
+JSONL has one JSON object per line; blank lines are skipped and line numbers
+count every line. A UTF-8 byte order mark and CRLF line ends are fine. null
+means "not set". seed and duration may be JSON numbers or strings ("5" or 5);
+id may be a number too; the other values must be strings.
+
+FormatAuto chooses by extension: .csv, or .jsonl and .ndjson.
+
+# Columns
+
+Names are matched exactly (case-sensitively) after trimming white space. An
+unknown column or key is an error, so that a typo like "promt" cannot
+silently drop the prompt; so is a column given twice, also through an alias.
+
+	id              optional; the row's job key (see Keys)
+	image           required; alias image_url; an absolute http or https URL with a host
+	promptText      alias prompt; at most MaxPromptRunes characters (not bytes)
+	negativePrompt  alias negative_prompt
+	seed            an integer that fits in 64 bits, with an optional sign
+	resolution      720p or 1080p (default 1080p)
+	duration        5 or 10, in seconds (default 5)
+
+Values are trimmed of surrounding white space and must be valid UTF-8. A
+blank optional value means "not set": it is left out of Input, so the
+model's default applies.
+
+# Keys
+
+Each row has a stable key, used by the runner to checkpoint the job and to
+name its output files. It is the row's id if given. Ids must be unique,
+compared ignoring case as file names are on macOS and Windows, and safe as a
+file name: 1 to MaxIDLength characters from [A-Za-z0-9._-], not starting
+with '.' or '-', not ending with '.', and not a name Windows reserves (CON,
+PRN, AUX, NUL, COM1-COM9, LPT1-LPT9, in any case, also with an extension).
+
+A row without an id gets the key "r-" followed by the first 16 hex digits of
+Input.Hash, so the key depends only on the row's values and not on its
+position: reordering a manifest keeps every key. The second and later rows
+with the same values get "-2", "-3"... appended, so identical rows stay
+separate jobs. A derived key equal to an id elsewhere in the manifest is an
+error too (ErrDuplicateID).
+
+# Errors
+
+Each problem is a *RowError naming the file, line and field, whose Err
+wraps one or more of the sentinel errors (ErrRequired, ErrInvalidEnum...);
+its message is meant for the user, for example
+
+	examples/a.csv:7: field resolution: "1080" is not one of 720p, 1080p
+
+A *ValidationError groups several RowErrors: all those of a manifest (from
+Validate, or from Open for a bad CSV header or an empty file), or those of
+one row with several problems (from Reader.Next). It unwraps to its
+RowErrors, so errors.Is and errors.As see through it.
+*/
+package manifest

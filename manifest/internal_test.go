@@ -1,0 +1,250 @@
+package manifest
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+const testImage = "https://img.example.com/a.png"
+
+// The csv tags of record are what gocsv maps columns with, and
+// lookupColumn is what the header check accepts: they must agree.
+func TestRecordTagsMatchColumns(t *testing.T) {
+	t.Parallel()
+	typ := reflect.TypeFor[record]()
+	require.Equal(t, int(numFields), typ.NumField())
+	var rec record
+	recVal := reflect.ValueOf(&rec).Elem()
+	tagged := map[string]bool{}
+	for i := range typ.NumField() {
+		names := strings.Split(typ.Field(i).Tag.Get("csv"), ",")
+		for j, name := range names {
+			tagged[name] = true
+			f, ok := lookupColumn(name)
+			require.True(t, ok, "tag %q", name)
+			assert.Same(t, recVal.Field(i).Addr().Interface().(*string), rec.value(f), "tag %q", name)
+			if j == 0 {
+				assert.Equal(t, name, f.String(), "the first tag is the canonical name")
+			}
+		}
+	}
+	for _, name := range knownColumns() {
+		assert.True(t, tagged[name], "%q has no csv tag", name)
+	}
+	assert.Len(t, tagged, len(knownColumns()))
+}
+
+func TestCanonicalIsJSON(t *testing.T) {
+	t.Parallel()
+	seed := int64(-9223372036854775808)
+	tests := []struct {
+		name string
+		in   Input
+	}{
+		{"minimal", Input{Image: testImage}},
+		{"empty image", Input{}},
+		{"all", Input{Image: testImage, PromptText: "p", NegativePrompt: "n", Seed: &seed, Resolution: "720p", Duration: 10}},
+		{"every control character", Input{Image: testImage, PromptText: string([]byte{0, 1, 2, 7, 8, 9, 10, 11, 12, 13, 14, 27, 31, 32, 127})}},
+		{"html and separators", Input{Image: testImage, PromptText: "<a href=\"x\">&amp;</a>\u2028\u2029/\\"}},
+		{"non-BMP", Input{Image: testImage, NegativePrompt: "🐈‍⬛ 漢字"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b := tt.in.appendCanonical(nil)
+			require.True(t, json.Valid(b), "%s", b)
+			var back Input
+			require.NoError(t, json.Unmarshal(b, &back))
+			assert.Equal(t, tt.in, back)
+			assert.NotContains(t, string(b), " :", "no white space")
+		})
+	}
+
+	t.Run("invalid UTF-8 becomes U+FFFD", func(t *testing.T) {
+		t.Parallel()
+		b := Input{Image: testImage, PromptText: "a\xffb"}.appendCanonical(nil)
+		assert.Equal(t, `{"image":"`+testImage+`","promptText":"a`+"\ufffd"+`b"}`, string(b))
+	})
+}
+
+// readAll reads every row and problem with a small row limit.
+func readAll(t *testing.T, name, content string, maxRow int) (rows []Row, errs []*RowError) {
+	t.Helper()
+	r, err := newReader(strings.NewReader(content), name, FormatAuto, maxRow)
+	require.NoError(t, err)
+	for {
+		row, err := r.Next()
+		if err == io.EOF {
+			return rows, errs
+		}
+		var re *RowError
+		if err != nil {
+			require.ErrorAs(t, err, &re)
+			errs = append(errs, re)
+			continue
+		}
+		rows = append(rows, row)
+	}
+}
+
+func TestRowLimit(t *testing.T) {
+	t.Parallel()
+	const limit = 16 << 10
+	// negativePrompt has no length limit of its own, so it can fill a row.
+	row := func(text string) string {
+		return `{"image":"` + testImage + `","negativePrompt":"` + text + `"}` + "\n"
+	}
+
+	t.Run("JSONL line over the limit is skipped", func(t *testing.T) {
+		t.Parallel()
+		content := row("a") + row(strings.Repeat("x", 5*limit)) + row("b") + row(strings.Repeat("y", limit-200))
+		rows, errs := readAll(t, "m.jsonl", content, limit)
+		require.Len(t, errs, 1)
+		assert.Equal(t, 2, errs[0].Line)
+		assert.ErrorIs(t, errs[0], ErrMalformed)
+		assert.ErrorIs(t, errs[0], ErrTooLong)
+		require.Len(t, rows, 3, "reading goes on after the long line")
+		assert.Equal(t, "a", rows[0].Input.NegativePrompt)
+		assert.Equal(t, 3, rows[1].Line)
+		assert.Equal(t, "b", rows[1].Input.NegativePrompt)
+		assert.Equal(t, 4, rows[2].Line, "a line just under the limit is fine")
+	})
+
+	t.Run("JSONL line over the limit at the end without newline", func(t *testing.T) {
+		t.Parallel()
+		content := row("a") + strings.Repeat("x", 5*limit)
+		rows, errs := readAll(t, "m.jsonl", content, limit)
+		require.Len(t, errs, 1)
+		assert.Equal(t, 2, errs[0].Line)
+		assert.Len(t, rows, 1)
+	})
+
+	t.Run("JSONL lines of several MB are fine by default", func(t *testing.T) {
+		t.Parallel()
+		long := strings.Repeat("x", 5<<20)
+		content := `{"image":"` + testImage + `","promptText":"` + long + `"}` + "\n" + row(long)
+		rows, errs := readAll(t, "m.jsonl", content, MaxRowBytes)
+		require.Len(t, errs, 1)
+		assert.Equal(t, "promptText", errs[0].Field)
+		assert.ErrorIs(t, errs[0], ErrTooLong, "the prompt is too long, not the line")
+		require.Len(t, rows, 1)
+		assert.Equal(t, 2, rows[0].Line)
+		assert.Len(t, rows[0].Input.NegativePrompt, 5<<20)
+	})
+
+	t.Run("CSV unterminated quote stops reading", func(t *testing.T) {
+		t.Parallel()
+		var b strings.Builder
+		b.WriteString("image,prompt\n" + testImage + ",ok\n" + testImage + ",\"never closed\n")
+		for b.Len() < 10*limit {
+			b.WriteString(testImage + ",more\n")
+		}
+		rows, errs := readAll(t, "m.csv", b.String(), limit)
+		require.Len(t, rows, 1)
+		require.Len(t, errs, 1)
+		assert.Equal(t, 3, errs[0].Line)
+		assert.ErrorIs(t, errs[0], ErrMalformed)
+		assert.ErrorIs(t, errs[0], ErrTooLong)
+	})
+
+	t.Run("CSV line without end", func(t *testing.T) {
+		t.Parallel()
+		content := "image,prompt\n" + testImage + ",\"multi\nline\"\n" + testImage + "," + strings.Repeat("x", 10*limit)
+		rows, errs := readAll(t, "m.csv", content, limit)
+		require.Len(t, rows, 1)
+		require.Len(t, errs, 1)
+		assert.Equal(t, 4, errs[0].Line, "the line after the previous row")
+	})
+
+	t.Run("CSV header over the limit", func(t *testing.T) {
+		t.Parallel()
+		_, err := newReader(strings.NewReader(strings.Repeat("x", 10*limit)), "m.csv", FormatAuto, limit)
+		var ve *ValidationError
+		require.ErrorAs(t, err, &ve)
+		assert.ErrorIs(t, err, ErrBadHeader)
+	})
+
+	t.Run("CSV rows under the limit are fine", func(t *testing.T) {
+		t.Parallel()
+		var b strings.Builder
+		b.WriteString("image,negativePrompt\n")
+		n := 0
+		for b.Len() < 20*limit {
+			b.WriteString(testImage + "," + strings.Repeat("p", limit/4) + "\n")
+			n++
+		}
+		rows, errs := readAll(t, "m.csv", b.String(), limit)
+		assert.Empty(t, errs)
+		assert.Len(t, rows, n)
+	})
+}
+
+func TestKeyTrackerFoldsCase(t *testing.T) {
+	t.Parallel()
+	assert.Equal(t, foldHash("Clip-A"), foldHash("clip-a"))
+	assert.NotEqual(t, foldHash("clip-a"), foldHash("clip-b"))
+	kt := keyTracker{keys: map[uint64]uint32{}}
+	_, _, dup := kt.claim("A", 2, true)
+	require.False(t, dup)
+	first, derived, dup := kt.claim("a", 9, false)
+	assert.True(t, dup)
+	assert.True(t, derived)
+	assert.Equal(t, 2, first)
+}
+
+func TestProblemWrapsKinds(t *testing.T) {
+	t.Parallel()
+	p := problemf(ErrBadHeader, "msg %d", 1).also(ErrUnknownColumn)
+	assert.Equal(t, "msg 1", p.Error())
+	assert.ErrorIs(t, p, ErrBadHeader)
+	assert.ErrorIs(t, p, ErrUnknownColumn)
+	assert.False(t, errors.Is(p, ErrEmpty))
+}
+
+// members decodes the members of a JSON object with json.Decoder, as the
+// reference for objectMembers.
+func members(t *testing.T, b []byte) [][2]string {
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	_, err := dec.Token()
+	require.NoError(t, err)
+	var got [][2]string
+	for dec.More() {
+		tok, err := dec.Token()
+		require.NoError(t, err)
+		var v json.RawMessage
+		require.NoError(t, dec.Decode(&v))
+		got = append(got, [2]string{tok.(string), string(v)})
+	}
+	return got
+}
+
+func FuzzObjectMembers(f *testing.F) {
+	for _, s := range []string{
+		`{}`, ` { } `, `{"a":1}`, "{\"a\" :\t\"x\" ,\r\n\"b\":null}",
+		`{"a\"b":"c\\","d":[1,{"e":"}]"}],"f":{"g":{"h":[]}},"i":-1.5e3,"j":true,"k":false}`,
+		`{"\u0069mage":"https://x/a.png","image":"x"}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		b = bytes.TrimSpace(b)
+		if len(b) == 0 || b[0] != '{' || !json.Valid(b) {
+			return
+		}
+		var got [][2]string
+		objectMembers(b, func(key, val []byte) {
+			var k string
+			require.NoError(t, json.Unmarshal(key, &k))
+			got = append(got, [2]string{k, string(val)})
+		})
+		assert.Equal(t, members(t, b), got)
+	})
+}

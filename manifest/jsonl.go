@@ -1,0 +1,262 @@
+package manifest
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"unicode/utf8"
+)
+
+// jsonlSource parses one JSON object per line. It reads lines with a
+// bufio.Reader rather than a bufio.Scanner, whose 64 KiB default limit a
+// long prompt could exceed, and bounds them by maxRow instead.
+type jsonlSource struct {
+	br     *bufio.Reader
+	line   int
+	buf    []byte
+	maxRow int
+}
+
+func newJSONLSource(br *bufio.Reader, name string, maxRow int) (*jsonlSource, []*RowError, error) {
+	if _, err := br.Peek(1); err == io.EOF {
+		return nil, []*RowError{{File: name, Err: problemf(ErrEmpty, "the file is empty")}}, nil
+	} else if err != nil {
+		return nil, nil, err
+	}
+	return &jsonlSource{br: br, maxRow: maxRow}, nil, nil
+}
+
+func (s *jsonlSource) read(raw *rawRow) error {
+	for {
+		b, tooLong, err := s.readLine()
+		if err != nil {
+			return err
+		}
+		s.line++
+		raw.line = s.line
+		if tooLong {
+			raw.errs = append(raw.errs, &RowError{Line: s.line,
+				Err: problemf(ErrMalformed, "the line is longer than %d bytes", s.maxRow).also(ErrTooLong)})
+			raw.skip = true
+			return nil
+		}
+		b = bytes.TrimSpace(b)
+		if len(b) == 0 {
+			continue
+		}
+		s.parse(b, raw)
+		return nil
+	}
+}
+
+// readLine returns the next line, which is valid until the next call, or
+// reports that it was longer than maxRow (and skips it). It returns io.EOF
+// only when there is no more input.
+func (s *jsonlSource) readLine() (line []byte, tooLong bool, err error) {
+	s.buf = s.buf[:0]
+	n := 0
+	for {
+		chunk, err := s.br.ReadSlice('\n')
+		n += len(chunk)
+		if err == nil && n == len(chunk) {
+			return chunk, false, nil // the common case: no copy
+		}
+		if !tooLong {
+			if len(s.buf)+len(chunk) > s.maxRow {
+				tooLong = true
+				s.buf = s.buf[:0]
+			} else {
+				s.buf = append(s.buf, chunk...)
+			}
+		}
+		switch {
+		case err == nil:
+			return s.buf, tooLong, nil
+		case err == bufio.ErrBufferFull:
+			continue
+		case err == io.EOF && n > 0:
+			return s.buf, tooLong, nil
+		default:
+			return nil, false, err
+		}
+	}
+}
+
+// parse decodes one non-blank line into raw. The line is checked with
+// json.Valid and then its members are walked by hand, rather than decoded
+// into a map, so that a key given twice is seen; json.Decoder, which could
+// do both, allocates several times more.
+func (s *jsonlSource) parse(b []byte, raw *rawRow) {
+	malformed := func(format string, args ...any) {
+		raw.errs = append(raw.errs, &RowError{Line: raw.line, Err: problemf(ErrMalformed, format, args...)})
+		raw.skip = true
+	}
+	if !utf8.Valid(b) {
+		malformed("the line is not valid UTF-8 text; save the file as UTF-8")
+		return
+	}
+	if b[0] != '{' {
+		malformed("the line is not a JSON object; each line must be one {...} object")
+		return
+	}
+	if !json.Valid(b) {
+		malformed("%s", jsonProblem(b))
+		return
+	}
+	objectMembers(b, func(key, v []byte) {
+		name := string(key[1 : len(key)-1])
+		if bytes.IndexByte(key, '\\') >= 0 {
+			_ = json.Unmarshal(key, &name) // cannot fail: b is valid JSON
+		}
+		s.setValue(raw, name, v)
+	})
+}
+
+// objectMembers calls fn with the key (quoted) and value of each member of
+// the JSON object b, which must be valid JSON.
+func objectMembers(b []byte, fn func(key, val []byte)) {
+	i := skipSpace(b, 1)
+	if b[i] == '}' {
+		return
+	}
+	for {
+		end := stringEnd(b, i)
+		key := b[i:end]
+		i = skipSpace(b, skipSpace(b, end)+1) // past ':'
+		end = valueEnd(b, i)
+		fn(key, b[i:end])
+		i = skipSpace(b, end)
+		if b[i] == '}' {
+			return
+		}
+		i = skipSpace(b, i+1) // past ','
+	}
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// stringEnd returns the index after the string that starts at b[i].
+func stringEnd(b []byte, i int) int {
+	for j := i + 1; ; j++ {
+		switch b[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1
+		}
+	}
+}
+
+// valueEnd returns the index after the value that starts at b[i].
+func valueEnd(b []byte, i int) int {
+	switch b[i] {
+	case '"':
+		return stringEnd(b, i)
+	case '{', '[':
+		depth := 0
+		for j := i; ; j++ {
+			switch b[j] {
+			case '"':
+				j = stringEnd(b, j) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return j + 1
+				}
+			}
+		}
+	}
+	j := i // number, true, false or null
+	for j < len(b) && !isValueEnd(b[j]) {
+		j++
+	}
+	return j
+}
+
+func isValueEnd(c byte) bool {
+	switch c {
+	case ',', '}', ']', ' ', '\t', '\n', '\r':
+		return true
+	}
+	return false
+}
+
+func (s *jsonlSource) setValue(raw *rawRow, key string, v []byte) {
+	name := strings.TrimSpace(key)
+	fail := func(f string, p *problem) {
+		raw.errs = append(raw.errs, &RowError{Line: raw.line, Field: f, Err: p})
+	}
+	f, ok := lookupColumn(name)
+	if !ok {
+		fail(name, unknownColumn("key", name))
+		return
+	}
+	if prev := raw.names[f]; prev != "" {
+		raw.bad[f] = true
+		if prev == name {
+			fail(name, problemf(ErrMalformed, "key %q appears twice", name))
+		} else {
+			fail(name, problemf(ErrMalformed, "key %q repeats key %q", name, prev))
+		}
+		return
+	}
+	raw.names[f] = name
+
+	integer := f == fSeed || f == fDuration
+	wrongType := func(what string) {
+		raw.bad[f] = true
+		if integer {
+			fail(name, problemf(ErrInvalidInteger, "must be an integer, not %s", what))
+		} else {
+			fail(name, problemf(ErrMalformed, "must be a string, not %s", what))
+		}
+	}
+	switch v[0] {
+	case 'n': // null: not set
+	case '"':
+		if bytes.IndexByte(v, '\\') < 0 {
+			*raw.rec.value(f) = string(v[1 : len(v)-1])
+		} else if err := json.Unmarshal(v, raw.rec.value(f)); err != nil {
+			wrongType("an invalid string") // not reached: the decoder checked v
+		}
+	case 't', 'f':
+		wrongType("a boolean")
+	case '{':
+		wrongType("an object")
+	case '[':
+		wrongType("an array")
+	default: // a number, kept as written: 1.5 and 1e3 are then not integers
+		if integer || f == fID {
+			*raw.rec.value(f) = string(v)
+		} else {
+			wrongType("a number")
+		}
+	}
+}
+
+// jsonProblem describes why b, which starts with '{', is not valid JSON.
+func jsonProblem(b []byte) string {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	var v json.RawMessage
+	err := dec.Decode(&v)
+	var se *json.SyntaxError
+	switch {
+	case err == nil:
+		return "unexpected text after the JSON object; put one object on each line"
+	case errors.As(err, &se):
+		return fmt.Sprintf("invalid JSON at byte %d: %v", se.Offset, err)
+	case err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF):
+		return "invalid JSON: the object is not closed"
+	}
+	return "invalid JSON: " + err.Error()
+}

@@ -1,0 +1,311 @@
+package manifest
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"strconv"
+)
+
+// Row is one valid manifest row.
+type Row struct {
+	Line  int    // 1-based line number where the row starts in the file (CSV: header is line 1)
+	ID    string // as given, trimmed of white space; empty if absent
+	Key   string // stable job key: ID, or derived from Input (see the package doc)
+	Input Input
+}
+
+// Reader streams the rows of a manifest. It holds one row at a time plus,
+// for keys and duplicates, about two small hashes per row. A Reader is not
+// safe for concurrent use.
+type Reader struct {
+	name   string
+	closer io.Closer
+	src    source
+	keys   keyTracker
+	sum    Summary
+	rows   int // data rows read, valid or not
+	raw    rawRow
+	buf    []byte // scratch for the canonical encoding of an Input
+	err    error  // sticky: io.EOF, errClosed or a fatal error
+	closed bool
+}
+
+// source parses rows of one format.
+type source interface {
+	// read parses the next non-blank row into raw, which is reset. Problems
+	// with the row go into raw; read returns io.EOF after the last row and
+	// any other error only if reading failed.
+	read(raw *rawRow) error
+}
+
+var errClosed = errors.New("manifest reader is closed")
+
+// Open opens the manifest at path. With FormatAuto the format follows the
+// extension. Problems with the file as a whole (an empty file, a bad CSV
+// header) are returned as a *ValidationError; a file that cannot be opened
+// gives an error naming it and wrapping the os error.
+func Open(path string, format Format) (*Reader, error) {
+	if _, err := format.resolve(path); err != nil {
+		return nil, err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("manifest: %w", err)
+	}
+	r, err := NewReader(f, path, format)
+	if err != nil {
+		_ = f.Close() // read-only: nothing to lose
+		return nil, err
+	}
+	r.closer = f
+	return r, nil
+}
+
+// NewReader reads a manifest from r. name is used in errors and, with
+// FormatAuto, to choose the format by extension. For CSV it reads the
+// header; problems with it are returned as a *ValidationError, as is an
+// empty input. Close does not close r.
+func NewReader(r io.Reader, name string, format Format) (*Reader, error) {
+	return newReader(r, name, format, MaxRowBytes)
+}
+
+func newReader(r io.Reader, name string, format Format, maxRow int) (*Reader, error) {
+	format, err := format.resolve(name)
+	if err != nil {
+		return nil, err
+	}
+	br := bufio.NewReaderSize(r, 64<<10)
+	// A UTF-8 byte order mark is what spreadsheet programs put at the start
+	// of "CSV UTF-8" files; it is not part of the first column's name.
+	b, err := br.Peek(3)
+	if err != nil && err != io.EOF {
+		return nil, fmt.Errorf("read manifest %s: %w", name, err)
+	}
+	if bytes.HasPrefix(b, []byte("\xef\xbb\xbf")) {
+		_, _ = br.Discard(3)
+	}
+
+	m := &Reader{
+		name: name,
+		keys: keyTracker{
+			keys:   make(map[uint64]uint32),
+			params: make(map[uint64]uint32),
+		},
+		sum: Summary{
+			ByResolution: make(map[string]int),
+			ByDuration:   make(map[int]int),
+		},
+	}
+	var problems []*RowError
+	switch format {
+	case FormatCSV:
+		m.src, problems, err = newCSVSource(br, name, maxRow)
+	case FormatJSONL:
+		m.src, problems, err = newJSONLSource(br, name, maxRow)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read manifest %s: %w", name, err)
+	}
+	if len(problems) > 0 {
+		ve := &ValidationError{File: name}
+		for _, p := range problems {
+			ve.add(p)
+		}
+		return nil, ve
+	}
+	return m, nil
+}
+
+// Next returns the next valid row, with its final key.
+//
+// For an invalid row it returns a *RowError if the row has one problem, or
+// a *ValidationError listing all of them if it has several; the caller may
+// call Next again to go on with the next row. A ValidationError unwraps to
+// its RowErrors, so errors.As with a *RowError finds the first problem in
+// either case. A manifest without any row yields one *RowError wrapping
+// ErrEmpty.
+//
+// After the last row Next returns io.EOF. Any other error is fatal (reading
+// failed) and is returned again by later calls.
+func (r *Reader) Next() (Row, error) {
+	if r.err != nil {
+		return Row{}, r.err
+	}
+	r.raw.reset()
+	err := r.src.read(&r.raw)
+	if err == io.EOF {
+		r.err = io.EOF
+		if r.rows == 0 {
+			return Row{}, &RowError{File: r.name, Err: problemf(ErrEmpty, "the manifest has no rows")}
+		}
+		return Row{}, io.EOF
+	}
+	if err != nil {
+		r.err = fmt.Errorf("read manifest %s: %w", r.name, err)
+		return Row{}, r.err
+	}
+	r.rows++
+	if r.raw.last {
+		r.err = io.EOF
+	}
+	row, errs := r.check(&r.raw)
+	switch len(errs) {
+	case 0:
+		r.count(row)
+		return row, nil
+	case 1:
+		return Row{}, errs[0]
+	}
+	return Row{}, &ValidationError{File: r.name, Errors: errs, Total: len(errs)}
+}
+
+// check validates a parsed row and assigns its key.
+func (r *Reader) check(raw *rawRow) (Row, []*RowError) {
+	for _, re := range raw.errs {
+		re.File = r.name
+	}
+	if raw.skip {
+		return Row{}, raw.errs
+	}
+	errs := raw.errs
+	add := func(f field, err error) {
+		errs = append(errs, &RowError{File: r.name, Line: raw.line, Field: raw.name(f), Err: err})
+	}
+	in, id := parseInput(raw, add)
+
+	// Claim a valid id even if the row has other problems, so that a later
+	// row repeating it is reported in the same pass.
+	if id != "" {
+		if first, derived, dup := r.keys.claim(id, raw.line, false); dup {
+			if derived {
+				add(fID, problemf(ErrDuplicateID, "id %s is the key derived for the row on line %d, which has no id; choose another id", quote(id), first))
+			} else {
+				add(fID, problemf(ErrDuplicateID, "id %s is already used on line %d (ids are compared ignoring case)", quote(id), first))
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return Row{}, errs
+	}
+
+	row := Row{Line: raw.line, ID: id, Key: id, Input: in}
+	if id == "" {
+		r.buf = in.appendCanonical(r.buf[:0])
+		sum := sha256.Sum256(r.buf)
+		h := binary.BigEndian.Uint64(sum[:8])
+		n := r.keys.params[h] + 1
+		row.Key = derivedKey(sum, n)
+		if first, _, dup := r.keys.claim(row.Key, raw.line, true); dup {
+			errs = append(errs, &RowError{File: r.name, Line: raw.line,
+				Err: problemf(ErrDuplicateID, "the key %s derived from this row's values is the id on line %d; give this row an id", quote(row.Key), first)})
+			return Row{}, errs
+		}
+		r.keys.params[h] = n
+		if n > 1 {
+			r.sum.DuplicateRows++
+		}
+	}
+	return row, nil
+}
+
+// derivedKey is the key of the n-th row without id whose Input has the
+// given hash: "r-" and 16 hex digits, then "-n" from the second such row on.
+func derivedKey(sum [sha256.Size]byte, n uint32) string {
+	b := make([]byte, 0, 2+16+11)
+	b = append(b, "r-"...)
+	b = hex.AppendEncode(b, sum[:8])
+	if n > 1 {
+		b = append(b, '-')
+		b = strconv.AppendUint(b, uint64(n), 10)
+	}
+	return string(b)
+}
+
+func (r *Reader) count(row Row) {
+	r.sum.Rows++
+	res := row.Input.Resolution
+	if res == "" {
+		res = DefaultResolution
+	}
+	r.sum.ByResolution[res]++
+	d := row.Input.Duration
+	if d == 0 {
+		d = DefaultDuration
+	}
+	r.sum.ByDuration[d]++
+}
+
+// Summary describes the valid rows returned by Next so far.
+func (r *Reader) Summary() Summary {
+	s := r.sum
+	s.ByResolution = maps.Clone(r.sum.ByResolution)
+	s.ByDuration = maps.Clone(r.sum.ByDuration)
+	return s
+}
+
+// Close closes the file opened by Open. It is safe to call twice; Next
+// fails after it.
+func (r *Reader) Close() error {
+	if r.closed {
+		return nil
+	}
+	r.closed = true
+	r.err = errClosed
+	if r.closer != nil {
+		return r.closer.Close()
+	}
+	return nil
+}
+
+// keyTracker finds repeated keys and counts rows with equal parameters
+// using 64-bit hashes only, so that a manifest of millions of rows costs a
+// few tens of megabytes. A hash collision between different keys (odds
+// about n²/2⁶⁵) would be reported as a duplicate id.
+type keyTracker struct {
+	keys   map[uint64]uint32 // hash of the case-folded key → first line; derivedFlag if derived
+	params map[uint64]uint32 // first 8 bytes of the Input's SHA-256 → number of id-less rows with it
+}
+
+const derivedFlag = 1 << 31
+
+// claim records key for the row on line. If the key is taken, it returns
+// the line of the row that holds it and whether that key was derived.
+func (t *keyTracker) claim(key string, line int, derived bool) (first int, firstDerived, dup bool) {
+	h := foldHash(key)
+	if v, ok := t.keys[h]; ok {
+		return int(v &^ derivedFlag), v&derivedFlag != 0, true
+	}
+	v := uint32(min(line, derivedFlag-1))
+	if derived {
+		v |= derivedFlag
+	}
+	t.keys[h] = v
+	return 0, false, false
+}
+
+// foldHash is FNV-1a of s with ASCII letters folded to lower case: keys are
+// ASCII, and file names differing only in case clash on macOS and Windows.
+func foldHash(s string) uint64 {
+	const (
+		offset = 14695981039346656037
+		prime  = 1099511628211
+	)
+	h := uint64(offset)
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		h ^= uint64(c)
+		h *= prime
+	}
+	return h
+}

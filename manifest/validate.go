@@ -1,0 +1,71 @@
+package manifest
+
+import (
+	"context"
+	"errors"
+	"io"
+)
+
+// Summary describes a validated manifest.
+type Summary struct {
+	Rows          int            // valid rows
+	ByResolution  map[string]int // unset counted as DefaultResolution ("1080p")
+	ByDuration    map[int]int    // seconds; unset counted as DefaultDuration (5)
+	DuplicateRows int            // rows without ids whose parameters equal an earlier row (they stay separate jobs)
+}
+
+// Validate streams the whole manifest once, collects every error, and
+// returns a *ValidationError if there was any (keeping MaxErrors of them
+// and counting the rest), so that a caller can reject the whole manifest
+// before submitting anything. The Summary counts the valid rows, also when
+// there are errors.
+//
+// fn, if non-nil, is called for each valid row in file order; it is called
+// before the rest of the file is checked, so a caller that must not act on
+// an invalid manifest should only stage rows in fn. An error from fn stops
+// the scan and is returned as is, as is a read error or ctx's error.
+func Validate(ctx context.Context, path string, format Format, fn func(Row) error) (Summary, error) {
+	if err := ctx.Err(); err != nil {
+		return Summary{}, err
+	}
+	r, err := Open(path, format)
+	if err != nil {
+		return Summary{}, err
+	}
+	defer func() { _ = r.Close() }() // read-only: nothing to lose
+
+	verr := &ValidationError{File: path}
+	for i := 1; ; i++ {
+		if i%1024 == 0 {
+			if err := ctx.Err(); err != nil {
+				return r.Summary(), err
+			}
+		}
+		row, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		var ve *ValidationError
+		var re *RowError
+		switch {
+		case err == nil:
+			if fn != nil {
+				if err := fn(row); err != nil {
+					return r.Summary(), err
+				}
+			}
+		case errors.As(err, &ve):
+			for _, e := range ve.Errors {
+				verr.add(e)
+			}
+		case errors.As(err, &re):
+			verr.add(re)
+		default:
+			return r.Summary(), err
+		}
+	}
+	if verr.Total > 0 {
+		return r.Summary(), verr
+	}
+	return r.Summary(), nil
+}
