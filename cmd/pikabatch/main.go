@@ -1,0 +1,152 @@
+// Command pikabatch renders a manifest of images into videos through
+// RunComfy's Model API, resumably. See README.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/pikabatch/pikabatch/manifest"
+	"github.com/pikabatch/pikabatch/runner"
+	"github.com/pikabatch/pikabatch/runner/api"
+	"github.com/pikabatch/pikabatch/store"
+)
+
+// Exit codes: BSD sysexits, as the official RunComfy CLI (DESIGN.md).
+const (
+	exitOK          = 0
+	exitFailedRows  = 1
+	exitUsage       = 64
+	exitDataErr     = 65
+	exitUnavailable = 69
+	exitCantCreate  = 73
+	exitTempFail    = 75
+	exitNoPerm      = 77
+	exitSIGINT      = 130
+	exitSIGTERM     = 143
+)
+
+// interrupted is the cause of the root context's cancellation on a signal.
+type interrupted struct{ sig os.Signal }
+
+func (e *interrupted) Error() string { return "interrupted by " + e.sig.String() }
+
+func main() {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		// First signal: stop submitting, record what is known, exit promptly.
+		s := <-sigs
+		fmt.Fprintf(os.Stderr, "pikabatch: %s: stopping; submitted jobs keep running on the API and are collected next run (signal again to exit at once)\n", s)
+		cancel(&interrupted{sig: s})
+		// Second signal: exit now. Every store write is one bbolt transaction,
+		// so the state file is consistent whatever is in flight.
+		s = <-sigs
+		fmt.Fprintf(os.Stderr, "pikabatch: %s again: exiting now\n", s)
+		os.Exit(signalCode(s))
+	}()
+
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	code := exitCode(ctx, err)
+	if err != nil && !errors.Is(err, errQuiet) && !isInterrupt(ctx, err) {
+		fmt.Fprintf(os.Stderr, "pikabatch: %v\n", err)
+	}
+	cancel(nil)
+	os.Exit(code)
+}
+
+// errQuiet marks an error already explained to the user (help, summary).
+var errQuiet = errors.New("already reported")
+
+// usageError is a mistake in the command line.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return &usageError{msg: fmt.Sprintf(format, args...)} }
+
+// run dispatches a subcommand.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		printUsage(stderr)
+		return usagef("no command given")
+	}
+	switch args[0] {
+	case "run":
+		return cmdRun(ctx, args[1:], stdout, stderr)
+	case "demo":
+		return cmdDemo(ctx, args[1:], stdout, stderr)
+	case "sim":
+		return cmdSim(ctx, args[1:], stdout, stderr)
+	case "validate":
+		return cmdValidate(ctx, args[1:], stdout, stderr)
+	case "version", "--version":
+		fmt.Fprintf(stdout, "pikabatch %s\n", api.Version)
+		return nil
+	case "help", "-h", "--help":
+		printUsage(stdout)
+		return nil
+	}
+	printUsage(stderr)
+	return usagef("unknown command %q", args[0])
+}
+
+func printUsage(w io.Writer) {
+	fmt.Fprint(w, `pikabatch renders a manifest of images into videos with RunComfy's Model API.
+
+Usage:
+  pikabatch run --manifest FILE --out DIR [flags]   render a manifest (resumable)
+  pikabatch validate --manifest FILE                 check a manifest; nothing is sent
+  pikabatch demo [--out DIR]                         render examples/manifest.csv on the built-in simulator
+  pikabatch sim [--addr 127.0.0.1:8787]              run the simulated API standalone
+  pikabatch version
+
+Run 'pikabatch COMMAND -h' for a command's flags.
+`)
+}
+
+// exitCode maps a run's outcome to the documented exit codes.
+func exitCode(ctx context.Context, err error) int {
+	var ue *usageError
+	var ve *manifest.ValidationError
+	var re *manifest.RowError
+	switch {
+	case err == nil:
+		return exitOK
+	case isInterrupt(ctx, err):
+		var in *interrupted
+		errors.As(context.Cause(ctx), &in)
+		return signalCode(in.sig)
+	case errors.As(err, &ue):
+		return exitUsage
+	case errors.As(err, &ve), errors.As(err, &re), errors.Is(err, errManifest):
+		return exitDataErr
+	case errors.Is(err, api.ErrUnauthorized), errors.Is(err, api.ErrPaymentRequired), errors.Is(err, api.ErrNoToken):
+		return exitNoPerm
+	case errors.Is(err, api.ErrUnavailable):
+		return exitUnavailable
+	case errors.Is(err, runner.ErrOutput):
+		return exitCantCreate
+	case errors.Is(err, store.ErrLocked), errors.Is(err, runner.ErrHeld), errors.Is(err, runner.ErrSubmitsStopped):
+		return exitTempFail
+	}
+	return exitFailedRows
+}
+
+func isInterrupt(ctx context.Context, err error) bool {
+	var in *interrupted
+	return err != nil && errors.As(context.Cause(ctx), &in)
+}
+
+func signalCode(s os.Signal) int {
+	if s == syscall.SIGTERM {
+		return exitSIGTERM
+	}
+	return exitSIGINT
+}

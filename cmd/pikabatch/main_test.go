@@ -1,0 +1,132 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/pikabatch/pikabatch/runner/sim"
+)
+
+const testToken = "sk-test-0123456789abcdef-SECRET"
+
+// startSim runs the simulator on loopback for one test.
+func startSim(t *testing.T, cfg sim.Config) *sim.Running {
+	t.Helper()
+	cfg.Token = testToken
+	if cfg.RunTime == 0 {
+		cfg.RunTime = 20 * time.Millisecond
+	}
+	if cfg.Slots == 0 {
+		cfg.Slots = 8
+	}
+	srv, err := sim.Start(cfg, "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = srv.Close() })
+	return srv
+}
+
+// invoke runs the CLI in-process and returns its exit code and output.
+func invoke(t *testing.T, env map[string]string, args ...string) (int, string, string) {
+	t.Helper()
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	var stdout, stderr bytes.Buffer
+	ctx := context.Background()
+	err := run(ctx, args, &stdout, &stderr)
+	if err != nil {
+		stderr.WriteString("pikabatch: " + err.Error() + "\n")
+	}
+	return exitCode(ctx, err), stdout.String(), stderr.String()
+}
+
+func writeFile(t *testing.T, path, body string) string {
+	t.Helper()
+	require.NoError(t, os.WriteFile(path, []byte(body), 0o644))
+	return path
+}
+
+func TestRunExitCodes(t *testing.T) {
+	srv := startSim(t, sim.Config{})
+	dir := t.TempDir()
+	good := writeFile(t, filepath.Join(dir, "good.csv"),
+		"id,image,promptText\na,https://img.example.com/a.jpg,waves\nb,https://img.example.com/b.jpg,wind\n")
+	bad := writeFile(t, filepath.Join(dir, "bad.csv"),
+		"id,image,resolution\na,https://img.example.com/a.jpg,1080\nb,ftp://img.example.com/b.jpg,720p\n")
+	base := map[string]string{"RUNCOMFY_API_BASE": srv.APIURL, "RUNCOMFY_API_TOKEN": testToken, "RUNCOMFY_API_TOKEN_FILE": ""}
+
+	t.Run("invalid manifest submits nothing", func(t *testing.T) {
+		code, _, stderr := invoke(t, base, "run", "--manifest", bad, "--out", filepath.Join(dir, "o1"))
+		assert.Equal(t, exitDataErr, code)
+		assert.Contains(t, stderr, "bad.csv:2")
+		assert.Contains(t, stderr, "resolution")
+		assert.Contains(t, stderr, "bad.csv:3")
+		assert.Zero(t, srv.Counters().Submits)
+	})
+	t.Run("missing token", func(t *testing.T) {
+		code, _, stderr := invoke(t, map[string]string{"RUNCOMFY_API_BASE": srv.APIURL, "RUNCOMFY_API_TOKEN": "", "RUNCOMFY_API_TOKEN_FILE": ""},
+			"run", "--manifest", good, "--out", filepath.Join(dir, "o2"))
+		assert.Equal(t, exitNoPerm, code)
+		assert.Contains(t, stderr, "RUNCOMFY_API_TOKEN")
+	})
+	t.Run("rejected token stops at once", func(t *testing.T) {
+		code, stdout, stderr := invoke(t, map[string]string{"RUNCOMFY_API_BASE": srv.APIURL, "RUNCOMFY_API_TOKEN": "wrong-token-XYZ", "RUNCOMFY_API_TOKEN_FILE": ""},
+			"run", "--manifest", good, "--out", filepath.Join(dir, "o3"))
+		assert.Equal(t, exitNoPerm, code)
+		assert.NotContains(t, stdout+stderr, "wrong-token-XYZ")
+		assert.Zero(t, srv.Counters().Submits)
+	})
+	t.Run("bad usage", func(t *testing.T) {
+		code, _, _ := invoke(t, base, "run", "--manifest", good)
+		assert.Equal(t, exitUsage, code)
+		code, _, _ = invoke(t, base, "nonsense")
+		assert.Equal(t, exitUsage, code)
+	})
+	t.Run("plain http to a remote host is refused", func(t *testing.T) {
+		code, _, stderr := invoke(t, map[string]string{"RUNCOMFY_API_BASE": "http://api.example.com", "RUNCOMFY_API_TOKEN": testToken},
+			"run", "--manifest", good, "--out", filepath.Join(dir, "o4"))
+		assert.NotEqual(t, exitOK, code)
+		assert.Contains(t, stderr, "https")
+	})
+	t.Run("success, token never written anywhere", func(t *testing.T) {
+		out := filepath.Join(dir, "o5")
+		code, stdout, stderr := invoke(t, base, "run", "--manifest", good, "--out", out, "--log-level", "debug")
+		require.Equal(t, exitOK, code, stderr)
+		assert.Contains(t, stdout, "rows 2: 2 done")
+		assert.NotContains(t, stdout+stderr, testToken)
+		entries, err := os.ReadDir(out)
+		require.NoError(t, err)
+		for _, e := range entries {
+			b, err := os.ReadFile(filepath.Join(out, e.Name()))
+			require.NoError(t, err)
+			assert.False(t, bytes.Contains(b, []byte(testToken)), "token found in %s", e.Name())
+		}
+		assert.FileExists(t, filepath.Join(out, "a.mp4"))
+		assert.FileExists(t, filepath.Join(out, "results.jsonl"))
+		assert.Zero(t, srv.Counters().FileRequestsWithAuth)
+	})
+	t.Run("help does not print the token", func(t *testing.T) {
+		code, stdout, stderr := invoke(t, base, "run", "-h")
+		assert.Equal(t, exitOK, code)
+		assert.Contains(t, stdout+stderr, "-concurrency")
+		assert.NotContains(t, stdout+stderr, testToken)
+	})
+}
+
+func TestTokenFromFile(t *testing.T) {
+	p := writeFile(t, filepath.Join(t.TempDir(), "tok"), testToken+"\n")
+	t.Setenv("RUNCOMFY_API_TOKEN", "")
+	t.Setenv("RUNCOMFY_API_TOKEN_FILE", p)
+	tok, err := tokenFromEnv()
+	require.NoError(t, err)
+	assert.Equal(t, testToken, string(tok))
+	assert.False(t, strings.Contains(tok.String(), testToken))
+}

@@ -1,0 +1,282 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/pikabatch/pikabatch/manifest"
+	"github.com/pikabatch/pikabatch/runner"
+	"github.com/pikabatch/pikabatch/runner/api"
+	"github.com/pikabatch/pikabatch/store"
+)
+
+// errManifest marks a manifest that cannot be read at all (exit 65).
+var errManifest = errors.New("manifest")
+
+const defaultModel = "pika/pika-2-2/image-to-video"
+
+// batchOptions are the settings of a run, from flags or from the demo.
+type batchOptions struct {
+	manifest, format, out, state string
+	model, apiBase               string
+	token                        api.Token
+	concurrency, dlConcurrency   int
+	rps                          float64
+	holdUncertain, retryFailed   bool
+	maxResends                   int
+	jobTimeout                   time.Duration
+	maxFileSize                  int64
+	logFormat, logLevel          string
+	quiet, jsonSummary           bool
+	poll                         runner.PollConfig
+}
+
+func (o *batchOptions) register(fs *flag.FlagSet) {
+	fs.StringVar(&o.manifest, "manifest", "", "manifest `file` (CSV or JSONL), one row per clip")
+	fs.StringVar(&o.format, "format", "auto", "manifest format: auto (by extension), csv or jsonl")
+	fs.StringVar(&o.out, "out", "", "output `folder` for videos, state and results index (created if missing)")
+	fs.StringVar(&o.state, "state", "", "checkpoint `file` (default OUT/.pikabatch.db)")
+	fs.StringVar(&o.model, "model", defaultModel, "model ID")
+	fs.StringVar(&o.apiBase, "api-base", envOr("RUNCOMFY_API_BASE", "https://model-api.runcomfy.net"), "API base URL (env RUNCOMFY_API_BASE); https unless loopback")
+	fs.IntVar(&o.concurrency, "concurrency", 8, "jobs in flight on the API at once (submitted, not finished)")
+	fs.IntVar(&o.dlConcurrency, "download-concurrency", 8, "downloads at once")
+	fs.Float64Var(&o.rps, "rps", 10, "API requests per second, all kinds together (0 = unlimited)")
+	fs.BoolVar(&o.holdUncertain, "hold-uncertain", false, "hold submits whose outcome was lost instead of re-sending them once")
+	fs.IntVar(&o.maxResends, "max-resends", 1, "times one row may be re-sent after its submit's answer was lost (each a possible duplicate charge)")
+	fs.BoolVar(&o.retryFailed, "retry-failed", false, "submit failed, timed-out, expired and cancelled rows again")
+	fs.DurationVar(&o.jobTimeout, "job-timeout", 0, "give up on a job not finished this long after submit (0 = never)")
+	fs.Int64Var(&o.maxFileSize, "max-file-size", 2<<30, "refuse result files larger than this many `bytes`")
+	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.BoolVar(&o.quiet, "q", false, "quiet: warnings and errors only")
+	fs.BoolVar(&o.jsonSummary, "json", false, "print the summary as JSON")
+}
+
+func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("pikabatch run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o batchOptions
+	o.register(fs)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: pikabatch run --manifest FILE --out DIR [flags]\n\nToken: RUNCOMFY_API_TOKEN, or RUNCOMFY_API_TOKEN_FILE (a file holding it).\n\nFlags:")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return usagef("%v", err)
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q", fs.Arg(0))
+	}
+	tok, err := tokenFromEnv()
+	if err != nil {
+		return err
+	}
+	o.token = tok
+	return runBatch(ctx, o, stdout, stderr)
+}
+
+// tokenFromEnv reads RUNCOMFY_API_TOKEN or the file RUNCOMFY_API_TOKEN_FILE names.
+func tokenFromEnv() (api.Token, error) {
+	if t := strings.TrimSpace(os.Getenv("RUNCOMFY_API_TOKEN")); t != "" {
+		return api.Token(t), nil
+	}
+	if p := os.Getenv("RUNCOMFY_API_TOKEN_FILE"); p != "" {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return "", fmt.Errorf("read RUNCOMFY_API_TOKEN_FILE: %w: %w", api.ErrNoToken, err)
+		}
+		if t := strings.TrimSpace(string(b)); t != "" {
+			return api.Token(t), nil
+		}
+		return "", fmt.Errorf("RUNCOMFY_API_TOKEN_FILE %s is empty: %w", p, api.ErrNoToken)
+	}
+	return "", fmt.Errorf("set RUNCOMFY_API_TOKEN (or RUNCOMFY_API_TOKEN_FILE): %w", api.ErrNoToken)
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+// runBatch validates the manifest, opens the store and runs the batch.
+func runBatch(ctx context.Context, o batchOptions, stdout, stderr io.Writer) error {
+	if o.manifest == "" || o.out == "" {
+		return usagef("--manifest and --out are required")
+	}
+	if o.concurrency < 1 || o.dlConcurrency < 1 || o.rps < 0 {
+		return usagef("--concurrency and --download-concurrency must be at least 1, --rps not negative")
+	}
+	format, err := manifest.ParseFormat(o.format)
+	if err != nil {
+		return usagef("--format: %v", err)
+	}
+	log, err := newLogger(stderr, o.logFormat, o.logLevel, o.quiet)
+	if err != nil {
+		return err
+	}
+
+	// Every row is checked before anything is sent: an invalid manifest costs nothing.
+	msum, err := manifest.Validate(ctx, o.manifest, format, nil)
+	if err != nil {
+		return manifestError(err)
+	}
+	log.Info("manifest valid", "file", o.manifest, "rows", msum.Rows)
+
+	if err := os.MkdirAll(o.out, 0o755); err != nil {
+		return fmt.Errorf("%w: %w", runner.ErrOutput, err)
+	}
+	statePath := o.state
+	if statePath == "" {
+		statePath = filepath.Join(o.out, ".pikabatch.db")
+	}
+	st, err := store.Open(statePath, store.Options{Owner: store.CurrentOwner(strings.Join(os.Args, " "))})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	var limiter *rate.Limiter
+	if o.rps > 0 {
+		limiter = rate.NewLimiter(rate.Limit(o.rps), max(1, int(o.rps/10)))
+	}
+	client, err := api.New(api.Config{
+		BaseURL:    o.apiBase,
+		Token:      o.token,
+		HTTPClient: &http.Client{Transport: transport(o.concurrency)},
+		Limiter:    limiter,
+		Logger:     log,
+	})
+	if err != nil {
+		return err
+	}
+	run, err := runner.New(runner.Config{
+		Model:               o.model,
+		OutDir:              o.out,
+		Concurrency:         o.concurrency,
+		DownloadConcurrency: o.dlConcurrency,
+		HoldUncertain:       o.holdUncertain,
+		MaxResends:          o.maxResends,
+		RetryFailed:         o.retryFailed,
+		JobTimeout:          o.jobTimeout,
+		Poll:                o.poll,
+		Download:            runner.DownloadConfig{MaxBytes: o.maxFileSize},
+		// Result files live on a storage host: this client never carries the token.
+		HTTPClient: &http.Client{Transport: transport(o.dlConcurrency)},
+		Logger:     log,
+	}, client, st)
+	if err != nil {
+		return err
+	}
+	rows, err := manifest.Open(o.manifest, format)
+	if err != nil {
+		return manifestError(err)
+	}
+	defer rows.Close()
+
+	sum, runErr := run.Run(ctx, rows)
+	printSummary(stdout, sum, client.Calls(), o.jsonSummary)
+	return runErr
+}
+
+func manifestError(err error) error {
+	var ve *manifest.ValidationError
+	var re *manifest.RowError
+	if errors.As(err, &ve) || errors.As(err, &re) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", errManifest, err)
+}
+
+// transport is an HTTP transport sized for n concurrent requests to one host.
+func transport(n int) *http.Transport {
+	return &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          n * 2,
+		MaxIdleConnsPerHost:   n * 2,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ResponseHeaderTimeout: 60 * time.Second,
+	}
+}
+
+func newLogger(w io.Writer, format, level string, quiet bool) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, usagef("--log-level: %v", err)
+	}
+	if quiet && lv < slog.LevelWarn {
+		lv = slog.LevelWarn
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, usagef("--log-format must be text or json, not %q", format)
+}
+
+// printSummary writes the end-of-run account.
+func printSummary(w io.Writer, s runner.Summary, calls api.Calls, asJSON bool) {
+	if asJSON {
+		writeJSON(w, struct {
+			runner.Summary
+			APICalls api.Calls `json:"api_calls"`
+		}{s, calls})
+		return
+	}
+	fmt.Fprintf(w, "\nrows %d: %d done", s.Rows, s.Final[store.StateDone])
+	fmt.Fprintf(w, " (%d downloaded this run, %d already done)\n", s.Downloaded, s.SkippedDone)
+	fmt.Fprintf(w, "submitted %d, completed %d, failed %d, left in flight %d, not submitted %d\n",
+		s.Submitted, s.Completed, s.Failed, s.LeftInFlight, s.NotSubmitted)
+	if s.Uncertain > 0 || s.Resent > 0 || s.Held > 0 {
+		fmt.Fprintf(w, "uncertain submits %d: %d re-sent (up to %d duplicate charges), %d held\n",
+			s.Uncertain, s.Resent, s.Resent, s.Held)
+	}
+	if s.Changed > 0 {
+		fmt.Fprintf(w, "changed since submitted (skipped) %d\n", s.Changed)
+	}
+	if len(s.FailReasons) > 0 {
+		reasons := make([]string, 0, len(s.FailReasons))
+		for r := range s.FailReasons {
+			reasons = append(reasons, r)
+		}
+		sort.Strings(reasons)
+		for _, r := range reasons {
+			fmt.Fprintf(w, "  failed %4d  %s\n", s.FailReasons[r], r)
+		}
+	}
+	fmt.Fprintf(w, "API calls: submit %d, status %d, result %d, cancel %d (retries %d, rate limited %d); polls per job %.2f\n",
+		calls.Submit, calls.Status, calls.Result, calls.Cancel, calls.Retries, calls.RateLimited,
+		perJob(s.Polls, s.Completed+s.Failed))
+	fmt.Fprintf(w, "downloads retried %d, URLs refreshed %d; wall time %s\n",
+		s.DownloadRetries, s.URLRefreshes, s.Wall.Round(time.Millisecond))
+}
+
+func perJob(n, jobs int) float64 {
+	if jobs == 0 {
+		return 0
+	}
+	return float64(n) / float64(jobs)
+}

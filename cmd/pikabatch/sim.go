@@ -1,0 +1,67 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/pikabatch/pikabatch/runner/sim"
+)
+
+func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("pikabatch sim", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "127.0.0.1:8787", "API listen `address`; result files are served on another port of the same host")
+	var cfg sim.Config
+	fs.StringVar(&cfg.Token, "token", os.Getenv("RUNCOMFY_API_TOKEN"), "bearer token to accept (default $RUNCOMFY_API_TOKEN; made up and printed if empty)")
+	fs.StringVar(&cfg.Model, "model", defaultModel, "model ID served")
+	fs.IntVar(&cfg.Slots, "slots", 4, "GPU slots of the simulated account")
+	queueMS := fs.Int("queue-ms", 0, "extra `ms` each job waits in queue")
+	runMS := fs.Int("run-ms", 2000, "`ms` a 5-second clip renders (10-second clips take twice as long)")
+	fs.Float64Var(&cfg.RunJitter, "jitter", 0, "± fraction of random jitter in render time")
+	fs.IntVar(&cfg.VideoSize, "video-size", 64<<10, "`bytes` per result video")
+	fs.IntVar(&cfg.MaxConcurrentSubmits, "max-jobs", 0, "account limit on jobs queued+running (429 above it; 0 = none)")
+	fs.Float64Var(&cfg.RateLimit, "rate-limit", 0, "requests/s above which the API answers 429 (0 = none)")
+	ttlMS := fs.Int("url-ttl-ms", 0, "`ms` a result URL stays valid (0 = forever)")
+	fs.Int64Var(&cfg.Seed, "seed", 1, "seed for faults, jitter, IDs and video bytes")
+	fs.Float64Var(&cfg.Faults.Rate429, "fault-429", 0, "fraction of API requests answered 429 with Retry-After")
+	retryMS := fs.Int("retry-after-ms", 1000, "Retry-After sent with injected 429s (`ms`, rounded up to seconds)")
+	fs.Float64Var(&cfg.Faults.Rate5xx, "fault-5xx", 0, "fraction of API requests answered 5xx")
+	fs.Float64Var(&cfg.Faults.RateDrop, "fault-drop", 0, "fraction of API connections dropped before processing")
+	fs.Float64Var(&cfg.Faults.RateLostResponse, "fault-lost", 0, "fraction of submits that create a job but lose the response")
+	fs.Float64Var(&cfg.Faults.RateTruncate, "fault-truncate", 0, "fraction of downloads cut off midway")
+	fs.Float64Var(&cfg.Faults.RateFail, "fault-fail", 0, "fraction of generations that fail")
+	fs.Float64Var(&cfg.Faults.RateExpire, "fault-expire", 0, "fraction of result URLs already expired when fetched")
+	fs.Float64Var(&cfg.Faults.RateNeverFinish, "fault-never", 0, "fraction of jobs that never finish")
+	fs.Float64Var(&cfg.Faults.Rate402, "fault-402", 0, "fraction of submits refused for lack of credits")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return usagef("%v", err)
+	}
+	cfg.QueueTime = time.Duration(*queueMS) * time.Millisecond
+	cfg.RunTime = time.Duration(*runMS) * time.Millisecond
+	cfg.URLTTL = time.Duration(*ttlMS) * time.Millisecond
+	cfg.Faults.RetryAfter = time.Duration(*retryMS) * time.Millisecond
+	madeUp := cfg.Token == ""
+
+	srv, err := sim.Start(cfg, *addr)
+	if err != nil {
+		return fmt.Errorf("start simulator: %w", err)
+	}
+	defer srv.Close()
+	fmt.Fprintf(stdout, "simulated Model API on %s (result files on %s)\n", srv.APIURL, srv.FilesURL)
+	fmt.Fprintf(stdout, "counters: %s/_sim/counters\n", srv.APIURL)
+	if madeUp {
+		// The simulator's own made-up token: printing it is the point.
+		fmt.Fprintf(stdout, "token: %s\n", srv.Token())
+	}
+	fmt.Fprintf(stdout, "try: RUNCOMFY_API_BASE=%s pikabatch run --manifest examples/manifest.csv --out out\n", srv.APIURL)
+	<-ctx.Done()
+	return ctx.Err()
+}

@@ -1,0 +1,84 @@
+package runner
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/pikabatch/pikabatch/store"
+)
+
+// IndexFile is the results index written into the output folder.
+const IndexFile = "results.jsonl"
+
+// IndexEntry is one line of the results index: the dataset's record of a job.
+// Result URLs are left out on purpose: pre-signed URLs are credentials.
+type IndexEntry struct {
+	Key          string          `json:"key"`
+	Line         int             `json:"line,omitempty"`
+	Input        json.RawMessage `json:"input,omitempty"`
+	State        store.State     `json:"state"`
+	RequestID    string          `json:"request_id,omitempty"`
+	Files        []IndexFileRef  `json:"files,omitempty"`
+	Error        string          `json:"error,omitempty"`
+	Attempts     int             `json:"attempts"`
+	Polls        int             `json:"polls,omitempty"`
+	SubmittedAt  time.Time       `json:"submitted_at,omitzero"`
+	FinishedAt   time.Time       `json:"finished_at,omitzero"`
+	DownloadedAt time.Time       `json:"downloaded_at,omitzero"`
+}
+
+// IndexFileRef is one downloaded file.
+type IndexFileRef struct {
+	Path   string `json:"path"`
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
+}
+
+// NewIndexEntry turns a job record into its index line.
+func NewIndexEntry(j store.Job) IndexEntry {
+	e := IndexEntry{Key: j.Key, Line: j.Line, Input: j.Input, State: j.State, RequestID: j.RequestID,
+		Error: j.LastError, Attempts: j.Attempts, Polls: j.Polls,
+		SubmittedAt: j.SubmittedAt, FinishedAt: j.FinishedAt, DownloadedAt: j.DownloadedAt}
+	for _, o := range j.Outputs {
+		if o.Path != "" {
+			e.Files = append(e.Files, IndexFileRef{Path: o.Path, Size: o.Size, SHA256: o.SHA256})
+		}
+	}
+	return e
+}
+
+// writeIndex rewrites <out>/results.jsonl atomically from the store.
+func (r *Runner) writeIndex(ctx context.Context) error {
+	final := filepath.Join(r.cfg.OutDir, IndexFile)
+	tmp, err := os.CreateTemp(r.cfg.OutDir, ".results-*.tmp")
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrOutput, err)
+	}
+	defer os.Remove(tmp.Name()) // no-op once renamed
+	bw := bufio.NewWriter(tmp)
+	enc := json.NewEncoder(bw)
+	err = r.store.ForEach(ctx, func(j store.Job) error {
+		return enc.Encode(NewIndexEntry(j))
+	})
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), final)
+	}
+	if err != nil {
+		return fmt.Errorf("write %s: %w", final, err)
+	}
+	return nil
+}

@@ -1,0 +1,284 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/semaphore"
+
+	"github.com/pikabatch/pikabatch/runner/api"
+	"github.com/pikabatch/pikabatch/store"
+)
+
+// worker carries one run's shared limits to the per-job goroutines.
+type worker struct {
+	r         *Runner
+	inflight  *semaphore.Weighted // jobs on the API at once
+	downloads *semaphore.Weighted // downloads at once
+	stopErr   *atomic.Value       // first reason new submits were stopped
+}
+
+// start acquires what the job needs and runs it on g. It blocks while the
+// pool is full, which is what keeps a million-row manifest streaming.
+func (w *worker) start(ctx context.Context, g *errgroup.Group, job store.Job, act action) error {
+	r := w.r
+	if (act == actSubmit || act == actResend) && r.stopSubmits.Load() {
+		r.countUnstarted(job)
+		return nil
+	}
+	if act == actDownload {
+		if err := w.downloads.Acquire(ctx, 1); err != nil {
+			return err
+		}
+		g.Go(func() error {
+			defer w.downloads.Release(1)
+			job, err := r.download(ctx, job)
+			return w.finish(ctx, job, err)
+		})
+		return nil
+	}
+	if err := w.inflight.Acquire(ctx, 1); err != nil {
+		return err
+	}
+	g.Go(func() error {
+		var once sync.Once
+		release := func() { once.Do(func() { w.inflight.Release(1) }) }
+		defer release()
+		job, err := w.onAPI(ctx, job, act)
+		release()
+		if err != nil || job.State != store.StateRendered {
+			return w.finish(ctx, job, err)
+		}
+		if err := w.downloads.Acquire(ctx, 1); err != nil {
+			return w.finish(ctx, job, err)
+		}
+		defer w.downloads.Release(1)
+		job, err = r.download(ctx, job)
+		return w.finish(ctx, job, err)
+	})
+	return nil
+}
+
+// finish records a job's end state for the summary and decides whether err
+// ends the whole run. Job-level outcomes are already in the store.
+func (w *worker) finish(ctx context.Context, job store.Job, err error) error {
+	r := w.r
+	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		// Interrupted: the job resumes next run from what the store says.
+		r.countUnstarted(job)
+		return nil
+	}
+	if err != nil {
+		r.stats.end(job.State)
+		return err
+	}
+	switch {
+	case job.State == store.StatePending:
+		r.stats.notSubmitted.Add(1)
+	case job.State == store.StateUncertain:
+		r.stats.held.Add(1)
+	case !job.State.IsTerminal() && job.State != store.StateRendered:
+		r.stats.leftInFlight.Add(1)
+	}
+	r.stats.end(job.State)
+	return nil
+}
+
+// onAPI takes a job from wherever it is to finished on the API side.
+// It returns a fatal error only when the whole run must stop.
+func (w *worker) onAPI(ctx context.Context, job store.Job, act action) (store.Job, error) {
+	r := w.r
+	var err error
+	switch act {
+	case actResend:
+		job, err = w.resolveUncertain(ctx, job)
+	case actSubmit:
+		job, err = w.submit(ctx, job)
+	}
+	if err != nil || job.RequestID == "" || job.State.IsTerminal() {
+		return job, err
+	}
+	return r.pollUntilDone(ctx, job)
+}
+
+// resolveUncertain applies the uncertain-submit policy of DESIGN.md: re-send
+// once and count it, or hold the row when asked to.
+func (w *worker) resolveUncertain(ctx context.Context, job store.Job) (store.Job, error) {
+	r := w.r
+	if job.State == store.StateSubmitting {
+		// A run died between recording "submitting" and learning the outcome.
+		var err error
+		job, err = r.store.Update(ctx, job.Key, func(j *store.Job) error {
+			j.State = store.StateUncertain
+			if j.LastError == "" {
+				j.LastError = "run stopped while the submit was in flight"
+			}
+			return nil
+		})
+		if err != nil {
+			return job, fmt.Errorf("record uncertain %q: %w", job.Key, err)
+		}
+	}
+	if r.cfg.HoldUncertain || job.Resent >= r.cfg.MaxResends {
+		r.log.Warn("uncertain submit held; not re-sent", "key", job.Key, "resent", job.Resent)
+		return job, nil
+	}
+	r.stats.resent.Add(1)
+	r.log.Warn("re-sending uncertain submit; a duplicate charge is possible", "key", job.Key)
+	return w.submit(ctx, job)
+}
+
+// submit sends one paid submit, recording "submitting" durably before the
+// POST and the request ID durably before anything else uses it.
+func (w *worker) submit(ctx context.Context, job store.Job) (store.Job, error) {
+	r := w.r
+	if err := ctx.Err(); err != nil {
+		return job, err
+	}
+	if r.stopSubmits.Load() {
+		return job, nil
+	}
+	resend := job.State == store.StateUncertain
+	prev := job
+	job.State = store.StateSubmitting
+	job.Attempts++
+	if resend {
+		job.Resent++
+	}
+	if prev.State.IsTerminal() {
+		// --retry-failed: the old request ID and outputs belong to a render we gave up.
+		job.RequestID, job.Outputs, job.LastError = "", nil, ""
+		job.SubmittedAt, job.FinishedAt, job.DownloadedAt = time.Time{}, time.Time{}, time.Time{}
+	}
+	if err := r.store.Put(ctx, job); err != nil {
+		return prev, fmt.Errorf("record submitting %q: %w", job.Key, err)
+	}
+	// The submit is irreversible: check once more, and if we are stopping,
+	// put the row back — it provably never left.
+	if err := ctx.Err(); err != nil {
+		return r.revert(job, prev.State, ""), err
+	}
+
+	sctx, cancel := graceContext(ctx, r.cfg.SubmitGrace)
+	resp, err := r.api.Submit(sctx, r.cfg.Model, job.Input)
+	cancel()
+	wctx := context.WithoutCancel(ctx) // the outcome is always recorded
+	switch {
+	case err == nil:
+		r.stats.submitted.Add(1)
+		now := r.cfg.Now()
+		job, err = r.store.Update(wctx, job.Key, func(j *store.Job) error {
+			j.State = store.StateSubmitted
+			j.RequestID = resp.RequestID
+			j.SubmittedAt = now
+			j.LastError = ""
+			return nil
+		})
+		if err != nil {
+			return job, fmt.Errorf("record request ID of %q: %w", job.Key, err)
+		}
+		r.log.Info("submitted", "key", job.Key, "request_id", job.RequestID)
+		if h := r.cfg.Hooks.Submitted; h != nil {
+			h(job.Key, job.RequestID)
+		}
+		return job, nil
+	case errors.Is(err, api.ErrUncertain):
+		r.stats.uncertain.Add(1)
+		job, uerr := r.store.Update(wctx, job.Key, func(j *store.Job) error {
+			j.State = store.StateUncertain
+			j.LastError = err.Error()
+			return nil
+		})
+		if uerr != nil {
+			return job, fmt.Errorf("record uncertain %q: %w", job.Key, uerr)
+		}
+		r.log.Warn("submit outcome unknown", "key", job.Key, "err", err)
+		if ctx.Err() != nil {
+			return job, nil
+		}
+		return w.resolveUncertain(ctx, job)
+	case errors.Is(err, api.ErrRejected):
+		now := r.cfg.Now()
+		job, uerr := r.store.Update(wctx, job.Key, func(j *store.Job) error {
+			j.State = store.StateFailed
+			j.LastError = apiMessage(err)
+			j.FinishedAt = now
+			return nil
+		})
+		if uerr != nil {
+			return job, fmt.Errorf("record rejection of %q: %w", job.Key, uerr)
+		}
+		r.stats.fail(job.LastError)
+		r.log.Warn("submit rejected", "key", job.Key, "err", job.LastError)
+		return job, nil
+	}
+	// The API answered no (or never received it): no job exists. Put the row back.
+	job = r.revert(job, prev.State, err.Error())
+	switch {
+	case errors.Is(err, api.ErrUnauthorized):
+		return job, fmt.Errorf("submit %q: %w", job.Key, err)
+	case errors.Is(err, api.ErrPaymentRequired), errors.Is(err, api.ErrUnavailable):
+		w.stopSubmitting(fmt.Errorf("submit %q: %w: %w", job.Key, ErrSubmitsStopped, err))
+		return job, nil
+	case ctx.Err() != nil:
+		return job, ctx.Err()
+	}
+	w.stopSubmitting(fmt.Errorf("submit %q: %w: %w", job.Key, ErrSubmitsStopped, err))
+	return job, nil
+}
+
+// revert puts a row that provably never reached the API back to its state before the submit.
+func (r *Runner) revert(job store.Job, to store.State, lastErr string) store.Job {
+	if to == store.StateUncertain {
+		// Still unknown whether the first send created a job.
+		to = store.StateUncertain
+	} else {
+		to = store.StatePending
+	}
+	j, err := r.store.Update(context.Background(), job.Key, func(j *store.Job) error {
+		j.State = to
+		j.Attempts--
+		if j.Resent > 0 && to == store.StateUncertain {
+			j.Resent--
+		}
+		j.LastError = lastErr
+		return nil
+	})
+	if err != nil {
+		r.log.Error("could not put row back after an unsent submit", "key", job.Key, "err", err)
+		return job
+	}
+	return j
+}
+
+func (w *worker) stopSubmitting(reason error) {
+	if w.r.stopSubmits.CompareAndSwap(false, true) {
+		w.stopErr.Store(reason)
+		w.r.log.Error("no further submits this run; collecting jobs in flight", "err", reason)
+	}
+}
+
+// graceContext returns a context that outlives ctx by grace: a submit
+// already on the wire should get its answer so the request ID is recorded.
+func graceContext(ctx context.Context, grace time.Duration) (context.Context, context.CancelFunc) {
+	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(grace, cancel)
+		context.AfterFunc(sctx, func() { t.Stop() })
+	})
+	return sctx, func() { stop(); cancel() }
+}
+
+// apiMessage is the API's own message when err carries one.
+func apiMessage(err error) string {
+	var se *api.StatusError
+	if errors.As(err, &se) && se.Message != "" {
+		return se.Message
+	}
+	return err.Error()
+}

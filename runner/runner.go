@@ -1,0 +1,403 @@
+package runner
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/semaphore"
+
+	"github.com/pikabatch/pikabatch/manifest"
+	"github.com/pikabatch/pikabatch/runner/api"
+	"github.com/pikabatch/pikabatch/store"
+)
+
+// API is the part of the Model API the runner uses. *api.Client implements it.
+type API interface {
+	// Submit creates a paid job. An error matching api.ErrUncertain means the
+	// request was sent and its outcome is unknown: a job may exist.
+	Submit(ctx context.Context, model string, input any) (api.SubmitResponse, error)
+	// Status is cheap and idempotent; api.ErrNotFound means the ID is unknown.
+	Status(ctx context.Context, requestID string) (api.Status, error)
+	// Result is idempotent; before completion it reports the current status.
+	Result(ctx context.Context, requestID string) (api.Result, error)
+	// Cancel succeeds only while the job is queued (api.ErrNotCancellable otherwise).
+	Cancel(ctx context.Context, requestID string) error
+}
+
+var _ API = (*api.Client)(nil)
+
+// Checkpoint is the part of the store the runner uses. *store.Store implements it.
+type Checkpoint interface {
+	Get(ctx context.Context, key string) (store.Job, error)
+	Put(ctx context.Context, job store.Job) error
+	Update(ctx context.Context, key string, fn func(*store.Job) error) (store.Job, error)
+	ForEach(ctx context.Context, fn func(store.Job) error) error
+}
+
+var _ Checkpoint = (*store.Store)(nil)
+
+// RowSource yields validated manifest rows; io.EOF ends it. *manifest.Reader implements it.
+type RowSource interface {
+	Next() (manifest.Row, error)
+}
+
+// Config holds the runner's settings. Zero values take the documented defaults.
+type Config struct {
+	Model  string // model ID; required
+	OutDir string // output folder; required, must exist
+
+	// Concurrency is the number of jobs in flight on the API at once
+	// (submitted and not yet finished). Default 8.
+	Concurrency int
+	// DownloadConcurrency bounds simultaneous downloads. Default 8.
+	DownloadConcurrency int
+
+	// HoldUncertain keeps uncertain submits unsent instead of re-sending them
+	// once (the default policy, see DESIGN.md).
+	HoldUncertain bool
+	// MaxResends is how many times one row's submit may be re-sent after its
+	// outcome was lost. Default 1, as DESIGN.md's policy says; each re-send is
+	// counted and reported as a possible duplicate charge.
+	MaxResends int
+	// RetryFailed sends failed, timed-out, expired and cancelled rows again.
+	RetryFailed bool
+	// JobTimeout marks a job timed out when it has not finished this long
+	// after it was submitted (cancelling it if still queued). 0 means never.
+	JobTimeout time.Duration
+	// SubmitGrace bounds how long an in-flight submit may go on after the
+	// run was asked to stop, so its request ID can still be recorded. Default 15s.
+	SubmitGrace time.Duration
+
+	// Poll tunes the polling policy.
+	Poll PollConfig
+
+	// Download tunes result downloads.
+	Download DownloadConfig
+
+	// FS is the file system seam; default the real one.
+	FS FS
+	// HTTPClient fetches result files. It must never carry the API token. Default: a plain client.
+	HTTPClient *http.Client
+
+	Logger *slog.Logger
+	Now    func() time.Time
+	// Hooks let tests observe the pipeline without sleeping.
+	Hooks Hooks
+}
+
+// Hooks are optional callbacks, called synchronously; tests use them to
+// stop a run at an exact point.
+type Hooks struct {
+	// Submitted is called after a request ID was made durable.
+	Submitted func(key, requestID string)
+	// Downloaded is called after a job reached done.
+	Downloaded func(key string)
+}
+
+// Runner runs batches. It is safe for one Run at a time.
+type Runner struct {
+	cfg   Config
+	api   API
+	store Checkpoint
+	log   *slog.Logger
+	poll  *pollPolicy
+	dl    *downloader
+
+	stopSubmits atomic.Bool
+	stats       counters
+}
+
+// New checks cfg and returns a Runner.
+func New(cfg Config, client API, cp Checkpoint) (*Runner, error) {
+	if cfg.Model == "" {
+		return nil, errors.New("runner: model is required")
+	}
+	if cfg.OutDir == "" {
+		return nil, errors.New("runner: output folder is required")
+	}
+	if client == nil || cp == nil {
+		return nil, errors.New("runner: API client and store are required")
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 8
+	}
+	if cfg.DownloadConcurrency <= 0 {
+		cfg.DownloadConcurrency = 8
+	}
+	if cfg.MaxResends <= 0 {
+		cfg.MaxResends = 1
+	}
+	if cfg.SubmitGrace <= 0 {
+		cfg.SubmitGrace = 15 * time.Second
+	}
+	if cfg.FS == nil {
+		cfg.FS = OSFS{}
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: 0}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	r := &Runner{cfg: cfg, api: client, store: cp, log: cfg.Logger}
+	r.poll = newPollPolicy(cfg.Poll, cfg.Now)
+	r.dl = newDownloader(cfg.Download, cfg.FS, cfg.HTTPClient, cfg.OutDir, cfg.Logger)
+	return r, nil
+}
+
+// Errors that end a run early. cmd maps them to exit codes.
+var (
+	// ErrHeld: uncertain submits were held (--hold-uncertain) and remain unsent.
+	ErrHeld = errors.New("uncertain submits held")
+	// ErrSubmitsStopped: the API refused further submits (the account cannot pay,
+	// or the API stayed unavailable); in-flight jobs were collected.
+	ErrSubmitsStopped = errors.New("submits stopped")
+	// ErrChanged: rows whose parameters changed since they were submitted were skipped.
+	ErrChanged = errors.New("rows changed since they were submitted")
+	// ErrFailedRows: the run finished and some rows failed.
+	ErrFailedRows = errors.New("some rows failed")
+)
+
+// counters are the run's live figures; read with snapshot.
+type counters struct {
+	rows, submitted, resent, uncertain, held, completed, downloaded atomic.Int64
+	failed, skippedDone, changed, notSubmitted, leftInFlight        atomic.Int64
+	polls, downloadRetries, urlRefreshes                            atomic.Int64
+	mu                                                              sync.Mutex
+	failReasons                                                     map[string]int
+	final                                                           map[store.State]int
+}
+
+func (c *counters) fail(reason string) {
+	c.failed.Add(1)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.failReasons == nil {
+		c.failReasons = make(map[string]int)
+	}
+	c.failReasons[reason]++
+}
+
+func (c *counters) end(s store.State) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.final == nil {
+		c.final = make(map[store.State]int)
+	}
+	c.final[s]++
+}
+
+// Summary is the account of one run.
+type Summary struct {
+	Rows            int                 `json:"rows"`
+	Submitted       int                 `json:"submitted"`  // accepted submits this run (incl. re-sent)
+	Resent          int                 `json:"resent"`     // uncertain submits re-sent: up to this many duplicate charges
+	Uncertain       int                 `json:"uncertain"`  // submits whose outcome was lost this run
+	Held            int                 `json:"held"`       // uncertain rows left unsent
+	Completed       int                 `json:"completed"`  // jobs seen completed this run
+	Downloaded      int                 `json:"downloaded"` // jobs downloaded this run
+	Failed          int                 `json:"failed"`     // jobs that failed this run
+	FailReasons     map[string]int      `json:"fail_reasons,omitempty"`
+	SkippedDone     int                 `json:"skipped_done"`     // already done, file present
+	Changed         int                 `json:"changed"`          // parameters changed since submit: skipped
+	NotSubmitted    int                 `json:"not_submitted"`    // left pending (stopped, capped)
+	LeftInFlight    int                 `json:"left_in_flight"`   // submitted, not finished when the run stopped
+	Polls           int                 `json:"polls"`            // status/result calls spent polling
+	DownloadRetries int                 `json:"download_retries"` // cut-off or failed downloads retried
+	URLRefreshes    int                 `json:"url_refreshes"`    // expired result URLs refreshed
+	Final           map[store.State]int `json:"final"`            // every row's state at the end
+	Wall            time.Duration       `json:"wall_ns"`
+}
+
+func (r *Runner) snapshot(start time.Time) Summary {
+	c := &r.stats
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := Summary{
+		Rows: int(c.rows.Load()), Submitted: int(c.submitted.Load()), Resent: int(c.resent.Load()),
+		Uncertain: int(c.uncertain.Load()), Held: int(c.held.Load()), Completed: int(c.completed.Load()),
+		Downloaded: int(c.downloaded.Load()), Failed: int(c.failed.Load()), SkippedDone: int(c.skippedDone.Load()),
+		Changed: int(c.changed.Load()), NotSubmitted: int(c.notSubmitted.Load()), LeftInFlight: int(c.leftInFlight.Load()),
+		Polls: int(c.polls.Load()), DownloadRetries: int(c.downloadRetries.Load()), URLRefreshes: int(c.urlRefreshes.Load()),
+		FailReasons: map[string]int{}, Final: map[store.State]int{},
+		Wall: r.cfg.Now().Sub(start),
+	}
+	for k, v := range c.failReasons {
+		s.FailReasons[k] = v
+	}
+	for k, v := range c.final {
+		s.Final[k] = v
+	}
+	return s
+}
+
+// Run takes every row of src to done (or as far as it can go) and returns
+// the run's summary. Cancelling ctx is a graceful stop: no new submits,
+// in-flight submits are recorded, polls and downloads are abandoned (the
+// jobs stay on the API and resume next time), and Run returns ctx's error.
+//
+// The error is nil only when every row is done; otherwise it says why not
+// (ErrFailedRows, ErrHeld, ErrSubmitsStopped, ErrChanged, an API error
+// such as api.ErrUnauthorized, a file-system error, or ctx's error).
+func (r *Runner) Run(ctx context.Context, src RowSource) (Summary, error) {
+	start := r.cfg.Now()
+	r.stats = counters{}
+	r.stopSubmits.Store(false)
+
+	g, gctx := errgroup.WithContext(ctx)
+	inflight := semaphore.NewWeighted(int64(r.cfg.Concurrency))
+	downloads := semaphore.NewWeighted(int64(r.cfg.DownloadConcurrency))
+	var stopErr atomic.Value // first reason submits were stopped
+
+	w := &worker{r: r, inflight: inflight, downloads: downloads, stopErr: &stopErr}
+
+	produceErr := r.produce(gctx, src, g, w)
+	waitErr := g.Wait()
+
+	sum := r.snapshot(start)
+	if err := r.writeIndex(context.WithoutCancel(ctx)); err != nil {
+		r.log.Warn("results index not written", "err", err)
+	}
+
+	switch {
+	case waitErr != nil:
+		return sum, waitErr
+	case produceErr != nil:
+		return sum, produceErr
+	case ctx.Err() != nil:
+		return sum, ctx.Err()
+	}
+	if v, ok := stopErr.Load().(error); ok && v != nil {
+		return sum, v
+	}
+	switch {
+	case sum.Held > 0:
+		return sum, fmt.Errorf("%d rows: %w", sum.Held, ErrHeld)
+	case sum.Failed > 0 || countFailedFinal(sum.Final) > 0:
+		return sum, fmt.Errorf("%d rows: %w", countFailedFinal(sum.Final), ErrFailedRows)
+	case sum.Changed > 0:
+		return sum, fmt.Errorf("%d rows: %w", sum.Changed, ErrChanged)
+	}
+	return sum, nil
+}
+
+func countFailedFinal(final map[store.State]int) int {
+	return final[store.StateFailed] + final[store.StateTimedOut] + final[store.StateExpired] + final[store.StateCancelled]
+}
+
+// produce streams the rows, plans each against the store and starts the work
+// each needs. It returns when every row has been handed out or ctx ends.
+func (r *Runner) produce(ctx context.Context, src RowSource, g *errgroup.Group, w *worker) error {
+	for {
+		row, err := src.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read manifest: %w", err)
+		}
+		r.stats.rows.Add(1)
+		job, action, err := r.plan(ctx, row)
+		if err != nil {
+			return err
+		}
+		if action == actSkip {
+			r.stats.end(job.State)
+			continue
+		}
+		if ctx.Err() != nil {
+			// Stopping: what is left is counted, not worked on.
+			r.countUnstarted(job)
+			continue
+		}
+		if err := w.start(ctx, g, job, action); err != nil {
+			r.countUnstarted(job)
+			if ctx.Err() != nil {
+				continue
+			}
+			return err
+		}
+	}
+}
+
+func (r *Runner) countUnstarted(job store.Job) {
+	switch {
+	case job.RequestID != "" && !job.State.IsTerminal():
+		r.stats.leftInFlight.Add(1)
+	case job.State == store.StateUncertain || job.State == store.StateSubmitting:
+		r.stats.held.Add(1)
+	default:
+		r.stats.notSubmitted.Add(1)
+	}
+	r.stats.end(job.State)
+}
+
+type action int
+
+const (
+	actSkip     action = iota
+	actSubmit          // pending: submit it
+	actResend          // uncertain: re-send once per policy
+	actPoll            // has a request ID: poll it
+	actDownload        // rendered: download it
+)
+
+// plan compares a row with its record and decides what the row needs.
+func (r *Runner) plan(ctx context.Context, row manifest.Row) (store.Job, action, error) {
+	hash := row.Input.Hash()
+	job, err := r.store.Get(ctx, row.Key)
+	if errors.Is(err, store.ErrNotFound) {
+		body, err := json.Marshal(row.Input)
+		if err != nil {
+			return store.Job{}, actSkip, fmt.Errorf("encode row %d: %w", row.Line, err)
+		}
+		now := r.cfg.Now()
+		job = store.Job{Key: row.Key, ParamHash: hash, Line: row.Line, Input: body,
+			State: store.StatePending, CreatedAt: now}
+		return job, actSubmit, nil
+	}
+	if err != nil {
+		return job, actSkip, fmt.Errorf("plan row %q: %w", row.Key, err)
+	}
+	if job.ParamHash != hash {
+		r.stats.changed.Add(1)
+		r.log.Warn("row changed since it was submitted; skipped", "key", row.Key, "line", row.Line,
+			"state", string(job.State), "request_id", job.RequestID)
+		return job, actSkip, nil
+	}
+	switch job.State {
+	case store.StatePending:
+		return job, actSubmit, nil
+	case store.StateSubmitting, store.StateUncertain:
+		return job, actResend, nil
+	case store.StateSubmitted, store.StateQueued, store.StateRunning:
+		return job, actPoll, nil
+	case store.StateRendered:
+		return job, actDownload, nil
+	case store.StateDone:
+		if r.dl.present(job) {
+			r.stats.skippedDone.Add(1)
+			return job, actSkip, nil
+		}
+		r.log.Info("file missing or damaged; downloading again", "key", job.Key, "request_id", job.RequestID)
+		return job, actDownload, nil
+	case store.StateFailed, store.StateTimedOut, store.StateExpired, store.StateCancelled:
+		if r.cfg.RetryFailed {
+			return job, actSubmit, nil
+		}
+		return job, actSkip, nil
+	}
+	return job, actSkip, fmt.Errorf("row %q: unknown state %q in store", job.Key, job.State)
+}
