@@ -170,6 +170,7 @@ func (w *worker) submit(ctx context.Context, job store.Job) (store.Job, error) {
 	wctx := context.WithoutCancel(ctx) // the outcome is always recorded
 	switch {
 	case err == nil:
+		r.outage.ok()
 		r.stats.submitted.Add(1)
 		now := r.cfg.Now()
 		job, err = r.store.Update(wctx, job.Key, func(j *store.Job) error {
@@ -219,6 +220,13 @@ func (w *worker) submit(ctx context.Context, job store.Job) (store.Job, error) {
 	}
 	// The API answered no (or never received it): no job exists. Put the row back.
 	job = r.revert(job, prev.State, err.Error())
+	if errors.Is(err, api.ErrUnavailable) {
+		if werr := r.outage.wait(ctx, err, r.poll.cfg.Min); werr == nil {
+			return w.submit(ctx, job)
+		} else if ctx.Err() != nil {
+			return job, ctx.Err()
+		}
+	}
 	switch {
 	case errors.Is(err, api.ErrUnauthorized):
 		return job, fmt.Errorf("submit %q: %w", job.Key, err)

@@ -183,8 +183,12 @@ func (r *Runner) pollUntilDone(ctx context.Context, job store.Job) (store.Job, e
 			}
 		}
 		if err != nil {
+			if werr := r.outage.wait(ctx, err, r.poll.cfg.Min); werr == nil {
+				continue // the API is briefly unavailable: look again later
+			}
 			return r.pollFailed(ctx, job, err)
 		}
+		r.outage.ok()
 		switch status {
 		case api.StatusInQueue:
 			w.lastQueuedAt = r.cfg.Now()
@@ -205,6 +209,9 @@ func (r *Runner) pollUntilDone(ctx context.Context, job store.Job) (store.Job, e
 				r.stats.polls.Add(1)
 				res, err = r.api.Result(ctx, job.RequestID)
 				if err != nil {
+					if werr := r.outage.wait(ctx, err, r.poll.cfg.Min); werr == nil {
+						continue
+					}
 					return r.pollFailed(ctx, job, err)
 				}
 			}

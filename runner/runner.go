@@ -77,6 +77,10 @@ type Config struct {
 	// run was asked to stop, so its request ID can still be recorded. Default 15s.
 	SubmitGrace time.Duration
 
+	// OutageLimit is how long the API may stay unavailable (every call
+	// failing after its retries) before the run gives up. Default 5m.
+	OutageLimit time.Duration
+
 	// Poll tunes the polling policy.
 	Poll PollConfig
 
@@ -105,12 +109,13 @@ type Hooks struct {
 
 // Runner runs batches. It is safe for one Run at a time.
 type Runner struct {
-	cfg   Config
-	api   API
-	store Checkpoint
-	log   *slog.Logger
-	poll  *pollPolicy
-	dl    *downloader
+	cfg    Config
+	api    API
+	store  Checkpoint
+	log    *slog.Logger
+	poll   *pollPolicy
+	dl     *downloader
+	outage *outage
 
 	stopSubmits atomic.Bool
 	stats       counters
@@ -139,6 +144,9 @@ func New(cfg Config, client API, cp Checkpoint) (*Runner, error) {
 	if cfg.SubmitGrace <= 0 {
 		cfg.SubmitGrace = 15 * time.Second
 	}
+	if cfg.OutageLimit <= 0 {
+		cfg.OutageLimit = 5 * time.Minute
+	}
 	if cfg.FS == nil {
 		cfg.FS = OSFS{}
 	}
@@ -153,6 +161,7 @@ func New(cfg Config, client API, cp Checkpoint) (*Runner, error) {
 	}
 	r := &Runner{cfg: cfg, api: client, store: cp, log: cfg.Logger}
 	r.poll = newPollPolicy(cfg.Poll, cfg.Now)
+	r.outage = &outage{limit: cfg.OutageLimit, now: cfg.Now}
 	r.dl = newDownloader(cfg.Download, cfg.FS, cfg.HTTPClient, cfg.OutDir, cfg.Logger)
 	return r, nil
 }

@@ -365,6 +365,18 @@ func TestJobTimeoutCancelsQueuedJobs(t *testing.T) {
 	assert.EqualValues(t, 3, e.sim.Counters().Cancelled)
 }
 
+func TestRunGivesUpAfterAnOutage(t *testing.T) {
+	t.Parallel()
+	e := setup(t, 20, sim.Config{Faults: sim.Faults{Rate5xx: 1}})
+	sum, err := e.runOnce(t.Context(), func(c *runner.Config) { c.OutageLimit = 30 * time.Millisecond })
+	require.ErrorIs(t, err, api.ErrUnavailable)
+	assert.Zero(t, sum.Submitted)
+	assert.Zero(t, e.sim.Counters().Submits)
+	for _, j := range e.jobs() {
+		assert.Equal(t, store.StatePending, j.State, "a 5xx answer created no job: the row stays resumable")
+	}
+}
+
 func countLines(b []byte) int {
 	n := 0
 	for _, c := range b {

@@ -1,0 +1,55 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/pikabatch/pikabatch/runner/api"
+)
+
+// outage tracks how long the API has been unavailable, across all jobs.
+// One call exhausting its retries is not an outage: the job waits and tries
+// again. Only when no call has succeeded for OutageLimit does the run give
+// up (exit 69), leaving every job resumable.
+type outage struct {
+	limit time.Duration
+	now   func() time.Time
+
+	mu    sync.Mutex
+	since time.Time // first failure since the last success; zero when healthy
+	tries int
+}
+
+// ok records a successful call.
+func (o *outage) ok() {
+	o.mu.Lock()
+	o.since, o.tries = time.Time{}, 0
+	o.mu.Unlock()
+}
+
+// wait records a failed call and, while the outage is younger than the
+// limit, waits before the caller tries again. It returns err when the
+// outage has lasted too long, or ctx's error.
+func (o *outage) wait(ctx context.Context, err error, base time.Duration) error {
+	if !errors.Is(err, api.ErrUnavailable) {
+		return err
+	}
+	o.mu.Lock()
+	now := o.now()
+	if o.since.IsZero() {
+		o.since = now
+	}
+	o.tries++
+	over := now.Sub(o.since) >= o.limit
+	tries := o.tries
+	o.mu.Unlock()
+	if over {
+		return err
+	}
+	if serr := sleepCtx(ctx, backoff(base, min(tries, 8))); serr != nil {
+		return serr
+	}
+	return nil
+}
