@@ -28,12 +28,17 @@ import (
 const hangTimeout = 2 * time.Minute
 
 // TestBinary runs the real pikabatch binary, built once here, against the
-// simulator and stops it the way a machine does: SIGKILL at random moments.
+// simulator and stops it the ways a machine does: SIGKILL at random
+// moments, SIGINT and SIGTERM, once and twice.
 func TestBinary(t *testing.T) {
 	bin := buildBinary(t)
 	t.Run("SIGKILL at random moments", func(t *testing.T) {
 		t.Parallel()
 		testKilledAtRandom(t, bin)
+	})
+	t.Run("signals", func(t *testing.T) {
+		t.Parallel()
+		testSignals(t, bin)
 	})
 }
 
