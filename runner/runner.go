@@ -119,6 +119,11 @@ type Runner struct {
 
 	stopSubmits atomic.Bool
 	stats       counters
+
+	// live guards stats' reset and started, so that Snapshot may be called
+	// from another goroutine at any time (see operator.go).
+	live    sync.Mutex
+	started time.Time
 }
 
 // New checks cfg and returns a Runner.
@@ -262,7 +267,7 @@ func (r *Runner) snapshot(start time.Time) Summary {
 // such as api.ErrUnauthorized, a file-system error, or ctx's error).
 func (r *Runner) Run(ctx context.Context, src RowSource) (Summary, error) {
 	start := r.cfg.Now()
-	r.stats = counters{}
+	r.begin(start)
 	r.stopSubmits.Store(false)
 
 	g, gctx := errgroup.WithContext(ctx)

@@ -14,6 +14,7 @@ import (
 	"github.com/pikabatch/pikabatch/manifest"
 	"github.com/pikabatch/pikabatch/runner"
 	"github.com/pikabatch/pikabatch/runner/api"
+	"github.com/pikabatch/pikabatch/runner/live"
 	"github.com/pikabatch/pikabatch/store"
 )
 
@@ -86,6 +87,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdSim(ctx, args[1:], stdout, stderr)
 	case "validate":
 		return cmdValidate(ctx, args[1:], stdout, stderr)
+	case "export":
+		return cmdExport(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "pikabatch %s\n", api.Version)
 		return nil
@@ -103,6 +106,7 @@ func printUsage(w io.Writer) {
 Usage:
   pikabatch run --manifest FILE --out DIR [flags]   render a manifest (resumable)
   pikabatch validate --manifest FILE                 check a manifest; nothing is sent
+  pikabatch export --out DIR [--format csv|jsonl]    the dataset's index: one row per job (also of a live run)
   pikabatch demo [--out DIR]                         render examples/manifest.csv on the built-in simulator
   pikabatch sim [--addr 127.0.0.1:8787]              run the simulated API standalone
   pikabatch version
@@ -123,7 +127,7 @@ func exitCode(ctx context.Context, err error) int {
 		var in *interrupted
 		errors.As(context.Cause(ctx), &in)
 		return signalCode(in.sig)
-	case errors.As(err, &ue):
+	case errors.As(err, &ue), errors.Is(err, live.ErrNoState):
 		return exitUsage
 	case errors.As(err, &ve), errors.As(err, &re), errors.Is(err, errManifest):
 		return exitDataErr

@@ -20,6 +20,7 @@ import (
 	"github.com/pikabatch/pikabatch/manifest"
 	"github.com/pikabatch/pikabatch/runner"
 	"github.com/pikabatch/pikabatch/runner/api"
+	"github.com/pikabatch/pikabatch/runner/live"
 	"github.com/pikabatch/pikabatch/store"
 )
 
@@ -42,6 +43,11 @@ type batchOptions struct {
 	logFormat, logLevel          string
 	quiet, jsonSummary           bool
 	poll                         runner.PollConfig
+	resultsFormat                string // jsonl, or csv for results.csv as well
+
+	// Test seams: runner hooks, and a call once the control socket listens.
+	hooks  runner.Hooks
+	onLive func(socket string)
 }
 
 func (o *batchOptions) register(fs *flag.FlagSet) {
@@ -63,6 +69,7 @@ func (o *batchOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.BoolVar(&o.quiet, "q", false, "quiet: warnings and errors only")
 	fs.BoolVar(&o.jsonSummary, "json", false, "print the summary as JSON")
+	fs.StringVar(&o.resultsFormat, "results-format", "jsonl", "results index format: jsonl (OUT/results.jsonl), or csv to write OUT/results.csv as well")
 }
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -128,6 +135,12 @@ func runBatch(ctx context.Context, o batchOptions, stdout, stderr io.Writer) err
 	if err != nil {
 		return usagef("--format: %v", err)
 	}
+	resultsFormat := live.JSONL
+	if o.resultsFormat != "" {
+		if resultsFormat, err = live.ParseFormat(o.resultsFormat); err != nil {
+			return usagef("--results-format: %v", err)
+		}
+	}
 	log, err := newLogger(stderr, o.logFormat, o.logLevel, o.quiet)
 	if err != nil {
 		return err
@@ -147,7 +160,8 @@ func runBatch(ctx context.Context, o batchOptions, stdout, stderr io.Writer) err
 	if statePath == "" {
 		statePath = filepath.Join(o.out, ".pikabatch.db")
 	}
-	st, err := store.Open(statePath, store.Options{Owner: store.CurrentOwner(strings.Join(os.Args, " "))})
+	owner := store.CurrentOwner(strings.Join(os.Args, " "))
+	st, err := store.Open(statePath, store.Options{Owner: owner})
 	if err != nil {
 		return err
 	}
@@ -178,6 +192,7 @@ func runBatch(ctx context.Context, o batchOptions, stdout, stderr io.Writer) err
 		JobTimeout:          o.jobTimeout,
 		Poll:                o.poll,
 		Download:            runner.DownloadConfig{MaxBytes: o.maxFileSize},
+		Hooks:               o.hooks,
 		// Result files live on a storage host: this client never carries the token.
 		HTTPClient: &http.Client{Transport: transport(o.dlConcurrency)},
 		Logger:     log,
@@ -191,7 +206,26 @@ func runBatch(ctx context.Context, o batchOptions, stdout, stderr io.Writer) err
 	}
 	defer rows.Close()
 
+	// status, cancel and export from another terminal reach this run here.
+	batch := &live.Batch{Path: statePath, Store: st, Logger: log,
+		API: func() (live.Canceller, error) { return client, nil },
+		Run: &live.Run{Owner: owner, Rows: msum.Rows, Snapshot: run.Snapshot, Calls: client.Calls}}
+	ctl, err := live.Listen(live.SocketPath(statePath), batch)
+	if err != nil {
+		log.Warn("no control socket: status, cancel and export must wait for this run to end", "err", err)
+	}
+	defer ctl.Close()
+	if ctl != nil && o.onLive != nil {
+		o.onLive(ctl.Path())
+	}
+
 	sum, runErr := run.Run(ctx, rows)
+	if resultsFormat == live.CSV {
+		path := filepath.Join(o.out, "results.csv")
+		if _, err := live.WriteIndexFile(context.WithoutCancel(ctx), path, live.CSV, batch); err != nil {
+			log.Warn("results index not written", "file", path, "err", err)
+		}
+	}
 	printSummary(stdout, sum, client.Calls(), o.jsonSummary)
 	return runErr
 }

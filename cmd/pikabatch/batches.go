@@ -1,0 +1,87 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"strings"
+
+	"github.com/pikabatch/pikabatch/runner/live"
+)
+
+// stringList is a flag that may be repeated.
+type stringList []string
+
+func (l *stringList) String() string { return strings.Join(*l, ",") }
+func (l *stringList) Set(v string) error {
+	*l = append(*l, v)
+	return nil
+}
+
+// batchFlags are how status, cancel and export name the batches they ask about.
+type batchFlags struct {
+	out    string
+	states stringList
+}
+
+func (b *batchFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&b.out, "out", "", "output `folder` of the batch: its state file, or every shard's in it")
+	fs.Var(&b.states, "state", "state `file` (repeat for several shards); default the ones in --out")
+}
+
+// stateFiles resolves --out and --state into state file paths.
+func (b *batchFlags) stateFiles() ([]string, error) {
+	if len(b.states) > 0 {
+		return b.states, nil
+	}
+	if b.out == "" {
+		return nil, usagef("--out or --state is required")
+	}
+	files, err := live.StateFiles(b.out)
+	if err != nil {
+		return nil, err
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("%w in %s: no run has started there", live.ErrNoState, b.out)
+	}
+	return files, nil
+}
+
+// openBatches reaches every named batch, live or not. On error it closes
+// what it opened.
+func openBatches(ctx context.Context, files []string, opts live.OpenOptions) ([]live.Source, error) {
+	var srcs []live.Source
+	for _, f := range files {
+		s, err := live.Open(ctx, f, opts)
+		if err != nil {
+			closeBatches(srcs)
+			return nil, err
+		}
+		srcs = append(srcs, s)
+	}
+	return srcs, nil
+}
+
+func closeBatches(srcs []live.Source) {
+	for _, s := range srcs {
+		_ = s.Close()
+	}
+}
+
+// parseFlags parses a subcommand's flags; flag.ErrHelp becomes errHelp.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return errHelp
+		}
+		return usagef("%v", err)
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q", fs.Arg(0))
+	}
+	return nil
+}
+
+// errHelp: the user asked for a command's flags, which were printed.
+var errHelp = errors.New("help requested")

@@ -1,0 +1,359 @@
+package live
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/pikabatch/pikabatch/runner"
+	"github.com/pikabatch/pikabatch/runner/api"
+	"github.com/pikabatch/pikabatch/store"
+)
+
+// Store is the part of the checkpoint store a Batch reads and, for Cancel,
+// writes. *store.Store implements it.
+type Store interface {
+	// Get returns the job stored under key, or an error matching store.ErrNotFound.
+	Get(ctx context.Context, key string) (store.Job, error)
+	// Update applies fn to the stored job in one transaction; fn may run more than once.
+	Update(ctx context.Context, key string, fn func(*store.Job) error) (store.Job, error)
+	// ForEach calls fn for every job in key order inside one read transaction;
+	// fn must not call back into the store.
+	ForEach(ctx context.Context, fn func(store.Job) error) error
+}
+
+var _ Store = (*store.Store)(nil)
+
+// Canceller cancels a queued job on the API. *api.Client implements it.
+type Canceller interface {
+	// Cancel succeeds only while the job is queued; api.ErrNotCancellable
+	// means it is running or finished, api.ErrNotFound that the API no
+	// longer knows the ID. Repeating it is harmless.
+	Cancel(ctx context.Context, requestID string) error
+}
+
+var _ Canceller = (*api.Client)(nil)
+
+// Errors of a Batch and of Open.
+var (
+	// ErrNoAPI: Cancel was asked of a Batch that has no API client.
+	ErrNoAPI = errors.New("no API client to cancel with")
+	// ErrNoState: no state file at the path, so no run has started there.
+	ErrNoState = errors.New("no state file")
+)
+
+// cancelConcurrency bounds simultaneous cancel calls; the client's rate
+// limiter still paces them.
+const cancelConcurrency = 4
+
+// maxListed caps the keys a Status lists per group; counts stay exact.
+const maxListed = 5
+
+// Batch answers for one state file: from the store a live run holds (served
+// on its socket), or from a state file opened by the asking process.
+type Batch struct {
+	// Path is the state file, as reported.
+	Path  string
+	Store Store
+	// API cancels jobs; nil makes Cancel fail with ErrNoAPI. It is called
+	// lazily, only when there is something to cancel, so that status and
+	// export never need a token.
+	API func() (Canceller, error)
+	// Run describes the run going on in this process; nil when none is.
+	Run *Run
+	// Now is the clock for ages and cancel times; default time.Now.
+	Now    func() time.Time
+	Logger *slog.Logger
+
+	apiOnce sync.Once
+	api     Canceller
+	apiErr  error
+}
+
+func (b *Batch) now() time.Time {
+	if b.Now != nil {
+		return b.Now()
+	}
+	return time.Now()
+}
+
+func (b *Batch) log() *slog.Logger {
+	if b.Logger != nil {
+		return b.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// Status is where a batch stands.
+type Status struct {
+	StateFile string `json:"state_file"`
+	// Live is set while a run holds the state file and answered.
+	Live *RunInfo `json:"live,omitempty"`
+	// Jobs counts the rows the state file knows (rows never planned are
+	// not in it).
+	Jobs    int                 `json:"jobs"`
+	ByState map[store.State]int `json:"by_state"`
+	// Failures groups failed, timed-out, expired and cancelled jobs by
+	// their error message, most frequent first.
+	Failures []FailureGroup `json:"failures,omitempty"`
+	// Uncertain counts submits whose outcome was lost (uncertain, or
+	// submitting when a run died): each may have been charged.
+	Uncertain     int      `json:"uncertain"`
+	UncertainKeys []string `json:"uncertain_keys,omitempty"`
+	// OldestActive is the job submitted longest ago that is still queued
+	// or running on the API.
+	OldestActive *ActiveJob `json:"oldest_active,omitempty"`
+}
+
+// FailureGroup is the jobs that ended with one error message.
+type FailureGroup struct {
+	Message string   `json:"message"`
+	Count   int      `json:"count"`
+	Keys    []string `json:"keys"` // the first few, in key order
+}
+
+// ActiveJob is a job still on the API.
+type ActiveJob struct {
+	Key         string        `json:"key"`
+	RequestID   string        `json:"request_id"`
+	State       store.State   `json:"state"`
+	SubmittedAt time.Time     `json:"submitted_at"`
+	Age         time.Duration `json:"age_ns"`
+}
+
+// Status reads the whole state file once and reports on it.
+func (b *Batch) Status(ctx context.Context) (Status, error) {
+	s := Status{StateFile: b.Path, ByState: map[store.State]int{}}
+	for _, st := range store.AllStates() {
+		s.ByState[st] = 0
+	}
+	groups := map[string]*FailureGroup{}
+	var oldest *store.Job
+	err := b.Store.ForEach(ctx, func(j store.Job) error {
+		s.Jobs++
+		s.ByState[j.State]++
+		switch j.State {
+		case store.StateFailed, store.StateTimedOut, store.StateExpired, store.StateCancelled:
+			msg := j.LastError
+			if msg == "" {
+				msg = string(j.State)
+			}
+			g := groups[msg]
+			if g == nil {
+				g = &FailureGroup{Message: msg}
+				groups[msg] = g
+			}
+			g.Count++
+			if len(g.Keys) < maxListed {
+				g.Keys = append(g.Keys, j.Key)
+			}
+		case store.StateUncertain, store.StateSubmitting:
+			s.Uncertain++
+			if len(s.UncertainKeys) < maxListed {
+				s.UncertainKeys = append(s.UncertainKeys, j.Key)
+			}
+		case store.StateSubmitted, store.StateQueued, store.StateRunning:
+			if oldest == nil || j.SubmittedAt.Before(oldest.SubmittedAt) {
+				oldest = &j
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return s, fmt.Errorf("status of %s: %w", b.Path, err)
+	}
+	for _, g := range groups {
+		s.Failures = append(s.Failures, *g)
+	}
+	sort.Slice(s.Failures, func(i, k int) bool {
+		if s.Failures[i].Count != s.Failures[k].Count {
+			return s.Failures[i].Count > s.Failures[k].Count
+		}
+		return s.Failures[i].Message < s.Failures[k].Message
+	})
+	now := b.now()
+	if oldest != nil {
+		s.OldestActive = &ActiveJob{Key: oldest.Key, RequestID: oldest.RequestID, State: oldest.State,
+			SubmittedAt: oldest.SubmittedAt, Age: now.Sub(oldest.SubmittedAt)}
+	}
+	if b.Run != nil {
+		info := b.Run.Info(now)
+		s.Live = &info
+	}
+	return s, nil
+}
+
+// Export calls fn with the index entry of every job, in key order.
+func (b *Batch) Export(ctx context.Context, fn func(runner.IndexEntry) error) error {
+	return b.Store.ForEach(ctx, func(j store.Job) error {
+		return fn(runner.NewIndexEntry(j))
+	})
+}
+
+// Outcomes of a cancel, per job.
+const (
+	Cancelled      = "cancelled"       // the API cancelled it; recorded as cancelled
+	AlreadyRunning = "already_running" // in progress: it cannot be cancelled
+	Finished       = "finished"        // already in a final state
+	NotSubmitted   = "not_submitted"   // no request ID: nothing on the API to cancel
+	NotFound       = "not_found"       // no such key in the state file
+	CancelFailed   = "error"           // the cancel call failed; see Error
+)
+
+// CancelResult is what happened to one job.
+type CancelResult struct {
+	Key       string      `json:"key"`
+	RequestID string      `json:"request_id,omitempty"`
+	State     store.State `json:"state,omitempty"` // as recorded after the cancel
+	Outcome   string      `json:"outcome"`
+	Error     string      `json:"error,omitempty"`
+}
+
+// CancelReport is the account of one cancel request.
+type CancelReport struct {
+	Results []CancelResult `json:"results"`
+	// Counts by outcome.
+	Counts map[string]int `json:"counts"`
+}
+
+// Unfinished reports whether a job the caller named could not be cancelled.
+// When no keys were named, running jobs are expected and don't count.
+func (r CancelReport) Unfinished(named bool) bool {
+	if r.Counts[CancelFailed] > 0 {
+		return true
+	}
+	return named && r.Counts[AlreadyRunning]+r.Counts[NotFound]+r.Counts[NotSubmitted] > 0
+}
+
+// Cancel asks the API to cancel the named jobs, or, when keys is empty,
+// every job of the batch that is queued (or submitted and not yet seen
+// queued). Jobs seen running are reported as already running: the API
+// cannot cancel them. A cancelled job is recorded as cancelled, so that a
+// later run skips it (until --retry-failed).
+//
+// Cancel stops at the first error that would make every other call fail
+// (the token was rejected, the API stayed unavailable) and returns it with
+// the results so far.
+func (b *Batch) Cancel(ctx context.Context, keys []string) (CancelReport, error) {
+	rep := CancelReport{Counts: map[string]int{}}
+	var targets []store.Job
+	add := func(res CancelResult) {
+		rep.Results = append(rep.Results, res)
+		rep.Counts[res.Outcome]++
+	}
+	if len(keys) == 0 {
+		err := b.Store.ForEach(ctx, func(j store.Job) error {
+			switch j.State {
+			case store.StateSubmitted, store.StateQueued:
+				targets = append(targets, j)
+			case store.StateRunning:
+				add(CancelResult{Key: j.Key, RequestID: j.RequestID, State: j.State, Outcome: AlreadyRunning})
+			}
+			return nil
+		})
+		if err != nil {
+			return rep, fmt.Errorf("cancel in %s: %w", b.Path, err)
+		}
+	} else {
+		for _, k := range slices.Compact(slices.Sorted(slices.Values(keys))) {
+			j, err := b.Store.Get(ctx, k)
+			switch {
+			case errors.Is(err, store.ErrNotFound):
+				add(CancelResult{Key: k, Outcome: NotFound})
+				continue
+			case err != nil:
+				return rep, fmt.Errorf("cancel in %s: %w", b.Path, err)
+			}
+			switch {
+			case j.State.IsTerminal():
+				add(CancelResult{Key: k, RequestID: j.RequestID, State: j.State, Outcome: Finished})
+			case j.RequestID == "" || !j.State.HasRequestID():
+				add(CancelResult{Key: k, State: j.State, Outcome: NotSubmitted})
+			default:
+				targets = append(targets, j)
+			}
+		}
+	}
+	if len(targets) == 0 {
+		return rep, nil
+	}
+	client, err := b.canceller()
+	if err != nil {
+		return rep, err
+	}
+
+	results := make([]CancelResult, len(targets))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(cancelConcurrency)
+	for i, j := range targets {
+		g.Go(func() error {
+			res, err := b.cancelOne(gctx, client, j)
+			results[i] = res
+			return err
+		})
+	}
+	err = g.Wait()
+	for _, res := range results {
+		if res.Key != "" {
+			add(res)
+		}
+	}
+	sort.Slice(rep.Results, func(i, k int) bool { return rep.Results[i].Key < rep.Results[k].Key })
+	return rep, err
+}
+
+func (b *Batch) canceller() (Canceller, error) {
+	if b.API == nil {
+		return nil, ErrNoAPI
+	}
+	b.apiOnce.Do(func() { b.api, b.apiErr = b.API() })
+	return b.api, b.apiErr
+}
+
+// cancelOne cancels one job and records the outcome. It returns an error
+// only when the whole cancel should stop.
+func (b *Batch) cancelOne(ctx context.Context, client Canceller, j store.Job) (CancelResult, error) {
+	res := CancelResult{Key: j.Key, RequestID: j.RequestID, State: j.State}
+	err := client.Cancel(ctx, j.RequestID)
+	switch {
+	case err == nil:
+		now := b.now()
+		rec, uerr := b.Store.Update(context.WithoutCancel(ctx), j.Key, func(s *store.Job) error {
+			// A run may have moved the job on meanwhile; only a job still
+			// waiting for the same request is marked.
+			if s.RequestID != j.RequestID || s.State.IsTerminal() {
+				return nil
+			}
+			s.State = store.StateCancelled
+			s.LastError = "cancelled by pikabatch cancel"
+			s.FinishedAt = now
+			return nil
+		})
+		if uerr != nil {
+			res.Outcome, res.Error = CancelFailed, "cancelled on the API, but not recorded: "+uerr.Error()
+			return res, fmt.Errorf("record cancel of %q: %w", j.Key, uerr)
+		}
+		res.State, res.Outcome = rec.State, Cancelled
+		b.log().Info("cancelled", "key", j.Key, "request_id", j.RequestID)
+		return res, nil
+	case errors.Is(err, api.ErrNotCancellable):
+		res.Outcome = AlreadyRunning
+		return res, nil
+	case ctx.Err() != nil:
+		res.Outcome, res.Error = CancelFailed, ctx.Err().Error()
+		return res, ctx.Err()
+	}
+	res.Outcome, res.Error = CancelFailed, err.Error()
+	b.log().Warn("cancel failed", "key", j.Key, "request_id", j.RequestID, "err", err)
+	if errors.Is(err, api.ErrUnauthorized) || errors.Is(err, api.ErrUnavailable) || errors.Is(err, api.ErrPaymentRequired) {
+		return res, fmt.Errorf("cancel %q: %w", j.Key, err)
+	}
+	return res, nil
+}

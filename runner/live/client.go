@@ -1,0 +1,240 @@
+package live
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/pikabatch/pikabatch/runner"
+	"github.com/pikabatch/pikabatch/store"
+)
+
+// dialTimeout bounds connecting to a control socket: a live run answers at
+// once, and a stale socket file refuses at once.
+const dialTimeout = 2 * time.Second
+
+// Source answers for one state file: a live run through its socket
+// (*Client), or the state file itself.
+type Source interface {
+	Status(ctx context.Context) (Status, error)
+	Cancel(ctx context.Context, keys []string) (CancelReport, error)
+	Export(ctx context.Context, fn func(runner.IndexEntry) error) error
+	// IsLive reports whether a run is answering.
+	IsLive() bool
+	Close() error
+}
+
+var (
+	_ Source = (*Client)(nil)
+	_ Source = (*offline)(nil)
+)
+
+// Client asks a live run on its control socket.
+type Client struct {
+	path string
+	hc   *http.Client
+}
+
+// Dial connects to the control socket at path. It fails at once when no
+// run is listening (no socket, or one left by a run that died).
+func Dial(ctx context.Context, path string) (*Client, error) {
+	addr, err := sockAddr(path)
+	if err != nil {
+		return nil, err
+	}
+	d := net.Dialer{Timeout: dialTimeout}
+	conn, err := d.DialContext(ctx, "unix", addr)
+	if err != nil {
+		return nil, fmt.Errorf("no live run on %s: %w", path, err)
+	}
+	_ = conn.Close()
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return d.DialContext(ctx, "unix", addr)
+		},
+		MaxIdleConns: 1,
+	}
+	return &Client{path: path, hc: &http.Client{Transport: tr}}, nil
+}
+
+// IsLive reports true: a Client talks to a live run.
+func (c *Client) IsLive() bool { return true }
+
+// Close releases the client's connections.
+func (c *Client) Close() error {
+	c.hc.CloseIdleConnections()
+	return nil
+}
+
+func (c *Client) do(ctx context.Context, method, path string, body any) (*http.Response, error) {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://pikabatch"+path, rd)
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("live run on %s: %w", c.path, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		_ = resp.Body.Close()
+		return nil, fmt.Errorf("live run on %s: %s: %s", c.path, resp.Status, strings.TrimSpace(string(msg)))
+	}
+	return resp, nil
+}
+
+// Status asks the live run where the batch stands.
+func (c *Client) Status(ctx context.Context) (Status, error) {
+	var st Status
+	resp, err := c.do(ctx, http.MethodGet, pathStatus, nil)
+	if err != nil {
+		return st, err
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		return st, fmt.Errorf("live run on %s: status: %w", c.path, err)
+	}
+	return st, nil
+}
+
+// Cancel asks the live run to cancel jobs; it makes the API calls and
+// records the outcomes. See Batch.Cancel.
+func (c *Client) Cancel(ctx context.Context, keys []string) (CancelReport, error) {
+	resp, err := c.do(ctx, http.MethodPost, pathCancel, cancelRequest{Keys: keys})
+	if err != nil {
+		return CancelReport{}, err
+	}
+	defer resp.Body.Close()
+	var cr cancelResponse
+	if err := json.NewDecoder(resp.Body).Decode(&cr); err != nil {
+		return CancelReport{}, fmt.Errorf("live run on %s: cancel: %w", c.path, err)
+	}
+	if cr.Error != "" {
+		return cr.Report, kindError(cr.Kind, cr.Error)
+	}
+	return cr.Report, nil
+}
+
+// Export streams the live run's index entries, in key order.
+func (c *Client) Export(ctx context.Context, fn func(runner.IndexEntry) error) error {
+	resp, err := c.do(ctx, http.MethodGet, pathExport, nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	dec := json.NewDecoder(resp.Body)
+	for {
+		var e runner.IndexEntry
+		err := dec.Decode(&e)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("live run on %s: export: %w", c.path, err)
+		}
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+	if msg := resp.Trailer.Get(trailerError); msg != "" {
+		return fmt.Errorf("live run on %s: export: %s", c.path, msg)
+	}
+	return nil
+}
+
+// OpenOptions tune Open.
+type OpenOptions struct {
+	// Write opens the state file for writing when no run is live; Cancel
+	// needs it. Otherwise it is opened read-only.
+	Write bool
+	// API builds the client Cancel uses when no run is live (a live run
+	// cancels with its own). Nil: Cancel fails with ErrNoAPI.
+	API func() (Canceller, error)
+	// LockTimeout is how long to wait for the state file; default 1s.
+	LockTimeout time.Duration
+	// Now is the clock for ages; default time.Now.
+	Now func() time.Time
+	// Command names this process in the owner file while it holds the
+	// state file for writing, e.g. "pikabatch cancel".
+	Command string
+}
+
+// Open reaches the batch of the state file at statePath: through the
+// control socket of a live run if one answers, otherwise by opening the
+// file. If the file is locked and nobody answers on the socket (a run on
+// another host sharing the folder, or one just starting), it returns the
+// store's *store.LockedError, which names the holder.
+func Open(ctx context.Context, statePath string, opts OpenOptions) (Source, error) {
+	if _, err := os.Stat(statePath); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("%w at %s: no run has started there", ErrNoState, statePath)
+		}
+		return nil, err
+	}
+	sock := SocketPath(statePath)
+	if c, err := Dial(ctx, sock); err == nil {
+		return c, nil
+	}
+	timeout := opts.LockTimeout
+	if timeout == 0 {
+		timeout = time.Second
+	}
+	st, err := store.Open(statePath, store.Options{ReadOnly: !opts.Write, LockTimeout: timeout,
+		Owner: store.CurrentOwner(opts.Command)})
+	if errors.Is(err, store.ErrLocked) {
+		// A run may have taken the lock after the first try; ask again.
+		if c, derr := Dial(ctx, sock); derr == nil {
+			return c, nil
+		}
+		return nil, err
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &offline{Batch: &Batch{Path: statePath, Store: st, API: opts.API, Now: opts.Now}, st: st}, nil
+}
+
+// offline is a Batch over a state file this process opened.
+type offline struct {
+	*Batch
+	st *store.Store
+}
+
+func (o *offline) IsLive() bool { return false }
+func (o *offline) Close() error { return o.st.Close() }
+
+// StateFiles returns the state files in dir: the unsharded one
+// (.pikabatch.db) and every shard's (.pikabatch-K-of-N.db), sorted.
+func StateFiles(dir string) ([]string, error) {
+	var out []string
+	for _, pat := range []string{".pikabatch.db", ".pikabatch-*-of-*.db"} {
+		m, err := filepath.Glob(filepath.Join(dir, pat))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m...)
+	}
+	sort.Strings(out)
+	return out, nil
+}

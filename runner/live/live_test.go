@@ -1,0 +1,351 @@
+package live_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/pikabatch/pikabatch/runner"
+	"github.com/pikabatch/pikabatch/runner/api"
+	"github.com/pikabatch/pikabatch/runner/live"
+	"github.com/pikabatch/pikabatch/store"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+var t0 = time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+
+// fakeAPI cancels the request IDs it was told are queued.
+type fakeAPI struct {
+	mu       sync.Mutex
+	queued   map[string]bool
+	err      error // returned for every call when set
+	calls    []string
+	onCancel func(id string) // called before answering
+}
+
+func (f *fakeAPI) Cancel(_ context.Context, id string) error {
+	if f.onCancel != nil {
+		f.onCancel(id)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, id)
+	if f.err != nil {
+		return f.err
+	}
+	if f.queued[id] {
+		return nil
+	}
+	return api.ErrNotCancellable
+}
+
+// fixture is a state file with one job in each interesting state.
+type fixture struct {
+	path string
+	st   *store.Store
+	api  *fakeAPI
+}
+
+func setup(t *testing.T) *fixture {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), ".pikabatch.db")
+	st, err := store.Open(path, store.Options{Now: func() time.Time { return t0 }})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = st.Close() })
+	ctx := context.Background()
+	in := json.RawMessage(`{"image":"https://img.example.com/a.jpg","promptText":"waves, \"slow\"","seed":7,"resolution":"720p","duration":5}`)
+	jobs := []store.Job{
+		{Key: "a-done", State: store.StateDone, RequestID: "r-a", Line: 2, Input: in, Attempts: 1, Polls: 3,
+			SubmittedAt: t0, FinishedAt: t0.Add(90 * time.Second), DownloadedAt: t0.Add(95 * time.Second),
+			Outputs: []store.Output{{URL: "https://files.example.com/secret-signed", Path: "a-done.mp4", Size: 1234, SHA256: "abc123"}}},
+		{Key: "b-failed", State: store.StateFailed, RequestID: "r-b", LastError: "content policy", Attempts: 1},
+		{Key: "c-failed", State: store.StateFailed, RequestID: "r-c", LastError: "content policy", Attempts: 1},
+		{Key: "d-expired", State: store.StateExpired, RequestID: "r-d", LastError: "expired", Attempts: 1},
+		{Key: "e-queued", State: store.StateQueued, RequestID: "r-e", SubmittedAt: t0.Add(time.Minute), Attempts: 1},
+		{Key: "f-running", State: store.StateRunning, RequestID: "r-f", SubmittedAt: t0.Add(-time.Minute), Attempts: 1},
+		{Key: "g-uncertain", State: store.StateUncertain, Attempts: 1, LastError: "connection reset"},
+		{Key: "h-submitted", State: store.StateSubmitted, RequestID: "r-h", SubmittedAt: t0.Add(2 * time.Minute), Attempts: 1},
+		{Key: "i-pending", State: store.StatePending},
+	}
+	for _, j := range jobs {
+		require.NoError(t, st.Put(ctx, j))
+	}
+	return &fixture{path: path, st: st, api: &fakeAPI{queued: map[string]bool{"r-e": true, "r-h": true}}}
+}
+
+func (f *fixture) batch() *live.Batch {
+	return &live.Batch{Path: f.path, Store: f.st, Now: func() time.Time { return t0.Add(10 * time.Minute) },
+		API: func() (live.Canceller, error) { return f.api, nil }}
+}
+
+// serve starts a control socket for f's batch.
+func (f *fixture) serve(t *testing.T, b *live.Batch) *live.Server {
+	t.Helper()
+	srv, err := live.Listen(live.SocketPath(f.path), b)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, srv.Close()) })
+	return srv
+}
+
+func TestStatus(t *testing.T) {
+	f := setup(t)
+	s, err := f.batch().Status(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, 9, s.Jobs)
+	assert.Equal(t, 2, s.ByState[store.StateFailed])
+	assert.Equal(t, 1, s.ByState[store.StateDone])
+	assert.Equal(t, 0, s.ByState[store.StateCancelled], "every state has an entry")
+	assert.Contains(t, s.ByState, store.StateCancelled)
+	require.Len(t, s.Failures, 2)
+	assert.Equal(t, live.FailureGroup{Message: "content policy", Count: 2, Keys: []string{"b-failed", "c-failed"}}, s.Failures[0])
+	assert.Equal(t, "expired", s.Failures[1].Message)
+	assert.Equal(t, 1, s.Uncertain)
+	assert.Equal(t, []string{"g-uncertain"}, s.UncertainKeys)
+	require.NotNil(t, s.OldestActive)
+	assert.Equal(t, "f-running", s.OldestActive.Key)
+	assert.Equal(t, 11*time.Minute, s.OldestActive.Age)
+	assert.Nil(t, s.Live)
+}
+
+func TestCancel(t *testing.T) {
+	ctx := context.Background()
+	t.Run("every queued job", func(t *testing.T) {
+		f := setup(t)
+		rep, err := f.batch().Cancel(ctx, nil)
+		require.NoError(t, err)
+		assert.Equal(t, map[string]int{live.Cancelled: 2, live.AlreadyRunning: 1}, rep.Counts)
+		assert.ElementsMatch(t, []string{"r-e", "r-h"}, f.api.calls, "running jobs are not asked")
+		for _, k := range []string{"e-queued", "h-submitted"} {
+			j, err := f.st.Get(ctx, k)
+			require.NoError(t, err)
+			assert.Equal(t, store.StateCancelled, j.State, k)
+			assert.NotEmpty(t, j.LastError)
+		}
+		assert.False(t, rep.Unfinished(false))
+	})
+	t.Run("named keys", func(t *testing.T) {
+		f := setup(t)
+		rep, err := f.batch().Cancel(ctx, []string{"f-running", "e-queued", "a-done", "nope", "i-pending", "e-queued"})
+		require.NoError(t, err)
+		got := map[string]string{}
+		for _, r := range rep.Results {
+			got[r.Key] = r.Outcome
+		}
+		assert.Equal(t, map[string]string{"f-running": live.AlreadyRunning, "e-queued": live.Cancelled,
+			"a-done": live.Finished, "nope": live.NotFound, "i-pending": live.NotSubmitted}, got)
+		assert.True(t, rep.Unfinished(true))
+	})
+	t.Run("job started meanwhile", func(t *testing.T) {
+		f := setup(t)
+		f.api.queued = nil
+		rep, err := f.batch().Cancel(ctx, []string{"e-queued"})
+		require.NoError(t, err)
+		assert.Equal(t, live.AlreadyRunning, rep.Results[0].Outcome)
+		j, err := f.st.Get(ctx, "e-queued")
+		require.NoError(t, err)
+		assert.Equal(t, store.StateQueued, j.State, "nothing recorded")
+	})
+	t.Run("rejected token stops", func(t *testing.T) {
+		f := setup(t)
+		f.api.err = &api.StatusError{Code: 401, Op: "cancel"}
+		_, err := f.batch().Cancel(ctx, nil)
+		require.ErrorIs(t, err, api.ErrUnauthorized)
+	})
+	t.Run("nothing to cancel needs no API", func(t *testing.T) {
+		f := setup(t)
+		b := f.batch()
+		b.API = nil
+		rep, err := b.Cancel(ctx, []string{"a-done"})
+		require.NoError(t, err)
+		assert.Equal(t, live.Finished, rep.Results[0].Outcome)
+		_, err = b.Cancel(ctx, []string{"e-queued"})
+		require.ErrorIs(t, err, live.ErrNoAPI)
+	})
+}
+
+func TestExportFormats(t *testing.T) {
+	f := setup(t)
+	var buf bytes.Buffer
+	n, err := live.WriteIndex(context.Background(), &buf, live.CSV, f.batch())
+	require.NoError(t, err)
+	assert.Equal(t, 9, n)
+	recs, err := csv.NewReader(&buf).ReadAll()
+	require.NoError(t, err)
+	require.Len(t, recs, 10)
+	assert.Equal(t, live.CSVColumns, recs[0])
+	row := map[string]string{}
+	for i, c := range live.CSVColumns {
+		row[c] = recs[1][i]
+	}
+	assert.Equal(t, map[string]string{
+		"key": "a-done", "line": "2", "image": "https://img.example.com/a.jpg", "promptText": `waves, "slow"`,
+		"negativePrompt": "", "seed": "7", "resolution": "720p", "duration": "5", "state": "done",
+		"request_id": "r-a", "file": "a-done.mp4", "size": "1234", "sha256": "abc123", "attempts": "1", "polls": "3",
+		"submitted_at": "2026-03-01T09:00:00Z", "finished_at": "2026-03-01T09:01:30Z", "downloaded_at": "2026-03-01T09:01:35Z",
+		"render_seconds": "90.0", "error": "",
+	}, row)
+
+	buf.Reset()
+	_, err = live.WriteIndex(context.Background(), &buf, live.JSONL, f.batch())
+	require.NoError(t, err)
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	require.Len(t, lines, 9)
+	var e runner.IndexEntry
+	require.NoError(t, json.Unmarshal([]byte(lines[0]), &e))
+	assert.Equal(t, "a-done", e.Key)
+	assert.NotContains(t, buf.String(), "secret-signed", "result URLs are credentials")
+}
+
+func TestWriteIndexFileIsAtomic(t *testing.T) {
+	f := setup(t)
+	path := filepath.Join(t.TempDir(), "results.csv")
+	require.NoError(t, os.WriteFile(path, []byte("old"), 0o644))
+	boom := errors.New("boom")
+	_, err := live.WriteIndexFile(context.Background(), path, live.CSV, exportFunc(func(fn func(runner.IndexEntry) error) error {
+		_ = fn(runner.IndexEntry{Key: "x"})
+		return boom
+	}))
+	require.ErrorIs(t, err, boom)
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	assert.Equal(t, "old", string(b), "a failed export leaves the old file")
+	entries, err := os.ReadDir(filepath.Dir(path))
+	require.NoError(t, err)
+	assert.Len(t, entries, 1, "no temporary file left")
+
+	n, err := live.WriteIndexFile(context.Background(), path, live.CSV, f.batch())
+	require.NoError(t, err)
+	assert.Equal(t, 9, n)
+}
+
+type exportFunc func(fn func(runner.IndexEntry) error) error
+
+func (e exportFunc) Export(_ context.Context, fn func(runner.IndexEntry) error) error { return e(fn) }
+
+func TestSocket(t *testing.T) {
+	ctx := context.Background()
+	f := setup(t)
+	b := f.batch()
+	b.Run = &live.Run{Owner: store.Owner{PID: 4242, Host: "box", StartedAt: t0}, Rows: 20,
+		Snapshot: func() runner.Summary {
+			return runner.Summary{Rows: 12, Downloaded: 6, Failed: 2, Wall: 4 * time.Minute,
+				Final: map[store.State]int{store.StateDone: 7, store.StateFailed: 2, store.StatePending: 1}}
+		},
+		Calls: func() api.Calls { return api.Calls{Submit: 9, RateLimited: 3} }}
+	f.serve(t, b)
+
+	// The store is held by this process, as a live run holds it: Open must
+	// go through the socket.
+	src, err := live.Open(ctx, f.path, live.OpenOptions{Write: true})
+	require.NoError(t, err)
+	defer src.Close()
+	require.True(t, src.IsLive())
+
+	st, err := src.Status(ctx)
+	require.NoError(t, err)
+	want, err := f.batch().Status(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, want.ByState, st.ByState)
+	assert.Equal(t, want.Failures, st.Failures)
+	require.NotNil(t, st.Live)
+	assert.Equal(t, 4242, st.Live.PID)
+	assert.Equal(t, 9, st.Live.Finished)
+	assert.Equal(t, 11, st.Live.Left)
+	assert.Equal(t, 2, st.Live.InProgress)
+	assert.Equal(t, int64(3), st.Live.Calls.RateLimited)
+	assert.InDelta(t, 2.0, st.Live.PerMinute, 0.01, "8 jobs in 4 minutes")
+	assert.Equal(t, 330*time.Second, st.Live.ETA, "11 left at 2 a minute")
+
+	var keys []string
+	require.NoError(t, src.Export(ctx, func(e runner.IndexEntry) error {
+		keys = append(keys, e.Key)
+		return nil
+	}))
+	assert.Len(t, keys, 9)
+	assert.Equal(t, "a-done", keys[0])
+
+	rep, err := src.Cancel(ctx, []string{"e-queued"})
+	require.NoError(t, err)
+	assert.Equal(t, live.Cancelled, rep.Results[0].Outcome)
+	j, err := f.st.Get(ctx, "e-queued")
+	require.NoError(t, err)
+	assert.Equal(t, store.StateCancelled, j.State, "the live side recorded it")
+
+	f.api.err = &api.StatusError{Code: 401, Op: "cancel"}
+	_, err = src.Cancel(ctx, []string{"h-submitted"})
+	require.ErrorIs(t, err, api.ErrUnauthorized, "the error kind crosses the socket")
+}
+
+func TestOpen(t *testing.T) {
+	ctx := context.Background()
+	t.Run("no state file", func(t *testing.T) {
+		_, err := live.Open(ctx, filepath.Join(t.TempDir(), ".pikabatch.db"), live.OpenOptions{})
+		require.ErrorIs(t, err, live.ErrNoState)
+	})
+	t.Run("locked and nobody answering names the holder", func(t *testing.T) {
+		f := setup(t)
+		// A socket file left by a run that died: nobody listens on it.
+		require.NoError(t, os.WriteFile(live.SocketPath(f.path), nil, 0o600))
+		_, err := live.Open(ctx, f.path, live.OpenOptions{LockTimeout: -1})
+		var le *store.LockedError
+		require.ErrorAs(t, err, &le)
+		require.NotNil(t, le.Owner)
+		assert.Equal(t, os.Getpid(), le.Owner.PID)
+	})
+	t.Run("no live run reads the file", func(t *testing.T) {
+		f := setup(t)
+		require.NoError(t, f.st.Close())
+		src, err := live.Open(ctx, f.path, live.OpenOptions{})
+		require.NoError(t, err)
+		defer src.Close()
+		assert.False(t, src.IsLive())
+		s, err := src.Status(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, 9, s.Jobs)
+		_, err = src.Cancel(ctx, []string{"e-queued"})
+		require.ErrorIs(t, err, live.ErrNoAPI)
+	})
+	t.Run("a stale socket is replaced", func(t *testing.T) {
+		f := setup(t)
+		require.NoError(t, os.WriteFile(live.SocketPath(f.path), []byte("junk"), 0o600))
+		srv := f.serve(t, f.batch())
+		c, err := live.Dial(ctx, srv.Path())
+		require.NoError(t, err)
+		require.NoError(t, c.Close())
+		require.NoError(t, srv.Close())
+		require.NoError(t, srv.Close(), "Close twice")
+		_, err = os.Stat(srv.Path())
+		assert.ErrorIs(t, err, os.ErrNotExist, "the socket is removed")
+	})
+}
+
+func TestSocketPath(t *testing.T) {
+	assert.Equal(t, "out/.pikabatch.sock", live.SocketPath("out/.pikabatch.db"))
+	assert.Equal(t, "out/.pikabatch-0-of-4.sock", live.SocketPath("out/.pikabatch-0-of-4.db"))
+}
+
+func TestStateFiles(t *testing.T) {
+	dir := t.TempDir()
+	for _, n := range []string{".pikabatch-1-of-2.db", ".pikabatch.db", ".pikabatch-0-of-2.db", ".pikabatch.db.owner", "a.mp4"} {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, n), nil, 0o600))
+	}
+	got, err := live.StateFiles(dir)
+	require.NoError(t, err)
+	assert.Equal(t, []string{filepath.Join(dir, ".pikabatch-0-of-2.db"), filepath.Join(dir, ".pikabatch-1-of-2.db"),
+		filepath.Join(dir, ".pikabatch.db")}, got)
+}

@@ -1,0 +1,207 @@
+package live
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pikabatch/pikabatch/runner"
+	"github.com/pikabatch/pikabatch/runner/api"
+)
+
+// Paths of the control protocol: HTTP/1.1 over the unix socket.
+const (
+	pathStatus = "/v1/status"
+	pathCancel = "/v1/cancel"
+	pathExport = "/v1/export"
+
+	// trailerError carries an error met after an export began streaming.
+	trailerError = "X-Pikabatch-Error"
+)
+
+// maxSockPath is the longest socket path every supported OS accepts
+// (sun_path is 104 bytes on macOS and the BSDs, 108 on Linux, with a NUL).
+const maxSockPath = 103
+
+// shutdownGrace is how long Close lets an answer in progress finish.
+const shutdownGrace = 2 * time.Second
+
+// SocketPath returns the control socket of the state file at statePath:
+// the same name with ".sock" for ".db" (out/.pikabatch.sock for
+// out/.pikabatch.db, out/.pikabatch-0-of-4.sock for a shard's).
+func SocketPath(statePath string) string {
+	return strings.TrimSuffix(statePath, filepath.Ext(statePath)) + ".sock"
+}
+
+// sockAddr returns a form of path short enough to bind or dial: the path
+// itself, or the same file relative to the working folder.
+func sockAddr(path string) (string, error) {
+	if len(path) <= maxSockPath {
+		return path, nil
+	}
+	if wd, err := os.Getwd(); err == nil {
+		abs, _ := filepath.Abs(path)
+		if rel, err := filepath.Rel(wd, abs); err == nil && len(rel) <= maxSockPath {
+			return rel, nil
+		}
+	}
+	return "", fmt.Errorf("control socket path %s is longer than %d bytes", path, maxSockPath)
+}
+
+// Server serves a Batch on a control socket.
+type Server struct {
+	path string
+	srv  *http.Server
+	done chan struct{}
+	once sync.Once
+	err  error
+}
+
+// Listen serves b on the unix socket at path (see SocketPath). The caller
+// must hold the state file's lock: a file already at path is then known
+// to be left by a run that died, and is replaced.
+func Listen(path string, b *Batch) (*Server, error) {
+	addr, err := sockAddr(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Remove(addr); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("remove stale control socket: %w", err)
+	}
+	ln, err := net.Listen("unix", addr)
+	if err != nil {
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	// Whoever may cancel jobs must be able to write the state anyway.
+	if err := os.Chmod(addr, 0o600); err != nil {
+		_ = ln.Close()
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	h := &handler{b: b}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+pathStatus, h.status)
+	mux.HandleFunc("POST "+pathCancel, h.cancel)
+	mux.HandleFunc("GET "+pathExport, h.export)
+	s := &Server{
+		path: path,
+		srv:  &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(b.log().Handler(), slog.LevelDebug)},
+		done: make(chan struct{}),
+	}
+	go func() {
+		defer close(s.done)
+		_ = s.srv.Serve(ln) // returns ErrServerClosed after Close
+	}()
+	return s, nil
+}
+
+// Path returns the socket's path.
+func (s *Server) Path() string { return s.path }
+
+// Close stops accepting requests, lets an answer in progress finish for a
+// moment, removes the socket and waits for the server to stop. It is safe
+// to call more than once and on a nil Server.
+func (s *Server) Close() error {
+	if s == nil {
+		return nil
+	}
+	s.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+		defer cancel()
+		if err := s.srv.Shutdown(ctx); err != nil {
+			s.err = s.srv.Close()
+		}
+		<-s.done
+	})
+	return s.err
+}
+
+type handler struct{ b *Batch }
+
+func (h *handler) status(w http.ResponseWriter, r *http.Request) {
+	st, err := h.b.Status(r.Context())
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	writeJSON(w, st)
+}
+
+type cancelRequest struct {
+	Keys []string `json:"keys"`
+}
+
+type cancelResponse struct {
+	Report CancelReport `json:"report"`
+	Error  string       `json:"error,omitempty"`
+	Kind   string       `json:"kind,omitempty"` // see errorKind
+}
+
+func (h *handler) cancel(w http.ResponseWriter, r *http.Request) {
+	var req cancelRequest
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 16<<20)).Decode(&req); err != nil {
+		http.Error(w, "bad cancel request: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	// The cancel is carried out even if the asking process goes away:
+	// a job cancelled on the API must be recorded.
+	rep, err := h.b.Cancel(context.WithoutCancel(r.Context()), req.Keys)
+	resp := cancelResponse{Report: rep}
+	if err != nil {
+		resp.Error, resp.Kind = err.Error(), errorKind(err)
+	}
+	writeJSON(w, resp)
+}
+
+func (h *handler) export(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.Header().Set("Trailer", trailerError)
+	enc := json.NewEncoder(w)
+	err := h.b.Export(r.Context(), func(e runner.IndexEntry) error { return enc.Encode(e) })
+	if err != nil {
+		w.Header().Set(trailerError, strings.ReplaceAll(err.Error(), "\n", " "))
+	}
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// Error kinds carried over the socket, so that the asking process maps a
+// live run's error to the same exit code as its own would be.
+var kinds = []struct {
+	name string
+	err  error
+}{
+	{"unauthorized", api.ErrUnauthorized},
+	{"payment_required", api.ErrPaymentRequired},
+	{"unavailable", api.ErrUnavailable},
+	{"no_api", ErrNoAPI},
+}
+
+func errorKind(err error) string {
+	for _, k := range kinds {
+		if errors.Is(err, k.err) {
+			return k.name
+		}
+	}
+	return "other"
+}
+
+func kindError(kind, msg string) error {
+	for _, k := range kinds {
+		if k.name == kind {
+			return fmt.Errorf("live run: %s: %w", msg, k.err)
+		}
+	}
+	return fmt.Errorf("live run: %s", msg)
+}
