@@ -1,0 +1,132 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/pikabatch/pikabatch/runner/live"
+	"github.com/pikabatch/pikabatch/store"
+)
+
+// statusReport is `status --json`: each state file's status and the totals.
+type statusReport struct {
+	Jobs    int                 `json:"jobs"`
+	ByState map[store.State]int `json:"by_state"`
+	Batches []live.Status       `json:"batches"`
+}
+
+// cmdStatus says where one batch (or every shard of it) stands, from the
+// live run when one holds the state file.
+func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("pikabatch status", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var bf batchFlags
+	bf.register(fs)
+	asJSON := fs.Bool("json", false, "print the status as JSON")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: pikabatch status --out DIR [--json]\n       pikabatch status --state FILE [--state FILE…] [--json]\n\nFlags:")
+		fs.PrintDefaults()
+	}
+	if err := parseFlags(fs, args); err != nil {
+		return helpOK(err)
+	}
+	files, err := bf.stateFiles()
+	if err != nil {
+		return err
+	}
+	srcs, err := openBatches(ctx, files, live.OpenOptions{})
+	if err != nil {
+		return err
+	}
+	defer closeBatches(srcs)
+
+	rep := statusReport{ByState: map[store.State]int{}}
+	for _, s := range srcs {
+		st, err := s.Status(ctx)
+		if err != nil {
+			return err
+		}
+		rep.Batches = append(rep.Batches, st)
+		rep.Jobs += st.Jobs
+		for k, v := range st.ByState {
+			rep.ByState[k] += v
+		}
+	}
+	if *asJSON {
+		writeJSON(stdout, rep)
+		return nil
+	}
+	for i, st := range rep.Batches {
+		if i > 0 {
+			fmt.Fprintln(stdout)
+		}
+		printStatus(stdout, st)
+	}
+	if len(rep.Batches) > 1 {
+		fmt.Fprintf(stdout, "\nall %d state files: %d jobs: %s\n", len(rep.Batches), rep.Jobs, stateCounts(rep.ByState))
+	}
+	return nil
+}
+
+func printStatus(w io.Writer, st live.Status) {
+	if l := st.Live; l != nil {
+		fmt.Fprintf(w, "%s: live run, pid %d on %s since %s (up %s)\n", st.StateFile, l.PID, l.Host,
+			l.StartedAt.UTC().Format(time.RFC3339), l.ThisRun.Wall.Round(time.Second))
+		fmt.Fprintf(w, "  progress: %d of %d rows finished (%d done), %d in progress, %d left\n",
+			l.Finished, l.Rows, l.Done, l.InProgress, l.Left)
+		pace := "not measured yet"
+		if l.PerMinute > 0 {
+			pace = fmt.Sprintf("%.1f jobs/min", l.PerMinute)
+			if l.ETA > 0 {
+				pace += ", ETA " + l.ETA.String()
+			}
+		}
+		fmt.Fprintf(w, "  pace: %s\n", pace)
+		r, c := l.ThisRun, l.Calls
+		fmt.Fprintf(w, "  this run: submitted %d, completed %d, downloaded %d, failed %d, re-sent %d; API calls: submit %d, status %d, result %d, cancel %d (retries %d, rate limited %d)\n",
+			r.Submitted, r.Completed, r.Downloaded, r.Failed, r.Resent, c.Submit, c.Status, c.Result, c.Cancel, c.Retries, c.RateLimited)
+	} else {
+		fmt.Fprintf(w, "%s: no run is live\n", st.StateFile)
+	}
+	fmt.Fprintf(w, "  jobs: %d: %s\n", st.Jobs, stateCounts(st.ByState))
+	if len(st.Failures) > 0 {
+		fmt.Fprintln(w, "  failures by message:")
+		for _, g := range st.Failures {
+			fmt.Fprintf(w, "    %5d  %s (%s)\n", g.Count, g.Message, examples(g.Keys, g.Count))
+		}
+	}
+	if st.Uncertain > 0 {
+		fmt.Fprintf(w, "  uncertain submits: %d (%s): each may have been charged; the next run re-sends each once, or holds them with --hold-uncertain\n",
+			st.Uncertain, examples(st.UncertainKeys, st.Uncertain))
+	}
+	if a := st.OldestActive; a != nil {
+		fmt.Fprintf(w, "  oldest job still on the API: %s (%s, request %s), submitted %s ago\n",
+			a.Key, a.State, a.RequestID, a.Age.Round(time.Second))
+	}
+}
+
+// stateCounts lists the states that have jobs, in life order.
+func stateCounts(by map[store.State]int) string {
+	var parts []string
+	for _, s := range store.AllStates() {
+		if n := by[s]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, s))
+		}
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
+}
+
+func examples(keys []string, total int) string {
+	s := strings.Join(keys, ", ")
+	if total > len(keys) {
+		s += ", …"
+	}
+	return s
+}
