@@ -91,6 +91,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdExport(ctx, args[1:], stdout, stderr)
 	case "status":
 		return cmdStatus(ctx, args[1:], stdout, stderr)
+	case "cancel":
+		return cmdCancel(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "pikabatch %s\n", api.Version)
 		return nil
@@ -109,6 +111,7 @@ Usage:
   pikabatch run --manifest FILE --out DIR [flags]   render a manifest (resumable)
   pikabatch validate --manifest FILE                 check a manifest; nothing is sent
   pikabatch status --out DIR [--json]               where a batch stands (also while a run is live)
+  pikabatch cancel --out DIR [--key K…]              cancel queued jobs and record it (also while a run is live)
   pikabatch export --out DIR [--format csv|jsonl]    the dataset's index: one row per job (also of a live run)
   pikabatch demo [--out DIR]                         render examples/manifest.csv on the built-in simulator
   pikabatch sim [--addr 127.0.0.1:8787]              run the simulated API standalone

@@ -1,0 +1,124 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+
+	"golang.org/x/time/rate"
+
+	"github.com/pikabatch/pikabatch/runner/api"
+	"github.com/pikabatch/pikabatch/runner/live"
+)
+
+// cancelRPS paces a cancel made without a live run (a live run cancels
+// through its own client and rate limit).
+const cancelRPS = 5
+
+// cmdCancel asks the API to cancel a batch's queued jobs (or the named
+// ones) and records the outcome; a live run does both for it.
+func cmdCancel(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("pikabatch cancel", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var bf batchFlags
+	bf.register(fs)
+	var keys stringList
+	fs.Var(&keys, "key", "cancel only this job `key` (repeat for several); default every queued job")
+	apiBase := fs.String("api-base", envOr("RUNCOMFY_API_BASE", api.DefaultBaseURL), "API base URL (env RUNCOMFY_API_BASE), used when no run is live")
+	asJSON := fs.Bool("json", false, "print the outcome as JSON")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: pikabatch cancel --out DIR [--key K…] [--json]\n\nWhile a run is live, it cancels for you (no token needed here); otherwise\nRUNCOMFY_API_TOKEN (or RUNCOMFY_API_TOKEN_FILE) is read.\n\nFlags:")
+		fs.PrintDefaults()
+	}
+	if err := parseFlags(fs, args); err != nil {
+		return helpOK(err)
+	}
+	files, err := bf.stateFiles()
+	if err != nil {
+		return err
+	}
+	newAPI := func() (live.Canceller, error) {
+		tok, err := tokenFromEnv()
+		if err != nil {
+			return nil, err
+		}
+		return api.New(api.Config{BaseURL: *apiBase, Token: tok, HTTPClient: &http.Client{Transport: transport(4)},
+			Limiter: rate.NewLimiter(cancelRPS, 1)})
+	}
+	srcs, err := openBatches(ctx, files, live.OpenOptions{Write: true, API: newAPI, Command: "pikabatch cancel"})
+	if err != nil {
+		return err
+	}
+	defer closeBatches(srcs)
+
+	rep, err := cancelAll(ctx, srcs, keys)
+	if *asJSON {
+		writeJSON(stdout, rep)
+	} else {
+		printCancel(stdout, rep)
+	}
+	if err != nil {
+		return err
+	}
+	if rep.Unfinished(len(keys) > 0) {
+		return fmt.Errorf("not every job asked for was cancelled")
+	}
+	return nil
+}
+
+// cancelAll cancels in every state file; a named key is "not found" only
+// when no state file has it.
+func cancelAll(ctx context.Context, srcs []live.Source, keys []string) (live.CancelReport, error) {
+	all := live.CancelReport{Counts: map[string]int{}}
+	found := map[string]bool{}
+	var missing []string
+	for _, s := range srcs {
+		rep, err := s.Cancel(ctx, keys)
+		for _, r := range rep.Results {
+			if r.Outcome == live.NotFound {
+				missing = append(missing, r.Key)
+				continue
+			}
+			found[r.Key] = true
+			all.Results = append(all.Results, r)
+			all.Counts[r.Outcome]++
+		}
+		if err != nil {
+			return all, err
+		}
+	}
+	for _, k := range missing {
+		if !found[k] {
+			found[k] = true
+			all.Results = append(all.Results, live.CancelResult{Key: k, Outcome: live.NotFound})
+			all.Counts[live.NotFound]++
+		}
+	}
+	return all, nil
+}
+
+var outcomeText = map[string]string{
+	live.Cancelled:      "cancelled",
+	live.AlreadyRunning: "already running (in-progress jobs cannot be cancelled)",
+	live.Finished:       "already finished",
+	live.NotSubmitted:   "not submitted (nothing on the API to cancel)",
+	live.NotFound:       "no such key",
+	live.CancelFailed:   "cancel failed",
+}
+
+func printCancel(w io.Writer, rep live.CancelReport) {
+	for _, r := range rep.Results {
+		line := fmt.Sprintf("%-24s %s", r.Key, outcomeText[r.Outcome])
+		if r.RequestID != "" {
+			line += " [request " + r.RequestID + "]"
+		}
+		if r.Error != "" {
+			line += ": " + r.Error
+		}
+		fmt.Fprintln(w, line)
+	}
+	fmt.Fprintf(w, "cancelled %d, already running %d, other %d\n", rep.Counts[live.Cancelled], rep.Counts[live.AlreadyRunning],
+		len(rep.Results)-rep.Counts[live.Cancelled]-rep.Counts[live.AlreadyRunning])
+}
