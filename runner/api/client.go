@@ -66,8 +66,12 @@ type Config struct {
 	// the given client's own CheckRedirect still runs for the others.
 	HTTPClient *http.Client
 	// Limiter, if set, is waited on right before every HTTP request,
-	// retries and followed redirects included.
+	// retries and followed redirects included. Its rate adapts: a 429
+	// halves it (at most once a second, down to a twentieth), and calls
+	// that succeed bring it back to the configured rate over about 20s.
 	Limiter *rate.Limiter
+	// FixedRate keeps Limiter's rate as configured, 429s or not.
+	FixedRate bool
 	// RequestTimeout bounds each HTTP request, from sending it to reading
 	// the whole answer; default DefaultRequestTimeout.
 	RequestTimeout time.Duration
@@ -99,6 +103,7 @@ type Client struct {
 	secrets    []string // forms of the token scrubbed from response text
 	hc         *http.Client
 	limiter    *rate.Limiter
+	adapt      *adaptiveLimit // nil: the limiter's rate is fixed
 	timeout    time.Duration
 	maxRetries int
 	backoffMin time.Duration
@@ -109,16 +114,18 @@ type Client struct {
 	now        func() time.Time
 
 	calls struct {
-		submit, status, result, cancel, retries, rateLimited atomic.Int64
+		submit, status, result, cancel, retries, rateLimited, slowdowns atomic.Int64
 	}
 }
 
 // Calls counts a Client's HTTP requests by kind (every attempt counts), the
-// retries among them, and the 429 answers received.
+// retries among them, the 429 answers received and the times they made the
+// client slow its limiter down.
 type Calls struct {
 	Submit, Status, Result, Cancel int64
 	Retries                        int64
 	RateLimited                    int64
+	Slowdowns                      int64
 }
 
 // New checks cfg and returns a Client. It fails with ErrInsecureBase for an
@@ -148,6 +155,9 @@ func New(cfg Config) (*Client, error) {
 		log:        cfg.Logger,
 		sleep:      cfg.Sleep,
 		now:        time.Now,
+	}
+	if !cfg.FixedRate {
+		c.adapt = newAdaptiveLimit(cfg.Limiter)
 	}
 	if c.timeout <= 0 {
 		c.timeout = DefaultRequestTimeout
@@ -343,6 +353,7 @@ func (c *Client) Calls() Calls {
 		Cancel:      c.calls.cancel.Load(),
 		Retries:     c.calls.retries.Load(),
 		RateLimited: c.calls.rateLimited.Load(),
+		Slowdowns:   c.calls.slowdowns.Load(),
 	}
 }
 
@@ -510,6 +521,7 @@ func (c *Client) attempt(ctx context.Context, r call, n int, decode func([]byte)
 	var se *StatusError
 	switch {
 	case err == nil:
+		c.adapt.recover(c.now())
 		return false, nil
 	case errors.As(err, &se):
 		return c.classify(se), err
@@ -519,10 +531,15 @@ func (c *Client) attempt(ctx context.Context, r call, n int, decode func([]byte)
 	return false, err
 }
 
-// classify counts a 429 and reports whether se may be retried.
+// classify counts a 429, slows the shared limiter down for it, and reports
+// whether se may be retried.
 func (c *Client) classify(se *StatusError) bool {
 	if se.Code == http.StatusTooManyRequests {
 		c.calls.rateLimited.Add(1)
+		if c.adapt.slowDown(c.now()) {
+			c.calls.slowdowns.Add(1)
+			c.log.Warn("api rate limited; slowing down", "op", se.Op, "rps", float64(c.limiter.Limit()))
+		}
 	}
 	return se.Temporary()
 }

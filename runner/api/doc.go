@@ -11,6 +11,12 @@
 // returns an *UncertainError (errors.Is(err, ErrUncertain)) and leaves the
 // decision to the caller.
 //
+// A 429 means "slow down" for the whole account: besides waiting out its
+// Retry-After, the client halves the rate of the shared Limiter (at most once
+// a second, never below a twentieth of the configured rate) and brings it
+// back gradually while calls succeed, so a batch settles at the rate the
+// account allows whatever rate it was started with.
+//
 // Errors carry their meaning in types, never in strings: *StatusError holds
 // the HTTP code, the API's own message and Retry-After, and unwraps to
 // sentinels such as ErrUnauthorized, ErrPaymentRequired, ErrNotFound,

@@ -1,0 +1,129 @@
+package api
+
+import (
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/time/rate"
+)
+
+// fakeClock is a clock tests move by hand.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+func TestAdaptiveRate(t *testing.T) {
+	t.Parallel()
+	limited := reply(http.StatusTooManyRequests, `{"error_message":"rate limit exceeded"}`, "Retry-After", "1")
+	ok := reply(http.StatusOK, `{"status":"in_queue"}`)
+	answers := &queue{}
+	// A large burst keeps Wait from ever blocking: the test watches the
+	// limit, not the clock.
+	lim := rate.NewLimiter(100, 1000)
+	clock := &fakeClock{t: time.Unix(1_800_000_000, 0)}
+	f := setup(t, answers, func(c *Config) { c.Limiter = lim; c.MaxRetries = 1 })
+	f.client.now = clock.Now
+	status := func() error {
+		_, err := f.client.Status(t.Context(), "r")
+		return err
+	}
+
+	// A 429 (then a success on the retry) halves the rate once.
+	answers.set(limited, ok)
+	require.NoError(t, status())
+	assert.InDelta(t, 50, float64(lim.Limit()), 1e-9)
+	assert.EqualValues(t, 1, f.client.Calls().Slowdowns)
+
+	// More 429s within the same second do not cut again: they answer
+	// requests sent before the cut.
+	answers.set(limited)
+	require.ErrorIs(t, status(), ErrUnavailable)
+	assert.InDelta(t, 50, float64(lim.Limit()), 1e-9)
+
+	// A storm lasting seconds cuts once a second, down to the floor.
+	for range 10 {
+		clock.Add(time.Second)
+		require.ErrorIs(t, status(), ErrUnavailable)
+	}
+	assert.InDelta(t, 5, float64(lim.Limit()), 1e-9, "floor: a twentieth of the configured rate")
+	assert.EqualValues(t, 5, f.client.Calls().Slowdowns, "100 → 50 → 25 → 12.5 → 6.25 → 5")
+
+	// Successes bring it back linearly: the full rate in 20s from zero.
+	answers.set(ok)
+	clock.Add(5 * time.Second)
+	require.NoError(t, status())
+	assert.InDelta(t, 30, float64(lim.Limit()), 1e-9, "5 + 100×5/20")
+	clock.Add(time.Minute)
+	require.NoError(t, status())
+	assert.InDelta(t, 100, float64(lim.Limit()), 1e-9, "never above the configured rate")
+	assert.EqualValues(t, 23, f.client.Calls().RateLimited, "1 + 2 + 10×2 answers")
+}
+
+func TestAdaptiveRateOff(t *testing.T) {
+	t.Parallel()
+	limited := reply(http.StatusTooManyRequests, ``, "Retry-After", "1")
+	ok := reply(http.StatusOK, `{"status":"in_queue"}`)
+	for _, tc := range []struct {
+		name string
+		lim  *rate.Limiter
+		opt  func(*Config)
+	}{
+		{"fixed rate asked for", rate.NewLimiter(100, 1000), func(c *Config) { c.FixedRate = true }},
+		{"unlimited", rate.NewLimiter(rate.Inf, 1), nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := setup(t, serve(limited, ok), func(c *Config) {
+				c.Limiter = tc.lim
+				if tc.opt != nil {
+					tc.opt(c)
+				}
+			})
+			before := tc.lim.Limit()
+			_, err := f.client.Status(t.Context(), "r")
+			require.NoError(t, err)
+			assert.Equal(t, before, tc.lim.Limit())
+			assert.Zero(t, f.client.Calls().Slowdowns)
+			assert.EqualValues(t, 1, f.client.Calls().RateLimited)
+		})
+	}
+}
+
+// queue answers with its handlers in turn; the last one repeats.
+type queue struct {
+	mu sync.Mutex
+	hs []http.HandlerFunc
+}
+
+func (q *queue) set(hs ...http.HandlerFunc) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.hs = hs
+}
+
+func (q *queue) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	q.mu.Lock()
+	h := q.hs[0]
+	if len(q.hs) > 1 {
+		q.hs = q.hs[1:]
+	}
+	q.mu.Unlock()
+	h(w, r)
+}
