@@ -1,0 +1,518 @@
+package runner_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/time/rate"
+
+	"github.com/pikabatch/pikabatch/manifest"
+	"github.com/pikabatch/pikabatch/runner"
+	"github.com/pikabatch/pikabatch/runner/api"
+	"github.com/pikabatch/pikabatch/runner/sim"
+	"github.com/pikabatch/pikabatch/store"
+)
+
+// Each test here injects one fault of issue #3 (or all of them) and asserts
+// what the user finds afterwards: the store, the files and the summary.
+
+// wrapped is a setup whose API and storage host sit behind test middleware.
+type wrapped struct {
+	*env
+	api, files *switchHandler
+	filesURL   string
+}
+
+// switchHandler serves through a handler that a test may replace mid-test.
+type switchHandler struct{ h atomic.Pointer[http.Handler] }
+
+func (s *switchHandler) set(h http.Handler) { s.h.Store(&h) }
+
+func (s *switchHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	(*s.h.Load()).ServeHTTP(w, r)
+}
+
+// setupWrapped is setup with the simulator's handlers behind switchHandlers,
+// so that a test can wrap them or swap the whole simulator.
+func setupWrapped(t *testing.T, n int, cfg sim.Config) *wrapped {
+	t.Helper()
+	srv := newSim(t, cfg)
+	w := &wrapped{api: &switchHandler{}, files: &switchHandler{}}
+	w.api.set(srv.APIHandler())
+	w.files.set(srv.FilesHandler())
+	apiTS := httptest.NewServer(w.api)
+	filesTS := httptest.NewServer(w.files)
+	srv.SetFilesBase(filesTS.URL)
+	w.filesURL = filesTS.URL
+	t.Cleanup(func() {
+		apiTS.CloseClientConnections()
+		filesTS.CloseClientConnections()
+		apiTS.Close()
+		filesTS.Close()
+	})
+	dir := t.TempDir()
+	w.env = &env{t: t, sim: srv, apiURL: apiTS.URL, out: filepath.Join(dir, "out"),
+		manifest: filepath.Join(dir, "manifest.csv"), token: srv.Token()}
+	w.writeManifest(n, nil)
+	return w
+}
+
+// newSim is a simulator with setup's defaults.
+func newSim(t *testing.T, cfg sim.Config) *sim.Server {
+	t.Helper()
+	if cfg.Slots == 0 {
+		cfg.Slots = 16
+	}
+	if cfg.RunTime == 0 {
+		cfg.RunTime = 20 * time.Millisecond
+	}
+	if cfg.VideoSize == 0 {
+		cfg.VideoSize = 8 << 10
+	}
+	if cfg.Seed == 0 {
+		cfg.Seed = 7
+	}
+	srv, err := sim.New(cfg)
+	require.NoError(t, err)
+	return srv
+}
+
+// runClient is runOnce with a say over the API client, which it returns
+// so that tests can read its call counts.
+func (e *env) runClient(ctx context.Context, tweakAPI func(*api.Config), tweak func(*runner.Config)) (runner.Summary, *api.Client, error) {
+	e.t.Helper()
+	require.NoError(e.t, os.MkdirAll(e.out, 0o755))
+	st, err := store.Open(filepath.Join(e.out, ".pikabatch.db"), store.Options{})
+	require.NoError(e.t, err)
+	defer st.Close()
+	acfg := api.Config{
+		BaseURL: e.apiURL, Token: api.Token(e.token),
+		BackoffBase: time.Millisecond, BackoffMax: 5 * time.Millisecond,
+		Sleep: func(ctx context.Context, d time.Duration) error { return ctx.Err() },
+	}
+	if tweakAPI != nil {
+		tweakAPI(&acfg)
+	}
+	client, err := api.New(acfg)
+	require.NoError(e.t, err)
+	defer client.CloseIdleConnections()
+	cfg := runner.Config{
+		Model: "pika/pika-2-2/image-to-video", OutDir: e.out, Concurrency: 32, DownloadConcurrency: 8,
+		Poll:     runner.PollConfig{Initial: 5 * time.Millisecond, Min: 2 * time.Millisecond, Max: 50 * time.Millisecond},
+		Download: runner.DownloadConfig{BackoffBase: time.Millisecond},
+		Logger:   testLogger(e.t),
+	}
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	r, err := runner.New(cfg, client, st)
+	require.NoError(e.t, err)
+	rows, err := manifest.Open(e.manifest, manifest.FormatAuto)
+	require.NoError(e.t, err)
+	defer rows.Close()
+	sum, err := r.Run(ctx, rows)
+	return sum, client, err
+}
+
+// tally counts what a handler answered, by endpoint.
+type tally struct {
+	mu sync.Mutex
+	n  map[string]int // "endpoint outcome" → count
+}
+
+// endpoint names the API call or file request r is.
+func endpoint(r *http.Request) string {
+	switch p := r.URL.Path; {
+	case strings.HasPrefix(p, "/v1/models/"):
+		return "submit"
+	case strings.HasSuffix(p, "/status"):
+		return "status"
+	case strings.HasSuffix(p, "/result"):
+		return "result"
+	case strings.HasSuffix(p, "/cancel"):
+		return "cancel"
+	case strings.HasPrefix(p, "/files/"):
+		if r.Header.Get("Range") != "" {
+			return "file-range"
+		}
+		return "file"
+	}
+	return "other"
+}
+
+func (tl *tally) add(key string) {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	if tl.n == nil {
+		tl.n = map[string]int{}
+	}
+	tl.n[key]++
+}
+
+func (tl *tally) get(key string) int {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	return tl.n[key]
+}
+
+func (tl *tally) snapshot() map[string]int {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	n := make(map[string]int, len(tl.n))
+	for k, v := range tl.n {
+		n[k] = v
+	}
+	return n
+}
+
+// wrap records, per endpoint, every answer's class (2xx, 206, 4xx, 429,
+// 5xx) before the client can see it, and the connections dropped without
+// an answer.
+func (tl *tally) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ep := endpoint(r)
+		rec := &recorder{ResponseWriter: w, record: func(code int) {
+			switch code {
+			case http.StatusPartialContent, http.StatusTooManyRequests:
+				tl.add(ep + " " + http.StatusText(code))
+			default:
+				tl.add(ep + " " + string("012345"[code/100]) + "xx")
+			}
+		}}
+		h.ServeHTTP(rec, r)
+		if !rec.wrote {
+			tl.add(ep + " drop")
+		}
+	})
+}
+
+// recorder reports the status code as it is written; Unwrap lets
+// http.ResponseController reach the connection, so that the simulator can
+// still drop it.
+type recorder struct {
+	http.ResponseWriter
+	record func(code int)
+	wrote  bool
+}
+
+func (r *recorder) WriteHeader(code int) {
+	if !r.wrote {
+		r.wrote = true
+		r.record(code)
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *recorder) Write(p []byte) (int, error) {
+	if !r.wrote {
+		r.WriteHeader(http.StatusOK)
+	}
+	return r.ResponseWriter.Write(p)
+}
+
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+func TestRateLimitStormSlowsDownAndFinishes(t *testing.T) {
+	t.Parallel()
+	const rows = 150
+	e := setup(t, rows, sim.Config{Seed: 21, Faults: sim.Faults{Rate429: 0.4, RetryAfter: time.Second}})
+	// The ceiling is high so that the floor (a twentieth) keeps the test fast.
+	lim := rate.NewLimiter(4000, 64)
+	sum, client, err := e.runClient(t.Context(), func(c *api.Config) { c.Limiter = lim }, nil)
+	require.NoError(t, err, "summary %+v", sum)
+	e.assertAllDownloaded(rows)
+	assert.Zero(t, sum.Failed, "a 429 never fails a job")
+
+	c := e.sim.Counters()
+	calls := client.Calls()
+	t.Logf("429s %d, slowdowns %d, final rate %.0f/s", c.RateLimited, calls.Slowdowns, float64(lim.Limit()))
+	assert.Positive(t, c.RateLimited)
+	assert.Equal(t, c.RateLimited, calls.RateLimited)
+	assert.Positive(t, calls.Slowdowns, "429s slowed the shared limiter down")
+	assert.Less(t, float64(lim.Limit()), 4000.0)
+	assert.EqualValues(t, rows, c.Submits, "a 429 creates no job")
+	assert.Zero(t, c.DuplicateSubmits)
+}
+
+func TestServerErrorsAndDropsOnEveryEndpoint(t *testing.T) {
+	t.Parallel()
+	const rows = 150
+	e := setupWrapped(t, rows, sim.Config{Seed: 5, Faults: sim.Faults{Rate5xx: 0.15, RateDrop: 0.08}})
+	var seen tally
+	e.api.set(seen.wrap(e.sim.APIHandler()))
+	// The storage host fails too: the first request for every file answers 503.
+	var tried sync.Map
+	files := e.sim.FilesHandler()
+	e.files.set(seen.wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, again := tried.LoadOrStore(r.URL.Path, true); !again {
+			http.Error(w, "slow down", http.StatusServiceUnavailable)
+			return
+		}
+		files.ServeHTTP(w, r)
+	})))
+
+	// A dropped submit is a lost answer: re-sent under the default policy,
+	// more than once if its re-send is dropped too.
+	sum, _, err := e.runClient(t.Context(), nil, func(c *runner.Config) { c.MaxResends = 5 })
+	require.NoError(t, err, "summary %+v", sum)
+	e.assertAllDownloaded(rows)
+	t.Logf("answers by endpoint: %v", seen.snapshot())
+	for _, ep := range []string{"submit", "status", "result"} {
+		assert.Positive(t, seen.get(ep+" 5xx"), "%s saw a 5xx", ep)
+		assert.Positive(t, seen.get(ep+" drop"), "%s saw a dropped connection", ep)
+	}
+	assert.Equal(t, rows, seen.get("file 5xx"))
+	assert.GreaterOrEqual(t, sum.DownloadRetries, rows)
+
+	c := e.sim.Counters()
+	assert.EqualValues(t, rows, c.Submits, "a dropped or failed submit creates no job")
+	assert.Zero(t, c.DuplicateSubmits)
+	assert.Equal(t, seen.get("submit drop"), sum.Uncertain, "each dropped submit is counted as uncertain")
+	assert.Equal(t, sum.Uncertain, sum.Resent)
+}
+
+func TestLostResponsesAreCountedUnderBothPolicies(t *testing.T) {
+	t.Parallel()
+	const rows = 60
+	faults := sim.Faults{RateLostResponse: 0.3}
+	t.Run("re-send once", func(t *testing.T) {
+		t.Parallel()
+		e := setup(t, rows, sim.Config{Seed: 17, Faults: faults})
+		sum, _, err := e.runClient(t.Context(), nil, nil)
+		c := e.sim.Counters()
+		t.Logf("lost %d, summary uncertain %d, re-sent %d, held %d", c.LostResponses, sum.Uncertain, sum.Resent, sum.Held)
+		require.Positive(t, c.LostResponses)
+		// Each lost answer is counted; each row whose first answer was lost
+		// is re-sent once; a row whose re-send was lost too is held.
+		assert.EqualValues(t, c.LostResponses, sum.Uncertain)
+		assert.EqualValues(t, c.LostResponses, sum.Resent+sum.Held)
+		assert.EqualValues(t, rows+sum.Resent, c.Submits)
+		assert.EqualValues(t, sum.Resent, c.DuplicateSubmits, "each re-send is one possible duplicate charge, and reported")
+		if sum.Held > 0 {
+			require.ErrorIs(t, err, runner.ErrHeld)
+		} else {
+			require.NoError(t, err)
+		}
+		states := countStates(e.jobs())
+		assert.Equal(t, sum.Held, states[store.StateUncertain])
+		assert.Equal(t, rows-sum.Held, states[store.StateDone])
+	})
+	t.Run("hold", func(t *testing.T) {
+		t.Parallel()
+		e := setup(t, rows, sim.Config{Seed: 17, Faults: faults})
+		sum, _, err := e.runClient(t.Context(), nil, func(c *runner.Config) { c.HoldUncertain = true })
+		require.ErrorIs(t, err, runner.ErrHeld)
+		c := e.sim.Counters()
+		assert.EqualValues(t, c.LostResponses, sum.Uncertain)
+		assert.EqualValues(t, sum.Uncertain, sum.Held)
+		assert.Zero(t, sum.Resent)
+		assert.EqualValues(t, rows, c.Submits)
+		assert.Zero(t, c.DuplicateSubmits)
+		states := countStates(e.jobs())
+		assert.Equal(t, sum.Held, states[store.StateUncertain])
+		assert.Equal(t, rows-sum.Held, states[store.StateDone])
+	})
+}
+
+func countStates(jobs map[string]store.Job) map[store.State]int {
+	n := map[store.State]int{}
+	for _, j := range jobs {
+		n[j.State]++
+	}
+	return n
+}
+
+func TestTruncatedDownloads(t *testing.T) {
+	t.Parallel()
+	const rows = 30
+	t.Run("resumed with Range", func(t *testing.T) {
+		t.Parallel()
+		e := setupWrapped(t, rows, sim.Config{Faults: sim.Faults{RateTruncate: 1}})
+		var seen tally
+		e.files.set(seen.wrap(e.sim.FilesHandler()))
+		sum, _, err := e.runClient(t.Context(), nil, nil)
+		require.NoError(t, err)
+		e.assertAllDownloaded(rows)
+		c := e.sim.Counters()
+		assert.EqualValues(t, rows, c.DownloadsTruncated)
+		assert.Equal(t, rows, seen.get("file-range Partial Content"), "each cut-off file is resumed where it stopped")
+		assert.Zero(t, seen.get("file-range 2xx"))
+		assert.Equal(t, rows, sum.DownloadRetries)
+		for _, j := range e.sim.Jobs() {
+			assert.Equal(t, 2, j.Downloads, "one cut-off download and one resume for %s", j.RequestID)
+		}
+	})
+	t.Run("restarted when the host ignores Range", func(t *testing.T) {
+		t.Parallel()
+		e := setupWrapped(t, rows, sim.Config{Faults: sim.Faults{RateTruncate: 1}})
+		var seen tally
+		files := e.sim.FilesHandler()
+		e.files.set(seen.wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			r.Header.Del("Range")
+			files.ServeHTTP(w, r)
+		})))
+		_, _, err := e.runClient(t.Context(), nil, nil)
+		require.NoError(t, err)
+		e.assertAllDownloaded(rows)
+		assert.Equal(t, 2*rows, seen.get("file-range 2xx")+seen.get("file 2xx"))
+		assert.Zero(t, seen.get("file-range Partial Content"))
+	})
+}
+
+func TestExpiredResultURLsAreRefreshed(t *testing.T) {
+	t.Parallel()
+	const rows = 30
+	e := setup(t, rows, sim.Config{Faults: sim.Faults{RateExpire: 1}})
+	sum, _, err := e.runClient(t.Context(), nil, nil)
+	require.NoError(t, err)
+	e.assertAllDownloaded(rows)
+	assert.Equal(t, rows, sum.URLRefreshes)
+	assert.EqualValues(t, rows, e.sim.Counters().DownloadsExpired)
+}
+
+func TestFailedGenerationsKeepTheAPIMessage(t *testing.T) {
+	t.Parallel()
+	const rows = 40
+	e := setup(t, rows, sim.Config{Seed: 9, Faults: sim.Faults{RateFail: 0.4}})
+	sum, _, err := e.runClient(t.Context(), nil, nil)
+	require.ErrorIs(t, err, runner.ErrFailedRows)
+	simErr := map[string]string{}
+	for _, j := range e.sim.Jobs() {
+		simErr[j.RequestID] = j.Error
+	}
+	failed := 0
+	for key, j := range e.jobs() {
+		if j.State != store.StateFailed {
+			require.Equal(t, store.StateDone, j.State, key)
+			continue
+		}
+		failed++
+		require.NotEmpty(t, simErr[j.RequestID])
+		assert.Equal(t, simErr[j.RequestID], j.LastError, "row %s keeps the API's own message", key)
+	}
+	require.Positive(t, failed)
+	assert.Equal(t, sum.Failed, failed)
+	for reason := range sum.FailReasons {
+		assert.Contains(t, reason, "generation failed", "the summary groups failures by the API's message")
+	}
+
+	// --retry-failed sends exactly those rows again.
+	before := e.sim.Counters().Submits
+	sum2, _, _ := e.runClient(t.Context(), nil, func(c *runner.Config) { c.RetryFailed = true })
+	assert.Equal(t, failed, sum2.Submitted)
+	assert.EqualValues(t, before+int64(failed), e.sim.Counters().Submits)
+}
+
+func TestAccountRefusals(t *testing.T) {
+	t.Parallel()
+	const rows = 60
+	refuse := func(code int, msg string, paths ...string) func(http.Handler) http.Handler {
+		return func(h http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				for _, p := range paths {
+					if endpoint(r) == p {
+						w.Header().Set("Content-Type", "application/json")
+						w.WriteHeader(code)
+						_, _ = w.Write([]byte(`{"error_message":"` + msg + `"}`))
+						return
+					}
+				}
+				h.ServeHTTP(w, r)
+			})
+		}
+	}
+	t.Run("403 on submit stops at once", func(t *testing.T) {
+		t.Parallel()
+		e := setupWrapped(t, rows, sim.Config{})
+		var seen tally
+		e.api.set(seen.wrap(refuse(http.StatusForbidden, "token revoked", "submit")(e.sim.APIHandler())))
+		sum, _, err := e.runClient(t.Context(), nil, nil)
+		require.ErrorIs(t, err, api.ErrUnauthorized)
+		assert.Contains(t, err.Error(), "token revoked", "the API's own message")
+		assert.Zero(t, sum.Submitted)
+		assert.Zero(t, e.sim.Counters().Submits)
+		assert.LessOrEqual(t, seen.get("submit 4xx"), 32, "no more than the submits already in flight")
+		for key, j := range e.jobs() {
+			assert.Equal(t, store.StatePending, j.State, "row %s: a refused submit created no job", key)
+		}
+	})
+	t.Run("403 while polling stops at once", func(t *testing.T) {
+		t.Parallel()
+		e := setupWrapped(t, rows, sim.Config{})
+		e.api.set(refuse(http.StatusForbidden, "token revoked", "status", "result")(e.sim.APIHandler()))
+		_, _, err := e.runClient(t.Context(), nil, nil)
+		require.ErrorIs(t, err, api.ErrUnauthorized)
+		for key, j := range e.jobs() {
+			assert.NotEqual(t, store.StateSubmitting, j.State, key)
+			if j.RequestID != "" {
+				assert.Contains(t, []store.State{store.StateSubmitted, store.StateQueued, store.StateRunning}, j.State,
+					"row %s stays in flight, to be collected with a good token", key)
+			}
+		}
+	})
+	t.Run("402 stops new submits and collects the jobs in flight", func(t *testing.T) {
+		t.Parallel()
+		e := setup(t, rows, sim.Config{Seed: 3, Faults: sim.Faults{Rate402: 0.1}})
+		sum, _, err := e.runClient(t.Context(), nil, func(c *runner.Config) { c.Concurrency = 8 })
+		require.ErrorIs(t, err, runner.ErrSubmitsStopped)
+		require.ErrorIs(t, err, api.ErrPaymentRequired)
+		assert.Contains(t, err.Error(), "insufficient credits")
+		c := e.sim.Counters()
+		require.Positive(t, c.Submits)
+		states := countStates(e.jobs())
+		assert.EqualValues(t, c.Submits, states[store.StateDone], "every job created before the refusal is collected")
+		assert.Zero(t, states[store.StateSubmitting]+states[store.StateUncertain])
+		assert.Equal(t, rows-int(c.Submits), sum.NotSubmitted, "every other row is reported not submitted")
+		t.Logf("stopped after %d submits; %d rows not submitted", c.Submits, sum.NotSubmitted)
+	})
+}
+
+func TestForgottenRequestIDsExpire(t *testing.T) {
+	t.Parallel()
+	const rows = 40
+	e := setupWrapped(t, rows, sim.Config{RunTime: time.Hour})
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var submitted atomic.Int64
+	_, _, err := e.runClient(ctx, nil, func(c *runner.Config) {
+		c.Hooks.Submitted = func(string, string) {
+			if submitted.Add(1) == 20 {
+				cancel()
+			}
+		}
+	})
+	require.ErrorIs(t, err, context.Canceled)
+
+	// Weeks later: the API has forgotten every request ID. (Another seed,
+	// so that its new request IDs are not the old ones.)
+	fresh := newSim(t, sim.Config{Token: e.token, Seed: 8})
+	fresh.SetFilesBase(e.filesURL)
+	var seen tally
+	e.api.set(seen.wrap(fresh.APIHandler()))
+	e.files.set(fresh.FilesHandler())
+	e.sim = fresh
+	sum, _, err := e.runClient(t.Context(), nil, nil)
+	require.ErrorIs(t, err, runner.ErrFailedRows)
+	expired := 0
+	for key, j := range e.jobs() {
+		if j.State != store.StateExpired {
+			require.Equal(t, store.StateDone, j.State, key)
+			continue
+		}
+		expired++
+		assert.Contains(t, j.LastError, "render is lost", "row %s says what happened", key)
+	}
+	assert.EqualValues(t, submitted.Load(), expired)
+	assert.Equal(t, expired, sum.FailReasons["request expired"])
+	assert.Equal(t, expired, seen.get("status 4xx")+seen.get("result 4xx"), "one 404 per forgotten ID: not retried, not polled again")
+}
