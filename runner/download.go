@@ -210,8 +210,22 @@ func (r *Runner) downloadFailed(ctx context.Context, job store.Job, cause error)
 	if err != nil {
 		return job, fmt.Errorf("record download failure of %q: %w", job.Key, err)
 	}
+	// Counted as a failure of this run, so that a row left undownloaded
+	// never ends a run as a success; the render itself is kept.
+	r.stats.fail(downloadFailReason(cause))
 	r.log.Error("download failed; will retry next run", "key", job.Key, "request_id", job.RequestID, "err", cause)
 	return j, nil
+}
+
+// downloadFailReason groups download failures for the summary.
+func downloadFailReason(cause error) string {
+	switch {
+	case errors.Is(cause, ErrTooLarge):
+		return "result file larger than --max-file-size"
+	case errors.Is(cause, ErrURLExpired):
+		return "result URL still refused after refreshing it"
+	}
+	return "download failed; the next run tries again"
 }
 
 // fetch downloads one file to a temporary name in the output folder,

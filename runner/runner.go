@@ -307,8 +307,11 @@ func (r *Runner) Run(ctx context.Context, src RowSource) (Summary, error) {
 	return sum, nil
 }
 
+// countFailedFinal counts the rows a finished run leaves short of done:
+// given up on the API, or rendered and not downloaded.
 func countFailedFinal(final map[store.State]int) int {
-	return final[store.StateFailed] + final[store.StateTimedOut] + final[store.StateExpired] + final[store.StateCancelled]
+	return final[store.StateFailed] + final[store.StateTimedOut] + final[store.StateExpired] + final[store.StateCancelled] +
+		final[store.StateRendered]
 }
 
 // produce streams the rows, plans each against the store and starts the work
