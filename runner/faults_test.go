@@ -247,7 +247,8 @@ func TestRateLimitStormSlowsDownAndFinishes(t *testing.T) {
 func TestServerErrorsAndDropsOnEveryEndpoint(t *testing.T) {
 	t.Parallel()
 	const rows = 150
-	e := setupWrapped(t, rows, sim.Config{Seed: 5, Faults: sim.Faults{Rate5xx: 0.15, RateDrop: 0.08}})
+	// Few slots, so that many jobs wait in the queue and are polled with status.
+	e := setupWrapped(t, rows, sim.Config{Seed: 5, Slots: 4, Faults: sim.Faults{Rate5xx: 0.15, RateDrop: 0.08}})
 	var seen tally
 	e.api.set(seen.wrap(e.sim.APIHandler()))
 	// The storage host fails too: the first request for every file answers 503.
@@ -515,4 +516,56 @@ func TestForgottenRequestIDsExpire(t *testing.T) {
 	assert.EqualValues(t, submitted.Load(), expired)
 	assert.Equal(t, expired, sum.FailReasons["request expired"])
 	assert.Equal(t, expired, seen.get("status 4xx")+seen.get("result 4xx"), "one 404 per forgotten ID: not retried, not polled again")
+}
+
+func TestAllFaultsAtOnce(t *testing.T) {
+	t.Parallel()
+	const rows = 500
+	e := setup(t, rows, sim.Config{Seed: 2026, RunJitter: 0.3, Faults: sim.Faults{
+		Rate429: 0.05, RetryAfter: time.Second, Rate5xx: 0.05, RateDrop: 0.03, RateLostResponse: 0.03,
+		RateTruncate: 0.2, RateFail: 0.05, RateExpire: 0.1, RateNeverFinish: 0.01,
+	}})
+	lim := rate.NewLimiter(4000, 64)
+	sum, _, err := e.runClient(t.Context(), func(c *api.Config) { c.Limiter = lim }, func(c *runner.Config) {
+		// A submit can be dropped or lose its answer several times in a
+		// row here; a generous re-send budget lets every row settle (the
+		// policy's books are TestLostResponsesAreCountedUnderBothPolicies').
+		c.MaxResends = 10
+		c.JobTimeout = time.Second // jobs that never finish are given up on
+	})
+	require.ErrorIs(t, err, runner.ErrFailedRows, "summary %+v", sum)
+	t.Logf("summary: %+v", sum)
+
+	info := map[string]sim.JobInfo{}
+	for _, j := range e.sim.Jobs() {
+		info[j.RequestID] = j
+	}
+	states := map[store.State]int{}
+	for key, j := range e.jobs() {
+		states[j.State]++
+		switch j.State {
+		case store.StateDone:
+			got, err := os.ReadFile(filepath.Join(e.out, j.Outputs[0].Path))
+			require.NoError(t, err)
+			want, ok := e.sim.Video(j.RequestID, 0)
+			require.True(t, ok)
+			require.Equal(t, want, got, "row %s downloaded correctly", key)
+		case store.StateFailed:
+			assert.Equal(t, info[j.RequestID].Error, j.LastError, "row %s failed with the API's message", key)
+		case store.StateTimedOut:
+			assert.True(t, info[j.RequestID].IsStuck, "row %s timed out only because its job never finishes", key)
+		default:
+			t.Errorf("row %s ended %s: %s", key, j.State, j.LastError)
+		}
+	}
+	t.Logf("final states: %v", states)
+	assert.Equal(t, sum.Final[store.StateDone], states[store.StateDone])
+	assert.Positive(t, states[store.StateFailed])
+	assert.Positive(t, states[store.StateTimedOut])
+
+	c := e.sim.Counters()
+	assert.EqualValues(t, rows+c.DuplicateSubmits, c.Submits, "every extra job is a re-sent lost answer")
+	assert.LessOrEqual(t, int(c.DuplicateSubmits), sum.Resent, "and the summary says so")
+	assert.Zero(t, c.FileRequestsWithAuth)
+	assertNoPartFiles(t, e.out)
 }
