@@ -135,7 +135,7 @@ func exitCode(ctx context.Context, err error) int {
 		return signalCode(in.sig)
 	case errors.As(err, &ue), errors.Is(err, live.ErrNoState):
 		return exitUsage
-	case errors.As(err, &ve), errors.As(err, &re), errors.Is(err, errManifest):
+	case errors.As(err, &ve), errors.As(err, &re), errors.Is(err, errManifest), errors.Is(err, errBadURLs):
 		return exitDataErr
 	case errors.Is(err, api.ErrUnauthorized), errors.Is(err, api.ErrPaymentRequired), errors.Is(err, api.ErrNoToken):
 		return exitNoPerm

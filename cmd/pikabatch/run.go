@@ -44,6 +44,7 @@ type batchOptions struct {
 	quiet, jsonSummary           bool
 	poll                         runner.PollConfig
 	resultsFormat                string // jsonl, or csv for results.csv as well
+	dryRun                       bool
 
 	// Test seams: runner hooks, and a call once the control socket listens.
 	hooks  runner.Hooks
@@ -70,6 +71,7 @@ func (o *batchOptions) register(fs *flag.FlagSet) {
 	fs.BoolVar(&o.quiet, "q", false, "quiet: warnings and errors only")
 	fs.BoolVar(&o.jsonSummary, "json", false, "print the summary as JSON")
 	fs.StringVar(&o.resultsFormat, "results-format", "jsonl", "results index format: jsonl (OUT/results.jsonl), or csv to write OUT/results.csv as well")
+	fs.BoolVar(&o.dryRun, "dry-run", false, "print what a run would do against the state file (new, resumable, done, failed, changed); send nothing")
 }
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -90,11 +92,13 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if fs.NArg() > 0 {
 		return usagef("unexpected argument %q", fs.Arg(0))
 	}
-	tok, err := tokenFromEnv()
-	if err != nil {
-		return err
+	if !o.dryRun {
+		tok, err := tokenFromEnv()
+		if err != nil {
+			return err
+		}
+		o.token = tok
 	}
-	o.token = tok
 	return runBatch(ctx, o, stdout, stderr)
 }
 
@@ -153,12 +157,20 @@ func runBatch(ctx context.Context, o batchOptions, stdout, stderr io.Writer) err
 	}
 	log.Info("manifest valid", "file", o.manifest, "rows", msum.Rows)
 
-	if err := os.MkdirAll(o.out, 0o755); err != nil {
-		return fmt.Errorf("%w: %w", runner.ErrOutput, err)
-	}
 	statePath := o.state
 	if statePath == "" {
 		statePath = filepath.Join(o.out, ".pikabatch.db")
+	}
+	if o.dryRun {
+		rows, err := manifestRows(o.manifest, format)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		return dryRun(ctx, o, rows, statePath, log, stdout)
+	}
+	if err := os.MkdirAll(o.out, 0o755); err != nil {
+		return fmt.Errorf("%w: %w", runner.ErrOutput, err)
 	}
 	owner := store.CurrentOwner(strings.Join(os.Args, " "))
 	st, err := store.Open(statePath, store.Options{Owner: owner})

@@ -17,6 +17,9 @@ func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	path := fs.String("manifest", "", "manifest `file` (CSV or JSONL)")
 	format := fs.String("format", "auto", "manifest format: auto (by extension), csv or jsonl")
 	asJSON := fs.Bool("json", false, "print the summary as JSON")
+	checkURLsFlag := fs.Bool("check-urls", false, "also ask each image host whether the image is reachable, an image, and at most 50 MB (HEAD, else a ranged GET)")
+	checkConc := fs.Int("check-concurrency", 8, "image hosts asked at once with --check-urls")
+	checkRPS := fs.Float64("check-rps", 10, "requests per second to image hosts with --check-urls")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -34,9 +37,20 @@ func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return manifestError(err)
 	}
+	if *checkURLsFlag && (*checkConc < 1 || *checkRPS <= 0) {
+		return usagef("--check-concurrency must be at least 1 and --check-rps above 0")
+	}
 	if *asJSON {
-		writeJSON(stdout, sum)
-		return nil
+		if !*checkURLsFlag {
+			writeJSON(stdout, sum)
+			return nil
+		}
+		checks, err := checkURLs(ctx, *path, f, *checkConc, *checkRPS, nil)
+		writeJSON(stdout, struct {
+			manifest.Summary
+			URLs []urlCheck `json:"urls"`
+		}{sum, checks})
+		return err
 	}
 	fmt.Fprintf(stdout, "%s: %d rows, valid\n", *path, sum.Rows)
 	res := make([]string, 0, len(sum.ByResolution))
@@ -57,6 +71,10 @@ func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	if sum.DuplicateRows > 0 {
 		fmt.Fprintf(stdout, "  %d rows repeat an earlier row's parameters (each is still its own job)\n", sum.DuplicateRows)
+	}
+	if *checkURLsFlag {
+		_, err := checkURLs(ctx, *path, f, *checkConc, *checkRPS, stdout)
+		return err
 	}
 	return nil
 }

@@ -1,0 +1,155 @@
+package probe_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/pikabatch/pikabatch/runner/probe"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+var png = append([]byte("\x89PNG\r\n\x1a\n"), make([]byte, 2000)...)
+
+// imageHost serves images the way real hosts do, each path a behaviour.
+type imageHost struct {
+	*httptest.Server
+	requests              sync.Map // path → *atomic.Int64
+	inFlight, maxInFlight atomic.Int64
+}
+
+func (h *imageHost) count(path string) int64 {
+	v, _ := h.requests.LoadOrStore(path, new(atomic.Int64))
+	return v.(*atomic.Int64).Load()
+}
+
+func newImageHost(t *testing.T) *imageHost {
+	h := &imageHost{}
+	mux := http.NewServeMux()
+	serve := func(w http.ResponseWriter, r *http.Request, ctype string, body []byte) {
+		w.Header().Set("Content-Type", ctype)
+		http.ServeContent(w, r, "", zeroTime, bytesReader(body))
+	}
+	mux.HandleFunc("/ok.jpg", func(w http.ResponseWriter, r *http.Request) { serve(w, r, "image/jpeg", png) })
+	mux.HandleFunc("/get-only.png", func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodHead {
+			w.WriteHeader(http.StatusForbidden) // signed for GET only
+			return
+		}
+		serve(w, r, "image/png", png)
+	})
+	mux.HandleFunc("/no-head.png", func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodHead {
+			w.WriteHeader(http.StatusMethodNotAllowed)
+			return
+		}
+		serve(w, r, "application/octet-stream", png) // sniffed
+	})
+	mux.HandleFunc("/page.html", func(w http.ResponseWriter, r *http.Request) {
+		serve(w, r, "text/html; charset=utf-8", []byte("<html>login</html>"))
+	})
+	mux.HandleFunc("/huge.jpg", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "image/jpeg")
+		w.Header().Set("Content-Length", strconv.Itoa(60<<20))
+		if r.Method == http.MethodHead {
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	})
+	mux.HandleFunc("/private.jpg", func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusUnauthorized)
+	})
+	h.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		v, _ := h.requests.LoadOrStore(r.URL.Path, new(atomic.Int64))
+		v.(*atomic.Int64).Add(1)
+		n := h.inFlight.Add(1)
+		defer h.inFlight.Add(-1)
+		for {
+			m := h.maxInFlight.Load()
+			if n <= m || h.maxInFlight.CompareAndSwap(m, n) {
+				break
+			}
+		}
+		mux.ServeHTTP(w, r)
+	}))
+	t.Cleanup(h.Close)
+	return h
+}
+
+func TestCheck(t *testing.T) {
+	h := newImageHost(t)
+	c := probe.New(probe.Config{RPS: -1})
+	ctx := context.Background()
+	tests := []struct {
+		path, problem, method string
+		ok                    bool
+		size                  int64
+	}{
+		{path: "/ok.jpg", ok: true, method: "HEAD", size: int64(len(png))},
+		{path: "/get-only.png", ok: true, method: "GET", size: int64(len(png))},
+		{path: "/no-head.png", ok: true, method: "GET", size: int64(len(png))},
+		{path: "/page.html", problem: "not an image (text/html)", method: "GET", size: 18},
+		{path: "/huge.jpg", problem: "62914560 bytes, over the 50 MB limit", method: "GET", size: 60 << 20},
+		{path: "/private.jpg", problem: "HTTP 401 Unauthorized: the host wants a login", method: "GET", size: -1},
+		{path: "/missing.jpg", problem: "HTTP 404 Not Found", method: "HEAD", size: -1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			res, err := c.Check(ctx, h.URL+tt.path)
+			require.NoError(t, err)
+			assert.Equal(t, tt.ok, res.OK, res.Problem)
+			assert.Contains(t, res.Problem, tt.problem)
+			assert.Equal(t, tt.method, res.Method)
+			assert.Equal(t, tt.size, res.Size)
+		})
+	}
+	t.Run("unreachable", func(t *testing.T) {
+		dead := httptest.NewServer(http.NotFoundHandler())
+		url := dead.URL + "/x.jpg"
+		dead.Close()
+		res, err := c.Check(ctx, url)
+		require.NoError(t, err)
+		assert.False(t, res.OK)
+		assert.NotEmpty(t, res.Problem)
+	})
+}
+
+func TestRunChecksEachURLOnceWithinLimits(t *testing.T) {
+	h := newImageHost(t)
+	c := probe.New(probe.Config{Concurrency: 3, RPS: 1000})
+	var items []probe.Item[int]
+	for i := range 40 {
+		items = append(items, probe.Item[int]{URL: fmt.Sprintf("%s/ok.jpg?v=%d", h.URL, i%20), Data: i})
+	}
+	i := 0
+	next := func() (probe.Item[int], bool) {
+		if i == len(items) {
+			return probe.Item[int]{}, false
+		}
+		i++
+		return items[i-1], true
+	}
+	got := map[int]bool{}
+	err := probe.Run(context.Background(), c, next, func(it probe.Item[int], res probe.Result) {
+		got[it.Data] = res.OK
+	})
+	require.NoError(t, err)
+	assert.Len(t, got, 40)
+	for k, ok := range got {
+		assert.True(t, ok, "row %d", k)
+	}
+	assert.Equal(t, int64(20), h.count("/ok.jpg"), "one HEAD per distinct URL")
+	assert.LessOrEqual(t, h.maxInFlight.Load(), int64(3))
+}
