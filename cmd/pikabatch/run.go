@@ -45,6 +45,8 @@ type batchOptions struct {
 	poll                         runner.PollConfig
 	resultsFormat                string // jsonl, or csv for results.csv as well
 	dryRun                       bool
+	progress                     string        // --progress: auto, bar, plain, off
+	progressEvery                time.Duration // plain progress lines this often
 
 	// Test seams: runner hooks, and a call once the control socket listens.
 	hooks  runner.Hooks
@@ -71,6 +73,8 @@ func (o *batchOptions) register(fs *flag.FlagSet) {
 	fs.BoolVar(&o.quiet, "q", false, "quiet: warnings and errors only")
 	fs.BoolVar(&o.jsonSummary, "json", false, "print the summary as JSON")
 	fs.StringVar(&o.resultsFormat, "results-format", "jsonl", "results index format: jsonl (OUT/results.jsonl), or csv to write OUT/results.csv as well")
+	fs.StringVar(&o.progress, "progress", progressAuto, "progress display on stderr: auto (a bar on a terminal, plain lines otherwise), bar, plain or off")
+	fs.DurationVar(&o.progressEvery, "progress-interval", 30*time.Second, "how often a plain progress line is printed (--progress plain, or off a terminal)")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "print what a run would do against the state file (new, resumable, done, failed, changed); send nothing")
 }
 
@@ -145,7 +149,12 @@ func runBatch(ctx context.Context, o batchOptions, stdout, stderr io.Writer) err
 			return usagef("--results-format: %v", err)
 		}
 	}
-	log, err := newLogger(stderr, o.logFormat, o.logLevel, o.quiet)
+	logs := newLogSink(stderr)
+	log, err := newLogger(logs, o.logFormat, o.logLevel, o.quiet)
+	if err != nil {
+		return err
+	}
+	progress, err := progressMode(o.progress, o.quiet, stderr)
 	if err != nil {
 		return err
 	}
@@ -231,7 +240,9 @@ func runBatch(ctx context.Context, o batchOptions, stdout, stderr io.Writer) err
 		o.onLive(ctl.Path())
 	}
 
+	stopProgress := startProgress(progress, o.progressEvery, stderr, logs, batch.Run)
 	sum, runErr := run.Run(ctx, rows)
+	stopProgress()
 	if resultsFormat == live.CSV {
 		path := filepath.Join(o.out, "results.csv")
 		if _, err := live.WriteIndexFile(context.WithoutCancel(ctx), path, live.CSV, batch); err != nil {
@@ -294,8 +305,8 @@ func printSummary(w io.Writer, s runner.Summary, calls api.Calls, asJSON bool) {
 	}
 	fmt.Fprintf(w, "\nrows %d: %d done", s.Rows, s.Final[store.StateDone])
 	fmt.Fprintf(w, " (%d downloaded this run, %d already done)\n", s.Downloaded, s.SkippedDone)
-	fmt.Fprintf(w, "submitted %d, completed %d, failed %d, left in flight %d, not submitted %d\n",
-		s.Submitted, s.Completed, s.Failed, s.LeftInFlight, s.NotSubmitted)
+	fmt.Fprintf(w, "submitted %d, completed %d, failed %d, uncertain %d, left in flight %d, not submitted %d\n",
+		s.Submitted, s.Completed, s.Failed, s.Uncertain, s.LeftInFlight, s.NotSubmitted)
 	if s.Uncertain > 0 || s.Resent > 0 || s.Held > 0 {
 		fmt.Fprintf(w, "uncertain submits %d: %d re-sent (up to %d duplicate charges), %d held\n",
 			s.Uncertain, s.Resent, s.Resent, s.Held)

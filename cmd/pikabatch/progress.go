@@ -1,0 +1,205 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vbauerster/mpb/v8"
+	"github.com/vbauerster/mpb/v8/decor"
+	"golang.org/x/term"
+
+	"github.com/pikabatch/pikabatch/runner/live"
+)
+
+// Progress modes (--progress).
+const (
+	progressAuto  = "auto"  // a bar on a terminal, plain lines elsewhere
+	progressBar   = "bar"   // a bar, even when stderr is not a terminal
+	progressPlain = "plain" // a plain line every --progress-interval
+	progressOff   = "off"
+)
+
+// barRefresh is how often the bar's figures are read.
+const barRefresh = 500 * time.Millisecond
+
+// logSink is the writer the logger writes to: stderr, or, while a progress
+// bar is drawn, the bar's container, which prints log lines above the bar
+// so that neither garbles the other. It writes one log line at a time.
+type logSink struct {
+	mu       sync.Mutex
+	w        io.Writer
+	fallback io.Writer // stderr, when the bar's container has gone
+}
+
+func newLogSink(w io.Writer) *logSink { return &logSink{w: w, fallback: w} }
+
+func (s *logSink) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n, err := s.w.Write(p)
+	if err != nil && s.w != s.fallback {
+		return s.fallback.Write(p)
+	}
+	return n, err
+}
+
+func (s *logSink) set(w io.Writer) {
+	s.mu.Lock()
+	s.w = w
+	s.mu.Unlock()
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// progressMode resolves --progress for the writer the progress goes to.
+func progressMode(mode string, quiet bool, w io.Writer) (string, error) {
+	switch mode {
+	case progressAuto, "":
+		if quiet {
+			return progressOff, nil
+		}
+		if isTerminal(w) {
+			return progressBar, nil
+		}
+		return progressPlain, nil
+	case progressBar, progressPlain, progressOff:
+		return mode, nil
+	}
+	return "", usagef("--progress must be auto, bar, plain or off, not %q", mode)
+}
+
+// progressLine is one run's figures in a line, the same for the bar and the
+// plain lines.
+func progressLine(i live.RunInfo) string {
+	parts := []string{
+		fmt.Sprintf("%d done", i.Done),
+		fmt.Sprintf("%d failed", i.Finished-i.Done),
+		fmt.Sprintf("%d in progress", i.InProgress),
+		fmt.Sprintf("%d submitted", i.ThisRun.Submitted),
+		fmt.Sprintf("%d downloaded", i.ThisRun.Downloaded),
+	}
+	if i.PerMinute > 0 {
+		p := fmt.Sprintf("%.1f jobs/min", i.PerMinute)
+		if i.ETA > 0 {
+			p += ", ETA " + i.ETA.String()
+		}
+		parts = append(parts, p)
+	}
+	if i.ThisRun.Uncertain > 0 {
+		parts = append(parts, fmt.Sprintf("%d uncertain", i.ThisRun.Uncertain))
+	}
+	parts = append(parts, fmt.Sprintf("retries %d, 429s %d", i.Calls.Retries, i.Calls.RateLimited))
+	return strings.Join(parts, " · ")
+}
+
+// startProgress shows the progress of run on w until the returned stop is
+// called (stop waits until the display is gone and logs go to w again).
+func startProgress(mode string, interval time.Duration, w io.Writer, logs *logSink, run *live.Run) (stop func()) {
+	switch mode {
+	case progressBar:
+		return startBar(w, logs, run, false)
+	case progressPlain:
+		return startPlain(w, logs, run, interval)
+	}
+	return func() {}
+}
+
+// startPlain writes a plain progress line every interval, and one at the
+// end: no control characters, for cron, CI and `| tee`.
+func startPlain(w io.Writer, logs *logSink, run *live.Run, interval time.Duration) func() {
+	line := func() {
+		i := run.Info(time.Now())
+		fmt.Fprintf(logs, "pikabatch: progress %d/%d rows finished: %s\n", i.Finished, i.Rows, progressLine(i))
+	}
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		if interval <= 0 {
+			<-done
+			return
+		}
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				line()
+			}
+		}
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			close(done)
+			<-stopped
+			line()
+		})
+	}
+}
+
+// startBar draws a progress bar with mpb. forceTTY draws it on a writer
+// that is not a terminal (tests).
+func startBar(w io.Writer, logs *logSink, run *live.Run, forceTTY bool) func() {
+	// Auto refresh even off a terminal (--progress bar): log lines written
+	// through the container only reach w when it renders.
+	p := mpb.New(mpb.WithOutput(w), mpb.WithRefreshRate(150*time.Millisecond), mpb.WithWidth(32),
+		mpb.WithAutoRefresh(), mpb.ContainerOptional(mpb.ForceTTY(), forceTTY))
+	var text atomic.Pointer[string]
+	empty := ""
+	text.Store(&empty)
+	bar := p.AddBar(int64(max(run.Rows, 1)),
+		mpb.PrependDecorators(decor.Name("render "), decor.CountersNoUnit("%d/%d rows ")),
+		// Past the terminal's width mpb cuts this short: the bar never wraps.
+		mpb.AppendDecorators(decor.Any(func(decor.Statistics) string { return " " + *text.Load() })),
+		mpb.BarFillerTrim(),
+	)
+	update := func() {
+		i := run.Info(time.Now())
+		s := progressLine(i)
+		text.Store(&s)
+		bar.SetCurrent(int64(i.Finished))
+	}
+	update()
+	logs.set(p)
+
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		t := time.NewTicker(barRefresh)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				update()
+			}
+		}
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			close(done)
+			<-stopped
+			update()
+			if !bar.Completed() {
+				bar.Abort(false) // keep the last figures on screen
+			}
+			logs.set(w)
+			p.Wait()
+		})
+	}
+}
