@@ -1,8 +1,14 @@
 package runner
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/pikabatch/pikabatch/runner/api"
 	"github.com/pikabatch/pikabatch/store"
 )
 
@@ -28,4 +34,141 @@ func (r *Runner) Snapshot() Summary {
 		return Summary{FailReasons: map[string]int{}, Final: map[store.State]int{}}
 	}
 	return r.snapshot(r.started)
+}
+
+// Errors of the operator's limits; they come wrapped with ErrSubmitsStopped.
+var (
+	// ErrDeadline: Config.Deadline passed; no submits after it.
+	ErrDeadline = errors.New("deadline reached")
+	// ErrSubmitCap: Config.MaxSubmits submits were sent this run.
+	ErrSubmitCap = errors.New("submit cap reached")
+)
+
+// defaultDeadlineGrace is how long jobs in flight are collected after the
+// deadline, unless Config.DeadlineGrace says otherwise.
+const defaultDeadlineGrace = 5 * time.Minute
+
+// limits are one run's spending cap and deadline.
+type limits struct {
+	capped bool
+	left   atomic.Int64 // submits left under MaxSubmits
+
+	mu       sync.Mutex
+	deadline time.Time // zero: none
+	hit      error     // the limit that stopped submits, if any
+	timers   []*time.Timer
+	cancel   context.CancelCauseFunc
+	grace    time.Duration
+}
+
+// startLimits arms the run's limits and returns the context the run's work
+// uses: it ends DeadlineGrace after the deadline, abandoning polls and
+// downloads still going (they resume next run). stop releases the timers.
+func (r *Runner) startLimits(ctx context.Context, start time.Time) (context.Context, func()) {
+	lctx, cancel := context.WithCancelCause(ctx)
+	l := &r.lim
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.capped = r.cfg.MaxSubmits > 0
+	l.left.Store(int64(r.cfg.MaxSubmits))
+	l.hit, l.timers, l.cancel, l.deadline = nil, nil, cancel, time.Time{}
+	l.grace = r.cfg.DeadlineGrace
+	if l.grace <= 0 {
+		l.grace = defaultDeadlineGrace
+	}
+	if r.cfg.Deadline > 0 {
+		l.deadline = start.Add(r.cfg.Deadline)
+		l.timers = append(l.timers, time.AfterFunc(r.cfg.Deadline, func() { r.limitReached(ErrDeadline) }))
+	}
+	return lctx, func() {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		for _, t := range l.timers {
+			t.Stop()
+		}
+		cancel(nil)
+	}
+}
+
+// limitReached stops submits for err (ErrDeadline or ErrSubmitCap); after
+// the deadline, what is in flight is collected for the grace period only.
+func (r *Runner) limitReached(err error) {
+	l := &r.lim
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.hit != nil {
+		return
+	}
+	l.hit = err
+	r.stopSubmits.Store(true)
+	if errors.Is(err, ErrDeadline) {
+		r.log.Warn("deadline reached: no more submits; collecting jobs in flight", "grace", l.grace)
+		cancel := l.cancel
+		l.timers = append(l.timers, time.AfterFunc(l.grace, func() { cancel(ErrDeadline) }))
+	} else {
+		r.log.Warn("submit cap reached: no more submits; collecting jobs in flight", "max_submits", r.cfg.MaxSubmits)
+	}
+}
+
+// checkLimits is called before a row is handed out for submitting.
+func (r *Runner) checkLimits(act action) {
+	if act != actSubmit && act != actResend {
+		return
+	}
+	l := &r.lim
+	l.mu.Lock()
+	deadline := l.deadline
+	l.mu.Unlock()
+	switch {
+	case !deadline.IsZero() && !r.cfg.Now().Before(deadline):
+		r.limitReached(ErrDeadline)
+	case l.capped && l.left.Load() <= 0:
+		r.limitReached(ErrSubmitCap)
+	}
+}
+
+// limitErr is the run's error when a limit left rows unfinished.
+func (r *Runner) limitErr(sum Summary) error {
+	l := &r.lim
+	l.mu.Lock()
+	hit := l.hit
+	l.mu.Unlock()
+	if hit == nil {
+		return nil
+	}
+	if left := sum.NotSubmitted + sum.LeftInFlight + sum.Held; left > 0 {
+		return fmt.Errorf("%d rows not finished: %w: %w", left, ErrSubmitsStopped, hit)
+	}
+	return nil
+}
+
+// gatedAPI enforces the limits at the one place a charge can happen: each
+// Submit takes one from the cap, and none is sent after the deadline.
+type gatedAPI struct {
+	API
+	r *Runner
+}
+
+func (g gatedAPI) Submit(ctx context.Context, model string, input any) (api.SubmitResponse, error) {
+	l := &g.r.lim
+	l.mu.Lock()
+	deadline := l.deadline
+	l.mu.Unlock()
+	if !deadline.IsZero() && !g.r.cfg.Now().Before(deadline) {
+		g.r.limitReached(ErrDeadline)
+		return api.SubmitResponse{}, ErrDeadline
+	}
+	if !l.capped {
+		return g.API.Submit(ctx, model, input)
+	}
+	if l.left.Add(-1) < 0 {
+		l.left.Add(1)
+		g.r.limitReached(ErrSubmitCap)
+		return api.SubmitResponse{}, ErrSubmitCap
+	}
+	resp, err := g.API.Submit(ctx, model, input)
+	if err != nil && !errors.Is(err, api.ErrUncertain) {
+		l.left.Add(1) // the API said no, or never got it: nothing to pay
+	}
+	return resp, err
 }

@@ -73,6 +73,16 @@ type Config struct {
 	// JobTimeout marks a job timed out when it has not finished this long
 	// after it was submitted (cancelling it if still queued). 0 means never.
 	JobTimeout time.Duration
+	// Deadline stops new submits this long after Run starts; 0 means never.
+	// Jobs in flight are then collected for DeadlineGrace (default 5m) and
+	// abandoned after it (they resume next run); if rows are left, Run
+	// fails with ErrDeadline wrapped in ErrSubmitsStopped.
+	Deadline      time.Duration
+	DeadlineGrace time.Duration
+	// MaxSubmits caps the submits sent in one run, each a possible charge
+	// (a submit the API refused is not counted); 0 means no cap. Rows left
+	// over make Run fail with ErrSubmitCap wrapped in ErrSubmitsStopped.
+	MaxSubmits int
 	// SubmitGrace bounds how long an in-flight submit may go on after the
 	// run was asked to stop, so its request ID can still be recorded. Default 15s.
 	SubmitGrace time.Duration
@@ -124,6 +134,7 @@ type Runner struct {
 	// from another goroutine at any time (see operator.go).
 	live    sync.Mutex
 	started time.Time
+	lim     limits
 }
 
 // New checks cfg and returns a Runner.
@@ -165,6 +176,7 @@ func New(cfg Config, client API, cp Checkpoint) (*Runner, error) {
 		cfg.Now = time.Now
 	}
 	r := &Runner{cfg: cfg, api: client, store: cp, log: cfg.Logger}
+	r.api = gatedAPI{API: client, r: r} // --deadline and --max-submits (operator.go)
 	r.poll = newPollPolicy(cfg.Poll, cfg.Now)
 	r.outage = &outage{limit: cfg.OutageLimit, now: cfg.Now}
 	r.dl = newDownloader(cfg.Download, cfg.FS, cfg.HTTPClient, cfg.OutDir, cfg.Logger)
@@ -270,7 +282,9 @@ func (r *Runner) Run(ctx context.Context, src RowSource) (Summary, error) {
 	r.begin(start)
 	r.stopSubmits.Store(false)
 
-	g, gctx := errgroup.WithContext(ctx)
+	lctx, stopLimits := r.startLimits(ctx, start)
+	defer stopLimits()
+	g, gctx := errgroup.WithContext(lctx)
 	inflight := semaphore.NewWeighted(int64(r.cfg.Concurrency))
 	downloads := semaphore.NewWeighted(int64(r.cfg.DownloadConcurrency))
 	var stopErr atomic.Value // first reason submits were stopped
@@ -295,6 +309,9 @@ func (r *Runner) Run(ctx context.Context, src RowSource) (Summary, error) {
 	}
 	if v, ok := stopErr.Load().(error); ok && v != nil {
 		return sum, v
+	}
+	if err := r.limitErr(sum); err != nil {
+		return sum, err
 	}
 	switch {
 	case sum.Held > 0:
@@ -339,6 +356,7 @@ func (r *Runner) produce(ctx context.Context, src RowSource, g *errgroup.Group, 
 			r.countUnstarted(job)
 			continue
 		}
+		r.checkLimits(action)
 		if err := w.start(ctx, g, job, action); err != nil {
 			r.countUnstarted(job)
 			if ctx.Err() != nil {

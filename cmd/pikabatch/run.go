@@ -47,6 +47,9 @@ type batchOptions struct {
 	dryRun                       bool
 	progress                     string        // --progress: auto, bar, plain, off
 	progressEvery                time.Duration // plain progress lines this often
+	deadline, deadlineGrace      time.Duration
+	maxSubmits                   int
+	notifyURL                    string
 
 	// Test seams: runner hooks, and a call once the control socket listens.
 	hooks  runner.Hooks
@@ -75,6 +78,10 @@ func (o *batchOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.resultsFormat, "results-format", "jsonl", "results index format: jsonl (OUT/results.jsonl), or csv to write OUT/results.csv as well")
 	fs.StringVar(&o.progress, "progress", progressAuto, "progress display on stderr: auto (a bar on a terminal, plain lines otherwise), bar, plain or off")
 	fs.DurationVar(&o.progressEvery, "progress-interval", 30*time.Second, "how often a plain progress line is printed (--progress plain, or off a terminal)")
+	fs.DurationVar(&o.deadline, "deadline", 0, "stop submitting this long after the start (e.g. 5h30m), collect jobs in flight for --deadline-grace, exit 75 if rows remain (0 = none)")
+	fs.DurationVar(&o.deadlineGrace, "deadline-grace", 5*time.Minute, "after --deadline, how long jobs in flight are still collected")
+	fs.IntVar(&o.maxSubmits, "max-submits", 0, "spending cap: at most `N` submits (paid jobs) this run; exit 75 if rows remain (0 = no cap)")
+	fs.StringVar(&o.notifyURL, "notify-url", "", "POST the JSON summary to this `URL` when the run ends; Slack-style webhooks accept it (or env PIKABATCH_NOTIFY_URL)")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "print what a run would do against the state file (new, resumable, done, failed, changed); send nothing")
 }
 
@@ -139,6 +146,17 @@ func runBatch(ctx context.Context, o batchOptions, stdout, stderr io.Writer) err
 	if o.concurrency < 1 || o.dlConcurrency < 1 || o.rps < 0 {
 		return usagef("--concurrency and --download-concurrency must be at least 1, --rps not negative")
 	}
+	if o.deadline < 0 || o.deadlineGrace < 0 || o.maxSubmits < 0 {
+		return usagef("--deadline, --deadline-grace and --max-submits must not be negative")
+	}
+	if o.notifyURL == "" {
+		o.notifyURL = os.Getenv("PIKABATCH_NOTIFY_URL")
+	}
+	if o.notifyURL != "" {
+		if err := checkNotifyURL(o.notifyURL); err != nil {
+			return err
+		}
+	}
 	format, err := manifest.ParseFormat(o.format)
 	if err != nil {
 		return usagef("--format: %v", err)
@@ -181,7 +199,7 @@ func runBatch(ctx context.Context, o batchOptions, stdout, stderr io.Writer) err
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
 		return fmt.Errorf("%w: %w", runner.ErrOutput, err)
 	}
-	owner := store.CurrentOwner(strings.Join(os.Args, " "))
+	owner := store.CurrentOwner(redactArgs(os.Args))
 	st, err := store.Open(statePath, store.Options{Owner: owner})
 	if err != nil {
 		return err
@@ -211,6 +229,9 @@ func runBatch(ctx context.Context, o batchOptions, stdout, stderr io.Writer) err
 		MaxResends:          o.maxResends,
 		RetryFailed:         o.retryFailed,
 		JobTimeout:          o.jobTimeout,
+		Deadline:            o.deadline,
+		DeadlineGrace:       o.deadlineGrace,
+		MaxSubmits:          o.maxSubmits,
 		Poll:                o.poll,
 		Download:            runner.DownloadConfig{MaxBytes: o.maxFileSize},
 		Hooks:               o.hooks,
@@ -250,6 +271,15 @@ func runBatch(ctx context.Context, o batchOptions, stdout, stderr io.Writer) err
 		}
 	}
 	printSummary(stdout, sum, client.Calls(), o.jsonSummary)
+	if o.notifyURL != "" {
+		code := exitCode(ctx, runErr)
+		p := notifyPayload{Outcome: outcome(code), ExitCode: code, Manifest: o.manifest, StateFile: statePath,
+			Summary: sum, APICalls: client.Calls()}
+		if runErr != nil {
+			p.Error = runErr.Error()
+		}
+		notify(ctx, o.notifyURL, p, log)
+	}
 	return runErr
 }
 

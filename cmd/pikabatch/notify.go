@@ -1,0 +1,140 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/pikabatch/pikabatch/runner"
+	"github.com/pikabatch/pikabatch/runner/api"
+	"github.com/pikabatch/pikabatch/store"
+)
+
+// notifyTimeout bounds the end-of-run POST: a slow webhook must not hold
+// up a cron job's exit.
+const notifyTimeout = 10 * time.Second
+
+// notifyPayload is what --notify-url receives. "text" makes Slack-style
+// incoming webhooks post it as a message; the rest is for scripts.
+type notifyPayload struct {
+	Text      string         `json:"text"`
+	Outcome   string         `json:"outcome"` // done, failed, incomplete, interrupted, error
+	ExitCode  int            `json:"exit_code"`
+	Error     string         `json:"error,omitempty"`
+	Host      string         `json:"host"`
+	Manifest  string         `json:"manifest"`
+	StateFile string         `json:"state_file"`
+	Summary   runner.Summary `json:"summary"`
+	APICalls  api.Calls      `json:"api_calls"`
+}
+
+// checkNotifyURL accepts absolute http(s) URLs.
+func checkNotifyURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return usagef("--notify-url must be an absolute http or https URL")
+	}
+	return nil
+}
+
+// outcome names an exit code for people.
+func outcome(code int) string {
+	switch code {
+	case exitOK:
+		return "done"
+	case exitFailedRows:
+		return "failed"
+	case exitTempFail:
+		return "incomplete"
+	case exitSIGINT, exitSIGTERM:
+		return "interrupted"
+	}
+	return "error"
+}
+
+// notify POSTs the run's summary to rawURL. A failure is logged, never
+// fatal: the run's outcome is already decided and recorded.
+func notify(ctx context.Context, rawURL string, p notifyPayload, log *slog.Logger) {
+	host, _ := os.Hostname()
+	p.Host = host
+	s := p.Summary
+	p.Text = fmt.Sprintf("pikabatch on %s: %s (exit %d): %d rows, %d done; this run submitted %d, downloaded %d, failed %d; %s",
+		host, p.Outcome, p.ExitCode, s.Rows, s.Final[store.StateDone], s.Submitted, s.Downloaded, s.Failed, s.Wall.Round(time.Second))
+	if p.Error != "" {
+		p.Text += " — " + p.Error
+	}
+	body, err := json.Marshal(p)
+	if err != nil {
+		log.Warn("notify: summary not encoded", "err", err)
+		return
+	}
+	// The URL itself may be a secret (webhook URLs are): only its host is logged.
+	u, _ := url.Parse(rawURL)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), notifyTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, rawURL, bytes.NewReader(body))
+	if err != nil {
+		log.Warn("notify: bad URL", "host", u.Host)
+		return
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "pikabatch/"+api.Version)
+	resp, err := (&http.Client{Transport: transport(1)}).Do(req)
+	if err != nil {
+		log.Warn("notify: not sent", "host", u.Host, "err", redactURLErr(err))
+		return
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	_ = resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		log.Warn("notify: refused", "host", u.Host, "status", resp.StatusCode)
+		return
+	}
+	log.Info("notified", "host", u.Host)
+}
+
+// redactURLErr drops the URL from a client error (*url.Error prints it).
+func redactURLErr(err error) error {
+	if ue, ok := err.(*url.Error); ok {
+		return fmt.Errorf("%s: %w", ue.Op, ue.Err)
+	}
+	return err
+}
+
+// secretFlags are flags whose values must not be written to the owner
+// file, the live status or a LockedError message.
+var secretFlags = []string{"notify-url"}
+
+// redactArgs returns the command line with the values of secretFlags
+// replaced, for the owner file that names a live run.
+func redactArgs(args []string) string {
+	out := make([]string, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		name := strings.TrimLeft(a, "-")
+		redacted := false
+		for _, f := range secretFlags {
+			switch {
+			case len(name) < len(a) && name == f && i+1 < len(args):
+				out = append(out, a, "[redacted]")
+				i++
+				redacted = true
+			case len(name) < len(a) && strings.HasPrefix(name, f+"="):
+				out = append(out, a[:len(a)-len(name)]+f+"=[redacted]")
+				redacted = true
+			}
+		}
+		if !redacted {
+			out = append(out, a)
+		}
+	}
+	return strings.Join(out, " ")
+}

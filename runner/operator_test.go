@@ -1,0 +1,129 @@
+package runner_test
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/pikabatch/pikabatch/manifest"
+	"github.com/pikabatch/pikabatch/runner"
+	"github.com/pikabatch/pikabatch/runner/sim"
+	"github.com/pikabatch/pikabatch/store"
+)
+
+func TestMaxSubmitsCapsEachRun(t *testing.T) {
+	t.Parallel()
+	e := setup(t, 10, sim.Config{})
+	capped := func(c *runner.Config) { c.MaxSubmits = 4 }
+
+	sum, err := e.runOnce(t.Context(), capped)
+	require.ErrorIs(t, err, runner.ErrSubmitCap)
+	require.ErrorIs(t, err, runner.ErrSubmitsStopped)
+	assert.EqualValues(t, 4, e.sim.Counters().Submits, "never more than the cap")
+	assert.Equal(t, 4, sum.Submitted)
+	assert.Equal(t, 4, sum.Downloaded, "what was submitted is collected")
+	assert.Equal(t, 6, sum.NotSubmitted)
+
+	_, err = e.runOnce(t.Context(), capped)
+	require.ErrorIs(t, err, runner.ErrSubmitCap)
+	assert.EqualValues(t, 8, e.sim.Counters().Submits)
+
+	sum, err = e.runOnce(t.Context(), capped)
+	require.NoError(t, err, "the cap was enough for what was left")
+	assert.Equal(t, 2, sum.Submitted)
+	e.assertAllDownloaded(10)
+}
+
+// steppedClock reads t0 until moved.
+type steppedClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *steppedClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *steppedClock) add(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+func TestDeadlineStopsSubmitting(t *testing.T) {
+	t.Parallel()
+	e := setup(t, 10, sim.Config{})
+	clock := &steppedClock{now: time.Now()}
+	var n atomic.Int64
+	sum, err := e.runOnce(t.Context(), func(c *runner.Config) {
+		c.Concurrency = 1
+		c.Deadline = time.Hour
+		c.Now = clock.Now
+		c.Hooks.Submitted = func(string, string) {
+			if n.Add(1) == 3 {
+				clock.add(2 * time.Hour) // the deadline passes after the third submit
+			}
+		}
+	})
+	require.ErrorIs(t, err, runner.ErrDeadline)
+	require.ErrorIs(t, err, runner.ErrSubmitsStopped)
+	assert.EqualValues(t, 3, e.sim.Counters().Submits)
+	assert.Equal(t, 3, sum.Downloaded, "jobs in flight are collected within the grace")
+	assert.Equal(t, 7, sum.NotSubmitted)
+	assert.Equal(t, 3, e.jobsIn(store.StateDone))
+}
+
+func TestDeadlineGraceAbandonsJobsInFlight(t *testing.T) {
+	t.Parallel()
+	// Jobs never finish: only the grace period ends the run.
+	e := setup(t, 4, sim.Config{Faults: sim.Faults{RateNeverFinish: 1}})
+	sum, err := e.runOnce(t.Context(), func(c *runner.Config) {
+		c.Deadline = time.Millisecond
+		c.DeadlineGrace = time.Millisecond
+	})
+	require.ErrorIs(t, err, runner.ErrDeadline)
+	submitted := int(e.sim.Counters().Submits)
+	assert.Equal(t, submitted, sum.LeftInFlight, "left on the API for the next run")
+	assert.Equal(t, 4-submitted, sum.NotSubmitted)
+	assert.Zero(t, sum.Final[store.StateDone])
+}
+
+func TestPlanMatchesRun(t *testing.T) {
+	t.Parallel()
+	e := setup(t, 6, sim.Config{})
+	_, err := e.runOnce(t.Context(), func(c *runner.Config) { c.MaxSubmits = 4 })
+	require.ErrorIs(t, err, runner.ErrSubmitCap)
+
+	st, err := store.Open(e.out+"/.pikabatch.db", store.Options{ReadOnly: true})
+	require.NoError(t, err)
+	r, err := runner.New(runner.Config{Model: "m", OutDir: e.out}, mustNotCall{}, st)
+	require.NoError(t, err)
+	rows, err := manifest.Open(e.manifest, manifest.FormatAuto)
+	require.NoError(t, err)
+	p, err := r.Plan(context.Background(), rows)
+	require.NoError(t, err)
+	require.NoError(t, rows.Close())
+	require.NoError(t, st.Close())
+	assert.Equal(t, runner.Plan{Rows: 6, New: 2, Done: 4, Submits: 2}, p)
+}
+
+// jobsIn counts the stored jobs in state s.
+func (e *env) jobsIn(s store.State) int {
+	n := 0
+	for _, j := range e.jobs() {
+		if j.State == s {
+			n++
+		}
+	}
+	return n
+}
+
+// mustNotCall is an API a plan never calls (a call would panic).
+type mustNotCall struct{ runner.API }
