@@ -54,7 +54,11 @@ func NewIndexEntry(j store.Job) IndexEntry {
 
 // writeIndex rewrites <out>/results.jsonl atomically from the store.
 func (r *Runner) writeIndex(ctx context.Context) error {
-	final := filepath.Join(r.cfg.OutDir, IndexFile)
+	name := r.cfg.IndexName
+	if name == "" {
+		name = IndexFile
+	}
+	final := filepath.Join(r.cfg.OutDir, name)
 	tmp, err := os.CreateTemp(r.cfg.OutDir, ".results-*.tmp")
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrOutput, err)

@@ -97,6 +97,10 @@ type Config struct {
 	// Download tunes result downloads.
 	Download DownloadConfig
 
+	// IndexName is the results index file in OutDir; default IndexFile.
+	// Shards sharing a folder each write their own (results-K-of-N.jsonl).
+	IndexName string
+
 	// FS is the file system seam; default the real one.
 	FS FS
 	// HTTPClient fetches result files. It must never carry the API token. Default: a plain client.

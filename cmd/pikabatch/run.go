@@ -21,6 +21,7 @@ import (
 	"github.com/pikabatch/pikabatch/runner"
 	"github.com/pikabatch/pikabatch/runner/api"
 	"github.com/pikabatch/pikabatch/runner/live"
+	"github.com/pikabatch/pikabatch/runner/shard"
 	"github.com/pikabatch/pikabatch/store"
 )
 
@@ -50,6 +51,7 @@ type batchOptions struct {
 	deadline, deadlineGrace      time.Duration
 	maxSubmits                   int
 	notifyURL                    string
+	shard                        string // --shard K/N or auto/N
 
 	// Test seams: runner hooks, and a call once the control socket listens.
 	hooks  runner.Hooks
@@ -82,6 +84,7 @@ func (o *batchOptions) register(fs *flag.FlagSet) {
 	fs.DurationVar(&o.deadlineGrace, "deadline-grace", 5*time.Minute, "after --deadline, how long jobs in flight are still collected")
 	fs.IntVar(&o.maxSubmits, "max-submits", 0, "spending cap: at most `N` submits (paid jobs) this run; exit 75 if rows remain (0 = no cap)")
 	fs.StringVar(&o.notifyURL, "notify-url", "", "POST the JSON summary to this `URL` when the run ends; Slack-style webhooks accept it (or env PIKABATCH_NOTIFY_URL)")
+	fs.StringVar(&o.shard, "shard", "", "render only shard `K/N` of the manifest (K from 0; auto/N reads K from JOB_COMPLETION_INDEX), with state OUT/.pikabatch-K-of-N.db")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "print what a run would do against the state file (new, resumable, done, failed, changed); send nothing")
 }
 
@@ -149,6 +152,10 @@ func runBatch(ctx context.Context, o batchOptions, stdout, stderr io.Writer) err
 	if o.deadline < 0 || o.deadlineGrace < 0 || o.maxSubmits < 0 {
 		return usagef("--deadline, --deadline-grace and --max-submits must not be negative")
 	}
+	spec, err := shard.Parse(o.shard, os.Getenv)
+	if err != nil {
+		return usagef("--shard: %v", err)
+	}
 	if o.notifyURL == "" {
 		o.notifyURL = os.Getenv("PIKABATCH_NOTIFY_URL")
 	}
@@ -178,15 +185,24 @@ func runBatch(ctx context.Context, o batchOptions, stdout, stderr io.Writer) err
 	}
 
 	// Every row is checked before anything is sent: an invalid manifest costs nothing.
-	msum, err := manifest.Validate(ctx, o.manifest, format, nil)
+	shardRows := 0
+	msum, err := manifest.Validate(ctx, o.manifest, format, func(row manifest.Row) error {
+		if spec.Owns(row.Key) {
+			shardRows++
+		}
+		return nil
+	})
 	if err != nil {
 		return manifestError(err)
 	}
 	log.Info("manifest valid", "file", o.manifest, "rows", msum.Rows)
+	if spec.IsSet() {
+		log.Info("shard", "shard", spec.String(), "rows", shardRows)
+	}
 
 	statePath := o.state
 	if statePath == "" {
-		statePath = filepath.Join(o.out, ".pikabatch.db")
+		statePath = filepath.Join(o.out, spec.StateName())
 	}
 	if o.dryRun {
 		rows, err := manifestRows(o.manifest, format)
@@ -194,7 +210,7 @@ func runBatch(ctx context.Context, o batchOptions, stdout, stderr io.Writer) err
 			return err
 		}
 		defer rows.Close()
-		return dryRun(ctx, o, rows, statePath, log, stdout)
+		return dryRun(ctx, o, shard.Filter(rows, spec), statePath, log, stdout)
 	}
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
 		return fmt.Errorf("%w: %w", runner.ErrOutput, err)
@@ -235,6 +251,7 @@ func runBatch(ctx context.Context, o batchOptions, stdout, stderr io.Writer) err
 		Poll:                o.poll,
 		Download:            runner.DownloadConfig{MaxBytes: o.maxFileSize},
 		Hooks:               o.hooks,
+		IndexName:           spec.IndexName("jsonl"),
 		// Result files live on a storage host: this client never carries the token.
 		HTTPClient: &http.Client{Transport: transport(o.dlConcurrency)},
 		Logger:     log,
@@ -251,7 +268,7 @@ func runBatch(ctx context.Context, o batchOptions, stdout, stderr io.Writer) err
 	// status, cancel and export from another terminal reach this run here.
 	batch := &live.Batch{Path: statePath, Store: st, Logger: log,
 		API: func() (live.Canceller, error) { return client, nil },
-		Run: &live.Run{Owner: owner, Rows: msum.Rows, Snapshot: run.Snapshot, Calls: client.Calls}}
+		Run: &live.Run{Owner: owner, Rows: shardRows, Snapshot: run.Snapshot, Calls: client.Calls}}
 	ctl, err := live.Listen(live.SocketPath(statePath), batch)
 	if err != nil {
 		log.Warn("no control socket: status, cancel and export must wait for this run to end", "err", err)
@@ -262,10 +279,10 @@ func runBatch(ctx context.Context, o batchOptions, stdout, stderr io.Writer) err
 	}
 
 	stopProgress := startProgress(progress, o.progressEvery, stderr, logs, batch.Run)
-	sum, runErr := run.Run(ctx, rows)
+	sum, runErr := run.Run(ctx, shard.Filter(rows, spec))
 	stopProgress()
 	if resultsFormat == live.CSV {
-		path := filepath.Join(o.out, "results.csv")
+		path := filepath.Join(o.out, spec.IndexName("csv"))
 		if _, err := live.WriteIndexFile(context.WithoutCancel(ctx), path, live.CSV, batch); err != nil {
 			log.Warn("results index not written", "file", path, "err", err)
 		}
