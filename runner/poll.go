@@ -13,8 +13,12 @@ import (
 
 // PollConfig tunes when jobs are looked at. Zero values take the defaults.
 type PollConfig struct {
-	// Initial is the first gap before anything has been learned about how
-	// long jobs take. Default 1s; later gaps grow by half each time.
+	// Initial is the first gap after a submit while nothing has been
+	// learned about how long jobs take. Default 250ms. Until the first job
+	// finishes, one job (the probe) is then looked at every eighth of its
+	// age, so the first finish is seen within about an eighth of its run
+	// time; the others back off, doubling their gaps, and are woken as soon
+	// as the probe's result says how long jobs run.
 	Initial time.Duration
 	// Min is the shortest gap between two looks at one job. Default 100ms.
 	Min time.Duration
@@ -23,22 +27,35 @@ type PollConfig struct {
 }
 
 // pollPolicy is the one place that decides when each job is looked at next.
-// It learns how long jobs run from the ones that finished (the API reports
-// created_at and finished_at), so a job is first looked at near its expected
-// finish — one call instead of a fixed beat — and then at short steps.
+// It learns how long jobs run from the ones that finished (the result
+// reports created_at and finished_at), so a running job is looked at once,
+// with a result call, when it is expected to be done — then at short,
+// slowly growing steps, sized by how much run times vary. A queued job is
+// looked at when the jobs ahead of it (queue_position) should have made
+// room, at the pace the queue was seen to move. Every poller
+// waits on the policy's wake channel as well as its timer, so what one job
+// teaches reaches the others at once.
 type pollPolicy struct {
 	cfg PollConfig
 	now func() time.Time
 
-	mu      sync.Mutex
-	runTime time.Duration // learned typical time from start to finish; 0 = unknown
-	samples int
-	running int // jobs currently seen in progress, to convert queue positions into time
+	mu        sync.Mutex
+	runTime   time.Duration // learned typical run time (start to finish); 0 = nothing learned
+	spread    time.Duration // learned mean absolute deviation of run times
+	samples   int
+	announced time.Duration // runTime when the wake channel was last closed
+	running   int           // jobs currently seen in progress
+	// advanced and advancing measure how fast the queue moves: positions
+	// gained over the time it took, decayed so that old looks fade.
+	advanced, advancing float64
+	queued              int           // jobs last seen queued: a new submit lands behind them
+	probe               *jobWatch     // the job looked at closely while nothing is learned
+	wake                chan struct{} // closed (and replaced) when looks may be due earlier
 }
 
 func newPollPolicy(cfg PollConfig, now func() time.Time) *pollPolicy {
 	if cfg.Initial <= 0 {
-		cfg.Initial = time.Second
+		cfg.Initial = 250 * time.Millisecond
 	}
 	if cfg.Min <= 0 {
 		cfg.Min = 100 * time.Millisecond
@@ -49,59 +66,190 @@ func newPollPolicy(cfg PollConfig, now func() time.Time) *pollPolicy {
 	if cfg.Min > cfg.Max {
 		cfg.Min = cfg.Max
 	}
-	return &pollPolicy{cfg: cfg, now: now}
+	return &pollPolicy{cfg: cfg, now: now, wake: make(chan struct{})}
 }
 
-// jobWatch is what the policy knows of one job.
+// jobWatch is what the policy knows of one job. The policy's mutex guards
+// the fields seen, which the policy's counts follow.
 type jobWatch struct {
 	submittedAt  time.Time // when the job was accepted (or first seen, on resume)
+	lastLook     time.Time // zero before the first look
 	lastQueuedAt time.Time // last look that saw it queued; it started after this
+	posAt        time.Time // when queuePos was seen
+	runningAt    time.Time // first look that saw it in progress
 	queuePos     int       // last queue position seen; -1 if not queued
-	running      bool
-	looks        int // looks so far
-	late         int // looks after the expected finish
+	looks        int       // looks so far
+	late         int       // looks at or after the expected finish that found it unfinished
+	seen         string    // last status seen: "", api.StatusInQueue or api.StatusInProgress
 }
 
-// next says how long to wait before looking at w again, and whether to ask
-// for the result directly (when the job is expected to be finished, the
-// result call answers both questions at once).
-func (p *pollPolicy) next(w *jobWatch) (time.Duration, bool) {
-	p.mu.Lock()
-	learned, running := p.runTime, p.running
-	p.mu.Unlock()
-	now := p.now()
+// look is the policy's decision for one job: when, with which call, and
+// whether the job is then overdue.
+type look struct {
+	at        time.Time
+	useResult bool // the job is expected done: the result call answers both questions
+	late      bool
+	wake      <-chan struct{} // closed if the decision may have become stale
+}
 
-	if w.looks == 0 && now.Sub(w.submittedAt) > p.cfg.Initial && learned == 0 {
-		return 0, false // resumed job, nothing known: look now
+// started estimates when w took a slot, and whether that is known well
+// enough to learn its run time from.
+func (w *jobWatch) started() (time.Time, bool) {
+	switch {
+	case w.lastQueuedAt.IsZero():
+		return w.submittedAt, true
+	case w.runningAt.After(w.lastQueuedAt):
+		// Between the last look that saw it queued and the first that saw
+		// it running.
+		return w.lastQueuedAt.Add(w.runningAt.Sub(w.lastQueuedAt) / 2), true
 	}
-	if learned == 0 {
-		gap := p.cfg.Initial
-		for i := 0; i < w.looks && gap < p.cfg.Max; i++ {
-			gap += gap / 2
+	return w.lastQueuedAt, false
+}
+
+// observe records what a look saw.
+func (p *pollPolicy) observe(w *jobWatch, status string, queuePos int, at time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if w.seen == api.StatusInQueue && status != api.StatusInQueue {
+		p.queued--
+	}
+	if w.seen == api.StatusInProgress && status != api.StatusInProgress {
+		p.running--
+	}
+	switch status {
+	case api.StatusInQueue:
+		if w.seen != api.StatusInQueue {
+			p.queued++
 		}
-		return p.clamp(gap), false
+		w.lastQueuedAt = at
+		switch {
+		case queuePos >= 0 && w.queuePos >= 0:
+			p.advance(w.queuePos-queuePos, at.Sub(w.posAt))
+			w.queuePos, w.posAt = queuePos, at
+		case queuePos >= 0 || w.queuePos < 0:
+			// A result call says queued without a position: assume the head.
+			w.queuePos, w.posAt = max(queuePos, 0), at
+		}
+	case api.StatusInProgress:
+		if w.seen != api.StatusInProgress {
+			p.running++
+			w.runningAt = at
+		}
+		if w.queuePos >= 0 {
+			p.advance(w.queuePos+1, at.Sub(w.posAt)) // at least: it started
+		}
+		w.queuePos = -1
+	default:
+		w.queuePos = -1
+	}
+	w.seen = status
+}
+
+// advance records that the queue moved by n positions in d. p.mu must be held.
+func (p *pollPolicy) advance(n int, d time.Duration) {
+	if n < 0 || d <= 0 {
+		return
+	}
+	const keep = 0.9
+	p.advanced = p.advanced*keep + float64(n)
+	p.advancing = p.advancing*keep + d.Seconds()
+}
+
+// queueWait is how long until a job at position pos takes a slot.
+func (p *pollPolicy) queueWait(pos int) time.Duration {
+	if p.advanced > 0 && p.advancing > 0 {
+		perSec := p.advanced / p.advancing
+		return time.Duration(float64(pos+1) / perSec * float64(time.Second))
+	}
+	// Not measured yet: about (position+1) finishes, spread over the jobs running.
+	return time.Duration(pos+1) * p.runTime / time.Duration(max(p.running, 1))
+}
+
+// plan decides the next look at w. It changes nothing but the probe role,
+// so a woken poller may plan again.
+func (p *pollPolicy) plan(w *jobWatch) look {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := p.now()
+	l := look{wake: p.wake}
+	if p.probe == w && w.queuePos >= 0 {
+		p.probe = nil // a queued job finishes late: let a running one probe
+	}
+	last := w.lastLook
+	if last.IsZero() {
+		last = w.submittedAt
+	}
+
+	if p.samples == 0 {
+		switch {
+		case w.looks == 0 && now.Sub(w.submittedAt) > p.cfg.Initial:
+			l.at = now // resumed job, nothing known: look now
+			return l
+		case w.looks == 0:
+			l.at = w.submittedAt.Add(p.cfg.Initial)
+			return l
+		}
+		if p.probe == nil && w.queuePos < 0 {
+			p.probe = w
+		}
+		age := last.Sub(w.submittedAt)
+		gap := max(age, p.cfg.Initial) // others back off, doubling
+		if p.probe == w {
+			gap = max(age/8, p.cfg.Initial)
+		}
+		l.at = last.Add(p.clamp(gap))
+		return l
+	}
+
+	if w.looks == 0 && p.queued > 0 {
+		// Our other jobs are queuing, so this one is behind them: its
+		// position says more than its age.
+		l.at = last.Add(p.cfg.Min)
+		return l
 	}
 	if w.queuePos >= 0 {
-		// Queued: about (position+1) finishes must happen before it starts,
-		// spread over the jobs running now.
-		slots := max(running, 1)
-		wait := time.Duration(w.queuePos+1) * learned / time.Duration(slots)
-		return p.clamp(wait), false
+		// Queued: it starts once (position+1) slots have come free, at the
+		// pace the queue was seen to move.
+		l.at = maxTime(w.posAt.Add(p.queueWait(w.queuePos)), last.Add(p.cfg.Min))
+		l.at = minTime(l.at, last.Add(p.cfg.Max))
+		return l
 	}
-	start := w.submittedAt
+	start, _ := w.started()
+	l.useResult = true
+	early := p.spread / 2
 	if !w.lastQueuedAt.IsZero() {
-		start = w.lastQueuedAt
+		early = 0 // its start is already an early estimate
 	}
-	if wait := start.Add(learned).Sub(now); wait > 0 {
-		return p.clamp(wait), true
+	// Looking half a spread early finds the quick ones sooner and costs a
+	// look or two on the slow ones; with fixed run times it is exact.
+	if due := start.Add(p.runTime - early); w.lastLook.Before(due) {
+		l.at = due
+		if w.looks > 0 {
+			l.at = maxTime(due, last.Add(p.cfg.Min))
+		}
+		return l
 	}
-	// Past its expected finish: short steps that grow slowly.
-	step := max(p.cfg.Min, learned/20)
+	// Overdue: short steps that grow slowly.
+	step := max(p.cfg.Min, p.runTime/20, p.spread/2)
 	for i := 0; i < w.late && step < p.cfg.Max; i++ {
 		step += step / 4
 	}
-	w.late++
-	return p.clamp(step), true
+	l.at, l.late = last.Add(p.clamp(step)), true
+	return l
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 func (p *pollPolicy) clamp(d time.Duration) time.Duration {
@@ -116,19 +264,47 @@ func (p *pollPolicy) learn(d time.Duration) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.samples++
-	if p.runTime == 0 {
+	if p.samples == 1 {
 		p.runTime = d
-		return
+	} else {
+		// Exponentially weighted: follows drift (a busier account) without
+		// letting one outlier move the schedule much.
+		dev := d - p.runTime
+		p.runTime += dev / 5
+		p.spread += (dev.Abs() - p.spread) / 5
 	}
-	// An exponentially weighted mean follows drift (a busier account) without
-	// letting one outlier move the schedule much.
-	p.runTime += (d - p.runTime) / 5
+	// The first sample ends the probing; a much shorter estimate makes
+	// sleeping pollers overdue. Either way they should plan again.
+	if p.samples == 1 || p.runTime < p.announced*9/10 {
+		p.announce()
+	}
 }
 
-func (p *pollPolicy) setRunning(delta int) {
+// announce wakes every poller to plan again. p.mu must be held.
+func (p *pollPolicy) announce() {
+	close(p.wake)
+	p.wake = make(chan struct{})
+	p.announced = p.runTime
+}
+
+// forget drops w when its poller ends; if it was the probe and nothing was
+// learned, another job takes over.
+func (p *pollPolicy) forget(w *jobWatch) {
 	p.mu.Lock()
-	p.running += delta
-	p.mu.Unlock()
+	defer p.mu.Unlock()
+	switch w.seen {
+	case api.StatusInQueue:
+		p.queued--
+	case api.StatusInProgress:
+		p.running--
+	}
+	w.seen = ""
+	if p.probe == w {
+		p.probe = nil
+		if p.samples == 0 {
+			p.announce()
+		}
+	}
 }
 
 // pollUntilDone looks at a submitted job until the API finishes it, then
@@ -138,15 +314,12 @@ func (r *Runner) pollUntilDone(ctx context.Context, job store.Job) (store.Job, e
 	if w.submittedAt.IsZero() {
 		w.submittedAt = r.cfg.Now()
 	}
-	defer func() {
-		if w.running {
-			r.poll.setRunning(-1)
-		}
-	}()
+	defer r.poll.forget(w)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
-		wait, useResult := r.poll.next(w)
+		l := r.poll.plan(w)
+		wait := l.at.Sub(r.cfg.Now())
 		timedOut := false
 		if r.cfg.JobTimeout > 0 {
 			left := w.submittedAt.Add(r.cfg.JobTimeout).Sub(r.cfg.Now())
@@ -159,6 +332,9 @@ func (r *Runner) pollUntilDone(ctx context.Context, job store.Job) (store.Job, e
 			select {
 			case <-ctx.Done():
 				return job, ctx.Err()
+			case <-l.wake:
+				timer.Stop()
+				continue // the policy learned something: plan again
 			case <-timer.C:
 			}
 		}
@@ -166,21 +342,19 @@ func (r *Runner) pollUntilDone(ctx context.Context, job store.Job) (store.Job, e
 			return r.timeOut(ctx, job, w)
 		}
 		w.looks++
+		w.lastLook = r.cfg.Now()
 		r.stats.polls.Add(1)
 
-		status := ""
+		status, pos := "", -1
 		var res api.Result
 		var err error
-		if useResult {
+		if l.useResult {
 			res, err = r.api.Result(ctx, job.RequestID)
 			status = res.Status
 		} else {
 			var st api.Status
 			st, err = r.api.Status(ctx, job.RequestID)
-			status = st.Status
-			if st.Status == api.StatusInQueue {
-				w.queuePos = st.QueuePosition
-			}
+			status, pos = st.Status, st.QueuePosition
 		}
 		if err != nil {
 			if werr := r.outage.wait(ctx, err, r.poll.cfg.Min); werr == nil {
@@ -189,22 +363,17 @@ func (r *Runner) pollUntilDone(ctx context.Context, job store.Job) (store.Job, e
 			return r.pollFailed(ctx, job, err)
 		}
 		r.outage.ok()
+		r.poll.observe(w, status, pos, w.lastLook)
 		switch status {
 		case api.StatusInQueue:
-			w.lastQueuedAt = r.cfg.Now()
-			if w.queuePos < 0 {
-				w.queuePos = 0
-			}
 			job, err = r.moveTo(ctx, job, store.StateQueued)
 		case api.StatusInProgress:
-			w.queuePos = -1
-			if !w.running {
-				w.running = true
-				r.poll.setRunning(1)
+			if l.late {
+				w.late++
 			}
 			job, err = r.moveTo(ctx, job, store.StateRunning)
 		default:
-			if !useResult {
+			if !l.useResult {
 				// Finished: one result call gets the outputs or the error.
 				r.stats.polls.Add(1)
 				res, err = r.api.Result(ctx, job.RequestID)
@@ -249,12 +418,10 @@ func (r *Runner) recordResult(ctx context.Context, job store.Job, w *jobWatch, r
 	switch {
 	case res.Status == api.StatusCompleted && len(res.Outputs) > 0:
 		state = store.StateRendered
-		if !res.CreatedAt.IsZero() && res.FinishedAt.After(res.CreatedAt) {
-			queued := time.Duration(0)
-			if !w.lastQueuedAt.IsZero() {
-				queued = w.lastQueuedAt.Sub(w.submittedAt)
-			}
-			r.poll.learn(res.FinishedAt.Sub(res.CreatedAt) - queued)
+		// Learn only from jobs whose start is known: one that went from
+		// queued to done between two looks would teach its queue time.
+		if start, known := w.started(); known && !res.CreatedAt.IsZero() && res.FinishedAt.After(res.CreatedAt) {
+			r.poll.learn(res.FinishedAt.Sub(res.CreatedAt) - start.Sub(w.submittedAt))
 		}
 	case res.Status == api.StatusCancelled:
 		state = store.StateCancelled

@@ -293,7 +293,8 @@ func (r *Runner) Run(ctx context.Context, src RowSource) (Summary, error) {
 	downloads := semaphore.NewWeighted(int64(r.cfg.DownloadConcurrency))
 	var stopErr atomic.Value // first reason submits were stopped
 
-	w := &worker{r: r, inflight: inflight, downloads: downloads, stopErr: &stopErr}
+	w := &worker{r: r, inflight: inflight, downloads: downloads, stopErr: &stopErr,
+		started: semaphore.NewWeighted(int64(2*r.cfg.Concurrency + r.cfg.DownloadConcurrency))}
 
 	produceErr := r.produce(gctx, src, g, w)
 	waitErr := g.Wait()
