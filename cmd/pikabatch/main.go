@@ -87,6 +87,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdSim(ctx, args[1:], stdout, stderr)
 	case "validate":
 		return cmdValidate(ctx, args[1:], stdout, stderr)
+	case "bench":
+		return cmdBench(ctx, args[1:], stdout, stderr)
 	case "export":
 		return cmdExport(ctx, args[1:], stdout, stderr)
 	case "status":
@@ -115,6 +117,7 @@ Usage:
   pikabatch export --out DIR [--format csv|jsonl]    the dataset's index: one row per job (also of a live run)
   pikabatch demo [--out DIR]                         render examples/manifest.csv on the built-in simulator
   pikabatch sim [--addr 127.0.0.1:8787]              run the simulated API standalone
+  pikabatch bench [--scenario NAMES] [--runs N]      measure this binary against the simulator
   pikabatch version
 
 Run 'pikabatch COMMAND -h' for a command's flags.

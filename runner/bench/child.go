@@ -1,0 +1,83 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+)
+
+// childResult is what one pikabatch process did and cost.
+type childResult struct {
+	wall   time.Duration
+	cpu    time.Duration // user + system
+	maxRSS int64         // peak resident set, bytes; 0 where the OS does not say
+	stdout []byte
+}
+
+// child runs the pikabatch binary with args and env added to this process's
+// environment, and waits for it. A non-zero exit is an error carrying its
+// stderr.
+func (s *session) child(ctx context.Context, env []string, args ...string) (childResult, error) {
+	cmd := exec.CommandContext(ctx, s.cfg.Exe, args...)
+	cmd.Env = append(os.Environ(), env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	err := cmd.Run()
+	wall := time.Since(start)
+	if err != nil {
+		msg := strings.TrimSpace(stderr.String())
+		if len(msg) > 2000 {
+			msg = "…" + msg[len(msg)-2000:]
+		}
+		return childResult{}, fmt.Errorf("pikabatch %s: %w: %s", args[0], err, msg)
+	}
+	ps := cmd.ProcessState
+	return childResult{
+		wall:   wall,
+		cpu:    ps.UserTime() + ps.SystemTime(),
+		maxRSS: peakRSS(ps),
+		stdout: stdout.Bytes(),
+	}, nil
+}
+
+// runSummary is the part of `pikabatch run --json` the scenarios check.
+type runSummary struct {
+	Rows        int            `json:"rows"`
+	Submitted   int            `json:"submitted"`
+	Downloaded  int            `json:"downloaded"`
+	SkippedDone int            `json:"skipped_done"`
+	Failed      int            `json:"failed"`
+	Final       map[string]int `json:"final"`
+	APICalls    struct {
+		Submit, Status, Result, RateLimited int64
+	} `json:"api_calls"`
+}
+
+// runBatch runs `pikabatch run` against the simulator and checks that every
+// row ended done.
+func (s *session) runBatch(ctx context.Context, srv *simServer, manifest, out string, flags ...string) (childResult, runSummary, error) {
+	args := append([]string{"run", "--manifest", manifest, "--out", out, "--json", "-q"}, flags...)
+	env := []string{"RUNCOMFY_API_BASE=" + srv.apiURL, "RUNCOMFY_API_TOKEN=" + srv.Token(), "RUNCOMFY_API_TOKEN_FILE="}
+	res, err := s.child(ctx, env, args...)
+	if err != nil {
+		return res, runSummary{}, err
+	}
+	var sum runSummary
+	if err := json.Unmarshal(res.stdout, &sum); err != nil {
+		return res, sum, fmt.Errorf("read run summary: %w", err)
+	}
+	if done := sum.Final["done"]; done != sum.Rows {
+		return res, sum, fmt.Errorf("%d of %d rows done: %s", done, sum.Rows, res.stdout)
+	}
+	return res, sum, nil
+}
+
+// errNotDone is a scenario whose run left work undone.
+var errNotDone = errors.New("run left rows undone")
