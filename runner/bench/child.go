@@ -16,7 +16,7 @@ import (
 type childResult struct {
 	wall   time.Duration
 	cpu    time.Duration // user + system
-	maxRSS int64         // peak resident set, bytes; 0 where the OS does not say
+	maxRSS int64         // peak resident set, bytes; 0 without /proc (see watchPeakRSS)
 	stdout []byte
 }
 
@@ -29,8 +29,13 @@ func (s *session) child(ctx context.Context, env []string, args ...string) (chil
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
-	err := cmd.Run()
+	if err := cmd.Start(); err != nil {
+		return childResult{}, fmt.Errorf("pikabatch %s: %w", args[0], err)
+	}
+	peak := watchPeakRSS(cmd.Process.Pid)
+	err := cmd.Wait()
 	wall := time.Since(start)
+	maxRSS := peak()
 	if err != nil {
 		msg := strings.TrimSpace(stderr.String())
 		if len(msg) > 2000 {
@@ -42,7 +47,7 @@ func (s *session) child(ctx context.Context, env []string, args ...string) (chil
 	return childResult{
 		wall:   wall,
 		cpu:    ps.UserTime() + ps.SystemTime(),
-		maxRSS: peakRSS(ps),
+		maxRSS: maxRSS,
 		stdout: stdout.Bytes(),
 	}, nil
 }
