@@ -122,6 +122,9 @@ func TestExport(t *testing.T) {
 	require.Equal(t, exitOK, code, stderr)
 	assert.Len(t, readCSV(t, file), 4, "format from the extension")
 
+	code, _, stderr = invoke(t, base, "export", "--out", out, "-o", filepath.Join(dir, "no-such-folder", "index.csv"))
+	assert.Equal(t, exitCantCreate, code, "an index that cannot be written is 73, not \"rows failed\": %s", stderr)
+
 	code, _, _ = invoke(t, base, "export", "--out", filepath.Join(dir, "nothing-here"))
 	assert.Equal(t, exitUsage, code)
 	code, _, _ = invoke(t, base, "export", "--out", out, "--format", "xml")

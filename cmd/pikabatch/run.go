@@ -28,6 +28,13 @@ import (
 // errManifest marks a manifest that cannot be read at all (exit 65).
 var errManifest = errors.New("manifest")
 
+// unreadableManifest marks err with errManifest without adding to its
+// message, which already names the manifest.
+type unreadableManifest struct{ err error }
+
+func (u unreadableManifest) Error() string   { return u.err.Error() }
+func (u unreadableManifest) Unwrap() []error { return []error{errManifest, u.err} }
+
 const defaultModel = "pika/pika-2-2/image-to-video"
 
 // batchOptions are the settings of a run, from flags or from the demo.
@@ -222,6 +229,12 @@ func runBatch(ctx context.Context, o batchOptions, stdout, stderr io.Writer) err
 	}
 	defer st.Close()
 
+	// Idle connections are closed at the end, so that a server shutting
+	// down (the simulator in the demo and the tests) need not wait for them.
+	apiTransport, fileTransport := transport(o.concurrency), transport(o.dlConcurrency)
+	defer apiTransport.CloseIdleConnections()
+	defer fileTransport.CloseIdleConnections()
+
 	var limiter *rate.Limiter
 	if o.rps > 0 {
 		// Burst 1: requests leave evenly spaced. An API that allows R/s
@@ -235,7 +248,7 @@ func runBatch(ctx context.Context, o batchOptions, stdout, stderr io.Writer) err
 	client, err := api.New(api.Config{
 		BaseURL:    o.apiBase,
 		Token:      o.token,
-		HTTPClient: &http.Client{Transport: transport(o.concurrency)},
+		HTTPClient: &http.Client{Transport: apiTransport},
 		Limiter:    limiter,
 		Logger:     log,
 	})
@@ -259,7 +272,7 @@ func runBatch(ctx context.Context, o batchOptions, stdout, stderr io.Writer) err
 		Hooks:               o.hooks,
 		IndexName:           spec.IndexName("jsonl"),
 		// Result files live on a storage host: this client never carries the token.
-		HTTPClient: &http.Client{Transport: transport(o.dlConcurrency)},
+		HTTPClient: &http.Client{Transport: fileTransport},
 		Logger:     log,
 	}, client, st)
 	if err != nil {
@@ -312,7 +325,7 @@ func manifestError(err error) error {
 	if errors.As(err, &ve) || errors.As(err, &re) {
 		return err
 	}
-	return fmt.Errorf("%w: %w", errManifest, err)
+	return unreadableManifest{err}
 }
 
 // transport is an HTTP transport sized for n concurrent requests to one host.

@@ -17,7 +17,9 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:8787", "API listen `address`; result files are served on another port of the same host")
 	var cfg sim.Config
-	fs.StringVar(&cfg.Token, "token", os.Getenv("RUNCOMFY_API_TOKEN"), "bearer token to accept (default $RUNCOMFY_API_TOKEN; made up and printed if empty)")
+	// No flag default from the environment: the flag package prints
+	// defaults in -h and usage errors, and this one would be the token.
+	fs.StringVar(&cfg.Token, "token", "", "bearer token to accept (default $RUNCOMFY_API_TOKEN; made up and printed if empty)")
 	fs.StringVar(&cfg.Model, "model", defaultModel, "model ID served")
 	fs.IntVar(&cfg.Slots, "slots", 4, "GPU slots of the simulated account")
 	queueMS := fs.Int("queue-ms", 0, "extra `ms` each job waits in queue")
@@ -43,6 +45,9 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			return nil
 		}
 		return usagef("%v", err)
+	}
+	if cfg.Token == "" {
+		cfg.Token = os.Getenv("RUNCOMFY_API_TOKEN")
 	}
 	cfg.QueueTime = time.Duration(*queueMS) * time.Millisecond
 	cfg.RunTime = time.Duration(*runMS) * time.Millisecond

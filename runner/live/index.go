@@ -143,13 +143,17 @@ type Exporter interface {
 func WriteIndexFile(ctx context.Context, path string, f Format, sources ...Exporter) (int, error) {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+"-*.tmp")
 	if err != nil {
-		return 0, fmt.Errorf("write %s: %w", path, err)
+		// Typed, so that the command exits "cannot create" (73), not
+		// "some rows failed".
+		return 0, fmt.Errorf("write %s: %w: %w", path, runner.ErrOutput, err)
 	}
 	defer os.Remove(tmp.Name()) // no-op once renamed
 	n, err := WriteIndex(ctx, tmp, f, sources...)
-	if err == nil {
-		err = tmp.Sync()
+	if err != nil {
+		_ = tmp.Close()
+		return n, fmt.Errorf("write %s: %w", path, err)
 	}
+	err = tmp.Sync()
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
@@ -160,7 +164,7 @@ func WriteIndexFile(ctx context.Context, path string, f Format, sources ...Expor
 		err = os.Rename(tmp.Name(), path)
 	}
 	if err != nil {
-		return n, fmt.Errorf("write %s: %w", path, err)
+		return n, fmt.Errorf("write %s: %w: %w", path, runner.ErrOutput, err)
 	}
 	return n, nil
 }
