@@ -154,9 +154,20 @@ func (g gatedAPI) Submit(ctx context.Context, model string, input any) (api.Subm
 	l.mu.Lock()
 	deadline := l.deadline
 	l.mu.Unlock()
-	if !deadline.IsZero() && !g.r.cfg.Now().Before(deadline) {
-		g.r.limitReached(ErrDeadline)
-		return api.SubmitResponse{}, ErrDeadline
+	if !deadline.IsZero() {
+		pastDeadline := func() error {
+			if g.r.cfg.Now().Before(deadline) {
+				return nil
+			}
+			g.r.limitReached(ErrDeadline)
+			return ErrDeadline
+		}
+		if err := pastDeadline(); err != nil {
+			return api.SubmitResponse{}, err
+		}
+		// The client retries a submit the API did not take; the deadline
+		// holds for each of those attempts too.
+		ctx = api.WithSendGate(ctx, pastDeadline)
 	}
 	if !l.capped {
 		return g.API.Submit(ctx, model, input)

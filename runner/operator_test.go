@@ -2,6 +2,8 @@ package runner_test
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -78,6 +80,35 @@ func TestDeadlineStopsSubmitting(t *testing.T) {
 	assert.Equal(t, 3, sum.Downloaded, "jobs in flight are collected within the grace")
 	assert.Equal(t, 7, sum.NotSubmitted)
 	assert.Equal(t, 3, e.jobsIn(store.StateDone))
+}
+
+func TestDeadlineStopsASubmitRetrying(t *testing.T) {
+	t.Parallel()
+	// Every submit is answered 503 (the API took nothing), and the deadline
+	// passes while the first one is on the wire: its retries must not go.
+	e := setup(t, 4, sim.Config{})
+	clock := &steppedClock{now: time.Now()}
+	var submits atomic.Int64
+	busy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			submits.Add(1)
+			clock.add(2 * time.Hour)
+		}
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(busy.Close)
+	e.apiURL = busy.URL
+	sum, err := e.runOnce(t.Context(), func(c *runner.Config) {
+		c.Concurrency = 1
+		c.Deadline = time.Hour
+		c.Now = clock.Now
+	})
+	require.ErrorIs(t, err, runner.ErrDeadline)
+	assert.EqualValues(t, 1, submits.Load(), "no retry after the deadline")
+	assert.Equal(t, 4, sum.NotSubmitted)
+	for _, j := range e.jobs() {
+		assert.Equal(t, store.StatePending, j.State, "%s: a row that was tried is put back: the API took nothing", j.Key)
+	}
 }
 
 func TestDeadlineGraceAbandonsJobsInFlight(t *testing.T) {

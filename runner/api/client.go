@@ -417,6 +417,9 @@ func (c *Client) exec(ctx context.Context, r call, decode func(body []byte) erro
 		if err := ctx.Err(); err != nil {
 			return c.stopped(r.op, err, last)
 		}
+		if err := checkSendGate(ctx); err != nil {
+			return c.stopped(r.op, err, last)
+		}
 		retry, err := c.attempt(ctx, r, attempt, decode)
 		if err == nil || !retry {
 			return err
