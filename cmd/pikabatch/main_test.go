@@ -89,6 +89,8 @@ func TestRunExitCodes(t *testing.T) {
 		assert.Equal(t, exitUsage, code)
 		code, _, _ = invoke(t, base, "nonsense")
 		assert.Equal(t, exitUsage, code)
+		code, _, _ = invoke(t, base, "validate", "--manifest", good, "stray.csv")
+		assert.Equal(t, exitUsage, code)
 	})
 	t.Run("plain http to a remote host is refused", func(t *testing.T) {
 		code, _, stderr := invoke(t, map[string]string{"RUNCOMFY_API_BASE": "http://api.example.com", "RUNCOMFY_API_TOKEN": testToken},

@@ -210,6 +210,20 @@ func runBatch(ctx context.Context, o batchOptions, stdout, stderr io.Writer) err
 	statePath := o.state
 	if statePath == "" {
 		statePath = filepath.Join(o.out, spec.StateName())
+		// Another split's state files know what was submitted under it;
+		// this split would never read them and submit those rows again.
+		other, err := shard.OtherSplits(o.out, spec)
+		if err != nil {
+			return err
+		}
+		if len(other) > 0 {
+			split := "no --shard"
+			if spec.IsSet() {
+				split = fmt.Sprintf("--shard K/%d", spec.N)
+			}
+			return usagef("%s holds %s from another split of the manifest: running with %s would submit (and pay for) rows already submitted there (%v); run with the split those files name, or into another --out",
+				o.out, strings.Join(other, ", "), split, shard.ErrOtherSplit)
+		}
 	}
 	if o.dryRun {
 		rows, err := manifestRows(o.manifest, format)

@@ -66,4 +66,20 @@ func TestShardsSplitAndMerge(t *testing.T) {
 	code, _, stderr = invoke(t, env, "run", "--manifest", m, "--out", out, "--shard", "auto/3")
 	assert.Equal(t, exitUsage, code)
 	assert.Contains(t, stderr, "JOB_COMPLETION_INDEX")
+
+	// Another split of the same folder would submit every row again.
+	before := srv.Counters().Submits
+	for _, split := range [][]string{{"--shard", "0/4"}, nil} {
+		args := append([]string{"run", "--manifest", m, "--out", out}, split...)
+		code, _, stderr = invoke(t, env, args...)
+		assert.Equal(t, exitUsage, code, "%v: %s", split, stderr)
+		assert.Contains(t, stderr, ".pikabatch-0-of-3.db")
+		assert.Contains(t, stderr, "another split")
+		code, _, _ = invoke(t, env, append(args, "--dry-run")...)
+		assert.Equal(t, exitUsage, code, "a dry run says so too")
+	}
+	assert.Equal(t, before, srv.Counters().Submits, "nothing submitted")
+	code, _, stderr = invoke(t, env, "run", "--manifest", m, "--out", out, "--shard", "1/3")
+	assert.Equal(t, exitOK, code, "the same split resumes: %s", stderr)
+	assert.Equal(t, before, srv.Counters().Submits)
 }

@@ -26,6 +26,9 @@ func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}
 		return usagef("%v", err)
 	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q (the manifest is --manifest FILE)", fs.Arg(0))
+	}
 	if *path == "" {
 		return usagef("--manifest is required")
 	}

@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
+	"io/fs"
+	"os"
 	"strconv"
 	"strings"
 
@@ -121,4 +123,59 @@ func (f *filtered) Next() (manifest.Row, error) {
 			return row, err
 		}
 	}
+}
+
+// ErrOtherSplit: the output folder holds the state of another split of the
+// manifest. Its rows were submitted under their old shards' state files,
+// which this split never reads, so rendering would pay for them again.
+var ErrOtherSplit = errors.New("the output folder holds state of another split")
+
+// OtherSplits returns the state files in dir (by their default names) that
+// belong to a split other than s: another N, or sharded where s is not (and
+// the other way round). Shards of the same N share a folder freely. A
+// missing dir has none.
+func OtherSplits(dir string, s Spec) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("look for state files in %s: %w", dir, err)
+	}
+	var other []string
+	for _, e := range entries {
+		n, ok := stateFileSplit(e.Name())
+		if ok && n != s.N {
+			other = append(other, e.Name())
+		}
+	}
+	return other, nil
+}
+
+// stateFileSplit reads N from a default state file name: 0 for
+// .pikabatch.db, N for .pikabatch-K-of-N.db; ok is false for other names.
+func stateFileSplit(name string) (n int, ok bool) {
+	if name == ".pikabatch.db" {
+		return 0, true
+	}
+	rest, found := strings.CutPrefix(name, ".pikabatch-")
+	if !found {
+		return 0, false
+	}
+	rest, found = strings.CutSuffix(rest, ".db")
+	if !found {
+		return 0, false
+	}
+	k, nStr, found := strings.Cut(rest, "-of-")
+	if !found {
+		return 0, false
+	}
+	if _, err := strconv.Atoi(k); err != nil {
+		return 0, false
+	}
+	n, err := strconv.Atoi(nStr)
+	if err != nil || n < 1 {
+		return 0, false
+	}
+	return n, true
 }

@@ -3,6 +3,8 @@ package shard_test
 import (
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -121,4 +123,31 @@ func TestFilter(t *testing.T) {
 		}
 	}
 	assert.Equal(t, 30, total)
+}
+
+func TestOtherSplits(t *testing.T) {
+	dir := t.TempDir()
+	none, err := shard.OtherSplits(filepath.Join(dir, "missing"), shard.Spec{K: 0, N: 4})
+	require.NoError(t, err)
+	assert.Empty(t, none)
+
+	for _, name := range []string{".pikabatch-0-of-4.db", ".pikabatch-3-of-4.db", "results-0-of-4.jsonl", ".pikabatch-x-of-2.db", "a.mp4"} {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), nil, 0o600))
+	}
+	got, err := shard.OtherSplits(dir, shard.Spec{K: 1, N: 4})
+	require.NoError(t, err)
+	assert.Empty(t, got, "shards of the same split share a folder")
+
+	got, err = shard.OtherSplits(dir, shard.Spec{K: 0, N: 3})
+	require.NoError(t, err)
+	assert.Equal(t, []string{".pikabatch-0-of-4.db", ".pikabatch-3-of-4.db"}, got)
+
+	got, err = shard.OtherSplits(dir, shard.Spec{})
+	require.NoError(t, err)
+	assert.Len(t, got, 2, "an unsharded run beside shards")
+
+	require.NoError(t, os.WriteFile(filepath.Join(dir, ".pikabatch.db"), nil, 0o600))
+	got, err = shard.OtherSplits(dir, shard.Spec{K: 1, N: 4})
+	require.NoError(t, err)
+	assert.Equal(t, []string{".pikabatch.db"}, got, "a shard beside an unsharded run")
 }
