@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"sync"
@@ -103,21 +104,33 @@ func progressLine(i live.RunInfo) string {
 
 // startProgress shows the progress of run on w until the returned stop is
 // called (stop waits until the display is gone and logs go to w again).
-func startProgress(mode string, interval time.Duration, w io.Writer, logs *logSink, run *live.Run) (stop func()) {
+//
+// jsonLog is the run's logger when its logs are JSON (nil otherwise): plain
+// progress then goes through it as "progress" records, so that a log file
+// stays one JSON object per line.
+func startProgress(mode string, interval time.Duration, w io.Writer, logs *logSink, run *live.Run, jsonLog *slog.Logger) (stop func()) {
 	switch mode {
 	case progressBar:
 		return startBar(w, logs, run, false)
 	case progressPlain:
-		return startPlain(w, logs, run, interval)
+		return startPlain(w, logs, run, interval, jsonLog)
 	}
 	return func() {}
 }
 
 // startPlain writes a plain progress line every interval, and one at the
 // end: no control characters, for cron, CI and `| tee`.
-func startPlain(w io.Writer, logs *logSink, run *live.Run, interval time.Duration) func() {
+func startPlain(w io.Writer, logs *logSink, run *live.Run, interval time.Duration, jsonLog *slog.Logger) func() {
 	line := func() {
 		i := run.Info(time.Now())
+		if jsonLog != nil {
+			jsonLog.Info("progress", "rows", i.Rows, "finished", i.Finished, "done", i.Done,
+				"failed", i.Finished-i.Done, "in_progress", i.InProgress,
+				"submitted", i.ThisRun.Submitted, "downloaded", i.ThisRun.Downloaded,
+				"uncertain", i.ThisRun.Uncertain, "jobs_per_minute", i.PerMinute, "eta_seconds", i.ETA.Seconds(),
+				"retries", i.Calls.Retries, "rate_limited", i.Calls.RateLimited)
+			return
+		}
 		fmt.Fprintf(logs, "pikabatch: progress %d/%d rows finished: %s\n", i.Finished, i.Rows, progressLine(i))
 	}
 	done := make(chan struct{})

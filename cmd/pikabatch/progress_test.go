@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -29,6 +30,23 @@ func TestPlainProgressOffTerminal(t *testing.T) {
 	for _, c := range []string{"\x1b", "\r"} {
 		assert.NotContains(t, stderr+stdout, c, "no control characters off a terminal")
 	}
+
+	// With JSON logs, progress is a log record too: every stderr line parses.
+	code, _, stderr = invoke(t, env, "run", "--manifest", m, "--out", filepath.Join(dir, "out2"), "--log-format", "json")
+	require.Equal(t, exitOK, code, stderr)
+	var progress []map[string]any
+	for line := range strings.Lines(stderr) {
+		var rec map[string]any
+		require.NoError(t, json.Unmarshal([]byte(line), &rec), "not JSON: %q", line)
+		if rec["msg"] == "progress" {
+			progress = append(progress, rec)
+		}
+	}
+	require.NotEmpty(t, progress, "the final progress record")
+	last := progress[len(progress)-1]
+	assert.EqualValues(t, 3, last["rows"])
+	assert.EqualValues(t, 3, last["done"])
+	assert.EqualValues(t, 3, last["downloaded"])
 }
 
 func TestProgressMode(t *testing.T) {

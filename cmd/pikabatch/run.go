@@ -311,7 +311,11 @@ func runBatch(ctx context.Context, o batchOptions, stdout, stderr io.Writer) err
 		o.onLive(ctl.Path())
 	}
 
-	stopProgress := startProgress(progress, o.progressEvery, stderr, logs, batch.Run)
+	var jsonLog *slog.Logger
+	if o.logFormat == "json" {
+		jsonLog = log
+	}
+	stopProgress := startProgress(progress, o.progressEvery, stderr, logs, batch.Run, jsonLog)
 	sum, runErr := run.Run(ctx, shard.Filter(rows, spec))
 	stopProgress()
 	if resultsFormat == live.CSV {
