@@ -401,7 +401,11 @@ func (r *Runner) moveTo(ctx context.Context, job store.Job, s store.State) (stor
 		return job, nil
 	}
 	j, err := r.store.Update(context.WithoutCancel(ctx), job.Key, func(j *store.Job) error {
-		j.State = s
+		// A final state recorded meanwhile (a cancel through the live
+		// run) stands: this look may have been answered before it.
+		if !j.State.IsTerminal() {
+			j.State = s
+		}
 		return nil
 	})
 	if err != nil {
