@@ -89,6 +89,8 @@ type downloader struct {
 	client *http.Client
 	dir    string
 	log    *slog.Logger
+	// dirSync shares fsyncs of dir between downloads finishing together.
+	dirSync *dirSyncer
 }
 
 func newDownloader(cfg DownloadConfig, fs FS, client *http.Client, dir string, log *slog.Logger) *downloader {
@@ -104,7 +106,9 @@ func newDownloader(cfg DownloadConfig, fs FS, client *http.Client, dir string, l
 	if cfg.BackoffBase <= 0 {
 		cfg.BackoffBase = 200 * time.Millisecond
 	}
-	return &downloader{cfg: cfg, fs: fs, client: client, dir: dir, log: log}
+	d := &downloader{cfg: cfg, fs: fs, client: client, dir: dir, log: log}
+	d.dirSync = newDirSyncer(func() error { return fs.SyncDir(dir) })
+	return d
 }
 
 // present reports whether every output of a done job is on disk with its
@@ -375,7 +379,7 @@ func (d *downloader) commit(part, key string, i, n int, rawURL, ctype string, si
 	if err := d.fs.Rename(part, filepath.Join(d.dir, name)); err != nil {
 		return store.Output{}, fmt.Errorf("%w: %w", ErrOutput, err)
 	}
-	if err := d.fs.SyncDir(d.dir); err != nil {
+	if err := d.dirSync.Sync(); err != nil {
 		return store.Output{}, fmt.Errorf("%w: %w", ErrOutput, err)
 	}
 	return store.Output{URL: rawURL, Path: name, Size: size, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
