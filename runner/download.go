@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -245,9 +246,9 @@ func (d *downloader) fetch(ctx context.Context, key string, i, n int, rawURL str
 				return store.Output{}, err
 			}
 		}
-		size, ctype, err := d.transfer(ctx, rawURL, part)
+		t, err := d.transfer(ctx, rawURL, part)
 		if err == nil {
-			return d.commit(part, key, i, n, rawURL, ctype, size)
+			return d.commit(t, part, key, i, n, rawURL)
 		}
 		var perm permanentError
 		switch {
@@ -266,23 +267,35 @@ type permanentError struct{ error }
 
 func (e permanentError) Unwrap() error { return e.error }
 
-// transfer brings the part file one step closer to complete. It returns the
-// full size and content type once the part file holds the whole body.
-func (d *downloader) transfer(ctx context.Context, rawURL, part string) (int64, string, error) {
+// transferred is a part file that holds a whole body.
+type transferred struct {
+	// f is the part file, still open when the whole body came in one
+	// response: commit fsyncs it without opening it again. Nil after a
+	// resumed transfer, whose start was written by an earlier attempt.
+	f     File
+	sum   []byte // SHA-256 of the body, when f is set
+	size  int64
+	ctype string
+}
+
+// transfer brings the part file one step closer to complete. It returns
+// once the part file holds the whole body.
+func (d *downloader) transfer(ctx context.Context, rawURL, part string) (transferred, error) {
+	fail := func(err error) (transferred, error) { return transferred{}, err }
 	var offset int64
 	if fi, err := d.fs.Stat(part); err == nil {
 		offset = fi.Size()
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
 	if err != nil {
-		return 0, "", permanentError{fmt.Errorf("bad result URL: %w", redactURLError(err))}
+		return fail(permanentError{fmt.Errorf("bad result URL: %w", redactURLError(err))})
 	}
 	if offset > 0 {
 		req.Header.Set("Range", "bytes="+strconv.FormatInt(offset, 10)+"-")
 	}
 	resp, err := d.client.Do(req)
 	if err != nil {
-		return 0, "", redactURLError(err)
+		return fail(redactURLError(err))
 	}
 	defer resp.Body.Close()
 
@@ -296,48 +309,68 @@ func (d *downloader) transfer(ctx context.Context, rawURL, part string) (int64, 
 		start, size, ok := parseContentRange(resp.Header.Get("Content-Range"))
 		if !ok || start != offset {
 			_ = d.fs.Remove(part)
-			return 0, "", fmt.Errorf("unexpected Content-Range %q", resp.Header.Get("Content-Range"))
+			return fail(fmt.Errorf("unexpected Content-Range %q", resp.Header.Get("Content-Range")))
 		}
 		total = size
 		flag |= os.O_APPEND
 	case resp.StatusCode == http.StatusRequestedRangeNotSatisfiable:
 		_ = d.fs.Remove(part) // stale part file: start over
-		return 0, "", errors.New("range not satisfiable; restarting")
+		return fail(errors.New("range not satisfiable; restarting"))
 	case resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusGone:
-		return 0, "", fmt.Errorf("storage answered %s: %w", resp.Status, ErrURLExpired)
+		return fail(fmt.Errorf("storage answered %s: %w", resp.Status, ErrURLExpired))
 	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
-		return 0, "", fmt.Errorf("storage answered %s", resp.Status)
+		return fail(fmt.Errorf("storage answered %s", resp.Status))
 	default:
-		return 0, "", permanentError{fmt.Errorf("storage answered %s", resp.Status)}
+		return fail(permanentError{fmt.Errorf("storage answered %s", resp.Status)})
 	}
 	if total > d.cfg.MaxBytes {
-		return 0, "", permanentError{fmt.Errorf("%w: %d bytes, cap %d (--max-file-size)", ErrTooLarge, total, d.cfg.MaxBytes)}
+		return fail(permanentError{fmt.Errorf("%w: %d bytes, cap %d (--max-file-size)", ErrTooLarge, total, d.cfg.MaxBytes)})
 	}
 
 	f, err := d.fs.OpenFile(part, flag, 0o644)
 	if err != nil {
-		return 0, "", fmt.Errorf("%w: %w", ErrOutput, err)
+		return fail(fmt.Errorf("%w: %w", ErrOutput, err))
+	}
+	handedOver := false // to commit, open
+	defer func() {
+		if !handedOver {
+			_ = f.Close()
+		}
+	}()
+	var w io.Writer = tagWrites{f}
+	var h hash.Hash
+	if offset == 0 {
+		h = sha256.New()
+		w = io.MultiWriter(w, h) // hashed as it streams: commit need not read it back
 	}
 	limit := d.cfg.MaxBytes - offset + 1
-	n, copyErr := io.Copy(tagWrites{f}, io.LimitReader(resp.Body, limit))
-	if cerr := f.Close(); cerr != nil && copyErr == nil {
-		copyErr = &writeError{cerr}
-	}
+	n, copyErr := io.Copy(w, io.LimitReader(resp.Body, limit))
 	if copyErr != nil {
 		if we := (*writeError)(nil); errors.As(copyErr, &we) {
-			return 0, "", fmt.Errorf("%w: %w", ErrOutput, we.err)
+			return fail(fmt.Errorf("%w: %w", ErrOutput, we.err))
 		}
-		return 0, "", fmt.Errorf("body cut off after %d bytes: %w", offset+n, copyErr)
+		return fail(fmt.Errorf("body cut off after %d bytes: %w", offset+n, copyErr))
 	}
 	got := offset + n
 	if got > d.cfg.MaxBytes {
 		_ = d.fs.Remove(part)
-		return 0, "", permanentError{fmt.Errorf("%w: over %d bytes (--max-file-size)", ErrTooLarge, d.cfg.MaxBytes)}
+		return fail(permanentError{fmt.Errorf("%w: over %d bytes (--max-file-size)", ErrTooLarge, d.cfg.MaxBytes)})
 	}
 	if total >= 0 && got != total {
-		return 0, "", fmt.Errorf("body cut off: %d of %d bytes", got, total)
+		return fail(fmt.Errorf("body cut off: %d of %d bytes", got, total))
 	}
-	return got, resp.Header.Get("Content-Type"), nil
+	t := transferred{size: got, ctype: resp.Header.Get("Content-Type")}
+	if h == nil {
+		// Resumed: commit reads the whole file back to hash it.
+		handedOver = true
+		if err := f.Close(); err != nil {
+			return fail(fmt.Errorf("%w: %w", ErrOutput, err))
+		}
+		return t, nil
+	}
+	handedOver = true
+	t.f, t.sum = f, h.Sum(nil)
+	return t, nil
 }
 
 // writeError marks an error that came from writing the local file.
@@ -358,14 +391,19 @@ func (t tagWrites) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// commit hashes and fsyncs the complete part file and renames it into place.
-func (d *downloader) commit(part, key string, i, n int, rawURL, ctype string, size int64) (store.Output, error) {
-	f, err := d.fs.OpenFile(part, os.O_RDWR, 0)
-	if err != nil {
-		return store.Output{}, fmt.Errorf("%w: %w", ErrOutput, err)
+// commit fsyncs the complete part file, hashing it if its transfer could
+// not, and renames it into place.
+func (d *downloader) commit(t transferred, part, key string, i, n int, rawURL string) (store.Output, error) {
+	f, sum := t.f, t.sum
+	var err error
+	if f == nil {
+		if f, err = d.fs.OpenFile(part, os.O_RDWR, 0); err != nil {
+			return store.Output{}, fmt.Errorf("%w: %w", ErrOutput, err)
+		}
+		h := sha256.New()
+		_, err = io.Copy(h, f)
+		sum = h.Sum(nil)
 	}
-	h := sha256.New()
-	_, err = io.Copy(h, f)
 	if err == nil {
 		err = f.Sync()
 	}
@@ -375,6 +413,7 @@ func (d *downloader) commit(part, key string, i, n int, rawURL, ctype string, si
 	if err != nil {
 		return store.Output{}, fmt.Errorf("%w: %w", ErrOutput, err)
 	}
+	size, ctype := t.size, t.ctype
 	name := outputName(key, i, n, rawURL, ctype)
 	if err := d.fs.Rename(part, filepath.Join(d.dir, name)); err != nil {
 		return store.Output{}, fmt.Errorf("%w: %w", ErrOutput, err)
@@ -382,7 +421,7 @@ func (d *downloader) commit(part, key string, i, n int, rawURL, ctype string, si
 	if err := d.dirSync.Sync(); err != nil {
 		return store.Output{}, fmt.Errorf("%w: %w", ErrOutput, err)
 	}
-	return store.Output{URL: rawURL, Path: name, Size: size, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
+	return store.Output{URL: rawURL, Path: name, Size: size, SHA256: hex.EncodeToString(sum)}, nil
 }
 
 // knownExt are the extensions a result file may keep from its URL.

@@ -2,7 +2,9 @@ package runner_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/csv"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http/httptest"
@@ -153,6 +155,8 @@ func (e *env) assertAllDownloaded(n int) map[string]store.Job {
 		require.Equal(e.t, want, got, "file of %s", key)
 		assert.Equal(e.t, key+".mp4", j.Outputs[0].Path)
 		assert.Equal(e.t, int64(len(want)), j.Outputs[0].Size)
+		sum := sha256.Sum256(want)
+		assert.Equal(e.t, hex.EncodeToString(sum[:]), j.Outputs[0].SHA256, "recorded hash of %s", key)
 	}
 	return jobs
 }
