@@ -125,7 +125,6 @@ func overheadScenario() scenario {
 			if err != nil {
 				return nil, err
 			}
-			defer os.RemoveAll(out) // 1.3 GB of videos at full size
 			res, _, err := s.runBatch(ctx, srv, p.manifest(), out,
 				"--concurrency", strconv.Itoa(overheadConcurrency), "--download-concurrency", strconv.Itoa(overheadDownloads), "--rps", "0")
 			if err != nil {
@@ -460,7 +459,6 @@ func storeScenario() scenario {
 			if err != nil {
 				return nil, err
 			}
-			defer os.RemoveAll(out)
 			stats, wall, err := runInProcess(ctx, srv, p.manifest(), out)
 			if err != nil {
 				return nil, err
