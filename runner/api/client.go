@@ -541,7 +541,7 @@ func (c *Client) classify(se *StatusError) bool {
 		c.calls.rateLimited.Add(1)
 		if c.adapt.slowDown(c.now()) {
 			c.calls.slowdowns.Add(1)
-			c.log.Warn("api rate limited; slowing down", "op", se.Op, "rps", float64(c.limiter.Limit()))
+			c.log.Warn("api rate limited; slowing down", "op", se.Op, "rps", math.Round(float64(c.limiter.Limit())*10)/10)
 		}
 	}
 	return se.Temporary()
