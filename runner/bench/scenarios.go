@@ -73,6 +73,16 @@ func reportOnly(fs []Figure) []Figure {
 
 func (p params) manifest() string { return filepath.Join(p.dir, "manifest.csv") }
 
+// start serves a simulator for run i and empties the run's output folder.
+func (p params) start(cfg sim.Config, i int) (*simServer, string, error) {
+	out, err := p.out(i)
+	if err != nil {
+		return nil, "", err
+	}
+	srv, err := startSim(cfg)
+	return srv, out, err
+}
+
 // out is run i's output folder, emptied first.
 func (p params) out(i int) (string, error) {
 	dir := filepath.Join(p.dir, "run-"+strconv.Itoa(i+1))
@@ -116,15 +126,11 @@ func overheadScenario() scenario {
 			return writeManifest(p.manifest(), p.rows, false)
 		},
 		run: func(ctx context.Context, s *session, p params, i int) (map[string]float64, error) {
-			srv, err := startSim(sim.Config{Slots: 4 * overheadConcurrency, RunTime: zeroRunTime, VideoSize: videoSize, Seed: int64(i + 1)})
+			srv, out, err := p.start(sim.Config{Slots: 4 * overheadConcurrency, RunTime: zeroRunTime, VideoSize: videoSize, Seed: int64(i + 1)}, i)
 			if err != nil {
 				return nil, err
 			}
 			defer srv.close()
-			out, err := p.out(i)
-			if err != nil {
-				return nil, err
-			}
 			res, _, err := s.runBatch(ctx, srv, p.manifest(), out,
 				"--concurrency", strconv.Itoa(overheadConcurrency), "--download-concurrency", strconv.Itoa(overheadDownloads), "--rps", "0")
 			if err != nil {
@@ -177,15 +183,11 @@ func slotsScenario(name string, jitter float64) scenario {
 		},
 		run: func(ctx context.Context, s *session, p params, i int) (map[string]float64, error) {
 			d := p.dur(runTime)
-			srv, err := startSim(sim.Config{Slots: slots, RunTime: d, RunJitter: jitter, VideoSize: videoSize, Seed: int64(i + 1)})
+			srv, out, err := p.start(sim.Config{Slots: slots, RunTime: d, RunJitter: jitter, VideoSize: videoSize, Seed: int64(i + 1)}, i)
 			if err != nil {
 				return nil, err
 			}
 			defer srv.close()
-			out, err := p.out(i)
-			if err != nil {
-				return nil, err
-			}
 			res, _, err := s.runBatch(ctx, srv, p.manifest(), out, "--concurrency", strconv.Itoa(slots), "--rps", "0")
 			if err != nil {
 				return nil, err
@@ -230,15 +232,11 @@ func queueScenario() scenario {
 		},
 		run: func(ctx context.Context, s *session, p params, i int) (map[string]float64, error) {
 			d := p.dur(runTime)
-			srv, err := startSim(sim.Config{Slots: slots, RunTime: d, VideoSize: videoSize, Seed: int64(i + 1)})
+			srv, out, err := p.start(sim.Config{Slots: slots, RunTime: d, VideoSize: videoSize, Seed: int64(i + 1)}, i)
 			if err != nil {
 				return nil, err
 			}
 			defer srv.close()
-			out, err := p.out(i)
-			if err != nil {
-				return nil, err
-			}
 			if _, _, err := s.runBatch(ctx, srv, p.manifest(), out, "--concurrency", strconv.Itoa(concurrency), "--rps", "0"); err != nil {
 				return nil, err
 			}
@@ -299,15 +297,11 @@ func rateScenario(r float64) scenario {
 			return writeManifest(p.manifest(), p.rows, false)
 		},
 		run: func(ctx context.Context, s *session, p params, i int) (map[string]float64, error) {
-			srv, err := startSim(sim.Config{Slots: 256, RunTime: p.dur(runTime), RateLimit: r, VideoSize: videoSize, Seed: int64(i + 1)})
+			srv, out, err := p.start(sim.Config{Slots: 256, RunTime: p.dur(runTime), RateLimit: r, VideoSize: videoSize, Seed: int64(i + 1)}, i)
 			if err != nil {
 				return nil, err
 			}
 			defer srv.close()
-			out, err := p.out(i)
-			if err != nil {
-				return nil, err
-			}
 			if _, _, err := s.runBatch(ctx, srv, p.manifest(), out, "--concurrency", "64", "--rps", strconv.FormatFloat(r, 'g', -1, 64)); err != nil {
 				return nil, err
 			}
@@ -450,15 +444,11 @@ func storeScenario() scenario {
 			return writeManifest(p.manifest(), p.rows, false)
 		},
 		run: func(ctx context.Context, _ *session, p params, i int) (map[string]float64, error) {
-			srv, err := startSim(sim.Config{Slots: 4 * overheadConcurrency, RunTime: zeroRunTime, VideoSize: videoSize, Seed: int64(i + 1)})
+			srv, out, err := p.start(sim.Config{Slots: 4 * overheadConcurrency, RunTime: zeroRunTime, VideoSize: videoSize, Seed: int64(i + 1)}, i)
 			if err != nil {
 				return nil, err
 			}
 			defer srv.close()
-			out, err := p.out(i)
-			if err != nil {
-				return nil, err
-			}
 			stats, wall, err := runInProcess(ctx, srv, p.manifest(), out)
 			if err != nil {
 				return nil, err
