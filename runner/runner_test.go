@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -392,3 +393,41 @@ func countLines(b []byte) int {
 }
 
 var _ = errors.Is
+
+func TestIndexRewrittenOnlyWhenTheStoreChanged(t *testing.T) {
+	t.Parallel()
+	e := setup(t, 5, sim.Config{})
+	_, err := e.runOnce(t.Context(), nil)
+	require.NoError(t, err)
+	index := filepath.Join(e.out, runner.IndexFile)
+	first, err := os.Stat(index)
+	require.NoError(t, err)
+
+	_, err = e.runOnce(t.Context(), nil)
+	require.NoError(t, err)
+	again, err := os.Stat(index)
+	require.NoError(t, err)
+	assert.True(t, os.SameFile(first, again), "nothing changed: the index is not rewritten")
+
+	require.NoError(t, os.Remove(index))
+	_, err = e.runOnce(t.Context(), nil)
+	require.NoError(t, err)
+	assert.FileExists(t, index, "a missing index is written again")
+
+	require.NoError(t, os.WriteFile(index, []byte("edited\n"), 0o644))
+	_, err = e.runOnce(t.Context(), nil)
+	require.NoError(t, err)
+	b, err := os.ReadFile(index)
+	require.NoError(t, err)
+	assert.Len(t, strings.Split(strings.TrimSpace(string(b)), "\n"), 5, "a file of another size is rewritten")
+
+	// A re-download (a video was removed) writes to the store: rewritten.
+	before, err := os.Stat(index)
+	require.NoError(t, err)
+	require.NoError(t, os.Remove(filepath.Join(e.out, e.assertAllDownloaded(5)["clip-0000"].Outputs[0].Path)))
+	_, err = e.runOnce(t.Context(), nil)
+	require.NoError(t, err)
+	after, err := os.Stat(index)
+	require.NoError(t, err)
+	assert.False(t, os.SameFile(before, after))
+}

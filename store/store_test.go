@@ -614,3 +614,35 @@ func TestStateClasses(t *testing.T) {
 	all[0] = "mutated"
 	assert.Equal(t, StatePending, AllStates()[0], "AllStates returns a fresh slice")
 }
+
+func TestMarkSaysWhetherAnythingWasWritten(t *testing.T) {
+	st, err := Open(filepath.Join(t.TempDir(), "s.db"), Options{})
+	require.NoError(t, err)
+	defer st.Close()
+	ctx := t.Context()
+
+	v, unchanged, err := st.Mark(ctx, "index")
+	require.NoError(t, err)
+	assert.Empty(t, v)
+	assert.False(t, unchanged, "never marked")
+
+	require.NoError(t, st.SetMark(ctx, "index", "results.jsonl 123"))
+	v, unchanged, err = st.Mark(ctx, "index")
+	require.NoError(t, err)
+	assert.Equal(t, "results.jsonl 123", v)
+	assert.True(t, unchanged)
+
+	require.NoError(t, st.Put(ctx, Job{Key: "a", ParamHash: "h", State: StatePending}))
+	_, unchanged, err = st.Mark(ctx, "index")
+	require.NoError(t, err)
+	assert.False(t, unchanged, "a job was written since")
+
+	require.NoError(t, st.SetMark(ctx, "index", "v2"))
+	require.NoError(t, st.SetMeta(ctx, "model", "m"))
+	_, unchanged, err = st.Mark(ctx, "index")
+	require.NoError(t, err)
+	assert.False(t, unchanged, "any write counts")
+	m, err := st.Meta(ctx, "model")
+	require.NoError(t, err)
+	assert.Equal(t, "m", m, "marks and meta do not mix")
+}
