@@ -87,7 +87,7 @@ func (o *batchOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.resultsFormat, "results-format", "jsonl", "results index format: jsonl (OUT/results.jsonl), or csv to write OUT/results.csv as well")
 	fs.StringVar(&o.progress, "progress", progressAuto, "progress display on stderr: auto (a bar on a terminal, plain lines otherwise), bar, plain or off")
 	fs.DurationVar(&o.progressEvery, "progress-interval", 30*time.Second, "how often a plain progress line is printed (--progress plain, or off a terminal)")
-	fs.DurationVar(&o.deadline, "deadline", 0, "stop submitting this long after the start (e.g. 5h30m), collect jobs in flight for --deadline-grace, exit 75 if rows remain (0 = none)")
+	fs.Var(&deadlineFlag{now: time.Now, d: &o.deadline}, "deadline", "stop submitting this long after the start (5h30m) or at this time (06:00, the next one; or RFC 3339), collect jobs in flight for --deadline-grace, exit 75 if rows remain (default none)")
 	fs.DurationVar(&o.deadlineGrace, "deadline-grace", 5*time.Minute, "after --deadline, how long jobs in flight are still collected")
 	fs.IntVar(&o.maxSubmits, "max-submits", 0, "spending cap: at most `N` submits (paid jobs) this run; exit 75 if rows remain (0 = no cap)")
 	fs.StringVar(&o.notifyURL, "notify-url", "", "POST the JSON summary to this `URL` when the run ends; Slack-style webhooks accept it (or env PIKABATCH_NOTIFY_URL)")
