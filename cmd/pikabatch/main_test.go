@@ -91,6 +91,8 @@ func TestRunExitCodes(t *testing.T) {
 		assert.Equal(t, exitUsage, code)
 		code, _, _ = invoke(t, base, "validate", "--manifest", good, "stray.csv")
 		assert.Equal(t, exitUsage, code)
+		code, _, _ = invoke(t, base, "run", "--manifest", good, "--out", filepath.Join(dir, "o0"), "--outage-limit", "-1s")
+		assert.Equal(t, exitUsage, code)
 	})
 	t.Run("plain http to a remote host is refused", func(t *testing.T) {
 		code, _, stderr := invoke(t, map[string]string{"RUNCOMFY_API_BASE": "http://api.example.com", "RUNCOMFY_API_TOKEN": testToken},

@@ -47,6 +47,7 @@ type batchOptions struct {
 	holdUncertain, retryFailed   bool
 	maxResends                   int
 	jobTimeout                   time.Duration
+	outageLimit                  time.Duration // how long the API may fail every call
 	maxFileSize                  int64
 	logFormat, logLevel          string
 	quiet, jsonSummary           bool
@@ -79,6 +80,7 @@ func (o *batchOptions) register(fs *flag.FlagSet) {
 	fs.IntVar(&o.maxResends, "max-resends", 1, "times one row may be re-sent after its submit's answer was lost (each a possible duplicate charge)")
 	fs.BoolVar(&o.retryFailed, "retry-failed", false, "submit failed, timed-out, expired and cancelled rows again")
 	fs.DurationVar(&o.jobTimeout, "job-timeout", 0, "give up on a job not finished this long after submit (0 = never)")
+	fs.DurationVar(&o.outageLimit, "outage-limit", 5*time.Minute, "how long the API may fail every call before the run stops (exit 69; jobs stay in flight for the next run)")
 	fs.Int64Var(&o.maxFileSize, "max-file-size", 2<<30, "refuse result files larger than this many `bytes`")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
@@ -156,8 +158,8 @@ func runBatch(ctx context.Context, o batchOptions, stdout, stderr io.Writer) err
 	if o.concurrency < 1 || o.dlConcurrency < 1 || o.rps < 0 {
 		return usagef("--concurrency and --download-concurrency must be at least 1, --rps not negative")
 	}
-	if o.deadline < 0 || o.deadlineGrace < 0 || o.maxSubmits < 0 {
-		return usagef("--deadline, --deadline-grace and --max-submits must not be negative")
+	if o.deadline < 0 || o.deadlineGrace < 0 || o.maxSubmits < 0 || o.outageLimit < 0 {
+		return usagef("--deadline, --deadline-grace, --max-submits and --outage-limit must not be negative")
 	}
 	spec, err := shard.Parse(o.shard, os.Getenv)
 	if err != nil {
@@ -278,6 +280,7 @@ func runBatch(ctx context.Context, o batchOptions, stdout, stderr io.Writer) err
 		MaxResends:          o.maxResends,
 		RetryFailed:         o.retryFailed,
 		JobTimeout:          o.jobTimeout,
+		OutageLimit:         o.outageLimit,
 		Deadline:            o.deadline,
 		DeadlineGrace:       o.deadlineGrace,
 		MaxSubmits:          o.maxSubmits,
