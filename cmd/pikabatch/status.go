@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -17,6 +18,15 @@ type statusReport struct {
 	Jobs    int                 `json:"jobs"`
 	ByState map[store.State]int `json:"by_state"`
 	Batches []live.Status       `json:"batches"`
+	// Unreachable are state files held by a run this process cannot ask
+	// (a shard rendering on another machine); the totals leave them out.
+	Unreachable []unreachableBatch `json:"unreachable,omitempty"`
+}
+
+// unreachableBatch is a state file status could not read.
+type unreachableBatch struct {
+	StateFile string `json:"state_file"`
+	Error     string `json:"error"`
 }
 
 // cmdStatus says where one batch (or every shard of it) stands, from the
@@ -38,13 +48,22 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	srcs, err := openBatches(ctx, files, live.OpenOptions{})
-	if err != nil {
-		return err
-	}
-	defer closeBatches(srcs)
-
 	rep := statusReport{ByState: map[store.State]int{}}
+	var srcs []live.Source
+	defer func() { closeBatches(srcs) }()
+	for _, f := range files {
+		s, err := live.Open(ctx, f, live.OpenOptions{})
+		switch {
+		case errors.Is(err, store.ErrLocked) && len(files) > 1:
+			// One shard's run is out of reach (its control socket is on
+			// another machine): say so, and report the others.
+			rep.Unreachable = append(rep.Unreachable, unreachableBatch{StateFile: f, Error: err.Error()})
+			continue
+		case err != nil:
+			return err
+		}
+		srcs = append(srcs, s)
+	}
 	for _, s := range srcs {
 		st, err := s.Status(ctx)
 		if err != nil {
@@ -56,9 +75,13 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			rep.ByState[k] += v
 		}
 	}
+	var partial error
+	if n := len(rep.Unreachable); n > 0 {
+		partial = fmt.Errorf("%d of %d state files held by runs this machine cannot reach; the totals leave them out: %w", n, len(files), store.ErrLocked)
+	}
 	if *asJSON {
 		writeJSON(stdout, rep)
-		return nil
+		return partial
 	}
 	for i, st := range rep.Batches {
 		if i > 0 {
@@ -66,10 +89,13 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		printStatus(stdout, st)
 	}
-	if len(rep.Batches) > 1 {
-		fmt.Fprintf(stdout, "\nall %d state files: %d jobs: %s\n", len(rep.Batches), rep.Jobs, stateCounts(rep.ByState))
+	for _, u := range rep.Unreachable {
+		fmt.Fprintf(stdout, "\n%s: held by a run this machine cannot reach: %s\n", u.StateFile, u.Error)
 	}
-	return nil
+	if len(rep.Batches)+len(rep.Unreachable) > 1 {
+		fmt.Fprintf(stdout, "\nall %d readable state files: %d jobs: %s\n", len(rep.Batches), rep.Jobs, stateCounts(rep.ByState))
+	}
+	return partial
 }
 
 func printStatus(w io.Writer, st live.Status) {

@@ -67,3 +67,34 @@ func TestStatusWhileLive(t *testing.T) {
 	assert.Contains(t, stdout, "0 of 3 rows finished")
 	assert.Contains(t, stdout, "oldest job still on the API")
 }
+
+func TestStatusReportsTheShardsItCanReach(t *testing.T) {
+	srv := startSim(t, sim.Config{})
+	dir := t.TempDir()
+	m := writeFile(t, filepath.Join(dir, "m.csv"), threeRows)
+	out := filepath.Join(dir, "out")
+	env := map[string]string{"RUNCOMFY_API_BASE": srv.APIURL, "RUNCOMFY_API_TOKEN": testToken, "RUNCOMFY_API_TOKEN_FILE": ""}
+	for _, sh := range []string{"0/2", "1/2"} {
+		code, _, stderr := invoke(t, env, "run", "--manifest", m, "--out", out, "--shard", sh)
+		require.Equal(t, exitOK, code, stderr)
+	}
+	// Shard 1 is held by a run whose control socket this machine cannot
+	// reach (another node of an Indexed Job): the lock without the socket.
+	held, err := store.Open(filepath.Join(out, ".pikabatch-1-of-2.db"), store.Options{})
+	require.NoError(t, err)
+	defer held.Close()
+
+	code, stdout, stderr := invoke(t, nil, "status", "--out", out)
+	assert.Equal(t, exitTempFail, code, "a partial answer is not a success: %s", stderr)
+	assert.Contains(t, stdout, ".pikabatch-0-of-2.db: no run is live")
+	assert.Contains(t, stdout, ".pikabatch-1-of-2.db: held by a run this machine cannot reach")
+
+	code, stdout, _ = invoke(t, nil, "status", "--out", out, "--json")
+	assert.Equal(t, exitTempFail, code)
+	var rep statusReport
+	require.NoError(t, json.Unmarshal([]byte(stdout), &rep))
+	require.Len(t, rep.Batches, 1)
+	require.Len(t, rep.Unreachable, 1)
+	assert.Contains(t, rep.Unreachable[0].StateFile, ".pikabatch-1-of-2.db")
+	assert.Equal(t, rep.Batches[0].Jobs, rep.Jobs, "the totals are those of the readable shards")
+}
