@@ -60,6 +60,15 @@ func (r *Runner) writeIndex(ctx context.Context) error {
 		name = IndexFile
 	}
 	final := filepath.Join(r.cfg.OutDir, name)
+	// The temporary files are named after the index, so that shards
+	// sharing a folder never touch each other's. One left by a run killed
+	// while writing is stale: this run holds the state file's lock.
+	tmpPattern := "." + name + "-*.tmp"
+	if stale, err := filepath.Glob(filepath.Join(r.cfg.OutDir, tmpPattern)); err == nil {
+		for _, f := range stale {
+			_ = os.Remove(f)
+		}
+	}
 	marks, _ := r.store.(indexMarker)
 	if marks != nil && indexUpToDate(ctx, marks, final) {
 		// Nothing was written to the store since this file was: a re-run
@@ -67,7 +76,7 @@ func (r *Runner) writeIndex(ctx context.Context) error {
 		// 100,000 rows).
 		return nil
 	}
-	tmp, err := os.CreateTemp(r.cfg.OutDir, ".results-*.tmp")
+	tmp, err := os.CreateTemp(r.cfg.OutDir, tmpPattern)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrOutput, err)
 	}

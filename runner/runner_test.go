@@ -431,3 +431,18 @@ func TestIndexRewrittenOnlyWhenTheStoreChanged(t *testing.T) {
 	require.NoError(t, err)
 	assert.False(t, os.SameFile(before, after))
 }
+
+func TestStaleIndexTempFilesAreRemoved(t *testing.T) {
+	t.Parallel()
+	e := setup(t, 3, sim.Config{})
+	require.NoError(t, os.MkdirAll(e.out, 0o755))
+	stale := filepath.Join(e.out, "."+runner.IndexFile+"-4242.tmp")
+	otherShard := filepath.Join(e.out, ".results-1-of-2.jsonl-77.tmp")
+	for _, f := range []string{stale, otherShard} {
+		require.NoError(t, os.WriteFile(f, []byte("half an index"), 0o644))
+	}
+	_, err := e.runOnce(t.Context(), nil)
+	require.NoError(t, err)
+	assert.NoFileExists(t, stale, "left by a run killed while writing the index")
+	assert.FileExists(t, otherShard, "another shard's, maybe being written right now")
+}
