@@ -91,6 +91,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdBench(ctx, args[1:], stdout, stderr)
 	case "export":
 		return cmdExport(ctx, args[1:], stdout, stderr)
+	case "verify":
+		return cmdVerify(ctx, args[1:], stdout, stderr)
 	case "status":
 		return cmdStatus(ctx, args[1:], stdout, stderr)
 	case "cancel":
@@ -115,6 +117,7 @@ Usage:
   pikabatch status --out DIR [--json]               where a batch stands (also while a run is live)
   pikabatch cancel --out DIR [--key K…]              cancel queued jobs and record it (also while a run is live)
   pikabatch export --out DIR [--format csv|jsonl]    the dataset's index: one row per job (also of a live run)
+  pikabatch verify --out DIR [--remove-bad]          re-hash every downloaded file against the state
   pikabatch demo [--out DIR]                         render examples/manifest.csv on the built-in simulator
   pikabatch sim [--addr 127.0.0.1:8787]              run the simulated API standalone
   pikabatch bench [--scenario NAMES] [--runs N]      measure this binary against the simulator

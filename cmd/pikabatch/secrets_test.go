@@ -421,7 +421,7 @@ func TestTokenNeverLeaks(t *testing.T) {
 		for _, args := range [][]string{
 			{"help"}, {"-h"}, {"--help"}, {"version"},
 			{"run", "-h"}, {"validate", "-h"}, {"status", "-h"}, {"cancel", "-h"},
-			{"export", "-h"}, {"demo", "-h"}, {"sim", "-h"}, {"bench", "-h"},
+			{"export", "-h"}, {"demo", "-h"}, {"sim", "-h"}, {"bench", "-h"}, {"verify", "-h"},
 		} {
 			code, stdout, stderr := invoke(t, tokenEnv(srv.APIURL), args...)
 			assert.Equal(t, exitOK, code, "%v: %s", args, stderr)
