@@ -423,31 +423,43 @@ func (s *Store) ForEach(ctx context.Context, fn func(Job) error) error {
 
 	var fnErr error
 	err := s.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketJobs)
-		if b == nil {
-			return nil
-		}
-		c := b.Cursor()
-		for k, v := c.First(); k != nil; k, v = c.Next() {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			var job Job
-			if err := json.Unmarshal(v, &job); err != nil {
-				return fmt.Errorf("decode %q: %w", k, err)
-			}
-			if err := fn(job); err != nil {
+		return scanJobs(ctx, tx, func(job *Job) error {
+			if err := fn(*job); err != nil {
 				fnErr = err
 				return err
 			}
-		}
-		return nil
+			return nil
+		})
 	})
 	if fnErr != nil {
 		return fnErr
 	}
 	if err != nil {
 		return fmt.Errorf("store: for each: %w", err)
+	}
+	return nil
+}
+
+// scanJobs decodes every job record in key order into a T — the whole Job,
+// or only the fields a caller needs (decoding less is most of the cost) —
+// and calls fn with it, stopping at the context's end or fn's first error.
+func scanJobs[T any](ctx context.Context, tx *bolt.Tx, fn func(*T) error) error {
+	b := tx.Bucket(bucketJobs)
+	if b == nil {
+		return nil
+	}
+	c := b.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		var rec T
+		if err := json.Unmarshal(v, &rec); err != nil {
+			return fmt.Errorf("decode %q: %w", k, err)
+		}
+		if err := fn(&rec); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -465,22 +477,10 @@ func (s *Store) Counts(ctx context.Context) (map[State]int, error) {
 		counts[st] = 0
 	}
 	err := s.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketJobs)
-		if b == nil {
-			return nil
-		}
-		c := b.Cursor()
-		for k, v := c.First(); k != nil; k, v = c.Next() {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			var rec storedID
-			if err := json.Unmarshal(v, &rec); err != nil {
-				return fmt.Errorf("decode %q: %w", k, err)
-			}
+		return scanJobs(ctx, tx, func(rec *storedID) error {
 			counts[rec.State]++
-		}
-		return nil
+			return nil
+		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: counts: %w", err)

@@ -133,33 +133,7 @@ func startPlain(w io.Writer, logs *logSink, run *live.Run, interval time.Duratio
 		}
 		fmt.Fprintf(logs, "pikabatch: progress %d/%d rows finished: %s\n", i.Finished, i.Rows, progressLine(i))
 	}
-	done := make(chan struct{})
-	stopped := make(chan struct{})
-	go func() {
-		defer close(stopped)
-		if interval <= 0 {
-			<-done
-			return
-		}
-		t := time.NewTicker(interval)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				line()
-			}
-		}
-	}()
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			close(done)
-			<-stopped
-			line()
-		})
-	}
+	return every(interval, line, line)
 }
 
 // startBar draws a progress bar with mpb. forceTTY draws it on a writer
@@ -187,18 +161,36 @@ func startBar(w io.Writer, logs *logSink, run *live.Run, forceTTY bool) func() {
 	update()
 	logs.set(p)
 
+	return every(barRefresh, update, func() {
+		update()
+		if !bar.Completed() {
+			bar.Abort(false) // keep the last figures on screen
+		}
+		logs.set(w)
+		p.Wait()
+	})
+}
+
+// every calls tick each interval (never, if interval <= 0) until the
+// returned stop is called; stop waits for a tick under way, then calls last
+// once — so last always sees the final figures and never races a tick.
+func every(interval time.Duration, tick, last func()) (stop func()) {
 	done := make(chan struct{})
 	stopped := make(chan struct{})
 	go func() {
 		defer close(stopped)
-		t := time.NewTicker(barRefresh)
+		if interval <= 0 {
+			<-done
+			return
+		}
+		t := time.NewTicker(interval)
 		defer t.Stop()
 		for {
 			select {
 			case <-done:
 				return
 			case <-t.C:
-				update()
+				tick()
 			}
 		}
 	}()
@@ -207,12 +199,7 @@ func startBar(w io.Writer, logs *logSink, run *live.Run, forceTTY bool) func() {
 		once.Do(func() {
 			close(done)
 			<-stopped
-			update()
-			if !bar.Completed() {
-				bar.Abort(false) // keep the last figures on screen
-			}
-			logs.set(w)
-			p.Wait()
+			last()
 		})
 	}
 }
