@@ -45,7 +45,7 @@ func TestCancelOffline(t *testing.T) {
 	lr := startLiveRun(t, testOptions(srv, m, filepath.Join(dir, "out")), 3)
 	require.True(t, errors.Is(lr.stop(t), context.Canceled))
 
-	env := map[string]string{"RUNCOMFY_API_BASE": srv.APIURL, "RUNCOMFY_API_TOKEN": testToken, "RUNCOMFY_API_TOKEN_FILE": ""}
+	env := tokenEnv(srv.APIURL)
 	code, stdout, stderr := invoke(t, env, "cancel", "--out", lr.out, "--key", "a", "--key", "b", "--key", "c", "--key", "zzz")
 	assert.Equal(t, exitFailedRows, code, "a named job could not be cancelled")
 	assert.Contains(t, stdout, "cancelled 2, already running 1, other 1")

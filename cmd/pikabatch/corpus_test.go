@@ -28,7 +28,7 @@ const corpusDir = "../../testdata/manifests"
 func TestBrokenManifestsSubmitNothing(t *testing.T) {
 	srv := startSim(t, sim.Config{})
 	dir := t.TempDir()
-	env := map[string]string{"RUNCOMFY_API_BASE": srv.APIURL, "RUNCOMFY_API_TOKEN": testToken, "RUNCOMFY_API_TOKEN_FILE": ""}
+	env := tokenEnv(srv.APIURL)
 
 	entries, err := os.ReadDir(corpusDir)
 	require.NoError(t, err)

@@ -28,7 +28,7 @@ func TestDryRun(t *testing.T) {
 	assert.Contains(t, stdout, "at most 3 paid submits")
 	assert.NoDirExists(t, out, "a dry run creates nothing")
 
-	env := map[string]string{"RUNCOMFY_API_BASE": srv.APIURL, "RUNCOMFY_API_TOKEN": testToken}
+	env := tokenEnv(srv.APIURL)
 	code, _, stderr = invoke(t, env, "run", "--manifest", m, "--out", out)
 	require.Equal(t, exitOK, code, stderr)
 	before := srv.Counters()

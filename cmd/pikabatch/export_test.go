@@ -95,7 +95,7 @@ func TestExport(t *testing.T) {
 	dir := t.TempDir()
 	m := writeFile(t, filepath.Join(dir, "m.csv"), threeRows)
 	out := filepath.Join(dir, "out")
-	base := map[string]string{"RUNCOMFY_API_BASE": srv.APIURL, "RUNCOMFY_API_TOKEN": testToken, "RUNCOMFY_API_TOKEN_FILE": ""}
+	base := tokenEnv(srv.APIURL)
 	code, _, stderr := invoke(t, base, "run", "--manifest", m, "--out", out, "--results-format", "csv")
 	require.Equal(t, exitOK, code, stderr)
 

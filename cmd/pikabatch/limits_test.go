@@ -21,7 +21,7 @@ func TestCronLimits(t *testing.T) {
 	srv := startSim(t, sim.Config{})
 	dir := t.TempDir()
 	m := writeFile(t, filepath.Join(dir, "m.csv"), threeRows)
-	env := map[string]string{"RUNCOMFY_API_BASE": srv.APIURL, "RUNCOMFY_API_TOKEN": testToken, "RUNCOMFY_API_TOKEN_FILE": ""}
+	env := tokenEnv(srv.APIURL)
 
 	t.Run("max-submits", func(t *testing.T) {
 		before := srv.Counters().Submits
@@ -51,7 +51,7 @@ func TestSecondRunNamesTheLiveOne(t *testing.T) {
 	lr := startLiveRun(t, testOptions(srv, m, filepath.Join(dir, "out")), 3)
 	before := srv.Counters().Submits
 
-	env := map[string]string{"RUNCOMFY_API_BASE": srv.APIURL, "RUNCOMFY_API_TOKEN": testToken, "RUNCOMFY_API_TOKEN_FILE": ""}
+	env := tokenEnv(srv.APIURL)
 	code, _, stderr := invoke(t, env, "run", "--manifest", m, "--out", lr.out)
 	assert.Equal(t, exitTempFail, code, "try again later")
 	host, _ := os.Hostname()

@@ -33,6 +33,12 @@ func startSim(t *testing.T, cfg sim.Config) *sim.Running {
 	return srv
 }
 
+// tokenEnv is the environment of a run against the API at apiBase with the
+// test token (and no token file from the machine running the tests).
+func tokenEnv(apiBase string) map[string]string {
+	return map[string]string{"RUNCOMFY_API_BASE": apiBase, "RUNCOMFY_API_TOKEN": testToken, "RUNCOMFY_API_TOKEN_FILE": ""}
+}
+
 // invoke runs the CLI in-process and returns its exit code and output.
 func invoke(t *testing.T, env map[string]string, args ...string) (int, string, string) {
 	t.Helper()
@@ -61,7 +67,7 @@ func TestRunExitCodes(t *testing.T) {
 		"id,image,promptText\na,https://img.example.com/a.jpg,waves\nb,https://img.example.com/b.jpg,wind\n")
 	bad := writeFile(t, filepath.Join(dir, "bad.csv"),
 		"id,image,resolution\na,https://img.example.com/a.jpg,1080\nb,ftp://img.example.com/b.jpg,720p\n")
-	base := map[string]string{"RUNCOMFY_API_BASE": srv.APIURL, "RUNCOMFY_API_TOKEN": testToken, "RUNCOMFY_API_TOKEN_FILE": ""}
+	base := tokenEnv(srv.APIURL)
 
 	t.Run("invalid manifest submits nothing", func(t *testing.T) {
 		code, _, stderr := invoke(t, base, "run", "--manifest", bad, "--out", filepath.Join(dir, "o1"))

@@ -23,7 +23,7 @@ func TestPlainProgressOffTerminal(t *testing.T) {
 	srv := startSim(t, sim.Config{})
 	dir := t.TempDir()
 	m := writeFile(t, filepath.Join(dir, "m.csv"), threeRows)
-	env := map[string]string{"RUNCOMFY_API_BASE": srv.APIURL, "RUNCOMFY_API_TOKEN": testToken, "RUNCOMFY_API_TOKEN_FILE": ""}
+	env := tokenEnv(srv.APIURL)
 	code, stdout, stderr := invoke(t, env, "run", "--manifest", m, "--out", filepath.Join(dir, "out"))
 	require.Equal(t, exitOK, code, stderr)
 	assert.Contains(t, stderr, "pikabatch: progress 3/3 rows finished: 3 done · 0 failed · 0 in progress · 3 submitted · 3 downloaded")

@@ -178,10 +178,6 @@ func (ls *leakScan) all(t *testing.T, what, stdout, stderr string, dirs ...strin
 	}
 }
 
-func tokenEnv(apiBase string) map[string]string {
-	return map[string]string{"RUNCOMFY_API_BASE": apiBase, "RUNCOMFY_API_TOKEN": testToken, "RUNCOMFY_API_TOKEN_FILE": ""}
-}
-
 // runArgs is `run` over m into out with debug JSON logs, no rate limit (the
 // simulator is local) and extra flags.
 func runArgs(m, out string, extra ...string) []string {

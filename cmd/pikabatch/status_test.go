@@ -17,7 +17,7 @@ func TestStatus(t *testing.T) {
 	dir := t.TempDir()
 	m := writeFile(t, filepath.Join(dir, "m.csv"), threeRows)
 	out := filepath.Join(dir, "out")
-	base := map[string]string{"RUNCOMFY_API_BASE": srv.APIURL, "RUNCOMFY_API_TOKEN": testToken, "RUNCOMFY_API_TOKEN_FILE": ""}
+	base := tokenEnv(srv.APIURL)
 	code, _, stderr := invoke(t, base, "run", "--manifest", m, "--out", out)
 	require.Equal(t, exitFailedRows, code, stderr)
 
@@ -73,7 +73,7 @@ func TestStatusReportsTheShardsItCanReach(t *testing.T) {
 	dir := t.TempDir()
 	m := writeFile(t, filepath.Join(dir, "m.csv"), threeRows)
 	out := filepath.Join(dir, "out")
-	env := map[string]string{"RUNCOMFY_API_BASE": srv.APIURL, "RUNCOMFY_API_TOKEN": testToken, "RUNCOMFY_API_TOKEN_FILE": ""}
+	env := tokenEnv(srv.APIURL)
 	for _, sh := range []string{"0/2", "1/2"} {
 		code, _, stderr := invoke(t, env, "run", "--manifest", m, "--out", out, "--shard", sh)
 		require.Equal(t, exitOK, code, stderr)

@@ -18,7 +18,7 @@ func TestVerifyFindsDamageAndARunRepairsIt(t *testing.T) {
 	dir := t.TempDir()
 	m := writeFile(t, filepath.Join(dir, "m.csv"), threeRows)
 	out := filepath.Join(dir, "out")
-	env := map[string]string{"RUNCOMFY_API_BASE": srv.APIURL, "RUNCOMFY_API_TOKEN": testToken, "RUNCOMFY_API_TOKEN_FILE": ""}
+	env := tokenEnv(srv.APIURL)
 	code, _, stderr := invoke(t, env, "run", "--manifest", m, "--out", out)
 	require.Equal(t, exitOK, code, stderr)
 
