@@ -235,13 +235,41 @@ func TestRateLimitStormSlowsDownAndFinishes(t *testing.T) {
 
 	c := e.sim.Counters()
 	calls := client.Calls()
-	t.Logf("429s %d, slowdowns %d, final rate %.0f/s", c.RateLimited, calls.Slowdowns, float64(lim.Limit()))
+	t.Logf("429s %d, slowdowns %d, final rate %.0f/s, account limit seen %d", c.RateLimited, calls.Slowdowns, float64(lim.Limit()), sum.AccountJobs)
 	assert.Positive(t, c.RateLimited)
 	assert.Equal(t, c.RateLimited, calls.RateLimited)
 	assert.Positive(t, calls.Slowdowns, "429s slowed the shared limiter down")
 	assert.Less(t, float64(lim.Limit()), 4000.0)
 	assert.EqualValues(t, rows, c.Submits, "a 429 creates no job")
 	assert.Zero(t, c.DuplicateSubmits)
+}
+
+func TestAccountLimitHoldsSubmits(t *testing.T) {
+	t.Parallel()
+	const rows, account = 60, 4
+	// The account takes 4 jobs at once (2 running, 2 queued) and answers
+	// 429 above that; the run asks for 16.
+	e := setup(t, rows, sim.Config{Seed: 3, Slots: 2, MaxConcurrentSubmits: account, RunTime: 10 * time.Millisecond})
+	lim := rate.NewLimiter(4000, 64)
+	sum, client, err := e.runClient(t.Context(), func(c *api.Config) { c.Limiter = lim },
+		func(c *runner.Config) { c.Concurrency = 16 })
+	require.NoError(t, err, "summary %+v", sum)
+	e.assertAllDownloaded(rows)
+
+	c := e.sim.Counters()
+	calls := client.Calls()
+	t.Logf("account limit learned %d; 429s %d (%.2f per job), slowdowns %d", sum.AccountJobs, c.RateLimited,
+		float64(c.RateLimited)/rows, calls.Slowdowns)
+	assert.EqualValues(t, rows, c.Submits, "a 429 creates no job")
+	assert.Zero(t, c.DuplicateSubmits)
+	// What the run saw of the account: at least its limit (a job that
+	// finished unseen still counts) and well below --concurrency.
+	assert.GreaterOrEqual(t, sum.AccountJobs, account)
+	assert.Less(t, sum.AccountJobs, 16)
+	// Held submits wait for a finish instead of knocking: a knocking run
+	// (each refused submit retried at once, as this test's client does
+	// without a hold) is refused many times per job.
+	assert.Less(t, c.RateLimited, int64(rows), "fewer refusals than jobs")
 }
 
 func TestServerErrorsAndDropsOnEveryEndpoint(t *testing.T) {

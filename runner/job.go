@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -18,7 +17,7 @@ import (
 // worker carries one run's shared limits to the per-job goroutines.
 type worker struct {
 	r         *Runner
-	inflight  *semaphore.Weighted // jobs on the API at once
+	slots     *jobSlots           // jobs on the API at once
 	downloads *semaphore.Weighted // downloads at once
 	// started bounds the jobs started and not yet ended. A rendered job gives
 	// its API slot back before it waits for a download slot, so that slow
@@ -54,17 +53,16 @@ func (w *worker) start(ctx context.Context, g *errgroup.Group, job store.Job, ac
 		})
 		return nil
 	}
-	if err := w.inflight.Acquire(ctx, 1); err != nil {
+	sl, err := w.slots.acquire(ctx)
+	if err != nil {
 		w.started.Release(1)
 		return err
 	}
 	g.Go(func() error {
 		defer w.started.Release(1)
-		var once sync.Once
-		release := func() { once.Do(func() { w.inflight.Release(1) }) }
-		defer release()
-		job, err := w.onAPI(ctx, job, act)
-		release()
+		defer sl.release()
+		job, err := w.onAPI(ctx, job, act, sl)
+		sl.release()
 		if err != nil || job.State != store.StateRendered {
 			return w.finish(ctx, job, err)
 		}
@@ -105,24 +103,25 @@ func (w *worker) finish(ctx context.Context, job store.Job, err error) error {
 
 // onAPI takes a job from wherever it is to finished on the API side.
 // It returns a fatal error only when the whole run must stop.
-func (w *worker) onAPI(ctx context.Context, job store.Job, act action) (store.Job, error) {
+func (w *worker) onAPI(ctx context.Context, job store.Job, act action, sl *slot) (store.Job, error) {
 	r := w.r
 	var err error
 	switch act {
 	case actResend:
-		job, err = w.resolveUncertain(ctx, job)
+		job, err = w.resolveUncertain(ctx, job, sl)
 	case actSubmit:
-		job, err = w.submit(ctx, job)
+		job, err = w.submit(ctx, job, sl)
 	}
 	if err != nil || job.RequestID == "" || job.State.IsTerminal() {
 		return job, err
 	}
+	sl.place() // a job of an earlier run is on the account too
 	return r.pollUntilDone(ctx, job)
 }
 
 // resolveUncertain applies the uncertain-submit policy of DESIGN.md: re-send
 // once and count it, or hold the row when asked to.
-func (w *worker) resolveUncertain(ctx context.Context, job store.Job) (store.Job, error) {
+func (w *worker) resolveUncertain(ctx context.Context, job store.Job, sl *slot) (store.Job, error) {
 	r := w.r
 	if job.State == store.StateSubmitting {
 		// A run died between recording "submitting" and learning the outcome.
@@ -144,12 +143,12 @@ func (w *worker) resolveUncertain(ctx context.Context, job store.Job) (store.Job
 	}
 	r.stats.resent.Add(1)
 	r.log.Warn("re-sending uncertain submit; a duplicate charge is possible", "key", job.Key)
-	return w.submit(ctx, job)
+	return w.submit(ctx, job, sl)
 }
 
 // submit sends one paid submit, recording "submitting" durably before the
 // POST and the request ID durably before anything else uses it.
-func (w *worker) submit(ctx context.Context, job store.Job) (store.Job, error) {
+func (w *worker) submit(ctx context.Context, job store.Job, sl *slot) (store.Job, error) {
 	r := w.r
 	if err := ctx.Err(); err != nil {
 		return job, err
@@ -179,6 +178,7 @@ func (w *worker) submit(ctx context.Context, job store.Job) (store.Job, error) {
 	}
 
 	sctx, cancel := graceContext(ctx, r.cfg.SubmitGrace)
+	sctx = api.WithSubmitHold(sctx, sl.hold(ctx))
 	resp, err := r.api.Submit(sctx, r.cfg.Model, job.Input)
 	cancel()
 	wctx := context.WithoutCancel(ctx) // the outcome is always recorded
@@ -186,6 +186,7 @@ func (w *worker) submit(ctx context.Context, job store.Job) (store.Job, error) {
 	case err == nil:
 		r.outage.ok()
 		r.stats.submitted.Add(1)
+		sl.submitted()
 		now := r.cfg.Now()
 		job, err = r.store.Update(wctx, job.Key, func(j *store.Job) error {
 			j.State = store.StateSubmitted
@@ -216,7 +217,7 @@ func (w *worker) submit(ctx context.Context, job store.Job) (store.Job, error) {
 		if ctx.Err() != nil {
 			return job, nil
 		}
-		return w.resolveUncertain(ctx, job)
+		return w.resolveUncertain(ctx, job, sl)
 	case errors.Is(err, api.ErrRejected):
 		now := r.cfg.Now()
 		job, uerr := r.store.Update(wctx, job.Key, func(j *store.Job) error {
@@ -236,7 +237,7 @@ func (w *worker) submit(ctx context.Context, job store.Job) (store.Job, error) {
 	job = r.revert(job, prev.State, err.Error())
 	if errors.Is(err, api.ErrUnavailable) {
 		if werr := r.outage.wait(ctx, err, r.poll.cfg.Min); werr == nil {
-			return w.submit(ctx, job)
+			return w.submit(ctx, job, sl)
 		} else if ctx.Err() != nil {
 			return job, ctx.Err()
 		}

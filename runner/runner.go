@@ -205,6 +205,7 @@ type counters struct {
 	rows, submitted, resent, uncertain, held, completed, downloaded atomic.Int64
 	failed, skippedDone, changed, notSubmitted, leftInFlight        atomic.Int64
 	polls, downloadRetries, urlRefreshes                            atomic.Int64
+	accountJobs                                                     atomic.Int64
 	mu                                                              sync.Mutex
 	failReasons                                                     map[string]int
 	final                                                           map[store.State]int
@@ -231,24 +232,27 @@ func (c *counters) end(s store.State) {
 
 // Summary is the account of one run.
 type Summary struct {
-	Rows            int                 `json:"rows"`
-	Submitted       int                 `json:"submitted"`  // accepted submits this run (incl. re-sent)
-	Resent          int                 `json:"resent"`     // uncertain submits re-sent: up to this many duplicate charges
-	Uncertain       int                 `json:"uncertain"`  // submits whose outcome was lost this run
-	Held            int                 `json:"held"`       // uncertain rows left unsent
-	Completed       int                 `json:"completed"`  // jobs seen completed this run
-	Downloaded      int                 `json:"downloaded"` // jobs downloaded this run
-	Failed          int                 `json:"failed"`     // jobs that failed this run
-	FailReasons     map[string]int      `json:"fail_reasons,omitempty"`
-	SkippedDone     int                 `json:"skipped_done"`     // already done, file present
-	Changed         int                 `json:"changed"`          // parameters changed since submit: skipped
-	NotSubmitted    int                 `json:"not_submitted"`    // left pending (stopped, capped)
-	LeftInFlight    int                 `json:"left_in_flight"`   // submitted, not finished when the run stopped
-	Polls           int                 `json:"polls"`            // status/result calls spent polling
-	DownloadRetries int                 `json:"download_retries"` // cut-off or failed downloads retried
-	URLRefreshes    int                 `json:"url_refreshes"`    // expired result URLs refreshed
-	Final           map[store.State]int `json:"final"`            // every row's state at the end
-	Wall            time.Duration       `json:"wall_ns"`
+	Rows            int            `json:"rows"`
+	Submitted       int            `json:"submitted"`  // accepted submits this run (incl. re-sent)
+	Resent          int            `json:"resent"`     // uncertain submits re-sent: up to this many duplicate charges
+	Uncertain       int            `json:"uncertain"`  // submits whose outcome was lost this run
+	Held            int            `json:"held"`       // uncertain rows left unsent
+	Completed       int            `json:"completed"`  // jobs seen completed this run
+	Downloaded      int            `json:"downloaded"` // jobs downloaded this run
+	Failed          int            `json:"failed"`     // jobs that failed this run
+	FailReasons     map[string]int `json:"fail_reasons,omitempty"`
+	SkippedDone     int            `json:"skipped_done"`     // already done, file present
+	Changed         int            `json:"changed"`          // parameters changed since submit: skipped
+	NotSubmitted    int            `json:"not_submitted"`    // left pending (stopped, capped)
+	LeftInFlight    int            `json:"left_in_flight"`   // submitted, not finished when the run stopped
+	Polls           int            `json:"polls"`            // status/result calls spent polling
+	DownloadRetries int            `json:"download_retries"` // cut-off or failed downloads retried
+	URLRefreshes    int            `json:"url_refreshes"`    // expired result URLs refreshed
+	// AccountJobs is how many jobs at once the account was seen to take
+	// when it refused more than Concurrency (0: it never refused one).
+	AccountJobs int                 `json:"account_jobs_at_once,omitempty"`
+	Final       map[store.State]int `json:"final"` // every row's state at the end
+	Wall        time.Duration       `json:"wall_ns"`
 }
 
 func (r *Runner) snapshot(start time.Time) Summary {
@@ -261,6 +265,7 @@ func (r *Runner) snapshot(start time.Time) Summary {
 		Downloaded: int(c.downloaded.Load()), Failed: int(c.failed.Load()), SkippedDone: int(c.skippedDone.Load()),
 		Changed: int(c.changed.Load()), NotSubmitted: int(c.notSubmitted.Load()), LeftInFlight: int(c.leftInFlight.Load()),
 		Polls: int(c.polls.Load()), DownloadRetries: int(c.downloadRetries.Load()), URLRefreshes: int(c.urlRefreshes.Load()),
+		AccountJobs: int(c.accountJobs.Load()),
 		FailReasons: map[string]int{}, Final: map[store.State]int{},
 		Wall: r.cfg.Now().Sub(start),
 	}
@@ -289,11 +294,10 @@ func (r *Runner) Run(ctx context.Context, src RowSource) (Summary, error) {
 	lctx, stopLimits := r.startLimits(ctx, start)
 	defer stopLimits()
 	g, gctx := errgroup.WithContext(lctx)
-	inflight := semaphore.NewWeighted(int64(r.cfg.Concurrency))
 	downloads := semaphore.NewWeighted(int64(r.cfg.DownloadConcurrency))
 	var stopErr atomic.Value // first reason submits were stopped
 
-	w := &worker{r: r, inflight: inflight, downloads: downloads, stopErr: &stopErr,
+	w := &worker{r: r, slots: newJobSlots(r.cfg.Concurrency, &r.stats.accountJobs, r.log), downloads: downloads, stopErr: &stopErr,
 		started: semaphore.NewWeighted(int64(2*r.cfg.Concurrency + r.cfg.DownloadConcurrency))}
 
 	produceErr := r.produce(gctx, src, g, w)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -121,4 +122,24 @@ func TestRedactArgs(t *testing.T) {
 	assert.Equal(t, "pikabatch run -notify-url=[redacted]",
 		redactArgs([]string{"pikabatch", "run", "-notify-url=https://hooks.example.com/T/B/x"}))
 	assert.Equal(t, "pikabatch run --out notify-url", redactArgs([]string{"pikabatch", "run", "--out", "notify-url"}))
+}
+
+func TestSummaryNamesTheAccountLimit(t *testing.T) {
+	// The account takes one job at once; the run asks for two. The second
+	// submit is refused, backs off for real (Retry-After 1s), is refused
+	// again while the first job runs (2s), then waits for it to finish.
+	srv := startSim(t, sim.Config{Slots: 1, MaxConcurrentSubmits: 1, RunTime: 2 * time.Second})
+	dir := t.TempDir()
+	m := writeFile(t, filepath.Join(dir, "m.csv"), "id,image,promptText\n"+
+		"a,https://img.example.com/a.jpg,waves\n"+
+		"b,https://img.example.com/b.jpg,wind\n")
+	code, stdout, stderr := invoke(t, tokenEnv(srv.APIURL), "run", "--manifest", m, "--out", filepath.Join(dir, "out"),
+		"--concurrency", "2", "--rps", "0")
+	require.Equal(t, exitOK, code, stderr)
+	assert.Contains(t, stdout, "account limit: a submit was refused with 1 jobs of this run on the account")
+	assert.Contains(t, stderr, "the account takes no more jobs at once")
+	c := srv.Counters()
+	assert.EqualValues(t, 2, c.Submits)
+	assert.EqualValues(t, 2, c.RateLimited, "refused once as the rate, once as the account's limit; then it waited")
+	assert.Zero(t, c.DuplicateSubmits)
 }

@@ -401,6 +401,10 @@ func printSummary(w io.Writer, s runner.Summary, calls api.Calls, asJSON bool) {
 	if s.Changed > 0 {
 		fmt.Fprintf(w, "changed since submitted (skipped) %d\n", s.Changed)
 	}
+	if s.AccountJobs > 0 {
+		fmt.Fprintf(w, "account limit: a submit was refused with %d jobs of this run on the account; later ones waited for a job to finish (--concurrency %d spares the refusals)\n",
+			s.AccountJobs, s.AccountJobs)
+	}
 	if len(s.FailReasons) > 0 {
 		reasons := make([]string, 0, len(s.FailReasons))
 		for r := range s.FailReasons {

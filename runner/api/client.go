@@ -115,6 +115,7 @@ type Client struct {
 
 	calls struct {
 		submit, status, result, cancel, retries, rateLimited, slowdowns atomic.Int64
+		pollsLimited                                                    atomic.Int64 // 429s on other calls than submit
 	}
 }
 
@@ -398,9 +399,11 @@ func (r call) logAttrs(attempt int) []any {
 // submit because the API said yes.
 func (c *Client) exec(ctx context.Context, r call, decode func(body []byte) error) error {
 	var last error
+	retries := 0     // failed attempts that count toward maxRetries
+	backOff := false // whether to wait before the next attempt
 	for attempt := 1; ; attempt++ {
-		if attempt > 1 {
-			delay := c.backoff(attempt-2, last)
+		if backOff {
+			delay := c.backoff(retries-1, last)
 			c.log.Warn("retrying api request", append(r.logAttrs(attempt-1), "delay", delay, "err", last)...)
 			if err := c.sleep(ctx, delay); err != nil {
 				return fmt.Errorf("%s: waiting to retry: %w (last error: %w)", r.op, err, last)
@@ -425,10 +428,50 @@ func (c *Client) exec(ctx context.Context, r call, decode func(body []byte) erro
 			return err
 		}
 		last = err
-		if attempt > c.maxRetries {
+		if se := rateLimited(err); se != nil {
+			held, herr := c.holdSubmit(ctx, r, se)
+			if herr != nil {
+				return c.stopped(r.op, herr, last)
+			}
+			if held {
+				// The caller waited for room on the account: send again
+				// now. Not a retry, and not a reason to slow the rate.
+				backOff = false
+				continue
+			}
+			if c.adapt.slowDown(c.now()) {
+				c.calls.slowdowns.Add(1)
+				c.log.Warn("api rate limited; slowing down", "op", se.Op, "rps", math.Round(float64(c.limiter.Limit())*10)/10)
+			}
+		}
+		backOff = true
+		retries++
+		if retries > c.maxRetries {
 			return &UnavailableError{Attempts: attempt, Err: err}
 		}
 	}
+}
+
+// rateLimited returns err's 429, if it is one.
+func rateLimited(err error) *StatusError {
+	var se *StatusError
+	if errors.As(err, &se) && se.Code == http.StatusTooManyRequests {
+		return se
+	}
+	return nil
+}
+
+// holdSubmit asks the caller's submit hold (WithSubmitHold), if any, about
+// a 429 on a submit.
+func (c *Client) holdSubmit(ctx context.Context, r call, se *StatusError) (bool, error) {
+	if r.op != opSubmit {
+		return false, nil
+	}
+	hold, ok := ctx.Value(submitHoldKey{}).(SubmitHold)
+	if !ok || hold == nil {
+		return false, nil
+	}
+	return hold(ctx, Refusal{StatusError: se, PollsRateLimited: c.calls.pollsLimited.Load()})
 }
 
 // stopped is the error of a call that ended before an attempt was sent.
@@ -538,10 +581,9 @@ func (c *Client) attempt(ctx context.Context, r call, n int, decode func([]byte)
 // whether se may be retried.
 func (c *Client) classify(se *StatusError) bool {
 	if se.Code == http.StatusTooManyRequests {
-		c.calls.rateLimited.Add(1)
-		if c.adapt.slowDown(c.now()) {
-			c.calls.slowdowns.Add(1)
-			c.log.Warn("api rate limited; slowing down", "op", se.Op, "rps", math.Round(float64(c.limiter.Limit())*10)/10)
+		c.calls.rateLimited.Add(1) // exec decides whether the rate slows down
+		if se.Op != opSubmit {
+			c.calls.pollsLimited.Add(1)
 		}
 	}
 	return se.Temporary()

@@ -24,3 +24,33 @@ func checkSendGate(ctx context.Context) error {
 	}
 	return nil
 }
+
+// submitHoldKey is the context key of a submit hold.
+type submitHoldKey struct{}
+
+// SubmitHold is asked what a 429 on a submit means. A 429 there is either
+// the account's request rate or its limit on jobs at once — back-pressure,
+// which no backoff cures: only a job of the account finishing makes room.
+// Only the caller knows how many jobs it has on the account, so it decides.
+// It returns true after it waited for room: the client then sends again at
+// once, without counting a retry or slowing its rate. It returns false to
+// have the 429 handled as a rate limit (slow down, back off, retry). An
+// error ends the call unsent.
+type SubmitHold func(ctx context.Context, refusal Refusal) (held bool, err error)
+
+// Refusal is a 429 on a submit, with what tells a rate limit from the
+// account's limit on jobs at once.
+type Refusal struct {
+	*StatusError
+	// PollsRateLimited counts the 429s status, result and cancel calls got
+	// so far. A rate limit refuses those too; the account's limit on jobs
+	// at once never does: if it grew since a submit's last refusal, the
+	// rate is the likelier cause.
+	PollsRateLimited int64
+}
+
+// WithSubmitHold returns a context under which the client asks hold about
+// every 429 a submit gets.
+func WithSubmitHold(ctx context.Context, hold SubmitHold) context.Context {
+	return context.WithValue(ctx, submitHoldKey{}, hold)
+}

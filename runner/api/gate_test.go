@@ -1,13 +1,16 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/time/rate"
 )
 
 func TestSendGate(t *testing.T) {
@@ -43,5 +46,58 @@ func TestSendGate(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, "r1", resp.RequestID)
 		assert.Equal(t, 2, srv.Count())
+	})
+}
+
+func TestSubmitHold(t *testing.T) {
+	t.Parallel()
+	full := reply(http.StatusTooManyRequests, `{"error_message":"too many requests"}`, "Retry-After", "2")
+	created := reply(http.StatusOK, `{"request_id":"r1"}`)
+
+	t.Run("held: sent again at once, not a retry, rate kept", func(t *testing.T) {
+		t.Parallel()
+		srv := serve(full, full, full, created)
+		lim := rate.NewLimiter(100, 1000)
+		f := setup(t, srv, func(c *Config) { c.Limiter = lim; c.MaxRetries = 1 })
+		var asked []time.Duration
+		ctx := WithSubmitHold(t.Context(), func(_ context.Context, refusal Refusal) (bool, error) {
+			asked = append(asked, refusal.RetryAfter)
+			return len(asked) > 1, nil // the first is taken as the rate
+		})
+		resp, err := f.client.Submit(ctx, "m", map[string]string{"image": "x"})
+		require.NoError(t, err, "held refusals do not use up MaxRetries")
+		assert.Equal(t, "r1", resp.RequestID)
+		assert.Equal(t, []time.Duration{2 * time.Second, 2 * time.Second, 2 * time.Second}, asked)
+		assert.Equal(t, []time.Duration{2 * time.Second}, f.sleep.Delays(), "only the first refusal backs off")
+		calls := f.client.Calls()
+		assert.EqualValues(t, 1, calls.Retries)
+		assert.EqualValues(t, 3, calls.RateLimited)
+		assert.EqualValues(t, 1, calls.Slowdowns, "a refusal held for room does not slow the rate")
+		assert.InDelta(t, 50, float64(lim.Limit()), 1, "halved once (and recovering since)")
+	})
+
+	t.Run("a stop while held ends the submit unsent", func(t *testing.T) {
+		t.Parallel()
+		srv := serve(full, created)
+		f := setup(t, srv)
+		errStop := errors.New("run stopped")
+		ctx := WithSubmitHold(t.Context(), func(context.Context, Refusal) (bool, error) { return false, errStop })
+		_, err := f.client.Submit(ctx, "m", map[string]string{"image": "x"})
+		require.ErrorIs(t, err, errStop)
+		assert.NotErrorIs(t, err, ErrUncertain, "a refused submit created nothing")
+		assert.Equal(t, 1, srv.Count())
+	})
+
+	t.Run("only submits ask", func(t *testing.T) {
+		t.Parallel()
+		srv := serve(full, reply(http.StatusOK, `{"status":"in_queue"}`))
+		f := setup(t, srv)
+		ctx := WithSubmitHold(t.Context(), func(context.Context, Refusal) (bool, error) {
+			t.Error("a status call asked the submit hold")
+			return true, nil
+		})
+		_, err := f.client.Status(ctx, "r1")
+		require.NoError(t, err)
+		assert.Len(t, f.sleep.Delays(), 1, "a status 429 backs off as always")
 	})
 }

@@ -1,0 +1,215 @@
+package runner
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pikabatch/pikabatch/runner/api"
+)
+
+// jobSlots bounds the jobs a run has on the API at once: at most
+// --concurrency, and no more than the account takes.
+//
+// Accounts have their own limit on jobs at once (commonly about 5 to start),
+// and the API answers a submit above it with 429: back-pressure, which no
+// backoff cures — only a job finishing makes room. A run with --concurrency
+// above that limit would otherwise keep its extra submits knocking, each
+// knock read as "slow down" by the shared rate limiter, which then slows the
+// polls too, and a finished job's room would wait for the next knock.
+//
+// A 429 does not say which limit it is. So the first refusal of a submit is
+// taken as the rate (the client backs off); a second one, with jobs of ours
+// on the account and no poll refused in between (a rate limit refuses
+// polls too), as the account's limit: the limit drops to the jobs we
+// have there and the submit waits for one of them to finish — or, at the
+// longest, holdMax, after which it tries again anyway. If the account then
+// takes it with no job of ours gone, the cut was wrong (it was the rate)
+// and the limit rises by one. It also creeps up by one after every 2×limit
+// accepted submits, so an account whose limit grows with spend, or a cut
+// that was wrong after all, does not hold the run down. A refused submit is never
+// a charge: what this costs is a few free calls.
+type jobSlots struct {
+	log     *slog.Logger
+	ceiling int           // --concurrency
+	learned *atomic.Int64 // the summary's AccountJobs: jobs of ours on the account at its last refusal
+	holdFor func(refusal *api.StatusError) time.Duration
+
+	mu       sync.Mutex
+	limit    int           // jobs at once allowed now: ceiling, or what the account was seen to take
+	used     int           // slots taken: jobs on the API and submits on their way
+	placed   int           // of those, the jobs known to be on the account
+	accepted int           // submits accepted since the limit last changed
+	changed  chan struct{} // closed and replaced when a slot may have come free
+}
+
+// holdMax is the longest a submit held for room waits before it tries again
+// with no job finished: time enough for a rate limit to pass, if that is
+// what the refusals were.
+func holdMax(refusal *api.StatusError) time.Duration {
+	return 8 * max(refusal.RetryAfter, time.Second)
+}
+
+func newJobSlots(ceiling int, learned *atomic.Int64, log *slog.Logger) *jobSlots {
+	return &jobSlots{log: log, ceiling: ceiling, learned: learned, holdFor: holdMax,
+		limit: ceiling, changed: make(chan struct{})}
+}
+
+// acquire takes a slot, waiting while every allowed one is taken.
+func (s *jobSlots) acquire(ctx context.Context) (*slot, error) {
+	if err := s.take(ctx, nil); err != nil {
+		return nil, err
+	}
+	return &slot{s: s}, nil
+}
+
+// take waits for a slot until ctx ends or, if giveUp is not nil, until it
+// fires: then it takes one anyway, above the limit.
+func (s *jobSlots) take(ctx context.Context, giveUp <-chan time.Time) error {
+	for {
+		s.mu.Lock()
+		if s.used < s.limit {
+			s.used++
+			s.mu.Unlock()
+			return nil
+		}
+		ch := s.changed
+		s.mu.Unlock()
+		select {
+		case <-ch:
+		case <-giveUp:
+			s.mu.Lock()
+			s.used++
+			s.mu.Unlock()
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// setLimit changes the limit. s.mu must be held.
+func (s *jobSlots) setLimit(n int) {
+	n = min(max(n, 1), s.ceiling)
+	if n > s.limit {
+		s.signal()
+	}
+	s.limit, s.accepted = n, 0
+}
+
+// signal wakes every waiter to look again. s.mu must be held.
+func (s *jobSlots) signal() {
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// slot is one job's place in jobSlots.
+type slot struct {
+	s      *jobSlots
+	placed bool // the job is on the account (s.mu guards it)
+	// Its submit's last refusal, if any (only its goroutine uses these).
+	refused      bool
+	pollsLimited int64 // api.Refusal.PollsRateLimited then
+	released     sync.Once
+}
+
+// place records that the job is on the account: its submit was accepted,
+// or it is a job of an earlier run being polled.
+func (sl *slot) place() {
+	s := sl.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !sl.placed {
+		sl.placed = true
+		s.placed++
+	}
+}
+
+// release gives the slot back: its job has left the API (or never reached
+// it). Later calls do nothing.
+func (sl *slot) release() {
+	sl.released.Do(func() {
+		s := sl.s
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.used--
+		if sl.placed {
+			s.placed--
+		}
+		s.signal()
+	})
+}
+
+// submitted records an accepted submit: the job is on the account.
+func (sl *slot) submitted() {
+	sl.place()
+	s := sl.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.limit >= s.ceiling:
+	case s.placed > s.limit:
+		// A submit that stopped waiting was taken: the account holds more
+		// than the limit said. (One more, not all that seem to be there:
+		// jobs that finished unseen still count as placed.)
+		s.setLimit(s.limit + 1)
+		s.log.Info("the account took more jobs at once than it seemed to; raising the limit",
+			"jobs_at_once", s.limit, "concurrency", s.ceiling)
+	default:
+		s.accepted++
+		if s.accepted >= 2*s.limit {
+			s.setLimit(s.limit + 1)
+		}
+	}
+}
+
+// hold returns the api.SubmitHold of the submit that holds sl. stop ends a
+// wait for room: the run's context, since a submit that waits is provably
+// unsent and needs no grace.
+func (sl *slot) hold(stop context.Context) api.SubmitHold {
+	return func(_ context.Context, refusal api.Refusal) (bool, error) {
+		return sl.refusedAgain(stop, refusal)
+	}
+}
+
+// refusedAgain decides what a 429 on the submit holding sl means, and
+// reports whether it waited for room (see jobSlots).
+func (sl *slot) refusedAgain(ctx context.Context, refusal api.Refusal) (bool, error) {
+	s := sl.s
+	s.mu.Lock()
+	onAccount := s.placed
+	// Refused again, and no poll refused in between: the account is full.
+	again := sl.refused && refusal.PollsRateLimited == sl.pollsLimited
+	sl.refused, sl.pollsLimited = true, refusal.PollsRateLimited
+	if onAccount == 0 || !again {
+		// A first refusal may be the rate, and so is one while polls are
+		// refused too: back off as for any 429. With nothing of ours on the
+		// account there is nothing to wait for.
+		s.mu.Unlock()
+		return false, nil
+	}
+	s.learned.Store(int64(onAccount))
+	if onAccount < s.limit {
+		s.setLimit(onAccount)
+		s.log.Warn("the account takes no more jobs at once; further submits wait for a job to finish",
+			"jobs_at_once", onAccount, "concurrency", s.ceiling)
+	}
+	// Give the slot back and queue for the next one like any submit, so
+	// that a finish lets one of them go, not every one that waits.
+	s.used--
+	s.signal()
+	s.mu.Unlock()
+
+	t := time.NewTimer(s.holdFor(refusal.StatusError))
+	defer t.Stop()
+	if err := s.take(ctx, t.C); err != nil {
+		// The caller still releases the slot it holds: keep the count whole.
+		s.mu.Lock()
+		s.used++
+		s.mu.Unlock()
+		return false, err
+	}
+	return true, nil
+}

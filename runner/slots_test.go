@@ -1,0 +1,201 @@
+package runner
+
+import (
+	"context"
+	"log/slog"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/pikabatch/pikabatch/runner/api"
+)
+
+var refusal = api.Refusal{StatusError: &api.StatusError{Code: 429, Message: "too many requests", RetryAfter: time.Second}}
+
+func newTestSlots(ceiling int) (*jobSlots, *atomic.Int64) {
+	var learned atomic.Int64
+	return newJobSlots(ceiling, &learned, slog.New(slog.DiscardHandler)), &learned
+}
+
+// cancelled is a context that has ended: acquire with it succeeds only if
+// a slot is free right now, which is how these tests see a full pool
+// without waiting.
+func cancelled() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}
+
+// onAccount takes n slots whose jobs were accepted.
+func onAccount(t *testing.T, s *jobSlots, n int) []*slot {
+	t.Helper()
+	var sls []*slot
+	for range n {
+		sl, err := s.acquire(t.Context())
+		require.NoError(t, err)
+		sl.submitted()
+		sls = append(sls, sl)
+	}
+	return sls
+}
+
+func TestJobSlotsBoundJobsAtOnce(t *testing.T) {
+	s, learned := newTestSlots(2)
+	sls := onAccount(t, s, 2)
+	_, err := s.acquire(cancelled())
+	require.ErrorIs(t, err, context.Canceled, "full at --concurrency")
+	sls[0].release()
+	sls[0].release() // a second release gives nothing back twice
+	_, err = s.acquire(cancelled())
+	require.NoError(t, err)
+	_, err = s.acquire(cancelled())
+	require.ErrorIs(t, err, context.Canceled)
+	assert.Zero(t, learned.Load(), "the account never refused")
+}
+
+func TestJobSlotsLearnTheAccountLimit(t *testing.T) {
+	s, learned := newTestSlots(8)
+	jobs := onAccount(t, s, 3)
+	sl, err := s.acquire(t.Context())
+	require.NoError(t, err)
+
+	held, err := sl.refusedAgain(t.Context(), refusal)
+	require.NoError(t, err)
+	assert.False(t, held, "a first refusal is taken as the rate: the client backs off")
+	assert.Zero(t, learned.Load())
+
+	type outcome struct {
+		held bool
+		err  error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		held, err := sl.refusedAgain(t.Context(), refusal)
+		done <- outcome{held, err}
+	}()
+	// Refused again with the same three jobs on the account: its limit is
+	// three, and every other submit waits for room too.
+	require.Eventually(t, func() bool { return learned.Load() == 3 }, 10*time.Second, time.Millisecond)
+	_, err = s.acquire(cancelled())
+	require.ErrorIs(t, err, context.Canceled, "no slot while the account is full")
+
+	jobs[0].release() // a job finished: the held submit goes, and only it
+	o := <-done
+	require.NoError(t, o.err)
+	assert.True(t, o.held)
+	_, err = s.acquire(cancelled())
+	require.ErrorIs(t, err, context.Canceled, "the room went to the held submit")
+	sl.submitted()
+	assert.EqualValues(t, 3, learned.Load())
+}
+
+func limitOf(s *jobSlots) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.limit
+}
+
+func TestJobSlotsLimitCreepsBackUp(t *testing.T) {
+	s, learned := newTestSlots(8)
+	jobs := onAccount(t, s, 2)
+	sl, err := s.acquire(t.Context())
+	require.NoError(t, err)
+	_, _ = sl.refusedAgain(t.Context(), refusal)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = sl.refusedAgain(t.Context(), refusal)
+	}()
+	require.Eventually(t, func() bool { return learned.Load() == 2 }, 10*time.Second, time.Millisecond)
+	assert.Equal(t, 2, limitOf(s))
+	jobs[0].release()
+	<-done
+	sl.submitted() // accepted at limit 2: one
+	jobs[1].release()
+	sl.release()
+	for range 2 {
+		n, err := s.acquire(t.Context())
+		require.NoError(t, err)
+		n.submitted()
+		n.release()
+		assert.Equal(t, 2, limitOf(s))
+	}
+	n, err := s.acquire(t.Context())
+	require.NoError(t, err)
+	n.submitted() // the 2×limit-th: the limit tries one more
+	assert.Equal(t, 3, limitOf(s))
+	assert.EqualValues(t, 2, learned.Load(), "the summary keeps what the account refused at")
+}
+
+func TestJobSlotsUndoAWrongCut(t *testing.T) {
+	s, learned := newTestSlots(8)
+	s.holdFor = func(*api.StatusError) time.Duration { return time.Millisecond }
+	onAccount(t, s, 2)
+	sl, err := s.acquire(t.Context())
+	require.NoError(t, err)
+	_, _ = sl.refusedAgain(t.Context(), refusal)
+	// Refused twice, then no job finishes: after holdFor it tries anyway.
+	held, err := sl.refusedAgain(t.Context(), refusal)
+	require.NoError(t, err)
+	assert.True(t, held)
+	assert.EqualValues(t, 2, learned.Load())
+	// The account took it with both jobs still there: it was the rate.
+	sl.submitted()
+	assert.Equal(t, 3, limitOf(s), "the limit rises to what the account holds")
+}
+
+func TestJobSlotsHoldEndsWithTheRun(t *testing.T) {
+	s, _ := newTestSlots(4)
+	jobs := onAccount(t, s, 2)
+	sl, err := s.acquire(t.Context())
+	require.NoError(t, err)
+	_, _ = sl.refusedAgain(t.Context(), refusal)
+	held, err := sl.refusedAgain(cancelled(), refusal)
+	require.ErrorIs(t, err, context.Canceled)
+	assert.False(t, held)
+	sl.release() // the submit's slot, still counted as held
+	for _, j := range jobs {
+		j.release()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	assert.Zero(t, s.used)
+	assert.Zero(t, s.placed)
+}
+
+func TestFirstRefusalWithNothingOnTheAccountIsTheRate(t *testing.T) {
+	s, learned := newTestSlots(4)
+	sl, err := s.acquire(t.Context())
+	require.NoError(t, err)
+	for range 3 {
+		held, err := sl.refusedAgain(t.Context(), refusal)
+		require.NoError(t, err)
+		assert.False(t, held, "nothing of ours to wait for")
+	}
+	assert.Zero(t, learned.Load())
+}
+
+func TestRefusalsLikeARateLimitAreTheRate(t *testing.T) {
+	s, learned := newTestSlots(8)
+	onAccount(t, s, 2)
+	sl, err := s.acquire(t.Context())
+	require.NoError(t, err)
+	ask := func(r api.Refusal) bool {
+		held, err := sl.refusedAgain(t.Context(), r)
+		require.NoError(t, err)
+		return held
+	}
+	require.False(t, ask(refusal))
+
+	// A poll was refused in between: the rate refuses everything.
+	polls := refusal
+	polls.PollsRateLimited++
+	assert.False(t, ask(polls))
+	polls.PollsRateLimited++
+	assert.False(t, ask(polls))
+	assert.Zero(t, learned.Load(), "no limit learned from a rate limit")
+	assert.Equal(t, 8, limitOf(s))
+}
