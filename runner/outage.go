@@ -39,7 +39,13 @@ func (o *outage) wait(ctx context.Context, err error, base time.Duration) error 
 	o.mu.Lock()
 	now := o.now()
 	if o.since.IsZero() {
+		// The outage began when the failing call did, not when its
+		// retries ran out.
 		o.since = now
+		var ue *api.UnavailableError
+		if errors.As(err, &ue) && ue.Failing > 0 {
+			o.since = now.Add(-ue.Failing)
+		}
 	}
 	o.tries++
 	over := now.Sub(o.since) >= o.limit

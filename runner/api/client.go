@@ -399,6 +399,7 @@ func (r call) logAttrs(attempt int) []any {
 // submit because the API said yes.
 func (c *Client) exec(ctx context.Context, r call, decode func(body []byte) error) error {
 	var last error
+	start := c.now()
 	retries := 0     // failed attempts that count toward maxRetries
 	backOff := false // whether to wait before the next attempt
 	for attempt := 1; ; attempt++ {
@@ -447,7 +448,7 @@ func (c *Client) exec(ctx context.Context, r call, decode func(body []byte) erro
 		backOff = true
 		retries++
 		if retries > c.maxRetries {
-			return &UnavailableError{Attempts: attempt, Err: err}
+			return &UnavailableError{Attempts: attempt, Failing: c.now().Sub(start), Err: err}
 		}
 	}
 }

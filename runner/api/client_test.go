@@ -514,6 +514,9 @@ func TestRetries(t *testing.T) {
 		t.Parallel()
 		srv := serve(busy)
 		f := setup(t, srv, func(c *Config) { c.MaxRetries = 3 })
+		clock := &fakeClock{t: time.Unix(1_800_000_000, 0)}
+		f.client.now = clock.Now
+		f.sleep.hook = func() { clock.Add(time.Second) }
 		_, err := f.client.Status(t.Context(), "r")
 		require.ErrorIs(t, err, ErrUnavailable)
 		var se *StatusError
@@ -523,6 +526,7 @@ func TestRetries(t *testing.T) {
 		var ue *UnavailableError
 		require.ErrorAs(t, err, &ue)
 		assert.Equal(t, 4, ue.Attempts)
+		assert.Equal(t, 3*time.Second, ue.Failing, "from the first attempt to the last")
 		assert.EqualError(t, err, "API unavailable after 4 attempts: status: HTTP 503: busy")
 		assert.Equal(t, 4, srv.Count())
 		assert.Equal(t, Calls{Status: 4, Retries: 3}, f.client.Calls())

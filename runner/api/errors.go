@@ -203,7 +203,10 @@ func (e *UncertainError) Unwrap() error { return e.Err }
 // errors.As finds a *StatusError when the last attempt got one.
 type UnavailableError struct {
 	Attempts int
-	Err      error
+	// Failing is how long the call kept failing, from its first attempt
+	// to its last: how long the API has been down, as far as it knows.
+	Failing time.Duration
+	Err     error
 }
 
 func (e *UnavailableError) Error() string {
