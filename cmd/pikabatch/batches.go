@@ -48,6 +48,16 @@ func (b *batchFlags) stateFiles() ([]string, error) {
 	return files, nil
 }
 
+// open reaches every batch --out and --state name, live or not; close them
+// with closeBatches.
+func (b *batchFlags) open(ctx context.Context, opts live.OpenOptions) ([]live.Source, error) {
+	files, err := b.stateFiles()
+	if err != nil {
+		return nil, err
+	}
+	return openBatches(ctx, files, opts)
+}
+
 // openBatches reaches every named batch, live or not. On error it closes
 // what it opened.
 func openBatches(ctx context.Context, files []string, opts live.OpenOptions) ([]live.Source, error) {

@@ -35,10 +35,6 @@ func cmdCancel(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := parseFlags(fs, args); err != nil {
 		return helpOK(err)
 	}
-	files, err := bf.stateFiles()
-	if err != nil {
-		return err
-	}
 	newAPI := func() (live.Canceller, error) {
 		tok, err := tokenFromEnv()
 		if err != nil {
@@ -47,7 +43,7 @@ func cmdCancel(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return api.New(api.Config{BaseURL: *apiBase, Token: tok, HTTPClient: &http.Client{Transport: transport(4)},
 			Limiter: rate.NewLimiter(cancelRPS, 1)})
 	}
-	srcs, err := openBatches(ctx, files, live.OpenOptions{Write: true, API: newAPI, Command: "pikabatch cancel"})
+	srcs, err := bf.open(ctx, live.OpenOptions{Write: true, API: newAPI, Command: "pikabatch cancel"})
 	if err != nil {
 		return err
 	}

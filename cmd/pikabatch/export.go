@@ -39,11 +39,7 @@ func cmdExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return usagef("--format: %v", err)
 	}
-	files, err := bf.stateFiles()
-	if err != nil {
-		return err
-	}
-	srcs, err := openBatches(ctx, files, live.OpenOptions{})
+	srcs, err := bf.open(ctx, live.OpenOptions{})
 	if err != nil {
 		return err
 	}
@@ -60,7 +56,7 @@ func cmdExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stderr, "pikabatch: exported %d jobs from %d state file(s) to %s\n", n, len(files), *outFile)
+	fmt.Fprintf(stderr, "pikabatch: exported %d jobs from %d state file(s) to %s\n", n, len(srcs), *outFile)
 	return nil
 }
 

@@ -37,11 +37,7 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if bf.out == "" {
 		return usagef("--out is required: the files are found there")
 	}
-	files, err := bf.stateFiles()
-	if err != nil {
-		return err
-	}
-	srcs, err := openBatches(ctx, files, live.OpenOptions{})
+	srcs, err := bf.open(ctx, live.OpenOptions{})
 	if err != nil {
 		return err
 	}
