@@ -29,8 +29,8 @@ import (
 // takes it with no job of ours gone, the cut was wrong (it was the rate)
 // and the limit rises by one. It also creeps up by one after every 2×limit
 // accepted submits, so an account whose limit grows with spend, or a cut
-// that was wrong after all, does not hold the run down. A refused submit is never
-// a charge: what this costs is a few free calls.
+// that was wrong after all, does not hold the run down. A refused submit is
+// never a charge: what this costs is a few free calls.
 type jobSlots struct {
 	log     *slog.Logger
 	ceiling int           // --concurrency
