@@ -23,7 +23,8 @@ import (
 // A 429 does not say which limit it is. So the first refusal of a submit is
 // taken as the rate (the client backs off); a second one, with jobs of ours
 // on the account and no poll refused in between (a rate limit refuses
-// polls too), as the account's limit: the limit drops to the jobs we
+// polls too), as the account's limit — and so is a first one at a limit
+// already learned, while no poll has been refused since: the limit drops to the jobs we
 // have there and the submit waits for one of them to finish — or, at the
 // longest, holdMax, after which it tries again anyway. If the account then
 // takes it with no job of ours gone, the cut was wrong (it was the rate)
@@ -38,11 +39,15 @@ type jobSlots struct {
 	holdFor func(refusal *api.StatusError) time.Duration
 
 	mu       sync.Mutex
-	limit    int           // jobs at once allowed now: ceiling, or what the account was seen to take
-	used     int           // slots taken: jobs on the API and submits on their way
-	placed   int           // of those, the jobs known to be on the account
-	accepted int           // submits accepted since the limit last changed
-	changed  chan struct{} // closed and replaced when a slot may have come free
+	limit    int // jobs at once allowed now: ceiling, or what the account was seen to take
+	used     int // slots taken: jobs on the API and submits on their way
+	placed   int // of those, the jobs known to be on the account
+	accepted int // submits accepted since the limit last changed
+	// pollsLimited is api.Refusal.PollsRateLimited when a submit was last
+	// held for room: while it stays so, polls go through and a refusal at
+	// the limit is the limit again.
+	pollsLimited int64
+	changed      chan struct{} // closed and replaced when a slot may have come free
 }
 
 // holdMax is the longest a submit held for room waits before it tries again
@@ -180,8 +185,10 @@ func (sl *slot) refusedAgain(ctx context.Context, refusal api.Refusal) (bool, er
 	s := sl.s
 	s.mu.Lock()
 	onAccount := s.placed
-	// Refused again, and no poll refused in between: the account is full.
-	again := sl.refused && refusal.PollsRateLimited == sl.pollsLimited
+	// Refused again with no poll refused in between, or refused at a limit
+	// already learned with no poll refused since: the account is full.
+	again := sl.refused && refusal.PollsRateLimited == sl.pollsLimited ||
+		s.limit < s.ceiling && onAccount >= s.limit && refusal.PollsRateLimited == s.pollsLimited
 	sl.refused, sl.pollsLimited = true, refusal.PollsRateLimited
 	if onAccount == 0 || !again {
 		// A first refusal may be the rate, and so is one while polls are
@@ -191,6 +198,7 @@ func (sl *slot) refusedAgain(ctx context.Context, refusal api.Refusal) (bool, er
 		return false, nil
 	}
 	s.learned.Store(int64(onAccount))
+	s.pollsLimited = refusal.PollsRateLimited
 	if onAccount < s.limit {
 		s.setLimit(onAccount)
 		s.log.Warn("the account takes no more jobs at once; further submits wait for a job to finish",

@@ -199,3 +199,32 @@ func TestRefusalsLikeARateLimitAreTheRate(t *testing.T) {
 	assert.Zero(t, learned.Load(), "no limit learned from a rate limit")
 	assert.Equal(t, 8, limitOf(s))
 }
+
+func TestARefusalAtALearnedLimitHoldsAtOnce(t *testing.T) {
+	// Two jobs on the account, a limit of two learned earlier (set here
+	// directly), and a third submit holding a slot: its first refusal is
+	// the limit again, since no poll was refused since it was learned.
+	atLimit := func() (*jobSlots, *slot) {
+		s, _ := newTestSlots(8)
+		onAccount(t, s, 2)
+		sl, err := s.acquire(t.Context())
+		require.NoError(t, err)
+		s.mu.Lock()
+		s.limit = 2
+		s.mu.Unlock()
+		return s, sl
+	}
+
+	_, sl := atLimit()
+	held, err := sl.refusedAgain(cancelled(), refusal)
+	require.ErrorIs(t, err, context.Canceled, "it waited for room at once (and the run had stopped)")
+	assert.False(t, held)
+
+	// A poll refused since: the rate, not the limit. Back off as usual.
+	_, sl = atLimit()
+	polls := refusal
+	polls.PollsRateLimited++
+	held, err = sl.refusedAgain(t.Context(), polls)
+	require.NoError(t, err)
+	assert.False(t, held)
+}

@@ -60,6 +60,7 @@ type runSummary struct {
 	SkippedDone int            `json:"skipped_done"`
 	Failed      int            `json:"failed"`
 	Final       map[string]int `json:"final"`
+	AccountJobs int            `json:"account_jobs_at_once"`
 	APICalls    struct {
 		Submit, Status, Result, RateLimited int64
 	} `json:"api_calls"`
