@@ -20,8 +20,9 @@ import (
 // knock read as "slow down" by the shared rate limiter, which then slows the
 // polls too, and a finished job's room would wait for the next knock.
 //
-// A 429 does not say which limit it is. So the first refusal of a submit is
-// taken as the rate (the client backs off); a second one, with jobs of ours
+// A 429 does not say which limit it is. So the first refusal of a submit
+// backs it off as for a rate limit (without slowing the shared rate, which
+// the polls' own 429s slow if it is the rate); a second one, with jobs of ours
 // on the account and no poll refused in between (a rate limit refuses
 // polls too), as the account's limit — and so is a first one at a limit
 // already learned, while no poll has been refused since: the limit drops to the jobs we
@@ -174,14 +175,14 @@ func (sl *slot) submitted() {
 // wait for room: the run's context, since a submit that waits is provably
 // unsent and needs no grace.
 func (sl *slot) hold(stop context.Context) api.SubmitHold {
-	return func(_ context.Context, refusal api.Refusal) (bool, error) {
+	return func(_ context.Context, refusal api.Refusal) (api.HoldDecision, error) {
 		return sl.refusedAgain(stop, refusal)
 	}
 }
 
-// refusedAgain decides what a 429 on the submit holding sl means, and
-// reports whether it waited for room (see jobSlots).
-func (sl *slot) refusedAgain(ctx context.Context, refusal api.Refusal) (bool, error) {
+// refusedAgain decides what a 429 on the submit holding sl means, and waits
+// for room when it is the account's limit (see jobSlots).
+func (sl *slot) refusedAgain(ctx context.Context, refusal api.Refusal) (api.HoldDecision, error) {
 	s := sl.s
 	s.mu.Lock()
 	onAccount := s.placed
@@ -190,12 +191,18 @@ func (sl *slot) refusedAgain(ctx context.Context, refusal api.Refusal) (bool, er
 	again := sl.refused && refusal.PollsRateLimited == sl.pollsLimited ||
 		s.limit < s.ceiling && onAccount >= s.limit && refusal.PollsRateLimited == s.pollsLimited
 	sl.refused, sl.pollsLimited = true, refusal.PollsRateLimited
-	if onAccount == 0 || !again {
-		// A first refusal may be the rate, and so is one while polls are
-		// refused too: back off as for any 429. With nothing of ours on the
-		// account there is nothing to wait for.
+	switch {
+	case onAccount == 0:
+		// Nothing of ours on the account, nothing to wait for: the rate,
+		// or other clients' jobs.
 		s.mu.Unlock()
-		return false, nil
+		return api.AsRateLimit, nil
+	case !again:
+		// A first refusal may be the rate, and so is one while polls are
+		// refused too: back off. The shared rate is left to the polls'
+		// 429s, since the account's limit would slow them for nothing.
+		s.mu.Unlock()
+		return api.BackOffOnly, nil
 	}
 	s.learned.Store(int64(onAccount))
 	s.pollsLimited = refusal.PollsRateLimited
@@ -217,7 +224,7 @@ func (sl *slot) refusedAgain(ctx context.Context, refusal api.Refusal) (bool, er
 		s.mu.Lock()
 		s.used++
 		s.mu.Unlock()
-		return false, err
+		return api.AsRateLimit, err
 	}
-	return true, nil
+	return api.Held, nil
 }

@@ -62,19 +62,19 @@ func TestJobSlotsLearnTheAccountLimit(t *testing.T) {
 	sl, err := s.acquire(t.Context())
 	require.NoError(t, err)
 
-	held, err := sl.refusedAgain(t.Context(), refusal)
+	decision, err := sl.refusedAgain(t.Context(), refusal)
 	require.NoError(t, err)
-	assert.False(t, held, "a first refusal is taken as the rate: the client backs off")
+	assert.Equal(t, api.BackOffOnly, decision, "a first refusal may be the rate: the submit backs off, the shared rate is kept")
 	assert.Zero(t, learned.Load())
 
 	type outcome struct {
-		held bool
-		err  error
+		decision api.HoldDecision
+		err      error
 	}
 	done := make(chan outcome, 1)
 	go func() {
-		held, err := sl.refusedAgain(t.Context(), refusal)
-		done <- outcome{held, err}
+		decision, err := sl.refusedAgain(t.Context(), refusal)
+		done <- outcome{decision, err}
 	}()
 	// Refused again with the same three jobs on the account: its limit is
 	// three, and every other submit waits for room too.
@@ -85,7 +85,7 @@ func TestJobSlotsLearnTheAccountLimit(t *testing.T) {
 	jobs[0].release() // a job finished: the held submit goes, and only it
 	o := <-done
 	require.NoError(t, o.err)
-	assert.True(t, o.held)
+	assert.Equal(t, api.Held, o.decision)
 	_, err = s.acquire(cancelled())
 	require.ErrorIs(t, err, context.Canceled, "the room went to the held submit")
 	sl.submitted()
@@ -138,9 +138,9 @@ func TestJobSlotsUndoAWrongCut(t *testing.T) {
 	require.NoError(t, err)
 	_, _ = sl.refusedAgain(t.Context(), refusal)
 	// Refused twice, then no job finishes: after holdFor it tries anyway.
-	held, err := sl.refusedAgain(t.Context(), refusal)
+	decision, err := sl.refusedAgain(t.Context(), refusal)
 	require.NoError(t, err)
-	assert.True(t, held)
+	assert.Equal(t, api.Held, decision)
 	assert.EqualValues(t, 2, learned.Load())
 	// The account took it with both jobs still there: it was the rate.
 	sl.submitted()
@@ -153,9 +153,8 @@ func TestJobSlotsHoldEndsWithTheRun(t *testing.T) {
 	sl, err := s.acquire(t.Context())
 	require.NoError(t, err)
 	_, _ = sl.refusedAgain(t.Context(), refusal)
-	held, err := sl.refusedAgain(cancelled(), refusal)
+	_, err = sl.refusedAgain(cancelled(), refusal)
 	require.ErrorIs(t, err, context.Canceled)
-	assert.False(t, held)
 	sl.release() // the submit's slot, still counted as held
 	for _, j := range jobs {
 		j.release()
@@ -171,9 +170,9 @@ func TestFirstRefusalWithNothingOnTheAccountIsTheRate(t *testing.T) {
 	sl, err := s.acquire(t.Context())
 	require.NoError(t, err)
 	for range 3 {
-		held, err := sl.refusedAgain(t.Context(), refusal)
+		decision, err := sl.refusedAgain(t.Context(), refusal)
 		require.NoError(t, err)
-		assert.False(t, held, "nothing of ours to wait for")
+		assert.Equal(t, api.AsRateLimit, decision, "nothing of ours to wait for")
 	}
 	assert.Zero(t, learned.Load())
 }
@@ -184,9 +183,9 @@ func TestRefusalsLikeARateLimitAreTheRate(t *testing.T) {
 	sl, err := s.acquire(t.Context())
 	require.NoError(t, err)
 	ask := func(r api.Refusal) bool {
-		held, err := sl.refusedAgain(t.Context(), r)
+		decision, err := sl.refusedAgain(t.Context(), r)
 		require.NoError(t, err)
-		return held
+		return decision == api.Held
 	}
 	require.False(t, ask(refusal))
 
@@ -216,15 +215,14 @@ func TestARefusalAtALearnedLimitHoldsAtOnce(t *testing.T) {
 	}
 
 	_, sl := atLimit()
-	held, err := sl.refusedAgain(cancelled(), refusal)
+	_, err := sl.refusedAgain(cancelled(), refusal)
 	require.ErrorIs(t, err, context.Canceled, "it waited for room at once (and the run had stopped)")
-	assert.False(t, held)
 
 	// A poll refused since: the rate, not the limit. Back off as usual.
 	_, sl = atLimit()
 	polls := refusal
 	polls.PollsRateLimited++
-	held, err = sl.refusedAgain(t.Context(), polls)
+	decision, err := sl.refusedAgain(t.Context(), polls)
 	require.NoError(t, err)
-	assert.False(t, held)
+	assert.Equal(t, api.BackOffOnly, decision)
 }

@@ -430,17 +430,17 @@ func (c *Client) exec(ctx context.Context, r call, decode func(body []byte) erro
 		}
 		last = err
 		if se := rateLimited(err); se != nil {
-			held, herr := c.holdSubmit(ctx, r, se)
+			decision, herr := c.holdSubmit(ctx, r, se)
 			if herr != nil {
 				return c.stopped(r.op, herr, last)
 			}
-			if held {
+			if decision == Held {
 				// The caller waited for room on the account: send again
 				// now. Not a retry, and not a reason to slow the rate.
 				backOff = false
 				continue
 			}
-			if c.adapt.slowDown(c.now()) {
+			if decision == AsRateLimit && c.adapt.slowDown(c.now()) {
 				c.calls.slowdowns.Add(1)
 				c.log.Warn("api rate limited; slowing down", "op", se.Op, "rps", math.Round(float64(c.limiter.Limit())*10)/10)
 			}
@@ -464,13 +464,13 @@ func rateLimited(err error) *StatusError {
 
 // holdSubmit asks the caller's submit hold (WithSubmitHold), if any, about
 // a 429 on a submit.
-func (c *Client) holdSubmit(ctx context.Context, r call, se *StatusError) (bool, error) {
+func (c *Client) holdSubmit(ctx context.Context, r call, se *StatusError) (HoldDecision, error) {
 	if r.op != opSubmit {
-		return false, nil
+		return AsRateLimit, nil
 	}
 	hold, ok := ctx.Value(submitHoldKey{}).(SubmitHold)
 	if !ok || hold == nil {
-		return false, nil
+		return AsRateLimit, nil
 	}
 	return hold(ctx, Refusal{StatusError: se, PollsRateLimited: c.calls.pollsLimited.Load()})
 }

@@ -31,12 +31,25 @@ type submitHoldKey struct{}
 // SubmitHold is asked what a 429 on a submit means. A 429 there is either
 // the account's request rate or its limit on jobs at once — back-pressure,
 // which no backoff cures: only a job of the account finishing makes room.
-// Only the caller knows how many jobs it has on the account, so it decides.
-// It returns true after it waited for room: the client then sends again at
-// once, without counting a retry or slowing its rate. It returns false to
-// have the 429 handled as a rate limit (slow down, back off, retry). An
-// error ends the call unsent.
-type SubmitHold func(ctx context.Context, refusal Refusal) (held bool, err error)
+// Only the caller knows how many jobs it has on the account, so it decides
+// (see HoldDecision). An error ends the call unsent.
+type SubmitHold func(ctx context.Context, refusal Refusal) (HoldDecision, error)
+
+// HoldDecision is what a SubmitHold made of a refused submit.
+type HoldDecision int
+
+const (
+	// AsRateLimit handles the 429 as a rate limit: the shared rate slows
+	// down, and the submit backs off and is retried.
+	AsRateLimit HoldDecision = iota
+	// BackOffOnly backs this submit off and retries it, without slowing the
+	// shared rate: the refusal may be the account's limit, which polls do
+	// not share.
+	BackOffOnly
+	// Held says the caller waited for room on the account: the submit is
+	// sent again at once, not counted as a retry, and the rate is kept.
+	Held
+)
 
 // Refusal is a 429 on a submit, with what tells a rate limit from the
 // account's limit on jobs at once.

@@ -60,9 +60,12 @@ func TestSubmitHold(t *testing.T) {
 		lim := rate.NewLimiter(100, 1000)
 		f := setup(t, srv, func(c *Config) { c.Limiter = lim; c.MaxRetries = 1 })
 		var asked []time.Duration
-		ctx := WithSubmitHold(t.Context(), func(_ context.Context, refusal Refusal) (bool, error) {
+		ctx := WithSubmitHold(t.Context(), func(_ context.Context, refusal Refusal) (HoldDecision, error) {
 			asked = append(asked, refusal.RetryAfter)
-			return len(asked) > 1, nil // the first is taken as the rate
+			if len(asked) > 1 {
+				return Held, nil
+			}
+			return AsRateLimit, nil // the first is taken as the rate
 		})
 		resp, err := f.client.Submit(ctx, "m", map[string]string{"image": "x"})
 		require.NoError(t, err, "held refusals do not use up MaxRetries")
@@ -76,12 +79,26 @@ func TestSubmitHold(t *testing.T) {
 		assert.InDelta(t, 50, float64(lim.Limit()), 1, "halved once (and recovering since)")
 	})
 
+	t.Run("backed off without slowing the shared rate", func(t *testing.T) {
+		t.Parallel()
+		srv := serve(full, created)
+		lim := rate.NewLimiter(100, 1000)
+		f := setup(t, srv, func(c *Config) { c.Limiter = lim })
+		ctx := WithSubmitHold(t.Context(), func(context.Context, Refusal) (HoldDecision, error) { return BackOffOnly, nil })
+		_, err := f.client.Submit(ctx, "m", map[string]string{"image": "x"})
+		require.NoError(t, err)
+		assert.Equal(t, []time.Duration{2 * time.Second}, f.sleep.Delays(), "Retry-After honoured")
+		assert.EqualValues(t, 1, f.client.Calls().Retries)
+		assert.Zero(t, f.client.Calls().Slowdowns)
+		assert.InDelta(t, 100, float64(lim.Limit()), 1e-9)
+	})
+
 	t.Run("a stop while held ends the submit unsent", func(t *testing.T) {
 		t.Parallel()
 		srv := serve(full, created)
 		f := setup(t, srv)
 		errStop := errors.New("run stopped")
-		ctx := WithSubmitHold(t.Context(), func(context.Context, Refusal) (bool, error) { return false, errStop })
+		ctx := WithSubmitHold(t.Context(), func(context.Context, Refusal) (HoldDecision, error) { return AsRateLimit, errStop })
 		_, err := f.client.Submit(ctx, "m", map[string]string{"image": "x"})
 		require.ErrorIs(t, err, errStop)
 		assert.NotErrorIs(t, err, ErrUncertain, "a refused submit created nothing")
@@ -92,9 +109,9 @@ func TestSubmitHold(t *testing.T) {
 		t.Parallel()
 		srv := serve(full, reply(http.StatusOK, `{"status":"in_queue"}`))
 		f := setup(t, srv)
-		ctx := WithSubmitHold(t.Context(), func(context.Context, Refusal) (bool, error) {
+		ctx := WithSubmitHold(t.Context(), func(context.Context, Refusal) (HoldDecision, error) {
 			t.Error("a status call asked the submit hold")
-			return true, nil
+			return Held, nil
 		})
 		_, err := f.client.Status(ctx, "r1")
 		require.NoError(t, err)

@@ -273,6 +273,8 @@ func accountScenario() scenario {
 				fig("refusals_per_job", "429s"),
 				fig("limit_seen", "jobs"),
 				fig("polls_per_job", ""),
+				fig("pickup_p50", "ms"),
+				fig("pickup_max", "ms"),
 			})
 		},
 		prepare: func(_ context.Context, _ *session, p params) error {
@@ -297,6 +299,8 @@ func accountScenario() scenario {
 				"refusals_per_job": float64(c.RateLimited) / float64(p.rows),
 				"limit_seen":       float64(sum.AccountJobs),
 				"polls_per_job":    pollsPerJob(c),
+				"pickup_p50":       quantile(tl.pickupMS, 0.5),
+				"pickup_max":       quantile(tl.pickupMS, 1),
 			}, nil
 		},
 	}
