@@ -402,8 +402,8 @@ func printSummary(w io.Writer, s runner.Summary, calls api.Calls, asJSON bool) {
 		fmt.Fprintf(w, "changed since submitted (skipped) %d\n", s.Changed)
 	}
 	if s.AccountJobs > 0 {
-		fmt.Fprintf(w, "account limit: a submit was refused with %d jobs of this run on the account; later ones waited for a job to finish (--concurrency %d spares the refusals)\n",
-			s.AccountJobs, s.AccountJobs)
+		fmt.Fprintf(w, "account limit: a submit was refused with %d jobs of this run on the account; later ones waited for a job to finish (if the account takes %d at once, --concurrency %d spares the refusals)\n",
+			s.AccountJobs, s.AccountJobs, s.AccountJobs)
 	}
 	if len(s.FailReasons) > 0 {
 		reasons := make([]string, 0, len(s.FailReasons))
