@@ -381,6 +381,12 @@ func newLogger(w io.Writer, format, level string, quiet bool) (*slog.Logger, err
 	return nil, usagef("--log-format must be text or json, not %q", format)
 }
 
+// accountLimit says what the run saw of the account's limit on jobs at once
+// (runner.Summary.AccountJobs), for the summary and status.
+func accountLimit(jobs int) string {
+	return fmt.Sprintf("account limit: a submit was refused with %d jobs of this run on the account", jobs)
+}
+
 // printSummary writes the end-of-run account.
 func printSummary(w io.Writer, s runner.Summary, calls api.Calls, asJSON bool) {
 	if asJSON {
@@ -402,8 +408,8 @@ func printSummary(w io.Writer, s runner.Summary, calls api.Calls, asJSON bool) {
 		fmt.Fprintf(w, "changed since submitted (skipped) %d\n", s.Changed)
 	}
 	if s.AccountJobs > 0 {
-		fmt.Fprintf(w, "account limit: a submit was refused with %d jobs of this run on the account; later ones waited for a job to finish (if the account takes %d at once, --concurrency %d spares the refusals)\n",
-			s.AccountJobs, s.AccountJobs, s.AccountJobs)
+		fmt.Fprintf(w, "%s; later ones waited for a job to finish (if the account takes %d at once, --concurrency %d spares the refusals)\n",
+			accountLimit(s.AccountJobs), s.AccountJobs, s.AccountJobs)
 	}
 	if len(s.FailReasons) > 0 {
 		reasons := make([]string, 0, len(s.FailReasons))

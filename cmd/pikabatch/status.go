@@ -115,6 +115,9 @@ func printStatus(w io.Writer, st live.Status) {
 		r, c := l.ThisRun, l.Calls
 		fmt.Fprintf(w, "  this run: submitted %d, completed %d, downloaded %d, failed %d, re-sent %d; API calls: submit %d, status %d, result %d, cancel %d (retries %d, rate limited %d)\n",
 			r.Submitted, r.Completed, r.Downloaded, r.Failed, r.Resent, c.Submit, c.Status, c.Result, c.Cancel, c.Retries, c.RateLimited)
+		if r.AccountJobs > 0 {
+			fmt.Fprintf(w, "  %s; further submits wait for a job to finish\n", accountLimit(r.AccountJobs))
+		}
 	} else {
 		fmt.Fprintf(w, "%s: no run is live\n", st.StateFile)
 	}

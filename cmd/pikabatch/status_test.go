@@ -3,11 +3,14 @@ package main
 import (
 	"encoding/json"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pikabatch/pikabatch/runner"
+	"github.com/pikabatch/pikabatch/runner/live"
 	"github.com/pikabatch/pikabatch/runner/sim"
 	"github.com/pikabatch/pikabatch/store"
 )
@@ -97,4 +100,16 @@ func TestStatusReportsTheShardsItCanReach(t *testing.T) {
 	require.Len(t, rep.Unreachable, 1)
 	assert.Contains(t, rep.Unreachable[0].StateFile, ".pikabatch-1-of-2.db")
 	assert.Equal(t, rep.Batches[0].Jobs, rep.Jobs, "the totals are those of the readable shards")
+}
+
+func TestStatusNamesTheAccountLimitOfALiveRun(t *testing.T) {
+	var b strings.Builder
+	printStatus(&b, live.Status{StateFile: "out/.pikabatch.db", Live: &live.RunInfo{
+		Rows: 10, ThisRun: runner.Summary{Submitted: 6, AccountJobs: 5},
+	}})
+	assert.Contains(t, b.String(), "  account limit: a submit was refused with 5 jobs of this run on the account; further submits wait for a job to finish\n")
+
+	b.Reset()
+	printStatus(&b, live.Status{StateFile: "out/.pikabatch.db", Live: &live.RunInfo{Rows: 10}})
+	assert.NotContains(t, b.String(), "account limit", "said only when the account refused")
 }
