@@ -48,9 +48,10 @@ type pollPolicy struct {
 	// advanced and advancing measure how fast the queue moves: positions
 	// gained over the time it took, decayed so that old looks fade.
 	advanced, advancing float64
-	queued              int           // jobs last seen queued: a new submit lands behind them
-	probe               *jobWatch     // the job looked at closely while nothing is learned
-	wake                chan struct{} // closed (and replaced) when looks may be due earlier
+	queued              int                    // jobs last seen queued: a new submit lands behind them
+	waiting             map[*jobWatch]struct{} // those jobs, to hand a freed slot to
+	probe               *jobWatch              // the job looked at closely while nothing is learned
+	wake                chan struct{}          // closed (and replaced) when looks may be due earlier
 }
 
 func newPollPolicy(cfg PollConfig, now func() time.Time) *pollPolicy {
@@ -66,7 +67,7 @@ func newPollPolicy(cfg PollConfig, now func() time.Time) *pollPolicy {
 	if cfg.Min > cfg.Max {
 		cfg.Min = cfg.Max
 	}
-	return &pollPolicy{cfg: cfg, now: now, wake: make(chan struct{})}
+	return &pollPolicy{cfg: cfg, now: now, wake: make(chan struct{}), waiting: map[*jobWatch]struct{}{}}
 }
 
 // jobWatch is what the policy knows of one job. The policy's mutex guards
@@ -78,9 +79,12 @@ type jobWatch struct {
 	posAt        time.Time // when queuePos was seen
 	runningAt    time.Time // first look that saw it in progress
 	queuePos     int       // last queue position seen; -1 if not queued
-	looks        int       // looks so far
-	late         int       // looks at or after the expected finish that found it unfinished
-	seen         string    // last status seen: "", api.StatusInQueue or api.StatusInProgress
+	// handedSlot is when a job of ours finished while this one was first
+	// in line: it took that slot then, as far as the policy can tell.
+	handedSlot time.Time
+	looks      int    // looks so far
+	late       int    // looks at or after the expected finish that found it unfinished
+	seen       string // last status seen: "", api.StatusInQueue or api.StatusInProgress
 }
 
 // look is the policy's decision for one job: when, with which call, and
@@ -96,6 +100,9 @@ type look struct {
 // enough to learn its run time from.
 func (w *jobWatch) started() (time.Time, bool) {
 	switch {
+	case !w.handedSlot.IsZero():
+		// Known well enough only if a look saw it running since.
+		return w.handedSlot, w.runningAt.After(w.handedSlot) && !w.lastQueuedAt.After(w.handedSlot)
 	case w.lastQueuedAt.IsZero():
 		return w.submittedAt, true
 	case w.runningAt.After(w.lastQueuedAt):
@@ -115,6 +122,12 @@ func (p *pollPolicy) observe(w *jobWatch, status string, queuePos int, at time.T
 	}
 	if w.seen == api.StatusInProgress && status != api.StatusInProgress {
 		p.running--
+	}
+	if status == api.StatusInQueue {
+		p.waiting[w] = struct{}{}
+		w.handedSlot = time.Time{} // it did not get that slot after all
+	} else {
+		delete(p.waiting, w)
 	}
 	switch status {
 	case api.StatusInQueue:
@@ -207,10 +220,12 @@ func (p *pollPolicy) plan(w *jobWatch) look {
 		l.at = last.Add(p.cfg.Min)
 		return l
 	}
-	if w.queuePos >= 0 {
+	if w.queuePos >= 0 && w.handedSlot.IsZero() {
 		// Queued: it starts once (position+1) slots have come free, at the
-		// pace the queue was seen to move.
-		l.at = maxTime(w.posAt.Add(p.queueWait(w.queuePos)), last.Add(p.cfg.Min))
+		// pace the queue was seen to move. Our own finishes hand it a slot
+		// sooner (freed); this look is for slots freed by jobs we do not
+		// see, so it leaves them half a run time to do that first.
+		l.at = maxTime(w.posAt.Add(p.queueWait(w.queuePos)+p.runTime/2), last.Add(p.cfg.Min))
 		l.at = minTime(l.at, last.Add(p.cfg.Max))
 		return l
 	}
@@ -280,6 +295,35 @@ func (p *pollPolicy) learn(d time.Duration) {
 	}
 }
 
+// freed records that a job of ours left its slot at t: the job first in
+// line takes it, so it is looked at when it should finish, not polled
+// while it waits. (If another client's job took the slot, that look finds
+// it still queued and it waits in line again.)
+func (p *pollPolicy) freed(t time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var next *jobWatch
+	for w := range p.waiting {
+		if !w.handedSlot.IsZero() {
+			continue
+		}
+		if next == nil || w.queuePos < next.queuePos ||
+			w.queuePos == next.queuePos && w.submittedAt.Before(next.submittedAt) {
+			next = w
+		}
+	}
+	if next == nil {
+		return
+	}
+	next.handedSlot = t
+	for w := range p.waiting {
+		if w != next && w.handedSlot.IsZero() && w.queuePos > 0 {
+			w.queuePos-- // one place nearer the head
+		}
+	}
+	p.announce()
+}
+
 // announce wakes every poller to plan again. p.mu must be held.
 func (p *pollPolicy) announce() {
 	close(p.wake)
@@ -299,6 +343,7 @@ func (p *pollPolicy) forget(w *jobWatch) {
 		p.running--
 	}
 	w.seen = ""
+	delete(p.waiting, w)
 	if p.probe == w {
 		p.probe = nil
 		if p.samples == 0 {
@@ -418,6 +463,13 @@ func (r *Runner) moveTo(ctx context.Context, job store.Job, s store.State) (stor
 // recordResult stores a finished job's outcome.
 func (r *Runner) recordResult(ctx context.Context, job store.Job, w *jobWatch, res api.Result) (store.Job, error) {
 	now := r.cfg.Now()
+	// Its slot went to the job first in line when it finished: in our
+	// clock, its submit plus the API's own created-to-finished time.
+	finished := now
+	if !res.CreatedAt.IsZero() && res.FinishedAt.After(res.CreatedAt) {
+		finished = minTime(now, w.submittedAt.Add(res.FinishedAt.Sub(res.CreatedAt)))
+	}
+	r.poll.freed(finished)
 	var state store.State
 	switch {
 	case res.Status == api.StatusCompleted && len(res.Outputs) > 0:
