@@ -1,9 +1,11 @@
 package runner
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -101,8 +103,11 @@ type look struct {
 func (w *jobWatch) started() (time.Time, bool) {
 	switch {
 	case !w.handedSlot.IsZero():
-		// Known well enough only if a look saw it running since.
-		return w.handedSlot, w.runningAt.After(w.handedSlot) && !w.lastQueuedAt.After(w.handedSlot)
+		// A look that found it still queued would have taken the slot
+		// back: nothing seen since contradicts it. Learning from these
+		// starts keeps the run time true in a long queue, where few jobs
+		// are ever seen starting.
+		return w.handedSlot, true
 	case w.lastQueuedAt.IsZero():
 		return w.submittedAt, true
 	case w.runningAt.After(w.lastQueuedAt):
@@ -295,29 +300,38 @@ func (p *pollPolicy) learn(d time.Duration) {
 	}
 }
 
-// freed records that a job of ours left its slot at t: the job first in
-// line takes it, so it is looked at when it should finish, not polled
-// while it waits. (If another client's job took the slot, that look finds
-// it still queued and it waits in line again.)
+// freed records that a job of ours left its slot at t. Our queued jobs
+// wait in line in the order they were submitted, and the k-th in line
+// takes the k-th slot freed, so each is looked at once, when it should
+// finish, instead of being polled while it waits. Finishes are seen out of
+// order (a later one may be seen first), so the slot times handed so far
+// are dealt out again in order with t. A look that finds a job still
+// queued (another client's job took the slot) puts it back in line.
 func (p *pollPolicy) freed(t time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	var next *jobWatch
+	line := make([]*jobWatch, 0, len(p.waiting))
+	slots := []time.Time{t}
 	for w := range p.waiting {
+		line = append(line, w)
 		if !w.handedSlot.IsZero() {
-			continue
-		}
-		if next == nil || w.queuePos < next.queuePos ||
-			w.queuePos == next.queuePos && w.submittedAt.Before(next.submittedAt) {
-			next = w
+			slots = append(slots, w.handedSlot)
 		}
 	}
-	if next == nil {
-		return
+	if len(slots) > len(line) {
+		return // everyone in line has a slot: this one went to a job not seen queued
 	}
-	next.handedSlot = t
-	for w := range p.waiting {
-		if w != next && w.handedSlot.IsZero() && w.queuePos > 0 {
+	slices.SortFunc(line, func(a, b *jobWatch) int {
+		if c := a.submittedAt.Compare(b.submittedAt); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.queuePos, b.queuePos)
+	})
+	slices.SortFunc(slots, func(a, b time.Time) int { return a.Compare(b) })
+	for i, w := range line {
+		if i < len(slots) {
+			w.handedSlot = slots[i]
+		} else if w.queuePos > 0 {
 			w.queuePos-- // one place nearer the head
 		}
 	}

@@ -49,16 +49,35 @@ func TestAFinishHandsItsSlotToTheJobFirstInLine(t *testing.T) {
 	assert.Equal(t, now, a.handedSlot)
 	assert.True(t, b.handedSlot.IsZero())
 
-	// Its start was handed, not seen: nothing is learned from it unless a
-	// look saw it running after.
-	_, known := a.started()
-	assert.False(t, known)
-	p.observe(a, api.StatusInProgress, -1, now.Add(time.Second))
-	_, known = a.started()
+	// Its start was handed, not seen, and nothing contradicts it: the run
+	// time is learned from it.
+	start, known := a.started()
+	assert.Equal(t, now, start)
 	assert.True(t, known)
 
 	p.forget(a)
 	p.forget(b)
 	p.freed(now) // nobody waits: nothing happens
 	assert.Empty(t, p.waiting)
+}
+
+func TestSlotsAreHandedInTheOrderTheyFreed(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	p := newPollPolicy(PollConfig{}, func() time.Time { return now })
+	p.learn(10 * time.Second)
+	var line []*jobWatch
+	for i := range 3 {
+		w := &jobWatch{submittedAt: now.Add(time.Duration(i) * time.Millisecond), queuePos: -1, looks: 1, lastLook: now}
+		p.observe(w, api.StatusInQueue, i, now)
+		line = append(line, w)
+	}
+	t1, t2 := now.Add(time.Second), now.Add(2*time.Second)
+	// The job that finished second is seen first.
+	p.freed(t2)
+	assert.Equal(t, t2, line[0].handedSlot)
+	p.freed(t1)
+	assert.Equal(t, t1, line[0].handedSlot, "first in line took the first slot freed")
+	assert.Equal(t, t2, line[1].handedSlot)
+	assert.True(t, line[2].handedSlot.IsZero())
+	assert.Equal(t, 0, line[2].queuePos, "two places nearer the head")
 }
