@@ -123,9 +123,7 @@ func overheadScenario() scenario {
 				fig("polls_per_job", ""),
 			}
 		},
-		prepare: func(_ context.Context, _ *session, p params) error {
-			return writeManifest(p.manifest(), p.rows, false)
-		},
+		prepare: prepareRows,
 		run: func(ctx context.Context, s *session, p params, i int) (map[string]float64, error) {
 			srv, out, err := p.start(sim.Config{Slots: 4 * overheadConcurrency, RunTime: zeroRunTime, VideoSize: videoSize, Seed: int64(i + 1)}, i)
 			if err != nil {
@@ -179,9 +177,7 @@ func slotsScenario(name string, jitter float64) scenario {
 			}
 			return fs
 		},
-		prepare: func(_ context.Context, _ *session, p params) error {
-			return writeManifest(p.manifest(), p.rows, false)
-		},
+		prepare: prepareRows,
 		run: func(ctx context.Context, s *session, p params, i int) (map[string]float64, error) {
 			d := p.dur(runTime)
 			srv, out, err := p.start(sim.Config{Slots: slots, RunTime: d, RunJitter: jitter, VideoSize: videoSize, Seed: int64(i + 1)}, i)
@@ -194,9 +190,8 @@ func slotsScenario(name string, jitter float64) scenario {
 				return nil, err
 			}
 			tl := timelineOf(srv.Jobs())
-			ideal := time.Duration(math.Ceil(float64(p.rows)/slots)) * d
 			return map[string]float64{
-				"makespan_ratio": float64(tl.makespan) / float64(ideal),
+				"makespan_ratio": tl.makespanRatio(p.rows, slots, d),
 				"makespan":       seconds(tl.makespan),
 				"pickup_p50":     quantile(tl.pickupMS, 0.5),
 				"pickup_p90":     quantile(tl.pickupMS, 0.9),
@@ -228,9 +223,7 @@ func queueScenario() scenario {
 				fig("pickup_p50", "ms"),
 			})
 		},
-		prepare: func(_ context.Context, _ *session, p params) error {
-			return writeManifest(p.manifest(), p.rows, false)
-		},
+		prepare: prepareRows,
 		run: func(ctx context.Context, s *session, p params, i int) (map[string]float64, error) {
 			d := p.dur(runTime)
 			srv, out, err := p.start(sim.Config{Slots: slots, RunTime: d, VideoSize: videoSize, Seed: int64(i + 1)}, i)
@@ -242,9 +235,8 @@ func queueScenario() scenario {
 				return nil, err
 			}
 			tl := timelineOf(srv.Jobs())
-			ideal := time.Duration(math.Ceil(float64(p.rows)/slots)) * d
 			return map[string]float64{
-				"makespan_ratio": float64(tl.makespan) / float64(ideal),
+				"makespan_ratio": tl.makespanRatio(p.rows, slots, d),
 				"polls_per_job":  pollsPerJob(srv.Counters()),
 				"pickup_p50":     quantile(tl.pickupMS, 0.5),
 			}, nil
@@ -277,9 +269,7 @@ func accountScenario() scenario {
 				fig("pickup_max", "ms"),
 			})
 		},
-		prepare: func(_ context.Context, _ *session, p params) error {
-			return writeManifest(p.manifest(), p.rows, false)
-		},
+		prepare: prepareRows,
 		run: func(ctx context.Context, s *session, p params, i int) (map[string]float64, error) {
 			d := p.dur(runTime)
 			srv, out, err := p.start(sim.Config{Slots: slots, MaxConcurrentSubmits: account, RunTime: d, VideoSize: videoSize, Seed: int64(i + 1)}, i)
@@ -292,10 +282,9 @@ func accountScenario() scenario {
 				return nil, err
 			}
 			tl := timelineOf(srv.Jobs())
-			ideal := time.Duration(math.Ceil(float64(p.rows)/slots)) * d
 			c := srv.Counters()
 			return map[string]float64{
-				"makespan_ratio":   float64(tl.makespan) / float64(ideal),
+				"makespan_ratio":   tl.makespanRatio(p.rows, slots, d),
 				"refusals_per_job": float64(c.RateLimited) / float64(p.rows),
 				"limit_seen":       float64(sum.AccountJobs),
 				"polls_per_job":    pollsPerJob(c),
@@ -306,10 +295,22 @@ func accountScenario() scenario {
 	}
 }
 
+// prepareRows writes the scenario's manifest: p.rows distinct rows.
+func prepareRows(_ context.Context, _ *session, p params) error {
+	return writeManifest(p.manifest(), p.rows, false)
+}
+
 // timeline is what the simulator's per-job record says about a run.
 type timeline struct {
 	makespan time.Duration // first submit accepted to last job finished
 	pickupMS []float64     // finish to first download, per completed job, sorted
+}
+
+// makespanRatio is the makespan over the ideal ⌈rows/slots⌉·d: every slot
+// busy from the first submit to the last finish.
+func (tl timeline) makespanRatio(rows, slots int, d time.Duration) float64 {
+	ideal := time.Duration(math.Ceil(float64(rows)/float64(slots))) * d
+	return float64(tl.makespan) / float64(ideal)
 }
 
 func timelineOf(jobs []sim.JobInfo) timeline {
@@ -348,9 +349,7 @@ func rateScenario(r float64) scenario {
 				atLeast(fig("achieved_ratio", "× limit"), 0.95),
 			}
 		},
-		prepare: func(_ context.Context, _ *session, p params) error {
-			return writeManifest(p.manifest(), p.rows, false)
-		},
+		prepare: prepareRows,
 		run: func(ctx context.Context, s *session, p params, i int) (map[string]float64, error) {
 			srv, out, err := p.start(sim.Config{Slots: 256, RunTime: p.dur(runTime), RateLimit: r, VideoSize: videoSize, Seed: int64(i + 1)}, i)
 			if err != nil {
@@ -495,9 +494,7 @@ func storeScenario() scenario {
 				fig("jobs_per_s", "jobs/s"),
 			}
 		},
-		prepare: func(_ context.Context, _ *session, p params) error {
-			return writeManifest(p.manifest(), p.rows, false)
-		},
+		prepare: prepareRows,
 		run: func(ctx context.Context, _ *session, p params, i int) (map[string]float64, error) {
 			srv, out, err := p.start(sim.Config{Slots: 4 * overheadConcurrency, RunTime: zeroRunTime, VideoSize: videoSize, Seed: int64(i + 1)}, i)
 			if err != nil {
