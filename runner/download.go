@@ -217,7 +217,7 @@ func (r *Runner) downloadFailed(ctx context.Context, job store.Job, cause error)
 	}
 	// Counted as a failure of this run, so that a row left undownloaded
 	// never ends a run as a success; the render itself is kept.
-	r.stats.fail(downloadFailReason(cause))
+	r.fail(job, downloadFailReason(cause))
 	r.log.Error("download failed; will retry next run", "key", job.Key, "request_id", job.RequestID, "err", cause)
 	return j, nil
 }

@@ -31,6 +31,7 @@ type IndexEntry struct {
 	SubmittedAt  time.Time       `json:"submitted_at,omitzero"`
 	FinishedAt   time.Time       `json:"finished_at,omitzero"`
 	DownloadedAt time.Time       `json:"downloaded_at,omitzero"`
+	Orphan       bool            `json:"orphan,omitempty"` // no row of the last manifest read whole claims it
 }
 
 // IndexFileRef is one downloaded file.
@@ -45,6 +46,7 @@ func NewIndexEntry(j store.Job) IndexEntry {
 	e := IndexEntry{Key: j.Key, Line: j.Line, Input: j.Input, State: j.State, RequestID: j.RequestID,
 		Error: j.LastError, Attempts: j.Attempts, Polls: j.Polls,
 		SubmittedAt: j.SubmittedAt, FinishedAt: j.FinishedAt, DownloadedAt: j.DownloadedAt}
+	e.Orphan = j.Orphan
 	for _, o := range j.Outputs {
 		if o.Path != "" {
 			e.Files = append(e.Files, IndexFileRef{Path: o.Path, Size: o.Size, SHA256: o.SHA256})

@@ -80,6 +80,9 @@ func (w *worker) start(ctx context.Context, g *errgroup.Group, job store.Job, ac
 // ends the whole run. Job-level outcomes are already in the store.
 func (w *worker) finish(ctx context.Context, job store.Job, err error) error {
 	r := w.r
+	if job.Orphan {
+		return w.finishOrphan(ctx, job, err)
+	}
 	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 		// Interrupted: the job resumes next run from what the store says.
 		r.countUnstarted(job)

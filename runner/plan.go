@@ -35,17 +35,25 @@ type Plan struct {
 	// (see Retry).
 	Failed int `json:"failed"`
 	// Changed rows differ from what was submitted for their key: skipped
-	// and reported.
-	Changed int `json:"changed"`
+	// and reported. ChangedInFlight of them have a render of the old
+	// parameters in flight (or not downloaded): a run collects it.
+	Changed         int `json:"changed"`
+	ChangedInFlight int `json:"changed_in_flight,omitempty"`
 	// Submits is the most paid submits the run would send: New, Retry and
 	// Resend.
 	Submits int `json:"submits"`
+	// Orphans are jobs of the state file that no row claims (not rows, so
+	// in no count above): never submitted; OrphansInFlight of them have a
+	// render in flight or not downloaded, which a run collects.
+	Orphans         int `json:"orphans"`
+	OrphansInFlight int `json:"orphans_in_flight,omitempty"`
 }
 
 // Plan reads every row of src and says what Run would do with it, without
 // sending anything or writing the store.
 func (r *Runner) Plan(ctx context.Context, src RowSource) (Plan, error) {
 	var p Plan
+	seen := newSeenKeys()
 	for {
 		if err := ctx.Err(); err != nil {
 			return p, err
@@ -58,9 +66,17 @@ func (r *Runner) Plan(ctx context.Context, src RowSource) (Plan, error) {
 			return p, fmt.Errorf("read manifest: %w", err)
 		}
 		p.Rows++
+		seen.add(row.Key)
 		job, act, err := r.plan(ctx, row)
 		if err != nil {
 			return p, err
+		}
+		if job.ParamHash != row.Input.Hash() {
+			p.Changed++
+			if act != actSkip {
+				p.ChangedInFlight++
+			}
+			continue
 		}
 		switch act {
 		case actSubmit:
@@ -81,8 +97,6 @@ func (r *Runner) Plan(ctx context.Context, src RowSource) (Plan, error) {
 			p.Download++
 		case actSkip:
 			switch {
-			case job.ParamHash != row.Input.Hash():
-				p.Changed++
 			case job.State == store.StateDone:
 				p.Done++
 			default:
@@ -91,5 +105,17 @@ func (r *Runner) Plan(ctx context.Context, src RowSource) (Plan, error) {
 		}
 	}
 	p.Submits = p.New + p.Retry + p.Resend
+	if sc, ok := r.store.(orphanScanner); ok {
+		err := sc.Unclaimed(ctx, seen.claims, func(j store.Job) error {
+			p.Orphans++
+			if orphanAction(j) != actSkip {
+				p.OrphansInFlight++
+			}
+			return nil
+		})
+		if err != nil {
+			return p, fmt.Errorf("find orphans: %w", err)
+		}
+	}
 	return p, nil
 }

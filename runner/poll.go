@@ -523,7 +523,7 @@ func (r *Runner) recordResult(ctx context.Context, job store.Job, w *jobWatch, r
 		r.stats.completed.Add(1)
 		r.log.Info("rendered", "key", job.Key, "request_id", job.RequestID, "polls", w.looks)
 	case store.StateFailed:
-		r.stats.fail(msg)
+		r.fail(job, msg)
 		r.log.Warn("generation failed", "key", job.Key, "request_id", job.RequestID, "err", msg)
 	default:
 		r.log.Info("cancelled on the API", "key", job.Key, "request_id", job.RequestID)
@@ -547,7 +547,7 @@ func (r *Runner) pollFailed(ctx context.Context, job store.Job, err error) (stor
 		if uerr != nil {
 			return job, fmt.Errorf("record expiry of %q: %w", job.Key, uerr)
 		}
-		r.stats.fail("request expired")
+		r.fail(job, "request expired")
 		r.log.Warn("request expired", "key", job.Key, "request_id", job.RequestID)
 		return j, nil
 	case errors.Is(err, api.ErrUnauthorized):
@@ -584,7 +584,7 @@ func (r *Runner) timeOut(ctx context.Context, job store.Job, w *jobWatch) (store
 	if err != nil {
 		return job, fmt.Errorf("record timeout of %q: %w", job.Key, err)
 	}
-	r.stats.fail("job timed out")
+	r.fail(job, "job timed out")
 	r.log.Warn("job timed out", "key", job.Key, "request_id", job.RequestID)
 	return j, nil
 }

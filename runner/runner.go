@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -209,6 +210,9 @@ type counters struct {
 	mu                                                              sync.Mutex
 	failReasons                                                     map[string]int
 	final                                                           map[store.State]int
+
+	orphans, orphansLive, orphansCollected, orphansFailed atomic.Int64
+	orphanKeys                                            []string // the first maxOrphanKeys, guarded by mu
 }
 
 func (c *counters) fail(reason string) {
@@ -253,6 +257,21 @@ type Summary struct {
 	AccountJobs int                 `json:"account_jobs_at_once,omitempty"`
 	Final       map[store.State]int `json:"final"` // every row's state at the end
 	Wall        time.Duration       `json:"wall_ns"`
+
+	// Orphans are the state file's jobs that no row of the manifest claims
+	// (an id renamed or recased, a no-id row edited, a row given an id):
+	// kept, flagged in the index, never submitted. They are counted once
+	// the run has read the whole manifest, and stay out of every count
+	// above but Completed and Downloaded.
+	Orphans    int      `json:"orphans"`
+	OrphanKeys []string `json:"orphan_keys,omitempty"` // the first few, in key order
+	// OrphansInFlight had a render in flight or not yet downloaded: this
+	// run collects it, under the orphan's own key. Of those,
+	// OrphansCollected were downloaded and OrphansFailed failed (on the
+	// API, or their download).
+	OrphansInFlight  int `json:"orphans_in_flight,omitempty"`
+	OrphansCollected int `json:"orphans_collected,omitempty"`
+	OrphansFailed    int `json:"orphans_failed,omitempty"`
 }
 
 func (r *Runner) snapshot(start time.Time) Summary {
@@ -267,7 +286,10 @@ func (r *Runner) snapshot(start time.Time) Summary {
 		Polls: int(c.polls.Load()), DownloadRetries: int(c.downloadRetries.Load()), URLRefreshes: int(c.urlRefreshes.Load()),
 		AccountJobs: int(c.accountJobs.Load()),
 		FailReasons: map[string]int{}, Final: map[store.State]int{},
-		Wall: r.cfg.Now().Sub(start),
+		Wall:    r.cfg.Now().Sub(start),
+		Orphans: int(c.orphans.Load()), OrphanKeys: slices.Clone(c.orphanKeys),
+		OrphansInFlight: int(c.orphansLive.Load()), OrphansCollected: int(c.orphansCollected.Load()),
+		OrphansFailed: int(c.orphansFailed.Load()),
 	}
 	for k, v := range c.failReasons {
 		s.FailReasons[k] = v
@@ -343,17 +365,25 @@ func countFailedFinal(final map[store.State]int) int {
 // produce streams the rows, plans each against the store and starts the work
 // each needs. It returns when every row has been handed out or ctx ends.
 func (r *Runner) produce(ctx context.Context, src RowSource, g *errgroup.Group, w *worker) error {
+	seen := newSeenKeys()
 	for {
 		row, err := src.Next()
 		if errors.Is(err, io.EOF) {
-			return nil
+			if ctx.Err() != nil {
+				return nil // stopping: the next run finds the orphans
+			}
+			return r.orphans(ctx, seen, g, w)
 		}
 		if err != nil {
 			return fmt.Errorf("read manifest: %w", err)
 		}
 		r.stats.rows.Add(1)
+		seen.add(row.Key)
 		job, action, err := r.plan(ctx, row)
 		if err != nil {
+			return err
+		}
+		if job, err = r.claim(ctx, job); err != nil {
 			return err
 		}
 		if action == actSkip {
@@ -417,6 +447,13 @@ func (r *Runner) plan(ctx context.Context, row manifest.Row) (store.Job, action,
 	}
 	if job.ParamHash != hash {
 		r.stats.changed.Add(1)
+		// Its render of the old parameters is paid for: collected under
+		// its recorded key, never submitted again.
+		if act := orphanAction(job); act != actSkip {
+			r.log.Warn("row changed since it was submitted; not submitted again, collecting the render of its old parameters",
+				"key", row.Key, "line", row.Line, "state", string(job.State), "request_id", job.RequestID)
+			return job, act, nil
+		}
 		r.log.Warn("row changed since it was submitted; skipped", "key", row.Key, "line", row.Line,
 			"state", string(job.State), "request_id", job.RequestID)
 		return job, actSkip, nil

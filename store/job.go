@@ -105,6 +105,7 @@ type Job struct {
 	FinishedAt   time.Time       `json:"finished_at,omitzero"` // API-side completion/failure observed
 	DownloadedAt time.Time       `json:"downloaded_at,omitzero"`
 	UpdatedAt    time.Time       `json:"updated_at"`
+	Orphan       bool            `json:"orphan,omitempty"` // no row of the last manifest read whole claims it (Store.Unclaimed)
 }
 
 // validate checks what the store promises about every stored job.
