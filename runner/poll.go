@@ -38,13 +38,15 @@ type PollConfig struct {
 // waits on the policy's wake channel as well as its timer, so what one job
 // teaches reaches the others at once.
 type pollPolicy struct {
-	cfg PollConfig
-	now func() time.Time
+	cfg   PollConfig
+	now   func() time.Time
+	since time.Time // when the policy began: jobs submitted since were watched from their submit
 
 	mu        sync.Mutex
 	runTime   time.Duration // learned typical run time (start to finish); 0 = nothing learned
 	spread    time.Duration // learned mean absolute deviation of run times
 	samples   int
+	longest   time.Duration // longest submit to seen-finished, in our clock, of a job submitted since (see maxWait)
 	announced time.Duration // runTime when the wake channel was last closed
 	running   int           // jobs currently seen in progress
 	// advanced and advancing measure how fast the queue moves: positions
@@ -69,7 +71,7 @@ func newPollPolicy(cfg PollConfig, now func() time.Time) *pollPolicy {
 	if cfg.Min > cfg.Max {
 		cfg.Min = cfg.Max
 	}
-	return &pollPolicy{cfg: cfg, now: now, wake: make(chan struct{}), waiting: map[*jobWatch]struct{}{}}
+	return &pollPolicy{cfg: cfg, now: now, since: now(), wake: make(chan struct{}), waiting: map[*jobWatch]struct{}{}}
 }
 
 // jobWatch is what the policy knows of one job. The policy's mutex guards
@@ -247,6 +249,7 @@ func (p *pollPolicy) plan(w *jobWatch) look {
 		if w.looks > 0 {
 			l.at = maxTime(due, last.Add(p.cfg.Min))
 		}
+		l.at = minTime(l.at, last.Add(p.maxWait()))
 		return l
 	}
 	// Overdue: short steps that grow slowly.
@@ -274,6 +277,48 @@ func maxTime(a, b time.Time) time.Time {
 
 func (p *pollPolicy) clamp(d time.Duration) time.Duration {
 	return min(max(d, p.cfg.Min), p.cfg.Max)
+}
+
+// maxWait bounds the wait for a running job's expected finish: twice the
+// longest run seen in our own clock, at least Max, so that a run time
+// learned from a skewed clock cannot stop the polling. p.mu must be held.
+func (p *pollPolicy) maxWait() time.Duration {
+	return max(p.cfg.Max, 2*p.longest)
+}
+
+// clockSlack is how much longer than our own submit-to-seen-finished time
+// the API's created-to-finished time may be and still be believed: whole-
+// second timestamps are each off by up to a second, and the job was
+// created during the submit's round trip, before we noted the submit.
+const clockSlack = 2 * time.Second
+
+// finished records what a job seen finished at now teaches, and returns
+// when, in our clock, it freed its slot. The API's created_at and
+// finished_at (zero when absent) come from another clock: a duration
+// longer than the job can have existed in ours (submit to now) is skewed
+// and ignored, and what is learned is capped by what we saw ourselves
+// (its start to now). Only a completed job (isRun) teaches a run time.
+func (p *pollPolicy) finished(w *jobWatch, created, finishedAt time.Time, isRun bool, now time.Time) time.Time {
+	existed := now.Sub(w.submittedAt)
+	apiRun := finishedAt.Sub(created)
+	believed := !created.IsZero() && apiRun > 0 && apiRun <= existed+clockSlack
+	freedAt := now
+	if believed {
+		freedAt = minTime(now, w.submittedAt.Add(apiRun))
+	}
+	if isRun && !w.submittedAt.Before(p.since) {
+		p.mu.Lock()
+		p.longest = max(p.longest, existed)
+		p.mu.Unlock()
+	}
+	// Learn only from jobs whose start is known: one that went from
+	// queued to done between two looks would teach its queue time.
+	if start, known := w.started(); isRun && believed && known {
+		if d := min(apiRun-start.Sub(w.submittedAt), now.Sub(start)); d > 0 {
+			p.learn(d)
+		}
+	}
+	return freedAt
 }
 
 // learn records a finished job's run time.
@@ -477,27 +522,18 @@ func (r *Runner) moveTo(ctx context.Context, job store.Job, s store.State) (stor
 // recordResult stores a finished job's outcome.
 func (r *Runner) recordResult(ctx context.Context, job store.Job, w *jobWatch, res api.Result) (store.Job, error) {
 	now := r.cfg.Now()
-	// Its slot went to the job first in line when it finished: in our
-	// clock, its submit plus the API's own created-to-finished time.
-	finished := now
-	if !res.CreatedAt.IsZero() && res.FinishedAt.After(res.CreatedAt) {
-		finished = minTime(now, w.submittedAt.Add(res.FinishedAt.Sub(res.CreatedAt)))
-	}
-	r.poll.freed(finished)
 	var state store.State
 	switch {
 	case res.Status == api.StatusCompleted && len(res.Outputs) > 0:
 		state = store.StateRendered
-		// Learn only from jobs whose start is known: one that went from
-		// queued to done between two looks would teach its queue time.
-		if start, known := w.started(); known && !res.CreatedAt.IsZero() && res.FinishedAt.After(res.CreatedAt) {
-			r.poll.learn(res.FinishedAt.Sub(res.CreatedAt) - start.Sub(w.submittedAt))
-		}
 	case res.Status == api.StatusCancelled:
 		state = store.StateCancelled
 	default:
 		state = store.StateFailed
 	}
+	// Its slot went to the job first in line when it finished: in our
+	// clock, its submit plus the API's own created-to-finished time.
+	r.poll.freed(r.poll.finished(w, res.CreatedAt, res.FinishedAt, state == store.StateRendered, now))
 	msg := res.Error
 	if state == store.StateFailed && msg == "" {
 		msg = fmt.Sprintf("generation ended with status %q and no output", res.Status)
