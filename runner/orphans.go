@@ -117,6 +117,9 @@ func (r *Runner) orphans(ctx context.Context, seen *seenKeys, g *errgroup.Group,
 	if err != nil {
 		return fmt.Errorf("find orphans: %w", err)
 	}
+	if h := r.cfg.Hooks.Orphans; h != nil {
+		h(int(r.stats.orphans.Load()))
+	}
 	// The in-flight ones were in flight when a run stopped: as many as
 	// that run's --concurrency, plus renders not yet downloaded.
 	for _, j := range collect {

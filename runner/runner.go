@@ -120,6 +120,9 @@ type Hooks struct {
 	Submitted func(key, requestID string)
 	// Downloaded is called after a job reached done.
 	Downloaded func(key string)
+	// Orphans is called once the orphans were found and flagged, with
+	// their count, before their renders are collected.
+	Orphans func(n int)
 }
 
 // Runner runs batches. It is safe for one Run at a time.

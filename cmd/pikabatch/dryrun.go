@@ -81,6 +81,9 @@ func dryRun(ctx context.Context, o batchOptions, rows runner.RowSource, statePat
 	line(p.Done, "done: skipped")
 	line(p.Failed, "failed, timed out, expired or cancelled: skipped (--retry-failed submits them again)")
 	line(p.Changed, "changed since submitted: skipped and reported")
+	line(p.ChangedInFlight, "of them in flight: the render of the old parameters would be collected")
+	line(p.Orphans, "orphans: jobs of the state file no row claims; never submitted")
+	line(p.OrphansInFlight, "of them in flight or not downloaded: would be collected")
 	fmt.Fprintf(stdout, "at most %d paid submits\n", p.Submits)
 	return nil
 }

@@ -407,6 +407,12 @@ func printSummary(w io.Writer, s runner.Summary, calls api.Calls, asJSON bool) {
 	if s.Changed > 0 {
 		fmt.Fprintf(w, "changed since submitted (skipped) %d\n", s.Changed)
 	}
+	if s.Orphans > 0 {
+		fmt.Fprintf(w, "%s\n", orphanLine(s.Orphans, s.OrphanKeys, s.OrphansInFlight, "collected this run"))
+		if s.OrphansInFlight > 0 {
+			fmt.Fprintf(w, "orphan renders collected %d of %d (failed %d)\n", s.OrphansCollected, s.OrphansInFlight, s.OrphansFailed)
+		}
+	}
 	if s.AccountJobs > 0 {
 		fmt.Fprintf(w, "%s; later ones waited for a job to finish (if the account takes %d at once, --concurrency %d spares the refusals)\n",
 			accountLimit(s.AccountJobs), s.AccountJobs, s.AccountJobs)
@@ -426,6 +432,17 @@ func printSummary(w io.Writer, s runner.Summary, calls api.Calls, asJSON bool) {
 		perJob(s.Polls, s.Completed+s.Failed))
 	fmt.Fprintf(w, "downloads retried %d, URLs refreshed %d; wall time %s\n",
 		s.DownloadRetries, s.URLRefreshes, s.Wall.Round(time.Millisecond))
+}
+
+// orphanLine reports the jobs no manifest row claims (runner.Summary.Orphans),
+// for the summary and status; inFlight of them had renders to collect.
+func orphanLine(n int, keys []string, inFlight int, collect string) string {
+	s := fmt.Sprintf("orphans %d (%s): state entries no manifest row claims (id renamed or recased, row edited or given an id); flagged in results.jsonl, never submitted",
+		n, examples(keys, n))
+	if inFlight > 0 {
+		s += fmt.Sprintf("; %d with a render in flight or not downloaded, %s", inFlight, collect)
+	}
+	return s
 }
 
 func perJob(n, jobs int) float64 {

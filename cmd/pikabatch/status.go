@@ -132,6 +132,13 @@ func printStatus(w io.Writer, st live.Status) {
 		fmt.Fprintf(w, "  uncertain submits: %d (%s): each may have been charged; the next run re-sends each once, or holds them with --hold-uncertain\n",
 			st.Uncertain, examples(st.UncertainKeys, st.Uncertain))
 	}
+	if st.Orphans > 0 {
+		collect := "the next run collects them"
+		if st.Live != nil {
+			collect = "the live run collects them"
+		}
+		fmt.Fprintf(w, "  %s\n", orphanLine(st.Orphans, st.OrphanKeys, st.OrphansInFlight, collect))
+	}
 	if a := st.OldestActive; a != nil {
 		fmt.Fprintf(w, "  oldest job still on the API: %s (%s, request %s), submitted %s ago\n",
 			a.Key, a.State, a.RequestID, a.Age.Round(time.Second))

@@ -110,6 +110,13 @@ type Status struct {
 	// OldestActive is the job submitted longest ago that is still queued
 	// or running on the API.
 	OldestActive *ActiveJob `json:"oldest_active,omitempty"`
+	// Orphans are jobs no row of the last manifest a run read whole
+	// claims (runner.Summary.Orphans): kept, never submitted again.
+	// OrphansInFlight of them have a render in flight or not downloaded,
+	// which a run collects.
+	Orphans         int      `json:"orphans"`
+	OrphanKeys      []string `json:"orphan_keys,omitempty"`
+	OrphansInFlight int      `json:"orphans_in_flight,omitempty"`
 }
 
 // FailureGroup is the jobs that ended with one error message.
@@ -139,6 +146,15 @@ func (b *Batch) Status(ctx context.Context) (Status, error) {
 	err := b.Store.ForEach(ctx, func(j store.Job) error {
 		s.Jobs++
 		s.ByState[j.State]++
+		if j.Orphan {
+			s.Orphans++
+			if len(s.OrphanKeys) < maxListed {
+				s.OrphanKeys = append(s.OrphanKeys, j.Key)
+			}
+			if j.State.HasRequestID() && !j.State.IsTerminal() {
+				s.OrphansInFlight++
+			}
+		}
 		switch j.State {
 		case store.StateFailed, store.StateTimedOut, store.StateExpired, store.StateCancelled:
 			msg := j.LastError

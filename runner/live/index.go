@@ -38,12 +38,13 @@ func ParseFormat(s string) (Format, error) {
 }
 
 // CSVColumns are the columns of a CSV export: the key, the manifest
-// parameters, the job's outcome and timings. A job with several result
+// parameters, the job's outcome and timings, and "true" in orphan for a
+// job no row of the last manifest claims. A job with several result
 // files lists them in file, size and sha256, separated by ";".
 var CSVColumns = []string{
 	"key", "line", "image", "promptText", "negativePrompt", "seed", "resolution", "duration",
 	"state", "request_id", "file", "size", "sha256", "attempts", "polls",
-	"submitted_at", "finished_at", "downloaded_at", "render_seconds", "error",
+	"submitted_at", "finished_at", "downloaded_at", "render_seconds", "error", "orphan",
 }
 
 // IndexWriter writes index entries in one format.
@@ -100,7 +101,10 @@ func (w *csvWriter) Write(e runner.IndexEntry) error {
 	if in.Seed != nil {
 		seed = strconv.FormatInt(*in.Seed, 10)
 	}
-	line, duration, render := "", "", ""
+	line, duration, render, orphan := "", "", "", ""
+	if e.Orphan {
+		orphan = "true"
+	}
 	if e.Line > 0 {
 		line = strconv.Itoa(e.Line)
 	}
@@ -114,7 +118,7 @@ func (w *csvWriter) Write(e runner.IndexEntry) error {
 		e.Key, line, in.Image, in.PromptText, in.NegativePrompt, seed, in.Resolution, duration,
 		string(e.State), e.RequestID, strings.Join(files, ";"), strings.Join(sizes, ";"), strings.Join(sums, ";"),
 		strconv.Itoa(e.Attempts), strconv.Itoa(e.Polls),
-		csvTime(e.SubmittedAt), csvTime(e.FinishedAt), csvTime(e.DownloadedAt), render, e.Error)
+		csvTime(e.SubmittedAt), csvTime(e.FinishedAt), csvTime(e.DownloadedAt), render, e.Error, orphan)
 	return w.cw.Write(w.rec)
 }
 
