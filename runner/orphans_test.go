@@ -259,3 +259,31 @@ func TestARowEditedInFlightHasItsRenderCollected(t *testing.T) {
 	assert.Equal(t, 1, sum.Changed)
 	assert.EqualValues(t, 5, e.sim.Counters().Submits)
 }
+
+func TestAnUncertainOrphanIsNeverSentAgain(t *testing.T) {
+	t.Parallel()
+	// Every submit's answer is lost: each row ends uncertain, re-sent once.
+	e := setup(t, 5, sim.Config{Faults: sim.Faults{RateLostResponse: 1}})
+	_, err := e.runOnce(t.Context(), nil)
+	require.ErrorIs(t, err, runner.ErrHeld)
+	require.EqualValues(t, 10, e.sim.Counters().Submits)
+	before := e.jobs()["clip-0002"]
+	require.Equal(t, store.StateUncertain, before.State)
+
+	e.writeManifest(5, func(i int, rec []string) {
+		if i == 2 {
+			rec[0] = "renamed-2"
+		}
+	})
+	// A second re-send is allowed now: the four claimed rows take it, the
+	// renamed row is sent and re-sent twice; the orphan is not sent.
+	sum, err := e.runOnce(t.Context(), func(c *runner.Config) { c.MaxResends = 2 })
+	require.ErrorIs(t, err, runner.ErrHeld)
+	assert.EqualValues(t, 10+4+3, e.sim.Counters().Submits)
+	assert.Equal(t, 1, sum.Orphans)
+	assert.Zero(t, sum.OrphansInFlight, "an uncertain submit has no request ID to collect")
+	after := e.jobs()["clip-0002"]
+	assert.True(t, after.Orphan)
+	assert.Equal(t, store.StateUncertain, after.State)
+	assert.Equal(t, before.Attempts, after.Attempts, "never sent again")
+}
