@@ -97,11 +97,16 @@ func (r *Runner) orphans(ctx context.Context, seen *seenKeys, g *errgroup.Group,
 		return err
 	}
 	var collect []store.Job
+	fresh := 0
 	err := sc.Unclaimed(ctx, seen.claims, func(j store.Job) error {
 		r.stats.orphan(j.Key)
 		if !j.Orphan {
-			r.log.Warn("job no manifest row claims; kept, not submitted again", "key", j.Key,
-				"state", string(j.State), "request_id", j.RequestID)
+			// A trimmed manifest can orphan a million jobs: the first few
+			// are named, the rest counted.
+			if fresh++; fresh <= maxOrphanKeys {
+				r.log.Warn("job no manifest row claims; kept, never submitted", "key", j.Key,
+					"state", string(j.State), "request_id", j.RequestID)
+			}
 			flag = append(flag, j.Key)
 			j.Orphan = true
 		}
@@ -116,8 +121,15 @@ func (r *Runner) orphans(ctx context.Context, seen *seenKeys, g *errgroup.Group,
 	if err == nil {
 		err = flush()
 	}
-	if err != nil {
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return nil // stopping: the next run finds them
+	case err != nil:
 		return fmt.Errorf("find orphans: %w", err)
+	}
+	if fresh > 0 {
+		r.log.Warn("jobs no manifest row claims any more; flagged orphan in the index", "new", fresh,
+			"orphans", r.stats.orphans.Load())
 	}
 	if h := r.cfg.Hooks.Orphans; h != nil {
 		h(int(r.stats.orphans.Load()))

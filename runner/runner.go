@@ -264,8 +264,9 @@ type Summary struct {
 	// Orphans are the state file's jobs that no row of the manifest claims
 	// (an id renamed or recased, a no-id row edited, a row given an id):
 	// kept, flagged in the index, never submitted. They are counted once
-	// the run has read the whole manifest, and stay out of every count
-	// above but Completed and Downloaded.
+	// the run has read the whole manifest, and stay out of the rows'
+	// counts (Rows, Failed, Final, LeftInFlight…); collecting their
+	// renders counts in Completed, Downloaded and the API figures.
 	Orphans    int      `json:"orphans"`
 	OrphanKeys []string `json:"orphan_keys,omitempty"` // the first few, in key order
 	// OrphansInFlight had a render in flight or not yet downloaded: this
