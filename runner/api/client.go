@@ -887,6 +887,15 @@ func (c *Client) Cancel(ctx context.Context, requestID string) error {
 		if f.errorCode() != "" {
 			return c.errorCodeError(opCancel, f)
 		}
+		// The documented answer's outcome decides; its status is not the
+		// job's state (the docs' own example of an accepted cancel says
+		// "completed").
+		switch strings.ToLower(strings.TrimSpace(f.str("outcome"))) {
+		case "cancelled", "canceled":
+			return nil
+		case "not_cancellable":
+			return fmt.Errorf("cancel: %w", ErrNotCancellable)
+		}
 		if st, ok := normaliseStatus(f.str("status")); ok && st != StatusInQueue && st != StatusCancelled {
 			return fmt.Errorf("cancel: job is %s: %w", st, ErrNotCancellable)
 		}
