@@ -35,8 +35,9 @@ type Counters struct {
 	// Submits counts submit requests that created a job, including lost
 	// responses: each is a paid generation.
 	Submits int64 `json:"submits"`
-	// SubmitsRejected counts submits answered 4xx: auth, validation, unknown
-	// model, 402, and 429 for any reason.
+	// SubmitsRejected counts submits refused with a 4xx that created
+	// nothing: auth, validation, unknown model, no balance (Rate402 or
+	// BalanceJobs spent), and 429 for any reason.
 	SubmitsRejected int64 `json:"submits_rejected"`
 	// DuplicateSubmits counts created jobs whose exact input (canonical JSON)
 	// had been submitted before.
