@@ -207,7 +207,7 @@ func TestImageMustBeHTTPS(t *testing.T) {
 		assert.ErrorIs(t, e, manifest.ErrInvalidURL)
 		assert.Contains(t, e.Error(), "https", "%v", e)
 	}
-	assert.Equal(t, `m.csv:9: field image: "http://img.example.com/a.png" is not https; the API fetches images over https only (http is accepted only from a loopback host, for rehearsals)`, errs[0].Error())
+	assert.Equal(t, `m.csv:9: field image: "http://img.example.com/a.png" is not https; the API fetches images over https only (http is accepted only for a loopback host, for rehearsals)`, errs[0].Error())
 }
 
 // TestImageUserinfo: credentials in an image URL are refused, since the

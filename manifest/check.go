@@ -266,7 +266,7 @@ func checkImageURL(s string) error {
 	case u.User != nil:
 		return problemf(ErrInvalidURL, "%s holds a user name or password; the API fetches the image without credentials, so they cannot work: use a public or pre-signed https URL", quoteURL(s))
 	case u.Scheme == "http" && !isLoopback(u.Hostname()):
-		return problemf(ErrInvalidURL, "%s is not https; the API fetches images over https only (http is accepted only from a loopback host, for rehearsals)", quoteURL(s))
+		return problemf(ErrInvalidURL, "%s is not https; the API fetches images over https only (http is accepted only for a loopback host, for rehearsals)", quoteURL(s))
 	}
 	return nil
 }
@@ -375,7 +375,9 @@ func editDistance(a, b string) int {
 }
 
 // rowBounds says why no valid row is longer than MaxRowBytes, for errors.
-var rowBounds = fmt.Sprintf("promptText and negativePrompt are at most %d characters, image %d bytes", MaxPromptRunes, MaxImageURLBytes)
+func rowBounds() string {
+	return fmt.Sprintf("promptText and negativePrompt are at most %d characters, image %d bytes", MaxPromptRunes, MaxImageURLBytes)
+}
 
 // fieldName is an unknown column or key's name as a RowError's Field:
 // shortened, and with control characters escaped, since it is printed as is.

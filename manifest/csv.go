@@ -139,7 +139,7 @@ func (s *csvSource) read(raw *rawRow) error {
 			// previous one, give or take blank lines that were skipped.
 			raw.line = s.endLine + 1
 			raw.errs = append(raw.errs, &RowError{Line: raw.line,
-				Err: problemf(ErrMalformed, "the row starting here is longer than %d bytes, and no valid row is (%s): a value far too long, or an unterminated quoted field; stopped reading", s.maxRow, rowBounds).also(ErrTooLong)})
+				Err: problemf(ErrMalformed, "the row starting here is longer than %d bytes, and no valid row is (%s): a value far too long, or an unterminated quoted field; stopped reading", s.maxRow, rowBounds()).also(ErrTooLong)})
 			raw.skip, raw.last = true, true
 			return nil
 		case errors.As(err, &pe):

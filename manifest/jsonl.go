@@ -40,7 +40,7 @@ func (s *jsonlSource) read(raw *rawRow) error {
 		raw.line = s.line
 		if n > s.maxRow {
 			raw.errs = append(raw.errs, &RowError{Line: s.line,
-				Err: problemf(ErrMalformed, "the line is %d bytes long; no valid row is longer than %d bytes (%s)", n, s.maxRow, rowBounds).also(ErrTooLong)})
+				Err: problemf(ErrMalformed, "the line is %d bytes long; no valid row is longer than %d bytes (%s)", n, s.maxRow, rowBounds()).also(ErrTooLong)})
 			raw.skip = true
 			return nil
 		}
