@@ -155,6 +155,9 @@ func runBatch(ctx context.Context, o batchOptions, stdout, stderr io.Writer) err
 	if o.manifest == "" || o.out == "" {
 		return usagef("--manifest and --out are required")
 	}
+	if err := requireRegularManifest(o.manifest, "run"); err != nil {
+		return err
+	}
 	if o.concurrency < 1 || o.dlConcurrency < 1 || o.rps < 0 {
 		return usagef("--concurrency and --download-concurrency must be at least 1, --rps not negative")
 	}
