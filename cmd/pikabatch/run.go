@@ -262,7 +262,7 @@ func runBatch(ctx context.Context, o batchOptions, stdout, stderr io.Writer) err
 		// the server allows sits on the edge and draws 429s (issue #5:
 		// burst R/10 drew 36 of them at 20/s, and the cuts they caused
 		// halved the rate).
-		limiter = rate.NewLimiter(rate.Limit(o.rps), 1)
+		limiter = api.NewLimiter(o.rps, o.concurrency)
 	}
 	client, err := api.New(api.Config{
 		BaseURL:    o.apiBase,
