@@ -17,7 +17,9 @@ import (
 const IndexFile = "results.jsonl"
 
 // IndexEntry is one line of the results index: the dataset's record of a job.
-// Result URLs are left out on purpose: pre-signed URLs are credentials.
+// Result URLs are left out on purpose: pre-signed URLs are credentials. URLs
+// in the input and the error are shown as RedactURL shows them: without
+// user information or signatures (the API itself was sent them as given).
 type IndexEntry struct {
 	Key          string          `json:"key"`
 	Line         int             `json:"line,omitempty"`
@@ -42,8 +44,8 @@ type IndexFileRef struct {
 
 // NewIndexEntry turns a job record into its index line.
 func NewIndexEntry(j store.Job) IndexEntry {
-	e := IndexEntry{Key: j.Key, Line: j.Line, Input: j.Input, State: j.State, RequestID: j.RequestID,
-		Error: j.LastError, Attempts: j.Attempts, Polls: j.Polls,
+	e := IndexEntry{Key: j.Key, Line: j.Line, Input: redactJSONStrings(j.Input), State: j.State, RequestID: j.RequestID,
+		Error: RedactURLsIn(j.LastError), Attempts: j.Attempts, Polls: j.Polls,
 		SubmittedAt: j.SubmittedAt, FinishedAt: j.FinishedAt, DownloadedAt: j.DownloadedAt}
 	for _, o := range j.Outputs {
 		if o.Path != "" {
