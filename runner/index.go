@@ -55,6 +55,46 @@ func NewIndexEntry(j store.Job) IndexEntry {
 	return e
 }
 
+// AppendIndexLine appends e to dst as one line of the index: JSON and a
+// line feed. Besides the controls encoding/json escapes (U+0000–U+001F), it
+// escapes DEL and the C1 controls, so that a line printed to a terminal
+// cannot drive it (manifest text is the user's, error text the API's), and
+// still decodes to the same text.
+func AppendIndexLine(dst []byte, e IndexEntry) ([]byte, error) {
+	b, err := json.Marshal(e)
+	if err != nil {
+		return dst, err
+	}
+	dst = appendEscapedControls(dst, b)
+	return append(dst, '\n'), nil
+}
+
+// appendEscapedControls appends the encoded JSON b to out, with DEL and
+// the C1 controls (U+0080–U+009F, among them the 8-bit CSI U+009B) written
+// as \u escapes. In valid JSON these bytes occur only inside strings, and
+// in valid UTF-8 the bytes C2 80–C2 9F are exactly those code points.
+func appendEscapedControls(out, b []byte) []byte {
+	last := 0
+	for i := 0; i < len(b); i++ {
+		var r int
+		switch {
+		case b[i] == 0x7f:
+			r = 0x7f
+		case b[i] == 0xc2 && i+1 < len(b) && b[i+1] >= 0x80 && b[i+1] <= 0x9f:
+			r = int(b[i+1])
+		default:
+			continue
+		}
+		out = append(out, b[last:i]...)
+		out = fmt.Appendf(out, `\u%04x`, r)
+		if r != 0x7f {
+			i++
+		}
+		last = i + 1
+	}
+	return append(out, b[last:]...)
+}
+
 // writeIndex rewrites <out>/results.jsonl atomically from the store.
 func (r *Runner) writeIndex(ctx context.Context) error {
 	name := r.cfg.IndexName
@@ -84,9 +124,14 @@ func (r *Runner) writeIndex(ctx context.Context) error {
 	}
 	defer os.Remove(tmp.Name()) // no-op once renamed
 	bw := bufio.NewWriter(tmp)
-	enc := json.NewEncoder(bw)
+	var line []byte
 	err = r.store.ForEach(ctx, func(j store.Job) error {
-		return enc.Encode(NewIndexEntry(j))
+		var err error
+		if line, err = AppendIndexLine(line[:0], NewIndexEntry(j)); err != nil {
+			return err
+		}
+		_, err = bw.Write(line)
+		return err
 	})
 	if err == nil {
 		err = bw.Flush()
