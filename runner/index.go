@@ -173,6 +173,7 @@ func indexUpToDate(ctx context.Context, marks indexMarker, path string) bool {
 	if err != nil || !unchanged {
 		return false
 	}
-	fi, err := os.Stat(path)
-	return err == nil && strconv.FormatInt(fi.Size(), 10) == size
+	// Lstat: a link planted at the index's name is not the index written.
+	fi, err := os.Lstat(path)
+	return err == nil && fi.Mode().IsRegular() && strconv.FormatInt(fi.Size(), 10) == size
 }

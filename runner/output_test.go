@@ -236,6 +236,11 @@ func TestPlantedSymlinksAreNeverFollowed(t *testing.T) {
 	require.NoError(t, os.Symlink(finalTarget, filepath.Join(e.out, "clip-0001.mp4")))
 	require.NoError(t, os.Symlink(dangling, filepath.Join(e.out, ".pikabatch-clip-0002+1.part")))
 	require.NoError(t, os.Symlink(dangling, filepath.Join(e.out, "clip-0003.mp4")))
+	// A hard link too: resuming it would write into the file outside.
+	hardTarget, hardContent := plantOutside(t, "hard-target")
+	require.NoError(t, os.Link(hardTarget, filepath.Join(e.out, ".pikabatch-clip-0001+1.part")))
+	indexTarget, indexContent := plantOutside(t, "index-target")
+	require.NoError(t, os.Symlink(indexTarget, filepath.Join(e.out, runner.IndexFile)))
 
 	_, err := e.runOnce(t.Context(), nil)
 	require.NoError(t, err)
@@ -247,6 +252,10 @@ func TestPlantedSymlinksAreNeverFollowed(t *testing.T) {
 	got, _ = os.ReadFile(finalTarget)
 	assert.Equal(t, finalContent, got, "the final link's target is untouched")
 	assert.NoFileExists(t, dangling, "a dangling link is never created through")
+	got, _ = os.ReadFile(hardTarget)
+	assert.Equal(t, hardContent, got, "the hard link's other name is untouched")
+	got, _ = os.ReadFile(indexTarget)
+	assert.Equal(t, indexContent, got, "the index link's target is untouched")
 
 	// A done video swapped for a link to a copy outside: same size, same
 	// bytes, and still not the file that was downloaded. Resume downloads
