@@ -246,6 +246,14 @@ func (r *Runner) download(ctx context.Context, job store.Job) (store.Job, error)
 	if err != nil {
 		return job, fmt.Errorf("record download of %q: %w", job.Key, err)
 	}
+	for i := range outs {
+		if !safeKey(job.Key) {
+			break
+		}
+		// A part file named as pikabatch named them before the names of
+		// outname.go, left by a cut-off download, is never resumed now.
+		_ = d.fs.Remove(filepath.Join(d.dir, fmt.Sprintf(".pikabatch-%s-%d.part", job.Key, i)))
+	}
 	r.stats.downloaded.Add(1)
 	r.log.Info("downloaded", "key", job.Key, "request_id", job.RequestID, "files", len(outs))
 	if h := r.cfg.Hooks.Downloaded; h != nil {
@@ -387,8 +395,8 @@ func (d *downloader) openPart(part string) (File, int64) {
 			_ = f.Close()
 		}
 	}
-	if err == nil && !fi.Mode().IsRegular() {
-		d.log.Warn("not a regular file where a download goes; removed", "file", filepath.Base(part), "mode", fi.Mode().String())
+	if err == nil && (!fi.Mode().IsRegular() || !singleLink(fi)) {
+		d.log.Warn("a link or special file where a download goes; removed", "file", filepath.Base(part), "mode", fi.Mode().String())
 	}
 	_ = d.fs.Remove(part) // a link is removed, never its target
 	return nil, 0

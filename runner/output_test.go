@@ -195,6 +195,9 @@ func TestOlderFoldersKeepTheirNames(t *testing.T) {
 	mVideo, err := os.ReadFile(filepath.Join(e.out, "m-1.mp4"))
 	require.NoError(t, err)
 
+	// And a part file of the new row, as an older pikabatch named it.
+	require.NoError(t, os.WriteFile(filepath.Join(e.out, ".pikabatch-m-1-0.part"), []byte("stale"), 0o644))
+
 	e.writeManifest(2, func(i int, rec []string) { rec[0] = []string{"m", "m-1"}[i] })
 	sum, err := e.runOnce(t.Context(), nil)
 	require.NoError(t, err)
@@ -208,6 +211,7 @@ func TestOlderFoldersKeepTheirNames(t *testing.T) {
 	assert.True(t, bytes.Equal(mVideo, got), "m's video is untouched")
 	rep := e.verifyAll()
 	assert.Equal(t, 3, rep.OK, "findings %+v", rep.Findings)
+	assertNoPartFiles(t, e.out)
 }
 
 // plantOutside makes a file outside the output folder and returns its
