@@ -360,7 +360,7 @@ func TestStalledDownloadsTimeOutAndResume(t *testing.T) {
 	t.Cleanup(func() { close(release) })
 	st := &stallOnce{next: w.sim.FilesHandler(), release: release}
 	w.files.set(st)
-	sum, err := w.runOnce(t.Context(), func(c *runner.Config) { c.Download.IdleTimeout = 100 * time.Millisecond })
+	sum, err := w.runOnce(t.Context(), func(c *runner.Config) { c.Download.IdleTimeout = 250 * time.Millisecond })
 	require.NoError(t, err)
 	w.assertAllDownloaded(rows)
 	assert.GreaterOrEqual(t, st.stalled.Load(), int64(rows), "every first transfer stalled")
