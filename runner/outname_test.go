@@ -26,6 +26,7 @@ func TestOutputNames(t *testing.T) {
 		{"dup", 0, 1, false, "dup.mp4"},
 		{"DUP", 0, 1, false, "DUP+ce.mp4"},
 		{"ForestStream", 1, 3, false, "ForestStream+c820+2.mp4"},
+		{"Scene01", 0, 1, false, "Scene01+c80.mp4"},
 		{"r-0123abcd-2", 0, 1, false, "r-0123abcd-2.mp4"},
 		{"../etc/x", 0, 1, false, "key+x" + "fb5e1cd1c4f1ff2d5a6f86f14a2b5b3c.mp4"},
 	} {
