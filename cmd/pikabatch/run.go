@@ -49,6 +49,7 @@ type batchOptions struct {
 	jobTimeout                   time.Duration
 	outageLimit                  time.Duration // how long the API may fail every call
 	maxFileSize                  int64
+	dlIdleTimeout                time.Duration // a download that brings no byte this long is retried
 	logFormat, logLevel          string
 	quiet, jsonSummary           bool
 	poll                         runner.PollConfig
@@ -82,6 +83,7 @@ func (o *batchOptions) register(fs *flag.FlagSet) {
 	fs.DurationVar(&o.jobTimeout, "job-timeout", 0, "give up on a job not finished this long after submit (0 = never)")
 	fs.DurationVar(&o.outageLimit, "outage-limit", 5*time.Minute, "how long the API may fail every call before the run stops (exit 69; jobs stay in flight for the next run)")
 	fs.Int64Var(&o.maxFileSize, "max-file-size", 2<<30, "refuse result files larger than this many `bytes`")
+	fs.DurationVar(&o.dlIdleTimeout, "download-idle-timeout", 60*time.Second, "retry a download (resuming it) when the file host sends nothing for this long")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.BoolVar(&o.quiet, "q", false, "quiet: warnings and errors only")
@@ -114,6 +116,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	if fs.NArg() > 0 {
 		return usagef("unexpected argument %q", fs.Arg(0))
+	}
+	if o.dlIdleTimeout <= 0 {
+		return usagef("--download-idle-timeout must be positive, not %s", o.dlIdleTimeout)
 	}
 	if !o.dryRun {
 		tok, err := tokenFromEnv()
@@ -288,7 +293,7 @@ func runBatch(ctx context.Context, o batchOptions, stdout, stderr io.Writer) err
 		DeadlineGrace:       o.deadlineGrace,
 		MaxSubmits:          o.maxSubmits,
 		Poll:                o.poll,
-		Download:            runner.DownloadConfig{MaxBytes: o.maxFileSize},
+		Download:            runner.DownloadConfig{MaxBytes: o.maxFileSize, IdleTimeout: o.dlIdleTimeout},
 		Hooks:               o.hooks,
 		IndexName:           spec.IndexName("jsonl"),
 		// Result files live on a storage host: this client never carries the token.

@@ -1,0 +1,181 @@
+package runner
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"strings"
+)
+
+// The one place that decides what of a URL may be shown: in logs, errors,
+// the results index and exports. An image URL may carry a password
+// (https://user:pass@host/…) or a signature in its query; a result URL is
+// pre-signed, its whole query a credential. Only the submit body that goes
+// to the API keeps the raw value.
+
+// redactedValue replaces a secret.
+const redactedValue = "redacted"
+
+// secretParam reports whether a query parameter's name looks like it
+// carries a credential: S3 (X-Amz-Signature, X-Amz-Credential,
+// X-Amz-Security-Token), Google (X-Goog-Signature), Azure SAS (sig),
+// CloudFront (Signature, Policy, Key-Pair-Id) and the usual token, key and
+// password names.
+func secretParam(name string) bool {
+	n := strings.ToLower(name)
+	for _, frag := range []string{"sig", "token", "key", "secret", "pass", "auth", "credential", "policy", "session"} {
+		if strings.Contains(n, frag) {
+			return true
+		}
+	}
+	return false
+}
+
+// RedactURL returns raw fit to show: user information replaced by
+// "redacted", and the values of query parameters that look like
+// credentials too; the rest of the URL is kept, so that a user can still
+// tell which image a row used. A string that does not parse as a URL is
+// returned as "(unparseable URL)".
+func RedactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparseable URL)"
+	}
+	changed := false
+	if u.User != nil {
+		u.User = url.User(redactedValue)
+		changed = true
+	}
+	if u.RawQuery != "" {
+		if q, changedQuery := redactQuery(u.RawQuery); changedQuery {
+			u.RawQuery = q
+			changed = true
+		}
+	}
+	if !changed {
+		return raw // keep the user's own spelling
+	}
+	return u.String()
+}
+
+// redactQuery replaces the values of secret parameters in a raw query,
+// keeping the order and spelling of the others.
+func redactQuery(raw string) (string, bool) {
+	parts := strings.Split(raw, "&")
+	changed := false
+	for i, p := range parts {
+		name, _, hasValue := strings.Cut(p, "=")
+		if dn, err := url.QueryUnescape(name); err == nil {
+			name = dn
+		}
+		if hasValue && secretParam(name) {
+			parts[i] = p[:strings.IndexByte(p, '=')+1] + redactedValue
+			changed = true
+		}
+	}
+	return strings.Join(parts, "&"), changed
+}
+
+// redactResultURL keeps scheme, host and path of a result URL, never its
+// user information, query or fragment: a result URL is pre-signed, and its
+// whole query is the credential.
+func redactResultURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparseable URL)"
+	}
+	u.RawQuery, u.Fragment, u.User = "", "", nil
+	return u.String()
+}
+
+// RedactURLError drops the URL from an HTTP client error (*url.Error
+// prints it whole, query and user information included) and shows it as
+// redactResultURL does.
+func RedactURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return fmt.Errorf("%s %s: %w", ue.Op, redactResultURL(ue.URL), ue.Err)
+	}
+	return err
+}
+
+// urlInText finds URLs in free text, such as an error message that quotes
+// the image it could not fetch.
+var urlInText = regexp.MustCompile(`(?i)\b[a-z][a-z0-9+.-]*://[^\s"'<>` + "`" + `]+`)
+
+// RedactURLsIn applies RedactURL to every URL in text.
+func RedactURLsIn(text string) string {
+	if !strings.Contains(text, "://") {
+		return text
+	}
+	return urlInText.ReplaceAllStringFunc(text, func(m string) string {
+		// Punctuation that ends a sentence is not part of the URL.
+		u := strings.TrimRight(m, ".,:;!?)]}")
+		return RedactURL(u) + m[len(u):]
+	})
+}
+
+// redactJSONStrings applies RedactURLsIn to every string in a JSON
+// document, keeping everything else byte for byte. It returns doc itself
+// when nothing needed redacting (the common case: no allocation).
+func redactJSONStrings(doc []byte) []byte {
+	if !bytes.Contains(doc, []byte("://")) {
+		return doc
+	}
+	var out []byte
+	last := 0
+	for i := 0; i < len(doc); i++ {
+		if doc[i] != '"' {
+			continue
+		}
+		end := i + 1
+		for end < len(doc) && doc[end] != '"' {
+			if doc[end] == '\\' {
+				end++
+			}
+			end++
+		}
+		if end >= len(doc) {
+			break // not valid JSON; leave the rest as it is
+		}
+		lit := doc[i : end+1]
+		i = end
+		if !bytes.Contains(lit, []byte("://")) {
+			continue
+		}
+		var s string
+		if json.Unmarshal(lit, &s) != nil {
+			continue
+		}
+		r := RedactURLsIn(s)
+		if r == s {
+			continue
+		}
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		if enc.Encode(r) != nil {
+			continue
+		}
+		out = append(out, doc[last:end+1-len(lit)]...)
+		out = append(out, bytes.TrimSuffix(buf.Bytes(), []byte("\n"))...)
+		last = end + 1
+	}
+	if out == nil {
+		return doc
+	}
+	return append(out, doc[last:]...)
+}
+
+// StripURLError drops the URL from an HTTP client error altogether, for a
+// URL whose path is itself the secret (a webhook's, --notify-url).
+func StripURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return fmt.Errorf("%s: %w", ue.Op, ue.Err)
+	}
+	return err
+}
