@@ -8,76 +8,16 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+
+	"github.com/pikabatch/pikabatch/manifest"
 )
 
-// The one place that decides what of a URL may be shown: in logs, errors,
-// the results index and exports. An image URL may carry a password
-// (https://user:pass@host/…) or a signature in its query; a result URL is
-// pre-signed, its whole query a credential. Only the submit body that goes
-// to the API keeps the raw value.
-
-// redactedValue replaces a secret.
-const redactedValue = "redacted"
-
-// secretParam reports whether a query parameter's name looks like it
-// carries a credential: S3 (X-Amz-Signature, X-Amz-Credential,
-// X-Amz-Security-Token), Google (X-Goog-Signature), Azure SAS (sig),
-// CloudFront (Signature, Policy, Key-Pair-Id) and the usual token, key and
-// password names.
-func secretParam(name string) bool {
-	n := strings.ToLower(name)
-	for _, frag := range []string{"sig", "token", "key", "secret", "pass", "auth", "credential", "policy", "session"} {
-		if strings.Contains(n, frag) {
-			return true
-		}
-	}
-	return false
-}
-
-// RedactURL returns raw fit to show: user information replaced by
-// "redacted", and the values of query parameters that look like
-// credentials too; the rest of the URL is kept, so that a user can still
-// tell which image a row used. A string that does not parse as a URL is
-// returned as "(unparseable URL)".
-func RedactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparseable URL)"
-	}
-	changed := false
-	if u.User != nil {
-		u.User = url.User(redactedValue)
-		changed = true
-	}
-	if u.RawQuery != "" {
-		if q, changedQuery := redactQuery(u.RawQuery); changedQuery {
-			u.RawQuery = q
-			changed = true
-		}
-	}
-	if !changed {
-		return raw // keep the user's own spelling
-	}
-	return u.String()
-}
-
-// redactQuery replaces the values of secret parameters in a raw query,
-// keeping the order and spelling of the others.
-func redactQuery(raw string) (string, bool) {
-	parts := strings.Split(raw, "&")
-	changed := false
-	for i, p := range parts {
-		name, _, hasValue := strings.Cut(p, "=")
-		if dn, err := url.QueryUnescape(name); err == nil {
-			name = dn
-		}
-		if hasValue && secretParam(name) {
-			parts[i] = p[:strings.IndexByte(p, '=')+1] + redactedValue
-			changed = true
-		}
-	}
-	return strings.Join(parts, "&"), changed
-}
+// What of a URL may be shown in logs, errors, the results index and
+// exports. An image URL may carry a password (https://user:pass@host/…) or
+// a signature in its query: manifest.RedactURL, the one redactor, hides
+// those and keeps the rest. A result URL is pre-signed, its whole query a
+// credential: redactResultURL drops it. Only the submit body that goes to
+// the API keeps the raw value.
 
 // redactResultURL keeps scheme, host and path of a result URL, never its
 // user information, query or fragment: a result URL is pre-signed, and its
@@ -106,7 +46,7 @@ func RedactURLError(err error) error {
 // the image it could not fetch.
 var urlInText = regexp.MustCompile(`(?i)\b[a-z][a-z0-9+.-]*://[^\s"'<>` + "`" + `]+`)
 
-// RedactURLsIn applies RedactURL to every URL in text.
+// RedactURLsIn applies manifest.RedactURL to every URL in text.
 func RedactURLsIn(text string) string {
 	if !strings.Contains(text, "://") {
 		return text
@@ -114,7 +54,7 @@ func RedactURLsIn(text string) string {
 	return urlInText.ReplaceAllStringFunc(text, func(m string) string {
 		// Punctuation that ends a sentence is not part of the URL.
 		u := strings.TrimRight(m, ".,:;!?)]}")
-		return RedactURL(u) + m[len(u):]
+		return manifest.RedactURL(u) + m[len(u):]
 	})
 }
 

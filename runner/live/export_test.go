@@ -78,6 +78,6 @@ func TestExportRedactsURLs(t *testing.T) {
 		for _, secret := range []string{"alice", "hunter2", "c0ffee"} {
 			assert.NotContains(t, buf.String(), secret, "%s export", f)
 		}
-		assert.Contains(t, buf.String(), "https://redacted@img.example.com/a.jpg?sig=redacted", "%s export", f)
+		assert.Contains(t, buf.String(), "https://REDACTED@img.example.com/a.jpg?sig=REDACTED", "%s export", f)
 	}
 }
