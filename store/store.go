@@ -118,17 +118,39 @@ func Open(path string, opts Options) (*Store, error) {
 		opts.Owner = CurrentOwner(opts.Owner.Command)
 	}
 
-	db, err := bolt.Open(path, 0o600, &bolt.Options{
-		Timeout:         timeout,
-		ReadOnly:        opts.ReadOnly,
-		FreelistType:    bolt.FreelistMapType,
-		InitialMmapSize: initialMmapSize,
+	existed, err := precheck(path)
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	if !existed && opts.ReadOnly {
+		return nil, fmt.Errorf("store: open %s: %w", path, fs.ErrNotExist)
+	}
+	var db *bolt.DB
+	// bbolt reads the free list while opening for writing; a corrupt one
+	// panics there. (The file handle is then lost until the process exits,
+	// which it is about to: the file is refused.)
+	err = guard(path, func() error {
+		var err error
+		db, err = bolt.Open(path, 0o600, &bolt.Options{
+			Timeout:         timeout,
+			ReadOnly:        opts.ReadOnly,
+			FreelistType:    bolt.FreelistMapType,
+			InitialMmapSize: initialMmapSize,
+		})
+		return err
 	})
 	if errors.Is(err, berrors.ErrTimeout) {
 		return nil, &LockedError{Path: path, Owner: readOwner(path)}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	if existed {
+		// Checked under the lock: nobody writes the file meanwhile.
+		if err := checkTree(path, db); err != nil {
+			_ = db.Close()
+			return nil, fmt.Errorf("store: open %s: %w", path, err)
+		}
 	}
 	db.MaxBatchDelay = maxBatchDelay
 	db.MaxBatchSize = maxBatchSize
