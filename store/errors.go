@@ -47,4 +47,8 @@ var (
 	// holds a batch's renders: starting a new state would submit (and pay
 	// for) every row again. Callers that look at the folder return it.
 	ErrMissing = errors.New("state file is missing")
+
+	// ErrWrite wraps a write the state file could not take (a full volume,
+	// an I/O error): the change was not recorded.
+	ErrWrite = errors.New("state file cannot be written")
 )

@@ -89,6 +89,9 @@ type Store struct {
 	mu     sync.RWMutex
 	closed bool
 
+	// journaled are the recovery journal's entries applied by Open.
+	journaled []JournalEntry
+
 	writes  atomic.Int64
 	commits atomic.Int64
 	// hooked is the last write transaction given a commit counter. bbolt's
@@ -119,6 +122,19 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 
 	existed, err := precheck(path)
+	if err != nil && existed {
+		// A writer's commit in progress can look like damage: judge the
+		// file again while no writer can hold it.
+		unlock, ok, lerr := lockShared(path)
+		if lerr != nil {
+			return nil, fmt.Errorf("store: open %s: %w", path, lerr)
+		}
+		if !ok {
+			return nil, &LockedError{Path: path, Owner: readOwner(path)}
+		}
+		existed, err = precheck(path)
+		unlock()
+	}
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
@@ -200,8 +216,20 @@ func (s *Store) init(owner Owner) error {
 	if err := writeOwner(s.path, owner); err != nil {
 		return fmt.Errorf("write owner file: %w", err)
 	}
+	// Request IDs an earlier run could not record come first: planning must
+	// see them, or their rows would be paid for again.
+	applied, err := s.applyJournal(context.Background())
+	if err != nil {
+		_ = os.Remove(ownerPath(s.path))
+		return err
+	}
+	s.journaled = applied
 	return nil
 }
+
+// Journaled returns the recovery journal entries Open applied: request IDs
+// an earlier run could not record in the state file, now recorded.
+func (s *Store) Journaled() []JournalEntry { return s.journaled }
 
 // checkSchema reports whether the file is fresh (no buckets yet: new, or
 // created by a run that died before its first commit) and refuses files it
@@ -330,7 +358,9 @@ func (s *Store) Put(ctx context.Context, job Job) error {
 		}
 		return b.Put(key, data)
 	})
-	if err == nil {
+	if err != nil {
+		err = fmt.Errorf("%w: %w", ErrWrite, err)
+	} else {
 		err = refused
 	}
 	if err != nil {
@@ -380,7 +410,9 @@ func (s *Store) Update(ctx context.Context, key string, fn func(*Job) error) (Jo
 		}
 		return b.Put(bkey, data)
 	})
-	if err == nil {
+	if err != nil {
+		err = fmt.Errorf("%w: %w", ErrWrite, err)
+	} else {
 		err = refused
 	}
 	if err != nil {
@@ -525,7 +557,7 @@ func (s *Store) SetMeta(ctx context.Context, key, value string) error {
 		return tx.Bucket(bucketMeta).Put([]byte(key), []byte(value))
 	})
 	if err != nil {
-		return fmt.Errorf("store: set meta %q: %w", key, err)
+		return fmt.Errorf("store: set meta %q: %w: %w", key, ErrWrite, err)
 	}
 	return nil
 }
@@ -576,7 +608,7 @@ func (s *Store) SetMark(ctx context.Context, key, value string) error {
 		return tx.Bucket(bucketMeta).Put([]byte(markPrefix+key), []byte(stamped))
 	})
 	if err != nil {
-		return fmt.Errorf("store: set mark %q: %w", key, err)
+		return fmt.Errorf("store: set mark %q: %w: %w", key, ErrWrite, err)
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/pikabatch/pikabatch/runner/live"
+	"github.com/pikabatch/pikabatch/store"
 )
 
 // stringList is a flag that may be repeated.
@@ -66,7 +67,7 @@ func openBatches(ctx context.Context, files []string, opts live.OpenOptions) ([]
 		s, err := live.Open(ctx, f, opts)
 		if err != nil {
 			closeBatches(srcs)
-			return nil, err
+			return nil, damagedHint(err)
 		}
 		srcs = append(srcs, s)
 	}
@@ -95,3 +96,11 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 
 // errHelp: the user asked for a command's flags, which were printed.
 var errHelp = errors.New("help requested")
+
+// damagedHint adds the way back to a damaged state file's error.
+func damagedHint(err error) error {
+	if errors.Is(err, store.ErrDamaged) {
+		return fmt.Errorf("%w\nnothing was changed. `pikabatch recover --out DIR` rebuilds the state from the folder's results.jsonl (keeping the damaged file aside)", err)
+	}
+	return err
+}

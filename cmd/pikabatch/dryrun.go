@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 
 	"github.com/pikabatch/pikabatch/manifest"
 	"github.com/pikabatch/pikabatch/runner"
@@ -43,9 +42,9 @@ func (noState) ForEach(context.Context, func(store.Job) error) error { return ni
 
 // dryRun prints the plan of a run against the state file; nothing is sent,
 // and neither the output folder nor the state file is created or written.
-func dryRun(ctx context.Context, o batchOptions, rows runner.RowSource, statePath string, log *slog.Logger, stdout io.Writer) error {
+func dryRun(ctx context.Context, o batchOptions, rows runner.RowSource, statePath string, readState bool, log *slog.Logger, stdout io.Writer) error {
 	var cp runner.Checkpoint = noState{}
-	if _, err := os.Stat(statePath); err == nil {
+	if readState {
 		st, err := store.Open(statePath, store.Options{ReadOnly: true})
 		if err != nil {
 			return err
