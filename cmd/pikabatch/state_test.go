@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/pikabatch/pikabatch/runner/live"
 	"github.com/pikabatch/pikabatch/runner/sim"
+	"github.com/pikabatch/pikabatch/store"
 )
 
 // TestStateNamedLikeASocketSurvivesTheRun: issue 14 — `--state out/x.sock`
@@ -204,4 +206,12 @@ func TestRecoverKeepsJobsInFlight(t *testing.T) {
 	for _, k := range []string{"a", "b", "c"} {
 		assert.FileExists(t, filepath.Join(lr.out, k+".mp4"))
 	}
+}
+
+func TestStateExitCodes(t *testing.T) {
+	ctx := context.Background()
+	assert.Equal(t, exitIOErr, exitCode(ctx, fmt.Errorf("open: %w", &store.DamagedError{Path: "x", Reason: "empty"})))
+	assert.Equal(t, exitIOErr, exitCode(ctx, fmt.Errorf("%w: x", store.ErrMissing)))
+	assert.Equal(t, exitCantCreate, exitCode(ctx, fmt.Errorf("record request ID r of %q: %w", "k", store.ErrWrite)),
+		"a full state volume is 73, not 1")
 }
