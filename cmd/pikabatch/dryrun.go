@@ -50,6 +50,10 @@ func dryRun(ctx context.Context, o batchOptions, rows runner.RowSource, statePat
 			return err
 		}
 		defer st.Close()
+		// A dry run previews a run: one that would be refused is refused here.
+		if err := bindState(ctx, st, o, log); err != nil {
+			return err
+		}
 		cp = st
 	}
 	r, err := runner.New(runner.Config{Model: o.model, OutDir: o.out, HoldUncertain: o.holdUncertain,

@@ -143,7 +143,7 @@ func exitCode(ctx context.Context, err error) int {
 		var in *interrupted
 		errors.As(context.Cause(ctx), &in)
 		return signalCode(in.sig)
-	case errors.As(err, &ue), errors.Is(err, live.ErrNoState):
+	case errors.As(err, &ue), errors.Is(err, live.ErrNoState), errors.Is(err, store.ErrBinding):
 		return exitUsage
 	case errors.As(err, &ve), errors.As(err, &re), errors.Is(err, errManifest), errors.Is(err, errBadURLs):
 		return exitDataErr

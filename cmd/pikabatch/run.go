@@ -55,6 +55,7 @@ type batchOptions struct {
 	resultsFormat                string // jsonl, or csv for results.csv as well
 	dryRun                       bool
 	fresh                        bool          // start over a missing or damaged state
+	bindOrigin                   string        // what the state file is bound to, if not --api-base's origin (the demo)
 	progress                     string        // --progress: auto, bar, plain, off
 	progressEvery                time.Duration // plain progress lines this often
 	deadline, deadlineGrace      time.Duration
@@ -281,6 +282,10 @@ func runBatch(ctx context.Context, o batchOptions, stdout, stderr io.Writer) err
 		Logger:     log,
 	})
 	if err != nil {
+		return err
+	}
+	// Before anything is sent: this folder's jobs belong to one API and model.
+	if err := bindState(ctx, st, o, log); err != nil {
 		return err
 	}
 	run, err := runner.New(runner.Config{

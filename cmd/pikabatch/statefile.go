@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -173,4 +174,49 @@ func moveAside(path string, now time.Time) (string, error) {
 	// The owner file and socket of the damaged file mean nothing now.
 	_ = os.Remove(path + ".owner")
 	return aside, nil
+}
+
+// binding is the API origin and model a run with o sends its jobs to.
+func (o batchOptions) binding() (store.Binding, error) {
+	origin := o.bindOrigin
+	if origin == "" {
+		var err error
+		if origin, err = store.Origin(o.apiBase); err != nil {
+			return store.Binding{}, usagef("--api-base: %v", err)
+		}
+	}
+	return store.Binding{Origin: origin, Model: o.model}, nil
+}
+
+// bindState refuses a state file recorded with another API origin or model
+// (exit 64), and records this run's on first use. A state file from before
+// bindings were kept is adopted, and the log says so.
+func bindState(ctx context.Context, st *store.Store, o batchOptions, log *slog.Logger) error {
+	b, err := o.binding()
+	if err != nil {
+		return err
+	}
+	adopted, err := st.Bind(ctx, b)
+	if err != nil {
+		return err
+	}
+	if adopted == (store.Binding{}) {
+		return nil
+	}
+	if hasJobs(ctx, st) {
+		log.Warn("state file had no record of its API and model; recording this run's: later runs with another --api-base or --model are refused",
+			"state", st.Path(), "api_origin", adopted.Origin, "model", adopted.Model)
+	} else {
+		log.Info("state file bound to its API and model", "state", st.Path(), "api_origin", b.Origin, "model", b.Model)
+	}
+	return nil
+}
+
+// errStop ends a ForEach early.
+var errStop = errors.New("stop")
+
+// hasJobs reports whether the store holds any job.
+func hasJobs(ctx context.Context, st *store.Store) bool {
+	err := st.ForEach(ctx, func(store.Job) error { return errStop })
+	return errors.Is(err, errStop)
 }
