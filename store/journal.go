@@ -76,6 +76,34 @@ func (s *Store) Journal(_ context.Context, key, requestID string, at time.Time) 
 	return AppendJournal(s.path, JournalEntry{Key: key, RequestID: requestID, Time: at.UTC()})
 }
 
+// Apply records e's request ID in j, as Open does, and reports whether it
+// changed j: a job that already holds the request ID of a live or finished
+// render keeps it.
+func (e JournalEntry) Apply(j *Job) bool {
+	if j.RequestID != "" && (j.State.isLive() || j.State.IsTerminal()) {
+		return false
+	}
+	j.State, j.RequestID, j.LastError = StateSubmitted, e.RequestID, ""
+	j.SubmittedAt = e.Time
+	j.Outputs, j.FinishedAt, j.DownloadedAt = nil, time.Time{}, time.Time{}
+	return true
+}
+
+// Job is the record Open writes for an entry whose key the store does not
+// know: its request ID without the row's parameters, so that a run reports
+// the row as changed instead of paying for it again.
+func (e JournalEntry) Job() Job {
+	return Job{Key: e.Key, State: StateSubmitted, RequestID: e.RequestID, SubmittedAt: e.Time,
+		LastError: "recovered from the journal: the row's parameters were not recorded"}
+}
+
+// ReadJournal returns the recovery journal's entries for the state file at
+// statePath (none when there is no journal), for a reader that does not
+// apply them (a dry run).
+func ReadJournal(statePath string) ([]JournalEntry, error) {
+	return readJournal(JournalPath(statePath))
+}
+
 // readJournal returns the entries of the journal at path; a line cut short
 // by a crash, or otherwise unreadable, is skipped.
 func readJournal(path string) ([]JournalEntry, error) {
@@ -118,20 +146,11 @@ func (s *Store) applyJournal(ctx context.Context) ([]JournalEntry, error) {
 	}
 	for _, e := range entries {
 		_, err := s.Update(ctx, e.Key, func(j *Job) error {
-			if j.RequestID != "" && (j.State.isLive() || j.State.IsTerminal()) {
-				return nil
-			}
-			if j.RequestID == e.RequestID && j.State.HasRequestID() {
-				return nil
-			}
-			j.State, j.RequestID, j.LastError = StateSubmitted, e.RequestID, ""
-			j.SubmittedAt = e.Time
-			j.Outputs, j.FinishedAt, j.DownloadedAt = nil, time.Time{}, time.Time{}
+			e.Apply(j)
 			return nil
 		})
 		if errors.Is(err, ErrNotFound) {
-			err = s.Put(ctx, Job{Key: e.Key, State: StateSubmitted, RequestID: e.RequestID, SubmittedAt: e.Time,
-				LastError: "recovered from the journal: the row's parameters were not recorded"})
+			err = s.Put(ctx, e.Job())
 		}
 		if err != nil {
 			return nil, fmt.Errorf("apply journal %s: %w", path, err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	"github.com/pikabatch/pikabatch/runner/live"
@@ -44,6 +45,10 @@ func (b *batchFlags) stateFiles() ([]string, error) {
 		return nil, err
 	}
 	if len(files) == 0 {
+		if idx, _ := filepath.Glob(filepath.Join(b.out, "results*.jsonl")); len(idx) > 0 {
+			return nil, fmt.Errorf("%w: no state file in %s, but runs left %s there; `pikabatch recover --out %s` rebuilds the state from it",
+				store.ErrMissing, b.out, filepath.Base(idx[0]), b.out)
+		}
 		return nil, fmt.Errorf("%w in %s: no run has started there", live.ErrNoState, b.out)
 	}
 	return files, nil

@@ -55,6 +55,14 @@ func dryRun(ctx context.Context, o batchOptions, rows runner.RowSource, statePat
 			return err
 		}
 		cp = st
+		entries, err := store.ReadJournal(statePath)
+		if err != nil {
+			return err
+		}
+		if len(entries) > 0 {
+			// A run records them before planning; so does its preview.
+			cp = journalOverlay{Checkpoint: st, entries: entries}
+		}
 	}
 	r, err := runner.New(runner.Config{Model: o.model, OutDir: o.out, HoldUncertain: o.holdUncertain,
 		MaxResends: o.maxResends, RetryFailed: o.retryFailed, Logger: log}, noAPI{}, cp)
@@ -95,4 +103,27 @@ func manifestRows(path string, format manifest.Format) (*manifest.Reader, error)
 		return nil, manifestError(err)
 	}
 	return rows, nil
+}
+
+// journalOverlay is a read-only state seen as a run would see it after
+// recording the recovery journal's request IDs.
+type journalOverlay struct {
+	runner.Checkpoint
+	entries []store.JournalEntry
+}
+
+func (o journalOverlay) Get(ctx context.Context, key string) (store.Job, error) {
+	j, err := o.Checkpoint.Get(ctx, key)
+	for _, e := range o.entries {
+		if e.Key != key {
+			continue
+		}
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			j, err = e.Job(), nil
+		case err == nil:
+			e.Apply(&j)
+		}
+	}
+	return j, err
 }

@@ -126,14 +126,12 @@ func TestDamagedOrMissingStateSubmitsNothing(t *testing.T) {
 			assert.Contains(t, stderr, "--fresh")
 			code, _, stderr = invoke(t, env, "run", "--manifest", m, "--out", out, "--dry-run")
 			assert.Equal(t, exitIOErr, code, "a dry run previews a run that would be refused: %s", stderr)
-			if _, err := os.Stat(state); err == nil {
-				for _, cmd := range [][]string{
-					{"status", "--out", out}, {"export", "--out", out}, {"verify", "--out", out}, {"cancel", "--out", out},
-				} {
-					code, _, stderr = invoke(t, env, cmd...)
-					assert.Equal(t, exitIOErr, code, "%s: %s", cmd[0], stderr)
-					assert.Contains(t, stderr, "recover", cmd[0])
-				}
+			for _, cmd := range [][]string{
+				{"status", "--out", out}, {"export", "--out", out}, {"verify", "--out", out}, {"cancel", "--out", out},
+			} {
+				code, _, stderr = invoke(t, env, cmd...)
+				assert.Equal(t, exitIOErr, code, "%s: %s", cmd[0], stderr)
+				assert.Contains(t, stderr, "recover", cmd[0])
 			}
 			after := srv.Counters()
 			assert.Equal(t, before.Submits, after.Submits, "nothing submitted")
@@ -214,4 +212,46 @@ func TestStateExitCodes(t *testing.T) {
 	assert.Equal(t, exitIOErr, exitCode(ctx, fmt.Errorf("%w: x", store.ErrMissing)))
 	assert.Equal(t, exitCantCreate, exitCode(ctx, fmt.Errorf("record request ID r of %q: %w", "k", store.ErrWrite)),
 		"a full state volume is 73, not 1")
+}
+
+// TestLeftoversOfAStateCountAsRenders: a state file's owner file, socket
+// or journal left behind say a batch ran here; another shard's renders in
+// a shared folder do not.
+func TestLeftoversOfAStateCountAsRenders(t *testing.T) {
+	srv := startSim(t, sim.Config{})
+	env := tokenEnv(srv.APIURL)
+	dir := t.TempDir()
+	m := writeFile(t, filepath.Join(dir, "m.csv"), threeRows)
+	for _, left := range []string{".pikabatch.db.owner", ".pikabatch.db.journal", "clip.mp4"} {
+		out := filepath.Join(dir, "out-"+left)
+		require.NoError(t, os.MkdirAll(out, 0o755))
+		writeFile(t, filepath.Join(out, left), "x")
+		code, _, stderr := invoke(t, env, "run", "--manifest", m, "--out", out)
+		assert.Equal(t, exitIOErr, code, "%s: %s", left, stderr)
+		assert.Contains(t, stderr, "holds this batch's renders")
+	}
+	assert.Zero(t, srv.Counters().Submits)
+
+	shared := filepath.Join(dir, "shared")
+	require.NoError(t, os.MkdirAll(shared, 0o755))
+	writeFile(t, filepath.Join(shared, "results-1-of-2.jsonl"), "")
+	writeFile(t, filepath.Join(shared, "b.mp4"), "x")
+	code, _, stderr := invoke(t, env, "run", "--manifest", m, "--out", shared, "--shard", "0/2")
+	assert.Equal(t, exitOK, code, "another shard's renders are not this shard's: %s", stderr)
+}
+
+// TestDryRunSeesTheJournal: a run records the journal's request IDs before
+// it plans, so its preview counts those rows as polled, not re-sent.
+func TestDryRunSeesTheJournal(t *testing.T) {
+	srv := startSim(t, sim.Config{})
+	m, out, state := renderedBatch(t, srv)
+	_, err := openAndSet(t, state, "a", store.StateSubmitting)
+	require.NoError(t, err)
+	require.NoError(t, store.AppendJournal(state, store.JournalEntry{Key: "a", RequestID: "req-a", Time: time.Now()}))
+
+	code, stdout, stderr := invoke(t, tokenEnv(srv.APIURL), "run", "--manifest", m, "--out", out, "--dry-run")
+	require.Equal(t, exitOK, code, stderr)
+	assert.Contains(t, stdout, "1  resumable: in flight")
+	assert.Contains(t, stdout, "at most 0 paid submits")
+	assert.FileExists(t, store.JournalPath(state), "a dry run changes nothing")
 }
