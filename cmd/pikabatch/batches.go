@@ -46,8 +46,12 @@ func (b *batchFlags) stateFiles() ([]string, error) {
 	}
 	if len(files) == 0 {
 		if idx, _ := filepath.Glob(filepath.Join(b.out, "results*.jsonl")); len(idx) > 0 {
-			return nil, fmt.Errorf("%w: no state file in %s, but runs left %s there; `pikabatch recover --out %s` rebuilds the state from it",
-				store.ErrMissing, b.out, filepath.Base(idx[0]), b.out)
+			shardHint := ""
+			if strings.Contains(filepath.Base(idx[0]), "-of-") {
+				shardHint = " --shard K/N"
+			}
+			return nil, fmt.Errorf("%w: no state file in %s, but runs left %s there; `pikabatch recover --out %s%s` rebuilds the state from it",
+				store.ErrMissing, b.out, filepath.Base(idx[0]), b.out, shardHint)
 		}
 		return nil, fmt.Errorf("%w in %s: no run has started there", live.ErrNoState, b.out)
 	}

@@ -255,3 +255,25 @@ func TestDryRunSeesTheJournal(t *testing.T) {
 	assert.Contains(t, stdout, "at most 0 paid submits")
 	assert.FileExists(t, store.JournalPath(state), "a dry run changes nothing")
 }
+
+// TestRecoverFetchesAMissingFileByRequestID: a done row whose file is gone
+// is fetched again by its request ID after recover, never rendered again.
+func TestRecoverFetchesAMissingFileByRequestID(t *testing.T) {
+	srv := startSim(t, sim.Config{})
+	m, out, state := renderedBatch(t, srv)
+	env := tokenEnv(srv.APIURL)
+	require.NoError(t, os.Remove(state))
+	require.NoError(t, os.Remove(filepath.Join(out, "b.mp4")))
+
+	code, stdout, stderr := invoke(t, env, "recover", "--out", out, "--json")
+	require.Equal(t, exitOK, code, stderr)
+	var rep live.RecoverReport
+	require.NoError(t, json.Unmarshal([]byte(stdout), &rep))
+	assert.Equal(t, 2, rep.Done)
+	assert.Equal(t, 1, rep.Refetch)
+
+	code, _, stderr = invoke(t, env, "run", "--manifest", m, "--out", out)
+	require.Equal(t, exitOK, code, stderr)
+	assert.Equal(t, int64(3), srv.Counters().Submits, "no new render")
+	assert.FileExists(t, filepath.Join(out, "b.mp4"))
+}
