@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	bolt "go.etcd.io/bbolt"
 )
 
 // damagedFile writes a state file with enough jobs for a multi-page tree,
@@ -145,4 +146,25 @@ func TestHealthyStateOpensAfterTheCheck(t *testing.T) {
 		assert.Equal(t, "req-0123", j.RequestID)
 		require.NoError(t, s.Close())
 	}
+}
+
+// TestUndecodableRecordIsDamage: a flipped bit inside a record passes
+// bbolt's checks (values carry no checksum) but not JSON; reading it is
+// damage (exit 74), not a failed row.
+func TestUndecodableRecordIsDamage(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	require.NoError(t, f.store.Put(ctx, newJob("a")))
+	require.NoError(t, f.store.Close())
+	rawUpdate(t, f.path, func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketJobs).Put([]byte("a"), []byte(`{"key":"a","state":"pend`))
+	})
+	s := f.open(t)
+	_, err := s.Get(ctx, "a")
+	assert.ErrorIs(t, err, ErrDamaged)
+	assert.ErrorIs(t, s.ForEach(ctx, func(Job) error { return nil }), ErrDamaged)
+	_, err = s.Update(ctx, "a", func(*Job) error { return nil })
+	assert.ErrorIs(t, err, ErrDamaged)
+	assert.ErrorIs(t, s.Put(ctx, newJob("a")), ErrDamaged)
 }

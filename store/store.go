@@ -310,7 +310,11 @@ func (s *Store) Get(ctx context.Context, key string) (Job, error) {
 		if v == nil {
 			return ErrNotFound
 		}
-		return json.Unmarshal(v, &job) // copies: v is only valid inside the transaction
+		// Unmarshal copies: v is only valid inside the transaction.
+		if err := json.Unmarshal(v, &job); err != nil {
+			return fmt.Errorf("%w: record %q does not decode: %w", ErrDamaged, key, err)
+		}
+		return nil
 	})
 	if err != nil {
 		return Job{}, fmt.Errorf("store: get %q: %w", key, err)
@@ -377,7 +381,7 @@ func checkReplace(old []byte, job *Job) error {
 	}
 	var prev storedID
 	if err := json.Unmarshal(old, &prev); err != nil {
-		return fmt.Errorf("decode stored job: %w", err)
+		return fmt.Errorf("%w: decode stored job: %w", ErrDamaged, err)
 	}
 	return checkRequestID(prev, job)
 }
@@ -432,7 +436,7 @@ func applyUpdate(old []byte, key string, now time.Time, fn func(*Job) error) ([]
 	}
 	var job Job
 	if err := json.Unmarshal(old, &job); err != nil {
-		return nil, fmt.Errorf("decode stored job: %w", err)
+		return nil, fmt.Errorf("%w: decode stored job: %w", ErrDamaged, err)
 	}
 	prev := storedID{State: job.State, RequestID: job.RequestID}
 	if err := fn(&job); err != nil {
@@ -509,7 +513,7 @@ func scanJobs[T any](ctx context.Context, tx *bolt.Tx, fn func(*T) error) error 
 		}
 		var rec T
 		if err := json.Unmarshal(v, &rec); err != nil {
-			return fmt.Errorf("decode %q: %w", k, err)
+			return fmt.Errorf("%w: record %q does not decode: %w", ErrDamaged, k, err)
 		}
 		if err := fn(&rec); err != nil {
 			return err
