@@ -55,6 +55,8 @@ type batchOptions struct {
 	poll                         runner.PollConfig
 	resultsFormat                string // jsonl, or csv for results.csv as well
 	dryRun                       bool
+	fresh                        bool          // start over a missing or damaged state
+	bindOrigin                   string        // what the state file is bound to, if not --api-base's origin (the demo)
 	progress                     string        // --progress: auto, bar, plain, off
 	progressEvery                time.Duration // plain progress lines this often
 	deadline, deadlineGrace      time.Duration
@@ -96,6 +98,7 @@ func (o *batchOptions) register(fs *flag.FlagSet) {
 	fs.IntVar(&o.maxSubmits, "max-submits", 0, "spending cap: at most `N` submits (paid jobs) this run; exit 75 if rows remain (0 = no cap)")
 	fs.StringVar(&o.notifyURL, "notify-url", "", "POST the JSON summary to this `URL` when the run ends; Slack-style webhooks accept it (or env PIKABATCH_NOTIFY_URL)")
 	fs.StringVar(&o.shard, "shard", "", "render only shard `K/N` of the manifest (K from 0; auto/N reads K from JOB_COMPLETION_INDEX), with state OUT/.pikabatch-K-of-N.db")
+	fs.BoolVar(&o.fresh, "fresh", false, "start over when the state file is missing (beside earlier renders) or damaged: a damaged file is kept as STATE.damaged-TIME, and every row is submitted, and paid for, again")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "print what a run would do against the state file (new, resumable, done, failed, changed); send nothing")
 }
 
@@ -218,6 +221,7 @@ func runBatch(ctx context.Context, o batchOptions, stdout, stderr io.Writer) err
 	}
 
 	statePath := o.state
+	sf := stateFile{path: statePath, out: o.out, custom: o.state != "", spec: spec, fresh: o.fresh}
 	if statePath == "" {
 		statePath = filepath.Join(o.out, spec.StateName())
 		// Another split's state files know what was submitted under it;
@@ -235,23 +239,32 @@ func runBatch(ctx context.Context, o batchOptions, stdout, stderr io.Writer) err
 				o.out, strings.Join(other, ", "), split, shard.ErrOtherSplit)
 		}
 	}
+	sf.path = statePath
 	if o.dryRun {
+		readState, err := sf.checkForDryRun(log)
+		if err != nil {
+			return err
+		}
 		rows, err := manifestRows(o.manifest, format)
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
-		return dryRun(ctx, o, shard.Filter(rows, spec), statePath, log, stdout)
+		return dryRun(ctx, o, shard.Filter(rows, spec), statePath, readState, log, stdout)
 	}
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
 		return fmt.Errorf("%w: %w", runner.ErrOutput, err)
 	}
 	owner := store.CurrentOwner(redactArgs(os.Args))
-	st, err := store.Open(statePath, store.Options{Owner: owner})
+	st, err := sf.openForRun(owner, time.Now(), log)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	for _, e := range st.Journaled() {
+		log.Warn("request ID recorded from the recovery journal: the job is polled, not submitted again",
+			"key", e.Key, "request_id", e.RequestID)
+	}
 
 	// Idle connections are closed at the end, so that a server shutting
 	// down (the simulator in the demo and the tests) need not wait for them.
@@ -277,6 +290,10 @@ func runBatch(ctx context.Context, o batchOptions, stdout, stderr io.Writer) err
 		Logger:     log,
 	})
 	if err != nil {
+		return err
+	}
+	// Before anything is sent: this folder's jobs belong to one API and model.
+	if err := bindState(ctx, st, o, log); err != nil {
 		return err
 	}
 	run, err := runner.New(runner.Config{
