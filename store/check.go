@@ -156,16 +156,20 @@ func precheck(path string) (exists bool, err error) {
 	switch {
 	case errs[0] != nil && errs[1] != nil:
 		return true, damaged(path, "not a bbolt file, or both of its meta pages are damaged (%v; %v)", errs[0], errs[1])
-	case errs[0] != nil:
-		// bbolt would fall back to the other meta page, the state before
-		// the last commit; that commit may have held a request ID.
-		return true, damaged(path, "meta page 0 is damaged (%v)", errs[0])
-	case errs[1] != nil:
-		return true, damaged(path, "meta page 1 is damaged (%v)", errs[1])
-	case metas[0].pageSize != metas[1].pageSize:
+	case errs[0] == nil && errs[1] == nil && metas[0].pageSize != metas[1].pageSize:
 		return true, damaged(path, "the meta pages disagree on the page size")
 	}
+	// One bad meta page is what a crash in the middle of a commit leaves
+	// (bbolt writes the meta page last, alternating between the two), and
+	// bbolt reads the other: the state as of the commit before, which is
+	// all the runner ever relied on, since a commit counts only once it
+	// returned. Refusing it would send the user to rebuild the state from
+	// results.jsonl, which knows less. The tree under the good meta page is
+	// still checked when the file is opened.
 	for i, m := range metas {
+		if errs[i] != nil {
+			continue
+		}
 		if need := m.pgid * m.pageSize; uint64(size) < need {
 			return true, damaged(path, "truncated: %d bytes, meta page %d needs %d", size, i, need)
 		}

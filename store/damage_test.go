@@ -84,15 +84,12 @@ func TestDamagedStateIsRefused(t *testing.T) {
 			require.NoError(t, err)
 			return b[:int(m.pgid)*ps/2]
 		}, "truncated"},
-		{"truncated to one page", func(_ *testing.T, b []byte, ps int) []byte { return b[:ps] }, "meta page 1"},
-		{"bit flipped in meta page 0", func(_ *testing.T, b []byte, _ int) []byte {
-			b[boltPageHeader+20] ^= 0x10 // the root page number
+		{"truncated to one page", func(_ *testing.T, b []byte, ps int) []byte { return b[:ps] }, "truncated"},
+		{"both meta pages damaged", func(_ *testing.T, b []byte, ps int) []byte {
+			b[boltPageHeader+20] ^= 0x10    // meta 0's root page number
+			b[ps+boltPageHeader+49] ^= 0x01 // meta 1's txid
 			return b
-		}, "meta page 0"},
-		{"bit flipped in meta page 1", func(_ *testing.T, b []byte, ps int) []byte {
-			b[ps+boltPageHeader+49] ^= 0x01 // the txid
-			return b
-		}, "meta page 1"},
+		}, "both of its meta pages"},
 		{"bit flipped in the root page's type", func(t *testing.T, b []byte, ps int) []byte {
 			b[rootPage(t, b, ps)*ps+8] ^= 0x02
 			return b
@@ -167,4 +164,38 @@ func TestUndecodableRecordIsDamage(t *testing.T) {
 	_, err = s.Update(ctx, "a", func(*Job) error { return nil })
 	assert.ErrorIs(t, err, ErrDamaged)
 	assert.ErrorIs(t, s.Put(ctx, newJob("a")), ErrDamaged)
+}
+
+// TestOneDamagedMetaPageFallsBack: a crash in the middle of a commit leaves
+// the meta page it was writing torn. bbolt then reads the other one, the
+// state as of the commit before, which is all the runner relied on: the
+// file opens, with every job that commit held, and is not refused as
+// damaged (that would send the user to rebuild it from results.jsonl,
+// which knows less).
+func TestOneDamagedMetaPageFallsBack(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		damage func(b []byte, ps int)
+	}{
+		{"meta page 0", func(b []byte, _ int) { b[boltPageHeader+20] ^= 0x10 }},     // the root page number
+		{"meta page 1", func(b []byte, ps int) { b[ps+boltPageHeader+49] ^= 0x01 }}, // the txid
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			path, b, ps := damagedFile(t)
+			tc.damage(b, ps)
+			require.NoError(t, os.WriteFile(path, b, 0o600))
+			s, err := Open(path, Options{LockTimeout: -1})
+			require.NoError(t, err)
+			defer s.Close()
+			n := 0
+			require.NoError(t, s.ForEach(t.Context(), func(j Job) error {
+				n++
+				assert.NotEmpty(t, j.RequestID, j.Key)
+				return nil
+			}))
+			assert.GreaterOrEqual(t, n, 299, "at most the last commit is rolled back")
+		})
+	}
 }
