@@ -37,6 +37,7 @@ const (
 	DefaultMaxRetries     = 6
 	DefaultBackoffBase    = 500 * time.Millisecond
 	DefaultBackoffMax     = 30 * time.Second
+	DefaultSubmitGrace    = 15 * time.Second
 )
 
 const (
@@ -80,6 +81,11 @@ type Config struct {
 	// RequestTimeout bounds each HTTP request, from sending it to reading
 	// the whole answer; default DefaultRequestTimeout.
 	RequestTimeout time.Duration
+	// SubmitGrace is how long a submit already going out may still wait
+	// for its answer once the caller's ctx is done, so that the request ID
+	// of a job the API created is still returned; default
+	// DefaultSubmitGrace. RequestTimeout still bounds the whole request.
+	SubmitGrace time.Duration
 	// MaxRetries is the number of retries per call on transient errors;
 	// 0 means DefaultMaxRetries, negative means none.
 	MaxRetries int
@@ -110,6 +116,7 @@ type Client struct {
 	limiter    *rate.Limiter
 	adapt      *adaptiveLimit // nil: the limiter's rate is fixed
 	timeout    time.Duration
+	grace      time.Duration // Config.SubmitGrace
 	maxRetries int
 	backoffMin time.Duration
 	backoffMax time.Duration
@@ -117,6 +124,7 @@ type Client struct {
 	sleep      func(ctx context.Context, d time.Duration) error
 	rand       func() float64
 	now        func() time.Time
+	stopSeen   func() // test hook: a submit attempt saw its ctx end
 
 	calls struct {
 		submit, status, result, cancel, retries, rateLimited, slowdowns atomic.Int64
@@ -155,6 +163,7 @@ func New(cfg Config) (*Client, error) {
 		secrets:    tokenForms(string(cfg.Token)),
 		limiter:    cfg.Limiter,
 		timeout:    cfg.RequestTimeout,
+		grace:      cfg.SubmitGrace,
 		maxRetries: cfg.MaxRetries,
 		backoffMin: cfg.BackoffBase,
 		backoffMax: cfg.BackoffMax,
@@ -167,6 +176,9 @@ func New(cfg Config) (*Client, error) {
 	}
 	if c.timeout <= 0 {
 		c.timeout = DefaultRequestTimeout
+	}
+	if c.grace <= 0 {
+		c.grace = DefaultSubmitGrace
 	}
 	switch {
 	case c.maxRetries == 0:
@@ -519,12 +531,35 @@ func (c *Client) backoff(n int, last error) time.Duration {
 
 // attempt sends r once. It reports whether a failure may be retried.
 func (c *Client) attempt(ctx context.Context, r call, n int, decode func([]byte) error) (retry bool, err error) {
-	actx, cancel := context.WithTimeout(ctx, c.timeout)
+	var (
+		actx    context.Context
+		cancel  context.CancelFunc
+		sending = func() bool { return true }
+	)
+	if r.op == opSubmit {
+		actx, cancel, sending = c.submitContext(ctx)
+	} else {
+		actx, cancel = context.WithTimeout(ctx, c.timeout)
+	}
 	defer cancel()
 	// wrote tells a lost answer (the API may have acted) from a request
-	// that never fully left (it cannot have).
-	var wrote atomic.Bool
+	// that never fully left (it cannot have). unsent marks a request whose
+	// connection was closed before it was written to.
+	var wrote, unsent atomic.Bool
 	actx = httptrace.WithClientTrace(actx, &httptrace.ClientTrace{
+		// With a connection in hand the request starts going out: from
+		// here on a stop no longer cuts a submit short. A stop that came
+		// first closes the connection before a byte is written, or the
+		// transport might still send the request: it can pick an idle
+		// connection over the stop. (WroteRequest then still reports
+		// success: it fires once the request is buffered, before the
+		// flush that fails.)
+		GotConn: func(info httptrace.GotConnInfo) {
+			if !sending() {
+				unsent.Store(true)
+				_ = info.Conn.Close()
+			}
+		},
 		WroteRequest: func(info httptrace.WroteRequestInfo) {
 			if info.Err == nil {
 				wrote.Store(true)
@@ -549,7 +584,7 @@ func (c *Client) attempt(ctx context.Context, r call, n int, decode func([]byte)
 
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		retry, err := c.transportError(ctx, r, err, wrote.Load())
+		retry, err := c.transportError(ctx, r, err, wrote.Load() && !unsent.Load())
 		c.log.Debug("api request failed", append(r.logAttrs(n), "err", err)...)
 		return retry, err
 	}
@@ -594,6 +629,44 @@ func (c *Client) attempt(ctx context.Context, r call, n int, decode func([]byte)
 	return false, err
 }
 
+// submitContext returns the context one submit attempt runs under, and
+// sending, to be called when the request starts going out; it reports
+// false if ctx ended first, and the request must not go. Until then the
+// context ends with ctx: a stop during the dial sends nothing. From then on
+// it outlives ctx by c.grace, so that the answer of a job the API may be
+// creating (its request ID) is still read. RequestTimeout bounds it either
+// way.
+func (c *Client) submitContext(ctx context.Context) (context.Context, context.CancelFunc, func() bool) {
+	actx, cancelCause := context.WithCancelCause(context.WithoutCancel(ctx))
+	actx, cancelTimeout := context.WithTimeout(actx, c.timeout)
+	const (
+		before  = iota // not sending yet
+		sending        // the request is going out
+		stopped        // ctx ended before it went out
+	)
+	var phase atomic.Int32
+	stopWatch := context.AfterFunc(ctx, func() {
+		if c.stopSeen != nil {
+			defer c.stopSeen()
+		}
+		if phase.CompareAndSwap(before, stopped) {
+			cancelCause(context.Cause(ctx))
+			return
+		}
+		t := time.AfterFunc(c.grace, func() {
+			cancelCause(fmt.Errorf("no answer %s after the stop: %w", c.grace, context.Cause(ctx)))
+		})
+		context.AfterFunc(actx, func() { t.Stop() })
+	})
+	cancel := func() {
+		stopWatch()
+		cancelTimeout()
+		cancelCause(context.Canceled)
+	}
+	// A followed redirect gets a connection too: still sending.
+	return actx, cancel, func() bool { return phase.CompareAndSwap(before, sending) || phase.Load() == sending }
+}
+
 // withStop adds ctx's error to err when ctx is done and err does not say so.
 func withStop(ctx context.Context, err error) error {
 	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
@@ -627,7 +700,8 @@ func (c *Client) classify(se *StatusError) (retry bool, err error) {
 	return false, se
 }
 
-// transportError classifies an error from http.Client.Do.
+// transportError classifies an error from http.Client.Do. ctx is the
+// caller's: on submit, the attempt's own context outlives it.
 func (c *Client) transportError(ctx context.Context, r call, err error, wrote bool) (retry bool, _ error) {
 	err = c.scrub(fmt.Errorf("%s: %w", r.op, err))
 	switch {
@@ -798,6 +872,13 @@ func (c *Client) requestURL(op, id, action string) (string, error) {
 // any other 4xx (413 and 400/422 without a code match ErrRejected). A 2xx
 // with a request_id is accepted even if it also has an error_code, because
 // the job exists. Any error but an UncertainError means no job was created.
+//
+// ctx bounds everything before the request goes out: the limiter's wait,
+// the send gate (WithSendGate), backoff and holds. Once the request is
+// going out, a ctx that ends no longer cuts it short: Submit waits up to
+// Config.SubmitGrace more for the answer, so that a created job's request ID
+// is returned rather than lost; past that it returns an *UncertainError that
+// also matches ctx's error.
 func (c *Client) Submit(ctx context.Context, model string, input any) (SubmitResponse, error) {
 	path, err := modelPath(model)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httptrace"
 	"strings"
 	"sync"
 	"testing"
@@ -740,7 +741,8 @@ func TestSubmitCancelledAfterSending(t *testing.T) {
 		close(received)
 		<-r.Context().Done()
 	})
-	f := setup(t, srv)
+	// No answer ever comes: the grace after the stop runs out.
+	f := setup(t, srv, func(c *Config) { c.SubmitGrace = 20 * time.Millisecond })
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	go func() {
@@ -751,6 +753,95 @@ func TestSubmitCancelledAfterSending(t *testing.T) {
 	require.ErrorIs(t, err, ErrUncertain)
 	require.ErrorIs(t, err, context.Canceled)
 	assert.Equal(t, 1, srv.Count())
+}
+
+// TestSubmitStopOnTheWire: a stop that comes once the submit is on the wire
+// does not cut it short: the job the API created has its request ID
+// returned (issue 14 item 5: a stop must not lose a paid job).
+func TestSubmitStopOnTheWire(t *testing.T) {
+	t.Parallel()
+	received, stopSeen, release := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	srv := serve(func(w http.ResponseWriter, r *http.Request) {
+		close(received)
+		select {
+		case <-release: // answers only after the client saw the stop
+		case <-r.Context().Done():
+			return // the client gave up on the request
+		}
+		reply(http.StatusOK, `{"request_id":"late"}`)(w, r)
+	})
+	f := setup(t, srv)
+	f.client.stopSeen = func() { close(stopSeen) }
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go func() {
+		<-received
+		cancel()
+		<-stopSeen
+		close(release)
+	}()
+	resp, err := f.client.Submit(ctx, model, map[string]any{"image": "x"})
+	require.NoError(t, err)
+	assert.Equal(t, "late", resp.RequestID)
+	assert.Equal(t, 1, srv.Count())
+}
+
+// TestSubmitStopWhileWaitingForAToken: a stop ends a submit still waiting
+// for the rate limiter at once, unsent (issue 14 item 5).
+func TestSubmitStopWhileWaitingForAToken(t *testing.T) {
+	t.Parallel()
+	srv := serve(reply(http.StatusOK, `{"request_id":"r"}`))
+	lim := rate.NewLimiter(rate.Every(time.Hour), 1)
+	require.True(t, lim.Allow(), "the only token is gone: the next wait is an hour")
+	f := setup(t, srv, func(c *Config) { c.Limiter = lim; c.FixedRate = true })
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := f.client.Submit(ctx, model, map[string]any{"image": "x"})
+		done <- err
+	}()
+	// The waiting submit has reserved the next token.
+	require.Eventually(t, func() bool { return lim.Tokens() < -0.5 }, time.Minute, time.Millisecond)
+	cancel()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("Submit still waits for a token after the stop")
+	}
+	require.ErrorIs(t, err, context.Canceled)
+	assert.NotErrorIs(t, err, ErrUncertain)
+	assert.Zero(t, srv.Count(), "nothing was sent")
+	assert.Zero(t, f.client.Calls().Submit)
+}
+
+// TestSubmitStopJustBeforeSending: a stop that comes as the transport looks
+// for a connection sends nothing, and is not uncertain, even when an idle
+// connection is ready (the transport may pick it over the stop).
+func TestSubmitStopJustBeforeSending(t *testing.T) {
+	t.Parallel()
+	srv := serve(reply(http.StatusOK, `{"request_id":"r","status":"in_queue"}`))
+	f := setup(t, srv)
+	var stopSeen chan struct{}
+	f.client.stopSeen = func() { close(stopSeen) }
+	for i := range 40 {
+		_, err := f.client.Status(t.Context(), "r") // leaves an idle connection
+		require.NoError(t, err)
+		ctx, cancel := context.WithCancel(t.Context())
+		stopSeen = make(chan struct{})
+		ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GetConn: func(string) {
+			cancel()
+			<-stopSeen // the client has seen the stop
+		}})
+		_, err = f.client.Submit(ctx, model, map[string]any{"image": "x"})
+		cancel()
+		require.ErrorIs(t, err, context.Canceled, "try %d", i)
+		require.NotErrorIs(t, err, ErrUncertain, "try %d: nothing was written", i)
+	}
+	for _, r := range srv.Requests() {
+		require.Equal(t, http.MethodGet, r.Method, "no submit reached the server")
+	}
 }
 
 func TestSubmitCancelledBeforeSending(t *testing.T) {

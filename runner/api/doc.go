@@ -15,6 +15,12 @@
 // have created a job: Submit returns an *UncertainError
 // (errors.Is(err, ErrUncertain)) and leaves the decision to the caller.
 //
+// The caller's ctx stops a submit that has not gone out (waiting for the
+// limiter, the send gate or a backoff) at once, unsent. Once it is going
+// out, a stop no longer cuts it short: Submit waits up to Config.SubmitGrace
+// for the answer, so that the request ID of a job the API created is
+// returned rather than lost.
+//
 // A 429 means "slow down" for the whole account: besides waiting out its
 // Retry-After, the client halves the rate of the shared Limiter (at most once
 // a second, never below a twentieth of the configured rate) and brings it
