@@ -241,6 +241,8 @@ func TestStatus(t *testing.T) {
 			want: Status{RequestID: "r", Status: StatusUnknown, Word: "warming_up", QueuePosition: -1}},
 		{name: "pending", body: `{"status":"pending","queue_position":4}`,
 			want: Status{RequestID: "r", Status: StatusUnknown, Word: "pending", QueuePosition: 4}},
+		{name: "token in the word removed", body: `{"status":"Bearer ` + string(testToken) + `"}`,
+			want: Status{RequestID: "r", Status: StatusUnknown, Word: "Bearer [redacted]", QueuePosition: -1}},
 		{name: "hostile word sanitised and bounded", body: `{"status":"x\u001b[31m` + strings.Repeat("y", 300) + `"}`,
 			want: Status{RequestID: "r", Status: StatusUnknown, Word: "x [31m" + strings.Repeat("y", 100-len("x [31m")-len("…")) + "…", QueuePosition: -1}},
 		{name: "no status", body: `{"request_id":"r"}`, wantErr: ErrBadResponse},
