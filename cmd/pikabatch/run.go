@@ -155,6 +155,9 @@ func runBatch(ctx context.Context, o batchOptions, stdout, stderr io.Writer) err
 	if o.manifest == "" || o.out == "" {
 		return usagef("--manifest and --out are required")
 	}
+	if err := requireRegularManifest(o.manifest, "run"); err != nil {
+		return err
+	}
 	if o.concurrency < 1 || o.dlConcurrency < 1 || o.rps < 0 {
 		return usagef("--concurrency and --download-concurrency must be at least 1, --rps not negative")
 	}
@@ -259,7 +262,7 @@ func runBatch(ctx context.Context, o batchOptions, stdout, stderr io.Writer) err
 		// the server allows sits on the edge and draws 429s (issue #5:
 		// burst R/10 drew 36 of them at 20/s, and the cuts they caused
 		// halved the rate).
-		limiter = rate.NewLimiter(rate.Limit(o.rps), 1)
+		limiter = api.NewLimiter(o.rps, o.concurrency)
 	}
 	client, err := api.New(api.Config{
 		BaseURL:    o.apiBase,

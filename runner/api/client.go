@@ -114,6 +114,7 @@ type Client struct {
 	secrets    []string // forms of the token scrubbed from response text
 	hc         *http.Client
 	limiter    *rate.Limiter
+	pace       *pacer         // hands limiter tokens to urgent calls first
 	adapt      *adaptiveLimit // nil: the limiter's rate is fixed
 	timeout    time.Duration
 	grace      time.Duration // Config.SubmitGrace
@@ -199,6 +200,7 @@ func New(cfg Config) (*Client, error) {
 	if c.sleep == nil {
 		c.sleep = sleepCtx
 	}
+	c.pace = newPacer(cfg.Limiter, sleepCtx)
 	if cfg.Rand == nil {
 		c.rand = rand.Float64
 	} else {
@@ -438,10 +440,8 @@ func (c *Client) exec(ctx context.Context, r call, decode func(body []byte) erro
 			}
 			c.calls.retries.Add(1)
 		}
-		if c.limiter != nil {
-			if err := c.limiter.Wait(ctx); err != nil {
-				return c.stopped(r.op, fmt.Errorf("rate limiter: %w", err), last)
-			}
+		if err := c.pace.wait(ctx, urgencyOf(r.op)); err != nil {
+			return c.stopped(r.op, fmt.Errorf("rate limiter: %w", err), last)
 		}
 		// The submit cannot be undone once sent: a stop that came while we
 		// waited must win.
