@@ -47,3 +47,37 @@ func TestStopEndsSubmitsWaitingForARateToken(t *testing.T) {
 	}
 	assert.Equal(t, 1, withID, "the submit that went out is recorded with its request ID")
 }
+
+// TestGatewayErrorAfterCreateIsUncertain: issue 9 point 3. A gateway that
+// gives up after the API created the job answers 502/504; the client used
+// to retry it, paying again unseen. Now each such submit is uncertain:
+// re-sent once and counted (every duplicate is one the summary owns up
+// to), or held.
+func TestGatewayErrorAfterCreateIsUncertain(t *testing.T) {
+	t.Parallel()
+	const rows = 30
+	faults := sim.Faults{RateGatewayAfterCreate: 0.3}
+	t.Run("re-send once", func(t *testing.T) {
+		t.Parallel()
+		e := setup(t, rows, sim.Config{Seed: 23, Faults: faults})
+		sum, _ := e.runOnce(t.Context(), nil)
+		c := e.sim.Counters()
+		t.Logf("gateway errors %d; summary uncertain %d, re-sent %d, held %d", c.GatewayAfterCreate, sum.Uncertain, sum.Resent, sum.Held)
+		require.Positive(t, c.GatewayAfterCreate)
+		assert.EqualValues(t, c.GatewayAfterCreate, sum.Uncertain, "every gateway error is uncertain")
+		assert.EqualValues(t, c.GatewayAfterCreate, sum.Resent+sum.Held)
+		assert.EqualValues(t, c.DuplicateSubmits, sum.Resent, "each re-send of a created job is a duplicate, and reported")
+		assert.EqualValues(t, rows+sum.Resent, c.Submits, "nothing is sent that the summary does not count")
+	})
+	t.Run("hold", func(t *testing.T) {
+		t.Parallel()
+		e := setup(t, rows, sim.Config{Seed: 23, Faults: faults})
+		sum, err := e.runOnce(t.Context(), func(c *runner.Config) { c.HoldUncertain = true })
+		require.ErrorIs(t, err, runner.ErrHeld)
+		c := e.sim.Counters()
+		require.Positive(t, c.GatewayAfterCreate)
+		assert.EqualValues(t, c.GatewayAfterCreate, sum.Held)
+		assert.Zero(t, c.DuplicateSubmits, "nothing is paid twice")
+		assert.EqualValues(t, rows, c.Submits)
+	})
+}
