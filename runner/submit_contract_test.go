@@ -1,7 +1,10 @@
 package runner_test
 
 import (
+	"bytes"
 	"context"
+	"io"
+	"net/http"
 	"testing"
 	"time"
 
@@ -80,4 +83,35 @@ func TestGatewayErrorAfterCreateIsUncertain(t *testing.T) {
 		assert.Zero(t, c.DuplicateSubmits, "nothing is paid twice")
 		assert.EqualValues(t, rows, c.Submits)
 	})
+}
+
+// TestBodyTooLargeFailsOnlyThatRow: issue 14 item 8. A proxy's 413 for one
+// row's oversized body stopped every submit, on every run. It is that
+// row's rejection: the row fails, the others render.
+func TestBodyTooLargeFailsOnlyThatRow(t *testing.T) {
+	t.Parallel()
+	const rows = 6
+	e := setupWrapped(t, rows, sim.Config{})
+	simAPI := e.sim.APIHandler()
+	e.api.set(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			body, _ := io.ReadAll(r.Body)
+			if bytes.Contains(body, []byte("scene 3")) {
+				w.Header().Set("Content-Type", "text/html")
+				w.WriteHeader(http.StatusRequestEntityTooLarge)
+				_, _ = io.WriteString(w, "<html><body>413 Request Entity Too Large</body></html>")
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
+		simAPI.ServeHTTP(w, r)
+	}))
+	sum, _, err := e.runClient(t.Context(), nil, nil)
+	require.ErrorIs(t, err, runner.ErrFailedRows)
+	assert.Equal(t, 1, sum.Failed)
+	assert.Equal(t, rows-1, sum.Final[store.StateDone])
+	assert.EqualValues(t, rows-1, e.sim.Counters().Submits, "every other row was sent")
+	j := e.jobs()["clip-0003"]
+	assert.Equal(t, store.StateFailed, j.State)
+	assert.Contains(t, j.LastError, "413")
 }
