@@ -82,7 +82,7 @@ func isSecretParam(name string) bool {
 		name = u
 	}
 	name = strings.ToLower(name)
-	for _, w := range []string{"sig", "token", "key", "credential", "secret", "password", "passwd", "auth", "policy", "session"} {
+	for _, w := range []string{"sig", "token", "key", "credential", "secret", "pass", "auth", "policy", "session"} {
 		if strings.Contains(name, w) {
 			return true
 		}

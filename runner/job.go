@@ -188,7 +188,7 @@ func (w *worker) submit(ctx context.Context, job store.Job, sl *slot) (store.Job
 		r.stats.submitted.Add(1)
 		sl.submitted()
 		now := r.cfg.Now()
-		job, err = r.store.Update(wctx, job.Key, func(j *store.Job) error {
+		rec, err := r.store.Update(wctx, job.Key, func(j *store.Job) error {
 			j.State = store.StateSubmitted
 			j.RequestID = resp.RequestID
 			j.SubmittedAt = now
@@ -196,8 +196,9 @@ func (w *worker) submit(ctx context.Context, job store.Job, sl *slot) (store.Job
 			return nil
 		})
 		if err != nil {
-			return job, fmt.Errorf("record request ID of %q: %w", job.Key, err)
+			return w.requestIDNotRecorded(wctx, job, resp.RequestID, now, err)
 		}
+		job = rec
 		r.log.Info("submitted", "key", job.Key, "request_id", job.RequestID)
 		if h := r.cfg.Hooks.Submitted; h != nil {
 			h(job.Key, job.RequestID)

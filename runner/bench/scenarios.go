@@ -455,6 +455,9 @@ func validateScenario() scenario {
 
 // 6b. Re-running a finished batch has nothing to do, and finds that out by stat.
 func resumeScenario() scenario {
+	// One simulator answers every run: the first run binds the state file
+	// to its API origin, and a run against another one would be refused.
+	var srv *simServer
 	return scenario{
 		name: "resume", rows: 100_000, least: 200,
 		setup: func(p params) string {
@@ -484,12 +487,16 @@ func resumeScenario() scenario {
 			_, _, err = runInProcess(ctx, srv, p.manifest(), filepath.Join(p.dir, "out"))
 			return err
 		},
-		run: func(ctx context.Context, s *session, p params, _ int) (map[string]float64, error) {
-			srv, err := startSim(sim.Config{})
-			if err != nil {
-				return nil, err
+		run: func(ctx context.Context, s *session, p params, i int) (map[string]float64, error) {
+			if srv == nil {
+				var err error
+				if srv, err = startSim(sim.Config{}); err != nil {
+					return nil, err
+				}
 			}
-			defer srv.close()
+			if i == s.cfg.Runs-1 {
+				defer func() { srv.close(); srv = nil }()
+			}
 			res, sum, err := s.runBatch(ctx, srv, p.manifest(), filepath.Join(p.dir, "out"))
 			if err != nil {
 				return nil, err
