@@ -311,9 +311,10 @@ func TestServerErrorsAndDropsOnEveryEndpoint(t *testing.T) {
 		files.ServeHTTP(w, r)
 	})))
 
-	// A dropped submit is a lost answer: re-sent under the default policy,
-	// more than once if its re-send is dropped too.
-	sum, _, err := e.runClient(t.Context(), nil, func(c *runner.Config) { c.MaxResends = 5 })
+	// A dropped or 5xx submit is uncertain (issue 9): re-sent under the
+	// default policy, more than once if its re-send fails too; about one
+	// submit in four does, so eight re-sends keep "held" vanishingly rare.
+	sum, _, err := e.runClient(t.Context(), nil, func(c *runner.Config) { c.MaxResends = 8 })
 	require.NoError(t, err, "summary %+v", sum)
 	e.assertAllDownloaded(rows)
 	t.Logf("answers by endpoint: %v", seen.snapshot())
@@ -327,7 +328,9 @@ func TestServerErrorsAndDropsOnEveryEndpoint(t *testing.T) {
 	c := e.sim.Counters()
 	assert.EqualValues(t, rows, c.Submits, "a dropped or failed submit creates no job")
 	assert.Zero(t, c.DuplicateSubmits)
-	assert.Equal(t, seen.get("submit drop"), sum.Uncertain, "each dropped submit is counted as uncertain")
+	// A 5xx on submit may come from a gateway that gave up after the job
+	// was created: uncertain, like a dropped connection (issue 9).
+	assert.Equal(t, seen.get("submit drop")+seen.get("submit 5xx"), sum.Uncertain, "each dropped or 5xx submit is counted as uncertain")
 	assert.Equal(t, sum.Uncertain, sum.Resent)
 }
 

@@ -177,10 +177,10 @@ func (w *worker) submit(ctx context.Context, job store.Job, sl *slot) (store.Job
 		return r.revert(job, prev.State, ""), err
 	}
 
-	sctx, cancel := graceContext(ctx, r.cfg.SubmitGrace)
-	sctx = api.WithSubmitHold(sctx, sl.hold(ctx))
-	resp, err := r.api.Submit(sctx, r.cfg.Model, job.Input)
-	cancel()
+	// The run's ctx stops a submit still waiting to be sent (for a rate
+	// token, a slot); one already on the wire still gets its answer, for
+	// up to the client's SubmitGrace, so its request ID is recorded.
+	resp, err := r.api.Submit(api.WithSubmitHold(ctx, sl.hold(ctx)), r.cfg.Model, job.Input)
 	wctx := context.WithoutCancel(ctx) // the outcome is always recorded
 	switch {
 	case err == nil:
@@ -285,17 +285,6 @@ func (w *worker) stopSubmitting(reason error) {
 		w.stopErr.Store(reason)
 		w.r.log.Error("no further submits this run; collecting jobs in flight", "err", reason)
 	}
-}
-
-// graceContext returns a context that outlives ctx by grace: a submit
-// already on the wire should get its answer so the request ID is recorded.
-func graceContext(ctx context.Context, grace time.Duration) (context.Context, context.CancelFunc) {
-	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	stop := context.AfterFunc(ctx, func() {
-		t := time.AfterFunc(grace, cancel)
-		context.AfterFunc(sctx, func() { t.Stop() })
-	})
-	return sctx, func() { stop(); cancel() }
 }
 
 // apiMessage is the API's own message when err carries one.

@@ -84,7 +84,7 @@ func TestDeadlineStopsSubmitting(t *testing.T) {
 
 func TestDeadlineStopsASubmitRetrying(t *testing.T) {
 	t.Parallel()
-	// Every submit is answered 503 (the API took nothing), and the deadline
+	// Every submit is answered 429 (the API took nothing), and the deadline
 	// passes while the first one is on the wire: its retries must not go.
 	e := setup(t, 4, sim.Config{})
 	clock := &steppedClock{now: time.Now()}
@@ -94,7 +94,7 @@ func TestDeadlineStopsASubmitRetrying(t *testing.T) {
 			submits.Add(1)
 			clock.add(2 * time.Hour)
 		}
-		w.WriteHeader(http.StatusServiceUnavailable)
+		w.WriteHeader(http.StatusTooManyRequests)
 	}))
 	t.Cleanup(busy.Close)
 	e.apiURL = busy.URL

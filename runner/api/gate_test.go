@@ -15,7 +15,8 @@ import (
 
 func TestSendGate(t *testing.T) {
 	t.Parallel()
-	busy := reply(http.StatusServiceUnavailable, `{"message":"busy"}`)
+	// A submit is retried only after a 429 (a 503 may have created a job).
+	busy := reply(http.StatusTooManyRequests, `{"message":"busy"}`)
 	created := reply(http.StatusOK, `{"request_id":"r1"}`)
 	errClosed := errors.New("gate closed")
 
