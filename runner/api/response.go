@@ -39,6 +39,7 @@ type Status struct {
 	RequestID string `json:"request_id"`
 	// Status is one of the Status* constants.
 	Status string `json:"status"`
+	Word   string `json:"word,omitempty"` // the raw word when Status is StatusUnknown
 	// QueuePosition is the number of jobs ahead while queued; -1 when the
 	// API does not say.
 	QueuePosition int `json:"queue_position"`
@@ -60,6 +61,7 @@ type Result struct {
 	Error      string
 	CreatedAt  time.Time
 	FinishedAt time.Time
+	Word       string // the raw word when Status is StatusUnknown
 }
 
 // Limits on text taken from response bodies.
