@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -27,6 +28,12 @@ type worker struct {
 	// 20,000-row run at --concurrency 256 held ~90 MB of them (issue #5).
 	started *semaphore.Weighted
 	stopErr *atomic.Value // first reason new submits were stopped
+
+	// probe is closed once the run's first submit has its answer; the
+	// other submits wait for it (see submit). probing picks that first one.
+	probe     chan struct{}
+	probing   atomic.Bool
+	probeOnce sync.Once
 }
 
 // start acquires what the job needs and runs it on g. It blocks while the
@@ -146,8 +153,9 @@ func (w *worker) resolveUncertain(ctx context.Context, job store.Job, sl *slot) 
 	return w.submit(ctx, job, sl)
 }
 
-// submit sends one paid submit, recording "submitting" durably before the
-// POST and the request ID durably before anything else uses it.
+// submit sends one paid submit, recording "submitting" durably right
+// before the POST leaves and the request ID durably before anything else
+// uses it.
 func (w *worker) submit(ctx context.Context, job store.Job, sl *slot) (store.Job, error) {
 	r := w.r
 	if err := ctx.Err(); err != nil {
@@ -155,6 +163,22 @@ func (w *worker) submit(ctx context.Context, job store.Job, sl *slot) (store.Job
 	}
 	if r.stopSubmits.Load() {
 		return job, nil
+	}
+	// The run's first submit goes alone: an unknown model, a revoked
+	// token or an empty account then costs one refused submit, not one
+	// per slot.
+	isProbe := w.probing.CompareAndSwap(false, true)
+	if isProbe {
+		defer w.endProbe()
+	} else {
+		select {
+		case <-w.probe:
+		case <-ctx.Done():
+			return job, ctx.Err()
+		}
+		if r.stopSubmits.Load() {
+			return job, nil
+		}
 	}
 	resend := job.State == store.StateUncertain
 	prev := job
@@ -168,19 +192,52 @@ func (w *worker) submit(ctx context.Context, job store.Job, sl *slot) (store.Job
 		job.RequestID, job.Outputs, job.LastError = "", nil, ""
 		job.SubmittedAt, job.FinishedAt, job.DownloadedAt = time.Time{}, time.Time{}, time.Time{}
 	}
-	if err := r.store.Put(ctx, job); err != nil {
-		return prev, fmt.Errorf("record submitting %q: %w", job.Key, err)
-	}
-	// The submit is irreversible: check once more, and if we are stopping,
-	// put the row back — it provably never left.
-	if err := ctx.Err(); err != nil {
-		return r.revert(job, prev.State, ""), err
+	// "submitting" is written at the send gate, after the rate limiter's
+	// wait: a row still waiting for a token when the run dies stays what
+	// it was (pending), not a possible duplicate charge. The gate also
+	// refuses the send once the run is stopping: the submit is
+	// irreversible, and a refused one provably never left.
+	recorded := false
+	record := func() error {
+		if recorded {
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := r.store.Put(ctx, job); err != nil {
+			return &recordError{err: err}
+		}
+		recorded = true
+		return nil
 	}
 
 	sctx, cancel := graceContext(ctx, r.cfg.SubmitGrace)
 	sctx = api.WithSubmitHold(sctx, sl.hold(ctx))
+	sctx = withSubmitGate(sctx, record)
 	resp, err := r.api.Submit(sctx, r.cfg.Model, job.Input)
 	cancel()
+	// Stop before the probe lets the other submits go: none of them may leave.
+	switch {
+	case errors.Is(err, api.ErrPaymentRequired):
+		w.stopSubmitting(fmt.Errorf("submit %q: %w: %w", job.Key, ErrSubmitsStopped, err))
+	case errors.Is(err, api.ErrUnknownModel), errors.Is(err, api.ErrUnauthorized):
+		r.stopSubmits.Store(true)
+	}
+	if isProbe {
+		w.endProbe()
+	}
+	var rerr *recordError
+	if errors.As(err, &rerr) {
+		return prev, fmt.Errorf("record submitting %q: %w", job.Key, rerr.err)
+	}
+	if !recorded && (err == nil || errors.Is(err, api.ErrUncertain) || errors.Is(err, api.ErrRejected)) {
+		// An API that never asked the gate (a test double) still sent it.
+		if perr := r.store.Put(context.WithoutCancel(ctx), job); perr != nil {
+			r.log.Error("submitting not recorded", "key", job.Key, "err", perr)
+		}
+		recorded = true
+	}
 	wctx := context.WithoutCancel(ctx) // the outcome is always recorded
 	switch {
 	case err == nil:
@@ -234,7 +291,11 @@ func (w *worker) submit(ctx context.Context, job store.Job, sl *slot) (store.Job
 		return job, nil
 	}
 	// The API answered no (or never received it): no job exists. Put the row back.
-	job = r.revert(job, prev.State, err.Error())
+	if recorded {
+		job = r.revert(job, prev.State, err.Error())
+	} else {
+		job = prev // nothing was written: the row is as it was
+	}
 	if errors.Is(err, api.ErrUnavailable) {
 		if werr := r.outage.wait(ctx, err, r.poll.cfg.Min); werr == nil {
 			return w.submit(ctx, job, sl)
@@ -243,6 +304,9 @@ func (w *worker) submit(ctx context.Context, job store.Job, sl *slot) (store.Job
 		}
 	}
 	switch {
+	case errors.Is(err, api.ErrUnknownModel):
+		// Usage, not the account: every row would be refused the same way.
+		return job, fmt.Errorf("model %q: %w", r.cfg.Model, err)
 	case errors.Is(err, api.ErrUnauthorized):
 		return job, fmt.Errorf("submit %q: %w", job.Key, err)
 	case errors.Is(err, api.ErrPaymentRequired), errors.Is(err, api.ErrUnavailable):
@@ -254,6 +318,16 @@ func (w *worker) submit(ctx context.Context, job store.Job, sl *slot) (store.Job
 	w.stopSubmitting(fmt.Errorf("submit %q: %w: %w", job.Key, ErrSubmitsStopped, err))
 	return job, nil
 }
+
+// recordError is a state write that failed at the send gate: the submit
+// was not sent, and the run must stop (it cannot record what it pays for).
+type recordError struct{ err error }
+
+func (e *recordError) Error() string { return "record submitting: " + e.err.Error() }
+func (e *recordError) Unwrap() error { return e.err }
+
+// endProbe lets the submits waiting for the run's first one go.
+func (w *worker) endProbe() { w.probeOnce.Do(func() { close(w.probe) }) }
 
 // revert puts a row that provably never reached the API back to its state before the submit.
 func (r *Runner) revert(job store.Job, to store.State, lastErr string) store.Job {

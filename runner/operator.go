@@ -154,6 +154,8 @@ func (g gatedAPI) Submit(ctx context.Context, model string, input any) (api.Subm
 	l.mu.Lock()
 	deadline := l.deadline
 	l.mu.Unlock()
+	record, _ := ctx.Value(submitGateKey{}).(func() error)
+	gate := record
 	if !deadline.IsZero() {
 		pastDeadline := func() error {
 			if g.r.cfg.Now().Before(deadline) {
@@ -167,7 +169,18 @@ func (g gatedAPI) Submit(ctx context.Context, model string, input any) (api.Subm
 		}
 		// The client retries a submit the API did not take; the deadline
 		// holds for each of those attempts too.
-		ctx = api.WithSendGate(ctx, pastDeadline)
+		gate = func() error {
+			if err := pastDeadline(); err != nil {
+				return err
+			}
+			if record != nil {
+				return record()
+			}
+			return nil
+		}
+	}
+	if gate != nil {
+		ctx = api.WithSendGate(ctx, gate)
 	}
 	if !l.capped {
 		return g.API.Submit(ctx, model, input)
@@ -182,4 +195,12 @@ func (g gatedAPI) Submit(ctx context.Context, model string, input any) (api.Subm
 		l.left.Add(1) // the API said no, or never got it: nothing to pay
 	}
 	return resp, err
+}
+
+// submitGateKey carries the submit's own send gate (job.go records
+// "submitting" there) to gatedAPI, which runs it after its own checks.
+type submitGateKey struct{}
+
+func withSubmitGate(ctx context.Context, gate func() error) context.Context {
+	return context.WithValue(ctx, submitGateKey{}, gate)
 }

@@ -198,6 +198,9 @@ var (
 	ErrChanged = errors.New("rows changed since they were submitted")
 	// ErrFailedRows: the run finished and some rows failed.
 	ErrFailedRows = errors.New("some rows failed")
+	// ErrLeftInFlight: jobs whose own calls kept failing were left in
+	// flight for the next run, while the run finished the others.
+	ErrLeftInFlight = errors.New("jobs left in flight for the next run")
 )
 
 // counters are the run's live figures; read with snapshot.
@@ -205,10 +208,43 @@ type counters struct {
 	rows, submitted, resent, uncertain, held, completed, downloaded atomic.Int64
 	failed, skippedDone, changed, notSubmitted, leftInFlight        atomic.Int64
 	polls, downloadRetries, urlRefreshes                            atomic.Int64
-	accountJobs                                                     atomic.Int64
+	accountJobs, parked                                             atomic.Int64
 	mu                                                              sync.Mutex
 	failReasons                                                     map[string]int
 	final                                                           map[store.State]int
+	words                                                           map[string]int
+}
+
+// maxStatusWords bounds the distinct unknown status words counted one by
+// one; the rest count as otherWords. An API answering a new word on every
+// look must not grow the summary without end.
+const (
+	maxStatusWords = 16
+	otherWords     = "(other)"
+)
+
+// word counts one look answered with an unknown status word. It returns
+// the word as counted when this is its first look, "" otherwise.
+func (c *counters) word(w string) string {
+	if w == "" {
+		w = "(empty)"
+	}
+	if len(w) > 64 {
+		w = w[:64]
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.words == nil {
+		c.words = make(map[string]int)
+	}
+	if _, ok := c.words[w]; !ok && len(c.words) >= maxStatusWords {
+		w = otherWords
+	}
+	c.words[w]++
+	if c.words[w] == 1 {
+		return w
+	}
+	return ""
 }
 
 func (c *counters) fail(reason string) {
@@ -250,7 +286,14 @@ type Summary struct {
 	URLRefreshes    int            `json:"url_refreshes"`    // expired result URLs refreshed
 	// AccountJobs is how many jobs at once the account was seen to take
 	// when it refused more than Concurrency (0: it never refused one).
-	AccountJobs int                 `json:"account_jobs_at_once,omitempty"`
+	AccountJobs int `json:"account_jobs_at_once,omitempty"`
+	// Parked jobs kept failing on their own calls while others' went
+	// through: left in flight (counted in LeftInFlight) for the next run.
+	Parked int `json:"parked,omitempty"`
+	// StatusWords counts the looks answered with a status word outside the
+	// API's docs, by word (at most maxStatusWords, then "(other)"); such a
+	// job is taken as still running.
+	StatusWords map[string]int      `json:"status_words,omitempty"`
 	Final       map[store.State]int `json:"final"` // every row's state at the end
 	Wall        time.Duration       `json:"wall_ns"`
 }
@@ -265,7 +308,7 @@ func (r *Runner) snapshot(start time.Time) Summary {
 		Downloaded: int(c.downloaded.Load()), Failed: int(c.failed.Load()), SkippedDone: int(c.skippedDone.Load()),
 		Changed: int(c.changed.Load()), NotSubmitted: int(c.notSubmitted.Load()), LeftInFlight: int(c.leftInFlight.Load()),
 		Polls: int(c.polls.Load()), DownloadRetries: int(c.downloadRetries.Load()), URLRefreshes: int(c.urlRefreshes.Load()),
-		AccountJobs: int(c.accountJobs.Load()),
+		AccountJobs: int(c.accountJobs.Load()), Parked: int(c.parked.Load()),
 		FailReasons: map[string]int{}, Final: map[store.State]int{},
 		Wall: r.cfg.Now().Sub(start),
 	}
@@ -274,6 +317,12 @@ func (r *Runner) snapshot(start time.Time) Summary {
 	}
 	for k, v := range c.final {
 		s.Final[k] = v
+	}
+	if len(c.words) > 0 {
+		s.StatusWords = make(map[string]int, len(c.words))
+		for k, v := range c.words {
+			s.StatusWords[k] = v
+		}
 	}
 	return s
 }
@@ -298,7 +347,8 @@ func (r *Runner) Run(ctx context.Context, src RowSource) (Summary, error) {
 	var stopErr atomic.Value // first reason submits were stopped
 
 	w := &worker{r: r, slots: newJobSlots(r.cfg.Concurrency, &r.stats.accountJobs, r.log), downloads: downloads, stopErr: &stopErr,
-		started: semaphore.NewWeighted(int64(2*r.cfg.Concurrency + r.cfg.DownloadConcurrency))}
+		started: semaphore.NewWeighted(int64(2*r.cfg.Concurrency + r.cfg.DownloadConcurrency)),
+		probe:   make(chan struct{})}
 
 	produceErr := r.produce(gctx, src, g, w)
 	waitErr := g.Wait()
@@ -329,6 +379,8 @@ func (r *Runner) Run(ctx context.Context, src RowSource) (Summary, error) {
 		return sum, fmt.Errorf("%d rows: %w", countFailedFinal(sum.Final), ErrFailedRows)
 	case sum.Changed > 0:
 		return sum, fmt.Errorf("%d rows: %w", sum.Changed, ErrChanged)
+	case sum.Parked > 0:
+		return sum, fmt.Errorf("%d jobs: %w", sum.Parked, ErrLeftInFlight)
 	}
 	return sum, nil
 }

@@ -139,7 +139,7 @@ func exitCode(ctx context.Context, err error) int {
 		var in *interrupted
 		errors.As(context.Cause(ctx), &in)
 		return signalCode(in.sig)
-	case errors.As(err, &ue), errors.Is(err, live.ErrNoState):
+	case errors.As(err, &ue), errors.Is(err, live.ErrNoState), errors.Is(err, api.ErrUnknownModel):
 		return exitUsage
 	case errors.As(err, &ve), errors.As(err, &re), errors.Is(err, errManifest), errors.Is(err, errBadURLs):
 		return exitDataErr
@@ -149,7 +149,8 @@ func exitCode(ctx context.Context, err error) int {
 		return exitUnavailable
 	case errors.Is(err, runner.ErrOutput):
 		return exitCantCreate
-	case errors.Is(err, store.ErrLocked), errors.Is(err, runner.ErrHeld), errors.Is(err, runner.ErrSubmitsStopped):
+	case errors.Is(err, store.ErrLocked), errors.Is(err, runner.ErrHeld), errors.Is(err, runner.ErrSubmitsStopped),
+		errors.Is(err, runner.ErrLeftInFlight):
 		return exitTempFail
 	}
 	return exitFailedRows
