@@ -1,16 +1,22 @@
 package runner_test
 
 import (
-	"errors"
+	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pikabatch/pikabatch/manifest"
 	"github.com/pikabatch/pikabatch/runner"
 	"github.com/pikabatch/pikabatch/runner/api"
+	"github.com/pikabatch/pikabatch/runner/sim"
 	"github.com/pikabatch/pikabatch/store"
 )
 
@@ -109,8 +115,6 @@ func TestPermissionDeniedFailsThatJobOnly(t *testing.T) {
 	assert.Equal(t, "req-2", failed[0].RequestID)
 	assert.Contains(t, failed[0].LastError, "another account", "the API's message is kept")
 }
-
-var _ = errors.Is
 
 // Issue #14 item 7: one bad job no longer stops the batch.
 
@@ -219,4 +223,91 @@ func (e *env) assertFakeDone(n int) {
 	for key, j := range jobs {
 		require.Equal(e.t, store.StateDone, j.State, "job %s: %s", key, j.LastError)
 	}
+}
+
+// Issue #14, "exit codes and messages": the summary agrees with the store.
+
+func TestSummaryCountsTheJobThatStoppedTheRunAsInFlight(t *testing.T) {
+	t.Parallel()
+	e := setupFake(t, 10)
+	f := newFakeAPI(t)
+	f.running = 1000 // nothing finishes
+	f.lookErr = func(id string, look int) error {
+		if id == "req-3" && look >= 2 {
+			return fmt.Errorf("status: HTTP 401: token revoked: %w", api.ErrUnauthorized)
+		}
+		return nil
+	}
+	sum, err := e.runFake(t.Context(), f, nil)
+	require.ErrorIs(t, err, api.ErrUnauthorized)
+	inFlight := 0
+	for _, j := range e.jobs() {
+		if j.RequestID != "" && !j.State.IsTerminal() && j.State != store.StateRendered {
+			inFlight++
+		}
+	}
+	require.Positive(t, inFlight)
+	assert.Equal(t, inFlight, sum.LeftInFlight, "every job with a request ID and no result is left in flight")
+}
+
+// gateCheck is an API that looks at the store when the runner hands it a
+// submit, before any rate-limiter wait: the row must not be "submitting"
+// yet, or a run killed while the submit waits for a token leaves a
+// possible duplicate charge that never was.
+type gateCheck struct {
+	runner.API
+	st      *store.Store
+	t       *testing.T
+	entered int
+}
+
+func (g *gateCheck) Submit(ctx context.Context, model string, input any) (api.SubmitResponse, error) {
+	g.entered++
+	require.NoError(g.t, g.st.ForEach(ctx, func(j store.Job) error {
+		assert.NotEqual(g.t, store.StateSubmitting, j.State, "%s is recorded submitting before its send", j.Key)
+		return nil
+	}))
+	return g.API.Submit(ctx, model, input)
+}
+
+func TestSubmittingIsRecordedAtTheSendGate(t *testing.T) {
+	t.Parallel()
+	e := setup(t, 4, sim.Config{})
+	// At the simulator, each submit's row is recorded "submitting".
+	var st *store.Store
+	seen := 0
+	apiTS := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if endpoint(r) == "submit" {
+			seen++
+			n := 0
+			require.NoError(t, st.ForEach(r.Context(), func(j store.Job) error {
+				if j.State == store.StateSubmitting {
+					n++
+				}
+				return nil
+			}))
+			assert.Equal(t, 1, n, "the row on the wire is recorded submitting")
+		}
+		e.sim.APIHandler().ServeHTTP(w, r)
+	}))
+	defer apiTS.Close()
+	require.NoError(t, os.MkdirAll(e.out, 0o755))
+	st, err := store.Open(filepath.Join(e.out, ".pikabatch.db"), store.Options{})
+	require.NoError(t, err)
+	defer st.Close()
+	client, err := api.New(api.Config{BaseURL: apiTS.URL, Token: api.Token(e.token)})
+	require.NoError(t, err)
+	defer client.CloseIdleConnections()
+	g := &gateCheck{API: client, st: st, t: t}
+	r, err := runner.New(runner.Config{Model: "pika/pika-2-2/image-to-video", OutDir: e.out, Concurrency: 1,
+		Poll:   runner.PollConfig{Initial: time.Millisecond, Min: time.Millisecond, Max: 5 * time.Millisecond},
+		Logger: testLogger(t)}, g, st)
+	require.NoError(t, err)
+	rows, err := manifest.Open(e.manifest, manifest.FormatAuto)
+	require.NoError(t, err)
+	defer rows.Close()
+	_, err = r.Run(t.Context(), rows)
+	require.NoError(t, err)
+	assert.Equal(t, 4, g.entered)
+	assert.Equal(t, 4, seen)
 }

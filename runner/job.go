@@ -92,20 +92,18 @@ func (w *worker) finish(ctx context.Context, job store.Job, err error) error {
 		r.countUnstarted(job)
 		return nil
 	}
-	if err != nil {
-		r.stats.end(job.State)
-		return err
-	}
+	// A job whose error ends the run is counted like any other: the
+	// summary must not say "left in flight 0" while it is.
 	switch {
 	case job.State == store.StatePending:
 		r.stats.notSubmitted.Add(1)
-	case job.State == store.StateUncertain:
+	case job.State == store.StateUncertain || job.State == store.StateSubmitting:
 		r.stats.held.Add(1)
 	case !job.State.IsTerminal() && job.State != store.StateRendered:
 		r.stats.leftInFlight.Add(1)
 	}
 	r.stats.end(job.State)
-	return nil
+	return err
 }
 
 // onAPI takes a job from wherever it is to finished on the API side.

@@ -127,8 +127,9 @@ func (r *Runner) checkLimits(act action) {
 	}
 }
 
-// limitErr is the run's error when a limit left rows unfinished.
-func (r *Runner) limitErr(sum Summary) error {
+// limitErr is the run's error when a limit left rows unfinished (or
+// unread: produce stopped before the manifest's end).
+func (r *Runner) limitErr(sum Summary, unread bool) error {
 	l := &r.lim
 	l.mu.Lock()
 	hit := l.hit
@@ -136,7 +137,7 @@ func (r *Runner) limitErr(sum Summary) error {
 	if hit == nil {
 		return nil
 	}
-	if left := sum.NotSubmitted + sum.LeftInFlight + sum.Held; left > 0 {
+	if left := sum.NotSubmitted + sum.LeftInFlight + sum.Held; left > 0 || unread {
 		return fmt.Errorf("%d rows not finished: %w: %w", left, ErrSubmitsStopped, hit)
 	}
 	return nil

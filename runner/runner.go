@@ -358,10 +358,11 @@ func (r *Runner) Run(ctx context.Context, src RowSource) (Summary, error) {
 		r.log.Warn("results index not written", "err", err)
 	}
 
+	unread := errors.Is(produceErr, errRowsUnread)
 	switch {
 	case waitErr != nil:
 		return sum, waitErr
-	case produceErr != nil:
+	case produceErr != nil && !unread:
 		return sum, produceErr
 	case ctx.Err() != nil:
 		return sum, ctx.Err()
@@ -369,8 +370,11 @@ func (r *Runner) Run(ctx context.Context, src RowSource) (Summary, error) {
 	if v, ok := stopErr.Load().(error); ok && v != nil {
 		return sum, v
 	}
-	if err := r.limitErr(sum); err != nil {
+	if err := r.limitErr(sum, unread); err != nil {
 		return sum, err
+	}
+	if unread {
+		return sum, fmt.Errorf("manifest not read to the end: %w", ErrSubmitsStopped)
 	}
 	switch {
 	case sum.Held > 0:
@@ -385,6 +389,9 @@ func (r *Runner) Run(ctx context.Context, src RowSource) (Summary, error) {
 	return sum, nil
 }
 
+// errRowsUnread: produce stopped before the end of the manifest.
+var errRowsUnread = errors.New("rows left unread")
+
 // countFailedFinal counts the rows a finished run leaves short of done:
 // given up on the API, or rendered and not downloaded.
 func countFailedFinal(final map[store.State]int) int {
@@ -396,6 +403,11 @@ func countFailedFinal(final map[store.State]int) int {
 // each needs. It returns when every row has been handed out or ctx ends.
 func (r *Runner) produce(ctx context.Context, src RowSource, g *errgroup.Group, w *worker) error {
 	for {
+		if ctx.Err() != nil {
+			// Stopping: the rows not read yet stay as they are. Summary.Rows
+			// counts the rows read; the caller knows the manifest's size.
+			return errRowsUnread
+		}
 		row, err := src.Next()
 		if errors.Is(err, io.EOF) {
 			return nil
@@ -406,6 +418,10 @@ func (r *Runner) produce(ctx context.Context, src RowSource, g *errgroup.Group, 
 		r.stats.rows.Add(1)
 		job, action, err := r.plan(ctx, row)
 		if err != nil {
+			if ctx.Err() != nil {
+				r.stats.rows.Add(-1) // not looked at: as if not read
+				return errRowsUnread
+			}
 			return err
 		}
 		if action == actSkip {

@@ -320,6 +320,7 @@ func runBatch(ctx context.Context, o batchOptions, stdout, stderr io.Writer) err
 	}
 	stopProgress := startProgress(progress, o.progressEvery, stderr, logs, batch.Run, jsonLog)
 	sum, runErr := run.Run(ctx, shard.Filter(rows, spec))
+	sum = wholeManifest(sum, shardRows)
 	stopProgress()
 	if resultsFormat == live.CSV {
 		path := filepath.Join(o.out, spec.IndexName("csv"))
@@ -387,6 +388,17 @@ func accountLimit(jobs int) string {
 	return fmt.Sprintf("account limit: a submit was refused with %d jobs of this run on the account", jobs)
 }
 
+// wholeManifest makes a summary account for every row of the manifest
+// (or shard), rows many: a run that stopped early (a signal, the account)
+// never read the rest, and those rows were not submitted either.
+func wholeManifest(s runner.Summary, rows int) runner.Summary {
+	if rows > s.Rows {
+		s.NotSubmitted += rows - s.Rows
+		s.Rows = rows
+	}
+	return s
+}
+
 // printSummary writes the end-of-run account.
 func printSummary(w io.Writer, s runner.Summary, calls api.Calls, asJSON bool) {
 	if asJSON {
@@ -400,9 +412,21 @@ func printSummary(w io.Writer, s runner.Summary, calls api.Calls, asJSON bool) {
 	fmt.Fprintf(w, " (%d downloaded this run, %d already done)\n", s.Downloaded, s.SkippedDone)
 	fmt.Fprintf(w, "submitted %d, completed %d, failed %d, uncertain %d, left in flight %d, not submitted %d\n",
 		s.Submitted, s.Completed, s.Failed, s.Uncertain, s.LeftInFlight, s.NotSubmitted)
-	if s.Uncertain > 0 || s.Resent > 0 || s.Held > 0 {
-		fmt.Fprintf(w, "uncertain submits %d: %d re-sent (up to %d duplicate charges), %d held\n",
-			s.Uncertain, s.Resent, s.Resent, s.Held)
+	if s.Uncertain > 0 || s.Resent > 0 {
+		// Resent counts re-sends of this run's lost submits and of
+		// earlier runs' alike: each is one possible duplicate charge.
+		fmt.Fprintf(w, "submits whose answer was lost: %d this run; re-sent %d (up to %d duplicate charges)\n",
+			s.Uncertain, s.Resent, s.Resent)
+	}
+	if s.Held > 0 {
+		fmt.Fprintf(w, "held %d: rows whose submit's answer was lost (this run or before) and were not re-sent (--hold-uncertain, --max-resends, or the run stopped)\n",
+			s.Held)
+	}
+	if s.Parked > 0 {
+		fmt.Fprintf(w, "left in flight for the next run %d: their status kept failing while other calls went through\n", s.Parked)
+	}
+	if len(s.StatusWords) > 0 {
+		fmt.Fprintf(w, "status words outside the API's docs (jobs taken as still running): %s\n", wordCounts(s.StatusWords))
 	}
 	if s.Changed > 0 {
 		fmt.Fprintf(w, "changed since submitted (skipped) %d\n", s.Changed)
@@ -426,6 +450,20 @@ func printSummary(w io.Writer, s runner.Summary, calls api.Calls, asJSON bool) {
 		perJob(s.Polls, s.Completed+s.Failed))
 	fmt.Fprintf(w, "downloads retried %d, URLs refreshed %d; wall time %s\n",
 		s.DownloadRetries, s.URLRefreshes, s.Wall.Round(time.Millisecond))
+}
+
+// wordCounts lists unknown status words with their counts, by word.
+func wordCounts(words map[string]int) string {
+	keys := make([]string, 0, len(words))
+	for k := range words {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%q %d", k, words[k])
+	}
+	return strings.Join(parts, ", ")
 }
 
 func perJob(n, jobs int) float64 {
