@@ -111,6 +111,14 @@ func (w *worker) finish(ctx context.Context, job store.Job, err error) error {
 func (w *worker) onAPI(ctx context.Context, job store.Job, act action, sl *slot) (store.Job, error) {
 	r := w.r
 	var err error
+	if job.State == store.StateTimedOut && job.RequestID != "" {
+		// --job-timeout gave up on it, but a render we could not cancel
+		// is paid for: if it finished since, collect it.
+		var collected bool
+		if job, collected, err = r.lateLook(ctx, job); err != nil || collected || act != actSubmit {
+			return job, err
+		}
+	}
 	switch act {
 	case actResend:
 		job, err = w.resolveUncertain(ctx, job, sl)
@@ -376,4 +384,29 @@ func apiMessage(err error) string {
 		return se.Message
 	}
 	return err.Error()
+}
+
+// lateLook asks the API once about a job that timed out in an earlier run
+// and records it rendered if it completed meanwhile. It reports whether
+// it did; any other answer leaves the job timed out.
+func (r *Runner) lateLook(ctx context.Context, job store.Job) (store.Job, bool, error) {
+	r.stats.polls.Add(1)
+	res, err := r.api.Result(ctx, job.RequestID)
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return job, false, ctx.Err()
+	case err != nil:
+		r.log.Info("timed-out job looked at again: no answer", "key", job.Key, "request_id", job.RequestID, "err", err)
+		return job, false, nil
+	case res.Status != api.StatusCompleted || len(res.Outputs) == 0:
+		r.log.Debug("timed-out job looked at again", "key", job.Key, "request_id", job.RequestID, "status", res.Status)
+		return job, false, nil
+	}
+	r.outage.ok()
+	job, err = r.recordResult(ctx, job, &jobWatch{submittedAt: job.SubmittedAt, queuePos: -1, looks: 1}, res)
+	if err != nil {
+		return job, false, err
+	}
+	r.log.Info("timed-out job completed after all; collecting it", "key", job.Key, "request_id", job.RequestID)
+	return job, true, nil
 }

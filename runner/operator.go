@@ -72,9 +72,11 @@ func (r *Runner) startLimits(ctx context.Context, start time.Time) (context.Cont
 	l.capped = r.cfg.MaxSubmits > 0
 	l.left.Store(int64(r.cfg.MaxSubmits))
 	l.hit, l.timers, l.cancel, l.deadline = nil, nil, cancel, time.Time{}
-	l.grace = r.cfg.DeadlineGrace
-	if l.grace <= 0 {
+	switch l.grace = r.cfg.DeadlineGrace; {
+	case l.grace == 0:
 		l.grace = defaultDeadlineGrace
+	case l.grace < 0:
+		l.grace = 0 // none: abandon what is in flight at the deadline
 	}
 	if r.cfg.Deadline > 0 {
 		l.deadline = start.Add(r.cfg.Deadline)

@@ -72,11 +72,15 @@ type Config struct {
 	RetryFailed bool
 	// JobTimeout marks a job timed out when it has not finished this long
 	// after it was submitted (cancelling it if still queued). 0 means never.
+	// A timed-out job keeps its request ID, and the next run looks at it
+	// once more: a render that could not be cancelled and completed after
+	// all is downloaded.
 	JobTimeout time.Duration
 	// Deadline stops new submits this long after Run starts; 0 means never.
-	// Jobs in flight are then collected for DeadlineGrace (default 5m) and
-	// abandoned after it (they resume next run); if rows are left, Run
-	// fails with ErrDeadline wrapped in ErrSubmitsStopped.
+	// Jobs in flight are then collected for DeadlineGrace (0 takes the
+	// default, 5m; a negative value means none: they are abandoned at the
+	// deadline) and abandoned after it (they resume next run); if rows are
+	// left, Run fails with ErrDeadline wrapped in ErrSubmitsStopped.
 	Deadline      time.Duration
 	DeadlineGrace time.Duration
 	// MaxSubmits caps the submits sent in one run, each a possible charge
@@ -507,7 +511,12 @@ func (r *Runner) plan(ctx context.Context, row manifest.Row) (store.Job, action,
 		return job, actDownload, nil
 	case store.StateFailed, store.StateTimedOut, store.StateExpired, store.StateCancelled:
 		if r.cfg.RetryFailed {
-			return job, actSubmit, nil
+			return job, actSubmit, nil // a timed-out one is looked at first (worker.onAPI)
+		}
+		if job.State == store.StateTimedOut && job.RequestID != "" {
+			// Given up on by --job-timeout, perhaps still paid for: one
+			// more look collects it if it completed since.
+			return job, actPoll, nil
 		}
 		return job, actSkip, nil
 	}

@@ -6,14 +6,18 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/pikabatch/pikabatch/runner"
 	"github.com/pikabatch/pikabatch/runner/api"
+	"github.com/pikabatch/pikabatch/runner/live"
+	"github.com/pikabatch/pikabatch/runner/sim"
 	"github.com/pikabatch/pikabatch/store"
 )
 
@@ -68,4 +72,43 @@ func TestUnknownModelExitsUsage(t *testing.T) {
 	err := fmt.Errorf("model %q: %w", "pika/nope", fmt.Errorf("submit: error_code 400001: %w", api.ErrUnknownModel))
 	assert.Equal(t, exitUsage, exitCode(context.Background(), err))
 	assert.Equal(t, exitTempFail, exitCode(context.Background(), fmt.Errorf("1 jobs: %w", runner.ErrLeftInFlight)))
+}
+
+// Issue #14 item 13: flags that hung a run or meant something else.
+func TestRunFlagChecks(t *testing.T) {
+	srv := startSim(t, sim.Config{})
+	dir := t.TempDir()
+	m := writeFile(t, filepath.Join(dir, "m.csv"), threeRows)
+	env := tokenEnv(srv.APIURL)
+	for _, args := range [][]string{
+		{"--rps", "1e-9"}, {"--rps", "NaN"}, {"--rps", "Inf"}, {"--rps", "-Inf"}, {"--rps", "-1"}, {"--rps", "0.001"},
+		{"--job-timeout", "-5s"}, {"--deadline-grace", "-1s"},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			code, _, stderr := invoke(t, env, append([]string{"run", "--manifest", m, "--out", filepath.Join(dir, "o")}, args...)...)
+			assert.Equal(t, exitUsage, code, stderr)
+			assert.Contains(t, stderr, args[0])
+		})
+	}
+	assert.Zero(t, srv.Counters().Submits, "nothing was sent")
+	for _, rps := range []string{"0", "0.01", "10"} {
+		assert.NoError(t, checkRPS(mustFloat(t, rps)), rps)
+	}
+	assert.Equal(t, time.Duration(-1), runnerGrace(0), "--deadline-grace 0 means none, not the runner's default")
+	assert.Equal(t, 5*time.Minute, runnerGrace(5*time.Minute))
+}
+
+func mustFloat(t *testing.T, s string) float64 {
+	t.Helper()
+	f, err := strconv.ParseFloat(s, 64)
+	require.NoError(t, err)
+	return f
+}
+
+func TestStatusOfALiveRunShowsUnknownStatusWords(t *testing.T) {
+	t.Parallel()
+	var b bytes.Buffer
+	printStatus(&b, live.Status{StateFile: "out/.pikabatch.db", Live: &live.RunInfo{
+		ThisRun: runner.Summary{StatusWords: map[string]int{"starting": 4}}}})
+	assert.Contains(t, b.String(), `status words outside the API's docs (jobs taken as still running): "starting" 4`)
 }
