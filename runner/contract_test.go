@@ -311,3 +311,24 @@ func TestSubmittingIsRecordedAtTheSendGate(t *testing.T) {
 	assert.Equal(t, 4, g.entered)
 	assert.Equal(t, 4, seen)
 }
+
+func TestAJobWhoseStatusCannotBeReadIsLeftInFlight(t *testing.T) {
+	t.Parallel()
+	const rows = 6
+	e := setupFake(t, rows)
+	f := newFakeAPI(t)
+	f.lookErr = func(id string, look int) error {
+		switch {
+		case id == "req-2":
+			return fmt.Errorf("status: %w: body is not JSON", api.ErrBadResponse)
+		case look == 1:
+			return fmt.Errorf("status: %w: truncated", api.ErrBadResponse) // once: looked at again
+		}
+		return nil
+	}
+	sum, err := e.runFake(t.Context(), f, func(c *runner.Config) { c.OutageLimit = 20 * time.Millisecond })
+	require.ErrorIs(t, err, runner.ErrLeftInFlight)
+	assert.Equal(t, rows-1, sum.Downloaded, "one unreadable answer fails nothing")
+	assert.Equal(t, 1, sum.Parked)
+	assert.Zero(t, sum.Failed)
+}

@@ -417,13 +417,10 @@ func (r *Runner) pollUntilDone(ctx context.Context, job store.Job) (store.Job, e
 			status, pos = st.Status, st.QueuePosition
 		}
 		if err != nil {
-			if r.parkable(&trouble, err, w.lastLook) {
-				return r.park(ctx, job, w, err)
+			if j, done, ferr := r.lookFailed(ctx, job, w, &trouble, err, w.lastLook); done {
+				return j, ferr
 			}
-			if werr := r.outage.wait(ctx, err, r.poll.cfg.Min); werr == nil {
-				continue // the API is briefly unavailable: look again later
-			}
-			return r.pollFailed(ctx, job, w, err)
+			continue // look again later
 		}
 		trouble = jobTrouble{}
 		r.outage.ok()
@@ -450,13 +447,10 @@ func (r *Runner) pollUntilDone(ctx context.Context, job store.Job) (store.Job, e
 				asked := r.cfg.Now()
 				res, err = r.api.Result(ctx, job.RequestID)
 				if err != nil {
-					if r.parkable(&trouble, err, asked) {
-						return r.park(ctx, job, w, err)
+					if j, done, ferr := r.lookFailed(ctx, job, w, &trouble, err, asked); done {
+						return j, ferr
 					}
-					if werr := r.outage.wait(ctx, err, r.poll.cfg.Min); werr == nil {
-						continue
-					}
-					return r.pollFailed(ctx, job, w, err)
+					continue
 				}
 			}
 			if res.Status == api.StatusUnknown {
@@ -606,6 +600,31 @@ func (r *Runner) failJob(ctx context.Context, job store.Job, w *jobWatch, msg st
 // jobTrouble is one job's run of failed calls.
 type jobTrouble struct {
 	since time.Time // when the first of them began; zero: none
+	tries int
+}
+
+// lookFailed decides what a failed status or result call (made at asked)
+// means for the job: look again later (done false), or the job's end
+// for this run, as recorded, with the run's error if it must stop.
+func (r *Runner) lookFailed(ctx context.Context, job store.Job, w *jobWatch, t *jobTrouble, err error, asked time.Time) (store.Job, bool, error) {
+	if r.parkable(t, err, asked) {
+		j, perr := r.park(ctx, job, w, err)
+		return j, true, perr
+	}
+	if errors.Is(err, api.ErrBadResponse) {
+		// An answer that could not be read says nothing about the job
+		// (a proxy's error page, a truncated body): look again, backing off.
+		t.tries++
+		if serr := sleepCtx(ctx, backoff(r.poll.cfg.Min, min(t.tries, 8))); serr != nil {
+			return job, true, serr
+		}
+		return job, false, nil
+	}
+	if werr := r.outage.wait(ctx, err, r.poll.cfg.Min); werr == nil {
+		return job, false, nil // the API is briefly unavailable
+	}
+	j, perr := r.pollFailed(ctx, job, w, err)
+	return j, true, perr
 }
 
 // parkable reports whether err, one more failure of this job's calls (the
@@ -613,7 +632,8 @@ type jobTrouble struct {
 // have kept failing for --outage-limit while calls for other jobs went
 // through.
 func (r *Runner) parkable(t *jobTrouble, err error, asked time.Time) bool {
-	if !errors.Is(err, api.ErrUnavailable) {
+	unreadable := errors.Is(err, api.ErrBadResponse)
+	if !errors.Is(err, api.ErrUnavailable) && !unreadable {
 		return false
 	}
 	now := r.cfg.Now()
@@ -624,13 +644,21 @@ func (r *Runner) parkable(t *jobTrouble, err error, asked time.Time) bool {
 			t.since = minTime(asked, now.Add(-ue.Failing))
 		}
 	}
-	return now.Sub(t.since) >= r.cfg.OutageLimit && r.outage.okSince(t.since)
+	if now.Sub(t.since) < r.cfg.OutageLimit {
+		return false
+	}
+	// Unreadable answers are this request's own; failures of every call
+	// since it began are the account's (the outage clock decides).
+	return unreadable || r.outage.okSince(t.since)
 }
 
 // park leaves a job whose own calls keep failing in flight, recorded, for
 // the next run to look at again; this run goes on with the others.
 func (r *Runner) park(ctx context.Context, job store.Job, w *jobWatch, err error) (store.Job, error) {
 	msg := "its status kept failing while other calls succeeded; left in flight for the next run: " + apiMessage(err)
+	if errors.Is(err, api.ErrBadResponse) {
+		msg = "its status could not be read for --outage-limit; left in flight for the next run: " + apiMessage(err)
+	}
 	j, uerr := r.store.Update(context.WithoutCancel(ctx), job.Key, func(j *store.Job) error {
 		j.LastError = msg
 		j.Polls += w.looks
