@@ -23,9 +23,15 @@ import (
 // API is the part of the Model API the runner uses. *api.Client implements it.
 type API interface {
 	// Submit creates a paid job. An error matching api.ErrUncertain means the
-	// request was sent and its outcome is unknown: a job may exist.
+	// request was sent and its outcome is unknown: a job may exist. It asks
+	// ctx's send gate (api.WithSendGate) right before each send, and sends
+	// nothing if the gate refuses: the runner records "submitting" there.
+	// api.ErrUnknownModel, api.ErrUnauthorized and api.ErrPaymentRequired
+	// are the account's (or the command's) refusals, not the row's.
 	Submit(ctx context.Context, model string, input any) (api.SubmitResponse, error)
-	// Status is cheap and idempotent; api.ErrNotFound means the ID is unknown.
+	// Status is cheap and idempotent; api.ErrNotFound means the ID is unknown,
+	// api.ErrPermissionDenied that it is another account's. A status word
+	// outside the docs is api.StatusUnknown, with the word in Word.
 	Status(ctx context.Context, requestID string) (api.Status, error)
 	// Result is idempotent; before completion it reports the current status.
 	Result(ctx context.Context, requestID string) (api.Result, error)
