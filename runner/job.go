@@ -251,7 +251,7 @@ func (w *worker) submit(ctx context.Context, job store.Job, sl *slot) (store.Job
 		r.stats.submitted.Add(1)
 		sl.submitted()
 		now := r.cfg.Now()
-		job, err = r.store.Update(wctx, job.Key, func(j *store.Job) error {
+		rec, err := r.store.Update(wctx, job.Key, func(j *store.Job) error {
 			j.State = store.StateSubmitted
 			j.RequestID = resp.RequestID
 			j.SubmittedAt = now
@@ -259,8 +259,9 @@ func (w *worker) submit(ctx context.Context, job store.Job, sl *slot) (store.Job
 			return nil
 		})
 		if err != nil {
-			return job, fmt.Errorf("record request ID of %q: %w", job.Key, err)
+			return w.requestIDNotRecorded(wctx, job, resp.RequestID, now, err)
 		}
+		job = rec
 		r.log.Info("submitted", "key", job.Key, "request_id", job.RequestID)
 		if h := r.cfg.Hooks.Submitted; h != nil {
 			h(job.Key, job.RequestID)
@@ -403,10 +404,24 @@ func (r *Runner) lateLook(ctx context.Context, job store.Job) (store.Job, bool, 
 		return job, false, nil
 	}
 	r.outage.ok()
-	job, err = r.recordResult(ctx, job, &jobWatch{submittedAt: job.SubmittedAt, queuePos: -1, looks: 1}, res)
+	// Recorded here, not by recordResult: it finished at some time since
+	// the last run, which teaches the poll policy nothing and frees no slot.
+	now := r.cfg.Now()
+	job, err = r.store.Update(context.WithoutCancel(ctx), job.Key, func(j *store.Job) error {
+		j.State = store.StateRendered
+		j.FinishedAt = now
+		j.Polls++
+		j.LastError = ""
+		j.Outputs = make([]store.Output, len(res.Outputs))
+		for i, u := range res.Outputs {
+			j.Outputs[i] = store.Output{URL: u}
+		}
+		return nil
+	})
 	if err != nil {
-		return job, false, err
+		return job, false, fmt.Errorf("record result of %q: %w", job.Key, err)
 	}
+	r.stats.completed.Add(1)
 	r.log.Info("timed-out job completed after all; collecting it", "key", job.Key, "request_id", job.RequestID)
 	return job, true, nil
 }

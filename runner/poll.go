@@ -84,9 +84,12 @@ type jobWatch struct {
 	// handedSlot is when a job of ours finished while this one was first
 	// in line: it took that slot then, as far as the policy can tell.
 	handedSlot time.Time
-	looks      int    // looks so far
-	late       int    // looks at or after the expected finish that found it unfinished
-	seen       string // last status seen: "", api.StatusInQueue or api.StatusInProgress
+	looks      int // looks so far
+	late       int // looks at or after the expected finish that found it unfinished
+	// lastUnfinished is the last look that found it queued or running: it
+	// finished after that.
+	lastUnfinished time.Time
+	seen           string // last status seen: "", api.StatusInQueue or api.StatusInProgress
 }
 
 // look is the policy's decision for one job: when, with which call, and
@@ -116,6 +119,32 @@ func (w *jobWatch) started() (time.Time, bool) {
 		return w.lastQueuedAt.Add(w.runningAt.Sub(w.lastQueuedAt) / 2), true
 	}
 	return w.lastQueuedAt, false
+}
+
+// runTime is what a job that was found finished at now teaches about how
+// long jobs run, from its start (in our clock) to its finish.
+//
+// The API's created_at and finished_at say it best when they are precise;
+// the docs do not promise their precision, or that they are there at all.
+// Whole seconds are off by up to a second either way (an instant job reads
+// 0), and a clock that is off on the API's side can read days. So what they
+// say is kept within what our own looks saw: the job finished after the
+// last look that found it unfinished and before this one. Without
+// timestamps (or when they contradict our looks) the middle of that window
+// is the estimate.
+func (w *jobWatch) runTime(start, now, created, finished time.Time) time.Duration {
+	lo, hi := max(w.lastUnfinished.Sub(start), 0), max(now.Sub(start), 0)
+	if !created.IsZero() && !finished.Before(created) {
+		d := finished.Sub(created) - start.Sub(w.submittedAt) // less its time in the queue
+		slack := time.Duration(0)
+		if created.Nanosecond() == 0 && finished.Nanosecond() == 0 {
+			slack = time.Second // whole seconds
+		}
+		if from, to := max(lo, d-slack), min(hi, d+slack); from <= to {
+			lo, hi = from, to
+		}
+	}
+	return max(lo+(hi-lo)/2, time.Millisecond) // a job that ran at all took some time
 }
 
 // observe records what a look saw.
@@ -160,6 +189,9 @@ func (p *pollPolicy) observe(w *jobWatch, status string, queuePos int, at time.T
 	default:
 		w.queuePos = -1
 	}
+	if status != api.StatusCompleted && status != api.StatusFailed && status != api.StatusCancelled {
+		w.lastUnfinished = at
+	}
 	w.seen = status
 }
 
@@ -199,23 +231,22 @@ func (p *pollPolicy) plan(w *jobWatch) look {
 	}
 
 	if p.samples == 0 {
-		switch {
-		case w.looks == 0 && now.Sub(w.submittedAt) > p.cfg.Initial:
+		if w.looks == 0 && now.Sub(w.submittedAt) > p.cfg.Initial {
 			l.at = now // resumed job, nothing known: look now
-			return l
-		case w.looks == 0:
-			l.at = w.submittedAt.Add(p.cfg.Initial)
 			return l
 		}
 		if p.probe == nil && w.queuePos < 0 {
 			p.probe = w
 		}
 		age := last.Sub(w.submittedAt)
-		gap := max(age, p.cfg.Initial) // others back off, doubling
 		if p.probe == w {
-			gap = max(age/8, p.cfg.Initial)
+			l.at = last.Add(p.clamp(max(age/8, p.cfg.Initial)))
+			return l
 		}
-		l.at = last.Add(p.clamp(gap))
+		// The others wait for the probe to say how long jobs run: it wakes
+		// them. Their own looks are a backstop, quadrupling, so that while
+		// nothing is known they spend few of the calls the rate allows.
+		l.at = last.Add(p.clamp(max(3*age, 16*p.cfg.Initial)))
 		return l
 	}
 
@@ -424,6 +455,7 @@ func (r *Runner) pollUntilDone(ctx context.Context, job store.Job) (store.Job, e
 		}
 		trouble = jobTrouble{}
 		r.outage.ok()
+		r.poll.observe(w, status, pos, w.lastLook)
 		if status == api.StatusUnknown {
 			// A word outside the docs: still running, as far as we know.
 			// Look less often (bounded by Poll.Max) and never fail the row.
@@ -431,7 +463,6 @@ func (r *Runner) pollUntilDone(ctx context.Context, job store.Job) (store.Job, e
 			w.late++
 			continue
 		}
-		r.poll.observe(w, status, pos, w.lastLook)
 		switch status {
 		case api.StatusInQueue:
 			job, err = r.moveTo(ctx, job, store.StateQueued)
@@ -498,6 +529,7 @@ func (r *Runner) recordResult(ctx context.Context, job store.Job, w *jobWatch, r
 	if !res.CreatedAt.IsZero() && res.FinishedAt.After(res.CreatedAt) {
 		finished = minTime(now, w.submittedAt.Add(res.FinishedAt.Sub(res.CreatedAt)))
 	}
+	finished = maxTime(finished, w.lastUnfinished) // it was seen running then
 	r.poll.freed(finished)
 	var state store.State
 	switch {
@@ -505,8 +537,8 @@ func (r *Runner) recordResult(ctx context.Context, job store.Job, w *jobWatch, r
 		state = store.StateRendered
 		// Learn only from jobs whose start is known: one that went from
 		// queued to done between two looks would teach its queue time.
-		if start, known := w.started(); known && !res.CreatedAt.IsZero() && res.FinishedAt.After(res.CreatedAt) {
-			r.poll.learn(res.FinishedAt.Sub(res.CreatedAt) - start.Sub(w.submittedAt))
+		if start, known := w.started(); known {
+			r.poll.learn(w.runTime(start, now, res.CreatedAt, res.FinishedAt))
 		}
 	case res.Status == api.StatusCancelled:
 		state = store.StateCancelled

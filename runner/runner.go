@@ -194,6 +194,7 @@ func New(cfg Config, client API, cp Checkpoint) (*Runner, error) {
 	r.poll = newPollPolicy(cfg.Poll, cfg.Now)
 	r.outage = &outage{limit: cfg.OutageLimit, now: cfg.Now}
 	r.dl = newDownloader(cfg.Download, cfg.FS, cfg.HTTPClient, cfg.OutDir, cfg.Logger)
+	r.dl.nameTaken = r.nameTaken
 	return r, nil
 }
 

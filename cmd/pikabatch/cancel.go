@@ -11,6 +11,7 @@ import (
 
 	"github.com/pikabatch/pikabatch/runner/api"
 	"github.com/pikabatch/pikabatch/runner/live"
+	"github.com/pikabatch/pikabatch/store"
 )
 
 // cancelRPS paces a cancel made without a live run (a live run cancels
@@ -43,7 +44,12 @@ func cmdCancel(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return api.New(api.Config{BaseURL: *apiBase, Token: tok, HTTPClient: &http.Client{Transport: transport(4)},
 			Limiter: rate.NewLimiter(cancelRPS, 1)})
 	}
-	srcs, err := bf.open(ctx, live.OpenOptions{Write: true, API: newAPI, Command: "pikabatch cancel"})
+	origin, err := store.Origin(*apiBase)
+	if err != nil {
+		return usagef("--api-base: %v", err)
+	}
+	srcs, err := bf.open(ctx, live.OpenOptions{Write: true, API: newAPI, Command: "pikabatch cancel",
+		Binding: store.Binding{Origin: origin}})
 	if err != nil {
 		return err
 	}

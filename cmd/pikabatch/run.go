@@ -50,11 +50,14 @@ type batchOptions struct {
 	jobTimeout                   time.Duration
 	outageLimit                  time.Duration // how long the API may fail every call
 	maxFileSize                  int64
+	dlIdleTimeout                time.Duration // a download that brings no byte this long is retried
 	logFormat, logLevel          string
 	quiet, jsonSummary           bool
 	poll                         runner.PollConfig
 	resultsFormat                string // jsonl, or csv for results.csv as well
 	dryRun                       bool
+	fresh                        bool          // start over a missing or damaged state
+	bindOrigin                   string        // what the state file is bound to, if not --api-base's origin (the demo)
 	progress                     string        // --progress: auto, bar, plain, off
 	progressEvery                time.Duration // plain progress lines this often
 	deadline, deadlineGrace      time.Duration
@@ -83,6 +86,7 @@ func (o *batchOptions) register(fs *flag.FlagSet) {
 	fs.DurationVar(&o.jobTimeout, "job-timeout", 0, "give up on a job not finished this long after submit (0 = never); one that completes later is still collected by the next run")
 	fs.DurationVar(&o.outageLimit, "outage-limit", 5*time.Minute, "how long the API may fail every call before the run stops (exit 69; jobs stay in flight for the next run)")
 	fs.Int64Var(&o.maxFileSize, "max-file-size", 2<<30, "refuse result files larger than this many `bytes`")
+	fs.DurationVar(&o.dlIdleTimeout, "download-idle-timeout", 60*time.Second, "retry a download (resuming it) when the file host sends nothing for this long")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.BoolVar(&o.quiet, "q", false, "quiet: warnings and errors only")
@@ -95,6 +99,7 @@ func (o *batchOptions) register(fs *flag.FlagSet) {
 	fs.IntVar(&o.maxSubmits, "max-submits", 0, "spending cap: at most `N` submits (paid jobs) this run; exit 75 if rows remain (0 = no cap)")
 	fs.StringVar(&o.notifyURL, "notify-url", "", "POST the JSON summary to this `URL` when the run ends; Slack-style webhooks accept it (or env PIKABATCH_NOTIFY_URL)")
 	fs.StringVar(&o.shard, "shard", "", "render only shard `K/N` of the manifest (K from 0; auto/N reads K from JOB_COMPLETION_INDEX), with state OUT/.pikabatch-K-of-N.db")
+	fs.BoolVar(&o.fresh, "fresh", false, "start over when the state file is missing (beside earlier renders) or damaged: a damaged file is kept as STATE.damaged-TIME, and every row is submitted, and paid for, again")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "print what a run would do against the state file (new, resumable, done, failed, changed); send nothing")
 }
 
@@ -115,6 +120,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	if fs.NArg() > 0 {
 		return usagef("unexpected argument %q", fs.Arg(0))
+	}
+	if o.dlIdleTimeout <= 0 {
+		return usagef("--download-idle-timeout must be positive, not %s", o.dlIdleTimeout)
 	}
 	if !o.dryRun {
 		tok, err := tokenFromEnv()
@@ -155,6 +163,9 @@ func envOr(key, def string) string {
 func runBatch(ctx context.Context, o batchOptions, stdout, stderr io.Writer) error {
 	if o.manifest == "" || o.out == "" {
 		return usagef("--manifest and --out are required")
+	}
+	if err := requireRegularManifest(o.manifest, "run"); err != nil {
+		return err
 	}
 	if o.concurrency < 1 || o.dlConcurrency < 1 {
 		return usagef("--concurrency and --download-concurrency must be at least 1")
@@ -214,6 +225,7 @@ func runBatch(ctx context.Context, o batchOptions, stdout, stderr io.Writer) err
 	}
 
 	statePath := o.state
+	sf := stateFile{path: statePath, out: o.out, custom: o.state != "", spec: spec, fresh: o.fresh}
 	if statePath == "" {
 		statePath = filepath.Join(o.out, spec.StateName())
 		// Another split's state files know what was submitted under it;
@@ -231,23 +243,32 @@ func runBatch(ctx context.Context, o batchOptions, stdout, stderr io.Writer) err
 				o.out, strings.Join(other, ", "), split, shard.ErrOtherSplit)
 		}
 	}
+	sf.path = statePath
 	if o.dryRun {
+		readState, err := sf.checkForDryRun(log)
+		if err != nil {
+			return err
+		}
 		rows, err := manifestRows(o.manifest, format)
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
-		return dryRun(ctx, o, shard.Filter(rows, spec), statePath, log, stdout)
+		return dryRun(ctx, o, shard.Filter(rows, spec), statePath, readState, log, stdout)
 	}
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
 		return fmt.Errorf("%w: %w", runner.ErrOutput, err)
 	}
 	owner := store.CurrentOwner(redactArgs(os.Args))
-	st, err := store.Open(statePath, store.Options{Owner: owner})
+	st, err := sf.openForRun(owner, time.Now(), log)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	for _, e := range st.Journaled() {
+		log.Warn("request ID recorded from the recovery journal: the job is polled, not submitted again",
+			"key", e.Key, "request_id", e.RequestID)
+	}
 
 	// Idle connections are closed at the end, so that a server shutting
 	// down (the simulator in the demo and the tests) need not wait for them.
@@ -263,7 +284,7 @@ func runBatch(ctx context.Context, o batchOptions, stdout, stderr io.Writer) err
 		// the server allows sits on the edge and draws 429s (issue #5:
 		// burst R/10 drew 36 of them at 20/s, and the cuts they caused
 		// halved the rate).
-		limiter = rate.NewLimiter(rate.Limit(o.rps), 1)
+		limiter = api.NewLimiter(o.rps, o.concurrency)
 	}
 	client, err := api.New(api.Config{
 		BaseURL:    o.apiBase,
@@ -273,6 +294,10 @@ func runBatch(ctx context.Context, o batchOptions, stdout, stderr io.Writer) err
 		Logger:     log,
 	})
 	if err != nil {
+		return err
+	}
+	// Before anything is sent: this folder's jobs belong to one API and model.
+	if err := bindState(ctx, st, o, log); err != nil {
 		return err
 	}
 	run, err := runner.New(runner.Config{
@@ -289,7 +314,7 @@ func runBatch(ctx context.Context, o batchOptions, stdout, stderr io.Writer) err
 		DeadlineGrace:       runnerGrace(o.deadlineGrace),
 		MaxSubmits:          o.maxSubmits,
 		Poll:                o.poll,
-		Download:            runner.DownloadConfig{MaxBytes: o.maxFileSize},
+		Download:            runner.DownloadConfig{MaxBytes: o.maxFileSize, IdleTimeout: o.dlIdleTimeout},
 		Hooks:               o.hooks,
 		IndexName:           spec.IndexName("jsonl"),
 		// Result files live on a storage host: this client never carries the token.

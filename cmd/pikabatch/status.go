@@ -60,7 +60,7 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			rep.Unreachable = append(rep.Unreachable, unreachableBatch{StateFile: f, Error: err.Error()})
 			continue
 		case err != nil:
-			return err
+			return damagedHint(err)
 		}
 		srcs = append(srcs, s)
 	}

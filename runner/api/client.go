@@ -103,6 +103,7 @@ type Client struct {
 	secrets    []string // forms of the token scrubbed from response text
 	hc         *http.Client
 	limiter    *rate.Limiter
+	pace       *pacer         // hands limiter tokens to urgent calls first
 	adapt      *adaptiveLimit // nil: the limiter's rate is fixed
 	timeout    time.Duration
 	maxRetries int
@@ -182,6 +183,7 @@ func New(cfg Config) (*Client, error) {
 	if c.sleep == nil {
 		c.sleep = sleepCtx
 	}
+	c.pace = newPacer(cfg.Limiter, sleepCtx)
 	if cfg.Rand == nil {
 		c.rand = rand.Float64
 	} else {
@@ -411,10 +413,8 @@ func (c *Client) exec(ctx context.Context, r call, decode func(body []byte) erro
 			}
 			c.calls.retries.Add(1)
 		}
-		if c.limiter != nil {
-			if err := c.limiter.Wait(ctx); err != nil {
-				return c.stopped(r.op, fmt.Errorf("rate limiter: %w", err), last)
-			}
+		if err := c.pace.wait(ctx, urgencyOf(r.op)); err != nil {
+			return c.stopped(r.op, fmt.Errorf("rate limiter: %w", err), last)
 		}
 		// The submit cannot be undone once sent: a stop that came while we
 		// waited must win.
@@ -886,6 +886,15 @@ func (c *Client) Cancel(ctx context.Context, requestID string) error {
 		}
 		if f.errorCode() != "" {
 			return c.errorCodeError(opCancel, f)
+		}
+		// The documented answer's outcome decides; its status is not the
+		// job's state (the docs' own example of an accepted cancel says
+		// "completed").
+		switch strings.ToLower(strings.TrimSpace(f.str("outcome"))) {
+		case "cancelled", "canceled":
+			return nil
+		case "not_cancellable":
+			return fmt.Errorf("cancel: %w", ErrNotCancellable)
 		}
 		if st, ok := normaliseStatus(f.str("status")); ok && st != StatusInQueue && st != StatusCancelled {
 			return fmt.Errorf("cancel: job is %s: %w", st, ErrNotCancellable)

@@ -356,6 +356,9 @@ func TestCancel(t *testing.T) {
 		{name: "200 completed", step: reply(http.StatusOK, `{"status":"completed"}`), wantErr: ErrNotCancellable},
 		{name: "404", step: reply(http.StatusNotFound, `{"detail":"not found"}`), wantErr: ErrNotFound},
 		{name: "401", step: reply(http.StatusUnauthorized, ``), wantErr: ErrUnauthorized},
+		// The outcome decides, not the status (the documented example).
+		{name: "202 documented example", step: reply(http.StatusAccepted, `{"request_id":"r","status":"completed","outcome":"cancelled"}`)},
+		{name: "202 not cancellable", step: reply(http.StatusAccepted, `{"request_id":"r","outcome":"not_cancellable"}`), wantErr: ErrNotCancellable},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -2,9 +2,12 @@ package live
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -36,10 +39,29 @@ const maxSockPath = 103
 const shutdownGrace = 2 * time.Second
 
 // SocketPath returns the control socket of the state file at statePath:
-// the same name with ".sock" for ".db" (out/.pikabatch.sock for
-// out/.pikabatch.db, out/.pikabatch-0-of-4.sock for a shard's).
+// the full file name with ".sock" added (out/.pikabatch.db.sock for
+// out/.pikabatch.db), so that two state files never share a socket
+// (a.db and a.json once both served on a.sock, and a cancel meant for one
+// batch reached the other's run) and the socket is never the state file
+// itself (--state x.sock once had its state deleted when the socket was
+// bound). When that name is too long for a unix socket address, it is
+// shortened to a hash of the state file's name, in the same folder.
 func SocketPath(statePath string) string {
-	return strings.TrimSuffix(statePath, filepath.Ext(statePath)) + ".sock"
+	sock := statePath + ".sock"
+	abs, err := filepath.Abs(sock)
+	if err != nil {
+		abs = sock
+	}
+	// Judged on the absolute path, so that a run given a relative name and
+	// a status given an absolute one pick the same socket.
+	if len(abs) > maxSockPath {
+		sum := sha256.Sum256([]byte(filepath.Base(statePath)))
+		sock = filepath.Join(filepath.Dir(statePath), ".pikabatch-"+hex.EncodeToString(sum[:8])+".sock")
+	}
+	if sock == statePath {
+		sock += ".sock"
+	}
+	return sock
 }
 
 // sockAddr returns a form of path short enough to bind or dial: the path
@@ -85,8 +107,8 @@ func Listen(path string, b *Batch) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.Remove(addr); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("remove stale control socket: %w", err)
+	if err := removeStaleSocket(addr); err != nil {
+		return nil, err
 	}
 	ln, err := net.Listen("unix", addr)
 	if err != nil {
@@ -110,6 +132,26 @@ func Listen(path string, b *Batch) (*Server, error) {
 		_ = s.srv.Serve(ln) // returns ErrServerClosed after Close
 	}()
 	return s, nil
+}
+
+// removeStaleSocket removes a socket left at addr by a run that died. It
+// never removes anything but a socket: whatever else sits there (a state
+// file given a socket's name, say) is someone's data.
+func removeStaleSocket(addr string) error {
+	fi, err := os.Lstat(addr)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("control socket: %w", err)
+	}
+	if fi.Mode()&fs.ModeSocket == 0 {
+		return fmt.Errorf("control socket %s: the path exists and is not a socket; left alone", addr)
+	}
+	if err := os.Remove(addr); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove stale control socket: %w", err)
+	}
+	return nil
 }
 
 // Path returns the socket's path.
