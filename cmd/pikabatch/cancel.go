@@ -103,7 +103,7 @@ func cancelAll(ctx context.Context, srcs []live.Source, keys []string) (live.Can
 
 var outcomeText = map[string]string{
 	live.Cancelled:      "cancelled",
-	live.AlreadyRunning: "already running (in-progress jobs cannot be cancelled)",
+	live.AlreadyRunning: "already running: not cancelled; it is paid for, and the run collects its video",
 	live.Finished:       "already finished",
 	live.NotSubmitted:   "not submitted (nothing on the API to cancel)",
 	live.NotFound:       "no such key",
@@ -121,6 +121,11 @@ func printCancel(w io.Writer, rep live.CancelReport) {
 		}
 		fmt.Fprintln(w, line)
 	}
-	fmt.Fprintf(w, "cancelled %d, already running %d, other %d\n", rep.Counts[live.Cancelled], rep.Counts[live.AlreadyRunning],
-		len(rep.Results)-rep.Counts[live.Cancelled]-rep.Counts[live.AlreadyRunning])
+	// A job the API would not cancel is never recorded cancelled: it keeps
+	// being polled and downloaded by the run (this one, or the next).
+	line := fmt.Sprintf("%d cancelled, %d already running (collected by the run)", rep.Counts[live.Cancelled], rep.Counts[live.AlreadyRunning])
+	if other := len(rep.Results) - rep.Counts[live.Cancelled] - rep.Counts[live.AlreadyRunning]; other > 0 {
+		line += fmt.Sprintf(", %d other", other)
+	}
+	fmt.Fprintln(w, line)
 }

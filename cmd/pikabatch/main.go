@@ -143,7 +143,7 @@ func exitCode(ctx context.Context, err error) int {
 		var in *interrupted
 		errors.As(context.Cause(ctx), &in)
 		return signalCode(in.sig)
-	case errors.As(err, &ue), errors.Is(err, live.ErrNoState), errors.Is(err, store.ErrBinding):
+	case errors.As(err, &ue), errors.Is(err, live.ErrNoState), errors.Is(err, store.ErrBinding), errors.Is(err, api.ErrUnknownModel):
 		return exitUsage
 	case errors.As(err, &ve), errors.As(err, &re), errors.Is(err, errManifest), errors.Is(err, errBadURLs):
 		return exitDataErr
@@ -155,7 +155,8 @@ func exitCode(ctx context.Context, err error) int {
 		return exitIOErr
 	case errors.Is(err, runner.ErrOutput), errors.Is(err, store.ErrWrite):
 		return exitCantCreate
-	case errors.Is(err, store.ErrLocked), errors.Is(err, runner.ErrHeld), errors.Is(err, runner.ErrSubmitsStopped):
+	case errors.Is(err, store.ErrLocked), errors.Is(err, runner.ErrHeld), errors.Is(err, runner.ErrSubmitsStopped),
+		errors.Is(err, runner.ErrLeftInFlight):
 		return exitTempFail
 	}
 	return exitFailedRows

@@ -118,6 +118,9 @@ func printStatus(w io.Writer, st live.Status) {
 		if r.AccountJobs > 0 {
 			fmt.Fprintf(w, "  %s; further submits wait for a job to finish\n", accountLimit(r.AccountJobs))
 		}
+		if len(r.StatusWords) > 0 {
+			fmt.Fprintf(w, "  status words outside the API's docs (jobs taken as still running): %s\n", wordCounts(r.StatusWords))
+		}
 	} else {
 		fmt.Fprintf(w, "%s: no run is live\n", st.StateFile)
 	}

@@ -419,3 +419,42 @@ func staleSocket(t *testing.T, path string) {
 	require.NoError(t, err)
 	require.NotZero(t, fi.Mode()&os.ModeSocket)
 }
+
+// ctxCanceller accepts every cancel, but only once its context ends: a
+// cancel still on its way when the run stops.
+type ctxCanceller struct {
+	entered chan struct{}
+	once    sync.Once
+}
+
+func (c *ctxCanceller) Cancel(ctx context.Context, _ string) error {
+	c.once.Do(func() { close(c.entered) })
+	<-ctx.Done()
+	return nil // the API took it just as the run stopped
+}
+
+func TestCloseWaitsForACancelInProgress(t *testing.T) {
+	ctx := context.Background()
+	f := setup(t)
+	b := f.batch()
+	c := &ctxCanceller{entered: make(chan struct{})}
+	b.API = func() (live.Canceller, error) { return c, nil }
+	srv, err := live.Listen(live.SocketPath(f.path), b)
+	require.NoError(t, err)
+	live.SetGrace(srv, 0) // the run does not wait for the answer to reach the asker
+
+	src, err := live.Open(ctx, f.path, live.OpenOptions{Write: true})
+	require.NoError(t, err)
+	defer src.Close()
+	asked := make(chan struct{})
+	go func() {
+		defer close(asked)
+		_, _ = src.Cancel(ctx, []string{"e-queued"}) // its connection is closed under it
+	}()
+	<-c.entered
+	require.NoError(t, srv.Close())
+	j, err := f.st.Get(ctx, "e-queued")
+	require.NoError(t, err)
+	assert.Equal(t, store.StateCancelled, j.State, "recorded before Close returned: nothing writes after it")
+	<-asked
+}

@@ -81,11 +81,22 @@ func sockAddr(path string) (string, error) {
 
 // Server serves a Batch on a control socket.
 type Server struct {
-	path string
-	srv  *http.Server
-	done chan struct{}
-	once sync.Once
-	err  error
+	path  string
+	srv   *http.Server
+	done  chan struct{}
+	once  sync.Once
+	err   error
+	grace time.Duration // how long Close lets answers in progress finish
+
+	// Cancels are carried out even if the asking process goes away (a job
+	// cancelled on the API must be recorded), so they run under base, not
+	// the request's context; Close ends base once the grace is over and
+	// waits for them: no cancel writes to the store after Close.
+	base     context.Context
+	stopBase context.CancelFunc
+	mu       sync.Mutex
+	closed   bool
+	work     sync.WaitGroup
 }
 
 // Listen serves b on the unix socket at path (see SocketPath). The caller
@@ -108,16 +119,14 @@ func Listen(path string, b *Batch) (*Server, error) {
 		_ = ln.Close()
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
-	h := &handler{b: b}
+	s := &Server{path: path, done: make(chan struct{}), grace: shutdownGrace}
+	s.base, s.stopBase = context.WithCancel(context.Background())
+	h := &handler{b: b, s: s}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+pathStatus, h.status)
 	mux.HandleFunc("POST "+pathCancel, h.cancel)
 	mux.HandleFunc("GET "+pathExport, h.export)
-	s := &Server{
-		path: path,
-		srv:  &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(b.log().Handler(), slog.LevelDebug)},
-		done: make(chan struct{}),
-	}
+	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(b.log().Handler(), slog.LevelDebug)}
 	go func() {
 		defer close(s.done)
 		_ = s.srv.Serve(ln) // returns ErrServerClosed after Close
@@ -156,17 +165,38 @@ func (s *Server) Close() error {
 		return nil
 	}
 	s.once.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+		s.mu.Lock()
+		s.closed = true // no cancel starts from now on
+		s.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), s.grace)
 		defer cancel()
 		if err := s.srv.Shutdown(ctx); err != nil {
 			s.err = s.srv.Close()
 		}
 		<-s.done
+		// Cancels still going stop calling the API; what the API accepted
+		// is recorded before they return.
+		s.stopBase()
+		s.work.Wait()
 	})
 	return s.err
 }
 
-type handler struct{ b *Batch }
+// startWork registers a cancel; false once Close began.
+func (s *Server) startWork() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.work.Add(1)
+	return true
+}
+
+type handler struct {
+	b *Batch
+	s *Server
+}
 
 func (h *handler) status(w http.ResponseWriter, r *http.Request) {
 	st, err := h.b.Status(r.Context())
@@ -193,9 +223,14 @@ func (h *handler) cancel(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "bad cancel request: "+err.Error(), http.StatusBadRequest)
 		return
 	}
+	if !h.s.startWork() {
+		http.Error(w, "the run is stopping", http.StatusServiceUnavailable)
+		return
+	}
+	defer h.s.work.Done()
 	// The cancel is carried out even if the asking process goes away:
-	// a job cancelled on the API must be recorded.
-	rep, err := h.b.Cancel(context.WithoutCancel(r.Context()), req.Keys)
+	// a job cancelled on the API must be recorded (see Server.base).
+	rep, err := h.b.Cancel(h.s.base, req.Keys)
 	resp := cancelResponse{Report: rep}
 	if err != nil {
 		resp.Error, resp.Kind = err.Error(), errorKind(err)
