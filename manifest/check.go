@@ -2,6 +2,7 @@ package manifest
 
 import (
 	"errors"
+	"fmt"
 	"net/url"
 	"strconv"
 	"strings"
@@ -20,6 +21,10 @@ const (
 	fResolution
 	fDuration
 	numFields
+
+	// fRow stands for the row as a whole, in errors that no one field
+	// causes (the request body's size).
+	fRow field = -1
 )
 
 // String returns the field's canonical name.
@@ -121,8 +126,11 @@ type rawRow struct {
 // the errors of earlier rows.
 func (raw *rawRow) reset() { *raw = rawRow{} }
 
-// name returns the field's name for error messages.
+// name returns the field's name for error messages; "" for fRow.
 func (raw *rawRow) name(f field) string {
+	if f == fRow {
+		return ""
+	}
 	if n := raw.names[f]; n != "" {
 		return n
 	}
@@ -133,6 +141,12 @@ func (raw *rawRow) name(f field) string {
 // trimmed id. Problems are appended to raw.errs via addErr.
 func parseInput(raw *rawRow, addErr func(f field, err error)) (Input, string) {
 	var in Input
+	problems := 0
+	add := addErr
+	addErr = func(f field, err error) {
+		problems++
+		add(f, err)
+	}
 	val := func(f field) string {
 		if raw.bad[f] {
 			return ""
@@ -168,7 +182,12 @@ func parseInput(raw *rawRow, addErr func(f field, err error)) (Input, string) {
 		}
 		in.PromptText = p
 	}
-	in.NegativePrompt = val(fNegativePrompt)
+	if p := val(fNegativePrompt); p != "" {
+		if n := utf8.RuneCountInString(p); n > MaxNegativePromptRunes {
+			addErr(fNegativePrompt, problemf(ErrTooLong, "is %d characters long; the limit is %d", n, MaxNegativePromptRunes))
+		}
+		in.NegativePrompt = p
+	}
 
 	if s := val(fSeed); s != "" {
 		n, err := parseInteger(s)
@@ -196,6 +215,13 @@ func parseInput(raw *rawRow, addErr func(f field, err error)) (Input, string) {
 			in.Duration = int(n)
 		}
 	}
+	// Each field may be within its bound and the body still too large,
+	// through escaping: the API would answer 413 (issue 14 item 8).
+	if problems == 0 && !raw.bad[fImage] {
+		if n := in.bodyLen(); n > MaxBodyBytes {
+			addErr(fRow, problemf(ErrTooLong, "the request body would be %d bytes of JSON; the limit is %d (shorten the image URL or the prompts)", n, MaxBodyBytes))
+		}
+	}
 	return in, id
 }
 
@@ -210,27 +236,37 @@ func parseInteger(s string) (int64, error) {
 	return n, nil
 }
 
-// checkImageURL accepts absolute http and https URLs with a host: the API
-// fetches the image itself, so nothing else can work.
+// checkImageURL accepts absolute https URLs with a host and no userinfo,
+// and http URLs of a loopback host: the API fetches the image itself, over
+// https only [doc], with an unauthenticated GET; the simulator's rehearsals
+// serve images on loopback.
 func checkImageURL(s string) error {
+	if len(s) > MaxImageURLBytes {
+		return problemf(ErrInvalidURL, "the URL is %d bytes long; the limit is %d", len(s), MaxImageURLBytes).also(ErrTooLong)
+	}
 	u, err := url.Parse(s)
 	if err != nil {
-		return problemf(ErrInvalidURL, "%s is not a valid URL", quote(s))
+		return problemf(ErrInvalidURL, "%s is not a valid URL", quoteURL(s))
 	}
 	switch u.Scheme { // url.Parse lower-cases the scheme
 	case "http", "https":
 	case "":
-		return problemf(ErrInvalidURL, "%s is not an absolute URL; give the full http:// or https:// address of the image", quote(s))
+		return problemf(ErrInvalidURL, "%s is not an absolute URL; give the full https:// address of the image", quoteURL(s))
 	case "file":
-		return problemf(ErrInvalidURL, "%s is a local file; the API fetches the image itself, so upload it and give its http or https URL", quote(s))
+		return problemf(ErrInvalidURL, "%s is a local file; the API fetches the image itself, so upload it and give its https URL", quoteURL(s))
 	default:
 		if len(u.Scheme) == 1 { // C:\images\a.png
-			return problemf(ErrInvalidURL, "%s looks like a local file path; give the http or https URL of the image", quote(s))
+			return problemf(ErrInvalidURL, "%s looks like a local file path; give the https URL of the image", quoteURL(s))
 		}
-		return problemf(ErrInvalidURL, "%s uses the %s: scheme; only http and https URLs are supported", quote(s), u.Scheme)
+		return problemf(ErrInvalidURL, "%s uses the %s: scheme; the API fetches images over https only", quoteURL(s), printable(u.Scheme, 16))
 	}
-	if u.Hostname() == "" {
-		return problemf(ErrInvalidURL, "%s has no host", quote(s))
+	switch {
+	case u.Hostname() == "":
+		return problemf(ErrInvalidURL, "%s has no host", quoteURL(s))
+	case u.User != nil:
+		return problemf(ErrInvalidURL, "%s holds a user name or password; the API fetches the image without credentials, so they cannot work: use a public or pre-signed https URL", quoteURL(s))
+	case u.Scheme == "http" && !isLoopback(u.Hostname()):
+		return problemf(ErrInvalidURL, "%s is not https; the API fetches images over https only (http is accepted only for a loopback host, for rehearsals)", quoteURL(s))
 	}
 	return nil
 }
@@ -279,6 +315,9 @@ func isReservedName(id string) bool {
 	}
 	return false
 }
+
+// quoteURL quotes a URL for a message, without its secrets (see RedactURL).
+func quoteURL(s string) string { return quote(RedactURL(s)) }
 
 // quote quotes a value for a message, shortened so that a long value (say
 // a data: URL) does not flood the output.
@@ -334,6 +373,15 @@ func editDistance(a, b string) int {
 	}
 	return prev[len(b)]
 }
+
+// rowBounds says why no valid row is longer than MaxRowBytes, for errors.
+func rowBounds() string {
+	return fmt.Sprintf("promptText and negativePrompt are at most %d characters, image %d bytes", MaxPromptRunes, MaxImageURLBytes)
+}
+
+// fieldName is an unknown column or key's name as a RowError's Field:
+// shortened, and with control characters escaped, since it is printed as is.
+func fieldName(name string) string { return printable(name, 64) }
 
 // unknownColumn describes an unknown column or key.
 func unknownColumn(kind, name string) *problem {

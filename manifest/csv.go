@@ -81,7 +81,7 @@ func newCSVSource(br *bufio.Reader, name string, maxRow int) (*csvSource, []*Row
 	for _, col := range rec {
 		if strings.Contains(col, "://") {
 			return nil, []*RowError{{File: name, Line: line, Err: problemf(ErrBadHeader,
-				"the first line looks like a data row (it has the URL %s); the first line must be a header naming the columns, such as id,image,promptText", quote(strings.TrimSpace(col))).also(ErrUnknownColumn)}}, nil
+				"the first line looks like a data row (it has the URL %s); the first line must be a header naming the columns, such as id,image,promptText", quoteURL(strings.TrimSpace(col))).also(ErrUnknownColumn)}}, nil
 		}
 	}
 	s.header = make([]string, len(rec))
@@ -97,7 +97,7 @@ func newCSVSource(br *bufio.Reader, name string, maxRow int) (*csvSource, []*Row
 		case col == "":
 			bad("", problemf(ErrBadHeader, "column %d has no name (is there a trailing comma?)", i+1))
 		case !ok:
-			bad(col, unknownColumn("column", col).also(ErrBadHeader))
+			bad(fieldName(col), unknownColumn("column", col).also(ErrBadHeader))
 		case seen[f] != 0 && s.header[seen[f]-1] == col:
 			bad(col, problemf(ErrBadHeader, "column %q appears twice (columns %d and %d)", col, seen[f], i+1))
 		case seen[f] != 0:
@@ -139,7 +139,7 @@ func (s *csvSource) read(raw *rawRow) error {
 			// previous one, give or take blank lines that were skipped.
 			raw.line = s.endLine + 1
 			raw.errs = append(raw.errs, &RowError{Line: raw.line,
-				Err: problemf(ErrMalformed, "the row starting here is longer than %d bytes (an unterminated quoted field?); stopped reading", s.maxRow).also(ErrTooLong)})
+				Err: problemf(ErrMalformed, "the row starting here is longer than %d bytes, and no valid row is (%s): a value far too long, or an unterminated quoted field; stopped reading", s.maxRow, rowBounds()).also(ErrTooLong)})
 			raw.skip, raw.last = true, true
 			return nil
 		case errors.As(err, &pe):

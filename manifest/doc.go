@@ -35,16 +35,19 @@ unknown column or key is an error, so that a typo like "promt" cannot
 silently drop the prompt; so is a column given twice, also through an alias.
 
 	id              optional; the row's job key (see Keys)
-	image           required; alias image_url; an absolute http or https URL with a host
+	image           required; alias image_url; an absolute https URL with a host and
+	                no user name or password, at most MaxImageURLBytes long; http
+	                only for a loopback host (localhost, 127.0.0.0/8, ::1)
 	promptText      alias prompt; at most MaxPromptRunes characters (not bytes)
-	negativePrompt  alias negative_prompt
+	negativePrompt  alias negative_prompt; at most MaxNegativePromptRunes characters
 	seed            an integer that fits in 64 bits, with an optional sign
 	resolution      720p or 1080p (default 1080p)
 	duration        5 or 10, in seconds (default 5)
 
 Values are trimmed of surrounding white space and must be valid UTF-8. A
 blank optional value means "not set": it is left out of Input, so the
-model's default applies.
+model's default applies. The submit body, the Input as JSON, may be at most
+MaxBodyBytes: the API answers a larger one with a 413, which stops a run.
 
 # Keys
 
@@ -69,6 +72,11 @@ wraps one or more of the sentinel errors (ErrRequired, ErrInvalidEnum...);
 its message is meant for the user, for example
 
 	examples/a.csv:7: field resolution: "1080" is not one of 720p, 1080p
+
+Messages are safe to print: values are quoted with control characters
+escaped, and so are names of unknown columns (RowError.Field holds them
+escaped); image URLs are shown with their userinfo and signature-like query
+values replaced by REDACTED (see RedactURL).
 
 A *ValidationError groups several RowErrors: all those of a manifest (from
 Validate, or from Open for a bad CSV header or an empty file), or those of

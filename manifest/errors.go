@@ -20,13 +20,15 @@ var (
 	// as "promt" cannot silently drop the prompt.
 	ErrUnknownColumn = errors.New("unknown column")
 
-	// ErrInvalidURL means the image is not an absolute http or https URL
-	// with a host.
+	// ErrInvalidURL means the image is not an absolute https URL with a
+	// host (http only for a loopback host), holds a user name or password,
+	// or is longer than MaxImageURLBytes.
 	ErrInvalidURL = errors.New("invalid image URL")
 
-	// ErrTooLong means a value is longer than allowed: a prompt over
-	// MaxPromptRunes characters, an id over MaxIDLength, or a row over
-	// MaxRowBytes.
+	// ErrTooLong means a value is longer than allowed: a promptText or
+	// negativePrompt over its bound in characters, an image URL over
+	// MaxImageURLBytes, an id over MaxIDLength, a submit body over
+	// MaxBodyBytes, or a row over MaxRowBytes.
 	ErrTooLong = errors.New("value too long")
 
 	// ErrInvalidEnum means a value is not one of the allowed ones
@@ -71,15 +73,17 @@ var (
 type RowError struct {
 	File  string
 	Line  int    // 1-based; 0 if not line-specific (e.g. empty file)
-	Field string // column or key name as spelled in the manifest; "" if not field-specific
+	Field string // column or key name as spelled in the manifest (control characters escaped); "" if not field-specific
 	Err   error
 }
 
 // Error returns "FILE:LINE: field FIELD: message", leaving out the parts
 // that are not set.
 func (e *RowError) Error() string {
+	// File and Field are printed escaped: a message reaches a terminal,
+	// and a field named in the manifest may hold escape sequences.
 	var b strings.Builder
-	b.WriteString(e.File)
+	b.WriteString(printable(e.File, 0))
 	if e.Line > 0 {
 		if e.File == "" {
 			b.WriteString("line ")
@@ -93,7 +97,7 @@ func (e *RowError) Error() string {
 			b.WriteString(": ")
 		}
 		b.WriteString("field ")
-		b.WriteString(e.Field)
+		b.WriteString(printable(e.Field, 0))
 	}
 	if b.Len() > 0 {
 		b.WriteString(": ")
@@ -126,7 +130,7 @@ func (e *ValidationError) Error() string {
 	var b strings.Builder
 	total := max(e.Total, len(e.Errors))
 	if e.File != "" {
-		b.WriteString(e.File)
+		b.WriteString(printable(e.File, 0))
 		b.WriteString(": ")
 	}
 	b.WriteString("invalid manifest: ")

@@ -42,7 +42,15 @@ func checkRow(t *testing.T, row manifest.Row) {
 	if assert.NoError(t, err, "image %q", in.Image) {
 		assert.Contains(t, []string{"http", "https"}, u.Scheme, "image %q", in.Image)
 		assert.NotEmpty(t, u.Hostname(), "image %q", in.Image)
+		assert.Nil(t, u.User, "image %q: no credentials", in.Image)
+		if u.Scheme == "http" {
+			h := strings.ToLower(strings.TrimSuffix(u.Hostname(), "."))
+			assert.True(t, h == "localhost" || strings.HasPrefix(h, "127.") || h == "::1" || strings.HasPrefix(h, "::ffff:127."),
+				"image %q: http only for a loopback host", in.Image)
+		}
 	}
+	assert.LessOrEqual(t, len(in.Image), manifest.MaxImageURLBytes)
+	assert.LessOrEqual(t, utf8.RuneCountInString(in.NegativePrompt), manifest.MaxNegativePromptRunes)
 	for _, s := range []string{row.ID, in.Image, in.PromptText, in.NegativePrompt, in.Resolution} {
 		assert.True(t, utf8.ValidString(s), "%q", s)
 		assert.Equal(t, strings.TrimSpace(s), s)
@@ -50,8 +58,9 @@ func checkRow(t *testing.T, row manifest.Row) {
 	assert.LessOrEqual(t, utf8.RuneCountInString(in.PromptText), manifest.MaxPromptRunes)
 	assert.Contains(t, []string{"", "720p", "1080p"}, in.Resolution)
 	assert.Contains(t, []int{0, 5, 10}, in.Duration)
-	_, err = json.Marshal(in)
+	body, err := json.Marshal(in)
 	assert.NoError(t, err)
+	assert.LessOrEqual(t, len(body), manifest.MaxBodyBytes)
 }
 
 // checkManifestError asserts that err describes the manifest, with each
@@ -74,6 +83,7 @@ func checkManifestError(t *testing.T, name string, err error) {
 		assert.Equal(t, name, re.File)
 		assert.GreaterOrEqual(t, re.Line, 0)
 		assert.NotEmpty(t, re.Error())
+		assert.NotRegexp(t, controls, re.Error(), "messages are safe to print")
 		found := false
 		for _, s := range sentinels {
 			found = found || errors.Is(re, s)

@@ -15,14 +15,33 @@ const (
 	// DefaultDuration is what the model uses, in seconds, when duration is
 	// unset.
 	DefaultDuration = 5
-	// MaxPromptRunes is the longest promptText, in characters (runes).
+	// MaxPromptRunes is the longest promptText, in characters (runes), as
+	// the model's documentation says.
 	MaxPromptRunes = 2000
+	// MaxNegativePromptRunes is the longest negativePrompt, in characters.
+	// The documentation gives no bound, but the API refuses a large body
+	// with a 413 that stops every submit (issue 14 item 8: a 2 MB
+	// negativePrompt). The bound of its sibling promptText is the one the
+	// model documents for text; a list of things to avoid needs no more.
+	MaxNegativePromptRunes = 2000
+	// MaxImageURLBytes is the longest image URL. The API fetches the image
+	// with a GET, and common servers refuse a longer request line (Apache
+	// allows 8190 bytes, nginx 8 KiB by default); pre-signed URLs with a
+	// session token stay well under it.
+	MaxImageURLBytes = 8000
+	// MaxBodyBytes bounds the submit body, the Input as JSON (what
+	// json.Marshal writes, escapes included). Rows within the field bounds
+	// reach it only through heavy escaping ('&' is 6 bytes, \u0026); it
+	// keeps every body far below any gateway's limit (nginx: 1 MB).
+	MaxBodyBytes = 64 << 10
 	// MaxIDLength is the longest id, in characters.
 	MaxIDLength = 128
-	// MaxRowBytes bounds one row: a JSONL line or a CSV record. It keeps a
-	// file without line ends, or with an unterminated CSV quote, from being
-	// read into memory whole.
-	MaxRowBytes = 16 << 20
+	// MaxRowBytes bounds one row: a JSONL line or a CSV record. No valid
+	// row comes near it (the fields above, even escaped, add up to about
+	// 80 KB), so a longer one is one error, read through without being
+	// held: a file without line ends, an unterminated CSV quote or a
+	// multi-megabyte prompt costs at most this much memory.
+	MaxRowBytes = 256 << 10
 )
 
 // Input is the model's input object, marshalled as the submit body. Unset
@@ -58,6 +77,59 @@ type Input struct {
 func (in Input) Hash() string {
 	sum := sha256.Sum256(in.appendCanonical(nil))
 	return hex.EncodeToString(sum[:])
+}
+
+// bodyLen returns len(json.Marshal(in)), the size of the submit body,
+// without building it. TestBodyLimitMatchesJSON holds it to encoding/json.
+func (in Input) bodyLen() int {
+	n := len(`{"image":}`) + jsonStringLen(in.Image)
+	if in.PromptText != "" {
+		n += len(`,"promptText":`) + jsonStringLen(in.PromptText)
+	}
+	if in.NegativePrompt != "" {
+		n += len(`,"negativePrompt":`) + jsonStringLen(in.NegativePrompt)
+	}
+	var digits [24]byte
+	if in.Seed != nil {
+		n += len(`,"seed":`) + len(strconv.AppendInt(digits[:0], *in.Seed, 10))
+	}
+	if in.Resolution != "" {
+		n += len(`,"resolution":`) + jsonStringLen(in.Resolution)
+	}
+	if in.Duration != 0 {
+		n += len(`,"duration":`) + len(strconv.AppendInt(digits[:0], int64(in.Duration), 10))
+	}
+	return n
+}
+
+// jsonStringLen is the length of s as encoding/json writes it, quotes
+// included: HTML-escaped (<, > and & as \u003c...), control characters as
+// \n or \u00xx, U+2028 and U+2029 as \u2028, invalid UTF-8 as \ufffd.
+func jsonStringLen(s string) int {
+	n := 2
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t':
+				n += 2
+			case c < 0x20 || c == '<' || c == '>' || c == '&':
+				n += 6
+			default:
+				n++
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 || r == '\u2028' || r == '\u2029' {
+			n += 6
+		} else {
+			n += size
+		}
+		i += size
+	}
+	return n
 }
 
 // appendCanonical appends the canonical encoding documented on Hash.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"reflect"
 	"strings"
@@ -97,15 +98,16 @@ func readAll(t *testing.T, name, content string, maxRow int) (rows []Row, errs [
 
 func TestRowLimit(t *testing.T) {
 	t.Parallel()
-	const limit = 16 << 10
-	// negativePrompt has no length limit of its own, so it can fill a row.
+	const limit = 8 << 10
+	// The text's own bound is in characters: \u0079 escapes fill a JSONL
+	// line six bytes per character.
 	row := func(text string) string {
 		return `{"image":"` + testImage + `","negativePrompt":"` + text + `"}` + "\n"
 	}
 
 	t.Run("JSONL line over the limit is skipped", func(t *testing.T) {
 		t.Parallel()
-		content := row("a") + row(strings.Repeat("x", 5*limit)) + row("b") + row(strings.Repeat("y", limit-200))
+		content := row("a") + row(strings.Repeat("x", 5*limit)) + row("b") + row(strings.Repeat(`\u0079`, (limit-200)/6))
 		rows, errs := readAll(t, "m.jsonl", content, limit)
 		require.Len(t, errs, 1)
 		assert.Equal(t, 2, errs[0].Line)
@@ -127,17 +129,27 @@ func TestRowLimit(t *testing.T) {
 		assert.Len(t, rows, 1)
 	})
 
-	t.Run("JSONL lines of several MB are fine by default", func(t *testing.T) {
+	t.Run("JSONL lines of several MB are one error each by default", func(t *testing.T) {
+		// They were accepted once, and the API's 413 stopped every
+		// submit (issue 14 item 8).
 		t.Parallel()
 		long := strings.Repeat("x", 5<<20)
-		content := `{"image":"` + testImage + `","promptText":"` + long + `"}` + "\n" + row(long)
+		first := `{"image":"` + testImage + `","promptText":"` + long + `"}`
+		content := first + "\n" + row(long) + row(strings.Repeat("x", MaxRowBytes-200)) + row("ok")
 		rows, errs := readAll(t, "m.jsonl", content, MaxRowBytes)
-		require.Len(t, errs, 1)
-		assert.Equal(t, "promptText", errs[0].Field)
-		assert.ErrorIs(t, errs[0], ErrTooLong, "the prompt is too long, not the line")
+		require.Len(t, errs, 3)
+		for i, e := range errs[:2] {
+			assert.Equal(t, i+1, e.Line)
+			assert.Empty(t, e.Field)
+			assert.ErrorIs(t, e, ErrTooLong)
+			n := []int{len(first), len(row(long)) - 1}[i]
+			assert.Contains(t, e.Error(), fmt.Sprintf("the line is %d bytes long; no valid row is longer than %d bytes", n, MaxRowBytes))
+		}
+		assert.Equal(t, 3, errs[2].Line)
+		assert.Equal(t, "negativePrompt", errs[2].Field, "a line under the row limit is checked field by field")
+		assert.ErrorIs(t, errs[2], ErrTooLong)
 		require.Len(t, rows, 1)
-		assert.Equal(t, 2, rows[0].Line)
-		assert.Len(t, rows[0].Input.NegativePrompt, 5<<20)
+		assert.Equal(t, 4, rows[0].Line)
 	})
 
 	t.Run("CSV unterminated quote stops reading", func(t *testing.T) {
@@ -175,10 +187,11 @@ func TestRowLimit(t *testing.T) {
 	t.Run("CSV rows under the limit are fine", func(t *testing.T) {
 		t.Parallel()
 		var b strings.Builder
-		b.WriteString("image,negativePrompt\n")
+		b.WriteString("image,prompt,negativePrompt\n")
 		n := 0
+		quotes := `"` + strings.Repeat(`""`, MaxPromptRunes/2) + `"` // 1000 characters in 2002 bytes
 		for b.Len() < 20*limit {
-			b.WriteString(testImage + "," + strings.Repeat("p", limit/4) + "\n")
+			b.WriteString(testImage + "," + quotes + "," + quotes + "\n")
 			n++
 		}
 		rows, errs := readAll(t, "m.csv", b.String(), limit)
@@ -247,4 +260,25 @@ func FuzzObjectMembers(f *testing.F) {
 		})
 		assert.Equal(t, members(t, b), got)
 	})
+}
+
+// TestRowLimitEdge: a line of exactly the limit is read, one byte more is
+// too long, whatever the buffering and the line end.
+func TestRowLimitEdge(t *testing.T) {
+	t.Parallel()
+	for _, limit := range []int{100, 64 << 10, 70 << 10} { // under, at and over bufio's 64 KiB
+		pre := `{"image":"` + testImage + `","negativePrompt":"`
+		line := func(n int) string { return pre + strings.Repeat(" ", n-len(pre)-2) + `"}` }
+		content := line(limit) + "\n" + line(limit+1) + "\n" + line(limit) + "\r\n" + line(limit+1) + "\r\n" + line(limit)
+		rows, errs := readAll(t, "m.jsonl", content, limit)
+		require.Len(t, errs, 2, "limit %d: %v", limit, errs)
+		for i, e := range errs {
+			assert.Equal(t, 2+2*i, e.Line)
+			assert.Contains(t, e.Error(), fmt.Sprintf("the line is %d bytes long", limit+1))
+		}
+		require.Len(t, rows, 3)
+		for i, r := range rows {
+			assert.Equal(t, 1+2*i, r.Line)
+		}
+	}
 }

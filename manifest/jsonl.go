@@ -32,15 +32,15 @@ func newJSONLSource(br *bufio.Reader, name string, maxRow int) (*jsonlSource, []
 
 func (s *jsonlSource) read(raw *rawRow) error {
 	for {
-		b, tooLong, err := s.readLine()
+		b, n, err := s.readLine()
 		if err != nil {
 			return err
 		}
 		s.line++
 		raw.line = s.line
-		if tooLong {
+		if n > s.maxRow {
 			raw.errs = append(raw.errs, &RowError{Line: s.line,
-				Err: problemf(ErrMalformed, "the line is longer than %d bytes", s.maxRow).also(ErrTooLong)})
+				Err: problemf(ErrMalformed, "the line is %d bytes long; no valid row is longer than %d bytes (%s)", n, s.maxRow, rowBounds()).also(ErrTooLong)})
 			raw.skip = true
 			return nil
 		}
@@ -53,20 +53,35 @@ func (s *jsonlSource) read(raw *rawRow) error {
 	}
 }
 
-// readLine returns the next line, which is valid until the next call, or
-// reports that it was longer than maxRow (and skips it). It returns io.EOF
-// only when there is no more input.
-func (s *jsonlSource) readLine() (line []byte, tooLong bool, err error) {
+// readLine returns the next line, which is valid until the next call, and
+// its length without the line end. A line longer than maxRow is read
+// through but not kept: line is then empty and n tells its length. It
+// returns io.EOF only when there is no more input.
+func (s *jsonlSource) readLine() (line []byte, n int, err error) {
 	s.buf = s.buf[:0]
-	n := 0
-	for {
+	tooLong := false
+	var last byte // the last byte of the previous chunk
+	for first := true; ; first = false {
 		chunk, err := s.br.ReadSlice('\n')
 		n += len(chunk)
-		if err == nil && n == len(chunk) {
-			return chunk, false, nil // the common case: no copy
+		if err == nil { // the chunk ends the line: leave out "\n" or "\r\n"
+			n--
+			if len(chunk) >= 2 && chunk[len(chunk)-2] == '\r' || len(chunk) == 1 && last == '\r' {
+				n--
+			}
+			if first {
+				return chunk, n, nil // the common case: no copy
+			}
+		}
+		if len(chunk) > 0 {
+			last = chunk[len(chunk)-1]
 		}
 		if !tooLong {
-			if len(s.buf)+len(chunk) > s.maxRow {
+			limit := s.maxRow
+			if err != nil {
+				limit++ // a '\r' at the end may be part of the line end
+			}
+			if n > limit { // read reports it; keep nothing
 				tooLong = true
 				s.buf = s.buf[:0]
 			} else {
@@ -75,13 +90,13 @@ func (s *jsonlSource) readLine() (line []byte, tooLong bool, err error) {
 		}
 		switch {
 		case err == nil:
-			return s.buf, tooLong, nil
+			return s.buf, n, nil
 		case err == bufio.ErrBufferFull:
 			continue
 		case err == io.EOF && n > 0:
-			return s.buf, tooLong, nil
+			return s.buf, n, nil
 		default:
-			return nil, false, err
+			return nil, 0, err
 		}
 	}
 }
@@ -198,7 +213,7 @@ func (s *jsonlSource) setValue(raw *rawRow, key string, v []byte) {
 	}
 	f, ok := lookupColumn(name)
 	if !ok {
-		fail(name, unknownColumn("key", name))
+		fail(fieldName(name), unknownColumn("key", name))
 		return
 	}
 	if prev := raw.names[f]; prev != "" {

@@ -186,9 +186,9 @@ func TestReaderCSV(t *testing.T) {
 			rows:    []wantRow{{line: 2, input: manifest.Input{Image: img, PromptText: strings.Repeat("é", 2000)}}},
 		},
 		{
-			name:    "http URL with port and query",
-			content: "image\nhttp://img.example.com:8080/a.png?X-Amz-Signature=abc&x=1\n",
-			rows:    []wantRow{{line: 2, input: manifest.Input{Image: "http://img.example.com:8080/a.png?X-Amz-Signature=abc&x=1"}}},
+			name:    "http URL of a loopback host, with port and query",
+			content: "image\nhttp://127.0.0.1:8080/a.png?X-Amz-Signature=abc&x=1\n",
+			rows:    []wantRow{{line: 2, input: manifest.Input{Image: "http://127.0.0.1:8080/a.png?X-Amz-Signature=abc&x=1"}}},
 		},
 		{
 			name:    "resolution 1080",
@@ -243,10 +243,10 @@ func TestReaderCSV(t *testing.T) {
 				"\"data:image/png;base64,AAAA\"\nC:\\images\\a.png\nhttps://\nhttp:img.example.com\nhttps://img.example.com/a b\x7f\nmailto:me@example.com\n",
 			errs: []wantErr{
 				{line: 2, field: "image", is: manifest.ErrInvalidURL,
-					msg: `m.csv:2: field image: "images/a.png" is not an absolute URL; give the full http:// or https:// address of the image`},
+					msg: `m.csv:2: field image: "images/a.png" is not an absolute URL; give the full https:// address of the image`},
 				{line: 3, field: "image", is: manifest.ErrInvalidURL},
 				{line: 4, field: "image", is: manifest.ErrInvalidURL,
-					msg: `m.csv:4: field image: "ftp://img.example.com/a.png" uses the ftp: scheme; only http and https URLs are supported`},
+					msg: `m.csv:4: field image: "ftp://img.example.com/a.png" uses the ftp: scheme; the API fetches images over https only`},
 				{line: 5, field: "image", is: manifest.ErrInvalidURL},
 				{line: 6, field: "image", is: manifest.ErrInvalidURL},
 				{line: 7, field: "image", is: manifest.ErrInvalidURL},

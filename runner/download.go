@@ -8,13 +8,11 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"io/fs"
 	"log/slog"
 	"math/rand/v2"
-	"mime"
 	"net/http"
-	"net/url"
 	"os"
-	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -33,6 +31,10 @@ type DownloadConfig struct {
 	Refreshes int
 	// BackoffBase is the first retry delay; it doubles, with jitter, up to 10s. Default 200ms.
 	BackoffBase time.Duration
+	// IdleTimeout gives up on a transfer that brought no byte for this long
+	// (a host that stalls mid-body, or never answers) and tries again,
+	// resuming with Range. Default 60s.
+	IdleTimeout time.Duration
 }
 
 // Download errors.
@@ -44,6 +46,12 @@ var (
 	ErrURLExpired = errors.New("result URL expired")
 	// ErrTooLarge: a result file is larger than the configured cap.
 	ErrTooLarge = errors.New("result file too large")
+	// ErrStalled: the storage host sent nothing for DownloadConfig.IdleTimeout.
+	// The transfer is tried again.
+	ErrStalled = errors.New("storage host stalled")
+	// ErrBadRedirect: the storage host redirected to a URL that is not
+	// http or https (file:, ftp:…). It is never followed, nor retried.
+	ErrBadRedirect = errors.New("redirect to a non-http URL refused")
 )
 
 // FS is the file-system seam of the downloader, so tests can make writes fail
@@ -52,7 +60,8 @@ type FS interface {
 	OpenFile(name string, flag int, perm os.FileMode) (File, error)
 	Rename(oldpath, newpath string) error
 	Remove(name string) error
-	Stat(name string) (os.FileInfo, error)
+	// Lstat does not follow a symbolic link: the downloader never does.
+	Lstat(name string) (os.FileInfo, error)
 	// SyncDir makes a rename in dir durable.
 	SyncDir(dir string) error
 }
@@ -60,6 +69,8 @@ type FS interface {
 // File is an open file as the downloader uses it.
 type File interface {
 	io.ReadWriteCloser
+	io.Seeker
+	Truncate(size int64) error
 	Sync() error
 	Stat() (os.FileInfo, error)
 }
@@ -72,9 +83,9 @@ var _ FS = OSFS{}
 func (OSFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
 	return os.OpenFile(name, flag, perm)
 }
-func (OSFS) Rename(oldpath, newpath string) error  { return os.Rename(oldpath, newpath) }
-func (OSFS) Remove(name string) error              { return os.Remove(name) }
-func (OSFS) Stat(name string) (os.FileInfo, error) { return os.Stat(name) }
+func (OSFS) Rename(oldpath, newpath string) error   { return os.Rename(oldpath, newpath) }
+func (OSFS) Remove(name string) error               { return os.Remove(name) }
+func (OSFS) Lstat(name string) (os.FileInfo, error) { return os.Lstat(name) }
 func (OSFS) SyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
@@ -92,6 +103,9 @@ type downloader struct {
 	log    *slog.Logger
 	// dirSync shares fsyncs of dir between downloads finishing together.
 	dirSync *dirSyncer
+	// nameTaken reports whether a job other than key records a file of this
+	// name (ignoring case). Nil: none does.
+	nameTaken func(ctx context.Context, name, key string) bool
 }
 
 func newDownloader(cfg DownloadConfig, fs FS, client *http.Client, dir string, log *slog.Logger) *downloader {
@@ -107,9 +121,54 @@ func newDownloader(cfg DownloadConfig, fs FS, client *http.Client, dir string, l
 	if cfg.BackoffBase <= 0 {
 		cfg.BackoffBase = 200 * time.Millisecond
 	}
-	d := &downloader{cfg: cfg, fs: fs, client: client, dir: dir, log: log}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = 60 * time.Second
+	}
+	d := &downloader{cfg: cfg, fs: fs, client: fileClient(client), dir: dir, log: log}
 	d.dirSync = newDirSyncer(func() error { return fs.SyncDir(dir) })
 	return d
+}
+
+// fileClient is c made fit for a storage host: it never sends a Referer
+// (a redirect would carry the pre-signed query of the URL before it to the
+// next host) nor an Authorization header (Go builds one from a URL's user
+// information), and it follows redirects only to http and https URLs.
+func fileClient(c *http.Client) *http.Client {
+	fc := *c
+	base := fc.Transport
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	fc.Transport = noCredentials{base}
+	next := c.CheckRedirect
+	fc.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if s := req.URL.Scheme; s != "http" && s != "https" {
+			return fmt.Errorf("%w: the storage host sent the download to a %s: URL", ErrBadRedirect, s)
+		}
+		req.Header.Del("Referer")
+		req.Header.Del("Authorization")
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}
+	return &fc
+}
+
+// noCredentials removes Referer and Authorization from every request it
+// sends, whatever set them.
+type noCredentials struct{ base http.RoundTripper }
+
+func (t noCredentials) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Header.Get("Referer") != "" || req.Header.Get("Authorization") != "" {
+		req = req.Clone(req.Context()) // a RoundTripper must not change its request
+		req.Header.Del("Referer")
+		req.Header.Del("Authorization")
+	}
+	return t.base.RoundTrip(req)
 }
 
 // present reports whether every output of a done job is on disk with its
@@ -126,11 +185,14 @@ func (d *downloader) present(job store.Job) bool {
 	return true
 }
 
+// outputPresent reports whether o is on disk as a regular file of its
+// recorded size. A symbolic link where a file should be is not present:
+// its target is not what was downloaded, whatever its size.
 func (d *downloader) outputPresent(o store.Output) bool {
-	if o.Path == "" || o.SHA256 == "" {
+	if o.Path == "" || o.SHA256 == "" || !filepath.IsLocal(o.Path) {
 		return false
 	}
-	fi, err := d.fs.Stat(filepath.Join(d.dir, o.Path))
+	fi, err := d.fs.Lstat(filepath.Join(d.dir, o.Path))
 	return err == nil && fi.Mode().IsRegular() && fi.Size() == o.Size
 }
 
@@ -145,7 +207,7 @@ func (r *Runner) download(ctx context.Context, job store.Job) (store.Job, error)
 		if d.outputPresent(outs[i]) {
 			continue
 		}
-		got, err := d.fetch(ctx, job.Key, i, len(outs), outs[i].URL, &r.stats)
+		got, err := d.fetch(ctx, job.Key, i, len(outs), outs[i], &r.stats)
 		if errors.Is(err, ErrURLExpired) && refreshes < d.cfg.Refreshes {
 			refreshes++
 			fresh, rerr := r.refreshOutputs(ctx, job)
@@ -153,6 +215,10 @@ func (r *Runner) download(ctx context.Context, job store.Job) (store.Job, error)
 				err = rerr
 			} else {
 				r.stats.urlRefreshes.Add(1)
+				for k := range fresh.Outputs {
+					// What this job already holds on disk stays its own.
+					fresh.Outputs[k].Path, fresh.Outputs[k].Size, fresh.Outputs[k].SHA256 = outs[k].Path, outs[k].Size, outs[k].SHA256
+				}
 				outs, job = fresh.Outputs, fresh
 				i-- // the same output again, with its fresh URL
 				continue
@@ -180,12 +246,43 @@ func (r *Runner) download(ctx context.Context, job store.Job) (store.Job, error)
 	if err != nil {
 		return job, fmt.Errorf("record download of %q: %w", job.Key, err)
 	}
+	for i := range outs {
+		if !safeKey(job.Key) {
+			break
+		}
+		// A part file named as pikabatch named them before the names of
+		// outname.go, left by a cut-off download, is never resumed now.
+		_ = d.fs.Remove(filepath.Join(d.dir, fmt.Sprintf(".pikabatch-%s-%d.part", job.Key, i)))
+	}
 	r.stats.downloaded.Add(1)
 	r.log.Info("downloaded", "key", job.Key, "request_id", job.RequestID, "files", len(outs))
 	if h := r.cfg.Hooks.Downloaded; h != nil {
 		h(job.Key)
 	}
 	return job, nil
+}
+
+// errNameFound ends a scan of the store early.
+var errNameFound = errors.New("name found")
+
+// nameTaken reports whether a job other than key records a file called
+// name, ignoring case. It reads the whole store, so it is asked only when
+// a file of that name is already in the folder and not this job's own:
+// after a crash between rename and record, or beside a folder written by
+// an older pikabatch whose names could collide.
+func (r *Runner) nameTaken(ctx context.Context, name, key string) bool {
+	err := r.store.ForEach(ctx, func(j store.Job) error {
+		if j.Key == key {
+			return nil
+		}
+		for _, o := range j.Outputs {
+			if strings.EqualFold(o.Path, name) {
+				return errNameFound
+			}
+		}
+		return nil
+	})
+	return errors.Is(err, errNameFound)
 }
 
 // refreshOutputs asks the result endpoint for fresh file URLs and records them.
@@ -229,15 +326,18 @@ func downloadFailReason(cause error) string {
 		return "result file larger than --max-file-size"
 	case errors.Is(cause, ErrURLExpired):
 		return "result URL still refused after refreshing it"
+	case errors.Is(cause, ErrBadRedirect):
+		return "storage host redirected to a non-http URL"
 	}
 	return "download failed; the next run tries again"
 }
 
 // fetch downloads one file to a temporary name in the output folder,
 // resuming a cut-off transfer with Range when the server allows it, checks
-// it against Content-Length, fsyncs it and renames it into place.
-func (d *downloader) fetch(ctx context.Context, key string, i, n int, rawURL string, st *counters) (store.Output, error) {
-	part := filepath.Join(d.dir, fmt.Sprintf(".pikabatch-%s-%d.part", key, i))
+// it against Content-Length, fsyncs it and renames it into place. own is
+// what the job recorded for this output so far.
+func (d *downloader) fetch(ctx context.Context, key string, i, n int, own store.Output, st *counters) (store.Output, error) {
+	part := filepath.Join(d.dir, partName(key, i))
 	var lastErr error
 	for attempt := 0; attempt <= d.cfg.Retries; attempt++ {
 		if attempt > 0 {
@@ -246,9 +346,9 @@ func (d *downloader) fetch(ctx context.Context, key string, i, n int, rawURL str
 				return store.Output{}, err
 			}
 		}
-		t, err := d.transfer(ctx, rawURL, part)
+		t, err := d.transfer(ctx, own.URL, part)
 		if err == nil {
-			return d.commit(t, part, key, i, n, rawURL)
+			return d.commit(ctx, t, part, key, i, n, own)
 		}
 		var perm permanentError
 		switch {
@@ -258,7 +358,7 @@ func (d *downloader) fetch(ctx context.Context, key string, i, n int, rawURL str
 			return store.Output{}, err
 		}
 		lastErr = err
-		d.log.Warn("download cut off; retrying", "key", key, "attempt", attempt+1, "err", err)
+		d.log.Warn("download interrupted; retrying", "key", key, "attempt", attempt+1, "err", err)
 	}
 	return store.Output{}, fmt.Errorf("after %d tries: %w", d.cfg.Retries+1, lastErr)
 }
@@ -269,42 +369,100 @@ func (e permanentError) Unwrap() error { return e.error }
 
 // transferred is a part file that holds a whole body.
 type transferred struct {
-	// f is the part file, still open when the whole body came in one
-	// response: commit fsyncs it without opening it again. Nil after a
-	// resumed transfer, whose start was written by an earlier attempt.
+	// f is the part file, still open: commit fsyncs it (and hashes it, after
+	// a resumed transfer) without opening it by name again.
 	f     File
-	sum   []byte // SHA-256 of the body, when f is set
+	sum   []byte // SHA-256 of the body when one response brought it whole; else nil
 	size  int64
 	ctype string
+}
+
+// openPart opens the part file left by an earlier attempt, to resume it.
+// It returns nil (and removes what is there) unless that is a regular file
+// with a single link: a symbolic or hard link planted in the folder would
+// make the download write into a file elsewhere.
+func (d *downloader) openPart(part string) (File, int64) {
+	fi, err := d.fs.Lstat(part)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, 0
+	}
+	if err == nil && fi.Mode().IsRegular() && singleLink(fi) {
+		f, err := d.fs.OpenFile(part, os.O_RDWR|oNoFollow, 0)
+		if err == nil {
+			if ofi, err := f.Stat(); err == nil && os.SameFile(fi, ofi) && ofi.Mode().IsRegular() && singleLink(ofi) {
+				return f, ofi.Size()
+			}
+			_ = f.Close()
+		}
+	}
+	if err == nil && (!fi.Mode().IsRegular() || !singleLink(fi)) {
+		d.log.Warn("a link or special file where a download goes; removed", "file", filepath.Base(part), "mode", fi.Mode().String())
+	}
+	_ = d.fs.Remove(part) // a link is removed, never its target
+	return nil, 0
+}
+
+// createPart creates the part file afresh. O_EXCL fails on anything at that
+// name, a symbolic link included (even one to a file that does not exist),
+// so a file is never written through a link; something that appears there
+// is removed once and the create tried again.
+func (d *downloader) createPart(part string) (File, error) {
+	flag := os.O_RDWR | os.O_CREATE | os.O_EXCL | oNoFollow
+	f, err := d.fs.OpenFile(part, flag, 0o644)
+	if errors.Is(err, fs.ErrExist) {
+		_ = d.fs.Remove(part)
+		f, err = d.fs.OpenFile(part, flag, 0o644)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrOutput, err)
+	}
+	return f, nil
 }
 
 // transfer brings the part file one step closer to complete. It returns
 // once the part file holds the whole body.
 func (d *downloader) transfer(ctx context.Context, rawURL, part string) (transferred, error) {
+	f, offset := d.openPart(part)
+	handedOver := false // to commit, open
+	defer func() {
+		if f != nil && !handedOver {
+			_ = f.Close()
+		}
+	}()
 	fail := func(err error) (transferred, error) { return transferred{}, err }
-	var offset int64
-	if fi, err := d.fs.Stat(part); err == nil {
-		offset = fi.Size()
+	// Every read that brings bytes pushes the deadline back; the cause
+	// tells a stall from the run's own cancellation.
+	tctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	idle := time.AfterFunc(d.cfg.IdleTimeout, func() { cancel(ErrStalled) })
+	defer idle.Stop()
+	stalled := func(got int64) error {
+		return fmt.Errorf("%w: no data for %s after %d bytes", ErrStalled, d.cfg.IdleTimeout, got)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
+
+	req, err := http.NewRequestWithContext(tctx, http.MethodGet, rawURL, nil)
 	if err != nil {
-		return fail(permanentError{fmt.Errorf("bad result URL: %w", redactURLError(err))})
+		return fail(permanentError{fmt.Errorf("bad result URL: %w", RedactURLError(err))})
 	}
 	if offset > 0 {
 		req.Header.Set("Range", "bytes="+strconv.FormatInt(offset, 10)+"-")
 	}
 	resp, err := d.client.Do(req)
 	if err != nil {
-		return fail(redactURLError(err))
+		switch {
+		case errors.Is(err, ErrBadRedirect):
+			return fail(permanentError{RedactURLError(err)})
+		case ctx.Err() == nil && errors.Is(context.Cause(tctx), ErrStalled):
+			return fail(stalled(offset))
+		}
+		return fail(RedactURLError(err))
 	}
 	defer resp.Body.Close()
 
 	var total int64
-	flag := os.O_WRONLY | os.O_CREATE
 	switch {
 	case resp.StatusCode == http.StatusOK:
 		offset, total = 0, resp.ContentLength
-		flag |= os.O_TRUNC
 	case resp.StatusCode == http.StatusPartialContent && offset > 0:
 		start, size, ok := parseContentRange(resp.Header.Get("Content-Range"))
 		if !ok || start != offset {
@@ -312,7 +470,6 @@ func (d *downloader) transfer(ctx context.Context, rawURL, part string) (transfe
 			return fail(fmt.Errorf("unexpected Content-Range %q", resp.Header.Get("Content-Range")))
 		}
 		total = size
-		flag |= os.O_APPEND
 	case resp.StatusCode == http.StatusRequestedRangeNotSatisfiable:
 		_ = d.fs.Remove(part) // stale part file: start over
 		return fail(errors.New("range not satisfiable; restarting"))
@@ -327,16 +484,23 @@ func (d *downloader) transfer(ctx context.Context, rawURL, part string) (transfe
 		return fail(permanentError{fmt.Errorf("%w: %d bytes, cap %d (--max-file-size)", ErrTooLarge, total, d.cfg.MaxBytes)})
 	}
 
-	f, err := d.fs.OpenFile(part, flag, 0o644)
+	// Positioned writes, never O_APPEND: the file was opened by this
+	// attempt and its size read from the open file.
+	switch {
+	case f == nil:
+		if f, err = d.createPart(part); err != nil {
+			return fail(err)
+		}
+	case offset == 0:
+		if err = f.Truncate(0); err == nil {
+			_, err = f.Seek(0, io.SeekStart)
+		}
+	default:
+		_, err = f.Seek(offset, io.SeekStart)
+	}
 	if err != nil {
 		return fail(fmt.Errorf("%w: %w", ErrOutput, err))
 	}
-	handedOver := false // to commit, open
-	defer func() {
-		if !handedOver {
-			_ = f.Close()
-		}
-	}()
 	var w io.Writer = tagWrites{f}
 	var h hash.Hash
 	if offset == 0 {
@@ -344,10 +508,14 @@ func (d *downloader) transfer(ctx context.Context, rawURL, part string) (transfe
 		w = io.MultiWriter(w, h) // hashed as it streams: commit need not read it back
 	}
 	limit := d.cfg.MaxBytes - offset + 1
-	n, copyErr := io.Copy(w, io.LimitReader(resp.Body, limit))
+	body := &idleReader{r: resp.Body, t: idle, d: d.cfg.IdleTimeout}
+	n, copyErr := io.Copy(w, io.LimitReader(body, limit))
 	if copyErr != nil {
 		if we := (*writeError)(nil); errors.As(copyErr, &we) {
 			return fail(fmt.Errorf("%w: %w", ErrOutput, we.err))
+		}
+		if ctx.Err() == nil && errors.Is(context.Cause(tctx), ErrStalled) {
+			return fail(stalled(offset + n))
 		}
 		return fail(fmt.Errorf("body cut off after %d bytes: %w", offset+n, copyErr))
 	}
@@ -359,18 +527,27 @@ func (d *downloader) transfer(ctx context.Context, rawURL, part string) (transfe
 	if total >= 0 && got != total {
 		return fail(fmt.Errorf("body cut off: %d of %d bytes", got, total))
 	}
-	t := transferred{size: got, ctype: resp.Header.Get("Content-Type")}
-	if h == nil {
-		// Resumed: commit reads the whole file back to hash it.
-		handedOver = true
-		if err := f.Close(); err != nil {
-			return fail(fmt.Errorf("%w: %w", ErrOutput, err))
-		}
-		return t, nil
-	}
 	handedOver = true
-	t.f, t.sum = f, h.Sum(nil)
+	t := transferred{f: f, size: got, ctype: resp.Header.Get("Content-Type")}
+	if h != nil {
+		t.sum = h.Sum(nil)
+	}
 	return t, nil
+}
+
+// idleReader pushes the stall deadline back whenever bytes arrive.
+type idleReader struct {
+	r io.Reader
+	t *time.Timer
+	d time.Duration
+}
+
+func (r *idleReader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if n > 0 {
+		r.t.Reset(r.d)
+	}
+	return n, err
 }
 
 // writeError marks an error that came from writing the local file.
@@ -392,16 +569,17 @@ func (t tagWrites) Write(p []byte) (int, error) {
 }
 
 // commit fsyncs the complete part file, hashing it if its transfer could
-// not, and renames it into place.
-func (d *downloader) commit(t transferred, part, key string, i, n int, rawURL string) (store.Output, error) {
+// not, and renames it into place under the output's final name (see
+// outname.go). A rename replaces whatever is at the final name, a
+// symbolic link included, and never writes through it.
+func (d *downloader) commit(ctx context.Context, t transferred, part, key string, i, n int, own store.Output) (store.Output, error) {
 	f, sum := t.f, t.sum
 	var err error
-	if f == nil {
-		if f, err = d.fs.OpenFile(part, os.O_RDWR, 0); err != nil {
-			return store.Output{}, fmt.Errorf("%w: %w", ErrOutput, err)
-		}
+	if sum == nil {
 		h := sha256.New()
-		_, err = io.Copy(h, f)
+		if _, err = f.Seek(0, io.SeekStart); err == nil {
+			_, err = io.Copy(h, f)
+		}
 		sum = h.Sum(nil)
 	}
 	if err == nil {
@@ -413,60 +591,39 @@ func (d *downloader) commit(t transferred, part, key string, i, n int, rawURL st
 	if err != nil {
 		return store.Output{}, fmt.Errorf("%w: %w", ErrOutput, err)
 	}
-	size, ctype := t.size, t.ctype
-	name := outputName(key, i, n, rawURL, ctype)
+	name := d.finalName(ctx, key, i, n, outputExt(own.URL, t.ctype), own.Path)
 	if err := d.fs.Rename(part, filepath.Join(d.dir, name)); err != nil {
 		return store.Output{}, fmt.Errorf("%w: %w", ErrOutput, err)
 	}
 	if err := d.dirSync.Sync(); err != nil {
 		return store.Output{}, fmt.Errorf("%w: %w", ErrOutput, err)
 	}
-	return store.Output{URL: rawURL, Path: name, Size: size, SHA256: hex.EncodeToString(sum)}, nil
+	return store.Output{URL: own.URL, Path: name, Size: t.size, SHA256: hex.EncodeToString(sum)}, nil
 }
 
-// knownExt are the extensions a result file may keep from its URL.
-var knownExt = map[string]bool{".mp4": true, ".mov": true, ".webm": true, ".mkv": true,
-	".gif": true, ".png": true, ".jpg": true, ".jpeg": true, ".webp": true}
-
-// outputName is the final file name of output i of n: <key>.<ext>, or
-// <key>-<i+1>.<ext> when a job has several outputs. The key is already a
-// safe file name (manifest checks it); the extension comes from a fixed list,
-// so nothing in a URL can steer the file outside the output folder.
-func outputName(key string, i, n int, rawURL, ctype string) string {
-	ext := ""
-	if u, err := url.Parse(rawURL); err == nil {
-		if e := strings.ToLower(path.Ext(u.Path)); knownExt[e] {
-			ext = e
-		}
+// finalName is the name output i goes to: its short name unless a file of
+// that name is there, not this job's own, and recorded by another job —
+// which only a folder written by an older pikabatch can hold, whose
+// names for several outputs ("m-1.mp4") were some other key's short name.
+// The long name ("m-1+1.mp4") cannot be another key's.
+func (d *downloader) finalName(ctx context.Context, key string, i, n int, ext, ownPath string) string {
+	name := outputName(key, i, n, ext, false)
+	if d.nameTaken == nil || strings.EqualFold(name, ownPath) {
+		return name
 	}
-	if ext == "" && ctype != "" {
-		if mt, _, err := mime.ParseMediaType(ctype); err == nil {
-			switch mt {
-			case "video/mp4":
-				ext = ".mp4"
-			case "video/webm":
-				ext = ".webm"
-			case "video/quicktime":
-				ext = ".mov"
-			case "image/png":
-				ext = ".png"
-			case "image/jpeg":
-				ext = ".jpg"
-			case "image/webp":
-				ext = ".webp"
-			case "image/gif":
-				ext = ".gif"
-			}
-		}
+	fi, err := d.fs.Lstat(filepath.Join(d.dir, name))
+	switch {
+	case err != nil:
+		return name
+	case !fi.Mode().IsRegular():
+		d.log.Warn("not a regular file where a download goes; replaced", "key", key, "file", name, "mode", fi.Mode().String())
+		return name
+	case d.nameTaken(ctx, name, key):
+		long := outputName(key, i, n, ext, true)
+		d.log.Warn("file name held by another job; using a longer one", "key", key, "file", long, "held", name)
+		return long
 	}
-	if ext == "" {
-		ext = ".mp4"
-	}
-	base := filepath.Base(key)
-	if n > 1 {
-		return fmt.Sprintf("%s-%d%s", base, i+1, ext)
-	}
-	return base + ext
+	return name
 }
 
 // parseContentRange reads "bytes START-END/SIZE".
@@ -489,26 +646,6 @@ func parseContentRange(v string) (start, size int64, ok bool) {
 		return 0, 0, false
 	}
 	return start, size, true
-}
-
-// redactURLError drops the URL (whose query string may be a pre-signed
-// credential) from an HTTP client error.
-func redactURLError(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return fmt.Errorf("%s %s: %w", ue.Op, redactURL(ue.URL), ue.Err)
-	}
-	return err
-}
-
-// redactURL keeps scheme, host and path of a URL, never its query.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparseable URL)"
-	}
-	u.RawQuery, u.Fragment, u.User = "", "", nil
-	return u.String()
 }
 
 // backoff is the delay before retry attempt n (1-based): exponential from

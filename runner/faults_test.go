@@ -280,7 +280,26 @@ func TestServerErrorsAndDropsOnEveryEndpoint(t *testing.T) {
 	// status: enough calls that each endpoint meets each fault.
 	e := setupWrapped(t, rows, sim.Config{Seed: 5, Slots: 2, Faults: sim.Faults{Rate5xx: 0.15, RateDrop: 0.08}})
 	var seen tally
-	e.api.set(seen.wrap(e.sim.APIHandler()))
+	// Most looks are result calls made when a job should be done, so the
+	// random faults may miss the few status calls: the first two meet one
+	// fault each, whatever the poll schedule.
+	var statusCalls atomic.Int32
+	simAPI := e.sim.APIHandler()
+	e.api.set(seen.wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if endpoint(r) == "status" {
+			switch statusCalls.Add(1) {
+			case 1:
+				http.Error(w, "bad gateway", http.StatusBadGateway)
+				return
+			case 2:
+				if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+					_ = conn.Close()
+					return
+				}
+			}
+		}
+		simAPI.ServeHTTP(w, r)
+	})))
 	// The storage host fails too: the first request for every file answers 503.
 	var tried sync.Map
 	files := e.sim.FilesHandler()
@@ -292,9 +311,10 @@ func TestServerErrorsAndDropsOnEveryEndpoint(t *testing.T) {
 		files.ServeHTTP(w, r)
 	})))
 
-	// A dropped submit is a lost answer: re-sent under the default policy,
-	// more than once if its re-send is dropped too.
-	sum, _, err := e.runClient(t.Context(), nil, func(c *runner.Config) { c.MaxResends = 5 })
+	// A dropped or 5xx submit is uncertain (issue 9): re-sent under the
+	// default policy, more than once if its re-send fails too; about one
+	// submit in four does, so eight re-sends keep "held" vanishingly rare.
+	sum, _, err := e.runClient(t.Context(), nil, func(c *runner.Config) { c.MaxResends = 8 })
 	require.NoError(t, err, "summary %+v", sum)
 	e.assertAllDownloaded(rows)
 	t.Logf("answers by endpoint: %v", seen.snapshot())
@@ -308,7 +328,9 @@ func TestServerErrorsAndDropsOnEveryEndpoint(t *testing.T) {
 	c := e.sim.Counters()
 	assert.EqualValues(t, rows, c.Submits, "a dropped or failed submit creates no job")
 	assert.Zero(t, c.DuplicateSubmits)
-	assert.Equal(t, seen.get("submit drop"), sum.Uncertain, "each dropped submit is counted as uncertain")
+	// A 5xx on submit may come from a gateway that gave up after the job
+	// was created: uncertain, like a dropped connection (issue 9).
+	assert.Equal(t, seen.get("submit drop")+seen.get("submit 5xx"), sum.Uncertain, "each dropped or 5xx submit is counted as uncertain")
 	assert.Equal(t, sum.Uncertain, sum.Resent)
 }
 

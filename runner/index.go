@@ -17,7 +17,9 @@ import (
 const IndexFile = "results.jsonl"
 
 // IndexEntry is one line of the results index: the dataset's record of a job.
-// Result URLs are left out on purpose: pre-signed URLs are credentials.
+// Result URLs are left out on purpose: pre-signed URLs are credentials. URLs
+// in the input and the error are shown as RedactURL shows them: without
+// user information or signatures (the API itself was sent them as given).
 type IndexEntry struct {
 	Key          string          `json:"key"`
 	Line         int             `json:"line,omitempty"`
@@ -43,8 +45,8 @@ type IndexFileRef struct {
 
 // NewIndexEntry turns a job record into its index line.
 func NewIndexEntry(j store.Job) IndexEntry {
-	e := IndexEntry{Key: j.Key, Line: j.Line, Input: j.Input, State: j.State, RequestID: j.RequestID,
-		Error: j.LastError, Attempts: j.Attempts, Polls: j.Polls,
+	e := IndexEntry{Key: j.Key, Line: j.Line, Input: redactJSONStrings(j.Input), State: j.State, RequestID: j.RequestID,
+		Error: RedactURLsIn(j.LastError), Attempts: j.Attempts, Polls: j.Polls,
 		SubmittedAt: j.SubmittedAt, FinishedAt: j.FinishedAt, DownloadedAt: j.DownloadedAt}
 	e.Orphan = j.Orphan
 	for _, o := range j.Outputs {
@@ -53,6 +55,46 @@ func NewIndexEntry(j store.Job) IndexEntry {
 		}
 	}
 	return e
+}
+
+// AppendIndexLine appends e to dst as one line of the index: JSON and a
+// line feed. Besides the controls encoding/json escapes (U+0000–U+001F), it
+// escapes DEL and the C1 controls, so that a line printed to a terminal
+// cannot drive it (manifest text is the user's, error text the API's), and
+// still decodes to the same text.
+func AppendIndexLine(dst []byte, e IndexEntry) ([]byte, error) {
+	b, err := json.Marshal(e)
+	if err != nil {
+		return dst, err
+	}
+	dst = appendEscapedControls(dst, b)
+	return append(dst, '\n'), nil
+}
+
+// appendEscapedControls appends the encoded JSON b to out, with DEL and
+// the C1 controls (U+0080–U+009F, among them the 8-bit CSI U+009B) written
+// as \u escapes. In valid JSON these bytes occur only inside strings, and
+// in valid UTF-8 the bytes C2 80–C2 9F are exactly those code points.
+func appendEscapedControls(out, b []byte) []byte {
+	last := 0
+	for i := 0; i < len(b); i++ {
+		var r int
+		switch {
+		case b[i] == 0x7f:
+			r = 0x7f
+		case b[i] == 0xc2 && i+1 < len(b) && b[i+1] >= 0x80 && b[i+1] <= 0x9f:
+			r = int(b[i+1])
+		default:
+			continue
+		}
+		out = append(out, b[last:i]...)
+		out = fmt.Appendf(out, `\u%04x`, r)
+		if r != 0x7f {
+			i++
+		}
+		last = i + 1
+	}
+	return append(out, b[last:]...)
 }
 
 // writeIndex rewrites <out>/results.jsonl atomically from the store.
@@ -84,9 +126,14 @@ func (r *Runner) writeIndex(ctx context.Context) error {
 	}
 	defer os.Remove(tmp.Name()) // no-op once renamed
 	bw := bufio.NewWriter(tmp)
-	enc := json.NewEncoder(bw)
+	var line []byte
 	err = r.store.ForEach(ctx, func(j store.Job) error {
-		return enc.Encode(NewIndexEntry(j))
+		var err error
+		if line, err = AppendIndexLine(line[:0], NewIndexEntry(j)); err != nil {
+			return err
+		}
+		_, err = bw.Write(line)
+		return err
 	})
 	if err == nil {
 		err = bw.Flush()
@@ -128,6 +175,7 @@ func indexUpToDate(ctx context.Context, marks indexMarker, path string) bool {
 	if err != nil || !unchanged {
 		return false
 	}
-	fi, err := os.Stat(path)
-	return err == nil && strconv.FormatInt(fi.Size(), 10) == size
+	// Lstat: a link planted at the index's name is not the index written.
+	fi, err := os.Lstat(path)
+	return err == nil && fi.Mode().IsRegular() && strconv.FormatInt(fi.Size(), 10) == size
 }

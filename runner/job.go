@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -27,6 +28,12 @@ type worker struct {
 	// 20,000-row run at --concurrency 256 held ~90 MB of them (issue #5).
 	started *semaphore.Weighted
 	stopErr *atomic.Value // first reason new submits were stopped
+
+	// probe is closed once the run's first submit has its answer; the
+	// other submits wait for it (see submit). probing picks that first one.
+	probe     chan struct{}
+	probing   atomic.Bool
+	probeOnce sync.Once
 }
 
 // start acquires what the job needs and runs it on g. It blocks while the
@@ -88,20 +95,18 @@ func (w *worker) finish(ctx context.Context, job store.Job, err error) error {
 		r.countUnstarted(job)
 		return nil
 	}
-	if err != nil {
-		r.stats.end(job.State)
-		return err
-	}
+	// A job whose error ends the run is counted like any other: the
+	// summary must not say "left in flight 0" while it is.
 	switch {
 	case job.State == store.StatePending:
 		r.stats.notSubmitted.Add(1)
-	case job.State == store.StateUncertain:
+	case job.State == store.StateUncertain || job.State == store.StateSubmitting:
 		r.stats.held.Add(1)
 	case !job.State.IsTerminal() && job.State != store.StateRendered:
 		r.stats.leftInFlight.Add(1)
 	}
 	r.stats.end(job.State)
-	return nil
+	return err
 }
 
 // onAPI takes a job from wherever it is to finished on the API side.
@@ -109,6 +114,14 @@ func (w *worker) finish(ctx context.Context, job store.Job, err error) error {
 func (w *worker) onAPI(ctx context.Context, job store.Job, act action, sl *slot) (store.Job, error) {
 	r := w.r
 	var err error
+	if job.State == store.StateTimedOut && job.RequestID != "" {
+		// --job-timeout gave up on it, but a render we could not cancel
+		// is paid for: if it finished since, collect it.
+		var collected bool
+		if job, collected, err = r.lateLook(ctx, job); err != nil || collected || act != actSubmit {
+			return job, err
+		}
+	}
 	switch act {
 	case actResend:
 		job, err = w.resolveUncertain(ctx, job, sl)
@@ -149,8 +162,9 @@ func (w *worker) resolveUncertain(ctx context.Context, job store.Job, sl *slot) 
 	return w.submit(ctx, job, sl)
 }
 
-// submit sends one paid submit, recording "submitting" durably before the
-// POST and the request ID durably before anything else uses it.
+// submit sends one paid submit, recording "submitting" durably right
+// before the POST leaves and the request ID durably before anything else
+// uses it.
 func (w *worker) submit(ctx context.Context, job store.Job, sl *slot) (store.Job, error) {
 	r := w.r
 	if err := ctx.Err(); err != nil {
@@ -158,6 +172,22 @@ func (w *worker) submit(ctx context.Context, job store.Job, sl *slot) (store.Job
 	}
 	if r.stopSubmits.Load() {
 		return job, nil
+	}
+	// The run's first submit goes alone: an unknown model, a revoked
+	// token or an empty account then costs one refused submit, not one
+	// per slot.
+	isProbe := w.probing.CompareAndSwap(false, true)
+	if isProbe {
+		defer w.endProbe()
+	} else {
+		select {
+		case <-w.probe:
+		case <-ctx.Done():
+			return job, ctx.Err()
+		}
+		if r.stopSubmits.Load() {
+			return job, nil
+		}
 	}
 	resend := job.State == store.StateUncertain
 	prev := job
@@ -171,19 +201,53 @@ func (w *worker) submit(ctx context.Context, job store.Job, sl *slot) (store.Job
 		job.RequestID, job.Outputs, job.LastError = "", nil, ""
 		job.SubmittedAt, job.FinishedAt, job.DownloadedAt = time.Time{}, time.Time{}, time.Time{}
 	}
-	if err := r.store.Put(ctx, job); err != nil {
-		return prev, fmt.Errorf("record submitting %q: %w", job.Key, err)
-	}
-	// The submit is irreversible: check once more, and if we are stopping,
-	// put the row back — it provably never left.
-	if err := ctx.Err(); err != nil {
-		return r.revert(job, prev.State, ""), err
+	// "submitting" is written at the send gate, after the rate limiter's
+	// wait: a row still waiting for a token when the run dies stays what
+	// it was (pending), not a possible duplicate charge. The gate also
+	// refuses the send once the run is stopping: the submit is
+	// irreversible, and a refused one provably never left.
+	recorded := false
+	record := func() error {
+		if recorded {
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := r.store.Put(ctx, job); err != nil {
+			return &recordError{err: err}
+		}
+		recorded = true
+		return nil
 	}
 
-	sctx, cancel := graceContext(ctx, r.cfg.SubmitGrace)
-	sctx = api.WithSubmitHold(sctx, sl.hold(ctx))
+	// The run's ctx stops a submit still waiting to be sent (for a rate
+	// token, a slot); one already on the wire still gets its answer, for
+	// up to the client's SubmitGrace, so its request ID is recorded.
+	sctx := api.WithSubmitHold(ctx, sl.hold(ctx))
+	sctx = withSubmitGate(sctx, record)
 	resp, err := r.api.Submit(sctx, r.cfg.Model, job.Input)
-	cancel()
+	// Stop before the probe lets the other submits go: none of them may leave.
+	switch {
+	case errors.Is(err, api.ErrPaymentRequired):
+		w.stopSubmitting(fmt.Errorf("submit %q: %w: %w", job.Key, ErrSubmitsStopped, err))
+	case errors.Is(err, api.ErrUnknownModel), errors.Is(err, api.ErrUnauthorized):
+		r.stopSubmits.Store(true)
+	}
+	if isProbe {
+		w.endProbe()
+	}
+	var rerr *recordError
+	if errors.As(err, &rerr) {
+		return prev, fmt.Errorf("record submitting %q: %w", job.Key, rerr.err)
+	}
+	if !recorded && (err == nil || errors.Is(err, api.ErrUncertain) || errors.Is(err, api.ErrRejected)) {
+		// An API that never asked the gate (a test double) still sent it.
+		if perr := r.store.Put(context.WithoutCancel(ctx), job); perr != nil {
+			r.log.Error("submitting not recorded", "key", job.Key, "err", perr)
+		}
+		recorded = true
+	}
 	wctx := context.WithoutCancel(ctx) // the outcome is always recorded
 	switch {
 	case err == nil:
@@ -191,7 +255,7 @@ func (w *worker) submit(ctx context.Context, job store.Job, sl *slot) (store.Job
 		r.stats.submitted.Add(1)
 		sl.submitted()
 		now := r.cfg.Now()
-		job, err = r.store.Update(wctx, job.Key, func(j *store.Job) error {
+		rec, err := r.store.Update(wctx, job.Key, func(j *store.Job) error {
 			j.State = store.StateSubmitted
 			j.RequestID = resp.RequestID
 			j.SubmittedAt = now
@@ -199,8 +263,9 @@ func (w *worker) submit(ctx context.Context, job store.Job, sl *slot) (store.Job
 			return nil
 		})
 		if err != nil {
-			return job, fmt.Errorf("record request ID of %q: %w", job.Key, err)
+			return w.requestIDNotRecorded(wctx, job, resp.RequestID, now, err)
 		}
+		job = rec
 		r.log.Info("submitted", "key", job.Key, "request_id", job.RequestID)
 		if h := r.cfg.Hooks.Submitted; h != nil {
 			h(job.Key, job.RequestID)
@@ -237,7 +302,11 @@ func (w *worker) submit(ctx context.Context, job store.Job, sl *slot) (store.Job
 		return job, nil
 	}
 	// The API answered no (or never received it): no job exists. Put the row back.
-	job = r.revert(job, prev.State, err.Error())
+	if recorded {
+		job = r.revert(job, prev.State, err.Error())
+	} else {
+		job = prev // nothing was written: the row is as it was
+	}
 	if errors.Is(err, api.ErrUnavailable) {
 		if werr := r.outage.wait(ctx, err, r.poll.cfg.Min); werr == nil {
 			return w.submit(ctx, job, sl)
@@ -246,6 +315,9 @@ func (w *worker) submit(ctx context.Context, job store.Job, sl *slot) (store.Job
 		}
 	}
 	switch {
+	case errors.Is(err, api.ErrUnknownModel):
+		// Usage, not the account: every row would be refused the same way.
+		return job, fmt.Errorf("model %q: %w", r.cfg.Model, err)
 	case errors.Is(err, api.ErrUnauthorized):
 		return job, fmt.Errorf("submit %q: %w", job.Key, err)
 	case errors.Is(err, api.ErrPaymentRequired), errors.Is(err, api.ErrUnavailable):
@@ -257,6 +329,16 @@ func (w *worker) submit(ctx context.Context, job store.Job, sl *slot) (store.Job
 	w.stopSubmitting(fmt.Errorf("submit %q: %w: %w", job.Key, ErrSubmitsStopped, err))
 	return job, nil
 }
+
+// recordError is a state write that failed at the send gate: the submit
+// was not sent, and the run must stop (it cannot record what it pays for).
+type recordError struct{ err error }
+
+func (e *recordError) Error() string { return "record submitting: " + e.err.Error() }
+func (e *recordError) Unwrap() error { return e.err }
+
+// endProbe lets the submits waiting for the run's first one go.
+func (w *worker) endProbe() { w.probeOnce.Do(func() { close(w.probe) }) }
 
 // revert puts a row that provably never reached the API back to its state before the submit.
 func (r *Runner) revert(job store.Job, to store.State, lastErr string) store.Job {
@@ -289,17 +371,6 @@ func (w *worker) stopSubmitting(reason error) {
 	}
 }
 
-// graceContext returns a context that outlives ctx by grace: a submit
-// already on the wire should get its answer so the request ID is recorded.
-func graceContext(ctx context.Context, grace time.Duration) (context.Context, context.CancelFunc) {
-	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	stop := context.AfterFunc(ctx, func() {
-		t := time.AfterFunc(grace, cancel)
-		context.AfterFunc(sctx, func() { t.Stop() })
-	})
-	return sctx, func() { stop(); cancel() }
-}
-
 // apiMessage is the API's own message when err carries one.
 func apiMessage(err error) string {
 	var se *api.StatusError
@@ -307,4 +378,43 @@ func apiMessage(err error) string {
 		return se.Message
 	}
 	return err.Error()
+}
+
+// lateLook asks the API once about a job that timed out in an earlier run
+// and records it rendered if it completed meanwhile. It reports whether
+// it did; any other answer leaves the job timed out.
+func (r *Runner) lateLook(ctx context.Context, job store.Job) (store.Job, bool, error) {
+	r.stats.polls.Add(1)
+	res, err := r.api.Result(ctx, job.RequestID)
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return job, false, ctx.Err()
+	case err != nil:
+		r.log.Info("timed-out job looked at again: no answer", "key", job.Key, "request_id", job.RequestID, "err", err)
+		return job, false, nil
+	case res.Status != api.StatusCompleted || len(res.Outputs) == 0:
+		r.log.Debug("timed-out job looked at again", "key", job.Key, "request_id", job.RequestID, "status", res.Status)
+		return job, false, nil
+	}
+	r.outage.ok()
+	// Recorded here, not by recordResult: it finished at some time since
+	// the last run, which teaches the poll policy nothing and frees no slot.
+	now := r.cfg.Now()
+	job, err = r.store.Update(context.WithoutCancel(ctx), job.Key, func(j *store.Job) error {
+		j.State = store.StateRendered
+		j.FinishedAt = now
+		j.Polls++
+		j.LastError = ""
+		j.Outputs = make([]store.Output, len(res.Outputs))
+		for i, u := range res.Outputs {
+			j.Outputs[i] = store.Output{URL: u}
+		}
+		return nil
+	})
+	if err != nil {
+		return job, false, fmt.Errorf("record result of %q: %w", job.Key, err)
+	}
+	r.stats.completed.Add(1)
+	r.log.Info("timed-out job completed after all; collecting it", "key", job.Key, "request_id", job.RequestID)
+	return job, true, nil
 }

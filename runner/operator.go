@@ -72,9 +72,11 @@ func (r *Runner) startLimits(ctx context.Context, start time.Time) (context.Cont
 	l.capped = r.cfg.MaxSubmits > 0
 	l.left.Store(int64(r.cfg.MaxSubmits))
 	l.hit, l.timers, l.cancel, l.deadline = nil, nil, cancel, time.Time{}
-	l.grace = r.cfg.DeadlineGrace
-	if l.grace <= 0 {
+	switch l.grace = r.cfg.DeadlineGrace; {
+	case l.grace == 0:
 		l.grace = defaultDeadlineGrace
+	case l.grace < 0:
+		l.grace = 0 // none: abandon what is in flight at the deadline
 	}
 	if r.cfg.Deadline > 0 {
 		l.deadline = start.Add(r.cfg.Deadline)
@@ -127,8 +129,9 @@ func (r *Runner) checkLimits(act action) {
 	}
 }
 
-// limitErr is the run's error when a limit left rows unfinished.
-func (r *Runner) limitErr(sum Summary) error {
+// limitErr is the run's error when a limit left rows unfinished (or
+// unread: produce stopped before the manifest's end).
+func (r *Runner) limitErr(sum Summary, unread bool) error {
 	l := &r.lim
 	l.mu.Lock()
 	hit := l.hit
@@ -136,7 +139,7 @@ func (r *Runner) limitErr(sum Summary) error {
 	if hit == nil {
 		return nil
 	}
-	if left := sum.NotSubmitted + sum.LeftInFlight + sum.Held; left > 0 {
+	if left := sum.NotSubmitted + sum.LeftInFlight + sum.Held; left > 0 || unread {
 		return fmt.Errorf("%d rows not finished: %w: %w", left, ErrSubmitsStopped, hit)
 	}
 	return nil
@@ -154,6 +157,8 @@ func (g gatedAPI) Submit(ctx context.Context, model string, input any) (api.Subm
 	l.mu.Lock()
 	deadline := l.deadline
 	l.mu.Unlock()
+	record, _ := ctx.Value(submitGateKey{}).(func() error)
+	gate := record
 	if !deadline.IsZero() {
 		pastDeadline := func() error {
 			if g.r.cfg.Now().Before(deadline) {
@@ -167,7 +172,18 @@ func (g gatedAPI) Submit(ctx context.Context, model string, input any) (api.Subm
 		}
 		// The client retries a submit the API did not take; the deadline
 		// holds for each of those attempts too.
-		ctx = api.WithSendGate(ctx, pastDeadline)
+		gate = func() error {
+			if err := pastDeadline(); err != nil {
+				return err
+			}
+			if record != nil {
+				return record()
+			}
+			return nil
+		}
+	}
+	if gate != nil {
+		ctx = api.WithSendGate(ctx, gate)
 	}
 	if !l.capped {
 		return g.API.Submit(ctx, model, input)
@@ -182,4 +198,12 @@ func (g gatedAPI) Submit(ctx context.Context, model string, input any) (api.Subm
 		l.left.Add(1) // the API said no, or never got it: nothing to pay
 	}
 	return resp, err
+}
+
+// submitGateKey carries the submit's own send gate (job.go records
+// "submitting" there) to gatedAPI, which runs it after its own checks.
+type submitGateKey struct{}
+
+func withSubmitGate(ctx context.Context, gate func() error) context.Context {
+	return context.WithValue(ctx, submitGateKey{}, gate)
 }

@@ -84,7 +84,7 @@ func TestDeadlineStopsSubmitting(t *testing.T) {
 
 func TestDeadlineStopsASubmitRetrying(t *testing.T) {
 	t.Parallel()
-	// Every submit is answered 503 (the API took nothing), and the deadline
+	// Every submit is answered 429 (the API took nothing), and the deadline
 	// passes while the first one is on the wire: its retries must not go.
 	e := setup(t, 4, sim.Config{})
 	clock := &steppedClock{now: time.Now()}
@@ -94,7 +94,7 @@ func TestDeadlineStopsASubmitRetrying(t *testing.T) {
 			submits.Add(1)
 			clock.add(2 * time.Hour)
 		}
-		w.WriteHeader(http.StatusServiceUnavailable)
+		w.WriteHeader(http.StatusTooManyRequests)
 	}))
 	t.Cleanup(busy.Close)
 	e.apiURL = busy.URL
@@ -158,3 +158,44 @@ func (e *env) jobsIn(s store.State) int {
 
 // mustNotCall is an API a plan never calls (a call would panic).
 type mustNotCall struct{ runner.API }
+
+func TestNoDeadlineGraceAbandonsJobsInFlightAtTheDeadline(t *testing.T) {
+	t.Parallel()
+	e := setup(t, 4, sim.Config{})
+	clock := &steppedClock{now: time.Now()}
+	sum, err := e.runOnce(t.Context(), func(c *runner.Config) {
+		c.Concurrency = 1
+		c.Deadline = time.Hour
+		c.DeadlineGrace = -1 // --deadline-grace 0
+		c.Now = clock.Now
+		c.Hooks.Submitted = func(string, string) { clock.add(2 * time.Hour) }
+	})
+	require.ErrorIs(t, err, runner.ErrDeadline)
+	assert.Equal(t, 1, sum.Submitted)
+	assert.Equal(t, 1, sum.LeftInFlight, "not collected: no grace")
+	assert.Zero(t, sum.Downloaded)
+}
+
+func TestTimedOutJobsThatCompleteAreCollected(t *testing.T) {
+	t.Parallel()
+	// The simulator's clock stands still during the first run: every job
+	// is running, cannot be cancelled, and --job-timeout 1ns gives up on it.
+	clock := &steppedClock{now: time.Now()}
+	e := setup(t, 4, sim.Config{Now: clock.Now})
+	timeout := func(c *runner.Config) { c.JobTimeout = time.Nanosecond }
+	sum, err := e.runOnce(t.Context(), timeout)
+	require.ErrorIs(t, err, runner.ErrFailedRows)
+	assert.Equal(t, 4, sum.Final[store.StateTimedOut])
+	for _, j := range e.jobs() {
+		require.NotEmpty(t, j.RequestID, "%s keeps its request ID", j.Key)
+	}
+
+	// The paid renders finish; the same command collects them, sending nothing new.
+	clock.add(time.Hour)
+	sum, err = e.runOnce(t.Context(), timeout)
+	require.NoError(t, err)
+	assert.Zero(t, sum.Submitted)
+	assert.Equal(t, 4, sum.Downloaded)
+	assert.EqualValues(t, 4, e.sim.Counters().Submits)
+	e.assertAllDownloaded(4)
+}

@@ -17,16 +17,25 @@ type outage struct {
 	limit time.Duration
 	now   func() time.Time
 
-	mu    sync.Mutex
-	since time.Time // first failure since the last success; zero when healthy
-	tries int
+	mu     sync.Mutex
+	since  time.Time // first failure since the last success; zero when healthy
+	tries  int
+	lastOK time.Time // last successful call
 }
 
 // ok records a successful call.
 func (o *outage) ok() {
 	o.mu.Lock()
-	o.since, o.tries = time.Time{}, 0
+	o.since, o.tries, o.lastOK = time.Time{}, 0, o.now()
 	o.mu.Unlock()
+}
+
+// okSince reports whether a call succeeded at or after t: then the API
+// is up, and a call failing since t has trouble of its own.
+func (o *outage) okSince(t time.Time) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return !o.lastOK.Before(t) && !o.lastOK.IsZero()
 }
 
 // wait records a failed call and, while the outage is younger than the

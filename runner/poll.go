@@ -86,9 +86,12 @@ type jobWatch struct {
 	// handedSlot is when a job of ours finished while this one was first
 	// in line: it took that slot then, as far as the policy can tell.
 	handedSlot time.Time
-	looks      int    // looks so far
-	late       int    // looks at or after the expected finish that found it unfinished
-	seen       string // last status seen: "", api.StatusInQueue or api.StatusInProgress
+	looks      int // looks so far
+	late       int // looks at or after the expected finish that found it unfinished
+	// lastUnfinished is the last look that found it queued or running: it
+	// finished after that.
+	lastUnfinished time.Time
+	seen           string // last status seen: "", api.StatusInQueue or api.StatusInProgress
 }
 
 // look is the policy's decision for one job: when, with which call, and
@@ -118,6 +121,32 @@ func (w *jobWatch) started() (time.Time, bool) {
 		return w.lastQueuedAt.Add(w.runningAt.Sub(w.lastQueuedAt) / 2), true
 	}
 	return w.lastQueuedAt, false
+}
+
+// runTime is what a job that was found finished at now teaches about how
+// long jobs run, from its start (in our clock) to its finish.
+//
+// The API's created_at and finished_at say it best when they are precise;
+// the docs do not promise their precision, or that they are there at all.
+// Whole seconds are off by up to a second either way (an instant job reads
+// 0), and a clock that is off on the API's side can read days. So what they
+// say is kept within what our own looks saw: the job finished after the
+// last look that found it unfinished and before this one. Without
+// timestamps (or when they contradict our looks) the middle of that window
+// is the estimate.
+func (w *jobWatch) runTime(start, now, created, finished time.Time) time.Duration {
+	lo, hi := max(w.lastUnfinished.Sub(start), 0), max(now.Sub(start), 0)
+	if !created.IsZero() && !finished.Before(created) {
+		d := finished.Sub(created) - start.Sub(w.submittedAt) // less its time in the queue
+		slack := time.Duration(0)
+		if created.Nanosecond() == 0 && finished.Nanosecond() == 0 {
+			slack = time.Second // whole seconds
+		}
+		if from, to := max(lo, d-slack), min(hi, d+slack); from <= to {
+			lo, hi = from, to
+		}
+	}
+	return max(lo+(hi-lo)/2, time.Millisecond) // a job that ran at all took some time
 }
 
 // observe records what a look saw.
@@ -162,6 +191,9 @@ func (p *pollPolicy) observe(w *jobWatch, status string, queuePos int, at time.T
 	default:
 		w.queuePos = -1
 	}
+	if status != api.StatusCompleted && status != api.StatusFailed && status != api.StatusCancelled {
+		w.lastUnfinished = at
+	}
 	w.seen = status
 }
 
@@ -201,23 +233,22 @@ func (p *pollPolicy) plan(w *jobWatch) look {
 	}
 
 	if p.samples == 0 {
-		switch {
-		case w.looks == 0 && now.Sub(w.submittedAt) > p.cfg.Initial:
+		if w.looks == 0 && now.Sub(w.submittedAt) > p.cfg.Initial {
 			l.at = now // resumed job, nothing known: look now
-			return l
-		case w.looks == 0:
-			l.at = w.submittedAt.Add(p.cfg.Initial)
 			return l
 		}
 		if p.probe == nil && w.queuePos < 0 {
 			p.probe = w
 		}
 		age := last.Sub(w.submittedAt)
-		gap := max(age, p.cfg.Initial) // others back off, doubling
 		if p.probe == w {
-			gap = max(age/8, p.cfg.Initial)
+			l.at = last.Add(p.clamp(max(age/8, p.cfg.Initial)))
+			return l
 		}
-		l.at = last.Add(p.clamp(gap))
+		// The others wait for the probe to say how long jobs run: it wakes
+		// them. Their own looks are a backstop, quadrupling, so that while
+		// nothing is known they spend few of the calls the rate allows.
+		l.at = last.Add(p.clamp(max(3*age, 16*p.cfg.Initial)))
 		return l
 	}
 
@@ -286,39 +317,30 @@ func (p *pollPolicy) maxWait() time.Duration {
 	return max(p.cfg.Max, 2*p.longest)
 }
 
-// clockSlack is how much longer than our own submit-to-seen-finished time
-// the API's created-to-finished time may be and still be believed: whole-
-// second timestamps are each off by up to a second, and the job was
-// created during the submit's round trip, before we noted the submit.
-const clockSlack = 2 * time.Second
-
-// finished records what a job seen finished at now teaches, and returns
-// when, in our clock, it freed its slot. The API's created_at and
-// finished_at (zero when absent) come from another clock: a duration
-// longer than the job can have existed in ours (submit to now) is skewed
-// and ignored, and what is learned is capped by what we saw ourselves
-// (its start to now). Only a completed job (isRun) teaches a run time.
-func (p *pollPolicy) finished(w *jobWatch, created, finishedAt time.Time, isRun bool, now time.Time) time.Time {
-	existed := now.Sub(w.submittedAt)
-	apiRun := finishedAt.Sub(created)
-	believed := !created.IsZero() && apiRun > 0 && apiRun <= existed+clockSlack
+// finished records what a job seen finished at now teaches. Its slot went
+// to the job first in line when it finished: in our clock, its submit plus
+// the API's own created-to-finished time. A completed job (isRun) teaches
+// a run time, and, if it was submitted since the policy began, how long a
+// job can take in our own clock (maxWait).
+func (p *pollPolicy) finished(w *jobWatch, created, finishedAt time.Time, isRun bool, now time.Time) {
 	freedAt := now
-	if believed {
-		freedAt = minTime(now, w.submittedAt.Add(apiRun))
+	if !created.IsZero() && finishedAt.After(created) {
+		freedAt = minTime(now, w.submittedAt.Add(finishedAt.Sub(created)))
 	}
-	if isRun && !w.submittedAt.Before(p.since) {
+	p.freed(maxTime(freedAt, w.lastUnfinished)) // it was seen running then
+	if !isRun {
+		return
+	}
+	if !w.submittedAt.Before(p.since) {
 		p.mu.Lock()
-		p.longest = max(p.longest, existed)
+		p.longest = max(p.longest, now.Sub(w.submittedAt))
 		p.mu.Unlock()
 	}
 	// Learn only from jobs whose start is known: one that went from
 	// queued to done between two looks would teach its queue time.
-	if start, known := w.started(); isRun && believed && known {
-		if d := min(apiRun-start.Sub(w.submittedAt), now.Sub(start)); d > 0 {
-			p.learn(d)
-		}
+	if start, known := w.started(); known {
+		p.learn(w.runTime(start, now, created, finishedAt))
 	}
-	return freedAt
 }
 
 // learn records a finished job's run time.
@@ -421,6 +443,7 @@ func (r *Runner) pollUntilDone(ctx context.Context, job store.Job) (store.Job, e
 	defer r.poll.forget(w)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	var trouble jobTrouble // this job's own calls failing in a row
 	for {
 		l := r.poll.plan(w)
 		wait := l.at.Sub(r.cfg.Now())
@@ -451,23 +474,31 @@ func (r *Runner) pollUntilDone(ctx context.Context, job store.Job) (store.Job, e
 
 		status, pos := "", -1
 		var res api.Result
+		var st api.Status
 		var err error
 		if l.useResult {
 			res, err = r.api.Result(ctx, job.RequestID)
 			status = res.Status
 		} else {
-			var st api.Status
 			st, err = r.api.Status(ctx, job.RequestID)
 			status, pos = st.Status, st.QueuePosition
 		}
 		if err != nil {
-			if werr := r.outage.wait(ctx, err, r.poll.cfg.Min); werr == nil {
-				continue // the API is briefly unavailable: look again later
+			if j, done, ferr := r.lookFailed(ctx, job, w, &trouble, err, w.lastLook); done {
+				return j, ferr
 			}
-			return r.pollFailed(ctx, job, err)
+			continue // look again later
 		}
+		trouble = jobTrouble{}
 		r.outage.ok()
 		r.poll.observe(w, status, pos, w.lastLook)
+		if status == api.StatusUnknown {
+			// A word outside the docs: still running, as far as we know.
+			// Look less often (bounded by Poll.Max) and never fail the row.
+			r.unknownWord(job, word(res.Word, st.Word, l.useResult))
+			w.late++
+			continue
+		}
 		switch status {
 		case api.StatusInQueue:
 			job, err = r.moveTo(ctx, job, store.StateQueued)
@@ -480,13 +511,19 @@ func (r *Runner) pollUntilDone(ctx context.Context, job store.Job) (store.Job, e
 			if !l.useResult {
 				// Finished: one result call gets the outputs or the error.
 				r.stats.polls.Add(1)
+				asked := r.cfg.Now()
 				res, err = r.api.Result(ctx, job.RequestID)
 				if err != nil {
-					if werr := r.outage.wait(ctx, err, r.poll.cfg.Min); werr == nil {
-						continue
+					if j, done, ferr := r.lookFailed(ctx, job, w, &trouble, err, asked); done {
+						return j, ferr
 					}
-					return r.pollFailed(ctx, job, err)
+					continue
 				}
+			}
+			if res.Status == api.StatusUnknown {
+				r.unknownWord(job, res.Word)
+				w.late++
+				continue
 			}
 			if res.Status == api.StatusInQueue || res.Status == api.StatusInProgress {
 				continue // status and result disagree for a moment; look again
@@ -531,9 +568,7 @@ func (r *Runner) recordResult(ctx context.Context, job store.Job, w *jobWatch, r
 	default:
 		state = store.StateFailed
 	}
-	// Its slot went to the job first in line when it finished: in our
-	// clock, its submit plus the API's own created-to-finished time.
-	r.poll.freed(r.poll.finished(w, res.CreatedAt, res.FinishedAt, state == store.StateRendered, now))
+	r.poll.finished(w, res.CreatedAt, res.FinishedAt, state == store.StateRendered, now)
 	msg := res.Error
 	if state == store.StateFailed && msg == "" {
 		msg = fmt.Sprintf("generation ended with status %q and no output", res.Status)
@@ -567,8 +602,10 @@ func (r *Runner) recordResult(ctx context.Context, job store.Job, w *jobWatch, r
 	return job, nil
 }
 
-// pollFailed handles an error from a status or result call.
-func (r *Runner) pollFailed(ctx context.Context, job store.Job, err error) (store.Job, error) {
+// pollFailed handles an error from a status or result call. Only the
+// account's trouble (a rejected token, the outage clock run out) ends the
+// run; a job's own trouble ends that job.
+func (r *Runner) pollFailed(ctx context.Context, job store.Job, w *jobWatch, err error) (store.Job, error) {
 	switch {
 	case ctx.Err() != nil:
 		return job, ctx.Err()
@@ -586,12 +623,125 @@ func (r *Runner) pollFailed(ctx context.Context, job store.Job, err error) (stor
 		r.fail(job, "request expired")
 		r.log.Warn("request expired", "key", job.Key, "request_id", job.RequestID)
 		return j, nil
-	case errors.Is(err, api.ErrUnauthorized):
+	case errors.Is(err, api.ErrUnauthorized), errors.Is(err, api.ErrPaymentRequired):
+		return job, fmt.Errorf("poll %q: %w", job.Key, err)
+	case errors.Is(err, api.ErrUnavailable):
+		// Every call failed for --outage-limit: the account's trouble.
+		r.log.Error("poll gave up; job left in flight", "key", job.Key, "request_id", job.RequestID, "err", err)
 		return job, fmt.Errorf("poll %q: %w", job.Key, err)
 	}
-	// The API stayed unavailable: leave the job in flight for the next run.
-	r.log.Error("poll gave up; job left in flight", "key", job.Key, "request_id", job.RequestID, "err", err)
-	return job, fmt.Errorf("poll %q: %w", job.Key, err)
+	// Anything else is this request's own: another account's ID
+	// (403001), a redirect to another origin, an answer that cannot be
+	// read. It fails this job, with the API's message, and no other.
+	return r.failJob(ctx, job, w, apiMessage(err))
+}
+
+// failJob records a job failed for msg.
+func (r *Runner) failJob(ctx context.Context, job store.Job, w *jobWatch, msg string) (store.Job, error) {
+	j, err := r.store.Update(context.WithoutCancel(ctx), job.Key, func(j *store.Job) error {
+		j.State = store.StateFailed
+		j.LastError = msg
+		j.Polls += w.looks
+		j.FinishedAt = r.cfg.Now()
+		return nil
+	})
+	if err != nil {
+		return job, fmt.Errorf("record failure of %q: %w", job.Key, err)
+	}
+	r.fail(job, msg)
+	r.log.Warn("job failed", "key", job.Key, "request_id", job.RequestID, "err", msg)
+	return j, nil
+}
+
+// jobTrouble is one job's run of failed calls.
+type jobTrouble struct {
+	since time.Time // when the first of them began; zero: none
+	tries int
+}
+
+// lookFailed decides what a failed status or result call (made at asked)
+// means for the job: look again later (done false), or the job's end
+// for this run, as recorded, with the run's error if it must stop.
+func (r *Runner) lookFailed(ctx context.Context, job store.Job, w *jobWatch, t *jobTrouble, err error, asked time.Time) (store.Job, bool, error) {
+	if r.parkable(t, err, asked) {
+		j, perr := r.park(ctx, job, w, err)
+		return j, true, perr
+	}
+	if errors.Is(err, api.ErrBadResponse) {
+		// An answer that could not be read says nothing about the job
+		// (a proxy's error page, a truncated body): look again, backing off.
+		t.tries++
+		if serr := sleepCtx(ctx, backoff(r.poll.cfg.Min, min(t.tries, 8))); serr != nil {
+			return job, true, serr
+		}
+		return job, false, nil
+	}
+	if werr := r.outage.wait(ctx, err, r.poll.cfg.Min); werr == nil {
+		return job, false, nil // the API is briefly unavailable
+	}
+	j, perr := r.pollFailed(ctx, job, w, err)
+	return j, true, perr
+}
+
+// parkable reports whether err, one more failure of this job's calls (the
+// failing one made at asked), makes the job's trouble its own: its calls
+// have kept failing for --outage-limit while calls for other jobs went
+// through.
+func (r *Runner) parkable(t *jobTrouble, err error, asked time.Time) bool {
+	unreadable := errors.Is(err, api.ErrBadResponse)
+	if !errors.Is(err, api.ErrUnavailable) && !unreadable {
+		return false
+	}
+	now := r.cfg.Now()
+	if t.since.IsZero() {
+		t.since = asked // the trouble began when the failing call did
+		var ue *api.UnavailableError
+		if errors.As(err, &ue) && ue.Failing > 0 {
+			t.since = minTime(asked, now.Add(-ue.Failing))
+		}
+	}
+	if now.Sub(t.since) < r.cfg.OutageLimit {
+		return false
+	}
+	// Unreadable answers are this request's own; failures of every call
+	// since it began are the account's (the outage clock decides).
+	return unreadable || r.outage.okSince(t.since)
+}
+
+// park leaves a job whose own calls keep failing in flight, recorded, for
+// the next run to look at again; this run goes on with the others.
+func (r *Runner) park(ctx context.Context, job store.Job, w *jobWatch, err error) (store.Job, error) {
+	msg := "its status kept failing while other calls succeeded; left in flight for the next run: " + apiMessage(err)
+	if errors.Is(err, api.ErrBadResponse) {
+		msg = "its status could not be read for --outage-limit; left in flight for the next run: " + apiMessage(err)
+	}
+	j, uerr := r.store.Update(context.WithoutCancel(ctx), job.Key, func(j *store.Job) error {
+		j.LastError = msg
+		j.Polls += w.looks
+		return nil
+	})
+	if uerr != nil {
+		return job, fmt.Errorf("record %q left in flight: %w", job.Key, uerr)
+	}
+	r.stats.parked.Add(1)
+	r.log.Warn("job left in flight for the next run", "key", job.Key, "request_id", job.RequestID, "err", err)
+	return j, nil
+}
+
+// word is the raw status word of a look.
+func word(resultWord, statusWord string, useResult bool) string {
+	if useResult {
+		return resultWord
+	}
+	return statusWord
+}
+
+// unknownWord counts a status word outside the docs, logging each new one once.
+func (r *Runner) unknownWord(job store.Job, w string) {
+	if first := r.stats.word(w); first != "" {
+		r.log.Warn("status word outside the API's docs; treating the job as still running",
+			"word", first, "key", job.Key, "request_id", job.RequestID)
+	}
 }
 
 // timeOut gives up on a job that ran past --job-timeout, cancelling it if it is still queued.

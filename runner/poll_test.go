@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"math"
 	"testing"
 	"time"
 
@@ -92,22 +93,19 @@ func TestASkewedClockCannotStopThePolling(t *testing.T) {
 		// in our clock; created_at and finished_at, in the API's.
 		submitted, seen   time.Time
 		created, finished time.Time
-		wantRunTime       time.Duration // learned; 0 = nothing learned
+		maxRunTime        time.Duration // the most it may teach
 	}{
 		{name: "honest timestamps", submitted: t0, seen: t0.Add(5200 * time.Millisecond),
-			created: t0, finished: t0.Add(5 * time.Second), wantRunTime: 5 * time.Second},
-		{name: "whole seconds, a little over what we saw: capped by it", submitted: t0, seen: t0.Add(4200 * time.Millisecond),
-			created: t0, finished: t0.Add(5 * time.Second), wantRunTime: 4200 * time.Millisecond},
-		{name: "created_at 10 days before finished_at: ignored", submitted: t0, seen: t0.Add(5 * time.Second),
-			created: t0.Add(5*time.Second - 10*day), finished: t0.Add(5 * time.Second)},
-		{name: "finished before created: ignored", submitted: t0, seen: t0.Add(5 * time.Second),
-			created: t0.Add(5 * time.Second), finished: t0},
-		{name: "no timestamps: nothing learned", submitted: t0, seen: t0.Add(5 * time.Second)},
+			created: t0, finished: t0.Add(5 * time.Second), maxRunTime: 5200 * time.Millisecond},
+		{name: "created_at 10 days before finished_at", submitted: t0, seen: t0.Add(5 * time.Second),
+			created: t0.Add(5*time.Second - 10*day), finished: t0.Add(5 * time.Second), maxRunTime: 5 * time.Second},
+		{name: "finished before created", submitted: t0, seen: t0.Add(5 * time.Second),
+			created: t0.Add(5 * time.Second), finished: t0, maxRunTime: 5 * time.Second},
 		// A job of an earlier run, submitted 30 days ago: 10 days fit in
-		// what our clock allows, and are learned; the bound below still
-		// holds the looks.
+		// what our clock allows, and may be learned; the bound on the
+		// looks still holds.
 		{name: "skewed, on a job resumed from 30 days ago", submitted: t0.Add(-30 * day), seen: t0.Add(5 * time.Second),
-			created: t0.Add(5*time.Second - 10*day), finished: t0.Add(5 * time.Second), wantRunTime: 10 * day},
+			created: t0.Add(5*time.Second - 10*day), finished: t0.Add(5 * time.Second), maxRunTime: 30*day + 5*time.Second},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -116,9 +114,8 @@ func TestASkewedClockCannotStopThePolling(t *testing.T) {
 			p := newPollPolicy(PollConfig{}, func() time.Time { return now })
 			w := &jobWatch{submittedAt: tc.submitted, queuePos: -1, looks: 1, lastLook: tc.submitted}
 			now = tc.seen
-			freed := p.finished(w, tc.created, tc.finished, true, now)
-			assert.False(t, freed.After(now), "a slot is freed no later than it was seen free")
-			assert.Equal(t, tc.wantRunTime, p.runTime)
+			p.finished(w, tc.created, tc.finished, true, now)
+			assert.LessOrEqual(t, p.runTime, tc.maxRunTime, "never more than our own clock allows")
 
 			// A job submitted now and seen running: its next look is within
 			// Max (30s), or twice the longest run seen in our clock.
@@ -138,4 +135,81 @@ func TestASkewedClockCannotStopThePolling(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestRunTimeKeepsTheAPIsTimestampsWithinWhatWasSeen(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	sec := func(s float64) time.Duration { return time.Duration(math.Round(s*1000)) * time.Millisecond }
+	at := func(s float64) time.Time { return t0.Add(sec(s)) }
+	for _, tc := range []struct {
+		name              string
+		unfinished        float64 // last look that saw it unfinished, s after submit; <0: none
+		found             float64 // the look that found it finished
+		created, finished time.Time
+		want              time.Duration
+	}{
+		{"precise timestamps are taken as they are",
+			3.5, 4.2, at(0.1), at(4.1), sec(4)},
+		{"whole seconds: an instant job reads 0 s, and is no slower than the first look",
+			-1, 0.25, t0, t0, sec(0.125)},
+		{"whole seconds: the second either way that our looks allow",
+			3.9, 4.6, at(0), at(4), sec(4.25)},
+		{"whole seconds that our looks contradict are left out",
+			4.5, 4.6, at(0), at(2), sec(4.55)},
+		{"no timestamps: the middle of what was seen",
+			2, 4, time.Time{}, time.Time{}, sec(3)},
+		{"a clock days off on the API's side is left out (issue #14 item 11)",
+			1, 2, at(0).Add(-240 * time.Hour), at(2), sec(1.5)},
+		{"finished before created is left out",
+			1, 2, at(2), at(1), sec(1.5)},
+		{"never less than a millisecond",
+			-1, 0, time.Time{}, time.Time{}, time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			w := &jobWatch{submittedAt: t0, queuePos: -1}
+			if tc.unfinished >= 0 {
+				w.lastUnfinished = at(tc.unfinished)
+			}
+			start, known := w.started()
+			require.True(t, known)
+			assert.Equal(t, tc.want, w.runTime(start, at(tc.found), tc.created, tc.finished))
+		})
+	}
+}
+
+func TestWhileNothingIsLearnedOnlyTheProbeLooksOften(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	p := newPollPolicy(PollConfig{Initial: 250 * time.Millisecond}, func() time.Time { return now })
+	probe := &jobWatch{submittedAt: now, queuePos: -1}
+	other := &jobWatch{submittedAt: now, queuePos: -1}
+
+	assert.Equal(t, now.Add(250*time.Millisecond), p.plan(probe).at, "the probe looks first after Initial")
+	assert.Equal(t, now.Add(4*time.Second), p.plan(other).at,
+		"the others wait for the probe: a backstop at 16×Initial")
+
+	// Four seconds on, nothing learned: the probe looks every eighth of
+	// its age, the others back off fourfold.
+	now = now.Add(4 * time.Second)
+	for _, w := range []*jobWatch{probe, other} {
+		w.looks, w.lastLook = 1, now
+		p.observe(w, api.StatusInProgress, -1, now)
+	}
+	assert.Equal(t, now.Add(500*time.Millisecond), p.plan(probe).at)
+	assert.Equal(t, now.Add(12*time.Second), p.plan(other).at)
+
+	// The probe's finish wakes the others, who then look when jobs of
+	// that run time are due.
+	wake := p.plan(other).wake
+	p.learn(5 * time.Second)
+	select {
+	case <-wake:
+	default:
+		t.Fatal("learning the first run time wakes the others")
+	}
+	l := p.plan(other)
+	assert.True(t, l.useResult)
+	assert.Equal(t, other.submittedAt.Add(5*time.Second), l.at)
 }

@@ -24,9 +24,15 @@ import (
 // API is the part of the Model API the runner uses. *api.Client implements it.
 type API interface {
 	// Submit creates a paid job. An error matching api.ErrUncertain means the
-	// request was sent and its outcome is unknown: a job may exist.
+	// request was sent and its outcome is unknown: a job may exist. It asks
+	// ctx's send gate (api.WithSendGate) right before each send, and sends
+	// nothing if the gate refuses: the runner records "submitting" there.
+	// api.ErrUnknownModel, api.ErrUnauthorized and api.ErrPaymentRequired
+	// are the account's (or the command's) refusals, not the row's.
 	Submit(ctx context.Context, model string, input any) (api.SubmitResponse, error)
-	// Status is cheap and idempotent; api.ErrNotFound means the ID is unknown.
+	// Status is cheap and idempotent; api.ErrNotFound means the ID is unknown,
+	// api.ErrPermissionDenied that it is another account's. A status word
+	// outside the docs is api.StatusUnknown, with the word in Word.
 	Status(ctx context.Context, requestID string) (api.Status, error)
 	// Result is idempotent; before completion it reports the current status.
 	Result(ctx context.Context, requestID string) (api.Result, error)
@@ -73,11 +79,15 @@ type Config struct {
 	RetryFailed bool
 	// JobTimeout marks a job timed out when it has not finished this long
 	// after it was submitted (cancelling it if still queued). 0 means never.
+	// A timed-out job keeps its request ID, and the next run looks at it
+	// once more: a render that could not be cancelled and completed after
+	// all is downloaded.
 	JobTimeout time.Duration
 	// Deadline stops new submits this long after Run starts; 0 means never.
-	// Jobs in flight are then collected for DeadlineGrace (default 5m) and
-	// abandoned after it (they resume next run); if rows are left, Run
-	// fails with ErrDeadline wrapped in ErrSubmitsStopped.
+	// Jobs in flight are then collected for DeadlineGrace (0 takes the
+	// default, 5m; a negative value means none: they are abandoned at the
+	// deadline) and abandoned after it (they resume next run); if rows are
+	// left, Run fails with ErrDeadline wrapped in ErrSubmitsStopped.
 	Deadline      time.Duration
 	DeadlineGrace time.Duration
 	// MaxSubmits caps the submits sent in one run, each a possible charge
@@ -188,6 +198,7 @@ func New(cfg Config, client API, cp Checkpoint) (*Runner, error) {
 	r.poll = newPollPolicy(cfg.Poll, cfg.Now)
 	r.outage = &outage{limit: cfg.OutageLimit, now: cfg.Now}
 	r.dl = newDownloader(cfg.Download, cfg.FS, cfg.HTTPClient, cfg.OutDir, cfg.Logger)
+	r.dl.nameTaken = r.nameTaken
 	return r, nil
 }
 
@@ -202,6 +213,9 @@ var (
 	ErrChanged = errors.New("rows changed since they were submitted")
 	// ErrFailedRows: the run finished and some rows failed.
 	ErrFailedRows = errors.New("some rows failed")
+	// ErrLeftInFlight: jobs whose own calls kept failing were left in
+	// flight for the next run, while the run finished the others.
+	ErrLeftInFlight = errors.New("jobs left in flight for the next run")
 )
 
 // counters are the run's live figures; read with snapshot.
@@ -209,13 +223,46 @@ type counters struct {
 	rows, submitted, resent, uncertain, held, completed, downloaded atomic.Int64
 	failed, skippedDone, changed, notSubmitted, leftInFlight        atomic.Int64
 	polls, downloadRetries, urlRefreshes                            atomic.Int64
-	accountJobs                                                     atomic.Int64
+	accountJobs, parked                                             atomic.Int64
 	mu                                                              sync.Mutex
 	failReasons                                                     map[string]int
 	final                                                           map[store.State]int
+	words                                                           map[string]int
 
 	orphans, orphansLive, orphansCollected, orphansFailed atomic.Int64
 	orphanKeys                                            []string // the first maxOrphanKeys, guarded by mu
+}
+
+// maxStatusWords bounds the distinct unknown status words counted one by
+// one; the rest count as otherWords. An API answering a new word on every
+// look must not grow the summary without end.
+const (
+	maxStatusWords = 16
+	otherWords     = "(other)"
+)
+
+// word counts one look answered with an unknown status word. It returns
+// the word as counted when this is its first look, "" otherwise.
+func (c *counters) word(w string) string {
+	if w == "" {
+		w = "(empty)"
+	}
+	if len(w) > 64 {
+		w = w[:64]
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.words == nil {
+		c.words = make(map[string]int)
+	}
+	if _, ok := c.words[w]; !ok && len(c.words) >= maxStatusWords {
+		w = otherWords
+	}
+	c.words[w]++
+	if c.words[w] == 1 {
+		return w
+	}
+	return ""
 }
 
 func (c *counters) fail(reason string) {
@@ -257,7 +304,14 @@ type Summary struct {
 	URLRefreshes    int            `json:"url_refreshes"`    // expired result URLs refreshed
 	// AccountJobs is how many jobs at once the account was seen to take
 	// when it refused more than Concurrency (0: it never refused one).
-	AccountJobs int                 `json:"account_jobs_at_once,omitempty"`
+	AccountJobs int `json:"account_jobs_at_once,omitempty"`
+	// Parked jobs kept failing on their own calls while others' went
+	// through: left in flight (counted in LeftInFlight) for the next run.
+	Parked int `json:"parked,omitempty"`
+	// StatusWords counts the looks answered with a status word outside the
+	// API's docs, by word (at most maxStatusWords, then "(other)"); such a
+	// job is taken as still running.
+	StatusWords map[string]int      `json:"status_words,omitempty"`
 	Final       map[store.State]int `json:"final"` // every row's state at the end
 	Wall        time.Duration       `json:"wall_ns"`
 
@@ -288,7 +342,7 @@ func (r *Runner) snapshot(start time.Time) Summary {
 		Downloaded: int(c.downloaded.Load()), Failed: int(c.failed.Load()), SkippedDone: int(c.skippedDone.Load()),
 		Changed: int(c.changed.Load()), NotSubmitted: int(c.notSubmitted.Load()), LeftInFlight: int(c.leftInFlight.Load()),
 		Polls: int(c.polls.Load()), DownloadRetries: int(c.downloadRetries.Load()), URLRefreshes: int(c.urlRefreshes.Load()),
-		AccountJobs: int(c.accountJobs.Load()),
+		AccountJobs: int(c.accountJobs.Load()), Parked: int(c.parked.Load()),
 		FailReasons: map[string]int{}, Final: map[store.State]int{},
 		Wall:    r.cfg.Now().Sub(start),
 		Orphans: int(c.orphans.Load()), OrphanKeys: slices.Clone(c.orphanKeys),
@@ -300,6 +354,12 @@ func (r *Runner) snapshot(start time.Time) Summary {
 	}
 	for k, v := range c.final {
 		s.Final[k] = v
+	}
+	if len(c.words) > 0 {
+		s.StatusWords = make(map[string]int, len(c.words))
+		for k, v := range c.words {
+			s.StatusWords[k] = v
+		}
 	}
 	return s
 }
@@ -324,7 +384,8 @@ func (r *Runner) Run(ctx context.Context, src RowSource) (Summary, error) {
 	var stopErr atomic.Value // first reason submits were stopped
 
 	w := &worker{r: r, slots: newJobSlots(r.cfg.Concurrency, &r.stats.accountJobs, r.log), downloads: downloads, stopErr: &stopErr,
-		started: semaphore.NewWeighted(int64(2*r.cfg.Concurrency + r.cfg.DownloadConcurrency))}
+		started: semaphore.NewWeighted(int64(2*r.cfg.Concurrency + r.cfg.DownloadConcurrency)),
+		probe:   make(chan struct{})}
 
 	produceErr := r.produce(gctx, src, g, w)
 	waitErr := g.Wait()
@@ -334,10 +395,11 @@ func (r *Runner) Run(ctx context.Context, src RowSource) (Summary, error) {
 		r.log.Warn("results index not written", "err", err)
 	}
 
+	unread := errors.Is(produceErr, errRowsUnread)
 	switch {
 	case waitErr != nil:
 		return sum, waitErr
-	case produceErr != nil:
+	case produceErr != nil && !unread:
 		return sum, produceErr
 	case ctx.Err() != nil:
 		return sum, ctx.Err()
@@ -345,8 +407,11 @@ func (r *Runner) Run(ctx context.Context, src RowSource) (Summary, error) {
 	if v, ok := stopErr.Load().(error); ok && v != nil {
 		return sum, v
 	}
-	if err := r.limitErr(sum); err != nil {
+	if err := r.limitErr(sum, unread); err != nil {
 		return sum, err
+	}
+	if unread {
+		return sum, fmt.Errorf("manifest not read to the end: %w", ErrSubmitsStopped)
 	}
 	switch {
 	case sum.Held > 0:
@@ -355,9 +420,14 @@ func (r *Runner) Run(ctx context.Context, src RowSource) (Summary, error) {
 		return sum, fmt.Errorf("%d rows: %w", countFailedFinal(sum.Final), ErrFailedRows)
 	case sum.Changed > 0:
 		return sum, fmt.Errorf("%d rows: %w", sum.Changed, ErrChanged)
+	case sum.Parked > 0:
+		return sum, fmt.Errorf("%d jobs: %w", sum.Parked, ErrLeftInFlight)
 	}
 	return sum, nil
 }
+
+// errRowsUnread: produce stopped before the end of the manifest.
+var errRowsUnread = errors.New("rows left unread")
 
 // countFailedFinal counts the rows a finished run leaves short of done:
 // given up on the API, or rendered and not downloaded.
@@ -371,6 +441,11 @@ func countFailedFinal(final map[store.State]int) int {
 func (r *Runner) produce(ctx context.Context, src RowSource, g *errgroup.Group, w *worker) error {
 	seen := newSeenKeys()
 	for {
+		if ctx.Err() != nil {
+			// Stopping: the rows not read yet stay as they are. Summary.Rows
+			// counts the rows read; the caller knows the manifest's size.
+			return errRowsUnread
+		}
 		row, err := src.Next()
 		if errors.Is(err, io.EOF) {
 			if ctx.Err() != nil {
@@ -385,6 +460,10 @@ func (r *Runner) produce(ctx context.Context, src RowSource, g *errgroup.Group, 
 		seen.add(row.Key)
 		job, action, err := r.plan(ctx, row)
 		if err != nil {
+			if ctx.Err() != nil {
+				r.stats.rows.Add(-1) // not looked at: as if not read
+				return errRowsUnread
+			}
 			return err
 		}
 		if job, err = r.claim(ctx, job); err != nil {
@@ -480,7 +559,12 @@ func (r *Runner) plan(ctx context.Context, row manifest.Row) (store.Job, action,
 		return job, actDownload, nil
 	case store.StateFailed, store.StateTimedOut, store.StateExpired, store.StateCancelled:
 		if r.cfg.RetryFailed {
-			return job, actSubmit, nil
+			return job, actSubmit, nil // a timed-out one is looked at first (worker.onAPI)
+		}
+		if job.State == store.StateTimedOut && job.RequestID != "" {
+			// Given up on by --job-timeout, perhaps still paid for: one
+			// more look collects it if it completed since.
+			return job, actPoll, nil
 		}
 		return job, actSkip, nil
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -200,9 +201,10 @@ func TestRunSurvivesFaults(t *testing.T) {
 		Rate429: 0.1, RetryAfter: time.Second, Rate5xx: 0.1, RateDrop: 0.03,
 		RateLostResponse: 0.03, RateTruncate: 0.2, RateExpire: 0.1,
 	}})
-	// A row whose re-send is lost too may be re-sent again; three tries make
-	// "held" vanishingly rare at these rates, so every row can be asserted done.
-	sum, err := e.runOnce(t.Context(), func(c *runner.Config) { c.MaxResends = 3 })
+	// A row whose re-send is lost too may be re-sent again. A 5xx on submit
+	// is uncertain as well (issue 9), so about one submit in six is: six
+	// re-sends make "held" vanishingly rare, and every row can be asserted done.
+	sum, err := e.runOnce(t.Context(), func(c *runner.Config) { c.MaxResends = 6 })
 	require.NoError(t, err, "summary: %+v", sum)
 	e.assertAllDownloaded(200)
 
@@ -372,13 +374,19 @@ func TestJobTimeoutCancelsQueuedJobs(t *testing.T) {
 
 func TestRunGivesUpAfterAnOutage(t *testing.T) {
 	t.Parallel()
-	e := setup(t, 20, sim.Config{Faults: sim.Faults{Rate5xx: 1}})
+	// Nothing listens: no submit can have reached the API. (A 5xx would not
+	// do here: on a submit it is uncertain, issue 9.)
+	e := setup(t, 20, sim.Config{})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	e.apiURL = "http://" + l.Addr().String()
+	require.NoError(t, l.Close())
 	sum, err := e.runOnce(t.Context(), func(c *runner.Config) { c.OutageLimit = 30 * time.Millisecond })
 	require.ErrorIs(t, err, api.ErrUnavailable)
 	assert.Zero(t, sum.Submitted)
 	assert.Zero(t, e.sim.Counters().Submits)
 	for _, j := range e.jobs() {
-		assert.Equal(t, store.StatePending, j.State, "a 5xx answer created no job: the row stays resumable")
+		assert.Equal(t, store.StatePending, j.State, "a refused connection created no job: the row stays resumable")
 	}
 }
 

@@ -38,4 +38,17 @@ var (
 	// ErrNotStateFile is returned by Open for a bbolt file that pikabatch did
 	// not create.
 	ErrNotStateFile = errors.New("not a pikabatch state file")
+
+	// ErrDamaged is returned by Open for a state file that is empty,
+	// truncated or corrupt (see DamagedError). Nothing was written to it.
+	ErrDamaged = errors.New("state file is damaged")
+
+	// ErrMissing marks a state file that is not there although its folder
+	// holds a batch's renders: starting a new state would submit (and pay
+	// for) every row again. Callers that look at the folder return it.
+	ErrMissing = errors.New("state file is missing")
+
+	// ErrWrite wraps a write the state file could not take (a full volume,
+	// an I/O error): the change was not recorded.
+	ErrWrite = errors.New("state file cannot be written")
 )

@@ -66,7 +66,10 @@ func ownerPath(path string) string { return path + ".owner" }
 
 // writeOwner replaces the owner file atomically, so that a reader sees the
 // old owner or the new one, never half a file. Only the lock holder calls it,
-// so a fixed temp name is safe and a temp left by a crash is overwritten.
+// so a fixed temp name is safe; whatever is at that name (a temp left by a
+// crash, or a symbolic link planted there) is removed first, and the temp
+// is created with O_EXCL, which never writes through a link. The rename
+// replaces a link at the owner file's name, never follows it.
 // It is not fsynced: after a power cut the owner is gone anyway.
 func writeOwner(path string, o Owner) error {
 	data, err := json.Marshal(o)
@@ -74,10 +77,19 @@ func writeOwner(path string, o Owner) error {
 		return err
 	}
 	tmp := ownerPath(path) + ".tmp"
-	if err := os.WriteFile(tmp, append(data, '\n'), 0o644); err != nil {
+	_ = os.Remove(tmp)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, ownerPath(path)); err != nil {
+	_, err = f.Write(append(data, '\n'))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, ownerPath(path))
+	}
+	if err != nil {
 		_ = os.Remove(tmp)
 		return err
 	}

@@ -27,3 +27,21 @@ func syncDir(dir string) error {
 	}
 	return err
 }
+
+// lockShared takes a shared flock on path for as long as a damaged-looking
+// file is judged, so that a writer's commit in progress is not mistaken for
+// damage. ok is false when a writer holds the file.
+func lockShared(path string) (unlock func(), ok bool, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, false, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB); err != nil {
+		_ = f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, false, nil
+		}
+		return nil, false, err
+	}
+	return func() { _ = f.Close() }, true, nil
+}

@@ -89,6 +89,9 @@ type Store struct {
 	mu     sync.RWMutex
 	closed bool
 
+	// journaled are the recovery journal's entries applied by Open.
+	journaled []JournalEntry
+
 	writes  atomic.Int64
 	commits atomic.Int64
 	// hooked is the last write transaction given a commit counter. bbolt's
@@ -118,17 +121,52 @@ func Open(path string, opts Options) (*Store, error) {
 		opts.Owner = CurrentOwner(opts.Owner.Command)
 	}
 
-	db, err := bolt.Open(path, 0o600, &bolt.Options{
-		Timeout:         timeout,
-		ReadOnly:        opts.ReadOnly,
-		FreelistType:    bolt.FreelistMapType,
-		InitialMmapSize: initialMmapSize,
+	existed, err := precheck(path)
+	if err != nil && existed {
+		// A writer's commit in progress can look like damage: judge the
+		// file again while no writer can hold it.
+		unlock, ok, lerr := lockShared(path)
+		if lerr != nil {
+			return nil, fmt.Errorf("store: open %s: %w", path, lerr)
+		}
+		if !ok {
+			return nil, &LockedError{Path: path, Owner: readOwner(path)}
+		}
+		existed, err = precheck(path)
+		unlock()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	if !existed && opts.ReadOnly {
+		return nil, fmt.Errorf("store: open %s: %w", path, fs.ErrNotExist)
+	}
+	var db *bolt.DB
+	// bbolt reads the free list while opening for writing; a corrupt one
+	// panics there. (The file handle is then lost until the process exits,
+	// which it is about to: the file is refused.)
+	err = guard(path, func() error {
+		var err error
+		db, err = bolt.Open(path, 0o600, &bolt.Options{
+			Timeout:         timeout,
+			ReadOnly:        opts.ReadOnly,
+			FreelistType:    bolt.FreelistMapType,
+			InitialMmapSize: initialMmapSize,
+		})
+		return err
 	})
 	if errors.Is(err, berrors.ErrTimeout) {
 		return nil, &LockedError{Path: path, Owner: readOwner(path)}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	if existed {
+		// Checked under the lock: nobody writes the file meanwhile.
+		if err := checkTree(path, db); err != nil {
+			_ = db.Close()
+			return nil, fmt.Errorf("store: open %s: %w", path, err)
+		}
 	}
 	db.MaxBatchDelay = maxBatchDelay
 	db.MaxBatchSize = maxBatchSize
@@ -178,8 +216,20 @@ func (s *Store) init(owner Owner) error {
 	if err := writeOwner(s.path, owner); err != nil {
 		return fmt.Errorf("write owner file: %w", err)
 	}
+	// Request IDs an earlier run could not record come first: planning must
+	// see them, or their rows would be paid for again.
+	applied, err := s.applyJournal(context.Background())
+	if err != nil {
+		_ = os.Remove(ownerPath(s.path))
+		return err
+	}
+	s.journaled = applied
 	return nil
 }
+
+// Journaled returns the recovery journal entries Open applied: request IDs
+// an earlier run could not record in the state file, now recorded.
+func (s *Store) Journaled() []JournalEntry { return s.journaled }
 
 // checkSchema reports whether the file is fresh (no buckets yet: new, or
 // created by a run that died before its first commit) and refuses files it
@@ -260,7 +310,11 @@ func (s *Store) Get(ctx context.Context, key string) (Job, error) {
 		if v == nil {
 			return ErrNotFound
 		}
-		return json.Unmarshal(v, &job) // copies: v is only valid inside the transaction
+		// Unmarshal copies: v is only valid inside the transaction.
+		if err := json.Unmarshal(v, &job); err != nil {
+			return fmt.Errorf("%w: record %q does not decode: %w", ErrDamaged, key, err)
+		}
+		return nil
 	})
 	if err != nil {
 		return Job{}, fmt.Errorf("store: get %q: %w", key, err)
@@ -308,7 +362,9 @@ func (s *Store) Put(ctx context.Context, job Job) error {
 		}
 		return b.Put(key, data)
 	})
-	if err == nil {
+	if err != nil {
+		err = fmt.Errorf("%w: %w", ErrWrite, err)
+	} else {
 		err = refused
 	}
 	if err != nil {
@@ -325,7 +381,7 @@ func checkReplace(old []byte, job *Job) error {
 	}
 	var prev storedID
 	if err := json.Unmarshal(old, &prev); err != nil {
-		return fmt.Errorf("decode stored job: %w", err)
+		return fmt.Errorf("%w: decode stored job: %w", ErrDamaged, err)
 	}
 	return checkRequestID(prev, job)
 }
@@ -358,7 +414,9 @@ func (s *Store) Update(ctx context.Context, key string, fn func(*Job) error) (Jo
 		}
 		return b.Put(bkey, data)
 	})
-	if err == nil {
+	if err != nil {
+		err = fmt.Errorf("%w: %w", ErrWrite, err)
+	} else {
 		err = refused
 	}
 	if err != nil {
@@ -378,7 +436,7 @@ func applyUpdate(old []byte, key string, now time.Time, fn func(*Job) error) ([]
 	}
 	var job Job
 	if err := json.Unmarshal(old, &job); err != nil {
-		return nil, fmt.Errorf("decode stored job: %w", err)
+		return nil, fmt.Errorf("%w: decode stored job: %w", ErrDamaged, err)
 	}
 	prev := storedID{State: job.State, RequestID: job.RequestID}
 	if err := fn(&job); err != nil {
@@ -455,7 +513,7 @@ func scanJobs[T any](ctx context.Context, tx *bolt.Tx, fn func(*T) error) error 
 		}
 		var rec T
 		if err := json.Unmarshal(v, &rec); err != nil {
-			return fmt.Errorf("decode %q: %w", k, err)
+			return fmt.Errorf("%w: record %q does not decode: %w", ErrDamaged, k, err)
 		}
 		if err := fn(&rec); err != nil {
 			return err
@@ -503,7 +561,7 @@ func (s *Store) SetMeta(ctx context.Context, key, value string) error {
 		return tx.Bucket(bucketMeta).Put([]byte(key), []byte(value))
 	})
 	if err != nil {
-		return fmt.Errorf("store: set meta %q: %w", key, err)
+		return fmt.Errorf("store: set meta %q: %w: %w", key, ErrWrite, err)
 	}
 	return nil
 }
@@ -554,7 +612,7 @@ func (s *Store) SetMark(ctx context.Context, key, value string) error {
 		return tx.Bucket(bucketMeta).Put([]byte(markPrefix+key), []byte(stamped))
 	})
 	if err != nil {
-		return fmt.Errorf("store: set mark %q: %w", key, err)
+		return fmt.Errorf("store: set mark %q: %w: %w", key, ErrWrite, err)
 	}
 	return nil
 }

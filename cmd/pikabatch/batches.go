@@ -5,9 +5,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	"github.com/pikabatch/pikabatch/runner/live"
+	"github.com/pikabatch/pikabatch/store"
 )
 
 // stringList is a flag that may be repeated.
@@ -43,6 +45,14 @@ func (b *batchFlags) stateFiles() ([]string, error) {
 		return nil, err
 	}
 	if len(files) == 0 {
+		if idx, _ := filepath.Glob(filepath.Join(b.out, "results*.jsonl")); len(idx) > 0 {
+			shardHint := ""
+			if strings.Contains(filepath.Base(idx[0]), "-of-") {
+				shardHint = " --shard K/N"
+			}
+			return nil, fmt.Errorf("%w: no state file in %s, but runs left %s there; `pikabatch recover --out %s%s` rebuilds the state from it",
+				store.ErrMissing, b.out, filepath.Base(idx[0]), b.out, shardHint)
+		}
 		return nil, fmt.Errorf("%w in %s: no run has started there", live.ErrNoState, b.out)
 	}
 	return files, nil
@@ -66,7 +76,7 @@ func openBatches(ctx context.Context, files []string, opts live.OpenOptions) ([]
 		s, err := live.Open(ctx, f, opts)
 		if err != nil {
 			closeBatches(srcs)
-			return nil, err
+			return nil, damagedHint(err)
 		}
 		srcs = append(srcs, s)
 	}
@@ -95,3 +105,11 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 
 // errHelp: the user asked for a command's flags, which were printed.
 var errHelp = errors.New("help requested")
+
+// damagedHint adds the way back to a damaged state file's error.
+func damagedHint(err error) error {
+	if errors.Is(err, store.ErrDamaged) {
+		return fmt.Errorf("%w\nnothing was changed. `pikabatch recover --out DIR` rebuilds the state from the folder's results.jsonl (keeping the damaged file aside)", err)
+	}
+	return err
+}

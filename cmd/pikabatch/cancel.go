@@ -11,6 +11,7 @@ import (
 
 	"github.com/pikabatch/pikabatch/runner/api"
 	"github.com/pikabatch/pikabatch/runner/live"
+	"github.com/pikabatch/pikabatch/store"
 )
 
 // cancelRPS paces a cancel made without a live run (a live run cancels
@@ -43,7 +44,12 @@ func cmdCancel(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return api.New(api.Config{BaseURL: *apiBase, Token: tok, HTTPClient: &http.Client{Transport: transport(4)},
 			Limiter: rate.NewLimiter(cancelRPS, 1)})
 	}
-	srcs, err := bf.open(ctx, live.OpenOptions{Write: true, API: newAPI, Command: "pikabatch cancel"})
+	origin, err := store.Origin(*apiBase)
+	if err != nil {
+		return usagef("--api-base: %v", err)
+	}
+	srcs, err := bf.open(ctx, live.OpenOptions{Write: true, API: newAPI, Command: "pikabatch cancel",
+		Binding: store.Binding{Origin: origin}})
 	if err != nil {
 		return err
 	}
@@ -97,7 +103,7 @@ func cancelAll(ctx context.Context, srcs []live.Source, keys []string) (live.Can
 
 var outcomeText = map[string]string{
 	live.Cancelled:      "cancelled",
-	live.AlreadyRunning: "already running (in-progress jobs cannot be cancelled)",
+	live.AlreadyRunning: "already running: not cancelled; it is paid for, and the run collects its video",
 	live.Finished:       "already finished",
 	live.NotSubmitted:   "not submitted (nothing on the API to cancel)",
 	live.NotFound:       "no such key",
@@ -115,6 +121,11 @@ func printCancel(w io.Writer, rep live.CancelReport) {
 		}
 		fmt.Fprintln(w, line)
 	}
-	fmt.Fprintf(w, "cancelled %d, already running %d, other %d\n", rep.Counts[live.Cancelled], rep.Counts[live.AlreadyRunning],
-		len(rep.Results)-rep.Counts[live.Cancelled]-rep.Counts[live.AlreadyRunning])
+	// A job the API would not cancel is never recorded cancelled: it keeps
+	// being polled and downloaded by the run (this one, or the next).
+	line := fmt.Sprintf("%d cancelled, %d already running (collected by the run)", rep.Counts[live.Cancelled], rep.Counts[live.AlreadyRunning])
+	if other := len(rep.Results) - rep.Counts[live.Cancelled] - rep.Counts[live.AlreadyRunning]; other > 0 {
+		line += fmt.Sprintf(", %d other", other)
+	}
+	fmt.Fprintln(w, line)
 }

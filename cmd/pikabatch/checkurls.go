@@ -46,6 +46,8 @@ func checkURLs(ctx context.Context, path string, format manifest.Format, concurr
 	}
 	var checks []urlCheck
 	err = probe.Run(ctx, c, next, func(it probe.Item[manifest.Row], res probe.Result) {
+		// Shown, not fetched: without credentials or signatures (issue 14 item 15).
+		res.URL = manifest.RedactURL(res.URL)
 		checks = append(checks, urlCheck{Line: it.Data.Line, Key: it.Data.Key, Result: res})
 	})
 	if err == nil {
@@ -55,12 +57,7 @@ func checkURLs(ctx context.Context, path string, format manifest.Format, concurr
 		return checks, err
 	}
 	sort.Slice(checks, func(i, k int) bool { return checks[i].Line < checks[k].Line })
-	bad := 0
-	for _, ch := range checks {
-		if !ch.OK {
-			bad++
-		}
-	}
+	bad := failed(checks)
 	if stdout != nil {
 		for _, ch := range checks {
 			verdict := "ok  "
@@ -81,6 +78,17 @@ func checkURLs(ctx context.Context, path string, format manifest.Format, concurr
 		return checks, fmt.Errorf("%d of %d rows: %w", bad, len(checks), errBadURLs)
 	}
 	return checks, nil
+}
+
+// failed counts the checks that would fail their jobs.
+func failed(checks []urlCheck) int {
+	n := 0
+	for _, ch := range checks {
+		if !ch.OK {
+			n++
+		}
+	}
+	return n
 }
 
 func humanBytes(n int64) string {

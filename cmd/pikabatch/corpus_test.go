@@ -39,6 +39,21 @@ func TestBrokenManifestsSubmitNothing(t *testing.T) {
 		}
 	}
 	require.GreaterOrEqual(t, len(paths), 50, "the corpus is where it should be")
+	// Rows the API would refuse with a 413 (issue 14 item 8), too big to
+	// keep in the corpus: each must be refused here, for nothing.
+	const good = `{"id":"ok","image":"https://img.example.com/a.png"}` + "\n"
+	amps := "https://img.example.com/a.png?" + strings.Repeat("&", manifest.MaxImageURLBytes-30)
+	paths = append(paths,
+		writeFile(t, filepath.Join(dir, "big-negative-prompt.csv"), "id,image,negativePrompt\n"+
+			"ok,https://img.example.com/a.png,blurry\n"+
+			"big,https://img.example.com/b.png,"+strings.Repeat("n", 3<<20)+"\n"),
+		writeFile(t, filepath.Join(dir, "big-negative-prompt.jsonl"), good+
+			`{"id":"big","image":"https://img.example.com/b.png","negativePrompt":"`+strings.Repeat("n", 3<<20)+`"}`+"\n"+
+			`{"id":"long","image":"http://img.example.com/c.png","negativePrompt":"`+strings.Repeat("n", 2001)+`"}`+"\n"),
+		writeFile(t, filepath.Join(dir, "huge-line.jsonl"), good+strings.Repeat("x", 10<<20)+"\n"+good),
+		writeFile(t, filepath.Join(dir, "body-too-large.jsonl"), good+
+			`{"id":"body","image":"`+amps+`","promptText":"`+strings.Repeat("<", 2000)+`","negativePrompt":"`+strings.Repeat(">", 2000)+`"}`+"\n"),
+	)
 	paths = append(paths,
 		writeFile(t, filepath.Join(dir, "zero-bytes.csv"), ""),
 		writeFile(t, filepath.Join(dir, "zero-bytes.jsonl"), ""),
@@ -86,6 +101,8 @@ func TestBrokenManifestsSubmitNothing(t *testing.T) {
 					}
 				}
 				assert.NotContains(t, stdout+stderr, testToken, cmd)
+				assert.NotRegexp(t, controls, stdout+stderr, "%s: manifest text reaches the terminal escaped", cmd)
+				assert.NotContains(t, stdout+stderr, "s3cret", "%s: and without credentials", cmd)
 				assert.NotContains(t, stderr, "manifest: manifest:", "%s: the message says it once", cmd)
 			}
 

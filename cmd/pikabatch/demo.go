@@ -12,6 +12,9 @@ import (
 	"github.com/pikabatch/pikabatch/runner/sim"
 )
 
+// demoOrigin is what a demo's state file is bound to.
+const demoOrigin = "pikabatch-demo://simulator"
+
 // cmdDemo renders a manifest against an in-process simulator: the whole
 // product, end to end, with no account and no network.
 func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -40,6 +43,9 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	defer srv.Close()
 	fmt.Fprintf(stdout, "demo: simulated Model API on %s; rendering %s into %s\n", srv.APIURL, o.manifest, o.out)
 	o.apiBase = srv.APIURL
+	// Each demo starts a simulator on a new port; its folder belongs to
+	// the demo, never to a real API.
+	o.bindOrigin = demoOrigin
 	o.token = api.Token(srv.Token())
 	o.poll.Initial = 500 * time.Millisecond
 	err = runBatch(ctx, o, stdout, stderr)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 
 	"github.com/pikabatch/pikabatch/manifest"
 	"github.com/pikabatch/pikabatch/runner"
@@ -43,15 +42,27 @@ func (noState) ForEach(context.Context, func(store.Job) error) error { return ni
 
 // dryRun prints the plan of a run against the state file; nothing is sent,
 // and neither the output folder nor the state file is created or written.
-func dryRun(ctx context.Context, o batchOptions, rows runner.RowSource, statePath string, log *slog.Logger, stdout io.Writer) error {
+func dryRun(ctx context.Context, o batchOptions, rows runner.RowSource, statePath string, readState bool, log *slog.Logger, stdout io.Writer) error {
 	var cp runner.Checkpoint = noState{}
-	if _, err := os.Stat(statePath); err == nil {
+	if readState {
 		st, err := store.Open(statePath, store.Options{ReadOnly: true})
 		if err != nil {
 			return err
 		}
 		defer st.Close()
+		// A dry run previews a run: one that would be refused is refused here.
+		if err := bindState(ctx, st, o, log); err != nil {
+			return err
+		}
 		cp = st
+		entries, err := store.ReadJournal(statePath)
+		if err != nil {
+			return err
+		}
+		if len(entries) > 0 {
+			// A run records them before planning; so does its preview.
+			cp = journalOverlay{Checkpoint: st, entries: entries}
+		}
 	}
 	r, err := runner.New(runner.Config{Model: o.model, OutDir: o.out, HoldUncertain: o.holdUncertain,
 		MaxResends: o.maxResends, RetryFailed: o.retryFailed, Logger: log}, noAPI{}, cp)
@@ -95,4 +106,27 @@ func manifestRows(path string, format manifest.Format) (*manifest.Reader, error)
 		return nil, manifestError(err)
 	}
 	return rows, nil
+}
+
+// journalOverlay is a read-only state seen as a run would see it after
+// recording the recovery journal's request IDs.
+type journalOverlay struct {
+	runner.Checkpoint
+	entries []store.JournalEntry
+}
+
+func (o journalOverlay) Get(ctx context.Context, key string) (store.Job, error) {
+	j, err := o.Checkpoint.Get(ctx, key)
+	for _, e := range o.entries {
+		if e.Key != key {
+			continue
+		}
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			j, err = e.Job(), nil
+		case err == nil:
+			e.Apply(&j)
+		}
+	}
+	return j, err
 }

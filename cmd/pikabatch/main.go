@@ -26,6 +26,7 @@ const (
 	exitDataErr     = 65
 	exitUnavailable = 69
 	exitCantCreate  = 73
+	exitIOErr       = 74 // the state file is unreadable or missing beside renders
 	exitTempFail    = 75
 	exitNoPerm      = 77
 	exitSIGINT      = 130
@@ -97,6 +98,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdStatus(ctx, args[1:], stdout, stderr)
 	case "cancel":
 		return cmdCancel(ctx, args[1:], stdout, stderr)
+	case "recover":
+		return cmdRecover(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "pikabatch %s\n", api.Version)
 		return nil
@@ -118,6 +121,7 @@ Usage:
   pikabatch cancel --out DIR [--key K…]              cancel queued jobs and record it (also while a run is live)
   pikabatch export --out DIR [--format csv|jsonl]    the dataset's index: one row per job (also of a live run)
   pikabatch verify --out DIR [--remove-bad]          re-hash every downloaded file against the state
+  pikabatch recover --out DIR                        rebuild a missing or damaged state from results.jsonl
   pikabatch demo [--out DIR]                         render examples/manifest.csv on the built-in simulator
   pikabatch sim [--addr 127.0.0.1:8787]              run the simulated API standalone
   pikabatch bench [--scenario NAMES] [--runs N]      measure this binary against the simulator
@@ -139,7 +143,7 @@ func exitCode(ctx context.Context, err error) int {
 		var in *interrupted
 		errors.As(context.Cause(ctx), &in)
 		return signalCode(in.sig)
-	case errors.As(err, &ue), errors.Is(err, live.ErrNoState):
+	case errors.As(err, &ue), errors.Is(err, live.ErrNoState), errors.Is(err, store.ErrBinding), errors.Is(err, api.ErrUnknownModel):
 		return exitUsage
 	case errors.As(err, &ve), errors.As(err, &re), errors.Is(err, errManifest), errors.Is(err, errBadURLs):
 		return exitDataErr
@@ -147,9 +151,12 @@ func exitCode(ctx context.Context, err error) int {
 		return exitNoPerm
 	case errors.Is(err, api.ErrUnavailable):
 		return exitUnavailable
-	case errors.Is(err, runner.ErrOutput):
+	case errors.Is(err, store.ErrDamaged), errors.Is(err, store.ErrMissing):
+		return exitIOErr
+	case errors.Is(err, runner.ErrOutput), errors.Is(err, store.ErrWrite):
 		return exitCantCreate
-	case errors.Is(err, store.ErrLocked), errors.Is(err, runner.ErrHeld), errors.Is(err, runner.ErrSubmitsStopped):
+	case errors.Is(err, store.ErrLocked), errors.Is(err, runner.ErrHeld), errors.Is(err, runner.ErrSubmitsStopped),
+		errors.Is(err, runner.ErrLeftInFlight):
 		return exitTempFail
 	}
 	return exitFailedRows

@@ -89,7 +89,7 @@ func notify(ctx context.Context, rawURL string, p notifyPayload, log *slog.Logge
 	req.Header.Set("User-Agent", "pikabatch/"+api.Version)
 	resp, err := (&http.Client{Transport: transport(1)}).Do(req)
 	if err != nil {
-		log.Warn("notify: not sent", "host", u.Host, "err", redactURLErr(err))
+		log.Warn("notify: not sent", "host", u.Host, "err", runner.StripURLError(err))
 		return
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
@@ -99,14 +99,6 @@ func notify(ctx context.Context, rawURL string, p notifyPayload, log *slog.Logge
 		return
 	}
 	log.Info("notified", "host", u.Host)
-}
-
-// redactURLErr drops the URL from a client error (*url.Error prints it).
-func redactURLErr(err error) error {
-	if ue, ok := err.(*url.Error); ok {
-		return fmt.Errorf("%s: %w", ue.Op, ue.Err)
-	}
-	return err
 }
 
 // secretFlags are flags whose values must not be written to the owner

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -49,11 +50,14 @@ type batchOptions struct {
 	jobTimeout                   time.Duration
 	outageLimit                  time.Duration // how long the API may fail every call
 	maxFileSize                  int64
+	dlIdleTimeout                time.Duration // a download that brings no byte this long is retried
 	logFormat, logLevel          string
 	quiet, jsonSummary           bool
 	poll                         runner.PollConfig
 	resultsFormat                string // jsonl, or csv for results.csv as well
 	dryRun                       bool
+	fresh                        bool          // start over a missing or damaged state
+	bindOrigin                   string        // what the state file is bound to, if not --api-base's origin (the demo)
 	progress                     string        // --progress: auto, bar, plain, off
 	progressEvery                time.Duration // plain progress lines this often
 	deadline, deadlineGrace      time.Duration
@@ -75,13 +79,14 @@ func (o *batchOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.apiBase, "api-base", envOr("RUNCOMFY_API_BASE", "https://model-api.runcomfy.net"), "API base URL (env RUNCOMFY_API_BASE); https unless loopback")
 	fs.IntVar(&o.concurrency, "concurrency", 8, "jobs in flight on the API at once (submitted, not finished)")
 	fs.IntVar(&o.dlConcurrency, "download-concurrency", 8, "downloads at once")
-	fs.Float64Var(&o.rps, "rps", 10, "API requests per second, all kinds together (0 = unlimited)")
+	fs.Float64Var(&o.rps, "rps", 10, "API requests per second, all kinds together (0 = unlimited; otherwise at least 0.01)")
 	fs.BoolVar(&o.holdUncertain, "hold-uncertain", false, "hold submits whose outcome was lost instead of re-sending them once")
 	fs.IntVar(&o.maxResends, "max-resends", 1, "times one row may be re-sent after its submit's answer was lost (each a possible duplicate charge)")
 	fs.BoolVar(&o.retryFailed, "retry-failed", false, "submit failed, timed-out, expired and cancelled rows again")
-	fs.DurationVar(&o.jobTimeout, "job-timeout", 0, "give up on a job not finished this long after submit (0 = never)")
+	fs.DurationVar(&o.jobTimeout, "job-timeout", 0, "give up on a job not finished this long after submit (0 = never); one that completes later is still collected by the next run")
 	fs.DurationVar(&o.outageLimit, "outage-limit", 5*time.Minute, "how long the API may fail every call before the run stops (exit 69; jobs stay in flight for the next run)")
 	fs.Int64Var(&o.maxFileSize, "max-file-size", 2<<30, "refuse result files larger than this many `bytes`")
+	fs.DurationVar(&o.dlIdleTimeout, "download-idle-timeout", 60*time.Second, "retry a download (resuming it) when the file host sends nothing for this long")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.BoolVar(&o.quiet, "q", false, "quiet: warnings and errors only")
@@ -90,10 +95,11 @@ func (o *batchOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.progress, "progress", progressAuto, "progress display on stderr: auto (a bar on a terminal, plain lines otherwise), bar, plain or off")
 	fs.DurationVar(&o.progressEvery, "progress-interval", 30*time.Second, "how often a plain progress line is printed (--progress plain, or off a terminal)")
 	fs.Var(&deadlineFlag{now: time.Now, d: &o.deadline}, "deadline", "stop submitting this long after the start (5h30m) or at this time (06:00, the next one; or RFC 3339), collect jobs in flight for --deadline-grace, exit 75 if rows remain (default none)")
-	fs.DurationVar(&o.deadlineGrace, "deadline-grace", 5*time.Minute, "after --deadline, how long jobs in flight are still collected")
+	fs.DurationVar(&o.deadlineGrace, "deadline-grace", 5*time.Minute, "after --deadline, how long jobs in flight are still collected (0 = not at all; they resume next run)")
 	fs.IntVar(&o.maxSubmits, "max-submits", 0, "spending cap: at most `N` submits (paid jobs) this run; exit 75 if rows remain (0 = no cap)")
 	fs.StringVar(&o.notifyURL, "notify-url", "", "POST the JSON summary to this `URL` when the run ends; Slack-style webhooks accept it (or env PIKABATCH_NOTIFY_URL)")
 	fs.StringVar(&o.shard, "shard", "", "render only shard `K/N` of the manifest (K from 0; auto/N reads K from JOB_COMPLETION_INDEX), with state OUT/.pikabatch-K-of-N.db")
+	fs.BoolVar(&o.fresh, "fresh", false, "start over when the state file is missing (beside earlier renders) or damaged: a damaged file is kept as STATE.damaged-TIME, and every row is submitted, and paid for, again")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "print what a run would do against the state file (new, resumable, done, failed, changed); send nothing")
 }
 
@@ -114,6 +120,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	if fs.NArg() > 0 {
 		return usagef("unexpected argument %q", fs.Arg(0))
+	}
+	if o.dlIdleTimeout <= 0 {
+		return usagef("--download-idle-timeout must be positive, not %s", o.dlIdleTimeout)
 	}
 	if !o.dryRun {
 		tok, err := tokenFromEnv()
@@ -155,11 +164,17 @@ func runBatch(ctx context.Context, o batchOptions, stdout, stderr io.Writer) err
 	if o.manifest == "" || o.out == "" {
 		return usagef("--manifest and --out are required")
 	}
-	if o.concurrency < 1 || o.dlConcurrency < 1 || o.rps < 0 {
-		return usagef("--concurrency and --download-concurrency must be at least 1, --rps not negative")
+	if err := requireRegularManifest(o.manifest, "run"); err != nil {
+		return err
 	}
-	if o.deadline < 0 || o.deadlineGrace < 0 || o.maxSubmits < 0 || o.outageLimit < 0 {
-		return usagef("--deadline, --deadline-grace, --max-submits and --outage-limit must not be negative")
+	if o.concurrency < 1 || o.dlConcurrency < 1 {
+		return usagef("--concurrency and --download-concurrency must be at least 1")
+	}
+	if err := checkRPS(o.rps); err != nil {
+		return err
+	}
+	if o.deadline < 0 || o.deadlineGrace < 0 || o.maxSubmits < 0 || o.outageLimit < 0 || o.jobTimeout < 0 {
+		return usagef("--deadline, --deadline-grace, --max-submits, --outage-limit and --job-timeout must not be negative")
 	}
 	spec, err := shard.Parse(o.shard, os.Getenv)
 	if err != nil {
@@ -210,6 +225,7 @@ func runBatch(ctx context.Context, o batchOptions, stdout, stderr io.Writer) err
 	}
 
 	statePath := o.state
+	sf := stateFile{path: statePath, out: o.out, custom: o.state != "", spec: spec, fresh: o.fresh}
 	if statePath == "" {
 		statePath = filepath.Join(o.out, spec.StateName())
 		// Another split's state files know what was submitted under it;
@@ -227,23 +243,32 @@ func runBatch(ctx context.Context, o batchOptions, stdout, stderr io.Writer) err
 				o.out, strings.Join(other, ", "), split, shard.ErrOtherSplit)
 		}
 	}
+	sf.path = statePath
 	if o.dryRun {
+		readState, err := sf.checkForDryRun(log)
+		if err != nil {
+			return err
+		}
 		rows, err := manifestRows(o.manifest, format)
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
-		return dryRun(ctx, o, shard.Filter(rows, spec), statePath, log, stdout)
+		return dryRun(ctx, o, shard.Filter(rows, spec), statePath, readState, log, stdout)
 	}
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
 		return fmt.Errorf("%w: %w", runner.ErrOutput, err)
 	}
 	owner := store.CurrentOwner(redactArgs(os.Args))
-	st, err := store.Open(statePath, store.Options{Owner: owner})
+	st, err := sf.openForRun(owner, time.Now(), log)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	for _, e := range st.Journaled() {
+		log.Warn("request ID recorded from the recovery journal: the job is polled, not submitted again",
+			"key", e.Key, "request_id", e.RequestID)
+	}
 
 	// Idle connections are closed at the end, so that a server shutting
 	// down (the simulator in the demo and the tests) need not wait for them.
@@ -259,7 +284,7 @@ func runBatch(ctx context.Context, o batchOptions, stdout, stderr io.Writer) err
 		// the server allows sits on the edge and draws 429s (issue #5:
 		// burst R/10 drew 36 of them at 20/s, and the cuts they caused
 		// halved the rate).
-		limiter = rate.NewLimiter(rate.Limit(o.rps), 1)
+		limiter = api.NewLimiter(o.rps, o.concurrency)
 	}
 	client, err := api.New(api.Config{
 		BaseURL:    o.apiBase,
@@ -269,6 +294,10 @@ func runBatch(ctx context.Context, o batchOptions, stdout, stderr io.Writer) err
 		Logger:     log,
 	})
 	if err != nil {
+		return err
+	}
+	// Before anything is sent: this folder's jobs belong to one API and model.
+	if err := bindState(ctx, st, o, log); err != nil {
 		return err
 	}
 	run, err := runner.New(runner.Config{
@@ -282,10 +311,10 @@ func runBatch(ctx context.Context, o batchOptions, stdout, stderr io.Writer) err
 		JobTimeout:          o.jobTimeout,
 		OutageLimit:         o.outageLimit,
 		Deadline:            o.deadline,
-		DeadlineGrace:       o.deadlineGrace,
+		DeadlineGrace:       runnerGrace(o.deadlineGrace),
 		MaxSubmits:          o.maxSubmits,
 		Poll:                o.poll,
-		Download:            runner.DownloadConfig{MaxBytes: o.maxFileSize},
+		Download:            runner.DownloadConfig{MaxBytes: o.maxFileSize, IdleTimeout: o.dlIdleTimeout},
 		Hooks:               o.hooks,
 		IndexName:           spec.IndexName("jsonl"),
 		// Result files live on a storage host: this client never carries the token.
@@ -320,6 +349,7 @@ func runBatch(ctx context.Context, o batchOptions, stdout, stderr io.Writer) err
 	}
 	stopProgress := startProgress(progress, o.progressEvery, stderr, logs, batch.Run, jsonLog)
 	sum, runErr := run.Run(ctx, shard.Filter(rows, spec))
+	sum = wholeManifest(sum, shardRows)
 	stopProgress()
 	if resultsFormat == live.CSV {
 		path := filepath.Join(o.out, spec.IndexName("csv"))
@@ -338,6 +368,28 @@ func runBatch(ctx context.Context, o batchOptions, stdout, stderr io.Writer) err
 		notify(ctx, o.notifyURL, p, log)
 	}
 	return runErr
+}
+
+// minRPS is the slowest --rps taken: one call every 100 s. Below it a run
+// would sit for hours waiting for a token (1e-9 waits 30 years) and no
+// signal could hurry the call it holds.
+const minRPS = 0.01
+
+// checkRPS accepts 0 (unlimited) or a finite rate of at least minRPS.
+func checkRPS(rps float64) error {
+	if math.IsNaN(rps) || math.IsInf(rps, 0) || rps < 0 || rps > 0 && rps < minRPS {
+		return usagef("--rps must be 0 (unlimited) or a number of requests per second from %g up, not %v", minRPS, rps)
+	}
+	return nil
+}
+
+// runnerGrace is --deadline-grace for the runner, whose zero takes the
+// default: on the command line, 0 means no grace at all.
+func runnerGrace(flag time.Duration) time.Duration {
+	if flag == 0 {
+		return -1
+	}
+	return flag
 }
 
 func manifestError(err error) error {
@@ -387,6 +439,17 @@ func accountLimit(jobs int) string {
 	return fmt.Sprintf("account limit: a submit was refused with %d jobs of this run on the account", jobs)
 }
 
+// wholeManifest makes a summary account for every row of the manifest
+// (or shard), rows many: a run that stopped early (a signal, the account)
+// never read the rest, and those rows were not submitted either.
+func wholeManifest(s runner.Summary, rows int) runner.Summary {
+	if rows > s.Rows {
+		s.NotSubmitted += rows - s.Rows
+		s.Rows = rows
+	}
+	return s
+}
+
 // printSummary writes the end-of-run account.
 func printSummary(w io.Writer, s runner.Summary, calls api.Calls, asJSON bool) {
 	if asJSON {
@@ -400,9 +463,21 @@ func printSummary(w io.Writer, s runner.Summary, calls api.Calls, asJSON bool) {
 	fmt.Fprintf(w, " (%d downloaded this run, %d already done)\n", s.Downloaded, s.SkippedDone)
 	fmt.Fprintf(w, "submitted %d, completed %d, failed %d, uncertain %d, left in flight %d, not submitted %d\n",
 		s.Submitted, s.Completed, s.Failed, s.Uncertain, s.LeftInFlight, s.NotSubmitted)
-	if s.Uncertain > 0 || s.Resent > 0 || s.Held > 0 {
-		fmt.Fprintf(w, "uncertain submits %d: %d re-sent (up to %d duplicate charges), %d held\n",
-			s.Uncertain, s.Resent, s.Resent, s.Held)
+	if s.Uncertain > 0 || s.Resent > 0 {
+		// Resent counts re-sends of this run's lost submits and of
+		// earlier runs' alike: each is one possible duplicate charge.
+		fmt.Fprintf(w, "submits whose answer was lost: %d this run; re-sent %d (up to %d duplicate charges)\n",
+			s.Uncertain, s.Resent, s.Resent)
+	}
+	if s.Held > 0 {
+		fmt.Fprintf(w, "held %d: rows whose submit's answer was lost (this run or before) and were not re-sent (--hold-uncertain, --max-resends, or the run stopped)\n",
+			s.Held)
+	}
+	if s.Parked > 0 {
+		fmt.Fprintf(w, "left in flight for the next run %d: their status kept failing while other calls went through\n", s.Parked)
+	}
+	if len(s.StatusWords) > 0 {
+		fmt.Fprintf(w, "status words outside the API's docs (jobs taken as still running): %s\n", wordCounts(s.StatusWords))
 	}
 	if s.Changed > 0 {
 		fmt.Fprintf(w, "changed since submitted (skipped) %d\n", s.Changed)
@@ -443,6 +518,20 @@ func orphanLine(n int, keys []string, inFlight int, collect string) string {
 		s += fmt.Sprintf("; %d with a render in flight or not downloaded, %s", inFlight, collect)
 	}
 	return s
+}
+
+// wordCounts lists unknown status words with their counts, by word.
+func wordCounts(words map[string]int) string {
+	keys := make([]string, 0, len(words))
+	for k := range words {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%q %d", k, words[k])
+	}
+	return strings.Join(parts, ", ")
 }
 
 func perJob(n, jobs int) float64 {

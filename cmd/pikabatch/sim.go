@@ -15,6 +15,10 @@ import (
 func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("pikabatch sim", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, simUsage)
+		fs.PrintDefaults()
+	}
 	addr := fs.String("addr", "127.0.0.1:8787", "API listen `address`; result files are served on another port of the same host")
 	var cfg sim.Config
 	// No flag default from the environment: the flag package prints
@@ -29,7 +33,7 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.IntVar(&cfg.MaxConcurrentSubmits, "max-jobs", 0, "account limit on jobs queued+running (429 above it; 0 = none)")
 	fs.Float64Var(&cfg.RateLimit, "rate-limit", 0, "requests/s above which the API answers 429 (0 = none)")
 	ttlMS := fs.Int("url-ttl-ms", 0, "`ms` a result URL stays valid (0 = forever)")
-	fs.Int64Var(&cfg.Seed, "seed", 1, "seed for faults, jitter, IDs and video bytes")
+	fs.Int64Var(&cfg.Seed, "seed", 1, "seed for faults, jitter, request IDs (after --id-prefix) and video bytes")
 	fs.Float64Var(&cfg.Faults.Rate429, "fault-429", 0, "fraction of API requests answered 429 with Retry-After")
 	retryMS := fs.Int("retry-after-ms", 1000, "Retry-After sent with injected 429s (`ms`, rounded up to seconds)")
 	fs.Float64Var(&cfg.Faults.Rate5xx, "fault-5xx", 0, "fraction of API requests answered 5xx")
@@ -39,7 +43,18 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.Float64Var(&cfg.Faults.RateFail, "fault-fail", 0, "fraction of generations that fail")
 	fs.Float64Var(&cfg.Faults.RateExpire, "fault-expire", 0, "fraction of result URLs already expired when fetched")
 	fs.Float64Var(&cfg.Faults.RateNeverFinish, "fault-never", 0, "fraction of jobs that never finish")
-	fs.Float64Var(&cfg.Faults.Rate402, "fault-402", 0, "fraction of submits refused for lack of credits")
+	fs.Float64Var(&cfg.Faults.Rate402, "fault-402", 0, "fraction of submits refused for lack of credits (HTTP 402, error_code 400002)")
+	fs.Float64Var(&cfg.Faults.RateGatewayAfterCreate, "fault-gateway", 0,
+		"fraction of submits that create the job, then answer 502/504 with a gateway's HTML page (a paid job the client is not told about)")
+	fs.Float64Var(&cfg.Faults.RateOddStatus, "fault-odd-status", 0,
+		"fraction of status/result answers for queued or running jobs with a word outside the docs (pending, queued, starting, processing)")
+	fs.IntVar(&cfg.BalanceJobs, "balance-jobs", 0,
+		"the account pays for `N` jobs, then submits get HTTP 400 error_code 400002 until topped up (0 = unlimited)")
+	fs.StringVar(&cfg.Timestamps, "timestamps", sim.TimestampsSeconds, "precision of created_at/finished_at: s, ms or none")
+	fs.StringVar(&cfg.ErrorShape, "error-shape", sim.ShapeErrorMessage,
+		"error body: error_message, message_detail, nested, or mixed (rotates through the three)")
+	fs.IntVar(&cfg.BadTokenStatus, "bad-token-status", 401, "HTTP `status` of a missing or wrong token (error_code 400004): 401 or 400")
+	fs.StringVar(&cfg.IDPrefix, "id-prefix", "", "first 12 lowercase `hex` digits of every request ID (default random, so two simulators never share an ID)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -56,12 +71,19 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	madeUp := cfg.Token == ""
 
 	srv, err := sim.Start(cfg, *addr)
+	if errors.Is(err, sim.ErrInvalidConfig) {
+		return usagef("%v", err)
+	}
 	if err != nil {
 		return fmt.Errorf("start simulator: %w", err)
 	}
 	defer srv.Close()
 	fmt.Fprintf(stdout, "simulated Model API on %s (result files on %s)\n", srv.APIURL, srv.FilesURL)
 	fmt.Fprintf(stdout, "counters: %s/_sim/counters\n", srv.APIURL)
+	fmt.Fprintf(stdout, "request IDs start with %s-%s\n", srv.IDPrefix()[:8], srv.IDPrefix()[8:])
+	if cfg.BalanceJobs > 0 {
+		fmt.Fprintf(stdout, "balance: %d jobs; top up with: curl -d '{\"add_jobs\": 10}' %s/_sim/balance\n", cfg.BalanceJobs, srv.APIURL)
+	}
 	if madeUp {
 		// The simulator's own made-up token: printing it is the point.
 		fmt.Fprintf(stdout, "token: %s\n", srv.Token())
@@ -70,3 +92,20 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	<-ctx.Done()
 	return ctx.Err()
 }
+
+const simUsage = `Usage: pikabatch sim [--addr HOST:PORT] [flags]
+
+Runs the simulated RunComfy Model API, speaking the documented contract:
+result "succeeded", cancel 202 with an outcome, errors with a numeric
+error_code. Fault flags take a rate in [0, 1], drawn from --seed.
+
+Admin endpoints on the API address (no token):
+  GET  /_sim/counters                what the simulator saw, as JSON
+  GET  /_sim/balance                 {"limited": true, "jobs_left": N}
+  POST /_sim/balance                 {"add_jobs": N} tops up while it runs;
+                                     {"jobs": N} sets it (N < 0: unlimited)
+  POST /_sim/requests/ID/expire      the request answers 404001 from then on
+  POST /_sim/requests/ID/disown      the request answers 403001 (another account)
+
+Flags:
+`

@@ -60,7 +60,7 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			rep.Unreachable = append(rep.Unreachable, unreachableBatch{StateFile: f, Error: err.Error()})
 			continue
 		case err != nil:
-			return err
+			return damagedHint(err)
 		}
 		srcs = append(srcs, s)
 	}
@@ -117,6 +117,9 @@ func printStatus(w io.Writer, st live.Status) {
 			r.Submitted, r.Completed, r.Downloaded, r.Failed, r.Resent, c.Submit, c.Status, c.Result, c.Cancel, c.Retries, c.RateLimited)
 		if r.AccountJobs > 0 {
 			fmt.Fprintf(w, "  %s; further submits wait for a job to finish\n", accountLimit(r.AccountJobs))
+		}
+		if len(r.StatusWords) > 0 {
+			fmt.Fprintf(w, "  status words outside the API's docs (jobs taken as still running): %s\n", wordCounts(r.StatusWords))
 		}
 	} else {
 		fmt.Fprintf(w, "%s: no run is live\n", st.StateFile)

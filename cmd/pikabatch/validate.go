@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 
 	"github.com/pikabatch/pikabatch/manifest"
@@ -36,12 +37,18 @@ func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return usagef("--format: %v", err)
 	}
+	if *checkURLsFlag && (*checkConc < 1 || *checkRPS <= 0) {
+		return usagef("--check-concurrency must be at least 1 and --check-rps above 0")
+	}
+	if *checkURLsFlag {
+		// Checking the URLs reads the manifest a second time.
+		if err := requireRegularManifest(*path, "validate --check-urls"); err != nil {
+			return err
+		}
+	}
 	sum, err := manifest.Validate(ctx, *path, f, nil)
 	if err != nil {
 		return manifestError(err)
-	}
-	if *checkURLsFlag && (*checkConc < 1 || *checkRPS <= 0) {
-		return usagef("--check-concurrency must be at least 1 and --check-rps above 0")
 	}
 	if *asJSON {
 		if !*checkURLsFlag {
@@ -55,7 +62,12 @@ func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}{sum, checks})
 		return err
 	}
-	fmt.Fprintf(stdout, "%s: %d rows, valid\n", *path, sum.Rows)
+	if *checkURLsFlag {
+		// No verdict yet: the URLs may still fail. It comes last.
+		fmt.Fprintf(stdout, "%s: %d rows\n", *path, sum.Rows)
+	} else {
+		fmt.Fprintf(stdout, "%s: %d rows, valid\n", *path, sum.Rows)
+	}
 	res := make([]string, 0, len(sum.ByResolution))
 	for r := range sum.ByResolution {
 		res = append(res, r)
@@ -76,8 +88,40 @@ func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		fmt.Fprintf(stdout, "  %d rows repeat an earlier row's parameters (each is still its own job)\n", sum.DuplicateRows)
 	}
 	if *checkURLsFlag {
-		_, err := checkURLs(ctx, *path, f, *checkConc, *checkRPS, stdout)
+		checks, err := checkURLs(ctx, *path, f, *checkConc, *checkRPS, stdout)
+		switch {
+		case err == nil:
+			fmt.Fprintf(stdout, "%s: %d rows, valid; every image URL ok\n", *path, sum.Rows)
+		case errors.Is(err, errBadURLs):
+			fmt.Fprintf(stdout, "%s: %d rows, %d would fail: their image URLs failed the check\n", *path, sum.Rows, failed(checks))
+		}
 		return err
 	}
 	return nil
+}
+
+// requireRegularManifest refuses a manifest that is a pipe, a socket or a
+// device: cmd reads the manifest twice (every row is checked before
+// anything is sent, then it is read again to submit or check), and a pipe
+// such as --manifest /dev/stdin yields its rows only once, so the second
+// pass found it empty after the first had called it valid (issue 14). A
+// hidden copy would work, but would put a manifest of any size on a disk
+// the user did not choose, and a resume needs the same manifest again
+// anyway: a file is the honest answer. A directory or a missing file is
+// left to the reader, which names the problem.
+func requireRegularManifest(path, cmd string) error {
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().IsRegular() || fi.IsDir() {
+		return nil
+	}
+	kind := "not a regular file"
+	switch m := fi.Mode(); {
+	case m&os.ModeNamedPipe != 0:
+		kind = "a pipe"
+	case m&os.ModeSocket != 0:
+		kind = "a socket"
+	case m&os.ModeDevice != 0:
+		kind = "a device"
+	}
+	return usagef("--manifest %s is %s: %s reads the manifest twice (once to check every row before anything is sent, then again), and a pipe gives its rows only once; write it to a file first (for example: make-manifest > clips.csv) and pass that", path, kind, cmd)
 }

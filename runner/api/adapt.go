@@ -49,7 +49,11 @@ func newAdaptiveLimit(lim *rate.Limiter) *adaptiveLimit {
 	return &adaptiveLimit{lim: lim, ceiling: l}
 }
 
-// slowDown cuts the rate after a 429 and reports whether it did.
+// slowDown reacts to a 429 and reports whether it slowed down. The first
+// reaction is to stop bursting: the API's own bucket is evidently smaller
+// than ours (an API that allows R/s may take them only evenly spaced), so
+// from then on requests leave evenly spaced at the same rate. Only a 429
+// that comes while sending evenly cuts the rate.
 func (a *adaptiveLimit) slowDown(now time.Time) bool {
 	if a == nil {
 		return false
@@ -58,6 +62,11 @@ func (a *adaptiveLimit) slowDown(now time.Time) bool {
 	defer a.mu.Unlock()
 	if !a.lastCut.IsZero() && now.Sub(a.lastCut) < adaptCutEvery {
 		return false
+	}
+	if a.lim.Burst() > 1 {
+		a.lim.SetBurstAt(now, 1)
+		a.lastCut, a.lastGain = now, now
+		return true
 	}
 	floor := a.ceiling * adaptFloor
 	cur := a.lim.Limit()

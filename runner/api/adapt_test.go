@@ -34,8 +34,9 @@ func TestAdaptiveRate(t *testing.T) {
 	limited := reply(http.StatusTooManyRequests, `{"error_message":"rate limit exceeded"}`, "Retry-After", "1")
 	ok := reply(http.StatusOK, `{"status":"in_queue"}`)
 	answers := &queue{}
-	// A large burst keeps Wait from ever blocking: the test watches the
-	// limit, not the clock.
+	// A large burst keeps Wait from blocking until the first 429 ends it;
+	// then 100/s waits at most 10ms. The test watches the limit, not the
+	// clock.
 	lim := rate.NewLimiter(100, 1000)
 	clock := &fakeClock{t: time.Unix(1_800_000_000, 0)}
 	f := setup(t, answers, func(c *Config) { c.Limiter = lim; c.MaxRetries = 1 })
@@ -45,11 +46,21 @@ func TestAdaptiveRate(t *testing.T) {
 		return err
 	}
 
-	// A 429 (then a success on the retry) halves the rate once.
+	// A first 429 ends the burst: the API's bucket is smaller than ours.
+	// The rate stays.
+	answers.set(limited, ok)
+	require.NoError(t, status())
+	assert.Equal(t, 1, lim.Burst(), "requests leave evenly spaced from now on")
+	assert.InDelta(t, 100, float64(lim.Limit()), 1e-9)
+	assert.EqualValues(t, 1, f.client.Calls().Slowdowns)
+
+	// A 429 while sending evenly (then a success on the retry) halves the
+	// rate once.
+	clock.Add(time.Second)
 	answers.set(limited, ok)
 	require.NoError(t, status())
 	assert.InDelta(t, 50, float64(lim.Limit()), 1e-9)
-	assert.EqualValues(t, 1, f.client.Calls().Slowdowns)
+	assert.EqualValues(t, 2, f.client.Calls().Slowdowns)
 
 	// More 429s within the same second do not cut again: they answer
 	// requests sent before the cut.
@@ -63,7 +74,7 @@ func TestAdaptiveRate(t *testing.T) {
 		require.ErrorIs(t, status(), ErrUnavailable)
 	}
 	assert.InDelta(t, 5, float64(lim.Limit()), 1e-9, "floor: a twentieth of the configured rate")
-	assert.EqualValues(t, 5, f.client.Calls().Slowdowns, "100 → 50 → 25 → 12.5 → 6.25 → 5")
+	assert.EqualValues(t, 6, f.client.Calls().Slowdowns, "burst, then 100 → 50 → 25 → 12.5 → 6.25 → 5")
 
 	// Successes bring it back linearly: the full rate in 20s from zero.
 	answers.set(ok)
@@ -73,7 +84,7 @@ func TestAdaptiveRate(t *testing.T) {
 	clock.Add(time.Minute)
 	require.NoError(t, status())
 	assert.InDelta(t, 100, float64(lim.Limit()), 1e-9, "never above the configured rate")
-	assert.EqualValues(t, 23, f.client.Calls().RateLimited, "1 + 2 + 10×2 answers")
+	assert.EqualValues(t, 24, f.client.Calls().RateLimited, "1 + 1 + 2 + 10×2 answers")
 }
 
 func TestAdaptiveRateOff(t *testing.T) {

@@ -15,7 +15,7 @@ import (
 	"net/http/httptrace"
 	"net/netip"
 	"net/url"
-	"strconv"
+	"path"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -37,6 +37,7 @@ const (
 	DefaultMaxRetries     = 6
 	DefaultBackoffBase    = 500 * time.Millisecond
 	DefaultBackoffMax     = 30 * time.Second
+	DefaultSubmitGrace    = 15 * time.Second
 )
 
 const (
@@ -49,13 +50,18 @@ const (
 	// maxRetryAfter bounds a parsed Retry-After, so that no header can
 	// overflow a time.Duration. The caller's ctx bounds the actual wait.
 	maxRetryAfter = 24 * time.Hour
+	// apiVersionPath ends the paths the client builds. A base URL may end
+	// with it too (RunComfy's own MCP server is configured that way).
+	apiVersionPath = "/v1"
 )
 
 // Config configures a Client. Zero values take the documented defaults.
 type Config struct {
 	// BaseURL is the API's base URL; default DefaultBaseURL. It must use
 	// https unless the host is loopback (localhost, 127.0.0.0/8, ::1). It
-	// may have a path prefix, but no credentials, query or fragment.
+	// may have a path prefix, but no credentials, query or fragment. A
+	// trailing "/v1" is optional: "https://h" and "https://h/v1" both
+	// submit to https://h/v1/models/{model}.
 	BaseURL string
 	// Token is the API token; required.
 	Token Token
@@ -75,6 +81,11 @@ type Config struct {
 	// RequestTimeout bounds each HTTP request, from sending it to reading
 	// the whole answer; default DefaultRequestTimeout.
 	RequestTimeout time.Duration
+	// SubmitGrace is how long a submit already going out may still wait
+	// for its answer once the caller's ctx is done, so that the request ID
+	// of a job the API created is still returned; default
+	// DefaultSubmitGrace. RequestTimeout still bounds the whole request.
+	SubmitGrace time.Duration
 	// MaxRetries is the number of retries per call on transient errors;
 	// 0 means DefaultMaxRetries, negative means none.
 	MaxRetries int
@@ -103,8 +114,10 @@ type Client struct {
 	secrets    []string // forms of the token scrubbed from response text
 	hc         *http.Client
 	limiter    *rate.Limiter
+	pace       *pacer         // hands limiter tokens to urgent calls first
 	adapt      *adaptiveLimit // nil: the limiter's rate is fixed
 	timeout    time.Duration
+	grace      time.Duration // Config.SubmitGrace
 	maxRetries int
 	backoffMin time.Duration
 	backoffMax time.Duration
@@ -112,6 +125,7 @@ type Client struct {
 	sleep      func(ctx context.Context, d time.Duration) error
 	rand       func() float64
 	now        func() time.Time
+	stopSeen   func() // test hook: a submit attempt saw its ctx end
 
 	calls struct {
 		submit, status, result, cancel, retries, rateLimited, slowdowns atomic.Int64
@@ -145,11 +159,12 @@ func New(cfg Config) (*Client, error) {
 	}
 	c := &Client{
 		base:       &url.URL{Scheme: base.Scheme, Host: base.Host},
-		prefix:     base.Scheme + "://" + base.Host + strings.TrimRight(base.EscapedPath(), "/"),
+		prefix:     base.Scheme + "://" + base.Host + basePath(base),
 		auth:       "Bearer " + string(cfg.Token),
 		secrets:    tokenForms(string(cfg.Token)),
 		limiter:    cfg.Limiter,
 		timeout:    cfg.RequestTimeout,
+		grace:      cfg.SubmitGrace,
 		maxRetries: cfg.MaxRetries,
 		backoffMin: cfg.BackoffBase,
 		backoffMax: cfg.BackoffMax,
@@ -162,6 +177,9 @@ func New(cfg Config) (*Client, error) {
 	}
 	if c.timeout <= 0 {
 		c.timeout = DefaultRequestTimeout
+	}
+	if c.grace <= 0 {
+		c.grace = DefaultSubmitGrace
 	}
 	switch {
 	case c.maxRetries == 0:
@@ -182,6 +200,7 @@ func New(cfg Config) (*Client, error) {
 	if c.sleep == nil {
 		c.sleep = sleepCtx
 	}
+	c.pace = newPacer(cfg.Limiter, sleepCtx)
 	if cfg.Rand == nil {
 		c.rand = rand.Float64
 	} else {
@@ -229,6 +248,16 @@ func parseBase(raw string) (*url.URL, error) {
 	}
 	u.Host = strings.ToLower(u.Host)
 	return u, nil
+}
+
+// basePath is the base URL's path prefix without trailing slashes and
+// without a trailing "/v1", which the client adds to every path itself.
+func basePath(base *url.URL) string {
+	p := strings.TrimRight(base.EscapedPath(), "/")
+	if strings.EqualFold(path.Base(p), strings.TrimPrefix(apiVersionPath, "/")) {
+		p = strings.TrimRight(p[:len(p)-len(apiVersionPath)], "/")
+	}
+	return p
 }
 
 // isLoopback reports whether host is localhost, in 127.0.0.0/8 or ::1.
@@ -411,10 +440,8 @@ func (c *Client) exec(ctx context.Context, r call, decode func(body []byte) erro
 			}
 			c.calls.retries.Add(1)
 		}
-		if c.limiter != nil {
-			if err := c.limiter.Wait(ctx); err != nil {
-				return c.stopped(r.op, fmt.Errorf("rate limiter: %w", err), last)
-			}
+		if err := c.pace.wait(ctx, urgencyOf(r.op)); err != nil {
+			return c.stopped(r.op, fmt.Errorf("rate limiter: %w", err), last)
 		}
 		// The submit cannot be undone once sent: a stop that came while we
 		// waited must win.
@@ -504,12 +531,35 @@ func (c *Client) backoff(n int, last error) time.Duration {
 
 // attempt sends r once. It reports whether a failure may be retried.
 func (c *Client) attempt(ctx context.Context, r call, n int, decode func([]byte) error) (retry bool, err error) {
-	actx, cancel := context.WithTimeout(ctx, c.timeout)
+	var (
+		actx    context.Context
+		cancel  context.CancelFunc
+		sending = func() bool { return true }
+	)
+	if r.op == opSubmit {
+		actx, cancel, sending = c.submitContext(ctx)
+	} else {
+		actx, cancel = context.WithTimeout(ctx, c.timeout)
+	}
 	defer cancel()
 	// wrote tells a lost answer (the API may have acted) from a request
-	// that never fully left (it cannot have).
-	var wrote atomic.Bool
+	// that never fully left (it cannot have). unsent marks a request whose
+	// connection was closed before it was written to.
+	var wrote, unsent atomic.Bool
 	actx = httptrace.WithClientTrace(actx, &httptrace.ClientTrace{
+		// With a connection in hand the request starts going out: from
+		// here on a stop no longer cuts a submit short. A stop that came
+		// first closes the connection before a byte is written, or the
+		// transport might still send the request: it can pick an idle
+		// connection over the stop. (WroteRequest then still reports
+		// success: it fires once the request is buffered, before the
+		// flush that fails.)
+		GotConn: func(info httptrace.GotConnInfo) {
+			if !sending() {
+				unsent.Store(true)
+				_ = info.Conn.Close()
+			}
+		},
 		WroteRequest: func(info httptrace.WroteRequestInfo) {
 			if info.Err == nil {
 				wrote.Store(true)
@@ -534,7 +584,7 @@ func (c *Client) attempt(ctx context.Context, r call, n int, decode func([]byte)
 
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		retry, err := c.transportError(ctx, r, err, wrote.Load())
+		retry, err := c.transportError(ctx, r, err, wrote.Load() && !unsent.Load())
 		c.log.Debug("api request failed", append(r.logAttrs(n), "err", err)...)
 		return retry, err
 	}
@@ -543,20 +593,18 @@ func (c *Client) attempt(ctx context.Context, r call, n int, decode func([]byte)
 
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		data, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBodyBytes)) // a partial body still has the message
-		se := &StatusError{
-			Code:       resp.StatusCode,
-			Message:    c.bodyMessage(data),
-			RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), c.now()),
-			Op:         r.op,
-		}
-		return c.classify(se), se
+		se := c.errorBody(data)
+		se.Code = resp.StatusCode
+		se.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), c.now())
+		se.Op = r.op
+		return c.classify(se)
 	}
 
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBodyBytes+1))
 	if err != nil {
 		err = fmt.Errorf("%s: read response: %w", r.op, err)
 		if r.op == opSubmit {
-			return false, &UncertainError{Err: err}
+			return false, &UncertainError{Err: withStop(ctx, err)}
 		}
 		return ctx.Err() == nil, err // a body cut off is worth another look
 	}
@@ -571,26 +619,89 @@ func (c *Client) attempt(ctx context.Context, r call, n int, decode func([]byte)
 		c.adapt.recover(c.now())
 		return false, nil
 	case errors.As(err, &se):
-		return c.classify(se), err
+		if se.HTTPStatus != 0 {
+			se.HTTPStatus = resp.StatusCode
+		}
+		return c.classify(se)
 	case r.op == opSubmit:
 		return false, &UncertainError{Err: err}
 	}
 	return false, err
 }
 
-// classify counts a 429, slows the shared limiter down for it, and reports
-// whether se may be retried.
-func (c *Client) classify(se *StatusError) bool {
+// submitContext returns the context one submit attempt runs under, and
+// sending, to be called when the request starts going out; it reports
+// false if ctx ended first, and the request must not go. Until then the
+// context ends with ctx: a stop during the dial sends nothing. From then on
+// it outlives ctx by c.grace, so that the answer of a job the API may be
+// creating (its request ID) is still read. RequestTimeout bounds it either
+// way.
+func (c *Client) submitContext(ctx context.Context) (context.Context, context.CancelFunc, func() bool) {
+	actx, cancelCause := context.WithCancelCause(context.WithoutCancel(ctx))
+	actx, cancelTimeout := context.WithTimeout(actx, c.timeout)
+	const (
+		before  = iota // not sending yet
+		sending        // the request is going out
+		stopped        // ctx ended before it went out
+	)
+	var phase atomic.Int32
+	stopWatch := context.AfterFunc(ctx, func() {
+		if c.stopSeen != nil {
+			defer c.stopSeen()
+		}
+		if phase.CompareAndSwap(before, stopped) {
+			cancelCause(context.Cause(ctx))
+			return
+		}
+		t := time.AfterFunc(c.grace, func() {
+			cancelCause(fmt.Errorf("no answer %s after the stop: %w", c.grace, context.Cause(ctx)))
+		})
+		context.AfterFunc(actx, func() { t.Stop() })
+	})
+	cancel := func() {
+		stopWatch()
+		cancelTimeout()
+		cancelCause(context.Canceled)
+	}
+	// A followed redirect gets a connection too: still sending.
+	return actx, cancel, func() bool { return phase.CompareAndSwap(before, sending) || phase.Load() == sending }
+}
+
+// withStop adds ctx's error to err when ctx is done and err does not say so.
+func withStop(ctx context.Context, err error) error {
+	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+		return fmt.Errorf("%w: %w", cerr, err)
+	}
+	return err
+}
+
+// classify counts a 429 and decides whether se may be retried. A submit is
+// retried only on a 429 (the API refused the job, nothing was created) and
+// never on a documented error_code (a verdict). Its 408 and 5xx answers are
+// uncertain: a gateway may give up after the API created the job.
+func (c *Client) classify(se *StatusError) (retry bool, err error) {
 	if se.Code == http.StatusTooManyRequests {
 		c.calls.rateLimited.Add(1) // exec decides whether the rate slows down
 		if se.Op != opSubmit {
 			c.calls.pollsLimited.Add(1)
 		}
 	}
-	return se.Temporary()
+	if se.Op != opSubmit {
+		return se.Temporary(), se
+	}
+	switch {
+	case se.coded() != nil:
+		return false, se
+	case se.Code == http.StatusTooManyRequests:
+		return se.Temporary(), se // not when it is about payment
+	case se.Code == http.StatusRequestTimeout || se.Code >= 500 && se.Code <= 599:
+		return false, &UncertainError{Err: se}
+	}
+	return false, se
 }
 
-// transportError classifies an error from http.Client.Do.
+// transportError classifies an error from http.Client.Do. ctx is the
+// caller's: on submit, the attempt's own context outlives it.
 func (c *Client) transportError(ctx context.Context, r call, err error, wrote bool) (retry bool, _ error) {
 	err = c.scrub(fmt.Errorf("%s: %w", r.op, err))
 	switch {
@@ -598,13 +709,10 @@ func (c *Client) transportError(ctx context.Context, r call, err error, wrote bo
 		// The API answered with a redirect; nothing was accepted.
 		return false, err
 	case r.op == opSubmit && wrote:
-		return false, &UncertainError{Err: err}
+		return false, &UncertainError{Err: withStop(ctx, err)}
 	}
-	if cerr := ctx.Err(); cerr != nil {
-		if !errors.Is(err, cerr) {
-			err = fmt.Errorf("%w: %w", cerr, err)
-		}
-		return false, err
+	if ctx.Err() != nil {
+		return false, withStop(ctx, err)
 	}
 	return true, err
 }
@@ -675,15 +783,24 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 	return min(max(t.Sub(now), 0), maxRetryAfter)
 }
 
-// bodyMessage is the API's message in an error body, else its text.
-func (c *Client) bodyMessage(data []byte) string {
+// errorBody reads an error answer's body: its error_code and message. The
+// caller sets Code, Op and RetryAfter.
+func (c *Client) errorBody(data []byte) *StatusError {
+	se := &StatusError{}
 	if f, err := decodeObject(data); err == nil {
+		n, text := f.errorCode()
+		se.ErrorCode, se.ErrorCodeText = n, c.clean(text, maxCodeText)
 		if m := message(f, errorMessageKeys); m != "" {
-			return c.clean(m, maxMessageText)
+			se.Message = c.clean(m, maxMessageText)
+			return se
 		}
 	}
-	return c.clean(string(data), maxBodyText)
+	se.Message = c.clean(string(data), maxBodyText)
+	return se
 }
+
+// bodyMessage is the API's message in an error body, else its text.
+func (c *Client) bodyMessage(data []byte) string { return c.errorBody(data).Message }
 
 // clean makes response text safe for errors and logs: no token, no control
 // characters, bounded length.
@@ -699,15 +816,19 @@ func (c *Client) redact(s string) string {
 	return s
 }
 
-// errorCodeError is the error for a 200 answer with an error_code.
+// errorCodeError is the error for a 2xx answer with an error_code. Its
+// HTTPStatus is set to the answer's status by attempt.
 func (c *Client) errorCodeError(op string, f fields) *StatusError {
+	n, text := f.errorCode()
 	se := &StatusError{
-		Code:      http.StatusOK,
-		Message:   c.clean(message(f, errorMessageKeys), maxMessageText),
-		Op:        op,
-		ErrorCode: c.clean(f.errorCode(), maxCodeText),
+		Code:          http.StatusOK,
+		HTTPStatus:    http.StatusOK,
+		ErrorCode:     n,
+		ErrorCodeText: c.clean(text, maxCodeText),
+		Message:       c.clean(message(f, errorMessageKeys), maxMessageText),
+		Op:            op,
 	}
-	if n, err := strconv.Atoi(se.ErrorCode); err == nil && n >= 400 && n <= 599 {
+	if n >= 400 && n <= 599 {
 		se.Code = n
 	}
 	return se
@@ -734,16 +855,30 @@ func (c *Client) requestURL(op, id, action string) (string, error) {
 }
 
 // Submit creates a job: it POSTs input, marshalled to JSON, to
-// /v1/models/{model}. Each accepted submit is a paid generation.
+// /v1/models/{model}. Each accepted submit is a paid generation, and the API
+// has no idempotency key, so Submit repeats a request only when the API
+// provably created nothing:
 //
-// Submit retries only while the request provably did not create a job: it
-// did not reach the server in full, or the server answered 408, 429 or 5xx.
-// When the request was written and the answer was lost (reset, EOF, timeout,
-// an unreadable or malformed 200), it returns an *UncertainError, matching
-// ErrUncertain, and does not retry: the caller decides. A 200 without
-// request_id but with error_code is a *StatusError; a 200 with request_id is
-// accepted even if it also has an error_code, because the job exists.
-// Any other error means no job was created.
+//   - a 429 (the API refused the job; the caller's SubmitHold, if any, is
+//     asked what it means), waiting out its Retry-After;
+//   - a request that never left in full: a dial, TLS or write error.
+//
+// A 5xx or 408, a timeout or cut connection after the body was written, an
+// unreadable 2xx and a 2xx without request_id are uncertain: the job may
+// exist. Submit returns an *UncertainError (errors.Is(err, ErrUncertain))
+// and never retries it; the caller decides. An answer with an error_code is
+// a refusal, whatever its HTTP status: a *StatusError matching the code's
+// sentinel (ErrUnknownModel, ErrPaymentRequired, ErrUnauthorized…), as is
+// any other 4xx (413 and 400/422 without a code match ErrRejected). A 2xx
+// with a request_id is accepted even if it also has an error_code, because
+// the job exists. Any error but an UncertainError means no job was created.
+//
+// ctx bounds everything before the request goes out: the limiter's wait,
+// the send gate (WithSendGate), backoff and holds. Once the request is
+// going out, a ctx that ends no longer cuts it short: Submit waits up to
+// Config.SubmitGrace more for the answer, so that a created job's request ID
+// is returned rather than lost; past that it returns an *UncertainError that
+// also matches ctx's error.
 func (c *Client) Submit(ctx context.Context, model string, input any) (SubmitResponse, error) {
 	path, err := modelPath(model)
 	if err != nil {
@@ -767,9 +902,13 @@ func (c *Client) Submit(ctx context.Context, model string, input any) (SubmitRes
 				CancelURL: f.str("cancel_url"),
 			}
 			if out.RequestID != "" {
+				if f.hasErrorCode() {
+					c.log.Warn("submit accepted with an error_code; keeping its request ID", "op", opSubmit, "request_id", out.RequestID,
+						"err", c.errorCodeError(opSubmit, f))
+				}
 				return nil
 			}
-			if f.errorCode() != "" {
+			if f.hasErrorCode() {
 				return c.errorCodeError(opSubmit, f)
 			}
 			return fmt.Errorf("submit: %w: no request_id", ErrBadResponse)
@@ -782,31 +921,40 @@ func (c *Client) Submit(ctx context.Context, model string, input any) (SubmitRes
 }
 
 // decodeState reads the status of a status or result body, or the error of
-// an error_code body.
-func (c *Client) decodeState(op string, data []byte) (fields, string, error) {
+// an error_code body. A documented error_code decides even beside a status;
+// an unknown status word is StatusUnknown, not an error.
+func (c *Client) decodeState(op string, data []byte) (fields, string, string, error) {
 	f, err := decodeObject(data)
 	if err != nil {
-		return nil, "", fmt.Errorf("%s: %w: %w", op, ErrBadResponse, err)
+		return nil, "", "", fmt.Errorf("%s: %w: %w", op, ErrBadResponse, err)
+	}
+	if n, _ := f.errorCode(); codeSentinels[n] != nil {
+		return nil, "", "", c.errorCodeError(op, f)
 	}
 	raw := f.str("status")
 	if strings.TrimSpace(raw) == "" {
-		if f.errorCode() != "" {
-			return nil, "", c.errorCodeError(op, f)
+		if f.hasErrorCode() {
+			return nil, "", "", c.errorCodeError(op, f)
 		}
-		return nil, "", fmt.Errorf("%s: %w: no status", op, ErrBadResponse)
+		return nil, "", "", fmt.Errorf("%s: %w: no status", op, ErrBadResponse)
 	}
-	st, ok := normaliseStatus(raw)
-	if !ok {
-		// Guessing could end a running job's tracking (or bill it twice):
-		// an unknown state is an error, and the job stays in flight.
-		return nil, "", fmt.Errorf("%s: %w: unknown status %q", op, ErrBadResponse, c.clean(raw, maxCodeText))
+	st := normaliseStatus(raw)
+	if st != StatusUnknown {
+		return f, st, "", nil
 	}
-	return f, st, nil
+	// Guessing what an unknown word means could end a running job's
+	// tracking (or bill it twice): the caller keeps looking instead, and
+	// may say which word it saw.
+	word := c.clean(raw, maxWordText)
+	c.log.Debug("unknown status word", "op", op, "word", word)
+	return f, st, word, nil
 }
 
 // Status reads a job's state: GET /v1/requests/{id}/status. It is idempotent
-// and retried on network errors, 408, 429 and 5xx. An unknown ID gives
-// ErrNotFound.
+// and retried on network errors, 408, 429 and 5xx. A status word the client
+// does not know reads as StatusUnknown, with the word in Status.Word. An
+// unknown, deleted or expired ID gives ErrNotFound; another account's,
+// ErrPermissionDenied.
 func (c *Client) Status(ctx context.Context, requestID string) (Status, error) {
 	u, err := c.requestURL(opStatus, requestID, "status")
 	if err != nil {
@@ -814,11 +962,11 @@ func (c *Client) Status(ctx context.Context, requestID string) (Status, error) {
 	}
 	var out Status
 	err = c.exec(ctx, call{op: opStatus, method: http.MethodGet, url: u, requestID: requestID}, func(data []byte) error {
-		f, st, err := c.decodeState(opStatus, data)
+		f, st, word, err := c.decodeState(opStatus, data)
 		if err != nil {
 			return err
 		}
-		out = Status{RequestID: requestID, Status: st, QueuePosition: f.queuePosition()}
+		out = Status{RequestID: requestID, Status: st, Word: word, QueuePosition: f.queuePosition()}
 		return nil
 	})
 	if err != nil {
@@ -828,8 +976,9 @@ func (c *Client) Status(ctx context.Context, requestID string) (Status, error) {
 }
 
 // Result reads a job's outcome: GET /v1/requests/{id}/result. It is idempotent
-// and retried like Status. Before the job finishes it reports the current
-// status with no Outputs. A job that completed without output reads as
+// and retried like Status, and reads status words like it ("succeeded" is
+// StatusCompleted). Before the job finishes it reports the current status
+// with no Outputs. A job that completed without output reads as
 // StatusFailed, with the API's message or "completed without output".
 func (c *Client) Result(ctx context.Context, requestID string) (Result, error) {
 	u, err := c.requestURL(opResult, requestID, "result")
@@ -838,13 +987,14 @@ func (c *Client) Result(ctx context.Context, requestID string) (Result, error) {
 	}
 	var out Result
 	err = c.exec(ctx, call{op: opResult, method: http.MethodGet, url: u, requestID: requestID}, func(data []byte) error {
-		f, st, err := c.decodeState(opResult, data)
+		f, st, word, err := c.decodeState(opResult, data)
 		if err != nil {
 			return err
 		}
 		out = Result{
 			RequestID:  requestID,
 			Status:     st,
+			Word:       word,
 			CreatedAt:  parseTime(f["created_at"]),
 			FinishedAt: parseTime(f["finished_at"]),
 		}
@@ -870,10 +1020,17 @@ func (c *Client) Result(ctx context.Context, requestID string) (Result, error) {
 	return out, nil
 }
 
-// Cancel cancels a queued job: POST /v1/requests/{id}/cancel. A job no longer
-// queued gives ErrNotCancellable (409, a 400/422 saying so, or a 2xx whose
-// status shows the job running or finished). Repeating a cancel is harmless,
-// so it is retried like Status.
+// Cancel asks the API to cancel a job: POST /v1/requests/{id}/cancel. nil
+// means the API accepted the cancel: the answer's outcome is "cancelled"
+// (or "cancellation_requested"), or, without an outcome, its status is
+// in_queue, cancelled or cancellation_requested, or it has neither (a bare
+// 2xx). The answer's status is not the job's new state: the documented
+// {"status":"completed","outcome":"cancelled"} is accepted.
+// ErrNotCancellable means it was not: outcome "not_cancellable" or a word
+// the client does not know, a status of a running or finished job without
+// an outcome, 409, or a 400/422 saying so. Such a job goes on and is
+// billed: keep polling it and collect its output. Repeating a cancel is
+// harmless, so it is retried like Status.
 func (c *Client) Cancel(ctx context.Context, requestID string) error {
 	u, err := c.requestURL(opCancel, requestID, "cancel")
 	if err != nil {
@@ -884,12 +1041,23 @@ func (c *Client) Cancel(ctx context.Context, requestID string) error {
 		if err != nil {
 			return nil // an empty or non-JSON 2xx is still a yes
 		}
-		if f.errorCode() != "" {
+		if f.hasErrorCode() {
 			return c.errorCodeError(opCancel, f)
 		}
-		if st, ok := normaliseStatus(f.str("status")); ok && st != StatusInQueue && st != StatusCancelled {
-			return fmt.Errorf("cancel: job is %s: %w", st, ErrNotCancellable)
+		if raw := f.str("outcome"); strings.TrimSpace(raw) != "" {
+			switch strings.ToLower(strings.TrimSpace(raw)) {
+			case "cancelled", "canceled", "cancellation_requested":
+				return nil
+			}
+			// "not_cancellable", or a word that does not say yes: the job
+			// may still run, so it must not be recorded cancelled.
+			return fmt.Errorf("cancel: outcome %q: %w", c.clean(raw, maxWordText), ErrNotCancellable)
 		}
-		return nil
+		raw := f.str("status")
+		switch strings.ToLower(strings.TrimSpace(raw)) {
+		case "", StatusInQueue, StatusCancelled, "canceled", "cancellation_requested":
+			return nil
+		}
+		return fmt.Errorf("cancel: job is %q: %w", c.clean(raw, maxWordText), ErrNotCancellable)
 	})
 }

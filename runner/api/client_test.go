@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httptrace"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -172,6 +174,43 @@ func TestPaths(t *testing.T) {
 	assert.Equal(t, 4, srv.Count(), "invalid IDs must not be sent")
 }
 
+// TestBaseURLVersion: a base given with or without its trailing /v1 (as
+// RunComfy's MCP server is configured) builds the same paths.
+func TestBaseURLVersion(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		suffix string
+		prefix string // before /v1/... on the wire
+	}{
+		{suffix: "", prefix: ""},
+		{suffix: "/", prefix: ""},
+		{suffix: "/v1", prefix: ""},
+		{suffix: "/v1/", prefix: ""},
+		{suffix: "/proxy", prefix: "/proxy"},
+		{suffix: "/proxy/v1", prefix: "/proxy"},
+		{suffix: "/v1x", prefix: "/v1x"},
+		{suffix: "/v1/v1", prefix: "/v1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.suffix, func(t *testing.T) {
+			t.Parallel()
+			srv := serve(reply(http.StatusOK, `{"request_id":"r","status":"in_queue"}`))
+			f := setup(t, srv, func(c *Config) { c.BaseURL += tt.suffix })
+			_, err := f.client.Submit(t.Context(), model, map[string]any{})
+			require.NoError(t, err)
+			_, err = f.client.Status(t.Context(), "r")
+			require.NoError(t, err)
+			reqs := srv.Requests()
+			require.Len(t, reqs, 2)
+			assert.Equal(t, tt.prefix+"/v1/models/"+model, reqs[0].URI)
+			assert.Equal(t, tt.prefix+"/v1/requests/r/status", reqs[1].URI)
+		})
+	}
+	c, err := New(Config{BaseURL: "https://model-api.runcomfy.net/v1", Token: testToken})
+	require.NoError(t, err)
+	assert.Equal(t, "https://model-api.runcomfy.net", c.prefix)
+}
+
 func TestStatus(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -198,11 +237,21 @@ func TestStatus(t *testing.T) {
 			want: Status{RequestID: "r", Status: StatusCancelled, QueuePosition: -1}},
 		{name: "failed", body: `{"status":"failed","status_url":"x","result_url":"y"}`,
 			want: Status{RequestID: "r", Status: StatusFailed, QueuePosition: -1}},
-		{name: "unknown status", body: `{"status":"warming_up"}`, wantErr: ErrBadResponse},
+		{name: "unknown status", body: `{"status":"warming_up"}`,
+			want: Status{RequestID: "r", Status: StatusUnknown, Word: "warming_up", QueuePosition: -1}},
+		{name: "pending", body: `{"status":"pending","queue_position":4}`,
+			want: Status{RequestID: "r", Status: StatusUnknown, Word: "pending", QueuePosition: 4}},
+		{name: "token in the word removed", body: `{"status":"Bearer ` + string(testToken) + `"}`,
+			want: Status{RequestID: "r", Status: StatusUnknown, Word: "Bearer [redacted]", QueuePosition: -1}},
+		{name: "hostile word sanitised and bounded", body: `{"status":"x\u001b[31m` + strings.Repeat("y", 300) + `"}`,
+			want: Status{RequestID: "r", Status: StatusUnknown, Word: "x [31m" + strings.Repeat("y", 100-len("x [31m")-len("…")) + "…", QueuePosition: -1}},
 		{name: "no status", body: `{"request_id":"r"}`, wantErr: ErrBadResponse},
 		{name: "not json", body: `<html>ok</html>`, wantErr: ErrBadResponse},
 		{name: "null", body: `null`, wantErr: ErrBadResponse},
 		{name: "error_code", body: `{"error_code":"NOT_FOUND","message":"no such request"}`, wantErr: errStatus},
+		{name: "documented error_code beside a status", body: `{"status":"in_queue","error_code":403001,"message":"not yours"}`, wantErr: ErrPermissionDenied},
+		{name: "other error_code beside a status", body: `{"status":"in_queue","error_code":"W1"}`,
+			want: Status{RequestID: "r", Status: StatusInQueue, QueuePosition: -1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -217,7 +266,7 @@ func TestStatus(t *testing.T) {
 			case errStatus:
 				var se *StatusError
 				require.ErrorAs(t, err, &se)
-				assert.Equal(t, "NOT_FOUND", se.ErrorCode)
+				assert.Equal(t, "NOT_FOUND", se.ErrorCodeText)
 				assert.Equal(t, "no such request", se.Message)
 			default:
 				require.ErrorIs(t, err, tt.wantErr)
@@ -319,6 +368,16 @@ func TestResult(t *testing.T) {
 			want: Result{RequestID: "r", Status: StatusCancelled},
 		},
 		{
+			name: "unknown word: no outputs, the word kept",
+			body: `{"status":"processing","output":{"video":"https://cdn.example.com/early.mp4"}}`,
+			want: Result{RequestID: "r", Status: StatusUnknown, Word: "processing"},
+		},
+		{
+			name: "failed with a code that is not documented",
+			body: `{"status":"failed","error":{"code":"E42","message":"NSFW"}}`,
+			want: Result{RequestID: "r", Status: StatusFailed, Error: "NSFW"},
+		},
+		{
 			name: "token echoed in the error is removed",
 			body: `{"status":"failed","error":"bad header Bearer ` + string(testToken) + `"}`,
 			want: Result{RequestID: "r", Status: StatusFailed, Error: "bad header Bearer [redacted]"},
@@ -354,8 +413,22 @@ func TestCancel(t *testing.T) {
 		{name: "400 other", step: reply(http.StatusBadRequest, `{"message":"malformed request id"}`), wantErr: ErrRejected},
 		{name: "200 running", step: reply(http.StatusOK, `{"status":"in_progress"}`), wantErr: ErrNotCancellable},
 		{name: "200 completed", step: reply(http.StatusOK, `{"status":"completed"}`), wantErr: ErrNotCancellable},
+		{name: "200 unknown status", step: reply(http.StatusOK, `{"status":"processing"}`), wantErr: ErrNotCancellable},
+		{name: "200 cancellation requested", step: reply(http.StatusOK, `{"status":"cancellation_requested"}`)},
+		// The outcome decides; the status beside it is not the job's new state.
+		{name: "202 documented example", step: reply(http.StatusAccepted, `{"request_id":"r","status":"completed","outcome":"cancelled"}`)},
+		{name: "202 outcome canceled", step: reply(http.StatusAccepted, `{"outcome":"Canceled"}`)},
+		{name: "202 outcome cancellation requested", step: reply(http.StatusAccepted, `{"outcome":"cancellation_requested"}`)},
+		{name: "202 not cancellable, no status", step: reply(http.StatusAccepted, `{"outcome":"not_cancellable"}`), wantErr: ErrNotCancellable},
+		{name: "202 not cancellable, queued status", step: reply(http.StatusAccepted, `{"status":"in_queue","outcome":"not_cancellable"}`), wantErr: ErrNotCancellable},
+		{name: "202 unknown outcome", step: reply(http.StatusAccepted, `{"status":"cancelled","outcome":"deferred"}`), wantErr: ErrNotCancellable},
+		{name: "202 empty", step: reply(http.StatusAccepted, ``)},
+		{name: "200 error_code 404001", step: reply(http.StatusOK, `{"error_code":404001,"error_message":"gone"}`), wantErr: ErrNotFound},
 		{name: "404", step: reply(http.StatusNotFound, `{"detail":"not found"}`), wantErr: ErrNotFound},
 		{name: "401", step: reply(http.StatusUnauthorized, ``), wantErr: ErrUnauthorized},
+		// The outcome decides, not the status (the documented example).
+		{name: "202 documented example", step: reply(http.StatusAccepted, `{"request_id":"r","status":"completed","outcome":"cancelled"}`)},
+		{name: "202 not cancellable", step: reply(http.StatusAccepted, `{"request_id":"r","outcome":"not_cancellable"}`), wantErr: ErrNotCancellable},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -397,6 +470,18 @@ func TestStatusErrorsFromServer(t *testing.T) {
 			wantErr: ErrPaymentRequired, wantMsg: "submit: HTTP 200 error_code INSUFFICIENT_BALANCE: Your balance is too low"},
 		{name: "200 error_code 401", step: reply(http.StatusOK, `{"error_code":401,"message":"bad token"}`), wantErr: ErrUnauthorized},
 		{name: "3xx", step: reply(http.StatusNotModified, ``), wantErr: errStatus},
+		{name: "413 body too large", step: reply(http.StatusRequestEntityTooLarge, `<html>413 Request Entity Too Large</html>`),
+			wantErr: ErrRejected, wantMsg: "submit: HTTP 413: <html>413 Request Entity Too Large</html>"},
+		{name: "400 error_code 400004", step: reply(http.StatusBadRequest, `{"error_code":400004,"error_message":"token revoked"}`),
+			wantErr: ErrUnauthorized, wantMsg: "submit: HTTP 400 error_code 400004: token revoked"},
+		{name: "200 error_code 400001", step: reply(http.StatusOK, `{"error_code":"400001","message":"unknown model","detail":"x"}`),
+			wantErr: ErrUnknownModel, wantMsg: "submit: HTTP 200 error_code 400001: unknown model"},
+		{name: "429 error_code 400002", step: reply(http.StatusTooManyRequests, `{"error":{"code":400002,"message":"no balance"}}`),
+			wantErr: ErrPaymentRequired},
+		{name: "503 error_code 400004", step: reply(http.StatusServiceUnavailable, `{"error_code":400004,"error_message":"inactive account"}`),
+			wantErr: ErrUnauthorized},
+		{name: "403 error_code 403001", step: reply(http.StatusForbidden, `{"error_code":403001,"error_message":"not yours"}`),
+			wantErr: ErrPermissionDenied},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -467,14 +552,15 @@ func TestRetries(t *testing.T) {
 		assert.Equal(t, int64(4), f.client.Calls().Retries)
 	})
 
-	t.Run("submit retried on 503 and 429", func(t *testing.T) {
+	t.Run("submit retried on 429", func(t *testing.T) {
 		t.Parallel()
-		srv := serve(busy, reply(http.StatusTooManyRequests, ``), reply(http.StatusOK, `{"request_id":"r"}`))
+		limited := reply(http.StatusTooManyRequests, ``)
+		srv := serve(limited, limited, reply(http.StatusOK, `{"request_id":"r"}`))
 		f := setup(t, srv)
 		resp, err := f.client.Submit(t.Context(), model, map[string]any{"image": "x"})
 		require.NoError(t, err)
 		assert.Equal(t, "r", resp.RequestID)
-		assert.Equal(t, Calls{Submit: 3, Retries: 2, RateLimited: 1}, f.client.Calls())
+		assert.Equal(t, Calls{Submit: 3, Retries: 2, RateLimited: 2}, f.client.Calls())
 		reqs := srv.Requests()
 		assert.Equal(t, reqs[0].Body, reqs[2].Body, "every attempt sends the whole body")
 	})
@@ -604,6 +690,18 @@ func TestSubmitUncertain(t *testing.T) {
 		{name: "connection dropped after the body was read", step: hangup},
 		{name: "200 not JSON", step: func(*testing.T) http.HandlerFunc { return reply(http.StatusOK, `<html>ok</html>`) }},
 		{name: "200 without request_id", step: func(*testing.T) http.HandlerFunc { return reply(http.StatusOK, `{"status":"in_queue"}`) }},
+		{name: "202 empty", step: func(*testing.T) http.HandlerFunc { return reply(http.StatusAccepted, ``) }},
+		// A gateway may give up after the API created the job (issue 9).
+		{name: "500", step: func(*testing.T) http.HandlerFunc { return reply(http.StatusInternalServerError, `{"message":"oops"}`) }},
+		{name: "502", step: func(*testing.T) http.HandlerFunc { return reply(http.StatusBadGateway, `<html>bad gateway</html>`) }},
+		{name: "503 with Retry-After", step: func(*testing.T) http.HandlerFunc {
+			return reply(http.StatusServiceUnavailable, ``, "Retry-After", "1")
+		}},
+		{name: "504", step: func(*testing.T) http.HandlerFunc { return reply(http.StatusGatewayTimeout, ``) }},
+		{name: "408", step: func(*testing.T) http.HandlerFunc { return reply(http.StatusRequestTimeout, ``) }},
+		{name: "200 with a 5xx error_code", step: func(*testing.T) http.HandlerFunc {
+			return reply(http.StatusOK, `{"error_code":503,"message":"overloaded"}`)
+		}},
 		{name: "200 body cut off", step: func(*testing.T) http.HandlerFunc {
 			return func(w http.ResponseWriter, r *http.Request) {
 				w.Header().Set("Content-Length", "100")
@@ -648,7 +746,8 @@ func TestSubmitCancelledAfterSending(t *testing.T) {
 		close(received)
 		<-r.Context().Done()
 	})
-	f := setup(t, srv)
+	// No answer ever comes: the grace after the stop runs out.
+	f := setup(t, srv, func(c *Config) { c.SubmitGrace = 20 * time.Millisecond })
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	go func() {
@@ -659,6 +758,95 @@ func TestSubmitCancelledAfterSending(t *testing.T) {
 	require.ErrorIs(t, err, ErrUncertain)
 	require.ErrorIs(t, err, context.Canceled)
 	assert.Equal(t, 1, srv.Count())
+}
+
+// TestSubmitStopOnTheWire: a stop that comes once the submit is on the wire
+// does not cut it short: the job the API created has its request ID
+// returned (issue 14 item 5: a stop must not lose a paid job).
+func TestSubmitStopOnTheWire(t *testing.T) {
+	t.Parallel()
+	received, stopSeen, release := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	srv := serve(func(w http.ResponseWriter, r *http.Request) {
+		close(received)
+		select {
+		case <-release: // answers only after the client saw the stop
+		case <-r.Context().Done():
+			return // the client gave up on the request
+		}
+		reply(http.StatusOK, `{"request_id":"late"}`)(w, r)
+	})
+	f := setup(t, srv)
+	f.client.stopSeen = func() { close(stopSeen) }
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go func() {
+		<-received
+		cancel()
+		<-stopSeen
+		close(release)
+	}()
+	resp, err := f.client.Submit(ctx, model, map[string]any{"image": "x"})
+	require.NoError(t, err)
+	assert.Equal(t, "late", resp.RequestID)
+	assert.Equal(t, 1, srv.Count())
+}
+
+// TestSubmitStopWhileWaitingForAToken: a stop ends a submit still waiting
+// for the rate limiter at once, unsent (issue 14 item 5).
+func TestSubmitStopWhileWaitingForAToken(t *testing.T) {
+	t.Parallel()
+	srv := serve(reply(http.StatusOK, `{"request_id":"r"}`))
+	lim := rate.NewLimiter(rate.Every(time.Hour), 1)
+	require.True(t, lim.Allow(), "the only token is gone: the next wait is an hour")
+	f := setup(t, srv, func(c *Config) { c.Limiter = lim; c.FixedRate = true })
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := f.client.Submit(ctx, model, map[string]any{"image": "x"})
+		done <- err
+	}()
+	// The waiting submit has reserved the next token.
+	require.Eventually(t, func() bool { return lim.Tokens() < -0.5 }, time.Minute, time.Millisecond)
+	cancel()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("Submit still waits for a token after the stop")
+	}
+	require.ErrorIs(t, err, context.Canceled)
+	assert.NotErrorIs(t, err, ErrUncertain)
+	assert.Zero(t, srv.Count(), "nothing was sent")
+	assert.Zero(t, f.client.Calls().Submit)
+}
+
+// TestSubmitStopJustBeforeSending: a stop that comes as the transport looks
+// for a connection sends nothing, and is not uncertain, even when an idle
+// connection is ready (the transport may pick it over the stop).
+func TestSubmitStopJustBeforeSending(t *testing.T) {
+	t.Parallel()
+	srv := serve(reply(http.StatusOK, `{"request_id":"r","status":"in_queue"}`))
+	f := setup(t, srv)
+	var stopSeen chan struct{}
+	f.client.stopSeen = func() { close(stopSeen) }
+	for i := range 40 {
+		_, err := f.client.Status(t.Context(), "r") // leaves an idle connection
+		require.NoError(t, err)
+		ctx, cancel := context.WithCancel(t.Context())
+		stopSeen = make(chan struct{})
+		ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GetConn: func(string) {
+			cancel()
+			<-stopSeen // the client has seen the stop
+		}})
+		_, err = f.client.Submit(ctx, model, map[string]any{"image": "x"})
+		cancel()
+		require.ErrorIs(t, err, context.Canceled, "try %d", i)
+		require.NotErrorIs(t, err, ErrUncertain, "try %d: nothing was written", i)
+	}
+	for _, r := range srv.Requests() {
+		require.Equal(t, http.MethodGet, r.Method, "no submit reached the server")
+	}
 }
 
 func TestSubmitCancelledBeforeSending(t *testing.T) {

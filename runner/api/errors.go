@@ -26,29 +26,51 @@ var (
 )
 
 // Errors returned by calls. Test with errors.Is: a *StatusError unwraps to the
-// sentinel that matches its code and message.
+// sentinel that matches it. The API's numeric error_code decides whatever the
+// HTTP status that carries it (a 200 included); only an answer without a
+// known code falls back to its HTTP status (see StatusError.Unwrap).
 var (
-	// ErrUnauthorized means the API rejected the token (401, 403). The rest of
-	// the batch will fail the same way.
-	ErrUnauthorized = errors.New("unauthorized: the API rejected the token")
+	// ErrUnknownModel means the API does not know the model ID (error_code
+	// 400001, InvalidResourceIdentifier). Every submit of the batch would
+	// fail the same way: stop before sending another.
+	ErrUnknownModel = errors.New("unknown model")
 
-	// ErrPaymentRequired means the account cannot pay for more jobs (402, or
-	// an error whose message is about balance, credits, funds or billing).
+	// ErrUnauthorized means the API rejected the token or the account
+	// (error_code 400004, UserAccountError: a bad, expired or revoked token
+	// or an inactive account; without a code, 401 or 403). The rest of the
+	// batch will fail the same way.
+	ErrUnauthorized = errors.New("unauthorized: the API rejected the token or the account")
+
+	// ErrPaymentRequired means the account cannot pay for more jobs
+	// (error_code 400002, InsufficientResources; without a code, 402 or a
+	// 4xx whose message is about balance, credits, funds or billing). Jobs
+	// already accepted still run.
 	ErrPaymentRequired = errors.New("payment required: the account cannot pay for more jobs")
 
-	// ErrNotFound means the model or request ID is unknown or has expired (404).
+	// ErrPermissionDenied means the request ID belongs to another account
+	// (error_code 403001, PermissionDeniedError). Only that job is affected:
+	// unlike a bare 403, it says nothing about the token.
+	ErrPermissionDenied = errors.New("permission denied: the request belongs to another account")
+
+	// ErrNotFound means the request ID is unknown, deleted or expired
+	// (error_code 404001, ResourceNotFound; without a code, 404).
 	ErrNotFound = errors.New("not found")
 
-	// ErrRejected means the API rejected the input (400, 422). Only that
-	// request fails; others may go on.
+	// ErrRejected means the API rejected this request's input (without a
+	// code: 400, 422, or 413 for a body too large). Only that request
+	// fails; others may go on.
 	ErrRejected = errors.New("input rejected")
 
-	// ErrNotCancellable means a cancel came too late: the job is no longer
-	// queued (409 on cancel, or 400/422 saying so).
+	// ErrNotCancellable means the API did not accept a cancel: the job is
+	// already running or finished (cancel's outcome "not_cancellable", a
+	// status showing the job running or done, 409, or a 400/422 saying so).
+	// The job goes on and is billed: keep polling it and collect its output.
 	ErrNotCancellable = errors.New("not cancellable: the job is no longer queued")
 
-	// ErrUncertain means a submit was sent and its answer was lost: a paid job
-	// may or may not exist. Submit never retries it; see UncertainError.
+	// ErrUncertain means a submit reached the API and no clear answer came
+	// back (a 5xx or 408, a timeout or a cut connection after the body was
+	// written, an unreadable 2xx, a 2xx without request_id): a paid job may
+	// or may not exist. Submit never retries it; see UncertainError.
 	ErrUncertain = errors.New("submit outcome unknown: a job may have been created")
 
 	// ErrUnavailable means a call kept failing with transient errors until its
@@ -63,14 +85,34 @@ var (
 	ErrRedirect = errors.New("redirect not followed")
 
 	// ErrBadResponse means a 2xx answer could not be understood: not JSON,
-	// missing fields or an unknown status. On submit it is reported inside
-	// an UncertainError, because the job may have been created.
+	// or without the fields it must have (a status, a request_id). On
+	// submit it is reported inside an UncertainError, because the job may
+	// have been created. An unknown status word is not an error: it reads
+	// as StatusUnknown.
 	ErrBadResponse = errors.New("malformed API response")
 
 	// ErrInvalidID means a model or request ID cannot be put in a URL path
 	// (empty, or with an empty, "." or ".." segment). Nothing was sent.
 	ErrInvalidID = errors.New("invalid model or request ID")
 )
+
+// The API's documented error codes (the body's error_code).
+const (
+	CodeInvalidResource   = 400001 // InvalidResourceIdentifier: unknown model ID
+	CodeInsufficientFunds = 400002 // InsufficientResources: no balance
+	CodeUserAccount       = 400004 // UserAccountError: bad token or inactive account
+	CodePermissionDenied  = 403001 // PermissionDeniedError: another account's request
+	CodeResourceNotFound  = 404001 // ResourceNotFound: unknown or expired request ID
+)
+
+// codeSentinels maps each documented error_code to its sentinel.
+var codeSentinels = map[int]error{
+	CodeInvalidResource:   ErrUnknownModel,
+	CodeInsufficientFunds: ErrPaymentRequired,
+	CodeUserAccount:       ErrUnauthorized,
+	CodePermissionDenied:  ErrPermissionDenied,
+	CodeResourceNotFound:  ErrNotFound,
+}
 
 // Operation names, as in StatusError.Op.
 const (
@@ -81,15 +123,24 @@ const (
 )
 
 // StatusError is an answer from the API that reports an error: an HTTP status
-// outside 2xx, or a 200 whose body has a non-empty error_code field.
+// outside 2xx, or a 2xx whose body carries an error_code instead of what
+// the call asked for.
 //
-// For a 200 with error_code, ErrorCode holds that field and Code is the
-// error_code itself when it is a number from 400 to 599 (so that it is
-// classified like that HTTP status), otherwise 200, which is permanent and
-// unwraps to ErrPaymentRequired only when the code or message is about
-// payment.
+// ErrorCode, when it is one of the documented codes (Code* constants),
+// decides what the error means whatever Code says. Otherwise Code does: for
+// a 2xx carrying an error_code, Code is that error_code when it is a number
+// from 400 to 599 (so that it is classified like that HTTP status), else
+// the 2xx status, which is permanent.
 type StatusError struct {
+	// Code is the HTTP status, or the error_code of a 2xx as said above.
 	Code int
+	// ErrorCode is the body's error_code (top level, or error.code), given
+	// as a number or a numeric string; 0 when absent or not a number.
+	ErrorCode int
+	// ErrorCodeText is the body's error_code when it is not a number (e.g.
+	// "INSUFFICIENT_BALANCE"), cleaned and bounded; empty otherwise. It is
+	// shown and read for words about payment, never branched on otherwise.
+	ErrorCodeText string
 	// Message is the API's own message (from error_message, message, detail,
 	// error or error.message), else the start of the body. It never holds
 	// request headers, and the token is removed from it.
@@ -98,48 +149,67 @@ type StatusError struct {
 	RetryAfter time.Duration
 	// Op is the call: "submit", "status", "result" or "cancel".
 	Op string
-	// ErrorCode is the body's error_code on a 200 answer; empty otherwise.
-	ErrorCode string
+	// HTTPStatus is the status of a 2xx answer that carried an error_code;
+	// 0 for an answer outside 2xx, whose status is Code.
+	HTTPStatus int
 }
 
-// Error returns e.g. "submit: HTTP 422: image must be a URL".
+// Error returns e.g. "submit: HTTP 422: image must be a URL" or
+// "submit: HTTP 400 error_code 400004: token revoked".
 func (e *StatusError) Error() string {
 	var b strings.Builder
 	if e.Op != "" {
 		b.WriteString(e.Op)
 		b.WriteString(": ")
 	}
-	if e.ErrorCode != "" {
-		fmt.Fprintf(&b, "HTTP 200 error_code %s", e.ErrorCode)
-	} else {
-		fmt.Fprintf(&b, "HTTP %d", e.Code)
+	status := e.Code
+	if e.HTTPStatus != 0 {
+		status = e.HTTPStatus
+	}
+	fmt.Fprintf(&b, "HTTP %d", status)
+	switch {
+	case e.ErrorCode != 0:
+		fmt.Fprintf(&b, " error_code %d", e.ErrorCode)
+	case e.ErrorCodeText != "":
+		fmt.Fprintf(&b, " error_code %s", e.ErrorCodeText)
 	}
 	switch {
 	case e.Message != "":
 		b.WriteString(": ")
 		b.WriteString(e.Message)
-	case e.ErrorCode == "" && http.StatusText(e.Code) != "":
+	case e.ErrorCode == 0 && e.ErrorCodeText == "" && http.StatusText(status) != "":
 		b.WriteString(" ")
-		b.WriteString(http.StatusText(e.Code))
+		b.WriteString(http.StatusText(status))
 	}
 	return b.String()
 }
 
+// coded returns the sentinel of a documented error_code, or nil.
+func (e *StatusError) coded() error { return codeSentinels[e.ErrorCode] }
+
 // Temporary reports whether the call may succeed if repeated: 408, 429 and
-// 5xx, unless the error is about payment (some services answer 429 when the
-// credits run out, and waiting does not fix that).
+// 5xx, unless the answer carries a documented error_code (which is a
+// verdict, not a hiccup) or is about payment (some services answer 429 when
+// the credits run out, and waiting does not fix that). Submit retries fewer
+// of these: see Client.Submit.
 func (e *StatusError) Temporary() bool {
-	if e.isPayment() {
+	if e.coded() != nil || e.isPayment() {
 		return false
 	}
 	return e.Code == http.StatusRequestTimeout || e.Code == http.StatusTooManyRequests || e.Code >= 500 && e.Code <= 599
 }
 
-// Unwrap returns the sentinel for the error: ErrUnauthorized (401, 403),
-// ErrPaymentRequired (402, or a 4xx/error_code about payment), ErrNotFound
-// (404), ErrNotCancellable (409 on cancel, or 400/422 on cancel saying the
-// job is not queued), ErrRejected (400, 422); nil otherwise.
+// Unwrap returns the sentinel for the error. A documented error_code
+// decides: 400001 ErrUnknownModel, 400002 ErrPaymentRequired, 400004
+// ErrUnauthorized, 403001 ErrPermissionDenied, 404001 ErrNotFound. Without
+// one: ErrPaymentRequired (402, or a 4xx/error_code about payment),
+// ErrUnauthorized (401, 403), ErrNotFound (404), ErrNotCancellable (409 on
+// cancel, or 400/422 on cancel saying the job is not queued), ErrRejected
+// (400, 413, 422); nil otherwise.
 func (e *StatusError) Unwrap() error {
+	if s := e.coded(); s != nil {
+		return s
+	}
 	switch {
 	case e.isPayment():
 		return ErrPaymentRequired
@@ -154,6 +224,10 @@ func (e *StatusError) Unwrap() error {
 			return ErrNotCancellable
 		}
 		return ErrRejected
+	case e.Code == http.StatusRequestEntityTooLarge:
+		// The body (a prompt of megabytes) is too large for the API: that
+		// row's input, not the account, is at fault.
+		return ErrRejected
 	}
 	return nil
 }
@@ -166,24 +240,27 @@ var (
 	notQueuedRE = regexp.MustCompile(`(?i)not (in (the )?)?queue|no longer queued|already|in[ _]progress|running|started|completed|finished|cannot be cancell?ed|can't be cancell?ed|not cancell?able`)
 )
 
-// isPayment reports whether e is about the account's ability to pay. Messages
-// count for 4xx and error_code answers only: a 5xx mentioning credits is a
-// server fault, not an empty account.
+// isPayment reports whether e, which carries no documented error_code, is
+// about the account's ability to pay. Messages count for 4xx and 2xx
+// error_code answers only: a 5xx mentioning credits is a server fault, not
+// an empty account.
 func (e *StatusError) isPayment() bool {
 	if e.Code == http.StatusPaymentRequired {
 		return true
 	}
-	if e.ErrorCode == "" && (e.Code < 400 || e.Code > 499) {
+	if e.HTTPStatus == 0 && (e.Code < 400 || e.Code > 499) {
 		return false
 	}
-	text := strings.NewReplacer("_", " ", "-", " ").Replace(e.ErrorCode + " " + e.Message)
+	text := strings.NewReplacer("_", " ", "-", " ").Replace(e.ErrorCodeText + " " + e.Message)
 	return paymentRE.MatchString(text)
 }
 
-// UncertainError is returned by Submit when the request was written and its
-// answer was lost (reset, EOF, timeout, unreadable or malformed 200): a paid
-// job may exist. It matches ErrUncertain and unwraps to the cause, which may
-// be the context's error.
+// UncertainError is returned by Submit when the request reached the API and
+// no clear answer came back: a 5xx or 408 (a gateway may give up after the
+// job was created), a reset, EOF or timeout after the body was written, an
+// unreadable 2xx or a 2xx without request_id. A paid job may exist. It
+// matches ErrUncertain and unwraps to the cause: a *StatusError for an
+// HTTP answer, and the context's error when a stop came first.
 type UncertainError struct {
 	Err error
 }

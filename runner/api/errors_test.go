@@ -41,10 +41,21 @@ func TestStatusErrorClassification(t *testing.T) {
 		{name: "599", err: StatusError{Code: 599}, temporary: true},
 		{name: "418", err: StatusError{Code: 418}},
 		{name: "304", err: StatusError{Code: 304}},
-		{name: "error_code text", err: StatusError{Code: 200, ErrorCode: "INSUFFICIENT_BALANCE"}, want: ErrPaymentRequired},
-		{name: "error_code other", err: StatusError{Code: 200, ErrorCode: "MODEL_BUSY"}},
+		{name: "error_code text", err: StatusError{Code: 200, HTTPStatus: 200, ErrorCodeText: "INSUFFICIENT_BALANCE"}, want: ErrPaymentRequired},
+		{name: "error_code other", err: StatusError{Code: 200, HTTPStatus: 200, ErrorCodeText: "MODEL_BUSY"}},
+		{name: "413", err: StatusError{Code: 413, Op: opSubmit}, want: ErrRejected},
+		// A documented error_code decides whatever the HTTP status.
+		{name: "400001 on 400", err: StatusError{Code: 400, ErrorCode: 400001, Op: opSubmit}, want: ErrUnknownModel},
+		{name: "400002 on 429", err: StatusError{Code: 429, ErrorCode: 400002, Op: opSubmit}, want: ErrPaymentRequired},
+		{name: "400004 on 400", err: StatusError{Code: 400, ErrorCode: 400004, Op: opSubmit}, want: ErrUnauthorized},
+		{name: "400004 on 200", err: StatusError{Code: 200, HTTPStatus: 200, ErrorCode: 400004, Op: opStatus}, want: ErrUnauthorized},
+		{name: "403001 on 403", err: StatusError{Code: 403, ErrorCode: 403001, Op: opStatus}, want: ErrPermissionDenied},
+		{name: "404001 on 503", err: StatusError{Code: 503, ErrorCode: 404001, Op: opResult}, want: ErrNotFound},
+		{name: "404001 on cancel 409", err: StatusError{Code: 409, ErrorCode: 404001, Op: opCancel}, want: ErrNotFound},
+		{name: "unknown numeric code on 503", err: StatusError{Code: 503, ErrorCode: 500123}, temporary: true},
+		{name: "unknown numeric code on 401", err: StatusError{Code: 401, ErrorCode: 401999}, want: ErrUnauthorized},
 	}
-	sentinels := []error{ErrRejected, ErrUnauthorized, ErrPaymentRequired, ErrNotFound, ErrNotCancellable}
+	sentinels := []error{ErrRejected, ErrUnauthorized, ErrPaymentRequired, ErrNotFound, ErrNotCancellable, ErrUnknownModel, ErrPermissionDenied}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -63,7 +74,7 @@ func TestStatusErrorString(t *testing.T) {
 	assert.Equal(t, "submit: HTTP 422: image must be a URL", (&StatusError{Code: 422, Op: "submit", Message: "image must be a URL"}).Error())
 	assert.Equal(t, "status: HTTP 503 Service Unavailable", (&StatusError{Code: 503, Op: "status"}).Error())
 	assert.Equal(t, "HTTP 599", (&StatusError{Code: 599}).Error())
-	assert.Equal(t, "submit: HTTP 200 error_code 42: no", (&StatusError{Code: 200, Op: "submit", ErrorCode: "42", Message: "no"}).Error())
+	assert.Equal(t, "submit: HTTP 200 error_code 42: no", (&StatusError{Code: 200, HTTPStatus: 200, Op: "submit", ErrorCode: 42, Message: "no"}).Error())
 }
 
 func TestWrapperErrors(t *testing.T) {
@@ -143,5 +154,41 @@ func TestParseRetryAfter(t *testing.T) {
 	}
 	for _, tt := range tests {
 		assert.Equal(t, tt.want, parseRetryAfter(tt.in, now), "%q", tt.in)
+	}
+}
+
+func TestErrorCode(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		body string
+		n    int
+		text string
+	}{
+		{body: `{"error_code":400004}`, n: 400004},
+		{body: `{"error_code":"400002"}`, n: 400002},
+		{body: `{"error_code":" 404001 "}`, n: 404001},
+		{body: `{"error_code":403001.0}`, n: 403001},
+		{body: `{"error_code":"INSUFFICIENT_BALANCE"}`, text: "INSUFFICIENT_BALANCE"},
+		{body: `{"error":{"code":400001,"message":"m"}}`, n: 400001},
+		{body: `{"error":{"code":"400004"}}`, n: 400004},
+		{body: `{"error":{"error_code":404001}}`, n: 404001},
+		{body: `{"error_code":400004,"error":{"code":404001}}`, n: 400004},
+		{body: `{"error":"a string"}`},
+		{body: `{"error_code":null}`},
+		{body: `{"error_code":""}`},
+		{body: `{"error_code":0}`},
+		{body: `{"error_code":"0"}`},
+		{body: `{"error_code":false}`},
+		{body: `{"error_code":{"x":1}}`},
+		{body: `{"error_code":-5}`, text: "-5"},
+		{body: `{"error_code":1e30}`, text: "1e30"},
+		{body: `{}`},
+	}
+	for _, tt := range tests {
+		f, err := decodeObject([]byte(tt.body))
+		require.NoError(t, err)
+		n, text := f.errorCode()
+		assert.Equal(t, tt.n, n, tt.body)
+		assert.Equal(t, tt.text, text, tt.body)
 	}
 }

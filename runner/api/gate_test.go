@@ -15,7 +15,8 @@ import (
 
 func TestSendGate(t *testing.T) {
 	t.Parallel()
-	busy := reply(http.StatusServiceUnavailable, `{"message":"busy"}`)
+	// A submit is retried only after a 429 (a 503 may have created a job).
+	busy := reply(http.StatusTooManyRequests, `{"message":"busy"}`)
 	created := reply(http.StatusOK, `{"request_id":"r1"}`)
 	errClosed := errors.New("gate closed")
 
@@ -57,7 +58,7 @@ func TestSubmitHold(t *testing.T) {
 	t.Run("held: sent again at once, not a retry, rate kept", func(t *testing.T) {
 		t.Parallel()
 		srv := serve(full, full, full, created)
-		lim := rate.NewLimiter(100, 1000)
+		lim := rate.NewLimiter(100, 1) // not bursting: a 429 cuts the rate
 		f := setup(t, srv, func(c *Config) { c.Limiter = lim; c.MaxRetries = 1 })
 		var asked []time.Duration
 		ctx := WithSubmitHold(t.Context(), func(_ context.Context, refusal Refusal) (HoldDecision, error) {

@@ -15,13 +15,17 @@ import (
 )
 
 // Job states, as normalised by the client. The API's "succeeded" reads as
-// StatusCompleted and "canceled" as StatusCancelled.
+// StatusCompleted and "canceled" as StatusCancelled. Any other word
+// ("pending", "starting", "processing", a word added later) reads as
+// StatusUnknown, never as an error: the job is still there and may still
+// finish, so a caller keeps looking at it.
 const (
 	StatusInQueue    = "in_queue"
 	StatusInProgress = "in_progress"
 	StatusCompleted  = "completed"
 	StatusCancelled  = "cancelled"
 	StatusFailed     = "failed"
+	StatusUnknown    = "unknown"
 )
 
 // SubmitResponse is the API's answer to an accepted submit. The URLs are
@@ -39,6 +43,10 @@ type Status struct {
 	RequestID string `json:"request_id"`
 	// Status is one of the Status* constants.
 	Status string `json:"status"`
+	// Word is the API's own status word when Status is StatusUnknown
+	// (e.g. "pending"), with control characters and the token removed and
+	// at most 100 bytes; empty otherwise.
+	Word string `json:"word,omitempty"`
 	// QueuePosition is the number of jobs ahead while queued; -1 when the
 	// API does not say.
 	QueuePosition int `json:"queue_position"`
@@ -50,6 +58,9 @@ type Result struct {
 	// Status is one of the Status* constants. A job that completed without
 	// any output reads as StatusFailed.
 	Status string
+	// Word is the API's own status word when Status is StatusUnknown, as
+	// in Status.Word; empty otherwise.
+	Word string
 	// Outputs holds the http(s) URLs from output.video, output.videos,
 	// output.image and output.images, in that order, without duplicates.
 	// It is empty unless Status is StatusCompleted. The URLs point at a
@@ -67,23 +78,25 @@ const (
 	maxBodyText    = 500  // bytes of raw body used as a message
 	maxMessageText = 1000 // bytes of a message the API put in a field
 	maxCodeText    = 100  // bytes of an error_code
+	maxWordText    = 100  // bytes of a status or outcome word
 )
 
-// normaliseStatus maps the API's status to a Status* constant.
-func normaliseStatus(s string) (string, bool) {
+// normaliseStatus maps the API's status word to a Status* constant;
+// StatusUnknown for a word the client does not know.
+func normaliseStatus(s string) string {
 	switch strings.ToLower(strings.TrimSpace(s)) {
 	case StatusInQueue:
-		return StatusInQueue, true
+		return StatusInQueue
 	case StatusInProgress:
-		return StatusInProgress, true
+		return StatusInProgress
 	case StatusCompleted, "succeeded":
-		return StatusCompleted, true
+		return StatusCompleted
 	case StatusCancelled, "canceled":
-		return StatusCancelled, true
+		return StatusCancelled
 	case StatusFailed:
-		return StatusFailed, true
+		return StatusFailed
 	}
-	return "", false
+	return StatusUnknown
 }
 
 // fields is a JSON object whose values are decoded on demand, so that one
@@ -111,19 +124,59 @@ func (f fields) str(key string) string {
 	return s
 }
 
-// errorCode returns the error_code field as text; "" when it is absent or
-// says "no error" (null, "", 0, false).
-func (f fields) errorCode() string {
-	raw := bytes.TrimSpace(f["error_code"])
+// errorCode returns the body's error_code: at the top level, else inside
+// "error": {"code": …}. n is its value when it is a number or a numeric
+// string; text is what it says otherwise. Both are zero when it is absent
+// or says "no error" (null, "", 0, false).
+func (f fields) errorCode() (n int, text string) {
+	n, text = codeOf(f["error_code"])
+	if n != 0 || text != "" {
+		return n, text
+	}
+	var inner fields
+	if json.Unmarshal(f["error"], &inner) != nil || inner == nil {
+		return 0, ""
+	}
+	if n, text = codeOf(inner["code"]); n != 0 || text != "" {
+		return n, text
+	}
+	return codeOf(inner["error_code"])
+}
+
+// hasErrorCode reports whether the body carries an error_code.
+func (f fields) hasErrorCode() bool {
+	n, text := f.errorCode()
+	return n != 0 || text != ""
+}
+
+// codeOf reads one error_code value; see errorCode.
+func codeOf(raw json.RawMessage) (int, string) {
+	raw = bytes.TrimSpace(raw)
 	switch string(raw) {
 	case "", "null", `""`, "0", "false":
-		return ""
+		return 0, ""
 	}
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
-		return strings.TrimSpace(s)
+	text := string(raw)
+	if raw[0] == '"' {
+		var s string
+		if json.Unmarshal(raw, &s) != nil {
+			return 0, ""
+		}
+		text = strings.TrimSpace(s)
 	}
-	return string(raw)
+	if text == "" || text == "0" {
+		return 0, ""
+	}
+	// An integer, possibly written as 400004.0: anything else is text.
+	if v, err := strconv.ParseFloat(text, 64); err == nil {
+		if v == math.Trunc(v) && v > 0 && v <= math.MaxInt32 {
+			return int(v), ""
+		}
+	}
+	if raw[0] == '{' || raw[0] == '[' {
+		return 0, "" // not a code at all
+	}
+	return 0, text
 }
 
 // queuePosition returns queue_position, given as a number or a numeric

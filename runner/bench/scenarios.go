@@ -22,9 +22,11 @@ import (
 // scenarios are issue #5's measurements, in the order Run runs them.
 func scenarios() []scenario {
 	return []scenario{
-		overheadScenario(),
-		slotsScenario("slots", 0),
-		slotsScenario("jitter", 0.2),
+		overheadScenario("overhead", sim.TimestampsSeconds),
+		overheadScenario("overhead-ms", sim.TimestampsMillis),
+		slotsScenario(slotsSpec{name: "slots", rows: 160, runTime: 2 * time.Second}),
+		slotsScenario(slotsSpec{name: "jitter", rows: 160, runTime: 2 * time.Second, jitter: 0.2}),
+		slotsScenario(slotsSpec{name: "slots-rps", rows: 64, runTime: 4 * time.Second, defaultRate: true}),
 		queueScenario(),
 		accountScenario(),
 		rateScenario(20),
@@ -107,12 +109,15 @@ func pollsPerJob(c sim.Counters) float64 {
 }
 
 // 1. Raw overhead: the simulator answers at once, so pikabatch is all there is.
-func overheadScenario() scenario {
+// The result's created_at and finished_at come in whole seconds, as the
+// simulator gives them by default (an instant job reads 0 s), or in
+// milliseconds: issue #9 asks for the first within 20% of the second.
+func overheadScenario(name, timestamps string) scenario {
 	return scenario{
-		name: "overhead", rows: 20_000, least: 50,
+		name: name, rows: 20_000, least: 50,
 		setup: func(p params) string {
-			return fmt.Sprintf("%d rows, 64 KiB videos, no queue or run time, no rate limit; run --concurrency %d --download-concurrency %d --rps 0",
-				p.rows, overheadConcurrency, overheadDownloads)
+			return fmt.Sprintf("%d rows, 64 KiB videos, no queue or run time, no rate limit, timestamps in %s; run --concurrency %d --download-concurrency %d --rps 0",
+				p.rows, timestamps, overheadConcurrency, overheadDownloads)
 		},
 		figures: func(params) []Figure {
 			return []Figure{
@@ -125,7 +130,8 @@ func overheadScenario() scenario {
 		},
 		prepare: prepareRows,
 		run: func(ctx context.Context, s *session, p params, i int) (map[string]float64, error) {
-			srv, out, err := p.start(sim.Config{Slots: 4 * overheadConcurrency, RunTime: zeroRunTime, VideoSize: videoSize, Seed: int64(i + 1)}, i)
+			srv, out, err := p.start(sim.Config{Slots: 4 * overheadConcurrency, RunTime: zeroRunTime, VideoSize: videoSize,
+				Timestamps: timestamps, Seed: int64(i + 1)}, i)
 			if err != nil {
 				return nil, err
 			}
@@ -146,21 +152,44 @@ func overheadScenario() scenario {
 	}
 }
 
+// slotsSpec is one slot-utilisation scenario.
+type slotsSpec struct {
+	name    string
+	rows    int
+	runTime time.Duration
+	jitter  float64 // ± fraction of the run time
+	// defaultRate runs with pikabatch's default --rps instead of --rps 0:
+	// the wave of result looks and refills that follows a wave of finishes
+	// must not queue behind the shared rate (issue #9). It needs jobs long
+	// enough for the default rate to carry the minimum of two calls (submit
+	// and result) per job: 16 slots of 4 s jobs need 8 calls/s of 10, where
+	// 2 s jobs would need 16.
+	defaultRate bool
+}
+
 // 2–4. Slot utilisation, pickup latency and API economy, measured together:
 // as many jobs in flight as the account has slots, so a slow pickup leaves
 // a slot idle and shows in the makespan.
-func slotsScenario(name string, jitter float64) scenario {
+func slotsScenario(spec slotsSpec) scenario {
 	const slots = 16
-	const runTime = 2 * time.Second
+	runTime, jitter := spec.runTime, spec.jitter
+	rate := []string{"--rps", "0"}
+	if spec.defaultRate {
+		rate = nil
+	}
 	return scenario{
-		name: name, rows: 160, least: 2 * slots,
+		name: spec.name, rows: spec.rows, least: 2 * slots,
 		setup: func(p params) string {
 			j := ""
 			if jitter > 0 {
 				j = fmt.Sprintf(" ±%g%%", jitter*100)
 			}
-			return fmt.Sprintf("S=%d slots, D=%s%s, N=%d rows; run --concurrency %d --rps 0; makespan is the simulator's first submit to last finish, ideal ⌈N/S⌉·D",
-				slots, p.dur(runTime), j, p.rows, slots)
+			r := "--rps 0"
+			if spec.defaultRate {
+				r = "the default --rps"
+			}
+			return fmt.Sprintf("S=%d slots, D=%s%s, N=%d rows; run --concurrency %d, %s; makespan is the simulator's first submit to last finish, ideal ⌈N/S⌉·D",
+				slots, p.dur(runTime), j, p.rows, slots, r)
 		},
 		figures: func(p params) []Figure {
 			fs := []Figure{
@@ -185,7 +214,8 @@ func slotsScenario(name string, jitter float64) scenario {
 				return nil, err
 			}
 			defer srv.close()
-			res, _, err := s.runBatch(ctx, srv, p.manifest(), out, "--concurrency", strconv.Itoa(slots), "--rps", "0")
+			args := append([]string{"--concurrency", strconv.Itoa(slots)}, rate...)
+			res, _, err := s.runBatch(ctx, srv, p.manifest(), out, args...)
 			if err != nil {
 				return nil, err
 			}
@@ -425,6 +455,9 @@ func validateScenario() scenario {
 
 // 6b. Re-running a finished batch has nothing to do, and finds that out by stat.
 func resumeScenario() scenario {
+	// One simulator answers every run: the first run binds the state file
+	// to its API origin, and a run against another one would be refused.
+	var srv *simServer
 	return scenario{
 		name: "resume", rows: 100_000, least: 200,
 		setup: func(p params) string {
@@ -454,12 +487,16 @@ func resumeScenario() scenario {
 			_, _, err = runInProcess(ctx, srv, p.manifest(), filepath.Join(p.dir, "out"))
 			return err
 		},
-		run: func(ctx context.Context, s *session, p params, _ int) (map[string]float64, error) {
-			srv, err := startSim(sim.Config{})
-			if err != nil {
-				return nil, err
+		run: func(ctx context.Context, s *session, p params, i int) (map[string]float64, error) {
+			if srv == nil {
+				var err error
+				if srv, err = startSim(sim.Config{}); err != nil {
+					return nil, err
+				}
 			}
-			defer srv.close()
+			if i == s.cfg.Runs-1 {
+				defer func() { srv.close(); srv = nil }()
+			}
 			res, sum, err := s.runBatch(ctx, srv, p.manifest(), filepath.Join(p.dir, "out"))
 			if err != nil {
 				return nil, err

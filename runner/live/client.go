@@ -178,6 +178,12 @@ type OpenOptions struct {
 	// Command names this process in the owner file while it holds the
 	// state file for writing, e.g. "pikabatch cancel".
 	Command string
+	// Binding is the API origin (and model, if set) that API sends to.
+	// Before the first call, the state file's recorded binding is checked
+	// against it (a *store.BindingError when they differ) and recorded if
+	// there is none. A live run cancels with its own client, and is not
+	// asked.
+	Binding store.Binding
 }
 
 // Open reaches the batch of the state file at statePath: through the
@@ -212,7 +218,16 @@ func Open(ctx context.Context, statePath string, opts OpenOptions) (Source, erro
 	if err != nil {
 		return nil, err
 	}
-	return &offline{Batch: &Batch{Path: statePath, Store: st, API: opts.API, Now: opts.Now}, st: st}, nil
+	api := opts.API
+	if api != nil && opts.Binding != (store.Binding{}) {
+		api = func() (Canceller, error) {
+			if _, err := st.Bind(ctx, opts.Binding); err != nil {
+				return nil, err
+			}
+			return opts.API()
+		}
+	}
+	return &offline{Batch: &Batch{Path: statePath, Store: st, API: api, Now: opts.Now}, st: st}, nil
 }
 
 // offline is a Batch over a state file this process opened.

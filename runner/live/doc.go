@@ -5,7 +5,7 @@
 // A run owns its state file: bbolt's lock is exclusive, and even a read-only
 // open waits for the writer. So a running `pikabatch run` serves the same
 // questions on a control socket beside its state file
-// (<out>/.pikabatch.sock for <out>/.pikabatch.db), as HTTP over a unix
+// (<out>/.pikabatch.db.sock for <out>/.pikabatch.db; see SocketPath), as HTTP over a unix
 // socket, and a second process asks it there. Without a live run, the same
 // answers come from the state file itself (Open picks the way).
 //
@@ -19,7 +19,8 @@
 //     file would need a second file and polling for requests;
 //   - it costs nothing while nobody asks, and a run killed with -9 leaves
 //     only a socket file that the next run (which holds the lock, so knows it
-//     is stale) removes.
+//     is stale) removes — only if it is a socket: Listen never removes
+//     anything else.
 //
 // The socket is created with mode 0600: who can write the output folder's
 // state can also cancel its jobs, nobody else. It works only on the host of

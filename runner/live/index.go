@@ -60,7 +60,7 @@ func NewIndexWriter(w io.Writer, f Format) (IndexWriter, error) {
 	switch f {
 	case JSONL:
 		bw := bufio.NewWriter(w)
-		return &jsonlWriter{bw: bw, enc: json.NewEncoder(bw)}, nil
+		return &jsonlWriter{bw: bw}, nil
 	case CSV:
 		cw := csv.NewWriter(w)
 		if err := cw.Write(CSVColumns); err != nil {
@@ -73,11 +73,43 @@ func NewIndexWriter(w io.Writer, f Format) (IndexWriter, error) {
 
 type jsonlWriter struct {
 	bw  *bufio.Writer
-	enc *json.Encoder
+	buf []byte // one encoded line
 }
 
-func (w *jsonlWriter) Write(e runner.IndexEntry) error { return w.enc.Encode(e) }
-func (w *jsonlWriter) Flush() error                    { return w.bw.Flush() }
+func (w *jsonlWriter) Write(e runner.IndexEntry) error {
+	var err error
+	if w.buf, err = runner.AppendIndexLine(w.buf[:0], e); err != nil {
+		return err
+	}
+	_, err = w.bw.Write(w.buf)
+	return err
+}
+func (w *jsonlWriter) Flush() error { return w.bw.Flush() }
+
+// escapeControls writes the control characters of s that drive a
+// terminal (C0 but tab, line feed and carriage return, which CSV quotes;
+// DEL; C1) as Go-style escapes (\x1b, \u009b): visible, not dropped.
+func escapeControls(s string) string {
+	if !strings.ContainsFunc(s, isTerminalControl) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case !isTerminalControl(r):
+			b.WriteRune(r)
+		case r < 0x80:
+			fmt.Fprintf(&b, `\x%02x`, r)
+		default:
+			fmt.Fprintf(&b, `\u%04x`, r)
+		}
+	}
+	return b.String()
+}
+
+func isTerminalControl(r rune) bool {
+	return (r < 0x20 && r != '\t' && r != '\n' && r != '\r') || (r >= 0x7f && r <= 0x9f)
+}
 
 type csvWriter struct {
 	cw  *csv.Writer
@@ -119,6 +151,9 @@ func (w *csvWriter) Write(e runner.IndexEntry) error {
 		string(e.State), e.RequestID, strings.Join(files, ";"), strings.Join(sizes, ";"), strings.Join(sums, ";"),
 		strconv.Itoa(e.Attempts), strconv.Itoa(e.Polls),
 		csvTime(e.SubmittedAt), csvTime(e.FinishedAt), csvTime(e.DownloadedAt), render, e.Error, orphan)
+	for i, v := range w.rec {
+		w.rec[i] = escapeControls(v)
+	}
 	return w.cw.Write(w.rec)
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -322,7 +323,7 @@ func TestOpen(t *testing.T) {
 	})
 	t.Run("a stale socket is replaced", func(t *testing.T) {
 		f := setup(t)
-		require.NoError(t, os.WriteFile(live.SocketPath(f.path), []byte("junk"), 0o600))
+		staleSocket(t, live.SocketPath(f.path))
 		srv := f.serve(t, f.batch())
 		c, err := live.Dial(ctx, srv.Path())
 		require.NoError(t, err)
@@ -335,8 +336,62 @@ func TestOpen(t *testing.T) {
 }
 
 func TestSocketPath(t *testing.T) {
-	assert.Equal(t, "out/.pikabatch.sock", live.SocketPath("out/.pikabatch.db"))
-	assert.Equal(t, "out/.pikabatch-0-of-4.sock", live.SocketPath("out/.pikabatch-0-of-4.db"))
+	assert.Equal(t, "out/.pikabatch.db.sock", live.SocketPath("out/.pikabatch.db"))
+	assert.Equal(t, "out/.pikabatch-0-of-4.db.sock", live.SocketPath("out/.pikabatch-0-of-4.db"))
+
+	t.Run("never the state file itself", func(t *testing.T) {
+		// Issue 14: --state out/x.sock made the socket the state file,
+		// and binding it deleted the state.
+		for _, p := range []string{"out/x.sock", "x.sock", "out/.pikabatch.sock", "a"} {
+			assert.NotEqual(t, p, live.SocketPath(p), p)
+		}
+	})
+	t.Run("one socket per state file", func(t *testing.T) {
+		// Issue 14: a.db and a.json shared a.sock, so a cancel meant for
+		// one batch reached the other's run.
+		seen := map[string]string{}
+		for _, p := range []string{"a.db", "a.json", "a", "a.sock", "out/a.db", "a.db.sock"} {
+			s := live.SocketPath(p)
+			if other, dup := seen[s]; dup {
+				t.Errorf("%s and %s share %s", p, other, s)
+			}
+			seen[s] = p
+		}
+	})
+	t.Run("a long path is shortened, still per file", func(t *testing.T) {
+		dir := filepath.Join(t.TempDir(), strings.Repeat("d", 60), strings.Repeat("e", 60))
+		a, b := filepath.Join(dir, "state-one.db"), filepath.Join(dir, "state-two.db")
+		sa, sb := live.SocketPath(a), live.SocketPath(b)
+		assert.NotEqual(t, sa, sb)
+		assert.Equal(t, dir, filepath.Dir(sa), "beside the state file")
+		assert.Equal(t, sa, live.SocketPath(a), "stable")
+		rel, err := filepath.Rel(mustGetwd(t), a)
+		require.NoError(t, err)
+		if len(rel) < len(a) {
+			assert.Equal(t, sa, filepath.Join(filepath.Dir(a), filepath.Base(live.SocketPath(rel))),
+				"a relative and an absolute name of one file agree")
+		}
+	})
+}
+
+func mustGetwd(t *testing.T) string {
+	t.Helper()
+	wd, err := os.Getwd()
+	require.NoError(t, err)
+	return wd
+}
+
+func TestListenNeverRemovesAFileThatIsNotASocket(t *testing.T) {
+	f := setup(t)
+	// A state file, or anything else, at the socket's path is left alone.
+	victim := live.SocketPath(f.path)
+	require.NoError(t, os.WriteFile(victim, []byte("precious"), 0o600))
+	_, err := live.Listen(victim, f.batch())
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "not a socket")
+	b, err := os.ReadFile(victim)
+	require.NoError(t, err)
+	assert.Equal(t, "precious", string(b))
 }
 
 func TestStateFiles(t *testing.T) {
@@ -348,4 +403,58 @@ func TestStateFiles(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{filepath.Join(dir, ".pikabatch-0-of-2.db"), filepath.Join(dir, ".pikabatch-1-of-2.db"),
 		filepath.Join(dir, ".pikabatch.db")}, got)
+}
+
+// staleSocket leaves a socket file at path that nobody listens on, as a run
+// killed with -9 does.
+func staleSocket(t *testing.T, path string) {
+	t.Helper()
+	ln, err := net.Listen("unix", path)
+	require.NoError(t, err)
+	ul, ok := ln.(*net.UnixListener)
+	require.True(t, ok)
+	ul.SetUnlinkOnClose(false)
+	require.NoError(t, ln.Close())
+	fi, err := os.Lstat(path)
+	require.NoError(t, err)
+	require.NotZero(t, fi.Mode()&os.ModeSocket)
+}
+
+// ctxCanceller accepts every cancel, but only once its context ends: a
+// cancel still on its way when the run stops.
+type ctxCanceller struct {
+	entered chan struct{}
+	once    sync.Once
+}
+
+func (c *ctxCanceller) Cancel(ctx context.Context, _ string) error {
+	c.once.Do(func() { close(c.entered) })
+	<-ctx.Done()
+	return nil // the API took it just as the run stopped
+}
+
+func TestCloseWaitsForACancelInProgress(t *testing.T) {
+	ctx := context.Background()
+	f := setup(t)
+	b := f.batch()
+	c := &ctxCanceller{entered: make(chan struct{})}
+	b.API = func() (live.Canceller, error) { return c, nil }
+	srv, err := live.Listen(live.SocketPath(f.path), b)
+	require.NoError(t, err)
+	live.SetGrace(srv, 0) // the run does not wait for the answer to reach the asker
+
+	src, err := live.Open(ctx, f.path, live.OpenOptions{Write: true})
+	require.NoError(t, err)
+	defer src.Close()
+	asked := make(chan struct{})
+	go func() {
+		defer close(asked)
+		_, _ = src.Cancel(ctx, []string{"e-queued"}) // its connection is closed under it
+	}()
+	<-c.entered
+	require.NoError(t, srv.Close())
+	j, err := f.st.Get(ctx, "e-queued")
+	require.NoError(t, err)
+	assert.Equal(t, store.StateCancelled, j.State, "recorded before Close returned: nothing writes after it")
+	<-asked
 }

@@ -2,9 +2,12 @@ package live
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -36,10 +39,29 @@ const maxSockPath = 103
 const shutdownGrace = 2 * time.Second
 
 // SocketPath returns the control socket of the state file at statePath:
-// the same name with ".sock" for ".db" (out/.pikabatch.sock for
-// out/.pikabatch.db, out/.pikabatch-0-of-4.sock for a shard's).
+// the full file name with ".sock" added (out/.pikabatch.db.sock for
+// out/.pikabatch.db), so that two state files never share a socket
+// (a.db and a.json once both served on a.sock, and a cancel meant for one
+// batch reached the other's run) and the socket is never the state file
+// itself (--state x.sock once had its state deleted when the socket was
+// bound). When that name is too long for a unix socket address, it is
+// shortened to a hash of the state file's name, in the same folder.
 func SocketPath(statePath string) string {
-	return strings.TrimSuffix(statePath, filepath.Ext(statePath)) + ".sock"
+	sock := statePath + ".sock"
+	abs, err := filepath.Abs(sock)
+	if err != nil {
+		abs = sock
+	}
+	// Judged on the absolute path, so that a run given a relative name and
+	// a status given an absolute one pick the same socket.
+	if len(abs) > maxSockPath {
+		sum := sha256.Sum256([]byte(filepath.Base(statePath)))
+		sock = filepath.Join(filepath.Dir(statePath), ".pikabatch-"+hex.EncodeToString(sum[:8])+".sock")
+	}
+	if sock == statePath {
+		sock += ".sock"
+	}
+	return sock
 }
 
 // sockAddr returns a form of path short enough to bind or dial: the path
@@ -59,11 +81,22 @@ func sockAddr(path string) (string, error) {
 
 // Server serves a Batch on a control socket.
 type Server struct {
-	path string
-	srv  *http.Server
-	done chan struct{}
-	once sync.Once
-	err  error
+	path  string
+	srv   *http.Server
+	done  chan struct{}
+	once  sync.Once
+	err   error
+	grace time.Duration // how long Close lets answers in progress finish
+
+	// Cancels are carried out even if the asking process goes away (a job
+	// cancelled on the API must be recorded), so they run under base, not
+	// the request's context; Close ends base once the grace is over and
+	// waits for them: no cancel writes to the store after Close.
+	base     context.Context
+	stopBase context.CancelFunc
+	mu       sync.Mutex
+	closed   bool
+	work     sync.WaitGroup
 }
 
 // Listen serves b on the unix socket at path (see SocketPath). The caller
@@ -74,8 +107,8 @@ func Listen(path string, b *Batch) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.Remove(addr); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("remove stale control socket: %w", err)
+	if err := removeStaleSocket(addr); err != nil {
+		return nil, err
 	}
 	ln, err := net.Listen("unix", addr)
 	if err != nil {
@@ -86,21 +119,39 @@ func Listen(path string, b *Batch) (*Server, error) {
 		_ = ln.Close()
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
-	h := &handler{b: b}
+	s := &Server{path: path, done: make(chan struct{}), grace: shutdownGrace}
+	s.base, s.stopBase = context.WithCancel(context.Background())
+	h := &handler{b: b, s: s}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+pathStatus, h.status)
 	mux.HandleFunc("POST "+pathCancel, h.cancel)
 	mux.HandleFunc("GET "+pathExport, h.export)
-	s := &Server{
-		path: path,
-		srv:  &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(b.log().Handler(), slog.LevelDebug)},
-		done: make(chan struct{}),
-	}
+	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(b.log().Handler(), slog.LevelDebug)}
 	go func() {
 		defer close(s.done)
 		_ = s.srv.Serve(ln) // returns ErrServerClosed after Close
 	}()
 	return s, nil
+}
+
+// removeStaleSocket removes a socket left at addr by a run that died. It
+// never removes anything but a socket: whatever else sits there (a state
+// file given a socket's name, say) is someone's data.
+func removeStaleSocket(addr string) error {
+	fi, err := os.Lstat(addr)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("control socket: %w", err)
+	}
+	if fi.Mode()&fs.ModeSocket == 0 {
+		return fmt.Errorf("control socket %s: the path exists and is not a socket; left alone", addr)
+	}
+	if err := os.Remove(addr); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove stale control socket: %w", err)
+	}
+	return nil
 }
 
 // Path returns the socket's path.
@@ -114,17 +165,38 @@ func (s *Server) Close() error {
 		return nil
 	}
 	s.once.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+		s.mu.Lock()
+		s.closed = true // no cancel starts from now on
+		s.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), s.grace)
 		defer cancel()
 		if err := s.srv.Shutdown(ctx); err != nil {
 			s.err = s.srv.Close()
 		}
 		<-s.done
+		// Cancels still going stop calling the API; what the API accepted
+		// is recorded before they return.
+		s.stopBase()
+		s.work.Wait()
 	})
 	return s.err
 }
 
-type handler struct{ b *Batch }
+// startWork registers a cancel; false once Close began.
+func (s *Server) startWork() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.work.Add(1)
+	return true
+}
+
+type handler struct {
+	b *Batch
+	s *Server
+}
 
 func (h *handler) status(w http.ResponseWriter, r *http.Request) {
 	st, err := h.b.Status(r.Context())
@@ -151,9 +223,14 @@ func (h *handler) cancel(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "bad cancel request: "+err.Error(), http.StatusBadRequest)
 		return
 	}
+	if !h.s.startWork() {
+		http.Error(w, "the run is stopping", http.StatusServiceUnavailable)
+		return
+	}
+	defer h.s.work.Done()
 	// The cancel is carried out even if the asking process goes away:
-	// a job cancelled on the API must be recorded.
-	rep, err := h.b.Cancel(context.WithoutCancel(r.Context()), req.Keys)
+	// a job cancelled on the API must be recorded (see Server.base).
+	rep, err := h.b.Cancel(h.s.base, req.Keys)
 	resp := cancelResponse{Report: rep}
 	if err != nil {
 		resp.Error, resp.Kind = err.Error(), errorKind(err)

@@ -21,6 +21,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/time/rate"
@@ -188,7 +190,7 @@ func (c *Checker) head(ctx context.Context, rawURL string) Result {
 	res := Result{URL: rawURL, Method: http.MethodHead, Size: -1}
 	req, err := http.NewRequestWithContext(ctx, http.MethodHead, rawURL, nil)
 	if err != nil {
-		res.Problem = err.Error()
+		res.Problem = requestProblem(err)
 		return res
 	}
 	resp, err := c.do(ctx, req)
@@ -214,7 +216,7 @@ func (c *Checker) get(ctx context.Context, rawURL string) Result {
 	res := Result{URL: rawURL, Method: http.MethodGet, Size: -1}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
 	if err != nil {
-		res.Problem = err.Error()
+		res.Problem = requestProblem(err)
 		return res
 	}
 	req.Header.Set("Range", fmt.Sprintf("bytes=0-%d", sniffBytes-1))
@@ -266,15 +268,42 @@ func (c *Checker) judge(res *Result) {
 	}
 }
 
+// mediaType is the media type of a Content-Type, printable: it is shown to
+// the user, and Go's header parsing lets C1 controls and bidi overrides
+// through.
 func mediaType(v string) string {
 	if v == "" {
 		return ""
 	}
 	mt, _, err := mime.ParseMediaType(v)
 	if err != nil {
-		return strings.ToLower(strings.TrimSpace(v))
+		return printable(strings.ToLower(strings.TrimSpace(v)))
 	}
-	return mt
+	return printable(mt)
+}
+
+// printable escapes, as %q does (\u009b), every character a terminal might
+// act on: controls, format characters such as bidi overrides, invalid UTF-8.
+func printable(s string) string {
+	var b strings.Builder
+	clean := 0 // s[:clean] is in b, or would be
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == ' ' || unicode.IsPrint(r) && !(r == utf8.RuneError && size == 1) {
+			i += size
+			continue
+		}
+		b.WriteString(s[clean:i])
+		q := strconv.QuoteToASCII(s[i : i+size])
+		b.WriteString(q[1 : len(q)-1])
+		i += size
+		clean = i
+	}
+	if clean == 0 {
+		return s
+	}
+	b.WriteString(s[clean:])
+	return b.String()
 }
 
 // totalFromContentRange reads the total of "bytes 0-1023/123456"; -1 when absent or "*".
@@ -290,13 +319,15 @@ func totalFromContentRange(v string) int64 {
 	return n
 }
 
+// requestProblem describes a failed request without its URL, which may hold
+// secrets (the caller shows a redacted one).
 func requestProblem(err error) string {
 	if errors.Is(err, context.DeadlineExceeded) {
 		return "no answer in time"
 	}
 	var ue interface{ Unwrap() error }
 	if errors.As(err, &ue) && ue.Unwrap() != nil {
-		return ue.Unwrap().Error()
+		return printable(ue.Unwrap().Error())
 	}
-	return err.Error()
+	return printable(err.Error())
 }

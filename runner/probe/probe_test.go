@@ -153,3 +153,29 @@ func TestRunChecksEachURLOnceWithinLimits(t *testing.T) {
 	assert.Equal(t, int64(20), h.count("/ok.jpg"), "one HEAD per distinct URL")
 	assert.LessOrEqual(t, h.maxInFlight.Load(), int64(3))
 }
+
+// TestResultIsPrintable: what a host says reaches the terminal through
+// validate --check-urls (issue 14 item 16); C1 controls and bidi overrides
+// pass Go's header parsing, so the Result escapes them.
+func TestResultIsPrintable(t *testing.T) {
+	host := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/c1.png":
+			w.Header().Set("Content-Type", "image/\u009b2J\u202epng")
+			_, _ = w.Write(png)
+		default:
+			w.Header().Set("Content-Type", "text/\u009b31m")
+			_, _ = w.Write(png)
+		}
+	}))
+	t.Cleanup(host.Close)
+	c := probe.New(probe.Config{RPS: -1})
+	for _, path := range []string{"/c1.png", "/page"} {
+		res, err := c.Check(context.Background(), host.URL+path)
+		require.NoError(t, err)
+		for _, s := range []string{res.ContentType, res.Problem} {
+			assert.NotRegexp(t, `[\x00-\x1f\x7f\x{80}-\x{9f}\x{202a}-\x{202e}]`, s, "%+v", res)
+		}
+		assert.Contains(t, res.ContentType+res.Problem, `\u009b`, "escaped, not dropped: %+v", res)
+	}
+}

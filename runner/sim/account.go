@@ -49,11 +49,22 @@ type job struct {
 	expireFirstURL  bool
 	truncateFirst   bool
 
+	gone gone // Server.Expire or Server.Disown was called
+
 	urlsIssued      int
 	downloads       int
 	firstResultAt   time.Time
 	firstDownloadAt time.Time
 }
+
+// gone says why a job no longer answers as itself.
+type gone uint8
+
+const (
+	goneNot          gone = iota
+	goneExpired           // answers 404001
+	goneOtherAccount      // answers 403001
+)
 
 // hasOutput reports whether the job's files exist.
 func (j *job) hasOutput() bool { return j.state == StateCompleted }
@@ -65,6 +76,15 @@ func (j *job) publicStatus() string {
 		return StateCompleted
 	}
 	return j.state
+}
+
+// resultStatus is the status the result endpoint reports: "succeeded" where
+// the status endpoint says "completed".
+func (j *job) resultStatus() string {
+	if j.state == StateCompleted {
+		return statusSucceeded
+	}
+	return j.publicStatus()
 }
 
 // jobHeap is a min-heap of running jobs by finish time, then creation order.
@@ -277,13 +297,19 @@ func (a *account) finish(j *job, onFinish func(*job)) {
 	onFinish(j)
 }
 
-// newRequestID formats 16 random bytes as a version-4 UUID.
-func newRequestID(hi, lo uint64) string {
+// idPrefixLen is the number of hex digits of Config.IDPrefix: the first two
+// groups of a request ID.
+const idPrefixLen = 12
+
+// newRequestID formats a version-4 UUID whose first 12 hex digits are prefix
+// and whose other bits come from hi and lo.
+func newRequestID(prefix string, hi, lo uint64) string {
 	var b [16]byte
+	_, _ = hex.Decode(b[:idPrefixLen/2], []byte(prefix)) // checked by withDefaults
 	for i := range 8 {
-		b[i] = byte(hi >> (8 * i))
-		b[8+i] = byte(lo >> (8 * i))
+		b[6+i] = byte(hi >> (8 * i))
 	}
+	b[14], b[15] = byte(lo), byte(lo>>8)
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
 	var s [36]byte

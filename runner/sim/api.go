@@ -24,11 +24,29 @@ const maxPromptChars = 2000
 const (
 	msgUnauthorized    = "invalid or missing API token"
 	msgNotFound        = "request not found"
-	msgNotInQueue      = "request is not in queue"
+	msgOtherAccount    = "request belongs to another account"
 	msgRateLimited     = "rate limit exceeded"
 	msgTooManyRequests = "too many concurrent requests"
 	msgNoCredits       = "insufficient credits"
+	msgNoBalance       = "insufficient balance: top up the account to submit more jobs"
 )
+
+// Cancel outcomes, as documented.
+const (
+	outcomeCancelled      = "cancelled"
+	outcomeNotCancellable = "not_cancellable"
+)
+
+// statusSucceeded is the result endpoint's word for a finished job; the
+// status endpoint says StateCompleted.
+const statusSucceeded = "succeeded"
+
+// oddWords are status words outside the docs that RunComfy's own clients
+// know, by the true state they stand for.
+var oddWords = map[string][2]string{
+	StateInQueue:    {"pending", "queued"},
+	StateInProgress: {"starting", "processing"},
+}
 
 // route names an API endpoint for counting.
 type route int
@@ -48,18 +66,21 @@ func (s *Server) apiRoutes() http.Handler {
 	mux.Handle("GET /v1/requests/{id}/result", s.guard(routeResult, s.handleResult))
 	mux.Handle("POST /v1/requests/{id}/cancel", s.guard(routeCancel, s.handleCancel))
 	mux.Handle("/", s.guard(routeOther, func(w http.ResponseWriter, _ *http.Request) {
-		writeError(w, http.StatusNotFound, "not found")
+		s.writeError(w, apiError{status: http.StatusNotFound, msg: "not found"})
 	}))
 	mux.HandleFunc("GET /_sim/counters", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, s.Counters())
 	})
+	mux.HandleFunc("GET /_sim/balance", s.handleGetBalance)
+	mux.HandleFunc("POST /_sim/balance", s.handleSetBalance)
+	mux.HandleFunc("POST /_sim/requests/{id}/expire", s.handleGone(s.Expire))
+	mux.HandleFunc("POST /_sim/requests/{id}/disown", s.handleGone(s.Disown))
 	return mux
 }
 
 // verdict is what guard decided for a request before its handler runs.
 type verdict struct {
-	code       int // 0: pass to the handler
-	msg        string
+	err        apiError // status 0: pass to the handler
 	retryAfter string
 	drop       bool
 }
@@ -74,14 +95,14 @@ func (s *Server) guard(rt route, h http.HandlerFunc) http.Handler {
 			drain(r)
 			s.cfg.Logger.Debug("sim dropped connection", "method", r.Method, "path", r.URL.Path)
 			abort(w, false)
-		case v.code != 0:
+		case v.err.status != 0:
 			if v.retryAfter != "" {
 				w.Header().Set("Retry-After", v.retryAfter)
 			}
-			if v.code != http.StatusUnauthorized {
-				s.cfg.Logger.Debug("sim injected error", "method", r.Method, "path", r.URL.Path, "code", v.code)
+			if v.err.code != CodeBadToken {
+				s.cfg.Logger.Debug("sim injected error", "method", r.Method, "path", r.URL.Path, "code", v.err.status)
 			}
-			writeError(w, v.code, v.msg)
+			s.writeError(w, v.err)
 		default:
 			h(w, r)
 		}
@@ -108,20 +129,20 @@ func (s *Server) admit(rt route, authOK bool) verdict {
 	var v verdict
 	if !authOK {
 		c.Unauthorized++
-		v = verdict{code: http.StatusUnauthorized, msg: msgUnauthorized}
+		v = verdict{err: apiError{status: s.cfg.BadTokenStatus, code: CodeBadToken, msg: msgUnauthorized}}
 	} else if wait, ok := s.limiter.take(s.clock()); !ok {
 		c.RateLimited++
-		v = verdict{code: http.StatusTooManyRequests, msg: msgRateLimited, retryAfter: retryAfterValue(wait)}
+		v = verdict{err: apiError{status: http.StatusTooManyRequests, msg: msgRateLimited}, retryAfter: retryAfterValue(wait)}
 	} else if s.chance(f.Rate429) {
 		c.RateLimited++
-		v = verdict{code: http.StatusTooManyRequests, msg: msgRateLimited, retryAfter: retryAfterValue(f.RetryAfter)}
+		v = verdict{err: apiError{status: http.StatusTooManyRequests, msg: msgRateLimited}, retryAfter: retryAfterValue(f.RetryAfter)}
 	} else if s.chance(f.Rate5xx) {
 		c.ServerErrors++
 		codes := [...]int{http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable}
 		code := codes[s.reqRand.IntN(len(codes))]
-		v = verdict{code: code, msg: strings.ToLower(http.StatusText(code))}
+		v = verdict{err: apiError{status: code, msg: strings.ToLower(http.StatusText(code))}}
 	}
-	if rt == routeSubmit && v.code >= 400 && v.code < 500 {
+	if rt == routeSubmit && v.err.status >= 400 && v.err.status < 500 {
 		c.SubmitsRejected++
 	}
 	return v
@@ -138,22 +159,33 @@ type submitResponse struct {
 func (s *Server) handleSubmit(w http.ResponseWriter, r *http.Request) {
 	if model := r.PathValue("model"); model != s.cfg.Model {
 		drain(r)
-		s.rejectSubmit(w, http.StatusNotFound, "model not found: "+model)
+		s.mu.Lock()
+		s.c.UnknownModel++
+		s.mu.Unlock()
+		s.rejectSubmit(w, apiError{status: http.StatusBadRequest, code: CodeUnknownModel, msg: "model not found: " + model})
 		return
 	}
 	input, duration, code, msg := parseInput(http.MaxBytesReader(w, r.Body, maxBodyBytes))
 	if code != 0 {
-		s.rejectSubmit(w, code, msg)
+		s.rejectSubmit(w, apiError{status: code, msg: msg})
 		return
 	}
 
 	s.mu.Lock()
 	now := s.clock()
 	s.advance(now)
-	if s.chance(s.cfg.Faults.Rate402) {
+	f := s.cfg.Faults
+	if s.chance(f.Rate402) {
 		s.c.SubmitsRejected++
 		s.mu.Unlock()
-		writeError(w, http.StatusPaymentRequired, msgNoCredits)
+		s.writeError(w, apiError{status: http.StatusPaymentRequired, code: CodeNoBalance, msg: msgNoCredits})
+		return
+	}
+	if s.balance.limited && s.balance.jobs <= 0 {
+		s.c.SubmitsRejected++
+		s.c.BalanceRefusals++
+		s.mu.Unlock()
+		s.writeError(w, apiError{status: http.StatusBadRequest, code: CodeNoBalance, msg: msgNoBalance})
 		return
 	}
 	if limit := s.cfg.MaxConcurrentSubmits; limit > 0 && s.acct.queued+s.acct.busy() >= limit {
@@ -161,19 +193,32 @@ func (s *Server) handleSubmit(w http.ResponseWriter, r *http.Request) {
 		s.c.RateLimited++
 		s.mu.Unlock()
 		w.Header().Set("Retry-After", "1")
-		writeError(w, http.StatusTooManyRequests, msgTooManyRequests)
+		s.writeError(w, apiError{status: http.StatusTooManyRequests, msg: msgTooManyRequests})
 		return
 	}
 	j := s.newJob(now, input, duration)
-	lost := s.chance(s.cfg.Faults.RateLostResponse)
-	if lost {
+	lost := s.chance(f.RateLostResponse)
+	gateway := 0
+	switch {
+	case lost:
 		s.c.LostResponses++
+	case s.chance(f.RateGatewayAfterCreate):
+		s.c.GatewayAfterCreate++
+		gateway = http.StatusBadGateway
+		if s.reqRand.IntN(2) == 1 {
+			gateway = http.StatusGatewayTimeout
+		}
 	}
 	s.mu.Unlock()
 
-	if lost {
+	switch {
+	case lost:
 		s.cfg.Logger.Debug("sim lost submit response", "request_id", j.id)
 		abort(w, false)
+		return
+	case gateway != 0:
+		s.cfg.Logger.Debug("sim gateway error after create", "request_id", j.id, "code", gateway)
+		writeGatewayError(w, gateway)
 		return
 	}
 	base := hostBase(r) + "/v1/requests/" + j.id
@@ -185,11 +230,11 @@ func (s *Server) handleSubmit(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-func (s *Server) rejectSubmit(w http.ResponseWriter, code int, msg string) {
+func (s *Server) rejectSubmit(w http.ResponseWriter, e apiError) {
 	s.mu.Lock()
 	s.c.SubmitsRejected++
 	s.mu.Unlock()
-	writeError(w, code, msg)
+	s.writeError(w, e)
 }
 
 // parseInput reads and validates a submit body against the model schema. It
@@ -320,13 +365,13 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	s.mu.Lock()
 	s.advance(s.clock())
-	j := s.jobs[id]
-	if j == nil {
+	j, aerr := s.lookup(id)
+	if aerr != nil {
 		s.mu.Unlock()
-		writeError(w, http.StatusNotFound, msgNotFound)
+		s.writeError(w, *aerr)
 		return
 	}
-	resp := statusResponse{RequestID: j.id, Status: j.publicStatus()}
+	resp := statusResponse{RequestID: j.id, Status: s.oddWord(j, j.publicStatus())}
 	if j.state == StateInQueue {
 		pos := s.acct.queuePosition(j)
 		resp.QueuePosition = &pos
@@ -362,13 +407,13 @@ func (s *Server) handleResult(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	now := s.clock()
 	s.advance(now)
-	j := s.jobs[id]
-	if j == nil {
+	j, aerr := s.lookup(id)
+	if aerr != nil {
 		s.mu.Unlock()
-		writeError(w, http.StatusNotFound, msgNotFound)
+		s.writeError(w, *aerr)
 		return
 	}
-	resp := resultResponse{RequestID: j.id, Status: j.publicStatus()}
+	resp := resultResponse{RequestID: j.id, Status: s.oddWord(j, j.resultStatus())}
 	var (
 		filesBase string
 		expires   string
@@ -378,8 +423,8 @@ func (s *Server) handleResult(w http.ResponseWriter, r *http.Request) {
 		if j.firstResultAt.IsZero() {
 			j.firstResultAt = now
 		}
-		resp.CreatedAt = formatTime(j.createdAt)
-		resp.FinishedAt = formatTime(j.finishedAt)
+		resp.CreatedAt = s.formatTime(j.createdAt)
+		resp.FinishedAt = s.formatTime(j.finishedAt)
 		switch {
 		case j.state == StateFailed && j.failAsCompleted:
 			resp.Error = j.failMessage
@@ -404,11 +449,38 @@ func (s *Server) handleResult(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, resp)
 }
 
-func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+// formatTime formats a result timestamp at the configured precision; ""
+// leaves the field out.
+func (s *Server) formatTime(t time.Time) string {
+	switch s.cfg.Timestamps {
+	case TimestampsMillis:
+		return t.UTC().Format("2006-01-02T15:04:05.000Z07:00")
+	case TimestampsNone:
+		return ""
+	default:
+		return t.UTC().Truncate(time.Second).Format(time.RFC3339)
+	}
+}
 
+// oddWord returns word, or for a queued or running job drawn by
+// Faults.RateOddStatus a word outside the docs meaning the same. s.mu must be
+// held.
+func (s *Server) oddWord(j *job, word string) string {
+	words, ok := oddWords[j.state]
+	if !ok || !s.chance(s.cfg.Faults.RateOddStatus) {
+		return word
+	}
+	s.c.OddStatusWords++
+	return words[s.reqRand.IntN(len(words))]
+}
+
+// cancelResponse is the answer of the cancel endpoint. Status is not the
+// job's new state: the documented example of an accepted cancel reads
+// "completed".
 type cancelResponse struct {
 	RequestID string `json:"request_id"`
 	Status    string `json:"status"`
+	Outcome   string `json:"outcome"`
 }
 
 func (s *Server) handleCancel(w http.ResponseWriter, r *http.Request) {
@@ -416,18 +488,75 @@ func (s *Server) handleCancel(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	now := s.clock()
 	s.advance(now)
-	j := s.jobs[id]
-	switch {
-	case j == nil:
+	j, aerr := s.lookup(id)
+	if aerr != nil {
 		s.mu.Unlock()
-		writeError(w, http.StatusNotFound, msgNotFound)
-	case j.state != StateInQueue:
-		s.mu.Unlock()
-		writeError(w, http.StatusConflict, msgNotInQueue)
+		s.writeError(w, *aerr)
+		return
+	}
+	resp := cancelResponse{RequestID: id}
+	switch j.state {
+	case StateInQueue, StateCancelled:
+		// Asking again about a cancelled job says cancelled again, so that
+		// a client re-sending a cancel whose answer was lost learns the
+		// truth.
+		if j.state == StateInQueue {
+			s.acct.cancel(j, now)
+			s.c.Cancelled++
+		}
+		s.c.CancelsAccepted++
+		resp.Status, resp.Outcome = StateCompleted, outcomeCancelled // as the documented example
 	default:
-		s.acct.cancel(j, now)
-		s.c.Cancelled++
-		s.mu.Unlock()
-		writeJSON(w, http.StatusOK, cancelResponse{RequestID: id, Status: StateCancelled})
+		s.c.CancelsNotCancellable++
+		resp.Status, resp.Outcome = j.publicStatus(), outcomeNotCancellable
+	}
+	s.mu.Unlock()
+	writeJSON(w, http.StatusAccepted, resp)
+}
+
+// balanceState is the body of GET and POST /_sim/balance.
+type balanceState struct {
+	Limited  bool  `json:"limited"`
+	JobsLeft int64 `json:"jobs_left"`
+}
+
+// balanceChange is the body of POST /_sim/balance: exactly one field.
+type balanceChange struct {
+	AddJobs *int64 `json:"add_jobs"` // top up by this many jobs
+	Jobs    *int64 `json:"jobs"`     // set to this many jobs; negative: unlimited
+}
+
+func (s *Server) handleGetBalance(w http.ResponseWriter, _ *http.Request) {
+	jobs, limited := s.Balance()
+	writeJSON(w, http.StatusOK, balanceState{Limited: limited, JobsLeft: jobs})
+}
+
+func (s *Server) handleSetBalance(w http.ResponseWriter, r *http.Request) {
+	var ch balanceChange
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&ch); err != nil || (ch.AddJobs == nil) == (ch.Jobs == nil) {
+		writeJSON(w, http.StatusBadRequest, errorMessageBody{
+			ErrorMessage: `body must be {"add_jobs": N} or {"jobs": N} (N < 0: unlimited)`,
+		})
+		return
+	}
+	if ch.AddJobs != nil {
+		s.AddBalanceJobs(*ch.AddJobs)
+	} else {
+		s.SetBalanceJobs(*ch.Jobs)
+	}
+	s.handleGetBalance(w, r)
+}
+
+// handleGone serves POST /_sim/requests/{id}/expire and …/disown: 204, or
+// 404 for an ID this simulator never handed out.
+func (s *Server) handleGone(mark func(string) bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !mark(r.PathValue("id")) {
+			writeJSON(w, http.StatusNotFound, errorMessageBody{ErrorMessage: "no such request"})
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"net/http"
 	"time"
 )
 
@@ -63,10 +64,43 @@ type Faults struct {
 	// account (and counts against MaxConcurrentSubmits) for the rest of the
 	// run, so keep the rate small for long dry runs.
 	RateNeverFinish float64
-	// Rate402 is the fraction of valid submits answered 402 insufficient
-	// credits.
+	// Rate402 is the fraction of valid submits answered HTTP 402 with
+	// error_code 400002 (insufficient credits).
 	Rate402 float64
+	// RateGatewayAfterCreate is the fraction of accepted submits whose job is
+	// created (and paid for) and then answered 502 or 504 with a gateway's
+	// HTML page, as a proxy that gave up waiting for the API would: a client
+	// cannot tell it from a refusal, so re-sending it may pay twice.
+	RateGatewayAfterCreate float64
+	// RateOddStatus is the fraction of status and result answers for queued
+	// or running jobs that carry a status word the docs do not list:
+	// "pending" or "queued" for a queued job, "starting" or "processing" for
+	// a running one (words RunComfy's own clients know).
+	RateOddStatus float64
 }
+
+// Timestamp precisions of created_at and finished_at, for Config.Timestamps.
+const (
+	TimestampsSeconds = "s"    // whole seconds, truncated: 2026-03-01T12:00:10Z
+	TimestampsMillis  = "ms"   // milliseconds: 2026-03-01T12:00:10.250Z
+	TimestampsNone    = "none" // both fields left out
+)
+
+// Error body shapes, for Config.ErrorShape. The docs promise a numeric
+// error_code (when available) and a message; where the message sits is not
+// documented, so a client must read each of these.
+const (
+	// ShapeErrorMessage is {"error_code": 404001, "error_message": "…"}, what
+	// RunComfy's own clients read.
+	ShapeErrorMessage = "error_message"
+	// ShapeMessageDetail is {"error_code": 404001, "message": "…", "detail": "…"}.
+	ShapeMessageDetail = "message_detail"
+	// ShapeNested is {"error": {"code": 404001, "message": "…"}}.
+	ShapeNested = "nested"
+	// ShapeMixed rotates through the three shapes, one error answer after
+	// another.
+	ShapeMixed = "mixed"
+)
 
 // Config configures a Server. The zero value is usable: every zero field takes
 // its default.
@@ -74,7 +108,8 @@ type Config struct {
 	// Token is the bearer token required on API requests. Empty means a
 	// random one is generated; Server.Token returns it.
 	Token string
-	// Model is the only model ID accepted by submit; others get 404.
+	// Model is the only model ID accepted by submit; others get HTTP 400
+	// with error_code 400001.
 	// Default DefaultModel.
 	Model string
 	// Slots is the number of jobs the account runs at once. Default
@@ -104,8 +139,28 @@ type Config struct {
 	URLTTL time.Duration
 	// Faults injects errors; see Faults.
 	Faults Faults
-	// Seed seeds every random choice: faults, jitter, request IDs, URL
-	// signatures and video bytes. The generated Token is not derived from it.
+	// Timestamps is the precision of created_at and finished_at in results:
+	// TimestampsSeconds (the default), TimestampsMillis or TimestampsNone.
+	Timestamps string
+	// ErrorShape is the body shape of error answers: ShapeErrorMessage (the
+	// default), ShapeMessageDetail, ShapeNested or ShapeMixed.
+	ErrorShape string
+	// BadTokenStatus is the HTTP status of an answer to a missing or wrong
+	// token (error_code 400004): 401 (the default) or 400.
+	BadTokenStatus int
+	// BalanceJobs is how many accepted jobs the account can pay for; once
+	// they are spent, submits are answered HTTP 400 with error_code 400002
+	// until Server.AddBalanceJobs (or POST /_sim/balance) tops it up. Zero
+	// means unlimited; Server.SetBalanceJobs(0) empties the account.
+	BalanceJobs int
+	// IDPrefix is the first 12 hex digits of every request ID (the first two
+	// groups of the UUID), lowercase. Empty means a random one per Server, so
+	// two simulators never hand out the same ID even with the same Seed; set
+	// it (with Seed) when a test needs the exact IDs again.
+	IDPrefix string
+	// Seed seeds every random choice: faults, jitter, request IDs (after
+	// IDPrefix), URL signatures and video bytes. The generated Token and
+	// IDPrefix are not derived from it.
 	Seed int64
 	// Now is the clock. Default time.Now. Tests inject a fake clock to move
 	// jobs through their states; it should not go backwards (if it does, the
@@ -174,10 +229,40 @@ func (c Config) withDefaults() (Config, error) {
 		{"expire rate", f.RateExpire},
 		{"never finish rate", f.RateNeverFinish},
 		{"402 rate", f.Rate402},
+		{"gateway after create rate", f.RateGatewayAfterCreate},
+		{"odd status rate", f.RateOddStatus},
 	} {
 		if err := checkRate(r.name, r.v); err != nil {
 			return c, err
 		}
+	}
+	switch c.Timestamps {
+	case "":
+		c.Timestamps = TimestampsSeconds
+	case TimestampsSeconds, TimestampsMillis, TimestampsNone:
+	default:
+		return c, fmt.Errorf("%w: timestamps %q is not s, ms or none", ErrInvalidConfig, c.Timestamps)
+	}
+	switch c.ErrorShape {
+	case "":
+		c.ErrorShape = ShapeErrorMessage
+	case ShapeErrorMessage, ShapeMessageDetail, ShapeNested, ShapeMixed:
+	default:
+		return c, fmt.Errorf("%w: error shape %q is not %s, %s, %s or %s", ErrInvalidConfig,
+			c.ErrorShape, ShapeErrorMessage, ShapeMessageDetail, ShapeNested, ShapeMixed)
+	}
+	switch c.BadTokenStatus {
+	case 0:
+		c.BadTokenStatus = http.StatusUnauthorized
+	case http.StatusUnauthorized, http.StatusBadRequest:
+	default:
+		return c, fmt.Errorf("%w: bad token status %d is not 400 or 401", ErrInvalidConfig, c.BadTokenStatus)
+	}
+	if c.BalanceJobs < 0 {
+		return c, fmt.Errorf("%w: balance jobs %d is negative", ErrInvalidConfig, c.BalanceJobs)
+	}
+	if c.IDPrefix != "" && !isIDPrefix(c.IDPrefix) {
+		return c, fmt.Errorf("%w: id prefix %q is not 12 lowercase hex digits", ErrInvalidConfig, c.IDPrefix)
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -193,4 +278,17 @@ func checkRate(name string, v float64) error {
 		return fmt.Errorf("%w: %s %v is outside [0, 1]", ErrInvalidConfig, name, v)
 	}
 	return nil
+}
+
+// isIDPrefix reports whether p is 12 lowercase hex digits.
+func isIDPrefix(p string) bool {
+	if len(p) != idPrefixLen {
+		return false
+	}
+	for _, r := range p {
+		if !('0' <= r && r <= '9' || 'a' <= r && r <= 'f') {
+			return false
+		}
+	}
+	return true
 }

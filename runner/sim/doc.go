@@ -2,9 +2,14 @@
 // service in tests, benchmarks, `pikabatch demo` and users' dry runs
 // (`pikabatch sim`).
 //
-// It follows the documented API (shared/runcomfy-api.md) to the letter: the
-// same paths, JSON shapes, job states and error bodies, bearer-token auth, and
-// input validation against the schema of pika/pika-2-2/image-to-video. Result
+// It follows the documented API (shared/runcomfy-api.md, its [doc] points) to
+// the letter: the same paths, JSON shapes and job states, bearer-token auth,
+// and input validation against the schema of pika/pika-2-2/image-to-video.
+// The result endpoint says "succeeded" where the status endpoint says
+// "completed"; cancel answers 202 with an outcome ("cancelled" for a queued
+// job, with the documented example's status "completed", or
+// "not_cancellable" for a running or finished one, which goes on); errors
+// carry a numeric error_code (the Code constants) and a message. Result
 // files are served by a second handler, FilesHandler, meant to run on a
 // different origin like a real storage host; its URLs are pre-signed, may
 // expire, need no token, and count every request that carries one.
@@ -21,15 +26,35 @@
 // timers per job, so a test moves a fake clock and sees an exact schedule no
 // matter when its requests arrive, and 20,000 jobs cost O(log n) each.
 //
+// # Where the docs are silent
+//
+// The docs do not say which HTTP status carries each error_code, where the
+// message sits, how precise timestamps are, or which status words besides the
+// documented ones may appear. The defaults are what RunComfy's own clients
+// read ({"error_code": …, "error_message": …}, whole-second timestamps);
+// Config.ErrorShape, Config.BadTokenStatus, Config.Timestamps and
+// Faults.RateOddStatus vary them so that a client is tested against each.
+// Config.BalanceJobs plays an account that runs out of money mid-run and is
+// topped up while the simulator runs (AddBalanceJobs, POST /_sim/balance);
+// Expire and Disown make a request answer 404001 or 403001.
+//
+// Request IDs are UUIDs whose first 12 hex digits are a prefix random per
+// Server (Config.IDPrefix fixes it) and whose other digits come from
+// Config.Seed: two simulators never hand out the same ID, and a test that
+// needs the same IDs again sets both IDPrefix and Seed.
+//
 // # Faults
 //
 // Config.Faults injects what a careful client must survive: 429s with
 // Retry-After, 5xx, dropped connections, submits that create a job but lose
 // their response (the paid-duplicate hazard), truncated and expired
-// downloads, failed generations and jobs that never finish. Every random
-// choice comes from Config.Seed, so a run is reproducible for a sequential
-// client. Request faults (drop, 429, 5xx, lost response, 402) use one stream
-// and per-job choices (run-time jitter, failure, never finishing, an expired
+// downloads, failed generations, jobs that never finish, and submits that
+// create a job and then answer 502 or 504 as a gateway that gave up would
+// (the same hazard, which a client cannot tell from a refusal). Every random
+// choice comes from Config.Seed (request IDs after their prefix), so a run is
+// reproducible for a sequential client. Request faults (drop, 429, 5xx, lost
+// response, 402, gateway after create, odd status words) use one stream and
+// per-job choices (run-time jitter, failure, never finishing, an expired
 // first URL, a truncated first download) use another, so changing one rate
 // does not reshuffle the request IDs.
 //

@@ -185,7 +185,7 @@ func (e *env) result(id string) map[string]any {
 func (e *env) videoURL(id string) string {
 	e.t.Helper()
 	m := e.result(id)
-	require.Equal(e.t, "completed", m["status"], "result %v", m)
+	require.Equal(e.t, "succeeded", m["status"], "result %v", m)
 	out, ok := m["output"].(map[string]any)
 	require.True(e.t, ok, "no output in %v", m)
 	u, ok := out["video"].(string)

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -34,8 +35,9 @@ type Counters struct {
 	// Submits counts submit requests that created a job, including lost
 	// responses: each is a paid generation.
 	Submits int64 `json:"submits"`
-	// SubmitsRejected counts submits answered 4xx: auth, validation, unknown
-	// model, 402, and 429 for any reason.
+	// SubmitsRejected counts submits refused with a 4xx that created
+	// nothing: auth, validation, unknown model, no balance (Rate402 or
+	// BalanceJobs spent), and 429 for any reason.
 	SubmitsRejected int64 `json:"submits_rejected"`
 	// DuplicateSubmits counts created jobs whose exact input (canonical JSON)
 	// had been submitted before.
@@ -49,11 +51,43 @@ type Counters struct {
 	CancelCalls int64 `json:"cancel_calls"`
 	// Cancelled counts jobs cancelled while queued.
 	Cancelled int64 `json:"cancelled"`
-	// Unauthorized counts 401s.
+	// CancelsAccepted counts cancel answers with outcome "cancelled": a
+	// queued job cancelled, or a cancelled one asked again.
+	CancelsAccepted int64 `json:"cancels_accepted"`
+	// CancelsNotCancellable counts cancel answers with outcome
+	// "not_cancellable": the job was running or done, and the cancel was a
+	// no-op (the job goes on and is paid for).
+	CancelsNotCancellable int64 `json:"cancels_not_cancellable"`
+	// Unauthorized counts answers to a missing or wrong token (error_code
+	// 400004, HTTP Config.BadTokenStatus).
 	Unauthorized int64 `json:"unauthorized"`
+	// UnknownModel counts submits for another model (error_code 400001).
+	UnknownModel int64 `json:"unknown_model"`
+	// BalanceRefusals counts submits refused because Config.BalanceJobs ran
+	// out (error_code 400002, HTTP 400). Faults.Rate402 refusals are not
+	// counted here.
+	BalanceRefusals int64 `json:"balance_refusals"`
+	// BalanceTopUps counts calls of AddBalanceJobs and SetBalanceJobs,
+	// including POST /_sim/balance.
+	BalanceTopUps int64 `json:"balance_top_ups"`
+	// NotFound counts answers with error_code 404001: unknown or expired
+	// request IDs.
+	NotFound int64 `json:"not_found"`
+	// OtherAccount counts answers with error_code 403001: request IDs of
+	// another account.
+	OtherAccount int64 `json:"other_account"`
+	// GatewayAfterCreate counts submits whose job was created and then
+	// answered 502 or 504 (Faults.RateGatewayAfterCreate): each is a paid job
+	// the client was not told about, so a client's duplicate submits should
+	// not exceed this plus LostResponses.
+	GatewayAfterCreate int64 `json:"gateway_after_create"`
+	// OddStatusWords counts status and result answers carrying a status word
+	// outside the docs (Faults.RateOddStatus).
+	OddStatusWords int64 `json:"odd_status_words"`
 	// RateLimited counts 429s of any cause.
 	RateLimited int64 `json:"rate_limited"`
-	// ServerErrors counts injected 5xx.
+	// ServerErrors counts injected 5xx answers that created nothing
+	// (Faults.Rate5xx); see GatewayAfterCreate for the others.
 	ServerErrors int64 `json:"server_errors"`
 	// Dropped counts requests whose connection was dropped before
 	// processing.
@@ -103,11 +137,13 @@ type JobInfo struct {
 // Server is the simulated API and storage host. It is safe for concurrent
 // use.
 type Server struct {
-	cfg    Config
-	token  []byte
-	secret []byte // signs file URLs
-	api    http.Handler
-	files  http.Handler
+	cfg      Config
+	token    []byte
+	secret   []byte // signs file URLs
+	idPrefix string // 12 hex digits starting every request ID
+	api      http.Handler
+	files    http.Handler
+	errSeq   atomic.Uint64 // error answers sent, for ShapeMixed
 
 	mu        sync.Mutex
 	filesBase string // scheme://host:port, no trailing slash
@@ -121,7 +157,14 @@ type Server struct {
 	seen      map[string]struct{}
 	acct      account
 	limiter   bucket
+	balance   balance
 	c         Counters
+}
+
+// balance is what the account can still pay for. Guarded by Server.mu.
+type balance struct {
+	limited bool
+	jobs    int64 // jobs left to pay for, when limited
 }
 
 // New checks cfg and returns a Server.
@@ -140,19 +183,32 @@ func New(cfg Config) (*Server, error) {
 		}
 		token = "sim_" + hex.EncodeToString(b[:])
 	}
+	prefix := cfg.IDPrefix
+	if prefix == "" {
+		// Not from Seed: two simulators started with the same seed must not
+		// hand out the same IDs, or a batch rendered on one would look
+		// rendered on the other.
+		var b [idPrefixLen / 2]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return nil, err
+		}
+		prefix = hex.EncodeToString(b[:])
+	}
 	seed := uint64(cfg.Seed)
 	secret := sha256.Sum256(binary.BigEndian.AppendUint64([]byte("pikabatch-sim-url-secret"), seed))
 	s := &Server{
-		cfg:     cfg,
-		token:   []byte(token),
-		secret:  secret[:],
-		reqRand: mrand.New(mrand.NewPCG(seed, streamRequests)),
-		jobRand: mrand.New(mrand.NewPCG(seed, streamJobs)),
-		idRand:  mrand.New(mrand.NewPCG(seed, streamIDs)),
-		jobs:    make(map[string]*job),
-		seen:    make(map[string]struct{}),
-		acct:    account{slots: cfg.Slots},
-		limiter: newBucket(cfg.RateLimit),
+		cfg:      cfg,
+		token:    []byte(token),
+		secret:   secret[:],
+		idPrefix: prefix,
+		reqRand:  mrand.New(mrand.NewPCG(seed, streamRequests)),
+		jobRand:  mrand.New(mrand.NewPCG(seed, streamJobs)),
+		idRand:   mrand.New(mrand.NewPCG(seed, streamIDs)),
+		jobs:     make(map[string]*job),
+		seen:     make(map[string]struct{}),
+		acct:     account{slots: cfg.Slots},
+		limiter:  newBucket(cfg.RateLimit),
+		balance:  balance{limited: cfg.BalanceJobs > 0, jobs: int64(cfg.BalanceJobs)},
 	}
 	s.api = s.apiRoutes()
 	s.files = s.fileRoutes()
@@ -161,6 +217,78 @@ func New(cfg Config) (*Server, error) {
 
 // Token returns the bearer token the API requires.
 func (s *Server) Token() string { return string(s.token) }
+
+// IDPrefix returns the first 12 hex digits of every request ID this Server
+// hands out (Config.IDPrefix, or the random one).
+func (s *Server) IDPrefix() string { return s.idPrefix }
+
+// Balance returns how many more jobs the account can pay for, and false when
+// it is unlimited.
+func (s *Server) Balance() (jobs int64, limited bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.balance.jobs, s.balance.limited
+}
+
+// AddBalanceJobs tops the account up by n jobs while it runs and returns the
+// new balance. An unlimited account stays unlimited.
+func (s *Server) AddBalanceJobs(n int64) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.c.BalanceTopUps++
+	if s.balance.limited {
+		s.balance.jobs = max(s.balance.jobs+n, 0)
+	}
+	return s.balance.jobs
+}
+
+// SetBalanceJobs sets the balance to n jobs (0 empties the account), or makes
+// it unlimited when n is negative.
+func (s *Server) SetBalanceJobs(n int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.c.BalanceTopUps++
+	s.balance = balance{limited: n >= 0, jobs: max(n, 0)}
+}
+
+// Expire forgets a request as the API does after its retention period: from
+// then on it answers error_code 404001. The job keeps its slot until it
+// finishes. It reports whether the request existed.
+func (s *Server) Expire(requestID string) bool {
+	return s.markGone(requestID, goneExpired)
+}
+
+// Disown moves a request to another account: from then on it answers
+// error_code 403001 (HTTP 403). It reports whether the request existed.
+func (s *Server) Disown(requestID string) bool {
+	return s.markGone(requestID, goneOtherAccount)
+}
+
+func (s *Server) markGone(id string, how gone) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j := s.jobs[id]
+	if j == nil {
+		return false
+	}
+	j.gone = how
+	return true
+}
+
+// lookup finds the job a status, result or cancel call names, or the error
+// to answer. s.mu must be held.
+func (s *Server) lookup(id string) (*job, *apiError) {
+	j := s.jobs[id]
+	switch {
+	case j != nil && j.gone == goneOtherAccount:
+		s.c.OtherAccount++
+		return nil, &apiError{status: http.StatusForbidden, code: CodeOtherAccount, msg: msgOtherAccount}
+	case j == nil || j.gone == goneExpired:
+		s.c.NotFound++
+		return nil, &apiError{status: http.StatusNotFound, code: CodeNotFound, msg: msgNotFound}
+	}
+	return j, nil
+}
 
 // APIHandler returns the Model API handler.
 func (s *Server) APIHandler() http.Handler { return s.api }
@@ -269,9 +397,9 @@ func (s *Server) chance(rate float64) bool {
 
 // newJob creates a job at now and enqueues it. s.mu must be held.
 func (s *Server) newJob(now time.Time, input []byte, duration int) *job {
-	id := newRequestID(s.idRand.Uint64(), s.idRand.Uint64())
+	id := newRequestID(s.idPrefix, s.idRand.Uint64(), s.idRand.Uint64())
 	for s.jobs[id] != nil {
-		id = newRequestID(s.idRand.Uint64(), s.idRand.Uint64())
+		id = newRequestID(s.idPrefix, s.idRand.Uint64(), s.idRand.Uint64())
 	}
 	j := &job{
 		id:         id,
@@ -303,6 +431,9 @@ func (s *Server) newJob(now time.Time, input []byte, duration int) *job {
 	s.order = append(s.order, j)
 	s.acct.enqueue(j)
 	s.c.Submits++
+	if s.balance.limited {
+		s.balance.jobs--
+	}
 	if _, dup := s.seen[string(input)]; dup {
 		s.c.DuplicateSubmits++
 	} else {
@@ -370,14 +501,6 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	h.Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(code)
 	_, _ = w.Write(b)
-}
-
-type errorBody struct {
-	ErrorMessage string `json:"error_message"`
-}
-
-func writeError(w http.ResponseWriter, code int, msg string) {
-	writeJSON(w, code, errorBody{ErrorMessage: msg})
 }
 
 // abort closes the client connection without completing the response: what

@@ -207,7 +207,7 @@ func TestAuth(t *testing.T) {
 				require.NoError(t, err)
 				assert.Equal(t, tc.want, code, ep.path)
 				if tc.want == http.StatusUnauthorized {
-					assert.Equal(t, map[string]any{"error_message": "invalid or missing API token"}, m)
+					assert.Equal(t, map[string]any{"error_code": 400004.0, "error_message": "invalid or missing API token"}, m)
 				}
 			}
 		})
@@ -277,7 +277,7 @@ func TestSubmitValidation(t *testing.T) {
 		{name: "null body", body: `null`, code: 400, msg: "must be a JSON object"},
 		{name: "trailing data", body: `{"image":"https://x.example/a.png"} {}`, code: 400, msg: "after the input object"},
 		{name: "too large", body: `{"promptText":"` + strings.Repeat("a", 2<<20) + `"}`, code: 413, msg: "exceeds"},
-		{name: "unknown model", model: "pika/pika-2-1/text-to-video", body: input(1), code: 404, msg: "model not found"},
+		{name: "unknown model", model: "pika/pika-2-1/text-to-video", body: input(1), code: 400, msg: "model not found"},
 
 		{name: "image missing", body: without("image"), code: 422, msg: "image is required"},
 		{name: "image relative", body: with("image", "/a.png"), code: 422, msg: "image must be an absolute http or https URL"},
@@ -331,7 +331,7 @@ func TestUnknownRequest(t *testing.T) {
 	} {
 		code, m, _ := e.mustCall(ep.method, ep.path, nil)
 		assert.Equal(t, http.StatusNotFound, code, ep.path)
-		assert.Equal(t, map[string]any{"error_message": "request not found"}, m, ep.path)
+		assert.Equal(t, map[string]any{"error_code": 404001.0, "error_message": "request not found"}, m, ep.path)
 	}
 	code, _, _ := e.mustCall(http.MethodGet, "/v2/whatever", nil)
 	assert.Equal(t, http.StatusNotFound, code)
@@ -342,17 +342,21 @@ func TestCancel(t *testing.T) {
 	e := setup(t, sim.Config{Slots: 1, RunTime: 10 * time.Second})
 	a, b, c := e.submit(input(1)), e.submit(input(2)), e.submit(input(3))
 	require.Equal(t, []string{"in_progress", "in_queue#0", "in_queue#1"}, e.briefStates(a, b, c))
-
-	code, m, _ := e.mustCall(http.MethodPost, "/v1/requests/"+b+"/cancel", nil)
-	require.Equal(t, http.StatusOK, code)
-	assert.Equal(t, map[string]any{"request_id": b, "status": "cancelled"}, m)
-	assert.Equal(t, []string{"in_progress", "cancelled", "in_queue#0"}, e.briefStates(a, b, c))
-
-	for _, id := range []string{a, b} {
-		code, m, _ = e.mustCall(http.MethodPost, "/v1/requests/"+id+"/cancel", nil)
-		assert.Equal(t, http.StatusConflict, code)
-		assert.Equal(t, map[string]any{"error_message": "request is not in queue"}, m)
+	cancel := func(id string) map[string]any {
+		t.Helper()
+		code, m, _ := e.mustCall(http.MethodPost, "/v1/requests/"+id+"/cancel", nil)
+		require.Equal(t, http.StatusAccepted, code, "cancel answered %v", m)
+		return m
 	}
+
+	// The documented example, odd status included: the outcome decides.
+	accepted := map[string]any{"request_id": b, "status": "completed", "outcome": "cancelled"}
+	assert.Equal(t, accepted, cancel(b))
+	assert.Equal(t, []string{"in_progress", "cancelled", "in_queue#0"}, e.briefStates(a, b, c))
+	assert.Equal(t, accepted, cancel(b), "asking again says cancelled again")
+
+	assert.Equal(t, map[string]any{"request_id": a, "status": "in_progress", "outcome": "not_cancellable"}, cancel(a),
+		"a running job goes on: a no-op")
 
 	e.clock.Advance(10 * time.Second)
 	assert.Equal(t, []string{"completed", "cancelled", "in_progress"}, e.briefStates(a, b, c))
@@ -361,14 +365,17 @@ func TestCancel(t *testing.T) {
 	assert.True(t, jb.StartedAt.IsZero(), "a cancelled job never runs")
 	assert.Equal(t, t0, jb.FinishedAt)
 	assert.Equal(t, t0.Add(10*time.Second), e.job(c).StartedAt)
+	assert.Equal(t, map[string]any{"request_id": a, "status": "completed", "outcome": "not_cancellable"}, cancel(a),
+		"a finished job: a no-op")
 
 	e.clock.Advance(10 * time.Second)
-	code, _, _ = e.mustCall(http.MethodPost, "/v1/requests/"+c+"/cancel", nil)
-	assert.Equal(t, http.StatusConflict, code, "finished")
+	assert.Equal(t, "not_cancellable", cancel(c)["outcome"], "finished")
 
 	cnt := e.srv.Counters()
-	assert.EqualValues(t, 1, cnt.Cancelled)
-	assert.EqualValues(t, 4, cnt.CancelCalls)
+	assert.EqualValues(t, 1, cnt.Cancelled, "jobs cancelled")
+	assert.EqualValues(t, 2, cnt.CancelsAccepted)
+	assert.EqualValues(t, 3, cnt.CancelsNotCancellable)
+	assert.EqualValues(t, 5, cnt.CancelCalls)
 	assert.EqualValues(t, 2, cnt.Completed)
 }
 
@@ -596,10 +603,12 @@ func TestFaultNeverFinish(t *testing.T) {
 		"a stuck job keeps its slot")
 	assert.Equal(t, map[string]any{"request_id": a, "status": "in_progress"}, e.result(a))
 
-	code, _, _ := e.mustCall(http.MethodPost, "/v1/requests/"+a+"/cancel", nil)
-	assert.Equal(t, http.StatusConflict, code, "running jobs cannot be cancelled")
-	code, _, _ = e.mustCall(http.MethodPost, "/v1/requests/"+b+"/cancel", nil)
-	assert.Equal(t, http.StatusOK, code, "queued ones can")
+	code, m, _ := e.mustCall(http.MethodPost, "/v1/requests/"+a+"/cancel", nil)
+	assert.Equal(t, http.StatusAccepted, code)
+	assert.Equal(t, "not_cancellable", m["outcome"], "running jobs cannot be cancelled")
+	code, m, _ = e.mustCall(http.MethodPost, "/v1/requests/"+b+"/cancel", nil)
+	assert.Equal(t, http.StatusAccepted, code)
+	assert.Equal(t, "cancelled", m["outcome"], "queued ones can")
 
 	e.submit(input(3))
 	e.submit(input(4))
@@ -619,7 +628,7 @@ func TestFault402(t *testing.T) {
 	e := setup(t, sim.Config{Faults: sim.Faults{Rate402: 1}})
 	code, m, _ := e.mustCall(http.MethodPost, "/v1/models/"+sim.DefaultModel, input(1))
 	assert.Equal(t, http.StatusPaymentRequired, code)
-	assert.Equal(t, map[string]any{"error_message": "insufficient credits"}, m)
+	assert.Equal(t, map[string]any{"error_code": 400002.0, "error_message": "insufficient credits"}, m)
 	c := e.srv.Counters()
 	assert.Zero(t, c.Submits)
 	assert.EqualValues(t, 1, c.SubmitsRejected)
@@ -765,7 +774,7 @@ func TestVideoBytes(t *testing.T) {
 func TestDeterministic(t *testing.T) {
 	t.Parallel()
 	run := func(seed int64) ([]string, [][]byte) {
-		e := setup(t, sim.Config{Seed: seed, RunJitter: 0.3, Faults: sim.Faults{RateFail: 0.3}})
+		e := setup(t, sim.Config{Seed: seed, IDPrefix: "0123456789ab", RunJitter: 0.3, Faults: sim.Faults{RateFail: 0.3}})
 		var ids []string
 		for i := range 10 {
 			ids = append(ids, e.submit(input(i)))
@@ -828,6 +837,14 @@ func TestConfigErrors(t *testing.T) {
 		"negative retry":      {Faults: sim.Faults{RetryAfter: -1}},
 		"rate above 1":        {Faults: sim.Faults{Rate5xx: 1.01}},
 		"negative rate":       {Faults: sim.Faults{RateDrop: -0.1}},
+		"gateway rate":        {Faults: sim.Faults{RateGatewayAfterCreate: 2}},
+		"odd status rate":     {Faults: sim.Faults{RateOddStatus: -1}},
+		"timestamps":          {Timestamps: "us"},
+		"error shape":         {ErrorShape: "xml"},
+		"bad token status":    {BadTokenStatus: 403},
+		"negative balance":    {BalanceJobs: -1},
+		"short id prefix":     {IDPrefix: "abc"},
+		"upper id prefix":     {IDPrefix: "ABCDEF012345"},
 	}
 	for name, cfg := range cases {
 		_, err := sim.New(cfg)

@@ -37,6 +37,11 @@ const (
 	// Unsafe is a recorded path that would lead outside the folder; it is
 	// reported and never opened or removed.
 	Unsafe Problem = "unsafe path"
+	// NotRegular is a symbolic link (or a folder, a device…) where a
+	// downloaded file should be. A link is never followed: whatever it
+	// points at is not the file that was downloaded. --remove-bad removes
+	// the link itself, never its target.
+	NotRegular Problem = "not a regular file"
 )
 
 // Finding is one file that failed the check.
@@ -132,14 +137,28 @@ func checkFile(ctx context.Context, dir, key string, ref runner.IndexFileRef, re
 		return find(Unsafe, "recorded path leads outside the folder"), 0, nil
 	}
 	path := filepath.Join(dir, ref.Path)
-	f, err := os.Open(path)
+	fi, err := os.Lstat(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return find(Missing, "the next run downloads it again"), 0, nil
 	case err != nil:
 		return find(Unreadable, err.Error()), 0, nil
+	case !fi.Mode().IsRegular():
+		bad := find(NotRegular, fmt.Sprintf("a %s, not the downloaded file; the next run downloads it again", kind(fi.Mode())))
+		if removeBad && fi.Mode()&fs.ModeDir == 0 {
+			removeFile(bad, path)
+		}
+		return bad, 0, nil
+	}
+	f, err := openNoFollow(path)
+	if err != nil {
+		return find(Unreadable, err.Error()), 0, nil
 	}
 	defer f.Close()
+	if ofi, err := f.Stat(); err != nil || !os.SameFile(fi, ofi) {
+		// Swapped between the two looks: report it, never hash what came.
+		return find(Unreadable, "the file changed while it was checked"), 0, nil
+	}
 	h := sha256.New()
 	n, err := io.Copy(h, ctxReader{ctx, f})
 	if ctx.Err() != nil {
@@ -159,14 +178,31 @@ func checkFile(ctx context.Context, dir, key string, ref runner.IndexFileRef, re
 	}
 	if removeBad {
 		_ = f.Close()
-		if err := os.Remove(path); err == nil {
-			bad.Removed = true
-			bad.Detail += "; removed: the next run downloads it again"
-		} else {
-			bad.Detail += "; not removed: " + err.Error()
-		}
+		removeFile(bad, path)
 	}
 	return bad, n, nil
+}
+
+// removeFile removes path (a link itself, never its target) for --remove-bad
+// and says so in the finding.
+func removeFile(bad *Finding, path string) {
+	if err := os.Remove(path); err == nil {
+		bad.Removed = true
+		bad.Detail += "; removed: the next run downloads it again"
+	} else {
+		bad.Detail += "; not removed: " + err.Error()
+	}
+}
+
+// kind names a file mode that is not a regular file.
+func kind(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeSymlink != 0:
+		return "symbolic link"
+	case m.IsDir():
+		return "folder"
+	}
+	return "special file"
 }
 
 // ctxReader stops a long hash when the context ends.

@@ -1,0 +1,65 @@
+package runner
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/pikabatch/pikabatch/runner/api"
+	"github.com/pikabatch/pikabatch/store"
+)
+
+// noAPI is an API that must not be called.
+type noAPI struct{ t *testing.T }
+
+func (a noAPI) Submit(context.Context, string, any) (api.SubmitResponse, error) {
+	a.t.Error("submit called")
+	return api.SubmitResponse{}, context.Canceled
+}
+func (a noAPI) Status(context.Context, string) (api.Status, error) {
+	a.t.Error("status called")
+	return api.Status{}, context.Canceled
+}
+func (a noAPI) Result(context.Context, string) (api.Result, error) {
+	a.t.Error("result called")
+	return api.Result{}, context.Canceled
+}
+func (a noAPI) Cancel(context.Context, string) error {
+	a.t.Error("cancel called")
+	return context.Canceled
+}
+
+// TestDownloadCollectsATimedOutJob: a job past --job-timeout that the API
+// later completes is paid for; whatever state the poller left it in, a
+// download of its outputs records it done (issue #14, item 13's last
+// point, download side).
+func TestDownloadCollectsATimedOutJob(t *testing.T) {
+	t.Parallel()
+	video := []byte("a late but paid render")
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write(video) }))
+	defer ts.Close()
+	dir := t.TempDir()
+	st, err := store.Open(filepath.Join(dir, ".pikabatch.db"), store.Options{})
+	require.NoError(t, err)
+	defer st.Close()
+	job := store.Job{Key: "late", RequestID: "req-1", State: store.StateTimedOut,
+		Outputs: []store.Output{{URL: ts.URL + "/late.mp4?sig=x"}}}
+	require.NoError(t, st.Put(t.Context(), job))
+	r, err := New(Config{Model: "m", OutDir: dir}, noAPI{t}, st)
+	require.NoError(t, err)
+
+	got, err := r.download(t.Context(), job)
+	require.NoError(t, err)
+	assert.Equal(t, store.StateDone, got.State)
+	require.Len(t, got.Outputs, 1)
+	assert.Equal(t, "late.mp4", got.Outputs[0].Path)
+	b, err := os.ReadFile(filepath.Join(dir, "late.mp4"))
+	require.NoError(t, err)
+	assert.Equal(t, video, b)
+}

@@ -1,0 +1,83 @@
+package live_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/pikabatch/pikabatch/manifest"
+	"github.com/pikabatch/pikabatch/runner"
+	"github.com/pikabatch/pikabatch/runner/live"
+	"github.com/pikabatch/pikabatch/store"
+)
+
+// hostile is manifest text that drives a terminal: a title change, a
+// screen clear, an 8-bit CSI, a bell and a DEL.
+const hostile = "pan\x1b]0;pwned\x07 \x1b[2J\u009b31m red\x7f"
+
+// TestExportNeutralisesTerminalEscapes: manifest values reached the
+// terminal raw through `export` to stdout (issue #14, item 16). No export
+// carries a control character other than the line ends and tabs that CSV
+// quotes; JSONL escapes them, so the data comes back exactly.
+func TestExportNeutralisesTerminalEscapes(t *testing.T) {
+	t.Parallel()
+	in, err := json.Marshal(manifest.Input{Image: "https://img.example.com/a.jpg", PromptText: hostile + "\nsecond line"})
+	require.NoError(t, err)
+	src := exportFunc(func(fn func(runner.IndexEntry) error) error {
+		return fn(runner.NewIndexEntry(store.Job{Key: "k", Input: in, State: store.StateFailed, LastError: "api: " + hostile}))
+	})
+	for _, f := range []live.Format{live.CSV, live.JSONL} {
+		var buf bytes.Buffer
+		_, err := live.WriteIndex(context.Background(), &buf, f, src)
+		require.NoError(t, err)
+		for _, r := range buf.String() {
+			if r == '\n' || r == '\r' || r == '\t' {
+				continue
+			}
+			assert.False(t, r < 0x20 || (r >= 0x7f && r <= 0x9f), "%s export holds control character %U", f, r)
+		}
+		switch f {
+		case live.JSONL:
+			var e runner.IndexEntry
+			require.NoError(t, json.Unmarshal(buf.Bytes(), &e))
+			var got manifest.Input
+			require.NoError(t, json.Unmarshal(e.Input, &got))
+			assert.Equal(t, hostile+"\nsecond line", got.PromptText, "JSON round-trips")
+			assert.Equal(t, "api: "+hostile, e.Error)
+		case live.CSV:
+			recs, err := csv.NewReader(&buf).ReadAll()
+			require.NoError(t, err)
+			require.Len(t, recs, 2)
+			prompt := recs[1][3]
+			assert.True(t, strings.HasPrefix(prompt, `pan\x1b]0;pwned\x07 \x1b[2J\u009b31m red\x7f`), "escaped, not dropped: %q", prompt)
+			assert.True(t, strings.HasSuffix(prompt, "\nsecond line"), "a line break in a prompt is data: %q", prompt)
+		}
+	}
+}
+
+// TestExportRedactsURLs: a password or a signature in an image URL was
+// exported as given (issue #14, item 15); `export -o` files are 0644.
+func TestExportRedactsURLs(t *testing.T) {
+	t.Parallel()
+	in, err := json.Marshal(manifest.Input{Image: "https://alice:hunter2@img.example.com/a.jpg?sig=c0ffee&w=5"})
+	require.NoError(t, err)
+	src := exportFunc(func(fn func(runner.IndexEntry) error) error {
+		return fn(runner.NewIndexEntry(store.Job{Key: "k", Input: in, State: store.StateFailed,
+			LastError: "image https://alice:hunter2@img.example.com/a.jpg?sig=c0ffee not reachable"}))
+	})
+	for _, f := range []live.Format{live.CSV, live.JSONL} {
+		var buf bytes.Buffer
+		_, err := live.WriteIndex(context.Background(), &buf, f, src)
+		require.NoError(t, err)
+		for _, secret := range []string{"alice", "hunter2", "c0ffee"} {
+			assert.NotContains(t, buf.String(), secret, "%s export", f)
+		}
+		assert.Contains(t, buf.String(), "https://REDACTED@img.example.com/a.jpg?sig=REDACTED", "%s export", f)
+	}
+}
