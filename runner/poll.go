@@ -46,7 +46,7 @@ type pollPolicy struct {
 	runTime   time.Duration // learned typical run time (start to finish); 0 = nothing learned
 	spread    time.Duration // learned mean absolute deviation of run times
 	samples   int
-	longest   time.Duration // longest submit to seen-finished, in our clock, of a job submitted since (see maxWait)
+	longest   time.Duration // longest submit to seen-finished, in our clock, of a job submitted since (see maxRun)
 	announced time.Duration // runTime when the wake channel was last closed
 	running   int           // jobs currently seen in progress
 	// advanced and advancing measure how fast the queue moves: positions
@@ -275,12 +275,11 @@ func (p *pollPolicy) plan(w *jobWatch) look {
 	}
 	// Looking half a spread early finds the quick ones sooner and costs a
 	// look or two on the slow ones; with fixed run times it is exact.
-	if due := start.Add(p.runTime - early); w.lastLook.Before(due) {
+	if due := start.Add(min(p.runTime, p.maxRun()) - early); w.lastLook.Before(due) {
 		l.at = due
 		if w.looks > 0 {
 			l.at = maxTime(due, last.Add(p.cfg.Min))
 		}
-		l.at = minTime(l.at, last.Add(p.maxWait()))
 		return l
 	}
 	// Overdue: short steps that grow slowly.
@@ -310,10 +309,11 @@ func (p *pollPolicy) clamp(d time.Duration) time.Duration {
 	return min(max(d, p.cfg.Min), p.cfg.Max)
 }
 
-// maxWait bounds the wait for a running job's expected finish: twice the
-// longest run seen in our own clock, at least Max, so that a run time
-// learned from a skewed clock cannot stop the polling. p.mu must be held.
-func (p *pollPolicy) maxWait() time.Duration {
+// maxRun bounds the run time a running job is expected to take: twice
+// the longest run seen in our own clock, at least Max, so that a run time
+// learned from a skewed clock (a job resumed from a long-gone run can pass
+// runTime's checks) cannot stop the polling. p.mu must be held.
+func (p *pollPolicy) maxRun() time.Duration {
 	return max(p.cfg.Max, 2*p.longest)
 }
 
@@ -321,7 +321,7 @@ func (p *pollPolicy) maxWait() time.Duration {
 // to the job first in line when it finished: in our clock, its submit plus
 // the API's own created-to-finished time. A completed job (isRun) teaches
 // a run time, and, if it was submitted since the policy began, how long a
-// job can take in our own clock (maxWait).
+// job can take in our own clock (maxRun).
 func (p *pollPolicy) finished(w *jobWatch, created, finishedAt time.Time, isRun bool, now time.Time) {
 	freedAt := now
 	if !created.IsZero() && finishedAt.After(created) {
