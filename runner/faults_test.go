@@ -239,7 +239,12 @@ func TestRateLimitStormSlowsDownAndFinishes(t *testing.T) {
 	assert.Positive(t, c.RateLimited)
 	assert.Equal(t, c.RateLimited, calls.RateLimited)
 	assert.Positive(t, calls.Slowdowns, "429s slowed the shared limiter down")
-	assert.Less(t, float64(lim.Limit()), 4000.0)
+	// The first slowdown ends the burst, later ones (a second apart) cut
+	// the rate: a storm that ends within a second does only the first.
+	assert.Equal(t, 1, lim.Burst(), "the burst ended")
+	if calls.Slowdowns > 1 {
+		assert.Less(t, float64(lim.Limit()), 4000.0)
+	}
 	assert.EqualValues(t, rows, c.Submits, "a 429 creates no job")
 	assert.Zero(t, c.DuplicateSubmits)
 }

@@ -155,7 +155,7 @@ func exitCode(ctx context.Context, err error) int {
 		return exitIOErr
 	case errors.Is(err, runner.ErrOutput), errors.Is(err, store.ErrWrite):
 		return exitCantCreate
-	case errors.Is(err, store.ErrLocked), errors.Is(err, runner.ErrHeld), errors.Is(err, runner.ErrSubmitsStopped),
+	case errors.Is(err, store.ErrLocked), errors.Is(err, live.ErrNotAnswering), errors.Is(err, runner.ErrHeld), errors.Is(err, runner.ErrSubmitsStopped),
 		errors.Is(err, runner.ErrLeftInFlight):
 		return exitTempFail
 	}

@@ -47,6 +47,10 @@ var (
 	ErrNoAPI = errors.New("no API client to cancel with")
 	// ErrNoState: no state file at the path, so no run has started there.
 	ErrNoState = errors.New("no state file")
+	// ErrNotAnswering: a run holds the state file and its control socket
+	// takes the connection, but the run does not answer (stopped with
+	// SIGSTOP or a debugger, or stuck). Try again once it runs.
+	ErrNotAnswering = errors.New("the run holding the state file is not answering")
 )
 
 // cancelConcurrency bounds simultaneous cancel calls; the client's rate

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/pikabatch/pikabatch/runner"
@@ -22,6 +23,14 @@ import (
 // dialTimeout bounds connecting to a control socket: a live run answers at
 // once, and a stale socket file refuses at once.
 const dialTimeout = 2 * time.Second
+
+// DefaultAnswerTimeout is how long a live run may stay silent, before its
+// answer starts and between two parts of it, before it counts as not
+// answering. A stopped process (SIGSTOP, a debugger) still has its socket
+// accept connections, so without it status, export, cancel and verify
+// waited forever. A run answers status at once; a long cancel or export
+// keeps sending.
+const DefaultAnswerTimeout = 10 * time.Second
 
 // Source answers for one state file: a live run through its socket
 // (*Client), or the state file itself.
@@ -43,6 +52,9 @@ var (
 type Client struct {
 	path string
 	hc   *http.Client
+	// AnswerTimeout is how long the run may stay silent before a request
+	// fails with ErrNotAnswering; Dial sets DefaultAnswerTimeout.
+	AnswerTimeout time.Duration
 }
 
 // Dial connects to the control socket at path. It fails at once when no
@@ -64,7 +76,7 @@ func Dial(ctx context.Context, path string) (*Client, error) {
 		},
 		MaxIdleConns: 1,
 	}
-	return &Client{path: path, hc: &http.Client{Transport: tr}}, nil
+	return &Client{path: path, hc: &http.Client{Transport: tr}, AnswerTimeout: DefaultAnswerTimeout}, nil
 }
 
 // IsLive reports true: a Client talks to a live run.
@@ -85,23 +97,77 @@ func (c *Client) do(ctx context.Context, method, path string, body any) (*http.R
 		}
 		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://pikabatch"+path, rd)
+	rctx, cancel := context.WithCancel(ctx)
+	req, err := http.NewRequestWithContext(rctx, method, "http://pikabatch"+path, rd)
 	if err != nil {
+		cancel()
 		return nil, err
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	// One timer for the whole exchange, pushed back by every part of the
+	// answer that arrives: silence, not length, is what gives up.
+	w := &watchdog{cancel: cancel, d: c.AnswerTimeout}
+	w.timer = time.AfterFunc(w.d, w.fire)
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("live run on %s: %w", c.path, err)
+		w.stop()
+		return nil, c.silent(w, err)
 	}
+	w.touch()
 	if resp.StatusCode != http.StatusOK {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 		_ = resp.Body.Close()
+		w.stop()
 		return nil, fmt.Errorf("live run on %s: %s: %s", c.path, resp.Status, strings.TrimSpace(string(msg)))
 	}
+	resp.Body = &watchedBody{ReadCloser: resp.Body, w: w, c: c}
 	return resp, nil
+}
+
+// silent returns ErrNotAnswering for an exchange the watchdog ended, err
+// otherwise.
+func (c *Client) silent(w *watchdog, err error) error {
+	if w.fired.Load() {
+		return fmt.Errorf("live run on %s: %w (silent for %s)", c.path, ErrNotAnswering, w.d)
+	}
+	return fmt.Errorf("live run on %s: %w", c.path, err)
+}
+
+// watchdog cancels a request when the run stays silent for d.
+type watchdog struct {
+	cancel context.CancelFunc
+	d      time.Duration
+	timer  *time.Timer
+	fired  atomic.Bool
+}
+
+func (w *watchdog) fire()  { w.fired.Store(true); w.cancel() }
+func (w *watchdog) touch() { w.timer.Reset(w.d) }
+func (w *watchdog) stop()  { w.timer.Stop(); w.cancel() }
+
+// watchedBody pushes the watchdog back on every read that brings bytes.
+type watchedBody struct {
+	io.ReadCloser
+	w *watchdog
+	c *Client
+}
+
+func (b *watchedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if n > 0 {
+		b.w.touch()
+	}
+	if err != nil && !errors.Is(err, io.EOF) && b.w.fired.Load() {
+		err = b.c.silent(b.w, err)
+	}
+	return n, err
+}
+
+func (b *watchedBody) Close() error {
+	b.w.stop()
+	return b.ReadCloser.Close()
 }
 
 // Status asks the live run where the batch stands.
@@ -178,6 +244,9 @@ type OpenOptions struct {
 	// Command names this process in the owner file while it holds the
 	// state file for writing, e.g. "pikabatch cancel".
 	Command string
+	// AnswerTimeout is how long a live run may stay silent before a request
+	// to it fails with ErrNotAnswering; default DefaultAnswerTimeout.
+	AnswerTimeout time.Duration
 	// Binding is the API origin (and model, if set) that API sends to.
 	// Before the first call, the state file's recorded binding is checked
 	// against it (a *store.BindingError when they differ) and recorded if
@@ -199,7 +268,14 @@ func Open(ctx context.Context, statePath string, opts OpenOptions) (Source, erro
 		return nil, err
 	}
 	sock := SocketPath(statePath)
-	if c, err := Dial(ctx, sock); err == nil {
+	dial := func() (*Client, error) {
+		c, err := Dial(ctx, sock)
+		if err == nil && opts.AnswerTimeout > 0 {
+			c.AnswerTimeout = opts.AnswerTimeout
+		}
+		return c, err
+	}
+	if c, err := dial(); err == nil {
 		return c, nil
 	}
 	timeout := opts.LockTimeout
@@ -210,7 +286,7 @@ func Open(ctx context.Context, statePath string, opts OpenOptions) (Source, erro
 		Owner: store.CurrentOwner(opts.Command)})
 	if errors.Is(err, store.ErrLocked) {
 		// A run may have taken the lock after the first try; ask again.
-		if c, derr := Dial(ctx, sock); derr == nil {
+		if c, derr := dial(); derr == nil {
 			return c, nil
 		}
 		return nil, err

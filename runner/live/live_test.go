@@ -458,3 +458,63 @@ func TestCloseWaitsForACancelInProgress(t *testing.T) {
 	assert.Equal(t, store.StateCancelled, j.State, "recorded before Close returned: nothing writes after it")
 	<-asked
 }
+
+// TestARunThatDoesNotAnswerIsNamed: issue 14 item 12 — status, export,
+// cancel and verify waited forever on a live run that was stopped
+// (SIGSTOP): its socket still takes connections, the kernel queues them,
+// and nothing answers. Each now gives up after the answer timeout with
+// ErrNotAnswering, naming the socket.
+func TestARunThatDoesNotAnswerIsNamed(t *testing.T) {
+	ctx := context.Background()
+	f := setup(t)
+	ln, err := net.Listen("unix", live.SocketPath(f.path)) // listening, never accepting
+	require.NoError(t, err)
+	defer ln.Close()
+
+	src, err := live.Open(ctx, f.path, live.OpenOptions{AnswerTimeout: 50 * time.Millisecond})
+	require.NoError(t, err)
+	defer src.Close()
+	require.True(t, src.IsLive(), "the socket took the connection")
+
+	_, err = src.Status(ctx)
+	require.ErrorIs(t, err, live.ErrNotAnswering)
+	assert.Contains(t, err.Error(), live.SocketPath(f.path))
+	_, err = src.Cancel(ctx, []string{"e-queued"})
+	require.ErrorIs(t, err, live.ErrNotAnswering)
+	err = src.Export(ctx, func(runner.IndexEntry) error { return nil })
+	require.ErrorIs(t, err, live.ErrNotAnswering)
+}
+
+// slowCanceller takes d for each cancel: an API slower, over a few jobs,
+// than the asking side's patience for one silence.
+type slowCanceller struct{ d time.Duration }
+
+func (c slowCanceller) Cancel(ctx context.Context, _ string) error {
+	t := time.NewTimer(c.d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// TestALongCancelIsNotMistakenForASilentRun: a cancel of many jobs makes
+// an API call each; the run sends a space while it works, so the asking
+// side waits for the answer however long it takes.
+func TestALongCancelIsNotMistakenForASilentRun(t *testing.T) {
+	ctx := context.Background()
+	f := setup(t)
+	b := f.batch()
+	b.API = func() (live.Canceller, error) { return slowCanceller{d: 150 * time.Millisecond}, nil }
+	srv := f.serve(t, b)
+	live.SetKeepalive(srv, 10*time.Millisecond)
+
+	src, err := live.Open(ctx, f.path, live.OpenOptions{AnswerTimeout: 100 * time.Millisecond})
+	require.NoError(t, err)
+	defer src.Close()
+	rep, err := src.Cancel(ctx, []string{"e-queued", "h-submitted"}) // 300 ms of API calls
+	require.NoError(t, err)
+	assert.Equal(t, 2, rep.Counts[live.Cancelled], "%+v", rep)
+}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/pikabatch/pikabatch/runner"
 	"github.com/pikabatch/pikabatch/runner/api"
+	"github.com/pikabatch/pikabatch/store"
 )
 
 // Paths of the control protocol: HTTP/1.1 over the unix socket.
@@ -87,6 +88,11 @@ type Server struct {
 	once  sync.Once
 	err   error
 	grace time.Duration // how long Close lets answers in progress finish
+	// keepalive is how often a long answer (a cancel of many jobs, each an
+	// API call) sends a space while it works, so that the asking side,
+	// which gives up on a run silent for DefaultAnswerTimeout, can tell a
+	// busy run from a stopped one. JSON allows the space before the value.
+	keepalive time.Duration
 
 	// Cancels are carried out even if the asking process goes away (a job
 	// cancelled on the API must be recorded), so they run under base, not
@@ -119,7 +125,7 @@ func Listen(path string, b *Batch) (*Server, error) {
 		_ = ln.Close()
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
-	s := &Server{path: path, done: make(chan struct{}), grace: shutdownGrace}
+	s := &Server{path: path, done: make(chan struct{}), grace: shutdownGrace, keepalive: DefaultAnswerTimeout / 4}
 	s.base, s.stopBase = context.WithCancel(context.Background())
 	h := &handler{b: b, s: s}
 	mux := http.NewServeMux()
@@ -228,14 +234,34 @@ func (h *handler) cancel(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer h.s.work.Done()
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	_ = rc.Flush()
 	// The cancel is carried out even if the asking process goes away:
 	// a job cancelled on the API must be recorded (see Server.base).
-	rep, err := h.b.Cancel(h.s.base, req.Keys)
-	resp := cancelResponse{Report: rep}
-	if err != nil {
-		resp.Error, resp.Kind = err.Error(), errorKind(err)
+	var resp cancelResponse
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		rep, err := h.b.Cancel(h.s.base, req.Keys)
+		resp.Report = rep
+		if err != nil {
+			resp.Error, resp.Kind = err.Error(), errorKind(err)
+		}
+	}()
+	tick := time.NewTicker(h.s.keepalive)
+	defer tick.Stop()
+	for {
+		select {
+		case <-done:
+			_ = json.NewEncoder(w).Encode(resp)
+			return
+		case <-tick.C:
+			_, _ = w.Write([]byte(" "))
+			_ = rc.Flush()
+		}
 	}
-	writeJSON(w, resp)
 }
 
 func (h *handler) export(w http.ResponseWriter, r *http.Request) {
@@ -263,6 +289,9 @@ var kinds = []struct {
 	{"payment_required", api.ErrPaymentRequired},
 	{"unavailable", api.ErrUnavailable},
 	{"no_api", ErrNoAPI},
+	{"unknown_model", api.ErrUnknownModel},
+	{"permission_denied", api.ErrPermissionDenied},
+	{"binding", store.ErrBinding},
 }
 
 func errorKind(err error) string {

@@ -1,0 +1,146 @@
+package runner_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/pikabatch/pikabatch/runner"
+	"github.com/pikabatch/pikabatch/runner/api"
+	"github.com/pikabatch/pikabatch/runner/sim"
+	"github.com/pikabatch/pikabatch/store"
+)
+
+// The documented contract end to end, against the simulator speaking it
+// (issue #9): the fakes in contract_test.go pin each decision, these show
+// the same decisions with real answers on the wire.
+
+// TestSimBalanceRunsOutThenIsToppedUp: the account pays for 8 jobs. The
+// run stops submitting at the 400002 answer, collects what it had in
+// flight and leaves the rest pending (never failed); after a top-up the
+// same run finishes every row without paying twice for any.
+func TestSimBalanceRunsOutThenIsToppedUp(t *testing.T) {
+	t.Parallel()
+	const rows, paid = 30, 8
+	e := setup(t, rows, sim.Config{BalanceJobs: paid})
+	_, err := e.runOnce(t.Context(), func(c *runner.Config) { c.Concurrency = 4 })
+	require.ErrorIs(t, err, api.ErrPaymentRequired)
+	require.ErrorIs(t, err, runner.ErrSubmitsStopped)
+	c := e.sim.Counters()
+	assert.EqualValues(t, paid, c.Submits)
+	assert.Positive(t, c.BalanceRefusals)
+	states := map[store.State]int{}
+	for _, j := range e.jobs() {
+		states[j.State]++
+	}
+	assert.Equal(t, paid, states[store.StateDone], "jobs in flight were collected")
+	delete(states, store.StateDone)
+	delete(states, store.StatePending)
+	assert.Empty(t, states, "unsent rows stay pending (or unrecorded): none failed")
+
+	e.sim.AddBalanceJobs(100)
+	_, err = e.runOnce(t.Context(), func(c *runner.Config) { c.Concurrency = 4 })
+	require.NoError(t, err)
+	e.assertAllDownloaded(rows)
+	c = e.sim.Counters()
+	assert.EqualValues(t, rows, c.Submits)
+	assert.Zero(t, c.DuplicateSubmits)
+}
+
+// TestSimOddStatusWordsRenderEveryRow: status words outside the docs
+// (pending, starting, processing, queued) mean "still running".
+func TestSimOddStatusWordsRenderEveryRow(t *testing.T) {
+	t.Parallel()
+	const rows = 40
+	e := setup(t, rows, sim.Config{Slots: 4, Faults: sim.Faults{RateOddStatus: 0.5}})
+	sum, err := e.runOnce(t.Context(), nil)
+	require.NoError(t, err, "summary %+v", sum)
+	e.assertAllDownloaded(rows)
+	assert.Positive(t, e.sim.Counters().OddStatusWords)
+	assert.NotEmpty(t, sum.StatusWords, "the words are counted in the summary")
+	for w := range sum.StatusWords {
+		assert.Contains(t, []string{"pending", "starting", "processing", "queued"}, w)
+	}
+}
+
+// TestSimRevokedTokenOnAnHTTP400: the docs give 400004 no HTTP status; a
+// 400 carrying it stops the run at once instead of failing rows one by one.
+func TestSimRevokedTokenOnAnHTTP400(t *testing.T) {
+	t.Parallel()
+	e := setup(t, 50, sim.Config{BadTokenStatus: 400})
+	e.token = "revoked"
+	_, err := e.runOnce(t.Context(), nil)
+	require.ErrorIs(t, err, api.ErrUnauthorized)
+	assert.Zero(t, e.sim.Counters().Submits)
+	for key, j := range e.jobs() {
+		assert.Equal(t, store.StatePending, j.State, key)
+	}
+}
+
+// TestSimUnknownModelInEveryErrorShape: 400001 stops the run after one
+// submit, whichever body shape carries it.
+func TestSimUnknownModelInEveryErrorShape(t *testing.T) {
+	t.Parallel()
+	for _, shape := range []string{sim.ShapeErrorMessage, sim.ShapeMessageDetail, sim.ShapeNested} {
+		t.Run(shape, func(t *testing.T) {
+			t.Parallel()
+			e := setup(t, 20, sim.Config{ErrorShape: shape})
+			_, err := e.runOnce(t.Context(), func(c *runner.Config) { c.Model = "pika/no-such-model" })
+			require.ErrorIs(t, err, api.ErrUnknownModel)
+			assert.Contains(t, err.Error(), "pika/no-such-model", "the message names the model")
+			c := e.sim.Counters()
+			assert.EqualValues(t, 1, c.UnknownModel, "one submit, not one per row")
+			assert.Zero(t, c.Submits)
+		})
+	}
+}
+
+// TestSimAnotherAccountsRequestFailsThatJobOnly: 403001 on one job's
+// status or result fails that job, with the API's message; the rest of
+// the batch renders.
+func TestSimAnotherAccountsRequestFailsThatJobOnly(t *testing.T) {
+	t.Parallel()
+	const rows = 12
+	e := setup(t, rows, sim.Config{RunTime: 200 * time.Millisecond, ErrorShape: sim.ShapeNested})
+	var once sync.Once
+	disowned := ""
+	_, err := e.runOnce(t.Context(), func(c *runner.Config) {
+		c.Hooks.Submitted = func(key, requestID string) {
+			once.Do(func() {
+				disowned = key
+				require.True(t, e.sim.Disown(requestID))
+			})
+		}
+	})
+	require.ErrorIs(t, err, runner.ErrFailedRows)
+	jobs := e.jobs()
+	for key, j := range jobs {
+		if key == disowned {
+			assert.Equal(t, store.StateFailed, j.State)
+			assert.NotEmpty(t, j.LastError)
+			continue
+		}
+		assert.Equal(t, store.StateDone, j.State, key)
+	}
+	assert.Positive(t, e.sim.Counters().OtherAccount)
+}
+
+// TestSimWithoutTimestamps: a result without created_at and finished_at
+// still renders every row; the poller learns from its own looks.
+func TestSimWithoutTimestamps(t *testing.T) {
+	t.Parallel()
+	const rows = 30
+	e := setup(t, rows, sim.Config{Timestamps: sim.TimestampsNone})
+	_, err := e.runOnce(context.Background(), nil)
+	require.NoError(t, err)
+	e.assertAllDownloaded(rows)
+	assert.Less(t, pollsPerJob(e.sim.Counters()), 3.0, "polls per job")
+}
+
+func pollsPerJob(c sim.Counters) float64 {
+	return float64(c.StatusCalls+c.ResultCalls-c.Completed) / float64(max(c.Completed, 1))
+}
