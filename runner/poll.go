@@ -126,24 +126,22 @@ func (w *jobWatch) started() (time.Time, bool) {
 // runTime is what a job that was found finished at now teaches about how
 // long jobs run, from its start (in our clock) to its finish.
 //
-// The API's created_at and finished_at say it best when they are precise;
-// the docs do not promise their precision, or that they are there at all.
-// Whole seconds are off by up to a second either way (an instant job reads
-// 0), and a clock that is off on the API's side can read days. So what they
-// say is kept within what our own looks saw: the job finished after the
-// last look that found it unfinished and before this one. Without
-// timestamps (or when they contradict our looks) the middle of that window
-// is the estimate.
+// The API's created_at and finished_at say it best; but the docs promise
+// neither their precision nor that they are there at all. Whole seconds
+// are off by up to a second either way (an instant job reads 0), yet on
+// average right, so they are taken as they are. What our own looks saw
+// bounds them: the job finished after the last look that found it
+// unfinished and before this one. A value well outside that window (more
+// than a second, or a tenth of the window, beyond it) is a clock that is
+// off on the API's side, days even, and is left out; then, as without
+// timestamps, the middle of the window is the estimate.
 func (w *jobWatch) runTime(start, now, created, finished time.Time) time.Duration {
 	lo, hi := max(w.lastUnfinished.Sub(start), 0), max(now.Sub(start), 0)
 	if !created.IsZero() && !finished.Before(created) {
 		d := finished.Sub(created) - start.Sub(w.submittedAt) // less its time in the queue
-		slack := time.Duration(0)
-		if created.Nanosecond() == 0 && finished.Nanosecond() == 0 {
-			slack = time.Second // whole seconds
-		}
-		if from, to := max(lo, d-slack), min(hi, d+slack); from <= to {
-			lo, hi = from, to
+		tolerance := max(time.Second, hi/10)
+		if d >= lo-tolerance && d <= hi+tolerance {
+			return max(min(max(d, lo), hi), time.Millisecond)
 		}
 	}
 	return max(lo+(hi-lo)/2, time.Millisecond) // a job that ran at all took some time

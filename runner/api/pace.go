@@ -156,17 +156,23 @@ func (p *pacer) passTurn() {
 
 // NewLimiter returns the shared rate limiter for rps requests a second,
 // for a run that keeps up to concurrency jobs on the API: a token bucket
-// of Burst(rps, concurrency) tokens, full at the start.
+// of Burst(rps, concurrency) tokens that starts empty.
 //
-// The burst is what lets the wave of result looks and refills that follows
-// a wave of finishes go out at once, instead of queueing behind the rate
-// while slots stand idle (issue #9: 16 slots of 4 s jobs at 10 requests/s
-// took 1.47× the ideal time with requests evenly spaced). It is at most
-// one second of the rate, which an API that allows R requests a second
-// over any second takes; an API that takes them only evenly spaced answers
-// the burst with 429s, and the client then stops bursting (adapt.go).
+// The burst is what the run saved while it waited for jobs to finish; it
+// is spent on the wave of result looks and refills that follows a wave of
+// finishes, which would otherwise queue behind the rate while slots stand
+// idle (issue #9: 16 slots of 4 s jobs at 10 requests/s took 1.47× the
+// ideal time with requests evenly spaced). It is at most one second of the
+// rate, which an API that allows R requests a second over any second
+// takes. An API that takes them only evenly spaced answers the first burst
+// with 429s, and the client then stops bursting (adapt.go). Empty at the
+// start, so that a run with more work than the rate allows sends evenly
+// spaced requests from its first one.
 func NewLimiter(rps float64, concurrency int) *rate.Limiter {
-	return rate.NewLimiter(rate.Limit(rps), Burst(rps, concurrency))
+	burst := Burst(rps, concurrency)
+	lim := rate.NewLimiter(rate.Limit(rps), burst)
+	lim.AllowN(time.Now(), burst) // start empty
+	return lim
 }
 
 // Burst is the bucket size NewLimiter uses: a result look and a refill for
