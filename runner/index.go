@@ -5,16 +5,22 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
 	"time"
 
+	"github.com/pikabatch/pikabatch/runner/atomicfile"
 	"github.com/pikabatch/pikabatch/store"
 )
 
 // IndexFile is the results index written into the output folder.
 const IndexFile = "results.jsonl"
+
+// IndexPerm is the mode of the results index and its exports: readable by
+// all, as the videos are. They hold no secrets: URLs are redacted.
+const IndexPerm = 0o644
 
 // IndexEntry is one line of the results index: the dataset's record of a job.
 // Result URLs are left out on purpose: pre-signed URLs are credentials. URLs
@@ -104,11 +110,10 @@ func (r *Runner) writeIndex(ctx context.Context) error {
 		name = IndexFile
 	}
 	final := filepath.Join(r.cfg.OutDir, name)
-	// The temporary files are named after the index, so that shards
-	// sharing a folder never touch each other's. One left by a run killed
-	// while writing is stale: this run holds the state file's lock.
-	tmpPattern := "." + name + "-*.tmp"
-	if stale, err := filepath.Glob(filepath.Join(r.cfg.OutDir, tmpPattern)); err == nil {
+	// A temporary file left by a run killed while writing is stale: this
+	// run holds the state file's lock. (Each index has its own, so shards
+	// sharing a folder never touch each other's.)
+	if stale, err := filepath.Glob(atomicfile.TempPattern(final)); err == nil {
 		for _, f := range stale {
 			_ = os.Remove(f)
 		}
@@ -120,35 +125,28 @@ func (r *Runner) writeIndex(ctx context.Context) error {
 		// 100,000 rows).
 		return nil
 	}
-	tmp, err := os.CreateTemp(r.cfg.OutDir, tmpPattern)
-	if err != nil {
-		return fmt.Errorf("%w: %w", ErrOutput, err)
-	}
-	defer os.Remove(tmp.Name()) // no-op once renamed
-	bw := bufio.NewWriter(tmp)
-	var line []byte
-	err = r.store.ForEach(ctx, func(j store.Job) error {
-		var err error
-		if line, err = AppendIndexLine(line[:0], NewIndexEntry(j)); err != nil {
+	var werr error
+	err := atomicfile.Write(final, IndexPerm, func(w io.Writer) error {
+		bw := bufio.NewWriter(w)
+		var line []byte
+		werr = r.store.ForEach(ctx, func(j store.Job) error {
+			var err error
+			if line, err = AppendIndexLine(line[:0], NewIndexEntry(j)); err != nil {
+				return err
+			}
+			_, err = bw.Write(line)
 			return err
+		})
+		if werr != nil {
+			return werr
 		}
-		_, err = bw.Write(line)
-		return err
+		return bw.Flush()
 	})
-	if err == nil {
-		err = bw.Flush()
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), final)
-	}
-	if err != nil {
-		return fmt.Errorf("write %s: %w", final, err)
+	switch {
+	case werr != nil:
+		return fmt.Errorf("write %s: %w", final, werr)
+	case err != nil:
+		return fmt.Errorf("write %s: %w: %w", final, ErrOutput, err)
 	}
 	if marks != nil {
 		if fi, err := os.Stat(final); err == nil {

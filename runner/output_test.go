@@ -480,6 +480,10 @@ func TestCredentialsStayOutOfTheIndex(t *testing.T) {
 	}
 	assert.Contains(t, string(index), "img.example.com/0.jpg", "the rest of the URL is kept")
 	assert.Contains(t, string(index), "width=512")
+	// With nothing secret in it, the index is as readable as the videos.
+	fi, err := os.Stat(filepath.Join(e.out, runner.IndexFile))
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(runner.IndexPerm), fi.Mode().Perm())
 	// The API was sent the URL as written: only what pikabatch shows is redacted.
 	st, err := store.Open(filepath.Join(e.out, ".pikabatch.db"), store.Options{})
 	require.NoError(t, err)

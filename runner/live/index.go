@@ -7,14 +7,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/pikabatch/pikabatch/manifest"
 	"github.com/pikabatch/pikabatch/runner"
+	"github.com/pikabatch/pikabatch/runner/atomicfile"
 )
 
 // Format is an export format.
@@ -180,29 +179,20 @@ type Exporter interface {
 // renamed over path, so a reader sees the old index or the new one. It
 // returns the number of entries written.
 func WriteIndexFile(ctx context.Context, path string, f Format, sources ...Exporter) (int, error) {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+"-*.tmp")
-	if err != nil {
+	var (
+		n    int
+		werr error
+	)
+	err := atomicfile.Write(path, runner.IndexPerm, func(w io.Writer) error {
+		n, werr = WriteIndex(ctx, w, f, sources...)
+		return werr
+	})
+	switch {
+	case werr != nil:
+		return n, fmt.Errorf("write %s: %w", path, werr)
+	case err != nil:
 		// Typed, so that the command exits "cannot create" (73), not
 		// "some rows failed".
-		return 0, fmt.Errorf("write %s: %w: %w", path, runner.ErrOutput, err)
-	}
-	defer os.Remove(tmp.Name()) // no-op once renamed
-	n, err := WriteIndex(ctx, tmp, f, sources...)
-	if err != nil {
-		_ = tmp.Close()
-		return n, fmt.Errorf("write %s: %w", path, err)
-	}
-	err = tmp.Sync()
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp.Name(), 0o644)
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
 		return n, fmt.Errorf("write %s: %w: %w", path, runner.ErrOutput, err)
 	}
 	return n, nil

@@ -232,6 +232,9 @@ func TestWriteIndexFileIsAtomic(t *testing.T) {
 	n, err := live.WriteIndexFile(context.Background(), path, live.CSV, f.batch())
 	require.NoError(t, err)
 	assert.Equal(t, 9, n)
+	fi, err := os.Stat(path)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(runner.IndexPerm), fi.Mode().Perm(), "as results.jsonl")
 }
 
 type exportFunc func(fn func(runner.IndexEntry) error) error
