@@ -10,7 +10,6 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -18,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pikabatch/pikabatch/runner/backoff"
 	"github.com/pikabatch/pikabatch/store"
 )
 
@@ -342,7 +342,7 @@ func (d *downloader) fetch(ctx context.Context, key string, i, n int, own store.
 	for attempt := 0; attempt <= d.cfg.Retries; attempt++ {
 		if attempt > 0 {
 			st.downloadRetries.Add(1)
-			if err := sleepCtx(ctx, backoff(d.cfg.BackoffBase, attempt)); err != nil {
+			if err := backoff.Sleep(ctx, retryWait(d.cfg.BackoffBase).Delay(attempt-1)); err != nil {
 				return store.Output{}, err
 			}
 		}
@@ -648,23 +648,9 @@ func parseContentRange(v string) (start, size int64, ok bool) {
 	return start, size, true
 }
 
-// backoff is the delay before retry attempt n (1-based): exponential from
-// base, capped at 10s, with full jitter so many downloads don't retry in step.
-func backoff(base time.Duration, n int) time.Duration {
-	d := base << min(n-1, 16)
-	if d > 10*time.Second || d <= 0 {
-		d = 10 * time.Second
-	}
-	return time.Duration(rand.Int64N(int64(d)) + 1)
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+// retryWait is the runner's backoff before retrying a download, a poll or
+// a call during an outage: exponential from base, capped at 10s, with full
+// jitter so that many jobs don't retry in step.
+func retryWait(base time.Duration) backoff.Policy {
+	return backoff.Policy{Base: base, Max: 10 * time.Second}
 }

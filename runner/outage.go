@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/pikabatch/pikabatch/runner/api"
+	"github.com/pikabatch/pikabatch/runner/backoff"
 )
 
 // outage tracks how long the API has been unavailable, across all jobs.
@@ -63,7 +64,7 @@ func (o *outage) wait(ctx context.Context, err error, base time.Duration) error 
 	if over {
 		return err
 	}
-	if serr := sleepCtx(ctx, backoff(base, min(tries, 8))); serr != nil {
+	if serr := backoff.Sleep(ctx, retryWait(base).Delay(min(tries, 8)-1)); serr != nil {
 		return serr
 	}
 	return nil

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/pikabatch/pikabatch/runner/api"
+	"github.com/pikabatch/pikabatch/runner/backoff"
 	"github.com/pikabatch/pikabatch/store"
 )
 
@@ -669,7 +670,7 @@ func (r *Runner) lookFailed(ctx context.Context, job store.Job, w *jobWatch, t *
 		// An answer that could not be read says nothing about the job
 		// (a proxy's error page, a truncated body): look again, backing off.
 		t.tries++
-		if serr := sleepCtx(ctx, backoff(r.poll.cfg.Min, min(t.tries, 8))); serr != nil {
+		if serr := backoff.Sleep(ctx, retryWait(r.poll.cfg.Min).Delay(min(t.tries, 8)-1)); serr != nil {
 			return job, true, serr
 		}
 		return job, false, nil

@@ -9,7 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"math"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptrace"
@@ -22,6 +21,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/pikabatch/pikabatch/runner/backoff"
 )
 
 // Version is sent as the User-Agent "pikabatch/<Version>". Release builds set
@@ -119,11 +120,9 @@ type Client struct {
 	timeout    time.Duration
 	grace      time.Duration // Config.SubmitGrace
 	maxRetries int
-	backoffMin time.Duration
-	backoffMax time.Duration
+	retryWait  backoff.Policy // before retry n of a call, unless Retry-After says longer
 	log        *slog.Logger
 	sleep      func(ctx context.Context, d time.Duration) error
-	rand       func() float64
 	now        func() time.Time
 	stopSeen   func() // test hook: a submit attempt saw its ctx end
 
@@ -166,8 +165,7 @@ func New(cfg Config) (*Client, error) {
 		timeout:    cfg.RequestTimeout,
 		grace:      cfg.SubmitGrace,
 		maxRetries: cfg.MaxRetries,
-		backoffMin: cfg.BackoffBase,
-		backoffMax: cfg.BackoffMax,
+		retryWait:  backoff.Policy{Base: cfg.BackoffBase, Max: cfg.BackoffMax, Rand: cfg.Rand},
 		log:        cfg.Logger,
 		sleep:      cfg.Sleep,
 		now:        time.Now,
@@ -187,25 +185,23 @@ func New(cfg Config) (*Client, error) {
 	case c.maxRetries < 0:
 		c.maxRetries = 0
 	}
-	if c.backoffMin <= 0 {
-		c.backoffMin = DefaultBackoffBase
+	if c.retryWait.Base <= 0 {
+		c.retryWait.Base = DefaultBackoffBase
 	}
-	if c.backoffMax <= 0 {
-		c.backoffMax = DefaultBackoffMax
+	if c.retryWait.Max <= 0 {
+		c.retryWait.Max = DefaultBackoffMax
 	}
-	c.backoffMax = max(c.backoffMax, c.backoffMin)
+	c.retryWait.Max = max(c.retryWait.Max, c.retryWait.Base)
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
 	if c.sleep == nil {
-		c.sleep = sleepCtx
+		c.sleep = backoff.Sleep
 	}
-	c.pace = newPacer(cfg.Limiter, sleepCtx)
-	if cfg.Rand == nil {
-		c.rand = rand.Float64
-	} else {
+	c.pace = newPacer(cfg.Limiter, backoff.Sleep)
+	if cfg.Rand != nil {
 		var mu sync.Mutex
-		c.rand = func() float64 {
+		c.retryWait.Rand = func() float64 {
 			mu.Lock()
 			defer mu.Unlock()
 			return cfg.Rand()
@@ -359,21 +355,6 @@ func portOf(u *url.URL) string {
 
 func originOf(u *url.URL) string { return u.Scheme + "://" + u.Host }
 
-// sleepCtx waits d or until ctx is done.
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
 // Calls returns the counts of requests made so far.
 func (c *Client) Calls() Calls {
 	return Calls{
@@ -512,16 +493,7 @@ func (c *Client) stopped(op string, err, last error) error {
 
 // backoff returns the wait before retry n (from 0) after the error last.
 func (c *Client) backoff(n int, last error) time.Duration {
-	ceiling := c.backoffMin
-	for i := 0; i < n && ceiling < c.backoffMax; i++ {
-		ceiling *= 2
-	}
-	ceiling = min(ceiling, c.backoffMax)
-	f := c.rand()
-	if f < 0 || f >= 1 || math.IsNaN(f) {
-		f = 0
-	}
-	delay := time.Duration(f * float64(ceiling))
+	delay := c.retryWait.Delay(n)
 	var se *StatusError
 	if errors.As(last, &se) && se.RetryAfter > delay {
 		delay = se.RetryAfter

@@ -87,8 +87,8 @@ func TestNewDefaults(t *testing.T) {
 	assert.Equal(t, "https://model-api.runcomfy.net", c.prefix)
 	assert.Equal(t, DefaultRequestTimeout, c.timeout)
 	assert.Equal(t, DefaultMaxRetries, c.maxRetries)
-	assert.Equal(t, DefaultBackoffBase, c.backoffMin)
-	assert.Equal(t, DefaultBackoffMax, c.backoffMax)
+	assert.Equal(t, DefaultBackoffBase, c.retryWait.Base)
+	assert.Equal(t, DefaultBackoffMax, c.retryWait.Max)
 	require.NotNil(t, c.hc.CheckRedirect)
 	tr, ok := c.hc.Transport.(*http.Transport)
 	require.True(t, ok)
@@ -669,15 +669,6 @@ func TestBackoff(t *testing.T) {
 	bad, err := New(Config{Token: testToken, Rand: func() float64 { return 7 }})
 	require.NoError(t, err)
 	assert.Zero(t, bad.backoff(3, nil), "an out-of-range Rand is ignored")
-}
-
-func TestSleepCtx(t *testing.T) {
-	t.Parallel()
-	require.NoError(t, sleepCtx(t.Context(), time.Microsecond))
-	require.NoError(t, sleepCtx(t.Context(), 0))
-	ctx, cancel := context.WithCancel(t.Context())
-	cancel()
-	require.ErrorIs(t, sleepCtx(ctx, time.Hour), context.Canceled)
 }
 
 func TestSubmitUncertain(t *testing.T) {

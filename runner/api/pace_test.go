@@ -9,6 +9,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/time/rate"
+
+	"github.com/pikabatch/pikabatch/runner/backoff"
 )
 
 // queued reports how many callers of each urgency wait for the turn.
@@ -31,7 +33,7 @@ func waitQueued(t *testing.T, p *pacer, normal, high int) {
 
 func TestPacerHandsTheTurnToUrgentCallsFirst(t *testing.T) {
 	t.Parallel()
-	p := newPacer(rate.NewLimiter(rate.Inf, 1), sleepCtx)
+	p := newPacer(rate.NewLimiter(rate.Inf, 1), backoff.Sleep)
 	require.NoError(t, p.takeTurn(t.Context(), urgencyNormal)) // the test holds the turn
 
 	got := make(chan urgency, 3)
@@ -73,7 +75,7 @@ func TestPacerHandsTheTurnToUrgentCallsFirst(t *testing.T) {
 
 func TestPacerCallerStoppedWhileQueued(t *testing.T) {
 	t.Parallel()
-	p := newPacer(rate.NewLimiter(rate.Inf, 1), sleepCtx)
+	p := newPacer(rate.NewLimiter(rate.Inf, 1), backoff.Sleep)
 	require.NoError(t, p.takeTurn(t.Context(), urgencyNormal))
 
 	ctx, cancel := context.WithCancel(t.Context())
@@ -119,7 +121,7 @@ func TestNilPacerNeverWaits(t *testing.T) {
 	t.Parallel()
 	var p *pacer
 	require.NoError(t, p.wait(t.Context(), urgencyNormal))
-	assert.Nil(t, newPacer(nil, sleepCtx))
+	assert.Nil(t, newPacer(nil, backoff.Sleep))
 }
 
 func TestBurst(t *testing.T) {
