@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/pikabatch/pikabatch/manifest"
 	"github.com/pikabatch/pikabatch/runner"
+	"github.com/pikabatch/pikabatch/runner/internal/clocktest"
 	"github.com/pikabatch/pikabatch/runner/sim"
 	"github.com/pikabatch/pikabatch/store"
 )
@@ -41,28 +41,10 @@ func TestMaxSubmitsCapsEachRun(t *testing.T) {
 	e.assertAllDownloaded(10)
 }
 
-// steppedClock reads t0 until moved.
-type steppedClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *steppedClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *steppedClock) add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
 func TestDeadlineStopsSubmitting(t *testing.T) {
 	t.Parallel()
 	e := setup(t, 10, sim.Config{})
-	clock := &steppedClock{now: time.Now()}
+	clock := clocktest.New(time.Now())
 	var n atomic.Int64
 	sum, err := e.runOnce(t.Context(), func(c *runner.Config) {
 		c.Concurrency = 1
@@ -70,7 +52,7 @@ func TestDeadlineStopsSubmitting(t *testing.T) {
 		c.Now = clock.Now
 		c.Hooks.Submitted = func(string, string) {
 			if n.Add(1) == 3 {
-				clock.add(2 * time.Hour) // the deadline passes after the third submit
+				clock.Advance(2 * time.Hour) // the deadline passes after the third submit
 			}
 		}
 	})
@@ -87,12 +69,12 @@ func TestDeadlineStopsASubmitRetrying(t *testing.T) {
 	// Every submit is answered 429 (the API took nothing), and the deadline
 	// passes while the first one is on the wire: its retries must not go.
 	e := setup(t, 4, sim.Config{})
-	clock := &steppedClock{now: time.Now()}
+	clock := clocktest.New(time.Now())
 	var submits atomic.Int64
 	busy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPost {
 			submits.Add(1)
-			clock.add(2 * time.Hour)
+			clock.Advance(2 * time.Hour)
 		}
 		w.WriteHeader(http.StatusTooManyRequests)
 	}))
@@ -162,13 +144,13 @@ type mustNotCall struct{ runner.API }
 func TestNoDeadlineGraceAbandonsJobsInFlightAtTheDeadline(t *testing.T) {
 	t.Parallel()
 	e := setup(t, 4, sim.Config{})
-	clock := &steppedClock{now: time.Now()}
+	clock := clocktest.New(time.Now())
 	sum, err := e.runOnce(t.Context(), func(c *runner.Config) {
 		c.Concurrency = 1
 		c.Deadline = time.Hour
 		c.DeadlineGrace = -1 // --deadline-grace 0
 		c.Now = clock.Now
-		c.Hooks.Submitted = func(string, string) { clock.add(2 * time.Hour) }
+		c.Hooks.Submitted = func(string, string) { clock.Advance(2 * time.Hour) }
 	})
 	require.ErrorIs(t, err, runner.ErrDeadline)
 	assert.Equal(t, 1, sum.Submitted)
@@ -180,7 +162,7 @@ func TestTimedOutJobsThatCompleteAreCollected(t *testing.T) {
 	t.Parallel()
 	// The simulator's clock stands still during the first run: every job
 	// is running, cannot be cancelled, and --job-timeout 1ns gives up on it.
-	clock := &steppedClock{now: time.Now()}
+	clock := clocktest.New(time.Now())
 	e := setup(t, 4, sim.Config{Now: clock.Now})
 	timeout := func(c *runner.Config) { c.JobTimeout = time.Nanosecond }
 	sum, err := e.runOnce(t.Context(), timeout)
@@ -191,7 +173,7 @@ func TestTimedOutJobsThatCompleteAreCollected(t *testing.T) {
 	}
 
 	// The paid renders finish; the same command collects them, sending nothing new.
-	clock.add(time.Hour)
+	clock.Advance(time.Hour)
 	sum, err = e.runOnce(t.Context(), timeout)
 	require.NoError(t, err)
 	assert.Zero(t, sum.Submitted)

@@ -9,7 +9,6 @@ import (
 
 	"os"
 	"path/filepath"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,42 +17,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pikabatch/pikabatch/runner"
+	"github.com/pikabatch/pikabatch/runner/internal/clocktest"
 	"github.com/pikabatch/pikabatch/runner/sim"
 	"github.com/pikabatch/pikabatch/store"
 )
-
-// simClock is the simulator's clock. It runs with the real one until a
-// test holds it: jobs then stay where they are until the test releases it,
-// so "in flight when the run stopped" holds without a race.
-type simClock struct {
-	mu     sync.Mutex
-	held   bool
-	at     time.Time     // the reading while held
-	offset time.Duration // added to the real time while running
-}
-
-func (c *simClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.held {
-		return c.at
-	}
-	return time.Now().Add(c.offset)
-}
-
-func (c *simClock) Hold() {
-	now := c.Now()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.held, c.at = true, now
-}
-
-// Release lets the clock run again from d after where it was held.
-func (c *simClock) Release(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.held, c.offset = false, time.Until(c.at.Add(d))
-}
 
 // writeCSV writes the manifest from a header and records.
 func (e *env) writeCSV(header []string, recs [][]string) {
@@ -157,13 +124,17 @@ func TestOrphansAreReportedFlaggedAndCollected(t *testing.T) {
 			}
 			t.Run(name, func(t *testing.T) {
 				t.Parallel()
-				clock := &simClock{}
+				// The simulator's clock runs until the test stops it: jobs
+				// then stay where they are, so "in flight when the run
+				// stopped" holds without a race.
+				clock := clocktest.Running()
 				e := setup(t, 0, sim.Config{Now: clock.Now})
 				tc.v1(e)
 				if inFlight {
-					clock.Hold()
+					clock.Stop()
 					e.stopAfterSubmits(5)
-					clock.Release(time.Hour) // every job has finished
+					clock.Advance(time.Hour) // every job has finished
+					clock.Start()
 				} else {
 					_, err := e.runOnce(t.Context(), nil)
 					require.NoError(t, err)
@@ -230,12 +201,13 @@ func TestOrphansAreReportedFlaggedAndCollected(t *testing.T) {
 
 func TestARowEditedInFlightHasItsRenderCollected(t *testing.T) {
 	t.Parallel()
-	clock := &simClock{}
+	clock := clocktest.Running()
 	e := setup(t, 5, sim.Config{Now: clock.Now})
-	clock.Hold()
+	clock.Stop()
 	e.stopAfterSubmits(5)
 	before := e.jobs()
-	clock.Release(time.Hour)
+	clock.Advance(time.Hour)
+	clock.Start()
 
 	e.writeManifest(5, func(i int, rec []string) {
 		if i == 2 {

@@ -9,25 +9,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/time/rate"
+
+	"github.com/pikabatch/pikabatch/runner/internal/clocktest"
 )
-
-// fakeClock is a clock tests move by hand.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 func TestAdaptiveRate(t *testing.T) {
 	t.Parallel()
@@ -38,7 +22,7 @@ func TestAdaptiveRate(t *testing.T) {
 	// then 100/s waits at most 10ms. The test watches the limit, not the
 	// clock.
 	lim := rate.NewLimiter(100, 1000)
-	clock := &fakeClock{t: time.Unix(1_800_000_000, 0)}
+	clock := clocktest.New(time.Unix(1_800_000_000, 0))
 	f := setup(t, answers, func(c *Config) { c.Limiter = lim; c.MaxRetries = 1 })
 	f.client.now = clock.Now
 	status := func() error {
@@ -56,7 +40,7 @@ func TestAdaptiveRate(t *testing.T) {
 
 	// A 429 while sending evenly (then a success on the retry) halves the
 	// rate once.
-	clock.Add(time.Second)
+	clock.Advance(time.Second)
 	answers.set(limited, ok)
 	require.NoError(t, status())
 	assert.InDelta(t, 50, float64(lim.Limit()), 1e-9)
@@ -70,7 +54,7 @@ func TestAdaptiveRate(t *testing.T) {
 
 	// A storm lasting seconds cuts once a second, down to the floor.
 	for range 10 {
-		clock.Add(time.Second)
+		clock.Advance(time.Second)
 		require.ErrorIs(t, status(), ErrUnavailable)
 	}
 	assert.InDelta(t, 5, float64(lim.Limit()), 1e-9, "floor: a twentieth of the configured rate")
@@ -78,10 +62,10 @@ func TestAdaptiveRate(t *testing.T) {
 
 	// Successes bring it back linearly: the full rate in 20s from zero.
 	answers.set(ok)
-	clock.Add(5 * time.Second)
+	clock.Advance(5 * time.Second)
 	require.NoError(t, status())
 	assert.InDelta(t, 30, float64(lim.Limit()), 1e-9, "5 + 100×5/20")
-	clock.Add(time.Minute)
+	clock.Advance(time.Minute)
 	require.NoError(t, status())
 	assert.InDelta(t, 100, float64(lim.Limit()), 1e-9, "never above the configured rate")
 	assert.EqualValues(t, 24, f.client.Calls().RateLimited, "1 + 1 + 2 + 10×2 answers")

@@ -18,6 +18,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/time/rate"
+
+	"github.com/pikabatch/pikabatch/runner/internal/clocktest"
 )
 
 const model = "pika/pika-2-2/image-to-video"
@@ -600,9 +602,9 @@ func TestRetries(t *testing.T) {
 		t.Parallel()
 		srv := serve(busy)
 		f := setup(t, srv, func(c *Config) { c.MaxRetries = 3 })
-		clock := &fakeClock{t: time.Unix(1_800_000_000, 0)}
+		clock := clocktest.New(time.Unix(1_800_000_000, 0))
 		f.client.now = clock.Now
-		f.sleep.hook = func() { clock.Add(time.Second) }
+		f.sleep.hook = func() { clock.Advance(time.Second) }
 		_, err := f.client.Status(t.Context(), "r")
 		require.ErrorIs(t, err, ErrUnavailable)
 		var se *StatusError

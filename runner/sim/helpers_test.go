@@ -9,12 +9,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/pikabatch/pikabatch/runner/internal/clocktest"
 	"github.com/pikabatch/pikabatch/runner/sim"
 )
 
@@ -23,30 +23,12 @@ const testToken = "test-token-1234"
 // t0 is the fake clock's start.
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
-// fakeClock is a clock that moves only when told.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // env is a simulator behind two httptest servers, with a fake clock and a
 // client that sends the token to the API only.
 type env struct {
 	t      *testing.T
 	srv    *sim.Server
-	clock  *fakeClock
+	clock  *clocktest.Clock
 	api    *httptest.Server
 	files  *httptest.Server
 	client *http.Client
@@ -56,7 +38,7 @@ type env struct {
 // test values.
 func setup(t *testing.T, cfg sim.Config) *env {
 	t.Helper()
-	clock := &fakeClock{now: t0}
+	clock := clocktest.New(t0)
 	if cfg.Token == "" {
 		cfg.Token = testToken
 	}

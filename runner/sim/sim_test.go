@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pikabatch/pikabatch/runner/internal/clocktest"
 	"github.com/pikabatch/pikabatch/runner/sim"
 )
 
@@ -856,7 +857,7 @@ func TestConfigErrors(t *testing.T) {
 
 func TestStartClose(t *testing.T) {
 	t.Parallel()
-	clock := &fakeClock{now: t0}
+	clock := clocktest.New(t0)
 	r, err := sim.Start(sim.Config{Token: testToken, Now: clock.Now}, "127.0.0.1:0")
 	require.NoError(t, err)
 	assert.True(t, strings.HasPrefix(r.APIURL, "http://127.0.0.1:"), r.APIURL)
@@ -909,7 +910,7 @@ func TestStartClose(t *testing.T) {
 
 func TestStartUnspecifiedHost(t *testing.T) {
 	t.Parallel()
-	clock := &fakeClock{now: t0}
+	clock := clocktest.New(t0)
 	r, err := sim.Start(sim.Config{Token: testToken, Now: clock.Now}, ":0")
 	if err != nil {
 		t.Skipf("cannot listen on all interfaces: %v", err)
