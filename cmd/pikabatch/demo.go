@@ -20,8 +20,8 @@ const demoOrigin = "pikabatch-demo://simulator"
 func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("pikabatch demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	o := batchOptions{model: defaultModel, format: "auto", logFormat: "text", logLevel: "info",
-		concurrency: 8, dlConcurrency: 8, rps: 50, maxFileSize: 2 << 30}
+	o := runDefaults()
+	o.rps = 50 // the simulator has no rate limit: a livelier demo
 	fs.StringVar(&o.manifest, "manifest", "examples/manifest.csv", "manifest `file` to render")
 	fs.StringVar(&o.out, "out", "out", "output `folder`")
 	fs.BoolVar(&o.quiet, "q", false, "quiet: warnings and errors only")
@@ -32,9 +32,11 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		return usagef("%v", err)
 	}
-	cfg := sim.Config{Slots: 4, RunTime: 1500 * time.Millisecond, RunJitter: 0.2, VideoSize: 256 << 10, Seed: time.Now().UnixNano()}
+	// A simulated account with the simulator's defaults, but for shorter
+	// renders of larger videos.
+	cfg := sim.Config{RunTime: 1500 * time.Millisecond, RunJitter: 0.2, VideoSize: 256 << 10, Seed: time.Now().UnixNano()}
 	if *faults {
-		cfg.Faults = sim.Faults{Rate429: 0.05, RetryAfter: time.Second, Rate5xx: 0.05, RateTruncate: 0.2, RateExpire: 0.1}
+		cfg.Faults = sim.Faults{Rate429: 0.05, Rate5xx: 0.05, RateTruncate: 0.2, RateExpire: 0.1}
 	}
 	srv, err := sim.Start(cfg, "127.0.0.1:0")
 	if err != nil {

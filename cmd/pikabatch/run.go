@@ -103,6 +103,14 @@ func (o *batchOptions) register(fs *flag.FlagSet) {
 	fs.BoolVar(&o.dryRun, "dry-run", false, "print what a run would do against the state file (new, resumable, done, failed, changed); send nothing")
 }
 
+// runDefaults returns the options of a run given no flags: the demo
+// starts from them.
+func runDefaults() batchOptions {
+	var o batchOptions
+	o.register(flag.NewFlagSet("pikabatch run", flag.ContinueOnError))
+	return o
+}
+
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("pikabatch run", flag.ContinueOnError)
 	fs.SetOutput(stderr)

@@ -24,18 +24,18 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	// No flag default from the environment: the flag package prints
 	// defaults in -h and usage errors, and this one would be the token.
 	fs.StringVar(&cfg.Token, "token", "", "bearer token to accept (default $RUNCOMFY_API_TOKEN; made up and printed if empty)")
-	fs.StringVar(&cfg.Model, "model", defaultModel, "model ID served")
-	fs.IntVar(&cfg.Slots, "slots", 4, "GPU slots of the simulated account")
+	fs.StringVar(&cfg.Model, "model", sim.DefaultModel, "model ID served")
+	fs.IntVar(&cfg.Slots, "slots", sim.DefaultSlots, "GPU slots of the simulated account")
 	queueMS := fs.Int("queue-ms", 0, "extra `ms` each job waits in queue")
-	runMS := fs.Int("run-ms", 2000, "`ms` a 5-second clip renders (10-second clips take twice as long)")
+	runMS := fs.Int("run-ms", int(sim.DefaultRunTime.Milliseconds()), "`ms` a 5-second clip renders (10-second clips take twice as long)")
 	fs.Float64Var(&cfg.RunJitter, "jitter", 0, "± fraction of random jitter in render time")
-	fs.IntVar(&cfg.VideoSize, "video-size", 64<<10, "`bytes` per result video")
+	fs.IntVar(&cfg.VideoSize, "video-size", sim.DefaultVideoSize, "`bytes` per result video")
 	fs.IntVar(&cfg.MaxConcurrentSubmits, "max-jobs", 0, "account limit on jobs queued+running (429 above it; 0 = none)")
 	fs.Float64Var(&cfg.RateLimit, "rate-limit", 0, "requests/s above which the API answers 429 (0 = none)")
 	ttlMS := fs.Int("url-ttl-ms", 0, "`ms` a result URL stays valid (0 = forever)")
 	fs.Int64Var(&cfg.Seed, "seed", 1, "seed for faults, jitter, request IDs (after --id-prefix) and video bytes")
 	fs.Float64Var(&cfg.Faults.Rate429, "fault-429", 0, "fraction of API requests answered 429 with Retry-After")
-	retryMS := fs.Int("retry-after-ms", 1000, "Retry-After sent with injected 429s (`ms`, rounded up to seconds)")
+	retryMS := fs.Int("retry-after-ms", int(sim.DefaultRetryAfter.Milliseconds()), "Retry-After sent with injected 429s (`ms`, rounded up to seconds)")
 	fs.Float64Var(&cfg.Faults.Rate5xx, "fault-5xx", 0, "fraction of API requests answered 5xx")
 	fs.Float64Var(&cfg.Faults.RateDrop, "fault-drop", 0, "fraction of API connections dropped before processing")
 	fs.Float64Var(&cfg.Faults.RateLostResponse, "fault-lost", 0, "fraction of submits that create a job but lose the response")
@@ -53,7 +53,7 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.StringVar(&cfg.Timestamps, "timestamps", sim.TimestampsSeconds, "precision of created_at/finished_at: s, ms or none")
 	fs.StringVar(&cfg.ErrorShape, "error-shape", sim.ShapeErrorMessage,
 		"error body: error_message, message_detail, nested, or mixed (rotates through the three)")
-	fs.IntVar(&cfg.BadTokenStatus, "bad-token-status", 401, "HTTP `status` of a missing or wrong token (error_code 400004): 401 or 400")
+	fs.IntVar(&cfg.BadTokenStatus, "bad-token-status", sim.DefaultBadTokenStatus, "HTTP `status` of a missing or wrong token (error_code 400004): 401 or 400")
 	fs.StringVar(&cfg.IDPrefix, "id-prefix", "", "first 12 lowercase `hex` digits of every request ID (default random, so two simulators never share an ID)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

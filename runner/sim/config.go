@@ -16,6 +16,8 @@ const (
 	DefaultRunTime    = 2 * time.Second
 	DefaultVideoSize  = 64 << 10
 	DefaultRetryAfter = time.Second
+	// DefaultBadTokenStatus answers a missing or wrong token.
+	DefaultBadTokenStatus = http.StatusUnauthorized
 )
 
 // MinVideoSize is the smallest Config.VideoSize: the MP4 box headers every
@@ -146,7 +148,7 @@ type Config struct {
 	// default), ShapeMessageDetail, ShapeNested or ShapeMixed.
 	ErrorShape string
 	// BadTokenStatus is the HTTP status of an answer to a missing or wrong
-	// token (error_code 400004): 401 (the default) or 400.
+	// token (error_code 400004): 401 (DefaultBadTokenStatus) or 400.
 	BadTokenStatus int
 	// BalanceJobs is how many accepted jobs the account can pay for; once
 	// they are spent, submits are answered HTTP 400 with error_code 400002
@@ -253,7 +255,7 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	switch c.BadTokenStatus {
 	case 0:
-		c.BadTokenStatus = http.StatusUnauthorized
+		c.BadTokenStatus = DefaultBadTokenStatus
 	case http.StatusUnauthorized, http.StatusBadRequest:
 	default:
 		return c, fmt.Errorf("%w: bad token status %d is not 400 or 401", ErrInvalidConfig, c.BadTokenStatus)
