@@ -50,7 +50,7 @@ func (f field) String() string {
 
 // lookupColumn maps a column or key name (already trimmed) to its field.
 // Names are case-sensitive; each field has one canonical name and at most
-// one alias. Keep in sync with the csv tags of record.
+// one alias. Keep in sync with knownColumns.
 func lookupColumn(name string) (field, bool) {
 	switch name {
 	case "id":
@@ -77,18 +77,16 @@ func knownColumns() []string {
 		"image_url", "prompt", "negative_prompt"}
 }
 
-// record is one row's raw values, before validation. It is gocsv's decode
-// target for CSV rows, which it fills by position: its fields are in field
-// order. The tags list each column's accepted names, canonical name first;
-// a test checks them against lookupColumn. JSONL rows are filled in by hand.
+// record is one row's raw values, before validation, filled in by a
+// source: by column for CSV, by key for JSONL.
 type record struct {
-	ID             string `csv:"id"`
-	Image          string `csv:"image,image_url"`
-	PromptText     string `csv:"promptText,prompt"`
-	NegativePrompt string `csv:"negativePrompt,negative_prompt"`
-	Seed           string `csv:"seed"`
-	Resolution     string `csv:"resolution"`
-	Duration       string `csv:"duration"`
+	ID             string
+	Image          string
+	PromptText     string
+	NegativePrompt string
+	Seed           string
+	Resolution     string
+	Duration       string
 }
 
 func (r *record) value(f field) *string {

@@ -4,58 +4,31 @@ import (
 	"bufio"
 	"encoding/csv"
 	"errors"
-	"fmt"
 	"io"
 	"strings"
 	"unicode/utf8"
-
-	"github.com/gocarina/gocsv"
 )
 
-// csvSource parses CSV rows with its own encoding/csv reader and decodes
-// each record into a record with gocsv, leaving gocsv's package-level
-// settings alone: they are shared by every user of gocsv in the process.
-//
-// The header is checked and mapped here, once: gocsv would redo its (looser)
-// header matching for every record, which took half the time of a
-// validation. gocsv then decodes each record by position, from the
-// record's values put in field order.
+// csvSource parses CSV rows with its own encoding/csv reader, maps the
+// header to fields once, and puts each record's values into a record by
+// column. Why this is not gocsv's Unmarshaller: see "CSV and gocsv" in the
+// package doc.
 type csvSource struct {
 	cr      *csv.Reader
 	lim     *rowLimiter
 	header  []string // trimmed column names as spelled in the file
 	cols    []field  // field of each column
 	names   [numFields]string
-	one     oneRecord
-	out     []record // gocsv's target; one element, reused
 	maxRow  int
 	endLine int // last line of the previous record
 }
-
-// oneRecord is a gocsv.CSVReader that yields one record, the values of a
-// CSV row in field order.
-type oneRecord struct {
-	values [numFields]string
-	rows   [1][]string
-}
-
-// Read implements gocsv.CSVReader.
-func (o *oneRecord) Read() ([]string, error) { return o.values[:], nil }
-
-// ReadAll implements gocsv.CSVReader.
-func (o *oneRecord) ReadAll() ([][]string, error) {
-	o.rows[0] = o.values[:]
-	return o.rows[:], nil
-}
-
-var _ gocsv.CSVReader = (*oneRecord)(nil)
 
 func newCSVSource(br *bufio.Reader, name string, maxRow int) (*csvSource, []*RowError, error) {
 	lim := &rowLimiter{r: br, max: int64(maxRow)}
 	cr := csv.NewReader(lim)
 	cr.FieldsPerRecord = -1 // ragged rows are reported per row, and reading goes on
 	cr.ReuseRecord = true
-	s := &csvSource{cr: cr, lim: lim, out: make([]record, 1), maxRow: maxRow}
+	s := &csvSource{cr: cr, lim: lim, maxRow: maxRow}
 
 	rec, err := cr.Read()
 	var pe *csv.ParseError
@@ -165,17 +138,13 @@ func (s *csvSource) read(raw *rawRow) error {
 		}
 		for i, v := range rec {
 			f := s.cols[i]
-			s.one.values[f] = v
+			*raw.rec.value(f) = v
 			if !utf8.ValidString(v) {
 				raw.bad[f] = true
 				raw.errs = append(raw.errs, &RowError{Line: line, Field: s.header[i],
 					Err: problemf(ErrMalformed, "is not valid UTF-8 text; save the file as UTF-8")})
 			}
 		}
-		if err := gocsv.UnmarshalCSVWithoutHeaders(&s.one, &s.out); err != nil {
-			return fmt.Errorf("decode row on line %d: %w", line, err)
-		}
-		raw.rec = s.out[0]
 		raw.names = s.names
 		return nil
 	}

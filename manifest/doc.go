@@ -28,6 +28,34 @@ id may be a number too; the other values must be strings.
 
 FormatAuto chooses by extension: .csv, or .jsonl and .ndjson.
 
+# CSV and gocsv
+
+CSV is read with encoding/csv and decoded by this package, not by
+github.com/gocarina/gocsv, which the project uses to write CSV exports
+(runner/live). gocsv decodes rows by header into a tagged struct well, but
+each of its reading entry points would drop a guarantee this package makes:
+
+  - gocsv.Unmarshaller (NewUnmarshaller over our own *csv.Reader) hands out
+    only the decoded struct. A row with more fields than the header loses
+    the extra ones without an error, so an unquoted comma in the last
+    column's prompt would silently cut the prompt; a row with fewer leaves
+    fields empty. Letting csv.Reader check the count (FieldsPerRecord)
+    instead loses the record: the error cannot say how many fields the row
+    has, and a blank row such as ",,,," with another count, which
+    spreadsheets write below the data, could no longer be skipped.
+  - gocsv.UnmarshalToCallback and the other streaming forms push rows from
+    a goroutine through a reflect channel; Reader.Next pulls them, so each
+    Reader would need a goroutine of its own that Close must stop, and a
+    channel hand-off per row.
+  - gocsv's header matching is looser than the manifest's (it also ignores
+    zero-width characters) and, with its default settings, ignores unknown
+    and repeated columns, where the manifest reports each one, aliases
+    included, all at once with line and column numbers. Its settings are
+    package globals shared by the whole process.
+
+So the header is checked and mapped once here (lookupColumn), and each
+record's values are put into their fields by column: no reflection per row.
+
 # Columns
 
 Names are matched exactly (case-sensitively) after trimming white space. An

@@ -28,8 +28,11 @@ import (
 // Tests of what a run leaves in its output folder when the folder, the
 // storage host or the keys are hostile (issue #14).
 
-// runAPI is runOnce with the API client wrapped, so that a test can change
-// what the API answers.
+// runAPI opens the store and runs the manifest once, like one `pikabatch
+// run`, with the API client wrapped (when wrap is not nil) so that a test
+// can change what the API answers. Retry-After from the simulator is whole
+// seconds; the client keeps the decision (wait, then retry) and drops the
+// waiting.
 func (e *env) runAPI(ctx context.Context, wrap func(runner.API) runner.API, tweak func(*runner.Config)) (runner.Summary, error) {
 	e.t.Helper()
 	require.NoError(e.t, os.MkdirAll(e.out, 0o755))

@@ -21,7 +21,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
-	"github.com/pikabatch/pikabatch/manifest"
 	"github.com/pikabatch/pikabatch/runner"
 	"github.com/pikabatch/pikabatch/runner/api"
 	"github.com/pikabatch/pikabatch/runner/sim"
@@ -98,33 +97,7 @@ func (e *env) writeManifest(n int, edit func(i int, rec []string)) {
 // runOnce opens the store and runs the manifest once, like one `pikabatch run`.
 func (e *env) runOnce(ctx context.Context, tweak func(*runner.Config)) (runner.Summary, error) {
 	e.t.Helper()
-	require.NoError(e.t, os.MkdirAll(e.out, 0o755))
-	st, err := store.Open(filepath.Join(e.out, ".pikabatch.db"), store.Options{})
-	require.NoError(e.t, err)
-	defer st.Close()
-	client, err := api.New(api.Config{
-		BaseURL: e.apiURL, Token: api.Token(e.token),
-		BackoffBase: time.Millisecond, BackoffMax: 5 * time.Millisecond,
-		// Retry-After from the simulator is whole seconds; tests keep the
-		// decision (wait, then retry) and drop the waiting.
-		Sleep: func(ctx context.Context, d time.Duration) error { return ctx.Err() },
-	})
-	require.NoError(e.t, err)
-	cfg := runner.Config{
-		Model: "pika/pika-2-2/image-to-video", OutDir: e.out, Concurrency: 32, DownloadConcurrency: 8,
-		Poll:     runner.PollConfig{Initial: 5 * time.Millisecond, Min: 2 * time.Millisecond, Max: 50 * time.Millisecond},
-		Download: runner.DownloadConfig{BackoffBase: time.Millisecond},
-		Logger:   testLogger(e.t),
-	}
-	if tweak != nil {
-		tweak(&cfg)
-	}
-	r, err := runner.New(cfg, client, st)
-	require.NoError(e.t, err)
-	rows, err := manifest.Open(e.manifest, manifest.FormatAuto)
-	require.NoError(e.t, err)
-	defer rows.Close()
-	return r.Run(ctx, rows)
+	return e.runAPI(ctx, nil, tweak)
 }
 
 // jobs reads every record of the store (after the run closed it).

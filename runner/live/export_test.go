@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"io"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -80,4 +82,48 @@ func TestExportRedactsURLs(t *testing.T) {
 		}
 		assert.Contains(t, buf.String(), "https://REDACTED@img.example.com/a.jpg?sig=REDACTED", "%s export", f)
 	}
+}
+
+// TestCSVColumnsAreTheContract pins the CSV export's columns, which
+// scripts read by name and position; CSVColumns comes from the csv tags
+// that gocsv writes.
+func TestCSVColumnsAreTheContract(t *testing.T) {
+	t.Parallel()
+	assert.Equal(t, []string{
+		"key", "line", "image", "promptText", "negativePrompt", "seed", "resolution", "duration",
+		"state", "request_id", "file", "size", "sha256", "attempts", "polls",
+		"submitted_at", "finished_at", "downloaded_at", "render_seconds", "error", "orphan",
+	}, live.CSVColumns)
+	var buf bytes.Buffer
+	n, err := live.WriteIndex(context.Background(), &buf, live.CSV)
+	require.NoError(t, err)
+	assert.Zero(t, n)
+	assert.Equal(t, strings.Join(live.CSVColumns, ",")+"\n", buf.String(), "no jobs: the header alone")
+}
+
+// BenchmarkWriteIndexCSV writes a CSV export of 10,000 jobs.
+func BenchmarkWriteIndexCSV(b *testing.B) {
+	seed := int64(7)
+	in, err := json.Marshal(manifest.Input{Image: "https://img.example.com/a.jpg", PromptText: `waves, "slow"`, Seed: &seed, Resolution: "720p", Duration: 5})
+	require.NoError(b, err)
+	at := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	e := runner.NewIndexEntry(store.Job{Key: "clip-0001", Line: 2, Input: in, State: store.StateDone, RequestID: "r-a",
+		Attempts: 1, Polls: 3, SubmittedAt: at, FinishedAt: at.Add(90 * time.Second), DownloadedAt: at.Add(95 * time.Second),
+		Outputs: []store.Output{{Path: "clip-0001.mp4", Size: 1234, SHA256: "abc123"}}})
+	const jobs = 10_000
+	src := exportFunc(func(fn func(runner.IndexEntry) error) error {
+		for range jobs {
+			if err := fn(e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := live.WriteIndex(context.Background(), io.Discard, live.CSV, src); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(jobs)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
 }

@@ -7,9 +7,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gocarina/gocsv"
 
 	"github.com/pikabatch/pikabatch/manifest"
 	"github.com/pikabatch/pikabatch/runner"
@@ -39,12 +42,68 @@ func ParseFormat(s string) (Format, error) {
 // CSVColumns are the columns of a CSV export: the key, the manifest
 // parameters, the job's outcome and timings, and "true" in orphan for a
 // job no row of the last manifest claims. A job with several result
-// files lists them in file, size and sha256, separated by ";".
-var CSVColumns = []string{
-	"key", "line", "image", "promptText", "negativePrompt", "seed", "resolution", "duration",
-	"state", "request_id", "file", "size", "sha256", "attempts", "polls",
-	"submitted_at", "finished_at", "downloaded_at", "render_seconds", "error", "orphan",
+// files lists them in file, size and sha256, separated by ";". They are
+// the csv tags of csvRow, in order, as gocsv writes them in the header.
+var CSVColumns = csvHeader()
+
+// csvRow is one job in a CSV export; gocsv writes its fields in order, each
+// under its tag. Text goes through csvText, which neutralises terminal
+// escapes.
+type csvRow struct {
+	Key            csvText `csv:"key"`
+	Line           csvText `csv:"line"`
+	Image          csvText `csv:"image"`
+	PromptText     csvText `csv:"promptText"`
+	NegativePrompt csvText `csv:"negativePrompt"`
+	Seed           csvText `csv:"seed"`
+	Resolution     csvText `csv:"resolution"`
+	Duration       csvText `csv:"duration"`
+	State          csvText `csv:"state"`
+	RequestID      csvText `csv:"request_id"`
+	File           csvText `csv:"file"`
+	Size           csvText `csv:"size"`
+	SHA256         csvText `csv:"sha256"`
+	Attempts       int     `csv:"attempts"`
+	Polls          int     `csv:"polls"`
+	SubmittedAt    csvText `csv:"submitted_at"`
+	FinishedAt     csvText `csv:"finished_at"`
+	DownloadedAt   csvText `csv:"downloaded_at"`
+	RenderSeconds  csvText `csv:"render_seconds"`
+	Error          csvText `csv:"error"`
+	Orphan         csvText `csv:"orphan"`
 }
+
+// csvText is a CSV export value. It is written with the control
+// characters that drive a terminal escaped (see escapeControls): an
+// export to stdout must not retitle or clear the user's terminal.
+type csvText string
+
+// MarshalCSV implements gocsv.TypeMarshaller.
+func (t csvText) MarshalCSV() (string, error) { return escapeControls(string(t)), nil }
+
+var _ gocsv.TypeMarshaller = csvText("")
+
+// csvHeader returns the header gocsv writes for csvRow.
+func csvHeader() []string {
+	var h headerWriter
+	if err := gocsv.MarshalCSV([]csvRow{}, &h); err != nil {
+		panic("live: csv header: " + err.Error()) // csvRow is a struct with tags: cannot happen
+	}
+	return h.header
+}
+
+// headerWriter is a gocsv.CSVWriter that keeps the first record, the
+// header.
+type headerWriter struct{ header []string }
+
+func (h *headerWriter) Write(rec []string) error {
+	if h.header == nil {
+		h.header = slices.Clone(rec)
+	}
+	return nil
+}
+func (h *headerWriter) Flush()       {}
+func (h *headerWriter) Error() error { return nil }
 
 // IndexWriter writes index entries in one format.
 type IndexWriter interface {
@@ -61,11 +120,15 @@ func NewIndexWriter(w io.Writer, f Format) (IndexWriter, error) {
 		bw := bufio.NewWriter(w)
 		return &jsonlWriter{bw: bw}, nil
 	case CSV:
-		cw := csv.NewWriter(w)
-		if err := cw.Write(CSVColumns); err != nil {
+		// gocsv flushes the csv.Writer after each call; bw keeps that a
+		// copy in memory rather than a write(2) per row.
+		bw := bufio.NewWriter(w)
+		cw := csv.NewWriter(bw)
+		// For no rows gocsv writes the header alone.
+		if err := gocsv.MarshalCSV([]csvRow{}, cw); err != nil {
 			return nil, err
 		}
-		return &csvWriter{cw: cw}, nil
+		return &csvWriter{bw: bw, cw: cw}, nil
 	}
 	return nil, fmt.Errorf("unknown export format %q", f)
 }
@@ -110,9 +173,13 @@ func isTerminalControl(r rune) bool {
 	return (r < 0x20 && r != '\t' && r != '\n' && r != '\r') || (r >= 0x7f && r <= 0x9f)
 }
 
+// csvWriter writes each entry as a csvRow with gocsv. Entries are
+// marshalled one at a time, not collected, so that an export of a million
+// jobs holds one row in memory.
 type csvWriter struct {
+	bw  *bufio.Writer
 	cw  *csv.Writer
-	rec []string
+	row [1]csvRow // gocsv's input; reused
 }
 
 func (w *csvWriter) Write(e runner.IndexEntry) error {
@@ -128,44 +195,56 @@ func (w *csvWriter) Write(e runner.IndexEntry) error {
 		sizes = append(sizes, strconv.FormatInt(f.Size, 10))
 		sums = append(sums, f.SHA256)
 	}
-	seed := ""
-	if in.Seed != nil {
-		seed = strconv.FormatInt(*in.Seed, 10)
-	}
-	line, duration, render, orphan := "", "", "", ""
-	if e.Orphan {
-		orphan = "true"
+	r := csvRow{
+		Key:            csvText(e.Key),
+		Image:          csvText(in.Image),
+		PromptText:     csvText(in.PromptText),
+		NegativePrompt: csvText(in.NegativePrompt),
+		Resolution:     csvText(in.Resolution),
+		State:          csvText(e.State),
+		RequestID:      csvText(e.RequestID),
+		File:           csvText(strings.Join(files, ";")),
+		Size:           csvText(strings.Join(sizes, ";")),
+		SHA256:         csvText(strings.Join(sums, ";")),
+		Attempts:       e.Attempts,
+		Polls:          e.Polls,
+		SubmittedAt:    csvTime(e.SubmittedAt),
+		FinishedAt:     csvTime(e.FinishedAt),
+		DownloadedAt:   csvTime(e.DownloadedAt),
+		Error:          csvText(e.Error),
 	}
 	if e.Line > 0 {
-		line = strconv.Itoa(e.Line)
+		r.Line = csvText(strconv.Itoa(e.Line))
+	}
+	if in.Seed != nil {
+		r.Seed = csvText(strconv.FormatInt(*in.Seed, 10))
 	}
 	if in.Duration > 0 {
-		duration = strconv.Itoa(in.Duration)
+		r.Duration = csvText(strconv.Itoa(in.Duration))
 	}
 	if !e.SubmittedAt.IsZero() && e.FinishedAt.After(e.SubmittedAt) {
-		render = strconv.FormatFloat(e.FinishedAt.Sub(e.SubmittedAt).Seconds(), 'f', 1, 64)
+		r.RenderSeconds = csvText(strconv.FormatFloat(e.FinishedAt.Sub(e.SubmittedAt).Seconds(), 'f', 1, 64))
 	}
-	w.rec = append(w.rec[:0],
-		e.Key, line, in.Image, in.PromptText, in.NegativePrompt, seed, in.Resolution, duration,
-		string(e.State), e.RequestID, strings.Join(files, ";"), strings.Join(sizes, ";"), strings.Join(sums, ";"),
-		strconv.Itoa(e.Attempts), strconv.Itoa(e.Polls),
-		csvTime(e.SubmittedAt), csvTime(e.FinishedAt), csvTime(e.DownloadedAt), render, e.Error, orphan)
-	for i, v := range w.rec {
-		w.rec[i] = escapeControls(v)
+	if e.Orphan {
+		r.Orphan = "true"
 	}
-	return w.cw.Write(w.rec)
+	w.row[0] = r
+	return gocsv.MarshalCSVWithoutHeaders(&w.row, w.cw)
 }
 
 func (w *csvWriter) Flush() error {
 	w.cw.Flush()
-	return w.cw.Error()
+	if err := w.cw.Error(); err != nil {
+		return err
+	}
+	return w.bw.Flush()
 }
 
-func csvTime(t time.Time) string {
+func csvTime(t time.Time) csvText {
 	if t.IsZero() {
 		return ""
 	}
-	return t.UTC().Format(time.RFC3339)
+	return csvText(t.UTC().Format(time.RFC3339))
 }
 
 // Exporter is anything that can list a batch's index entries: a Batch, a
