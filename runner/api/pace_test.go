@@ -38,13 +38,15 @@ func TestPacerHandsTheTurnToUrgentCallsFirst(t *testing.T) {
 
 	got := make(chan urgency, 3)
 	for _, u := range []urgency{urgencyNormal, urgencyNormal, urgencyHigh} {
+		// Counted before the caller starts: once started it may queue
+		// before the count is read.
+		n, h := p.queued()
 		go func() {
 			if p.takeTurn(t.Context(), u) == nil {
 				got <- u
 			}
 		}()
 		// One at a time, so that the two normal ones queue in order.
-		n, h := p.queued()
 		if u == urgencyHigh {
 			h++
 		} else {
