@@ -59,11 +59,29 @@ type limits struct {
 	timers   []*time.Timer
 	cancel   context.CancelCauseFunc
 	grace    time.Duration
+	stopped  bool // the run's stop was called: arm nothing more
+
+	// fired counts the timers armed and not yet stopped or returned from
+	// their callback, so that stop can wait for a callback already running:
+	// one that outlived the run would stop the next run's submits.
+	fired sync.WaitGroup
+}
+
+// afterFunc arms f to run after d, owned by l: stop stops it or waits for
+// it. l.mu must be held.
+func (l *limits) afterFunc(d time.Duration, f func()) {
+	l.fired.Add(1)
+	l.timers = append(l.timers, time.AfterFunc(d, func() {
+		defer l.fired.Done()
+		f()
+	}))
 }
 
 // startLimits arms the run's limits and returns the context the run's work
 // uses: it ends DeadlineGrace after the deadline, abandoning polls and
-// downloads still going (they resume next run). stop releases the timers.
+// downloads still going (they resume next run). stop releases the timers
+// and returns once none of their callbacks is running; the limits arm
+// nothing after it. It is safe to call twice.
 func (r *Runner) startLimits(ctx context.Context, start time.Time) (context.Context, func()) {
 	lctx, cancel := context.WithCancelCause(ctx)
 	l := &r.lim
@@ -71,7 +89,7 @@ func (r *Runner) startLimits(ctx context.Context, start time.Time) (context.Cont
 	defer l.mu.Unlock()
 	l.capped = r.cfg.MaxSubmits > 0
 	l.left.Store(int64(r.cfg.MaxSubmits))
-	l.hit, l.timers, l.cancel, l.deadline = nil, nil, cancel, time.Time{}
+	l.hit, l.timers, l.cancel, l.deadline, l.stopped = nil, nil, cancel, time.Time{}, false
 	switch l.grace = r.cfg.DeadlineGrace; {
 	case l.grace == 0:
 		l.grace = defaultDeadlineGrace
@@ -80,15 +98,22 @@ func (r *Runner) startLimits(ctx context.Context, start time.Time) (context.Cont
 	}
 	if r.cfg.Deadline > 0 {
 		l.deadline = start.Add(r.cfg.Deadline)
-		l.timers = append(l.timers, time.AfterFunc(r.cfg.Deadline, func() { r.limitReached(ErrDeadline) }))
+		l.afterFunc(r.cfg.Deadline, func() { r.limitReached(ErrDeadline) })
 	}
 	return lctx, func() {
 		l.mu.Lock()
-		defer l.mu.Unlock()
+		l.stopped = true
 		for _, t := range l.timers {
-			t.Stop()
+			if t.Stop() {
+				l.fired.Done() // its callback will never run
+			}
 		}
+		l.timers = nil
+		l.mu.Unlock()
 		cancel(nil)
+		// Outside l.mu: a callback that fired as stop came takes l.mu,
+		// finds the limits stopped and returns.
+		l.fired.Wait()
 	}
 }
 
@@ -98,7 +123,7 @@ func (r *Runner) limitReached(err error) {
 	l := &r.lim
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.hit != nil {
+	if l.hit != nil || l.stopped {
 		return
 	}
 	l.hit = err
@@ -106,7 +131,7 @@ func (r *Runner) limitReached(err error) {
 	if errors.Is(err, ErrDeadline) {
 		r.log.Warn("deadline reached: no more submits; collecting jobs in flight", "grace", l.grace)
 		cancel := l.cancel
-		l.timers = append(l.timers, time.AfterFunc(l.grace, func() { cancel(ErrDeadline) }))
+		l.afterFunc(l.grace, func() { cancel(ErrDeadline) })
 	} else {
 		r.log.Warn("submit cap reached: no more submits; collecting jobs in flight", "max_submits", r.cfg.MaxSubmits)
 	}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 
 	"github.com/pikabatch/pikabatch/manifest"
@@ -42,25 +43,53 @@ func main() {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	go func() {
-		// First signal: stop submitting, record what is known, exit promptly.
-		s := <-sigs
-		fmt.Fprintf(os.Stderr, "pikabatch: %s: stopping; submitted jobs keep running on the API and are collected next run (signal again to exit at once)\n", s)
-		cancel(&interrupted{sig: s})
-		// Second signal: exit now. Every store write is one bbolt transaction,
-		// so the state file is consistent whatever is in flight.
-		s = <-sigs
-		fmt.Fprintf(os.Stderr, "pikabatch: %s again: exiting now\n", s)
-		os.Exit(signalCode(s))
-	}()
+	stopSignals := watchSignals(sigs, cancel, os.Stderr, os.Exit)
 
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	code := exitCode(ctx, err)
 	if err != nil && !errors.Is(err, errQuiet) && !isInterrupt(ctx, err) {
 		fmt.Fprintf(os.Stderr, "pikabatch: %v\n", err)
 	}
+	stopSignals()
 	cancel(nil)
 	os.Exit(code)
+}
+
+// watchSignals handles the signals received on sigs until the returned
+// stop is called; stop returns once the watcher has ended. The first
+// signal cancels the root context with an *interrupted cause; the second
+// calls exit with the signal's code.
+func watchSignals(sigs <-chan os.Signal, cancel context.CancelCauseFunc, stderr io.Writer, exit func(code int)) (stop func()) {
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		// First signal: stop submitting, record what is known, exit promptly.
+		var s os.Signal
+		select {
+		case s = <-sigs:
+		case <-done:
+			return
+		}
+		fmt.Fprintf(stderr, "pikabatch: %s: stopping; submitted jobs keep running on the API and are collected next run (signal again to exit at once)\n", s)
+		cancel(&interrupted{sig: s})
+		// Second signal: exit now. Every store write is one bbolt transaction,
+		// so the state file is consistent whatever is in flight.
+		select {
+		case s = <-sigs:
+		case <-done:
+			return
+		}
+		fmt.Fprintf(stderr, "pikabatch: %s again: exiting now\n", s)
+		exit(signalCode(s))
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			close(done)
+			<-stopped
+		})
+	}
 }
 
 // errQuiet marks an error already explained to the user (help, summary).
