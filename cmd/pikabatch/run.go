@@ -19,10 +19,10 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/pikabatch/pikabatch/manifest"
+	"github.com/pikabatch/pikabatch/manifest/shard"
 	"github.com/pikabatch/pikabatch/runner"
 	"github.com/pikabatch/pikabatch/runner/api"
 	"github.com/pikabatch/pikabatch/runner/live"
-	"github.com/pikabatch/pikabatch/runner/shard"
 	"github.com/pikabatch/pikabatch/store"
 )
 

@@ -11,8 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pikabatch/pikabatch/manifest/shard"
 	"github.com/pikabatch/pikabatch/runner/live"
-	"github.com/pikabatch/pikabatch/runner/shard"
 	"github.com/pikabatch/pikabatch/store"
 )
 

@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pikabatch/pikabatch/manifest"
-	"github.com/pikabatch/pikabatch/runner/shard"
+	"github.com/pikabatch/pikabatch/manifest/shard"
 )
 
 func TestParse(t *testing.T) {
