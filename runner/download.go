@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/pikabatch/pikabatch/runner/backoff"
+	"github.com/pikabatch/pikabatch/runner/results"
 	"github.com/pikabatch/pikabatch/store"
 )
 
@@ -40,8 +41,9 @@ type DownloadConfig struct {
 // Download errors.
 var (
 	// ErrOutput: the output folder cannot be written (permissions, disk full).
-	// It stops the run: every later download would fail the same way.
-	ErrOutput = errors.New("output folder cannot be written")
+	// It stops the run: every later download would fail the same way. It is
+	// results.ErrOutput, which index and export writers return too.
+	ErrOutput = results.ErrOutput
 	// ErrURLExpired: the storage host refused a result URL (expired pre-signed link).
 	ErrURLExpired = errors.New("result URL expired")
 	// ErrTooLarge: a result file is larger than the configured cap.

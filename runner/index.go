@@ -3,111 +3,22 @@ package runner
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strconv"
-	"time"
 
 	"github.com/pikabatch/pikabatch/runner/atomicfile"
+	"github.com/pikabatch/pikabatch/runner/results"
 	"github.com/pikabatch/pikabatch/store"
 )
-
-// IndexFile is the results index written into the output folder.
-const IndexFile = "results.jsonl"
-
-// IndexPerm is the mode of the results index and its exports: readable by
-// all, as the videos are. They hold no secrets: URLs are redacted.
-const IndexPerm = 0o644
-
-// IndexEntry is one line of the results index: the dataset's record of a job.
-// Result URLs are left out on purpose: pre-signed URLs are credentials. URLs
-// in the input and the error are shown as RedactURL shows them: without
-// user information or signatures (the API itself was sent them as given).
-type IndexEntry struct {
-	Key          string          `json:"key"`
-	Line         int             `json:"line,omitempty"`
-	Input        json.RawMessage `json:"input,omitempty"`
-	State        store.State     `json:"state"`
-	RequestID    string          `json:"request_id,omitempty"`
-	Files        []IndexFileRef  `json:"files,omitempty"`
-	Error        string          `json:"error,omitempty"`
-	Attempts     int             `json:"attempts"`
-	Polls        int             `json:"polls,omitempty"`
-	SubmittedAt  time.Time       `json:"submitted_at,omitzero"`
-	FinishedAt   time.Time       `json:"finished_at,omitzero"`
-	DownloadedAt time.Time       `json:"downloaded_at,omitzero"`
-	Orphan       bool            `json:"orphan,omitempty"` // no row of the last manifest read whole claims it
-}
-
-// IndexFileRef is one downloaded file.
-type IndexFileRef struct {
-	Path   string `json:"path"`
-	Size   int64  `json:"size"`
-	SHA256 string `json:"sha256"`
-}
-
-// NewIndexEntry turns a job record into its index line.
-func NewIndexEntry(j store.Job) IndexEntry {
-	e := IndexEntry{Key: j.Key, Line: j.Line, Input: redactJSONStrings(j.Input), State: j.State, RequestID: j.RequestID,
-		Error: RedactURLsIn(j.LastError), Attempts: j.Attempts, Polls: j.Polls,
-		SubmittedAt: j.SubmittedAt, FinishedAt: j.FinishedAt, DownloadedAt: j.DownloadedAt}
-	e.Orphan = j.Orphan
-	for _, o := range j.Outputs {
-		if o.Path != "" {
-			e.Files = append(e.Files, IndexFileRef{Path: o.Path, Size: o.Size, SHA256: o.SHA256})
-		}
-	}
-	return e
-}
-
-// AppendIndexLine appends e to dst as one line of the index: JSON and a
-// line feed. Besides the controls encoding/json escapes (U+0000–U+001F), it
-// escapes DEL and the C1 controls, so that a line printed to a terminal
-// cannot drive it (manifest text is the user's, error text the API's), and
-// still decodes to the same text.
-func AppendIndexLine(dst []byte, e IndexEntry) ([]byte, error) {
-	b, err := json.Marshal(e)
-	if err != nil {
-		return dst, err
-	}
-	dst = appendEscapedControls(dst, b)
-	return append(dst, '\n'), nil
-}
-
-// appendEscapedControls appends the encoded JSON b to out, with DEL and
-// the C1 controls (U+0080–U+009F, among them the 8-bit CSI U+009B) written
-// as \u escapes. In valid JSON these bytes occur only inside strings, and
-// in valid UTF-8 the bytes C2 80–C2 9F are exactly those code points.
-func appendEscapedControls(out, b []byte) []byte {
-	last := 0
-	for i := 0; i < len(b); i++ {
-		var r int
-		switch {
-		case b[i] == 0x7f:
-			r = 0x7f
-		case b[i] == 0xc2 && i+1 < len(b) && b[i+1] >= 0x80 && b[i+1] <= 0x9f:
-			r = int(b[i+1])
-		default:
-			continue
-		}
-		out = append(out, b[last:i]...)
-		out = fmt.Appendf(out, `\u%04x`, r)
-		if r != 0x7f {
-			i++
-		}
-		last = i + 1
-	}
-	return append(out, b[last:]...)
-}
 
 // writeIndex rewrites <out>/results.jsonl atomically from the store.
 func (r *Runner) writeIndex(ctx context.Context) error {
 	name := r.cfg.IndexName
 	if name == "" {
-		name = IndexFile
+		name = results.IndexFile
 	}
 	final := filepath.Join(r.cfg.OutDir, name)
 	// A temporary file left by a run killed while writing is stale: this
@@ -126,12 +37,12 @@ func (r *Runner) writeIndex(ctx context.Context) error {
 		return nil
 	}
 	var werr error
-	err := atomicfile.Write(final, IndexPerm, func(w io.Writer) error {
+	err := atomicfile.Write(final, results.Perm, func(w io.Writer) error {
 		bw := bufio.NewWriter(w)
 		var line []byte
 		werr = r.store.ForEach(ctx, func(j store.Job) error {
 			var err error
-			if line, err = AppendIndexLine(line[:0], NewIndexEntry(j)); err != nil {
+			if line, err = results.AppendLine(line[:0], results.NewEntry(j)); err != nil {
 				return err
 			}
 			_, err = bw.Write(line)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/pikabatch/pikabatch/runner"
 	"github.com/pikabatch/pikabatch/runner/internal/clocktest"
+	"github.com/pikabatch/pikabatch/runner/results"
 	"github.com/pikabatch/pikabatch/runner/sim"
 	"github.com/pikabatch/pikabatch/store"
 )
@@ -34,16 +35,16 @@ func (e *env) writeCSV(header []string, recs [][]string) {
 }
 
 // index reads results.jsonl.
-func (e *env) index() map[string]runner.IndexEntry {
+func (e *env) index() map[string]results.Entry {
 	e.t.Helper()
-	f, err := os.Open(filepath.Join(e.out, runner.IndexFile))
+	f, err := os.Open(filepath.Join(e.out, results.IndexFile))
 	require.NoError(e.t, err)
 	defer f.Close()
-	out := map[string]runner.IndexEntry{}
+	out := map[string]results.Entry{}
 	sc := bufio.NewScanner(f)
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
-		var ie runner.IndexEntry
+		var ie results.Entry
 		require.NoError(e.t, json.Unmarshal(sc.Bytes(), &ie))
 		out[ie.Key] = ie
 	}

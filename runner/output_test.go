@@ -20,6 +20,7 @@ import (
 	"github.com/pikabatch/pikabatch/manifest"
 	"github.com/pikabatch/pikabatch/runner"
 	"github.com/pikabatch/pikabatch/runner/api"
+	"github.com/pikabatch/pikabatch/runner/results"
 	"github.com/pikabatch/pikabatch/runner/sim"
 	"github.com/pikabatch/pikabatch/runner/verify"
 	"github.com/pikabatch/pikabatch/store"
@@ -73,8 +74,8 @@ func (e *env) verifyAll() verify.Report {
 	st, err := store.Open(filepath.Join(e.out, ".pikabatch.db"), store.Options{})
 	require.NoError(e.t, err)
 	defer st.Close()
-	rep, err := verify.Check(e.t.Context(), e.out, func(ctx context.Context, fn func(runner.IndexEntry) error) error {
-		return st.ForEach(ctx, func(j store.Job) error { return fn(runner.NewIndexEntry(j)) })
+	rep, err := verify.Check(e.t.Context(), e.out, func(ctx context.Context, fn func(results.Entry) error) error {
+		return st.ForEach(ctx, func(j store.Job) error { return fn(results.NewEntry(j)) })
 	}, verify.Options{})
 	require.NoError(e.t, err)
 	return rep
@@ -247,7 +248,7 @@ func TestPlantedSymlinksAreNeverFollowed(t *testing.T) {
 	hardTarget, hardContent := plantOutside(t, "hard-target")
 	require.NoError(t, os.Link(hardTarget, filepath.Join(e.out, ".pikabatch-clip-0001+1.part")))
 	indexTarget, indexContent := plantOutside(t, "index-target")
-	require.NoError(t, os.Symlink(indexTarget, filepath.Join(e.out, runner.IndexFile)))
+	require.NoError(t, os.Symlink(indexTarget, filepath.Join(e.out, results.IndexFile)))
 
 	_, err := e.runOnce(t.Context(), nil)
 	require.NoError(t, err)
@@ -476,7 +477,7 @@ func TestCredentialsStayOutOfTheIndex(t *testing.T) {
 	})
 	_, err := e.runOnce(t.Context(), nil)
 	require.NoError(t, err)
-	index, err := os.ReadFile(filepath.Join(e.out, runner.IndexFile))
+	index, err := os.ReadFile(filepath.Join(e.out, results.IndexFile))
 	require.NoError(t, err)
 	for _, secret := range []string{"c0ffee", "AKIAEXAMPLE"} {
 		assert.NotContains(t, string(index), secret)
@@ -484,9 +485,9 @@ func TestCredentialsStayOutOfTheIndex(t *testing.T) {
 	assert.Contains(t, string(index), "img.example.com/0.jpg", "the rest of the URL is kept")
 	assert.Contains(t, string(index), "width=512")
 	// With nothing secret in it, the index is as readable as the videos.
-	fi, err := os.Stat(filepath.Join(e.out, runner.IndexFile))
+	fi, err := os.Stat(filepath.Join(e.out, results.IndexFile))
 	require.NoError(t, err)
-	assert.Equal(t, os.FileMode(runner.IndexPerm), fi.Mode().Perm())
+	assert.Equal(t, os.FileMode(results.Perm), fi.Mode().Perm())
 	// The API was sent the URL as written: only what pikabatch shows is redacted.
 	st, err := store.Open(filepath.Join(e.out, ".pikabatch.db"), store.Options{})
 	require.NoError(t, err)
@@ -501,7 +502,7 @@ func TestCredentialsStayOutOfTheIndex(t *testing.T) {
 func TestRedactURLsIn(t *testing.T) {
 	t.Parallel()
 	assert.Equal(t, "could not fetch https://REDACTED@h/x.jpg?token=REDACTED: 403",
-		runner.RedactURLsIn("could not fetch https://u:p@h/x.jpg?token=s3cr3t: 403"))
+		results.RedactURLsIn("could not fetch https://u:p@h/x.jpg?token=s3cr3t: 403"))
 	_, err := http.Get("http://u:p@127.0.0.1:1/x?sig=secret")
 	require.Error(t, err)
 	msg := runner.RedactURLError(err).Error()

@@ -108,7 +108,7 @@ type Config struct {
 	// Download tunes result downloads.
 	Download DownloadConfig
 
-	// IndexName is the results index file in OutDir; default IndexFile.
+	// IndexName is the results index file in OutDir; default results.IndexFile.
 	// Shards sharing a folder each write their own (results-K-of-N.jsonl).
 	IndexName string
 

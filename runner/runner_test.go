@@ -23,6 +23,7 @@ import (
 
 	"github.com/pikabatch/pikabatch/runner"
 	"github.com/pikabatch/pikabatch/runner/api"
+	"github.com/pikabatch/pikabatch/runner/results"
 	"github.com/pikabatch/pikabatch/runner/sim"
 	"github.com/pikabatch/pikabatch/store"
 )
@@ -153,7 +154,7 @@ func TestRunRendersEveryRowOnce(t *testing.T) {
 	assert.Zero(t, c.FileRequestsWithAuth, "the token must never reach the file host")
 	assert.EqualValues(t, 200, c.Downloads)
 
-	idx, err := os.ReadFile(filepath.Join(e.out, runner.IndexFile))
+	idx, err := os.ReadFile(filepath.Join(e.out, results.IndexFile))
 	require.NoError(t, err)
 	assert.Equal(t, 200, countLines(idx))
 
@@ -380,7 +381,7 @@ func TestIndexRewrittenOnlyWhenTheStoreChanged(t *testing.T) {
 	e := setup(t, 5, sim.Config{})
 	_, err := e.runOnce(t.Context(), nil)
 	require.NoError(t, err)
-	index := filepath.Join(e.out, runner.IndexFile)
+	index := filepath.Join(e.out, results.IndexFile)
 	first, err := os.Stat(index)
 	require.NoError(t, err)
 
@@ -417,7 +418,7 @@ func TestStaleIndexTempFilesAreRemoved(t *testing.T) {
 	t.Parallel()
 	e := setup(t, 3, sim.Config{})
 	require.NoError(t, os.MkdirAll(e.out, 0o755))
-	stale := filepath.Join(e.out, "."+runner.IndexFile+"-4242.tmp")
+	stale := filepath.Join(e.out, "."+results.IndexFile+"-4242.tmp")
 	otherShard := filepath.Join(e.out, ".results-1-of-2.jsonl-77.tmp")
 	for _, f := range []string{stale, otherShard} {
 		require.NoError(t, os.WriteFile(f, []byte("half an index"), 0o644))

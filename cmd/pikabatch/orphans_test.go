@@ -11,8 +11,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/pikabatch/pikabatch/runner"
 	"github.com/pikabatch/pikabatch/runner/live"
+	"github.com/pikabatch/pikabatch/runner/results"
 	"github.com/pikabatch/pikabatch/runner/sim"
 )
 
@@ -64,7 +64,7 @@ func TestOrphansInTheSummaryStatusAndExport(t *testing.T) {
 	code, stdout, _ = invoke(t, nil, "export", "--out", out)
 	require.Equal(t, exitOK, code)
 	for _, line := range strings.Split(strings.TrimSpace(stdout), "\n") {
-		var e runner.IndexEntry
+		var e results.Entry
 		require.NoError(t, json.Unmarshal([]byte(line), &e))
 		assert.Equal(t, e.Key == "b", e.Orphan, "orphan flag of %s", e.Key)
 	}

@@ -9,8 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/pikabatch/pikabatch/runner"
 	"github.com/pikabatch/pikabatch/runner/live"
+	"github.com/pikabatch/pikabatch/runner/results"
 	"github.com/pikabatch/pikabatch/runner/verify"
 )
 
@@ -43,7 +43,7 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	defer closeBatches(srcs)
 
-	entries := func(ctx context.Context, fn func(runner.IndexEntry) error) error {
+	entries := func(ctx context.Context, fn func(results.Entry) error) error {
 		for _, s := range srcs {
 			if err := s.Export(ctx, fn); err != nil {
 				return err

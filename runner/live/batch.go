@@ -12,8 +12,8 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/pikabatch/pikabatch/runner"
 	"github.com/pikabatch/pikabatch/runner/api"
+	"github.com/pikabatch/pikabatch/runner/results"
 	"github.com/pikabatch/pikabatch/store"
 )
 
@@ -211,9 +211,9 @@ func (b *Batch) Status(ctx context.Context) (Status, error) {
 }
 
 // Export calls fn with the index entry of every job, in key order.
-func (b *Batch) Export(ctx context.Context, fn func(runner.IndexEntry) error) error {
+func (b *Batch) Export(ctx context.Context, fn func(results.Entry) error) error {
 	return b.Store.ForEach(ctx, func(j store.Job) error {
-		return fn(runner.NewIndexEntry(j))
+		return fn(results.NewEntry(j))
 	})
 }
 

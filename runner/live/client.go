@@ -16,7 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/pikabatch/pikabatch/runner"
+	"github.com/pikabatch/pikabatch/runner/results"
 	"github.com/pikabatch/pikabatch/store"
 )
 
@@ -37,7 +37,7 @@ const DefaultAnswerTimeout = 10 * time.Second
 type Source interface {
 	Status(ctx context.Context) (Status, error)
 	Cancel(ctx context.Context, keys []string) (CancelReport, error)
-	Export(ctx context.Context, fn func(runner.IndexEntry) error) error
+	Export(ctx context.Context, fn func(results.Entry) error) error
 	// IsLive reports whether a run is answering.
 	IsLive() bool
 	Close() error
@@ -203,7 +203,7 @@ func (c *Client) Cancel(ctx context.Context, keys []string) (CancelReport, error
 }
 
 // Export streams the live run's index entries, in key order.
-func (c *Client) Export(ctx context.Context, fn func(runner.IndexEntry) error) error {
+func (c *Client) Export(ctx context.Context, fn func(results.Entry) error) error {
 	resp, err := c.do(ctx, http.MethodGet, pathExport, nil)
 	if err != nil {
 		return err
@@ -211,7 +211,7 @@ func (c *Client) Export(ctx context.Context, fn func(runner.IndexEntry) error) e
 	defer resp.Body.Close()
 	dec := json.NewDecoder(resp.Body)
 	for {
-		var e runner.IndexEntry
+		var e results.Entry
 		err := dec.Decode(&e)
 		if errors.Is(err, io.EOF) {
 			break

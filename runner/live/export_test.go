@@ -14,8 +14,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pikabatch/pikabatch/manifest"
-	"github.com/pikabatch/pikabatch/runner"
 	"github.com/pikabatch/pikabatch/runner/live"
+	"github.com/pikabatch/pikabatch/runner/results"
 	"github.com/pikabatch/pikabatch/store"
 )
 
@@ -31,8 +31,8 @@ func TestExportNeutralisesTerminalEscapes(t *testing.T) {
 	t.Parallel()
 	in, err := json.Marshal(manifest.Input{Image: "https://img.example.com/a.jpg", PromptText: hostile + "\nsecond line"})
 	require.NoError(t, err)
-	src := exportFunc(func(fn func(runner.IndexEntry) error) error {
-		return fn(runner.NewIndexEntry(store.Job{Key: "k", Input: in, State: store.StateFailed, LastError: "api: " + hostile}))
+	src := exportFunc(func(fn func(results.Entry) error) error {
+		return fn(results.NewEntry(store.Job{Key: "k", Input: in, State: store.StateFailed, LastError: "api: " + hostile}))
 	})
 	for _, f := range []live.Format{live.CSV, live.JSONL} {
 		var buf bytes.Buffer
@@ -46,7 +46,7 @@ func TestExportNeutralisesTerminalEscapes(t *testing.T) {
 		}
 		switch f {
 		case live.JSONL:
-			var e runner.IndexEntry
+			var e results.Entry
 			require.NoError(t, json.Unmarshal(buf.Bytes(), &e))
 			var got manifest.Input
 			require.NoError(t, json.Unmarshal(e.Input, &got))
@@ -69,8 +69,8 @@ func TestExportRedactsURLs(t *testing.T) {
 	t.Parallel()
 	in, err := json.Marshal(manifest.Input{Image: "https://alice:hunter2@img.example.com/a.jpg?sig=c0ffee&w=5"})
 	require.NoError(t, err)
-	src := exportFunc(func(fn func(runner.IndexEntry) error) error {
-		return fn(runner.NewIndexEntry(store.Job{Key: "k", Input: in, State: store.StateFailed,
+	src := exportFunc(func(fn func(results.Entry) error) error {
+		return fn(results.NewEntry(store.Job{Key: "k", Input: in, State: store.StateFailed,
 			LastError: "image https://alice:hunter2@img.example.com/a.jpg?sig=c0ffee not reachable"}))
 	})
 	for _, f := range []live.Format{live.CSV, live.JSONL} {
@@ -107,11 +107,11 @@ func BenchmarkWriteIndexCSV(b *testing.B) {
 	in, err := json.Marshal(manifest.Input{Image: "https://img.example.com/a.jpg", PromptText: `waves, "slow"`, Seed: &seed, Resolution: "720p", Duration: 5})
 	require.NoError(b, err)
 	at := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
-	e := runner.NewIndexEntry(store.Job{Key: "clip-0001", Line: 2, Input: in, State: store.StateDone, RequestID: "r-a",
+	e := results.NewEntry(store.Job{Key: "clip-0001", Line: 2, Input: in, State: store.StateDone, RequestID: "r-a",
 		Attempts: 1, Polls: 3, SubmittedAt: at, FinishedAt: at.Add(90 * time.Second), DownloadedAt: at.Add(95 * time.Second),
 		Outputs: []store.Output{{Path: "clip-0001.mp4", Size: 1234, SHA256: "abc123"}}})
 	const jobs = 10_000
-	src := exportFunc(func(fn func(runner.IndexEntry) error) error {
+	src := exportFunc(func(fn func(results.Entry) error) error {
 		for range jobs {
 			if err := fn(e); err != nil {
 				return err

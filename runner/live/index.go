@@ -15,8 +15,8 @@ import (
 	"github.com/gocarina/gocsv"
 
 	"github.com/pikabatch/pikabatch/manifest"
-	"github.com/pikabatch/pikabatch/runner"
 	"github.com/pikabatch/pikabatch/runner/atomicfile"
+	"github.com/pikabatch/pikabatch/runner/results"
 )
 
 // Format is an export format.
@@ -24,7 +24,7 @@ type Format string
 
 // Export formats.
 const (
-	JSONL Format = "jsonl" // one runner.IndexEntry per line, as results.jsonl
+	JSONL Format = "jsonl" // one results.Entry per line, as results.jsonl
 	CSV   Format = "csv"   // one row per job, columns as CSVColumns
 )
 
@@ -107,7 +107,7 @@ func (h *headerWriter) Error() error { return nil }
 
 // IndexWriter writes index entries in one format.
 type IndexWriter interface {
-	Write(e runner.IndexEntry) error
+	Write(e results.Entry) error
 	// Flush writes what is buffered and reports any earlier write error.
 	Flush() error
 }
@@ -138,9 +138,9 @@ type jsonlWriter struct {
 	buf []byte // one encoded line
 }
 
-func (w *jsonlWriter) Write(e runner.IndexEntry) error {
+func (w *jsonlWriter) Write(e results.Entry) error {
 	var err error
-	if w.buf, err = runner.AppendIndexLine(w.buf[:0], e); err != nil {
+	if w.buf, err = results.AppendLine(w.buf[:0], e); err != nil {
 		return err
 	}
 	_, err = w.bw.Write(w.buf)
@@ -182,7 +182,7 @@ type csvWriter struct {
 	row [1]csvRow // gocsv's input; reused
 }
 
-func (w *csvWriter) Write(e runner.IndexEntry) error {
+func (w *csvWriter) Write(e results.Entry) error {
 	var in manifest.Input
 	if len(e.Input) > 0 {
 		// The input is the submit body pikabatch itself wrote; a record
@@ -250,7 +250,7 @@ func csvTime(t time.Time) csvText {
 // Exporter is anything that can list a batch's index entries: a Batch, a
 // Client, a Source.
 type Exporter interface {
-	Export(ctx context.Context, fn func(runner.IndexEntry) error) error
+	Export(ctx context.Context, fn func(results.Entry) error) error
 }
 
 // WriteIndexFile writes the entries of every source, in order, to path in
@@ -262,7 +262,7 @@ func WriteIndexFile(ctx context.Context, path string, f Format, sources ...Expor
 		n    int
 		werr error
 	)
-	err := atomicfile.Write(path, runner.IndexPerm, func(w io.Writer) error {
+	err := atomicfile.Write(path, results.Perm, func(w io.Writer) error {
 		n, werr = WriteIndex(ctx, w, f, sources...)
 		return werr
 	})
@@ -272,7 +272,7 @@ func WriteIndexFile(ctx context.Context, path string, f Format, sources ...Expor
 	case err != nil:
 		// Typed, so that the command exits "cannot create" (73), not
 		// "some rows failed".
-		return n, fmt.Errorf("write %s: %w: %w", path, runner.ErrOutput, err)
+		return n, fmt.Errorf("write %s: %w: %w", path, results.ErrOutput, err)
 	}
 	return n, nil
 }
@@ -285,7 +285,7 @@ func WriteIndex(ctx context.Context, w io.Writer, f Format, sources ...Exporter)
 	}
 	n := 0
 	for _, src := range sources {
-		if err := src.Export(ctx, func(e runner.IndexEntry) error {
+		if err := src.Export(ctx, func(e results.Entry) error {
 			n++
 			return iw.Write(e)
 		}); err != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/pikabatch/pikabatch/runner"
 	"github.com/pikabatch/pikabatch/runner/api"
 	"github.com/pikabatch/pikabatch/runner/live"
+	"github.com/pikabatch/pikabatch/runner/results"
 	"github.com/pikabatch/pikabatch/store"
 )
 
@@ -206,7 +207,7 @@ func TestExportFormats(t *testing.T) {
 	require.NoError(t, err)
 	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
 	require.Len(t, lines, 9)
-	var e runner.IndexEntry
+	var e results.Entry
 	require.NoError(t, json.Unmarshal([]byte(lines[0]), &e))
 	assert.Equal(t, "a-done", e.Key)
 	assert.NotContains(t, buf.String(), "secret-signed", "result URLs are credentials")
@@ -217,8 +218,8 @@ func TestWriteIndexFileIsAtomic(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "results.csv")
 	require.NoError(t, os.WriteFile(path, []byte("old"), 0o644))
 	boom := errors.New("boom")
-	_, err := live.WriteIndexFile(context.Background(), path, live.CSV, exportFunc(func(fn func(runner.IndexEntry) error) error {
-		_ = fn(runner.IndexEntry{Key: "x"})
+	_, err := live.WriteIndexFile(context.Background(), path, live.CSV, exportFunc(func(fn func(results.Entry) error) error {
+		_ = fn(results.Entry{Key: "x"})
 		return boom
 	}))
 	require.ErrorIs(t, err, boom)
@@ -234,12 +235,12 @@ func TestWriteIndexFileIsAtomic(t *testing.T) {
 	assert.Equal(t, 9, n)
 	fi, err := os.Stat(path)
 	require.NoError(t, err)
-	assert.Equal(t, os.FileMode(runner.IndexPerm), fi.Mode().Perm(), "as results.jsonl")
+	assert.Equal(t, os.FileMode(results.Perm), fi.Mode().Perm(), "as results.jsonl")
 }
 
-type exportFunc func(fn func(runner.IndexEntry) error) error
+type exportFunc func(fn func(results.Entry) error) error
 
-func (e exportFunc) Export(_ context.Context, fn func(runner.IndexEntry) error) error { return e(fn) }
+func (e exportFunc) Export(_ context.Context, fn func(results.Entry) error) error { return e(fn) }
 
 func TestSocket(t *testing.T) {
 	ctx := context.Background()
@@ -276,7 +277,7 @@ func TestSocket(t *testing.T) {
 	assert.Equal(t, 330*time.Second, st.Live.ETA, "11 left at 2 a minute")
 
 	var keys []string
-	require.NoError(t, src.Export(ctx, func(e runner.IndexEntry) error {
+	require.NoError(t, src.Export(ctx, func(e results.Entry) error {
 		keys = append(keys, e.Key)
 		return nil
 	}))
@@ -484,7 +485,7 @@ func TestARunThatDoesNotAnswerIsNamed(t *testing.T) {
 	assert.Contains(t, err.Error(), live.SocketPath(f.path))
 	_, err = src.Cancel(ctx, []string{"e-queued"})
 	require.ErrorIs(t, err, live.ErrNotAnswering)
-	err = src.Export(ctx, func(runner.IndexEntry) error { return nil })
+	err = src.Export(ctx, func(results.Entry) error { return nil })
 	require.ErrorIs(t, err, live.ErrNotAnswering)
 }
 

@@ -1,7 +1,6 @@
 package live
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,7 +11,7 @@ import (
 	"time"
 
 	"github.com/pikabatch/pikabatch/manifest"
-	"github.com/pikabatch/pikabatch/runner"
+	"github.com/pikabatch/pikabatch/runner/results"
 	"github.com/pikabatch/pikabatch/store"
 )
 
@@ -64,25 +63,17 @@ func Recover(ctx context.Context, dir, indexPath, statePath string, owner store.
 	// Read the whole index before creating the state: an unreadable index
 	// must not leave a half-built state behind.
 	var jobs []store.Job
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 64<<20)
-	line := 0
-	for sc.Scan() {
-		line++
-		if len(sc.Bytes()) == 0 {
-			continue
-		}
-		var e runner.IndexEntry
-		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-			return rep, fmt.Errorf("recover: %s:%d: %w", indexPath, line, err)
-		}
+	err = results.Scan(f, func(_ int, e results.Entry) error {
 		j, err := jobFromIndex(dir, e, &rep)
 		if err != nil {
-			return rep, fmt.Errorf("recover: %s:%d: %w", indexPath, line, err)
+			return err
 		}
 		jobs = append(jobs, j)
-	}
-	if err := sc.Err(); err != nil {
+		return nil
+	})
+	if le := (*results.LineError)(nil); errors.As(err, &le) {
+		return rep, fmt.Errorf("recover: %s:%d: %w", indexPath, le.Line, le.Err)
+	} else if err != nil {
 		return rep, fmt.Errorf("recover: read %s: %w", indexPath, err)
 	}
 
@@ -109,7 +100,7 @@ func Recover(ctx context.Context, dir, indexPath, statePath string, owner store.
 }
 
 // jobFromIndex turns an index line back into a job record and counts it.
-func jobFromIndex(dir string, e runner.IndexEntry, rep *RecoverReport) (store.Job, error) {
+func jobFromIndex(dir string, e results.Entry, rep *RecoverReport) (store.Job, error) {
 	if e.Key == "" {
 		return store.Job{}, errors.New("a line without a key")
 	}

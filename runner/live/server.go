@@ -17,8 +17,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/pikabatch/pikabatch/runner"
 	"github.com/pikabatch/pikabatch/runner/api"
+	"github.com/pikabatch/pikabatch/runner/results"
 	"github.com/pikabatch/pikabatch/store"
 )
 
@@ -268,7 +268,7 @@ func (h *handler) export(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.Header().Set("Trailer", trailerError)
 	enc := json.NewEncoder(w)
-	err := h.b.Export(r.Context(), func(e runner.IndexEntry) error { return enc.Encode(e) })
+	err := h.b.Export(r.Context(), func(e results.Entry) error { return enc.Encode(e) })
 	if err != nil {
 		w.Header().Set(trailerError, strings.ReplaceAll(err.Error(), "\n", " "))
 	}

@@ -22,7 +22,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/pikabatch/pikabatch/runner"
+	"github.com/pikabatch/pikabatch/runner/results"
 	"github.com/pikabatch/pikabatch/store"
 )
 
@@ -63,7 +63,7 @@ type Report struct {
 }
 
 // Entries yields a batch's index entries, as live.Source.Export does.
-type Entries func(ctx context.Context, fn func(runner.IndexEntry) error) error
+type Entries func(ctx context.Context, fn func(results.Entry) error) error
 
 // Options tune a check. Zero values take the defaults.
 type Options struct {
@@ -92,7 +92,7 @@ func Check(ctx context.Context, dir string, entries Entries, opts Options) (Repo
 	var slots []*slot
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(opts.Workers)
-	err := entries(gctx, func(e runner.IndexEntry) error {
+	err := entries(gctx, func(e results.Entry) error {
 		if e.State != store.StateDone {
 			return nil
 		}
@@ -129,7 +129,7 @@ func Check(ctx context.Context, dir string, entries Entries, opts Options) (Repo
 
 // checkFile checks one file and returns a finding (nil if it is right) and
 // the bytes it read. The error is for the check itself: a cancelled context.
-func checkFile(ctx context.Context, dir, key string, ref runner.IndexFileRef, removeBad bool) (*Finding, int64, error) {
+func checkFile(ctx context.Context, dir, key string, ref results.FileRef, removeBad bool) (*Finding, int64, error) {
 	find := func(p Problem, detail string) *Finding {
 		return &Finding{Key: key, Path: ref.Path, Problem: p, Detail: detail}
 	}

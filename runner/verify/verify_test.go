@@ -11,20 +11,20 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/pikabatch/pikabatch/runner"
+	"github.com/pikabatch/pikabatch/runner/results"
 	"github.com/pikabatch/pikabatch/runner/verify"
 	"github.com/pikabatch/pikabatch/store"
 )
 
-func ref(t *testing.T, dir, name string, body []byte) runner.IndexFileRef {
+func ref(t *testing.T, dir, name string, body []byte) results.FileRef {
 	t.Helper()
 	require.NoError(t, os.WriteFile(filepath.Join(dir, name), body, 0o644))
 	sum := sha256.Sum256(body)
-	return runner.IndexFileRef{Path: name, Size: int64(len(body)), SHA256: hex.EncodeToString(sum[:])}
+	return results.FileRef{Path: name, Size: int64(len(body)), SHA256: hex.EncodeToString(sum[:])}
 }
 
-func entries(es ...runner.IndexEntry) verify.Entries {
-	return func(ctx context.Context, fn func(runner.IndexEntry) error) error {
+func entries(es ...results.Entry) verify.Entries {
+	return func(ctx context.Context, fn func(results.Entry) error) error {
 		for _, e := range es {
 			if err := fn(e); err != nil {
 				return err
@@ -43,14 +43,14 @@ func TestCheck(t *testing.T) {
 	short.Size = 10
 	flipped := ref(t, dir, "flipped.mp4", []byte("same size, one byte flipped"))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "flipped.mp4"), []byte("same size, one byte flipPed"), 0o644))
-	outside := runner.IndexFileRef{Path: "../etc/passwd", Size: 1, SHA256: "00"}
+	outside := results.FileRef{Path: "../etc/passwd", Size: 1, SHA256: "00"}
 	src := entries(
-		runner.IndexEntry{Key: "good", State: store.StateDone, Files: []runner.IndexFileRef{good}},
-		runner.IndexEntry{Key: "gone", State: store.StateDone, Files: []runner.IndexFileRef{gone}},
-		runner.IndexEntry{Key: "short", State: store.StateDone, Files: []runner.IndexFileRef{short}},
-		runner.IndexEntry{Key: "flipped", State: store.StateDone, Files: []runner.IndexFileRef{flipped}},
-		runner.IndexEntry{Key: "evil", State: store.StateDone, Files: []runner.IndexFileRef{outside}},
-		runner.IndexEntry{Key: "pending", State: store.StatePending},
+		results.Entry{Key: "good", State: store.StateDone, Files: []results.FileRef{good}},
+		results.Entry{Key: "gone", State: store.StateDone, Files: []results.FileRef{gone}},
+		results.Entry{Key: "short", State: store.StateDone, Files: []results.FileRef{short}},
+		results.Entry{Key: "flipped", State: store.StateDone, Files: []results.FileRef{flipped}},
+		results.Entry{Key: "evil", State: store.StateDone, Files: []results.FileRef{outside}},
+		results.Entry{Key: "pending", State: store.StatePending},
 	)
 
 	rep, err := verify.Check(t.Context(), dir, src, verify.Options{Workers: 3})
@@ -85,6 +85,6 @@ func TestCheckStopsWithItsContext(t *testing.T) {
 	good := ref(t, dir, "a.mp4", []byte("video"))
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	_, err := verify.Check(ctx, dir, entries(runner.IndexEntry{Key: "a", State: store.StateDone, Files: []runner.IndexFileRef{good}}), verify.Options{})
+	_, err := verify.Check(ctx, dir, entries(results.Entry{Key: "a", State: store.StateDone, Files: []results.FileRef{good}}), verify.Options{})
 	assert.ErrorIs(t, err, context.Canceled)
 }
