@@ -12,7 +12,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/pikabatch/pikabatch/runner"
 	"github.com/pikabatch/pikabatch/runner/api"
 	"github.com/pikabatch/pikabatch/runner/live"
 	"github.com/pikabatch/pikabatch/runner/sim"
@@ -90,9 +89,9 @@ func TestBarKeepsLogLinesWhole(t *testing.T) {
 	var out syncBuffer
 	logs := newLogSink(&out)
 	var mu sync.Mutex
-	sum := runner.Summary{Rows: 10, Final: map[store.State]int{}}
+	sum := live.Figures{Rows: 10, Final: map[store.State]int{}}
 	run := &live.Run{Rows: 10, Calls: func() api.Calls { return api.Calls{Retries: 2, RateLimited: 1} },
-		Snapshot: func() runner.Summary {
+		Snapshot: func() live.Figures {
 			mu.Lock()
 			defer mu.Unlock()
 			return sum

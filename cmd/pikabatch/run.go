@@ -341,7 +341,7 @@ func runBatch(ctx context.Context, o batchOptions, stdout, stderr io.Writer) err
 	// status, cancel and export from another terminal reach this run here.
 	batch := &live.Batch{Path: statePath, Store: st, Logger: log,
 		API: func() (live.Canceller, error) { return client, nil },
-		Run: &live.Run{Owner: owner, Rows: shardRows, Snapshot: run.Snapshot, Calls: client.Calls}}
+		Run: &live.Run{Owner: owner, Rows: shardRows, Snapshot: liveSnapshot(run), Calls: client.Calls}}
 	ctl, err := live.Listen(live.SocketPath(statePath), batch)
 	if err != nil {
 		log.Warn("no control socket: status, cancel and export must wait for this run to end", "err", err)

@@ -9,7 +9,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/pikabatch/pikabatch/runner"
 	"github.com/pikabatch/pikabatch/runner/live"
 	"github.com/pikabatch/pikabatch/runner/sim"
 	"github.com/pikabatch/pikabatch/store"
@@ -105,7 +104,7 @@ func TestStatusReportsTheShardsItCanReach(t *testing.T) {
 func TestStatusNamesTheAccountLimitOfALiveRun(t *testing.T) {
 	var b strings.Builder
 	printStatus(&b, live.Status{StateFile: "out/.pikabatch.db", Live: &live.RunInfo{
-		Rows: 10, ThisRun: runner.Summary{Submitted: 6, AccountJobs: 5},
+		Rows: 10, ThisRun: live.Figures{Submitted: 6, AccountJobs: 5},
 	}})
 	assert.Contains(t, b.String(), "  account limit: a submit was refused with 5 jobs of this run on the account; further submits wait for a job to finish\n")
 

@@ -109,6 +109,6 @@ func TestStatusOfALiveRunShowsUnknownStatusWords(t *testing.T) {
 	t.Parallel()
 	var b bytes.Buffer
 	printStatus(&b, live.Status{StateFile: "out/.pikabatch.db", Live: &live.RunInfo{
-		ThisRun: runner.Summary{StatusWords: map[string]int{"starting": 4}}}})
+		ThisRun: live.Figures{StatusWords: map[string]int{"starting": 4}}}})
 	assert.Contains(t, b.String(), `status words outside the API's docs (jobs taken as still running): "starting" 4`)
 }

@@ -115,7 +115,8 @@ type Status struct {
 	// or running on the API.
 	OldestActive *ActiveJob `json:"oldest_active,omitempty"`
 	// Orphans are jobs no row of the last manifest a run read whole
-	// claims (runner.Summary.Orphans): kept, never submitted again.
+	// claims (a live run counts them in Figures.Orphans): kept, never
+	// submitted again.
 	// OrphansInFlight of them have a render in flight or not downloaded,
 	// which a run collects.
 	Orphans         int      `json:"orphans"`

@@ -9,6 +9,11 @@
 // socket, and a second process asks it there. Without a live run, the same
 // answers come from the state file itself (Open picks the way).
 //
+// The socket speaks this package's own types as JSON (Status, RunInfo and
+// its Figures, CancelReport, and results.Entry lines for an export): live
+// does not import the runner, whose run fills Run's figures through
+// Run.Snapshot.
+//
 // A socket rather than a snapshot file written every few seconds, because:
 //   - answers are exact and current: status counts are read from the store
 //     at the moment of asking, and an export streams the store as it is,

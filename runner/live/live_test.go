@@ -18,7 +18,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
-	"github.com/pikabatch/pikabatch/runner"
 	"github.com/pikabatch/pikabatch/runner/api"
 	"github.com/pikabatch/pikabatch/runner/live"
 	"github.com/pikabatch/pikabatch/runner/results"
@@ -247,8 +246,8 @@ func TestSocket(t *testing.T) {
 	f := setup(t)
 	b := f.batch()
 	b.Run = &live.Run{Owner: store.Owner{PID: 4242, Host: "box", StartedAt: t0}, Rows: 20,
-		Snapshot: func() runner.Summary {
-			return runner.Summary{Rows: 12, Downloaded: 6, Failed: 2, Wall: 4 * time.Minute,
+		Snapshot: func() live.Figures {
+			return live.Figures{Rows: 12, Downloaded: 6, Failed: 2, Wall: 4 * time.Minute,
 				Final: map[store.State]int{store.StateDone: 7, store.StateFailed: 2, store.StatePending: 1}}
 		},
 		Calls: func() api.Calls { return api.Calls{Submit: 9, RateLimited: 3} }}
