@@ -9,7 +9,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/pikabatch/pikabatch/runner/bench"
+	"github.com/pikabatch/pikabatch/cmd/pikabatch/internal/bench"
 )
 
 // cmdBench measures this binary against the simulator (issue #5's

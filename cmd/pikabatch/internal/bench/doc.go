@@ -12,4 +12,9 @@
 // ground truth for makespan and pickup latency, and its counters are the
 // ground truth for calls and 429s: what the client believes it did does not
 // count.
+//
+// It is a harness of the whole program, not part of the pipeline: it runs
+// the binary and, for the store scenario, the runner in process. So it lives
+// under cmd/pikabatch, which wires everything, and nothing under runner
+// imports it or the runner through it.
 package bench
