@@ -2,6 +2,8 @@
 Package manifest parses and validates the manifest of a batch: one row per
 clip to generate with the pika/pika-2-2/image-to-video model, as CSV or
 JSONL. It does no network I/O and imports no other package of the project.
+Its subpackages build on it: shard splits a manifest between machines, and
+probe asks image hosts about its URLs (the one that does network I/O).
 
 # Streaming
 

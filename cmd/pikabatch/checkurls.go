@@ -9,7 +9,7 @@ import (
 	"sort"
 
 	"github.com/pikabatch/pikabatch/manifest"
-	"github.com/pikabatch/pikabatch/runner/probe"
+	"github.com/pikabatch/pikabatch/manifest/probe"
 )
 
 // urlCheck is one row's verdict, for `validate --check-urls --json`.

@@ -8,6 +8,10 @@
 // a GET of the first bytes (Range: bytes=0-1023) answers instead, and the
 // bytes are sniffed when the type is missing. The client given never
 // carries the API token.
+//
+// It checks a manifest's URLs, for `pikabatch validate --check-urls`, and
+// uses nothing of the runner, so it sits under manifest; it is a package of
+// its own because it does network I/O, which manifest itself never does.
 package probe
 
 import (

@@ -14,7 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
-	"github.com/pikabatch/pikabatch/runner/probe"
+	"github.com/pikabatch/pikabatch/manifest/probe"
 )
 
 func TestMain(m *testing.M) {
