@@ -56,47 +56,6 @@ var (
 	ErrBadRedirect = errors.New("redirect to a non-http URL refused")
 )
 
-// FS is the file-system seam of the downloader, so tests can make writes fail
-// (disk full) where running as root makes permissions prove nothing.
-type FS interface {
-	OpenFile(name string, flag int, perm os.FileMode) (File, error)
-	Rename(oldpath, newpath string) error
-	Remove(name string) error
-	// Lstat does not follow a symbolic link: the downloader never does.
-	Lstat(name string) (os.FileInfo, error)
-	// SyncDir makes a rename in dir durable.
-	SyncDir(dir string) error
-}
-
-// File is an open file as the downloader uses it.
-type File interface {
-	io.ReadWriteCloser
-	io.Seeker
-	Truncate(size int64) error
-	Sync() error
-	Stat() (os.FileInfo, error)
-}
-
-// OSFS is the real file system.
-type OSFS struct{}
-
-var _ FS = OSFS{}
-
-func (OSFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
-	return os.OpenFile(name, flag, perm)
-}
-func (OSFS) Rename(oldpath, newpath string) error   { return os.Rename(oldpath, newpath) }
-func (OSFS) Remove(name string) error               { return os.Remove(name) }
-func (OSFS) Lstat(name string) (os.FileInfo, error) { return os.Lstat(name) }
-func (OSFS) SyncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}
-
 type downloader struct {
 	cfg    DownloadConfig
 	fs     FS
@@ -262,29 +221,6 @@ func (r *Runner) download(ctx context.Context, job store.Job) (store.Job, error)
 		h(job.Key)
 	}
 	return job, nil
-}
-
-// errNameFound ends a scan of the store early.
-var errNameFound = errors.New("name found")
-
-// nameTaken reports whether a job other than key records a file called
-// name, ignoring case. It reads the whole store, so it is asked only when
-// a file of that name is already in the folder and not this job's own:
-// after a crash between rename and record, or beside a folder written by
-// an older pikabatch whose names could collide.
-func (r *Runner) nameTaken(ctx context.Context, name, key string) bool {
-	err := r.store.ForEach(ctx, func(j store.Job) error {
-		if j.Key == key {
-			return nil
-		}
-		for _, o := range j.Outputs {
-			if strings.EqualFold(o.Path, name) {
-				return errNameFound
-			}
-		}
-		return nil
-	})
-	return errors.Is(err, errNameFound)
 }
 
 // refreshOutputs asks the result endpoint for fresh file URLs and records them.
@@ -603,31 +539,6 @@ func (d *downloader) commit(ctx context.Context, t transferred, part, key string
 	return store.Output{URL: own.URL, Path: name, Size: t.size, SHA256: hex.EncodeToString(sum)}, nil
 }
 
-// finalName is the name output i goes to: its short name unless a file of
-// that name is there, not this job's own, and recorded by another job —
-// which only a folder written by an older pikabatch can hold, whose
-// names for several outputs ("m-1.mp4") were some other key's short name.
-// The long name ("m-1+1.mp4") cannot be another key's.
-func (d *downloader) finalName(ctx context.Context, key string, i, n int, ext, ownPath string) string {
-	name := outputName(key, i, n, ext, false)
-	if d.nameTaken == nil || strings.EqualFold(name, ownPath) {
-		return name
-	}
-	fi, err := d.fs.Lstat(filepath.Join(d.dir, name))
-	switch {
-	case err != nil:
-		return name
-	case !fi.Mode().IsRegular():
-		d.log.Warn("not a regular file where a download goes; replaced", "key", key, "file", name, "mode", fi.Mode().String())
-		return name
-	case d.nameTaken(ctx, name, key):
-		long := outputName(key, i, n, ext, true)
-		d.log.Warn("file name held by another job; using a longer one", "key", key, "file", long, "held", name)
-		return long
-	}
-	return name
-}
-
 // parseContentRange reads "bytes START-END/SIZE".
 func parseContentRange(v string) (start, size int64, ok bool) {
 	rest, found := strings.CutPrefix(v, "bytes ")
@@ -648,11 +559,4 @@ func parseContentRange(v string) (start, size int64, ok bool) {
 		return 0, 0, false
 	}
 	return start, size, true
-}
-
-// retryWait is the runner's backoff before retrying a download, a poll or
-// a call during an outage: exponential from base, capped at 10s, with full
-// jitter so that many jobs don't retry in step.
-func retryWait(base time.Duration) backoff.Policy {
-	return backoff.Policy{Base: base, Max: 10 * time.Second}
 }

@@ -1,13 +1,18 @@
 package runner
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"mime"
 	"net/url"
 	"path"
+	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/pikabatch/pikabatch/store"
 )
 
 // Output file names are unique by construction, also on a file system that
@@ -157,4 +162,52 @@ func outputExt(rawURL, ctype string) string {
 		}
 	}
 	return ".mp4"
+}
+
+// errNameFound ends a scan of the store early.
+var errNameFound = errors.New("name found")
+
+// nameTaken reports whether a job other than key records a file called
+// name, ignoring case. It reads the whole store, so it is asked only when
+// a file of that name is already in the folder and not this job's own:
+// after a crash between rename and record, or beside a folder written by
+// an older pikabatch whose names could collide.
+func (r *Runner) nameTaken(ctx context.Context, name, key string) bool {
+	err := r.store.ForEach(ctx, func(j store.Job) error {
+		if j.Key == key {
+			return nil
+		}
+		for _, o := range j.Outputs {
+			if strings.EqualFold(o.Path, name) {
+				return errNameFound
+			}
+		}
+		return nil
+	})
+	return errors.Is(err, errNameFound)
+}
+
+// finalName is the name output i goes to: its short name unless a file of
+// that name is there, not this job's own, and recorded by another job —
+// which only a folder written by an older pikabatch can hold, whose
+// names for several outputs ("m-1.mp4") were some other key's short name.
+// The long name ("m-1+1.mp4") cannot be another key's.
+func (d *downloader) finalName(ctx context.Context, key string, i, n int, ext, ownPath string) string {
+	name := outputName(key, i, n, ext, false)
+	if d.nameTaken == nil || strings.EqualFold(name, ownPath) {
+		return name
+	}
+	fi, err := d.fs.Lstat(filepath.Join(d.dir, name))
+	switch {
+	case err != nil:
+		return name
+	case !fi.Mode().IsRegular():
+		d.log.Warn("not a regular file where a download goes; replaced", "key", key, "file", name, "mode", fi.Mode().String())
+		return name
+	case d.nameTaken(ctx, name, key):
+		long := outputName(key, i, n, ext, true)
+		d.log.Warn("file name held by another job; using a longer one", "key", key, "file", long, "held", name)
+		return long
+	}
+	return name
 }
