@@ -18,14 +18,14 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/pikabatch/pikabatch/runner"
+	"github.com/pikabatch/pikabatch/runner/reasons"
 	"github.com/pikabatch/pikabatch/runner/sim"
 	"github.com/pikabatch/pikabatch/store"
 )
 
 // TestFailReasonsBoundedEndToEnd: every job fails with its own message
 // (issue 10 item 7); the printed summary, the --notify-url payload and
-// status show the runner.FailReasonsShown most frequent reasons and one
+// status show the reasons.Shown most frequent reasons and one
 // "(other)" count, and account for every failure.
 func TestFailReasonsBoundedEndToEnd(t *testing.T) {
 	const rows = 16
@@ -75,20 +75,20 @@ func TestFailReasonsBoundedEndToEnd(t *testing.T) {
 	require.Positive(t, answers.Load(), "the proxy rewrote the failures")
 
 	// The summary: eleven lines, most frequent first, (other) last.
-	var reasons []string
+	var lines []string
 	for _, l := range strings.Split(stdout, "\n") {
 		if strings.HasPrefix(l, "  failed ") {
-			reasons = append(reasons, l)
+			lines = append(lines, l)
 		}
 	}
-	require.Len(t, reasons, runner.FailReasonsShown+1, stdout)
-	assert.Equal(t, fmt.Sprintf("  failed %4d  (other)", rows-runner.FailReasonsShown), reasons[len(reasons)-1])
+	require.Len(t, lines, reasons.Shown+1, stdout)
+	assert.Equal(t, fmt.Sprintf("  failed %4d  (other)", rows-reasons.Shown), lines[len(lines)-1])
 
 	// The notification: the same counts.
 	p := <-got
 	assert.Equal(t, rows, p.Summary.Failed)
-	assert.Len(t, p.Summary.FailReasons, runner.FailReasonsShown+1)
-	assert.Equal(t, rows-runner.FailReasonsShown, p.Summary.FailReasons[runner.OtherReasons])
+	assert.Len(t, p.Summary.FailReasons, reasons.Shown+1)
+	assert.Equal(t, rows-reasons.Shown, p.Summary.FailReasons[reasons.Other])
 
 	// status: as many groups, every failed job in one.
 	code, stdout, stderr = invoke(t, tokenEnv(api.URL), "status", "--out", out, "--json")
@@ -97,12 +97,12 @@ func TestFailReasonsBoundedEndToEnd(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(stdout), &rep))
 	require.Len(t, rep.Batches, 1)
 	groups := rep.Batches[0].Failures
-	require.Len(t, groups, runner.FailReasonsShown+1)
+	require.Len(t, groups, reasons.Shown+1)
 	n := 0
 	for _, g := range groups {
 		n += g.Count
 	}
 	assert.Equal(t, rows, n)
 	assert.Equal(t, rows, rep.ByState[store.StateFailed])
-	assert.Equal(t, runner.OtherReasons, groups[len(groups)-1].Message)
+	assert.Equal(t, reasons.Other, groups[len(groups)-1].Message)
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/pikabatch/pikabatch/runner"
 	"github.com/pikabatch/pikabatch/runner/api"
 	"github.com/pikabatch/pikabatch/runner/live"
+	"github.com/pikabatch/pikabatch/runner/reasons"
 	"github.com/pikabatch/pikabatch/store"
 )
 
@@ -500,8 +501,8 @@ func printSummary(w io.Writer, s runner.Summary, calls api.Calls, asJSON bool) {
 		fmt.Fprintf(w, "%s; later ones waited for a job to finish (if the account takes %d at once, --concurrency %d spares the refusals)\n",
 			accountLimit(s.AccountJobs), s.AccountJobs, s.AccountJobs)
 	}
-	// The most frequent reasons first, the folded rest last (runner.TopReasons).
-	for _, r := range runner.RankReasons(s.FailReasons) {
+	// The most frequent reasons first, the folded rest last (reasons.Top).
+	for _, r := range reasons.Rank(s.FailReasons) {
 		fmt.Fprintf(w, "  failed %4d  %s\n", s.FailReasons[r], r)
 	}
 	fmt.Fprintf(w, "API calls: submit %d, status %d, result %d, cancel %d (retries %d, rate limited %d); polls per job %.2f\n",

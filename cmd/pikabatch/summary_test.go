@@ -17,6 +17,7 @@ import (
 	"github.com/pikabatch/pikabatch/runner"
 	"github.com/pikabatch/pikabatch/runner/api"
 	"github.com/pikabatch/pikabatch/runner/live"
+	"github.com/pikabatch/pikabatch/runner/reasons"
 	"github.com/pikabatch/pikabatch/runner/sim"
 	"github.com/pikabatch/pikabatch/store"
 )
@@ -49,7 +50,7 @@ func TestSummaryMessages(t *testing.T) {
 	})
 	t.Run("failure reasons most frequent first, the rest last", func(t *testing.T) {
 		out := print(runner.Summary{Rows: 30, Failed: 30, Final: map[store.State]int{},
-			FailReasons: map[string]int{"b rare": 2, runner.OtherReasons: 20, "a common": 8}})
+			FailReasons: map[string]int{"b rare": 2, reasons.Other: 20, "a common": 8}})
 		assert.Contains(t, out, "  failed    8  a common\n  failed    2  b rare\n  failed   20  (other)\n")
 	})
 }

@@ -12,8 +12,8 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/pikabatch/pikabatch/runner"
 	"github.com/pikabatch/pikabatch/runner/api"
+	"github.com/pikabatch/pikabatch/runner/reasons"
 	"github.com/pikabatch/pikabatch/runner/results"
 	"github.com/pikabatch/pikabatch/store"
 )
@@ -106,9 +106,9 @@ type Status struct {
 	Jobs    int                 `json:"jobs"`
 	ByState map[store.State]int `json:"by_state"`
 	// Failures groups failed, timed-out, expired and cancelled jobs by
-	// their error message (runner.NormalizeReason), most frequent first:
-	// the runner.FailReasonsShown most frequent, then the rest as
-	// runner.OtherReasons.
+	// their error message (reasons.Normalize), most frequent first:
+	// the reasons.Shown most frequent, then the rest as
+	// reasons.Other.
 	Failures []FailureGroup `json:"failures,omitempty"`
 	// Uncertain counts submits whose outcome was lost (uncertain, or
 	// submitting when a run died): each may have been charged.
@@ -135,8 +135,8 @@ type FailureGroup struct {
 }
 
 // topFailures lists groups as a summary counts failure reasons
-// (runner.TopReasons): the runner.FailReasonsShown most frequent, then
-// the rest in one runner.OtherReasons group listing their first keys.
+// (reasons.Top): the reasons.Shown most frequent, then
+// the rest in one reasons.Other group listing their first keys.
 func topFailures(groups map[string]*FailureGroup) []FailureGroup {
 	counts := make(map[string]int, len(groups))
 	for m, g := range groups {
@@ -144,14 +144,14 @@ func topFailures(groups map[string]*FailureGroup) []FailureGroup {
 	}
 	var out []FailureGroup
 	var other *FailureGroup
-	for i, m := range runner.RankReasons(counts) {
+	for i, m := range reasons.Rank(counts) {
 		g := groups[m]
-		if i < runner.FailReasonsShown && m != runner.OtherReasons {
+		if i < reasons.Shown && m != reasons.Other {
 			out = append(out, *g)
 			continue
 		}
 		if other == nil {
-			other = &FailureGroup{Message: runner.OtherReasons}
+			other = &FailureGroup{Message: reasons.Other}
 		}
 		other.Count += g.Count
 		other.Keys = append(other.Keys, g.Keys...)
@@ -200,10 +200,10 @@ func (b *Batch) Status(ctx context.Context) (Status, error) {
 			if msg == "" {
 				msg = string(j.State)
 			}
-			msg = runner.NormalizeReason(msg)
+			msg = reasons.Normalize(msg)
 			g := groups[msg]
-			if g == nil && len(groups) >= runner.FailReasonsCounted {
-				msg = runner.OtherReasons
+			if g == nil && len(groups) >= reasons.Counted {
+				msg = reasons.Other
 				g = groups[msg]
 			}
 			if g == nil {

@@ -19,9 +19,9 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
-	"github.com/pikabatch/pikabatch/runner"
 	"github.com/pikabatch/pikabatch/runner/api"
 	"github.com/pikabatch/pikabatch/runner/live"
+	"github.com/pikabatch/pikabatch/runner/reasons"
 	"github.com/pikabatch/pikabatch/runner/results"
 	"github.com/pikabatch/pikabatch/store"
 )
@@ -547,12 +547,12 @@ func TestStatusFailuresBounded(t *testing.T) {
 	b := &live.Batch{Path: path, Store: st, Now: func() time.Time { return t0 }}
 	s, err := b.Status(ctx)
 	require.NoError(t, err)
-	require.Len(t, s.Failures, runner.FailReasonsShown+1)
+	require.Len(t, s.Failures, reasons.Shown+1)
 	assert.Equal(t, live.FailureGroup{Message: "job <id> failed", Count: 30,
 		Keys: []string{"job-000", "job-001", "job-002", "job-003", "job-004"}}, s.Failures[0])
 	assert.Equal(t, "worker w0 crashed", s.Failures[1].Message, "ties by message")
 	other := s.Failures[len(s.Failures)-1]
-	assert.Equal(t, runner.OtherReasons, other.Message)
+	assert.Equal(t, reasons.Other, other.Message)
 	assert.Equal(t, []string{"worker-002", "worker-003", "worker-004", "worker-005", "worker-006"}, other.Keys,
 		"the first keys of the folded groups (ties go by message: w0, w1, w10, w100… stay)")
 	total := 0
@@ -560,7 +560,7 @@ func TestStatusFailuresBounded(t *testing.T) {
 		total += g.Count
 	}
 	assert.Equal(t, jobs, total, "every failed job counted once")
-	assert.Equal(t, jobs-30-(runner.FailReasonsShown-1), other.Count)
+	assert.Equal(t, jobs-30-(reasons.Shown-1), other.Count)
 	f := setup(t)
 	s, err = f.batch().Status(ctx)
 	require.NoError(t, err)
