@@ -63,6 +63,38 @@ type JobReader interface {
 
 var _ JobReader = (*store.Store)(nil)
 
+// WithJournal returns jobs as a run sees them once it has recorded the
+// recovery journal's entries (store.Open does that for a run): a dry run
+// reads a read-only store, which cannot record them.
+func WithJournal(jobs JobReader, entries []store.JournalEntry) JobReader {
+	if len(entries) == 0 {
+		return jobs
+	}
+	return journaled{jobs: jobs, entries: entries}
+}
+
+// journaled is a JobReader with the recovery journal's entries applied.
+type journaled struct {
+	jobs    JobReader
+	entries []store.JournalEntry
+}
+
+func (o journaled) Get(ctx context.Context, key string) (store.Job, error) {
+	j, err := o.jobs.Get(ctx, key)
+	for _, e := range o.entries {
+		if e.Key != key {
+			continue
+		}
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			j, err = e.Job(), nil
+		case err == nil:
+			e.Apply(&j)
+		}
+	}
+	return j, err
+}
+
 // PlanOptions are the settings that decide what a row needs. Zero values
 // take the defaults Config documents.
 type PlanOptions struct {

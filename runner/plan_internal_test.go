@@ -146,3 +146,22 @@ func TestPlanRowsStoreError(t *testing.T) {
 type failingJobs struct{ err error }
 
 func (f failingJobs) Get(context.Context, string) (store.Job, error) { return store.Job{}, f.err }
+
+func TestWithJournalAppliesEntries(t *testing.T) {
+	t.Parallel()
+	jobs := jobMap{"known": {Key: "known", ParamHash: "h", State: store.StateSubmitting}}
+	entries := []store.JournalEntry{{Key: "known", RequestID: "r1"}, {Key: "lost", RequestID: "r2"}}
+	r := WithJournal(jobs, entries)
+	got, err := r.Get(t.Context(), "known")
+	require.NoError(t, err)
+	assert.Equal(t, store.StateSubmitted, got.State, "a run records the request ID and polls the job")
+	assert.Equal(t, "r1", got.RequestID)
+	assert.Equal(t, "h", got.ParamHash)
+	got, err = r.Get(t.Context(), "lost")
+	require.NoError(t, err)
+	assert.Equal(t, entries[1].Job(), got)
+	_, err = r.Get(t.Context(), "none")
+	require.ErrorIs(t, err, store.ErrNotFound)
+
+	assert.Equal(t, JobReader(jobs), WithJournal(jobs, nil), "no entries: the jobs themselves")
+}

@@ -57,11 +57,8 @@ func previewState(ctx context.Context, st *store.Store, o batchOptions, log *slo
 	if err != nil {
 		return nil, err
 	}
-	if len(entries) > 0 {
-		// A run records them before planning; so does its preview.
-		return journalOverlay{JobReader: st, entries: entries}, nil
-	}
-	return st, nil
+	// A run records them before planning; so does its preview.
+	return runner.WithJournal(st, entries), nil
 }
 
 // printPlan writes a dry run's plan for people.
@@ -94,27 +91,4 @@ func manifestRows(path string, format manifest.Format) (*manifest.Reader, error)
 		return nil, manifestError(err)
 	}
 	return rows, nil
-}
-
-// journalOverlay is a read-only state seen as a run would see it after
-// recording the recovery journal's request IDs.
-type journalOverlay struct {
-	runner.JobReader
-	entries []store.JournalEntry
-}
-
-func (o journalOverlay) Get(ctx context.Context, key string) (store.Job, error) {
-	j, err := o.JobReader.Get(ctx, key)
-	for _, e := range o.entries {
-		if e.Key != key {
-			continue
-		}
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			j, err = e.Job(), nil
-		case err == nil:
-			e.Apply(&j)
-		}
-	}
-	return j, err
 }
