@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -143,19 +144,46 @@ type mustNotCall struct{ runner.API }
 
 func TestNoDeadlineGraceAbandonsJobsInFlightAtTheDeadline(t *testing.T) {
 	t.Parallel()
-	e := setup(t, 4, sim.Config{})
+	// One clock for the run and the simulator: the deadline passes while
+	// the first job still runs (3 h of render time), and the run notices
+	// it when it reads the next row, which waits for the first submit.
 	clock := clocktest.New(time.Now())
+	e := setup(t, 4, sim.Config{Now: clock.Now, RunTime: 3 * time.Hour})
+	submitted := make(chan struct{})
+	var once sync.Once
+	e.rows = func(src runner.RowSource) runner.RowSource {
+		return &actBeforeRow{src: src, row: 2, act: func() {
+			<-submitted
+			clock.Advance(2 * time.Hour)
+		}}
+	}
 	sum, err := e.runOnce(t.Context(), func(c *runner.Config) {
 		c.Concurrency = 1
 		c.Deadline = time.Hour
 		c.DeadlineGrace = -1 // --deadline-grace 0
 		c.Now = clock.Now
-		c.Hooks.Submitted = func(string, string) { clock.Advance(2 * time.Hour) }
+		c.Hooks.Submitted = func(string, string) { once.Do(func() { close(submitted) }) }
 	})
 	require.ErrorIs(t, err, runner.ErrDeadline)
 	assert.Equal(t, 1, sum.Submitted)
 	assert.Equal(t, 1, sum.LeftInFlight, "not collected: no grace")
 	assert.Zero(t, sum.Downloaded)
+}
+
+// actBeforeRow calls act before it hands out its row-th row (from 1).
+type actBeforeRow struct {
+	src runner.RowSource
+	row int
+	n   int
+	act func()
+}
+
+func (a *actBeforeRow) Next() (manifest.Row, error) {
+	a.n++
+	if a.n == a.row {
+		a.act()
+	}
+	return a.src.Next()
 }
 
 func TestTimedOutJobsThatCompleteAreCollected(t *testing.T) {

@@ -64,6 +64,9 @@ func (e *env) runAPI(ctx context.Context, wrap func(runner.API) runner.API, twea
 	rows, err := manifest.Open(e.manifest, manifest.FormatAuto)
 	require.NoError(e.t, err)
 	defer rows.Close()
+	if e.rows != nil {
+		return r.Run(ctx, e.rows(rows))
+	}
 	return r.Run(ctx, rows)
 }
 

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -264,14 +265,106 @@ func (c *counters) word(w string) string {
 	return ""
 }
 
+// Failure reasons are the API's own free text, and a million rows may
+// fail with a million distinct messages; the counts stay bounded.
+// NormalizeReason first folds the variants of one message (the IDs, long
+// numbers and URLs inside it) into one reason; of the distinct reasons,
+// the first FailReasonsCounted are counted apart while a run goes on, and
+// the rest in OtherReasons (64 reasons of at most maxReasonBytes: 13 kB
+// however long the run). A summary then keeps the
+// FailReasonsShown most frequent and folds the rest into OtherReasons too:
+// ten lines are what a person reads at the end of a run or in a chat
+// message, and the job records keep every message whole.
+const (
+	FailReasonsCounted = 64
+	FailReasonsShown   = 10
+	// OtherReasons is the reason under which the folded failures count.
+	OtherReasons = "(other)"
+
+	maxReasonBytes = 200
+)
+
 func (c *counters) fail(reason string) {
 	c.failed.Add(1)
+	reason = NormalizeReason(reason)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.failReasons == nil {
 		c.failReasons = make(map[string]int)
 	}
+	if _, ok := c.failReasons[reason]; !ok && len(c.failReasons) >= FailReasonsCounted {
+		reason = OtherReasons
+	}
 	c.failReasons[reason]++
+}
+
+// NormalizeReason is the reason a failure message counts under: its
+// words that hold a URL become "<url>", and those that hold a digit and
+// run to 8 characters or more (request IDs, UUIDs, hashes, timestamps,
+// byte counts) become "<id>", so that "job 3f9a2c71e0 failed" and
+// "job 77b01d44aa failed" count as one. Short numbers such as HTTP
+// statuses and error codes tell failures apart and stay. Runs of spaces
+// become one, and a reason is cut at 200 bytes.
+func NormalizeReason(msg string) string {
+	words := strings.Fields(msg)
+	for i, w := range words {
+		// Quotes, brackets and punctuation around a word are kept.
+		core := strings.TrimFunc(w, func(r rune) bool { return strings.ContainsRune("\"'`()[]{}<>,.;:!?", r) })
+		if core == "" {
+			continue
+		}
+		switch {
+		case strings.Contains(core, "://"):
+			words[i] = strings.Replace(w, core, "<url>", 1)
+		case len(core) >= 8 && strings.ContainsAny(core, "0123456789"):
+			words[i] = strings.Replace(w, core, "<id>", 1)
+		}
+	}
+	r := strings.Join(words, " ")
+	if len(r) > maxReasonBytes {
+		r = strings.ToValidUTF8(r[:maxReasonBytes-len("…")], "") + "…"
+	}
+	return r
+}
+
+// TopReasons keeps the n most frequent reasons of counts (ties: by
+// reason) and folds the rest, with any OtherReasons already counted, into
+// OtherReasons. It returns a new map; nil when counts is empty.
+func TopReasons(counts map[string]int, n int) map[string]int {
+	if len(counts) == 0 {
+		return nil
+	}
+	ranked := RankReasons(counts)
+	out := make(map[string]int, min(len(ranked), n+1))
+	for i, r := range ranked {
+		if i < n && r != OtherReasons {
+			out[r] = counts[r]
+			continue
+		}
+		out[OtherReasons] += counts[r]
+	}
+	return out
+}
+
+// RankReasons lists the reasons of counts most frequent first (ties: by
+// reason), OtherReasons last: the order a summary prints them in.
+func RankReasons(counts map[string]int) []string {
+	ranked := make([]string, 0, len(counts))
+	for r := range counts {
+		ranked = append(ranked, r)
+	}
+	slices.SortFunc(ranked, func(a, b string) int {
+		switch {
+		case a == OtherReasons:
+			return 1
+		case b == OtherReasons:
+			return -1
+		case counts[a] != counts[b]:
+			return counts[b] - counts[a]
+		}
+		return strings.Compare(a, b)
+	})
+	return ranked
 }
 
 func (c *counters) end(s store.State) {
@@ -283,7 +376,9 @@ func (c *counters) end(s store.State) {
 	c.final[s]++
 }
 
-// Summary is the account of one run.
+// Summary is the account of one run. FailReasons counts the run's
+// failures by reason (NormalizeReason): the FailReasonsShown most
+// frequent, the rest under OtherReasons.
 type Summary struct {
 	Rows            int            `json:"rows"`
 	Submitted       int            `json:"submitted"`  // accepted submits this run (incl. re-sent)
@@ -348,8 +443,8 @@ func (r *Runner) snapshot(start time.Time) Summary {
 		OrphansInFlight: int(c.orphansLive.Load()), OrphansCollected: int(c.orphansCollected.Load()),
 		OrphansFailed: int(c.orphansFailed.Load()),
 	}
-	for k, v := range c.failReasons {
-		s.FailReasons[k] = v
+	if top := TopReasons(c.failReasons, FailReasonsShown); top != nil {
+		s.FailReasons = top
 	}
 	for k, v := range c.final {
 		s.Final[k] = v

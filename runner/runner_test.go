@@ -39,6 +39,9 @@ type env struct {
 	out      string
 	manifest string
 	token    string
+	// rows, if set, wraps the manifest's rows, so that a test can act
+	// between two rows.
+	rows func(runner.RowSource) runner.RowSource
 }
 
 // setup starts the simulator on loopback and writes a manifest of n distinct rows.

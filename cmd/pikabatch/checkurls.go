@@ -1,12 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"sort"
 
 	"github.com/pikabatch/pikabatch/manifest"
 	"github.com/pikabatch/pikabatch/runner/probe"
@@ -22,12 +23,17 @@ type urlCheck struct {
 // errBadURLs: some image URLs would fail their jobs (exit 65).
 var errBadURLs = errors.New("image URLs failed the check")
 
-// checkURLs asks each image host about every row's image and prints one
-// line per row, in manifest order.
-func checkURLs(ctx context.Context, path string, format manifest.Format, concurrency int, rps float64, stdout io.Writer) ([]urlCheck, error) {
+// urlTally counts the rows checked and those whose image would fail them.
+type urlTally struct{ checked, bad int }
+
+// checkURLs asks each image host about every row's image and passes each
+// row's verdict to emit as it comes, in manifest order: nothing is kept,
+// so a manifest of any size is checked in bounded memory (probe.Run).
+func checkURLs(ctx context.Context, path string, format manifest.Format, concurrency int, rps float64, emit func(urlCheck)) (urlTally, error) {
+	var t urlTally
 	rows, err := manifest.Open(path, format)
 	if err != nil {
-		return nil, manifestError(err)
+		return t, manifestError(err)
 	}
 	defer rows.Close()
 	c := probe.New(probe.Config{Concurrency: concurrency, RPS: rps,
@@ -44,51 +50,90 @@ func checkURLs(ctx context.Context, path string, format manifest.Format, concurr
 		}
 		return probe.Item[manifest.Row]{URL: row.Input.Image, Data: row}, true
 	}
-	var checks []urlCheck
 	err = probe.Run(ctx, c, next, func(it probe.Item[manifest.Row], res probe.Result) {
 		// Shown, not fetched: without credentials or signatures (issue 14 item 15).
 		res.URL = manifest.RedactURL(res.URL)
-		checks = append(checks, urlCheck{Line: it.Data.Line, Key: it.Data.Key, Result: res})
+		t.checked++
+		if !res.OK {
+			t.bad++
+		}
+		emit(urlCheck{Line: it.Data.Line, Key: it.Data.Key, Result: res})
 	})
 	if err == nil {
 		err = readErr
 	}
 	if err != nil {
-		return checks, err
+		return t, err
 	}
-	sort.Slice(checks, func(i, k int) bool { return checks[i].Line < checks[k].Line })
-	bad := failed(checks)
-	if stdout != nil {
-		for _, ch := range checks {
-			verdict := "ok  "
-			detail := ch.ContentType
-			if ch.Size >= 0 {
-				detail += ", " + humanBytes(ch.Size)
-			} else {
-				detail += ", size unknown"
-			}
-			if !ch.OK {
-				verdict, detail = "FAIL", ch.Problem
-			}
-			fmt.Fprintf(stdout, "  %s:%d %-24s %s %s — %s\n", path, ch.Line, ch.Key, verdict, ch.URL, detail)
-		}
-		fmt.Fprintf(stdout, "image URLs: %d rows checked, %d ok, %d would fail\n", len(checks), len(checks)-bad, bad)
+	if t.bad > 0 {
+		return t, fmt.Errorf("%d of %d rows: %w", t.bad, t.checked, errBadURLs)
 	}
-	if bad > 0 {
-		return checks, fmt.Errorf("%d of %d rows: %w", bad, len(checks), errBadURLs)
-	}
-	return checks, nil
+	return t, nil
 }
 
-// failed counts the checks that would fail their jobs.
-func failed(checks []urlCheck) int {
-	n := 0
-	for _, ch := range checks {
-		if !ch.OK {
-			n++
+// printURLCheck returns an emit for checkURLs that prints one line per row.
+func printURLCheck(w io.Writer, path string) func(urlCheck) {
+	return func(ch urlCheck) {
+		verdict := "ok  "
+		detail := ch.ContentType
+		if ch.Size >= 0 {
+			detail += ", " + humanBytes(ch.Size)
+		} else {
+			detail += ", size unknown"
 		}
+		if !ch.OK {
+			verdict, detail = "FAIL", ch.Problem
+		}
+		fmt.Fprintf(w, "  %s:%d %-24s %s %s — %s\n", path, ch.Line, ch.Key, verdict, ch.URL, detail)
 	}
-	return n
+}
+
+// urlsJSON writes `validate --check-urls --json` as it goes: the
+// summary's fields and a "urls" array, one element per row as it is
+// checked, byte for byte what writeJSON prints for the summary with a
+// []urlCheck field "urls" (null when no row was checked).
+type urlsJSON struct {
+	w io.Writer
+	n int
+}
+
+// newURLsJSON writes everything before the first row's verdict.
+func newURLsJSON(w io.Writer, sum manifest.Summary) (*urlsJSON, error) {
+	head, err := json.MarshalIndent(sum, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	head = bytes.TrimSuffix(head, []byte("}"))
+	if bytes.Equal(head, []byte("{")) {
+		head = append(head, '\n') // no field before "urls"
+	} else {
+		head = append(bytes.TrimSuffix(head, []byte("\n")), ",\n"...)
+	}
+	_, err = fmt.Fprintf(w, `%s  "urls": `, head)
+	return &urlsJSON{w: w}, err
+}
+
+// add writes one row's verdict.
+func (j *urlsJSON) add(ch urlCheck) {
+	b, err := json.MarshalIndent(ch, "    ", "  ")
+	if err != nil {
+		return // a urlCheck is strings and numbers: it always encodes
+	}
+	sep := ",\n    "
+	if j.n == 0 {
+		sep = "[\n    "
+	}
+	j.n++
+	fmt.Fprintf(j.w, "%s%s", sep, b)
+}
+
+// close ends the array and the object.
+func (j *urlsJSON) close() {
+	if j.n == 0 {
+		fmt.Fprint(j.w, "null\n}\n")
+		return
+	}
+	fmt.Fprint(j.w, "\n  ]\n}\n")
 }
 
 func humanBytes(n int64) string {

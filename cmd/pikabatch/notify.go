@@ -23,7 +23,9 @@ import (
 const notifyTimeout = 10 * time.Second
 
 // notifyPayload is what --notify-url receives. "text" makes Slack-style
-// incoming webhooks post it as a message; the rest is for scripts.
+// incoming webhooks post it as a message; the rest is for scripts. Its
+// size does not grow with the manifest: Summary.FailReasons holds the
+// runner.FailReasonsShown most frequent reasons and one count for the rest.
 type notifyPayload struct {
 	Text      string         `json:"text"`
 	Outcome   string         `json:"outcome"` // done, failed, incomplete, interrupted, error

@@ -600,15 +600,9 @@ func printSummary(w io.Writer, s runner.Summary, calls api.Calls, asJSON bool) {
 		fmt.Fprintf(w, "%s; later ones waited for a job to finish (if the account takes %d at once, --concurrency %d spares the refusals)\n",
 			accountLimit(s.AccountJobs), s.AccountJobs, s.AccountJobs)
 	}
-	if len(s.FailReasons) > 0 {
-		reasons := make([]string, 0, len(s.FailReasons))
-		for r := range s.FailReasons {
-			reasons = append(reasons, r)
-		}
-		sort.Strings(reasons)
-		for _, r := range reasons {
-			fmt.Fprintf(w, "  failed %4d  %s\n", s.FailReasons[r], r)
-		}
+	// The most frequent reasons first, the folded rest last (runner.TopReasons).
+	for _, r := range runner.RankReasons(s.FailReasons) {
+		fmt.Fprintf(w, "  failed %4d  %s\n", s.FailReasons[r], r)
 	}
 	fmt.Fprintf(w, "API calls: submit %d, status %d, result %d, cancel %d (retries %d, rate limited %d); polls per job %.2f\n",
 		calls.Submit, calls.Status, calls.Result, calls.Cancel, calls.Retries, calls.RateLimited,

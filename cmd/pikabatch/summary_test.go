@@ -47,6 +47,11 @@ func TestSummaryMessages(t *testing.T) {
 		assert.Contains(t, out, `status words outside the API's docs (jobs taken as still running): "pending" 2, "starting" 3`)
 		assert.Contains(t, out, "left in flight for the next run 1")
 	})
+	t.Run("failure reasons most frequent first, the rest last", func(t *testing.T) {
+		out := print(runner.Summary{Rows: 30, Failed: 30, Final: map[store.State]int{},
+			FailReasons: map[string]int{"b rare": 2, runner.OtherReasons: 20, "a common": 8}})
+		assert.Contains(t, out, "  failed    8  a common\n  failed    2  b rare\n  failed   20  (other)\n")
+	})
 }
 
 func TestSummaryCountsTheWholeManifest(t *testing.T) {

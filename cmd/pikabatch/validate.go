@@ -55,11 +55,12 @@ func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			writeJSON(stdout, sum)
 			return nil
 		}
-		checks, err := checkURLs(ctx, *path, f, *checkConc, *checkRPS, nil)
-		writeJSON(stdout, struct {
-			manifest.Summary
-			URLs []urlCheck `json:"urls"`
-		}{sum, checks})
+		out, err := newURLsJSON(stdout, sum)
+		if err != nil {
+			return err
+		}
+		_, err = checkURLs(ctx, *path, f, *checkConc, *checkRPS, out.add)
+		out.close()
 		return err
 	}
 	if *checkURLsFlag {
@@ -88,12 +89,15 @@ func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		fmt.Fprintf(stdout, "  %d rows repeat an earlier row's parameters (each is still its own job)\n", sum.DuplicateRows)
 	}
 	if *checkURLsFlag {
-		checks, err := checkURLs(ctx, *path, f, *checkConc, *checkRPS, stdout)
+		t, err := checkURLs(ctx, *path, f, *checkConc, *checkRPS, printURLCheck(stdout, *path))
+		if err == nil || errors.Is(err, errBadURLs) {
+			fmt.Fprintf(stdout, "image URLs: %d rows checked, %d ok, %d would fail\n", t.checked, t.checked-t.bad, t.bad)
+		}
 		switch {
 		case err == nil:
 			fmt.Fprintf(stdout, "%s: %d rows, valid; every image URL ok\n", *path, sum.Rows)
 		case errors.Is(err, errBadURLs):
-			fmt.Fprintf(stdout, "%s: %d rows, %d would fail: their image URLs failed the check\n", *path, sum.Rows, failed(checks))
+			fmt.Fprintf(stdout, "%s: %d rows, %d would fail: their image URLs failed the check\n", *path, sum.Rows, t.bad)
 		}
 		return err
 	}

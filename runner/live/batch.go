@@ -105,7 +105,9 @@ type Status struct {
 	Jobs    int                 `json:"jobs"`
 	ByState map[store.State]int `json:"by_state"`
 	// Failures groups failed, timed-out, expired and cancelled jobs by
-	// their error message, most frequent first.
+	// their error message (runner.NormalizeReason), most frequent first:
+	// the runner.FailReasonsShown most frequent, then the rest as
+	// runner.OtherReasons.
 	Failures []FailureGroup `json:"failures,omitempty"`
 	// Uncertain counts submits whose outcome was lost (uncertain, or
 	// submitting when a run died): each may have been charged.
@@ -128,6 +130,37 @@ type FailureGroup struct {
 	Message string   `json:"message"`
 	Count   int      `json:"count"`
 	Keys    []string `json:"keys"` // the first few, in key order
+}
+
+// topFailures lists groups as a summary counts failure reasons
+// (runner.TopReasons): the runner.FailReasonsShown most frequent, then
+// the rest in one runner.OtherReasons group listing their first keys.
+func topFailures(groups map[string]*FailureGroup) []FailureGroup {
+	counts := make(map[string]int, len(groups))
+	for m, g := range groups {
+		counts[m] = g.Count
+	}
+	var out []FailureGroup
+	var other *FailureGroup
+	for i, m := range runner.RankReasons(counts) {
+		g := groups[m]
+		if i < runner.FailReasonsShown && m != runner.OtherReasons {
+			out = append(out, *g)
+			continue
+		}
+		if other == nil {
+			other = &FailureGroup{Message: runner.OtherReasons}
+		}
+		other.Count += g.Count
+		other.Keys = append(other.Keys, g.Keys...)
+	}
+	if other != nil {
+		// Keys come in key order from the store: the first few of the rest.
+		sort.Strings(other.Keys)
+		other.Keys = other.Keys[:min(len(other.Keys), maxListed)]
+		out = append(out, *other)
+	}
+	return out
 }
 
 // ActiveJob is a job still on the API.
@@ -165,7 +198,12 @@ func (b *Batch) Status(ctx context.Context) (Status, error) {
 			if msg == "" {
 				msg = string(j.State)
 			}
+			msg = runner.NormalizeReason(msg)
 			g := groups[msg]
+			if g == nil && len(groups) >= runner.FailReasonsCounted {
+				msg = runner.OtherReasons
+				g = groups[msg]
+			}
 			if g == nil {
 				g = &FailureGroup{Message: msg}
 				groups[msg] = g
@@ -189,15 +227,7 @@ func (b *Batch) Status(ctx context.Context) (Status, error) {
 	if err != nil {
 		return s, fmt.Errorf("status of %s: %w", b.Path, err)
 	}
-	for _, g := range groups {
-		s.Failures = append(s.Failures, *g)
-	}
-	sort.Slice(s.Failures, func(i, k int) bool {
-		if s.Failures[i].Count != s.Failures[k].Count {
-			return s.Failures[i].Count > s.Failures[k].Count
-		}
-		return s.Failures[i].Message < s.Failures[k].Message
-	})
+	s.Failures = topFailures(groups)
 	now := b.now()
 	if oldest != nil {
 		s.OldestActive = &ActiveJob{Key: oldest.Key, RequestID: oldest.RequestID, State: oldest.State,

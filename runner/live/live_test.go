@@ -6,6 +6,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -520,4 +521,47 @@ func TestALongCancelIsNotMistakenForASilentRun(t *testing.T) {
 	rep, err := src.Cancel(ctx, []string{"e-queued", "h-submitted"}) // 300 ms of API calls
 	require.NoError(t, err)
 	assert.Equal(t, 2, rep.Counts[live.Cancelled], "%+v", rep)
+}
+
+// TestStatusFailuresBounded: a state file whose every failed job has its
+// own message groups them as a run's summary counts reasons: variants of
+// one message together, the most frequent few, then the rest in one group.
+func TestStatusFailuresBounded(t *testing.T) {
+	path := filepath.Join(t.TempDir(), ".pikabatch.db")
+	st, err := store.Open(path, store.Options{Now: func() time.Time { return t0 }})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = st.Close() })
+	ctx := context.Background()
+	jobs := 0
+	put := func(key, msg string) {
+		require.NoError(t, st.Put(ctx, store.Job{Key: key, State: store.StateFailed, RequestID: "r-" + key, Attempts: 1, LastError: msg}))
+		jobs++
+	}
+	for i := range 30 {
+		put(fmt.Sprintf("job-%03d", i), fmt.Sprintf("job r-%d failed", 10_000_000+i)) // one reason once normalised
+	}
+	for i := range 120 {
+		put(fmt.Sprintf("worker-%03d", i), fmt.Sprintf("worker w%d crashed", i)) // distinct
+	}
+	b := &live.Batch{Path: path, Store: st, Now: func() time.Time { return t0 }}
+	s, err := b.Status(ctx)
+	require.NoError(t, err)
+	require.Len(t, s.Failures, runner.FailReasonsShown+1)
+	assert.Equal(t, live.FailureGroup{Message: "job <id> failed", Count: 30,
+		Keys: []string{"job-000", "job-001", "job-002", "job-003", "job-004"}}, s.Failures[0])
+	assert.Equal(t, "worker w0 crashed", s.Failures[1].Message, "ties by message")
+	other := s.Failures[len(s.Failures)-1]
+	assert.Equal(t, runner.OtherReasons, other.Message)
+	assert.Equal(t, []string{"worker-002", "worker-003", "worker-004", "worker-005", "worker-006"}, other.Keys,
+		"the first keys of the folded groups (ties go by message: w0, w1, w10, w100… stay)")
+	total := 0
+	for _, g := range s.Failures {
+		total += g.Count
+	}
+	assert.Equal(t, jobs, total, "every failed job counted once")
+	assert.Equal(t, jobs-30-(runner.FailReasonsShown-1), other.Count)
+	f := setup(t)
+	s, err = f.batch().Status(ctx)
+	require.NoError(t, err)
+	assert.Len(t, s.Failures, 2, "under the bound nothing is folded")
 }

@@ -8,9 +8,16 @@
 // a GET of the first bytes (Range: bytes=0-1023) answers instead, and the
 // bytes are sniffed when the type is missing. The client given never
 // carries the API token.
+//
+// Memory stays bounded at any manifest size: Run reads at most a window of
+// items ahead of the one it reports next (they come back in the order
+// read), and a Checker remembers the verdicts of the CacheSize URLs asked
+// most recently, so that a manifest naming one image on many rows asks
+// its host once without keeping every URL it ever saw.
 package probe
 
 import (
+	"container/list"
 	"context"
 	"errors"
 	"fmt"
@@ -48,7 +55,17 @@ type Config struct {
 	// HTTPClient makes the requests. Default: a plain client. It must not
 	// carry the API token.
 	HTTPClient *http.Client
+	// CacheSize bounds the verdicts kept for URLs asked again, the most
+	// recently used. Default 1024 (a few hundred kB at most).
+	CacheSize int
 }
+
+// windowPerCheck is how many items Run reads ahead per check in flight.
+// Results are reported in the order read, so a slow URL holds back the
+// report of every item after it; the window lets the other checks go on
+// for three more rounds meanwhile, at the cost of a few hundred bytes per
+// item.
+const windowPerCheck = 4
 
 // Result is the verdict on one URL.
 type Result struct {
@@ -62,18 +79,30 @@ type Result struct {
 	Problem string `json:"problem,omitempty"`
 }
 
-// Checker checks URLs, each once however many rows name it.
+// Checker checks URLs, each once however many rows name it (as long as
+// its verdict is among the Config.CacheSize most recently used).
 type Checker struct {
 	cfg     Config
 	limiter *rate.Limiter
 
-	mu   sync.Mutex
-	seen map[string]*entry
+	mu       sync.Mutex
+	inFlight map[string]*entry        // checks under way: at most Concurrency
+	cached   map[string]*list.Element // of recent, each a *verdict
+	recent   list.List                // most recently used first
+
+	// Figures for tests (export_test.go): the most verdicts cached and
+	// items read ahead at once.
+	peakCached, peakWindow int
 }
 
 type entry struct {
 	done chan struct{}
 	res  Result
+}
+
+type verdict struct {
+	url string
+	res Result
 }
 
 // New returns a Checker.
@@ -93,7 +122,10 @@ func New(cfg Config) *Checker {
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{}
 	}
-	c := &Checker{cfg: cfg, seen: map[string]*entry{}}
+	if cfg.CacheSize <= 0 {
+		cfg.CacheSize = 1024
+	}
+	c := &Checker{cfg: cfg, inFlight: map[string]*entry{}, cached: map[string]*list.Element{}}
 	if cfg.RPS > 0 {
 		c.limiter = rate.NewLimiter(rate.Limit(cfg.RPS), max(1, int(cfg.RPS/10)))
 	}
@@ -107,46 +139,91 @@ type Item[T any] struct {
 }
 
 // Run checks every item of next (until it returns false) with at most
-// Config.Concurrency checks at once and calls report with each item's result,
-// in no particular order and never concurrently. It returns ctx's error if
-// ctx ends first.
+// Config.Concurrency checks at once and calls report with each item's
+// result in the order next gave the items, never concurrently. It reads
+// at most windowPerCheck×Concurrency items ahead of the one it reports
+// next. It returns ctx's error if ctx ends first; then the items not yet
+// reported are not.
 func Run[T any](ctx context.Context, c *Checker, next func() (Item[T], bool), report func(Item[T], Result)) error {
+	type pending struct {
+		it  Item[T]
+		res chan Result // buffered: a check never waits for the report
+	}
+	window := windowPerCheck * c.cfg.Concurrency
+	slots := make(chan struct{}, window) // one per item read and not reported
+	queue := make(chan pending, window)  // never full: slots bound it
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(c.cfg.Concurrency)
-	var mu sync.Mutex
+	// failed is closed when a check ends without a result (ctx ended).
+	// Not gctx: Wait cancels it too, while results wait to be reported.
+	failed := make(chan struct{})
+	var failOnce sync.Once
+
+	reported := make(chan struct{})
+	go func() {
+		defer close(reported)
+		for p := range queue {
+			select {
+			case res := <-p.res:
+				report(p.it, res)
+			case <-failed:
+				return // the run stops: nothing more is reported
+			}
+			<-slots
+		}
+	}()
+
+read:
 	for {
-		it, ok := next()
-		if !ok {
-			break
+		select {
+		case slots <- struct{}{}:
+		case <-gctx.Done():
+			break read
 		}
 		if gctx.Err() != nil {
 			break
 		}
+		it, ok := next()
+		if !ok {
+			break
+		}
+		c.noteWindow(len(slots))
+		p := pending{it: it, res: make(chan Result, 1)}
+		queue <- p
 		g.Go(func() error {
 			res, err := c.Check(gctx, it.URL)
 			if err != nil {
+				failOnce.Do(func() { close(failed) })
 				return err
 			}
-			mu.Lock()
-			defer mu.Unlock()
-			report(it, res)
+			p.res <- res
 			return nil
 		})
 	}
-	if err := g.Wait(); err != nil {
+	close(queue)
+	err := g.Wait()
+	<-reported
+	if err != nil {
 		return err
 	}
 	return ctx.Err()
 }
 
-// Check returns the verdict on rawURL, asking its host only the first time.
-// The error is ctx's, when it ends first; a host's failure is a Result.
+// Check returns the verdict on rawURL, asking its host only when no check
+// of it is under way or remembered. The error is ctx's, when it ends
+// first; a host's failure is a Result.
 func (c *Checker) Check(ctx context.Context, rawURL string) (Result, error) {
 	c.mu.Lock()
-	e, ok := c.seen[rawURL]
+	if el, ok := c.cached[rawURL]; ok {
+		c.recent.MoveToFront(el)
+		res := el.Value.(*verdict).res
+		c.mu.Unlock()
+		return res, nil
+	}
+	e, ok := c.inFlight[rawURL]
 	if !ok {
 		e = &entry{done: make(chan struct{})}
-		c.seen[rawURL] = e
+		c.inFlight[rawURL] = e
 	}
 	c.mu.Unlock()
 	if ok {
@@ -158,11 +235,34 @@ func (c *Checker) Check(ctx context.Context, rawURL string) (Result, error) {
 		}
 	}
 	e.res = c.check(ctx, rawURL)
-	close(e.done)
-	if err := ctx.Err(); err != nil {
-		return e.res, err
+	err := ctx.Err()
+	c.mu.Lock()
+	delete(c.inFlight, rawURL)
+	if err == nil {
+		// A check cut short says nothing about the URL: not remembered.
+		c.remember(rawURL, e.res)
 	}
-	return e.res, nil
+	c.mu.Unlock()
+	close(e.done)
+	return e.res, err
+}
+
+// remember caches res for rawURL, forgetting the least recently used
+// verdict past Config.CacheSize. c.mu is held.
+func (c *Checker) remember(rawURL string, res Result) {
+	c.cached[rawURL] = c.recent.PushFront(&verdict{url: rawURL, res: res})
+	if c.recent.Len() > c.cfg.CacheSize {
+		old := c.recent.Back()
+		c.recent.Remove(old)
+		delete(c.cached, old.Value.(*verdict).url)
+	}
+	c.peakCached = max(c.peakCached, c.recent.Len())
+}
+
+func (c *Checker) noteWindow(n int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.peakWindow = max(c.peakWindow, n)
 }
 
 func (c *Checker) check(ctx context.Context, rawURL string) Result {

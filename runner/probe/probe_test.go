@@ -179,3 +179,113 @@ func TestResultIsPrintable(t *testing.T) {
 		assert.Contains(t, res.ContentType+res.Problem, `\u009b`, "escaped, not dropped: %+v", res)
 	}
 }
+
+// TestRunStreamsInOrderWithinBounds: a manifest of any size is checked in
+// bounded memory (issue 10 item 7): results come back in the order read
+// while at most a window of items is read ahead, and at most CacheSize
+// verdicts are kept, however many distinct URLs there are.
+func TestRunStreamsInOrderWithinBounds(t *testing.T) {
+	const rows, cacheSize = 3000, 16
+	c := probe.New(probe.Config{Concurrency: 4, RPS: -1, CacheSize: cacheSize})
+	window := c.Window()
+	var others atomic.Int64
+	windowFull := make(chan struct{})
+	var fullOnce sync.Once
+	requests := make([]atomic.Int64, rows)
+	host := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, err := strconv.Atoi(r.URL.Path[len("/img/"):])
+		if !assert.NoError(t, err) {
+			return
+		}
+		requests[n].Add(1)
+		if n == 0 {
+			// The first row answers last of its window: the rows after it
+			// finish first and wait for it to be reported.
+			select {
+			case <-windowFull:
+			case <-r.Context().Done():
+				return
+			}
+		} else if others.Add(1) == int64(window-1) {
+			fullOnce.Do(func() { close(windowFull) })
+		}
+		w.Header().Set("Content-Type", "image/png")
+		http.ServeContent(w, r, "", zeroTime, bytesReader(png))
+	}))
+	t.Cleanup(host.Close)
+
+	var read, reported atomic.Int64
+	next := func() (probe.Item[int], bool) {
+		i := int(read.Load())
+		if i == rows {
+			return probe.Item[int]{}, false
+		}
+		ahead := read.Add(1) - reported.Load()
+		assert.LessOrEqual(t, ahead, int64(window), "row %d read with %d rows unreported", i, ahead-1)
+		return probe.Item[int]{URL: fmt.Sprintf("%s/img/%d", host.URL, i), Data: i}, true
+	}
+	var order []int
+	err := probe.Run(t.Context(), c, next, func(it probe.Item[int], res probe.Result) {
+		assert.True(t, res.OK, "row %d: %s", it.Data, res.Problem)
+		order = append(order, it.Data)
+		reported.Add(1)
+	})
+	require.NoError(t, err)
+	require.Len(t, order, rows)
+	for i, n := range order {
+		if !assert.Equal(t, i, n, "reported in the order read") {
+			break
+		}
+	}
+	for i := range requests {
+		assert.Equal(t, int64(1), requests[i].Load(), "row %d asked once", i)
+	}
+	cached, ahead := c.Peaks()
+	assert.Equal(t, cacheSize, cached, "verdicts kept")
+	assert.Equal(t, window, ahead, "rows read ahead: the window filled while row 0 was slow")
+}
+
+// TestCheckForgetsLeastRecentlyUsed: a URL asked again is answered from
+// the cache while it is among the CacheSize most recently used.
+func TestCheckForgetsLeastRecentlyUsed(t *testing.T) {
+	h := newImageHost(t)
+	c := probe.New(probe.Config{RPS: -1, CacheSize: 2})
+	url := func(v string) string { return h.URL + "/ok.jpg?v=" + v }
+	for _, v := range []string{"a", "b", "a", "c", "a", "b"} {
+		res, err := c.Check(t.Context(), url(v))
+		require.NoError(t, err)
+		require.True(t, res.OK, res.Problem)
+	}
+	// a, b asked; a cached; c evicts b; a cached; b evicted, asked again.
+	assert.Equal(t, int64(4), h.count("/ok.jpg"))
+	cached, _ := c.Peaks()
+	assert.Equal(t, 2, cached)
+}
+
+// TestRunStopsWithCtx: a run cut short returns ctx's error, reports in
+// order up to where it stopped, and leaves no goroutine behind (TestMain).
+func TestRunStopsWithCtx(t *testing.T) {
+	h := newImageHost(t)
+	c := probe.New(probe.Config{Concurrency: 3, RPS: -1})
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	i := 0
+	next := func() (probe.Item[int], bool) {
+		i++
+		return probe.Item[int]{URL: fmt.Sprintf("%s/ok.jpg?v=%d", h.URL, i), Data: i}, true // endless
+	}
+	var got []int
+	err := probe.Run(ctx, c, next, func(it probe.Item[int], _ probe.Result) {
+		got = append(got, it.Data)
+		if len(got) == 5 {
+			cancel()
+		}
+	})
+	require.ErrorIs(t, err, context.Canceled)
+	require.GreaterOrEqual(t, len(got), 5)
+	for k, n := range got {
+		assert.Equal(t, k+1, n, "in order")
+	}
+	_, ahead := c.Peaks()
+	assert.LessOrEqual(t, ahead, c.Window())
+}
