@@ -175,7 +175,7 @@ func runBatch(ctx context.Context, o batchOptions, stdout, stderr io.Writer) err
 		return err
 	}
 	if o.dryRun {
-		return b.dryRun(ctx, stdout)
+		return b.preview(ctx, stdout)
 	}
 	return b.run(ctx, stdout, stderr)
 }
@@ -305,8 +305,8 @@ func (b *batch) findState() error {
 	return nil
 }
 
-// dryRun prints the plan of the batch against its state file.
-func (b *batch) dryRun(ctx context.Context, stdout io.Writer) error {
+// preview prints the plan of the batch against its state file (--dry-run).
+func (b *batch) preview(ctx context.Context, stdout io.Writer) error {
 	readState, err := b.state.checkForDryRun(b.log)
 	if err != nil {
 		return err
