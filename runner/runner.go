@@ -2,7 +2,6 @@ package runner
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -508,72 +507,19 @@ func (r *Runner) countUnstarted(job store.Job) {
 	r.stats.end(job.State)
 }
 
-type action int
-
-const (
-	actSkip     action = iota
-	actSubmit          // pending: submit it
-	actResend          // uncertain: re-send once per policy
-	actPoll            // has a request ID: poll it
-	actDownload        // rendered: download it
-)
-
-// plan compares a row with its record and decides what the row needs.
+// plan decides what a row needs (plan.go) and counts and logs what a
+// run says of it before any work.
 func (r *Runner) plan(ctx context.Context, row manifest.Row) (store.Job, action, error) {
-	hash := row.Input.Hash()
-	job, err := r.store.Get(ctx, row.Key)
-	if errors.Is(err, store.ErrNotFound) {
-		body, err := json.Marshal(row.Input)
-		if err != nil {
-			return store.Job{}, actSkip, fmt.Errorf("encode row %d: %w", row.Line, err)
-		}
-		now := r.cfg.Now()
-		job = store.Job{Key: row.Key, ParamHash: hash, Line: row.Line, Input: body,
-			State: store.StatePending, CreatedAt: now}
-		return job, actSubmit, nil
-	}
+	job, d, err := planRow(ctx, r.store, row, r.planOptions(), r.dl.present, r.cfg.Now)
 	if err != nil {
-		return job, actSkip, fmt.Errorf("plan row %q: %w", row.Key, err)
+		return job, actSkip, err
 	}
-	if job.ParamHash != hash {
+	switch {
+	case d.changed:
 		r.stats.changed.Add(1)
-		// Its render of the old parameters is paid for: collected under
-		// its recorded key, never submitted again.
-		if act := orphanAction(job); act != actSkip {
-			r.log.Warn("row changed since it was submitted; not submitted again, collecting the render of its old parameters",
-				"key", row.Key, "line", row.Line, "state", string(job.State), "request_id", job.RequestID)
-			return job, act, nil
-		}
-		r.log.Warn("row changed since it was submitted; skipped", "key", row.Key, "line", row.Line,
-			"state", string(job.State), "request_id", job.RequestID)
-		return job, actSkip, nil
+	case d.act == actSkip && job.State == store.StateDone:
+		r.stats.skippedDone.Add(1)
 	}
-	switch job.State {
-	case store.StatePending:
-		return job, actSubmit, nil
-	case store.StateSubmitting, store.StateUncertain:
-		return job, actResend, nil
-	case store.StateSubmitted, store.StateQueued, store.StateRunning:
-		return job, actPoll, nil
-	case store.StateRendered:
-		return job, actDownload, nil
-	case store.StateDone:
-		if r.dl.present(job) {
-			r.stats.skippedDone.Add(1)
-			return job, actSkip, nil
-		}
-		r.log.Info("file missing or damaged; downloading again", "key", job.Key, "request_id", job.RequestID)
-		return job, actDownload, nil
-	case store.StateFailed, store.StateTimedOut, store.StateExpired, store.StateCancelled:
-		if r.cfg.RetryFailed {
-			return job, actSubmit, nil // a timed-out one is looked at first (worker.onAPI)
-		}
-		if job.State == store.StateTimedOut && job.RequestID != "" {
-			// Given up on by --job-timeout, perhaps still paid for: one
-			// more look collects it if it completed since.
-			return job, actPoll, nil
-		}
-		return job, actSkip, nil
-	}
-	return job, actSkip, fmt.Errorf("row %q: unknown state %q in store", job.Key, job.State)
+	logDecision(r.log, row, job, d)
+	return job, d.act, nil
 }

@@ -9,67 +9,32 @@ import (
 
 	"github.com/pikabatch/pikabatch/manifest"
 	"github.com/pikabatch/pikabatch/runner"
-	"github.com/pikabatch/pikabatch/runner/api"
 	"github.com/pikabatch/pikabatch/store"
 )
 
-// errDryRunSent would mean a dry run tried to reach the API: a bug.
-var errDryRunSent = errors.New("dry run: nothing may be sent")
-
-// noAPI is the API of a dry run: every call fails, and none is made.
-type noAPI struct{}
-
-var _ runner.API = noAPI{}
-
-func (noAPI) Submit(context.Context, string, any) (api.SubmitResponse, error) {
-	return api.SubmitResponse{}, errDryRunSent
-}
-func (noAPI) Status(context.Context, string) (api.Status, error) { return api.Status{}, errDryRunSent }
-func (noAPI) Result(context.Context, string) (api.Result, error) { return api.Result{}, errDryRunSent }
-func (noAPI) Cancel(context.Context, string) error               { return errDryRunSent }
-
-// noState is the state of a batch that never ran: every row is new.
-type noState struct{}
-
-var _ runner.Checkpoint = noState{}
-
-func (noState) Get(context.Context, string) (store.Job, error) { return store.Job{}, store.ErrNotFound }
-func (noState) Put(context.Context, store.Job) error           { return store.ErrReadOnly }
-func (noState) Update(context.Context, string, func(*store.Job) error) (store.Job, error) {
-	return store.Job{}, store.ErrReadOnly
-}
-func (noState) ForEach(context.Context, func(store.Job) error) error { return nil }
+// errNoModel is runner.New's refusal of an empty --model, which a dry run
+// previews without a runner.
+var errNoModel = errors.New("runner: model is required")
 
 // dryRun prints the plan of a run against the state file; nothing is sent,
 // and neither the output folder nor the state file is created or written.
 func dryRun(ctx context.Context, o batchOptions, rows runner.RowSource, statePath string, readState bool, log *slog.Logger, stdout io.Writer) error {
-	var cp runner.Checkpoint = noState{}
+	var jobs runner.JobReader // nil: no state file, every row is new
 	if readState {
 		st, err := store.Open(statePath, store.Options{ReadOnly: true})
 		if err != nil {
 			return err
 		}
 		defer st.Close()
-		// A dry run previews a run: one that would be refused is refused here.
-		if err := bindState(ctx, st, o, log); err != nil {
+		if jobs, err = previewState(ctx, st, o, log); err != nil {
 			return err
 		}
-		cp = st
-		entries, err := store.ReadJournal(statePath)
-		if err != nil {
-			return err
-		}
-		if len(entries) > 0 {
-			// A run records them before planning; so does its preview.
-			cp = journalOverlay{Checkpoint: st, entries: entries}
-		}
 	}
-	r, err := runner.New(runner.Config{Model: o.model, OutDir: o.out, HoldUncertain: o.holdUncertain,
-		MaxResends: o.maxResends, RetryFailed: o.retryFailed, Logger: log}, noAPI{}, cp)
-	if err != nil {
-		return err
+	if o.model == "" {
+		return errNoModel // as runner.New refuses the run
 	}
-	p, err := r.Plan(ctx, rows)
+	p, err := runner.PlanRows(ctx, rows, jobs, runner.PlanOptions{OutDir: o.out, RetryFailed: o.retryFailed,
+		HoldUncertain: o.holdUncertain, MaxResends: o.maxResends, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -77,6 +42,27 @@ func dryRun(ctx context.Context, o batchOptions, rows runner.RowSource, statePat
 		writeJSON(stdout, p)
 		return nil
 	}
+	printPlan(stdout, p, statePath)
+	return nil
+}
+
+// previewState returns the jobs of st as a run would see them: bound to
+// this run's API and model, with the recovery journal's request IDs.
+func previewState(ctx context.Context, st *store.Store, o batchOptions, log *slog.Logger) (runner.JobReader, error) {
+	// A dry run previews a run: one that would be refused is refused here.
+	if err := bindState(ctx, st, o, log); err != nil {
+		return nil, err
+	}
+	entries, err := store.ReadJournal(st.Path())
+	if err != nil {
+		return nil, err
+	}
+	// A run records them before planning; so does its preview.
+	return runner.WithJournal(st, entries), nil
+}
+
+// printPlan writes a dry run's plan for people.
+func printPlan(stdout io.Writer, p runner.Plan, statePath string) {
 	fmt.Fprintf(stdout, "dry run: nothing sent. %d rows against %s:\n", p.Rows, statePath)
 	line := func(n int, what string) {
 		if n > 0 {
@@ -96,7 +82,6 @@ func dryRun(ctx context.Context, o batchOptions, rows runner.RowSource, statePat
 	line(p.Orphans, "orphans: jobs of the state file no row claims; never submitted")
 	line(p.OrphansInFlight, "of them in flight or not downloaded: would be collected")
 	fmt.Fprintf(stdout, "at most %d paid submits\n", p.Submits)
-	return nil
 }
 
 // manifestRows opens the manifest for streaming.
@@ -106,27 +91,4 @@ func manifestRows(path string, format manifest.Format) (*manifest.Reader, error)
 		return nil, manifestError(err)
 	}
 	return rows, nil
-}
-
-// journalOverlay is a read-only state seen as a run would see it after
-// recording the recovery journal's request IDs.
-type journalOverlay struct {
-	runner.Checkpoint
-	entries []store.JournalEntry
-}
-
-func (o journalOverlay) Get(ctx context.Context, key string) (store.Job, error) {
-	j, err := o.Checkpoint.Get(ctx, key)
-	for _, e := range o.entries {
-		if e.Key != key {
-			continue
-		}
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			j, err = e.Job(), nil
-		case err == nil:
-			e.Apply(&j)
-		}
-	}
-	return j, err
 }

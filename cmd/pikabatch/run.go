@@ -168,8 +168,60 @@ func envOr(key, def string) string {
 	return def
 }
 
-// runBatch validates the manifest, opens the store and runs the batch.
+// runBatch validates the manifest, opens the store and runs the batch, or
+// prints its plan (--dry-run).
 func runBatch(ctx context.Context, o batchOptions, stdout, stderr io.Writer) error {
+	b, err := prepareBatch(ctx, o, stderr)
+	if err != nil {
+		return err
+	}
+	if o.dryRun {
+		return b.preview(ctx, stdout)
+	}
+	return b.run(ctx, stdout, stderr)
+}
+
+// batch is a run as runBatch prepares it, before anything is opened.
+type batch struct {
+	o             batchOptions
+	spec          shard.Spec
+	format        manifest.Format
+	resultsFormat live.Format
+	logs          *logSink
+	log           *slog.Logger
+	progress      string // progressMode's
+	shardRows     int    // rows of the manifest the shard owns (all without --shard)
+	state         stateFile
+}
+
+// prepareBatch checks the options, validates every row of the manifest and
+// finds the state file: an invalid manifest costs nothing.
+func prepareBatch(ctx context.Context, o batchOptions, stderr io.Writer) (*batch, error) {
+	b := &batch{o: o}
+	if err := b.checkOptions(); err != nil {
+		return nil, err
+	}
+	b.logs = newLogSink(stderr)
+	var err error
+	if b.log, err = newLogger(b.logs, o.logFormat, o.logLevel, o.quiet); err != nil {
+		return nil, err
+	}
+	if b.progress, err = progressMode(o.progress, o.quiet, stderr); err != nil {
+		return nil, err
+	}
+	if err := b.validateManifest(ctx); err != nil {
+		return nil, err
+	}
+	if err := b.findState(); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// checkOptions refuses options no run can start with (exit 64) and parses
+// the ones given as words.
+func (b *batch) checkOptions() error {
+	o := &b.o
 	if o.manifest == "" || o.out == "" {
 		return usagef("--manifest and --out are required")
 	}
@@ -185,8 +237,8 @@ func runBatch(ctx context.Context, o batchOptions, stdout, stderr io.Writer) err
 	if o.deadline < 0 || o.deadlineGrace < 0 || o.maxSubmits < 0 || o.outageLimit < 0 || o.jobTimeout < 0 {
 		return usagef("--deadline, --deadline-grace, --max-submits, --outage-limit and --job-timeout must not be negative")
 	}
-	spec, err := shard.Parse(o.shard, os.Getenv)
-	if err != nil {
+	var err error
+	if b.spec, err = shard.Parse(o.shard, os.Getenv); err != nil {
 		return usagef("--shard: %v", err)
 	}
 	if o.notifyURL == "" {
@@ -197,94 +249,145 @@ func runBatch(ctx context.Context, o batchOptions, stdout, stderr io.Writer) err
 			return err
 		}
 	}
-	format, err := manifest.ParseFormat(o.format)
-	if err != nil {
+	if b.format, err = manifest.ParseFormat(o.format); err != nil {
 		return usagef("--format: %v", err)
 	}
-	resultsFormat := live.JSONL
+	b.resultsFormat = live.JSONL
 	if o.resultsFormat != "" {
-		if resultsFormat, err = live.ParseFormat(o.resultsFormat); err != nil {
+		if b.resultsFormat, err = live.ParseFormat(o.resultsFormat); err != nil {
 			return usagef("--results-format: %v", err)
 		}
 	}
-	logs := newLogSink(stderr)
-	log, err := newLogger(logs, o.logFormat, o.logLevel, o.quiet)
-	if err != nil {
-		return err
-	}
-	progress, err := progressMode(o.progress, o.quiet, stderr)
-	if err != nil {
-		return err
-	}
+	return nil
+}
 
-	// Every row is checked before anything is sent: an invalid manifest costs nothing.
-	shardRows := 0
-	msum, err := manifest.Validate(ctx, o.manifest, format, func(row manifest.Row) error {
-		if spec.Owns(row.Key) {
-			shardRows++
+// validateManifest checks every row before anything is sent, and counts
+// the shard's.
+func (b *batch) validateManifest(ctx context.Context) error {
+	msum, err := manifest.Validate(ctx, b.o.manifest, b.format, func(row manifest.Row) error {
+		if b.spec.Owns(row.Key) {
+			b.shardRows++
 		}
 		return nil
 	})
 	if err != nil {
 		return manifestError(err)
 	}
-	log.Info("manifest valid", "file", o.manifest, "rows", msum.Rows)
-	if spec.IsSet() {
-		log.Info("shard", "shard", spec.String(), "rows", shardRows)
+	b.log.Info("manifest valid", "file", b.o.manifest, "rows", msum.Rows)
+	if b.spec.IsSet() {
+		b.log.Info("shard", "shard", b.spec.String(), "rows", b.shardRows)
 	}
+	return nil
+}
 
-	statePath := o.state
-	sf := stateFile{path: statePath, out: o.out, custom: o.state != "", spec: spec, fresh: o.fresh}
-	if statePath == "" {
-		statePath = filepath.Join(o.out, spec.StateName())
-		// Another split's state files know what was submitted under it;
-		// this split would never read them and submit those rows again.
-		other, err := shard.OtherSplits(o.out, spec)
-		if err != nil {
-			return err
-		}
-		if len(other) > 0 {
-			split := "no --shard"
-			if spec.IsSet() {
-				split = fmt.Sprintf("--shard K/%d", spec.N)
-			}
-			return usagef("%s holds %s from another split of the manifest: running with %s would submit (and pay for) rows already submitted there (%v); run with the split those files name, or into another --out",
-				o.out, strings.Join(other, ", "), split, shard.ErrOtherSplit)
-		}
+// findState names the state file: --state, or the shard's in --out, which
+// must hold no other split's.
+func (b *batch) findState() error {
+	o := b.o
+	b.state = stateFile{path: o.state, out: o.out, custom: o.state != "", spec: b.spec, fresh: o.fresh}
+	if o.state != "" {
+		return nil
 	}
-	sf.path = statePath
-	if o.dryRun {
-		readState, err := sf.checkForDryRun(log)
-		if err != nil {
-			return err
-		}
-		rows, err := manifestRows(o.manifest, format)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		return dryRun(ctx, o, shard.Filter(rows, spec), statePath, readState, log, stdout)
+	b.state.path = filepath.Join(o.out, b.spec.StateName())
+	// Another split's state files know what was submitted under it;
+	// this split would never read them and submit those rows again.
+	other, err := shard.OtherSplits(o.out, b.spec)
+	if err != nil {
+		return err
 	}
+	if len(other) > 0 {
+		split := "no --shard"
+		if b.spec.IsSet() {
+			split = fmt.Sprintf("--shard K/%d", b.spec.N)
+		}
+		return usagef("%s holds %s from another split of the manifest: running with %s would submit (and pay for) rows already submitted there (%v); run with the split those files name, or into another --out",
+			o.out, strings.Join(other, ", "), split, shard.ErrOtherSplit)
+	}
+	return nil
+}
+
+// preview prints the plan of the batch against its state file (--dry-run).
+func (b *batch) preview(ctx context.Context, stdout io.Writer) error {
+	readState, err := b.state.checkForDryRun(b.log)
+	if err != nil {
+		return err
+	}
+	rows, err := manifestRows(b.o.manifest, b.format)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	return dryRun(ctx, b.o, shard.Filter(rows, b.spec), b.state.path, readState, b.log, stdout)
+}
+
+// run opens the state file, runs the batch and reports how it went.
+func (b *batch) run(ctx context.Context, stdout, stderr io.Writer) error {
+	o := b.o
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
 		return fmt.Errorf("%w: %w", runner.ErrOutput, err)
 	}
 	owner := store.CurrentOwner(redactArgs(os.Args))
-	st, err := sf.openForRun(owner, time.Now(), log)
+	st, err := b.openState(owner)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	for _, e := range st.Journaled() {
-		log.Warn("request ID recorded from the recovery journal: the job is polled, not submitted again",
-			"key", e.Key, "request_id", e.RequestID)
-	}
 
 	// Idle connections are closed at the end, so that a server shutting
 	// down (the simulator in the demo and the tests) need not wait for them.
 	apiTransport, fileTransport := transport(o.concurrency), transport(o.dlConcurrency)
 	defer apiTransport.CloseIdleConnections()
 	defer fileTransport.CloseIdleConnections()
+	client, err := newAPIClient(o, apiTransport, b.log)
+	if err != nil {
+		return err
+	}
+	// Before anything is sent: this folder's jobs belong to one API and model.
+	if err := bindState(ctx, st, o, b.log); err != nil {
+		return err
+	}
+	run, err := b.newRunner(client, st, fileTransport)
+	if err != nil {
+		return err
+	}
+	rows, err := manifest.Open(o.manifest, b.format)
+	if err != nil {
+		return manifestError(err)
+	}
+	defer rows.Close()
 
+	// status, cancel and export from another terminal reach this run here.
+	ctlBatch := &live.Batch{Path: b.state.path, Store: st, Logger: b.log,
+		API: func() (live.Canceller, error) { return client, nil },
+		Run: &live.Run{Owner: owner, Rows: b.shardRows, Snapshot: liveSnapshot(run), Calls: client.Calls}}
+	defer b.serveControl(ctlBatch).Close()
+
+	stopProgress := startProgress(b.progress, o.progressEvery, stderr, b.logs, ctlBatch.Run, b.jsonLog())
+	sum, runErr := run.Run(ctx, shard.Filter(rows, b.spec))
+	sum = wholeManifest(sum, b.shardRows)
+	stopProgress()
+	b.writeCSVIndex(ctx, ctlBatch)
+	printSummary(stdout, sum, client.Calls(), o.jsonSummary)
+	b.notify(ctx, sum, client.Calls(), runErr)
+	return runErr
+}
+
+// openState opens the state file for the run and says which request IDs
+// came from the recovery journal.
+func (b *batch) openState(owner store.Owner) (*store.Store, error) {
+	st, err := b.state.openForRun(owner, time.Now(), b.log)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range st.Journaled() {
+		b.log.Warn("request ID recorded from the recovery journal: the job is polled, not submitted again",
+			"key", e.Key, "request_id", e.RequestID)
+	}
+	return st, nil
+}
+
+// newAPIClient builds the Model API client, paced by --rps.
+func newAPIClient(o batchOptions, tr http.RoundTripper, log *slog.Logger) (*api.Client, error) {
 	var limiter *rate.Limiter
 	if o.rps > 0 {
 		// Burst 1: requests leave evenly spaced. An API that allows R/s
@@ -295,21 +398,19 @@ func runBatch(ctx context.Context, o batchOptions, stdout, stderr io.Writer) err
 		// halved the rate).
 		limiter = api.NewLimiter(o.rps, o.concurrency)
 	}
-	client, err := api.New(api.Config{
+	return api.New(api.Config{
 		BaseURL:    o.apiBase,
 		Token:      o.token,
-		HTTPClient: &http.Client{Transport: apiTransport},
+		HTTPClient: &http.Client{Transport: tr},
 		Limiter:    limiter,
 		Logger:     log,
 	})
-	if err != nil {
-		return err
-	}
-	// Before anything is sent: this folder's jobs belong to one API and model.
-	if err := bindState(ctx, st, o, log); err != nil {
-		return err
-	}
-	run, err := runner.New(runner.Config{
+}
+
+// newRunner builds the runner from the options.
+func (b *batch) newRunner(client runner.API, st runner.Checkpoint, fileTransport http.RoundTripper) (*runner.Runner, error) {
+	o := b.o
+	return runner.New(runner.Config{
 		Model:               o.model,
 		OutDir:              o.out,
 		Concurrency:         o.concurrency,
@@ -325,58 +426,57 @@ func runBatch(ctx context.Context, o batchOptions, stdout, stderr io.Writer) err
 		Poll:                o.poll,
 		Download:            runner.DownloadConfig{MaxBytes: o.maxFileSize, IdleTimeout: o.dlIdleTimeout},
 		Hooks:               o.hooks,
-		IndexName:           spec.IndexName("jsonl"),
+		IndexName:           b.spec.IndexName("jsonl"),
 		// Result files live on a storage host: this client never carries the token.
 		HTTPClient: &http.Client{Transport: fileTransport},
-		Logger:     log,
+		Logger:     b.log,
 	}, client, st)
-	if err != nil {
-		return err
-	}
-	rows, err := manifest.Open(o.manifest, format)
-	if err != nil {
-		return manifestError(err)
-	}
-	defer rows.Close()
+}
 
-	// status, cancel and export from another terminal reach this run here.
-	batch := &live.Batch{Path: statePath, Store: st, Logger: log,
-		API: func() (live.Canceller, error) { return client, nil },
-		Run: &live.Run{Owner: owner, Rows: shardRows, Snapshot: liveSnapshot(run), Calls: client.Calls}}
-	ctl, err := live.Listen(live.SocketPath(statePath), batch)
+// serveControl listens on the state file's control socket; without one,
+// the run goes on. The result's Close is safe when nil.
+func (b *batch) serveControl(lb *live.Batch) *live.Server {
+	ctl, err := live.Listen(live.SocketPath(b.state.path), lb)
 	if err != nil {
-		log.Warn("no control socket: status, cancel and export must wait for this run to end", "err", err)
+		b.log.Warn("no control socket: status, cancel and export must wait for this run to end", "err", err)
 	}
-	defer ctl.Close()
-	if ctl != nil && o.onLive != nil {
-		o.onLive(ctl.Path())
+	if ctl != nil && b.o.onLive != nil {
+		b.o.onLive(ctl.Path())
 	}
+	return ctl
+}
 
-	var jsonLog *slog.Logger
-	if o.logFormat == "json" {
-		jsonLog = log
+// jsonLog is the logger progress lines go to as JSON, if logs are JSON.
+func (b *batch) jsonLog() *slog.Logger {
+	if b.o.logFormat == "json" {
+		return b.log
 	}
-	stopProgress := startProgress(progress, o.progressEvery, stderr, logs, batch.Run, jsonLog)
-	sum, runErr := run.Run(ctx, shard.Filter(rows, spec))
-	sum = wholeManifest(sum, shardRows)
-	stopProgress()
-	if resultsFormat == live.CSV {
-		path := filepath.Join(o.out, spec.IndexName("csv"))
-		if _, err := live.WriteIndexFile(context.WithoutCancel(ctx), path, live.CSV, batch); err != nil {
-			log.Warn("results index not written", "file", path, "err", err)
-		}
+	return nil
+}
+
+// writeCSVIndex writes results.csv beside results.jsonl (--results-format csv).
+func (b *batch) writeCSVIndex(ctx context.Context, lb *live.Batch) {
+	if b.resultsFormat != live.CSV {
+		return
 	}
-	printSummary(stdout, sum, client.Calls(), o.jsonSummary)
-	if o.notifyURL != "" {
-		code := exitCode(ctx, runErr)
-		p := notifyPayload{Outcome: outcome(code), ExitCode: code, Manifest: o.manifest, StateFile: statePath,
-			Summary: sum, APICalls: client.Calls()}
-		if runErr != nil {
-			p.Error = runErr.Error()
-		}
-		notify(ctx, o.notifyURL, p, log)
+	path := filepath.Join(b.o.out, b.spec.IndexName("csv"))
+	if _, err := live.WriteIndexFile(context.WithoutCancel(ctx), path, live.CSV, lb); err != nil {
+		b.log.Warn("results index not written", "file", path, "err", err)
 	}
-	return runErr
+}
+
+// notify posts the summary to --notify-url, if given.
+func (b *batch) notify(ctx context.Context, sum runner.Summary, calls api.Calls, runErr error) {
+	if b.o.notifyURL == "" {
+		return
+	}
+	code := exitCode(ctx, runErr)
+	p := notifyPayload{Outcome: outcome(code), ExitCode: code, Manifest: b.o.manifest, StateFile: b.state.path,
+		Summary: sum, APICalls: calls}
+	if runErr != nil {
+		p.Error = runErr.Error()
+	}
+	notify(ctx, b.o.notifyURL, p, b.log)
 }
 
 // minRPS is the slowest --rps taken: one call every 100 s. Below it a run
