@@ -41,10 +41,9 @@
 // They talk in one direction each: the client reports a submit's 429 to
 // the slots, with how many other calls were refused so far (a rate limit
 // refuses those too, a full account does not), and the slots answer with a
-// decision; the runner reports each call's success or failure to the outage clock; the
-// poll policy
-// decides when a job is looked at and hands the call to the client, whose
-// limiter decides when it leaves. The poll policy knows nothing of the
+// decision; the runner reports each call's success or failure to the
+// outage clock; the poll policy decides when a job is looked at and hands
+// the call to the client, whose limiter decides when it leaves. The poll policy knows nothing of the
 // rate: a schedule that spends few calls is what keeps the limiter's
 // bucket for the calls that matter.
 package runner
