@@ -261,7 +261,7 @@ func (r *Runner) downloadFailed(ctx context.Context, job store.Job, cause error)
 func downloadFailReason(cause error) string {
 	switch {
 	case errors.Is(cause, ErrTooLarge):
-		return "result file larger than --max-file-size"
+		return "result file larger than the size cap"
 	case errors.Is(cause, ErrURLExpired):
 		return "result URL still refused after refreshing it"
 	case errors.Is(cause, ErrBadRedirect):
@@ -419,7 +419,7 @@ func (d *downloader) transfer(ctx context.Context, rawURL, part string) (transfe
 		return fail(permanentError{fmt.Errorf("storage answered %s", resp.Status)})
 	}
 	if total > d.cfg.MaxBytes {
-		return fail(permanentError{fmt.Errorf("%w: %d bytes, cap %d (--max-file-size)", ErrTooLarge, total, d.cfg.MaxBytes)})
+		return fail(permanentError{fmt.Errorf("%w: %d bytes, cap %d", ErrTooLarge, total, d.cfg.MaxBytes)})
 	}
 
 	// Positioned writes, never O_APPEND: the file was opened by this
@@ -460,7 +460,7 @@ func (d *downloader) transfer(ctx context.Context, rawURL, part string) (transfe
 	got := offset + n
 	if got > d.cfg.MaxBytes {
 		_ = d.fs.Remove(part)
-		return fail(permanentError{fmt.Errorf("%w: over %d bytes (--max-file-size)", ErrTooLarge, d.cfg.MaxBytes)})
+		return fail(permanentError{fmt.Errorf("%w: over the cap of %d bytes", ErrTooLarge, d.cfg.MaxBytes)})
 	}
 	if total >= 0 && got != total {
 		return fail(fmt.Errorf("body cut off: %d of %d bytes", got, total))

@@ -22,7 +22,7 @@ func TestDownloadsAboveTheCapAreRefused(t *testing.T) {
 	assert.Contains(t, err.Error(), "10 rows")
 	assert.Equal(t, rows, sum.Failed)
 	assert.Zero(t, sum.Downloaded)
-	assert.Equal(t, rows, sum.FailReasons["result file larger than --max-file-size"], "reasons %v", sum.FailReasons)
+	assert.Equal(t, rows, sum.FailReasons["result file larger than the size cap"], "reasons %v", sum.FailReasons)
 	for key, j := range e.jobs() {
 		assert.Equal(t, store.StateRendered, j.State, "row %s: the render is kept, to download with a larger cap", key)
 		assert.Contains(t, j.LastError, "too large", key)

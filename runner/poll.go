@@ -609,7 +609,7 @@ func (r *Runner) pollFailed(ctx context.Context, job store.Job, w *jobWatch, err
 	case ctx.Err() != nil:
 		return job, ctx.Err()
 	case errors.Is(err, api.ErrNotFound):
-		msg := "the API no longer knows this request ID; the render is lost (--retry-failed submits it again)"
+		msg := "the API no longer knows this request ID; the render is lost"
 		j, uerr := r.store.Update(context.WithoutCancel(ctx), job.Key, func(j *store.Job) error {
 			j.State = store.StateExpired
 			j.LastError = msg
@@ -712,7 +712,7 @@ func (r *Runner) parkable(t *jobTrouble, err error, asked time.Time) bool {
 func (r *Runner) park(ctx context.Context, job store.Job, w *jobWatch, err error) (store.Job, error) {
 	msg := "its status kept failing while other calls succeeded; left in flight for the next run: " + apiMessage(err)
 	if errors.Is(err, api.ErrBadResponse) {
-		msg = "its status could not be read for --outage-limit; left in flight for the next run: " + apiMessage(err)
+		msg = "its status could not be read for the outage limit; left in flight for the next run: " + apiMessage(err)
 	}
 	j, uerr := r.store.Update(context.WithoutCancel(ctx), job.Key, func(j *store.Job) error {
 		j.LastError = msg
@@ -745,7 +745,7 @@ func (r *Runner) unknownWord(job store.Job, w string) {
 
 // timeOut gives up on a job that ran past --job-timeout, cancelling it if it is still queued.
 func (r *Runner) timeOut(ctx context.Context, job store.Job, w *jobWatch) (store.Job, error) {
-	msg := fmt.Sprintf("no result %s after submit (--job-timeout)", r.cfg.JobTimeout)
+	msg := fmt.Sprintf("no result %s after submit (the job timeout)", r.cfg.JobTimeout)
 	if job.State != store.StateRunning {
 		err := r.api.Cancel(ctx, job.RequestID)
 		switch {

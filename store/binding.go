@@ -39,20 +39,26 @@ type BindingError struct {
 	Given    Binding
 }
 
-// Error names both bindings and what to do.
+// Error names both bindings. What to do about it is the caller's to say
+// (cmd names its flags); Differs tells what differs.
 func (e *BindingError) Error() string {
 	var diff []string
-	var keep []string
-	if e.Given.Origin != "" && e.Recorded.Origin != "" && e.Given.Origin != e.Recorded.Origin {
+	origin, model := e.Differs()
+	if origin {
 		diff = append(diff, fmt.Sprintf("API %s (this command: %s)", e.Recorded.Origin, e.Given.Origin))
-		keep = append(keep, "--api-base "+e.Recorded.Origin)
 	}
-	if e.Given.Model != "" && e.Recorded.Model != "" && e.Given.Model != e.Recorded.Model {
+	if model {
 		diff = append(diff, fmt.Sprintf("model %s (this command: %s)", e.Recorded.Model, e.Given.Model))
-		keep = append(keep, "--model "+e.Recorded.Model)
 	}
-	return fmt.Sprintf("state file %s belongs to %s; nothing was sent. Use another --out for a new batch, or %s to go on with this one",
-		e.Path, strings.Join(diff, " and "), strings.Join(keep, " "))
+	return fmt.Sprintf("state file %s belongs to %s; nothing was sent", e.Path, strings.Join(diff, " and "))
+}
+
+// Differs reports which of the API origin and the model differ from the
+// recorded ones.
+func (e *BindingError) Differs() (origin, model bool) {
+	origin = e.Given.Origin != "" && e.Recorded.Origin != "" && e.Given.Origin != e.Recorded.Origin
+	model = e.Given.Model != "" && e.Recorded.Model != "" && e.Given.Model != e.Recorded.Model
+	return origin, model
 }
 
 // Unwrap returns ErrBinding.

@@ -27,6 +27,7 @@ func TestFolderBelongsToItsAPIAndModel(t *testing.T) {
 		assert.Contains(t, stderr, first.APIURL, "names the recorded API")
 		assert.Contains(t, stderr, other.APIURL, "and the given one")
 		assert.Contains(t, stderr, "another --out")
+		assert.Contains(t, stderr, "--api-base "+first.APIURL, "the flag that goes on with it")
 		code, _, stderr = invoke(t, otherEnv, "run", "--manifest", m, "--out", out, "--dry-run")
 		assert.Equal(t, exitUsage, code, "a dry run of a refused run is refused: %s", stderr)
 	})

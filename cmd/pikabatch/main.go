@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -48,7 +49,7 @@ func main() {
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	code := exitCode(ctx, err)
 	if err != nil && !errors.Is(err, errQuiet) && !isInterrupt(ctx, err) {
-		fmt.Fprintf(os.Stderr, "pikabatch: %v\n", err)
+		fmt.Fprintln(os.Stderr, errorLine(err))
 	}
 	stopSignals()
 	cancel(nil)
@@ -201,4 +202,24 @@ func signalCode(s os.Signal) int {
 		return exitSIGTERM
 	}
 	return exitSIGINT
+}
+
+// errorLine is how an error that ends a command is shown: its message,
+// and, for errors a package reports in its own terms, what to do about it
+// in the command's (the flags to use).
+func errorLine(err error) string {
+	line := "pikabatch: " + err.Error()
+	var be *store.BindingError
+	if errors.As(err, &be) {
+		var keep []string
+		origin, model := be.Differs()
+		if origin {
+			keep = append(keep, "--api-base "+be.Recorded.Origin)
+		}
+		if model {
+			keep = append(keep, "--model "+be.Recorded.Model)
+		}
+		line += ". Use another --out for a new batch, or " + strings.Join(keep, " ") + " to go on with this one"
+	}
+	return line
 }

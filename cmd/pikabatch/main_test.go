@@ -49,7 +49,7 @@ func invoke(t *testing.T, env map[string]string, args ...string) (int, string, s
 	ctx := context.Background()
 	err := run(ctx, args, &stdout, &stderr)
 	if err != nil {
-		stderr.WriteString("pikabatch: " + err.Error() + "\n")
+		stderr.WriteString(errorLine(err) + "\n")
 	}
 	return exitCode(ctx, err), stdout.String(), stderr.String()
 }

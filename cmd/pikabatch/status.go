@@ -130,6 +130,7 @@ func printStatus(w io.Writer, st live.Status) {
 		for _, g := range st.Failures {
 			fmt.Fprintf(w, "    %5d  %s (%s)\n", g.Count, g.Message, examples(g.Keys, g.Count))
 		}
+		fmt.Fprintln(w, "  (run with --retry-failed to submit failed, timed-out, expired and cancelled rows again)")
 	}
 	if st.Uncertain > 0 {
 		fmt.Fprintf(w, "  uncertain submits: %d (%s): each may have been charged; the next run re-sends each once, or holds them with --hold-uncertain\n",
