@@ -5,19 +5,14 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/require"
-
-	"github.com/pikabatch/pikabatch/manifest"
 	"github.com/pikabatch/pikabatch/runner"
 	"github.com/pikabatch/pikabatch/runner/api"
-	"github.com/pikabatch/pikabatch/store"
 )
 
 // fakeAPI is an in-memory Model API that answers what a test tells it
@@ -151,10 +146,6 @@ func setupFake(t *testing.T, n int) *env {
 // runFake runs the manifest once against client, like one `pikabatch run`.
 func (e *env) runFake(ctx context.Context, client runner.API, tweak func(*runner.Config)) (runner.Summary, error) {
 	e.t.Helper()
-	require.NoError(e.t, os.MkdirAll(e.out, 0o755))
-	st, err := store.Open(filepath.Join(e.out, ".pikabatch.db"), store.Options{})
-	require.NoError(e.t, err)
-	defer st.Close()
 	cfg := runner.Config{
 		Model: "pika/pika-2-2/image-to-video", OutDir: e.out, Concurrency: 4, DownloadConcurrency: 4,
 		Poll:        runner.PollConfig{Initial: time.Millisecond, Min: time.Millisecond, Max: 5 * time.Millisecond},
@@ -165,10 +156,5 @@ func (e *env) runFake(ctx context.Context, client runner.API, tweak func(*runner
 	if tweak != nil {
 		tweak(&cfg)
 	}
-	r, err := runner.New(cfg, client, st)
-	require.NoError(e.t, err)
-	rows, err := manifest.Open(e.manifest, manifest.FormatAuto)
-	require.NoError(e.t, err)
-	defer rows.Close()
-	return r.Run(ctx, rows)
+	return e.runWith(ctx, client, cfg)
 }

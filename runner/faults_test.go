@@ -16,7 +16,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/time/rate"
 
-	"github.com/pikabatch/pikabatch/manifest"
 	"github.com/pikabatch/pikabatch/runner"
 	"github.com/pikabatch/pikabatch/runner/api"
 	"github.com/pikabatch/pikabatch/runner/sim"
@@ -91,36 +90,9 @@ func newSim(t *testing.T, cfg sim.Config) *sim.Server {
 // so that tests can read its call counts.
 func (e *env) runClient(ctx context.Context, tweakAPI func(*api.Config), tweak func(*runner.Config)) (runner.Summary, *api.Client, error) {
 	e.t.Helper()
-	require.NoError(e.t, os.MkdirAll(e.out, 0o755))
-	st, err := store.Open(filepath.Join(e.out, ".pikabatch.db"), store.Options{})
-	require.NoError(e.t, err)
-	defer st.Close()
-	acfg := api.Config{
-		BaseURL: e.apiURL, Token: api.Token(e.token),
-		BackoffBase: time.Millisecond, BackoffMax: 5 * time.Millisecond,
-		Sleep: func(ctx context.Context, d time.Duration) error { return ctx.Err() },
-	}
-	if tweakAPI != nil {
-		tweakAPI(&acfg)
-	}
-	client, err := api.New(acfg)
-	require.NoError(e.t, err)
+	client := e.client(tweakAPI)
 	defer client.CloseIdleConnections()
-	cfg := runner.Config{
-		Model: "pika/pika-2-2/image-to-video", OutDir: e.out, Concurrency: 32, DownloadConcurrency: 8,
-		Poll:     runner.PollConfig{Initial: 5 * time.Millisecond, Min: 2 * time.Millisecond, Max: 50 * time.Millisecond},
-		Download: runner.DownloadConfig{BackoffBase: time.Millisecond},
-		Logger:   testLogger(e.t),
-	}
-	if tweak != nil {
-		tweak(&cfg)
-	}
-	r, err := runner.New(cfg, client, st)
-	require.NoError(e.t, err)
-	rows, err := manifest.Open(e.manifest, manifest.FormatAuto)
-	require.NoError(e.t, err)
-	defer rows.Close()
-	sum, err := r.Run(ctx, rows)
+	sum, err := e.runWith(ctx, client, e.simConfig(tweak))
 	return sum, client, err
 }
 

@@ -29,24 +29,40 @@ import (
 // Tests of what a run leaves in its output folder when the folder, the
 // storage host or the keys are hostile (issue #14).
 
-// runAPI opens the store and runs the manifest once, like one `pikabatch
-// run`, with the API client wrapped (when wrap is not nil) so that a test
-// can change what the API answers. Retry-After from the simulator is whole
-// seconds; the client keeps the decision (wait, then retry) and drops the
-// waiting.
+// runAPI runs the manifest once against the simulator, like one
+// `pikabatch run`, with the API client wrapped (when wrap is not nil) so
+// that a test can change what the API answers.
 func (e *env) runAPI(ctx context.Context, wrap func(runner.API) runner.API, tweak func(*runner.Config)) (runner.Summary, error) {
 	e.t.Helper()
-	require.NoError(e.t, os.MkdirAll(e.out, 0o755))
-	st, err := store.Open(filepath.Join(e.out, ".pikabatch.db"), store.Options{})
-	require.NoError(e.t, err)
-	defer st.Close()
-	client, err := api.New(api.Config{
+	client := e.client(nil)
+	defer client.CloseIdleConnections()
+	var a runner.API = client
+	if wrap != nil {
+		a = wrap(client)
+	}
+	return e.runWith(ctx, a, e.simConfig(tweak))
+}
+
+// client is the API client for the simulator. Retry-After from the
+// simulator is whole seconds; the client keeps the decision (wait, then
+// retry) and drops the waiting.
+func (e *env) client(tweak func(*api.Config)) *api.Client {
+	e.t.Helper()
+	cfg := api.Config{
 		BaseURL: e.apiURL, Token: api.Token(e.token),
 		BackoffBase: time.Millisecond, BackoffMax: 5 * time.Millisecond,
 		Sleep: func(ctx context.Context, d time.Duration) error { return ctx.Err() },
-	})
+	}
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	client, err := api.New(cfg)
 	require.NoError(e.t, err)
-	defer client.CloseIdleConnections()
+	return client
+}
+
+// simConfig is the runner's configuration for runs against the simulator.
+func (e *env) simConfig(tweak func(*runner.Config)) runner.Config {
 	cfg := runner.Config{
 		Model: "pika/pika-2-2/image-to-video", OutDir: e.out, Concurrency: 32, DownloadConcurrency: 8,
 		Poll:     runner.PollConfig{Initial: 5 * time.Millisecond, Min: 2 * time.Millisecond, Max: 50 * time.Millisecond},
@@ -56,11 +72,18 @@ func (e *env) runAPI(ctx context.Context, wrap func(runner.API) runner.API, twea
 	if tweak != nil {
 		tweak(&cfg)
 	}
-	var a runner.API = client
-	if wrap != nil {
-		a = wrap(client)
-	}
-	r, err := runner.New(cfg, a, st)
+	return cfg
+}
+
+// runWith opens the store and runs the manifest once with client and cfg,
+// like one `pikabatch run`.
+func (e *env) runWith(ctx context.Context, client runner.API, cfg runner.Config) (runner.Summary, error) {
+	e.t.Helper()
+	require.NoError(e.t, os.MkdirAll(e.out, 0o755))
+	st, err := store.Open(filepath.Join(e.out, ".pikabatch.db"), store.Options{})
+	require.NoError(e.t, err)
+	defer st.Close()
+	r, err := runner.New(cfg, client, st)
 	require.NoError(e.t, err)
 	rows, err := manifest.Open(e.manifest, manifest.FormatAuto)
 	require.NoError(e.t, err)
