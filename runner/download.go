@@ -168,7 +168,15 @@ func (r *Runner) download(ctx context.Context, job store.Job) (store.Job, error)
 		if d.outputPresent(outs[i]) {
 			continue
 		}
-		got, err := d.fetch(ctx, job.Key, i, len(outs), outs[i], &r.stats)
+		var got store.Output
+		var err error
+		if outs[i].URL == "" {
+			// A done job keeps no result URL (the store drops them: they are
+			// pre-signed and expire), nor does one recovered from the index.
+			err = fmt.Errorf("no result URL recorded: %w", ErrURLExpired)
+		} else {
+			got, err = d.fetch(ctx, job.Key, i, len(outs), outs[i], &r.stats)
+		}
 		if errors.Is(err, ErrURLExpired) && refreshes < d.cfg.Refreshes {
 			refreshes++
 			fresh, rerr := r.refreshOutputs(ctx, job)
