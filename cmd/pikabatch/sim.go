@@ -27,7 +27,7 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.StringVar(&cfg.Model, "model", sim.DefaultModel, "model ID served")
 	fs.IntVar(&cfg.Slots, "slots", sim.DefaultSlots, "GPU slots of the simulated account")
 	queueMS := fs.Int("queue-ms", 0, "extra `ms` each job waits in queue")
-	runMS := fs.Int("run-ms", int(sim.DefaultRunTime.Milliseconds()), "`ms` a 5-second clip renders (10-second clips take twice as long)")
+	runMS := fs.Int("run-ms", int(sim.DefaultRunTime.Milliseconds()), "`ms` a 5-second clip renders (10-second clips take twice as long; 0 = at once)")
 	fs.Float64Var(&cfg.RunJitter, "jitter", 0, "± fraction of random jitter in render time")
 	fs.IntVar(&cfg.VideoSize, "video-size", sim.DefaultVideoSize, "`bytes` per result video")
 	fs.IntVar(&cfg.MaxConcurrentSubmits, "max-jobs", 0, "account limit on jobs queued+running (429 above it; 0 = none)")
@@ -66,6 +66,11 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	cfg.QueueTime = time.Duration(*queueMS) * time.Millisecond
 	cfg.RunTime = time.Duration(*runMS) * time.Millisecond
+	if *runMS == 0 {
+		// sim.Config reads a zero RunTime as its default; asked for on the
+		// command line, 0 means jobs that finish at once (the scale bench).
+		cfg.RunTime = time.Nanosecond
+	}
 	cfg.URLTTL = time.Duration(*ttlMS) * time.Millisecond
 	cfg.Faults.RetryAfter = time.Duration(*retryMS) * time.Millisecond
 	madeUp := cfg.Token == ""

@@ -87,3 +87,47 @@ func TestSimBadFlagValues(t *testing.T) {
 		assert.ErrorAs(t, err, &ue, "%v", args)
 	}
 }
+
+// --run-ms 0 asks for jobs that finish at once (the scale bench), not for
+// sim.Config's default run time.
+func TestSimRunMSZeroIsInstant(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(t.Context())
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		err := cmdSim(ctx, []string{"--addr", "127.0.0.1:0", "--token", "tok", "--run-ms", "0"}, pw, io.Discard)
+		_ = pw.CloseWithError(err)
+		done <- err
+	}()
+	t.Cleanup(func() {
+		cancel()
+		_, _ = io.Copy(io.Discard, pr)
+		assert.ErrorIs(t, <-done, context.Canceled)
+	})
+	sc := bufio.NewScanner(pr)
+	require.True(t, sc.Scan(), "the simulator prints its address")
+	line := sc.Text()
+	base := line[strings.Index(line, "http://"):strings.Index(line, " (result")]
+	go func() { _, _ = io.Copy(io.Discard, pr) }()
+
+	tr := &http.Transport{}
+	t.Cleanup(tr.CloseIdleConnections)
+	call := func(method, path, body string) map[string]any {
+		t.Helper()
+		req, err := http.NewRequestWithContext(ctx, method, base+path, strings.NewReader(body))
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer tok")
+		resp, err := (&http.Client{Transport: tr}).Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		var m map[string]any
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&m))
+		return m
+	}
+	m := call(http.MethodPost, "/v1/models/"+defaultModel, `{"image":"https://x.example/a.png"}`)
+	id, _ := m["request_id"].(string)
+	require.NotEmpty(t, id, "%v", m)
+	// The default run time is 2 s: a job already finished is the 0.
+	assert.Equal(t, "succeeded", call(http.MethodGet, "/v1/requests/"+id+"/result", "")["status"])
+}
