@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -80,7 +81,11 @@ func (s State) isLive() bool {
 
 // Output is one result file of a job.
 type Output struct {
-	URL    string `json:"url"`              // result file URL as the API gave it (may be pre-signed)
+	// URL is the result file's URL as the API gave it (may be pre-signed).
+	// The store keeps it only until the job is done: such URLs expire, and
+	// a file that goes missing later is fetched again with fresh URLs from
+	// the result endpoint. Records written before held it for done jobs too.
+	URL    string `json:"url,omitempty"`
 	Path   string `json:"path,omitempty"`   // final file name relative to the output folder, e.g. "clip1.mp4"
 	Size   int64  `json:"size,omitempty"`   // bytes
 	SHA256 string `json:"sha256,omitempty"` // hex
@@ -88,12 +93,17 @@ type Output struct {
 
 // Job is the checkpoint of one manifest row. It is stored as JSON, so fields
 // added later decode as their zero value from older files.
+//
+// State and Orphan come first, in this order: a scan that needs only them
+// (Store.ForEachBrief) reads them off the front of a record instead of
+// decoding it. Add new fields after them.
 type Job struct {
+	State        State           `json:"state"`
+	Orphan       bool            `json:"orphan,omitempty"` // no row of the last manifest read whole claims it (Store.Unclaimed)
 	Key          string          `json:"key"`
 	ParamHash    string          `json:"param_hash"`
 	Line         int             `json:"line,omitempty"`  // manifest line, informational
 	Input        json.RawMessage `json:"input,omitempty"` // the submit body
-	State        State           `json:"state"`
 	RequestID    string          `json:"request_id,omitempty"`
 	Attempts     int             `json:"attempts"`         // submit attempts sent (including re-sends)
 	Resent       int             `json:"resent,omitempty"` // uncertain submits re-sent
@@ -105,7 +115,55 @@ type Job struct {
 	FinishedAt   time.Time       `json:"finished_at,omitzero"` // API-side completion/failure observed
 	DownloadedAt time.Time       `json:"downloaded_at,omitzero"`
 	UpdatedAt    time.Time       `json:"updated_at"`
-	Orphan       bool            `json:"orphan,omitempty"` // no row of the last manifest read whole claims it (Store.Unclaimed)
+}
+
+// lean drops what a job no longer needs once done: its result URLs.
+// Outputs is copied first, since the caller may share its backing array.
+func (j *Job) lean() {
+	if j.State != StateDone {
+		return
+	}
+	for i := range j.Outputs {
+		if j.Outputs[i].URL != "" {
+			j.Outputs = append([]Output(nil), j.Outputs...)
+			for k := range j.Outputs {
+				j.Outputs[k].URL = ""
+			}
+			return
+		}
+	}
+}
+
+// Brief is what a scan learns of a job without decoding its record.
+type Brief struct {
+	State  State
+	Orphan bool
+}
+
+// briefPrefix starts every record written since State and Orphan came first
+// in Job.
+var briefPrefix = []byte(`{"state":"`)
+
+// readBrief reads the Brief of a stored record: off its front when it was
+// written with State and Orphan first, else by decoding those two fields.
+func readBrief(v []byte) (Brief, error) {
+	if rest, ok := bytes.CutPrefix(v, briefPrefix); ok {
+		// A state is a plain word: no escapes, so the next quote ends it.
+		if end := bytes.IndexByte(rest, '"'); end > 0 {
+			b := Brief{State: State(rest[:end])}
+			// Orphan is written only when true, and right after State.
+			b.Orphan = bytes.HasPrefix(rest[end+1:], []byte(`,"orphan":true`))
+			return b, nil
+		}
+	}
+	var rec struct {
+		State  State `json:"state"`
+		Orphan bool  `json:"orphan"`
+	}
+	if err := json.Unmarshal(v, &rec); err != nil {
+		return Brief{}, err
+	}
+	return Brief{State: rec.State, Orphan: rec.Orphan}, nil
 }
 
 // validate checks what the store promises about every stored job.

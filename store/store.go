@@ -346,6 +346,7 @@ func (s *Store) Put(ctx context.Context, job Job) error {
 	if err := job.validate(); err != nil {
 		return fmt.Errorf("store: put %q: %w", job.Key, err)
 	}
+	job.lean()
 	data, err := json.Marshal(job)
 	if err != nil {
 		return fmt.Errorf("store: put %q: %w", job.Key, err)
@@ -452,6 +453,7 @@ func applyUpdate(old []byte, key string, now time.Time, fn func(*Job) error) ([]
 	if err := checkRequestID(prev, &job); err != nil {
 		return nil, err
 	}
+	job.lean()
 	return json.Marshal(job)
 }
 
@@ -498,6 +500,56 @@ func (s *Store) ForEach(ctx context.Context, fn func(Job) error) error {
 	return nil
 }
 
+// ForEachBrief calls brief for every job in key order with its key (valid
+// only during the call) and its Brief, read without decoding the record;
+// when brief returns true, fn is called with the whole job. It is ForEach
+// for callers that need most jobs only counted: status over a million done
+// jobs decodes none of them. fn's first error stops it and is returned
+// unwrapped; brief and fn must not call back into the store.
+func (s *Store) ForEachBrief(ctx context.Context, brief func(key []byte, b Brief) bool, fn func(Job) error) error {
+	if err := s.enter(); err != nil {
+		return fmt.Errorf("store: for each brief: %w", err)
+	}
+	defer s.mu.RUnlock()
+
+	var fnErr error
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketJobs)
+		if b == nil {
+			return nil
+		}
+		c := b.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			br, err := readBrief(v)
+			if err != nil {
+				return fmt.Errorf("%w: record %q does not decode: %w", ErrDamaged, k, err)
+			}
+			if !brief(k, br) {
+				continue
+			}
+			var job Job
+			if err := json.Unmarshal(v, &job); err != nil {
+				return fmt.Errorf("%w: record %q does not decode: %w", ErrDamaged, k, err)
+			}
+			if err := fn(job); err != nil {
+				fnErr = err
+				return err
+			}
+		}
+		return nil
+	})
+	if fnErr != nil {
+		return fnErr
+	}
+	if err != nil {
+		return fmt.Errorf("store: for each brief: %w", err)
+	}
+	return nil
+}
+
 // scanJobs decodes every job record in key order into a T — the whole Job,
 // or only the fields a caller needs (decoding less is most of the cost) —
 // and calls fn with it, stopping at the context's end or fn's first error.
@@ -535,10 +587,22 @@ func (s *Store) Counts(ctx context.Context) (map[State]int, error) {
 		counts[st] = 0
 	}
 	err := s.db.View(func(tx *bolt.Tx) error {
-		return scanJobs(ctx, tx, func(rec *storedID) error {
-			counts[rec.State]++
+		b := tx.Bucket(bucketJobs)
+		if b == nil {
 			return nil
-		})
+		}
+		c := b.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			br, err := readBrief(v)
+			if err != nil {
+				return fmt.Errorf("%w: record %q does not decode: %w", ErrDamaged, k, err)
+			}
+			counts[br.State]++
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: counts: %w", err)
