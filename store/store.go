@@ -94,6 +94,9 @@ type Store struct {
 
 	writes  atomic.Int64
 	commits atomic.Int64
+	// compactMinBytes is the smallest file Compact rewrites.
+	compactMinBytes int64
+
 	// hooked is the last write transaction given a commit counter. bbolt's
 	// Batch runs many calls in one transaction and re-runs them in a new one
 	// after a failure; counting per transaction, not per call, is what
@@ -141,20 +144,7 @@ func Open(path string, opts Options) (*Store, error) {
 	if !existed && opts.ReadOnly {
 		return nil, fmt.Errorf("store: open %s: %w", path, fs.ErrNotExist)
 	}
-	var db *bolt.DB
-	// bbolt reads the free list while opening for writing; a corrupt one
-	// panics there. (The file handle is then lost until the process exits,
-	// which it is about to: the file is refused.)
-	err = guard(path, func() error {
-		var err error
-		db, err = bolt.Open(path, 0o600, &bolt.Options{
-			Timeout:         timeout,
-			ReadOnly:        opts.ReadOnly,
-			FreelistType:    bolt.FreelistMapType,
-			InitialMmapSize: initialMmapSize,
-		})
-		return err
-	})
+	db, err := openLocked(path, timeout, opts.ReadOnly)
 	if errors.Is(err, berrors.ErrTimeout) {
 		return nil, &LockedError{Path: path, Owner: readOwner(path)}
 	}
@@ -171,12 +161,45 @@ func Open(path string, opts Options) (*Store, error) {
 	db.MaxBatchDelay = maxBatchDelay
 	db.MaxBatchSize = maxBatchSize
 
-	s := &Store{path: path, db: db, readOnly: opts.ReadOnly, now: opts.Now}
+	s := &Store{path: path, db: db, readOnly: opts.ReadOnly, now: opts.Now, compactMinBytes: compactMinBytes}
 	if err := s.init(opts.Owner); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
 	return s, nil
+}
+
+// openLocked opens the bbolt file at path and takes its lock, waiting up to
+// timeout for it. Compact replaces the file by renaming a new one over it
+// while the old one is still locked, so an Open that was waiting for that
+// lock gets a file no longer at path: the path is looked up before and
+// after, and a file that changed meanwhile is opened again.
+func openLocked(path string, timeout time.Duration, readOnly bool) (*bolt.DB, error) {
+	for attempt := 0; ; attempt++ {
+		before, statErr := os.Stat(path)
+		var db *bolt.DB
+		// bbolt reads the free list while opening for writing; a corrupt one
+		// panics there. (The file handle is then lost until the process exits,
+		// which it is about to: the file is refused.)
+		err := guard(path, func() error {
+			var err error
+			db, err = bolt.Open(path, 0o600, &bolt.Options{
+				Timeout:         timeout,
+				ReadOnly:        readOnly,
+				FreelistType:    bolt.FreelistMapType,
+				InitialMmapSize: initialMmapSize,
+			})
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		after, err := os.Stat(path)
+		if err != nil || statErr != nil || os.SameFile(before, after) || attempt >= 3 {
+			return db, nil
+		}
+		_ = db.Close()
+	}
 }
 
 // init checks the schema, creates the buckets of a new file and records the

@@ -190,7 +190,7 @@ func mbOrNaN(v int64, ok bool) float64 {
 // stateFacts is what the state file says about itself after a run.
 type stateFacts struct {
 	size     int64   // bytes on disk (bbolt grows the file ahead of its pages, in steps of up to 16 MB)
-	commits  uint64  // bbolt's transaction ID: one per committed (fsynced) write transaction
+	commits  uint64  // committed (fsynced) write transactions, compaction's included
 	leafFill float64 // bytes in use over bytes allocated, the jobs bucket's leaf pages
 	freePart float64 // share of the pages in use up to the high-water mark that hold no live data (free or pending)
 }
@@ -210,6 +210,12 @@ func readStateFacts(path string) (stateFacts, error) {
 	f.size = fi.Size()
 	err = db.View(func(tx *bolt.Tx) error {
 		f.commits = uint64(tx.ID())
+		if meta := tx.Bucket([]byte("meta")); meta != nil {
+			// A compacted file counts again from 1; the store keeps the
+			// count of the files it replaced.
+			before, _ := strconv.ParseUint(string(meta.Get([]byte("generations_before"))), 10, 64)
+			f.commits += before
+		}
 		pageSize := int64(tx.DB().Info().PageSize)
 		used := int64(3) // two meta pages and the root bucket's page
 		for _, name := range []string{"jobs", "meta"} {
