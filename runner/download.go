@@ -240,12 +240,21 @@ func (r *Runner) refreshOutputs(ctx context.Context, job store.Job) (store.Job, 
 	if len(res.Outputs) != len(job.Outputs) {
 		return job, fmt.Errorf("refresh result URLs: the API now lists %d outputs, not %d", len(res.Outputs), len(job.Outputs))
 	}
-	return r.store.Update(context.WithoutCancel(ctx), job.Key, func(j *store.Job) error {
+	j, err := r.store.Update(context.WithoutCancel(ctx), job.Key, func(j *store.Job) error {
 		for i, u := range res.Outputs {
 			j.Outputs[i].URL = u
 		}
 		return nil
 	})
+	if err != nil {
+		return j, err
+	}
+	// The record of a done job (a file gone missing) keeps no URL: the
+	// store drops them. The download uses the fresh ones all the same.
+	for i, u := range res.Outputs {
+		j.Outputs[i].URL = u
+	}
+	return j, nil
 }
 
 func (r *Runner) downloadFailed(ctx context.Context, job store.Job, cause error) (store.Job, error) {
