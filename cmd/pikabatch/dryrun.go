@@ -33,16 +33,26 @@ func dryRun(ctx context.Context, o batchOptions, rows runner.RowSource, statePat
 	if o.model == "" {
 		return errNoModel // as runner.New refuses the run
 	}
-	p, err := runner.PlanRows(ctx, rows, jobs, runner.PlanOptions{OutDir: o.out, RetryFailed: o.retryFailed,
+	pricer, note := previewPricer(ctx, o.cost, o.apiBase, o.model)
+	priced := &pricedRows{RowSource: rows, p: pricer}
+	p, err := runner.PlanRows(ctx, priced, jobs, runner.PlanOptions{OutDir: o.out, RetryFailed: o.retryFailed,
 		HoldUncertain: o.holdUncertain, MaxResends: o.maxResends, Logger: log})
 	if err != nil {
 		return err
 	}
 	if o.jsonSummary {
+		if o.cost.priceUSD > 0 || o.cost.useCatalog {
+			writeJSON(stdout, struct {
+				runner.Plan
+				EstimatedCost *costJSON `json:"estimated_cost"`
+			}{p, dryRunCost(io.Discard, priced, p.Submits, note)})
+			return nil
+		}
 		writeJSON(stdout, p)
 		return nil
 	}
 	printPlan(stdout, p, statePath)
+	dryRunCost(stdout, priced, p.Submits, note)
 	return nil
 }
 

@@ -130,6 +130,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdCancel(ctx, args[1:], stdout, stderr)
 	case "recover":
 		return cmdRecover(ctx, args[1:], stdout, stderr)
+	case "models":
+		return cmdModels(ctx, args[1:], stdout, stderr)
+	case "balance":
+		return cmdBalance(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "pikabatch %s\n", api.Version)
 		return nil
@@ -152,6 +156,8 @@ Usage:
   pikabatch export --out DIR [--format csv|jsonl]    the dataset's index: one row per job (also of a live run)
   pikabatch verify --out DIR [--remove-bad]          re-hash every downloaded file against the state
   pikabatch recover --out DIR                        rebuild a missing or damaged state from results.jsonl
+  pikabatch models [--search S] | show ID            the model catalog; a model's fields (columns) and price
+  pikabatch balance                                  the account's balance
   pikabatch demo [--out DIR]                         render examples/manifest.csv on the built-in simulator
   pikabatch sim [--addr 127.0.0.1:8787]              run the simulated API standalone
   pikabatch bench [--scenario NAMES] [--runs N]      measure this binary against the simulator

@@ -65,6 +65,7 @@ type batchOptions struct {
 	maxSubmits                   int
 	notifyURL                    string
 	shard                        string // --shard K/N or auto/N
+	cost                         costOptions
 
 	// Test seams: runner hooks, and a call once the control socket listens.
 	hooks  runner.Hooks
@@ -101,6 +102,8 @@ func (o *batchOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.notifyURL, "notify-url", "", "POST the JSON summary to this `URL` when the run ends; Slack-style webhooks accept it (or env PIKABATCH_NOTIFY_URL)")
 	fs.StringVar(&o.shard, "shard", "", "render only shard `K/N` of the manifest (K from 0; auto/N reads K from JOB_COMPLETION_INDEX), with state OUT/.pikabatch-K-of-N.db")
 	fs.BoolVar(&o.fresh, "fresh", false, "start over when the state file is missing (beside earlier renders) or damaged: a damaged file is kept as STATE.damaged-TIME, and every row is submitted, and paid for, again")
+	o.cost.registerPreview(fs)
+	o.cost.registerRun(fs)
 	fs.BoolVar(&o.dryRun, "dry-run", false, "print what a run would do against the state file (new, resumable, done, failed, changed); send nothing")
 }
 
@@ -232,6 +235,9 @@ func (b *batch) checkOptions() error {
 		return usagef("--concurrency and --download-concurrency must be at least 1")
 	}
 	if err := checkRPS(o.rps); err != nil {
+		return err
+	}
+	if err := o.cost.check(); err != nil {
 		return err
 	}
 	if o.deadline < 0 || o.deadlineGrace < 0 || o.maxSubmits < 0 || o.outageLimit < 0 || o.jobTimeout < 0 {

@@ -10,6 +10,7 @@ import (
 	"sort"
 
 	"github.com/pikabatch/pikabatch/manifest"
+	"github.com/pikabatch/pikabatch/runner/price"
 )
 
 func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -21,6 +22,10 @@ func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	checkURLsFlag := fs.Bool("check-urls", false, "also ask each image host whether the image is reachable, an image, and at most 50 MB (HEAD, else a ranged GET)")
 	checkConc := fs.Int("check-concurrency", 8, "image hosts asked at once with --check-urls")
 	checkRPS := fs.Float64("check-rps", 10, "requests per second to image hosts with --check-urls")
+	model := fs.String("model", defaultModel, "model ID, for the cost estimate")
+	apiBase := fs.String("api-base", envOr("RUNCOMFY_API_BASE", "https://model-api.runcomfy.net"), "API base URL for --catalog (env RUNCOMFY_API_BASE)")
+	var co costOptions
+	co.registerPreview(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -46,12 +51,27 @@ func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			return err
 		}
 	}
-	sum, err := manifest.Validate(ctx, *path, f, nil)
+	if err := co.check(); err != nil {
+		return err
+	}
+	pricer, priceNote := previewPricer(ctx, co, *apiBase, *model)
+	var cost price.Total
+	sum, err := manifest.Validate(ctx, *path, f, func(row manifest.Row) error {
+		cost.Add(pricer, rowField(row.Input))
+		return nil
+	})
 	if err != nil {
 		return manifestError(err)
 	}
 	if *asJSON {
 		if !*checkURLsFlag {
+			if co.priceUSD > 0 || co.useCatalog {
+				writeJSON(stdout, struct {
+					manifest.Summary
+					EstimatedCost *costJSON `json:"estimated_cost"`
+				}{sum, totalJSON(cost, pricer)})
+				return nil
+			}
 			writeJSON(stdout, sum)
 			return nil
 		}
@@ -88,6 +108,7 @@ func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if sum.DuplicateRows > 0 {
 		fmt.Fprintf(stdout, "  %d rows repeat an earlier row's parameters (each is still its own job)\n", sum.DuplicateRows)
 	}
+	printCostLine(stdout, cost, pricer, priceNote)
 	if *checkURLsFlag {
 		t, err := checkURLs(ctx, *path, f, *checkConc, *checkRPS, printURLCheck(stdout, *path))
 		if err == nil || errors.Is(err, errBadURLs) {

@@ -150,7 +150,7 @@ func (c *Client) Model(ctx context.Context, id string) (Model, error) {
 		return nil
 	})
 	if isNotFound(err) || errors.Is(err, ErrUnknownModel) {
-		return Model{}, fmt.Errorf("%s %s: %w: %w", opModel, id, ErrModelNotFound, err)
+		return Model{}, fmt.Errorf("%w: %w", ErrModelNotFound, err)
 	}
 	return out, err
 }

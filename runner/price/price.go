@@ -157,13 +157,13 @@ func seconds(v any) (float64, bool) {
 }
 
 // Describe says what the estimate is based on: "base $0.044/output",
-// "base $0.02/second", "--price $0.05/job", or why there is none.
+// "base $0.02/second", "--price $0.05/job", or "no price".
 func (p Pricer) Describe() string {
 	switch {
 	case p.kind == PerJob:
 		return "--price " + USD(p.cfg.OverrideUSD) + "/job"
 	case p.cfg.BaseUSD == nil:
-		return "no price in the catalog; set --price USD"
+		return "no price"
 	case p.kind == Unknown:
 		return fmt.Sprintf("base %s, unknown unit %q", USD(*p.cfg.BaseUSD), p.cfg.Unit)
 	case p.kind == PerSecond:

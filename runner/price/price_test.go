@@ -42,7 +42,7 @@ func TestJob(t *testing.T) {
 		{name: "per second, bad duration", cfg: Config{BaseUSD: usd(0.02), Unit: "second", DefaultSeconds: 5}, row: row("duration", "auto"), wantErr: ErrNoDuration},
 		{name: "unknown unit", cfg: Config{BaseUSD: usd(1), Unit: "megapixel"}, want: 0, wantErr: ErrUnknownUnit, desc: `base $1.00, unknown unit "megapixel"`},
 		{name: "empty unit", cfg: Config{BaseUSD: usd(1)}, wantErr: ErrUnknownUnit},
-		{name: "no price", cfg: Config{Unit: "output"}, wantErr: ErrNoPrice, desc: "no price in the catalog; set --price USD"},
+		{name: "no price", cfg: Config{Unit: "output"}, wantErr: ErrNoPrice, desc: "no price"},
 		{name: "override wins", cfg: Config{BaseUSD: usd(0.02), Unit: "megapixel", OverrideUSD: 0.05}, row: row("duration", 10), want: 0.05, desc: "--price $0.05/job"},
 		{name: "override without catalog", cfg: Config{OverrideUSD: 0.5}, want: 0.5},
 	}
