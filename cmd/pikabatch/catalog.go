@@ -429,7 +429,9 @@ func costLine(t price.Total, p price.Pricer) string {
 // catalogModel reads a model's catalog entry for the cost preview. It
 // degrades: a catalog that fails or lacks the model gives the zero Model
 // and a note, never an error.
-func catalogModel(ctx context.Context, c catalogAPI, model string) (api.Model, string) {
+func catalogModel(ctx context.Context, c interface {
+	Model(ctx context.Context, id string) (api.Model, error)
+}, model string) (api.Model, string) {
 	m, err := c.Model(ctx, model)
 	if err != nil {
 		return api.Model{}, fmt.Sprintf("price: the catalog did not answer for %s (%v); set --price USD", model, err)

@@ -352,7 +352,11 @@ func (b *batch) run(ctx context.Context, stdout, stderr io.Writer) error {
 	if err := bindState(ctx, st, o, b.log); err != nil {
 		return err
 	}
-	run, err := b.newRunner(client, st, fileTransport)
+	sp, err := b.prepareSpend(ctx, o.accountClient(apiTransport), st)
+	if err != nil {
+		return err
+	}
+	run, err := b.newRunner(sp.api(client), st, fileTransport)
 	if err != nil {
 		return err
 	}
@@ -374,6 +378,7 @@ func (b *batch) run(ctx context.Context, stdout, stderr io.Writer) error {
 	stopProgress()
 	b.writeCSVIndex(ctx, ctlBatch)
 	printSummary(stdout, sum, client.Calls(), o.jsonSummary)
+	b.reportSpend(stdout, stderr, sp, runErr)
 	b.notify(ctx, sum, client.Calls(), runErr)
 	return runErr
 }
@@ -406,6 +411,7 @@ func newAPIClient(o batchOptions, tr http.RoundTripper, log *slog.Logger) (*api.
 	}
 	return api.New(api.Config{
 		BaseURL:    o.apiBase,
+		BalanceURL: o.cost.balanceBase,
 		Token:      o.token,
 		HTTPClient: &http.Client{Transport: tr},
 		Limiter:    limiter,
