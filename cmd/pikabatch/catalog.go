@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,6 +13,8 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/time/rate"
 
 	"github.com/pikabatch/pikabatch/manifest"
@@ -30,7 +31,7 @@ type accountOptions struct {
 	apiBase, balanceBase string
 }
 
-func (o *accountOptions) register(fs *flag.FlagSet) {
+func (o *accountOptions) register(fs *pflag.FlagSet) {
 	fs.StringVar(&o.apiBase, "api-base", envOr("RUNCOMFY_API_BASE", api.DefaultBaseURL), "API base URL (env RUNCOMFY_API_BASE); https unless loopback")
 	fs.StringVar(&o.balanceBase, "balance-base", envOr("RUNCOMFY_BALANCE_BASE", ""),
 		"balance endpoint base URL (env RUNCOMFY_BALANCE_BASE; default "+api.DefaultBalanceURL+" with RunComfy's API, else the API's own host); https unless loopback")
@@ -59,49 +60,54 @@ type modelsOptions struct {
 	asJSON           bool
 }
 
-// cmdModels parses `pikabatch models [show ID]`.
-func cmdModels(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func newModelsCmd(stdout io.Writer) *cobra.Command {
 	var o modelsOptions
-	showing := len(args) > 0 && args[0] == "show"
-	if showing {
-		args = args[1:]
-		// The ID may come before the flags or after them.
-		if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-			o.show, args = args[0], args[1:]
-		}
+	c := &cobra.Command{
+		Use:   "models [--search S] [--category C]",
+		Short: "The model catalog; a model's fields (the manifest's columns) and price",
+		Long: `List RunComfy's model catalog, or (models show ID) one model's input
+fields, which are the manifest's columns, and its price.
+
+Token: RUNCOMFY_API_TOKEN, or RUNCOMFY_API_TOKEN_FILE (a file holding it).`,
+		Args: noArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return runModelsCmd(c.Context(), o, stdout)
+		},
 	}
-	fs := flag.NewFlagSet("pikabatch models", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := c.Flags()
 	o.account.register(fs)
 	fs.StringVar(&o.search, "search", "", "only models whose ID or name contains `TEXT`")
 	fs.StringVar(&o.category, "category", "", "only models of this `category` (text-to-video, image-to-video, text-to-image…)")
 	fs.BoolVar(&o.asJSON, "json", false, "print as JSON")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: pikabatch models [--search S] [--category C] [--json]\n       pikabatch models show ID [--json]\n\nLists RunComfy's model catalog, or one model's input fields (the manifest's\ncolumns) and price. Token: RUNCOMFY_API_TOKEN (or RUNCOMFY_API_TOKEN_FILE).\n\nFlags:")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
+
+	var so modelsOptions
+	show := &cobra.Command{
+		Use:   "show ID",
+		Short: "A model's fields (the manifest's columns) and price",
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usagef("models show takes one model ID, not %d arguments", len(args))
+			}
 			return nil
-		}
-		return usagef("%v", err)
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			so.show = args[0]
+			return runModelsCmd(c.Context(), so, stdout)
+		},
 	}
-	rest := fs.Args()
-	if showing && o.show == "" && len(rest) > 0 {
-		o.show, rest = rest[0], rest[1:]
-	}
-	switch {
-	case showing && o.show == "":
-		return usagef("models show needs a model ID")
-	case len(rest) > 0 && !showing:
-		return usagef("unexpected argument %q (to see one model: pikabatch models show ID)", rest[0])
-	case len(rest) > 0:
-		return usagef("unexpected argument %q", rest[0])
-	}
+	so.account.register(show.Flags())
+	show.Flags().BoolVar(&so.asJSON, "json", false, "print as JSON")
+	c.AddCommand(show)
+	return c
+}
+
+// runModelsCmd reads the token and lists or shows.
+func runModelsCmd(ctx context.Context, o modelsOptions, stdout io.Writer) error {
 	client, err := o.account.client()
 	if err != nil {
 		return err
 	}
+	defer client.CloseIdleConnections()
 	return runModels(ctx, client, o, stdout)
 }
 
@@ -322,25 +328,33 @@ func allowedText(f schemaField) string {
 	return strings.Join(parts, ", ")
 }
 
-// cmdBalance parses `pikabatch balance`.
-func cmdBalance(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("pikabatch balance", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var acct accountOptions
-	acct.register(fs)
-	asJSON := fs.Bool("json", false, "print as JSON")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: pikabatch balance [--json]\n\nPrints the account's balance (one wallet pays every RunComfy product).\nToken: RUNCOMFY_API_TOKEN (or RUNCOMFY_API_TOKEN_FILE).\n\nFlags:")
-		fs.PrintDefaults()
+// balanceOptions are balance's flags.
+type balanceOptions struct {
+	account accountOptions
+	asJSON  bool
+}
+
+func newBalanceCmd(stdout io.Writer) *cobra.Command {
+	var o balanceOptions
+	c := &cobra.Command{
+		Use:   "balance",
+		Short: "The account's balance",
+		Long: `Print the account's balance (one wallet pays every RunComfy product).
+
+Token: RUNCOMFY_API_TOKEN, or RUNCOMFY_API_TOKEN_FILE (a file holding it).`,
+		Args: noArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			client, err := o.account.client()
+			if err != nil {
+				return err
+			}
+			defer client.CloseIdleConnections()
+			return runBalance(c.Context(), client, o.asJSON, stdout)
+		},
 	}
-	if err := parseFlags(fs, args); err != nil {
-		return helpOK(err)
-	}
-	client, err := acct.client()
-	if err != nil {
-		return err
-	}
-	return runBalance(ctx, client, *asJSON, stdout)
+	o.account.register(c.Flags())
+	c.Flags().BoolVar(&o.asJSON, "json", false, "print as JSON")
+	return c
 }
 
 // runBalance prints the balance.

@@ -2,10 +2,11 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"math"
+
+	"github.com/spf13/pflag"
 
 	"github.com/pikabatch/pikabatch/manifest"
 	"github.com/pikabatch/pikabatch/runner"
@@ -24,13 +25,13 @@ type costOptions struct {
 }
 
 // registerPreview adds the flags validate and run share.
-func (o *costOptions) registerPreview(fs *flag.FlagSet) {
+func (o *costOptions) registerPreview(fs *pflag.FlagSet) {
 	fs.Float64Var(&o.priceUSD, "price", 0, "price every job at `USD` dollars for the cost estimate and --max-cost, over the catalog's price")
 	fs.BoolVar(&o.useCatalog, "catalog", false, "read the model's price from the API's catalog for the cost estimate (sends the token; run does it anyway)")
 }
 
 // registerRun adds the flags only run has.
-func (o *costOptions) registerRun(fs *flag.FlagSet) {
+func (o *costOptions) registerRun(fs *pflag.FlagSet) {
 	fs.Float64Var(&o.maxCostUSD, "max-cost", 0, "budget: stop submitting before the batch's estimated spend, across runs, would pass `USD` dollars; exit 75 if rows remain (0 = none)")
 	fs.BoolVar(&o.requireBalance, "require-balance", false, "refuse to start (exit 77) when the account's balance is below the estimate of the rows left")
 	fs.StringVar(&o.balanceBase, "balance-base", envOr("RUNCOMFY_BALANCE_BASE", ""),
