@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -199,6 +200,10 @@ type batch struct {
 	progress      string // progressMode's
 	shardRows     int    // rows of the manifest the shard owns (all without --shard)
 	state         stateFile
+	// inputSchema is the model's JSON Schema, from the state file or the
+	// catalog (schema.go); nil for the built-in one. Recorded only, until
+	// manifest can compile it.
+	inputSchema json.RawMessage
 }
 
 // prepareBatch checks the options, validates every row of the manifest and
@@ -356,7 +361,14 @@ func (b *batch) run(ctx context.Context, stdout, stderr io.Writer) error {
 	if err := bindState(ctx, st, o, b.log); err != nil {
 		return err
 	}
-	sp, err := b.prepareSpend(ctx, o.accountClient(apiTransport), st)
+	// The catalog entry, read once: the input schema (recorded at first
+	// use) and the price.
+	acct := o.accountClient(apiTransport)
+	model, merr := acct.Model(ctx, o.model)
+	if b.inputSchema, _, err = inputSchema(ctx, st, o.model, model, merr, b.log); err != nil {
+		return err
+	}
+	sp, err := b.prepareSpend(ctx, acct, st, model, merr)
 	if err != nil {
 		return err
 	}

@@ -65,7 +65,7 @@ func (u unreadable) Balance(context.Context) (api.Balance, error)     { return a
 // prepareSpend reads the model's price, sets the budget up from the state
 // and --max-cost, and checks the balance against the rows left, before
 // anything is submitted.
-func (b *batch) prepareSpend(ctx context.Context, c catalogReader, st *store.Store) (*spend, error) {
+func (b *batch) prepareSpend(ctx context.Context, c catalogReader, st *store.Store, m api.Model, merr error) (*spend, error) {
 	o := b.o
 	s := &spend{}
 	limit, err := b.budgetLimit(ctx, st)
@@ -73,15 +73,11 @@ func (b *batch) prepareSpend(ctx context.Context, c catalogReader, st *store.Sto
 		return nil, err
 	}
 	needPrice := limit > 0 || o.cost.requireBalance
-	m := api.Model{}
-	if o.cost.priceUSD <= 0 {
-		var note string
-		if m, note = catalogModel(ctx, c, o.model); note != "" {
-			if needPrice {
-				b.log.Warn("no price for the model; cost estimates are off", "model", o.model, "note", note)
-			} else {
-				b.log.Info("no price for the model; cost estimates are off", "model", o.model, "note", note)
-			}
+	if o.cost.priceUSD <= 0 && merr != nil {
+		if needPrice {
+			b.log.Warn("no price for the model from the catalog; set --price USD", "model", o.model, "err", merr)
+		} else {
+			b.log.Info("no price for the model from the catalog; cost estimates are off", "model", o.model, "err", merr)
 		}
 	}
 	s.pricer = pricerFor(m, o.cost.priceUSD)

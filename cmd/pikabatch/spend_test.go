@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -9,7 +11,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pikabatch/pikabatch/runner/api"
 	"github.com/pikabatch/pikabatch/runner/sim"
+	"github.com/pikabatch/pikabatch/store"
 )
 
 func budgetRows() string {
@@ -67,13 +71,16 @@ func TestMaxCostAcrossRuns(t *testing.T) {
 func usdText(v float64) string { return fmt.Sprintf("$%.3f", v) }
 
 func TestMaxCostNeedsAPrice(t *testing.T) {
-	srv := startSim(t, sim.Config{Model: "other/model", Catalog: []sim.CatalogModel{}})
+	// A catalog entry whose unit is not one pikabatch knows: no price.
+	pika := sim.DefaultCatalog()[0]
+	pika.ID, pika.PriceUnit = "other/model", "megapixel"
+	srv := startSim(t, sim.Config{Model: "other/model", Catalog: []sim.CatalogModel{pika}})
 	dir := t.TempDir()
 	m := writeFile(t, filepath.Join(dir, "m.csv"), budgetRows())
 	args := []string{"run", "--manifest", m, "--out", filepath.Join(dir, "out"), "--model", "other/model", "--max-cost", "1"}
 	code, _, stderr := invoke(t, tokenEnv(srv.APIURL), args...)
 	assert.Equal(t, exitUsage, code)
-	assert.Contains(t, stderr, "--max-cost needs the price of a job")
+	assert.Contains(t, stderr, `--max-cost needs the price of a job: base $0.044, unknown unit "megapixel" (unknown unit "megapixel"); set --price USD`)
 	assert.Zero(t, srv.Counters().Submits)
 
 	code, _, stderr = invoke(t, tokenEnv(srv.APIURL), append(args, "--price", "0.25")...)
@@ -108,3 +115,82 @@ func TestBalanceCheckBeforeRun(t *testing.T) {
 	assert.Contains(t, stderr, "balance unknown")
 	assert.EqualValues(t, 6, rich.Counters().Submits)
 }
+
+// TestSchemaRecordedAtFirstUse: run records the catalog's input schema in
+// the state file; a later run with the catalog gone uses it. A model the
+// catalog does not know, with nothing recorded, stops before any submit.
+func TestSchemaRecordedAtFirstUse(t *testing.T) {
+	srv := startSim(t, sim.Config{})
+	dir := t.TempDir()
+	m := writeFile(t, filepath.Join(dir, "m.csv"), budgetRows())
+	out := filepath.Join(dir, "out")
+	code, _, stderr := invoke(t, tokenEnv(srv.APIURL), "run", "--manifest", m, "--out", out, "--progress", "off")
+	require.Equal(t, exitOK, code, stderr)
+	assert.Contains(t, stderr, "input schema recorded in the state file")
+
+	st, err := store.Open(filepath.Join(out, ".pikabatch.db"), store.Options{ReadOnly: true})
+	require.NoError(t, err)
+	rec, err := st.Meta(t.Context(), metaInputSchema)
+	require.NoError(t, st.Close())
+	require.NoError(t, err)
+	assert.JSONEq(t, string(sim.DefaultCatalog()[0].InputSchema), rec)
+
+	model := sim.DefaultModel
+	for _, tc := range []struct {
+		name         string
+		recorded     string
+		m            api.Model
+		merr         error
+		wantFrom     string
+		wantCode     int
+		wantRecorded string
+	}{
+		{name: "recorded wins, catalog down", recorded: `{"a":1}`, merr: api.ErrUnavailable, wantFrom: schemaRecorded, wantRecorded: `{"a":1}`},
+		{name: "recorded wins over a changed catalog", recorded: `{"a":1}`, m: api.Model{InputSchema: []byte(`{"a":2}`)}, wantFrom: schemaRecorded, wantRecorded: `{"a":1}`},
+		{name: "first use records", m: api.Model{InputSchema: []byte(`{"b":1}`)}, wantFrom: schemaCatalog, wantRecorded: `{"b":1}`},
+		{name: "built-in needs none", merr: api.ErrModelNotFound, wantFrom: schemaBuiltIn},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := &memMeta{m: map[string]string{}}
+			if tc.recorded != "" {
+				st.m[metaInputSchema] = tc.recorded
+			}
+			raw, from, err := inputSchema(t.Context(), st, model, tc.m, tc.merr, discardLog())
+			require.NoError(t, err)
+			assert.Equal(t, tc.wantFrom, from)
+			assert.Equal(t, tc.wantRecorded, st.m[metaInputSchema])
+			if tc.wantRecorded != "" {
+				assert.JSONEq(t, tc.wantRecorded, string(raw))
+			}
+		})
+	}
+	for _, tc := range []struct {
+		name string
+		merr error
+		code int
+	}{
+		{"unknown to the catalog", fmt.Errorf("x: %w", api.ErrModelNotFound), exitUsage},
+		{"catalog down", fmt.Errorf("x: %w", api.ErrUnavailable), exitUnavailable},
+		{"catalog absent", fmt.Errorf("%w: x", api.ErrNoCatalog), exitUnavailable},
+		{"bad token", fmt.Errorf("x: %w", api.ErrUnauthorized), exitNoPerm},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := inputSchema(t.Context(), &memMeta{m: map[string]string{}}, "org/other", api.Model{}, tc.merr, discardLog())
+			require.Error(t, err)
+			assert.Equal(t, tc.code, exitCode(t.Context(), err), "%v", err)
+			assert.Contains(t, err.Error(), "--schema FILE")
+		})
+	}
+
+	// End to end: a model the catalog does not know stops before a submit.
+	code, _, stderr = invoke(t, tokenEnv(srv.APIURL), "run", "--manifest", m, "--out", filepath.Join(dir, "other"), "--model", "org/unknown")
+	assert.Equal(t, exitUsage, code)
+	assert.Contains(t, stderr, "model org/unknown: model not in the catalog")
+	assert.EqualValues(t, 6, srv.Counters().Submits, "only the first run's")
+}
+
+type memMeta struct{ m map[string]string }
+
+func (s *memMeta) Meta(_ context.Context, k string) (string, error) { return s.m[k], nil }
+func (s *memMeta) SetMeta(_ context.Context, k, v string) error     { s.m[k] = v; return nil }
+func discardLog() *slog.Logger                                      { return slog.New(slog.DiscardHandler) }
