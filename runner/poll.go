@@ -577,6 +577,7 @@ func (r *Runner) recordResult(ctx context.Context, job store.Job, w *jobWatch, r
 		j.FinishedAt = now
 		j.Polls += w.looks
 		j.LastError = msg
+		j.CostUSD = res.Cost
 		if state == store.StateRendered {
 			j.Outputs = make([]store.Output, len(res.Outputs))
 			for i, u := range res.Outputs {

@@ -368,6 +368,7 @@ func (b *batch) run(ctx context.Context, stdout, stderr io.Writer) error {
 	if b.inputSchema, _, err = inputSchema(ctx, st, o.model, model, merr, b.log); err != nil {
 		return err
 	}
+	started := time.Now()
 	sp, err := b.prepareSpend(ctx, acct, st, model, merr)
 	if err != nil {
 		return err
@@ -394,7 +395,7 @@ func (b *batch) run(ctx context.Context, stdout, stderr io.Writer) error {
 	stopProgress()
 	b.writeCSVIndex(ctx, ctlBatch)
 	printSummary(stdout, sum, client.Calls(), o.jsonSummary)
-	b.reportSpend(stdout, stderr, sp, runErr)
+	b.reportSpend(ctx, stdout, stderr, st, sp, started, runErr)
 	b.notify(ctx, sum, client.Calls(), runErr)
 	return runErr
 }

@@ -10,6 +10,7 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+	"time"
 
 	"golang.org/x/time/rate"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/pikabatch/pikabatch/runner"
 	"github.com/pikabatch/pikabatch/runner/api"
 	"github.com/pikabatch/pikabatch/runner/budget"
+	"github.com/pikabatch/pikabatch/runner/live"
 	"github.com/pikabatch/pikabatch/runner/price"
 	"github.com/pikabatch/pikabatch/store"
 )
@@ -263,15 +265,21 @@ func (s *spend) api(client runner.API) runner.API {
 	return budgetedAPI{API: client, budget: s.budget, pricer: s.pricer}
 }
 
-// reportSpend says, after the summary, what the batch spent and what is
-// left of its budget (on stderr when stdout is JSON).
-func (b *batch) reportSpend(stdout, stderr io.Writer, s *spend, runErr error) {
-	if s.budget == nil {
-		return
-	}
+// reportSpend says, after the summary, what the batch spent (the API's
+// figures, else the estimate, marked) and what is left of its budget (on
+// stderr when stdout is JSON).
+func (b *batch) reportSpend(ctx context.Context, stdout, stderr io.Writer, st runner.Checkpoint, s *spend, since time.Time, runErr error) {
 	w := stdout
 	if b.o.jsonSummary {
 		w = stderr
+	}
+	if r, err := spendOf(context.WithoutCancel(ctx), st, s, since); err != nil {
+		b.log.Warn("spend not read from the state", "err", err)
+	} else if line := spendLine(r); line != "" {
+		fmt.Fprintln(w, line)
+	}
+	if s.budget == nil {
+		return
 	}
 	f := s.budget.Figures()
 	fmt.Fprintf(w, "budget (estimate): %s spent this run, %s in all of %s; %s left\n",
@@ -280,4 +288,75 @@ func (b *batch) reportSpend(stdout, stderr io.Writer, s *spend, runErr error) {
 		b.log.Warn("stopped submitting at the budget; raise --max-cost to submit the rest",
 			"spent_usd", f.SpentUSD, "left_usd", f.LeftUSD, "max_cost_usd", f.LimitUSD)
 	}
+}
+
+// costStatusLine is status's line on the real spend: what the API reported,
+// and how many sent jobs have no reported cost.
+func costStatusLine(st live.Status) string {
+	if st.CostJobs == 0 && st.NoCostJobs == 0 {
+		return ""
+	}
+	line := fmt.Sprintf("spent: %s as the API reported it for %d jobs", price.USD(st.CostUSD), st.CostJobs)
+	if st.NoCostJobs > 0 {
+		line += fmt.Sprintf("; %d jobs sent without a reported cost (unknown; the run's summary estimates them)", st.NoCostJobs)
+	}
+	return line
+}
+
+// spendReport is the real spend of a batch: what the API reported per job,
+// and an estimate for the jobs sent without a reported cost.
+type spendReport struct {
+	ReportedUSD     float64 `json:"reported_usd"`
+	ReportedJobs    int     `json:"reported_jobs"`
+	RunReportedUSD  float64 `json:"run_reported_usd"` // of jobs finished this run
+	RunReportedJobs int     `json:"run_reported_jobs"`
+	EstimatedUSD    float64 `json:"estimated_usd,omitempty"` // jobs sent without a reported cost, at the estimate
+	EstimatedJobs   int     `json:"estimated_jobs,omitempty"`
+	UnknownJobs     int     `json:"unknown_jobs,omitempty"` // neither reported nor priced
+}
+
+// spendOf reads the real spend from the state: each job's reported cost,
+// else its estimate times its charged submits, marked as such. Jobs that
+// finished at or after since count as this run's.
+func spendOf(ctx context.Context, st runner.Checkpoint, s *spend, since time.Time) (spendReport, error) {
+	var r spendReport
+	err := st.ForEach(ctx, func(j store.Job) error {
+		switch {
+		case j.CostUSD != nil:
+			r.ReportedUSD += *j.CostUSD
+			r.ReportedJobs++
+			if !j.FinishedAt.Before(since) {
+				r.RunReportedUSD += *j.CostUSD
+				r.RunReportedJobs++
+			}
+		case j.Attempts > 0 && s.priced:
+			usd, err := s.pricer.Job(inputField(j.Input))
+			if err != nil {
+				r.UnknownJobs++
+				return nil
+			}
+			r.EstimatedUSD += usd * float64(j.Attempts)
+			r.EstimatedJobs++
+		case j.Attempts > 0:
+			r.UnknownJobs++
+		}
+		return nil
+	})
+	return r, err
+}
+
+// spendLine is the summary's line on the real spend.
+func spendLine(r spendReport) string {
+	if r.ReportedJobs == 0 && r.EstimatedJobs == 0 && r.UnknownJobs == 0 {
+		return ""
+	}
+	line := fmt.Sprintf("spent: %s this run, %s in all, as the API reported it (%d jobs)",
+		price.USD(r.RunReportedUSD), price.USD(r.ReportedUSD), r.ReportedJobs)
+	if r.EstimatedJobs > 0 {
+		line += fmt.Sprintf("; estimated %s for %d jobs sent without a reported cost", price.USD(r.EstimatedUSD), r.EstimatedJobs)
+	}
+	if r.UnknownJobs > 0 {
+		line += fmt.Sprintf("; %d jobs sent at an unknown cost", r.UnknownJobs)
+	}
+	return line
 }

@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/csv"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -194,3 +197,49 @@ type memMeta struct{ m map[string]string }
 func (s *memMeta) Meta(_ context.Context, k string) (string, error) { return s.m[k], nil }
 func (s *memMeta) SetMeta(_ context.Context, k, v string) error     { s.m[k] = v; return nil }
 func discardLog() *slog.Logger                                      { return slog.New(slog.DiscardHandler) }
+
+// TestRealSpend: the cost each result reports is recorded per job and
+// shown in the summary (this run and in all), status, results.jsonl and
+// the CSV export; without one the summary falls back to the estimate,
+// marked as such.
+func TestRealSpend(t *testing.T) {
+	srv := startSim(t, sim.Config{})
+	dir := t.TempDir()
+	m := writeFile(t, filepath.Join(dir, "m.csv"), budgetRows())
+	out := filepath.Join(dir, "out")
+	env := tokenEnv(srv.APIURL)
+	code, stdout, stderr := invoke(t, env, "run", "--manifest", m, "--out", out, "--progress", "off")
+	require.Equal(t, exitOK, code, stderr)
+	assert.Contains(t, stdout, "spent: $0.264 this run, $0.264 in all, as the API reported it (6 jobs)\n")
+
+	idx, err := os.ReadFile(filepath.Join(out, "results.jsonl"))
+	require.NoError(t, err)
+	assert.Equal(t, 6, strings.Count(string(idx), `"cost_usd":0.044`), "%s", idx)
+
+	code, stdout, _ = invoke(t, env, "status", "--out", out)
+	require.Equal(t, exitOK, code)
+	assert.Contains(t, stdout, "  spent: $0.264 as the API reported it for 6 jobs\n")
+	code, stdout, _ = invoke(t, env, "export", "--out", out, "--format", "csv")
+	require.Equal(t, exitOK, code)
+	recs, err := csv.NewReader(strings.NewReader(stdout)).ReadAll()
+	require.NoError(t, err)
+	require.Len(t, recs, 7)
+	col := slices.Index(recs[0], "cost_usd")
+	require.Positive(t, col)
+	assert.Equal(t, "0.044", recs[1][col])
+
+	// A run over more rows: three new, three already done.
+	m2 := writeFile(t, filepath.Join(dir, "m2.csv"), budgetRows()+"r6,https://img.example.com/6.jpg,x\nr7,https://img.example.com/7.jpg,y\nr8,https://img.example.com/8.jpg,z\n")
+	code, stdout, stderr = invoke(t, env, "run", "--manifest", m2, "--out", out, "--progress", "off")
+	require.Equal(t, exitOK, code, stderr)
+	assert.Contains(t, stdout, "spent: $0.132 this run, $0.396 in all, as the API reported it (9 jobs)\n")
+
+	// An API that reports no cost: the estimate, marked.
+	quiet := startSim(t, sim.Config{NoCost: true})
+	code, stdout, stderr = invoke(t, tokenEnv(quiet.APIURL), "run", "--manifest", m, "--out", filepath.Join(dir, "quiet"), "--progress", "off")
+	require.Equal(t, exitOK, code, stderr)
+	assert.Contains(t, stdout, "spent: $0.00 this run, $0.00 in all, as the API reported it (0 jobs); estimated $0.264 for 6 jobs sent without a reported cost\n")
+	code, stdout, _ = invoke(t, tokenEnv(quiet.APIURL), "status", "--out", filepath.Join(dir, "quiet"))
+	require.Equal(t, exitOK, code)
+	assert.Contains(t, stdout, "6 jobs sent without a reported cost (unknown")
+}

@@ -451,7 +451,7 @@ func (s *Server) handleResult(w http.ResponseWriter, r *http.Request) {
 		case j.state == StateFailed:
 			resp.Error = errorObject{Message: j.failMessage}
 		default:
-			if r.URL.Query().Get("include_cost") == "true" {
+			if r.URL.Query().Get("include_cost") == "true" && !s.cfg.NoCost {
 				cost := fromMicro(j.price)
 				resp.Cost = &cost
 			}

@@ -170,3 +170,14 @@ func TestResultCostOnRequest(t *testing.T) {
 	_, m, _ = e.mustCall(http.MethodGet, "/v1/requests/"+id+"/result", nil)
 	assert.NotContains(t, m, "cost", "only when asked")
 }
+
+func TestResultWithoutCost(t *testing.T) {
+	t.Parallel()
+	e := setup(t, sim.Config{NoCost: true})
+	id := e.submit(input(1))
+	e.clock.Advance(time.Minute)
+	code, m, _ := e.mustCall(http.MethodGet, "/v1/requests/"+id+"/result?include_cost=true", nil)
+	require.Equal(t, http.StatusOK, code)
+	assert.Equal(t, "succeeded", m["status"])
+	assert.NotContains(t, m, "cost")
+}

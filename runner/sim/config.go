@@ -161,6 +161,9 @@ type Config struct {
 	// cannot pay is answered HTTP 400 with error_code 400002. Zero means
 	// unlimited, unless BalanceJobs is set; setting both is an error.
 	BalanceUSD float64
+	// NoCost leaves "cost" out of results even with include_cost=true, as
+	// an API that does not report it.
+	NoCost bool
 	// Catalog is the models GET /v1/models serves and submit accepts
 	// besides Model. Nil means DefaultCatalog().
 	Catalog []CatalogModel
