@@ -188,6 +188,22 @@ func (b *batch) checkBalance(ctx context.Context, c catalogReader, st *store.Sto
 		}
 		return nil
 	}
+	bal, err := c.Balance(ctx)
+	if err != nil {
+		b.log.Warn("balance unknown; not compared with the estimate", "err", err)
+		return nil
+	}
+	s.balance = &bal
+	if k := s.pricer.Kind(); k == price.PerOutput || k == price.PerJob {
+		// Every row costs the same: if the balance pays for all of the
+		// shard's rows, it pays for those left, and the plan (a second
+		// pass over the manifest and the state) is not needed.
+		each, _ := s.pricer.Job(nil)
+		if bal.USD >= each*float64(b.shardRows) {
+			b.log.Debug("balance covers every row", "balance_usd", bal.USD, "rows", b.shardRows)
+			return nil
+		}
+	}
 	left, err := b.estimateLeft(ctx, st, s.pricer)
 	if err != nil {
 		return err
@@ -195,12 +211,6 @@ func (b *batch) checkBalance(ctx context.Context, c catalogReader, st *store.Sto
 	if left.USD == 0 {
 		return nil
 	}
-	bal, err := c.Balance(ctx)
-	if err != nil {
-		b.log.Warn("balance unknown; not compared with the estimate", "err", err)
-		return nil
-	}
-	s.balance = &bal
 	if bal.USD >= left.USD {
 		b.log.Info("balance covers the estimate", "balance_usd", bal.USD, "estimate_usd", roundUSD(left.USD), "rows", left.Rows)
 		return nil
