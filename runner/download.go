@@ -62,7 +62,8 @@ type downloader struct {
 	client *http.Client
 	dir    string
 	log    *slog.Logger
-	// dirSync shares fsyncs of dir between downloads finishing together.
+	// dirSync shares fsyncs of dir between downloads finishing together;
+	// the run owns it (Run).
 	dirSync *dirSyncer
 	// nameTaken reports whether a job other than key records a file of this
 	// name (ignoring case). Nil: none does.
@@ -86,7 +87,6 @@ func newDownloader(cfg DownloadConfig, fs FS, client *http.Client, dir string, l
 		cfg.IdleTimeout = 60 * time.Second
 	}
 	d := &downloader{cfg: cfg, fs: fs, client: fileClient(client), dir: dir, log: log}
-	d.dirSync = newDirSyncer(func() error { return fs.SyncDir(dir) })
 	return d
 }
 
@@ -533,10 +533,19 @@ func (d *downloader) commit(ctx context.Context, t transferred, part, key string
 	if err := d.fs.Rename(part, filepath.Join(d.dir, name)); err != nil {
 		return store.Output{}, fmt.Errorf("%w: %w", ErrOutput, err)
 	}
-	if err := d.dirSync.Sync(); err != nil {
+	if err := d.syncDir(); err != nil {
 		return store.Output{}, fmt.Errorf("%w: %w", ErrOutput, err)
 	}
 	return store.Output{URL: own.URL, Path: name, Size: t.size, SHA256: hex.EncodeToString(sum)}, nil
+}
+
+// syncDir makes the renames into d.dir durable, sharing the fsync with
+// the run's other downloads when a run owns d.
+func (d *downloader) syncDir() error {
+	if d.dirSync == nil {
+		return d.fs.SyncDir(d.dir)
+	}
+	return d.dirSync.Sync()
 }
 
 // parseContentRange reads "bytes START-END/SIZE".

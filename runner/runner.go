@@ -393,8 +393,12 @@ func (r *Runner) Run(ctx context.Context, src RowSource) (Summary, error) {
 		started: semaphore.NewWeighted(int64(2*r.cfg.Concurrency + r.cfg.DownloadConcurrency)),
 		probe:   make(chan struct{})}
 
+	// The run owns the folder's fsync rounds: every download has ended
+	// once g.Wait returns, and Close waits for the rounds' goroutine.
+	r.dl.dirSync = newDirSyncer(func() error { return r.cfg.FS.SyncDir(r.cfg.OutDir) })
 	produceErr := r.produce(gctx, src, g, w)
 	waitErr := g.Wait()
+	r.dl.dirSync.Close()
 
 	sum := r.snapshot(start)
 	if err := r.writeIndex(context.WithoutCancel(ctx)); err != nil {
