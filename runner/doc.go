@@ -27,7 +27,7 @@
 //   - How many jobs on the account at once? jobSlots (slots.go): the
 //     run's --concurrency, lowered to the account's own limit when a
 //     submit is refused while the run's jobs fill it. The client asks it,
-//     through api.WithSubmitHold, about each 429 on a submit: slow the
+//     through the submit's api.SubmitOptions.Hold, about each 429 on it: slow the
 //     shared rate (a rate limit), back off this submit only, or hold it
 //     until a job of ours finishes (the account is full).
 //   - When to look at each job? pollPolicy (poll.go): one schedule for

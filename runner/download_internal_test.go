@@ -18,7 +18,7 @@ import (
 // noAPI is an API that must not be called.
 type noAPI struct{ t *testing.T }
 
-func (a noAPI) Submit(context.Context, string, any) (api.SubmitResponse, error) {
+func (a noAPI) Submit(context.Context, string, any, api.SubmitOptions) (api.SubmitResponse, error) {
 	a.t.Error("submit called")
 	return api.SubmitResponse{}, context.Canceled
 }

@@ -224,9 +224,8 @@ func (w *worker) submit(ctx context.Context, job store.Job, sl *slot) (store.Job
 	// The run's ctx stops a submit still waiting to be sent (for a rate
 	// token, a slot); one already on the wire still gets its answer, for
 	// up to the client's SubmitGrace, so its request ID is recorded.
-	sctx := api.WithSubmitHold(ctx, sl.hold(ctx))
-	sctx = withSubmitGate(sctx, record)
-	resp, err := r.api.Submit(sctx, r.cfg.Model, job.Input)
+	opts := api.SubmitOptions{SendGate: record, Hold: sl.hold(ctx)}
+	resp, err := r.api.Submit(ctx, r.cfg.Model, job.Input, opts)
 	// Stop before the probe lets the other submits go: none of them may leave.
 	switch {
 	case errors.Is(err, api.ErrPaymentRequired):

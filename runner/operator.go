@@ -177,13 +177,11 @@ type gatedAPI struct {
 	r *Runner
 }
 
-func (g gatedAPI) Submit(ctx context.Context, model string, input any) (api.SubmitResponse, error) {
+func (g gatedAPI) Submit(ctx context.Context, model string, input any, opts api.SubmitOptions) (api.SubmitResponse, error) {
 	l := &g.r.lim
 	l.mu.Lock()
 	deadline := l.deadline
 	l.mu.Unlock()
-	record, _ := ctx.Value(submitGateKey{}).(func() error)
-	gate := record
 	if !deadline.IsZero() {
 		pastDeadline := func() error {
 			if g.r.cfg.Now().Before(deadline) {
@@ -196,8 +194,10 @@ func (g gatedAPI) Submit(ctx context.Context, model string, input any) (api.Subm
 			return api.SubmitResponse{}, err
 		}
 		// The client retries a submit the API did not take; the deadline
-		// holds for each of those attempts too.
-		gate = func() error {
+		// holds for each of those attempts too, before the caller's gate
+		// (which records "submitting").
+		record := opts.SendGate
+		opts.SendGate = func() error {
 			if err := pastDeadline(); err != nil {
 				return err
 			}
@@ -207,28 +207,17 @@ func (g gatedAPI) Submit(ctx context.Context, model string, input any) (api.Subm
 			return nil
 		}
 	}
-	if gate != nil {
-		ctx = api.WithSendGate(ctx, gate)
-	}
 	if !l.capped {
-		return g.API.Submit(ctx, model, input)
+		return g.API.Submit(ctx, model, input, opts)
 	}
 	if l.left.Add(-1) < 0 {
 		l.left.Add(1)
 		g.r.limitReached(ErrSubmitCap)
 		return api.SubmitResponse{}, ErrSubmitCap
 	}
-	resp, err := g.API.Submit(ctx, model, input)
+	resp, err := g.API.Submit(ctx, model, input, opts)
 	if err != nil && !errors.Is(err, api.ErrUncertain) {
 		l.left.Add(1) // the API said no, or never got it: nothing to pay
 	}
 	return resp, err
-}
-
-// submitGateKey carries the submit's own send gate (job.go records
-// "submitting" there) to gatedAPI, which runs it after its own checks.
-type submitGateKey struct{}
-
-func withSubmitGate(ctx context.Context, gate func() error) context.Context {
-	return context.WithValue(ctx, submitGateKey{}, gate)
 }

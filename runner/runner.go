@@ -25,11 +25,12 @@ import (
 type API interface {
 	// Submit creates a paid job. An error matching api.ErrUncertain means the
 	// request was sent and its outcome is unknown: a job may exist. It asks
-	// ctx's send gate (api.WithSendGate) right before each send, and sends
-	// nothing if the gate refuses: the runner records "submitting" there.
-	// api.ErrUnknownModel, api.ErrUnauthorized and api.ErrPaymentRequired
-	// are the account's (or the command's) refusals, not the row's.
-	Submit(ctx context.Context, model string, input any) (api.SubmitResponse, error)
+	// opts.SendGate right before each send, and sends nothing if the gate
+	// refuses: the runner records "submitting" there. It asks opts.Hold
+	// what each 429 means (api.SubmitHold). api.ErrUnknownModel,
+	// api.ErrUnauthorized and api.ErrPaymentRequired are the account's (or
+	// the command's) refusals, not the row's.
+	Submit(ctx context.Context, model string, input any, opts api.SubmitOptions) (api.SubmitResponse, error)
 	// Status is cheap and idempotent; api.ErrNotFound means the ID is unknown,
 	// api.ErrPermissionDenied that it is another account's. A status word
 	// outside the docs is api.StatusUnknown, with the word in Word.
