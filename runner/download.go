@@ -160,8 +160,8 @@ func (d *downloader) outputPresent(o store.Output) bool {
 // download fetches every output of a rendered job and records it done.
 // Job-level problems (a file that stays unreachable) mark the job failed;
 // an unwritable output folder is returned, as it stops the run.
-func (r *Runner) download(ctx context.Context, job store.Job) (store.Job, error) {
-	d := r.dl
+func (r *run) download(ctx context.Context, job store.Job) (store.Job, error) {
+	d := r.files
 	outs := append([]store.Output(nil), job.Outputs...)
 	refreshes := 0
 	for i := 0; i < len(outs); i++ {
@@ -224,7 +224,7 @@ func (r *Runner) download(ctx context.Context, job store.Job) (store.Job, error)
 }
 
 // refreshOutputs asks the result endpoint for fresh file URLs and records them.
-func (r *Runner) refreshOutputs(ctx context.Context, job store.Job) (store.Job, error) {
+func (r *run) refreshOutputs(ctx context.Context, job store.Job) (store.Job, error) {
 	res, err := r.api.Result(ctx, job.RequestID)
 	if err != nil {
 		return job, fmt.Errorf("refresh result URLs: %w", err)
@@ -240,7 +240,7 @@ func (r *Runner) refreshOutputs(ctx context.Context, job store.Job) (store.Job, 
 	})
 }
 
-func (r *Runner) downloadFailed(ctx context.Context, job store.Job, cause error) (store.Job, error) {
+func (r *run) downloadFailed(ctx context.Context, job store.Job, cause error) (store.Job, error) {
 	msg := "download: " + cause.Error()
 	j, err := r.store.Update(context.WithoutCancel(ctx), job.Key, func(j *store.Job) error {
 		// Still rendered: the next run tries the download again, never the render.

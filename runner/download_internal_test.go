@@ -51,8 +51,10 @@ func TestDownloadCollectsATimedOutJob(t *testing.T) {
 	job := store.Job{Key: "late", RequestID: "req-1", State: store.StateTimedOut,
 		Outputs: []store.Output{{URL: ts.URL + "/late.mp4?sig=x"}}}
 	require.NoError(t, st.Put(t.Context(), job))
-	r, err := New(Config{Model: "m", OutDir: dir}, noAPI{t}, st)
+	rr, err := New(Config{Model: "m", OutDir: dir}, noAPI{t}, st)
 	require.NoError(t, err)
+	r := newRun(rr)
+	defer r.files.dirSync.Close()
 
 	got, err := r.download(t.Context(), job)
 	require.NoError(t, err)

@@ -434,7 +434,7 @@ func (p *pollPolicy) forget(w *jobWatch) {
 
 // pollUntilDone looks at a submitted job until the API finishes it, then
 // records the outcome. It returns the job as recorded.
-func (r *Runner) pollUntilDone(ctx context.Context, job store.Job) (store.Job, error) {
+func (r *run) pollUntilDone(ctx context.Context, job store.Job) (store.Job, error) {
 	w := &jobWatch{submittedAt: job.SubmittedAt, queuePos: -1}
 	if w.submittedAt.IsZero() {
 		w.submittedAt = r.cfg.Now()
@@ -536,7 +536,7 @@ func (r *Runner) pollUntilDone(ctx context.Context, job store.Job) (store.Job, e
 }
 
 // moveTo records a state change; unchanged states cost no write.
-func (r *Runner) moveTo(ctx context.Context, job store.Job, s store.State) (store.Job, error) {
+func (r *run) moveTo(ctx context.Context, job store.Job, s store.State) (store.Job, error) {
 	if job.State == s {
 		return job, nil
 	}
@@ -556,7 +556,7 @@ func (r *Runner) moveTo(ctx context.Context, job store.Job, s store.State) (stor
 }
 
 // recordResult stores a finished job's outcome.
-func (r *Runner) recordResult(ctx context.Context, job store.Job, w *jobWatch, res api.Result) (store.Job, error) {
+func (r *run) recordResult(ctx context.Context, job store.Job, w *jobWatch, res api.Result) (store.Job, error) {
 	now := r.cfg.Now()
 	var state store.State
 	switch {
@@ -604,7 +604,7 @@ func (r *Runner) recordResult(ctx context.Context, job store.Job, w *jobWatch, r
 // pollFailed handles an error from a status or result call. Only the
 // account's trouble (a rejected token, the outage clock run out) ends the
 // run; a job's own trouble ends that job.
-func (r *Runner) pollFailed(ctx context.Context, job store.Job, w *jobWatch, err error) (store.Job, error) {
+func (r *run) pollFailed(ctx context.Context, job store.Job, w *jobWatch, err error) (store.Job, error) {
 	switch {
 	case ctx.Err() != nil:
 		return job, ctx.Err()
@@ -636,7 +636,7 @@ func (r *Runner) pollFailed(ctx context.Context, job store.Job, w *jobWatch, err
 }
 
 // failJob records a job failed for msg.
-func (r *Runner) failJob(ctx context.Context, job store.Job, w *jobWatch, msg string) (store.Job, error) {
+func (r *run) failJob(ctx context.Context, job store.Job, w *jobWatch, msg string) (store.Job, error) {
 	j, err := r.store.Update(context.WithoutCancel(ctx), job.Key, func(j *store.Job) error {
 		j.State = store.StateFailed
 		j.LastError = msg
@@ -661,7 +661,7 @@ type jobTrouble struct {
 // lookFailed decides what a failed status or result call (made at asked)
 // means for the job: look again later (done false), or the job's end
 // for this run, as recorded, with the run's error if it must stop.
-func (r *Runner) lookFailed(ctx context.Context, job store.Job, w *jobWatch, t *jobTrouble, err error, asked time.Time) (store.Job, bool, error) {
+func (r *run) lookFailed(ctx context.Context, job store.Job, w *jobWatch, t *jobTrouble, err error, asked time.Time) (store.Job, bool, error) {
 	if r.parkable(t, err, asked) {
 		j, perr := r.park(ctx, job, w, err)
 		return j, true, perr
@@ -686,7 +686,7 @@ func (r *Runner) lookFailed(ctx context.Context, job store.Job, w *jobWatch, t *
 // failing one made at asked), makes the job's trouble its own: its calls
 // have kept failing for --outage-limit while calls for other jobs went
 // through.
-func (r *Runner) parkable(t *jobTrouble, err error, asked time.Time) bool {
+func (r *run) parkable(t *jobTrouble, err error, asked time.Time) bool {
 	unreadable := errors.Is(err, api.ErrBadResponse)
 	if !errors.Is(err, api.ErrUnavailable) && !unreadable {
 		return false
@@ -709,7 +709,7 @@ func (r *Runner) parkable(t *jobTrouble, err error, asked time.Time) bool {
 
 // park leaves a job whose own calls keep failing in flight, recorded, for
 // the next run to look at again; this run goes on with the others.
-func (r *Runner) park(ctx context.Context, job store.Job, w *jobWatch, err error) (store.Job, error) {
+func (r *run) park(ctx context.Context, job store.Job, w *jobWatch, err error) (store.Job, error) {
 	msg := "its status kept failing while other calls succeeded; left in flight for the next run: " + apiMessage(err)
 	if errors.Is(err, api.ErrBadResponse) {
 		msg = "its status could not be read for the outage limit; left in flight for the next run: " + apiMessage(err)
@@ -736,7 +736,7 @@ func word(resultWord, statusWord string, useResult bool) string {
 }
 
 // unknownWord counts a status word outside the docs, logging each new one once.
-func (r *Runner) unknownWord(job store.Job, w string) {
+func (r *run) unknownWord(job store.Job, w string) {
 	if first := r.stats.word(w); first != "" {
 		r.log.Warn("status word outside the API's docs; treating the job as still running",
 			"word", first, "key", job.Key, "request_id", job.RequestID)
@@ -744,7 +744,7 @@ func (r *Runner) unknownWord(job store.Job, w string) {
 }
 
 // timeOut gives up on a job that ran past --job-timeout, cancelling it if it is still queued.
-func (r *Runner) timeOut(ctx context.Context, job store.Job, w *jobWatch) (store.Job, error) {
+func (r *run) timeOut(ctx context.Context, job store.Job, w *jobWatch) (store.Job, error) {
 	msg := fmt.Sprintf("no result %s after submit (the job timeout)", r.cfg.JobTimeout)
 	if job.State != store.StateRunning {
 		err := r.api.Cancel(ctx, job.RequestID)
