@@ -221,7 +221,7 @@ func (r *run) submit(ctx context.Context, job store.Job, sl *slot) (store.Job, e
 	wctx := context.WithoutCancel(ctx) // the outcome is always recorded
 	switch {
 	case err == nil:
-		r.outage.ok()
+		r.outage.ok(r.cfg.Now())
 		r.stats.submitted.Add(1)
 		sl.submitted()
 		now := r.cfg.Now()
@@ -278,7 +278,7 @@ func (r *run) submit(ctx context.Context, job store.Job, sl *slot) (store.Job, e
 		job = prev // nothing was written: the row is as it was
 	}
 	if errors.Is(err, api.ErrUnavailable) {
-		if werr := r.outage.wait(ctx, err, r.poll.cfg.Min); werr == nil {
+		if werr := r.outageWait(ctx, err); werr == nil {
 			return r.submit(ctx, job, sl)
 		} else if ctx.Err() != nil {
 			return job, ctx.Err()
@@ -366,7 +366,7 @@ func (r *run) lateLook(ctx context.Context, job store.Job) (store.Job, bool, err
 		r.log.Debug("timed-out job looked at again", "key", job.Key, "request_id", job.RequestID, "status", res.Status)
 		return job, false, nil
 	}
-	r.outage.ok()
+	r.outage.ok(r.cfg.Now())
 	// Recorded here, not by recordResult: it finished at some time since
 	// the last run, which teaches the poll policy nothing and frees no slot.
 	now := r.cfg.Now()

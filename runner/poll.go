@@ -489,7 +489,7 @@ func (r *run) pollUntilDone(ctx context.Context, job store.Job) (store.Job, erro
 			continue // look again later
 		}
 		trouble = jobTrouble{}
-		r.outage.ok()
+		r.outage.ok(r.cfg.Now())
 		r.poll.observe(w, status, pos, w.lastLook)
 		if status == api.StatusUnknown {
 			// A word outside the docs: still running, as far as we know.
@@ -675,7 +675,7 @@ func (r *run) lookFailed(ctx context.Context, job store.Job, w *jobWatch, t *job
 		}
 		return job, false, nil
 	}
-	if werr := r.outage.wait(ctx, err, r.poll.cfg.Min); werr == nil {
+	if werr := r.outageWait(ctx, err); werr == nil {
 		return job, false, nil // the API is briefly unavailable
 	}
 	j, perr := r.pollFailed(ctx, job, w, err)

@@ -237,7 +237,7 @@ func newRun(r *Runner) *run {
 	start := r.cfg.Now()
 	ru := &run{Runner: r, began: start,
 		poll:      newPollPolicy(r.cfg.Poll, r.cfg.Now),
-		outage:    &outage{limit: r.cfg.OutageLimit, now: r.cfg.Now},
+		outage:    &outage{limit: r.cfg.OutageLimit},
 		downloads: semaphore.NewWeighted(int64(r.cfg.DownloadConcurrency)),
 		started:   semaphore.NewWeighted(int64(2*r.cfg.Concurrency + r.cfg.DownloadConcurrency)),
 		probe:     make(chan struct{}),
