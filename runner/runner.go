@@ -196,9 +196,10 @@ func New(cfg Config, client API, cp Checkpoint) (*Runner, error) {
 }
 
 // run is one Run's state: its figures, its limits and stop switch, the
-// pacing it learns, its pools. Run creates it and drops it at the end; its
-// methods are the pipeline's steps. It reads the Runner's settings and
-// collaborators and never changes them.
+// pacing it learns, its pools. Run creates it, and the Runner keeps the
+// last one only for Snapshot; its methods are the pipeline's steps. It
+// reads the Runner's settings and collaborators and never changes them
+// (it calls the API through api, never r.client).
 type run struct {
 	*Runner
 	api   API       // r.client behind the run's limits (gatedAPI)
