@@ -27,7 +27,9 @@ func newSimCmd(stdout io.Writer) *cobra.Command {
 		Use:   "sim [--addr HOST:PORT]",
 		Short: "Run the simulated API standalone",
 		Long:  simLong,
-		Args:  noArgs,
+		Example: `  pikabatch sim
+  pikabatch sim --addr 127.0.0.1:8787 --token test --fault-429 0.05 --fault-lost 0.01`,
+		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			return runSim(c.Context(), o, stdout)
 		},

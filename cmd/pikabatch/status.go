@@ -43,6 +43,9 @@ func newStatusCmd(stdout io.Writer) *cobra.Command {
 		Short: "Show where a batch stands (also while a run is live)",
 		Long: `Show where one batch (or every shard of it) stands, from the live run
 when one holds the state file.`,
+		Example: `  pikabatch status --out out
+  pikabatch status --out out --json
+  pikabatch status --state a/.pikabatch-0-of-2.db --state b/.pikabatch-1-of-2.db`,
 		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			return runStatus(c.Context(), o, stdout)
@@ -50,6 +53,7 @@ when one holds the state file.`,
 	}
 	o.batches.register(c.Flags())
 	c.Flags().BoolVar(&o.asJSON, "json", false, "print the status as JSON")
+	markBatchRequired(c)
 	return c
 }
 
