@@ -67,7 +67,7 @@ func runBench(ctx context.Context, o benchOptions, stdout, stderr io.Writer) err
 	results, err := bench.Run(ctx, cfg)
 	switch {
 	case o.asJSON:
-		writeJSON(stdout, results)
+		writeJSON(stdout, benchJSON{Version: jsonVersion, Scenarios: results})
 	case o.asTable:
 		bench.WriteMarkdown(stdout, results)
 	default:

@@ -74,7 +74,7 @@ func runCancel(ctx context.Context, o cancelOptions, stdout io.Writer) error {
 
 	rep, err := cancelAll(ctx, srcs, o.keys)
 	if o.asJSON {
-		writeJSON(stdout, rep)
+		writeJSON(stdout, cancelJSONOf(rep))
 	} else {
 		printCancel(stdout, rep)
 	}

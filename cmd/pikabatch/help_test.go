@@ -11,8 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// noToken is an environment without an API token.
-var noToken = map[string]string{"RUNCOMFY_API_TOKEN": "", "RUNCOMFY_API_TOKEN_FILE": ""}
+// envNoToken is an environment without an API token.
+var envNoToken = map[string]string{"RUNCOMFY_API_TOKEN": "", "RUNCOMFY_API_TOKEN_FILE": ""}
 
 // commands are the CLI's own commands (not cobra's help and completion).
 func commands(t *testing.T) []*cobra.Command {
@@ -41,7 +41,7 @@ func TestHelpExamples(t *testing.T) {
 					t.Errorf("%s: %s\n\tin: %s", inv.where, p, inv)
 				}
 			}
-			code, stdout, _ := invoke(t, noToken, c.Name(), "--help")
+			code, stdout, _ := invoke(t, envNoToken, c.Name(), "--help")
 			assert.Equal(t, exitOK, code)
 			assert.Contains(t, stdout, "\nExamples:\n")
 		})
@@ -52,7 +52,7 @@ func TestHelpExamples(t *testing.T) {
 // the same headers everywhere.
 func TestHelpText(t *testing.T) {
 	help := func(args ...string) string {
-		code, stdout, stderr := invoke(t, noToken, append(args, "--help")...)
+		code, stdout, stderr := invoke(t, envNoToken, append(args, "--help")...)
 		require.Equal(t, exitOK, code, stderr)
 		return stdout
 	}
@@ -92,7 +92,7 @@ func TestMistypes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
-			code, stdout, stderr := invoke(t, noToken, tt.args...)
+			code, stdout, stderr := invoke(t, envNoToken, tt.args...)
 			assert.Equal(t, exitUsage, code)
 			assert.Empty(t, stdout)
 			lines := strings.Split(strings.TrimSuffix(stderr, "\n"), "\n")
@@ -119,7 +119,7 @@ func TestNearestFlag(t *testing.T) {
 // names.
 func TestCompletion(t *testing.T) {
 	for _, shell := range []string{"bash", "zsh", "fish"} {
-		code, stdout, stderr := invoke(t, noToken, "completion", shell)
+		code, stdout, stderr := invoke(t, envNoToken, "completion", shell)
 		require.Equal(t, exitOK, code, stderr)
 		assert.Contains(t, stdout, "pikabatch", shell)
 	}
@@ -145,7 +145,7 @@ func TestUsageBeforeToken(t *testing.T) {
 		{[]string{"run", "--manifest", m, "--out", filepath.Join(dir, "o")}, exitNoPerm, "RUNCOMFY_API_TOKEN"},
 	} {
 		t.Run(strings.Join(tt.args[:1], " "), func(t *testing.T) {
-			code, _, stderr := invoke(t, noToken, tt.args...)
+			code, _, stderr := invoke(t, envNoToken, tt.args...)
 			assert.Equal(t, tt.code, code, stderr)
 			assert.Contains(t, stderr, tt.want)
 		})

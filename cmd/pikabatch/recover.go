@@ -75,10 +75,7 @@ func runRecover(ctx context.Context, o recoverOptions, stdout io.Writer) error {
 		return err
 	}
 	if o.asJSON {
-		writeJSON(stdout, struct {
-			live.RecoverReport
-			KeptAs string `json:"damaged_kept_as,omitempty"`
-		}{rep, aside})
+		writeJSON(stdout, recoverJSONOf(rep, aside))
 		return nil
 	}
 	if aside != "" {

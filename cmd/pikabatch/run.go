@@ -499,8 +499,8 @@ func (b *batch) notify(ctx context.Context, sum runner.Summary, calls api.Calls,
 		return
 	}
 	code := exitCode(ctx, runErr)
-	p := notifyPayload{Outcome: outcome(code), ExitCode: code, Manifest: b.o.manifest, StateFile: b.state.path,
-		Summary: sum, APICalls: calls}
+	p := notifyPayload{Version: jsonVersion, Outcome: outcome(code), ExitCode: code, Manifest: b.o.manifest,
+		StateFile: b.state.path, Summary: liveFigures(sum), APICalls: apiCallsOf(calls)}
 	if runErr != nil {
 		p.Error = runErr.Error()
 	}
@@ -590,10 +590,7 @@ func wholeManifest(s runner.Summary, rows int) runner.Summary {
 // printSummary writes the end-of-run account.
 func printSummary(w io.Writer, s runner.Summary, calls api.Calls, asJSON bool) {
 	if asJSON {
-		writeJSON(w, struct {
-			runner.Summary
-			APICalls api.Calls `json:"api_calls"`
-		}{s, calls})
+		writeJSON(w, runJSONOf(s, calls))
 		return
 	}
 	fmt.Fprintf(w, "\nrows %d: %d done", s.Rows, s.Final[store.StateDone])

@@ -63,7 +63,7 @@ func runValidate(ctx context.Context, o validateOptions, stdout io.Writer) error
 	}
 	if o.asJSON {
 		if !o.checkURLs {
-			writeJSON(stdout, sum)
+			writeJSON(stdout, validateJSONOf(sum))
 			return nil
 		}
 		out, err := newURLsJSON(stdout, sum)
