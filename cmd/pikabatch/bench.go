@@ -45,6 +45,7 @@ README's Performance table is its --markdown output.`,
 	fs.BoolVar(&o.asJSON, "json", false, "print the results as JSON")
 	fs.BoolVar(&o.asTable, "markdown", false, "print the results as a Markdown table")
 	fs.BoolVarP(&o.quiet, "quiet", "q", false, "quiet: no per-run lines on stderr")
+	completeWords(c, "scenario", bench.Scenarios()...)
 	return c
 }
 

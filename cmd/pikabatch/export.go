@@ -39,6 +39,7 @@ func newExportCmd(stdout, stderr io.Writer) *cobra.Command {
 	fs.StringVar(&o.format, "format", "", "csv or jsonl (default: by -o's extension, else jsonl)")
 	fs.StringVarP(&o.outFile, "output", "o", "-", "write to `file` (atomically) instead of stdout")
 	markBatchRequired(c)
+	completeWords(c, "format", "csv", "jsonl")
 	return c
 }
 

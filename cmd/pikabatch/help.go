@@ -50,6 +50,14 @@ func markBatchRequired(c *cobra.Command) {
 	c.Flags().Lookup("out").Usage += " (this or --state is required)"
 }
 
+// completeWords makes shell completion offer words for the value of c's
+// flag.
+func completeWords(c *cobra.Command, flag string, words ...string) {
+	if err := c.RegisterFlagCompletionFunc(flag, cobra.FixedCompletions(words, cobra.ShellCompDirectiveNoFileComp)); err != nil {
+		panic(err) // a flag the command does not define, or twice: a bug here
+	}
+}
+
 // unknownCommand is the root's argument check: a word that is no command
 // is a usage error, with the nearest commands' names.
 func unknownCommand(c *cobra.Command, args []string) error {

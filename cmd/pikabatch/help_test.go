@@ -123,6 +123,10 @@ func TestCompletion(t *testing.T) {
 		require.Equal(t, exitOK, code, stderr)
 		assert.Contains(t, stdout, "pikabatch", shell)
 	}
+	// What the scripts ask the binary: a flag's values.
+	code, stdout, stderr := invoke(t, envNoToken, "__complete", "run", "--progress", "")
+	require.Equal(t, exitOK, code, stderr)
+	assert.Equal(t, []string{"auto", "bar", "plain", "off", ":4"}, strings.Fields(stdout))
 }
 
 // TestUsageBeforeToken: a mistake in the command line is a usage error

@@ -138,6 +138,11 @@ Token: RUNCOMFY_API_TOKEN, or RUNCOMFY_API_TOKEN_FILE (a file holding it).`,
 	}
 	o.register(c.Flags())
 	markRequired(c, "manifest", "out")
+	completeWords(c, "format", "auto", "csv", "jsonl")
+	completeWords(c, "results-format", "jsonl", "csv")
+	completeWords(c, "progress", progressAuto, progressBar, progressPlain, progressOff)
+	completeWords(c, "log-format", "text", "json")
+	completeWords(c, "log-level", "debug", "info", "warn", "error")
 	return c
 }
 

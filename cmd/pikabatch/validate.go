@@ -47,6 +47,7 @@ func newValidateCmd(stdout io.Writer) *cobra.Command {
 	fs.IntVar(&o.checkConc, "check-concurrency", 8, "image hosts asked at once with --check-urls")
 	fs.Float64Var(&o.checkRPS, "check-rps", 10, "requests per second to image hosts with --check-urls")
 	markRequired(c, "manifest")
+	completeWords(c, "format", "auto", "csv", "jsonl")
 	return c
 }
 
