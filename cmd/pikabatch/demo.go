@@ -39,7 +39,8 @@ whole product, end to end, with no account and no network.`,
 	fs := c.Flags()
 	fs.StringVar(&o.batch.manifest, "manifest", "examples/manifest.csv", "manifest `file` to render")
 	fs.StringVar(&o.batch.out, "out", "out", "output `folder`")
-	fs.BoolVarP(&o.batch.quiet, "quiet", "q", false, quietUsage)
+	// No --progress here: -q turns the progress display off.
+	fs.BoolVarP(&o.batch.quiet, "quiet", "q", false, "quiet: no progress display, warnings and errors only")
 	fs.BoolVar(&o.faults, "faults", true, "inject recoverable faults (429s, 5xx, cut-off downloads, expired URLs)")
 	return c
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -74,6 +75,11 @@ func unknownCommand(c *cobra.Command, args []string) error {
 // flagError turns cobra's flag-parse error into a usage error of one
 // line, with the flag the user probably meant, and a pointer to the help.
 func flagError(c *cobra.Command, err error) error {
+	var ie *pflag.InvalidValueError
+	if errors.As(err, &ie) {
+		f := ie.GetFlag()
+		return usagef("--%s %q: %s\n%s", f.Name, ie.GetValue(), valueWanted(f, ie.Unwrap()), helpHint(c))
+	}
 	var ne *pflag.NotExistError
 	if !errors.As(err, &ne) {
 		return usagef("%v\n%s", err, helpHint(c))
@@ -87,6 +93,25 @@ func flagError(c *cobra.Command, err error) error {
 		msg += "; did you mean " + s + "?"
 	}
 	return usagef("%s\n%s", msg, helpHint(c))
+}
+
+// valueWanted says what flag f takes, given why its value was refused: a
+// number's parse error (strconv's) names Go functions, not the value.
+func valueWanted(f *pflag.Flag, cause error) string {
+	var ne *strconv.NumError
+	switch t := f.Value.Type(); {
+	case t == "duration":
+		return "want a duration such as 90s, 5m or 1h30m"
+	case t == "bool":
+		return "want true or false"
+	case !errors.As(cause, &ne):
+		return cause.Error()
+	case strings.HasPrefix(t, "int"):
+		return "want a whole number"
+	case strings.HasPrefix(t, "float"):
+		return "want a number"
+	}
+	return cause.Error()
 }
 
 func helpHint(c *cobra.Command) string {

@@ -87,6 +87,12 @@ func TestMistypes(t *testing.T) {
 		{[]string{"run", "-manifest", "m.csv"}, "unknown flag -manifest; did you mean --manifest?"},
 		{[]string{"run", "--retry"}, "unknown flag --retry; did you mean --retry-failed?"},
 		{[]string{"export", "--zzzzzz"}, "unknown flag --zzzzzz\n"},
+		{[]string{"run", "--concurrency", "x"}, `--concurrency "x": want a whole number`},
+		{[]string{"run", "--rps", "fast"}, `--rps "fast": want a number`},
+		{[]string{"run", "--job-timeout", "10"}, `--job-timeout "10": want a duration such as 90s`},
+		{[]string{"run", "--json=maybe"}, `--json "maybe": want true or false`},
+		{[]string{"run", "--deadline", "7"}, `--deadline "7": want a duration (5h30m), a clock time (06:00)`},
+		{[]string{"status", "--out"}, "flag needs an argument: --out"},
 		{[]string{"run", "--out", "o"}, `required flag(s) "manifest" not set`},
 		{[]string{"export"}, "[out state] is required"},
 	}

@@ -108,7 +108,7 @@ func runSim(ctx context.Context, o simOptions, stdout io.Writer) error {
 	return ctx.Err()
 }
 
-const simLong = `Runs the simulated RunComfy Model API, speaking the documented contract:
+const simLong = `Run the simulated RunComfy Model API, speaking the documented contract:
 result "succeeded", cancel 202 with an outcome, errors with a numeric
 error_code. Fault flags take a rate in [0, 1], drawn from --seed.
 
