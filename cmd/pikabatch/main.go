@@ -119,9 +119,7 @@ func usagef(format string, args ...any) error { return &usageError{msg: fmt.Spri
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	root := newRootCmd(stdout, stderr)
 	var started bool
-	for _, c := range root.Commands() {
-		markStarted(c, &started)
-	}
+	markStarted(root, &started)
 	// A non-nil slice: with nil, cobra would read os.Args.
 	root.SetArgs(append([]string{}, args...))
 	c, err := root.ExecuteContextC(ctx)
@@ -135,9 +133,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return usagef("%v\n%s", err, helpHint(c))
 }
 
-// markStarted makes c's RunE set *started before it runs: errors from then
-// on are the command's own.
+// markStarted makes the RunE of c and its subcommands set *started
+// before it runs: errors from then on are the command's own.
 func markStarted(c *cobra.Command, started *bool) {
+	for _, sub := range c.Commands() {
+		markStarted(sub, started)
+	}
 	if c.RunE == nil {
 		return
 	}
