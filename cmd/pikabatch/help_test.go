@@ -2,6 +2,7 @@ package main
 
 import (
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -142,6 +143,9 @@ func TestUsageBeforeToken(t *testing.T) {
 	dir := t.TempDir()
 	m := writeFile(t, filepath.Join(dir, "m.csv"), "id,image\na,https://img.example.com/a.jpg\n")
 	file := writeFile(t, filepath.Join(dir, "a-file"), "x")
+	split := filepath.Join(dir, "split")
+	require.NoError(t, os.MkdirAll(split, 0o755))
+	writeFile(t, filepath.Join(split, ".pikabatch.db"), "") // a whole-manifest run's state
 	for _, tt := range []struct {
 		args []string
 		code int
@@ -150,11 +154,14 @@ func TestUsageBeforeToken(t *testing.T) {
 		{[]string{"run", "--out", filepath.Join(dir, "o")}, exitUsage, `"manifest" not set`},
 		{[]string{"run", "--manifest", m, "--out", filepath.Join(dir, "o"), "--concurrency", "0"}, exitUsage, "--concurrency"},
 		{[]string{"run", "--manifest", m, "--out", filepath.Join(dir, "o"), "--rps", "-1"}, exitUsage, "--rps"},
+		{[]string{"run", "--manifest", m, "--out", filepath.Join(dir, "o"), "--log-level", "loud"}, exitUsage, "--log-level"},
+		{[]string{"run", "--manifest", m, "--out", filepath.Join(dir, "o"), "--progress", "fancy"}, exitUsage, "--progress"},
+		{[]string{"run", "--manifest", m, "--out", split, "--shard", "0/2"}, exitUsage, "another split"},
 		{[]string{"run", "--manifest", m, "--out", file}, exitCantCreate, "is a file, not a folder"},
 		{[]string{"demo", "--manifest", m, "--out", file, "-q"}, exitCantCreate, "is a file, not a folder"},
 		{[]string{"run", "--manifest", m, "--out", filepath.Join(dir, "o")}, exitNoPerm, "RUNCOMFY_API_TOKEN"},
 	} {
-		t.Run(strings.Join(tt.args[:1], " "), func(t *testing.T) {
+		t.Run(strings.Join(tt.args[len(tt.args)-2:], " "), func(t *testing.T) {
 			code, _, stderr := invoke(t, envNoToken, tt.args...)
 			assert.Equal(t, tt.code, code, stderr)
 			assert.Contains(t, stderr, tt.want)

@@ -207,19 +207,15 @@ type batch struct {
 	state         stateFile
 }
 
-// prepareBatch checks the options, validates every row of the manifest and
-// finds the state file: an invalid manifest costs nothing.
+// prepareBatch checks the options, validates every row of the manifest,
+// finds the state file and reads the token: an invalid manifest costs
+// nothing, and every mistake in the command line (exit 64) is found before
+// a missing token (77).
 func prepareBatch(ctx context.Context, o batchOptions, stderr io.Writer) (*batch, error) {
 	var err error
 	b := &batch{o: o}
-	// Mistakes in the command line first (exit 64), before the token.
 	if err := b.checkOptions(); err != nil {
 		return nil, err
-	}
-	if o.token == "" && !o.dryRun {
-		if b.o.token, err = tokenFromEnv(); err != nil {
-			return nil, err
-		}
 	}
 	b.logs = newLogSink(stderr)
 	if b.log, err = newLogger(b.logs, o.logFormat, o.logLevel, o.quiet); err != nil {
@@ -233,6 +229,11 @@ func prepareBatch(ctx context.Context, o batchOptions, stderr io.Writer) (*batch
 	}
 	if err := b.findState(); err != nil {
 		return nil, err
+	}
+	if o.token == "" && !o.dryRun {
+		if b.o.token, err = tokenFromEnv(); err != nil {
+			return nil, err
+		}
 	}
 	return b, nil
 }
