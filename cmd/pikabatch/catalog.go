@@ -69,6 +69,9 @@ func newModelsCmd(stdout io.Writer) *cobra.Command {
 fields, which are the manifest's columns, and its price.
 
 Token: RUNCOMFY_API_TOKEN, or RUNCOMFY_API_TOKEN_FILE (a file holding it).`,
+		Example: `  pikabatch models --category text-to-video
+  pikabatch models --search pika --json
+  pikabatch models show pika/pika-2-2/image-to-video`,
 		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			return runModelsCmd(c.Context(), o, stdout)
@@ -82,8 +85,9 @@ Token: RUNCOMFY_API_TOKEN, or RUNCOMFY_API_TOKEN_FILE (a file holding it).`,
 
 	var so modelsOptions
 	show := &cobra.Command{
-		Use:   "show ID",
-		Short: "A model's fields (the manifest's columns) and price",
+		Use:     "show ID",
+		Short:   "A model's fields (the manifest's columns) and price",
+		Example: "  pikabatch models show pika/pika-2-2/image-to-video --json",
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return usagef("models show takes one model ID, not %d arguments", len(args))
@@ -342,6 +346,8 @@ func newBalanceCmd(stdout io.Writer) *cobra.Command {
 		Long: `Print the account's balance (one wallet pays every RunComfy product).
 
 Token: RUNCOMFY_API_TOKEN, or RUNCOMFY_API_TOKEN_FILE (a file holding it).`,
+		Example: `  pikabatch balance
+  pikabatch balance --json --balance-base https://api.runcomfy.net`,
 		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			client, err := o.account.client()

@@ -41,14 +41,11 @@ func dryRun(ctx context.Context, o batchOptions, rows runner.RowSource, statePat
 		return err
 	}
 	if o.jsonSummary {
+		pj := planJSONOf(p)
 		if o.cost.priceUSD > 0 || o.cost.useCatalog {
-			writeJSON(stdout, struct {
-				runner.Plan
-				EstimatedCost *costJSON `json:"estimated_cost"`
-			}{p, dryRunCost(io.Discard, priced, p.Submits, note)})
-			return nil
+			pj.EstimatedCost = dryRunCost(io.Discard, priced, p.Submits, note)
 		}
-		writeJSON(stdout, p)
+		writeJSON(stdout, pj)
 		return nil
 	}
 	printPlan(stdout, p, statePath)

@@ -30,9 +30,23 @@ const (
 	metaMaxCost = "max_cost_usd"
 )
 
+// prepareCatalog reads the model's catalog entry once, before the first
+// submit: its input schema (recorded at first use) and its price, which
+// the budget and the balance check use.
+func (b *batch) prepareCatalog(ctx context.Context, st *store.Store, tr http.RoundTripper) (*spend, error) {
+	acct := b.o.accountClient(tr)
+	model, merr := acct.Model(ctx, b.o.model)
+	var err error
+	if b.inputSchema, _, err = inputSchema(ctx, st, b.o.model, model, merr, b.log); err != nil {
+		return nil, err
+	}
+	return b.prepareSpend(ctx, acct, st, model, merr)
+}
+
 // spend is a run's money side: the price of a job, the budget, the
 // balance check.
 type spend struct {
+	since   time.Time // the run's start: jobs finished since are this run's
 	pricer  price.Pricer
 	priced  bool           // pricer prices jobs (a catalog price or --price)
 	budget  *budget.Budget // nil without --max-cost (given now or recorded)
@@ -69,7 +83,7 @@ func (u unreadable) Balance(context.Context) (api.Balance, error)     { return a
 // anything is submitted.
 func (b *batch) prepareSpend(ctx context.Context, c catalogReader, st *store.Store, m api.Model, merr error) (*spend, error) {
 	o := b.o
-	s := &spend{}
+	s := &spend{since: time.Now()}
 	limit, err := b.budgetLimit(ctx, st)
 	if err != nil {
 		return nil, err
@@ -241,27 +255,47 @@ func (b *batch) estimateLeft(ctx context.Context, st *store.Store, p price.Price
 	return hi, nil
 }
 
-// budgetedAPI consults the budget right before each submit, re-sends
-// included: a submit that would take the batch past --max-cost is not
-// sent. A submit the API provably did not take gives its money back; an
-// uncertain one keeps it (the job may exist and be paid for).
+// budgetedAPI consults the budget right before each submit is sent, at
+// the client's send gate (after the rate limiter's wait, before the
+// runner records "submitting"), re-sends included: a submit that would take
+// the batch past --max-cost is not sent. A submit the API provably did not
+// take gives its money back; an uncertain one keeps it (the job may exist
+// and be paid for).
 type budgetedAPI struct {
 	runner.API
 	budget *budget.Budget
 	pricer price.Pricer
 }
 
-func (a budgetedAPI) Submit(ctx context.Context, model string, input any) (api.SubmitResponse, error) {
+func (a budgetedAPI) Submit(ctx context.Context, model string, input any, opts api.SubmitOptions) (api.SubmitResponse, error) {
 	usd, err := a.pricer.Job(inputField(input))
 	if err != nil {
 		return api.SubmitResponse{}, fmt.Errorf("%w: the job's cost is unknown (%w)", budget.ErrOverBudget, err)
 	}
-	if err := a.budget.Reserve(usd); err != nil {
-		return api.SubmitResponse{}, err
+	// The gate runs before every attempt; attempts after the first follow
+	// one the API provably did not act on, so the job is reserved once.
+	reserved := false
+	record := opts.SendGate
+	opts.SendGate = func() error {
+		if !reserved {
+			if err := a.budget.Reserve(usd); err != nil {
+				return err
+			}
+			reserved = true
+		}
+		if record != nil {
+			return record()
+		}
+		return nil
 	}
-	resp, err := a.API.Submit(ctx, model, input)
-	if err != nil && !errors.Is(err, api.ErrUncertain) {
+	resp, err := a.API.Submit(ctx, model, input, opts)
+	sent := err == nil || errors.Is(err, api.ErrUncertain)
+	switch {
+	case reserved && !sent:
 		a.budget.Release(usd)
+	case !reserved && sent:
+		// An API that never asked the gate still sent it: count it.
+		a.budget.Spend(usd)
 	}
 	return resp, err
 }
@@ -278,12 +312,12 @@ func (s *spend) api(client runner.API) runner.API {
 // reportSpend says, after the summary, what the batch spent (the API's
 // figures, else the estimate, marked) and what is left of its budget (on
 // stderr when stdout is JSON).
-func (b *batch) reportSpend(ctx context.Context, stdout, stderr io.Writer, st runner.Checkpoint, s *spend, since time.Time, runErr error) {
+func (b *batch) reportSpend(ctx context.Context, stdout, stderr io.Writer, st runner.Checkpoint, s *spend, runErr error) {
 	w := stdout
 	if b.o.jsonSummary {
 		w = stderr
 	}
-	if r, err := spendOf(context.WithoutCancel(ctx), st, s, since); err != nil {
+	if r, err := spendOf(context.WithoutCancel(ctx), st, s, s.since); err != nil {
 		b.log.Warn("spend not read from the state", "err", err)
 	} else if line := spendLine(r); line != "" {
 		fmt.Fprintln(w, line)

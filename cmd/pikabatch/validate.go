@@ -31,6 +31,8 @@ func newValidateCmd(stdout io.Writer) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "validate --manifest FILE",
 		Short: "Check a manifest; nothing is sent",
+		Example: `  pikabatch validate --manifest clips.csv
+  pikabatch validate --manifest clips.jsonl --check-urls --json`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) > 0 {
 				return usagef("unexpected argument %q (the manifest is --manifest FILE)", args[0])
@@ -51,6 +53,8 @@ func newValidateCmd(stdout io.Writer) *cobra.Command {
 	fs.StringVar(&o.model, "model", defaultModel, "model ID, for the cost estimate")
 	fs.StringVar(&o.apiBase, "api-base", envOr("RUNCOMFY_API_BASE", api.DefaultBaseURL), "API base URL for --catalog (env RUNCOMFY_API_BASE)")
 	o.cost.registerPreview(fs)
+	markRequired(c, "manifest")
+	completeWords(c, "format", "auto", "csv", "jsonl")
 	return c
 }
 
@@ -75,14 +79,11 @@ func runValidate(ctx context.Context, o validateOptions, stdout io.Writer) error
 	}
 	if o.asJSON {
 		if !o.checkURLs {
+			v := validateJSONOf(sum)
 			if o.cost.priceUSD > 0 || o.cost.useCatalog {
-				writeJSON(stdout, struct {
-					manifest.Summary
-					EstimatedCost *costJSON `json:"estimated_cost"`
-				}{sum, totalJSON(cost, pricer)})
-				return nil
+				v.EstimatedCost = totalJSON(cost, pricer)
 			}
-			writeJSON(stdout, sum)
+			writeJSON(stdout, v)
 			return nil
 		}
 		out, err := newURLsJSON(stdout, sum)

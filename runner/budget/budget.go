@@ -79,6 +79,16 @@ func (b *Budget) Reserve(usd float64) error {
 	return nil
 }
 
+// Spend counts usd as spent whatever the limit: a submit that was sent
+// without asking Reserve.
+func (b *Budget) Spend(usd float64) {
+	m := micro(usd)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.spent += m
+	b.run += m
+}
+
 // Release gives back a reservation whose submit the API provably did not
 // take.
 func (b *Budget) Release(usd float64) {

@@ -11,8 +11,8 @@ import (
 func TestReserve(t *testing.T) {
 	t.Parallel()
 	type step struct {
-		reserve, release float64
-		wantErr          bool
+		reserve, release, spend float64
+		wantErr                 bool
 	}
 	tests := []struct {
 		name         string
@@ -32,6 +32,9 @@ func TestReserve(t *testing.T) {
 		{name: "a cheaper job still fits", limit: 0.1,
 			steps: []step{{reserve: 0.08}, {reserve: 0.04, wantErr: true}, {reserve: 0.02}},
 			want:  Figures{LimitUSD: 0.1, SpentUSD: 0.1, RunUSD: 0.1}},
+		{name: "spent without asking counts past the limit", limit: 0.1,
+			steps: []step{{reserve: 0.08}, {spend: 0.08}, {reserve: 0.01, wantErr: true}},
+			want:  Figures{LimitUSD: 0.1, SpentUSD: 0.16, RunUSD: 0.16}},
 		{name: "no limit: only counted", spent: 1,
 			steps: []step{{reserve: 5}, {reserve: 5}},
 			want:  Figures{SpentUSD: 11, RunUSD: 10}},
@@ -50,6 +53,10 @@ func TestReserve(t *testing.T) {
 			for i, s := range tt.steps {
 				if s.release > 0 {
 					b.Release(s.release)
+					continue
+				}
+				if s.spend > 0 {
+					b.Spend(s.spend)
 					continue
 				}
 				err := b.Reserve(s.reserve)
