@@ -171,6 +171,11 @@ type Config struct {
 	// Logger receives debug records of injected faults and server errors.
 	// Default: discard.
 	Logger *slog.Logger
+	// OnCreate, if set, is called each time a submit creates a job, before
+	// the client is answered (whatever the answer), with no lock held: a
+	// caller saving Snapshot there never answers for a job it has not saved
+	// (the demo's simulator, which outlives a kill -9 that way).
+	OnCreate func(requestID string)
 }
 
 // withDefaults checks c and fills in its defaults.
