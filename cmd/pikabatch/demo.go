@@ -1,30 +1,59 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
 	"time"
 
+	builtin "github.com/pikabatch/pikabatch/examples"
+	"github.com/pikabatch/pikabatch/manifest/shard"
+	"github.com/pikabatch/pikabatch/runner"
 	"github.com/pikabatch/pikabatch/runner/api"
+	"github.com/pikabatch/pikabatch/runner/atomicfile"
 	"github.com/pikabatch/pikabatch/runner/sim"
 )
 
 // demoOrigin is what a demo's state file is bound to.
 const demoOrigin = "pikabatch-demo://simulator"
 
+// Files the demo keeps in its output folder.
+const (
+	// demoManifestName is the built-in manifest, written out so that the
+	// user can read it and status, export and report find the batch whole.
+	demoManifestName = "demo-manifest.csv"
+	// demoSimStateName holds the simulator's jobs (sim.Snapshot): the next
+	// demo's simulator answers for the request IDs in the state file.
+	demoSimStateName = ".pikabatch-demo-sim.json"
+)
+
+// demoOptions are the settings of a demo.
+type demoOptions struct {
+	batch batchOptions // run's defaults; manifest "" is the built-in one
+	sim   sim.Config   // the simulated account, faults included
+
+	onSimulator func(*sim.Running) // test seam: the simulator, once it listens
+}
+
 // cmdDemo renders a manifest against an in-process simulator: the whole
 // product, end to end, with no account and no network.
 func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("pikabatch demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	o := runDefaults()
-	o.rps = 50 // the simulator has no rate limit: a livelier demo
-	fs.StringVar(&o.manifest, "manifest", "examples/manifest.csv", "manifest `file` to render")
-	fs.StringVar(&o.out, "out", "out", "output `folder`")
-	fs.BoolVar(&o.quiet, "q", false, "quiet: warnings and errors only")
+	o := demoOptions{batch: runDefaults()}
+	o.batch.rps = 50 // the simulator has no rate limit: a livelier demo
+	fs.StringVar(&o.batch.manifest, "manifest", "", "manifest `file` to render (default: the built-in example, written to OUT/"+demoManifestName+")")
+	fs.StringVar(&o.batch.out, "out", "out", "output `folder`")
+	fs.BoolVar(&o.batch.quiet, "q", false, "quiet: no progress display and only warnings and errors logged; the summary still prints")
 	faults := fs.Bool("faults", true, "inject recoverable faults (429s, 5xx, cut-off downloads, expired URLs)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -34,28 +63,199 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	// A simulated account with the simulator's defaults, but for shorter
 	// renders of larger videos.
-	cfg := sim.Config{RunTime: 1500 * time.Millisecond, RunJitter: 0.2, VideoSize: 256 << 10, Seed: time.Now().UnixNano()}
+	o.sim = sim.Config{RunTime: 1500 * time.Millisecond, RunJitter: 0.2, VideoSize: 256 << 10, Seed: time.Now().UnixNano()}
 	if *faults {
-		cfg.Faults = sim.Faults{Rate429: 0.05, Rate5xx: 0.05, RateTruncate: 0.2, RateExpire: 0.1}
+		o.sim.Faults = sim.Faults{Rate429: 0.05, Rate5xx: 0.05, RateTruncate: 0.2, RateExpire: 0.1}
 	}
+	return runDemo(ctx, o, stdout, stderr)
+}
+
+// runDemo runs the demo: the built-in manifest (or o.batch.manifest) on a
+// simulator that keeps its jobs beside the batch, so that an interrupted
+// demo resumes like a real run.
+func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error {
+	b := o.batch
+	if err := os.MkdirAll(b.out, 0o755); err != nil {
+		return fmt.Errorf("%w: %w", runner.ErrOutput, err)
+	}
+	if b.manifest == "" {
+		path, err := writeDemoManifest(b.out)
+		if err != nil {
+			return err
+		}
+		b.manifest = path
+	}
+	simState := filepath.Join(b.out, demoSimStateName)
+	snap, resumed, err := loadDemoSim(simState, filepath.Join(b.out, shard.Spec{}.StateName()))
+	if err != nil {
+		return err
+	}
+	cfg := o.sim
+	if resumed {
+		cfg.Seed, cfg.IDPrefix = snap.Seed, snap.IDPrefix
+	}
+	saver := &simSaver{path: simState}
+	cfg.OnCreate = func(string) { saver.save() }
 	srv, err := sim.Start(cfg, "127.0.0.1:0")
 	if err != nil {
 		return fmt.Errorf("start simulator: %w", err)
 	}
 	defer srv.Close()
-	fmt.Fprintf(stdout, "demo: simulated Model API on %s; rendering %s into %s\n", srv.APIURL, o.manifest, o.out)
-	o.apiBase = srv.APIURL
+	if resumed {
+		if err := srv.Restore(snap); err != nil {
+			return fmt.Errorf("%s: %w (remove %s to start the demo over)", simState, err, b.out)
+		}
+	}
+	saver.attach(srv.Server)
+	if o.onSimulator != nil {
+		o.onSimulator(srv)
+	}
+
+	fmt.Fprintf(stdout, "demo: simulated Model API on %s; rendering %s into %s\n", srv.APIURL, b.manifest, b.out)
+	if resumed {
+		fmt.Fprintf(stdout, "demo: resuming: the simulator still has the %d jobs of earlier demos (%s)\n", len(snap.Jobs), simState)
+	}
+	b.apiBase = srv.APIURL
 	// Each demo starts a simulator on a new port; its folder belongs to
 	// the demo, never to a real API.
-	o.bindOrigin = demoOrigin
-	o.token = api.Token(srv.Token())
-	o.poll.Initial = 500 * time.Millisecond
-	err = runBatch(ctx, o, stdout, stderr)
+	b.bindOrigin = demoOrigin
+	b.token = api.Token(srv.Token())
+	b.poll.Initial = 500 * time.Millisecond
+	runErr := runBatch(ctx, b, stdout, stderr)
+
+	// No request may come in after the last save.
+	closeErr := srv.Close()
+	saver.save()
 	c := srv.Counters()
 	fmt.Fprintf(stdout, "simulator saw: %d jobs created, %d duplicate submits, %d 429s, %d 5xx, %d downloads (%d cut off, %d expired), %d file requests with a token\n",
 		c.Submits, c.DuplicateSubmits, c.RateLimited, c.ServerErrors, c.Downloads, c.DownloadsTruncated, c.DownloadsExpired, c.FileRequestsWithAuth)
-	if err == nil {
-		fmt.Fprintf(stdout, "demo: done; videos and results.jsonl are in %s (run it again: nothing is submitted twice)\n", o.out)
+	printDemoNext(ctx, stdout, o.batch, runErr)
+	if err := saver.failed(); err != nil {
+		return fmt.Errorf("save the simulator's jobs: %w", err)
 	}
-	return err
+	if runErr == nil && closeErr != nil {
+		return closeErr
+	}
+	return runErr
+}
+
+// printDemoNext closes the demo: what happened, and what to try next.
+func printDemoNext(ctx context.Context, w io.Writer, o batchOptions, runErr error) {
+	again := "pikabatch demo"
+	if o.manifest != "" {
+		again += " --manifest " + shellWord(o.manifest)
+	}
+	if o.out != "out" {
+		again += " --out " + shellWord(o.out)
+	}
+	out := shellWord(o.out)
+	switch {
+	case runErr == nil:
+		fmt.Fprintf(w, "demo: done: every row is in %s (videos, results.jsonl); `%s` again submits nothing twice\n", o.out, again)
+	case ctx.Err() != nil:
+		fmt.Fprintf(w, "demo: interrupted: jobs submitted keep rendering on the simulator, which keeps them in %s; `%s` again collects them and submits the rest, each row once\n",
+			filepath.Join(o.out, demoSimStateName), again)
+	default:
+		fmt.Fprintf(w, "demo: stopped before every row was done (see above); `%s` again resumes\n", again)
+	}
+	fmt.Fprintf(w, "next:\n")
+	fmt.Fprintf(w, "  pikabatch status --out %s                 where each row stands\n", out)
+	fmt.Fprintf(w, "  pikabatch export --out %s --format csv    the results as a table\n", out)
+	fmt.Fprintf(w, "  pikabatch report --out %s                 a page with every clip, to open in a browser\n", out)
+}
+
+// shellWord quotes s for a POSIX shell when it needs it.
+func shellWord(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:=@,+", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// writeDemoManifest writes the built-in manifest into out and returns its
+// path. A file of that name with other content is the user's: refused.
+func writeDemoManifest(out string) (string, error) {
+	path := filepath.Join(out, demoManifestName)
+	switch have, err := os.ReadFile(path); {
+	case err == nil && bytes.Equal(have, builtin.ManifestCSV):
+		return path, nil
+	case err == nil:
+		return "", usagef("%s is not the demo's manifest (edited?): pass it with --manifest, or remove it", path)
+	case !errors.Is(err, fs.ErrNotExist):
+		return "", fmt.Errorf("%w: %w", runner.ErrOutput, err)
+	}
+	err := atomicfile.Write(path, 0o644, func(w io.Writer) error {
+		_, err := w.Write(builtin.ManifestCSV)
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("%w: write the demo's manifest: %w", runner.ErrOutput, err)
+	}
+	return path, nil
+}
+
+// loadDemoSim reads the simulator's jobs saved by an earlier demo into the
+// folder. Without the batch's state file they are of no use (its rows are
+// all new): the simulator then starts empty, and a resubmit is no
+// duplicate.
+func loadDemoSim(path, statePath string) (sim.Snapshot, bool, error) {
+	var snap sim.Snapshot
+	if _, err := os.Stat(statePath); errors.Is(err, fs.ErrNotExist) {
+		return snap, false, nil
+	}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return snap, false, nil
+	}
+	if err != nil {
+		return snap, false, fmt.Errorf("read the simulator's jobs: %w", err)
+	}
+	if err := json.Unmarshal(b, &snap); err != nil {
+		return snap, false, fmt.Errorf("read the simulator's jobs: %s: %w (remove %s to start the demo over)", path, err, filepath.Dir(path))
+	}
+	return snap, true, nil
+}
+
+// simSaver writes the simulator's jobs to a file, one whole snapshot after
+// another: each save is taken and written under one lock, so the file
+// never goes back to an older one.
+type simSaver struct {
+	path string
+
+	mu  sync.Mutex
+	srv *sim.Server
+	err error // the first failed save
+}
+
+func (s *simSaver) attach(srv *sim.Server) {
+	s.mu.Lock()
+	s.srv = srv
+	s.mu.Unlock()
+	s.save() // the restored jobs, or none: the file matches the new batch
+}
+
+func (s *simSaver) save() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.srv == nil {
+		return
+	}
+	b, err := json.Marshal(s.srv.Snapshot())
+	if err == nil {
+		err = atomicfile.Write(s.path, 0o644, func(w io.Writer) error {
+			_, err := w.Write(b)
+			return err
+		})
+	}
+	if err != nil && s.err == nil {
+		s.err = err
+	}
+}
+
+func (s *simSaver) failed() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
 }
