@@ -572,7 +572,8 @@ func (r *Runner) recordResult(ctx context.Context, job store.Job, w *jobWatch, r
 	if state == store.StateFailed && msg == "" {
 		msg = fmt.Sprintf("generation ended with status %q and no output", res.Status)
 	}
-	job, err := r.store.Update(context.WithoutCancel(ctx), job.Key, func(j *store.Job) error {
+	key := job.Key // job is the zero Job when Update fails
+	job, err := r.store.Update(context.WithoutCancel(ctx), key, func(j *store.Job) error {
 		j.State = state
 		j.FinishedAt = now
 		j.Polls += w.looks
@@ -586,7 +587,7 @@ func (r *Runner) recordResult(ctx context.Context, job store.Job, w *jobWatch, r
 		return nil
 	})
 	if err != nil {
-		return job, fmt.Errorf("record result of %q: %w", job.Key, err)
+		return job, fmt.Errorf("record result of %q: %w", key, err)
 	}
 	switch state {
 	case store.StateRendered:
