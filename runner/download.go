@@ -297,7 +297,7 @@ func (d *downloader) fetch(ctx context.Context, key string, i, n int, own store.
 			return store.Output{}, err
 		}
 		lastErr = err
-		d.log.Warn("download interrupted; retrying", "key", key, "attempt", attempt+1, "err", err)
+		d.log.Debug("download interrupted; retrying", "key", key, "attempt", attempt+1, "err", err)
 	}
 	return store.Output{}, fmt.Errorf("after %d tries: %w", d.cfg.Retries+1, lastErr)
 }

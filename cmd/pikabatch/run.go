@@ -90,7 +90,7 @@ func (o *batchOptions) register(fs *flag.FlagSet) {
 	fs.DurationVar(&o.dlIdleTimeout, "download-idle-timeout", 60*time.Second, "retry a download (resuming it) when the file host sends nothing for this long")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
-	fs.BoolVar(&o.quiet, "q", false, "quiet: warnings and errors only")
+	fs.BoolVar(&o.quiet, "q", false, "quiet: no progress display (unless --progress bar or plain) and only warnings and errors logged (--log-level warn); the summary still prints")
 	fs.BoolVar(&o.jsonSummary, "json", false, "print the summary as JSON")
 	fs.StringVar(&o.resultsFormat, "results-format", "jsonl", "results index format: jsonl (OUT/results.jsonl), or csv to write OUT/results.csv as well")
 	fs.StringVar(&o.progress, "progress", progressAuto, "progress display on stderr: auto (a bar on a terminal, plain lines otherwise), bar, plain or off")

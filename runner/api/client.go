@@ -420,7 +420,7 @@ func (c *Client) exec(ctx context.Context, r call, decode func(body []byte) erro
 	for attempt := 1; ; attempt++ {
 		if backOff {
 			delay := c.backoff(retries-1, last)
-			c.log.Warn("retrying api request", append(r.logAttrs(attempt-1), "delay", delay, "err", last)...)
+			c.log.Debug("retrying api request", append(r.logAttrs(attempt-1), "delay", delay, "err", last)...)
 			if err := c.sleep(ctx, delay); err != nil {
 				return fmt.Errorf("%s: waiting to retry: %w (last error: %w)", r.op, err, last)
 			}
