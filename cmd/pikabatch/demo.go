@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -14,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	builtin "github.com/pikabatch/pikabatch/examples"
 	"github.com/pikabatch/pikabatch/manifest/shard"
@@ -36,38 +37,50 @@ const (
 	demoSimStateName = ".pikabatch-demo-sim.json"
 )
 
-// demoOptions are the settings of a demo.
+// demoOptions are the settings of a demo: a run's options and the
+// simulated account.
 type demoOptions struct {
-	batch batchOptions // run's defaults; manifest "" is the built-in one
-	sim   sim.Config   // the simulated account, faults included
+	batch  batchOptions // run's defaults; manifest "" is the built-in one
+	faults bool         // --faults: sim gets the demo's recoverable faults
+	sim    sim.Config   // the simulated account, faults included
 
 	onSimulator func(*sim.Running) // test seam: the simulator, once it listens
 }
 
-// cmdDemo renders a manifest against an in-process simulator: the whole
-// product, end to end, with no account and no network.
-func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("pikabatch demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+func newDemoCmd(stdout, stderr io.Writer) *cobra.Command {
 	o := demoOptions{batch: runDefaults()}
 	o.batch.rps = 50 // the simulator has no rate limit: a livelier demo
+	c := &cobra.Command{
+		Use:   "demo [--out DIR]",
+		Short: "Render the built-in example manifest on the built-in simulator",
+		Long: `Render a manifest against a simulated Model API in this process: the
+whole product, end to end, with no account and no network. The example
+manifest is built in (written to OUT/` + demoManifestName + `), and the simulator
+keeps its jobs beside the batch (OUT/` + demoSimStateName + `): interrupt the
+demo and run it again, and it resumes like a real run.`,
+		Args: noArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			o.sim = demoSimConfig(o.faults)
+			return runDemo(c.Context(), o, stdout, stderr)
+		},
+	}
+	fs := c.Flags()
 	fs.StringVar(&o.batch.manifest, "manifest", "", "manifest `file` to render (default: the built-in example, written to OUT/"+demoManifestName+")")
 	fs.StringVar(&o.batch.out, "out", "out", "output `folder`")
-	fs.BoolVar(&o.batch.quiet, "q", false, "quiet: no progress display and only warnings and errors logged; the summary still prints")
-	faults := fs.Bool("faults", true, "inject recoverable faults (429s, 5xx, cut-off downloads, expired URLs)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return usagef("%v", err)
+	fs.BoolVarP(&o.batch.quiet, "quiet", "q", false, "quiet: no progress display and only warnings and errors logged; the summary still prints")
+	fs.BoolVar(&o.faults, "faults", true, "inject recoverable faults (429s, 5xx, cut-off downloads, expired URLs)")
+	return c
+}
+
+// demoSimConfig is the demo's simulated account: the simulator's
+// defaults, but for shorter renders of larger videos, with recoverable
+// faults or none.
+func demoSimConfig(faults bool) sim.Config {
+	cfg := sim.Config{RunTime: 1500 * time.Millisecond, RunJitter: 0.2, VideoSize: 256 << 10, Seed: time.Now().UnixNano()}
+	if faults {
+		cfg.Faults = sim.Faults{Rate429: 0.05, Rate5xx: 0.05, RateTruncate: 0.2, RateExpire: 0.1}
 	}
-	// A simulated account with the simulator's defaults, but for shorter
-	// renders of larger videos.
-	o.sim = sim.Config{RunTime: 1500 * time.Millisecond, RunJitter: 0.2, VideoSize: 256 << 10, Seed: time.Now().UnixNano()}
-	if *faults {
-		o.sim.Faults = sim.Faults{Rate429: 0.05, Rate5xx: 0.05, RateTruncate: 0.2, RateExpire: 0.1}
-	}
-	return runDemo(ctx, o, stdout, stderr)
+	return cfg
 }
 
 // runDemo runs the demo: the built-in manifest (or o.batch.manifest) on a
