@@ -99,17 +99,27 @@ func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error
 		b.manifest = path
 	}
 	simState := filepath.Join(b.out, demoSimStateName)
-	snap, resumed, err := loadDemoSim(simState, filepath.Join(b.out, shard.Spec{}.StateName()))
+	saved, resumed, err := loadDemoSim(simState, filepath.Join(b.out, shard.Spec{}.StateName()))
 	if err != nil {
 		return err
 	}
+	snap := saved.Sim
 	cfg := o.sim
 	if resumed {
-		cfg.Seed, cfg.IDPrefix = snap.Seed, snap.IDPrefix
+		// Same seed, prefix and file host: the jobs' request IDs and the
+		// result URLs in the state file stay good.
+		cfg.Seed, cfg.IDPrefix, cfg.FilesAddr = snap.Seed, snap.IDPrefix, saved.FilesAddr
 	}
 	saver := &simSaver{path: simState}
 	cfg.OnCreate = func(string) { saver.save() }
 	srv, err := sim.Start(cfg, "127.0.0.1:0")
+	if err != nil && cfg.FilesAddr != "" {
+		// Its old port was taken since: rendered videos not yet
+		// downloaded cannot be fetched from their recorded URLs.
+		fmt.Fprintf(stderr, "demo: the simulator's file host cannot listen on %s again (%v); videos rendered and not yet downloaded will fail to download\n", cfg.FilesAddr, err)
+		cfg.FilesAddr = ""
+		srv, err = sim.Start(cfg, "127.0.0.1:0")
+	}
 	if err != nil {
 		return fmt.Errorf("start simulator: %w", err)
 	}
@@ -119,7 +129,7 @@ func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error
 			return fmt.Errorf("%s: %w (remove %s to start the demo over)", simState, err, b.out)
 		}
 	}
-	saver.attach(srv.Server)
+	saver.attach(srv)
 	if o.onSimulator != nil {
 		o.onSimulator(srv)
 	}
@@ -209,26 +219,34 @@ func writeDemoManifest(out string) (string, error) {
 	return path, nil
 }
 
-// loadDemoSim reads the simulator's jobs saved by an earlier demo into the
-// folder. Without the batch's state file they are of no use (its rows are
-// all new): the simulator then starts empty, and a resubmit is no
+// demoSim is what the demo keeps of its simulator between runs: its jobs,
+// and where it served their files, the host of the URLs the state file
+// records for videos not yet downloaded.
+type demoSim struct {
+	FilesAddr string       `json:"files_addr"`
+	Sim       sim.Snapshot `json:"sim"`
+}
+
+// loadDemoSim reads the simulator saved by an earlier demo into the
+// folder. Without the batch's state file its jobs are of no use (the rows
+// are all new): the simulator then starts empty, and a resubmit is no
 // duplicate.
-func loadDemoSim(path, statePath string) (sim.Snapshot, bool, error) {
-	var snap sim.Snapshot
+func loadDemoSim(path, statePath string) (demoSim, bool, error) {
+	var saved demoSim
 	if _, err := os.Stat(statePath); errors.Is(err, fs.ErrNotExist) {
-		return snap, false, nil
+		return saved, false, nil
 	}
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return snap, false, nil
+		return saved, false, nil
 	}
 	if err != nil {
-		return snap, false, fmt.Errorf("read the simulator's jobs: %w", err)
+		return saved, false, fmt.Errorf("read the simulator's jobs: %w", err)
 	}
-	if err := json.Unmarshal(b, &snap); err != nil {
-		return snap, false, fmt.Errorf("read the simulator's jobs: %s: %w (remove %s to start the demo over)", path, err, filepath.Dir(path))
+	if err := json.Unmarshal(b, &saved); err != nil {
+		return saved, false, fmt.Errorf("read the simulator's jobs: %s: %w (remove %s to start the demo over)", path, err, filepath.Dir(path))
 	}
-	return snap, true, nil
+	return saved, true, nil
 }
 
 // simSaver writes the simulator's jobs to a file, one whole snapshot after
@@ -238,11 +256,11 @@ type simSaver struct {
 	path string
 
 	mu  sync.Mutex
-	srv *sim.Server
+	srv *sim.Running
 	err error // the first failed save
 }
 
-func (s *simSaver) attach(srv *sim.Server) {
+func (s *simSaver) attach(srv *sim.Running) {
 	s.mu.Lock()
 	s.srv = srv
 	s.mu.Unlock()
@@ -255,7 +273,7 @@ func (s *simSaver) save() {
 	if s.srv == nil {
 		return
 	}
-	b, err := json.Marshal(s.srv.Snapshot())
+	b, err := json.Marshal(demoSim{FilesAddr: strings.TrimPrefix(s.srv.FilesURL, "http://"), Sim: s.srv.Snapshot()})
 	if err == nil {
 		err = atomicfile.Write(s.path, 0o644, func(w io.Writer) error {
 			_, err := w.Write(b)

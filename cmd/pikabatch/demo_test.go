@@ -100,3 +100,38 @@ func TestDemoResumesAfterInterrupt(t *testing.T) {
 	assert.Zero(t, c1.DuplicateSubmits+c2.DuplicateSubmits)
 	assert.Zero(t, c2.NotFound, "the second simulator knew the first one's jobs")
 }
+
+// Videos rendered but not downloaded when the demo stopped are fetched by
+// the next one at the URLs the state file recorded: its simulator serves
+// files on the same address as before.
+func TestDemoResumesDownloads(t *testing.T) {
+	t.Chdir(t.TempDir())
+	rows := builtinRows(t)
+	o := testDemoOptions("out")
+	o.sim.Slots = rows // every job renders at once
+	o.sim.Faults = sim.Faults{}
+	o.batch.dlConcurrency = 1 // and waits its turn to download
+	var sims []*sim.Running
+	o.onSimulator = func(s *sim.Running) { sims = append(sims, s) }
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var downloaded atomic.Int64
+	o.batch.hooks.Downloaded = func(string) {
+		if downloaded.Add(1) == 1 {
+			cancel()
+		}
+	}
+	var stdout, stderr bytes.Buffer
+	require.ErrorIs(t, runDemo(ctx, o, &stdout, &stderr), context.Canceled, stderr.String())
+
+	o.batch.hooks.Downloaded = nil
+	stdout.Reset()
+	stderr.Reset()
+	require.NoError(t, runDemo(t.Context(), o, &stdout, &stderr), "%s\n%s", stdout.String(), stderr.String())
+	require.Len(t, sims, 2)
+	assert.Equal(t, sims[0].FilesURL, sims[1].FilesURL, "the same file host")
+	c2 := sims[1].Counters()
+	assert.Zero(t, c2.Submits)
+	assert.EqualValues(t, rows-int(downloaded.Load()), c2.Downloads, "the rest downloaded, each once")
+	assert.Contains(t, stdout.String(), "downloads retried 0")
+}
