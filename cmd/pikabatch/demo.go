@@ -135,7 +135,7 @@ func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error
 	}
 
 	fmt.Fprintf(stdout, "demo: simulated Model API on %s; rendering %s into %s\n", srv.APIURL, b.manifest, b.out)
-	if resumed {
+	if len(snap.Jobs) > 0 {
 		fmt.Fprintf(stdout, "demo: resuming: the simulator still has the %d jobs of earlier demos (%s)\n", len(snap.Jobs), simState)
 	}
 	b.apiBase = srv.APIURL
@@ -154,7 +154,8 @@ func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error
 		c.Submits, c.DuplicateSubmits, c.RateLimited, c.ServerErrors, c.Downloads, c.DownloadsTruncated, c.DownloadsExpired, c.FileRequestsWithAuth)
 	printDemoNext(ctx, stdout, o.batch, runErr)
 	if err := saver.failed(); err != nil {
-		return fmt.Errorf("save the simulator's jobs: %w", err)
+		// The next demo may find request IDs its simulator never heard of.
+		return errors.Join(runErr, fmt.Errorf("save the simulator's jobs: %w", err))
 	}
 	if runErr == nil && closeErr != nil {
 		return closeErr
