@@ -58,6 +58,8 @@ whole product, end to end, with no account and no network. The example
 manifest is built in (written to OUT/` + demoManifestName + `), and the simulator
 keeps its jobs beside the batch (OUT/` + demoSimStateName + `): interrupt the
 demo and run it again, and it resumes like a real run.`,
+		Example: `  pikabatch demo
+  pikabatch demo --out /tmp/demo --faults=false`,
 		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			o.sim = demoSimConfig(o.faults)
@@ -67,7 +69,8 @@ demo and run it again, and it resumes like a real run.`,
 	fs := c.Flags()
 	fs.StringVar(&o.batch.manifest, "manifest", "", "manifest `file` to render (default: the built-in example, written to OUT/"+demoManifestName+")")
 	fs.StringVar(&o.batch.out, "out", "out", "output `folder`")
-	fs.BoolVarP(&o.batch.quiet, "quiet", "q", false, "quiet: no progress display and only warnings and errors logged; the summary still prints")
+	// No --progress here: -q turns the progress display off.
+	fs.BoolVarP(&o.batch.quiet, "quiet", "q", false, "quiet: no progress display, warnings and errors only")
 	fs.BoolVar(&o.faults, "faults", true, "inject recoverable faults (429s, 5xx, cut-off downloads, expired URLs)")
 	return c
 }
@@ -88,6 +91,9 @@ func demoSimConfig(faults bool) sim.Config {
 // demo resumes like a real run.
 func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error {
 	b := o.batch
+	if err := requireFolder(b.out); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(b.out, 0o755); err != nil {
 		return fmt.Errorf("%w: %w", runner.ErrOutput, err)
 	}
@@ -98,13 +104,39 @@ func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error
 		}
 		b.manifest = path
 	}
-	simState := filepath.Join(b.out, demoSimStateName)
-	saved, resumed, err := loadDemoSim(simState, filepath.Join(b.out, shard.Spec{}.StateName()))
+	srv, saver, restored, err := startDemoSim(o.sim, b.out, stderr)
 	if err != nil {
 		return err
 	}
+	defer srv.Close()
+	if o.onSimulator != nil {
+		o.onSimulator(srv)
+	}
+	fmt.Fprintf(stdout, "demo: simulated Model API on %s; rendering %s into %s\n", srv.APIURL, b.manifest, b.out)
+	if restored > 0 {
+		fmt.Fprintf(stdout, "demo: resuming: the simulator still has the %d jobs of earlier demos (%s)\n",
+			restored, filepath.Join(b.out, demoSimStateName))
+	}
+	b.apiBase = srv.APIURL
+	// Each demo starts a simulator on a new port; its folder belongs to
+	// the demo, never to a real API.
+	b.bindOrigin = demoOrigin
+	b.token = api.Token(srv.Token())
+	b.poll.Initial = 500 * time.Millisecond
+	runErr := runBatch(ctx, b, stdout, stderr)
+	return endDemo(ctx, stdout, o.batch, srv, saver, runErr)
+}
+
+// startDemoSim starts the demo's simulator on cfg, with the jobs an
+// earlier demo left in out, saving them there as they come. It returns
+// how many jobs it restored.
+func startDemoSim(cfg sim.Config, out string, stderr io.Writer) (*sim.Running, *simSaver, int, error) {
+	simState := filepath.Join(out, demoSimStateName)
+	saved, resumed, err := loadDemoSim(simState, filepath.Join(out, shard.Spec{}.StateName()))
+	if err != nil {
+		return nil, nil, 0, err
+	}
 	snap := saved.Sim
-	cfg := o.sim
 	if resumed {
 		// Same seed, prefix and file host: the jobs' request IDs and the
 		// result URLs in the state file stay good.
@@ -121,38 +153,28 @@ func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error
 		srv, err = sim.Start(cfg, "127.0.0.1:0")
 	}
 	if err != nil {
-		return fmt.Errorf("start simulator: %w", err)
+		return nil, nil, 0, fmt.Errorf("start simulator: %w", err)
 	}
-	defer srv.Close()
 	if resumed {
 		if err := srv.Restore(snap); err != nil {
-			return fmt.Errorf("%s: %w (remove %s to start the demo over)", simState, err, b.out)
+			_ = srv.Close()
+			return nil, nil, 0, fmt.Errorf("%s: %w (remove %s to start the demo over)", simState, err, out)
 		}
 	}
 	saver.attach(srv)
-	if o.onSimulator != nil {
-		o.onSimulator(srv)
-	}
+	return srv, saver, len(snap.Jobs), nil
+}
 
-	fmt.Fprintf(stdout, "demo: simulated Model API on %s; rendering %s into %s\n", srv.APIURL, b.manifest, b.out)
-	if len(snap.Jobs) > 0 {
-		fmt.Fprintf(stdout, "demo: resuming: the simulator still has the %d jobs of earlier demos (%s)\n", len(snap.Jobs), simState)
-	}
-	b.apiBase = srv.APIURL
-	// Each demo starts a simulator on a new port; its folder belongs to
-	// the demo, never to a real API.
-	b.bindOrigin = demoOrigin
-	b.token = api.Token(srv.Token())
-	b.poll.Initial = 500 * time.Millisecond
-	runErr := runBatch(ctx, b, stdout, stderr)
-
+// endDemo stops the simulator, saves its jobs a last time and says what
+// happened.
+func endDemo(ctx context.Context, w io.Writer, o batchOptions, srv *sim.Running, saver *simSaver, runErr error) error {
 	// No request may come in after the last save.
 	closeErr := srv.Close()
 	saver.save()
 	c := srv.Counters()
-	fmt.Fprintf(stdout, "simulator saw: %d jobs created, %d duplicate submits, %d 429s, %d 5xx, %d downloads (%d cut off, %d expired), %d file requests with a token\n",
+	fmt.Fprintf(w, "simulator saw: %d jobs created, %d duplicate submits, %d 429s, %d 5xx, %d downloads (%d cut off, %d expired), %d file requests with a token\n",
 		c.Submits, c.DuplicateSubmits, c.RateLimited, c.ServerErrors, c.Downloads, c.DownloadsTruncated, c.DownloadsExpired, c.FileRequestsWithAuth)
-	printDemoNext(ctx, stdout, o.batch, runErr)
+	printDemoNext(ctx, w, o, runErr)
 	if err := saver.failed(); err != nil {
 		// The next demo may find request IDs its simulator never heard of.
 		return errors.Join(runErr, fmt.Errorf("save the simulator's jobs: %w", err))
@@ -183,9 +205,9 @@ func printDemoNext(ctx context.Context, w io.Writer, o batchOptions, runErr erro
 		fmt.Fprintf(w, "demo: stopped before every row was done (see above); `%s` again resumes\n", again)
 	}
 	fmt.Fprintf(w, "next:\n")
-	fmt.Fprintf(w, "  pikabatch status --out %s                 where each row stands\n", out)
-	fmt.Fprintf(w, "  pikabatch export --out %s --format csv    the results as a table\n", out)
-	fmt.Fprintf(w, "  pikabatch report --out %s                 a page with every clip, to open in a browser\n", out)
+	fmt.Fprintf(w, "  where each row stands:   pikabatch status --out %s\n", out)
+	fmt.Fprintf(w, "  the results as a table:  pikabatch export --out %s --format csv\n", out)
+	fmt.Fprintf(w, "  every clip on one page:  pikabatch report --out %s\n", out)
 }
 
 // shellWord quotes s for a POSIX shell when it needs it.

@@ -77,7 +77,7 @@ func TestDemoResumesAfterInterrupt(t *testing.T) {
 	assert.Positive(t, n[3], "rows never reached")
 	assert.Contains(t, first, "demo: interrupted")
 	assert.Contains(t, first, "`pikabatch demo` again collects them")
-	assert.Contains(t, first, "pikabatch status --out out ")
+	assert.Contains(t, first, "pikabatch status --out out\n")
 	assert.FileExists(t, filepath.Join("out", demoSimStateName))
 	m, err := os.ReadFile(filepath.Join("out", demoManifestName))
 	require.NoError(t, err)
@@ -91,7 +91,7 @@ func TestDemoResumesAfterInterrupt(t *testing.T) {
 	assert.Contains(t, second, "demo: resuming: the simulator still has the")
 	assert.Contains(t, second, fmt.Sprintf("rows %d: %d done", rows, rows))
 	assert.Contains(t, second, "demo: done")
-	assert.Contains(t, second, "pikabatch report --out out ")
+	assert.Contains(t, second, "pikabatch report --out out\n")
 	assert.NotContains(t, stderr.String(), "expired")
 
 	require.Len(t, sims, 2)
