@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -94,18 +95,21 @@ type Output struct {
 // Job is the checkpoint of one manifest row. It is stored as JSON, so fields
 // added later decode as their zero value from older files.
 //
-// State and Orphan come first, in this order: a scan that needs only them
-// (Store.ForEachBrief) reads them off the front of a record instead of
-// decoding it. Add new fields after them.
+// State, Orphan, Attempts and CostUSD come first, in this order: a scan
+// that needs only them (Store.ForEachBrief: status) reads them off the
+// front of a record instead of decoding it. Add new fields after them.
 type Job struct {
-	State        State           `json:"state"`
-	Orphan       bool            `json:"orphan,omitempty"` // no row of the last manifest read whole claims it (Store.Unclaimed)
+	State    State `json:"state"`
+	Orphan   bool  `json:"orphan,omitempty"` // no row of the last manifest read whole claims it (Store.Unclaimed)
+	Attempts int   `json:"attempts"`         // submit attempts sent (including re-sends)
+	// CostUSD is what the API reported the job cost (the result's "cost");
+	// nil when it did not say, which is unknown, not free.
+	CostUSD      *float64        `json:"cost_usd,omitempty"`
 	Key          string          `json:"key"`
 	ParamHash    string          `json:"param_hash"`
 	Line         int             `json:"line,omitempty"`  // manifest line, informational
 	Input        json.RawMessage `json:"input,omitempty"` // the submit body
 	RequestID    string          `json:"request_id,omitempty"`
-	Attempts     int             `json:"attempts"`         // submit attempts sent (including re-sends)
 	Resent       int             `json:"resent,omitempty"` // uncertain submits re-sent
 	Polls        int             `json:"polls,omitempty"`  // status/result calls spent on this job
 	LastError    string          `json:"last_error,omitempty"`
@@ -136,8 +140,10 @@ func (j *Job) lean() {
 
 // Brief is what a scan learns of a job without decoding its record.
 type Brief struct {
-	State  State
-	Orphan bool
+	State    State
+	Orphan   bool
+	Attempts int
+	CostUSD  *float64
 }
 
 // briefPrefix starts every record written since State and Orphan came first
@@ -145,25 +151,73 @@ type Brief struct {
 var briefPrefix = []byte(`{"state":"`)
 
 // readBrief reads the Brief of a stored record: off its front when it was
-// written with State and Orphan first, else by decoding those two fields.
+// written with Job's leading fields first, else by decoding those fields.
 func readBrief(v []byte) (Brief, error) {
-	if rest, ok := bytes.CutPrefix(v, briefPrefix); ok {
-		// A state is a plain word: no escapes, so the next quote ends it.
-		if end := bytes.IndexByte(rest, '"'); end > 0 {
-			b := Brief{State: State(rest[:end])}
-			// Orphan is written only when true, and right after State.
-			b.Orphan = bytes.HasPrefix(rest[end+1:], []byte(`,"orphan":true`))
-			return b, nil
-		}
+	if b, ok := frontBrief(v); ok {
+		return b, nil
 	}
 	var rec struct {
-		State  State `json:"state"`
-		Orphan bool  `json:"orphan"`
+		State    State    `json:"state"`
+		Orphan   bool     `json:"orphan"`
+		Attempts int      `json:"attempts"`
+		CostUSD  *float64 `json:"cost_usd"`
 	}
 	if err := json.Unmarshal(v, &rec); err != nil {
 		return Brief{}, err
 	}
-	return Brief{State: rec.State, Orphan: rec.Orphan}, nil
+	return Brief{State: rec.State, Orphan: rec.Orphan, Attempts: rec.Attempts, CostUSD: rec.CostUSD}, nil
+}
+
+// frontBrief reads a Brief off the front of a record that encoding/json
+// wrote from a Job: {"state":"…"[,"orphan":true],"attempts":N[,"cost_usd":X],…
+// Anything else is not ok, and left to the decoder.
+func frontBrief(v []byte) (Brief, bool) {
+	rest, ok := bytes.CutPrefix(v, briefPrefix)
+	if !ok {
+		return Brief{}, false
+	}
+	// A state is a plain word: no escapes, so the next quote ends it.
+	end := bytes.IndexByte(rest, '"')
+	if end <= 0 {
+		return Brief{}, false
+	}
+	b := Brief{State: State(rest[:end])}
+	rest = rest[end+1:]
+	// Orphan is written only when true.
+	if r, ok := bytes.CutPrefix(rest, []byte(`,"orphan":true`)); ok {
+		b.Orphan, rest = true, r
+	}
+	num, rest, ok := frontNumber(rest, `,"attempts":`)
+	if !ok {
+		return Brief{}, false
+	}
+	n, err := strconv.Atoi(string(num))
+	if err != nil {
+		return Brief{}, false
+	}
+	b.Attempts = n
+	if num, _, ok := frontNumber(rest, `,"cost_usd":`); ok {
+		f, err := strconv.ParseFloat(string(num), 64)
+		if err != nil {
+			return Brief{}, false
+		}
+		b.CostUSD = &f
+	}
+	return b, true
+}
+
+// frontNumber cuts name off the front of v and returns the JSON number after
+// it and what follows the number.
+func frontNumber(v []byte, name string) (num, rest []byte, ok bool) {
+	r, ok := bytes.CutPrefix(v, []byte(name))
+	if !ok {
+		return nil, v, false
+	}
+	end := bytes.IndexAny(r, ",}")
+	if end <= 0 {
+		return nil, v, false
+	}
+	return r[:end], r[end:], true
 }
 
 // validate checks what the store promises about every stored job.

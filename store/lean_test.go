@@ -58,26 +58,34 @@ const oldRecord = `{"key":"old","param_hash":"f0db","line":2,"input":{"image":"h
 
 func TestBriefOfEveryLayout(t *testing.T) {
 	t.Parallel()
+	costs := []*float64{nil, new(float64), ptr(0.044), ptr(1e-9), ptr(12345678.5)}
 	for _, st := range AllStates() {
-		for _, orphan := range []bool{false, true} {
-			j := newJob("k")
-			j.State, j.Orphan = st, orphan
-			j.Input = json.RawMessage(`{"state":"done","orphan":true}`) // a manifest may say anything
-			data, err := json.Marshal(j)
-			require.NoError(t, err)
-			require.True(t, len(data) > len(briefPrefix) && string(data[:len(briefPrefix)]) == string(briefPrefix),
-				"State comes first: %s", data)
-			b, err := readBrief(data)
-			require.NoError(t, err)
-			assert.Equal(t, Brief{State: st, Orphan: orphan}, b, "%s", data)
+		for i, orphan := range []bool{false, true} {
+			for k, cost := range costs {
+				j := newJob("k")
+				j.State, j.Orphan, j.Attempts, j.CostUSD = st, orphan, i+k, cost
+				j.Input = json.RawMessage(`{"state":"done","orphan":true,"attempts":9}`) // a manifest may say anything
+				data, err := json.Marshal(j)
+				require.NoError(t, err)
+				_, ok := frontBrief(data)
+				require.True(t, ok, "read off the front: %s", data)
+				b, err := readBrief(data)
+				require.NoError(t, err)
+				assert.Equal(t, Brief{State: st, Orphan: orphan, Attempts: i + k, CostUSD: cost}, b, "%s", data)
+			}
 		}
 	}
 	b, err := readBrief([]byte(oldRecord))
 	require.NoError(t, err)
-	assert.Equal(t, Brief{State: StateDone, Orphan: true}, b, "an old record is decoded")
+	assert.Equal(t, Brief{State: StateDone, Orphan: true, Attempts: 1}, b, "an old record is decoded")
 	_, err = readBrief([]byte(`{"key":"a","state":"pend`))
 	assert.Error(t, err)
+	b, err = readBrief([]byte(`{"state":"done","attempts":"x","key":"a"}`))
+	assert.Error(t, err, "not what the encoder writes: decoded, and refused")
+	_ = b
 }
+
+func ptr(f float64) *float64 { return &f }
 
 // A state file written before this layout still opens, counts and resumes:
 // its records decode, and a write turns them into the new layout.

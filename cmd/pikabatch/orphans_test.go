@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -44,7 +45,7 @@ func TestOrphansInTheSummaryStatusAndExport(t *testing.T) {
 
 	code, stdout, _ = invoke(t, nil, "status", "--out", out, "--json")
 	require.Equal(t, exitOK, code)
-	var rep statusReport
+	var rep statusJSON
 	require.NoError(t, json.Unmarshal([]byte(stdout), &rep))
 	require.Len(t, rep.Batches, 1)
 	assert.Equal(t, 1, rep.Batches[0].Orphans)
@@ -55,7 +56,7 @@ func TestOrphansInTheSummaryStatusAndExport(t *testing.T) {
 	recs, err := csv.NewReader(strings.NewReader(stdout)).ReadAll()
 	require.NoError(t, err)
 	require.Len(t, recs, 5)
-	col := len(live.CSVColumns) - 1
+	col := slices.Index(live.CSVColumns, "orphan")
 	require.Equal(t, "orphan", recs[0][col])
 	for _, rec := range recs[1:] {
 		assert.Equal(t, rec[0] == "b", rec[col] == "true", "orphan column of %s", rec[0])
@@ -88,7 +89,7 @@ func TestALiveRunReportsItsOrphans(t *testing.T) {
 
 	code, stdout, stderr := invoke(t, nil, "status", "--out", out, "--json")
 	require.Equal(t, exitOK, code, stderr)
-	var rep statusReport
+	var rep statusJSON
 	require.NoError(t, json.Unmarshal([]byte(stdout), &rep))
 	require.Len(t, rep.Batches, 1)
 	st := rep.Batches[0]

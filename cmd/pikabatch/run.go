@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -66,6 +67,7 @@ type batchOptions struct {
 	maxSubmits                   int
 	notifyURL                    string
 	shard                        string // --shard K/N or auto/N
+	cost                         costOptions
 
 	// Test seams: runner hooks, and a call once the control socket listens.
 	hooks  runner.Hooks
@@ -91,7 +93,7 @@ func (o *batchOptions) register(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.dlIdleTimeout, "download-idle-timeout", 60*time.Second, "retry a download (resuming it) when the file host sends nothing for this long")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
-	fs.BoolVarP(&o.quiet, "quiet", "q", false, "quiet: warnings and errors only")
+	fs.BoolVarP(&o.quiet, "quiet", "q", false, quietUsage)
 	fs.BoolVar(&o.jsonSummary, "json", false, "print the summary as JSON")
 	fs.StringVar(&o.resultsFormat, "results-format", "jsonl", "results index format: jsonl (OUT/results.jsonl), or csv to write OUT/results.csv as well")
 	fs.StringVar(&o.progress, "progress", progressAuto, "progress display on stderr: auto (a bar on a terminal, plain lines otherwise), bar, plain or off")
@@ -102,6 +104,8 @@ func (o *batchOptions) register(fs *pflag.FlagSet) {
 	fs.StringVar(&o.notifyURL, "notify-url", "", "POST the JSON summary to this `URL` when the run ends; Slack-style webhooks accept it (or env PIKABATCH_NOTIFY_URL)")
 	fs.StringVar(&o.shard, "shard", "", "render only shard `K/N` of the manifest (K from 0; auto/N reads K from JOB_COMPLETION_INDEX), with state OUT/.pikabatch-K-of-N.db")
 	fs.BoolVar(&o.fresh, "fresh", false, "start over when the state file is missing (beside earlier renders) or damaged: a damaged file is kept as STATE.damaged-TIME, and every row is submitted, and paid for, again")
+	o.cost.registerPreview(fs)
+	o.cost.registerRun(fs)
 	fs.BoolVar(&o.dryRun, "dry-run", false, "print what a run would do against the state file (new, resumable, done, failed, changed); send nothing")
 }
 
@@ -123,26 +127,35 @@ submitted, polled and downloaded into --out. Run the same command again
 to resume: nothing is submitted twice.
 
 Token: RUNCOMFY_API_TOKEN, or RUNCOMFY_API_TOKEN_FILE (a file holding it).`,
+		Example: `  # render a manifest into out/; the same command again resumes it
+  pikabatch run --manifest clips.csv --out out
+
+  # what a run would do against the state file; nothing is sent
+  pikabatch run --manifest clips.csv --out out --dry-run
+
+  # a nightly window: stop submitting at 06:00, pay for at most 500 jobs
+  pikabatch run --manifest clips.csv --out out --deadline 06:00 --max-submits 500`,
 		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			return runRun(c.Context(), o, stdout, stderr)
 		},
 	}
 	o.register(c.Flags())
+	markRequired(c, "manifest", "out")
+	completeWords(c, "format", "auto", "csv", "jsonl")
+	completeWords(c, "results-format", "jsonl", "csv")
+	completeWords(c, "progress", progressAuto, progressBar, progressPlain, progressOff)
+	completeWords(c, "log-format", "text", "json")
+	completeWords(c, "log-level", "debug", "info", "warn", "error")
 	return c
 }
 
-// runRun is the run command: read the token, then run the batch.
+// runRun is the run command. The flag's zero means "never", which a
+// download cannot afford; runBatch's callers in tests leave it zero for
+// the runner's default.
 func runRun(ctx context.Context, o batchOptions, stdout, stderr io.Writer) error {
 	if o.dlIdleTimeout <= 0 {
 		return usagef("--download-idle-timeout must be positive, not %s", o.dlIdleTimeout)
-	}
-	if !o.dryRun {
-		tok, err := tokenFromEnv()
-		if err != nil {
-			return err
-		}
-		o.token = tok
 	}
 	return runBatch(ctx, o, stdout, stderr)
 }
@@ -196,17 +209,23 @@ type batch struct {
 	progress      string // progressMode's
 	shardRows     int    // rows of the manifest the shard owns (all without --shard)
 	state         stateFile
+	// inputSchema is the model's JSON Schema, from the state file or the
+	// catalog (schema.go); nil for the built-in one. Recorded only, until
+	// manifest can compile it.
+	inputSchema json.RawMessage
 }
 
-// prepareBatch checks the options, validates every row of the manifest and
-// finds the state file: an invalid manifest costs nothing.
+// prepareBatch checks the options, validates every row of the manifest,
+// finds the state file and reads the token: an invalid manifest costs
+// nothing, and every mistake in the command line (exit 64) is found before
+// a missing token (77).
 func prepareBatch(ctx context.Context, o batchOptions, stderr io.Writer) (*batch, error) {
+	var err error
 	b := &batch{o: o}
 	if err := b.checkOptions(); err != nil {
 		return nil, err
 	}
 	b.logs = newLogSink(stderr)
-	var err error
 	if b.log, err = newLogger(b.logs, o.logFormat, o.logLevel, o.quiet); err != nil {
 		return nil, err
 	}
@@ -218,6 +237,11 @@ func prepareBatch(ctx context.Context, o batchOptions, stderr io.Writer) (*batch
 	}
 	if err := b.findState(); err != nil {
 		return nil, err
+	}
+	if o.token == "" && !o.dryRun {
+		if b.o.token, err = tokenFromEnv(); err != nil {
+			return nil, err
+		}
 	}
 	return b, nil
 }
@@ -232,10 +256,17 @@ func (b *batch) checkOptions() error {
 	if err := requireRegularManifest(o.manifest, "run"); err != nil {
 		return err
 	}
+	if err := requireFolder(o.out); err != nil {
+		return err
+	}
+
 	if o.concurrency < 1 || o.dlConcurrency < 1 {
 		return usagef("--concurrency and --download-concurrency must be at least 1")
 	}
 	if err := checkRPS(o.rps); err != nil {
+		return err
+	}
+	if err := o.cost.check(); err != nil {
 		return err
 	}
 	if o.deadline < 0 || o.deadlineGrace < 0 || o.maxSubmits < 0 || o.outageLimit < 0 || o.jobTimeout < 0 {
@@ -263,6 +294,16 @@ func (b *batch) checkOptions() error {
 		}
 	}
 	return nil
+}
+
+// requireFolder refuses an --out that exists and is not a folder (exit 73):
+// no video, state or index could be written into it.
+func requireFolder(out string) error {
+	fi, err := os.Stat(out)
+	if err != nil || fi.IsDir() {
+		return nil // missing: created by the run; unreadable: reported there
+	}
+	return fmt.Errorf("--out %s is a file, not a folder: give a folder for the videos, the state and the index: %w", out, runner.ErrOutput)
 }
 
 // validateManifest checks every row before anything is sent, and counts
@@ -350,7 +391,11 @@ func (b *batch) run(ctx context.Context, stdout, stderr io.Writer) error {
 	if err := bindState(ctx, st, o, b.log); err != nil {
 		return err
 	}
-	run, err := b.newRunner(client, st, fileTransport)
+	sp, err := b.prepareCatalog(ctx, st, apiTransport)
+	if err != nil {
+		return err
+	}
+	run, err := b.newRunner(sp.api(client), st, fileTransport)
 	if err != nil {
 		return err
 	}
@@ -375,6 +420,7 @@ func (b *batch) run(ctx context.Context, stdout, stderr io.Writer) error {
 	}
 	b.writeCSVIndex(ctx, ctlBatch)
 	printSummary(stdout, sum, client.Calls(), o.jsonSummary)
+	b.reportSpend(ctx, stdout, stderr, st, sp, runErr)
 	b.notify(ctx, sum, client.Calls(), runErr)
 	return runErr
 }
@@ -407,6 +453,7 @@ func newAPIClient(o batchOptions, tr http.RoundTripper, log *slog.Logger) (*api.
 	}
 	return api.New(api.Config{
 		BaseURL:    o.apiBase,
+		BalanceURL: o.cost.balanceBase,
 		Token:      o.token,
 		HTTPClient: &http.Client{Transport: tr},
 		Limiter:    limiter,
@@ -478,8 +525,8 @@ func (b *batch) notify(ctx context.Context, sum runner.Summary, calls api.Calls,
 		return
 	}
 	code := exitCode(ctx, runErr)
-	p := notifyPayload{Outcome: outcome(code), ExitCode: code, Manifest: b.o.manifest, StateFile: b.state.path,
-		Summary: sum, APICalls: calls}
+	p := notifyPayload{Version: jsonVersion, Outcome: outcome(code), ExitCode: code, Manifest: b.o.manifest,
+		StateFile: b.state.path, Summary: liveFigures(sum), APICalls: apiCallsOf(calls)}
 	if runErr != nil {
 		p.Error = runErr.Error()
 	}
@@ -569,16 +616,17 @@ func wholeManifest(s runner.Summary, rows int) runner.Summary {
 // printSummary writes the end-of-run account.
 func printSummary(w io.Writer, s runner.Summary, calls api.Calls, asJSON bool) {
 	if asJSON {
-		writeJSON(w, struct {
-			runner.Summary
-			APICalls api.Calls `json:"api_calls"`
-		}{s, calls})
+		writeJSON(w, runJSONOf(s, calls))
 		return
 	}
 	fmt.Fprintf(w, "\nrows %d: %d done", s.Rows, s.Final[store.StateDone])
 	fmt.Fprintf(w, " (%d downloaded this run, %d already done)\n", s.Downloaded, s.SkippedDone)
 	fmt.Fprintf(w, "submitted %d, completed %d, failed %d, uncertain %d, left in flight %d, not submitted %d\n",
 		s.Submitted, s.Completed, s.Failed, s.Uncertain, s.LeftInFlight, s.NotSubmitted)
+	if s.FailedBefore > 0 {
+		fmt.Fprintf(w, "failed in earlier runs %d (%s): not submitted again; --retry-failed submits them again (each a new charge)\n",
+			s.FailedBefore, examples(s.FailedBeforeKeys, s.FailedBefore))
+	}
 	if s.Uncertain > 0 || s.Resent > 0 {
 		// Resent counts re-sends of this run's lost submits and of
 		// earlier runs' alike: each is one possible duplicate charge.
@@ -604,7 +652,10 @@ func printSummary(w io.Writer, s runner.Summary, calls api.Calls, asJSON bool) {
 			fmt.Fprintf(w, "orphan renders collected %d of %d (failed %d)\n", s.OrphansCollected, s.OrphansInFlight, s.OrphansFailed)
 		}
 	}
-	if s.AccountJobs > 0 {
+	// The account's limit on jobs at once refuses submits only: with polls
+	// refused too, the refusals were (at least partly) a rate limit's, and
+	// the advice would be a guess (issue #12).
+	if s.AccountJobs > 0 && calls.PollsRateLimited == 0 {
 		fmt.Fprintf(w, "%s; later ones waited for a job to finish (if the account takes %d at once, --concurrency %d spares the refusals)\n",
 			accountLimit(s.AccountJobs), s.AccountJobs, s.AccountJobs)
 	}

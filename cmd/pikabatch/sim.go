@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -27,7 +28,9 @@ func newSimCmd(stdout io.Writer) *cobra.Command {
 		Use:   "sim [--addr HOST:PORT]",
 		Short: "Run the simulated API standalone",
 		Long:  simLong,
-		Args:  noArgs,
+		Example: `  pikabatch sim
+  pikabatch sim --addr 127.0.0.1:8787 --token test --fault-429 0.05 --fault-lost 0.01`,
+		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			return runSim(c.Context(), o, stdout)
 		},
@@ -63,6 +66,8 @@ func newSimCmd(stdout io.Writer) *cobra.Command {
 		"fraction of status/result answers for queued or running jobs with a word outside the docs (pending, queued, starting, processing)")
 	fs.IntVar(&o.cfg.BalanceJobs, "balance-jobs", 0,
 		"the account pays for `N` jobs, then submits get HTTP 400 error_code 400002 until topped up (0 = unlimited)")
+	fs.Float64Var(&o.cfg.BalanceUSD, "balance-usd", 0,
+		"the account holds `USD` dollars; each accepted submit takes its catalog price, then submits get 400002 (0 = unlimited)")
 	fs.StringVar(&o.cfg.Timestamps, "timestamps", sim.TimestampsSeconds, "precision of created_at/finished_at: s, ms or none")
 	fs.StringVar(&o.cfg.ErrorShape, "error-shape", sim.ShapeErrorMessage,
 		"error body: error_message, message_detail, nested, or mixed (rotates through the three)")
@@ -74,8 +79,10 @@ func newSimCmd(stdout io.Writer) *cobra.Command {
 // runSim serves the simulated API until ctx ends.
 func runSim(ctx context.Context, o simOptions, stdout io.Writer) error {
 	cfg := o.cfg
+	// Trimmed as run reads it, or the two would not agree.
+	envToken := strings.TrimSpace(os.Getenv("RUNCOMFY_API_TOKEN"))
 	if cfg.Token == "" {
-		cfg.Token = os.Getenv("RUNCOMFY_API_TOKEN")
+		cfg.Token = envToken
 	}
 	cfg.QueueTime = time.Duration(o.queueMS) * time.Millisecond
 	cfg.RunTime = time.Duration(o.runMS) * time.Millisecond
@@ -102,23 +109,52 @@ func runSim(ctx context.Context, o simOptions, stdout io.Writer) error {
 	if cfg.BalanceJobs > 0 {
 		fmt.Fprintf(stdout, "balance: %d jobs; top up with: curl -d '{\"add_jobs\": 10}' %s/_sim/balance\n", cfg.BalanceJobs, srv.APIURL)
 	}
+	if cfg.BalanceUSD > 0 {
+		fmt.Fprintf(stdout, "balance: $%g; top up with: curl -d '{\"add_usd\": 1}' %s/_sim/balance\n", cfg.BalanceUSD, srv.APIURL)
+	}
 	if madeUp {
 		// The simulator's own made-up token: printing it is the point.
 		fmt.Fprintf(stdout, "token: %s\n", srv.Token())
 	}
-	fmt.Fprintf(stdout, "try: RUNCOMFY_API_BASE=%s pikabatch run --manifest examples/manifest.csv --out out\n", srv.APIURL)
+	fmt.Fprintln(stdout, simTryLine(srv.APIURL, srv.Token(), envToken, exampleManifest))
 	<-ctx.Done()
 	return ctx.Err()
 }
 
-const simLong = `Runs the simulated RunComfy Model API, speaking the documented contract:
+// exampleManifest is the repository's example manifest, from its root.
+const exampleManifest = "examples/manifest.csv"
+
+// simTryLine is a command line that renders a batch on the simulator at
+// apiURL, whose token is token: in the line, unless it is the user's
+// RUNCOMFY_API_TOKEN (envToken), which the shell already has and which is
+// never printed. manifest is used when it exists here; the command to
+// render anywhere else is the demo.
+func simTryLine(apiURL, token, envToken, manifest string) string {
+	env := "RUNCOMFY_API_BASE=" + shellWord(apiURL)
+	if token != envToken {
+		// The simulator's own token (made up, or given with --token).
+		env += " RUNCOMFY_API_TOKEN=" + shellWord(token)
+	}
+	if fi, err := os.Stat(manifest); err != nil || !fi.Mode().IsRegular() {
+		manifest = "YOUR-MANIFEST.csv"
+	}
+	return fmt.Sprintf("try: %s pikabatch run --manifest %s --out out", env, shellWord(manifest))
+}
+
+const simLong = `Run the simulated RunComfy Model API, speaking the documented contract:
 result "succeeded", cancel 202 with an outcome, errors with a numeric
 error_code. Fault flags take a rate in [0, 1], drawn from --seed.
 
 Admin endpoints on the API address (no token):
   GET  /_sim/counters                what the simulator saw, as JSON
-  GET  /_sim/balance                 {"limited": true, "jobs_left": N}
-  POST /_sim/balance                 {"add_jobs": N} tops up while it runs;
-                                     {"jobs": N} sets it (N < 0: unlimited)
+  GET  /_sim/balance                 {"limited": true, "jobs_left": N, "balance_usd": X}
+  POST /_sim/balance                 {"add_jobs": N} or {"add_usd": X} tops up while it runs;
+                                     {"jobs": N} or {"usd": X} sets it (< 0: unlimited)
   POST /_sim/requests/ID/expire      the request answers 404001 from then on
-  POST /_sim/requests/ID/disown      the request answers 403001 (another account)`
+  POST /_sim/requests/ID/disown      the request answers 403001 (another account)
+
+API endpoints besides the documented four (token required, no faults):
+  GET  /v1/models?search=&category=&include_schema=true&limit=&offset=
+  GET  /v1/models/ID                 the catalog: three models, their schemas and prices
+  GET  /prod/v2/balance              {"balance_usd": X, "currency": "USD"}
+  GET  /v1/requests/ID/result?include_cost=true   adds "cost" once completed`

@@ -64,6 +64,13 @@ type Config struct {
 	// trailing "/v1" is optional: "https://h" and "https://h/v1" both
 	// submit to https://h/v1/models/{model}.
 	BaseURL string
+	// BalanceURL is the base of the balance endpoint, GET
+	// {BalanceURL}/prod/v2/balance (a trailing /prod/v2 is optional), held
+	// to the same rules as BaseURL. It is the only other origin the token
+	// goes to. Empty means DefaultBalanceURL when BaseURL is RunComfy's
+	// own, and BaseURL's origin otherwise (a simulator or staging host
+	// serves its balance beside its API).
+	BalanceURL string
 	// Token is the API token; required.
 	Token Token
 	// HTTPClient sends the requests; default: a client with dial and TLS
@@ -109,22 +116,24 @@ type Config struct {
 
 // Client calls the Model API. It is safe for concurrent use.
 type Client struct {
-	base       *url.URL // scheme and host: the only origin that gets the token
-	prefix     string   // scheme://host/path-prefix, no trailing slash
-	auth       string   // Authorization header value
-	secrets    []string // forms of the token scrubbed from response text
-	hc         *http.Client
-	limiter    *rate.Limiter
-	pace       *pacer         // hands limiter tokens to urgent calls first
-	adapt      *adaptiveLimit // nil: the limiter's rate is fixed
-	timeout    time.Duration
-	grace      time.Duration // Config.SubmitGrace
-	maxRetries int
-	retryWait  backoff.Policy // before retry n of a call, unless Retry-After says longer
-	log        *slog.Logger
-	sleep      func(ctx context.Context, d time.Duration) error
-	now        func() time.Time
-	stopSeen   func() // test hook: a submit attempt saw its ctx end
+	base          *url.URL // scheme and host: the API's origin, which gets the token
+	prefix        string   // scheme://host/path-prefix, no trailing slash
+	balance       *url.URL // scheme and host of the balance endpoint: the only other origin that gets the token
+	balancePrefix string   // scheme://host/path-prefix of the balance endpoint, without /prod/v2
+	auth          string   // Authorization header value
+	secrets       []string // forms of the token scrubbed from response text
+	hc            *http.Client
+	limiter       *rate.Limiter
+	pace          *pacer         // hands limiter tokens to urgent calls first
+	adapt         *adaptiveLimit // nil: the limiter's rate is fixed
+	timeout       time.Duration
+	grace         time.Duration // Config.SubmitGrace
+	maxRetries    int
+	retryWait     backoff.Policy // before retry n of a call, unless Retry-After says longer
+	log           *slog.Logger
+	sleep         func(ctx context.Context, d time.Duration) error
+	now           func() time.Time
+	stopSeen      func() // test hook: a submit attempt saw its ctx end
 
 	calls struct {
 		submit, status, result, cancel, retries, rateLimited, slowdowns atomic.Int64
@@ -139,7 +148,11 @@ type Calls struct {
 	Submit, Status, Result, Cancel int64
 	Retries                        int64
 	RateLimited                    int64
-	Slowdowns                      int64
+	// PollsRateLimited counts the 429s of RateLimited on status, result
+	// and cancel calls: a rate limit's, never the account's limit on jobs
+	// at once, which refuses only submits.
+	PollsRateLimited int64
+	Slowdowns        int64
 }
 
 // New checks cfg and returns a Client. It fails with ErrInsecureBase for an
@@ -150,6 +163,10 @@ func New(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	bal, err := balanceBase(cfg, base)
+	if err != nil {
+		return nil, err
+	}
 	if cfg.Token == "" {
 		return nil, ErrNoToken
 	}
@@ -157,18 +174,20 @@ func New(cfg Config) (*Client, error) {
 		return nil, ErrInvalidToken
 	}
 	c := &Client{
-		base:       &url.URL{Scheme: base.Scheme, Host: base.Host},
-		prefix:     base.Scheme + "://" + base.Host + basePath(base),
-		auth:       "Bearer " + string(cfg.Token),
-		secrets:    tokenForms(string(cfg.Token)),
-		limiter:    cfg.Limiter,
-		timeout:    cfg.RequestTimeout,
-		grace:      cfg.SubmitGrace,
-		maxRetries: cfg.MaxRetries,
-		retryWait:  backoff.Policy{Base: cfg.BackoffBase, Max: cfg.BackoffMax, Rand: cfg.Rand},
-		log:        cfg.Logger,
-		sleep:      cfg.Sleep,
-		now:        time.Now,
+		base:          &url.URL{Scheme: base.Scheme, Host: base.Host},
+		prefix:        base.Scheme + "://" + base.Host + basePath(base),
+		balance:       &url.URL{Scheme: bal.Scheme, Host: bal.Host},
+		balancePrefix: balancePrefixOf(bal),
+		auth:          "Bearer " + string(cfg.Token),
+		secrets:       tokenForms(string(cfg.Token)),
+		limiter:       cfg.Limiter,
+		timeout:       cfg.RequestTimeout,
+		grace:         cfg.SubmitGrace,
+		maxRetries:    cfg.MaxRetries,
+		retryWait:     backoff.Policy{Base: cfg.BackoffBase, Max: cfg.BackoffMax, Rand: cfg.Rand},
+		log:           cfg.Logger,
+		sleep:         cfg.Sleep,
+		now:           time.Now,
 	}
 	if !cfg.FixedRate {
 		c.adapt = newAdaptiveLimit(cfg.Limiter)
@@ -312,7 +331,7 @@ func defaultHTTPClient() *http.Client {
 // the limiter before the redirected request goes out.
 func (c *Client) checkRedirect(next func(*http.Request, []*http.Request) error) func(*http.Request, []*http.Request) error {
 	return func(req *http.Request, via []*http.Request) error {
-		if !sameOrigin(req.URL, c.base) {
+		if !sameOrigin(req.URL, c.base) && !sameOrigin(req.URL, c.balance) {
 			return fmt.Errorf("%w: to %s", ErrRedirect, originOf(req.URL))
 		}
 		if len(via) > 0 && via[0].Method != req.Method {
@@ -358,13 +377,14 @@ func originOf(u *url.URL) string { return u.Scheme + "://" + u.Host }
 // Calls returns the counts of requests made so far.
 func (c *Client) Calls() Calls {
 	return Calls{
-		Submit:      c.calls.submit.Load(),
-		Status:      c.calls.status.Load(),
-		Result:      c.calls.result.Load(),
-		Cancel:      c.calls.cancel.Load(),
-		Retries:     c.calls.retries.Load(),
-		RateLimited: c.calls.rateLimited.Load(),
-		Slowdowns:   c.calls.slowdowns.Load(),
+		Submit:           c.calls.submit.Load(),
+		Status:           c.calls.status.Load(),
+		Result:           c.calls.result.Load(),
+		Cancel:           c.calls.cancel.Load(),
+		Retries:          c.calls.retries.Load(),
+		RateLimited:      c.calls.rateLimited.Load(),
+		PollsRateLimited: c.calls.pollsLimited.Load(),
+		Slowdowns:        c.calls.slowdowns.Load(),
 	}
 }
 
@@ -387,9 +407,10 @@ type call struct {
 	op        string
 	method    string
 	url       string
-	body      []byte // JSON; nil for none
-	requestID string // for logs
-	model     string // for logs
+	body      []byte        // JSON; nil for none
+	requestID string        // for logs
+	model     string        // for logs
+	submit    SubmitOptions // a submit's own policies; zero for other calls
 }
 
 func (r call) logAttrs(attempt int) []any {
@@ -415,7 +436,7 @@ func (c *Client) exec(ctx context.Context, r call, decode func(body []byte) erro
 	for attempt := 1; ; attempt++ {
 		if backOff {
 			delay := c.backoff(retries-1, last)
-			c.log.Warn("retrying api request", append(r.logAttrs(attempt-1), "delay", delay, "err", last)...)
+			c.log.Debug("retrying api request", append(r.logAttrs(attempt-1), "delay", delay, "err", last)...)
 			if err := c.sleep(ctx, delay); err != nil {
 				return fmt.Errorf("%s: waiting to retry: %w (last error: %w)", r.op, err, last)
 			}
@@ -429,7 +450,7 @@ func (c *Client) exec(ctx context.Context, r call, decode func(body []byte) erro
 		if err := ctx.Err(); err != nil {
 			return c.stopped(r.op, err, last)
 		}
-		if err := checkSendGate(ctx); err != nil {
+		if err := r.submit.sendGate(); err != nil {
 			return c.stopped(r.op, err, last)
 		}
 		retry, err := c.attempt(ctx, r, attempt, decode)
@@ -470,17 +491,13 @@ func rateLimited(err error) *StatusError {
 	return nil
 }
 
-// holdSubmit asks the caller's submit hold (WithSubmitHold), if any, about
-// a 429 on a submit.
+// holdSubmit asks the submit's hold (SubmitOptions.Hold), if any, about
+// a 429 on it.
 func (c *Client) holdSubmit(ctx context.Context, r call, se *StatusError) (HoldDecision, error) {
-	if r.op != opSubmit {
+	if r.op != opSubmit || r.submit.Hold == nil {
 		return AsRateLimit, nil
 	}
-	hold, ok := ctx.Value(submitHoldKey{}).(SubmitHold)
-	if !ok || hold == nil {
-		return AsRateLimit, nil
-	}
-	return hold(ctx, Refusal{StatusError: se, PollsRateLimited: c.calls.pollsLimited.Load()})
+	return r.submit.Hold(ctx, Refusal{StatusError: se, PollsRateLimited: c.calls.pollsLimited.Load()})
 }
 
 // stopped is the error of a call that ended before an attempt was sent.
@@ -846,12 +863,12 @@ func (c *Client) requestURL(op, id, action string) (string, error) {
 // the job exists. Any error but an UncertainError means no job was created.
 //
 // ctx bounds everything before the request goes out: the limiter's wait,
-// the send gate (WithSendGate), backoff and holds. Once the request is
+// opts' send gate, backoff and holds. Once the request is
 // going out, a ctx that ends no longer cuts it short: Submit waits up to
 // Config.SubmitGrace more for the answer, so that a created job's request ID
 // is returned rather than lost; past that it returns an *UncertainError that
 // also matches ctx's error.
-func (c *Client) Submit(ctx context.Context, model string, input any) (SubmitResponse, error) {
+func (c *Client) Submit(ctx context.Context, model string, input any, opts SubmitOptions) (SubmitResponse, error) {
 	path, err := modelPath(model)
 	if err != nil {
 		return SubmitResponse{}, fmt.Errorf("submit: %w", err)
@@ -861,7 +878,7 @@ func (c *Client) Submit(ctx context.Context, model string, input any) (SubmitRes
 		return SubmitResponse{}, fmt.Errorf("submit: encode input: %w", err)
 	}
 	var out SubmitResponse
-	err = c.exec(ctx, call{op: opSubmit, method: http.MethodPost, url: c.prefix + "/v1/models/" + path, body: body, model: model},
+	err = c.exec(ctx, call{op: opSubmit, method: http.MethodPost, url: c.prefix + "/v1/models/" + path, body: body, model: model, submit: opts},
 		func(data []byte) error {
 			f, err := decodeObject(data)
 			if err != nil {
@@ -957,6 +974,9 @@ func (c *Client) Result(ctx context.Context, requestID string) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	// RunComfy's partner nodes ask for the job's cost this way; an API that
+	// ignores the parameter answers as before.
+	u += "?include_cost=true"
 	var out Result
 	err = c.exec(ctx, call{op: opResult, method: http.MethodGet, url: u, requestID: requestID}, func(data []byte) error {
 		f, st, word, err := c.decodeState(opResult, data)
@@ -969,6 +989,9 @@ func (c *Client) Result(ctx context.Context, requestID string) (Result, error) {
 			Word:       word,
 			CreatedAt:  parseTime(f["created_at"]),
 			FinishedAt: parseTime(f["finished_at"]),
+		}
+		if cost, ok := money(f["cost"]); ok {
+			out.Cost = &cost
 		}
 		msg := c.clean(message(f, resultMessageKeys), maxMessageText)
 		switch st {

@@ -129,6 +129,12 @@ type Status struct {
 	Orphans         int      `json:"orphans"`
 	OrphanKeys      []string `json:"orphan_keys,omitempty"`
 	OrphansInFlight int      `json:"orphans_in_flight,omitempty"`
+	// CostUSD is the sum of the costs the API reported (results asked
+	// with include_cost), over CostJobs jobs. NoCostJobs were sent (their
+	// submits may be charged) and have no reported cost: unknown.
+	CostUSD    float64 `json:"cost_usd,omitempty"`
+	CostJobs   int     `json:"cost_jobs,omitempty"`
+	NoCostJobs int     `json:"no_cost_jobs,omitempty"`
 }
 
 // FailureGroup is the jobs that ended with one error message.
@@ -191,6 +197,13 @@ func (b *Batch) Status(ctx context.Context) (Status, error) {
 	brief := func(key []byte, br store.Brief) bool {
 		s.Jobs++
 		s.ByState[br.State]++
+		switch {
+		case br.CostUSD != nil:
+			s.CostUSD += *br.CostUSD
+			s.CostJobs++
+		case br.Attempts > 0:
+			s.NoCostJobs++
+		}
 		if br.Orphan {
 			s.Orphans++
 			if len(s.OrphanKeys) < maxListed {
