@@ -1,8 +1,14 @@
 package manifest
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
 	"strconv"
 	"unicode/utf8"
 )
@@ -44,60 +50,179 @@ const (
 	MaxRowBytes = 256 << 10
 )
 
-// Input is the model's input object, marshalled as the submit body. Unset
-// optional fields are omitted so the model's defaults apply.
+// Input is the model's input object: the submit body. It holds the set
+// fields of a row, in the order of the schema's properties (the body's
+// order); unset optional fields are left out so the model's defaults apply.
+// Values are string, int64, float64, bool, []any or map[string]any (whose
+// numbers are int64 or float64 in turn). The zero Input is the empty object.
 type Input struct {
-	Image          string `json:"image"`
-	PromptText     string `json:"promptText,omitempty"`
-	NegativePrompt string `json:"negativePrompt,omitempty"`
-	Seed           *int64 `json:"seed,omitempty"`
-	Resolution     string `json:"resolution,omitempty"`
-	Duration       int    `json:"duration,omitempty"`
+	fields []Field
+}
+
+// Field is one field of an Input.
+type Field struct {
+	Name  string
+	Value any
+}
+
+// NewInput returns an Input with the given fields, in that order. Values of
+// other numeric types are converted (int to int64, json.Number to int64 or
+// float64). A name given twice keeps its last value.
+func NewInput(fields ...Field) Input {
+	var in Input
+	for _, f := range fields {
+		in = in.with(f.Name, normalize(f.Value))
+	}
+	return in
+}
+
+// with returns in with name set to v, in place if it is set already.
+func (in Input) with(name string, v any) Input {
+	for i := range in.fields {
+		if in.fields[i].Name == name {
+			in.fields[i].Value = v
+			return in
+		}
+	}
+	in.fields = append(in.fields, Field{Name: name, Value: v})
+	return in
+}
+
+// Lookup returns the value of a field and whether it is set.
+func (in Input) Lookup(name string) (any, bool) {
+	for _, f := range in.fields {
+		if f.Name == name {
+			return f.Value, true
+		}
+	}
+	return nil, false
+}
+
+// Text returns a field's value as a CSV cell would hold it: a string as
+// is, a number in base 10 (or the shortest form that reads back the same),
+// a boolean as true or false, an array or object as JSON; "" if unset.
+func (in Input) Text(name string) string {
+	v, ok := in.Lookup(name)
+	if !ok {
+		return ""
+	}
+	return valueText(v)
+}
+
+// Fields returns the set fields in body order. The caller must not modify
+// the slice.
+func (in Input) Fields() []Field { return in.fields }
+
+// Len returns the number of set fields.
+func (in Input) Len() int { return len(in.fields) }
+
+// MarshalJSON returns the submit body: the fields in order, encoded as
+// encoding/json encodes them (strings HTML-escaped; float64 in its short
+// form).
+func (in Input) MarshalJSON() ([]byte, error) {
+	b := []byte{'{'}
+	for i, f := range in.fields {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		name, err := json.Marshal(f.Name)
+		if err != nil {
+			return nil, err
+		}
+		b = append(b, name...)
+		b = append(b, ':')
+		v, err := json.Marshal(f.Value)
+		if err != nil {
+			return nil, fmt.Errorf("field %s: %w", f.Name, err)
+		}
+		b = append(b, v...)
+	}
+	return append(b, '}'), nil
+}
+
+// UnmarshalJSON reads a submit body back (runner/live rebuilds jobs from
+// recorded bodies): members in order, numbers as int64 when written as
+// integers that fit and float64 otherwise, null members left out. It hashes
+// as the row the body was made from.
+func (in *Input) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 || b[0] != '{' || !json.Valid(b) {
+		return errors.New("manifest: an input must be a JSON object")
+	}
+	var out Input
+	var err error
+	objectMembers(b, func(key, v []byte) {
+		if err != nil || string(v) == "null" {
+			return
+		}
+		var name string
+		if e := json.Unmarshal(key, &name); e != nil {
+			err = e
+			return
+		}
+		var val any
+		if val, err = decodeJSON(v); err == nil {
+			out = out.with(name, val)
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("manifest: read input: %w", err)
+	}
+	*in = out
+	return nil
 }
 
 // Hash returns the hex SHA-256 of the canonical JSON encoding of in.
 //
 // The canonical encoding is written by this package, not by encoding/json,
 // so that it never changes with the Go version. It is a JSON object without
-// white space whose members are the set fields in byte order of their keys:
-// duration, image, negativePrompt, promptText, resolution, seed. image is
-// always present (it is required); the others only when set (a non-empty
-// string, a non-zero duration, a non-nil seed, even if zero). Integers are
-// in base 10 with a '-' sign if negative and no '+' or leading zeros.
+// white space whose members are the set fields in byte order of their keys
+// (for pika/pika-2-2/image-to-video: duration, image, negativePrompt,
+// promptText, resolution, seed). Integers are in base 10 with a '-' sign if
+// negative and no '+' or leading zeros. Other numbers (float64) are written
+// as RFC 8785 (JCS) and ECMAScript's Number.prototype.toString write them:
+// the shortest digits that read back the same value, in plain notation
+// from 1e-6 up to 1e21 (0.5, 1.25, 100000) and as d.ddde±x outside it
+// (1e+21, 1.5e-7); a float64 that is a whole number (5.0) is the integer 5.
 // Strings are escaped as in RFC 8785: '"' and '\' as \" and \\, U+0008,
 // U+0009, U+000A, U+000C and U+000D as \b, \t, \n, \f and \r, other
-// characters below U+0020 as \u00xx with lower-case hex, and everything else
-// as is, in UTF-8. Bytes that are not valid UTF-8 (never in rows from a
-// Reader) are encoded as U+FFFD. Values are hashed as given: an unset
-// resolution and an explicit "1080p" hash differently, as they are
-// different request bodies.
+// characters below U+0020 as \u00xx with lower-case hex, and everything
+// else as is, in UTF-8. Bytes that are not valid UTF-8 (never in rows from
+// a Reader) are encoded as U+FFFD. true, false and null as such; arrays in
+// order; objects with their keys in byte order, as the root. Values are
+// hashed as given: an unset resolution and an explicit "1080p" hash
+// differently, as they are different request bodies.
 //
-// For example, Input{Image: "https://x/a.png", Duration: 10} is encoded as
-// {"duration":10,"image":"https://x/a.png"}.
+// For example, an Input of image "https://x/a.png" and duration 10 is
+// encoded as {"duration":10,"image":"https://x/a.png"}. TestGoldenPikaKeys
+// holds Pika rows to the hashes of the version before schemas.
 func (in Input) Hash() string {
 	sum := sha256.Sum256(in.appendCanonical(nil))
 	return hex.EncodeToString(sum[:])
 }
 
 // bodyLen returns len(json.Marshal(in)), the size of the submit body,
-// without building it. TestBodyLimitMatchesJSON holds it to encoding/json.
+// without building it for strings and integers. TestBodyLimitMatchesJSON
+// holds it to encoding/json.
 func (in Input) bodyLen() int {
-	n := len(`{"image":}`) + jsonStringLen(in.Image)
-	if in.PromptText != "" {
-		n += len(`,"promptText":`) + jsonStringLen(in.PromptText)
-	}
-	if in.NegativePrompt != "" {
-		n += len(`,"negativePrompt":`) + jsonStringLen(in.NegativePrompt)
-	}
+	n := 2 // {}
 	var digits [24]byte
-	if in.Seed != nil {
-		n += len(`,"seed":`) + len(strconv.AppendInt(digits[:0], *in.Seed, 10))
-	}
-	if in.Resolution != "" {
-		n += len(`,"resolution":`) + jsonStringLen(in.Resolution)
-	}
-	if in.Duration != 0 {
-		n += len(`,"duration":`) + len(strconv.AppendInt(digits[:0], int64(in.Duration), 10))
+	for i, f := range in.fields {
+		if i > 0 {
+			n++
+		}
+		n += jsonStringLen(f.Name) + 1
+		switch v := f.Value.(type) {
+		case string:
+			n += jsonStringLen(v)
+		case int64:
+			n += len(strconv.AppendInt(digits[:0], v, 10))
+		case bool:
+			n += len(strconv.FormatBool(v))
+		default:
+			b, _ := json.Marshal(v)
+			n += len(b)
+		}
 	}
 	return n
 }
@@ -134,31 +259,106 @@ func jsonStringLen(s string) int {
 
 // appendCanonical appends the canonical encoding documented on Hash.
 func (in Input) appendCanonical(b []byte) []byte {
+	// Fields are few (a handful per model): order them by an insertion
+	// sort of their indexes, on the stack for up to 16 of them.
+	var buf [16]int
+	order := buf[:0]
+	for i := range in.fields {
+		order = append(order, i)
+		for j := len(order) - 1; j > 0 && in.fields[order[j]].Name < in.fields[order[j-1]].Name; j-- {
+			order[j], order[j-1] = order[j-1], order[j]
+		}
+	}
 	b = append(b, '{')
-	if in.Duration != 0 {
-		b = append(b, `"duration":`...)
-		b = strconv.AppendInt(b, int64(in.Duration), 10)
-		b = append(b, ',')
-	}
-	b = append(b, `"image":`...)
-	b = appendCanonicalString(b, in.Image)
-	if in.NegativePrompt != "" {
-		b = append(b, `,"negativePrompt":`...)
-		b = appendCanonicalString(b, in.NegativePrompt)
-	}
-	if in.PromptText != "" {
-		b = append(b, `,"promptText":`...)
-		b = appendCanonicalString(b, in.PromptText)
-	}
-	if in.Resolution != "" {
-		b = append(b, `,"resolution":`...)
-		b = appendCanonicalString(b, in.Resolution)
-	}
-	if in.Seed != nil {
-		b = append(b, `,"seed":`...)
-		b = strconv.AppendInt(b, *in.Seed, 10)
+	for k, i := range order {
+		if k > 0 {
+			b = append(b, ',')
+		}
+		b = appendCanonicalString(b, in.fields[i].Name)
+		b = append(b, ':')
+		b = appendCanonicalValue(b, in.fields[i].Value)
 	}
 	return append(b, '}')
+}
+
+// appendCanonicalValue appends v's canonical encoding (see Input.Hash).
+func appendCanonicalValue(b []byte, v any) []byte {
+	switch v := v.(type) {
+	case string:
+		return appendCanonicalString(b, v)
+	case int64:
+		return strconv.AppendInt(b, v, 10)
+	case float64:
+		if n, ok := integral(v).(int64); ok {
+			return strconv.AppendInt(b, n, 10)
+		}
+		return appendES6Number(b, v)
+	case bool:
+		return strconv.AppendBool(b, v)
+	case nil:
+		return append(b, "null"...)
+	case []any:
+		b = append(b, '[')
+		for i, e := range v {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendCanonicalValue(b, e)
+		}
+		return append(b, ']')
+	case map[string]any:
+		keys := make([]string, 0, len(v))
+		for k := range v {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		b = append(b, '{')
+		for i, k := range keys {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendCanonicalString(b, k)
+			b = append(b, ':')
+			b = appendCanonicalValue(b, v[k])
+		}
+		return append(b, '}')
+	}
+	// Not a value a Reader or UnmarshalJSON makes; NewInput normalises.
+	return appendCanonicalValue(b, normalize(v))
+}
+
+// appendES6Number appends f as ECMAScript's Number.prototype.toString
+// (and so RFC 8785) writes it: the shortest round-trip digits, plain from
+// 1e-6 to 1e21, else with an exponent "e+21" / "e-7" (no leading zeros).
+func appendES6Number(b []byte, f float64) []byte {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return append(b, "null"...) // not JSON; never in an Input
+	}
+	if f == 0 {
+		return append(b, '0') // also -0
+	}
+	abs := math.Abs(f)
+	if abs >= 1e-6 && abs < 1e21 {
+		return strconv.AppendFloat(b, f, 'f', -1, 64)
+	}
+	start := len(b)
+	b = strconv.AppendFloat(b, f, 'e', -1, 64) // 1.5e-07
+	e := bytes.IndexByte(b[start:], 'e') + start
+	sign := b[e+1]
+	digits := bytes.TrimLeft(b[e+2:], "0")
+	b = append(b[:e+2], digits...)
+	b[e+1] = sign
+	return b
+}
+
+// valueText writes v as a CSV cell or a message shows it: strings as is,
+// numbers as in the canonical encoding, arrays and objects as canonical
+// JSON.
+func valueText(v any) string {
+	if s, ok := v.(string); ok {
+		return s
+	}
+	return string(appendCanonicalValue(nil, v))
 }
 
 func appendCanonicalString(b []byte, s string) []byte {

@@ -43,6 +43,7 @@ const defaultModel = "pika/pika-2-2/image-to-video"
 type batchOptions struct {
 	manifest, format, out, state string
 	model, apiBase               string
+	schema                       string // --schema: the model's input schema, a JSON Schema file
 	token                        api.Token
 	concurrency, dlConcurrency   int
 	rps                          float64
@@ -77,6 +78,7 @@ func (o *batchOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.out, "out", "", "output `folder` for videos, state and results index (created if missing)")
 	fs.StringVar(&o.state, "state", "", "checkpoint `file` (default OUT/.pikabatch.db)")
 	fs.StringVar(&o.model, "model", defaultModel, "model ID")
+	fs.StringVar(&o.schema, "schema", "", "the model's input schema, a JSON Schema `file` (offline; default: the built-in one of pika/pika-2-2/image-to-video)")
 	fs.StringVar(&o.apiBase, "api-base", envOr("RUNCOMFY_API_BASE", "https://model-api.runcomfy.net"), "API base URL (env RUNCOMFY_API_BASE); https unless loopback")
 	fs.IntVar(&o.concurrency, "concurrency", 8, "jobs in flight on the API at once (submitted, not finished)")
 	fs.IntVar(&o.dlConcurrency, "download-concurrency", 8, "downloads at once")
@@ -186,6 +188,7 @@ type batch struct {
 	o             batchOptions
 	spec          shard.Spec
 	format        manifest.Format
+	schema        *manifest.Schema
 	resultsFormat live.Format
 	logs          *logSink
 	log           *slog.Logger
@@ -252,6 +255,9 @@ func (b *batch) checkOptions() error {
 	if b.format, err = manifest.ParseFormat(o.format); err != nil {
 		return usagef("--format: %v", err)
 	}
+	if b.schema, err = loadSchema(o.model, o.schema); err != nil {
+		return err
+	}
 	b.resultsFormat = live.JSONL
 	if o.resultsFormat != "" {
 		if b.resultsFormat, err = live.ParseFormat(o.resultsFormat); err != nil {
@@ -261,10 +267,15 @@ func (b *batch) checkOptions() error {
 	return nil
 }
 
+// manifestConfig says how the batch's manifest is read.
+func (b *batch) manifestConfig() manifest.Config {
+	return manifest.Config{Format: b.format, Schema: b.schema}
+}
+
 // validateManifest checks every row before anything is sent, and counts
 // the shard's.
 func (b *batch) validateManifest(ctx context.Context) error {
-	msum, err := manifest.Validate(ctx, b.o.manifest, b.format, func(row manifest.Row) error {
+	msum, err := manifest.ValidateConfig(ctx, b.o.manifest, b.manifestConfig(), func(row manifest.Row) error {
 		if b.spec.Owns(row.Key) {
 			b.shardRows++
 		}
@@ -312,7 +323,7 @@ func (b *batch) preview(ctx context.Context, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	rows, err := manifestRows(b.o.manifest, b.format)
+	rows, err := manifestRows(b.o.manifest, b.manifestConfig())
 	if err != nil {
 		return err
 	}
@@ -350,7 +361,7 @@ func (b *batch) run(ctx context.Context, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	rows, err := manifest.Open(o.manifest, b.format)
+	rows, err := manifest.OpenConfig(o.manifest, b.manifestConfig())
 	if err != nil {
 		return manifestError(err)
 	}
@@ -460,7 +471,7 @@ func (b *batch) writeCSVIndex(ctx context.Context, lb *live.Batch) {
 		return
 	}
 	path := filepath.Join(b.o.out, b.spec.IndexName("csv"))
-	if _, err := live.WriteIndexFile(context.WithoutCancel(ctx), path, live.CSV, lb); err != nil {
+	if _, err := live.WriteIndexFileFor(context.WithoutCancel(ctx), path, live.CSV, exportFields(b.schema), lb); err != nil {
 		b.log.Warn("results index not written", "file", path, "err", err)
 	}
 }

@@ -21,6 +21,7 @@ func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	checkURLsFlag := fs.Bool("check-urls", false, "also ask each image host whether the image is reachable, an image, and at most 50 MB (HEAD, else a ranged GET)")
 	checkConc := fs.Int("check-concurrency", 8, "image hosts asked at once with --check-urls")
 	checkRPS := fs.Float64("check-rps", 10, "requests per second to image hosts with --check-urls")
+	schemaFile := fs.String("schema", "", "the model's input schema, a JSON Schema `file` (default: the built-in one of pika/pika-2-2/image-to-video)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -37,6 +38,11 @@ func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return usagef("--format: %v", err)
 	}
+	schema, err := loadSchema("", *schemaFile)
+	if err != nil {
+		return err
+	}
+	cfg := manifest.Config{Format: f, Schema: schema}
 	if *checkURLsFlag && (*checkConc < 1 || *checkRPS <= 0) {
 		return usagef("--check-concurrency must be at least 1 and --check-rps above 0")
 	}
@@ -46,7 +52,7 @@ func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			return err
 		}
 	}
-	sum, err := manifest.Validate(ctx, *path, f, nil)
+	sum, err := manifest.ValidateConfig(ctx, *path, cfg, nil)
 	if err != nil {
 		return manifestError(err)
 	}
@@ -59,7 +65,7 @@ func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		if err != nil {
 			return err
 		}
-		_, err = checkURLs(ctx, *path, f, *checkConc, *checkRPS, out.add)
+		_, err = checkURLs(ctx, *path, cfg, *checkConc, *checkRPS, out.add)
 		out.close()
 		return err
 	}
@@ -89,7 +95,7 @@ func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		fmt.Fprintf(stdout, "  %d rows repeat an earlier row's parameters (each is still its own job)\n", sum.DuplicateRows)
 	}
 	if *checkURLsFlag {
-		t, err := checkURLs(ctx, *path, f, *checkConc, *checkRPS, printURLCheck(stdout, *path))
+		t, err := checkURLs(ctx, *path, cfg, *checkConc, *checkRPS, printURLCheck(stdout, *path))
 		if err == nil || errors.Is(err, errBadURLs) {
 			fmt.Fprintf(stdout, "image URLs: %d rows checked, %d ok, %d would fail\n", t.checked, t.checked-t.bad, t.bad)
 		}

@@ -39,38 +39,50 @@ func ParseFormat(s string) (Format, error) {
 	return "", fmt.Errorf("unknown export format %q (csv or jsonl)", s)
 }
 
-// CSVColumns are the columns of a CSV export: the key, the manifest
-// parameters, the job's outcome and timings, and "true" in orphan for a
-// job no row of the last manifest claims. A job with several result
-// files lists them in file, size and sha256, separated by ";". They are
-// the csv tags of csvRow, in order, as gocsv writes them in the header.
-var CSVColumns = csvHeader()
+// CSVColumns are the columns of a CSV export of a pika/pika-2-2 batch
+// (CSVColumnsFor of the built-in schema's fields): the key, the line, the
+// model's input fields, the job's outcome and timings, and "true" in
+// orphan for a job no row of the last manifest claims. A job with several
+// result files lists them in file, size and sha256, separated by ";".
+var CSVColumns = CSVColumnsFor(nil)
 
-// csvRow is one job in a CSV export; gocsv writes its fields in order, each
-// under its tag. Text goes through csvText, which neutralises terminal
-// escapes.
+// CSVColumnsFor returns the columns of a CSV export of a model with the
+// given input fields (nil: pika/pika-2-2/image-to-video's): key and line,
+// one column per field, then the csv tags of csvRow after line, in order,
+// as gocsv writes them.
+func CSVColumnsFor(fields []string) []string {
+	h := csvHeader()
+	return slices.Concat(h[:2], paramColumns(fields), h[2:])
+}
+
+// paramColumns are the export's columns of the model's input fields.
+func paramColumns(fields []string) []string {
+	if fields == nil {
+		return manifest.PikaSchema().Fields()
+	}
+	return fields
+}
+
+// csvRow is one job in a CSV export, but for the model's input fields,
+// which depend on the model and go between Line and State; gocsv writes
+// its fields in order, each under its tag. Text goes through csvText,
+// which neutralises terminal escapes.
 type csvRow struct {
-	Key            csvText `csv:"key"`
-	Line           csvText `csv:"line"`
-	Image          csvText `csv:"image"`
-	PromptText     csvText `csv:"promptText"`
-	NegativePrompt csvText `csv:"negativePrompt"`
-	Seed           csvText `csv:"seed"`
-	Resolution     csvText `csv:"resolution"`
-	Duration       csvText `csv:"duration"`
-	State          csvText `csv:"state"`
-	RequestID      csvText `csv:"request_id"`
-	File           csvText `csv:"file"`
-	Size           csvText `csv:"size"`
-	SHA256         csvText `csv:"sha256"`
-	Attempts       int     `csv:"attempts"`
-	Polls          int     `csv:"polls"`
-	SubmittedAt    csvText `csv:"submitted_at"`
-	FinishedAt     csvText `csv:"finished_at"`
-	DownloadedAt   csvText `csv:"downloaded_at"`
-	RenderSeconds  csvText `csv:"render_seconds"`
-	Error          csvText `csv:"error"`
-	Orphan         csvText `csv:"orphan"`
+	Key           csvText `csv:"key"`
+	Line          csvText `csv:"line"`
+	State         csvText `csv:"state"`
+	RequestID     csvText `csv:"request_id"`
+	File          csvText `csv:"file"`
+	Size          csvText `csv:"size"`
+	SHA256        csvText `csv:"sha256"`
+	Attempts      int     `csv:"attempts"`
+	Polls         int     `csv:"polls"`
+	SubmittedAt   csvText `csv:"submitted_at"`
+	FinishedAt    csvText `csv:"finished_at"`
+	DownloadedAt  csvText `csv:"downloaded_at"`
+	RenderSeconds csvText `csv:"render_seconds"`
+	Error         csvText `csv:"error"`
+	Orphan        csvText `csv:"orphan"`
 }
 
 // csvText is a CSV export value. It is written with the control
@@ -112,9 +124,15 @@ type IndexWriter interface {
 	Flush() error
 }
 
-// NewIndexWriter returns a writer of f to w. A CSV writer writes its header
-// first, so an empty export is a header alone.
+// NewIndexWriter returns a writer of f to w for a pika/pika-2-2 batch. A CSV
+// writer writes its header first, so an empty export is a header alone.
 func NewIndexWriter(w io.Writer, f Format) (IndexWriter, error) {
+	return NewIndexWriterFor(w, f, nil)
+}
+
+// NewIndexWriterFor is NewIndexWriter for a model with the given input
+// fields (the CSV export's columns; nil: Pika's).
+func NewIndexWriterFor(w io.Writer, f Format, fields []string) (IndexWriter, error) {
 	switch f {
 	case JSONL:
 		bw := bufio.NewWriter(w)
@@ -124,11 +142,11 @@ func NewIndexWriter(w io.Writer, f Format) (IndexWriter, error) {
 		// copy in memory rather than a write(2) per row.
 		bw := bufio.NewWriter(w)
 		cw := csv.NewWriter(bw)
-		// For no rows gocsv writes the header alone.
-		if err := gocsv.MarshalCSV([]csvRow{}, cw); err != nil {
+		fields = paramColumns(fields)
+		if err := cw.Write(CSVColumnsFor(fields)); err != nil {
 			return nil, err
 		}
-		return &csvWriter{bw: bw, cw: cw}, nil
+		return &csvWriter{bw: bw, cw: cw, fields: fields}, nil
 	}
 	return nil, fmt.Errorf("unknown export format %q", f)
 }
@@ -177,10 +195,20 @@ func isTerminalControl(r rune) bool {
 // marshalled one at a time, not collected, so that an export of a million
 // jobs holds one row in memory.
 type csvWriter struct {
-	bw  *bufio.Writer
-	cw  *csv.Writer
-	row [1]csvRow // gocsv's input; reused
+	bw     *bufio.Writer
+	cw     *csv.Writer
+	fields []string
+	row    [1]csvRow // gocsv's input; reused
+	rec    recordWriter
 }
+
+// recordWriter is a gocsv.CSVWriter that keeps the one record gocsv
+// marshals, so that the model's fields can be put into it.
+type recordWriter struct{ rec []string }
+
+func (r *recordWriter) Write(rec []string) error { r.rec = append(r.rec[:0], rec...); return nil }
+func (r *recordWriter) Flush()                   {}
+func (r *recordWriter) Error() error             { return nil }
 
 func (w *csvWriter) Write(e results.Entry) error {
 	var in manifest.Input
@@ -196,31 +224,21 @@ func (w *csvWriter) Write(e results.Entry) error {
 		sums = append(sums, f.SHA256)
 	}
 	r := csvRow{
-		Key:            csvText(e.Key),
-		Image:          csvText(in.Image),
-		PromptText:     csvText(in.PromptText),
-		NegativePrompt: csvText(in.NegativePrompt),
-		Resolution:     csvText(in.Resolution),
-		State:          csvText(e.State),
-		RequestID:      csvText(e.RequestID),
-		File:           csvText(strings.Join(files, ";")),
-		Size:           csvText(strings.Join(sizes, ";")),
-		SHA256:         csvText(strings.Join(sums, ";")),
-		Attempts:       e.Attempts,
-		Polls:          e.Polls,
-		SubmittedAt:    csvTime(e.SubmittedAt),
-		FinishedAt:     csvTime(e.FinishedAt),
-		DownloadedAt:   csvTime(e.DownloadedAt),
-		Error:          csvText(e.Error),
+		Key:          csvText(e.Key),
+		State:        csvText(e.State),
+		RequestID:    csvText(e.RequestID),
+		File:         csvText(strings.Join(files, ";")),
+		Size:         csvText(strings.Join(sizes, ";")),
+		SHA256:       csvText(strings.Join(sums, ";")),
+		Attempts:     e.Attempts,
+		Polls:        e.Polls,
+		SubmittedAt:  csvTime(e.SubmittedAt),
+		FinishedAt:   csvTime(e.FinishedAt),
+		DownloadedAt: csvTime(e.DownloadedAt),
+		Error:        csvText(e.Error),
 	}
 	if e.Line > 0 {
 		r.Line = csvText(strconv.Itoa(e.Line))
-	}
-	if in.Seed != nil {
-		r.Seed = csvText(strconv.FormatInt(*in.Seed, 10))
-	}
-	if in.Duration > 0 {
-		r.Duration = csvText(strconv.Itoa(in.Duration))
 	}
 	if !e.SubmittedAt.IsZero() && e.FinishedAt.After(e.SubmittedAt) {
 		r.RenderSeconds = csvText(strconv.FormatFloat(e.FinishedAt.Sub(e.SubmittedAt).Seconds(), 'f', 1, 64))
@@ -229,7 +247,16 @@ func (w *csvWriter) Write(e results.Entry) error {
 		r.Orphan = "true"
 	}
 	w.row[0] = r
-	return gocsv.MarshalCSVWithoutHeaders(&w.row, w.cw)
+	if err := gocsv.MarshalCSVWithoutHeaders(&w.row, &w.rec); err != nil {
+		return err
+	}
+	// The model's fields go after key and line, as the header has them.
+	rec := slices.Grow(w.rec.rec[:2:2], len(w.fields)+len(w.rec.rec)-2)
+	for _, f := range w.fields {
+		rec = append(rec, escapeControls(in.Text(f)))
+	}
+	rec = append(rec, w.rec.rec[2:]...)
+	return w.cw.Write(rec)
 }
 
 func (w *csvWriter) Flush() error {
@@ -256,14 +283,20 @@ type Exporter interface {
 // WriteIndexFile writes the entries of every source, in order, to path in
 // format f, atomically: a temporary file in the same folder, fsynced and
 // renamed over path, so a reader sees the old index or the new one. It
-// returns the number of entries written.
+// returns the number of entries written. A CSV export has Pika's columns.
 func WriteIndexFile(ctx context.Context, path string, f Format, sources ...Exporter) (int, error) {
+	return WriteIndexFileFor(ctx, path, f, nil, sources...)
+}
+
+// WriteIndexFileFor is WriteIndexFile for a model with the given input
+// fields (a CSV export's columns; nil: Pika's).
+func WriteIndexFileFor(ctx context.Context, path string, f Format, fields []string, sources ...Exporter) (int, error) {
 	var (
 		n    int
 		werr error
 	)
 	err := atomicfile.Write(path, results.Perm, func(w io.Writer) error {
-		n, werr = WriteIndex(ctx, w, f, sources...)
+		n, werr = WriteIndexFor(ctx, w, f, fields, sources...)
 		return werr
 	})
 	switch {
@@ -277,9 +310,15 @@ func WriteIndexFile(ctx context.Context, path string, f Format, sources ...Expor
 	return n, nil
 }
 
-// WriteIndex writes the entries of every source, in order, to w in format f.
+// WriteIndex writes the entries of every source, in order, to w in format
+// f (a CSV export with Pika's columns).
 func WriteIndex(ctx context.Context, w io.Writer, f Format, sources ...Exporter) (int, error) {
-	iw, err := NewIndexWriter(w, f)
+	return WriteIndexFor(ctx, w, f, nil, sources...)
+}
+
+// WriteIndexFor is WriteIndex for a model with the given input fields.
+func WriteIndexFor(ctx context.Context, w io.Writer, f Format, fields []string, sources ...Exporter) (int, error) {
+	iw, err := NewIndexWriterFor(w, f, fields)
 	if err != nil {
 		return 0, err
 	}

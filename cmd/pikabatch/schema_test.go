@@ -1,0 +1,171 @@
+package main
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/pikabatch/pikabatch/runner/sim"
+)
+
+const t2iModel = "acme/text-to-image"
+
+// t2iSchemaFile is a text-to-image model's input schema, given offline.
+const t2iSchemaFile = `{
+  "type": "object",
+  "properties": {
+    "prompt":   {"type": "string", "maxLength": 200},
+    "steps":    {"type": "integer", "minimum": 1, "maximum": 50},
+    "guidance": {"type": "number", "minimum": 0, "maximum": 20},
+    "tiling":   {"type": "boolean"},
+    "size":     {"type": "string", "enum": ["512x512", "1024x1024"]}
+  },
+  "required": ["prompt"]
+}`
+
+// t2iSim is the simulator serving t2iModel. The simulator checks every
+// body against Pika's schema (until its catalog serves other models, issue
+// 11 item 7), so this front records each text-to-image body as sent and
+// hands the simulator a Pika body in its place: the run, polls and
+// downloads are the simulator's own.
+type t2iSim struct {
+	*sim.Server
+	APIURL string
+	mu     sync.Mutex
+	bodies []map[string]any
+}
+
+func startT2ISim(t *testing.T) *t2iSim {
+	t.Helper()
+	s, err := sim.New(sim.Config{Token: testToken, Model: t2iModel, RunTime: 20 * time.Millisecond, Slots: 8})
+	require.NoError(t, err)
+	ts := &t2iSim{Server: s}
+	api := s.APIHandler()
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && r.URL.Path == "/v1/models/"+t2iModel {
+			b, err := io.ReadAll(r.Body)
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			dec := json.NewDecoder(bytes.NewReader(b))
+			dec.UseNumber()
+			var body map[string]any
+			if err := dec.Decode(&body); err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			ts.mu.Lock()
+			ts.bodies = append(ts.bodies, body)
+			ts.mu.Unlock()
+			pika := []byte(`{"image":"https://img.example.com/stand-in.png"}`)
+			r.Body = io.NopCloser(bytes.NewReader(pika))
+			r.ContentLength = int64(len(pika))
+		}
+		api.ServeHTTP(w, r)
+	}))
+	t.Cleanup(front.Close)
+	files := httptest.NewServer(s.FilesHandler())
+	t.Cleanup(files.Close)
+	s.SetFilesBase(files.URL)
+	ts.APIURL = front.URL
+	return ts
+}
+
+// TestSchemaFileOffline: with --schema, validate and run check a model
+// pikabatch has no schema for, send each row's cells as the schema's types,
+// render every row against the simulator, and export the schema's fields as
+// columns.
+func TestSchemaFileOffline(t *testing.T) {
+	srv := startT2ISim(t)
+	dir := t.TempDir()
+	schema := writeFile(t, filepath.Join(dir, "t2i.json"), t2iSchemaFile)
+	m := writeFile(t, filepath.Join(dir, "m.csv"), "id,prompt,steps,guidance,tiling,size\n"+
+		"fox,a red fox,20,7.5,true,1024x1024\n"+
+		"owl,an owl,,0.25,FALSE,\n"+
+		"cat,a cat,1,,,512x512\n")
+
+	code, stdout, stderr := invoke(t, nil, "validate", "--manifest", m, "--schema", schema)
+	require.Equal(t, exitOK, code, stderr)
+	assert.Contains(t, stdout, "3 rows, valid")
+
+	out := filepath.Join(dir, "out")
+	code, _, stderr = invoke(t, tokenEnv(srv.APIURL), "run", "--manifest", m, "--out", out,
+		"--model", t2iModel, "--schema", schema, "--results-format", "csv", "--progress", "off")
+	require.Equal(t, exitOK, code, stderr)
+
+	srv.mu.Lock()
+	bodies := srv.bodies
+	srv.mu.Unlock()
+	require.Len(t, bodies, 3, "one submit per row")
+	byPrompt := map[string]map[string]any{}
+	for _, b := range bodies {
+		byPrompt[b["prompt"].(string)] = b
+	}
+	assert.Equal(t, map[string]any{"prompt": "a red fox", "steps": json.Number("20"), "guidance": json.Number("7.5"),
+		"tiling": true, "size": "1024x1024"}, byPrompt["a red fox"])
+	assert.Equal(t, map[string]any{"prompt": "an owl", "guidance": json.Number("0.25"), "tiling": false}, byPrompt["an owl"],
+		"blank cells are left out: the model's defaults apply")
+	assert.Equal(t, map[string]any{"prompt": "a cat", "steps": json.Number("1"), "size": "512x512"}, byPrompt["a cat"])
+	for _, key := range []string{"fox", "owl", "cat"} {
+		_, err := os.Stat(filepath.Join(out, key+".mp4"))
+		assert.NoError(t, err, key)
+	}
+
+	f, err := os.Open(filepath.Join(out, "results.csv"))
+	require.NoError(t, err)
+	defer f.Close()
+	recs, err := csv.NewReader(f).ReadAll()
+	require.NoError(t, err)
+	require.Len(t, recs, 4)
+	assert.Equal(t, []string{"key", "line", "prompt", "steps", "guidance", "tiling", "size", "state"}, recs[0][:8],
+		"the export's columns are the schema's fields")
+	for _, rec := range recs[1:] {
+		if rec[0] == "fox" {
+			assert.Equal(t, []string{"fox", "2", "a red fox", "20", "7.5", "true", "1024x1024", "done"}, rec[:8])
+		}
+	}
+}
+
+// TestSchemaFileErrors: a row against the --schema file's rules is refused
+// with every problem named by file, line and field, before any submit.
+func TestSchemaFileErrors(t *testing.T) {
+	srv := startT2ISim(t)
+	dir := t.TempDir()
+	schema := writeFile(t, filepath.Join(dir, "t2i.json"), t2iSchemaFile)
+	m := writeFile(t, filepath.Join(dir, "m.csv"), "prompt,steps,guidance,tiling,size\n"+
+		"ok,3,1,true,512x512\n"+
+		"bad,99,x,maybe,2x2\n")
+	code, _, stderr := invoke(t, nil, "validate", "--manifest", m, "--schema", schema)
+	assert.Equal(t, exitDataErr, code)
+	for _, want := range []string{
+		"m.csv:3: field steps: 99 is more than the maximum 50",
+		`m.csv:3: field guidance: "x" is not a number`,
+		`m.csv:3: field tiling: "maybe" is not a boolean`,
+		`m.csv:3: field size: "2x2" is not one of 512x512, 1024x1024`,
+	} {
+		assert.Contains(t, stderr, want)
+	}
+
+	code, _, _ = invoke(t, tokenEnv(srv.APIURL), "run", "--manifest", m, "--out", filepath.Join(dir, "out"),
+		"--model", t2iModel, "--schema", schema, "--progress", "off")
+	assert.Equal(t, exitDataErr, code)
+	assert.Zero(t, srv.Counters().Submits, "zero submits on any error")
+
+	bad := writeFile(t, filepath.Join(dir, "bad.json"), `{"type":"object","properties":{"a":{"type":"strng"}}}`)
+	code, _, stderr = invoke(t, nil, "validate", "--manifest", m, "--schema", bad)
+	assert.Equal(t, exitUsage, code, stderr)
+	assert.True(t, strings.Contains(stderr, "--schema"), stderr)
+}
