@@ -111,6 +111,21 @@ type checker struct {
 	schema *Schema
 	buf    []byte
 	doc    map[string]any // the row for the library's check (Schema.full)
+	res    *property      // the model's resolution, for the Summary; nil if none
+	dur    *property      // the model's duration, likewise
+}
+
+func newChecker(s *Schema) checker {
+	c := checker{schema: s}
+	for _, p := range s.props {
+		switch p.name {
+		case "resolution":
+			c.res = p
+		case "duration":
+			c.dur = p
+		}
+	}
+	return c
 }
 
 // parseInput checks the row's values and returns the model input and the
@@ -136,7 +151,7 @@ func (c *checker) parseInput(raw *rawRow, addErr func(slot int, err error)) (Inp
 		}
 	}
 
-	in.fields = make([]Field, 0, len(s.props)) // one allocation per row
+	in.fields = make([]field, 0, len(s.props)) // one allocation per row
 	anyBad := false
 	for i, p := range s.props {
 		slot := i + 1
@@ -159,7 +174,7 @@ func (c *checker) parseInput(raw *rawRow, addErr func(slot int, err error)) (Inp
 		if err := c.check(p, v, val); err != nil {
 			addErr(slot, err)
 		}
-		in.fields = append(in.fields, Field{Name: p.name, Value: val})
+		in.fields = append(in.fields, field{name: p.name, v: val})
 	}
 	if problems == 0 && !anyBad && s.full {
 		c.checkLibrary(raw, in, addErr)
@@ -172,6 +187,19 @@ func (c *checker) parseInput(raw *rawRow, addErr func(slot int, err error)) (Inp
 		}
 	}
 	return in, id
+}
+
+// fieldOrDefault returns a field of in, or the schema's default for it;
+// false if the model has no such field (p is nil) or it is unset without a
+// default.
+func fieldOrDefault(in Input, p *property) (value, bool) {
+	if p == nil {
+		return value{}, false
+	}
+	if v, ok := in.lookup(p.name); ok {
+		return v, true
+	}
+	return p.defv, p.def != nil
 }
 
 // requiredProblem says a required field is missing or blank.
@@ -191,34 +219,41 @@ func requiredProblem(p *property, present bool) *problem {
 // an integer) is parsed as the type asks; other JSON values are taken as
 // they are and must be of an allowed type. set is false for a blank or
 // null value: not set, so the model's default applies.
-func (c *checker) coerce(p *property, v *rawValue) (val any, set bool, err error) {
+func (c *checker) coerce(p *property, v *rawValue) (val value, set bool, err error) {
 	t := p.types
 	switch v.kind {
 	case kindNull:
-		return nil, false, nil
+		return val, false, nil
 	case kindCell, kindString:
 		text := strings.TrimSpace(v.text)
 		if text == "" {
-			return nil, false, nil
+			return val, false, nil
 		}
 		if t.has(tString) && (v.kind == kindString || !t.has(tInteger|tNumber|tBoolean|tArray|tObject)) {
-			return text, true, nil
+			return stringValue(text), true, nil
 		}
 		return coerceText(p, text)
 	case kindNumber:
 		switch {
 		case t.has(tNumber):
-			return numberValue(v.text), true, nil
+			if n, err := strconv.ParseInt(v.text, 10, 64); err == nil {
+				return intValue(n), true, nil
+			}
+			f, _ := strconv.ParseFloat(v.text, 64) // valid JSON: it parses, perhaps to ±Inf
+			if math.IsInf(f, 0) {
+				return val, false, problemf(ErrInvalidType, "%s is too large for a number", quote(v.text))
+			}
+			return floatValue(f), true, nil
 		case t.has(tInteger):
 			n, err := parseInteger(v.text)
-			return n, err == nil, err
+			return intValue(n), err == nil, err
 		}
-		return nil, false, wrongType(p, "a number")
+		return val, false, wrongType(p, "a number")
 	case kindBool:
 		if t.has(tBoolean) {
-			return v.text == "true", true, nil
+			return boolValue(v.text == "true"), true, nil
 		}
-		return nil, false, wrongType(p, "a boolean")
+		return val, false, wrongType(p, "a boolean")
 	case kindArray, kindObject:
 		what := "an array"
 		want := tArray
@@ -226,56 +261,62 @@ func (c *checker) coerce(p *property, v *rawValue) (val any, set bool, err error
 			what, want = "an object", tObject
 		}
 		if !t.has(want) {
-			return nil, false, wrongType(p, what)
+			return val, false, wrongType(p, what)
 		}
-		x, err := decodeJSON([]byte(v.text))
-		if err != nil {
-			return nil, false, problemf(ErrMalformed, "invalid JSON: %v", err)
-		}
-		return x, true, nil
+		return jsonValue(v.text)
 	}
-	return nil, false, nil
+	return val, false, nil
+}
+
+// jsonValue holds an array or object given as JSON text.
+func jsonValue(text string) (value, bool, error) {
+	x, err := decodeJSON([]byte(text))
+	if err != nil {
+		return value{}, false, problemf(ErrMalformed, "invalid JSON: %v", err)
+	}
+	v, ok := toValue(x)
+	return v, ok, nil
 }
 
 // coerceText parses a CSV cell for a property that is not only a string:
 // integer, number, boolean, array or object (as JSON), tried in that
 // order among the property's types; a string if it allows one and nothing
 // else fits.
-func coerceText(p *property, text string) (any, bool, error) {
+func coerceText(p *property, text string) (value, bool, error) {
 	t := p.types
 	if t.has(tInteger) && !t.has(tNumber) {
 		n, err := parseInteger(text)
 		if err == nil || !t.has(tBoolean|tArray|tObject|tString) {
-			return n, err == nil, err
+			return intValue(n), err == nil, err
 		}
 	}
 	if t.has(tNumber) {
 		if f, err := strconv.ParseFloat(text, 64); err == nil && !math.IsInf(f, 0) && !math.IsNaN(f) {
 			if n, err := strconv.ParseInt(text, 10, 64); err == nil {
-				return n, true, nil
+				return intValue(n), true, nil
 			}
-			return integral(f), true, nil
+			return floatValue(f), true, nil
 		}
 		if !t.has(tBoolean | tArray | tObject | tString) {
-			return nil, false, problemf(ErrInvalidType, "%s is not a number", quote(text))
+			return value{}, false, problemf(ErrInvalidType, "%s is not a number", quote(text))
 		}
 	}
 	if t.has(tBoolean) {
 		switch strings.ToLower(text) {
 		case "true":
-			return true, true, nil
+			return boolValue(true), true, nil
 		case "false":
-			return false, true, nil
+			return boolValue(false), true, nil
 		}
 		if !t.has(tArray | tObject | tString) {
-			return nil, false, problemf(ErrInvalidType, "%s is not a boolean; write true or false", quote(text))
+			return value{}, false, problemf(ErrInvalidType, "%s is not a boolean; write true or false", quote(text))
 		}
 	}
 	if t.has(tArray|tObject) && (text[0] == '[' || text[0] == '{' || !t.has(tString)) {
-		x, err := decodeJSON([]byte(text))
+		_, err := decodeJSON([]byte(text))
 		ok := err == nil && (t.has(tArray) && text[0] == '[' || t.has(tObject) && text[0] == '{')
 		if ok {
-			return x, true, nil
+			return jsonValue(text)
 		}
 		if !t.has(tString) {
 			what := "an array"
@@ -284,10 +325,10 @@ func coerceText(p *property, text string) (any, bool, error) {
 			} else if t.has(tObject) {
 				what = "an array or an object"
 			}
-			return nil, false, problemf(ErrInvalidType, "%s is not %s in JSON", quote(text), what)
+			return value{}, false, problemf(ErrInvalidType, "%s is not %s in JSON", quote(text), what)
 		}
 	}
-	return text, true, nil
+	return stringValue(text), true, nil
 }
 
 // wrongType describes a JSON value of a type the property does not allow.
@@ -319,9 +360,9 @@ func typeNames(t typeSet) string {
 
 // check applies the property's keywords to a coerced value, and the bounds
 // every model shares to file inputs.
-func (c *checker) check(p *property, v *rawValue, val any) error {
+func (c *checker) check(p *property, v *rawValue, val value) error {
 	if p.enum != nil {
-		c.buf = appendCanonicalValue(c.buf[:0], val)
+		c.buf = val.appendCanonical(c.buf[:0])
 		if !p.enum[string(c.buf)] {
 			shown := v.text
 			if v.kind == kindCell || v.kind == kindString {
@@ -334,8 +375,9 @@ func (c *checker) check(p *property, v *rawValue, val any) error {
 			return problemf(ErrInvalidEnum, "%s is not one of %s%s", quote(shown), p.enumText, unit)
 		}
 	}
-	switch x := val.(type) {
-	case string:
+	switch val.k {
+	case vString:
+		x := val.s
 		if p.file {
 			if err := checkFileURL(x, fileNoun(p.name)); err != nil {
 				return err
@@ -353,17 +395,17 @@ func (c *checker) check(p *property, v *rawValue, val any) error {
 		if p.pattern != nil && !p.pattern.MatchString(x) {
 			return problemf(ErrInvalidValue, "%s does not match the pattern %s", quote(x), quote(p.pattern.String()))
 		}
-	case int64, float64:
+	case vInt, vFloat:
 		if p.min == nil && p.max == nil && p.exMin == nil && p.exMax == nil && p.multiple == nil {
 			return nil
 		}
 		num := new(big.Rat)
-		if n, ok := x.(int64); ok {
-			num.SetInt64(n)
+		if val.k == vInt {
+			num.SetInt64(val.n)
 		} else {
-			num.SetFloat64(x.(float64))
+			num.SetFloat64(math.Float64frombits(uint64(val.n)))
 		}
-		shown := valueText(val)
+		shown := val.text()
 		switch {
 		case p.min != nil && num.Cmp(p.min) < 0:
 			return problemf(ErrOutOfRange, "%s is less than the minimum %s", shown, ratText(p.min))
@@ -408,7 +450,7 @@ func (c *checker) checkLibrary(raw *rawRow, in Input, addErr func(slot int, err 
 	}
 	clear(c.doc)
 	for _, f := range in.fields {
-		c.doc[f.Name] = f.Value
+		c.doc[f.name] = f.v.any()
 	}
 	err := c.schema.compiled.Validate(c.doc)
 	var ve *jsonschema.ValidationError

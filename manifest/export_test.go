@@ -16,22 +16,22 @@ type PikaFields struct {
 func (p PikaFields) Input() Input {
 	var in Input
 	if p.Image != "" {
-		in = in.with("image", p.Image)
+		in = in.with("image", stringValue(p.Image))
 	}
 	if p.PromptText != "" {
-		in = in.with("promptText", p.PromptText)
+		in = in.with("promptText", stringValue(p.PromptText))
 	}
 	if p.NegativePrompt != "" {
-		in = in.with("negativePrompt", p.NegativePrompt)
+		in = in.with("negativePrompt", stringValue(p.NegativePrompt))
 	}
 	if p.Seed != nil {
-		in = in.with("seed", *p.Seed)
+		in = in.with("seed", intValue(*p.Seed))
 	}
 	if p.Resolution != "" {
-		in = in.with("resolution", p.Resolution)
+		in = in.with("resolution", stringValue(p.Resolution))
 	}
 	if p.Duration != 0 {
-		in = in.with("duration", int64(p.Duration))
+		in = in.with("duration", intValue(int64(p.Duration)))
 	}
 	return in
 }

@@ -53,10 +53,125 @@ const (
 // Input is the model's input object: the submit body. It holds the set
 // fields of a row, in the order of the schema's properties (the body's
 // order); unset optional fields are left out so the model's defaults apply.
-// Values are string, int64, float64, bool, []any or map[string]any (whose
-// numbers are int64 or float64 in turn). The zero Input is the empty object.
+// Lookup gives values as string, int64, float64, bool, []any or
+// map[string]any (whose numbers are int64 or float64 in turn). The zero
+// Input is the empty object.
 type Input struct {
-	fields []Field
+	fields []field
+}
+
+// field is one field of an Input, its value held without an interface so
+// that a row's fields take one allocation.
+type field struct {
+	name string
+	v    value
+}
+
+// value is a string, an integer, a float64 (its bits in n), a boolean (n is
+// 0 or 1), or an array or object held as its canonical JSON in s.
+type value struct {
+	s string
+	n int64
+	k vkind
+}
+
+type vkind uint8
+
+const (
+	vString vkind = iota
+	vInt
+	vFloat
+	vBool
+	vJSON
+)
+
+func stringValue(s string) value { return value{s: s, k: vString} }
+func intValue(n int64) value     { return value{n: n, k: vInt} }
+
+func boolValue(b bool) value {
+	if b {
+		return value{n: 1, k: vBool}
+	}
+	return value{k: vBool}
+}
+
+// floatValue holds f, as an integer when it is a whole number an int64
+// holds exactly (5.0 is 5).
+func floatValue(f float64) value {
+	if n, ok := integral(f); ok {
+		return intValue(n)
+	}
+	return value{n: int64(math.Float64bits(f)), k: vFloat}
+}
+
+// toValue converts a value decoded from JSON (with UseNumber) or given to
+// NewInput; ok is false for nil, which is "not set".
+func toValue(v any) (value, bool) {
+	switch v := normalize(v).(type) {
+	case nil:
+		return value{}, false
+	case string:
+		return stringValue(v), true
+	case int64:
+		return intValue(v), true
+	case float64:
+		return floatValue(v), true
+	case bool:
+		return boolValue(v), true
+	case []any, map[string]any:
+		return value{s: string(appendCanonicalValue(nil, v)), k: vJSON}, true
+	default:
+		// Another Go type: through JSON, as the body would carry it.
+		b, err := json.Marshal(v)
+		if err != nil {
+			return value{}, false
+		}
+		x, err := decodeJSON(b)
+		if err != nil {
+			return value{}, false
+		}
+		return toValue(x)
+	}
+}
+
+// any returns the value as Lookup gives it.
+func (v value) any() any {
+	switch v.k {
+	case vString:
+		return v.s
+	case vInt:
+		return v.n
+	case vFloat:
+		return math.Float64frombits(uint64(v.n))
+	case vBool:
+		return v.n != 0
+	}
+	x, _ := decodeJSON([]byte(v.s))
+	return x
+}
+
+// appendCanonical appends the value's canonical encoding (see Input.Hash).
+func (v value) appendCanonical(b []byte) []byte {
+	switch v.k {
+	case vString:
+		return appendCanonicalString(b, v.s)
+	case vInt:
+		return strconv.AppendInt(b, v.n, 10)
+	case vFloat:
+		return appendES6Number(b, math.Float64frombits(uint64(v.n)))
+	case vBool:
+		return strconv.AppendBool(b, v.n != 0)
+	}
+	return append(b, v.s...)
+}
+
+// text is the value as a CSV cell holds it: a string as is, the rest in
+// canonical form.
+func (v value) text() string {
+	if v.k == vString {
+		return v.s
+	}
+	return string(v.appendCanonical(nil))
 }
 
 // Field is one field of an Input.
@@ -67,75 +182,96 @@ type Field struct {
 
 // NewInput returns an Input with the given fields, in that order. Values of
 // other numeric types are converted (int to int64, json.Number to int64 or
-// float64). A name given twice keeps its last value.
+// float64); a nil value is left out. A name given twice keeps its last
+// value.
 func NewInput(fields ...Field) Input {
 	var in Input
 	for _, f := range fields {
-		in = in.with(f.Name, normalize(f.Value))
+		if v, ok := toValue(f.Value); ok {
+			in = in.with(f.Name, v)
+		}
 	}
 	return in
 }
 
 // with returns in with name set to v, in place if it is set already.
-func (in Input) with(name string, v any) Input {
+func (in Input) with(name string, v value) Input {
 	for i := range in.fields {
-		if in.fields[i].Name == name {
-			in.fields[i].Value = v
+		if in.fields[i].name == name {
+			in.fields[i].v = v
 			return in
 		}
 	}
-	in.fields = append(in.fields, Field{Name: name, Value: v})
+	in.fields = append(in.fields, field{name: name, v: v})
 	return in
+}
+
+// lookup returns a field's value without boxing it.
+func (in Input) lookup(name string) (value, bool) {
+	for _, f := range in.fields {
+		if f.name == name {
+			return f.v, true
+		}
+	}
+	return value{}, false
 }
 
 // Lookup returns the value of a field and whether it is set.
 func (in Input) Lookup(name string) (any, bool) {
-	for _, f := range in.fields {
-		if f.Name == name {
-			return f.Value, true
-		}
+	v, ok := in.lookup(name)
+	if !ok {
+		return nil, false
 	}
-	return nil, false
+	return v.any(), true
 }
 
 // Text returns a field's value as a CSV cell would hold it: a string as
 // is, a number in base 10 (or the shortest form that reads back the same),
 // a boolean as true or false, an array or object as JSON; "" if unset.
 func (in Input) Text(name string) string {
-	v, ok := in.Lookup(name)
+	v, ok := in.lookup(name)
 	if !ok {
 		return ""
 	}
-	return valueText(v)
+	return v.text()
 }
 
-// Fields returns the set fields in body order. The caller must not modify
-// the slice.
-func (in Input) Fields() []Field { return in.fields }
+// Fields returns the set fields in body order.
+func (in Input) Fields() []Field {
+	fs := make([]Field, len(in.fields))
+	for i, f := range in.fields {
+		fs[i] = Field{Name: f.name, Value: f.v.any()}
+	}
+	return fs
+}
 
 // Len returns the number of set fields.
 func (in Input) Len() int { return len(in.fields) }
 
-// MarshalJSON returns the submit body: the fields in order, encoded as
-// encoding/json encodes them (strings HTML-escaped; float64 in its short
-// form).
+// MarshalJSON returns the submit body: the fields in order, strings
+// encoded as encoding/json encodes them (HTML-escaped), numbers as in the
+// canonical encoding, arrays and objects in their canonical JSON.
 func (in Input) MarshalJSON() ([]byte, error) {
 	b := []byte{'{'}
 	for i, f := range in.fields {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		name, err := json.Marshal(f.Name)
+		name, err := json.Marshal(f.name)
 		if err != nil {
 			return nil, err
 		}
 		b = append(b, name...)
 		b = append(b, ':')
-		v, err := json.Marshal(f.Value)
-		if err != nil {
-			return nil, fmt.Errorf("field %s: %w", f.Name, err)
+		if f.v.k == vString {
+			s, err := json.Marshal(f.v.s)
+			if err != nil {
+				return nil, fmt.Errorf("field %s: %w", f.name, err)
+			}
+			b = append(b, s...)
+		} else {
+			b = f.v.appendCanonical(b)
 		}
-		b = append(b, v...)
 	}
 	return append(b, '}'), nil
 }
@@ -160,9 +296,11 @@ func (in *Input) UnmarshalJSON(b []byte) error {
 			err = e
 			return
 		}
-		var val any
-		if val, err = decodeJSON(v); err == nil {
-			out = out.with(name, val)
+		var x any
+		if x, err = decodeJSON(v); err == nil {
+			if val, ok := toValue(x); ok {
+				out = out.with(name, val)
+			}
 		}
 	})
 	if err != nil {
@@ -211,17 +349,16 @@ func (in Input) bodyLen() int {
 		if i > 0 {
 			n++
 		}
-		n += jsonStringLen(f.Name) + 1
-		switch v := f.Value.(type) {
-		case string:
-			n += jsonStringLen(v)
-		case int64:
-			n += len(strconv.AppendInt(digits[:0], v, 10))
-		case bool:
-			n += len(strconv.FormatBool(v))
+		n += jsonStringLen(f.name) + 1
+		switch f.v.k {
+		case vString:
+			n += jsonStringLen(f.v.s)
+		case vInt:
+			n += len(strconv.AppendInt(digits[:0], f.v.n, 10))
+		case vJSON:
+			n += len(f.v.s)
 		default:
-			b, _ := json.Marshal(v)
-			n += len(b)
+			n += len(f.v.appendCanonical(digits[:0]))
 		}
 	}
 	return n
@@ -265,7 +402,7 @@ func (in Input) appendCanonical(b []byte) []byte {
 	order := buf[:0]
 	for i := range in.fields {
 		order = append(order, i)
-		for j := len(order) - 1; j > 0 && in.fields[order[j]].Name < in.fields[order[j-1]].Name; j-- {
+		for j := len(order) - 1; j > 0 && in.fields[order[j]].name < in.fields[order[j-1]].name; j-- {
 			order[j], order[j-1] = order[j-1], order[j]
 		}
 	}
@@ -274,9 +411,9 @@ func (in Input) appendCanonical(b []byte) []byte {
 		if k > 0 {
 			b = append(b, ',')
 		}
-		b = appendCanonicalString(b, in.fields[i].Name)
+		b = appendCanonicalString(b, in.fields[i].name)
 		b = append(b, ':')
-		b = appendCanonicalValue(b, in.fields[i].Value)
+		b = in.fields[i].v.appendCanonical(b)
 	}
 	return append(b, '}')
 }
@@ -289,7 +426,7 @@ func appendCanonicalValue(b []byte, v any) []byte {
 	case int64:
 		return strconv.AppendInt(b, v, 10)
 	case float64:
-		if n, ok := integral(v).(int64); ok {
+		if n, ok := integral(v); ok {
 			return strconv.AppendInt(b, n, 10)
 		}
 		return appendES6Number(b, v)
@@ -364,37 +501,48 @@ func valueText(v any) string {
 func appendCanonicalString(b []byte, s string) []byte {
 	const hexDigits = "0123456789abcdef"
 	b = append(b, '"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				b = append(b, '\\', c)
-			case c == '\b':
-				b = append(b, '\\', 'b')
-			case c == '\t':
-				b = append(b, '\\', 't')
-			case c == '\n':
-				b = append(b, '\\', 'n')
-			case c == '\f':
-				b = append(b, '\\', 'f')
-			case c == '\r':
-				b = append(b, '\\', 'r')
-			case c < 0x20:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			default:
-				b = append(b, c)
+	for len(s) > 0 {
+		// Copy the run of bytes that need no escaping at once.
+		i := 0
+		for i < len(s) {
+			c := s[i]
+			if c < 0x20 || c == '"' || c == '\\' || c >= utf8.RuneSelf {
+				break
 			}
 			i++
+		}
+		b = append(b, s[:i]...)
+		if s = s[i:]; len(s) == 0 {
+			break
+		}
+		c := s[0]
+		if c < utf8.RuneSelf {
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\t':
+				b = append(b, '\\', 't')
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\f':
+				b = append(b, '\\', 'f')
+			case '\r':
+				b = append(b, '\\', 'r')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			s = s[1:]
 			continue
 		}
-		r, size := utf8.DecodeRuneInString(s[i:])
+		r, size := utf8.DecodeRuneInString(s)
 		if r == utf8.RuneError && size == 1 {
 			b = utf8.AppendRune(b, utf8.RuneError)
 		} else {
-			b = append(b, s[i:i+size]...)
+			b = append(b, s[:size]...)
 		}
-		i += size
+		s = s[size:]
 	}
 	return append(b, '"')
 }

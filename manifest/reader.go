@@ -124,7 +124,7 @@ func newReader(r io.Reader, name string, cfg Config, maxRow int) (*Reader, error
 
 	m := &Reader{
 		name: name,
-		chk:  checker{schema: schema},
+		chk:  newChecker(schema),
 		keys: keyTracker{
 			keys:   make(map[uint64]uint32),
 			params: make(map[uint64]uint32),
@@ -263,24 +263,11 @@ func derivedKey(sum [sha256.Size]byte, n uint32) string {
 // counted for models that have them, unset ones as the schema's default.
 func (r *Reader) count(row Row) {
 	r.sum.Rows++
-	s := r.chk.schema
-	if _, ok := s.index["resolution"]; ok {
-		v, ok := row.Input.Lookup("resolution")
-		if !ok {
-			v, ok = s.Default("resolution")
-		}
-		if res, isString := v.(string); ok && isString {
-			r.sum.ByResolution[res]++
-		}
+	if v, ok := fieldOrDefault(row.Input, r.chk.res); ok && v.k == vString {
+		r.sum.ByResolution[v.s]++
 	}
-	if _, ok := s.index["duration"]; ok {
-		v, ok := row.Input.Lookup("duration")
-		if !ok {
-			v, ok = s.Default("duration")
-		}
-		if d, isInt := v.(int64); ok && isInt {
-			r.sum.ByDuration[int(d)]++
-		}
+	if v, ok := fieldOrDefault(row.Input, r.chk.dur); ok && v.k == vInt {
+		r.sum.ByDuration[int(v.n)]++
 	}
 }
 

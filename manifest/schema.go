@@ -73,8 +73,9 @@ type property struct {
 	minLen   int // -1 if unset
 	maxLen   int // -1 if unset
 	pattern  jsonschema.Regexp
-	file     bool // a file input: an https URL the API fetches
-	def      any  // the default, normalised as a value of Input; nil if none
+	file     bool  // a file input: an https URL the API fetches
+	def      any   // the default, normalised as Lookup gives values; nil if none
+	defv     value // the default as held in an Input
 	required bool
 }
 
@@ -304,6 +305,7 @@ func newProperty(name string, sch *jsonschema.Schema) (p *property, flat bool) {
 	p.pattern = sch.Pattern
 	if sch.Default != nil {
 		p.def = normalize(*sch.Default)
+		p.defv, _ = toValue(p.def)
 	}
 	isURI := sch.Format != nil && (sch.Format.Name == "uri" || sch.Format.Name == "iri")
 	p.file = p.types.has(tString) && (isURI || isFileName(name))
@@ -492,22 +494,25 @@ func normalize(v any) any {
 }
 
 // numberValue parses a JSON number: int64 if it is written as an integer
-// that fits, float64 otherwise (1.0 and 1e3 included).
+// that fits, or is a whole number (1.0, 1e3), float64 otherwise.
 func numberValue(s string) any {
 	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
 		return n
 	}
 	f, _ := strconv.ParseFloat(s, 64)
-	return integral(f)
+	if n, ok := integral(f); ok {
+		return n
+	}
+	return f
 }
 
 // integral returns f as an int64 when it is a whole number that an int64
-// holds exactly, so that 5, 5.0 and 5e0 are one value; f otherwise.
-func integral(f float64) any {
+// holds exactly, so that 5, 5.0 and 5e0 are one value.
+func integral(f float64) (int64, bool) {
 	if f == float64(int64(f)) && f >= -(1<<53) && f <= 1<<53 {
-		return int64(f)
+		return int64(f), true
 	}
-	return f
+	return 0, false
 }
 
 // decodeJSON decodes a JSON value (a CSV cell holding an array or an
