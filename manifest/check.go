@@ -67,17 +67,11 @@ type rawValue struct {
 // rawRow is a row as a source parsed it.
 type rawRow struct {
 	line int
-	vals []rawValue   // by slot
-	errs []*RowError  // problems the source found
-	skip bool         // the row could not be parsed: report errs only
-	last bool         // the source cannot go on after this row
-	kept []keptColumn // columns carried into the results as they are (--keep-columns)
-}
-
-// keptColumn is a column of the manifest that is no field but is kept.
-type keptColumn struct {
-	Name  string
-	Value string
+	vals []rawValue  // by slot
+	errs []*RowError // problems the source found
+	skip bool        // the row could not be parsed: report errs only
+	last bool        // the source cannot go on after this row
+	kept []byte      // the kept columns as a JSON object, without its closing brace; nil if none
 }
 
 // reset clears raw for the next row of a schema with n slots. errs is not
@@ -89,8 +83,7 @@ func (raw *rawRow) reset(n int) {
 	}
 	vals = vals[:n]
 	clear(vals)
-	kept := raw.kept[:0]
-	*raw = rawRow{vals: vals, kept: kept}
+	*raw = rawRow{vals: vals}
 }
 
 // name returns the slot's name for error messages, as spelled in the
@@ -430,6 +423,14 @@ func ratText(r *big.Rat) string {
 	return string(appendES6Number(nil, f))
 }
 
+// filesNoun is the plural of a fileNoun.
+func filesNoun(noun string) string {
+	if noun == "audio" {
+		return "audio files"
+	}
+	return noun + "s"
+}
+
 // fileNoun names what a file input holds, for messages.
 func fileNoun(name string) string {
 	l := strings.ToLower(name)
@@ -543,7 +544,7 @@ func checkFileURL(s, noun string) error {
 		if len(u.Scheme) == 1 { // C:\images\a.png
 			return problemf(ErrInvalidURL, "%s looks like a local file path; give the https URL of the %s", quoteURL(s), noun)
 		}
-		return problemf(ErrInvalidURL, "%s uses the %s: scheme; the API fetches %ss over https only", quoteURL(s), printable(u.Scheme, 16), noun)
+		return problemf(ErrInvalidURL, "%s uses the %s: scheme; the API fetches %s over https only", quoteURL(s), printable(u.Scheme, 16), filesNoun(noun))
 	}
 	switch {
 	case u.Hostname() == "":
@@ -551,7 +552,7 @@ func checkFileURL(s, noun string) error {
 	case u.User != nil:
 		return problemf(ErrInvalidURL, "%s holds a user name or password; the API fetches the %s without credentials, so they cannot work: use a public or pre-signed https URL", quoteURL(s), noun)
 	case u.Scheme == "http" && !isLoopback(u.Hostname()):
-		return problemf(ErrInvalidURL, "%s is not https; the API fetches %ss over https only (http is accepted only for a loopback host, for rehearsals)", quoteURL(s), noun)
+		return problemf(ErrInvalidURL, "%s is not https; the API fetches %s over https only (http is accepted only for a loopback host, for rehearsals)", quoteURL(s), filesNoun(noun))
 	}
 	return nil
 }

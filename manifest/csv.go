@@ -3,6 +3,7 @@ package manifest
 import (
 	"bufio"
 	"encoding/csv"
+	"encoding/json"
 	"errors"
 	"io"
 	"strings"
@@ -17,6 +18,7 @@ type csvSource struct {
 	cr      *csv.Reader
 	lim     *rowLimiter
 	schema  *Schema
+	cmap    *columns
 	header  []string // trimmed column names as spelled in the file
 	cols    []int    // slot of each column
 	names   []string // name of each slot's column as spelled; "" if none
@@ -24,12 +26,13 @@ type csvSource struct {
 	endLine int // last line of the previous record
 }
 
-func newCSVSource(br *bufio.Reader, name string, schema *Schema, maxRow int) (*csvSource, []*RowError, error) {
+func newCSVSource(br *bufio.Reader, name string, cmap *columns, maxRow int) (*csvSource, []*RowError, error) {
+	schema := cmap.schema
 	lim := &rowLimiter{r: br, max: int64(maxRow)}
 	cr := csv.NewReader(lim)
 	cr.FieldsPerRecord = -1 // ragged rows are reported per row, and reading goes on
 	cr.ReuseRecord = true
-	s := &csvSource{cr: cr, lim: lim, schema: schema, maxRow: maxRow}
+	s := &csvSource{cr: cr, lim: lim, schema: schema, cmap: cmap, maxRow: maxRow}
 
 	rec, err := cr.Read()
 	var pe *csv.ParseError
@@ -65,14 +68,16 @@ func newCSVSource(br *bufio.Reader, name string, schema *Schema, maxRow int) (*c
 	for i, col := range rec {
 		col = strings.TrimSpace(col)
 		s.header[i] = col
-		f, ok := schema.lookupColumn(col)
+		f, ok := cmap.lookup(col)
 		switch {
 		case !utf8.ValidString(col):
 			bad("", problemf(ErrBadHeader, "the name of column %d is not valid UTF-8 text; save the file as UTF-8", i+1).also(ErrMalformed))
 		case col == "":
 			bad("", problemf(ErrBadHeader, "column %d has no name (is there a trailing comma?)", i+1))
 		case !ok:
-			bad(fieldName(col), schema.unknownColumn("column", col).also(ErrBadHeader))
+			bad(fieldName(col), cmap.unknown("column", col).also(ErrBadHeader))
+		case f == slotKept:
+			s.cols[i] = slotKept
 		case seen[f] != 0 && s.header[seen[f]-1] == col:
 			bad(col, problemf(ErrBadHeader, "column %q appears twice (columns %d and %d)", col, seen[f], i+1))
 		case seen[f] != 0:
@@ -160,6 +165,11 @@ func (s *csvSource) read(raw *rawRow) error {
 			return nil
 		}
 		for i, v := range rec {
+			if s.cols[i] == slotKept {
+				cell, _ := json.Marshal(v)
+				appendKept(raw, s.header[i], cell)
+				continue
+			}
 			val := &raw.vals[s.cols[i]]
 			val.name, val.text = s.header[i], v
 			if !utf8.ValidString(v) {

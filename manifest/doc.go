@@ -112,6 +112,24 @@ blank value means "not set": it is left out of Input, so the model's
 default applies (a blank required value is an error). The submit body, the Input as JSON, may be at most
 MaxBodyBytes: the API answers a larger one with a 413, which stops a run.
 
+# Datasets
+
+A dataset need not use the model's names. Config.Map reads a field from
+another column or key ({"promptText": "caption"}); Config.Keep carries
+columns that are no field into Row.Kept, verbatim (a CSV cell as its text,
+a JSONL value as written), so that the rendered dataset keeps its metadata.
+Any other unknown column is still an error, with a did-you-mean that knows
+the mapped names. Kept columns are no part of a row's key or hash.
+
+The runner records Row.Kept with the job (store.Job.Columns) rather than
+re-reading the manifest when it writes results.jsonl or an export: export,
+status and recover work from the state alone, often on another day or
+machine, where the manifest may have moved or changed; joining a million
+rows' columns back by key would hold them all in memory or rewrite the
+index in manifest order. So that this keeps job records small, a row's
+kept columns are at most MaxKeptBytes of JSON, and only batches that ask
+for them pay for them.
+
 # Keys
 
 Each row has a stable key, used by the runner to checkpoint the job and to

@@ -17,18 +17,19 @@ import (
 type jsonlSource struct {
 	br     *bufio.Reader
 	schema *Schema
+	cmap   *columns
 	line   int
 	buf    []byte
 	maxRow int
 }
 
-func newJSONLSource(br *bufio.Reader, name string, schema *Schema, maxRow int) (*jsonlSource, []*RowError, error) {
+func newJSONLSource(br *bufio.Reader, name string, cmap *columns, maxRow int) (*jsonlSource, []*RowError, error) {
 	if _, err := br.Peek(1); err == io.EOF {
 		return nil, []*RowError{{File: name, Err: problemf(ErrEmpty, "the file is empty")}}, nil
 	} else if err != nil {
 		return nil, nil, err
 	}
-	return &jsonlSource{br: br, schema: schema, maxRow: maxRow}, nil, nil
+	return &jsonlSource{br: br, schema: cmap.schema, cmap: cmap, maxRow: maxRow}, nil, nil
 }
 
 func (s *jsonlSource) read(raw *rawRow) error {
@@ -212,9 +213,13 @@ func (s *jsonlSource) setValue(raw *rawRow, key string, v []byte) {
 	fail := func(f string, p *problem) {
 		raw.errs = append(raw.errs, &RowError{Line: raw.line, Field: f, Err: p})
 	}
-	slot, ok := s.schema.lookupColumn(name)
+	slot, ok := s.cmap.lookup(name)
 	if !ok {
-		fail(fieldName(name), s.schema.unknownColumn("key", name))
+		fail(fieldName(name), s.cmap.unknown("key", name))
+		return
+	}
+	if slot == slotKept {
+		appendKept(raw, key, v)
 		return
 	}
 	val := &raw.vals[slot]

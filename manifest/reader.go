@@ -6,11 +6,13 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"maps"
 	"os"
+	"slices"
 	"strconv"
 )
 
@@ -20,6 +22,11 @@ type Row struct {
 	ID    string // as given, trimmed of white space; empty if absent
 	Key   string // stable job key: ID, or derived from Input (see the package doc)
 	Input Input
+	// Kept holds the columns Config.Keep carries, as a JSON object in
+	// column order: a CSV cell as a string, verbatim (not trimmed); a JSONL
+	// value as written. nil when there are none. At most MaxKeptBytes.
+	// They are no part of the key or the hash.
+	Kept json.RawMessage
 }
 
 // Reader streams the rows of a manifest. It holds one row at a time plus,
@@ -35,8 +42,10 @@ type Reader struct {
 	raw    rawRow
 	chk    checker
 	buf    []byte // scratch for the canonical encoding of an Input
-	err    error  // sticky: io.EOF, errClosed or a fatal error
-	closed bool
+	// keptSeen holds the kept column names seen, for Summary.Kept.
+	keptSeen map[string]bool
+	err      error // sticky: io.EOF, errClosed or a fatal error
+	closed   bool
 }
 
 // source parses rows of one format.
@@ -56,6 +65,15 @@ type Config struct {
 	Format Format
 	// Schema is the model's input schema; nil means PikaSchema.
 	Schema *Schema
+	// Map maps the model's fields (or id) to the manifest's columns or keys
+	// that hold them, as {"promptText": "caption", "image": "url"}, so that
+	// a dataset is read as it is. A mapped column takes precedence over a
+	// field of the same name.
+	Map map[string]string
+	// Keep names columns (or keys) that are no field but are carried,
+	// verbatim, into Row.Kept; "*" keeps every such column. Any other
+	// unknown column is still an error.
+	Keep []string
 }
 
 func (c Config) schema() *Schema {
@@ -111,6 +129,10 @@ func newReader(r io.Reader, name string, cfg Config, maxRow int) (*Reader, error
 	if err != nil {
 		return nil, err
 	}
+	cols, err := newColumns(schema, cfg)
+	if err != nil {
+		return nil, err
+	}
 	br := bufio.NewReaderSize(r, 64<<10)
 	// A UTF-8 byte order mark is what spreadsheet programs put at the start
 	// of "CSV UTF-8" files; it is not part of the first column's name.
@@ -137,9 +159,9 @@ func newReader(r io.Reader, name string, cfg Config, maxRow int) (*Reader, error
 	var problems []*RowError
 	switch format {
 	case FormatCSV:
-		m.src, problems, err = newCSVSource(br, name, schema, maxRow)
+		m.src, problems, err = newCSVSource(br, name, cols, maxRow)
 	case FormatJSONL:
-		m.src, problems, err = newJSONLSource(br, name, schema, maxRow)
+		m.src, problems, err = newJSONLSource(br, name, cols, maxRow)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read manifest %s: %w", name, err)
@@ -227,6 +249,14 @@ func (r *Reader) check(raw *rawRow) (Row, []*RowError) {
 	}
 
 	row := Row{Line: raw.line, ID: id, Key: id, Input: in}
+	if raw.kept != nil {
+		kept := append(raw.kept, '}')
+		if len(kept) > MaxKeptBytes {
+			return Row{}, append(errs, &RowError{File: r.name, Line: raw.line,
+				Err: problemf(ErrTooLong, "the kept columns are %d bytes of JSON; the limit is %d", len(kept), MaxKeptBytes)})
+		}
+		row.Kept = kept // raw.kept is new for each row
+	}
 	if id == "" {
 		r.buf = in.appendCanonical(r.buf[:0])
 		sum := sha256.Sum256(r.buf)
@@ -263,6 +293,9 @@ func derivedKey(sum [sha256.Size]byte, n uint32) string {
 // counted for models that have them, unset ones as the schema's default.
 func (r *Reader) count(row Row) {
 	r.sum.Rows++
+	if row.Kept != nil {
+		r.countKept(row.Kept)
+	}
 	if v, ok := fieldOrDefault(row.Input, r.chk.res); ok && v.k == vString {
 		r.sum.ByResolution[v.s]++
 	}
@@ -274,9 +307,27 @@ func (r *Reader) count(row Row) {
 // Schema returns the schema the rows are checked against.
 func (r *Reader) Schema() *Schema { return r.chk.schema }
 
+// countKept adds the names of a row's kept columns to the summary.
+func (r *Reader) countKept(kept json.RawMessage) {
+	objectMembers(kept, func(key, _ []byte) {
+		name := string(key[1 : len(key)-1])
+		if bytes.IndexByte(key, '\\') >= 0 {
+			_ = json.Unmarshal(key, &name)
+		}
+		if !r.keptSeen[name] {
+			if r.keptSeen == nil {
+				r.keptSeen = map[string]bool{}
+			}
+			r.keptSeen[name] = true
+			r.sum.Kept = append(r.sum.Kept, name)
+		}
+	})
+}
+
 // Summary describes the valid rows returned by Next so far.
 func (r *Reader) Summary() Summary {
 	s := r.sum
+	s.Kept = slices.Clone(r.sum.Kept)
 	s.ByResolution = maps.Clone(r.sum.ByResolution)
 	s.ByDuration = maps.Clone(r.sum.ByDuration)
 	return s

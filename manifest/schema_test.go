@@ -389,3 +389,42 @@ func TestInputNumbers(t *testing.T) {
 		assert.Equal(t, want, in.Text("x"))
 	}
 }
+
+// FuzzSchemaRows: any row the manifest accepts for a schema of every type
+// is one the schema library accepts too, in CSV and JSONL.
+func FuzzSchemaRows(f *testing.F) {
+	f.Add("prompt,steps,guidance,tiling,size\na,3,1.5,true,512x512\n", `{"prompt":"a","steps":3,"loras":[1],"extra":{}}`)
+	f.Add("prompt,loras,extra\nx,\"[1,2]\",\"{}\"\n", `{"prompt":"b","guidance":1e1,"tiling":false,"style":"ab"}`)
+	doc, err := jsonschema.UnmarshalJSON(strings.NewReader(t2iSchema))
+	require.NoError(f, err)
+	c := jsonschema.NewCompiler()
+	require.NoError(f, c.AddResource("t2i.json", doc))
+	lib, err := c.Compile("t2i.json")
+	require.NoError(f, err)
+	s := compileT2I(f)
+	f.Fuzz(func(t *testing.T, csv, jsonl string) {
+		for name, content := range map[string]string{"m.csv": csv, "m.jsonl": jsonl} {
+			r, err := manifest.NewReaderConfig(strings.NewReader(content), name, manifest.Config{Schema: s})
+			if err != nil {
+				continue
+			}
+			for range len(content) + 2 {
+				row, err := r.Next()
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				if err != nil {
+					continue
+				}
+				body, err := json.Marshal(row.Input)
+				require.NoError(t, err)
+				inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(body))
+				require.NoError(t, err, "%s", body)
+				require.NoError(t, lib.Validate(inst), "%s: %s", name, body)
+				var back manifest.Input
+				require.NoError(t, json.Unmarshal(body, &back))
+				require.Equal(t, row.Input.Hash(), back.Hash())
+			}
+		}
+	})
+}

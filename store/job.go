@@ -106,6 +106,10 @@ type Job struct {
 	DownloadedAt time.Time       `json:"downloaded_at,omitzero"`
 	UpdatedAt    time.Time       `json:"updated_at"`
 	Orphan       bool            `json:"orphan,omitempty"` // no row of the last manifest read whole claims it (Store.Unclaimed)
+	// Columns are the manifest columns kept with the job (manifest.Row.Kept,
+	// a JSON object of at most manifest.MaxKeptBytes), for the results index
+	// and exports, which have no manifest to read them from.
+	Columns json.RawMessage `json:"columns,omitempty"`
 }
 
 // validate checks what the store promises about every stored job.

@@ -44,7 +44,9 @@ const defaultModel = "pika/pika-2-2/image-to-video"
 type batchOptions struct {
 	manifest, format, out, state string
 	model, apiBase               string
-	schema                       string // --schema: the model's input schema, a JSON Schema file
+	schema                       string            // --schema: the model's input schema, a JSON Schema file
+	columnMap                    map[string]string // --map: model field → manifest column
+	keepColumns                  []string          // --keep-columns: columns carried into the results
 	token                        api.Token
 	concurrency, dlConcurrency   int
 	rps                          float64
@@ -80,6 +82,7 @@ func (o *batchOptions) register(fs *pflag.FlagSet) {
 	fs.StringVar(&o.state, "state", "", "checkpoint `file` (default OUT/.pikabatch.db)")
 	fs.StringVar(&o.model, "model", defaultModel, "model ID")
 	fs.StringVar(&o.schema, "schema", "", "the model's input schema, a JSON Schema `file` (offline; default: the built-in one of pika/pika-2-2/image-to-video)")
+	registerColumnFlags(fs, &o.columnMap, &o.keepColumns)
 	fs.StringVar(&o.apiBase, "api-base", envOr("RUNCOMFY_API_BASE", "https://model-api.runcomfy.net"), "API base URL (env RUNCOMFY_API_BASE); https unless loopback")
 	fs.IntVar(&o.concurrency, "concurrency", 8, "jobs in flight on the API at once (submitted, not finished)")
 	fs.IntVar(&o.dlConcurrency, "download-concurrency", 8, "downloads at once")
@@ -193,6 +196,7 @@ type batch struct {
 	spec          shard.Spec
 	format        manifest.Format
 	schema        *manifest.Schema
+	kept          []string // the kept columns seen, for results.csv
 	resultsFormat live.Format
 	logs          *logSink
 	log           *slog.Logger
@@ -273,7 +277,7 @@ func (b *batch) checkOptions() error {
 
 // manifestConfig says how the batch's manifest is read.
 func (b *batch) manifestConfig() manifest.Config {
-	return manifest.Config{Format: b.format, Schema: b.schema}
+	return manifest.Config{Format: b.format, Schema: b.schema, Map: b.o.columnMap, Keep: b.o.keepColumns}
 }
 
 // validateManifest checks every row before anything is sent, and counts
@@ -289,6 +293,7 @@ func (b *batch) validateManifest(ctx context.Context) error {
 		return manifestError(err)
 	}
 	b.log.Info("manifest valid", "file", b.o.manifest, "rows", msum.Rows)
+	b.kept = msum.Kept
 	if b.spec.IsSet() {
 		b.log.Info("shard", "shard", b.spec.String(), "rows", b.shardRows)
 	}
@@ -475,7 +480,8 @@ func (b *batch) writeCSVIndex(ctx context.Context, lb *live.Batch) {
 		return
 	}
 	path := filepath.Join(b.o.out, b.spec.IndexName("csv"))
-	if _, err := live.WriteIndexFileFor(context.WithoutCancel(ctx), path, live.CSV, exportFields(b.schema), lb); err != nil {
+	if _, err := live.WriteIndexFileFor(context.WithoutCancel(ctx), path, live.CSV,
+		live.CSVLayout{Fields: exportFields(b.schema), Kept: b.kept}, lb); err != nil {
 		b.log.Warn("results index not written", "file", path, "err", err)
 	}
 }
@@ -517,6 +523,9 @@ func runnerGrace(flag time.Duration) time.Duration {
 }
 
 func manifestError(err error) error {
+	if errors.Is(err, manifest.ErrBadMapping) {
+		return usagef("--map: %v", err)
+	}
 	var ve *manifest.ValidationError
 	var re *manifest.RowError
 	if errors.As(err, &ve) || errors.As(err, &re) {

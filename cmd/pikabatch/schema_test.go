@@ -169,3 +169,58 @@ func TestSchemaFileErrors(t *testing.T) {
 	assert.Equal(t, exitUsage, code, stderr)
 	assert.True(t, strings.Contains(stderr, "--schema"), stderr)
 }
+
+// TestMapAndKeepColumns: a dataset is rendered as it is: --map reads the
+// model's fields from its columns, --keep-columns carries the others into
+// results.jsonl and results.csv, and validate shows the mapping.
+func TestMapAndKeepColumns(t *testing.T) {
+	srv := startLoopbackSim(t, sim.Config{})
+	dir := t.TempDir()
+	m := writeFile(t, filepath.Join(dir, "data.csv"), "uid,url,caption,license,source\n"+
+		"a1,https://img.example.com/a.png,a cat,CC-BY,web\n"+
+		"a2,https://img.example.com/b.png,a dog,CC0,scan\n")
+	flags := []string{"--map", "promptText=caption,image=url,id=uid", "--keep-columns", "license,source"}
+
+	code, stdout, stderr := invoke(t, nil, append([]string{"validate", "--manifest", m}, flags...)...)
+	require.Equal(t, exitOK, code, stderr)
+	assert.Contains(t, stdout, "mapping: id ← uid, image ← url, promptText ← caption")
+	assert.Contains(t, stdout, "kept: license, source")
+
+	code, _, stderr = invoke(t, nil, "validate", "--manifest", m, "--map", "promptText=caption,image=url,id=uid")
+	assert.Equal(t, exitDataErr, code)
+	assert.Contains(t, stderr, `unknown column "license"`)
+
+	code, _, stderr = invoke(t, nil, "validate", "--manifest", m, "--map", "promtText=caption")
+	assert.Equal(t, exitUsage, code)
+	assert.Contains(t, stderr, `did you mean "promptText"?`)
+
+	out := filepath.Join(dir, "out")
+	code, _, stderr = invoke(t, tokenEnv(srv.APIURL), append([]string{"run", "--manifest", m, "--out", out,
+		"--results-format", "csv", "--progress", "off"}, flags...)...)
+	require.Equal(t, exitOK, code, stderr)
+
+	idx, err := os.ReadFile(filepath.Join(out, "results.jsonl"))
+	require.NoError(t, err)
+	lines := strings.Split(strings.TrimSpace(string(idx)), "\n")
+	require.Len(t, lines, 2)
+	var e struct {
+		Key     string          `json:"key"`
+		Input   json.RawMessage `json:"input"`
+		Columns json.RawMessage `json:"columns"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(lines[0]), &e))
+	assert.Equal(t, "a1", e.Key)
+	assert.JSONEq(t, `{"image":"https://img.example.com/a.png","promptText":"a cat"}`, string(e.Input))
+	assert.JSONEq(t, `{"license":"CC-BY","source":"web"}`, string(e.Columns))
+
+	f, err := os.Open(filepath.Join(out, "results.csv"))
+	require.NoError(t, err)
+	defer f.Close()
+	recs, err := csv.NewReader(f).ReadAll()
+	require.NoError(t, err)
+	require.Len(t, recs, 3)
+	h := recs[0]
+	assert.Equal(t, []string{"license", "source"}, h[len(h)-2:], "kept columns come last")
+	assert.Equal(t, []string{"CC0", "scan"}, recs[2][len(h)-2:])
+	assert.Equal(t, "a dog", recs[2][3])
+}

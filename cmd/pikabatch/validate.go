@@ -21,6 +21,8 @@ type validateOptions struct {
 	checkConc        int     // image hosts asked at once
 	checkRPS         float64 // requests per second to image hosts
 	schema           string  // --schema: the model's input schema, a JSON Schema file
+	columnMap        map[string]string
+	keepColumns      []string
 }
 
 func newValidateCmd(stdout io.Writer) *cobra.Command {
@@ -46,6 +48,7 @@ func newValidateCmd(stdout io.Writer) *cobra.Command {
 	fs.IntVar(&o.checkConc, "check-concurrency", 8, "image hosts asked at once with --check-urls")
 	fs.Float64Var(&o.checkRPS, "check-rps", 10, "requests per second to image hosts with --check-urls")
 	fs.StringVar(&o.schema, "schema", "", "the model's input schema, a JSON Schema `file` (default: the built-in one of pika/pika-2-2/image-to-video)")
+	registerColumnFlags(fs, &o.columnMap, &o.keepColumns)
 	return c
 }
 
@@ -74,6 +77,7 @@ func runValidate(ctx context.Context, o validateOptions, stdout io.Writer) error
 		return err
 	}
 	printValidation(stdout, o, sum)
+	printMapping(stdout, f)
 	if o.checkURLs {
 		return checkURLsText(ctx, stdout, o, f, sum)
 	}
@@ -94,6 +98,7 @@ func checkValidateOptions(o validateOptions) (manifest.Config, error) {
 	if f.Schema, err = loadSchema("", o.schema); err != nil {
 		return f, err
 	}
+	f.Map, f.Keep = o.columnMap, o.keepColumns
 	if !o.checkURLs {
 		return f, nil
 	}

@@ -44,15 +44,24 @@ func ParseFormat(s string) (Format, error) {
 // model's input fields, the job's outcome and timings, and "true" in
 // orphan for a job no row of the last manifest claims. A job with several
 // result files lists them in file, size and sha256, separated by ";".
-var CSVColumns = CSVColumnsFor(nil)
+var CSVColumns = CSVColumnsFor(CSVLayout{})
 
-// CSVColumnsFor returns the columns of a CSV export of a model with the
-// given input fields (nil: pika/pika-2-2/image-to-video's): key and line,
-// one column per field, then the csv tags of csvRow after line, in order,
-// as gocsv writes them.
-func CSVColumnsFor(fields []string) []string {
+// CSVLayout says which columns of a CSV export depend on the batch.
+type CSVLayout struct {
+	// Fields are the model's input fields; nil means
+	// pika/pika-2-2/image-to-video's.
+	Fields []string
+	// Kept are the manifest's kept columns (results.Entry.Columns), last,
+	// so that the other columns keep their positions.
+	Kept []string
+}
+
+// CSVColumnsFor returns the columns of a CSV export laid out as l: key and
+// line, one column per input field, the csv tags of csvRow after line, in
+// order, as gocsv writes them, then the kept columns.
+func CSVColumnsFor(l CSVLayout) []string {
 	h := csvHeader()
-	return slices.Concat(h[:2], paramColumns(fields), h[2:])
+	return slices.Concat(h[:2], paramColumns(l.Fields), h[2:], l.Kept)
 }
 
 // paramColumns are the export's columns of the model's input fields.
@@ -127,12 +136,11 @@ type IndexWriter interface {
 // NewIndexWriter returns a writer of f to w for a pika/pika-2-2 batch. A CSV
 // writer writes its header first, so an empty export is a header alone.
 func NewIndexWriter(w io.Writer, f Format) (IndexWriter, error) {
-	return NewIndexWriterFor(w, f, nil)
+	return NewIndexWriterFor(w, f, CSVLayout{})
 }
 
-// NewIndexWriterFor is NewIndexWriter for a model with the given input
-// fields (the CSV export's columns; nil: Pika's).
-func NewIndexWriterFor(w io.Writer, f Format, fields []string) (IndexWriter, error) {
+// NewIndexWriterFor is NewIndexWriter with a CSV export laid out as l.
+func NewIndexWriterFor(w io.Writer, f Format, l CSVLayout) (IndexWriter, error) {
 	switch f {
 	case JSONL:
 		bw := bufio.NewWriter(w)
@@ -142,11 +150,10 @@ func NewIndexWriterFor(w io.Writer, f Format, fields []string) (IndexWriter, err
 		// copy in memory rather than a write(2) per row.
 		bw := bufio.NewWriter(w)
 		cw := csv.NewWriter(bw)
-		fields = paramColumns(fields)
-		if err := cw.Write(CSVColumnsFor(fields)); err != nil {
+		if err := cw.Write(CSVColumnsFor(l)); err != nil {
 			return nil, err
 		}
-		return &csvWriter{bw: bw, cw: cw, fields: fields}, nil
+		return &csvWriter{bw: bw, cw: cw, fields: paramColumns(l.Fields), kept: l.Kept}, nil
 	}
 	return nil, fmt.Errorf("unknown export format %q", f)
 }
@@ -198,6 +205,7 @@ type csvWriter struct {
 	bw     *bufio.Writer
 	cw     *csv.Writer
 	fields []string
+	kept   []string
 	row    [1]csvRow // gocsv's input; reused
 	rec    recordWriter
 }
@@ -256,6 +264,9 @@ func (w *csvWriter) Write(e results.Entry) error {
 		rec = append(rec, escapeControls(in.Text(f)))
 	}
 	rec = append(rec, w.rec.rec[2:]...)
+	if len(w.kept) > 0 {
+		rec = appendKept(rec, w.kept, e.Columns)
+	}
 	return w.cw.Write(rec)
 }
 
@@ -265,6 +276,22 @@ func (w *csvWriter) Flush() error {
 		return err
 	}
 	return w.bw.Flush()
+}
+
+// appendKept appends the kept columns' cells: a string as is, any other
+// JSON value as JSON, "" when the job has no such column.
+func appendKept(rec []string, names []string, columns json.RawMessage) []string {
+	var m map[string]json.RawMessage
+	_ = json.Unmarshal(columns, &m) // written by pikabatch; a record without it gets empty cells
+	for _, n := range names {
+		v, ok := m[n]
+		var s string
+		if ok && json.Unmarshal(v, &s) != nil {
+			s = string(v)
+		}
+		rec = append(rec, escapeControls(s))
+	}
+	return rec
 }
 
 func csvTime(t time.Time) csvText {
@@ -285,18 +312,17 @@ type Exporter interface {
 // renamed over path, so a reader sees the old index or the new one. It
 // returns the number of entries written. A CSV export has Pika's columns.
 func WriteIndexFile(ctx context.Context, path string, f Format, sources ...Exporter) (int, error) {
-	return WriteIndexFileFor(ctx, path, f, nil, sources...)
+	return WriteIndexFileFor(ctx, path, f, CSVLayout{}, sources...)
 }
 
-// WriteIndexFileFor is WriteIndexFile for a model with the given input
-// fields (a CSV export's columns; nil: Pika's).
-func WriteIndexFileFor(ctx context.Context, path string, f Format, fields []string, sources ...Exporter) (int, error) {
+// WriteIndexFileFor is WriteIndexFile with a CSV export laid out as l.
+func WriteIndexFileFor(ctx context.Context, path string, f Format, l CSVLayout, sources ...Exporter) (int, error) {
 	var (
 		n    int
 		werr error
 	)
 	err := atomicfile.Write(path, results.Perm, func(w io.Writer) error {
-		n, werr = WriteIndexFor(ctx, w, f, fields, sources...)
+		n, werr = WriteIndexFor(ctx, w, f, l, sources...)
 		return werr
 	})
 	switch {
@@ -313,12 +339,12 @@ func WriteIndexFileFor(ctx context.Context, path string, f Format, fields []stri
 // WriteIndex writes the entries of every source, in order, to w in format
 // f (a CSV export with Pika's columns).
 func WriteIndex(ctx context.Context, w io.Writer, f Format, sources ...Exporter) (int, error) {
-	return WriteIndexFor(ctx, w, f, nil, sources...)
+	return WriteIndexFor(ctx, w, f, CSVLayout{}, sources...)
 }
 
-// WriteIndexFor is WriteIndex for a model with the given input fields.
-func WriteIndexFor(ctx context.Context, w io.Writer, f Format, fields []string, sources ...Exporter) (int, error) {
-	iw, err := NewIndexWriterFor(w, f, fields)
+// WriteIndexFor is WriteIndex with a CSV export laid out as l.
+func WriteIndexFor(ctx context.Context, w io.Writer, f Format, l CSVLayout, sources ...Exporter) (int, error) {
+	iw, err := NewIndexWriterFor(w, f, l)
 	if err != nil {
 		return 0, err
 	}
