@@ -290,9 +290,7 @@ func newProperty(name string, sch *jsonschema.Schema) (p *property, flat bool) {
 	if p.types == 0 {
 		p.types = tAny
 	}
-	if p.types.has(tInteger) && !p.types.has(tNumber) {
-		// nothing: integer only
-	} else if p.types.has(tNumber) {
+	if p.types.has(tNumber) {
 		p.types |= tInteger // every integer is a number
 	}
 	p.min, p.max, p.exMin, p.exMax, p.multiple = sch.Minimum, sch.Maximum, sch.ExclusiveMinimum, sch.ExclusiveMaximum, sch.MultipleOf
