@@ -46,7 +46,9 @@ func ParseFormat(s string) (Format, error) {
 // result files lists them in file, size and sha256, separated by ";".
 var CSVColumns = CSVColumnsFor(CSVLayout{})
 
-// CSVLayout says which columns of a CSV export depend on the batch.
+// CSVLayout says which columns of a CSV export depend on the batch. The
+// zero CSVLayout, given to WriteIndexFor or WriteIndexFileFor, means "find
+// out from the entries" (DiscoverLayout).
 type CSVLayout struct {
 	// Fields are the model's input fields; nil means
 	// pika/pika-2-2/image-to-video's.
@@ -310,7 +312,8 @@ type Exporter interface {
 // WriteIndexFile writes the entries of every source, in order, to path in
 // format f, atomically: a temporary file in the same folder, fsynced and
 // renamed over path, so a reader sees the old index or the new one. It
-// returns the number of entries written. A CSV export has Pika's columns.
+// returns the number of entries written. A CSV export is laid out by
+// DiscoverLayout.
 func WriteIndexFile(ctx context.Context, path string, f Format, sources ...Exporter) (int, error) {
 	return WriteIndexFileFor(ctx, path, f, CSVLayout{}, sources...)
 }
@@ -337,13 +340,20 @@ func WriteIndexFileFor(ctx context.Context, path string, f Format, l CSVLayout, 
 }
 
 // WriteIndex writes the entries of every source, in order, to w in format
-// f (a CSV export with Pika's columns).
+// f (a CSV export laid out by DiscoverLayout).
 func WriteIndex(ctx context.Context, w io.Writer, f Format, sources ...Exporter) (int, error) {
 	return WriteIndexFor(ctx, w, f, CSVLayout{}, sources...)
 }
 
-// WriteIndexFor is WriteIndex with a CSV export laid out as l.
+// WriteIndexFor is WriteIndex with a CSV export laid out as l; a CSV export
+// with the zero l reads the sources twice, first to DiscoverLayout.
 func WriteIndexFor(ctx context.Context, w io.Writer, f Format, l CSVLayout, sources ...Exporter) (int, error) {
+	if f == CSV && l.Fields == nil && l.Kept == nil {
+		var err error
+		if l, err = DiscoverLayout(ctx, sources...); err != nil {
+			return 0, err
+		}
+	}
 	iw, err := NewIndexWriterFor(w, f, l)
 	if err != nil {
 		return 0, err
@@ -358,4 +368,59 @@ func WriteIndexFor(ctx context.Context, w io.Writer, f Format, l CSVLayout, sour
 		}
 	}
 	return n, iw.Flush()
+}
+
+// DiscoverLayout finds a CSV export's columns from the entries themselves,
+// for an export that has no schema (`export` reads only state files): the
+// input fields of pika/pika-2-2/image-to-video, as always, when every
+// entry's input keys are among them, else every input key met, in the
+// order met; and every kept column met, in the order met. It reads the
+// sources once, holding only the names.
+func DiscoverLayout(ctx context.Context, sources ...Exporter) (CSVLayout, error) {
+	pika := manifest.PikaSchema().Fields()
+	var l CSVLayout
+	var fields []string
+	seen := map[string]bool{}
+	keptSeen := map[string]bool{}
+	onlyPika := true
+	for _, src := range sources {
+		err := src.Export(ctx, func(e results.Entry) error {
+			var in manifest.Input
+			if len(e.Input) > 0 && json.Unmarshal(e.Input, &in) == nil {
+				for _, f := range in.Fields() {
+					if !seen[f.Name] {
+						seen[f.Name] = true
+						fields = append(fields, f.Name)
+						onlyPika = onlyPika && slices.Contains(pika, f.Name)
+					}
+				}
+			}
+			if len(e.Columns) > 0 {
+				var cols map[string]json.RawMessage
+				if json.Unmarshal(e.Columns, &cols) == nil {
+					// A JSON object's order is lost in a map: met names
+					// are sorted, so that the layout does not vary.
+					names := make([]string, 0, len(cols))
+					for n := range cols {
+						if !keptSeen[n] {
+							names = append(names, n)
+						}
+					}
+					slices.Sort(names)
+					for _, n := range names {
+						keptSeen[n] = true
+						l.Kept = append(l.Kept, n)
+					}
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return CSVLayout{}, err
+		}
+	}
+	if !onlyPika {
+		l.Fields = fields
+	}
+	return l, nil
 }
