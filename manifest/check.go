@@ -72,6 +72,8 @@ type rawRow struct {
 	skip bool        // the row could not be parsed: report errs only
 	last bool        // the source cannot go on after this row
 	kept []byte      // the kept columns as a JSON object, without its closing brace; nil if none
+	// keptNames are the kept keys of a JSONL line, to find one given twice.
+	keptNames []string
 }
 
 // reset clears raw for the next row of a schema with n slots. errs is not
@@ -83,7 +85,7 @@ func (raw *rawRow) reset(n int) {
 	}
 	vals = vals[:n]
 	clear(vals)
-	*raw = rawRow{vals: vals}
+	*raw = rawRow{vals: vals, keptNames: raw.keptNames[:0]}
 }
 
 // name returns the slot's name for error messages, as spelled in the

@@ -125,3 +125,19 @@ func rowErrors(t *testing.T, err error) []*manifest.RowError {
 	require.ErrorAs(t, err, &re)
 	return []*manifest.RowError{re}
 }
+
+func TestKeptGivenTwice(t *testing.T) {
+	t.Parallel()
+	cfg := manifest.Config{Keep: []string{"*"}}
+	_, _, err := readCfg(t, cfg, "m.csv", "image,note,note\nhttps://img.example.com/a.png,a,b\n")
+	assert.ErrorIs(t, err, manifest.ErrBadHeader)
+	assert.ErrorContains(t, err, `column "note" appears twice (columns 2 and 3)`)
+
+	rows, errs, err := readCfg(t, cfg, "m.jsonl", `{"image":"https://img.example.com/a.png","note":"a","note":"b"}`+"\n"+
+		`{"image":"https://img.example.com/b.png","note":"c"}`+"\n")
+	require.NoError(t, err)
+	require.Len(t, errs, 1)
+	assert.Equal(t, `m.jsonl:1: field note: key "note" appears twice`, errs[0].Error())
+	require.Len(t, rows, 1)
+	assert.Equal(t, `{"note":"c"}`, string(rows[0].Kept))
+}

@@ -65,6 +65,7 @@ func newCSVSource(br *bufio.Reader, name string, cmap *columns, maxRow int) (*cs
 	s.cols = make([]int, len(rec))
 	s.names = make([]string, len(schema.props)+1)
 	seen := make([]int, len(schema.props)+1) // column number (1-based) of each slot
+	keptAt := map[string]int{}               // column number (1-based) of each kept column
 	for i, col := range rec {
 		col = strings.TrimSpace(col)
 		s.header[i] = col
@@ -76,8 +77,11 @@ func newCSVSource(br *bufio.Reader, name string, cmap *columns, maxRow int) (*cs
 			bad("", problemf(ErrBadHeader, "column %d has no name (is there a trailing comma?)", i+1))
 		case !ok:
 			bad(fieldName(col), cmap.unknown("column", col).also(ErrBadHeader))
+		case f == slotKept && keptAt[col] != 0:
+			bad(col, problemf(ErrBadHeader, "column %q appears twice (columns %d and %d)", col, keptAt[col], i+1))
 		case f == slotKept:
 			s.cols[i] = slotKept
+			keptAt[col] = i + 1
 		case seen[f] != 0 && s.header[seen[f]-1] == col:
 			bad(col, problemf(ErrBadHeader, "column %q appears twice (columns %d and %d)", col, seen[f], i+1))
 		case seen[f] != 0:

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -219,6 +220,11 @@ func (s *jsonlSource) setValue(raw *rawRow, key string, v []byte) {
 		return
 	}
 	if slot == slotKept {
+		if slices.Contains(raw.keptNames, name) {
+			fail(name, problemf(ErrMalformed, "key %q appears twice", name))
+			return
+		}
+		raw.keptNames = append(raw.keptNames, name)
 		appendKept(raw, key, v)
 		return
 	}
