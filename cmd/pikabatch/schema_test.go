@@ -224,3 +224,25 @@ func TestMapAndKeepColumns(t *testing.T) {
 	assert.Equal(t, []string{"CC0", "scan"}, recs[2][len(h)-2:])
 	assert.Equal(t, "a dog", recs[2][3])
 }
+
+// TestCheckURLsEveryFileField: --check-urls probes every file input the
+// schema has (format uri, or a name such as image or mask_url), not only
+// Pika's image, and names the field when there are several.
+func TestCheckURLsEveryFileField(t *testing.T) {
+	host, requests := hostileImageHost(t)
+	dir := t.TempDir()
+	schema := writeFile(t, filepath.Join(dir, "inpaint.json"), `{"type":"object","properties":{
+		"image":{"type":"string"},"mask_url":{"type":"string"},"ref":{"type":"string","format":"uri"},
+		"prompt":{"type":"string"}},"required":["image","mask_url"]}`)
+	m := writeFile(t, filepath.Join(dir, "m.csv"), "id,image,mask_url,ref,prompt\n"+
+		"a,"+host.URL+"/a.png,"+host.URL+"/a-mask.png,,fill\n"+
+		"b,"+host.URL+"/b.png,"+host.URL+"/b-mask.png,"+host.URL+"/b-ref.png,fill\n")
+	code, stdout, stderr := invoke(t, nil, "validate", "--manifest", m, "--schema", schema, "--check-urls",
+		"--check-rps", "1000")
+	require.Equal(t, exitOK, code, stderr)
+	assert.EqualValues(t, 5, requests.Load(), "every file input of every row, blank ones left out")
+	for _, want := range []string{"a image", "a mask_url", "b image", "b mask_url", "b ref"} {
+		assert.Contains(t, stdout, m+":"+map[bool]string{true: "2", false: "3"}[want[0] == 'a']+" "+want)
+	}
+	assert.Contains(t, stdout, "5 rows checked, 5 ok")
+}
