@@ -30,6 +30,8 @@ func newValidateCmd(stdout io.Writer) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "validate --manifest FILE",
 		Short: "Check a manifest; nothing is sent",
+		Example: `  pikabatch validate --manifest clips.csv
+  pikabatch validate --manifest clips.jsonl --check-urls --json`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) > 0 {
 				return usagef("unexpected argument %q (the manifest is --manifest FILE)", args[0])
@@ -49,6 +51,8 @@ func newValidateCmd(stdout io.Writer) *cobra.Command {
 	fs.Float64Var(&o.checkRPS, "check-rps", 10, "requests per second to image hosts with --check-urls")
 	fs.StringVar(&o.schema, "schema", "", "the model's input schema, a JSON Schema `file` (default: the built-in one of pika/pika-2-2/image-to-video)")
 	registerColumnFlags(fs, &o.columnMap, &o.keepColumns)
+	markRequired(c, "manifest")
+	completeWords(c, "format", "auto", "csv", "jsonl")
 	return c
 }
 
@@ -65,7 +69,7 @@ func runValidate(ctx context.Context, o validateOptions, stdout io.Writer) error
 	}
 	if o.asJSON {
 		if !o.checkURLs {
-			writeJSON(stdout, sum)
+			writeJSON(stdout, validateJSONOf(sum))
 			return nil
 		}
 		out, err := newURLsJSON(stdout, sum)
