@@ -59,7 +59,9 @@ func checkURLs(ctx context.Context, path string, cfg manifest.Config, concurrenc
 					if len(fields) > 1 {
 						in.field = f
 					}
-					pending = append(pending, probe.Item[fileInput]{URL: u.(string), Data: in})
+					// Each field is checked for what it takes: a video_url
+					// must serve a video.
+					pending = append(pending, probe.Item[fileInput]{URL: u.(string), Kind: probe.KindOf(f), Data: in})
 				}
 			}
 		}
