@@ -106,6 +106,9 @@ type Job struct {
 	DownloadedAt time.Time       `json:"downloaded_at,omitzero"`
 	UpdatedAt    time.Time       `json:"updated_at"`
 	Orphan       bool            `json:"orphan,omitempty"` // no row of the last manifest read whole claims it (Store.Unclaimed)
+	// CostUSD is what the API reported the job cost (the result's "cost");
+	// nil when it did not say, which is unknown, not free.
+	CostUSD *float64 `json:"cost_usd,omitempty"`
 	// Columns are the manifest columns kept with the job (manifest.Row.Kept,
 	// a JSON object of at most manifest.MaxKeptBytes), for the results index
 	// and exports, which have no manifest to read them from.

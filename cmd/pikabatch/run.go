@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -69,6 +70,7 @@ type batchOptions struct {
 	maxSubmits                   int
 	notifyURL                    string
 	shard                        string // --shard K/N or auto/N
+	cost                         costOptions
 
 	// Test seams: runner hooks, and a call once the control socket listens.
 	hooks  runner.Hooks
@@ -107,6 +109,8 @@ func (o *batchOptions) register(fs *pflag.FlagSet) {
 	fs.StringVar(&o.notifyURL, "notify-url", "", "POST the JSON summary to this `URL` when the run ends; Slack-style webhooks accept it (or env PIKABATCH_NOTIFY_URL)")
 	fs.StringVar(&o.shard, "shard", "", "render only shard `K/N` of the manifest (K from 0; auto/N reads K from JOB_COMPLETION_INDEX), with state OUT/.pikabatch-K-of-N.db")
 	fs.BoolVar(&o.fresh, "fresh", false, "start over when the state file is missing (beside earlier renders) or damaged: a damaged file is kept as STATE.damaged-TIME, and every row is submitted, and paid for, again")
+	o.cost.registerPreview(fs)
+	o.cost.registerRun(fs)
 	fs.BoolVar(&o.dryRun, "dry-run", false, "print what a run would do against the state file (new, resumable, done, failed, changed); send nothing")
 }
 
@@ -212,6 +216,10 @@ type batch struct {
 	progress      string // progressMode's
 	shardRows     int    // rows of the manifest the shard owns (all without --shard)
 	state         stateFile
+	// inputSchema is the model's JSON Schema, from the state file or the
+	// catalog (schema.go); nil for the built-in one. Recorded only, until
+	// manifest can compile it.
+	inputSchema json.RawMessage
 }
 
 // prepareBatch checks the options, validates every row of the manifest,
@@ -265,6 +273,9 @@ func (b *batch) checkOptions() error {
 	if err := checkRPS(o.rps); err != nil {
 		return err
 	}
+	if err := o.cost.check(); err != nil {
+		return err
+	}
 	if o.deadline < 0 || o.deadlineGrace < 0 || o.maxSubmits < 0 || o.outageLimit < 0 || o.jobTimeout < 0 {
 		return usagef("--deadline, --deadline-grace, --max-submits, --outage-limit and --job-timeout must not be negative")
 	}
@@ -313,6 +324,9 @@ func requireFolder(out string) error {
 // validateManifest checks every row before anything is sent, and counts
 // the shard's.
 func (b *batch) validateManifest(ctx context.Context) error {
+	if b.schema == nil {
+		return nil // checked once the state file or the catalog gives the schema (adoptSchema)
+	}
 	msum, err := manifest.ValidateConfig(ctx, b.o.manifest, b.manifestConfig(), func(row manifest.Row) error {
 		if b.spec.Owns(row.Key) {
 			b.shardRows++
@@ -362,6 +376,9 @@ func (b *batch) preview(ctx context.Context, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if b.schema == nil {
+		return usagef("model %s has no built-in input schema and a dry run reads no catalog: give it with --schema FILE", b.o.model)
+	}
 	rows, err := manifestRows(b.o.manifest, b.manifestConfig())
 	if err != nil {
 		return err
@@ -396,7 +413,11 @@ func (b *batch) run(ctx context.Context, stdout, stderr io.Writer) error {
 	if err := bindState(ctx, st, o, b.log); err != nil {
 		return err
 	}
-	run, err := b.newRunner(client, st, fileTransport)
+	sp, err := b.prepareCatalog(ctx, st, apiTransport)
+	if err != nil {
+		return err
+	}
+	run, err := b.newRunner(sp.api(client), st, fileTransport)
 	if err != nil {
 		return err
 	}
@@ -418,6 +439,7 @@ func (b *batch) run(ctx context.Context, stdout, stderr io.Writer) error {
 	stopProgress()
 	b.writeCSVIndex(ctx, ctlBatch)
 	printSummary(stdout, sum, client.Calls(), o.jsonSummary)
+	b.reportSpend(ctx, stdout, stderr, st, sp, runErr)
 	b.notify(ctx, sum, client.Calls(), runErr)
 	return runErr
 }
@@ -450,6 +472,7 @@ func newAPIClient(o batchOptions, tr http.RoundTripper, log *slog.Logger) (*api.
 	}
 	return api.New(api.Config{
 		BaseURL:    o.apiBase,
+		BalanceURL: o.cost.balanceBase,
 		Token:      o.token,
 		HTTPClient: &http.Client{Transport: tr},
 		Limiter:    limiter,

@@ -1,74 +1,86 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
-	"os"
-	"strings"
+	"log/slog"
 
-	"github.com/spf13/pflag"
-
-	"github.com/pikabatch/pikabatch/manifest"
+	"github.com/pikabatch/pikabatch/runner/api"
 )
 
-// loadSchema returns the input schema rows of model are checked against:
-// the JSON Schema in file (--schema) if given, which works offline for any
-// model; else the built-in one of the model. A model without either is
-// checked as pika/pika-2-2/image-to-video, as every model was before
-// schemas, until the catalog provides them (issue 11 item 1): a batch
-// folder bound to another model must still be refused by its binding (exit
-// 64, TestFolderBelongsToItsAPIAndModel), which is checked later.
-func loadSchema(model, file string) (*manifest.Schema, error) {
-	if file != "" {
-		raw, err := os.ReadFile(file)
-		if err != nil {
-			return nil, usagef("--schema: %v", err)
-		}
-		s, err := manifest.CompileSchema(file, raw)
-		if err != nil {
-			return nil, usagef("--schema: %v", err)
-		}
-		return s, nil
-	}
-	if model == "" {
-		model = manifest.PikaModel
-	}
-	if s, ok := manifest.BuiltinSchema(model); ok {
-		return s, nil
-	}
-	return manifest.PikaSchema(), nil
+// metaInputSchema is the model's input schema as first used, recorded in
+// the state file beside the binding (store/binding.go), so that resume,
+// status and export need no catalog.
+const metaInputSchema = "input_schema"
+
+// metaStore is the part of the store the schema is recorded in.
+type metaStore interface {
+	Meta(ctx context.Context, key string) (string, error)
+	SetMeta(ctx context.Context, key, value string) error
 }
 
-// exportFields returns the CSV export's input columns for schema: nil
-// (Pika's, as always) for the built-in Pika schema, else its fields.
-func exportFields(s *manifest.Schema) []string {
-	if s == nil || s.IsPika() {
-		return nil
+// Where an input schema came from.
+const (
+	schemaBuiltIn  = "built-in"
+	schemaRecorded = "state file"
+	schemaCatalog  = "catalog"
+)
+
+// inputSchema finds the model's input schema: the one recorded in the state
+// file at first use, else the catalog's (recorded now). The catalog answer
+// (m, merr) was read once by the caller. A model with a built-in schema
+// (pika image-to-video) needs none: raw is nil then, unless one was
+// recorded. A model with neither a recorded schema nor a catalog entry is
+// an error: unknown to the catalog is a usage error (exit 64), a catalog
+// that cannot be reached is ErrUnavailable (exit 69).
+//
+// Until manifest compiles any model's schema (h-schema's
+// manifest.CompileSchema), raw flows from here to batch.inputSchema and is
+// only recorded.
+func inputSchema(ctx context.Context, st metaStore, model string, m api.Model, merr error, log *slog.Logger) (raw json.RawMessage, from string, err error) {
+	rec, err := st.Meta(ctx, metaInputSchema)
+	if err != nil {
+		return nil, "", err
 	}
-	return s.Fields()
-}
-
-// registerColumnFlags adds --map and --keep-columns, which read a dataset
-// as it is (issue 12).
-func registerColumnFlags(fs *pflag.FlagSet, m *map[string]string, keep *[]string) {
-	fs.StringToStringVar(m, "map", nil, "read the model's fields from the manifest's columns: `FIELD=COLUMN,...` (promptText=caption,image=url)")
-	fs.StringSliceVar(keep, "keep-columns", nil, "carry these other `COLUMNS` (or '*' for all) verbatim into results.jsonl and exports")
-}
-
-// printMapping prints the mapping validate applied.
-func printMapping(w io.Writer, cfg manifest.Config) {
-	mapped, kept := cfg.Mapping()
-	if len(mapped) > 0 {
-		parts := make([]string, len(mapped))
-		for i, m := range mapped {
-			parts[i] = m[0] + " ← " + m[1]
+	if rec != "" {
+		if merr == nil && len(m.InputSchema) > 0 && !sameJSON(m.InputSchema, []byte(rec)) {
+			// The batch keeps the schema its rows were checked and sent
+			// with; a new one would change what a row means mid-batch.
+			log.Warn("the catalog's input schema changed since this batch began; the recorded one is kept", "model", model)
 		}
-		fmt.Fprintf(w, "  mapping: %s\n", strings.Join(parts, ", "))
+		return json.RawMessage(rec), schemaRecorded, nil
+	}
+	if merr == nil && len(m.InputSchema) > 0 {
+		if !json.Valid(m.InputSchema) {
+			return nil, "", fmt.Errorf("model %s: the catalog's input schema is not JSON: %w", model, api.ErrBadResponse)
+		}
+		if err := st.SetMeta(ctx, metaInputSchema, string(m.InputSchema)); err != nil {
+			return nil, "", err
+		}
+		log.Info("input schema recorded in the state file", "model", model)
+		return m.InputSchema, schemaCatalog, nil
+	}
+	if model == defaultModel {
+		return nil, schemaBuiltIn, nil
 	}
 	switch {
-	case len(kept) == 1 && kept[0] == "*":
-		fmt.Fprintln(w, "  kept: every other column")
-	case len(kept) > 0:
-		fmt.Fprintf(w, "  kept: %s\n", strings.Join(kept, ", "))
+	case merr == nil:
+		return nil, "", &usageError{msg: fmt.Sprintf("model %s: the catalog has no input schema for it and the state file none recorded; give the schema with --schema FILE", model)}
+	case errors.Is(merr, api.ErrModelNotFound):
+		return nil, "", &usageError{msg: fmt.Sprintf("model %s: %v; check --model (pikabatch models --search), or give the schema with --schema FILE", model, merr)}
 	}
+	return nil, "", fmt.Errorf("model %s: no input schema recorded and the catalog did not answer (%w); give the schema with --schema FILE: %w", model, merr, api.ErrUnavailable)
+}
+
+// sameJSON reports whether a and b are the same JSON value.
+func sameJSON(a, b []byte) bool {
+	var x, y any
+	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
+		return false
+	}
+	ja, _ := json.Marshal(x)
+	jb, _ := json.Marshal(y)
+	return string(ja) == string(jb)
 }

@@ -246,3 +246,30 @@ func TestCheckURLsEveryFileField(t *testing.T) {
 	}
 	assert.Contains(t, stdout, "5 rows checked, 5 ok")
 }
+
+// TestCatalogSchema: a model the simulator's catalog serves is checked
+// with the catalog's schema, with no --schema: typed values are sent, the
+// schema is recorded in the state, and a row the catalog's schema refuses
+// stops the run before any submit.
+func TestCatalogSchema(t *testing.T) {
+	srv := startLoopbackSim(t, sim.Config{})
+	dir := t.TempDir()
+	m := writeFile(t, filepath.Join(dir, "m.csv"), "id,prompt,num_inference_steps,guidance_scale,enable_safety_checker,output_format\n"+
+		"fox,a red fox,20,7.5,false,webp\n"+
+		"owl,an owl,,,,\n")
+	out := filepath.Join(dir, "out")
+	code, _, stderr := invoke(t, tokenEnv(srv.APIURL), "run", "--manifest", m, "--out", out,
+		"--model", sim.TextToImageModel, "--progress", "off")
+	require.Equal(t, exitOK, code, stderr)
+	assert.EqualValues(t, 2, srv.Counters().Submits)
+	idx, err := os.ReadFile(filepath.Join(out, "results.jsonl"))
+	require.NoError(t, err)
+	assert.Contains(t, string(idx), `"input":{"prompt":"a red fox","num_inference_steps":20,"guidance_scale":7.5,"enable_safety_checker":false,"output_format":"webp"}`)
+
+	bad := writeFile(t, filepath.Join(dir, "bad.csv"), "prompt,num_inference_steps\na cat,99\n")
+	code, _, stderr = invoke(t, tokenEnv(srv.APIURL), "run", "--manifest", bad, "--out", filepath.Join(dir, "out2"),
+		"--model", sim.TextToImageModel, "--progress", "off")
+	assert.Equal(t, exitDataErr, code, stderr)
+	assert.Contains(t, stderr, "bad.csv:2: field num_inference_steps: 99 is more than the maximum 50")
+	assert.EqualValues(t, 2, srv.Counters().Submits, "nothing more was sent")
+}

@@ -11,6 +11,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pikabatch/pikabatch/manifest"
+	"github.com/pikabatch/pikabatch/runner/api"
+	"github.com/pikabatch/pikabatch/runner/price"
 )
 
 // validateOptions are validate's flags.
@@ -23,6 +25,8 @@ type validateOptions struct {
 	schema           string  // --schema: the model's input schema, a JSON Schema file
 	columnMap        map[string]string
 	keepColumns      []string
+	model, apiBase   string // for the cost estimate
+	cost             costOptions
 }
 
 func newValidateCmd(stdout io.Writer) *cobra.Command {
@@ -51,6 +55,9 @@ func newValidateCmd(stdout io.Writer) *cobra.Command {
 	fs.Float64Var(&o.checkRPS, "check-rps", 10, "requests per second to image hosts with --check-urls")
 	fs.StringVar(&o.schema, "schema", "", "the model's input schema, a JSON Schema `file` (default: the built-in one of pika/pika-2-2/image-to-video)")
 	registerColumnFlags(fs, &o.columnMap, &o.keepColumns)
+	fs.StringVar(&o.model, "model", defaultModel, "model ID, for the cost estimate")
+	fs.StringVar(&o.apiBase, "api-base", envOr("RUNCOMFY_API_BASE", api.DefaultBaseURL), "API base URL for --catalog (env RUNCOMFY_API_BASE)")
+	o.cost.registerPreview(fs)
 	markRequired(c, "manifest")
 	completeWords(c, "format", "auto", "csv", "jsonl")
 	return c
@@ -63,13 +70,25 @@ func runValidate(ctx context.Context, o validateOptions, stdout io.Writer) error
 	if err != nil {
 		return err
 	}
-	sum, err := manifest.ValidateConfig(ctx, o.manifest, f, nil)
+	if err := o.cost.check(); err != nil {
+		return err
+	}
+	pricer, priceNote := previewPricer(ctx, o.cost, o.apiBase, o.model)
+	var cost price.Total
+	sum, err := manifest.ValidateConfig(ctx, o.manifest, f, func(row manifest.Row) error {
+		cost.Add(pricer, rowField(row.Input))
+		return nil
+	})
 	if err != nil {
 		return manifestError(err)
 	}
 	if o.asJSON {
 		if !o.checkURLs {
-			writeJSON(stdout, validateJSONOf(sum))
+			v := validateJSONOf(sum)
+			if o.cost.priceUSD > 0 || o.cost.useCatalog {
+				v.EstimatedCost = totalJSON(cost, pricer)
+			}
+			writeJSON(stdout, v)
 			return nil
 		}
 		out, err := newURLsJSON(stdout, sum)
@@ -82,6 +101,7 @@ func runValidate(ctx context.Context, o validateOptions, stdout io.Writer) error
 	}
 	printValidation(stdout, o, sum)
 	printMapping(stdout, f)
+	printCostLine(stdout, cost, pricer, priceNote)
 	if o.checkURLs {
 		return checkURLsText(ctx, stdout, o, f, sum)
 	}
@@ -99,7 +119,7 @@ func checkValidateOptions(o validateOptions) (manifest.Config, error) {
 	if f.Format, err = manifest.ParseFormat(o.format); err != nil {
 		return f, usagef("--format: %v", err)
 	}
-	if f.Schema, err = loadSchema("", o.schema); err != nil {
+	if f.Schema, err = loadSchema("", o.schema); err != nil { // the catalog's is run's (adoptSchema)
 		return f, err
 	}
 	f.Map, f.Keep = o.columnMap, o.keepColumns
