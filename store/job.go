@@ -119,6 +119,10 @@ type Job struct {
 	FinishedAt   time.Time       `json:"finished_at,omitzero"` // API-side completion/failure observed
 	DownloadedAt time.Time       `json:"downloaded_at,omitzero"`
 	UpdatedAt    time.Time       `json:"updated_at"`
+	// Columns are the manifest columns kept with the job (manifest.Row.Kept,
+	// a JSON object of at most manifest.MaxKeptBytes), for the results index
+	// and exports, which have no manifest to read them from.
+	Columns json.RawMessage `json:"columns,omitempty"`
 }
 
 // lean drops what a job no longer needs once done: its result URLs.
