@@ -205,8 +205,7 @@ func (r *run) download(ctx context.Context, job store.Job) (store.Job, error) {
 		return r.downloadFailed(ctx, job, err)
 	}
 	now := r.cfg.Now()
-	key := job.Key // job is the zero Job when Update fails
-	job, err := r.store.Update(context.WithoutCancel(ctx), key, func(j *store.Job) error {
+	rec, err := r.store.Update(context.WithoutCancel(ctx), job.Key, func(j *store.Job) error {
 		j.Outputs = append([]store.Output(nil), outs...)
 		j.State = store.StateDone
 		j.DownloadedAt = now
@@ -214,8 +213,9 @@ func (r *run) download(ctx context.Context, job store.Job) (store.Job, error) {
 		return nil
 	})
 	if err != nil {
-		return job, fmt.Errorf("record download of %q: %w", key, err)
+		return job, fmt.Errorf("record download of %q: %w", job.Key, err)
 	}
+	job = rec
 	for i := range outs {
 		if !safeKey(job.Key) {
 			break
@@ -248,7 +248,7 @@ func (r *run) refreshOutputs(ctx context.Context, job store.Job) (store.Job, err
 		return nil
 	})
 	if err != nil {
-		return j, err
+		return job, fmt.Errorf("record refreshed URLs of %q: %w", job.Key, err)
 	}
 	// The record of a done job (a file gone missing) keeps no URL: the
 	// store drops them. The download uses the fresh ones all the same.

@@ -113,8 +113,7 @@ func (r *run) onAPI(ctx context.Context, job store.Job, act action, sl *slot) (s
 func (r *run) resolveUncertain(ctx context.Context, job store.Job, sl *slot) (store.Job, error) {
 	if job.State == store.StateSubmitting {
 		// A run died between recording "submitting" and learning the outcome.
-		var err error
-		job, err = r.store.Update(ctx, job.Key, func(j *store.Job) error {
+		rec, err := r.store.Update(ctx, job.Key, func(j *store.Job) error {
 			j.State = store.StateUncertain
 			if j.LastError == "" {
 				j.LastError = "run stopped while the submit was in flight"
@@ -124,6 +123,7 @@ func (r *run) resolveUncertain(ctx context.Context, job store.Job, sl *slot) (st
 		if err != nil {
 			return job, fmt.Errorf("record uncertain %q: %w", job.Key, err)
 		}
+		job = rec
 	}
 	if r.cfg.HoldUncertain || job.Resent >= r.cfg.MaxResends {
 		r.log.Warn("uncertain submit held; not re-sent", "key", job.Key, "resent", job.Resent)
@@ -243,7 +243,7 @@ func (r *run) submit(ctx context.Context, job store.Job, sl *slot) (store.Job, e
 		return job, nil
 	case errors.Is(err, api.ErrUncertain):
 		r.stats.uncertain.Add(1)
-		job, uerr := r.store.Update(wctx, job.Key, func(j *store.Job) error {
+		rec, uerr := r.store.Update(wctx, job.Key, func(j *store.Job) error {
 			j.State = store.StateUncertain
 			j.LastError = err.Error()
 			return nil
@@ -251,6 +251,7 @@ func (r *run) submit(ctx context.Context, job store.Job, sl *slot) (store.Job, e
 		if uerr != nil {
 			return job, fmt.Errorf("record uncertain %q: %w", job.Key, uerr)
 		}
+		job = rec
 		r.log.Warn("submit outcome unknown", "key", job.Key, "err", err)
 		if ctx.Err() != nil {
 			return job, nil
@@ -258,7 +259,7 @@ func (r *run) submit(ctx context.Context, job store.Job, sl *slot) (store.Job, e
 		return r.resolveUncertain(ctx, job, sl)
 	case errors.Is(err, api.ErrRejected):
 		now := r.cfg.Now()
-		job, uerr := r.store.Update(wctx, job.Key, func(j *store.Job) error {
+		rec, uerr := r.store.Update(wctx, job.Key, func(j *store.Job) error {
 			j.State = store.StateFailed
 			j.LastError = apiMessage(err)
 			j.FinishedAt = now
@@ -267,6 +268,7 @@ func (r *run) submit(ctx context.Context, job store.Job, sl *slot) (store.Job, e
 		if uerr != nil {
 			return job, fmt.Errorf("record rejection of %q: %w", job.Key, uerr)
 		}
+		job = rec
 		r.stats.fail(job.LastError)
 		r.log.Warn("submit rejected", "key", job.Key, "err", job.LastError)
 		return job, nil
@@ -370,8 +372,7 @@ func (r *run) lateLook(ctx context.Context, job store.Job) (store.Job, bool, err
 	// Recorded here, not by recordResult: it finished at some time since
 	// the last run, which teaches the poll policy nothing and frees no slot.
 	now := r.cfg.Now()
-	key := job.Key // job is the zero Job when Update fails
-	job, err = r.store.Update(context.WithoutCancel(ctx), key, func(j *store.Job) error {
+	rec, err := r.store.Update(context.WithoutCancel(ctx), job.Key, func(j *store.Job) error {
 		j.State = store.StateRendered
 		j.FinishedAt = now
 		j.Polls++
@@ -383,8 +384,9 @@ func (r *run) lateLook(ctx context.Context, job store.Job) (store.Job, bool, err
 		return nil
 	})
 	if err != nil {
-		return job, false, fmt.Errorf("record result of %q: %w", key, err)
+		return job, false, fmt.Errorf("record result of %q: %w", job.Key, err)
 	}
+	job = rec
 	r.stats.completed.Add(1)
 	r.log.Info("timed-out job completed after all; collecting it", "key", job.Key, "request_id", job.RequestID)
 	return job, true, nil

@@ -154,8 +154,7 @@ func (r *run) recordResult(ctx context.Context, job store.Job, w *jobWatch, res 
 	if state == store.StateFailed && msg == "" {
 		msg = fmt.Sprintf("generation ended with status %q and no output", res.Status)
 	}
-	key := job.Key // job is the zero Job when Update fails
-	job, err := r.store.Update(context.WithoutCancel(ctx), key, func(j *store.Job) error {
+	rec, err := r.store.Update(context.WithoutCancel(ctx), job.Key, func(j *store.Job) error {
 		j.State = state
 		j.FinishedAt = now
 		j.Polls += w.looks
@@ -170,8 +169,11 @@ func (r *run) recordResult(ctx context.Context, job store.Job, w *jobWatch, res 
 		return nil
 	})
 	if err != nil {
-		return job, fmt.Errorf("record result of %q: %w", key, err)
+		// The job as it was: Update's zero Job would be counted in a
+		// state named "" and lose its key and orphan flag.
+		return job, fmt.Errorf("record result of %q: %w", job.Key, err)
 	}
+	job = rec
 	switch state {
 	case store.StateRendered:
 		r.stats.completed.Add(1)
