@@ -96,16 +96,33 @@ func TestDeadlineStopsASubmitRetrying(t *testing.T) {
 
 func TestDeadlineGraceAbandonsJobsInFlight(t *testing.T) {
 	t.Parallel()
-	// Jobs never finish: only the grace period ends the run.
-	e := setup(t, 4, sim.Config{Faults: sim.Faults{RateNeverFinish: 1}})
+	// Jobs never finish: only the grace period ends the run. The run's
+	// clock passes the deadline once the first 4 rows are submitted, as
+	// the 5th is read: a wall-clock deadline of a millisecond left a
+	// loaded machine reading fewer rows than the test counted on.
+	const rows, sent = 5, 4
+	clock := clocktest.New(time.Now())
+	e := setup(t, rows, sim.Config{Faults: sim.Faults{RateNeverFinish: 1}})
+	submitted := make(chan struct{}, sent)
+	e.rows = func(src runner.RowSource) runner.RowSource {
+		return &actBeforeRow{src: src, row: sent + 1, act: func() {
+			for range sent {
+				<-submitted
+			}
+			clock.Advance(2 * time.Hour)
+		}}
+	}
 	sum, err := e.runOnce(t.Context(), func(c *runner.Config) {
-		c.Deadline = time.Millisecond
+		c.Concurrency = sent
+		c.Deadline = time.Hour
 		c.DeadlineGrace = time.Millisecond
+		c.Now = clock.Now
+		c.Hooks.Submitted = func(string, string) { submitted <- struct{}{} }
 	})
 	require.ErrorIs(t, err, runner.ErrDeadline)
-	submitted := int(e.sim.Counters().Submits)
-	assert.Equal(t, submitted, sum.LeftInFlight, "left on the API for the next run")
-	assert.Equal(t, 4-submitted, sum.NotSubmitted)
+	assert.EqualValues(t, sent, e.sim.Counters().Submits)
+	assert.Equal(t, sent, sum.LeftInFlight, "left on the API for the next run")
+	assert.Equal(t, rows-sent, sum.NotSubmitted)
 	assert.Zero(t, sum.Final[store.StateDone])
 }
 
