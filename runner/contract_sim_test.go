@@ -2,6 +2,7 @@ package runner_test
 
 import (
 	"context"
+	"net/http"
 	"sync"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/pikabatch/pikabatch/runner"
 	"github.com/pikabatch/pikabatch/runner/api"
+	"github.com/pikabatch/pikabatch/runner/internal/clocktest"
 	"github.com/pikabatch/pikabatch/runner/sim"
 	"github.com/pikabatch/pikabatch/store"
 )
@@ -56,7 +58,20 @@ func TestSimBalanceRunsOutThenIsToppedUp(t *testing.T) {
 func TestSimOddStatusWordsRenderEveryRow(t *testing.T) {
 	t.Parallel()
 	const rows = 40
-	e := setup(t, rows, sim.Config{Slots: 4, Faults: sim.Faults{RateOddStatus: 0.5}})
+	// The simulator's clock moves 2 ms per look, not with the
+	// wall clock: on a loaded machine every look could come after its job
+	// had finished, and no odd word was ever drawn. Now the 40 jobs (20 ms
+	// each, 4 at a time) need about 100 looks to finish, at most 40 of
+	// which find their job finished: the rest may draw an odd word.
+	clock := clocktest.New(time.Now())
+	e := setupWrapped(t, rows, sim.Config{Slots: 4, Now: clock.Now, Faults: sim.Faults{RateOddStatus: 0.5}})
+	simAPI := e.sim.APIHandler()
+	e.api.set(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		simAPI.ServeHTTP(w, r)
+		if ep := endpoint(r); ep == "status" || ep == "result" {
+			clock.Advance(2 * time.Millisecond)
+		}
+	}))
 	sum, err := e.runOnce(t.Context(), nil)
 	require.NoError(t, err, "summary %+v", sum)
 	e.assertAllDownloaded(rows)
