@@ -18,6 +18,7 @@ import (
 
 	"github.com/pikabatch/pikabatch/runner"
 	"github.com/pikabatch/pikabatch/runner/api"
+	"github.com/pikabatch/pikabatch/runner/internal/clocktest"
 	"github.com/pikabatch/pikabatch/runner/sim"
 	"github.com/pikabatch/pikabatch/store"
 )
@@ -225,11 +226,22 @@ func TestAccountLimitHoldsSubmits(t *testing.T) {
 	t.Parallel()
 	const rows, account = 60, 4
 	// The account takes 4 jobs at once (2 running, 2 queued) and answers
-	// 429 above that; the run asks for 16.
-	e := setup(t, rows, sim.Config{Seed: 3, Slots: 2, MaxConcurrentSubmits: account, RunTime: 10 * time.Millisecond})
+	// 429 above that; the run asks for 16. The simulator's clock stands
+	// still until a submit is refused a second time, so that no job can
+	// finish between its two refusals: on the wall clock a loaded machine
+	// let one finish there, the re-send went through, and the run never
+	// learned the limit (AccountJobs 0).
+	clock := clocktest.New(time.Now())
+	e := setup(t, rows, sim.Config{Seed: 3, Slots: 2, MaxConcurrentSubmits: account, RunTime: 10 * time.Millisecond,
+		Now: clock.Now})
 	lim := rate.NewLimiter(4000, 64)
-	sum, client, err := e.runClient(t.Context(), func(c *api.Config) { c.Limiter = lim },
-		func(c *runner.Config) { c.Concurrency = 16 })
+	client := e.client(func(c *api.Config) { c.Limiter = lim })
+	defer client.CloseIdleConnections()
+	full := &fullAccount{API: client, account: account, filled: make(chan struct{}), start: clock.Start}
+	sum, err := e.runWith(t.Context(), full, e.simConfig(func(c *runner.Config) {
+		c.Concurrency = 16
+		c.Hooks.Submitted = full.submitted
+	}))
 	require.NoError(t, err, "summary %+v", sum)
 	e.assertAllDownloaded(rows)
 
@@ -637,4 +649,41 @@ func TestAllFaultsAtOnce(t *testing.T) {
 	assert.LessOrEqual(t, int(c.DuplicateSubmits), sum.Resent, "and the summary says so")
 	assert.Zero(t, c.FileRequestsWithAuth)
 	assertNoPartFiles(t, e.out)
+}
+
+// fullAccount is an API whose submits beyond the account's first jobs wait
+// until those are recorded (so that each refusal finds jobs of ours on the
+// account), and which calls start at a submit's second refusal.
+type fullAccount struct {
+	runner.API
+	account  int
+	recorded atomic.Int32
+	filled   chan struct{} // closed once account jobs are recorded
+	sent     atomic.Int32
+	start    func()
+	once     sync.Once
+}
+
+func (f *fullAccount) submitted(string, string) {
+	if int(f.recorded.Add(1)) == f.account {
+		close(f.filled)
+	}
+}
+
+func (f *fullAccount) Submit(ctx context.Context, model string, input any, opts api.SubmitOptions) (api.SubmitResponse, error) {
+	if int(f.sent.Add(1)) > f.account {
+		select {
+		case <-f.filled:
+		case <-ctx.Done():
+			return api.SubmitResponse{}, ctx.Err()
+		}
+	}
+	hold, refusals := opts.Hold, 0
+	opts.Hold = func(ctx context.Context, r api.Refusal) (api.HoldDecision, error) {
+		if refusals++; refusals == 2 {
+			f.once.Do(f.start)
+		}
+		return hold(ctx, r)
+	}
+	return f.API.Submit(ctx, model, input, opts)
 }
