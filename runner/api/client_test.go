@@ -715,6 +715,8 @@ func TestBackoff(t *testing.T) {
 
 func TestSubmitUncertain(t *testing.T) {
 	t.Parallel()
+	received := make(chan struct{}) // "no answer in time": the server has the submit
+	var receivedOnce sync.Once
 	tests := []struct {
 		name string
 		step func(t *testing.T) http.HandlerFunc
@@ -745,9 +747,18 @@ func TestSubmitUncertain(t *testing.T) {
 		{
 			name: "no answer in time",
 			step: func(*testing.T) http.HandlerFunc {
-				return func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }
+				return func(w http.ResponseWriter, r *http.Request) {
+					receivedOnce.Do(func() { close(received) })
+					<-r.Context().Done()
+				}
 			},
-			opts: func(c *Config) { c.RequestTimeout = 50 * time.Millisecond },
+			// The timeout takes effect once the server has the submit: on a
+			// loaded machine 50 ms could pass before the request was even
+			// written, and the client rightly re-sent it.
+			opts: func(c *Config) {
+				c.RequestTimeout = 50 * time.Millisecond
+				c.HTTPClient = &http.Client{Transport: &heldTimeout{received: received}}
+			},
 		},
 	}
 	for _, tt := range tests {
@@ -771,6 +782,58 @@ func TestSubmitUncertain(t *testing.T) {
 		})
 	}
 }
+
+// heldTimeout is a transport on which a request's deadline takes effect only
+// once the request was written and the server has it (received is closed):
+// the answer, not the send, is what comes too late.
+type heldTimeout struct {
+	received <-chan struct{}
+	tr       http.Transport
+}
+
+func (h *heldTimeout) RoundTrip(req *http.Request) (*http.Response, error) {
+	// The request goes out under a context of its own, with the client's
+	// trace: its WroteRequest tells the client the request left.
+	wrote := make(chan struct{})
+	trace := httptrace.ClientTrace{}
+	if ct := httptrace.ContextClientTrace(req.Context()); ct != nil {
+		trace = *ct
+	}
+	clientWrote := trace.WroteRequest
+	trace.WroteRequest = func(info httptrace.WroteRequestInfo) {
+		if clientWrote != nil {
+			clientWrote(info)
+		}
+		if info.Err == nil {
+			close(wrote)
+		}
+	}
+	ctx, cancel := context.WithCancel(httptrace.WithClientTrace(context.Background(), &trace))
+	defer cancel()
+	type answer struct {
+		resp *http.Response
+		err  error
+	}
+	answered := make(chan answer, 1)
+	go func() {
+		resp, err := h.tr.RoundTrip(req.WithContext(ctx))
+		answered <- answer{resp, err}
+	}()
+	for _, ch := range []<-chan struct{}{wrote, h.received, req.Context().Done()} {
+		select {
+		case <-ch:
+		case a := <-answered:
+			return a.resp, a.err
+		}
+	}
+	cancel()
+	if a := <-answered; a.resp != nil {
+		_ = a.resp.Body.Close()
+	}
+	return nil, req.Context().Err()
+}
+
+func (h *heldTimeout) CloseIdleConnections() { h.tr.CloseIdleConnections() }
 
 func TestSubmitCancelledAfterSending(t *testing.T) {
 	t.Parallel()
