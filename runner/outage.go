@@ -63,6 +63,11 @@ func (o *outage) failed(now time.Time, failing time.Duration) (tries int, over b
 // It returns err when err is not the API being unavailable, or when the
 // outage has lasted too long; ctx's error if it ends first.
 func (r *run) outageWait(ctx context.Context, err error) error {
+	return r.outageWaitAt(ctx, err, r.cfg.Now())
+}
+
+// outageWaitAt is outageWait for a call that failed as of now.
+func (r *run) outageWaitAt(ctx context.Context, err error, now time.Time) error {
 	if !errors.Is(err, api.ErrUnavailable) {
 		return err
 	}
@@ -71,7 +76,7 @@ func (r *run) outageWait(ctx context.Context, err error) error {
 	if errors.As(err, &ue) {
 		failing = ue.Failing
 	}
-	tries, over := r.outage.failed(r.cfg.Now(), failing)
+	tries, over := r.outage.failed(now, failing)
 	if over {
 		return err
 	}

@@ -248,7 +248,11 @@ type jobTrouble struct {
 // means for the job: look again later (done false), or the job's end
 // for this run, as recorded, with the run's error if it must stop.
 func (r *run) lookFailed(ctx context.Context, job store.Job, w *jobWatch, t *jobTrouble, err error, asked time.Time) (store.Job, bool, error) {
-	if r.parkable(t, err, asked) {
+	// One reading decides both: the job's trouble reaches the limit no
+	// later than the outage that began after it, so a pause between two
+	// readings could give the run up for one job's own trouble.
+	now := r.cfg.Now()
+	if r.parkable(t, err, asked, now) {
 		j, perr := r.park(ctx, job, w, err)
 		return j, true, perr
 	}
@@ -261,7 +265,7 @@ func (r *run) lookFailed(ctx context.Context, job store.Job, w *jobWatch, t *job
 		}
 		return job, false, nil
 	}
-	if werr := r.outageWait(ctx, err); werr == nil {
+	if werr := r.outageWaitAt(ctx, err, now); werr == nil {
 		return job, false, nil // the API is briefly unavailable
 	}
 	j, perr := r.pollFailed(ctx, job, w, err)
@@ -271,13 +275,12 @@ func (r *run) lookFailed(ctx context.Context, job store.Job, w *jobWatch, t *job
 // parkable reports whether err, one more failure of this job's calls (the
 // failing one made at asked), makes the job's trouble its own: its calls
 // have kept failing for --outage-limit while calls for other jobs went
-// through.
-func (r *run) parkable(t *jobTrouble, err error, asked time.Time) bool {
+// through. now is the time of the decision.
+func (r *run) parkable(t *jobTrouble, err error, asked, now time.Time) bool {
 	unreadable := errors.Is(err, api.ErrBadResponse)
 	if !errors.Is(err, api.ErrUnavailable) && !unreadable {
 		return false
 	}
-	now := r.cfg.Now()
 	if t.since.IsZero() {
 		t.since = asked // the trouble began when the failing call did
 		var ue *api.UnavailableError
