@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/pikabatch/pikabatch/manifest"
 	"github.com/pikabatch/pikabatch/runner"
 	"github.com/pikabatch/pikabatch/runner/api"
+	"github.com/pikabatch/pikabatch/runner/internal/clocktest"
 	"github.com/pikabatch/pikabatch/runner/sim"
 	"github.com/pikabatch/pikabatch/store"
 )
@@ -158,7 +160,16 @@ func TestAJobWhoseStatusKeepsFailingIsLeftInFlight(t *testing.T) {
 	// The other jobs finish only after the bad one has failed once: their
 	// calls go through while its own keep failing.
 	f.completed = func(id string) bool { return f.looks[bad] > 0 && f.looks[id] > 1 }
-	sum, err := e.runFake(t.Context(), f, func(c *runner.Config) { c.OutageLimit = 20 * time.Millisecond })
+	// The run's clock moves 5 ms per look of the bad job, and each of its
+	// looks waits for another job's call to go through since its last:
+	// on the wall clock a loaded machine could run no other call for
+	// the 20 ms limit, which the run rightly took for an outage (2/300).
+	clock := clocktest.New(time.Now())
+	stepped := newInStep(f, bad, rows-1, clock, 5*time.Millisecond)
+	sum, err := e.runFake(t.Context(), stepped, func(c *runner.Config) {
+		c.OutageLimit = 20 * time.Millisecond
+		c.Now = clock.Now
+	})
 	require.ErrorIs(t, err, runner.ErrLeftInFlight, "exit 75, not 69: the API is up")
 	require.NotErrorIs(t, err, api.ErrUnavailable)
 	assert.Equal(t, rows, f.next, "every row was submitted")
@@ -331,4 +342,89 @@ func TestAJobWhoseStatusCannotBeReadIsLeftInFlight(t *testing.T) {
 	assert.Equal(t, rows-1, sum.Downloaded, "one unreadable answer fails nothing")
 	assert.Equal(t, 1, sum.Parked)
 	assert.Zero(t, sum.Failed)
+}
+
+// inStep is a fake API whose bad job's looks keep in step with the other
+// jobs' calls: each look of it after the first waits until another call
+// went through since its last (or every other job is done), then moves
+// the run's clock on by step.
+type inStep struct {
+	*fakeAPI
+	bad   string
+	clock *clocktest.Clock
+	step  time.Duration
+
+	ok      chan struct{} // a call of another job went through
+	allDone chan struct{} // closed once every other job completed
+
+	mu       sync.Mutex
+	looked   bool
+	others   int
+	finished map[string]bool
+}
+
+func newInStep(f *fakeAPI, bad string, others int, clock *clocktest.Clock, step time.Duration) *inStep {
+	return &inStep{fakeAPI: f, bad: bad, clock: clock, step: step, others: others,
+		ok: make(chan struct{}, 1), allDone: make(chan struct{}), finished: map[string]bool{}}
+}
+
+func (s *inStep) Status(ctx context.Context, id string) (api.Status, error) {
+	if err := s.before(ctx, id); err != nil {
+		return api.Status{}, err
+	}
+	st, err := s.fakeAPI.Status(ctx, id)
+	s.after(id, st.Status, err)
+	return st, err
+}
+
+func (s *inStep) Result(ctx context.Context, id string) (api.Result, error) {
+	if err := s.before(ctx, id); err != nil {
+		return api.Result{}, err
+	}
+	res, err := s.fakeAPI.Result(ctx, id)
+	s.after(id, res.Status, err)
+	return res, err
+}
+
+// before holds a look of the bad job until another call went through.
+func (s *inStep) before(ctx context.Context, id string) error {
+	if id != s.bad {
+		return nil
+	}
+	s.mu.Lock()
+	first := !s.looked
+	s.looked = true
+	s.mu.Unlock()
+	if !first {
+		select {
+		case <-s.ok:
+		case <-s.allDone:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	s.clock.Advance(s.step)
+	return nil
+}
+
+// after notes another job's call that went through.
+func (s *inStep) after(id, status string, err error) {
+	if id == s.bad || err != nil {
+		return
+	}
+	select {
+	case s.ok <- struct{}{}:
+	default:
+	}
+	if status != api.StatusCompleted {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.finished[id] {
+		s.finished[id] = true
+		if len(s.finished) == s.others {
+			close(s.allDone)
+		}
+	}
 }
