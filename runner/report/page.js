@@ -37,6 +37,7 @@
     $('spend').textContent = plural(sum.submits, 'submit', 'submits');
     $('spend-note').textContent = 'sent, re-sends included: each may be charged';
   }
+  $('failed').parentNode.appendChild(el('span', 'note', 'failed, timed out, expired or cancelled'));
   if (sum.missing_files > 0) {
     $('clips').parentNode.appendChild(el('span', 'note',
       plural(sum.missing_files, 'file', 'files') + ' missing from the folder'));
