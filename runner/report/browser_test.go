@@ -26,6 +26,7 @@ import (
 
 	"github.com/pikabatch/pikabatch/runner/live"
 	"github.com/pikabatch/pikabatch/runner/reasons"
+	"github.com/pikabatch/pikabatch/runner/results"
 	"github.com/pikabatch/pikabatch/store"
 )
 
@@ -380,7 +381,19 @@ func TestReportInChromium(t *testing.T) {
 	require.NoError(t, os.WriteFile(shot, png, 0o644))
 	t.Logf("screenshot of the report: %s", shot)
 
-	for _, c := range []context.Context{tab, linked, fresh} {
+	// Once the state records costs, the spend is in dollars.
+	priced := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(priced, "a.mp4"), []byte("video"), 0o644))
+	_, err = WriteFile(ctx, Options{Dir: priced, costOf: func(e results.Entry) (float64, bool) { return 0.5, e.Key == "a" }},
+		entries{{Key: "a", State: store.StateDone, Attempts: 1, Files: []results.FileRef{{Path: "a.mp4"}}}, {Key: "b", State: store.StatePending}})
+	require.NoError(t, err)
+	spent := openTab(t, bctx, (&url.URL{Scheme: "file", Path: filepath.Join(priced, FileName)}).String(), &requests)
+	waitFor(t, spent, `document.querySelectorAll('#grid .card').length === 2`)
+	assert.Equal(t, "$0.50", eval[string](t, spent, `document.getElementById('spend').textContent`))
+	assert.Equal(t, "1 submit sent; 1 of 2 jobs priced", eval[string](t, spent, `document.getElementById('spend-note').textContent`))
+	assert.Contains(t, eval[string](t, spent, `document.querySelector('#grid .card .meta').textContent`), "$0.50")
+
+	for _, c := range []context.Context{tab, linked, fresh, spent} {
 		assert.Empty(t, eval[[]string](t, c, `window.__violations`), "the page's policy let everything it uses load")
 	}
 	reqs := requests.list()

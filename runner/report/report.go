@@ -42,6 +42,10 @@ type Options struct {
 	StateFiles []string
 	// Now is the clock for the page's "generated" line; default time.Now.
 	Now func() time.Time
+
+	// costOf stands in for jobCost in tests, so that the page's showing
+	// of a cost is tested before the state records one.
+	costOf func(results.Entry) (usd float64, ok bool)
 }
 
 // Summary is what a report counted; the page shows it at the top, and the
@@ -132,7 +136,10 @@ func Write(ctx context.Context, w io.Writer, opts Options, srcs ...Source) (Summ
 	if opts.Now != nil {
 		now = opts.Now
 	}
-	b := builder{dir: opts.Dir, byState: map[store.State]int{}, groups: map[string]*FailureGroup{}}
+	b := builder{dir: opts.Dir, costOf: jobCost, byState: map[store.State]int{}, groups: map[string]*FailureGroup{}}
+	if opts.costOf != nil {
+		b.costOf = opts.costOf
+	}
 	b.sum.Dir = opts.Dir
 	b.sum.StateFiles = append([]string{}, opts.StateFiles...)
 	b.sum.GeneratedAt = now().UTC().Truncate(time.Second)
@@ -202,6 +209,7 @@ type video struct {
 // builder turns entries into rows and counts them.
 type builder struct {
 	dir     string
+	costOf  func(results.Entry) (float64, bool)
 	sum     Summary
 	byState map[store.State]int
 	groups  map[string]*FailureGroup
@@ -225,7 +233,7 @@ func (b *builder) add(e results.Entry) *row {
 		}
 		r.Videos = append(r.Videos, v)
 	}
-	if usd, ok := jobCost(e); ok {
+	if usd, ok := b.costOf(e); ok {
 		r.CostUSD = &usd
 		b.cost += usd
 		b.sum.PricedJobs++
