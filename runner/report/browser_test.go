@@ -287,6 +287,7 @@ func TestReportInChromium(t *testing.T) {
 
 	// The top: counts and spend.
 	waitFor(t, tab, `document.querySelectorAll('#grid .card').length > 0`)
+	assert.Equal(t, "pikabatch report: "+dir, eval[string](t, tab, `document.title`))
 	assert.Equal(t, strconv.Itoa(want.jobs), eval[string](t, tab, `document.getElementById('jobs').textContent`))
 	assert.Equal(t, strconv.Itoa(len(want.clips)), eval[string](t, tab, `document.getElementById('clips').textContent`))
 	assert.Equal(t, strconv.Itoa(want.failed), eval[string](t, tab, `document.getElementById('failed').textContent`))

@@ -24,6 +24,7 @@
 
   // Header: counts and spend.
   $('folder').textContent = sum.dir;
+  document.title = 'pikabatch report: ' + sum.dir;
   $('generated').textContent = 'generated ' + sum.generated_at + ' from ' +
     (sum.state_files.length ? sum.state_files.join(', ') : 'no state file');
   $('jobs').textContent = sum.jobs;
