@@ -112,7 +112,7 @@ func WriteFile(ctx context.Context, opts Options, srcs ...Source) (Summary, erro
 		werr error
 	)
 	err := atomicfile.Write(path, results.Perm, func(w io.Writer) error {
-		bw := bufio.NewWriterSize(w, 64<<10)
+		bw := bufio.NewWriterSize(outputWriter{w}, 64<<10)
 		if sum, werr = Write(ctx, bw, opts, srcs...); werr != nil {
 			return werr
 		}
@@ -127,6 +127,19 @@ func WriteFile(ctx context.Context, opts Options, srcs ...Source) (Summary, erro
 		return sum, fmt.Errorf("write %s: %w: %w", path, results.ErrOutput, err)
 	}
 	return sum, nil
+}
+
+// outputWriter marks its write errors as results.ErrOutput: a disk that
+// fills up while the report is written is the machine's problem (exit
+// 73), not the batch's.
+type outputWriter struct{ w io.Writer }
+
+func (o outputWriter) Write(p []byte) (int, error) {
+	n, err := o.w.Write(p)
+	if err != nil {
+		err = fmt.Errorf("%w: %w", results.ErrOutput, err)
+	}
+	return n, err
 }
 
 // Write writes the report of srcs to w: the page, with the jobs as JSON

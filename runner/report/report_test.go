@@ -1,12 +1,14 @@
 package report
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -244,6 +246,22 @@ func TestWriteFile(t *testing.T) {
 	_, err = WriteFile(context.Background(), Options{Dir: filepath.Join(dir, "no-such-folder")}, es)
 	assert.ErrorIs(t, err, results.ErrOutput)
 }
+
+func TestAFullDiskIsAnOutputError(t *testing.T) {
+	// WriteFile writes through outputWriter; a disk that fills up answers
+	// a write with ENOSPC.
+	bw := bufio.NewWriterSize(outputWriter{fullDisk{}}, 64<<10)
+	_, err := Write(context.Background(), bw, Options{Dir: t.TempDir()}, entries{{Key: "a", State: store.StatePending}})
+	if err == nil {
+		err = bw.Flush()
+	}
+	assert.ErrorIs(t, err, results.ErrOutput, "the command exits 73")
+	assert.ErrorIs(t, err, syscall.ENOSPC)
+}
+
+type fullDisk struct{}
+
+func (fullDisk) Write([]byte) (int, error) { return 0, syscall.ENOSPC }
 
 func TestSourceErrorStopsTheReport(t *testing.T) {
 	dir := t.TempDir()
