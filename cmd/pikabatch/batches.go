@@ -3,33 +3,25 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"path/filepath"
 	"strings"
+
+	"github.com/spf13/pflag"
 
 	"github.com/pikabatch/pikabatch/runner/live"
 	"github.com/pikabatch/pikabatch/store"
 )
 
-// stringList is a flag that may be repeated.
-type stringList []string
-
-func (l *stringList) String() string { return strings.Join(*l, ",") }
-func (l *stringList) Set(v string) error {
-	*l = append(*l, v)
-	return nil
-}
-
 // batchFlags are how status, cancel and export name the batches they ask about.
 type batchFlags struct {
 	out    string
-	states stringList
+	states []string
 }
 
-func (b *batchFlags) register(fs *flag.FlagSet) {
+func (b *batchFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&b.out, "out", "", "output `folder` of the batch: its state file, or every shard's in it")
-	fs.Var(&b.states, "state", "state `file` (repeat for several shards); default the ones in --out")
+	fs.StringArrayVar(&b.states, "state", nil, "state `file` (repeat for several shards); default the ones in --out")
 }
 
 // stateFiles resolves --out and --state into state file paths.
@@ -88,23 +80,6 @@ func closeBatches(srcs []live.Source) {
 		_ = s.Close()
 	}
 }
-
-// parseFlags parses a subcommand's flags; flag.ErrHelp becomes errHelp.
-func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return errHelp
-		}
-		return usagef("%v", err)
-	}
-	if fs.NArg() > 0 {
-		return usagef("unexpected argument %q", fs.Arg(0))
-	}
-	return nil
-}
-
-// errHelp: the user asked for a command's flags, which were printed.
-var errHelp = errors.New("help requested")
 
 // damagedHint adds the way back to a damaged state file's error.
 func damagedHint(err error) error {

@@ -3,41 +3,54 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"strings"
 
+	"github.com/spf13/cobra"
+
 	"github.com/pikabatch/pikabatch/cmd/pikabatch/internal/bench"
 )
 
-// cmdBench measures this binary against the simulator (issue #5's
-// scenarios); the README's Performance table is its --markdown output.
-func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("pikabatch bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var cfg bench.Config
-	only := fs.String("scenario", "", "comma-separated `names` to run (default all): "+strings.Join(bench.Scenarios(), ", "))
-	fs.IntVar(&cfg.Runs, "runs", 3, "runs per scenario; figures are medians")
-	fs.Float64Var(&cfg.Scale, "scale", 1, "multiply every scenario's row count (1 = the issue's sizes)")
-	fs.Float64Var(&cfg.TimeScale, "time-scale", 1, "multiply the simulated job durations")
-	fs.StringVar(&cfg.Dir, "dir", "", "scratch `folder` (default a temporary one, removed afterwards)")
-	fs.StringVar(&cfg.Exe, "exe", "", "pikabatch `binary` to measure (default this one)")
-	asJSON := fs.Bool("json", false, "print the results as JSON")
-	markdown := fs.Bool("markdown", false, "print the results as a Markdown table")
-	quiet := fs.Bool("q", false, "no per-run lines on stderr")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return usagef("%v", err)
+// benchOptions are bench's flags.
+type benchOptions struct {
+	cfg             bench.Config
+	only            string // --scenario, comma-separated
+	asJSON, asTable bool   // --json, --markdown
+	quiet           bool
+}
+
+func newBenchCmd(stdout, stderr io.Writer) *cobra.Command {
+	var o benchOptions
+	c := &cobra.Command{
+		Use:   "bench [--scenario NAMES] [--runs N]",
+		Short: "Measure this binary against the simulator",
+		Long: `Measure this binary against the simulator (issue #5's scenarios); the
+README's Performance table is its --markdown output.`,
+		Args: noArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return runBench(c.Context(), o, stdout, stderr)
+		},
 	}
-	if fs.NArg() > 0 {
-		return usagef("unexpected argument %q", fs.Arg(0))
-	}
-	if *only != "" {
-		cfg.Only = strings.Split(*only, ",")
+	fs := c.Flags()
+	fs.StringVar(&o.only, "scenario", "", "comma-separated `names` to run (default all): "+strings.Join(bench.Scenarios(), ", "))
+	fs.IntVar(&o.cfg.Runs, "runs", 3, "runs per scenario; figures are medians")
+	fs.Float64Var(&o.cfg.Scale, "scale", 1, "multiply every scenario's row count (1 = the issue's sizes)")
+	fs.Float64Var(&o.cfg.TimeScale, "time-scale", 1, "multiply the simulated job durations")
+	fs.StringVar(&o.cfg.Dir, "dir", "", "scratch `folder` (default a temporary one, removed afterwards)")
+	fs.StringVar(&o.cfg.Exe, "exe", "", "pikabatch `binary` to measure (default this one)")
+	fs.BoolVar(&o.asJSON, "json", false, "print the results as JSON")
+	fs.BoolVar(&o.asTable, "markdown", false, "print the results as a Markdown table")
+	fs.BoolVarP(&o.quiet, "quiet", "q", false, "no per-run lines on stderr")
+	return c
+}
+
+// runBench runs the scenarios and prints their figures.
+func runBench(ctx context.Context, o benchOptions, stdout, stderr io.Writer) error {
+	cfg := o.cfg
+	if o.only != "" {
+		cfg.Only = strings.Split(o.only, ",")
 	}
 	if cfg.Exe == "" {
 		exe, err := os.Executable()
@@ -46,14 +59,14 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		cfg.Exe = exe
 	}
-	if !*quiet {
+	if !o.quiet {
 		cfg.Progress = stderr
 	}
 	results, err := bench.Run(ctx, cfg)
 	switch {
-	case *asJSON:
+	case o.asJSON:
 		writeJSON(stdout, results)
-	case *markdown:
+	case o.asTable:
 		bench.WriteMarkdown(stdout, results)
 	default:
 		bench.WriteText(stdout, results)

@@ -2,11 +2,11 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
 
+	"github.com/spf13/cobra"
 	"golang.org/x/time/rate"
 
 	"github.com/pikabatch/pikabatch/runner/api"
@@ -18,45 +18,59 @@ import (
 // through its own client and rate limit).
 const cancelRPS = 5
 
-// cmdCancel asks the API to cancel a batch's queued jobs (or the named
-// ones) and records the outcome; a live run does both for it.
-func cmdCancel(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("pikabatch cancel", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var bf batchFlags
-	bf.register(fs)
-	var keys stringList
-	fs.Var(&keys, "key", "cancel only this job `key` (repeat for several); default every queued job")
-	apiBase := fs.String("api-base", envOr("RUNCOMFY_API_BASE", api.DefaultBaseURL), "API base URL (env RUNCOMFY_API_BASE), used when no run is live")
-	asJSON := fs.Bool("json", false, "print the outcome as JSON")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: pikabatch cancel --out DIR [--key K…] [--json]\n\nWhile a run is live, it cancels for you (no token needed here); otherwise\nRUNCOMFY_API_TOKEN (or RUNCOMFY_API_TOKEN_FILE) is read.\n\nFlags:")
-		fs.PrintDefaults()
+// cancelOptions are cancel's flags.
+type cancelOptions struct {
+	batches batchFlags
+	keys    []string // none: every queued job
+	apiBase string
+	asJSON  bool
+}
+
+func newCancelCmd(stdout io.Writer) *cobra.Command {
+	var o cancelOptions
+	c := &cobra.Command{
+		Use:   "cancel --out DIR [--key K…]",
+		Short: "Cancel queued jobs and record it (also while a run is live)",
+		Long: `Ask the API to cancel a batch's queued jobs (or the named ones) and record
+the outcome. While a run is live, it cancels for you (no token needed
+here); otherwise RUNCOMFY_API_TOKEN (or RUNCOMFY_API_TOKEN_FILE) is read.`,
+		Args: noArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return runCancel(c.Context(), o, stdout)
+		},
 	}
-	if err := parseFlags(fs, args); err != nil {
-		return helpOK(err)
+	fs := c.Flags()
+	o.batches.register(fs)
+	fs.StringArrayVar(&o.keys, "key", nil, "cancel only this job `key` (repeat for several); default every queued job")
+	fs.StringVar(&o.apiBase, "api-base", envOr("RUNCOMFY_API_BASE", api.DefaultBaseURL), "API base URL (env RUNCOMFY_API_BASE), used when no run is live")
+	fs.BoolVar(&o.asJSON, "json", false, "print the outcome as JSON")
+	return c
+}
+
+// runCancel cancels in every batch o names, through its live run or the
+// API, and reports each job's outcome.
+func runCancel(ctx context.Context, o cancelOptions, stdout io.Writer) error {
+	origin, err := store.Origin(o.apiBase)
+	if err != nil {
+		return usagef("--api-base: %v", err)
 	}
 	newAPI := func() (live.Canceller, error) {
 		tok, err := tokenFromEnv()
 		if err != nil {
 			return nil, err
 		}
-		return api.New(api.Config{BaseURL: *apiBase, Token: tok, HTTPClient: &http.Client{Transport: transport(4)},
+		return api.New(api.Config{BaseURL: o.apiBase, Token: tok, HTTPClient: &http.Client{Transport: transport(4)},
 			Limiter: rate.NewLimiter(cancelRPS, 1)})
 	}
-	origin, err := store.Origin(*apiBase)
-	if err != nil {
-		return usagef("--api-base: %v", err)
-	}
-	srcs, err := bf.open(ctx, live.OpenOptions{Write: true, API: newAPI, Command: "pikabatch cancel",
+	srcs, err := o.batches.open(ctx, live.OpenOptions{Write: true, API: newAPI, Command: "pikabatch cancel",
 		Binding: store.Binding{Origin: origin}})
 	if err != nil {
 		return err
 	}
 	defer closeBatches(srcs)
 
-	rep, err := cancelAll(ctx, srcs, keys)
-	if *asJSON {
+	rep, err := cancelAll(ctx, srcs, o.keys)
+	if o.asJSON {
 		writeJSON(stdout, rep)
 	} else {
 		printCancel(stdout, rep)
@@ -64,7 +78,7 @@ func cmdCancel(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	if rep.Unfinished(len(keys) > 0) {
+	if rep.Unfinished(len(o.keys) > 0) {
 		return fmt.Errorf("not every job asked for was cancelled")
 	}
 	return nil

@@ -19,6 +19,9 @@ type deadlineFlag struct {
 
 func (f *deadlineFlag) String() string { return f.raw }
 
+// Type names the value in help when the usage names none.
+func (f *deadlineFlag) Type() string { return "when" }
+
 func (f *deadlineFlag) Set(s string) error {
 	f.raw = s
 	if d, err := time.ParseDuration(s); err == nil {

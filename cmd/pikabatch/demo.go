@@ -2,11 +2,11 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/pikabatch/pikabatch/runner/api"
 	"github.com/pikabatch/pikabatch/runner/sim"
@@ -15,27 +15,40 @@ import (
 // demoOrigin is what a demo's state file is bound to.
 const demoOrigin = "pikabatch-demo://simulator"
 
-// cmdDemo renders a manifest against an in-process simulator: the whole
-// product, end to end, with no account and no network.
-func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("pikabatch demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	o := runDefaults()
-	o.rps = 50 // the simulator has no rate limit: a livelier demo
-	fs.StringVar(&o.manifest, "manifest", "examples/manifest.csv", "manifest `file` to render")
-	fs.StringVar(&o.out, "out", "out", "output `folder`")
-	fs.BoolVar(&o.quiet, "q", false, "quiet: warnings and errors only")
-	faults := fs.Bool("faults", true, "inject recoverable faults (429s, 5xx, cut-off downloads, expired URLs)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return usagef("%v", err)
+// demoOptions are the demo's flags: a run's options, and faults or not.
+type demoOptions struct {
+	batch  batchOptions
+	faults bool
+}
+
+func newDemoCmd(stdout, stderr io.Writer) *cobra.Command {
+	o := demoOptions{batch: runDefaults()}
+	o.batch.rps = 50 // the simulator has no rate limit: a livelier demo
+	c := &cobra.Command{
+		Use:   "demo [--out DIR]",
+		Short: "Render examples/manifest.csv on the built-in simulator",
+		Long: `Render a manifest against a simulated Model API in this process: the
+whole product, end to end, with no account and no network.`,
+		Args: noArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return runDemo(c.Context(), o, stdout, stderr)
+		},
 	}
+	fs := c.Flags()
+	fs.StringVar(&o.batch.manifest, "manifest", "examples/manifest.csv", "manifest `file` to render")
+	fs.StringVar(&o.batch.out, "out", "out", "output `folder`")
+	fs.BoolVarP(&o.batch.quiet, "quiet", "q", false, "quiet: warnings and errors only")
+	fs.BoolVar(&o.faults, "faults", true, "inject recoverable faults (429s, 5xx, cut-off downloads, expired URLs)")
+	return c
+}
+
+// runDemo renders a manifest against an in-process simulator.
+func runDemo(ctx context.Context, do demoOptions, stdout, stderr io.Writer) error {
+	o := do.batch
 	// A simulated account with the simulator's defaults, but for shorter
 	// renders of larger videos.
 	cfg := sim.Config{RunTime: 1500 * time.Millisecond, RunJitter: 0.2, VideoSize: 256 << 10, Seed: time.Now().UnixNano()}
-	if *faults {
+	if do.faults {
 		cfg.Faults = sim.Faults{Rate429: 0.05, Rate5xx: 0.05, RateTruncate: 0.2, RateExpire: 0.1}
 	}
 	srv, err := sim.Start(cfg, "127.0.0.1:0")

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -17,6 +16,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spf13/pflag"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
@@ -34,9 +34,9 @@ func TestExamples(t *testing.T) {
 	cli := newCLIFlags(t.Context())
 
 	t.Run("flag help matches the flag sets", func(t *testing.T) {
-		// The flag sets are built inside each command, so the test learns
-		// them from `pikabatch COMMAND -h`; prove that reading is exact
-		// where the flags are registered by a function it can call.
+		// The test learns the flag sets from the command tree; prove that
+		// reading is exact where the flags are registered by a function it
+		// can call.
 		var o batchOptions
 		want := registeredFlags(o.register)
 		got, err := cli.lookup("run")
@@ -48,7 +48,7 @@ func TestExamples(t *testing.T) {
 				got, err := cli.lookup(cmd)
 				require.NoError(t, err)
 				if assert.Contains(t, got, name, "pikabatch %s", cmd) {
-					assert.Equal(t, takesValue, got[name], "pikabatch %s -%s takes a value", cmd, name)
+					assert.Equal(t, takesValue, got[name], "pikabatch %s %s takes a value", cmd, dashed(name))
 				}
 			}
 		}
@@ -97,7 +97,9 @@ func TestExamplesChecker(t *testing.T) {
 		{name: "crontab line", text: "0 22 * * * /usr/local/bin/pikabatch run --out o --deadline 7h 2>>log || echo $?",
 			want: []string{"pikabatch run --out o --deadline 7h"}},
 		{name: "unknown flag", text: "0 22 * * * /usr/local/bin/pikabatch run --out o --deadlin 7h",
-			want: []string{"pikabatch run --out o --deadlin 7h"}, problem: "pikabatch run has no flag -deadlin"},
+			want: []string{"pikabatch run --out o --deadlin 7h"}, problem: "pikabatch run has no flag --deadlin"},
+		{name: "long flag with one dash", text: "0 22 * * * /usr/local/bin/pikabatch run --out o -deadline 7h",
+			want: []string{"pikabatch run --out o -deadline 7h"}, problem: "a long flag takes two dashes (--deadline)"},
 		{name: "unknown command after a prompt", text: "#   $ pikabatch stauts --out o",
 			want: []string{"pikabatch stauts --out o"}, problem: `no command "stauts"`},
 		{name: "bad value in backquotes", text: "see `pikabatch run --deadline 7 --out o` for",
@@ -107,11 +109,11 @@ func TestExamplesChecker(t *testing.T) {
 		{name: "continued comment", text: "#   $ pikabatch export \\\n#       --out o --format csv",
 			want: []string{"pikabatch export --out o --format csv"}},
 		{name: "unmarked command with a flag", text: "#   kubectl exec job/x -- pikabatch status --out /data --jsn",
-			want: []string{"pikabatch status --out /data --jsn"}, problem: "pikabatch status has no flag -jsn"},
+			want: []string{"pikabatch status --out /data --jsn"}, problem: "pikabatch status has no flag --jsn"},
 		{name: "placeholder", text: "#   pikabatch export --state a --state … -o all.csv",
 			want: []string{"pikabatch export --state a --state … -o all.csv"}},
 		{name: "missing value", text: "`pikabatch status --out`",
-			want: []string{"pikabatch status --out"}, problem: "-out needs a value"},
+			want: []string{"pikabatch status --out"}, problem: "--out needs a value"},
 		{name: "prose", text: "# pikabatch itself exits 75; pikabatch.service runs pikabatch run nightly"},
 		{name: "folder and user named pikabatch", text: "useradd --home-dir /var/lib/pikabatch --shell /bin/false pikabatch"},
 		{name: "YAML command list", yaml: true, text: "command: [pikabatch, run]\nargs: [--out=o, --log-format=json]",
@@ -409,14 +411,15 @@ func yamlScalars(seq *yaml.Node) []string {
 	return out
 }
 
-// cliFlags learns each command's flags from its -h output, once.
+// cliFlags learns each command's flags from the command tree, once.
 type cliFlags struct {
 	ctx  context.Context
 	sets map[string]helpFlags
 }
 
-// helpFlags maps a command's flag names to whether each takes a value (is
-// not boolean); err is set when there is no such command.
+// helpFlags maps a command's flag names (long, and one-letter shorthands)
+// to whether each takes a value (is not boolean); err is set when there is
+// no such command.
 type helpFlags struct {
 	flags map[string]bool
 	err   error
@@ -426,20 +429,20 @@ func newCLIFlags(ctx context.Context) *cliFlags {
 	return &cliFlags{ctx: ctx, sets: map[string]helpFlags{}}
 }
 
-// flagHelpLine is a flag's first line in flag.PrintDefaults output: "  -name"
-// and, for a flag that takes a value, " type"; a one-letter boolean's usage
-// follows a tab.
-var flagHelpLine = regexp.MustCompile(`(?m)^  -([^\s=]+)( [^\t\n]+)?(?:\t|$)`)
-
 func (c *cliFlags) lookup(cmd string) (map[string]bool, error) {
 	if s, ok := c.sets[cmd]; ok {
 		return s.flags, s.err
 	}
-	var stdout, stderr bytes.Buffer
-	err := run(c.ctx, []string{cmd, "-h"}, &stdout, &stderr)
-	s := helpFlags{flags: map[string]bool{}, err: err}
-	for _, m := range flagHelpLine.FindAllStringSubmatch(stdout.String()+stderr.String(), -1) {
-		s.flags[m[1]] = m[2] != ""
+	root := newRootCmd(io.Discard, io.Discard)
+	s := helpFlags{flags: map[string]bool{}}
+	found, _, err := root.Find([]string{cmd})
+	switch {
+	case err != nil:
+		s.err = err
+	case found == root:
+		s.err = fmt.Errorf("unknown command %q", cmd)
+	default:
+		s.flags = flagSetFlags(found.Flags())
 	}
 	c.sets[cmd] = s
 	return s.flags, s.err
@@ -447,13 +450,22 @@ func (c *cliFlags) lookup(cmd string) (map[string]bool, error) {
 
 // registeredFlags returns the flags register adds to a flag set, as lookup
 // reports them.
-func registeredFlags(register func(*flag.FlagSet)) map[string]bool {
-	fs := flag.NewFlagSet("", flag.ContinueOnError)
+func registeredFlags(register func(*pflag.FlagSet)) map[string]bool {
+	fs := pflag.NewFlagSet("", pflag.ContinueOnError)
 	register(fs)
+	return flagSetFlags(fs)
+}
+
+// flagSetFlags maps fs's flag names and shorthands to whether each takes a
+// value.
+func flagSetFlags(fs *pflag.FlagSet) map[string]bool {
 	flags := map[string]bool{}
-	fs.VisitAll(func(f *flag.Flag) {
-		b, ok := f.Value.(interface{ IsBoolFlag() bool })
-		flags[f.Name] = !(ok && b.IsBoolFlag())
+	fs.VisitAll(func(f *pflag.Flag) {
+		takesValue := f.NoOptDefVal == ""
+		flags[f.Name] = takesValue
+		if f.Shorthand != "" {
+			flags[f.Shorthand] = takesValue
+		}
 	})
 	return flags
 }
@@ -475,6 +487,10 @@ func (c *cliFlags) check(inv invocation) []string {
 		}
 		args = append(args, inv.args[i])
 		name, hasValue, ok := parseFlagArg(inv.args[i])
+		if ok && len(name) > 1 && !strings.HasPrefix(inv.args[i], "--") {
+			probs = append(probs, fmt.Sprintf("%s: a long flag takes two dashes (--%s)", inv.args[i], name))
+			continue
+		}
 		if !ok {
 			probs = append(probs, fmt.Sprintf("%q is not a flag, and pikabatch %s takes nothing else (a value for a boolean flag needs =)", inv.args[i], inv.cmd))
 			continue
@@ -483,10 +499,10 @@ func (c *cliFlags) check(inv invocation) []string {
 		switch {
 		case name == "h" || name == "help":
 		case !defined:
-			probs = append(probs, fmt.Sprintf("pikabatch %s has no flag -%s; its flags: %s", inv.cmd, name, flagNames(flags)))
+			probs = append(probs, fmt.Sprintf("pikabatch %s has no flag %s; its flags: %s", inv.cmd, dashed(name), flagNames(flags)))
 		case takesValue && !hasValue:
 			if i+1 == len(inv.args) {
-				probs = append(probs, fmt.Sprintf("-%s needs a value", name))
+				probs = append(probs, fmt.Sprintf("%s needs a value", dashed(name)))
 				break
 			}
 			i++
@@ -525,10 +541,18 @@ func parseFlagArg(arg string) (name string, hasValue, ok bool) {
 func flagNames(flags map[string]bool) string {
 	names := make([]string, 0, len(flags))
 	for n := range flags {
-		names = append(names, "-"+n)
+		names = append(names, dashed(n))
 	}
 	slices.Sort(names)
 	return strings.Join(names, " ")
+}
+
+// dashed is a flag's name as typed: --name, or -n for a shorthand.
+func dashed(name string) string {
+	if len(name) == 1 {
+		return "-" + name
+	}
+	return "--" + name
 }
 
 // checkShard: in a Kubernetes Indexed Job, every pod needs --shard=auto/N

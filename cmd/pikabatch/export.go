@@ -2,36 +2,48 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"path/filepath"
 	"strings"
 
+	"github.com/spf13/cobra"
+
 	"github.com/pikabatch/pikabatch/runner/live"
 )
 
-// cmdExport writes the dataset's index: one row per job of one or several
-// state files (shards), from a live run if one holds a file.
-func cmdExport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("pikabatch export", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var bf batchFlags
-	bf.register(fs)
-	format := fs.String("format", "", "csv or jsonl (default: by -o's extension, else jsonl)")
-	outFile := fs.String("o", "-", "write to `file` (atomically) instead of stdout")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: pikabatch export --out DIR [--format csv|jsonl] [-o FILE]\n       pikabatch export --state FILE [--state FILE…] …\n\nFlags:")
-		fs.PrintDefaults()
+// exportOptions are export's flags.
+type exportOptions struct {
+	batches batchFlags
+	format  string
+	outFile string // "-": stdout
+}
+
+func newExportCmd(stdout, stderr io.Writer) *cobra.Command {
+	var o exportOptions
+	c := &cobra.Command{
+		Use:   "export --out DIR [--format csv|jsonl] [-o FILE]",
+		Short: "Write the dataset's index: one row per job (also of a live run)",
+		Long: `Write the dataset's index: one row per job of one or several state files
+(shards), from a live run if one holds a file.`,
+		Args: noArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return runExport(c.Context(), o, stdout, stderr)
+		},
 	}
-	if err := parseFlags(fs, args); err != nil {
-		return helpOK(err)
-	}
-	f := *format
+	fs := c.Flags()
+	o.batches.register(fs)
+	fs.StringVar(&o.format, "format", "", "csv or jsonl (default: by -o's extension, else jsonl)")
+	fs.StringVarP(&o.outFile, "output", "o", "-", "write to `file` (atomically) instead of stdout")
+	return c
+}
+
+// runExport writes the index of every batch o names.
+func runExport(ctx context.Context, o exportOptions, stdout, stderr io.Writer) error {
+	f := o.format
 	if f == "" {
 		f = "jsonl"
-		if strings.EqualFold(filepath.Ext(*outFile), ".csv") {
+		if strings.EqualFold(filepath.Ext(o.outFile), ".csv") {
 			f = "csv"
 		}
 	}
@@ -39,7 +51,7 @@ func cmdExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return usagef("--format: %v", err)
 	}
-	srcs, err := bf.open(ctx, live.OpenOptions{})
+	srcs, err := o.batches.open(ctx, live.OpenOptions{})
 	if err != nil {
 		return err
 	}
@@ -48,22 +60,14 @@ func cmdExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	for i, s := range srcs {
 		exps[i] = s
 	}
-	if *outFile == "-" {
+	if o.outFile == "-" {
 		_, err = live.WriteIndex(ctx, stdout, ff, exps...)
 		return err
 	}
-	n, err := live.WriteIndexFile(ctx, *outFile, ff, exps...)
+	n, err := live.WriteIndexFile(ctx, o.outFile, ff, exps...)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stderr, "pikabatch: exported %d jobs from %d state file(s) to %s\n", n, len(srcs), *outFile)
+	fmt.Fprintf(stderr, "pikabatch: exported %d jobs from %d state file(s) to %s\n", n, len(srcs), o.outFile)
 	return nil
-}
-
-// helpOK turns a help request into success and passes other errors on.
-func helpOK(err error) error {
-	if errors.Is(err, errHelp) {
-		return nil
-	}
-	return err
 }

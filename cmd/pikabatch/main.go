@@ -1,5 +1,12 @@
 // Command pikabatch renders a manifest of images into videos through
 // RunComfy's Model API, resumably. See README.md.
+//
+// How a command is wired: one file per command holds newXCmd(stdout,
+// stderr) *cobra.Command, which binds its flags into an xOptions struct
+// and whose RunE calls one function, runX(ctx, opts, stdout, stderr) error.
+// runX checks the options, builds the library's config, calls it and
+// prints; it returns errors unprinted, and main maps them to an exit code
+// in exitCode. No package variable holds a flag's value.
 package main
 
 import (
@@ -12,6 +19,8 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+
+	"github.com/spf13/cobra"
 
 	"github.com/pikabatch/pikabatch/manifest"
 	"github.com/pikabatch/pikabatch/runner"
@@ -103,64 +112,98 @@ func (e *usageError) Error() string { return e.msg }
 
 func usagef(format string, args ...any) error { return &usageError{msg: fmt.Sprintf(format, args...)} }
 
-// run dispatches a subcommand.
+// run builds the command tree afresh (no flag value outlives a call) and
+// runs the command args name. Errors come back unprinted for main; any
+// error cobra finds before a command runs (an unknown command or flag, a
+// missing required flag, a stray argument) is a usage error.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		printUsage(stderr)
-		return usagef("no command given")
+	root := newRootCmd(stdout, stderr)
+	var started bool
+	for _, c := range root.Commands() {
+		markStarted(c, &started)
 	}
-	switch args[0] {
-	case "run":
-		return cmdRun(ctx, args[1:], stdout, stderr)
-	case "demo":
-		return cmdDemo(ctx, args[1:], stdout, stderr)
-	case "sim":
-		return cmdSim(ctx, args[1:], stdout, stderr)
-	case "validate":
-		return cmdValidate(ctx, args[1:], stdout, stderr)
-	case "bench":
-		return cmdBench(ctx, args[1:], stdout, stderr)
-	case "export":
-		return cmdExport(ctx, args[1:], stdout, stderr)
-	case "report":
-		return cmdReport(ctx, args[1:], stdout, stderr)
-	case "verify":
-		return cmdVerify(ctx, args[1:], stdout, stderr)
-	case "status":
-		return cmdStatus(ctx, args[1:], stdout, stderr)
-	case "cancel":
-		return cmdCancel(ctx, args[1:], stdout, stderr)
-	case "recover":
-		return cmdRecover(ctx, args[1:], stdout, stderr)
-	case "version", "--version":
-		fmt.Fprintf(stdout, "pikabatch %s\n", api.Version)
-		return nil
-	case "help", "-h", "--help":
-		printUsage(stdout)
-		return nil
+	// A non-nil slice: with nil, cobra would read os.Args.
+	root.SetArgs(append([]string{}, args...))
+	c, err := root.ExecuteContextC(ctx)
+	if err == nil || started {
+		return err
 	}
-	printUsage(stderr)
-	return usagef("unknown command %q", args[0])
+	var ue *usageError
+	if errors.As(err, &ue) {
+		return err
+	}
+	return usagef("%v\nRun '%s --help' for usage.", err, c.CommandPath())
 }
 
-func printUsage(w io.Writer) {
-	fmt.Fprint(w, `pikabatch renders a manifest of images into videos with RunComfy's Model API.
+// markStarted makes c's RunE set *started before it runs: errors from then
+// on are the command's own.
+func markStarted(c *cobra.Command, started *bool) {
+	if c.RunE == nil {
+		return
+	}
+	runE := c.RunE
+	c.RunE = func(c *cobra.Command, args []string) error {
+		*started = true
+		return runE(c, args)
+	}
+}
 
-Usage:
-  pikabatch run --manifest FILE --out DIR [flags]   render a manifest (resumable)
-  pikabatch validate --manifest FILE                 check a manifest; nothing is sent
-  pikabatch status --out DIR [--json]               where a batch stands (also while a run is live)
-  pikabatch cancel --out DIR [--key K…]              cancel queued jobs and record it (also while a run is live)
-  pikabatch export --out DIR [--format csv|jsonl]    the dataset's index: one row per job (also of a live run)
-  pikabatch verify --out DIR [--remove-bad]          re-hash every downloaded file against the state
-  pikabatch recover --out DIR                        rebuild a missing or damaged state from results.jsonl
-  pikabatch demo [--out DIR]                         render examples/manifest.csv on the built-in simulator
-  pikabatch sim [--addr 127.0.0.1:8787]              run the simulated API standalone
-  pikabatch bench [--scenario NAMES] [--runs N]      measure this binary against the simulator
-  pikabatch version
+// newRootCmd is the command tree of one run.
+func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "pikabatch",
+		Short:         "Render a manifest of images into videos with RunComfy's Model API, resumably",
+		Version:       api.Version,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		Args:          nil, // cobra's check: an unknown command is an error, with suggestions
+		RunE: func(c *cobra.Command, _ []string) error {
+			c.SetOut(stderr)
+			_ = c.Help()
+			return usagef("no command given")
+		},
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetVersionTemplate("pikabatch {{.Version}}\n")
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return usagef("%v\nRun '%s --help' for usage.", err, c.CommandPath())
+	})
+	root.AddCommand(
+		newRunCmd(stdout, stderr),
+		newValidateCmd(stdout),
+		newStatusCmd(stdout),
+		newCancelCmd(stdout),
+		newExportCmd(stdout, stderr),
+		newReportCmd(stdout),
+		newVerifyCmd(stdout),
+		newRecoverCmd(stdout),
+		newDemoCmd(stdout, stderr),
+		newSimCmd(stdout),
+		newBenchCmd(stdout, stderr),
+		newVersionCmd(stdout),
+	)
+	return root
+}
 
-Run 'pikabatch COMMAND -h' for a command's flags.
-`)
+func newVersionCmd(stdout io.Writer) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  noArgs,
+		RunE: func(*cobra.Command, []string) error {
+			fmt.Fprintf(stdout, "pikabatch %s\n", api.Version)
+			return nil
+		},
+	}
+}
+
+// noArgs refuses positional arguments: every command takes flags only.
+func noArgs(_ *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usagef("unexpected argument %q", args[0])
+	}
+	return nil
 }
 
 // exitCode maps a run's outcome to the documented exit codes.

@@ -140,3 +140,27 @@ func TestTokenFromFile(t *testing.T) {
 	assert.Equal(t, testToken, string(tok))
 	assert.False(t, strings.Contains(tok.String(), testToken))
 }
+
+// TestUsageErrors: what cobra refuses before a command runs (an unknown
+// command or flag, a flag without its value, a stray argument) is a usage
+// error, exit 64, with a hint at the command's help.
+func TestUsageErrors(t *testing.T) {
+	env := map[string]string{"RUNCOMFY_API_TOKEN": "", "RUNCOMFY_API_TOKEN_FILE": ""}
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{}, "no command given"},
+		{[]string{"nonsense"}, "Run 'pikabatch --help' for usage."},
+		{[]string{"run", "--concurency", "3"}, "Run 'pikabatch run --help' for usage."},
+		{[]string{"export", "-o"}, "Run 'pikabatch export --help' for usage."},
+		{[]string{"status", "--out", "o", "stray"}, `unexpected argument "stray"`},
+		{[]string{"run", "-manifest", "m.csv"}, "Run 'pikabatch run --help' for usage."},
+	} {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			code, _, stderr := invoke(t, env, tt.args...)
+			assert.Equal(t, exitUsage, code, stderr)
+			assert.Contains(t, stderr, tt.want)
+		})
+	}
+}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -11,47 +10,48 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/pikabatch/pikabatch/manifest/shard"
 	"github.com/pikabatch/pikabatch/runner/live"
 	"github.com/pikabatch/pikabatch/store"
 )
 
-// cmdRecover rebuilds a batch's missing or damaged state file from the
-// results index its runs left in the output folder.
-func cmdRecover(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	flags := flag.NewFlagSet("pikabatch recover", flag.ContinueOnError)
-	flags.SetOutput(stderr)
-	out := flags.String("out", "", "output `folder` of the batch")
-	state := flags.String("state", "", "state `file` to rebuild (default OUT/.pikabatch.db, or the shard's)")
-	index := flags.String("index", "", "results index to rebuild from (default OUT/results.jsonl, or the shard's)")
-	shardFlag := flags.String("shard", "", "the batch's `K/N` shard, as given to run")
-	asJSON := flags.Bool("json", false, "print the outcome as JSON")
-	flags.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: pikabatch recover --out DIR [--state FILE] [--shard K/N] [--json]\n\nRebuilds a missing or damaged state file from the batch's results index:\nrequest IDs, states, files, sizes and hashes. A damaged state file is kept\nas STATE.damaged-TIME. Nothing is sent to the API.\n\nFlags:")
-		flags.PrintDefaults()
-	}
-	if err := parseFlags(flags, args); err != nil {
-		return helpOK(err)
-	}
-	if *out == "" {
-		return usagef("--out is required: the results index and the files are there")
-	}
-	spec, err := shard.Parse(*shardFlag, os.Getenv)
-	if err != nil {
-		return usagef("--shard: %v", err)
-	}
-	statePath := *state
-	if statePath == "" {
-		statePath = filepath.Join(*out, spec.StateName())
-	}
-	indexPath := *index
-	if indexPath == "" {
-		indexPath = filepath.Join(*out, spec.IndexName("jsonl"))
-	}
-	if _, err := os.Stat(indexPath); err != nil {
-		return fmt.Errorf("%w: no results index to rebuild %s from: %w", store.ErrMissing, statePath, err)
-	}
+// recoverOptions are recover's flags.
+type recoverOptions struct {
+	out, state, index string
+	shard             string // --shard K/N
+	asJSON            bool
+}
 
+func newRecoverCmd(stdout io.Writer) *cobra.Command {
+	var o recoverOptions
+	c := &cobra.Command{
+		Use:   "recover --out DIR",
+		Short: "Rebuild a missing or damaged state from results.jsonl",
+		Long: `Rebuild a missing or damaged state file from the batch's results index:
+request IDs, states, files, sizes and hashes. A damaged state file is kept
+as STATE.damaged-TIME. Nothing is sent to the API.`,
+		Args: noArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return runRecover(c.Context(), o, stdout)
+		},
+	}
+	fs := c.Flags()
+	fs.StringVar(&o.out, "out", "", "output `folder` of the batch")
+	fs.StringVar(&o.state, "state", "", "state `file` to rebuild (default OUT/.pikabatch.db, or the shard's)")
+	fs.StringVar(&o.index, "index", "", "results `index` to rebuild from (default OUT/results.jsonl, or the shard's)")
+	fs.StringVar(&o.shard, "shard", "", "the batch's `K/N` shard, as given to run")
+	fs.BoolVar(&o.asJSON, "json", false, "print the outcome as JSON")
+	return c
+}
+
+// runRecover rebuilds the state file o names from its results index.
+func runRecover(ctx context.Context, o recoverOptions, stdout io.Writer) error {
+	statePath, indexPath, err := recoverPaths(o)
+	if err != nil {
+		return err
+	}
 	owner := store.CurrentOwner("pikabatch recover")
 	var aside string
 	if _, err := os.Lstat(statePath); !errors.Is(err, fs.ErrNotExist) {
@@ -67,11 +67,11 @@ func cmdRecover(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			return fmt.Errorf("keep the damaged %s aside: %w", statePath, err)
 		}
 	}
-	rep, err := live.Recover(ctx, *out, indexPath, statePath, owner)
+	rep, err := live.Recover(ctx, o.out, indexPath, statePath, owner)
 	if err != nil {
 		return err
 	}
-	if *asJSON {
+	if o.asJSON {
 		writeJSON(stdout, struct {
 			live.RecoverReport
 			KeptAs string `json:"damaged_kept_as,omitempty"`
@@ -91,4 +91,27 @@ func cmdRecover(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	fmt.Fprintln(stdout, "jobs submitted after the index was written are not in it: check the run's log for their request IDs before running again")
 	return nil
+}
+
+// recoverPaths are the state file to rebuild and the index to rebuild it
+// from, which must exist.
+func recoverPaths(o recoverOptions) (statePath, indexPath string, err error) {
+	if o.out == "" {
+		return "", "", usagef("--out is required: the results index and the files are there")
+	}
+	spec, err := shard.Parse(o.shard, os.Getenv)
+	if err != nil {
+		return "", "", usagef("--shard: %v", err)
+	}
+	statePath, indexPath = o.state, o.index
+	if statePath == "" {
+		statePath = filepath.Join(o.out, spec.StateName())
+	}
+	if indexPath == "" {
+		indexPath = filepath.Join(o.out, spec.IndexName("jsonl"))
+	}
+	if _, err := os.Stat(indexPath); err != nil {
+		return "", "", fmt.Errorf("%w: no results index to rebuild %s from: %w", store.ErrMissing, statePath, err)
+	}
+	return statePath, indexPath, nil
 }

@@ -2,34 +2,45 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"net/url"
 	"path/filepath"
 
+	"github.com/spf13/cobra"
+
 	"github.com/pikabatch/pikabatch/runner/live"
 	"github.com/pikabatch/pikabatch/runner/report"
 )
 
-// cmdReport writes DIR/report.html, a page to look at a batch (also of a
-// live run): counts and spend, the clips, the failures.
-func cmdReport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("pikabatch report", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var bf batchFlags
-	bf.register(fs)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: pikabatch report --out DIR [--state FILE…]\n\nWrites DIR/report.html: open it in a browser, from disk.\n\nFlags:")
-		fs.PrintDefaults()
+// reportOptions are report's flags.
+type reportOptions struct {
+	batches batchFlags
+}
+
+func newReportCmd(stdout io.Writer) *cobra.Command {
+	var o reportOptions
+	c := &cobra.Command{
+		Use:   "report --out DIR",
+		Short: "Write DIR/report.html: the clips, the failures and the spend (also of a live run)",
+		Long: `Write DIR/report.html, one self-contained page to open from disk: the
+counts and spend, a grid of the clips, the failures grouped by message,
+and a filter by state.`,
+		Example: `  pikabatch report --out renders`,
+		Args:    noArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return runReport(c.Context(), o, stdout)
+		},
 	}
-	if err := parseFlags(fs, args); err != nil {
-		return helpOK(err)
-	}
-	if bf.out == "" {
-		return usagef("--out is required: the report is written there, beside the videos it shows")
-	}
-	files, err := bf.stateFiles()
+	o.batches.register(c.Flags())
+	// The report is written there, and names the videos relative to it.
+	_ = c.MarkFlagRequired("out")
+	return c
+}
+
+// runReport writes the report of the batch o names into its folder.
+func runReport(ctx context.Context, o reportOptions, stdout io.Writer) error {
+	files, err := o.batches.stateFiles()
 	if err != nil {
 		return err
 	}
@@ -42,11 +53,11 @@ func cmdReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	for i, s := range srcs {
 		rs[i] = s
 	}
-	sum, err := report.WriteFile(ctx, report.Options{Dir: bf.out, StateFiles: files}, rs...)
+	sum, err := report.WriteFile(ctx, report.Options{Dir: o.batches.out, StateFiles: files}, rs...)
 	if err != nil {
 		return err
 	}
-	path := filepath.Join(bf.out, report.FileName)
+	path := filepath.Join(o.batches.out, report.FileName)
 	link := path
 	if abs, err := filepath.Abs(path); err == nil {
 		link = (&url.URL{Scheme: "file", Path: abs}).String()

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,6 +15,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/time/rate"
 
 	"github.com/pikabatch/pikabatch/manifest"
@@ -71,7 +72,7 @@ type batchOptions struct {
 	onLive func(socket string)
 }
 
-func (o *batchOptions) register(fs *flag.FlagSet) {
+func (o *batchOptions) register(fs *pflag.FlagSet) {
 	fs.StringVar(&o.manifest, "manifest", "", "manifest `file` (CSV or JSONL), one row per clip")
 	fs.StringVar(&o.format, "format", "auto", "manifest format: auto (by extension), csv or jsonl")
 	fs.StringVar(&o.out, "out", "", "output `folder` for videos, state and results index (created if missing)")
@@ -90,12 +91,12 @@ func (o *batchOptions) register(fs *flag.FlagSet) {
 	fs.DurationVar(&o.dlIdleTimeout, "download-idle-timeout", 60*time.Second, "retry a download (resuming it) when the file host sends nothing for this long")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
-	fs.BoolVar(&o.quiet, "q", false, "quiet: warnings and errors only")
+	fs.BoolVarP(&o.quiet, "quiet", "q", false, "quiet: warnings and errors only")
 	fs.BoolVar(&o.jsonSummary, "json", false, "print the summary as JSON")
 	fs.StringVar(&o.resultsFormat, "results-format", "jsonl", "results index format: jsonl (OUT/results.jsonl), or csv to write OUT/results.csv as well")
 	fs.StringVar(&o.progress, "progress", progressAuto, "progress display on stderr: auto (a bar on a terminal, plain lines otherwise), bar, plain or off")
 	fs.DurationVar(&o.progressEvery, "progress-interval", 30*time.Second, "how often a plain progress line is printed (--progress plain, or off a terminal)")
-	fs.Var(&deadlineFlag{now: time.Now, d: &o.deadline}, "deadline", "stop submitting this long after the start (5h30m) or at this time (06:00, the next one; or RFC 3339), collect jobs in flight for --deadline-grace, exit 75 if rows remain (default none)")
+	fs.Var(&deadlineFlag{now: time.Now, d: &o.deadline}, "deadline", "stop submitting `when`: this long after the start (5h30m) or at this time (06:00, the next one; or RFC 3339), collect jobs in flight for --deadline-grace, exit 75 if rows remain (default none)")
 	fs.DurationVar(&o.deadlineGrace, "deadline-grace", 5*time.Minute, "after --deadline, how long jobs in flight are still collected (0 = not at all; they resume next run)")
 	fs.IntVar(&o.maxSubmits, "max-submits", 0, "spending cap: at most `N` submits (paid jobs) this run; exit 75 if rows remain (0 = no cap)")
 	fs.StringVar(&o.notifyURL, "notify-url", "", "POST the JSON summary to this `URL` when the run ends; Slack-style webhooks accept it (or env PIKABATCH_NOTIFY_URL)")
@@ -108,28 +109,31 @@ func (o *batchOptions) register(fs *flag.FlagSet) {
 // starts from them.
 func runDefaults() batchOptions {
 	var o batchOptions
-	o.register(flag.NewFlagSet("pikabatch run", flag.ContinueOnError))
+	o.register(pflag.NewFlagSet("pikabatch run", pflag.ContinueOnError))
 	return o
 }
 
-func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("pikabatch run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
 	var o batchOptions
-	o.register(fs)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: pikabatch run --manifest FILE --out DIR [flags]\n\nToken: RUNCOMFY_API_TOKEN, or RUNCOMFY_API_TOKEN_FILE (a file holding it).\n\nFlags:")
-		fs.PrintDefaults()
+	c := &cobra.Command{
+		Use:   "run --manifest FILE --out DIR",
+		Short: "Render a manifest (resumable)",
+		Long: `Render a manifest: every row is checked before anything is sent, then
+submitted, polled and downloaded into --out. Run the same command again
+to resume: nothing is submitted twice.
+
+Token: RUNCOMFY_API_TOKEN, or RUNCOMFY_API_TOKEN_FILE (a file holding it).`,
+		Args: noArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return runRun(c.Context(), o, stdout, stderr)
+		},
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return usagef("%v", err)
-	}
-	if fs.NArg() > 0 {
-		return usagef("unexpected argument %q", fs.Arg(0))
-	}
+	o.register(c.Flags())
+	return c
+}
+
+// runRun is the run command: read the token, then run the batch.
+func runRun(ctx context.Context, o batchOptions, stdout, stderr io.Writer) error {
 	if o.dlIdleTimeout <= 0 {
 		return usagef("--download-idle-timeout must be positive, not %s", o.dlIdleTimeout)
 	}

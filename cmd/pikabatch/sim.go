@@ -3,74 +3,87 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/pikabatch/pikabatch/runner/sim"
 )
 
-func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("pikabatch sim", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, simUsage)
-		fs.PrintDefaults()
+// simOptions are the simulator's flags; times are in milliseconds, as
+// the flags take them.
+type simOptions struct {
+	addr                           string
+	cfg                            sim.Config
+	queueMS, runMS, ttlMS, retryMS int
+}
+
+func newSimCmd(stdout io.Writer) *cobra.Command {
+	var o simOptions
+	c := &cobra.Command{
+		Use:   "sim [--addr HOST:PORT]",
+		Short: "Run the simulated API standalone",
+		Long:  simLong,
+		Args:  noArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return runSim(c.Context(), o, stdout)
+		},
 	}
-	addr := fs.String("addr", "127.0.0.1:8787", "API listen `address`; result files are served on another port of the same host")
-	var cfg sim.Config
-	// No flag default from the environment: the flag package prints
-	// defaults in -h and usage errors, and this one would be the token.
-	fs.StringVar(&cfg.Token, "token", "", "bearer token to accept (default $RUNCOMFY_API_TOKEN; made up and printed if empty)")
-	fs.StringVar(&cfg.Model, "model", sim.DefaultModel, "model ID served")
-	fs.IntVar(&cfg.Slots, "slots", sim.DefaultSlots, "GPU slots of the simulated account")
-	queueMS := fs.Int("queue-ms", 0, "extra `ms` each job waits in queue")
-	runMS := fs.Int("run-ms", int(sim.DefaultRunTime.Milliseconds()), "`ms` a 5-second clip renders (10-second clips take twice as long)")
-	fs.Float64Var(&cfg.RunJitter, "jitter", 0, "± fraction of random jitter in render time")
-	fs.IntVar(&cfg.VideoSize, "video-size", sim.DefaultVideoSize, "`bytes` per result video")
-	fs.IntVar(&cfg.MaxConcurrentSubmits, "max-jobs", 0, "account limit on jobs queued+running (429 above it; 0 = none)")
-	fs.Float64Var(&cfg.RateLimit, "rate-limit", 0, "requests/s above which the API answers 429 (0 = none)")
-	ttlMS := fs.Int("url-ttl-ms", 0, "`ms` a result URL stays valid (0 = forever)")
-	fs.Int64Var(&cfg.Seed, "seed", 1, "seed for faults, jitter, request IDs (after --id-prefix) and video bytes")
-	fs.Float64Var(&cfg.Faults.Rate429, "fault-429", 0, "fraction of API requests answered 429 with Retry-After")
-	retryMS := fs.Int("retry-after-ms", int(sim.DefaultRetryAfter.Milliseconds()), "Retry-After sent with injected 429s (`ms`, rounded up to seconds)")
-	fs.Float64Var(&cfg.Faults.Rate5xx, "fault-5xx", 0, "fraction of API requests answered 5xx")
-	fs.Float64Var(&cfg.Faults.RateDrop, "fault-drop", 0, "fraction of API connections dropped before processing")
-	fs.Float64Var(&cfg.Faults.RateLostResponse, "fault-lost", 0, "fraction of submits that create a job but lose the response")
-	fs.Float64Var(&cfg.Faults.RateTruncate, "fault-truncate", 0, "fraction of downloads cut off midway")
-	fs.Float64Var(&cfg.Faults.RateFail, "fault-fail", 0, "fraction of generations that fail")
-	fs.Float64Var(&cfg.Faults.RateExpire, "fault-expire", 0, "fraction of result URLs already expired when fetched")
-	fs.Float64Var(&cfg.Faults.RateNeverFinish, "fault-never", 0, "fraction of jobs that never finish")
-	fs.Float64Var(&cfg.Faults.Rate402, "fault-402", 0, "fraction of submits refused for lack of credits (HTTP 402, error_code 400002)")
-	fs.Float64Var(&cfg.Faults.RateGatewayAfterCreate, "fault-gateway", 0,
+	fs := c.Flags()
+	fs.StringVar(&o.addr, "addr", "127.0.0.1:8787", "API listen `address`; result files are served on another port of the same host")
+	// No flag default from the environment: help prints defaults, and
+	// this one would be the token.
+	fs.StringVar(&o.cfg.Token, "token", "", "bearer token to accept (default $RUNCOMFY_API_TOKEN; made up and printed if empty)")
+	fs.StringVar(&o.cfg.Model, "model", sim.DefaultModel, "model ID served")
+	fs.IntVar(&o.cfg.Slots, "slots", sim.DefaultSlots, "GPU slots of the simulated account")
+	fs.IntVar(&o.queueMS, "queue-ms", 0, "extra `ms` each job waits in queue")
+	fs.IntVar(&o.runMS, "run-ms", int(sim.DefaultRunTime.Milliseconds()), "`ms` a 5-second clip renders (10-second clips take twice as long)")
+	fs.Float64Var(&o.cfg.RunJitter, "jitter", 0, "± fraction of random jitter in render time")
+	fs.IntVar(&o.cfg.VideoSize, "video-size", sim.DefaultVideoSize, "`bytes` per result video")
+	fs.IntVar(&o.cfg.MaxConcurrentSubmits, "max-jobs", 0, "account limit on jobs queued+running (429 above it; 0 = none)")
+	fs.Float64Var(&o.cfg.RateLimit, "rate-limit", 0, "requests/s above which the API answers 429 (0 = none)")
+	fs.IntVar(&o.ttlMS, "url-ttl-ms", 0, "`ms` a result URL stays valid (0 = forever)")
+	fs.Int64Var(&o.cfg.Seed, "seed", 1, "seed for faults, jitter, request IDs (after --id-prefix) and video bytes")
+	fs.Float64Var(&o.cfg.Faults.Rate429, "fault-429", 0, "fraction of API requests answered 429 with Retry-After")
+	fs.IntVar(&o.retryMS, "retry-after-ms", int(sim.DefaultRetryAfter.Milliseconds()), "Retry-After sent with injected 429s (`ms`, rounded up to seconds)")
+	fs.Float64Var(&o.cfg.Faults.Rate5xx, "fault-5xx", 0, "fraction of API requests answered 5xx")
+	fs.Float64Var(&o.cfg.Faults.RateDrop, "fault-drop", 0, "fraction of API connections dropped before processing")
+	fs.Float64Var(&o.cfg.Faults.RateLostResponse, "fault-lost", 0, "fraction of submits that create a job but lose the response")
+	fs.Float64Var(&o.cfg.Faults.RateTruncate, "fault-truncate", 0, "fraction of downloads cut off midway")
+	fs.Float64Var(&o.cfg.Faults.RateFail, "fault-fail", 0, "fraction of generations that fail")
+	fs.Float64Var(&o.cfg.Faults.RateExpire, "fault-expire", 0, "fraction of result URLs already expired when fetched")
+	fs.Float64Var(&o.cfg.Faults.RateNeverFinish, "fault-never", 0, "fraction of jobs that never finish")
+	fs.Float64Var(&o.cfg.Faults.Rate402, "fault-402", 0, "fraction of submits refused for lack of credits (HTTP 402, error_code 400002)")
+	fs.Float64Var(&o.cfg.Faults.RateGatewayAfterCreate, "fault-gateway", 0,
 		"fraction of submits that create the job, then answer 502/504 with a gateway's HTML page (a paid job the client is not told about)")
-	fs.Float64Var(&cfg.Faults.RateOddStatus, "fault-odd-status", 0,
+	fs.Float64Var(&o.cfg.Faults.RateOddStatus, "fault-odd-status", 0,
 		"fraction of status/result answers for queued or running jobs with a word outside the docs (pending, queued, starting, processing)")
-	fs.IntVar(&cfg.BalanceJobs, "balance-jobs", 0,
+	fs.IntVar(&o.cfg.BalanceJobs, "balance-jobs", 0,
 		"the account pays for `N` jobs, then submits get HTTP 400 error_code 400002 until topped up (0 = unlimited)")
-	fs.StringVar(&cfg.Timestamps, "timestamps", sim.TimestampsSeconds, "precision of created_at/finished_at: s, ms or none")
-	fs.StringVar(&cfg.ErrorShape, "error-shape", sim.ShapeErrorMessage,
+	fs.StringVar(&o.cfg.Timestamps, "timestamps", sim.TimestampsSeconds, "precision of created_at/finished_at: s, ms or none")
+	fs.StringVar(&o.cfg.ErrorShape, "error-shape", sim.ShapeErrorMessage,
 		"error body: error_message, message_detail, nested, or mixed (rotates through the three)")
-	fs.IntVar(&cfg.BadTokenStatus, "bad-token-status", sim.DefaultBadTokenStatus, "HTTP `status` of a missing or wrong token (error_code 400004): 401 or 400")
-	fs.StringVar(&cfg.IDPrefix, "id-prefix", "", "first 12 lowercase `hex` digits of every request ID (default random, so two simulators never share an ID)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return usagef("%v", err)
-	}
+	fs.IntVar(&o.cfg.BadTokenStatus, "bad-token-status", sim.DefaultBadTokenStatus, "HTTP `status` of a missing or wrong token (error_code 400004): 401 or 400")
+	fs.StringVar(&o.cfg.IDPrefix, "id-prefix", "", "first 12 lowercase `hex` digits of every request ID (default random, so two simulators never share an ID)")
+	return c
+}
+
+// runSim serves the simulated API until ctx ends.
+func runSim(ctx context.Context, o simOptions, stdout io.Writer) error {
+	cfg := o.cfg
 	if cfg.Token == "" {
 		cfg.Token = os.Getenv("RUNCOMFY_API_TOKEN")
 	}
-	cfg.QueueTime = time.Duration(*queueMS) * time.Millisecond
-	cfg.RunTime = time.Duration(*runMS) * time.Millisecond
-	cfg.URLTTL = time.Duration(*ttlMS) * time.Millisecond
-	cfg.Faults.RetryAfter = time.Duration(*retryMS) * time.Millisecond
+	cfg.QueueTime = time.Duration(o.queueMS) * time.Millisecond
+	cfg.RunTime = time.Duration(o.runMS) * time.Millisecond
+	cfg.URLTTL = time.Duration(o.ttlMS) * time.Millisecond
+	cfg.Faults.RetryAfter = time.Duration(o.retryMS) * time.Millisecond
 	madeUp := cfg.Token == ""
 
-	srv, err := sim.Start(cfg, *addr)
+	srv, err := sim.Start(cfg, o.addr)
 	if errors.Is(err, sim.ErrInvalidConfig) {
 		return usagef("%v", err)
 	}
@@ -93,9 +106,7 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	return ctx.Err()
 }
 
-const simUsage = `Usage: pikabatch sim [--addr HOST:PORT] [flags]
-
-Runs the simulated RunComfy Model API, speaking the documented contract:
+const simLong = `Runs the simulated RunComfy Model API, speaking the documented contract:
 result "succeeded", cancel 202 with an outcome, errors with a numeric
 error_code. Fault flags take a rate in [0, 1], drawn from --seed.
 
@@ -105,7 +116,4 @@ Admin endpoints on the API address (no token):
   POST /_sim/balance                 {"add_jobs": N} tops up while it runs;
                                      {"jobs": N} sets it (N < 0: unlimited)
   POST /_sim/requests/ID/expire      the request answers 404001 from then on
-  POST /_sim/requests/ID/disown      the request answers 403001 (another account)
-
-Flags:
-`
+  POST /_sim/requests/ID/disown      the request answers 403001 (another account)`

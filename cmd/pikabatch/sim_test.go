@@ -21,8 +21,8 @@ func TestSimFlags(t *testing.T) {
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		err := cmdSim(ctx, []string{
-			"--addr", "127.0.0.1:0", "--token", "tok", "--balance-jobs", "1", "--timestamps", "ms",
+		err := run(ctx, []string{
+			"sim", "--addr", "127.0.0.1:0", "--token", "tok", "--balance-jobs", "1", "--timestamps", "ms",
 			"--error-shape", "nested", "--bad-token-status", "400", "--id-prefix", "0123456789ab",
 			"--fault-odd-status", "1", "--fault-gateway", "0",
 		}, pw, io.Discard)
@@ -82,7 +82,7 @@ func TestSimBadFlagValues(t *testing.T) {
 		{"--timestamps", "us"}, {"--error-shape", "xml"}, {"--bad-token-status", "403"},
 		{"--balance-jobs", "-1"}, {"--id-prefix", "xyz"}, {"--fault-gateway", "2"},
 	} {
-		err := cmdSim(t.Context(), append([]string{"--addr", "127.0.0.1:0"}, args...), io.Discard, io.Discard)
+		err := run(t.Context(), append([]string{"sim", "--addr", "127.0.0.1:0"}, args...), io.Discard, io.Discard)
 		var ue *usageError
 		assert.ErrorAs(t, err, &ue, "%v", args)
 	}

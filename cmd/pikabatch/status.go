@@ -3,11 +3,12 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/pikabatch/pikabatch/runner/live"
 	"github.com/pikabatch/pikabatch/store"
@@ -29,57 +30,44 @@ type unreachableBatch struct {
 	Error     string `json:"error"`
 }
 
-// cmdStatus says where one batch (or every shard of it) stands, from the
-// live run when one holds the state file.
-func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("pikabatch status", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var bf batchFlags
-	bf.register(fs)
-	asJSON := fs.Bool("json", false, "print the status as JSON")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: pikabatch status --out DIR [--json]\n       pikabatch status --state FILE [--state FILE…] [--json]\n\nFlags:")
-		fs.PrintDefaults()
+// statusOptions are status's flags.
+type statusOptions struct {
+	batches batchFlags
+	asJSON  bool
+}
+
+func newStatusCmd(stdout io.Writer) *cobra.Command {
+	var o statusOptions
+	c := &cobra.Command{
+		Use:   "status --out DIR [--json]",
+		Short: "Show where a batch stands (also while a run is live)",
+		Long: `Show where one batch (or every shard of it) stands, from the live run
+when one holds the state file.`,
+		Args: noArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return runStatus(c.Context(), o, stdout)
+		},
 	}
-	if err := parseFlags(fs, args); err != nil {
-		return helpOK(err)
-	}
-	files, err := bf.stateFiles()
+	o.batches.register(c.Flags())
+	c.Flags().BoolVar(&o.asJSON, "json", false, "print the status as JSON")
+	return c
+}
+
+// runStatus reports every batch o names.
+func runStatus(ctx context.Context, o statusOptions, stdout io.Writer) error {
+	files, err := o.batches.stateFiles()
 	if err != nil {
 		return err
 	}
-	rep := statusReport{ByState: map[store.State]int{}}
-	var srcs []live.Source
-	defer func() { closeBatches(srcs) }()
-	for _, f := range files {
-		s, err := live.Open(ctx, f, live.OpenOptions{})
-		switch {
-		case errors.Is(err, store.ErrLocked) && len(files) > 1:
-			// One shard's run is out of reach (its control socket is on
-			// another machine): say so, and report the others.
-			rep.Unreachable = append(rep.Unreachable, unreachableBatch{StateFile: f, Error: err.Error()})
-			continue
-		case err != nil:
-			return damagedHint(err)
-		}
-		srcs = append(srcs, s)
-	}
-	for _, s := range srcs {
-		st, err := s.Status(ctx)
-		if err != nil {
-			return err
-		}
-		rep.Batches = append(rep.Batches, st)
-		rep.Jobs += st.Jobs
-		for k, v := range st.ByState {
-			rep.ByState[k] += v
-		}
+	rep, err := collectStatus(ctx, files)
+	if err != nil {
+		return err
 	}
 	var partial error
 	if n := len(rep.Unreachable); n > 0 {
 		partial = fmt.Errorf("%d of %d state files held by runs this machine cannot reach; the totals leave them out: %w", n, len(files), store.ErrLocked)
 	}
-	if *asJSON {
+	if o.asJSON {
 		writeJSON(stdout, rep)
 		return partial
 	}
@@ -96,6 +84,38 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprintf(stdout, "\nall %d readable state files: %d jobs: %s\n", len(rep.Batches), rep.Jobs, stateCounts(rep.ByState))
 	}
 	return partial
+}
+
+// collectStatus asks every state file for its status, and totals them.
+func collectStatus(ctx context.Context, files []string) (statusReport, error) {
+	rep := statusReport{ByState: map[store.State]int{}}
+	var srcs []live.Source
+	defer func() { closeBatches(srcs) }()
+	for _, f := range files {
+		s, err := live.Open(ctx, f, live.OpenOptions{})
+		switch {
+		case errors.Is(err, store.ErrLocked) && len(files) > 1:
+			// One shard's run is out of reach (its control socket is on
+			// another machine): say so, and report the others.
+			rep.Unreachable = append(rep.Unreachable, unreachableBatch{StateFile: f, Error: err.Error()})
+			continue
+		case err != nil:
+			return rep, damagedHint(err)
+		}
+		srcs = append(srcs, s)
+	}
+	for _, s := range srcs {
+		st, err := s.Status(ctx)
+		if err != nil {
+			return rep, err
+		}
+		rep.Batches = append(rep.Batches, st)
+		rep.Jobs += st.Jobs
+		for k, v := range st.ByState {
+			rep.ByState[k] += v
+		}
+	}
+	return rep, nil
 }
 
 func printStatus(w io.Writer, st live.Status) {

@@ -3,55 +3,63 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"sort"
 
+	"github.com/spf13/cobra"
+
 	"github.com/pikabatch/pikabatch/manifest"
 )
 
-func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("pikabatch validate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("manifest", "", "manifest `file` (CSV or JSONL)")
-	format := fs.String("format", "auto", "manifest format: auto (by extension), csv or jsonl")
-	asJSON := fs.Bool("json", false, "print the summary as JSON")
-	checkURLsFlag := fs.Bool("check-urls", false, "also ask each image host whether the image is reachable, an image, and at most 50 MB (HEAD, else a ranged GET)")
-	checkConc := fs.Int("check-concurrency", 8, "image hosts asked at once with --check-urls")
-	checkRPS := fs.Float64("check-rps", 10, "requests per second to image hosts with --check-urls")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
+// validateOptions are validate's flags.
+type validateOptions struct {
+	manifest, format string
+	asJSON           bool
+	checkURLs        bool
+	checkConc        int     // image hosts asked at once
+	checkRPS         float64 // requests per second to image hosts
+}
+
+func newValidateCmd(stdout io.Writer) *cobra.Command {
+	var o validateOptions
+	c := &cobra.Command{
+		Use:   "validate --manifest FILE",
+		Short: "Check a manifest; nothing is sent",
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usagef("unexpected argument %q (the manifest is --manifest FILE)", args[0])
+			}
 			return nil
-		}
-		return usagef("%v", err)
+		},
+		RunE: func(c *cobra.Command, _ []string) error {
+			return runValidate(c.Context(), o, stdout)
+		},
 	}
-	if fs.NArg() > 0 {
-		return usagef("unexpected argument %q (the manifest is --manifest FILE)", fs.Arg(0))
-	}
-	if *path == "" {
-		return usagef("--manifest is required")
-	}
-	f, err := manifest.ParseFormat(*format)
+	fs := c.Flags()
+	fs.StringVar(&o.manifest, "manifest", "", "manifest `file` (CSV or JSONL)")
+	fs.StringVar(&o.format, "format", "auto", "manifest format: auto (by extension), csv or jsonl")
+	fs.BoolVar(&o.asJSON, "json", false, "print the summary as JSON")
+	fs.BoolVar(&o.checkURLs, "check-urls", false, "also ask each image host whether the image is reachable, an image, and at most 50 MB (HEAD, else a ranged GET)")
+	fs.IntVar(&o.checkConc, "check-concurrency", 8, "image hosts asked at once with --check-urls")
+	fs.Float64Var(&o.checkRPS, "check-rps", 10, "requests per second to image hosts with --check-urls")
+	return c
+}
+
+// runValidate checks every row of the manifest and, with --check-urls,
+// its image URLs.
+func runValidate(ctx context.Context, o validateOptions, stdout io.Writer) error {
+	f, err := checkValidateOptions(o)
 	if err != nil {
-		return usagef("--format: %v", err)
+		return err
 	}
-	if *checkURLsFlag && (*checkConc < 1 || *checkRPS <= 0) {
-		return usagef("--check-concurrency must be at least 1 and --check-rps above 0")
-	}
-	if *checkURLsFlag {
-		// Checking the URLs reads the manifest a second time.
-		if err := requireRegularManifest(*path, "validate --check-urls"); err != nil {
-			return err
-		}
-	}
-	sum, err := manifest.Validate(ctx, *path, f, nil)
+	sum, err := manifest.Validate(ctx, o.manifest, f, nil)
 	if err != nil {
 		return manifestError(err)
 	}
-	if *asJSON {
-		if !*checkURLsFlag {
+	if o.asJSON {
+		if !o.checkURLs {
 			writeJSON(stdout, sum)
 			return nil
 		}
@@ -59,15 +67,45 @@ func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		if err != nil {
 			return err
 		}
-		_, err = checkURLs(ctx, *path, f, *checkConc, *checkRPS, out.add)
+		_, err = checkURLs(ctx, o.manifest, f, o.checkConc, o.checkRPS, out.add)
 		out.close()
 		return err
 	}
-	if *checkURLsFlag {
+	printValidation(stdout, o, sum)
+	if o.checkURLs {
+		return checkURLsText(ctx, stdout, o, f, sum)
+	}
+	return nil
+}
+
+// checkValidateOptions refuses options validate cannot start with and
+// returns the manifest's format.
+func checkValidateOptions(o validateOptions) (manifest.Format, error) {
+	if o.manifest == "" {
+		return 0, usagef("--manifest is required")
+	}
+	f, err := manifest.ParseFormat(o.format)
+	if err != nil {
+		return 0, usagef("--format: %v", err)
+	}
+	if !o.checkURLs {
+		return f, nil
+	}
+	if o.checkConc < 1 || o.checkRPS <= 0 {
+		return 0, usagef("--check-concurrency must be at least 1 and --check-rps above 0")
+	}
+	// Checking the URLs reads the manifest a second time.
+	return f, requireRegularManifest(o.manifest, "validate --check-urls")
+}
+
+// printValidation prints the manifest's counts: rows, resolutions,
+// durations and repeats.
+func printValidation(stdout io.Writer, o validateOptions, sum manifest.Summary) {
+	if o.checkURLs {
 		// No verdict yet: the URLs may still fail. It comes last.
-		fmt.Fprintf(stdout, "%s: %d rows\n", *path, sum.Rows)
+		fmt.Fprintf(stdout, "%s: %d rows\n", o.manifest, sum.Rows)
 	} else {
-		fmt.Fprintf(stdout, "%s: %d rows, valid\n", *path, sum.Rows)
+		fmt.Fprintf(stdout, "%s: %d rows, valid\n", o.manifest, sum.Rows)
 	}
 	res := make([]string, 0, len(sum.ByResolution))
 	for r := range sum.ByResolution {
@@ -88,20 +126,22 @@ func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if sum.DuplicateRows > 0 {
 		fmt.Fprintf(stdout, "  %d rows repeat an earlier row's parameters (each is still its own job)\n", sum.DuplicateRows)
 	}
-	if *checkURLsFlag {
-		t, err := checkURLs(ctx, *path, f, *checkConc, *checkRPS, printURLCheck(stdout, *path))
-		if err == nil || errors.Is(err, errBadURLs) {
-			fmt.Fprintf(stdout, "image URLs: %d rows checked, %d ok, %d would fail\n", t.checked, t.checked-t.bad, t.bad)
-		}
-		switch {
-		case err == nil:
-			fmt.Fprintf(stdout, "%s: %d rows, valid; every image URL ok\n", *path, sum.Rows)
-		case errors.Is(err, errBadURLs):
-			fmt.Fprintf(stdout, "%s: %d rows, %d would fail: their image URLs failed the check\n", *path, sum.Rows, t.bad)
-		}
-		return err
+}
+
+// checkURLsText checks the image URLs, printing each failure, then the
+// verdict.
+func checkURLsText(ctx context.Context, stdout io.Writer, o validateOptions, f manifest.Format, sum manifest.Summary) error {
+	t, err := checkURLs(ctx, o.manifest, f, o.checkConc, o.checkRPS, printURLCheck(stdout, o.manifest))
+	if err == nil || errors.Is(err, errBadURLs) {
+		fmt.Fprintf(stdout, "image URLs: %d rows checked, %d ok, %d would fail\n", t.checked, t.checked-t.bad, t.bad)
 	}
-	return nil
+	switch {
+	case err == nil:
+		fmt.Fprintf(stdout, "%s: %d rows, valid; every image URL ok\n", o.manifest, sum.Rows)
+	case errors.Is(err, errBadURLs):
+		fmt.Fprintf(stdout, "%s: %d rows, %d would fail: their image URLs failed the check\n", o.manifest, sum.Rows, t.bad)
+	}
+	return err
 }
 
 // requireRegularManifest refuses a manifest that is a pipe, a socket or a

@@ -3,11 +3,12 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"path/filepath"
 	"strings"
+
+	"github.com/spf13/cobra"
 
 	"github.com/pikabatch/pikabatch/runner/live"
 	"github.com/pikabatch/pikabatch/runner/results"
@@ -17,27 +18,39 @@ import (
 // errVerifyFailed: some downloaded files are not what the state recorded.
 var errVerifyFailed = errors.New("some files failed verification")
 
-// cmdVerify re-hashes a batch's downloaded files against the state file.
-func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("pikabatch verify", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var bf batchFlags
-	bf.register(fs)
-	var opts verify.Options
-	fs.BoolVar(&opts.RemoveBad, "remove-bad", false, "remove files of the wrong size or hash, so that the next run downloads them again")
-	fs.IntVar(&opts.Workers, "workers", 0, "files hashed at once (default the number of CPUs)")
-	asJSON := fs.Bool("json", false, "print the report as JSON")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: pikabatch verify --out DIR [--state FILE…] [--remove-bad] [--json]\n\nRe-hashes every done job's files under DIR against the SHA-256 the state recorded.\n\nFlags:")
-		fs.PrintDefaults()
+// verifyOptions are verify's flags.
+type verifyOptions struct {
+	batches batchFlags
+	verify  verify.Options
+	asJSON  bool
+}
+
+func newVerifyCmd(stdout io.Writer) *cobra.Command {
+	var o verifyOptions
+	c := &cobra.Command{
+		Use:   "verify --out DIR [--remove-bad]",
+		Short: "Re-hash every downloaded file against the state",
+		Long:  "Re-hash every done job's files under --out against the SHA-256 the state recorded.",
+		Args:  noArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return runVerify(c.Context(), o, stdout)
+		},
 	}
-	if err := parseFlags(fs, args); err != nil {
-		return helpOK(err)
-	}
-	if bf.out == "" {
+	fs := c.Flags()
+	o.batches.register(fs)
+	fs.BoolVar(&o.verify.RemoveBad, "remove-bad", false, "remove files of the wrong size or hash, so that the next run downloads them again")
+	fs.IntVar(&o.verify.Workers, "workers", 0, "files hashed at once (default the number of CPUs)")
+	fs.BoolVar(&o.asJSON, "json", false, "print the report as JSON")
+	return c
+}
+
+// runVerify checks the files of every batch o names.
+func runVerify(ctx context.Context, o verifyOptions, stdout io.Writer) error {
+	out := o.batches.out
+	if out == "" {
 		return usagef("--out is required: the files are found there")
 	}
-	srcs, err := bf.open(ctx, live.OpenOptions{})
+	srcs, err := o.batches.open(ctx, live.OpenOptions{})
 	if err != nil {
 		return err
 	}
@@ -51,22 +64,22 @@ func cmdVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		return nil
 	}
-	rep, err := verify.Check(ctx, bf.out, entries, opts)
+	rep, err := verify.Check(ctx, out, entries, o.verify)
 	if err != nil {
 		return err
 	}
-	if *asJSON {
+	if o.asJSON {
 		writeJSON(stdout, rep)
 	} else {
 		for _, f := range rep.Findings {
-			fmt.Fprintf(stdout, "%-24s %-14s %s: %s\n", f.Key, f.Problem, filepath.Join(bf.out, f.Path), f.Detail)
+			fmt.Fprintf(stdout, "%-24s %-14s %s: %s\n", f.Key, f.Problem, filepath.Join(out, f.Path), f.Detail)
 		}
 		fmt.Fprintf(stdout, "verified %d files of %d done jobs (%s): %d ok%s\n",
 			rep.Files, rep.Jobs, humanBytes(rep.Bytes), rep.OK, problemCounts(rep.Findings))
 	}
 	if len(rep.Findings) > 0 {
 		hint := "run with --remove-bad, then run the batch again to download them"
-		if opts.RemoveBad {
+		if o.verify.RemoveBad {
 			hint = "run the batch again to download them"
 		}
 		return fmt.Errorf("%w: %d of %d; %s", errVerifyFailed, len(rep.Findings), rep.Files, hint)
