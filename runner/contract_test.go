@@ -261,13 +261,13 @@ type gateCheck struct {
 	entered int
 }
 
-func (g *gateCheck) Submit(ctx context.Context, model string, input any) (api.SubmitResponse, error) {
+func (g *gateCheck) Submit(ctx context.Context, model string, input any, opts api.SubmitOptions) (api.SubmitResponse, error) {
 	g.entered++
 	require.NoError(g.t, g.st.ForEach(ctx, func(j store.Job) error {
 		assert.NotEqual(g.t, store.StateSubmitting, j.State, "%s is recorded submitting before its send", j.Key)
 		return nil
 	}))
-	return g.API.Submit(ctx, model, input)
+	return g.API.Submit(ctx, model, input, opts)
 }
 
 func TestSubmittingIsRecordedAtTheSendGate(t *testing.T) {

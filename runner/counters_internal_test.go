@@ -16,7 +16,7 @@ import (
 // reasons.Shown most frequent and the rest as one count.
 func TestFailReasonsBounded(t *testing.T) {
 	t.Parallel()
-	r := &Runner{cfg: Config{Now: time.Now}}
+	r := &run{Runner: &Runner{cfg: Config{Now: time.Now}}, began: time.Now()}
 	c := &r.stats
 	for i := range 10_000 {
 		c.fail(fmt.Sprintf("worker w%d crashed", i)) // distinct, short: not folded by reasons.Normalize
@@ -28,7 +28,7 @@ func TestFailReasonsBounded(t *testing.T) {
 	assert.Equal(t, 1000, c.failReasons["job <id> failed"])
 	assert.Equal(t, 1, c.failReasons["worker w0 crashed"])
 
-	s := r.snapshot(time.Now())
+	s := r.snapshot()
 	assert.Equal(t, 11_000, s.Failed)
 	assert.Len(t, s.FailReasons, reasons.Shown+1)
 	assert.Equal(t, 1000, s.FailReasons["job <id> failed"])

@@ -63,3 +63,23 @@ func TestDirSyncerReportsTheRoundsError(t *testing.T) {
 	fail = false
 	assert.NoError(t, s.Sync(), "a later round starts afresh")
 }
+
+func TestDirSyncerCloseWaitsForItsGoroutine(t *testing.T) {
+	var syncs atomic.Int64
+	s := newDirSyncer(func() error { syncs.Add(1); return nil })
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() { assert.NoError(t, s.Sync()) })
+	}
+	wg.Wait()
+	s.Close()
+	s.mu.Lock()
+	running := s.running
+	s.mu.Unlock()
+	assert.False(t, running, "the rounds' goroutine ended before Close returned")
+
+	before := syncs.Load()
+	require.NoError(t, s.Sync(), "a Sync after Close still syncs")
+	assert.Equal(t, before+1, syncs.Load())
+	s.Close() // twice: no harm
+}

@@ -9,41 +9,43 @@
 // anything else uses it, and a file appears under its final name only
 // complete and fsynced.
 //
-// # Pacing: four mechanisms, and how they meet
+// # Pacing: four policies, and how they meet
 //
 // The API is the slow part: a run's speed is how busy it keeps the
 // account's slots and how few calls it spends. Four mechanisms tune
-// themselves while a run goes on. Each owns one question:
+// themselves while a run goes on. Each owns one question, and each is a
+// pure policy: a type whose methods take an observation with the time it
+// was made and return a decision, with no goroutine, I/O or context; a
+// thin owner around it does the waiting. Each has table tests of its
+// decisions.
 //
-//   - How many requests a second? The shared rate limiter (--rps), built
-//     by api.NewLimiter and used inside api.Client: a token bucket of one
-//     second of the rate, empty at the start, refilled while the run
-//     waits for jobs. A pacer in front of it hands tokens to result looks
-//     and submits before status looks and cancels, and keeps half the
-//     bucket for them, so that the wave of looks and refills after a wave
-//     of finishes never waits behind status looks (api/pace.go). A 429
+//   - How many requests a second? api.ratePolicy (api/adapt.go): a 429
 //     first ends the burst, and only 429s while sending evenly halve the
-//     rate, which recovers linearly over 20 s (api/adapt.go).
-//   - How many jobs on the account at once? jobSlots (slots.go): the
+//     rate, which recovers linearly over 20 s. The client applies its
+//     decisions to the shared limiter (--rps), whose pacer hands tokens to
+//     result looks and submits before status looks (api/pace.go).
+//   - How many jobs on the account at once? accountLimit (slots.go): the
 //     run's --concurrency, lowered to the account's own limit when a
-//     submit is refused while the run's jobs fill it. The client asks it,
-//     through api.WithSubmitHold, about each 429 on a submit: slow the
-//     shared rate (a rate limit), back off this submit only, or hold it
-//     until a job of ours finishes (the account is full).
-//   - When to look at each job? pollPolicy (poll.go): one schedule for
+//     submit is refused while the run's jobs fill it, and crept back up.
+//     jobSlots holds the slots and the waits.
+//   - When to look at each job? schedule (poll.go): one schedule for
 //     every job, learned from finished jobs (created_at/finished_at kept
 //     within what our own looks saw), handing a freed slot to the job first
-//     in line, and waking every poller when it learns something.
+//     in line. pollPolicy serialises it and wakes every poller when it
+//     says to plan again; the loop that looks is polling.go.
 //   - When to give up? outage (outage.go): the run stops (exit 69) only
 //     when every call has failed for --outage-limit; one job whose own
 //     calls keep failing while others succeed is parked instead.
 //
-// They talk in one direction each: the client reports a submit's 429 to
-// the slots, with how many other calls were refused so far (a rate limit
-// refuses those too, a full account does not), and the slots answer with a
-// decision; the runner reports each call's success or failure to the
-// outage clock; the poll policy decides when a job is looked at and hands
-// the call to the client, whose limiter decides when it leaves. The poll policy knows nothing of the
-// rate: a schedule that spends few calls is what keeps the limiter's
-// bucket for the calls that matter.
+// They meet in three explicit places, each one way. A submit's 429 goes
+// from the client to the submit's own api.SubmitOptions.Hold, with
+// api.Refusal.PollsRateLimited, the 429s other calls got so far (a rate
+// limit refuses those too, a full account does not); accountLimit
+// answers with an api.HoldDecision, and only AsRateLimit reaches
+// ratePolicy. The run reports each call's success or failure to the
+// outage clock. The schedule decides when a job is looked at and hands
+// the call to the client, whose limiter decides when it leaves; it knows
+// nothing of the rate: a schedule that spends few calls is what keeps the
+// limiter's bucket for the calls that matter. All four are the run's own:
+// a second Run starts them afresh.
 package runner

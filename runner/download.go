@@ -62,7 +62,8 @@ type downloader struct {
 	client *http.Client
 	dir    string
 	log    *slog.Logger
-	// dirSync shares fsyncs of dir between downloads finishing together.
+	// dirSync shares fsyncs of dir between downloads finishing together;
+	// the run owns it (Run).
 	dirSync *dirSyncer
 	// nameTaken reports whether a job other than key records a file of this
 	// name (ignoring case). Nil: none does.
@@ -86,7 +87,6 @@ func newDownloader(cfg DownloadConfig, fs FS, client *http.Client, dir string, l
 		cfg.IdleTimeout = 60 * time.Second
 	}
 	d := &downloader{cfg: cfg, fs: fs, client: fileClient(client), dir: dir, log: log}
-	d.dirSync = newDirSyncer(func() error { return fs.SyncDir(dir) })
 	return d
 }
 
@@ -160,8 +160,8 @@ func (d *downloader) outputPresent(o store.Output) bool {
 // download fetches every output of a rendered job and records it done.
 // Job-level problems (a file that stays unreachable) mark the job failed;
 // an unwritable output folder is returned, as it stops the run.
-func (r *Runner) download(ctx context.Context, job store.Job) (store.Job, error) {
-	d := r.dl
+func (r *run) download(ctx context.Context, job store.Job) (store.Job, error) {
+	d := r.files
 	outs := append([]store.Output(nil), job.Outputs...)
 	refreshes := 0
 	for i := 0; i < len(outs); i++ {
@@ -224,7 +224,7 @@ func (r *Runner) download(ctx context.Context, job store.Job) (store.Job, error)
 }
 
 // refreshOutputs asks the result endpoint for fresh file URLs and records them.
-func (r *Runner) refreshOutputs(ctx context.Context, job store.Job) (store.Job, error) {
+func (r *run) refreshOutputs(ctx context.Context, job store.Job) (store.Job, error) {
 	res, err := r.api.Result(ctx, job.RequestID)
 	if err != nil {
 		return job, fmt.Errorf("refresh result URLs: %w", err)
@@ -240,7 +240,7 @@ func (r *Runner) refreshOutputs(ctx context.Context, job store.Job) (store.Job, 
 	})
 }
 
-func (r *Runner) downloadFailed(ctx context.Context, job store.Job, cause error) (store.Job, error) {
+func (r *run) downloadFailed(ctx context.Context, job store.Job, cause error) (store.Job, error) {
 	msg := "download: " + cause.Error()
 	j, err := r.store.Update(context.WithoutCancel(ctx), job.Key, func(j *store.Job) error {
 		// Still rendered: the next run tries the download again, never the render.
@@ -533,10 +533,19 @@ func (d *downloader) commit(ctx context.Context, t transferred, part, key string
 	if err := d.fs.Rename(part, filepath.Join(d.dir, name)); err != nil {
 		return store.Output{}, fmt.Errorf("%w: %w", ErrOutput, err)
 	}
-	if err := d.dirSync.Sync(); err != nil {
+	if err := d.syncDir(); err != nil {
 		return store.Output{}, fmt.Errorf("%w: %w", ErrOutput, err)
 	}
 	return store.Output{URL: own.URL, Path: name, Size: t.size, SHA256: hex.EncodeToString(sum)}, nil
+}
+
+// syncDir makes the renames into d.dir durable, sharing the fsync with
+// the run's other downloads when a run owns d.
+func (d *downloader) syncDir() error {
+	if d.dirSync == nil {
+		return d.fs.SyncDir(d.dir)
+	}
+	return d.dirSync.Sync()
 }
 
 // parseContentRange reads "bytes START-END/SIZE".

@@ -18,7 +18,7 @@ import (
 // noAPI is an API that must not be called.
 type noAPI struct{ t *testing.T }
 
-func (a noAPI) Submit(context.Context, string, any) (api.SubmitResponse, error) {
+func (a noAPI) Submit(context.Context, string, any, api.SubmitOptions) (api.SubmitResponse, error) {
 	a.t.Error("submit called")
 	return api.SubmitResponse{}, context.Canceled
 }
@@ -51,8 +51,10 @@ func TestDownloadCollectsATimedOutJob(t *testing.T) {
 	job := store.Job{Key: "late", RequestID: "req-1", State: store.StateTimedOut,
 		Outputs: []store.Output{{URL: ts.URL + "/late.mp4?sig=x"}}}
 	require.NoError(t, st.Put(t.Context(), job))
-	r, err := New(Config{Model: "m", OutDir: dir}, noAPI{t}, st)
+	rr, err := New(Config{Model: "m", OutDir: dir}, noAPI{t}, st)
 	require.NoError(t, err)
+	r := newRun(rr)
+	defer r.files.dirSync.Close()
 
 	got, err := r.download(t.Context(), job)
 	require.NoError(t, err)

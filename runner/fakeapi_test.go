@@ -57,7 +57,7 @@ func newFakeAPI(t *testing.T) *fakeAPI {
 	return &fakeAPI{files: files.URL, balance: -1, running: 1, looks: map[string]int{}, cancelled: map[string]bool{}}
 }
 
-func (f *fakeAPI) Submit(ctx context.Context, model string, input any) (api.SubmitResponse, error) {
+func (f *fakeAPI) Submit(ctx context.Context, model string, input any, opts api.SubmitOptions) (api.SubmitResponse, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.submits++

@@ -4,91 +4,65 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
-	"golang.org/x/sync/semaphore"
 
 	"github.com/pikabatch/pikabatch/runner/api"
 	"github.com/pikabatch/pikabatch/store"
 )
 
-// worker carries one run's shared limits to the per-job goroutines.
-type worker struct {
-	r         *Runner
-	slots     *jobSlots           // jobs on the API at once
-	downloads *semaphore.Weighted // downloads at once
-	// started bounds the jobs started and not yet ended. A rendered job gives
-	// its API slot back before it waits for a download slot, so that slow
-	// downloads never idle the account; started (two pools and the
-	// downloads) caps how many may wait, so that a disk slower than the API
-	// slows the submits instead of piling waiting jobs up in memory — a
-	// 20,000-row run at --concurrency 256 held ~90 MB of them (issue #5).
-	started *semaphore.Weighted
-	stopErr *atomic.Value // first reason new submits were stopped
-
-	// probe is closed once the run's first submit has its answer; the
-	// other submits wait for it (see submit). probing picks that first one.
-	probe     chan struct{}
-	probing   atomic.Bool
-	probeOnce sync.Once
-}
-
 // start acquires what the job needs and runs it on g. It blocks while the
 // pool is full, which is what keeps a million-row manifest streaming.
-func (w *worker) start(ctx context.Context, g *errgroup.Group, job store.Job, act action) error {
-	r := w.r
+func (r *run) start(ctx context.Context, g *errgroup.Group, job store.Job, act action) error {
 	if (act == actSubmit || act == actResend) && r.stopSubmits.Load() {
 		r.countUnstarted(job)
 		return nil
 	}
-	if err := w.started.Acquire(ctx, 1); err != nil {
+	if err := r.started.Acquire(ctx, 1); err != nil {
 		return err
 	}
 	if act == actDownload {
-		if err := w.downloads.Acquire(ctx, 1); err != nil {
-			w.started.Release(1)
+		if err := r.downloads.Acquire(ctx, 1); err != nil {
+			r.started.Release(1)
 			return err
 		}
 		g.Go(func() error {
-			defer w.started.Release(1)
-			defer w.downloads.Release(1)
+			defer r.started.Release(1)
+			defer r.downloads.Release(1)
 			job, err := r.download(ctx, job)
-			return w.finish(ctx, job, err)
+			return r.finish(ctx, job, err)
 		})
 		return nil
 	}
-	sl, err := w.slots.acquire(ctx)
+	sl, err := r.slots.acquire(ctx)
 	if err != nil {
-		w.started.Release(1)
+		r.started.Release(1)
 		return err
 	}
 	g.Go(func() error {
-		defer w.started.Release(1)
+		defer r.started.Release(1)
 		defer sl.release()
-		job, err := w.onAPI(ctx, job, act, sl)
+		job, err := r.onAPI(ctx, job, act, sl)
 		sl.release()
 		if err != nil || job.State != store.StateRendered {
-			return w.finish(ctx, job, err)
+			return r.finish(ctx, job, err)
 		}
-		if err := w.downloads.Acquire(ctx, 1); err != nil {
-			return w.finish(ctx, job, err)
+		if err := r.downloads.Acquire(ctx, 1); err != nil {
+			return r.finish(ctx, job, err)
 		}
-		defer w.downloads.Release(1)
+		defer r.downloads.Release(1)
 		job, err = r.download(ctx, job)
-		return w.finish(ctx, job, err)
+		return r.finish(ctx, job, err)
 	})
 	return nil
 }
 
 // finish records a job's end state for the summary and decides whether err
 // ends the whole run. Job-level outcomes are already in the store.
-func (w *worker) finish(ctx context.Context, job store.Job, err error) error {
-	r := w.r
+func (r *run) finish(ctx context.Context, job store.Job, err error) error {
 	if job.Orphan {
-		return w.finishOrphan(ctx, job, err)
+		return r.finishOrphan(ctx, job, err)
 	}
 	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 		// Interrupted: the job resumes next run from what the store says.
@@ -111,8 +85,7 @@ func (w *worker) finish(ctx context.Context, job store.Job, err error) error {
 
 // onAPI takes a job from wherever it is to finished on the API side.
 // It returns a fatal error only when the whole run must stop.
-func (w *worker) onAPI(ctx context.Context, job store.Job, act action, sl *slot) (store.Job, error) {
-	r := w.r
+func (r *run) onAPI(ctx context.Context, job store.Job, act action, sl *slot) (store.Job, error) {
 	var err error
 	if job.State == store.StateTimedOut && job.RequestID != "" {
 		// --job-timeout gave up on it, but a render we could not cancel
@@ -124,9 +97,9 @@ func (w *worker) onAPI(ctx context.Context, job store.Job, act action, sl *slot)
 	}
 	switch act {
 	case actResend:
-		job, err = w.resolveUncertain(ctx, job, sl)
+		job, err = r.resolveUncertain(ctx, job, sl)
 	case actSubmit:
-		job, err = w.submit(ctx, job, sl)
+		job, err = r.submit(ctx, job, sl)
 	}
 	if err != nil || job.RequestID == "" || job.State.IsTerminal() {
 		return job, err
@@ -137,8 +110,7 @@ func (w *worker) onAPI(ctx context.Context, job store.Job, act action, sl *slot)
 
 // resolveUncertain applies the uncertain-submit policy of DESIGN.md: re-send
 // once and count it, or hold the row when asked to.
-func (w *worker) resolveUncertain(ctx context.Context, job store.Job, sl *slot) (store.Job, error) {
-	r := w.r
+func (r *run) resolveUncertain(ctx context.Context, job store.Job, sl *slot) (store.Job, error) {
 	if job.State == store.StateSubmitting {
 		// A run died between recording "submitting" and learning the outcome.
 		var err error
@@ -159,14 +131,13 @@ func (w *worker) resolveUncertain(ctx context.Context, job store.Job, sl *slot) 
 	}
 	r.stats.resent.Add(1)
 	r.log.Warn("re-sending uncertain submit; a duplicate charge is possible", "key", job.Key)
-	return w.submit(ctx, job, sl)
+	return r.submit(ctx, job, sl)
 }
 
 // submit sends one paid submit, recording "submitting" durably right
 // before the POST leaves and the request ID durably before anything else
 // uses it.
-func (w *worker) submit(ctx context.Context, job store.Job, sl *slot) (store.Job, error) {
-	r := w.r
+func (r *run) submit(ctx context.Context, job store.Job, sl *slot) (store.Job, error) {
 	if err := ctx.Err(); err != nil {
 		return job, err
 	}
@@ -176,12 +147,12 @@ func (w *worker) submit(ctx context.Context, job store.Job, sl *slot) (store.Job
 	// The run's first submit goes alone: an unknown model, a revoked
 	// token or an empty account then costs one refused submit, not one
 	// per slot.
-	isProbe := w.probing.CompareAndSwap(false, true)
+	isProbe := r.probing.CompareAndSwap(false, true)
 	if isProbe {
-		defer w.endProbe()
+		defer r.endProbe()
 	} else {
 		select {
-		case <-w.probe:
+		case <-r.probe:
 		case <-ctx.Done():
 			return job, ctx.Err()
 		}
@@ -224,18 +195,17 @@ func (w *worker) submit(ctx context.Context, job store.Job, sl *slot) (store.Job
 	// The run's ctx stops a submit still waiting to be sent (for a rate
 	// token, a slot); one already on the wire still gets its answer, for
 	// up to the client's SubmitGrace, so its request ID is recorded.
-	sctx := api.WithSubmitHold(ctx, sl.hold(ctx))
-	sctx = withSubmitGate(sctx, record)
-	resp, err := r.api.Submit(sctx, r.cfg.Model, job.Input)
+	opts := api.SubmitOptions{SendGate: record, Hold: sl.hold(ctx)}
+	resp, err := r.api.Submit(ctx, r.cfg.Model, job.Input, opts)
 	// Stop before the probe lets the other submits go: none of them may leave.
 	switch {
 	case errors.Is(err, api.ErrPaymentRequired):
-		w.stopSubmitting(fmt.Errorf("submit %q: %w: %w", job.Key, ErrSubmitsStopped, err))
+		r.stopSubmitting(fmt.Errorf("submit %q: %w: %w", job.Key, ErrSubmitsStopped, err))
 	case errors.Is(err, api.ErrUnknownModel), errors.Is(err, api.ErrUnauthorized):
 		r.stopSubmits.Store(true)
 	}
 	if isProbe {
-		w.endProbe()
+		r.endProbe()
 	}
 	var rerr *recordError
 	if errors.As(err, &rerr) {
@@ -251,7 +221,7 @@ func (w *worker) submit(ctx context.Context, job store.Job, sl *slot) (store.Job
 	wctx := context.WithoutCancel(ctx) // the outcome is always recorded
 	switch {
 	case err == nil:
-		r.outage.ok()
+		r.outage.ok(r.cfg.Now())
 		r.stats.submitted.Add(1)
 		sl.submitted()
 		now := r.cfg.Now()
@@ -263,7 +233,7 @@ func (w *worker) submit(ctx context.Context, job store.Job, sl *slot) (store.Job
 			return nil
 		})
 		if err != nil {
-			return w.requestIDNotRecorded(wctx, job, resp.RequestID, now, err)
+			return r.requestIDNotRecorded(wctx, job, resp.RequestID, now, err)
 		}
 		job = rec
 		r.log.Info("submitted", "key", job.Key, "request_id", job.RequestID)
@@ -285,7 +255,7 @@ func (w *worker) submit(ctx context.Context, job store.Job, sl *slot) (store.Job
 		if ctx.Err() != nil {
 			return job, nil
 		}
-		return w.resolveUncertain(ctx, job, sl)
+		return r.resolveUncertain(ctx, job, sl)
 	case errors.Is(err, api.ErrRejected):
 		now := r.cfg.Now()
 		job, uerr := r.store.Update(wctx, job.Key, func(j *store.Job) error {
@@ -308,8 +278,8 @@ func (w *worker) submit(ctx context.Context, job store.Job, sl *slot) (store.Job
 		job = prev // nothing was written: the row is as it was
 	}
 	if errors.Is(err, api.ErrUnavailable) {
-		if werr := r.outage.wait(ctx, err, r.poll.cfg.Min); werr == nil {
-			return w.submit(ctx, job, sl)
+		if werr := r.outageWait(ctx, err); werr == nil {
+			return r.submit(ctx, job, sl)
 		} else if ctx.Err() != nil {
 			return job, ctx.Err()
 		}
@@ -321,12 +291,12 @@ func (w *worker) submit(ctx context.Context, job store.Job, sl *slot) (store.Job
 	case errors.Is(err, api.ErrUnauthorized):
 		return job, fmt.Errorf("submit %q: %w", job.Key, err)
 	case errors.Is(err, api.ErrPaymentRequired), errors.Is(err, api.ErrUnavailable):
-		w.stopSubmitting(fmt.Errorf("submit %q: %w: %w", job.Key, ErrSubmitsStopped, err))
+		r.stopSubmitting(fmt.Errorf("submit %q: %w: %w", job.Key, ErrSubmitsStopped, err))
 		return job, nil
 	case ctx.Err() != nil:
 		return job, ctx.Err()
 	}
-	w.stopSubmitting(fmt.Errorf("submit %q: %w: %w", job.Key, ErrSubmitsStopped, err))
+	r.stopSubmitting(fmt.Errorf("submit %q: %w: %w", job.Key, ErrSubmitsStopped, err))
 	return job, nil
 }
 
@@ -338,10 +308,10 @@ func (e *recordError) Error() string { return "record submitting: " + e.err.Erro
 func (e *recordError) Unwrap() error { return e.err }
 
 // endProbe lets the submits waiting for the run's first one go.
-func (w *worker) endProbe() { w.probeOnce.Do(func() { close(w.probe) }) }
+func (r *run) endProbe() { r.probeOnce.Do(func() { close(r.probe) }) }
 
 // revert puts a row that provably never reached the API back to its state before the submit.
-func (r *Runner) revert(job store.Job, to store.State, lastErr string) store.Job {
+func (r *run) revert(job store.Job, to store.State, lastErr string) store.Job {
 	if to == store.StateUncertain {
 		// Still unknown whether the first send created a job.
 		to = store.StateUncertain
@@ -364,10 +334,10 @@ func (r *Runner) revert(job store.Job, to store.State, lastErr string) store.Job
 	return j
 }
 
-func (w *worker) stopSubmitting(reason error) {
-	if w.r.stopSubmits.CompareAndSwap(false, true) {
-		w.stopErr.Store(reason)
-		w.r.log.Error("no further submits this run; collecting jobs in flight", "err", reason)
+func (r *run) stopSubmitting(reason error) {
+	if r.stopSubmits.CompareAndSwap(false, true) {
+		r.stopErr.Store(reason)
+		r.log.Error("no further submits this run; collecting jobs in flight", "err", reason)
 	}
 }
 
@@ -383,7 +353,7 @@ func apiMessage(err error) string {
 // lateLook asks the API once about a job that timed out in an earlier run
 // and records it rendered if it completed meanwhile. It reports whether
 // it did; any other answer leaves the job timed out.
-func (r *Runner) lateLook(ctx context.Context, job store.Job) (store.Job, bool, error) {
+func (r *run) lateLook(ctx context.Context, job store.Job) (store.Job, bool, error) {
 	r.stats.polls.Add(1)
 	res, err := r.api.Result(ctx, job.RequestID)
 	switch {
@@ -396,7 +366,7 @@ func (r *Runner) lateLook(ctx context.Context, job store.Job) (store.Job, bool, 
 		r.log.Debug("timed-out job looked at again", "key", job.Key, "request_id", job.RequestID, "status", res.Status)
 		return job, false, nil
 	}
-	r.outage.ok()
+	r.outage.ok(r.cfg.Now())
 	// Recorded here, not by recordResult: it finished at some time since
 	// the last run, which teaches the poll policy nothing and frees no slot.
 	now := r.cfg.Now()

@@ -22,12 +22,11 @@ var _ journaler = (*store.Store)(nil)
 // journal, submits stop, and the error ends the run: a state that cannot be
 // written cannot track the jobs already out either. job is the row as it
 // was before the failed write.
-func (w *worker) requestIDNotRecorded(ctx context.Context, job store.Job, requestID string, at time.Time, cause error) (store.Job, error) {
-	r := w.r
+func (r *run) requestIDNotRecorded(ctx context.Context, job store.Job, requestID string, at time.Time, cause error) (store.Job, error) {
 	r.log.Error("job submitted but its request ID could not be recorded in the state file; keeping it in the recovery journal",
 		"key", job.Key, "request_id", requestID, "err", cause)
 	err := fmt.Errorf("record request ID %s of %q: %w", requestID, job.Key, cause)
-	w.stopSubmitting(err)
+	r.stopSubmitting(err)
 	j, ok := r.store.(journaler)
 	if !ok {
 		return job, err

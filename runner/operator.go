@@ -12,28 +12,17 @@ import (
 	"github.com/pikabatch/pikabatch/store"
 )
 
-// begin resets the counters for a new run. It holds r.live so that a
-// Snapshot taken at the same moment sees the old figures or the new ones,
-// never a struct half overwritten.
-func (r *Runner) begin(start time.Time) {
-	r.live.Lock()
-	defer r.live.Unlock()
-	r.stats = counters{}
-	r.started = start
-}
-
 // Snapshot returns the figures of the run going on (or of the last one) so
 // far: what the end-of-run Summary would say now. Rows counts the manifest
 // rows read so far and Final the rows that have ended, by state. It is safe
 // to call from any goroutine at any time; before the first Run it returns
 // a zero Summary.
 func (r *Runner) Snapshot() Summary {
-	r.live.Lock()
-	defer r.live.Unlock()
-	if r.started.IsZero() {
+	ru := r.current.Load()
+	if ru == nil {
 		return Summary{FailReasons: map[string]int{}, Final: map[store.State]int{}}
 	}
-	return r.snapshot(r.started)
+	return ru.snapshot()
 }
 
 // Errors of the operator's limits; they come wrapped with ErrSubmitsStopped.
@@ -82,7 +71,7 @@ func (l *limits) afterFunc(d time.Duration, f func()) {
 // downloads still going (they resume next run). stop releases the timers
 // and returns once none of their callbacks is running; the limits arm
 // nothing after it. It is safe to call twice.
-func (r *Runner) startLimits(ctx context.Context, start time.Time) (context.Context, func()) {
+func (r *run) startLimits(ctx context.Context) (context.Context, func()) {
 	lctx, cancel := context.WithCancelCause(ctx)
 	l := &r.lim
 	l.mu.Lock()
@@ -97,7 +86,7 @@ func (r *Runner) startLimits(ctx context.Context, start time.Time) (context.Cont
 		l.grace = 0 // none: abandon what is in flight at the deadline
 	}
 	if r.cfg.Deadline > 0 {
-		l.deadline = start.Add(r.cfg.Deadline)
+		l.deadline = r.began.Add(r.cfg.Deadline)
 		l.afterFunc(r.cfg.Deadline, func() { r.limitReached(ErrDeadline) })
 	}
 	return lctx, func() {
@@ -119,7 +108,7 @@ func (r *Runner) startLimits(ctx context.Context, start time.Time) (context.Cont
 
 // limitReached stops submits for err (ErrDeadline or ErrSubmitCap); after
 // the deadline, what is in flight is collected for the grace period only.
-func (r *Runner) limitReached(err error) {
+func (r *run) limitReached(err error) {
 	l := &r.lim
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -138,7 +127,7 @@ func (r *Runner) limitReached(err error) {
 }
 
 // checkLimits is called before a row is handed out for submitting.
-func (r *Runner) checkLimits(act action) {
+func (r *run) checkLimits(act action) {
 	if act != actSubmit && act != actResend {
 		return
 	}
@@ -156,7 +145,7 @@ func (r *Runner) checkLimits(act action) {
 
 // limitErr is the run's error when a limit left rows unfinished (or
 // unread: produce stopped before the manifest's end).
-func (r *Runner) limitErr(sum Summary, unread bool) error {
+func (r *run) limitErr(sum Summary, unread bool) error {
 	l := &r.lim
 	l.mu.Lock()
 	hit := l.hit
@@ -174,16 +163,14 @@ func (r *Runner) limitErr(sum Summary, unread bool) error {
 // Submit takes one from the cap, and none is sent after the deadline.
 type gatedAPI struct {
 	API
-	r *Runner
+	r *run
 }
 
-func (g gatedAPI) Submit(ctx context.Context, model string, input any) (api.SubmitResponse, error) {
+func (g gatedAPI) Submit(ctx context.Context, model string, input any, opts api.SubmitOptions) (api.SubmitResponse, error) {
 	l := &g.r.lim
 	l.mu.Lock()
 	deadline := l.deadline
 	l.mu.Unlock()
-	record, _ := ctx.Value(submitGateKey{}).(func() error)
-	gate := record
 	if !deadline.IsZero() {
 		pastDeadline := func() error {
 			if g.r.cfg.Now().Before(deadline) {
@@ -196,8 +183,10 @@ func (g gatedAPI) Submit(ctx context.Context, model string, input any) (api.Subm
 			return api.SubmitResponse{}, err
 		}
 		// The client retries a submit the API did not take; the deadline
-		// holds for each of those attempts too.
-		gate = func() error {
+		// holds for each of those attempts too, before the caller's gate
+		// (which records "submitting").
+		record := opts.SendGate
+		opts.SendGate = func() error {
 			if err := pastDeadline(); err != nil {
 				return err
 			}
@@ -207,28 +196,17 @@ func (g gatedAPI) Submit(ctx context.Context, model string, input any) (api.Subm
 			return nil
 		}
 	}
-	if gate != nil {
-		ctx = api.WithSendGate(ctx, gate)
-	}
 	if !l.capped {
-		return g.API.Submit(ctx, model, input)
+		return g.API.Submit(ctx, model, input, opts)
 	}
 	if l.left.Add(-1) < 0 {
 		l.left.Add(1)
 		g.r.limitReached(ErrSubmitCap)
 		return api.SubmitResponse{}, ErrSubmitCap
 	}
-	resp, err := g.API.Submit(ctx, model, input)
+	resp, err := g.API.Submit(ctx, model, input, opts)
 	if err != nil && !errors.Is(err, api.ErrUncertain) {
 		l.left.Add(1) // the API said no, or never got it: nothing to pay
 	}
 	return resp, err
-}
-
-// submitGateKey carries the submit's own send gate (job.go records
-// "submitting" there) to gatedAPI, which runs it after its own checks.
-type submitGateKey struct{}
-
-func withSubmitGate(ctx context.Context, gate func() error) context.Context {
-	return context.WithValue(ctx, submitGateKey{}, gate)
 }

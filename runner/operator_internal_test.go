@@ -33,7 +33,7 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-func setupLimits(t *testing.T, deadline, grace time.Duration) (*Runner, *syncBuffer) {
+func setupLimits(t *testing.T, deadline, grace time.Duration) (*run, *syncBuffer) {
 	t.Helper()
 	dir := t.TempDir()
 	st, err := store.Open(filepath.Join(dir, ".pikabatch.db"), store.Options{})
@@ -43,7 +43,7 @@ func setupLimits(t *testing.T, deadline, grace time.Duration) (*Runner, *syncBuf
 	r, err := New(Config{Model: "m", OutDir: dir, Deadline: deadline, DeadlineGrace: grace,
 		Logger: slog.New(slog.NewTextHandler(logs, nil))}, noAPI{t}, st)
 	require.NoError(t, err)
-	return r, logs
+	return newRun(r), logs
 }
 
 // TestLimitsArmNothingAfterStop: the deadline timer's callback can fire
@@ -53,7 +53,7 @@ func setupLimits(t *testing.T, deadline, grace time.Duration) (*Runner, *syncBuf
 func TestLimitsArmNothingAfterStop(t *testing.T) {
 	t.Parallel()
 	r, logs := setupLimits(t, time.Hour, time.Hour)
-	_, stop := r.startLimits(t.Context(), r.cfg.Now())
+	_, stop := r.startLimits(t.Context())
 	stop()
 
 	r.limitReached(ErrDeadline) // what the deadline callback does, late
@@ -71,7 +71,7 @@ func TestLimitsArmNothingAfterStop(t *testing.T) {
 func TestLimitsDeadlineThenGrace(t *testing.T) {
 	t.Parallel()
 	r, logs := setupLimits(t, time.Nanosecond, -1) // negative: no grace
-	lctx, stop := r.startLimits(t.Context(), r.cfg.Now())
+	lctx, stop := r.startLimits(t.Context())
 	defer stop()
 
 	<-lctx.Done()

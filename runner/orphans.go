@@ -82,7 +82,7 @@ func orphanAction(j store.Job) action {
 // flag), counts them for the summary, and starts collecting those whose
 // render is in flight or not yet downloaded, under their own recorded key.
 // It runs once the whole manifest was read, while the rows' jobs go on.
-func (r *Runner) orphans(ctx context.Context, seen *seenKeys, g *errgroup.Group, w *worker) error {
+func (r *run) orphans(ctx context.Context, seen *seenKeys, g *errgroup.Group) error {
 	sc, ok := r.store.(orphanScanner)
 	if !ok {
 		return nil
@@ -139,7 +139,7 @@ func (r *Runner) orphans(ctx context.Context, seen *seenKeys, g *errgroup.Group,
 	for _, j := range collect {
 		r.stats.orphansLive.Add(1)
 		r.log.Info("collecting the render of an orphan", "key", j.Key, "request_id", j.RequestID, "state", string(j.State))
-		if err := w.start(ctx, g, j, orphanAction(j)); err != nil {
+		if err := r.start(ctx, g, j, orphanAction(j)); err != nil {
 			if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 				return nil // stopping: it stays in flight for the next run
 			}
@@ -161,7 +161,7 @@ func (c *counters) orphan(key string) {
 
 // fail counts a job's failure: a row's among the run's failures (and so in
 // its exit code), an orphan's apart — no manifest row is short of done.
-func (r *Runner) fail(job store.Job, reason string) {
+func (r *run) fail(job store.Job, reason string) {
 	if job.Orphan {
 		r.stats.orphansFailed.Add(1)
 		return
@@ -171,14 +171,14 @@ func (r *Runner) fail(job store.Job, reason string) {
 
 // finishOrphan counts how an orphan's collection ended. Orphans are not
 // rows: they stay out of the rows' counts and Final.
-func (w *worker) finishOrphan(ctx context.Context, job store.Job, err error) error {
+func (r *run) finishOrphan(ctx context.Context, job store.Job, err error) error {
 	switch {
 	case err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()):
 		return nil // interrupted: still in flight, collected next run
 	case err != nil:
 		return err
 	case job.State == store.StateDone:
-		w.r.stats.orphansCollected.Add(1)
+		r.stats.orphansCollected.Add(1)
 	}
 	return nil
 }

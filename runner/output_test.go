@@ -116,8 +116,8 @@ type doubleOutput struct {
 	ids      sync.Map // request ID → true
 }
 
-func (d *doubleOutput) Submit(ctx context.Context, model string, input any) (api.SubmitResponse, error) {
-	resp, err := d.API.Submit(ctx, model, input)
+func (d *doubleOutput) Submit(ctx context.Context, model string, input any, opts api.SubmitOptions) (api.SubmitResponse, error) {
+	resp, err := d.API.Submit(ctx, model, input, opts)
 	body := fmt.Sprintf("%s", input)
 	for _, s := range d.suffixes {
 		if err == nil && strings.Contains(body, s+`"`) {

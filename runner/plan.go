@@ -289,7 +289,7 @@ func decide(hash string, job store.Job, filesPresent bool, opts PlanOptions) (de
 		return decision{act: actDownload, refetch: true}, nil
 	case store.StateFailed, store.StateTimedOut, store.StateExpired, store.StateCancelled:
 		if opts.RetryFailed {
-			return decision{act: actSubmit}, nil // a timed-out one is looked at first (worker.onAPI)
+			return decision{act: actSubmit}, nil // a timed-out one is looked at first (run.onAPI)
 		}
 		if job.State == store.StateTimedOut && job.RequestID != "" {
 			// Given up on by --job-timeout, perhaps still paid for: one

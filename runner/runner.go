@@ -25,11 +25,12 @@ import (
 type API interface {
 	// Submit creates a paid job. An error matching api.ErrUncertain means the
 	// request was sent and its outcome is unknown: a job may exist. It asks
-	// ctx's send gate (api.WithSendGate) right before each send, and sends
-	// nothing if the gate refuses: the runner records "submitting" there.
-	// api.ErrUnknownModel, api.ErrUnauthorized and api.ErrPaymentRequired
-	// are the account's (or the command's) refusals, not the row's.
-	Submit(ctx context.Context, model string, input any) (api.SubmitResponse, error)
+	// opts.SendGate right before each send, and sends nothing if the gate
+	// refuses: the runner records "submitting" there. It asks opts.Hold
+	// what each 429 means (api.SubmitHold). api.ErrUnknownModel,
+	// api.ErrUnauthorized and api.ErrPaymentRequired are the account's (or
+	// the command's) refusals, not the row's.
+	Submit(ctx context.Context, model string, input any, opts api.SubmitOptions) (api.SubmitResponse, error)
 	// Status is cheap and idempotent; api.ErrNotFound means the ID is unknown,
 	// api.ErrPermissionDenied that it is another account's. A status word
 	// outside the docs is api.StatusUnknown, with the word in Word.
@@ -135,24 +136,19 @@ type Hooks struct {
 	Orphans func(n int)
 }
 
-// Runner runs batches. It is safe for one Run at a time.
+// Runner runs batches: it holds the settings and collaborators, none of
+// which a run changes. Each Run keeps its state (figures, limits, pacing)
+// in a value of its own (run), so a second Run starts afresh. It is safe
+// for one Run at a time.
 type Runner struct {
 	cfg    Config
-	api    API
+	client API // as given to New; each run puts its limits in front (gatedAPI)
 	store  Checkpoint
 	log    *slog.Logger
-	poll   *pollPolicy
-	dl     *downloader
-	outage *outage
+	dl     *downloader // without fsync rounds: each run has its own
 
-	stopSubmits atomic.Bool
-	stats       counters
-
-	// live guards stats' reset and started, so that Snapshot may be called
-	// from another goroutine at any time (see operator.go).
-	live    sync.Mutex
-	started time.Time
-	lim     limits
+	// current is the run going on, or the last one: what Snapshot reads.
+	current atomic.Pointer[run]
 }
 
 // New checks cfg and returns a Runner.
@@ -193,13 +189,66 @@ func New(cfg Config, client API, cp Checkpoint) (*Runner, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	r := &Runner{cfg: cfg, api: client, store: cp, log: cfg.Logger}
-	r.api = gatedAPI{API: client, r: r} // --deadline and --max-submits (operator.go)
-	r.poll = newPollPolicy(cfg.Poll, cfg.Now)
-	r.outage = &outage{limit: cfg.OutageLimit, now: cfg.Now}
+	r := &Runner{cfg: cfg, client: client, store: cp, log: cfg.Logger}
 	r.dl = newDownloader(cfg.Download, cfg.FS, cfg.HTTPClient, cfg.OutDir, cfg.Logger)
 	r.dl.nameTaken = r.nameTaken
 	return r, nil
+}
+
+// run is one Run's state: its figures, its limits and stop switch, the
+// pacing it learns, its pools. Run creates it, and the Runner keeps the
+// last one only for Snapshot; its methods are the pipeline's steps. It
+// reads the Runner's settings and collaborators and never changes them
+// (it calls the API through api, never r.client).
+type run struct {
+	*Runner
+	api   API       // r.client behind the run's limits (gatedAPI)
+	began time.Time // when Run began
+
+	stats       counters
+	lim         limits
+	stopSubmits atomic.Bool
+	stopErr     atomic.Value // first reason new submits were stopped
+
+	// The pacing this run learns (see the package doc).
+	poll   *pollPolicy
+	outage *outage
+	slots  *jobSlots // jobs on the API at once
+
+	files     *downloader         // r.dl with this run's shared fsyncs
+	downloads *semaphore.Weighted // downloads at once
+	// started bounds the jobs started and not yet ended. A rendered job gives
+	// its API slot back before it waits for a download slot, so that slow
+	// downloads never idle the account; started (two pools and the
+	// downloads) caps how many may wait, so that a disk slower than the API
+	// slows the submits instead of piling waiting jobs up in memory — a
+	// 20,000-row run at --concurrency 256 held ~90 MB of them (issue #5).
+	started *semaphore.Weighted
+
+	// probe is closed once the run's first submit has its answer; the
+	// other submits wait for it (see submit). probing picks that first one.
+	probe     chan struct{}
+	probing   atomic.Bool
+	probeOnce sync.Once
+}
+
+// newRun returns the state of a run of r starting now. Its fsync rounds
+// must be closed (r.files.dirSync.Close) once its work has ended.
+func newRun(r *Runner) *run {
+	start := r.cfg.Now()
+	ru := &run{Runner: r, began: start,
+		poll:      newPollPolicy(r.cfg.Poll, r.cfg.Now),
+		outage:    &outage{limit: r.cfg.OutageLimit},
+		downloads: semaphore.NewWeighted(int64(r.cfg.DownloadConcurrency)),
+		started:   semaphore.NewWeighted(int64(2*r.cfg.Concurrency + r.cfg.DownloadConcurrency)),
+		probe:     make(chan struct{}),
+	}
+	ru.api = gatedAPI{API: r.client, r: ru} // --deadline and --max-submits (operator.go)
+	ru.slots = newJobSlots(r.cfg.Concurrency, &ru.stats.accountJobs, r.log)
+	files := *r.dl
+	files.dirSync = newDirSyncer(func() error { return r.cfg.FS.SyncDir(r.cfg.OutDir) })
+	ru.files = &files
+	return ru
 }
 
 // Errors that end a run early. cmd maps them to exit codes.
@@ -338,7 +387,7 @@ type Summary struct {
 	OrphansFailed    int `json:"orphans_failed,omitempty"`
 }
 
-func (r *Runner) snapshot(start time.Time) Summary {
+func (r *run) snapshot() Summary {
 	c := &r.stats
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -350,7 +399,7 @@ func (r *Runner) snapshot(start time.Time) Summary {
 		Polls: int(c.polls.Load()), DownloadRetries: int(c.downloadRetries.Load()), URLRefreshes: int(c.urlRefreshes.Load()),
 		AccountJobs: int(c.accountJobs.Load()), Parked: int(c.parked.Load()),
 		FailReasons: map[string]int{}, Final: map[store.State]int{},
-		Wall:    r.cfg.Now().Sub(start),
+		Wall:    r.cfg.Now().Sub(r.began),
 		Orphans: int(c.orphans.Load()), OrphanKeys: slices.Clone(c.orphanKeys),
 		OrphansInFlight: int(c.orphansLive.Load()), OrphansCollected: int(c.orphansCollected.Load()),
 		OrphansFailed: int(c.orphansFailed.Load()),
@@ -379,24 +428,23 @@ func (r *Runner) snapshot(start time.Time) Summary {
 // (ErrFailedRows, ErrHeld, ErrSubmitsStopped, ErrChanged, an API error
 // such as api.ErrUnauthorized, a file-system error, or ctx's error).
 func (r *Runner) Run(ctx context.Context, src RowSource) (Summary, error) {
-	start := r.cfg.Now()
-	r.begin(start)
-	r.stopSubmits.Store(false)
+	ru := newRun(r)
+	r.current.Store(ru)
+	return ru.run(ctx, src)
+}
 
-	lctx, stopLimits := r.startLimits(ctx, start)
+// run is Run's body.
+func (r *run) run(ctx context.Context, src RowSource) (Summary, error) {
+	lctx, stopLimits := r.startLimits(ctx)
 	defer stopLimits()
 	g, gctx := errgroup.WithContext(lctx)
-	downloads := semaphore.NewWeighted(int64(r.cfg.DownloadConcurrency))
-	var stopErr atomic.Value // first reason submits were stopped
 
-	w := &worker{r: r, slots: newJobSlots(r.cfg.Concurrency, &r.stats.accountJobs, r.log), downloads: downloads, stopErr: &stopErr,
-		started: semaphore.NewWeighted(int64(2*r.cfg.Concurrency + r.cfg.DownloadConcurrency)),
-		probe:   make(chan struct{})}
-
-	produceErr := r.produce(gctx, src, g, w)
+	produceErr := r.produce(gctx, src, g)
 	waitErr := g.Wait()
+	// Every download has ended: the run's fsync rounds may end too.
+	r.files.dirSync.Close()
 
-	sum := r.snapshot(start)
+	sum := r.snapshot()
 	if err := r.writeIndex(context.WithoutCancel(ctx)); err != nil {
 		r.log.Warn("results index not written", "err", err)
 	}
@@ -410,7 +458,7 @@ func (r *Runner) Run(ctx context.Context, src RowSource) (Summary, error) {
 	case ctx.Err() != nil:
 		return sum, ctx.Err()
 	}
-	if v, ok := stopErr.Load().(error); ok && v != nil {
+	if v, ok := r.stopErr.Load().(error); ok && v != nil {
 		return sum, v
 	}
 	if err := r.limitErr(sum, unread); err != nil {
@@ -444,7 +492,7 @@ func countFailedFinal(final map[store.State]int) int {
 
 // produce streams the rows, plans each against the store and starts the work
 // each needs. It returns when every row has been handed out or ctx ends.
-func (r *Runner) produce(ctx context.Context, src RowSource, g *errgroup.Group, w *worker) error {
+func (r *run) produce(ctx context.Context, src RowSource, g *errgroup.Group) error {
 	seen := newSeenKeys()
 	for {
 		if ctx.Err() != nil {
@@ -457,7 +505,7 @@ func (r *Runner) produce(ctx context.Context, src RowSource, g *errgroup.Group, 
 			if ctx.Err() != nil {
 				return nil // stopping: the next run finds the orphans
 			}
-			return r.orphans(ctx, seen, g, w)
+			return r.orphans(ctx, seen, g)
 		}
 		if err != nil {
 			return fmt.Errorf("read manifest: %w", err)
@@ -485,7 +533,7 @@ func (r *Runner) produce(ctx context.Context, src RowSource, g *errgroup.Group, 
 			continue
 		}
 		r.checkLimits(action)
-		if err := w.start(ctx, g, job, action); err != nil {
+		if err := r.start(ctx, g, job, action); err != nil {
 			r.countUnstarted(job)
 			if ctx.Err() != nil {
 				continue
@@ -495,7 +543,7 @@ func (r *Runner) produce(ctx context.Context, src RowSource, g *errgroup.Group, 
 	}
 }
 
-func (r *Runner) countUnstarted(job store.Job) {
+func (r *run) countUnstarted(job store.Job) {
 	switch {
 	case job.RequestID != "" && !job.State.IsTerminal():
 		r.stats.leftInFlight.Add(1)
@@ -509,7 +557,7 @@ func (r *Runner) countUnstarted(job store.Job) {
 
 // plan decides what a row needs (plan.go) and counts and logs what a
 // run says of it before any work.
-func (r *Runner) plan(ctx context.Context, row manifest.Row) (store.Job, action, error) {
+func (r *run) plan(ctx context.Context, row manifest.Row) (store.Job, action, error) {
 	job, d, err := planRow(ctx, r.store, row, r.planOptions(), r.dl.present, r.cfg.Now)
 	if err != nil {
 		return job, actSkip, err

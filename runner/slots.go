@@ -39,16 +39,98 @@ type jobSlots struct {
 	learned *atomic.Int64 // the summary's AccountJobs: jobs of ours on the account at its last refusal
 	holdFor func(refusal *api.StatusError) time.Duration
 
-	mu       sync.Mutex
+	mu      sync.Mutex
+	account accountLimit  // what the account takes: the limit on slots
+	used    int           // slots taken: jobs on the API and submits on their way
+	placed  int           // of those, the jobs known to be on the account
+	changed chan struct{} // closed and replaced when a slot may have come free
+}
+
+// accountLimit learns how many jobs at once the account takes (see
+// jobSlots): a pure policy. Its methods take what a submit met and return
+// what to do; jobSlots serialises them and does the waiting.
+type accountLimit struct {
+	ceiling  int // --concurrency
 	limit    int // jobs at once allowed now: ceiling, or what the account was seen to take
-	used     int // slots taken: jobs on the API and submits on their way
-	placed   int // of those, the jobs known to be on the account
 	accepted int // submits accepted since the limit last changed
 	// pollsLimited is api.Refusal.PollsRateLimited when a submit was last
 	// held for room: while it stays so, polls go through and a refusal at
 	// the limit is the limit again.
 	pollsLimited int64
-	changed      chan struct{} // closed and replaced when a slot may have come free
+}
+
+// submitRefusal is a 429 on a submit, as accountLimit sees it.
+type submitRefusal struct {
+	onAccount int // jobs of ours on the account
+	// pollsLimited is api.Refusal.PollsRateLimited now; before and
+	// pollsLimitedBefore say whether this submit was refused before, and
+	// what it was then.
+	pollsLimited       int64
+	before             bool
+	pollsLimitedBefore int64
+}
+
+// refused decides what a 429 on a submit means. It returns api.Held when
+// the account is full: the submit waits for room (jobSlots does the
+// waiting), and learned is then the account's limit as seen; lowered says
+// the run's limit came down to it.
+func (a *accountLimit) refused(r submitRefusal) (d api.HoldDecision, learned int, lowered bool) {
+	// Refused again with no poll refused in between, or refused at a limit
+	// already learned with no poll refused since: the account is full.
+	again := r.before && r.pollsLimited == r.pollsLimitedBefore ||
+		a.limit < a.ceiling && r.onAccount >= a.limit && r.pollsLimited == a.pollsLimited
+	switch {
+	case r.onAccount == 0:
+		// Nothing of ours on the account, nothing to wait for: the rate,
+		// or other clients' jobs.
+		return api.AsRateLimit, 0, false
+	case !again:
+		// A first refusal may be the rate, and so is one while polls are
+		// refused too: back off. The shared rate is left to the polls'
+		// 429s, since the account's limit would slow them for nothing.
+		return api.BackOffOnly, 0, false
+	}
+	a.pollsLimited = r.pollsLimited
+	if r.onAccount < a.limit {
+		a.set(r.onAccount)
+		lowered = true
+	}
+	return api.Held, r.onAccount, lowered
+}
+
+// raise is why accountLimit.accept raised the limit.
+type raise int
+
+const (
+	keep     raise = iota // no change
+	tookMore              // the account held more jobs than the limit said
+	creep                 // 2×limit submits were accepted at the limit
+)
+
+// accept records an accepted submit, with placed jobs of ours on the
+// account now (this one included), and says whether the limit rises.
+func (a *accountLimit) accept(placed int) raise {
+	switch {
+	case a.limit >= a.ceiling:
+		return keep
+	case placed > a.limit:
+		// A submit that stopped waiting was taken: the account holds more
+		// than the limit said. (One more, not all that seem to be there:
+		// jobs that finished unseen still count as placed.)
+		a.set(a.limit + 1)
+		return tookMore
+	}
+	a.accepted++
+	if a.accepted >= 2*a.limit {
+		a.set(a.limit + 1)
+		return creep
+	}
+	return keep
+}
+
+// set changes the limit, within 1 and the ceiling.
+func (a *accountLimit) set(n int) {
+	a.limit, a.accepted = min(max(n, 1), a.ceiling), 0
 }
 
 // holdMax is the longest a submit held for room waits before it tries again
@@ -60,7 +142,7 @@ func holdMax(refusal *api.StatusError) time.Duration {
 
 func newJobSlots(ceiling int, learned *atomic.Int64, log *slog.Logger) *jobSlots {
 	return &jobSlots{log: log, ceiling: ceiling, learned: learned, holdFor: holdMax,
-		limit: ceiling, changed: make(chan struct{})}
+		account: accountLimit{ceiling: ceiling, limit: ceiling}, changed: make(chan struct{})}
 }
 
 // acquire takes a slot, waiting while every allowed one is taken.
@@ -76,7 +158,7 @@ func (s *jobSlots) acquire(ctx context.Context) (*slot, error) {
 func (s *jobSlots) take(ctx context.Context, giveUp <-chan time.Time) error {
 	for {
 		s.mu.Lock()
-		if s.used < s.limit {
+		if s.used < s.account.limit {
 			s.used++
 			s.mu.Unlock()
 			return nil
@@ -94,15 +176,6 @@ func (s *jobSlots) take(ctx context.Context, giveUp <-chan time.Time) error {
 			return ctx.Err()
 		}
 	}
-}
-
-// setLimit changes the limit. s.mu must be held.
-func (s *jobSlots) setLimit(n int) {
-	n = min(max(n, 1), s.ceiling)
-	if n > s.limit {
-		s.signal()
-	}
-	s.limit, s.accepted = n, 0
 }
 
 // signal wakes every waiter to look again. s.mu must be held.
@@ -154,21 +227,14 @@ func (sl *slot) submitted() {
 	s := sl.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	switch {
-	case s.limit >= s.ceiling:
-	case s.placed > s.limit:
-		// A submit that stopped waiting was taken: the account holds more
-		// than the limit said. (One more, not all that seem to be there:
-		// jobs that finished unseen still count as placed.)
-		s.setLimit(s.limit + 1)
+	switch s.account.accept(s.placed) {
+	case keep:
+		return
+	case tookMore:
 		s.log.Info("the account took more jobs at once than it seemed to; raising the limit",
-			"jobs_at_once", s.limit, "concurrency", s.ceiling)
-	default:
-		s.accepted++
-		if s.accepted >= 2*s.limit {
-			s.setLimit(s.limit + 1)
-		}
+			"jobs_at_once", s.account.limit, "concurrency", s.ceiling)
 	}
+	s.signal() // room for one more
 }
 
 // hold returns the api.SubmitHold of the submit that holds sl. stop ends a
@@ -185,31 +251,17 @@ func (sl *slot) hold(stop context.Context) api.SubmitHold {
 func (sl *slot) refusedAgain(ctx context.Context, refusal api.Refusal) (api.HoldDecision, error) {
 	s := sl.s
 	s.mu.Lock()
-	onAccount := s.placed
-	// Refused again with no poll refused in between, or refused at a limit
-	// already learned with no poll refused since: the account is full.
-	again := sl.refused && refusal.PollsRateLimited == sl.pollsLimited ||
-		s.limit < s.ceiling && onAccount >= s.limit && refusal.PollsRateLimited == s.pollsLimited
+	d, learned, lowered := s.account.refused(submitRefusal{onAccount: s.placed, pollsLimited: refusal.PollsRateLimited,
+		before: sl.refused, pollsLimitedBefore: sl.pollsLimited})
 	sl.refused, sl.pollsLimited = true, refusal.PollsRateLimited
-	switch {
-	case onAccount == 0:
-		// Nothing of ours on the account, nothing to wait for: the rate,
-		// or other clients' jobs.
+	if d != api.Held {
 		s.mu.Unlock()
-		return api.AsRateLimit, nil
-	case !again:
-		// A first refusal may be the rate, and so is one while polls are
-		// refused too: back off. The shared rate is left to the polls'
-		// 429s, since the account's limit would slow them for nothing.
-		s.mu.Unlock()
-		return api.BackOffOnly, nil
+		return d, nil
 	}
-	s.learned.Store(int64(onAccount))
-	s.pollsLimited = refusal.PollsRateLimited
-	if onAccount < s.limit {
-		s.setLimit(onAccount)
+	s.learned.Store(int64(learned))
+	if lowered {
 		s.log.Warn("the account takes no more jobs at once; further submits wait for a job to finish",
-			"jobs_at_once", onAccount, "concurrency", s.ceiling)
+			"jobs_at_once", learned, "concurrency", s.ceiling)
 	}
 	// Give the slot back and queue for the next one like any submit, so
 	// that a finish lets one of them go, not every one that waits.

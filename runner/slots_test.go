@@ -95,7 +95,7 @@ func TestJobSlotsLearnTheAccountLimit(t *testing.T) {
 func limitOf(s *jobSlots) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.limit
+	return s.account.limit
 }
 
 func TestJobSlotsLimitCreepsBackUp(t *testing.T) {
@@ -209,7 +209,7 @@ func TestARefusalAtALearnedLimitHoldsAtOnce(t *testing.T) {
 		sl, err := s.acquire(t.Context())
 		require.NoError(t, err)
 		s.mu.Lock()
-		s.limit = 2
+		s.account.limit = 2
 		s.mu.Unlock()
 		return s, sl
 	}
@@ -225,4 +225,88 @@ func TestARefusalAtALearnedLimitHoldsAtOnce(t *testing.T) {
 	decision, err := sl.refusedAgain(t.Context(), polls)
 	require.NoError(t, err)
 	assert.Equal(t, api.BackOffOnly, decision)
+}
+
+func TestAccountLimitRefusals(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name         string
+		limit        int   // the limit before (ceiling 8)
+		pollsLimited int64 // api.Refusal.PollsRateLimited when a submit was last held
+		refusal      submitRefusal
+
+		want      api.HoldDecision
+		learned   int
+		lowered   bool
+		limitThen int
+	}{
+		{name: "nothing of ours on the account: the rate", limit: 8,
+			refusal: submitRefusal{onAccount: 0, before: true},
+			want:    api.AsRateLimit, limitThen: 8},
+		{name: "a first refusal may be the rate: back off only", limit: 8,
+			refusal: submitRefusal{onAccount: 3},
+			want:    api.BackOffOnly, limitThen: 8},
+		{name: "refused again, no poll refused between: the account is full", limit: 8,
+			refusal: submitRefusal{onAccount: 3, pollsLimited: 4, before: true, pollsLimitedBefore: 4},
+			want:    api.Held, learned: 3, lowered: true, limitThen: 3},
+		{name: "refused again while polls were refused too: the rate", limit: 8,
+			refusal: submitRefusal{onAccount: 3, pollsLimited: 5, before: true, pollsLimitedBefore: 4},
+			want:    api.BackOffOnly, limitThen: 8},
+		{name: "a first refusal at a learned limit, no poll refused since: full", limit: 3, pollsLimited: 4,
+			refusal: submitRefusal{onAccount: 3, pollsLimited: 4},
+			want:    api.Held, learned: 3, limitThen: 3},
+		{name: "a first refusal at a learned limit after polls were refused: back off", limit: 3, pollsLimited: 4,
+			refusal: submitRefusal{onAccount: 3, pollsLimited: 6},
+			want:    api.BackOffOnly, limitThen: 3},
+		{name: "a first refusal under a learned limit: back off", limit: 3, pollsLimited: 4,
+			refusal: submitRefusal{onAccount: 2, pollsLimited: 4},
+			want:    api.BackOffOnly, limitThen: 3},
+		{name: "full with more of ours than the limit: held, limit kept", limit: 3,
+			refusal: submitRefusal{onAccount: 5, before: true},
+			want:    api.Held, learned: 5, limitThen: 3},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			a := accountLimit{ceiling: 8, limit: tc.limit, pollsLimited: tc.pollsLimited}
+			d, learned, lowered := a.refused(tc.refusal)
+			assert.Equal(t, tc.want, d)
+			assert.Equal(t, tc.learned, learned)
+			assert.Equal(t, tc.lowered, lowered)
+			assert.Equal(t, tc.limitThen, a.limit)
+			if d == api.Held {
+				assert.Equal(t, tc.refusal.pollsLimited, a.pollsLimited, "remembers the polls' 429s when it held")
+			}
+		})
+	}
+}
+
+func TestAccountLimitAccepts(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name     string
+		limit    int
+		accepted int // accepted since the limit last changed
+		placed   int // jobs of ours on the account with this one
+
+		want      raise
+		limitThen int
+	}{
+		{"at --concurrency: nothing to learn", 8, 0, 8, keep, 8},
+		{"under the limit: counted", 3, 0, 3, keep, 3},
+		{"the 2×limit-th accept creeps up by one", 3, 5, 3, creep, 4},
+		{"more placed than the limit: the cut was wrong", 3, 0, 4, tookMore, 4},
+		{"never above --concurrency", 7, 13, 7, creep, 8},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			a := accountLimit{ceiling: 8, limit: tc.limit, accepted: tc.accepted}
+			assert.Equal(t, tc.want, a.accept(tc.placed))
+			assert.Equal(t, tc.limitThen, a.limit)
+			if tc.want != keep {
+				assert.Zero(t, a.accepted, "counting starts again at the new limit")
+			}
+		})
+	}
 }

@@ -28,6 +28,8 @@ func newBenchCmd(stdout, stderr io.Writer) *cobra.Command {
 		Short: "Measure this binary against the simulator",
 		Long: `Measure this binary against the simulator (issue #5's scenarios); the
 README's Performance table is its --markdown output.`,
+		Example: `  pikabatch bench --scenario overhead,slots --runs 1
+  pikabatch bench --markdown`,
 		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			return runBench(c.Context(), o, stdout, stderr)
@@ -36,13 +38,14 @@ README's Performance table is its --markdown output.`,
 	fs := c.Flags()
 	fs.StringVar(&o.only, "scenario", "", "comma-separated `names` to run (default all): "+strings.Join(bench.Scenarios(), ", "))
 	fs.IntVar(&o.cfg.Runs, "runs", 3, "runs per scenario; figures are medians")
-	fs.Float64Var(&o.cfg.Scale, "scale", 1, "multiply every scenario's row count (1 = the issue's sizes)")
+	fs.Float64Var(&o.cfg.Scale, "scale", 1, "multiply every scenario's row count (1 = each scenario's own size, as in the README's table)")
 	fs.Float64Var(&o.cfg.TimeScale, "time-scale", 1, "multiply the simulated job durations")
 	fs.StringVar(&o.cfg.Dir, "dir", "", "scratch `folder` (default a temporary one, removed afterwards)")
 	fs.StringVar(&o.cfg.Exe, "exe", "", "pikabatch `binary` to measure (default this one)")
 	fs.BoolVar(&o.asJSON, "json", false, "print the results as JSON")
 	fs.BoolVar(&o.asTable, "markdown", false, "print the results as a Markdown table")
-	fs.BoolVarP(&o.quiet, "quiet", "q", false, "no per-run lines on stderr")
+	fs.BoolVarP(&o.quiet, "quiet", "q", false, "quiet: no per-run lines on stderr")
+	completeWords(c, "scenario", bench.Scenarios()...)
 	return c
 }
 
@@ -65,7 +68,7 @@ func runBench(ctx context.Context, o benchOptions, stdout, stderr io.Writer) err
 	results, err := bench.Run(ctx, cfg)
 	switch {
 	case o.asJSON:
-		writeJSON(stdout, results)
+		writeJSON(stdout, benchJSON{Version: jsonVersion, Scenarios: results})
 	case o.asTable:
 		bench.WriteMarkdown(stdout, results)
 	default:

@@ -34,6 +34,8 @@ func newCancelCmd(stdout io.Writer) *cobra.Command {
 		Long: `Ask the API to cancel a batch's queued jobs (or the named ones) and record
 the outcome. While a run is live, it cancels for you (no token needed
 here); otherwise RUNCOMFY_API_TOKEN (or RUNCOMFY_API_TOKEN_FILE) is read.`,
+		Example: `  pikabatch cancel --out out
+  pikabatch cancel --out out --key clip-007 --key clip-012 --json`,
 		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			return runCancel(c.Context(), o, stdout)
@@ -44,6 +46,7 @@ here); otherwise RUNCOMFY_API_TOKEN (or RUNCOMFY_API_TOKEN_FILE) is read.`,
 	fs.StringArrayVar(&o.keys, "key", nil, "cancel only this job `key` (repeat for several); default every queued job")
 	fs.StringVar(&o.apiBase, "api-base", envOr("RUNCOMFY_API_BASE", api.DefaultBaseURL), "API base URL (env RUNCOMFY_API_BASE), used when no run is live")
 	fs.BoolVar(&o.asJSON, "json", false, "print the outcome as JSON")
+	markBatchRequired(c)
 	return c
 }
 
@@ -71,7 +74,7 @@ func runCancel(ctx context.Context, o cancelOptions, stdout io.Writer) error {
 
 	rep, err := cancelAll(ctx, srcs, o.keys)
 	if o.asJSON {
-		writeJSON(stdout, rep)
+		writeJSON(stdout, cancelJSONOf(rep))
 	} else {
 		printCancel(stdout, rep)
 	}

@@ -27,7 +27,7 @@ func TestCancelWhileLive(t *testing.T) {
 	env := map[string]string{"RUNCOMFY_API_TOKEN": "", "RUNCOMFY_API_TOKEN_FILE": ""}
 	code, stdout, stderr := invoke(t, env, "cancel", "--out", lr.out, "--json")
 	require.Equal(t, exitOK, code, stderr)
-	var rep live.CancelReport
+	var rep cancelJSON
 	require.NoError(t, json.Unmarshal([]byte(stdout), &rep))
 	assert.Equal(t, 2, rep.Counts[live.Cancelled], "one slot: one job runs, two wait")
 	assert.Equal(t, 1, rep.Counts[live.AlreadyRunning])
@@ -36,7 +36,7 @@ func TestCancelWhileLive(t *testing.T) {
 
 	code, stdout, _ = invoke(t, nil, "status", "--out", lr.out, "--json")
 	require.Equal(t, exitOK, code)
-	var st statusReport
+	var st statusJSON
 	require.NoError(t, json.Unmarshal([]byte(stdout), &st))
 	assert.Equal(t, 2, st.ByState[store.StateCancelled], "recorded by the live run")
 }

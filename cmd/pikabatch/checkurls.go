@@ -91,7 +91,7 @@ func printURLCheck(w io.Writer, path string) func(urlCheck) {
 // urlsJSON writes `validate --check-urls --json` as it goes: the
 // summary's fields and a "urls" array, one element per row as it is
 // checked, byte for byte what writeJSON prints for the summary with a
-// []urlCheck field "urls" (null when no row was checked).
+// []urlCheckJSON field "urls" ([] when no row was checked).
 type urlsJSON struct {
 	w io.Writer
 	n int
@@ -99,7 +99,7 @@ type urlsJSON struct {
 
 // newURLsJSON writes everything before the first row's verdict.
 func newURLsJSON(w io.Writer, sum manifest.Summary) (*urlsJSON, error) {
-	head, err := json.MarshalIndent(sum, "", "  ")
+	head, err := json.MarshalIndent(validateJSONOf(sum), "", "  ")
 	if err != nil {
 		return nil, err
 	}
@@ -115,7 +115,7 @@ func newURLsJSON(w io.Writer, sum manifest.Summary) (*urlsJSON, error) {
 
 // add writes one row's verdict.
 func (j *urlsJSON) add(ch urlCheck) {
-	b, err := json.MarshalIndent(ch, "    ", "  ")
+	b, err := json.MarshalIndent(urlCheckJSONOf(ch), "    ", "  ")
 	if err != nil {
 		return // a urlCheck is strings and numbers: it always encodes
 	}
@@ -130,7 +130,7 @@ func (j *urlsJSON) add(ch urlCheck) {
 // close ends the array and the object.
 func (j *urlsJSON) close() {
 	if j.n == 0 {
-		fmt.Fprint(j.w, "null\n}\n")
+		fmt.Fprint(j.w, "[]\n}\n")
 		return
 	}
 	fmt.Fprint(j.w, "\n  ]\n}\n")

@@ -29,6 +29,8 @@ func newDemoCmd(stdout, stderr io.Writer) *cobra.Command {
 		Short: "Render examples/manifest.csv on the built-in simulator",
 		Long: `Render a manifest against a simulated Model API in this process: the
 whole product, end to end, with no account and no network.`,
+		Example: `  pikabatch demo
+  pikabatch demo --out /tmp/demo --faults=false`,
 		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			return runDemo(c.Context(), o, stdout, stderr)
@@ -37,7 +39,8 @@ whole product, end to end, with no account and no network.`,
 	fs := c.Flags()
 	fs.StringVar(&o.batch.manifest, "manifest", "examples/manifest.csv", "manifest `file` to render")
 	fs.StringVar(&o.batch.out, "out", "out", "output `folder`")
-	fs.BoolVarP(&o.batch.quiet, "quiet", "q", false, "quiet: warnings and errors only")
+	// No --progress here: -q turns the progress display off.
+	fs.BoolVarP(&o.batch.quiet, "quiet", "q", false, "quiet: no progress display, warnings and errors only")
 	fs.BoolVar(&o.faults, "faults", true, "inject recoverable faults (429s, 5xx, cut-off downloads, expired URLs)")
 	return c
 }

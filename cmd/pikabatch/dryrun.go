@@ -39,7 +39,7 @@ func dryRun(ctx context.Context, o batchOptions, rows runner.RowSource, statePat
 		return err
 	}
 	if o.jsonSummary {
-		writeJSON(stdout, p)
+		writeJSON(stdout, planJSONOf(p))
 		return nil
 	}
 	printPlan(stdout, p, statePath)

@@ -11,7 +11,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/pikabatch/pikabatch/runner"
 	"github.com/pikabatch/pikabatch/runner/sim"
 )
 
@@ -42,9 +41,9 @@ func TestDryRun(t *testing.T) {
 		"d,https://img.example.com/d.jpg,sun,4\n")
 	code, stdout, stderr = invoke(t, noToken, "run", "--dry-run", "--manifest", m, "--out", out, "--json")
 	require.Equal(t, exitOK, code, stderr)
-	var p runner.Plan
+	var p planJSON
 	require.NoError(t, json.Unmarshal([]byte(stdout), &p))
-	assert.Equal(t, runner.Plan{Rows: 4, New: 1, Download: 1, Done: 1, Changed: 1, Submits: 1}, p)
+	assert.Equal(t, planJSON{Version: jsonVersion, Rows: 4, New: 1, Download: 1, Done: 1, Changed: 1, Submits: 1}, p)
 	assert.Equal(t, before, srv.Counters(), "nothing sent")
 	assert.NoFileExists(t, filepath.Join(out, "a.mp4"))
 }

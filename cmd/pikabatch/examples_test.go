@@ -56,6 +56,22 @@ func TestExamples(t *testing.T) {
 		assert.Error(t, err)
 	})
 
+	// The README's command lines, checked as the examples' are.
+	t.Run("README.md", func(t *testing.T) {
+		b, err := os.ReadFile("../../README.md")
+		require.NoError(t, err)
+		invs := textInvocations("README.md", 1, string(b))
+		assert.Greater(t, len(invs), 20, "the README's command lines are found")
+		for _, inv := range invs {
+			if isSynopsis(inv) {
+				continue
+			}
+			for _, p := range cli.check(inv) {
+				t.Errorf("%s: %s\n\tin: %s", inv.where, p, inv)
+			}
+		}
+	})
+
 	files := exampleFiles(t)
 	require.NotEmpty(t, files)
 	for _, file := range files {
@@ -518,6 +534,16 @@ func (c *cliFlags) check(inv invocation) []string {
 		}
 	}
 	return append(probs, checkShard(inv)...)
+}
+
+// isSynopsis reports whether inv shows a command's form rather than a
+// command line: "pikabatch COMMAND", optional parts in brackets,
+// alternatives, or cobra's completion command, which takes a shell.
+func isSynopsis(inv invocation) bool {
+	if inv.cmd == "completion" || strings.ToUpper(inv.cmd) == inv.cmd {
+		return true
+	}
+	return slices.ContainsFunc(inv.args, func(a string) bool { return strings.ContainsAny(a, "[]|") })
 }
 
 // isPlaceholder reports whether arg stands for more arguments of the same

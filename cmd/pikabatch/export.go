@@ -26,6 +26,9 @@ func newExportCmd(stdout, stderr io.Writer) *cobra.Command {
 		Short: "Write the dataset's index: one row per job (also of a live run)",
 		Long: `Write the dataset's index: one row per job of one or several state files
 (shards), from a live run if one holds a file.`,
+		Example: `  pikabatch export --out out > index.jsonl
+  pikabatch export --out out --format csv -o index.csv
+  pikabatch export --state a/.pikabatch.db --state b/.pikabatch.db -o all.jsonl`,
 		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			return runExport(c.Context(), o, stdout, stderr)
@@ -35,6 +38,8 @@ func newExportCmd(stdout, stderr io.Writer) *cobra.Command {
 	o.batches.register(fs)
 	fs.StringVar(&o.format, "format", "", "csv or jsonl (default: by -o's extension, else jsonl)")
 	fs.StringVarP(&o.outFile, "output", "o", "-", "write to `file` (atomically) instead of stdout")
+	markBatchRequired(c)
+	completeWords(c, "format", "csv", "jsonl")
 	return c
 }
 

@@ -3,11 +3,288 @@ package main
 import (
 	"encoding/json"
 	"io"
+	"strconv"
+	"time"
+
+	"github.com/pikabatch/pikabatch/cmd/pikabatch/internal/bench"
+	"github.com/pikabatch/pikabatch/manifest"
+	"github.com/pikabatch/pikabatch/runner"
+	"github.com/pikabatch/pikabatch/runner/api"
+	"github.com/pikabatch/pikabatch/runner/live"
+	"github.com/pikabatch/pikabatch/runner/verify"
+	"github.com/pikabatch/pikabatch/store"
 )
+
+// The --json outputs' wire types. cmd owns them, so that a library's
+// struct can change without changing what scripts read: every key is
+// snake_case, every output an object with "version" (README.md, "JSON
+// output"; TestJSONKeys holds each one's keys). Durations are integer
+// nanoseconds in keys ending _ns, times RFC 3339. A live run's figures
+// are live.Figures, the control socket's wire type, in run's output and
+// status's this_run alike.
+
+// jsonVersion is the version of every --json schema. A key may be added
+// within a version; one renamed, removed or changed in meaning takes the
+// next.
+const jsonVersion = 1
 
 // writeJSON prints v as indented JSON for scripts.
 func writeJSON(w io.Writer, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(v)
+}
+
+// apiCallsJSON is api.Calls: HTTP requests by kind (every attempt), the
+// retries among them, the 429s received and the slowdowns they caused.
+type apiCallsJSON struct {
+	Submit      int64 `json:"submit"`
+	Status      int64 `json:"status"`
+	Result      int64 `json:"result"`
+	Cancel      int64 `json:"cancel"`
+	Retries     int64 `json:"retries"`
+	RateLimited int64 `json:"rate_limited"`
+	Slowdowns   int64 `json:"slowdowns"`
+}
+
+func apiCallsOf(c api.Calls) apiCallsJSON {
+	return apiCallsJSON{Submit: c.Submit, Status: c.Status, Result: c.Result, Cancel: c.Cancel,
+		Retries: c.Retries, RateLimited: c.RateLimited, Slowdowns: c.Slowdowns}
+}
+
+// runJSON is `run --json` (and `demo`'s figures): the run's account and
+// its API calls.
+type runJSON struct {
+	Version int `json:"version"`
+	live.Figures
+	APICalls apiCallsJSON `json:"api_calls"`
+}
+
+func runJSONOf(s runner.Summary, calls api.Calls) runJSON {
+	return runJSON{Version: jsonVersion, Figures: liveFigures(s), APICalls: apiCallsOf(calls)}
+}
+
+// planJSON is `run --dry-run --json`: what a run would do with each row
+// (runner.Plan).
+type planJSON struct {
+	Version         int `json:"version"`
+	Rows            int `json:"rows"`
+	New             int `json:"new"`
+	Retry           int `json:"retry"`
+	InFlight        int `json:"in_flight"`
+	Download        int `json:"download"`
+	Resend          int `json:"resend"`
+	Held            int `json:"held"`
+	Done            int `json:"done"`
+	Failed          int `json:"failed"`
+	Changed         int `json:"changed"`
+	ChangedInFlight int `json:"changed_in_flight"`
+	Submits         int `json:"submits"`
+	Orphans         int `json:"orphans"`
+	OrphansInFlight int `json:"orphans_in_flight"`
+}
+
+func planJSONOf(p runner.Plan) planJSON {
+	return planJSON{Version: jsonVersion, Rows: p.Rows, New: p.New, Retry: p.Retry, InFlight: p.InFlight,
+		Download: p.Download, Resend: p.Resend, Held: p.Held, Done: p.Done, Failed: p.Failed,
+		Changed: p.Changed, ChangedInFlight: p.ChangedInFlight, Submits: p.Submits,
+		Orphans: p.Orphans, OrphansInFlight: p.OrphansInFlight}
+}
+
+// validateJSON is `validate --json`; URLs are set with --check-urls only,
+// where checkURLs writes them as they come (urlsJSON).
+type validateJSON struct {
+	Version       int            `json:"version"`
+	Rows          int            `json:"rows"`
+	ByResolution  map[string]int `json:"by_resolution"`
+	ByDuration    map[string]int `json:"by_duration_s"` // seconds, as a string key
+	DuplicateRows int            `json:"duplicate_rows"`
+	URLs          []urlCheckJSON `json:"urls,omitempty"`
+}
+
+func validateJSONOf(s manifest.Summary) validateJSON {
+	v := validateJSON{Version: jsonVersion, Rows: s.Rows, ByResolution: s.ByResolution,
+		ByDuration: make(map[string]int, len(s.ByDuration)), DuplicateRows: s.DuplicateRows}
+	for d, n := range s.ByDuration {
+		v.ByDuration[strconv.Itoa(d)] = n
+	}
+	return v
+}
+
+// urlCheckJSON is one row's image URL verdict.
+type urlCheckJSON struct {
+	Line        int    `json:"line"`
+	Key         string `json:"key"`
+	URL         string `json:"url"` // signatures redacted
+	OK          bool   `json:"ok"`
+	Status      int    `json:"status,omitempty"` // HTTP status of the answer used
+	Method      string `json:"method,omitempty"` // HEAD or GET
+	ContentType string `json:"content_type,omitempty"`
+	Size        int64  `json:"size"` // bytes; -1 when the host did not say
+	Problem     string `json:"problem,omitempty"`
+}
+
+func urlCheckJSONOf(c urlCheck) urlCheckJSON {
+	return urlCheckJSON{Line: c.Line, Key: c.Key, URL: c.URL, OK: c.OK, Status: c.Status, Method: c.Method,
+		ContentType: c.ContentType, Size: c.Size, Problem: c.Problem}
+}
+
+// statusJSON is `status --json`: each state file's status and the totals.
+type statusJSON struct {
+	Version int                 `json:"version"`
+	Jobs    int                 `json:"jobs"`
+	ByState map[store.State]int `json:"by_state"`
+	Batches []batchStatusJSON   `json:"batches"`
+	// Unreachable are state files held by a run this process cannot ask;
+	// the totals leave them out.
+	Unreachable []unreachableBatch `json:"unreachable,omitempty"`
+}
+
+// batchStatusJSON is one state file's live.Status.
+type batchStatusJSON struct {
+	StateFile       string              `json:"state_file"`
+	Live            *liveRunJSON        `json:"live,omitempty"`
+	Jobs            int                 `json:"jobs"`
+	ByState         map[store.State]int `json:"by_state"`
+	Failures        []failureGroupJSON  `json:"failures,omitempty"`
+	Uncertain       int                 `json:"uncertain"`
+	UncertainKeys   []string            `json:"uncertain_keys,omitempty"`
+	OldestActive    *activeJobJSON      `json:"oldest_active,omitempty"`
+	Orphans         int                 `json:"orphans"`
+	OrphanKeys      []string            `json:"orphan_keys,omitempty"`
+	OrphansInFlight int                 `json:"orphans_in_flight,omitempty"`
+}
+
+// liveRunJSON is a live run's progress (live.RunInfo).
+type liveRunJSON struct {
+	PID        int           `json:"pid"`
+	Host       string        `json:"host"`
+	StartedAt  time.Time     `json:"started_at"`
+	Command    string        `json:"command,omitempty"`
+	Rows       int           `json:"rows"`
+	Finished   int           `json:"finished"`
+	Done       int           `json:"done"`
+	Left       int           `json:"left"`
+	InProgress int           `json:"in_progress"`
+	ThisRun    live.Figures  `json:"this_run"`
+	APICalls   apiCallsJSON  `json:"api_calls"`
+	PerMinute  float64       `json:"jobs_per_minute"`
+	ETA        time.Duration `json:"eta_ns"`
+}
+
+// failureGroupJSON is the jobs that ended with one error message.
+type failureGroupJSON struct {
+	Message string   `json:"message"`
+	Count   int      `json:"count"`
+	Keys    []string `json:"keys"` // the first few
+}
+
+// activeJobJSON is the job longest on the API.
+type activeJobJSON struct {
+	Key         string        `json:"key"`
+	RequestID   string        `json:"request_id"`
+	State       store.State   `json:"state"`
+	SubmittedAt time.Time     `json:"submitted_at"`
+	Age         time.Duration `json:"age_ns"`
+}
+
+func batchStatusJSONOf(s live.Status) batchStatusJSON {
+	b := batchStatusJSON{StateFile: s.StateFile, Jobs: s.Jobs, ByState: s.ByState, Uncertain: s.Uncertain,
+		UncertainKeys: s.UncertainKeys, Orphans: s.Orphans, OrphanKeys: s.OrphanKeys, OrphansInFlight: s.OrphansInFlight}
+	if l := s.Live; l != nil {
+		b.Live = &liveRunJSON{PID: l.PID, Host: l.Host, StartedAt: l.StartedAt, Command: l.Command, Rows: l.Rows,
+			Finished: l.Finished, Done: l.Done, Left: l.Left, InProgress: l.InProgress, ThisRun: l.ThisRun,
+			APICalls: apiCallsOf(l.Calls), PerMinute: l.PerMinute, ETA: l.ETA}
+	}
+	for _, g := range s.Failures {
+		b.Failures = append(b.Failures, failureGroupJSON{Message: g.Message, Count: g.Count, Keys: g.Keys})
+	}
+	if a := s.OldestActive; a != nil {
+		b.OldestActive = &activeJobJSON{Key: a.Key, RequestID: a.RequestID, State: a.State, SubmittedAt: a.SubmittedAt, Age: a.Age}
+	}
+	return b
+}
+
+// cancelJSON is `cancel --json`: each job's outcome, and the counts by
+// outcome.
+type cancelJSON struct {
+	Version int                `json:"version"`
+	Results []cancelResultJSON `json:"results"`
+	Counts  map[string]int     `json:"counts"`
+}
+
+// cancelResultJSON is what happened to one job; Outcome is one of
+// live's outcome words (cancelled, already_running, finished,
+// not_submitted, not_found, error).
+type cancelResultJSON struct {
+	Key       string      `json:"key"`
+	RequestID string      `json:"request_id,omitempty"`
+	State     store.State `json:"state,omitempty"`
+	Outcome   string      `json:"outcome"`
+	Error     string      `json:"error,omitempty"`
+}
+
+func cancelJSONOf(r live.CancelReport) cancelJSON {
+	c := cancelJSON{Version: jsonVersion, Results: []cancelResultJSON{}, Counts: r.Counts}
+	for _, res := range r.Results {
+		c.Results = append(c.Results, cancelResultJSON{Key: res.Key, RequestID: res.RequestID, State: res.State,
+			Outcome: res.Outcome, Error: res.Error})
+	}
+	return c
+}
+
+// recoverJSON is `recover --json`: what the state file was rebuilt with.
+type recoverJSON struct {
+	Version   int       `json:"version"`
+	Index     string    `json:"index"`
+	IndexTime time.Time `json:"index_written_at"`
+	StateFile string    `json:"state_file"`
+	Jobs      int       `json:"jobs"`
+	Done      int       `json:"done"`
+	Refetch   int       `json:"refetch"`
+	InFlight  int       `json:"in_flight"`
+	Uncertain int       `json:"uncertain"`
+	Pending   int       `json:"pending"`
+	Finished  int       `json:"finished"`
+	Journaled int       `json:"journaled"`
+	KeptAs    string    `json:"damaged_kept_as,omitempty"`
+}
+
+func recoverJSONOf(r live.RecoverReport, keptAs string) recoverJSON {
+	return recoverJSON{Version: jsonVersion, Index: r.Index, IndexTime: r.IndexTime, StateFile: r.StateFile,
+		Jobs: r.Jobs, Done: r.Done, Refetch: r.Refetch, InFlight: r.InFlight, Uncertain: r.Uncertain,
+		Pending: r.Pending, Finished: r.Finished, Journaled: r.Journaled, KeptAs: keptAs}
+}
+
+// verifyJSON is `verify --json`: the files checked and those that failed.
+type verifyJSON struct {
+	Version  int           `json:"version"`
+	Jobs     int           `json:"jobs"`  // done jobs checked
+	Files    int           `json:"files"` // their files
+	OK       int           `json:"ok"`
+	Bytes    int64         `json:"bytes"` // read and hashed
+	Findings []findingJSON `json:"findings"`
+}
+
+// findingJSON is one file that failed the check.
+type findingJSON struct {
+	Key     string `json:"key"`
+	Path    string `json:"path"`    // under --out
+	Problem string `json:"problem"` // missing, wrong size, wrong SHA-256, unreadable, unsafe path, not a regular file
+	Detail  string `json:"detail,omitempty"`
+	Removed bool   `json:"removed,omitempty"`
+}
+
+// benchJSON is `bench --json`: each scenario's figures.
+type benchJSON struct {
+	Version   int            `json:"version"`
+	Scenarios []bench.Result `json:"scenarios"`
+}
+
+func verifyJSONOf(r verify.Report) verifyJSON {
+	v := verifyJSON{Version: jsonVersion, Jobs: r.Jobs, Files: r.Files, OK: r.OK, Bytes: r.Bytes, Findings: []findingJSON{}}
+	for _, f := range r.Findings {
+		v.Findings = append(v.Findings, findingJSON{Key: f.Key, Path: f.Path, Problem: string(f.Problem), Detail: f.Detail, Removed: f.Removed})
+	}
+	return v
 }

@@ -119,9 +119,7 @@ func usagef(format string, args ...any) error { return &usageError{msg: fmt.Spri
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	root := newRootCmd(stdout, stderr)
 	var started bool
-	for _, c := range root.Commands() {
-		markStarted(c, &started)
-	}
+	markStarted(root, &started)
 	// A non-nil slice: with nil, cobra would read os.Args.
 	root.SetArgs(append([]string{}, args...))
 	c, err := root.ExecuteContextC(ctx)
@@ -132,12 +130,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if errors.As(err, &ue) {
 		return err
 	}
-	return usagef("%v\nRun '%s --help' for usage.", err, c.CommandPath())
+	return usagef("%v\n%s", err, helpHint(c))
 }
 
-// markStarted makes c's RunE set *started before it runs: errors from then
-// on are the command's own.
+// markStarted makes the RunE of c and its subcommands set *started
+// before it runs: errors from then on are the command's own.
 func markStarted(c *cobra.Command, started *bool) {
+	for _, sub := range c.Commands() {
+		markStarted(sub, started)
+	}
 	if c.RunE == nil {
 		return
 	}
@@ -156,7 +157,9 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		Version:       api.Version,
 		SilenceErrors: true,
 		SilenceUsage:  true,
-		Args:          nil, // cobra's check: an unknown command is an error, with suggestions
+		Args:          unknownCommand,
+		// Suggest commands up to two edits away (cobra's default, stated).
+		SuggestionsMinimumDistance: 2,
 		RunE: func(c *cobra.Command, _ []string) error {
 			c.SetOut(stderr)
 			_ = c.Help()
@@ -166,9 +169,8 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetVersionTemplate("pikabatch {{.Version}}\n")
-	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return usagef("%v\nRun '%s --help' for usage.", err, c.CommandPath())
-	})
+	root.SetFlagErrorFunc(flagError)
+	root.SetUsageTemplate(usageTemplate)
 	root.AddCommand(
 		newRunCmd(stdout, stderr),
 		newValidateCmd(stdout),
@@ -188,9 +190,10 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 
 func newVersionCmd(stdout io.Writer) *cobra.Command {
 	return &cobra.Command{
-		Use:   "version",
-		Short: "Print the version",
-		Args:  noArgs,
+		Use:     "version",
+		Short:   "Print the version",
+		Example: "  pikabatch version",
+		Args:    noArgs,
 		RunE: func(*cobra.Command, []string) error {
 			fmt.Fprintf(stdout, "pikabatch %s\n", api.Version)
 			return nil

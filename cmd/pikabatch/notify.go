@@ -15,6 +15,7 @@ import (
 
 	"github.com/pikabatch/pikabatch/runner"
 	"github.com/pikabatch/pikabatch/runner/api"
+	"github.com/pikabatch/pikabatch/runner/live"
 	"github.com/pikabatch/pikabatch/store"
 )
 
@@ -27,15 +28,16 @@ const notifyTimeout = 10 * time.Second
 // size does not grow with the manifest: Summary.FailReasons holds the
 // reasons.Shown most frequent reasons and one count for the rest.
 type notifyPayload struct {
-	Text      string         `json:"text"`
-	Outcome   string         `json:"outcome"` // done, failed, incomplete, interrupted, error
-	ExitCode  int            `json:"exit_code"`
-	Error     string         `json:"error,omitempty"`
-	Host      string         `json:"host"`
-	Manifest  string         `json:"manifest"`
-	StateFile string         `json:"state_file"`
-	Summary   runner.Summary `json:"summary"`
-	APICalls  api.Calls      `json:"api_calls"`
+	Version   int          `json:"version"`
+	Text      string       `json:"text"`
+	Outcome   string       `json:"outcome"` // done, failed, incomplete, interrupted, error
+	ExitCode  int          `json:"exit_code"`
+	Error     string       `json:"error,omitempty"`
+	Host      string       `json:"host"`
+	Manifest  string       `json:"manifest"`
+	StateFile string       `json:"state_file"`
+	Summary   live.Figures `json:"summary"` // as in run --json
+	APICalls  apiCallsJSON `json:"api_calls"`
 }
 
 // checkNotifyURL accepts absolute http(s) URLs.

@@ -44,7 +44,7 @@ func TestOrphansInTheSummaryStatusAndExport(t *testing.T) {
 
 	code, stdout, _ = invoke(t, nil, "status", "--out", out, "--json")
 	require.Equal(t, exitOK, code)
-	var rep statusReport
+	var rep statusJSON
 	require.NoError(t, json.Unmarshal([]byte(stdout), &rep))
 	require.Len(t, rep.Batches, 1)
 	assert.Equal(t, 1, rep.Batches[0].Orphans)
@@ -88,7 +88,7 @@ func TestALiveRunReportsItsOrphans(t *testing.T) {
 
 	code, stdout, stderr := invoke(t, nil, "status", "--out", out, "--json")
 	require.Equal(t, exitOK, code, stderr)
-	var rep statusReport
+	var rep statusJSON
 	require.NoError(t, json.Unmarshal([]byte(stdout), &rep))
 	require.Len(t, rep.Batches, 1)
 	st := rep.Batches[0]

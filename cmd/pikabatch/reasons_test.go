@@ -93,7 +93,7 @@ func TestFailReasonsBoundedEndToEnd(t *testing.T) {
 	// status: as many groups, every failed job in one.
 	code, stdout, stderr = invoke(t, tokenEnv(api.URL), "status", "--out", out, "--json")
 	require.Equal(t, exitOK, code, stderr)
-	var rep statusReport
+	var rep statusJSON
 	require.NoError(t, json.Unmarshal([]byte(stdout), &rep))
 	require.Len(t, rep.Batches, 1)
 	groups := rep.Batches[0].Failures

@@ -32,6 +32,8 @@ func newRecoverCmd(stdout io.Writer) *cobra.Command {
 		Long: `Rebuild a missing or damaged state file from the batch's results index:
 request IDs, states, files, sizes and hashes. A damaged state file is kept
 as STATE.damaged-TIME. Nothing is sent to the API.`,
+		Example: `  pikabatch recover --out out
+  pikabatch recover --out out --shard 2/4`,
 		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			return runRecover(c.Context(), o, stdout)
@@ -43,6 +45,7 @@ as STATE.damaged-TIME. Nothing is sent to the API.`,
 	fs.StringVar(&o.index, "index", "", "results `index` to rebuild from (default OUT/results.jsonl, or the shard's)")
 	fs.StringVar(&o.shard, "shard", "", "the batch's `K/N` shard, as given to run")
 	fs.BoolVar(&o.asJSON, "json", false, "print the outcome as JSON")
+	markRequired(c, "out")
 	return c
 }
 
@@ -72,10 +75,7 @@ func runRecover(ctx context.Context, o recoverOptions, stdout io.Writer) error {
 		return err
 	}
 	if o.asJSON {
-		writeJSON(stdout, struct {
-			live.RecoverReport
-			KeptAs string `json:"damaged_kept_as,omitempty"`
-		}{rep, aside})
+		writeJSON(stdout, recoverJSONOf(rep, aside))
 		return nil
 	}
 	if aside != "" {

@@ -91,7 +91,7 @@ func (o *batchOptions) register(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.dlIdleTimeout, "download-idle-timeout", 60*time.Second, "retry a download (resuming it) when the file host sends nothing for this long")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
-	fs.BoolVarP(&o.quiet, "quiet", "q", false, "quiet: warnings and errors only")
+	fs.BoolVarP(&o.quiet, "quiet", "q", false, quietUsage)
 	fs.BoolVar(&o.jsonSummary, "json", false, "print the summary as JSON")
 	fs.StringVar(&o.resultsFormat, "results-format", "jsonl", "results index format: jsonl (OUT/results.jsonl), or csv to write OUT/results.csv as well")
 	fs.StringVar(&o.progress, "progress", progressAuto, "progress display on stderr: auto (a bar on a terminal, plain lines otherwise), bar, plain or off")
@@ -123,26 +123,35 @@ submitted, polled and downloaded into --out. Run the same command again
 to resume: nothing is submitted twice.
 
 Token: RUNCOMFY_API_TOKEN, or RUNCOMFY_API_TOKEN_FILE (a file holding it).`,
+		Example: `  # render a manifest into out/; the same command again resumes it
+  pikabatch run --manifest clips.csv --out out
+
+  # what a run would do against the state file; nothing is sent
+  pikabatch run --manifest clips.csv --out out --dry-run
+
+  # a nightly window: stop submitting at 06:00, pay for at most 500 jobs
+  pikabatch run --manifest clips.csv --out out --deadline 06:00 --max-submits 500`,
 		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			return runRun(c.Context(), o, stdout, stderr)
 		},
 	}
 	o.register(c.Flags())
+	markRequired(c, "manifest", "out")
+	completeWords(c, "format", "auto", "csv", "jsonl")
+	completeWords(c, "results-format", "jsonl", "csv")
+	completeWords(c, "progress", progressAuto, progressBar, progressPlain, progressOff)
+	completeWords(c, "log-format", "text", "json")
+	completeWords(c, "log-level", "debug", "info", "warn", "error")
 	return c
 }
 
-// runRun is the run command: read the token, then run the batch.
+// runRun is the run command. The flag's zero means "never", which a
+// download cannot afford; runBatch's callers in tests leave it zero for
+// the runner's default.
 func runRun(ctx context.Context, o batchOptions, stdout, stderr io.Writer) error {
 	if o.dlIdleTimeout <= 0 {
 		return usagef("--download-idle-timeout must be positive, not %s", o.dlIdleTimeout)
-	}
-	if !o.dryRun {
-		tok, err := tokenFromEnv()
-		if err != nil {
-			return err
-		}
-		o.token = tok
 	}
 	return runBatch(ctx, o, stdout, stderr)
 }
@@ -198,15 +207,17 @@ type batch struct {
 	state         stateFile
 }
 
-// prepareBatch checks the options, validates every row of the manifest and
-// finds the state file: an invalid manifest costs nothing.
+// prepareBatch checks the options, validates every row of the manifest,
+// finds the state file and reads the token: an invalid manifest costs
+// nothing, and every mistake in the command line (exit 64) is found before
+// a missing token (77).
 func prepareBatch(ctx context.Context, o batchOptions, stderr io.Writer) (*batch, error) {
+	var err error
 	b := &batch{o: o}
 	if err := b.checkOptions(); err != nil {
 		return nil, err
 	}
 	b.logs = newLogSink(stderr)
-	var err error
 	if b.log, err = newLogger(b.logs, o.logFormat, o.logLevel, o.quiet); err != nil {
 		return nil, err
 	}
@@ -218,6 +229,11 @@ func prepareBatch(ctx context.Context, o batchOptions, stderr io.Writer) (*batch
 	}
 	if err := b.findState(); err != nil {
 		return nil, err
+	}
+	if o.token == "" && !o.dryRun {
+		if b.o.token, err = tokenFromEnv(); err != nil {
+			return nil, err
+		}
 	}
 	return b, nil
 }
@@ -232,6 +248,10 @@ func (b *batch) checkOptions() error {
 	if err := requireRegularManifest(o.manifest, "run"); err != nil {
 		return err
 	}
+	if err := requireFolder(o.out); err != nil {
+		return err
+	}
+
 	if o.concurrency < 1 || o.dlConcurrency < 1 {
 		return usagef("--concurrency and --download-concurrency must be at least 1")
 	}
@@ -263,6 +283,16 @@ func (b *batch) checkOptions() error {
 		}
 	}
 	return nil
+}
+
+// requireFolder refuses an --out that exists and is not a folder (exit 73):
+// no video, state or index could be written into it.
+func requireFolder(out string) error {
+	fi, err := os.Stat(out)
+	if err != nil || fi.IsDir() {
+		return nil // missing: created by the run; unreadable: reported there
+	}
+	return fmt.Errorf("--out %s is a file, not a folder: give a folder for the videos, the state and the index: %w", out, runner.ErrOutput)
 }
 
 // validateManifest checks every row before anything is sent, and counts
@@ -475,8 +505,8 @@ func (b *batch) notify(ctx context.Context, sum runner.Summary, calls api.Calls,
 		return
 	}
 	code := exitCode(ctx, runErr)
-	p := notifyPayload{Outcome: outcome(code), ExitCode: code, Manifest: b.o.manifest, StateFile: b.state.path,
-		Summary: sum, APICalls: calls}
+	p := notifyPayload{Version: jsonVersion, Outcome: outcome(code), ExitCode: code, Manifest: b.o.manifest,
+		StateFile: b.state.path, Summary: liveFigures(sum), APICalls: apiCallsOf(calls)}
 	if runErr != nil {
 		p.Error = runErr.Error()
 	}
@@ -566,10 +596,7 @@ func wholeManifest(s runner.Summary, rows int) runner.Summary {
 // printSummary writes the end-of-run account.
 func printSummary(w io.Writer, s runner.Summary, calls api.Calls, asJSON bool) {
 	if asJSON {
-		writeJSON(w, struct {
-			runner.Summary
-			APICalls api.Calls `json:"api_calls"`
-		}{s, calls})
+		writeJSON(w, runJSONOf(s, calls))
 		return
 	}
 	fmt.Fprintf(w, "\nrows %d: %d done", s.Rows, s.Final[store.StateDone])

@@ -55,7 +55,7 @@ func TestShardsSplitAndMerge(t *testing.T) {
 
 	code, stdout, _ = invoke(t, env, "status", "--out", out, "--json")
 	require.Equal(t, exitOK, code)
-	var rep statusReport
+	var rep statusJSON
 	require.NoError(t, json.Unmarshal([]byte(stdout), &rep))
 	assert.Len(t, rep.Batches, 3)
 	assert.Equal(t, 12, rep.ByState[store.StateDone])

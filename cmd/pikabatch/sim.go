@@ -27,7 +27,9 @@ func newSimCmd(stdout io.Writer) *cobra.Command {
 		Use:   "sim [--addr HOST:PORT]",
 		Short: "Run the simulated API standalone",
 		Long:  simLong,
-		Args:  noArgs,
+		Example: `  pikabatch sim
+  pikabatch sim --addr 127.0.0.1:8787 --token test --fault-429 0.05 --fault-lost 0.01`,
+		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			return runSim(c.Context(), o, stdout)
 		},
@@ -106,7 +108,7 @@ func runSim(ctx context.Context, o simOptions, stdout io.Writer) error {
 	return ctx.Err()
 }
 
-const simLong = `Runs the simulated RunComfy Model API, speaking the documented contract:
+const simLong = `Run the simulated RunComfy Model API, speaking the documented contract:
 result "succeeded", cancel 202 with an outcome, errors with a numeric
 error_code. Fault flags take a rate in [0, 1], drawn from --seed.
 

@@ -13,7 +13,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/pikabatch/pikabatch/runner/live"
 	"github.com/pikabatch/pikabatch/runner/sim"
 	"github.com/pikabatch/pikabatch/store"
 )
@@ -198,7 +197,7 @@ func TestRecoverKeepsJobsInFlight(t *testing.T) {
 	env := tokenEnv(srv.APIURL)
 	code, stdout, stderr := invoke(t, env, "recover", "--out", lr.out, "--json")
 	require.Equal(t, exitOK, code, stderr)
-	var rep live.RecoverReport
+	var rep recoverJSON
 	require.NoError(t, json.Unmarshal([]byte(stdout), &rep))
 	assert.Equal(t, 3, rep.Jobs)
 	assert.Equal(t, 3, rep.InFlight+rep.Done, "%+v", rep)
@@ -273,7 +272,7 @@ func TestRecoverFetchesAMissingFileByRequestID(t *testing.T) {
 
 	code, stdout, stderr := invoke(t, env, "recover", "--out", out, "--json")
 	require.Equal(t, exitOK, code, stderr)
-	var rep live.RecoverReport
+	var rep recoverJSON
 	require.NoError(t, json.Unmarshal([]byte(stdout), &rep))
 	assert.Equal(t, 2, rep.Done)
 	assert.Equal(t, 1, rep.Refetch)

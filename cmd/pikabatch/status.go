@@ -14,14 +14,22 @@ import (
 	"github.com/pikabatch/pikabatch/store"
 )
 
-// statusReport is `status --json`: each state file's status and the totals.
+// statusReport is each state file's status and the totals.
 type statusReport struct {
-	Jobs    int                 `json:"jobs"`
-	ByState map[store.State]int `json:"by_state"`
-	Batches []live.Status       `json:"batches"`
+	Jobs    int
+	ByState map[store.State]int
+	Batches []live.Status
 	// Unreachable are state files held by a run this process cannot ask
 	// (a shard rendering on another machine); the totals leave them out.
-	Unreachable []unreachableBatch `json:"unreachable,omitempty"`
+	Unreachable []unreachableBatch
+}
+
+func statusJSONOf(r statusReport) statusJSON {
+	s := statusJSON{Version: jsonVersion, Jobs: r.Jobs, ByState: r.ByState, Batches: []batchStatusJSON{}, Unreachable: r.Unreachable}
+	for _, b := range r.Batches {
+		s.Batches = append(s.Batches, batchStatusJSONOf(b))
+	}
+	return s
 }
 
 // unreachableBatch is a state file status could not read.
@@ -43,6 +51,9 @@ func newStatusCmd(stdout io.Writer) *cobra.Command {
 		Short: "Show where a batch stands (also while a run is live)",
 		Long: `Show where one batch (or every shard of it) stands, from the live run
 when one holds the state file.`,
+		Example: `  pikabatch status --out out
+  pikabatch status --out out --json
+  pikabatch status --state a/.pikabatch-0-of-2.db --state b/.pikabatch-1-of-2.db`,
 		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			return runStatus(c.Context(), o, stdout)
@@ -50,6 +61,7 @@ when one holds the state file.`,
 	}
 	o.batches.register(c.Flags())
 	c.Flags().BoolVar(&o.asJSON, "json", false, "print the status as JSON")
+	markBatchRequired(c)
 	return c
 }
 
@@ -68,7 +80,7 @@ func runStatus(ctx context.Context, o statusOptions, stdout io.Writer) error {
 		partial = fmt.Errorf("%d of %d state files held by runs this machine cannot reach; the totals leave them out: %w", n, len(files), store.ErrLocked)
 	}
 	if o.asJSON {
-		writeJSON(stdout, rep)
+		writeJSON(stdout, statusJSONOf(rep))
 		return partial
 	}
 	for i, st := range rep.Batches {

@@ -31,7 +31,7 @@ func TestStatus(t *testing.T) {
 
 	code, stdout, _ = invoke(t, base, "status", "--out", out, "--json")
 	require.Equal(t, exitOK, code)
-	var rep statusReport
+	var rep statusJSON
 	require.NoError(t, json.Unmarshal([]byte(stdout), &rep))
 	assert.Equal(t, 3, rep.ByState[store.StateFailed])
 	require.Len(t, rep.Batches, 1)
@@ -51,7 +51,7 @@ func TestStatusWhileLive(t *testing.T) {
 
 	code, stdout, stderr := invoke(t, nil, "status", "--out", lr.out, "--json")
 	require.Equal(t, exitOK, code, stderr)
-	var rep statusReport
+	var rep statusJSON
 	require.NoError(t, json.Unmarshal([]byte(stdout), &rep))
 	require.Len(t, rep.Batches, 1)
 	st := rep.Batches[0]
@@ -59,7 +59,7 @@ func TestStatusWhileLive(t *testing.T) {
 	assert.Equal(t, 3, st.Live.Rows)
 	assert.Equal(t, 3, st.Live.Left)
 	assert.Equal(t, 3, st.Live.ThisRun.Submitted)
-	assert.Equal(t, int64(3), st.Live.Calls.Submit)
+	assert.Equal(t, int64(3), st.Live.APICalls.Submit)
 	assert.Equal(t, 3, st.Jobs)
 	assert.NotNil(t, st.OldestActive)
 
@@ -93,7 +93,7 @@ func TestStatusReportsTheShardsItCanReach(t *testing.T) {
 
 	code, stdout, _ = invoke(t, nil, "status", "--out", out, "--json")
 	assert.Equal(t, exitTempFail, code)
-	var rep statusReport
+	var rep statusJSON
 	require.NoError(t, json.Unmarshal([]byte(stdout), &rep))
 	require.Len(t, rep.Batches, 1)
 	require.Len(t, rep.Unreachable, 1)

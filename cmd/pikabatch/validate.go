@@ -27,6 +27,8 @@ func newValidateCmd(stdout io.Writer) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "validate --manifest FILE",
 		Short: "Check a manifest; nothing is sent",
+		Example: `  pikabatch validate --manifest clips.csv
+  pikabatch validate --manifest clips.jsonl --check-urls --json`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) > 0 {
 				return usagef("unexpected argument %q (the manifest is --manifest FILE)", args[0])
@@ -44,6 +46,8 @@ func newValidateCmd(stdout io.Writer) *cobra.Command {
 	fs.BoolVar(&o.checkURLs, "check-urls", false, "also ask each image host whether the image is reachable, an image, and at most 50 MB (HEAD, else a ranged GET)")
 	fs.IntVar(&o.checkConc, "check-concurrency", 8, "image hosts asked at once with --check-urls")
 	fs.Float64Var(&o.checkRPS, "check-rps", 10, "requests per second to image hosts with --check-urls")
+	markRequired(c, "manifest")
+	completeWords(c, "format", "auto", "csv", "jsonl")
 	return c
 }
 
@@ -60,7 +64,7 @@ func runValidate(ctx context.Context, o validateOptions, stdout io.Writer) error
 	}
 	if o.asJSON {
 		if !o.checkURLs {
-			writeJSON(stdout, sum)
+			writeJSON(stdout, validateJSONOf(sum))
 			return nil
 		}
 		out, err := newURLsJSON(stdout, sum)

@@ -31,7 +31,9 @@ func newVerifyCmd(stdout io.Writer) *cobra.Command {
 		Use:   "verify --out DIR [--remove-bad]",
 		Short: "Re-hash every downloaded file against the state",
 		Long:  "Re-hash every done job's files under --out against the SHA-256 the state recorded.",
-		Args:  noArgs,
+		Example: `  pikabatch verify --out out
+  pikabatch verify --out out --remove-bad`,
+		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			return runVerify(c.Context(), o, stdout)
 		},
@@ -41,6 +43,7 @@ func newVerifyCmd(stdout io.Writer) *cobra.Command {
 	fs.BoolVar(&o.verify.RemoveBad, "remove-bad", false, "remove files of the wrong size or hash, so that the next run downloads them again")
 	fs.IntVar(&o.verify.Workers, "workers", 0, "files hashed at once (default the number of CPUs)")
 	fs.BoolVar(&o.asJSON, "json", false, "print the report as JSON")
+	markRequired(c, "out")
 	return c
 }
 
@@ -69,7 +72,7 @@ func runVerify(ctx context.Context, o verifyOptions, stdout io.Writer) error {
 		return err
 	}
 	if o.asJSON {
-		writeJSON(stdout, rep)
+		writeJSON(stdout, verifyJSONOf(rep))
 	} else {
 		for _, f := range rep.Findings {
 			fmt.Fprintf(stdout, "%-24s %-14s %s: %s\n", f.Key, f.Problem, filepath.Join(out, f.Path), f.Detail)

@@ -122,3 +122,102 @@ func (q *queue) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	q.mu.Unlock()
 	h(w, r)
 }
+
+// rateEvent is one observation reported to a ratePolicy, at offset from the
+// test's start, and the decision expected.
+type rateEvent struct {
+	at      time.Duration
+	refused bool // a 429; otherwise a call that succeeded
+
+	changed  bool
+	endBurst bool
+	limit    rate.Limit // the rate after it
+}
+
+func TestRatePolicyDecisions(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name     string
+		bursting bool
+		events   []rateEvent
+	}{
+		{"the first 429 ends the burst, the rate stays", true, []rateEvent{
+			{at: 0, refused: true, changed: true, endBurst: true, limit: 100},
+		}},
+		{"a 429 while sending evenly halves the rate", false, []rateEvent{
+			{at: 0, refused: true, changed: true, limit: 50},
+		}},
+		{"429s within a second of a cut answer requests sent before it", true, []rateEvent{
+			{at: 0, refused: true, changed: true, endBurst: true, limit: 100},
+			{at: 999 * time.Millisecond, refused: true, limit: 100},
+			{at: time.Second, refused: true, changed: true, limit: 50},
+			{at: 1500 * time.Millisecond, refused: true, limit: 50},
+		}},
+		{"a storm cuts once a second down to the floor", false, []rateEvent{
+			{at: 0, refused: true, changed: true, limit: 50},
+			{at: 1 * time.Second, refused: true, changed: true, limit: 25},
+			{at: 2 * time.Second, refused: true, changed: true, limit: 12.5},
+			{at: 3 * time.Second, refused: true, changed: true, limit: 6.25},
+			{at: 4 * time.Second, refused: true, changed: true, limit: 5},
+			{at: 5 * time.Second, refused: true, limit: 5},
+		}},
+		{"successes recover linearly, full rate in 20s from zero", false, []rateEvent{
+			{at: 0, refused: true, changed: true, limit: 50},
+			{at: 5 * time.Second, changed: true, limit: 75},
+			{at: 5 * time.Second, limit: 75},
+			{at: 7 * time.Second, changed: true, limit: 85},
+			{at: time.Minute, changed: true, limit: 100},
+			{at: 2 * time.Minute, limit: 100},
+		}},
+		{"a success at the full rate changes nothing", true, []rateEvent{
+			{at: time.Second, limit: 100},
+		}},
+		{"a cut restarts the recovery", false, []rateEvent{
+			{at: 0, refused: true, changed: true, limit: 50},
+			{at: 2 * time.Second, changed: true, limit: 60},
+			{at: 3 * time.Second, refused: true, changed: true, limit: 30},
+			{at: 4 * time.Second, changed: true, limit: 35},
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			t0 := time.Unix(1_800_000_000, 0)
+			p, ok := newRatePolicy(100, tc.bursting)
+			require.True(t, ok)
+			for i, e := range tc.events {
+				var c rateChange
+				var changed bool
+				if e.refused {
+					c, changed = p.refused(t0.Add(e.at))
+				} else {
+					c, changed = p.succeeded(t0.Add(e.at))
+				}
+				assert.Equal(t, e.changed, changed, "event %d: changed", i)
+				assert.Equal(t, e.endBurst, c.endBurst, "event %d: burst ended", i)
+				if changed && !c.endBurst {
+					assert.InDelta(t, float64(e.limit), float64(c.limit), 1e-9, "event %d: the limiter's new rate", i)
+				}
+				assert.InDelta(t, float64(e.limit), float64(p.limit), 1e-9, "event %d: rate", i)
+			}
+		})
+	}
+}
+
+func TestRatePolicyCannotAdapt(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		ceiling rate.Limit
+	}{
+		{"unlimited", rate.Inf},
+		{"never refills", 0},
+		{"negative", -1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, ok := newRatePolicy(tc.ceiling, true)
+			assert.False(t, ok)
+		})
+	}
+}

@@ -387,9 +387,10 @@ type call struct {
 	op        string
 	method    string
 	url       string
-	body      []byte // JSON; nil for none
-	requestID string // for logs
-	model     string // for logs
+	body      []byte        // JSON; nil for none
+	requestID string        // for logs
+	model     string        // for logs
+	submit    SubmitOptions // a submit's own policies; zero for other calls
 }
 
 func (r call) logAttrs(attempt int) []any {
@@ -429,7 +430,7 @@ func (c *Client) exec(ctx context.Context, r call, decode func(body []byte) erro
 		if err := ctx.Err(); err != nil {
 			return c.stopped(r.op, err, last)
 		}
-		if err := checkSendGate(ctx); err != nil {
+		if err := r.submit.sendGate(); err != nil {
 			return c.stopped(r.op, err, last)
 		}
 		retry, err := c.attempt(ctx, r, attempt, decode)
@@ -470,17 +471,13 @@ func rateLimited(err error) *StatusError {
 	return nil
 }
 
-// holdSubmit asks the caller's submit hold (WithSubmitHold), if any, about
-// a 429 on a submit.
+// holdSubmit asks the submit's hold (SubmitOptions.Hold), if any, about
+// a 429 on it.
 func (c *Client) holdSubmit(ctx context.Context, r call, se *StatusError) (HoldDecision, error) {
-	if r.op != opSubmit {
+	if r.op != opSubmit || r.submit.Hold == nil {
 		return AsRateLimit, nil
 	}
-	hold, ok := ctx.Value(submitHoldKey{}).(SubmitHold)
-	if !ok || hold == nil {
-		return AsRateLimit, nil
-	}
-	return hold(ctx, Refusal{StatusError: se, PollsRateLimited: c.calls.pollsLimited.Load()})
+	return r.submit.Hold(ctx, Refusal{StatusError: se, PollsRateLimited: c.calls.pollsLimited.Load()})
 }
 
 // stopped is the error of a call that ended before an attempt was sent.
@@ -846,12 +843,12 @@ func (c *Client) requestURL(op, id, action string) (string, error) {
 // the job exists. Any error but an UncertainError means no job was created.
 //
 // ctx bounds everything before the request goes out: the limiter's wait,
-// the send gate (WithSendGate), backoff and holds. Once the request is
+// opts' send gate, backoff and holds. Once the request is
 // going out, a ctx that ends no longer cuts it short: Submit waits up to
 // Config.SubmitGrace more for the answer, so that a created job's request ID
 // is returned rather than lost; past that it returns an *UncertainError that
 // also matches ctx's error.
-func (c *Client) Submit(ctx context.Context, model string, input any) (SubmitResponse, error) {
+func (c *Client) Submit(ctx context.Context, model string, input any, opts SubmitOptions) (SubmitResponse, error) {
 	path, err := modelPath(model)
 	if err != nil {
 		return SubmitResponse{}, fmt.Errorf("submit: %w", err)
@@ -861,7 +858,7 @@ func (c *Client) Submit(ctx context.Context, model string, input any) (SubmitRes
 		return SubmitResponse{}, fmt.Errorf("submit: encode input: %w", err)
 	}
 	var out SubmitResponse
-	err = c.exec(ctx, call{op: opSubmit, method: http.MethodPost, url: c.prefix + "/v1/models/" + path, body: body, model: model},
+	err = c.exec(ctx, call{op: opSubmit, method: http.MethodPost, url: c.prefix + "/v1/models/" + path, body: body, model: model, submit: opts},
 		func(data []byte) error {
 			f, err := decodeObject(data)
 			if err != nil {

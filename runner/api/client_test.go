@@ -112,7 +112,7 @@ func TestSubmit(t *testing.T) {
 	f := setup(t, srv)
 
 	input := map[string]any{"image": "https://example.com/a.png", "promptText": "a cat, \"surfing\"", "duration": 5, "seed": 42}
-	resp, err := f.client.Submit(t.Context(), model, input)
+	resp, err := f.client.Submit(t.Context(), model, input, SubmitOptions{})
 	require.NoError(t, err)
 	assert.Equal(t, SubmitResponse{
 		RequestID: "req-1",
@@ -143,7 +143,7 @@ func TestPaths(t *testing.T) {
 	f := setup(t, srv, func(c *Config) { c.BaseURL += "/prefix/" })
 	ctx := t.Context()
 
-	_, err := f.client.Submit(ctx, "my org/model v1%/x", map[string]any{})
+	_, err := f.client.Submit(ctx, "my org/model v1%/x", map[string]any{}, SubmitOptions{})
 	require.NoError(t, err)
 	_, err = f.client.Status(ctx, "a/b?c d")
 	require.NoError(t, err)
@@ -163,7 +163,7 @@ func TestPaths(t *testing.T) {
 	}, uris)
 
 	for _, m := range []string{"", "/pika", "pika/", "pika//x", "pika/../v1/requests/x/cancel", "./x"} {
-		_, err := f.client.Submit(ctx, m, nil)
+		_, err := f.client.Submit(ctx, m, nil, SubmitOptions{})
 		require.ErrorIs(t, err, ErrInvalidID, "model %q", m)
 	}
 	for _, id := range []string{"", ".", ".."} {
@@ -198,7 +198,7 @@ func TestBaseURLVersion(t *testing.T) {
 			t.Parallel()
 			srv := serve(reply(http.StatusOK, `{"request_id":"r","status":"in_queue"}`))
 			f := setup(t, srv, func(c *Config) { c.BaseURL += tt.suffix })
-			_, err := f.client.Submit(t.Context(), model, map[string]any{})
+			_, err := f.client.Submit(t.Context(), model, map[string]any{}, SubmitOptions{})
 			require.NoError(t, err)
 			_, err = f.client.Status(t.Context(), "r")
 			require.NoError(t, err)
@@ -490,7 +490,7 @@ func TestStatusErrorsFromServer(t *testing.T) {
 			t.Parallel()
 			srv := serve(tt.step)
 			f := setup(t, srv)
-			_, err := f.client.Submit(t.Context(), model, map[string]any{"image": "x"})
+			_, err := f.client.Submit(t.Context(), model, map[string]any{"image": "x"}, SubmitOptions{})
 			require.Error(t, err)
 			if tt.wantErr != errStatus {
 				require.ErrorIs(t, err, tt.wantErr)
@@ -559,7 +559,7 @@ func TestRetries(t *testing.T) {
 		limited := reply(http.StatusTooManyRequests, ``)
 		srv := serve(limited, limited, reply(http.StatusOK, `{"request_id":"r"}`))
 		f := setup(t, srv)
-		resp, err := f.client.Submit(t.Context(), model, map[string]any{"image": "x"})
+		resp, err := f.client.Submit(t.Context(), model, map[string]any{"image": "x"}, SubmitOptions{})
 		require.NoError(t, err)
 		assert.Equal(t, "r", resp.RequestID)
 		assert.Equal(t, Calls{Submit: 3, Retries: 2, RateLimited: 2}, f.client.Calls())
@@ -719,7 +719,7 @@ func TestSubmitUncertain(t *testing.T) {
 				opts = append(opts, tt.opts)
 			}
 			f := setup(t, srv, opts...)
-			resp, err := f.client.Submit(t.Context(), model, map[string]any{"image": "x"})
+			resp, err := f.client.Submit(t.Context(), model, map[string]any{"image": "x"}, SubmitOptions{})
 			require.ErrorIs(t, err, ErrUncertain)
 			var ue *UncertainError
 			require.ErrorAs(t, err, &ue)
@@ -747,7 +747,7 @@ func TestSubmitCancelledAfterSending(t *testing.T) {
 		<-received
 		cancel()
 	}()
-	_, err := f.client.Submit(ctx, model, map[string]any{"image": "x"})
+	_, err := f.client.Submit(ctx, model, map[string]any{"image": "x"}, SubmitOptions{})
 	require.ErrorIs(t, err, ErrUncertain)
 	require.ErrorIs(t, err, context.Canceled)
 	assert.Equal(t, 1, srv.Count())
@@ -778,7 +778,7 @@ func TestSubmitStopOnTheWire(t *testing.T) {
 		<-stopSeen
 		close(release)
 	}()
-	resp, err := f.client.Submit(ctx, model, map[string]any{"image": "x"})
+	resp, err := f.client.Submit(ctx, model, map[string]any{"image": "x"}, SubmitOptions{})
 	require.NoError(t, err)
 	assert.Equal(t, "late", resp.RequestID)
 	assert.Equal(t, 1, srv.Count())
@@ -796,7 +796,7 @@ func TestSubmitStopWhileWaitingForAToken(t *testing.T) {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {
-		_, err := f.client.Submit(ctx, model, map[string]any{"image": "x"})
+		_, err := f.client.Submit(ctx, model, map[string]any{"image": "x"}, SubmitOptions{})
 		done <- err
 	}()
 	// The waiting submit has reserved the next token.
@@ -832,7 +832,7 @@ func TestSubmitStopJustBeforeSending(t *testing.T) {
 			cancel()
 			<-stopSeen // the client has seen the stop
 		}})
-		_, err = f.client.Submit(ctx, model, map[string]any{"image": "x"})
+		_, err = f.client.Submit(ctx, model, map[string]any{"image": "x"}, SubmitOptions{})
 		cancel()
 		require.ErrorIs(t, err, context.Canceled, "try %d", i)
 		require.NotErrorIs(t, err, ErrUncertain, "try %d: nothing was written", i)
@@ -848,7 +848,7 @@ func TestSubmitCancelledBeforeSending(t *testing.T) {
 	f := setup(t, srv)
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	_, err := f.client.Submit(ctx, model, map[string]any{"image": "x"})
+	_, err := f.client.Submit(ctx, model, map[string]any{"image": "x"}, SubmitOptions{})
 	require.ErrorIs(t, err, context.Canceled)
 	assert.NotErrorIs(t, err, ErrUncertain)
 	assert.Zero(t, srv.Count())
@@ -872,7 +872,7 @@ func TestSubmitNotListening(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(c.CloseIdleConnections)
 
-	_, err = c.Submit(t.Context(), model, map[string]any{"image": "x"})
+	_, err = c.Submit(t.Context(), model, map[string]any{"image": "x"}, SubmitOptions{})
 	require.ErrorIs(t, err, ErrUnavailable)
 	assert.NotErrorIs(t, err, ErrUncertain, "a refused connection cannot have created a job")
 	var opErr *net.OpError
@@ -894,7 +894,7 @@ func TestRedirects(t *testing.T) {
 				http.Redirect(w, r, otherSrv.URL+r.URL.Path, code)
 			})
 			f := setup(t, srv)
-			_, err := f.client.Submit(t.Context(), model, map[string]any{"image": "x"})
+			_, err := f.client.Submit(t.Context(), model, map[string]any{"image": "x"}, SubmitOptions{})
 			require.ErrorIs(t, err, ErrRedirect, "code %d", code)
 			assert.NotErrorIs(t, err, ErrUncertain)
 			_, err = f.client.Status(t.Context(), "r")
@@ -923,7 +923,7 @@ func TestRedirects(t *testing.T) {
 			http.Redirect(w, r, "/elsewhere", http.StatusSeeOther)
 		}, reply(http.StatusOK, `{}`))
 		f := setup(t, srv)
-		_, err := f.client.Submit(t.Context(), model, map[string]any{"image": "x"})
+		_, err := f.client.Submit(t.Context(), model, map[string]any{"image": "x"}, SubmitOptions{})
 		require.ErrorIs(t, err, ErrRedirect)
 		assert.NotErrorIs(t, err, ErrUncertain)
 		assert.Equal(t, 1, srv.Count())
@@ -963,7 +963,7 @@ func TestLimiter(t *testing.T) {
 		ctx := withDeadline(t)
 		_, err := f.client.Status(ctx, "r")
 		require.NoError(t, err)
-		_, err = f.client.Submit(ctx, model, map[string]any{})
+		_, err = f.client.Submit(ctx, model, map[string]any{}, SubmitOptions{})
 		require.ErrorContains(t, err, "rate limiter")
 		assert.NotErrorIs(t, err, ErrUncertain)
 		assert.Equal(t, 3, srv.Count())

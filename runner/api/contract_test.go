@@ -34,7 +34,7 @@ func TestContractSubmit(t *testing.T) {
 	t.Parallel()
 	srv := serve(reply(http.StatusOK, contractFile(t, "submit-200.json")))
 	f := setup(t, srv)
-	resp, err := f.client.Submit(t.Context(), model, map[string]any{"image": "https://example.com/a.png"})
+	resp, err := f.client.Submit(t.Context(), model, map[string]any{"image": "https://example.com/a.png"}, SubmitOptions{})
 	require.NoError(t, err)
 	base := "https://model-api.runcomfy.net/v1/requests/" + contractID
 	assert.Equal(t, SubmitResponse{RequestID: contractID, StatusURL: base + "/status", ResultURL: base + "/result", CancelURL: base + "/cancel"}, resp)
@@ -141,7 +141,7 @@ func TestContractErrors(t *testing.T) {
 		ErrRejected, ErrNotCancellable, ErrUncertain, ErrUnavailable, ErrBadResponse}
 	calls := map[string]func(c *Client, t *testing.T) error{
 		opSubmit: func(c *Client, t *testing.T) error {
-			_, err := c.Submit(t.Context(), model, map[string]any{"image": "https://example.com/a.png"})
+			_, err := c.Submit(t.Context(), model, map[string]any{"image": "https://example.com/a.png"}, SubmitOptions{})
 			return err
 		},
 		opStatus: func(c *Client, t *testing.T) error { _, err := c.Status(t.Context(), contractID); return err },
@@ -203,7 +203,7 @@ func TestContractErrorCodeBeatsStatus(t *testing.T) {
 			t.Parallel()
 			srv := serve(reply(tt.status, tt.body), reply(http.StatusOK, `{"request_id":"dup"}`))
 			f := setup(t, srv)
-			_, err := f.client.Submit(t.Context(), model, map[string]any{"image": "x"})
+			_, err := f.client.Submit(t.Context(), model, map[string]any{"image": "x"}, SubmitOptions{})
 			require.ErrorIs(t, err, tt.want)
 			assert.NotErrorIs(t, err, ErrUncertain)
 			assert.NotErrorIs(t, err, ErrUnavailable)

@@ -2,37 +2,36 @@ package api
 
 import "context"
 
-// sendGateKey is the context key of a send gate.
-type sendGateKey struct{}
-
-// WithSendGate returns a context under which the client asks gate before
-// every attempt of a call — the first and each retry, after the rate
-// limiter's wait — and, if it returns an error, ends the call with it
-// unsent. A caller whose permission to send can lapse while a call retries
-// (a deadline after which no paid submit may leave) uses it: checking once
-// before the call would let its retries go on sending for as long as their
-// backoff lasts. Stopping between attempts never makes a submit uncertain:
-// a retry follows only an attempt the API provably did not act on.
-func WithSendGate(ctx context.Context, gate func() error) context.Context {
-	return context.WithValue(ctx, sendGateKey{}, gate)
+// SubmitOptions are one submit's own policies, set by the caller. The zero
+// value sends whenever the limiter allows and takes every 429 as a rate
+// limit.
+type SubmitOptions struct {
+	// SendGate, if set, is asked before every attempt — the first and each
+	// retry, after the rate limiter's wait — and, if it returns an error,
+	// the call ends with it, unsent. A caller whose permission to send can
+	// lapse while a call retries (a deadline after which no paid submit may
+	// leave) uses it: checking once before the call would let its retries
+	// go on sending for as long as their backoff lasts. Stopping between
+	// attempts never makes a submit uncertain: a retry follows only an
+	// attempt the API provably did not act on.
+	SendGate func() error
+	// Hold, if set, is asked about every 429 the submit gets (see SubmitHold).
+	Hold SubmitHold
 }
 
-// checkSendGate runs the gate ctx carries, if any.
-func checkSendGate(ctx context.Context) error {
-	if gate, ok := ctx.Value(sendGateKey{}).(func() error); ok && gate != nil {
-		return gate()
+// sendGate runs o's send gate, if any.
+func (o SubmitOptions) sendGate() error {
+	if o.SendGate == nil {
+		return nil
 	}
-	return nil
+	return o.SendGate()
 }
-
-// submitHoldKey is the context key of a submit hold.
-type submitHoldKey struct{}
 
 // SubmitHold is asked what a 429 on a submit means. A 429 there is either
 // the account's request rate or its limit on jobs at once — back-pressure,
 // which no backoff cures: only a job of the account finishing makes room.
 // Only the caller knows how many jobs it has on the account, so it decides
-// (see HoldDecision). An error ends the call unsent.
+// (see HoldDecision). ctx is the submit's. An error ends the call unsent.
 type SubmitHold func(ctx context.Context, refusal Refusal) (HoldDecision, error)
 
 // HoldDecision is what a SubmitHold made of a refused submit.
@@ -60,10 +59,4 @@ type Refusal struct {
 	// at once never does: if it grew since a submit's last refusal, the
 	// rate is the likelier cause.
 	PollsRateLimited int64
-}
-
-// WithSubmitHold returns a context under which the client asks hold about
-// every 429 a submit gets.
-func WithSubmitHold(ctx context.Context, hold SubmitHold) context.Context {
-	return context.WithValue(ctx, submitHoldKey{}, hold)
 }

@@ -25,13 +25,13 @@ func TestSendGate(t *testing.T) {
 		srv := serve(busy, busy, created)
 		f := setup(t, srv)
 		var asked atomic.Int32
-		ctx := WithSendGate(t.Context(), func() error {
+		gate := func() error {
 			if asked.Add(1) > 1 {
 				return errClosed // closes while the first retry waits
 			}
 			return nil
-		})
-		_, err := f.client.Submit(ctx, "m", map[string]string{"image": "x"})
+		}
+		_, err := f.client.Submit(t.Context(), "m", map[string]string{"image": "x"}, SubmitOptions{SendGate: gate})
 		require.ErrorIs(t, err, errClosed)
 		assert.NotErrorIs(t, err, ErrUncertain, "the API provably took nothing")
 		assert.Equal(t, 1, srv.Count(), "only the attempt before the gate closed reached the API")
@@ -42,8 +42,8 @@ func TestSendGate(t *testing.T) {
 		t.Parallel()
 		srv := serve(busy, created)
 		f := setup(t, srv)
-		ctx := WithSendGate(t.Context(), func() error { return nil })
-		resp, err := f.client.Submit(ctx, "m", map[string]string{"image": "x"})
+		open := SubmitOptions{SendGate: func() error { return nil }}
+		resp, err := f.client.Submit(t.Context(), "m", map[string]string{"image": "x"}, open)
 		require.NoError(t, err)
 		assert.Equal(t, "r1", resp.RequestID)
 		assert.Equal(t, 2, srv.Count())
@@ -61,14 +61,14 @@ func TestSubmitHold(t *testing.T) {
 		lim := rate.NewLimiter(100, 1) // not bursting: a 429 cuts the rate
 		f := setup(t, srv, func(c *Config) { c.Limiter = lim; c.MaxRetries = 1 })
 		var asked []time.Duration
-		ctx := WithSubmitHold(t.Context(), func(_ context.Context, refusal Refusal) (HoldDecision, error) {
+		hold := func(_ context.Context, refusal Refusal) (HoldDecision, error) {
 			asked = append(asked, refusal.RetryAfter)
 			if len(asked) > 1 {
 				return Held, nil
 			}
 			return AsRateLimit, nil // the first is taken as the rate
-		})
-		resp, err := f.client.Submit(ctx, "m", map[string]string{"image": "x"})
+		}
+		resp, err := f.client.Submit(t.Context(), "m", map[string]string{"image": "x"}, SubmitOptions{Hold: hold})
 		require.NoError(t, err, "held refusals do not use up MaxRetries")
 		assert.Equal(t, "r1", resp.RequestID)
 		assert.Equal(t, []time.Duration{2 * time.Second, 2 * time.Second, 2 * time.Second}, asked)
@@ -85,8 +85,8 @@ func TestSubmitHold(t *testing.T) {
 		srv := serve(full, created)
 		lim := rate.NewLimiter(100, 1000)
 		f := setup(t, srv, func(c *Config) { c.Limiter = lim })
-		ctx := WithSubmitHold(t.Context(), func(context.Context, Refusal) (HoldDecision, error) { return BackOffOnly, nil })
-		_, err := f.client.Submit(ctx, "m", map[string]string{"image": "x"})
+		hold := func(context.Context, Refusal) (HoldDecision, error) { return BackOffOnly, nil }
+		_, err := f.client.Submit(t.Context(), "m", map[string]string{"image": "x"}, SubmitOptions{Hold: hold})
 		require.NoError(t, err)
 		assert.Equal(t, []time.Duration{2 * time.Second}, f.sleep.Delays(), "Retry-After honoured")
 		assert.EqualValues(t, 1, f.client.Calls().Retries)
@@ -99,23 +99,10 @@ func TestSubmitHold(t *testing.T) {
 		srv := serve(full, created)
 		f := setup(t, srv)
 		errStop := errors.New("run stopped")
-		ctx := WithSubmitHold(t.Context(), func(context.Context, Refusal) (HoldDecision, error) { return AsRateLimit, errStop })
-		_, err := f.client.Submit(ctx, "m", map[string]string{"image": "x"})
+		hold := func(context.Context, Refusal) (HoldDecision, error) { return AsRateLimit, errStop }
+		_, err := f.client.Submit(t.Context(), "m", map[string]string{"image": "x"}, SubmitOptions{Hold: hold})
 		require.ErrorIs(t, err, errStop)
 		assert.NotErrorIs(t, err, ErrUncertain, "a refused submit created nothing")
 		assert.Equal(t, 1, srv.Count())
-	})
-
-	t.Run("only submits ask", func(t *testing.T) {
-		t.Parallel()
-		srv := serve(full, reply(http.StatusOK, `{"status":"in_queue"}`))
-		f := setup(t, srv)
-		ctx := WithSubmitHold(t.Context(), func(context.Context, Refusal) (HoldDecision, error) {
-			t.Error("a status call asked the submit hold")
-			return Held, nil
-		})
-		_, err := f.client.Status(ctx, "r1")
-		require.NoError(t, err)
-		assert.Len(t, f.sleep.Delays(), 1, "a status 429 backs off as always")
 	})
 }

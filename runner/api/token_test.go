@@ -104,7 +104,7 @@ func TestTokenNeverLeaks(t *testing.T) {
 	var errs []error
 	run := func(c *Client) {
 		ctx := t.Context()
-		_, err := c.Submit(ctx, model, map[string]any{"image": "x"})
+		_, err := c.Submit(ctx, model, map[string]any{"image": "x"}, SubmitOptions{})
 		errs = append(errs, err)
 		_, err = c.Status(ctx, "r")
 		errs = append(errs, err)

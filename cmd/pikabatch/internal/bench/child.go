@@ -62,7 +62,10 @@ type runSummary struct {
 	Final       map[string]int `json:"final"`
 	AccountJobs int            `json:"account_jobs_at_once"`
 	APICalls    struct {
-		Submit, Status, Result, RateLimited int64
+		Submit      int64 `json:"submit"`
+		Status      int64 `json:"status"`
+		Result      int64 `json:"result"`
+		RateLimited int64 `json:"rate_limited"`
 	} `json:"api_calls"`
 }
 

@@ -1,0 +1,183 @@
+package runner
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+)
+
+// TestScheduleLooks: the schedule's decision, for one job, of when to
+// look at it next and with which call.
+func TestScheduleLooks(t *testing.T) {
+	t.Parallel()
+	t0 := time.Unix(1_800_000_000, 0)
+	const runTime, spread = 10 * time.Second, 2 * time.Second
+	learned := func(s *schedule) { s.samples, s.runTime, s.spread = 3, runTime, spread }
+	justLearned := func(s *schedule, _ *jobWatch) { learned(s) }
+	cases := []struct {
+		name  string
+		setup func(s *schedule, w *jobWatch) // w was submitted at t0
+		now   time.Time
+		want  look
+	}{
+		{name: "nothing learned, a resumed job never looked at: now",
+			setup: func(s *schedule, w *jobWatch) {}, now: t0.Add(10 * time.Second),
+			want: look{at: t0.Add(10 * time.Second)}},
+		{name: "nothing learned, the first job probes: Initial after its submit",
+			setup: func(s *schedule, w *jobWatch) {}, now: t0,
+			want: look{at: t0.Add(250 * time.Millisecond)}},
+		{name: "nothing learned, the probe looks every eighth of its age",
+			setup: func(s *schedule, w *jobWatch) { s.probe, w.looks, w.lastLook = w, 3, t0.Add(8*time.Second) },
+			now:   t0.Add(8 * time.Second),
+			want:  look{at: t0.Add(9 * time.Second)}},
+		{name: "nothing learned, the others wait for the probe: 3×age",
+			setup: func(s *schedule, w *jobWatch) {
+				s.probe, w.looks, w.lastLook = &jobWatch{queuePos: -1}, 1, t0.Add(4*time.Second)
+			},
+			now:  t0.Add(4 * time.Second),
+			want: look{at: t0.Add(16 * time.Second)}},
+		{name: "nothing learned, the others' backstop is at most Max",
+			setup: func(s *schedule, w *jobWatch) {
+				s.probe, w.looks, w.lastLook = &jobWatch{queuePos: -1}, 2, t0.Add(20*time.Second)
+			},
+			now:  t0.Add(20 * time.Second),
+			want: look{at: t0.Add(50 * time.Second)}},
+		{name: "learned: a running job is looked at once, half a spread before it is due, with the result call",
+			setup: justLearned, now: t0,
+			want: look{at: t0.Add(runTime - spread/2), useResult: true}},
+		{name: "learned: a start seen between two looks is early already",
+			setup: func(s *schedule, w *jobWatch) {
+				learned(s)
+				w.looks, w.lastLook = 2, t0.Add(2*time.Second)
+				w.lastQueuedAt, w.runningAt = t0.Add(time.Second), t0.Add(2*time.Second)
+			},
+			now:  t0.Add(2 * time.Second),
+			want: look{at: t0.Add(1500*time.Millisecond + runTime), useResult: true}},
+		{name: "learned, overdue: a short step",
+			setup: func(s *schedule, w *jobWatch) { learned(s); w.looks, w.lastLook = 1, t0.Add(10*time.Second) },
+			now:   t0.Add(10 * time.Second),
+			want:  look{at: t0.Add(11 * time.Second), useResult: true, late: true}},
+		{name: "learned, overdue twice already: the step grows by a quarter each time",
+			setup: func(s *schedule, w *jobWatch) {
+				learned(s)
+				w.looks, w.lastLook, w.late = 3, t0.Add(12*time.Second), 2
+			},
+			now:  t0.Add(12 * time.Second),
+			want: look{at: t0.Add(12*time.Second + 1562500*time.Microsecond), useResult: true, late: true}},
+		{name: "learned, queued at 3 with two running: when four finishes should have come, plus half a run",
+			setup: func(s *schedule, w *jobWatch) {
+				learned(s)
+				s.running = 2
+				w.looks, w.lastLook, w.queuePos, w.posAt, w.lastQueuedAt = 1, t0, 3, t0, t0
+			},
+			now:  t0,
+			want: look{at: t0.Add(4*runTime/2 + runTime/2)}},
+		{name: "learned, queued far back: at most Max after the last look",
+			setup: func(s *schedule, w *jobWatch) {
+				learned(s)
+				w.looks, w.lastLook, w.queuePos, w.posAt, w.lastQueuedAt = 1, t0, 40, t0, t0
+			},
+			now:  t0,
+			want: look{at: t0.Add(30 * time.Second)}},
+		{name: "learned, queued: at the pace the queue was seen to move",
+			setup: func(s *schedule, w *jobWatch) {
+				learned(s)
+				s.advanced, s.advancing = 4, 2 // two places a second
+				w.looks, w.lastLook, w.queuePos, w.posAt, w.lastQueuedAt = 1, t0, 3, t0, t0
+			},
+			now:  t0,
+			want: look{at: t0.Add(2*time.Second + runTime/2)}},
+		{name: "learned, a new job behind our queued ones: its position first",
+			setup: func(s *schedule, w *jobWatch) { learned(s); s.queued = 5 }, now: t0,
+			want: look{at: t0.Add(100 * time.Millisecond)}},
+		{name: "learned, handed a freed slot: due a run time after it",
+			setup: func(s *schedule, w *jobWatch) {
+				learned(s)
+				w.looks, w.lastLook, w.queuePos, w.posAt, w.lastQueuedAt = 1, t0, 0, t0, t0
+				w.handedSlot = t0.Add(3 * time.Second)
+			},
+			now:  t0.Add(3 * time.Second),
+			want: look{at: t0.Add(3*time.Second + runTime), useResult: true}},
+		{name: "a run time learned from a skewed clock is bounded by Max",
+			setup: func(s *schedule, w *jobWatch) { learned(s); s.runTime = 10 * 24 * time.Hour },
+			now:   t0,
+			want:  look{at: t0.Add(30*time.Second - spread/2), useResult: true}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := newSchedule(PollConfig{}, t0)
+			w := &jobWatch{submittedAt: t0, queuePos: -1}
+			tc.setup(s, w)
+			assert.Equal(t, tc.want, s.plan(w, tc.now))
+		})
+	}
+}
+
+// TestScheduleLearns: what one finished job teaches, and when the pollers
+// are told to plan again.
+func TestScheduleLearns(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name      string
+		runTimes  []time.Duration // learned one after another
+		planAgain []bool          // what each learn answered
+		runTime   time.Duration
+		spread    time.Duration
+	}{
+		{"the first run time ends the probing", []time.Duration{10 * time.Second}, []bool{true}, 10 * time.Second, 0},
+		{"a longer one moves the estimate a fifth of the way, quietly",
+			[]time.Duration{10 * time.Second, 20 * time.Second}, []bool{true, false}, 12 * time.Second, 2 * time.Second},
+		{"a much shorter estimate makes sleeping pollers overdue: they plan again",
+			[]time.Duration{10 * time.Second, 4 * time.Second}, []bool{true, true}, 8800 * time.Millisecond, 1200 * time.Millisecond},
+		{"a slightly shorter one does not",
+			[]time.Duration{10 * time.Second, 6 * time.Second}, []bool{true, false}, 9200 * time.Millisecond, 800 * time.Millisecond},
+		{"nothing runs for no time", []time.Duration{0}, []bool{false}, 0, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := newSchedule(PollConfig{}, time.Unix(1_800_000_000, 0))
+			var got []bool
+			for _, d := range tc.runTimes {
+				got = append(got, s.learn(d))
+			}
+			assert.Equal(t, tc.planAgain, got)
+			assert.Equal(t, tc.runTime, s.runTime)
+			assert.Equal(t, tc.spread, s.spread)
+		})
+	}
+}
+
+// TestScheduleForgets: a poller that ends while nothing is learned hands
+// the probe on, and the others plan again.
+func TestScheduleForgets(t *testing.T) {
+	t.Parallel()
+	t0 := time.Unix(1_800_000_000, 0)
+	cases := []struct {
+		name      string
+		isProbe   bool
+		learned   bool
+		planAgain bool
+	}{
+		{"the probe, nothing learned: another takes over", true, false, true},
+		{"the probe, once a run time is known", true, true, false},
+		{"any other job", false, false, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := newSchedule(PollConfig{}, t0)
+			w := &jobWatch{submittedAt: t0, queuePos: -1}
+			if tc.learned {
+				s.learn(time.Second)
+			}
+			if tc.isProbe {
+				s.probe = w
+			}
+			assert.Equal(t, tc.planAgain, s.forget(w))
+			assert.Nil(t, s.probe)
+		})
+	}
+}
