@@ -49,11 +49,13 @@ func runReport(ctx context.Context, o reportOptions, stdout io.Writer) error {
 		return err
 	}
 	defer closeBatches(srcs)
+	opts := report.Options{Dir: o.batches.out, StateFiles: files}
 	rs := make([]report.Source, len(srcs))
 	for i, s := range srcs {
 		rs[i] = s
+		opts.Live = opts.Live || s.IsLive()
 	}
-	sum, err := report.WriteFile(ctx, report.Options{Dir: o.batches.out, StateFiles: files}, rs...)
+	sum, err := report.WriteFile(ctx, opts, rs...)
 	if err != nil {
 		return err
 	}

@@ -91,6 +91,7 @@ func TestReport(t *testing.T) {
 	assert.Equal(t, done, p.Summary.Clips)
 	assert.Equal(t, failed, p.Summary.Failed)
 	assert.Equal(t, 12, p.Summary.Submits, "one submit per row")
+	assert.False(t, p.Summary.Live)
 	assert.Contains(t, stdout, fmt.Sprintf("pikabatch: report of 12 jobs (%d clips, %d failed, 12 submits) written to %s\n", done, failed, filepath.Join(out, report.FileName)))
 	assert.Contains(t, stdout, "open file://")
 }
@@ -105,6 +106,7 @@ func TestReportWhileLive(t *testing.T) {
 	require.Equal(t, exitOK, code, stderr)
 	p := readReport(t, lr.out)
 	assert.Equal(t, 3, p.Summary.Jobs, "read through the live run's socket")
+	assert.True(t, p.Summary.Live, "the page says it is a snapshot")
 	require.True(t, errors.Is(lr.stop(t), context.Canceled))
 }
 

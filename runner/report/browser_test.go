@@ -385,7 +385,7 @@ func TestReportInChromium(t *testing.T) {
 	// Once the state records costs, the spend is in dollars.
 	priced := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(priced, "a.mp4"), []byte("video"), 0o644))
-	_, err = WriteFile(ctx, Options{Dir: priced, costOf: func(e results.Entry) (float64, bool) { return 0.5, e.Key == "a" }},
+	_, err = WriteFile(ctx, Options{Dir: priced, Live: true, costOf: func(e results.Entry) (float64, bool) { return 0.5, e.Key == "a" }},
 		entries{{Key: "a", State: store.StateDone, Attempts: 1, Files: []results.FileRef{{Path: "a.mp4"}}}, {Key: "b", State: store.StatePending}})
 	require.NoError(t, err)
 	spent := openTab(t, bctx, (&url.URL{Scheme: "file", Path: filepath.Join(priced, FileName)}).String(), &requests)
@@ -393,6 +393,8 @@ func TestReportInChromium(t *testing.T) {
 	assert.Equal(t, "$0.50", eval[string](t, spent, `document.getElementById('spend').textContent`))
 	assert.Equal(t, "1 submit sent; 1 of 2 jobs priced", eval[string](t, spent, `document.getElementById('spend-note').textContent`))
 	assert.Contains(t, eval[string](t, spent, `document.querySelector('#grid .card .meta').textContent`), "$0.50")
+	assert.Contains(t, eval[string](t, spent, `document.getElementById('generated').textContent`), "while a run was going on")
+	assert.NotContains(t, eval[string](t, tab, `document.getElementById('generated').textContent`), "while a run was going on")
 
 	for _, c := range []context.Context{tab, linked, fresh, spent} {
 		assert.Empty(t, eval[[]string](t, c, `window.__violations`), "the page's policy let everything it uses load")

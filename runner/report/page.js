@@ -26,7 +26,8 @@
   $('folder').textContent = sum.dir;
   document.title = 'pikabatch report: ' + sum.dir;
   $('generated').textContent = 'generated ' + sum.generated_at + ' from ' +
-    (sum.state_files.length ? sum.state_files.join(', ') : 'no state file');
+    (sum.state_files.length ? sum.state_files.join(', ') : 'no state file') +
+    (sum.live ? ' while a run was going on: run pikabatch report again to bring it up to date' : '');
   $('jobs').textContent = sum.jobs;
   $('clips').textContent = sum.clips;
   $('failed').textContent = sum.failed;

@@ -40,6 +40,9 @@ type Options struct {
 	Dir string
 	// StateFiles are the state files read, shown in the page's header.
 	StateFiles []string
+	// Live says a run was going on in one of them: the page says it is a
+	// snapshot.
+	Live bool
 	// Now is the clock for the page's "generated" line; default time.Now.
 	Now func() time.Time
 
@@ -54,6 +57,7 @@ type Summary struct {
 	Dir         string    `json:"dir"`
 	StateFiles  []string  `json:"state_files"`
 	GeneratedAt time.Time `json:"generated_at"`
+	Live        bool      `json:"live"` // a run was going on
 	// Jobs counts the jobs of the state files (rows never planned are not
 	// in them); States counts them by state, in life order, leaving out
 	// the states no job is in.
@@ -156,6 +160,7 @@ func Write(ctx context.Context, w io.Writer, opts Options, srcs ...Source) (Summ
 	b.sum.Dir = opts.Dir
 	b.sum.StateFiles = append([]string{}, opts.StateFiles...)
 	b.sum.GeneratedAt = now().UTC().Truncate(time.Second)
+	b.sum.Live = opts.Live
 
 	enc := json.NewEncoder(w)
 	// The data block ends at the first "</script" (or starts a comment at
