@@ -197,7 +197,8 @@ func (r *run) download(ctx context.Context, job store.Job) (store.Job, error) {
 		return r.downloadFailed(ctx, job, err)
 	}
 	now := r.cfg.Now()
-	job, err := r.store.Update(context.WithoutCancel(ctx), job.Key, func(j *store.Job) error {
+	key := job.Key // job is the zero Job when Update fails
+	job, err := r.store.Update(context.WithoutCancel(ctx), key, func(j *store.Job) error {
 		j.Outputs = append([]store.Output(nil), outs...)
 		j.State = store.StateDone
 		j.DownloadedAt = now
@@ -205,7 +206,7 @@ func (r *run) download(ctx context.Context, job store.Job) (store.Job, error) {
 		return nil
 	})
 	if err != nil {
-		return job, fmt.Errorf("record download of %q: %w", job.Key, err)
+		return job, fmt.Errorf("record download of %q: %w", key, err)
 	}
 	for i := range outs {
 		if !safeKey(job.Key) {
@@ -296,7 +297,7 @@ func (d *downloader) fetch(ctx context.Context, key string, i, n int, own store.
 			return store.Output{}, err
 		}
 		lastErr = err
-		d.log.Warn("download interrupted; retrying", "key", key, "attempt", attempt+1, "err", err)
+		d.log.Debug("download interrupted; retrying", "key", key, "attempt", attempt+1, "err", err)
 	}
 	return store.Output{}, fmt.Errorf("after %d tries: %w", d.cfg.Retries+1, lastErr)
 }

@@ -370,7 +370,8 @@ func (r *run) lateLook(ctx context.Context, job store.Job) (store.Job, bool, err
 	// Recorded here, not by recordResult: it finished at some time since
 	// the last run, which teaches the poll policy nothing and frees no slot.
 	now := r.cfg.Now()
-	job, err = r.store.Update(context.WithoutCancel(ctx), job.Key, func(j *store.Job) error {
+	key := job.Key // job is the zero Job when Update fails
+	job, err = r.store.Update(context.WithoutCancel(ctx), key, func(j *store.Job) error {
 		j.State = store.StateRendered
 		j.FinishedAt = now
 		j.Polls++
@@ -382,7 +383,7 @@ func (r *run) lateLook(ctx context.Context, job store.Job) (store.Job, bool, err
 		return nil
 	})
 	if err != nil {
-		return job, false, fmt.Errorf("record result of %q: %w", job.Key, err)
+		return job, false, fmt.Errorf("record result of %q: %w", key, err)
 	}
 	r.stats.completed.Add(1)
 	r.log.Info("timed-out job completed after all; collecting it", "key", job.Key, "request_id", job.RequestID)

@@ -154,7 +154,8 @@ func (r *run) recordResult(ctx context.Context, job store.Job, w *jobWatch, res 
 	if state == store.StateFailed && msg == "" {
 		msg = fmt.Sprintf("generation ended with status %q and no output", res.Status)
 	}
-	job, err := r.store.Update(context.WithoutCancel(ctx), job.Key, func(j *store.Job) error {
+	key := job.Key // job is the zero Job when Update fails
+	job, err := r.store.Update(context.WithoutCancel(ctx), key, func(j *store.Job) error {
 		j.State = state
 		j.FinishedAt = now
 		j.Polls += w.looks
@@ -168,7 +169,7 @@ func (r *run) recordResult(ctx context.Context, job store.Job, w *jobWatch, res 
 		return nil
 	})
 	if err != nil {
-		return job, fmt.Errorf("record result of %q: %w", job.Key, err)
+		return job, fmt.Errorf("record result of %q: %w", key, err)
 	}
 	switch state {
 	case store.StateRendered:

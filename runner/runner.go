@@ -280,6 +280,9 @@ type counters struct {
 
 	orphans, orphansLive, orphansCollected, orphansFailed atomic.Int64
 	orphanKeys                                            []string // the first maxOrphanKeys, guarded by mu
+
+	failedBefore     atomic.Int64
+	failedBeforeKeys []string // the first maxOrphanKeys, guarded by mu
 }
 
 // maxStatusWords bounds the distinct unknown status words counted one by
@@ -328,6 +331,16 @@ func (c *counters) fail(reason string) {
 	c.failReasons[reason]++
 }
 
+// failedEarlier counts a row skipped because it failed in an earlier run.
+func (c *counters) failedEarlier(key string) {
+	c.failedBefore.Add(1)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.failedBeforeKeys) < maxOrphanKeys {
+		c.failedBeforeKeys = append(c.failedBeforeKeys, key)
+	}
+}
+
 func (c *counters) end(s store.State) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -358,8 +371,15 @@ type Summary struct {
 	DownloadRetries int            `json:"download_retries"` // cut-off or failed downloads retried
 	URLRefreshes    int            `json:"url_refreshes"`    // expired result URLs refreshed
 	// AccountJobs is how many jobs at once the account was seen to take
-	// when it refused more than Concurrency (0: it never refused one).
+	// when it refused more than Concurrency (0: it never refused one, or
+	// it held more jobs of this run later, so the refusals were the rate).
 	AccountJobs int `json:"account_jobs_at_once,omitempty"`
+	// FailedBefore counts the rows that had failed (or timed out, expired,
+	// been cancelled) in an earlier run and were skipped: not submitted
+	// again without RetryFailed. FailedBeforeKeys are the first few, in
+	// manifest order.
+	FailedBefore     int      `json:"failed_before,omitempty"`
+	FailedBeforeKeys []string `json:"failed_before_keys,omitempty"`
 	// Parked jobs kept failing on their own calls while others' went
 	// through: left in flight (counted in LeftInFlight) for the next run.
 	Parked int `json:"parked,omitempty"`
@@ -403,6 +423,7 @@ func (r *run) snapshot() Summary {
 		Orphans: int(c.orphans.Load()), OrphanKeys: slices.Clone(c.orphanKeys),
 		OrphansInFlight: int(c.orphansLive.Load()), OrphansCollected: int(c.orphansCollected.Load()),
 		OrphansFailed: int(c.orphansFailed.Load()),
+		FailedBefore:  int(c.failedBefore.Load()), FailedBeforeKeys: slices.Clone(c.failedBeforeKeys),
 	}
 	if top := reasons.Top(c.failReasons, reasons.Shown); top != nil {
 		s.FailReasons = top
@@ -567,6 +588,8 @@ func (r *run) plan(ctx context.Context, row manifest.Row) (store.Job, action, er
 		r.stats.changed.Add(1)
 	case d.act == actSkip && job.State == store.StateDone:
 		r.stats.skippedDone.Add(1)
+	case d.act == actSkip:
+		r.stats.failedEarlier(job.Key)
 	}
 	logDecision(r.log, row, job, d)
 	return job, d.act, nil

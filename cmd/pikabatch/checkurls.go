@@ -48,7 +48,9 @@ func checkURLs(ctx context.Context, path string, format manifest.Format, concurr
 			}
 			return probe.Item[manifest.Row]{}, false
 		}
-		return probe.Item[manifest.Row]{URL: row.Input.Image, Data: row}, true
+		// The model's one URL field is its image; a schema's video_url or
+		// audio_url field would be checked as probe.KindOf(field).
+		return probe.Item[manifest.Row]{URL: row.Input.Image, Kind: probe.KindOf("image"), Data: row}, true
 	}
 	err = probe.Run(ctx, c, next, func(it probe.Item[manifest.Row], res probe.Result) {
 		// Shown, not fetched: without credentials or signatures (issue 14 item 15).

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -93,4 +95,27 @@ func TestValidateCheckURLsStreamsInManifestOrder(t *testing.T) {
 		require.Equal(t, i+2, ch.Line, "manifest order")
 		require.True(t, ch.OK)
 	}
+}
+
+// Issue #12 item 8: an HTML page served as a .jpg fails, and the verdict
+// is the last line.
+func TestCheckURLsRefusesAPageServedAsAnImage(t *testing.T) {
+	t.Parallel()
+	host := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "image/jpeg")
+		if r.URL.Path == "/login.jpg" {
+			_, _ = w.Write([]byte("<!doctype html><html><body>Sign in to see this photo</body></html>"))
+			return
+		}
+		_, _ = w.Write([]byte("\xff\xd8\xff\xe0\x00\x10JFIF\x00" + strings.Repeat("\x00", 600)))
+	}))
+	t.Cleanup(host.Close)
+	dir := t.TempDir()
+	m := writeFile(t, filepath.Join(dir, "m.csv"), "id,image\na,"+host.URL+"/a.jpg\nb,"+host.URL+"/login.jpg\n")
+	code, stdout, _ := invoke(t, nil, "validate", "--manifest", m, "--check-urls", "--check-rps", "1000")
+	assert.Equal(t, exitDataErr, code)
+	assert.Contains(t, stdout, "FAIL "+host.URL+"/login.jpg — not an image: an HTML page served as image/jpeg")
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	assert.Equal(t, m+": 2 rows, 1 would fail: their image URLs failed the check", lines[len(lines)-1], "the verdict last")
+	assert.NotContains(t, stdout, "valid")
 }

@@ -44,12 +44,15 @@ type apiCallsJSON struct {
 	Cancel      int64 `json:"cancel"`
 	Retries     int64 `json:"retries"`
 	RateLimited int64 `json:"rate_limited"`
-	Slowdowns   int64 `json:"slowdowns"`
+	// PollsRateLimited: of those 429s, the ones on status, result and
+	// cancel calls (a rate limit's; the account's limit refuses submits).
+	PollsRateLimited int64 `json:"polls_rate_limited"`
+	Slowdowns        int64 `json:"slowdowns"`
 }
 
 func apiCallsOf(c api.Calls) apiCallsJSON {
 	return apiCallsJSON{Submit: c.Submit, Status: c.Status, Result: c.Result, Cancel: c.Cancel,
-		Retries: c.Retries, RateLimited: c.RateLimited, Slowdowns: c.Slowdowns}
+		Retries: c.Retries, RateLimited: c.RateLimited, PollsRateLimited: c.PollsRateLimited, Slowdowns: c.Slowdowns}
 }
 
 // runJSON is `run --json` (and `demo`'s figures): the run's account and

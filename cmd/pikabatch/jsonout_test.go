@@ -23,9 +23,9 @@ import (
 var figureKeys = []string{"rows", "submitted", "resent", "uncertain", "held", "completed", "downloaded", "failed",
 	"fail_reasons.*", "skipped_done", "changed", "not_submitted", "left_in_flight", "polls", "download_retries",
 	"url_refreshes", "account_jobs_at_once", "parked", "status_words.*", "final.*", "wall_ns", "orphans",
-	"orphan_keys[]", "orphans_in_flight", "orphans_collected", "orphans_failed"}
+	"orphan_keys[]", "orphans_in_flight", "orphans_collected", "orphans_failed", "failed_before", "failed_before_keys[]"}
 
-var apiCallKeys = []string{"submit", "status", "result", "cancel", "retries", "rate_limited", "slowdowns"}
+var apiCallKeys = []string{"submit", "status", "result", "cancel", "retries", "rate_limited", "polls_rate_limited", "slowdowns"}
 
 func prefixed(prefix string, keys []string) []string {
 	out := make([]string, len(keys))

@@ -19,6 +19,7 @@ func liveFigures(s runner.Summary) live.Figures {
 		Final: s.Final, Wall: s.Wall,
 		Orphans: s.Orphans, OrphanKeys: s.OrphanKeys, OrphansInFlight: s.OrphansInFlight,
 		OrphansCollected: s.OrphansCollected, OrphansFailed: s.OrphansFailed,
+		FailedBefore: s.FailedBefore, FailedBeforeKeys: s.FailedBeforeKeys,
 	}
 }
 

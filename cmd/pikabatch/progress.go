@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
@@ -98,7 +99,9 @@ func progressLine(i live.RunInfo) string {
 	if i.ThisRun.Uncertain > 0 {
 		parts = append(parts, fmt.Sprintf("%d uncertain", i.ThisRun.Uncertain))
 	}
-	parts = append(parts, fmt.Sprintf("retries %d, 429s %d", i.Calls.Retries, i.Calls.RateLimited))
+	// One count for the retries of API calls and downloads alike: each is
+	// logged at debug level only.
+	parts = append(parts, fmt.Sprintf("retries %d, 429s %d", i.Calls.Retries+int64(i.ThisRun.DownloadRetries), i.Calls.RateLimited))
 	return strings.Join(parts, " · ")
 }
 
@@ -111,7 +114,7 @@ func progressLine(i live.RunInfo) string {
 func startProgress(mode string, interval time.Duration, w io.Writer, logs *logSink, run *live.Run, jsonLog *slog.Logger) (stop func()) {
 	switch mode {
 	case progressBar:
-		return startBar(w, logs, run, false)
+		return startBar(w, logs, run)
 	case progressPlain:
 		return startPlain(w, logs, run, interval, jsonLog)
 	}
@@ -136,26 +139,26 @@ func startPlain(w io.Writer, logs *logSink, run *live.Run, interval time.Duratio
 	return every(interval, line, line)
 }
 
-// startBar draws a progress bar with mpb. forceTTY draws it on a writer
-// that is not a terminal (tests).
-func startBar(w io.Writer, logs *logSink, run *live.Run, forceTTY bool) func() {
+// startBar draws a progress bar with mpb until the returned stop is
+// called. opts are added to the container's (tests: a width, manual
+// refresh, ForceTTY).
+func startBar(w io.Writer, logs *logSink, run *live.Run, opts ...mpb.ContainerOption) func() {
 	// Auto refresh even off a terminal (--progress bar): log lines written
-	// through the container only reach w when it renders.
-	p := mpb.New(mpb.WithOutput(w), mpb.WithRefreshRate(150*time.Millisecond), mpb.WithWidth(32),
-		mpb.WithAutoRefresh(), mpb.ContainerOptional(mpb.ForceTTY(), forceTTY))
-	var text atomic.Pointer[string]
-	empty := ""
-	text.Store(&empty)
+	// through the container only reach w when it renders. No width: a
+	// terminal's is used, else mpb's 80 columns.
+	opts = append([]mpb.ContainerOption{mpb.WithOutput(w), mpb.WithRefreshRate(150 * time.Millisecond), mpb.WithAutoRefresh()}, opts...)
+	p := mpb.New(opts...)
+	var info atomic.Pointer[live.RunInfo]
 	bar := p.AddBar(int64(max(run.Rows, 1)),
-		mpb.PrependDecorators(decor.Name("render "), decor.CountersNoUnit("%d/%d rows ")),
-		// Past the terminal's width mpb cuts this short: the bar never wraps.
-		mpb.AppendDecorators(decor.Any(func(decor.Statistics) string { return " " + *text.Load() })),
-		mpb.BarFillerTrim(),
+		mpb.PrependDecorators(decor.Any(func(decor.Statistics) string { return barCount(*info.Load()) })),
+		// Decorators are drawn before the bar, each told the width left:
+		// the figures take what the bar leaves them, so the bar stays.
+		mpb.AppendDecorators(decor.Any(func(st decor.Statistics) string { return barFigures(*info.Load(), st.AvailableWidth) })),
+		mpb.BarWidth(barWidth),
 	)
 	update := func() {
 		i := run.Info(time.Now())
-		s := progressLine(i)
-		text.Store(&s)
+		info.Store(&i)
 		bar.SetCurrent(int64(i.Finished))
 	}
 	update()
@@ -169,6 +172,56 @@ func startBar(w io.Writer, logs *logSink, run *live.Run, forceTTY bool) func() {
 		logs.set(w)
 		p.Wait()
 	})
+}
+
+// barCount is what the bar's line starts with: rows done of the run's.
+func barCount(i live.RunInfo) string {
+	return fmt.Sprintf("%d/%d done", i.Done, i.Rows)
+}
+
+// barWidth is the bar's, fixed so that it does not jump as the figures
+// change; barSpare is the blanks around it and a last column left free,
+// which some terminals wrap on.
+const (
+	barWidth = 24
+	barSpare = 3
+)
+
+// barFigures is the text after the bar, at most width minus the bar's
+// share: the rate and ETA always, then what else fits, most telling first.
+// Retries are a count here; each is logged at debug level only.
+func barFigures(i live.RunInfo, width int) string {
+	budget := width - barWidth - barSpare
+	rate, eta := "–/min", "ETA –"
+	if i.PerMinute > 0 {
+		rate = fmt.Sprintf("%.1f/min", i.PerMinute)
+		if i.ETA > 0 {
+			eta = "ETA " + i.ETA.Round(time.Second).String()
+		}
+	}
+	s := rate + " " + eta
+	var more []string
+	if failed := i.Finished - i.Done; failed > 0 {
+		more = append(more, fmt.Sprintf("%d failed", failed))
+	}
+	if n := i.Calls.Retries + int64(i.ThisRun.DownloadRetries); n > 0 {
+		word := "retries"
+		if n == 1 {
+			word = "retry"
+		}
+		more = append(more, fmt.Sprintf("%d %s", n, word))
+	}
+	if i.ThisRun.Uncertain > 0 {
+		more = append(more, fmt.Sprintf("%d uncertain", i.ThisRun.Uncertain))
+	}
+	more = append(more, fmt.Sprintf("%d in progress", i.InProgress))
+	for _, m := range more {
+		if utf8.RuneCountInString(s)+utf8.RuneCountInString(" · "+m) > budget {
+			break
+		}
+		s += " · " + m
+	}
+	return s
 }
 
 // every calls tick each interval (never, if interval <= 0) until the

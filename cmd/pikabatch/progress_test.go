@@ -5,12 +5,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
+	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/vbauerster/mpb/v8"
 
 	"github.com/pikabatch/pikabatch/runner/api"
 	"github.com/pikabatch/pikabatch/runner/live"
@@ -96,7 +100,7 @@ func TestBarKeepsLogLinesWhole(t *testing.T) {
 			defer mu.Unlock()
 			return sum
 		}}
-	stop := startBar(&out, logs, run, true)
+	stop := startBar(&out, logs, run, mpb.ForceTTY())
 	for i := range 10 {
 		fmt.Fprintf(logs, "time=now level=INFO msg=downloaded key=clip-%d\n", i)
 		mu.Lock()
@@ -111,7 +115,73 @@ func TestBarKeepsLogLinesWhole(t *testing.T) {
 	for i := range 10 {
 		assert.Contains(t, s, fmt.Sprintf("msg=downloaded key=clip-%d\n", i))
 	}
-	assert.Contains(t, s, "10/10 rows")
-	assert.Contains(t, s, "10 done", "the figures, cut to the width")
+	assert.Contains(t, s, "10/10 done")
 	assert.True(t, strings.HasSuffix(s, "after the bar\n"), "logs go straight to stderr once the bar is gone")
+}
+
+// Issue #12 item 4: every frame keeps its bar, done/total, the rate and
+// the ETA within the width, with retries as a count.
+func TestBarFitsTheWidth(t *testing.T) {
+	for _, width := range []int{80, 120} {
+		t.Run(fmt.Sprint(width), func(t *testing.T) {
+			t.Parallel()
+			var out syncBuffer
+			run := &live.Run{Rows: 1000,
+				Calls: func() api.Calls { return api.Calls{Retries: 12, RateLimited: 3} },
+				Snapshot: func() live.Figures {
+					return live.Figures{Rows: 400, DownloadRetries: 2, Uncertain: 1,
+						Final: map[store.State]int{store.StateDone: 250, store.StateFailed: 3}}
+				}}
+			refresh := make(chan any)
+			stop := startBar(&out, newLogSink(&out), run, mpb.WithWidth(width), mpb.WithManualRefresh(refresh))
+			for range 3 {
+				refresh <- struct{}{} // taken by the render loop: a frame
+			}
+			stop()
+			var frames []string
+			for line := range strings.Lines(out.String()) {
+				if line = strings.TrimRight(line, "\n"); line != "" {
+					frames = append(frames, line)
+				}
+			}
+			require.GreaterOrEqual(t, len(frames), 3, "%q", out.String())
+			bar := regexp.MustCompile(`\[[=>-]{8,}\]`)
+			for _, f := range frames {
+				assert.LessOrEqual(t, utf8.RuneCountInString(f), width, "%q", f)
+				assert.True(t, strings.HasPrefix(f, "250/1000 done "), "done/total first: %q", f)
+				assert.Regexp(t, bar, f)
+				assert.Contains(t, f, "–/min ETA –", "rate and ETA, unknown yet")
+				assert.Contains(t, f, "3 failed")
+				assert.Contains(t, f, "14 retries", "API and download retries, one count")
+			}
+		})
+	}
+}
+
+func TestBarFigures(t *testing.T) {
+	t.Parallel()
+	i := live.RunInfo{Rows: 100, Finished: 42, Done: 40, InProgress: 8, PerMinute: 12.5, ETA: 61400 * time.Millisecond,
+		Calls: api.Calls{Retries: 3}}
+	assert.Equal(t, "12.5/min ETA 1m1s · 2 failed · 3 retries · 8 in progress", barFigures(i, 200))
+	assert.Equal(t, "12.5/min ETA 1m1s · 2 failed", barFigures(i, 59), "what fits beside the bar")
+	assert.Equal(t, "12.5/min ETA 1m1s", barFigures(i, 30), "rate and ETA whatever the width")
+}
+
+// Issue #12 item 4: retries are a count in the progress and the summary,
+// each one logged at debug level, not a WARN line apiece.
+func TestRetriesLogAtDebug(t *testing.T) {
+	srv := startSim(t, sim.Config{Seed: 3, Faults: sim.Faults{Rate5xx: 0.3, RateTruncate: 0.5}})
+	dir := t.TempDir()
+	m := writeFile(t, filepath.Join(dir, "m.csv"), threeRows)
+	env := tokenEnv(srv.APIURL)
+	code, stdout, stderr := invoke(t, env, "run", "--manifest", m, "--out", filepath.Join(dir, "out"))
+	require.Equal(t, exitOK, code, stderr)
+	require.Positive(t, srv.Counters().ServerErrors+srv.Counters().DownloadsTruncated, "faults met")
+	assert.NotContains(t, stderr, "retrying api request")
+	assert.NotContains(t, stderr, "download interrupted; retrying")
+	assert.Regexp(t, `retries [1-9]`, stdout+stderr, "counted")
+
+	code, _, stderr = invoke(t, env, "run", "--manifest", m, "--out", filepath.Join(dir, "out2"), "--log-level", "debug")
+	require.Equal(t, exitOK, code, stderr)
+	assert.Regexp(t, `level=DEBUG msg="(retrying api request|download interrupted; retrying)"`, stderr)
 }

@@ -603,6 +603,10 @@ func printSummary(w io.Writer, s runner.Summary, calls api.Calls, asJSON bool) {
 	fmt.Fprintf(w, " (%d downloaded this run, %d already done)\n", s.Downloaded, s.SkippedDone)
 	fmt.Fprintf(w, "submitted %d, completed %d, failed %d, uncertain %d, left in flight %d, not submitted %d\n",
 		s.Submitted, s.Completed, s.Failed, s.Uncertain, s.LeftInFlight, s.NotSubmitted)
+	if s.FailedBefore > 0 {
+		fmt.Fprintf(w, "failed in earlier runs %d (%s): not submitted again; --retry-failed submits them again (each a new charge)\n",
+			s.FailedBefore, examples(s.FailedBeforeKeys, s.FailedBefore))
+	}
 	if s.Uncertain > 0 || s.Resent > 0 {
 		// Resent counts re-sends of this run's lost submits and of
 		// earlier runs' alike: each is one possible duplicate charge.
@@ -628,7 +632,10 @@ func printSummary(w io.Writer, s runner.Summary, calls api.Calls, asJSON bool) {
 			fmt.Fprintf(w, "orphan renders collected %d of %d (failed %d)\n", s.OrphansCollected, s.OrphansInFlight, s.OrphansFailed)
 		}
 	}
-	if s.AccountJobs > 0 {
+	// The account's limit on jobs at once refuses submits only: with polls
+	// refused too, the refusals were (at least partly) a rate limit's, and
+	// the advice would be a guess (issue #12).
+	if s.AccountJobs > 0 && calls.PollsRateLimited == 0 {
 		fmt.Fprintf(w, "%s; later ones waited for a job to finish (if the account takes %d at once, --concurrency %d spares the refusals)\n",
 			accountLimit(s.AccountJobs), s.AccountJobs, s.AccountJobs)
 	}

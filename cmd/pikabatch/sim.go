@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -76,8 +77,10 @@ func newSimCmd(stdout io.Writer) *cobra.Command {
 // runSim serves the simulated API until ctx ends.
 func runSim(ctx context.Context, o simOptions, stdout io.Writer) error {
 	cfg := o.cfg
+	// Trimmed as run reads it, or the two would not agree.
+	envToken := strings.TrimSpace(os.Getenv("RUNCOMFY_API_TOKEN"))
 	if cfg.Token == "" {
-		cfg.Token = os.Getenv("RUNCOMFY_API_TOKEN")
+		cfg.Token = envToken
 	}
 	cfg.QueueTime = time.Duration(o.queueMS) * time.Millisecond
 	cfg.RunTime = time.Duration(o.runMS) * time.Millisecond
@@ -103,9 +106,29 @@ func runSim(ctx context.Context, o simOptions, stdout io.Writer) error {
 		// The simulator's own made-up token: printing it is the point.
 		fmt.Fprintf(stdout, "token: %s\n", srv.Token())
 	}
-	fmt.Fprintf(stdout, "try: RUNCOMFY_API_BASE=%s pikabatch run --manifest examples/manifest.csv --out out\n", srv.APIURL)
+	fmt.Fprintln(stdout, simTryLine(srv.APIURL, srv.Token(), envToken, exampleManifest))
 	<-ctx.Done()
 	return ctx.Err()
+}
+
+// exampleManifest is the repository's example manifest, from its root.
+const exampleManifest = "examples/manifest.csv"
+
+// simTryLine is a command line that renders a batch on the simulator at
+// apiURL, whose token is token: in the line, unless it is the user's
+// RUNCOMFY_API_TOKEN (envToken), which the shell already has and which is
+// never printed. manifest is used when it exists here; the command to
+// render anywhere else is the demo.
+func simTryLine(apiURL, token, envToken, manifest string) string {
+	env := "RUNCOMFY_API_BASE=" + shellWord(apiURL)
+	if token != envToken {
+		// The simulator's own token (made up, or given with --token).
+		env += " RUNCOMFY_API_TOKEN=" + shellWord(token)
+	}
+	if fi, err := os.Stat(manifest); err != nil || !fi.Mode().IsRegular() {
+		manifest = "YOUR-MANIFEST.csv"
+	}
+	return fmt.Sprintf("try: %s pikabatch run --manifest %s --out out", env, shellWord(manifest))
 }
 
 const simLong = `Run the simulated RunComfy Model API, speaking the documented contract:

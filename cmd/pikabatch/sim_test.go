@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -86,4 +87,90 @@ func TestSimBadFlagValues(t *testing.T) {
 		var ue *usageError
 		assert.ErrorAs(t, err, &ue, "%v", args)
 	}
+}
+
+// startSimCommand runs `pikabatch sim ARGS` until the test ends and returns
+// its banner, up to and including the try: line.
+func startSimCommand(t *testing.T, args ...string) []string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		err := run(ctx, append([]string{"sim", "--addr", "127.0.0.1:0", "--run-ms", "20"}, args...), pw, io.Discard)
+		_ = pw.CloseWithError(err)
+		done <- err
+	}()
+	t.Cleanup(func() {
+		cancel()
+		_, _ = io.Copy(io.Discard, pr)
+		assert.ErrorIs(t, <-done, context.Canceled)
+	})
+	var banner []string
+	sc := bufio.NewScanner(pr)
+	for sc.Scan() {
+		banner = append(banner, sc.Text())
+		if strings.HasPrefix(sc.Text(), "try: ") {
+			go func() { _, _ = io.Copy(io.Discard, pr) }()
+			return banner
+		}
+	}
+	t.Fatalf("no try: line in %q", banner)
+	return nil
+}
+
+// runTryLine runs a try: line's command in-process, into out.
+func runTryLine(t *testing.T, try, out string) (int, string) {
+	t.Helper()
+	words := strings.Fields(strings.TrimPrefix(try, "try: "))
+	env := map[string]string{"RUNCOMFY_API_TOKEN_FILE": ""}
+	for len(words) > 0 && strings.Contains(words[0], "=") {
+		k, v, _ := strings.Cut(words[0], "=")
+		env[k] = v
+		words = words[1:]
+	}
+	require.Equal(t, "pikabatch", words[0], try)
+	args := words[1:]
+	for i := range args {
+		if i > 0 && args[i-1] == "--out" {
+			args[i] = out
+		}
+	}
+	code, _, stderr := invoke(t, env, args...)
+	return code, stderr
+}
+
+// Issue #12 item 8: the try: line works as printed, the simulator's token
+// included, and a user's RUNCOMFY_API_TOKEN is never printed.
+func TestSimTryLineWorks(t *testing.T) {
+	t.Chdir("../..") // where examples/manifest.csv is
+	t.Setenv("RUNCOMFY_API_TOKEN", "")
+	banner := startSimCommand(t)
+	try := banner[len(banner)-1]
+	assert.Contains(t, try, "RUNCOMFY_API_TOKEN=sim_", "the made-up token")
+	assert.Contains(t, try, "--manifest examples/manifest.csv")
+	code, stderr := runTryLine(t, try, filepath.Join(t.TempDir(), "out"))
+	assert.Equal(t, exitOK, code, stderr)
+
+	const secret = "user-secret-token-4711"
+	t.Setenv("RUNCOMFY_API_TOKEN", secret)
+	banner = startSimCommand(t)
+	assert.NotContains(t, strings.Join(banner, "\n"), secret)
+	try = banner[len(banner)-1]
+	assert.NotContains(t, try, "RUNCOMFY_API_TOKEN=", "the shell has it already")
+	code, stderr = runTryLine(t, try, filepath.Join(t.TempDir(), "out"))
+	assert.Equal(t, exitOK, code, stderr)
+
+	banner = startSimCommand(t, "--token", "rehearsal")
+	try = banner[len(banner)-1]
+	assert.Contains(t, try, "RUNCOMFY_API_TOKEN=rehearsal", "--token, not the user's")
+	code, stderr = runTryLine(t, try, filepath.Join(t.TempDir(), "out"))
+	assert.Equal(t, exitOK, code, stderr)
+}
+
+func TestSimTryLineElsewhere(t *testing.T) {
+	t.Parallel()
+	line := simTryLine("http://127.0.0.1:8787", "sim_x", "", filepath.Join(t.TempDir(), "none.csv"))
+	assert.Equal(t, "try: RUNCOMFY_API_BASE=http://127.0.0.1:8787 RUNCOMFY_API_TOKEN=sim_x pikabatch run --manifest YOUR-MANIFEST.csv --out out", line)
+	assert.Contains(t, simTryLine("http://h", "a b'c", "", ""), `RUNCOMFY_API_TOKEN='a b'\''c'`, "quoted for the shell")
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -71,6 +72,49 @@ func TestSummaryCountsTheWholeManifest(t *testing.T) {
 	out := lr.stdout.String()
 	assert.Contains(t, out, "rows 50: 0 done")
 	assert.Contains(t, out, "left in flight 1, not submitted 49")
+}
+
+// Issue #12 item 2: a resumed run names the rows that failed before,
+// rather than "3 rows: some rows failed" alone.
+func TestSummaryNamesRowsFailedInEarlierRuns(t *testing.T) {
+	srv := startSim(t, sim.Config{Faults: sim.Faults{RateFail: 1}})
+	dir := t.TempDir()
+	m := writeFile(t, filepath.Join(dir, "m.csv"), threeRows)
+	env := tokenEnv(srv.APIURL)
+	args := []string{"run", "--manifest", m, "--out", filepath.Join(dir, "out")}
+	code, stdout, stderr := invoke(t, env, args...)
+	require.Equal(t, exitFailedRows, code, stderr)
+	assert.NotContains(t, stdout, "earlier runs", "this run's failures are listed by reason")
+
+	code, stdout, stderr = invoke(t, env, args...)
+	require.Equal(t, exitFailedRows, code, stderr)
+	assert.Contains(t, stdout, "failed in earlier runs 3 (a, b, c): not submitted again; --retry-failed submits them again (each a new charge)")
+	assert.EqualValues(t, 3, srv.Counters().Submits, "nothing submitted again")
+
+	code, stdout, _ = invoke(t, env, append(args, "--json")...)
+	require.Equal(t, exitFailedRows, code)
+	var sum runner.Summary
+	require.NoError(t, json.Unmarshal([]byte(stdout), &sum))
+	assert.Equal(t, 3, sum.FailedBefore)
+	assert.Equal(t, []string{"a", "b", "c"}, sum.FailedBeforeKeys)
+}
+
+// Issue #12 item 5: the account-limit hint only when a limit was learned.
+func TestSummaryHintsOnlyWhatHeld(t *testing.T) {
+	t.Parallel()
+	var b bytes.Buffer
+	printSummary(&b, runner.Summary{Rows: 5, Final: map[store.State]int{}}, api.Calls{Retries: 9, RateLimited: 9}, false)
+	assert.NotContains(t, b.String(), "account limit", "429s alone are no account limit")
+	b.Reset()
+	printSummary(&b, runner.Summary{Rows: 5, AccountJobs: 3, Final: map[store.State]int{}}, api.Calls{RateLimited: 2}, false)
+	assert.Contains(t, b.String(), "--concurrency 3 spares the refusals")
+	// Random 429s fell twice on one submit and passed for a limit of 7;
+	// polls were refused too, so the 429s were a rate's.
+	b.Reset()
+	printSummary(&b, runner.Summary{Rows: 8, AccountJobs: 7, Final: map[store.State]int{}},
+		api.Calls{RateLimited: 4, PollsRateLimited: 2}, false)
+	assert.NotContains(t, b.String(), "account limit")
+	assert.NotContains(t, b.String(), "--concurrency 7")
 }
 
 func TestUnknownModelExitsUsage(t *testing.T) {

@@ -3,11 +3,13 @@
 // an image, and within the API's size limit. A broken URL found before a run
 // costs nothing; found by the API, it costs a failed job.
 //
-// Each URL is asked once with HEAD; when HEAD is refused or says too little
-// (many storage hosts sign URLs for GET only, some omit the type or length),
-// a GET of the first bytes (Range: bytes=0-1023) answers instead, and the
-// bytes are sniffed when the type is missing. The client given never
-// carries the API token.
+// Each URL is asked once, with a GET of its first bytes (Range:
+// bytes=0-1023): many storage hosts sign URLs for GET only, some omit the
+// type or length from a HEAD, and only the bytes tell a file from an HTML
+// page (a login, a soft 404) served under the file's name and type. The
+// bytes are sniffed: a page or text is refused whatever type the host
+// declared, and a missing or generic type is taken from them. The client
+// given never carries the API token.
 //
 // Memory stays bounded at any manifest size: Run reads at most a window of
 // items ahead of the one it reports next (they come back in the order
@@ -136,9 +138,43 @@ func New(cfg Config) *Checker {
 	return c
 }
 
-// Item is one URL to check, with whatever the caller needs back.
+// Kind is what a URL must serve: what the model's field expects.
+type Kind string
+
+// Kinds of file a field takes.
+const (
+	KindImage Kind = "image"
+	KindVideo Kind = "video"
+	KindAudio Kind = "audio"
+)
+
+// KindOf is the kind of file a model's input field takes, by its name:
+// video_url and audio_url (or any name with video or audio in it) take
+// those, every other URL field an image.
+func KindOf(field string) Kind {
+	f := strings.ToLower(field)
+	switch {
+	case strings.Contains(f, "video"):
+		return KindVideo
+	case strings.Contains(f, "audio"):
+		return KindAudio
+	}
+	return KindImage
+}
+
+// article is "a" or "an" before k.
+func (k Kind) article() string {
+	if k == KindImage || k == KindAudio {
+		return "an " + string(k)
+	}
+	return "a " + string(k)
+}
+
+// Item is one URL to check, with whatever the caller needs back. Kind is
+// what it must serve; zero means KindImage.
 type Item[T any] struct {
 	URL  string
+	Kind Kind
 	Data T
 }
 
@@ -195,7 +231,7 @@ read:
 		p := pending{it: it, res: make(chan Result, 1)}
 		queue <- p
 		g.Go(func() error {
-			res, err := c.Check(gctx, it.URL)
+			res, err := c.CheckKind(gctx, it.URL, it.Kind)
 			if err != nil {
 				failOnce.Do(func() { close(failed) })
 				return err
@@ -213,21 +249,30 @@ read:
 	return ctx.Err()
 }
 
-// Check returns the verdict on rawURL, asking its host only when no check
-// of it is under way or remembered. The error is ctx's, when it ends
-// first; a host's failure is a Result.
+// Check returns the verdict on rawURL as an image, asking its host only
+// when no check of it is under way or remembered. The error is ctx's, when
+// it ends first; a host's failure is a Result.
 func (c *Checker) Check(ctx context.Context, rawURL string) (Result, error) {
+	return c.CheckKind(ctx, rawURL, KindImage)
+}
+
+// CheckKind is Check for a URL that must serve kind (zero: KindImage).
+func (c *Checker) CheckKind(ctx context.Context, rawURL string, kind Kind) (Result, error) {
+	if kind == "" {
+		kind = KindImage
+	}
+	key := string(kind) + " " + rawURL // the same URL may be asked as another kind
 	c.mu.Lock()
-	if el, ok := c.cached[rawURL]; ok {
+	if el, ok := c.cached[key]; ok {
 		c.recent.MoveToFront(el)
 		res := el.Value.(*verdict).res
 		c.mu.Unlock()
 		return res, nil
 	}
-	e, ok := c.inFlight[rawURL]
+	e, ok := c.inFlight[key]
 	if !ok {
 		e = &entry{done: make(chan struct{})}
-		c.inFlight[rawURL] = e
+		c.inFlight[key] = e
 	}
 	c.mu.Unlock()
 	if ok {
@@ -238,13 +283,13 @@ func (c *Checker) Check(ctx context.Context, rawURL string) (Result, error) {
 			return Result{}, ctx.Err()
 		}
 	}
-	e.res = c.check(ctx, rawURL)
+	e.res = c.check(ctx, rawURL, kind)
 	err := ctx.Err()
 	c.mu.Lock()
-	delete(c.inFlight, rawURL)
+	delete(c.inFlight, key)
 	if err == nil {
 		// A check cut short says nothing about the URL: not remembered.
-		c.remember(rawURL, e.res)
+		c.remember(key, e.res)
 	}
 	c.mu.Unlock()
 	close(e.done)
@@ -269,15 +314,10 @@ func (c *Checker) noteWindow(n int) {
 	c.peakWindow = max(c.peakWindow, n)
 }
 
-func (c *Checker) check(ctx context.Context, rawURL string) Result {
+func (c *Checker) check(ctx context.Context, rawURL string, kind Kind) Result {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
-	res := c.head(ctx, rawURL)
-	if res.OK || ctx.Err() != nil || res.Status == http.StatusNotFound || res.Status == http.StatusGone {
-		return res
-	}
-	// HEAD refused, failed or said too little: ask for the first bytes.
-	return c.get(ctx, rawURL)
+	return c.get(ctx, rawURL, kind)
 }
 
 func (c *Checker) do(ctx context.Context, req *http.Request) (*http.Response, error) {
@@ -290,33 +330,7 @@ func (c *Checker) do(ctx context.Context, req *http.Request) (*http.Response, er
 	return c.cfg.HTTPClient.Do(req)
 }
 
-func (c *Checker) head(ctx context.Context, rawURL string) Result {
-	res := Result{URL: rawURL, Method: http.MethodHead, Size: -1}
-	req, err := http.NewRequestWithContext(ctx, http.MethodHead, rawURL, nil)
-	if err != nil {
-		res.Problem = requestProblem(err)
-		return res
-	}
-	resp, err := c.do(ctx, req)
-	if err != nil {
-		res.Problem = requestProblem(err)
-		return res
-	}
-	_ = resp.Body.Close()
-	res.Status = resp.StatusCode
-	res.ContentType = mediaType(resp.Header.Get("Content-Type"))
-	if resp.StatusCode/100 == 2 {
-		res.Size = resp.ContentLength
-	}
-	c.judge(&res)
-	if res.OK && res.Size < 0 {
-		// The type is right but the size unknown: a GET may tell.
-		res.OK, res.Problem = false, "size unknown"
-	}
-	return res
-}
-
-func (c *Checker) get(ctx context.Context, rawURL string) Result {
+func (c *Checker) get(ctx context.Context, rawURL string, kind Kind) Result {
 	res := Result{URL: rawURL, Method: http.MethodGet, Size: -1}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
 	if err != nil {
@@ -338,36 +352,62 @@ func (c *Checker) get(ctx context.Context, rawURL string) Result {
 	case http.StatusOK:
 		res.Size = resp.ContentLength // the host ignored Range: the whole file's length
 	}
-	if res.ContentType == "" || res.ContentType == "application/octet-stream" || res.ContentType == "binary/octet-stream" {
+	var sniffed string
+	if resp.StatusCode/100 == 2 {
 		head, _ := io.ReadAll(io.LimitReader(resp.Body, sniffBytes))
 		if len(head) > 0 {
-			res.ContentType = mediaType(http.DetectContentType(head))
+			sniffed = mediaType(http.DetectContentType(head))
 		}
 	}
-	c.judge(&res)
-	if res.OK && res.Size < 0 {
-		res.Problem = "" // reachable and an image; only the size is unknown
+	if isGeneric(res.ContentType) && sniffed != "" {
+		res.ContentType = sniffed
 	}
+	c.judge(&res, kind, sniffed)
 	return res
 }
 
-// judge sets OK and Problem from what the host said.
-func (c *Checker) judge(res *Result) {
+// isMedia reports an image, video or audio type.
+func isMedia(ct string) bool {
+	family, _, _ := strings.Cut(ct, "/")
+	return family == string(KindImage) || family == string(KindVideo) || family == string(KindAudio)
+}
+
+// isGeneric reports a content type that says nothing of the file.
+func isGeneric(ct string) bool {
+	return ct == "" || ct == "application/octet-stream" || ct == "binary/octet-stream"
+}
+
+// judge sets OK and Problem from what the host said and what its first
+// bytes were sniffed as (sniffed: "" when none came).
+func (c *Checker) judge(res *Result, kind Kind, sniffed string) {
 	switch {
 	case res.Status < 200 || res.Status > 299:
 		res.Problem = fmt.Sprintf("HTTP %d %s", res.Status, http.StatusText(res.Status))
 		if res.Status == http.StatusUnauthorized || res.Status == http.StatusForbidden {
 			res.Problem += ": the host wants a login or the link expired; the API fetches without credentials"
 		}
-	case !strings.HasPrefix(res.ContentType, "image/"):
+	case !strings.HasPrefix(res.ContentType, string(kind)+"/"):
 		ct := res.ContentType
 		if ct == "" {
 			ct = "no content type"
 		}
-		res.Problem = "not an image (" + ct + ")"
+		res.Problem = "not " + kind.article() + " (" + ct + ")"
+	case strings.HasPrefix(sniffed, "text/") && !(sniffed == "text/xml" && strings.HasSuffix(res.ContentType, "+xml")):
+		// A login or error page served under the file's name: the host's
+		// type comes from the extension, the bytes are a page.
+		what := "text"
+		if sniffed == "text/html" || sniffed == "text/xml" {
+			what = "an " + strings.ToUpper(strings.TrimPrefix(sniffed, "text/")) + " page"
+		}
+		res.Problem = fmt.Sprintf("not %s: %s served as %s", kind.article(), what, res.ContentType)
+	case isMedia(sniffed) && !strings.HasPrefix(sniffed, string(kind)+"/"):
+		res.Problem = fmt.Sprintf("not %s: the bytes are %s, served as %s", kind.article(), sniffed, res.ContentType)
+	case res.Size == 0:
+		res.Problem = "an empty file"
 	case res.Size > c.cfg.MaxBytes:
 		res.Problem = fmt.Sprintf("%d bytes, over the %d MB limit", res.Size, c.cfg.MaxBytes>>20)
 	default:
+		// Reachable and of the right kind; a size of -1 is unknown.
 		res.OK, res.Problem = true, ""
 	}
 }

@@ -21,7 +21,10 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-var png = append([]byte("\x89PNG\r\n\x1a\n"), make([]byte, 2000)...)
+var (
+	png = append([]byte("\x89PNG\r\n\x1a\n"), make([]byte, 2000)...)
+	mp4 = append([]byte("\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom"), make([]byte, 2000)...)
+)
 
 // imageHost serves images the way real hosts do, each path a behaviour.
 type imageHost struct {
@@ -68,6 +71,13 @@ func newImageHost(t *testing.T) *imageHost {
 		}
 		w.WriteHeader(http.StatusOK)
 	})
+	// Issue #12 item 8: a login page under an image's name and type.
+	mux.HandleFunc("/page-as.jpg", func(w http.ResponseWriter, r *http.Request) {
+		serve(w, r, "image/jpeg", []byte("<!DOCTYPE html><html><body>Sign in</body></html>"))
+	})
+	mux.HandleFunc("/clip.mp4", func(w http.ResponseWriter, r *http.Request) { serve(w, r, "video/mp4", mp4) })
+	mux.HandleFunc("/clip-as.jpg", func(w http.ResponseWriter, r *http.Request) { serve(w, r, "image/jpeg", mp4) })
+	mux.HandleFunc("/empty.jpg", func(w http.ResponseWriter, r *http.Request) { serve(w, r, "image/jpeg", nil) })
 	mux.HandleFunc("/private.jpg", func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusUnauthorized)
 	})
@@ -93,25 +103,32 @@ func TestCheck(t *testing.T) {
 	c := probe.New(probe.Config{RPS: -1})
 	ctx := context.Background()
 	tests := []struct {
-		path, problem, method string
-		ok                    bool
-		size                  int64
+		path, problem string
+		kind          probe.Kind
+		ok            bool
+		size          int64
 	}{
-		{path: "/ok.jpg", ok: true, method: "HEAD", size: int64(len(png))},
-		{path: "/get-only.png", ok: true, method: "GET", size: int64(len(png))},
-		{path: "/no-head.png", ok: true, method: "GET", size: int64(len(png))},
-		{path: "/page.html", problem: "not an image (text/html)", method: "GET", size: 18},
-		{path: "/huge.jpg", problem: "62914560 bytes, over the 50 MB limit", method: "GET", size: 60 << 20},
-		{path: "/private.jpg", problem: "HTTP 401 Unauthorized: the host wants a login", method: "GET", size: -1},
-		{path: "/missing.jpg", problem: "HTTP 404 Not Found", method: "HEAD", size: -1},
+		{path: "/ok.jpg", ok: true, size: int64(len(png))},
+		{path: "/get-only.png", ok: true, size: int64(len(png))},
+		{path: "/no-head.png", ok: true, size: int64(len(png))},
+		{path: "/page.html", problem: "not an image (text/html)", size: 18},
+		{path: "/page-as.jpg", problem: "not an image: an HTML page served as image/jpeg", size: 48},
+		{path: "/clip-as.jpg", problem: "not an image: the bytes are video/mp4, served as image/jpeg", size: int64(len(mp4))},
+		{path: "/empty.jpg", problem: "an empty file", size: 0},
+		{path: "/clip.mp4", kind: probe.KindVideo, ok: true, size: int64(len(mp4))},
+		{path: "/clip.mp4", kind: probe.KindAudio, problem: "not an audio (video/mp4)", size: int64(len(mp4))},
+		{path: "/ok.jpg", kind: probe.KindVideo, problem: "not a video (image/jpeg)", size: int64(len(png))},
+		{path: "/huge.jpg", problem: "62914560 bytes, over the 50 MB limit", size: 60 << 20},
+		{path: "/private.jpg", problem: "HTTP 401 Unauthorized: the host wants a login", size: -1},
+		{path: "/missing.jpg", problem: "HTTP 404 Not Found", size: -1},
 	}
 	for _, tt := range tests {
-		t.Run(tt.path, func(t *testing.T) {
-			res, err := c.Check(ctx, h.URL+tt.path)
+		t.Run(tt.path+" as "+string(tt.kind), func(t *testing.T) {
+			res, err := c.CheckKind(ctx, h.URL+tt.path, tt.kind)
 			require.NoError(t, err)
 			assert.Equal(t, tt.ok, res.OK, res.Problem)
 			assert.Contains(t, res.Problem, tt.problem)
-			assert.Equal(t, tt.method, res.Method)
+			assert.Equal(t, "GET", res.Method, "one ranged GET: only the bytes tell a page from an image")
 			assert.Equal(t, tt.size, res.Size)
 		})
 	}
@@ -124,6 +141,16 @@ func TestCheck(t *testing.T) {
 		assert.False(t, res.OK)
 		assert.NotEmpty(t, res.Problem)
 	})
+}
+
+func TestKindOf(t *testing.T) {
+	t.Parallel()
+	for field, want := range map[string]probe.Kind{
+		"image": probe.KindImage, "image_url": probe.KindImage, "end_image": probe.KindImage,
+		"video_url": probe.KindVideo, "Video": probe.KindVideo, "audio_url": probe.KindAudio,
+	} {
+		assert.Equal(t, want, probe.KindOf(field), field)
+	}
 }
 
 func TestRunChecksEachURLOnceWithinLimits(t *testing.T) {
@@ -150,7 +177,7 @@ func TestRunChecksEachURLOnceWithinLimits(t *testing.T) {
 	for k, ok := range got {
 		assert.True(t, ok, "row %d", k)
 	}
-	assert.Equal(t, int64(20), h.count("/ok.jpg"), "one HEAD per distinct URL")
+	assert.Equal(t, int64(20), h.count("/ok.jpg"), "one request per distinct URL")
 	assert.LessOrEqual(t, h.maxInFlight.Load(), int64(3))
 }
 

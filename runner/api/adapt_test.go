@@ -97,6 +97,7 @@ func TestAdaptiveRateOff(t *testing.T) {
 			assert.Equal(t, before, tc.lim.Limit())
 			assert.Zero(t, f.client.Calls().Slowdowns)
 			assert.EqualValues(t, 1, f.client.Calls().RateLimited)
+			assert.EqualValues(t, 1, f.client.Calls().PollsRateLimited, "a status call's")
 		})
 	}
 }

@@ -139,7 +139,11 @@ type Calls struct {
 	Submit, Status, Result, Cancel int64
 	Retries                        int64
 	RateLimited                    int64
-	Slowdowns                      int64
+	// PollsRateLimited counts the 429s of RateLimited on status, result
+	// and cancel calls: a rate limit's, never the account's limit on jobs
+	// at once, which refuses only submits.
+	PollsRateLimited int64
+	Slowdowns        int64
 }
 
 // New checks cfg and returns a Client. It fails with ErrInsecureBase for an
@@ -358,13 +362,14 @@ func originOf(u *url.URL) string { return u.Scheme + "://" + u.Host }
 // Calls returns the counts of requests made so far.
 func (c *Client) Calls() Calls {
 	return Calls{
-		Submit:      c.calls.submit.Load(),
-		Status:      c.calls.status.Load(),
-		Result:      c.calls.result.Load(),
-		Cancel:      c.calls.cancel.Load(),
-		Retries:     c.calls.retries.Load(),
-		RateLimited: c.calls.rateLimited.Load(),
-		Slowdowns:   c.calls.slowdowns.Load(),
+		Submit:           c.calls.submit.Load(),
+		Status:           c.calls.status.Load(),
+		Result:           c.calls.result.Load(),
+		Cancel:           c.calls.cancel.Load(),
+		Retries:          c.calls.retries.Load(),
+		RateLimited:      c.calls.rateLimited.Load(),
+		PollsRateLimited: c.calls.pollsLimited.Load(),
+		Slowdowns:        c.calls.slowdowns.Load(),
 	}
 }
 
@@ -416,7 +421,7 @@ func (c *Client) exec(ctx context.Context, r call, decode func(body []byte) erro
 	for attempt := 1; ; attempt++ {
 		if backOff {
 			delay := c.backoff(retries-1, last)
-			c.log.Warn("retrying api request", append(r.logAttrs(attempt-1), "delay", delay, "err", last)...)
+			c.log.Debug("retrying api request", append(r.logAttrs(attempt-1), "delay", delay, "err", last)...)
 			if err := c.sleep(ctx, delay); err != nil {
 				return fmt.Errorf("%s: waiting to retry: %w (last error: %w)", r.op, err, last)
 			}

@@ -532,7 +532,7 @@ func TestRetries(t *testing.T) {
 		_, err := f.client.Result(t.Context(), "r")
 		require.NoError(t, err)
 		assert.Equal(t, []time.Duration{2 * time.Second}, f.sleep.Delays())
-		assert.Equal(t, Calls{Result: 2, Retries: 1, RateLimited: 1}, f.client.Calls())
+		assert.Equal(t, Calls{Result: 2, Retries: 1, RateLimited: 1, PollsRateLimited: 1}, f.client.Calls())
 	})
 
 	t.Run("Retry-After shorter than backoff", func(t *testing.T) {

@@ -76,6 +76,7 @@ func TestSubmitHold(t *testing.T) {
 		calls := f.client.Calls()
 		assert.EqualValues(t, 1, calls.Retries)
 		assert.EqualValues(t, 3, calls.RateLimited)
+		assert.Zero(t, calls.PollsRateLimited, "submits' refusals only")
 		assert.EqualValues(t, 1, calls.Slowdowns, "a refusal held for room does not slow the rate")
 		assert.InDelta(t, 50, float64(lim.Limit()), 1, "halved once (and recovering since)")
 	})

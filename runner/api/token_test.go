@@ -138,7 +138,7 @@ func TestTokenNeverLeaks(t *testing.T) {
 	}
 	assert.Zero(t, other.Count(), "the token went to another origin")
 	text := logs.String()
-	assert.Contains(t, text, `"level":"WARN"`, "retries were logged")
+	assert.Contains(t, text, `"msg":"retrying api request"`, "retries were logged (at debug level)")
 	assert.Contains(t, text, "[redacted]", "the echoed token was seen and removed")
 	assert.NotContains(t, text, secret)
 	assert.NotContains(t, text, "s3cret")

@@ -131,6 +131,10 @@ type Figures struct {
 	OrphansInFlight  int      `json:"orphans_in_flight,omitempty"`
 	OrphansCollected int      `json:"orphans_collected,omitempty"`
 	OrphansFailed    int      `json:"orphans_failed,omitempty"`
+	// FailedBefore counts rows skipped because they failed in an earlier
+	// run; FailedBeforeKeys the first few.
+	FailedBefore     int      `json:"failed_before,omitempty"`
+	FailedBeforeKeys []string `json:"failed_before_keys,omitempty"`
 }
 
 type sample struct {

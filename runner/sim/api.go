@@ -210,6 +210,9 @@ func (s *Server) handleSubmit(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.mu.Unlock()
+	if s.cfg.OnCreate != nil {
+		s.cfg.OnCreate(j.id)
+	}
 
 	switch {
 	case lost:

@@ -171,6 +171,17 @@ type Config struct {
 	// Logger receives debug records of injected faults and server errors.
 	// Default: discard.
 	Logger *slog.Logger
+	// FilesAddr is the address Start listens on for result files, such as
+	// "127.0.0.1:40123". Default: an ephemeral port of the API's host. A
+	// simulator restarted from a Snapshot serves the files of its earlier
+	// jobs at their old URLs only on the old address. Its host should be the
+	// API's: result URLs name the API's host with the files port.
+	FilesAddr string
+	// OnCreate, if set, is called each time a submit creates a job, before
+	// the client is answered (whatever the answer), with no lock held: a
+	// caller saving Snapshot there never answers for a job it has not saved
+	// (the demo's simulator, which outlives a kill -9 that way).
+	OnCreate func(requestID string)
 }
 
 // withDefaults checks c and fills in its defaults.

@@ -36,8 +36,8 @@ type Running struct {
 }
 
 // Start creates a Server from cfg and runs its API on apiAddr (such as
-// "127.0.0.1:0") and its files on an ephemeral port of the same host. It
-// returns once both listen.
+// "127.0.0.1:0") and its files on Config.FilesAddr, by default an
+// ephemeral port of the same host. It returns once both listen.
 func Start(cfg Config, apiAddr string) (*Running, error) {
 	s, err := New(cfg)
 	if err != nil {
@@ -52,7 +52,11 @@ func Start(cfg Config, apiAddr string) (*Running, error) {
 		_ = apiLn.Close()
 		return nil, fmt.Errorf("listen for api: %w", err)
 	}
-	filesLn, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	filesAddr := cfg.FilesAddr
+	if filesAddr == "" {
+		filesAddr = net.JoinHostPort(host, "0")
+	}
+	filesLn, err := net.Listen("tcp", filesAddr)
 	if err != nil {
 		_ = apiLn.Close()
 		return nil, fmt.Errorf("listen for files: %w", err)
