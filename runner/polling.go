@@ -160,6 +160,7 @@ func (r *run) recordResult(ctx context.Context, job store.Job, w *jobWatch, res 
 		j.FinishedAt = now
 		j.Polls += w.looks
 		j.LastError = msg
+		j.CostUSD = res.Cost
 		if state == store.StateRendered {
 			j.Outputs = make([]store.Output, len(res.Outputs))
 			for i, u := range res.Outputs {

@@ -106,6 +106,9 @@ type Job struct {
 	DownloadedAt time.Time       `json:"downloaded_at,omitzero"`
 	UpdatedAt    time.Time       `json:"updated_at"`
 	Orphan       bool            `json:"orphan,omitempty"` // no row of the last manifest read whole claims it (Store.Unclaimed)
+	// CostUSD is what the API reported the job cost (the result's "cost");
+	// nil when it did not say, which is unknown, not free.
+	CostUSD *float64 `json:"cost_usd,omitempty"`
 }
 
 // validate checks what the store promises about every stored job.

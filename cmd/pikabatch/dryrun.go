@@ -33,16 +33,23 @@ func dryRun(ctx context.Context, o batchOptions, rows runner.RowSource, statePat
 	if o.model == "" {
 		return errNoModel // as runner.New refuses the run
 	}
-	p, err := runner.PlanRows(ctx, rows, jobs, runner.PlanOptions{OutDir: o.out, RetryFailed: o.retryFailed,
+	pricer, note := previewPricer(ctx, o.cost, o.apiBase, o.model)
+	priced := &pricedRows{RowSource: rows, p: pricer}
+	p, err := runner.PlanRows(ctx, priced, jobs, runner.PlanOptions{OutDir: o.out, RetryFailed: o.retryFailed,
 		HoldUncertain: o.holdUncertain, MaxResends: o.maxResends, Logger: log})
 	if err != nil {
 		return err
 	}
 	if o.jsonSummary {
-		writeJSON(stdout, planJSONOf(p))
+		pj := planJSONOf(p)
+		if o.cost.priceUSD > 0 || o.cost.useCatalog {
+			pj.EstimatedCost = dryRunCost(io.Discard, priced, p.Submits, note)
+		}
+		writeJSON(stdout, pj)
 		return nil
 	}
 	printPlan(stdout, p, statePath)
+	dryRunCost(stdout, priced, p.Submits, note)
 	return nil
 }
 

@@ -85,6 +85,8 @@ type planJSON struct {
 	Submits         int `json:"submits"`
 	Orphans         int `json:"orphans"`
 	OrphansInFlight int `json:"orphans_in_flight"`
+	// EstimatedCost is set with --price or --catalog.
+	EstimatedCost *costJSON `json:"estimated_cost,omitempty"`
 }
 
 func planJSONOf(p runner.Plan) planJSON {
@@ -103,6 +105,8 @@ type validateJSON struct {
 	ByDuration    map[string]int `json:"by_duration_s"` // seconds, as a string key
 	DuplicateRows int            `json:"duplicate_rows"`
 	URLs          []urlCheckJSON `json:"urls,omitempty"`
+	// EstimatedCost is set with --price or --catalog.
+	EstimatedCost *costJSON `json:"estimated_cost,omitempty"`
 }
 
 func validateJSONOf(s manifest.Summary) validateJSON {
@@ -156,6 +160,9 @@ type batchStatusJSON struct {
 	Orphans         int                 `json:"orphans"`
 	OrphanKeys      []string            `json:"orphan_keys,omitempty"`
 	OrphansInFlight int                 `json:"orphans_in_flight,omitempty"`
+	CostUSD         float64             `json:"cost_usd,omitempty"`     // reported by the API
+	CostJobs        int                 `json:"cost_jobs,omitempty"`    // jobs with a reported cost
+	NoCostJobs      int                 `json:"no_cost_jobs,omitempty"` // jobs sent without one
 }
 
 // liveRunJSON is a live run's progress (live.RunInfo).
@@ -193,7 +200,8 @@ type activeJobJSON struct {
 
 func batchStatusJSONOf(s live.Status) batchStatusJSON {
 	b := batchStatusJSON{StateFile: s.StateFile, Jobs: s.Jobs, ByState: s.ByState, Uncertain: s.Uncertain,
-		UncertainKeys: s.UncertainKeys, Orphans: s.Orphans, OrphanKeys: s.OrphanKeys, OrphansInFlight: s.OrphansInFlight}
+		UncertainKeys: s.UncertainKeys, Orphans: s.Orphans, OrphanKeys: s.OrphanKeys, OrphansInFlight: s.OrphansInFlight,
+		CostUSD: s.CostUSD, CostJobs: s.CostJobs, NoCostJobs: s.NoCostJobs}
 	if l := s.Live; l != nil {
 		b.Live = &liveRunJSON{PID: l.PID, Host: l.Host, StartedAt: l.StartedAt, Command: l.Command, Rows: l.Rows,
 			Finished: l.Finished, Done: l.Done, Left: l.Left, InProgress: l.InProgress, ThisRun: l.ThisRun,

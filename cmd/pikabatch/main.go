@@ -182,6 +182,8 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		newRecoverCmd(stdout),
 		newDemoCmd(stdout, stderr),
 		newSimCmd(stdout),
+		newModelsCmd(stdout),
+		newBalanceCmd(stdout),
 		newBenchCmd(stdout, stderr),
 		newVersionCmd(stdout),
 	)

@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -55,7 +56,7 @@ func TestOrphansInTheSummaryStatusAndExport(t *testing.T) {
 	recs, err := csv.NewReader(strings.NewReader(stdout)).ReadAll()
 	require.NoError(t, err)
 	require.Len(t, recs, 5)
-	col := len(live.CSVColumns) - 1
+	col := slices.Index(live.CSVColumns, "orphan")
 	require.Equal(t, "orphan", recs[0][col])
 	for _, rec := range recs[1:] {
 		assert.Equal(t, rec[0] == "b", rec[col] == "true", "orphan column of %s", rec[0])

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -66,6 +67,7 @@ type batchOptions struct {
 	maxSubmits                   int
 	notifyURL                    string
 	shard                        string // --shard K/N or auto/N
+	cost                         costOptions
 
 	// Test seams: runner hooks, and a call once the control socket listens.
 	hooks  runner.Hooks
@@ -102,6 +104,8 @@ func (o *batchOptions) register(fs *pflag.FlagSet) {
 	fs.StringVar(&o.notifyURL, "notify-url", "", "POST the JSON summary to this `URL` when the run ends; Slack-style webhooks accept it (or env PIKABATCH_NOTIFY_URL)")
 	fs.StringVar(&o.shard, "shard", "", "render only shard `K/N` of the manifest (K from 0; auto/N reads K from JOB_COMPLETION_INDEX), with state OUT/.pikabatch-K-of-N.db")
 	fs.BoolVar(&o.fresh, "fresh", false, "start over when the state file is missing (beside earlier renders) or damaged: a damaged file is kept as STATE.damaged-TIME, and every row is submitted, and paid for, again")
+	o.cost.registerPreview(fs)
+	o.cost.registerRun(fs)
 	fs.BoolVar(&o.dryRun, "dry-run", false, "print what a run would do against the state file (new, resumable, done, failed, changed); send nothing")
 }
 
@@ -205,6 +209,10 @@ type batch struct {
 	progress      string // progressMode's
 	shardRows     int    // rows of the manifest the shard owns (all without --shard)
 	state         stateFile
+	// inputSchema is the model's JSON Schema, from the state file or the
+	// catalog (schema.go); nil for the built-in one. Recorded only, until
+	// manifest can compile it.
+	inputSchema json.RawMessage
 }
 
 // prepareBatch checks the options, validates every row of the manifest,
@@ -256,6 +264,9 @@ func (b *batch) checkOptions() error {
 		return usagef("--concurrency and --download-concurrency must be at least 1")
 	}
 	if err := checkRPS(o.rps); err != nil {
+		return err
+	}
+	if err := o.cost.check(); err != nil {
 		return err
 	}
 	if o.deadline < 0 || o.deadlineGrace < 0 || o.maxSubmits < 0 || o.outageLimit < 0 || o.jobTimeout < 0 {
@@ -380,7 +391,11 @@ func (b *batch) run(ctx context.Context, stdout, stderr io.Writer) error {
 	if err := bindState(ctx, st, o, b.log); err != nil {
 		return err
 	}
-	run, err := b.newRunner(client, st, fileTransport)
+	sp, err := b.prepareCatalog(ctx, st, apiTransport)
+	if err != nil {
+		return err
+	}
+	run, err := b.newRunner(sp.api(client), st, fileTransport)
 	if err != nil {
 		return err
 	}
@@ -402,6 +417,7 @@ func (b *batch) run(ctx context.Context, stdout, stderr io.Writer) error {
 	stopProgress()
 	b.writeCSVIndex(ctx, ctlBatch)
 	printSummary(stdout, sum, client.Calls(), o.jsonSummary)
+	b.reportSpend(ctx, stdout, stderr, st, sp, runErr)
 	b.notify(ctx, sum, client.Calls(), runErr)
 	return runErr
 }
@@ -434,6 +450,7 @@ func newAPIClient(o batchOptions, tr http.RoundTripper, log *slog.Logger) (*api.
 	}
 	return api.New(api.Config{
 		BaseURL:    o.apiBase,
+		BalanceURL: o.cost.balanceBase,
 		Token:      o.token,
 		HTTPClient: &http.Client{Transport: tr},
 		Limiter:    limiter,

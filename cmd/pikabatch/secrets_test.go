@@ -418,6 +418,7 @@ func TestTokenNeverLeaks(t *testing.T) {
 			{"help"}, {"-h"}, {"--help"}, {"version"},
 			{"run", "-h"}, {"validate", "-h"}, {"status", "-h"}, {"cancel", "-h"},
 			{"export", "-h"}, {"demo", "-h"}, {"sim", "-h"}, {"bench", "-h"}, {"verify", "-h"},
+			{"models", "-h"}, {"models", "show", "-h"}, {"balance", "-h"},
 		} {
 			code, stdout, stderr := invoke(t, tokenEnv(srv.APIURL), args...)
 			assert.Equal(t, exitOK, code, "%v: %s", args, stderr)
@@ -425,6 +426,39 @@ func TestTokenNeverLeaks(t *testing.T) {
 			ls.text(t, strings.Join(args, " "), stdout+stderr)
 		}
 		assert.Zero(t, srv.Counters().Requests, "help sends nothing")
+	})
+
+	// The balance lives on its own host (RunComfy's core API): the token
+	// goes to the API and to that host, and nowhere else.
+	t.Run("API and balance on two hosts", func(t *testing.T) {
+		srv := startLoopbackSim(t, sim.Config{VideoSize: 2 << 10})
+		bal := startLoopbackSim(t, sim.Config{BalanceUSD: 5})
+		hook := newWebhook(t)
+		env := tokenEnv(srv.APIURL)
+		env["RUNCOMFY_BALANCE_BASE"] = bal.APIURL
+		out := filepath.Join(dir, "two-hosts")
+		code, stdout, stderr := invoke(t, env, runArgs(m, out, "--max-cost", "1", "--require-balance", "--notify-url", hook.URL)...)
+		require.Equal(t, exitOK, code, stderr)
+		ls := newLeakScan()
+		ls.addSigs(t, srv)
+		ls.all(t, "run", stdout, stderr, out)
+		for _, args := range [][]string{
+			{"models"}, {"models", "--json"}, {"models", "show", defaultModel}, {"models", "show", defaultModel, "--json"},
+			{"balance"}, {"balance", "--json"},
+			{"validate", "--manifest", m, "--catalog"}, {"run", "--manifest", m, "--out", out, "--dry-run", "--catalog"},
+		} {
+			code, stdout, stderr := invoke(t, env, args...)
+			assert.Equal(t, exitOK, code, "%v: %s", args, stderr)
+			ls.all(t, strings.Join(args, " "), stdout, stderr)
+		}
+		api, other := srv.Counters(), bal.Counters()
+		assert.Positive(t, api.CatalogCalls, "the catalog is the API's")
+		assert.Zero(t, api.BalanceCalls, "the balance is not asked of the API's host")
+		assert.EqualValues(t, 3, other.BalanceCalls, "run and balance twice asked the balance host")
+		assert.Zero(t, other.Requests+other.CatalogCalls+other.Unauthorized, "and nothing else")
+		assert.Zero(t, api.FileRequestsWithAuth)
+		assert.Zero(t, hook.withAuth.Load())
+		ls.text(t, "webhook body", hook.received())
 	})
 
 	// The API client refuses redirects to another origin (runner/api

@@ -66,6 +66,8 @@ func newSimCmd(stdout io.Writer) *cobra.Command {
 		"fraction of status/result answers for queued or running jobs with a word outside the docs (pending, queued, starting, processing)")
 	fs.IntVar(&o.cfg.BalanceJobs, "balance-jobs", 0,
 		"the account pays for `N` jobs, then submits get HTTP 400 error_code 400002 until topped up (0 = unlimited)")
+	fs.Float64Var(&o.cfg.BalanceUSD, "balance-usd", 0,
+		"the account holds `USD` dollars; each accepted submit takes its catalog price, then submits get 400002 (0 = unlimited)")
 	fs.StringVar(&o.cfg.Timestamps, "timestamps", sim.TimestampsSeconds, "precision of created_at/finished_at: s, ms or none")
 	fs.StringVar(&o.cfg.ErrorShape, "error-shape", sim.ShapeErrorMessage,
 		"error body: error_message, message_detail, nested, or mixed (rotates through the three)")
@@ -102,6 +104,9 @@ func runSim(ctx context.Context, o simOptions, stdout io.Writer) error {
 	if cfg.BalanceJobs > 0 {
 		fmt.Fprintf(stdout, "balance: %d jobs; top up with: curl -d '{\"add_jobs\": 10}' %s/_sim/balance\n", cfg.BalanceJobs, srv.APIURL)
 	}
+	if cfg.BalanceUSD > 0 {
+		fmt.Fprintf(stdout, "balance: $%g; top up with: curl -d '{\"add_usd\": 1}' %s/_sim/balance\n", cfg.BalanceUSD, srv.APIURL)
+	}
 	if madeUp {
 		// The simulator's own made-up token: printing it is the point.
 		fmt.Fprintf(stdout, "token: %s\n", srv.Token())
@@ -137,8 +142,14 @@ error_code. Fault flags take a rate in [0, 1], drawn from --seed.
 
 Admin endpoints on the API address (no token):
   GET  /_sim/counters                what the simulator saw, as JSON
-  GET  /_sim/balance                 {"limited": true, "jobs_left": N}
-  POST /_sim/balance                 {"add_jobs": N} tops up while it runs;
-                                     {"jobs": N} sets it (N < 0: unlimited)
+  GET  /_sim/balance                 {"limited": true, "jobs_left": N, "balance_usd": X}
+  POST /_sim/balance                 {"add_jobs": N} or {"add_usd": X} tops up while it runs;
+                                     {"jobs": N} or {"usd": X} sets it (< 0: unlimited)
   POST /_sim/requests/ID/expire      the request answers 404001 from then on
-  POST /_sim/requests/ID/disown      the request answers 403001 (another account)`
+  POST /_sim/requests/ID/disown      the request answers 403001 (another account)
+
+API endpoints besides the documented four (token required, no faults):
+  GET  /v1/models?search=&category=&include_schema=true&limit=&offset=
+  GET  /v1/models/ID                 the catalog: three models, their schemas and prices
+  GET  /prod/v2/balance              {"balance_usd": X, "currency": "USD"}
+  GET  /v1/requests/ID/result?include_cost=true   adds "cost" once completed`

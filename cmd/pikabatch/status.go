@@ -164,6 +164,9 @@ func printStatus(w io.Writer, st live.Status) {
 		}
 		fmt.Fprintln(w, "  (run with --retry-failed to submit failed, timed-out, expired and cancelled rows again)")
 	}
+	if line := costStatusLine(st); line != "" {
+		fmt.Fprintf(w, "  %s\n", line)
+	}
 	if st.Uncertain > 0 {
 		fmt.Fprintf(w, "  uncertain submits: %d (%s): each may have been charged; the next run re-sends each once, or holds them with --hold-uncertain\n",
 			st.Uncertain, examples(st.UncertainKeys, st.Uncertain))

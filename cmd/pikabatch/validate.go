@@ -11,6 +11,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pikabatch/pikabatch/manifest"
+	"github.com/pikabatch/pikabatch/runner/api"
+	"github.com/pikabatch/pikabatch/runner/price"
 )
 
 // validateOptions are validate's flags.
@@ -20,6 +22,8 @@ type validateOptions struct {
 	checkURLs        bool
 	checkConc        int     // image hosts asked at once
 	checkRPS         float64 // requests per second to image hosts
+	model, apiBase   string  // for the cost estimate
+	cost             costOptions
 }
 
 func newValidateCmd(stdout io.Writer) *cobra.Command {
@@ -46,6 +50,9 @@ func newValidateCmd(stdout io.Writer) *cobra.Command {
 	fs.BoolVar(&o.checkURLs, "check-urls", false, "also ask each image host whether the image is reachable, an image, and at most 50 MB (HEAD, else a ranged GET)")
 	fs.IntVar(&o.checkConc, "check-concurrency", 8, "image hosts asked at once with --check-urls")
 	fs.Float64Var(&o.checkRPS, "check-rps", 10, "requests per second to image hosts with --check-urls")
+	fs.StringVar(&o.model, "model", defaultModel, "model ID, for the cost estimate")
+	fs.StringVar(&o.apiBase, "api-base", envOr("RUNCOMFY_API_BASE", api.DefaultBaseURL), "API base URL for --catalog (env RUNCOMFY_API_BASE)")
+	o.cost.registerPreview(fs)
 	markRequired(c, "manifest")
 	completeWords(c, "format", "auto", "csv", "jsonl")
 	return c
@@ -58,13 +65,25 @@ func runValidate(ctx context.Context, o validateOptions, stdout io.Writer) error
 	if err != nil {
 		return err
 	}
-	sum, err := manifest.Validate(ctx, o.manifest, f, nil)
+	if err := o.cost.check(); err != nil {
+		return err
+	}
+	pricer, priceNote := previewPricer(ctx, o.cost, o.apiBase, o.model)
+	var cost price.Total
+	sum, err := manifest.Validate(ctx, o.manifest, f, func(row manifest.Row) error {
+		cost.Add(pricer, rowField(row.Input))
+		return nil
+	})
 	if err != nil {
 		return manifestError(err)
 	}
 	if o.asJSON {
 		if !o.checkURLs {
-			writeJSON(stdout, validateJSONOf(sum))
+			v := validateJSONOf(sum)
+			if o.cost.priceUSD > 0 || o.cost.useCatalog {
+				v.EstimatedCost = totalJSON(cost, pricer)
+			}
+			writeJSON(stdout, v)
 			return nil
 		}
 		out, err := newURLsJSON(stdout, sum)
@@ -76,6 +95,7 @@ func runValidate(ctx context.Context, o validateOptions, stdout io.Writer) error
 		return err
 	}
 	printValidation(stdout, o, sum)
+	printCostLine(stdout, cost, pricer, priceNote)
 	if o.checkURLs {
 		return checkURLsText(ctx, stdout, o, f, sum)
 	}

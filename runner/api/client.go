@@ -64,6 +64,13 @@ type Config struct {
 	// trailing "/v1" is optional: "https://h" and "https://h/v1" both
 	// submit to https://h/v1/models/{model}.
 	BaseURL string
+	// BalanceURL is the base of the balance endpoint, GET
+	// {BalanceURL}/prod/v2/balance (a trailing /prod/v2 is optional), held
+	// to the same rules as BaseURL. It is the only other origin the token
+	// goes to. Empty means DefaultBalanceURL when BaseURL is RunComfy's
+	// own, and BaseURL's origin otherwise (a simulator or staging host
+	// serves its balance beside its API).
+	BalanceURL string
 	// Token is the API token; required.
 	Token Token
 	// HTTPClient sends the requests; default: a client with dial and TLS
@@ -109,22 +116,24 @@ type Config struct {
 
 // Client calls the Model API. It is safe for concurrent use.
 type Client struct {
-	base       *url.URL // scheme and host: the only origin that gets the token
-	prefix     string   // scheme://host/path-prefix, no trailing slash
-	auth       string   // Authorization header value
-	secrets    []string // forms of the token scrubbed from response text
-	hc         *http.Client
-	limiter    *rate.Limiter
-	pace       *pacer         // hands limiter tokens to urgent calls first
-	adapt      *adaptiveLimit // nil: the limiter's rate is fixed
-	timeout    time.Duration
-	grace      time.Duration // Config.SubmitGrace
-	maxRetries int
-	retryWait  backoff.Policy // before retry n of a call, unless Retry-After says longer
-	log        *slog.Logger
-	sleep      func(ctx context.Context, d time.Duration) error
-	now        func() time.Time
-	stopSeen   func() // test hook: a submit attempt saw its ctx end
+	base          *url.URL // scheme and host: the API's origin, which gets the token
+	prefix        string   // scheme://host/path-prefix, no trailing slash
+	balance       *url.URL // scheme and host of the balance endpoint: the only other origin that gets the token
+	balancePrefix string   // scheme://host/path-prefix of the balance endpoint, without /prod/v2
+	auth          string   // Authorization header value
+	secrets       []string // forms of the token scrubbed from response text
+	hc            *http.Client
+	limiter       *rate.Limiter
+	pace          *pacer         // hands limiter tokens to urgent calls first
+	adapt         *adaptiveLimit // nil: the limiter's rate is fixed
+	timeout       time.Duration
+	grace         time.Duration // Config.SubmitGrace
+	maxRetries    int
+	retryWait     backoff.Policy // before retry n of a call, unless Retry-After says longer
+	log           *slog.Logger
+	sleep         func(ctx context.Context, d time.Duration) error
+	now           func() time.Time
+	stopSeen      func() // test hook: a submit attempt saw its ctx end
 
 	calls struct {
 		submit, status, result, cancel, retries, rateLimited, slowdowns atomic.Int64
@@ -154,6 +163,10 @@ func New(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	bal, err := balanceBase(cfg, base)
+	if err != nil {
+		return nil, err
+	}
 	if cfg.Token == "" {
 		return nil, ErrNoToken
 	}
@@ -161,18 +174,20 @@ func New(cfg Config) (*Client, error) {
 		return nil, ErrInvalidToken
 	}
 	c := &Client{
-		base:       &url.URL{Scheme: base.Scheme, Host: base.Host},
-		prefix:     base.Scheme + "://" + base.Host + basePath(base),
-		auth:       "Bearer " + string(cfg.Token),
-		secrets:    tokenForms(string(cfg.Token)),
-		limiter:    cfg.Limiter,
-		timeout:    cfg.RequestTimeout,
-		grace:      cfg.SubmitGrace,
-		maxRetries: cfg.MaxRetries,
-		retryWait:  backoff.Policy{Base: cfg.BackoffBase, Max: cfg.BackoffMax, Rand: cfg.Rand},
-		log:        cfg.Logger,
-		sleep:      cfg.Sleep,
-		now:        time.Now,
+		base:          &url.URL{Scheme: base.Scheme, Host: base.Host},
+		prefix:        base.Scheme + "://" + base.Host + basePath(base),
+		balance:       &url.URL{Scheme: bal.Scheme, Host: bal.Host},
+		balancePrefix: balancePrefixOf(bal),
+		auth:          "Bearer " + string(cfg.Token),
+		secrets:       tokenForms(string(cfg.Token)),
+		limiter:       cfg.Limiter,
+		timeout:       cfg.RequestTimeout,
+		grace:         cfg.SubmitGrace,
+		maxRetries:    cfg.MaxRetries,
+		retryWait:     backoff.Policy{Base: cfg.BackoffBase, Max: cfg.BackoffMax, Rand: cfg.Rand},
+		log:           cfg.Logger,
+		sleep:         cfg.Sleep,
+		now:           time.Now,
 	}
 	if !cfg.FixedRate {
 		c.adapt = newAdaptiveLimit(cfg.Limiter)
@@ -316,7 +331,7 @@ func defaultHTTPClient() *http.Client {
 // the limiter before the redirected request goes out.
 func (c *Client) checkRedirect(next func(*http.Request, []*http.Request) error) func(*http.Request, []*http.Request) error {
 	return func(req *http.Request, via []*http.Request) error {
-		if !sameOrigin(req.URL, c.base) {
+		if !sameOrigin(req.URL, c.base) && !sameOrigin(req.URL, c.balance) {
 			return fmt.Errorf("%w: to %s", ErrRedirect, originOf(req.URL))
 		}
 		if len(via) > 0 && via[0].Method != req.Method {
@@ -959,6 +974,9 @@ func (c *Client) Result(ctx context.Context, requestID string) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	// RunComfy's partner nodes ask for the job's cost this way; an API that
+	// ignores the parameter answers as before.
+	u += "?include_cost=true"
 	var out Result
 	err = c.exec(ctx, call{op: opResult, method: http.MethodGet, url: u, requestID: requestID}, func(data []byte) error {
 		f, st, word, err := c.decodeState(opResult, data)
@@ -971,6 +989,9 @@ func (c *Client) Result(ctx context.Context, requestID string) (Result, error) {
 			Word:       word,
 			CreatedAt:  parseTime(f["created_at"]),
 			FinishedAt: parseTime(f["finished_at"]),
+		}
+		if cost, ok := money(f["cost"]); ok {
+			out.Cost = &cost
 		}
 		msg := c.clean(message(f, resultMessageKeys), maxMessageText)
 		switch st {

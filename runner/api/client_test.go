@@ -158,7 +158,7 @@ func TestPaths(t *testing.T) {
 	assert.Equal(t, []string{
 		"POST /prefix/v1/models/my%20org/model%20v1%25/x",
 		"GET /prefix/v1/requests/a%2Fb%3Fc%20d/status",
-		"GET /prefix/v1/requests/id-1/result",
+		"GET /prefix/v1/requests/id-1/result?include_cost=true",
 		"POST /prefix/v1/requests/id-1/cancel",
 	}, uris)
 
@@ -380,6 +380,46 @@ func TestResult(t *testing.T) {
 			want: Result{RequestID: "r", Status: StatusFailed, Error: "NSFW"},
 		},
 		{
+			name: "cost as a number",
+			body: `{"status":"succeeded","output":{"video":"https://cdn.example.com/x.mp4"},"cost":0.044}`,
+			want: Result{RequestID: "r", Status: StatusCompleted, Outputs: []string{"https://cdn.example.com/x.mp4"}, Cost: ptr(0.044)},
+		},
+		{
+			name: "cost as a string",
+			body: `{"status":"succeeded","output":{"video":"https://cdn.example.com/x.mp4"},"cost":" 0.1 "}`,
+			want: Result{RequestID: "r", Status: StatusCompleted, Outputs: []string{"https://cdn.example.com/x.mp4"}, Cost: ptr(0.1)},
+		},
+		{
+			name: "cost zero is free, not unknown",
+			body: `{"status":"failed","cost":0}`,
+			want: Result{RequestID: "r", Status: StatusFailed, Cost: ptr(0.0)},
+		},
+		{
+			name: "cost null is unknown",
+			body: `{"status":"failed","cost":null}`,
+			want: Result{RequestID: "r", Status: StatusFailed},
+		},
+		{
+			name: "cost negative is unknown",
+			body: `{"status":"failed","cost":-1}`,
+			want: Result{RequestID: "r", Status: StatusFailed},
+		},
+		{
+			name: "cost boolean is unknown",
+			body: `{"status":"failed","cost":true}`,
+			want: Result{RequestID: "r", Status: StatusFailed},
+		},
+		{
+			name: "cost object is unknown",
+			body: `{"status":"failed","cost":{"usd":1}}`,
+			want: Result{RequestID: "r", Status: StatusFailed},
+		},
+		{
+			name: "cost NaN string is unknown",
+			body: `{"status":"failed","cost":"NaN"}`,
+			want: Result{RequestID: "r", Status: StatusFailed},
+		},
+		{
 			name: "token echoed in the error is removed",
 			body: `{"status":"failed","error":"bad header Bearer ` + string(testToken) + `"}`,
 			want: Result{RequestID: "r", Status: StatusFailed, Error: "bad header Bearer [redacted]"},
@@ -393,7 +433,7 @@ func TestResult(t *testing.T) {
 			got, err := f.client.Result(t.Context(), "r")
 			require.NoError(t, err)
 			assert.Equal(t, tt.want, got)
-			assert.Equal(t, "GET /v1/requests/r/result", srv.Requests()[0].Method+" "+srv.Requests()[0].URI)
+			assert.Equal(t, "GET /v1/requests/r/result?include_cost=true", srv.Requests()[0].Method+" "+srv.Requests()[0].URI)
 		})
 	}
 }

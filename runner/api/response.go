@@ -71,6 +71,10 @@ type Result struct {
 	Error      string
 	CreatedAt  time.Time
 	FinishedAt time.Time
+	// Cost is what the job cost in dollars, from the answer's "cost" (a
+	// number or a numeric string); nil when the API did not say, which is
+	// unknown, not free.
+	Cost *float64
 }
 
 // Limits on text taken from response bodies.

@@ -125,6 +125,12 @@ type Status struct {
 	Orphans         int      `json:"orphans"`
 	OrphanKeys      []string `json:"orphan_keys,omitempty"`
 	OrphansInFlight int      `json:"orphans_in_flight,omitempty"`
+	// CostUSD is the sum of the costs the API reported (results asked
+	// with include_cost), over CostJobs jobs. NoCostJobs were sent (their
+	// submits may be charged) and have no reported cost: unknown.
+	CostUSD    float64 `json:"cost_usd,omitempty"`
+	CostJobs   int     `json:"cost_jobs,omitempty"`
+	NoCostJobs int     `json:"no_cost_jobs,omitempty"`
 }
 
 // FailureGroup is the jobs that ended with one error message.
@@ -185,6 +191,13 @@ func (b *Batch) Status(ctx context.Context) (Status, error) {
 	err := b.Store.ForEach(ctx, func(j store.Job) error {
 		s.Jobs++
 		s.ByState[j.State]++
+		switch {
+		case j.CostUSD != nil:
+			s.CostUSD += *j.CostUSD
+			s.CostJobs++
+		case j.Attempts > 0:
+			s.NoCostJobs++
+		}
 		if j.Orphan {
 			s.Orphans++
 			if len(s.OrphanKeys) < maxListed {

@@ -71,6 +71,7 @@ type csvRow struct {
 	RenderSeconds  csvText `csv:"render_seconds"`
 	Error          csvText `csv:"error"`
 	Orphan         csvText `csv:"orphan"`
+	CostUSD        csvText `csv:"cost_usd"` // as the API reported it; empty: unknown
 }
 
 // csvText is a CSV export value. It is written with the control
@@ -215,6 +216,9 @@ func (w *csvWriter) Write(e results.Entry) error {
 	}
 	if e.Line > 0 {
 		r.Line = csvText(strconv.Itoa(e.Line))
+	}
+	if e.CostUSD != nil {
+		r.CostUSD = csvText(strconv.FormatFloat(*e.CostUSD, 'f', -1, 64))
 	}
 	if in.Seed != nil {
 		r.Seed = csvText(strconv.FormatInt(*in.Seed, 10))

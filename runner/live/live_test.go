@@ -200,7 +200,7 @@ func TestExportFormats(t *testing.T) {
 		"negativePrompt": "", "seed": "7", "resolution": "720p", "duration": "5", "state": "done",
 		"request_id": "r-a", "file": "a-done.mp4", "size": "1234", "sha256": "abc123", "attempts": "1", "polls": "3",
 		"submitted_at": "2026-03-01T09:00:00Z", "finished_at": "2026-03-01T09:01:30Z", "downloaded_at": "2026-03-01T09:01:35Z",
-		"render_seconds": "90.0", "error": "", "orphan": "",
+		"render_seconds": "90.0", "error": "", "orphan": "", "cost_usd": "",
 	}, row)
 
 	buf.Reset()

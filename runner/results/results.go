@@ -49,7 +49,8 @@ type Entry struct {
 	SubmittedAt  time.Time       `json:"submitted_at,omitzero"`
 	FinishedAt   time.Time       `json:"finished_at,omitzero"`
 	DownloadedAt time.Time       `json:"downloaded_at,omitzero"`
-	Orphan       bool            `json:"orphan,omitempty"` // no row of the last manifest read whole claims it
+	Orphan       bool            `json:"orphan,omitempty"`   // no row of the last manifest read whole claims it
+	CostUSD      *float64        `json:"cost_usd,omitempty"` // as the API reported it; absent: unknown
 }
 
 // FileRef is one downloaded file.
@@ -65,6 +66,7 @@ func NewEntry(j store.Job) Entry {
 		Error: RedactURLsIn(j.LastError), Attempts: j.Attempts, Polls: j.Polls,
 		SubmittedAt: j.SubmittedAt, FinishedAt: j.FinishedAt, DownloadedAt: j.DownloadedAt}
 	e.Orphan = j.Orphan
+	e.CostUSD = j.CostUSD
 	for _, o := range j.Outputs {
 		if o.Path != "" {
 			e.Files = append(e.Files, FileRef{Path: o.Path, Size: o.Size, SHA256: o.SHA256})

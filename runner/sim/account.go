@@ -32,6 +32,7 @@ type job struct {
 	seq   int64  // creation order, the tie-breaker for equal finish times
 	qseq  int64  // position in the sequence of all jobs ever enqueued
 	input []byte // canonical JSON
+	price int64  // micro-dollars the job costs
 
 	state      string
 	createdAt  time.Time

@@ -51,7 +51,7 @@ func TestAccountMatchesReference(t *testing.T) {
 				if rng.IntN(4) == 0 {
 					d = 10
 				}
-				s.newJob(now, fmt.Appendf(nil, `{"n":%d}`, i), d)
+				s.newJob(now, fmt.Appendf(nil, `{"n":%d}`, i), d, 0)
 				if rng.IntN(20) == 0 {
 					if j := s.order[max(0, len(s.order)-1-rng.IntN(50))]; j.state == StateInQueue {
 						s.acct.cancel(j, now)
@@ -144,6 +144,6 @@ func BenchmarkAccount(b *testing.B) {
 	for b.Loop() {
 		now = now.Add(time.Millisecond)
 		s.advance(now)
-		s.newJob(now, input, 5)
+		s.newJob(now, input, 5, 0)
 	}
 }

@@ -62,6 +62,9 @@ const (
 func (s *Server) apiRoutes() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("POST /v1/models/{model...}", s.guard(routeSubmit, s.handleSubmit))
+	mux.HandleFunc("GET /v1/models", s.handleModels)
+	mux.HandleFunc("GET /v1/models/{model...}", s.handleModel)
+	mux.HandleFunc("GET /prod/v2/balance", s.handleAccountBalance)
 	mux.Handle("GET /v1/requests/{id}/status", s.guard(routeStatus, s.handleStatus))
 	mux.Handle("GET /v1/requests/{id}/result", s.guard(routeResult, s.handleResult))
 	mux.Handle("POST /v1/requests/{id}/cancel", s.guard(routeCancel, s.handleCancel))
@@ -157,7 +160,18 @@ type submitResponse struct {
 }
 
 func (s *Server) handleSubmit(w http.ResponseWriter, r *http.Request) {
-	if model := r.PathValue("model"); model != s.cfg.Model {
+	model := r.PathValue("model")
+	entry := s.catalog[model]
+	validate := validateInput
+	switch {
+	case model == s.cfg.Model:
+		// The built-in pika rules, whatever the catalog says.
+	case entry != nil:
+		validate = func(in map[string]any) (int, []string) {
+			d, _ := integer(in["duration"])
+			return int(d), entry.validate(in)
+		}
+	default:
 		drain(r)
 		s.mu.Lock()
 		s.c.UnknownModel++
@@ -165,10 +179,14 @@ func (s *Server) handleSubmit(w http.ResponseWriter, r *http.Request) {
 		s.rejectSubmit(w, apiError{status: http.StatusBadRequest, code: CodeUnknownModel, msg: "model not found: " + model})
 		return
 	}
-	input, duration, code, msg := parseInput(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	in, input, duration, code, msg := parseInput(http.MaxBytesReader(w, r.Body, maxBodyBytes), validate)
 	if code != 0 {
 		s.rejectSubmit(w, apiError{status: code, msg: msg})
 		return
+	}
+	price := s.jobPrice
+	if entry != nil {
+		price = entry.jobPriceMicro(in)
 	}
 
 	s.mu.Lock()
@@ -181,7 +199,7 @@ func (s *Server) handleSubmit(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, apiError{status: http.StatusPaymentRequired, code: CodeNoBalance, msg: msgNoCredits})
 		return
 	}
-	if s.balance.limited && s.balance.jobs <= 0 {
+	if s.balance.limited && (s.balance.micro <= 0 || s.balance.micro < price) {
 		s.c.SubmitsRejected++
 		s.c.BalanceRefusals++
 		s.mu.Unlock()
@@ -196,7 +214,7 @@ func (s *Server) handleSubmit(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, apiError{status: http.StatusTooManyRequests, msg: msgTooManyRequests})
 		return
 	}
-	j := s.newJob(now, input, duration)
+	j := s.newJob(now, input, duration, price)
 	lost := s.chance(f.RateLostResponse)
 	gateway := 0
 	switch {
@@ -243,41 +261,40 @@ func (s *Server) rejectSubmit(w http.ResponseWriter, e apiError) {
 // parseInput reads and validates a submit body against the model schema. It
 // returns the input as canonical JSON and its duration, or an HTTP status and
 // message.
-func parseInput(body io.Reader) (canonical []byte, duration int, code int, msg string) {
+func parseInput(body io.Reader, validate func(map[string]any) (int, []string)) (in map[string]any, canonical []byte, duration int, code int, msg string) {
 	dec := json.NewDecoder(body)
 	dec.UseNumber()
-	var in map[string]any
 	if err := dec.Decode(&in); err != nil {
 		var tooBig *http.MaxBytesError
 		var typeErr *json.UnmarshalTypeError
 		switch {
 		case errors.As(err, &tooBig):
-			return nil, 0, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body exceeds %d bytes", tooBig.Limit)
+			return nil, nil, 0, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body exceeds %d bytes", tooBig.Limit)
 		case errors.As(err, &typeErr):
-			return nil, 0, http.StatusBadRequest, "request body must be a JSON object"
+			return nil, nil, 0, http.StatusBadRequest, "request body must be a JSON object"
 		case errors.Is(err, io.EOF):
-			return nil, 0, http.StatusBadRequest, "request body is empty"
+			return nil, nil, 0, http.StatusBadRequest, "request body is empty"
 		default:
-			return nil, 0, http.StatusBadRequest, "invalid JSON: " + err.Error()
+			return nil, nil, 0, http.StatusBadRequest, "invalid JSON: " + err.Error()
 		}
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, 0, http.StatusBadRequest, "invalid JSON: unexpected data after the input object"
+		return nil, nil, 0, http.StatusBadRequest, "invalid JSON: unexpected data after the input object"
 	}
 	if in == nil {
-		return nil, 0, http.StatusBadRequest, "request body must be a JSON object"
+		return nil, nil, 0, http.StatusBadRequest, "request body must be a JSON object"
 	}
-	duration, errs := validateInput(in)
+	duration, errs := validate(in)
 	if len(errs) > 0 {
-		return nil, 0, http.StatusUnprocessableEntity, strings.Join(errs, "; ")
+		return nil, nil, 0, http.StatusUnprocessableEntity, strings.Join(errs, "; ")
 	}
 	// Keys sorted, strings re-escaped, numbers as sent: equal inputs give
 	// equal bytes however the client formatted them.
 	canonical, err := json.Marshal(in)
 	if err != nil {
-		return nil, 0, http.StatusBadRequest, "invalid JSON: " + err.Error()
+		return nil, nil, 0, http.StatusBadRequest, "invalid JSON: " + err.Error()
 	}
-	return canonical, duration, 0, ""
+	return in, canonical, duration, 0, ""
 }
 
 // validateInput checks in against the pika/pika-2-2/image-to-video schema
@@ -395,6 +412,9 @@ type resultResponse struct {
 	Error      any           `json:"error,omitempty"`
 	CreatedAt  string        `json:"created_at,omitempty"`
 	FinishedAt string        `json:"finished_at,omitempty"`
+	// Cost is the job's price in dollars, sent with include_cost=true once
+	// the job completed (what RunComfy's partner nodes read).
+	Cost *float64 `json:"cost,omitempty"`
 }
 
 type resultOutput struct {
@@ -434,6 +454,10 @@ func (s *Server) handleResult(w http.ResponseWriter, r *http.Request) {
 		case j.state == StateFailed:
 			resp.Error = errorObject{Message: j.failMessage}
 		default:
+			if r.URL.Query().Get("include_cost") == "true" && !s.cfg.NoCost {
+				cost := fromMicro(j.price)
+				resp.Cost = &cost
+			}
 			filesBase = s.filesBaseFor(r)
 			j.urlsIssued++
 			switch {
@@ -519,35 +543,52 @@ func (s *Server) handleCancel(w http.ResponseWriter, r *http.Request) {
 
 // balanceState is the body of GET and POST /_sim/balance.
 type balanceState struct {
-	Limited  bool  `json:"limited"`
-	JobsLeft int64 `json:"jobs_left"`
+	Limited    bool    `json:"limited"`
+	JobsLeft   int64   `json:"jobs_left"`
+	BalanceUSD float64 `json:"balance_usd"`
 }
 
 // balanceChange is the body of POST /_sim/balance: exactly one field.
 type balanceChange struct {
-	AddJobs *int64 `json:"add_jobs"` // top up by this many jobs
-	Jobs    *int64 `json:"jobs"`     // set to this many jobs; negative: unlimited
+	AddJobs *int64   `json:"add_jobs"` // top up by this many jobs of Config.Model
+	Jobs    *int64   `json:"jobs"`     // set to this many jobs; negative: unlimited
+	AddUSD  *float64 `json:"add_usd"`  // top up by this many dollars
+	USD     *float64 `json:"usd"`      // set to this many dollars; negative: unlimited
 }
 
 func (s *Server) handleGetBalance(w http.ResponseWriter, _ *http.Request) {
-	jobs, limited := s.Balance()
-	writeJSON(w, http.StatusOK, balanceState{Limited: limited, JobsLeft: jobs})
+	s.mu.Lock()
+	st := balanceState{Limited: s.balance.limited, JobsLeft: s.jobsLeft(), BalanceUSD: fromMicro(s.balance.micro)}
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, st)
 }
 
 func (s *Server) handleSetBalance(w http.ResponseWriter, r *http.Request) {
 	var ch balanceChange
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<10))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&ch); err != nil || (ch.AddJobs == nil) == (ch.Jobs == nil) {
+	err := dec.Decode(&ch)
+	set := 0
+	for _, f := range []bool{ch.AddJobs != nil, ch.Jobs != nil, ch.AddUSD != nil, ch.USD != nil} {
+		if f {
+			set++
+		}
+	}
+	if err != nil || set != 1 {
 		writeJSON(w, http.StatusBadRequest, errorMessageBody{
-			ErrorMessage: `body must be {"add_jobs": N} or {"jobs": N} (N < 0: unlimited)`,
+			ErrorMessage: `body must be one of {"add_jobs": N}, {"jobs": N}, {"add_usd": X}, {"usd": X} (N, X < 0: unlimited)`,
 		})
 		return
 	}
-	if ch.AddJobs != nil {
+	switch {
+	case ch.AddJobs != nil:
 		s.AddBalanceJobs(*ch.AddJobs)
-	} else {
+	case ch.Jobs != nil:
 		s.SetBalanceJobs(*ch.Jobs)
+	case ch.AddUSD != nil:
+		s.AddBalanceUSD(*ch.AddUSD)
+	default:
+		s.SetBalanceUSD(*ch.USD)
 	}
 	s.handleGetBalance(w, r)
 }

@@ -150,11 +150,23 @@ type Config struct {
 	// BadTokenStatus is the HTTP status of an answer to a missing or wrong
 	// token (error_code 400004): 401 (DefaultBadTokenStatus) or 400.
 	BadTokenStatus int
-	// BalanceJobs is how many accepted jobs the account can pay for; once
-	// they are spent, submits are answered HTTP 400 with error_code 400002
+	// BalanceJobs is how many accepted jobs of Model the account can pay
+	// for (converted to dollars at Model's catalog price, or
+	// DefaultJobPriceUSD); once they are spent, submits are answered HTTP 400 with error_code 400002
 	// until Server.AddBalanceJobs (or POST /_sim/balance) tops it up. Zero
 	// means unlimited; Server.SetBalanceJobs(0) empties the account.
 	BalanceJobs int
+	// BalanceUSD is the account's balance in dollars; each accepted submit
+	// takes its price (CatalogModel) from it, and a submit the balance
+	// cannot pay is answered HTTP 400 with error_code 400002. Zero means
+	// unlimited, unless BalanceJobs is set; setting both is an error.
+	BalanceUSD float64
+	// NoCost leaves "cost" out of results even with include_cost=true, as
+	// an API that does not report it.
+	NoCost bool
+	// Catalog is the models GET /v1/models serves and submit accepts
+	// besides Model. Nil means DefaultCatalog().
+	Catalog []CatalogModel
 	// IDPrefix is the first 12 hex digits of every request ID (the first two
 	// groups of the UUID), lowercase. Empty means a random one per Server, so
 	// two simulators never hand out the same ID even with the same Seed; set
@@ -273,6 +285,15 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.BalanceJobs < 0 {
 		return c, fmt.Errorf("%w: balance jobs %d is negative", ErrInvalidConfig, c.BalanceJobs)
+	}
+	if !(c.BalanceUSD >= 0) || math.IsInf(c.BalanceUSD, 0) {
+		return c, fmt.Errorf("%w: balance %v is not a non-negative number of dollars", ErrInvalidConfig, c.BalanceUSD)
+	}
+	if c.BalanceUSD > 0 && c.BalanceJobs > 0 {
+		return c, fmt.Errorf("%w: set the balance in jobs or in dollars, not both", ErrInvalidConfig)
+	}
+	if c.Catalog == nil {
+		c.Catalog = DefaultCatalog()
 	}
 	if c.IDPrefix != "" && !isIDPrefix(c.IDPrefix) {
 		return c, fmt.Errorf("%w: id prefix %q is not 12 lowercase hex digits", ErrInvalidConfig, c.IDPrefix)

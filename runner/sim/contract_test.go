@@ -264,12 +264,12 @@ func TestBalanceJobs(t *testing.T) {
 	assert.Zero(t, jobs)
 	code, m := balance(http.MethodGet, "")
 	assert.Equal(t, http.StatusOK, code)
-	assert.Equal(t, map[string]any{"limited": true, "jobs_left": 0.0}, m)
+	assert.Equal(t, map[string]any{"limited": true, "jobs_left": 0.0, "balance_usd": 0.0}, m)
 
 	// Topped up while it runs, over HTTP.
 	code, m = balance(http.MethodPost, `{"add_jobs": 1}`)
 	assert.Equal(t, http.StatusOK, code)
-	assert.Equal(t, map[string]any{"limited": true, "jobs_left": 1.0}, m)
+	assert.Equal(t, map[string]any{"limited": true, "jobs_left": 1.0, "balance_usd": 0.044}, m)
 	e.submit(input(3))
 	refused()
 
@@ -281,7 +281,7 @@ func TestBalanceJobs(t *testing.T) {
 
 	code, m = balance(http.MethodPost, `{"jobs": -1}`)
 	assert.Equal(t, http.StatusOK, code)
-	assert.Equal(t, map[string]any{"limited": false, "jobs_left": 0.0}, m)
+	assert.Equal(t, map[string]any{"limited": false, "jobs_left": 0.0, "balance_usd": 0.0}, m)
 	e.submit(input(4))
 
 	c := e.srv.Counters()

@@ -34,8 +34,13 @@
 // read ({"error_code": …, "error_message": …}, whole-second timestamps);
 // Config.ErrorShape, Config.BadTokenStatus, Config.Timestamps and
 // Faults.RateOddStatus vary them so that a client is tested against each.
-// Config.BalanceJobs plays an account that runs out of money mid-run and is
-// topped up while the simulator runs (AddBalanceJobs, POST /_sim/balance);
+// Config.BalanceJobs and Config.BalanceUSD play an account that runs out of
+// money mid-run and is topped up while the simulator runs (AddBalanceUSD,
+// POST /_sim/balance); GET /prod/v2/balance reports it as RunComfy's CLI reads
+// it. The catalog (Config.Catalog, GET /v1/models, shaped as RunComfy's CLI
+// and partner nodes read it) prices each job, per output or per second of
+// output, and the result endpoint reports it as "cost" when asked with
+// include_cost=true;
 // Expire and Disown make a request answer 404001 or 403001.
 //
 // Request IDs are UUIDs whose first 12 hex digits are a prefix random per

@@ -105,6 +105,14 @@ type Counters struct {
 	// Completed and Failed count jobs that reached those states.
 	Completed int64 `json:"completed"`
 	Failed    int64 `json:"failed"`
+	// CatalogCalls and BalanceCalls count requests to the catalog (GET
+	// /v1/models…) and to the balance (GET /prod/v2/balance). They are not
+	// in Requests.
+	CatalogCalls int64 `json:"catalog_calls"`
+	BalanceCalls int64 `json:"balance_calls"`
+	// SpentUSD is the price of every created job, lost responses included:
+	// what the account paid.
+	SpentUSD float64 `json:"spent_usd"`
 }
 
 // JobInfo is a snapshot of one job, for tests and benchmarks.
@@ -159,12 +167,17 @@ type Server struct {
 	limiter   bucket
 	balance   balance
 	c         Counters
+	spent     int64 // micro-dollars, for Counters.SpentUSD
+
+	catalog      map[string]*catalogEntry
+	catalogOrder []string
+	jobPrice     int64 // micro-dollars one job of Config.Model costs: the unit of the balance in jobs
 }
 
 // balance is what the account can still pay for. Guarded by Server.mu.
 type balance struct {
 	limited bool
-	jobs    int64 // jobs left to pay for, when limited
+	micro   int64 // micro-dollars left, when limited
 }
 
 // New checks cfg and returns a Server.
@@ -194,6 +207,18 @@ func New(cfg Config) (*Server, error) {
 		}
 		prefix = hex.EncodeToString(b[:])
 	}
+	catalog, order, err := compileCatalog(cfg.Catalog)
+	if err != nil {
+		return nil, err
+	}
+	jobPrice := toMicro(DefaultJobPriceUSD)
+	if e := catalog[cfg.Model]; e != nil && e.PriceUnit == UnitOutput {
+		jobPrice = e.priceMicro
+	}
+	bal := balance{limited: cfg.BalanceJobs > 0 || cfg.BalanceUSD > 0, micro: int64(cfg.BalanceJobs) * jobPrice}
+	if cfg.BalanceUSD > 0 {
+		bal.micro = toMicro(cfg.BalanceUSD)
+	}
 	seed := uint64(cfg.Seed)
 	secret := sha256.Sum256(binary.BigEndian.AppendUint64([]byte("pikabatch-sim-url-secret"), seed))
 	s := &Server{
@@ -208,8 +233,11 @@ func New(cfg Config) (*Server, error) {
 		seen:     make(map[string]struct{}),
 		acct:     account{slots: cfg.Slots},
 		limiter:  newBucket(cfg.RateLimit),
-		balance:  balance{limited: cfg.BalanceJobs > 0, jobs: int64(cfg.BalanceJobs)},
+		balance:  bal,
+		catalog:  catalog,
+		jobPrice: jobPrice,
 	}
+	s.catalogOrder = order
 	s.api = s.apiRoutes()
 	s.files = s.fileRoutes()
 	return s, nil
@@ -222,33 +250,70 @@ func (s *Server) Token() string { return string(s.token) }
 // hands out (Config.IDPrefix, or the random one).
 func (s *Server) IDPrefix() string { return s.idPrefix }
 
-// Balance returns how many more jobs the account can pay for, and false when
-// it is unlimited.
+// Balance returns how many more jobs of Config.Model the account can pay
+// for, and false when it is unlimited. The balance is kept in dollars
+// (BalanceUSD); a job is priced as in the catalog.
 func (s *Server) Balance() (jobs int64, limited bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.balance.jobs, s.balance.limited
+	return s.jobsLeft(), s.balance.limited
 }
 
-// AddBalanceJobs tops the account up by n jobs while it runs and returns the
-// new balance. An unlimited account stays unlimited.
-func (s *Server) AddBalanceJobs(n int64) int64 {
+// jobsLeft is the balance in jobs of Config.Model. s.mu must be held.
+func (s *Server) jobsLeft() int64 {
+	if s.jobPrice <= 0 {
+		return 0
+	}
+	return s.balance.micro / s.jobPrice
+}
+
+// BalanceUSD returns the account's balance in dollars, and false when it is
+// unlimited.
+func (s *Server) BalanceUSD() (usd float64, limited bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.c.BalanceTopUps++
-	if s.balance.limited {
-		s.balance.jobs = max(s.balance.jobs+n, 0)
-	}
-	return s.balance.jobs
+	return fromMicro(s.balance.micro), s.balance.limited
 }
 
-// SetBalanceJobs sets the balance to n jobs (0 empties the account), or makes
-// it unlimited when n is negative.
+// AddBalanceJobs tops the account up by the price of n jobs of Config.Model
+// while it runs and returns the new balance in jobs. An unlimited account
+// stays unlimited.
+func (s *Server) AddBalanceJobs(n int64) int64 {
+	s.AddBalanceUSD(fromMicro(n * s.jobPrice))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.jobsLeft()
+}
+
+// SetBalanceJobs sets the balance to the price of n jobs of Config.Model (0
+// empties the account), or makes it unlimited when n is negative.
 func (s *Server) SetBalanceJobs(n int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.c.BalanceTopUps++
-	s.balance = balance{limited: n >= 0, jobs: max(n, 0)}
+	s.balance = balance{limited: n >= 0, micro: max(n, 0) * s.jobPrice}
+}
+
+// AddBalanceUSD tops the account up by usd (negative takes money away, down
+// to zero) and returns the new balance. An unlimited account stays
+// unlimited.
+func (s *Server) AddBalanceUSD(usd float64) float64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.c.BalanceTopUps++
+	if s.balance.limited {
+		s.balance.micro = max(s.balance.micro+toMicro(usd), 0)
+	}
+	return fromMicro(s.balance.micro)
+}
+
+// SetBalanceUSD sets the balance to usd (0 empties the account), or makes it
+// unlimited when usd is negative.
+func (s *Server) SetBalanceUSD(usd float64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.c.BalanceTopUps++
+	s.balance = balance{limited: usd >= 0, micro: max(toMicro(usd), 0)}
 }
 
 // Expire forgets a request as the API does after its retention period: from
@@ -322,7 +387,9 @@ func (s *Server) Counters() Counters {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.advance(s.clock())
-	return s.c
+	c := s.c
+	c.SpentUSD = fromMicro(s.spent)
+	return c
 }
 
 // Jobs returns a snapshot of every job in submit order, with the account
@@ -396,7 +463,7 @@ func (s *Server) chance(rate float64) bool {
 }
 
 // newJob creates a job at now and enqueues it. s.mu must be held.
-func (s *Server) newJob(now time.Time, input []byte, duration int) *job {
+func (s *Server) newJob(now time.Time, input []byte, duration int, price int64) *job {
 	id := newRequestID(s.idPrefix, s.idRand.Uint64(), s.idRand.Uint64())
 	for s.jobs[id] != nil {
 		id = newRequestID(s.idPrefix, s.idRand.Uint64(), s.idRand.Uint64())
@@ -408,6 +475,7 @@ func (s *Server) newJob(now time.Time, input []byte, duration int) *job {
 		state:      StateInQueue,
 		createdAt:  now,
 		eligibleAt: now.Add(s.cfg.QueueTime),
+		price:      price,
 	}
 	run := s.cfg.RunTime
 	if duration == 10 {
@@ -431,8 +499,9 @@ func (s *Server) newJob(now time.Time, input []byte, duration int) *job {
 	s.order = append(s.order, j)
 	s.acct.enqueue(j)
 	s.c.Submits++
+	s.spent += price
 	if s.balance.limited {
-		s.balance.jobs--
+		s.balance.micro = max(s.balance.micro-price, 0)
 	}
 	if _, dup := s.seen[string(input)]; dup {
 		s.c.DuplicateSubmits++

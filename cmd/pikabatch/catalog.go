@@ -1,0 +1,460 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"golang.org/x/time/rate"
+
+	"github.com/pikabatch/pikabatch/manifest"
+	"github.com/pikabatch/pikabatch/runner/api"
+	"github.com/pikabatch/pikabatch/runner/price"
+)
+
+// catalogRPS paces the catalog and balance calls of models, balance and
+// the cost preview: a handful of requests.
+const catalogRPS = 5
+
+// accountOptions say where the API and the balance are.
+type accountOptions struct {
+	apiBase, balanceBase string
+}
+
+func (o *accountOptions) register(fs *pflag.FlagSet) {
+	fs.StringVar(&o.apiBase, "api-base", envOr("RUNCOMFY_API_BASE", api.DefaultBaseURL), "API base URL (env RUNCOMFY_API_BASE); https unless loopback")
+	fs.StringVar(&o.balanceBase, "balance-base", envOr("RUNCOMFY_BALANCE_BASE", ""),
+		"balance endpoint base URL (env RUNCOMFY_BALANCE_BASE; default "+api.DefaultBalanceURL+" with RunComfy's API, else the API's own host); https unless loopback")
+}
+
+// client builds an API client for the catalog and the balance; it reads the
+// token from the environment.
+func (o accountOptions) client() (*api.Client, error) {
+	tok, err := tokenFromEnv()
+	if err != nil {
+		return nil, err
+	}
+	c, err := api.New(api.Config{BaseURL: o.apiBase, BalanceURL: o.balanceBase, Token: tok,
+		HTTPClient: &http.Client{Transport: transport(2)}, Limiter: rate.NewLimiter(catalogRPS, 1), MaxRetries: 2})
+	if err != nil {
+		return nil, usagef("%v", err)
+	}
+	return c, nil
+}
+
+// modelsOptions are the settings of `pikabatch models`.
+type modelsOptions struct {
+	account          accountOptions
+	search, category string
+	show             string // a model ID: models show ID
+	asJSON           bool
+}
+
+func newModelsCmd(stdout io.Writer) *cobra.Command {
+	var o modelsOptions
+	c := &cobra.Command{
+		Use:   "models [--search S] [--category C]",
+		Short: "The model catalog; a model's fields (the manifest's columns) and price",
+		Long: `List RunComfy's model catalog, or (models show ID) one model's input
+fields, which are the manifest's columns, and its price.
+
+Token: RUNCOMFY_API_TOKEN, or RUNCOMFY_API_TOKEN_FILE (a file holding it).`,
+		Example: `  pikabatch models --category text-to-video
+  pikabatch models --search pika --json
+  pikabatch models show pika/pika-2-2/image-to-video`,
+		Args: noArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return runModelsCmd(c.Context(), o, stdout)
+		},
+	}
+	fs := c.Flags()
+	o.account.register(fs)
+	fs.StringVar(&o.search, "search", "", "only models whose ID or name contains `TEXT`")
+	fs.StringVar(&o.category, "category", "", "only models of this `category` (text-to-video, image-to-video, text-to-image…)")
+	fs.BoolVar(&o.asJSON, "json", false, "print as JSON")
+
+	var so modelsOptions
+	show := &cobra.Command{
+		Use:     "show ID",
+		Short:   "A model's fields (the manifest's columns) and price",
+		Example: "  pikabatch models show pika/pika-2-2/image-to-video --json",
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usagef("models show takes one model ID, not %d arguments", len(args))
+			}
+			return nil
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			so.show = args[0]
+			return runModelsCmd(c.Context(), so, stdout)
+		},
+	}
+	so.account.register(show.Flags())
+	show.Flags().BoolVar(&so.asJSON, "json", false, "print as JSON")
+	c.AddCommand(show)
+	return c
+}
+
+// runModelsCmd reads the token and lists or shows.
+func runModelsCmd(ctx context.Context, o modelsOptions, stdout io.Writer) error {
+	client, err := o.account.client()
+	if err != nil {
+		return err
+	}
+	defer client.CloseIdleConnections()
+	return runModels(ctx, client, o, stdout)
+}
+
+// catalogAPI is what models and balance read.
+type catalogAPI interface {
+	Models(ctx context.Context, q api.ModelQuery) (api.ModelList, error)
+	Model(ctx context.Context, id string) (api.Model, error)
+	Balance(ctx context.Context) (api.Balance, error)
+}
+
+var _ catalogAPI = (*api.Client)(nil)
+
+// runModels lists the catalog, or shows one model.
+func runModels(ctx context.Context, c catalogAPI, o modelsOptions, stdout io.Writer) error {
+	if o.show != "" {
+		m, err := c.Model(ctx, o.show)
+		if err != nil {
+			return catalogError(o.show, err)
+		}
+		return printModel(stdout, m, o.asJSON)
+	}
+	list, err := c.Models(ctx, api.ModelQuery{Search: o.search, Category: o.category, Limit: 100})
+	if err != nil {
+		return catalogError("", err)
+	}
+	if o.asJSON {
+		writeJSON(stdout, struct {
+			Models []api.Model `json:"models"`
+			Total  int         `json:"total"`
+		}{list.Models, list.Total})
+		return nil
+	}
+	if len(list.Models) == 0 {
+		fmt.Fprintln(stdout, "no model matches")
+		return nil
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "MODEL\tPRICE\tCATEGORIES\tNAME")
+	for _, m := range list.Models {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", m.ID, priceText(m), strings.Join(m.Categories, ","), m.DisplayName)
+	}
+	_ = tw.Flush()
+	fmt.Fprintf(stdout, "%d of %d models; pikabatch models show ID lists a model's fields\n", len(list.Models), list.Total)
+	return nil
+}
+
+// catalogError turns a catalog failure into the command's terms: an unknown
+// model is a usage error (exit 64), a catalog that is down or absent is
+// unavailable (exit 69).
+func catalogError(id string, err error) error {
+	switch {
+	case errors.Is(err, api.ErrModelNotFound):
+		// Not %w: a usage error is what the exit code needs, and the
+		// message keeps what the API said.
+		return &usageError{msg: fmt.Sprintf("model %q: %v (pikabatch models --search finds a model's ID)", id, err)}
+	case errors.Is(err, api.ErrNoCatalog):
+		return fmt.Errorf("%w: %w", api.ErrUnavailable, err)
+	}
+	return err
+}
+
+// priceText is "$0.044/output", or "-" without a price.
+func priceText(m api.Model) string {
+	if m.BasePriceUSD == nil {
+		return "-"
+	}
+	if m.PriceUnit == "" {
+		return price.USD(*m.BasePriceUSD)
+	}
+	return price.USD(*m.BasePriceUSD) + "/" + m.PriceUnit
+}
+
+// schemaField is one input field of a model, as `models show` lists it.
+type schemaField struct {
+	Name     string            `json:"name"`
+	Type     string            `json:"type"`
+	Required bool              `json:"required"`
+	Default  json.RawMessage   `json:"default,omitempty"`
+	Enum     []json.RawMessage `json:"enum,omitempty"`
+	Min      *float64          `json:"minimum,omitempty"`
+	Max      *float64          `json:"maximum,omitempty"`
+	Format   string            `json:"format,omitempty"`
+}
+
+// schemaFields lists the top-level properties of a JSON Schema, required
+// ones first, each group in the schema's own order.
+func schemaFields(raw json.RawMessage) ([]schemaField, error) {
+	if len(raw) == 0 {
+		return nil, nil
+	}
+	var s struct {
+		Required   []string        `json:"required"`
+		Properties json.RawMessage `json:"properties"`
+	}
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return nil, fmt.Errorf("input schema: %w", err)
+	}
+	// Properties are read in order: the schema's order is the model's own
+	// (RunComfy lists the important fields first).
+	dec := json.NewDecoder(bytes.NewReader(s.Properties))
+	var fields []schemaField
+	if len(s.Properties) > 0 {
+		if _, err := dec.Token(); err != nil {
+			return nil, fmt.Errorf("input schema properties: %w", err)
+		}
+		for dec.More() {
+			tok, err := dec.Token()
+			if err != nil {
+				return nil, fmt.Errorf("input schema properties: %w", err)
+			}
+			name, _ := tok.(string)
+			var p struct {
+				Type    any               `json:"type"`
+				Default json.RawMessage   `json:"default"`
+				Enum    []json.RawMessage `json:"enum"`
+				Min     *float64          `json:"minimum"`
+				Max     *float64          `json:"maximum"`
+				Format  string            `json:"format"`
+			}
+			if err := dec.Decode(&p); err != nil {
+				return nil, fmt.Errorf("input schema property %q: %w", name, err)
+			}
+			f := schemaField{Name: name, Type: typeText(p.Type), Required: slices.Contains(s.Required, name),
+				Default: p.Default, Enum: p.Enum, Min: p.Min, Max: p.Max, Format: p.Format}
+			if f.Type == "float" {
+				f.Type = "number" // a spelling RunComfy's catalog has used
+			}
+			fields = append(fields, f)
+		}
+	}
+	slices.SortStableFunc(fields, func(a, b schemaField) int {
+		switch {
+		case a.Required == b.Required:
+			return 0
+		case a.Required:
+			return -1
+		}
+		return 1
+	})
+	return fields, nil
+}
+
+// typeText reads a schema type: a word, or a list of words.
+func typeText(t any) string {
+	switch v := t.(type) {
+	case string:
+		return v
+	case []any:
+		words := make([]string, 0, len(v))
+		for _, w := range v {
+			if s, ok := w.(string); ok {
+				words = append(words, s)
+			}
+		}
+		return strings.Join(words, "|")
+	}
+	return ""
+}
+
+// printModel prints one model: its price and its fields.
+func printModel(w io.Writer, m api.Model, asJSON bool) error {
+	fields, err := schemaFields(m.InputSchema)
+	if err != nil {
+		return fmt.Errorf("model %s: %w", m.ID, err)
+	}
+	if asJSON {
+		writeJSON(w, struct {
+			api.Model
+			Fields []schemaField `json:"fields"`
+		}{m, fields})
+		return nil
+	}
+	fmt.Fprintf(w, "%s", m.ID)
+	if m.DisplayName != "" {
+		fmt.Fprintf(w, " (%s)", m.DisplayName)
+	}
+	fmt.Fprintln(w)
+	if len(m.Categories) > 0 {
+		fmt.Fprintf(w, "categories: %s\n", strings.Join(m.Categories, ", "))
+	}
+	fmt.Fprintf(w, "price: %s\n", priceText(m))
+	if len(fields) == 0 {
+		fmt.Fprintln(w, "no input schema in the catalog")
+		return nil
+	}
+	fmt.Fprintln(w, "fields (the manifest's columns):")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  NAME\tTYPE\tREQUIRED\tDEFAULT\tALLOWED")
+	for _, f := range fields {
+		req := ""
+		if f.Required {
+			req = "yes"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", f.Name, f.Type, req, string(f.Default), allowedText(f))
+	}
+	return tw.Flush()
+}
+
+// allowedText is a field's enum, range or format.
+func allowedText(f schemaField) string {
+	if len(f.Enum) > 0 {
+		words := make([]string, len(f.Enum))
+		for i, e := range f.Enum {
+			words[i] = string(e)
+		}
+		return strings.Join(words, " ")
+	}
+	var parts []string
+	if f.Min != nil {
+		parts = append(parts, ">= "+strconv.FormatFloat(*f.Min, 'f', -1, 64))
+	}
+	if f.Max != nil {
+		parts = append(parts, "<= "+strconv.FormatFloat(*f.Max, 'f', -1, 64))
+	}
+	if f.Format != "" {
+		parts = append(parts, f.Format)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// balanceOptions are balance's flags.
+type balanceOptions struct {
+	account accountOptions
+	asJSON  bool
+}
+
+func newBalanceCmd(stdout io.Writer) *cobra.Command {
+	var o balanceOptions
+	c := &cobra.Command{
+		Use:   "balance",
+		Short: "The account's balance",
+		Long: `Print the account's balance (one wallet pays every RunComfy product).
+
+Token: RUNCOMFY_API_TOKEN, or RUNCOMFY_API_TOKEN_FILE (a file holding it).`,
+		Example: `  pikabatch balance
+  pikabatch balance --json --balance-base https://api.runcomfy.net`,
+		Args: noArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			client, err := o.account.client()
+			if err != nil {
+				return err
+			}
+			defer client.CloseIdleConnections()
+			return runBalance(c.Context(), client, o.asJSON, stdout)
+		},
+	}
+	o.account.register(c.Flags())
+	c.Flags().BoolVar(&o.asJSON, "json", false, "print as JSON")
+	return c
+}
+
+// runBalance prints the balance.
+func runBalance(ctx context.Context, c catalogAPI, asJSON bool, stdout io.Writer) error {
+	b, err := c.Balance(ctx)
+	if errors.Is(err, api.ErrNoBalance) {
+		return fmt.Errorf("%w: %w", api.ErrUnavailable, err)
+	}
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		writeJSON(stdout, struct {
+			BalanceUSD float64 `json:"balance_usd"`
+			Currency   string  `json:"currency"`
+		}{b.USD, b.Currency})
+		return nil
+	}
+	fmt.Fprintf(stdout, "balance: %s %s\n", price.USD(b.USD), b.Currency)
+	return nil
+}
+
+// rowField looks up a field of a row's input for the price estimate.
+// Today's manifest.Input has fixed fields; once it holds any model's input
+// this adapter is the one place to change.
+func rowField(in manifest.Input) func(string) (any, bool) {
+	return func(name string) (any, bool) {
+		switch name {
+		case "duration":
+			if in.Duration != 0 {
+				return in.Duration, true
+			}
+		case "resolution":
+			if in.Resolution != "" {
+				return in.Resolution, true
+			}
+		case "image":
+			return in.Image, true
+		case "promptText":
+			if in.PromptText != "" {
+				return in.PromptText, true
+			}
+		case "negativePrompt":
+			if in.NegativePrompt != "" {
+				return in.NegativePrompt, true
+			}
+		case "seed":
+			if in.Seed != nil {
+				return *in.Seed, true
+			}
+		}
+		return nil, false
+	}
+}
+
+// pricerFor builds the price of a model from its catalog entry (m may be
+// the zero Model when the catalog was not read) and --price.
+func pricerFor(m api.Model, override float64) price.Pricer {
+	cfg := price.Config{BaseUSD: m.BasePriceUSD, Unit: m.PriceUnit, OverrideUSD: override}
+	if fields, err := schemaFields(m.InputSchema); err == nil {
+		for _, f := range fields {
+			if f.Name == "duration" && len(f.Default) > 0 {
+				_ = json.Unmarshal(f.Default, &cfg.DefaultSeconds)
+			}
+		}
+	}
+	return price.New(cfg)
+}
+
+// costLine is the preview's line: "estimated cost: $0.13 for 3 rows (base
+// $0.044/output)", or why the cost is unknown.
+func costLine(t price.Total, p price.Pricer) string {
+	why := fmt.Sprint(t.Reason)
+	if !errors.Is(t.Reason, price.ErrNoPrice) {
+		why += "; " + p.Describe()
+	}
+	switch {
+	case t.Unknown > 0 && t.Rows == 0:
+		return fmt.Sprintf("estimated cost: unknown for %d rows (%s)", t.Unknown, why)
+	case t.Unknown > 0:
+		return fmt.Sprintf("estimated cost: %s for %d rows, unknown for %d more (%s)", price.USD(t.USD), t.Rows, t.Unknown, why)
+	}
+	return fmt.Sprintf("estimated cost: %s for %d rows (%s)", price.USD(t.USD), t.Rows, p.Describe())
+}
+
+// catalogModel reads a model's catalog entry for the cost preview. It
+// degrades: a catalog that fails or lacks the model gives the zero Model
+// and a note, never an error.
+func catalogModel(ctx context.Context, c interface {
+	Model(ctx context.Context, id string) (api.Model, error)
+}, model string) (api.Model, string) {
+	m, err := c.Model(ctx, model)
+	if err != nil {
+		return api.Model{}, fmt.Sprintf("price: the catalog did not answer for %s (%v); set --price USD", model, err)
+	}
+	return m, ""
+}

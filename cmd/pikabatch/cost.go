@@ -1,0 +1,160 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math"
+
+	"github.com/spf13/pflag"
+
+	"github.com/pikabatch/pikabatch/manifest"
+	"github.com/pikabatch/pikabatch/runner"
+	"github.com/pikabatch/pikabatch/runner/api"
+	"github.com/pikabatch/pikabatch/runner/price"
+)
+
+// costOptions are the flags of the cost preview, the budget and the
+// balance check.
+type costOptions struct {
+	priceUSD       float64 // --price: every job costs this, over the catalog
+	useCatalog     bool    // --catalog: validate and --dry-run read the price from the API
+	maxCostUSD     float64 // --max-cost: the batch's budget, across runs
+	requireBalance bool    // --require-balance: refuse to start below the estimate
+	balanceBase    string
+}
+
+// registerPreview adds the flags validate and run share.
+func (o *costOptions) registerPreview(fs *pflag.FlagSet) {
+	fs.Float64Var(&o.priceUSD, "price", 0, "price every job at `USD` dollars for the cost estimate and --max-cost, over the catalog's price")
+	fs.BoolVar(&o.useCatalog, "catalog", false, "read the model's price from the API's catalog for the cost estimate (sends the token; run does it anyway)")
+}
+
+// registerRun adds the flags only run has.
+func (o *costOptions) registerRun(fs *pflag.FlagSet) {
+	fs.Float64Var(&o.maxCostUSD, "max-cost", 0, "budget: stop submitting before the batch's estimated spend, across runs, would pass `USD` dollars; exit 75 if rows remain (0 = none)")
+	fs.BoolVar(&o.requireBalance, "require-balance", false, "refuse to start (exit 77) when the account's balance is below the estimate of the rows left")
+	fs.StringVar(&o.balanceBase, "balance-base", envOr("RUNCOMFY_BALANCE_BASE", ""),
+		"balance endpoint base URL (env RUNCOMFY_BALANCE_BASE; default "+api.DefaultBalanceURL+" with RunComfy's API, else the API's own host)")
+}
+
+// check refuses amounts no run can use.
+func (o costOptions) check() error {
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{{"--price", o.priceUSD}, {"--max-cost", o.maxCostUSD}} {
+		if math.IsNaN(f.v) || math.IsInf(f.v, 0) || f.v < 0 {
+			return usagef("%s must be a non-negative number of dollars, not %v", f.name, f.v)
+		}
+	}
+	return nil
+}
+
+// previewPricer is the price the cost preview uses: --price, else the
+// catalog's when --catalog asks for it. note says why there is none.
+func previewPricer(ctx context.Context, o costOptions, apiBase, model string) (p price.Pricer, note string) {
+	if o.priceUSD > 0 || !o.useCatalog {
+		p = pricerFor(api.Model{}, o.priceUSD)
+		if o.priceUSD <= 0 {
+			note = "add --catalog to read the price from the API, or --price USD"
+		}
+		return p, note
+	}
+	client, err := accountOptions{apiBase: apiBase, balanceBase: o.balanceBase}.client()
+	if err != nil {
+		return pricerFor(api.Model{}, 0), fmt.Sprintf("catalog not read: %v", err)
+	}
+	defer client.CloseIdleConnections()
+	m, note := catalogModel(ctx, client, model)
+	return pricerFor(m, 0), note
+}
+
+// costJSON is the estimate in JSON summaries.
+type costJSON struct {
+	USD        float64 `json:"usd"`
+	MaxUSD     float64 `json:"max_usd,omitempty"` // above USD when the rows' prices differ and which are submitted is not known
+	Rows       int     `json:"rows"`
+	Unknown    int     `json:"unknown_rows,omitempty"`
+	Basis      string  `json:"basis"`
+	IsEstimate bool    `json:"is_estimate"`
+}
+
+// printCostLine prints the preview's cost line, and note when there is one.
+func printCostLine(w io.Writer, t price.Total, p price.Pricer, note string) {
+	fmt.Fprintln(w, costLine(t, p))
+	if note != "" && (t.Unknown > 0 || t.Rows == 0) {
+		fmt.Fprintf(w, "  (%s)\n", note)
+	}
+}
+
+// pricedRows prices each row a RowSource yields, as the dry run reads it.
+type pricedRows struct {
+	runner.RowSource
+	p          price.Pricer
+	all        price.Total
+	minUSD     float64
+	maxUSD     float64
+	anyPriced  bool
+	unknownErr error
+}
+
+func (r *pricedRows) Next() (manifest.Row, error) {
+	row, err := r.RowSource.Next()
+	if err != nil {
+		return row, err
+	}
+	usd, perr := r.p.Job(rowField(row.Input))
+	r.all.Add(r.p, rowField(row.Input))
+	if perr == nil {
+		if !r.anyPriced || usd < r.minUSD {
+			r.minUSD = usd
+		}
+		r.maxUSD = max(r.maxUSD, usd)
+		r.anyPriced = true
+	}
+	return row, nil
+}
+
+// planCost is the estimate of the rows a plan would submit: exact when
+// every row is submitted or all rows cost the same, else the range between
+// the cheapest and the dearest row (the plan does not say which rows).
+func (r *pricedRows) planCost(submits int) (lo, hi price.Total) {
+	switch {
+	case submits == 0:
+		return price.Total{}, price.Total{}
+	case submits == r.all.Rows+r.all.Unknown:
+		return r.all, r.all
+	case r.all.Unknown > 0 && !r.anyPriced:
+		t := price.Total{Unknown: submits, Reason: r.all.Reason}
+		return t, t
+	}
+	lo = price.Total{USD: r.minUSD * float64(submits), Rows: submits}
+	hi = price.Total{USD: r.maxUSD * float64(submits), Rows: submits}
+	if r.all.Unknown > 0 {
+		// Some rows have no price: the low end leaves them out.
+		lo.Reason, hi.Reason = r.all.Reason, r.all.Reason
+	}
+	return lo, hi
+}
+
+// dryRunCost prints the dry run's cost line.
+func dryRunCost(w io.Writer, r *pricedRows, submits int, note string) *costJSON {
+	lo, hi := r.planCost(submits)
+	if hi.USD > lo.USD {
+		fmt.Fprintf(w, "estimated cost: %s to %s for %d rows to submit (%s; which rows, the plan does not say)\n",
+			price.USD(lo.USD), price.USD(hi.USD), submits, r.p.Describe())
+	} else {
+		printCostLine(w, lo, r.p, note)
+	}
+	c := &costJSON{USD: lo.USD, Rows: lo.Rows, Unknown: lo.Unknown, Basis: r.p.Describe(), IsEstimate: true}
+	if hi.USD > lo.USD {
+		c.MaxUSD = hi.USD
+	}
+	return c
+}
+
+// totalJSON is t as JSON.
+func totalJSON(t price.Total, p price.Pricer) *costJSON {
+	return &costJSON{USD: t.USD, Rows: t.Rows, Unknown: t.Unknown, Basis: p.Describe(), IsEstimate: true}
+}

@@ -1,0 +1,406 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"strconv"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/pikabatch/pikabatch/manifest/shard"
+	"github.com/pikabatch/pikabatch/runner"
+	"github.com/pikabatch/pikabatch/runner/api"
+	"github.com/pikabatch/pikabatch/runner/budget"
+	"github.com/pikabatch/pikabatch/runner/live"
+	"github.com/pikabatch/pikabatch/runner/price"
+	"github.com/pikabatch/pikabatch/store"
+)
+
+// Meta keys of the state file beside the binding (store/binding.go).
+const (
+	// metaMaxCost is --max-cost, in dollars: the budget holds across runs,
+	// also those not given the flag again.
+	metaMaxCost = "max_cost_usd"
+)
+
+// prepareCatalog reads the model's catalog entry once, before the first
+// submit: its input schema (recorded at first use) and its price, which
+// the budget and the balance check use.
+func (b *batch) prepareCatalog(ctx context.Context, st *store.Store, tr http.RoundTripper) (*spend, error) {
+	acct := b.o.accountClient(tr)
+	model, merr := acct.Model(ctx, b.o.model)
+	var err error
+	if b.inputSchema, _, err = inputSchema(ctx, st, b.o.model, model, merr, b.log); err != nil {
+		return nil, err
+	}
+	return b.prepareSpend(ctx, acct, st, model, merr)
+}
+
+// spend is a run's money side: the price of a job, the budget, the
+// balance check.
+type spend struct {
+	since   time.Time // the run's start: jobs finished since are this run's
+	pricer  price.Pricer
+	priced  bool           // pricer prices jobs (a catalog price or --price)
+	budget  *budget.Budget // nil without --max-cost (given now or recorded)
+	balance *api.Balance   // nil when not read
+}
+
+// catalogReader is the catalog and balance calls the run makes before the
+// first submit.
+type catalogReader interface {
+	Model(ctx context.Context, id string) (api.Model, error)
+	Balance(ctx context.Context) (api.Balance, error)
+}
+
+// accountClient is the client of the catalog and balance reads before the
+// first submit: they inform, so they are retried once, not for minutes. An
+// invalid base URL was refused by the run's own client already.
+func (o batchOptions) accountClient(tr http.RoundTripper) catalogReader {
+	c, err := api.New(api.Config{BaseURL: o.apiBase, BalanceURL: o.cost.balanceBase, Token: o.token,
+		HTTPClient: &http.Client{Transport: tr}, Limiter: rate.NewLimiter(catalogRPS, 1), MaxRetries: 1})
+	if err != nil {
+		return unreadable{err}
+	}
+	return c
+}
+
+// unreadable answers every read with err.
+type unreadable struct{ err error }
+
+func (u unreadable) Model(context.Context, string) (api.Model, error) { return api.Model{}, u.err }
+func (u unreadable) Balance(context.Context) (api.Balance, error)     { return api.Balance{}, u.err }
+
+// prepareSpend reads the model's price, sets the budget up from the state
+// and --max-cost, and checks the balance against the rows left, before
+// anything is submitted.
+func (b *batch) prepareSpend(ctx context.Context, c catalogReader, st *store.Store, m api.Model, merr error) (*spend, error) {
+	o := b.o
+	s := &spend{since: time.Now()}
+	limit, err := b.budgetLimit(ctx, st)
+	if err != nil {
+		return nil, err
+	}
+	needPrice := limit > 0 || o.cost.requireBalance
+	if o.cost.priceUSD <= 0 && merr != nil {
+		if needPrice {
+			b.log.Warn("no price for the model from the catalog; set --price USD", "model", o.model, "err", merr)
+		} else {
+			b.log.Info("no price for the model from the catalog; cost estimates are off", "model", o.model, "err", merr)
+		}
+	}
+	s.pricer = pricerFor(m, o.cost.priceUSD)
+	_, perr := s.pricer.Job(func(string) (any, bool) { return 5, true })
+	s.priced = perr == nil
+	if limit > 0 {
+		if !s.priced {
+			return nil, usagef("--max-cost needs the price of a job: %s (%v); set --price USD", s.pricer.Describe(), perr)
+		}
+		spent, unknown, err := spentInState(ctx, st, s.pricer)
+		if err != nil {
+			return nil, err
+		}
+		if unknown > 0 {
+			b.log.Warn("jobs of earlier runs whose price is unknown are not counted in the budget", "jobs", unknown)
+		}
+		if s.budget, err = budget.New(limit, spent); err != nil {
+			return nil, err
+		}
+		f := s.budget.Figures()
+		b.log.Info("budget", "max_cost_usd", f.LimitUSD, "spent_usd", roundUSD(f.SpentUSD), "left_usd", roundUSD(f.LeftUSD))
+	}
+	if err := b.checkBalance(ctx, c, st, s); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// budgetLimit is --max-cost, recorded in the state for the runs after; or,
+// without the flag, the one recorded.
+func (b *batch) budgetLimit(ctx context.Context, st *store.Store) (float64, error) {
+	if v := b.o.cost.maxCostUSD; v > 0 {
+		if err := st.SetMeta(ctx, metaMaxCost, strconv.FormatFloat(v, 'f', -1, 64)); err != nil {
+			return 0, err
+		}
+		return v, nil
+	}
+	raw, err := st.Meta(ctx, metaMaxCost)
+	if err != nil || raw == "" {
+		return 0, err
+	}
+	v, err := strconv.ParseFloat(raw, 64)
+	if err != nil || v < 0 {
+		return 0, fmt.Errorf("state file: %s %q is not a number of dollars", metaMaxCost, raw)
+	}
+	if v > 0 {
+		b.log.Info("budget recorded in the state file applies", "max_cost_usd", v)
+	}
+	return v, nil
+}
+
+// spentInState is the estimated spend of the jobs a state file records:
+// each job's price times its submits that may have been charged (Attempts:
+// re-sends of uncertain submits included, refusals not).
+func spentInState(ctx context.Context, st runner.Checkpoint, p price.Pricer) (usd float64, unknown int, err error) {
+	err = st.ForEach(ctx, func(j store.Job) error {
+		if j.Attempts <= 0 {
+			return nil
+		}
+		v, err := p.Job(inputField(j.Input))
+		if err != nil {
+			unknown++
+			return nil
+		}
+		usd += v * float64(j.Attempts)
+		return nil
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("count the spend recorded in the state: %w", err)
+	}
+	return usd, unknown, nil
+}
+
+// roundUSD rounds dollars to micro-dollars for logs and JSON: sums of
+// floats carry binary noise (0.26399999999999996).
+func roundUSD(v float64) float64 { return math.Round(v*1e6) / 1e6 }
+
+// inputField looks a field up in a submit body.
+func inputField(input any) func(string) (any, bool) {
+	var raw []byte
+	switch v := input.(type) {
+	case json.RawMessage:
+		raw = v
+	case []byte:
+		raw = v
+	default:
+		raw, _ = json.Marshal(v)
+	}
+	var m map[string]any
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	_ = dec.Decode(&m) // no fields: priced as the schema's defaults
+	return func(name string) (any, bool) {
+		v, ok := m[name]
+		return v, ok && v != nil
+	}
+}
+
+// checkBalance compares the account's balance with the estimate of the
+// rows left. A balance that cannot be read is a warning, never a stop; one
+// below the estimate is a warning, or a refusal with --require-balance.
+func (b *batch) checkBalance(ctx context.Context, c catalogReader, st *store.Store, s *spend) error {
+	if !s.priced {
+		if b.o.cost.requireBalance {
+			b.log.Warn("--require-balance: no price for the model, so the balance is not compared")
+		}
+		return nil
+	}
+	bal, err := c.Balance(ctx)
+	if err != nil {
+		b.log.Warn("balance unknown; not compared with the estimate", "err", err)
+		return nil
+	}
+	s.balance = &bal
+	if k := s.pricer.Kind(); k == price.PerOutput || k == price.PerJob {
+		// Every row costs the same: if the balance pays for all of the
+		// shard's rows, it pays for those left, and the plan (a second
+		// pass over the manifest and the state) is not needed.
+		each, _ := s.pricer.Job(nil)
+		if bal.USD >= each*float64(b.shardRows) {
+			b.log.Debug("balance covers every row", "balance_usd", bal.USD, "rows", b.shardRows)
+			return nil
+		}
+	}
+	left, err := b.estimateLeft(ctx, st, s.pricer)
+	if err != nil {
+		return err
+	}
+	if left.USD == 0 {
+		return nil
+	}
+	if bal.USD >= left.USD {
+		b.log.Info("balance covers the estimate", "balance_usd", bal.USD, "estimate_usd", roundUSD(left.USD), "rows", left.Rows)
+		return nil
+	}
+	msg := fmt.Sprintf("balance %s is below the estimated cost %s of the %d rows left", price.USD(bal.USD), price.USD(left.USD), left.Rows)
+	if b.o.cost.requireBalance {
+		return fmt.Errorf("%s (--require-balance); nothing was sent: %w", msg, api.ErrPaymentRequired)
+	}
+	b.log.Warn(msg+"; the API refuses submits once it is spent", "balance_usd", bal.USD, "estimate_usd", roundUSD(left.USD))
+	return nil
+}
+
+// estimateLeft prices the rows a run would submit: the plan against the
+// state, read as a dry run does (the upper end when rows cost differently).
+func (b *batch) estimateLeft(ctx context.Context, st *store.Store, p price.Pricer) (price.Total, error) {
+	rows, err := manifestRows(b.o.manifest, b.format)
+	if err != nil {
+		return price.Total{}, err
+	}
+	defer rows.Close()
+	priced := &pricedRows{RowSource: shard.Filter(rows, b.spec), p: p}
+	plan, err := runner.PlanRows(ctx, priced, st, runner.PlanOptions{OutDir: b.o.out, RetryFailed: b.o.retryFailed,
+		HoldUncertain: b.o.holdUncertain, MaxResends: b.o.maxResends})
+	if err != nil {
+		return price.Total{}, fmt.Errorf("estimate the rows left: %w", err)
+	}
+	_, hi := priced.planCost(plan.Submits)
+	return hi, nil
+}
+
+// budgetedAPI consults the budget right before each submit is sent, at
+// the client's send gate (after the rate limiter's wait, before the
+// runner records "submitting"), re-sends included: a submit that would take
+// the batch past --max-cost is not sent. A submit the API provably did not
+// take gives its money back; an uncertain one keeps it (the job may exist
+// and be paid for).
+type budgetedAPI struct {
+	runner.API
+	budget *budget.Budget
+	pricer price.Pricer
+}
+
+func (a budgetedAPI) Submit(ctx context.Context, model string, input any, opts api.SubmitOptions) (api.SubmitResponse, error) {
+	usd, err := a.pricer.Job(inputField(input))
+	if err != nil {
+		return api.SubmitResponse{}, fmt.Errorf("%w: the job's cost is unknown (%w)", budget.ErrOverBudget, err)
+	}
+	// The gate runs before every attempt; attempts after the first follow
+	// one the API provably did not act on, so the job is reserved once.
+	reserved := false
+	record := opts.SendGate
+	opts.SendGate = func() error {
+		if !reserved {
+			if err := a.budget.Reserve(usd); err != nil {
+				return err
+			}
+			reserved = true
+		}
+		if record != nil {
+			return record()
+		}
+		return nil
+	}
+	resp, err := a.API.Submit(ctx, model, input, opts)
+	sent := err == nil || errors.Is(err, api.ErrUncertain)
+	switch {
+	case reserved && !sent:
+		a.budget.Release(usd)
+	case !reserved && sent:
+		// An API that never asked the gate still sent it: count it.
+		a.budget.Spend(usd)
+	}
+	return resp, err
+}
+
+// api is the API the runner submits through: the client, behind the
+// budget when there is one.
+func (s *spend) api(client runner.API) runner.API {
+	if s.budget == nil {
+		return client
+	}
+	return budgetedAPI{API: client, budget: s.budget, pricer: s.pricer}
+}
+
+// reportSpend says, after the summary, what the batch spent (the API's
+// figures, else the estimate, marked) and what is left of its budget (on
+// stderr when stdout is JSON).
+func (b *batch) reportSpend(ctx context.Context, stdout, stderr io.Writer, st runner.Checkpoint, s *spend, runErr error) {
+	w := stdout
+	if b.o.jsonSummary {
+		w = stderr
+	}
+	if r, err := spendOf(context.WithoutCancel(ctx), st, s, s.since); err != nil {
+		b.log.Warn("spend not read from the state", "err", err)
+	} else if line := spendLine(r); line != "" {
+		fmt.Fprintln(w, line)
+	}
+	if s.budget == nil {
+		return
+	}
+	f := s.budget.Figures()
+	fmt.Fprintf(w, "budget (estimate): %s spent this run, %s in all of %s; %s left\n",
+		price.USD(f.RunUSD), price.USD(f.SpentUSD), price.USD(f.LimitUSD), price.USD(f.LeftUSD))
+	if errors.Is(runErr, budget.ErrOverBudget) {
+		b.log.Warn("stopped submitting at the budget; raise --max-cost to submit the rest",
+			"spent_usd", f.SpentUSD, "left_usd", f.LeftUSD, "max_cost_usd", f.LimitUSD)
+	}
+}
+
+// costStatusLine is status's line on the real spend: what the API reported,
+// and how many sent jobs have no reported cost.
+func costStatusLine(st live.Status) string {
+	if st.CostJobs == 0 && st.NoCostJobs == 0 {
+		return ""
+	}
+	line := fmt.Sprintf("spent: %s as the API reported it for %d jobs", price.USD(st.CostUSD), st.CostJobs)
+	if st.NoCostJobs > 0 {
+		line += fmt.Sprintf("; %d jobs sent without a reported cost (unknown; the run's summary estimates them)", st.NoCostJobs)
+	}
+	return line
+}
+
+// spendReport is the real spend of a batch: what the API reported per job,
+// and an estimate for the jobs sent without a reported cost.
+type spendReport struct {
+	ReportedUSD     float64 `json:"reported_usd"`
+	ReportedJobs    int     `json:"reported_jobs"`
+	RunReportedUSD  float64 `json:"run_reported_usd"` // of jobs finished this run
+	RunReportedJobs int     `json:"run_reported_jobs"`
+	EstimatedUSD    float64 `json:"estimated_usd,omitempty"` // jobs sent without a reported cost, at the estimate
+	EstimatedJobs   int     `json:"estimated_jobs,omitempty"`
+	UnknownJobs     int     `json:"unknown_jobs,omitempty"` // neither reported nor priced
+}
+
+// spendOf reads the real spend from the state: each job's reported cost,
+// else its estimate times its charged submits, marked as such. Jobs that
+// finished at or after since count as this run's.
+func spendOf(ctx context.Context, st runner.Checkpoint, s *spend, since time.Time) (spendReport, error) {
+	var r spendReport
+	err := st.ForEach(ctx, func(j store.Job) error {
+		switch {
+		case j.CostUSD != nil:
+			r.ReportedUSD += *j.CostUSD
+			r.ReportedJobs++
+			if !j.FinishedAt.Before(since) {
+				r.RunReportedUSD += *j.CostUSD
+				r.RunReportedJobs++
+			}
+		case j.Attempts > 0 && s.priced:
+			usd, err := s.pricer.Job(inputField(j.Input))
+			if err != nil {
+				r.UnknownJobs++
+				return nil
+			}
+			r.EstimatedUSD += usd * float64(j.Attempts)
+			r.EstimatedJobs++
+		case j.Attempts > 0:
+			r.UnknownJobs++
+		}
+		return nil
+	})
+	return r, err
+}
+
+// spendLine is the summary's line on the real spend.
+func spendLine(r spendReport) string {
+	if r.ReportedJobs == 0 && r.EstimatedJobs == 0 && r.UnknownJobs == 0 {
+		return ""
+	}
+	line := fmt.Sprintf("spent: %s this run, %s in all, as the API reported it (%d jobs)",
+		price.USD(r.RunReportedUSD), price.USD(r.ReportedUSD), r.ReportedJobs)
+	if r.EstimatedJobs > 0 {
+		line += fmt.Sprintf("; estimated %s for %d jobs sent without a reported cost", price.USD(r.EstimatedUSD), r.EstimatedJobs)
+	}
+	if r.UnknownJobs > 0 {
+		line += fmt.Sprintf("; %d jobs sent at an unknown cost", r.UnknownJobs)
+	}
+	return line
+}

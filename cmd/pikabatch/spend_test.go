@@ -1,0 +1,245 @@
+package main
+
+import (
+	"context"
+	"encoding/csv"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/pikabatch/pikabatch/runner/api"
+	"github.com/pikabatch/pikabatch/runner/sim"
+	"github.com/pikabatch/pikabatch/store"
+)
+
+func budgetRows() string {
+	var b strings.Builder
+	b.WriteString("id,image,promptText\n")
+	for i := range 6 {
+		fmt.Fprintf(&b, "r%d,https://img.example.com/%d.jpg,waves %d\n", i, i, i)
+	}
+	return b.String()
+}
+
+// TestMaxCostAcrossRuns: --max-cost stops the batch exactly at its budget,
+// counted across runs from the state file, with the re-sends of submits
+// whose answer was lost counted as spent; a later run without the flag
+// keeps the recorded budget.
+func TestMaxCostAcrossRuns(t *testing.T) {
+	srv := startSim(t, sim.Config{Seed: 3, Faults: sim.Faults{RateLostResponse: 0.4}})
+	dir := t.TempDir()
+	m := writeFile(t, filepath.Join(dir, "m.csv"), budgetRows())
+	out := filepath.Join(dir, "out")
+	env := tokenEnv(srv.APIURL)
+	args := []string{"run", "--manifest", m, "--out", out, "--concurrency", "2", "--progress", "off"}
+
+	// $0.132 is three jobs at $0.044.
+	code, stdout, stderr := invoke(t, env, append(args, "--max-cost", "0.132")...)
+	assert.Equal(t, exitTempFail, code, stderr)
+	assert.Contains(t, stdout, "budget (estimate): $0.132 spent this run, $0.132 in all of $0.132; $0.00 left\n")
+	assert.Contains(t, stderr, "over budget")
+	c := srv.Counters()
+	assert.EqualValues(t, 3, c.Submits, "every send is paid: lost answers and their re-sends included")
+	assert.InDelta(t, 0.132, c.SpentUSD, 1e-9)
+	lostFirst := c.LostResponses
+
+	code, stdout, stderr = invoke(t, env, append(args, "--max-cost", "0.22")...)
+	assert.Equal(t, exitTempFail, code, stderr)
+	assert.Contains(t, stdout, "budget (estimate): $0.088 spent this run, $0.22 in all of $0.22; $0.00 left\n")
+	c = srv.Counters()
+	assert.EqualValues(t, 5, c.Submits)
+	assert.Positive(t, c.LostResponses, "the test needs an uncertain submit (seed)")
+	t.Logf("lost answers: %d in the first run, %d in all", lostFirst, c.LostResponses)
+
+	// No flag: the recorded budget holds.
+	code, stdout, stderr = invoke(t, env, args...)
+	assert.Equal(t, exitTempFail, code, stderr)
+	assert.Contains(t, stdout, "$0.22 in all of $0.22; $0.00 left\n")
+	assert.EqualValues(t, 5, srv.Counters().Submits, "nothing more sent")
+
+	code, stdout, stderr = invoke(t, env, append(args, "--max-cost", "1")...)
+	require.Equal(t, exitOK, code, stderr)
+	c = srv.Counters()
+	assert.GreaterOrEqual(t, c.Submits, int64(6))
+	assert.Contains(t, stdout, fmt.Sprintf("in all of $1.00; %s left\n", usdText(1-0.044*float64(c.Submits))))
+}
+
+func usdText(v float64) string { return fmt.Sprintf("$%.3f", v) }
+
+func TestMaxCostNeedsAPrice(t *testing.T) {
+	// A catalog entry whose unit is not one pikabatch knows: no price.
+	pika := sim.DefaultCatalog()[0]
+	pika.ID, pika.PriceUnit = "other/model", "megapixel"
+	srv := startSim(t, sim.Config{Model: "other/model", Catalog: []sim.CatalogModel{pika}})
+	dir := t.TempDir()
+	m := writeFile(t, filepath.Join(dir, "m.csv"), budgetRows())
+	args := []string{"run", "--manifest", m, "--out", filepath.Join(dir, "out"), "--model", "other/model", "--max-cost", "1"}
+	code, _, stderr := invoke(t, tokenEnv(srv.APIURL), args...)
+	assert.Equal(t, exitUsage, code)
+	assert.Contains(t, stderr, `--max-cost needs the price of a job: base $0.044, unknown unit "megapixel" (unknown unit "megapixel"); set --price USD`)
+	assert.Zero(t, srv.Counters().Submits)
+
+	code, _, stderr = invoke(t, tokenEnv(srv.APIURL), append(args, "--price", "0.25")...)
+	assert.Equal(t, exitTempFail, code, stderr)
+	assert.EqualValues(t, 4, srv.Counters().Submits, "--price prices the jobs")
+}
+
+func TestBalanceCheckBeforeRun(t *testing.T) {
+	dir := t.TempDir()
+	m := writeFile(t, filepath.Join(dir, "m.csv"), budgetRows())
+
+	// Six jobs at $0.044 are $0.264; the account holds $0.10.
+	srv := startSim(t, sim.Config{BalanceUSD: 0.1})
+	code, _, stderr := invoke(t, tokenEnv(srv.APIURL), "run", "--manifest", m, "--out", filepath.Join(dir, "a"), "--require-balance")
+	assert.Equal(t, exitNoPerm, code)
+	assert.Contains(t, stderr, "balance $0.10 is below the estimated cost $0.264 of the 6 rows left (--require-balance); nothing was sent")
+	assert.Zero(t, srv.Counters().Submits)
+
+	// Without --require-balance: a warning with both figures, and the run
+	// goes on until the API refuses (400002).
+	code, _, stderr = invoke(t, tokenEnv(srv.APIURL), "run", "--manifest", m, "--out", filepath.Join(dir, "b"))
+	assert.Equal(t, exitNoPerm, code, stderr)
+	assert.Contains(t, stderr, "balance $0.10 is below the estimated cost $0.264 of the 6 rows left")
+	assert.EqualValues(t, 2, srv.Counters().Submits)
+
+	// A balance endpoint that fails is a warning, never a stop.
+	rich := startSim(t, sim.Config{})
+	env := tokenEnv(rich.APIURL)
+	env["RUNCOMFY_BALANCE_BASE"] = "http://127.0.0.1:1"
+	code, _, stderr = invoke(t, env, "run", "--manifest", m, "--out", filepath.Join(dir, "c"), "--require-balance", "--progress", "off")
+	assert.Equal(t, exitOK, code, stderr)
+	assert.Contains(t, stderr, "balance unknown")
+	assert.EqualValues(t, 6, rich.Counters().Submits)
+}
+
+// TestSchemaRecordedAtFirstUse: run records the catalog's input schema in
+// the state file; a later run with the catalog gone uses it. A model the
+// catalog does not know, with nothing recorded, stops before any submit.
+func TestSchemaRecordedAtFirstUse(t *testing.T) {
+	srv := startSim(t, sim.Config{})
+	dir := t.TempDir()
+	m := writeFile(t, filepath.Join(dir, "m.csv"), budgetRows())
+	out := filepath.Join(dir, "out")
+	code, _, stderr := invoke(t, tokenEnv(srv.APIURL), "run", "--manifest", m, "--out", out, "--progress", "off")
+	require.Equal(t, exitOK, code, stderr)
+	assert.Contains(t, stderr, "input schema recorded in the state file")
+
+	st, err := store.Open(filepath.Join(out, ".pikabatch.db"), store.Options{ReadOnly: true})
+	require.NoError(t, err)
+	rec, err := st.Meta(t.Context(), metaInputSchema)
+	require.NoError(t, st.Close())
+	require.NoError(t, err)
+	assert.JSONEq(t, string(sim.DefaultCatalog()[0].InputSchema), rec)
+
+	model := sim.DefaultModel
+	for _, tc := range []struct {
+		name         string
+		recorded     string
+		m            api.Model
+		merr         error
+		wantFrom     string
+		wantCode     int
+		wantRecorded string
+	}{
+		{name: "recorded wins, catalog down", recorded: `{"a":1}`, merr: api.ErrUnavailable, wantFrom: schemaRecorded, wantRecorded: `{"a":1}`},
+		{name: "recorded wins over a changed catalog", recorded: `{"a":1}`, m: api.Model{InputSchema: []byte(`{"a":2}`)}, wantFrom: schemaRecorded, wantRecorded: `{"a":1}`},
+		{name: "first use records", m: api.Model{InputSchema: []byte(`{"b":1}`)}, wantFrom: schemaCatalog, wantRecorded: `{"b":1}`},
+		{name: "built-in needs none", merr: api.ErrModelNotFound, wantFrom: schemaBuiltIn},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := &memMeta{m: map[string]string{}}
+			if tc.recorded != "" {
+				st.m[metaInputSchema] = tc.recorded
+			}
+			raw, from, err := inputSchema(t.Context(), st, model, tc.m, tc.merr, discardLog())
+			require.NoError(t, err)
+			assert.Equal(t, tc.wantFrom, from)
+			assert.Equal(t, tc.wantRecorded, st.m[metaInputSchema])
+			if tc.wantRecorded != "" {
+				assert.JSONEq(t, tc.wantRecorded, string(raw))
+			}
+		})
+	}
+	for _, tc := range []struct {
+		name string
+		merr error
+		code int
+	}{
+		{"unknown to the catalog", fmt.Errorf("x: %w", api.ErrModelNotFound), exitUsage},
+		{"catalog down", fmt.Errorf("x: %w", api.ErrUnavailable), exitUnavailable},
+		{"catalog absent", fmt.Errorf("%w: x", api.ErrNoCatalog), exitUnavailable},
+		{"bad token", fmt.Errorf("x: %w", api.ErrUnauthorized), exitNoPerm},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := inputSchema(t.Context(), &memMeta{m: map[string]string{}}, "org/other", api.Model{}, tc.merr, discardLog())
+			require.Error(t, err)
+			assert.Equal(t, tc.code, exitCode(t.Context(), err), "%v", err)
+			assert.Contains(t, err.Error(), "--schema FILE")
+		})
+	}
+
+	// End to end: a model the catalog does not know stops before a submit.
+	code, _, stderr = invoke(t, tokenEnv(srv.APIURL), "run", "--manifest", m, "--out", filepath.Join(dir, "other"), "--model", "org/unknown")
+	assert.Equal(t, exitUsage, code)
+	assert.Contains(t, stderr, "model org/unknown: model not in the catalog")
+	assert.EqualValues(t, 6, srv.Counters().Submits, "only the first run's")
+}
+
+type memMeta struct{ m map[string]string }
+
+func (s *memMeta) Meta(_ context.Context, k string) (string, error) { return s.m[k], nil }
+func (s *memMeta) SetMeta(_ context.Context, k, v string) error     { s.m[k] = v; return nil }
+func discardLog() *slog.Logger                                      { return slog.New(slog.DiscardHandler) }
+
+// TestRealSpend: the cost each result reports is recorded per job and
+// shown in the summary (this run and in all), status, results.jsonl and
+// the CSV export; without one the summary falls back to the estimate,
+// marked as such.
+func TestRealSpend(t *testing.T) {
+	srv := startSim(t, sim.Config{})
+	dir := t.TempDir()
+	m := writeFile(t, filepath.Join(dir, "m.csv"), budgetRows())
+	out := filepath.Join(dir, "out")
+	env := tokenEnv(srv.APIURL)
+	code, stdout, stderr := invoke(t, env, "run", "--manifest", m, "--out", out, "--progress", "off")
+	require.Equal(t, exitOK, code, stderr)
+	assert.Contains(t, stdout, "spent: $0.264 this run, $0.264 in all, as the API reported it (6 jobs)\n")
+
+	idx, err := os.ReadFile(filepath.Join(out, "results.jsonl"))
+	require.NoError(t, err)
+	assert.Equal(t, 6, strings.Count(string(idx), `"cost_usd":0.044`), "%s", idx)
+
+	code, stdout, _ = invoke(t, env, "status", "--out", out)
+	require.Equal(t, exitOK, code)
+	assert.Contains(t, stdout, "  spent: $0.264 as the API reported it for 6 jobs\n")
+	code, stdout, _ = invoke(t, env, "export", "--out", out, "--format", "csv")
+	require.Equal(t, exitOK, code)
+	recs, err := csv.NewReader(strings.NewReader(stdout)).ReadAll()
+	require.NoError(t, err)
+	require.Len(t, recs, 7)
+	col := slices.Index(recs[0], "cost_usd")
+	require.Positive(t, col)
+	assert.Equal(t, "0.044", recs[1][col])
+
+	// A run over more rows: three new, three already done.
+	m2 := writeFile(t, filepath.Join(dir, "m2.csv"), budgetRows()+"r6,https://img.example.com/6.jpg,x\nr7,https://img.example.com/7.jpg,y\nr8,https://img.example.com/8.jpg,z\n")
+	code, stdout, stderr = invoke(t, env, "run", "--manifest", m2, "--out", out, "--progress", "off")
+	require.Equal(t, exitOK, code, stderr)
+	assert.Contains(t, stdout, "spent: $0.132 this run, $0.396 in all, as the API reported it (9 jobs)\n")
+
+	// An API that reports no cost: the estimate, marked.
+	quiet := startSim(t, sim.Config{NoCost: true})
+	code, stdout, stderr = invoke(t, tokenEnv(quiet.APIURL), "run", "--manifest", m, "--out", filepath.Join(dir, "quiet"), "--progress", "off")
+	require.Equal(t, exitOK, code, stderr)
+	assert.Contains(t, stdout, "spent: $0.00 this run, $0.00 in all, as the API reported it (0 jobs); estimated $0.264 for 6 jobs sent without a reported cost\n")
+	code, stdout, _ = invoke(t, tokenEnv(quiet.APIURL), "status", "--out", filepath.Join(dir, "quiet"))
+	require.Equal(t, exitOK, code)
+	assert.Contains(t, stdout, "6 jobs sent without a reported cost (unknown")
+}

@@ -1,0 +1,87 @@
+package price
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func usd(v float64) *float64 { return &v }
+
+func row(kv ...any) func(string) (any, bool) {
+	return func(name string) (any, bool) {
+		for i := 0; i+1 < len(kv); i += 2 {
+			if kv[i] == name {
+				return kv[i+1], true
+			}
+		}
+		return nil, false
+	}
+}
+
+func TestJob(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		cfg     Config
+		row     func(string) (any, bool)
+		want    float64
+		wantErr error
+		desc    string
+	}{
+		{name: "per output", cfg: Config{BaseUSD: usd(0.044), Unit: "output"}, row: row("duration", 10), want: 0.044, desc: "base $0.044/output"},
+		{name: "per output, CLI form", cfg: Config{BaseUSD: usd(0.044), Unit: "$0.044/output"}, want: 0.044, desc: "base $0.044/output"},
+		{name: "per image", cfg: Config{BaseUSD: usd(0.003), Unit: "image"}, want: 0.003, desc: "base $0.003/output"},
+		{name: "per second, int duration", cfg: Config{BaseUSD: usd(0.02), Unit: "second"}, row: row("duration", 8), want: 0.16, desc: "base $0.02/second"},
+		{name: "per second, CSV string", cfg: Config{BaseUSD: usd(0.02), Unit: "per second"}, row: row("duration", "10"), want: 0.2},
+		{name: "per second, JSON number", cfg: Config{BaseUSD: usd(0.02), Unit: "/sec"}, row: row("duration", json.Number("2.5")), want: 0.05},
+		{name: "per second, schema default", cfg: Config{BaseUSD: usd(0.02), Unit: "second", DefaultSeconds: 5}, row: row(), want: 0.1},
+		{name: "per second, no duration", cfg: Config{BaseUSD: usd(0.02), Unit: "second"}, row: row("seed", 1), wantErr: ErrNoDuration},
+		{name: "per second, bad duration", cfg: Config{BaseUSD: usd(0.02), Unit: "second", DefaultSeconds: 5}, row: row("duration", "auto"), wantErr: ErrNoDuration},
+		{name: "unknown unit", cfg: Config{BaseUSD: usd(1), Unit: "megapixel"}, want: 0, wantErr: ErrUnknownUnit, desc: `base $1.00, unknown unit "megapixel"`},
+		{name: "empty unit", cfg: Config{BaseUSD: usd(1)}, wantErr: ErrUnknownUnit},
+		{name: "no price", cfg: Config{Unit: "output"}, wantErr: ErrNoPrice, desc: "no price"},
+		{name: "override wins", cfg: Config{BaseUSD: usd(0.02), Unit: "megapixel", OverrideUSD: 0.05}, row: row("duration", 10), want: 0.05, desc: "--price $0.05/job"},
+		{name: "override without catalog", cfg: Config{OverrideUSD: 0.5}, want: 0.5},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			p := New(tt.cfg)
+			got, err := p.Job(tt.row)
+			if tt.wantErr != nil {
+				require.ErrorIs(t, err, tt.wantErr)
+				assert.Zero(t, got)
+			} else {
+				require.NoError(t, err)
+				assert.InDelta(t, tt.want, got, 1e-12)
+			}
+			if tt.desc != "" {
+				assert.Equal(t, tt.desc, p.Describe())
+			}
+		})
+	}
+}
+
+func TestTotal(t *testing.T) {
+	t.Parallel()
+	p := New(Config{BaseUSD: usd(0.02), Unit: "second"})
+	var tot Total
+	tot.Add(p, row("duration", 5))
+	tot.Add(p, row("duration", 10))
+	tot.Add(p, row())
+	assert.InDelta(t, 0.3, tot.USD, 1e-12)
+	assert.Equal(t, 2, tot.Rows)
+	assert.Equal(t, 1, tot.Unknown)
+	assert.ErrorIs(t, tot.Reason, ErrNoDuration)
+}
+
+func TestUSD(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[float64]string{0: "$0.00", 1.5: "$1.50", 0.044: "$0.044", 0.0035: "$0.0035", 12.34: "$12.34",
+		4.4: "$4.40", 0.00004: "$0.00", 1234.5678: "$1234.5678", 0.1 + 0.2: "$0.30"} {
+		assert.Equal(t, want, USD(in), "%v", in)
+	}
+}
