@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pikabatch/pikabatch/runner/live"
+	"github.com/pikabatch/pikabatch/runner/price"
 	"github.com/pikabatch/pikabatch/runner/report"
 )
 
@@ -64,7 +65,11 @@ func runReport(ctx context.Context, o reportOptions, stdout io.Writer) error {
 	if abs, err := filepath.Abs(path); err == nil {
 		link = (&url.URL{Scheme: "file", Path: abs}).String()
 	}
-	fmt.Fprintf(stdout, "pikabatch: report of %d jobs (%d clips, %d failed, %d submits) written to %s\nopen %s\n",
-		sum.Jobs, sum.Clips, sum.Failed, sum.Submits, path, link)
+	spend := ""
+	if sum.PricedJobs > 0 {
+		spend = fmt.Sprintf(", %s for %d priced jobs", price.USD(sum.SpendUSD), sum.PricedJobs)
+	}
+	fmt.Fprintf(stdout, "pikabatch: report of %d jobs (%d clips, %d failed, %d submits%s) written to %s\nopen %s\n",
+		sum.Jobs, sum.Clips, sum.Failed, sum.Submits, spend, path, link)
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pikabatch/pikabatch/runner/price"
 	"github.com/pikabatch/pikabatch/runner/report"
 	"github.com/pikabatch/pikabatch/runner/results"
 	"github.com/pikabatch/pikabatch/runner/sim"
@@ -92,7 +93,19 @@ func TestReport(t *testing.T) {
 	assert.Equal(t, failed, p.Summary.Failed)
 	assert.Equal(t, 12, p.Summary.Submits, "one submit per row")
 	assert.False(t, p.Summary.Live)
-	assert.Contains(t, stdout, fmt.Sprintf("pikabatch: report of 12 jobs (%d clips, %d failed, 12 submits) written to %s\n", done, failed, filepath.Join(out, report.FileName)))
+	var spend float64
+	priced := 0
+	for _, e := range want {
+		if e.CostUSD != nil {
+			spend += *e.CostUSD
+			priced++
+		}
+	}
+	assert.Equal(t, priced, p.Summary.PricedJobs, "every job the API reported a cost for")
+	assert.Positive(t, priced, "the simulator reports costs")
+	assert.InDelta(t, spend, p.Summary.SpendUSD, 1e-6)
+	assert.Contains(t, stdout, fmt.Sprintf("pikabatch: report of 12 jobs (%d clips, %d failed, 12 submits, %s for %d priced jobs) written to %s\n",
+		done, failed, price.USD(p.Summary.SpendUSD), priced, filepath.Join(out, report.FileName)))
 	assert.Contains(t, stdout, "open file://")
 }
 

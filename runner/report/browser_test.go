@@ -382,17 +382,19 @@ func TestReportInChromium(t *testing.T) {
 	require.NoError(t, os.WriteFile(shot, png, 0o644))
 	t.Logf("screenshot of the report: %s", shot)
 
-	// Once the state records costs, the spend is in dollars.
+	// With costs recorded, the spend is in dollars.
 	priced := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(priced, "a.mp4"), []byte("video"), 0o644))
-	_, err = WriteFile(ctx, Options{Dir: priced, Live: true, costOf: func(e results.Entry) (float64, bool) { return 0.5, e.Key == "a" }},
-		entries{{Key: "a", State: store.StateDone, Attempts: 1, Files: []results.FileRef{{Path: "a.mp4"}}}, {Key: "b", State: store.StatePending}})
+	cost := 0.044
+	_, err = WriteFile(ctx, Options{Dir: priced, Live: true}, entries{
+		{Key: "a", State: store.StateDone, Attempts: 1, Files: []results.FileRef{{Path: "a.mp4"}}, CostUSD: &cost},
+		{Key: "b", State: store.StatePending}})
 	require.NoError(t, err)
 	spent := openTab(t, bctx, (&url.URL{Scheme: "file", Path: filepath.Join(priced, FileName)}).String(), &requests)
 	waitFor(t, spent, `document.querySelectorAll('#grid .card').length === 2`)
-	assert.Equal(t, "$0.50", eval[string](t, spent, `document.getElementById('spend').textContent`))
+	assert.Equal(t, "$0.044", eval[string](t, spent, `document.getElementById('spend').textContent`), "as price.USD prints it")
 	assert.Equal(t, "1 submit sent; 1 of 2 jobs priced", eval[string](t, spent, `document.getElementById('spend-note').textContent`))
-	assert.Contains(t, eval[string](t, spent, `document.querySelector('#grid .card .meta').textContent`), "$0.50")
+	assert.Contains(t, eval[string](t, spent, `document.querySelector('#grid .card .meta').textContent`), "$0.044")
 	assert.Contains(t, eval[string](t, spent, `document.getElementById('generated').textContent`), "while a run was going on")
 	assert.NotContains(t, eval[string](t, tab, `document.getElementById('generated').textContent`), "while a run was going on")
 

@@ -22,6 +22,15 @@
 
   function plural(n, one, many) { return n + ' ' + (n === 1 ? one : many); }
 
+  // Dollars as pikabatch prints them (price.USD): cents at least, up to
+  // four decimals without trailing zeros ($1.50, $0.044, $0.0035).
+  function usd(v) {
+    var s = (Math.round(v * 1e4) / 1e4).toFixed(4).replace(/0+$/, '');
+    var decimals = s.length - s.indexOf('.') - 1;
+    if (decimals < 2) s += '00'.slice(decimals);
+    return '$' + s;
+  }
+
   // Header: counts and spend.
   $('folder').textContent = sum.dir;
   document.title = 'pikabatch report: ' + sum.dir;
@@ -32,7 +41,7 @@
   $('clips').textContent = sum.clips;
   $('failed').textContent = sum.failed;
   if (sum.priced_jobs > 0) {
-    $('spend').textContent = '$' + sum.spend_usd.toFixed(2);
+    $('spend').textContent = usd(sum.spend_usd);
     $('spend-note').textContent = plural(sum.submits, 'submit', 'submits') + ' sent; ' +
       sum.priced_jobs + ' of ' + sum.jobs + ' jobs priced';
   } else {
@@ -156,7 +165,7 @@
     if (r.resolution) meta.push(r.resolution);
     meta.push(r.state);
     meta.push(plural(r.attempts, 'submit', 'submits'));
-    if (r.cost_usd !== undefined) meta.push('$' + r.cost_usd.toFixed(2));
+    if (r.cost_usd !== undefined) meta.push(usd(r.cost_usd));
     if (r.orphan) meta.push('orphan: no manifest row claims it');
     body.appendChild(el('p', 'meta', meta.join(' · ')));
     (r.videos || []).forEach(function (v) {

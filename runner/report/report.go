@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -45,10 +46,6 @@ type Options struct {
 	Live bool
 	// Now is the clock for the page's "generated" line; default time.Now.
 	Now func() time.Time
-
-	// costOf stands in for jobCost in tests, so that the page's showing
-	// of a cost is tested before the state records one.
-	costOf func(results.Entry) (usd float64, ok bool)
 }
 
 // Summary is what a report counted; the page shows it at the top, and the
@@ -72,8 +69,8 @@ type Summary struct {
 	// what the API may have charged for.
 	Submits int `json:"submits"`
 	// SpendUSD is the cost of the PricedJobs jobs whose cost the state
-	// records (see jobCost); zero PricedJobs means no cost is known and
-	// the page shows submits alone.
+	// records (see jobCost); with no job priced, the page shows submits
+	// alone.
 	SpendUSD   float64 `json:"spend_usd"`
 	PricedJobs int     `json:"priced_jobs"`
 	// Failed counts the failed, timed-out, expired and cancelled jobs;
@@ -98,12 +95,16 @@ type FailureGroup struct {
 	Count   int    `json:"count"`
 }
 
-// jobCost is the one place the report learns what a job cost. The state
-// records submits today (Entry.Attempts), which the page shows; once a job
-// record carries its cost, return it here (and ok) and the page shows the
-// spend in dollars beside the submits, per job and in total.
+// jobCost is the one place the report learns what a job cost: the cost
+// the API reported with its result (store.Job.CostUSD). A job without one
+// (submitted before costs were recorded, or the API did not say) is
+// unknown, not free: the page counts the jobs priced beside the total, and
+// shows the submits sent either way.
 func jobCost(e results.Entry) (usd float64, ok bool) {
-	return 0, false
+	if e.CostUSD == nil {
+		return 0, false
+	}
+	return *e.CostUSD, true
 }
 
 // WriteFile writes the report of srcs to Options.Dir/FileName atomically
@@ -153,10 +154,7 @@ func Write(ctx context.Context, w io.Writer, opts Options, srcs ...Source) (Summ
 	if opts.Now != nil {
 		now = opts.Now
 	}
-	b := builder{dir: opts.Dir, costOf: jobCost, byState: map[store.State]int{}, groups: map[string]*FailureGroup{}}
-	if opts.costOf != nil {
-		b.costOf = opts.costOf
-	}
+	b := builder{dir: opts.Dir, byState: map[store.State]int{}, groups: map[string]*FailureGroup{}}
 	b.sum.Dir = opts.Dir
 	b.sum.StateFiles = append([]string{}, opts.StateFiles...)
 	b.sum.GeneratedAt = now().UTC().Truncate(time.Second)
@@ -227,7 +225,6 @@ type video struct {
 // builder turns entries into rows and counts them.
 type builder struct {
 	dir     string
-	costOf  func(results.Entry) (float64, bool)
 	sum     Summary
 	byState map[store.State]int
 	groups  map[string]*FailureGroup
@@ -251,7 +248,7 @@ func (b *builder) add(e results.Entry) *row {
 		}
 		r.Videos = append(r.Videos, v)
 	}
-	if usd, ok := b.costOf(e); ok {
+	if usd, ok := jobCost(e); ok {
 		r.CostUSD = &usd
 		b.cost += usd
 		b.sum.PricedJobs++
@@ -312,7 +309,8 @@ func (b *builder) finish() {
 	for _, m := range reasons.Rank(counts) {
 		b.sum.Failures = append(b.sum.Failures, *b.groups[m])
 	}
-	b.sum.SpendUSD = b.cost
+	// Micro-dollars, as the run's summary rounds: no float noise on show.
+	b.sum.SpendUSD = math.Round(b.cost*1e6) / 1e6
 }
 
 // src returns the relative URL of a file the state names relative to the

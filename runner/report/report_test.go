@@ -202,22 +202,18 @@ func TestFailureMessagesStayBounded(t *testing.T) {
 	assert.Equal(t, "(other)", sum.Failures[len(sum.Failures)-1].Message)
 }
 
-func TestSpendOnceCostsAreRecorded(t *testing.T) {
+func TestSpendOfTheRecordedCosts(t *testing.T) {
+	usd := func(v float64) *float64 { return &v }
 	es := entries{
-		{Key: "a", State: store.StateDone, Attempts: 1},
-		{Key: "b", State: store.StateDone, Attempts: 2},
-		{Key: "c", State: store.StatePending},
+		{Key: "a", State: store.StateDone, Attempts: 1, CostUSD: usd(0.5)},
+		{Key: "b", State: store.StateDone, Attempts: 2, CostUSD: usd(0.75)},
+		{Key: "c", State: store.StateDone, Attempts: 1}, // cost unknown, not free
+		{Key: "d", State: store.StatePending},
 	}
-	cost := map[string]float64{"a": 0.5, "b": 0.75}
-	var buf bytes.Buffer
-	sum, err := Write(context.Background(), &buf, Options{Dir: t.TempDir(), costOf: func(e results.Entry) (float64, bool) {
-		usd, ok := cost[e.Key]
-		return usd, ok
-	}}, es)
-	require.NoError(t, err)
+	html, sum := writeReport(t, t.TempDir(), es)
 	assert.Equal(t, 2, sum.PricedJobs)
 	assert.InDelta(t, 1.25, sum.SpendUSD, 1e-9)
-	d := decodePage(t, buf.String())
+	d := decodePage(t, html)
 	require.NotNil(t, d.Rows[0].CostUSD)
 	assert.InDelta(t, 0.5, *d.Rows[0].CostUSD, 1e-9)
 	assert.Nil(t, d.Rows[2].CostUSD, "no cost known: none shown")
