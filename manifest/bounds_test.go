@@ -28,7 +28,7 @@ func TestReaderBounds(t *testing.T) {
 		{
 			name:    "negativePrompt of 2000 characters",
 			content: "image,negativePrompt\n" + img + "," + strings.Repeat("é", 2000) + "\n",
-			rows:    []wantRow{{line: 2, input: manifest.Input{Image: img, NegativePrompt: strings.Repeat("é", 2000)}}},
+			rows:    []wantRow{{line: 2, input: manifest.PikaFields{Image: img, NegativePrompt: strings.Repeat("é", 2000)}.Input()}},
 		},
 		{
 			name:    "negativePrompt of 2001 characters",
@@ -39,7 +39,7 @@ func TestReaderBounds(t *testing.T) {
 		{
 			name:    "image URL at the limit",
 			content: "image\n" + amps + "\n",
-			rows:    []wantRow{{line: 2, input: manifest.Input{Image: amps}}},
+			rows:    []wantRow{{line: 2, input: manifest.PikaFields{Image: amps}.Input()}},
 		},
 		{
 			name:    "image URL over the limit",
@@ -87,7 +87,7 @@ func TestBodyLimitMatchesJSON(t *testing.T) {
 			content, err := json.Marshal(map[string]string{"image": tc.image, "promptText": tc.text, "negativePrompt": tc.text})
 			require.NoError(t, err)
 			rows, errs := collect(t, "m.jsonl", string(content)+"\n")
-			in := manifest.Input{Image: tc.image, PromptText: tc.text, NegativePrompt: tc.text}
+			in := manifest.PikaFields{Image: tc.image, PromptText: tc.text, NegativePrompt: tc.text}.Input()
 			body, err := json.Marshal(in)
 			require.NoError(t, err)
 			assert.Equal(t, tc.ok, len(body) <= manifest.MaxBodyBytes, "the case is on the side it claims (%d bytes)", len(body))

@@ -3,224 +3,514 @@ package manifest
 import (
 	"errors"
 	"fmt"
+	"math"
+	"math/big"
 	"net/url"
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/santhosh-tekuri/jsonschema/v6/kind"
+	"golang.org/x/text/language"
+	"golang.org/x/text/message"
 )
 
-// field is a manifest column (CSV) or key (JSONL).
-type field int
+// A row's values sit in slots: slotID for the id column, and slotID+1+i
+// for the schema's property i.
+const slotID = 0
+
+// slotRow stands for the row as a whole, in errors that no one field causes
+// (the request body's size).
+const slotRow = -1
+
+// lookupColumn maps a column or key name (already trimmed) to its slot.
+// Names are case-sensitive; each property has its name and the aliases
+// its schema gives.
+func (s *Schema) lookupColumn(name string) (int, bool) {
+	if name == "id" {
+		return slotID, true
+	}
+	i, ok := s.index[name]
+	return i + 1, ok
+}
+
+// slotName is a slot's canonical name.
+func (s *Schema) slotName(slot int) string {
+	if slot == slotID {
+		return "id"
+	}
+	return s.props[slot-1].name
+}
+
+// valueKind says what a raw value is: a CSV cell or a JSON value's kind.
+type valueKind uint8
 
 const (
-	fID field = iota
-	fImage
-	fPromptText
-	fNegativePrompt
-	fSeed
-	fResolution
-	fDuration
-	numFields
-
-	// fRow stands for the row as a whole, in errors that no one field
-	// causes (the request body's size).
-	fRow field = -1
+	kindCell   valueKind = iota // CSV text, coerced by the property's type
+	kindString                  // a JSON string (decoded)
+	kindNumber                  // a JSON number, as written
+	kindBool                    // true or false, as written
+	kindNull                    // null: not set
+	kindArray                   // a JSON array, as written
+	kindObject                  // a JSON object, as written
 )
 
-// String returns the field's canonical name.
-func (f field) String() string {
-	switch f {
-	case fID:
-		return "id"
-	case fImage:
-		return "image"
-	case fPromptText:
-		return "promptText"
-	case fNegativePrompt:
-		return "negativePrompt"
-	case fSeed:
-		return "seed"
-	case fResolution:
-		return "resolution"
-	case fDuration:
-		return "duration"
-	}
-	return "field(" + strconv.Itoa(int(f)) + ")"
-}
-
-// lookupColumn maps a column or key name (already trimmed) to its field.
-// Names are case-sensitive; each field has one canonical name and at most
-// one alias. Keep in sync with knownColumns.
-func lookupColumn(name string) (field, bool) {
-	switch name {
-	case "id":
-		return fID, true
-	case "image", "image_url":
-		return fImage, true
-	case "promptText", "prompt":
-		return fPromptText, true
-	case "negativePrompt", "negative_prompt":
-		return fNegativePrompt, true
-	case "seed":
-		return fSeed, true
-	case "resolution":
-		return fResolution, true
-	case "duration":
-		return fDuration, true
-	}
-	return 0, false
-}
-
-// knownColumns lists every accepted name, canonical names first.
-func knownColumns() []string {
-	return []string{"id", "image", "promptText", "negativePrompt", "seed", "resolution", "duration",
-		"image_url", "prompt", "negative_prompt"}
-}
-
-// record is one row's raw values, before validation, filled in by a
-// source: by column for CSV, by key for JSONL.
-type record struct {
-	ID             string
-	Image          string
-	PromptText     string
-	NegativePrompt string
-	Seed           string
-	Resolution     string
-	Duration       string
-}
-
-func (r *record) value(f field) *string {
-	switch f {
-	case fID:
-		return &r.ID
-	case fImage:
-		return &r.Image
-	case fPromptText:
-		return &r.PromptText
-	case fNegativePrompt:
-		return &r.NegativePrompt
-	case fSeed:
-		return &r.Seed
-	case fResolution:
-		return &r.Resolution
-	case fDuration:
-		return &r.Duration
-	}
-	panic("manifest: unknown field " + f.String())
+// rawValue is one value of a row as its source read it.
+type rawValue struct {
+	name string // the column or key as spelled in the manifest; "" if absent
+	text string
+	kind valueKind
+	bad  bool // the source already reported a problem with it
 }
 
 // rawRow is a row as a source parsed it.
 type rawRow struct {
-	line  int
-	rec   record
-	names [numFields]string // each field's name as spelled in the manifest; "" if absent
-	bad   [numFields]bool   // the source already reported a problem with the field
-	errs  []*RowError       // problems the source found
-	skip  bool              // the row could not be parsed: report errs only
-	last  bool              // the source cannot go on after this row
+	line int
+	vals []rawValue  // by slot
+	errs []*RowError // problems the source found
+	skip bool        // the row could not be parsed: report errs only
+	last bool        // the source cannot go on after this row
+	kept []byte      // the kept columns as a JSON object, without its closing brace; nil if none
+	// keptNames are the kept keys of a JSONL line, to find one given twice.
+	keptNames []string
 }
 
-// reset clears raw for the next row. errs is not reused: callers may keep
-// the errors of earlier rows.
-func (raw *rawRow) reset() { *raw = rawRow{} }
+// reset clears raw for the next row of a schema with n slots. errs is not
+// reused: callers may keep the errors of earlier rows.
+func (raw *rawRow) reset(n int) {
+	vals := raw.vals
+	if cap(vals) < n {
+		vals = make([]rawValue, n)
+	}
+	vals = vals[:n]
+	clear(vals)
+	*raw = rawRow{vals: vals, keptNames: raw.keptNames[:0]}
+}
 
-// name returns the field's name for error messages; "" for fRow.
-func (raw *rawRow) name(f field) string {
-	if f == fRow {
+// name returns the slot's name for error messages, as spelled in the
+// manifest; "" for slotRow.
+func (raw *rawRow) name(s *Schema, slot int) string {
+	if slot == slotRow {
 		return ""
 	}
-	if n := raw.names[f]; n != "" {
+	if n := raw.vals[slot].name; n != "" {
 		return n
 	}
-	return f.String()
+	return s.slotName(slot)
+}
+
+// checker turns raw rows into Inputs, checking them against a schema and
+// the bounds every model shares. It keeps scratch space between rows.
+type checker struct {
+	schema *Schema
+	buf    []byte
+	doc    map[string]any // the row for the library's check (Schema.full)
+	res    *property      // the model's resolution, for the Summary; nil if none
+	dur    *property      // the model's duration, likewise
+}
+
+func newChecker(s *Schema) checker {
+	c := checker{schema: s}
+	for _, p := range s.props {
+		switch p.name {
+		case "resolution":
+			c.res = p
+		case "duration":
+			c.dur = p
+		}
+	}
+	return c
 }
 
 // parseInput checks the row's values and returns the model input and the
-// trimmed id. Problems are appended to raw.errs via addErr.
-func parseInput(raw *rawRow, addErr func(f field, err error)) (Input, string) {
+// trimmed id. Problems are passed to addErr.
+func (c *checker) parseInput(raw *rawRow, addErr func(slot int, err error)) (Input, string) {
+	s := c.schema
 	var in Input
 	problems := 0
 	add := addErr
-	addErr = func(f field, err error) {
+	addErr = func(slot int, err error) {
 		problems++
-		add(f, err)
-	}
-	val := func(f field) string {
-		if raw.bad[f] {
-			return ""
-		}
-		return strings.TrimSpace(*raw.rec.value(f))
+		add(slot, err)
 	}
 
-	id := val(fID)
+	id := ""
+	if v := raw.vals[slotID]; !v.bad && v.kind != kindNull {
+		id = strings.TrimSpace(v.text)
+	}
 	if id != "" {
 		if err := checkID(id); err != nil {
-			addErr(fID, err)
+			addErr(slotID, err)
 			id = ""
 		}
 	}
 
-	if !raw.bad[fImage] {
-		switch img := val(fImage); {
-		case img == "" && raw.names[fImage] == "":
-			addErr(fImage, problemf(ErrRequired, "missing; every row needs the URL of its source image"))
-		case img == "":
-			addErr(fImage, problemf(ErrRequired, "is empty; every row needs the URL of its source image"))
-		default:
-			if err := checkImageURL(img); err != nil {
-				addErr(fImage, err)
-			}
-			in.Image = img
+	in.fields = make([]field, 0, len(s.props)) // one allocation per row
+	anyBad := false
+	for i, p := range s.props {
+		slot := i + 1
+		v := &raw.vals[slot]
+		if v.bad {
+			anyBad = true
+			continue
 		}
-	}
-
-	if p := val(fPromptText); p != "" {
-		if n := utf8.RuneCountInString(p); n > MaxPromptRunes {
-			addErr(fPromptText, problemf(ErrTooLong, "is %d characters long; the limit is %d", n, MaxPromptRunes))
-		}
-		in.PromptText = p
-	}
-	if p := val(fNegativePrompt); p != "" {
-		if n := utf8.RuneCountInString(p); n > MaxNegativePromptRunes {
-			addErr(fNegativePrompt, problemf(ErrTooLong, "is %d characters long; the limit is %d", n, MaxNegativePromptRunes))
-		}
-		in.NegativePrompt = p
-	}
-
-	if s := val(fSeed); s != "" {
-		n, err := parseInteger(s)
-		if err != nil {
-			addErr(fSeed, err)
-		} else {
-			in.Seed = &n
-		}
-	}
-
-	if s := val(fResolution); s != "" {
-		if s != "720p" && s != "1080p" {
-			addErr(fResolution, problemf(ErrInvalidEnum, "%s is not one of 720p, 1080p", quote(s)))
-		}
-		in.Resolution = s
-	}
-
-	if s := val(fDuration); s != "" {
-		switch n, err := parseInteger(s); {
+		val, set, err := c.coerce(p, v)
+		switch {
 		case err != nil:
-			addErr(fDuration, err)
-		case n != 5 && n != 10:
-			addErr(fDuration, problemf(ErrInvalidEnum, "%s is not one of 5, 10 (seconds)", quote(s)))
-		default:
-			in.Duration = int(n)
+			addErr(slot, err)
+			continue
+		case !set && p.required:
+			addErr(slot, requiredProblem(p, v.name != ""))
+			continue
+		case !set:
+			continue
 		}
+		if err := c.check(p, v, val); err != nil {
+			addErr(slot, err)
+		}
+		in.fields = append(in.fields, field{name: p.name, v: val})
+	}
+	if problems == 0 && !anyBad && s.full {
+		c.checkLibrary(raw, in, addErr)
 	}
 	// Each field may be within its bound and the body still too large,
 	// through escaping: the API would answer 413 (issue 14 item 8).
-	if problems == 0 && !raw.bad[fImage] {
+	if problems == 0 && !anyBad {
 		if n := in.bodyLen(); n > MaxBodyBytes {
-			addErr(fRow, problemf(ErrTooLong, "the request body would be %d bytes of JSON; the limit is %d (shorten the image URL or the prompts)", n, MaxBodyBytes))
+			addErr(slotRow, problemf(ErrTooLong, "the request body would be %d bytes of JSON; the limit is %d (%s)", n, MaxBodyBytes, s.shortenHint()))
 		}
 	}
 	return in, id
+}
+
+// fieldOrDefault returns a field of in, or the schema's default for it;
+// false if the model has no such field (p is nil) or it is unset without a
+// default.
+func fieldOrDefault(in Input, p *property) (value, bool) {
+	if p == nil {
+		return value{}, false
+	}
+	if v, ok := in.lookup(p.name); ok {
+		return v, true
+	}
+	return p.defv, p.def != nil
+}
+
+// requiredProblem says a required field is missing or blank.
+func requiredProblem(p *property, present bool) *problem {
+	why := "the model requires it"
+	if p.name == "image" {
+		why = "every row needs the URL of its source image"
+	}
+	if present {
+		return problemf(ErrRequired, "is empty; %s", why)
+	}
+	return problemf(ErrRequired, "missing; %s", why)
+}
+
+// coerce turns a raw value into a value of Input by the property's types:
+// a CSV cell (or a JSON string for a field that is no string, as "5" for
+// an integer) is parsed as the type asks; other JSON values are taken as
+// they are and must be of an allowed type. set is false for a blank or
+// null value: not set, so the model's default applies.
+func (c *checker) coerce(p *property, v *rawValue) (val value, set bool, err error) {
+	t := p.types
+	switch v.kind {
+	case kindNull:
+		return val, false, nil
+	case kindCell, kindString:
+		text := strings.TrimSpace(v.text)
+		if text == "" {
+			return val, false, nil
+		}
+		if t.has(tString) && (v.kind == kindString || !t.has(tInteger|tNumber|tBoolean|tArray|tObject)) {
+			return stringValue(text), true, nil
+		}
+		return coerceText(p, text)
+	case kindNumber:
+		switch {
+		case t.has(tNumber):
+			if n, err := strconv.ParseInt(v.text, 10, 64); err == nil {
+				return intValue(n), true, nil
+			}
+			f, _ := strconv.ParseFloat(v.text, 64) // valid JSON: it parses, perhaps to ±Inf
+			if math.IsInf(f, 0) {
+				return val, false, problemf(ErrInvalidType, "%s is too large for a number", quote(v.text))
+			}
+			return floatValue(f), true, nil
+		case t.has(tInteger):
+			n, err := parseInteger(v.text)
+			return intValue(n), err == nil, err
+		}
+		return val, false, wrongType(p, "a number")
+	case kindBool:
+		if t.has(tBoolean) {
+			return boolValue(v.text == "true"), true, nil
+		}
+		return val, false, wrongType(p, "a boolean")
+	case kindArray, kindObject:
+		what := "an array"
+		want := tArray
+		if v.kind == kindObject {
+			what, want = "an object", tObject
+		}
+		if !t.has(want) {
+			return val, false, wrongType(p, what)
+		}
+		return jsonValue(v.text)
+	}
+	return val, false, nil
+}
+
+// jsonValue holds an array or object given as JSON text.
+func jsonValue(text string) (value, bool, error) {
+	x, err := decodeJSON([]byte(text))
+	if err != nil {
+		return value{}, false, problemf(ErrMalformed, "invalid JSON: %v", err)
+	}
+	v, ok := toValue(x)
+	return v, ok, nil
+}
+
+// coerceText parses a CSV cell for a property that is not only a string:
+// integer, number, boolean, array or object (as JSON), tried in that
+// order among the property's types; a string if it allows one and nothing
+// else fits.
+func coerceText(p *property, text string) (value, bool, error) {
+	t := p.types
+	if t.has(tInteger) && !t.has(tNumber) {
+		n, err := parseInteger(text)
+		if err == nil || !t.has(tBoolean|tArray|tObject|tString) {
+			return intValue(n), err == nil, err
+		}
+	}
+	if t.has(tNumber) {
+		if f, err := strconv.ParseFloat(text, 64); err == nil && !math.IsInf(f, 0) && !math.IsNaN(f) {
+			if n, err := strconv.ParseInt(text, 10, 64); err == nil {
+				return intValue(n), true, nil
+			}
+			return floatValue(f), true, nil
+		}
+		if !t.has(tBoolean | tArray | tObject | tString) {
+			return value{}, false, problemf(ErrInvalidType, "%s is not a number", quote(text))
+		}
+	}
+	if t.has(tBoolean) {
+		switch strings.ToLower(text) {
+		case "true":
+			return boolValue(true), true, nil
+		case "false":
+			return boolValue(false), true, nil
+		}
+		if !t.has(tArray | tObject | tString) {
+			return value{}, false, problemf(ErrInvalidType, "%s is not a boolean; write true or false", quote(text))
+		}
+	}
+	if t.has(tArray|tObject) && (text[0] == '[' || text[0] == '{' || !t.has(tString)) {
+		_, err := decodeJSON([]byte(text))
+		ok := err == nil && (t.has(tArray) && text[0] == '[' || t.has(tObject) && text[0] == '{')
+		if ok {
+			return jsonValue(text)
+		}
+		if !t.has(tString) {
+			what := "an array"
+			if !t.has(tArray) {
+				what = "an object"
+			} else if t.has(tObject) {
+				what = "an array or an object"
+			}
+			return value{}, false, problemf(ErrInvalidType, "%s is not %s in JSON", quote(text), what)
+		}
+	}
+	return stringValue(text), true, nil
+}
+
+// wrongType describes a JSON value of a type the property does not allow.
+func wrongType(p *property, what string) *problem {
+	t := p.types
+	switch {
+	case t == tString:
+		return problemf(ErrMalformed, "must be a string, not %s", what).also(ErrInvalidType)
+	case t&^tNull == tInteger:
+		return problemf(ErrInvalidInteger, "must be an integer, not %s", what).also(ErrInvalidType)
+	}
+	return problemf(ErrInvalidType, "must be %s, not %s", typeNames(t), what)
+}
+
+// typeNames lists a type set for a message: "a number or a boolean".
+func typeNames(t typeSet) string {
+	var names []string
+	for _, x := range []struct {
+		t    typeSet
+		name string
+	}{{tString, "a string"}, {tInteger &^ tNumber, "an integer"}, {tNumber, "a number"}, {tBoolean, "a boolean"},
+		{tArray, "an array"}, {tObject, "an object"}} {
+		if t.has(x.t) && !(x.t == tInteger && t.has(tNumber)) {
+			names = append(names, x.name)
+		}
+	}
+	return strings.Join(names, " or ")
+}
+
+// check applies the property's keywords to a coerced value, and the bounds
+// every model shares to file inputs.
+func (c *checker) check(p *property, v *rawValue, val value) error {
+	if p.enum != nil {
+		c.buf = val.appendCanonical(c.buf[:0])
+		if !p.enum[string(c.buf)] {
+			shown := v.text
+			if v.kind == kindCell || v.kind == kindString {
+				shown = strings.TrimSpace(shown)
+			}
+			unit := ""
+			if p.name == "duration" {
+				unit = " (seconds)"
+			}
+			return problemf(ErrInvalidEnum, "%s is not one of %s%s", quote(shown), p.enumText, unit)
+		}
+	}
+	switch val.k {
+	case vString:
+		x := val.s
+		if p.file {
+			if err := checkFileURL(x, fileNoun(p.name)); err != nil {
+				return err
+			}
+		}
+		if p.maxLen >= 0 || p.minLen >= 0 {
+			n := utf8.RuneCountInString(x)
+			if p.maxLen >= 0 && n > p.maxLen {
+				return problemf(ErrTooLong, "is %d characters long; the limit is %d", n, p.maxLen)
+			}
+			if p.minLen >= 0 && n < p.minLen {
+				return problemf(ErrOutOfRange, "is %d characters long; the minimum is %d", n, p.minLen)
+			}
+		}
+		if p.pattern != nil && !p.pattern.MatchString(x) {
+			return problemf(ErrInvalidValue, "%s does not match the pattern %s", quote(x), quote(p.pattern.String()))
+		}
+	case vInt, vFloat:
+		if p.min == nil && p.max == nil && p.exMin == nil && p.exMax == nil && p.multiple == nil {
+			return nil
+		}
+		num := new(big.Rat)
+		if val.k == vInt {
+			num.SetInt64(val.n)
+		} else {
+			num.SetFloat64(math.Float64frombits(uint64(val.n)))
+		}
+		shown := val.text()
+		switch {
+		case p.min != nil && num.Cmp(p.min) < 0:
+			return problemf(ErrOutOfRange, "%s is less than the minimum %s", shown, ratText(p.min))
+		case p.max != nil && num.Cmp(p.max) > 0:
+			return problemf(ErrOutOfRange, "%s is more than the maximum %s", shown, ratText(p.max))
+		case p.exMin != nil && num.Cmp(p.exMin) <= 0:
+			return problemf(ErrOutOfRange, "%s must be more than %s", shown, ratText(p.exMin))
+		case p.exMax != nil && num.Cmp(p.exMax) >= 0:
+			return problemf(ErrOutOfRange, "%s must be less than %s", shown, ratText(p.exMax))
+		case p.multiple != nil && !new(big.Rat).Quo(num, p.multiple).IsInt():
+			return problemf(ErrOutOfRange, "%s is not a multiple of %s", shown, ratText(p.multiple))
+		}
+	}
+	return nil
+}
+
+func ratText(r *big.Rat) string {
+	if r.IsInt() {
+		return r.Num().String()
+	}
+	f, _ := r.Float64()
+	return string(appendES6Number(nil, f))
+}
+
+// filesNoun is the plural of a fileNoun.
+func filesNoun(noun string) string {
+	if noun == "audio" {
+		return "audio files"
+	}
+	return noun + "s"
+}
+
+// fileNoun names what a file input holds, for messages.
+func fileNoun(name string) string {
+	l := strings.ToLower(name)
+	for _, n := range []string{"image", "video", "audio", "mask"} {
+		if strings.Contains(l, n) {
+			return n
+		}
+	}
+	return "file"
+}
+
+// checkLibrary checks the row with the compiled schema, for the keywords
+// the fast checks do not cover. Each error names the field by the first
+// segment of its instance location (the row itself if it has none).
+func (c *checker) checkLibrary(raw *rawRow, in Input, addErr func(slot int, err error)) {
+	if c.doc == nil {
+		c.doc = make(map[string]any, len(in.fields))
+	}
+	clear(c.doc)
+	for _, f := range in.fields {
+		c.doc[f.name] = f.v.any()
+	}
+	err := c.schema.compiled.Validate(c.doc)
+	var ve *jsonschema.ValidationError
+	if !errors.As(err, &ve) {
+		return
+	}
+	for _, leaf := range leafErrors(ve, nil) {
+		slot := slotRow
+		if len(leaf.InstanceLocation) > 0 {
+			if i, ok := c.schema.index[leaf.InstanceLocation[0]]; ok {
+				slot = i + 1
+			}
+		}
+		msg := leaf.ErrorKind.LocalizedString(messagePrinter)
+		if len(leaf.InstanceLocation) > 1 {
+			msg = "at /" + strings.Join(leaf.InstanceLocation[1:], "/") + ": " + msg
+		}
+		if r, ok := leaf.ErrorKind.(*kind.Required); ok && slot == slotRow && len(r.Missing) > 0 {
+			if i, ok := c.schema.index[r.Missing[0]]; ok {
+				slot = i + 1
+				msg = "missing; the model requires it"
+			}
+		}
+		addErr(slot, problemf(libraryKind(leaf.ErrorKind), "%s", printable(msg, 0)))
+	}
+}
+
+var messagePrinter = message.NewPrinter(language.English)
+
+// leafErrors returns the errors without causes: the ones that say what is
+// wrong, rather than "allOf failed".
+func leafErrors(ve *jsonschema.ValidationError, out []*jsonschema.ValidationError) []*jsonschema.ValidationError {
+	if len(ve.Causes) == 0 {
+		return append(out, ve)
+	}
+	for _, c := range ve.Causes {
+		out = leafErrors(c, out)
+	}
+	return out
+}
+
+// libraryKind maps the library's error kinds to this package's sentinels.
+func libraryKind(k jsonschema.ErrorKind) error {
+	switch k.(type) {
+	case *kind.Required, *kind.DependentRequired, *kind.Dependency:
+		return ErrRequired
+	case *kind.Enum, *kind.Const:
+		return ErrInvalidEnum
+	case *kind.Type:
+		return ErrInvalidType
+	case *kind.MaxLength, *kind.MaxItems, *kind.MaxProperties:
+		return ErrTooLong
+	case *kind.Minimum, *kind.Maximum, *kind.ExclusiveMinimum, *kind.ExclusiveMaximum, *kind.MultipleOf,
+		*kind.MinLength, *kind.MinItems, *kind.MinProperties:
+		return ErrOutOfRange
+	}
+	return ErrInvalidValue
 }
 
 func parseInteger(s string) (int64, error) {
@@ -234,11 +524,11 @@ func parseInteger(s string) (int64, error) {
 	return n, nil
 }
 
-// checkImageURL accepts absolute https URLs with a host and no userinfo,
-// and http URLs of a loopback host: the API fetches the image itself, over
+// checkFileURL accepts absolute https URLs with a host and no userinfo,
+// and http URLs of a loopback host: the API fetches the file itself, over
 // https only [doc], with an unauthenticated GET; the simulator's rehearsals
-// serve images on loopback.
-func checkImageURL(s string) error {
+// serve files on loopback. noun says what the file is, for messages.
+func checkFileURL(s, noun string) error {
 	if len(s) > MaxImageURLBytes {
 		return problemf(ErrInvalidURL, "the URL is %d bytes long; the limit is %d", len(s), MaxImageURLBytes).also(ErrTooLong)
 	}
@@ -249,22 +539,22 @@ func checkImageURL(s string) error {
 	switch u.Scheme { // url.Parse lower-cases the scheme
 	case "http", "https":
 	case "":
-		return problemf(ErrInvalidURL, "%s is not an absolute URL; give the full https:// address of the image", quoteURL(s))
+		return problemf(ErrInvalidURL, "%s is not an absolute URL; give the full https:// address of the %s", quoteURL(s), noun)
 	case "file":
-		return problemf(ErrInvalidURL, "%s is a local file; the API fetches the image itself, so upload it and give its https URL", quoteURL(s))
+		return problemf(ErrInvalidURL, "%s is a local file; the API fetches the %s itself, so upload it and give its https URL", quoteURL(s), noun)
 	default:
 		if len(u.Scheme) == 1 { // C:\images\a.png
-			return problemf(ErrInvalidURL, "%s looks like a local file path; give the https URL of the image", quoteURL(s))
+			return problemf(ErrInvalidURL, "%s looks like a local file path; give the https URL of the %s", quoteURL(s), noun)
 		}
-		return problemf(ErrInvalidURL, "%s uses the %s: scheme; the API fetches images over https only", quoteURL(s), printable(u.Scheme, 16))
+		return problemf(ErrInvalidURL, "%s uses the %s: scheme; the API fetches %s over https only", quoteURL(s), printable(u.Scheme, 16), filesNoun(noun))
 	}
 	switch {
 	case u.Hostname() == "":
 		return problemf(ErrInvalidURL, "%s has no host", quoteURL(s))
 	case u.User != nil:
-		return problemf(ErrInvalidURL, "%s holds a user name or password; the API fetches the image without credentials, so they cannot work: use a public or pre-signed https URL", quoteURL(s))
+		return problemf(ErrInvalidURL, "%s holds a user name or password; the API fetches the %s without credentials, so they cannot work: use a public or pre-signed https URL", quoteURL(s), noun)
 	case u.Scheme == "http" && !isLoopback(u.Hostname()):
-		return problemf(ErrInvalidURL, "%s is not https; the API fetches images over https only (http is accepted only for a loopback host, for rehearsals)", quoteURL(s))
+		return problemf(ErrInvalidURL, "%s is not https; the API fetches %s over https only (http is accepted only for a loopback host, for rehearsals)", quoteURL(s), filesNoun(noun))
 	}
 	return nil
 }
@@ -335,9 +625,9 @@ func quote(s string) string {
 }
 
 // suggestColumn returns a known name close to an unknown one, or "".
-func suggestColumn(name string) string {
+func suggestColumn(known []string, name string) string {
 	best, bestDist := "", 3
-	for _, k := range knownColumns() {
+	for _, k := range known {
 		if strings.EqualFold(k, name) {
 			return k
 		}
@@ -373,8 +663,19 @@ func editDistance(a, b string) int {
 }
 
 // rowBounds says why no valid row is longer than MaxRowBytes, for errors.
-func rowBounds() string {
-	return fmt.Sprintf("promptText and negativePrompt are at most %d characters, image %d bytes", MaxPromptRunes, MaxImageURLBytes)
+func (s *Schema) rowBounds() string {
+	if s.IsPika() {
+		return fmt.Sprintf("promptText and negativePrompt are at most %d characters, image %d bytes", MaxPromptRunes, MaxImageURLBytes)
+	}
+	return fmt.Sprintf("the request body is at most %d bytes", MaxBodyBytes)
+}
+
+// shortenHint says what to shorten when a body is too large.
+func (s *Schema) shortenHint() string {
+	if s.IsPika() {
+		return "shorten the image URL or the prompts"
+	}
+	return "shorten the longest values"
 }
 
 // fieldName is an unknown column or key's name as a RowError's Field:
@@ -382,13 +683,14 @@ func rowBounds() string {
 func fieldName(name string) string { return printable(name, 64) }
 
 // unknownColumn describes an unknown column or key.
-func unknownColumn(kind, name string) *problem {
+func (s *Schema) unknownColumn(kind, name string) *problem {
+	known := s.known()
 	switch {
 	case kind == "column" && (strings.Contains(name, ";") || strings.Contains(name, "\t")):
 		return problemf(ErrUnknownColumn, "unknown column %s: separate columns with commas, not semicolons or tabs", quote(name))
 	}
-	if s := suggestColumn(name); s != "" {
-		return problemf(ErrUnknownColumn, "unknown %s %s; did you mean %q? (names are case-sensitive)", kind, quote(name), s)
+	if sugg := suggestColumn(known, name); sugg != "" {
+		return problemf(ErrUnknownColumn, "unknown %s %s; did you mean %q? (names are case-sensitive)", kind, quote(name), sugg)
 	}
-	return problemf(ErrUnknownColumn, "unknown %s %s; known names are %s", kind, quote(name), strings.Join(knownColumns(), ", "))
+	return problemf(ErrUnknownColumn, "unknown %s %s; known names are %s", kind, quote(name), strings.Join(known, ", "))
 }

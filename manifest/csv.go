@@ -3,6 +3,7 @@ package manifest
 import (
 	"bufio"
 	"encoding/csv"
+	"encoding/json"
 	"errors"
 	"io"
 	"strings"
@@ -16,19 +17,22 @@ import (
 type csvSource struct {
 	cr      *csv.Reader
 	lim     *rowLimiter
+	schema  *Schema
+	cmap    *columns
 	header  []string // trimmed column names as spelled in the file
-	cols    []field  // field of each column
-	names   [numFields]string
+	cols    []int    // slot of each column
+	names   []string // name of each slot's column as spelled; "" if none
 	maxRow  int
 	endLine int // last line of the previous record
 }
 
-func newCSVSource(br *bufio.Reader, name string, maxRow int) (*csvSource, []*RowError, error) {
+func newCSVSource(br *bufio.Reader, name string, cmap *columns, maxRow int) (*csvSource, []*RowError, error) {
+	schema := cmap.schema
 	lim := &rowLimiter{r: br, max: int64(maxRow)}
 	cr := csv.NewReader(lim)
 	cr.FieldsPerRecord = -1 // ragged rows are reported per row, and reading goes on
 	cr.ReuseRecord = true
-	s := &csvSource{cr: cr, lim: lim, maxRow: maxRow}
+	s := &csvSource{cr: cr, lim: lim, schema: schema, cmap: cmap, maxRow: maxRow}
 
 	rec, err := cr.Read()
 	var pe *csv.ParseError
@@ -58,19 +62,26 @@ func newCSVSource(br *bufio.Reader, name string, maxRow int) (*csvSource, []*Row
 		}
 	}
 	s.header = make([]string, len(rec))
-	s.cols = make([]field, len(rec))
-	seen := [numFields]int{} // column number (1-based) of each field
+	s.cols = make([]int, len(rec))
+	s.names = make([]string, len(schema.props)+1)
+	seen := make([]int, len(schema.props)+1) // column number (1-based) of each slot
+	keptAt := map[string]int{}               // column number (1-based) of each kept column
 	for i, col := range rec {
 		col = strings.TrimSpace(col)
 		s.header[i] = col
-		f, ok := lookupColumn(col)
+		f, ok := cmap.lookup(col)
 		switch {
 		case !utf8.ValidString(col):
 			bad("", problemf(ErrBadHeader, "the name of column %d is not valid UTF-8 text; save the file as UTF-8", i+1).also(ErrMalformed))
 		case col == "":
 			bad("", problemf(ErrBadHeader, "column %d has no name (is there a trailing comma?)", i+1))
 		case !ok:
-			bad(fieldName(col), unknownColumn("column", col).also(ErrBadHeader))
+			bad(fieldName(col), cmap.unknown("column", col).also(ErrBadHeader))
+		case f == slotKept && keptAt[col] != 0:
+			bad(col, problemf(ErrBadHeader, "column %q appears twice (columns %d and %d)", col, keptAt[col], i+1))
+		case f == slotKept:
+			s.cols[i] = slotKept
+			keptAt[col] = i + 1
 		case seen[f] != 0 && s.header[seen[f]-1] == col:
 			bad(col, problemf(ErrBadHeader, "column %q appears twice (columns %d and %d)", col, seen[f], i+1))
 		case seen[f] != 0:
@@ -81,13 +92,34 @@ func newCSVSource(br *bufio.Reader, name string, maxRow int) (*csvSource, []*Row
 			s.cols[i] = f
 		}
 	}
-	if seen[fImage] == 0 && !hasProblem(problems, ErrUnknownColumn) {
-		bad("image", problemf(ErrBadHeader, "no such column (or its alias image_url); every row needs the URL of its source image").also(ErrRequired))
+	if !hasProblem(problems, ErrUnknownColumn) {
+		for i, p := range schema.props {
+			if p.required && seen[i+1] == 0 {
+				bad(p.name, missingColumn(p).also(ErrBadHeader).also(ErrRequired))
+			}
+		}
 	}
 	if len(problems) > 0 {
 		return nil, problems, nil
 	}
 	return s, nil, nil
+}
+
+// missingColumn describes a required field without a column.
+func missingColumn(p *property) *problem {
+	alias := ""
+	switch len(p.aliases) {
+	case 0:
+	case 1:
+		alias = " (or its alias " + p.aliases[0] + ")"
+	default:
+		alias = " (or one of its aliases " + strings.Join(p.aliases, ", ") + ")"
+	}
+	why := "the model requires it"
+	if p.name == "image" {
+		why = "every row needs the URL of its source image"
+	}
+	return &problem{msg: "no such column" + alias + "; " + why}
 }
 
 func hasProblem(errs []*RowError, target error) bool {
@@ -112,7 +144,7 @@ func (s *csvSource) read(raw *rawRow) error {
 			// previous one, give or take blank lines that were skipped.
 			raw.line = s.endLine + 1
 			raw.errs = append(raw.errs, &RowError{Line: raw.line,
-				Err: problemf(ErrMalformed, "the row starting here is longer than %d bytes, and no valid row is (%s): a value far too long, or an unterminated quoted field; stopped reading", s.maxRow, rowBounds()).also(ErrTooLong)})
+				Err: problemf(ErrMalformed, "the row starting here is longer than %d bytes, and no valid row is (%s): a value far too long, or an unterminated quoted field; stopped reading", s.maxRow, s.schema.rowBounds()).also(ErrTooLong)})
 			raw.skip, raw.last = true, true
 			return nil
 		case errors.As(err, &pe):
@@ -137,15 +169,19 @@ func (s *csvSource) read(raw *rawRow) error {
 			return nil
 		}
 		for i, v := range rec {
-			f := s.cols[i]
-			*raw.rec.value(f) = v
+			if s.cols[i] == slotKept {
+				cell, _ := json.Marshal(v)
+				appendKept(raw, s.header[i], cell)
+				continue
+			}
+			val := &raw.vals[s.cols[i]]
+			val.name, val.text = s.header[i], v
 			if !utf8.ValidString(v) {
-				raw.bad[f] = true
+				val.bad = true
 				raw.errs = append(raw.errs, &RowError{Line: line, Field: s.header[i],
 					Err: problemf(ErrMalformed, "is not valid UTF-8 text; save the file as UTF-8")})
 			}
 		}
-		raw.names = s.names
 		return nil
 	}
 }

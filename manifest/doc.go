@@ -1,7 +1,11 @@
 /*
 Package manifest parses and validates the manifest of a batch: one row per
-clip to generate with the pika/pika-2-2/image-to-video model, as CSV or
-JSONL. It does no network I/O and imports no other package of the project.
+job of a model, as CSV or JSONL, checked against the model's input schema
+(a Schema: a JSON Schema document, compiled with
+github.com/santhosh-tekuri/jsonschema/v6). The schema of
+pika/pika-2-2/image-to-video is built in and is the default; any other
+model's is given by the caller (from the API's catalog, or a file). It does
+no network I/O and imports no other package of the project.
 Its subpackages build on it: shard splits a manifest between machines, and
 probe asks image hosts about its URLs (the one that does network I/O).
 
@@ -25,8 +29,35 @@ those where a row starts, counting the header as line 1.
 
 JSONL has one JSON object per line; blank lines are skipped and line numbers
 count every line. A UTF-8 byte order mark and CRLF line ends are fine. null
-means "not set". seed and duration may be JSON numbers or strings ("5" or 5);
-id may be a number too; the other values must be strings.
+means "not set". Values are taken as they are and must be of a type the
+field's schema allows, with one leniency kept from before schemas: a string
+for a field that is no string is read as a CSV cell would be ("5" for an
+integer, as Pika's seed and duration always allowed). id may be a number.
+
+# Types
+
+A CSV cell is coerced by its field's type in the schema: integer (base 10,
+optional sign, 64 bits), number (a decimal or exponent form), boolean (true
+or false, any case), array or object (the cell holds JSON), string (as is).
+A field allowing several types takes the first of integer, number, boolean,
+array/object that parses, else a string. A field without a type takes the
+types of its enum, else any value (a CSV cell is then a string). Numbers
+are held as int64 when they are whole and fit (5, 5.0 and 5e0 are one value
+in a number field; an integer field takes only integer literals), float64
+otherwise; Input.Hash documents their canonical form.
+
+# Checks
+
+Each field's type, enum, const, minimum, maximum, exclusive bounds,
+multipleOf, minLength and maxLength (in characters, as JSON Schema counts
+them) and pattern are checked here, as is the schema's required list; any
+other keyword (allOf, if/then, items...) is checked by the library for every
+row (see Schema). On top of the schema, every model's rows keep this
+package's own bounds: file inputs (a field of format "uri", or named image,
+video, audio, or ending in _url or Url) must be https URLs with a host and
+no user name or password, at most MaxImageURLBytes long, http only for a
+loopback host; ids follow the rules of Keys; a body is at most
+MaxBodyBytes, a row MaxRowBytes.
 
 FormatAuto chooses by extension: .csv, or .jsonl and .ndjson.
 
@@ -60,9 +91,11 @@ record's values are put into their fields by column: no reflection per row.
 
 # Columns
 
-Names are matched exactly (case-sensitively) after trimming white space. An
-unknown column or key is an error, so that a typo like "promt" cannot
-silently drop the prompt; so is a column given twice, also through an alias.
+Columns are id and the schema's properties (and the aliases a property lists
+in "x-pikabatch-aliases"). Names are matched exactly (case-sensitively) after
+trimming white space. An unknown column or key is an error, so that a typo
+like "promt" cannot silently drop the prompt; so is a column given twice,
+also through an alias. Those of the built-in Pika schema:
 
 	id              optional; the row's job key (see Keys)
 	image           required; alias image_url; an absolute https URL with a host and
@@ -75,9 +108,27 @@ silently drop the prompt; so is a column given twice, also through an alias.
 	duration        5 or 10, in seconds (default 5)
 
 Values are trimmed of surrounding white space and must be valid UTF-8. A
-blank optional value means "not set": it is left out of Input, so the
-model's default applies. The submit body, the Input as JSON, may be at most
+blank value means "not set": it is left out of Input, so the model's
+default applies (a blank required value is an error). The submit body, the Input as JSON, may be at most
 MaxBodyBytes: the API answers a larger one with a 413, which stops a run.
+
+# Datasets
+
+A dataset need not use the model's names. Config.Map reads a field from
+another column or key ({"promptText": "caption"}); Config.Keep carries
+columns that are no field into Row.Kept, verbatim (a CSV cell as its text,
+a JSONL value as written), so that the rendered dataset keeps its metadata.
+Any other unknown column is still an error, with a did-you-mean that knows
+the mapped names. Kept columns are no part of a row's key or hash.
+
+The runner records Row.Kept with the job (store.Job.Columns) rather than
+re-reading the manifest when it writes results.jsonl or an export: export,
+status and recover work from the state alone, often on another day or
+machine, where the manifest may have moved or changed; joining a million
+rows' columns back by key would hold them all in memory or rewrite the
+index in manifest order. So that this keeps job records small, a row's
+kept columns are at most MaxKeptBytes of JSON, and only batches that ask
+for them pay for them.
 
 # Keys
 

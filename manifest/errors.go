@@ -39,6 +39,23 @@ var (
 	// not fit in 64 bits.
 	ErrInvalidInteger = errors.New("invalid integer")
 
+	// ErrInvalidType means a value is not of a type the model's schema
+	// allows: a CSV cell that does not parse as its field's number or
+	// boolean (or array or object, as JSON), or a JSONL value of another
+	// type. Integers and strings also wrap ErrInvalidInteger and
+	// ErrMalformed, as they did before schemas.
+	ErrInvalidType = errors.New("value of the wrong type")
+
+	// ErrOutOfRange means a number is outside the schema's minimum or
+	// maximum, or not a multiple of its multipleOf, or a text is shorter
+	// than its minLength.
+	ErrOutOfRange = errors.New("value out of range")
+
+	// ErrInvalidValue means a value breaks another rule of the model's
+	// schema: a pattern, a format, or a keyword such as allOf or if/then
+	// that the schema library checks.
+	ErrInvalidValue = errors.New("value not valid for the model")
+
 	// ErrDuplicateID means two rows share a key: an id given twice (ids are
 	// compared case-insensitively, as file names are on macOS and Windows),
 	// or an id equal to the key derived for a row without an id.

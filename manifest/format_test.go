@@ -78,7 +78,7 @@ func TestFormatAutoByExtension(t *testing.T) {
 			require.NoError(t, err)
 			row, err := r.Next()
 			require.NoError(t, err)
-			assert.Equal(t, "https://x.example/a.png", row.Input.Image)
+			assert.Equal(t, "https://x.example/a.png", row.Input.Text("image"))
 		})
 	}
 

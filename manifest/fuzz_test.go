@@ -37,7 +37,8 @@ func checkRow(t *testing.T, row manifest.Row) {
 		assert.Equal(t, row.ID, row.Key)
 		assert.False(t, strings.HasSuffix(row.ID, "."), "id %q", row.ID)
 	}
-	in := row.Input
+	in := struct{ Image, PromptText, NegativePrompt, Resolution string }{row.Input.Text("image"),
+		row.Input.Text("promptText"), row.Input.Text("negativePrompt"), row.Input.Text("resolution")}
 	u, err := url.Parse(in.Image)
 	if assert.NoError(t, err, "image %q", in.Image) {
 		assert.Contains(t, []string{"http", "https"}, u.Scheme, "image %q", in.Image)
@@ -57,8 +58,13 @@ func checkRow(t *testing.T, row manifest.Row) {
 	}
 	assert.LessOrEqual(t, utf8.RuneCountInString(in.PromptText), manifest.MaxPromptRunes)
 	assert.Contains(t, []string{"", "720p", "1080p"}, in.Resolution)
-	assert.Contains(t, []int{0, 5, 10}, in.Duration)
-	body, err := json.Marshal(in)
+	if d, ok := row.Input.Lookup("duration"); ok {
+		assert.Contains(t, []any{int64(5), int64(10)}, d)
+	}
+	if s, ok := row.Input.Lookup("seed"); ok {
+		assert.IsType(t, int64(0), s)
+	}
+	body, err := json.Marshal(row.Input)
 	assert.NoError(t, err)
 	assert.LessOrEqual(t, len(body), manifest.MaxBodyBytes)
 }

@@ -1,8 +1,14 @@
 package manifest
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
 	"strconv"
 	"unicode/utf8"
 )
@@ -44,60 +50,316 @@ const (
 	MaxRowBytes = 256 << 10
 )
 
-// Input is the model's input object, marshalled as the submit body. Unset
-// optional fields are omitted so the model's defaults apply.
+// Input is the model's input object: the submit body. It holds the set
+// fields of a row, in the order of the schema's properties (the body's
+// order); unset optional fields are left out so the model's defaults apply.
+// Lookup gives values as string, int64, float64, bool, []any or
+// map[string]any (whose numbers are int64 or float64 in turn). The zero
+// Input is the empty object.
 type Input struct {
-	Image          string `json:"image"`
-	PromptText     string `json:"promptText,omitempty"`
-	NegativePrompt string `json:"negativePrompt,omitempty"`
-	Seed           *int64 `json:"seed,omitempty"`
-	Resolution     string `json:"resolution,omitempty"`
-	Duration       int    `json:"duration,omitempty"`
+	fields []field
+}
+
+// field is one field of an Input, its value held without an interface so
+// that a row's fields take one allocation.
+type field struct {
+	name string
+	v    value
+}
+
+// value is a string, an integer, a float64 (its bits in n), a boolean (n is
+// 0 or 1), or an array or object held as its canonical JSON in s.
+type value struct {
+	s string
+	n int64
+	k vkind
+}
+
+type vkind uint8
+
+const (
+	vString vkind = iota
+	vInt
+	vFloat
+	vBool
+	vJSON
+)
+
+func stringValue(s string) value { return value{s: s, k: vString} }
+func intValue(n int64) value     { return value{n: n, k: vInt} }
+
+func boolValue(b bool) value {
+	if b {
+		return value{n: 1, k: vBool}
+	}
+	return value{k: vBool}
+}
+
+// floatValue holds f, as an integer when it is a whole number an int64
+// holds exactly (5.0 is 5).
+func floatValue(f float64) value {
+	if n, ok := integral(f); ok {
+		return intValue(n)
+	}
+	return value{n: int64(math.Float64bits(f)), k: vFloat}
+}
+
+// toValue converts a value decoded from JSON (with UseNumber) or given to
+// NewInput; ok is false for nil, which is "not set".
+func toValue(v any) (value, bool) {
+	switch v := normalize(v).(type) {
+	case nil:
+		return value{}, false
+	case string:
+		return stringValue(v), true
+	case int64:
+		return intValue(v), true
+	case float64:
+		return floatValue(v), true
+	case bool:
+		return boolValue(v), true
+	case []any, map[string]any:
+		return value{s: string(appendCanonicalValue(nil, v)), k: vJSON}, true
+	default:
+		// Another Go type: through JSON, as the body would carry it.
+		b, err := json.Marshal(v)
+		if err != nil {
+			return value{}, false
+		}
+		x, err := decodeJSON(b)
+		if err != nil {
+			return value{}, false
+		}
+		return toValue(x)
+	}
+}
+
+// any returns the value as Lookup gives it.
+func (v value) any() any {
+	switch v.k {
+	case vString:
+		return v.s
+	case vInt:
+		return v.n
+	case vFloat:
+		return math.Float64frombits(uint64(v.n))
+	case vBool:
+		return v.n != 0
+	}
+	x, _ := decodeJSON([]byte(v.s))
+	return x
+}
+
+// appendCanonical appends the value's canonical encoding (see Input.Hash).
+func (v value) appendCanonical(b []byte) []byte {
+	switch v.k {
+	case vString:
+		return appendCanonicalString(b, v.s)
+	case vInt:
+		return strconv.AppendInt(b, v.n, 10)
+	case vFloat:
+		return appendES6Number(b, math.Float64frombits(uint64(v.n)))
+	case vBool:
+		return strconv.AppendBool(b, v.n != 0)
+	}
+	return append(b, v.s...)
+}
+
+// text is the value as a CSV cell holds it: a string as is, the rest in
+// canonical form.
+func (v value) text() string {
+	if v.k == vString {
+		return v.s
+	}
+	return string(v.appendCanonical(nil))
+}
+
+// Field is one field of an Input.
+type Field struct {
+	Name  string
+	Value any
+}
+
+// NewInput returns an Input with the given fields, in that order. Values of
+// other numeric types are converted (int to int64, json.Number to int64 or
+// float64); a nil value is left out. A name given twice keeps its last
+// value.
+func NewInput(fields ...Field) Input {
+	var in Input
+	for _, f := range fields {
+		if v, ok := toValue(f.Value); ok {
+			in = in.with(f.Name, v)
+		}
+	}
+	return in
+}
+
+// with returns in with name set to v, in place if it is set already.
+func (in Input) with(name string, v value) Input {
+	for i := range in.fields {
+		if in.fields[i].name == name {
+			in.fields[i].v = v
+			return in
+		}
+	}
+	in.fields = append(in.fields, field{name: name, v: v})
+	return in
+}
+
+// lookup returns a field's value without boxing it.
+func (in Input) lookup(name string) (value, bool) {
+	for _, f := range in.fields {
+		if f.name == name {
+			return f.v, true
+		}
+	}
+	return value{}, false
+}
+
+// Lookup returns the value of a field and whether it is set.
+func (in Input) Lookup(name string) (any, bool) {
+	v, ok := in.lookup(name)
+	if !ok {
+		return nil, false
+	}
+	return v.any(), true
+}
+
+// Text returns a field's value as a CSV cell would hold it: a string as
+// is, a number in base 10 (or the shortest form that reads back the same),
+// a boolean as true or false, an array or object as JSON; "" if unset.
+func (in Input) Text(name string) string {
+	v, ok := in.lookup(name)
+	if !ok {
+		return ""
+	}
+	return v.text()
+}
+
+// Fields returns the set fields in body order.
+func (in Input) Fields() []Field {
+	fs := make([]Field, len(in.fields))
+	for i, f := range in.fields {
+		fs[i] = Field{Name: f.name, Value: f.v.any()}
+	}
+	return fs
+}
+
+// Len returns the number of set fields.
+func (in Input) Len() int { return len(in.fields) }
+
+// MarshalJSON returns the submit body: the fields in order, strings
+// encoded as encoding/json encodes them (HTML-escaped), numbers as in the
+// canonical encoding, arrays and objects in their canonical JSON.
+func (in Input) MarshalJSON() ([]byte, error) {
+	b := []byte{'{'}
+	for i, f := range in.fields {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		name, err := json.Marshal(f.name)
+		if err != nil {
+			return nil, err
+		}
+		b = append(b, name...)
+		b = append(b, ':')
+		if f.v.k == vString {
+			s, err := json.Marshal(f.v.s)
+			if err != nil {
+				return nil, fmt.Errorf("field %s: %w", f.name, err)
+			}
+			b = append(b, s...)
+		} else {
+			b = f.v.appendCanonical(b)
+		}
+	}
+	return append(b, '}'), nil
+}
+
+// UnmarshalJSON reads a submit body back (runner/live rebuilds jobs from
+// recorded bodies): members in order, numbers as int64 when written as
+// integers that fit and float64 otherwise, null members left out. It hashes
+// as the row the body was made from.
+func (in *Input) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 || b[0] != '{' || !json.Valid(b) {
+		return errors.New("manifest: an input must be a JSON object")
+	}
+	var out Input
+	var err error
+	objectMembers(b, func(key, v []byte) {
+		if err != nil || string(v) == "null" {
+			return
+		}
+		var name string
+		if e := json.Unmarshal(key, &name); e != nil {
+			err = e
+			return
+		}
+		var x any
+		if x, err = decodeJSON(v); err == nil {
+			if val, ok := toValue(x); ok {
+				out = out.with(name, val)
+			}
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("manifest: read input: %w", err)
+	}
+	*in = out
+	return nil
 }
 
 // Hash returns the hex SHA-256 of the canonical JSON encoding of in.
 //
 // The canonical encoding is written by this package, not by encoding/json,
 // so that it never changes with the Go version. It is a JSON object without
-// white space whose members are the set fields in byte order of their keys:
-// duration, image, negativePrompt, promptText, resolution, seed. image is
-// always present (it is required); the others only when set (a non-empty
-// string, a non-zero duration, a non-nil seed, even if zero). Integers are
-// in base 10 with a '-' sign if negative and no '+' or leading zeros.
+// white space whose members are the set fields in byte order of their keys
+// (for pika/pika-2-2/image-to-video: duration, image, negativePrompt,
+// promptText, resolution, seed). Integers are in base 10 with a '-' sign if
+// negative and no '+' or leading zeros. Other numbers (float64) are written
+// as RFC 8785 (JCS) and ECMAScript's Number.prototype.toString write them:
+// the shortest digits that read back the same value, in plain notation
+// from 1e-6 up to 1e21 (0.5, 1.25, 100000) and as d.ddde±x outside it
+// (1e+21, 1.5e-7); a float64 that is a whole number (5.0) is the integer 5.
 // Strings are escaped as in RFC 8785: '"' and '\' as \" and \\, U+0008,
 // U+0009, U+000A, U+000C and U+000D as \b, \t, \n, \f and \r, other
-// characters below U+0020 as \u00xx with lower-case hex, and everything else
-// as is, in UTF-8. Bytes that are not valid UTF-8 (never in rows from a
-// Reader) are encoded as U+FFFD. Values are hashed as given: an unset
-// resolution and an explicit "1080p" hash differently, as they are
-// different request bodies.
+// characters below U+0020 as \u00xx with lower-case hex, and everything
+// else as is, in UTF-8. Bytes that are not valid UTF-8 (never in rows from
+// a Reader) are encoded as U+FFFD. true, false and null as such; arrays in
+// order; objects with their keys in byte order, as the root. Values are
+// hashed as given: an unset resolution and an explicit "1080p" hash
+// differently, as they are different request bodies.
 //
-// For example, Input{Image: "https://x/a.png", Duration: 10} is encoded as
-// {"duration":10,"image":"https://x/a.png"}.
+// For example, an Input of image "https://x/a.png" and duration 10 is
+// encoded as {"duration":10,"image":"https://x/a.png"}. TestGoldenPikaKeys
+// holds Pika rows to the hashes of the version before schemas.
 func (in Input) Hash() string {
 	sum := sha256.Sum256(in.appendCanonical(nil))
 	return hex.EncodeToString(sum[:])
 }
 
 // bodyLen returns len(json.Marshal(in)), the size of the submit body,
-// without building it. TestBodyLimitMatchesJSON holds it to encoding/json.
+// without building it for strings and integers. TestBodyLimitMatchesJSON
+// holds it to encoding/json.
 func (in Input) bodyLen() int {
-	n := len(`{"image":}`) + jsonStringLen(in.Image)
-	if in.PromptText != "" {
-		n += len(`,"promptText":`) + jsonStringLen(in.PromptText)
-	}
-	if in.NegativePrompt != "" {
-		n += len(`,"negativePrompt":`) + jsonStringLen(in.NegativePrompt)
-	}
+	n := 2 // {}
 	var digits [24]byte
-	if in.Seed != nil {
-		n += len(`,"seed":`) + len(strconv.AppendInt(digits[:0], *in.Seed, 10))
-	}
-	if in.Resolution != "" {
-		n += len(`,"resolution":`) + jsonStringLen(in.Resolution)
-	}
-	if in.Duration != 0 {
-		n += len(`,"duration":`) + len(strconv.AppendInt(digits[:0], int64(in.Duration), 10))
+	for i, f := range in.fields {
+		if i > 0 {
+			n++
+		}
+		n += jsonStringLen(f.name) + 1
+		switch f.v.k {
+		case vString:
+			n += jsonStringLen(f.v.s)
+		case vInt:
+			n += len(strconv.AppendInt(digits[:0], f.v.n, 10))
+		case vJSON:
+			n += len(f.v.s)
+		default:
+			n += len(f.v.appendCanonical(digits[:0]))
+		}
 	}
 	return n
 }
@@ -134,67 +396,153 @@ func jsonStringLen(s string) int {
 
 // appendCanonical appends the canonical encoding documented on Hash.
 func (in Input) appendCanonical(b []byte) []byte {
+	// Fields are few (a handful per model): order them by an insertion
+	// sort of their indexes, on the stack for up to 16 of them.
+	var buf [16]int
+	order := buf[:0]
+	for i := range in.fields {
+		order = append(order, i)
+		for j := len(order) - 1; j > 0 && in.fields[order[j]].name < in.fields[order[j-1]].name; j-- {
+			order[j], order[j-1] = order[j-1], order[j]
+		}
+	}
 	b = append(b, '{')
-	if in.Duration != 0 {
-		b = append(b, `"duration":`...)
-		b = strconv.AppendInt(b, int64(in.Duration), 10)
-		b = append(b, ',')
-	}
-	b = append(b, `"image":`...)
-	b = appendCanonicalString(b, in.Image)
-	if in.NegativePrompt != "" {
-		b = append(b, `,"negativePrompt":`...)
-		b = appendCanonicalString(b, in.NegativePrompt)
-	}
-	if in.PromptText != "" {
-		b = append(b, `,"promptText":`...)
-		b = appendCanonicalString(b, in.PromptText)
-	}
-	if in.Resolution != "" {
-		b = append(b, `,"resolution":`...)
-		b = appendCanonicalString(b, in.Resolution)
-	}
-	if in.Seed != nil {
-		b = append(b, `,"seed":`...)
-		b = strconv.AppendInt(b, *in.Seed, 10)
+	for k, i := range order {
+		if k > 0 {
+			b = append(b, ',')
+		}
+		b = appendCanonicalString(b, in.fields[i].name)
+		b = append(b, ':')
+		b = in.fields[i].v.appendCanonical(b)
 	}
 	return append(b, '}')
+}
+
+// appendCanonicalValue appends v's canonical encoding (see Input.Hash).
+func appendCanonicalValue(b []byte, v any) []byte {
+	switch v := v.(type) {
+	case string:
+		return appendCanonicalString(b, v)
+	case int64:
+		return strconv.AppendInt(b, v, 10)
+	case float64:
+		if n, ok := integral(v); ok {
+			return strconv.AppendInt(b, n, 10)
+		}
+		return appendES6Number(b, v)
+	case bool:
+		return strconv.AppendBool(b, v)
+	case nil:
+		return append(b, "null"...)
+	case []any:
+		b = append(b, '[')
+		for i, e := range v {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendCanonicalValue(b, e)
+		}
+		return append(b, ']')
+	case map[string]any:
+		keys := make([]string, 0, len(v))
+		for k := range v {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		b = append(b, '{')
+		for i, k := range keys {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendCanonicalString(b, k)
+			b = append(b, ':')
+			b = appendCanonicalValue(b, v[k])
+		}
+		return append(b, '}')
+	}
+	// Not a value a Reader or UnmarshalJSON makes; NewInput normalises.
+	return appendCanonicalValue(b, normalize(v))
+}
+
+// appendES6Number appends f as ECMAScript's Number.prototype.toString
+// (and so RFC 8785) writes it: the shortest round-trip digits, plain from
+// 1e-6 to 1e21, else with an exponent "e+21" / "e-7" (no leading zeros).
+func appendES6Number(b []byte, f float64) []byte {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return append(b, "null"...) // not JSON; never in an Input
+	}
+	if f == 0 {
+		return append(b, '0') // also -0
+	}
+	abs := math.Abs(f)
+	if abs >= 1e-6 && abs < 1e21 {
+		return strconv.AppendFloat(b, f, 'f', -1, 64)
+	}
+	start := len(b)
+	b = strconv.AppendFloat(b, f, 'e', -1, 64) // 1.5e-07
+	e := bytes.IndexByte(b[start:], 'e') + start
+	sign := b[e+1]
+	digits := bytes.TrimLeft(b[e+2:], "0")
+	b = append(b[:e+2], digits...)
+	b[e+1] = sign
+	return b
+}
+
+// valueText writes v as a CSV cell or a message shows it: strings as is,
+// numbers as in the canonical encoding, arrays and objects as canonical
+// JSON.
+func valueText(v any) string {
+	if s, ok := v.(string); ok {
+		return s
+	}
+	return string(appendCanonicalValue(nil, v))
 }
 
 func appendCanonicalString(b []byte, s string) []byte {
 	const hexDigits = "0123456789abcdef"
 	b = append(b, '"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				b = append(b, '\\', c)
-			case c == '\b':
-				b = append(b, '\\', 'b')
-			case c == '\t':
-				b = append(b, '\\', 't')
-			case c == '\n':
-				b = append(b, '\\', 'n')
-			case c == '\f':
-				b = append(b, '\\', 'f')
-			case c == '\r':
-				b = append(b, '\\', 'r')
-			case c < 0x20:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			default:
-				b = append(b, c)
+	for len(s) > 0 {
+		// Copy the run of bytes that need no escaping at once.
+		i := 0
+		for i < len(s) {
+			c := s[i]
+			if c < 0x20 || c == '"' || c == '\\' || c >= utf8.RuneSelf {
+				break
 			}
 			i++
+		}
+		b = append(b, s[:i]...)
+		if s = s[i:]; len(s) == 0 {
+			break
+		}
+		c := s[0]
+		if c < utf8.RuneSelf {
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\t':
+				b = append(b, '\\', 't')
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\f':
+				b = append(b, '\\', 'f')
+			case '\r':
+				b = append(b, '\\', 'r')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			s = s[1:]
 			continue
 		}
-		r, size := utf8.DecodeRuneInString(s[i:])
+		r, size := utf8.DecodeRuneInString(s)
 		if r == utf8.RuneError && size == 1 {
 			b = utf8.AppendRune(b, utf8.RuneError)
 		} else {
-			b = append(b, s[i:i+size]...)
+			b = append(b, s[:size]...)
 		}
-		i += size
+		s = s[size:]
 	}
 	return append(b, '"')
 }

@@ -24,21 +24,21 @@ func TestInputHash(t *testing.T) {
 	}{
 		{
 			name: "image only",
-			in:   manifest.Input{Image: "https://img.example.com/a.png"},
+			in:   manifest.PikaFields{Image: "https://img.example.com/a.png"}.Input(),
 			// {"image":"https://img.example.com/a.png"}
 			want: "4e42b764653dd5aadfadcc108daa2aec6cf29f50c7f1273d52786ffa91a614ba",
 		},
 		{
 			name: "every field",
-			in: manifest.Input{Image: "https://img.example.com/a.png", PromptText: "a cat",
-				Seed: ptr(int64(42)), Resolution: "720p", Duration: 10},
+			in: manifest.PikaFields{Image: "https://img.example.com/a.png", PromptText: "a cat",
+				Seed: ptr(int64(42)), Resolution: "720p", Duration: 10}.Input(),
 			// {"duration":10,"image":"https://img.example.com/a.png","promptText":"a cat","resolution":"720p","seed":42}
 			want: "63a5263bb7d78189b689dd13a1796f4a6f1a2cb11e5bf3fcf546fa57d719b9e8",
 		},
 		{
 			name: "escaping",
-			in: manifest.Input{Image: `https://x/"q"\`,
-				PromptText: "tab\tnl\ncr\rbs\bff\fctl\x01del\x7f<&> \u2028 é"},
+			in: manifest.PikaFields{Image: `https://x/"q"\`,
+				PromptText: "tab\tnl\ncr\rbs\bff\fctl\x01del\x7f<&> \u2028 é"}.Input(),
 			// {"image":"https://x/\"q\"\\","promptText":"tab\tnl\ncr\rbs\bff\fctl\u0001del<DEL><&> <U+2028> é"}
 			want: "28dbdbff01c6bbbf1dba70f9a5e473543f2fd8ea3119b7795315d9b16abc25a5",
 		},
@@ -53,15 +53,19 @@ func TestInputHash(t *testing.T) {
 
 func TestInputHashDistinguishes(t *testing.T) {
 	t.Parallel()
-	base := manifest.Input{Image: "https://img.example.com/a.png"}
+	img := "https://img.example.com/a.png"
+	base := manifest.PikaFields{Image: img}.Input()
 	variants := []manifest.Input{
 		base,
-		{Image: base.Image, Seed: ptr(int64(0))}, // seed 0 is set
-		{Image: base.Image, Resolution: "1080p"}, // explicit default is a different body
-		{Image: base.Image, PromptText: "x"},
-		{Image: base.Image, NegativePrompt: "x"},
-		{Image: base.Image, Duration: 5},
-		{Image: base.Image + "?"},
+		manifest.PikaFields{Image: img, Seed: ptr(int64(0))}.Input(), // seed 0 is set
+		manifest.PikaFields{Image: img, Resolution: "1080p"}.Input(), // explicit default is a different body
+		manifest.PikaFields{Image: img, PromptText: "x"}.Input(),
+		manifest.PikaFields{Image: img, NegativePrompt: "x"}.Input(),
+		manifest.PikaFields{Image: img, Duration: 5}.Input(),
+		manifest.PikaFields{Image: img + "?"}.Input(),
+		manifest.NewInput(manifest.Field{Name: "image", Value: img}, manifest.Field{Name: "duration", Value: "5"}), // a string is not the integer
+		manifest.NewInput(manifest.Field{Name: "image", Value: img}, manifest.Field{Name: "duration", Value: 5.5}),
+		manifest.NewInput(manifest.Field{Name: "image", Value: img}, manifest.Field{Name: "duration", Value: true}),
 	}
 	seen := map[string]int{}
 	for i, in := range variants {
@@ -72,7 +76,7 @@ func TestInputHashDistinguishes(t *testing.T) {
 		}
 		seen[h] = i
 	}
-	assert.Equal(t, base.Hash(), manifest.Input{Image: base.Image}.Hash(), "hash is deterministic")
+	assert.Equal(t, base.Hash(), manifest.PikaFields{Image: img}.Input().Hash(), "hash is deterministic")
 }
 
 func TestInputMarshalOmitsUnset(t *testing.T) {
@@ -82,9 +86,9 @@ func TestInputMarshalOmitsUnset(t *testing.T) {
 		in   manifest.Input
 		want string
 	}{
-		{"unset", manifest.Input{Image: "https://x/a.png"}, `{"image":"https://x/a.png"}`},
-		{"seed zero", manifest.Input{Image: "https://x/a.png", Seed: ptr(int64(0))}, `{"image":"https://x/a.png","seed":0}`},
-		{"all", manifest.Input{Image: "https://x/a.png", PromptText: "p", NegativePrompt: "n", Seed: ptr(int64(-1)), Resolution: "720p", Duration: 10},
+		{"unset", manifest.PikaFields{Image: "https://x/a.png"}.Input(), `{"image":"https://x/a.png"}`},
+		{"seed zero", manifest.PikaFields{Image: "https://x/a.png", Seed: ptr(int64(0))}.Input(), `{"image":"https://x/a.png","seed":0}`},
+		{"all", manifest.PikaFields{Image: "https://x/a.png", PromptText: "p", NegativePrompt: "n", Seed: ptr(int64(-1)), Resolution: "720p", Duration: 10}.Input(),
 			`{"image":"https://x/a.png","promptText":"p","negativePrompt":"n","seed":-1,"resolution":"720p","duration":10}`},
 	}
 	for _, tt := range tests {

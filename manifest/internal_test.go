@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"reflect"
 	"strings"
 	"testing"
 
@@ -16,28 +15,22 @@ import (
 
 const testImage = "https://img.example.com/a.png"
 
-// knownColumns (what messages list) and lookupColumn (what the header
-// and JSONL keys accept) must agree, canonical names first, and each field
-// must have its own slot in record.
+// lookupColumn (what the header and JSONL keys accept) and known (what
+// messages list) agree: canonical names first, in slot order.
 func TestKnownColumnsMatchLookup(t *testing.T) {
 	t.Parallel()
-	names := knownColumns()
-	slots := map[*string]field{}
-	var rec record
+	s := PikaSchema()
+	names := s.known()
+	assert.Equal(t, []string{"id", "image", "promptText", "negativePrompt", "seed", "resolution", "duration",
+		"image_url", "prompt", "negative_prompt"}, names)
 	for i, name := range names {
-		f, ok := lookupColumn(name)
+		slot, ok := s.lookupColumn(name)
 		require.True(t, ok, "%q", name)
-		if i < int(numFields) {
-			assert.Equal(t, field(i), f, "canonical names come first, in field order")
-			assert.Equal(t, name, f.String())
+		if i <= len(s.props) {
+			assert.Equal(t, i, slot, "canonical names come first, in slot order")
+			assert.Equal(t, name, s.slotName(slot))
 		}
-		if g, ok := slots[rec.value(f)]; ok {
-			assert.Equal(t, g, f, "%q shares a record slot with another field", name)
-		}
-		slots[rec.value(f)] = f
 	}
-	assert.Len(t, slots, int(numFields))
-	assert.Equal(t, int(numFields), reflect.TypeFor[record]().NumField())
 }
 
 func TestCanonicalIsJSON(t *testing.T) {
@@ -47,12 +40,14 @@ func TestCanonicalIsJSON(t *testing.T) {
 		name string
 		in   Input
 	}{
-		{"minimal", Input{Image: testImage}},
-		{"empty image", Input{}},
-		{"all", Input{Image: testImage, PromptText: "p", NegativePrompt: "n", Seed: &seed, Resolution: "720p", Duration: 10}},
-		{"every control character", Input{Image: testImage, PromptText: string([]byte{0, 1, 2, 7, 8, 9, 10, 11, 12, 13, 14, 27, 31, 32, 127})}},
-		{"html and separators", Input{Image: testImage, PromptText: "<a href=\"x\">&amp;</a>\u2028\u2029/\\"}},
-		{"non-BMP", Input{Image: testImage, NegativePrompt: "🐈‍⬛ 漢字"}},
+		{"minimal", PikaFields{Image: testImage}.Input()},
+		{"empty", PikaFields{}.Input()},
+		{"all", PikaFields{Image: testImage, PromptText: "p", NegativePrompt: "n", Seed: &seed, Resolution: "720p", Duration: 10}.Input()},
+		{"every control character", PikaFields{Image: testImage, PromptText: string([]byte{0, 1, 2, 7, 8, 9, 10, 11, 12, 13, 14, 27, 31, 32, 127})}.Input()},
+		{"html and separators", PikaFields{Image: testImage, PromptText: "<a href=\"x\">&amp;</a>\u2028\u2029/\\"}.Input()},
+		{"non-BMP", PikaFields{Image: testImage, NegativePrompt: "🐈‍⬛ 漢字"}.Input()},
+		{"other types", NewInput(Field{"b", true}, Field{"f", 0.5}, Field{"a", []any{int64(1), "x", nil}},
+			Field{"o", map[string]any{"z": false, "y": 1e21}})},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -61,14 +56,15 @@ func TestCanonicalIsJSON(t *testing.T) {
 			require.True(t, json.Valid(b), "%s", b)
 			var back Input
 			require.NoError(t, json.Unmarshal(b, &back))
-			assert.Equal(t, tt.in, back)
+			assert.Equal(t, string(b), string(back.appendCanonical(nil)), "reads back as itself")
+			assert.Equal(t, tt.in.Len(), back.Len())
 			assert.NotContains(t, string(b), " :", "no white space")
 		})
 	}
 
 	t.Run("invalid UTF-8 becomes U+FFFD", func(t *testing.T) {
 		t.Parallel()
-		b := Input{Image: testImage, PromptText: "a\xffb"}.appendCanonical(nil)
+		b := PikaFields{Image: testImage, PromptText: "a\xffb"}.Input().appendCanonical(nil)
 		assert.Equal(t, `{"image":"`+testImage+`","promptText":"a`+"\ufffd"+`b"}`, string(b))
 	})
 }
@@ -76,7 +72,7 @@ func TestCanonicalIsJSON(t *testing.T) {
 // readAll reads every row and problem with a small row limit.
 func readAll(t *testing.T, name, content string, maxRow int) (rows []Row, errs []*RowError) {
 	t.Helper()
-	r, err := newReader(strings.NewReader(content), name, FormatAuto, maxRow)
+	r, err := newReader(strings.NewReader(content), name, Config{}, maxRow)
 	require.NoError(t, err)
 	for {
 		row, err := r.Next()
@@ -111,9 +107,9 @@ func TestRowLimit(t *testing.T) {
 		assert.ErrorIs(t, errs[0], ErrMalformed)
 		assert.ErrorIs(t, errs[0], ErrTooLong)
 		require.Len(t, rows, 3, "reading goes on after the long line")
-		assert.Equal(t, "a", rows[0].Input.NegativePrompt)
+		assert.Equal(t, "a", rows[0].Input.Text("negativePrompt"))
 		assert.Equal(t, 3, rows[1].Line)
-		assert.Equal(t, "b", rows[1].Input.NegativePrompt)
+		assert.Equal(t, "b", rows[1].Input.Text("negativePrompt"))
 		assert.Equal(t, 4, rows[2].Line, "a line just under the limit is fine")
 	})
 
@@ -175,7 +171,7 @@ func TestRowLimit(t *testing.T) {
 
 	t.Run("CSV header over the limit", func(t *testing.T) {
 		t.Parallel()
-		_, err := newReader(strings.NewReader(strings.Repeat("x", 10*limit)), "m.csv", FormatAuto, limit)
+		_, err := newReader(strings.NewReader(strings.Repeat("x", 10*limit)), "m.csv", Config{}, limit)
 		var ve *ValidationError
 		require.ErrorAs(t, err, &ve)
 		assert.ErrorIs(t, err, ErrBadHeader)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -16,18 +17,20 @@ import (
 // long prompt could exceed, and bounds them by maxRow instead.
 type jsonlSource struct {
 	br     *bufio.Reader
+	schema *Schema
+	cmap   *columns
 	line   int
 	buf    []byte
 	maxRow int
 }
 
-func newJSONLSource(br *bufio.Reader, name string, maxRow int) (*jsonlSource, []*RowError, error) {
+func newJSONLSource(br *bufio.Reader, name string, cmap *columns, maxRow int) (*jsonlSource, []*RowError, error) {
 	if _, err := br.Peek(1); err == io.EOF {
 		return nil, []*RowError{{File: name, Err: problemf(ErrEmpty, "the file is empty")}}, nil
 	} else if err != nil {
 		return nil, nil, err
 	}
-	return &jsonlSource{br: br, maxRow: maxRow}, nil, nil
+	return &jsonlSource{br: br, schema: cmap.schema, cmap: cmap, maxRow: maxRow}, nil, nil
 }
 
 func (s *jsonlSource) read(raw *rawRow) error {
@@ -40,7 +43,7 @@ func (s *jsonlSource) read(raw *rawRow) error {
 		raw.line = s.line
 		if n > s.maxRow {
 			raw.errs = append(raw.errs, &RowError{Line: s.line,
-				Err: problemf(ErrMalformed, "the line is %d bytes long; no valid row is longer than %d bytes (%s)", n, s.maxRow, rowBounds()).also(ErrTooLong)})
+				Err: problemf(ErrMalformed, "the line is %d bytes long; no valid row is longer than %d bytes (%s)", n, s.maxRow, s.schema.rowBounds()).also(ErrTooLong)})
 			raw.skip = true
 			return nil
 		}
@@ -211,13 +214,23 @@ func (s *jsonlSource) setValue(raw *rawRow, key string, v []byte) {
 	fail := func(f string, p *problem) {
 		raw.errs = append(raw.errs, &RowError{Line: raw.line, Field: f, Err: p})
 	}
-	f, ok := lookupColumn(name)
+	slot, ok := s.cmap.lookup(name)
 	if !ok {
-		fail(fieldName(name), unknownColumn("key", name))
+		fail(fieldName(name), s.cmap.unknown("key", name))
 		return
 	}
-	if prev := raw.names[f]; prev != "" {
-		raw.bad[f] = true
+	if slot == slotKept {
+		if slices.Contains(raw.keptNames, name) {
+			fail(name, problemf(ErrMalformed, "key %q appears twice", name))
+			return
+		}
+		raw.keptNames = append(raw.keptNames, name)
+		appendKept(raw, key, v)
+		return
+	}
+	val := &raw.vals[slot]
+	if prev := val.name; prev != "" {
+		val.bad = true
 		if prev == name {
 			fail(name, problemf(ErrMalformed, "key %q appears twice", name))
 		} else {
@@ -225,38 +238,51 @@ func (s *jsonlSource) setValue(raw *rawRow, key string, v []byte) {
 		}
 		return
 	}
-	raw.names[f] = name
-
-	integer := f == fSeed || f == fDuration
-	wrongType := func(what string) {
-		raw.bad[f] = true
-		if integer {
-			fail(name, problemf(ErrInvalidInteger, "must be an integer, not %s", what))
-		} else {
-			fail(name, problemf(ErrMalformed, "must be a string, not %s", what))
-		}
-	}
+	val.name = name
 	switch v[0] {
 	case 'n': // null: not set
+		val.kind = kindNull
 	case '"':
+		val.kind = kindString
 		if bytes.IndexByte(v, '\\') < 0 {
-			*raw.rec.value(f) = string(v[1 : len(v)-1])
-		} else if err := json.Unmarshal(v, raw.rec.value(f)); err != nil {
-			wrongType("an invalid string") // not reached: the decoder checked v
+			val.text = string(v[1 : len(v)-1])
+		} else if err := json.Unmarshal(v, &val.text); err != nil {
+			val.bad = true // not reached: the decoder checked v
+			fail(name, problemf(ErrMalformed, "must be a string, not an invalid string"))
 		}
 	case 't', 'f':
-		wrongType("a boolean")
+		val.kind, val.text = kindBool, string(v)
 	case '{':
-		wrongType("an object")
+		val.kind, val.text = kindObject, string(v)
 	case '[':
-		wrongType("an array")
+		val.kind, val.text = kindArray, string(v)
 	default: // a number, kept as written: 1.5 and 1e3 are then not integers
-		if integer || f == fID {
-			*raw.rec.value(f) = string(v)
-		} else {
-			wrongType("a number")
+		val.kind, val.text = kindNumber, string(v)
+	}
+	if slot == slotID {
+		switch val.kind {
+		case kindNumber:
+			val.kind = kindString // an id may be a number
+		case kindString, kindNull:
+		default:
+			val.bad = true
+			fail(name, problemf(ErrMalformed, "must be a string, not %s", kindName(val.kind)))
 		}
 	}
+}
+
+func kindName(k valueKind) string {
+	switch k {
+	case kindBool:
+		return "a boolean"
+	case kindObject:
+		return "an object"
+	case kindArray:
+		return "an array"
+	case kindNumber:
+		return "a number"
+	}
+	return "a string"
 }
 
 // jsonProblem describes why b, which starts with '{', is not valid JSON.

@@ -47,7 +47,7 @@ func TestKeysSurviveReordering(t *testing.T) {
 
 func TestKeysIdenticalRowsStaySeparate(t *testing.T) {
 	t.Parallel()
-	in := manifest.Input{Image: img, PromptText: "a dog"}
+	in := manifest.PikaFields{Image: img, PromptText: "a dog"}.Input()
 	base := derivedKey(in)
 	content := "image,prompt\n" + strings.Repeat(img+",a dog\n", 3) + img + ",a cat\n"
 	r, err := manifest.NewReader(strings.NewReader(content), "m.csv", manifest.FormatAuto)
@@ -66,7 +66,7 @@ func TestKeysIdenticalRowsStaySeparate(t *testing.T) {
 
 func TestKeysConflicts(t *testing.T) {
 	t.Parallel()
-	in := manifest.Input{Image: img}
+	in := manifest.PikaFields{Image: img}.Input()
 	dk := derivedKey(in)
 	tests := []struct {
 		name     string

@@ -6,11 +6,13 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"maps"
 	"os"
+	"slices"
 	"strconv"
 )
 
@@ -20,6 +22,11 @@ type Row struct {
 	ID    string // as given, trimmed of white space; empty if absent
 	Key   string // stable job key: ID, or derived from Input (see the package doc)
 	Input Input
+	// Kept holds the columns Config.Keep carries, as a JSON object in
+	// column order: a CSV cell as a string, verbatim (not trimmed); a JSONL
+	// value as written. nil when there are none. At most MaxKeptBytes.
+	// They are no part of the key or the hash.
+	Kept json.RawMessage
 }
 
 // Reader streams the rows of a manifest. It holds one row at a time plus,
@@ -33,9 +40,12 @@ type Reader struct {
 	sum    Summary
 	rows   int // data rows read, valid or not
 	raw    rawRow
+	chk    checker
 	buf    []byte // scratch for the canonical encoding of an Input
-	err    error  // sticky: io.EOF, errClosed or a fatal error
-	closed bool
+	// keptSeen holds the kept column names seen, for Summary.Kept.
+	keptSeen map[string]bool
+	err      error // sticky: io.EOF, errClosed or a fatal error
+	closed   bool
 }
 
 // source parses rows of one format.
@@ -48,19 +58,50 @@ type source interface {
 
 var errClosed = errors.New("manifest reader is closed")
 
-// Open opens the manifest at path. With FormatAuto the format follows the
-// extension. Problems with the file as a whole (an empty file, a bad CSV
-// header) are returned as a *ValidationError; a file that cannot be opened
-// gives an error naming it and wrapping the os error.
+// Config says how to read a manifest. The zero Config reads a manifest for
+// PikaModel in the format its extension says.
+type Config struct {
+	// Format of the manifest; FormatAuto chooses by extension.
+	Format Format
+	// Schema is the model's input schema; nil means PikaSchema.
+	Schema *Schema
+	// Map maps the model's fields (or id) to the manifest's columns or keys
+	// that hold them, as {"promptText": "caption", "image": "url"}, so that
+	// a dataset is read as it is. A mapped column takes precedence over a
+	// field of the same name.
+	Map map[string]string
+	// Keep names columns (or keys) that are no field but are carried,
+	// verbatim, into Row.Kept; "*" keeps every such column. Any other
+	// unknown column is still an error.
+	Keep []string
+}
+
+func (c Config) schema() *Schema {
+	if c.Schema == nil {
+		return pikaSchema
+	}
+	return c.Schema
+}
+
+// Open opens the manifest at path for PikaModel. With FormatAuto the format
+// follows the extension. Problems with the file as a whole (an empty file, a
+// bad CSV header) are returned as a *ValidationError; a file that cannot be
+// opened gives an error naming it and wrapping the os error.
 func Open(path string, format Format) (*Reader, error) {
-	if _, err := format.resolve(path); err != nil {
+	return OpenConfig(path, Config{Format: format})
+}
+
+// OpenConfig is Open for any model: rows are read and checked by
+// cfg.Schema.
+func OpenConfig(path string, cfg Config) (*Reader, error) {
+	if _, err := cfg.Format.resolve(path); err != nil {
 		return nil, err
 	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("manifest: %w", err)
 	}
-	r, err := NewReader(f, path, format)
+	r, err := newReader(f, path, cfg, MaxRowBytes)
 	if err != nil {
 		_ = f.Close() // read-only: nothing to lose
 		return nil, err
@@ -74,11 +115,21 @@ func Open(path string, format Format) (*Reader, error) {
 // header; problems with it are returned as a *ValidationError, as is an
 // empty input. Close does not close r.
 func NewReader(r io.Reader, name string, format Format) (*Reader, error) {
-	return newReader(r, name, format, MaxRowBytes)
+	return newReader(r, name, Config{Format: format}, MaxRowBytes)
 }
 
-func newReader(r io.Reader, name string, format Format, maxRow int) (*Reader, error) {
-	format, err := format.resolve(name)
+// NewReaderConfig is NewReader for any model (see OpenConfig).
+func NewReaderConfig(r io.Reader, name string, cfg Config) (*Reader, error) {
+	return newReader(r, name, cfg, MaxRowBytes)
+}
+
+func newReader(r io.Reader, name string, cfg Config, maxRow int) (*Reader, error) {
+	schema := cfg.schema()
+	format, err := cfg.Format.resolve(name)
+	if err != nil {
+		return nil, err
+	}
+	cols, err := newColumns(schema, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -95,6 +146,7 @@ func newReader(r io.Reader, name string, format Format, maxRow int) (*Reader, er
 
 	m := &Reader{
 		name: name,
+		chk:  newChecker(schema),
 		keys: keyTracker{
 			keys:   make(map[uint64]uint32),
 			params: make(map[uint64]uint32),
@@ -107,9 +159,9 @@ func newReader(r io.Reader, name string, format Format, maxRow int) (*Reader, er
 	var problems []*RowError
 	switch format {
 	case FormatCSV:
-		m.src, problems, err = newCSVSource(br, name, maxRow)
+		m.src, problems, err = newCSVSource(br, name, cols, maxRow)
 	case FormatJSONL:
-		m.src, problems, err = newJSONLSource(br, name, maxRow)
+		m.src, problems, err = newJSONLSource(br, name, cols, maxRow)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read manifest %s: %w", name, err)
@@ -139,7 +191,7 @@ func (r *Reader) Next() (Row, error) {
 	if r.err != nil {
 		return Row{}, r.err
 	}
-	r.raw.reset()
+	r.raw.reset(len(r.chk.schema.props) + 1)
 	err := r.src.read(&r.raw)
 	if err == io.EOF {
 		r.err = io.EOF
@@ -176,19 +228,19 @@ func (r *Reader) check(raw *rawRow) (Row, []*RowError) {
 		return Row{}, raw.errs
 	}
 	errs := raw.errs
-	add := func(f field, err error) {
-		errs = append(errs, &RowError{File: r.name, Line: raw.line, Field: raw.name(f), Err: err})
+	add := func(slot int, err error) {
+		errs = append(errs, &RowError{File: r.name, Line: raw.line, Field: raw.name(r.chk.schema, slot), Err: err})
 	}
-	in, id := parseInput(raw, add)
+	in, id := r.chk.parseInput(raw, add)
 
 	// Claim a valid id even if the row has other problems, so that a later
 	// row repeating it is reported in the same pass.
 	if id != "" {
 		if first, derived, dup := r.keys.claim(id, raw.line, false); dup {
 			if derived {
-				add(fID, problemf(ErrDuplicateID, "id %s is the key derived for the row on line %d, which has no id; choose another id", quote(id), first))
+				add(slotID, problemf(ErrDuplicateID, "id %s is the key derived for the row on line %d, which has no id; choose another id", quote(id), first))
 			} else {
-				add(fID, problemf(ErrDuplicateID, "id %s is already used on line %d (ids are compared ignoring case)", quote(id), first))
+				add(slotID, problemf(ErrDuplicateID, "id %s is already used on line %d (ids are compared ignoring case)", quote(id), first))
 			}
 		}
 	}
@@ -197,6 +249,14 @@ func (r *Reader) check(raw *rawRow) (Row, []*RowError) {
 	}
 
 	row := Row{Line: raw.line, ID: id, Key: id, Input: in}
+	if raw.kept != nil {
+		kept := append(raw.kept, '}')
+		if len(kept) > MaxKeptBytes {
+			return Row{}, append(errs, &RowError{File: r.name, Line: raw.line,
+				Err: problemf(ErrTooLong, "the kept columns are %d bytes of JSON; the limit is %d", len(kept), MaxKeptBytes)})
+		}
+		row.Kept = kept // raw.kept is new for each row
+	}
 	if id == "" {
 		r.buf = in.appendCanonical(r.buf[:0])
 		sum := sha256.Sum256(r.buf)
@@ -229,23 +289,45 @@ func derivedKey(sum [sha256.Size]byte, n uint32) string {
 	return string(b)
 }
 
+// count adds a valid row to the summary. Resolution and duration are
+// counted for models that have them, unset ones as the schema's default.
 func (r *Reader) count(row Row) {
 	r.sum.Rows++
-	res := row.Input.Resolution
-	if res == "" {
-		res = DefaultResolution
+	if row.Kept != nil {
+		r.countKept(row.Kept)
 	}
-	r.sum.ByResolution[res]++
-	d := row.Input.Duration
-	if d == 0 {
-		d = DefaultDuration
+	if v, ok := fieldOrDefault(row.Input, r.chk.res); ok && v.k == vString {
+		r.sum.ByResolution[v.s]++
 	}
-	r.sum.ByDuration[d]++
+	if v, ok := fieldOrDefault(row.Input, r.chk.dur); ok && v.k == vInt {
+		r.sum.ByDuration[int(v.n)]++
+	}
+}
+
+// Schema returns the schema the rows are checked against.
+func (r *Reader) Schema() *Schema { return r.chk.schema }
+
+// countKept adds the names of a row's kept columns to the summary.
+func (r *Reader) countKept(kept json.RawMessage) {
+	objectMembers(kept, func(key, _ []byte) {
+		name := string(key[1 : len(key)-1])
+		if bytes.IndexByte(key, '\\') >= 0 {
+			_ = json.Unmarshal(key, &name)
+		}
+		if !r.keptSeen[name] {
+			if r.keptSeen == nil {
+				r.keptSeen = map[string]bool{}
+			}
+			r.keptSeen[name] = true
+			r.sum.Kept = append(r.sum.Kept, name)
+		}
+	})
 }
 
 // Summary describes the valid rows returned by Next so far.
 func (r *Reader) Summary() Summary {
 	s := r.sum
+	s.Kept = slices.Clone(r.sum.Kept)
 	s.ByResolution = maps.Clone(r.sum.ByResolution)
 	s.ByDuration = maps.Clone(r.sum.ByDuration)
 	return s

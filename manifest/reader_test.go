@@ -118,46 +118,46 @@ func TestReaderCSV(t *testing.T) {
 		{
 			name:    "every column",
 			content: h + "c1," + img + ",a cat,blurry,42,720p,10\n",
-			rows: []wantRow{{line: 2, id: "c1", input: manifest.Input{Image: img, PromptText: "a cat",
-				NegativePrompt: "blurry", Seed: ptr(int64(42)), Resolution: "720p", Duration: 10}}},
+			rows: []wantRow{{line: 2, id: "c1", input: manifest.PikaFields{Image: img, PromptText: "a cat",
+				NegativePrompt: "blurry", Seed: ptr(int64(42)), Resolution: "720p", Duration: 10}.Input()}},
 		},
 		{
 			name:    "aliases",
 			content: "image_url,prompt,negative_prompt\n" + img + ",a cat,blurry\n",
-			rows:    []wantRow{{line: 2, input: manifest.Input{Image: img, PromptText: "a cat", NegativePrompt: "blurry"}}},
+			rows:    []wantRow{{line: 2, input: manifest.PikaFields{Image: img, PromptText: "a cat", NegativePrompt: "blurry"}.Input()}},
 		},
 		{
 			name:    "columns in any order and names trimmed",
 			content: " duration , image ,id\n10," + img + ",c1\n",
-			rows:    []wantRow{{line: 2, id: "c1", input: manifest.Input{Image: img, Duration: 10}}},
+			rows:    []wantRow{{line: 2, id: "c1", input: manifest.PikaFields{Image: img, Duration: 10}.Input()}},
 		},
 		{
 			name:    "blank optional cells are not set",
 			content: h + "  ," + img + ",  , ,\t,,\n",
-			rows:    []wantRow{{line: 2, input: manifest.Input{Image: img}}},
+			rows:    []wantRow{{line: 2, input: manifest.PikaFields{Image: img}.Input()}},
 		},
 		{
 			name:    "values are trimmed",
 			content: h + " c1 , " + img + " , a cat ,, -5 , 1080p , 5 \n",
-			rows: []wantRow{{line: 2, id: "c1", input: manifest.Input{Image: img, PromptText: "a cat",
-				Seed: ptr(int64(-5)), Resolution: "1080p", Duration: 5}}},
+			rows: []wantRow{{line: 2, id: "c1", input: manifest.PikaFields{Image: img, PromptText: "a cat",
+				Seed: ptr(int64(-5)), Resolution: "1080p", Duration: 5}.Input()}},
 		},
 		{
 			name:    "seed forms",
 			content: "image,seed\n" + img + ",0\n" + img + ",+7\n" + img + ",-9223372036854775808\n" + img + ",9223372036854775807\n",
 			rows: []wantRow{
-				{line: 2, input: manifest.Input{Image: img, Seed: ptr(int64(0))}},
-				{line: 3, input: manifest.Input{Image: img, Seed: ptr(int64(7))}},
-				{line: 4, input: manifest.Input{Image: img, Seed: ptr(int64(-9223372036854775808))}},
-				{line: 5, input: manifest.Input{Image: img, Seed: ptr(int64(9223372036854775807))}},
+				{line: 2, input: manifest.PikaFields{Image: img, Seed: ptr(int64(0))}.Input()},
+				{line: 3, input: manifest.PikaFields{Image: img, Seed: ptr(int64(7))}.Input()},
+				{line: 4, input: manifest.PikaFields{Image: img, Seed: ptr(int64(-9223372036854775808))}.Input()},
+				{line: 5, input: manifest.PikaFields{Image: img, Seed: ptr(int64(9223372036854775807))}.Input()},
 			},
 		},
 		{
 			name:    "BOM and CRLF",
 			content: "\ufeffid,image\r\nc1," + img + "\r\nc2," + img + "\r\n",
 			rows: []wantRow{
-				{line: 2, id: "c1", input: manifest.Input{Image: img}},
-				{line: 3, id: "c2", input: manifest.Input{Image: img}},
+				{line: 2, id: "c1", input: manifest.PikaFields{Image: img}.Input()},
+				{line: 3, id: "c2", input: manifest.PikaFields{Image: img}.Input()},
 			},
 		},
 		{
@@ -167,8 +167,8 @@ func TestReaderCSV(t *testing.T) {
 				"c2," + img + ",plain\r\n" +
 				"c3,ftp://x/a.png,plain\r\n",
 			rows: []wantRow{
-				{line: 2, id: "c1", input: manifest.Input{Image: img, PromptText: "first line\nsecond, with \"quotes\"\nthird"}},
-				{line: 5, id: "c2", input: manifest.Input{Image: img, PromptText: "plain"}},
+				{line: 2, id: "c1", input: manifest.PikaFields{Image: img, PromptText: "first line\nsecond, with \"quotes\"\nthird"}.Input()},
+				{line: 5, id: "c2", input: manifest.PikaFields{Image: img, PromptText: "plain"}.Input()},
 			},
 			errs: []wantErr{{line: 6, field: "image", is: manifest.ErrInvalidURL}},
 		},
@@ -176,19 +176,19 @@ func TestReaderCSV(t *testing.T) {
 			name:    "empty lines and all-blank rows are skipped",
 			content: "\nid,image\n\nc1," + img + "\n,\n  ,  \n\nc2," + img + "\n",
 			rows: []wantRow{
-				{line: 4, id: "c1", input: manifest.Input{Image: img}},
-				{line: 8, id: "c2", input: manifest.Input{Image: img}},
+				{line: 4, id: "c1", input: manifest.PikaFields{Image: img}.Input()},
+				{line: 8, id: "c2", input: manifest.PikaFields{Image: img}.Input()},
 			},
 		},
 		{
 			name:    "prompt of 2000 multi-byte characters",
 			content: "image,prompt\n" + img + "," + strings.Repeat("é", 2000) + "\n",
-			rows:    []wantRow{{line: 2, input: manifest.Input{Image: img, PromptText: strings.Repeat("é", 2000)}}},
+			rows:    []wantRow{{line: 2, input: manifest.PikaFields{Image: img, PromptText: strings.Repeat("é", 2000)}.Input()}},
 		},
 		{
 			name:    "http URL of a loopback host, with port and query",
 			content: "image\nhttp://127.0.0.1:8080/a.png?X-Amz-Signature=abc&x=1\n",
-			rows:    []wantRow{{line: 2, input: manifest.Input{Image: "http://127.0.0.1:8080/a.png?X-Amz-Signature=abc&x=1"}}},
+			rows:    []wantRow{{line: 2, input: manifest.PikaFields{Image: "http://127.0.0.1:8080/a.png?X-Amz-Signature=abc&x=1"}.Input()}},
 		},
 		{
 			name:    "resolution 1080",
@@ -264,7 +264,7 @@ func TestReaderCSV(t *testing.T) {
 		{
 			name:    "ragged rows",
 			content: "id,image,prompt\nc1," + img + "\nc2," + img + ",a,b\nc3," + img + ",ok\n",
-			rows:    []wantRow{{line: 4, id: "c3", input: manifest.Input{Image: img, PromptText: "ok"}}},
+			rows:    []wantRow{{line: 4, id: "c3", input: manifest.PikaFields{Image: img, PromptText: "ok"}.Input()}},
 			errs: []wantErr{
 				{line: 2, is: manifest.ErrMalformed, msg: "m.csv:2: the row has 2 fields but the header has 3; quote values that contain commas"},
 				{line: 3, is: manifest.ErrMalformed},
@@ -273,7 +273,7 @@ func TestReaderCSV(t *testing.T) {
 		{
 			name:    "bad quoting is reported and reading goes on",
 			content: "id,image,prompt\nc1," + img + ",a \"cat\"\nc2," + img + ",ok\n",
-			rows:    []wantRow{{line: 3, id: "c2", input: manifest.Input{Image: img, PromptText: "ok"}}},
+			rows:    []wantRow{{line: 3, id: "c2", input: manifest.PikaFields{Image: img, PromptText: "ok"}.Input()}},
 			errs:    []wantErr{{line: 2, is: manifest.ErrMalformed}},
 		},
 		{
@@ -363,41 +363,41 @@ func TestReaderJSONL(t *testing.T) {
 		{
 			name:    "every key",
 			content: `{"id":"c1","image":"` + img + `","promptText":"a cat","negativePrompt":"blurry","seed":42,"resolution":"720p","duration":10}`,
-			rows: []wantRow{{line: 1, id: "c1", input: manifest.Input{Image: img, PromptText: "a cat",
-				NegativePrompt: "blurry", Seed: ptr(int64(42)), Resolution: "720p", Duration: 10}}},
+			rows: []wantRow{{line: 1, id: "c1", input: manifest.PikaFields{Image: img, PromptText: "a cat",
+				NegativePrompt: "blurry", Seed: ptr(int64(42)), Resolution: "720p", Duration: 10}.Input()}},
 		},
 		{
 			name:    "aliases",
 			content: `{"image_url":"` + img + `","prompt":"a cat","negative_prompt":"blurry"}` + "\n",
-			rows:    []wantRow{{line: 1, input: manifest.Input{Image: img, PromptText: "a cat", NegativePrompt: "blurry"}}},
+			rows:    []wantRow{{line: 1, input: manifest.PikaFields{Image: img, PromptText: "a cat", NegativePrompt: "blurry"}.Input()}},
 		},
 		{
 			name:    "integers as strings, id as a number",
 			content: `{"id":17,"image":"` + img + `","seed":"-3","duration":"5"}`,
-			rows:    []wantRow{{line: 1, id: "17", input: manifest.Input{Image: img, Seed: ptr(int64(-3)), Duration: 5}}},
+			rows:    []wantRow{{line: 1, id: "17", input: manifest.PikaFields{Image: img, Seed: ptr(int64(-3)), Duration: 5}.Input()}},
 		},
 		{
 			name:    "null and blank values are not set",
 			content: `{"id":null,"image":"` + img + `","promptText":" ","negativePrompt":null,"seed":null,"resolution":"","duration":null}`,
-			rows:    []wantRow{{line: 1, input: manifest.Input{Image: img}}},
+			rows:    []wantRow{{line: 1, input: manifest.PikaFields{Image: img}.Input()}},
 		},
 		{
 			name:    "escapes in strings",
 			content: `{"image":"https:\/\/img.example.com\/a.png","promptText":"line\nbreak \"q\" \u00e9"}`,
-			rows:    []wantRow{{line: 1, input: manifest.Input{Image: img, PromptText: "line\nbreak \"q\" é"}}},
+			rows:    []wantRow{{line: 1, input: manifest.PikaFields{Image: img, PromptText: "line\nbreak \"q\" é"}.Input()}},
 		},
 		{
 			name:    "BOM, CRLF and blank lines count as lines",
 			content: "\ufeff{\"id\":\"c1\",\"image\":\"" + img + "\"}\r\n\r\n   \r\n{\"id\":\"c2\",\"image\":\"" + img + "\"}",
 			rows: []wantRow{
-				{line: 1, id: "c1", input: manifest.Input{Image: img}},
-				{line: 4, id: "c2", input: manifest.Input{Image: img}},
+				{line: 1, id: "c1", input: manifest.PikaFields{Image: img}.Input()},
+				{line: 4, id: "c2", input: manifest.PikaFields{Image: img}.Input()},
 			},
 		},
 		{
 			name:    "white space around keys and values",
 			content: `  { " image " : "  ` + img + `  " , "seed" : 1 }  `,
-			rows:    []wantRow{{line: 1, input: manifest.Input{Image: img, Seed: ptr(int64(1))}}},
+			rows:    []wantRow{{line: 1, input: manifest.PikaFields{Image: img, Seed: ptr(int64(1))}.Input()}},
 		},
 		{
 			name: "integers",
@@ -450,7 +450,7 @@ func TestReaderJSONL(t *testing.T) {
 		{
 			name:    "unknown key is reported per line",
 			content: `{"image":"` + img + `","promt":"a cat"}` + "\n" + `{"image":"` + img + `"}`,
-			rows:    []wantRow{{line: 2, input: manifest.Input{Image: img}}},
+			rows:    []wantRow{{line: 2, input: manifest.PikaFields{Image: img}.Input()}},
 			errs: []wantErr{{line: 1, field: "promt", is: manifest.ErrUnknownColumn,
 				msg: `m.jsonl:1: field promt: unknown key "promt"; did you mean "prompt"? (names are case-sensitive)`}},
 		},
@@ -467,7 +467,7 @@ func TestReaderJSONL(t *testing.T) {
 			content: `["` + img + `"]` + "\n" + `"` + img + `"` + "\n" + "5\n" + "null\n" +
 				`{"image":"` + img + `",}` + "\n" + `{"image":"` + img + `"` + "\n" +
 				`{"image":"` + img + `"} {}` + "\n" + `{"image":"` + img + `"}`,
-			rows: []wantRow{{line: 8, input: manifest.Input{Image: img}}},
+			rows: []wantRow{{line: 8, input: manifest.PikaFields{Image: img}.Input()}},
 			errs: []wantErr{
 				{line: 1, is: manifest.ErrMalformed, msg: "m.jsonl:1: the line is not a JSON object; each line must be one {...} object"},
 				{line: 2, is: manifest.ErrMalformed},
@@ -598,7 +598,7 @@ func TestReaderLifecycle(t *testing.T) {
 			require.NoError(t, err)
 			row, err := r.Next()
 			require.NoError(t, err)
-			assert.Equal(t, img, row.Input.Image)
+			assert.Equal(t, img, row.Input.Text("image"))
 			for range 2 {
 				_, err = r.Next()
 				require.ErrorIs(t, err, boom)

@@ -9,9 +9,10 @@ import (
 // Summary describes a validated manifest.
 type Summary struct {
 	Rows          int            // valid rows
-	ByResolution  map[string]int // unset counted as DefaultResolution ("1080p")
-	ByDuration    map[int]int    // seconds; unset counted as DefaultDuration (5)
+	ByResolution  map[string]int // for models with a resolution; unset counted as the schema's default (Pika: "1080p")
+	ByDuration    map[int]int    // seconds, for models with an integer duration; unset counted as the schema's default (Pika: 5)
 	DuplicateRows int            // rows without ids whose parameters equal an earlier row (they stay separate jobs)
+	Kept          []string       // names of the kept columns (Config.Keep) seen, in order of first appearance
 }
 
 // Validate streams the whole manifest once, collects every error, and
@@ -25,10 +26,15 @@ type Summary struct {
 // an invalid manifest should only stage rows in fn. An error from fn stops
 // the scan and is returned as is, as is a read error or ctx's error.
 func Validate(ctx context.Context, path string, format Format, fn func(Row) error) (Summary, error) {
+	return ValidateConfig(ctx, path, Config{Format: format}, fn)
+}
+
+// ValidateConfig is Validate for any model (see OpenConfig).
+func ValidateConfig(ctx context.Context, path string, cfg Config, fn func(Row) error) (Summary, error) {
 	if err := ctx.Err(); err != nil {
 		return Summary{}, err
 	}
-	r, err := Open(path, format)
+	r, err := OpenConfig(path, cfg)
 	if err != nil {
 		return Summary{}, err
 	}

@@ -60,7 +60,7 @@ func TestValidateReportsAllErrors(t *testing.T) {
 	assert.ErrorIs(t, err, manifest.ErrInvalidURL)
 	assert.ErrorIs(t, err, manifest.ErrDuplicateID)
 
-	k := derivedKey(manifest.Input{Image: img, Seed: ptr(int64(1))})
+	k := derivedKey(manifest.PikaFields{Image: img, Seed: ptr(int64(1))}.Input())
 	assert.Equal(t, []string{"a", "c", k, k + "-2"}, seen, "fn sees every valid row in order")
 	assert.Equal(t, manifest.Summary{
 		Rows:          4,

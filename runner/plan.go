@@ -253,7 +253,7 @@ func planRow(ctx context.Context, jobs JobReader, row manifest.Row, opts PlanOpt
 			return store.Job{}, decision{}, fmt.Errorf("encode row %d: %w", row.Line, err)
 		}
 		job = store.Job{Key: row.Key, ParamHash: hash, Line: row.Line, Input: body,
-			State: store.StatePending, CreatedAt: now()}
+			State: store.StatePending, CreatedAt: now(), Columns: row.Kept}
 		return job, decision{act: actSubmit}, nil
 	}
 	if err != nil {

@@ -105,7 +105,7 @@ func (l *rowList) Next() (manifest.Row, error) {
 func TestPlanRowsCountsEachRowOnce(t *testing.T) {
 	t.Parallel()
 	row := func(key, prompt string) manifest.Row {
-		return manifest.Row{Key: key, Line: 2, Input: manifest.Input{PromptText: prompt}}
+		return manifest.Row{Key: key, Line: 2, Input: manifest.NewInput(manifest.Field{Name: "promptText", Value: prompt})}
 	}
 	rows := rowList{row("new", "a"), row("run", "b"), row("unc", "c"), row("unc2", "d"),
 		row("fail", "e"), row("done", "f"), row("chg", "g")}

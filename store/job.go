@@ -109,6 +109,10 @@ type Job struct {
 	// CostUSD is what the API reported the job cost (the result's "cost");
 	// nil when it did not say, which is unknown, not free.
 	CostUSD *float64 `json:"cost_usd,omitempty"`
+	// Columns are the manifest columns kept with the job (manifest.Row.Kept,
+	// a JSON object of at most manifest.MaxKeptBytes), for the results index
+	// and exports, which have no manifest to read them from.
+	Columns json.RawMessage `json:"columns,omitempty"`
 }
 
 // validate checks what the store promises about every stored job.

@@ -383,37 +383,10 @@ func runBalance(ctx context.Context, c catalogAPI, asJSON bool, stdout io.Writer
 	return nil
 }
 
-// rowField looks up a field of a row's input for the price estimate.
-// Today's manifest.Input has fixed fields; once it holds any model's input
-// this adapter is the one place to change.
+// rowField looks up a field of a row's input for the price estimate:
+// any model's field, by its name (numbers are int64 or float64).
 func rowField(in manifest.Input) func(string) (any, bool) {
-	return func(name string) (any, bool) {
-		switch name {
-		case "duration":
-			if in.Duration != 0 {
-				return in.Duration, true
-			}
-		case "resolution":
-			if in.Resolution != "" {
-				return in.Resolution, true
-			}
-		case "image":
-			return in.Image, true
-		case "promptText":
-			if in.PromptText != "" {
-				return in.PromptText, true
-			}
-		case "negativePrompt":
-			if in.NegativePrompt != "" {
-				return in.NegativePrompt, true
-			}
-		case "seed":
-			if in.Seed != nil {
-				return *in.Seed, true
-			}
-		}
-		return nil, false
-	}
+	return in.Lookup
 }
 
 // pricerFor builds the price of a model from its catalog entry (m may be

@@ -15,8 +15,9 @@ import (
 
 // urlCheck is one row's verdict, for `validate --check-urls --json`.
 type urlCheck struct {
-	Line int    `json:"line"`
-	Key  string `json:"key"`
+	Line  int    `json:"line"`
+	Key   string `json:"key"`
+	Field string `json:"field,omitempty"` // the file input checked, for models with several
 	probe.Result
 }
 
@@ -26,12 +27,13 @@ var errBadURLs = errors.New("image URLs failed the check")
 // urlTally counts the rows checked and those whose image would fail them.
 type urlTally struct{ checked, bad int }
 
-// checkURLs asks each image host about every row's image and passes each
-// row's verdict to emit as it comes, in manifest order: nothing is kept,
-// so a manifest of any size is checked in bounded memory (probe.Run).
-func checkURLs(ctx context.Context, path string, format manifest.Format, concurrency int, rps float64, emit func(urlCheck)) (urlTally, error) {
+// checkURLs asks each file host about every file input of every row (the
+// schema's file fields: Pika's image) and passes each verdict to emit as it
+// comes, in manifest order: nothing is kept, so a manifest of any size is
+// checked in bounded memory (probe.Run).
+func checkURLs(ctx context.Context, path string, cfg manifest.Config, concurrency int, rps float64, emit func(urlCheck)) (urlTally, error) {
 	var t urlTally
-	rows, err := manifest.Open(path, format)
+	rows, err := manifest.OpenConfig(path, cfg)
 	if err != nil {
 		return t, manifestError(err)
 	}
@@ -40,26 +42,41 @@ func checkURLs(ctx context.Context, path string, format manifest.Format, concurr
 		// Image hosts get no token: this client has never seen it.
 		HTTPClient: &http.Client{Transport: transport(concurrency)}})
 	var readErr error
-	next := func() (probe.Item[manifest.Row], bool) {
-		row, err := rows.Next()
-		if err != nil {
-			if !errors.Is(err, io.EOF) {
-				readErr = err
+	fields := rows.Schema().FileFields()
+	var pending []probe.Item[fileInput] // the current row's file inputs not yet handed out
+	next := func() (probe.Item[fileInput], bool) {
+		for len(pending) == 0 {
+			row, err := rows.Next()
+			if err != nil {
+				if !errors.Is(err, io.EOF) {
+					readErr = err
+				}
+				return probe.Item[fileInput]{}, false
 			}
-			return probe.Item[manifest.Row]{}, false
+			for _, f := range fields {
+				if u, ok := row.Input.Lookup(f); ok {
+					in := fileInput{row: row}
+					if len(fields) > 1 {
+						in.field = f
+					}
+					// Each field is checked for what it takes: a video_url
+					// must serve a video.
+					pending = append(pending, probe.Item[fileInput]{URL: u.(string), Kind: probe.KindOf(f), Data: in})
+				}
+			}
 		}
-		// The model's one URL field is its image; a schema's video_url or
-		// audio_url field would be checked as probe.KindOf(field).
-		return probe.Item[manifest.Row]{URL: row.Input.Image, Kind: probe.KindOf("image"), Data: row}, true
+		it := pending[0]
+		pending = pending[1:]
+		return it, true
 	}
-	err = probe.Run(ctx, c, next, func(it probe.Item[manifest.Row], res probe.Result) {
+	err = probe.Run(ctx, c, next, func(it probe.Item[fileInput], res probe.Result) {
 		// Shown, not fetched: without credentials or signatures (issue 14 item 15).
 		res.URL = manifest.RedactURL(res.URL)
 		t.checked++
 		if !res.OK {
 			t.bad++
 		}
-		emit(urlCheck{Line: it.Data.Line, Key: it.Data.Key, Result: res})
+		emit(urlCheck{Line: it.Data.row.Line, Key: it.Data.row.Key, Field: it.Data.field, Result: res})
 	})
 	if err == nil {
 		err = readErr
@@ -71,6 +88,12 @@ func checkURLs(ctx context.Context, path string, format manifest.Format, concurr
 		return t, fmt.Errorf("%d of %d rows: %w", t.bad, t.checked, errBadURLs)
 	}
 	return t, nil
+}
+
+// fileInput is one file input of a row to check.
+type fileInput struct {
+	row   manifest.Row
+	field string // set when the model has several file inputs
 }
 
 // printURLCheck returns an emit for checkURLs that prints one line per row.
@@ -86,7 +109,11 @@ func printURLCheck(w io.Writer, path string) func(urlCheck) {
 		if !ch.OK {
 			verdict, detail = "FAIL", ch.Problem
 		}
-		fmt.Fprintf(w, "  %s:%d %-24s %s %s — %s\n", path, ch.Line, ch.Key, verdict, ch.URL, detail)
+		key := ch.Key
+		if ch.Field != "" {
+			key += " " + ch.Field
+		}
+		fmt.Fprintf(w, "  %s:%d %-24s %s %s — %s\n", path, ch.Line, key, verdict, ch.URL, detail)
 	}
 }
 

@@ -92,8 +92,8 @@ func printPlan(stdout io.Writer, p runner.Plan, statePath string) {
 }
 
 // manifestRows opens the manifest for streaming.
-func manifestRows(path string, format manifest.Format) (*manifest.Reader, error) {
-	rows, err := manifest.Open(path, format)
+func manifestRows(path string, cfg manifest.Config) (*manifest.Reader, error) {
+	rows, err := manifest.OpenConfig(path, cfg)
 	if err != nil {
 		return nil, manifestError(err)
 	}

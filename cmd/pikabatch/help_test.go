@@ -116,7 +116,7 @@ func TestNearestFlag(t *testing.T) {
 	require.NoError(t, err)
 	for typed, want := range map[string]string{
 		"concurency": "--concurrency", "manifest": "--manifest", "dry": "--dry-run",
-		"deadline-gr": "--deadline-grace", "xyzzy": "", "max": "",
+		"deadline-gr": "--deadline-grace", "xyzzy": "", "dead": "", // a prefix of several: none (not "max", one edit from --map)
 	} {
 		assert.Equal(t, want, nearestFlag(runCmd.Flags(), typed), typed)
 	}

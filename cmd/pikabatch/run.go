@@ -45,6 +45,9 @@ const defaultModel = "pika/pika-2-2/image-to-video"
 type batchOptions struct {
 	manifest, format, out, state string
 	model, apiBase               string
+	schema                       string            // --schema: the model's input schema, a JSON Schema file
+	columnMap                    map[string]string // --map: model field → manifest column
+	keepColumns                  []string          // --keep-columns: columns carried into the results
 	token                        api.Token
 	concurrency, dlConcurrency   int
 	rps                          float64
@@ -80,6 +83,8 @@ func (o *batchOptions) register(fs *pflag.FlagSet) {
 	fs.StringVar(&o.out, "out", "", "output `folder` for videos, state and results index (created if missing)")
 	fs.StringVar(&o.state, "state", "", "checkpoint `file` (default OUT/.pikabatch.db)")
 	fs.StringVar(&o.model, "model", defaultModel, "model ID")
+	fs.StringVar(&o.schema, "schema", "", "the model's input schema, a JSON Schema `file` (offline; default: the built-in one of pika/pika-2-2/image-to-video)")
+	registerColumnFlags(fs, &o.columnMap, &o.keepColumns)
 	fs.StringVar(&o.apiBase, "api-base", envOr("RUNCOMFY_API_BASE", "https://model-api.runcomfy.net"), "API base URL (env RUNCOMFY_API_BASE); https unless loopback")
 	fs.IntVar(&o.concurrency, "concurrency", 8, "jobs in flight on the API at once (submitted, not finished)")
 	fs.IntVar(&o.dlConcurrency, "download-concurrency", 8, "downloads at once")
@@ -203,6 +208,8 @@ type batch struct {
 	o             batchOptions
 	spec          shard.Spec
 	format        manifest.Format
+	schema        *manifest.Schema
+	kept          []string // the kept columns seen, for results.csv
 	resultsFormat live.Format
 	logs          *logSink
 	log           *slog.Logger
@@ -287,6 +294,9 @@ func (b *batch) checkOptions() error {
 	if b.format, err = manifest.ParseFormat(o.format); err != nil {
 		return usagef("--format: %v", err)
 	}
+	if b.schema, err = loadSchema(o.model, o.schema); err != nil {
+		return err
+	}
 	b.resultsFormat = live.JSONL
 	if o.resultsFormat != "" {
 		if b.resultsFormat, err = live.ParseFormat(o.resultsFormat); err != nil {
@@ -294,6 +304,11 @@ func (b *batch) checkOptions() error {
 		}
 	}
 	return nil
+}
+
+// manifestConfig says how the batch's manifest is read.
+func (b *batch) manifestConfig() manifest.Config {
+	return manifest.Config{Format: b.format, Schema: b.schema, Map: b.o.columnMap, Keep: b.o.keepColumns}
 }
 
 // requireFolder refuses an --out that exists and is not a folder (exit 73):
@@ -309,7 +324,10 @@ func requireFolder(out string) error {
 // validateManifest checks every row before anything is sent, and counts
 // the shard's.
 func (b *batch) validateManifest(ctx context.Context) error {
-	msum, err := manifest.Validate(ctx, b.o.manifest, b.format, func(row manifest.Row) error {
+	if b.schema == nil {
+		return nil // checked once the state file or the catalog gives the schema (adoptSchema)
+	}
+	msum, err := manifest.ValidateConfig(ctx, b.o.manifest, b.manifestConfig(), func(row manifest.Row) error {
 		if b.spec.Owns(row.Key) {
 			b.shardRows++
 		}
@@ -319,6 +337,7 @@ func (b *batch) validateManifest(ctx context.Context) error {
 		return manifestError(err)
 	}
 	b.log.Info("manifest valid", "file", b.o.manifest, "rows", msum.Rows)
+	b.kept = msum.Kept
 	if b.spec.IsSet() {
 		b.log.Info("shard", "shard", b.spec.String(), "rows", b.shardRows)
 	}
@@ -357,7 +376,10 @@ func (b *batch) preview(ctx context.Context, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	rows, err := manifestRows(b.o.manifest, b.format)
+	if b.schema == nil {
+		return usagef("model %s has no built-in input schema and a dry run reads no catalog: give it with --schema FILE", b.o.model)
+	}
+	rows, err := manifestRows(b.o.manifest, b.manifestConfig())
 	if err != nil {
 		return err
 	}
@@ -399,7 +421,7 @@ func (b *batch) run(ctx context.Context, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	rows, err := manifest.Open(o.manifest, b.format)
+	rows, err := manifest.OpenConfig(o.manifest, b.manifestConfig())
 	if err != nil {
 		return manifestError(err)
 	}
@@ -511,7 +533,8 @@ func (b *batch) writeCSVIndex(ctx context.Context, lb *live.Batch) {
 		return
 	}
 	path := filepath.Join(b.o.out, b.spec.IndexName("csv"))
-	if _, err := live.WriteIndexFile(context.WithoutCancel(ctx), path, live.CSV, lb); err != nil {
+	if _, err := live.WriteIndexFileFor(context.WithoutCancel(ctx), path, live.CSV,
+		live.CSVLayout{Fields: exportFields(b.schema), Kept: b.kept}, lb); err != nil {
 		b.log.Warn("results index not written", "file", path, "err", err)
 	}
 }
@@ -553,6 +576,9 @@ func runnerGrace(flag time.Duration) time.Duration {
 }
 
 func manifestError(err error) error {
+	if errors.Is(err, manifest.ErrBadMapping) {
+		return usagef("--map: %v", err)
+	}
 	var ve *manifest.ValidationError
 	var re *manifest.RowError
 	if errors.As(err, &ve) || errors.As(err, &re) {

@@ -37,7 +37,12 @@ func (b *batch) prepareCatalog(ctx context.Context, st *store.Store, tr http.Rou
 	acct := b.o.accountClient(tr)
 	model, merr := acct.Model(ctx, b.o.model)
 	var err error
-	if b.inputSchema, _, err = inputSchema(ctx, st, b.o.model, model, merr, b.log); err != nil {
+	if b.o.schema != "" {
+		err = b.recordSchemaFile(ctx, st)
+	} else if b.inputSchema, _, err = inputSchema(ctx, st, b.o.model, model, merr, b.log); err == nil {
+		err = b.adoptSchema(ctx)
+	}
+	if err != nil {
 		return nil, err
 	}
 	return b.prepareSpend(ctx, acct, st, model, merr)
@@ -240,7 +245,7 @@ func (b *batch) checkBalance(ctx context.Context, c catalogReader, st *store.Sto
 // estimateLeft prices the rows a run would submit: the plan against the
 // state, read as a dry run does (the upper end when rows cost differently).
 func (b *batch) estimateLeft(ctx context.Context, st *store.Store, p price.Pricer) (price.Total, error) {
-	rows, err := manifestRows(b.o.manifest, b.format)
+	rows, err := manifestRows(b.o.manifest, b.manifestConfig())
 	if err != nil {
 		return price.Total{}, err
 	}

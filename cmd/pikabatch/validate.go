@@ -22,7 +22,10 @@ type validateOptions struct {
 	checkURLs        bool
 	checkConc        int     // image hosts asked at once
 	checkRPS         float64 // requests per second to image hosts
-	model, apiBase   string  // for the cost estimate
+	schema           string  // --schema: the model's input schema, a JSON Schema file
+	columnMap        map[string]string
+	keepColumns      []string
+	model, apiBase   string // for the cost estimate
 	cost             costOptions
 }
 
@@ -50,6 +53,8 @@ func newValidateCmd(stdout io.Writer) *cobra.Command {
 	fs.BoolVar(&o.checkURLs, "check-urls", false, "also ask each image host whether the image is reachable, an image, and at most 50 MB (HEAD, else a ranged GET)")
 	fs.IntVar(&o.checkConc, "check-concurrency", 8, "image hosts asked at once with --check-urls")
 	fs.Float64Var(&o.checkRPS, "check-rps", 10, "requests per second to image hosts with --check-urls")
+	fs.StringVar(&o.schema, "schema", "", "the model's input schema, a JSON Schema `file` (default: the built-in one of pika/pika-2-2/image-to-video)")
+	registerColumnFlags(fs, &o.columnMap, &o.keepColumns)
 	fs.StringVar(&o.model, "model", defaultModel, "model ID, for the cost estimate")
 	fs.StringVar(&o.apiBase, "api-base", envOr("RUNCOMFY_API_BASE", api.DefaultBaseURL), "API base URL for --catalog (env RUNCOMFY_API_BASE)")
 	o.cost.registerPreview(fs)
@@ -70,7 +75,7 @@ func runValidate(ctx context.Context, o validateOptions, stdout io.Writer) error
 	}
 	pricer, priceNote := previewPricer(ctx, o.cost, o.apiBase, o.model)
 	var cost price.Total
-	sum, err := manifest.Validate(ctx, o.manifest, f, func(row manifest.Row) error {
+	sum, err := manifest.ValidateConfig(ctx, o.manifest, f, func(row manifest.Row) error {
 		cost.Add(pricer, rowField(row.Input))
 		return nil
 	})
@@ -95,6 +100,7 @@ func runValidate(ctx context.Context, o validateOptions, stdout io.Writer) error
 		return err
 	}
 	printValidation(stdout, o, sum)
+	printMapping(stdout, f)
 	printCostLine(stdout, cost, pricer, priceNote)
 	if o.checkURLs {
 		return checkURLsText(ctx, stdout, o, f, sum)
@@ -103,20 +109,25 @@ func runValidate(ctx context.Context, o validateOptions, stdout io.Writer) error
 }
 
 // checkValidateOptions refuses options validate cannot start with and
-// returns the manifest's format.
-func checkValidateOptions(o validateOptions) (manifest.Format, error) {
+// returns how to read the manifest: its format and schema.
+func checkValidateOptions(o validateOptions) (manifest.Config, error) {
+	var f manifest.Config
 	if o.manifest == "" {
-		return 0, usagef("--manifest is required")
+		return f, usagef("--manifest is required")
 	}
-	f, err := manifest.ParseFormat(o.format)
-	if err != nil {
-		return 0, usagef("--format: %v", err)
+	var err error
+	if f.Format, err = manifest.ParseFormat(o.format); err != nil {
+		return f, usagef("--format: %v", err)
 	}
+	if f.Schema, err = loadSchema("", o.schema); err != nil { // the catalog's is run's (adoptSchema)
+		return f, err
+	}
+	f.Map, f.Keep = o.columnMap, o.keepColumns
 	if !o.checkURLs {
 		return f, nil
 	}
 	if o.checkConc < 1 || o.checkRPS <= 0 {
-		return 0, usagef("--check-concurrency must be at least 1 and --check-rps above 0")
+		return f, usagef("--check-concurrency must be at least 1 and --check-rps above 0")
 	}
 	// Checking the URLs reads the manifest a second time.
 	return f, requireRegularManifest(o.manifest, "validate --check-urls")
@@ -154,7 +165,7 @@ func printValidation(stdout io.Writer, o validateOptions, sum manifest.Summary) 
 
 // checkURLsText checks the image URLs, printing each failure, then the
 // verdict.
-func checkURLsText(ctx context.Context, stdout io.Writer, o validateOptions, f manifest.Format, sum manifest.Summary) error {
+func checkURLsText(ctx context.Context, stdout io.Writer, o validateOptions, f manifest.Config, sum manifest.Summary) error {
 	t, err := checkURLs(ctx, o.manifest, f, o.checkConc, o.checkRPS, printURLCheck(stdout, o.manifest))
 	if err == nil || errors.Is(err, errBadURLs) {
 		fmt.Fprintf(stdout, "image URLs: %d rows checked, %d ok, %d would fail\n", t.checked, t.checked-t.bad, t.bad)

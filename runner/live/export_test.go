@@ -29,7 +29,7 @@ const hostile = "pan\x1b]0;pwned\x07 \x1b[2J\u009b31m red\x7f"
 // quotes; JSONL escapes them, so the data comes back exactly.
 func TestExportNeutralisesTerminalEscapes(t *testing.T) {
 	t.Parallel()
-	in, err := json.Marshal(manifest.Input{Image: "https://img.example.com/a.jpg", PromptText: hostile + "\nsecond line"})
+	in, err := json.Marshal(map[string]any{"image": "https://img.example.com/a.jpg", "promptText": hostile + "\nsecond line"})
 	require.NoError(t, err)
 	src := exportFunc(func(fn func(results.Entry) error) error {
 		return fn(results.NewEntry(store.Job{Key: "k", Input: in, State: store.StateFailed, LastError: "api: " + hostile}))
@@ -50,7 +50,7 @@ func TestExportNeutralisesTerminalEscapes(t *testing.T) {
 			require.NoError(t, json.Unmarshal(buf.Bytes(), &e))
 			var got manifest.Input
 			require.NoError(t, json.Unmarshal(e.Input, &got))
-			assert.Equal(t, hostile+"\nsecond line", got.PromptText, "JSON round-trips")
+			assert.Equal(t, hostile+"\nsecond line", got.Text("promptText"), "JSON round-trips")
 			assert.Equal(t, "api: "+hostile, e.Error)
 		case live.CSV:
 			recs, err := csv.NewReader(&buf).ReadAll()
@@ -67,7 +67,7 @@ func TestExportNeutralisesTerminalEscapes(t *testing.T) {
 // exported as given (issue #14, item 15); `export -o` files are 0644.
 func TestExportRedactsURLs(t *testing.T) {
 	t.Parallel()
-	in, err := json.Marshal(manifest.Input{Image: "https://alice:hunter2@img.example.com/a.jpg?sig=c0ffee&w=5"})
+	in, err := json.Marshal(map[string]any{"image": "https://alice:hunter2@img.example.com/a.jpg?sig=c0ffee&w=5"})
 	require.NoError(t, err)
 	src := exportFunc(func(fn func(results.Entry) error) error {
 		return fn(results.NewEntry(store.Job{Key: "k", Input: in, State: store.StateFailed,
@@ -103,8 +103,9 @@ func TestCSVColumnsAreTheContract(t *testing.T) {
 
 // BenchmarkWriteIndexCSV writes a CSV export of 10,000 jobs.
 func BenchmarkWriteIndexCSV(b *testing.B) {
-	seed := int64(7)
-	in, err := json.Marshal(manifest.Input{Image: "https://img.example.com/a.jpg", PromptText: `waves, "slow"`, Seed: &seed, Resolution: "720p", Duration: 5})
+	in, err := json.Marshal(manifest.NewInput(manifest.Field{Name: "image", Value: "https://img.example.com/a.jpg"},
+		manifest.Field{Name: "promptText", Value: `waves, "slow"`}, manifest.Field{Name: "seed", Value: 7},
+		manifest.Field{Name: "resolution", Value: "720p"}, manifest.Field{Name: "duration", Value: 5}))
 	require.NoError(b, err)
 	at := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 	e := results.NewEntry(store.Job{Key: "clip-0001", Line: 2, Input: in, State: store.StateDone, RequestID: "r-a",

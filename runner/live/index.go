@@ -39,39 +39,62 @@ func ParseFormat(s string) (Format, error) {
 	return "", fmt.Errorf("unknown export format %q (csv or jsonl)", s)
 }
 
-// CSVColumns are the columns of a CSV export: the key, the manifest
-// parameters, the job's outcome and timings, and "true" in orphan for a
-// job no row of the last manifest claims. A job with several result
-// files lists them in file, size and sha256, separated by ";". They are
-// the csv tags of csvRow, in order, as gocsv writes them in the header.
-var CSVColumns = csvHeader()
+// CSVColumns are the columns of a CSV export of a pika/pika-2-2 batch
+// (CSVColumnsFor of the built-in schema's fields): the key, the line, the
+// model's input fields, the job's outcome and timings, and "true" in
+// orphan for a job no row of the last manifest claims. A job with several
+// result files lists them in file, size and sha256, separated by ";".
+var CSVColumns = CSVColumnsFor(CSVLayout{})
 
-// csvRow is one job in a CSV export; gocsv writes its fields in order, each
-// under its tag. Text goes through csvText, which neutralises terminal
-// escapes.
+// CSVLayout says which columns of a CSV export depend on the batch. The
+// zero CSVLayout, given to WriteIndexFor or WriteIndexFileFor, means "find
+// out from the entries" (DiscoverLayout).
+type CSVLayout struct {
+	// Fields are the model's input fields; nil means
+	// pika/pika-2-2/image-to-video's.
+	Fields []string
+	// Kept are the manifest's kept columns (results.Entry.Columns), last,
+	// so that the other columns keep their positions.
+	Kept []string
+}
+
+// CSVColumnsFor returns the columns of a CSV export laid out as l: key and
+// line, one column per input field, the csv tags of csvRow after line, in
+// order, as gocsv writes them, then the kept columns.
+func CSVColumnsFor(l CSVLayout) []string {
+	h := csvHeader()
+	return slices.Concat(h[:2], paramColumns(l.Fields), h[2:], l.Kept)
+}
+
+// paramColumns are the export's columns of the model's input fields.
+func paramColumns(fields []string) []string {
+	if fields == nil {
+		return manifest.PikaSchema().Fields()
+	}
+	return fields
+}
+
+// csvRow is one job in a CSV export, but for the model's input fields,
+// which depend on the model and go between Line and State; gocsv writes
+// its fields in order, each under its tag. Text goes through csvText,
+// which neutralises terminal escapes.
 type csvRow struct {
-	Key            csvText `csv:"key"`
-	Line           csvText `csv:"line"`
-	Image          csvText `csv:"image"`
-	PromptText     csvText `csv:"promptText"`
-	NegativePrompt csvText `csv:"negativePrompt"`
-	Seed           csvText `csv:"seed"`
-	Resolution     csvText `csv:"resolution"`
-	Duration       csvText `csv:"duration"`
-	State          csvText `csv:"state"`
-	RequestID      csvText `csv:"request_id"`
-	File           csvText `csv:"file"`
-	Size           csvText `csv:"size"`
-	SHA256         csvText `csv:"sha256"`
-	Attempts       int     `csv:"attempts"`
-	Polls          int     `csv:"polls"`
-	SubmittedAt    csvText `csv:"submitted_at"`
-	FinishedAt     csvText `csv:"finished_at"`
-	DownloadedAt   csvText `csv:"downloaded_at"`
-	RenderSeconds  csvText `csv:"render_seconds"`
-	Error          csvText `csv:"error"`
-	Orphan         csvText `csv:"orphan"`
-	CostUSD        csvText `csv:"cost_usd"` // as the API reported it; empty: unknown
+	Key           csvText `csv:"key"`
+	Line          csvText `csv:"line"`
+	State         csvText `csv:"state"`
+	RequestID     csvText `csv:"request_id"`
+	File          csvText `csv:"file"`
+	Size          csvText `csv:"size"`
+	SHA256        csvText `csv:"sha256"`
+	Attempts      int     `csv:"attempts"`
+	Polls         int     `csv:"polls"`
+	SubmittedAt   csvText `csv:"submitted_at"`
+	FinishedAt    csvText `csv:"finished_at"`
+	DownloadedAt  csvText `csv:"downloaded_at"`
+	RenderSeconds csvText `csv:"render_seconds"`
+	Error         csvText `csv:"error"`
+	Orphan        csvText `csv:"orphan"`
+	CostUSD       csvText `csv:"cost_usd"` // as the API reported it; empty: unknown
 }
 
 // csvText is a CSV export value. It is written with the control
@@ -113,9 +136,14 @@ type IndexWriter interface {
 	Flush() error
 }
 
-// NewIndexWriter returns a writer of f to w. A CSV writer writes its header
-// first, so an empty export is a header alone.
+// NewIndexWriter returns a writer of f to w for a pika/pika-2-2 batch. A CSV
+// writer writes its header first, so an empty export is a header alone.
 func NewIndexWriter(w io.Writer, f Format) (IndexWriter, error) {
+	return NewIndexWriterFor(w, f, CSVLayout{})
+}
+
+// NewIndexWriterFor is NewIndexWriter with a CSV export laid out as l.
+func NewIndexWriterFor(w io.Writer, f Format, l CSVLayout) (IndexWriter, error) {
 	switch f {
 	case JSONL:
 		bw := bufio.NewWriter(w)
@@ -125,11 +153,10 @@ func NewIndexWriter(w io.Writer, f Format) (IndexWriter, error) {
 		// copy in memory rather than a write(2) per row.
 		bw := bufio.NewWriter(w)
 		cw := csv.NewWriter(bw)
-		// For no rows gocsv writes the header alone.
-		if err := gocsv.MarshalCSV([]csvRow{}, cw); err != nil {
+		if err := cw.Write(CSVColumnsFor(l)); err != nil {
 			return nil, err
 		}
-		return &csvWriter{bw: bw, cw: cw}, nil
+		return &csvWriter{bw: bw, cw: cw, fields: paramColumns(l.Fields), kept: l.Kept}, nil
 	}
 	return nil, fmt.Errorf("unknown export format %q", f)
 }
@@ -178,10 +205,21 @@ func isTerminalControl(r rune) bool {
 // marshalled one at a time, not collected, so that an export of a million
 // jobs holds one row in memory.
 type csvWriter struct {
-	bw  *bufio.Writer
-	cw  *csv.Writer
-	row [1]csvRow // gocsv's input; reused
+	bw     *bufio.Writer
+	cw     *csv.Writer
+	fields []string
+	kept   []string
+	row    [1]csvRow // gocsv's input; reused
+	rec    recordWriter
 }
+
+// recordWriter is a gocsv.CSVWriter that keeps the one record gocsv
+// marshals, so that the model's fields can be put into it.
+type recordWriter struct{ rec []string }
+
+func (r *recordWriter) Write(rec []string) error { r.rec = append(r.rec[:0], rec...); return nil }
+func (r *recordWriter) Flush()                   {}
+func (r *recordWriter) Error() error             { return nil }
 
 func (w *csvWriter) Write(e results.Entry) error {
 	var in manifest.Input
@@ -197,34 +235,24 @@ func (w *csvWriter) Write(e results.Entry) error {
 		sums = append(sums, f.SHA256)
 	}
 	r := csvRow{
-		Key:            csvText(e.Key),
-		Image:          csvText(in.Image),
-		PromptText:     csvText(in.PromptText),
-		NegativePrompt: csvText(in.NegativePrompt),
-		Resolution:     csvText(in.Resolution),
-		State:          csvText(e.State),
-		RequestID:      csvText(e.RequestID),
-		File:           csvText(strings.Join(files, ";")),
-		Size:           csvText(strings.Join(sizes, ";")),
-		SHA256:         csvText(strings.Join(sums, ";")),
-		Attempts:       e.Attempts,
-		Polls:          e.Polls,
-		SubmittedAt:    csvTime(e.SubmittedAt),
-		FinishedAt:     csvTime(e.FinishedAt),
-		DownloadedAt:   csvTime(e.DownloadedAt),
-		Error:          csvText(e.Error),
+		Key:          csvText(e.Key),
+		State:        csvText(e.State),
+		RequestID:    csvText(e.RequestID),
+		File:         csvText(strings.Join(files, ";")),
+		Size:         csvText(strings.Join(sizes, ";")),
+		SHA256:       csvText(strings.Join(sums, ";")),
+		Attempts:     e.Attempts,
+		Polls:        e.Polls,
+		SubmittedAt:  csvTime(e.SubmittedAt),
+		FinishedAt:   csvTime(e.FinishedAt),
+		DownloadedAt: csvTime(e.DownloadedAt),
+		Error:        csvText(e.Error),
 	}
 	if e.Line > 0 {
 		r.Line = csvText(strconv.Itoa(e.Line))
 	}
 	if e.CostUSD != nil {
 		r.CostUSD = csvText(strconv.FormatFloat(*e.CostUSD, 'f', -1, 64))
-	}
-	if in.Seed != nil {
-		r.Seed = csvText(strconv.FormatInt(*in.Seed, 10))
-	}
-	if in.Duration > 0 {
-		r.Duration = csvText(strconv.Itoa(in.Duration))
 	}
 	if !e.SubmittedAt.IsZero() && e.FinishedAt.After(e.SubmittedAt) {
 		r.RenderSeconds = csvText(strconv.FormatFloat(e.FinishedAt.Sub(e.SubmittedAt).Seconds(), 'f', 1, 64))
@@ -233,7 +261,19 @@ func (w *csvWriter) Write(e results.Entry) error {
 		r.Orphan = "true"
 	}
 	w.row[0] = r
-	return gocsv.MarshalCSVWithoutHeaders(&w.row, w.cw)
+	if err := gocsv.MarshalCSVWithoutHeaders(&w.row, &w.rec); err != nil {
+		return err
+	}
+	// The model's fields go after key and line, as the header has them.
+	rec := slices.Grow(w.rec.rec[:2:2], len(w.fields)+len(w.rec.rec)-2)
+	for _, f := range w.fields {
+		rec = append(rec, escapeControls(in.Text(f)))
+	}
+	rec = append(rec, w.rec.rec[2:]...)
+	if len(w.kept) > 0 {
+		rec = appendKept(rec, w.kept, e.Columns)
+	}
+	return w.cw.Write(rec)
 }
 
 func (w *csvWriter) Flush() error {
@@ -242,6 +282,22 @@ func (w *csvWriter) Flush() error {
 		return err
 	}
 	return w.bw.Flush()
+}
+
+// appendKept appends the kept columns' cells: a string as is, any other
+// JSON value as JSON, "" when the job has no such column.
+func appendKept(rec []string, names []string, columns json.RawMessage) []string {
+	var m map[string]json.RawMessage
+	_ = json.Unmarshal(columns, &m) // written by pikabatch; a record without it gets empty cells
+	for _, n := range names {
+		v, ok := m[n]
+		var s string
+		if ok && json.Unmarshal(v, &s) != nil {
+			s = string(v)
+		}
+		rec = append(rec, escapeControls(s))
+	}
+	return rec
 }
 
 func csvTime(t time.Time) csvText {
@@ -260,14 +316,20 @@ type Exporter interface {
 // WriteIndexFile writes the entries of every source, in order, to path in
 // format f, atomically: a temporary file in the same folder, fsynced and
 // renamed over path, so a reader sees the old index or the new one. It
-// returns the number of entries written.
+// returns the number of entries written. A CSV export is laid out by
+// DiscoverLayout.
 func WriteIndexFile(ctx context.Context, path string, f Format, sources ...Exporter) (int, error) {
+	return WriteIndexFileFor(ctx, path, f, CSVLayout{}, sources...)
+}
+
+// WriteIndexFileFor is WriteIndexFile with a CSV export laid out as l.
+func WriteIndexFileFor(ctx context.Context, path string, f Format, l CSVLayout, sources ...Exporter) (int, error) {
 	var (
 		n    int
 		werr error
 	)
 	err := atomicfile.Write(path, results.Perm, func(w io.Writer) error {
-		n, werr = WriteIndex(ctx, w, f, sources...)
+		n, werr = WriteIndexFor(ctx, w, f, l, sources...)
 		return werr
 	})
 	switch {
@@ -281,9 +343,22 @@ func WriteIndexFile(ctx context.Context, path string, f Format, sources ...Expor
 	return n, nil
 }
 
-// WriteIndex writes the entries of every source, in order, to w in format f.
+// WriteIndex writes the entries of every source, in order, to w in format
+// f (a CSV export laid out by DiscoverLayout).
 func WriteIndex(ctx context.Context, w io.Writer, f Format, sources ...Exporter) (int, error) {
-	iw, err := NewIndexWriter(w, f)
+	return WriteIndexFor(ctx, w, f, CSVLayout{}, sources...)
+}
+
+// WriteIndexFor is WriteIndex with a CSV export laid out as l; a CSV export
+// with the zero l reads the sources twice, first to DiscoverLayout.
+func WriteIndexFor(ctx context.Context, w io.Writer, f Format, l CSVLayout, sources ...Exporter) (int, error) {
+	if f == CSV && l.Fields == nil && l.Kept == nil {
+		var err error
+		if l, err = DiscoverLayout(ctx, sources...); err != nil {
+			return 0, err
+		}
+	}
+	iw, err := NewIndexWriterFor(w, f, l)
 	if err != nil {
 		return 0, err
 	}
@@ -297,4 +372,59 @@ func WriteIndex(ctx context.Context, w io.Writer, f Format, sources ...Exporter)
 		}
 	}
 	return n, iw.Flush()
+}
+
+// DiscoverLayout finds a CSV export's columns from the entries themselves,
+// for an export that has no schema (`export` reads only state files): the
+// input fields of pika/pika-2-2/image-to-video, as always, when every
+// entry's input keys are among them, else every input key met, in the
+// order met; and every kept column met, in the order met. It reads the
+// sources once, holding only the names.
+func DiscoverLayout(ctx context.Context, sources ...Exporter) (CSVLayout, error) {
+	pika := manifest.PikaSchema().Fields()
+	var l CSVLayout
+	var fields []string
+	seen := map[string]bool{}
+	keptSeen := map[string]bool{}
+	onlyPika := true
+	for _, src := range sources {
+		err := src.Export(ctx, func(e results.Entry) error {
+			var in manifest.Input
+			if len(e.Input) > 0 && json.Unmarshal(e.Input, &in) == nil {
+				for _, f := range in.Fields() {
+					if !seen[f.Name] {
+						seen[f.Name] = true
+						fields = append(fields, f.Name)
+						onlyPika = onlyPika && slices.Contains(pika, f.Name)
+					}
+				}
+			}
+			if len(e.Columns) > 0 {
+				var cols map[string]json.RawMessage
+				if json.Unmarshal(e.Columns, &cols) == nil {
+					// A JSON object's order is lost in a map: met names
+					// are sorted, so that the layout does not vary.
+					names := make([]string, 0, len(cols))
+					for n := range cols {
+						if !keptSeen[n] {
+							names = append(names, n)
+						}
+					}
+					slices.Sort(names)
+					for _, n := range names {
+						keptSeen[n] = true
+						l.Kept = append(l.Kept, n)
+					}
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return CSVLayout{}, err
+		}
+	}
+	if !onlyPika {
+		l.Fields = fields
+	}
+	return l, nil
 }

@@ -51,6 +51,7 @@ type Entry struct {
 	DownloadedAt time.Time       `json:"downloaded_at,omitzero"`
 	Orphan       bool            `json:"orphan,omitempty"`   // no row of the last manifest read whole claims it
 	CostUSD      *float64        `json:"cost_usd,omitempty"` // as the API reported it; absent: unknown
+	Columns      json.RawMessage `json:"columns,omitempty"`  // the manifest's kept columns (--keep-columns), verbatim
 }
 
 // FileRef is one downloaded file.
@@ -66,6 +67,7 @@ func NewEntry(j store.Job) Entry {
 		Error: RedactURLsIn(j.LastError), Attempts: j.Attempts, Polls: j.Polls,
 		SubmittedAt: j.SubmittedAt, FinishedAt: j.FinishedAt, DownloadedAt: j.DownloadedAt}
 	e.Orphan = j.Orphan
+	e.Columns = redactJSONStrings(j.Columns)
 	e.CostUSD = j.CostUSD
 	for _, o := range j.Outputs {
 		if o.Path != "" {

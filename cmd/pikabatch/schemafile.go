@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"github.com/pikabatch/pikabatch/manifest"
+)
+
+// loadSchema returns the input schema rows of model are checked against:
+// the JSON Schema in file (--schema) if given, which works offline for any
+// model; else the built-in one of the model. For a model without either it
+// returns nil: `run` reads the schema from the state file or the catalog
+// (adoptSchema) and checks the manifest then, still before anything is
+// sent; `validate` checks as pika/pika-2-2/image-to-video.
+func loadSchema(model, file string) (*manifest.Schema, error) {
+	if file != "" {
+		raw, err := os.ReadFile(file)
+		if err != nil {
+			return nil, usagef("--schema: %v", err)
+		}
+		s, err := manifest.CompileSchema(file, raw)
+		if err != nil {
+			return nil, usagef("--schema: %v", err)
+		}
+		return s, nil
+	}
+	if model == "" {
+		model = manifest.PikaModel
+	}
+	if s, ok := manifest.BuiltinSchema(model); ok {
+		return s, nil
+	}
+	return nil, nil
+}
+
+// exportFields returns the CSV export's input columns for schema: nil
+// (Pika's, as always) for the built-in Pika schema, else its fields.
+func exportFields(s *manifest.Schema) []string {
+	if s == nil || s.IsPika() {
+		return nil
+	}
+	return s.Fields()
+}
+
+// registerColumnFlags adds --map and --keep-columns, which read a dataset
+// as it is (issue 12).
+func registerColumnFlags(fs *pflag.FlagSet, m *map[string]string, keep *[]string) {
+	fs.StringToStringVar(m, "map", nil, "read the model's fields from the manifest's columns: `FIELD=COLUMN,...` (promptText=caption,image=url)")
+	fs.StringSliceVar(keep, "keep-columns", nil, "carry these other `COLUMNS` (or '*' for all) verbatim into results.jsonl and exports")
+}
+
+// printMapping prints the mapping validate applied.
+func printMapping(w io.Writer, cfg manifest.Config) {
+	mapped, kept := cfg.Mapping()
+	if len(mapped) > 0 {
+		parts := make([]string, len(mapped))
+		for i, m := range mapped {
+			parts[i] = m[0] + " ← " + m[1]
+		}
+		fmt.Fprintf(w, "  mapping: %s\n", strings.Join(parts, ", "))
+	}
+	switch {
+	case len(kept) == 1 && kept[0] == "*":
+		fmt.Fprintln(w, "  kept: every other column")
+	case len(kept) > 0:
+		fmt.Fprintf(w, "  kept: %s\n", strings.Join(kept, ", "))
+	}
+}
+
+// adoptSchema checks the manifest again, before anything is sent, with the
+// model's schema from the state file or the catalog (b.inputSchema): the
+// rows were first checked before either could be read. A model with a
+// built-in schema keeps it: a catalog schema typing a field otherwise
+// ("5" a string, not an integer) would change rows' hashes, and a resume
+// would pay for every row again.
+func (b *batch) adoptSchema(ctx context.Context) error {
+	if b.schema != nil { // built in
+		return nil
+	}
+	if len(b.inputSchema) == 0 {
+		return usagef("no input schema is known for model %s: give it with --schema FILE", b.o.model)
+	}
+	s, err := manifest.CompileSchema(b.o.model, b.inputSchema)
+	if err != nil {
+		return usagef("%v; give a usable schema with --schema FILE", err)
+	}
+	b.schema = s
+	b.shardRows = 0
+	return b.validateManifest(ctx)
+}
+
+// recordSchemaFile records the --schema file's schema in the state file,
+// as the catalog's would be at first use, so that a resume without the
+// flag checks rows with the same schema.
+func (b *batch) recordSchemaFile(ctx context.Context, st metaStore) error {
+	rec, err := st.Meta(ctx, metaInputSchema)
+	if err != nil || rec != "" {
+		return err
+	}
+	return st.SetMeta(ctx, metaInputSchema, string(b.schema.Raw()))
+}

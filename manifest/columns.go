@@ -1,0 +1,128 @@
+package manifest
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// ErrBadMapping means a Config's Map or Keep cannot be applied: a field
+// the model does not have, or one column mapped onto two fields.
+var ErrBadMapping = errors.New("bad column mapping")
+
+// MaxKeptBytes bounds the kept columns of one row, as JSON: they are
+// recorded with the job (see Config.Keep), whose record must stay small.
+const MaxKeptBytes = 4 << 10
+
+// slotKept marks a column that is no field but is kept (Config.Keep).
+const slotKept = -2
+
+// columns resolves a manifest's column and key names to slots: the
+// mapping of Config.Map first, then the schema's names and aliases, then
+// the columns Config.Keep carries along.
+type columns struct {
+	schema  *Schema
+	mapped  map[string]int // column → slot, from Config.Map
+	taken   map[string]bool
+	keep    map[string]bool
+	keepAll bool
+}
+
+func newColumns(s *Schema, cfg Config) (*columns, error) {
+	c := &columns{schema: s, mapped: map[string]int{}, taken: map[string]bool{}, keep: map[string]bool{}}
+	fields := make([]string, 0, len(cfg.Map))
+	for f := range cfg.Map {
+		fields = append(fields, f)
+	}
+	slices.Sort(fields)
+	for _, f := range fields {
+		col := strings.TrimSpace(cfg.Map[f])
+		slot, ok := s.lookupColumn(f)
+		if !ok {
+			if sugg := suggestColumn(s.known(), f); sugg != "" {
+				return nil, fmt.Errorf("map %s=%s: %w: the model has no field %q; did you mean %q?", f, col, ErrBadMapping, f, sugg)
+			}
+			return nil, fmt.Errorf("map %s=%s: %w: the model has no field %q; its fields are %s", f, col, ErrBadMapping, f, strings.Join(s.Fields(), ", "))
+		}
+		if col == "" {
+			return nil, fmt.Errorf("map %s=: %w: no column named", f, ErrBadMapping)
+		}
+		if prev, dup := c.mapped[col]; dup {
+			return nil, fmt.Errorf("map: %w: column %q is mapped to both %s and %s", ErrBadMapping, col, s.slotName(prev), s.slotName(slot))
+		}
+		c.mapped[col] = slot
+		c.taken[s.slotName(slot)] = true
+	}
+	for _, k := range cfg.Keep {
+		k = strings.TrimSpace(k)
+		switch k {
+		case "":
+		case "*":
+			c.keepAll = true
+		default:
+			c.keep[k] = true
+		}
+	}
+	return c, nil
+}
+
+// lookup returns the slot of a column or key name (already trimmed):
+// slotKept for a kept column; false for an unknown one.
+func (c *columns) lookup(name string) (int, bool) {
+	if slot, ok := c.mapped[name]; ok {
+		return slot, true
+	}
+	if slot, ok := c.schema.lookupColumn(name); ok {
+		return slot, true
+	}
+	if c.keepAll || c.keep[name] {
+		return slotKept, true
+	}
+	return 0, false
+}
+
+// unknown describes an unknown column or key, suggesting mapped names too.
+func (c *columns) unknown(kind, name string) *problem {
+	if len(c.mapped) == 0 {
+		return c.schema.unknownColumn(kind, name)
+	}
+	known := c.schema.known()
+	for col := range c.mapped {
+		known = append(known, col)
+	}
+	slices.Sort(known[len(c.schema.known()):])
+	if sugg := suggestColumn(known, name); sugg != "" {
+		return problemf(ErrUnknownColumn, "unknown %s %s; did you mean %q? (names are case-sensitive)", kind, quote(name), sugg)
+	}
+	return problemf(ErrUnknownColumn, "unknown %s %s; known names are %s", kind, quote(name), strings.Join(known, ", "))
+}
+
+// appendKept appends one kept column to the row's JSON object of them.
+func appendKept(raw *rawRow, name string, jsonValue []byte) {
+	if raw.kept == nil {
+		raw.kept = append(raw.kept, '{')
+	} else {
+		raw.kept = append(raw.kept, ',')
+	}
+	k, _ := json.Marshal(name)
+	raw.kept = append(raw.kept, k...)
+	raw.kept = append(raw.kept, ':')
+	raw.kept = append(raw.kept, jsonValue...)
+}
+
+// Mapping describes how a Config's Map and Keep apply, for a user to read:
+// each mapped field with its column, and the kept columns ("*" for all).
+func (cfg Config) Mapping() (mapped [][2]string, kept []string) {
+	for f, col := range cfg.Map {
+		mapped = append(mapped, [2]string{f, col})
+	}
+	slices.SortFunc(mapped, func(a, b [2]string) int { return strings.Compare(a[0], b[0]) })
+	for _, k := range cfg.Keep {
+		if k = strings.TrimSpace(k); k != "" {
+			kept = append(kept, k)
+		}
+	}
+	return mapped, kept
+}
