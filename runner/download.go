@@ -168,7 +168,15 @@ func (r *run) download(ctx context.Context, job store.Job) (store.Job, error) {
 		if d.outputPresent(outs[i]) {
 			continue
 		}
-		got, err := d.fetch(ctx, job.Key, i, len(outs), outs[i], &r.stats)
+		var got store.Output
+		var err error
+		if outs[i].URL == "" {
+			// A done job keeps no result URL (the store drops them: they are
+			// pre-signed and expire), nor does one recovered from the index.
+			err = fmt.Errorf("no result URL recorded: %w", ErrURLExpired)
+		} else {
+			got, err = d.fetch(ctx, job.Key, i, len(outs), outs[i], &r.stats)
+		}
 		if errors.Is(err, ErrURLExpired) && refreshes < d.cfg.Refreshes {
 			refreshes++
 			fresh, rerr := r.refreshOutputs(ctx, job)
@@ -233,12 +241,21 @@ func (r *run) refreshOutputs(ctx context.Context, job store.Job) (store.Job, err
 	if len(res.Outputs) != len(job.Outputs) {
 		return job, fmt.Errorf("refresh result URLs: the API now lists %d outputs, not %d", len(res.Outputs), len(job.Outputs))
 	}
-	return r.store.Update(context.WithoutCancel(ctx), job.Key, func(j *store.Job) error {
+	j, err := r.store.Update(context.WithoutCancel(ctx), job.Key, func(j *store.Job) error {
 		for i, u := range res.Outputs {
 			j.Outputs[i].URL = u
 		}
 		return nil
 	})
+	if err != nil {
+		return j, err
+	}
+	// The record of a done job (a file gone missing) keeps no URL: the
+	// store drops them. The download uses the fresh ones all the same.
+	for i, u := range res.Outputs {
+		j.Outputs[i].URL = u
+	}
+	return j, nil
 }
 
 func (r *run) downloadFailed(ctx context.Context, job store.Job, cause error) (store.Job, error) {

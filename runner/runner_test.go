@@ -275,6 +275,36 @@ func TestRunRedownloadsMissingOrDamagedFiles(t *testing.T) {
 	e.assertAllDownloaded(10)
 }
 
+// A done job keeps no result URL (recover writes none; they are pre-signed
+// and expire), so a file gone since is fetched again with fresh URLs from
+// the result endpoint, never rendered again.
+func TestRunRedownloadsDoneJobWithoutURL(t *testing.T) {
+	t.Parallel()
+	e := setup(t, 4, sim.Config{})
+	_, err := e.runOnce(t.Context(), nil)
+	require.NoError(t, err)
+	st, err := store.Open(filepath.Join(e.out, ".pikabatch.db"), store.Options{})
+	require.NoError(t, err)
+	_, err = st.Update(t.Context(), "clip-0002", func(j *store.Job) error {
+		for i := range j.Outputs {
+			j.Outputs[i].URL = ""
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	require.NoError(t, st.Close())
+	require.NoError(t, os.Remove(filepath.Join(e.out, "clip-0002.mp4")))
+	before := e.sim.Counters()
+
+	sum, err := e.runOnce(t.Context(), nil)
+	require.NoError(t, err)
+	assert.Equal(t, 1, sum.Downloaded)
+	after := e.sim.Counters()
+	assert.Equal(t, before.Submits, after.Submits, "re-downloaded, never re-rendered")
+	assert.Equal(t, before.ResultCalls+1, after.ResultCalls, "one result call for fresh URLs")
+	e.assertAllDownloaded(4)
+}
+
 func TestRunReportsChangedRows(t *testing.T) {
 	t.Parallel()
 	e := setup(t, 5, sim.Config{})

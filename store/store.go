@@ -94,6 +94,9 @@ type Store struct {
 
 	writes  atomic.Int64
 	commits atomic.Int64
+	// compactMinBytes is the smallest file Compact rewrites.
+	compactMinBytes int64
+
 	// hooked is the last write transaction given a commit counter. bbolt's
 	// Batch runs many calls in one transaction and re-runs them in a new one
 	// after a failure; counting per transaction, not per call, is what
@@ -141,20 +144,7 @@ func Open(path string, opts Options) (*Store, error) {
 	if !existed && opts.ReadOnly {
 		return nil, fmt.Errorf("store: open %s: %w", path, fs.ErrNotExist)
 	}
-	var db *bolt.DB
-	// bbolt reads the free list while opening for writing; a corrupt one
-	// panics there. (The file handle is then lost until the process exits,
-	// which it is about to: the file is refused.)
-	err = guard(path, func() error {
-		var err error
-		db, err = bolt.Open(path, 0o600, &bolt.Options{
-			Timeout:         timeout,
-			ReadOnly:        opts.ReadOnly,
-			FreelistType:    bolt.FreelistMapType,
-			InitialMmapSize: initialMmapSize,
-		})
-		return err
-	})
+	db, err := openLocked(path, timeout, opts.ReadOnly)
 	if errors.Is(err, berrors.ErrTimeout) {
 		return nil, &LockedError{Path: path, Owner: readOwner(path)}
 	}
@@ -171,12 +161,45 @@ func Open(path string, opts Options) (*Store, error) {
 	db.MaxBatchDelay = maxBatchDelay
 	db.MaxBatchSize = maxBatchSize
 
-	s := &Store{path: path, db: db, readOnly: opts.ReadOnly, now: opts.Now}
+	s := &Store{path: path, db: db, readOnly: opts.ReadOnly, now: opts.Now, compactMinBytes: compactMinBytes}
 	if err := s.init(opts.Owner); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
 	return s, nil
+}
+
+// openLocked opens the bbolt file at path and takes its lock, waiting up to
+// timeout for it. Compact replaces the file by renaming a new one over it
+// while the old one is still locked, so an Open that was waiting for that
+// lock gets a file no longer at path: the path is looked up before and
+// after, and a file that changed meanwhile is opened again.
+func openLocked(path string, timeout time.Duration, readOnly bool) (*bolt.DB, error) {
+	for attempt := 0; ; attempt++ {
+		before, statErr := os.Stat(path)
+		var db *bolt.DB
+		// bbolt reads the free list while opening for writing; a corrupt one
+		// panics there. (The file handle is then lost until the process exits,
+		// which it is about to: the file is refused.)
+		err := guard(path, func() error {
+			var err error
+			db, err = bolt.Open(path, 0o600, &bolt.Options{
+				Timeout:         timeout,
+				ReadOnly:        readOnly,
+				FreelistType:    bolt.FreelistMapType,
+				InitialMmapSize: initialMmapSize,
+			})
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		after, err := os.Stat(path)
+		if err != nil || statErr != nil || os.SameFile(before, after) || attempt >= 3 {
+			return db, nil
+		}
+		_ = db.Close()
+	}
 }
 
 // init checks the schema, creates the buckets of a new file and records the
@@ -346,6 +369,7 @@ func (s *Store) Put(ctx context.Context, job Job) error {
 	if err := job.validate(); err != nil {
 		return fmt.Errorf("store: put %q: %w", job.Key, err)
 	}
+	job.lean()
 	data, err := json.Marshal(job)
 	if err != nil {
 		return fmt.Errorf("store: put %q: %w", job.Key, err)
@@ -452,6 +476,7 @@ func applyUpdate(old []byte, key string, now time.Time, fn func(*Job) error) ([]
 	if err := checkRequestID(prev, &job); err != nil {
 		return nil, err
 	}
+	job.lean()
 	return json.Marshal(job)
 }
 
@@ -498,6 +523,56 @@ func (s *Store) ForEach(ctx context.Context, fn func(Job) error) error {
 	return nil
 }
 
+// ForEachBrief calls brief for every job in key order with its key (valid
+// only during the call) and its Brief, read without decoding the record;
+// when brief returns true, fn is called with the whole job. It is ForEach
+// for callers that need most jobs only counted: status over a million done
+// jobs decodes none of them. fn's first error stops it and is returned
+// unwrapped; brief and fn must not call back into the store.
+func (s *Store) ForEachBrief(ctx context.Context, brief func(key []byte, b Brief) bool, fn func(Job) error) error {
+	if err := s.enter(); err != nil {
+		return fmt.Errorf("store: for each brief: %w", err)
+	}
+	defer s.mu.RUnlock()
+
+	var fnErr error
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketJobs)
+		if b == nil {
+			return nil
+		}
+		c := b.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			br, err := readBrief(v)
+			if err != nil {
+				return fmt.Errorf("%w: record %q does not decode: %w", ErrDamaged, k, err)
+			}
+			if !brief(k, br) {
+				continue
+			}
+			var job Job
+			if err := json.Unmarshal(v, &job); err != nil {
+				return fmt.Errorf("%w: record %q does not decode: %w", ErrDamaged, k, err)
+			}
+			if err := fn(job); err != nil {
+				fnErr = err
+				return err
+			}
+		}
+		return nil
+	})
+	if fnErr != nil {
+		return fnErr
+	}
+	if err != nil {
+		return fmt.Errorf("store: for each brief: %w", err)
+	}
+	return nil
+}
+
 // scanJobs decodes every job record in key order into a T — the whole Job,
 // or only the fields a caller needs (decoding less is most of the cost) —
 // and calls fn with it, stopping at the context's end or fn's first error.
@@ -535,10 +610,22 @@ func (s *Store) Counts(ctx context.Context) (map[State]int, error) {
 		counts[st] = 0
 	}
 	err := s.db.View(func(tx *bolt.Tx) error {
-		return scanJobs(ctx, tx, func(rec *storedID) error {
-			counts[rec.State]++
+		b := tx.Bucket(bucketJobs)
+		if b == nil {
 			return nil
-		})
+		}
+		c := b.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			br, err := readBrief(v)
+			if err != nil {
+				return fmt.Errorf("%w: record %q does not decode: %w", ErrDamaged, k, err)
+			}
+			counts[br.State]++
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: counts: %w", err)

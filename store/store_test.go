@@ -111,6 +111,7 @@ func TestRoundTrip(t *testing.T) {
 	got, err = f.store.Get(ctx, "a")
 	require.NoError(t, err)
 	done.UpdatedAt = f.clock.Now()
+	done.Outputs = []Output{{Path: "a.mp4", Size: 1234, SHA256: "ab12"}} // a done job keeps no result URL
 	assert.Equal(t, done, got)
 
 	var keys []string

@@ -437,6 +437,9 @@ func (b *batch) run(ctx context.Context, stdout, stderr io.Writer) error {
 	sum, runErr := run.Run(ctx, shard.Filter(rows, b.spec))
 	sum = wholeManifest(sum, b.shardRows)
 	stopProgress()
+	if ctx.Err() == nil {
+		compactState(ctx, st, b.log)
+	}
 	b.writeCSVIndex(ctx, ctlBatch)
 	printSummary(stdout, sum, client.Calls(), o.jsonSummary)
 	b.reportSpend(ctx, stdout, stderr, st, sp, runErr)

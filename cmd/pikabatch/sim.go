@@ -43,7 +43,7 @@ func newSimCmd(stdout io.Writer) *cobra.Command {
 	fs.StringVar(&o.cfg.Model, "model", sim.DefaultModel, "model ID served")
 	fs.IntVar(&o.cfg.Slots, "slots", sim.DefaultSlots, "GPU slots of the simulated account")
 	fs.IntVar(&o.queueMS, "queue-ms", 0, "extra `ms` each job waits in queue")
-	fs.IntVar(&o.runMS, "run-ms", int(sim.DefaultRunTime.Milliseconds()), "`ms` a 5-second clip renders (10-second clips take twice as long)")
+	fs.IntVar(&o.runMS, "run-ms", int(sim.DefaultRunTime.Milliseconds()), "`ms` a 5-second clip renders (10-second clips take twice as long; 0 = at once)")
 	fs.Float64Var(&o.cfg.RunJitter, "jitter", 0, "± fraction of random jitter in render time")
 	fs.IntVar(&o.cfg.VideoSize, "video-size", sim.DefaultVideoSize, "`bytes` per result video")
 	fs.IntVar(&o.cfg.MaxConcurrentSubmits, "max-jobs", 0, "account limit on jobs queued+running (429 above it; 0 = none)")
@@ -86,6 +86,11 @@ func runSim(ctx context.Context, o simOptions, stdout io.Writer) error {
 	}
 	cfg.QueueTime = time.Duration(o.queueMS) * time.Millisecond
 	cfg.RunTime = time.Duration(o.runMS) * time.Millisecond
+	if o.runMS == 0 {
+		// sim.Config reads a zero RunTime as its default; asked for on the
+		// command line, 0 means jobs that finish at once (the scale bench).
+		cfg.RunTime = time.Nanosecond
+	}
 	cfg.URLTTL = time.Duration(o.ttlMS) * time.Millisecond
 	cfg.Faults.RetryAfter = time.Duration(o.retryMS) * time.Millisecond
 	madeUp := cfg.Token == ""

@@ -174,3 +174,30 @@ func TestSimTryLineElsewhere(t *testing.T) {
 	assert.Equal(t, "try: RUNCOMFY_API_BASE=http://127.0.0.1:8787 RUNCOMFY_API_TOKEN=sim_x pikabatch run --manifest YOUR-MANIFEST.csv --out out", line)
 	assert.Contains(t, simTryLine("http://h", "a b'c", "", ""), `RUNCOMFY_API_TOKEN='a b'\''c'`, "quoted for the shell")
 }
+
+// --run-ms 0 asks for jobs that finish at once (the scale bench), not for
+// sim.Config's default run time.
+func TestSimRunMSZeroIsInstant(t *testing.T) {
+	t.Parallel()
+	banner := startSimCommand(t, "--token", "tok", "--run-ms", "0")
+	base := banner[0][strings.Index(banner[0], "http://"):strings.Index(banner[0], " (result")]
+	tr := &http.Transport{}
+	t.Cleanup(tr.CloseIdleConnections)
+	call := func(method, path, body string) map[string]any {
+		t.Helper()
+		req, err := http.NewRequestWithContext(t.Context(), method, base+path, strings.NewReader(body))
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer tok")
+		resp, err := (&http.Client{Transport: tr}).Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		var m map[string]any
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&m))
+		return m
+	}
+	m := call(http.MethodPost, "/v1/models/"+defaultModel, `{"image":"https://x.example/a.png"}`)
+	id, _ := m["request_id"].(string)
+	require.NotEmpty(t, id, "%v", m)
+	// The default run time is 2 s: a job already finished is the 0.
+	assert.Equal(t, "succeeded", call(http.MethodGet, "/v1/requests/"+id+"/result", "")["status"])
+}

@@ -220,3 +220,16 @@ func hasJobs(ctx context.Context, st *store.Store) bool {
 	err := st.ForEach(ctx, func(store.Job) error { return errStop })
 	return errors.Is(err, errStop)
 }
+
+// compactState rewrites the state file with full pages when a run has left
+// a fifth of it empty (store.Compact: records grow after they are first
+// written). It fails without harm, the file as it was, so it only logs.
+func compactState(ctx context.Context, st *store.Store, log *slog.Logger) {
+	res, err := st.Compact(ctx)
+	switch {
+	case err != nil:
+		log.Warn("state file not compacted", "err", err)
+	case res.Compacted:
+		log.Info("state file compacted", "bytes_before", res.Before, "bytes_after", res.After)
+	}
+}

@@ -28,6 +28,10 @@ type Store interface {
 	// ForEach calls fn for every job in key order inside one read transaction;
 	// fn must not call back into the store.
 	ForEach(ctx context.Context, fn func(store.Job) error) error
+	// ForEachBrief calls brief with every job's key and Brief, read without
+	// decoding the record, and fn with the whole job when brief returns
+	// true; fn must not call back into the store.
+	ForEachBrief(ctx context.Context, brief func(key []byte, b store.Brief) bool, fn func(store.Job) error) error
 }
 
 var _ Store = (*store.Store)(nil)
@@ -188,25 +192,30 @@ func (b *Batch) Status(ctx context.Context) (Status, error) {
 	}
 	groups := map[string]*FailureGroup{}
 	var oldest *store.Job
-	err := b.Store.ForEach(ctx, func(j store.Job) error {
+	// Only the jobs that are listed or grouped are decoded: a batch of a
+	// million done jobs is counted off the front of its records.
+	brief := func(key []byte, br store.Brief) bool {
 		s.Jobs++
-		s.ByState[j.State]++
+		s.ByState[br.State]++
 		switch {
-		case j.CostUSD != nil:
-			s.CostUSD += *j.CostUSD
+		case br.CostUSD != nil:
+			s.CostUSD += *br.CostUSD
 			s.CostJobs++
-		case j.Attempts > 0:
+		case br.Attempts > 0:
 			s.NoCostJobs++
 		}
-		if j.Orphan {
+		if br.Orphan {
 			s.Orphans++
 			if len(s.OrphanKeys) < maxListed {
-				s.OrphanKeys = append(s.OrphanKeys, j.Key)
+				s.OrphanKeys = append(s.OrphanKeys, string(key))
 			}
-			if j.State.HasRequestID() && !j.State.IsTerminal() {
+			if br.State.HasRequestID() && !br.State.IsTerminal() {
 				s.OrphansInFlight++
 			}
 		}
+		return br.State != store.StateDone && br.State != store.StatePending
+	}
+	err := b.Store.ForEachBrief(ctx, brief, func(j store.Job) error {
 		switch j.State {
 		case store.StateFailed, store.StateTimedOut, store.StateExpired, store.StateCancelled:
 			msg := j.LastError

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -127,4 +129,52 @@ func BenchmarkWriteIndexCSV(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(jobs)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+}
+
+// failAfter is a writer that fails once n bytes have been written.
+type failAfter struct{ n int }
+
+var errDiskFull = errors.New("disk full")
+
+func (w *failAfter) Write(p []byte) (int, error) {
+	if w.n < len(p) {
+		return 0, errDiskFull
+	}
+	w.n -= len(p)
+	return len(p), nil
+}
+
+// WriteIndex encodes on a goroutine of its own: entries keep their order
+// across its batches and sources, and a write error stops the sources and
+// is returned.
+func TestWriteIndexOrderAndWriteError(t *testing.T) {
+	t.Parallel()
+	source := func(from, n int, sent *int) exportFunc {
+		return exportFunc(func(fn func(results.Entry) error) error {
+			for i := from; i < from+n; i++ {
+				*sent++
+				if err := fn(results.Entry{Key: fmt.Sprintf("k%05d", i), State: store.StateDone}); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	var sent int
+	var buf bytes.Buffer
+	n, err := live.WriteIndex(context.Background(), &buf, live.JSONL, source(0, 700, &sent), source(700, 600, &sent))
+	require.NoError(t, err)
+	assert.Equal(t, 1300, n)
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	require.Len(t, lines, 1300)
+	for i, line := range lines {
+		var e results.Entry
+		require.NoError(t, json.Unmarshal([]byte(line), &e))
+		require.Equal(t, fmt.Sprintf("k%05d", i), e.Key)
+	}
+
+	sent = 0
+	_, err = live.WriteIndex(context.Background(), &failAfter{n: 10 << 10}, live.JSONL, source(0, 100_000, &sent))
+	require.ErrorIs(t, err, errDiskFull)
+	assert.Less(t, sent, 100_000, "the source stopped")
 }

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gocarina/gocsv"
@@ -362,17 +363,65 @@ func WriteIndexFor(ctx context.Context, w io.Writer, f Format, l CSVLayout, sour
 	if err != nil {
 		return 0, err
 	}
-	n := 0
-	for _, src := range sources {
-		if err := src.Export(ctx, func(e results.Entry) error {
-			n++
-			return iw.Write(e)
-		}); err != nil {
-			return n, err
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	batches := make(chan []results.Entry, 4)
+	var writeErr error // set by the writer before it cancels ctx
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for batch := range batches {
+			for _, e := range batch {
+				if err := iw.Write(e); err != nil {
+					writeErr = err
+					cancel(err)
+					for range batches { // let the sender finish
+					}
+					return
+				}
+			}
 		}
+	})
+	n := 0
+	batch := make([]results.Entry, 0, indexBatch)
+	send := func() error {
+		select {
+		case batches <- batch:
+			batch = make([]results.Entry, 0, indexBatch)
+			return nil
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+	}
+	for _, src := range sources {
+		err = src.Export(ctx, func(e results.Entry) error {
+			n++
+			batch = append(batch, e)
+			if len(batch) < indexBatch {
+				return nil
+			}
+			return send()
+		})
+		if err != nil {
+			break
+		}
+	}
+	if err == nil && len(batch) > 0 {
+		err = send()
+	}
+	close(batches)
+	wg.Wait()
+	if writeErr != nil {
+		return n, writeErr
+	}
+	if err != nil {
+		return n, err
 	}
 	return n, iw.Flush()
 }
+
+// indexBatch is how many entries WriteIndex hands its writer at a time:
+// enough to make the hand-over cheap, few enough to keep memory flat.
+const indexBatch = 256
 
 // DiscoverLayout finds a CSV export's columns from the entries themselves,
 // for an export that has no schema (`export` reads only state files): the

@@ -15,7 +15,11 @@ var urlInText = regexp.MustCompile(`(?i)\b[a-z][a-z0-9+.-]*://[^\s"'<>` + "`" + 
 
 // RedactURLsIn applies manifest.RedactURL to every URL in text.
 func RedactURLsIn(text string) string {
-	if !strings.Contains(text, "://") {
+	// RedactURL changes only a URL's user info (before an @) and its query
+	// (after a ?): text with neither is left as it is without the regexp,
+	// which took a fifth of an export's CPU for manifests of plain image
+	// URLs.
+	if !strings.Contains(text, "://") || !strings.ContainsAny(text, "@?") {
 		return text
 	}
 	return urlInText.ReplaceAllStringFunc(text, func(m string) string {
@@ -29,7 +33,9 @@ func RedactURLsIn(text string) string {
 // document, keeping everything else byte for byte. It returns doc itself
 // when nothing needed redacting (the common case: no allocation).
 func redactJSONStrings(doc []byte) []byte {
-	if !bytes.Contains(doc, []byte("://")) {
+	// As in RedactURLsIn; an escape (\u0040) could hide an @ or a ?.
+	if !bytes.Contains(doc, []byte("://")) ||
+		(!bytes.ContainsAny(doc, "@?") && !bytes.Contains(doc, []byte(`\u`))) {
 		return doc
 	}
 	var out []byte

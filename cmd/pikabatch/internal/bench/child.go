@@ -24,6 +24,12 @@ type childResult struct {
 // environment, and waits for it. A non-zero exit is an error carrying its
 // stderr.
 func (s *session) child(ctx context.Context, env []string, args ...string) (childResult, error) {
+	return s.childWatched(ctx, env, nil, args...)
+}
+
+// childWatched is child with watch, if set, called once the process has
+// started; the function it returns is called once the process has exited.
+func (s *session) childWatched(ctx context.Context, env []string, watch func(pid int) (stop func()), args ...string) (childResult, error) {
 	cmd := exec.CommandContext(ctx, s.cfg.Exe, args...)
 	cmd.Env = append(os.Environ(), env...)
 	var stdout, stderr bytes.Buffer
@@ -33,9 +39,14 @@ func (s *session) child(ctx context.Context, env []string, args ...string) (chil
 		return childResult{}, fmt.Errorf("pikabatch %s: %w", args[0], err)
 	}
 	peak := watchPeakRSS(cmd.Process.Pid)
+	stopWatch := func() {}
+	if watch != nil {
+		stopWatch = watch(cmd.Process.Pid)
+	}
 	err := cmd.Wait()
 	wall := time.Since(start)
 	maxRSS := peak()
+	stopWatch()
 	if err != nil {
 		msg := strings.TrimSpace(stderr.String())
 		if len(msg) > 2000 {
@@ -72,9 +83,19 @@ type runSummary struct {
 // runBatch runs `pikabatch run` against the simulator and checks that every
 // row ended done.
 func (s *session) runBatch(ctx context.Context, srv *simServer, manifest, out string, flags ...string) (childResult, runSummary, error) {
-	args := append([]string{"run", "--manifest", manifest, "--out", out, "--json", "-q"}, flags...)
 	env := []string{"RUNCOMFY_API_BASE=" + srv.apiURL, "RUNCOMFY_API_TOKEN=" + srv.Token(), "RUNCOMFY_API_TOKEN_FILE="}
-	res, err := s.child(ctx, env, args...)
+	return s.runBatchEnv(ctx, env, manifest, out, flags...)
+}
+
+// runBatchEnv is runBatch against the API that env names.
+func (s *session) runBatchEnv(ctx context.Context, env []string, manifest, out string, flags ...string) (childResult, runSummary, error) {
+	return s.runBatchWatched(ctx, env, nil, manifest, out, flags...)
+}
+
+// runBatchWatched is runBatchEnv with a watch on the child (see childWatched).
+func (s *session) runBatchWatched(ctx context.Context, env []string, watch func(pid int) func(), manifest, out string, flags ...string) (childResult, runSummary, error) {
+	args := append([]string{"run", "--manifest", manifest, "--out", out, "--json", "-q"}, flags...)
+	res, err := s.childWatched(ctx, env, watch, args...)
 	if err != nil {
 		return res, runSummary{}, err
 	}

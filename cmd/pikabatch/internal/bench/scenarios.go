@@ -34,6 +34,8 @@ func scenarios() []scenario {
 		validateScenario(),
 		resumeScenario(),
 		storeScenario(),
+		scaleScenario(),
+		scaleShardsScenario(),
 	}
 }
 
