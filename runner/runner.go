@@ -91,6 +91,12 @@ type Config struct {
 	// left, Run fails with ErrDeadline wrapped in ErrSubmitsStopped.
 	Deadline      time.Duration
 	DeadlineGrace time.Duration
+	// ExpectRows is how many rows the source will yield, when a pass over
+	// the manifest has counted them (the validation before a run): the
+	// run's set of claimed keys is sized once for them, so that its memory
+	// is taken at the start and stays flat. 0 means unknown; a wrong count
+	// costs memory or growth, nothing else.
+	ExpectRows int
 	// MaxSubmits caps the submits sent in one run, each a possible charge
 	// (a submit the API refused is not counted); 0 means no cap. Rows left
 	// over make Run fail with ErrSubmitCap wrapped in ErrSubmitsStopped.
@@ -514,7 +520,7 @@ func countFailedFinal(final map[store.State]int) int {
 // produce streams the rows, plans each against the store and starts the work
 // each needs. It returns when every row has been handed out or ctx ends.
 func (r *run) produce(ctx context.Context, src RowSource, g *errgroup.Group) error {
-	seen := newSeenKeys()
+	seen := newSeenKeys(r.cfg.ExpectRows)
 	for {
 		if ctx.Err() != nil {
 			// Stopping: the rows not read yet stay as they are. Summary.Rows

@@ -209,7 +209,8 @@ type batch struct {
 	spec          shard.Spec
 	format        manifest.Format
 	schema        *manifest.Schema
-	kept          []string // the kept columns seen, for results.csv
+	kept          []string         // the kept columns seen, for results.csv
+	counted       manifest.Summary // the validation pass's, to size the run's reader once
 	resultsFormat live.Format
 	logs          *logSink
 	log           *slog.Logger
@@ -308,7 +309,8 @@ func (b *batch) checkOptions() error {
 
 // manifestConfig says how the batch's manifest is read.
 func (b *batch) manifestConfig() manifest.Config {
-	return manifest.Config{Format: b.format, Schema: b.schema, Map: b.o.columnMap, Keep: b.o.keepColumns}
+	return manifest.Config{Format: b.format, Schema: b.schema, Map: b.o.columnMap, Keep: b.o.keepColumns,
+		Expect: b.counted}
 }
 
 // requireFolder refuses an --out that exists and is not a folder (exit 73):
@@ -338,6 +340,7 @@ func (b *batch) validateManifest(ctx context.Context) error {
 	}
 	b.log.Info("manifest valid", "file", b.o.manifest, "rows", msum.Rows)
 	b.kept = msum.Kept
+	b.counted = msum
 	if b.spec.IsSet() {
 		b.log.Info("shard", "shard", b.spec.String(), "rows", b.shardRows)
 	}
@@ -499,6 +502,7 @@ func (b *batch) newRunner(client runner.API, st runner.Checkpoint, fileTransport
 		Deadline:            o.deadline,
 		DeadlineGrace:       runnerGrace(o.deadlineGrace),
 		MaxSubmits:          o.maxSubmits,
+		ExpectRows:          b.shardRows,
 		Poll:                o.poll,
 		Download:            runner.DownloadConfig{MaxBytes: o.maxFileSize, IdleTimeout: o.dlIdleTimeout},
 		Hooks:               o.hooks,
