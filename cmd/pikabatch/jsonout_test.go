@@ -60,6 +60,7 @@ var jsonSchemas = map[string]struct {
 		"batches[].oldest_active.submitted_at", "batches[].oldest_active.age_ns",
 		"batches[].orphans", "batches[].orphan_keys[]", "batches[].orphans_in_flight",
 		"batches[].cost_usd", "batches[].cost_jobs", "batches[].no_cost_jobs",
+		"batches[].estimated_cost_usd", "batches[].estimated_cost_jobs", "batches[].estimate_basis",
 		"batches[].live.pid", "batches[].live.host", "batches[].live.started_at", "batches[].live.command",
 		"batches[].live.rows", "batches[].live.finished", "batches[].live.done", "batches[].live.left",
 		"batches[].live.in_progress", "batches[].live.jobs_per_minute", "batches[].live.eta_ns",

@@ -26,6 +26,7 @@ import (
 	"github.com/pikabatch/pikabatch/runner/api"
 	"github.com/pikabatch/pikabatch/runner/live"
 	"github.com/pikabatch/pikabatch/runner/reasons"
+	"github.com/pikabatch/pikabatch/runner/results"
 	"github.com/pikabatch/pikabatch/store"
 )
 
@@ -417,7 +418,7 @@ func (b *batch) run(ctx context.Context, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	run, err := b.newRunner(sp.api(client), st, fileTransport)
+	run, err := b.newRunner(sp.api(client), st, fileTransport, sp.estimator())
 	if err != nil {
 		return err
 	}
@@ -429,7 +430,7 @@ func (b *batch) run(ctx context.Context, stdout, stderr io.Writer) error {
 
 	// status, cancel and export from another terminal reach this run here.
 	ctlBatch := &live.Batch{Path: b.state.path, Store: st, Logger: b.log,
-		API: func() (live.Canceller, error) { return client, nil },
+		API: func() (live.Canceller, error) { return client, nil }, Pricer: sp.recordedPricer(),
 		Run: &live.Run{Owner: owner, Rows: b.shardRows, Snapshot: liveSnapshot(run), Calls: client.Calls}}
 	defer b.serveControl(ctlBatch).Close()
 
@@ -484,7 +485,7 @@ func newAPIClient(o batchOptions, tr http.RoundTripper, log *slog.Logger) (*api.
 }
 
 // newRunner builds the runner from the options.
-func (b *batch) newRunner(client runner.API, st runner.Checkpoint, fileTransport http.RoundTripper) (*runner.Runner, error) {
+func (b *batch) newRunner(client runner.API, st runner.Checkpoint, fileTransport http.RoundTripper, est results.Estimator) (*runner.Runner, error) {
 	o := b.o
 	return runner.New(runner.Config{
 		Model:               o.model,
@@ -503,6 +504,7 @@ func (b *batch) newRunner(client runner.API, st runner.Checkpoint, fileTransport
 		Download:            runner.DownloadConfig{MaxBytes: o.maxFileSize, IdleTimeout: o.dlIdleTimeout},
 		Hooks:               o.hooks,
 		IndexName:           b.spec.IndexName("jsonl"),
+		EstimateCost:        est,
 		// Result files live on a storage host: this client never carries the token.
 		HTTPClient: &http.Client{Transport: fileTransport},
 		Logger:     b.log,
