@@ -378,7 +378,9 @@ func (b *batch) preview(ctx context.Context, stdout io.Writer) error {
 		return err
 	}
 	if b.schema == nil {
-		return usagef("model %s has no built-in input schema and a dry run reads no catalog: give it with --schema FILE", b.o.model)
+		if err := b.previewSchema(ctx, readState); err != nil {
+			return err
+		}
 	}
 	rows, err := manifestRows(b.o.manifest, b.manifestConfig())
 	if err != nil {
