@@ -122,7 +122,8 @@ func validateJSONOf(s manifest.Summary) validateJSON {
 type urlCheckJSON struct {
 	Line        int    `json:"line"`
 	Key         string `json:"key"`
-	URL         string `json:"url"` // signatures redacted
+	Field       string `json:"field,omitempty"` // the file input, for models with several
+	URL         string `json:"url"`             // signatures redacted
 	OK          bool   `json:"ok"`
 	Status      int    `json:"status,omitempty"` // HTTP status of the answer used
 	Method      string `json:"method,omitempty"` // HEAD or GET
@@ -132,7 +133,7 @@ type urlCheckJSON struct {
 }
 
 func urlCheckJSONOf(c urlCheck) urlCheckJSON {
-	return urlCheckJSON{Line: c.Line, Key: c.Key, URL: c.URL, OK: c.OK, Status: c.Status, Method: c.Method,
+	return urlCheckJSON{Line: c.Line, Key: c.Key, Field: c.Field, URL: c.URL, OK: c.OK, Status: c.Status, Method: c.Method,
 		ContentType: c.ContentType, Size: c.Size, Problem: c.Problem}
 }
 

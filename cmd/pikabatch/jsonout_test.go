@@ -48,7 +48,7 @@ var jsonSchemas = map[string]struct {
 		"estimated_cost.usd", "estimated_cost.max_usd", "estimated_cost.rows", "estimated_cost.unknown_rows",
 		"estimated_cost.basis", "estimated_cost.is_estimate"}},
 	"validate": {validateJSON{}, []string{"version", "rows", "by_resolution.*", "by_duration_s.*", "duplicate_rows",
-		"urls[].line", "urls[].key", "urls[].url", "urls[].ok", "urls[].status", "urls[].method", "urls[].content_type",
+		"urls[].line", "urls[].key", "urls[].field", "urls[].url", "urls[].ok", "urls[].status", "urls[].method", "urls[].content_type",
 		"urls[].size", "urls[].problem",
 		"estimated_cost.usd", "estimated_cost.max_usd", "estimated_cost.rows", "estimated_cost.unknown_rows",
 		"estimated_cost.basis", "estimated_cost.is_estimate"}},

@@ -84,7 +84,7 @@ func (o *batchOptions) register(fs *pflag.FlagSet) {
 	fs.StringVar(&o.out, "out", "", "output `folder` for videos, state and results index (created if missing)")
 	fs.StringVar(&o.state, "state", "", "checkpoint `file` (default OUT/.pikabatch.db)")
 	fs.StringVar(&o.model, "model", defaultModel, "model ID")
-	fs.StringVar(&o.schema, "schema", "", "the model's input schema, a JSON Schema `file` (offline; default: the built-in one of pika/pika-2-2/image-to-video)")
+	fs.StringVar(&o.schema, "schema", "", "the model's input schema, a JSON Schema `file` (offline; default: the built-in one of pika/pika-2-2/image-to-video, else the one the state file recorded, else the catalog's)")
 	registerColumnFlags(fs, &o.columnMap, &o.keepColumns)
 	fs.StringVar(&o.apiBase, "api-base", envOr("RUNCOMFY_API_BASE", "https://model-api.runcomfy.net"), "API base URL (env RUNCOMFY_API_BASE); https unless loopback")
 	fs.IntVar(&o.concurrency, "concurrency", 8, "jobs in flight on the API at once (submitted, not finished)")

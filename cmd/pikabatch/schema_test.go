@@ -258,6 +258,15 @@ func TestCheckURLsEveryFileField(t *testing.T) {
 	assert.Contains(t, stdout, "file URLs: 5 checked in 2 rows, 3 ok, 2 would fail (1 row)\n")
 	assert.True(t, strings.HasSuffix(stdout, m+": 2 rows, 1 would fail: their file URLs failed the check\n"), "%s", stdout)
 	assert.Contains(t, stderr, "1 of 2 rows")
+
+	// --json names the field of each verdict too.
+	code, stdout, stderr = invoke(t, nil, "validate", "--manifest", m, "--schema", schema, "--check-urls",
+		"--check-rps", "1000", "--json")
+	require.Equal(t, exitDataErr, code, stderr)
+	var v validateJSON
+	require.NoError(t, json.Unmarshal([]byte(stdout), &v))
+	require.Len(t, v.URLs, 5)
+	assert.Equal(t, []string{"image", "mask_url"}, []string{v.URLs[0].Field, v.URLs[1].Field})
 }
 
 // TestCatalogSchema: a model the simulator's catalog serves is checked
