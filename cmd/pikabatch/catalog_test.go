@@ -27,7 +27,7 @@ func TestModelsCommand(t *testing.T) {
 
 	code, out, _ = invoke(t, env, "models", "--category", "text-to-video", "--json")
 	require.Equal(t, exitOK, code)
-	assert.JSONEq(t, `{"models":[{"model_id":"sim/motion-lite/text-to-video","display_name":"Motion Lite Text to Video",
+	assert.JSONEq(t, `{"version":1,"models":[{"model_id":"sim/motion-lite/text-to-video","display_name":"Motion Lite Text to Video",
 		"categories":["text-to-video"],"base_price_usd":0.02,"price_unit":"second"}],"total":1}`, out)
 
 	code, out, _ = invoke(t, env, "models", "--search", "nothing-like-it")
@@ -87,7 +87,7 @@ func TestBalanceCommand(t *testing.T) {
 	assert.Equal(t, "balance: $2.50 USD\n", out)
 	code, out, _ = invoke(t, env, "balance", "--json")
 	require.Equal(t, exitOK, code)
-	assert.JSONEq(t, `{"balance_usd":2.5,"currency":"USD"}`, out)
+	assert.JSONEq(t, `{"version":1,"balance_usd":2.5,"currency":"USD"}`, out)
 
 	// A balance host of its own, configured apart from the API.
 	other := startSim(t, sim.Config{BalanceUSD: 7})

@@ -75,6 +75,12 @@ var jsonSchemas = map[string]struct {
 	"bench": {benchJSON{}, []string{"version", "scenarios[].scenario", "scenarios[].setup", "scenarios[].figures[].name",
 		"scenarios[].figures[].unit", "scenarios[].figures[].median", "scenarios[].figures[].runs[]",
 		"scenarios[].figures[].target.at_most", "scenarios[].figures[].target.limit", "scenarios[].figures[].target.report_only"}},
+	"models": {modelsJSON{}, []string{"version", "total", "models[].model_id", "models[].display_name",
+		"models[].categories[]", "models[].base_price_usd", "models[].price_unit"}},
+	"models show": {modelShowJSON{}, []string{"version", "model_id", "display_name", "categories[]", "base_price_usd",
+		"price_unit", "fields[].name", "fields[].type", "fields[].required", "fields[].default", "fields[].enum[]",
+		"fields[].minimum", "fields[].maximum", "fields[].format", "input_schema"}},
+	"balance": {balanceJSON{}, []string{"version", "balance_usd", "currency"}},
 	"notify-url payload": {notifyPayload{}, slices.Concat([]string{"version", "text", "outcome", "exit_code", "error", "host",
 		"manifest", "state_file"}, prefixed("summary.", figureKeys), prefixed("api_calls.", apiCallKeys))},
 }
@@ -125,6 +131,10 @@ func fill(v reflect.Value) {
 		v.Set(reflect.New(v.Type().Elem()))
 		fill(v.Elem())
 	case reflect.Slice:
+		if v.Type() == reflect.TypeFor[json.RawMessage]() {
+			v.SetBytes([]byte(`{"x":1}`))
+			return
+		}
 		v.Set(reflect.MakeSlice(v.Type(), 1, 1))
 		fill(v.Index(0))
 	case reflect.Map:
@@ -136,6 +146,8 @@ func fill(v reflect.Value) {
 		v.SetMapIndex(k, e)
 	case reflect.String:
 		v.SetString("x")
+	case reflect.Interface:
+		v.Set(reflect.ValueOf("x"))
 	case reflect.Bool:
 		v.SetBool(true)
 	case reflect.Int, reflect.Int64:
@@ -144,6 +156,10 @@ func fill(v reflect.Value) {
 		v.SetFloat(1)
 	}
 }
+
+// opaqueKeys hold a document of someone else's schema, passed on as it
+// is: the model's input schema, whose keys are the model's field names.
+var opaqueKeys = map[string]bool{"input_schema": true}
 
 // keyPaths lists the key paths of a decoded JSON document, sorted: a
 // map's keys as they are (fill's "*", or a real output's states).
@@ -156,7 +172,10 @@ func keyPaths(prefix string, doc any) []string {
 			if prefix != "" {
 				p = prefix + "." + k
 			}
-			sub := keyPaths(p, v)
+			var sub []string
+			if !opaqueKeys[k] {
+				sub = keyPaths(p, v)
+			}
 			if len(sub) == 0 {
 				out = append(out, p)
 			}
@@ -227,4 +246,7 @@ func TestJSONOutputs(t *testing.T) {
 	check("cancel", exitOK, "cancel", "--out", out, "--json")
 	require.NoError(t, os.Remove(filepath.Join(out, ".pikabatch.db")))
 	check("recover", exitOK, "recover", "--out", out, "--json")
+	check("models", exitOK, "models", "--api-base", srv.APIURL, "--json")
+	check("models show", exitOK, "models", "show", "sim/still-lite/text-to-image", "--api-base", srv.APIURL, "--json")
+	check("balance", exitOK, "balance", "--api-base", srv.APIURL, "--json")
 }

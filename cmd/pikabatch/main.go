@@ -178,6 +178,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		newStatusCmd(stdout),
 		newCancelCmd(stdout),
 		newExportCmd(stdout, stderr),
+		newReportCmd(stdout),
 		newVerifyCmd(stdout),
 		newRecoverCmd(stdout),
 		newDemoCmd(stdout, stderr),
