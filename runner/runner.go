@@ -18,6 +18,7 @@ import (
 	"github.com/pikabatch/pikabatch/manifest"
 	"github.com/pikabatch/pikabatch/runner/api"
 	"github.com/pikabatch/pikabatch/runner/reasons"
+	"github.com/pikabatch/pikabatch/runner/results"
 	"github.com/pikabatch/pikabatch/store"
 )
 
@@ -118,6 +119,9 @@ type Config struct {
 	// IndexName is the results index file in OutDir; default results.IndexFile.
 	// Shards sharing a folder each write their own (results-K-of-N.jsonl).
 	IndexName string
+	// EstimateCost estimates, in the results index, the cost of the jobs
+	// sent without a reported one (cost_estimated_usd); nil: none.
+	EstimateCost results.Estimator
 
 	// FS is the file system seam; default the real one.
 	FS FS

@@ -122,7 +122,8 @@ func validateJSONOf(s manifest.Summary) validateJSON {
 type urlCheckJSON struct {
 	Line        int    `json:"line"`
 	Key         string `json:"key"`
-	URL         string `json:"url"` // signatures redacted
+	Field       string `json:"field,omitempty"` // the file input, for models with several
+	URL         string `json:"url"`             // signatures redacted
 	OK          bool   `json:"ok"`
 	Status      int    `json:"status,omitempty"` // HTTP status of the answer used
 	Method      string `json:"method,omitempty"` // HEAD or GET
@@ -132,7 +133,7 @@ type urlCheckJSON struct {
 }
 
 func urlCheckJSONOf(c urlCheck) urlCheckJSON {
-	return urlCheckJSON{Line: c.Line, Key: c.Key, URL: c.URL, OK: c.OK, Status: c.Status, Method: c.Method,
+	return urlCheckJSON{Line: c.Line, Key: c.Key, Field: c.Field, URL: c.URL, OK: c.OK, Status: c.Status, Method: c.Method,
 		ContentType: c.ContentType, Size: c.Size, Problem: c.Problem}
 }
 
@@ -163,6 +164,12 @@ type batchStatusJSON struct {
 	CostUSD         float64             `json:"cost_usd,omitempty"`     // reported by the API
 	CostJobs        int                 `json:"cost_jobs,omitempty"`    // jobs with a reported cost
 	NoCostJobs      int                 `json:"no_cost_jobs,omitempty"` // jobs sent without one
+	// EstimatedCostUSD estimates EstimatedCostJobs of the NoCostJobs at
+	// the price the state file recorded (EstimateBasis): marked, never
+	// added to CostUSD.
+	EstimatedCostUSD  float64 `json:"estimated_cost_usd,omitempty"`
+	EstimatedCostJobs int     `json:"estimated_cost_jobs,omitempty"`
+	EstimateBasis     string  `json:"estimate_basis,omitempty"`
 }
 
 // liveRunJSON is a live run's progress (live.RunInfo).
@@ -201,7 +208,8 @@ type activeJobJSON struct {
 func batchStatusJSONOf(s live.Status) batchStatusJSON {
 	b := batchStatusJSON{StateFile: s.StateFile, Jobs: s.Jobs, ByState: s.ByState, Uncertain: s.Uncertain,
 		UncertainKeys: s.UncertainKeys, Orphans: s.Orphans, OrphanKeys: s.OrphanKeys, OrphansInFlight: s.OrphansInFlight,
-		CostUSD: s.CostUSD, CostJobs: s.CostJobs, NoCostJobs: s.NoCostJobs}
+		CostUSD: s.CostUSD, CostJobs: s.CostJobs, NoCostJobs: s.NoCostJobs,
+		EstimatedCostUSD: s.EstimatedCostUSD, EstimatedCostJobs: s.EstimatedCostJobs, EstimateBasis: s.EstimateBasis}
 	if l := s.Live; l != nil {
 		b.Live = &liveRunJSON{PID: l.PID, Host: l.Host, StartedAt: l.StartedAt, Command: l.Command, Rows: l.Rows,
 			Finished: l.Finished, Done: l.Done, Left: l.Left, InProgress: l.InProgress, ThisRun: l.ThisRun,

@@ -171,6 +171,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root.SetVersionTemplate("pikabatch {{.Version}}\n")
 	root.SetFlagErrorFunc(flagError)
 	root.SetUsageTemplate(usageTemplate)
+	root.SetHelpCommand(newHelpCmd())
 	root.AddCommand(
 		newRunCmd(stdout, stderr),
 		newValidateCmd(stdout),
@@ -187,6 +188,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		newBenchCmd(stdout, stderr),
 		newVersionCmd(stdout),
 	)
+	refuseUnknownShells(root)
 	return root
 }
 

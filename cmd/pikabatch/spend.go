@@ -20,6 +20,7 @@ import (
 	"github.com/pikabatch/pikabatch/runner/budget"
 	"github.com/pikabatch/pikabatch/runner/live"
 	"github.com/pikabatch/pikabatch/runner/price"
+	"github.com/pikabatch/pikabatch/runner/results"
 	"github.com/pikabatch/pikabatch/store"
 )
 
@@ -102,6 +103,9 @@ func (b *batch) prepareSpend(ctx context.Context, c catalogReader, st *store.Sto
 		}
 	}
 	s.pricer = pricerFor(m, o.cost.priceUSD)
+	if err := recordPrice(ctx, st, &s.pricer, merr); err != nil {
+		return nil, err
+	}
 	_, perr := s.pricer.Job(func(string) (any, bool) { return 5, true })
 	s.priced = perr == nil
 	if limit > 0 {
@@ -125,6 +129,48 @@ func (b *batch) prepareSpend(ctx context.Context, c catalogReader, st *store.Sto
 		return nil, err
 	}
 	return s, nil
+}
+
+// recordPrice records the price of a job in the state file at first use
+// (price.MetaKey), as the input schema is, so that status and export
+// estimate the jobs the API reported no cost for with no catalog at hand;
+// a --price given later is recorded over it, as the run's summary uses
+// it. A catalog that cannot answer now leaves p as the one recorded.
+func recordPrice(ctx context.Context, st metaStore, p *price.Pricer, merr error) error {
+	raw, err := st.Meta(ctx, price.MetaKey)
+	if err != nil {
+		return err
+	}
+	if merr != nil && p.Kind() != price.PerJob && raw != "" {
+		if *p, err = price.ParseRecord(raw); err != nil {
+			return fmt.Errorf("state file: %w", err)
+		}
+		return nil
+	}
+	rec, err := p.Record()
+	if err != nil || rec == "" || rec == raw || (raw != "" && p.Kind() != price.PerJob) {
+		return err
+	}
+	return st.SetMeta(ctx, price.MetaKey, rec)
+}
+
+// estimator estimates the cost of jobs without a reported one in the
+// results index; nil without a price.
+func (s *spend) estimator() results.Estimator {
+	if !s.priced {
+		return nil
+	}
+	return live.Estimator(s.pricer)
+}
+
+// recordedPricer is the price status and export estimate with while this
+// run holds the state file; nil without one.
+func (s *spend) recordedPricer() *price.Pricer {
+	if !s.priced {
+		return nil
+	}
+	p := s.pricer
+	return &p
 }
 
 // budgetLimit is --max-cost, recorded in the state for the runs after; or,
@@ -346,8 +392,15 @@ func costStatusLine(st live.Status) string {
 		return ""
 	}
 	line := fmt.Sprintf("spent: %s as the API reported it for %d jobs", price.USD(st.CostUSD), st.CostJobs)
-	if st.NoCostJobs > 0 {
-		line += fmt.Sprintf("; %d jobs sent without a reported cost (unknown; the run's summary estimates them)", st.NoCostJobs)
+	switch unknown := st.NoCostJobs - st.EstimatedCostJobs; {
+	case st.EstimatedCostJobs > 0 && unknown > 0:
+		line += fmt.Sprintf("; estimated %s for %d jobs sent without a reported cost (%s), unknown for %d more",
+			price.USD(st.EstimatedCostUSD), st.EstimatedCostJobs, st.EstimateBasis, unknown)
+	case st.EstimatedCostJobs > 0:
+		line += fmt.Sprintf("; estimated %s for %d jobs sent without a reported cost (%s)",
+			price.USD(st.EstimatedCostUSD), st.EstimatedCostJobs, st.EstimateBasis)
+	case unknown > 0:
+		line += fmt.Sprintf("; %d jobs sent without a reported cost (unknown: no price recorded in the state file)", unknown)
 	}
 	return line
 }
