@@ -214,6 +214,8 @@ const MetaKey = "price"
 
 // record is the recorded form of a Config: a few dozen bytes per state
 // file, never per job.
+// record is Config as the state file keeps it: the same fields, so each
+// converts to the other, with keys of the state's style.
 type record struct {
 	BaseUSD        *float64 `json:"base_usd,omitempty"`
 	Unit           string   `json:"unit,omitempty"`
@@ -238,7 +240,7 @@ func ParseRecord(raw string) (Pricer, error) {
 	if err := json.Unmarshal([]byte(raw), &r); err != nil {
 		return Pricer{}, fmt.Errorf("recorded price %q: %w", raw, err)
 	}
-	return New(Config{BaseUSD: r.BaseUSD, Unit: r.Unit, OverrideUSD: r.OverrideUSD, DefaultSeconds: r.DefaultSeconds}), nil
+	return New(Config(r)), nil
 }
 
 // Charged is the estimated cost of a job that was sent attempts times
