@@ -213,9 +213,8 @@ func USD(v float64) string {
 const MetaKey = "price"
 
 // record is the recorded form of a Config: a few dozen bytes per state
-// file, never per job.
-// record is Config as the state file keeps it: the same fields, so each
-// converts to the other, with keys of the state's style.
+// file, never per job. It has Config's fields, so each converts to the
+// other.
 type record struct {
 	BaseUSD        *float64 `json:"base_usd,omitempty"`
 	Unit           string   `json:"unit,omitempty"`
