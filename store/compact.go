@@ -110,11 +110,10 @@ func (s *Store) Compact(ctx context.Context) (CompactResult, error) {
 	if err := os.Rename(tmp, s.path); err != nil {
 		return fail(err)
 	}
-	// The new file is in place: from here on, failing would leave this
-	// Store on the old one.
-	if err := syncDir(filepath.Dir(s.path)); err != nil {
-		return fail(err)
-	}
+	// The new file is in place and the old one unlinked: from here on this
+	// Store must move to it whatever happens, or its writes would go to a
+	// file nobody opens again while the one at the path has no lock.
+	syncErr := s.syncDir(filepath.Dir(s.path))
 	dst.MaxBatchDelay = maxBatchDelay
 	dst.MaxBatchSize = maxBatchSize
 	old := s.db
@@ -124,6 +123,12 @@ func (s *Store) Compact(ctx context.Context) (CompactResult, error) {
 		res.After = fi.Size()
 	}
 	res.Compacted = true
+	if syncErr != nil {
+		// Until the directory is synced (the next writable Open does), a
+		// power cut may bring the old file back and lose later writes:
+		// the caller is told, and the Store is on the new file regardless.
+		return res, fmt.Errorf("store: compact: sync directory: %w", syncErr)
+	}
 	return res, nil
 }
 

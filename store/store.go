@@ -96,6 +96,8 @@ type Store struct {
 	commits atomic.Int64
 	// compactMinBytes is the smallest file Compact rewrites.
 	compactMinBytes int64
+	// syncDir fsyncs a directory; tests make it fail.
+	syncDir func(dir string) error
 
 	// hooked is the last write transaction given a commit counter. bbolt's
 	// Batch runs many calls in one transaction and re-runs them in a new one
@@ -161,7 +163,7 @@ func Open(path string, opts Options) (*Store, error) {
 	db.MaxBatchDelay = maxBatchDelay
 	db.MaxBatchSize = maxBatchSize
 
-	s := &Store{path: path, db: db, readOnly: opts.ReadOnly, now: opts.Now, compactMinBytes: compactMinBytes}
+	s := &Store{path: path, db: db, readOnly: opts.ReadOnly, now: opts.Now, compactMinBytes: compactMinBytes, syncDir: syncDir}
 	if err := s.init(opts.Owner); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
