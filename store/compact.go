@@ -90,7 +90,13 @@ func (s *Store) Compact(ctx context.Context) (CompactResult, error) {
 		return res, nil
 	}
 
-	tmp := s.path + ".compact"
+	// A state file reached through a symlink is replaced where it lives:
+	// renaming over the link would leave its target with the older state.
+	target, err := filepath.EvalSymlinks(s.path)
+	if err != nil {
+		return res, fmt.Errorf("store: compact: %w", err)
+	}
+	tmp := target + ".compact"
 	_ = os.Remove(tmp) // left by a compaction that died
 	dst, err := bolt.Open(tmp, 0o600, &bolt.Options{FreelistType: bolt.FreelistMapType, InitialMmapSize: initialMmapSize})
 	if err != nil {
@@ -107,13 +113,13 @@ func (s *Store) Compact(ctx context.Context) (CompactResult, error) {
 	if err := dst.Update(func(tx *bolt.Tx) error { return carryGenerations(tx, generation) }); err != nil {
 		return fail(err)
 	}
-	if err := os.Rename(tmp, s.path); err != nil {
+	if err := os.Rename(tmp, target); err != nil {
 		return fail(err)
 	}
 	// The new file is in place and the old one unlinked: from here on this
 	// Store must move to it whatever happens, or its writes would go to a
 	// file nobody opens again while the one at the path has no lock.
-	syncErr := s.syncDir(filepath.Dir(s.path))
+	syncErr := s.syncDir(filepath.Dir(target))
 	dst.MaxBatchDelay = maxBatchDelay
 	dst.MaxBatchSize = maxBatchSize
 	old := s.db

@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -34,4 +36,39 @@ func TestCompactDirSyncFailureKeepsTheNewFile(t *testing.T) {
 	_, err = s.Get(ctx, "written-after-compacting")
 	require.NoError(t, err, "a write after a failed directory sync is not lost")
 	assert.Len(t, allJobs(t, s), 1001)
+}
+
+// A state file that is a symlink is compacted where it lives: replacing
+// the link with a regular file would leave the link's target with the
+// older state, which a later run pointed at it would resume (and submit
+// again every row done since).
+func TestCompactThroughSymlinkReplacesTheTarget(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	real := filepath.Join(dir, "real", "state.db")
+	require.NoError(t, os.MkdirAll(filepath.Dir(real), 0o700))
+	link := filepath.Join(dir, ".pikabatch.db")
+	require.NoError(t, os.Symlink(real, link))
+	s, err := Open(link, Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	ctx := context.Background()
+	s.compactMinBytes = 0
+	grow(t, s, 1000)
+
+	res, err := s.Compact(ctx)
+	require.NoError(t, err)
+	require.True(t, res.Compacted)
+	require.NoError(t, s.Put(ctx, newJob("after")))
+	require.NoError(t, s.Close())
+
+	fi, err := os.Lstat(link)
+	require.NoError(t, err)
+	assert.Equal(t, os.ModeSymlink, fi.Mode().Type(), "the link stays a link")
+	assert.NoFileExists(t, real+".compact")
+	assert.NoFileExists(t, link+".compact")
+	byTarget, err := Open(real, Options{})
+	require.NoError(t, err)
+	defer byTarget.Close()
+	assert.Equal(t, 1001, len(allJobs(t, byTarget)), "the target holds the newest state")
 }
