@@ -107,6 +107,10 @@ func (s *Store) Compact(ctx context.Context) (CompactResult, error) {
 		_ = os.Remove(tmp)
 		return res, fmt.Errorf("store: compact: %w", err)
 	}
+	// The new file is the old one to whoever shares it: same mode, owner.
+	if err := sameAccess(tmp, fi); err != nil {
+		return fail(err)
+	}
 	if err := bolt.Compact(dst, s.db, compactTxBytes); err != nil {
 		return fail(err)
 	}

@@ -72,3 +72,20 @@ func TestCompactThroughSymlinkReplacesTheTarget(t *testing.T) {
 	defer byTarget.Close()
 	assert.Equal(t, 1001, len(allJobs(t, byTarget)), "the target holds the newest state")
 }
+
+// The compacted file keeps the old one's permissions: a state shared with
+// a group (or made private) stays so.
+func TestCompactKeepsTheFileMode(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	f.store.compactMinBytes = 0
+	grow(t, f.store, 1000)
+	require.NoError(t, os.Chmod(f.path, 0o640))
+
+	res, err := f.store.Compact(context.Background())
+	require.NoError(t, err)
+	require.True(t, res.Compacted)
+	fi, err := os.Stat(f.path)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o640), fi.Mode().Perm())
+}
