@@ -34,6 +34,9 @@ const (
 	// metaGenerations counts the write transactions of the files this one
 	// replaced: bbolt's transaction ID starts again in a compacted file.
 	metaGenerations = "generations_before"
+
+	// staleMark stamps a mark that no transaction ID matches.
+	staleMark = "stale"
 )
 
 // CompactResult says what Compact did.
@@ -145,7 +148,8 @@ func (s *Store) Compact(ctx context.Context) (CompactResult, error) {
 // carryGenerations records in a compacted file how many write transactions
 // the file it replaces had committed (generation), and stamps the marks
 // that were current there with this transaction, so that they stay
-// current.
+// current. The others are stamped stale: the new file's transaction IDs
+// start again from a few, and would one day match their old stamp.
 func carryGenerations(tx *bolt.Tx, generation uint64) error {
 	meta := tx.Bucket(bucketMeta)
 	if meta == nil {
@@ -157,14 +161,20 @@ func carryGenerations(tx *bolt.Tx, generation uint64) error {
 	}
 	was, now := strconv.FormatUint(generation, 10), strconv.FormatUint(uint64(tx.ID()), 10)
 	type mark struct{ key, value []byte }
-	var current []mark
+	var restamped []mark
 	c := meta.Cursor()
 	for k, v := c.Seek([]byte(markPrefix)); k != nil && strings.HasPrefix(string(k), markPrefix); k, v = c.Next() {
-		if gen, rest, ok := strings.Cut(string(v), " "); ok && gen == was {
-			current = append(current, mark{key: append([]byte(nil), k...), value: []byte(now + " " + rest)})
+		gen, rest, ok := strings.Cut(string(v), " ")
+		if !ok {
+			continue
 		}
+		stamp := staleMark
+		if gen == was {
+			stamp = now
+		}
+		restamped = append(restamped, mark{key: append([]byte(nil), k...), value: []byte(stamp + " " + rest)})
 	}
-	for _, m := range current {
+	for _, m := range restamped {
 		if err := meta.Put(m.key, m.value); err != nil {
 			return err
 		}

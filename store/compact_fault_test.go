@@ -6,9 +6,11 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	bolt "go.etcd.io/bbolt"
 )
 
 // A directory fsync that fails after the rename must not leave the Store
@@ -88,4 +90,28 @@ func TestCompactKeepsTheFileMode(t *testing.T) {
 	fi, err := os.Stat(f.path)
 	require.NoError(t, err)
 	assert.Equal(t, os.FileMode(0o640), fi.Mode().Perm())
+}
+
+// A mark that was not current when the file was compacted must not turn
+// current again when the new file's transaction IDs, which start again
+// from a few, reach the number it was stamped with.
+func TestCompactStaleMarkStaysStale(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	f.store.compactMinBytes = 0
+	grow(t, f.store, 1000)
+	// Stamped with a transaction ID the new file will reach soon.
+	require.NoError(t, f.store.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketMeta).Put([]byte(markPrefix+"stale"), []byte("9 old"))
+	}))
+	res, err := f.store.Compact(ctx)
+	require.NoError(t, err)
+	require.True(t, res.Compacted)
+	for i := range 12 {
+		require.NoError(t, f.store.SetMeta(ctx, "tick", time.Duration(i).String()))
+		_, unchanged, err := f.store.Mark(ctx, "stale")
+		require.NoError(t, err)
+		require.False(t, unchanged, "after %d writes", i+1)
+	}
 }
