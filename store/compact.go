@@ -117,12 +117,15 @@ func (s *Store) Compact(ctx context.Context) (CompactResult, error) {
 	if err := bolt.Compact(dst, s.db, compactTxBytes); err != nil {
 		return fail(err)
 	}
+	s.reached("copied")
 	if err := dst.Update(func(tx *bolt.Tx) error { return carryGenerations(tx, generation) }); err != nil {
 		return fail(err)
 	}
+	s.reached("carried")
 	if err := os.Rename(tmp, target); err != nil {
 		return fail(err)
 	}
+	s.reached("renamed")
 	// The new file is in place and the old one unlinked: from here on this
 	// Store must move to it whatever happens, or its writes would go to a
 	// file nobody opens again while the one at the path has no lock.
@@ -131,6 +134,7 @@ func (s *Store) Compact(ctx context.Context) (CompactResult, error) {
 	dst.MaxBatchSize = maxBatchSize
 	old := s.db
 	s.db = dst
+	s.reached("swapped")
 	_ = old.Close() // unlinked: nothing more to lose
 	if fi, err := os.Stat(s.path); err == nil {
 		res.After = fi.Size()
@@ -143,6 +147,13 @@ func (s *Store) Compact(ctx context.Context) (CompactResult, error) {
 		return res, fmt.Errorf("store: compact: sync directory: %w", syncErr)
 	}
 	return res, nil
+}
+
+// reached tells a test that Compact got to step.
+func (s *Store) reached(step string) {
+	if s.compactReached != nil {
+		s.compactReached(step)
+	}
 }
 
 // carryGenerations records in a compacted file how many write transactions

@@ -98,6 +98,9 @@ type Store struct {
 	compactMinBytes int64
 	// syncDir fsyncs a directory; tests make it fail.
 	syncDir func(dir string) error
+	// compactReached, when set, is called at each step of Compact, so that
+	// a test can kill the process there.
+	compactReached func(step string)
 
 	// hooked is the last write transaction given a commit counter. bbolt's
 	// Batch runs many calls in one transaction and re-runs them in a new one
