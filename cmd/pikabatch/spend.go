@@ -151,11 +151,12 @@ func (b *batch) budgetLimit(ctx context.Context, st *store.Store) (float64, erro
 }
 
 // spentInState is the estimated spend of the jobs a state file records:
-// each job's price times its submits that may have been charged (Attempts:
-// re-sends of uncertain submits included, refusals not).
+// each job's price times its submits that may have been charged
+// (chargedSubmits).
 func spentInState(ctx context.Context, st runner.Checkpoint, p price.Pricer) (usd float64, unknown int, err error) {
 	err = st.ForEach(ctx, func(j store.Job) error {
-		if j.Attempts <= 0 {
+		n := chargedSubmits(j)
+		if n <= 0 {
 			return nil
 		}
 		v, err := p.Job(inputField(j.Input))
@@ -163,13 +164,25 @@ func spentInState(ctx context.Context, st runner.Checkpoint, p price.Pricer) (us
 			unknown++
 			return nil
 		}
-		usd += v * float64(j.Attempts)
+		usd += v * float64(n)
 		return nil
 	})
 	if err != nil {
 		return 0, 0, fmt.Errorf("count the spend recorded in the state: %w", err)
 	}
 	return usd, unknown, nil
+}
+
+// chargedSubmits is how many of a job's submits may have been charged:
+// its Attempts (re-sends of uncertain submits included), less the last
+// one when the API rejected it. A failed job without a request ID ended
+// on a rejected submit (400/422: no job made, nothing charged), which the
+// run gave back to the budget but the state still counts as an attempt.
+func chargedSubmits(j store.Job) int {
+	if j.State == store.StateFailed && j.RequestID == "" && j.Attempts > 0 {
+		return j.Attempts - 1
+	}
+	return j.Attempts
 }
 
 // roundUSD rounds dollars to micro-dollars for logs and JSON: sums of
@@ -378,15 +391,15 @@ func spendOf(ctx context.Context, st runner.Checkpoint, s *spend, since time.Tim
 				r.RunReportedUSD += *j.CostUSD
 				r.RunReportedJobs++
 			}
-		case j.Attempts > 0 && s.priced:
+		case chargedSubmits(j) > 0 && s.priced:
 			usd, err := s.pricer.Job(inputField(j.Input))
 			if err != nil {
 				r.UnknownJobs++
 				return nil
 			}
-			r.EstimatedUSD += usd * float64(j.Attempts)
+			r.EstimatedUSD += usd * float64(chargedSubmits(j))
 			r.EstimatedJobs++
-		case j.Attempts > 0:
+		case chargedSubmits(j) > 0:
 			r.UnknownJobs++
 		}
 		return nil

@@ -1,0 +1,49 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/pikabatch/pikabatch/runner/price"
+	"github.com/pikabatch/pikabatch/store"
+)
+
+// budgetState opens a state file holding jobs, closed when the test ends.
+func budgetState(t *testing.T, jobs ...store.Job) *store.Store {
+	t.Helper()
+	st, err := store.Open(filepath.Join(t.TempDir(), ".pikabatch.db"), store.Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, st.Close()) })
+	for _, j := range jobs {
+		if j.ParamHash == "" {
+			j.ParamHash = "h-" + j.Key
+		}
+		if j.Input == nil {
+			j.Input = json.RawMessage(`{}`)
+		}
+		require.NoError(t, st.Put(context.Background(), j))
+	}
+	return st
+}
+
+// A submit the API rejected (400/422: no job, nothing charged) gives its
+// reservation back in the run; the next run must not take it again from
+// the budget by counting the attempt the state keeps.
+func TestSpentInStateSkipsRejectedSubmits(t *testing.T) {
+	t.Parallel()
+	st := budgetState(t,
+		store.Job{Key: "done", State: store.StateDone, RequestID: "req-1", Attempts: 1},
+		store.Job{Key: "rejected", State: store.StateFailed, Attempts: 1, LastError: "input rejected"},
+		store.Job{Key: "lost-then-rejected", State: store.StateFailed, Attempts: 2, Resent: 1, LastError: "input rejected"},
+		store.Job{Key: "failed-render", State: store.StateFailed, RequestID: "req-2", Attempts: 1},
+	)
+	usd, unknown, err := spentInState(context.Background(), st, price.New(price.Config{OverrideUSD: 0.5}))
+	require.NoError(t, err)
+	assert.Zero(t, unknown)
+	assert.Equal(t, 1.5, usd, "done, the lost first send, and the failed render: not the rejections")
+}
