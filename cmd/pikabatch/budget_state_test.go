@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pikabatch/pikabatch/runner/budget"
 	"github.com/pikabatch/pikabatch/runner/price"
 	"github.com/pikabatch/pikabatch/store"
 )
@@ -46,4 +47,27 @@ func TestSpentInStateSkipsRejectedSubmits(t *testing.T) {
 	require.NoError(t, err)
 	assert.Zero(t, unknown)
 	assert.Equal(t, 1.5, usd, "done, the lost first send, and the failed render: not the rejections")
+}
+
+// The spend recorded in the state is counted as the budget reserves it:
+// each job rounded to micro-dollars. A float sum of the raw prices drifts
+// below what the runs reserved, and the next run would submit past the
+// limit.
+func TestSpentInStateCountsAsTheBudgetReserves(t *testing.T) {
+	t.Parallel()
+	const each, n = 0.0000006, 10 // reserved as 1 micro-dollar each
+	b, err := budget.New(n*0.000001, 0)
+	require.NoError(t, err)
+	var jobs []store.Job
+	for i := range n {
+		require.NoError(t, b.Reserve(each), "job %d", i)
+		jobs = append(jobs, store.Job{Key: string(rune('a' + i)), State: store.StateDone, RequestID: "r", Attempts: 1})
+	}
+	require.Error(t, b.Reserve(each), "the first run stops at the limit")
+
+	usd, _, err := spentInState(context.Background(), budgetState(t, jobs...), price.New(price.Config{OverrideUSD: each}))
+	require.NoError(t, err)
+	next, err := budget.New(n*0.000001, usd)
+	require.NoError(t, err)
+	assert.ErrorIs(t, next.Reserve(each), budget.ErrOverBudget, "the next run finds the budget spent")
 }

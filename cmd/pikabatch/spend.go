@@ -152,8 +152,11 @@ func (b *batch) budgetLimit(ctx context.Context, st *store.Store) (float64, erro
 
 // spentInState is the estimated spend of the jobs a state file records:
 // each job's price times its submits that may have been charged
-// (chargedSubmits).
+// (chargedSubmits). Each job is rounded to micro-dollars, as the budget
+// reserved it, and summed exactly: a float sum of raw prices drifts below
+// what the runs reserved.
 func spentInState(ctx context.Context, st runner.Checkpoint, p price.Pricer) (usd float64, unknown int, err error) {
+	var micro int64
 	err = st.ForEach(ctx, func(j store.Job) error {
 		n := chargedSubmits(j)
 		if n <= 0 {
@@ -164,13 +167,13 @@ func spentInState(ctx context.Context, st runner.Checkpoint, p price.Pricer) (us
 			unknown++
 			return nil
 		}
-		usd += v * float64(n)
+		micro += int64(math.Round(v*1e6)) * int64(n)
 		return nil
 	})
 	if err != nil {
 		return 0, 0, fmt.Errorf("count the spend recorded in the state: %w", err)
 	}
-	return usd, unknown, nil
+	return float64(micro) / 1e6, unknown, nil
 }
 
 // chargedSubmits is how many of a job's submits may have been charged:
