@@ -11,6 +11,7 @@ import (
 
 	"github.com/pikabatch/pikabatch/runner/budget"
 	"github.com/pikabatch/pikabatch/runner/price"
+	"github.com/pikabatch/pikabatch/runner/sim"
 	"github.com/pikabatch/pikabatch/store"
 )
 
@@ -70,4 +71,25 @@ func TestSpentInStateCountsAsTheBudgetReserves(t *testing.T) {
 	next, err := budget.New(n*0.000001, usd)
 	require.NoError(t, err)
 	assert.ErrorIs(t, next.Reserve(each), budget.ErrOverBudget, "the next run finds the budget spent")
+}
+
+// A price that drops between runs must not make the jobs sent before
+// cheaper: the budget they used up stays used up. (A price that rises
+// counts them at the new price: more, never less, than was reserved.)
+func TestMaxCostPriceDropBetweenRuns(t *testing.T) {
+	srv := startSim(t, sim.Config{Seed: 3})
+	dir := t.TempDir()
+	m := writeFile(t, filepath.Join(dir, "m.csv"), budgetRows())
+	env := tokenEnv(srv.APIURL)
+	args := []string{"run", "--manifest", m, "--out", filepath.Join(dir, "out"), "--concurrency", "1", "--progress", "off"}
+
+	code, stdout, stderr := invoke(t, env, append(args, "--max-cost", "0.6", "--price", "0.2")...)
+	require.Equal(t, exitTempFail, code, stderr)
+	require.Contains(t, stdout, "$0.60 in all of $0.60; $0.00 left\n")
+	require.EqualValues(t, 3, srv.Counters().Submits)
+
+	code, stdout, stderr = invoke(t, env, append(args, "--price", "0.1")...)
+	assert.Equal(t, exitTempFail, code, stderr)
+	assert.EqualValues(t, 3, srv.Counters().Submits, "the budget was spent at the old price")
+	assert.Contains(t, stdout, "$0.60 in all of $0.60; $0.00 left\n")
 }
