@@ -107,3 +107,19 @@ func TestRecordedSchemaWinsOverSchemaFile(t *testing.T) {
 	assert.EqualValues(t, 2, srv.Counters().Submits, "nothing submitted twice")
 	assert.Contains(t, stderr, "recorded")
 }
+
+// A catalog that answers 404 for Pika (the real API may not serve it)
+// lets a Pika run go on with the built-in schema and price, quietly: an
+// Info line, no warning per run or per row.
+func TestPikaRunWithoutACatalog(t *testing.T) {
+	srv := startSim(t, sim.Config{Seed: 5})
+	var serve atomic.Bool
+	base := catalogProxy(t, srv, &serve, func(body string) string { return body })
+	dir := t.TempDir()
+	m := writeFile(t, filepath.Join(dir, "m.csv"), budgetRows())
+	code, stdout, stderr := invoke(t, tokenEnv(base), "run", "--manifest", m, "--out", filepath.Join(dir, "out"), "--progress", "off")
+	require.Equal(t, exitOK, code, stderr)
+	assert.EqualValues(t, 6, srv.Counters().Submits)
+	assert.NotContains(t, stderr, "level=WARN")
+	assert.NotContains(t, stdout, "WARN")
+}
