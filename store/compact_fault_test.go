@@ -172,3 +172,30 @@ func TestCompactKilledAtEveryStep(t *testing.T) {
 		})
 	}
 }
+
+// A compaction that fails before its rename (here the copy cannot be
+// created; a full disk or an I/O error fails the same way) leaves the
+// Store on the old file, every job and the lock as they were.
+func TestCompactFailingBeforeTheRenameChangesNothing(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	f.store.compactMinBytes = 0
+	grow(t, f.store, 1000)
+	want := allJobs(t, f.store)
+	// A non-empty directory where the copy goes: not removed, not opened.
+	require.NoError(t, os.MkdirAll(filepath.Join(f.path+".compact", "x"), 0o700))
+
+	_, err := f.store.Compact(ctx)
+	require.Error(t, err)
+	_, err = Open(f.path, Options{LockTimeout: -1})
+	var locked *LockedError
+	require.ErrorAs(t, err, &locked)
+	require.NoError(t, f.store.Put(ctx, newJob("after")))
+	require.NoError(t, f.store.Close())
+	s := f.open(t)
+	got := allJobs(t, s)
+	assert.Len(t, got, len(want)+1)
+	delete(got, "after")
+	assert.Equal(t, want, got)
+}
