@@ -99,7 +99,7 @@ func (s *Store) Compact(ctx context.Context) (CompactResult, error) {
 	if err != nil {
 		return res, fmt.Errorf("store: compact: %w", err)
 	}
-	tmp := target + ".compact"
+	tmp := compactPath(target)
 	_ = os.Remove(tmp) // left by a compaction that died
 	dst, err := bolt.Open(tmp, 0o600, &bolt.Options{FreelistType: bolt.FreelistMapType, InitialMmapSize: initialMmapSize})
 	if err != nil {
@@ -148,6 +148,10 @@ func (s *Store) Compact(ctx context.Context) (CompactResult, error) {
 	}
 	return res, nil
 }
+
+// compactPath is where Compact writes the copy of the state file at
+// target.
+func compactPath(target string) string { return target + ".compact" }
 
 // reached tells a test that Compact got to step.
 func (s *Store) reached(step string) {

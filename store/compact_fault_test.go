@@ -161,6 +161,7 @@ func TestCompactKilledAtEveryStep(t *testing.T) {
 			_ = h.wait()
 
 			s := f.open(t)
+			assert.NoFileExists(t, f.path+".compact", "a dead compaction's copy is not kept until the next one")
 			assert.Equal(t, want, allJobs(t, s), "every job as it was")
 			require.NoError(t, s.Put(context.Background(), newJob("after")))
 			s.compactMinBytes = 0

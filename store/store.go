@@ -244,6 +244,11 @@ func (s *Store) init(owner Owner) error {
 	if err := writeOwner(s.path, owner); err != nil {
 		return fmt.Errorf("write owner file: %w", err)
 	}
+	// A compaction that died leaves its copy, as large as the state, and
+	// only the lock holder compacts: it is ours to remove.
+	if target, err := filepath.EvalSymlinks(s.path); err == nil {
+		_ = os.Remove(compactPath(target))
+	}
 	// Request IDs an earlier run could not record come first: planning must
 	// see them, or their rows would be paid for again.
 	applied, err := s.applyJournal(context.Background())
