@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -92,4 +94,25 @@ func TestMaxCostPriceDropBetweenRuns(t *testing.T) {
 	assert.Equal(t, exitTempFail, code, stderr)
 	assert.EqualValues(t, 3, srv.Counters().Submits, "the budget was spent at the old price")
 	assert.Contains(t, stdout, "$0.60 in all of $0.60; $0.00 left\n")
+}
+
+// 256 submits in flight at the edge of the budget, with answers lost and
+// re-sent: the simulator is paid for no more than --max-cost, and the run
+// reports the spend it reserved.
+func TestMaxCostWith256InFlight(t *testing.T) {
+	srv := startSim(t, sim.Config{Seed: 9, Slots: 512, Faults: sim.Faults{RateLostResponse: 0.3}})
+	dir := t.TempDir()
+	var b strings.Builder
+	b.WriteString("id,image,promptText\n")
+	for i := range 400 {
+		fmt.Fprintf(&b, "r%d,https://img.example.com/%d.jpg,waves %d\n", i, i, i)
+	}
+	m := writeFile(t, filepath.Join(dir, "m.csv"), b.String())
+	code, stdout, stderr := invoke(t, tokenEnv(srv.APIURL), "run", "--manifest", m, "--out", filepath.Join(dir, "out"),
+		"--concurrency", "256", "--rps", "0", "--progress", "off", "--max-cost", "2.2") // 50 jobs at $0.044
+	assert.Equal(t, exitTempFail, code, stderr)
+	c := srv.Counters()
+	assert.LessOrEqual(t, c.SpentUSD, 2.2+1e-9, "paid %d submits", c.Submits)
+	assert.EqualValues(t, 50, c.Submits, "the budget is used to the last job")
+	assert.Contains(t, stdout, "$2.20 in all of $2.20; $0.00 left\n")
 }
