@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // A directory fsync that fails after the rename must not leave the Store
@@ -199,4 +200,30 @@ func TestCompactFailingBeforeTheRenameChangesNothing(t *testing.T) {
 	assert.Len(t, got, len(want)+1)
 	delete(got, "after")
 	assert.Equal(t, want, got)
+}
+
+// An Open that keeps finding the file replaced while it waited (a holder
+// compacting again and again) gives up as locked; it never returns the
+// file it locked when that is no longer the one at the path: its writes
+// would be lost, beside a writer of the file that is.
+func TestOpenLockedNeverReturnsAReplacedFile(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	require.NoError(t, f.store.Close())
+	other := filepath.Join(t.TempDir(), "other")
+	require.NoError(t, os.WriteFile(other, nil, 0o600))
+	calls := 0
+	// Every look at the path after the lock finds another file.
+	changing := func(path string) (os.FileInfo, error) {
+		calls++
+		if calls%2 == 0 {
+			return os.Stat(other)
+		}
+		return os.Stat(path)
+	}
+	db, err := openLockedStat(f.path, time.Second, false, changing)
+	if db != nil {
+		_ = db.Close()
+	}
+	require.ErrorIs(t, err, berrors.ErrTimeout)
 }

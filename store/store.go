@@ -180,8 +180,15 @@ func Open(path string, opts Options) (*Store, error) {
 // lock gets a file no longer at path: the path is looked up before and
 // after, and a file that changed meanwhile is opened again.
 func openLocked(path string, timeout time.Duration, readOnly bool) (*bolt.DB, error) {
+	return openLockedStat(path, timeout, readOnly, os.Stat)
+}
+
+// openLockedStat is openLocked looking the path up with stat. A file that
+// is still replaced after a few attempts is given up on as locked: the
+// one locked is not the one at the path, and writes to it would be lost.
+func openLockedStat(path string, timeout time.Duration, readOnly bool, stat func(string) (os.FileInfo, error)) (*bolt.DB, error) {
 	for attempt := 0; ; attempt++ {
-		before, statErr := os.Stat(path)
+		before, statErr := stat(path)
 		var db *bolt.DB
 		// bbolt reads the free list while opening for writing; a corrupt one
 		// panics there. (The file handle is then lost until the process exits,
@@ -199,11 +206,14 @@ func openLocked(path string, timeout time.Duration, readOnly bool) (*bolt.DB, er
 		if err != nil {
 			return nil, err
 		}
-		after, err := os.Stat(path)
-		if err != nil || statErr != nil || os.SameFile(before, after) || attempt >= 3 {
+		after, err := stat(path)
+		if err != nil || statErr != nil || os.SameFile(before, after) {
 			return db, nil
 		}
 		_ = db.Close()
+		if attempt >= 3 {
+			return nil, berrors.ErrTimeout
+		}
 	}
 }
 
