@@ -383,6 +383,11 @@ func rowField(in manifest.Input) func(string) (any, bool) {
 // pricerFor builds the price of a model from its catalog entry (m may be
 // the zero Model when the catalog was not read) and --price.
 func pricerFor(m api.Model, override float64) price.Pricer {
+	return price.New(priceConfigFor(m, override))
+}
+
+// priceConfigFor is what pricerFor prices with: the budget records it.
+func priceConfigFor(m api.Model, override float64) price.Config {
 	cfg := price.Config{BaseUSD: m.BasePriceUSD, Unit: m.PriceUnit, OverrideUSD: override}
 	if fields, err := schemaFields(m.InputSchema); err == nil {
 		for _, f := range fields {
@@ -391,7 +396,7 @@ func pricerFor(m api.Model, override float64) price.Pricer {
 			}
 		}
 	}
-	return price.New(cfg)
+	return cfg
 }
 
 // costLine is the preview's line: "estimated cost: $0.13 for 3 rows (base

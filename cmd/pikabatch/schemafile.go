@@ -100,13 +100,27 @@ func (b *batch) adoptSchema(ctx context.Context) error {
 
 // recordSchemaFile records the --schema file's schema in the state file,
 // as the catalog's would be at first use, so that a resume without the
-// flag checks rows with the same schema.
+// flag checks rows with the same schema. A schema recorded already wins
+// over another file, as over a changed catalog: the batch's rows were
+// keyed and hashed with it, and a file typing a field otherwise ("42" a
+// string) would make every row without an id a new job, paid again. (A
+// model with a built-in schema keeps the file's: its recorded schema may
+// be a catalog's its rows were never checked with; see adoptSchema.)
 func (b *batch) recordSchemaFile(ctx context.Context, st metaStore) error {
 	rec, err := st.Meta(ctx, metaInputSchema)
-	if err != nil || rec != "" {
+	if err != nil {
 		return err
 	}
-	return st.SetMeta(ctx, metaInputSchema, string(b.schema.Raw()))
+	if rec == "" {
+		return st.SetMeta(ctx, metaInputSchema, string(b.schema.Raw()))
+	}
+	if _, builtIn := manifest.BuiltinSchema(b.o.model); builtIn || sameJSON([]byte(rec), b.schema.Raw()) {
+		return nil
+	}
+	b.log.Warn("--schema differs from the input schema recorded in the state file; the recorded one is kept, as the batch's rows were keyed with it",
+		"model", b.o.model, "schema", b.o.schema)
+	b.inputSchema, b.schema = []byte(rec), nil
+	return b.adoptSchema(ctx)
 }
 
 // previewSchema finds, for a dry run, the schema of a model with no

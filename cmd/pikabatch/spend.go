@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"reflect"
 	"strconv"
 	"time"
 
@@ -29,6 +30,12 @@ const (
 	// metaMaxCost is --max-cost, in dollars: the budget holds across runs,
 	// also those not given the flag again.
 	metaMaxCost = "max_cost_usd"
+
+	// metaBudgetPrices are the prices (price.Config, a JSON array) runs
+	// priced their jobs at: the spend of earlier jobs is counted at
+	// the highest, so a price that drops between runs does not give back
+	// budget the jobs already used.
+	metaBudgetPrices = "budget_prices"
 )
 
 // prepareCatalog reads the model's catalog entry once, before the first
@@ -108,11 +115,19 @@ func (b *batch) prepareSpend(ctx context.Context, c catalogReader, st *store.Sto
 	}
 	_, perr := s.pricer.Job(func(string) (any, bool) { return 5, true })
 	s.priced = perr == nil
+	pricers := []price.Pricer{s.pricer}
+	if s.priced {
+		// Recorded by every priced run: a budget set later counts the
+		// jobs sent before it at their price.
+		if pricers, err = budgetPricers(ctx, st, priceConfigFor(m, o.cost.priceUSD)); err != nil {
+			return nil, err
+		}
+	}
 	if limit > 0 {
 		if !s.priced {
 			return nil, usagef("--max-cost needs the price of a job: %s (%v); set --price USD", s.pricer.Describe(), perr)
 		}
-		spent, unknown, err := spentInState(ctx, st, s.pricer)
+		spent, unknown, err := spentInState(ctx, st, pricers...)
 		if err != nil {
 			return nil, err
 		}
@@ -196,26 +211,77 @@ func (b *batch) budgetLimit(ctx context.Context, st *store.Store) (float64, erro
 	return v, nil
 }
 
+// budgetPricers records this run's price among the budget's (before the
+// first submit, so that a run killed later has it recorded) and returns a
+// pricer for each price recorded, this run's first.
+func budgetPricers(ctx context.Context, st *store.Store, now price.Config) ([]price.Pricer, error) {
+	var cfgs []price.Config
+	if raw, err := st.Meta(ctx, metaBudgetPrices); err != nil {
+		return nil, err
+	} else if raw != "" {
+		if err := json.Unmarshal([]byte(raw), &cfgs); err != nil {
+			return nil, fmt.Errorf("state file: %s does not decode: %w", metaBudgetPrices, err)
+		}
+	}
+	pricers := []price.Pricer{price.New(now)}
+	known := false
+	for _, c := range cfgs {
+		known = known || reflect.DeepEqual(c, now)
+		pricers = append(pricers, price.New(c))
+	}
+	if !known {
+		raw, err := json.Marshal(append(cfgs, now))
+		if err != nil {
+			return nil, err
+		}
+		if err := st.SetMeta(ctx, metaBudgetPrices, string(raw)); err != nil {
+			return nil, err
+		}
+	}
+	return pricers, nil
+}
+
 // spentInState is the estimated spend of the jobs a state file records:
-// each job's price times its submits that may have been charged (Attempts:
-// re-sends of uncertain submits included, refusals not).
-func spentInState(ctx context.Context, st runner.Checkpoint, p price.Pricer) (usd float64, unknown int, err error) {
+// each job's price (the highest of the pricers that can price it) times
+// its submits that may have been charged (chargedSubmits). Each job is
+// rounded to micro-dollars, as the budget reserved it, and summed
+// exactly: a float sum of raw prices drifts below what the runs reserved.
+func spentInState(ctx context.Context, st runner.Checkpoint, pricers ...price.Pricer) (usd float64, unknown int, err error) {
+	var micro int64
 	err = st.ForEach(ctx, func(j store.Job) error {
-		if j.Attempts <= 0 {
+		n := chargedSubmits(j)
+		if n <= 0 {
 			return nil
 		}
-		v, err := p.Job(inputField(j.Input))
-		if err != nil {
+		each, priced := int64(0), false
+		for _, p := range pricers {
+			if v, err := p.Job(inputField(j.Input)); err == nil {
+				each, priced = max(each, int64(math.Round(v*1e6))), true
+			}
+		}
+		if !priced {
 			unknown++
 			return nil
 		}
-		usd += v * float64(j.Attempts)
+		micro += each * int64(n)
 		return nil
 	})
 	if err != nil {
 		return 0, 0, fmt.Errorf("count the spend recorded in the state: %w", err)
 	}
-	return usd, unknown, nil
+	return float64(micro) / 1e6, unknown, nil
+}
+
+// chargedSubmits is how many of a job's submits may have been charged:
+// its Attempts (re-sends of uncertain submits included), less the last
+// one when the API rejected it. A failed job without a request ID ended
+// on a rejected submit (400/422: no job made, nothing charged), which the
+// run gave back to the budget but the state still counts as an attempt.
+func chargedSubmits(j store.Job) int {
+	if j.State == store.StateFailed && j.RequestID == "" && j.Attempts > 0 {
+		return j.Attempts - 1
+	}
+	return j.Attempts
 }
 
 // roundUSD rounds dollars to micro-dollars for logs and JSON: sums of
@@ -431,15 +497,15 @@ func spendOf(ctx context.Context, st runner.Checkpoint, s *spend, since time.Tim
 				r.RunReportedUSD += *j.CostUSD
 				r.RunReportedJobs++
 			}
-		case j.Attempts > 0 && s.priced:
+		case chargedSubmits(j) > 0 && s.priced:
 			usd, err := s.pricer.Job(inputField(j.Input))
 			if err != nil {
 				r.UnknownJobs++
 				return nil
 			}
-			r.EstimatedUSD += usd * float64(j.Attempts)
+			r.EstimatedUSD += usd * float64(chargedSubmits(j))
 			r.EstimatedJobs++
-		case j.Attempts > 0:
+		case chargedSubmits(j) > 0:
 			r.UnknownJobs++
 		}
 		return nil
