@@ -197,7 +197,7 @@ func TestKeyTrackerFoldsCase(t *testing.T) {
 	t.Parallel()
 	assert.Equal(t, foldHash("Clip-A"), foldHash("clip-a"))
 	assert.NotEqual(t, foldHash("clip-a"), foldHash("clip-b"))
-	kt := keyTracker{keys: map[uint64]uint32{}}
+	var kt keyTracker
 	_, _, dup := kt.claim("A", 2, true)
 	require.False(t, dup)
 	first, derived, dup := kt.claim("a", 9, false)

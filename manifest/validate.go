@@ -12,6 +12,7 @@ type Summary struct {
 	ByResolution  map[string]int // for models with a resolution; unset counted as the schema's default (Pika: "1080p")
 	ByDuration    map[int]int    // seconds, for models with an integer duration; unset counted as the schema's default (Pika: 5)
 	DuplicateRows int            // rows without ids whose parameters equal an earlier row (they stay separate jobs)
+	WithoutID     int            // rows without ids: their keys are derived from their values
 	Kept          []string       // names of the kept columns (Config.Keep) seen, in order of first appearance
 }
 

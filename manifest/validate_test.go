@@ -67,6 +67,7 @@ func TestValidateReportsAllErrors(t *testing.T) {
 		ByResolution:  map[string]int{"720p": 1, "1080p": 3},
 		ByDuration:    map[int]int{10: 1, 5: 3},
 		DuplicateRows: 1,
+		WithoutID:     2,
 	}, sum)
 
 	lines := strings.Split(err.Error(), "\n")
@@ -84,6 +85,7 @@ func TestValidateValid(t *testing.T) {
 		Rows:         2,
 		ByResolution: map[string]int{"1080p": 1, "720p": 1},
 		ByDuration:   map[int]int{5: 1, 10: 1},
+		WithoutID:    2,
 	}, sum)
 }
 

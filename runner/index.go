@@ -42,7 +42,9 @@ func (r *Runner) writeIndex(ctx context.Context) error {
 		var line []byte
 		werr = r.store.ForEach(ctx, func(j store.Job) error {
 			var err error
-			if line, err = results.AppendLine(line[:0], results.NewEntry(j)); err != nil {
+			e := results.NewEntry(j)
+			e.Estimate(j, r.cfg.EstimateCost)
+			if line, err = results.AppendLine(line[:0], e); err != nil {
 				return err
 			}
 			_, err = bw.Write(line)

@@ -133,7 +133,7 @@ func PlanRows(ctx context.Context, src RowSource, jobs JobReader, opts PlanOptio
 	opts = opts.withDefaults()
 	present := (&downloader{fs: opts.FS, dir: opts.OutDir}).present
 	var p Plan
-	seen := newSeenKeys()
+	seen := newSeenKeys(0)
 	for {
 		if err := ctx.Err(); err != nil {
 			return p, err

@@ -18,6 +18,7 @@ import (
 	"github.com/pikabatch/pikabatch/manifest"
 	"github.com/pikabatch/pikabatch/runner/api"
 	"github.com/pikabatch/pikabatch/runner/reasons"
+	"github.com/pikabatch/pikabatch/runner/results"
 	"github.com/pikabatch/pikabatch/store"
 )
 
@@ -91,6 +92,12 @@ type Config struct {
 	// left, Run fails with ErrDeadline wrapped in ErrSubmitsStopped.
 	Deadline      time.Duration
 	DeadlineGrace time.Duration
+	// ExpectRows is how many rows the source will yield, when a pass over
+	// the manifest has counted them (the validation before a run): the
+	// run's set of claimed keys is sized once for them, so that its memory
+	// is taken at the start and stays flat. 0 means unknown; a wrong count
+	// costs memory or growth, nothing else.
+	ExpectRows int
 	// MaxSubmits caps the submits sent in one run, each a possible charge
 	// (a submit the API refused is not counted); 0 means no cap. Rows left
 	// over make Run fail with ErrSubmitCap wrapped in ErrSubmitsStopped.
@@ -112,6 +119,9 @@ type Config struct {
 	// IndexName is the results index file in OutDir; default results.IndexFile.
 	// Shards sharing a folder each write their own (results-K-of-N.jsonl).
 	IndexName string
+	// EstimateCost estimates, in the results index, the cost of the jobs
+	// sent without a reported one (cost_estimated_usd); nil: none.
+	EstimateCost results.Estimator
 
 	// FS is the file system seam; default the real one.
 	FS FS
@@ -514,7 +524,7 @@ func countFailedFinal(final map[store.State]int) int {
 // produce streams the rows, plans each against the store and starts the work
 // each needs. It returns when every row has been handed out or ctx ends.
 func (r *run) produce(ctx context.Context, src RowSource, g *errgroup.Group) error {
-	seen := newSeenKeys()
+	seen := newSeenKeys(r.cfg.ExpectRows)
 	for {
 		if ctx.Err() != nil {
 			// Stopping: the rows not read yet stay as they are. Summary.Rows

@@ -34,6 +34,9 @@ const (
 	// metaGenerations counts the write transactions of the files this one
 	// replaced: bbolt's transaction ID starts again in a compacted file.
 	metaGenerations = "generations_before"
+
+	// staleMark stamps a mark that no transaction ID matches.
+	staleMark = "stale"
 )
 
 // CompactResult says what Compact did.
@@ -90,7 +93,13 @@ func (s *Store) Compact(ctx context.Context) (CompactResult, error) {
 		return res, nil
 	}
 
-	tmp := s.path + ".compact"
+	// A state file reached through a symlink is replaced where it lives:
+	// renaming over the link would leave its target with the older state.
+	target, err := filepath.EvalSymlinks(s.path)
+	if err != nil {
+		return res, fmt.Errorf("store: compact: %w", err)
+	}
+	tmp := compactPath(target)
 	_ = os.Remove(tmp) // left by a compaction that died
 	dst, err := bolt.Open(tmp, 0o600, &bolt.Options{FreelistType: bolt.FreelistMapType, InitialMmapSize: initialMmapSize})
 	if err != nil {
@@ -101,36 +110,61 @@ func (s *Store) Compact(ctx context.Context) (CompactResult, error) {
 		_ = os.Remove(tmp)
 		return res, fmt.Errorf("store: compact: %w", err)
 	}
+	// The new file is the old one to whoever shares it: same mode, owner.
+	if err := sameAccess(tmp, fi); err != nil {
+		return fail(err)
+	}
 	if err := bolt.Compact(dst, s.db, compactTxBytes); err != nil {
 		return fail(err)
 	}
+	s.reached("copied")
 	if err := dst.Update(func(tx *bolt.Tx) error { return carryGenerations(tx, generation) }); err != nil {
 		return fail(err)
 	}
-	if err := os.Rename(tmp, s.path); err != nil {
+	s.reached("carried")
+	if err := os.Rename(tmp, target); err != nil {
 		return fail(err)
 	}
-	// The new file is in place: from here on, failing would leave this
-	// Store on the old one.
-	if err := syncDir(filepath.Dir(s.path)); err != nil {
-		return fail(err)
-	}
+	s.reached("renamed")
+	// The new file is in place and the old one unlinked: from here on this
+	// Store must move to it whatever happens, or its writes would go to a
+	// file nobody opens again while the one at the path has no lock.
+	syncErr := s.syncDir(filepath.Dir(target))
 	dst.MaxBatchDelay = maxBatchDelay
 	dst.MaxBatchSize = maxBatchSize
 	old := s.db
 	s.db = dst
+	s.reached("swapped")
 	_ = old.Close() // unlinked: nothing more to lose
 	if fi, err := os.Stat(s.path); err == nil {
 		res.After = fi.Size()
 	}
 	res.Compacted = true
+	if syncErr != nil {
+		// Until the directory is synced (the next writable Open does), a
+		// power cut may bring the old file back and lose later writes:
+		// the caller is told, and the Store is on the new file regardless.
+		return res, fmt.Errorf("store: compact: sync directory: %w", syncErr)
+	}
 	return res, nil
+}
+
+// compactPath is where Compact writes the copy of the state file at
+// target.
+func compactPath(target string) string { return target + ".compact" }
+
+// reached tells a test that Compact got to step.
+func (s *Store) reached(step string) {
+	if s.compactReached != nil {
+		s.compactReached(step)
+	}
 }
 
 // carryGenerations records in a compacted file how many write transactions
 // the file it replaces had committed (generation), and stamps the marks
 // that were current there with this transaction, so that they stay
-// current.
+// current. The others are stamped stale: the new file's transaction IDs
+// start again from a few, and would one day match their old stamp.
 func carryGenerations(tx *bolt.Tx, generation uint64) error {
 	meta := tx.Bucket(bucketMeta)
 	if meta == nil {
@@ -142,14 +176,20 @@ func carryGenerations(tx *bolt.Tx, generation uint64) error {
 	}
 	was, now := strconv.FormatUint(generation, 10), strconv.FormatUint(uint64(tx.ID()), 10)
 	type mark struct{ key, value []byte }
-	var current []mark
+	var restamped []mark
 	c := meta.Cursor()
 	for k, v := c.Seek([]byte(markPrefix)); k != nil && strings.HasPrefix(string(k), markPrefix); k, v = c.Next() {
-		if gen, rest, ok := strings.Cut(string(v), " "); ok && gen == was {
-			current = append(current, mark{key: append([]byte(nil), k...), value: []byte(now + " " + rest)})
+		gen, rest, ok := strings.Cut(string(v), " ")
+		if !ok {
+			continue
 		}
+		stamp := staleMark
+		if gen == was {
+			stamp = now
+		}
+		restamped = append(restamped, mark{key: append([]byte(nil), k...), value: []byte(stamp + " " + rest)})
 	}
-	for _, m := range current {
+	for _, m := range restamped {
 		if err := meta.Put(m.key, m.value); err != nil {
 			return err
 		}

@@ -42,6 +42,8 @@ func runHelper(mode, path, prefix string) int {
 		err = holdLock(path)
 	case "crash":
 		err = writeUntilKilled(path, prefix)
+	case "compact":
+		err = compactUntilKilled(path, prefix)
 	default:
 		err = fmt.Errorf("unknown helper mode %q", mode)
 	}

@@ -2,6 +2,8 @@
 
 package store
 
+import "os"
+
 // processAlive can't tell here, so it trusts the owner file.
 func processAlive(int) bool { return true }
 
@@ -10,3 +12,6 @@ func syncDir(string) error { return nil }
 
 // lockShared can't lock here; the file is judged as it is.
 func lockShared(string) (unlock func(), ok bool, err error) { return func() {}, true, nil }
+
+// sameAccess gives the file at path the mode of fi.
+func sameAccess(path string, fi os.FileInfo) error { return os.Chmod(path, fi.Mode().Perm()) }

@@ -45,3 +45,23 @@ func lockShared(path string) (unlock func(), ok bool, err error) {
 	}
 	return func() { _ = f.Close() }, true, nil
 }
+
+// sameAccess gives the file at path the mode and owner that fi describes,
+// changing the owner only where it differs (which only root may do).
+func sameAccess(path string, fi os.FileInfo) error {
+	if err := os.Chmod(path, fi.Mode().Perm()); err != nil {
+		return err
+	}
+	want, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return nil
+	}
+	now, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if got, ok := now.Sys().(*syscall.Stat_t); ok && got.Uid == want.Uid && got.Gid == want.Gid {
+		return nil
+	}
+	return os.Chown(path, int(want.Uid), int(want.Gid))
+}

@@ -96,6 +96,11 @@ type Store struct {
 	commits atomic.Int64
 	// compactMinBytes is the smallest file Compact rewrites.
 	compactMinBytes int64
+	// syncDir fsyncs a directory; tests make it fail.
+	syncDir func(dir string) error
+	// compactReached, when set, is called at each step of Compact, so that
+	// a test can kill the process there.
+	compactReached func(step string)
 
 	// hooked is the last write transaction given a commit counter. bbolt's
 	// Batch runs many calls in one transaction and re-runs them in a new one
@@ -161,7 +166,7 @@ func Open(path string, opts Options) (*Store, error) {
 	db.MaxBatchDelay = maxBatchDelay
 	db.MaxBatchSize = maxBatchSize
 
-	s := &Store{path: path, db: db, readOnly: opts.ReadOnly, now: opts.Now, compactMinBytes: compactMinBytes}
+	s := &Store{path: path, db: db, readOnly: opts.ReadOnly, now: opts.Now, compactMinBytes: compactMinBytes, syncDir: syncDir}
 	if err := s.init(opts.Owner); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
@@ -175,8 +180,15 @@ func Open(path string, opts Options) (*Store, error) {
 // lock gets a file no longer at path: the path is looked up before and
 // after, and a file that changed meanwhile is opened again.
 func openLocked(path string, timeout time.Duration, readOnly bool) (*bolt.DB, error) {
+	return openLockedStat(path, timeout, readOnly, os.Stat)
+}
+
+// openLockedStat is openLocked looking the path up with stat. A file that
+// is still replaced after a few attempts is given up on as locked: the
+// one locked is not the one at the path, and writes to it would be lost.
+func openLockedStat(path string, timeout time.Duration, readOnly bool, stat func(string) (os.FileInfo, error)) (*bolt.DB, error) {
 	for attempt := 0; ; attempt++ {
-		before, statErr := os.Stat(path)
+		before, statErr := stat(path)
 		var db *bolt.DB
 		// bbolt reads the free list while opening for writing; a corrupt one
 		// panics there. (The file handle is then lost until the process exits,
@@ -194,11 +206,14 @@ func openLocked(path string, timeout time.Duration, readOnly bool) (*bolt.DB, er
 		if err != nil {
 			return nil, err
 		}
-		after, err := os.Stat(path)
-		if err != nil || statErr != nil || os.SameFile(before, after) || attempt >= 3 {
+		after, err := stat(path)
+		if err != nil || statErr != nil || os.SameFile(before, after) {
 			return db, nil
 		}
 		_ = db.Close()
+		if attempt >= 3 {
+			return nil, berrors.ErrTimeout
+		}
 	}
 }
 
@@ -238,6 +253,11 @@ func (s *Store) init(owner Owner) error {
 	}
 	if err := writeOwner(s.path, owner); err != nil {
 		return fmt.Errorf("write owner file: %w", err)
+	}
+	// A compaction that died leaves its copy, as large as the state, and
+	// only the lock holder compacts: it is ours to remove.
+	if target, err := filepath.EvalSymlinks(s.path); err == nil {
+		_ = os.Remove(compactPath(target))
 	}
 	// Request IDs an earlier run could not record come first: planning must
 	// see them, or their rows would be paid for again.

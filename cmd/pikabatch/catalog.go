@@ -138,10 +138,7 @@ func runModels(ctx context.Context, c catalogAPI, o modelsOptions, stdout io.Wri
 		return catalogError("", err)
 	}
 	if o.asJSON {
-		writeJSON(stdout, struct {
-			Models []api.Model `json:"models"`
-			Total  int         `json:"total"`
-		}{list.Models, list.Total})
+		writeJSON(stdout, modelsJSONOf(list))
 		return nil
 	}
 	if len(list.Models) == 0 {
@@ -278,10 +275,7 @@ func printModel(w io.Writer, m api.Model, asJSON bool) error {
 		return fmt.Errorf("model %s: %w", m.ID, err)
 	}
 	if asJSON {
-		writeJSON(w, struct {
-			api.Model
-			Fields []schemaField `json:"fields"`
-		}{m, fields})
+		writeJSON(w, modelShowJSONOf(m, fields))
 		return nil
 	}
 	fmt.Fprintf(w, "%s", m.ID)
@@ -373,10 +367,7 @@ func runBalance(ctx context.Context, c catalogAPI, asJSON bool, stdout io.Writer
 		return err
 	}
 	if asJSON {
-		writeJSON(stdout, struct {
-			BalanceUSD float64 `json:"balance_usd"`
-			Currency   string  `json:"currency"`
-		}{b.USD, b.Currency})
+		writeJSON(stdout, balanceJSON{Version: jsonVersion, BalanceUSD: b.USD, Currency: b.Currency})
 		return nil
 	}
 	fmt.Fprintf(stdout, "balance: %s %s\n", price.USD(b.USD), b.Currency)
@@ -392,6 +383,11 @@ func rowField(in manifest.Input) func(string) (any, bool) {
 // pricerFor builds the price of a model from its catalog entry (m may be
 // the zero Model when the catalog was not read) and --price.
 func pricerFor(m api.Model, override float64) price.Pricer {
+	return price.New(priceConfigFor(m, override))
+}
+
+// priceConfigFor is what pricerFor prices with: the budget records it.
+func priceConfigFor(m api.Model, override float64) price.Config {
 	cfg := price.Config{BaseUSD: m.BasePriceUSD, Unit: m.PriceUnit, OverrideUSD: override}
 	if fields, err := schemaFields(m.InputSchema); err == nil {
 		for _, f := range fields {
@@ -400,7 +396,7 @@ func pricerFor(m api.Model, override float64) price.Pricer {
 			}
 		}
 	}
-	return price.New(cfg)
+	return cfg
 }
 
 // costLine is the preview's line: "estimated cost: $0.13 for 3 rows (base

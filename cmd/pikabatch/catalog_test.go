@@ -27,7 +27,7 @@ func TestModelsCommand(t *testing.T) {
 
 	code, out, _ = invoke(t, env, "models", "--category", "text-to-video", "--json")
 	require.Equal(t, exitOK, code)
-	assert.JSONEq(t, `{"models":[{"model_id":"sim/motion-lite/text-to-video","display_name":"Motion Lite Text to Video",
+	assert.JSONEq(t, `{"version":1,"models":[{"model_id":"sim/motion-lite/text-to-video","display_name":"Motion Lite Text to Video",
 		"categories":["text-to-video"],"base_price_usd":0.02,"price_unit":"second"}],"total":1}`, out)
 
 	code, out, _ = invoke(t, env, "models", "--search", "nothing-like-it")
@@ -87,7 +87,7 @@ func TestBalanceCommand(t *testing.T) {
 	assert.Equal(t, "balance: $2.50 USD\n", out)
 	code, out, _ = invoke(t, env, "balance", "--json")
 	require.Equal(t, exitOK, code)
-	assert.JSONEq(t, `{"balance_usd":2.5,"currency":"USD"}`, out)
+	assert.JSONEq(t, `{"version":1,"balance_usd":2.5,"currency":"USD"}`, out)
 
 	// A balance host of its own, configured apart from the API.
 	other := startSim(t, sim.Config{BalanceUSD: 7})
@@ -109,6 +109,7 @@ func TestCostPreview(t *testing.T) {
 	m := writeFile(t, filepath.Join(dir, "m.csv"), "id,image,duration\n"+
 		"a,https://img.example.com/a.jpg,5\nb,https://img.example.com/b.jpg,10\nc,https://img.example.com/c.jpg,\n")
 	env := tokenEnv(srv.APIURL)
+	schema := writeFile(t, filepath.Join(dir, "s.json"), `{"type":"object","properties":{"image":{"type":"string"},"duration":{"type":"integer"}}}`)
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -118,7 +119,7 @@ func TestCostPreview(t *testing.T) {
 			"estimated cost: unknown for 3 rows (no price)\n  (add --catalog to read the price from the API, or --price USD)\n"},
 		{"catalog, per output", []string{"--catalog"}, "estimated cost: $0.132 for 3 rows (base $0.044/output)\n"},
 		{"override", []string{"--price", "0.5"}, "estimated cost: $1.50 for 3 rows (--price $0.50/job)\n"},
-		{"unknown model", []string{"--catalog", "--model", "pika/nope"}, "estimated cost: unknown for 3 rows (no price)\n  (price: the catalog did not answer for pika/nope (model not in the catalog: model: HTTP 404 error_code 404001: model not found: pika/nope); set --price USD)\n"},
+		{"unknown model, schema given", []string{"--catalog", "--model", "pika/nope", "--schema", schema}, "estimated cost: unknown for 3 rows (no price)\n  (price: the catalog did not answer for pika/nope (model not in the catalog: model: HTTP 404 error_code 404001: model not found: pika/nope); set --price USD)\n"},
 	} {
 		t.Run("validate "+tc.name, func(t *testing.T) {
 			code, out, stderr := invoke(t, env, append([]string{"validate", "--manifest", m}, tc.args...)...)
@@ -126,6 +127,10 @@ func TestCostPreview(t *testing.T) {
 			assert.Contains(t, out, tc.want)
 		})
 	}
+	// Without --schema, a model the catalog does not know has no schema
+	// to check the rows with.
+	code, _, stderr := invoke(t, env, "validate", "--manifest", m, "--model", "pika/nope")
+	assert.Equal(t, exitUsage, code, stderr)
 	code, out, _ := invoke(t, env, "validate", "--manifest", m, "--catalog", "--json")
 	require.Equal(t, exitOK, code)
 	var rep struct {
@@ -135,7 +140,7 @@ func TestCostPreview(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(out), &rep))
 	assert.Equal(t, costJSON{USD: 0.132, Rows: 3, Basis: "base $0.044/output", IsEstimate: true}, rep.Cost)
 
-	code, out, stderr := invoke(t, env, "run", "--manifest", m, "--out", filepath.Join(dir, "out"), "--dry-run", "--catalog")
+	code, out, stderr = invoke(t, env, "run", "--manifest", m, "--out", filepath.Join(dir, "out"), "--dry-run", "--catalog")
 	require.Equal(t, exitOK, code, stderr)
 	assert.Contains(t, out, "at most 3 paid submits\nestimated cost: $0.132 for 3 rows (base $0.044/output)\n")
 	assert.Zero(t, srv.Counters().Requests, "a preview submits nothing")

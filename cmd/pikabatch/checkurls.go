@@ -24,8 +24,57 @@ type urlCheck struct {
 // errBadURLs: some image URLs would fail their jobs (exit 65).
 var errBadURLs = errors.New("image URLs failed the check")
 
-// urlTally counts the rows checked and those whose image would fail them.
-type urlTally struct{ checked, bad int }
+// urlTally counts the URLs checked and those that would fail their jobs,
+// and the rows they are in: a model with several file inputs has several
+// URLs a row.
+type urlTally struct {
+	checked, bad      int // URLs
+	rows, badRows     int
+	lastLine, lastBad int  // the line of the last row counted, and of the last bad one
+	isSeveralPerRow   bool // the schema has several file inputs
+}
+
+// add counts the verdict of one URL of the row at line; verdicts come in
+// manifest order.
+func (t *urlTally) add(line int, ok bool) {
+	t.checked++
+	if line != t.lastLine {
+		t.rows++
+		t.lastLine = line
+	}
+	if !ok {
+		t.bad++
+		if line != t.lastBad {
+			t.badRows++
+			t.lastBad = line
+		}
+	}
+}
+
+// noun is what the URLs are: Pika's (and any one-input model's) image
+// URLs, or several file inputs' URLs.
+func (t urlTally) noun() string {
+	if t.isSeveralPerRow {
+		return "file"
+	}
+	return "image"
+}
+
+// line is the tally for people: URLs, and rows when a row has several.
+func (t urlTally) line() string {
+	if !t.isSeveralPerRow {
+		return fmt.Sprintf("image URLs: %d rows checked, %d ok, %d would fail", t.checked, t.checked-t.bad, t.bad)
+	}
+	s := fmt.Sprintf("file URLs: %d checked in %d rows, %d ok, %d would fail", t.checked, t.rows, t.checked-t.bad, t.bad)
+	if t.bad > 0 {
+		rows := "rows"
+		if t.badRows == 1 {
+			rows = "row"
+		}
+		s += fmt.Sprintf(" (%d %s)", t.badRows, rows)
+	}
+	return s
+}
 
 // checkURLs asks each file host about every file input of every row (the
 // schema's file fields: Pika's image) and passes each verdict to emit as it
@@ -43,6 +92,7 @@ func checkURLs(ctx context.Context, path string, cfg manifest.Config, concurrenc
 		HTTPClient: &http.Client{Transport: transport(concurrency)}})
 	var readErr error
 	fields := rows.Schema().FileFields()
+	t.isSeveralPerRow = len(fields) > 1
 	var pending []probe.Item[fileInput] // the current row's file inputs not yet handed out
 	next := func() (probe.Item[fileInput], bool) {
 		for len(pending) == 0 {
@@ -72,10 +122,7 @@ func checkURLs(ctx context.Context, path string, cfg manifest.Config, concurrenc
 	err = probe.Run(ctx, c, next, func(it probe.Item[fileInput], res probe.Result) {
 		// Shown, not fetched: without credentials or signatures (issue 14 item 15).
 		res.URL = manifest.RedactURL(res.URL)
-		t.checked++
-		if !res.OK {
-			t.bad++
-		}
+		t.add(it.Data.row.Line, res.OK)
 		emit(urlCheck{Line: it.Data.row.Line, Key: it.Data.row.Key, Field: it.Data.field, Result: res})
 	})
 	if err == nil {
@@ -85,7 +132,7 @@ func checkURLs(ctx context.Context, path string, cfg manifest.Config, concurrenc
 		return t, err
 	}
 	if t.bad > 0 {
-		return t, fmt.Errorf("%d of %d rows: %w", t.bad, t.checked, errBadURLs)
+		return t, fmt.Errorf("%d of %d rows: %w", t.badRows, t.rows, errBadURLs)
 	}
 	return t, nil
 }

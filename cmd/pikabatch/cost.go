@@ -91,12 +91,11 @@ func printCostLine(w io.Writer, t price.Total, p price.Pricer, note string) {
 // pricedRows prices each row a RowSource yields, as the dry run reads it.
 type pricedRows struct {
 	runner.RowSource
-	p          price.Pricer
-	all        price.Total
-	minUSD     float64
-	maxUSD     float64
-	anyPriced  bool
-	unknownErr error
+	p         price.Pricer
+	all       price.Total
+	minUSD    float64
+	maxUSD    float64
+	anyPriced bool
 }
 
 func (r *pricedRows) Next() (manifest.Row, error) {

@@ -166,3 +166,58 @@ func editDistance(a, b string) int {
 	}
 	return prev[len(b)]
 }
+
+// newHelpCmd is `pikabatch help [command]`. Cobra's own printed the root's
+// help and exited 0 for a topic that is no command; this one answers as
+// every other usage error does: one line, a suggestion, the hint (64).
+func newHelpCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "help [command]",
+		Short: "Help about any command",
+		ValidArgsFunction: func(c *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+			var out []cobra.Completion
+			for _, sub := range c.Root().Commands() {
+				if sub.IsAvailableCommand() && strings.HasPrefix(sub.Name(), toComplete) {
+					out = append(out, cobra.CompletionWithDesc(sub.Name(), sub.Short))
+				}
+			}
+			return out, cobra.ShellCompDirectiveNoFileComp
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			root := c.Root()
+			cmd, rest, err := root.Find(args)
+			if err != nil || len(rest) > 0 {
+				msg := fmt.Sprintf("unknown help topic %q", strings.Join(args, " "))
+				if s := root.SuggestionsFor(args[0]); len(s) > 0 && cmd == root {
+					msg += "; did you mean " + strings.Join(s, " or ") + "?"
+				}
+				return usagef("%s\n%s", msg, helpHint(root))
+			}
+			return cmd.Help()
+		},
+	}
+}
+
+// completionShells are the shells cobra writes completion scripts for.
+var completionShells = []string{"bash", "zsh", "fish", "powershell"}
+
+// refuseUnknownShells makes `completion SHELL` for a shell cobra has no
+// script for, or with no shell, a usage error (64): cobra's completion
+// command, which runs nothing itself, printed its help and exited 0.
+func refuseUnknownShells(root *cobra.Command) {
+	root.InitDefaultCompletionCmd()
+	comp, _, err := root.Find([]string{"completion"})
+	if err != nil || comp == root {
+		return
+	}
+	shells := strings.Join(completionShells[:len(completionShells)-1], ", ") + " or " + completionShells[len(completionShells)-1]
+	comp.Args = func(c *cobra.Command, args []string) error {
+		if len(args) > 0 {
+			return usagef("unknown shell %q: completion is for %s\n%s", args[0], shells, helpHint(c))
+		}
+		return nil
+	}
+	comp.RunE = func(c *cobra.Command, _ []string) error {
+		return usagef("completion needs a shell: %s\n%s", shells, helpHint(c))
+	}
+}

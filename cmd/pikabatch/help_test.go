@@ -96,6 +96,11 @@ func TestMistypes(t *testing.T) {
 		{[]string{"status", "--out"}, "flag needs an argument: --out"},
 		{[]string{"run", "--out", "o"}, `required flag(s) "manifest" not set`},
 		{[]string{"export"}, "[out state] is required"},
+		{[]string{"help", "nonsense"}, `unknown help topic "nonsense"`},
+		{[]string{"help", "stauts"}, `unknown help topic "stauts"; did you mean status?`},
+		{[]string{"help", "run", "extra"}, `unknown help topic "run extra"`},
+		{[]string{"completion", "tcsh"}, `unknown shell "tcsh": completion is for bash, zsh, fish or powershell`},
+		{[]string{"completion"}, "completion needs a shell: bash, zsh, fish or powershell"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -130,8 +135,15 @@ func TestCompletion(t *testing.T) {
 		require.Equal(t, exitOK, code, stderr)
 		assert.Contains(t, stdout, "pikabatch", shell)
 	}
+	// help still helps.
+	code, stdout, stderr := invoke(t, envNoToken, "help", "run")
+	require.Equal(t, exitOK, code, stderr)
+	assert.Contains(t, stdout, "pikabatch run")
+	code, stdout, stderr = invoke(t, envNoToken, "help")
+	require.Equal(t, exitOK, code, stderr)
+	assert.Contains(t, stdout, "validate")
 	// What the scripts ask the binary: a flag's values.
-	code, stdout, stderr := invoke(t, envNoToken, "__complete", "run", "--progress", "")
+	code, stdout, stderr = invoke(t, envNoToken, "__complete", "run", "--progress", "")
 	require.Equal(t, exitOK, code, stderr)
 	assert.Equal(t, []string{"auto", "bar", "plain", "off", ":4"}, strings.Fields(stdout))
 }

@@ -122,7 +122,8 @@ func validateJSONOf(s manifest.Summary) validateJSON {
 type urlCheckJSON struct {
 	Line        int    `json:"line"`
 	Key         string `json:"key"`
-	URL         string `json:"url"` // signatures redacted
+	Field       string `json:"field,omitempty"` // the file input, for models with several
+	URL         string `json:"url"`             // signatures redacted
 	OK          bool   `json:"ok"`
 	Status      int    `json:"status,omitempty"` // HTTP status of the answer used
 	Method      string `json:"method,omitempty"` // HEAD or GET
@@ -132,7 +133,7 @@ type urlCheckJSON struct {
 }
 
 func urlCheckJSONOf(c urlCheck) urlCheckJSON {
-	return urlCheckJSON{Line: c.Line, Key: c.Key, URL: c.URL, OK: c.OK, Status: c.Status, Method: c.Method,
+	return urlCheckJSON{Line: c.Line, Key: c.Key, Field: c.Field, URL: c.URL, OK: c.OK, Status: c.Status, Method: c.Method,
 		ContentType: c.ContentType, Size: c.Size, Problem: c.Problem}
 }
 
@@ -163,6 +164,12 @@ type batchStatusJSON struct {
 	CostUSD         float64             `json:"cost_usd,omitempty"`     // reported by the API
 	CostJobs        int                 `json:"cost_jobs,omitempty"`    // jobs with a reported cost
 	NoCostJobs      int                 `json:"no_cost_jobs,omitempty"` // jobs sent without one
+	// EstimatedCostUSD estimates EstimatedCostJobs of the NoCostJobs at
+	// the price the state file recorded (EstimateBasis): marked, never
+	// added to CostUSD.
+	EstimatedCostUSD  float64 `json:"estimated_cost_usd,omitempty"`
+	EstimatedCostJobs int     `json:"estimated_cost_jobs,omitempty"`
+	EstimateBasis     string  `json:"estimate_basis,omitempty"`
 }
 
 // liveRunJSON is a live run's progress (live.RunInfo).
@@ -201,7 +208,8 @@ type activeJobJSON struct {
 func batchStatusJSONOf(s live.Status) batchStatusJSON {
 	b := batchStatusJSON{StateFile: s.StateFile, Jobs: s.Jobs, ByState: s.ByState, Uncertain: s.Uncertain,
 		UncertainKeys: s.UncertainKeys, Orphans: s.Orphans, OrphanKeys: s.OrphanKeys, OrphansInFlight: s.OrphansInFlight,
-		CostUSD: s.CostUSD, CostJobs: s.CostJobs, NoCostJobs: s.NoCostJobs}
+		CostUSD: s.CostUSD, CostJobs: s.CostJobs, NoCostJobs: s.NoCostJobs,
+		EstimatedCostUSD: s.EstimatedCostUSD, EstimatedCostJobs: s.EstimatedCostJobs, EstimateBasis: s.EstimateBasis}
 	if l := s.Live; l != nil {
 		b.Live = &liveRunJSON{PID: l.PID, Host: l.Host, StartedAt: l.StartedAt, Command: l.Command, Rows: l.Rows,
 			Finished: l.Finished, Done: l.Done, Left: l.Left, InProgress: l.InProgress, ThisRun: l.ThisRun,
@@ -298,4 +306,91 @@ func verifyJSONOf(r verify.Report) verifyJSON {
 		v.Findings = append(v.Findings, findingJSON{Key: f.Key, Path: f.Path, Problem: string(f.Problem), Detail: f.Detail, Removed: f.Removed})
 	}
 	return v
+}
+
+// modelJSON is one model of `models --json`; `models show --json` adds
+// its fields and input schema.
+type modelJSON struct {
+	ModelID      string   `json:"model_id"`
+	DisplayName  string   `json:"display_name,omitempty"`
+	Categories   []string `json:"categories,omitempty"`
+	BasePriceUSD *float64 `json:"base_price_usd,omitempty"`
+	PriceUnit    string   `json:"price_unit,omitempty"`
+}
+
+func modelJSONOf(m api.Model) modelJSON {
+	return modelJSON{ModelID: m.ID, DisplayName: m.DisplayName, Categories: m.Categories,
+		BasePriceUSD: m.BasePriceUSD, PriceUnit: m.PriceUnit}
+}
+
+// modelsJSON is `models --json`.
+type modelsJSON struct {
+	Version int         `json:"version"`
+	Models  []modelJSON `json:"models"`
+	Total   int         `json:"total"`
+}
+
+func modelsJSONOf(list api.ModelList) modelsJSON {
+	v := modelsJSON{Version: jsonVersion, Models: make([]modelJSON, 0, len(list.Models)), Total: list.Total}
+	for _, m := range list.Models {
+		v.Models = append(v.Models, modelJSONOf(m))
+	}
+	return v
+}
+
+// modelShowJSON is `models show ID --json`.
+type modelShowJSON struct {
+	Version      int         `json:"version"`
+	ModelID      string      `json:"model_id"`
+	DisplayName  string      `json:"display_name,omitempty"`
+	Categories   []string    `json:"categories,omitempty"`
+	BasePriceUSD *float64    `json:"base_price_usd,omitempty"`
+	PriceUnit    string      `json:"price_unit,omitempty"`
+	Fields       []fieldJSON `json:"fields"`
+	// InputSchema is the catalog's JSON Schema as it is: saved to a file,
+	// it is what --schema takes when the catalog cannot be reached.
+	InputSchema json.RawMessage `json:"input_schema,omitempty"`
+}
+
+// fieldJSON is one input field of a model.
+type fieldJSON struct {
+	Name     string   `json:"name"`
+	Type     string   `json:"type"`
+	Required bool     `json:"required"`
+	Default  any      `json:"default,omitempty"`
+	Enum     []any    `json:"enum,omitempty"`
+	Minimum  *float64 `json:"minimum,omitempty"`
+	Maximum  *float64 `json:"maximum,omitempty"`
+	Format   string   `json:"format,omitempty"`
+}
+
+func modelShowJSONOf(m api.Model, fields []schemaField) modelShowJSON {
+	v := modelShowJSON{Version: jsonVersion, ModelID: m.ID, DisplayName: m.DisplayName, Categories: m.Categories,
+		BasePriceUSD: m.BasePriceUSD, PriceUnit: m.PriceUnit, Fields: make([]fieldJSON, 0, len(fields)),
+		InputSchema: m.InputSchema}
+	for _, f := range fields {
+		fj := fieldJSON{Name: f.Name, Type: f.Type, Required: f.Required, Minimum: f.Min, Maximum: f.Max, Format: f.Format}
+		fj.Default = rawValue(f.Default)
+		for _, e := range f.Enum {
+			fj.Enum = append(fj.Enum, rawValue(e))
+		}
+		v.Fields = append(v.Fields, fj)
+	}
+	return v
+}
+
+// rawValue decodes a value the catalog gave; nil when there is none.
+func rawValue(raw json.RawMessage) any {
+	var v any
+	if len(raw) == 0 || json.Unmarshal(raw, &v) != nil {
+		return nil
+	}
+	return v
+}
+
+// balanceJSON is `balance --json`.
+type balanceJSON struct {
+	Version    int     `json:"version"`
+	BalanceUSD float64 `json:"balance_usd"`
+	Currency   string  `json:"currency"`
 }

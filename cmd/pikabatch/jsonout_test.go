@@ -48,7 +48,7 @@ var jsonSchemas = map[string]struct {
 		"estimated_cost.usd", "estimated_cost.max_usd", "estimated_cost.rows", "estimated_cost.unknown_rows",
 		"estimated_cost.basis", "estimated_cost.is_estimate"}},
 	"validate": {validateJSON{}, []string{"version", "rows", "by_resolution.*", "by_duration_s.*", "duplicate_rows",
-		"urls[].line", "urls[].key", "urls[].url", "urls[].ok", "urls[].status", "urls[].method", "urls[].content_type",
+		"urls[].line", "urls[].key", "urls[].field", "urls[].url", "urls[].ok", "urls[].status", "urls[].method", "urls[].content_type",
 		"urls[].size", "urls[].problem",
 		"estimated_cost.usd", "estimated_cost.max_usd", "estimated_cost.rows", "estimated_cost.unknown_rows",
 		"estimated_cost.basis", "estimated_cost.is_estimate"}},
@@ -60,6 +60,7 @@ var jsonSchemas = map[string]struct {
 		"batches[].oldest_active.submitted_at", "batches[].oldest_active.age_ns",
 		"batches[].orphans", "batches[].orphan_keys[]", "batches[].orphans_in_flight",
 		"batches[].cost_usd", "batches[].cost_jobs", "batches[].no_cost_jobs",
+		"batches[].estimated_cost_usd", "batches[].estimated_cost_jobs", "batches[].estimate_basis",
 		"batches[].live.pid", "batches[].live.host", "batches[].live.started_at", "batches[].live.command",
 		"batches[].live.rows", "batches[].live.finished", "batches[].live.done", "batches[].live.left",
 		"batches[].live.in_progress", "batches[].live.jobs_per_minute", "batches[].live.eta_ns",
@@ -74,6 +75,12 @@ var jsonSchemas = map[string]struct {
 	"bench": {benchJSON{}, []string{"version", "scenarios[].scenario", "scenarios[].setup", "scenarios[].figures[].name",
 		"scenarios[].figures[].unit", "scenarios[].figures[].median", "scenarios[].figures[].runs[]",
 		"scenarios[].figures[].target.at_most", "scenarios[].figures[].target.limit", "scenarios[].figures[].target.report_only"}},
+	"models": {modelsJSON{}, []string{"version", "total", "models[].model_id", "models[].display_name",
+		"models[].categories[]", "models[].base_price_usd", "models[].price_unit"}},
+	"models show": {modelShowJSON{}, []string{"version", "model_id", "display_name", "categories[]", "base_price_usd",
+		"price_unit", "fields[].name", "fields[].type", "fields[].required", "fields[].default", "fields[].enum[]",
+		"fields[].minimum", "fields[].maximum", "fields[].format", "input_schema"}},
+	"balance": {balanceJSON{}, []string{"version", "balance_usd", "currency"}},
 	"notify-url payload": {notifyPayload{}, slices.Concat([]string{"version", "text", "outcome", "exit_code", "error", "host",
 		"manifest", "state_file"}, prefixed("summary.", figureKeys), prefixed("api_calls.", apiCallKeys))},
 }
@@ -124,6 +131,10 @@ func fill(v reflect.Value) {
 		v.Set(reflect.New(v.Type().Elem()))
 		fill(v.Elem())
 	case reflect.Slice:
+		if v.Type() == reflect.TypeFor[json.RawMessage]() {
+			v.SetBytes([]byte(`{"x":1}`))
+			return
+		}
 		v.Set(reflect.MakeSlice(v.Type(), 1, 1))
 		fill(v.Index(0))
 	case reflect.Map:
@@ -135,6 +146,8 @@ func fill(v reflect.Value) {
 		v.SetMapIndex(k, e)
 	case reflect.String:
 		v.SetString("x")
+	case reflect.Interface:
+		v.Set(reflect.ValueOf("x"))
 	case reflect.Bool:
 		v.SetBool(true)
 	case reflect.Int, reflect.Int64:
@@ -143,6 +156,10 @@ func fill(v reflect.Value) {
 		v.SetFloat(1)
 	}
 }
+
+// opaqueKeys hold a document of someone else's schema, passed on as it
+// is: the model's input schema, whose keys are the model's field names.
+var opaqueKeys = map[string]bool{"input_schema": true}
 
 // keyPaths lists the key paths of a decoded JSON document, sorted: a
 // map's keys as they are (fill's "*", or a real output's states).
@@ -155,7 +172,10 @@ func keyPaths(prefix string, doc any) []string {
 			if prefix != "" {
 				p = prefix + "." + k
 			}
-			sub := keyPaths(p, v)
+			var sub []string
+			if !opaqueKeys[k] {
+				sub = keyPaths(p, v)
+			}
 			if len(sub) == 0 {
 				out = append(out, p)
 			}
@@ -226,4 +246,7 @@ func TestJSONOutputs(t *testing.T) {
 	check("cancel", exitOK, "cancel", "--out", out, "--json")
 	require.NoError(t, os.Remove(filepath.Join(out, ".pikabatch.db")))
 	check("recover", exitOK, "recover", "--out", out, "--json")
+	check("models", exitOK, "models", "--api-base", srv.APIURL, "--json")
+	check("models show", exitOK, "models", "show", "sim/still-lite/text-to-image", "--api-base", srv.APIURL, "--json")
+	check("balance", exitOK, "balance", "--api-base", srv.APIURL, "--json")
 }

@@ -171,12 +171,14 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root.SetVersionTemplate("pikabatch {{.Version}}\n")
 	root.SetFlagErrorFunc(flagError)
 	root.SetUsageTemplate(usageTemplate)
+	root.SetHelpCommand(newHelpCmd())
 	root.AddCommand(
 		newRunCmd(stdout, stderr),
 		newValidateCmd(stdout),
 		newStatusCmd(stdout),
 		newCancelCmd(stdout),
 		newExportCmd(stdout, stderr),
+		newReportCmd(stdout),
 		newVerifyCmd(stdout),
 		newRecoverCmd(stdout),
 		newDemoCmd(stdout, stderr),
@@ -186,6 +188,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		newBenchCmd(stdout, stderr),
 		newVersionCmd(stdout),
 	)
+	refuseUnknownShells(root)
 	return root
 }
 

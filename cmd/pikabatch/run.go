@@ -26,6 +26,7 @@ import (
 	"github.com/pikabatch/pikabatch/runner/api"
 	"github.com/pikabatch/pikabatch/runner/live"
 	"github.com/pikabatch/pikabatch/runner/reasons"
+	"github.com/pikabatch/pikabatch/runner/results"
 	"github.com/pikabatch/pikabatch/store"
 )
 
@@ -83,7 +84,7 @@ func (o *batchOptions) register(fs *pflag.FlagSet) {
 	fs.StringVar(&o.out, "out", "", "output `folder` for videos, state and results index (created if missing)")
 	fs.StringVar(&o.state, "state", "", "checkpoint `file` (default OUT/.pikabatch.db)")
 	fs.StringVar(&o.model, "model", defaultModel, "model ID")
-	fs.StringVar(&o.schema, "schema", "", "the model's input schema, a JSON Schema `file` (offline; default: the built-in one of pika/pika-2-2/image-to-video)")
+	fs.StringVar(&o.schema, "schema", "", "the model's input schema, a JSON Schema `file` (offline; default: the built-in one of pika/pika-2-2/image-to-video, else the one the state file recorded, else the catalog's)")
 	registerColumnFlags(fs, &o.columnMap, &o.keepColumns)
 	fs.StringVar(&o.apiBase, "api-base", envOr("RUNCOMFY_API_BASE", "https://model-api.runcomfy.net"), "API base URL (env RUNCOMFY_API_BASE); https unless loopback")
 	fs.IntVar(&o.concurrency, "concurrency", 8, "jobs in flight on the API at once (submitted, not finished)")
@@ -209,7 +210,8 @@ type batch struct {
 	spec          shard.Spec
 	format        manifest.Format
 	schema        *manifest.Schema
-	kept          []string // the kept columns seen, for results.csv
+	kept          []string         // the kept columns seen, for results.csv
+	counted       manifest.Summary // the validation pass's, to size the run's reader once
 	resultsFormat live.Format
 	logs          *logSink
 	log           *slog.Logger
@@ -308,7 +310,8 @@ func (b *batch) checkOptions() error {
 
 // manifestConfig says how the batch's manifest is read.
 func (b *batch) manifestConfig() manifest.Config {
-	return manifest.Config{Format: b.format, Schema: b.schema, Map: b.o.columnMap, Keep: b.o.keepColumns}
+	return manifest.Config{Format: b.format, Schema: b.schema, Map: b.o.columnMap, Keep: b.o.keepColumns,
+		Expect: b.counted}
 }
 
 // requireFolder refuses an --out that exists and is not a folder (exit 73):
@@ -338,6 +341,7 @@ func (b *batch) validateManifest(ctx context.Context) error {
 	}
 	b.log.Info("manifest valid", "file", b.o.manifest, "rows", msum.Rows)
 	b.kept = msum.Kept
+	b.counted = msum
 	if b.spec.IsSet() {
 		b.log.Info("shard", "shard", b.spec.String(), "rows", b.shardRows)
 	}
@@ -377,7 +381,9 @@ func (b *batch) preview(ctx context.Context, stdout io.Writer) error {
 		return err
 	}
 	if b.schema == nil {
-		return usagef("model %s has no built-in input schema and a dry run reads no catalog: give it with --schema FILE", b.o.model)
+		if err := b.previewSchema(ctx, readState); err != nil {
+			return err
+		}
 	}
 	rows, err := manifestRows(b.o.manifest, b.manifestConfig())
 	if err != nil {
@@ -417,7 +423,7 @@ func (b *batch) run(ctx context.Context, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	run, err := b.newRunner(sp.api(client), st, fileTransport)
+	run, err := b.newRunner(sp.api(client), st, fileTransport, sp.estimator())
 	if err != nil {
 		return err
 	}
@@ -429,7 +435,7 @@ func (b *batch) run(ctx context.Context, stdout, stderr io.Writer) error {
 
 	// status, cancel and export from another terminal reach this run here.
 	ctlBatch := &live.Batch{Path: b.state.path, Store: st, Logger: b.log,
-		API: func() (live.Canceller, error) { return client, nil },
+		API: func() (live.Canceller, error) { return client, nil }, Pricer: sp.recordedPricer(),
 		Run: &live.Run{Owner: owner, Rows: b.shardRows, Snapshot: liveSnapshot(run), Calls: client.Calls}}
 	defer b.serveControl(ctlBatch).Close()
 
@@ -484,7 +490,7 @@ func newAPIClient(o batchOptions, tr http.RoundTripper, log *slog.Logger) (*api.
 }
 
 // newRunner builds the runner from the options.
-func (b *batch) newRunner(client runner.API, st runner.Checkpoint, fileTransport http.RoundTripper) (*runner.Runner, error) {
+func (b *batch) newRunner(client runner.API, st runner.Checkpoint, fileTransport http.RoundTripper, est results.Estimator) (*runner.Runner, error) {
 	o := b.o
 	return runner.New(runner.Config{
 		Model:               o.model,
@@ -499,10 +505,12 @@ func (b *batch) newRunner(client runner.API, st runner.Checkpoint, fileTransport
 		Deadline:            o.deadline,
 		DeadlineGrace:       runnerGrace(o.deadlineGrace),
 		MaxSubmits:          o.maxSubmits,
+		ExpectRows:          b.shardRows,
 		Poll:                o.poll,
 		Download:            runner.DownloadConfig{MaxBytes: o.maxFileSize, IdleTimeout: o.dlIdleTimeout},
 		Hooks:               o.hooks,
 		IndexName:           b.spec.IndexName("jsonl"),
+		EstimateCost:        est,
 		// Result files live on a storage host: this client never carries the token.
 		HTTPClient: &http.Client{Transport: fileTransport},
 		Logger:     b.log,

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/pikabatch/pikabatch/manifest"
 	"github.com/pikabatch/pikabatch/runner/api"
 )
 
@@ -53,25 +54,62 @@ func inputSchema(ctx context.Context, st metaStore, model string, m api.Model, m
 		return json.RawMessage(rec), schemaRecorded, nil
 	}
 	if merr == nil && len(m.InputSchema) > 0 {
-		if !json.Valid(m.InputSchema) {
-			return nil, "", fmt.Errorf("model %s: the catalog's input schema is not JSON: %w", model, api.ErrBadResponse)
+		raw, err := catalogSchema(model, m, merr, "the state file none recorded")
+		if err != nil {
+			return nil, "", err
 		}
-		if err := st.SetMeta(ctx, metaInputSchema, string(m.InputSchema)); err != nil {
+		if err := st.SetMeta(ctx, metaInputSchema, string(raw)); err != nil {
 			return nil, "", err
 		}
 		log.Info("input schema recorded in the state file", "model", model)
-		return m.InputSchema, schemaCatalog, nil
+		return raw, schemaCatalog, nil
 	}
 	if model == defaultModel {
 		return nil, schemaBuiltIn, nil
 	}
+	_, err = catalogSchema(model, m, merr, "the state file none recorded")
+	return nil, "", err
+}
+
+// catalogSchema is the input schema in the catalog's answer (m, merr) for
+// model. A model unknown to the catalog, or known without a schema, is a
+// usage error (exit 64); a catalog that cannot be reached is
+// ErrUnavailable (exit 69). Each says to give the schema with --schema.
+// besides names what else was looked in ("the state file none recorded").
+func catalogSchema(model string, m api.Model, merr error, besides string) (json.RawMessage, error) {
 	switch {
+	case merr == nil && len(m.InputSchema) > 0:
+		if !json.Valid(m.InputSchema) {
+			return nil, fmt.Errorf("model %s: the catalog's input schema is not JSON: %w", model, api.ErrBadResponse)
+		}
+		return m.InputSchema, nil
 	case merr == nil:
-		return nil, "", &usageError{msg: fmt.Sprintf("model %s: the catalog has no input schema for it and the state file none recorded; give the schema with --schema FILE", model)}
+		return nil, &usageError{msg: fmt.Sprintf("model %s: the catalog has no input schema for it and %s; give the schema with --schema FILE", model, besides)}
 	case errors.Is(merr, api.ErrModelNotFound):
-		return nil, "", &usageError{msg: fmt.Sprintf("model %s: %v; check --model (pikabatch models --search), or give the schema with --schema FILE", model, merr)}
+		return nil, &usageError{msg: fmt.Sprintf("model %s: %v; check --model (pikabatch models --search), or give the schema with --schema FILE", model, merr)}
 	}
-	return nil, "", fmt.Errorf("model %s: no input schema recorded and the catalog did not answer (%w); give the schema with --schema FILE: %w", model, merr, api.ErrUnavailable)
+	return nil, fmt.Errorf("model %s: no input schema (%s) and the catalog did not answer (%w); give the schema with --schema FILE: %w", model, besides, merr, api.ErrUnavailable)
+}
+
+// readCatalogSchema reads from the catalog the input schema of a model
+// with no built-in one, for commands without a state file (validate) or
+// before one records it (a dry run of a new batch). It needs the token.
+func readCatalogSchema(ctx context.Context, acct accountOptions, model, besides string) (*manifest.Schema, error) {
+	c, err := acct.client()
+	if err != nil {
+		return nil, fmt.Errorf("model %s has no built-in input schema; reading the catalog's: %w; or give the schema with --schema FILE", model, err)
+	}
+	defer c.CloseIdleConnections()
+	m, merr := c.Model(ctx, model)
+	raw, err := catalogSchema(model, m, merr, besides)
+	if err != nil {
+		return nil, err
+	}
+	s, err := manifest.CompileSchema(model, raw)
+	if err != nil {
+		return nil, usagef("%v; give a usable schema with --schema FILE", err)
+	}
+	return s, nil
 }
 
 // sameJSON reports whether a and b are the same JSON value.

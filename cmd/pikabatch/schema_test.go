@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -244,7 +245,28 @@ func TestCheckURLsEveryFileField(t *testing.T) {
 	for _, want := range []string{"a image", "a mask_url", "b image", "b mask_url", "b ref"} {
 		assert.Contains(t, stdout, m+":"+map[bool]string{true: "2", false: "3"}[want[0] == 'a']+" "+want)
 	}
-	assert.Contains(t, stdout, "5 rows checked, 5 ok")
+	assert.Contains(t, stdout, "file URLs: 5 checked in 2 rows, 5 ok, 0 would fail\n", "URLs and rows each counted as what they are")
+
+	// Two bad URLs of one row: one row would fail, not two.
+	dead := "http://127.0.0.1:1"
+	m = writeFile(t, filepath.Join(dir, "m2.csv"), "id,image,mask_url,ref,prompt\n"+
+		"a,"+host.URL+"/a.png,"+host.URL+"/a-mask.png,,fill\n"+
+		"c,"+dead+"/c.png,"+dead+"/c-mask.png,"+host.URL+"/c-ref.png,fill\n")
+	code, stdout, stderr = invoke(t, nil, "validate", "--manifest", m, "--schema", schema, "--check-urls",
+		"--check-rps", "1000")
+	require.Equal(t, exitDataErr, code, stderr)
+	assert.Contains(t, stdout, "file URLs: 5 checked in 2 rows, 3 ok, 2 would fail (1 row)\n")
+	assert.True(t, strings.HasSuffix(stdout, m+": 2 rows, 1 would fail: their file URLs failed the check\n"), "%s", stdout)
+	assert.Contains(t, stderr, "1 of 2 rows")
+
+	// --json names the field of each verdict too.
+	code, stdout, stderr = invoke(t, nil, "validate", "--manifest", m, "--schema", schema, "--check-urls",
+		"--check-rps", "1000", "--json")
+	require.Equal(t, exitDataErr, code, stderr)
+	var v validateJSON
+	require.NoError(t, json.Unmarshal([]byte(stdout), &v))
+	require.Len(t, v.URLs, 5)
+	assert.Equal(t, []string{"image", "mask_url"}, []string{v.URLs[0].Field, v.URLs[1].Field})
 }
 
 // TestCatalogSchema: a model the simulator's catalog serves is checked
@@ -272,4 +294,59 @@ func TestCatalogSchema(t *testing.T) {
 	assert.Equal(t, exitDataErr, code, stderr)
 	assert.Contains(t, stderr, "bad.csv:2: field num_inference_steps: 99 is more than the maximum 50")
 	assert.EqualValues(t, 2, srv.Counters().Submits, "nothing more was sent")
+}
+
+// TestValidateAndDryRunUseTheModelsSchema: validate --model and run
+// --dry-run check a model without a built-in schema with the catalog's
+// (or the one the state file recorded), never as Pika; an unknown model is
+// a usage error and a catalog that cannot answer names --schema.
+func TestValidateAndDryRunUseTheModelsSchema(t *testing.T) {
+	s, err := sim.New(sim.Config{Token: testToken, RunTime: 20 * time.Millisecond, Slots: 8})
+	require.NoError(t, err)
+	var catalogDown atomic.Bool
+	apiSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if catalogDown.Load() && strings.HasPrefix(r.URL.Path, "/v1/models") {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		s.APIHandler().ServeHTTP(w, r)
+	}))
+	t.Cleanup(apiSrv.Close)
+	files := httptest.NewServer(s.FilesHandler())
+	t.Cleanup(files.Close)
+	s.SetFilesBase(files.URL)
+	dir := t.TempDir()
+	m := writeFile(t, filepath.Join(dir, "m.csv"), "id,prompt,num_inference_steps\nfox,a red fox,20\n")
+	bad := writeFile(t, filepath.Join(dir, "bad.csv"), "prompt,num_inference_steps\na cat,99\n")
+	env := tokenEnv(apiSrv.URL)
+
+	code, stdout, stderr := invoke(t, env, "validate", "--manifest", m, "--model", sim.TextToImageModel)
+	require.Equal(t, exitOK, code, stderr)
+	assert.Contains(t, stdout, "1 rows, valid")
+	code, _, stderr = invoke(t, env, "validate", "--manifest", bad, "--model", sim.TextToImageModel)
+	assert.Equal(t, exitDataErr, code, stderr)
+	assert.Contains(t, stderr, "bad.csv:2: field num_inference_steps: 99 is more than the maximum 50")
+	code, _, stderr = invoke(t, env, "validate", "--manifest", m, "--model", "org/unknown")
+	assert.Equal(t, exitUsage, code, stderr)
+	assert.Contains(t, stderr, "--schema FILE")
+
+	// A dry run of a new batch reads the catalog's schema.
+	out := filepath.Join(dir, "out")
+	code, stdout, stderr = invoke(t, env, "run", "--manifest", m, "--out", out, "--model", sim.TextToImageModel, "--dry-run")
+	require.Equal(t, exitOK, code, stderr)
+	assert.Contains(t, stdout, "1  new: would be submitted")
+	code, _, stderr = invoke(t, env, "run", "--manifest", m, "--out", out, "--model", sim.TextToImageModel, "--progress", "off")
+	require.Equal(t, exitOK, code, stderr)
+
+	// The catalog gone: validate names --schema (69); a dry run of the
+	// batch uses the schema its state file recorded.
+	catalogDown.Store(true)
+	code, _, stderr = invoke(t, env, "validate", "--manifest", m, "--model", sim.TextToImageModel)
+	assert.Equal(t, exitUnavailable, code, stderr)
+	assert.Contains(t, stderr, "--schema FILE")
+	code, stdout, stderr = invoke(t, env, "run", "--manifest", m, "--out", out, "--model", sim.TextToImageModel, "--dry-run")
+	require.Equal(t, exitOK, code, stderr)
+	assert.Contains(t, stdout, "1  done: skipped")
+	code, _, stderr = invoke(t, env, "run", "--manifest", bad, "--out", out, "--model", sim.TextToImageModel, "--dry-run")
+	assert.Equal(t, exitDataErr, code, "checked with the recorded schema: %s", stderr)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/pikabatch/pikabatch/manifest"
+	"github.com/pikabatch/pikabatch/store"
 )
 
 // loadSchema returns the input schema rows of model are checked against:
@@ -17,7 +19,8 @@ import (
 // model; else the built-in one of the model. For a model without either it
 // returns nil: `run` reads the schema from the state file or the catalog
 // (adoptSchema) and checks the manifest then, still before anything is
-// sent; `validate` checks as pika/pika-2-2/image-to-video.
+// sent; `validate` and a dry run read it as well (readCatalogSchema,
+// previewSchema).
 func loadSchema(model, file string) (*manifest.Schema, error) {
 	if file != "" {
 		raw, err := os.ReadFile(file)
@@ -97,11 +100,55 @@ func (b *batch) adoptSchema(ctx context.Context) error {
 
 // recordSchemaFile records the --schema file's schema in the state file,
 // as the catalog's would be at first use, so that a resume without the
-// flag checks rows with the same schema.
+// flag checks rows with the same schema. A schema recorded already wins
+// over another file, as over a changed catalog: the batch's rows were
+// keyed and hashed with it, and a file typing a field otherwise ("42" a
+// string) would make every row without an id a new job, paid again. (A
+// model with a built-in schema keeps the file's: its recorded schema may
+// be a catalog's its rows were never checked with; see adoptSchema.)
 func (b *batch) recordSchemaFile(ctx context.Context, st metaStore) error {
 	rec, err := st.Meta(ctx, metaInputSchema)
-	if err != nil || rec != "" {
+	if err != nil {
 		return err
 	}
-	return st.SetMeta(ctx, metaInputSchema, string(b.schema.Raw()))
+	if rec == "" {
+		return st.SetMeta(ctx, metaInputSchema, string(b.schema.Raw()))
+	}
+	if _, builtIn := manifest.BuiltinSchema(b.o.model); builtIn || sameJSON([]byte(rec), b.schema.Raw()) {
+		return nil
+	}
+	b.log.Warn("--schema differs from the input schema recorded in the state file; the recorded one is kept, as the batch's rows were keyed with it",
+		"model", b.o.model, "schema", b.o.schema)
+	b.inputSchema, b.schema = []byte(rec), nil
+	return b.adoptSchema(ctx)
+}
+
+// previewSchema finds, for a dry run, the schema of a model with no
+// built-in one, as a run would: the one the state file recorded, else the
+// catalog's (which needs the token); the rows are checked with it. Nothing
+// is recorded: a dry run writes nothing.
+func (b *batch) previewSchema(ctx context.Context, readState bool) error {
+	if readState {
+		st, err := store.Open(b.state.path, store.Options{ReadOnly: true})
+		if err != nil {
+			return err
+		}
+		rec, err := st.Meta(ctx, metaInputSchema)
+		_ = st.Close() // read-only: nothing to flush
+		if err != nil {
+			return err
+		}
+		if rec != "" {
+			b.inputSchema = json.RawMessage(rec)
+			return b.adoptSchema(ctx)
+		}
+	}
+	s, err := readCatalogSchema(ctx, accountOptions{apiBase: b.o.apiBase, balanceBase: b.o.cost.balanceBase},
+		b.o.model, "the state file none recorded")
+	if err != nil {
+		return err
+	}
+	b.schema = s
+	b.shardRows = 0
+	return b.validateManifest(ctx)
 }

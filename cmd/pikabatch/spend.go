@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"reflect"
 	"strconv"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/pikabatch/pikabatch/runner/budget"
 	"github.com/pikabatch/pikabatch/runner/live"
 	"github.com/pikabatch/pikabatch/runner/price"
+	"github.com/pikabatch/pikabatch/runner/results"
 	"github.com/pikabatch/pikabatch/store"
 )
 
@@ -28,6 +30,12 @@ const (
 	// metaMaxCost is --max-cost, in dollars: the budget holds across runs,
 	// also those not given the flag again.
 	metaMaxCost = "max_cost_usd"
+
+	// metaBudgetPrices are the prices (price.Config, a JSON array) runs
+	// priced their jobs at: the spend of earlier jobs is counted at
+	// the highest, so a price that drops between runs does not give back
+	// budget the jobs already used.
+	metaBudgetPrices = "budget_prices"
 )
 
 // prepareCatalog reads the model's catalog entry once, before the first
@@ -102,13 +110,24 @@ func (b *batch) prepareSpend(ctx context.Context, c catalogReader, st *store.Sto
 		}
 	}
 	s.pricer = pricerFor(m, o.cost.priceUSD)
+	if err := recordPrice(ctx, st, &s.pricer, merr); err != nil {
+		return nil, err
+	}
 	_, perr := s.pricer.Job(func(string) (any, bool) { return 5, true })
 	s.priced = perr == nil
+	pricers := []price.Pricer{s.pricer}
+	if s.priced {
+		// Recorded by every priced run: a budget set later counts the
+		// jobs sent before it at their price.
+		if pricers, err = budgetPricers(ctx, st, priceConfigFor(m, o.cost.priceUSD)); err != nil {
+			return nil, err
+		}
+	}
 	if limit > 0 {
 		if !s.priced {
 			return nil, usagef("--max-cost needs the price of a job: %s (%v); set --price USD", s.pricer.Describe(), perr)
 		}
-		spent, unknown, err := spentInState(ctx, st, s.pricer)
+		spent, unknown, err := spentInState(ctx, st, pricers...)
 		if err != nil {
 			return nil, err
 		}
@@ -125,6 +144,48 @@ func (b *batch) prepareSpend(ctx context.Context, c catalogReader, st *store.Sto
 		return nil, err
 	}
 	return s, nil
+}
+
+// recordPrice records the price of a job in the state file at first use
+// (price.MetaKey), as the input schema is, so that status and export
+// estimate the jobs the API reported no cost for with no catalog at hand;
+// a --price given later is recorded over it, as the run's summary uses
+// it. A catalog that cannot answer now leaves p as the one recorded.
+func recordPrice(ctx context.Context, st metaStore, p *price.Pricer, merr error) error {
+	raw, err := st.Meta(ctx, price.MetaKey)
+	if err != nil {
+		return err
+	}
+	if merr != nil && p.Kind() != price.PerJob && raw != "" {
+		if *p, err = price.ParseRecord(raw); err != nil {
+			return fmt.Errorf("state file: %w", err)
+		}
+		return nil
+	}
+	rec, err := p.Record()
+	if err != nil || rec == "" || rec == raw || (raw != "" && p.Kind() != price.PerJob) {
+		return err
+	}
+	return st.SetMeta(ctx, price.MetaKey, rec)
+}
+
+// estimator estimates the cost of jobs without a reported one in the
+// results index; nil without a price.
+func (s *spend) estimator() results.Estimator {
+	if !s.priced {
+		return nil
+	}
+	return live.Estimator(s.pricer)
+}
+
+// recordedPricer is the price status and export estimate with while this
+// run holds the state file; nil without one.
+func (s *spend) recordedPricer() *price.Pricer {
+	if !s.priced {
+		return nil
+	}
+	p := s.pricer
+	return &p
 }
 
 // budgetLimit is --max-cost, recorded in the state for the runs after; or,
@@ -150,26 +211,77 @@ func (b *batch) budgetLimit(ctx context.Context, st *store.Store) (float64, erro
 	return v, nil
 }
 
+// budgetPricers records this run's price among the budget's (before the
+// first submit, so that a run killed later has it recorded) and returns a
+// pricer for each price recorded, this run's first.
+func budgetPricers(ctx context.Context, st *store.Store, now price.Config) ([]price.Pricer, error) {
+	var cfgs []price.Config
+	if raw, err := st.Meta(ctx, metaBudgetPrices); err != nil {
+		return nil, err
+	} else if raw != "" {
+		if err := json.Unmarshal([]byte(raw), &cfgs); err != nil {
+			return nil, fmt.Errorf("state file: %s does not decode: %w", metaBudgetPrices, err)
+		}
+	}
+	pricers := []price.Pricer{price.New(now)}
+	known := false
+	for _, c := range cfgs {
+		known = known || reflect.DeepEqual(c, now)
+		pricers = append(pricers, price.New(c))
+	}
+	if !known {
+		raw, err := json.Marshal(append(cfgs, now))
+		if err != nil {
+			return nil, err
+		}
+		if err := st.SetMeta(ctx, metaBudgetPrices, string(raw)); err != nil {
+			return nil, err
+		}
+	}
+	return pricers, nil
+}
+
 // spentInState is the estimated spend of the jobs a state file records:
-// each job's price times its submits that may have been charged (Attempts:
-// re-sends of uncertain submits included, refusals not).
-func spentInState(ctx context.Context, st runner.Checkpoint, p price.Pricer) (usd float64, unknown int, err error) {
+// each job's price (the highest of the pricers that can price it) times
+// its submits that may have been charged (chargedSubmits). Each job is
+// rounded to micro-dollars, as the budget reserved it, and summed
+// exactly: a float sum of raw prices drifts below what the runs reserved.
+func spentInState(ctx context.Context, st runner.Checkpoint, pricers ...price.Pricer) (usd float64, unknown int, err error) {
+	var micro int64
 	err = st.ForEach(ctx, func(j store.Job) error {
-		if j.Attempts <= 0 {
+		n := chargedSubmits(j)
+		if n <= 0 {
 			return nil
 		}
-		v, err := p.Job(inputField(j.Input))
-		if err != nil {
+		each, priced := int64(0), false
+		for _, p := range pricers {
+			if v, err := p.Job(inputField(j.Input)); err == nil {
+				each, priced = max(each, int64(math.Round(v*1e6))), true
+			}
+		}
+		if !priced {
 			unknown++
 			return nil
 		}
-		usd += v * float64(j.Attempts)
+		micro += each * int64(n)
 		return nil
 	})
 	if err != nil {
 		return 0, 0, fmt.Errorf("count the spend recorded in the state: %w", err)
 	}
-	return usd, unknown, nil
+	return float64(micro) / 1e6, unknown, nil
+}
+
+// chargedSubmits is how many of a job's submits may have been charged:
+// its Attempts (re-sends of uncertain submits included), less the last
+// one when the API rejected it. A failed job without a request ID ended
+// on a rejected submit (400/422: no job made, nothing charged), which the
+// run gave back to the budget but the state still counts as an attempt.
+func chargedSubmits(j store.Job) int {
+	if j.State == store.StateFailed && j.RequestID == "" && j.Attempts > 0 {
+		return j.Attempts - 1
+	}
+	return j.Attempts
 }
 
 // roundUSD rounds dollars to micro-dollars for logs and JSON: sums of
@@ -346,8 +458,15 @@ func costStatusLine(st live.Status) string {
 		return ""
 	}
 	line := fmt.Sprintf("spent: %s as the API reported it for %d jobs", price.USD(st.CostUSD), st.CostJobs)
-	if st.NoCostJobs > 0 {
-		line += fmt.Sprintf("; %d jobs sent without a reported cost (unknown; the run's summary estimates them)", st.NoCostJobs)
+	switch unknown := st.NoCostJobs - st.EstimatedCostJobs; {
+	case st.EstimatedCostJobs > 0 && unknown > 0:
+		line += fmt.Sprintf("; estimated %s for %d jobs sent without a reported cost (%s), unknown for %d more",
+			price.USD(st.EstimatedCostUSD), st.EstimatedCostJobs, st.EstimateBasis, unknown)
+	case st.EstimatedCostJobs > 0:
+		line += fmt.Sprintf("; estimated %s for %d jobs sent without a reported cost (%s)",
+			price.USD(st.EstimatedCostUSD), st.EstimatedCostJobs, st.EstimateBasis)
+	case unknown > 0:
+		line += fmt.Sprintf("; %d jobs sent without a reported cost (unknown: no price recorded in the state file)", unknown)
 	}
 	return line
 }
@@ -378,15 +497,15 @@ func spendOf(ctx context.Context, st runner.Checkpoint, s *spend, since time.Tim
 				r.RunReportedUSD += *j.CostUSD
 				r.RunReportedJobs++
 			}
-		case j.Attempts > 0 && s.priced:
+		case chargedSubmits(j) > 0 && s.priced:
 			usd, err := s.pricer.Job(inputField(j.Input))
 			if err != nil {
 				r.UnknownJobs++
 				return nil
 			}
-			r.EstimatedUSD += usd * float64(j.Attempts)
+			r.EstimatedUSD += usd * float64(chargedSubmits(j))
 			r.EstimatedJobs++
-		case j.Attempts > 0:
+		case chargedSubmits(j) > 0:
 			r.UnknownJobs++
 		}
 		return nil

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/csv"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
@@ -241,5 +242,29 @@ func TestRealSpend(t *testing.T) {
 	assert.Contains(t, stdout, "spent: $0.00 this run, $0.00 in all, as the API reported it (0 jobs); estimated $0.264 for 6 jobs sent without a reported cost\n")
 	code, stdout, _ = invoke(t, tokenEnv(quiet.APIURL), "status", "--out", filepath.Join(dir, "quiet"))
 	require.Equal(t, exitOK, code)
-	assert.Contains(t, stdout, "6 jobs sent without a reported cost (unknown")
+	assert.Contains(t, stdout, "  spent: $0.00 as the API reported it for 0 jobs; estimated $0.264 for 6 jobs sent without a reported cost (base $0.044/output)\n")
+
+	// The estimate, marked, with the catalog gone: the state recorded
+	// the price at first use.
+	quiet.Close()
+	code, stdout, _ = invoke(t, tokenEnv(quiet.APIURL), "status", "--out", filepath.Join(dir, "quiet"), "--json")
+	require.Equal(t, exitOK, code)
+	var st statusJSON
+	require.NoError(t, json.Unmarshal([]byte(stdout), &st))
+	require.Len(t, st.Batches, 1)
+	assert.InDelta(t, 0.264, st.Batches[0].EstimatedCostUSD, 1e-9)
+	assert.Equal(t, 6, st.Batches[0].EstimatedCostJobs)
+	assert.Equal(t, "base $0.044/output", st.Batches[0].EstimateBasis)
+	idx, err = os.ReadFile(filepath.Join(dir, "quiet", "results.jsonl"))
+	require.NoError(t, err)
+	assert.Equal(t, 6, strings.Count(string(idx), `"cost_estimated_usd":0.044`), "%s", idx)
+	assert.NotContains(t, string(idx), `"cost_usd"`, "an estimate is never shown as reported")
+	code, stdout, _ = invoke(t, env, "export", "--out", filepath.Join(dir, "quiet"), "--format", "csv")
+	require.Equal(t, exitOK, code)
+	recs, err = csv.NewReader(strings.NewReader(stdout)).ReadAll()
+	require.NoError(t, err)
+	col = slices.Index(recs[0], "cost_estimated_usd")
+	require.Positive(t, col)
+	assert.Equal(t, "0.044", recs[1][col])
+	assert.Empty(t, recs[1][slices.Index(recs[0], "cost_usd")])
 }

@@ -53,9 +53,9 @@ func newValidateCmd(stdout io.Writer) *cobra.Command {
 	fs.BoolVar(&o.checkURLs, "check-urls", false, "also ask each image host whether the image is reachable, an image, and at most 50 MB (HEAD, else a ranged GET)")
 	fs.IntVar(&o.checkConc, "check-concurrency", 8, "image hosts asked at once with --check-urls")
 	fs.Float64Var(&o.checkRPS, "check-rps", 10, "requests per second to image hosts with --check-urls")
-	fs.StringVar(&o.schema, "schema", "", "the model's input schema, a JSON Schema `file` (default: the built-in one of pika/pika-2-2/image-to-video)")
+	fs.StringVar(&o.schema, "schema", "", "the model's input schema, a JSON Schema `file` (default: the model's: built in for pika/pika-2-2/image-to-video, else the catalog's)")
 	registerColumnFlags(fs, &o.columnMap, &o.keepColumns)
-	fs.StringVar(&o.model, "model", defaultModel, "model ID, for the cost estimate")
+	fs.StringVar(&o.model, "model", defaultModel, "model `ID`: rows are checked with its schema (built in, else the catalog's; reading it sends the token) and priced for the estimate")
 	fs.StringVar(&o.apiBase, "api-base", envOr("RUNCOMFY_API_BASE", api.DefaultBaseURL), "API base URL for --catalog (env RUNCOMFY_API_BASE)")
 	o.cost.registerPreview(fs)
 	markRequired(c, "manifest")
@@ -72,6 +72,12 @@ func runValidate(ctx context.Context, o validateOptions, stdout io.Writer) error
 	}
 	if err := o.cost.check(); err != nil {
 		return err
+	}
+	if f.Schema == nil {
+		acct := accountOptions{apiBase: o.apiBase, balanceBase: o.cost.balanceBase}
+		if f.Schema, err = readCatalogSchema(ctx, acct, o.model, "validate reads no state file"); err != nil {
+			return err
+		}
 	}
 	pricer, priceNote := previewPricer(ctx, o.cost, o.apiBase, o.model)
 	var cost price.Total
@@ -119,7 +125,9 @@ func checkValidateOptions(o validateOptions) (manifest.Config, error) {
 	if f.Format, err = manifest.ParseFormat(o.format); err != nil {
 		return f, usagef("--format: %v", err)
 	}
-	if f.Schema, err = loadSchema("", o.schema); err != nil { // the catalog's is run's (adoptSchema)
+	// nil for a model without a built-in schema: runValidate reads the
+	// catalog's, after every usage error.
+	if f.Schema, err = loadSchema(o.model, o.schema); err != nil {
 		return f, err
 	}
 	f.Map, f.Keep = o.columnMap, o.keepColumns
@@ -168,13 +176,13 @@ func printValidation(stdout io.Writer, o validateOptions, sum manifest.Summary) 
 func checkURLsText(ctx context.Context, stdout io.Writer, o validateOptions, f manifest.Config, sum manifest.Summary) error {
 	t, err := checkURLs(ctx, o.manifest, f, o.checkConc, o.checkRPS, printURLCheck(stdout, o.manifest))
 	if err == nil || errors.Is(err, errBadURLs) {
-		fmt.Fprintf(stdout, "image URLs: %d rows checked, %d ok, %d would fail\n", t.checked, t.checked-t.bad, t.bad)
+		fmt.Fprintln(stdout, t.line())
 	}
 	switch {
 	case err == nil:
-		fmt.Fprintf(stdout, "%s: %d rows, valid; every image URL ok\n", o.manifest, sum.Rows)
+		fmt.Fprintf(stdout, "%s: %d rows, valid; every %s URL ok\n", o.manifest, sum.Rows, t.noun())
 	case errors.Is(err, errBadURLs):
-		fmt.Fprintf(stdout, "%s: %d rows, %d would fail: their image URLs failed the check\n", o.manifest, sum.Rows, t.bad)
+		fmt.Fprintf(stdout, "%s: %d rows, %d would fail: their %s URLs failed the check\n", o.manifest, sum.Rows, t.badRows, t.noun())
 	}
 	return err
 }

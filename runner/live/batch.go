@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"sort"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/pikabatch/pikabatch/runner/api"
+	"github.com/pikabatch/pikabatch/runner/price"
 	"github.com/pikabatch/pikabatch/runner/reasons"
 	"github.com/pikabatch/pikabatch/runner/results"
 	"github.com/pikabatch/pikabatch/store"
@@ -80,6 +82,10 @@ type Batch struct {
 	// Now is the clock for ages and cancel times; default time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
+	// Pricer estimates the jobs sent without a reported cost (status and
+	// export mark them as estimated); nil estimates none. Open sets it from
+	// the price the state file recorded (price.MetaKey).
+	Pricer *price.Pricer
 
 	apiOnce sync.Once
 	api     Canceller
@@ -135,6 +141,12 @@ type Status struct {
 	CostUSD    float64 `json:"cost_usd,omitempty"`
 	CostJobs   int     `json:"cost_jobs,omitempty"`
 	NoCostJobs int     `json:"no_cost_jobs,omitempty"`
+	// EstimatedCostUSD is the estimate of EstimatedCostJobs of the
+	// NoCostJobs, at the price the state file recorded (EstimateBasis,
+	// e.g. "base $0.044/output"); the rest have no estimate either.
+	EstimatedCostUSD  float64 `json:"estimated_cost_usd,omitempty"`
+	EstimatedCostJobs int     `json:"estimated_cost_jobs,omitempty"`
+	EstimateBasis     string  `json:"estimate_basis,omitempty"`
 }
 
 // FailureGroup is the jobs that ended with one error message.
@@ -191,10 +203,12 @@ func (b *Batch) Status(ctx context.Context) (Status, error) {
 		s.ByState[st] = 0
 	}
 	groups := map[string]*FailureGroup{}
+	est := newStatusEstimate(b.Pricer, &s)
 	var oldest *store.Job
 	// Only the jobs that are listed or grouped are decoded: a batch of a
 	// million done jobs is counted off the front of its records.
 	brief := func(key []byte, br store.Brief) bool {
+		needJob := false
 		s.Jobs++
 		s.ByState[br.State]++
 		switch {
@@ -203,6 +217,7 @@ func (b *Batch) Status(ctx context.Context) (Status, error) {
 			s.CostJobs++
 		case br.Attempts > 0:
 			s.NoCostJobs++
+			needJob = est.byBrief(br) // priced by its input: decode it
 		}
 		if br.Orphan {
 			s.Orphans++
@@ -213,9 +228,10 @@ func (b *Batch) Status(ctx context.Context) (Status, error) {
 				s.OrphansInFlight++
 			}
 		}
-		return br.State != store.StateDone && br.State != store.StatePending
+		return needJob || (br.State != store.StateDone && br.State != store.StatePending)
 	}
 	err := b.Store.ForEachBrief(ctx, brief, func(j store.Job) error {
+		est.byJob(j)
 		switch j.State {
 		case store.StateFailed, store.StateTimedOut, store.StateExpired, store.StateCancelled:
 			msg := j.LastError
@@ -252,6 +268,7 @@ func (b *Batch) Status(ctx context.Context) (Status, error) {
 		return s, fmt.Errorf("status of %s: %w", b.Path, err)
 	}
 	s.Failures = topFailures(groups)
+	s.EstimatedCostUSD = math.Round(s.EstimatedCostUSD*1e6) / 1e6 // sums of floats carry binary noise
 	now := b.now()
 	if oldest != nil {
 		s.OldestActive = &ActiveJob{Key: oldest.Key, RequestID: oldest.RequestID, State: oldest.State,
@@ -267,8 +284,79 @@ func (b *Batch) Status(ctx context.Context) (Status, error) {
 // Export calls fn with the index entry of every job, in key order.
 func (b *Batch) Export(ctx context.Context, fn func(results.Entry) error) error {
 	return b.Store.ForEach(ctx, func(j store.Job) error {
-		return fn(results.NewEntry(j))
+		e := results.NewEntry(j)
+		e.Estimate(j, b.Estimator())
+		return fn(e)
 	})
+}
+
+// Estimator estimates a job's cost with b.Pricer; nil when b has none.
+func (b *Batch) Estimator() results.Estimator {
+	if b.Pricer == nil {
+		return nil
+	}
+	return Estimator(*b.Pricer)
+}
+
+// Estimator estimates a sent job's cost with p: its price times its
+// charged submits.
+func Estimator(p price.Pricer) results.Estimator {
+	return func(j store.Job) (float64, bool) {
+		usd, err := p.Charged(j.Input, j.Attempts)
+		return usd, err == nil
+	}
+}
+
+// statusEstimate adds the estimates of jobs without a reported cost to a
+// Status. Prices per output or per job need no input, so those jobs are
+// priced off their Brief; per-second prices read the job's duration.
+type statusEstimate struct {
+	p       *price.Pricer
+	s       *Status
+	flat    float64 // the price of a submit, when it needs no input
+	isFlat  bool
+	pending bool // the last brief asked for its job to be priced
+}
+
+func newStatusEstimate(p *price.Pricer, s *Status) *statusEstimate {
+	e := &statusEstimate{p: p, s: s}
+	if p != nil {
+		s.EstimateBasis = p.Describe()
+		if k := p.Kind(); k == price.PerOutput || k == price.PerJob {
+			usd, err := p.Job(nil)
+			e.flat, e.isFlat = usd, err == nil
+		}
+	}
+	return e
+}
+
+// byBrief prices a job without a reported cost off its Brief, or reports
+// that its input is needed (byJob then prices it).
+func (e *statusEstimate) byBrief(br store.Brief) (needJob bool) {
+	switch {
+	case e.p == nil:
+		return false
+	case e.isFlat:
+		e.add(e.flat * float64(br.Attempts))
+		return false
+	}
+	e.pending = true
+	return true
+}
+
+func (e *statusEstimate) byJob(j store.Job) {
+	if !e.pending {
+		return
+	}
+	e.pending = false
+	if usd, err := e.p.Charged(j.Input, j.Attempts); err == nil {
+		e.add(usd)
+	}
+}
+
+func (e *statusEstimate) add(usd float64) {
+	e.s.EstimatedCostUSD += usd
+	e.s.EstimatedCostJobs++
 }
 
 // Outcomes of a cancel, per job.

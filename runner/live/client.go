@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pikabatch/pikabatch/runner/price"
 	"github.com/pikabatch/pikabatch/runner/results"
 	"github.com/pikabatch/pikabatch/store"
 )
@@ -303,7 +304,27 @@ func Open(ctx context.Context, statePath string, opts OpenOptions) (Source, erro
 			return opts.API()
 		}
 	}
-	return &offline{Batch: &Batch{Path: statePath, Store: st, API: api, Now: opts.Now}, st: st}, nil
+	b := &Batch{Path: statePath, Store: st, API: api, Now: opts.Now}
+	if b.Pricer, err = recordedPrice(ctx, st); err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	return &offline{Batch: b, st: st}, nil
+}
+
+// recordedPrice is the price a run recorded in the state file at first
+// use; nil when none was (no price known, or a state file written before
+// prices were recorded).
+func recordedPrice(ctx context.Context, st *store.Store) (*price.Pricer, error) {
+	raw, err := st.Meta(ctx, price.MetaKey)
+	if err != nil || raw == "" {
+		return nil, err
+	}
+	p, err := price.ParseRecord(raw)
+	if err != nil {
+		return nil, fmt.Errorf("state file %s: %w", st.Path(), err)
+	}
+	return &p, nil
 }
 
 // offline is a Batch over a state file this process opened.

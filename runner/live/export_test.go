@@ -94,7 +94,7 @@ func TestCSVColumnsAreTheContract(t *testing.T) {
 	assert.Equal(t, []string{
 		"key", "line", "image", "promptText", "negativePrompt", "seed", "resolution", "duration",
 		"state", "request_id", "file", "size", "sha256", "attempts", "polls",
-		"submitted_at", "finished_at", "downloaded_at", "render_seconds", "error", "orphan", "cost_usd",
+		"submitted_at", "finished_at", "downloaded_at", "render_seconds", "error", "orphan", "cost_usd", "cost_estimated_usd",
 	}, live.CSVColumns)
 	var buf bytes.Buffer
 	n, err := live.WriteIndex(context.Background(), &buf, live.CSV)

@@ -96,6 +96,10 @@ type csvRow struct {
 	Error         csvText `csv:"error"`
 	Orphan        csvText `csv:"orphan"`
 	CostUSD       csvText `csv:"cost_usd"` // as the API reported it; empty: unknown
+	// CostEstimatedUSD is the estimate of a sent job without a reported
+	// cost (results.Entry.CostEstimatedUSD); never in the same row as
+	// CostUSD.
+	CostEstimatedUSD csvText `csv:"cost_estimated_usd"`
 }
 
 // csvText is a CSV export value. It is written with the control
@@ -254,6 +258,9 @@ func (w *csvWriter) Write(e results.Entry) error {
 	}
 	if e.CostUSD != nil {
 		r.CostUSD = csvText(strconv.FormatFloat(*e.CostUSD, 'f', -1, 64))
+	}
+	if e.CostEstimatedUSD != nil {
+		r.CostEstimatedUSD = csvText(strconv.FormatFloat(*e.CostEstimatedUSD, 'f', -1, 64))
 	}
 	if !e.SubmittedAt.IsZero() && e.FinishedAt.After(e.SubmittedAt) {
 		r.RenderSeconds = csvText(strconv.FormatFloat(e.FinishedAt.Sub(e.SubmittedAt).Seconds(), 'f', 1, 64))

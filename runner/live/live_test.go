@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/pikabatch/pikabatch/runner/api"
 	"github.com/pikabatch/pikabatch/runner/live"
+	"github.com/pikabatch/pikabatch/runner/price"
 	"github.com/pikabatch/pikabatch/runner/reasons"
 	"github.com/pikabatch/pikabatch/runner/results"
 	"github.com/pikabatch/pikabatch/store"
@@ -200,7 +202,7 @@ func TestExportFormats(t *testing.T) {
 		"negativePrompt": "", "seed": "7", "resolution": "720p", "duration": "5", "state": "done",
 		"request_id": "r-a", "file": "a-done.mp4", "size": "1234", "sha256": "abc123", "attempts": "1", "polls": "3",
 		"submitted_at": "2026-03-01T09:00:00Z", "finished_at": "2026-03-01T09:01:30Z", "downloaded_at": "2026-03-01T09:01:35Z",
-		"render_seconds": "90.0", "error": "", "orphan": "", "cost_usd": "",
+		"render_seconds": "90.0", "error": "", "orphan": "", "cost_usd": "", "cost_estimated_usd": "",
 	}, row)
 
 	buf.Reset()
@@ -566,3 +568,59 @@ func TestStatusFailuresBounded(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, s.Failures, 2, "under the bound nothing is folded")
 }
+
+// TestCostEstimates: a sent job without a reported cost is estimated at
+// the price the state file recorded, marked as an estimate, in status and
+// both export formats, with no catalog at hand.
+func TestCostEstimates(t *testing.T) {
+	ctx := context.Background()
+	f := setup(t)
+	_, err := f.st.Update(ctx, "a-done", func(j *store.Job) error {
+		j.CostUSD = ptr(0.25)
+		return nil
+	})
+	require.NoError(t, err)
+	rec, err := price.New(price.Config{BaseUSD: ptr(0.02), Unit: "second", DefaultSeconds: 5}).Record()
+	require.NoError(t, err)
+	require.NoError(t, f.st.SetMeta(ctx, price.MetaKey, rec))
+	require.NoError(t, f.st.Close())
+	src, err := live.Open(ctx, f.path, live.OpenOptions{})
+	require.NoError(t, err)
+	defer src.Close()
+
+	s, err := src.Status(ctx)
+	require.NoError(t, err)
+	assert.InDelta(t, 0.25, s.CostUSD, 1e-9)
+	assert.Equal(t, 1, s.CostJobs)
+	assert.Equal(t, 7, s.NoCostJobs, "sent, no reported cost")
+	assert.Equal(t, 7, s.EstimatedCostJobs)
+	assert.InDelta(t, 0.7, s.EstimatedCostUSD, 1e-9, "7 jobs at the schema's 5 s default, $0.02/s")
+	assert.Equal(t, "base $0.02/second", s.EstimateBasis)
+
+	var buf bytes.Buffer
+	_, err = live.WriteIndex(ctx, &buf, live.JSONL, src)
+	require.NoError(t, err)
+	byKey := map[string]results.Entry{}
+	require.NoError(t, results.Scan(&buf, func(_ int, e results.Entry) error {
+		byKey[e.Key] = e
+		return nil
+	}))
+	require.NotNil(t, byKey["a-done"].CostUSD)
+	assert.Nil(t, byKey["a-done"].CostEstimatedUSD, "a reported cost is not estimated")
+	require.NotNil(t, byKey["b-failed"].CostEstimatedUSD)
+	assert.InDelta(t, 0.1, *byKey["b-failed"].CostEstimatedUSD, 1e-9)
+	assert.Nil(t, byKey["b-failed"].CostUSD, "an estimate is never shown as reported")
+	assert.Nil(t, byKey["i-pending"].CostEstimatedUSD, "never sent: no cost")
+
+	buf.Reset()
+	_, err = live.WriteIndex(ctx, &buf, live.CSV, src)
+	require.NoError(t, err)
+	recs, err := csv.NewReader(&buf).ReadAll()
+	require.NoError(t, err)
+	col := slices.Index(recs[0], "cost_estimated_usd")
+	require.GreaterOrEqual(t, col, 0)
+	assert.Equal(t, "", recs[1][col], "a-done: reported")
+	assert.Equal(t, "0.1", recs[2][col], "b-failed: estimated")
+}
+
+func ptr[T any](v T) *T { return &v }

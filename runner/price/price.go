@@ -6,6 +6,8 @@
 package price
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -203,4 +205,60 @@ func USD(v float64) string {
 		s += strings.Repeat("0", 2-(len(s)-i-1))
 	}
 	return "$" + s
+}
+
+// MetaKey is the state file's meta key under which a batch records its
+// price at first use (Record), so that status and export estimate the
+// jobs without a reported cost with no catalog at hand.
+const MetaKey = "price"
+
+// record is the recorded form of a Config: a few dozen bytes per state
+// file, never per job. It has Config's fields, so each converts to the
+// other.
+type record struct {
+	BaseUSD        *float64 `json:"base_usd,omitempty"`
+	Unit           string   `json:"unit,omitempty"`
+	OverrideUSD    float64  `json:"override_usd,omitempty"`
+	DefaultSeconds float64  `json:"default_seconds,omitempty"`
+}
+
+// Record returns what p prices with, for the state file; empty when p
+// prices nothing (no price from the catalog, no --price).
+func (p Pricer) Record() (string, error) {
+	if p.cfg.BaseUSD == nil && p.cfg.OverrideUSD <= 0 {
+		return "", nil
+	}
+	b, err := json.Marshal(record{BaseUSD: p.cfg.BaseUSD, Unit: p.cfg.Unit, OverrideUSD: p.cfg.OverrideUSD,
+		DefaultSeconds: p.cfg.DefaultSeconds})
+	return string(b), err
+}
+
+// ParseRecord reads what Record wrote.
+func ParseRecord(raw string) (Pricer, error) {
+	var r record
+	if err := json.Unmarshal([]byte(raw), &r); err != nil {
+		return Pricer{}, fmt.Errorf("recorded price %q: %w", raw, err)
+	}
+	return New(Config(r)), nil
+}
+
+// Charged is the estimated cost of a job that was sent attempts times
+// (re-sends of uncertain submits may each be charged) with the submit
+// body input: a job never sent cost nothing.
+func (p Pricer) Charged(input []byte, attempts int) (float64, error) {
+	if attempts <= 0 {
+		return 0, nil
+	}
+	var fields map[string]any
+	dec := json.NewDecoder(bytes.NewReader(input))
+	dec.UseNumber()
+	_ = dec.Decode(&fields) // no fields: priced as the schema's defaults
+	usd, err := p.Job(func(name string) (any, bool) {
+		v, ok := fields[name]
+		return v, ok && v != nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return usd * float64(attempts), nil
 }

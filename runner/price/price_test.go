@@ -85,3 +85,50 @@ func TestUSD(t *testing.T) {
 		assert.Equal(t, want, USD(in), "%v", in)
 	}
 }
+
+func TestRecordRoundTrip(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		cfg  Config
+	}{
+		{name: "catalog per output", cfg: Config{BaseUSD: usd(0.044), Unit: "output"}},
+		{name: "per second with default", cfg: Config{BaseUSD: usd(0.02), Unit: "second", DefaultSeconds: 5}},
+		{name: "--price", cfg: Config{OverrideUSD: 0.05}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			raw, err := New(tt.cfg).Record()
+			require.NoError(t, err)
+			p, err := ParseRecord(raw)
+			require.NoError(t, err)
+			assert.Equal(t, New(tt.cfg).Describe(), p.Describe())
+			want, werr := New(tt.cfg).Job(row("duration", 4))
+			got, gerr := p.Job(row("duration", 4))
+			assert.Equal(t, want, got)
+			assert.Equal(t, werr, gerr)
+		})
+	}
+	_, err := ParseRecord(`{"base_usd":"x"}`)
+	require.Error(t, err)
+	raw, err := Pricer{}.Record()
+	require.NoError(t, err)
+	assert.Empty(t, raw, "nothing to record without a price")
+}
+
+func TestCharged(t *testing.T) {
+	t.Parallel()
+	perSec := New(Config{BaseUSD: usd(0.02), Unit: "second", DefaultSeconds: 5})
+	got, err := perSec.Charged([]byte(`{"prompt":"a","duration":10}`), 2)
+	require.NoError(t, err)
+	assert.InDelta(t, 0.4, got, 1e-9, "each charged submit at the row's duration")
+	got, err = perSec.Charged([]byte(`{"prompt":"a"}`), 1)
+	require.NoError(t, err)
+	assert.InDelta(t, 0.1, got, 1e-9, "the schema's default duration")
+	got, err = perSec.Charged(nil, 0)
+	require.NoError(t, err)
+	assert.Zero(t, got, "never sent: nothing charged")
+	_, err = Pricer{}.Charged([]byte(`{}`), 1)
+	require.ErrorIs(t, err, ErrNoPrice)
+}

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"time"
 
 	"github.com/pikabatch/pikabatch/store"
@@ -51,7 +52,11 @@ type Entry struct {
 	DownloadedAt time.Time       `json:"downloaded_at,omitzero"`
 	Orphan       bool            `json:"orphan,omitempty"`   // no row of the last manifest read whole claims it
 	CostUSD      *float64        `json:"cost_usd,omitempty"` // as the API reported it; absent: unknown
-	Columns      json.RawMessage `json:"columns,omitempty"`  // the manifest's kept columns (--keep-columns), verbatim
+	// CostEstimatedUSD is set instead of CostUSD for a sent job the API
+	// reported no cost for: the price recorded in the state times its
+	// charged submits. An estimate, never a reported figure.
+	CostEstimatedUSD *float64        `json:"cost_estimated_usd,omitempty"`
+	Columns          json.RawMessage `json:"columns,omitempty"` // the manifest's kept columns (--keep-columns), verbatim
 }
 
 // FileRef is one downloaded file.
@@ -75,6 +80,22 @@ func NewEntry(j store.Job) Entry {
 		}
 	}
 	return e
+}
+
+// Estimator estimates what a job cost (see price.Pricer.Charged); ok is
+// false when it cannot say.
+type Estimator func(j store.Job) (usd float64, ok bool)
+
+// Estimate sets e's CostEstimatedUSD from est when the API reported no
+// cost for the sent job j. A nil est estimates nothing.
+func (e *Entry) Estimate(j store.Job, est Estimator) {
+	if est == nil || j.CostUSD != nil || j.Attempts <= 0 {
+		return
+	}
+	if usd, ok := est(j); ok {
+		usd = math.Round(usd*1e6) / 1e6 // micro-dollars: products of floats carry binary noise
+		e.CostEstimatedUSD = &usd
+	}
 }
 
 // AppendLine appends e to dst as one line of the index: JSON and a line
