@@ -108,7 +108,7 @@ type csvRow struct {
 type csvText string
 
 // MarshalCSV implements gocsv.TypeMarshaller.
-func (t csvText) MarshalCSV() (string, error) { return escapeControls(string(t)), nil }
+func (t csvText) MarshalCSV() (string, error) { return results.EscapeControls(string(t)), nil }
 
 var _ gocsv.TypeMarshaller = csvText("")
 
@@ -181,31 +181,6 @@ func (w *jsonlWriter) Write(e results.Entry) error {
 }
 func (w *jsonlWriter) Flush() error { return w.bw.Flush() }
 
-// escapeControls writes the control characters of s that drive a
-// terminal (C0 but tab, line feed and carriage return, which CSV quotes;
-// DEL; C1) as Go-style escapes (\x1b, \u009b): visible, not dropped.
-func escapeControls(s string) string {
-	if !strings.ContainsFunc(s, isTerminalControl) {
-		return s
-	}
-	var b strings.Builder
-	for _, r := range s {
-		switch {
-		case !isTerminalControl(r):
-			b.WriteRune(r)
-		case r < 0x80:
-			fmt.Fprintf(&b, `\x%02x`, r)
-		default:
-			fmt.Fprintf(&b, `\u%04x`, r)
-		}
-	}
-	return b.String()
-}
-
-func isTerminalControl(r rune) bool {
-	return (r < 0x20 && r != '\t' && r != '\n' && r != '\r') || (r >= 0x7f && r <= 0x9f)
-}
-
 // csvWriter writes each entry as a csvRow with gocsv. Entries are
 // marshalled one at a time, not collected, so that an export of a million
 // jobs holds one row in memory.
@@ -275,7 +250,7 @@ func (w *csvWriter) Write(e results.Entry) error {
 	// The model's fields go after key and line, as the header has them.
 	rec := slices.Grow(w.rec.rec[:2:2], len(w.fields)+len(w.rec.rec)-2)
 	for _, f := range w.fields {
-		rec = append(rec, escapeControls(in.Text(f)))
+		rec = append(rec, results.EscapeControls(in.Text(f)))
 	}
 	rec = append(rec, w.rec.rec[2:]...)
 	if len(w.kept) > 0 {
@@ -303,7 +278,7 @@ func appendKept(rec []string, names []string, columns json.RawMessage) []string 
 		if ok && json.Unmarshal(v, &s) != nil {
 			s = string(v)
 		}
-		rec = append(rec, escapeControls(s))
+		rec = append(rec, results.EscapeControls(s))
 	}
 	return rec
 }

@@ -137,7 +137,7 @@ func buildBatch(t *testing.T, dir string) expected {
 	}
 	require.NoError(t, g.Wait())
 
-	want := expected{byState: map[store.State]int{}, failures: map[string][]string{}, hostile: visible(hostilePrompt)}
+	want := expected{byState: map[store.State]int{}, failures: map[string][]string{}, hostile: results.EscapeControls(hostilePrompt)}
 	require.NoError(t, st.ForEach(ctx, func(j store.Job) error {
 		want.jobs++
 		want.byState[j.State]++
@@ -154,7 +154,7 @@ func buildBatch(t *testing.T, dir string) expected {
 			if msg == "" {
 				msg = string(j.State)
 			}
-			msg = visible(reasons.Normalize(msg))
+			msg = results.EscapeControls(reasons.Normalize(msg))
 			want.failures[msg] = append(want.failures[msg], j.Key)
 			want.failed++
 		}

@@ -235,11 +235,11 @@ type builder struct {
 func (b *builder) add(e results.Entry) *row {
 	p := readParams(e.Input)
 	r := &b.row
-	*r = row{Key: visible(e.Key), State: e.State, Prompt: visible(p.prompt()), Seed: visible(p.text(p.Seed)),
-		Duration: visible(p.duration()), Resolution: visible(p.text(p.Resolution)),
-		Error: visible(e.Error), Attempts: e.Attempts, Orphan: e.Orphan, Videos: r.Videos[:0]}
+	*r = row{Key: results.EscapeControls(e.Key), State: e.State, Prompt: results.EscapeControls(p.prompt()), Seed: results.EscapeControls(p.text(p.Seed)),
+		Duration: results.EscapeControls(p.duration()), Resolution: results.EscapeControls(p.text(p.Resolution)),
+		Error: results.EscapeControls(e.Error), Attempts: e.Attempts, Orphan: e.Orphan, Videos: r.Videos[:0]}
 	for _, f := range e.Files {
-		v := video{Path: visible(f.Path)}
+		v := video{Path: results.EscapeControls(f.Path)}
 		if src, ok := b.src(f.Path); ok {
 			v.Src = src
 			b.sum.Clips++
@@ -279,7 +279,7 @@ func (b *builder) failure(e results.Entry) int {
 		g = b.groups[msg]
 	}
 	if g == nil {
-		g = &FailureGroup{ID: len(b.groups) + 1, Message: visible(msg)}
+		g = &FailureGroup{ID: len(b.groups) + 1, Message: results.EscapeControls(msg)}
 		b.groups[msg] = g
 	}
 	g.Count++
@@ -383,29 +383,4 @@ func (p params) text(raw json.RawMessage) string {
 		}
 	}
 	return string(raw)
-}
-
-// visible writes the control characters of s that drive a terminal (C0
-// but tab and line feed, DEL, C1) as Go-style escapes (\x1b, \u009b), so a
-// hostile prompt shows what it holds instead of hiding it.
-func visible(s string) string {
-	if !strings.ContainsFunc(s, isControl) {
-		return s
-	}
-	var b strings.Builder
-	for _, r := range s {
-		switch {
-		case !isControl(r):
-			b.WriteRune(r)
-		case r < 0x80:
-			fmt.Fprintf(&b, `\x%02x`, r)
-		default:
-			fmt.Fprintf(&b, `\u%04x`, r)
-		}
-	}
-	return b.String()
-}
-
-func isControl(r rune) bool {
-	return (r < 0x20 && r != '\t' && r != '\n') || (r >= 0x7f && r <= 0x9f)
 }

@@ -104,8 +104,8 @@ func TestHostileValuesStayData(t *testing.T) {
 	d := decodePage(t, html)
 	require.Len(t, d.Rows, len(hostile))
 	for i, h := range hostile {
-		assert.Equal(t, visible(h), d.Rows[i].Prompt, "the prompt is kept, its controls made visible")
-		assert.Equal(t, visible(h), d.Rows[i].Seed)
+		assert.Equal(t, results.EscapeControls(h), d.Rows[i].Prompt, "the prompt is kept, its controls made visible")
+		assert.Equal(t, results.EscapeControls(h), d.Rows[i].Seed)
 	}
 	assert.Equal(t, `\x1b]0;pwned\x07\x1b[2J\u009b31m`, d.Rows[4].Prompt)
 }
