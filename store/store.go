@@ -557,21 +557,13 @@ func (s *Store) ForEachBrief(ctx context.Context, brief func(key []byte, b Brief
 
 	var fnErr error
 	err := s.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketJobs)
-		if b == nil {
-			return nil
-		}
-		c := b.Cursor()
-		for k, v := c.First(); k != nil; k, v = c.Next() {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
+		return scanRecords(ctx, tx, func(k, v []byte) error {
 			br, err := readBrief(v)
 			if err != nil {
 				return fmt.Errorf("%w: record %q does not decode: %w", ErrDamaged, k, err)
 			}
 			if !brief(k, br) {
-				continue
+				return nil
 			}
 			var job Job
 			if err := json.Unmarshal(v, &job); err != nil {
@@ -581,8 +573,8 @@ func (s *Store) ForEachBrief(ctx context.Context, brief func(key []byte, b Brief
 				fnErr = err
 				return err
 			}
-		}
-		return nil
+			return nil
+		})
 	})
 	if fnErr != nil {
 		return fnErr
@@ -597,6 +589,19 @@ func (s *Store) ForEachBrief(ctx context.Context, brief func(key []byte, b Brief
 // or only the fields a caller needs (decoding less is most of the cost) —
 // and calls fn with it, stopping at the context's end or fn's first error.
 func scanJobs[T any](ctx context.Context, tx *bolt.Tx, fn func(*T) error) error {
+	return scanRecords(ctx, tx, func(k, v []byte) error {
+		var rec T
+		if err := json.Unmarshal(v, &rec); err != nil {
+			return fmt.Errorf("%w: record %q does not decode: %w", ErrDamaged, k, err)
+		}
+		return fn(&rec)
+	})
+}
+
+// scanRecords calls fn with every job record's key and raw value (valid
+// only during the call) in key order, stopping at the context's end or
+// fn's first error.
+func scanRecords(ctx context.Context, tx *bolt.Tx, fn func(k, v []byte) error) error {
 	b := tx.Bucket(bucketJobs)
 	if b == nil {
 		return nil
@@ -606,11 +611,7 @@ func scanJobs[T any](ctx context.Context, tx *bolt.Tx, fn func(*T) error) error 
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		var rec T
-		if err := json.Unmarshal(v, &rec); err != nil {
-			return fmt.Errorf("%w: record %q does not decode: %w", ErrDamaged, k, err)
-		}
-		if err := fn(&rec); err != nil {
+		if err := fn(k, v); err != nil {
 			return err
 		}
 	}
@@ -630,22 +631,14 @@ func (s *Store) Counts(ctx context.Context) (map[State]int, error) {
 		counts[st] = 0
 	}
 	err := s.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketJobs)
-		if b == nil {
-			return nil
-		}
-		c := b.Cursor()
-		for k, v := c.First(); k != nil; k, v = c.Next() {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
+		return scanRecords(ctx, tx, func(k, v []byte) error {
 			br, err := readBrief(v)
 			if err != nil {
 				return fmt.Errorf("%w: record %q does not decode: %w", ErrDamaged, k, err)
 			}
 			counts[br.State]++
-		}
-		return nil
+			return nil
+		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: counts: %w", err)
