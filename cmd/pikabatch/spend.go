@@ -334,6 +334,15 @@ func (b *batch) checkBalance(ctx context.Context, c catalogReader, st *store.Sto
 			b.log.Debug("balance covers every row", "balance_usd", bal.USD, "rows", b.shardRows)
 			return nil
 		}
+		// Nor when it pays for the rows whose job will not be sent again
+		// left out: a batch resumed near its end (a million rows, most of
+		// them done) is counted from the state's briefs in a second, not
+		// planned row by row.
+		if settled, err := settledJobs(ctx, st, b.o.retryFailed); err == nil &&
+			bal.USD >= each*float64(max(0, b.shardRows-settled)) {
+			b.log.Debug("balance covers the rows left", "balance_usd", bal.USD, "rows", b.shardRows, "settled", settled)
+			return nil
+		}
 	}
 	left, err := b.estimateLeft(ctx, st, s.pricer)
 	if err != nil {
@@ -352,6 +361,23 @@ func (b *batch) checkBalance(ctx context.Context, c catalogReader, st *store.Sto
 	}
 	b.log.Warn(msg+"; the API refuses submits once it is spent", "balance_usd", bal.USD, "estimate_usd", roundUSD(left.USD))
 	return nil
+}
+
+// settledJobs counts the jobs of the manifest's rows that a run will not
+// send again: those with a render on the API or done, and, without
+// --retry-failed, those that ended. Orphans (no row of the last manifest
+// claims them) are not counted. It is a lower bound of what the plan
+// would skip, as the balance check needs, but for a manifest that lost
+// rows since the last run read it whole.
+func settledJobs(ctx context.Context, st *store.Store, retryFailed bool) (int, error) {
+	n := 0
+	err := st.ForEachBrief(ctx, func(_ []byte, br store.Brief) bool {
+		if !br.Orphan && (br.State.HasRequestID() || (!retryFailed && br.State.IsTerminal())) {
+			n++
+		}
+		return false
+	}, func(store.Job) error { return nil })
+	return n, err
 }
 
 // estimateLeft prices the rows a run would submit: the plan against the

@@ -268,3 +268,32 @@ func TestRealSpend(t *testing.T) {
 	assert.Equal(t, "0.044", recs[1][col])
 	assert.Empty(t, recs[1][slices.Index(recs[0], "cost_usd")])
 }
+
+// TestBalanceCheckCountsWhatIsLeft: a batch resumed with every row done
+// and a balance below the whole manifest's estimate is checked from the
+// state's counts, with no plan pass over the manifest (a million-row
+// re-run spent about 10 s planning to find nothing left), and a row added
+// since still costs what it costs.
+func TestBalanceCheckCountsWhatIsLeft(t *testing.T) {
+	dir := t.TempDir()
+	m := writeFile(t, filepath.Join(dir, "m.csv"), budgetRows())
+	out := filepath.Join(dir, "out")
+	srv := startSim(t, sim.Config{})
+	env := tokenEnv(srv.APIURL)
+	code, _, stderr := invoke(t, env, "run", "--manifest", m, "--out", out, "--progress", "off")
+	require.Equal(t, exitOK, code, stderr)
+
+	// $0.10 pays for 2 of the 6 rows, and nothing is left to send.
+	srv.SetBalanceUSD(0.1)
+	code, _, stderr = invoke(t, env, "run", "--manifest", m, "--out", out, "--require-balance", "--progress", "off", "--log-level", "debug")
+	require.Equal(t, exitOK, code, stderr)
+	assert.Contains(t, stderr, "balance covers the rows left")
+	assert.NotContains(t, stderr, "below the estimated cost")
+
+	// Three new rows at $0.044 are $0.132: more than $0.10.
+	rows := budgetRows() + "n1,https://img.example.com/n1.jpg,new one\nn2,https://img.example.com/n2.jpg,new two\nn3,https://img.example.com/n3.jpg,new three\n"
+	m2 := writeFile(t, filepath.Join(dir, "m2.csv"), rows)
+	code, _, stderr = invoke(t, env, "run", "--manifest", m2, "--out", out, "--require-balance", "--progress", "off")
+	assert.Equal(t, exitNoPerm, code, stderr)
+	assert.Contains(t, stderr, "balance $0.10 is below the estimated cost $0.132 of the 3 rows left")
+}
