@@ -81,7 +81,7 @@ demo and run it again, and it resumes like a real run.`,
 func demoSimConfig(faults bool) sim.Config {
 	cfg := sim.Config{RunTime: 1500 * time.Millisecond, RunJitter: 0.2, VideoSize: 256 << 10, Seed: time.Now().UnixNano()}
 	if faults {
-		cfg.Faults = sim.Faults{Rate429: 0.05, Rate5xx: 0.05, RateTruncate: 0.2, RateExpire: 0.1}
+		cfg.Faults = sim.Faults{Rate429: 0.05, Rate5xx: 0.05, Spare5xxSubmits: true, RateTruncate: 0.2, RateExpire: 0.1}
 	}
 	return cfg
 }

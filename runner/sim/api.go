@@ -139,7 +139,7 @@ func (s *Server) admit(rt route, authOK bool) verdict {
 	} else if s.chance(f.Rate429) {
 		c.RateLimited++
 		v = verdict{err: apiError{status: http.StatusTooManyRequests, msg: msgRateLimited}, retryAfter: retryAfterValue(f.RetryAfter)}
-	} else if s.chance(f.Rate5xx) {
+	} else if !(rt == routeSubmit && f.Spare5xxSubmits) && s.chance(f.Rate5xx) {
 		c.ServerErrors++
 		codes := [...]int{http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable}
 		code := codes[s.reqRand.IntN(len(codes))]

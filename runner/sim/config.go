@@ -40,6 +40,11 @@ type Faults struct {
 	// Rate5xx is the fraction of API requests answered 500, 502 or 503 with a
 	// JSON error body.
 	Rate5xx float64
+	// Spare5xxSubmits keeps Rate5xx off submits. A 5xx on a submit is an
+	// uncertain outcome: a client re-sends it at most as often as the user
+	// allows, then holds the row for the user to decide, which is no fault
+	// a rehearsal (the demo) recovers from on its own.
+	Spare5xxSubmits bool
 	// RateDrop is the fraction of API requests whose connection is closed
 	// after the request was read and before it was processed: no job is
 	// created, no response is sent.

@@ -432,6 +432,25 @@ func TestFault5xx(t *testing.T) {
 	assert.Empty(t, e.srv.Jobs())
 }
 
+// TestFault5xxSparesSubmits: with Spare5xxSubmits every submit is taken,
+// while the other calls still get their 5xx (the demo's recoverable
+// faults: a 5xx on a submit is an uncertain outcome a run may hold).
+func TestFault5xxSparesSubmits(t *testing.T) {
+	t.Parallel()
+	e := setup(t, sim.Config{Faults: sim.Faults{Rate5xx: 1, Spare5xxSubmits: true}})
+	var id string
+	for i := range 10 {
+		code, m, _ := e.mustCall(http.MethodPost, "/v1/models/"+sim.DefaultModel, input(i))
+		require.Equal(t, http.StatusOK, code, m)
+		id, _ = m["request_id"].(string)
+	}
+	code, _, _ := e.mustCall(http.MethodGet, "/v1/requests/"+id+"/status", nil)
+	assert.GreaterOrEqual(t, code, 500)
+	c := e.srv.Counters()
+	assert.EqualValues(t, 10, c.Submits)
+	assert.EqualValues(t, 1, c.ServerErrors)
+}
+
 func TestFaultDrop(t *testing.T) {
 	t.Parallel()
 	e := setup(t, sim.Config{Faults: sim.Faults{RateDrop: 1}})
