@@ -41,6 +41,7 @@ README's Performance table is its --markdown output.`,
 	fs.Float64Var(&o.cfg.Scale, "scale", 1, "multiply every scenario's row count (1 = each scenario's own size, as in the README's table)")
 	fs.Float64Var(&o.cfg.TimeScale, "time-scale", 1, "multiply the simulated job durations")
 	fs.StringVar(&o.cfg.Dir, "dir", "", "scratch `folder` (default a temporary one, removed afterwards)")
+	fs.StringVar(&o.cfg.ProfileDir, "profile", "", "write CPU and heap profiles of every pikabatch process started into `folder`")
 	fs.StringVar(&o.cfg.Exe, "exe", "", "pikabatch `binary` to measure (default this one)")
 	fs.BoolVar(&o.asJSON, "json", false, "print the results as JSON")
 	fs.BoolVar(&o.asTable, "markdown", false, "print the results as a Markdown table")

@@ -55,7 +55,9 @@ func main() {
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	stopSignals := watchSignals(sigs, cancel, os.Stderr, os.Exit)
 
+	stopProfiles := startProfiles(os.Getenv, os.Stderr)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stopProfiles()
 	code := exitCode(ctx, err)
 	if err != nil && !errors.Is(err, errQuiet) && !isInterrupt(ctx, err) {
 		fmt.Fprintln(os.Stderr, errorLine(err))

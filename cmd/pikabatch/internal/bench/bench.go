@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -35,6 +36,11 @@ type Config struct {
 	Only []string
 	// Progress receives one line per run as it ends; nil discards them.
 	Progress io.Writer
+	// ProfileDir, if set, receives a CPU profile and an exit heap profile
+	// of every pikabatch process a scenario starts, simulators aside,
+	// named after the command and numbered in start order
+	// (run-1.cpu.pprof, run-1.heap.pprof, status-2.cpu.pprof, …).
+	ProfileDir string
 }
 
 // ErrUnknownScenario is returned by Run for a name in Config.Only that is
@@ -111,6 +117,11 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 	if cfg.Progress == nil {
 		cfg.Progress = io.Discard
 	}
+	if cfg.ProfileDir != "" {
+		if err := os.MkdirAll(cfg.ProfileDir, 0o755); err != nil {
+			return nil, fmt.Errorf("bench: %w", err)
+		}
+	}
 	all := scenarios()
 	chosen := all
 	if len(cfg.Only) > 0 {
@@ -170,8 +181,9 @@ func (sc scenario) rowsFor(s *session) int { return s.scaled(sc.rows, sc.least) 
 
 // session is one Run: its settings and scratch folder.
 type session struct {
-	cfg Config
-	dir string
+	cfg      Config
+	dir      string
+	children atomic.Int64 // pikabatch processes started, for profile names
 }
 
 // params are a scenario's sizes after scaling.

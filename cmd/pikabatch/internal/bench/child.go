@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -32,6 +33,10 @@ func (s *session) child(ctx context.Context, env []string, args ...string) (chil
 func (s *session) childWatched(ctx context.Context, env []string, watch func(pid int) (stop func()), args ...string) (childResult, error) {
 	cmd := exec.CommandContext(ctx, s.cfg.Exe, args...)
 	cmd.Env = append(os.Environ(), env...)
+	if dir := s.cfg.ProfileDir; dir != "" {
+		name := filepath.Join(dir, fmt.Sprintf("%s-%d", args[0], s.children.Add(1)))
+		cmd.Env = append(cmd.Env, "PIKABATCH_CPUPROFILE="+name+".cpu.pprof", "PIKABATCH_HEAPPROFILE="+name+".heap.pprof")
+	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
