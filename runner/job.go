@@ -377,6 +377,7 @@ func (r *run) lateLook(ctx context.Context, job store.Job) (store.Job, bool, err
 		j.FinishedAt = now
 		j.Polls++
 		j.LastError = ""
+		j.CostUSD = res.Cost
 		j.Outputs = make([]store.Output, len(res.Outputs))
 		for i, u := range res.Outputs {
 			j.Outputs[i] = store.Output{URL: u}
@@ -387,6 +388,7 @@ func (r *run) lateLook(ctx context.Context, job store.Job) (store.Job, bool, err
 		return job, false, fmt.Errorf("record result of %q: %w", job.Key, err)
 	}
 	job = rec
+	r.stats.reportedCost(res.Cost)
 	r.stats.completed.Add(1)
 	r.log.Info("timed-out job completed after all; collecting it", "key", job.Key, "request_id", job.RequestID)
 	return job, true, nil

@@ -225,4 +225,12 @@ func TestTimedOutJobsThatCompleteAreCollected(t *testing.T) {
 	assert.Equal(t, 4, sum.Downloaded)
 	assert.EqualValues(t, 4, e.sim.Counters().Submits)
 	e.assertAllDownloaded(4)
+	// What they cost is recorded as for any other finished job.
+	assert.Equal(t, 4, sum.ReportedCostJobs)
+	assert.InDelta(t, 4*0.044, sum.ReportedCostUSD, 1e-9)
+	for _, j := range e.jobs() {
+		if assert.NotNil(t, j.CostUSD, j.Key) {
+			assert.InDelta(t, 0.044, *j.CostUSD, 1e-9)
+		}
+	}
 }

@@ -174,6 +174,7 @@ func (r *run) recordResult(ctx context.Context, job store.Job, w *jobWatch, res 
 		return job, fmt.Errorf("record result of %q: %w", job.Key, err)
 	}
 	job = rec
+	r.stats.reportedCost(res.Cost)
 	switch state {
 	case store.StateRendered:
 		r.stats.completed.Add(1)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"slices"
 	"sync"
@@ -293,6 +294,19 @@ type counters struct {
 
 	failedBefore     atomic.Int64
 	failedBeforeKeys []string // the first maxOrphanKeys, guarded by mu
+
+	// costMicros sums, in micro-dollars, the costs the API reported for
+	// the costJobs jobs that finished this run.
+	costMicros, costJobs atomic.Int64
+}
+
+// reportedCost counts a finished job's cost as the API reported it.
+func (c *counters) reportedCost(usd *float64) {
+	if usd == nil {
+		return
+	}
+	c.costMicros.Add(int64(math.Round(*usd * 1e6)))
+	c.costJobs.Add(1)
 }
 
 // maxStatusWords bounds the distinct unknown status words counted one by
@@ -415,6 +429,13 @@ type Summary struct {
 	OrphansInFlight  int `json:"orphans_in_flight,omitempty"`
 	OrphansCollected int `json:"orphans_collected,omitempty"`
 	OrphansFailed    int `json:"orphans_failed,omitempty"`
+
+	// ReportedCostUSD is what the API reported the ReportedCostJobs jobs
+	// that finished this run cost (summed in micro-dollars), so that the
+	// spend of the run needs no pass over the state. The summary's spend
+	// line shows it; it is not part of the summary's JSON.
+	ReportedCostUSD  float64 `json:"-"`
+	ReportedCostJobs int     `json:"-"`
 }
 
 func (r *run) snapshot() Summary {
@@ -434,6 +455,7 @@ func (r *run) snapshot() Summary {
 		OrphansInFlight: int(c.orphansLive.Load()), OrphansCollected: int(c.orphansCollected.Load()),
 		OrphansFailed: int(c.orphansFailed.Load()),
 		FailedBefore:  int(c.failedBefore.Load()), FailedBeforeKeys: slices.Clone(c.failedBeforeKeys),
+		ReportedCostUSD: float64(c.costMicros.Load()) / 1e6, ReportedCostJobs: int(c.costJobs.Load()),
 	}
 	if top := reasons.Top(c.failReasons, reasons.Shown); top != nil {
 		s.FailReasons = top

@@ -26,6 +26,8 @@ func TestLiveFiguresMatchSummary(t *testing.T) {
 		switch f.Kind() {
 		case reflect.Int, reflect.Int64:
 			f.SetInt(int64(i + 1)) // time.Duration too
+		case reflect.Float64:
+			f.SetFloat(float64(i+1) + 0.25)
 		case reflect.Map:
 			m := reflect.MakeMap(f.Type())
 			k := reflect.New(f.Type().Key()).Elem()

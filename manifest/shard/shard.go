@@ -15,6 +15,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -135,20 +136,33 @@ var ErrOtherSplit = errors.New("the output folder holds state of another split")
 // the other way round). Shards of the same N share a folder freely. A
 // missing dir has none.
 func OtherSplits(dir string, s Spec) ([]string, error) {
-	entries, err := os.ReadDir(dir)
+	d, err := os.Open(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("look for state files in %s: %w", dir, err)
 	}
+	defer d.Close()
+	// Names only, a chunk at a time, unsorted: the folder holds the
+	// batch's videos, a million of them in a big one.
 	var other []string
-	for _, e := range entries {
-		n, ok := stateFileSplit(e.Name())
-		if ok && n != s.N {
-			other = append(other, e.Name())
+	for {
+		names, err := d.Readdirnames(4096)
+		for _, name := range names {
+			n, ok := stateFileSplit(name)
+			if ok && n != s.N {
+				other = append(other, name)
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("look for state files in %s: %w", dir, err)
 		}
 	}
+	slices.Sort(other)
 	return other, nil
 }
 
