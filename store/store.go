@@ -585,19 +585,6 @@ func (s *Store) ForEachBrief(ctx context.Context, brief func(key []byte, b Brief
 	return nil
 }
 
-// scanJobs decodes every job record in key order into a T — the whole Job,
-// or only the fields a caller needs (decoding less is most of the cost) —
-// and calls fn with it, stopping at the context's end or fn's first error.
-func scanJobs[T any](ctx context.Context, tx *bolt.Tx, fn func(*T) error) error {
-	return scanRecords(ctx, tx, func(k, v []byte) error {
-		var rec T
-		if err := json.Unmarshal(v, &rec); err != nil {
-			return fmt.Errorf("%w: record %q does not decode: %w", ErrDamaged, k, err)
-		}
-		return fn(&rec)
-	})
-}
-
 // scanRecords calls fn with every job record's key and raw value (valid
 // only during the call) in key order, stopping at the context's end or
 // fn's first error.
