@@ -101,7 +101,7 @@ func (s *Store) Compact(ctx context.Context) (CompactResult, error) {
 	}
 	tmp := compactPath(target)
 	_ = os.Remove(tmp) // left by a compaction that died
-	dst, err := bolt.Open(tmp, 0o600, &bolt.Options{FreelistType: bolt.FreelistMapType, InitialMmapSize: initialMmapSize})
+	dst, err := bolt.Open(tmp, 0o600, &bolt.Options{FreelistType: bolt.FreelistMapType, InitialMmapSize: initialMmapSize, PageSize: pageSize})
 	if err != nil {
 		return res, fmt.Errorf("store: compact: %w", err)
 	}

@@ -44,6 +44,14 @@ const (
 	// every open read transaction. It is address space, not disk or memory.
 	initialMmapSize = 64 << 20
 
+	// pageSize is the page size of a new state file (an existing one keeps
+	// its own). bbolt remembers which transaction allocated each page it
+	// has written since it opened the file, in a map it never shrinks for
+	// pages still in use: about 70 bytes of heap per page, the one thing
+	// that grew with the batch in a million-row run (10 MB of 40 MB live).
+	// 16 KiB pages hold a quarter of the pages of 4 KiB ones.
+	pageSize = 16 << 10
+
 	metaSchemaVersion = "schema_version"
 )
 
@@ -200,6 +208,7 @@ func openLockedStat(path string, timeout time.Duration, readOnly bool, stat func
 				ReadOnly:        readOnly,
 				FreelistType:    bolt.FreelistMapType,
 				InitialMmapSize: initialMmapSize,
+				PageSize:        pageSize,
 			})
 			return err
 		})
