@@ -151,3 +151,26 @@ func TestOtherSplits(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{".pikabatch.db"}, got, "a shard beside an unsharded run")
 }
+
+// TestStateFilesAmongManyFiles: the state files of a folder that holds
+// more videos than one read of its names returns, sorted, and nothing else
+// (not the owner files, indexes or names that only look like state files).
+func TestStateFilesAmongManyFiles(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for i := range 5000 {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, fmt.Sprintf("bench-%07d.mp4", i)), nil, 0o644))
+	}
+	state := []string{".pikabatch-0-of-4.db", ".pikabatch-3-of-4.db", ".pikabatch.db"}
+	others := []string{".pikabatch.db.owner", ".pikabatch-x-of-4.db", ".pikabatch-1-of-0.db", "results.jsonl", "pikabatch.db"}
+	for _, name := range append(state, others...) {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), nil, 0o644))
+	}
+	got, err := shard.StateFiles(dir)
+	require.NoError(t, err)
+	assert.Equal(t, state, got)
+
+	got, err = shard.StateFiles(filepath.Join(dir, "missing"))
+	require.NoError(t, err)
+	assert.Empty(t, got)
+}

@@ -11,11 +11,11 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/pikabatch/pikabatch/manifest/shard"
 	"github.com/pikabatch/pikabatch/runner/price"
 	"github.com/pikabatch/pikabatch/runner/results"
 	"github.com/pikabatch/pikabatch/store"
@@ -339,14 +339,13 @@ func (o *offline) Close() error { return o.st.Close() }
 // StateFiles returns the state files in dir: the unsharded one
 // (.pikabatch.db) and every shard's (.pikabatch-K-of-N.db), sorted.
 func StateFiles(dir string) ([]string, error) {
-	var out []string
-	for _, pat := range []string{".pikabatch.db", ".pikabatch-*-of-*.db"} {
-		m, err := filepath.Glob(filepath.Join(dir, pat))
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, m...)
+	names, err := shard.StateFiles(dir)
+	if err != nil {
+		return nil, err
 	}
-	sort.Strings(out)
+	out := make([]string, len(names))
+	for i, name := range names {
+		out[i] = filepath.Join(dir, name)
+	}
 	return out, nil
 }
