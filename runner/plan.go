@@ -243,6 +243,9 @@ type decision struct {
 func planRow(ctx context.Context, jobs JobReader, row manifest.Row, opts PlanOptions,
 	present func(store.Job) bool, now func() time.Time) (store.Job, decision, error) {
 	hash := row.Input.Hash()
+	if job, ok := settledJob(ctx, jobs, row.Key, hash, present); ok {
+		return job, decision{act: actSkip}, nil
+	}
 	job, err := store.Job{}, store.ErrNotFound
 	if jobs != nil {
 		job, err = jobs.Get(ctx, row.Key)
@@ -262,6 +265,30 @@ func planRow(ctx context.Context, jobs JobReader, row manifest.Row, opts PlanOpt
 	filesPresent := job.State == store.StateDone && job.ParamHash == hash && present(job)
 	d, err := decide(hash, job, filesPresent, opts)
 	return job, d, err
+}
+
+// settledReader reads the Settled part of a job (*store.Store).
+type settledReader interface {
+	GetSettled(ctx context.Context, key string) (store.Settled, error)
+}
+
+// settledJob returns, when jobs can tell it cheaply, the job under key if
+// it is done with the parameters that hash to hash and its files in
+// place: the row is skipped, as decide would, and only the fields the
+// skip reads (key, state, orphan flag) are needed. Anything else, or any
+// error, is left to the whole record.
+func settledJob(ctx context.Context, jobs JobReader, key, hash string, present func(store.Job) bool) (store.Job, bool) {
+	sr, ok := jobs.(settledReader)
+	if !ok {
+		return store.Job{}, false
+	}
+	st, err := sr.GetSettled(ctx, key)
+	if err != nil || st.State != store.StateDone || st.ParamHash != hash {
+		return store.Job{}, false
+	}
+	job := store.Job{Key: st.Key, State: st.State, Orphan: st.Orphan, ParamHash: st.ParamHash,
+		RequestID: st.RequestID, Outputs: st.Outputs}
+	return job, present(job)
 }
 
 // decide says what a row whose parameters hash to hash needs, given the
