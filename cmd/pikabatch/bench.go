@@ -26,8 +26,9 @@ func newBenchCmd(stdout, stderr io.Writer) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "bench [--scenario NAMES] [--runs N]",
 		Short: "Measure this binary against the simulator",
-		Long: `Measure this binary against the simulator (issue #5's scenarios); the
-README's Performance table is its --markdown output.`,
+		Long: `Measure this binary against the simulator: each scenario's figures with
+their targets. The tables in cmd/pikabatch/internal/bench/README.md are its
+--markdown output.`,
 		Example: `  pikabatch bench --scenario overhead,slots --runs 1
   pikabatch bench --markdown`,
 		Args: noArgs,
@@ -38,7 +39,7 @@ README's Performance table is its --markdown output.`,
 	fs := c.Flags()
 	fs.StringVar(&o.only, "scenario", "", "comma-separated `names` to run (default all): "+strings.Join(bench.Scenarios(), ", "))
 	fs.IntVar(&o.cfg.Runs, "runs", 3, "runs per scenario; figures are medians")
-	fs.Float64Var(&o.cfg.Scale, "scale", 1, "multiply every scenario's row count (1 = each scenario's own size, as in the README's table)")
+	fs.Float64Var(&o.cfg.Scale, "scale", 1, "multiply every scenario's row count (1 = each scenario's own size, as in the bench's README)")
 	fs.Float64Var(&o.cfg.TimeScale, "time-scale", 1, "multiply the simulated job durations")
 	fs.StringVar(&o.cfg.Dir, "dir", "", "scratch `folder` (default a temporary one, removed afterwards)")
 	fs.StringVar(&o.cfg.ProfileDir, "profile", "", "write CPU and heap profiles of every pikabatch process started into `folder`")

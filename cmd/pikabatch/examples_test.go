@@ -61,7 +61,7 @@ func TestExamples(t *testing.T) {
 		b, err := os.ReadFile("../../README.md")
 		require.NoError(t, err)
 		invs := textInvocations("README.md", 1, string(b))
-		assert.Greater(t, len(invs), 20, "the README's command lines are found")
+		assert.Greater(t, len(invs), 10, "the README's command lines are found")
 		for _, inv := range invs {
 			if isSynopsis(inv) {
 				continue
@@ -71,6 +71,22 @@ func TestExamples(t *testing.T) {
 			}
 		}
 	})
+
+	// The help topics' command lines, checked the same way.
+	topics, err := helpTopics()
+	require.NoError(t, err)
+	for _, topic := range topics {
+		t.Run("help "+topic.name, func(t *testing.T) {
+			for _, inv := range textInvocations("topics/"+topic.name+".md", 2, topic.text) {
+				if isSynopsis(inv) {
+					continue
+				}
+				for _, p := range cli.check(inv) {
+					t.Errorf("%s: %s\n\tin: %s", inv.where, p, inv)
+				}
+			}
+		})
+	}
 
 	files := exampleFiles(t)
 	require.NotEmpty(t, files)
@@ -126,6 +142,10 @@ func TestExamplesChecker(t *testing.T) {
 			want: []string{"pikabatch export --out o --format csv"}},
 		{name: "unmarked command with a flag", text: "#   kubectl exec job/x -- pikabatch status --out /data --jsn",
 			want: []string{"pikabatch status --out /data --jsn"}, problem: "pikabatch status has no flag --jsn"},
+		{name: "help of a topic", text: "see `pikabatch help guarantees` for",
+			want: []string{"pikabatch help guarantees"}},
+		{name: "help of no topic", text: "see `pikabatch help guarantes` for",
+			want: []string{"pikabatch help guarantes"}, problem: `no command or topic "guarantes"`},
 		{name: "placeholder", text: "#   pikabatch export --state a --state … -o all.csv",
 			want: []string{"pikabatch export --state a --state … -o all.csv"}},
 		{name: "missing value", text: "`pikabatch status --out`",
@@ -491,6 +511,9 @@ func (c *cliFlags) check(inv invocation) []string {
 	if inv.cmd == "" {
 		return []string{"no command after pikabatch"}
 	}
+	if inv.cmd == "help" {
+		return checkHelp(inv)
+	}
 	flags, err := c.lookup(inv.cmd)
 	if err != nil {
 		return []string{fmt.Sprintf("pikabatch has no command %q: %v", inv.cmd, err)}
@@ -534,6 +557,19 @@ func (c *cliFlags) check(inv invocation) []string {
 		}
 	}
 	return append(probs, checkShard(inv)...)
+}
+
+// checkHelp returns what is wrong with a `pikabatch help X` line: X must
+// be a command or a help topic (or a placeholder such as TOPIC).
+func checkHelp(inv invocation) []string {
+	if len(inv.args) != 1 || strings.ToUpper(inv.args[0]) == inv.args[0] {
+		return nil
+	}
+	root := newRootCmd(io.Discard, io.Discard)
+	if found, _, err := root.Find(inv.args); err != nil || found == root {
+		return []string{fmt.Sprintf("pikabatch help: no command or topic %q", inv.args[0])}
+	}
+	return nil
 }
 
 // isSynopsis reports whether inv shows a command's form rather than a

@@ -21,6 +21,9 @@ Examples:
 {{.Example}}{{end}}{{if .HasAvailableSubCommands}}
 
 Commands:{{range .Commands}}{{if (or .IsAvailableCommand (eq .Name "help"))}}
+  {{rpad .Name .NamePadding }} {{.Short}}{{end}}{{end}}{{end}}{{if .HasHelpSubCommands}}
+
+Help topics ('{{.CommandPath}} help TOPIC'):{{range .Commands}}{{if .IsAdditionalHelpTopicCommand}}
   {{rpad .Name .NamePadding }} {{.Short}}{{end}}{{end}}{{end}}{{if .HasAvailableLocalFlags}}
 
 Flags:
@@ -172,12 +175,12 @@ func editDistance(a, b string) int {
 // every other usage error does: one line, a suggestion, the hint (64).
 func newHelpCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:   "help [command]",
+		Use:   "help [command|topic]",
 		Short: "Help about any command",
 		ValidArgsFunction: func(c *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
 			var out []cobra.Completion
 			for _, sub := range c.Root().Commands() {
-				if sub.IsAvailableCommand() && strings.HasPrefix(sub.Name(), toComplete) {
+				if (sub.IsAvailableCommand() || sub.IsAdditionalHelpTopicCommand()) && strings.HasPrefix(sub.Name(), toComplete) {
 					out = append(out, cobra.CompletionWithDesc(sub.Name(), sub.Short))
 				}
 			}
@@ -188,7 +191,11 @@ func newHelpCmd() *cobra.Command {
 			cmd, rest, err := root.Find(args)
 			if err != nil || len(rest) > 0 {
 				msg := fmt.Sprintf("unknown help topic %q", strings.Join(args, " "))
-				if s := root.SuggestionsFor(args[0]); len(s) > 0 && cmd == root {
+				s := root.SuggestionsFor(args[0])
+				if t := nearestTopic(root, args[0]); t != "" {
+					s = append(s, t)
+				}
+				if len(s) > 0 && cmd == root {
 					msg += "; did you mean " + strings.Join(s, " or ") + "?"
 				}
 				return usagef("%s\n%s", msg, helpHint(root))

@@ -20,7 +20,7 @@ func commands(t *testing.T) []*cobra.Command {
 	t.Helper()
 	var cmds []*cobra.Command
 	for _, c := range newRootCmd(io.Discard, io.Discard).Commands() {
-		if c.Name() != "help" && c.Name() != "completion" {
+		if c.Name() != "help" && c.Name() != "completion" && !c.IsAdditionalHelpTopicCommand() {
 			cmds = append(cmds, c)
 		}
 	}

@@ -190,6 +190,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		newBenchCmd(stdout, stderr),
 		newVersionCmd(stdout),
 	)
+	addHelpTopics(root)
 	refuseUnknownShells(root)
 	return root
 }
