@@ -19,7 +19,7 @@ var ErrUncertainSubmits = errors.New("submits are being answered with errors aft
 // The answer watch's sizes (see answerWatch).
 const (
 	answerWindow   = 10 // answers looked at: the last ones, in the order they came
-	answerMinSeen  = 3  // no verdict on fewer
+	answerMinSeen  = 1  // at a run's start, the first answer lost is enough to go alone
 	answerLostPct  = 70 // uncertain share of the window that makes submits go one at a time
 	answerAloneRun = 7  // uncertain answers in a row, sent one at a time, that stop submits
 )
@@ -40,8 +40,8 @@ const (
 // them so is likely creating every job and saying it failed: each re-send
 // and each new row then pays again for nothing.
 //
-// While at least answerLostPct of the last answerWindow answers (and at
-// least answerMinSeen) are uncertain, submits go one at a time. Sent alone,
+// While at least answerLostPct of the last answerWindow answers (of
+// answerMinSeen or more) are uncertain, submits go one at a time. Sent alone,
 // their answers come in the order they were sent, so "in a row" means what
 // it says however many workers the run has; answerAloneRun uncertain ones
 // in a row, with no clear answer in between from anyone, stop submits.

@@ -23,16 +23,16 @@ func TestAnswerDecisions(t *testing.T) {
 		name, answers, verdicts string
 	}{
 		{"clear answers are fine", "kkkkkkkkkkkk", f(12)},
-		{"too few answers for a verdict", "uu", "ff"},
-		{"three lost of three: one at a time", "uuu", "ffc"},
+		{"the first answer lost: one at a time", "u", "c"},
+		{"two of three lost is not most", "kuu", "fff"},
 		{"most of the window lost: one at a time", "kkkuuuuuuu", f(9) + "c"},
 		{"less than most lost stays fine", "kkkkuuuuuu", f(10)},
-		{"lost answers sent alone in a row stop", "uuu" + row, "ffc" + c(answerAloneRun-1) + "s"},
-		{"a stop is final", "uuu" + row + "kkkkkkkkkk", "ffc" + c(answerAloneRun-1) + "s" + strings.Repeat("s", 10)},
-		{"stragglers' lost answers do not count in the row", "uuu" + short + "uuuuuu", "ffc" + c(answerAloneRun-1) + c(6)},
-		{"a clear answer from anyone ends the row", "uuu" + short + "k" + row, "ffc" + c(answerAloneRun-1) + "c" + c(answerAloneRun-1) + "s"},
-		{"a clear answer sent alone ends the row too", "uuu" + short + "K" + row, "ffc" + c(answerAloneRun-1) + "c" + c(answerAloneRun-1) + "s"},
-		{"one at a time ends when the window clears", "uuuKKK", "ffc" + "cff"},
+		{"lost answers sent alone in a row stop", "uuu" + row, "ccc" + c(answerAloneRun-1) + "s"},
+		{"a stop is final", "uuu" + row + "kkkkkkkkkk", "ccc" + c(answerAloneRun-1) + "s" + strings.Repeat("s", 10)},
+		{"stragglers' lost answers do not count in the row", "uuu" + short + "uuuuuu", "ccc" + c(answerAloneRun-1) + c(6)},
+		{"a clear answer from anyone ends the row", "uuu" + short + "k" + row, "ccc" + c(answerAloneRun-1) + "c" + c(answerAloneRun-1) + "s"},
+		{"a clear answer sent alone ends the row too", "uuu" + short + "K" + row, "ccc" + c(answerAloneRun-1) + "c" + c(answerAloneRun-1) + "s"},
+		{"one at a time ends when the window clears", "uuuKK", "ccc" + "cf"},
 		{"lost answers sent alone, short of a row, are fine", "kkkkkkkkkk" + short, f(10 + answerAloneRun - 1)},
 		{"a mostly lost window after a clear start", "kkkkkkkkkk" + "uuuuuuu" + short, f(16) + c(answerAloneRun)},
 		{"and the row, with it, stops", "kkkkkkkkkk" + "uuuuuuu" + row, f(16) + c(answerAloneRun) + "s"},
@@ -60,11 +60,14 @@ func TestAnswerWatchCareful(t *testing.T) {
 	t.Parallel()
 	w := &answerWatch{}
 	assert.False(t, w.careful(), "no answers yet")
+	w.answer(false, false)
+	assert.False(t, w.careful(), "one clear answer")
 	w.answer(true, false)
+	assert.False(t, w.careful(), "one lost of two")
 	w.answer(true, false)
-	assert.False(t, w.careful())
+	assert.False(t, w.careful(), "two lost of three")
 	w.answer(true, false)
-	assert.True(t, w.careful(), "three lost of three")
+	assert.True(t, w.careful(), "three lost of four")
 	for range answerWindow {
 		w.answer(false, false)
 	}

@@ -65,8 +65,9 @@
 // workers means nothing: with 32 workers, answers sent at once come back
 // interleaved, and one straggler's success hides a broken gateway while
 // a burst of bad luck among many looks like one. So the watch looks at a
-// share first: while 70% of the last 10 answers (at least 3) are
-// uncertain, submits go one at a time. Sent alone, answers come back in
+// share first: while 70% of the last 10 answers are uncertain, submits go
+// one at a time (at a run's start, one lost answer of one is enough: the
+// run's first submit goes alone anyway). Sent alone, answers come back in
 // the order they were sent, and "in a row" means what it says: 7
 // uncertain answers in a row to submits sent alone, with no clear answer
 // from anyone in between, stop new rows and re-sends alike. Jobs in
@@ -74,14 +75,14 @@
 // (exit 69). A re-send always goes alone: it follows a lost answer, so it
 // is rare when all is well and the first sign when it is not.
 //
-// The cost of the stop is bounded: the jobs in flight when the watch
-// first sees most answers lost (at most the run's concurrency), and 7
-// more. At --concurrency 4 a gateway that loses every answer creates 11
-// jobs instead of two per row. Its false alarms are bounded too: the
-// chaos runs lose about one submit answer in nine, and a quarter lost
-// never stops a run (TestAnswerWatchNeverStopsOnAFewLostAnswers); the
-// watch stops most runs only from about 60% lost, where most rows are
-// sent twice.
+// The cost of the stop is bounded. A gateway that loses every answer from
+// the start costs 8 jobs at any concurrency (it cost two per row). One
+// that starts losing them mid-run costs the slots that free up before the
+// window is mostly lost (at most twice the concurrency) and 7 more. Its
+// false alarms are bounded too: the chaos runs lose about one submit
+// answer in nine, and a quarter lost never stops a run
+// (TestAnswerWatchNeverStopsOnAFewLostAnswers); the watch stops most runs
+// only from about 60% lost, where most rows are sent twice.
 //
 // An uncertain answer is also a failed call on the outage clock, and any
 // call that succeeds resets it: a gateway slow to answer its 502s (one a
