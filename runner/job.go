@@ -129,7 +129,6 @@ func (r *run) resolveUncertain(ctx context.Context, job store.Job, sl *slot) (st
 		r.log.Warn("uncertain submit held; not re-sent", "key", job.Key, "resent", job.Resent)
 		return job, nil
 	}
-	r.stats.resent.Add(1)
 	r.log.Warn("re-sending uncertain submit; a duplicate charge is possible", "key", job.Key)
 	return r.submit(ctx, job, sl)
 }
@@ -196,7 +195,7 @@ func (r *run) submit(ctx context.Context, job store.Job, sl *slot) (store.Job, e
 	// token, a slot); one already on the wire still gets its answer, for
 	// up to the client's SubmitGrace, so its request ID is recorded.
 	opts := api.SubmitOptions{SendGate: record, Hold: sl.hold(ctx)}
-	resp, err := r.api.Submit(ctx, r.cfg.Model, job.Input, opts)
+	resp, err := r.sendSubmit(ctx, submitJob{input: job.Input, resend: resend}, opts)
 	// Stop before the probe lets the other submits go: none of them may leave.
 	switch {
 	case errors.Is(err, api.ErrPaymentRequired):

@@ -222,9 +222,11 @@ type run struct {
 	stopErr     atomic.Value // first reason new submits were stopped
 
 	// The pacing this run learns (see the package doc).
-	poll   *pollPolicy
-	outage *outage
-	slots  *jobSlots // jobs on the API at once
+	poll    *pollPolicy
+	outage  *outage
+	answers *answerWatch  // what the submits are answered (answers.go)
+	alone   chan struct{} // the turn of the one submit sent at a time while answers are lost
+	slots   *jobSlots     // jobs on the API at once
 
 	files     *downloader         // r.dl with this run's shared fsyncs
 	downloads *semaphore.Weighted // downloads at once
@@ -250,6 +252,8 @@ func newRun(r *Runner) *run {
 	ru := &run{Runner: r, began: start,
 		poll:      newPollPolicy(r.cfg.Poll, r.cfg.Now),
 		outage:    &outage{limit: r.cfg.OutageLimit},
+		answers:   &answerWatch{},
+		alone:     make(chan struct{}, 1),
 		downloads: semaphore.NewWeighted(int64(r.cfg.DownloadConcurrency)),
 		started:   semaphore.NewWeighted(int64(2*r.cfg.Concurrency + r.cfg.DownloadConcurrency)),
 		probe:     make(chan struct{}),

@@ -234,7 +234,7 @@ func exitCode(ctx context.Context, err error) int {
 		return exitDataErr
 	case errors.Is(err, api.ErrUnauthorized), errors.Is(err, api.ErrPaymentRequired), errors.Is(err, api.ErrNoToken):
 		return exitNoPerm
-	case errors.Is(err, api.ErrUnavailable):
+	case errors.Is(err, api.ErrUnavailable), errors.Is(err, runner.ErrUncertainSubmits):
 		return exitUnavailable
 	case errors.Is(err, store.ErrDamaged), errors.Is(err, store.ErrMissing):
 		return exitIOErr
@@ -275,6 +275,10 @@ func errorLine(err error) string {
 			keep = append(keep, "--model "+be.Recorded.Model)
 		}
 		line += ". Use another --out for a new batch, or " + strings.Join(keep, " ") + " to go on with this one"
+	}
+	if errors.Is(err, runner.ErrUncertainSubmits) {
+		line += ". Each may be a paid job: check the account's jobs before going on, and run again later" +
+			" (--hold-uncertain keeps the rows whose answer was lost from being sent again)"
 	}
 	return line
 }
