@@ -147,3 +147,22 @@ func TestParquetRefusesMistypedAndShadowed(t *testing.T) {
 	_, err = results.NewParquetWriter(&bytes.Buffer{}, results.ParquetLayout{Fields: []string{"image", "state"}})
 	assert.ErrorContains(t, err, `input field "state" has the name of an index column`)
 }
+
+// TestKindLearner: without a schema, a field's kind is what its values
+// agree on.
+func TestKindLearner(t *testing.T) {
+	t.Parallel()
+	var k results.KindLearner
+	for _, in := range []string{`{"a":1,"b":1,"c":"x","d":true,"e":1,"f":[1]}`, `{"a":2,"b":1.5,"c":"y","d":false,"e":"1","g":null}`} {
+		k.Learn(results.Entry{Input: json.RawMessage(in)})
+	}
+	want := map[string]manifest.FieldKind{"a": manifest.KindInteger, "b": manifest.KindNumber, "c": manifest.KindString,
+		"d": manifest.KindBoolean, "e": manifest.KindJSON, "f": manifest.KindJSON}
+	for f, kind := range want {
+		got, ok := k.Kind(f)
+		assert.True(t, ok, f)
+		assert.Equal(t, kind, got, f)
+	}
+	_, ok := k.Kind("g")
+	assert.False(t, ok, "only null seen: no kind")
+}

@@ -259,3 +259,70 @@ func keptCells(e Entry, kept []string, cells map[string][]any) error {
 	}
 	return nil
 }
+
+// KindLearner learns each input field's kind from the values the entries
+// hold, for a batch whose schema is not at hand: a field whose every value
+// is an integer is an integer, numbers a number, and so on; a field whose
+// values differ in type is JSON text.
+type KindLearner struct {
+	kinds map[string]manifest.FieldKind
+}
+
+// Learn reads e's input values.
+func (k *KindLearner) Learn(e Entry) {
+	if len(e.Input) == 0 {
+		return
+	}
+	members, err := orderedObject(e.Input)
+	if err != nil {
+		return
+	}
+	if k.kinds == nil {
+		k.kinds = map[string]manifest.FieldKind{}
+	}
+	for _, m := range members {
+		got := kindOfValue(m.value)
+		if got == "" {
+			continue
+		}
+		switch have, ok := k.kinds[m.name]; {
+		case !ok || have == got:
+			k.kinds[m.name] = got
+		case have == manifest.KindInteger && got == manifest.KindNumber,
+			have == manifest.KindNumber && got == manifest.KindInteger:
+			k.kinds[m.name] = manifest.KindNumber
+		default:
+			k.kinds[m.name] = manifest.KindJSON
+		}
+	}
+}
+
+// Kind is the kind learnt for field; a Kinds.
+func (k *KindLearner) Kind(field string) (manifest.FieldKind, bool) {
+	kind, ok := k.kinds[field]
+	return kind, ok
+}
+
+// kindOfValue is a JSON value's kind; "" for null.
+func kindOfValue(raw json.RawMessage) manifest.FieldKind {
+	var v any
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if dec.Decode(&v) != nil {
+		return manifest.KindJSON
+	}
+	switch v := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return manifest.KindString
+	case bool:
+		return manifest.KindBoolean
+	case json.Number:
+		if _, err := v.Int64(); err == nil {
+			return manifest.KindInteger
+		}
+		return manifest.KindNumber
+	}
+	return manifest.KindJSON
+}
