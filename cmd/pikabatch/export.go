@@ -22,12 +22,18 @@ type exportOptions struct {
 func newExportCmd(stdout, stderr io.Writer) *cobra.Command {
 	var o exportOptions
 	c := &cobra.Command{
-		Use:   "export --out DIR [--format csv|jsonl] [-o FILE]",
+		Use:   "export --out DIR [--format csv|jsonl|hf|parquet] [-o FILE]",
 		Short: "Write the dataset's index: one row per job (also of a live run)",
 		Long: `Write the dataset's index: one row per job of one or several state files
-(shards), from a live run if one holds a file.`,
+(shards), from a live run if one holds a file. --format hf writes the
+batch folder's metadata.jsonl, one line per video of a done job, so that
+Hugging Face's load_dataset("videofolder", data_dir=DIR) reads the folder
+as it is; --format parquet writes the index as Parquet, the input columns
+typed.`,
 		Example: `  pikabatch export --out out > index.jsonl
   pikabatch export --out out --format csv -o index.csv
+  pikabatch export --out out --format hf
+  pikabatch export --out out -o index.parquet
   pikabatch export --state a/.pikabatch.db --state b/.pikabatch.db -o all.jsonl`,
 		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
@@ -36,10 +42,10 @@ func newExportCmd(stdout, stderr io.Writer) *cobra.Command {
 	}
 	fs := c.Flags()
 	o.batches.register(fs)
-	fs.StringVar(&o.format, "format", "", "csv or jsonl (default: by -o's extension, else jsonl)")
+	fs.StringVar(&o.format, "format", "", "csv, jsonl, hf (metadata.jsonl in the batch folder, for Hugging Face's folder loaders) or parquet (default: by -o's extension, else jsonl)")
 	fs.StringVarP(&o.outFile, "output", "o", "-", "write to `file` (atomically) instead of stdout")
 	markBatchRequired(c)
-	completeWords(c, "format", "csv", "jsonl")
+	completeWords(c, "format", "csv", "jsonl", formatHF, formatParquet)
 	return c
 }
 
@@ -48,19 +54,31 @@ func runExport(ctx context.Context, o exportOptions, stdout, stderr io.Writer) e
 	f := o.format
 	if f == "" {
 		f = "jsonl"
-		if strings.EqualFold(filepath.Ext(o.outFile), ".csv") {
+		switch ext := strings.ToLower(filepath.Ext(o.outFile)); ext {
+		case ".csv":
 			f = "csv"
+		case ".parquet":
+			f = formatParquet
 		}
 	}
-	ff, err := live.ParseFormat(f)
-	if err != nil {
-		return usagef("--format: %v", err)
+	var ff live.Format
+	if f = strings.ToLower(f); f != formatHF && f != formatParquet {
+		var err error
+		if ff, err = live.ParseFormat(f); err != nil {
+			return usagef("--format: %v, hf or parquet", err)
+		}
 	}
 	srcs, err := o.batches.open(ctx, live.OpenOptions{})
 	if err != nil {
 		return err
 	}
 	defer closeBatches(srcs)
+	switch f {
+	case formatHF:
+		return exportHF(ctx, o, srcs, stderr)
+	case formatParquet:
+		return exportParquet(ctx, o, srcs, stderr)
+	}
 	exps := make([]live.Exporter, len(srcs))
 	for i, s := range srcs {
 		exps[i] = s

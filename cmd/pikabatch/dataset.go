@@ -1,0 +1,128 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"path/filepath"
+
+	"github.com/pikabatch/pikabatch/manifest"
+	"github.com/pikabatch/pikabatch/runner/atomicfile"
+	"github.com/pikabatch/pikabatch/runner/live"
+	"github.com/pikabatch/pikabatch/runner/results"
+)
+
+// Dataset export formats, beside the index's csv and jsonl.
+const (
+	formatHF      = "hf"      // metadata.jsonl for Hugging Face's folder loaders
+	formatParquet = "parquet" // the index as one Parquet file
+)
+
+// batchFolder is the folder whose files the index names: --out, or the
+// first state file's folder.
+func (o exportOptions) batchFolder() string {
+	if o.batches.out != "" {
+		return o.batches.out
+	}
+	return filepath.Dir(o.batches.states[0])
+}
+
+// exportHF writes metadata.jsonl beside the batch's videos (or to -o), so
+// that load_dataset("videofolder", data_dir=…) reads the folder as it is.
+func exportHF(ctx context.Context, o exportOptions, srcs []live.Source, stderr io.Writer) error {
+	outDir := o.batchFolder()
+	path := o.outFile
+	if path == "-" {
+		path = filepath.Join(outDir, results.HFMetadataFile)
+	}
+	absOut, err := filepath.Abs(outDir)
+	if err != nil {
+		return err
+	}
+	absMeta, err := filepath.Abs(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	var lines int
+	err = writeAtomically(path, func(w io.Writer) error {
+		hw := results.NewHFWriter(w, absOut, absMeta)
+		for _, s := range srcs {
+			if err := s.Export(ctx, hw.Write); err != nil {
+				return err
+			}
+		}
+		lines = hw.Lines()
+		return hw.Flush()
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "pikabatch: %d files of done jobs listed in %s (Hugging Face folder layout)\n", lines, path)
+	return nil
+}
+
+// exportParquet writes the index as Parquet to -o: the input columns typed
+// by pika's schema when they are its fields, else by the values the jobs
+// hold.
+func exportParquet(ctx context.Context, o exportOptions, srcs []live.Source, stderr io.Writer) error {
+	if o.outFile == "-" {
+		return usagef("--format parquet writes a file: give -o FILE")
+	}
+	exps := make([]live.Exporter, len(srcs))
+	for i, s := range srcs {
+		exps[i] = s
+	}
+	csvl, err := live.DiscoverLayout(ctx, exps...)
+	if err != nil {
+		return err
+	}
+	l := results.ParquetLayout{Fields: csvl.Fields, Kept: csvl.Kept}
+	if l.Fields == nil {
+		pika := manifest.PikaSchema()
+		l.Fields, l.Kinds = pika.Fields(), pika.FieldKind
+	} else {
+		var learn results.KindLearner
+		for _, s := range srcs {
+			if err := s.Export(ctx, func(e results.Entry) error { learn.Learn(e); return nil }); err != nil {
+				return err
+			}
+		}
+		l.Kinds = learn.Kind
+	}
+	var rows int
+	err = writeAtomically(o.outFile, func(w io.Writer) error {
+		pw, err := results.NewParquetWriter(w, l)
+		if err != nil {
+			return err
+		}
+		for _, s := range srcs {
+			if err := s.Export(ctx, pw.Write); err != nil {
+				return err
+			}
+		}
+		rows = pw.Rows()
+		return pw.Close()
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "pikabatch: exported %d jobs from %d state file(s) to %s (Parquet)\n", rows, len(srcs), o.outFile)
+	return nil
+}
+
+// writeAtomically writes path through fn as the index exports are
+// written: whole or not at all, an unwritable folder exiting 73.
+func writeAtomically(path string, fn func(io.Writer) error) error {
+	var ferr error
+	err := atomicfile.Write(path, results.Perm, func(w io.Writer) error {
+		ferr = fn(w)
+		return ferr
+	})
+	switch {
+	case ferr != nil:
+		return fmt.Errorf("write %s: %w", path, ferr)
+	case err != nil:
+		return fmt.Errorf("write %s: %w: %w", path, results.ErrOutput, err)
+	}
+	return nil
+}

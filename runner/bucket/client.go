@@ -1,0 +1,199 @@
+package bucket
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+
+	"gocloud.dev/blob"
+	_ "gocloud.dev/blob/azureblob" // azblob:// URLs
+	_ "gocloud.dev/blob/gcsblob"   // gs:// URLs
+	_ "gocloud.dev/blob/s3blob"    // s3:// URLs
+	"gocloud.dev/gcerrors"
+)
+
+// sha256Key is the object metadata that holds an upload's SHA-256, hex.
+const sha256Key = "sha256"
+
+// Client reaches the buckets a batch names, opening each bucket once.
+// It is safe for concurrent use; Close closes every bucket it opened.
+type Client struct {
+	mu      sync.Mutex
+	buckets map[string]*blob.Bucket
+	closed  bool
+}
+
+// NewClient returns a Client that has opened no bucket yet.
+func NewClient() *Client {
+	return &Client{buckets: map[string]*blob.Bucket{}}
+}
+
+// Close closes the buckets c opened. It is safe to call twice.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var errs []error
+	for k, b := range c.buckets {
+		errs = append(errs, b.Close())
+		delete(c.buckets, k)
+	}
+	c.closed = true
+	return errors.Join(errs...)
+}
+
+// open returns l's bucket, opening it on first use.
+func (c *Client) open(ctx context.Context, l Location) (*blob.Bucket, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, errors.New("bucket client closed")
+	}
+	u := l.bucketURL()
+	if b, ok := c.buckets[u]; ok {
+		return b, nil
+	}
+	b, err := blob.OpenBucket(ctx, u)
+	if err != nil {
+		return nil, fmt.Errorf("open bucket %s://%s: %w", l.Scheme, l.Bucket, err)
+	}
+	c.buckets[u] = b
+	return b, nil
+}
+
+// Presign returns a GET URL for l's object, valid for ttl. The URL is a
+// credential: send it to the API, never keep or print it.
+func (c *Client) Presign(ctx context.Context, l Location, ttl time.Duration) (string, error) {
+	b, err := c.open(ctx, l)
+	if err != nil {
+		return "", err
+	}
+	u, err := b.SignedURL(ctx, l.Key, &blob.SignedURLOptions{Expiry: ttl, Method: http.MethodGet})
+	if err != nil {
+		return "", fmt.Errorf("presign %s: %w", l, err)
+	}
+	return u, nil
+}
+
+// Attrs is what a bucket says of an object.
+type Attrs struct {
+	Size        int64
+	ContentType string
+	SHA256      string // from the object's metadata; "" when it has none
+}
+
+// Stat returns l's object's attributes, or an error wrapping ErrNotFound.
+func (c *Client) Stat(ctx context.Context, l Location) (Attrs, error) {
+	b, err := c.open(ctx, l)
+	if err != nil {
+		return Attrs{}, err
+	}
+	a, err := b.Attributes(ctx, l.Key)
+	if err != nil {
+		return Attrs{}, objectError(l, err)
+	}
+	return Attrs{Size: a.Size, ContentType: a.ContentType, SHA256: a.Metadata[sha256Key]}, nil
+}
+
+// Source is a file to upload: its size and SHA-256 (hex) known up front, so
+// that an object already in the bucket can be recognised without reading.
+type Source struct {
+	Open        func() (io.ReadCloser, error)
+	Size        int64
+	SHA256      string
+	ContentType string
+}
+
+// Upload writes src to l unless an object with its size and SHA-256 is
+// there already; it reports whether it wrote. The object appears whole or
+// not at all: the drivers commit on Close, and a failed copy is aborted.
+func (c *Client) Upload(ctx context.Context, l Location, src Source) (bool, error) {
+	if a, err := c.Stat(ctx, l); err == nil && a.Size == src.Size && a.SHA256 == src.SHA256 {
+		return false, nil
+	} else if err != nil && !errors.Is(err, ErrNotFound) {
+		return false, err
+	}
+	b, err := c.open(ctx, l)
+	if err != nil {
+		return false, err
+	}
+	r, err := src.Open()
+	if err != nil {
+		return false, err
+	}
+	defer r.Close()
+	wctx, cancel := context.WithCancel(ctx) // cancelling before Close aborts the write
+	defer cancel()
+	w, err := b.NewWriter(wctx, l.Key, &blob.WriterOptions{
+		ContentType: src.ContentType,
+		Metadata:    map[string]string{sha256Key: src.SHA256},
+	})
+	if err != nil {
+		return false, objectError(l, err)
+	}
+	n, err := io.Copy(w, r)
+	if err == nil && n != src.Size {
+		err = fmt.Errorf("read %d bytes, expected %d: the file changed while it was uploaded", n, src.Size)
+	}
+	if err != nil {
+		cancel()
+		_ = w.Close()
+		return false, fmt.Errorf("upload %s: %w", l, err)
+	}
+	if err := w.Close(); err != nil {
+		return false, objectError(l, err)
+	}
+	return true, nil
+}
+
+// Read returns l's object whole; for small objects such as an index.
+func (c *Client) Read(ctx context.Context, l Location) ([]byte, error) {
+	b, err := c.open(ctx, l)
+	if err != nil {
+		return nil, err
+	}
+	p, err := b.ReadAll(ctx, l.Key)
+	if err != nil {
+		return nil, objectError(l, err)
+	}
+	return p, nil
+}
+
+// List returns the objects under the prefix l names (recursively).
+func (c *Client) List(ctx context.Context, l Location) ([]Location, error) {
+	b, err := c.open(ctx, l)
+	if err != nil {
+		return nil, err
+	}
+	prefix := l.Key
+	if prefix != "" && prefix[len(prefix)-1] != '/' {
+		prefix += "/"
+	}
+	var out []Location
+	it := b.List(&blob.ListOptions{Prefix: prefix})
+	for {
+		obj, err := it.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list %s: %w", l, err)
+		}
+		if !obj.IsDir {
+			o := l
+			o.Key = obj.Key
+			out = append(out, o)
+		}
+	}
+}
+
+// objectError names l in err, and makes a missing object ErrNotFound.
+func objectError(l Location, err error) error {
+	if gcerrors.Code(err) == gcerrors.NotFound {
+		return fmt.Errorf("%s: %w", l, ErrNotFound)
+	}
+	return fmt.Errorf("%s: %w", l, err)
+}
