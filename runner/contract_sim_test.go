@@ -64,7 +64,7 @@ func TestSimOddStatusWordsRenderEveryRow(t *testing.T) {
 	// each, 4 at a time) need about 100 looks to finish, at most 40 of
 	// which find their job finished: the rest may draw an odd word.
 	clock := clocktest.New(time.Now())
-	e := setupWrapped(t, rows, sim.Config{Slots: 4, Now: clock.Now, Faults: sim.Faults{RateOddStatus: 0.5}})
+	e := setupWrapped(t, rows, sim.Config{Slots: 4, Now: clock.Now, Faults: sim.Faults{RateOddStatus: 0.5, OddQueued: true}})
 	simAPI := e.sim.APIHandler()
 	e.api.set(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		simAPI.ServeHTTP(w, r)
@@ -78,7 +78,7 @@ func TestSimOddStatusWordsRenderEveryRow(t *testing.T) {
 	assert.Positive(t, e.sim.Counters().OddStatusWords)
 	assert.NotEmpty(t, sum.StatusWords, "the words are counted in the summary")
 	for w := range sum.StatusWords {
-		assert.Contains(t, []string{"pending", "starting", "processing", "queued"}, w)
+		assert.Contains(t, []string{"pending", "waiting", "starting", "processing", "queued"}, w)
 	}
 }
 

@@ -41,12 +41,16 @@ const (
 // status endpoint says StateCompleted.
 const statusSucceeded = "succeeded"
 
-// oddWords are status words outside the docs that RunComfy's own clients
-// know, by the true state they stand for.
-var oddWords = map[string][2]string{
-	StateInQueue:    {"pending", "queued"},
+// oddWords are status words outside the docs, by the true state they stand
+// for: those RunComfy's ComfyUI nodes take for a job still running, and
+// last "queued", which they do not know (Faults.OddQueued).
+var oddWords = map[string][]string{
+	StateInQueue:    {"pending", "waiting", "queued"},
 	StateInProgress: {"starting", "processing"},
 }
+
+// oddQueued is the odd word of a queued job no RunComfy client knows.
+const oddQueued = "queued"
 
 // route names an API endpoint for counting.
 type route int
@@ -203,7 +207,7 @@ func (s *Server) handleSubmit(w http.ResponseWriter, r *http.Request) {
 		s.c.SubmitsRejected++
 		s.c.BalanceRefusals++
 		s.mu.Unlock()
-		s.writeError(w, apiError{status: http.StatusBadRequest, code: CodeNoBalance, msg: msgNoBalance})
+		s.writeError(w, apiError{status: s.cfg.BalanceStatus, code: CodeNoBalance, msg: msgNoBalance})
 		return
 	}
 	if limit := s.cfg.MaxConcurrentSubmits; limit > 0 && s.acct.queued+s.acct.busy() >= limit {
@@ -496,6 +500,9 @@ func (s *Server) oddWord(j *job, word string) string {
 	words, ok := oddWords[j.state]
 	if !ok || !s.chance(s.cfg.Faults.RateOddStatus) {
 		return word
+	}
+	if !s.cfg.Faults.OddQueued && words[len(words)-1] == oddQueued {
+		words = words[:len(words)-1]
 	}
 	s.c.OddStatusWords++
 	return words[s.reqRand.IntN(len(words))]

@@ -28,7 +28,7 @@ func (e *env) rawGet(path string) (int, string) {
 }
 
 const (
-	pikaBrief  = `{"model_id":"pika/pika-2-2/image-to-video","display_name":"Pika 2.2 Image to Video","categories":["image-to-video"],"kind":"model","base_price_usd":0.044,"price_unit":"output"}`
+	pikaBrief  = `{"model_id":"pika/pika-2-2/image-to-video","display_name":"Pika 2.2 Image to Video","categories":["image-to-video"],"kind":"model","base_price_usd":0.0088,"price_unit":"second"}`
 	videoBrief = `{"model_id":"sim/motion-lite/text-to-video","display_name":"Motion Lite Text to Video","categories":["text-to-video"],"kind":"model","base_price_usd":0.02,"price_unit":"second"}`
 	imageBrief = `{"model_id":"sim/still-lite/text-to-image","display_name":"Still Lite Text to Image","categories":["text-to-image"],"kind":"model","base_price_usd":0.003,"price_unit":"output"}`
 	imageFull  = `{"model_id":"sim/still-lite/text-to-image","display_name":"Still Lite Text to Image","categories":["text-to-image"],"kind":"model","base_price_usd":0.003,"price_unit":"output","input_schema":{"type":"object","required":["prompt"],"additionalProperties":false,"properties":{"prompt":{"type":"string","maxLength":2000},"num_inference_steps":{"type":"integer","minimum":1,"maximum":50,"default":28},"guidance_scale":{"type":"number","minimum":0,"maximum":20,"default":3.5},"enable_safety_checker":{"type":"boolean","default":true},"output_format":{"type":"string","enum":["png","jpeg","webp"],"default":"png"},"seed":{"type":"integer","minimum":0,"maximum":2147483647}}}}`
@@ -123,13 +123,13 @@ func TestBalanceInDollars(t *testing.T) {
 	assert.Equal(t, `{"balance_usd":0.09,"currency":"USD"}`, body())
 	// The schema's default duration, 5 seconds: $0.10 is more than is left.
 	code, m, _ = e.mustCall(http.MethodPost, "/v1/models/"+sim.TextToVideoModel, `{"prompt":"waves"}`)
-	assert.Equal(t, http.StatusBadRequest, code)
+	assert.Equal(t, http.StatusPaymentRequired, code)
 	assert.Equal(t, map[string]any{"error_code": 400002.0, "error_message": "insufficient balance: top up the account to submit more jobs"}, m)
-	e.submit(input(1)) // $0.044
+	e.submit(input(1)) // 5 seconds (the default) at $0.0088: $0.044
 	e.submit(input(2)) // $0.044
 	assert.Equal(t, `{"balance_usd":0.002,"currency":"USD"}`, body())
 	code, _, _ = e.mustCall(http.MethodPost, "/v1/models/"+sim.DefaultModel, input(3))
-	assert.Equal(t, http.StatusBadRequest, code)
+	assert.Equal(t, http.StatusPaymentRequired, code)
 
 	_, admin := e.rawGet("/_sim/balance")
 	assert.Equal(t, `{"limited":true,"jobs_left":0,"balance_usd":0.002}`, admin)
