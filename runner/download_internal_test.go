@@ -48,7 +48,9 @@ func TestDownloadCollectsATimedOutJob(t *testing.T) {
 	st, err := store.Open(filepath.Join(dir, ".pikabatch.db"), store.Options{})
 	require.NoError(t, err)
 	defer st.Close()
-	job := store.Job{Key: "late", RequestID: "req-1", State: store.StateTimedOut,
+	// Its cost already known: the download has nothing to ask the API.
+	cost := 0.044
+	job := store.Job{Key: "late", RequestID: "req-1", State: store.StateTimedOut, CostUSD: &cost,
 		Outputs: []store.Output{{URL: ts.URL + "/late.mp4?sig=x"}}}
 	require.NoError(t, st.Put(t.Context(), job))
 	rr, err := New(Config{Model: "m", OutDir: dir}, noAPI{t}, st)

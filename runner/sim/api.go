@@ -459,8 +459,11 @@ func (s *Server) handleResult(w http.ResponseWriter, r *http.Request) {
 			resp.Error = errorObject{Message: j.failMessage}
 		default:
 			if r.URL.Query().Get("include_cost") == "true" && !s.cfg.NoCost {
-				cost := fromMicro(j.price)
-				resp.Cost = &cost
+				j.costReads++
+				if !s.cfg.LateCost || j.costReads > 1 {
+					cost := fromMicro(j.price)
+					resp.Cost = &cost
+				}
 			}
 			filesBase = s.filesBaseFor(r)
 			j.urlsIssued++

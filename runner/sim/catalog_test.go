@@ -171,6 +171,47 @@ func TestResultCostOnRequest(t *testing.T) {
 	assert.NotContains(t, m, "cost", "only when asked")
 }
 
+// TestVideoPricedPerSecond: pika, a video model, is priced per second of
+// its duration as the catalog prices video: a 10-second clip costs twice a
+// 5-second one, and the balance in jobs counts jobs of the default
+// duration.
+func TestVideoPricedPerSecond(t *testing.T) {
+	t.Parallel()
+	e := setup(t, sim.Config{BalanceJobs: 3})
+	long := input(1)
+	long["duration"] = 10
+	short := input(2)
+	short["duration"] = 5
+	ids := []string{e.submit(long), e.submit(short)}
+	e.clock.Advance(time.Hour)
+	var costs []any
+	for _, id := range ids {
+		_, m, _ := e.mustCall(http.MethodGet, "/v1/requests/"+id+"/result?include_cost=true", nil)
+		costs = append(costs, m["cost"])
+	}
+	assert.Equal(t, []any{0.088, 0.044}, costs)
+	usd, _ := e.srv.BalanceUSD()
+	assert.InDelta(t, 3*0.044-0.088-0.044, usd, 1e-9)
+	assert.InDelta(t, sim.PikaPricePerSecondUSD*5, sim.DefaultJobPriceUSD, 1e-12, "a job of the balance is a 5-second clip")
+}
+
+// TestResultCostLate: with LateCost, the first result read of a completed
+// job has no cost and every later one has it.
+func TestResultCostLate(t *testing.T) {
+	t.Parallel()
+	e := setup(t, sim.Config{LateCost: true})
+	id := e.submit(input(1))
+	e.clock.Advance(time.Minute)
+	var costs []any
+	for range 3 {
+		code, m, _ := e.mustCall(http.MethodGet, "/v1/requests/"+id+"/result?include_cost=true", nil)
+		require.Equal(t, http.StatusOK, code)
+		assert.Equal(t, "succeeded", m["status"])
+		costs = append(costs, m["cost"])
+	}
+	assert.Equal(t, []any{nil, 0.044, 0.044}, costs)
+}
+
 func TestResultWithoutCost(t *testing.T) {
 	t.Parallel()
 	e := setup(t, sim.Config{NoCost: true})

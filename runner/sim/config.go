@@ -183,6 +183,10 @@ type Config struct {
 	// NoCost leaves "cost" out of results even with include_cost=true, as
 	// an API that does not report it.
 	NoCost bool
+	// LateCost leaves "cost" out of the first result read of a completed
+	// job that asks for it, and sends it on every later one: the API may
+	// not have billed the job yet when it first reports it done.
+	LateCost bool
 	// Catalog is the models GET /v1/models serves and submit accepts
 	// besides Model. Nil means DefaultCatalog().
 	Catalog []CatalogModel
