@@ -367,6 +367,16 @@ type permanentError struct{ error }
 
 func (e permanentError) Unwrap() error { return e.error }
 
+// dropPart closes (if open) and deletes a part file that will never be
+// completed, as a body over the cap is deleted.
+func (d *downloader) dropPart(f *File, part string) {
+	if *f != nil {
+		_ = (*f).Close()
+		*f = nil
+	}
+	_ = d.fs.Remove(part)
+}
+
 // transferred is a part file that holds a whole body.
 type transferred struct {
 	// f is the part file, still open: commit fsyncs it (and hashes it, after
@@ -481,6 +491,7 @@ func (d *downloader) transfer(ctx context.Context, rawURL, part string) (transfe
 		return fail(permanentError{fmt.Errorf("storage answered %s", resp.Status)})
 	}
 	if total > d.cfg.MaxBytes {
+		d.dropPart(&f, part) // a part resumed under this cap would never be completed
 		return fail(permanentError{fmt.Errorf("%w: %d bytes, cap %d", ErrTooLarge, total, d.cfg.MaxBytes)})
 	}
 

@@ -95,7 +95,7 @@ func (o *batchOptions) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.retryFailed, "retry-failed", false, "submit failed, timed-out, expired and cancelled rows again")
 	fs.DurationVar(&o.jobTimeout, "job-timeout", 0, "give up on a job not finished this long after submit (0 = never); one that completes later is still collected by the next run")
 	fs.DurationVar(&o.outageLimit, "outage-limit", 5*time.Minute, "how long the API may fail every call before the run stops (exit 69; jobs stay in flight for the next run)")
-	fs.Int64Var(&o.maxFileSize, "max-file-size", 2<<30, "refuse result files larger than this many `bytes`")
+	fs.Int64Var(&o.maxFileSize, "max-file-size", 2<<30, "refuse result files larger than this many `bytes` (2 GiB, where RunComfy's own CLI stops); the row fails, its render is kept for a larger cap, and the partial file is deleted")
 	fs.DurationVar(&o.dlIdleTimeout, "download-idle-timeout", 60*time.Second, "retry a download (resuming it) when the file host sends nothing for this long")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
