@@ -212,7 +212,8 @@ func (e *StatusError) Temporary() bool {
 // decides: 400001 ErrUnknownModel, 400002 ErrPaymentRequired, 400004
 // ErrUnauthorized, 403001 ErrPermissionDenied, 404001 ErrNotFound, 422001
 // ErrRejected (ErrNotCancellable on a cancel saying the job is not
-// queued), 500001 nil (transient: see Temporary). Without one: ErrPaymentRequired (402, or a 4xx/error_code about payment),
+// queued), 500001 nil (transient: see Temporary). Without one:
+// ErrPaymentRequired (402, or a 4xx/error_code about payment),
 // ErrUnauthorized (401, 403), ErrNotFound (404), ErrNotCancellable (409 on
 // cancel, or 400/422 on cancel saying the job is not queued), ErrRejected
 // (400, 413, 422); nil otherwise.

@@ -185,7 +185,11 @@ func (s *Server) handleSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	in, input, duration, code, msg := parseInput(http.MaxBytesReader(w, r.Body, maxBodyBytes), validate)
 	if code != 0 {
-		s.rejectSubmit(w, apiError{status: code, msg: msg})
+		e := apiError{status: code, msg: msg}
+		if code == http.StatusUnprocessableEntity {
+			e.code = CodeValidation
+		}
+		s.rejectSubmit(w, e)
 		return
 	}
 	price := s.jobPrice

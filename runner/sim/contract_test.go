@@ -109,8 +109,9 @@ func errorCases() []errorCase {
 			code, m, _ := e.mustCall(http.MethodGet, "/v1/requests/"+id+"/status", nil)
 			return code, m
 		}, 403, 403001, "request belongs to another account", "PermissionDeniedError"},
-		{"invalid input has no code", post(model, map[string]any{"image": 3}, "Bearer "+testToken),
-			422, 0, "image must be a string", "Unprocessable Entity"},
+		// The documented validation code; its page names no error class.
+		{"invalid input", post(model, map[string]any{"image": 3}, "Bearer "+testToken),
+			422, 422001, "image must be a string", "Unprocessable Entity"},
 	}
 }
 
