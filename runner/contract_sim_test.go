@@ -53,8 +53,87 @@ func TestSimBalanceRunsOutThenIsToppedUp(t *testing.T) {
 	assert.Zero(t, c.DuplicateSubmits)
 }
 
+// TestSimCostReadAgainAfterDownload: an API that leaves a job's cost out of
+// its first result read (RunComfy's own nodes read it again after the
+// download for that reason): the run asks once more once the files are
+// down, and every job's cost is recorded, per second of its duration.
+func TestSimCostReadAgainAfterDownload(t *testing.T) {
+	t.Parallel()
+	const rows = 6
+	e := setup(t, rows, sim.Config{LateCost: true})
+	e.writeManifest(rows, func(i int, rec []string) {
+		if i%2 == 1 {
+			rec[5] = "10"
+		}
+	})
+	looks := &resultsAgain{done: map[string]bool{}}
+	sum, err := e.runAPI(t.Context(), looks.wrap, nil)
+	require.NoError(t, err)
+	e.assertAllDownloaded(rows)
+	for key, j := range e.jobs() {
+		require.NotNil(t, j.CostUSD, key)
+		want := 0.044
+		if key[len(key)-1]%2 == 1 {
+			want = 0.088
+		}
+		assert.InDelta(t, want, *j.CostUSD, 1e-9, key)
+	}
+	assert.Equal(t, rows, sum.ReportedCostJobs)
+	assert.InDelta(t, 3*0.044+3*0.088, sum.ReportedCostUSD, 1e-9)
+	assert.Equal(t, rows, looks.count(), "one more result read per job, for its cost")
+}
+
+// resultsAgain counts the result reads of jobs already read completed:
+// without expired URLs to refresh, the reads for a late cost.
+type resultsAgain struct {
+	runner.API
+	mu    sync.Mutex
+	done  map[string]bool
+	again int
+}
+
+func (c *resultsAgain) wrap(a runner.API) runner.API { c.API = a; return c }
+
+func (c *resultsAgain) Result(ctx context.Context, id string) (api.Result, error) {
+	res, err := c.API.Result(ctx, id)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.done[id] {
+		c.again++
+	}
+	if err == nil && res.Status == api.StatusCompleted {
+		c.done[id] = true
+	}
+	return res, err
+}
+
+func (c *resultsAgain) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.again
+}
+
+// TestSimNoCostIsNotAskedForeverAgain: an API that never reports a cost is
+// asked again after a few downloads only: one more read per job would
+// double a large batch's result calls for nothing.
+func TestSimNoCostIsNotAskedForeverAgain(t *testing.T) {
+	t.Parallel()
+	const rows, concurrency = 60, 4
+	e := setup(t, rows, sim.Config{NoCost: true})
+	looks := &resultsAgain{done: map[string]bool{}}
+	sum, err := e.runAPI(t.Context(), looks.wrap, func(c *runner.Config) { c.Concurrency = concurrency })
+	require.NoError(t, err)
+	e.assertAllDownloaded(rows)
+	assert.Zero(t, sum.ReportedCostJobs)
+	assert.Positive(t, looks.count(), "a late cost is looked for")
+	// 16 misses and no cost ever: the run stops asking (a few more may be
+	// on their way at once).
+	assert.LessOrEqual(t, looks.count(), 16+concurrency, "then no more")
+}
+
 // TestSimOddStatusWordsRenderEveryRow: status words outside the docs
-// (pending, starting, processing, queued) mean "still running".
+// (pending, waiting, starting, processing, and "queued", which no RunComfy
+// client knows) mean "still running".
 func TestSimOddStatusWordsRenderEveryRow(t *testing.T) {
 	t.Parallel()
 	const rows = 40
@@ -64,7 +143,7 @@ func TestSimOddStatusWordsRenderEveryRow(t *testing.T) {
 	// each, 4 at a time) need about 100 looks to finish, at most 40 of
 	// which find their job finished: the rest may draw an odd word.
 	clock := clocktest.New(time.Now())
-	e := setupWrapped(t, rows, sim.Config{Slots: 4, Now: clock.Now, Faults: sim.Faults{RateOddStatus: 0.5}})
+	e := setupWrapped(t, rows, sim.Config{Slots: 4, Now: clock.Now, Faults: sim.Faults{RateOddStatus: 0.5, OddQueued: true}})
 	simAPI := e.sim.APIHandler()
 	e.api.set(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		simAPI.ServeHTTP(w, r)
@@ -78,7 +157,7 @@ func TestSimOddStatusWordsRenderEveryRow(t *testing.T) {
 	assert.Positive(t, e.sim.Counters().OddStatusWords)
 	assert.NotEmpty(t, sum.StatusWords, "the words are counted in the summary")
 	for w := range sum.StatusWords {
-		assert.Contains(t, []string{"pending", "starting", "processing", "queued"}, w)
+		assert.Contains(t, []string{"pending", "waiting", "starting", "processing", "queued"}, w)
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pikabatch/pikabatch/runner/backoff"
@@ -205,18 +206,23 @@ func (r *run) download(ctx context.Context, job store.Job) (store.Job, error) {
 		}
 		return r.downloadFailed(ctx, job, err)
 	}
+	cost := r.lateCost(ctx, job)
 	now := r.cfg.Now()
 	rec, err := r.store.Update(context.WithoutCancel(ctx), job.Key, func(j *store.Job) error {
 		j.Outputs = append([]store.Output(nil), outs...)
 		j.State = store.StateDone
 		j.DownloadedAt = now
 		j.LastError = ""
+		if cost != nil {
+			j.CostUSD = cost
+		}
 		return nil
 	})
 	if err != nil {
 		return job, fmt.Errorf("record download of %q: %w", job.Key, err)
 	}
 	job = rec
+	r.stats.reportedCost(cost)
 	for i := range outs {
 		if !safeKey(job.Key) {
 			break
@@ -231,6 +237,43 @@ func (r *run) download(ctx context.Context, job store.Job) (store.Job, error) {
 		h(job.Key)
 	}
 	return job, nil
+}
+
+// lateCost asks the result endpoint once more for the cost of a job whose
+// result came without one, and returns it, or nil. The API may bill a job
+// a little after it reports it done, so the first result can lack the
+// cost; by the time the files are down it is usually there. Any error
+// leaves the cost unknown: the files are what matters here.
+//
+// An API that never reports a cost would pay one more call per job for
+// nothing: after lateCostTries misses and no cost ever found this way, the
+// run stops asking.
+func (r *run) lateCost(ctx context.Context, job store.Job) *float64 {
+	if job.CostUSD != nil || job.RequestID == "" || ctx.Err() != nil {
+		return nil
+	}
+	if r.lateCosts.found.Load() == 0 && r.lateCosts.missed.Load() >= lateCostTries {
+		return nil
+	}
+	r.stats.polls.Add(1)
+	res, err := r.api.Result(ctx, job.RequestID)
+	if err != nil || res.Cost == nil {
+		r.lateCosts.missed.Add(1)
+		r.log.Debug("cost still unknown after the download", "key", job.Key, "request_id", job.RequestID, "err", err)
+		return nil
+	}
+	r.lateCosts.found.Add(1)
+	return res.Cost
+}
+
+// lateCostTries is how many jobs are asked again for their cost, in a run
+// where none had it, before the run takes it that the API does not report
+// costs.
+const lateCostTries = 16
+
+// lateCosts counts the second looks for a cost: found, or not.
+type lateCosts struct {
+	found, missed atomic.Int64
 }
 
 // refreshOutputs asks the result endpoint for fresh file URLs and records them.
@@ -323,6 +366,16 @@ func (d *downloader) fetch(ctx context.Context, key string, i, n int, own store.
 type permanentError struct{ error }
 
 func (e permanentError) Unwrap() error { return e.error }
+
+// dropPart closes (if open) and deletes a part file that will never be
+// completed, as a body over the cap is deleted.
+func (d *downloader) dropPart(f *File, part string) {
+	if *f != nil {
+		_ = (*f).Close()
+		*f = nil
+	}
+	_ = d.fs.Remove(part)
+}
 
 // transferred is a part file that holds a whole body.
 type transferred struct {
@@ -438,6 +491,7 @@ func (d *downloader) transfer(ctx context.Context, rawURL, part string) (transfe
 		return fail(permanentError{fmt.Errorf("storage answered %s", resp.Status)})
 	}
 	if total > d.cfg.MaxBytes {
+		d.dropPart(&f, part) // a part resumed under this cap would never be completed
 		return fail(permanentError{fmt.Errorf("%w: %d bytes, cap %d", ErrTooLarge, total, d.cfg.MaxBytes)})
 	}
 

@@ -2,10 +2,12 @@ package runner
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -48,7 +50,9 @@ func TestDownloadCollectsATimedOutJob(t *testing.T) {
 	st, err := store.Open(filepath.Join(dir, ".pikabatch.db"), store.Options{})
 	require.NoError(t, err)
 	defer st.Close()
-	job := store.Job{Key: "late", RequestID: "req-1", State: store.StateTimedOut,
+	// Its cost already known: the download has nothing to ask the API.
+	cost := 0.044
+	job := store.Job{Key: "late", RequestID: "req-1", State: store.StateTimedOut, CostUSD: &cost,
 		Outputs: []store.Output{{URL: ts.URL + "/late.mp4?sig=x"}}}
 	require.NoError(t, st.Put(t.Context(), job))
 	rr, err := New(Config{Model: "m", OutDir: dir}, noAPI{t}, st)
@@ -64,4 +68,32 @@ func TestDownloadCollectsATimedOutJob(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join(dir, "late.mp4"))
 	require.NoError(t, err)
 	assert.Equal(t, video, b)
+}
+
+// TestResumedDownloadAboveTheCapDeletesItsPart: a download cut off in an
+// earlier run left its part file to resume; resumed under a cap the file
+// exceeds (the host's Content-Range gives the whole size), it is refused
+// and the part is deleted, as a fresh download over the cap leaves none.
+func TestResumedDownloadAboveTheCapDeletesItsPart(t *testing.T) {
+	t.Parallel()
+	const size = 4096
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Range") == "" {
+			w.Header().Set("Content-Length", strconv.Itoa(size))
+			_, _ = w.Write(make([]byte, size))
+			return
+		}
+		w.Header().Set("Content-Range", "bytes 100-"+strconv.Itoa(size-1)+"/"+strconv.Itoa(size))
+		w.WriteHeader(http.StatusPartialContent)
+		_, _ = w.Write(make([]byte, size-100))
+	}))
+	defer ts.Close()
+	dir := t.TempDir()
+	part := filepath.Join(dir, partName("big", 0))
+	require.NoError(t, os.WriteFile(part, make([]byte, 100), 0o600))
+	d := newDownloader(DownloadConfig{MaxBytes: 1024}, OSFS{}, ts.Client(), dir, slog.New(slog.DiscardHandler))
+
+	_, err := d.fetch(t.Context(), "big", 0, 1, store.Output{URL: ts.URL + "/big.mp4"}, &counters{})
+	require.ErrorIs(t, err, ErrTooLarge)
+	assert.NoFileExists(t, part)
 }

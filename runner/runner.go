@@ -217,6 +217,7 @@ type run struct {
 	began time.Time // when Run began
 
 	stats       counters
+	lateCosts   lateCosts // second looks for a cost (see lateCost)
 	lim         limits
 	stopSubmits atomic.Bool
 	stopErr     atomic.Value // first reason new submits were stopped

@@ -33,7 +33,8 @@ func newCancelCmd(stdout io.Writer) *cobra.Command {
 		Short: "Cancel queued jobs and record it (also while a run is live)",
 		Long: `Ask the API to cancel a batch's queued jobs (or the named ones) and record
 the outcome. While a run is live, it cancels for you (no token needed
-here); otherwise RUNCOMFY_API_TOKEN (or RUNCOMFY_API_TOKEN_FILE) is read.`,
+here); otherwise RUNCOMFY_API_TOKEN (or RUNCOMFY_API_TOKEN_FILE, or
+RUNCOMFY_TOKEN) is read.`,
 		Example: `  pikabatch cancel --out out
   pikabatch cancel --out out --key clip-007 --key clip-012 --json`,
 		Args: noArgs,

@@ -24,7 +24,7 @@ func TestCancelWhileLive(t *testing.T) {
 	lr := startLiveRun(t, testOptions(srv, m, filepath.Join(dir, "out")), 3)
 
 	// No token in this process: the live run cancels with its own.
-	env := map[string]string{"RUNCOMFY_API_TOKEN": "", "RUNCOMFY_API_TOKEN_FILE": ""}
+	env := map[string]string{"RUNCOMFY_API_TOKEN": "", "RUNCOMFY_API_TOKEN_FILE": "", "RUNCOMFY_TOKEN": ""}
 	code, stdout, stderr := invoke(t, env, "cancel", "--out", lr.out, "--json")
 	require.Equal(t, exitOK, code, stderr)
 	var rep cancelJSON
@@ -60,7 +60,7 @@ func TestCancelOffline(t *testing.T) {
 	assert.Equal(t, exitOK, code, "nothing left queued")
 	assert.Contains(t, stdout, "0 cancelled, 1 already running (collected by the run)\n")
 
-	noToken := map[string]string{"RUNCOMFY_API_TOKEN": "", "RUNCOMFY_API_TOKEN_FILE": ""}
+	noToken := map[string]string{"RUNCOMFY_API_TOKEN": "", "RUNCOMFY_API_TOKEN_FILE": "", "RUNCOMFY_TOKEN": ""}
 	code, _, stderr = invoke(t, noToken, "cancel", "--out", lr.out, "--key", "zzz")
 	assert.Equal(t, exitFailedRows, code, "no token needed when there is nothing to ask the API: %s", stderr)
 	code, _, _ = invoke(t, noToken, "cancel", "--out", lr.out, "--key", "a", "--key", "b", "--key", "c")
@@ -91,7 +91,7 @@ func TestCancelNotAcceptedIsCollectedByTheLiveRun(t *testing.T) {
 	m := writeFile(t, filepath.Join(dir, "m.csv"), threeRows)
 	lr := startLiveRun(t, testOptions(srv, m, filepath.Join(dir, "out")), 3)
 
-	env := map[string]string{"RUNCOMFY_API_TOKEN": "", "RUNCOMFY_API_TOKEN_FILE": ""}
+	env := map[string]string{"RUNCOMFY_API_TOKEN": "", "RUNCOMFY_API_TOKEN_FILE": "", "RUNCOMFY_TOKEN": ""}
 	code, stdout, stderr := invoke(t, env, "cancel", "--out", lr.out)
 	require.Equal(t, exitOK, code, stderr)
 	assert.Contains(t, stdout, "2 cancelled, 1 already running (collected by the run)\n")

@@ -68,7 +68,8 @@ func newModelsCmd(stdout io.Writer) *cobra.Command {
 		Long: `List RunComfy's model catalog, or (models show ID) one model's input
 fields, which are the manifest's columns, and its price.
 
-Token: RUNCOMFY_API_TOKEN, or RUNCOMFY_API_TOKEN_FILE (a file holding it).`,
+Token: RUNCOMFY_API_TOKEN, or RUNCOMFY_API_TOKEN_FILE (a file holding it),
+or RUNCOMFY_TOKEN (as RunComfy's own CLI reads it).`,
 		Example: `  pikabatch models --category text-to-video
   pikabatch models --search pika --json
   pikabatch models show pika/pika-2-2/image-to-video`,
@@ -339,7 +340,8 @@ func newBalanceCmd(stdout io.Writer) *cobra.Command {
 		Short: "The account's balance",
 		Long: `Print the account's balance (one wallet pays every RunComfy product).
 
-Token: RUNCOMFY_API_TOKEN, or RUNCOMFY_API_TOKEN_FILE (a file holding it).`,
+Token: RUNCOMFY_API_TOKEN, or RUNCOMFY_API_TOKEN_FILE (a file holding it),
+or RUNCOMFY_TOKEN (as RunComfy's own CLI reads it).`,
 		Example: `  pikabatch balance
   pikabatch balance --json --balance-base https://api.runcomfy.net`,
 		Args: noArgs,

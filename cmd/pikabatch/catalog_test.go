@@ -19,10 +19,10 @@ func TestModelsCommand(t *testing.T) {
 	code, out, stderr := invoke(t, env, "models")
 	require.Equal(t, exitOK, code, stderr)
 	assert.Equal(t, ""+
-		"MODEL                          PRICE          CATEGORIES      NAME\n"+
-		"pika/pika-2-2/image-to-video   $0.044/output  image-to-video  Pika 2.2 Image to Video\n"+
-		"sim/motion-lite/text-to-video  $0.02/second   text-to-video   Motion Lite Text to Video\n"+
-		"sim/still-lite/text-to-image   $0.003/output  text-to-image   Still Lite Text to Image\n"+
+		"MODEL                          PRICE           CATEGORIES      NAME\n"+
+		"pika/pika-2-2/image-to-video   $0.0088/second  image-to-video  Pika 2.2 Image to Video\n"+
+		"sim/motion-lite/text-to-video  $0.02/second    text-to-video   Motion Lite Text to Video\n"+
+		"sim/still-lite/text-to-image   $0.003/output   text-to-image   Still Lite Text to Image\n"+
 		"3 of 3 models; pikabatch models show ID lists a model's fields\n", out)
 
 	code, out, _ = invoke(t, env, "models", "--category", "text-to-video", "--json")
@@ -117,7 +117,8 @@ func TestCostPreview(t *testing.T) {
 	}{
 		{"no price: says how to get one", nil,
 			"estimated cost: unknown for 3 rows (no price)\n  (add --catalog to read the price from the API, or --price USD)\n"},
-		{"catalog, per output", []string{"--catalog"}, "estimated cost: $0.132 for 3 rows (base $0.044/output)\n"},
+		// Per second of duration: 5 s, 10 s, and the schema's default 5 s.
+		{"catalog, per second", []string{"--catalog"}, "estimated cost: $0.176 for 3 rows (base $0.0088/second)\n"},
 		{"override", []string{"--price", "0.5"}, "estimated cost: $1.50 for 3 rows (--price $0.50/job)\n"},
 		{"unknown model, schema given", []string{"--catalog", "--model", "pika/nope", "--schema", schema}, "estimated cost: unknown for 3 rows (no price)\n  (price: the catalog did not answer for pika/nope (model not in the catalog: model: HTTP 404 error_code 404001: model not found: pika/nope); set --price USD)\n"},
 	} {
@@ -138,11 +139,11 @@ func TestCostPreview(t *testing.T) {
 		Cost costJSON `json:"estimated_cost"`
 	}
 	require.NoError(t, json.Unmarshal([]byte(out), &rep))
-	assert.Equal(t, costJSON{USD: 0.132, Rows: 3, Basis: "base $0.044/output", IsEstimate: true}, rep.Cost)
+	assert.Equal(t, costJSON{USD: 0.176, Rows: 3, Basis: "base $0.0088/second", IsEstimate: true}, rep.Cost)
 
 	code, out, stderr = invoke(t, env, "run", "--manifest", m, "--out", filepath.Join(dir, "out"), "--dry-run", "--catalog")
 	require.Equal(t, exitOK, code, stderr)
-	assert.Contains(t, out, "at most 3 paid submits\nestimated cost: $0.132 for 3 rows (base $0.044/output)\n")
+	assert.Contains(t, out, "at most 3 paid submits\nestimated cost: $0.176 for 3 rows (base $0.0088/second)\n")
 	assert.Zero(t, srv.Counters().Requests, "a preview submits nothing")
 }
 

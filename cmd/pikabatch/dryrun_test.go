@@ -19,7 +19,7 @@ func TestDryRun(t *testing.T) {
 	dir := t.TempDir()
 	m := writeFile(t, filepath.Join(dir, "m.csv"), threeRows)
 	out := filepath.Join(dir, "out")
-	noToken := map[string]string{"RUNCOMFY_API_BASE": srv.APIURL, "RUNCOMFY_API_TOKEN": "", "RUNCOMFY_API_TOKEN_FILE": ""}
+	noToken := map[string]string{"RUNCOMFY_API_BASE": srv.APIURL, "RUNCOMFY_API_TOKEN": "", "RUNCOMFY_API_TOKEN_FILE": "", "RUNCOMFY_TOKEN": ""}
 
 	code, stdout, stderr := invoke(t, noToken, "run", "--dry-run", "--manifest", m, "--out", out)
 	require.Equal(t, exitOK, code, stderr)

@@ -13,7 +13,7 @@ import (
 )
 
 // envNoToken is an environment without an API token.
-var envNoToken = map[string]string{"RUNCOMFY_API_TOKEN": "", "RUNCOMFY_API_TOKEN_FILE": ""}
+var envNoToken = map[string]string{"RUNCOMFY_API_TOKEN": "", "RUNCOMFY_API_TOKEN_FILE": "", "RUNCOMFY_TOKEN": ""}
 
 // commands are the CLI's own commands (not cobra's help and completion).
 func commands(t *testing.T) []*cobra.Command {

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pikabatch/pikabatch/runner/api"
 	"github.com/pikabatch/pikabatch/runner/sim"
 )
 
@@ -78,7 +79,7 @@ func TestRunExitCodes(t *testing.T) {
 		assert.Zero(t, srv.Counters().Submits)
 	})
 	t.Run("missing token", func(t *testing.T) {
-		code, _, stderr := invoke(t, map[string]string{"RUNCOMFY_API_BASE": srv.APIURL, "RUNCOMFY_API_TOKEN": "", "RUNCOMFY_API_TOKEN_FILE": ""},
+		code, _, stderr := invoke(t, map[string]string{"RUNCOMFY_API_BASE": srv.APIURL, "RUNCOMFY_API_TOKEN": "", "RUNCOMFY_API_TOKEN_FILE": "", "RUNCOMFY_TOKEN": ""},
 			"run", "--manifest", good, "--out", filepath.Join(dir, "o2"))
 		assert.Equal(t, exitNoPerm, code)
 		assert.Contains(t, stderr, "RUNCOMFY_API_TOKEN")
@@ -141,11 +142,43 @@ func TestTokenFromFile(t *testing.T) {
 	assert.False(t, strings.Contains(tok.String(), testToken))
 }
 
+// TestTokenFallback: RUNCOMFY_TOKEN, which RunComfy's own CLI and nodes
+// read, is taken when neither RUNCOMFY_API_TOKEN nor its _FILE is set, and
+// only then.
+func TestTokenFallback(t *testing.T) {
+	p := writeFile(t, filepath.Join(t.TempDir(), "tok"), "from-file\n")
+	for _, tt := range []struct {
+		name             string
+		apiToken, file   string
+		runcomfyToken    string
+		want, wantErrHas string
+	}{
+		{name: "only RUNCOMFY_TOKEN", runcomfyToken: " from-runcomfy-token\n", want: "from-runcomfy-token"},
+		{name: "RUNCOMFY_API_TOKEN first", apiToken: "from-api-token", runcomfyToken: "from-runcomfy-token", want: "from-api-token"},
+		{name: "RUNCOMFY_API_TOKEN_FILE before it", file: p, runcomfyToken: "from-runcomfy-token", want: "from-file"},
+		{name: "none", wantErrHas: "RUNCOMFY_TOKEN"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("RUNCOMFY_API_TOKEN", tt.apiToken)
+			t.Setenv("RUNCOMFY_API_TOKEN_FILE", tt.file)
+			t.Setenv("RUNCOMFY_TOKEN", tt.runcomfyToken)
+			tok, err := tokenFromEnv()
+			if tt.wantErrHas != "" {
+				require.ErrorIs(t, err, api.ErrNoToken)
+				assert.Contains(t, err.Error(), tt.wantErrHas)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, string(tok))
+		})
+	}
+}
+
 // TestUsageErrors: what cobra refuses before a command runs (an unknown
 // command or flag, a flag without its value, a stray argument) is a usage
 // error, exit 64, with a hint at the command's help.
 func TestUsageErrors(t *testing.T) {
-	env := map[string]string{"RUNCOMFY_API_TOKEN": "", "RUNCOMFY_API_TOKEN_FILE": ""}
+	env := map[string]string{"RUNCOMFY_API_TOKEN": "", "RUNCOMFY_API_TOKEN_FILE": "", "RUNCOMFY_TOKEN": ""}
 	for _, tt := range []struct {
 		args []string
 		want string

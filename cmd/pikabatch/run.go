@@ -95,7 +95,7 @@ func (o *batchOptions) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.retryFailed, "retry-failed", false, "submit failed, timed-out, expired and cancelled rows again")
 	fs.DurationVar(&o.jobTimeout, "job-timeout", 0, "give up on a job not finished this long after submit (0 = never); one that completes later is still collected by the next run")
 	fs.DurationVar(&o.outageLimit, "outage-limit", 5*time.Minute, "how long the API may fail every call, uncertain submit answers included, before the run stops (exit 69; jobs stay in flight for the next run)")
-	fs.Int64Var(&o.maxFileSize, "max-file-size", 2<<30, "refuse result files larger than this many `bytes`")
+	fs.Int64Var(&o.maxFileSize, "max-file-size", 2<<30, "refuse result files larger than this many `bytes` (2 GiB, where RunComfy's own CLI stops); the row fails, its render is kept for a larger cap, and the partial file is deleted")
 	fs.DurationVar(&o.dlIdleTimeout, "download-idle-timeout", 60*time.Second, "retry a download (resuming it) when the file host sends nothing for this long")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
@@ -132,7 +132,8 @@ func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
 submitted, polled and downloaded into --out. Run the same command again
 to resume: nothing is submitted twice.
 
-Token: RUNCOMFY_API_TOKEN, or RUNCOMFY_API_TOKEN_FILE (a file holding it).`,
+Token: RUNCOMFY_API_TOKEN, or RUNCOMFY_API_TOKEN_FILE (a file holding it),
+or RUNCOMFY_TOKEN (as RunComfy's own CLI reads it).`,
 		Example: `  # render a manifest into out/; the same command again resumes it
   pikabatch run --manifest clips.csv --out out
 
@@ -166,7 +167,10 @@ func runRun(ctx context.Context, o batchOptions, stdout, stderr io.Writer) error
 	return runBatch(ctx, o, stdout, stderr)
 }
 
-// tokenFromEnv reads RUNCOMFY_API_TOKEN or the file RUNCOMFY_API_TOKEN_FILE names.
+// tokenFromEnv reads RUNCOMFY_API_TOKEN, else the file
+// RUNCOMFY_API_TOKEN_FILE names, else RUNCOMFY_TOKEN: the name RunComfy's
+// own CLI and ComfyUI nodes read, so a machine set up for them needs
+// nothing more.
 func tokenFromEnv() (api.Token, error) {
 	if t := strings.TrimSpace(os.Getenv("RUNCOMFY_API_TOKEN")); t != "" {
 		return api.Token(t), nil
@@ -181,7 +185,10 @@ func tokenFromEnv() (api.Token, error) {
 		}
 		return "", fmt.Errorf("RUNCOMFY_API_TOKEN_FILE %s is empty: %w", p, api.ErrNoToken)
 	}
-	return "", fmt.Errorf("set RUNCOMFY_API_TOKEN (or RUNCOMFY_API_TOKEN_FILE): %w", api.ErrNoToken)
+	if t := strings.TrimSpace(os.Getenv("RUNCOMFY_TOKEN")); t != "" {
+		return api.Token(t), nil
+	}
+	return "", fmt.Errorf("set RUNCOMFY_API_TOKEN (or RUNCOMFY_API_TOKEN_FILE, or RUNCOMFY_TOKEN): %w", api.ErrNoToken)
 }
 
 func envOr(key, def string) string {

@@ -396,7 +396,7 @@ func TestTokenNeverLeaks(t *testing.T) {
 		ls := newLeakScan()
 
 		// While live, these go through the run's control socket: no token here.
-		noToken := map[string]string{"RUNCOMFY_API_BASE": srv.APIURL, "RUNCOMFY_API_TOKEN": "", "RUNCOMFY_API_TOKEN_FILE": ""}
+		noToken := map[string]string{"RUNCOMFY_API_BASE": srv.APIURL, "RUNCOMFY_API_TOKEN": "", "RUNCOMFY_API_TOKEN_FILE": "", "RUNCOMFY_TOKEN": ""}
 		for _, args := range [][]string{
 			{"status", "--out", out},
 			{"export", "--out", out, "--format", "csv"},

@@ -63,11 +63,15 @@ func newSimCmd(stdout io.Writer) *cobra.Command {
 	fs.Float64Var(&o.cfg.Faults.RateGatewayAfterCreate, "fault-gateway", 0,
 		"fraction of submits that create the job, then answer 502/504 with a gateway's HTML page (a paid job the client is not told about)")
 	fs.Float64Var(&o.cfg.Faults.RateOddStatus, "fault-odd-status", 0,
-		"fraction of status/result answers for queued or running jobs with a word outside the docs (pending, queued, starting, processing)")
+		"fraction of status/result answers for queued or running jobs with a word outside the docs (pending, waiting, starting, processing)")
+	fs.BoolVar(&o.cfg.Faults.OddQueued, "fault-odd-queued", false,
+		`with --fault-odd-status, queued jobs may also read "queued", a word no RunComfy client knows`)
 	fs.IntVar(&o.cfg.BalanceJobs, "balance-jobs", 0,
-		"the account pays for `N` jobs, then submits get HTTP 400 error_code 400002 until topped up (0 = unlimited)")
+		"the account pays for `N` jobs (of the default 5 seconds), then submits get error_code 400002 until topped up (0 = unlimited)")
 	fs.Float64Var(&o.cfg.BalanceUSD, "balance-usd", 0,
 		"the account holds `USD` dollars; each accepted submit takes its catalog price, then submits get 400002 (0 = unlimited)")
+	fs.IntVar(&o.cfg.BalanceStatus, "balance-status", sim.DefaultBalanceStatus,
+		"HTTP `status` of a submit the balance cannot pay (error_code 400002): 402 or 400")
 	fs.StringVar(&o.cfg.Timestamps, "timestamps", sim.TimestampsSeconds, "precision of created_at/finished_at: s, ms or none")
 	fs.StringVar(&o.cfg.ErrorShape, "error-shape", sim.ShapeErrorMessage,
 		"error body: error_message, message_detail, nested, or mixed (rotates through the three)")

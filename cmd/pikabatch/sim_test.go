@@ -25,7 +25,7 @@ func TestSimFlags(t *testing.T) {
 		err := run(ctx, []string{
 			"sim", "--addr", "127.0.0.1:0", "--token", "tok", "--balance-jobs", "1", "--timestamps", "ms",
 			"--error-shape", "nested", "--bad-token-status", "400", "--id-prefix", "0123456789ab",
-			"--fault-odd-status", "1", "--fault-gateway", "0",
+			"--fault-odd-status", "1", "--fault-odd-queued", "--fault-gateway", "0", "--balance-status", "400",
 		}, pw, io.Discard)
 		_ = pw.CloseWithError(err)
 		done <- err
@@ -69,10 +69,10 @@ func TestSimFlags(t *testing.T) {
 
 	code, m = call(http.MethodGet, "/v1/requests/"+id+"/status", "tok", "")
 	assert.Equal(t, http.StatusOK, code)
-	assert.Contains(t, []string{"pending", "queued", "starting", "processing"}, m["status"], "--fault-odd-status 1")
+	assert.Contains(t, []string{"pending", "waiting", "queued", "starting", "processing"}, m["status"], "--fault-odd-status 1")
 
 	code, m = call(http.MethodPost, submit, "tok", `{"image":"https://x.example/b.png"}`)
-	assert.Equal(t, http.StatusBadRequest, code, "--balance-jobs 1")
+	assert.Equal(t, http.StatusBadRequest, code, "--balance-jobs 1 --balance-status 400")
 	assert.Equal(t, map[string]any{"error": map[string]any{"code": 400002.0,
 		"message": "insufficient balance: top up the account to submit more jobs"}}, m)
 }
@@ -81,7 +81,7 @@ func TestSimBadFlagValues(t *testing.T) {
 	t.Parallel()
 	for _, args := range [][]string{
 		{"--timestamps", "us"}, {"--error-shape", "xml"}, {"--bad-token-status", "403"},
-		{"--balance-jobs", "-1"}, {"--id-prefix", "xyz"}, {"--fault-gateway", "2"},
+		{"--balance-jobs", "-1"}, {"--id-prefix", "xyz"}, {"--fault-gateway", "2"}, {"--balance-status", "401"},
 	} {
 		err := run(t.Context(), append([]string{"sim", "--addr", "127.0.0.1:0"}, args...), io.Discard, io.Discard)
 		var ue *usageError

@@ -323,24 +323,8 @@ func (b *batch) checkBalance(ctx context.Context, c catalogReader, st *store.Sto
 		return nil
 	}
 	s.balance = &bal
-	if k := s.pricer.Kind(); k == price.PerOutput || k == price.PerJob {
-		// Every row costs the same: if the balance pays for all of the
-		// shard's rows, it pays for those left, and the plan (a second
-		// pass over the manifest and the state) is not needed.
-		each, _ := s.pricer.Job(nil)
-		if bal.USD >= each*float64(b.shardRows) {
-			b.log.Debug("balance covers every row", "balance_usd", bal.USD, "rows", b.shardRows)
-			return nil
-		}
-		// Nor when it pays for the rows whose job will not be sent again
-		// left out: a batch resumed near its end (a million rows, most of
-		// them done) is counted from the state's briefs in a second, not
-		// planned row by row.
-		if settled, err := settledJobs(ctx, st, b.o.retryFailed); err == nil &&
-			bal.USD >= each*float64(max(0, b.shardRows-settled)) {
-			b.log.Debug("balance covers the rows left", "balance_usd", bal.USD, "rows", b.shardRows, "settled", settled)
-			return nil
-		}
+	if b.balanceCoversWithoutPlan(ctx, st, s.pricer, bal.USD) {
+		return nil
 	}
 	left, err := b.estimateLeft(ctx, st, s.pricer)
 	if err != nil {
@@ -359,6 +343,34 @@ func (b *batch) checkBalance(ctx context.Context, c catalogReader, st *store.Sto
 	}
 	b.log.Warn(msg+"; the API refuses submits once it is spent", "balance_usd", bal.USD, "estimate_usd", roundUSD(left.USD))
 	return nil
+}
+
+// balanceCoversWithoutPlan reports whether the balance is known to pay for
+// the rows left without planning them (a second pass over the manifest and
+// the state).
+func (b *batch) balanceCoversWithoutPlan(ctx context.Context, st *store.Store, p price.Pricer, balUSD float64) bool {
+	flat := p.Kind() == price.PerOutput || p.Kind() == price.PerJob
+	each, _ := p.Job(nil)
+	if flat && balUSD >= each*float64(b.shardRows) {
+		// Every row costs the same, and the balance pays for all of them.
+		b.log.Debug("balance covers every row", "balance_usd", balUSD, "rows", b.shardRows)
+		return true
+	}
+	// Nor when it pays for the rows whose job will not be sent again left
+	// out: a batch resumed near its end (a million rows, most of them
+	// done) is counted from the state's briefs in a second, not planned
+	// row by row. With nothing left it needs no price per row at all, so a
+	// model priced per second of duration (video) takes this way too.
+	settled, err := settledJobs(ctx, st, b.o.retryFailed)
+	if err != nil {
+		return false
+	}
+	left := max(0, b.shardRows-settled)
+	if left == 0 || flat && balUSD >= each*float64(left) {
+		b.log.Debug("balance covers the rows left", "balance_usd", balUSD, "rows", b.shardRows, "settled", settled)
+		return true
+	}
+	return false
 }
 
 // settledJobs counts the jobs of the manifest's rows that a run will not

@@ -84,7 +84,7 @@ func TestMaxCostNeedsAPrice(t *testing.T) {
 	args := []string{"run", "--manifest", m, "--out", filepath.Join(dir, "out"), "--model", "other/model", "--max-cost", "1"}
 	code, _, stderr := invoke(t, tokenEnv(srv.APIURL), args...)
 	assert.Equal(t, exitUsage, code)
-	assert.Contains(t, stderr, `--max-cost needs the price of a job: base $0.044, unknown unit "megapixel" (unknown unit "megapixel"); set --price USD`)
+	assert.Contains(t, stderr, `--max-cost needs the price of a job: base $0.0088, unknown unit "megapixel" (unknown unit "megapixel"); set --price USD`)
 	assert.Zero(t, srv.Counters().Submits)
 
 	code, _, stderr = invoke(t, tokenEnv(srv.APIURL), append(args, "--price", "0.25")...)
@@ -242,7 +242,7 @@ func TestRealSpend(t *testing.T) {
 	assert.Contains(t, stdout, "spent: $0.00 this run, $0.00 in all, as the API reported it (0 jobs); estimated $0.264 for 6 jobs sent without a reported cost\n")
 	code, stdout, _ = invoke(t, tokenEnv(quiet.APIURL), "status", "--out", filepath.Join(dir, "quiet"))
 	require.Equal(t, exitOK, code)
-	assert.Contains(t, stdout, "  spent: $0.00 as the API reported it for 0 jobs; estimated $0.264 for 6 jobs sent without a reported cost (base $0.044/output)\n")
+	assert.Contains(t, stdout, "  spent: $0.00 as the API reported it for 0 jobs; estimated $0.264 for 6 jobs sent without a reported cost (base $0.0088/second)\n")
 
 	// The estimate, marked, with the catalog gone: the state recorded
 	// the price at first use.
@@ -254,7 +254,7 @@ func TestRealSpend(t *testing.T) {
 	require.Len(t, st.Batches, 1)
 	assert.InDelta(t, 0.264, st.Batches[0].EstimatedCostUSD, 1e-9)
 	assert.Equal(t, 6, st.Batches[0].EstimatedCostJobs)
-	assert.Equal(t, "base $0.044/output", st.Batches[0].EstimateBasis)
+	assert.Equal(t, "base $0.0088/second", st.Batches[0].EstimateBasis)
 	idx, err = os.ReadFile(filepath.Join(dir, "quiet", "results.jsonl"))
 	require.NoError(t, err)
 	assert.Equal(t, 6, strings.Count(string(idx), `"cost_estimated_usd":0.044`), "%s", idx)

@@ -666,8 +666,9 @@ func withStop(ctx context.Context, err error) error {
 
 // classify counts a 429 and decides whether se may be retried. A submit is
 // retried only on a 429 (the API refused the job, nothing was created) and
-// never on a documented error_code (a verdict). Its 408 and 5xx answers are
-// uncertain: a gateway may give up after the API created the job.
+// never on a documented error_code (a verdict). Its 408 and 5xx answers,
+// and error_code 500001 whatever the status, are uncertain: a gateway or the
+// API may give up after the job was created.
 func (c *Client) classify(se *StatusError) (retry bool, err error) {
 	if se.Code == http.StatusTooManyRequests {
 		c.calls.rateLimited.Add(1) // exec decides whether the rate slows down
@@ -679,6 +680,10 @@ func (c *Client) classify(se *StatusError) (retry bool, err error) {
 		return se.Temporary(), se
 	}
 	switch {
+	case se.ErrorCode == CodeRetryLater:
+		// A server fault on the API's side says nothing of whether the job
+		// was created before it.
+		return false, &UncertainError{Err: se}
 	case se.coded() != nil:
 		return false, se
 	case se.Code == http.StatusTooManyRequests:

@@ -594,6 +594,17 @@ func TestRetries(t *testing.T) {
 		assert.Equal(t, int64(4), f.client.Calls().Retries)
 	})
 
+	t.Run("error_code 500001 on a GET", func(t *testing.T) {
+		t.Parallel()
+		srv := serve(reply(http.StatusBadRequest, `{"error_code":500001,"error_message":"retry"}`),
+			reply(http.StatusOK, `{"error_code":"500001","error_message":"retry"}`), ok)
+		f := setup(t, srv)
+		st, err := f.client.Status(t.Context(), "r")
+		require.NoError(t, err)
+		assert.Equal(t, StatusInProgress, st.Status)
+		assert.Equal(t, int64(2), f.client.Calls().Retries)
+	})
+
 	t.Run("submit retried on 429", func(t *testing.T) {
 		t.Parallel()
 		limited := reply(http.StatusTooManyRequests, ``)
@@ -736,6 +747,14 @@ func TestSubmitUncertain(t *testing.T) {
 		{name: "408", step: func(*testing.T) http.HandlerFunc { return reply(http.StatusRequestTimeout, ``) }},
 		{name: "200 with a 5xx error_code", step: func(*testing.T) http.HandlerFunc {
 			return reply(http.StatusOK, `{"error_code":503,"message":"overloaded"}`)
+		}},
+		// The API's code for "retry with backoff" says nothing of whether the
+		// job was created: on a submit that is not known.
+		{name: "400 with error_code 500001", step: func(*testing.T) http.HandlerFunc {
+			return reply(http.StatusBadRequest, `{"error_code":500001,"error_message":"internal error, retry with backoff"}`)
+		}},
+		{name: "200 with error_code 500001", step: func(*testing.T) http.HandlerFunc {
+			return reply(http.StatusOK, `{"error_code":500001,"error_message":"internal error"}`)
 		}},
 		{name: "200 body cut off", step: func(*testing.T) http.HandlerFunc {
 			return func(w http.ResponseWriter, r *http.Request) {

@@ -30,8 +30,10 @@
 // Errors carry their meaning in types, never in strings. The API's numeric
 // error_code decides whatever the HTTP status that carries it, a 200
 // included: 400001 ErrUnknownModel, 400002 ErrPaymentRequired, 400004
-// ErrUnauthorized, 403001 ErrPermissionDenied, 404001 ErrNotFound. Without a
-// code the HTTP status does: 401/403 ErrUnauthorized, 402 ErrPaymentRequired,
+// ErrUnauthorized, 403001 ErrPermissionDenied, 404001 ErrNotFound, 422001
+// ErrRejected; 500001 asks for a retry with backoff, so it is transient on a
+// status or result call and uncertain on a submit. Without a code the HTTP
+// status does: 401/403 ErrUnauthorized, 402 ErrPaymentRequired,
 // 404 ErrNotFound, 400/413/422 ErrRejected (that request's input). A
 // *StatusError holds the HTTP status, the error_code, the API's own message
 // and Retry-After, and unwraps to the sentinel. Retries that run out end in

@@ -56,8 +56,9 @@ var (
 	// (error_code 404001, ResourceNotFound; without a code, 404).
 	ErrNotFound = errors.New("not found")
 
-	// ErrRejected means the API rejected this request's input (without a
-	// code: 400, 422, or 413 for a body too large). Only that request
+	// ErrRejected means the API rejected this request's input (error_code
+	// 422001, a validation error; without a code: 400, 422, or 413 for a
+	// body too large). Only that request
 	// fails; others may go on.
 	ErrRejected = errors.New("input rejected")
 
@@ -103,6 +104,8 @@ const (
 	CodeUserAccount       = 400004 // UserAccountError: bad token or inactive account
 	CodePermissionDenied  = 403001 // PermissionDeniedError: another account's request
 	CodeResourceNotFound  = 404001 // ResourceNotFound: unknown or expired request ID
+	CodeValidation        = 422001 // validation error: this request's input was rejected
+	CodeRetryLater        = 500001 // server error: retry with exponential backoff
 )
 
 // codeSentinels maps each documented error_code to its sentinel.
@@ -112,6 +115,7 @@ var codeSentinels = map[int]error{
 	CodeUserAccount:       ErrUnauthorized,
 	CodePermissionDenied:  ErrPermissionDenied,
 	CodeResourceNotFound:  ErrNotFound,
+	CodeValidation:        ErrRejected,
 }
 
 // Operation names, as in StatusError.Op.
@@ -187,12 +191,17 @@ func (e *StatusError) Error() string {
 // coded returns the sentinel of a documented error_code, or nil.
 func (e *StatusError) coded() error { return codeSentinels[e.ErrorCode] }
 
-// Temporary reports whether the call may succeed if repeated: 408, 429 and
-// 5xx, unless the answer carries a documented error_code (which is a
+// Temporary reports whether the call may succeed if repeated: error_code
+// 500001 (the API asks for a retry with backoff), 408, 429 and 5xx, unless the answer carries a documented error_code (which is a
 // verdict, not a hiccup) or is about payment (some services answer 429 when
 // the credits run out, and waiting does not fix that). Submit retries fewer
 // of these: see Client.Submit.
 func (e *StatusError) Temporary() bool {
+	if e.ErrorCode == CodeRetryLater {
+		// The API's own word that a later attempt may work, whatever
+		// status carries it.
+		return true
+	}
 	if e.coded() != nil || e.isPayment() {
 		return false
 	}
@@ -201,14 +210,24 @@ func (e *StatusError) Temporary() bool {
 
 // Unwrap returns the sentinel for the error. A documented error_code
 // decides: 400001 ErrUnknownModel, 400002 ErrPaymentRequired, 400004
-// ErrUnauthorized, 403001 ErrPermissionDenied, 404001 ErrNotFound. Without
-// one: ErrPaymentRequired (402, or a 4xx/error_code about payment),
+// ErrUnauthorized, 403001 ErrPermissionDenied, 404001 ErrNotFound, 422001
+// ErrRejected (ErrNotCancellable on a cancel saying the job is not
+// queued), 500001 nil (transient: see Temporary). Without one:
+// ErrPaymentRequired (402, or a 4xx/error_code about payment),
 // ErrUnauthorized (401, 403), ErrNotFound (404), ErrNotCancellable (409 on
 // cancel, or 400/422 on cancel saying the job is not queued), ErrRejected
 // (400, 413, 422); nil otherwise.
 func (e *StatusError) Unwrap() error {
 	if s := e.coded(); s != nil {
+		if s == ErrRejected && e.Op == opCancel && notQueuedRE.MatchString(e.Message) {
+			return ErrNotCancellable
+		}
 		return s
+	}
+	if e.ErrorCode == CodeRetryLater {
+		// A server fault, whatever status carries it: no verdict on the
+		// row, the token or the account.
+		return nil
 	}
 	switch {
 	case e.isPayment():

@@ -52,6 +52,16 @@ func TestStatusErrorClassification(t *testing.T) {
 		{name: "403001 on 403", err: StatusError{Code: 403, ErrorCode: 403001, Op: opStatus}, want: ErrPermissionDenied},
 		{name: "404001 on 503", err: StatusError{Code: 503, ErrorCode: 404001, Op: opResult}, want: ErrNotFound},
 		{name: "404001 on cancel 409", err: StatusError{Code: 409, ErrorCode: 404001, Op: opCancel}, want: ErrNotFound},
+		// 422001 is a validation error: that request's input, whatever the status.
+		{name: "422001 on 422", err: StatusError{Code: 422, ErrorCode: 422001, Op: opSubmit}, want: ErrRejected},
+		{name: "422001 on 500", err: StatusError{Code: 500, ErrorCode: 422001, Op: opSubmit}, want: ErrRejected},
+		{name: "422001 on 200", err: StatusError{Code: 200, HTTPStatus: 200, ErrorCode: 422001, Op: opSubmit}, want: ErrRejected},
+		{name: "422001 on cancel not queued", err: StatusError{Code: 400, ErrorCode: 422001, Op: opCancel, Message: "job already in progress"}, want: ErrNotCancellable},
+		// 500001 asks to retry with backoff, whatever the status.
+		{name: "500001 on 500", err: StatusError{Code: 500, ErrorCode: 500001, Op: opStatus}, temporary: true},
+		{name: "500001 on 400", err: StatusError{Code: 400, ErrorCode: 500001, Op: opResult}, temporary: true},
+		{name: "500001 on 200", err: StatusError{Code: 200, HTTPStatus: 200, ErrorCode: 500001, Op: opStatus}, temporary: true},
+		{name: "500001 on 400 about billing", err: StatusError{Code: 400, ErrorCode: 500001, Op: opStatus, Message: "billing service error"}, temporary: true},
 		{name: "unknown numeric code on 503", err: StatusError{Code: 503, ErrorCode: 500123}, temporary: true},
 		{name: "unknown numeric code on 401", err: StatusError{Code: 401, ErrorCode: 401999}, want: ErrUnauthorized},
 	}

@@ -121,7 +121,10 @@ func (p Pricer) Job(field func(name string) (any, bool)) (float64, error) {
 		if secs <= 0 {
 			return 0, ErrNoDuration
 		}
-		return base * secs, nil
+		// Rounded to the micro-dollar: 0.0088 x 5 in binary is a hair
+		// above $0.044, and a budget of exactly three such jobs would
+		// refuse the third.
+		return math.Round(base*secs*1e6) / 1e6, nil
 	}
 	return 0, fmt.Errorf("%w %q", ErrUnknownUnit, p.cfg.Unit)
 }
@@ -192,7 +195,9 @@ func (t *Total) Add(p Pricer, field func(name string) (any, bool)) {
 		}
 		return
 	}
-	t.USD += usd
+	// Kept to the micro-dollar, as each job is: a sum of floats carries
+	// binary noise into the JSON.
+	t.USD = math.Round((t.USD+usd)*1e6) / 1e6
 	t.Rows++
 }
 

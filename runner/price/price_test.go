@@ -65,6 +65,28 @@ func TestJob(t *testing.T) {
 	}
 }
 
+// TestJobPerSecondIsExact: a per-second price times a duration is the
+// dollar figure the catalog means, not its binary neighbour: $0.0088 x 5 s
+// is $0.044, so that a budget of three such jobs admits three.
+func TestJobPerSecondIsExact(t *testing.T) {
+	t.Parallel()
+	p := New(Config{BaseUSD: usd(0.0088), Unit: "second", DefaultSeconds: 5})
+	for _, tt := range []struct {
+		row  func(string) (any, bool)
+		want float64
+	}{{row(), 0.044}, {row("duration", 10), 0.088}, {row("duration", "5"), 0.044}} {
+		got, err := p.Job(tt.row)
+		require.NoError(t, err)
+		assert.Equal(t, tt.want, got)
+	}
+	assert.Equal(t, "base $0.0088/second", p.Describe())
+	var tot Total
+	for _, d := range []int{5, 10, 5} {
+		tot.Add(p, row("duration", d))
+	}
+	assert.Equal(t, 0.176, tot.USD, "the sum too")
+}
+
 func TestTotal(t *testing.T) {
 	t.Parallel()
 	p := New(Config{BaseUSD: usd(0.02), Unit: "second"})

@@ -53,6 +53,7 @@ type job struct {
 	gone gone // Server.Expire or Server.Disown was called
 
 	urlsIssued      int
+	costReads       int // result reads that asked for the cost (Config.LateCost)
 	downloads       int
 	firstResultAt   time.Time
 	firstDownloadAt time.Time

@@ -41,12 +41,16 @@ const (
 // status endpoint says StateCompleted.
 const statusSucceeded = "succeeded"
 
-// oddWords are status words outside the docs that RunComfy's own clients
-// know, by the true state they stand for.
-var oddWords = map[string][2]string{
-	StateInQueue:    {"pending", "queued"},
+// oddWords are status words outside the docs, by the true state they stand
+// for: those RunComfy's ComfyUI nodes take for a job still running, and
+// last "queued", which they do not know (Faults.OddQueued).
+var oddWords = map[string][]string{
+	StateInQueue:    {"pending", "waiting", "queued"},
 	StateInProgress: {"starting", "processing"},
 }
+
+// oddQueued is the odd word of a queued job no RunComfy client knows.
+const oddQueued = "queued"
 
 // route names an API endpoint for counting.
 type route int
@@ -181,7 +185,11 @@ func (s *Server) handleSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	in, input, duration, code, msg := parseInput(http.MaxBytesReader(w, r.Body, maxBodyBytes), validate)
 	if code != 0 {
-		s.rejectSubmit(w, apiError{status: code, msg: msg})
+		e := apiError{status: code, msg: msg}
+		if code == http.StatusUnprocessableEntity {
+			e.code = CodeValidation
+		}
+		s.rejectSubmit(w, e)
 		return
 	}
 	price := s.jobPrice
@@ -203,7 +211,7 @@ func (s *Server) handleSubmit(w http.ResponseWriter, r *http.Request) {
 		s.c.SubmitsRejected++
 		s.c.BalanceRefusals++
 		s.mu.Unlock()
-		s.writeError(w, apiError{status: http.StatusBadRequest, code: CodeNoBalance, msg: msgNoBalance})
+		s.writeError(w, apiError{status: s.cfg.BalanceStatus, code: CodeNoBalance, msg: msgNoBalance})
 		return
 	}
 	if limit := s.cfg.MaxConcurrentSubmits; limit > 0 && s.acct.queued+s.acct.busy() >= limit {
@@ -455,8 +463,11 @@ func (s *Server) handleResult(w http.ResponseWriter, r *http.Request) {
 			resp.Error = errorObject{Message: j.failMessage}
 		default:
 			if r.URL.Query().Get("include_cost") == "true" && !s.cfg.NoCost {
-				cost := fromMicro(j.price)
-				resp.Cost = &cost
+				j.costReads++
+				if !s.cfg.LateCost || j.costReads > 1 {
+					cost := fromMicro(j.price)
+					resp.Cost = &cost
+				}
 			}
 			filesBase = s.filesBaseFor(r)
 			j.urlsIssued++
@@ -496,6 +507,9 @@ func (s *Server) oddWord(j *job, word string) string {
 	words, ok := oddWords[j.state]
 	if !ok || !s.chance(s.cfg.Faults.RateOddStatus) {
 		return word
+	}
+	if !s.cfg.Faults.OddQueued && words[len(words)-1] == oddQueued {
+		words = words[:len(words)-1]
 	}
 	s.c.OddStatusWords++
 	return words[s.reqRand.IntN(len(words))]

@@ -24,9 +24,15 @@ const (
 	TextToImageModel = "sim/still-lite/text-to-image"
 )
 
-// DefaultJobPriceUSD is what one job of DefaultModel costs: the price the
-// balance in jobs (Config.BalanceJobs) is converted at when Config.Model is
-// not in the catalog.
+// PikaPricePerSecondUSD is DefaultModel's catalog price per second of
+// video: RunComfy prices video models per second of duration, so the
+// simulator does too, and an estimate is rehearsed the way it is billed.
+const PikaPricePerSecondUSD = 0.0088
+
+// DefaultJobPriceUSD is what one job of DefaultModel of the default
+// duration (5 seconds) costs: the price the balance in jobs
+// (Config.BalanceJobs) is converted at when Config.Model is not in the
+// catalog.
 const DefaultJobPriceUSD = 0.044
 
 // UnlimitedBalanceUSD is the balance the balance endpoint reports for an
@@ -50,17 +56,18 @@ type CatalogModel struct {
 }
 
 // DefaultCatalog returns the three models every simulator serves unless
-// Config.Catalog says otherwise: pika image-to-video (priced per output), a
-// text-to-video model priced per second of output, and a text-to-image model
-// with integer, number, boolean and enum fields.
+// Config.Catalog says otherwise: pika image-to-video and a text-to-video
+// model, both priced per second of video as RunComfy prices video, and a
+// text-to-image model priced per output, with integer, number, boolean and
+// enum fields.
 func DefaultCatalog() []CatalogModel {
 	return []CatalogModel{
 		{
 			ID:           DefaultModel,
 			DisplayName:  "Pika 2.2 Image to Video",
 			Categories:   []string{"image-to-video"},
-			BasePriceUSD: DefaultJobPriceUSD,
-			PriceUnit:    UnitOutput,
+			BasePriceUSD: PikaPricePerSecondUSD,
+			PriceUnit:    UnitSecond,
 			InputSchema: json.RawMessage(`{"type":"object","required":["image"],"additionalProperties":false,"properties":{` +
 				`"image":{"type":"string","format":"uri","description":"public HTTPS URL of the first frame"},` +
 				`"promptText":{"type":"string","maxLength":2000},` +

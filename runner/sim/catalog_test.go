@@ -28,7 +28,7 @@ func (e *env) rawGet(path string) (int, string) {
 }
 
 const (
-	pikaBrief  = `{"model_id":"pika/pika-2-2/image-to-video","display_name":"Pika 2.2 Image to Video","categories":["image-to-video"],"kind":"model","base_price_usd":0.044,"price_unit":"output"}`
+	pikaBrief  = `{"model_id":"pika/pika-2-2/image-to-video","display_name":"Pika 2.2 Image to Video","categories":["image-to-video"],"kind":"model","base_price_usd":0.0088,"price_unit":"second"}`
 	videoBrief = `{"model_id":"sim/motion-lite/text-to-video","display_name":"Motion Lite Text to Video","categories":["text-to-video"],"kind":"model","base_price_usd":0.02,"price_unit":"second"}`
 	imageBrief = `{"model_id":"sim/still-lite/text-to-image","display_name":"Still Lite Text to Image","categories":["text-to-image"],"kind":"model","base_price_usd":0.003,"price_unit":"output"}`
 	imageFull  = `{"model_id":"sim/still-lite/text-to-image","display_name":"Still Lite Text to Image","categories":["text-to-image"],"kind":"model","base_price_usd":0.003,"price_unit":"output","input_schema":{"type":"object","required":["prompt"],"additionalProperties":false,"properties":{"prompt":{"type":"string","maxLength":2000},"num_inference_steps":{"type":"integer","minimum":1,"maximum":50,"default":28},"guidance_scale":{"type":"number","minimum":0,"maximum":20,"default":3.5},"enable_safety_checker":{"type":"boolean","default":true},"output_format":{"type":"string","enum":["png","jpeg","webp"],"default":"png"},"seed":{"type":"integer","minimum":0,"maximum":2147483647}}}}`
@@ -123,13 +123,13 @@ func TestBalanceInDollars(t *testing.T) {
 	assert.Equal(t, `{"balance_usd":0.09,"currency":"USD"}`, body())
 	// The schema's default duration, 5 seconds: $0.10 is more than is left.
 	code, m, _ = e.mustCall(http.MethodPost, "/v1/models/"+sim.TextToVideoModel, `{"prompt":"waves"}`)
-	assert.Equal(t, http.StatusBadRequest, code)
+	assert.Equal(t, http.StatusPaymentRequired, code)
 	assert.Equal(t, map[string]any{"error_code": 400002.0, "error_message": "insufficient balance: top up the account to submit more jobs"}, m)
-	e.submit(input(1)) // $0.044
+	e.submit(input(1)) // 5 seconds (the default) at $0.0088: $0.044
 	e.submit(input(2)) // $0.044
 	assert.Equal(t, `{"balance_usd":0.002,"currency":"USD"}`, body())
 	code, _, _ = e.mustCall(http.MethodPost, "/v1/models/"+sim.DefaultModel, input(3))
-	assert.Equal(t, http.StatusBadRequest, code)
+	assert.Equal(t, http.StatusPaymentRequired, code)
 
 	_, admin := e.rawGet("/_sim/balance")
 	assert.Equal(t, `{"limited":true,"jobs_left":0,"balance_usd":0.002}`, admin)
@@ -169,6 +169,47 @@ func TestResultCostOnRequest(t *testing.T) {
 	assert.Equal(t, 0.044, m["cost"])
 	_, m, _ = e.mustCall(http.MethodGet, "/v1/requests/"+id+"/result", nil)
 	assert.NotContains(t, m, "cost", "only when asked")
+}
+
+// TestVideoPricedPerSecond: pika, a video model, is priced per second of
+// its duration as the catalog prices video: a 10-second clip costs twice a
+// 5-second one, and the balance in jobs counts jobs of the default
+// duration.
+func TestVideoPricedPerSecond(t *testing.T) {
+	t.Parallel()
+	e := setup(t, sim.Config{BalanceJobs: 3})
+	long := input(1)
+	long["duration"] = 10
+	short := input(2)
+	short["duration"] = 5
+	ids := []string{e.submit(long), e.submit(short)}
+	e.clock.Advance(time.Hour)
+	var costs []any
+	for _, id := range ids {
+		_, m, _ := e.mustCall(http.MethodGet, "/v1/requests/"+id+"/result?include_cost=true", nil)
+		costs = append(costs, m["cost"])
+	}
+	assert.Equal(t, []any{0.088, 0.044}, costs)
+	usd, _ := e.srv.BalanceUSD()
+	assert.InDelta(t, 3*0.044-0.088-0.044, usd, 1e-9)
+	assert.InDelta(t, sim.PikaPricePerSecondUSD*5, sim.DefaultJobPriceUSD, 1e-12, "a job of the balance is a 5-second clip")
+}
+
+// TestResultCostLate: with LateCost, the first result read of a completed
+// job has no cost and every later one has it.
+func TestResultCostLate(t *testing.T) {
+	t.Parallel()
+	e := setup(t, sim.Config{LateCost: true})
+	id := e.submit(input(1))
+	e.clock.Advance(time.Minute)
+	var costs []any
+	for range 3 {
+		code, m, _ := e.mustCall(http.MethodGet, "/v1/requests/"+id+"/result?include_cost=true", nil)
+		require.Equal(t, http.StatusOK, code)
+		assert.Equal(t, "succeeded", m["status"])
+		costs = append(costs, m["cost"])
+	}
+	assert.Equal(t, []any{nil, 0.044, 0.044}, costs)
 }
 
 func TestResultWithoutCost(t *testing.T) {

@@ -18,6 +18,9 @@ const (
 	DefaultRetryAfter = time.Second
 	// DefaultBadTokenStatus answers a missing or wrong token.
 	DefaultBadTokenStatus = http.StatusUnauthorized
+	// DefaultBalanceStatus answers a submit the balance cannot pay: RunComfy's
+	// own ComfyUI nodes know an empty wallet only as HTTP 402.
+	DefaultBalanceStatus = http.StatusPaymentRequired
 )
 
 // MinVideoSize is the smallest Config.VideoSize: the MP4 box headers every
@@ -81,9 +84,14 @@ type Faults struct {
 	RateGatewayAfterCreate float64
 	// RateOddStatus is the fraction of status and result answers for queued
 	// or running jobs that carry a status word the docs do not list:
-	// "pending" or "queued" for a queued job, "starting" or "processing" for
-	// a running one (words RunComfy's own clients know).
+	// "pending" or "waiting" for a queued job, "starting" or "processing"
+	// for a running one. These are the words RunComfy's ComfyUI nodes take
+	// for a job still running.
 	RateOddStatus float64
+	// OddQueued adds "queued" to the odd words of a queued job. No client
+	// of RunComfy's knows it (their ComfyUI nodes abort on it): it tests a
+	// client's tolerance of a word nobody promised.
+	OddQueued bool
 }
 
 // Timestamp precisions of created_at and finished_at, for Config.Timestamps.
@@ -156,19 +164,29 @@ type Config struct {
 	// token (error_code 400004): 401 (DefaultBadTokenStatus) or 400.
 	BadTokenStatus int
 	// BalanceJobs is how many accepted jobs of Model the account can pay
-	// for (converted to dollars at Model's catalog price, or
-	// DefaultJobPriceUSD); once they are spent, submits are answered HTTP 400 with error_code 400002
-	// until Server.AddBalanceJobs (or POST /_sim/balance) tops it up. Zero
-	// means unlimited; Server.SetBalanceJobs(0) empties the account.
+	// for (converted to dollars at the catalog price of a job of Model
+	// with the schema's default duration, or DefaultJobPriceUSD); once they
+	// are spent, submits are answered HTTP BalanceStatus with error_code
+	// 400002 until Server.AddBalanceJobs (or POST /_sim/balance) tops it up.
+	// Zero means unlimited; Server.SetBalanceJobs(0) empties the account.
 	BalanceJobs int
 	// BalanceUSD is the account's balance in dollars; each accepted submit
 	// takes its price (CatalogModel) from it, and a submit the balance
-	// cannot pay is answered HTTP 400 with error_code 400002. Zero means
-	// unlimited, unless BalanceJobs is set; setting both is an error.
+	// cannot pay is answered HTTP BalanceStatus with error_code 400002.
+	// Zero means unlimited, unless BalanceJobs is set; setting both is an
+	// error.
 	BalanceUSD float64
+	// BalanceStatus is the HTTP status of a submit the balance cannot pay
+	// (error_code 400002): 402 (DefaultBalanceStatus) or 400, for a client
+	// that must read the code whatever the status.
+	BalanceStatus int
 	// NoCost leaves "cost" out of results even with include_cost=true, as
 	// an API that does not report it.
 	NoCost bool
+	// LateCost leaves "cost" out of the first result read of a completed
+	// job that asks for it, and sends it on every later one: the API may
+	// not have billed the job yet when it first reports it done.
+	LateCost bool
 	// Catalog is the models GET /v1/models serves and submit accepts
 	// besides Model. Nil means DefaultCatalog().
 	Catalog []CatalogModel
@@ -287,6 +305,13 @@ func (c Config) withDefaults() (Config, error) {
 	case http.StatusUnauthorized, http.StatusBadRequest:
 	default:
 		return c, fmt.Errorf("%w: bad token status %d is not 400 or 401", ErrInvalidConfig, c.BadTokenStatus)
+	}
+	switch c.BalanceStatus {
+	case 0:
+		c.BalanceStatus = DefaultBalanceStatus
+	case http.StatusPaymentRequired, http.StatusBadRequest:
+	default:
+		return c, fmt.Errorf("%w: balance status %d is not 402 or 400", ErrInvalidConfig, c.BalanceStatus)
 	}
 	if c.BalanceJobs < 0 {
 		return c, fmt.Errorf("%w: balance jobs %d is negative", ErrInvalidConfig, c.BalanceJobs)

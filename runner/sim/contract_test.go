@@ -109,8 +109,9 @@ func errorCases() []errorCase {
 			code, m, _ := e.mustCall(http.MethodGet, "/v1/requests/"+id+"/status", nil)
 			return code, m
 		}, 403, 403001, "request belongs to another account", "PermissionDeniedError"},
-		{"invalid input has no code", post(model, map[string]any{"image": 3}, "Bearer "+testToken),
-			422, 0, "image must be a string", "Unprocessable Entity"},
+		// The documented validation code; its page names no error class.
+		{"invalid input", post(model, map[string]any{"image": 3}, "Bearer "+testToken),
+			422, 422001, "image must be a string", "Unprocessable Entity"},
 	}
 }
 
@@ -237,7 +238,9 @@ func TestBalanceJobs(t *testing.T) {
 	refused := func() {
 		t.Helper()
 		code, m, _ := e.mustCall(http.MethodPost, "/v1/models/"+sim.DefaultModel, input(9))
-		assert.Equal(t, http.StatusBadRequest, code)
+		// 402: the only answer RunComfy's own ComfyUI nodes read as an
+		// empty wallet.
+		assert.Equal(t, http.StatusPaymentRequired, code)
 		assert.Equal(t, map[string]any{
 			"error_code":    400002.0,
 			"error_message": "insufficient balance: top up the account to submit more jobs",
@@ -297,7 +300,7 @@ func TestBalanceEmptyAndPaidFaults(t *testing.T) {
 	e := setup(t, sim.Config{})
 	e.srv.SetBalanceJobs(0)
 	code, m, _ := e.mustCall(http.MethodPost, "/v1/models/"+sim.DefaultModel, input(1))
-	assert.Equal(t, http.StatusBadRequest, code)
+	assert.Equal(t, http.StatusPaymentRequired, code)
 	assert.Equal(t, 400002.0, m["error_code"])
 
 	// Jobs created behind a lost answer or a gateway error are paid for.
@@ -308,6 +311,22 @@ func TestBalanceEmptyAndPaidFaults(t *testing.T) {
 		jobs, _ := e.srv.Balance()
 		assert.Zero(t, jobs, "%+v", f)
 		assert.EqualValues(t, 1, e.srv.Counters().Submits)
+	}
+}
+
+// TestBalanceStatus400: an empty account can answer HTTP 400 instead of
+// 402, still with error_code 400002, for clients that must read the code
+// whatever the status.
+func TestBalanceStatus400(t *testing.T) {
+	t.Parallel()
+	e := setup(t, sim.Config{BalanceStatus: http.StatusBadRequest})
+	e.srv.SetBalanceJobs(0)
+	code, m, _ := e.mustCall(http.MethodPost, "/v1/models/"+sim.DefaultModel, input(1))
+	assert.Equal(t, http.StatusBadRequest, code)
+	assert.Equal(t, 400002.0, m["error_code"])
+	for _, status := range []int{401, 403, 500} {
+		_, err := sim.New(sim.Config{BalanceStatus: status})
+		assert.ErrorIs(t, err, sim.ErrInvalidConfig, "%d", status)
 	}
 }
 
@@ -343,6 +362,9 @@ func TestFaultGatewayAfterCreate(t *testing.T) {
 	assert.EqualValues(t, 30, e.srv.Counters().Completed)
 }
 
+// TestFaultOddStatus: the odd words are by default exactly those RunComfy's
+// ComfyUI nodes take for a job still running; "queued", which aborts them,
+// only when asked for.
 func TestFaultOddStatus(t *testing.T) {
 	t.Parallel()
 	e := setup(t, sim.Config{Slots: 1, Faults: sim.Faults{RateOddStatus: 1}})
@@ -353,7 +375,7 @@ func TestFaultOddStatus(t *testing.T) {
 		assert.Contains(t, []string{"starting", "processing"}, st["status"])
 		seen[st["status"].(string)] = true
 		st = e.status(queued)
-		assert.Contains(t, []string{"pending", "queued"}, st["status"])
+		assert.Contains(t, []string{"pending", "waiting"}, st["status"])
 		assert.Equal(t, 0.0, st["queue_position"], "the position is still there")
 		seen[st["status"].(string)] = true
 		res := e.result(running)
@@ -365,6 +387,19 @@ func TestFaultOddStatus(t *testing.T) {
 	assert.Equal(t, "completed", e.status(running)["status"], "final words stay documented")
 	assert.Equal(t, "succeeded", e.result(running)["status"])
 	assert.EqualValues(t, 60, e.srv.Counters().OddStatusWords)
+}
+
+func TestFaultOddStatusQueued(t *testing.T) {
+	t.Parallel()
+	e := setup(t, sim.Config{Slots: 1, Faults: sim.Faults{RateOddStatus: 1, OddQueued: true}})
+	_, queued := e.submit(input(1)), e.submit(input(2))
+	seen := map[string]bool{}
+	for range 30 {
+		st := e.status(queued)
+		assert.Contains(t, []string{"pending", "waiting", "queued"}, st["status"])
+		seen[st["status"].(string)] = true
+	}
+	assert.Len(t, seen, 3, "queued appears among the others: %v", seen)
 }
 
 func TestRequestIDs(t *testing.T) {

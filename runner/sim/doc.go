@@ -32,14 +32,19 @@
 // message sits, how precise timestamps are, or which status words besides the
 // documented ones may appear. The defaults are what RunComfy's own clients
 // read ({"error_code": …, "error_message": …}, whole-second timestamps);
-// Config.ErrorShape, Config.BadTokenStatus, Config.Timestamps and
-// Faults.RateOddStatus vary them so that a client is tested against each.
+// Config.ErrorShape, Config.BadTokenStatus, Config.BalanceStatus,
+// Config.Timestamps and Faults.RateOddStatus vary them so that a client is
+// tested against each. By default an empty balance answers HTTP 402 and
+// the odd status words are pending, waiting, starting and processing: what
+// RunComfy's ComfyUI nodes read (Faults.OddQueued adds "queued", which they
+// do not know).
 // Config.BalanceJobs and Config.BalanceUSD play an account that runs out of
 // money mid-run and is topped up while the simulator runs (AddBalanceUSD,
 // POST /_sim/balance); GET /prod/v2/balance reports it as RunComfy's CLI reads
 // it. The catalog (Config.Catalog, GET /v1/models, shaped as RunComfy's CLI
 // and partner nodes read it) prices each job, per output or per second of
-// output, and the result endpoint reports it as "cost" when asked with
+// output (video models, pika included, per second of their duration, as
+// RunComfy's catalog prices video), and the result endpoint reports it as "cost" when asked with
 // include_cost=true;
 // Expire and Disown make a request answer 404001 or 403001.
 //

@@ -8,7 +8,8 @@ import (
 // Error codes RunComfy documents ("Error Codes"), carried in the error_code
 // field of error answers. The docs do not say which HTTP status carries each
 // one; the simulator uses the status the code starts with (400001 → 400),
-// except for a bad token, whose status is Config.BadTokenStatus.
+// except for a bad token, whose status is Config.BadTokenStatus, and no
+// balance, Config.BalanceStatus (402, as RunComfy's own nodes expect).
 const (
 	// CodeUnknownModel (InvalidResourceIdentifier): the model ID is wrong.
 	CodeUnknownModel = 400001
@@ -23,6 +24,9 @@ const (
 	// CodeNotFound (ResourceNotFound): an unknown, deleted or expired request
 	// ID.
 	CodeNotFound = 404001
+	// CodeValidation: the input does not fit the model's schema. The docs
+	// list it on their general error page, with no class name.
+	CodeValidation = 422001
 )
 
 // codeNames are the documented names of the codes, sent as the detail of the
@@ -38,7 +42,7 @@ var codeNames = map[int]string{
 // apiError is an error answer of the API.
 type apiError struct {
 	status int    // HTTP status
-	code   int    // error_code; 0 when the API has none for it (429, 5xx, validation)
+	code   int    // error_code; 0 when the API has none for it (429, 5xx, a body that is not JSON)
 	msg    string // human-readable message
 }
 

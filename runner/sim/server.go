@@ -211,9 +211,13 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A job of the balance in jobs is one with Model's default input: for
+	// a model priced per second, a clip of the schema's default duration.
 	jobPrice := toMicro(DefaultJobPriceUSD)
-	if e := catalog[cfg.Model]; e != nil && e.PriceUnit == UnitOutput {
-		jobPrice = e.priceMicro
+	if e := catalog[cfg.Model]; e != nil {
+		if p := e.jobPriceMicro(nil); p > 0 {
+			jobPrice = p
+		}
 	}
 	bal := balance{limited: cfg.BalanceJobs > 0 || cfg.BalanceUSD > 0, micro: int64(cfg.BalanceJobs) * jobPrice}
 	if cfg.BalanceUSD > 0 {
