@@ -11,6 +11,7 @@ import (
 	"github.com/pikabatch/pikabatch/manifest"
 	"github.com/pikabatch/pikabatch/runner"
 	"github.com/pikabatch/pikabatch/runner/api"
+	"github.com/pikabatch/pikabatch/runner/budget"
 	"github.com/pikabatch/pikabatch/runner/price"
 )
 
@@ -47,6 +48,13 @@ func (o costOptions) check() error {
 		if math.IsNaN(f.v) || math.IsInf(f.v, 0) || f.v < 0 {
 			return usagef("%s must be a non-negative number of dollars, not %v", f.name, f.v)
 		}
+	}
+	// Beyond these, no job costs that and the budget cannot count it.
+	if o.priceUSD > price.MaxJobUSD {
+		return usagef("%v", pricerFor(api.Model{}, o.priceUSD).Check())
+	}
+	if o.maxCostUSD > budget.MaxUSD {
+		return usagef("--max-cost must be at most %s, not %g", price.USD(budget.MaxUSD), o.maxCostUSD)
 	}
 	return nil
 }

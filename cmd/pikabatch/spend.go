@@ -111,6 +111,9 @@ func (b *batch) prepareSpend(ctx context.Context, c catalogReader, st *store.Sto
 	if err := recordPrice(ctx, st, &s.pricer, merr); err != nil {
 		return nil, err
 	}
+	if err := s.pricer.Check(); err != nil {
+		return nil, fmt.Errorf("model %s: %w; nothing was sent", o.model, err)
+	}
 	_, perr := s.pricer.Job(func(string) (any, bool) { return 5, true })
 	s.priced = perr == nil
 	pricers := []price.Pricer{s.pricer}
@@ -410,7 +413,10 @@ type budgetedAPI struct {
 
 func (a budgetedAPI) Submit(ctx context.Context, model string, input any, opts api.SubmitOptions) (api.SubmitResponse, error) {
 	usd, err := a.pricer.Job(inputField(input))
-	if err != nil {
+	switch {
+	case errors.Is(err, price.ErrAbsurd):
+		return api.SubmitResponse{}, fmt.Errorf("not sent: %w", err)
+	case err != nil:
 		return api.SubmitResponse{}, fmt.Errorf("%w: the job's cost is unknown (%w)", budget.ErrOverBudget, err)
 	}
 	// The gate runs before every attempt; attempts after the first follow

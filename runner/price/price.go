@@ -26,7 +26,17 @@ var (
 	// ErrNoDuration means the model is priced per second and the row has
 	// no duration (and the schema no default).
 	ErrNoDuration = errors.New("no duration")
+	// ErrAbsurd means a price or a job's estimate is above MaxJobUSD: no
+	// real render costs that, and sums of such figures overflow the
+	// budget's count.
+	ErrAbsurd = errors.New("absurd price")
 )
+
+// MaxJobUSD is the most one job may be estimated at, and the most a base
+// price (per output or per second) may be. The dearest video models cost a
+// few dollars a job; ten thousand is far above any of them and far below
+// what the budget's micro-dollar count can sum.
+const MaxJobUSD = 10_000.0
 
 // Kind is how a base price applies to a job.
 type Kind int
@@ -90,6 +100,27 @@ func New(cfg Config) Pricer {
 	return p
 }
 
+// Check refuses a price no real job has: a base price or --price above
+// MaxJobUSD (a per-second price that high is absurd at any duration).
+func (p Pricer) Check() error {
+	if v := p.cfg.OverrideUSD; p.kind == PerJob && !(v <= MaxJobUSD) {
+		return absurd("--price", v)
+	}
+	if b := p.cfg.BaseUSD; b != nil && p.kind != PerJob && !(*b <= MaxJobUSD) {
+		return absurd("the catalog's base price", *b)
+	}
+	return nil
+}
+
+// absurd is the error of a figure above MaxJobUSD.
+func absurd(what string, v float64) error {
+	amount := USD(v)
+	if !(v < 1e9) {
+		amount = fmt.Sprintf("$%.3g", v) // not three hundred digits
+	}
+	return fmt.Errorf("%w: %s %s is above %s, more than any job costs", ErrAbsurd, what, amount, USD(MaxJobUSD))
+}
+
 // Kind returns how the price applies.
 func (p Pricer) Kind() Kind { return p.kind }
 
@@ -97,6 +128,14 @@ func (p Pricer) Kind() Kind { return p.kind }
 // of the row's input (its value as the manifest gave it: a number, or a
 // string holding one).
 func (p Pricer) Job(field func(name string) (any, bool)) (float64, error) {
+	usd, err := p.job(field)
+	if err == nil && !(usd <= MaxJobUSD) {
+		return 0, absurd("the estimate of one job", usd)
+	}
+	return usd, err
+}
+
+func (p Pricer) job(field func(name string) (any, bool)) (float64, error) {
 	if p.kind == PerJob {
 		return p.cfg.OverrideUSD, nil
 	}
