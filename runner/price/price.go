@@ -238,7 +238,10 @@ func (t *Total) Add(p Pricer, field func(name string) (any, bool)) {
 // USD formats dollars for people: cents at least, up to four decimals
 // without trailing zeros ($1.50, $0.044, $0.0035).
 func USD(v float64) string {
-	s := strconv.FormatFloat(math.Round(v*1e4)/1e4, 'f', 4, 64)
+	if v < 0 && math.Round(v*1e4) != 0 {
+		return "-" + USD(-v) // an account that owes: -$5.25
+	}
+	s := strconv.FormatFloat(math.Abs(math.Round(v*1e4)/1e4), 'f', 4, 64)
 	s = strings.TrimRight(s, "0")
 	if i := strings.IndexByte(s, '.'); len(s)-i-1 < 2 {
 		s += strings.Repeat("0", 2-(len(s)-i-1))
