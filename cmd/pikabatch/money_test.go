@@ -68,3 +68,37 @@ func TestRequireBalanceRefusesADebt(t *testing.T) {
 	assert.Contains(t, stderr, "balance -$5.25 is below the estimated cost $0.30 of the 6 rows left (--require-balance); nothing was sent")
 	assert.Zero(t, srv.Counters().Submits)
 }
+
+// TestBudgetCountsWhatTheAPICharged: the API charges $0.044 a job while
+// --price says $0.01; each finished job counts at the larger of the two, so
+// --max-cost 0.1 stops after the job that takes the spend past it, and the
+// budget says nothing is left. A later run counts the earlier jobs the same
+// way, from the state.
+func TestBudgetCountsWhatTheAPICharged(t *testing.T) {
+	srv := startSim(t, sim.Config{Catalog: pikaPricedAt(0.044, sim.UnitOutput)})
+	dir := t.TempDir()
+	m := writeFile(t, filepath.Join(dir, "m.csv"), budgetRows())
+	args := []string{"run", "--manifest", m, "--out", filepath.Join(dir, "out"), "--progress", "off",
+		"--concurrency", "1", "--price", "0.01", "--max-cost", "0.1"}
+	code, stdout, stderr := invoke(t, tokenEnv(srv.APIURL), args...)
+	assert.Equal(t, exitTempFail, code, stderr)
+	assert.EqualValues(t, 3, srv.Counters().Submits, "two jobs charged $0.088; the third takes it past $0.10")
+	assert.Contains(t, stdout, "$0.132 in all of $0.10; $0.00 left\n")
+
+	code, stdout, stderr = invoke(t, tokenEnv(srv.APIURL), args...)
+	assert.Equal(t, exitTempFail, code, stderr)
+	assert.EqualValues(t, 3, srv.Counters().Submits, "the next run counts what the API charged")
+	assert.Contains(t, stdout, "$0.132 in all of $0.10; $0.00 left\n")
+}
+
+// TestZeroPriceWithBudgetWarns: a price of $0 lets the budget count only
+// what the API reports once jobs finish; the run says so.
+func TestZeroPriceWithBudgetWarns(t *testing.T) {
+	srv := startSim(t, sim.Config{Catalog: pikaPricedAt(0, sim.UnitOutput)})
+	dir := t.TempDir()
+	m := writeFile(t, filepath.Join(dir, "m.csv"), budgetRows())
+	code, _, stderr := invoke(t, tokenEnv(srv.APIURL), "run", "--manifest", m, "--out", filepath.Join(dir, "out"),
+		"--progress", "off", "--max-cost", "0.1")
+	assert.Equal(t, exitOK, code, stderr)
+	assert.Contains(t, stderr, "the price of a job is $0.00")
+}
