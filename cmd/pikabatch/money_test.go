@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -101,4 +102,21 @@ func TestZeroPriceWithBudgetWarns(t *testing.T) {
 		"--progress", "off", "--max-cost", "0.1")
 	assert.Equal(t, exitOK, code, stderr)
 	assert.Contains(t, stderr, "the price of a job is $0.00")
+}
+
+// TestBudgetReachedIsTheNormalEnd: reaching --max-cost is how a budgeted
+// run ends, not a crash: no ERROR, one line with what was spent, how many
+// rows wait and how to go on, and exit 75 (run again later).
+func TestBudgetReachedIsTheNormalEnd(t *testing.T) {
+	srv := startSim(t, sim.Config{Catalog: pikaPricedAt(0.044, sim.UnitOutput)})
+	dir := t.TempDir()
+	m := writeFile(t, filepath.Join(dir, "m.csv"), budgetRows())
+	code, _, stderr := invoke(t, tokenEnv(srv.APIURL), "run", "--manifest", m, "--out", filepath.Join(dir, "out"),
+		"--progress", "off", "--concurrency", "1", "--max-cost", "0.1")
+	assert.Equal(t, exitTempFail, code, stderr)
+	assert.NotContains(t, stderr, "level=ERROR")
+	assert.NotContains(t, stderr, "level=WARN")
+	line := "pikabatch: budget reached: $0.088 of $0.10 spent; 4 rows wait; to go on, run again with --max-cost 0.264 (their estimate added)\n"
+	assert.Contains(t, stderr, line)
+	assert.Equal(t, 1, strings.Count(stderr, "budget reached"), stderr)
 }

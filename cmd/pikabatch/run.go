@@ -449,6 +449,7 @@ func (b *batch) run(ctx context.Context, stdout, stderr io.Writer) error {
 	b.writeCSVIndex(ctx, ctlBatch)
 	printSummary(stdout, sum, client.Calls(), o.jsonSummary)
 	b.reportSpend(ctx, stdout, stderr, st, sp, sum, runErr)
+	runErr = budgetStop(runErr, sp, sum)
 	b.notify(ctx, sum, client.Calls(), runErr)
 	return runErr
 }

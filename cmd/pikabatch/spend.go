@@ -537,10 +537,42 @@ func (b *batch) reportSpend(ctx context.Context, stdout, stderr io.Writer, st br
 	f := s.budget.Figures()
 	fmt.Fprintf(w, "budget (estimate): %s spent this run, %s in all of %s; %s left\n",
 		price.USD(f.RunUSD), price.USD(f.SpentUSD), price.USD(f.LimitUSD), price.USD(f.LeftUSD))
-	if errors.Is(runErr, budget.ErrOverBudget) {
-		b.log.Warn("stopped submitting at the budget; raise --max-cost to submit the rest",
-			"spent_usd", f.SpentUSD, "left_usd", f.LeftUSD, "max_cost_usd", f.LimitUSD)
+}
+
+// budgetReached is a run that stopped submitting at its budget: the
+// normal end of a budgeted run, told in one line (what was spent, the rows
+// waiting, how to go on), still exit 75 as the run is not finished.
+type budgetReached struct {
+	err          error // the run's, ErrSubmitsStopped
+	spent, limit float64
+	waiting      int
+	need         float64 // --max-cost that would pay for the rows waiting
+}
+
+func (e *budgetReached) Error() string {
+	line := fmt.Sprintf("budget reached: %s of %s spent; %d rows wait", price.USD(e.spent), price.USD(e.limit), e.waiting)
+	if e.need > e.limit {
+		line += fmt.Sprintf("; to go on, run again with --max-cost %s (their estimate added)",
+			strconv.FormatFloat(roundUSD(e.need), 'f', -1, 64))
+	} else {
+		line += "; to go on, run again with a higher --max-cost"
 	}
+	return line
+}
+
+func (e *budgetReached) Unwrap() error { return e.err }
+
+// budgetStop is runErr told as budgetReached when the budget stopped the
+// run's submits, else runErr.
+func budgetStop(runErr error, s *spend, sum runner.Summary) error {
+	var over *budget.OverError
+	if s.budget == nil || !errors.As(runErr, &over) {
+		return runErr
+	}
+	f := s.budget.Figures()
+	waiting := sum.NotSubmitted + sum.Held
+	return &budgetReached{err: runErr, spent: f.SpentUSD, limit: f.LimitUSD, waiting: waiting,
+		need: f.SpentUSD + over.NeedUSD*float64(waiting)}
 }
 
 // costStatusLine is status's line on the real spend: what the API reported,
