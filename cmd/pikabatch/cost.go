@@ -88,10 +88,12 @@ type costJSON struct {
 	IsEstimate bool    `json:"is_estimate"`
 }
 
-// printCostLine prints the preview's cost line, and note when there is one.
-func printCostLine(w io.Writer, t price.Total, p price.Pricer, note string) {
+// printCostLine prints the preview's cost line, and note when there is one
+// and it matters: the cost is unknown, or always says where the price is
+// from.
+func printCostLine(w io.Writer, t price.Total, p price.Pricer, note string, always bool) {
 	fmt.Fprintln(w, costLine(t, p))
-	if note != "" && (t.Unknown > 0 || t.Rows == 0) {
+	if note != "" && (always || t.Unknown > 0 || t.Rows == 0) {
 		fmt.Fprintf(w, "  (%s)\n", note)
 	}
 }
@@ -104,6 +106,9 @@ type pricedRows struct {
 	minUSD    float64
 	maxUSD    float64
 	anyPriced bool
+	// noteAlways prints the cost line's note whatever the estimate: the
+	// price is the one the state file recorded.
+	noteAlways bool
 }
 
 func (r *pricedRows) Next() (manifest.Row, error) {
@@ -152,7 +157,7 @@ func dryRunCost(w io.Writer, r *pricedRows, submits int, note string) *costJSON 
 		fmt.Fprintf(w, "estimated cost: %s to %s for %d rows to submit (%s; which rows, the plan does not say)\n",
 			price.USD(lo.USD), price.USD(hi.USD), submits, r.p.Describe())
 	} else {
-		printCostLine(w, lo, r.p, note)
+		printCostLine(w, lo, r.p, note, r.noteAlways)
 	}
 	c := &costJSON{USD: lo.USD, Rows: lo.Rows, Unknown: lo.Unknown, Basis: r.p.Describe(), IsEstimate: true}
 	if hi.USD > lo.USD {

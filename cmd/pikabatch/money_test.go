@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/pikabatch/pikabatch/runner/sim"
 )
@@ -119,4 +120,22 @@ func TestBudgetReachedIsTheNormalEnd(t *testing.T) {
 	line := "pikabatch: budget reached: $0.088 of $0.10 spent; 4 rows wait; to go on, run again with --max-cost 0.264 (their estimate added)\n"
 	assert.Contains(t, stderr, line)
 	assert.Equal(t, 1, strings.Count(stderr, "budget reached"), stderr)
+}
+
+// TestDryRunUsesTheRecordedPriceAndBudget: the preview of a batch that
+// recorded its price and budget estimates with them, and says the run
+// would stop at the budget, with no --price or --catalog given.
+func TestDryRunUsesTheRecordedPriceAndBudget(t *testing.T) {
+	srv := startSim(t, sim.Config{Catalog: pikaPricedAt(0.044, sim.UnitOutput)})
+	dir := t.TempDir()
+	m := writeFile(t, filepath.Join(dir, "m.csv"), budgetRows())
+	args := []string{"run", "--manifest", m, "--out", filepath.Join(dir, "out"), "--progress", "off"}
+	code, _, stderr := invoke(t, tokenEnv(srv.APIURL), append(args, "--concurrency", "1", "--max-cost", "0.1")...)
+	require.Equal(t, exitTempFail, code, stderr)
+
+	code, stdout, stderr := invoke(t, tokenEnv(srv.APIURL), append(args, "--dry-run")...)
+	require.Equal(t, exitOK, code, stderr)
+	assert.Contains(t, stdout, "estimated cost: $0.176 for 4 rows (base $0.044/output)\n  (the price recorded in the state file)\n")
+	assert.Contains(t, stdout, "budget: $0.088 of $0.10 spent (recorded in the state file); the run would stop at it with about 4 rows unsent (raise --max-cost to 0.264 to submit them all)")
+	assert.EqualValues(t, 2, srv.Counters().Submits, "a dry run sends nothing")
 }

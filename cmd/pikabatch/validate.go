@@ -107,7 +107,7 @@ func runValidate(ctx context.Context, o validateOptions, stdout io.Writer) error
 	}
 	printValidation(stdout, o, sum)
 	printMapping(stdout, f)
-	printCostLine(stdout, cost, pricer, priceNote)
+	printCostLine(stdout, cost, pricer, priceNote, false)
 	if o.checkURLs {
 		return checkURLsText(ctx, stdout, o, f, sum)
 	}
