@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -138,4 +139,25 @@ func TestDryRunUsesTheRecordedPriceAndBudget(t *testing.T) {
 	assert.Contains(t, stdout, "estimated cost: $0.176 for 4 rows (base $0.044/output)\n  (the price recorded in the state file)\n")
 	assert.Contains(t, stdout, "budget: $0.088 of $0.10 spent (recorded in the state file); the run would stop at it with about 4 rows unsent (raise --max-cost to 0.264 to submit them all)")
 	assert.EqualValues(t, 2, srv.Counters().Submits, "a dry run sends nothing")
+}
+
+// TestRecoverKeepsReportedCosts: a state rebuilt from results.jsonl keeps
+// the cost the API reported for each job, so the spend reads as reported,
+// not re-estimated.
+func TestRecoverKeepsReportedCosts(t *testing.T) {
+	srv := startSim(t, sim.Config{Catalog: pikaPricedAt(0.05, sim.UnitOutput)})
+	dir := t.TempDir()
+	m := writeFile(t, filepath.Join(dir, "m.csv"), budgetRows())
+	out := filepath.Join(dir, "out")
+	args := []string{"run", "--manifest", m, "--out", out, "--progress", "off"}
+	code, _, stderr := invoke(t, tokenEnv(srv.APIURL), args...)
+	require.Equal(t, exitOK, code, stderr)
+
+	require.NoError(t, os.Remove(filepath.Join(out, ".pikabatch.db")))
+	code, _, stderr = invoke(t, tokenEnv(srv.APIURL), "recover", "--out", out)
+	require.Equal(t, exitOK, code, stderr)
+	code, stdout, stderr := invoke(t, tokenEnv(srv.APIURL), args...)
+	require.Equal(t, exitOK, code, stderr)
+	assert.Contains(t, stdout, "spent: $0.00 this run, $0.30 in all, as the API reported it (6 jobs)\n")
+	assert.EqualValues(t, 6, srv.Counters().Submits)
 }
