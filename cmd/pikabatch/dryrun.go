@@ -57,8 +57,7 @@ func dryRun(ctx context.Context, o batchOptions, rows runner.RowSource, statePat
 		if o.cost.priceUSD > 0 || o.cost.useCatalog || priced.noteAlways {
 			pj.EstimatedCost = dryRunCost(io.Discard, priced, p.Submits, note)
 		}
-		writeJSON(stdout, pj)
-		return nil
+		return writeJSON(stdout, pj)
 	}
 	printPlan(stdout, p, statePath)
 	dryRunCost(stdout, priced, p.Submits, note)

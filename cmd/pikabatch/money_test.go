@@ -1,7 +1,10 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -13,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pikabatch/pikabatch/runner/sim"
+	"github.com/pikabatch/pikabatch/store"
 )
 
 // pikaPricedAt is the simulator's catalog with the pika model at usd per
@@ -160,4 +164,42 @@ func TestRecoverKeepsReportedCosts(t *testing.T) {
 	require.Equal(t, exitOK, code, stderr)
 	assert.Contains(t, stdout, "spent: $0.00 this run, $0.30 in all, as the API reported it (6 jobs)\n")
 	assert.EqualValues(t, 6, srv.Counters().Submits)
+}
+
+// TestAbsurdReportedCosts: a state whose jobs carry a reported cost no job
+// has (1e308, whose sums are +Inf) still reads: such a cost counts as
+// unreported, status --json prints, the text has no $+Inf, and the report
+// is written.
+func TestAbsurdReportedCosts(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, ".pikabatch.db")
+	st, err := store.Open(path, store.Options{})
+	require.NoError(t, err)
+	huge := 1e308
+	for _, k := range []string{"a", "b"} {
+		require.NoError(t, st.Put(context.Background(), store.Job{Key: k, ParamHash: "h-" + k, Input: json.RawMessage(`{}`),
+			State: store.StateFailed, RequestID: "req-" + k, Attempts: 1, CostUSD: &huge}))
+	}
+	require.NoError(t, st.Close())
+
+	code, stdout, stderr := invoke(t, nil, "status", "--out", dir, "--json")
+	require.Equal(t, exitOK, code, stderr)
+	var got map[string]any
+	require.NoError(t, json.Unmarshal([]byte(stdout), &got), "status --json printed %q", stdout)
+
+	code, stdout, stderr = invoke(t, nil, "status", "--out", dir)
+	require.Equal(t, exitOK, code, stderr)
+	assert.NotContains(t, stdout, "Inf")
+
+	code, _, stderr = invoke(t, nil, "report", "--out", dir)
+	assert.Equal(t, exitOK, code, stderr)
+}
+
+// TestWriteJSONSaysWhenItCannotPrint: a figure JSON cannot hold is an
+// error the command returns, never an empty answer and exit 0.
+func TestWriteJSONSaysWhenItCannotPrint(t *testing.T) {
+	var b strings.Builder
+	err := writeJSON(&b, map[string]float64{"usd": math.Inf(1)})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "cannot print")
 }

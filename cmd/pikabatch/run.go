@@ -447,7 +447,9 @@ func (b *batch) run(ctx context.Context, stdout, stderr io.Writer) error {
 		compactState(ctx, st, b.log)
 	}
 	b.writeCSVIndex(ctx, ctlBatch)
-	printSummary(stdout, sum, client.Calls(), o.jsonSummary)
+	if perr := printSummary(stdout, sum, client.Calls(), o.jsonSummary); perr != nil {
+		runErr = errors.Join(runErr, perr) // the summary is the run's answer: not printing it fails
+	}
 	b.reportSpend(ctx, stdout, stderr, st, sp, sum, runErr)
 	runErr = budgetStop(runErr, sp, sum)
 	b.notify(ctx, sum, client.Calls(), runErr)
@@ -649,10 +651,9 @@ func wholeManifest(s runner.Summary, rows int) runner.Summary {
 }
 
 // printSummary writes the end-of-run account.
-func printSummary(w io.Writer, s runner.Summary, calls api.Calls, asJSON bool) {
+func printSummary(w io.Writer, s runner.Summary, calls api.Calls, asJSON bool) error {
 	if asJSON {
-		writeJSON(w, runJSONOf(s, calls))
-		return
+		return writeJSON(w, runJSONOf(s, calls))
 	}
 	fmt.Fprintf(w, "\nrows %d: %d done", s.Rows, s.Final[store.StateDone])
 	fmt.Fprintf(w, " (%d downloaded this run, %d already done)\n", s.Downloaded, s.SkippedDone)
@@ -703,6 +704,7 @@ func printSummary(w io.Writer, s runner.Summary, calls api.Calls, asJSON bool) {
 		perJob(s.Polls, s.Completed+s.Failed))
 	fmt.Fprintf(w, "downloads retried %d, URLs refreshed %d; wall time %s\n",
 		s.DownloadRetries, s.URLRefreshes, s.Wall.Round(time.Millisecond))
+	return nil
 }
 
 // orphanLine reports the jobs no manifest row claims (runner.Summary.Orphans),

@@ -273,9 +273,9 @@ func spentInState(ctx context.Context, st runner.Checkpoint, open *openCharges, 
 			unknown++
 			return nil
 		}
-		if j.CostUSD != nil {
+		if cost, ok := price.Reported(j.CostUSD); ok {
 			// What the API charged, when above the estimate.
-			each = max(each, int64(math.Round(min(max(*j.CostUSD, 0), budget.MaxUSD)*1e6)))
+			each = max(each, int64(math.Round(cost*1e6)))
 		} else if open != nil && j.RequestID != "" && !j.State.IsTerminal() {
 			open.add(j.RequestID, float64(each)/1e6)
 		}
@@ -620,8 +620,8 @@ type briefScanner interface {
 func spendOf(ctx context.Context, st briefScanner, s *spend, run runner.Summary) (spendReport, error) {
 	r := spendReport{RunReportedUSD: run.ReportedCostUSD, RunReportedJobs: run.ReportedCostJobs}
 	err := st.ForEachBrief(ctx, func(_ []byte, br store.Brief) bool {
-		if br.CostUSD != nil {
-			r.ReportedUSD += *br.CostUSD
+		if cost, ok := price.Reported(br.CostUSD); ok {
+			r.ReportedUSD += cost
 			r.ReportedJobs++
 			return false
 		}

@@ -94,8 +94,7 @@ func runValidate(ctx context.Context, o validateOptions, stdout io.Writer) error
 			if o.cost.priceUSD > 0 || o.cost.useCatalog {
 				v.EstimatedCost = totalJSON(cost, pricer)
 			}
-			writeJSON(stdout, v)
-			return nil
+			return writeJSON(stdout, v)
 		}
 		out, err := newURLsJSON(stdout, sum)
 		if err != nil {

@@ -197,6 +197,18 @@ func seconds(v any) (float64, bool) {
 	return n, true
 }
 
+// Reported is a cost the API reported for one job (a state file's
+// CostUSD), as a figure to sum: absent, below zero, not finite or above
+// MaxJobUSD, it is no figure (ok false) and the job counts as one without
+// a reported cost. A state written before costs were bounded may hold
+// 1e308, whose sums are infinite.
+func Reported(cost *float64) (usd float64, ok bool) {
+	if cost == nil || !(*cost >= 0 && *cost <= MaxJobUSD) {
+		return 0, false
+	}
+	return *cost, true
+}
+
 // Describe says what the estimate is based on: "base $0.044/output",
 // "base $0.02/second", "--price $0.05/job", or "no price".
 func (p Pricer) Describe() string {

@@ -151,3 +151,16 @@ func TestAbsurdEstimates(t *testing.T) {
 	require.NoError(t, err)
 	assert.InDelta(t, 0.2, v, 1e-12)
 }
+
+func TestReported(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		cost *float64
+		want float64
+		ok   bool
+	}{{nil, 0, false}, {usd(0), 0, true}, {usd(0.044), 0.044, true}, {usd(1e308), 0, false}, {usd(-1), 0, false}} {
+		got, ok := Reported(c.cost)
+		assert.Equal(t, c.ok, ok)
+		assert.Equal(t, c.want, got)
+	}
+}
