@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -117,6 +118,11 @@ func (r *pricedRows) Next() (manifest.Row, error) {
 		return row, err
 	}
 	usd, perr := r.p.Job(rowField(row.Input))
+	if errors.Is(perr, price.ErrAbsurd) {
+		// No budget can count it and no balance pays it: refused before
+		// anything is sent, as a row's error.
+		return row, fmt.Errorf("row %q (line %d): %w", row.Key, row.Line, perr)
+	}
 	r.all.Add(r.p, rowField(row.Input))
 	if perr == nil {
 		if !r.anyPriced || usd < r.minUSD {

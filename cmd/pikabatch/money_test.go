@@ -203,3 +203,31 @@ func TestWriteJSONSaysWhenItCannotPrint(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "cannot print")
 }
+
+// TestAbsurdRowEstimateRefusedBeforeAnySubmit: one row whose duration
+// makes its estimate absurd stops the run before anything is sent, naming
+// the row, rather than overflowing the budget.
+func TestAbsurdRowEstimateRefusedBeforeAnySubmit(t *testing.T) {
+	cat := sim.DefaultCatalog()
+	for i := range cat {
+		if cat[i].ID == sim.TextToVideoModel {
+			cat[i].BasePriceUSD, cat[i].PriceUnit = 0.02, sim.UnitSecond
+			cat[i].InputSchema = json.RawMessage(`{"type":"object","required":["prompt"],"properties":{` +
+				`"prompt":{"type":"string"},"duration":{"type":"integer","minimum":1,"default":5}}}`)
+		}
+	}
+	srv := startSim(t, sim.Config{Catalog: cat})
+	dir := t.TempDir()
+	var rows strings.Builder
+	rows.WriteString("id,prompt,duration\n")
+	for i := range 20 {
+		fmt.Fprintf(&rows, "r%d,waves %d,5\n", i, i)
+	}
+	rows.WriteString("huge,storm,1000000000000000\n")
+	m := writeFile(t, filepath.Join(dir, "m.csv"), rows.String())
+	code, _, stderr := invoke(t, tokenEnv(srv.APIURL), "run", "--manifest", m, "--out", filepath.Join(dir, "out"),
+		"--model", sim.TextToVideoModel, "--progress", "off", "--max-cost", "0.5")
+	assert.Equal(t, exitDataErr, code, stderr)
+	assert.Contains(t, stderr, `row "huge" (line 22): absurd price: the estimate of one job $2e+13 is above $10000.00`)
+	assert.Zero(t, srv.Counters().Submits)
+}

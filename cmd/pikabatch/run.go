@@ -447,13 +447,21 @@ func (b *batch) run(ctx context.Context, stdout, stderr io.Writer) error {
 		compactState(ctx, st, b.log)
 	}
 	b.writeCSVIndex(ctx, ctlBatch)
-	if perr := printSummary(stdout, sum, client.Calls(), o.jsonSummary); perr != nil {
-		runErr = errors.Join(runErr, perr) // the summary is the run's answer: not printing it fails
-	}
-	b.reportSpend(ctx, stdout, stderr, st, sp, sum, runErr)
-	runErr = budgetStop(runErr, sp, sum)
+	runErr = b.account(ctx, stdout, stderr, st, sp, sum, client.Calls(), runErr)
 	b.notify(ctx, sum, client.Calls(), runErr)
 	return runErr
+}
+
+// account prints the run's summary and spend, and returns the run's error
+// as the exit line tells it: a summary that cannot be printed fails the
+// run (it is the run's answer), and a stop at the budget is said as such.
+func (b *batch) account(ctx context.Context, stdout, stderr io.Writer, st *store.Store, sp *spend,
+	sum runner.Summary, calls api.Calls, runErr error) error {
+	if perr := printSummary(stdout, sum, calls, b.o.jsonSummary); perr != nil {
+		runErr = errors.Join(runErr, perr)
+	}
+	b.reportSpend(ctx, stdout, stderr, st, sp, sum, runErr)
+	return budgetStop(runErr, sp, sum)
 }
 
 // openState opens the state file for the run and says which request IDs
