@@ -70,7 +70,9 @@ func runBench(ctx context.Context, o benchOptions, stdout, stderr io.Writer) err
 	results, err := bench.Run(ctx, cfg)
 	switch {
 	case o.asJSON:
-		writeJSON(stdout, benchJSON{Version: jsonVersion, Scenarios: results})
+		if perr := writeJSON(stdout, benchJSON{Version: jsonVersion, Scenarios: results}); perr != nil {
+			return perr
+		}
 	case o.asTable:
 		bench.WriteMarkdown(stdout, results)
 	default:

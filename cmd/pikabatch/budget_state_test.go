@@ -46,7 +46,7 @@ func TestSpentInStateSkipsRejectedSubmits(t *testing.T) {
 		store.Job{Key: "lost-then-rejected", State: store.StateFailed, Attempts: 2, Resent: 1, LastError: "input rejected"},
 		store.Job{Key: "failed-render", State: store.StateFailed, RequestID: "req-2", Attempts: 1},
 	)
-	usd, unknown, err := spentInState(context.Background(), st, price.New(price.Config{OverrideUSD: 0.5}))
+	usd, unknown, err := spentInState(context.Background(), st, nil, price.New(price.Config{OverrideUSD: 0.5}))
 	require.NoError(t, err)
 	assert.Zero(t, unknown)
 	assert.Equal(t, 1.5, usd, "done, the lost first send, and the failed render: not the rejections")
@@ -68,7 +68,7 @@ func TestSpentInStateCountsAsTheBudgetReserves(t *testing.T) {
 	}
 	require.Error(t, b.Reserve(each), "the first run stops at the limit")
 
-	usd, _, err := spentInState(context.Background(), budgetState(t, jobs...), price.New(price.Config{OverrideUSD: each}))
+	usd, _, err := spentInState(context.Background(), budgetState(t, jobs...), nil, price.New(price.Config{OverrideUSD: each}))
 	require.NoError(t, err)
 	next, err := budget.New(n*0.000001, usd)
 	require.NoError(t, err)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -75,7 +76,9 @@ func runCancel(ctx context.Context, o cancelOptions, stdout io.Writer) error {
 
 	rep, err := cancelAll(ctx, srcs, o.keys)
 	if o.asJSON {
-		writeJSON(stdout, cancelJSONOf(rep))
+		if perr := writeJSON(stdout, cancelJSONOf(rep)); perr != nil {
+			return errors.Join(err, perr)
+		}
 	} else {
 		printCancel(stdout, rep)
 	}

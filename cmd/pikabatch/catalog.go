@@ -139,8 +139,7 @@ func runModels(ctx context.Context, c catalogAPI, o modelsOptions, stdout io.Wri
 		return catalogError("", err)
 	}
 	if o.asJSON {
-		writeJSON(stdout, modelsJSONOf(list))
-		return nil
+		return writeJSON(stdout, modelsJSONOf(list))
 	}
 	if len(list.Models) == 0 {
 		fmt.Fprintln(stdout, "no model matches")
@@ -276,8 +275,7 @@ func printModel(w io.Writer, m api.Model, asJSON bool) error {
 		return fmt.Errorf("model %s: %w", m.ID, err)
 	}
 	if asJSON {
-		writeJSON(w, modelShowJSONOf(m, fields))
-		return nil
+		return writeJSON(w, modelShowJSONOf(m, fields))
 	}
 	fmt.Fprintf(w, "%s", m.ID)
 	if m.DisplayName != "" {
@@ -369,8 +367,7 @@ func runBalance(ctx context.Context, c catalogAPI, asJSON bool, stdout io.Writer
 		return err
 	}
 	if asJSON {
-		writeJSON(stdout, balanceJSON{Version: jsonVersion, BalanceUSD: b.USD, Currency: b.Currency})
-		return nil
+		return writeJSON(stdout, balanceJSON{Version: jsonVersion, BalanceUSD: b.USD, Currency: b.Currency})
 	}
 	fmt.Fprintf(stdout, "balance: %s %s\n", price.USD(b.USD), b.Currency)
 	return nil

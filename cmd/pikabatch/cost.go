@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -11,6 +12,7 @@ import (
 	"github.com/pikabatch/pikabatch/manifest"
 	"github.com/pikabatch/pikabatch/runner"
 	"github.com/pikabatch/pikabatch/runner/api"
+	"github.com/pikabatch/pikabatch/runner/budget"
 	"github.com/pikabatch/pikabatch/runner/price"
 )
 
@@ -48,6 +50,13 @@ func (o costOptions) check() error {
 			return usagef("%s must be a non-negative number of dollars, not %v", f.name, f.v)
 		}
 	}
+	// Beyond these, no job costs that and the budget cannot count it.
+	if o.priceUSD > price.MaxJobUSD {
+		return usagef("%v", pricerFor(api.Model{}, o.priceUSD).Check())
+	}
+	if o.maxCostUSD > budget.MaxUSD {
+		return usagef("--max-cost must be at most %s, not %g", price.USD(budget.MaxUSD), o.maxCostUSD)
+	}
 	return nil
 }
 
@@ -80,10 +89,12 @@ type costJSON struct {
 	IsEstimate bool    `json:"is_estimate"`
 }
 
-// printCostLine prints the preview's cost line, and note when there is one.
-func printCostLine(w io.Writer, t price.Total, p price.Pricer, note string) {
+// printCostLine prints the preview's cost line, and note when there is one
+// and it matters: the cost is unknown, or always says where the price is
+// from.
+func printCostLine(w io.Writer, t price.Total, p price.Pricer, note string, always bool) {
 	fmt.Fprintln(w, costLine(t, p))
-	if note != "" && (t.Unknown > 0 || t.Rows == 0) {
+	if note != "" && (always || t.Unknown > 0 || t.Rows == 0) {
 		fmt.Fprintf(w, "  (%s)\n", note)
 	}
 }
@@ -96,6 +107,9 @@ type pricedRows struct {
 	minUSD    float64
 	maxUSD    float64
 	anyPriced bool
+	// noteAlways prints the cost line's note whatever the estimate: the
+	// price is the one the state file recorded.
+	noteAlways bool
 }
 
 func (r *pricedRows) Next() (manifest.Row, error) {
@@ -104,6 +118,11 @@ func (r *pricedRows) Next() (manifest.Row, error) {
 		return row, err
 	}
 	usd, perr := r.p.Job(rowField(row.Input))
+	if errors.Is(perr, price.ErrAbsurd) {
+		// No budget can count it and no balance pays it: refused before
+		// anything is sent, as a row's error.
+		return row, fmt.Errorf("row %q (line %d): %w", row.Key, row.Line, perr)
+	}
 	r.all.Add(r.p, rowField(row.Input))
 	if perr == nil {
 		if !r.anyPriced || usd < r.minUSD {
@@ -144,7 +163,7 @@ func dryRunCost(w io.Writer, r *pricedRows, submits int, note string) *costJSON 
 		fmt.Fprintf(w, "estimated cost: %s to %s for %d rows to submit (%s; which rows, the plan does not say)\n",
 			price.USD(lo.USD), price.USD(hi.USD), submits, r.p.Describe())
 	} else {
-		printCostLine(w, lo, r.p, note)
+		printCostLine(w, lo, r.p, note, r.noteAlways)
 	}
 	c := &costJSON{USD: lo.USD, Rows: lo.Rows, Unknown: lo.Unknown, Basis: r.p.Describe(), IsEstimate: true}
 	if hi.USD > lo.USD {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"strconv"
 	"time"
@@ -28,11 +29,18 @@ import (
 // next.
 const jsonVersion = 1
 
-// writeJSON prints v as indented JSON for scripts.
-func writeJSON(w io.Writer, v any) {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
+// writeJSON prints v as indented JSON for scripts, whole or not at all: a
+// figure JSON cannot hold (an infinite sum) is an error the command ends
+// with, never an empty answer and exit 0.
+func writeJSON(w io.Writer, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("cannot print the answer as JSON: %w", err)
+	}
+	if _, err := w.Write(append(b, '\n')); err != nil {
+		return fmt.Errorf("cannot print the answer: %w", err)
+	}
+	return nil
 }
 
 // apiCallsJSON is api.Calls: HTTP requests by kind (every attempt), the

@@ -25,7 +25,9 @@ import (
 	"github.com/pikabatch/pikabatch/manifest"
 	"github.com/pikabatch/pikabatch/runner"
 	"github.com/pikabatch/pikabatch/runner/api"
+	"github.com/pikabatch/pikabatch/runner/budget"
 	"github.com/pikabatch/pikabatch/runner/live"
+	"github.com/pikabatch/pikabatch/runner/price"
 	"github.com/pikabatch/pikabatch/store"
 )
 
@@ -230,7 +232,8 @@ func exitCode(ctx context.Context, err error) int {
 		return signalCode(in.sig)
 	case errors.As(err, &ue), errors.Is(err, live.ErrNoState), errors.Is(err, store.ErrBinding), errors.Is(err, api.ErrUnknownModel):
 		return exitUsage
-	case errors.As(err, &ve), errors.As(err, &re), errors.Is(err, errManifest), errors.Is(err, errBadURLs):
+	case errors.As(err, &ve), errors.As(err, &re), errors.Is(err, errManifest), errors.Is(err, errBadURLs),
+		errors.Is(err, price.ErrAbsurd), errors.Is(err, budget.ErrAbsurd):
 		return exitDataErr
 	case errors.Is(err, api.ErrUnauthorized), errors.Is(err, api.ErrPaymentRequired), errors.Is(err, api.ErrNoToken):
 		return exitNoPerm

@@ -75,8 +75,7 @@ func runRecover(ctx context.Context, o recoverOptions, stdout io.Writer) error {
 		return err
 	}
 	if o.asJSON {
-		writeJSON(stdout, recoverJSONOf(rep, aside))
-		return nil
+		return writeJSON(stdout, recoverJSONOf(rep, aside))
 	}
 	if aside != "" {
 		fmt.Fprintf(stdout, "damaged state file kept as %s\n", aside)

@@ -454,10 +454,21 @@ func (b *batch) run(ctx context.Context, stdout, stderr io.Writer) error {
 		compactState(ctx, st, b.log)
 	}
 	b.writeCSVIndex(ctx, ctlBatch)
-	printSummary(stdout, sum, client.Calls(), o.jsonSummary)
-	b.reportSpend(ctx, stdout, stderr, st, sp, sum, runErr)
+	runErr = b.account(ctx, stdout, stderr, st, sp, sum, client.Calls(), runErr)
 	b.notify(ctx, sum, client.Calls(), runErr)
 	return runErr
+}
+
+// account prints the run's summary and spend, and returns the run's error
+// as the exit line tells it: a summary that cannot be printed fails the
+// run (it is the run's answer), and a stop at the budget is said as such.
+func (b *batch) account(ctx context.Context, stdout, stderr io.Writer, st *store.Store, sp *spend,
+	sum runner.Summary, calls api.Calls, runErr error) error {
+	if perr := printSummary(stdout, sum, calls, b.o.jsonSummary); perr != nil {
+		runErr = errors.Join(runErr, perr)
+	}
+	b.reportSpend(ctx, stdout, stderr, st, sp, sum, runErr)
+	return budgetStop(runErr, sp, sum)
 }
 
 // openState opens the state file for the run and says which request IDs
@@ -655,10 +666,9 @@ func wholeManifest(s runner.Summary, rows int) runner.Summary {
 }
 
 // printSummary writes the end-of-run account.
-func printSummary(w io.Writer, s runner.Summary, calls api.Calls, asJSON bool) {
+func printSummary(w io.Writer, s runner.Summary, calls api.Calls, asJSON bool) error {
 	if asJSON {
-		writeJSON(w, runJSONOf(s, calls))
-		return
+		return writeJSON(w, runJSONOf(s, calls))
 	}
 	fmt.Fprintf(w, "\nrows %d: %d done", s.Rows, s.Final[store.StateDone])
 	fmt.Fprintf(w, " (%d downloaded this run, %d already done)\n", s.Downloaded, s.SkippedDone)
@@ -709,6 +719,7 @@ func printSummary(w io.Writer, s runner.Summary, calls api.Calls, asJSON bool) {
 		perJob(s.Polls, s.Completed+s.Failed))
 	fmt.Fprintf(w, "downloads retried %d, URLs refreshed %d; wall time %s\n",
 		s.DownloadRetries, s.URLRefreshes, s.Wall.Round(time.Millisecond))
+	return nil
 }
 
 // orphanLine reports the jobs no manifest row claims (runner.Summary.Orphans),

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"reflect"
 	"strconv"
+	"sync"
 
 	"golang.org/x/time/rate"
 
@@ -61,6 +62,7 @@ type spend struct {
 	pricer  price.Pricer
 	priced  bool           // pricer prices jobs (a catalog price or --price)
 	budget  *budget.Budget // nil without --max-cost (given now or recorded)
+	open    *openCharges   // jobs counted at their estimate until charged
 	balance *api.Balance   // nil when not read
 }
 
@@ -111,8 +113,15 @@ func (b *batch) prepareSpend(ctx context.Context, c catalogReader, st *store.Sto
 	if err := recordPrice(ctx, st, &s.pricer, merr); err != nil {
 		return nil, err
 	}
-	_, perr := s.pricer.Job(func(string) (any, bool) { return 5, true })
+	if err := s.pricer.Check(); err != nil {
+		return nil, fmt.Errorf("model %s: %w; nothing was sent", o.model, err)
+	}
+	probe, perr := s.pricer.Job(func(string) (any, bool) { return 5, true })
 	s.priced = perr == nil
+	if s.priced && probe == 0 && limit > 0 {
+		b.log.Warn("the price of a job is $0.00: the budget counts only what the API reports once each job ends, "+
+			"so the jobs in flight may take the spend past --max-cost; set --price USD", "model", o.model)
+	}
 	pricers := []price.Pricer{s.pricer}
 	if s.priced {
 		// Recorded by every priced run: a budget set later counts the
@@ -125,7 +134,8 @@ func (b *batch) prepareSpend(ctx context.Context, c catalogReader, st *store.Sto
 		if !s.priced {
 			return nil, usagef("--max-cost needs the price of a job: %s (%v); set --price USD", s.pricer.Describe(), perr)
 		}
-		spent, unknown, err := spentInState(ctx, st, pricers...)
+		s.open = &openCharges{jobs: map[string]float64{}}
+		spent, unknown, err := spentInState(ctx, st, s.open, pricers...)
 		if err != nil {
 			return nil, err
 		}
@@ -239,12 +249,14 @@ func budgetPricers(ctx context.Context, st *store.Store, now price.Config) ([]pr
 	return pricers, nil
 }
 
-// spentInState is the estimated spend of the jobs a state file records:
-// each job's price (the highest of the pricers that can price it) times
-// its submits that may have been charged (chargedSubmits). Each job is
+// spentInState is the spend of the jobs a state file records: each job's
+// price (the highest of the pricers that can price it, or what the API
+// reported it charged when that is more) times its submits that may have
+// been charged (chargedSubmits). Jobs still on the API are put in open
+// (when not nil), to be counted again once their charge is reported. Each job is
 // rounded to micro-dollars, as the budget reserved it, and summed
 // exactly: a float sum of raw prices drifts below what the runs reserved.
-func spentInState(ctx context.Context, st runner.Checkpoint, pricers ...price.Pricer) (usd float64, unknown int, err error) {
+func spentInState(ctx context.Context, st runner.Checkpoint, open *openCharges, pricers ...price.Pricer) (usd float64, unknown int, err error) {
 	var micro int64
 	err = st.ForEach(ctx, func(j store.Job) error {
 		n := chargedSubmits(j)
@@ -260,6 +272,12 @@ func spentInState(ctx context.Context, st runner.Checkpoint, pricers ...price.Pr
 		if !priced {
 			unknown++
 			return nil
+		}
+		if cost, ok := price.Reported(j.CostUSD); ok {
+			// What the API charged, when above the estimate.
+			each = max(each, int64(math.Round(cost*1e6)))
+		} else if open != nil && j.RequestID != "" && !j.State.IsTerminal() {
+			open.add(j.RequestID, float64(each)/1e6)
 		}
 		micro += each * int64(n)
 		return nil
@@ -418,11 +436,58 @@ type budgetedAPI struct {
 	runner.API
 	budget *budget.Budget
 	pricer price.Pricer
+	open   *openCharges
+}
+
+// openCharges are the jobs the budget counts at their estimate until the
+// API reports what it charged: a finished job counts at the larger of the
+// two, or a price far below the real charge would let the batch spend
+// past its budget while it says money is left.
+type openCharges struct {
+	mu   sync.Mutex
+	jobs map[string]float64 // request ID → estimate counted
+}
+
+// add counts a job sent now (or in flight from an earlier run) at usd.
+func (o *openCharges) add(requestID string, usd float64) {
+	if requestID == "" {
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.jobs[requestID] = usd
+}
+
+// settle returns what a job the API reported a cost for costs above its
+// estimate, once.
+func (o *openCharges) settle(requestID string, cost float64) float64 {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	est, ok := o.jobs[requestID]
+	if !ok {
+		return 0
+	}
+	delete(o.jobs, requestID)
+	return max(cost-est, 0)
+}
+
+// Result counts what the API charged above the estimate the budget holds.
+func (a budgetedAPI) Result(ctx context.Context, requestID string) (api.Result, error) {
+	res, err := a.API.Result(ctx, requestID)
+	if err == nil && res.Cost != nil {
+		if extra := a.open.settle(requestID, *res.Cost); extra > 0 {
+			a.budget.Spend(extra)
+		}
+	}
+	return res, err
 }
 
 func (a budgetedAPI) Submit(ctx context.Context, model string, input any, opts api.SubmitOptions) (api.SubmitResponse, error) {
 	usd, err := a.pricer.Job(inputField(input))
-	if err != nil {
+	switch {
+	case errors.Is(err, price.ErrAbsurd):
+		return api.SubmitResponse{}, fmt.Errorf("not sent: %w", err)
+	case err != nil:
 		return api.SubmitResponse{}, fmt.Errorf("%w: the job's cost is unknown (%w)", budget.ErrOverBudget, err)
 	}
 	// The gate runs before every attempt; attempts after the first follow
@@ -442,6 +507,9 @@ func (a budgetedAPI) Submit(ctx context.Context, model string, input any, opts a
 		return nil
 	}
 	resp, err := a.API.Submit(ctx, model, input, opts)
+	if err == nil {
+		a.open.add(resp.RequestID, usd)
+	}
 	sent := err == nil || errors.Is(err, api.ErrUncertain)
 	switch {
 	case reserved && !sent:
@@ -459,7 +527,7 @@ func (s *spend) api(client runner.API) runner.API {
 	if s.budget == nil {
 		return client
 	}
-	return budgetedAPI{API: client, budget: s.budget, pricer: s.pricer}
+	return budgetedAPI{API: client, budget: s.budget, pricer: s.pricer, open: s.open}
 }
 
 // reportSpend says, after the summary, what the batch spent (the API's
@@ -481,10 +549,42 @@ func (b *batch) reportSpend(ctx context.Context, stdout, stderr io.Writer, st br
 	f := s.budget.Figures()
 	fmt.Fprintf(w, "budget (estimate): %s spent this run, %s in all of %s; %s left\n",
 		price.USD(f.RunUSD), price.USD(f.SpentUSD), price.USD(f.LimitUSD), price.USD(f.LeftUSD))
-	if errors.Is(runErr, budget.ErrOverBudget) {
-		b.log.Warn("stopped submitting at the budget; raise --max-cost to submit the rest",
-			"spent_usd", f.SpentUSD, "left_usd", f.LeftUSD, "max_cost_usd", f.LimitUSD)
+}
+
+// budgetReached is a run that stopped submitting at its budget: the
+// normal end of a budgeted run, told in one line (what was spent, the rows
+// waiting, how to go on), still exit 75 as the run is not finished.
+type budgetReached struct {
+	err          error // the run's, ErrSubmitsStopped
+	spent, limit float64
+	waiting      int
+	need         float64 // --max-cost that would pay for the rows waiting
+}
+
+func (e *budgetReached) Error() string {
+	line := fmt.Sprintf("budget reached: %s of %s spent; %d rows wait", price.USD(e.spent), price.USD(e.limit), e.waiting)
+	if e.need > e.limit {
+		line += fmt.Sprintf("; to go on, run again with --max-cost %s (their estimate added)",
+			strconv.FormatFloat(roundUSD(e.need), 'f', -1, 64))
+	} else {
+		line += "; to go on, run again with a higher --max-cost"
 	}
+	return line
+}
+
+func (e *budgetReached) Unwrap() error { return e.err }
+
+// budgetStop is runErr told as budgetReached when the budget stopped the
+// run's submits, else runErr.
+func budgetStop(runErr error, s *spend, sum runner.Summary) error {
+	var over *budget.OverError
+	if s.budget == nil || !errors.As(runErr, &over) {
+		return runErr
+	}
+	f := s.budget.Figures()
+	waiting := sum.NotSubmitted + sum.Held
+	return &budgetReached{err: runErr, spent: f.SpentUSD, limit: f.LimitUSD, waiting: waiting,
+		need: f.SpentUSD + over.NeedUSD*float64(waiting)}
 }
 
 // costStatusLine is status's line on the real spend: what the API reported,
@@ -532,8 +632,8 @@ type briefScanner interface {
 func spendOf(ctx context.Context, st briefScanner, s *spend, run runner.Summary) (spendReport, error) {
 	r := spendReport{RunReportedUSD: run.ReportedCostUSD, RunReportedJobs: run.ReportedCostJobs}
 	err := st.ForEachBrief(ctx, func(_ []byte, br store.Brief) bool {
-		if br.CostUSD != nil {
-			r.ReportedUSD += *br.CostUSD
+		if cost, ok := price.Reported(br.CostUSD); ok {
+			r.ReportedUSD += cost
 			r.ReportedJobs++
 			return false
 		}

@@ -45,7 +45,7 @@ func TestMaxCostAcrossRuns(t *testing.T) {
 	code, stdout, stderr := invoke(t, env, append(args, "--max-cost", "0.132")...)
 	assert.Equal(t, exitTempFail, code, stderr)
 	assert.Contains(t, stdout, "budget (estimate): $0.132 spent this run, $0.132 in all of $0.132; $0.00 left\n")
-	assert.Contains(t, stderr, "over budget")
+	assert.Contains(t, stderr, "budget reached: $0.132 of $0.132 spent; ")
 	c := srv.Counters()
 	assert.EqualValues(t, 3, c.Submits, "every send is paid: lost answers and their re-sends included")
 	assert.InDelta(t, 0.132, c.SpentUSD, 1e-9)

@@ -80,7 +80,9 @@ func runStatus(ctx context.Context, o statusOptions, stdout io.Writer) error {
 		partial = fmt.Errorf("%d of %d state files held by runs this machine cannot reach; the totals leave them out: %w", n, len(files), store.ErrLocked)
 	}
 	if o.asJSON {
-		writeJSON(stdout, statusJSONOf(rep))
+		if err := writeJSON(stdout, statusJSONOf(rep)); err != nil {
+			return err
+		}
 		return partial
 	}
 	for i, st := range rep.Batches {

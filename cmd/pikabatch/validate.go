@@ -94,8 +94,7 @@ func runValidate(ctx context.Context, o validateOptions, stdout io.Writer) error
 			if o.cost.priceUSD > 0 || o.cost.useCatalog {
 				v.EstimatedCost = totalJSON(cost, pricer)
 			}
-			writeJSON(stdout, v)
-			return nil
+			return writeJSON(stdout, v)
 		}
 		out, err := newURLsJSON(stdout, sum)
 		if err != nil {
@@ -107,7 +106,7 @@ func runValidate(ctx context.Context, o validateOptions, stdout io.Writer) error
 	}
 	printValidation(stdout, o, sum)
 	printMapping(stdout, f)
-	printCostLine(stdout, cost, pricer, priceNote)
+	printCostLine(stdout, cost, pricer, priceNote, false)
 	if o.checkURLs {
 		return checkURLsText(ctx, stdout, o, f, sum)
 	}

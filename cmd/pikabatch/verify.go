@@ -72,7 +72,9 @@ func runVerify(ctx context.Context, o verifyOptions, stdout io.Writer) error {
 		return err
 	}
 	if o.asJSON {
-		writeJSON(stdout, verifyJSONOf(rep))
+		if err := writeJSON(stdout, verifyJSONOf(rep)); err != nil {
+			return err
+		}
 	} else {
 		for _, f := range rep.Findings {
 			fmt.Fprintf(stdout, "%-24s %-14s %s: %s\n", f.Key, f.Problem, filepath.Join(out, f.Path), f.Detail)

@@ -168,7 +168,7 @@ func (c *Client) Balance(ctx context.Context) (Balance, error) {
 		if f.hasErrorCode() {
 			return c.errorCodeError(opBalance, f)
 		}
-		usd, ok := money(f["balance_usd"])
+		usd, ok := signedMoney(f["balance_usd"])
 		if !ok {
 			return fmt.Errorf("%s: %w", opBalance, ErrNoBalance)
 		}
@@ -260,6 +260,14 @@ func modelOf(f fields) Model {
 // string ("0.044"). null, booleans, negative and non-finite values are not
 // amounts.
 func money(raw json.RawMessage) (float64, bool) {
+	n, ok := signedMoney(raw)
+	return n, ok && n >= 0
+}
+
+// signedMoney reads an amount that may be below zero, as a balance is
+// when the account owes: "-5.25", "-$5.25" or "$-5.25". A balance read as
+// unknown would let a run that must not start (--require-balance) start.
+func signedMoney(raw json.RawMessage) (float64, bool) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 {
 		return 0, false
@@ -269,10 +277,14 @@ func money(raw json.RawMessage) (float64, bool) {
 		if json.Unmarshal(raw, &s) != nil {
 			return 0, false
 		}
-		raw = []byte(strings.TrimPrefix(strings.TrimSpace(s), "$"))
+		s = strings.TrimSpace(s)
+		if rest, ok := strings.CutPrefix(s, "-$"); ok {
+			s = "-" + rest
+		}
+		raw = []byte(strings.TrimPrefix(s, "$"))
 	}
 	n, err := strconv.ParseFloat(string(raw), 64)
-	if err != nil || n < 0 || math.IsNaN(n) || math.IsInf(n, 0) {
+	if err != nil || math.IsNaN(n) || math.IsInf(n, 0) {
 		return 0, false
 	}
 	return n, true

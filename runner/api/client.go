@@ -23,6 +23,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/pikabatch/pikabatch/runner/backoff"
+	"github.com/pikabatch/pikabatch/runner/price"
 )
 
 // Version is sent as the User-Agent "pikabatch/<Version>". Release builds set
@@ -995,7 +996,9 @@ func (c *Client) Result(ctx context.Context, requestID string) (Result, error) {
 			CreatedAt:  parseTime(f["created_at"]),
 			FinishedAt: parseTime(f["finished_at"]),
 		}
-		if cost, ok := money(f["cost"]); ok {
+		// A cost above what any job costs is no figure to sum: the job
+		// counts at its estimate, as one without a reported cost.
+		if cost, ok := money(f["cost"]); ok && cost <= price.MaxJobUSD {
 			out.Cost = &cost
 		}
 		msg := c.clean(message(f, resultMessageKeys), maxMessageText)

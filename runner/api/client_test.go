@@ -405,6 +405,11 @@ func TestResult(t *testing.T) {
 			want: Result{RequestID: "r", Status: StatusFailed},
 		},
 		{
+			name: "cost beyond any job is unknown",
+			body: `{"status":"succeeded","output":{"video":"https://cdn.example.com/x.mp4"},"cost":1e308}`,
+			want: Result{RequestID: "r", Status: StatusCompleted, Outputs: []string{"https://cdn.example.com/x.mp4"}},
+		},
+		{
 			name: "cost boolean is unknown",
 			body: `{"status":"failed","cost":true}`,
 			want: Result{RequestID: "r", Status: StatusFailed},

@@ -21,6 +21,16 @@ import (
 // comes inside an *OverError with the figures.
 var ErrOverBudget = errors.New("over budget")
 
+// ErrAbsurd means an amount too large for any batch: the budget refuses
+// it rather than let its count overflow.
+var ErrAbsurd = errors.New("absurd amount")
+
+// MaxUSD is the largest amount the budget takes in one figure (a limit, a
+// spend, one job). The count is in micro-dollars in an int64, which holds
+// about $9.2e12: with figures up to a billion dollars, thousands of them
+// sum without overflow, and the sums are checked anyway.
+const MaxUSD = 1e9
+
 // OverError is a submit the budget refused.
 type OverError struct {
 	LimitUSD, SpentUSD, NeedUSD float64
@@ -48,16 +58,33 @@ type Budget struct {
 // New returns a budget of limitUSD (0: none) of which spentUSD is already
 // spent, by earlier runs.
 func New(limitUSD, spentUSD float64) (*Budget, error) {
-	for _, v := range []float64{limitUSD, spentUSD} {
-		if !(v >= 0) || math.IsInf(v, 0) {
-			return nil, fmt.Errorf("budget: %v is not a non-negative number of dollars", v)
-		}
+	limit, err := micro(limitUSD)
+	if err != nil {
+		return nil, fmt.Errorf("budget: limit: %w", err)
 	}
-	return &Budget{limit: micro(limitUSD), spent: micro(spentUSD)}, nil
+	spent, err := micro(spentUSD)
+	if err != nil {
+		return nil, fmt.Errorf("budget: spent: %w", err)
+	}
+	return &Budget{limit: limit, spent: spent}, nil
 }
 
-// micro converts dollars to micro-dollars.
-func micro(usd float64) int64 { return int64(math.Round(usd * 1e6)) }
+// micro converts dollars to micro-dollars, refusing what is not a
+// non-negative number of dollars up to MaxUSD.
+func micro(usd float64) (int64, error) {
+	if !(usd >= 0) || !(usd <= MaxUSD) {
+		return 0, fmt.Errorf("%w: %.6g is not a number of dollars from 0 to %.0f", ErrAbsurd, usd, MaxUSD)
+	}
+	return int64(math.Round(usd * 1e6)), nil
+}
+
+// add is a+b, held at math.MaxInt64 rather than wrapped negative.
+func add(a, b int64) int64 {
+	if b > 0 && a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
+}
 
 func dollars(m int64) float64 { return float64(m) / 1e6 }
 
@@ -65,34 +92,45 @@ func dollars(m int64) float64 { return float64(m) / 1e6 }
 // returns an *OverError if that would take the spend past the limit. A
 // spend that reaches the limit exactly is allowed.
 func (b *Budget) Reserve(usd float64) error {
-	if !(usd >= 0) || math.IsInf(usd, 0) {
-		return fmt.Errorf("budget: job price %v is not a non-negative number of dollars", usd)
+	m, err := micro(usd)
+	if err != nil {
+		return fmt.Errorf("budget: job price: %w", err)
 	}
-	m := micro(usd)
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.limit > 0 && b.spent+m > b.limit {
+	if b.limit > 0 && add(b.spent, m) > b.limit {
 		return &OverError{LimitUSD: dollars(b.limit), SpentUSD: dollars(b.spent), NeedUSD: usd}
 	}
-	b.spent += m
-	b.run += m
+	b.spent = add(b.spent, m)
+	b.run = add(b.run, m)
 	return nil
 }
 
 // Spend counts usd as spent whatever the limit: a submit that was sent
-// without asking Reserve.
+// without asking Reserve, or what the API charged above a job's estimate.
+// An amount that is not a number of dollars up to MaxUSD counts as
+// MaxUSD: it is spent, and too much.
 func (b *Budget) Spend(usd float64) {
-	m := micro(usd)
+	if usd <= 0 {
+		return
+	}
+	m, err := micro(usd)
+	if err != nil {
+		m, _ = micro(MaxUSD)
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.spent += m
-	b.run += m
+	b.spent = add(b.spent, m)
+	b.run = add(b.run, m)
 }
 
 // Release gives back a reservation whose submit the API provably did not
-// take.
+// take: an amount Reserve took, so in range.
 func (b *Budget) Release(usd float64) {
-	m := micro(usd)
+	m, err := micro(usd)
+	if err != nil {
+		return
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.spent -= m

@@ -113,3 +113,38 @@ func TestConcurrentReserve(t *testing.T) {
 	assert.Equal(t, 33, ok)
 	assert.InDelta(t, 0.99, b.Figures().SpentUSD, 1e-9)
 }
+
+// TestReserveRefusesAbsurdAmounts: an estimate too big for the budget's
+// micro-dollar count is refused with a clear error and counts nothing: it
+// must not wrap the spend negative and let every later submit fit.
+func TestReserveRefusesAbsurdAmounts(t *testing.T) {
+	t.Parallel()
+	b, err := New(0.5, 0)
+	require.NoError(t, err)
+	err = b.Reserve(1e13)
+	require.ErrorIs(t, err, ErrAbsurd)
+	assert.Equal(t, Figures{LimitUSD: 0.5, LeftUSD: 0.5}, b.Figures())
+	fits := 0
+	for range 21 {
+		if b.Reserve(0.044) == nil {
+			fits++
+		}
+	}
+	assert.Equal(t, 11, fits, "$0.5 holds 11 jobs at $0.044")
+
+	_, err = New(1e13, 0)
+	assert.ErrorIs(t, err, ErrAbsurd)
+	_, err = New(1, 1e300)
+	assert.ErrorIs(t, err, ErrAbsurd)
+
+	// Counted past the limit without asking (a job the API charged more
+	// than its estimate): never wraps.
+	b, err = New(1, 0)
+	require.NoError(t, err)
+	for range 3 {
+		b.Spend(MaxUSD)
+	}
+	f := b.Figures()
+	assert.Positive(t, f.SpentUSD)
+	assert.ErrorIs(t, b.Reserve(0.01), ErrOverBudget)
+}

@@ -211,9 +211,10 @@ func (b *Batch) Status(ctx context.Context) (Status, error) {
 		needJob := false
 		s.Jobs++
 		s.ByState[br.State]++
+		cost, reported := price.Reported(br.CostUSD)
 		switch {
-		case br.CostUSD != nil:
-			s.CostUSD += *br.CostUSD
+		case reported:
+			s.CostUSD += cost
 			s.CostJobs++
 		case br.Attempts > 0:
 			s.NoCostJobs++

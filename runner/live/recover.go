@@ -110,7 +110,8 @@ func jobFromIndex(dir string, e results.Entry, rep *RecoverReport) (store.Job, e
 	}
 	j := store.Job{Key: e.Key, ParamHash: in.Hash(), Line: e.Line, Input: e.Input, State: e.State,
 		RequestID: e.RequestID, Attempts: e.Attempts, Polls: e.Polls, LastError: e.Error,
-		SubmittedAt: e.SubmittedAt, FinishedAt: e.FinishedAt, DownloadedAt: e.DownloadedAt, Columns: e.Columns}
+		SubmittedAt: e.SubmittedAt, FinishedAt: e.FinishedAt, DownloadedAt: e.DownloadedAt, Columns: e.Columns,
+		CostUSD: e.CostUSD} // what the API charged: never re-estimated
 	for _, fr := range e.Files {
 		j.Outputs = append(j.Outputs, store.Output{Path: fr.Path, Size: fr.Size, SHA256: fr.SHA256})
 	}

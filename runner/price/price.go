@@ -26,7 +26,17 @@ var (
 	// ErrNoDuration means the model is priced per second and the row has
 	// no duration (and the schema no default).
 	ErrNoDuration = errors.New("no duration")
+	// ErrAbsurd means a price or a job's estimate is above MaxJobUSD: no
+	// real render costs that, and sums of such figures overflow the
+	// budget's count.
+	ErrAbsurd = errors.New("absurd price")
 )
+
+// MaxJobUSD is the most one job may be estimated at, and the most a base
+// price (per output or per second) may be. The dearest video models cost a
+// few dollars a job; ten thousand is far above any of them and far below
+// what the budget's micro-dollar count can sum.
+const MaxJobUSD = 10_000.0
 
 // Kind is how a base price applies to a job.
 type Kind int
@@ -90,6 +100,27 @@ func New(cfg Config) Pricer {
 	return p
 }
 
+// Check refuses a price no real job has: a base price or --price above
+// MaxJobUSD (a per-second price that high is absurd at any duration).
+func (p Pricer) Check() error {
+	if v := p.cfg.OverrideUSD; p.kind == PerJob && !(v <= MaxJobUSD) {
+		return absurd("--price", v)
+	}
+	if b := p.cfg.BaseUSD; b != nil && p.kind != PerJob && !(*b <= MaxJobUSD) {
+		return absurd("the catalog's base price", *b)
+	}
+	return nil
+}
+
+// absurd is the error of a figure above MaxJobUSD.
+func absurd(what string, v float64) error {
+	amount := USD(v)
+	if !(v < 1e9) {
+		amount = fmt.Sprintf("$%.3g", v) // not three hundred digits
+	}
+	return fmt.Errorf("%w: %s %s is above %s, more than any job costs", ErrAbsurd, what, amount, USD(MaxJobUSD))
+}
+
 // Kind returns how the price applies.
 func (p Pricer) Kind() Kind { return p.kind }
 
@@ -97,6 +128,14 @@ func (p Pricer) Kind() Kind { return p.kind }
 // of the row's input (its value as the manifest gave it: a number, or a
 // string holding one).
 func (p Pricer) Job(field func(name string) (any, bool)) (float64, error) {
+	usd, err := p.job(field)
+	if err == nil && !(usd <= MaxJobUSD) {
+		return 0, absurd("the estimate of one job", usd)
+	}
+	return usd, err
+}
+
+func (p Pricer) job(field func(name string) (any, bool)) (float64, error) {
 	if p.kind == PerJob {
 		return p.cfg.OverrideUSD, nil
 	}
@@ -161,6 +200,18 @@ func seconds(v any) (float64, bool) {
 	return n, true
 }
 
+// Reported is a cost the API reported for one job (a state file's
+// CostUSD), as a figure to sum: absent, below zero, not finite or above
+// MaxJobUSD, it is no figure (ok false) and the job counts as one without
+// a reported cost. A state written before costs were bounded may hold
+// 1e308, whose sums are infinite.
+func Reported(cost *float64) (usd float64, ok bool) {
+	if cost == nil || !(*cost >= 0 && *cost <= MaxJobUSD) {
+		return 0, false
+	}
+	return *cost, true
+}
+
 // Describe says what the estimate is based on: "base $0.044/output",
 // "base $0.02/second", "--price $0.05/job", or "no price".
 func (p Pricer) Describe() string {
@@ -204,7 +255,10 @@ func (t *Total) Add(p Pricer, field func(name string) (any, bool)) {
 // USD formats dollars for people: cents at least, up to four decimals
 // without trailing zeros ($1.50, $0.044, $0.0035).
 func USD(v float64) string {
-	s := strconv.FormatFloat(math.Round(v*1e4)/1e4, 'f', 4, 64)
+	if v < 0 && math.Round(v*1e4) != 0 {
+		return "-" + USD(-v) // an account that owes: -$5.25
+	}
+	s := strconv.FormatFloat(math.Abs(math.Round(v*1e4)/1e4), 'f', 4, 64)
 	s = strings.TrimRight(s, "0")
 	if i := strings.IndexByte(s, '.'); len(s)-i-1 < 2 {
 		s += strings.Repeat("0", 2-(len(s)-i-1))

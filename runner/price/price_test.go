@@ -154,3 +154,35 @@ func TestCharged(t *testing.T) {
 	_, err = Pricer{}.Charged([]byte(`{}`), 1)
 	require.ErrorIs(t, err, ErrNoPrice)
 }
+
+// TestAbsurdEstimates: a price or a row whose estimate is beyond any real
+// job is an error naming the bound, never a number the budget would sum.
+func TestAbsurdEstimates(t *testing.T) {
+	t.Parallel()
+	_, err := New(Config{OverrideUSD: 1e13}).Job(nil)
+	assert.ErrorIs(t, err, ErrAbsurd)
+	_, err = New(Config{BaseUSD: usd(1e13), Unit: "output"}).Job(nil)
+	assert.ErrorIs(t, err, ErrAbsurd)
+	_, err = New(Config{BaseUSD: usd(0.02), Unit: "second"}).Job(row("duration", 1e15))
+	require.ErrorIs(t, err, ErrAbsurd)
+	assert.Contains(t, err.Error(), "$10000.00")
+	assert.ErrorIs(t, New(Config{BaseUSD: usd(1e13), Unit: "second"}).Check(), ErrAbsurd)
+	assert.ErrorIs(t, New(Config{OverrideUSD: 2e4}).Check(), ErrAbsurd)
+	assert.NoError(t, New(Config{BaseUSD: usd(0.02), Unit: "second"}).Check())
+	v, err := New(Config{BaseUSD: usd(0.02), Unit: "second"}).Job(row("duration", 10))
+	require.NoError(t, err)
+	assert.InDelta(t, 0.2, v, 1e-12)
+}
+
+func TestReported(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		cost *float64
+		want float64
+		ok   bool
+	}{{nil, 0, false}, {usd(0), 0, true}, {usd(0.044), 0.044, true}, {usd(1e308), 0, false}, {usd(-1), 0, false}} {
+		got, ok := Reported(c.cost)
+		assert.Equal(t, c.ok, ok)
+		assert.Equal(t, c.want, got)
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/pikabatch/pikabatch/runner/atomicfile"
+	"github.com/pikabatch/pikabatch/runner/price"
 	"github.com/pikabatch/pikabatch/runner/reasons"
 	"github.com/pikabatch/pikabatch/runner/results"
 	"github.com/pikabatch/pikabatch/store"
@@ -101,10 +102,7 @@ type FailureGroup struct {
 // unknown, not free: the page counts the jobs priced beside the total, and
 // shows the submits sent either way.
 func jobCost(e results.Entry) (usd float64, ok bool) {
-	if e.CostUSD == nil {
-		return 0, false
-	}
-	return *e.CostUSD, true
+	return price.Reported(e.CostUSD)
 }
 
 // WriteFile writes the report of srcs to Options.Dir/FileName atomically

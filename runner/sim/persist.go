@@ -48,6 +48,10 @@ type SavedJob struct {
 	IsStuck         bool   `json:"is_stuck,omitempty"`
 	// Gone is "expired" or "other_account" after Expire or Disown.
 	Gone string `json:"gone,omitempty"`
+	// PriceMicro is what the job was charged, in micro-dollars: its result
+	// reports it as its cost after a restart too. Absent (a snapshot
+	// written before it was kept): the price of a job of Config.Model.
+	PriceMicro *int64 `json:"price_micro,omitempty"`
 }
 
 var goneNames = map[gone]string{goneExpired: "expired", goneOtherAccount: "other_account"}
@@ -61,11 +65,12 @@ func (s *Server) Snapshot() Snapshot {
 	snap := Snapshot{Version: snapshotVersion, IDPrefix: s.idPrefix, Seed: s.cfg.Seed,
 		Jobs: make([]SavedJob, len(s.order))}
 	for i, j := range s.order {
+		price := j.price
 		snap.Jobs[i] = SavedJob{
 			RequestID: j.id, Input: bytes.Clone(j.input), State: j.state,
 			CreatedAt: j.createdAt, FinishedAt: j.finishedAt, RunTime: j.runTime,
 			Fails: j.fails, FailAsCompleted: j.failAsCompleted, FailMessage: j.failMessage, IsStuck: j.isStuck,
-			Gone: goneNames[j.gone],
+			Gone: goneNames[j.gone], PriceMicro: &price,
 		}
 	}
 	return snap
@@ -100,6 +105,10 @@ func (s *Server) Restore(snap Snapshot) error {
 			id: sj.RequestID, seq: int64(len(s.order)), input: bytes.Clone(sj.Input),
 			createdAt: sj.CreatedAt, runTime: max(sj.RunTime, 0),
 			fails: sj.Fails, failAsCompleted: sj.FailAsCompleted, failMessage: sj.FailMessage, isStuck: sj.IsStuck,
+			price: s.jobPrice,
+		}
+		if sj.PriceMicro != nil && *sj.PriceMicro >= 0 {
+			j.price = *sj.PriceMicro
 		}
 		for g, name := range goneNames {
 			if sj.Gone == name {

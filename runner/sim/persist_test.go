@@ -71,3 +71,33 @@ func TestSnapshotRestore(t *testing.T) {
 	other := setup(t, sim.Config{IDPrefix: "ffffffffffff", Seed: 7})
 	assert.ErrorIs(t, other.srv.Restore(snap), sim.ErrSnapshot, "another prefix")
 }
+
+// A restored job keeps the price it was created at: the result's cost
+// after a restart is what the job was charged, not zero.
+func TestSnapshotKeepsPrices(t *testing.T) {
+	t.Parallel()
+	cat := sim.DefaultCatalog()
+	for i := range cat {
+		if cat[i].ID == sim.DefaultModel {
+			cat[i].BasePriceUSD, cat[i].PriceUnit = 0.05, sim.UnitOutput
+		}
+	}
+	cfg := sim.Config{RunTime: time.Second, IDPrefix: "0123456789ab", Seed: 7, Catalog: cat}
+	first := setup(t, cfg)
+	done, running := first.submit(input(0)), ""
+	first.clock.Advance(time.Second)
+	running = first.submit(input(1))
+	b, err := json.Marshal(first.srv.Snapshot())
+	require.NoError(t, err)
+	var snap sim.Snapshot
+	require.NoError(t, json.Unmarshal(b, &snap))
+
+	second := setup(t, cfg)
+	require.NoError(t, second.srv.Restore(snap))
+	second.clock.Advance(time.Hour)
+	for _, id := range []string{done, running} {
+		code, m, _ := second.mustCall(http.MethodGet, "/v1/requests/"+id+"/result?include_cost=true", nil)
+		require.Equal(t, http.StatusOK, code, "%v", m)
+		assert.InDelta(t, 0.05, m["cost"], 1e-9, "job %s: %v", id, m)
+	}
+}
