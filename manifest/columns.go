@@ -99,6 +99,30 @@ func (c *columns) unknown(kind, name string) *problem {
 	return problemf(ErrUnknownColumn, "unknown %s %s; known names are %s", kind, quote(name), strings.Join(known, ", "))
 }
 
+// missingSources describes each mapped column the manifest lacks (has says
+// which it has), suggesting a name among names: the manifest's columns or
+// keys. A typo in a mapping would otherwise leave its field unset on every
+// row, silently when the misspelt column is kept.
+func (c *columns) missingSources(noun string, has func(col string) bool, names []string) []*RowError {
+	cols := make([]string, 0, len(c.mapped))
+	for col := range c.mapped {
+		if !has(col) {
+			cols = append(cols, col)
+		}
+	}
+	slices.Sort(cols)
+	var errs []*RowError
+	for _, col := range cols {
+		f := c.schema.slotName(c.mapped[col])
+		p := problemf(ErrBadMapping, "map %s=%s: %s %s", f, printable(col, 64), noun, quote(col))
+		if sugg := suggestColumn(names, col); sugg != "" {
+			p.msg += fmt.Sprintf("; did you mean %s?", quote(sugg))
+		}
+		errs = append(errs, &RowError{Field: f, Err: p})
+	}
+	return errs
+}
+
 // appendKept appends one kept column to the row's JSON object of them.
 func appendKept(raw *rawRow, name string, jsonValue []byte) {
 	if raw.kept == nil {
