@@ -78,7 +78,7 @@ func paramColumns(fields []string) []string {
 // csvRow is one job in a CSV export, but for the model's input fields,
 // which depend on the model and go between Line and State; gocsv writes
 // its fields in order, each under its tag. Text goes through csvText,
-// which neutralises terminal escapes.
+// which neutralises terminal escapes and spreadsheet formulas.
 type csvRow struct {
 	Key           csvText `csv:"key"`
 	Line          csvText `csv:"line"`
@@ -103,12 +103,13 @@ type csvRow struct {
 }
 
 // csvText is a CSV export value. It is written with the control
-// characters that drive a terminal escaped (see escapeControls): an
-// export to stdout must not retitle or clear the user's terminal.
+// characters that drive a terminal escaped (an export to stdout must not
+// retitle or clear the user's terminal) and a formula quoted (a
+// spreadsheet must not run it): see results.CSVCell.
 type csvText string
 
 // MarshalCSV implements gocsv.TypeMarshaller.
-func (t csvText) MarshalCSV() (string, error) { return results.EscapeControls(string(t)), nil }
+func (t csvText) MarshalCSV() (string, error) { return results.CSVCell(string(t)), nil }
 
 var _ gocsv.TypeMarshaller = csvText("")
 
@@ -158,7 +159,11 @@ func NewIndexWriterFor(w io.Writer, f Format, l CSVLayout) (IndexWriter, error) 
 		// copy in memory rather than a write(2) per row.
 		bw := bufio.NewWriter(w)
 		cw := csv.NewWriter(bw)
-		if err := cw.Write(CSVColumnsFor(l)); err != nil {
+		header := CSVColumnsFor(l)
+		for i, h := range header {
+			header[i] = results.CSVCell(h) // kept columns are named by the manifest
+		}
+		if err := cw.Write(header); err != nil {
 			return nil, err
 		}
 		return &csvWriter{bw: bw, cw: cw, fields: paramColumns(l.Fields), kept: l.Kept}, nil
@@ -250,7 +255,7 @@ func (w *csvWriter) Write(e results.Entry) error {
 	// The model's fields go after key and line, as the header has them.
 	rec := slices.Grow(w.rec.rec[:2:2], len(w.fields)+len(w.rec.rec)-2)
 	for _, f := range w.fields {
-		rec = append(rec, results.EscapeControls(in.Text(f)))
+		rec = append(rec, results.CSVCell(in.Text(f)))
 	}
 	rec = append(rec, w.rec.rec[2:]...)
 	if len(w.kept) > 0 {
@@ -278,7 +283,7 @@ func appendKept(rec []string, names []string, columns json.RawMessage) []string 
 		if ok && json.Unmarshal(v, &s) != nil {
 			s = string(v)
 		}
-		rec = append(rec, results.EscapeControls(s))
+		rec = append(rec, results.CSVCell(s))
 	}
 	return rec
 }
