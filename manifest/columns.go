@@ -23,15 +23,16 @@ const slotKept = -2
 // mapping of Config.Map first, then the schema's names and aliases, then
 // the columns Config.Keep carries along.
 type columns struct {
-	schema  *Schema
-	mapped  map[string]int // column → slot, from Config.Map
-	taken   map[string]bool
-	keep    map[string]bool
-	keepAll bool
+	schema   *Schema
+	mapped   map[string]int // column → slot, from Config.Map
+	taken    map[string]bool
+	keep     map[string]bool
+	keepAll  bool
+	reserved []string
 }
 
 func newColumns(s *Schema, cfg Config) (*columns, error) {
-	c := &columns{schema: s, mapped: map[string]int{}, taken: map[string]bool{}, keep: map[string]bool{}}
+	c := &columns{schema: s, mapped: map[string]int{}, taken: map[string]bool{}, keep: map[string]bool{}, reserved: cfg.Reserved}
 	fields := make([]string, 0, len(cfg.Map))
 	for f := range cfg.Map {
 		fields = append(fields, f)
@@ -62,10 +63,37 @@ func newColumns(s *Schema, cfg Config) (*columns, error) {
 		case "*":
 			c.keepAll = true
 		default:
+			if own := c.ownColumn(k); own != "" {
+				return nil, fmt.Errorf("keep %s: %w: %s", k, ErrBadMapping, reservedProblem(k, own).msg)
+			}
 			c.keep[k] = true
 		}
 	}
 	return c, nil
+}
+
+// ownColumn returns the export's own column that a kept column named name
+// would shadow, or "".
+func (c *columns) ownColumn(name string) string {
+	for _, r := range c.reserved {
+		if strings.EqualFold(r, name) {
+			return r
+		}
+	}
+	return ""
+}
+
+// reservedProblem says a kept column would shadow the export's own.
+func reservedProblem(name, own string) *problem {
+	return problemf(ErrReservedColumn, "column %s would be kept with the results, but %q is one of pikabatch's own columns in the CSV export, which it would shadow; rename it in the manifest, or map a field to it", quote(name), own)
+}
+
+// keptProblem returns the problem with keeping the column name, or nil.
+func (c *columns) keptProblem(name string) *problem {
+	if own := c.ownColumn(name); own != "" {
+		return reservedProblem(name, own)
+	}
+	return nil
 }
 
 // lookup returns the slot of a column or key name (already trimmed):

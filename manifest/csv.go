@@ -80,6 +80,8 @@ func newCSVSource(br *bufio.Reader, name string, cmap *columns, maxRow int) (*cs
 			bad(fieldName(col), cmap.unknown("column", col).also(ErrBadHeader))
 		case f == slotKept && keptAt[col] != 0:
 			bad(col, problemf(ErrBadHeader, "column %q appears twice (columns %d and %d)", col, keptAt[col], i+1))
+		case f == slotKept && cmap.keptProblem(col) != nil:
+			bad(fieldName(col), cmap.keptProblem(col).also(ErrBadHeader))
 		case f == slotKept:
 			s.cols[i] = slotKept
 			keptAt[col] = i + 1

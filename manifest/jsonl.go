@@ -236,6 +236,10 @@ func (s *jsonlSource) setValue(raw *rawRow, key string, v []byte) {
 		return
 	}
 	if slot == slotKept {
+		if p := s.cmap.keptProblem(name); p != nil {
+			fail(fieldName(name), p)
+			return
+		}
 		if slices.Contains(raw.keptNames, name) {
 			fail(name, problemf(ErrMalformed, "key %q appears twice", name))
 			return

@@ -77,6 +77,12 @@ type Config struct {
 	// verbatim, into Row.Kept; "*" keeps every such column. Any other
 	// unknown column is still an error.
 	Keep []string
+	// Reserved names the columns a kept column may not take, compared
+	// ignoring case: the columns the batch's CSV export writes itself
+	// (state, file, request_id...), which a kept column of the same name
+	// would shadow for a reader of the export. A kept column so named is
+	// an error (ErrReservedColumn), whether kept by name or by "*".
+	Reserved []string
 	// Expect is the Summary of an earlier pass over the same file (the
 	// validation before a run). It sizes the reader's per-row key sets
 	// once, for its rows, so that their memory is taken when the reader

@@ -80,9 +80,10 @@ func ValidateConfig(ctx context.Context, path string, cfg Config, fn func(Row) e
 	return r.Summary(), nil
 }
 
-// unknownKeys folds the errors of an unknown JSONL key into the first, so
-// that a key a dataset has on every line is one error saying on how many
-// lines it is, rather than one per line that buries the rest. CSV names
+// unknownKeys folds the errors of an unknown JSONL key (or a kept one that
+// would shadow an export column) into the first, so that a key a dataset
+// has on every line is one error saying on how many lines it is, rather
+// than one per line that buries the rest. CSV names
 // its columns once, in the header, and needs no folding.
 type unknownKeys map[string]*repeatedKey
 
@@ -93,7 +94,7 @@ type repeatedKey struct {
 
 // add adds re to verr unless it repeats an unknown key already added.
 func (u unknownKeys) add(verr *ValidationError, re *RowError) {
-	if re.Line == 0 || re.Field == "" || !errors.Is(re, ErrUnknownColumn) || errors.Is(re, ErrBadHeader) {
+	if re.Line == 0 || re.Field == "" || !(errors.Is(re, ErrUnknownColumn) || errors.Is(re, ErrReservedColumn)) || errors.Is(re, ErrBadHeader) {
 		verr.add(re)
 		return
 	}
@@ -111,8 +112,11 @@ func (u unknownKeys) tell() {
 		if k.lines < 2 {
 			continue
 		}
-		p := &problem{msg: fmt.Sprintf("%v (on %d lines, from this one on); to read it, map a field to it (--map FIELD=%s) or keep it with the results (--keep-columns %s)",
-			k.first.Err, k.lines, name, name), kinds: []error{k.first.Err}}
+		msg := fmt.Sprintf("%v (on %d lines, from this one on)", k.first.Err, k.lines)
+		if !errors.Is(k.first, ErrReservedColumn) {
+			msg += fmt.Sprintf("; to read it, map a field to it (--map FIELD=%s) or keep it with the results (--keep-columns %s)", name, name)
+		}
+		p := &problem{msg: msg, kinds: []error{k.first.Err}}
 		k.first.Err = p
 	}
 }

@@ -33,3 +33,25 @@ func TestMapTypoSubmitsNothing(t *testing.T) {
 	}
 	assert.Zero(t, srv.Counters().Submits, "a mapping typo sends nothing")
 }
+
+// TestKeptColumnsCannotShadowExportColumns: --keep-columns '*' on a
+// manifest with a column named like the export's own (state, file) is
+// refused before anything is sent: the CSV export would have two state
+// columns, and readers take the kept one for the job's own.
+func TestKeptColumnsCannotShadowExportColumns(t *testing.T) {
+	srv := startSim(t, sim.Config{})
+	dir := t.TempDir()
+	m := writeFile(t, filepath.Join(dir, "data.csv"), "image,state,file\nhttps://img.example.com/a.png,done,../../etc/passwd\n")
+	code, _, stderr := invoke(t, nil, "validate", "--manifest", m, "--keep-columns", "*")
+	assert.Equal(t, exitDataErr, code, stderr)
+	assert.Contains(t, stderr, `"state" is one of pikabatch's own columns`)
+
+	code, _, stderr = invoke(t, tokenEnv(srv.APIURL), "run", "--manifest", m, "--keep-columns", "*",
+		"--out", filepath.Join(dir, "out"), "--results-format", "csv", "--progress", "off")
+	assert.Equal(t, exitDataErr, code, stderr)
+	assert.Contains(t, stderr, `"file" is one of pikabatch's own columns`)
+
+	code, _, stderr = invoke(t, nil, "validate", "--manifest", m, "--keep-columns", "request_id")
+	assert.Equal(t, exitUsage, code, stderr)
+	assert.Zero(t, srv.Counters().Submits)
+}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/pikabatch/pikabatch/manifest"
 	"github.com/pikabatch/pikabatch/runner/api"
+	"github.com/pikabatch/pikabatch/runner/live"
 	"github.com/pikabatch/pikabatch/runner/price"
 )
 
@@ -130,7 +131,7 @@ func checkValidateOptions(o validateOptions) (manifest.Config, error) {
 	if f.Schema, err = loadSchema(o.model, o.schema); err != nil {
 		return f, err
 	}
-	f.Map, f.Keep = o.columnMap, o.keepColumns
+	f.Map, f.Keep, f.Reserved = o.columnMap, o.keepColumns, live.OwnColumns()
 	if !o.checkURLs {
 		return f, nil
 	}

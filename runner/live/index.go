@@ -67,6 +67,12 @@ func CSVColumnsFor(l CSVLayout) []string {
 	return slices.Concat(h[:2], paramColumns(l.Fields), h[2:], l.Kept)
 }
 
+// OwnColumns are the columns of a CSV export that pikabatch fills itself
+// whatever the model (key, line, state, request_id, file...): a kept
+// manifest column of one of these names would shadow it for a reader of
+// the export, so the manifest refuses one (manifest.Config.Reserved).
+func OwnColumns() []string { return CSVColumnsFor(CSVLayout{Fields: []string{}}) }
+
 // paramColumns are the export's columns of the model's input fields.
 func paramColumns(fields []string) []string {
 	if fields == nil {
