@@ -41,17 +41,20 @@ func newColumns(s *Schema, cfg Config) (*columns, error) {
 	for _, f := range fields {
 		col := strings.TrimSpace(cfg.Map[f])
 		slot, ok := s.lookupColumn(f)
+		// Names are printed escaped: the schema's come from a file or the
+		// catalog, and reach the terminal.
+		pf, pcol := printable(f, 0), printable(col, 0)
 		if !ok {
 			if sugg := suggestColumn(s.known(), f); sugg != "" {
-				return nil, fmt.Errorf("map %s=%s: %w: the model has no field %q; did you mean %q?", f, col, ErrBadMapping, f, sugg)
+				return nil, fmt.Errorf("map %s=%s: %w: the model has no field %q; did you mean %q?", pf, pcol, ErrBadMapping, f, sugg)
 			}
-			return nil, fmt.Errorf("map %s=%s: %w: the model has no field %q; its fields are %s", f, col, ErrBadMapping, f, strings.Join(s.Fields(), ", "))
+			return nil, fmt.Errorf("map %s=%s: %w: the model has no field %q; its fields are %s", pf, pcol, ErrBadMapping, f, printable(strings.Join(s.Fields(), ", "), 0))
 		}
 		if col == "" {
-			return nil, fmt.Errorf("map %s=: %w: no column named", f, ErrBadMapping)
+			return nil, fmt.Errorf("map %s=: %w: no column named", pf, ErrBadMapping)
 		}
 		if prev, dup := c.mapped[col]; dup {
-			return nil, fmt.Errorf("map: %w: column %q is mapped to both %s and %s", ErrBadMapping, col, s.slotName(prev), s.slotName(slot))
+			return nil, fmt.Errorf("map: %w: column %q is mapped to both %s and %s", ErrBadMapping, col, printable(s.slotName(prev), 0), printable(s.slotName(slot), 0))
 		}
 		c.mapped[col] = slot
 		c.taken[s.slotName(slot)] = true
@@ -64,7 +67,7 @@ func newColumns(s *Schema, cfg Config) (*columns, error) {
 			c.keepAll = true
 		default:
 			if own := c.ownColumn(k); own != "" {
-				return nil, fmt.Errorf("keep %s: %w: %s", k, ErrBadMapping, reservedProblem(k, own).msg)
+				return nil, fmt.Errorf("keep %s: %w: %s", printable(k, 0), ErrBadMapping, reservedProblem(k, own).msg)
 			}
 			c.keep[k] = true
 		}

@@ -125,7 +125,9 @@ func (e *RowError) Error() string {
 		b.WriteString(": ")
 	}
 	if e.Err != nil {
-		b.WriteString(e.Err.Error())
+		// The message may name a schema's properties, which a catalog or
+		// a schema file gives: escaped too.
+		b.WriteString(printable(e.Err.Error(), 0))
 	} else {
 		b.WriteString("invalid row")
 	}

@@ -157,7 +157,7 @@ func printValidation(stdout io.Writer, o validateOptions, sum manifest.Summary) 
 	}
 	sort.Strings(res)
 	for _, r := range res {
-		fmt.Fprintf(stdout, "  resolution %-6s %d\n", r, sum.ByResolution[r])
+		fmt.Fprintf(stdout, "  resolution %-6s %d\n", manifest.Printable(r), sum.ByResolution[r])
 	}
 	durs := make([]int, 0, len(sum.ByDuration))
 	for d := range sum.ByDuration {
