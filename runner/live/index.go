@@ -172,7 +172,12 @@ func NewIndexWriterFor(w io.Writer, f Format, l CSVLayout) (IndexWriter, error) 
 		if err := cw.Write(header); err != nil {
 			return nil, err
 		}
-		return &csvWriter{bw: bw, cw: cw, fields: paramColumns(l.Fields), kept: l.Kept}, nil
+		fields := paramColumns(l.Fields)
+		col := make(map[string]int, len(fields))
+		for i, f := range fields {
+			col[f] = i
+		}
+		return &csvWriter{bw: bw, cw: cw, fields: fields, col: col, kept: l.Kept}, nil
 	}
 	return nil, fmt.Errorf("unknown export format %q", f)
 }
@@ -199,6 +204,7 @@ type csvWriter struct {
 	bw     *bufio.Writer
 	cw     *csv.Writer
 	fields []string
+	col    map[string]int // field → its index in fields
 	kept   []string
 	row    [1]csvRow // gocsv's input; reused
 	rec    recordWriter
@@ -259,10 +265,17 @@ func (w *csvWriter) Write(e results.Entry) error {
 		return err
 	}
 	// The model's fields go after key and line, as the header has them.
+	// One pass over the set fields, each to its column: a wide schema's
+	// row costs its size, not its size squared.
 	rec := slices.Grow(w.rec.rec[:2:2], len(w.fields)+len(w.rec.rec)-2)
-	for _, f := range w.fields {
-		rec = append(rec, results.CSVCell(in.Text(f)))
+	for range w.fields {
+		rec = append(rec, "")
 	}
+	in.EachText(func(name, text string) {
+		if i, ok := w.col[name]; ok {
+			rec[2+i] = results.CSVCell(text)
+		}
+	})
 	rec = append(rec, w.rec.rec[2:]...)
 	if len(w.kept) > 0 {
 		rec = appendKept(rec, w.kept, e.Columns)
