@@ -38,6 +38,14 @@ func TestSchemaNamesReachTheTerminalEscaped(t *testing.T) {
 	assert.Equal(t, exitUsage, code, stderr)
 	assert.NotRegexp(t, rawControls, stderr+stdout)
 
+	files := writeFile(t, filepath.Join(dir, "files.json"), `{"type":"object","properties":{
+		"image\u001b[2J":{"type":"string","format":"uri"},"mask\u001b]0;x\u0007":{"type":"string","format":"uri"}}}`)
+	m2 := writeFile(t, filepath.Join(dir, "m2.jsonl"), `{"image\u001b[2J":"http://127.0.0.1:1/a.png","mask\u001b]0;x\u0007":"http://127.0.0.1:1/b.png"}`+"\n")
+	code, stdout, stderr = invoke(t, nil, "validate", "--manifest", m2, "--schema", files, "--check-urls", "--check-rps", "1000")
+	assert.Equal(t, exitDataErr, code, stderr)
+	assert.Contains(t, stdout, `image\x1b[2J`, "--check-urls names each file field, escaped")
+	assert.NotRegexp(t, rawControls, stderr+stdout)
+
 	var out bytes.Buffer
 	require.NoError(t, printModel(&out, api.Model{ID: "x/y\x1b[2J", DisplayName: "Y\x1b]0;t\a", Categories: []string{"c\x1b[1m"},
 		InputSchema: json.RawMessage(hostileSchema)}, false))
