@@ -231,14 +231,8 @@ func (c *checker) coerce(p *property, v *rawValue) (val value, set bool, err err
 	case kindNumber:
 		switch {
 		case t.has(tNumber):
-			if n, err := strconv.ParseInt(v.text, 10, 64); err == nil {
-				return intValue(n), true, nil
-			}
-			f, _ := strconv.ParseFloat(v.text, 64) // valid JSON: it parses, perhaps to ±Inf
-			if math.IsInf(f, 0) {
-				return val, false, problemf(ErrInvalidType, "%s is too large for a number", quote(v.text))
-			}
-			return floatValue(f), true, nil
+			val, err := parseNumber(v.text)
+			return val, err == nil, err
 		case t.has(tInteger):
 			n, err := parseInteger(v.text)
 			return intValue(n), err == nil, err
@@ -286,14 +280,9 @@ func coerceText(p *property, text string) (value, bool, error) {
 		}
 	}
 	if t.has(tNumber) {
-		if f, err := strconv.ParseFloat(text, 64); err == nil && !math.IsInf(f, 0) && !math.IsNaN(f) {
-			if n, err := strconv.ParseInt(text, 10, 64); err == nil {
-				return intValue(n), true, nil
-			}
-			return floatValue(f), true, nil
-		}
-		if !t.has(tBoolean | tArray | tObject | tString) {
-			return value{}, false, problemf(ErrInvalidType, "%s is not a number", quote(text))
+		val, err := parseNumber(text)
+		if err == nil || !t.has(tBoolean|tArray|tObject|tString) {
+			return val, err == nil, err
 		}
 	}
 	if t.has(tBoolean) {
@@ -513,7 +502,91 @@ func libraryKind(k jsonschema.ErrorKind) error {
 	return ErrInvalidValue
 }
 
+// parseNumber reads a number written as JSON writes one (see isJSONNumber),
+// an integer when it is one that fits in 64 bits. Go's other spellings
+// (0x1p4, 1_000, .5, 05, Inf) are refused: the API would get another text than the one
+// written, or a value the user did not mean. So is a non-zero number too
+// small for a float64, which would go out as 0, and one too large for it.
+func parseNumber(s string) (value, error) {
+	if !isJSONNumber(s) {
+		if !strings.ContainsAny(s, "0123456789") {
+			return value{}, problemf(ErrInvalidType, "%s is not a number", quote(s))
+		}
+		return value{}, problemf(ErrInvalidType, "%s is not a number; write it as JSON does, in decimal digits with an optional '.' and exponent (1000, 0.5, 1.5e-3)", quote(s))
+	}
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return intValue(n), nil
+	}
+	f, _ := strconv.ParseFloat(s, 64) // JSON syntax: it parses, perhaps to ±Inf or 0
+	switch {
+	case math.IsInf(f, 0):
+		return value{}, problemf(ErrInvalidType, "%s is too large for a number", quote(s))
+	case f == 0 && hasNonZeroDigit(s):
+		return value{}, problemf(ErrInvalidType, "%s is too small to send as a number: it would be 0", quote(s)).also(ErrOutOfRange)
+	}
+	return floatValue(f), nil
+}
+
+// isJSONNumber reports whether s is a number in JSON's grammar,
+// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?, or such a number with
+// a '+' sign: earlier versions read "+7" as 7, and the keys of batches
+// begun then must not change.
+func isJSONNumber(s string) bool {
+	i := 0
+	if strings.HasPrefix(s, "+") && !strings.HasPrefix(s, "+-") {
+		i++
+	}
+	digits := func() int {
+		j := i
+		for i < len(s) && '0' <= s[i] && s[i] <= '9' {
+			i++
+		}
+		return i - j
+	}
+	if i < len(s) && s[i] == '-' {
+		i++
+	}
+	if i < len(s) && s[i] == '0' {
+		i++
+	} else if digits() == 0 {
+		return false
+	}
+	if i < len(s) && s[i] == '.' {
+		i++
+		if digits() == 0 {
+			return false
+		}
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		if digits() == 0 {
+			return false
+		}
+	}
+	return i == len(s)
+}
+
+// hasNonZeroDigit reports whether the digits of a JSON number before its
+// exponent are not all zero.
+func hasNonZeroDigit(s string) bool {
+	for i := 0; i < len(s) && s[i] != 'e' && s[i] != 'E'; i++ {
+		if '1' <= s[i] && s[i] <= '9' {
+			return true
+		}
+	}
+	return false
+}
+
+// parseInteger reads an integer written as JSON writes one (see
+// isJSONNumber), in 64 bits: no leading zeros, underscores or other bases,
+// which Go reads as another number than a user or the API might.
 func parseInteger(s string) (int64, error) {
+	if !isJSONNumber(s) || strings.ContainsAny(s, ".eE") {
+		return 0, problemf(ErrInvalidInteger, "%s is not an integer", quote(s))
+	}
 	n, err := strconv.ParseInt(s, 10, 64)
 	if errors.Is(err, strconv.ErrRange) {
 		return 0, problemf(ErrInvalidInteger, "%s does not fit in a 64-bit integer", quote(s))

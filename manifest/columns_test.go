@@ -81,9 +81,10 @@ func TestUnknownColumnWithMap(t *testing.T) {
 	cfg := manifest.Config{Map: map[string]string{"promptText": "caption"}}
 	_, errs, err := readCfg(t, cfg, "m.jsonl", `{"image":"https://img.example.com/a.png","captoin":"x"}`+"\n")
 	require.NoError(t, err)
-	require.Len(t, errs, 1)
+	require.Len(t, errs, 2, "the unknown key, then the mapped key no line has")
 	assert.ErrorIs(t, errs[0], manifest.ErrUnknownColumn)
 	assert.Equal(t, `m.jsonl:1: field captoin: unknown key "captoin"; did you mean "caption"? (names are case-sensitive)`, errs[0].Error())
+	assert.ErrorIs(t, errs[1], manifest.ErrBadMapping)
 
 	_, _, err = readCfg(t, manifest.Config{Map: map[string]string{"image": "url"}}, "m.csv", "caption\nx\n")
 	assert.ErrorIs(t, err, manifest.ErrUnknownColumn)

@@ -94,6 +94,10 @@ var brokenCorpus = map[string]corpusWant{
 	// Issue 14 item 16: names holding terminal escapes are printed escaped.
 	"bad-header-escape.csv":      {1, `\x1b[2Jevil`, manifest.ErrUnknownColumn},
 	"bad-jsonl-key-escape.jsonl": {2, `\x1b]0;pwned\a`, manifest.ErrUnknownColumn},
+	// Numbers are read in JSON's syntax only, as the API will read them.
+	"bad-seed-hex.csv":          {3, "seed", manifest.ErrInvalidInteger},
+	"bad-seed-underscore.csv":   {3, "seed", manifest.ErrInvalidInteger},
+	"bad-seed-leading-zero.csv": {3, "seed", manifest.ErrInvalidInteger},
 }
 
 func TestCorpus(t *testing.T) {

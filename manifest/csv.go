@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -79,6 +80,8 @@ func newCSVSource(br *bufio.Reader, name string, cmap *columns, maxRow int) (*cs
 			bad(fieldName(col), cmap.unknown("column", col).also(ErrBadHeader))
 		case f == slotKept && keptAt[col] != 0:
 			bad(col, problemf(ErrBadHeader, "column %q appears twice (columns %d and %d)", col, keptAt[col], i+1))
+		case f == slotKept && cmap.keptProblem(col) != nil:
+			bad(fieldName(col), cmap.keptProblem(col).also(ErrBadHeader))
 		case f == slotKept:
 			s.cols[i] = slotKept
 			keptAt[col] = i + 1
@@ -92,7 +95,12 @@ func newCSVSource(br *bufio.Reader, name string, cmap *columns, maxRow int) (*cs
 			s.cols[i] = f
 		}
 	}
-	if !hasProblem(problems, ErrUnknownColumn) {
+	for _, re := range cmap.missingSources("the manifest has no column", func(col string) bool { return slices.Contains(s.header, col) }, s.header) {
+		re.File, re.Line = name, line
+		re.Err.(*problem).also(ErrBadHeader)
+		problems = append(problems, re)
+	}
+	if !hasProblem(problems, ErrUnknownColumn) && !hasProblem(problems, ErrBadMapping) {
 		for i, p := range schema.props {
 			if p.required && seen[i+1] == 0 {
 				bad(p.name, missingColumn(p).also(ErrBadHeader).also(ErrRequired))
@@ -185,6 +193,10 @@ func (s *csvSource) read(raw *rawRow) error {
 		return nil
 	}
 }
+
+// finish has nothing to add: the header told every problem with the
+// columns.
+func (s *csvSource) finish() []*RowError { return nil }
 
 // lastLine returns the line on which rec ends: quoted fields may span
 // lines.

@@ -90,6 +90,11 @@ func isSecretParam(name string) bool {
 	return false
 }
 
+// Printable returns s with every character a terminal might act on
+// escaped, as printable does: for words a schema or catalog gives
+// (property names, enums, model names), which are printed to a terminal.
+func Printable(s string) string { return printable(s, 0) }
+
 // printable returns s with every character a terminal might act on (C0 and
 // C1 controls, DEL, bidirectional and other invisible format characters,
 // invalid UTF-8) escaped as in Go's %q (\x1b, \u202e), and everything else,

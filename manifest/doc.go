@@ -39,6 +39,11 @@ integer, as Pika's seed and duration always allowed). id may be a number.
 A CSV cell is coerced by its field's type in the schema: integer (base 10,
 optional sign, 64 bits), number (a decimal or exponent form), boolean (true
 or false, any case), array or object (the cell holds JSON), string (as is).
+Numbers and integers are written as JSON writes them, plus an optional '+'
+that earlier versions read: hex (0x1p4), underscores (1_000), leading zeros
+(007), ".5" or "Inf" are refused, as the API would not read them as the
+user meant; so is a non-zero number too small for a float64 (1e-400),
+which would go out as 0.
 A field allowing several types takes the first of integer, number, boolean,
 array/object that parses, else a string. A field without a type takes the
 types of its enum, else any value (a CSV cell is then a string). Numbers

@@ -20,6 +20,11 @@ var (
 	// as "promt" cannot silently drop the prompt.
 	ErrUnknownColumn = errors.New("unknown column")
 
+	// ErrReservedColumn means a kept column (Config.Keep) has the name of
+	// one of the export's own columns (Config.Reserved): a reader of the
+	// export would take its value for the job's own.
+	ErrReservedColumn = errors.New("kept column shadows an export column")
+
 	// ErrInvalidURL means the image is not an absolute https URL with a
 	// host (http only for a loopback host), holds a user name or password,
 	// or is longer than MaxImageURLBytes.
@@ -120,7 +125,9 @@ func (e *RowError) Error() string {
 		b.WriteString(": ")
 	}
 	if e.Err != nil {
-		b.WriteString(e.Err.Error())
+		// The message may name a schema's properties, which a catalog or
+		// a schema file gives: escaped too.
+		b.WriteString(printable(e.Err.Error(), 0))
 	} else {
 		b.WriteString("invalid row")
 	}

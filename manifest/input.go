@@ -10,6 +10,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -236,6 +237,15 @@ func (in Input) Text(name string) string {
 	return v.text()
 }
 
+// EachText calls fn with each set field's name and its value as Text
+// gives it, in body order: one pass for a caller that wants every field,
+// where Text for each would be quadratic in a wide schema.
+func (in Input) EachText(fn func(name, text string)) {
+	for _, f := range in.fields {
+		fn(f.name, f.v.text())
+	}
+}
+
 // Fields returns the set fields in body order.
 func (in Input) Fields() []Field {
 	fs := make([]Field, len(in.fields))
@@ -287,6 +297,7 @@ func (in *Input) UnmarshalJSON(b []byte) error {
 	}
 	var out Input
 	var err error
+	at := map[string]int{} // field → index in out: a wide body is read in linear time
 	objectMembers(b, func(key, v []byte) {
 		if err != nil || string(v) == "null" {
 			return
@@ -299,7 +310,12 @@ func (in *Input) UnmarshalJSON(b []byte) error {
 		var x any
 		if x, err = decodeJSON(v); err == nil {
 			if val, ok := toValue(x); ok {
-				out = out.with(name, val)
+				if i, seen := at[name]; seen {
+					out.fields[i].v = val
+				} else {
+					at[name] = len(out.fields)
+					out.fields = append(out.fields, field{name: name, v: val})
+				}
 			}
 		}
 	})
@@ -397,14 +413,18 @@ func jsonStringLen(s string) int {
 // appendCanonical appends the canonical encoding documented on Hash.
 func (in Input) appendCanonical(b []byte) []byte {
 	// Fields are few (a handful per model): order them by an insertion
-	// sort of their indexes, on the stack for up to 16 of them.
+	// sort of their indexes, on the stack for up to 16 of them; a wide
+	// schema's many fields by a sort, so that a row costs n log n.
 	var buf [16]int
 	order := buf[:0]
 	for i := range in.fields {
 		order = append(order, i)
-		for j := len(order) - 1; j > 0 && in.fields[order[j]].name < in.fields[order[j-1]].name; j-- {
+		for j := len(order) - 1; j > 0 && len(order) <= len(buf) && in.fields[order[j]].name < in.fields[order[j-1]].name; j-- {
 			order[j], order[j-1] = order[j-1], order[j]
 		}
+	}
+	if len(order) > len(buf) {
+		slices.SortFunc(order, func(a, b int) int { return strings.Compare(in.fields[a].name, in.fields[b].name) })
 	}
 	b = append(b, '{')
 	for k, i := range order {

@@ -22,6 +22,21 @@ type jsonlSource struct {
 	line   int
 	buf    []byte
 	maxRow int
+	// mappedSeen holds the mapped keys (Config.Map) met on any line, and
+	// others up to maxOtherKeys keys that are no field, to suggest one for
+	// a mapped key no line has.
+	mappedSeen map[string]bool
+	others     []string
+}
+
+// maxOtherKeys bounds jsonlSource.others: a did-you-mean needs the few
+// names a dataset repeats, not every key of a hostile file.
+const maxOtherKeys = 256
+
+// finish reports each mapped key that no line has: keys vary by line, so
+// only the whole file tells a typo from a field some rows leave unset.
+func (s *jsonlSource) finish() []*RowError {
+	return s.cmap.missingSources("no line of the manifest has the key", func(col string) bool { return s.mappedSeen[col] }, s.others)
 }
 
 func newJSONLSource(br *bufio.Reader, name string, cmap *columns, maxRow int) (*jsonlSource, []*RowError, error) {
@@ -215,11 +230,16 @@ func (s *jsonlSource) setValue(raw *rawRow, key string, v []byte) {
 		raw.errs = append(raw.errs, &RowError{Line: raw.line, Field: f, Err: p})
 	}
 	slot, ok := s.cmap.lookup(name)
+	s.note(name, slot, ok)
 	if !ok {
 		fail(fieldName(name), s.cmap.unknown("key", name))
 		return
 	}
 	if slot == slotKept {
+		if p := s.cmap.keptProblem(name); p != nil {
+			fail(fieldName(name), p)
+			return
+		}
 		if slices.Contains(raw.keptNames, name) {
 			fail(name, problemf(ErrMalformed, "key %q appears twice", name))
 			return
@@ -268,6 +288,23 @@ func (s *jsonlSource) setValue(raw *rawRow, key string, v []byte) {
 			val.bad = true
 			fail(name, problemf(ErrMalformed, "must be a string, not %s", kindName(val.kind)))
 		}
+	}
+}
+
+// note records a key for finish: a mapped one as seen, another that is no
+// field as a name to suggest.
+func (s *jsonlSource) note(name string, slot int, ok bool) {
+	if _, mapped := s.cmap.mapped[name]; mapped {
+		if !s.mappedSeen[name] {
+			if s.mappedSeen == nil {
+				s.mappedSeen = map[string]bool{}
+			}
+			s.mappedSeen[name] = true
+		}
+		return
+	}
+	if len(s.cmap.mapped) > 0 && (!ok || slot == slotKept) && len(s.others) < maxOtherKeys && !slices.Contains(s.others, name) {
+		s.others = append(s.others, name)
 	}
 }
 

@@ -54,6 +54,9 @@ type source interface {
 	// with the row go into raw; read returns io.EOF after the last row and
 	// any other error only if reading failed.
 	read(raw *rawRow) error
+	// finish returns the problems only the whole file shows, once read
+	// to its end.
+	finish() []*RowError
 }
 
 var errClosed = errors.New("manifest reader is closed")
@@ -74,6 +77,12 @@ type Config struct {
 	// verbatim, into Row.Kept; "*" keeps every such column. Any other
 	// unknown column is still an error.
 	Keep []string
+	// Reserved names the columns a kept column may not take, compared
+	// ignoring case: the columns the batch's CSV export writes itself
+	// (state, file, request_id...), which a kept column of the same name
+	// would shadow for a reader of the export. A kept column so named is
+	// an error (ErrReservedColumn), whether kept by name or by "*".
+	Reserved []string
 	// Expect is the Summary of an earlier pass over the same file (the
 	// validation before a run). It sizes the reader's per-row key sets
 	// once, for its rows, so that their memory is taken when the reader
@@ -188,7 +197,8 @@ func newReader(r io.Reader, name string, cfg Config, maxRow int) (*Reader, error
 // call Next again to go on with the next row. A ValidationError unwraps to
 // its RowErrors, so errors.As with a *RowError finds the first problem in
 // either case. A manifest without any row yields one *RowError wrapping
-// ErrEmpty.
+// ErrEmpty. Problems only the whole file shows (a mapped JSONL key that no
+// line has) come the same way after the last row, before io.EOF.
 //
 // After the last row Next returns io.EOF. Any other error is fatal (reading
 // failed) and is returned again by later calls.
@@ -203,7 +213,7 @@ func (r *Reader) Next() (Row, error) {
 		if r.rows == 0 {
 			return Row{}, &RowError{File: r.name, Err: problemf(ErrEmpty, "the manifest has no rows")}
 		}
-		return Row{}, io.EOF
+		return Row{}, r.finish()
 	}
 	if err != nil {
 		r.err = fmt.Errorf("read manifest %s: %w", r.name, err)
@@ -222,6 +232,22 @@ func (r *Reader) Next() (Row, error) {
 		return Row{}, errs[0]
 	}
 	return Row{}, &ValidationError{File: r.name, Errors: errs, Total: len(errs)}
+}
+
+// finish returns the source's problems with the file as a whole, as a
+// *RowError or a *ValidationError, or io.EOF if it has none.
+func (r *Reader) finish() error {
+	errs := r.src.finish()
+	for _, re := range errs {
+		re.File = r.name
+	}
+	switch len(errs) {
+	case 0:
+		return io.EOF
+	case 1:
+		return errs[0]
+	}
+	return &ValidationError{File: r.name, Errors: errs, Total: len(errs)}
 }
 
 // check validates a parsed row and assigns its key.

@@ -3,6 +3,7 @@ package manifest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 )
 
@@ -42,6 +43,7 @@ func ValidateConfig(ctx context.Context, path string, cfg Config, fn func(Row) e
 	defer func() { _ = r.Close() }() // read-only: nothing to lose
 
 	verr := &ValidationError{File: path}
+	keys := unknownKeys{}
 	for i := 1; ; i++ {
 		if i%1024 == 0 {
 			if err := ctx.Err(); err != nil {
@@ -63,16 +65,58 @@ func ValidateConfig(ctx context.Context, path string, cfg Config, fn func(Row) e
 			}
 		case errors.As(err, &ve):
 			for _, e := range ve.Errors {
-				verr.add(e)
+				keys.add(verr, e)
 			}
 		case errors.As(err, &re):
-			verr.add(re)
+			keys.add(verr, re)
 		default:
 			return r.Summary(), err
 		}
 	}
+	keys.tell()
 	if verr.Total > 0 {
 		return r.Summary(), verr
 	}
 	return r.Summary(), nil
+}
+
+// unknownKeys folds the errors of an unknown JSONL key (or a kept one that
+// would shadow an export column) into the first, so that a key a dataset
+// has on every line is one error saying on how many lines it is, rather
+// than one per line that buries the rest. CSV names
+// its columns once, in the header, and needs no folding.
+type unknownKeys map[string]*repeatedKey
+
+type repeatedKey struct {
+	first *RowError
+	lines int
+}
+
+// add adds re to verr unless it repeats an unknown key already added.
+func (u unknownKeys) add(verr *ValidationError, re *RowError) {
+	if re.Line == 0 || re.Field == "" || !(errors.Is(re, ErrUnknownColumn) || errors.Is(re, ErrReservedColumn)) || errors.Is(re, ErrBadHeader) {
+		verr.add(re)
+		return
+	}
+	if k, ok := u[re.Field]; ok {
+		k.lines++
+		return
+	}
+	u[re.Field] = &repeatedKey{first: re, lines: 1}
+	verr.add(re)
+}
+
+// tell rewrites the first error of each key found on several lines.
+func (u unknownKeys) tell() {
+	for name, k := range u {
+		if k.lines < 2 {
+			continue
+		}
+		msg := fmt.Sprintf("%v (on %d lines, from this one on)", k.first.Err, k.lines)
+		if !errors.Is(k.first, ErrReservedColumn) {
+			msg += fmt.Sprintf("; to read it, map a field to it (--map FIELD=%s) or keep it with the results (--keep-columns %s)", name, name)
+		}
+		p := &problem{msg: msg, kinds: []error{k.first.Err}}
+		k.first.Err = p
+	}
 }

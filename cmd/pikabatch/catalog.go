@@ -148,7 +148,7 @@ func runModels(ctx context.Context, c catalogAPI, o modelsOptions, stdout io.Wri
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "MODEL\tPRICE\tCATEGORIES\tNAME")
 	for _, m := range list.Models {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", m.ID, priceText(m), strings.Join(m.Categories, ","), m.DisplayName)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", manifest.Printable(m.ID), manifest.Printable(priceText(m)), manifest.Printable(strings.Join(m.Categories, ",")), manifest.Printable(m.DisplayName))
 	}
 	_ = tw.Flush()
 	fmt.Fprintf(stdout, "%d of %d models; pikabatch models show ID lists a model's fields\n", len(list.Models), list.Total)
@@ -277,15 +277,17 @@ func printModel(w io.Writer, m api.Model, asJSON bool) error {
 	if asJSON {
 		return writeJSON(w, modelShowJSONOf(m, fields))
 	}
-	fmt.Fprintf(w, "%s", m.ID)
+	// Every word the catalog gives is printed escaped: it reaches the
+	// terminal, and a name holding escapes must not act on it.
+	fmt.Fprintf(w, "%s", manifest.Printable(m.ID))
 	if m.DisplayName != "" {
-		fmt.Fprintf(w, " (%s)", m.DisplayName)
+		fmt.Fprintf(w, " (%s)", manifest.Printable(m.DisplayName))
 	}
 	fmt.Fprintln(w)
 	if len(m.Categories) > 0 {
-		fmt.Fprintf(w, "categories: %s\n", strings.Join(m.Categories, ", "))
+		fmt.Fprintf(w, "categories: %s\n", manifest.Printable(strings.Join(m.Categories, ", ")))
 	}
-	fmt.Fprintf(w, "price: %s\n", priceText(m))
+	fmt.Fprintf(w, "price: %s\n", manifest.Printable(priceText(m)))
 	if len(fields) == 0 {
 		fmt.Fprintln(w, "no input schema in the catalog")
 		return nil
@@ -298,7 +300,8 @@ func printModel(w io.Writer, m api.Model, asJSON bool) error {
 		if f.Required {
 			req = "yes"
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", f.Name, f.Type, req, string(f.Default), allowedText(f))
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", manifest.Printable(f.Name), manifest.Printable(f.Type), req,
+			manifest.Printable(string(f.Default)), manifest.Printable(allowedText(f)))
 	}
 	return tw.Flush()
 }

@@ -160,7 +160,9 @@ func printURLCheck(w io.Writer, path string) func(urlCheck) {
 		if ch.Field != "" {
 			key += " " + ch.Field
 		}
-		fmt.Fprintf(w, "  %s:%d %-24s %s %s — %s\n", path, ch.Line, key, verdict, ch.URL, detail)
+		// The field is named by the schema and the detail by the file's
+		// host: both are printed escaped.
+		fmt.Fprintf(w, "  %s:%d %-24s %s %s — %s\n", path, ch.Line, manifest.Printable(key), verdict, manifest.Printable(ch.URL), manifest.Printable(detail))
 	}
 }
 

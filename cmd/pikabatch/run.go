@@ -318,7 +318,7 @@ func (b *batch) checkOptions() error {
 // manifestConfig says how the batch's manifest is read.
 func (b *batch) manifestConfig() manifest.Config {
 	return manifest.Config{Format: b.format, Schema: b.schema, Map: b.o.columnMap, Keep: b.o.keepColumns,
-		Expect: b.counted}
+		Reserved: live.OwnColumns(), Expect: b.counted}
 }
 
 // requireFolder refuses an --out that exists and is not a folder (exit 73):

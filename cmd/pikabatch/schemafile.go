@@ -55,7 +55,7 @@ func exportFields(s *manifest.Schema) []string {
 // as it is (issue 12).
 func registerColumnFlags(fs *pflag.FlagSet, m *map[string]string, keep *[]string) {
 	fs.StringToStringVar(m, "map", nil, "read the model's fields from the manifest's columns: `FIELD=COLUMN,...` (promptText=caption,image=url)")
-	fs.StringSliceVar(keep, "keep-columns", nil, "carry these other `COLUMNS` (or '*' for all) verbatim into results.jsonl and exports")
+	fs.StringSliceVar(keep, "keep-columns", nil, "carry these other `COLUMNS` (or '*' for all) verbatim into results.jsonl and exports; a column named like an export column of its own (state, file, request_id...) is refused")
 }
 
 // printMapping prints the mapping validate applied.

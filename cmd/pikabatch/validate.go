@@ -12,6 +12,7 @@ import (
 
 	"github.com/pikabatch/pikabatch/manifest"
 	"github.com/pikabatch/pikabatch/runner/api"
+	"github.com/pikabatch/pikabatch/runner/live"
 	"github.com/pikabatch/pikabatch/runner/price"
 )
 
@@ -129,7 +130,7 @@ func checkValidateOptions(o validateOptions) (manifest.Config, error) {
 	if f.Schema, err = loadSchema(o.model, o.schema); err != nil {
 		return f, err
 	}
-	f.Map, f.Keep = o.columnMap, o.keepColumns
+	f.Map, f.Keep, f.Reserved = o.columnMap, o.keepColumns, live.OwnColumns()
 	if !o.checkURLs {
 		return f, nil
 	}
@@ -155,7 +156,7 @@ func printValidation(stdout io.Writer, o validateOptions, sum manifest.Summary) 
 	}
 	sort.Strings(res)
 	for _, r := range res {
-		fmt.Fprintf(stdout, "  resolution %-6s %d\n", r, sum.ByResolution[r])
+		fmt.Fprintf(stdout, "  resolution %-6s %d\n", manifest.Printable(r), sum.ByResolution[r])
 	}
 	durs := make([]int, 0, len(sum.ByDuration))
 	for d := range sum.ByDuration {

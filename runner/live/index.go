@@ -67,6 +67,12 @@ func CSVColumnsFor(l CSVLayout) []string {
 	return slices.Concat(h[:2], paramColumns(l.Fields), h[2:], l.Kept)
 }
 
+// OwnColumns are the columns of a CSV export that pikabatch fills itself
+// whatever the model (key, line, state, request_id, file...): a kept
+// manifest column of one of these names would shadow it for a reader of
+// the export, so the manifest refuses one (manifest.Config.Reserved).
+func OwnColumns() []string { return CSVColumnsFor(CSVLayout{Fields: []string{}}) }
+
 // paramColumns are the export's columns of the model's input fields.
 func paramColumns(fields []string) []string {
 	if fields == nil {
@@ -78,7 +84,7 @@ func paramColumns(fields []string) []string {
 // csvRow is one job in a CSV export, but for the model's input fields,
 // which depend on the model and go between Line and State; gocsv writes
 // its fields in order, each under its tag. Text goes through csvText,
-// which neutralises terminal escapes.
+// which neutralises terminal escapes and spreadsheet formulas.
 type csvRow struct {
 	Key           csvText `csv:"key"`
 	Line          csvText `csv:"line"`
@@ -103,12 +109,13 @@ type csvRow struct {
 }
 
 // csvText is a CSV export value. It is written with the control
-// characters that drive a terminal escaped (see escapeControls): an
-// export to stdout must not retitle or clear the user's terminal.
+// characters that drive a terminal escaped (an export to stdout must not
+// retitle or clear the user's terminal) and a formula quoted (a
+// spreadsheet must not run it): see results.CSVCell.
 type csvText string
 
 // MarshalCSV implements gocsv.TypeMarshaller.
-func (t csvText) MarshalCSV() (string, error) { return results.EscapeControls(string(t)), nil }
+func (t csvText) MarshalCSV() (string, error) { return results.CSVCell(string(t)), nil }
 
 var _ gocsv.TypeMarshaller = csvText("")
 
@@ -158,10 +165,19 @@ func NewIndexWriterFor(w io.Writer, f Format, l CSVLayout) (IndexWriter, error) 
 		// copy in memory rather than a write(2) per row.
 		bw := bufio.NewWriter(w)
 		cw := csv.NewWriter(bw)
-		if err := cw.Write(CSVColumnsFor(l)); err != nil {
+		header := CSVColumnsFor(l)
+		for i, h := range header {
+			header[i] = results.CSVCell(h) // kept columns are named by the manifest
+		}
+		if err := cw.Write(header); err != nil {
 			return nil, err
 		}
-		return &csvWriter{bw: bw, cw: cw, fields: paramColumns(l.Fields), kept: l.Kept}, nil
+		fields := paramColumns(l.Fields)
+		col := make(map[string]int, len(fields))
+		for i, f := range fields {
+			col[f] = i
+		}
+		return &csvWriter{bw: bw, cw: cw, fields: fields, col: col, kept: l.Kept}, nil
 	}
 	return nil, fmt.Errorf("unknown export format %q", f)
 }
@@ -188,6 +204,7 @@ type csvWriter struct {
 	bw     *bufio.Writer
 	cw     *csv.Writer
 	fields []string
+	col    map[string]int // field → its index in fields
 	kept   []string
 	row    [1]csvRow // gocsv's input; reused
 	rec    recordWriter
@@ -248,10 +265,17 @@ func (w *csvWriter) Write(e results.Entry) error {
 		return err
 	}
 	// The model's fields go after key and line, as the header has them.
+	// One pass over the set fields, each to its column: a wide schema's
+	// row costs its size, not its size squared.
 	rec := slices.Grow(w.rec.rec[:2:2], len(w.fields)+len(w.rec.rec)-2)
-	for _, f := range w.fields {
-		rec = append(rec, results.EscapeControls(in.Text(f)))
+	for range w.fields {
+		rec = append(rec, "")
 	}
+	in.EachText(func(name, text string) {
+		if i, ok := w.col[name]; ok {
+			rec[2+i] = results.CSVCell(text)
+		}
+	})
 	rec = append(rec, w.rec.rec[2:]...)
 	if len(w.kept) > 0 {
 		rec = appendKept(rec, w.kept, e.Columns)
@@ -278,7 +302,7 @@ func appendKept(rec []string, names []string, columns json.RawMessage) []string 
 		if ok && json.Unmarshal(v, &s) != nil {
 			s = string(v)
 		}
-		rec = append(rec, results.EscapeControls(s))
+		rec = append(rec, results.CSVCell(s))
 	}
 	return rec
 }

@@ -32,3 +32,60 @@ func EscapeControls(s string) string {
 func isTerminalControl(r rune) bool {
 	return (r < 0x20 && r != '\t' && r != '\n' && r != '\r') || (r >= 0x7f && r <= 0x9f)
 }
+
+// NeutraliseFormula returns a CSV cell that a spreadsheet would run as a
+// formula with a single quote before it, as OWASP's guidance on CSV
+// injection says: a cell starting with '=', '+', '-', '@', a tab or a
+// carriage return. A prompt or an API message such as
+// =HYPERLINK("http://…") would otherwise run when the export is opened.
+// A plain decimal number (-5, -0.25, 1e-3) is left as it is: it is no
+// formula, and a numeric column must stay numeric. It is for CSV exports
+// only; JSON keeps values as they are.
+func NeutraliseFormula(s string) string {
+	if s == "" || isPlainNumber(s) {
+		return s
+	}
+	switch s[0] {
+	case '=', '+', '-', '@', '\t', '\r':
+		return "'" + s
+	}
+	return s
+}
+
+// isPlainNumber reports whether s is -?digits[.digits][e[+-]digits].
+func isPlainNumber(s string) bool {
+	i := 0
+	digits := func() bool {
+		j := i
+		for i < len(s) && '0' <= s[i] && s[i] <= '9' {
+			i++
+		}
+		return i > j
+	}
+	if s[0] == '-' {
+		i++
+	}
+	if !digits() {
+		return false
+	}
+	if i < len(s) && s[i] == '.' {
+		i++
+		if !digits() {
+			return false
+		}
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		if !digits() {
+			return false
+		}
+	}
+	return i == len(s)
+}
+
+// CSVCell is a text value as a CSV export writes it: terminal controls
+// escaped (EscapeControls), then formulas neutralised (NeutraliseFormula).
+func CSVCell(s string) string { return NeutraliseFormula(EscapeControls(s)) }

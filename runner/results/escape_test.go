@@ -22,3 +22,13 @@ func TestEscapeControls(t *testing.T) {
 		})
 	}
 }
+
+func TestNeutraliseFormula(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"=1+1": "'=1+1", "+1+1": "'+1+1", "-1+1": "'-1+1", "@SUM(A1)": "'@SUM(A1)", "\t=1": "'\t=1", "\r=1": "'\r=1",
+		"-5": "-5", "-0.25": "-0.25", "-1e-3": "-1e-3", "5": "5", "": "", "a=b": "a=b", "-": "'-", "-5x": "'-5x", "-.5": "'-.5",
+	} {
+		assert.Equal(t, want, NeutraliseFormula(in), "%q", in)
+	}
+}
