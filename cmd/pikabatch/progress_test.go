@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/vbauerster/mpb/v8"
 
+	"github.com/pikabatch/pikabatch/runner/account"
 	"github.com/pikabatch/pikabatch/runner/api"
 	"github.com/pikabatch/pikabatch/runner/live"
 	"github.com/pikabatch/pikabatch/runner/sim"
@@ -93,9 +94,9 @@ func TestBarKeepsLogLinesWhole(t *testing.T) {
 	var out syncBuffer
 	logs := newLogSink(&out)
 	var mu sync.Mutex
-	sum := live.Figures{Rows: 10, Final: map[store.State]int{}}
+	sum := account.Figures{Rows: 10, Final: map[store.State]int{}}
 	run := &live.Run{Rows: 10, Calls: func() api.Calls { return api.Calls{Retries: 2, RateLimited: 1} },
-		Snapshot: func() live.Figures {
+		Snapshot: func() account.Figures {
 			mu.Lock()
 			defer mu.Unlock()
 			return sum
@@ -128,8 +129,8 @@ func TestBarFitsTheWidth(t *testing.T) {
 			var out syncBuffer
 			run := &live.Run{Rows: 1000,
 				Calls: func() api.Calls { return api.Calls{Retries: 12, RateLimited: 3} },
-				Snapshot: func() live.Figures {
-					return live.Figures{Rows: 400, DownloadRetries: 2, Uncertain: 1,
+				Snapshot: func() account.Figures {
+					return account.Figures{Rows: 400, DownloadRetries: 2, Uncertain: 1,
 						Final: map[store.State]int{store.StateDone: 250, store.StateFailed: 3}}
 				}}
 			refresh := make(chan any)

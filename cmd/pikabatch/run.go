@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -23,6 +24,7 @@ import (
 	"github.com/pikabatch/pikabatch/manifest"
 	"github.com/pikabatch/pikabatch/manifest/shard"
 	"github.com/pikabatch/pikabatch/runner"
+	"github.com/pikabatch/pikabatch/runner/account"
 	"github.com/pikabatch/pikabatch/runner/api"
 	"github.com/pikabatch/pikabatch/runner/live"
 	"github.com/pikabatch/pikabatch/runner/reasons"
@@ -416,7 +418,7 @@ func (b *batch) run(ctx context.Context, stdout, stderr io.Writer) error {
 		return err
 	}
 	// Before anything is sent: this folder's jobs belong to one API and model.
-	if err := bindState(ctx, st, o, b.log); err != nil {
+	if err := b.bindAndCount(ctx, st); err != nil {
 		return err
 	}
 	sp, err := b.prepareCatalog(ctx, st, apiTransport)
@@ -436,13 +438,14 @@ func (b *batch) run(ctx context.Context, stdout, stderr io.Writer) error {
 	// status, cancel and export from another terminal reach this run here.
 	ctlBatch := &live.Batch{Path: b.state.path, Store: st, Logger: b.log,
 		API: func() (live.Canceller, error) { return client, nil }, Pricer: sp.recordedPricer(),
-		Run: &live.Run{Owner: owner, Rows: b.shardRows, Snapshot: liveSnapshot(run), Calls: client.Calls}}
+		Rows: b.shardRows, BudgetUSD: budgetOf(sp),
+		Run: &live.Run{Owner: owner, Rows: b.shardRows, Snapshot: run.Snapshot, Calls: client.Calls}}
 	defer b.serveControl(ctlBatch).Close()
 
 	stopProgress := startProgress(b.progress, o.progressEvery, stderr, b.logs, ctlBatch.Run, b.jsonLog())
 	sum, runErr := run.Run(ctx, shard.Filter(rows, b.spec))
-	sum = wholeManifest(sum, b.shardRows)
 	stopProgress()
+	b.accountSpend(ctx, st, sp, &sum)
 	if ctx.Err() == nil {
 		compactState(ctx, st, b.log)
 	}
@@ -451,6 +454,41 @@ func (b *batch) run(ctx context.Context, stdout, stderr io.Writer) error {
 	b.reportSpend(ctx, stdout, stderr, st, sp, sum, runErr)
 	b.notify(ctx, sum, client.Calls(), runErr)
 	return runErr
+}
+
+// bindAndCount binds the state file to this API and model, and records the
+// manifest's rows (the shard's) for the batch's account: status and report
+// count the rows no run has reached yet as not submitted.
+func (b *batch) bindAndCount(ctx context.Context, st *store.Store) error {
+	if err := bindState(ctx, st, b.o, b.log); err != nil {
+		return err
+	}
+	if err := st.SetMeta(ctx, account.RowsMetaKey, strconv.Itoa(b.shardRows)); err != nil {
+		return fmt.Errorf("record the manifest's rows in the state file: %w", err)
+	}
+	return nil
+}
+
+// accountSpend fills the summary's spend from the state file, as status
+// reads it: reported, estimated, and what is left of the budget.
+func (b *batch) accountSpend(ctx context.Context, st briefScanner, sp *spend, sum *runner.Summary) {
+	r, err := spendOf(context.WithoutCancel(ctx), st, sp, *sum)
+	if err != nil {
+		b.log.Warn("spend not read from the state", "err", err)
+		return
+	}
+	s := account.Spend{ReportedUSD: account.Dollars(r.ReportedUSD), ReportedJobs: r.ReportedJobs,
+		EstimatedUSD: account.Dollars(r.EstimatedUSD), EstimatedJobs: r.EstimatedJobs, UnknownJobs: r.UnknownJobs}
+	s.SetBudget(budgetOf(sp))
+	sum.Account.Spend = s
+}
+
+// budgetOf is the batch's budget (0: none).
+func budgetOf(sp *spend) account.USD {
+	if sp.budget == nil {
+		return 0
+	}
+	return account.Dollars(sp.budget.Figures().LimitUSD)
 }
 
 // openState opens the state file for the run and says which request IDs
@@ -557,7 +595,7 @@ func (b *batch) notify(ctx context.Context, sum runner.Summary, calls api.Calls,
 	}
 	code := exitCode(ctx, runErr)
 	p := notifyPayload{Version: jsonVersion, Outcome: outcome(code), ExitCode: code, Manifest: b.o.manifest,
-		StateFile: b.state.path, Summary: liveFigures(sum), APICalls: apiCallsOf(calls)}
+		StateFile: b.state.path, Summary: sum, APICalls: apiCallsOf(calls)}
 	if runErr != nil {
 		p.Error = runErr.Error()
 	}
@@ -636,27 +674,19 @@ func accountLimit(jobs int) string {
 	return fmt.Sprintf("account limit: a submit was refused with %d jobs of this run on the account", jobs)
 }
 
-// wholeManifest makes a summary account for every row of the manifest
-// (or shard), rows many: a run that stopped early (a signal, the account)
-// never read the rest, and those rows were not submitted either.
-func wholeManifest(s runner.Summary, rows int) runner.Summary {
-	if rows > s.Rows {
-		s.NotSubmitted += rows - s.Rows
-		s.Rows = rows
-	}
-	return s
-}
-
 // printSummary writes the end-of-run account.
 func printSummary(w io.Writer, s runner.Summary, calls api.Calls, asJSON bool) {
 	if asJSON {
 		writeJSON(w, runJSONOf(s, calls))
 		return
 	}
-	fmt.Fprintf(w, "\nrows %d: %d done", s.Rows, s.Final[store.StateDone])
-	fmt.Fprintf(w, " (%d downloaded this run, %d already done)\n", s.Downloaded, s.SkippedDone)
-	fmt.Fprintf(w, "submitted %d, completed %d, failed %d, uncertain %d, left in flight %d, not submitted %d\n",
-		s.Submitted, s.Completed, s.Failed, s.Uncertain, s.LeftInFlight, s.NotSubmitted)
+	s.WholeManifest(s.Rows) // a summary made by hand has no ledger yet
+	fmt.Fprintf(w, "\n%s\n", s.Account)
+	if line := s.Account.Spend.String(); line != "" {
+		fmt.Fprintln(w, line)
+	}
+	fmt.Fprintf(w, "this run: submitted %d, completed %d, downloaded %d (%d already done), failed %d, cancelled %d, uncertain %d\n",
+		s.Submitted, s.Completed, s.Downloaded, s.SkippedDone, s.Failed, s.Cancelled, s.Uncertain)
 	if s.FailedBefore > 0 {
 		fmt.Fprintf(w, "failed in earlier runs %d (%s): not submitted again; --retry-failed submits them again (each a new charge)\n",
 			s.FailedBefore, examples(s.FailedBeforeKeys, s.FailedBefore))

@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/pikabatch/pikabatch/runner/account"
 	"github.com/pikabatch/pikabatch/runner/api"
 	"github.com/pikabatch/pikabatch/runner/price"
 	"github.com/pikabatch/pikabatch/runner/reasons"
@@ -86,6 +87,12 @@ type Batch struct {
 	// export mark them as estimated); nil estimates none. Open sets it from
 	// the price the state file recorded (price.MetaKey).
 	Pricer *price.Pricer
+	// Rows is the manifest's rows (the shard's) as the last run counted
+	// them (account.RowsMetaKey), and BudgetUSD its budget (0: none): the
+	// account places the rows the state file does not know yet as not
+	// submitted. Open sets them from the state file; 0 rows takes Run's.
+	Rows      int
+	BudgetUSD account.USD
 
 	apiOnce sync.Once
 	api     Canceller
@@ -147,6 +154,9 @@ type Status struct {
 	EstimatedCostUSD  float64 `json:"estimated_cost_usd,omitempty"`
 	EstimatedCostJobs int     `json:"estimated_cost_jobs,omitempty"`
 	EstimateBasis     string  `json:"estimate_basis,omitempty"`
+	// Account places every row of the manifest (orphans are not rows) and
+	// says what the batch spent: the one answer to how far along it is.
+	Account account.Ledger `json:"account"`
 }
 
 // FailureGroup is the jobs that ended with one error message.
@@ -203,6 +213,8 @@ func (b *Batch) Status(ctx context.Context) (Status, error) {
 		s.ByState[st] = 0
 	}
 	groups := map[string]*FailureGroup{}
+	rowStates := map[store.State]int{}
+	var reported account.USD
 	est := newStatusEstimate(b.Pricer, &s)
 	var oldest *store.Job
 	// Only the jobs that are listed or grouped are decoded: a batch of a
@@ -213,7 +225,7 @@ func (b *Batch) Status(ctx context.Context) (Status, error) {
 		s.ByState[br.State]++
 		switch {
 		case br.CostUSD != nil:
-			s.CostUSD += *br.CostUSD
+			reported += account.Dollars(*br.CostUSD)
 			s.CostJobs++
 		case br.Attempts > 0:
 			s.NoCostJobs++
@@ -227,6 +239,8 @@ func (b *Batch) Status(ctx context.Context) (Status, error) {
 			if br.State.HasRequestID() && !br.State.IsTerminal() {
 				s.OrphansInFlight++
 			}
+		} else {
+			rowStates[br.State]++
 		}
 		return needJob || (br.State != store.StateDone && br.State != store.StatePending)
 	}
@@ -269,6 +283,8 @@ func (b *Batch) Status(ctx context.Context) (Status, error) {
 	}
 	s.Failures = topFailures(groups)
 	s.EstimatedCostUSD = math.Round(s.EstimatedCostUSD*1e6) / 1e6 // sums of floats carry binary noise
+	s.CostUSD = reported.Float()
+	s.Account = b.ledger(rowStates, reported, &s)
 	now := b.now()
 	if oldest != nil {
 		s.OldestActive = &ActiveJob{Key: oldest.Key, RequestID: oldest.RequestID, State: oldest.State,
@@ -279,6 +295,20 @@ func (b *Batch) Status(ctx context.Context) (Status, error) {
 		s.Live = &info
 	}
 	return s, nil
+}
+
+// ledger is the account of the batch's rows, in rowStates, and its spend.
+func (b *Batch) ledger(rowStates map[store.State]int, reported account.USD, s *Status) account.Ledger {
+	rows := b.Rows
+	if rows == 0 && b.Run != nil {
+		rows = b.Run.Rows
+	}
+	l := account.Of(rows, rowStates)
+	l.Spend = account.Spend{ReportedUSD: reported, ReportedJobs: s.CostJobs,
+		EstimatedUSD: account.Dollars(s.EstimatedCostUSD), EstimatedJobs: s.EstimatedCostJobs,
+		UnknownJobs: s.NoCostJobs - s.EstimatedCostJobs}
+	l.Spend.SetBudget(b.BudgetUSD)
+	return l
 }
 
 // Export calls fn with the index entry of every job, in key order.

@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/pikabatch/pikabatch/runner/account"
 	"github.com/pikabatch/pikabatch/runner/api"
 	"github.com/pikabatch/pikabatch/runner/live"
 	"github.com/pikabatch/pikabatch/runner/price"
@@ -250,8 +251,8 @@ func TestSocket(t *testing.T) {
 	f := setup(t)
 	b := f.batch()
 	b.Run = &live.Run{Owner: store.Owner{PID: 4242, Host: "box", StartedAt: t0}, Rows: 20,
-		Snapshot: func() live.Figures {
-			return live.Figures{Rows: 12, Downloaded: 6, Failed: 2, Wall: 4 * time.Minute,
+		Snapshot: func() account.Figures {
+			return account.Figures{Rows: 12, Downloaded: 6, Failed: 2, Wall: 4 * time.Minute,
 				Final: map[store.State]int{store.StateDone: 7, store.StateFailed: 2, store.StatePending: 1}}
 		},
 		Calls: func() api.Calls { return api.Calls{Submit: 9, RateLimited: 3} }}
@@ -594,8 +595,8 @@ func TestCostEstimates(t *testing.T) {
 	assert.Equal(t, 1, s.CostJobs)
 	assert.Equal(t, 7, s.NoCostJobs, "sent, no reported cost")
 	assert.Equal(t, 7, s.EstimatedCostJobs)
-	assert.InDelta(t, 0.7, s.EstimatedCostUSD, 1e-9, "7 jobs at the schema's 5 s default, $0.02/s")
-	assert.Equal(t, "base $0.02/second", s.EstimateBasis)
+	assert.InDelta(t, 0.7, s.EstimatedCostUSD, 1e-9, "7 jobs at the schema's 5 s default, $0.020/s")
+	assert.Equal(t, "base $0.020/second", s.EstimateBasis)
 
 	var buf bytes.Buffer
 	_, err = live.WriteIndex(ctx, &buf, live.JSONL, src)

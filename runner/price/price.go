@@ -13,6 +13,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/pikabatch/pikabatch/runner/account"
 )
 
 // Reasons a job's cost is unknown. Test with errors.Is.
@@ -196,16 +198,10 @@ func (t *Total) Add(p Pricer, field func(name string) (any, bool)) {
 	t.Rows++
 }
 
-// USD formats dollars for people: cents at least, up to four decimals
-// without trailing zeros ($1.50, $0.044, $0.0035).
-func USD(v float64) string {
-	s := strconv.FormatFloat(math.Round(v*1e4)/1e4, 'f', 4, 64)
-	s = strings.TrimRight(s, "0")
-	if i := strings.IndexByte(s, '.'); len(s)-i-1 < 2 {
-		s += strings.Repeat("0", 2-(len(s)-i-1))
-	}
-	return "$" + s
-}
+// USD formats dollars for people, as every amount pikabatch prints is
+// (account.USD): three decimals, more for a smaller amount ($1.500,
+// $0.044, $0.0035).
+func USD(v float64) string { return account.Format(v) }
 
 // MetaKey is the state file's meta key under which a batch records its
 // price at first use (Record), so that status and export estimate the
