@@ -30,7 +30,7 @@ func TestPlainProgressOffTerminal(t *testing.T) {
 	env := tokenEnv(srv.APIURL)
 	code, stdout, stderr := invoke(t, env, "run", "--manifest", m, "--out", filepath.Join(dir, "out"))
 	require.Equal(t, exitOK, code, stderr)
-	assert.Contains(t, stderr, "pikabatch: progress 3/3 rows finished: 3 done · 0 failed · 0 in progress · 3 submitted · 3 downloaded")
+	assert.Contains(t, stderr, "pikabatch: progress 3/3 rows finished: 3 done · 0 failed · 0 cancelled · 0 in flight · 0 held · 0 not submitted · this run 3 submitted, 3 downloaded")
 	for _, c := range []string{"\x1b", "\r"} {
 		assert.NotContains(t, stderr+stdout, c, "no control characters off a terminal")
 	}
@@ -162,8 +162,8 @@ func TestBarFitsTheWidth(t *testing.T) {
 func TestBarFigures(t *testing.T) {
 	t.Parallel()
 	i := live.RunInfo{Rows: 100, Finished: 42, Done: 40, InProgress: 8, PerMinute: 12.5, ETA: 61400 * time.Millisecond,
-		Calls: api.Calls{Retries: 3}}
-	assert.Equal(t, "12.5/min ETA 1m1s · 2 failed · 3 retries · 8 in progress", barFigures(i, 200))
+		Calls: api.Calls{Retries: 3}, ThisRun: account.Figures{Account: account.Ledger{Rows: 100, Done: 40, Failed: 2, InFlight: 8, NotSubmitted: 50}}}
+	assert.Equal(t, "12.5/min ETA 1m1s · 2 failed · 3 retries · 8 in flight", barFigures(i, 200))
 	assert.Equal(t, "12.5/min ETA 1m1s · 2 failed", barFigures(i, 59), "what fits beside the bar")
 	assert.Equal(t, "12.5/min ETA 1m1s", barFigures(i, 30), "rate and ETA whatever the width")
 }

@@ -61,7 +61,7 @@ type batchOptions struct {
 	maxFileSize                  int64
 	dlIdleTimeout                time.Duration // a download that brings no byte this long is retried
 	logFormat, logLevel          string
-	quiet, jsonSummary           bool
+	quiet, jsonSummary, verbose  bool
 	poll                         runner.PollConfig
 	resultsFormat                string // jsonl, or csv for results.csv as well
 	dryRun                       bool
@@ -100,7 +100,8 @@ func (o *batchOptions) register(fs *pflag.FlagSet) {
 	fs.Int64Var(&o.maxFileSize, "max-file-size", 2<<30, "refuse result files larger than this many `bytes`")
 	fs.DurationVar(&o.dlIdleTimeout, "download-idle-timeout", 60*time.Second, "retry a download (resuming it) when the file host sends nothing for this long")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
-	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&o.logLevel, "log-level", "", "log level: debug, info, warn, error (default info; warn beside a progress bar, unless -v)")
+	fs.BoolVarP(&o.verbose, "verbose", "v", false, "log each job's progress (INFO lines) even beside a progress bar, where it would bury the bar's notices")
 	fs.BoolVarP(&o.quiet, "quiet", "q", false, quietUsage)
 	fs.BoolVar(&o.jsonSummary, "json", false, "print the summary as JSON")
 	fs.StringVar(&o.resultsFormat, "results-format", "jsonl", "results index format: jsonl (OUT/results.jsonl), or csv to write OUT/results.csv as well")
@@ -236,11 +237,11 @@ func prepareBatch(ctx context.Context, o batchOptions, stderr io.Writer) (*batch
 	if err := b.checkOptions(); err != nil {
 		return nil, err
 	}
-	b.logs = newLogSink(stderr)
-	if b.log, err = newLogger(b.logs, o.logFormat, o.logLevel, o.quiet); err != nil {
+	b.logs = logSinkOf(stderr)
+	if b.progress, err = progressMode(o.progress, o.quiet, b.logs.fallback); err != nil {
 		return nil, err
 	}
-	if b.progress, err = progressMode(o.progress, o.quiet, stderr); err != nil {
+	if b.log, err = newLogger(b.logs, o.logFormat, logLevel(o, b.progress), o.quiet); err != nil {
 		return nil, err
 	}
 	if err := b.validateManifest(ctx); err != nil {
@@ -442,7 +443,7 @@ func (b *batch) run(ctx context.Context, stdout, stderr io.Writer) error {
 		Run: &live.Run{Owner: owner, Rows: b.shardRows, Snapshot: run.Snapshot, Calls: client.Calls}}
 	defer b.serveControl(ctlBatch).Close()
 
-	stopProgress := startProgress(b.progress, o.progressEvery, stderr, b.logs, ctlBatch.Run, b.jsonLog())
+	stopProgress := startProgress(b.progress, o.progressEvery, b.logs.fallback, b.logs, ctlBatch.Run, b.jsonLog())
 	sum, runErr := run.Run(ctx, shard.Filter(rows, b.spec))
 	stopProgress()
 	b.accountSpend(ctx, st, sp, &sum)
@@ -648,6 +649,20 @@ func transport(n int) *http.Transport {
 		TLSHandshakeTimeout:   10 * time.Second,
 		ResponseHeaderTimeout: 60 * time.Second,
 	}
+}
+
+// logLevel is the level a run logs at: --log-level when given; else info,
+// but warnings only beside a progress bar, where a line per job would
+// scroll the bar's notices (a stop, the deadline) away, unless -v asks for
+// them.
+func logLevel(o batchOptions, progress string) string {
+	switch {
+	case o.logLevel != "":
+		return o.logLevel
+	case progress == progressBar && !o.verbose:
+		return "warn"
+	}
+	return "info"
 }
 
 func newLogger(w io.Writer, format, level string, quiet bool) (*slog.Logger, error) {
