@@ -145,3 +145,25 @@ func TestOneAccountAfterADeadline(t *testing.T) {
 	assert.Equal(t, want.String(), parseLedger(t, rep).String())
 	assert.Contains(t, rep, wantSpend.String()+"\n")
 }
+
+// TestMoneyInJSONIsRounded: ten jobs the API reported at $0.044 each are
+// $0.44 in status --json, not the float sum 0.4399999999999999.
+func TestMoneyInJSONIsRounded(t *testing.T) {
+	srv := startSim(t, sim.Config{})
+	dir := t.TempDir()
+	var b strings.Builder
+	b.WriteString("id,image,promptText\n")
+	for i := range 10 {
+		fmt.Fprintf(&b, "r%d,https://img.example.com/%d.jpg,waves %d\n", i, i, i)
+	}
+	m := writeFile(t, filepath.Join(dir, "m.csv"), b.String())
+	out := filepath.Join(dir, "out")
+	code, _, stderr := invoke(t, tokenEnv(srv.APIURL), "run", "--manifest", m, "--out", out, "--quiet")
+	require.Equal(t, exitOK, code, stderr)
+
+	code, raw, stderr := invoke(t, nil, "status", "--out", out, "--json")
+	require.Equal(t, exitOK, code, stderr)
+	assert.Contains(t, raw, `"cost_usd": 0.44,`)
+	assert.Contains(t, raw, `"reported_usd": 0.44,`)
+	assert.NotRegexp(t, `\d\.\d{7,}`, raw, "no dollar amount with more than six decimals")
+}

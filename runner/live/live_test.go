@@ -271,6 +271,11 @@ func TestSocket(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, want.ByState, st.ByState)
 	assert.Equal(t, want.Failures, st.Failures)
+	// The account over the socket is the store's, over the live run's rows.
+	wantAccount := want.Account
+	wantAccount.NotSubmitted += 20 - wantAccount.Rows
+	wantAccount.Rows = 20
+	assert.Equal(t, wantAccount, st.Account)
 	require.NotNil(t, st.Live)
 	assert.Equal(t, 4242, st.Live.PID)
 	assert.Equal(t, 9, st.Live.Finished)
