@@ -161,7 +161,7 @@ func seconds(v any) (float64, bool) {
 }
 
 // Describe says what the estimate is based on: "base $0.044/output",
-// "base $0.02/second", "--price $0.05/job", or "no price".
+// "base $0.020/second", "--price $0.050/job", or "no price".
 func (p Pricer) Describe() string {
 	switch {
 	case p.kind == PerJob:
