@@ -167,3 +167,33 @@ func TestMoneyInJSONIsRounded(t *testing.T) {
 	assert.Contains(t, raw, `"reported_usd": 0.44,`)
 	assert.NotRegexp(t, `\d\.\d{7,}`, raw, "no dollar amount with more than six decimals")
 }
+
+// TestOneAccountOverShards: each shard records its own rows, and status
+// over the folder adds the shards' accounts up to the manifest's rows,
+// counting the rows no shard reached as not submitted.
+func TestOneAccountOverShards(t *testing.T) {
+	srv := startSim(t, sim.Config{})
+	dir := t.TempDir()
+	var b strings.Builder
+	b.WriteString("id,image,promptText\n")
+	for i := range 20 {
+		fmt.Fprintf(&b, "r%02d,https://img.example.com/%d.jpg,waves %d\n", i, i, i)
+	}
+	m := writeFile(t, filepath.Join(dir, "m.csv"), b.String())
+	out := filepath.Join(dir, "out")
+	shardRows := 0
+	for k := range 2 {
+		code, stdout, stderr := invoke(t, tokenEnv(srv.APIURL), "run", "--manifest", m, "--out", out,
+			"--shard", fmt.Sprintf("%d/2", k), "--max-submits", "3", "--quiet")
+		require.Equal(t, exitTempFail, code, stderr)
+		l := parseLedger(t, stdout)
+		assert.Equal(t, l.Rows, l.Counted())
+		assert.Equal(t, 3, l.Done)
+		shardRows += l.Rows
+	}
+	assert.Equal(t, 20, shardRows, "the shards' rows are the manifest's")
+
+	code, text, stderr := invoke(t, nil, "status", "--out", out)
+	require.Equal(t, exitOK, code, stderr)
+	assert.Contains(t, text, "all 2 readable state files: rows 20: 6 done, 0 failed, 0 cancelled, 0 in flight, 0 held, 14 not submitted\n")
+}

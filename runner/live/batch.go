@@ -208,93 +208,113 @@ type ActiveJob struct {
 
 // Status reads the whole state file once and reports on it.
 func (b *Batch) Status(ctx context.Context) (Status, error) {
-	s := Status{StateFile: b.Path, ByState: map[store.State]int{}}
+	sc := &statusScan{s: Status{StateFile: b.Path, ByState: map[store.State]int{}},
+		groups: map[string]*FailureGroup{}, rowStates: map[store.State]int{}}
+	s := &sc.s
 	for _, st := range store.AllStates() {
 		s.ByState[st] = 0
 	}
-	groups := map[string]*FailureGroup{}
-	rowStates := map[store.State]int{}
-	var reported account.USD
-	est := newStatusEstimate(b.Pricer, &s)
-	var oldest *store.Job
+	sc.est = newStatusEstimate(b.Pricer, s)
 	// Only the jobs that are listed or grouped are decoded: a batch of a
 	// million done jobs is counted off the front of its records.
-	brief := func(key []byte, br store.Brief) bool {
-		needJob := false
-		s.Jobs++
-		s.ByState[br.State]++
-		switch {
-		case br.CostUSD != nil:
-			reported += account.Dollars(*br.CostUSD)
-			s.CostJobs++
-		case br.Attempts > 0:
-			s.NoCostJobs++
-			needJob = est.byBrief(br) // priced by its input: decode it
-		}
-		if br.Orphan {
-			s.Orphans++
-			if len(s.OrphanKeys) < maxListed {
-				s.OrphanKeys = append(s.OrphanKeys, string(key))
-			}
-			if br.State.HasRequestID() && !br.State.IsTerminal() {
-				s.OrphansInFlight++
-			}
-		} else {
-			rowStates[br.State]++
-		}
-		return needJob || (br.State != store.StateDone && br.State != store.StatePending)
+	if err := b.Store.ForEachBrief(ctx, sc.brief, sc.job); err != nil {
+		return *s, fmt.Errorf("status of %s: %w", b.Path, err)
 	}
-	err := b.Store.ForEachBrief(ctx, brief, func(j store.Job) error {
-		est.byJob(j)
-		switch j.State {
-		case store.StateFailed, store.StateTimedOut, store.StateExpired, store.StateCancelled:
-			msg := j.LastError
-			if msg == "" {
-				msg = string(j.State)
-			}
-			msg = reasons.Normalize(msg)
-			g := groups[msg]
-			if g == nil && len(groups) >= reasons.Counted {
-				msg = reasons.Other
-				g = groups[msg]
-			}
-			if g == nil {
-				g = &FailureGroup{Message: msg}
-				groups[msg] = g
-			}
-			g.Count++
-			if len(g.Keys) < maxListed {
-				g.Keys = append(g.Keys, j.Key)
-			}
-		case store.StateUncertain, store.StateSubmitting:
-			s.Uncertain++
-			if len(s.UncertainKeys) < maxListed {
-				s.UncertainKeys = append(s.UncertainKeys, j.Key)
-			}
-		case store.StateSubmitted, store.StateQueued, store.StateRunning:
-			if oldest == nil || j.SubmittedAt.Before(oldest.SubmittedAt) {
-				oldest = &j
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return s, fmt.Errorf("status of %s: %w", b.Path, err)
-	}
-	s.Failures = topFailures(groups)
+	s.Failures = topFailures(sc.groups)
 	s.EstimatedCostUSD = math.Round(s.EstimatedCostUSD*1e6) / 1e6 // sums of floats carry binary noise
-	s.CostUSD = reported.Float()
-	s.Account = b.ledger(rowStates, reported, &s)
+	s.CostUSD = sc.reported.Float()
+	s.Account = b.ledger(sc.rowStates, sc.reported, s)
 	now := b.now()
-	if oldest != nil {
-		s.OldestActive = &ActiveJob{Key: oldest.Key, RequestID: oldest.RequestID, State: oldest.State,
-			SubmittedAt: oldest.SubmittedAt, Age: now.Sub(oldest.SubmittedAt)}
+	if o := sc.oldest; o != nil {
+		s.OldestActive = &ActiveJob{Key: o.Key, RequestID: o.RequestID, State: o.State,
+			SubmittedAt: o.SubmittedAt, Age: now.Sub(o.SubmittedAt)}
 	}
 	if b.Run != nil {
 		info := b.Run.Info(now)
 		s.Live = &info
 	}
-	return s, nil
+	return *s, nil
+}
+
+// statusScan is one pass of Status over the state file.
+type statusScan struct {
+	s         Status
+	groups    map[string]*FailureGroup
+	rowStates map[store.State]int // the jobs of manifest rows (not orphans), by state
+	reported  account.USD
+	est       *statusEstimate
+	oldest    *store.Job
+}
+
+// brief counts a job off its record's front, and says whether the job
+// must be decoded (to be listed, grouped or priced by its input).
+func (sc *statusScan) brief(key []byte, br store.Brief) bool {
+	s := &sc.s
+	needJob := false
+	s.Jobs++
+	s.ByState[br.State]++
+	switch {
+	case br.CostUSD != nil:
+		sc.reported += account.Dollars(*br.CostUSD)
+		s.CostJobs++
+	case br.Attempts > 0:
+		s.NoCostJobs++
+		needJob = sc.est.byBrief(br) // priced by its input: decode it
+	}
+	if br.Orphan {
+		s.Orphans++
+		if len(s.OrphanKeys) < maxListed {
+			s.OrphanKeys = append(s.OrphanKeys, string(key))
+		}
+		if br.State.HasRequestID() && !br.State.IsTerminal() {
+			s.OrphansInFlight++
+		}
+	} else {
+		sc.rowStates[br.State]++
+	}
+	return needJob || (br.State != store.StateDone && br.State != store.StatePending)
+}
+
+// job lists and groups a decoded job.
+func (sc *statusScan) job(j store.Job) error {
+	s := &sc.s
+	sc.est.byJob(j)
+	switch j.State {
+	case store.StateFailed, store.StateTimedOut, store.StateExpired, store.StateCancelled:
+		sc.failed(j)
+	case store.StateUncertain, store.StateSubmitting:
+		s.Uncertain++
+		if len(s.UncertainKeys) < maxListed {
+			s.UncertainKeys = append(s.UncertainKeys, j.Key)
+		}
+	case store.StateSubmitted, store.StateQueued, store.StateRunning:
+		if sc.oldest == nil || j.SubmittedAt.Before(sc.oldest.SubmittedAt) {
+			sc.oldest = &j
+		}
+	}
+	return nil
+}
+
+// failed counts a job that ended short of done in its message's group.
+func (sc *statusScan) failed(j store.Job) {
+	msg := j.LastError
+	if msg == "" {
+		msg = string(j.State)
+	}
+	msg = reasons.Normalize(msg)
+	g := sc.groups[msg]
+	if g == nil && len(sc.groups) >= reasons.Counted {
+		msg = reasons.Other
+		g = sc.groups[msg]
+	}
+	if g == nil {
+		g = &FailureGroup{Message: msg}
+		sc.groups[msg] = g
+	}
+	g.Count++
+	if len(g.Keys) < maxListed {
+		g.Keys = append(g.Keys, j.Key)
+	}
 }
 
 // ledger is the account of the batch's rows, in rowStates, and its spend.
