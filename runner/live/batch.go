@@ -231,6 +231,7 @@ func (b *Batch) Status(ctx context.Context) (Status, error) {
 	}
 	if b.Run != nil {
 		info := b.Run.Info(now)
+		info.agree(s.Account)
 		s.Live = &info
 	}
 	return *s, nil

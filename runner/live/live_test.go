@@ -278,12 +278,18 @@ func TestSocket(t *testing.T) {
 	assert.Equal(t, wantAccount, st.Account)
 	require.NotNil(t, st.Live)
 	assert.Equal(t, 4242, st.Live.PID)
-	assert.Equal(t, 9, st.Live.Finished)
-	assert.Equal(t, 11, st.Live.Left)
-	assert.Equal(t, 2, st.Live.InProgress)
+	// The live figures tell the state file's account, as status prints it:
+	// 1 done, 3 failed (an expired one among them), 3 in flight, 1 held,
+	// and 12 not submitted (one pending, 11 not in the state file yet).
+	assert.Equal(t, account.Ledger{Rows: 20, Done: 1, Failed: 3, InFlight: 3, Held: 1, NotSubmitted: 12,
+		Spend: st.Account.Spend}, st.Account)
+	assert.Equal(t, st.Account, st.Live.ThisRun.Account)
+	assert.Equal(t, 4, st.Live.Finished)
+	assert.Equal(t, 16, st.Live.Left)
+	assert.Equal(t, 3, st.Live.InProgress)
 	assert.Equal(t, int64(3), st.Live.Calls.RateLimited)
 	assert.InDelta(t, 2.0, st.Live.PerMinute, 0.01, "8 jobs in 4 minutes")
-	assert.Equal(t, 330*time.Second, st.Live.ETA, "11 left at 2 a minute")
+	assert.Equal(t, 480*time.Second, st.Live.ETA, "16 left at 2 a minute")
 
 	var keys []string
 	require.NoError(t, src.Export(ctx, func(e results.Entry) error {

@@ -83,6 +83,19 @@ func (r *Run) Info(now time.Time) RunInfo {
 	return info
 }
 
+// agree makes i tell the account a, the state file's, which status shows
+// beside it: one set of numbers. The run's own counts lag the state's by
+// the rows handed out and still waiting for a slot.
+func (i *RunInfo) agree(a account.Ledger) {
+	i.Rows, i.Finished, i.Done = a.Rows, a.Finished(), a.Done
+	i.InProgress, i.Left = a.InFlight, a.Unfinished()
+	i.ThisRun.Account = a
+	i.ETA = 0
+	if perSec := i.PerMinute / 60; perSec > 0 && i.Left > 0 {
+		i.ETA = time.Duration(float64(i.Left) / perSec * float64(time.Second)).Round(time.Second)
+	}
+}
+
 type sample struct {
 	at time.Time
 	n  int
