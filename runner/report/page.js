@@ -37,7 +37,7 @@
   $('generated').textContent = 'generated ' + sum.generated_at + ' from ' +
     (sum.state_files.length ? sum.state_files.join(', ') : 'no state file') +
     (sum.live ? ' while a run was going on: run pikabatch report again to bring it up to date' : '');
-  $('account').textContent = sum.account_text;
+  $('account').textContent = sum.account_text || '';
   $('account-spend').textContent = sum.spend_text || '';
   $('jobs').textContent = sum.jobs;
   $('clips').textContent = sum.clips;

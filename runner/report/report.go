@@ -83,9 +83,10 @@ type Summary struct {
 	Failed   int            `json:"failed"`
 	Failures []FailureGroup `json:"failures"`
 	// Account is Options.Account; AccountText and SpendText are it as
-	// every surface prints it, shown by the page as they are.
+	// every surface prints it, shown by the page as they are (empty
+	// without an account).
 	Account     account.Ledger `json:"account"`
-	AccountText string         `json:"account_text"`
+	AccountText string         `json:"account_text,omitempty"`
 	SpendText   string         `json:"spend_text,omitempty"`
 }
 
@@ -170,8 +171,10 @@ func Write(ctx context.Context, w io.Writer, opts Options, srcs ...Source) (Summ
 	b.sum.GeneratedAt = now().UTC().Truncate(time.Second)
 	b.sum.Live = opts.Live
 	b.sum.Account = opts.Account
-	b.sum.AccountText = opts.Account.String()
-	b.sum.SpendText = opts.Account.Spend.String()
+	if opts.Account.Rows > 0 {
+		b.sum.AccountText = opts.Account.String()
+		b.sum.SpendText = opts.Account.Spend.String()
+	}
 
 	enc := json.NewEncoder(w)
 	// The data block ends at the first "</script" (or starts a comment at
