@@ -162,7 +162,7 @@ type Figures struct {
 	OrphansFailed    int `json:"orphans_failed,omitempty"`
 
 	// Account is the batch's ledger: Final by outcome, and its spend. It
-	// is filled by Close (and Spend by whoever knows the prices).
+	// is filled by WholeManifest (and Spend by whoever knows the prices).
 	Account Ledger `json:"account"`
 
 	// ReportedCostUSD is what the API reported the ReportedCostJobs jobs
