@@ -14,6 +14,7 @@ import (
 
 	"github.com/pikabatch/pikabatch/manifest"
 	"github.com/pikabatch/pikabatch/runner"
+	"github.com/pikabatch/pikabatch/runner/account"
 	"github.com/pikabatch/pikabatch/runner/internal/clocktest"
 	"github.com/pikabatch/pikabatch/runner/sim"
 	"github.com/pikabatch/pikabatch/store"
@@ -227,7 +228,7 @@ func TestTimedOutJobsThatCompleteAreCollected(t *testing.T) {
 	e.assertAllDownloaded(4)
 	// What they cost is recorded as for any other finished job.
 	assert.Equal(t, 4, sum.ReportedCostJobs)
-	assert.InDelta(t, 4*0.044, sum.ReportedCostUSD, 1e-9)
+	assert.Equal(t, account.Dollars(4*0.044), sum.ReportedCostUSD)
 	for _, j := range e.jobs() {
 		if assert.NotNil(t, j.CostUSD, j.Key) {
 			assert.InDelta(t, 0.044, *j.CostUSD, 1e-9)

@@ -183,6 +183,9 @@ func (r *run) recordResult(ctx context.Context, job store.Job, w *jobWatch, res 
 		r.fail(job, msg)
 		r.log.Warn("generation failed", "key", job.Key, "request_id", job.RequestID, "err", msg)
 	default:
+		if !job.Orphan {
+			r.stats.cancelled.Add(1)
+		}
 		r.log.Info("cancelled on the API", "key", job.Key, "request_id", job.RequestID)
 	}
 	return job, nil

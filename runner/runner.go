@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sync/semaphore"
 
 	"github.com/pikabatch/pikabatch/manifest"
+	"github.com/pikabatch/pikabatch/runner/account"
 	"github.com/pikabatch/pikabatch/runner/api"
 	"github.com/pikabatch/pikabatch/runner/reasons"
 	"github.com/pikabatch/pikabatch/runner/results"
@@ -96,8 +97,9 @@ type Config struct {
 	// ExpectRows is how many rows the source will yield, when a pass over
 	// the manifest has counted them (the validation before a run): the
 	// run's set of claimed keys is sized once for them, so that its memory
-	// is taken at the start and stays flat. 0 means unknown; a wrong count
-	// costs memory or growth, nothing else.
+	// is taken at the start and stays flat. It is also the manifest's size
+	// in the run's account: rows a stopped run never read are counted not
+	// submitted. 0 means unknown (the account counts the rows read).
 	ExpectRows int
 	// MaxSubmits caps the submits sent in one run, each a possible charge
 	// (a submit the API refused is not counted); 0 means no cap. Rows left
@@ -288,7 +290,7 @@ type counters struct {
 	rows, submitted, resent, uncertain, held, completed, downloaded atomic.Int64
 	failed, skippedDone, changed, notSubmitted, leftInFlight        atomic.Int64
 	polls, downloadRetries, urlRefreshes                            atomic.Int64
-	accountJobs, parked                                             atomic.Int64
+	accountJobs, parked, cancelled                                  atomic.Int64
 	mu                                                              sync.Mutex
 	failReasons                                                     map[string]int
 	final                                                           map[store.State]int
@@ -379,69 +381,11 @@ func (c *counters) end(s store.State) {
 	c.final[s]++
 }
 
-// Summary is the account of one run. FailReasons counts the run's
-// failures by reason (reasons.Normalize): the reasons.Shown most
-// frequent, the rest under reasons.Other.
-type Summary struct {
-	Rows            int            `json:"rows"`
-	Submitted       int            `json:"submitted"`  // accepted submits this run (incl. re-sent)
-	Resent          int            `json:"resent"`     // uncertain submits re-sent: up to this many duplicate charges
-	Uncertain       int            `json:"uncertain"`  // submits whose outcome was lost this run
-	Held            int            `json:"held"`       // uncertain rows left unsent
-	Completed       int            `json:"completed"`  // jobs seen completed this run
-	Downloaded      int            `json:"downloaded"` // jobs downloaded this run
-	Failed          int            `json:"failed"`     // jobs that failed this run
-	FailReasons     map[string]int `json:"fail_reasons,omitempty"`
-	SkippedDone     int            `json:"skipped_done"`     // already done, file present
-	Changed         int            `json:"changed"`          // parameters changed since submit: skipped
-	NotSubmitted    int            `json:"not_submitted"`    // left pending (stopped, capped)
-	LeftInFlight    int            `json:"left_in_flight"`   // submitted, not finished when the run stopped
-	Polls           int            `json:"polls"`            // status/result calls spent polling
-	DownloadRetries int            `json:"download_retries"` // cut-off or failed downloads retried
-	URLRefreshes    int            `json:"url_refreshes"`    // expired result URLs refreshed
-	// AccountJobs is how many jobs at once the account was seen to take
-	// when it refused more than Concurrency (0: it never refused one, or
-	// it held more jobs of this run later, so the refusals were the rate).
-	AccountJobs int `json:"account_jobs_at_once,omitempty"`
-	// FailedBefore counts the rows that had failed (or timed out, expired,
-	// been cancelled) in an earlier run and were skipped: not submitted
-	// again without RetryFailed. FailedBeforeKeys are the first few, in
-	// manifest order.
-	FailedBefore     int      `json:"failed_before,omitempty"`
-	FailedBeforeKeys []string `json:"failed_before_keys,omitempty"`
-	// Parked jobs kept failing on their own calls while others' went
-	// through: left in flight (counted in LeftInFlight) for the next run.
-	Parked int `json:"parked,omitempty"`
-	// StatusWords counts the looks answered with a status word outside the
-	// API's docs, by word (at most maxStatusWords, then "(other)"); such a
-	// job is taken as still running.
-	StatusWords map[string]int      `json:"status_words,omitempty"`
-	Final       map[store.State]int `json:"final"` // every row's state at the end
-	Wall        time.Duration       `json:"wall_ns"`
-
-	// Orphans are the state file's jobs that no row of the manifest claims
-	// (an id renamed or recased, a no-id row edited, a row given an id):
-	// kept, flagged in the index, never submitted. They are counted once
-	// the run has read the whole manifest, and stay out of the rows'
-	// counts (Rows, Failed, Final, LeftInFlight…); collecting their
-	// renders counts in Completed, Downloaded and the API figures.
-	Orphans    int      `json:"orphans"`
-	OrphanKeys []string `json:"orphan_keys,omitempty"` // the first few, in key order
-	// OrphansInFlight had a render in flight or not yet downloaded: this
-	// run collects it, under the orphan's own key. Of those,
-	// OrphansCollected were downloaded and OrphansFailed failed (on the
-	// API, or their download).
-	OrphansInFlight  int `json:"orphans_in_flight,omitempty"`
-	OrphansCollected int `json:"orphans_collected,omitempty"`
-	OrphansFailed    int `json:"orphans_failed,omitempty"`
-
-	// ReportedCostUSD is what the API reported the ReportedCostJobs jobs
-	// that finished this run cost (summed in micro-dollars), so that the
-	// spend of the run needs no pass over the state. The summary's spend
-	// line shows it; it is not part of the summary's JSON.
-	ReportedCostUSD  float64 `json:"-"`
-	ReportedCostJobs int     `json:"-"`
-}
+// Summary is the account of one run (account.Figures): every row of the
+// manifest and what this run did. FailReasons counts the run's failures
+// by reason (reasons.Normalize): the reasons.Shown most frequent, the
+// rest under reasons.Other.
+type Summary = account.Figures
 
 func (r *run) snapshot() Summary {
 	c := &r.stats
@@ -460,7 +404,8 @@ func (r *run) snapshot() Summary {
 		OrphansInFlight: int(c.orphansLive.Load()), OrphansCollected: int(c.orphansCollected.Load()),
 		OrphansFailed: int(c.orphansFailed.Load()),
 		FailedBefore:  int(c.failedBefore.Load()), FailedBeforeKeys: slices.Clone(c.failedBeforeKeys),
-		ReportedCostUSD: float64(c.costMicros.Load()) / 1e6, ReportedCostJobs: int(c.costJobs.Load()),
+		ReportedCostUSD: account.USD(c.costMicros.Load()), ReportedCostJobs: int(c.costJobs.Load()),
+		Cancelled: int(c.cancelled.Load()),
 	}
 	if top := reasons.Top(c.failReasons, reasons.Shown); top != nil {
 		s.FailReasons = top
@@ -474,6 +419,7 @@ func (r *run) snapshot() Summary {
 			s.StatusWords[k] = v
 		}
 	}
+	s.WholeManifest(r.cfg.ExpectRows)
 	return s
 }
 

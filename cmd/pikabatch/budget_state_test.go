@@ -87,13 +87,13 @@ func TestMaxCostPriceDropBetweenRuns(t *testing.T) {
 
 	code, stdout, stderr := invoke(t, env, append(args, "--max-cost", "0.6", "--price", "0.2")...)
 	require.Equal(t, exitTempFail, code, stderr)
-	require.Contains(t, stdout, "$0.60 in all of $0.60; $0.00 left\n")
+	require.Contains(t, stdout, "$0.600 in all of $0.600; $0.000 left\n")
 	require.EqualValues(t, 3, srv.Counters().Submits)
 
 	code, stdout, stderr = invoke(t, env, append(args, "--price", "0.1")...)
 	assert.Equal(t, exitTempFail, code, stderr)
 	assert.EqualValues(t, 3, srv.Counters().Submits, "the budget was spent at the old price")
-	assert.Contains(t, stdout, "$0.60 in all of $0.60; $0.00 left\n")
+	assert.Contains(t, stdout, "$0.600 in all of $0.600; $0.000 left\n")
 }
 
 // 256 submits in flight at the edge of the budget, with answers lost and
@@ -114,5 +114,5 @@ func TestMaxCostWith256InFlight(t *testing.T) {
 	c := srv.Counters()
 	assert.LessOrEqual(t, c.SpentUSD, 2.2+1e-9, "paid %d submits", c.Submits)
 	assert.EqualValues(t, 50, c.Submits, "the budget is used to the last job")
-	assert.Contains(t, stdout, "$2.20 in all of $2.20; $0.00 left\n")
+	assert.Contains(t, stdout, "$2.200 in all of $2.200; $0.000 left\n")
 }

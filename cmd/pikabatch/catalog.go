@@ -401,7 +401,7 @@ func priceConfigFor(m api.Model, override float64) price.Config {
 	return cfg
 }
 
-// costLine is the preview's line: "estimated cost: $0.13 for 3 rows (base
+// costLine is the preview's line: "estimated cost: $0.132 for 3 rows (base
 // $0.044/output)", or why the cost is unknown.
 func costLine(t price.Total, p price.Pricer) string {
 	why := fmt.Sprint(t.Reason)

@@ -21,7 +21,7 @@ func TestModelsCommand(t *testing.T) {
 	assert.Equal(t, ""+
 		"MODEL                          PRICE           CATEGORIES      NAME\n"+
 		"pika/pika-2-2/image-to-video   $0.0088/second  image-to-video  Pika 2.2 Image to Video\n"+
-		"sim/motion-lite/text-to-video  $0.02/second    text-to-video   Motion Lite Text to Video\n"+
+		"sim/motion-lite/text-to-video  $0.020/second   text-to-video   Motion Lite Text to Video\n"+
 		"sim/still-lite/text-to-image   $0.003/output   text-to-image   Still Lite Text to Image\n"+
 		"3 of 3 models; pikabatch models show ID lists a model's fields\n", out)
 
@@ -84,7 +84,7 @@ func TestBalanceCommand(t *testing.T) {
 	env := tokenEnv(srv.APIURL)
 	code, out, stderr := invoke(t, env, "balance")
 	require.Equal(t, exitOK, code, stderr)
-	assert.Equal(t, "balance: $2.50 USD\n", out)
+	assert.Equal(t, "balance: $2.500 USD\n", out)
 	code, out, _ = invoke(t, env, "balance", "--json")
 	require.Equal(t, exitOK, code)
 	assert.JSONEq(t, `{"version":1,"balance_usd":2.5,"currency":"USD"}`, out)
@@ -94,7 +94,7 @@ func TestBalanceCommand(t *testing.T) {
 	env["RUNCOMFY_BALANCE_BASE"] = other.APIURL + "/prod/v2"
 	code, out, _ = invoke(t, env, "balance")
 	require.Equal(t, exitOK, code)
-	assert.Equal(t, "balance: $7.00 USD\n", out)
+	assert.Equal(t, "balance: $7.000 USD\n", out)
 	assert.EqualValues(t, 1, other.Counters().BalanceCalls)
 	assert.EqualValues(t, 2, srv.Counters().BalanceCalls)
 
@@ -119,7 +119,7 @@ func TestCostPreview(t *testing.T) {
 			"estimated cost: unknown for 3 rows (no price)\n  (add --catalog to read the price from the API, or --price USD)\n"},
 		// Per second of duration: 5 s, 10 s, and the schema's default 5 s.
 		{"catalog, per second", []string{"--catalog"}, "estimated cost: $0.176 for 3 rows (base $0.0088/second)\n"},
-		{"override", []string{"--price", "0.5"}, "estimated cost: $1.50 for 3 rows (--price $0.50/job)\n"},
+		{"override", []string{"--price", "0.5"}, "estimated cost: $1.500 for 3 rows (--price $0.500/job)\n"},
 		{"unknown model, schema given", []string{"--catalog", "--model", "pika/nope", "--schema", schema}, "estimated cost: unknown for 3 rows (no price)\n  (price: the catalog did not answer for pika/nope (model not in the catalog: model: HTTP 404 error_code 404001: model not found: pika/nope); set --price USD)\n"},
 	} {
 		t.Run("validate "+tc.name, func(t *testing.T) {
@@ -166,7 +166,7 @@ func TestCostPreviewPerSecond(t *testing.T) {
 	for _, d := range []int{8, 10, 0} {
 		tot.Add(p, row(d))
 	}
-	assert.Equal(t, "estimated cost: $0.46 for 3 rows (base $0.02/second)", costLine(tot, p))
+	assert.Equal(t, "estimated cost: $0.460 for 3 rows (base $0.020/second)", costLine(tot, p))
 }
 
 type priceTotal = price.Total

@@ -10,6 +10,7 @@ import (
 	"github.com/pikabatch/pikabatch/cmd/pikabatch/internal/bench"
 	"github.com/pikabatch/pikabatch/manifest"
 	"github.com/pikabatch/pikabatch/runner"
+	"github.com/pikabatch/pikabatch/runner/account"
 	"github.com/pikabatch/pikabatch/runner/api"
 	"github.com/pikabatch/pikabatch/runner/live"
 	"github.com/pikabatch/pikabatch/runner/verify"
@@ -67,12 +68,12 @@ func apiCallsOf(c api.Calls) apiCallsJSON {
 // its API calls.
 type runJSON struct {
 	Version int `json:"version"`
-	live.Figures
+	account.Figures
 	APICalls apiCallsJSON `json:"api_calls"`
 }
 
 func runJSONOf(s runner.Summary, calls api.Calls) runJSON {
-	return runJSON{Version: jsonVersion, Figures: liveFigures(s), APICalls: apiCallsOf(calls)}
+	return runJSON{Version: jsonVersion, Figures: s, APICalls: apiCallsOf(calls)}
 }
 
 // planJSON is `run --dry-run --json`: what a run would do with each row
@@ -150,7 +151,10 @@ type statusJSON struct {
 	Version int                 `json:"version"`
 	Jobs    int                 `json:"jobs"`
 	ByState map[store.State]int `json:"by_state"`
-	Batches []batchStatusJSON   `json:"batches"`
+	// Account is the batches' accounts together: every row of the
+	// manifest (all its shards read) and the spend.
+	Account account.Ledger    `json:"account"`
+	Batches []batchStatusJSON `json:"batches"`
 	// Unreachable are state files held by a run this process cannot ask;
 	// the totals leave them out.
 	Unreachable []unreachableBatch `json:"unreachable,omitempty"`
@@ -169,32 +173,34 @@ type batchStatusJSON struct {
 	Orphans         int                 `json:"orphans"`
 	OrphanKeys      []string            `json:"orphan_keys,omitempty"`
 	OrphansInFlight int                 `json:"orphans_in_flight,omitempty"`
-	CostUSD         float64             `json:"cost_usd,omitempty"`     // reported by the API
+	CostUSD         account.USD         `json:"cost_usd,omitempty"`     // reported by the API
 	CostJobs        int                 `json:"cost_jobs,omitempty"`    // jobs with a reported cost
 	NoCostJobs      int                 `json:"no_cost_jobs,omitempty"` // jobs sent without one
 	// EstimatedCostUSD estimates EstimatedCostJobs of the NoCostJobs at
 	// the price the state file recorded (EstimateBasis): marked, never
 	// added to CostUSD.
-	EstimatedCostUSD  float64 `json:"estimated_cost_usd,omitempty"`
-	EstimatedCostJobs int     `json:"estimated_cost_jobs,omitempty"`
-	EstimateBasis     string  `json:"estimate_basis,omitempty"`
+	EstimatedCostUSD  account.USD `json:"estimated_cost_usd,omitempty"`
+	EstimatedCostJobs int         `json:"estimated_cost_jobs,omitempty"`
+	EstimateBasis     string      `json:"estimate_basis,omitempty"`
+	// Account is the one account of the batch's rows and spend.
+	Account account.Ledger `json:"account"`
 }
 
 // liveRunJSON is a live run's progress (live.RunInfo).
 type liveRunJSON struct {
-	PID        int           `json:"pid"`
-	Host       string        `json:"host"`
-	StartedAt  time.Time     `json:"started_at"`
-	Command    string        `json:"command,omitempty"`
-	Rows       int           `json:"rows"`
-	Finished   int           `json:"finished"`
-	Done       int           `json:"done"`
-	Left       int           `json:"left"`
-	InProgress int           `json:"in_progress"`
-	ThisRun    live.Figures  `json:"this_run"`
-	APICalls   apiCallsJSON  `json:"api_calls"`
-	PerMinute  float64       `json:"jobs_per_minute"`
-	ETA        time.Duration `json:"eta_ns"`
+	PID        int             `json:"pid"`
+	Host       string          `json:"host"`
+	StartedAt  time.Time       `json:"started_at"`
+	Command    string          `json:"command,omitempty"`
+	Rows       int             `json:"rows"`
+	Finished   int             `json:"finished"`
+	Done       int             `json:"done"`
+	Left       int             `json:"left"`
+	InProgress int             `json:"in_progress"`
+	ThisRun    account.Figures `json:"this_run"`
+	APICalls   apiCallsJSON    `json:"api_calls"`
+	PerMinute  float64         `json:"jobs_per_minute"`
+	ETA        time.Duration   `json:"eta_ns"`
 }
 
 // failureGroupJSON is the jobs that ended with one error message.
@@ -216,8 +222,9 @@ type activeJobJSON struct {
 func batchStatusJSONOf(s live.Status) batchStatusJSON {
 	b := batchStatusJSON{StateFile: s.StateFile, Jobs: s.Jobs, ByState: s.ByState, Uncertain: s.Uncertain,
 		UncertainKeys: s.UncertainKeys, Orphans: s.Orphans, OrphanKeys: s.OrphanKeys, OrphansInFlight: s.OrphansInFlight,
-		CostUSD: s.CostUSD, CostJobs: s.CostJobs, NoCostJobs: s.NoCostJobs,
-		EstimatedCostUSD: s.EstimatedCostUSD, EstimatedCostJobs: s.EstimatedCostJobs, EstimateBasis: s.EstimateBasis}
+		CostUSD: account.Dollars(s.CostUSD), CostJobs: s.CostJobs, NoCostJobs: s.NoCostJobs,
+		EstimatedCostUSD: account.Dollars(s.EstimatedCostUSD), EstimatedCostJobs: s.EstimatedCostJobs,
+		EstimateBasis: s.EstimateBasis, Account: s.Account}
 	if l := s.Live; l != nil {
 		b.Live = &liveRunJSON{PID: l.PID, Host: l.Host, StartedAt: l.StartedAt, Command: l.Command, Rows: l.Rows,
 			Finished: l.Finished, Done: l.Done, Left: l.Left, InProgress: l.InProgress, ThisRun: l.ThisRun,

@@ -18,12 +18,19 @@ import (
 	"github.com/pikabatch/pikabatch/runner/sim"
 )
 
-// figureKeys are live.Figures' keys, in run --json at the top and in
-// status's this_run.
-var figureKeys = []string{"rows", "submitted", "resent", "uncertain", "held", "completed", "downloaded", "failed",
-	"fail_reasons.*", "skipped_done", "changed", "not_submitted", "left_in_flight", "polls", "download_retries",
+// ledgerKeys are account.Ledger's keys: the batch's one account, in every
+// output that tells how far along a batch is.
+var ledgerKeys = []string{"rows", "done", "failed", "cancelled", "in_flight", "held", "not_submitted",
+	"spend.reported_usd", "spend.reported_jobs", "spend.estimated_usd", "spend.estimated_jobs", "spend.unknown_jobs",
+	"spend.budget_usd", "spend.budget_left_usd"}
+
+// figureKeys are account.Figures' keys, in run --json at the top, in
+// status's this_run and in the notify payload's summary.
+var figureKeys = slices.Concat([]string{"rows", "submitted", "resent", "uncertain", "held", "completed", "downloaded", "failed",
+	"cancelled", "fail_reasons.*", "skipped_done", "changed", "not_submitted", "left_in_flight", "polls", "download_retries",
 	"url_refreshes", "account_jobs_at_once", "parked", "status_words.*", "final.*", "wall_ns", "orphans",
-	"orphan_keys[]", "orphans_in_flight", "orphans_collected", "orphans_failed", "failed_before", "failed_before_keys[]"}
+	"orphan_keys[]", "orphans_in_flight", "orphans_collected", "orphans_failed", "failed_before", "failed_before_keys[]"},
+	prefixed("account.", ledgerKeys))
 
 var apiCallKeys = []string{"submit", "status", "result", "cancel", "retries", "rate_limited", "polls_rate_limited", "slowdowns"}
 
@@ -65,6 +72,7 @@ var jsonSchemas = map[string]struct {
 		"batches[].live.rows", "batches[].live.finished", "batches[].live.done", "batches[].live.left",
 		"batches[].live.in_progress", "batches[].live.jobs_per_minute", "batches[].live.eta_ns",
 		"unreachable[].state_file", "unreachable[].error"},
+		prefixed("account.", ledgerKeys), prefixed("batches[].account.", ledgerKeys),
 		prefixed("batches[].live.this_run.", figureKeys), prefixed("batches[].live.api_calls.", apiCallKeys))},
 	"cancel": {cancelJSON{}, []string{"version", "results[].key", "results[].request_id", "results[].state",
 		"results[].outcome", "results[].error", "counts.*"}},

@@ -33,5 +33,5 @@ func TestMaxCostAfterRecover(t *testing.T) {
 	code, stdout, stderr := invoke(t, env, args...)
 	assert.Equal(t, exitTempFail, code, stderr)
 	assert.EqualValues(t, 3, srv.Counters().Submits, "the budget was spent before the state was lost")
-	assert.Contains(t, stdout, "$0.132 in all of $0.132; $0.00 left\n")
+	assert.Contains(t, stdout, "$0.132 in all of $0.132; $0.000 left\n")
 }

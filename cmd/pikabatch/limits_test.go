@@ -29,7 +29,7 @@ func TestCronLimits(t *testing.T) {
 		code, stdout, stderr := invoke(t, env, "run", "--manifest", m, "--out", filepath.Join(dir, "cap"), "--max-submits", "2")
 		assert.Equal(t, exitTempFail, code, stderr)
 		assert.Contains(t, stderr, "submit cap reached")
-		assert.Contains(t, stdout, "not submitted 1")
+		assert.Contains(t, stdout, "1 not submitted")
 		assert.EqualValues(t, 2, srv.Counters().Submits-before)
 	})
 	t.Run("deadline", func(t *testing.T) {
@@ -97,7 +97,7 @@ func TestNotify(t *testing.T) {
 	assert.Equal(t, 0, p.ExitCode)
 	assert.Equal(t, 3, p.Summary.Rows)
 	assert.Equal(t, 3, p.Summary.Submitted)
-	assert.Contains(t, p.Text, "done (exit 0): 3 rows, 3 done")
+	assert.Contains(t, p.Text, "done (exit 0): rows 3: 3 done")
 	assert.NotContains(t, stderr, "secret-path", "a webhook URL is a secret")
 
 	t.Run("a refusing webhook does not change the exit code", func(t *testing.T) {

@@ -55,10 +55,13 @@ func main() {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	stopSignals := watchSignals(sigs, cancel, os.Stderr, os.Exit)
+	// The signal notices go through the sink a run's logs do: while a
+	// progress bar is drawn, above it rather than overwritten by it.
+	stderr := newLogSink(os.Stderr)
+	stopSignals := watchSignals(sigs, cancel, stderr, os.Exit)
 
 	stopProfiles := startProfiles(os.Getenv, os.Stderr)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	err := run(ctx, os.Args[1:], os.Stdout, stderr)
 	stopProfiles()
 	code := exitCode(ctx, err)
 	if err != nil && !errors.Is(err, errQuiet) && !isInterrupt(ctx, err) {

@@ -72,7 +72,7 @@ func TestRequireBalanceRefusesADebt(t *testing.T) {
 	code, _, stderr := invoke(t, env, "run", "--manifest", m, "--out", filepath.Join(dir, "a"),
 		"--progress", "off", "--require-balance")
 	assert.Equal(t, exitNoPerm, code, stderr)
-	assert.Contains(t, stderr, "balance -$5.25 is below the estimated cost $0.30 of the 6 rows left (--require-balance); nothing was sent")
+	assert.Contains(t, stderr, "balance -$5.250 is below the estimated cost $0.300 of the 6 rows left (--require-balance); nothing was sent")
 	assert.Zero(t, srv.Counters().Submits)
 }
 
@@ -90,12 +90,12 @@ func TestBudgetCountsWhatTheAPICharged(t *testing.T) {
 	code, stdout, stderr := invoke(t, tokenEnv(srv.APIURL), args...)
 	assert.Equal(t, exitTempFail, code, stderr)
 	assert.EqualValues(t, 3, srv.Counters().Submits, "two jobs charged $0.088; the third takes it past $0.10")
-	assert.Contains(t, stdout, "$0.132 in all of $0.10; $0.00 left\n")
+	assert.Contains(t, stdout, "$0.132 in all of $0.100; $0.000 left\n")
 
 	code, stdout, stderr = invoke(t, tokenEnv(srv.APIURL), args...)
 	assert.Equal(t, exitTempFail, code, stderr)
 	assert.EqualValues(t, 3, srv.Counters().Submits, "the next run counts what the API charged")
-	assert.Contains(t, stdout, "$0.132 in all of $0.10; $0.00 left\n")
+	assert.Contains(t, stdout, "$0.132 in all of $0.100; $0.000 left\n")
 }
 
 // TestZeroPriceWithBudgetWarns: a price of $0 lets the budget count only
@@ -122,7 +122,7 @@ func TestBudgetReachedIsTheNormalEnd(t *testing.T) {
 	assert.Equal(t, exitTempFail, code, stderr)
 	assert.NotContains(t, stderr, "level=ERROR")
 	assert.NotContains(t, stderr, "level=WARN")
-	line := "pikabatch: budget reached: $0.088 of $0.10 spent; 4 rows wait; to go on, run again with --max-cost 0.264 (their estimate added)\n"
+	line := "pikabatch: budget reached: $0.088 of $0.100 spent; 4 rows wait; to go on, run again with --max-cost 0.264 (their estimate added)\n"
 	assert.Contains(t, stderr, line)
 	assert.Equal(t, 1, strings.Count(stderr, "budget reached"), stderr)
 }
@@ -141,7 +141,7 @@ func TestDryRunUsesTheRecordedPriceAndBudget(t *testing.T) {
 	code, stdout, stderr := invoke(t, tokenEnv(srv.APIURL), append(args, "--dry-run")...)
 	require.Equal(t, exitOK, code, stderr)
 	assert.Contains(t, stdout, "estimated cost: $0.176 for 4 rows (base $0.044/output)\n  (the price recorded in the state file)\n")
-	assert.Contains(t, stdout, "budget: $0.088 of $0.10 spent (recorded in the state file); the run would stop at it with about 4 rows unsent (raise --max-cost to 0.264 to submit them all)")
+	assert.Contains(t, stdout, "budget: $0.088 of $0.100 spent (recorded in the state file); the run would stop at it with about 4 rows unsent (raise --max-cost to 0.264 to submit them all)")
 	assert.EqualValues(t, 2, srv.Counters().Submits, "a dry run sends nothing")
 }
 
@@ -162,7 +162,7 @@ func TestRecoverKeepsReportedCosts(t *testing.T) {
 	require.Equal(t, exitOK, code, stderr)
 	code, stdout, stderr := invoke(t, tokenEnv(srv.APIURL), args...)
 	require.Equal(t, exitOK, code, stderr)
-	assert.Contains(t, stdout, "spent: $0.00 this run, $0.30 in all, as the API reported it (6 jobs)\n")
+	assert.Contains(t, stdout, "spent: $0.000 this run, $0.300 in all, as the API reported it (6 jobs)\n")
 	assert.EqualValues(t, 6, srv.Counters().Submits)
 }
 

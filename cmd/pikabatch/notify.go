@@ -14,9 +14,8 @@ import (
 	"time"
 
 	"github.com/pikabatch/pikabatch/runner"
+	"github.com/pikabatch/pikabatch/runner/account"
 	"github.com/pikabatch/pikabatch/runner/api"
-	"github.com/pikabatch/pikabatch/runner/live"
-	"github.com/pikabatch/pikabatch/store"
 )
 
 // notifyTimeout bounds the end-of-run POST: a slow webhook must not hold
@@ -28,16 +27,16 @@ const notifyTimeout = 10 * time.Second
 // size does not grow with the manifest: Summary.FailReasons holds the
 // reasons.Shown most frequent reasons and one count for the rest.
 type notifyPayload struct {
-	Version   int          `json:"version"`
-	Text      string       `json:"text"`
-	Outcome   string       `json:"outcome"` // done, failed, incomplete, interrupted, error
-	ExitCode  int          `json:"exit_code"`
-	Error     string       `json:"error,omitempty"`
-	Host      string       `json:"host"`
-	Manifest  string       `json:"manifest"`
-	StateFile string       `json:"state_file"`
-	Summary   live.Figures `json:"summary"` // as in run --json
-	APICalls  apiCallsJSON `json:"api_calls"`
+	Version   int             `json:"version"`
+	Text      string          `json:"text"`
+	Outcome   string          `json:"outcome"` // done, failed, incomplete, interrupted, error
+	ExitCode  int             `json:"exit_code"`
+	Error     string          `json:"error,omitempty"`
+	Host      string          `json:"host"`
+	Manifest  string          `json:"manifest"`
+	StateFile string          `json:"state_file"`
+	Summary   account.Figures `json:"summary"` // as in run --json
+	APICalls  apiCallsJSON    `json:"api_calls"`
 }
 
 // checkNotifyURL accepts absolute http(s) URLs.
@@ -70,8 +69,11 @@ func notify(ctx context.Context, rawURL string, p notifyPayload, log *slog.Logge
 	host, _ := os.Hostname()
 	p.Host = host
 	s := p.Summary
-	p.Text = fmt.Sprintf("pikabatch on %s: %s (exit %d): %d rows, %d done; this run submitted %d, downloaded %d, failed %d; %s",
-		host, p.Outcome, p.ExitCode, s.Rows, s.Final[store.StateDone], s.Submitted, s.Downloaded, s.Failed, s.Wall.Round(time.Second))
+	p.Text = fmt.Sprintf("pikabatch on %s: %s (exit %d): %s; this run submitted %d, downloaded %d, failed %d, cancelled %d; %s",
+		host, p.Outcome, p.ExitCode, s.Account, s.Submitted, s.Downloaded, s.Failed, s.Cancelled, s.Wall.Round(time.Second))
+	if line := s.Account.Spend.String(); line != "" {
+		p.Text += "; " + line
+	}
 	if p.Error != "" {
 		p.Text += " — " + p.Error
 	}

@@ -40,6 +40,16 @@ type logSink struct {
 
 func newLogSink(w io.Writer) *logSink { return &logSink{w: w, fallback: w} }
 
+// logSinkOf is the log sink writing to w: w itself when it is one (main's
+// stderr, which the signal notices go through too, so that they print
+// above a progress bar as the logs do), else a new one.
+func logSinkOf(w io.Writer) *logSink {
+	if s, ok := w.(*logSink); ok {
+		return s
+	}
+	return newLogSink(w)
+}
+
 func (s *logSink) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -58,6 +68,9 @@ func (s *logSink) set(w io.Writer) {
 
 // isTerminal reports whether w is a terminal.
 func isTerminal(w io.Writer) bool {
+	if s, ok := w.(*logSink); ok {
+		w = s.fallback
+	}
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
 }
@@ -79,15 +92,18 @@ func progressMode(mode string, quiet bool, w io.Writer) (string, error) {
 	return "", usagef("--progress must be auto, bar, plain or off, not %q", mode)
 }
 
-// progressLine is one run's figures in a line, the same for the bar and the
-// plain lines.
+// progressLine is one run's figures in a line, in the words of the
+// batch's account (account.Ledger) as the summary and status use them.
 func progressLine(i live.RunInfo) string {
+	a := i.ThisRun.Account
 	parts := []string{
-		fmt.Sprintf("%d done", i.Done),
-		fmt.Sprintf("%d failed", i.Finished-i.Done),
-		fmt.Sprintf("%d in progress", i.InProgress),
-		fmt.Sprintf("%d submitted", i.ThisRun.Submitted),
-		fmt.Sprintf("%d downloaded", i.ThisRun.Downloaded),
+		fmt.Sprintf("%d done", a.Done),
+		fmt.Sprintf("%d failed", a.Failed),
+		fmt.Sprintf("%d cancelled", a.Cancelled),
+		fmt.Sprintf("%d in flight", a.InFlight),
+		fmt.Sprintf("%d held", a.Held),
+		fmt.Sprintf("%d not submitted", a.NotSubmitted),
+		fmt.Sprintf("this run %d submitted, %d downloaded", i.ThisRun.Submitted, i.ThisRun.Downloaded),
 	}
 	if i.PerMinute > 0 {
 		p := fmt.Sprintf("%.1f jobs/min", i.PerMinute)
@@ -127,8 +143,10 @@ func startPlain(w io.Writer, logs *logSink, run *live.Run, interval time.Duratio
 	line := func() {
 		i := run.Info(time.Now())
 		if jsonLog != nil {
-			jsonLog.Info("progress", "rows", i.Rows, "finished", i.Finished, "done", i.Done,
-				"failed", i.Finished-i.Done, "in_progress", i.InProgress,
+			a := i.ThisRun.Account
+			jsonLog.Info("progress", "rows", i.Rows, "finished", i.Finished, "done", a.Done,
+				"failed", a.Failed, "cancelled", a.Cancelled, "in_flight", a.InFlight, "held", a.Held,
+				"not_submitted", a.NotSubmitted,
 				"submitted", i.ThisRun.Submitted, "downloaded", i.ThisRun.Downloaded,
 				"uncertain", i.ThisRun.Uncertain, "jobs_per_minute", i.PerMinute, "eta_seconds", i.ETA.Seconds(),
 				"retries", i.Calls.Retries, "rate_limited", i.Calls.RateLimited)
@@ -201,8 +219,12 @@ func barFigures(i live.RunInfo, width int) string {
 	}
 	s := rate + " " + eta
 	var more []string
-	if failed := i.Finished - i.Done; failed > 0 {
-		more = append(more, fmt.Sprintf("%d failed", failed))
+	a := i.ThisRun.Account
+	if a.Failed > 0 {
+		more = append(more, fmt.Sprintf("%d failed", a.Failed))
+	}
+	if a.Cancelled > 0 {
+		more = append(more, fmt.Sprintf("%d cancelled", a.Cancelled))
 	}
 	if n := i.Calls.Retries + int64(i.ThisRun.DownloadRetries); n > 0 {
 		word := "retries"
@@ -214,7 +236,7 @@ func barFigures(i live.RunInfo, width int) string {
 	if i.ThisRun.Uncertain > 0 {
 		more = append(more, fmt.Sprintf("%d uncertain", i.ThisRun.Uncertain))
 	}
-	more = append(more, fmt.Sprintf("%d in progress", i.InProgress))
+	more = append(more, fmt.Sprintf("%d in flight", a.InFlight))
 	for _, m := range more {
 		if utf8.RuneCountInString(s)+utf8.RuneCountInString(" · "+m) > budget {
 			break

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/vbauerster/mpb/v8"
 
+	"github.com/pikabatch/pikabatch/runner/account"
 	"github.com/pikabatch/pikabatch/runner/api"
 	"github.com/pikabatch/pikabatch/runner/live"
 	"github.com/pikabatch/pikabatch/runner/sim"
@@ -29,7 +30,7 @@ func TestPlainProgressOffTerminal(t *testing.T) {
 	env := tokenEnv(srv.APIURL)
 	code, stdout, stderr := invoke(t, env, "run", "--manifest", m, "--out", filepath.Join(dir, "out"))
 	require.Equal(t, exitOK, code, stderr)
-	assert.Contains(t, stderr, "pikabatch: progress 3/3 rows finished: 3 done · 0 failed · 0 in progress · 3 submitted · 3 downloaded")
+	assert.Contains(t, stderr, "pikabatch: progress 3/3 rows finished: 3 done · 0 failed · 0 cancelled · 0 in flight · 0 held · 0 not submitted · this run 3 submitted, 3 downloaded")
 	for _, c := range []string{"\x1b", "\r"} {
 		assert.NotContains(t, stderr+stdout, c, "no control characters off a terminal")
 	}
@@ -93,9 +94,9 @@ func TestBarKeepsLogLinesWhole(t *testing.T) {
 	var out syncBuffer
 	logs := newLogSink(&out)
 	var mu sync.Mutex
-	sum := live.Figures{Rows: 10, Final: map[store.State]int{}}
+	sum := account.Figures{Rows: 10, Final: map[store.State]int{}}
 	run := &live.Run{Rows: 10, Calls: func() api.Calls { return api.Calls{Retries: 2, RateLimited: 1} },
-		Snapshot: func() live.Figures {
+		Snapshot: func() account.Figures {
 			mu.Lock()
 			defer mu.Unlock()
 			return sum
@@ -128,8 +129,8 @@ func TestBarFitsTheWidth(t *testing.T) {
 			var out syncBuffer
 			run := &live.Run{Rows: 1000,
 				Calls: func() api.Calls { return api.Calls{Retries: 12, RateLimited: 3} },
-				Snapshot: func() live.Figures {
-					return live.Figures{Rows: 400, DownloadRetries: 2, Uncertain: 1,
+				Snapshot: func() account.Figures {
+					return account.Figures{Rows: 400, DownloadRetries: 2, Uncertain: 1,
 						Final: map[store.State]int{store.StateDone: 250, store.StateFailed: 3}}
 				}}
 			refresh := make(chan any)
@@ -161,8 +162,8 @@ func TestBarFitsTheWidth(t *testing.T) {
 func TestBarFigures(t *testing.T) {
 	t.Parallel()
 	i := live.RunInfo{Rows: 100, Finished: 42, Done: 40, InProgress: 8, PerMinute: 12.5, ETA: 61400 * time.Millisecond,
-		Calls: api.Calls{Retries: 3}}
-	assert.Equal(t, "12.5/min ETA 1m1s · 2 failed · 3 retries · 8 in progress", barFigures(i, 200))
+		Calls: api.Calls{Retries: 3}, ThisRun: account.Figures{Account: account.Ledger{Rows: 100, Done: 40, Failed: 2, InFlight: 8, NotSubmitted: 50}}}
+	assert.Equal(t, "12.5/min ETA 1m1s · 2 failed · 3 retries · 8 in flight", barFigures(i, 200))
 	assert.Equal(t, "12.5/min ETA 1m1s · 2 failed", barFigures(i, 59), "what fits beside the bar")
 	assert.Equal(t, "12.5/min ETA 1m1s", barFigures(i, 30), "rate and ETA whatever the width")
 }

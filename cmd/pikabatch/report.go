@@ -10,7 +10,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pikabatch/pikabatch/runner/live"
-	"github.com/pikabatch/pikabatch/runner/price"
 	"github.com/pikabatch/pikabatch/runner/report"
 )
 
@@ -55,6 +54,12 @@ func runReport(ctx context.Context, o reportOptions, stdout io.Writer) error {
 	for i, s := range srcs {
 		rs[i] = s
 		opts.Live = opts.Live || s.IsLive()
+		// The account status tells, so that the report tells the same.
+		st, err := s.Status(ctx)
+		if err != nil {
+			return err
+		}
+		opts.Account = opts.Account.Plus(st.Account)
 	}
 	sum, err := report.WriteFile(ctx, opts, rs...)
 	if err != nil {
@@ -65,11 +70,11 @@ func runReport(ctx context.Context, o reportOptions, stdout io.Writer) error {
 	if abs, err := filepath.Abs(path); err == nil {
 		link = (&url.URL{Scheme: "file", Path: abs}).String()
 	}
-	spend := ""
-	if sum.PricedJobs > 0 {
-		spend = fmt.Sprintf(", %s for %d priced jobs", price.USD(sum.SpendUSD), sum.PricedJobs)
+	fmt.Fprintf(stdout, "pikabatch: report of %d jobs (%d clips, %d submits) written to %s\n%s\n",
+		sum.Jobs, sum.Clips, sum.Submits, path, sum.AccountText)
+	if sum.SpendText != "" {
+		fmt.Fprintln(stdout, sum.SpendText)
 	}
-	fmt.Fprintf(stdout, "pikabatch: report of %d jobs (%d clips, %d failed, %d submits%s) written to %s\nopen %s\n",
-		sum.Jobs, sum.Clips, sum.Failed, sum.Submits, spend, path, link)
+	fmt.Fprintf(stdout, "open %s\n", link)
 	return nil
 }

@@ -104,8 +104,9 @@ func TestReport(t *testing.T) {
 	assert.Equal(t, priced, p.Summary.PricedJobs, "every job the API reported a cost for")
 	assert.Positive(t, priced, "the simulator reports costs")
 	assert.InDelta(t, spend, p.Summary.SpendUSD, 1e-6)
-	assert.Contains(t, stdout, fmt.Sprintf("pikabatch: report of 12 jobs (%d clips, %d failed, 12 submits, %s for %d priced jobs) written to %s\n",
-		done, failed, price.USD(p.Summary.SpendUSD), priced, filepath.Join(out, report.FileName)))
+	assert.Contains(t, stdout, fmt.Sprintf("pikabatch: report of 12 jobs (%d clips, 12 submits) written to %s\nrows 12: %d done, %d failed, ",
+		done, filepath.Join(out, report.FileName), done, failed))
+	assert.Contains(t, stdout, fmt.Sprintf("%s reported by the API for %d jobs", price.USD(p.Summary.SpendUSD), priced))
 	assert.Contains(t, stdout, "open file://")
 }
 

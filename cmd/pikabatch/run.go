@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -23,6 +24,7 @@ import (
 	"github.com/pikabatch/pikabatch/manifest"
 	"github.com/pikabatch/pikabatch/manifest/shard"
 	"github.com/pikabatch/pikabatch/runner"
+	"github.com/pikabatch/pikabatch/runner/account"
 	"github.com/pikabatch/pikabatch/runner/api"
 	"github.com/pikabatch/pikabatch/runner/live"
 	"github.com/pikabatch/pikabatch/runner/reasons"
@@ -59,7 +61,7 @@ type batchOptions struct {
 	maxFileSize                  int64
 	dlIdleTimeout                time.Duration // a download that brings no byte this long is retried
 	logFormat, logLevel          string
-	quiet, jsonSummary           bool
+	quiet, jsonSummary, verbose  bool
 	poll                         runner.PollConfig
 	resultsFormat                string // jsonl, or csv for results.csv as well
 	dryRun                       bool
@@ -98,7 +100,8 @@ func (o *batchOptions) register(fs *pflag.FlagSet) {
 	fs.Int64Var(&o.maxFileSize, "max-file-size", 2<<30, "refuse result files larger than this many `bytes` (2 GiB, where RunComfy's own CLI stops); the row fails, its render is kept for a larger cap, and the partial file is deleted")
 	fs.DurationVar(&o.dlIdleTimeout, "download-idle-timeout", 60*time.Second, "retry a download (resuming it) when the file host sends nothing for this long")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
-	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&o.logLevel, "log-level", "", "log level: debug, info, warn, error (default info; warn beside a progress bar, unless -v)")
+	fs.BoolVarP(&o.verbose, "verbose", "v", false, "log each job's progress (INFO lines) even beside a progress bar, where it would bury the bar's notices")
 	fs.BoolVarP(&o.quiet, "quiet", "q", false, quietUsage)
 	fs.BoolVar(&o.jsonSummary, "json", false, "print the summary as JSON")
 	fs.StringVar(&o.resultsFormat, "results-format", "jsonl", "results index format: jsonl (OUT/results.jsonl), or csv to write OUT/results.csv as well")
@@ -241,11 +244,11 @@ func prepareBatch(ctx context.Context, o batchOptions, stderr io.Writer) (*batch
 	if err := b.checkOptions(); err != nil {
 		return nil, err
 	}
-	b.logs = newLogSink(stderr)
-	if b.log, err = newLogger(b.logs, o.logFormat, o.logLevel, o.quiet); err != nil {
+	b.logs = logSinkOf(stderr)
+	if b.progress, err = progressMode(o.progress, o.quiet, b.logs.fallback); err != nil {
 		return nil, err
 	}
-	if b.progress, err = progressMode(o.progress, o.quiet, stderr); err != nil {
+	if b.log, err = newLogger(b.logs, o.logFormat, logLevel(o, b.progress), o.quiet); err != nil {
 		return nil, err
 	}
 	if err := b.validateManifest(ctx); err != nil {
@@ -423,7 +426,7 @@ func (b *batch) run(ctx context.Context, stdout, stderr io.Writer) error {
 		return err
 	}
 	// Before anything is sent: this folder's jobs belong to one API and model.
-	if err := bindState(ctx, st, o, b.log); err != nil {
+	if err := b.bindAndCount(ctx, st); err != nil {
 		return err
 	}
 	sp, err := b.prepareCatalog(ctx, st, apiTransport)
@@ -443,32 +446,73 @@ func (b *batch) run(ctx context.Context, stdout, stderr io.Writer) error {
 	// status, cancel and export from another terminal reach this run here.
 	ctlBatch := &live.Batch{Path: b.state.path, Store: st, Logger: b.log,
 		API: func() (live.Canceller, error) { return client, nil }, Pricer: sp.recordedPricer(),
-		Run: &live.Run{Owner: owner, Rows: b.shardRows, Snapshot: liveSnapshot(run), Calls: client.Calls}}
+		Rows: b.shardRows, BudgetUSD: budgetOf(sp),
+		Run: &live.Run{Owner: owner, Rows: b.shardRows, Snapshot: run.Snapshot, Calls: client.Calls}}
 	defer b.serveControl(ctlBatch).Close()
 
-	stopProgress := startProgress(b.progress, o.progressEvery, stderr, b.logs, ctlBatch.Run, b.jsonLog())
+	stopProgress := startProgress(b.progress, o.progressEvery, b.logs.fallback, b.logs, ctlBatch.Run, b.jsonLog())
 	sum, runErr := run.Run(ctx, shard.Filter(rows, b.spec))
-	sum = wholeManifest(sum, b.shardRows)
 	stopProgress()
+	b.accountSpend(ctx, st, sp, &sum)
 	if ctx.Err() == nil {
 		compactState(ctx, st, b.log)
 	}
 	b.writeCSVIndex(ctx, ctlBatch)
-	runErr = b.account(ctx, stdout, stderr, st, sp, sum, client.Calls(), runErr)
+	runErr = b.finish(ctx, stdout, stderr, st, sp, sum, client.Calls(), runErr)
 	b.notify(ctx, sum, client.Calls(), runErr)
 	return runErr
 }
 
-// account prints the run's summary and spend, and returns the run's error
+// finish prints the run's summary and spend, and returns the run's error
 // as the exit line tells it: a summary that cannot be printed fails the
 // run (it is the run's answer), and a stop at the budget is said as such.
-func (b *batch) account(ctx context.Context, stdout, stderr io.Writer, st *store.Store, sp *spend,
+func (b *batch) finish(ctx context.Context, stdout, stderr io.Writer, st *store.Store, sp *spend,
 	sum runner.Summary, calls api.Calls, runErr error) error {
 	if perr := printSummary(stdout, sum, calls, b.o.jsonSummary); perr != nil {
 		runErr = errors.Join(runErr, perr)
 	}
 	b.reportSpend(ctx, stdout, stderr, st, sp, sum, runErr)
 	return budgetStop(runErr, sp, sum)
+}
+
+// bindAndCount binds the state file to this API and model, and records the
+// manifest's rows (the shard's) for the batch's account: status and report
+// count the rows no run has reached yet as not submitted.
+func (b *batch) bindAndCount(ctx context.Context, st *store.Store) error {
+	if err := bindState(ctx, st, b.o, b.log); err != nil {
+		return err
+	}
+	if err := st.SetMeta(ctx, account.RowsMetaKey, strconv.Itoa(b.shardRows)); err != nil {
+		return fmt.Errorf("record the manifest's rows in the state file: %w", err)
+	}
+	return nil
+}
+
+// accountSpend fills the summary's spend from the state file, as status
+// reads it: reported, estimated, and what is left of the budget.
+func (b *batch) accountSpend(ctx context.Context, st briefScanner, sp *spend, sum *runner.Summary) {
+	r, err := spendOf(context.WithoutCancel(ctx), st, sp, *sum)
+	if err != nil {
+		b.log.Warn("spend not read from the state", "err", err)
+		return
+	}
+	s := account.Spend{ReportedUSD: account.Dollars(r.ReportedUSD), ReportedJobs: r.ReportedJobs,
+		EstimatedUSD: account.Dollars(r.EstimatedUSD), EstimatedJobs: r.EstimatedJobs, UnknownJobs: r.UnknownJobs}
+	s.SetBudget(budgetOf(sp))
+	if sp.budget != nil {
+		// The budget's own count: each job at the larger of its estimate
+		// and its reported cost, the rule the run stopped by.
+		s.BudgetLeftUSD = account.Dollars(sp.budget.Figures().LeftUSD)
+	}
+	sum.Account.Spend = s
+}
+
+// budgetOf is the batch's budget (0: none).
+func budgetOf(sp *spend) account.USD {
+	if sp.budget == nil {
+		return 0
+	}
+	return account.Dollars(sp.budget.Figures().LimitUSD)
 }
 
 // openState opens the state file for the run and says which request IDs
@@ -575,7 +619,7 @@ func (b *batch) notify(ctx context.Context, sum runner.Summary, calls api.Calls,
 	}
 	code := exitCode(ctx, runErr)
 	p := notifyPayload{Version: jsonVersion, Outcome: outcome(code), ExitCode: code, Manifest: b.o.manifest,
-		StateFile: b.state.path, Summary: liveFigures(sum), APICalls: apiCallsOf(calls)}
+		StateFile: b.state.path, Summary: sum, APICalls: apiCallsOf(calls)}
 	if runErr != nil {
 		p.Error = runErr.Error()
 	}
@@ -630,6 +674,20 @@ func transport(n int) *http.Transport {
 	}
 }
 
+// logLevel is the level a run logs at: --log-level when given; else info,
+// but warnings only beside a progress bar, where a line per job would
+// scroll the bar's notices (a stop, the deadline) away, unless -v asks for
+// them.
+func logLevel(o batchOptions, progress string) string {
+	switch {
+	case o.logLevel != "":
+		return o.logLevel
+	case progress == progressBar && !o.verbose:
+		return "warn"
+	}
+	return "info"
+}
+
 func newLogger(w io.Writer, format, level string, quiet bool) (*slog.Logger, error) {
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(level)); err != nil {
@@ -654,26 +712,18 @@ func accountLimit(jobs int) string {
 	return fmt.Sprintf("account limit: a submit was refused with %d jobs of this run on the account", jobs)
 }
 
-// wholeManifest makes a summary account for every row of the manifest
-// (or shard), rows many: a run that stopped early (a signal, the account)
-// never read the rest, and those rows were not submitted either.
-func wholeManifest(s runner.Summary, rows int) runner.Summary {
-	if rows > s.Rows {
-		s.NotSubmitted += rows - s.Rows
-		s.Rows = rows
-	}
-	return s
-}
-
 // printSummary writes the end-of-run account.
 func printSummary(w io.Writer, s runner.Summary, calls api.Calls, asJSON bool) error {
 	if asJSON {
 		return writeJSON(w, runJSONOf(s, calls))
 	}
-	fmt.Fprintf(w, "\nrows %d: %d done", s.Rows, s.Final[store.StateDone])
-	fmt.Fprintf(w, " (%d downloaded this run, %d already done)\n", s.Downloaded, s.SkippedDone)
-	fmt.Fprintf(w, "submitted %d, completed %d, failed %d, uncertain %d, left in flight %d, not submitted %d\n",
-		s.Submitted, s.Completed, s.Failed, s.Uncertain, s.LeftInFlight, s.NotSubmitted)
+	s.WholeManifest(s.Rows) // a summary made by hand has no ledger yet
+	fmt.Fprintf(w, "\n%s\n", s.Account)
+	if line := s.Account.Spend.String(); line != "" {
+		fmt.Fprintln(w, line)
+	}
+	fmt.Fprintf(w, "this run: submitted %d, completed %d, downloaded %d (%d already done), failed %d, cancelled %d, uncertain %d\n",
+		s.Submitted, s.Completed, s.Downloaded, s.SkippedDone, s.Failed, s.Cancelled, s.Uncertain)
 	if s.FailedBefore > 0 {
 		fmt.Fprintf(w, "failed in earlier runs %d (%s): not submitted again; --retry-failed submits them again (each a new charge)\n",
 			s.FailedBefore, examples(s.FailedBeforeKeys, s.FailedBefore))

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/pikabatch/pikabatch/runner/account"
 	"github.com/pikabatch/pikabatch/runner/sim"
 )
 
@@ -114,7 +115,7 @@ func runSim(ctx context.Context, o simOptions, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "balance: %d jobs; top up with: curl -d '{\"add_jobs\": 10}' %s/_sim/balance\n", cfg.BalanceJobs, srv.APIURL)
 	}
 	if cfg.BalanceUSD > 0 {
-		fmt.Fprintf(stdout, "balance: $%g; top up with: curl -d '{\"add_usd\": 1}' %s/_sim/balance\n", cfg.BalanceUSD, srv.APIURL)
+		fmt.Fprintf(stdout, "balance: %s; top up with: curl -d '{\"add_usd\": 1}' %s/_sim/balance\n", account.Format(cfg.BalanceUSD), srv.APIURL)
 	}
 	if madeUp {
 		// The simulator's own made-up token: printing it is the point.

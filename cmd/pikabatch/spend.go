@@ -630,7 +630,7 @@ type briefScanner interface {
 // jobs' finish times would decode every record (6 s at a million jobs);
 // this one decodes only the jobs sent without a reported cost.
 func spendOf(ctx context.Context, st briefScanner, s *spend, run runner.Summary) (spendReport, error) {
-	r := spendReport{RunReportedUSD: run.ReportedCostUSD, RunReportedJobs: run.ReportedCostJobs}
+	r := spendReport{RunReportedUSD: run.ReportedCostUSD.Float(), RunReportedJobs: run.ReportedCostJobs}
 	err := st.ForEachBrief(ctx, func(_ []byte, br store.Brief) bool {
 		if cost, ok := price.Reported(br.CostUSD); ok {
 			r.ReportedUSD += cost

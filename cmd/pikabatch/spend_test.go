@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pikabatch/pikabatch/runner/account"
 	"github.com/pikabatch/pikabatch/runner/api"
 	"github.com/pikabatch/pikabatch/runner/sim"
 	"github.com/pikabatch/pikabatch/store"
@@ -44,7 +45,7 @@ func TestMaxCostAcrossRuns(t *testing.T) {
 	// $0.132 is three jobs at $0.044.
 	code, stdout, stderr := invoke(t, env, append(args, "--max-cost", "0.132")...)
 	assert.Equal(t, exitTempFail, code, stderr)
-	assert.Contains(t, stdout, "budget (estimate): $0.132 spent this run, $0.132 in all of $0.132; $0.00 left\n")
+	assert.Contains(t, stdout, "budget (estimate): $0.132 spent this run, $0.132 in all of $0.132; $0.000 left\n")
 	assert.Contains(t, stderr, "budget reached: $0.132 of $0.132 spent; ")
 	c := srv.Counters()
 	assert.EqualValues(t, 3, c.Submits, "every send is paid: lost answers and their re-sends included")
@@ -53,7 +54,7 @@ func TestMaxCostAcrossRuns(t *testing.T) {
 
 	code, stdout, stderr = invoke(t, env, append(args, "--max-cost", "0.22")...)
 	assert.Equal(t, exitTempFail, code, stderr)
-	assert.Contains(t, stdout, "budget (estimate): $0.088 spent this run, $0.22 in all of $0.22; $0.00 left\n")
+	assert.Contains(t, stdout, "budget (estimate): $0.088 spent this run, $0.220 in all of $0.220; $0.000 left\n")
 	c = srv.Counters()
 	assert.EqualValues(t, 5, c.Submits)
 	assert.Positive(t, c.LostResponses, "the test needs an uncertain submit (seed)")
@@ -62,14 +63,14 @@ func TestMaxCostAcrossRuns(t *testing.T) {
 	// No flag: the recorded budget holds.
 	code, stdout, stderr = invoke(t, env, args...)
 	assert.Equal(t, exitTempFail, code, stderr)
-	assert.Contains(t, stdout, "$0.22 in all of $0.22; $0.00 left\n")
+	assert.Contains(t, stdout, "$0.220 in all of $0.220; $0.000 left\n")
 	assert.EqualValues(t, 5, srv.Counters().Submits, "nothing more sent")
 
 	code, stdout, stderr = invoke(t, env, append(args, "--max-cost", "1")...)
 	require.Equal(t, exitOK, code, stderr)
 	c = srv.Counters()
 	assert.GreaterOrEqual(t, c.Submits, int64(6))
-	assert.Contains(t, stdout, fmt.Sprintf("in all of $1.00; %s left\n", usdText(1-0.044*float64(c.Submits))))
+	assert.Contains(t, stdout, fmt.Sprintf("in all of $1.000; %s left\n", usdText(1-0.044*float64(c.Submits))))
 }
 
 func usdText(v float64) string { return fmt.Sprintf("$%.3f", v) }
@@ -100,14 +101,14 @@ func TestBalanceCheckBeforeRun(t *testing.T) {
 	srv := startSim(t, sim.Config{BalanceUSD: 0.1})
 	code, _, stderr := invoke(t, tokenEnv(srv.APIURL), "run", "--manifest", m, "--out", filepath.Join(dir, "a"), "--require-balance")
 	assert.Equal(t, exitNoPerm, code)
-	assert.Contains(t, stderr, "balance $0.10 is below the estimated cost $0.264 of the 6 rows left (--require-balance); nothing was sent")
+	assert.Contains(t, stderr, "balance $0.100 is below the estimated cost $0.264 of the 6 rows left (--require-balance); nothing was sent")
 	assert.Zero(t, srv.Counters().Submits)
 
 	// Without --require-balance: a warning with both figures, and the run
 	// goes on until the API refuses (400002).
 	code, _, stderr = invoke(t, tokenEnv(srv.APIURL), "run", "--manifest", m, "--out", filepath.Join(dir, "b"))
 	assert.Equal(t, exitNoPerm, code, stderr)
-	assert.Contains(t, stderr, "balance $0.10 is below the estimated cost $0.264 of the 6 rows left")
+	assert.Contains(t, stderr, "balance $0.100 is below the estimated cost $0.264 of the 6 rows left")
 	assert.EqualValues(t, 2, srv.Counters().Submits)
 
 	// A balance endpoint that fails is a warning, never a stop.
@@ -219,7 +220,7 @@ func TestRealSpend(t *testing.T) {
 
 	code, stdout, _ = invoke(t, env, "status", "--out", out)
 	require.Equal(t, exitOK, code)
-	assert.Contains(t, stdout, "  spent: $0.264 as the API reported it for 6 jobs\n")
+	assert.Contains(t, stdout, "  spent $0.264: $0.264 reported by the API for 6 jobs, $0.000 estimated for 0 jobs\n")
 	code, stdout, _ = invoke(t, env, "export", "--out", out, "--format", "csv")
 	require.Equal(t, exitOK, code)
 	recs, err := csv.NewReader(strings.NewReader(stdout)).ReadAll()
@@ -239,10 +240,11 @@ func TestRealSpend(t *testing.T) {
 	quiet := startSim(t, sim.Config{NoCost: true})
 	code, stdout, stderr = invoke(t, tokenEnv(quiet.APIURL), "run", "--manifest", m, "--out", filepath.Join(dir, "quiet"), "--progress", "off")
 	require.Equal(t, exitOK, code, stderr)
-	assert.Contains(t, stdout, "spent: $0.00 this run, $0.00 in all, as the API reported it (0 jobs); estimated $0.264 for 6 jobs sent without a reported cost\n")
+	assert.Contains(t, stdout, "spent: $0.000 this run, $0.000 in all, as the API reported it (0 jobs); estimated $0.264 for 6 jobs sent without a reported cost\n")
 	code, stdout, _ = invoke(t, tokenEnv(quiet.APIURL), "status", "--out", filepath.Join(dir, "quiet"))
 	require.Equal(t, exitOK, code)
-	assert.Contains(t, stdout, "  spent: $0.00 as the API reported it for 0 jobs; estimated $0.264 for 6 jobs sent without a reported cost (base $0.0088/second)\n")
+	assert.Contains(t, stdout, "  spent $0.264: $0.000 reported by the API for 0 jobs, $0.264 estimated for 6 jobs\n")
+	assert.Contains(t, stdout, "  estimates at the price the state file recorded (base $0.0088/second)\n")
 
 	// The estimate, marked, with the catalog gone: the state recorded
 	// the price at first use.
@@ -252,7 +254,7 @@ func TestRealSpend(t *testing.T) {
 	var st statusJSON
 	require.NoError(t, json.Unmarshal([]byte(stdout), &st))
 	require.Len(t, st.Batches, 1)
-	assert.InDelta(t, 0.264, st.Batches[0].EstimatedCostUSD, 1e-9)
+	assert.Equal(t, account.Dollars(0.264), st.Batches[0].EstimatedCostUSD)
 	assert.Equal(t, 6, st.Batches[0].EstimatedCostJobs)
 	assert.Equal(t, "base $0.0088/second", st.Batches[0].EstimateBasis)
 	idx, err = os.ReadFile(filepath.Join(dir, "quiet", "results.jsonl"))
@@ -295,5 +297,5 @@ func TestBalanceCheckCountsWhatIsLeft(t *testing.T) {
 	m2 := writeFile(t, filepath.Join(dir, "m2.csv"), rows)
 	code, _, stderr = invoke(t, env, "run", "--manifest", m2, "--out", out, "--require-balance", "--progress", "off")
 	assert.Equal(t, exitNoPerm, code, stderr)
-	assert.Contains(t, stderr, "balance $0.10 is below the estimated cost $0.132 of the 3 rows left")
+	assert.Contains(t, stderr, "balance $0.100 is below the estimated cost $0.132 of the 3 rows left")
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/pikabatch/pikabatch/runner/account"
 	"github.com/pikabatch/pikabatch/runner/live"
 	"github.com/pikabatch/pikabatch/store"
 )
@@ -19,13 +20,16 @@ type statusReport struct {
 	Jobs    int
 	ByState map[store.State]int
 	Batches []live.Status
+	// Account is the batches' accounts together.
+	Account account.Ledger
 	// Unreachable are state files held by a run this process cannot ask
 	// (a shard rendering on another machine); the totals leave them out.
 	Unreachable []unreachableBatch
 }
 
 func statusJSONOf(r statusReport) statusJSON {
-	s := statusJSON{Version: jsonVersion, Jobs: r.Jobs, ByState: r.ByState, Batches: []batchStatusJSON{}, Unreachable: r.Unreachable}
+	s := statusJSON{Version: jsonVersion, Jobs: r.Jobs, ByState: r.ByState, Account: r.Account,
+		Batches: []batchStatusJSON{}, Unreachable: r.Unreachable}
 	for _, b := range r.Batches {
 		s.Batches = append(s.Batches, batchStatusJSONOf(b))
 	}
@@ -95,7 +99,11 @@ func runStatus(ctx context.Context, o statusOptions, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "\n%s: held by a run this machine cannot reach: %s\n", u.StateFile, u.Error)
 	}
 	if len(rep.Batches)+len(rep.Unreachable) > 1 {
-		fmt.Fprintf(stdout, "\nall %d readable state files: %d jobs: %s\n", len(rep.Batches), rep.Jobs, stateCounts(rep.ByState))
+		fmt.Fprintf(stdout, "\nall %d readable state files: %s\n", len(rep.Batches), rep.Account)
+		if line := rep.Account.Spend.String(); line != "" {
+			fmt.Fprintf(stdout, "  %s\n", line)
+		}
+		fmt.Fprintf(stdout, "  jobs in the state files: %d: %s\n", rep.Jobs, stateCounts(rep.ByState))
 	}
 	return partial
 }
@@ -125,6 +133,7 @@ func collectStatus(ctx context.Context, files []string) (statusReport, error) {
 		}
 		rep.Batches = append(rep.Batches, st)
 		rep.Jobs += st.Jobs
+		rep.Account = rep.Account.Plus(st.Account)
 		for k, v := range st.ByState {
 			rep.ByState[k] += v
 		}
@@ -136,8 +145,6 @@ func printStatus(w io.Writer, st live.Status) {
 	if l := st.Live; l != nil {
 		fmt.Fprintf(w, "%s: live run, pid %d on %s since %s (up %s)\n", st.StateFile, l.PID, l.Host,
 			l.StartedAt.UTC().Format(time.RFC3339), l.ThisRun.Wall.Round(time.Second))
-		fmt.Fprintf(w, "  progress: %d of %d rows finished (%d done), %d in progress, %d left\n",
-			l.Finished, l.Rows, l.Done, l.InProgress, l.Left)
 		pace := "not measured yet"
 		if l.PerMinute > 0 {
 			pace = fmt.Sprintf("%.1f jobs/min", l.PerMinute)
@@ -147,8 +154,8 @@ func printStatus(w io.Writer, st live.Status) {
 		}
 		fmt.Fprintf(w, "  pace: %s\n", pace)
 		r, c := l.ThisRun, l.Calls
-		fmt.Fprintf(w, "  this run: submitted %d, completed %d, downloaded %d, failed %d, re-sent %d; API calls: submit %d, status %d, result %d, cancel %d (retries %d, rate limited %d)\n",
-			r.Submitted, r.Completed, r.Downloaded, r.Failed, r.Resent, c.Submit, c.Status, c.Result, c.Cancel, c.Retries, c.RateLimited)
+		fmt.Fprintf(w, "  this run: submitted %d, completed %d, downloaded %d, failed %d, cancelled %d, re-sent %d; API calls: submit %d, status %d, result %d, cancel %d (retries %d, rate limited %d)\n",
+			r.Submitted, r.Completed, r.Downloaded, r.Failed, r.Cancelled, r.Resent, c.Submit, c.Status, c.Result, c.Cancel, c.Retries, c.RateLimited)
 		if r.AccountJobs > 0 {
 			fmt.Fprintf(w, "  %s; further submits wait for a job to finish\n", accountLimit(r.AccountJobs))
 		}
@@ -158,7 +165,11 @@ func printStatus(w io.Writer, st live.Status) {
 	} else {
 		fmt.Fprintf(w, "%s: no run is live\n", st.StateFile)
 	}
-	fmt.Fprintf(w, "  jobs: %d: %s\n", st.Jobs, stateCounts(st.ByState))
+	fmt.Fprintf(w, "  %s\n", st.Account)
+	if line := st.Account.Spend.String(); line != "" {
+		fmt.Fprintf(w, "  %s\n", line)
+	}
+	fmt.Fprintf(w, "  jobs in the state file: %d: %s\n", st.Jobs, stateCounts(st.ByState))
 	if len(st.Failures) > 0 {
 		fmt.Fprintln(w, "  failures by message:")
 		for _, g := range st.Failures {
@@ -166,8 +177,8 @@ func printStatus(w io.Writer, st live.Status) {
 		}
 		fmt.Fprintln(w, "  (run with --retry-failed to submit failed, timed-out, expired and cancelled rows again)")
 	}
-	if line := costStatusLine(st); line != "" {
-		fmt.Fprintf(w, "  %s\n", line)
+	if st.EstimatedCostJobs > 0 {
+		fmt.Fprintf(w, "  estimates at the price the state file recorded (%s)\n", st.EstimateBasis)
 	}
 	if st.Uncertain > 0 {
 		fmt.Fprintf(w, "  uncertain submits: %d (%s): each may have been charged; the next run re-sends each once, or holds them with --hold-uncertain\n",

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pikabatch/pikabatch/runner/account"
 	"github.com/pikabatch/pikabatch/runner/live"
 	"github.com/pikabatch/pikabatch/runner/sim"
 	"github.com/pikabatch/pikabatch/store"
@@ -26,7 +27,8 @@ func TestStatus(t *testing.T) {
 	code, stdout, stderr := invoke(t, base, "status", "--out", out)
 	require.Equal(t, exitOK, code, stderr)
 	assert.Contains(t, stdout, "no run is live")
-	assert.Contains(t, stdout, "jobs: 3: 3 failed")
+	assert.Contains(t, stdout, "  rows 3: 0 done, 3 failed, 0 cancelled, 0 in flight, 0 held, 0 not submitted\n")
+	assert.Contains(t, stdout, "jobs in the state file: 3: 3 failed")
 	assert.Contains(t, stdout, "failures by message:")
 
 	code, stdout, _ = invoke(t, base, "status", "--out", out, "--json")
@@ -66,7 +68,7 @@ func TestStatusWhileLive(t *testing.T) {
 	code, stdout, _ = invoke(t, nil, "status", "--out", lr.out)
 	require.Equal(t, exitOK, code)
 	assert.Contains(t, stdout, "live run, pid")
-	assert.Contains(t, stdout, "0 of 3 rows finished")
+	assert.Contains(t, stdout, "  rows 3: 0 done, 0 failed, 0 cancelled, 3 in flight, 0 held, 0 not submitted\n")
 	assert.Contains(t, stdout, "oldest job still on the API")
 }
 
@@ -104,7 +106,7 @@ func TestStatusReportsTheShardsItCanReach(t *testing.T) {
 func TestStatusNamesTheAccountLimitOfALiveRun(t *testing.T) {
 	var b strings.Builder
 	printStatus(&b, live.Status{StateFile: "out/.pikabatch.db", Live: &live.RunInfo{
-		Rows: 10, ThisRun: live.Figures{Submitted: 6, AccountJobs: 5},
+		Rows: 10, ThisRun: account.Figures{Submitted: 6, AccountJobs: 5},
 	}})
 	assert.Contains(t, b.String(), "  account limit: a submit was refused with 5 jobs of this run on the account; further submits wait for a job to finish\n")
 

@@ -15,6 +15,8 @@ import (
 	"fmt"
 	"math"
 	"sync"
+
+	"github.com/pikabatch/pikabatch/runner/account"
 )
 
 // ErrOverBudget means a submit would take the batch past its budget. It
@@ -37,14 +39,12 @@ type OverError struct {
 }
 
 func (e *OverError) Error() string {
-	return fmt.Sprintf("%v: $%s of $%s spent (estimate), this job needs $%s",
-		ErrOverBudget, trim(e.SpentUSD), trim(e.LimitUSD), trim(e.NeedUSD))
+	return fmt.Sprintf("%v: %s of %s spent (estimate), this job needs %s",
+		ErrOverBudget, account.Format(e.SpentUSD), account.Format(e.LimitUSD), account.Format(e.NeedUSD))
 }
 
 // Unwrap returns ErrOverBudget.
 func (e *OverError) Unwrap() error { return ErrOverBudget }
-
-func trim(v float64) string { return fmt.Sprintf("%.6g", v) }
 
 // Budget is a batch's spending limit and what it has spent. It is safe for
 // concurrent use.

@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/pikabatch/pikabatch/runner/account"
 	"github.com/pikabatch/pikabatch/runner/api"
 	"github.com/pikabatch/pikabatch/runner/price"
 	"github.com/pikabatch/pikabatch/runner/reasons"
@@ -86,6 +87,12 @@ type Batch struct {
 	// export mark them as estimated); nil estimates none. Open sets it from
 	// the price the state file recorded (price.MetaKey).
 	Pricer *price.Pricer
+	// Rows is the manifest's rows (the shard's) as the last run counted
+	// them (account.RowsMetaKey), and BudgetUSD its budget (0: none): the
+	// account places the rows the state file does not know yet as not
+	// submitted. Open sets them from the state file; 0 rows takes Run's.
+	Rows      int
+	BudgetUSD account.USD
 
 	apiOnce sync.Once
 	api     Canceller
@@ -147,6 +154,9 @@ type Status struct {
 	EstimatedCostUSD  float64 `json:"estimated_cost_usd,omitempty"`
 	EstimatedCostJobs int     `json:"estimated_cost_jobs,omitempty"`
 	EstimateBasis     string  `json:"estimate_basis,omitempty"`
+	// Account places every row of the manifest (orphans are not rows) and
+	// says what the batch spent: the one answer to how far along it is.
+	Account account.Ledger `json:"account"`
 }
 
 // FailureGroup is the jobs that ended with one error message.
@@ -198,88 +208,129 @@ type ActiveJob struct {
 
 // Status reads the whole state file once and reports on it.
 func (b *Batch) Status(ctx context.Context) (Status, error) {
-	s := Status{StateFile: b.Path, ByState: map[store.State]int{}}
+	sc := &statusScan{s: Status{StateFile: b.Path, ByState: map[store.State]int{}},
+		groups: map[string]*FailureGroup{}, rowStates: map[store.State]int{}}
+	s := &sc.s
 	for _, st := range store.AllStates() {
 		s.ByState[st] = 0
 	}
-	groups := map[string]*FailureGroup{}
-	est := newStatusEstimate(b.Pricer, &s)
-	var oldest *store.Job
+	sc.est = newStatusEstimate(b.Pricer, s)
 	// Only the jobs that are listed or grouped are decoded: a batch of a
 	// million done jobs is counted off the front of its records.
-	brief := func(key []byte, br store.Brief) bool {
-		needJob := false
-		s.Jobs++
-		s.ByState[br.State]++
-		cost, reported := price.Reported(br.CostUSD)
-		switch {
-		case reported:
-			s.CostUSD += cost
-			s.CostJobs++
-		case br.Attempts > 0:
-			s.NoCostJobs++
-			needJob = est.byBrief(br) // priced by its input: decode it
-		}
-		if br.Orphan {
-			s.Orphans++
-			if len(s.OrphanKeys) < maxListed {
-				s.OrphanKeys = append(s.OrphanKeys, string(key))
-			}
-			if br.State.HasRequestID() && !br.State.IsTerminal() {
-				s.OrphansInFlight++
-			}
-		}
-		return needJob || (br.State != store.StateDone && br.State != store.StatePending)
+	if err := b.Store.ForEachBrief(ctx, sc.brief, sc.job); err != nil {
+		return *s, fmt.Errorf("status of %s: %w", b.Path, err)
 	}
-	err := b.Store.ForEachBrief(ctx, brief, func(j store.Job) error {
-		est.byJob(j)
-		switch j.State {
-		case store.StateFailed, store.StateTimedOut, store.StateExpired, store.StateCancelled:
-			msg := j.LastError
-			if msg == "" {
-				msg = string(j.State)
-			}
-			msg = reasons.Normalize(msg)
-			g := groups[msg]
-			if g == nil && len(groups) >= reasons.Counted {
-				msg = reasons.Other
-				g = groups[msg]
-			}
-			if g == nil {
-				g = &FailureGroup{Message: msg}
-				groups[msg] = g
-			}
-			g.Count++
-			if len(g.Keys) < maxListed {
-				g.Keys = append(g.Keys, j.Key)
-			}
-		case store.StateUncertain, store.StateSubmitting:
-			s.Uncertain++
-			if len(s.UncertainKeys) < maxListed {
-				s.UncertainKeys = append(s.UncertainKeys, j.Key)
-			}
-		case store.StateSubmitted, store.StateQueued, store.StateRunning:
-			if oldest == nil || j.SubmittedAt.Before(oldest.SubmittedAt) {
-				oldest = &j
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return s, fmt.Errorf("status of %s: %w", b.Path, err)
-	}
-	s.Failures = topFailures(groups)
+	s.Failures = topFailures(sc.groups)
 	s.EstimatedCostUSD = math.Round(s.EstimatedCostUSD*1e6) / 1e6 // sums of floats carry binary noise
+	s.CostUSD = sc.reported.Float()
+	s.Account = b.ledger(sc.rowStates, sc.reported, s)
 	now := b.now()
-	if oldest != nil {
-		s.OldestActive = &ActiveJob{Key: oldest.Key, RequestID: oldest.RequestID, State: oldest.State,
-			SubmittedAt: oldest.SubmittedAt, Age: now.Sub(oldest.SubmittedAt)}
+	if o := sc.oldest; o != nil {
+		s.OldestActive = &ActiveJob{Key: o.Key, RequestID: o.RequestID, State: o.State,
+			SubmittedAt: o.SubmittedAt, Age: now.Sub(o.SubmittedAt)}
 	}
 	if b.Run != nil {
 		info := b.Run.Info(now)
+		info.agree(s.Account)
 		s.Live = &info
 	}
-	return s, nil
+	return *s, nil
+}
+
+// statusScan is one pass of Status over the state file.
+type statusScan struct {
+	s         Status
+	groups    map[string]*FailureGroup
+	rowStates map[store.State]int // the jobs of manifest rows (not orphans), by state
+	reported  account.USD
+	est       *statusEstimate
+	oldest    *store.Job
+}
+
+// brief counts a job off its record's front, and says whether the job
+// must be decoded (to be listed, grouped or priced by its input).
+func (sc *statusScan) brief(key []byte, br store.Brief) bool {
+	s := &sc.s
+	needJob := false
+	s.Jobs++
+	s.ByState[br.State]++
+	switch {
+	case isReported(br.CostUSD):
+		usd, _ := price.Reported(br.CostUSD)
+		sc.reported += account.Dollars(usd)
+		s.CostJobs++
+	case br.Attempts > 0:
+		s.NoCostJobs++
+		needJob = sc.est.byBrief(br) // priced by its input: decode it
+	}
+	if br.Orphan {
+		s.Orphans++
+		if len(s.OrphanKeys) < maxListed {
+			s.OrphanKeys = append(s.OrphanKeys, string(key))
+		}
+		if br.State.HasRequestID() && !br.State.IsTerminal() {
+			s.OrphansInFlight++
+		}
+	} else {
+		sc.rowStates[br.State]++
+	}
+	return needJob || (br.State != store.StateDone && br.State != store.StatePending)
+}
+
+// job lists and groups a decoded job.
+func (sc *statusScan) job(j store.Job) error {
+	s := &sc.s
+	sc.est.byJob(j)
+	switch j.State {
+	case store.StateFailed, store.StateTimedOut, store.StateExpired, store.StateCancelled:
+		sc.failed(j)
+	case store.StateUncertain, store.StateSubmitting:
+		s.Uncertain++
+		if len(s.UncertainKeys) < maxListed {
+			s.UncertainKeys = append(s.UncertainKeys, j.Key)
+		}
+	case store.StateSubmitted, store.StateQueued, store.StateRunning:
+		if sc.oldest == nil || j.SubmittedAt.Before(sc.oldest.SubmittedAt) {
+			sc.oldest = &j
+		}
+	}
+	return nil
+}
+
+// failed counts a job that ended short of done in its message's group.
+func (sc *statusScan) failed(j store.Job) {
+	msg := j.LastError
+	if msg == "" {
+		msg = string(j.State)
+	}
+	msg = reasons.Normalize(msg)
+	g := sc.groups[msg]
+	if g == nil && len(sc.groups) >= reasons.Counted {
+		msg = reasons.Other
+		g = sc.groups[msg]
+	}
+	if g == nil {
+		g = &FailureGroup{Message: msg}
+		sc.groups[msg] = g
+	}
+	g.Count++
+	if len(g.Keys) < maxListed {
+		g.Keys = append(g.Keys, j.Key)
+	}
+}
+
+// ledger is the account of the batch's rows, in rowStates, and its spend.
+func (b *Batch) ledger(rowStates map[store.State]int, reported account.USD, s *Status) account.Ledger {
+	rows := b.Rows
+	if rows == 0 && b.Run != nil {
+		rows = b.Run.Rows
+	}
+	l := account.Of(rows, rowStates)
+	l.Spend = account.Spend{ReportedUSD: reported, ReportedJobs: s.CostJobs,
+		EstimatedUSD: account.Dollars(s.EstimatedCostUSD), EstimatedJobs: s.EstimatedCostJobs,
+		UnknownJobs: s.NoCostJobs - s.EstimatedCostJobs}
+	l.Spend.SetBudget(b.BudgetUSD)
+	return l
 }
 
 // Export calls fn with the index entry of every job, in key order.
@@ -519,4 +570,10 @@ func (b *Batch) cancelOne(ctx context.Context, client Canceller, j store.Job) (C
 		return res, fmt.Errorf("cancel %q: %w", j.Key, err)
 	}
 	return res, nil
+}
+
+// isReported reports whether cost is a figure to sum (price.Reported).
+func isReported(cost *float64) bool {
+	_, ok := price.Reported(cost)
+	return ok
 }

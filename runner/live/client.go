@@ -11,11 +11,13 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/pikabatch/pikabatch/manifest/shard"
+	"github.com/pikabatch/pikabatch/runner/account"
 	"github.com/pikabatch/pikabatch/runner/price"
 	"github.com/pikabatch/pikabatch/runner/results"
 	"github.com/pikabatch/pikabatch/store"
@@ -305,7 +307,10 @@ func Open(ctx context.Context, statePath string, opts OpenOptions) (Source, erro
 		}
 	}
 	b := &Batch{Path: statePath, Store: st, API: api, Now: opts.Now}
-	if b.Pricer, err = recordedPrice(ctx, st); err != nil {
+	if b.Pricer, err = recordedPrice(ctx, st); err == nil {
+		b.Rows, b.BudgetUSD, err = recordedAccount(ctx, st)
+	}
+	if err != nil {
 		_ = st.Close()
 		return nil, err
 	}
@@ -325,6 +330,29 @@ func recordedPrice(ctx context.Context, st *store.Store) (*price.Pricer, error) 
 		return nil, fmt.Errorf("state file %s: %w", st.Path(), err)
 	}
 	return &p, nil
+}
+
+// recordedAccount is the manifest's rows and the budget the last run
+// recorded in the state file; 0 for those it did not (a state file of an
+// older version, or no budget).
+func recordedAccount(ctx context.Context, st *store.Store) (rows int, budget account.USD, err error) {
+	raw, err := st.Meta(ctx, account.RowsMetaKey)
+	if err != nil {
+		return 0, 0, err
+	}
+	if raw != "" {
+		if rows, err = strconv.Atoi(raw); err != nil || rows < 0 {
+			return 0, 0, fmt.Errorf("state file %s: %s %q is not a number of rows", st.Path(), account.RowsMetaKey, raw)
+		}
+	}
+	if raw, err = st.Meta(ctx, account.BudgetMetaKey); err != nil || raw == "" {
+		return rows, 0, err
+	}
+	usd, perr := strconv.ParseFloat(raw, 64)
+	if perr != nil || !(usd >= 0) {
+		return 0, 0, fmt.Errorf("state file %s: %s %q is not a number of dollars", st.Path(), account.BudgetMetaKey, raw)
+	}
+	return rows, account.Dollars(usd), nil
 }
 
 // offline is a Batch over a state file this process opened.

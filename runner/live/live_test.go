@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/pikabatch/pikabatch/runner/account"
 	"github.com/pikabatch/pikabatch/runner/api"
 	"github.com/pikabatch/pikabatch/runner/live"
 	"github.com/pikabatch/pikabatch/runner/price"
@@ -250,8 +251,8 @@ func TestSocket(t *testing.T) {
 	f := setup(t)
 	b := f.batch()
 	b.Run = &live.Run{Owner: store.Owner{PID: 4242, Host: "box", StartedAt: t0}, Rows: 20,
-		Snapshot: func() live.Figures {
-			return live.Figures{Rows: 12, Downloaded: 6, Failed: 2, Wall: 4 * time.Minute,
+		Snapshot: func() account.Figures {
+			return account.Figures{Rows: 12, Downloaded: 6, Failed: 2, Wall: 4 * time.Minute,
 				Final: map[store.State]int{store.StateDone: 7, store.StateFailed: 2, store.StatePending: 1}}
 		},
 		Calls: func() api.Calls { return api.Calls{Submit: 9, RateLimited: 3} }}
@@ -270,14 +271,25 @@ func TestSocket(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, want.ByState, st.ByState)
 	assert.Equal(t, want.Failures, st.Failures)
+	// The account over the socket is the store's, over the live run's rows.
+	wantAccount := want.Account
+	wantAccount.NotSubmitted += 20 - wantAccount.Rows
+	wantAccount.Rows = 20
+	assert.Equal(t, wantAccount, st.Account)
 	require.NotNil(t, st.Live)
 	assert.Equal(t, 4242, st.Live.PID)
-	assert.Equal(t, 9, st.Live.Finished)
-	assert.Equal(t, 11, st.Live.Left)
-	assert.Equal(t, 2, st.Live.InProgress)
+	// The live figures tell the state file's account, as status prints it:
+	// 1 done, 3 failed (an expired one among them), 3 in flight, 1 held,
+	// and 12 not submitted (one pending, 11 not in the state file yet).
+	assert.Equal(t, account.Ledger{Rows: 20, Done: 1, Failed: 3, InFlight: 3, Held: 1, NotSubmitted: 12,
+		Spend: st.Account.Spend}, st.Account)
+	assert.Equal(t, st.Account, st.Live.ThisRun.Account)
+	assert.Equal(t, 4, st.Live.Finished)
+	assert.Equal(t, 16, st.Live.Left)
+	assert.Equal(t, 3, st.Live.InProgress)
 	assert.Equal(t, int64(3), st.Live.Calls.RateLimited)
 	assert.InDelta(t, 2.0, st.Live.PerMinute, 0.01, "8 jobs in 4 minutes")
-	assert.Equal(t, 330*time.Second, st.Live.ETA, "11 left at 2 a minute")
+	assert.Equal(t, 480*time.Second, st.Live.ETA, "16 left at 2 a minute")
 
 	var keys []string
 	require.NoError(t, src.Export(ctx, func(e results.Entry) error {
@@ -594,8 +606,8 @@ func TestCostEstimates(t *testing.T) {
 	assert.Equal(t, 1, s.CostJobs)
 	assert.Equal(t, 7, s.NoCostJobs, "sent, no reported cost")
 	assert.Equal(t, 7, s.EstimatedCostJobs)
-	assert.InDelta(t, 0.7, s.EstimatedCostUSD, 1e-9, "7 jobs at the schema's 5 s default, $0.02/s")
-	assert.Equal(t, "base $0.02/second", s.EstimateBasis)
+	assert.InDelta(t, 0.7, s.EstimatedCostUSD, 1e-9, "7 jobs at the schema's 5 s default, $0.020/s")
+	assert.Equal(t, "base $0.020/second", s.EstimateBasis)
 
 	var buf bytes.Buffer
 	_, err = live.WriteIndex(ctx, &buf, live.JSONL, src)

@@ -4,6 +4,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pikabatch/pikabatch/runner/account"
 	"github.com/pikabatch/pikabatch/runner/api"
 	"github.com/pikabatch/pikabatch/store"
 )
@@ -21,7 +22,7 @@ type Run struct {
 	Rows int
 	// Snapshot returns the run's figures so far; the caller fills them
 	// from its runner (cmd/pikabatch converts runner.Runner.Snapshot).
-	Snapshot func() Figures
+	Snapshot func() account.Figures
 	// Calls returns the API calls made so far (api.Client.Calls); may be nil.
 	Calls func() api.Calls
 
@@ -37,15 +38,16 @@ type RunInfo struct {
 	Command   string    `json:"command,omitempty"`
 	// Rows is the manifest rows the run works on; Finished those that
 	// reached a final state (done, failed, cancelled, timed out, expired),
-	// including rows done before this run; Left the rest.
+	// including rows done before this run; Left the rest. They are
+	// ThisRun.Account's figures, kept for scripts that read them here.
 	Rows     int `json:"rows"`
 	Finished int `json:"finished"`
 	Done     int `json:"done"`
 	Left     int `json:"left"`
-	// InProgress is rows read from the manifest and not yet ended.
-	InProgress int       `json:"in_progress"`
-	ThisRun    Figures   `json:"this_run"`
-	Calls      api.Calls `json:"api_calls"`
+	// InProgress is the rows sent and not finished (Account.InFlight).
+	InProgress int             `json:"in_progress"`
+	ThisRun    account.Figures `json:"this_run"`
+	Calls      api.Calls       `json:"api_calls"`
 	// PerMinute is jobs finished by this run per minute, over the last
 	// few minutes; ETA is Left at that pace (0 while unknown).
 	PerMinute float64       `json:"jobs_per_minute"`
@@ -54,25 +56,19 @@ type RunInfo struct {
 
 // Info returns the run's progress now.
 func (r *Run) Info(now time.Time) RunInfo {
-	var sum Figures
+	var sum account.Figures
 	if r.Snapshot != nil {
 		sum = r.Snapshot()
 	}
+	sum.WholeManifest(r.Rows)
 	info := RunInfo{PID: r.Owner.PID, Host: r.Owner.Host, StartedAt: r.Owner.StartedAt,
 		Command: r.Owner.Command, Rows: r.Rows, ThisRun: sum}
 	if r.Calls != nil {
 		info.Calls = r.Calls()
 	}
-	ended := 0
-	for st, n := range sum.Final {
-		ended += n
-		if st.IsTerminal() {
-			info.Finished += n
-		}
-	}
-	info.Done = sum.Final[store.StateDone]
-	info.InProgress = max(sum.Rows-ended, 0)
-	info.Left = max(r.Rows-info.Finished, 0)
+	a := sum.Account
+	info.Rows, info.Finished, info.Done = a.Rows, a.Finished(), a.Done
+	info.InProgress, info.Left = a.InFlight, a.Unfinished()
 
 	r.mu.Lock()
 	if len(r.meter.samples) == 0 {
@@ -87,54 +83,17 @@ func (r *Run) Info(now time.Time) RunInfo {
 	return info
 }
 
-// Figures are a live run's counts so far: RunInfo.ThisRun, on the control
-// socket and in `pikabatch status --json`. They are this package's wire
-// format, owned here rather than borrowed from the runner's summary, so
-// that live does not depend on the runner and a change to the runner's
-// account does not silently change what the socket sends. The JSON names
-// are those of runner.Summary, which the caller copies them from
-// (cmd/pikabatch tests that the two encode alike).
-type Figures struct {
-	Rows            int            `json:"rows"`
-	Submitted       int            `json:"submitted"`  // accepted submits this run (incl. re-sent)
-	Resent          int            `json:"resent"`     // uncertain submits re-sent: up to this many duplicate charges
-	Uncertain       int            `json:"uncertain"`  // submits whose outcome was lost this run
-	Held            int            `json:"held"`       // uncertain rows left unsent
-	Completed       int            `json:"completed"`  // jobs seen completed this run
-	Downloaded      int            `json:"downloaded"` // jobs downloaded this run
-	Failed          int            `json:"failed"`     // jobs that failed this run
-	FailReasons     map[string]int `json:"fail_reasons,omitempty"`
-	SkippedDone     int            `json:"skipped_done"`     // already done, file present
-	Changed         int            `json:"changed"`          // parameters changed since submit: skipped
-	NotSubmitted    int            `json:"not_submitted"`    // left pending (stopped, capped)
-	LeftInFlight    int            `json:"left_in_flight"`   // submitted, not finished when the run stopped
-	Polls           int            `json:"polls"`            // status/result calls spent polling
-	DownloadRetries int            `json:"download_retries"` // cut-off or failed downloads retried
-	URLRefreshes    int            `json:"url_refreshes"`    // expired result URLs refreshed
-	// AccountJobs is how many jobs at once the account was seen to take
-	// when it refused more than the run's concurrency (0: it never did).
-	AccountJobs int `json:"account_jobs_at_once,omitempty"`
-	// Parked jobs kept failing on their own calls while others' went
-	// through: left in flight for the next run.
-	Parked int `json:"parked,omitempty"`
-	// StatusWords counts the looks answered with a status word outside the
-	// API's docs, by word.
-	StatusWords map[string]int      `json:"status_words,omitempty"`
-	Final       map[store.State]int `json:"final"` // every row's state so far
-	Wall        time.Duration       `json:"wall_ns"`
-	// Orphans are the state file's jobs that no row of the manifest claims;
-	// OrphanKeys the first few. Of those with a render in flight
-	// (OrphansInFlight), OrphansCollected were downloaded and
-	// OrphansFailed failed.
-	Orphans          int      `json:"orphans"`
-	OrphanKeys       []string `json:"orphan_keys,omitempty"`
-	OrphansInFlight  int      `json:"orphans_in_flight,omitempty"`
-	OrphansCollected int      `json:"orphans_collected,omitempty"`
-	OrphansFailed    int      `json:"orphans_failed,omitempty"`
-	// FailedBefore counts rows skipped because they failed in an earlier
-	// run; FailedBeforeKeys the first few.
-	FailedBefore     int      `json:"failed_before,omitempty"`
-	FailedBeforeKeys []string `json:"failed_before_keys,omitempty"`
+// agree makes i tell the account a, the state file's, which status shows
+// beside it: one set of numbers. The run's own counts lag the state's by
+// the rows handed out and still waiting for a slot.
+func (i *RunInfo) agree(a account.Ledger) {
+	i.Rows, i.Finished, i.Done = a.Rows, a.Finished(), a.Done
+	i.InProgress, i.Left = a.InFlight, a.Unfinished()
+	i.ThisRun.Account = a
+	i.ETA = 0
+	if perSec := i.PerMinute / 60; perSec > 0 && i.Left > 0 {
+		i.ETA = time.Duration(float64(i.Left) / perSec * float64(time.Second)).Round(time.Second)
+	}
 }
 
 type sample struct {

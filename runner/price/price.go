@@ -13,6 +13,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/pikabatch/pikabatch/runner/account"
 )
 
 // Reasons a job's cost is unknown. Test with errors.Is.
@@ -213,7 +215,7 @@ func Reported(cost *float64) (usd float64, ok bool) {
 }
 
 // Describe says what the estimate is based on: "base $0.044/output",
-// "base $0.02/second", "--price $0.05/job", or "no price".
+// "base $0.020/second", "--price $0.050/job", or "no price".
 func (p Pricer) Describe() string {
 	switch {
 	case p.kind == PerJob:
@@ -252,19 +254,10 @@ func (t *Total) Add(p Pricer, field func(name string) (any, bool)) {
 	t.Rows++
 }
 
-// USD formats dollars for people: cents at least, up to four decimals
-// without trailing zeros ($1.50, $0.044, $0.0035).
-func USD(v float64) string {
-	if v < 0 && math.Round(v*1e4) != 0 {
-		return "-" + USD(-v) // an account that owes: -$5.25
-	}
-	s := strconv.FormatFloat(math.Abs(math.Round(v*1e4)/1e4), 'f', 4, 64)
-	s = strings.TrimRight(s, "0")
-	if i := strings.IndexByte(s, '.'); len(s)-i-1 < 2 {
-		s += strings.Repeat("0", 2-(len(s)-i-1))
-	}
-	return "$" + s
-}
+// USD formats dollars for people, as every amount pikabatch prints is
+// (account.USD): three decimals, more for a smaller amount ($1.500,
+// $0.044, $0.0035).
+func USD(v float64) string { return account.Format(v) }
 
 // MetaKey is the state file's meta key under which a batch records its
 // price at first use (Record), so that status and export estimate the

@@ -34,16 +34,16 @@ func TestJob(t *testing.T) {
 		{name: "per output", cfg: Config{BaseUSD: usd(0.044), Unit: "output"}, row: row("duration", 10), want: 0.044, desc: "base $0.044/output"},
 		{name: "per output, CLI form", cfg: Config{BaseUSD: usd(0.044), Unit: "$0.044/output"}, want: 0.044, desc: "base $0.044/output"},
 		{name: "per image", cfg: Config{BaseUSD: usd(0.003), Unit: "image"}, want: 0.003, desc: "base $0.003/output"},
-		{name: "per second, int duration", cfg: Config{BaseUSD: usd(0.02), Unit: "second"}, row: row("duration", 8), want: 0.16, desc: "base $0.02/second"},
+		{name: "per second, int duration", cfg: Config{BaseUSD: usd(0.02), Unit: "second"}, row: row("duration", 8), want: 0.16, desc: "base $0.020/second"},
 		{name: "per second, CSV string", cfg: Config{BaseUSD: usd(0.02), Unit: "per second"}, row: row("duration", "10"), want: 0.2},
 		{name: "per second, JSON number", cfg: Config{BaseUSD: usd(0.02), Unit: "/sec"}, row: row("duration", json.Number("2.5")), want: 0.05},
 		{name: "per second, schema default", cfg: Config{BaseUSD: usd(0.02), Unit: "second", DefaultSeconds: 5}, row: row(), want: 0.1},
 		{name: "per second, no duration", cfg: Config{BaseUSD: usd(0.02), Unit: "second"}, row: row("seed", 1), wantErr: ErrNoDuration},
 		{name: "per second, bad duration", cfg: Config{BaseUSD: usd(0.02), Unit: "second", DefaultSeconds: 5}, row: row("duration", "auto"), wantErr: ErrNoDuration},
-		{name: "unknown unit", cfg: Config{BaseUSD: usd(1), Unit: "megapixel"}, want: 0, wantErr: ErrUnknownUnit, desc: `base $1.00, unknown unit "megapixel"`},
+		{name: "unknown unit", cfg: Config{BaseUSD: usd(1), Unit: "megapixel"}, want: 0, wantErr: ErrUnknownUnit, desc: `base $1.000, unknown unit "megapixel"`},
 		{name: "empty unit", cfg: Config{BaseUSD: usd(1)}, wantErr: ErrUnknownUnit},
 		{name: "no price", cfg: Config{Unit: "output"}, wantErr: ErrNoPrice, desc: "no price"},
-		{name: "override wins", cfg: Config{BaseUSD: usd(0.02), Unit: "megapixel", OverrideUSD: 0.05}, row: row("duration", 10), want: 0.05, desc: "--price $0.05/job"},
+		{name: "override wins", cfg: Config{BaseUSD: usd(0.02), Unit: "megapixel", OverrideUSD: 0.05}, row: row("duration", 10), want: 0.05, desc: "--price $0.050/job"},
 		{name: "override without catalog", cfg: Config{OverrideUSD: 0.5}, want: 0.5},
 	}
 	for _, tt := range tests {
@@ -102,8 +102,8 @@ func TestTotal(t *testing.T) {
 
 func TestUSD(t *testing.T) {
 	t.Parallel()
-	for in, want := range map[float64]string{0: "$0.00", 1.5: "$1.50", 0.044: "$0.044", 0.0035: "$0.0035", 12.34: "$12.34",
-		4.4: "$4.40", 0.00004: "$0.00", 1234.5678: "$1234.5678", 0.1 + 0.2: "$0.30"} {
+	for in, want := range map[float64]string{0: "$0.000", 1.5: "$1.500", 0.044: "$0.044", 0.0035: "$0.0035", 12.34: "$12.340",
+		4.4: "$4.400", 0.00004: "$0.00004", 1234.5678: "$1234.5678", 0.1 + 0.2: "$0.300", 0.528: "$0.528", 0.6: "$0.600"} {
 		assert.Equal(t, want, USD(in), "%v", in)
 	}
 }

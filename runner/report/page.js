@@ -22,12 +22,12 @@
 
   function plural(n, one, many) { return n + ' ' + (n === 1 ? one : many); }
 
-  // Dollars as pikabatch prints them (price.USD): cents at least, up to
-  // four decimals without trailing zeros ($1.50, $0.044, $0.0035).
+  // Dollars as pikabatch prints them (account.USD): three decimals, up to
+  // six for a smaller amount ($1.500, $0.044, $0.0035).
   function usd(v) {
-    var s = (Math.round(v * 1e4) / 1e4).toFixed(4).replace(/0+$/, '');
+    var s = (Math.round(v * 1e6) / 1e6).toFixed(6).replace(/0+$/, '');
     var decimals = s.length - s.indexOf('.') - 1;
-    if (decimals < 2) s += '00'.slice(decimals);
+    if (decimals < 3) s += '000'.slice(decimals);
     return '$' + s;
   }
 
@@ -37,6 +37,8 @@
   $('generated').textContent = 'generated ' + sum.generated_at + ' from ' +
     (sum.state_files.length ? sum.state_files.join(', ') : 'no state file') +
     (sum.live ? ' while a run was going on: run pikabatch report again to bring it up to date' : '');
+  $('account').textContent = sum.account_text || '';
+  $('account-spend').textContent = sum.spend_text || '';
   $('jobs').textContent = sum.jobs;
   $('clips').textContent = sum.clips;
   $('failed').textContent = sum.failed;

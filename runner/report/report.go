@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pikabatch/pikabatch/runner/account"
 	"github.com/pikabatch/pikabatch/runner/atomicfile"
 	"github.com/pikabatch/pikabatch/runner/price"
 	"github.com/pikabatch/pikabatch/runner/reasons"
@@ -47,6 +48,10 @@ type Options struct {
 	Live bool
 	// Now is the clock for the page's "generated" line; default time.Now.
 	Now func() time.Time
+	// Account is the batch's account (the sum of its state files'), as
+	// status tells it: the page shows it as it is, so that the report and
+	// status give one answer.
+	Account account.Ledger
 }
 
 // Summary is what a report counted; the page shows it at the top, and the
@@ -78,6 +83,12 @@ type Summary struct {
 	// Failures groups them by message, most frequent first.
 	Failed   int            `json:"failed"`
 	Failures []FailureGroup `json:"failures"`
+	// Account is Options.Account; AccountText and SpendText are it as
+	// every surface prints it, shown by the page as they are (empty
+	// without an account).
+	Account     account.Ledger `json:"account"`
+	AccountText string         `json:"account_text,omitempty"`
+	SpendText   string         `json:"spend_text,omitempty"`
 }
 
 // StateCount is how many jobs are in one state.
@@ -157,6 +168,11 @@ func Write(ctx context.Context, w io.Writer, opts Options, srcs ...Source) (Summ
 	b.sum.StateFiles = append([]string{}, opts.StateFiles...)
 	b.sum.GeneratedAt = now().UTC().Truncate(time.Second)
 	b.sum.Live = opts.Live
+	b.sum.Account = opts.Account
+	if opts.Account.Rows > 0 {
+		b.sum.AccountText = opts.Account.String()
+		b.sum.SpendText = opts.Account.Spend.String()
+	}
 
 	enc := json.NewEncoder(w)
 	// The data block ends at the first "</script" (or starts a comment at

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pikabatch/pikabatch/runner/account"
 	"github.com/pikabatch/pikabatch/runner/live"
 	"github.com/pikabatch/pikabatch/runner/results"
 	"github.com/pikabatch/pikabatch/store"
@@ -275,4 +276,22 @@ func (failing) Export(ctx context.Context, fn func(results.Entry) error) error {
 		return err
 	}
 	return errBroken
+}
+
+// TestPageTellsTheAccount: the page carries the batch's account as status
+// tells it, figures and text alike, and no account line without one.
+func TestPageTellsTheAccount(t *testing.T) {
+	a := account.Ledger{Rows: 40, Done: 8, Failed: 1, InFlight: 7, NotSubmitted: 24,
+		Spend: account.Spend{ReportedUSD: account.Dollars(0.352), ReportedJobs: 8}}
+	var buf bytes.Buffer
+	sum, err := Write(context.Background(), &buf, Options{Dir: t.TempDir(), Account: a}, entries{})
+	require.NoError(t, err)
+	d := decodePage(t, buf.String())
+	assert.Equal(t, a, d.Summary.Account)
+	assert.Equal(t, "rows 40: 8 done, 1 failed, 0 cancelled, 7 in flight, 0 held, 24 not submitted", d.Summary.AccountText)
+	assert.Equal(t, a.Spend.String(), d.Summary.SpendText)
+	assert.Equal(t, d.Summary.AccountText, sum.AccountText)
+
+	html, _ := writeReport(t, t.TempDir(), entries{})
+	assert.Empty(t, decodePage(t, html).Summary.AccountText)
 }
