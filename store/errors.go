@@ -51,4 +51,9 @@ var (
 	// ErrWrite wraps a write the state file could not take (a full volume,
 	// an I/O error): the change was not recorded.
 	ErrWrite = errors.New("state file cannot be written")
+
+	// ErrJournal is returned by Open for a recovery journal it will not
+	// apply: one written by another batch's state file, or with a line it
+	// cannot read. Nothing of it was applied, and it was left in place.
+	ErrJournal = errors.New("recovery journal refused")
 )

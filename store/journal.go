@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -23,8 +24,12 @@ import (
 // store and removes it. A line is a few dozen bytes, which a volume too full
 // for a bbolt page usually still takes, and the log has it in any case.
 
-// JournalEntry is one line of the recovery journal.
+// JournalEntry is one line of the recovery journal. Batch is the batch
+// identity of the state file that wrote it (Store.BatchID): a journal
+// copied beside another batch's state file would otherwise file that
+// batch's request IDs, and its videos, as this one's rows.
 type JournalEntry struct {
+	Batch     string    `json:"batch,omitempty"`
 	Key       string    `json:"key"`
 	RequestID string    `json:"request_id"`
 	Time      time.Time `json:"time"`
@@ -73,7 +78,7 @@ func AppendJournal(statePath string, e JournalEntry) error {
 // Journal appends a request ID the store could not take to its recovery
 // journal (see AppendJournal); the next writable Open applies it.
 func (s *Store) Journal(_ context.Context, key, requestID string, at time.Time) error {
-	return AppendJournal(s.path, JournalEntry{Key: key, RequestID: requestID, Time: at.UTC()})
+	return AppendJournal(s.path, JournalEntry{Batch: s.batchID, Key: key, RequestID: requestID, Time: at.UTC()})
 }
 
 // Apply records e's request ID in j, as Open does, and reports whether it
@@ -97,16 +102,26 @@ func (e JournalEntry) Job() Job {
 		LastError: "recovered from the journal: the row's parameters were not recorded"}
 }
 
+// maxJournalLine is the longest journal line read: a line is a few dozen
+// bytes, so a longer one is not the journal's.
+const maxJournalLine = 1 << 20
+
 // ReadJournal returns the recovery journal's entries for the state file at
 // statePath (none when there is no journal), for a reader that does not
-// apply them (a dry run).
-func ReadJournal(statePath string) ([]JournalEntry, error) {
-	return readJournal(JournalPath(statePath))
+// apply them (a dry run). batch is the state file's identity (BatchID): a
+// journal of another batch, or with a line that cannot be read, is an
+// ErrJournal, as Open would refuse it.
+func ReadJournal(statePath, batch string) ([]JournalEntry, error) {
+	return readJournal(JournalPath(statePath), batch)
 }
 
-// readJournal returns the entries of the journal at path; a line cut short
-// by a crash, or otherwise unreadable, is skipped.
-func readJournal(path string) ([]JournalEntry, error) {
+// readJournal returns the entries of the journal at path, which must all
+// be of batch (or name none, for a state file from before batches had an
+// identity). A last line cut short by a crash is skipped; any other line
+// that cannot be read, or is longer than maxJournalLine, refuses the
+// journal with an error naming it: it may hold the request ID of a paid
+// job, which must not be dropped unseen.
+func readJournal(path, batch string) ([]JournalEntry, error) {
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -116,15 +131,66 @@ func readJournal(path string) ([]JournalEntry, error) {
 	}
 	defer f.Close()
 	var out []JournalEntry
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
+	br := bufio.NewReaderSize(f, 64<<10)
+	for n := 1; ; n++ {
+		line, long, err := readLine(br, maxJournalLine)
+		if errors.Is(err, io.EOF) && len(line) == 0 && !long {
+			return out, nil
+		}
+		if err != nil && !errors.Is(err, io.EOF) {
+			return nil, err
+		}
+		torn := errors.Is(err, io.EOF) // no line feed: the write was cut short
+		refuse := func(why string) error {
+			return fmt.Errorf("%w: %s:%d: %s; nothing of it was applied. Move the journal aside to go on (its other lines are request IDs of jobs already paid for: a run without them submits those rows again)",
+				ErrJournal, path, n, why)
+		}
+		if long {
+			if torn {
+				return out, nil
+			}
+			return nil, refuse(fmt.Sprintf("the line is longer than %d bytes", maxJournalLine))
+		}
 		var e JournalEntry
-		if json.Unmarshal(sc.Bytes(), &e) == nil && e.Key != "" && e.RequestID != "" {
-			out = append(out, e)
+		if json.Unmarshal(line, &e) != nil || e.Key == "" || e.RequestID == "" {
+			if torn {
+				return out, nil
+			}
+			return nil, refuse("the line is not a journal entry")
+		}
+		if e.Batch != batch {
+			return nil, refuse(fmt.Sprintf("the line belongs to batch %q, not to this state file's (%q)", e.Batch, batch))
+		}
+		out = append(out, e)
+		if torn {
+			return out, nil
 		}
 	}
-	return out, sc.Err()
+}
+
+// readLine reads one line from br without its line feed, holding at most
+// limit bytes of it: long reports a longer line, whose rest is read and
+// dropped. err is io.EOF for a last line without a line feed.
+func readLine(br *bufio.Reader, limit int) (line []byte, long bool, err error) {
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if !long {
+			if len(line)+len(chunk) > limit+1 {
+				long, line = true, nil
+			} else {
+				line = append(line, chunk...)
+			}
+		}
+		switch {
+		case errors.Is(err, bufio.ErrBufferFull):
+			continue
+		case err != nil:
+			return line, long, err
+		case long:
+			return nil, true, nil
+		}
+		return line[:len(line)-1], false, nil
+	}
 }
 
 // applyJournal records every request ID of the journal in the store: the
@@ -135,7 +201,7 @@ func readJournal(path string) ([]JournalEntry, error) {
 // parameters: a run reports it as changed instead of submitting it again.
 func (s *Store) applyJournal(ctx context.Context) ([]JournalEntry, error) {
 	path := JournalPath(s.path)
-	entries, err := readJournal(path)
+	entries, err := readJournal(path, s.batchID)
 	if err != nil {
 		return nil, fmt.Errorf("read journal %s: %w", path, err)
 	}

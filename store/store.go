@@ -76,6 +76,11 @@ type Options struct {
 
 	// Now is the clock for CreatedAt and UpdatedAt; default time.Now.
 	Now func() time.Time
+
+	// BatchID is the identity recorded in a file that has none yet,
+	// instead of a new one: recover rebuilds a batch's state file, and the
+	// batch's recovery journal must still be its own (see BatchID).
+	BatchID string
 }
 
 // Stats counts writes for benchmarks and reports, so that "fsyncs per job"
@@ -99,6 +104,9 @@ type Store struct {
 
 	// journaled are the recovery journal's entries applied by Open.
 	journaled []JournalEntry
+	// batchID is the batch's identity, recorded at first writable Open
+	// (BatchID).
+	batchID string
 
 	writes  atomic.Int64
 	commits atomic.Int64
@@ -175,7 +183,7 @@ func Open(path string, opts Options) (*Store, error) {
 	db.MaxBatchSize = maxBatchSize
 
 	s := &Store{path: path, db: db, readOnly: opts.ReadOnly, now: opts.Now, compactMinBytes: compactMinBytes, syncDir: syncDir}
-	if err := s.init(opts.Owner); err != nil {
+	if err := s.init(opts.Owner, opts.BatchID); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
@@ -228,7 +236,7 @@ func openLockedStat(path string, timeout time.Duration, readOnly bool, stat func
 
 // init checks the schema, creates the buckets of a new file and records the
 // owner.
-func (s *Store) init(owner Owner) error {
+func (s *Store) init(owner Owner, givenBatch string) error {
 	var fresh bool
 	if err := s.db.View(func(tx *bolt.Tx) error {
 		var err error
@@ -236,6 +244,14 @@ func (s *Store) init(owner Owner) error {
 		return err
 	}); err != nil {
 		return err
+	}
+	batchID, err := s.readBatchID()
+	if err != nil {
+		return err
+	}
+	s.batchID = batchID
+	if batchID == "" && !s.readOnly {
+		s.batchID = givenBatch
 	}
 	if s.readOnly {
 		return nil // a fresh file reads as empty
@@ -276,6 +292,9 @@ func (s *Store) init(owner Owner) error {
 		return err
 	}
 	s.journaled = applied
+	if batchID == "" {
+		return s.recordBatchID()
+	}
 	return nil
 }
 

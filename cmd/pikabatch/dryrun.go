@@ -60,7 +60,7 @@ func previewState(ctx context.Context, st *store.Store, o batchOptions, log *slo
 	if err := bindState(ctx, st, o, log); err != nil {
 		return nil, err
 	}
-	entries, err := store.ReadJournal(st.Path())
+	entries, err := store.ReadJournal(st.Path(), st.BatchID())
 	if err != nil {
 		return nil, err
 	}

@@ -77,7 +77,12 @@ func Recover(ctx context.Context, dir, indexPath, statePath string, owner store.
 		return rep, fmt.Errorf("recover: read %s: %w", indexPath, err)
 	}
 
-	st, err := store.Open(statePath, store.Options{Owner: owner})
+	// The state file rebuilt is the batch's own: so is its journal.
+	batch, err := store.JournalBatch(statePath)
+	if err != nil {
+		return rep, fmt.Errorf("recover: %w", err)
+	}
+	st, err := store.Open(statePath, store.Options{Owner: owner, BatchID: batch})
 	if err != nil {
 		return rep, err
 	}
