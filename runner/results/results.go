@@ -115,27 +115,70 @@ func AppendLine(dst []byte, e Entry) ([]byte, error) {
 // MaxLineBytes is the longest index line Scan reads.
 const MaxLineBytes = 64 << 20
 
+// ErrLineTooLong is a LineError's cause for a line longer than
+// MaxLineBytes: no entry pikabatch writes is that long.
+var ErrLineTooLong = fmt.Errorf("the line is longer than %d bytes", MaxLineBytes)
+
 // Scan reads an index, calling fn with each entry and its line number (from
-// 1); blank lines are skipped. A line that is not an entry stops it with an
-// error naming the line; so does an error from fn.
+// 1); blank lines are skipped. A line that is not an entry, or is longer
+// than MaxLineBytes, stops it with an error naming the line; so does an
+// error from fn.
 func Scan(r io.Reader, fn func(line int, e Entry) error) error {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), MaxLineBytes)
-	line := 0
-	for sc.Scan() {
-		line++
-		if len(sc.Bytes()) == 0 {
-			continue
+	return scan(r, MaxLineBytes, fn)
+}
+
+// scan is Scan with lines of at most limit bytes. A longer line is read
+// through, never held whole: a reader cut off at a buffer's size would
+// stop without saying which line it was.
+func scan(r io.Reader, limit int, fn func(line int, e Entry) error) error {
+	br := bufio.NewReaderSize(r, 64<<10)
+	for line := 1; ; line++ {
+		b, long, err := readLine(br, limit)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return err
 		}
-		var e Entry
-		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-			return &LineError{Line: line, Err: err}
+		if long {
+			return &LineError{Line: line, Err: ErrLineTooLong}
 		}
-		if err := fn(line, e); err != nil {
-			return &LineError{Line: line, Err: err}
+		if len(b) > 0 {
+			var e Entry
+			if uerr := json.Unmarshal(b, &e); uerr != nil {
+				return &LineError{Line: line, Err: uerr}
+			}
+			if ferr := fn(line, e); ferr != nil {
+				return &LineError{Line: line, Err: ferr}
+			}
+		}
+		if err != nil {
+			return nil
 		}
 	}
-	return sc.Err()
+}
+
+// readLine reads one line from br without its line feed, holding at most
+// limit bytes of it: long reports a longer line, whose rest is read and
+// dropped. err is io.EOF at the end, with the last line if it has no line
+// feed.
+func readLine(br *bufio.Reader, limit int) (line []byte, long bool, err error) {
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if !long {
+			if len(line)+len(chunk) > limit+1 {
+				long, line = true, nil
+			} else {
+				line = append(line, chunk...)
+			}
+		}
+		switch {
+		case errors.Is(err, bufio.ErrBufferFull):
+			continue
+		case err != nil:
+			return line, long, err
+		case long:
+			return nil, true, nil
+		}
+		return line[:len(line)-1], false, nil
+	}
 }
 
 // LineError is a problem with one line of an index.

@@ -1,0 +1,39 @@
+package results
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestScanNamesATooLongLine: an index line over the cap ended recover with
+// "token too long", no line named. The line is now named, read through
+// without being held whole.
+func TestScanNamesATooLongLine(t *testing.T) {
+	t.Parallel()
+	index := `{"key":"a","state":"done"}` + "\n" +
+		`{"key":"b","error":"` + strings.Repeat("x", 300<<10) + `"}` + "\n" +
+		`{"key":"c","state":"done"}` + "\n"
+	var seen []string
+	err := scan(strings.NewReader(index), 200<<10, func(_ int, e Entry) error {
+		seen = append(seen, e.Key)
+		return nil
+	})
+	var le *LineError
+	require.True(t, errors.As(err, &le), "%v", err)
+	assert.Equal(t, 2, le.Line)
+	assert.ErrorIs(t, err, ErrLineTooLong)
+	assert.NotContains(t, err.Error(), "token too long")
+	assert.Equal(t, []string{"a"}, seen)
+
+	// A last line without a line feed is read; blank lines are skipped.
+	seen = nil
+	require.NoError(t, scan(strings.NewReader("\n"+`{"key":"a"}`+"\n\n"+`{"key":"b"}`), 200<<10, func(_ int, e Entry) error {
+		seen = append(seen, e.Key)
+		return nil
+	}))
+	assert.Equal(t, []string{"a", "b"}, seen)
+}
