@@ -385,6 +385,11 @@ func (b *batch) preview(ctx context.Context, stdout io.Writer) error {
 			return err
 		}
 	}
+	if readState {
+		if err := b.previewKeySchema(ctx); err != nil {
+			return err
+		}
+	}
 	rows, err := manifestRows(b.o.manifest, b.manifestConfig())
 	if err != nil {
 		return err
