@@ -73,9 +73,11 @@ type batchOptions struct {
 	shard                        string // --shard K/N or auto/N
 	cost                         costOptions
 
-	// Test seams: runner hooks, and a call once the control socket listens.
-	hooks  runner.Hooks
-	onLive func(socket string)
+	// Test seams: runner hooks, a call once the control socket listens,
+	// and one between the split check and the state file's creation.
+	hooks          runner.Hooks
+	onLive         func(socket string)
+	onSplitClaimed func() // the split is checked, no state file opened yet
 }
 
 func (o *batchOptions) register(fs *pflag.FlagSet) {
@@ -403,6 +405,13 @@ func (b *batch) run(ctx context.Context, stdout, stderr io.Writer) error {
 	o := b.o
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
 		return fmt.Errorf("%w: %w", runner.ErrOutput, err)
+	}
+	// Before the state file is created: other splits find it.
+	if err := b.claimSplit(); err != nil {
+		return err
+	}
+	if o.onSplitClaimed != nil {
+		o.onSplitClaimed()
 	}
 	owner := store.CurrentOwner(redactArgs(os.Args))
 	st, err := b.openState(owner)
