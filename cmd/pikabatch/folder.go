@@ -1,10 +1,13 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
+	"github.com/pikabatch/pikabatch/manifest"
 	"github.com/pikabatch/pikabatch/manifest/shard"
+	"github.com/pikabatch/pikabatch/runner/api"
 	"github.com/pikabatch/pikabatch/store"
 )
 
@@ -52,4 +55,79 @@ func splitWords(n int) string {
 		return "no --shard"
 	}
 	return fmt.Sprintf("--shard K/%d", n)
+}
+
+// inFolder calls fn with the output folder's record under its lock
+// (store.UpdateFolder); a run with its own --state shares no folder, and
+// fn gets a record of its own.
+func (b *batch) inFolder(fn func(f *store.Folder) error) error {
+	if b.state.custom {
+		return fn(&store.Folder{})
+	}
+	return store.UpdateFolder(b.o.out, fn)
+}
+
+// settleSchema settles the schema rows are checked and keyed with, before
+// anything is sent: the one the state file recorded, else the one the
+// folder's other shards use (f), else the catalog's (model, merr), or
+// --schema's. Shards of one folder key rows alike: a catalog that changed
+// between two shards' starts gave each its own schema, and rows moved
+// between shards, some paid twice and some never rendered.
+func (b *batch) settleSchema(ctx context.Context, st *store.Store, f *store.Folder, model api.Model, merr error) error {
+	jobs := func() bool { return hasJobs(ctx, st) }
+	var err error
+	if b.o.schema != "" {
+		// Checked before the file's schema is recorded as the batch's.
+		if err = b.checkKeySchema(ctx, st, false, jobs); err == nil {
+			err = b.recordSchemaFile(ctx, st)
+		}
+	} else {
+		if err = shareInputSchema(ctx, st, f); err != nil {
+			return err
+		}
+		if b.inputSchema, _, err = inputSchema(ctx, st, b.o.model, model, merr, b.log); err == nil {
+			if err = b.adoptSchema(ctx); err == nil {
+				err = b.checkKeySchema(ctx, st, false, jobs)
+			}
+		}
+	}
+	if err != nil {
+		return err
+	}
+	return b.shareKeyFields(f)
+}
+
+// shareInputSchema gives a state file with no input schema recorded the
+// one the folder's other shards use, if any.
+func shareInputSchema(ctx context.Context, st metaStore, f *store.Folder) error {
+	if len(f.InputSchema) == 0 {
+		return nil
+	}
+	rec, err := st.Meta(ctx, metaInputSchema)
+	if err != nil || rec != "" {
+		return err
+	}
+	return st.SetMeta(ctx, metaInputSchema, string(f.InputSchema))
+}
+
+// shareKeyFields records in the folder what of the schema this run keys
+// rows with, at the first shard, or refuses (exit 64) a schema keying
+// them otherwise than the other shards.
+func (b *batch) shareKeyFields(f *store.Folder) error {
+	if b.schema == nil {
+		return nil
+	}
+	now := b.schema.KeyFields()
+	if f.KeyFields == nil {
+		f.KeyFields = now
+		if _, builtIn := manifest.BuiltinSchema(b.o.model); !builtIn {
+			f.InputSchema = b.schema.Raw()
+		}
+		return nil
+	}
+	if diff := keyFieldsDiff(f.KeyFields, now); len(diff) > 0 {
+		return usagef("%s reads rows otherwise than the schema the other shards of %s keyed theirs with (%s): rows would move between shards, some paid twice and some never rendered; nothing was sent. Run every shard of the folder with one schema%s",
+			b.schemaSource(), b.o.out, strings.Join(diff, "; "), b.schemaHint())
+	}
+	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -84,4 +85,50 @@ func TestSplitRecordedOnce(t *testing.T) {
 	code, _, stderr := invoke(t, env, "run", "--manifest", m, "--out", out, "--shard", "0/3", "--progress", "off", "--fresh")
 	assert.Equal(t, exitUsage, code, stderr)
 	assert.EqualValues(t, 6, srv.Counters().Submits)
+}
+
+// TestShardsShareTheFolderSchema: a catalog that changed between the
+// starts of shard 0/2 and 1/2 gave each its own schema, so rows changed
+// shards: some paid twice, some never rendered, both shards "done". The
+// first shard's schema is recorded in the folder, and the second keys its
+// rows with it.
+func TestShardsShareTheFolderSchema(t *testing.T) {
+	srv := startSim(t, sim.Config{Seed: 5})
+	var serve, retype atomic.Bool
+	serve.Store(true)
+	base := catalogProxy(t, srv, &serve, func(body string) string {
+		if !retype.Load() {
+			return body
+		}
+		return strings.ReplaceAll(body, `"seed":{"type":"integer"`, `"seed":{"type":"string"`)
+	})
+	dir := t.TempDir()
+	var b strings.Builder
+	b.WriteString("prompt,seed\n")
+	for i := range 40 {
+		fmt.Fprintf(&b, "clip %d,%d\n", i, 100+i)
+	}
+	m := writeFile(t, filepath.Join(dir, "m.csv"), b.String())
+	out := filepath.Join(dir, "out")
+	env := tokenEnv(base)
+	sent := 0
+	for k := range 2 {
+		if k == 1 {
+			retype.Store(true)
+		}
+		code, stdout, stderr := invoke(t, env, "run", "--manifest", m, "--out", out, "--model", sim.TextToVideoModel,
+			"--shard", fmt.Sprintf("%d/2", k), "--progress", "off")
+		require.Equal(t, exitOK, code, stderr)
+		var rows, done int
+		_, err := fmt.Sscanf(stdout, "\nrows %d: %d done", &rows, &done)
+		require.NoError(t, err, stdout)
+		assert.Equal(t, rows, done, stdout)
+		sent += rows
+		if k == 1 {
+			assert.Contains(t, stderr, "the recorded one is kept")
+		}
+	}
+	assert.Equal(t, 40, sent, "every row in exactly one shard")
+	assert.EqualValues(t, 40, srv.Counters().Submits, "no row paid twice")
+	assert.Zero(t, srv.Counters().DuplicateSubmits)
 }

@@ -43,19 +43,7 @@ const (
 func (b *batch) prepareCatalog(ctx context.Context, st *store.Store, tr http.RoundTripper) (*spend, error) {
 	acct := b.o.accountClient(tr)
 	model, merr := acct.Model(ctx, b.o.model)
-	jobs := func() bool { return hasJobs(ctx, st) }
-	var err error
-	if b.o.schema != "" {
-		// Checked before the file's schema is recorded as the batch's.
-		if err = b.checkKeySchema(ctx, st, false, jobs); err == nil {
-			err = b.recordSchemaFile(ctx, st)
-		}
-	} else if b.inputSchema, _, err = inputSchema(ctx, st, b.o.model, model, merr, b.log); err == nil {
-		if err = b.adoptSchema(ctx); err == nil {
-			err = b.checkKeySchema(ctx, st, false, jobs)
-		}
-	}
-	if err != nil {
+	if err := b.inFolder(func(f *store.Folder) error { return b.settleSchema(ctx, st, f, model, merr) }); err != nil {
 		return nil, err
 	}
 	return b.prepareSpend(ctx, acct, st, model, merr)
