@@ -406,13 +406,6 @@ func (b *batch) run(ctx context.Context, stdout, stderr io.Writer) error {
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
 		return fmt.Errorf("%w: %w", runner.ErrOutput, err)
 	}
-	// Before the state file is created: other splits find it.
-	if err := b.claimSplit(); err != nil {
-		return err
-	}
-	if o.onSplitClaimed != nil {
-		o.onSplitClaimed()
-	}
 	owner := store.CurrentOwner(redactArgs(os.Args))
 	st, err := b.openState(owner)
 	if err != nil {
@@ -467,9 +460,16 @@ func (b *batch) run(ctx context.Context, stdout, stderr io.Writer) error {
 	return runErr
 }
 
-// openState opens the state file for the run and says which request IDs
+// openState opens the state file for the run, once the folder's split is
+// claimed (other splits find the state file), and says which request IDs
 // came from the recovery journal.
 func (b *batch) openState(owner store.Owner) (*store.Store, error) {
+	if err := b.claimSplit(); err != nil {
+		return nil, err
+	}
+	if b.o.onSplitClaimed != nil {
+		b.o.onSplitClaimed()
+	}
 	st, err := b.state.openForRun(owner, time.Now(), b.log)
 	if err != nil {
 		return nil, err
