@@ -52,16 +52,9 @@ func UpdateFolder(dir string, fn func(f *Folder) error) error {
 	defer unlock()
 
 	path := filepath.Join(dir, FolderRecordName)
-	var f Folder
-	raw, err := os.ReadFile(path)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-	case err != nil:
-		return fmt.Errorf("store: read %s: %w", path, err)
-	default:
-		if err := json.Unmarshal(raw, &f); err != nil {
-			return fmt.Errorf("store: %s is damaged (%w): %w", path, err, ErrDamaged)
-		}
+	f, err := ReadFolder(dir)
+	if err != nil {
+		return err
 	}
 	before, _ := json.Marshal(f)
 	if err := fn(&f); err != nil {
@@ -102,4 +95,22 @@ func writeFolder(path string, raw []byte) error {
 		return err
 	}
 	return syncDir(filepath.Dir(path))
+}
+
+// ReadFolder returns the record of the output folder dir, zero if none,
+// without its lock: for a reader that changes nothing (a dry run).
+func ReadFolder(dir string) (Folder, error) {
+	path := filepath.Join(dir, FolderRecordName)
+	var f Folder
+	raw, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return f, fmt.Errorf("store: read %s: %w", path, err)
+	default:
+		if err := json.Unmarshal(raw, &f); err != nil {
+			return Folder{}, fmt.Errorf("store: %s is damaged (%w): %w", path, err, ErrDamaged)
+		}
+	}
+	return f, nil
 }

@@ -84,6 +84,8 @@ func TestSplitRecordedOnce(t *testing.T) {
 	}
 	code, _, stderr := invoke(t, env, "run", "--manifest", m, "--out", out, "--shard", "0/3", "--progress", "off", "--fresh")
 	assert.Equal(t, exitUsage, code, stderr)
+	code, stdout, stderr := invoke(t, env, "run", "--manifest", m, "--out", out, "--shard", "0/3", "--dry-run")
+	assert.Equal(t, exitUsage, code, "the preview refuses what the run would: %s%s", stdout, stderr)
 	assert.EqualValues(t, 6, srv.Counters().Submits)
 }
 

@@ -361,17 +361,20 @@ func (b *batch) findState() error {
 	b.state.path = filepath.Join(o.out, b.spec.StateName())
 	// Another split's state files know what was submitted under it;
 	// this split would never read them and submit those rows again.
+	// (Checked again, and recorded, under the folder's lock: claimSplit.)
 	other, err := shard.OtherSplits(o.out, b.spec)
 	if err != nil {
 		return err
 	}
 	if len(other) > 0 {
-		split := "no --shard"
-		if b.spec.IsSet() {
-			split = fmt.Sprintf("--shard K/%d", b.spec.N)
-		}
-		return usagef("%s holds %s from another split of the manifest: running with %s would submit (and pay for) rows already submitted there (%v); run with the split those files name, or into another --out",
-			o.out, strings.Join(other, ", "), split, shard.ErrOtherSplit)
+		return b.otherSplit(strings.Join(other, ", "))
+	}
+	f, err := store.ReadFolder(o.out)
+	if err != nil {
+		return err
+	}
+	if f.Shards != nil && *f.Shards != b.spec.N {
+		return b.otherSplit(fmt.Sprintf("%s records %s", store.FolderRecordName, splitWords(*f.Shards)))
 	}
 	return nil
 }
