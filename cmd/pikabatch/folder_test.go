@@ -107,16 +107,21 @@ func TestShardsShareTheFolderSchema(t *testing.T) {
 	dir := t.TempDir()
 	var b strings.Builder
 	b.WriteString("prompt,seed\n")
-	for i := range 40 {
+	for i := range 41 {
 		fmt.Fprintf(&b, "clip %d,%d\n", i, 100+i)
 	}
 	m := writeFile(t, filepath.Join(dir, "m.csv"), b.String())
 	out := filepath.Join(dir, "out")
 	env := tokenEnv(base)
-	sent := 0
+	sent, previewRows := 0, 0
 	for k := range 2 {
 		if k == 1 {
 			retype.Store(true)
+			code, stdout, stderr := invoke(t, env, "run", "--manifest", m, "--out", out, "--model", sim.TextToVideoModel,
+				"--shard", "1/2", "--dry-run")
+			require.Equal(t, exitOK, code, stderr)
+			_, err := fmt.Sscanf(stdout, "dry run: nothing sent. %d rows", &previewRows)
+			require.NoError(t, err, stdout)
 		}
 		code, stdout, stderr := invoke(t, env, "run", "--manifest", m, "--out", out, "--model", sim.TextToVideoModel,
 			"--shard", fmt.Sprintf("%d/2", k), "--progress", "off")
@@ -128,9 +133,10 @@ func TestShardsShareTheFolderSchema(t *testing.T) {
 		sent += rows
 		if k == 1 {
 			assert.Contains(t, stderr, "the recorded one is kept")
+			assert.Equal(t, rows, previewRows, "the preview keys rows as the run does")
 		}
 	}
-	assert.Equal(t, 40, sent, "every row in exactly one shard")
-	assert.EqualValues(t, 40, srv.Counters().Submits, "no row paid twice")
+	assert.Equal(t, 41, sent, "every row in exactly one shard")
+	assert.EqualValues(t, 41, srv.Counters().Submits, "no row paid twice")
 	assert.Zero(t, srv.Counters().DuplicateSubmits)
 }
