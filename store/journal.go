@@ -108,62 +108,63 @@ const maxJournalLine = 1 << 20
 
 // ReadJournal returns the recovery journal's entries for the state file at
 // statePath (none when there is no journal), for a reader that does not
-// apply them (a dry run). batch is the state file's identity (BatchID): a
-// journal of another batch, or with a line that cannot be read, is an
-// ErrJournal, as Open would refuse it.
-func ReadJournal(statePath, batch string) ([]JournalEntry, error) {
+// apply them (a dry run), and the lines Open would refuse (see
+// readJournal). batch is the state file's identity (BatchID): a journal
+// of another batch is an ErrJournal, as Open would refuse it.
+func ReadJournal(statePath, batch string) ([]JournalEntry, []*JournalLineError, error) {
 	return readJournal(JournalPath(statePath), batch)
 }
 
+// JournalLineError is a line of the recovery journal that was not
+// applied: it cannot be read, or it is longer than any entry.
+type JournalLineError struct {
+	Path string
+	Line int
+	Why  string
+}
+
+func (e *JournalLineError) Error() string { return fmt.Sprintf("%s:%d: %s", e.Path, e.Line, e.Why) }
+
 // readJournal returns the entries of the journal at path, which must all
 // be of batch (or name none, for a state file from before batches had an
-// identity). A last line cut short by a crash is skipped; any other line
-// that cannot be read, or is longer than maxJournalLine, refuses the
-// journal with an error naming it: it may hold the request ID of a paid
-// job, which must not be dropped unseen.
-func readJournal(path, batch string) ([]JournalEntry, error) {
+// identity): a line of another batch refuses the whole journal
+// (ErrJournal). A line that cannot be read, or is longer than
+// maxJournalLine, is refused alone and returned in bad; a last line cut
+// short by a crash is skipped.
+func readJournal(path, batch string) (entries []JournalEntry, bad []*JournalLineError, err error) {
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+		return nil, nil, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer f.Close()
-	var out []JournalEntry
 	br := bufio.NewReaderSize(f, 64<<10)
 	for n := 1; ; n++ {
 		line, long, err := readLine(br, maxJournalLine)
 		if errors.Is(err, io.EOF) && len(line) == 0 && !long {
-			return out, nil
+			return entries, bad, nil
 		}
 		if err != nil && !errors.Is(err, io.EOF) {
-			return nil, err
+			return nil, nil, err
 		}
 		torn := errors.Is(err, io.EOF) // no line feed: the write was cut short
-		refuse := func(why string) error {
-			return fmt.Errorf("%w: %s:%d: %s; nothing of it was applied. Move the journal aside to go on (its other lines are request IDs of jobs already paid for: a run without them submits those rows again)",
-				ErrJournal, path, n, why)
-		}
-		if long {
-			if torn {
-				return out, nil
-			}
-			return nil, refuse(fmt.Sprintf("the line is longer than %d bytes", maxJournalLine))
-		}
 		var e JournalEntry
-		if json.Unmarshal(line, &e) != nil || e.Key == "" || e.RequestID == "" {
-			if torn {
-				return out, nil
-			}
-			return nil, refuse("the line is not a journal entry")
+		switch {
+		case torn && (long || json.Unmarshal(line, &e) != nil):
+		case long:
+			bad = append(bad, &JournalLineError{Path: path, Line: n, Why: fmt.Sprintf("the line is longer than %d bytes", maxJournalLine)})
+		case json.Unmarshal(line, &e) != nil || e.Key == "" || e.RequestID == "":
+			bad = append(bad, &JournalLineError{Path: path, Line: n, Why: "the line is not a journal entry"})
+		case e.Batch != batch:
+			return nil, nil, fmt.Errorf("%w: %s:%d: the line belongs to batch %q, not to this state file's (%q); nothing of it was applied. Move the journal aside to go on (if it is this batch's, its lines are request IDs of jobs already paid for: a run without them submits those rows again)",
+				ErrJournal, path, n, e.Batch, batch)
+		default:
+			entries = append(entries, e)
 		}
-		if e.Batch != batch {
-			return nil, refuse(fmt.Sprintf("the line belongs to batch %q, not to this state file's (%q)", e.Batch, batch))
-		}
-		out = append(out, e)
 		if torn {
-			return out, nil
+			return entries, bad, nil
 		}
 	}
 }
@@ -201,11 +202,11 @@ func readLine(br *bufio.Reader, limit int) (line []byte, long bool, err error) {
 // parameters: a run reports it as changed instead of submitting it again.
 func (s *Store) applyJournal(ctx context.Context) ([]JournalEntry, error) {
 	path := JournalPath(s.path)
-	entries, err := readJournal(path, s.batchID)
+	entries, bad, err := readJournal(path, s.batchID)
 	if err != nil {
 		return nil, fmt.Errorf("read journal %s: %w", path, err)
 	}
-	if entries == nil {
+	if entries == nil && bad == nil {
 		if _, err := os.Lstat(path); err != nil {
 			return nil, nil
 		}
@@ -222,8 +223,27 @@ func (s *Store) applyJournal(ctx context.Context) ([]JournalEntry, error) {
 			return nil, fmt.Errorf("apply journal %s: %w", path, err)
 		}
 	}
+	if len(bad) > 0 {
+		// The lines refused are kept for the user to read, not dropped.
+		aside := path + ".refused-" + s.now().UTC().Format("20060102T150405Z")
+		if err := os.Rename(path, aside); err != nil {
+			return nil, fmt.Errorf("keep refused journal lines: %w", err)
+		}
+		s.journalRefused, s.journalAside = bad, aside
+		return entries, nil
+	}
 	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("remove applied journal: %w", err)
 	}
 	return entries, nil
 }
+
+// JournalRefused returns the recovery journal's lines Open did not apply
+// (it applied the others), and the file it kept the journal as.
+func (s *Store) JournalRefused() (lines []*JournalLineError, keptAs string) {
+	return s.journalRefused, s.journalAside
+}
+
+// Journaled returns the recovery journal entries Open applied: request IDs
+// an earlier run could not record in the state file, now recorded.
+func (s *Store) Journaled() []JournalEntry { return s.journaled }

@@ -105,9 +105,10 @@ func TestJournalOfAnotherBatchIsRefused(t *testing.T) {
 }
 
 // TestJournalLongLineIsNamed: a journal line over 1 MiB ended the run with
-// "token too long" and dropped every other line. The journal is now
-// refused with the file and line named, nothing of it dropped; a last line
-// cut short by a crash is still skipped, however long.
+// "token too long" and dropped every other line. That line is now refused
+// alone, named by file and line, the others applied, and the journal kept
+// aside for the user to read; a last line cut short by a crash is still
+// skipped, however long.
 func TestJournalLongLineIsNamed(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
@@ -115,23 +116,35 @@ func TestJournalLongLineIsNamed(t *testing.T) {
 	require.NoError(t, f.store.Journal(ctx, "a", "req-a", time.Now()))
 	jf, err := os.OpenFile(JournalPath(f.path), os.O_WRONLY|os.O_APPEND, 0)
 	require.NoError(t, err)
-	_, err = jf.WriteString(`{"key":"b","request_id":"` + strings.Repeat("x", 2<<20) + "\"}\n")
+	long := `{"key":"b","request_id":"` + strings.Repeat("x", 2<<20) + "\"}\n"
+	_, err = jf.WriteString(long + "not json\n")
 	require.NoError(t, err)
 	require.NoError(t, jf.Close())
 	require.NoError(t, f.store.Journal(ctx, "c", "req-c", time.Now()))
 	require.NoError(t, f.store.Close())
 
-	_, err = Open(f.path, Options{})
-	require.ErrorIs(t, err, ErrJournal)
-	assert.NotContains(t, err.Error(), "token too long")
-	assert.Contains(t, err.Error(), JournalPath(f.path)+":2: the line is longer than")
-	assert.FileExists(t, JournalPath(f.path))
-
-	// The long line cut short at the end by a crash: the others apply.
-	raw, err := os.ReadFile(JournalPath(f.path))
-	require.NoError(t, err)
-	lines := strings.SplitAfter(string(raw), "\n")
-	require.NoError(t, os.WriteFile(JournalPath(f.path), []byte(lines[0]+lines[2]+lines[1][:3<<19]), 0o600))
 	s := f.open(t)
-	assert.Len(t, s.Journaled(), 2)
+	assert.Len(t, s.Journaled(), 2, "the readable lines are applied")
+	bad, aside := s.JournalRefused()
+	require.Len(t, bad, 2)
+	assert.Equal(t, JournalPath(f.path)+":2: the line is longer than 1048576 bytes", bad[0].Error())
+	assert.Equal(t, 3, bad[1].Line)
+	assert.NoFileExists(t, JournalPath(f.path))
+	assert.FileExists(t, aside, "the refused lines are kept")
+	got, err := s.Get(ctx, "c")
+	require.NoError(t, err)
+	assert.Equal(t, "req-c", got.RequestID)
+	require.NoError(t, s.Close())
+
+	// The long line cut short at the end by a crash: skipped, not refused.
+	require.NoError(t, AppendJournal(f.path, JournalEntry{Batch: s.BatchID(), Key: "d", RequestID: "req-d", Time: time.Now()}))
+	jf, err = os.OpenFile(JournalPath(f.path), os.O_WRONLY|os.O_APPEND, 0)
+	require.NoError(t, err)
+	_, err = jf.WriteString(long[:3<<19])
+	require.NoError(t, err)
+	require.NoError(t, jf.Close())
+	s = f.open(t)
+	assert.Len(t, s.Journaled(), 1)
+	bad, _ = s.JournalRefused()
+	assert.Empty(t, bad)
 }

@@ -81,6 +81,10 @@ type Store struct {
 
 	// journaled are the recovery journal's entries applied by Open.
 	journaled []JournalEntry
+	// journalRefused are the journal lines Open did not apply, and
+	// journalAside the file the journal was kept as.
+	journalRefused []*JournalLineError
+	journalAside   string
 	// batchID is the batch's identity, recorded at first writable Open
 	// (BatchID).
 	batchID string
@@ -274,10 +278,6 @@ func (s *Store) init(owner Owner, givenBatch string) error {
 	}
 	return nil
 }
-
-// Journaled returns the recovery journal entries Open applied: request IDs
-// an earlier run could not record in the state file, now recorded.
-func (s *Store) Journaled() []JournalEntry { return s.journaled }
 
 // checkSchema reports whether the file is fresh (no buckets yet: new, or
 // created by a run that died before its first commit) and refuses files it

@@ -481,6 +481,10 @@ func (b *batch) openState(owner store.Owner) (*store.Store, error) {
 		b.log.Warn("request ID recorded from the recovery journal: the job is polled, not submitted again",
 			"key", e.Key, "request_id", e.RequestID)
 	}
+	bad, aside := st.JournalRefused()
+	for _, l := range bad {
+		b.log.Warn("recovery journal line not applied; the journal is kept for you to read", "err", l, "kept_as", aside)
+	}
 	return st, nil
 }
 
