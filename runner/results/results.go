@@ -119,28 +119,41 @@ const MaxLineBytes = 64 << 20
 // MaxLineBytes: no entry pikabatch writes is that long.
 var ErrLineTooLong = fmt.Errorf("the line is longer than %d bytes", MaxLineBytes)
 
+// LongLinesError is Scan's error for an index whose other lines were all
+// read, but for lines longer than MaxLineBytes, skipped: one line past the
+// cap must not cost the whole index.
+type LongLinesError struct {
+	Lines []int // line numbers, from 1
+}
+
+func (e *LongLinesError) Error() string {
+	return fmt.Sprintf("lines %v are longer than %d bytes; skipped", e.Lines, MaxLineBytes)
+}
+
+// Unwrap returns ErrLineTooLong.
+func (e *LongLinesError) Unwrap() error { return ErrLineTooLong }
+
 // Scan reads an index, calling fn with each entry and its line number (from
-// 1); blank lines are skipped. A line that is not an entry, or is longer
-// than MaxLineBytes, stops it with an error naming the line; so does an
-// error from fn.
+// 1); blank lines are skipped. A line that is not an entry stops it with an
+// error naming the line; so does an error from fn. A line longer than
+// MaxLineBytes is read through, never held whole, and skipped: Scan goes
+// on, and returns a *LongLinesError naming those lines at the end.
 func Scan(r io.Reader, fn func(line int, e Entry) error) error {
 	return scan(r, MaxLineBytes, fn)
 }
 
-// scan is Scan with lines of at most limit bytes. A longer line is read
-// through, never held whole: a reader cut off at a buffer's size would
-// stop without saying which line it was.
+// scan is Scan with lines of at most limit bytes.
 func scan(r io.Reader, limit int, fn func(line int, e Entry) error) error {
 	br := bufio.NewReaderSize(r, 64<<10)
+	var long []int
 	for line := 1; ; line++ {
-		b, long, err := readLine(br, limit)
+		b, isLong, err := readLine(br, limit)
 		if err != nil && !errors.Is(err, io.EOF) {
 			return err
 		}
-		if long {
-			return &LineError{Line: line, Err: ErrLineTooLong}
-		}
-		if len(b) > 0 {
+		if isLong {
+			long = append(long, line)
+		} else if len(b) > 0 {
 			var e Entry
 			if uerr := json.Unmarshal(b, &e); uerr != nil {
 				return &LineError{Line: line, Err: uerr}
@@ -150,9 +163,13 @@ func scan(r io.Reader, limit int, fn func(line int, e Entry) error) error {
 			}
 		}
 		if err != nil {
-			return nil
+			break
 		}
 	}
+	if len(long) > 0 {
+		return &LongLinesError{Lines: long}
+	}
+	return nil
 }
 
 // readLine reads one line from br without its line feed, holding at most

@@ -10,8 +10,9 @@ import (
 )
 
 // TestScanNamesATooLongLine: an index line over the cap ended recover with
-// "token too long", no line named. The line is now named, read through
-// without being held whole.
+// "token too long", no line named, every other line lost. That line is now
+// skipped, read through without being held whole, the others read, and
+// the line named at the end.
 func TestScanNamesATooLongLine(t *testing.T) {
 	t.Parallel()
 	index := `{"key":"a","state":"done"}` + "\n" +
@@ -22,12 +23,12 @@ func TestScanNamesATooLongLine(t *testing.T) {
 		seen = append(seen, e.Key)
 		return nil
 	})
-	var le *LineError
+	var le *LongLinesError
 	require.True(t, errors.As(err, &le), "%v", err)
-	assert.Equal(t, 2, le.Line)
+	assert.Equal(t, []int{2}, le.Lines)
 	assert.ErrorIs(t, err, ErrLineTooLong)
 	assert.NotContains(t, err.Error(), "token too long")
-	assert.Equal(t, []string{"a"}, seen)
+	assert.Equal(t, []string{"a", "c"}, seen)
 
 	// A last line without a line feed is read; blank lines are skipped.
 	seen = nil
