@@ -53,7 +53,8 @@ var (
 	ErrWrite = errors.New("state file cannot be written")
 
 	// ErrJournal is returned by Open for a recovery journal it will not
-	// apply: one written by another batch's state file, or with a line it
-	// cannot read. Nothing of it was applied, and it was left in place.
+	// apply: one with a line written for another batch's state file.
+	// Nothing of it was applied, and it was left in place. (A line that
+	// cannot be read is refused alone: Store.JournalRefused.)
 	ErrJournal = errors.New("recovery journal refused")
 )
