@@ -159,6 +159,9 @@ func CompileSchema(name string, raw []byte) (*Schema, error) {
 	if err != nil {
 		return fail(err)
 	}
+	if err := refCycle(compiled); err != nil {
+		return fail(err)
+	}
 	s := &Schema{name: name, raw: bytes.Clone(raw), compiled: compiled,
 		index: map[string]int{}, aliases: map[string]string{}}
 	if err := s.build(raw); err != nil {

@@ -51,4 +51,10 @@ var (
 	// ErrWrite wraps a write the state file could not take (a full volume,
 	// an I/O error): the change was not recorded.
 	ErrWrite = errors.New("state file cannot be written")
+
+	// ErrJournal is returned by Open for a recovery journal it will not
+	// apply: one with a line written for another batch's state file.
+	// Nothing of it was applied, and it was left in place. (A line that
+	// cannot be read is refused alone: Store.JournalRefused.)
+	ErrJournal = errors.New("recovery journal refused")
 )

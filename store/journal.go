@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -23,8 +24,12 @@ import (
 // store and removes it. A line is a few dozen bytes, which a volume too full
 // for a bbolt page usually still takes, and the log has it in any case.
 
-// JournalEntry is one line of the recovery journal.
+// JournalEntry is one line of the recovery journal. Batch is the batch
+// identity of the state file that wrote it (Store.BatchID): a journal
+// copied beside another batch's state file would otherwise file that
+// batch's request IDs, and its videos, as this one's rows.
 type JournalEntry struct {
+	Batch     string    `json:"batch,omitempty"`
 	Key       string    `json:"key"`
 	RequestID string    `json:"request_id"`
 	Time      time.Time `json:"time"`
@@ -73,7 +78,7 @@ func AppendJournal(statePath string, e JournalEntry) error {
 // Journal appends a request ID the store could not take to its recovery
 // journal (see AppendJournal); the next writable Open applies it.
 func (s *Store) Journal(_ context.Context, key, requestID string, at time.Time) error {
-	return AppendJournal(s.path, JournalEntry{Key: key, RequestID: requestID, Time: at.UTC()})
+	return AppendJournal(s.path, JournalEntry{Batch: s.batchID, Key: key, RequestID: requestID, Time: at.UTC()})
 }
 
 // Apply records e's request ID in j, as Open does, and reports whether it
@@ -97,34 +102,96 @@ func (e JournalEntry) Job() Job {
 		LastError: "recovered from the journal: the row's parameters were not recorded"}
 }
 
+// maxJournalLine is the longest journal line read: a line is a few dozen
+// bytes, so a longer one is not the journal's.
+const maxJournalLine = 1 << 20
+
 // ReadJournal returns the recovery journal's entries for the state file at
 // statePath (none when there is no journal), for a reader that does not
-// apply them (a dry run).
-func ReadJournal(statePath string) ([]JournalEntry, error) {
-	return readJournal(JournalPath(statePath))
+// apply them (a dry run), and the lines Open would refuse (see
+// readJournal). batch is the state file's identity (BatchID): a journal
+// of another batch is an ErrJournal, as Open would refuse it.
+func ReadJournal(statePath, batch string) ([]JournalEntry, []*JournalLineError, error) {
+	return readJournal(JournalPath(statePath), batch)
 }
 
-// readJournal returns the entries of the journal at path; a line cut short
-// by a crash, or otherwise unreadable, is skipped.
-func readJournal(path string) ([]JournalEntry, error) {
+// JournalLineError is a line of the recovery journal that was not
+// applied: it cannot be read, or it is longer than any entry.
+type JournalLineError struct {
+	Path string
+	Line int
+	Why  string
+}
+
+func (e *JournalLineError) Error() string { return fmt.Sprintf("%s:%d: %s", e.Path, e.Line, e.Why) }
+
+// readJournal returns the entries of the journal at path, which must all
+// be of batch (or name none, for a state file from before batches had an
+// identity): a line of another batch refuses the whole journal
+// (ErrJournal). A line that cannot be read, or is longer than
+// maxJournalLine, is refused alone and returned in bad; a last line cut
+// short by a crash is skipped.
+func readJournal(path, batch string) (entries []JournalEntry, bad []*JournalLineError, err error) {
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+		return nil, nil, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer f.Close()
-	var out []JournalEntry
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
+	br := bufio.NewReaderSize(f, 64<<10)
+	for n := 1; ; n++ {
+		line, long, err := readLine(br, maxJournalLine)
+		if errors.Is(err, io.EOF) && len(line) == 0 && !long {
+			return entries, bad, nil
+		}
+		if err != nil && !errors.Is(err, io.EOF) {
+			return nil, nil, err
+		}
+		torn := errors.Is(err, io.EOF) // no line feed: the write was cut short
 		var e JournalEntry
-		if json.Unmarshal(sc.Bytes(), &e) == nil && e.Key != "" && e.RequestID != "" {
-			out = append(out, e)
+		switch {
+		case torn && (long || json.Unmarshal(line, &e) != nil):
+		case long:
+			bad = append(bad, &JournalLineError{Path: path, Line: n, Why: fmt.Sprintf("the line is longer than %d bytes", maxJournalLine)})
+		case json.Unmarshal(line, &e) != nil || e.Key == "" || e.RequestID == "":
+			bad = append(bad, &JournalLineError{Path: path, Line: n, Why: "the line is not a journal entry"})
+		case e.Batch != batch:
+			return nil, nil, fmt.Errorf("%w: %s:%d: the line belongs to batch %q, not to this state file's (%q); nothing of it was applied. Move the journal aside to go on (if it is this batch's, its lines are request IDs of jobs already paid for: a run without them submits those rows again)",
+				ErrJournal, path, n, e.Batch, batch)
+		default:
+			entries = append(entries, e)
+		}
+		if torn {
+			return entries, bad, nil
 		}
 	}
-	return out, sc.Err()
+}
+
+// readLine reads one line from br without its line feed, holding at most
+// limit bytes of it: long reports a longer line, whose rest is read and
+// dropped. err is io.EOF for a last line without a line feed.
+func readLine(br *bufio.Reader, limit int) (line []byte, long bool, err error) {
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if !long {
+			if len(line)+len(chunk) > limit+1 {
+				long, line = true, nil
+			} else {
+				line = append(line, chunk...)
+			}
+		}
+		switch {
+		case errors.Is(err, bufio.ErrBufferFull):
+			continue
+		case err != nil:
+			return line, long, err
+		case long:
+			return nil, true, nil
+		}
+		return line[:len(line)-1], false, nil
+	}
 }
 
 // applyJournal records every request ID of the journal in the store: the
@@ -135,11 +202,11 @@ func readJournal(path string) ([]JournalEntry, error) {
 // parameters: a run reports it as changed instead of submitting it again.
 func (s *Store) applyJournal(ctx context.Context) ([]JournalEntry, error) {
 	path := JournalPath(s.path)
-	entries, err := readJournal(path)
+	entries, bad, err := readJournal(path, s.batchID)
 	if err != nil {
 		return nil, fmt.Errorf("read journal %s: %w", path, err)
 	}
-	if entries == nil {
+	if entries == nil && bad == nil {
 		if _, err := os.Lstat(path); err != nil {
 			return nil, nil
 		}
@@ -156,8 +223,27 @@ func (s *Store) applyJournal(ctx context.Context) ([]JournalEntry, error) {
 			return nil, fmt.Errorf("apply journal %s: %w", path, err)
 		}
 	}
+	if len(bad) > 0 {
+		// The lines refused are kept for the user to read, not dropped.
+		aside := path + ".refused-" + s.now().UTC().Format("20060102T150405Z")
+		if err := os.Rename(path, aside); err != nil {
+			return nil, fmt.Errorf("keep refused journal lines: %w", err)
+		}
+		s.journalRefused, s.journalAside = bad, aside
+		return entries, nil
+	}
 	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("remove applied journal: %w", err)
 	}
 	return entries, nil
 }
+
+// JournalRefused returns the recovery journal's lines Open did not apply
+// (it applied the others), and the file it kept the journal as.
+func (s *Store) JournalRefused() (lines []*JournalLineError, keptAs string) {
+	return s.journalRefused, s.journalAside
+}
+
+// Journaled returns the recovery journal entries Open applied: request IDs
+// an earlier run could not record in the state file, now recorded.
+func (s *Store) Journaled() []JournalEntry { return s.journaled }

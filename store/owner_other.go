@@ -15,3 +15,10 @@ func lockShared(string) (unlock func(), ok bool, err error) { return func() {}, 
 
 // sameAccess gives the file at path the mode of fi.
 func sameAccess(path string, fi os.FileInfo) error { return os.Chmod(path, fi.Mode().Perm()) }
+
+// lockExclusive can't lock here: runs sharing a folder must not start at
+// the same moment.
+func lockExclusive(*os.File) (unlock func(), err error) { return func() {}, nil }
+
+// oNoFollow is not available here.
+const oNoFollow = 0

@@ -65,3 +65,20 @@ func sameAccess(path string, fi os.FileInfo) error {
 	}
 	return os.Chown(path, int(want.Uid), int(want.Gid))
 }
+
+// lockExclusive takes an exclusive flock on f, waiting for it.
+func lockExclusive(f *os.File) (unlock func(), err error) {
+	for {
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
+		if !errors.Is(err, syscall.EINTR) {
+			break
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN) }, nil
+}
+
+// oNoFollow makes an open fail on a symbolic link instead of following it.
+const oNoFollow = syscall.O_NOFOLLOW

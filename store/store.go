@@ -60,24 +60,6 @@ var (
 	bucketMeta = []byte("meta")
 )
 
-// Options configure Open. The zero value is usable.
-type Options struct {
-	// LockTimeout is how long to wait for the file lock; default 200ms.
-	// A negative value tries once.
-	LockTimeout time.Duration
-
-	// Owner is recorded in <path>.owner while the Store is open for writing.
-	// A zero PID means CurrentOwner(Owner.Command).
-	Owner Owner
-
-	// ReadOnly takes a shared lock: several readers may open the file, but
-	// not while a writer holds it. Writes return ErrReadOnly.
-	ReadOnly bool
-
-	// Now is the clock for CreatedAt and UpdatedAt; default time.Now.
-	Now func() time.Time
-}
-
 // Stats counts writes for benchmarks and reports, so that "fsyncs per job"
 // can be shown.
 type Stats struct {
@@ -99,6 +81,13 @@ type Store struct {
 
 	// journaled are the recovery journal's entries applied by Open.
 	journaled []JournalEntry
+	// journalRefused are the journal lines Open did not apply, and
+	// journalAside the file the journal was kept as.
+	journalRefused []*JournalLineError
+	journalAside   string
+	// batchID is the batch's identity, recorded at first writable Open
+	// (BatchID).
+	batchID string
 
 	writes  atomic.Int64
 	commits atomic.Int64
@@ -175,7 +164,7 @@ func Open(path string, opts Options) (*Store, error) {
 	db.MaxBatchSize = maxBatchSize
 
 	s := &Store{path: path, db: db, readOnly: opts.ReadOnly, now: opts.Now, compactMinBytes: compactMinBytes, syncDir: syncDir}
-	if err := s.init(opts.Owner); err != nil {
+	if err := s.init(opts.Owner, opts.BatchID); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
@@ -228,7 +217,7 @@ func openLockedStat(path string, timeout time.Duration, readOnly bool, stat func
 
 // init checks the schema, creates the buckets of a new file and records the
 // owner.
-func (s *Store) init(owner Owner) error {
+func (s *Store) init(owner Owner, givenBatch string) error {
 	var fresh bool
 	if err := s.db.View(func(tx *bolt.Tx) error {
 		var err error
@@ -236,6 +225,14 @@ func (s *Store) init(owner Owner) error {
 		return err
 	}); err != nil {
 		return err
+	}
+	batchID, err := s.readBatchID()
+	if err != nil {
+		return err
+	}
+	s.batchID = batchID
+	if batchID == "" && !s.readOnly {
+		s.batchID = givenBatch
 	}
 	if s.readOnly {
 		return nil // a fresh file reads as empty
@@ -276,12 +273,11 @@ func (s *Store) init(owner Owner) error {
 		return err
 	}
 	s.journaled = applied
+	if batchID == "" {
+		return s.recordBatchID()
+	}
 	return nil
 }
-
-// Journaled returns the recovery journal entries Open applied: request IDs
-// an earlier run could not record in the state file, now recorded.
-func (s *Store) Journaled() []JournalEntry { return s.journaled }
 
 // checkSchema reports whether the file is fresh (no buckets yet: new, or
 // created by a run that died before its first commit) and refuses files it

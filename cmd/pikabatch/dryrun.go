@@ -137,9 +137,12 @@ func previewState(ctx context.Context, st *store.Store, o batchOptions, log *slo
 	if err := bindState(ctx, st, o, log); err != nil {
 		return nil, err
 	}
-	entries, err := store.ReadJournal(st.Path())
+	entries, bad, err := store.ReadJournal(st.Path(), st.BatchID())
 	if err != nil {
 		return nil, err
+	}
+	for _, l := range bad {
+		log.Warn("recovery journal line a run would not apply", "err", l)
 	}
 	// A run records them before planning; so does its preview.
 	return runner.WithJournal(st, entries), nil

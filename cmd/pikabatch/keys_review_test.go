@@ -81,10 +81,10 @@ func TestPikaKeysStableWhenTheCatalogAppears(t *testing.T) {
 
 }
 
-// A batch whose schema the state file recorded keeps it when a later run
-// is given --schema: the rows were keyed and hashed with the recorded
-// one, and a file typing a field otherwise ("42" a string) would make
-// every row without an id a new job, paid again.
+// A batch whose schema the state file recorded refuses a later --schema
+// that types a field otherwise: the rows were keyed and hashed with the
+// recorded one, and a file typing a field otherwise ("42" a string) would
+// make every row without an id a new job, paid again.
 func TestRecordedSchemaWinsOverSchemaFile(t *testing.T) {
 	srv := startSim(t, sim.Config{Seed: 5})
 	dir := t.TempDir()
@@ -103,9 +103,9 @@ func TestRecordedSchemaWinsOverSchemaFile(t *testing.T) {
 	}
 	file := writeFile(t, filepath.Join(dir, "schema.json"), schema)
 	code, _, stderr = invoke(t, tokenEnv(srv.APIURL), append(args, "--schema", file)...)
-	assert.Equal(t, exitOK, code, stderr)
+	assert.Equal(t, exitUsage, code, stderr)
 	assert.EqualValues(t, 2, srv.Counters().Submits, "nothing submitted twice")
-	assert.Contains(t, stderr, "recorded")
+	assert.Contains(t, stderr, "seed: integer, now string")
 }
 
 // A catalog that answers 404 for Pika (the real API may not serve it)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/pikabatch/pikabatch/manifest/shard"
 	"github.com/pikabatch/pikabatch/runner/live"
+	"github.com/pikabatch/pikabatch/runner/results"
 	"github.com/pikabatch/pikabatch/store"
 )
 
@@ -85,6 +86,10 @@ func runRecover(ctx context.Context, o recoverOptions, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "  %d done (files present), %d in flight (polled by request ID), %d done with a file missing (fetched again by request ID, no new render)\n",
 		rep.Done, rep.InFlight, rep.Refetch)
 	fmt.Fprintf(stdout, "  %d uncertain, %d pending, %d failed, cancelled, timed out or expired\n", rep.Uncertain, rep.Pending, rep.Finished)
+	if len(rep.SkippedLines) > 0 {
+		fmt.Fprintf(stdout, "  skipped lines %v of %s: longer than %d bytes, no entry pikabatch writes; their rows, if any, are submitted again\n",
+			rep.SkippedLines, indexPath, results.MaxLineBytes)
+	}
 	if rep.Journaled > 0 {
 		fmt.Fprintf(stdout, "  %d request IDs from the recovery journal\n", rep.Journaled)
 	}

@@ -75,9 +75,11 @@ type batchOptions struct {
 	shard                        string // --shard K/N or auto/N
 	cost                         costOptions
 
-	// Test seams: runner hooks, and a call once the control socket listens.
-	hooks  runner.Hooks
-	onLive func(socket string)
+	// Test seams: runner hooks, a call once the control socket listens,
+	// and one between the split check and the state file's creation.
+	hooks          runner.Hooks
+	onLive         func(socket string)
+	onSplitClaimed func() // the split is checked, no state file opened yet
 }
 
 func (o *batchOptions) register(fs *pflag.FlagSet) {
@@ -369,17 +371,20 @@ func (b *batch) findState() error {
 	b.state.path = filepath.Join(o.out, b.spec.StateName())
 	// Another split's state files know what was submitted under it;
 	// this split would never read them and submit those rows again.
+	// (Checked again, and recorded, under the folder's lock: claimSplit.)
 	other, err := shard.OtherSplits(o.out, b.spec)
 	if err != nil {
 		return err
 	}
 	if len(other) > 0 {
-		split := "no --shard"
-		if b.spec.IsSet() {
-			split = fmt.Sprintf("--shard K/%d", b.spec.N)
-		}
-		return usagef("%s holds %s from another split of the manifest: running with %s would submit (and pay for) rows already submitted there (%v); run with the split those files name, or into another --out",
-			o.out, strings.Join(other, ", "), split, shard.ErrOtherSplit)
+		return b.otherSplit(strings.Join(other, ", "))
+	}
+	f, err := store.ReadFolder(o.out)
+	if err != nil {
+		return err
+	}
+	if f.Shards != nil && *f.Shards != b.spec.N {
+		return b.otherSplit(fmt.Sprintf("%s records %s", store.FolderRecordName, splitWords(*f.Shards)))
 	}
 	return nil
 }
@@ -392,6 +397,11 @@ func (b *batch) preview(ctx context.Context, stdout io.Writer) error {
 	}
 	if b.schema == nil {
 		if err := b.previewSchema(ctx, readState); err != nil {
+			return err
+		}
+	}
+	if readState {
+		if err := b.previewKeySchema(ctx); err != nil {
 			return err
 		}
 	}
@@ -515,9 +525,16 @@ func budgetOf(sp *spend) account.USD {
 	return account.Dollars(sp.budget.Figures().LimitUSD)
 }
 
-// openState opens the state file for the run and says which request IDs
+// openState opens the state file for the run, once the folder's split is
+// claimed (other splits find the state file), and says which request IDs
 // came from the recovery journal.
 func (b *batch) openState(owner store.Owner) (*store.Store, error) {
+	if err := b.claimSplit(); err != nil {
+		return nil, err
+	}
+	if b.o.onSplitClaimed != nil {
+		b.o.onSplitClaimed()
+	}
 	st, err := b.state.openForRun(owner, time.Now(), b.log)
 	if err != nil {
 		return nil, err
@@ -525,6 +542,10 @@ func (b *batch) openState(owner store.Owner) (*store.Store, error) {
 	for _, e := range st.Journaled() {
 		b.log.Warn("request ID recorded from the recovery journal: the job is polled, not submitted again",
 			"key", e.Key, "request_id", e.RequestID)
+	}
+	bad, aside := st.JournalRefused()
+	for _, l := range bad {
+		b.log.Warn("recovery journal line not applied; the journal is kept for you to read", "err", l, "kept_as", aside)
 	}
 	return st, nil
 }

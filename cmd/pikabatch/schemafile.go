@@ -125,8 +125,9 @@ func (b *batch) recordSchemaFile(ctx context.Context, st metaStore) error {
 
 // previewSchema finds, for a dry run, the schema of a model with no
 // built-in one, as a run would: the one the state file recorded, else the
-// catalog's (which needs the token); the rows are checked with it. Nothing
-// is recorded: a dry run writes nothing.
+// one the folder's other shards use, else the catalog's (which needs the
+// token); the rows are checked with it. Nothing is recorded: a dry run
+// writes nothing.
 func (b *batch) previewSchema(ctx context.Context, readState bool) error {
 	if readState {
 		st, err := store.Open(b.state.path, store.Options{ReadOnly: true})
@@ -140,6 +141,17 @@ func (b *batch) previewSchema(ctx context.Context, readState bool) error {
 		}
 		if rec != "" {
 			b.inputSchema = json.RawMessage(rec)
+			return b.adoptSchema(ctx)
+		}
+	}
+	if !b.state.custom {
+		// A new shard takes the schema of the folder's other shards.
+		f, err := store.ReadFolder(b.o.out)
+		if err != nil {
+			return err
+		}
+		if len(f.InputSchema) > 0 {
+			b.inputSchema = f.InputSchema
 			return b.adoptSchema(ctx)
 		}
 	}

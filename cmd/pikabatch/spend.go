@@ -44,13 +44,7 @@ const (
 func (b *batch) prepareCatalog(ctx context.Context, st *store.Store, tr http.RoundTripper) (*spend, error) {
 	acct := b.o.accountClient(tr)
 	model, merr := acct.Model(ctx, b.o.model)
-	var err error
-	if b.o.schema != "" {
-		err = b.recordSchemaFile(ctx, st)
-	} else if b.inputSchema, _, err = inputSchema(ctx, st, b.o.model, model, merr, b.log); err == nil {
-		err = b.adoptSchema(ctx)
-	}
-	if err != nil {
+	if err := b.inFolder(func(f *store.Folder) error { return b.settleSchema(ctx, st, f, model, merr) }); err != nil {
 		return nil, err
 	}
 	return b.prepareSpend(ctx, acct, st, model, merr)

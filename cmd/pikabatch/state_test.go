@@ -252,7 +252,7 @@ func TestDryRunSeesTheJournal(t *testing.T) {
 	m, out, state := renderedBatch(t, srv)
 	_, err := openAndSet(t, state, "a", store.StateSubmitting)
 	require.NoError(t, err)
-	require.NoError(t, store.AppendJournal(state, store.JournalEntry{Key: "a", RequestID: "req-a", Time: time.Now()}))
+	require.NoError(t, store.AppendJournal(state, store.JournalEntry{Batch: batchOf(t, state), Key: "a", RequestID: "req-a", Time: time.Now()}))
 
 	code, stdout, stderr := invoke(t, tokenEnv(srv.APIURL), "run", "--manifest", m, "--out", out, "--dry-run")
 	require.Equal(t, exitOK, code, stderr)

@@ -31,6 +31,16 @@ type stateFile struct {
 // aside, never deleted.
 func (sf stateFile) openForRun(owner store.Owner, now time.Time, log *slog.Logger) (*store.Store, error) {
 	opts := store.Options{Owner: owner}
+	if sf.fresh {
+		// The journal beside a state started over is that state's: its
+		// request IDs are jobs already paid for, so the new state takes
+		// its batch identity and applies it.
+		batch, err := store.JournalBatch(sf.path)
+		if err != nil {
+			return nil, err
+		}
+		opts.BatchID = batch
+	}
 	if _, err := os.Lstat(sf.path); errors.Is(err, fs.ErrNotExist) {
 		if err := sf.checkMissing(log); err != nil {
 			return nil, err

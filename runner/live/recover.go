@@ -37,6 +37,9 @@ type RecoverReport struct {
 	// Journaled are request IDs from the recovery journal, applied after
 	// the index.
 	Journaled int `json:"journaled"`
+	// SkippedLines of the index were longer than any entry and not
+	// rebuilt (their rows, if any, are submitted again by a run).
+	SkippedLines []int `json:"skipped_lines,omitempty"`
 }
 
 // Recover rebuilds the state file at statePath, which must not exist, from
@@ -71,13 +74,22 @@ func Recover(ctx context.Context, dir, indexPath, statePath string, owner store.
 		jobs = append(jobs, j)
 		return nil
 	})
+	if long := (*results.LongLinesError)(nil); errors.As(err, &long) {
+		// The other lines are rebuilt; these are named for the user.
+		rep.SkippedLines, err = long.Lines, nil
+	}
 	if le := (*results.LineError)(nil); errors.As(err, &le) {
 		return rep, fmt.Errorf("recover: %s:%d: %w", indexPath, le.Line, le.Err)
 	} else if err != nil {
 		return rep, fmt.Errorf("recover: read %s: %w", indexPath, err)
 	}
 
-	st, err := store.Open(statePath, store.Options{Owner: owner})
+	// The state file rebuilt is the batch's own: so is its journal.
+	batch, err := store.JournalBatch(statePath)
+	if err != nil {
+		return rep, fmt.Errorf("recover: %w", err)
+	}
+	st, err := store.Open(statePath, store.Options{Owner: owner, BatchID: batch})
 	if err != nil {
 		return rep, err
 	}

@@ -115,27 +115,87 @@ func AppendLine(dst []byte, e Entry) ([]byte, error) {
 // MaxLineBytes is the longest index line Scan reads.
 const MaxLineBytes = 64 << 20
 
+// ErrLineTooLong is a LineError's cause for a line longer than
+// MaxLineBytes: no entry pikabatch writes is that long.
+var ErrLineTooLong = fmt.Errorf("the line is longer than %d bytes", MaxLineBytes)
+
+// LongLinesError is Scan's error for an index whose other lines were all
+// read, but for lines longer than MaxLineBytes, skipped: one line past the
+// cap must not cost the whole index.
+type LongLinesError struct {
+	Lines []int // line numbers, from 1
+}
+
+func (e *LongLinesError) Error() string {
+	return fmt.Sprintf("lines %v are longer than %d bytes; skipped", e.Lines, MaxLineBytes)
+}
+
+// Unwrap returns ErrLineTooLong.
+func (e *LongLinesError) Unwrap() error { return ErrLineTooLong }
+
 // Scan reads an index, calling fn with each entry and its line number (from
 // 1); blank lines are skipped. A line that is not an entry stops it with an
-// error naming the line; so does an error from fn.
+// error naming the line; so does an error from fn. A line longer than
+// MaxLineBytes is read through, never held whole, and skipped: Scan goes
+// on, and returns a *LongLinesError naming those lines at the end.
 func Scan(r io.Reader, fn func(line int, e Entry) error) error {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), MaxLineBytes)
-	line := 0
-	for sc.Scan() {
-		line++
-		if len(sc.Bytes()) == 0 {
-			continue
+	return scan(r, MaxLineBytes, fn)
+}
+
+// scan is Scan with lines of at most limit bytes.
+func scan(r io.Reader, limit int, fn func(line int, e Entry) error) error {
+	br := bufio.NewReaderSize(r, 64<<10)
+	var long []int
+	for line := 1; ; line++ {
+		b, isLong, err := readLine(br, limit)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return err
 		}
-		var e Entry
-		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-			return &LineError{Line: line, Err: err}
+		if isLong {
+			long = append(long, line)
+		} else if len(b) > 0 {
+			var e Entry
+			if uerr := json.Unmarshal(b, &e); uerr != nil {
+				return &LineError{Line: line, Err: uerr}
+			}
+			if ferr := fn(line, e); ferr != nil {
+				return &LineError{Line: line, Err: ferr}
+			}
 		}
-		if err := fn(line, e); err != nil {
-			return &LineError{Line: line, Err: err}
+		if err != nil {
+			break
 		}
 	}
-	return sc.Err()
+	if len(long) > 0 {
+		return &LongLinesError{Lines: long}
+	}
+	return nil
+}
+
+// readLine reads one line from br without its line feed, holding at most
+// limit bytes of it: long reports a longer line, whose rest is read and
+// dropped. err is io.EOF at the end, with the last line if it has no line
+// feed.
+func readLine(br *bufio.Reader, limit int) (line []byte, long bool, err error) {
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if !long {
+			if len(line)+len(chunk) > limit+1 {
+				long, line = true, nil
+			} else {
+				line = append(line, chunk...)
+			}
+		}
+		switch {
+		case errors.Is(err, bufio.ErrBufferFull):
+			continue
+		case err != nil:
+			return line, long, err
+		case long:
+			return nil, true, nil
+		}
+		return line[:len(line)-1], false, nil
+	}
 }
 
 // LineError is a problem with one line of an index.
