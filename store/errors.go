@@ -51,4 +51,8 @@ var (
 	// ErrWrite wraps a write the state file could not take (a full volume,
 	// an I/O error): the change was not recorded.
 	ErrWrite = errors.New("state file cannot be written")
+
+	// ErrNotRegular is matched by a *NotRegularError: a path beside the batch
+	// that should be a regular file is a FIFO, a device or a directory.
+	ErrNotRegular = errors.New("not a regular file")
 )

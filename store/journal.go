@@ -50,7 +50,7 @@ func AppendJournal(statePath string, e JournalEntry) error {
 	defer journalMu.Unlock()
 	path := JournalPath(statePath)
 	_, statErr := os.Lstat(path)
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	f, err := OpenRegular(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return fmt.Errorf("store: journal: %w", err)
 	}
@@ -107,7 +107,7 @@ func ReadJournal(statePath string) ([]JournalEntry, error) {
 // readJournal returns the entries of the journal at path; a line cut short
 // by a crash, or otherwise unreadable, is skipped.
 func readJournal(path string) ([]JournalEntry, error) {
-	f, err := os.Open(path)
+	f, err := OpenRegular(path, os.O_RDONLY, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}

@@ -15,3 +15,6 @@ func lockShared(string) (unlock func(), ok bool, err error) { return func() {}, 
 
 // sameAccess gives the file at path the mode of fi.
 func sameAccess(path string, fi os.FileInfo) error { return os.Chmod(path, fi.Mode().Perm()) }
+
+// oNonBlock is 0 where files have no non-blocking open.
+const oNonBlock = 0

@@ -209,6 +209,10 @@ func openLockedStat(path string, timeout time.Duration, readOnly bool, stat func
 				FreelistType:    bolt.FreelistMapType,
 				InitialMmapSize: initialMmapSize,
 				PageSize:        pageSize,
+				// A FIFO put at the path since precheck must not block.
+				OpenFile: func(name string, flag int, perm os.FileMode) (*os.File, error) {
+					return OpenRegular(name, flag, perm)
+				},
 			})
 			return err
 		})

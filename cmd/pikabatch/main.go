@@ -235,7 +235,7 @@ func exitCode(ctx context.Context, err error) int {
 		return exitNoPerm
 	case errors.Is(err, api.ErrUnavailable):
 		return exitUnavailable
-	case errors.Is(err, store.ErrDamaged), errors.Is(err, store.ErrMissing):
+	case errors.Is(err, store.ErrDamaged), errors.Is(err, store.ErrMissing), errors.Is(err, store.ErrNotRegular):
 		return exitIOErr
 	case errors.Is(err, runner.ErrOutput), errors.Is(err, store.ErrWrite):
 		return exitCantCreate
