@@ -156,7 +156,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "pikabatch",
 		Short:         "Render a manifest of images into videos with RunComfy's Model API, resumably",
-		Version:       api.Version,
+		Version:       buildVersion(api.Version),
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		Args:          unknownCommand,
@@ -201,7 +201,7 @@ func newVersionCmd(stdout io.Writer) *cobra.Command {
 		Example: "  pikabatch version",
 		Args:    noArgs,
 		RunE: func(*cobra.Command, []string) error {
-			fmt.Fprintf(stdout, "pikabatch %s\n", api.Version)
+			fmt.Fprintf(stdout, "pikabatch %s\n", buildVersion(api.Version))
 			return nil
 		},
 	}
