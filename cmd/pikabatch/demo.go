@@ -115,8 +115,8 @@ func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error
 	}
 	fmt.Fprintf(stdout, "demo: simulated Model API on %s; rendering %s into %s\n", srv.APIURL, b.manifest, b.out)
 	if restored > 0 {
-		fmt.Fprintf(stdout, "demo: resuming: the simulator still has the %d jobs of earlier demos (%s)\n",
-			restored, filepath.Join(b.out, demoSimStateName))
+		fmt.Fprintf(stdout, "demo: resuming: the simulator still has the %s of earlier demos (%s)\n",
+			plural(restored, "job"), filepath.Join(b.out, demoSimStateName))
 	}
 	b.apiBase = srv.APIURL
 	// Each demo starts a simulator on a new port; its folder belongs to

@@ -93,7 +93,7 @@ func runStatus(ctx context.Context, o statusOptions, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "\n%s: held by a run this machine cannot reach: %s\n", u.StateFile, u.Error)
 	}
 	if len(rep.Batches)+len(rep.Unreachable) > 1 {
-		fmt.Fprintf(stdout, "\nall %d readable state files: %d jobs: %s\n", len(rep.Batches), rep.Jobs, stateCounts(rep.ByState))
+		fmt.Fprintf(stdout, "\nall %d readable state files: %s: %s\n", len(rep.Batches), plural(rep.Jobs, "job"), stateCounts(rep.ByState))
 	}
 	return partial
 }

@@ -85,8 +85,8 @@ func runVerify(ctx context.Context, o verifyOptions, stdout io.Writer) error {
 		for _, f := range rep.Findings {
 			fmt.Fprintf(stdout, "%-24s %-14s %s: %s\n", f.Key, f.Problem, filepath.Join(out, f.Path), f.Detail)
 		}
-		fmt.Fprintf(stdout, "verified %d files of %d done jobs (%s): %d ok%s\n",
-			rep.Files, rep.Jobs, humanBytes(rep.Bytes), rep.OK, problemCounts(rep.Findings))
+		fmt.Fprintf(stdout, "verified %s of %s (%s): %d ok%s\n",
+			plural(rep.Files, "file"), plural(rep.Jobs, "done job"), humanBytes(rep.Bytes), rep.OK, problemCounts(rep.Findings))
 	}
 	if len(rep.Findings) > 0 {
 		hint := "run with --remove-bad, then run the batch again to download them"
