@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"net"
 	"net/http"
 	"os"
@@ -57,4 +58,22 @@ func TestVerifyRemovesOnTheStateWordOnly(t *testing.T) {
 	after, err := os.ReadFile(a)
 	require.NoError(t, err, "a good video was removed on a socket peer's word")
 	assert.Equal(t, good, after)
+}
+
+// TestVerifyRemoveBadLeavesALiveRunAlone: while a run holds the state
+// file, verify --remove-bad cannot read it, so it removes nothing and says
+// why (exit 75); verify without it asks the run as before.
+func TestVerifyRemoveBadLeavesALiveRunAlone(t *testing.T) {
+	srv := slowSim(t)
+	dir := t.TempDir()
+	m := writeFile(t, filepath.Join(dir, "m.csv"), threeRows)
+	lr := startLiveRun(t, testOptions(srv, m, filepath.Join(dir, "out")), 3)
+
+	code, _, stderr := invoke(t, nil, "verify", "--out", lr.out, "--remove-bad")
+	assert.Equal(t, exitTempFail, code, stderr)
+	assert.Contains(t, stderr, "--remove-bad reads the state file itself")
+	code, stdout, stderr := invoke(t, nil, "verify", "--out", lr.out)
+	assert.Equal(t, exitOK, code, stderr)
+	assert.Contains(t, stdout, "verified 0 files of 0 done jobs")
+	require.ErrorIs(t, lr.stop(t), context.Canceled)
 }
