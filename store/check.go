@@ -105,7 +105,7 @@ func readMeta(buf []byte) (boltMeta, error) {
 // whole is a *DamagedError. A missing file is not an error (Open creates
 // it); an empty one is, since bbolt would quietly start it over.
 func precheck(path string) (exists bool, err error) {
-	f, err := os.Open(path)
+	f, err := OpenRegular(path, os.O_RDONLY, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil
 	}
@@ -116,9 +116,6 @@ func precheck(path string) (exists bool, err error) {
 	fi, err := f.Stat()
 	if err != nil {
 		return true, err
-	}
-	if !fi.Mode().IsRegular() {
-		return true, damaged(path, "not a regular file")
 	}
 	size := fi.Size()
 	if size == 0 {

@@ -105,6 +105,8 @@ func (s *Store) Compact(ctx context.Context) (CompactResult, error) {
 	if err != nil {
 		return res, fmt.Errorf("store: compact: %w", err)
 	}
+	// Nobody else writes dst: its step is set once, from the old file.
+	dst.AllocSize = int(growthFor(fi.Size()))
 	fail := func(err error) (CompactResult, error) {
 		_ = dst.Close()
 		_ = os.Remove(tmp)

@@ -57,4 +57,8 @@ var (
 	// Nothing of it was applied, and it was left in place. (A line that
 	// cannot be read is refused alone: Store.JournalRefused.)
 	ErrJournal = errors.New("recovery journal refused")
+
+	// ErrNotRegular is matched by a *NotRegularError: a path beside the batch
+	// that should be a regular file is a FIFO, a device or a directory.
+	ErrNotRegular = errors.New("not a regular file")
 )

@@ -40,7 +40,7 @@ type Folder struct {
 // if fn returns nil. Another UpdateFolder on the same folder, in this
 // process or another, waits for it. fn's error is returned as it is.
 func UpdateFolder(dir string, fn func(f *Folder) error) error {
-	lock, err := os.OpenFile(filepath.Join(dir, FolderLockName), os.O_RDWR|os.O_CREATE|oNoFollow, 0o600)
+	lock, err := OpenRegular(filepath.Join(dir, FolderLockName), os.O_RDWR|os.O_CREATE|oNoFollow, 0o600)
 	if err != nil {
 		return fmt.Errorf("store: lock %s: %w", dir, err)
 	}
@@ -102,7 +102,7 @@ func writeFolder(path string, raw []byte) error {
 func ReadFolder(dir string) (Folder, error) {
 	path := filepath.Join(dir, FolderRecordName)
 	var f Folder
-	raw, err := os.ReadFile(path)
+	raw, err := readRegular(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 	case err != nil:

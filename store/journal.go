@@ -55,7 +55,7 @@ func AppendJournal(statePath string, e JournalEntry) error {
 	defer journalMu.Unlock()
 	path := JournalPath(statePath)
 	_, statErr := os.Lstat(path)
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	f, err := OpenRegular(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return fmt.Errorf("store: journal: %w", err)
 	}
@@ -132,7 +132,7 @@ func (e *JournalLineError) Error() string { return fmt.Sprintf("%s:%d: %s", e.Pa
 // maxJournalLine, is refused alone and returned in bad; a last line cut
 // short by a crash is skipped.
 func readJournal(path, batch string) (entries []JournalEntry, bad []*JournalLineError, err error) {
-	f, err := os.Open(path)
+	f, err := OpenRegular(path, os.O_RDONLY, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil, nil
 	}

@@ -100,7 +100,7 @@ func writeOwner(path string, o Owner) error {
 // none, it doesn't parse, or it names a process on this host that has died
 // (its file outlived it, so it would name the wrong holder).
 func readOwner(path string) *Owner {
-	data, err := os.ReadFile(ownerPath(path))
+	data, err := readRegular(ownerPath(path))
 	if err != nil {
 		return nil
 	}

@@ -22,3 +22,6 @@ func lockExclusive(*os.File) (unlock func(), err error) { return func() {}, nil 
 
 // oNoFollow is not available here.
 const oNoFollow = 0
+
+// oNonBlock is 0 where files have no non-blocking open.
+const oNonBlock = 0

@@ -32,7 +32,7 @@ func syncDir(dir string) error {
 // file is judged, so that a writer's commit in progress is not mistaken for
 // damage. ok is false when a writer holds the file.
 func lockShared(path string) (unlock func(), ok bool, err error) {
-	f, err := os.Open(path)
+	f, err := OpenRegular(path, os.O_RDONLY, 0)
 	if err != nil {
 		return nil, false, err
 	}
@@ -82,3 +82,7 @@ func lockExclusive(f *os.File) (unlock func(), err error) {
 
 // oNoFollow makes an open fail on a symbolic link instead of following it.
 const oNoFollow = syscall.O_NOFOLLOW
+
+// oNonBlock makes an open of a FIFO return at once instead of waiting for
+// its other end; it changes nothing for a regular file.
+const oNonBlock = syscall.O_NONBLOCK

@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -52,4 +54,23 @@ func TestStateFilePageSize(t *testing.T) {
 	assert.Equal(t, []string{"a", "b", "c"}, keys)
 	require.NoError(t, s.Close())
 	assert.Equal(t, pageSize, filePageSize(t, old))
+}
+
+// TestSmallBatchSmallFile: a state file of a few jobs takes a few pages,
+// not bbolt's 16 MiB growth step (a new file for 8 jobs was 16 MB); a
+// large one still grows in steps that keep resizes rare.
+func TestSmallBatchSmallFile(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := setup(t)
+	for i := range 8 {
+		require.NoError(t, f.store.Put(ctx, newJob(fmt.Sprintf("row-%d", i))))
+	}
+	fi, err := os.Stat(f.store.Path())
+	require.NoError(t, err)
+	assert.LessOrEqual(t, fi.Size(), int64(512<<10), "8 jobs")
+
+	assert.Equal(t, int64(minGrowth), growthFor(0))
+	assert.Equal(t, int64(maxGrowth), growthFor(1<<30))
+	assert.Equal(t, int64(4<<20), growthFor(16<<20), "a quarter of the file")
 }

@@ -52,8 +52,31 @@ const (
 	// 16 KiB pages hold a quarter of the pages of 4 KiB ones.
 	pageSize = 16 << 10
 
+	// minGrowth and maxGrowth bound the step the file grows by when a
+	// commit needs more pages (see growthFor). bbolt's own step, 16 MiB
+	// whenever the mapping is larger than that (and initialMmapSize makes
+	// it so), made the state file of an 8-job batch 16 MB.
+	minGrowth = 128 << 10
+	maxGrowth = 16 << 20
+
 	metaSchemaVersion = "schema_version"
 )
+
+// growthFor is the step a file of size bytes grows by: a quarter of it,
+// between minGrowth and maxGrowth. Each step costs a truncate and an fsync,
+// so a file grows geometrically, in a few dozen steps to 64 MiB and then
+// in bbolt's 16 MiB ones as before, while a small batch's file stays a few
+// hundred kilobytes.
+func growthFor(size int64) int64 {
+	return min(max(size/4, minGrowth), maxGrowth)
+}
+
+// setGrowth sets the growth step of tx's file from its size. It runs inside
+// a write transaction, where bbolt reads the step, so writers never race
+// on it.
+func setGrowth(tx *bolt.Tx) {
+	tx.DB().AllocSize = int(growthFor(tx.Size()))
+}
 
 var (
 	bucketJobs = []byte("jobs")
@@ -162,6 +185,9 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	db.MaxBatchDelay = maxBatchDelay
 	db.MaxBatchSize = maxBatchSize
+	// Before any write sets it from the file's size (setGrowth): the
+	// writes that come first (the owner, the schema) are small.
+	db.AllocSize = minGrowth
 
 	s := &Store{path: path, db: db, readOnly: opts.ReadOnly, now: opts.Now, compactMinBytes: compactMinBytes, syncDir: syncDir}
 	if err := s.init(opts.Owner, opts.BatchID); err != nil {
@@ -198,6 +224,10 @@ func openLockedStat(path string, timeout time.Duration, readOnly bool, stat func
 				FreelistType:    bolt.FreelistMapType,
 				InitialMmapSize: initialMmapSize,
 				PageSize:        pageSize,
+				// A FIFO put at the path since precheck must not block.
+				OpenFile: func(name string, flag int, perm os.FileMode) (*os.File, error) {
+					return OpenRegular(name, flag, perm)
+				},
 			})
 			return err
 		})
@@ -536,6 +566,7 @@ func (s *Store) batch(fn func(*bolt.Tx) error) error {
 		// previous one alive, so a new transaction can't share its address.
 		if s.hooked.Swap(tx) != tx {
 			tx.OnCommit(func() { s.commits.Add(1) })
+			setGrowth(tx)
 		}
 		return fn(tx)
 	})

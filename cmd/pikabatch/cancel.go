@@ -35,7 +35,10 @@ func newCancelCmd(stdout io.Writer) *cobra.Command {
 		Long: `Ask the API to cancel a batch's queued jobs (or the named ones) and record
 the outcome. While a run is live, it cancels for you (no token needed
 here); otherwise RUNCOMFY_API_TOKEN (or RUNCOMFY_API_TOKEN_FILE, or
-RUNCOMFY_TOKEN) is read.`,
+RUNCOMFY_TOKEN) is read. It exits 1 when a cancel failed, or a --key is
+unknown or names a row not yet submitted; with --key or without, a job
+already running is no failure: it is paid for, and the run collects its
+video.`,
 		Example: `  pikabatch cancel --out out
   pikabatch cancel --out out --key clip-007 --key clip-012 --json`,
 		Args: noArgs,
@@ -85,7 +88,7 @@ func runCancel(ctx context.Context, o cancelOptions, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if rep.Unfinished(len(o.keys) > 0) {
+	if rep.Unfinished() {
 		return fmt.Errorf("not every job asked for was cancelled")
 	}
 	return nil

@@ -50,7 +50,7 @@ func TestCancelOffline(t *testing.T) {
 
 	env := tokenEnv(srv.APIURL)
 	code, stdout, stderr := invoke(t, env, "cancel", "--out", lr.out, "--key", "a", "--key", "b", "--key", "c", "--key", "zzz")
-	assert.Equal(t, exitFailedRows, code, "a named job could not be cancelled")
+	assert.Equal(t, exitFailedRows, code, "a named key is unknown")
 	assert.Contains(t, stdout, "2 cancelled, 1 already running (collected by the run), 1 other")
 	assert.Contains(t, stdout, "zzz                      no such key")
 	assert.Contains(t, stderr, "not every job")
@@ -126,4 +126,39 @@ func TestCancelNotAcceptedOfflineIsCollectedByTheNextRun(t *testing.T) {
 	code, _, stderr = invoke(t, env, "run", "--manifest", m, "--out", lr.out, "--rps", "0")
 	assert.Equal(t, exitFailedRows, code, stderr)
 	collectRunning(t, srv, lr.out)
+}
+
+// TestCancelExitFollowsTheOutcome: cancel with --key and without exit
+// alike for the same outcome. A job already running is collected by the
+// run, which is no failure either way; an unknown key is.
+func TestCancelExitFollowsTheOutcome(t *testing.T) {
+	srv := slowSim(t)
+	dir := t.TempDir()
+	m := writeFile(t, filepath.Join(dir, "m.csv"), threeRows)
+	lr := startLiveRun(t, testOptions(srv, m, filepath.Join(dir, "out")), 3)
+	require.True(t, errors.Is(lr.stop(t), context.Canceled))
+	env := tokenEnv(srv.APIURL)
+
+	code, stdout, stderr := invoke(t, env, "cancel", "--out", lr.out)
+	require.Equal(t, exitOK, code, stderr)
+	require.Contains(t, stdout, "2 cancelled, 1 already running (collected by the run)\n")
+	var running string
+	for key, j := range readStore(t, filepath.Join(lr.out, ".pikabatch.db")) {
+		if j.State != store.StateCancelled {
+			running = key
+		}
+	}
+	require.NotEmpty(t, running)
+
+	want := "0 cancelled, 1 already running (collected by the run)\n"
+	code, stdout, _ = invoke(t, env, "cancel", "--out", lr.out)
+	assert.Equal(t, exitOK, code)
+	assert.Contains(t, stdout, want)
+	code, stdout, stderr = invoke(t, env, "cancel", "--out", lr.out, "--key", running)
+	assert.Equal(t, exitOK, code, "the same outcome named by its key: %s", stderr)
+	assert.Contains(t, stdout, want)
+
+	code, _, stderr = invoke(t, env, "cancel", "--out", lr.out, "--key", "zzz")
+	assert.Equal(t, exitFailedRows, code, "an unknown key")
+	assert.Contains(t, stderr, "not every job")
 }

@@ -410,11 +410,11 @@ func costLine(t price.Total, p price.Pricer) string {
 	}
 	switch {
 	case t.Unknown > 0 && t.Rows == 0:
-		return fmt.Sprintf("estimated cost: unknown for %d rows (%s)", t.Unknown, why)
+		return fmt.Sprintf("estimated cost: unknown for %s (%s)", plural(t.Unknown, "row"), why)
 	case t.Unknown > 0:
-		return fmt.Sprintf("estimated cost: %s for %d rows, unknown for %d more (%s)", price.USD(t.USD), t.Rows, t.Unknown, why)
+		return fmt.Sprintf("estimated cost: %s for %s, unknown for %d more (%s)", price.USD(t.USD), plural(t.Rows, "row"), t.Unknown, why)
 	}
-	return fmt.Sprintf("estimated cost: %s for %d rows (%s)", price.USD(t.USD), t.Rows, p.Describe())
+	return fmt.Sprintf("estimated cost: %s for %s (%s)", price.USD(t.USD), plural(t.Rows, "row"), p.Describe())
 }
 
 // catalogModel reads a model's catalog entry for the cost preview. It

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -114,8 +115,8 @@ func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error
 	}
 	fmt.Fprintf(stdout, "demo: simulated Model API on %s; rendering %s into %s\n", srv.APIURL, b.manifest, b.out)
 	if restored > 0 {
-		fmt.Fprintf(stdout, "demo: resuming: the simulator still has the %d jobs of earlier demos (%s)\n",
-			restored, filepath.Join(b.out, demoSimStateName))
+		fmt.Fprintf(stdout, "demo: resuming: the simulator still has the %s of earlier demos (%s)\n",
+			plural(restored, "job"), filepath.Join(b.out, demoSimStateName))
 	}
 	b.apiBase = srv.APIURL
 	// Each demo starts a simulator on a new port; its folder belongs to
@@ -141,6 +142,13 @@ func startDemoSim(cfg sim.Config, out string, stderr io.Writer) (*sim.Running, *
 		// Same seed, prefix and file host: the jobs' request IDs and the
 		// result URLs in the state file stay good.
 		cfg.Seed, cfg.IDPrefix, cfg.FilesAddr = snap.Seed, snap.IDPrefix, saved.FilesAddr
+		if cfg.FilesAddr != "" && !isLoopbackAddr(cfg.FilesAddr) {
+			// The file is the folder's, and anyone who can write there could
+			// otherwise have the demo open a port to the network.
+			fmt.Fprintf(stderr, "demo: %s names a file host off loopback (%s); serving files on loopback only: videos rendered and not yet downloaded will fail to download\n",
+				simState, cfg.FilesAddr)
+			cfg.FilesAddr = ""
+		}
 	}
 	saver := &simSaver{path: simState}
 	cfg.OnCreate = func(string) { saver.save() }
@@ -240,6 +248,17 @@ func writeDemoManifest(out string) (string, error) {
 		return "", fmt.Errorf("%w: write the demo's manifest: %w", runner.ErrOutput, err)
 	}
 	return path, nil
+}
+
+// isLoopbackAddr reports whether addr is HOST:PORT with HOST a loopback IP
+// address. A name is not: it may resolve anywhere.
+func isLoopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // demoSim is what the demo keeps of its simulator between runs: its jobs,

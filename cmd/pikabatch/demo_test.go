@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -126,4 +128,32 @@ func TestDemoResumesDownloads(t *testing.T) {
 	assert.Zero(t, c2.Submits)
 	assert.EqualValues(t, rows-int(downloaded.Load()), c2.Downloads, "the rest downloaded, each once")
 	assert.Contains(t, stdout.String(), "downloads retried 0")
+}
+
+// TestDemoFileHostLoopbackOnly: a saved simulator file that names a file
+// host on every interface (or any other address off this machine) is not
+// obeyed: the demo serves its files on loopback only, and says so.
+func TestDemoFileHostLoopbackOnly(t *testing.T) {
+	t.Chdir(t.TempDir())
+	o := testDemoOptions("out")
+	o.sim.Faults = sim.Faults{}
+	var sims []*sim.Running
+	o.onSimulator = func(s *sim.Running) { sims = append(sims, s) }
+	var stdout, stderr bytes.Buffer
+	require.NoError(t, runDemo(t.Context(), o, &stdout, &stderr), stderr.String())
+
+	saved := filepath.Join("out", demoSimStateName)
+	for _, addr := range []string{"0.0.0.0:0", "[::]:0", ":0", "localhost.example.com:0"} {
+		b, err := os.ReadFile(saved)
+		require.NoError(t, err)
+		b = regexp.MustCompile(`"files_addr":"[^"]*"`).ReplaceAll(b, []byte(`"files_addr":"`+addr+`"`))
+		require.NoError(t, os.WriteFile(saved, b, 0o644))
+		stderr.Reset()
+		require.NoError(t, runDemo(t.Context(), o, &stdout, &stderr), stderr.String())
+		host := strings.TrimPrefix(sims[len(sims)-1].FilesURL, "http://")
+		host, _, err = net.SplitHostPort(host)
+		require.NoError(t, err)
+		assert.Equal(t, "127.0.0.1", host, "files_addr %q", addr)
+		assert.Contains(t, stderr.String(), "loopback", "files_addr %q", addr)
+	}
 }

@@ -150,7 +150,7 @@ func previewState(ctx context.Context, st *store.Store, o batchOptions, log *slo
 
 // printPlan writes a dry run's plan for people.
 func printPlan(stdout io.Writer, p runner.Plan, statePath string) {
-	fmt.Fprintf(stdout, "dry run: nothing sent. %d rows against %s:\n", p.Rows, statePath)
+	fmt.Fprintf(stdout, "dry run: nothing sent. %s against %s:\n", plural(p.Rows, "row"), statePath)
 	line := func(n int, what string) {
 		if n > 0 {
 			fmt.Fprintf(stdout, "  %6d  %s\n", n, what)

@@ -91,6 +91,6 @@ func runExport(ctx context.Context, o exportOptions, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stderr, "pikabatch: exported %d jobs from %d state file(s) to %s\n", n, len(srcs), o.outFile)
+	fmt.Fprintf(stderr, "pikabatch: exported %s from %s to %s\n", plural(n, "job"), plural(len(srcs), "state file"), o.outFile)
 	return nil
 }

@@ -87,6 +87,11 @@ func flagError(c *cobra.Command, err error) error {
 	if !errors.As(err, &ne) {
 		return usagef("%v\n%s", err, helpHint(c))
 	}
+	if !c.HasParent() && len(c.Flags().Args()) > 0 {
+		// "pikabatch statsu --out x": the root has no --out, but the word
+		// before it is what went wrong, a command cobra did not find.
+		return unknownCommand(c, c.Flags().Args())
+	}
 	typed := "--" + ne.GetSpecifiedName()
 	if short := ne.GetSpecifiedShortnames(); short != "" {
 		typed = "-" + short

@@ -83,6 +83,8 @@ func TestMistypes(t *testing.T) {
 		want string
 	}{
 		{[]string{"stauts"}, `unknown command "stauts"; did you mean status?`},
+		{[]string{"statsu", "--out", "x"}, `unknown command "statsu"; did you mean status?`},
+		{[]string{"--zzzzzz"}, "unknown flag --zzzzzz\n"},
 		{[]string{"run", "--concurency", "3"}, "unknown flag --concurency; did you mean --concurrency?"},
 		{[]string{"status", "--jsn"}, "unknown flag --jsn; did you mean --json?"},
 		{[]string{"run", "-manifest", "m.csv"}, "unknown flag -manifest; did you mean --manifest?"},

@@ -136,7 +136,7 @@ func TestSummaryNamesTheAccountLimit(t *testing.T) {
 	code, stdout, stderr := invoke(t, tokenEnv(srv.APIURL), "run", "--manifest", m, "--out", filepath.Join(dir, "out"),
 		"--concurrency", "2", "--rps", "0")
 	require.Equal(t, exitOK, code, stderr)
-	assert.Contains(t, stdout, "account limit: a submit was refused with 1 jobs of this run on the account")
+	assert.Contains(t, stdout, "account limit: a submit was refused with 1 job of this run on the account")
 	assert.Contains(t, stderr, "the account takes no more jobs at once")
 	c := srv.Counters()
 	assert.EqualValues(t, 2, c.Submits)

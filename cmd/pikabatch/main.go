@@ -161,7 +161,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "pikabatch",
 		Short:         "Render a manifest of images into videos with RunComfy's Model API, resumably",
-		Version:       api.Version,
+		Version:       buildVersion(api.Version),
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		Args:          unknownCommand,
@@ -207,7 +207,7 @@ func newVersionCmd(stdout io.Writer) *cobra.Command {
 		Example: "  pikabatch version",
 		Args:    noArgs,
 		RunE: func(*cobra.Command, []string) error {
-			fmt.Fprintf(stdout, "pikabatch %s\n", api.Version)
+			fmt.Fprintf(stdout, "pikabatch %s\n", buildVersion(api.Version))
 			return nil
 		},
 	}
@@ -242,7 +242,8 @@ func exitCode(ctx context.Context, err error) int {
 		return exitNoPerm
 	case errors.Is(err, api.ErrUnavailable), errors.Is(err, runner.ErrUncertainSubmits):
 		return exitUnavailable
-	case errors.Is(err, store.ErrDamaged), errors.Is(err, store.ErrMissing), errors.Is(err, store.ErrJournal):
+	case errors.Is(err, store.ErrDamaged), errors.Is(err, store.ErrMissing), errors.Is(err, store.ErrJournal),
+		errors.Is(err, store.ErrNotRegular):
 		return exitIOErr
 	case errors.Is(err, runner.ErrOutput), errors.Is(err, store.ErrWrite):
 		return exitCantCreate

@@ -81,8 +81,8 @@ func runRecover(ctx context.Context, o recoverOptions, stdout io.Writer) error {
 	if aside != "" {
 		fmt.Fprintf(stdout, "damaged state file kept as %s\n", aside)
 	}
-	fmt.Fprintf(stdout, "rebuilt %s from %s (written %s): %d jobs\n", statePath, indexPath,
-		rep.IndexTime.Format(time.RFC3339), rep.Jobs)
+	fmt.Fprintf(stdout, "rebuilt %s from %s (written %s): %s\n", statePath, indexPath,
+		rep.IndexTime.Format(time.RFC3339), plural(rep.Jobs, "job"))
 	fmt.Fprintf(stdout, "  %d done (files present), %d in flight (polled by request ID), %d done with a file missing (fetched again by request ID, no new render)\n",
 		rep.Done, rep.InFlight, rep.Refetch)
 	fmt.Fprintf(stdout, "  %d uncertain, %d pending, %d failed, cancelled, timed out or expired\n", rep.Uncertain, rep.Pending, rep.Finished)

@@ -730,7 +730,7 @@ func newLogger(w io.Writer, format, level string, quiet bool) (*slog.Logger, err
 // accountLimit says what the run saw of the account's limit on jobs at once
 // (runner.Summary.AccountJobs), for the summary and status.
 func accountLimit(jobs int) string {
-	return fmt.Sprintf("account limit: a submit was refused with %d jobs of this run on the account", jobs)
+	return fmt.Sprintf("account limit: a submit was refused with %s of this run on the account", plural(jobs, "job"))
 }
 
 // printSummary writes the end-of-run account.

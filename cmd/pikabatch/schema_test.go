@@ -322,7 +322,7 @@ func TestValidateAndDryRunUseTheModelsSchema(t *testing.T) {
 
 	code, stdout, stderr := invoke(t, env, "validate", "--manifest", m, "--model", sim.TextToImageModel)
 	require.Equal(t, exitOK, code, stderr)
-	assert.Contains(t, stdout, "1 rows, valid")
+	assert.Contains(t, stdout, "1 row, valid")
 	code, _, stderr = invoke(t, env, "validate", "--manifest", bad, "--model", sim.TextToImageModel)
 	assert.Equal(t, exitDataErr, code, stderr)
 	assert.Contains(t, stderr, "bad.csv:2: field num_inference_steps: 99 is more than the maximum 50")

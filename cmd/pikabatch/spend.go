@@ -587,16 +587,16 @@ func costStatusLine(st live.Status) string {
 	if st.CostJobs == 0 && st.NoCostJobs == 0 {
 		return ""
 	}
-	line := fmt.Sprintf("spent: %s as the API reported it for %d jobs", price.USD(st.CostUSD), st.CostJobs)
+	line := fmt.Sprintf("spent: %s as the API reported it for %s", price.USD(st.CostUSD), plural(st.CostJobs, "job"))
 	switch unknown := st.NoCostJobs - st.EstimatedCostJobs; {
 	case st.EstimatedCostJobs > 0 && unknown > 0:
-		line += fmt.Sprintf("; estimated %s for %d jobs sent without a reported cost (%s), unknown for %d more",
-			price.USD(st.EstimatedCostUSD), st.EstimatedCostJobs, st.EstimateBasis, unknown)
+		line += fmt.Sprintf("; estimated %s for %s sent without a reported cost (%s), unknown for %d more",
+			price.USD(st.EstimatedCostUSD), plural(st.EstimatedCostJobs, "job"), st.EstimateBasis, unknown)
 	case st.EstimatedCostJobs > 0:
-		line += fmt.Sprintf("; estimated %s for %d jobs sent without a reported cost (%s)",
-			price.USD(st.EstimatedCostUSD), st.EstimatedCostJobs, st.EstimateBasis)
+		line += fmt.Sprintf("; estimated %s for %s sent without a reported cost (%s)",
+			price.USD(st.EstimatedCostUSD), plural(st.EstimatedCostJobs, "job"), st.EstimateBasis)
 	case unknown > 0:
-		line += fmt.Sprintf("; %d jobs sent without a reported cost (unknown: no price recorded in the state file)", unknown)
+		line += fmt.Sprintf("; %s sent without a reported cost (unknown: no price recorded in the state file)", plural(unknown, "job"))
 	}
 	return line
 }
@@ -655,13 +655,13 @@ func spendLine(r spendReport) string {
 	if r.ReportedJobs == 0 && r.EstimatedJobs == 0 && r.UnknownJobs == 0 {
 		return ""
 	}
-	line := fmt.Sprintf("spent: %s this run, %s in all, as the API reported it (%d jobs)",
-		price.USD(r.RunReportedUSD), price.USD(r.ReportedUSD), r.ReportedJobs)
+	line := fmt.Sprintf("spent: %s this run, %s in all, as the API reported it (%s)",
+		price.USD(r.RunReportedUSD), price.USD(r.ReportedUSD), plural(r.ReportedJobs, "job"))
 	if r.EstimatedJobs > 0 {
-		line += fmt.Sprintf("; estimated %s for %d jobs sent without a reported cost", price.USD(r.EstimatedUSD), r.EstimatedJobs)
+		line += fmt.Sprintf("; estimated %s for %s sent without a reported cost", price.USD(r.EstimatedUSD), plural(r.EstimatedJobs, "job"))
 	}
 	if r.UnknownJobs > 0 {
-		line += fmt.Sprintf("; %d jobs sent at an unknown cost", r.UnknownJobs)
+		line += fmt.Sprintf("; %s sent at an unknown cost", plural(r.UnknownJobs, "job"))
 	}
 	return line
 }

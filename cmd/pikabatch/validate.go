@@ -146,9 +146,9 @@ func checkValidateOptions(o validateOptions) (manifest.Config, error) {
 func printValidation(stdout io.Writer, o validateOptions, sum manifest.Summary) {
 	if o.checkURLs {
 		// No verdict yet: the URLs may still fail. It comes last.
-		fmt.Fprintf(stdout, "%s: %d rows\n", o.manifest, sum.Rows)
+		fmt.Fprintf(stdout, "%s: %s\n", o.manifest, plural(sum.Rows, "row"))
 	} else {
-		fmt.Fprintf(stdout, "%s: %d rows, valid\n", o.manifest, sum.Rows)
+		fmt.Fprintf(stdout, "%s: %s, valid\n", o.manifest, plural(sum.Rows, "row"))
 	}
 	res := make([]string, 0, len(sum.ByResolution))
 	for r := range sum.ByResolution {
@@ -180,9 +180,9 @@ func checkURLsText(ctx context.Context, stdout io.Writer, o validateOptions, f m
 	}
 	switch {
 	case err == nil:
-		fmt.Fprintf(stdout, "%s: %d rows, valid; every %s URL ok\n", o.manifest, sum.Rows, t.noun())
+		fmt.Fprintf(stdout, "%s: %s, valid; every %s URL ok\n", o.manifest, plural(sum.Rows, "row"), t.noun())
 	case errors.Is(err, errBadURLs):
-		fmt.Fprintf(stdout, "%s: %d rows, %d would fail: their %s URLs failed the check\n", o.manifest, sum.Rows, t.badRows, t.noun())
+		fmt.Fprintf(stdout, "%s: %s, %d would fail: their %s URLs failed the check\n", o.manifest, plural(sum.Rows, "row"), t.badRows, t.noun())
 	}
 	return err
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/pikabatch/pikabatch/runner/live"
 	"github.com/pikabatch/pikabatch/runner/results"
 	"github.com/pikabatch/pikabatch/runner/verify"
+	"github.com/pikabatch/pikabatch/store"
 )
 
 // errVerifyFailed: some downloaded files are not what the state recorded.
@@ -40,7 +41,7 @@ func newVerifyCmd(stdout io.Writer) *cobra.Command {
 	}
 	fs := c.Flags()
 	o.batches.register(fs)
-	fs.BoolVar(&o.verify.RemoveBad, "remove-bad", false, "remove files of the wrong size or hash, so that the next run downloads them again")
+	fs.BoolVar(&o.verify.RemoveBad, "remove-bad", false, "remove files of the wrong size or hash, so that the next run downloads them again (judged from the state file itself: not while a run holds it)")
 	fs.IntVar(&o.verify.Workers, "workers", 0, "files hashed at once (default the number of CPUs)")
 	fs.BoolVar(&o.asJSON, "json", false, "print the report as JSON")
 	markRequired(c, "out")
@@ -53,7 +54,14 @@ func runVerify(ctx context.Context, o verifyOptions, stdout io.Writer) error {
 	if out == "" {
 		return usagef("--out is required: the files are found there")
 	}
-	srcs, err := o.batches.open(ctx, live.OpenOptions{})
+	// What --remove-bad deletes is judged from the state file and the
+	// disk alone: whoever answers on the control socket need not be the
+	// batch's run. A run holding the state file is downloading into the
+	// folder anyway, so removing files under it waits for it to end.
+	srcs, err := o.batches.open(ctx, live.OpenOptions{StateOnly: o.verify.RemoveBad})
+	if errors.Is(err, store.ErrLocked) {
+		return fmt.Errorf("%w; --remove-bad reads the state file itself: let the run finish (or stop it), or verify without --remove-bad", err)
+	}
 	if err != nil {
 		return err
 	}
@@ -79,8 +87,8 @@ func runVerify(ctx context.Context, o verifyOptions, stdout io.Writer) error {
 		for _, f := range rep.Findings {
 			fmt.Fprintf(stdout, "%-24s %-14s %s: %s\n", f.Key, f.Problem, filepath.Join(out, f.Path), f.Detail)
 		}
-		fmt.Fprintf(stdout, "verified %d files of %d done jobs (%s): %d ok%s\n",
-			rep.Files, rep.Jobs, humanBytes(rep.Bytes), rep.OK, problemCounts(rep.Findings))
+		fmt.Fprintf(stdout, "verified %s of %s (%s): %d ok%s\n",
+			plural(rep.Files, "file"), plural(rep.Jobs, "done job"), humanBytes(rep.Bytes), rep.OK, problemCounts(rep.Findings))
 	}
 	if len(rep.Findings) > 0 {
 		hint := "run with --remove-bad, then run the batch again to download them"

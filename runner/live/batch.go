@@ -437,13 +437,14 @@ type CancelReport struct {
 	Counts map[string]int `json:"counts"`
 }
 
-// Unfinished reports whether a job the caller named could not be cancelled.
-// When no keys were named, running jobs are expected and don't count.
-func (r CancelReport) Unfinished(named bool) bool {
-	if r.Counts[CancelFailed] > 0 {
-		return true
-	}
-	return named && r.Counts[AlreadyRunning]+r.Counts[NotFound]+r.Counts[NotSubmitted] > 0
+// Unfinished reports whether the cancel left something undone: a cancel
+// the API failed, a key the batch does not know, or a row not yet
+// submitted (the next run would still send it). It depends on the outcomes
+// alone, never on whether keys were named, so that one outcome gets one
+// exit code. A job already running is not among them: it is paid for, and
+// the run collects its video.
+func (r CancelReport) Unfinished() bool {
+	return r.Counts[CancelFailed]+r.Counts[NotFound]+r.Counts[NotSubmitted] > 0
 }
 
 // Cancel asks the API to cancel the named jobs, or, when keys is empty,

@@ -35,6 +35,12 @@ const dialTimeout = 2 * time.Second
 // keeps sending.
 const DefaultAnswerTimeout = 10 * time.Second
 
+// maxStatusAnswer bounds the size of a status answer. A run's is a few
+// kilobytes (its longest parts, the uncertain and orphan keys, are capped);
+// a peer that sends more is not a run, and reading on would only grow the
+// decoder's buffer.
+const maxStatusAnswer = 4 << 20
+
 // Source answers for one state file: a live run through its socket
 // (*Client), or the state file itself.
 type Source interface {
@@ -91,7 +97,10 @@ func (c *Client) Close() error {
 	return nil
 }
 
-func (c *Client) do(ctx context.Context, method, path string, body any) (*http.Response, error) {
+// do sends one request. The answer may take as long as it keeps coming, each
+// part within AnswerTimeout of the last; whole, when not zero, also bounds
+// the whole exchange, for answers that a run gives at once.
+func (c *Client) do(ctx context.Context, method, path string, body any, whole time.Duration) (*http.Response, error) {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -111,8 +120,11 @@ func (c *Client) do(ctx context.Context, method, path string, body any) (*http.R
 	}
 	// One timer for the whole exchange, pushed back by every part of the
 	// answer that arrives: silence, not length, is what gives up.
-	w := &watchdog{cancel: cancel, d: c.AnswerTimeout}
+	w := &watchdog{cancel: cancel, d: c.AnswerTimeout, whole: whole}
 	w.timer = time.AfterFunc(w.d, w.fire)
+	if whole > 0 {
+		w.wholeTimer = time.AfterFunc(whole, w.fireWhole)
+	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		w.stop()
@@ -132,23 +144,37 @@ func (c *Client) do(ctx context.Context, method, path string, body any) (*http.R
 // silent returns ErrNotAnswering for an exchange the watchdog ended, err
 // otherwise.
 func (c *Client) silent(w *watchdog, err error) error {
+	if w.firedWhole.Load() {
+		return fmt.Errorf("live run on %s: %w (no whole answer within %s)", c.path, ErrNotAnswering, w.whole)
+	}
 	if w.fired.Load() {
 		return fmt.Errorf("live run on %s: %w (silent for %s)", c.path, ErrNotAnswering, w.d)
 	}
 	return fmt.Errorf("live run on %s: %w", c.path, err)
 }
 
-// watchdog cancels a request when the run stays silent for d.
+// watchdog cancels a request when the run stays silent for d, or when the
+// whole exchange takes longer than whole (if set).
 type watchdog struct {
-	cancel context.CancelFunc
-	d      time.Duration
-	timer  *time.Timer
-	fired  atomic.Bool
+	cancel     context.CancelFunc
+	d          time.Duration
+	timer      *time.Timer
+	fired      atomic.Bool
+	whole      time.Duration
+	wholeTimer *time.Timer
+	firedWhole atomic.Bool
 }
 
-func (w *watchdog) fire()  { w.fired.Store(true); w.cancel() }
-func (w *watchdog) touch() { w.timer.Reset(w.d) }
-func (w *watchdog) stop()  { w.timer.Stop(); w.cancel() }
+func (w *watchdog) fire()      { w.fired.Store(true); w.cancel() }
+func (w *watchdog) fireWhole() { w.firedWhole.Store(true); w.cancel() }
+func (w *watchdog) touch()     { w.timer.Reset(w.d) }
+func (w *watchdog) stop() {
+	w.timer.Stop()
+	if w.wholeTimer != nil {
+		w.wholeTimer.Stop()
+	}
+	w.cancel()
+}
 
 // watchedBody pushes the watchdog back on every read that brings bytes.
 type watchedBody struct {
@@ -162,7 +188,7 @@ func (b *watchedBody) Read(p []byte) (int, error) {
 	if n > 0 {
 		b.w.touch()
 	}
-	if err != nil && !errors.Is(err, io.EOF) && b.w.fired.Load() {
+	if err != nil && !errors.Is(err, io.EOF) && (b.w.fired.Load() || b.w.firedWhole.Load()) {
 		err = b.c.silent(b.w, err)
 	}
 	return n, err
@@ -173,15 +199,25 @@ func (b *watchedBody) Close() error {
 	return b.ReadCloser.Close()
 }
 
-// Status asks the live run where the batch stands.
+// Status asks the live run where the batch stands. A run answers at once
+// and briefly, so the whole answer must come within AnswerTimeout and
+// maxStatusAnswer bytes: a peer that keeps sending (a space every few
+// seconds is never silent) counts as not answering.
 func (c *Client) Status(ctx context.Context) (Status, error) {
 	var st Status
-	resp, err := c.do(ctx, http.MethodGet, pathStatus, nil)
+	resp, err := c.do(ctx, http.MethodGet, pathStatus, nil, c.AnswerTimeout)
 	if err != nil {
 		return st, err
 	}
 	defer resp.Body.Close()
-	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxStatusAnswer+1))
+	if err != nil {
+		return st, fmt.Errorf("live run on %s: status: %w", c.path, err)
+	}
+	if len(raw) > maxStatusAnswer {
+		return st, fmt.Errorf("live run on %s: %w (status answer over %d bytes)", c.path, ErrNotAnswering, maxStatusAnswer)
+	}
+	if err := json.Unmarshal(raw, &st); err != nil {
 		return st, fmt.Errorf("live run on %s: status: %w", c.path, err)
 	}
 	return st, nil
@@ -190,7 +226,7 @@ func (c *Client) Status(ctx context.Context) (Status, error) {
 // Cancel asks the live run to cancel jobs; it makes the API calls and
 // records the outcomes. See Batch.Cancel.
 func (c *Client) Cancel(ctx context.Context, keys []string) (CancelReport, error) {
-	resp, err := c.do(ctx, http.MethodPost, pathCancel, cancelRequest{Keys: keys})
+	resp, err := c.do(ctx, http.MethodPost, pathCancel, cancelRequest{Keys: keys}, 0)
 	if err != nil {
 		return CancelReport{}, err
 	}
@@ -207,7 +243,7 @@ func (c *Client) Cancel(ctx context.Context, keys []string) (CancelReport, error
 
 // Export streams the live run's index entries, in key order.
 func (c *Client) Export(ctx context.Context, fn func(results.Entry) error) error {
-	resp, err := c.do(ctx, http.MethodGet, pathExport, nil)
+	resp, err := c.do(ctx, http.MethodGet, pathExport, nil, 0)
 	if err != nil {
 		return err
 	}
@@ -250,6 +286,12 @@ type OpenOptions struct {
 	// AnswerTimeout is how long a live run may stay silent before a request
 	// to it fails with ErrNotAnswering; default DefaultAnswerTimeout.
 	AnswerTimeout time.Duration
+	// StateOnly reads the state file and never asks a control socket, for
+	// a caller that acts on the answer in ways a live run's word must not
+	// decide (verify removing files): anyone able to create the socket can
+	// answer on it. A run holding the file then makes Open fail with the
+	// store's *store.LockedError.
+	StateOnly bool
 	// Binding is the API origin (and model, if set) that API sends to.
 	// Before the first call, the state file's recorded binding is checked
 	// against it (a *store.BindingError when they differ) and recorded if
@@ -278,8 +320,10 @@ func Open(ctx context.Context, statePath string, opts OpenOptions) (Source, erro
 		}
 		return c, err
 	}
-	if c, err := dial(); err == nil {
-		return c, nil
+	if !opts.StateOnly {
+		if c, err := dial(); err == nil {
+			return c, nil
+		}
 	}
 	timeout := opts.LockTimeout
 	if timeout == 0 {
@@ -287,7 +331,7 @@ func Open(ctx context.Context, statePath string, opts OpenOptions) (Source, erro
 	}
 	st, err := store.Open(statePath, store.Options{ReadOnly: !opts.Write, LockTimeout: timeout,
 		Owner: store.CurrentOwner(opts.Command)})
-	if errors.Is(err, store.ErrLocked) {
+	if errors.Is(err, store.ErrLocked) && !opts.StateOnly {
 		// A run may have taken the lock after the first try; ask again.
 		if c, derr := dial(); derr == nil {
 			return c, nil

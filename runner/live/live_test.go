@@ -142,7 +142,7 @@ func TestCancel(t *testing.T) {
 			assert.Equal(t, store.StateCancelled, j.State, k)
 			assert.NotEmpty(t, j.LastError)
 		}
-		assert.False(t, rep.Unfinished(false))
+		assert.False(t, rep.Unfinished())
 	})
 	t.Run("named keys", func(t *testing.T) {
 		f := setup(t)
@@ -154,7 +154,7 @@ func TestCancel(t *testing.T) {
 		}
 		assert.Equal(t, map[string]string{"f-running": live.AlreadyRunning, "e-queued": live.Cancelled,
 			"a-done": live.Finished, "nope": live.NotFound, "i-pending": live.NotSubmitted}, got)
-		assert.True(t, rep.Unfinished(true))
+		assert.True(t, rep.Unfinished())
 	})
 	t.Run("job started meanwhile", func(t *testing.T) {
 		f := setup(t)

@@ -52,7 +52,7 @@ type RecoverReport struct {
 // except those in the recovery journal.
 func Recover(ctx context.Context, dir, indexPath, statePath string, owner store.Owner) (RecoverReport, error) {
 	rep := RecoverReport{Index: indexPath, StateFile: statePath}
-	f, err := os.Open(indexPath)
+	f, err := store.OpenRegular(indexPath, os.O_RDONLY, 0)
 	if err != nil {
 		return rep, fmt.Errorf("recover from %s: %w", indexPath, err)
 	}
