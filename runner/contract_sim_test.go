@@ -79,7 +79,7 @@ func TestSimCostReadAgainAfterDownload(t *testing.T) {
 		assert.InDelta(t, want, *j.CostUSD, 1e-9, key)
 	}
 	assert.Equal(t, rows, sum.ReportedCostJobs)
-	assert.InDelta(t, 3*0.044+3*0.088, sum.ReportedCostUSD, 1e-9)
+	assert.InDelta(t, 3*0.044+3*0.088, sum.ReportedCostUSD.Float(), 1e-9)
 	assert.Equal(t, rows, looks.count(), "one more result read per job, for its cost")
 }
 
