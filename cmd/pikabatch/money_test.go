@@ -90,12 +90,12 @@ func TestBudgetCountsWhatTheAPICharged(t *testing.T) {
 	code, stdout, stderr := invoke(t, tokenEnv(srv.APIURL), args...)
 	assert.Equal(t, exitTempFail, code, stderr)
 	assert.EqualValues(t, 3, srv.Counters().Submits, "two jobs charged $0.088; the third takes it past $0.10")
-	assert.Contains(t, stdout, "$0.132 in all of $0.100; $0.000 left\n")
+	assert.Contains(t, stdout, "budget $0.100, $0.000 left\n")
 
 	code, stdout, stderr = invoke(t, tokenEnv(srv.APIURL), args...)
 	assert.Equal(t, exitTempFail, code, stderr)
 	assert.EqualValues(t, 3, srv.Counters().Submits, "the next run counts what the API charged")
-	assert.Contains(t, stdout, "$0.132 in all of $0.100; $0.000 left\n")
+	assert.Contains(t, stdout, "budget $0.100, $0.000 left\n")
 }
 
 // TestZeroPriceWithBudgetWarns: a price of $0 lets the budget count only
@@ -162,7 +162,7 @@ func TestRecoverKeepsReportedCosts(t *testing.T) {
 	require.Equal(t, exitOK, code, stderr)
 	code, stdout, stderr := invoke(t, tokenEnv(srv.APIURL), args...)
 	require.Equal(t, exitOK, code, stderr)
-	assert.Contains(t, stdout, "spent: $0.000 this run, $0.300 in all, as the API reported it (6 jobs)\n")
+	assert.Contains(t, stdout, "spent $0.300: $0.300 reported by the API for 6 jobs, $0.000 estimated for 0 jobs\n")
 	assert.EqualValues(t, 6, srv.Counters().Submits)
 }
 

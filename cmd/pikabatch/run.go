@@ -463,12 +463,12 @@ func (b *batch) run(ctx context.Context, stdout, stderr io.Writer) error {
 	stopProgress := startProgress(b.progress, o.progressEvery, b.logs.fallback, b.logs, ctlBatch.Run, b.jsonLog())
 	sum, runErr := run.Run(ctx, shard.Filter(rows, b.spec))
 	stopProgress()
-	b.accountSpend(ctx, st, sp, &sum)
+	spent, spentOK := b.accountSpend(ctx, st, sp, &sum)
 	if ctx.Err() == nil {
 		compactState(ctx, st, b.log)
 	}
 	b.writeCSVIndex(ctx, ctlBatch)
-	runErr = b.finish(ctx, stdout, stderr, st, sp, sum, client.Calls(), runErr)
+	runErr = b.finish(stdout, stderr, sp, spent, spentOK, sum, client.Calls(), runErr)
 	b.notify(ctx, sum, client.Calls(), runErr)
 	return runErr
 }
@@ -476,12 +476,14 @@ func (b *batch) run(ctx context.Context, stdout, stderr io.Writer) error {
 // finish prints the run's summary and spend, and returns the run's error
 // as the exit line tells it: a summary that cannot be printed fails the
 // run (it is the run's answer), and a stop at the budget is said as such.
-func (b *batch) finish(ctx context.Context, stdout, stderr io.Writer, st *store.Store, sp *spend,
+func (b *batch) finish(stdout, stderr io.Writer, sp *spend, spent spendReport, spentOK bool,
 	sum runner.Summary, calls api.Calls, runErr error) error {
 	if perr := printSummary(stdout, sum, calls, b.o.jsonSummary); perr != nil {
 		runErr = errors.Join(runErr, perr)
 	}
-	b.reportSpend(ctx, stdout, stderr, st, sp, sum, runErr)
+	if spentOK {
+		b.reportRunSpend(stdout, stderr, sp, spent)
+	}
 	return budgetStop(runErr, sp, sum)
 }
 
@@ -499,12 +501,13 @@ func (b *batch) bindAndCount(ctx context.Context, st *store.Store) error {
 }
 
 // accountSpend fills the summary's spend from the state file, as status
-// reads it: reported, estimated, and what is left of the budget.
-func (b *batch) accountSpend(ctx context.Context, st briefScanner, sp *spend, sum *runner.Summary) {
+// reads it: reported, estimated, and what is left of the budget. It returns
+// what it read, for this run's part of the spend.
+func (b *batch) accountSpend(ctx context.Context, st briefScanner, sp *spend, sum *runner.Summary) (spendReport, bool) {
 	r, err := spendOf(context.WithoutCancel(ctx), st, sp, *sum)
 	if err != nil {
 		b.log.Warn("spend not read from the state", "err", err)
-		return
+		return spendReport{}, false
 	}
 	s := account.Spend{ReportedUSD: account.Dollars(r.ReportedUSD), ReportedJobs: r.ReportedJobs,
 		EstimatedUSD: account.Dollars(r.EstimatedUSD), EstimatedJobs: r.EstimatedJobs, UnknownJobs: r.UnknownJobs}
@@ -515,6 +518,7 @@ func (b *batch) accountSpend(ctx context.Context, st briefScanner, sp *spend, su
 		s.BudgetLeftUSD = account.Dollars(sp.budget.Figures().LeftUSD)
 	}
 	sum.Account.Spend = s
+	return r, true
 }
 
 // budgetOf is the batch's budget (0: none).

@@ -524,25 +524,26 @@ func (s *spend) api(client runner.API) runner.API {
 	return budgetedAPI{API: client, budget: s.budget, pricer: s.pricer, open: s.open}
 }
 
-// reportSpend says, after the summary, what the batch spent (the API's
-// figures, else the estimate, marked) and what is left of its budget (on
-// stderr when stdout is JSON).
-func (b *batch) reportSpend(ctx context.Context, stdout, stderr io.Writer, st briefScanner, s *spend, sum runner.Summary, runErr error) {
+// reportRunSpend says this run's part of the spend, below the batch's
+// account (which tells the whole batch's): what the API reported for the
+// jobs this run finished, and what the budget counted this run.
+func (b *batch) reportRunSpend(stdout, stderr io.Writer, s *spend, r spendReport) {
 	w := stdout
 	if b.o.jsonSummary {
 		w = stderr
 	}
-	if r, err := spendOf(context.WithoutCancel(ctx), st, s, sum); err != nil {
-		b.log.Warn("spend not read from the state", "err", err)
-	} else if line := spendLine(r); line != "" {
-		fmt.Fprintln(w, line)
-	}
-	if s.budget == nil {
+	if r.ReportedJobs == 0 && r.EstimatedJobs == 0 && r.UnknownJobs == 0 && s.budget == nil {
 		return
 	}
-	f := s.budget.Figures()
-	fmt.Fprintf(w, "budget (estimate): %s spent this run, %s in all of %s; %s left\n",
-		price.USD(f.RunUSD), price.USD(f.SpentUSD), price.USD(f.LimitUSD), price.USD(f.LeftUSD))
+	line := fmt.Sprintf("this run's spend: %s as the API reported it", price.USD(r.RunReportedUSD))
+	if s.budget != nil {
+		// The budget's count can exceed the spend: a job counts at the
+		// highest price any run priced it at, or its reported cost.
+		f := s.budget.Figures()
+		line += fmt.Sprintf("; the budget counted %s this run, %s in all of %s; %s left",
+			price.USD(f.RunUSD), price.USD(f.SpentUSD), price.USD(f.LimitUSD), price.USD(f.LeftUSD))
+	}
+	fmt.Fprintln(w, line)
 }
 
 // budgetReached is a run that stopped submitting at its budget: the
@@ -579,26 +580,6 @@ func budgetStop(runErr error, s *spend, sum runner.Summary) error {
 	waiting := sum.NotSubmitted + sum.Held
 	return &budgetReached{err: runErr, spent: f.SpentUSD, limit: f.LimitUSD, waiting: waiting,
 		need: f.SpentUSD + over.NeedUSD*float64(waiting)}
-}
-
-// costStatusLine is status's line on the real spend: what the API reported,
-// and how many sent jobs have no reported cost.
-func costStatusLine(st live.Status) string {
-	if st.CostJobs == 0 && st.NoCostJobs == 0 {
-		return ""
-	}
-	line := fmt.Sprintf("spent: %s as the API reported it for %s", price.USD(st.CostUSD), plural(st.CostJobs, "job"))
-	switch unknown := st.NoCostJobs - st.EstimatedCostJobs; {
-	case st.EstimatedCostJobs > 0 && unknown > 0:
-		line += fmt.Sprintf("; estimated %s for %s sent without a reported cost (%s), unknown for %d more",
-			price.USD(st.EstimatedCostUSD), plural(st.EstimatedCostJobs, "job"), st.EstimateBasis, unknown)
-	case st.EstimatedCostJobs > 0:
-		line += fmt.Sprintf("; estimated %s for %s sent without a reported cost (%s)",
-			price.USD(st.EstimatedCostUSD), plural(st.EstimatedCostJobs, "job"), st.EstimateBasis)
-	case unknown > 0:
-		line += fmt.Sprintf("; %s sent without a reported cost (unknown: no price recorded in the state file)", plural(unknown, "job"))
-	}
-	return line
 }
 
 // spendReport is the real spend of a batch: what the API reported per job,
@@ -648,20 +629,4 @@ func spendOf(ctx context.Context, st briefScanner, s *spend, run runner.Summary)
 		return nil
 	})
 	return r, err
-}
-
-// spendLine is the summary's line on the real spend.
-func spendLine(r spendReport) string {
-	if r.ReportedJobs == 0 && r.EstimatedJobs == 0 && r.UnknownJobs == 0 {
-		return ""
-	}
-	line := fmt.Sprintf("spent: %s this run, %s in all, as the API reported it (%s)",
-		price.USD(r.RunReportedUSD), price.USD(r.ReportedUSD), plural(r.ReportedJobs, "job"))
-	if r.EstimatedJobs > 0 {
-		line += fmt.Sprintf("; estimated %s for %s sent without a reported cost", price.USD(r.EstimatedUSD), plural(r.EstimatedJobs, "job"))
-	}
-	if r.UnknownJobs > 0 {
-		line += fmt.Sprintf("; %s sent at an unknown cost", plural(r.UnknownJobs, "job"))
-	}
-	return line
 }

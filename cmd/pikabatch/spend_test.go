@@ -45,7 +45,8 @@ func TestMaxCostAcrossRuns(t *testing.T) {
 	// $0.132 is three jobs at $0.044.
 	code, stdout, stderr := invoke(t, env, append(args, "--max-cost", "0.132")...)
 	assert.Equal(t, exitTempFail, code, stderr)
-	assert.Contains(t, stdout, "budget (estimate): $0.132 spent this run, $0.132 in all of $0.132; $0.000 left\n")
+	assert.Contains(t, stdout, "; budget $0.132, $0.000 left\n")
+	assert.Contains(t, stdout, "the budget counted $0.132 this run, $0.132 in all of $0.132; $0.000 left\n")
 	assert.Contains(t, stderr, "budget reached: $0.132 of $0.132 spent; ")
 	c := srv.Counters()
 	assert.EqualValues(t, 3, c.Submits, "every send is paid: lost answers and their re-sends included")
@@ -54,7 +55,8 @@ func TestMaxCostAcrossRuns(t *testing.T) {
 
 	code, stdout, stderr = invoke(t, env, append(args, "--max-cost", "0.22")...)
 	assert.Equal(t, exitTempFail, code, stderr)
-	assert.Contains(t, stdout, "budget (estimate): $0.088 spent this run, $0.220 in all of $0.220; $0.000 left\n")
+	assert.Contains(t, stdout, "; budget $0.220, $0.000 left\n")
+	assert.Contains(t, stdout, "the budget counted $0.088 this run, $0.220 in all of $0.220; $0.000 left\n")
 	c = srv.Counters()
 	assert.EqualValues(t, 5, c.Submits)
 	assert.Positive(t, c.LostResponses, "the test needs an uncertain submit (seed)")
@@ -212,7 +214,8 @@ func TestRealSpend(t *testing.T) {
 	env := tokenEnv(srv.APIURL)
 	code, stdout, stderr := invoke(t, env, "run", "--manifest", m, "--out", out, "--progress", "off")
 	require.Equal(t, exitOK, code, stderr)
-	assert.Contains(t, stdout, "spent: $0.264 this run, $0.264 in all, as the API reported it (6 jobs)\n")
+	assert.Contains(t, stdout, "spent $0.264: $0.264 reported by the API for 6 jobs, $0.000 estimated for 0 jobs\n")
+	assert.Contains(t, stdout, "this run's spend: $0.264 as the API reported it\n")
 
 	idx, err := os.ReadFile(filepath.Join(out, "results.jsonl"))
 	require.NoError(t, err)
@@ -234,13 +237,14 @@ func TestRealSpend(t *testing.T) {
 	m2 := writeFile(t, filepath.Join(dir, "m2.csv"), budgetRows()+"r6,https://img.example.com/6.jpg,x\nr7,https://img.example.com/7.jpg,y\nr8,https://img.example.com/8.jpg,z\n")
 	code, stdout, stderr = invoke(t, env, "run", "--manifest", m2, "--out", out, "--progress", "off")
 	require.Equal(t, exitOK, code, stderr)
-	assert.Contains(t, stdout, "spent: $0.132 this run, $0.396 in all, as the API reported it (9 jobs)\n")
+	assert.Contains(t, stdout, "spent $0.396: $0.396 reported by the API for 9 jobs, $0.000 estimated for 0 jobs\n")
+	assert.Contains(t, stdout, "this run's spend: $0.132 as the API reported it\n")
 
 	// An API that reports no cost: the estimate, marked.
 	quiet := startSim(t, sim.Config{NoCost: true})
 	code, stdout, stderr = invoke(t, tokenEnv(quiet.APIURL), "run", "--manifest", m, "--out", filepath.Join(dir, "quiet"), "--progress", "off")
 	require.Equal(t, exitOK, code, stderr)
-	assert.Contains(t, stdout, "spent: $0.000 this run, $0.000 in all, as the API reported it (0 jobs); estimated $0.264 for 6 jobs sent without a reported cost\n")
+	assert.Contains(t, stdout, "spent $0.264: $0.000 reported by the API for 0 jobs, $0.264 estimated for 6 jobs\n")
 	code, stdout, _ = invoke(t, tokenEnv(quiet.APIURL), "status", "--out", filepath.Join(dir, "quiet"))
 	require.Equal(t, exitOK, code)
 	assert.Contains(t, stdout, "  spent $0.264: $0.000 reported by the API for 0 jobs, $0.264 estimated for 6 jobs\n")

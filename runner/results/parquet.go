@@ -52,7 +52,7 @@ var parquetOwn = map[string]parquet.Node{
 // type (JSON text where the schema allows several), and each kept column as
 // text. A job's result files are the repeated file, size and sha256.
 type ParquetWriter struct {
-	w      *parquet.Writer
+	w      *parquet.GenericWriter[any]
 	schema *parquet.Schema
 	l      ParquetLayout
 	kinds  map[string]manifest.FieldKind
@@ -88,7 +88,7 @@ func NewParquetWriter(w io.Writer, l ParquetLayout) (*ParquetWriter, error) {
 		group[c] = parquet.Optional(parquet.String())
 	}
 	schema := parquet.NewSchema("results", group)
-	return &ParquetWriter{w: parquet.NewWriter(w, schema), schema: schema, l: l, kinds: kinds}, nil
+	return &ParquetWriter{w: parquet.NewGenericWriter[any](w, schema), schema: schema, l: l, kinds: kinds}, nil
 }
 
 func kindNode(k manifest.FieldKind) parquet.Node {
