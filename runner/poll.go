@@ -22,6 +22,11 @@ type PollConfig struct {
 	Min time.Duration
 	// Max is the longest gap. Default 30s.
 	Max time.Duration
+	// Rate is the run's call budget, in calls per second (--rps); 0 means
+	// unlimited. While rows wait for a slot, the looks at running jobs
+	// spend at most three quarters of it, leaving the rest to submits and
+	// result fetches.
+	Rate float64
 }
 
 // schedule is the one place that decides when each job is looked at next:
@@ -52,6 +57,10 @@ type schedule struct {
 	queued              int                    // jobs last seen queued: a new submit lands behind them
 	waiting             map[*jobWatch]struct{} // those jobs, to hand a freed slot to
 	probe               *jobWatch              // the job looked at closely while nothing is learned
+	watched             int                    // jobs planned for and not forgotten
+	// rowsWait says rows of the batch wait for a slot of ours (the
+	// account's limit or --concurrency holds them): set before each plan.
+	rowsWait bool
 }
 
 // withDefaults fills in the zero values.
@@ -88,8 +97,9 @@ type jobWatch struct {
 	// handedSlot is when a job of ours finished while this one was first
 	// in line: it took that slot then, as far as the policy can tell.
 	handedSlot time.Time
-	looks      int // looks so far
-	late       int // looks at or after the expected finish that found it unfinished
+	looks      int  // looks so far
+	late       int  // looks at or after the expected finish that found it unfinished
+	counted    bool // in schedule.watched
 	// lastUnfinished is the last look that found it queued or running: it
 	// finished after that.
 	lastUnfinished time.Time
@@ -219,6 +229,10 @@ func (s *schedule) queueWait(pos int) time.Duration {
 // probe role, so a woken poller may plan again.
 func (s *schedule) plan(w *jobWatch, now time.Time) look {
 	var l look
+	if !w.counted {
+		w.counted = true
+		s.watched++
+	}
 	if s.probe == w && w.queuePos >= 0 {
 		s.probe = nil // a queued job finishes late: let a running one probe
 	}
@@ -237,7 +251,11 @@ func (s *schedule) plan(w *jobWatch, now time.Time) look {
 		}
 		age := last.Sub(w.submittedAt)
 		if s.probe == w {
-			l.at = last.Add(s.clamp(max(age/8, s.cfg.Initial)))
+			part := age / 8
+			if s.slotBound() {
+				part = age / 16 // the first finish frees a slot a row waits for
+			}
+			l.at = last.Add(s.clamp(max(part, s.cfg.Initial)))
 			return l
 		}
 		// The others wait for the probe to say how long jobs run: it wakes
@@ -263,6 +281,9 @@ func (s *schedule) plan(w *jobWatch, now time.Time) look {
 		return l
 	}
 	start, _ := w.started()
+	if s.slotBound() {
+		return s.planBound(w, start, last)
+	}
 	l.useResult = true
 	early := s.spread / 2
 	if !w.lastQueuedAt.IsZero() {
@@ -418,6 +439,10 @@ func (s *schedule) forget(w *jobWatch) (planAgain bool) {
 	}
 	w.seen = ""
 	delete(s.waiting, w)
+	if w.counted {
+		w.counted = false
+		s.watched--
+	}
 	if s.probe == w {
 		s.probe = nil
 		if s.samples == 0 {
@@ -433,6 +458,9 @@ func (s *schedule) forget(w *jobWatch) (planAgain bool) {
 // as its timer, so that what one job teaches reaches the others at once.
 type pollPolicy struct {
 	now func() time.Time
+	// rowsWait, if set, reports whether rows wait for a slot (jobSlots);
+	// it is read without p.mu's partner locks held, so it must not lock.
+	rowsWait func() bool
 
 	mu sync.Mutex
 	*schedule
@@ -448,9 +476,18 @@ func newPollPolicy(cfg PollConfig, now func() time.Time) *pollPolicy {
 func (p *pollPolicy) plan(w *jobWatch) look {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.schedule.rowsWait = p.rowsWait != nil && p.rowsWait()
 	l := p.schedule.plan(w, p.now())
 	l.wake = p.wake
 	return l
+}
+
+// rowsWaiting wakes every poller to plan again: a row began to wait for
+// a slot, so finishes are worth noticing sooner.
+func (p *pollPolicy) rowsWaiting() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.wakeIf(true)
 }
 
 // observe records what a look at w saw at at.

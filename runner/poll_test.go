@@ -215,3 +215,25 @@ func TestWhileNothingIsLearnedOnlyTheProbeLooksOften(t *testing.T) {
 	assert.True(t, l.useResult)
 	assert.Equal(t, other.submittedAt.Add(5*time.Second), l.at)
 }
+
+// TestARowWaitingWakesThePollers: when a row begins to wait for a slot,
+// the sleeping pollers plan again, and then plan as slot-bound.
+func TestARowWaitingWakesThePollers(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	p := newPollPolicy(PollConfig{}, func() time.Time { return now })
+	wait := false
+	p.rowsWait = func() bool { return wait }
+	p.learn(10 * time.Second)
+	w := &jobWatch{submittedAt: now, queuePos: -1}
+	frugal := p.plan(w)
+	assert.Equal(t, now.Add(10*time.Second), frugal.at, "nothing waits: one look when it is due")
+
+	wait = true
+	p.rowsWaiting()
+	select {
+	case <-frugal.wake:
+	default:
+		t.Fatal("the pollers are woken to plan again")
+	}
+	assert.True(t, p.plan(w).at.Before(frugal.at), "a row waits: looked at sooner")
+}

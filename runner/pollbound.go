@@ -1,0 +1,72 @@
+package runner
+
+import (
+	"math"
+	"time"
+)
+
+// The poll policy while the batch is slot-bound: rows wait for a slot of
+// ours (--concurrency, or the account's limit, holds their submits) and
+// none of our jobs waits in the API's queue to take a freed slot. Then
+// every second between a job's finish and our noticing it is a second a
+// slot sits idle, and a night of them is renders not made: the looks at
+// running jobs spend calls to notice finishes sooner. When nothing waits,
+// the policy stays as frugal as ever (one look when a job is due).
+
+// boundGapScale sets how a look's cost is weighed against a slot's idle
+// time: the gap to the next look at a job is √(boundGapScale · the time
+// left in the window its finish is expected in). Gaps that grow as the
+// square root of the time left leave a slot idle least for a given number
+// of calls (a job still running near the window's end is ever more likely
+// to finish at the next moment); this scale (one call worth about 90 ms of
+// a slot) spends about 5 calls on a job whose run time varies by ±20%
+// and 7 on one varying by ±50%, for a finish noticed within about 0.4 s and
+// 0.6 s on average, on jobs of 20 s.
+const boundGapScale = 175 * time.Millisecond
+
+// boundRateShare is the part of the call budget the looks at running jobs
+// may take while rows wait: the rest is for the submits and downloads the
+// finishes they notice start.
+const boundRateShare = 0.75
+
+// slotBound reports whether the batch is slot-bound, as plan sees it.
+func (s *schedule) slotBound() bool {
+	return s.rowsWait && len(s.waiting) == 0
+}
+
+// spreadSeen is the spread learned, corrected for the learning's start
+// from zero (the exponential average weighs its first samples against a
+// zero that was never seen), or, with a single sample, an eighth of the
+// run time: a guess that a job's neighbours finish within a quarter of it.
+func (s *schedule) spreadSeen() time.Duration {
+	if s.samples < 2 {
+		return s.runTime / 8
+	}
+	return time.Duration(float64(s.spread) / (1 - math.Pow(0.8, float64(s.samples-1))))
+}
+
+// planBound decides the next look at w, a running job that started at start
+// and was last looked at (or submitted) at last, while the batch is
+// slot-bound. Its finish is expected within the window of the learned run
+// time ± twice the spread (an even spread of that mean deviation); looks
+// are spread across the window, denser towards its end, and past it come
+// at short steps that grow slowly.
+func (s *schedule) planBound(w *jobWatch, start, last time.Time) look {
+	run := min(s.runTime, s.maxRun())
+	half := max(2*s.spreadSeen(), run/20)
+	lo, hi := start.Add(run-half), start.Add(run+half)
+	floor := s.cfg.Min
+	if s.cfg.Rate > 0 {
+		floor = max(floor, time.Duration(float64(s.watched)/(boundRateShare*s.cfg.Rate)*float64(time.Second)))
+	}
+	from := maxTime(last, lo)
+	if left := hi.Sub(from); left > 0 {
+		gap := time.Duration(math.Sqrt(left.Seconds()*boundGapScale.Seconds()) * float64(time.Second))
+		return look{at: from.Add(min(max(gap, floor), s.cfg.Max)), useResult: true}
+	}
+	step := max(floor, half/4)
+	for i := 0; i < w.late && step < s.cfg.Max; i++ {
+		step += step / 4
+	}
+	return look{at: last.Add(s.clamp(step)), useResult: true, late: true}
+}
