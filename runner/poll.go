@@ -14,7 +14,7 @@ type PollConfig struct {
 	// Initial is the first gap after a submit while nothing has been
 	// learned about how long jobs take. Default 250ms. Until the first job
 	// finishes, one job (the probe) is then looked at every eighth of its
-	// age, so the first finish is seen within about an eighth of its run
+	// age (a sixteenth while rows wait for a slot), so the first finish is seen within about an eighth of its run
 	// time; the others back off, doubling their gaps, and are woken as soon
 	// as the probe's result says how long jobs run.
 	Initial time.Duration
@@ -281,10 +281,21 @@ func (s *schedule) plan(w *jobWatch, now time.Time) look {
 		return l
 	}
 	start, _ := w.started()
+	l = s.planDue(w, start, last)
 	if s.slotBound() {
-		return s.planBound(w, start, last)
+		// Rows wait for a slot: looks in between, never later.
+		if b := s.planBound(w, start, last); b.at.Before(l.at) {
+			return b
+		}
 	}
-	l.useResult = true
+	return l
+}
+
+// planDue decides the next look at w, a running job that started at
+// start and was last looked at (or submitted) at last: once when it is
+// due, then short steps that grow slowly.
+func (s *schedule) planDue(w *jobWatch, start, last time.Time) look {
+	l := look{useResult: true}
 	early := s.spread / 2
 	if !w.lastQueuedAt.IsZero() {
 		early = 0 // its start is already an early estimate

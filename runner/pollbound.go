@@ -61,12 +61,20 @@ func (s *schedule) planBound(w *jobWatch, start, last time.Time) look {
 	}
 	from := maxTime(last, lo)
 	if left := hi.Sub(from); left > 0 {
-		gap := time.Duration(math.Sqrt(left.Seconds()*boundGapScale.Seconds()) * float64(time.Second))
+		gap := sqrtDur(left * boundGapScale / time.Second)
 		return look{at: from.Add(min(max(gap, floor), s.cfg.Max)), useResult: true}
 	}
-	step := max(floor, half/4)
+	// Past the window: the gap it ended with, as if it went on, growing
+	// by a quarter at each look that still finds the job running.
+	step := max(floor, sqrtDur(half*boundGapScale/time.Second))
 	for i := 0; i < w.late && step < s.cfg.Max; i++ {
 		step += step / 4
 	}
 	return look{at: last.Add(s.clamp(step)), useResult: true, late: true}
+}
+
+// sqrtDur is the square root of d² (a duration times a duration, over a
+// second): √(d² in s²), in seconds.
+func sqrtDur(d2 time.Duration) time.Duration {
+	return time.Duration(math.Sqrt(d2.Seconds()) * float64(time.Second))
 }

@@ -205,18 +205,24 @@ func TestScheduleLooksWhenSlotBound(t *testing.T) {
 		{name: "near the window's end the gaps shrink: √(0.175 s × 0.7 s)",
 			setup: func(s *schedule, w *jobWatch) { learned(s, w); w.looks, w.lastLook = 5, t0.Add(ms(13300)) },
 			want:  look{at: t0.Add(ms(13300 + 350)), useResult: true}},
-		{name: "past the window: a quarter of its half-width, late",
+		{name: "past the window: the gap it would end with, √(0.175 s × the 4 s half-width), late",
 			setup: func(s *schedule, w *jobWatch) { learned(s, w); w.looks, w.lastLook = 7, t0.Add(14*time.Second) },
-			want:  look{at: t0.Add(15 * time.Second), useResult: true, late: true}},
+			want:  look{at: t0.Add(ms(14000 + 837)), useResult: true, late: true}},
 		{name: "past the window, late twice: the step grows by a quarter each time",
 			setup: func(s *schedule, w *jobWatch) {
 				learned(s, w)
 				w.looks, w.lastLook, w.late = 9, t0.Add(16*time.Second), 2
 			},
-			want: look{at: t0.Add(ms(16000 + 1562)), useResult: true, late: true}},
-		{name: "the call budget bounds the gaps: 3 jobs at three quarters of 1 call/s",
+			want: look{at: t0.Add(ms(16000 + 1307)), useResult: true, late: true}},
+		{name: "the call budget bounds the gaps: 3 jobs at three quarters of 5 calls/s",
+			setup: func(s *schedule, w *jobWatch) {
+				learned(s, w)
+				s.cfg.Rate, s.watched, w.looks, w.lastLook = 5, 2, 5, t0.Add(ms(13300))
+			},
+			want: look{at: t0.Add(ms(13300 + 800)), useResult: true}},
+		{name: "never later than the frugal look: the budget of 1 call/s would wait 4 s",
 			setup: func(s *schedule, w *jobWatch) { learned(s, w); s.cfg.Rate, s.watched = 1, 2 },
-			want:  look{at: t0.Add(10 * time.Second), useResult: true}},
+			want:  look{at: t0.Add(9 * time.Second), useResult: true}},
 		{name: "one run time learned: its neighbours are guessed within a quarter of it",
 			setup: func(s *schedule, w *jobWatch) { learned(s, w); s.samples, s.spread = 1, 0 },
 			// window 7.5 s to 12.5 s: √(0.175 s × 5 s)
