@@ -14,7 +14,7 @@ type PollConfig struct {
 	// Initial is the first gap after a submit while nothing has been
 	// learned about how long jobs take. Default 250ms. Until the first job
 	// finishes, one job (the probe) is then looked at every eighth of its
-	// age (a sixteenth while rows wait for a slot), so the first finish is seen within about an eighth of its run
+	// age, so the first finish is seen within about an eighth of its run
 	// time; the others back off, doubling their gaps, and are woken as soon
 	// as the probe's result says how long jobs run.
 	Initial time.Duration
@@ -48,9 +48,10 @@ type schedule struct {
 	runTime   time.Duration // learned typical run time (start to finish); 0 = nothing learned
 	spread    time.Duration // learned mean absolute deviation of run times
 	samples   int
-	longest   time.Duration // longest submit to seen-finished, in our clock, of a job submitted since (see maxRun)
-	announced time.Duration // runTime when the pollers were last told to plan again
-	running   int           // jobs currently seen in progress
+	recent    [recentRuns]time.Duration // the last run times learned, samples%recentRuns next
+	longest   time.Duration             // longest submit to seen-finished, in our clock, of a job submitted since (see maxRun)
+	announced time.Duration             // runTime when the pollers were last told to plan again
+	running   int                       // jobs currently seen in progress
 	// advanced and advancing measure how fast the queue moves: positions
 	// gained over the time it took, decayed so that old looks fade.
 	advanced, advancing float64
@@ -251,11 +252,7 @@ func (s *schedule) plan(w *jobWatch, now time.Time) look {
 		}
 		age := last.Sub(w.submittedAt)
 		if s.probe == w {
-			part := age / 8
-			if s.slotBound() {
-				part = age / 16 // the first finish frees a slot a row waits for
-			}
-			l.at = last.Add(s.clamp(max(part, s.cfg.Initial)))
+			l.at = last.Add(s.clamp(max(age/8, s.cfg.Initial)))
 			return l
 		}
 		// The others wait for the probe to say how long jobs run: it wakes
@@ -284,7 +281,7 @@ func (s *schedule) plan(w *jobWatch, now time.Time) look {
 	l = s.planDue(w, start, last)
 	if s.slotBound() {
 		// Rows wait for a slot: looks in between, never later.
-		if b := s.planBound(w, start, last); b.at.Before(l.at) {
+		if b := s.planBound(start, last); b.at.Before(l.at) {
 			return b
 		}
 	}
@@ -376,6 +373,7 @@ func (s *schedule) learn(d time.Duration) (planAgain bool) {
 	if d <= 0 {
 		return false
 	}
+	s.recent[s.samples%recentRuns] = d
 	s.samples++
 	if s.samples == 1 {
 		s.runTime = d

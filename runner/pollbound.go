@@ -2,6 +2,7 @@ package runner
 
 import (
 	"math"
+	"slices"
 	"time"
 )
 
@@ -18,16 +19,20 @@ import (
 // left in the window its finish is expected in). Gaps that grow as the
 // square root of the time left leave a slot idle least for a given number
 // of calls (a job still running near the window's end is ever more likely
-// to finish at the next moment); this scale (one call worth about 90 ms of
-// a slot) spends about 5 calls on a job whose run time varies by ±20%
-// and 7 on one varying by ±50%, for a finish noticed within about 0.4 s and
-// 0.6 s on average, on jobs of 20 s.
-const boundGapScale = 175 * time.Millisecond
+// to finish at the next moment); this scale (one call worth about 100 ms of
+// a slot) spends, in theory, about 4.2 looks on a job whose run time
+// varies by ±20% and 6.7 on one varying by ±50%, for a finish noticed
+// within about 0.4 s and 0.65 s on average, on jobs of 20 s.
+const boundGapScale = 200 * time.Millisecond
 
 // boundRateShare is the part of the call budget the looks at running jobs
 // may take while rows wait: the rest is for the submits and downloads the
 // finishes they notice start.
 const boundRateShare = 0.75
+
+// recentRuns is how many of the last run times learned set the window a
+// finish is expected in, once that many are known.
+const recentRuns = 16
 
 // slotBound reports whether the batch is slot-bound, as plan sees it.
 func (s *schedule) slotBound() bool {
@@ -45,16 +50,14 @@ func (s *schedule) spreadSeen() time.Duration {
 	return time.Duration(float64(s.spread) / (1 - math.Pow(0.8, float64(s.samples-1))))
 }
 
-// planBound decides the next look at w, a running job that started at start
+// planBound decides the next look at a running job that started at start
 // and was last looked at (or submitted) at last, while the batch is
 // slot-bound. Its finish is expected within the window of the learned run
 // time ± twice the spread (an even spread of that mean deviation); looks
 // are spread across the window, denser towards its end, and past it come
-// at short steps that grow slowly.
-func (s *schedule) planBound(w *jobWatch, start, last time.Time) look {
-	run := min(s.runTime, s.maxRun())
-	half := max(2*s.spreadSeen(), run/20)
-	lo, hi := start.Add(run-half), start.Add(run+half)
+// at steps that grow with the square root of its lateness.
+func (s *schedule) planBound(start, last time.Time) look {
+	lo, hi, half := s.window(start)
 	floor := s.cfg.Min
 	if s.cfg.Rate > 0 {
 		floor = max(floor, time.Duration(float64(s.watched)/(boundRateShare*s.cfg.Rate)*float64(time.Second)))
@@ -64,13 +67,31 @@ func (s *schedule) planBound(w *jobWatch, start, last time.Time) look {
 		gap := sqrtDur(left * boundGapScale / time.Second)
 		return look{at: from.Add(min(max(gap, floor), s.cfg.Max)), useResult: true}
 	}
-	// Past the window: the gap it ended with, as if it went on, growing
-	// by a quarter at each look that still finds the job running.
-	step := max(floor, sqrtDur(half*boundGapScale/time.Second))
-	for i := 0; i < w.late && step < s.cfg.Max; i++ {
-		step += step / 4
-	}
+	// Past the window the estimate was short: the job is taken to be as far
+	// from its end as it is past the window's middle, so the gaps grow as
+	// the square root of its lateness, not faster — one long job noticed
+	// seconds late holds a slot, and the makespan, as long.
+	over := max(last.Sub(hi), 0)
+	step := max(floor, sqrtDur((half+over)*boundGapScale/time.Second))
 	return look{at: last.Add(s.clamp(step)), useResult: true, late: true}
+}
+
+// window is when a job that started at start is expected to finish,
+// and half its width. With recentRuns run times learned, it spans the
+// shortest to the longest of them, widened by a fourteenth of that range
+// each way (16 even draws fall short of each end by a fifteenth of their
+// range on average): what was seen, whatever its shape. Before, it is the learned run
+// time ± twice the spread, an even spread of that mean deviation.
+func (s *schedule) window(start time.Time) (lo, hi time.Time, half time.Duration) {
+	run := min(s.runTime, s.maxRun())
+	if s.samples < recentRuns {
+		half = max(2*s.spreadSeen(), run/20)
+		return start.Add(run - half), start.Add(run + half), half
+	}
+	shortest, longest := slices.Min(s.recent[:]), min(slices.Max(s.recent[:]), s.maxRun())
+	margin := max((longest-shortest)/14, run/40)
+	half = (longest - shortest + 2*margin) / 2
+	return start.Add(shortest - margin), start.Add(longest + margin), half
 }
 
 // sqrtDur is the square root of d² (a duration times a duration, over a

@@ -13,6 +13,27 @@
 // ground truth for calls and 429s: what the client believes it did does not
 // count.
 //
+// # slotbound: the night's work
+//
+// Long renders whose run times vary, on an account of few slots, with more
+// rows than slots: every second between a job's finish and its client
+// noticing it is a second a slot sits idle. 40 rows of 20 s ±20% and
+// ±50%, 2 s in the queue, 5 slots; pikabatch run --concurrency 5 with
+// default flags (--rps 10) beside two scripts a user might write (5
+// threads: submit, poll /status at a fixed interval, fetch the result,
+// download), one polling every 0.25 s (the reference: near the limit of
+// how soon a finish can be seen) and one every 2 s. Each client has its
+// own simulator process, started with --jitter-by-input so that a row
+// runs the same time whoever submits it: they all get the same work, at
+// the same time. Makespan is the simulator's first submit to last finish;
+// calls are status and result calls per job, the one result fetch
+// included. Targets: ahead of the 2-second script in both spreads
+// (pm20_vs_2s, pm50_vs_2s < 1), within 1.03× (±20%) and 1.04× (±50%) of
+// the reference, at most 6 and 8 calls per job. --time-scale shortens
+// the jobs and the scripts' intervals alike.
+//
+// SLOTBOUND-FIGURES
+//
 // It is a harness of the whole program, not part of the pipeline: it runs
 // the binary and, for the store scenario, the runner in process. So it lives
 // under cmd/pikabatch, which wires everything, and nothing under runner
