@@ -491,12 +491,15 @@ func (p *pollPolicy) plan(w *jobWatch) look {
 	return l
 }
 
-// rowsWaiting wakes every poller to plan again: a row began to wait for
-// a slot, so finishes are worth noticing sooner.
+// rowsWaiting wakes every poller to plan again if the last plan saw no
+// row waiting for a slot: one began to, so finishes are worth noticing
+// sooner. While rows keep waiting (a row takes each freed slot and the
+// next one waits at once) the plans already say so, and waking every
+// poller at each finish would cost a run of thousands of jobs dearly.
 func (p *pollPolicy) rowsWaiting() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.wakeIf(true)
+	p.wakeIf(!p.schedule.rowsWait)
 }
 
 // observe records what a look at w saw at at.

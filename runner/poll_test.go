@@ -235,5 +235,15 @@ func TestARowWaitingWakesThePollers(t *testing.T) {
 	default:
 		t.Fatal("the pollers are woken to plan again")
 	}
-	assert.True(t, p.plan(w).at.Before(frugal.at), "a row waits: looked at sooner")
+	bound := p.plan(w)
+	assert.True(t, bound.at.Before(frugal.at), "a row waits: looked at sooner")
+
+	// The next row waits as soon as one took a freed slot: the plans
+	// already say rows wait, so the pollers sleep on.
+	p.rowsWaiting()
+	select {
+	case <-bound.wake:
+		t.Fatal("no wake while the plans already saw rows waiting")
+	default:
+	}
 }
