@@ -19,11 +19,13 @@ import (
 // left in the window its finish is expected in). Gaps that grow as the
 // square root of the time left leave a slot idle least for a given number
 // of calls (a job still running near the window's end is ever more likely
-// to finish at the next moment); this scale (one call worth about 100 ms of
-// a slot) spends, in theory, about 4.2 looks on a job whose run time
-// varies by ±20% and 6.7 on one varying by ±50%, for a finish noticed
-// within about 0.4 s and 0.65 s on average, on jobs of 20 s.
-const boundGapScale = 200 * time.Millisecond
+// to finish at the next moment); this scale (one call worth about 125 ms
+// of a slot) spends, in theory, about 4 looks on a job whose run time
+// varies evenly by ±20% and 6 on one varying by ±50%, for a finish noticed
+// about 0.5 s and 0.75 s after it on average, on jobs of 20 s. (The first
+// jobs, before anything is learned, cost more: about 5.5 and 8 calls a job
+// over a batch of 40, measured.)
+const boundGapScale = 250 * time.Millisecond
 
 // boundRateShare is the part of the call budget the looks at running jobs
 // may take while rows wait: the rest is for the submits and downloads the

@@ -203,20 +203,20 @@ func TestScheduleLooksWhenSlotBound(t *testing.T) {
 		setup func(s *schedule, w *jobWatch) // w was submitted at t0
 		want  look
 	}{
-		{name: "the first look: √(0.2 s × the 8 s window) into it",
-			setup: learned, want: look{at: t0.Add(ms(6000 + 1265)), useResult: true}},
-		{name: "near the window's end the gaps shrink: √(0.2 s × 0.7 s)",
+		{name: "the first look: √(0.25 s × the 8 s window) into it",
+			setup: learned, want: look{at: t0.Add(ms(6000 + 1414)), useResult: true}},
+		{name: "near the window's end the gaps shrink: √(0.25 s × 0.7 s)",
 			setup: func(s *schedule, w *jobWatch) { learned(s, w); w.looks, w.lastLook = 5, t0.Add(ms(13300)) },
-			want:  look{at: t0.Add(ms(13300 + 374)), useResult: true}},
-		{name: "past the window: the gap it would end with, √(0.2 s × the 4 s half-width), late",
+			want:  look{at: t0.Add(ms(13300 + 418)), useResult: true}},
+		{name: "past the window: the gap it would end with, √(0.25 s × the 4 s half-width), late",
 			setup: func(s *schedule, w *jobWatch) { learned(s, w); w.looks, w.lastLook = 7, t0.Add(14*time.Second) },
-			want:  look{at: t0.Add(ms(14000 + 894)), useResult: true, late: true}},
-		{name: "2 s past the window: √(0.2 s × (4 s + 2 s))",
+			want:  look{at: t0.Add(ms(15000)), useResult: true, late: true}},
+		{name: "2 s past the window: √(0.25 s × (4 s + 2 s))",
 			setup: func(s *schedule, w *jobWatch) {
 				learned(s, w)
 				w.looks, w.lastLook, w.late = 9, t0.Add(16*time.Second), 2
 			},
-			want: look{at: t0.Add(ms(16000 + 1095)), useResult: true, late: true}},
+			want: look{at: t0.Add(ms(16000 + 1225)), useResult: true, late: true}},
 		{name: "the call budget bounds the gaps: 3 jobs at three quarters of 5 calls/s",
 			setup: func(s *schedule, w *jobWatch) {
 				learned(s, w)
@@ -234,16 +234,16 @@ func TestScheduleLooksWhenSlotBound(t *testing.T) {
 				}
 			},
 			// 6.5 s to 9.5 s, widened each way by a fortieth of the run
-			// time (more than a fourteenth of 3 s): √(0.2 s × 3.5 s)
-			want: look{at: t0.Add(ms(6250 + 837)), useResult: true}},
+			// time (more than a fourteenth of 3 s): √(0.25 s × 3.5 s)
+			want: look{at: t0.Add(ms(6250 + 935)), useResult: true}},
 		{name: "fewer than 16 learned: one run time, its neighbours are guessed within a quarter of it",
 			setup: func(s *schedule, w *jobWatch) { learned(s, w); s.samples, s.spread = 1, 0 },
-			// window 7.5 s to 12.5 s: √(0.2 s × 5 s)
-			want: look{at: t0.Add(ms(7500 + 1000)), useResult: true}},
+			// window 7.5 s to 12.5 s: √(0.25 s × 5 s)
+			want: look{at: t0.Add(ms(7500 + 1118)), useResult: true}},
 		{name: "a young average's spread is scaled up: two samples weigh a fifth",
 			setup: func(s *schedule, w *jobWatch) { learned(s, w); s.samples, s.spread = 2, 400*time.Millisecond },
 			// corrected to 2 s: the 6 s to 14 s window again
-			want: look{at: t0.Add(ms(6000 + 1265)), useResult: true}},
+			want: look{at: t0.Add(ms(6000 + 1414)), useResult: true}},
 		{name: "a job of ours waits in the API's queue: a freed slot is used anyway, frugal as ever",
 			setup: func(s *schedule, w *jobWatch) { learned(s, w); s.waiting[&jobWatch{}] = struct{}{} },
 			want:  look{at: t0.Add(9 * time.Second), useResult: true}},
