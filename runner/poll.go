@@ -496,10 +496,13 @@ func (p *pollPolicy) plan(w *jobWatch) look {
 // sooner. While rows keep waiting (a row takes each freed slot and the
 // next one waits at once) the plans already say so, and waking every
 // poller at each finish would cost a run of thousands of jobs dearly.
+// Nor are they woken while no run time is learned: the looks that
+// notice finishes sooner need one, and a poller woken then whose job was
+// never looked at looks at once, as a resumed job would.
 func (p *pollPolicy) rowsWaiting() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.wakeIf(!p.schedule.rowsWait)
+	p.wakeIf(!p.schedule.rowsWait && p.schedule.samples > 0)
 }
 
 // observe records what a look at w saw at at.

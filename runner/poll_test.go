@@ -223,8 +223,15 @@ func TestARowWaitingWakesThePollers(t *testing.T) {
 	p := newPollPolicy(PollConfig{}, func() time.Time { return now })
 	wait := false
 	p.rowsWait = func() bool { return wait }
-	p.learn(10 * time.Second)
 	w := &jobWatch{submittedAt: now, queuePos: -1}
+	probing := p.plan(w)
+	p.rowsWaiting()
+	select {
+	case <-probing.wake:
+		t.Fatal("no wake while nothing is learned: the looks it would bring need a run time")
+	default:
+	}
+	p.learn(10 * time.Second)
 	frugal := p.plan(w)
 	assert.Equal(t, now.Add(10*time.Second), frugal.at, "nothing waits: one look when it is due")
 
