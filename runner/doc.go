@@ -31,7 +31,8 @@
 //   - When to look at each job? schedule (poll.go): one schedule for
 //     every job, learned from finished jobs (created_at/finished_at kept
 //     within what our own looks saw), handing a freed slot to the job first
-//     in line. pollPolicy serialises it and wakes every poller when it
+//     in line. While rows wait for a slot it spends calls noticing finishes
+//     sooner (pollbound.go). pollPolicy serialises it and wakes every poller when it
 //     says to plan again; the loop that looks is polling.go.
 //   - When to give up? outage (outage.go): the run stops (exit 69) only
 //     when every call has failed for --outage-limit; one job whose own
@@ -39,16 +40,19 @@
 //   - When to stop paying for answers that never come? answerWatch
 //     (answers.go), below.
 //
-// They meet in three explicit places, each one way. A submit's 429 goes
+// They meet in four explicit places, each one way. A submit's 429 goes
 // from the client to the submit's own api.SubmitOptions.Hold, with
 // api.Refusal.PollsRateLimited, the 429s other calls got so far (a rate
 // limit refuses those too, a full account does not); accountLimit
 // answers with an api.HoldDecision, and only AsRateLimit reaches
 // ratePolicy. The run reports each call's success or failure to the
-// outage clock. The schedule decides when a job is looked at and hands
-// the call to the client, whose limiter decides when it leaves; it knows
-// nothing of the rate: a schedule that spends few calls is what keeps the
-// limiter's bucket for the calls that matter. All five are the run's own:
+// outage clock. jobSlots tells the schedule whether rows wait for a slot
+// (and wakes its pollers when one begins to): only then is a finish
+// noticed sooner worth calls. The schedule decides when a job is looked
+// at and hands the call to the client, whose limiter decides when it
+// leaves; of the rate it knows only --rps, the budget its extra looks stay
+// within: a schedule that spends few calls is what keeps the limiter's
+// bucket for the calls that matter. All five are the run's own:
 // a second Run starts them afresh.
 //
 // # Submits whose answers are lost

@@ -22,6 +22,11 @@ type PollConfig struct {
 	Min time.Duration
 	// Max is the longest gap. Default 30s.
 	Max time.Duration
+	// Rate is the run's call budget, in calls per second (--rps); 0 means
+	// unlimited. While rows wait for a slot, the looks at running jobs
+	// spend at most three quarters of it, leaving the rest to submits and
+	// result fetches.
+	Rate float64
 }
 
 // schedule is the one place that decides when each job is looked at next:
@@ -43,15 +48,20 @@ type schedule struct {
 	runTime   time.Duration // learned typical run time (start to finish); 0 = nothing learned
 	spread    time.Duration // learned mean absolute deviation of run times
 	samples   int
-	longest   time.Duration // longest submit to seen-finished, in our clock, of a job submitted since (see maxRun)
-	announced time.Duration // runTime when the pollers were last told to plan again
-	running   int           // jobs currently seen in progress
+	recent    [recentRuns]time.Duration // the last run times learned, samples%recentRuns next
+	longest   time.Duration             // longest submit to seen-finished, in our clock, of a job submitted since (see maxRun)
+	announced time.Duration             // runTime when the pollers were last told to plan again
+	running   int                       // jobs currently seen in progress
 	// advanced and advancing measure how fast the queue moves: positions
 	// gained over the time it took, decayed so that old looks fade.
 	advanced, advancing float64
 	queued              int                    // jobs last seen queued: a new submit lands behind them
 	waiting             map[*jobWatch]struct{} // those jobs, to hand a freed slot to
 	probe               *jobWatch              // the job looked at closely while nothing is learned
+	watched             int                    // jobs planned for and not forgotten
+	// rowsWait says rows of the batch wait for a slot of ours (the
+	// account's limit or --concurrency holds them): set before each plan.
+	rowsWait bool
 }
 
 // withDefaults fills in the zero values.
@@ -88,8 +98,9 @@ type jobWatch struct {
 	// handedSlot is when a job of ours finished while this one was first
 	// in line: it took that slot then, as far as the policy can tell.
 	handedSlot time.Time
-	looks      int // looks so far
-	late       int // looks at or after the expected finish that found it unfinished
+	looks      int  // looks so far
+	late       int  // looks at or after the expected finish that found it unfinished
+	counted    bool // in schedule.watched
 	// lastUnfinished is the last look that found it queued or running: it
 	// finished after that.
 	lastUnfinished time.Time
@@ -219,6 +230,10 @@ func (s *schedule) queueWait(pos int) time.Duration {
 // probe role, so a woken poller may plan again.
 func (s *schedule) plan(w *jobWatch, now time.Time) look {
 	var l look
+	if !w.counted {
+		w.counted = true
+		s.watched++
+	}
 	if s.probe == w && w.queuePos >= 0 {
 		s.probe = nil // a queued job finishes late: let a running one probe
 	}
@@ -263,7 +278,21 @@ func (s *schedule) plan(w *jobWatch, now time.Time) look {
 		return l
 	}
 	start, _ := w.started()
-	l.useResult = true
+	l = s.planDue(w, start, last)
+	if s.slotBound() {
+		// Rows wait for a slot: looks in between, never later.
+		if b := s.planBound(start, last); b.at.Before(l.at) {
+			return b
+		}
+	}
+	return l
+}
+
+// planDue decides the next look at w, a running job that started at
+// start and was last looked at (or submitted) at last: once when it is
+// due, then short steps that grow slowly.
+func (s *schedule) planDue(w *jobWatch, start, last time.Time) look {
+	l := look{useResult: true}
 	early := s.spread / 2
 	if !w.lastQueuedAt.IsZero() {
 		early = 0 // its start is already an early estimate
@@ -344,6 +373,7 @@ func (s *schedule) learn(d time.Duration) (planAgain bool) {
 	if d <= 0 {
 		return false
 	}
+	s.recent[s.samples%recentRuns] = d
 	s.samples++
 	if s.samples == 1 {
 		s.runTime = d
@@ -418,6 +448,10 @@ func (s *schedule) forget(w *jobWatch) (planAgain bool) {
 	}
 	w.seen = ""
 	delete(s.waiting, w)
+	if w.counted {
+		w.counted = false
+		s.watched--
+	}
 	if s.probe == w {
 		s.probe = nil
 		if s.samples == 0 {
@@ -433,6 +467,9 @@ func (s *schedule) forget(w *jobWatch) (planAgain bool) {
 // as its timer, so that what one job teaches reaches the others at once.
 type pollPolicy struct {
 	now func() time.Time
+	// rowsWait, if set, reports whether rows wait for a slot (jobSlots);
+	// it is read without p.mu's partner locks held, so it must not lock.
+	rowsWait func() bool
 
 	mu sync.Mutex
 	*schedule
@@ -448,9 +485,24 @@ func newPollPolicy(cfg PollConfig, now func() time.Time) *pollPolicy {
 func (p *pollPolicy) plan(w *jobWatch) look {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.schedule.rowsWait = p.rowsWait != nil && p.rowsWait()
 	l := p.schedule.plan(w, p.now())
 	l.wake = p.wake
 	return l
+}
+
+// rowsWaiting wakes every poller to plan again if the last plan saw no
+// row waiting for a slot: one began to, so finishes are worth noticing
+// sooner. While rows keep waiting (a row takes each freed slot and the
+// next one waits at once) the plans already say so, and waking every
+// poller at each finish would cost a run of thousands of jobs dearly.
+// Nor are they woken while no run time is learned: the looks that
+// notice finishes sooner need one, and a poller woken then whose job was
+// never looked at looks at once, as a resumed job would.
+func (p *pollPolicy) rowsWaiting() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.wakeIf(!p.schedule.rowsWait && p.schedule.samples > 0)
 }
 
 // observe records what a look at w saw at at.

@@ -215,3 +215,42 @@ func TestWhileNothingIsLearnedOnlyTheProbeLooksOften(t *testing.T) {
 	assert.True(t, l.useResult)
 	assert.Equal(t, other.submittedAt.Add(5*time.Second), l.at)
 }
+
+// TestARowWaitingWakesThePollers: when a row begins to wait for a slot,
+// the sleeping pollers plan again, and then plan as slot-bound.
+func TestARowWaitingWakesThePollers(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	p := newPollPolicy(PollConfig{}, func() time.Time { return now })
+	wait := false
+	p.rowsWait = func() bool { return wait }
+	w := &jobWatch{submittedAt: now, queuePos: -1}
+	probing := p.plan(w)
+	p.rowsWaiting()
+	select {
+	case <-probing.wake:
+		t.Fatal("no wake while nothing is learned: the looks it would bring need a run time")
+	default:
+	}
+	p.learn(10 * time.Second)
+	frugal := p.plan(w)
+	assert.Equal(t, now.Add(10*time.Second), frugal.at, "nothing waits: one look when it is due")
+
+	wait = true
+	p.rowsWaiting()
+	select {
+	case <-frugal.wake:
+	default:
+		t.Fatal("the pollers are woken to plan again")
+	}
+	bound := p.plan(w)
+	assert.True(t, bound.at.Before(frugal.at), "a row waits: looked at sooner")
+
+	// The next row waits as soon as one took a freed slot: the plans
+	// already say rows wait, so the pollers sleep on.
+	p.rowsWaiting()
+	select {
+	case <-bound.wake:
+		t.Fatal("no wake while the plans already saw rows waiting")
+	default:
+	}
+}

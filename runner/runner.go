@@ -263,6 +263,8 @@ func newRun(r *Runner) *run {
 	}
 	ru.api = gatedAPI{API: r.client, r: ru} // --deadline and --max-submits (operator.go)
 	ru.slots = newJobSlots(r.cfg.Concurrency, &ru.stats.accountJobs, r.log)
+	// Rows waiting for a slot make a finish noticed sooner worth calls.
+	ru.slots.onWait, ru.poll.rowsWait = ru.poll.rowsWaiting, ru.slots.rowsWait
 	files := *r.dl
 	files.dirSync = newDirSyncer(func() error { return r.cfg.FS.SyncDir(r.cfg.OutDir) })
 	ru.files = &files

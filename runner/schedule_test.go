@@ -181,3 +181,91 @@ func TestScheduleForgets(t *testing.T) {
 		})
 	}
 }
+
+// TestScheduleLooksWhenSlotBound: while rows wait for a slot and none of
+// our jobs waits in the API's queue, a running job is looked at across
+// the window its finish is expected in, more often towards its end; else
+// the schedule stays as frugal as TestScheduleLooks says.
+func TestScheduleLooksWhenSlotBound(t *testing.T) {
+	t.Parallel()
+	t0 := time.Unix(1_800_000_000, 0)
+	// Learned from many jobs: 10 s ± 2 s (mean deviation), the last 16
+	// from 6.5 s to 13.5 s, so the window is 6 s to 14 s after the start.
+	learned := func(s *schedule, w *jobWatch) {
+		s.samples, s.runTime, s.spread, s.rowsWait = 100, 10*time.Second, 2*time.Second, true
+		for i := range s.recent {
+			s.recent[i] = 6500*time.Millisecond + time.Duration(i)*7*time.Second/15
+		}
+	}
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	cases := []struct {
+		name  string
+		setup func(s *schedule, w *jobWatch) // w was submitted at t0
+		want  look
+	}{
+		{name: "the first look: √(0.25 s × the 8 s window) into it",
+			setup: learned, want: look{at: t0.Add(ms(6000 + 1414)), useResult: true}},
+		{name: "near the window's end the gaps shrink: √(0.25 s × 0.7 s)",
+			setup: func(s *schedule, w *jobWatch) { learned(s, w); w.looks, w.lastLook = 5, t0.Add(ms(13300)) },
+			want:  look{at: t0.Add(ms(13300 + 418)), useResult: true}},
+		{name: "past the window: the gap it would end with, √(0.25 s × the 4 s half-width), late",
+			setup: func(s *schedule, w *jobWatch) { learned(s, w); w.looks, w.lastLook = 7, t0.Add(14*time.Second) },
+			want:  look{at: t0.Add(ms(15000)), useResult: true, late: true}},
+		{name: "2 s past the window: √(0.25 s × (4 s + 2 s))",
+			setup: func(s *schedule, w *jobWatch) {
+				learned(s, w)
+				w.looks, w.lastLook, w.late = 9, t0.Add(16*time.Second), 2
+			},
+			want: look{at: t0.Add(ms(16000 + 1225)), useResult: true, late: true}},
+		{name: "the call budget bounds the gaps: 3 jobs at three quarters of 5 calls/s",
+			setup: func(s *schedule, w *jobWatch) {
+				learned(s, w)
+				s.cfg.Rate, s.watched, w.looks, w.lastLook = 5, 2, 5, t0.Add(ms(13300))
+			},
+			want: look{at: t0.Add(ms(13300 + 800)), useResult: true}},
+		{name: "never later than the frugal look: the budget of 1 call/s would wait 4 s",
+			setup: func(s *schedule, w *jobWatch) { learned(s, w); s.cfg.Rate, s.watched = 1, 2 },
+			want:  look{at: t0.Add(9 * time.Second), useResult: true}},
+		{name: "the window is what the last 16 run times spanned, whatever the mean says",
+			setup: func(s *schedule, w *jobWatch) {
+				learned(s, w)
+				for i := range s.recent {
+					s.recent[i] = 6500*time.Millisecond + time.Duration(i)*3*time.Second/15
+				}
+			},
+			// 6.5 s to 9.5 s, widened each way by a fortieth of the run
+			// time (more than a fourteenth of 3 s): √(0.25 s × 3.5 s)
+			want: look{at: t0.Add(ms(6250 + 935)), useResult: true}},
+		{name: "fewer than 16 learned: one run time, its neighbours are guessed within a quarter of it",
+			setup: func(s *schedule, w *jobWatch) { learned(s, w); s.samples, s.spread = 1, 0 },
+			// window 7.5 s to 12.5 s: √(0.25 s × 5 s)
+			want: look{at: t0.Add(ms(7500 + 1118)), useResult: true}},
+		{name: "a young average's spread is scaled up: two samples weigh a fifth",
+			setup: func(s *schedule, w *jobWatch) { learned(s, w); s.samples, s.spread = 2, 400*time.Millisecond },
+			// corrected to 2 s: the 6 s to 14 s window again
+			want: look{at: t0.Add(ms(6000 + 1414)), useResult: true}},
+		{name: "a job of ours waits in the API's queue: a freed slot is used anyway, frugal as ever",
+			setup: func(s *schedule, w *jobWatch) { learned(s, w); s.waiting[&jobWatch{}] = struct{}{} },
+			want:  look{at: t0.Add(9 * time.Second), useResult: true}},
+		{name: "nothing waits: frugal as ever",
+			setup: func(s *schedule, w *jobWatch) { learned(s, w); s.rowsWait = false },
+			want:  look{at: t0.Add(9 * time.Second), useResult: true}},
+		{name: "nothing learned: the probe looks every eighth of its age, as ever",
+			setup: func(s *schedule, w *jobWatch) {
+				s.rowsWait, s.probe, w.looks, w.lastLook = true, w, 3, t0.Add(16*time.Second)
+			},
+			want: look{at: t0.Add(18 * time.Second)}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := newSchedule(PollConfig{}, t0)
+			w := &jobWatch{submittedAt: t0, queuePos: -1}
+			tc.setup(s, w)
+			got := s.plan(w, t0)
+			assert.WithinDuration(t, tc.want.at, got.at, time.Millisecond)
+			got.at = tc.want.at
+			assert.Equal(t, tc.want, got)
+		})
+	}
+}

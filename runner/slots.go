@@ -44,6 +44,13 @@ type jobSlots struct {
 	used    int           // slots taken: jobs on the API and submits on their way
 	placed  int           // of those, the jobs known to be on the account
 	changed chan struct{} // closed and replaced when a slot may have come free
+
+	// waiters counts the takes waiting for a slot: rows the limit holds.
+	// It is atomic so that the poll policy can read it under its own lock.
+	waiters atomic.Int64
+	// onWait, if set, is called (with no lock held) when a take begins to
+	// wait while none did.
+	onWait func()
 }
 
 // accountLimit learns how many jobs at once the account takes (see
@@ -156,6 +163,12 @@ func (s *jobSlots) acquire(ctx context.Context) (*slot, error) {
 // take waits for a slot until ctx ends or, if giveUp is not nil, until it
 // fires: then it takes one anyway, above the limit.
 func (s *jobSlots) take(ctx context.Context, giveUp <-chan time.Time) error {
+	waiting := false
+	defer func() {
+		if waiting {
+			s.waiters.Add(-1)
+		}
+	}()
 	for {
 		s.mu.Lock()
 		if s.used < s.account.limit {
@@ -165,6 +178,12 @@ func (s *jobSlots) take(ctx context.Context, giveUp <-chan time.Time) error {
 		}
 		ch := s.changed
 		s.mu.Unlock()
+		if !waiting {
+			waiting = true
+			if s.waiters.Add(1) == 1 && s.onWait != nil {
+				s.onWait()
+			}
+		}
 		select {
 		case <-ch:
 		case <-giveUp:
@@ -177,6 +196,9 @@ func (s *jobSlots) take(ctx context.Context, giveUp <-chan time.Time) error {
 		}
 	}
 }
+
+// rowsWait reports whether a take waits for a slot.
+func (s *jobSlots) rowsWait() bool { return s.waiters.Load() > 0 }
 
 // signal wakes every waiter to look again. s.mu must be held.
 func (s *jobSlots) signal() {

@@ -310,3 +310,29 @@ func TestAccountLimitAccepts(t *testing.T) {
 		})
 	}
 }
+
+// TestSlotsSayWhenRowsWait: a row waiting for a slot is what makes a
+// finish worth noticing sooner; the poll policy is woken when one begins
+// to wait and reads whether any still does.
+func TestSlotsSayWhenRowsWait(t *testing.T) {
+	t.Parallel()
+	s, _ := newTestSlots(1)
+	began := make(chan struct{}, 4)
+	s.onWait = func() { began <- struct{}{} }
+	held := onAccount(t, s, 1)
+	assert.False(t, s.rowsWait(), "a slot taken at once is no wait")
+
+	got := make(chan *slot)
+	go func() {
+		sl, err := s.acquire(t.Context())
+		assert.NoError(t, err)
+		got <- sl
+	}()
+	<-began
+	assert.True(t, s.rowsWait(), "a row waits for the one slot")
+	held[0].release()
+	sl := <-got
+	assert.False(t, s.rowsWait(), "it took the slot freed")
+	sl.release()
+	assert.Empty(t, began, "one wait, one wake")
+}

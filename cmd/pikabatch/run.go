@@ -593,7 +593,7 @@ func (b *batch) newRunner(client runner.API, st runner.Checkpoint, fileTransport
 		DeadlineGrace:       runnerGrace(o.deadlineGrace),
 		MaxSubmits:          o.maxSubmits,
 		ExpectRows:          b.shardRows,
-		Poll:                o.poll,
+		Poll:                pollWithRate(o.poll, o.rps),
 		Download:            runner.DownloadConfig{MaxBytes: o.maxFileSize, IdleTimeout: o.dlIdleTimeout},
 		Hooks:               o.hooks,
 		IndexName:           b.spec.IndexName("jsonl"),
@@ -649,6 +649,13 @@ func (b *batch) notify(ctx context.Context, sum runner.Summary, calls api.Calls,
 		p.Error = runErr.Error()
 	}
 	notify(ctx, b.o.notifyURL, p, b.log)
+}
+
+// pollWithRate gives the poll policy the run's call budget: what it may
+// spend noticing finishes sooner while rows wait for a slot.
+func pollWithRate(p runner.PollConfig, rps float64) runner.PollConfig {
+	p.Rate = rps
+	return p
 }
 
 // minRPS is the slowest --rps taken: one call every 100 s. Below it a run

@@ -46,6 +46,7 @@ func newSimCmd(stdout io.Writer) *cobra.Command {
 	fs.IntVar(&o.queueMS, "queue-ms", 0, "extra `ms` each job waits in queue")
 	fs.IntVar(&o.runMS, "run-ms", int(sim.DefaultRunTime.Milliseconds()), "`ms` a 5-second clip renders (10-second clips take twice as long; 0 = at once)")
 	fs.Float64Var(&o.cfg.RunJitter, "jitter", 0, "± fraction of random jitter in render time")
+	fs.BoolVar(&o.cfg.JitterByInput, "jitter-by-input", false, "draw each job's jitter from a hash of its input: a row takes the same time whoever submits it")
 	fs.IntVar(&o.cfg.VideoSize, "video-size", sim.DefaultVideoSize, "`bytes` per result video")
 	fs.IntVar(&o.cfg.MaxConcurrentSubmits, "max-jobs", 0, "account limit on jobs queued+running (429 above it; 0 = none)")
 	fs.Float64Var(&o.cfg.RateLimit, "rate-limit", 0, "requests/s above which the API answers 429 (0 = none)")

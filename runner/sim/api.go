@@ -78,6 +78,9 @@ func (s *Server) apiRoutes() http.Handler {
 	mux.HandleFunc("GET /_sim/counters", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, s.Counters())
 	})
+	mux.HandleFunc("GET /_sim/jobs", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, s.Jobs())
+	})
 	mux.HandleFunc("GET /_sim/balance", s.handleGetBalance)
 	mux.HandleFunc("POST /_sim/balance", s.handleSetBalance)
 	mux.HandleFunc("POST /_sim/requests/{id}/expire", s.handleGone(s.Expire))

@@ -138,6 +138,11 @@ type Config struct {
 	RunTime time.Duration
 	// RunJitter varies each job's run time by a random ±fraction in [0, 1].
 	RunJitter float64
+	// JitterByInput draws each job's RunJitter from a hash of its input
+	// instead of Seed's stream: a row runs the same time whoever submits
+	// it and in whatever order, so that clients compared on one batch get
+	// the same work.
+	JitterByInput bool
 	// VideoSize is the size in bytes of each result video, at least
 	// MinVideoSize. Default DefaultVideoSize.
 	VideoSize int

@@ -82,7 +82,7 @@
 //
 // Counters reports what the simulator saw (also as JSON at GET
 // /_sim/counters on the API handler, without auth), Jobs lists every job with
-// its timeline, and Video returns the exact bytes served for an output so
+// its timeline (also at GET /_sim/jobs), and Video returns the exact bytes served for an output so
 // tests can check downloads byte for byte.
 //
 // Start runs both handlers on loopback listeners for the CLI and end-to-end

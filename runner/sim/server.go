@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"hash/fnv"
 	"io"
 	mrand "math/rand/v2"
 	"net"
@@ -487,7 +488,11 @@ func (s *Server) newJob(now time.Time, input []byte, duration int, price int64) 
 	}
 	r, f := s.jobRand, s.cfg.Faults
 	if s.cfg.RunJitter > 0 {
-		run = time.Duration(float64(run) * (1 + s.cfg.RunJitter*(2*r.Float64()-1)))
+		u := r.Float64()
+		if s.cfg.JitterByInput {
+			u = inputFraction(input)
+		}
+		run = time.Duration(float64(run) * (1 + s.cfg.RunJitter*(2*u-1)))
 	}
 	j.runTime = max(run, 0)
 	if f.RateFail > 0 && r.Float64() < f.RateFail {
@@ -513,6 +518,14 @@ func (s *Server) newJob(now time.Time, input []byte, duration int, price int64) 
 		s.seen[string(input)] = struct{}{}
 	}
 	return j
+}
+
+// inputFraction maps an input to a fraction in [0, 1), the same for the
+// same input (Config.JitterByInput).
+func inputFraction(input []byte) float64 {
+	h := fnv.New64a()
+	_, _ = h.Write(input)
+	return float64(h.Sum64()>>11) / (1 << 53)
 }
 
 // authorized reports whether r carries the bearer token.

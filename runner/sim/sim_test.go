@@ -178,6 +178,37 @@ func TestTimelineIsLazyAndExact(t *testing.T) {
 		}
 		assert.Greater(t, len(seen), 40, "run times vary")
 	})
+
+	t.Run("jitter by input", func(t *testing.T) {
+		t.Parallel()
+		// Two accounts with different seeds, the rows submitted in
+		// opposite orders: each row runs the same time on both.
+		runs := func(seed int64, order []int) map[string]time.Duration {
+			e := setup(t, sim.Config{Slots: 100, RunTime: 10 * time.Second, RunJitter: 0.5, JitterByInput: true, Seed: seed})
+			for _, i := range order {
+				e.submit(input(i))
+			}
+			e.clock.Advance(time.Minute)
+			got := map[string]time.Duration{}
+			for _, j := range e.srv.Jobs() {
+				got[string(j.Input)] = j.FinishedAt.Sub(j.StartedAt)
+			}
+			return got
+		}
+		var up, down []int
+		for i := range 40 {
+			up, down = append(up, i), append([]int{i}, down...)
+		}
+		a, b := runs(1, up), runs(2, down)
+		assert.Equal(t, a, b)
+		seen := map[time.Duration]bool{}
+		for _, d := range a {
+			assert.GreaterOrEqual(t, d, 5*time.Second)
+			assert.LessOrEqual(t, d, 15*time.Second)
+			seen[d] = true
+		}
+		assert.Greater(t, len(seen), 30, "run times still vary")
+	})
 }
 
 func TestAuth(t *testing.T) {
@@ -967,4 +998,22 @@ func TestStartUnspecifiedHost(t *testing.T) {
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(&res))
 	resp.Body.Close()
 	assert.True(t, strings.HasPrefix(res.Output.Video, filesURL+"/files/"), res.Output.Video)
+}
+
+// TestJobsOverHTTP: a simulator in another process shows its jobs'
+// timelines, as Jobs does, so that a bench can read its clock.
+func TestJobsOverHTTP(t *testing.T) {
+	t.Parallel()
+	e := setup(t, sim.Config{})
+	id := e.submit(input(1))
+	e.clock.Advance(time.Minute)
+	resp, err := e.client.Get(e.api.URL + "/_sim/jobs")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	var got []sim.JobInfo
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&got))
+	require.Len(t, got, 1)
+	assert.Equal(t, id, got[0].RequestID)
+	assert.Equal(t, e.job(id).FinishedAt.UTC(), got[0].FinishedAt.UTC())
 }

@@ -28,6 +28,7 @@ func scenarios() []scenario {
 		slotsScenario(slotsSpec{name: "jitter", rows: 160, runTime: 2 * time.Second, jitter: 0.2}),
 		slotsScenario(slotsSpec{name: "slots-rps", rows: 64, runTime: 4 * time.Second, defaultRate: true}),
 		queueScenario(),
+		slotboundScenario(),
 		accountScenario(),
 		rateScenario(20),
 		rateScenario(100),
