@@ -73,7 +73,7 @@ func JournalBatch(statePath string) (string, error) {
 	defer f.Close()
 	br := bufio.NewReaderSize(f, 64<<10)
 	for {
-		line, long, err := readLine(br, maxJournalLine)
+		line, long, err := ReadLine(br, maxJournalLine)
 		var e JournalEntry
 		if !long && json.Unmarshal(line, &e) == nil && e.Key != "" {
 			return e.Batch, nil

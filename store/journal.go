@@ -142,7 +142,7 @@ func readJournal(path, batch string) (entries []JournalEntry, bad []*JournalLine
 	defer f.Close()
 	br := bufio.NewReaderSize(f, 64<<10)
 	for n := 1; ; n++ {
-		line, long, err := readLine(br, maxJournalLine)
+		line, long, err := ReadLine(br, maxJournalLine)
 		if errors.Is(err, io.EOF) && len(line) == 0 && !long {
 			return entries, bad, nil
 		}
@@ -169,10 +169,12 @@ func readJournal(path, batch string) (entries []JournalEntry, bad []*JournalLine
 	}
 }
 
-// readLine reads one line from br without its line feed, holding at most
+// ReadLine reads one line from br without its line feed, holding at most
 // limit bytes of it: long reports a longer line, whose rest is read and
-// dropped. err is io.EOF for a last line without a line feed.
-func readLine(br *bufio.Reader, limit int) (line []byte, long bool, err error) {
+// dropped. err is io.EOF at the end, with the last line if it has no line
+// feed. The journal and the results index are read with it, so that one
+// overlong line is refused alone instead of ending the read.
+func ReadLine(br *bufio.Reader, limit int) (line []byte, long bool, err error) {
 	for {
 		chunk, err := br.ReadSlice('\n')
 		if !long {

@@ -147,7 +147,7 @@ func scan(r io.Reader, limit int, fn func(line int, e Entry) error) error {
 	br := bufio.NewReaderSize(r, 64<<10)
 	var long []int
 	for line := 1; ; line++ {
-		b, isLong, err := readLine(br, limit)
+		b, isLong, err := store.ReadLine(br, limit)
 		if err != nil && !errors.Is(err, io.EOF) {
 			return err
 		}
@@ -170,32 +170,6 @@ func scan(r io.Reader, limit int, fn func(line int, e Entry) error) error {
 		return &LongLinesError{Lines: long}
 	}
 	return nil
-}
-
-// readLine reads one line from br without its line feed, holding at most
-// limit bytes of it: long reports a longer line, whose rest is read and
-// dropped. err is io.EOF at the end, with the last line if it has no line
-// feed.
-func readLine(br *bufio.Reader, limit int) (line []byte, long bool, err error) {
-	for {
-		chunk, err := br.ReadSlice('\n')
-		if !long {
-			if len(line)+len(chunk) > limit+1 {
-				long, line = true, nil
-			} else {
-				line = append(line, chunk...)
-			}
-		}
-		switch {
-		case errors.Is(err, bufio.ErrBufferFull):
-			continue
-		case err != nil:
-			return line, long, err
-		case long:
-			return nil, true, nil
-		}
-		return line[:len(line)-1], false, nil
-	}
 }
 
 // LineError is a problem with one line of an index.
