@@ -14,8 +14,8 @@ import (
 	"github.com/pikabatch/pikabatch/manifest"
 )
 
-// TestReaderBounds: a row the API would refuse (issue 14 item 8: a 2–10 MB
-// negativePrompt drew a 413 that stopped every submit) is refused here, with
+// TestReaderBounds: a row the API would refuse (a 2–10 MB negativePrompt
+// drew a 413 that stopped every submit) is refused here, with
 // every problem of the row named by line and field at once.
 func TestReaderBounds(t *testing.T) {
 	t.Parallel()
@@ -177,8 +177,8 @@ func TestHugeRowIsOneErrorInBoundedMemory(t *testing.T) {
 	}
 }
 
-// TestImageMustBeHTTPS: the API fetches images over https only (issue 9
-// point 5); http is for rehearsals against a loopback host.
+// TestImageMustBeHTTPS: the API fetches images over https only; http is
+// for rehearsals against a loopback host.
 func TestImageMustBeHTTPS(t *testing.T) {
 	t.Parallel()
 	good := []string{
@@ -251,7 +251,8 @@ func TestRedactURL(t *testing.T) {
 }
 
 // TestMessagesNeutraliseControls: manifest text reaches a terminal through
-// error messages (issue 14 item 16); control characters in it are escaped.
+// error messages; control characters in it are escaped, so that it cannot
+// drive the terminal.
 func TestMessagesNeutraliseControls(t *testing.T) {
 	t.Parallel()
 	esc := "\x1b[2J\x1b]0;pwned\x07\u009b31m\u202e"

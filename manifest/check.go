@@ -175,7 +175,7 @@ func (c *checker) parseInput(raw *rawRow, addErr func(slot int, err error)) (Inp
 		c.checkLibrary(raw, in, addErr)
 	}
 	// Each field may be within its bound and the body still too large,
-	// through escaping: the API would answer 413 (issue 14 item 8).
+	// through escaping: the API would answer 413, which stops every submit.
 	if problems == 0 && !anyBad {
 		if n := in.bodyLen(); n > MaxBodyBytes {
 			addErr(slotRow, problemf(ErrTooLong, "the request body would be %d bytes of JSON; the limit is %d (%s)", n, MaxBodyBytes, s.shortenHint()))

@@ -82,16 +82,18 @@ var brokenCorpus = map[string]corpusWant{
 	"bad-jsonl-resolution-720P.jsonl": {2, "resolution", manifest.ErrInvalidEnum},
 	"bad-jsonl-duplicate-ids.jsonl":   {2, "id", manifest.ErrDuplicateID},
 	"bad-jsonl-unsafe-id.jsonl":       {2, "id", manifest.ErrUnsafeID},
-	// Issue 14 item 8: bounds on every text field (the body's size is
-	// checked by TestReaderBounds, multi-MB rows in cmd's corpus test).
+	// Bounds on every text field, since the API's 413 for a large body
+	// stops every submit (the body's size is checked by TestReaderBounds,
+	// multi-MB rows in cmd's corpus test).
 	"bad-negative-prompt-2001-chars.csv":         {3, "negativePrompt", manifest.ErrTooLong},
 	"bad-jsonl-negative-prompt-2001-chars.jsonl": {2, "negative_prompt", manifest.ErrTooLong},
 	"bad-image-url-8001-bytes.csv":               {3, "image", manifest.ErrTooLong},
-	// Issue 9 point 5 and issue 14 item 15: https only, no credentials.
+	// https only (the API fetches images over https), and no credentials,
+	// which logs and exports would otherwise show.
 	"bad-image-http.csv":         {3, "image", manifest.ErrInvalidURL},
 	"bad-jsonl-image-http.jsonl": {2, "image", manifest.ErrInvalidURL},
 	"bad-image-userinfo.csv":     {3, "image", manifest.ErrInvalidURL},
-	// Issue 14 item 16: names holding terminal escapes are printed escaped.
+	// Names holding terminal escapes are printed escaped.
 	"bad-header-escape.csv":      {1, `\x1b[2Jevil`, manifest.ErrUnknownColumn},
 	"bad-jsonl-key-escape.jsonl": {2, `\x1b]0;pwned\a`, manifest.ErrUnknownColumn},
 	// Numbers are read in JSON's syntax only, as the API will read them.

@@ -27,8 +27,8 @@ const (
 	MaxPromptRunes = 2000
 	// MaxNegativePromptRunes is the longest negativePrompt, in characters.
 	// The documentation gives no bound, but the API refuses a large body
-	// with a 413 that stops every submit (issue 14 item 8: a 2 MB
-	// negativePrompt). The bound of its sibling promptText is the one the
+	// with a 413 that stops every submit (a 2 MB negativePrompt draws
+	// one). The bound of its sibling promptText is the one the
 	// model documents for text; a list of things to avoid needs no more.
 	MaxNegativePromptRunes = 2000
 	// MaxImageURLBytes is the longest image URL. The API fetches the image

@@ -124,7 +124,7 @@ func TestRowLimit(t *testing.T) {
 
 	t.Run("JSONL lines of several MB are one error each by default", func(t *testing.T) {
 		// They were accepted once, and the API's 413 stopped every
-		// submit (issue 14 item 8).
+		// submit.
 		t.Parallel()
 		long := strings.Repeat("x", 5<<20)
 		first := `{"image":"` + testImage + `","promptText":"` + long + `"}`

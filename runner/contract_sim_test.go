@@ -17,8 +17,8 @@ import (
 	"github.com/pikabatch/pikabatch/store"
 )
 
-// The documented contract end to end, against the simulator speaking it
-// (issue #9): the fakes in contract_test.go pin each decision, these show
+// The documented contract end to end, against the simulator speaking it:
+// the fakes in contract_test.go pin each decision, these show
 // the same decisions with real answers on the wire.
 
 // TestSimBalanceRunsOutThenIsToppedUp: the account pays for 8 jobs. The

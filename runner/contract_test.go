@@ -22,7 +22,7 @@ import (
 	"github.com/pikabatch/pikabatch/store"
 )
 
-// The runner's side of the API's error_codes (issue #9, point 2), each
+// The runner's side of the API's documented error_codes, each
 // with a fake API that answers the sentinel the client maps the code to.
 
 func TestUnknownModelStopsBeforeASecondSubmit(t *testing.T) {
@@ -118,7 +118,7 @@ func TestPermissionDeniedFailsThatJobOnly(t *testing.T) {
 	assert.Contains(t, failed[0].LastError, "another account", "the API's message is kept")
 }
 
-// Issue #14 item 7: one bad job no longer stops the batch.
+// One bad job fails alone: it does not stop the batch.
 
 func TestARedirectedResultFailsThatJobOnly(t *testing.T) {
 	t.Parallel()
@@ -195,7 +195,8 @@ func TestAJobWhoseStatusKeepsFailingIsLeftInFlight(t *testing.T) {
 	assert.Equal(t, 1, sum.Downloaded)
 }
 
-// Issue #9: unknown status words mean "still running".
+// Status words the docs do not list mean "still running": the job is
+// still there and may still finish.
 
 func TestUnknownStatusWordsKeepTheJobRunning(t *testing.T) {
 	t.Parallel()
@@ -236,7 +237,7 @@ func (e *env) assertFakeDone(n int) {
 	}
 }
 
-// Issue #14, "exit codes and messages": the summary agrees with the store.
+// The summary agrees with the store.
 
 func TestSummaryCountsTheJobThatStoppedTheRunAsInFlight(t *testing.T) {
 	t.Parallel()

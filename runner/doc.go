@@ -64,6 +64,18 @@
 // every job and answers 502 makes each row cost two jobs and render
 // nothing, and nothing else fails, so the outage clock never ran.
 //
+// The policy for one row: its job is recorded "submitting", durably, at
+// the send gate, before the request leaves. A lost answer, or a run that
+// dies before it hears one, leaves the row "uncertain": the API has no
+// idempotency key, so nothing tells a job it created from one it never
+// saw. An uncertain row is re-sent at most Config.MaxResends times
+// (--max-resends, default 1), each re-send counted and reported as a
+// possible duplicate charge; with Config.HoldUncertain (--hold-uncertain),
+// or once its re-sends are spent, it is held: left uncertain, not sent
+// again, and counted in the summary and status. Re-sending by default
+// trades a possible duplicate charge for a batch that finishes; holding
+// trades it back.
+//
 // The run watches its submits' answers in the order they come, whatever
 // worker sent them (answerWatch). "Lost answers in a row" counted across
 // workers means nothing: with 32 workers, answers sent at once come back

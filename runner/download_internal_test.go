@@ -39,8 +39,7 @@ func (a noAPI) Cancel(context.Context, string) error {
 
 // TestDownloadCollectsATimedOutJob: a job past --job-timeout that the API
 // later completes is paid for; whatever state the poller left it in, a
-// download of its outputs records it done (issue #14, item 13's last
-// point, download side).
+// download of its outputs records it done.
 func TestDownloadCollectsATimedOutJob(t *testing.T) {
 	t.Parallel()
 	video := []byte("a late but paid render")

@@ -23,7 +23,8 @@ import (
 	"github.com/pikabatch/pikabatch/store"
 )
 
-// Each test here injects one fault of issue #3 (or all of them) and asserts
+// Each test here injects one fault a careful client must survive (the
+// simulator's Faults, or all of them) and asserts
 // what the user finds afterwards: the store, the files and the summary.
 
 // wrapped is a setup whose API and storage host sit behind test middleware.
@@ -300,7 +301,8 @@ func TestServerErrorsAndDropsOnEveryEndpoint(t *testing.T) {
 		files.ServeHTTP(w, r)
 	})))
 
-	// A dropped or 5xx submit is uncertain (issue 9): re-sent under the
+	// A dropped or 5xx submit is uncertain (a gateway may have given up
+	// after the API created the job): re-sent under the
 	// default policy, more than once if its re-send fails too; about one
 	// submit in four does, so eight re-sends keep "held" vanishingly rare.
 	sum, _, err := e.runClient(t.Context(), nil, func(c *runner.Config) { c.MaxResends = 8 })
@@ -318,7 +320,7 @@ func TestServerErrorsAndDropsOnEveryEndpoint(t *testing.T) {
 	assert.EqualValues(t, rows, c.Submits, "a dropped or failed submit creates no job")
 	assert.Zero(t, c.DuplicateSubmits)
 	// A 5xx on submit may come from a gateway that gave up after the job
-	// was created: uncertain, like a dropped connection (issue 9).
+	// was created: uncertain, like a dropped connection.
 	assert.Equal(t, seen.get("submit drop")+seen.get("submit 5xx"), sum.Uncertain, "each dropped or 5xx submit is counted as uncertain")
 	assert.Equal(t, sum.Uncertain, sum.Resent)
 }

@@ -109,8 +109,9 @@ func (r *run) onAPI(ctx context.Context, job store.Job, act action, sl *slot) (s
 	return r.pollUntilDone(ctx, job)
 }
 
-// resolveUncertain applies the uncertain-submit policy of DESIGN.md: re-send
-// once and count it, or hold the row when asked to.
+// resolveUncertain applies the uncertain-submit policy (see the package
+// doc, "Submits whose answers are lost"): re-send up to MaxResends times
+// and count each, or hold the row when asked to.
 func (r *run) resolveUncertain(ctx context.Context, job store.Job, sl *slot) (store.Job, error) {
 	if job.State == store.StateSubmitting {
 		// A run died between recording "submitting" and learning the outcome.

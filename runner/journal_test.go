@@ -65,7 +65,7 @@ func (f *fullStore) Update(ctx context.Context, key string, fn func(*store.Job) 
 	return f.Store.Update(ctx, key, fn)
 }
 
-// TestRequestIDsSurviveAFullStateVolume: issue 14 — with the state on a
+// TestRequestIDsSurviveAFullStateVolume: with the state on a
 // full volume, jobs the API had created stayed `submitting`, their request
 // IDs were never logged, the next run paid for them again, and the run
 // exited 1. Now each such ID is logged and journaled, submits stop at once,

@@ -49,7 +49,7 @@ func setupLimits(t *testing.T, deadline, grace time.Duration) (*run, *syncBuffer
 // TestLimitsArmNothingAfterStop: the deadline timer's callback can fire
 // just as the run stops its limits. Once stop has returned, that callback
 // must neither stop submits nor arm the grace timer: either would outlive
-// the run and reach into the next one (issue 10, item 8).
+// the run and reach into the next one.
 func TestLimitsArmNothingAfterStop(t *testing.T) {
 	t.Parallel()
 	r, logs := setupLimits(t, time.Hour, time.Hour)

@@ -27,7 +27,7 @@ import (
 )
 
 // Tests of what a run leaves in its output folder when the folder, the
-// storage host or the keys are hostile (issue #14).
+// storage host or the keys are hostile.
 
 // runAPI runs the manifest once against the simulator, like one
 // `pikabatch run`, with the API client wrapped (when wrap is not nil) so

@@ -72,12 +72,13 @@ type Config struct {
 	// DownloadConcurrency bounds simultaneous downloads. Default 8.
 	DownloadConcurrency int
 
-	// HoldUncertain keeps uncertain submits unsent instead of re-sending them
-	// once (the default policy, see DESIGN.md).
+	// HoldUncertain keeps uncertain submits unsent instead of re-sending
+	// them, which is the default (see the package doc, "Submits whose
+	// answers are lost").
 	HoldUncertain bool
 	// MaxResends is how many times one row's submit may be re-sent after its
-	// outcome was lost. Default 1, as DESIGN.md's policy says; each re-send is
-	// counted and reported as a possible duplicate charge.
+	// outcome was lost. Default 1, as the package doc's policy says; each
+	// re-send is counted and reported as a possible duplicate charge.
 	MaxResends int
 	// RetryFailed sends failed, timed-out, expired and cancelled rows again.
 	RetryFailed bool
@@ -238,7 +239,7 @@ type run struct {
 	// downloads never idle the account; started (two pools and the
 	// downloads) caps how many may wait, so that a disk slower than the API
 	// slows the submits instead of piling waiting jobs up in memory — a
-	// 20,000-row run at --concurrency 256 held ~90 MB of them (issue #5).
+	// 20,000-row run at --concurrency 256 held ~90 MB of them.
 	started *semaphore.Weighted
 
 	// probe is closed once the run's first submit has its answer; the

@@ -19,7 +19,7 @@ import (
 
 // BenchmarkRun pushes a batch through the whole pipeline (submit, poll,
 // result, download, fsync, record) against a simulator that answers at once,
-// so the runner's own cost is what is measured: issue #5's raw-overhead
+// so the runner's own cost is what is measured: the bench's raw-overhead
 // scenario in one process, for pprof. `pikabatch bench` measures the same
 // with the runner in a process of its own.
 //

@@ -179,7 +179,8 @@ func TestRunSurvivesFaults(t *testing.T) {
 		RateLostResponse: 0.03, RateTruncate: 0.2, RateExpire: 0.1,
 	}})
 	// A row whose re-send is lost too may be re-sent again. A 5xx on submit
-	// is uncertain as well (issue 9), so about one submit in six is: six
+	// is uncertain as well (a gateway may have created the job), so about
+	// one submit in six is: six
 	// re-sends make "held" vanishingly rare, and every row can be asserted done.
 	sum, err := e.runOnce(t.Context(), func(c *runner.Config) { c.MaxResends = 6 })
 	require.NoError(t, err, "summary: %+v", sum)
@@ -384,7 +385,7 @@ func TestJobTimeoutCancelsQueuedJobs(t *testing.T) {
 func TestRunGivesUpAfterAnOutage(t *testing.T) {
 	t.Parallel()
 	// Nothing listens: no submit can have reached the API. (A 5xx would not
-	// do here: on a submit it is uncertain, issue 9.)
+	// do here: on a submit it may have created a job, so it is uncertain.)
 	e := setup(t, 20, sim.Config{})
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)

@@ -18,7 +18,7 @@ import (
 	"github.com/pikabatch/pikabatch/store"
 )
 
-// TestStopEndsSubmitsWaitingForARateToken: issue 14 item 5. With --rps 0.2
+// TestStopEndsSubmitsWaitingForARateToken: with --rps 0.2
 // a SIGTERM did not stop the submits waiting for a rate token: they were
 // sent (and paid for) after the signal. A stop must end every submit that
 // has not gone out, and leave its row pending.
@@ -51,7 +51,7 @@ func TestStopEndsSubmitsWaitingForARateToken(t *testing.T) {
 	assert.Equal(t, 1, withID, "the submit that went out is recorded with its request ID")
 }
 
-// TestGatewayErrorAfterCreateIsUncertain: issue 9 point 3. A gateway that
+// TestGatewayErrorAfterCreateIsUncertain: a gateway that
 // gives up after the API created the job answers 502/504; the client used
 // to retry it, paying again unseen. Now each such submit is uncertain:
 // re-sent once and counted (every duplicate is one the summary owns up
@@ -85,7 +85,7 @@ func TestGatewayErrorAfterCreateIsUncertain(t *testing.T) {
 	})
 }
 
-// TestBodyTooLargeFailsOnlyThatRow: issue 14 item 8. A proxy's 413 for one
+// TestBodyTooLargeFailsOnlyThatRow: a proxy's 413 for one
 // row's oversized body stopped every submit, on every run. It is that
 // row's rejection: the row fails, the others render.
 func TestBodyTooLargeFailsOnlyThatRow(t *testing.T) {

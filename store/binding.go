@@ -13,7 +13,7 @@ import (
 // request ID means something only to the API that issued it, and a row
 // rendered by one model is not done for another. A state file rendered
 // against the simulator once let a run against the real API treat every
-// row as finished (issue 9).
+// row as finished. The package doc's "Binding" says how it is kept.
 
 // Meta keys of the binding.
 const (

@@ -66,7 +66,7 @@ func jobsRootPage(t *testing.T, b []byte, pageSize int) int {
 	return 0
 }
 
-// TestDamagedStateIsRefused: issue 14 — a 0-byte, truncated or bit-flipped
+// TestDamagedStateIsRefused: a 0-byte, truncated or bit-flipped
 // state file was started over (every row paid again) or crashed the
 // process with SIGBUS. Each is now a *DamagedError, for readers and
 // writers alike, and the file is left as it was.

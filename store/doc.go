@@ -36,6 +36,28 @@
 // The "meta" bucket holds small strings about the batch and the schema
 // version; Open refuses a file written with a newer schema.
 //
+// # Job states
+//
+// A row starts pending. Its job is recorded submitting, durably, before
+// its submit is sent, and submitted once the API's answer gives it a
+// request ID; a submit whose answer is lost leaves it uncertain until it
+// is sent again (submitting once more) or held. A submitted job goes
+// through queued and running as the API reports them, to rendered
+// (completed on the API, outputs known) and done (every file on disk under
+// its final name). failed, cancelled, timed_out and expired (the API no
+// longer knows the request ID) end it too; a run asked to retry them sends
+// the row again from submitting. State.IsTerminal, State.HasRequestID and
+// AllStates say which state is which.
+//
+// # Binding
+//
+// A state file belongs to the API origin and the model its jobs were sent
+// to: a request ID means something only to the API that issued it, and a
+// row rendered by one model is not done for another. Bind records both on
+// first use (in the "meta" bucket) and refuses, with a *BindingError and
+// before anything is sent, a command that would use the file with another
+// origin or model.
+//
 // # Damage
 //
 // Open never starts a damaged file over and never crashes on one. Before

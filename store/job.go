@@ -10,7 +10,8 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// State is where a job is in its life; see DESIGN.md for the transitions.
+// State is where a job is in its life. The transitions are in the package
+// doc, "Job states".
 type State string
 
 // The states of a job.

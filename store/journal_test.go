@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestJournalIsAppliedOnOpen: issue 14 — request IDs the state could not
+// TestJournalIsAppliedOnOpen: request IDs the state could not
 // take were lost, and the next run paid for their rows again. Open now
 // records them from the journal before anything plans, then removes it.
 func TestJournalIsAppliedOnOpen(t *testing.T) {

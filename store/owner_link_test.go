@@ -11,7 +11,7 @@ import (
 
 // TestOwnerFileNeverWritesThroughALink: a symbolic link planted at the
 // owner file's temporary name made Open write the owner record into the
-// file it pointed at, outside the folder (issue #14, item 6).
+// file it pointed at, outside the folder.
 func TestOwnerFileNeverWritesThroughALink(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()

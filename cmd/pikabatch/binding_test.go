@@ -10,7 +10,7 @@ import (
 	"github.com/pikabatch/pikabatch/store"
 )
 
-// TestFolderBelongsToItsAPIAndModel: issue 9 — a folder rendered against
+// TestFolderBelongsToItsAPIAndModel: a folder rendered against
 // the simulator was treated as finished by a run against another API, and
 // by a run with another model. Every command that would send API calls for
 // it now refuses first (exit 64), naming both, and the other API hears

@@ -120,7 +120,8 @@ func checkURLs(ctx context.Context, path string, cfg manifest.Config, concurrenc
 		return it, true
 	}
 	err = probe.Run(ctx, c, next, func(it probe.Item[fileInput], res probe.Result) {
-		// Shown, not fetched: without credentials or signatures (issue 14 item 15).
+		// Shown, not fetched: without credentials or signatures, which a
+		// printed report must not leak.
 		res.URL = manifest.RedactURL(res.URL)
 		t.add(it.Data.row.Line, res.OK)
 		emit(urlCheck{Line: it.Data.row.Line, Key: it.Data.row.Key, Field: it.Data.field, Result: res})

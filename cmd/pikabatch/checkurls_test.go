@@ -18,8 +18,8 @@ import (
 )
 
 // TestURLsJSONMatchesWriteJSON: --check-urls --json is written row by row
-// (issue 10 item 7), byte for byte what encoding the whole report at the
-// end would give.
+// (so that a manifest of any size is checked in bounded memory), byte for
+// byte what encoding the whole report at the end would give.
 func TestURLsJSONMatchesWriteJSON(t *testing.T) {
 	t.Parallel()
 	sum := manifest.Summary{Rows: 3, ByResolution: map[string]int{"1080p": 3}, ByDuration: map[int]int{5: 3}}
@@ -97,8 +97,8 @@ func TestValidateCheckURLsStreamsInManifestOrder(t *testing.T) {
 	}
 }
 
-// Issue #12 item 8: an HTML page served as a .jpg fails, and the verdict
-// is the last line.
+// An HTML page served as a .jpg (a sign-in page, say) fails, and the
+// verdict is the last line.
 func TestCheckURLsRefusesAPageServedAsAnImage(t *testing.T) {
 	t.Parallel()
 	host := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -39,8 +39,8 @@ func TestBrokenManifestsSubmitNothing(t *testing.T) {
 		}
 	}
 	require.GreaterOrEqual(t, len(paths), 50, "the corpus is where it should be")
-	// Rows the API would refuse with a 413 (issue 14 item 8), too big to
-	// keep in the corpus: each must be refused here, for nothing.
+	// Rows the API would refuse with a 413 that stops every submit, too
+	// big to keep in the corpus: each must be refused here, for nothing.
 	const good = `{"id":"ok","image":"https://img.example.com/a.png"}` + "\n"
 	amps := "https://img.example.com/a.png?" + strings.Repeat("&", manifest.MaxImageURLBytes-30)
 	paths = append(paths,

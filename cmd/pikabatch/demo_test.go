@@ -41,7 +41,7 @@ func builtinRows(t *testing.T) int {
 	return lines
 }
 
-// Issue #12 item 1: Ctrl-C, then the demo again, from a folder that is not
+// Ctrl-C, then the demo again, from a folder that is not
 // the repository's: every row done, each submitted once, exit 0.
 func TestDemoResumesAfterInterrupt(t *testing.T) {
 	t.Chdir(t.TempDir()) // no examples/ here: the manifest is built in
@@ -63,7 +63,7 @@ func TestDemoResumesAfterInterrupt(t *testing.T) {
 	err := runDemo(ctx, o, &stdout, &stderr)
 	require.ErrorIs(t, err, context.Canceled, stderr.String())
 	first := stdout.String()
-	// Issue #12 item 2: the summary counts the whole manifest; the rows
+	// The summary counts the whole manifest; the rows
 	// never reached are "not submitted".
 	l := parseLedger(t, first)
 	assert.Equal(t, rows, l.Rows)

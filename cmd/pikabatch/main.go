@@ -31,7 +31,12 @@ import (
 	"github.com/pikabatch/pikabatch/store"
 )
 
-// Exit codes: BSD sysexits, as the official RunComfy CLI (DESIGN.md).
+// Exit codes: BSD sysexits (sysexits.h), the convention RunComfy's official
+// CLI follows, so that a script reads both the same way: 64 usage (a
+// state file bound to another API or model included), 65 bad manifest
+// data, 69 the API unavailable, 73 an output or the state not written, 74
+// the state unreadable, 75 try again later, 77 no permission (token or
+// balance). 1 means rows failed; 130 and 143 are SIGINT and SIGTERM.
 const (
 	exitOK          = 0
 	exitFailedRows  = 1

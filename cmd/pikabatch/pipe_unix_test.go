@@ -60,10 +60,9 @@ func fifoManifest(t *testing.T, name, content string) (path string, opens func()
 }
 
 // TestManifestPipeRefused: a manifest through a pipe was logged "valid",
-// then found empty when read again to submit (issue 14, "Exit codes and
-// messages"). run and validate --check-urls read the manifest twice, so
-// they refuse a pipe up front with a usage error naming it; plain validate
-// reads it once and works.
+// then found empty when read again to submit. run and validate
+// --check-urls read the manifest twice, so they refuse a pipe up front
+// with a usage error naming it; plain validate reads it once and works.
 func TestManifestPipeRefused(t *testing.T) {
 	srv := startSim(t, sim.Config{})
 	const content = "id,image\na,https://img.example.com/a.png\nb,https://img.example.com/b.png\n"

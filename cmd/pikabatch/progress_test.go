@@ -120,7 +120,7 @@ func TestBarKeepsLogLinesWhole(t *testing.T) {
 	assert.True(t, strings.HasSuffix(s, "after the bar\n"), "logs go straight to stderr once the bar is gone")
 }
 
-// Issue #12 item 4: every frame keeps its bar, done/total, the rate and
+// Every frame keeps its bar, done/total, the rate and
 // the ETA within the width, with retries as a count.
 func TestBarFitsTheWidth(t *testing.T) {
 	for _, width := range []int{80, 120} {
@@ -168,7 +168,7 @@ func TestBarFigures(t *testing.T) {
 	assert.Equal(t, "12.5/min ETA 1m1s", barFigures(i, 30), "rate and ETA whatever the width")
 }
 
-// Issue #12 item 4: retries are a count in the progress and the summary,
+// Retries are a count in the progress and the summary,
 // each one logged at debug level, not a WARN line apiece.
 func TestRetriesLogAtDebug(t *testing.T) {
 	srv := startSim(t, sim.Config{Seed: 3, Faults: sim.Faults{Rate5xx: 0.3, RateTruncate: 0.5}})

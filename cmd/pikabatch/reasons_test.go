@@ -23,10 +23,10 @@ import (
 	"github.com/pikabatch/pikabatch/store"
 )
 
-// TestFailReasonsBoundedEndToEnd: every job fails with its own message
-// (issue 10 item 7); the printed summary, the --notify-url payload and
-// status show the reasons.Shown most frequent reasons and one
-// "(other)" count, and account for every failure.
+// TestFailReasonsBoundedEndToEnd: every job fails with its own message,
+// so the reasons kept must be bounded; the printed summary, the
+// --notify-url payload and status show the reasons.Shown most frequent
+// reasons and one "(other)" count, and account for every failure.
 func TestFailReasonsBoundedEndToEnd(t *testing.T) {
 	const rows = 16
 	srv := startSim(t, sim.Config{Slots: rows, Faults: sim.Faults{RateFail: 1}})

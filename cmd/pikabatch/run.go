@@ -561,7 +561,7 @@ func newAPIClient(o batchOptions, tr http.RoundTripper, log *slog.Logger) (*api.
 		// Burst 1: requests leave evenly spaced. An API that allows R/s
 		// with some burst then has that burst left to absorb the jitter
 		// between our send and its arrival; a client bursting as much as
-		// the server allows sits on the edge and draws 429s (issue #5:
+		// the server allows sits on the edge and draws 429s (measured:
 		// burst R/10 drew 36 of them at 20/s, and the cuts they caused
 		// halved the rate).
 		limiter = api.NewLimiter(o.rps, o.concurrency)
@@ -787,7 +787,7 @@ func printSummary(w io.Writer, s runner.Summary, calls api.Calls, asJSON bool) e
 	}
 	// The account's limit on jobs at once refuses submits only: with polls
 	// refused too, the refusals were (at least partly) a rate limit's, and
-	// the advice would be a guess (issue #12).
+	// the advice would be a guess.
 	if s.AccountJobs > 0 && calls.PollsRateLimited == 0 {
 		fmt.Fprintf(w, "%s; later ones waited for a job to finish (if the account takes %d at once, --concurrency %d spares the refusals)\n",
 			accountLimit(s.AccountJobs), s.AccountJobs, s.AccountJobs)

@@ -87,7 +87,8 @@ func TestShardsSplitAndMerge(t *testing.T) {
 	assert.Equal(t, before, srv.Counters().Submits)
 }
 
-// Four shards run at once into one folder against one simulator (#13):
+// Four shards run at once into one folder against one simulator (the
+// scale-shards benchmark, in small):
 // every row is submitted once, and status and export over the folder
 // merge the four state files.
 func TestFourShardsAtOnce(t *testing.T) {

@@ -140,7 +140,7 @@ func runTryLine(t *testing.T, try, out string) (int, string) {
 	return code, stderr
 }
 
-// Issue #12 item 8: the try: line works as printed, the simulator's token
+// The try: line works as printed, the simulator's token
 // included, and a user's RUNCOMFY_API_TOKEN is never printed.
 func TestSimTryLineWorks(t *testing.T) {
 	t.Chdir("../..") // where examples/manifest.csv is

@@ -17,7 +17,7 @@ import (
 	"github.com/pikabatch/pikabatch/store"
 )
 
-// TestStateNamedLikeASocketSurvivesTheRun: issue 14 — `--state out/x.sock`
+// TestStateNamedLikeASocketSurvivesTheRun: `--state out/x.sock` once
 // bound the control socket on the state file itself, which deleted it, and
 // the next run submitted (and paid for) every row again.
 func TestStateNamedLikeASocketSurvivesTheRun(t *testing.T) {
@@ -68,7 +68,7 @@ func boltPages(t *testing.T, b []byte) (pageSize, root, pgid int) {
 	return ps, r0, p0
 }
 
-// stateDamages are the ways issue 14 found a state file broken.
+// stateDamages are the ways a state file has been found broken.
 var stateDamages = []struct {
 	name   string
 	damage func(t *testing.T, state string)
@@ -110,7 +110,7 @@ func flipBit(t *testing.T, path string, at func([]byte) int) {
 	require.NoError(t, os.WriteFile(path, b, 0o600))
 }
 
-// TestDamagedOrMissingStateSubmitsNothing: issue 14 — a 0-byte, truncated,
+// TestDamagedOrMissingStateSubmitsNothing: a 0-byte, truncated,
 // bit-flipped or deleted state file made the next run pay for every row
 // again (or crash with SIGBUS). Each now ends in exit 74 with a message
 // naming the file and the ways back, for every command, and the API sees

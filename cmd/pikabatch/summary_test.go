@@ -24,7 +24,7 @@ import (
 	"github.com/pikabatch/pikabatch/store"
 )
 
-// Issue #14, "exit codes and messages": a summary never contradicts itself.
+// A summary never contradicts itself.
 
 func TestSummaryMessages(t *testing.T) {
 	t.Parallel()
@@ -75,7 +75,7 @@ func TestSummaryCountsTheWholeManifest(t *testing.T) {
 	assert.Contains(t, out, "rows 50: 0 done, 0 failed, 0 cancelled, 1 in flight, 0 held, 49 not submitted\n")
 }
 
-// Issue #12 item 2: a resumed run names the rows that failed before,
+// A resumed run names the rows that failed before,
 // rather than "3 rows: some rows failed" alone.
 func TestSummaryNamesRowsFailedInEarlierRuns(t *testing.T) {
 	srv := startSim(t, sim.Config{Faults: sim.Faults{RateFail: 1}})
@@ -100,7 +100,7 @@ func TestSummaryNamesRowsFailedInEarlierRuns(t *testing.T) {
 	assert.Equal(t, []string{"a", "b", "c"}, sum.FailedBeforeKeys)
 }
 
-// Issue #12 item 5: the account-limit hint only when a limit was learned.
+// The account-limit hint only when a limit was learned.
 func TestSummaryHintsOnlyWhatHeld(t *testing.T) {
 	t.Parallel()
 	var b bytes.Buffer
@@ -125,7 +125,7 @@ func TestUnknownModelExitsUsage(t *testing.T) {
 	assert.Equal(t, exitTempFail, exitCode(context.Background(), fmt.Errorf("1 jobs: %w", runner.ErrLeftInFlight)))
 }
 
-// Issue #14 item 13: flags that hung a run or meant something else.
+// Flags that hung a run or meant something else are refused.
 func TestRunFlagChecks(t *testing.T) {
 	srv := startSim(t, sim.Config{})
 	dir := t.TempDir()

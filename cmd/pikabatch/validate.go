@@ -191,7 +191,7 @@ func checkURLsText(ctx context.Context, stdout io.Writer, o validateOptions, f m
 // device: cmd reads the manifest twice (every row is checked before
 // anything is sent, then it is read again to submit or check), and a pipe
 // such as --manifest /dev/stdin yields its rows only once, so the second
-// pass found it empty after the first had called it valid (issue 14). A
+// pass found it empty after the first had called it valid. A
 // hidden copy would work, but would put a manifest of any size on a disk
 // the user did not choose, and a resume needs the same manifest again
 // anyway: a file is the honest answer. A directory or a missing file is

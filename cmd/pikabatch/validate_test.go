@@ -38,7 +38,7 @@ func hostileImageHost(t *testing.T) (*httptest.Server, *atomic.Int64) {
 }
 
 // TestValidateCheckURLsRedacts: validate --check-urls printed pre-signed
-// URLs whole (issue 14 item 15); their signatures are redacted in the text
+// URLs whole, secrets included; their signatures are redacted in the text
 // and in --json, and the verdict is the last line.
 func TestValidateCheckURLsRedacts(t *testing.T) {
 	host, _ := hostileImageHost(t)
@@ -105,7 +105,7 @@ func TestValidateRefusesUserinfo(t *testing.T) {
 }
 
 // TestValidateEscapesManifestText: an unknown column named with escape
-// sequences reached the terminal raw (issue 14 item 16).
+// sequences reached the terminal raw, where it could drive the terminal.
 func TestValidateEscapesManifestText(t *testing.T) {
 	dir := t.TempDir()
 	esc := "\x1b[2J\x1b]0;pwned\x07\u009b31m"

@@ -71,7 +71,7 @@ func newImageHost(t *testing.T) *imageHost {
 		}
 		w.WriteHeader(http.StatusOK)
 	})
-	// Issue #12 item 8: a login page under an image's name and type.
+	// A login page under an image's name and type.
 	mux.HandleFunc("/page-as.jpg", func(w http.ResponseWriter, r *http.Request) {
 		serve(w, r, "image/jpeg", []byte("<!DOCTYPE html><html><body>Sign in</body></html>"))
 	})
@@ -182,7 +182,7 @@ func TestRunChecksEachURLOnceWithinLimits(t *testing.T) {
 }
 
 // TestResultIsPrintable: what a host says reaches the terminal through
-// validate --check-urls (issue 14 item 16); C1 controls and bidi overrides
+// validate --check-urls; C1 controls and bidi overrides
 // pass Go's header parsing, so the Result escapes them.
 func TestResultIsPrintable(t *testing.T) {
 	host := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -208,7 +208,7 @@ func TestResultIsPrintable(t *testing.T) {
 }
 
 // TestRunStreamsInOrderWithinBounds: a manifest of any size is checked in
-// bounded memory (issue 10 item 7): results come back in the order read
+// bounded memory: results come back in the order read
 // while at most a window of items is read ahead, and at most CacheSize
 // verdicts are kept, however many distinct URLs there are.
 func TestRunStreamsInOrderWithinBounds(t *testing.T) {

@@ -742,7 +742,7 @@ func TestSubmitUncertain(t *testing.T) {
 		{name: "200 not JSON", step: func(*testing.T) http.HandlerFunc { return reply(http.StatusOK, `<html>ok</html>`) }},
 		{name: "200 without request_id", step: func(*testing.T) http.HandlerFunc { return reply(http.StatusOK, `{"status":"in_queue"}`) }},
 		{name: "202 empty", step: func(*testing.T) http.HandlerFunc { return reply(http.StatusAccepted, ``) }},
-		// A gateway may give up after the API created the job (issue 9).
+		// A gateway may give up after the API created the job.
 		{name: "500", step: func(*testing.T) http.HandlerFunc { return reply(http.StatusInternalServerError, `{"message":"oops"}`) }},
 		{name: "502", step: func(*testing.T) http.HandlerFunc { return reply(http.StatusBadGateway, `<html>bad gateway</html>`) }},
 		{name: "503 with Retry-After", step: func(*testing.T) http.HandlerFunc {
@@ -882,7 +882,7 @@ func TestSubmitCancelledAfterSending(t *testing.T) {
 
 // TestSubmitStopOnTheWire: a stop that comes once the submit is on the wire
 // does not cut it short: the job the API created has its request ID
-// returned (issue 14 item 5: a stop must not lose a paid job).
+// returned (a stop must not lose a paid job).
 func TestSubmitStopOnTheWire(t *testing.T) {
 	t.Parallel()
 	received, stopSeen, release := make(chan struct{}), make(chan struct{}), make(chan struct{})
@@ -912,7 +912,7 @@ func TestSubmitStopOnTheWire(t *testing.T) {
 }
 
 // TestSubmitStopWhileWaitingForAToken: a stop ends a submit still waiting
-// for the rate limiter at once, unsent (issue 14 item 5).
+// for the rate limiter at once, unsent: it was never paid for.
 func TestSubmitStopWhileWaitingForAToken(t *testing.T) {
 	t.Parallel()
 	srv := serve(reply(http.StatusOK, `{"request_id":"r"}`))

@@ -1,6 +1,6 @@
 // Package api is the HTTP client for RunComfy's Model API: it submits jobs,
 // reads their status and results, and cancels queued jobs. It follows the
-// documented contract (shared/runcomfy-api.md); testdata/api holds the
+// documented contract (its Model API docs); testdata/api holds the
 // documentation's own example answers, which the contract tests feed
 // through the client.
 //

@@ -16,7 +16,7 @@ import (
 // refill). A status look at a queued job or a cancel can wait a moment
 // longer. With a first-come limiter the wave's calls queue behind whatever
 // asked first: measured on 16 slots of 4 s jobs at 10 requests/s, the
-// makespan was 1.47× the ideal (issue #9).
+// makespan was 1.47× the ideal.
 type urgency int
 
 const (
@@ -161,7 +161,7 @@ func (p *pacer) passTurn() {
 // The burst is what the run saved while it waited for jobs to finish; it
 // is spent on the wave of result looks and refills that follows a wave of
 // finishes, which would otherwise queue behind the rate while slots stand
-// idle (issue #9: 16 slots of 4 s jobs at 10 requests/s took 1.47× the
+// idle (measured: 16 slots of 4 s jobs at 10 requests/s took 1.47× the
 // ideal time with requests evenly spaced). It is at most one second of the
 // rate, which an API that allows R requests a second over any second
 // takes. An API that takes them only evenly spaced answers the first burst

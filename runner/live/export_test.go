@@ -26,7 +26,7 @@ import (
 const hostile = "pan\x1b]0;pwned\x07 \x1b[2J\u009b31m red\x7f"
 
 // TestExportNeutralisesTerminalEscapes: manifest values reached the
-// terminal raw through `export` to stdout (issue #14, item 16). No export
+// terminal raw through `export` to stdout. No export
 // carries a control character other than the line ends and tabs that CSV
 // quotes; JSONL escapes them, so the data comes back exactly.
 func TestExportNeutralisesTerminalEscapes(t *testing.T) {
@@ -66,7 +66,7 @@ func TestExportNeutralisesTerminalEscapes(t *testing.T) {
 }
 
 // TestExportRedactsURLs: a password or a signature in an image URL was
-// exported as given (issue #14, item 15); `export -o` files are 0644.
+// exported as given; `export -o` files are 0644.
 func TestExportRedactsURLs(t *testing.T) {
 	t.Parallel()
 	in, err := json.Marshal(map[string]any{"image": "https://alice:hunter2@img.example.com/a.jpg?sig=c0ffee&w=5"})

@@ -19,7 +19,7 @@ import (
 // TestCSVExportOfAnyModel: an export with no schema (`export` reads only
 // state files) takes its input columns from the jobs: Pika's, as always,
 // for Pika jobs; the model's own fields otherwise; kept manifest columns
-// last (issue 10 item 10, issue 12).
+// last.
 func TestCSVExportOfAnyModel(t *testing.T) {
 	t.Parallel()
 	entry := func(key, input, columns string) results.Entry {

@@ -359,14 +359,14 @@ func TestSocketPath(t *testing.T) {
 	assert.Equal(t, "out/.pikabatch-0-of-4.db.sock", live.SocketPath("out/.pikabatch-0-of-4.db"))
 
 	t.Run("never the state file itself", func(t *testing.T) {
-		// Issue 14: --state out/x.sock made the socket the state file,
+		// --state out/x.sock once made the socket the state file,
 		// and binding it deleted the state.
 		for _, p := range []string{"out/x.sock", "x.sock", "out/.pikabatch.sock", "a"} {
 			assert.NotEqual(t, p, live.SocketPath(p), p)
 		}
 	})
 	t.Run("one socket per state file", func(t *testing.T) {
-		// Issue 14: a.db and a.json shared a.sock, so a cancel meant for
+		// a.db and a.json once shared a.sock, so a cancel meant for
 		// one batch reached the other's run.
 		seen := map[string]string{}
 		for _, p := range []string{"a.db", "a.json", "a", "a.sock", "out/a.db", "a.db.sock"} {
@@ -478,7 +478,7 @@ func TestCloseWaitsForACancelInProgress(t *testing.T) {
 	<-asked
 }
 
-// TestARunThatDoesNotAnswerIsNamed: issue 14 item 12 — status, export,
+// TestARunThatDoesNotAnswerIsNamed: status, export,
 // cancel and verify waited forever on a live run that was stopped
 // (SIGSTOP): its socket still takes connections, the kernel queues them,
 // and nothing answers. Each now gives up after the answer timeout with

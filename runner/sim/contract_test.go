@@ -14,7 +14,7 @@ import (
 	"github.com/pikabatch/pikabatch/runner/sim"
 )
 
-// Tests of the documented contract (shared/runcomfy-api.md, [doc] points) and
+// Tests of RunComfy's documented contract (its Model API docs) and
 // of the adversarial switches where the docs are silent.
 
 func TestResultDocumentedShape(t *testing.T) {

@@ -2,8 +2,8 @@
 // service in tests, benchmarks, `pikabatch demo` and users' dry runs
 // (`pikabatch sim`).
 //
-// It follows the documented API (shared/runcomfy-api.md, its [doc] points) to
-// the letter: the same paths, JSON shapes and job states, bearer-token auth,
+// It follows RunComfy's documented contract (its Model API docs) to the
+// letter: the same paths, JSON shapes and job states, bearer-token auth,
 // and input validation against the schema of pika/pika-2-2/image-to-video.
 // The result endpoint says "succeeded" where the status endpoint says
 // "completed"; cancel answers 202 with an outcome ("cancelled" for a queued

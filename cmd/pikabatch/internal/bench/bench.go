@@ -27,10 +27,10 @@ type Config struct {
 	// over the runs. Default 3.
 	Runs int
 	// Scale multiplies every scenario's row count; 1 (the default) is the
-	// size issue #5 names. A smoke run uses a small fraction.
+	// size its targets were set for. A smoke run uses a small fraction.
 	Scale float64
 	// TimeScale multiplies the simulated job durations; 1 (the default) is
-	// the issue's. Targets scale with it.
+	// the durations the targets were set for. Targets scale with it.
 	TimeScale float64
 	// Only names the scenarios to run (see Scenarios); empty runs them all.
 	Only []string
@@ -70,7 +70,7 @@ type Target struct {
 	// bound (Median ≥ Limit).
 	AtMost bool    `json:"at_most"`
 	Limit  float64 `json:"limit"`
-	// ReportOnly marks a target the issue asks to report, not to meet.
+	// ReportOnly marks a target that is reported, not required to be met.
 	ReportOnly bool `json:"report_only,omitempty"`
 }
 

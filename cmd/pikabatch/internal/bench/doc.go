@@ -1,5 +1,5 @@
 // Package bench measures pikabatch against the simulator, scenario by
-// scenario, with the targets of issue #5: raw overhead, slot utilisation,
+// scenario, with its performance targets: raw overhead, slot utilisation,
 // pickup latency, API economy, rate fidelity, scale and the store.
 //
 // Every scenario but the store runs the pikabatch binary as a child process

@@ -17,7 +17,7 @@ import (
 )
 
 const (
-	// scaleVideoSize is issue #13's video: small, so that a million of
+	// scaleVideoSize is the scale scenario's video: small, so that a million of
 	// them (8 GB) measure pikabatch and not the disk.
 	scaleVideoSize = 8 << 10
 	// scaleSampleEvery spaces the samples of the run's memory and of the
@@ -357,7 +357,7 @@ func (s *session) runShards(ctx context.Context, srv *simChild, manifest, out st
 	return all, nil
 }
 
-// scaleScenario is issue #13: a million-row batch end to end, with the
+// scaleScenario is the scale target: a million-row batch end to end, with the
 // simulator in its own process and the run's memory followed tenth by
 // tenth.
 func scaleScenario() scenario {
@@ -470,7 +470,7 @@ func scaleScenario() scenario {
 	}
 }
 
-// scaleShardsScenario is issue #13's four shards: one machine, one folder,
+// scaleShardsScenario is scale split in four shards: one machine, one folder,
 // one simulator, four `run --shard K/4` at once, each with a quarter of
 // scale's concurrency.
 func scaleShardsScenario() scenario {

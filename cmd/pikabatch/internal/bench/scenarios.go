@@ -19,7 +19,7 @@ import (
 	"github.com/pikabatch/pikabatch/store"
 )
 
-// scenarios are issue #5's measurements, in the order Run runs them.
+// scenarios are the bench's measurements, in the order Run runs them.
 func scenarios() []scenario {
 	return []scenario{
 		overheadScenario("overhead", sim.TimestampsSeconds),
@@ -114,7 +114,8 @@ func pollsPerJob(c sim.Counters) float64 {
 // 1. Raw overhead: the simulator answers at once, so pikabatch is all there is.
 // The result's created_at and finished_at come in whole seconds, as the
 // simulator gives them by default (an instant job reads 0 s), or in
-// milliseconds: issue #9 asks for the first within 20% of the second.
+// milliseconds: the first should stay within 20% of the second, so that
+// the coarser timestamps the API may give cost little.
 func overheadScenario(name, timestamps string) scenario {
 	return scenario{
 		name: name, rows: 20_000, least: 50,
@@ -163,10 +164,10 @@ type slotsSpec struct {
 	jitter  float64 // ± fraction of the run time
 	// defaultRate runs with pikabatch's default --rps instead of --rps 0:
 	// the wave of result looks and refills that follows a wave of finishes
-	// must not queue behind the shared rate (issue #9). It needs jobs long
-	// enough for the default rate to carry the minimum of two calls (submit
-	// and result) per job: 16 slots of 4 s jobs need 8 calls/s of 10, where
-	// 2 s jobs would need 16.
+	// must not queue behind the shared rate while slots stand idle. It needs
+	// jobs long enough for the default rate to carry the minimum of two
+	// calls (submit and result) per job: 16 slots of 4 s jobs need 8
+	// calls/s of 10, where 2 s jobs would need 16.
 	defaultRate bool
 }
 
@@ -236,7 +237,7 @@ func slotsScenario(spec slotsSpec) scenario {
 	}
 }
 
-// Not one of issue #5's targets: more jobs in flight than slots, so most
+// Not one of the performance targets: more jobs in flight than slots, so most
 // wait in the simulator's queue and the policy has queue_position to go by.
 // The queue keeps the slots busy whatever the pickup, so economy is the
 // figure to watch.
@@ -277,7 +278,7 @@ func queueScenario() scenario {
 	}
 }
 
-// Not one of issue #5's targets: an account that takes fewer jobs at once
+// Not one of the performance targets: an account that takes fewer jobs at once
 // than --concurrency asks for, and refuses the rest with 429 (new accounts
 // commonly start at about 5). The refused submits cost no money but every
 // one is a call, and a run that only backs off leaves the account's room
