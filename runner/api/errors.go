@@ -314,3 +314,64 @@ func (e *UnavailableError) Is(target error) bool { return target == ErrUnavailab
 
 // Unwrap returns the last error.
 func (e *UnavailableError) Unwrap() error { return e.Err }
+
+// parseRetryAfter reads Retry-After as seconds or an HTTP date; 0 if absent,
+// malformed or past.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if strings.Trim(v, "0123456789") == "" {
+		var d time.Duration
+		for _, ch := range v {
+			d = d*10 + time.Duration(ch-'0')*time.Second
+			if d > maxRetryAfter {
+				return maxRetryAfter
+			}
+		}
+		return d
+	}
+	t, err := http.ParseTime(v)
+	if err != nil {
+		return 0
+	}
+	return min(max(t.Sub(now), 0), maxRetryAfter)
+}
+
+// errorBody reads an error answer's body: its error_code and message. The
+// caller sets Code, Op and RetryAfter.
+func (c *Client) errorBody(data []byte) *StatusError {
+	se := &StatusError{}
+	if f, err := decodeObject(data); err == nil {
+		n, text := f.errorCode()
+		se.ErrorCode, se.ErrorCodeText = n, c.clean(text, maxCodeText)
+		if m := message(f, errorMessageKeys); m != "" {
+			se.Message = c.clean(m, maxMessageText)
+			return se
+		}
+	}
+	se.Message = c.clean(string(data), maxBodyText)
+	return se
+}
+
+// bodyMessage is the API's message in an error body, else its text.
+func (c *Client) bodyMessage(data []byte) string { return c.errorBody(data).Message }
+
+// errorCodeError is the error for a 2xx answer with an error_code. Its
+// HTTPStatus is set to the answer's status by attempt.
+func (c *Client) errorCodeError(op string, f fields) *StatusError {
+	n, text := f.errorCode()
+	se := &StatusError{
+		Code:          http.StatusOK,
+		HTTPStatus:    http.StatusOK,
+		ErrorCode:     n,
+		ErrorCodeText: c.clean(text, maxCodeText),
+		Message:       c.clean(message(f, errorMessageKeys), maxMessageText),
+		Op:            op,
+	}
+	if n >= 400 && n <= 599 {
+		se.Code = n
+	}
+	return se
+}

@@ -1,10 +1,14 @@
 package api
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"strconv"
+	"strings"
 )
 
 const redacted = "[redacted]"
@@ -46,3 +50,63 @@ var (
 	_ fmt.Formatter  = Token("")
 	_ slog.LogValuer = Token("")
 )
+
+// validToken reports whether t can go in a header as a bearer token:
+// printable ASCII without spaces.
+func validToken(t string) bool {
+	for i := 0; i < len(t); i++ {
+		if t[i] <= ' ' || t[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// tokenForms returns the token as it may appear in a response body: as is,
+// and escaped inside a JSON string.
+func tokenForms(t string) []string {
+	forms := []string{t}
+	if b, err := json.Marshal(t); err == nil {
+		if s := string(b[1 : len(b)-1]); s != t {
+			forms = append(forms, s)
+		}
+	}
+	return forms
+}
+
+// scrub removes the token from err's text. A redirect error names the
+// Location the server sent, which the client does not control.
+func (c *Client) scrub(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		ue.URL = c.redact(ue.URL)
+	}
+	if msg := err.Error(); c.redact(msg) != msg {
+		return &scrubbedError{msg: c.redact(msg), err: err}
+	}
+	return err
+}
+
+// scrubbedError is err with the token removed from its text.
+type scrubbedError struct {
+	msg string
+	err error
+}
+
+func (e *scrubbedError) Error() string { return e.msg }
+
+func (e *scrubbedError) Unwrap() error { return e.err }
+
+// redact replaces the token in s.
+func (c *Client) redact(s string) string {
+	for _, secret := range c.secrets {
+		s = strings.ReplaceAll(s, secret, redacted)
+	}
+	return s
+}
+
+// clean makes response text safe for errors and logs: no token, no control
+// characters, bounded length.
+func (c *Client) clean(s string, limit int) string {
+	return truncate(sanitize(c.redact(s)), limit)
+}
