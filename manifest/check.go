@@ -10,6 +10,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/pikabatch/pikabatch/runner/redact"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/santhosh-tekuri/jsonschema/v6/kind"
 	"golang.org/x/text/language"
@@ -677,8 +678,8 @@ func isReservedName(id string) bool {
 	return false
 }
 
-// quoteURL quotes a URL for a message, without its secrets (see RedactURL).
-func quoteURL(s string) string { return quote(RedactURL(s)) }
+// quoteURL quotes a URL for a message, without its secrets (see redact.URL).
+func quoteURL(s string) string { return quote(redact.URL(s)) }
 
 // quote quotes a value for a message, shortened so that a long value (say
 // a data: URL) does not flood the output.

@@ -2,93 +2,11 @@ package manifest
 
 import (
 	"net/netip"
-	"net/url"
 	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 )
-
-// redacted replaces a secret in a URL shown to the user.
-const redacted = "REDACTED"
-
-// RedactURL returns s with the parts that may be secret replaced by
-// REDACTED: the whole userinfo (a user name alone can be a token) and the
-// values of query parameters whose names look like a signature, a key, a
-// token or a policy, as pre-signed URLs of S3 (X-Amz-Signature,
-// X-Amz-Credential, X-Amz-Security-Token), Google Cloud Storage
-// (X-Goog-Signature), Azure (sig) and CloudFront (Signature, Policy,
-// Key-Pair-Id) carry them. Everything else is kept as written, so the user
-// still recognises the URL. It works on the text, so it also redacts a
-// string that is not a valid URL; a string without "://" is returned as is.
-func RedactURL(s string) string {
-	i := strings.Index(s, "://")
-	if i <= 0 || !isScheme(s[:i]) {
-		return s
-	}
-	rest := s[i+3:]
-	end := strings.IndexAny(rest, "/?#")
-	if end < 0 {
-		end = len(rest)
-	}
-	var b strings.Builder
-	b.Grow(len(s))
-	b.WriteString(s[:i+3])
-	if at := strings.LastIndexByte(rest[:end], '@'); at >= 0 {
-		b.WriteString(redacted)
-		rest = rest[at:]
-		end -= at
-	}
-	q := strings.IndexByte(rest, '?')
-	if q < 0 {
-		b.WriteString(rest)
-		return b.String()
-	}
-	b.WriteString(rest[:q+1])
-	query, fragment := rest[q+1:], ""
-	if h := strings.IndexByte(query, '#'); h >= 0 {
-		query, fragment = query[:h], query[h:]
-	}
-	for n, param := range strings.Split(query, "&") {
-		if n > 0 {
-			b.WriteByte('&')
-		}
-		name, _, hasValue := strings.Cut(param, "=")
-		if hasValue && isSecretParam(name) {
-			b.WriteString(name)
-			b.WriteString("=" + redacted)
-		} else {
-			b.WriteString(param)
-		}
-	}
-	b.WriteString(fragment)
-	return b.String()
-}
-
-func isScheme(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || i > 0 && ('0' <= c && c <= '9' || c == '+' || c == '-' || c == '.')) {
-			return false
-		}
-	}
-	return true
-}
-
-// isSecretParam reports whether a query parameter's value may be a secret.
-// It errs on the side of hiding: a hidden harmless value costs nothing.
-func isSecretParam(name string) bool {
-	if u, err := url.QueryUnescape(name); err == nil {
-		name = u
-	}
-	name = strings.ToLower(name)
-	for _, w := range []string{"sig", "token", "key", "credential", "secret", "pass", "auth", "policy", "session"} {
-		if strings.Contains(name, w) {
-			return true
-		}
-	}
-	return false
-}
 
 // Printable returns s with every character a terminal might act on
 // escaped, as printable does: for words a schema or catalog gives

@@ -162,7 +162,7 @@ its message is meant for the user, for example
 Messages are safe to print: values are quoted with control characters
 escaped, and so are names of unknown columns (RowError.Field holds them
 escaped); image URLs are shown with their userinfo and signature-like query
-values replaced by REDACTED (see RedactURL).
+values replaced by REDACTED (see the redact package).
 
 A *ValidationError groups several RowErrors: all those of a manifest (from
 Validate, or from Open for a bad CSV header or an empty file), or those of

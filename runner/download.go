@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/pikabatch/pikabatch/runner/backoff"
+	"github.com/pikabatch/pikabatch/runner/redact"
 	"github.com/pikabatch/pikabatch/runner/results"
 	"github.com/pikabatch/pikabatch/store"
 )
@@ -455,7 +456,7 @@ func (d *downloader) transfer(ctx context.Context, rawURL, part string) (transfe
 
 	req, err := http.NewRequestWithContext(tctx, http.MethodGet, rawURL, nil)
 	if err != nil {
-		return fail(permanentError{fmt.Errorf("bad result URL: %w", RedactURLError(err))})
+		return fail(permanentError{fmt.Errorf("bad result URL: %w", redact.URLError(err))})
 	}
 	if offset > 0 {
 		req.Header.Set("Range", "bytes="+strconv.FormatInt(offset, 10)+"-")
@@ -464,11 +465,11 @@ func (d *downloader) transfer(ctx context.Context, rawURL, part string) (transfe
 	if err != nil {
 		switch {
 		case errors.Is(err, ErrBadRedirect):
-			return fail(permanentError{RedactURLError(err)})
+			return fail(permanentError{redact.URLError(err)})
 		case ctx.Err() == nil && errors.Is(context.Cause(tctx), ErrStalled):
 			return fail(stalled(offset))
 		}
-		return fail(RedactURLError(err))
+		return fail(redact.URLError(err))
 	}
 	defer resp.Body.Close()
 

@@ -522,16 +522,3 @@ func TestCredentialsStayOutOfTheIndex(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, string(j.Input), "X-Amz-Signature=c0ffee0")
 }
-
-// TestRedactURLsIn pins how URLs in free text and client errors are shown
-// (manifest.RedactURL's own test pins what it keeps and drops).
-func TestRedactURLsIn(t *testing.T) {
-	t.Parallel()
-	assert.Equal(t, "could not fetch https://REDACTED@h/x.jpg?token=REDACTED: 403",
-		results.RedactURLsIn("could not fetch https://u:p@h/x.jpg?token=s3cr3t: 403"))
-	_, err := http.Get("http://u:p@127.0.0.1:1/x?sig=secret")
-	require.Error(t, err)
-	msg := runner.RedactURLError(err).Error()
-	assert.NotContains(t, msg, "secret")
-	assert.NotContains(t, msg, "u:p")
-}

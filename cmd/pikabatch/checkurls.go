@@ -11,6 +11,7 @@ import (
 
 	"github.com/pikabatch/pikabatch/manifest"
 	"github.com/pikabatch/pikabatch/manifest/probe"
+	"github.com/pikabatch/pikabatch/runner/redact"
 )
 
 // urlCheck is one row's verdict, for `validate --check-urls --json`.
@@ -122,7 +123,7 @@ func checkURLs(ctx context.Context, path string, cfg manifest.Config, concurrenc
 	err = probe.Run(ctx, c, next, func(it probe.Item[fileInput], res probe.Result) {
 		// Shown, not fetched: without credentials or signatures, which a
 		// printed report must not leak.
-		res.URL = manifest.RedactURL(res.URL)
+		res.URL = redact.URL(res.URL)
 		t.add(it.Data.row.Line, res.OK)
 		emit(urlCheck{Line: it.Data.row.Line, Key: it.Data.row.Key, Field: it.Data.field, Result: res})
 	})

@@ -10,12 +10,11 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"strings"
 	"time"
 
-	"github.com/pikabatch/pikabatch/runner"
 	"github.com/pikabatch/pikabatch/runner/account"
 	"github.com/pikabatch/pikabatch/runner/api"
+	"github.com/pikabatch/pikabatch/runner/redact"
 )
 
 // notifyTimeout bounds the end-of-run POST: a slow webhook must not hold
@@ -95,7 +94,7 @@ func notify(ctx context.Context, rawURL string, p notifyPayload, log *slog.Logge
 	req.Header.Set("User-Agent", "pikabatch/"+api.Version)
 	resp, err := (&http.Client{Transport: transport(1)}).Do(req)
 	if err != nil {
-		log.Warn("notify: not sent", "host", u.Host, "err", runner.StripURLError(err))
+		log.Warn("notify: not sent", "host", u.Host, "err", redact.WithoutURL(err))
 		return
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
@@ -110,29 +109,3 @@ func notify(ctx context.Context, rawURL string, p notifyPayload, log *slog.Logge
 // secretFlags are flags whose values must not be written to the owner
 // file, the live status or a LockedError message.
 var secretFlags = []string{"notify-url"}
-
-// redactArgs returns the command line with the values of secretFlags
-// replaced, for the owner file that names a live run.
-func redactArgs(args []string) string {
-	out := make([]string, 0, len(args))
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		name := strings.TrimLeft(a, "-")
-		redacted := false
-		for _, f := range secretFlags {
-			switch {
-			case len(name) < len(a) && name == f && i+1 < len(args):
-				out = append(out, a, "[redacted]")
-				i++
-				redacted = true
-			case len(name) < len(a) && strings.HasPrefix(name, f+"="):
-				out = append(out, a[:len(a)-len(name)]+f+"=[redacted]")
-				redacted = true
-			}
-		}
-		if !redacted {
-			out = append(out, a)
-		}
-	}
-	return strings.Join(out, " ")
-}

@@ -28,6 +28,7 @@ import (
 	"github.com/pikabatch/pikabatch/runner/api"
 	"github.com/pikabatch/pikabatch/runner/live"
 	"github.com/pikabatch/pikabatch/runner/reasons"
+	"github.com/pikabatch/pikabatch/runner/redact"
 	"github.com/pikabatch/pikabatch/runner/results"
 	"github.com/pikabatch/pikabatch/store"
 )
@@ -419,7 +420,7 @@ func (b *batch) run(ctx context.Context, stdout, stderr io.Writer) error {
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
 		return fmt.Errorf("%w: %w", runner.ErrOutput, err)
 	}
-	owner := store.CurrentOwner(redactArgs(os.Args))
+	owner := store.CurrentOwner(redact.Args(os.Args, secretFlags...))
 	st, err := b.openState(owner)
 	if err != nil {
 		return err

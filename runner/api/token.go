@@ -8,10 +8,12 @@ import (
 	"log/slog"
 	"net/url"
 	"strconv"
-	"strings"
+
+	"github.com/pikabatch/pikabatch/runner/redact"
 )
 
-const redacted = "[redacted]"
+// redacted is what a Token prints as.
+const redacted = redact.Hidden
 
 // Token is a Model API token. It prints, logs and marshals as "[redacted]"
 // whatever the verb or encoder, so a Config or a Token can be logged or
@@ -99,10 +101,7 @@ func (e *scrubbedError) Unwrap() error { return e.err }
 
 // redact replaces the token in s.
 func (c *Client) redact(s string) string {
-	for _, secret := range c.secrets {
-		s = strings.ReplaceAll(s, secret, redacted)
-	}
-	return s
+	return redact.Secrets(s, c.secrets)
 }
 
 // clean makes response text safe for errors and logs: no token, no control

@@ -18,6 +18,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/pikabatch/pikabatch/runner/redact"
 	"github.com/pikabatch/pikabatch/store"
 )
 
@@ -35,7 +36,7 @@ var ErrOutput = errors.New("output folder cannot be written")
 
 // Entry is one line of the results index: the dataset's record of a job.
 // Result URLs are left out on purpose: pre-signed URLs are credentials. URLs
-// in the input and the error are shown as RedactURLsIn shows them: without
+// in the input and the error are shown as redact.URLsIn shows them: without
 // user information or signatures (the API itself was sent them as given).
 type Entry struct {
 	Key          string          `json:"key"`
@@ -68,11 +69,11 @@ type FileRef struct {
 
 // NewEntry turns a job record into its index line.
 func NewEntry(j store.Job) Entry {
-	e := Entry{Key: j.Key, Line: j.Line, Input: redactJSONStrings(j.Input), State: j.State, RequestID: j.RequestID,
-		Error: RedactURLsIn(j.LastError), Attempts: j.Attempts, Polls: j.Polls,
+	e := Entry{Key: j.Key, Line: j.Line, Input: redact.JSONStrings(j.Input), State: j.State, RequestID: j.RequestID,
+		Error: redact.URLsIn(j.LastError), Attempts: j.Attempts, Polls: j.Polls,
 		SubmittedAt: j.SubmittedAt, FinishedAt: j.FinishedAt, DownloadedAt: j.DownloadedAt}
 	e.Orphan = j.Orphan
-	e.Columns = redactJSONStrings(j.Columns)
+	e.Columns = redact.JSONStrings(j.Columns)
 	e.CostUSD = j.CostUSD
 	for _, o := range j.Outputs {
 		if o.Path != "" {
