@@ -1,10 +1,7 @@
 package runner
 
 import (
-	"bufio"
 	"context"
-	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -36,30 +33,9 @@ func (r *Runner) writeIndex(ctx context.Context) error {
 		// 100,000 rows).
 		return nil
 	}
-	var werr error
-	err := atomicfile.Write(final, results.Perm, func(w io.Writer) error {
-		bw := bufio.NewWriter(w)
-		var line []byte
-		werr = r.store.ForEach(ctx, func(j store.Job) error {
-			var err error
-			e := results.NewEntry(j)
-			e.Estimate(j, r.cfg.EstimateCost)
-			if line, err = results.AppendLine(line[:0], e); err != nil {
-				return err
-			}
-			_, err = bw.Write(line)
-			return err
-		})
-		if werr != nil {
-			return werr
-		}
-		return bw.Flush()
-	})
-	switch {
-	case werr != nil:
-		return fmt.Errorf("write %s: %w", final, werr)
-	case err != nil:
-		return fmt.Errorf("write %s: %w: %w", final, ErrOutput, err)
+	src := storeEntries{st: r.store, est: r.cfg.EstimateCost}
+	if _, err := results.WriteIndex(ctx, results.WriteOptions{Format: results.JSONL, Path: final}, src); err != nil {
+		return err
 	}
 	if marks != nil {
 		if fi, err := os.Stat(final); err == nil {
@@ -69,6 +45,23 @@ func (r *Runner) writeIndex(ctx context.Context) error {
 	}
 	return nil
 }
+
+// storeEntries lists the store's jobs as index entries, with the cost
+// estimated for a sent job the API reported no cost for.
+type storeEntries struct {
+	st  Checkpoint
+	est results.Estimator
+}
+
+func (s storeEntries) Export(ctx context.Context, fn func(results.Entry) error) error {
+	return s.st.ForEach(ctx, func(j store.Job) error {
+		e := results.NewEntry(j)
+		e.Estimate(j, s.est)
+		return fn(e)
+	})
+}
+
+var _ results.Exporter = storeEntries{}
 
 // indexMarker is a Checkpoint that can mark a file derived from it and tell
 // later whether anything was written since (*store.Store).

@@ -68,11 +68,7 @@ func exportParquet(ctx context.Context, o exportOptions, srcs []live.Source, std
 	if o.outFile == "-" {
 		return usagef("--format parquet writes a file: give -o FILE")
 	}
-	exps := make([]live.Exporter, len(srcs))
-	for i, s := range srcs {
-		exps[i] = s
-	}
-	csvl, err := live.DiscoverLayout(ctx, exps...)
+	csvl, err := results.DiscoverLayout(ctx, exporters(srcs)...)
 	if err != nil {
 		return err
 	}

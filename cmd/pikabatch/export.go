@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pikabatch/pikabatch/runner/live"
+	"github.com/pikabatch/pikabatch/runner/results"
 )
 
 // exportOptions are export's flags.
@@ -61,10 +62,10 @@ func runExport(ctx context.Context, o exportOptions, stdout, stderr io.Writer) e
 			f = formatParquet
 		}
 	}
-	var ff live.Format
+	var ff results.Format
 	if f = strings.ToLower(f); f != formatHF && f != formatParquet {
 		var err error
-		if ff, err = live.ParseFormat(f); err != nil {
+		if ff, err = results.ParseFormat(f); err != nil {
 			return usagef("--format: %v, hf or parquet", err)
 		}
 	}
@@ -79,18 +80,23 @@ func runExport(ctx context.Context, o exportOptions, stdout, stderr io.Writer) e
 	case formatParquet:
 		return exportParquet(ctx, o, srcs, stderr)
 	}
-	exps := make([]live.Exporter, len(srcs))
-	for i, s := range srcs {
-		exps[i] = s
-	}
 	if o.outFile == "-" {
-		_, err = live.WriteIndex(ctx, stdout, ff, exps...)
+		_, err = results.WriteIndex(ctx, results.WriteOptions{Format: ff, To: stdout}, exporters(srcs)...)
 		return err
 	}
-	n, err := live.WriteIndexFile(ctx, o.outFile, ff, exps...)
+	n, err := results.WriteIndex(ctx, results.WriteOptions{Format: ff, Path: o.outFile}, exporters(srcs)...)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stderr, "pikabatch: exported %s from %s to %s\n", plural(n, "job"), plural(len(srcs), "state file"), o.outFile)
 	return nil
+}
+
+// exporters lists the batches as the sources of an index export.
+func exporters(srcs []live.Source) []results.Exporter {
+	exps := make([]results.Exporter, len(srcs))
+	for i, s := range srcs {
+		exps[i] = s
+	}
+	return exps
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/pikabatch/pikabatch/runner/account"
 	"github.com/pikabatch/pikabatch/runner/api"
 	"github.com/pikabatch/pikabatch/runner/live"
+	"github.com/pikabatch/pikabatch/runner/results"
 	"github.com/pikabatch/pikabatch/runner/verify"
 	"github.com/pikabatch/pikabatch/store"
 )
@@ -284,7 +285,7 @@ type recoverJSON struct {
 	KeptAs    string    `json:"damaged_kept_as,omitempty"`
 }
 
-func recoverJSONOf(r live.RecoverReport, keptAs string) recoverJSON {
+func recoverJSONOf(r results.RecoverReport, keptAs string) recoverJSON {
 	return recoverJSON{Version: jsonVersion, Index: r.Index, IndexTime: r.IndexTime, StateFile: r.StateFile,
 		Jobs: r.Jobs, Done: r.Done, Refetch: r.Refetch, InFlight: r.InFlight, Uncertain: r.Uncertain,
 		Pending: r.Pending, Finished: r.Finished, Journaled: r.Journaled, KeptAs: keptAs}

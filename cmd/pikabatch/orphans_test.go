@@ -12,7 +12,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/pikabatch/pikabatch/runner/live"
 	"github.com/pikabatch/pikabatch/runner/results"
 	"github.com/pikabatch/pikabatch/runner/sim"
 )
@@ -56,7 +55,7 @@ func TestOrphansInTheSummaryStatusAndExport(t *testing.T) {
 	recs, err := csv.NewReader(strings.NewReader(stdout)).ReadAll()
 	require.NoError(t, err)
 	require.Len(t, recs, 5)
-	col := slices.Index(live.CSVColumns, "orphan")
+	col := slices.Index(results.CSVColumns, "orphan")
 	require.Equal(t, "orphan", recs[0][col])
 	for _, rec := range recs[1:] {
 		assert.Equal(t, rec[0] == "b", rec[col] == "true", "orphan column of %s", rec[0])

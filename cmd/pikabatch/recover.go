@@ -13,7 +13,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pikabatch/pikabatch/manifest/shard"
-	"github.com/pikabatch/pikabatch/runner/live"
 	"github.com/pikabatch/pikabatch/runner/results"
 	"github.com/pikabatch/pikabatch/store"
 )
@@ -71,7 +70,7 @@ func runRecover(ctx context.Context, o recoverOptions, stdout io.Writer) error {
 			return fmt.Errorf("keep the damaged %s aside: %w", statePath, err)
 		}
 	}
-	rep, err := live.Recover(ctx, o.out, indexPath, statePath, owner)
+	rep, err := results.Recover(ctx, o.out, indexPath, statePath, owner)
 	if err != nil {
 		return err
 	}

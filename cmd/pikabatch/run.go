@@ -225,7 +225,7 @@ type batch struct {
 	schema        *manifest.Schema
 	kept          []string         // the kept columns seen, for results.csv
 	counted       manifest.Summary // the validation pass's, to size the run's reader once
-	resultsFormat live.Format
+	resultsFormat results.Format
 	logs          *logSink
 	log           *slog.Logger
 	progress      string // progressMode's
@@ -312,9 +312,9 @@ func (b *batch) checkOptions() error {
 	if b.schema, err = loadSchema(o.model, o.schema); err != nil {
 		return err
 	}
-	b.resultsFormat = live.JSONL
+	b.resultsFormat = results.JSONL
 	if o.resultsFormat != "" {
-		if b.resultsFormat, err = live.ParseFormat(o.resultsFormat); err != nil {
+		if b.resultsFormat, err = results.ParseFormat(o.resultsFormat); err != nil {
 			return usagef("--results-format: %v", err)
 		}
 	}
@@ -324,7 +324,7 @@ func (b *batch) checkOptions() error {
 // manifestConfig says how the batch's manifest is read.
 func (b *batch) manifestConfig() manifest.Config {
 	return manifest.Config{Format: b.format, Schema: b.schema, Map: b.o.columnMap, Keep: b.o.keepColumns,
-		Reserved: live.OwnColumns(), Expect: b.counted}
+		Reserved: results.OwnColumns(), Expect: b.counted}
 }
 
 // requireFolder refuses an --out that exists and is not a folder (exit 73):
@@ -628,12 +628,13 @@ func (b *batch) jsonLog() *slog.Logger {
 
 // writeCSVIndex writes results.csv beside results.jsonl (--results-format csv).
 func (b *batch) writeCSVIndex(ctx context.Context, lb *live.Batch) {
-	if b.resultsFormat != live.CSV {
+	if b.resultsFormat != results.CSV {
 		return
 	}
 	path := filepath.Join(b.o.out, b.spec.IndexName("csv"))
-	if _, err := live.WriteIndexFileFor(context.WithoutCancel(ctx), path, live.CSV,
-		live.CSVLayout{Fields: exportFields(b.schema), Kept: b.kept}, lb); err != nil {
+	o := results.WriteOptions{Format: results.CSV, Path: path,
+		Layout: results.CSVLayout{Fields: exportFields(b.schema), Kept: b.kept}}
+	if _, err := results.WriteIndex(context.WithoutCancel(ctx), o, lb); err != nil {
 		b.log.Warn("results index not written", "file", path, "err", err)
 	}
 }

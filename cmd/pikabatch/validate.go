@@ -12,8 +12,8 @@ import (
 
 	"github.com/pikabatch/pikabatch/manifest"
 	"github.com/pikabatch/pikabatch/runner/api"
-	"github.com/pikabatch/pikabatch/runner/live"
 	"github.com/pikabatch/pikabatch/runner/price"
+	"github.com/pikabatch/pikabatch/runner/results"
 )
 
 // validateOptions are validate's flags.
@@ -130,7 +130,7 @@ func checkValidateOptions(o validateOptions) (manifest.Config, error) {
 	if f.Schema, err = loadSchema(o.model, o.schema); err != nil {
 		return f, err
 	}
-	f.Map, f.Keep, f.Reserved = o.columnMap, o.keepColumns, live.OwnColumns()
+	f.Map, f.Keep, f.Reserved = o.columnMap, o.keepColumns, results.OwnColumns()
 	if !o.checkURLs {
 		return f, nil
 	}

@@ -1,6 +1,7 @@
 // Package live answers an operator's questions about a batch — its status,
 // its dataset index, which of its queued jobs to cancel — whether or not a
-// run is going on.
+// run is going on. It lists the index's entries (Source.Export); writing
+// them as a file, in any format, is package results' part.
 //
 // A run owns its state file: bbolt's lock is exclusive, and even a read-only
 // open waits for the writer. So a running `pikabatch run` serves the same

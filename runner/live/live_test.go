@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -187,15 +186,15 @@ func TestCancel(t *testing.T) {
 func TestExportFormats(t *testing.T) {
 	f := setup(t)
 	var buf bytes.Buffer
-	n, err := live.WriteIndex(context.Background(), &buf, live.CSV, f.batch())
+	n, err := results.WriteIndex(context.Background(), results.WriteOptions{Format: results.CSV, To: &buf}, f.batch())
 	require.NoError(t, err)
 	assert.Equal(t, 9, n)
 	recs, err := csv.NewReader(&buf).ReadAll()
 	require.NoError(t, err)
 	require.Len(t, recs, 10)
-	assert.Equal(t, live.CSVColumns, recs[0])
+	assert.Equal(t, results.CSVColumns, recs[0])
 	row := map[string]string{}
-	for i, c := range live.CSVColumns {
+	for i, c := range results.CSVColumns {
 		row[c] = recs[1][i]
 	}
 	assert.Equal(t, map[string]string{
@@ -207,7 +206,7 @@ func TestExportFormats(t *testing.T) {
 	}, row)
 
 	buf.Reset()
-	_, err = live.WriteIndex(context.Background(), &buf, live.JSONL, f.batch())
+	_, err = results.WriteIndex(context.Background(), results.WriteOptions{Format: results.JSONL, To: &buf}, f.batch())
 	require.NoError(t, err)
 	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
 	require.Len(t, lines, 9)
@@ -216,35 +215,6 @@ func TestExportFormats(t *testing.T) {
 	assert.Equal(t, "a-done", e.Key)
 	assert.NotContains(t, buf.String(), "secret-signed", "result URLs are credentials")
 }
-
-func TestWriteIndexFileIsAtomic(t *testing.T) {
-	f := setup(t)
-	path := filepath.Join(t.TempDir(), "results.csv")
-	require.NoError(t, os.WriteFile(path, []byte("old"), 0o644))
-	boom := errors.New("boom")
-	_, err := live.WriteIndexFile(context.Background(), path, live.CSV, exportFunc(func(fn func(results.Entry) error) error {
-		_ = fn(results.Entry{Key: "x"})
-		return boom
-	}))
-	require.ErrorIs(t, err, boom)
-	b, err := os.ReadFile(path)
-	require.NoError(t, err)
-	assert.Equal(t, "old", string(b), "a failed export leaves the old file")
-	entries, err := os.ReadDir(filepath.Dir(path))
-	require.NoError(t, err)
-	assert.Len(t, entries, 1, "no temporary file left")
-
-	n, err := live.WriteIndexFile(context.Background(), path, live.CSV, f.batch())
-	require.NoError(t, err)
-	assert.Equal(t, 9, n)
-	fi, err := os.Stat(path)
-	require.NoError(t, err)
-	assert.Equal(t, os.FileMode(results.Perm), fi.Mode().Perm(), "as results.jsonl")
-}
-
-type exportFunc func(fn func(results.Entry) error) error
-
-func (e exportFunc) Export(_ context.Context, fn func(results.Entry) error) error { return e(fn) }
 
 func TestSocket(t *testing.T) {
 	ctx := context.Background()
@@ -610,7 +580,7 @@ func TestCostEstimates(t *testing.T) {
 	assert.Equal(t, "base $0.020/second", s.EstimateBasis)
 
 	var buf bytes.Buffer
-	_, err = live.WriteIndex(ctx, &buf, live.JSONL, src)
+	_, err = results.WriteIndex(ctx, results.WriteOptions{Format: results.JSONL, To: &buf}, src)
 	require.NoError(t, err)
 	byKey := map[string]results.Entry{}
 	require.NoError(t, results.Scan(&buf, func(_ int, e results.Entry) error {
@@ -625,7 +595,7 @@ func TestCostEstimates(t *testing.T) {
 	assert.Nil(t, byKey["i-pending"].CostEstimatedUSD, "never sent: no cost")
 
 	buf.Reset()
-	_, err = live.WriteIndex(ctx, &buf, live.CSV, src)
+	_, err = results.WriteIndex(ctx, results.WriteOptions{Format: results.CSV, To: &buf}, src)
 	require.NoError(t, err)
 	recs, err := csv.NewReader(&buf).ReadAll()
 	require.NoError(t, err)

@@ -1,9 +1,12 @@
 // Package results owns the results index: the dataset's record of a batch,
-// one JSON line per job (results.jsonl in the output folder). The runner
-// writes it, live exports it and serves it on the control socket, verify
-// checks the files it lists, and recover rebuilds a state file from it;
-// each of them shares this package's types and line format, and none needs
-// the others for it.
+// one JSON line per job (results.jsonl in the output folder). It writes the
+// index and its exports (JSONL, CSV, a Hugging Face metadata file,
+// Parquet) from any Exporter, reads the index back (Scan), and rebuilds a
+// state file from it (Recover). The runner writes the index from its store
+// at the end of a run, live lists the entries of a state file or of a run
+// through its socket, verify checks the files the index lists; each of
+// them shares this package's types and line format, and none needs the
+// others for it.
 //
 // An entry holds no secrets: result URLs are left out (pre-signed URLs are
 // credentials), and URLs in the input and the error are shown redacted.

@@ -1,4 +1,4 @@
-package live
+package results
 
 import (
 	"context"
@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/pikabatch/pikabatch/manifest"
-	"github.com/pikabatch/pikabatch/runner/results"
 	"github.com/pikabatch/pikabatch/store"
 )
 
@@ -66,7 +65,7 @@ func Recover(ctx context.Context, dir, indexPath, statePath string, owner store.
 	// Read the whole index before creating the state: an unreadable index
 	// must not leave a half-built state behind.
 	var jobs []store.Job
-	err = results.Scan(f, func(_ int, e results.Entry) error {
+	err = Scan(f, func(_ int, e Entry) error {
 		j, err := jobFromIndex(dir, e, &rep)
 		if err != nil {
 			return err
@@ -74,11 +73,11 @@ func Recover(ctx context.Context, dir, indexPath, statePath string, owner store.
 		jobs = append(jobs, j)
 		return nil
 	})
-	if long := (*results.LongLinesError)(nil); errors.As(err, &long) {
+	if long := (*LongLinesError)(nil); errors.As(err, &long) {
 		// The other lines are rebuilt; these are named for the user.
 		rep.SkippedLines, err = long.Lines, nil
 	}
-	if le := (*results.LineError)(nil); errors.As(err, &le) {
+	if le := (*LineError)(nil); errors.As(err, &le) {
 		return rep, fmt.Errorf("recover: %s:%d: %w", indexPath, le.Line, le.Err)
 	} else if err != nil {
 		return rep, fmt.Errorf("recover: read %s: %w", indexPath, err)
@@ -112,7 +111,7 @@ func Recover(ctx context.Context, dir, indexPath, statePath string, owner store.
 }
 
 // jobFromIndex turns an index line back into a job record and counts it.
-func jobFromIndex(dir string, e results.Entry, rep *RecoverReport) (store.Job, error) {
+func jobFromIndex(dir string, e Entry, rep *RecoverReport) (store.Job, error) {
 	if e.Key == "" {
 		return store.Job{}, errors.New("a line without a key")
 	}

@@ -1,4 +1,4 @@
-package live_test
+package results_test
 
 import (
 	"bytes"
@@ -11,7 +11,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/pikabatch/pikabatch/runner/live"
 	"github.com/pikabatch/pikabatch/runner/results"
 	"github.com/pikabatch/pikabatch/store"
 )
@@ -30,7 +29,7 @@ func TestCSVExportNeutralisesFormulas(t *testing.T) {
 	src := exportFunc(func(fn func(results.Entry) error) error { return fn(e) })
 
 	var buf bytes.Buffer
-	_, err := live.WriteIndex(context.Background(), &buf, live.CSV, src)
+	_, err := results.WriteIndex(context.Background(), results.WriteOptions{Format: results.CSV, To: &buf}, src)
 	require.NoError(t, err)
 	recs, err := csv.NewReader(&buf).ReadAll()
 	require.NoError(t, err)
@@ -54,7 +53,7 @@ func TestCSVExportNeutralisesFormulas(t *testing.T) {
 	assert.Equal(t, "2", cell("line"))
 
 	buf.Reset()
-	_, err = live.WriteIndex(context.Background(), &buf, live.JSONL, src)
+	_, err = results.WriteIndex(context.Background(), results.WriteOptions{Format: results.JSONL, To: &buf}, src)
 	require.NoError(t, err)
 	var back results.Entry
 	require.NoError(t, json.Unmarshal(buf.Bytes(), &back))

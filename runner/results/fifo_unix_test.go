@@ -1,6 +1,6 @@
 //go:build unix
 
-package live_test
+package results_test
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/pikabatch/pikabatch/runner/live"
+	"github.com/pikabatch/pikabatch/runner/results"
 	"github.com/pikabatch/pikabatch/store"
 )
 
@@ -28,7 +28,7 @@ func TestRecoverRefusesFIFOIndex(t *testing.T) {
 	require.NoError(t, syscall.Mkfifo(index, 0o600))
 	done := make(chan error, 1)
 	go func() {
-		_, err := live.Recover(context.Background(), dir, index, state, store.CurrentOwner("test"))
+		_, err := results.Recover(context.Background(), dir, index, state, store.CurrentOwner("test"))
 		done <- err
 	}()
 	bound := time.NewTimer(10 * time.Second)

@@ -1,8 +1,7 @@
-package live
+package results
 
 import (
 	"bufio"
-	"context"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -10,14 +9,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gocarina/gocsv"
 
 	"github.com/pikabatch/pikabatch/manifest"
-	"github.com/pikabatch/pikabatch/runner/atomicfile"
-	"github.com/pikabatch/pikabatch/runner/results"
 )
 
 // Format is an export format.
@@ -25,7 +21,7 @@ type Format string
 
 // Export formats.
 const (
-	JSONL Format = "jsonl" // one results.Entry per line, as results.jsonl
+	JSONL Format = "jsonl" // one Entry per line, as results.jsonl
 	CSV   Format = "csv"   // one row per job, columns as CSVColumns
 )
 
@@ -48,13 +44,13 @@ func ParseFormat(s string) (Format, error) {
 var CSVColumns = CSVColumnsFor(CSVLayout{})
 
 // CSVLayout says which columns of a CSV export depend on the batch. The
-// zero CSVLayout, given to WriteIndexFor or WriteIndexFileFor, means "find
-// out from the entries" (DiscoverLayout).
+// zero CSVLayout, given to WriteIndex, means "find out from the
+// entries" (DiscoverLayout).
 type CSVLayout struct {
 	// Fields are the model's input fields; nil means
 	// pika/pika-2-2/image-to-video's.
 	Fields []string
-	// Kept are the manifest's kept columns (results.Entry.Columns), last,
+	// Kept are the manifest's kept columns (Entry.Columns), last,
 	// so that the other columns keep their positions.
 	Kept []string
 }
@@ -103,7 +99,7 @@ type csvRow struct {
 	Orphan        csvText `csv:"orphan"`
 	CostUSD       csvText `csv:"cost_usd"` // as the API reported it; empty: unknown
 	// CostEstimatedUSD is the estimate of a sent job without a reported
-	// cost (results.Entry.CostEstimatedUSD); never in the same row as
+	// cost (Entry.CostEstimatedUSD); never in the same row as
 	// CostUSD.
 	CostEstimatedUSD csvText `csv:"cost_estimated_usd"`
 }
@@ -111,11 +107,11 @@ type csvRow struct {
 // csvText is a CSV export value. It is written with the control
 // characters that drive a terminal escaped (an export to stdout must not
 // retitle or clear the user's terminal) and a formula quoted (a
-// spreadsheet must not run it): see results.CSVCell.
+// spreadsheet must not run it): see CSVCell.
 type csvText string
 
 // MarshalCSV implements gocsv.TypeMarshaller.
-func (t csvText) MarshalCSV() (string, error) { return results.CSVCell(string(t)), nil }
+func (t csvText) MarshalCSV() (string, error) { return CSVCell(string(t)), nil }
 
 var _ gocsv.TypeMarshaller = csvText("")
 
@@ -123,7 +119,7 @@ var _ gocsv.TypeMarshaller = csvText("")
 func csvHeader() []string {
 	var h headerWriter
 	if err := gocsv.MarshalCSV([]csvRow{}, &h); err != nil {
-		panic("live: csv header: " + err.Error()) // csvRow is a struct with tags: cannot happen
+		panic("results: csv header: " + err.Error()) // csvRow is a struct with tags: cannot happen
 	}
 	return h.header
 }
@@ -141,21 +137,17 @@ func (h *headerWriter) Write(rec []string) error {
 func (h *headerWriter) Flush()       {}
 func (h *headerWriter) Error() error { return nil }
 
-// IndexWriter writes index entries in one format.
-type IndexWriter interface {
-	Write(e results.Entry) error
+// indexWriter writes index entries in one format.
+type indexWriter interface {
+	Write(e Entry) error
 	// Flush writes what is buffered and reports any earlier write error.
 	Flush() error
 }
 
-// NewIndexWriter returns a writer of f to w for a pika/pika-2-2 batch. A CSV
-// writer writes its header first, so an empty export is a header alone.
-func NewIndexWriter(w io.Writer, f Format) (IndexWriter, error) {
-	return NewIndexWriterFor(w, f, CSVLayout{})
-}
-
-// NewIndexWriterFor is NewIndexWriter with a CSV export laid out as l.
-func NewIndexWriterFor(w io.Writer, f Format, l CSVLayout) (IndexWriter, error) {
+// newIndexWriter returns a writer of f to w, a CSV export laid out as l.
+// A CSV writer writes its header first, so an empty export is a header
+// alone.
+func newIndexWriter(w io.Writer, f Format, l CSVLayout) (indexWriter, error) {
 	switch f {
 	case JSONL:
 		bw := bufio.NewWriter(w)
@@ -167,7 +159,7 @@ func NewIndexWriterFor(w io.Writer, f Format, l CSVLayout) (IndexWriter, error) 
 		cw := csv.NewWriter(bw)
 		header := CSVColumnsFor(l)
 		for i, h := range header {
-			header[i] = results.CSVCell(h) // kept columns are named by the manifest
+			header[i] = CSVCell(h) // kept columns are named by the manifest
 		}
 		if err := cw.Write(header); err != nil {
 			return nil, err
@@ -187,9 +179,9 @@ type jsonlWriter struct {
 	buf []byte // one encoded line
 }
 
-func (w *jsonlWriter) Write(e results.Entry) error {
+func (w *jsonlWriter) Write(e Entry) error {
 	var err error
-	if w.buf, err = results.AppendLine(w.buf[:0], e); err != nil {
+	if w.buf, err = AppendLine(w.buf[:0], e); err != nil {
 		return err
 	}
 	_, err = w.bw.Write(w.buf)
@@ -218,7 +210,7 @@ func (r *recordWriter) Write(rec []string) error { r.rec = append(r.rec[:0], rec
 func (r *recordWriter) Flush()                   {}
 func (r *recordWriter) Error() error             { return nil }
 
-func (w *csvWriter) Write(e results.Entry) error {
+func (w *csvWriter) Write(e Entry) error {
 	var in manifest.Input
 	if len(e.Input) > 0 {
 		// The input is the submit body pikabatch itself wrote; a record
@@ -273,7 +265,7 @@ func (w *csvWriter) Write(e results.Entry) error {
 	}
 	in.EachText(func(name, text string) {
 		if i, ok := w.col[name]; ok {
-			rec[2+i] = results.CSVCell(text)
+			rec[2+i] = CSVCell(text)
 		}
 	})
 	rec = append(rec, w.rec.rec[2:]...)
@@ -302,7 +294,7 @@ func appendKept(rec []string, names []string, columns json.RawMessage) []string 
 		if ok && json.Unmarshal(v, &s) != nil {
 			s = string(v)
 		}
-		rec = append(rec, results.CSVCell(s))
+		rec = append(rec, CSVCell(s))
 	}
 	return rec
 }
@@ -312,174 +304,4 @@ func csvTime(t time.Time) csvText {
 		return ""
 	}
 	return csvText(t.UTC().Format(time.RFC3339))
-}
-
-// Exporter is anything that can list a batch's index entries: a Batch, a
-// Client, a Source.
-type Exporter interface {
-	Export(ctx context.Context, fn func(results.Entry) error) error
-}
-
-// WriteIndexFile writes the entries of every source, in order, to path in
-// format f, atomically: a temporary file in the same folder, fsynced and
-// renamed over path, so a reader sees the old index or the new one. It
-// returns the number of entries written. A CSV export is laid out by
-// DiscoverLayout.
-func WriteIndexFile(ctx context.Context, path string, f Format, sources ...Exporter) (int, error) {
-	return WriteIndexFileFor(ctx, path, f, CSVLayout{}, sources...)
-}
-
-// WriteIndexFileFor is WriteIndexFile with a CSV export laid out as l.
-func WriteIndexFileFor(ctx context.Context, path string, f Format, l CSVLayout, sources ...Exporter) (int, error) {
-	var (
-		n    int
-		werr error
-	)
-	err := atomicfile.Write(path, results.Perm, func(w io.Writer) error {
-		n, werr = WriteIndexFor(ctx, w, f, l, sources...)
-		return werr
-	})
-	switch {
-	case werr != nil:
-		return n, fmt.Errorf("write %s: %w", path, werr)
-	case err != nil:
-		// Typed, so that the command exits "cannot create" (73), not
-		// "some rows failed".
-		return n, fmt.Errorf("write %s: %w: %w", path, results.ErrOutput, err)
-	}
-	return n, nil
-}
-
-// WriteIndex writes the entries of every source, in order, to w in format
-// f (a CSV export laid out by DiscoverLayout).
-func WriteIndex(ctx context.Context, w io.Writer, f Format, sources ...Exporter) (int, error) {
-	return WriteIndexFor(ctx, w, f, CSVLayout{}, sources...)
-}
-
-// WriteIndexFor is WriteIndex with a CSV export laid out as l; a CSV export
-// with the zero l reads the sources twice, first to DiscoverLayout.
-func WriteIndexFor(ctx context.Context, w io.Writer, f Format, l CSVLayout, sources ...Exporter) (int, error) {
-	if f == CSV && l.Fields == nil && l.Kept == nil {
-		var err error
-		if l, err = DiscoverLayout(ctx, sources...); err != nil {
-			return 0, err
-		}
-	}
-	iw, err := NewIndexWriterFor(w, f, l)
-	if err != nil {
-		return 0, err
-	}
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	batches := make(chan []results.Entry, 4)
-	var writeErr error // set by the writer before it cancels ctx
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for batch := range batches {
-			for _, e := range batch {
-				if err := iw.Write(e); err != nil {
-					writeErr = err
-					cancel(err)
-					for range batches { // let the sender finish
-					}
-					return
-				}
-			}
-		}
-	})
-	n := 0
-	batch := make([]results.Entry, 0, indexBatch)
-	send := func() error {
-		select {
-		case batches <- batch:
-			batch = make([]results.Entry, 0, indexBatch)
-			return nil
-		case <-ctx.Done():
-			return context.Cause(ctx)
-		}
-	}
-	for _, src := range sources {
-		err = src.Export(ctx, func(e results.Entry) error {
-			n++
-			batch = append(batch, e)
-			if len(batch) < indexBatch {
-				return nil
-			}
-			return send()
-		})
-		if err != nil {
-			break
-		}
-	}
-	if err == nil && len(batch) > 0 {
-		err = send()
-	}
-	close(batches)
-	wg.Wait()
-	if writeErr != nil {
-		return n, writeErr
-	}
-	if err != nil {
-		return n, err
-	}
-	return n, iw.Flush()
-}
-
-// indexBatch is how many entries WriteIndex hands its writer at a time:
-// enough to make the hand-over cheap, few enough to keep memory flat.
-const indexBatch = 256
-
-// DiscoverLayout finds a CSV export's columns from the entries themselves,
-// for an export that has no schema (`export` reads only state files): the
-// input fields of pika/pika-2-2/image-to-video, as always, when every
-// entry's input keys are among them, else every input key met, in the
-// order met; and every kept column met, in the order met. It reads the
-// sources once, holding only the names.
-func DiscoverLayout(ctx context.Context, sources ...Exporter) (CSVLayout, error) {
-	pika := manifest.PikaSchema().Fields()
-	var l CSVLayout
-	var fields []string
-	seen := map[string]bool{}
-	keptSeen := map[string]bool{}
-	onlyPika := true
-	for _, src := range sources {
-		err := src.Export(ctx, func(e results.Entry) error {
-			var in manifest.Input
-			if len(e.Input) > 0 && json.Unmarshal(e.Input, &in) == nil {
-				for _, f := range in.Fields() {
-					if !seen[f.Name] {
-						seen[f.Name] = true
-						fields = append(fields, f.Name)
-						onlyPika = onlyPika && slices.Contains(pika, f.Name)
-					}
-				}
-			}
-			if len(e.Columns) > 0 {
-				var cols map[string]json.RawMessage
-				if json.Unmarshal(e.Columns, &cols) == nil {
-					// A JSON object's order is lost in a map: met names
-					// are sorted, so that the layout does not vary.
-					names := make([]string, 0, len(cols))
-					for n := range cols {
-						if !keptSeen[n] {
-							names = append(names, n)
-						}
-					}
-					slices.Sort(names)
-					for _, n := range names {
-						keptSeen[n] = true
-						l.Kept = append(l.Kept, n)
-					}
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return CSVLayout{}, err
-		}
-	}
-	if !onlyPika {
-		l.Fields = fields
-	}
-	return l, nil
 }

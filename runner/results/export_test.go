@@ -1,4 +1,4 @@
-package live_test
+package results_test
 
 import (
 	"bytes"
@@ -8,18 +8,25 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 
 	"github.com/pikabatch/pikabatch/manifest"
-	"github.com/pikabatch/pikabatch/runner/live"
 	"github.com/pikabatch/pikabatch/runner/results"
 	"github.com/pikabatch/pikabatch/store"
 )
+
+// WriteIndex encodes on a goroutine of its own: none outlives a test.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
 
 // hostile is manifest text that drives a terminal: a title change, a
 // screen clear, an 8-bit CSI, a bell and a DEL.
@@ -36,9 +43,9 @@ func TestExportNeutralisesTerminalEscapes(t *testing.T) {
 	src := exportFunc(func(fn func(results.Entry) error) error {
 		return fn(results.NewEntry(store.Job{Key: "k", Input: in, State: store.StateFailed, LastError: "api: " + hostile}))
 	})
-	for _, f := range []live.Format{live.CSV, live.JSONL} {
+	for _, f := range []results.Format{results.CSV, results.JSONL} {
 		var buf bytes.Buffer
-		_, err := live.WriteIndex(context.Background(), &buf, f, src)
+		_, err := results.WriteIndex(context.Background(), results.WriteOptions{Format: f, To: &buf}, src)
 		require.NoError(t, err)
 		for _, r := range buf.String() {
 			if r == '\n' || r == '\r' || r == '\t' {
@@ -47,14 +54,14 @@ func TestExportNeutralisesTerminalEscapes(t *testing.T) {
 			assert.False(t, r < 0x20 || (r >= 0x7f && r <= 0x9f), "%s export holds control character %U", f, r)
 		}
 		switch f {
-		case live.JSONL:
+		case results.JSONL:
 			var e results.Entry
 			require.NoError(t, json.Unmarshal(buf.Bytes(), &e))
 			var got manifest.Input
 			require.NoError(t, json.Unmarshal(e.Input, &got))
 			assert.Equal(t, hostile+"\nsecond line", got.Text("promptText"), "JSON round-trips")
 			assert.Equal(t, "api: "+hostile, e.Error)
-		case live.CSV:
+		case results.CSV:
 			recs, err := csv.NewReader(&buf).ReadAll()
 			require.NoError(t, err)
 			require.Len(t, recs, 2)
@@ -75,9 +82,9 @@ func TestExportRedactsURLs(t *testing.T) {
 		return fn(results.NewEntry(store.Job{Key: "k", Input: in, State: store.StateFailed,
 			LastError: "image https://alice:hunter2@img.example.com/a.jpg?sig=c0ffee not reachable"}))
 	})
-	for _, f := range []live.Format{live.CSV, live.JSONL} {
+	for _, f := range []results.Format{results.CSV, results.JSONL} {
 		var buf bytes.Buffer
-		_, err := live.WriteIndex(context.Background(), &buf, f, src)
+		_, err := results.WriteIndex(context.Background(), results.WriteOptions{Format: f, To: &buf}, src)
 		require.NoError(t, err)
 		for _, secret := range []string{"alice", "hunter2", "c0ffee"} {
 			assert.NotContains(t, buf.String(), secret, "%s export", f)
@@ -95,12 +102,12 @@ func TestCSVColumnsAreTheContract(t *testing.T) {
 		"key", "line", "image", "promptText", "negativePrompt", "seed", "resolution", "duration",
 		"state", "request_id", "file", "size", "sha256", "attempts", "polls",
 		"submitted_at", "finished_at", "downloaded_at", "render_seconds", "error", "orphan", "cost_usd", "cost_estimated_usd",
-	}, live.CSVColumns)
+	}, results.CSVColumns)
 	var buf bytes.Buffer
-	n, err := live.WriteIndex(context.Background(), &buf, live.CSV)
+	n, err := results.WriteIndex(context.Background(), results.WriteOptions{Format: results.CSV, To: &buf})
 	require.NoError(t, err)
 	assert.Zero(t, n)
-	assert.Equal(t, strings.Join(live.CSVColumns, ",")+"\n", buf.String(), "no jobs: the header alone")
+	assert.Equal(t, strings.Join(results.CSVColumns, ",")+"\n", buf.String(), "no jobs: the header alone")
 }
 
 // BenchmarkWriteIndexCSV writes a CSV export of 10,000 jobs.
@@ -124,7 +131,7 @@ func BenchmarkWriteIndexCSV(b *testing.B) {
 	})
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := live.WriteIndex(context.Background(), io.Discard, live.CSV, src); err != nil {
+		if _, err := results.WriteIndex(context.Background(), results.WriteOptions{Format: results.CSV, To: io.Discard}, src); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -162,7 +169,7 @@ func TestWriteIndexOrderAndWriteError(t *testing.T) {
 	}
 	var sent int
 	var buf bytes.Buffer
-	n, err := live.WriteIndex(context.Background(), &buf, live.JSONL, source(0, 700, &sent), source(700, 600, &sent))
+	n, err := results.WriteIndex(context.Background(), results.WriteOptions{Format: results.JSONL, To: &buf}, source(0, 700, &sent), source(700, 600, &sent))
 	require.NoError(t, err)
 	assert.Equal(t, 1300, n)
 	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
@@ -174,7 +181,47 @@ func TestWriteIndexOrderAndWriteError(t *testing.T) {
 	}
 
 	sent = 0
-	_, err = live.WriteIndex(context.Background(), &failAfter{n: 10 << 10}, live.JSONL, source(0, 100_000, &sent))
+	_, err = results.WriteIndex(context.Background(), results.WriteOptions{Format: results.JSONL, To: &failAfter{n: 10 << 10}}, source(0, 100_000, &sent))
 	require.ErrorIs(t, err, errDiskFull)
 	assert.Less(t, sent, 100_000, "the source stopped")
+}
+
+type exportFunc func(fn func(results.Entry) error) error
+
+func (e exportFunc) Export(_ context.Context, fn func(results.Entry) error) error { return e(fn) }
+
+// TestWriteIndexFileIsAtomic: a failed export leaves the old file and no
+// temporary file; a good one replaces it with the index's mode.
+func TestWriteIndexFileIsAtomic(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "results.csv")
+	require.NoError(t, os.WriteFile(path, []byte("old"), 0o644))
+	boom := errors.New("boom")
+	_, err := results.WriteIndex(context.Background(), results.WriteOptions{Format: results.CSV, Path: path},
+		exportFunc(func(fn func(results.Entry) error) error {
+			_ = fn(results.Entry{Key: "x"})
+			return boom
+		}))
+	require.ErrorIs(t, err, boom)
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	assert.Equal(t, "old", string(b), "a failed export leaves the old file")
+	entries, err := os.ReadDir(filepath.Dir(path))
+	require.NoError(t, err)
+	assert.Len(t, entries, 1, "no temporary file left")
+
+	n, err := results.WriteIndex(context.Background(), results.WriteOptions{Format: results.CSV, Path: path},
+		exportFunc(func(fn func(results.Entry) error) error {
+			for i := range 9 {
+				if err := fn(results.Entry{Key: fmt.Sprintf("k%d", i), State: store.StateDone}); err != nil {
+					return err
+				}
+			}
+			return nil
+		}))
+	require.NoError(t, err)
+	assert.Equal(t, 9, n)
+	fi, err := os.Stat(path)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(results.Perm), fi.Mode().Perm(), "as results.jsonl")
 }

@@ -1,4 +1,4 @@
-package live_test
+package results_test
 
 import (
 	"bytes"
@@ -11,7 +11,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/pikabatch/pikabatch/runner/live"
 	"github.com/pikabatch/pikabatch/runner/results"
 	"github.com/pikabatch/pikabatch/store"
 )
@@ -28,7 +27,7 @@ func TestCSVExportOfAnyModel(t *testing.T) {
 	export := func(t *testing.T, entries ...results.Entry) [][]string {
 		t.Helper()
 		var buf bytes.Buffer
-		_, err := live.WriteIndex(context.Background(), &buf, live.CSV, exportFunc(func(fn func(results.Entry) error) error {
+		_, err := results.WriteIndex(context.Background(), results.WriteOptions{Format: results.CSV, To: &buf}, exportFunc(func(fn func(results.Entry) error) error {
 			for _, e := range entries {
 				if err := fn(e); err != nil {
 					return err
@@ -45,7 +44,7 @@ func TestCSVExportOfAnyModel(t *testing.T) {
 	t.Run("pika", func(t *testing.T) {
 		t.Parallel()
 		recs := export(t, entry("a", `{"image":"https://x/a.png","seed":3}`, ""))
-		assert.Equal(t, live.CSVColumns, recs[0])
+		assert.Equal(t, results.CSVColumns, recs[0])
 	})
 	t.Run("another model", func(t *testing.T) {
 		t.Parallel()
