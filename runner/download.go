@@ -443,7 +443,6 @@ func (d *downloader) transfer(ctx context.Context, rawURL, part string) (transfe
 			_ = f.Close()
 		}
 	}()
-	fail := func(err error) (transferred, error) { return transferred{}, err }
 	// Every read that brings bytes pushes the deadline back; the cause
 	// tells a stall from the run's own cancellation.
 	tctx, cancel := context.WithCancelCause(ctx)
@@ -451,61 +450,97 @@ func (d *downloader) transfer(ctx context.Context, rawURL, part string) (transfe
 	idle := time.AfterFunc(d.cfg.IdleTimeout, func() { cancel(ErrStalled) })
 	defer idle.Stop()
 	stalled := func(got int64) error {
+		if ctx.Err() != nil || !errors.Is(context.Cause(tctx), ErrStalled) {
+			return nil
+		}
 		return fmt.Errorf("%w: no data for %s after %d bytes", ErrStalled, d.cfg.IdleTimeout, got)
 	}
 
-	req, err := http.NewRequestWithContext(tctx, http.MethodGet, rawURL, nil)
+	resp, err := d.get(tctx, rawURL, offset, stalled)
 	if err != nil {
-		return fail(permanentError{fmt.Errorf("bad result URL: %w", redact.URLError(err))})
+		return transferred{}, err
+	}
+	defer resp.Body.Close()
+	var total int64
+	if offset, total, err = d.bodyRange(resp, part, offset); err != nil {
+		return transferred{}, err
+	}
+	if total > d.cfg.MaxBytes {
+		d.dropPart(&f, part) // a part resumed under this cap would never be completed
+		return transferred{}, permanentError{fmt.Errorf("%w: %d bytes, cap %d", ErrTooLarge, total, d.cfg.MaxBytes)}
+	}
+	if f, err = d.positionPart(f, part, offset); err != nil {
+		return transferred{}, err
+	}
+	body := &idleReader{r: resp.Body, t: idle, d: d.cfg.IdleTimeout}
+	t, err := d.stream(f, part, body, offset, total, stalled)
+	if err != nil {
+		return transferred{}, err
+	}
+	handedOver = true
+	t.ctype = resp.Header.Get("Content-Type")
+	return t, nil
+}
+
+// get asks for the body from offset on. stalled says whether the
+// request failed because no data came (see transfer).
+func (d *downloader) get(ctx context.Context, rawURL string, offset int64, stalled func(got int64) error) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
+	if err != nil {
+		return nil, permanentError{fmt.Errorf("bad result URL: %w", redact.URLError(err))}
 	}
 	if offset > 0 {
 		req.Header.Set("Range", "bytes="+strconv.FormatInt(offset, 10)+"-")
 	}
 	resp, err := d.client.Do(req)
 	if err != nil {
-		switch {
-		case errors.Is(err, ErrBadRedirect):
-			return fail(permanentError{redact.URLError(err)})
-		case ctx.Err() == nil && errors.Is(context.Cause(tctx), ErrStalled):
-			return fail(stalled(offset))
+		if errors.Is(err, ErrBadRedirect) {
+			return nil, permanentError{redact.URLError(err)}
 		}
-		return fail(redact.URLError(err))
+		if serr := stalled(offset); serr != nil {
+			return nil, serr
+		}
+		return nil, redact.URLError(err)
 	}
-	defer resp.Body.Close()
+	return resp, nil
+}
 
-	var total int64
+// bodyRange reads what the storage host's answer holds: the offset its
+// body starts at (0 unless it resumed the part file) and the whole
+// body's size (-1 if unknown). An answer with no body to keep is an
+// error, permanent unless a retry may bring one.
+func (d *downloader) bodyRange(resp *http.Response, part string, offset int64) (start, total int64, err error) {
 	switch {
 	case resp.StatusCode == http.StatusOK:
-		offset, total = 0, resp.ContentLength
+		return 0, resp.ContentLength, nil
 	case resp.StatusCode == http.StatusPartialContent && offset > 0:
 		start, size, ok := parseContentRange(resp.Header.Get("Content-Range"))
 		if !ok || start != offset {
 			_ = d.fs.Remove(part)
-			return fail(fmt.Errorf("unexpected Content-Range %q", resp.Header.Get("Content-Range")))
+			return 0, 0, fmt.Errorf("unexpected Content-Range %q", resp.Header.Get("Content-Range"))
 		}
-		total = size
+		return offset, size, nil
 	case resp.StatusCode == http.StatusRequestedRangeNotSatisfiable:
 		_ = d.fs.Remove(part) // stale part file: start over
-		return fail(errors.New("range not satisfiable; restarting"))
+		return 0, 0, errors.New("range not satisfiable; restarting")
 	case resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusGone:
-		return fail(fmt.Errorf("storage answered %s: %w", resp.Status, ErrURLExpired))
+		return 0, 0, fmt.Errorf("storage answered %s: %w", resp.Status, ErrURLExpired)
 	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
-		return fail(fmt.Errorf("storage answered %s", resp.Status))
-	default:
-		return fail(permanentError{fmt.Errorf("storage answered %s", resp.Status)})
+		return 0, 0, fmt.Errorf("storage answered %s", resp.Status)
 	}
-	if total > d.cfg.MaxBytes {
-		d.dropPart(&f, part) // a part resumed under this cap would never be completed
-		return fail(permanentError{fmt.Errorf("%w: %d bytes, cap %d", ErrTooLarge, total, d.cfg.MaxBytes)})
-	}
+	return 0, 0, permanentError{fmt.Errorf("storage answered %s", resp.Status)}
+}
 
+// positionPart readies the part file (created if f is nil) to take the
+// body from offset. It returns the file even on an error, for the
+// caller to close.
+func (d *downloader) positionPart(f File, part string, offset int64) (File, error) {
 	// Positioned writes, never O_APPEND: the file was opened by this
 	// attempt and its size read from the open file.
+	var err error
 	switch {
 	case f == nil:
-		if f, err = d.createPart(part); err != nil {
-			return fail(err)
-		}
+		return d.createPart(part)
 	case offset == 0:
 		if err = f.Truncate(0); err == nil {
 			_, err = f.Seek(0, io.SeekStart)
@@ -514,8 +549,15 @@ func (d *downloader) transfer(ctx context.Context, rawURL, part string) (transfe
 		_, err = f.Seek(offset, io.SeekStart)
 	}
 	if err != nil {
-		return fail(fmt.Errorf("%w: %w", ErrOutput, err))
+		return f, fmt.Errorf("%w: %w", ErrOutput, err)
 	}
+	return f, nil
+}
+
+// stream copies body into the part file f from offset on, hashing it when
+// it starts the file, and checks that it came whole (total bytes, when
+// known) and within the cap.
+func (d *downloader) stream(f File, part string, body io.Reader, offset, total int64, stalled func(got int64) error) (transferred, error) {
 	var w io.Writer = tagWrites{f}
 	var h hash.Hash
 	if offset == 0 {
@@ -523,29 +565,27 @@ func (d *downloader) transfer(ctx context.Context, rawURL, part string) (transfe
 		w = io.MultiWriter(w, h) // hashed as it streams: commit need not read it back
 	}
 	limit := d.cfg.MaxBytes - offset + 1
-	body := &idleReader{r: resp.Body, t: idle, d: d.cfg.IdleTimeout}
 	buf := copyBuffers.Get().(*[]byte)
 	n, copyErr := io.CopyBuffer(w, io.LimitReader(body, limit), *buf)
 	copyBuffers.Put(buf)
 	if copyErr != nil {
 		if we := (*writeError)(nil); errors.As(copyErr, &we) {
-			return fail(fmt.Errorf("%w: %w", ErrOutput, we.err))
+			return transferred{}, fmt.Errorf("%w: %w", ErrOutput, we.err)
 		}
-		if ctx.Err() == nil && errors.Is(context.Cause(tctx), ErrStalled) {
-			return fail(stalled(offset + n))
+		if err := stalled(offset + n); err != nil {
+			return transferred{}, err
 		}
-		return fail(fmt.Errorf("body cut off after %d bytes: %w", offset+n, copyErr))
+		return transferred{}, fmt.Errorf("body cut off after %d bytes: %w", offset+n, copyErr)
 	}
 	got := offset + n
 	if got > d.cfg.MaxBytes {
 		_ = d.fs.Remove(part)
-		return fail(permanentError{fmt.Errorf("%w: over the cap of %d bytes", ErrTooLarge, d.cfg.MaxBytes)})
+		return transferred{}, permanentError{fmt.Errorf("%w: over the cap of %d bytes", ErrTooLarge, d.cfg.MaxBytes)}
 	}
 	if total >= 0 && got != total {
-		return fail(fmt.Errorf("body cut off: %d of %d bytes", got, total))
+		return transferred{}, fmt.Errorf("body cut off: %d of %d bytes", got, total)
 	}
-	handedOver = true
-	t := transferred{f: f, size: got, ctype: resp.Header.Get("Content-Type")}
+	t := transferred{f: f, size: got}
 	if h != nil {
 		t.sum = h.Sum(nil)
 	}

@@ -58,6 +58,10 @@ func newFakeAPI(t *testing.T) *fakeAPI {
 }
 
 func (f *fakeAPI) Submit(ctx context.Context, model string, input any, opts api.SubmitOptions) (api.SubmitResponse, error) {
+	// As the API contract asks: the gate before the send, and no send if it refuses.
+	if err := opts.SendGate(); err != nil {
+		return api.SubmitResponse{}, err
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.submits++

@@ -98,7 +98,10 @@ func (r *run) onAPI(ctx context.Context, job store.Job, act action, sl *slot) (s
 	}
 	switch act {
 	case actResend:
-		job, err = r.resolveUncertain(ctx, job, sl)
+		var resend bool
+		if job, resend, err = r.resolveUncertain(ctx, job); resend {
+			job, err = r.submit(ctx, job, sl)
+		}
 	case actSubmit:
 		job, err = r.submit(ctx, job, sl)
 	}
@@ -110,9 +113,10 @@ func (r *run) onAPI(ctx context.Context, job store.Job, act action, sl *slot) (s
 }
 
 // resolveUncertain applies the uncertain-submit policy (see the package
-// doc, "Submits whose answers are lost"): re-send up to MaxResends times
-// and count each, or hold the row when asked to.
-func (r *run) resolveUncertain(ctx context.Context, job store.Job, sl *slot) (store.Job, error) {
+// doc, "Submits whose answers are lost") to a row whose submit's outcome
+// is unknown: it reports whether to re-send it (up to MaxResends times,
+// each counted) or to hold the row, as asked.
+func (r *run) resolveUncertain(ctx context.Context, job store.Job) (store.Job, bool, error) {
 	if job.State == store.StateSubmitting {
 		// A run died between recording "submitting" and learning the outcome.
 		rec, err := r.store.Update(ctx, job.Key, func(j *store.Job) error {
@@ -123,27 +127,64 @@ func (r *run) resolveUncertain(ctx context.Context, job store.Job, sl *slot) (st
 			return nil
 		})
 		if err != nil {
-			return job, fmt.Errorf("record uncertain %q: %w", job.Key, err)
+			return job, false, fmt.Errorf("record uncertain %q: %w", job.Key, err)
 		}
 		job = rec
 	}
 	if r.cfg.HoldUncertain || job.Resent >= r.cfg.MaxResends {
 		r.log.Warn("uncertain submit held; not re-sent", "key", job.Key, "resent", job.Resent)
-		return job, nil
+		return job, false, nil
 	}
 	r.log.Warn("re-sending uncertain submit; a duplicate charge is possible", "key", job.Key)
-	return r.submit(ctx, job, sl)
+	return job, true, nil
 }
 
-// submit sends one paid submit, recording "submitting" durably right
-// before the POST leaves and the request ID durably before anything else
-// uses it.
+// submit sends one paid submit and records what came of it, sending it
+// again while the outcome says to: a lost answer is re-sent as the
+// uncertain-submit policy allows, and a submit an outage turned away goes
+// again once the API is back.
 func (r *run) submit(ctx context.Context, job store.Job, sl *slot) (store.Job, error) {
+	for {
+		var a *submitAttempt
+		var err error
+		if job, a, err = r.sendOnce(ctx, job, sl); a == nil {
+			return job, err
+		}
+		again := false
+		switch {
+		case a.err == nil:
+			return r.submitted(ctx, a, sl)
+		case errors.Is(a.err, api.ErrUncertain):
+			job, again, err = r.submitLost(ctx, a)
+		case errors.Is(a.err, api.ErrRejected):
+			return r.submitRejected(ctx, a)
+		default:
+			job, again, err = r.submitRefused(ctx, a)
+		}
+		if !again {
+			return job, err
+		}
+	}
+}
+
+// submitAttempt is one send of a submit and the API's answer to it.
+type submitAttempt struct {
+	prev     store.Job // the row before the attempt
+	job      store.Job // the row as the attempt recorded it at the send gate
+	recorded bool      // the gate wrote "submitting" and let the send go
+	resp     api.SubmitResponse
+	err      error
+}
+
+// sendOnce sends job's submit once, recording "submitting" durably right
+// before the POST leaves. It returns no attempt when none was made: the
+// run is stopping, submits stopped, or "submitting" could not be written.
+func (r *run) sendOnce(ctx context.Context, job store.Job, sl *slot) (store.Job, *submitAttempt, error) {
 	if err := ctx.Err(); err != nil {
-		return job, err
+		return job, nil, err
 	}
 	if r.stopSubmits.Load() {
-		return job, nil
+		return job, nil, nil
 	}
 	// The run's first submit goes alone: an unknown model, a revoked
 	// token or an empty account then costs one refused submit, not one
@@ -155,41 +196,31 @@ func (r *run) submit(ctx context.Context, job store.Job, sl *slot) (store.Job, e
 		select {
 		case <-r.probe:
 		case <-ctx.Done():
-			return job, ctx.Err()
+			return job, nil, ctx.Err()
 		}
 		if r.stopSubmits.Load() {
-			return job, nil
+			return job, nil, nil
 		}
 	}
-	resend := job.State == store.StateUncertain
-	prev := job
-	job.State = store.StateSubmitting
-	job.Attempts++
-	if resend {
-		job.Resent++
-	}
-	if prev.State.IsTerminal() {
-		// --retry-failed: the old request ID and outputs belong to a render we gave up.
-		job.RequestID, job.Outputs, job.LastError = "", nil, ""
-		job.SubmittedAt, job.FinishedAt, job.DownloadedAt = time.Time{}, time.Time{}, time.Time{}
-	}
+	a := &submitAttempt{prev: job, job: nextAttempt(job)}
 	// "submitting" is written at the send gate, after the rate limiter's
 	// wait: a row still waiting for a token when the run dies stays what
 	// it was (pending), not a possible duplicate charge. The gate also
 	// refuses the send once the run is stopping: the submit is
-	// irreversible, and a refused one provably never left.
-	recorded := false
+	// irreversible, and a refused one provably never left. Every API
+	// asks the gate before it sends (see API.Submit), so a submit that
+	// went out was recorded.
 	record := func() error {
-		if recorded {
+		if a.recorded {
 			return nil
 		}
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := r.store.Put(ctx, job); err != nil {
+		if err := r.store.Put(ctx, a.job); err != nil {
 			return &recordError{err: err}
 		}
-		recorded = true
+		a.recorded = true
 		return nil
 	}
 
@@ -197,110 +228,133 @@ func (r *run) submit(ctx context.Context, job store.Job, sl *slot) (store.Job, e
 	// token, a slot); one already on the wire still gets its answer, for
 	// up to the client's SubmitGrace, so its request ID is recorded.
 	opts := api.SubmitOptions{SendGate: record, Hold: sl.hold(ctx)}
-	resp, err := r.sendSubmit(ctx, submitJob{input: job.Input, resend: resend}, opts)
+	resend := a.prev.State == store.StateUncertain
+	a.resp, a.err = r.sendSubmit(ctx, submitJob{input: a.job.Input, resend: resend}, opts)
 	// Stop before the probe lets the other submits go: none of them may leave.
 	switch {
-	case errors.Is(err, api.ErrPaymentRequired):
-		r.stopSubmitting(fmt.Errorf("submit %q: %w: %w", job.Key, ErrSubmitsStopped, err))
-	case errors.Is(err, api.ErrUnknownModel), errors.Is(err, api.ErrUnauthorized):
+	case errors.Is(a.err, api.ErrPaymentRequired):
+		r.stopSubmitting(fmt.Errorf("submit %q: %w: %w", job.Key, ErrSubmitsStopped, a.err))
+	case errors.Is(a.err, api.ErrUnknownModel), errors.Is(a.err, api.ErrUnauthorized):
 		r.stopSubmits.Store(true)
 	}
 	if isProbe {
 		r.endProbe()
 	}
 	var rerr *recordError
-	if errors.As(err, &rerr) {
-		return prev, fmt.Errorf("record submitting %q: %w", job.Key, rerr.err)
+	if errors.As(a.err, &rerr) {
+		return a.prev, nil, fmt.Errorf("record submitting %q: %w", job.Key, rerr.err)
 	}
-	if !recorded && (err == nil || errors.Is(err, api.ErrUncertain) || errors.Is(err, api.ErrRejected)) {
-		// An API that never asked the gate (a test double) still sent it.
-		if perr := r.store.Put(context.WithoutCancel(ctx), job); perr != nil {
-			r.log.Error("submitting not recorded", "key", job.Key, "err", perr)
-		}
-		recorded = true
+	return a.job, a, nil
+}
+
+// nextAttempt is job as its next submit records it at the send gate.
+func nextAttempt(job store.Job) store.Job {
+	prev := job.State
+	job.State = store.StateSubmitting
+	job.Attempts++
+	if prev == store.StateUncertain {
+		job.Resent++
 	}
+	if prev.IsTerminal() {
+		// --retry-failed: the old request ID and outputs belong to a render we gave up.
+		job.RequestID, job.Outputs, job.LastError = "", nil, ""
+		job.SubmittedAt, job.FinishedAt, job.DownloadedAt = time.Time{}, time.Time{}, time.Time{}
+	}
+	return job
+}
+
+// submitted records the request ID of a submit the API took, durably
+// before anything else uses it.
+func (r *run) submitted(ctx context.Context, a *submitAttempt, sl *slot) (store.Job, error) {
 	wctx := context.WithoutCancel(ctx) // the outcome is always recorded
-	switch {
-	case err == nil:
-		r.outage.ok(r.cfg.Now())
-		r.stats.submitted.Add(1)
-		sl.submitted()
-		now := r.cfg.Now()
-		rec, err := r.store.Update(wctx, job.Key, func(j *store.Job) error {
-			j.State = store.StateSubmitted
-			j.RequestID = resp.RequestID
-			j.SubmittedAt = now
-			j.LastError = ""
-			return nil
-		})
-		if err != nil {
-			return r.requestIDNotRecorded(wctx, job, resp.RequestID, now, err)
-		}
-		job = rec
-		r.log.Info("submitted", "key", job.Key, "request_id", job.RequestID)
-		if h := r.cfg.Hooks.Submitted; h != nil {
-			h(job.Key, job.RequestID)
-		}
-		return job, nil
-	case errors.Is(err, api.ErrUncertain):
-		r.stats.uncertain.Add(1)
-		rec, uerr := r.store.Update(wctx, job.Key, func(j *store.Job) error {
-			j.State = store.StateUncertain
-			j.LastError = err.Error()
-			return nil
-		})
-		if uerr != nil {
-			return job, fmt.Errorf("record uncertain %q: %w", job.Key, uerr)
-		}
-		job = rec
-		r.log.Warn("submit outcome unknown", "key", job.Key, "err", err)
-		if ctx.Err() != nil {
-			return job, nil
-		}
-		return r.resolveUncertain(ctx, job, sl)
-	case errors.Is(err, api.ErrRejected):
-		now := r.cfg.Now()
-		rec, uerr := r.store.Update(wctx, job.Key, func(j *store.Job) error {
-			j.State = store.StateFailed
-			j.LastError = apiMessage(err)
-			j.FinishedAt = now
-			return nil
-		})
-		if uerr != nil {
-			return job, fmt.Errorf("record rejection of %q: %w", job.Key, uerr)
-		}
-		job = rec
-		r.stats.fail(job.LastError)
-		r.log.Warn("submit rejected", "key", job.Key, "err", job.LastError)
-		return job, nil
+	r.outage.ok(r.cfg.Now())
+	r.stats.submitted.Add(1)
+	sl.submitted()
+	now := r.cfg.Now()
+	rec, err := r.store.Update(wctx, a.job.Key, func(j *store.Job) error {
+		j.State = store.StateSubmitted
+		j.RequestID = a.resp.RequestID
+		j.SubmittedAt = now
+		j.LastError = ""
+		return nil
+	})
+	if err != nil {
+		return r.requestIDNotRecorded(wctx, a.job, a.resp.RequestID, now, err)
 	}
-	// The API answered no (or never received it): no job exists. Put the row back.
-	if recorded {
-		job = r.revert(job, prev.State, err.Error())
-	} else {
-		job = prev // nothing was written: the row is as it was
+	r.log.Info("submitted", "key", rec.Key, "request_id", rec.RequestID)
+	if h := r.cfg.Hooks.Submitted; h != nil {
+		h(rec.Key, rec.RequestID)
+	}
+	return rec, nil
+}
+
+// submitLost records a submit whose answer was lost as uncertain and
+// reports whether the policy re-sends it.
+func (r *run) submitLost(ctx context.Context, a *submitAttempt) (store.Job, bool, error) {
+	r.stats.uncertain.Add(1)
+	rec, err := r.store.Update(context.WithoutCancel(ctx), a.job.Key, func(j *store.Job) error {
+		j.State = store.StateUncertain
+		j.LastError = a.err.Error()
+		return nil
+	})
+	if err != nil {
+		return a.job, false, fmt.Errorf("record uncertain %q: %w", a.job.Key, err)
+	}
+	r.log.Warn("submit outcome unknown", "key", rec.Key, "err", a.err)
+	if ctx.Err() != nil {
+		return rec, false, nil
+	}
+	return r.resolveUncertain(ctx, rec)
+}
+
+// submitRejected records a submit whose input the API refused: the row failed.
+func (r *run) submitRejected(ctx context.Context, a *submitAttempt) (store.Job, error) {
+	now := r.cfg.Now()
+	rec, err := r.store.Update(context.WithoutCancel(ctx), a.job.Key, func(j *store.Job) error {
+		j.State = store.StateFailed
+		j.LastError = apiMessage(a.err)
+		j.FinishedAt = now
+		return nil
+	})
+	if err != nil {
+		return a.job, fmt.Errorf("record rejection of %q: %w", a.job.Key, err)
+	}
+	r.stats.fail(rec.LastError)
+	r.log.Warn("submit rejected", "key", rec.Key, "err", rec.LastError)
+	return rec, nil
+}
+
+// submitRefused handles a submit the API answered no to, or never
+// received: no job exists, so the row goes back to what it was. It
+// reports whether to send it again (an outage ended) and otherwise
+// whether the refusal ends the run or only its submits.
+func (r *run) submitRefused(ctx context.Context, a *submitAttempt) (store.Job, bool, error) {
+	err := a.err
+	job := a.prev // nothing was written: the row is as it was
+	if a.recorded {
+		job = r.revert(a.job, a.prev.State, err.Error())
 	}
 	if errors.Is(err, api.ErrUnavailable) {
 		if werr := r.outageWait(ctx, err); werr == nil {
-			return r.submit(ctx, job, sl)
+			return job, true, nil
 		} else if ctx.Err() != nil {
-			return job, ctx.Err()
+			return job, false, ctx.Err()
 		}
 	}
 	switch {
 	case errors.Is(err, api.ErrUnknownModel):
 		// Usage, not the account: every row would be refused the same way.
-		return job, fmt.Errorf("model %q: %w", r.cfg.Model, err)
+		return job, false, fmt.Errorf("model %q: %w", r.cfg.Model, err)
 	case errors.Is(err, api.ErrUnauthorized):
-		return job, fmt.Errorf("submit %q: %w", job.Key, err)
+		return job, false, fmt.Errorf("submit %q: %w", job.Key, err)
 	case errors.Is(err, api.ErrPaymentRequired), errors.Is(err, api.ErrUnavailable):
 		r.stopSubmitting(fmt.Errorf("submit %q: %w: %w", job.Key, ErrSubmitsStopped, err))
-		return job, nil
+		return job, false, nil
 	case ctx.Err() != nil:
-		return job, ctx.Err()
+		return job, false, ctx.Err()
 	}
 	r.stopSubmitting(fmt.Errorf("submit %q: %w: %w", job.Key, ErrSubmitsStopped, err))
-	return job, nil
+	return job, false, nil
 }
 
 // recordError is a state write that failed at the send gate: the submit

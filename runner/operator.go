@@ -190,10 +190,7 @@ func (g gatedAPI) Submit(ctx context.Context, model string, input any, opts api.
 			if err := pastDeadline(); err != nil {
 				return err
 			}
-			if record != nil {
-				return record()
-			}
-			return nil
+			return record()
 		}
 	}
 	if !l.capped {

@@ -27,43 +27,16 @@ func (r *run) pollUntilDone(ctx context.Context, job store.Job) (store.Job, erro
 	var trouble jobTrouble // this job's own calls failing in a row
 	for {
 		l := r.poll.plan(w)
-		wait := l.at.Sub(r.cfg.Now())
-		timedOut := false
-		if r.cfg.JobTimeout > 0 {
-			left := w.submittedAt.Add(r.cfg.JobTimeout).Sub(r.cfg.Now())
-			if left <= wait {
-				wait, timedOut = max(left, 0), true
-			}
-		}
-		if wait > 0 {
-			timer.Reset(wait)
-			select {
-			case <-ctx.Done():
-				return job, ctx.Err()
-			case <-l.wake:
-				timer.Stop()
-				continue // the policy learned something: plan again
-			case <-timer.C:
-			}
-		}
-		if timedOut {
+		timedOut, replan, err := r.waitToLook(ctx, w, l, timer)
+		switch {
+		case err != nil:
+			return job, err
+		case replan:
+			continue // the policy learned something: plan again
+		case timedOut:
 			return r.timeOut(ctx, job, w)
 		}
-		w.looks++
-		w.lastLook = r.cfg.Now()
-		r.stats.polls.Add(1)
-
-		status, pos := "", -1
-		var res api.Result
-		var st api.Status
-		var err error
-		if l.useResult {
-			res, err = r.api.Result(ctx, job.RequestID)
-			status = res.Status
-		} else {
-			st, err = r.api.Status(ctx, job.RequestID)
-			status, pos = st.Status, st.QueuePosition
-		}
+		seen, err := r.lookAt(ctx, job, w, l)
 		if err != nil {
 			if j, done, ferr := r.lookFailed(ctx, job, w, &trouble, err, w.lastLook); done {
 				return j, ferr
@@ -72,49 +45,106 @@ func (r *run) pollUntilDone(ctx context.Context, job store.Job) (store.Job, erro
 		}
 		trouble = jobTrouble{}
 		r.outage.ok(r.cfg.Now())
-		r.poll.observe(w, status, pos, w.lastLook)
-		if status == api.StatusUnknown {
-			// A word outside the docs: still running, as far as we know.
-			// Look less often (bounded by Poll.Max) and never fail the row.
-			r.unknownWord(job, word(res.Word, st.Word, l.useResult))
-			w.late++
-			continue
-		}
-		switch status {
-		case api.StatusInQueue:
-			job, err = r.moveTo(ctx, job, store.StateQueued)
-		case api.StatusInProgress:
-			if l.late {
-				w.late++
-			}
-			job, err = r.moveTo(ctx, job, store.StateRunning)
-		default:
-			if !l.useResult {
-				// Finished: one result call gets the outputs or the error.
-				r.stats.polls.Add(1)
-				asked := r.cfg.Now()
-				res, err = r.api.Result(ctx, job.RequestID)
-				if err != nil {
-					if j, done, ferr := r.lookFailed(ctx, job, w, &trouble, err, asked); done {
-						return j, ferr
-					}
-					continue
-				}
-			}
-			if res.Status == api.StatusUnknown {
-				r.unknownWord(job, res.Word)
-				w.late++
-				continue
-			}
-			if res.Status == api.StatusInQueue || res.Status == api.StatusInProgress {
-				continue // status and result disagree for a moment; look again
-			}
-			return r.recordResult(ctx, job, w, res)
-		}
-		if err != nil {
+		r.poll.observe(w, seen.status, seen.pos, w.lastLook)
+		var done bool
+		if job, done, err = r.actOnLook(ctx, job, w, l, seen, &trouble); done {
 			return job, err
 		}
 	}
+}
+
+// waitToLook waits until the look l plans is due. It reports replan when
+// the plan went stale meanwhile, and timedOut when --job-timeout is
+// reached first.
+func (r *run) waitToLook(ctx context.Context, w *jobWatch, l look, timer *time.Timer) (timedOut, replan bool, err error) {
+	wait := l.at.Sub(r.cfg.Now())
+	if r.cfg.JobTimeout > 0 {
+		left := w.submittedAt.Add(r.cfg.JobTimeout).Sub(r.cfg.Now())
+		if left <= wait {
+			wait, timedOut = max(left, 0), true
+		}
+	}
+	if wait > 0 {
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			return false, false, ctx.Err()
+		case <-l.wake:
+			timer.Stop()
+			return false, true, nil
+		case <-timer.C:
+		}
+	}
+	return timedOut, false, nil
+}
+
+// lookSeen is what one look at a job saw.
+type lookSeen struct {
+	status string
+	pos    int        // queue position, -1 if unknown
+	res    api.Result // the result, when the look was a result call
+	word   string     // the status word as the API spelled it
+}
+
+// lookAt looks at job once, with the call l chose.
+func (r *run) lookAt(ctx context.Context, job store.Job, w *jobWatch, l look) (lookSeen, error) {
+	w.looks++
+	w.lastLook = r.cfg.Now()
+	r.stats.polls.Add(1)
+	if l.useResult {
+		res, err := r.api.Result(ctx, job.RequestID)
+		return lookSeen{status: res.Status, pos: -1, res: res, word: res.Word}, err
+	}
+	st, err := r.api.Status(ctx, job.RequestID)
+	return lookSeen{status: st.Status, pos: st.QueuePosition, word: st.Word}, err
+}
+
+// actOnLook records what a look saw. It reports done when polling the job
+// is over: it finished, or its state could not be recorded.
+func (r *run) actOnLook(ctx context.Context, job store.Job, w *jobWatch, l look, seen lookSeen, trouble *jobTrouble) (store.Job, bool, error) {
+	var err error
+	switch seen.status {
+	case api.StatusUnknown:
+		// A word outside the docs: still running, as far as we know.
+		// Look less often (bounded by Poll.Max) and never fail the row.
+		r.unknownWord(job, seen.word)
+		w.late++
+		return job, false, nil
+	case api.StatusInQueue:
+		job, err = r.moveTo(ctx, job, store.StateQueued)
+	case api.StatusInProgress:
+		if l.late {
+			w.late++
+		}
+		job, err = r.moveTo(ctx, job, store.StateRunning)
+	default:
+		return r.collect(ctx, job, w, l, seen.res, trouble)
+	}
+	return job, err != nil, err
+}
+
+// collect records a job the API finished, with one result call unless
+// the look was one. It reports done unless the job must be looked at again.
+func (r *run) collect(ctx context.Context, job store.Job, w *jobWatch, l look, res api.Result, trouble *jobTrouble) (store.Job, bool, error) {
+	if !l.useResult {
+		// Finished: one result call gets the outputs or the error.
+		r.stats.polls.Add(1)
+		asked := r.cfg.Now()
+		var err error
+		if res, err = r.api.Result(ctx, job.RequestID); err != nil {
+			return r.lookFailed(ctx, job, w, trouble, err, asked)
+		}
+	}
+	switch res.Status {
+	case api.StatusUnknown:
+		r.unknownWord(job, res.Word)
+		w.late++
+		return job, false, nil
+	case api.StatusInQueue, api.StatusInProgress:
+		return job, false, nil // status and result disagree for a moment; look again
+	}
+	job, err := r.recordResult(ctx, job, w, res)
+	return job, true, err
 }
 
 // moveTo records a state change; unchanged states cost no write.
@@ -318,14 +348,6 @@ func (r *run) park(ctx context.Context, job store.Job, w *jobWatch, err error) (
 	r.stats.parked.Add(1)
 	r.log.Warn("job left in flight for the next run", "key", job.Key, "request_id", job.RequestID, "err", err)
 	return j, nil
-}
-
-// word is the raw status word of a look.
-func word(resultWord, statusWord string, useResult bool) string {
-	if useResult {
-		return resultWord
-	}
-	return statusWord
 }
 
 // unknownWord counts a status word outside the docs, logging each new one once.

@@ -26,11 +26,18 @@ import (
 
 // API is the part of the Model API the runner uses. *api.Client implements it.
 type API interface {
-	// Submit creates a paid job. An error matching api.ErrUncertain means the
-	// request was sent and its outcome is unknown: a job may exist. It asks
-	// opts.SendGate right before each send, and sends nothing if the gate
-	// refuses: the runner records "submitting" there. It asks opts.Hold
-	// what each 429 means (api.SubmitHold). api.ErrUnknownModel,
+	// Submit creates a paid job; it is not idempotent: each send may be
+	// charged. The runner always sets opts.SendGate, and every
+	// implementation (the client, a decorator, a test double) must call it
+	// right before each send and send nothing if it refuses, ending the call
+	// with its error: the runner records "submitting" there, so a submit
+	// that went out was recorded. A decorator may wrap the gate but must
+	// pass it on. It asks opts.Hold what each 429 means (api.SubmitHold).
+	// An error matching api.ErrUncertain means the request was sent and its
+	// outcome is unknown: a job may exist, and the call must not be retried
+	// blindly (see the package doc). api.ErrUnavailable means it was never
+	// taken after the client's own retries; api.ErrRejected that the input
+	// was refused, which no retry cures. api.ErrUnknownModel,
 	// api.ErrUnauthorized and api.ErrPaymentRequired are the account's (or
 	// the command's) refusals, not the row's.
 	Submit(ctx context.Context, model string, input any, opts api.SubmitOptions) (api.SubmitResponse, error)

@@ -73,24 +73,9 @@ func (s *Store) Compact(ctx context.Context) (CompactResult, error) {
 		return CompactResult{}, fmt.Errorf("store: compact: %w", err)
 	}
 	res := CompactResult{Before: fi.Size(), After: fi.Size()}
-	var inUse, used int64
-	var generation uint64
-	err = s.db.View(func(tx *bolt.Tx) error {
-		generation = uint64(tx.ID())
-		// Up to its last page in use, not its size: bbolt grows a file
-		// ahead of its pages, by up to 16 MB at a time.
-		used = tx.Size()
-		return tx.ForEach(func(_ []byte, b *bolt.Bucket) error {
-			st := b.Stats()
-			inUse += int64(st.BranchInuse + st.LeafInuse)
-			return nil
-		})
-	})
-	if err != nil {
-		return res, fmt.Errorf("store: compact: %w", err)
-	}
-	if used < s.compactMinBytes || float64(inUse) > (1-compactMinWaste)*float64(used) {
-		return res, nil
+	worth, generation, err := s.worthCompacting()
+	if err != nil || !worth {
+		return res, err
 	}
 
 	// A state file reached through a symlink is replaced where it lives:
@@ -99,35 +84,10 @@ func (s *Store) Compact(ctx context.Context) (CompactResult, error) {
 	if err != nil {
 		return res, fmt.Errorf("store: compact: %w", err)
 	}
-	tmp := compactPath(target)
-	_ = os.Remove(tmp) // left by a compaction that died
-	dst, err := bolt.Open(tmp, 0o600, &bolt.Options{FreelistType: bolt.FreelistMapType, InitialMmapSize: initialMmapSize, PageSize: pageSize})
+	dst, err := s.writeCopy(target, fi, generation)
 	if err != nil {
 		return res, fmt.Errorf("store: compact: %w", err)
 	}
-	// Nobody else writes dst: its step is set once, from the old file.
-	dst.AllocSize = int(growthFor(fi.Size()))
-	fail := func(err error) (CompactResult, error) {
-		_ = dst.Close()
-		_ = os.Remove(tmp)
-		return res, fmt.Errorf("store: compact: %w", err)
-	}
-	// The new file is the old one to whoever shares it: same mode, owner.
-	if err := sameAccess(tmp, fi); err != nil {
-		return fail(err)
-	}
-	if err := bolt.Compact(dst, s.db, compactTxBytes); err != nil {
-		return fail(err)
-	}
-	s.reached("copied")
-	if err := dst.Update(func(tx *bolt.Tx) error { return carryGenerations(tx, generation) }); err != nil {
-		return fail(err)
-	}
-	s.reached("carried")
-	if err := os.Rename(tmp, target); err != nil {
-		return fail(err)
-	}
-	s.reached("renamed")
 	// The new file is in place and the old one unlinked: from here on this
 	// Store must move to it whatever happens, or its writes would go to a
 	// file nobody opens again while the one at the path has no lock.
@@ -149,6 +109,68 @@ func (s *Store) Compact(ctx context.Context) (CompactResult, error) {
 		return res, fmt.Errorf("store: compact: sync directory: %w", syncErr)
 	}
 	return res, nil
+}
+
+// worthCompacting reports whether the open file wastes enough to be
+// compacted (see compactMinWaste and compactMinBytes), and the write
+// generation its copy must carry.
+func (s *Store) worthCompacting() (bool, uint64, error) {
+	var inUse, used int64
+	var generation uint64
+	err := s.db.View(func(tx *bolt.Tx) error {
+		generation = uint64(tx.ID())
+		// Up to its last page in use, not its size: bbolt grows a file
+		// ahead of its pages, by up to 16 MB at a time.
+		used = tx.Size()
+		return tx.ForEach(func(_ []byte, b *bolt.Bucket) error {
+			st := b.Stats()
+			inUse += int64(st.BranchInuse + st.LeafInuse)
+			return nil
+		})
+	})
+	if err != nil {
+		return false, 0, fmt.Errorf("store: compact: %w", err)
+	}
+	if used < s.compactMinBytes || float64(inUse) > (1-compactMinWaste)*float64(used) {
+		return false, generation, nil
+	}
+	return true, generation, nil
+}
+
+// writeCopy writes a compacted copy of the open file beside target (fi
+// is target's), carrying generation, and renames it over target. On an
+// error the copy is gone and target untouched.
+func (s *Store) writeCopy(target string, fi os.FileInfo, generation uint64) (*bolt.DB, error) {
+	tmp := compactPath(target)
+	_ = os.Remove(tmp) // left by a compaction that died
+	dst, err := bolt.Open(tmp, 0o600, &bolt.Options{FreelistType: bolt.FreelistMapType, InitialMmapSize: initialMmapSize, PageSize: pageSize})
+	if err != nil {
+		return nil, err
+	}
+	// Nobody else writes dst: its step is set once, from the old file.
+	dst.AllocSize = int(growthFor(fi.Size()))
+	fail := func(err error) (*bolt.DB, error) {
+		_ = dst.Close()
+		_ = os.Remove(tmp)
+		return nil, err
+	}
+	// The new file is the old one to whoever shares it: same mode, owner.
+	if err := sameAccess(tmp, fi); err != nil {
+		return fail(err)
+	}
+	if err := bolt.Compact(dst, s.db, compactTxBytes); err != nil {
+		return fail(err)
+	}
+	s.reached("copied")
+	if err := dst.Update(func(tx *bolt.Tx) error { return carryGenerations(tx, generation) }); err != nil {
+		return fail(err)
+	}
+	s.reached("carried")
+	if err := os.Rename(tmp, target); err != nil {
+		return fail(err)
+	}
+	s.reached("renamed")
+	return dst, nil
 }
 
 // compactPath is where Compact writes the copy of the state file at

@@ -504,13 +504,10 @@ func (a budgetedAPI) Submit(ctx context.Context, model string, input any, opts a
 	if err == nil {
 		a.open.add(resp.RequestID, usd)
 	}
-	sent := err == nil || errors.Is(err, api.ErrUncertain)
-	switch {
-	case reserved && !sent:
+	// Every API asks the gate before it sends (see runner.API), so a
+	// submit that went out was reserved.
+	if sent := err == nil || errors.Is(err, api.ErrUncertain); reserved && !sent {
 		a.budget.Release(usd)
-	case !reserved && sent:
-		// An API that never asked the gate still sent it: count it.
-		a.budget.Spend(usd)
 	}
 	return resp, err
 }
