@@ -11,8 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/pikabatch/pikabatch/runner/budget"
-	"github.com/pikabatch/pikabatch/runner/price"
+	"github.com/pikabatch/pikabatch/runner/money"
 	"github.com/pikabatch/pikabatch/runner/sim"
 	"github.com/pikabatch/pikabatch/store"
 )
@@ -46,7 +45,7 @@ func TestSpentInStateSkipsRejectedSubmits(t *testing.T) {
 		store.Job{Key: "lost-then-rejected", State: store.StateFailed, Attempts: 2, Resent: 1, LastError: "input rejected"},
 		store.Job{Key: "failed-render", State: store.StateFailed, RequestID: "req-2", Attempts: 1},
 	)
-	usd, unknown, err := spentInState(context.Background(), st, nil, price.New(price.Config{OverrideUSD: 0.5}))
+	usd, unknown, err := spentInState(context.Background(), st, nil, money.NewPricer(money.PriceConfig{OverrideUSD: 0.5}))
 	require.NoError(t, err)
 	assert.Zero(t, unknown)
 	assert.Equal(t, 1.5, usd, "done, the lost first send, and the failed render: not the rejections")
@@ -59,7 +58,7 @@ func TestSpentInStateSkipsRejectedSubmits(t *testing.T) {
 func TestSpentInStateCountsAsTheBudgetReserves(t *testing.T) {
 	t.Parallel()
 	const each, n = 0.0000006, 10 // reserved as 1 micro-dollar each
-	b, err := budget.New(n*0.000001, 0)
+	b, err := money.NewBudget(n*0.000001, 0)
 	require.NoError(t, err)
 	var jobs []store.Job
 	for i := range n {
@@ -68,11 +67,11 @@ func TestSpentInStateCountsAsTheBudgetReserves(t *testing.T) {
 	}
 	require.Error(t, b.Reserve(each), "the first run stops at the limit")
 
-	usd, _, err := spentInState(context.Background(), budgetState(t, jobs...), nil, price.New(price.Config{OverrideUSD: each}))
+	usd, _, err := spentInState(context.Background(), budgetState(t, jobs...), nil, money.NewPricer(money.PriceConfig{OverrideUSD: each}))
 	require.NoError(t, err)
-	next, err := budget.New(n*0.000001, usd)
+	next, err := money.NewBudget(n*0.000001, usd)
 	require.NoError(t, err)
-	assert.ErrorIs(t, next.Reserve(each), budget.ErrOverBudget, "the next run finds the budget spent")
+	assert.ErrorIs(t, next.Reserve(each), money.ErrOverBudget, "the next run finds the budget spent")
 }
 
 // A price that drops between runs must not make the jobs sent before

@@ -11,7 +11,7 @@ import (
 
 	"github.com/pikabatch/pikabatch/manifest"
 	"github.com/pikabatch/pikabatch/runner"
-	"github.com/pikabatch/pikabatch/runner/price"
+	"github.com/pikabatch/pikabatch/runner/money"
 	"github.com/pikabatch/pikabatch/store"
 )
 
@@ -71,7 +71,7 @@ func dryRun(ctx context.Context, o batchOptions, rows runner.RowSource, statePat
 // price its runs priced jobs at, its budget, and what the budget counts as
 // spent. The dry run previews with them, as the run would go.
 type recordedSpend struct {
-	pricer   price.Pricer
+	pricer   money.Pricer
 	priced   bool
 	limitUSD float64 // 0: no budget
 	spentUSD float64
@@ -80,12 +80,12 @@ type recordedSpend struct {
 // readRecordedSpend reads the recorded price and budget of st.
 func readRecordedSpend(ctx context.Context, st *store.Store) (*recordedSpend, error) {
 	rec := &recordedSpend{}
-	raw, err := st.Meta(ctx, price.MetaKey)
+	raw, err := st.Meta(ctx, money.PriceMetaKey)
 	if err != nil {
 		return nil, err
 	}
 	if raw != "" {
-		if rec.pricer, err = price.ParseRecord(raw); err != nil {
+		if rec.pricer, err = money.ParseRecord(raw); err != nil {
 			return nil, fmt.Errorf("state file: %w", err)
 		}
 		_, perr := rec.pricer.Job(func(string) (any, bool) { return 5, true })
@@ -111,7 +111,7 @@ func (r *recordedSpend) printBudget(w io.Writer, rows *pricedRows, submits int) 
 	if r.limitUSD <= 0 {
 		return
 	}
-	line := fmt.Sprintf("budget: %s of %s spent (recorded in the state file)", price.USD(r.spentUSD), price.USD(r.limitUSD))
+	line := fmt.Sprintf("budget: %s of %s spent (recorded in the state file)", money.USD(r.spentUSD), money.USD(r.limitUSD))
 	_, hi := rows.planCost(submits)
 	left := max(r.limitUSD-r.spentUSD, 0)
 	switch {
@@ -125,7 +125,7 @@ func (r *recordedSpend) printBudget(w io.Writer, rows *pricedRows, submits int) 
 		line += fmt.Sprintf("; the run would stop at it with about %d rows unsent (raise --max-cost to %s to submit them all)",
 			submits-fits, strconv.FormatFloat(roundUSD(r.spentUSD+hi.USD), 'f', -1, 64))
 	default:
-		line += fmt.Sprintf("; %s left covers the rows to submit", price.USD(left))
+		line += fmt.Sprintf("; %s left covers the rows to submit", money.USD(left))
 	}
 	fmt.Fprintln(w, line)
 }

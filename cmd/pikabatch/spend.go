@@ -18,9 +18,8 @@ import (
 	"github.com/pikabatch/pikabatch/manifest/shard"
 	"github.com/pikabatch/pikabatch/runner"
 	"github.com/pikabatch/pikabatch/runner/api"
-	"github.com/pikabatch/pikabatch/runner/budget"
 	"github.com/pikabatch/pikabatch/runner/live"
-	"github.com/pikabatch/pikabatch/runner/price"
+	"github.com/pikabatch/pikabatch/runner/money"
 	"github.com/pikabatch/pikabatch/runner/results"
 	"github.com/pikabatch/pikabatch/store"
 )
@@ -31,7 +30,7 @@ const (
 	// also those not given the flag again.
 	metaMaxCost = "max_cost_usd"
 
-	// metaBudgetPrices are the prices (price.Config, a JSON array) runs
+	// metaBudgetPrices are the prices (money.PriceConfig, a JSON array) runs
 	// priced their jobs at: the spend of earlier jobs is counted at
 	// the highest, so a price that drops between runs does not give back
 	// budget the jobs already used.
@@ -53,11 +52,11 @@ func (b *batch) prepareCatalog(ctx context.Context, st *store.Store, tr http.Rou
 // spend is a run's money side: the price of a job, the budget, the
 // balance check.
 type spend struct {
-	pricer  price.Pricer
-	priced  bool           // pricer prices jobs (a catalog price or --price)
-	budget  *budget.Budget // nil without --max-cost (given now or recorded)
-	open    *openCharges   // jobs counted at their estimate until charged
-	balance *api.Balance   // nil when not read
+	pricer  money.Pricer
+	priced  bool          // pricer prices jobs (a catalog price or --price)
+	budget  *money.Budget // nil without --max-cost (given now or recorded)
+	open    *openCharges  // jobs counted at their estimate until charged
+	balance *api.Balance  // nil when not read
 }
 
 // catalogReader is the catalog and balance calls the run makes before the
@@ -116,7 +115,7 @@ func (b *batch) prepareSpend(ctx context.Context, c catalogReader, st *store.Sto
 		b.log.Warn("the price of a job is $0.00: the budget counts only what the API reports once each job ends, "+
 			"so the jobs in flight may take the spend past --max-cost; set --price USD", "model", o.model)
 	}
-	pricers := []price.Pricer{s.pricer}
+	pricers := []money.Pricer{s.pricer}
 	if s.priced {
 		// Recorded by every priced run: a budget set later counts the
 		// jobs sent before it at their price.
@@ -136,7 +135,7 @@ func (b *batch) prepareSpend(ctx context.Context, c catalogReader, st *store.Sto
 		if unknown > 0 {
 			b.log.Warn("jobs of earlier runs whose price is unknown are not counted in the budget", "jobs", unknown)
 		}
-		if s.budget, err = budget.New(limit, spent); err != nil {
+		if s.budget, err = money.NewBudget(limit, spent); err != nil {
 			return nil, err
 		}
 		f := s.budget.Figures()
@@ -149,26 +148,26 @@ func (b *batch) prepareSpend(ctx context.Context, c catalogReader, st *store.Sto
 }
 
 // recordPrice records the price of a job in the state file at first use
-// (price.MetaKey), as the input schema is, so that status and export
+// (money.PriceMetaKey), as the input schema is, so that status and export
 // estimate the jobs the API reported no cost for with no catalog at hand;
 // a --price given later is recorded over it, as the run's summary uses
 // it. A catalog that cannot answer now leaves p as the one recorded.
-func recordPrice(ctx context.Context, st metaStore, p *price.Pricer, merr error) error {
-	raw, err := st.Meta(ctx, price.MetaKey)
+func recordPrice(ctx context.Context, st metaStore, p *money.Pricer, merr error) error {
+	raw, err := st.Meta(ctx, money.PriceMetaKey)
 	if err != nil {
 		return err
 	}
-	if merr != nil && p.Kind() != price.PerJob && raw != "" {
-		if *p, err = price.ParseRecord(raw); err != nil {
+	if merr != nil && p.Kind() != money.PerJob && raw != "" {
+		if *p, err = money.ParseRecord(raw); err != nil {
 			return fmt.Errorf("state file: %w", err)
 		}
 		return nil
 	}
 	rec, err := p.Record()
-	if err != nil || rec == "" || rec == raw || (raw != "" && p.Kind() != price.PerJob) {
+	if err != nil || rec == "" || rec == raw || (raw != "" && p.Kind() != money.PerJob) {
 		return err
 	}
-	return st.SetMeta(ctx, price.MetaKey, rec)
+	return st.SetMeta(ctx, money.PriceMetaKey, rec)
 }
 
 // estimator estimates the cost of jobs without a reported one in the
@@ -182,7 +181,7 @@ func (s *spend) estimator() results.Estimator {
 
 // recordedPricer is the price status and export estimate with while this
 // run holds the state file; nil without one.
-func (s *spend) recordedPricer() *price.Pricer {
+func (s *spend) recordedPricer() *money.Pricer {
 	if !s.priced {
 		return nil
 	}
@@ -216,8 +215,8 @@ func (b *batch) budgetLimit(ctx context.Context, st *store.Store) (float64, erro
 // budgetPricers records this run's price among the budget's (before the
 // first submit, so that a run killed later has it recorded) and returns a
 // pricer for each price recorded, this run's first.
-func budgetPricers(ctx context.Context, st *store.Store, now price.Config) ([]price.Pricer, error) {
-	var cfgs []price.Config
+func budgetPricers(ctx context.Context, st *store.Store, now money.PriceConfig) ([]money.Pricer, error) {
+	var cfgs []money.PriceConfig
 	if raw, err := st.Meta(ctx, metaBudgetPrices); err != nil {
 		return nil, err
 	} else if raw != "" {
@@ -225,11 +224,11 @@ func budgetPricers(ctx context.Context, st *store.Store, now price.Config) ([]pr
 			return nil, fmt.Errorf("state file: %s does not decode: %w", metaBudgetPrices, err)
 		}
 	}
-	pricers := []price.Pricer{price.New(now)}
+	pricers := []money.Pricer{money.NewPricer(now)}
 	known := false
 	for _, c := range cfgs {
 		known = known || reflect.DeepEqual(c, now)
-		pricers = append(pricers, price.New(c))
+		pricers = append(pricers, money.NewPricer(c))
 	}
 	if !known {
 		raw, err := json.Marshal(append(cfgs, now))
@@ -250,7 +249,7 @@ func budgetPricers(ctx context.Context, st *store.Store, now price.Config) ([]pr
 // (when not nil), to be counted again once their charge is reported. Each job is
 // rounded to micro-dollars, as the budget reserved it, and summed
 // exactly: a float sum of raw prices drifts below what the runs reserved.
-func spentInState(ctx context.Context, st runner.Checkpoint, open *openCharges, pricers ...price.Pricer) (usd float64, unknown int, err error) {
+func spentInState(ctx context.Context, st runner.Checkpoint, open *openCharges, pricers ...money.Pricer) (usd float64, unknown int, err error) {
 	var micro int64
 	err = st.ForEach(ctx, func(j store.Job) error {
 		n := chargedSubmits(j)
@@ -267,7 +266,7 @@ func spentInState(ctx context.Context, st runner.Checkpoint, open *openCharges, 
 			unknown++
 			return nil
 		}
-		if cost, ok := price.Reported(j.CostUSD); ok {
+		if cost, ok := money.Reported(j.CostUSD); ok {
 			// What the API charged, when above the estimate.
 			each = max(each, int64(math.Round(cost*1e6)))
 		} else if open != nil && j.RequestID != "" && !j.State.IsTerminal() {
@@ -349,7 +348,7 @@ func (b *batch) checkBalance(ctx context.Context, c catalogReader, st *store.Sto
 		b.log.Info("balance covers the estimate", "balance_usd", bal.USD, "estimate_usd", roundUSD(left.USD), "rows", left.Rows)
 		return nil
 	}
-	msg := fmt.Sprintf("balance %s is below the estimated cost %s of the %d rows left", price.USD(bal.USD), price.USD(left.USD), left.Rows)
+	msg := fmt.Sprintf("balance %s is below the estimated cost %s of the %d rows left", money.USD(bal.USD), money.USD(left.USD), left.Rows)
 	if b.o.cost.requireBalance {
 		return fmt.Errorf("%s (--require-balance); nothing was sent: %w", msg, api.ErrPaymentRequired)
 	}
@@ -360,8 +359,8 @@ func (b *batch) checkBalance(ctx context.Context, c catalogReader, st *store.Sto
 // balanceCoversWithoutPlan reports whether the balance is known to pay for
 // the rows left without planning them (a second pass over the manifest and
 // the state).
-func (b *batch) balanceCoversWithoutPlan(ctx context.Context, st *store.Store, p price.Pricer, balUSD float64) bool {
-	flat := p.Kind() == price.PerOutput || p.Kind() == price.PerJob
+func (b *batch) balanceCoversWithoutPlan(ctx context.Context, st *store.Store, p money.Pricer, balUSD float64) bool {
+	flat := p.Kind() == money.PerOutput || p.Kind() == money.PerJob
 	each, _ := p.Job(nil)
 	if flat && balUSD >= each*float64(b.shardRows) {
 		// Every row costs the same, and the balance pays for all of them.
@@ -404,17 +403,17 @@ func settledJobs(ctx context.Context, st *store.Store, retryFailed bool) (int, e
 
 // estimateLeft prices the rows a run would submit: the plan against the
 // state, read as a dry run does (the upper end when rows cost differently).
-func (b *batch) estimateLeft(ctx context.Context, st *store.Store, p price.Pricer) (price.Total, error) {
+func (b *batch) estimateLeft(ctx context.Context, st *store.Store, p money.Pricer) (money.Total, error) {
 	rows, err := manifestRows(b.o.manifest, b.manifestConfig())
 	if err != nil {
-		return price.Total{}, err
+		return money.Total{}, err
 	}
 	defer rows.Close()
 	priced := &pricedRows{RowSource: shard.Filter(rows, b.spec), p: p}
 	plan, err := runner.PlanRows(ctx, priced, st, runner.PlanOptions{OutDir: b.o.out, RetryFailed: b.o.retryFailed,
 		HoldUncertain: b.o.holdUncertain, MaxResends: b.o.maxResends})
 	if err != nil {
-		return price.Total{}, fmt.Errorf("estimate the rows left: %w", err)
+		return money.Total{}, fmt.Errorf("estimate the rows left: %w", err)
 	}
 	_, hi := priced.planCost(plan.Submits)
 	return hi, nil
@@ -428,8 +427,8 @@ func (b *batch) estimateLeft(ctx context.Context, st *store.Store, p price.Price
 // and be paid for).
 type budgetedAPI struct {
 	runner.API
-	budget *budget.Budget
-	pricer price.Pricer
+	budget *money.Budget
+	pricer money.Pricer
 	open   *openCharges
 }
 
@@ -479,10 +478,10 @@ func (a budgetedAPI) Result(ctx context.Context, requestID string) (api.Result, 
 func (a budgetedAPI) Submit(ctx context.Context, model string, input any, opts api.SubmitOptions) (api.SubmitResponse, error) {
 	usd, err := a.pricer.Job(inputField(input))
 	switch {
-	case errors.Is(err, price.ErrAbsurd):
+	case errors.Is(err, money.ErrAbsurd):
 		return api.SubmitResponse{}, fmt.Errorf("not sent: %w", err)
 	case err != nil:
-		return api.SubmitResponse{}, fmt.Errorf("%w: the job's cost is unknown (%w)", budget.ErrOverBudget, err)
+		return api.SubmitResponse{}, fmt.Errorf("%w: the job's cost is unknown (%w)", money.ErrOverBudget, err)
 	}
 	// The gate runs before every attempt; attempts after the first follow
 	// one the API provably did not act on, so the job is reserved once.
@@ -535,13 +534,13 @@ func (b *batch) reportRunSpend(stdout, stderr io.Writer, s *spend, r spendReport
 	if r.ReportedJobs == 0 && r.EstimatedJobs == 0 && r.UnknownJobs == 0 && s.budget == nil {
 		return
 	}
-	line := fmt.Sprintf("this run's spend: %s as the API reported it", price.USD(r.RunReportedUSD))
+	line := fmt.Sprintf("this run's spend: %s as the API reported it", money.USD(r.RunReportedUSD))
 	if s.budget != nil {
 		// The budget's count can exceed the spend: a job counts at the
 		// highest price any run priced it at, or its reported cost.
 		f := s.budget.Figures()
 		line += fmt.Sprintf("; the budget counted %s this run, %s in all of %s; %s left",
-			price.USD(f.RunUSD), price.USD(f.SpentUSD), price.USD(f.LimitUSD), price.USD(f.LeftUSD))
+			money.USD(f.RunUSD), money.USD(f.SpentUSD), money.USD(f.LimitUSD), money.USD(f.LeftUSD))
 	}
 	fmt.Fprintln(w, line)
 }
@@ -557,7 +556,7 @@ type budgetReached struct {
 }
 
 func (e *budgetReached) Error() string {
-	line := fmt.Sprintf("budget reached: %s of %s spent; %d rows wait", price.USD(e.spent), price.USD(e.limit), e.waiting)
+	line := fmt.Sprintf("budget reached: %s of %s spent; %d rows wait", money.USD(e.spent), money.USD(e.limit), e.waiting)
 	if e.need > e.limit {
 		line += fmt.Sprintf("; to go on, run again with --max-cost %s (their estimate added)",
 			strconv.FormatFloat(roundUSD(e.need), 'f', -1, 64))
@@ -572,7 +571,7 @@ func (e *budgetReached) Unwrap() error { return e.err }
 // budgetStop is runErr told as budgetReached when the budget stopped the
 // run's submits, else runErr.
 func budgetStop(runErr error, s *spend, sum runner.Summary) error {
-	var over *budget.OverError
+	var over *money.OverError
 	if s.budget == nil || !errors.As(runErr, &over) {
 		return runErr
 	}
@@ -607,7 +606,7 @@ type briefScanner interface {
 func spendOf(ctx context.Context, st briefScanner, s *spend, run runner.Summary) (spendReport, error) {
 	r := spendReport{RunReportedUSD: run.ReportedCostUSD.Float(), RunReportedJobs: run.ReportedCostJobs}
 	err := st.ForEachBrief(ctx, func(_ []byte, br store.Brief) bool {
-		if cost, ok := price.Reported(br.CostUSD); ok {
+		if cost, ok := money.Reported(br.CostUSD); ok {
 			r.ReportedUSD += cost
 			r.ReportedJobs++
 			return false

@@ -1,4 +1,4 @@
-package price
+package money
 
 import (
 	"encoding/json"
@@ -25,31 +25,31 @@ func TestJob(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name    string
-		cfg     Config
+		cfg     PriceConfig
 		row     func(string) (any, bool)
 		want    float64
 		wantErr error
 		desc    string
 	}{
-		{name: "per output", cfg: Config{BaseUSD: usd(0.044), Unit: "output"}, row: row("duration", 10), want: 0.044, desc: "base $0.044/output"},
-		{name: "per output, CLI form", cfg: Config{BaseUSD: usd(0.044), Unit: "$0.044/output"}, want: 0.044, desc: "base $0.044/output"},
-		{name: "per image", cfg: Config{BaseUSD: usd(0.003), Unit: "image"}, want: 0.003, desc: "base $0.003/output"},
-		{name: "per second, int duration", cfg: Config{BaseUSD: usd(0.02), Unit: "second"}, row: row("duration", 8), want: 0.16, desc: "base $0.020/second"},
-		{name: "per second, CSV string", cfg: Config{BaseUSD: usd(0.02), Unit: "per second"}, row: row("duration", "10"), want: 0.2},
-		{name: "per second, JSON number", cfg: Config{BaseUSD: usd(0.02), Unit: "/sec"}, row: row("duration", json.Number("2.5")), want: 0.05},
-		{name: "per second, schema default", cfg: Config{BaseUSD: usd(0.02), Unit: "second", DefaultSeconds: 5}, row: row(), want: 0.1},
-		{name: "per second, no duration", cfg: Config{BaseUSD: usd(0.02), Unit: "second"}, row: row("seed", 1), wantErr: ErrNoDuration},
-		{name: "per second, bad duration", cfg: Config{BaseUSD: usd(0.02), Unit: "second", DefaultSeconds: 5}, row: row("duration", "auto"), wantErr: ErrNoDuration},
-		{name: "unknown unit", cfg: Config{BaseUSD: usd(1), Unit: "megapixel"}, want: 0, wantErr: ErrUnknownUnit, desc: `base $1.000, unknown unit "megapixel"`},
-		{name: "empty unit", cfg: Config{BaseUSD: usd(1)}, wantErr: ErrUnknownUnit},
-		{name: "no price", cfg: Config{Unit: "output"}, wantErr: ErrNoPrice, desc: "no price"},
-		{name: "override wins", cfg: Config{BaseUSD: usd(0.02), Unit: "megapixel", OverrideUSD: 0.05}, row: row("duration", 10), want: 0.05, desc: "--price $0.050/job"},
-		{name: "override without catalog", cfg: Config{OverrideUSD: 0.5}, want: 0.5},
+		{name: "per output", cfg: PriceConfig{BaseUSD: usd(0.044), Unit: "output"}, row: row("duration", 10), want: 0.044, desc: "base $0.044/output"},
+		{name: "per output, CLI form", cfg: PriceConfig{BaseUSD: usd(0.044), Unit: "$0.044/output"}, want: 0.044, desc: "base $0.044/output"},
+		{name: "per image", cfg: PriceConfig{BaseUSD: usd(0.003), Unit: "image"}, want: 0.003, desc: "base $0.003/output"},
+		{name: "per second, int duration", cfg: PriceConfig{BaseUSD: usd(0.02), Unit: "second"}, row: row("duration", 8), want: 0.16, desc: "base $0.020/second"},
+		{name: "per second, CSV string", cfg: PriceConfig{BaseUSD: usd(0.02), Unit: "per second"}, row: row("duration", "10"), want: 0.2},
+		{name: "per second, JSON number", cfg: PriceConfig{BaseUSD: usd(0.02), Unit: "/sec"}, row: row("duration", json.Number("2.5")), want: 0.05},
+		{name: "per second, schema default", cfg: PriceConfig{BaseUSD: usd(0.02), Unit: "second", DefaultSeconds: 5}, row: row(), want: 0.1},
+		{name: "per second, no duration", cfg: PriceConfig{BaseUSD: usd(0.02), Unit: "second"}, row: row("seed", 1), wantErr: ErrNoDuration},
+		{name: "per second, bad duration", cfg: PriceConfig{BaseUSD: usd(0.02), Unit: "second", DefaultSeconds: 5}, row: row("duration", "auto"), wantErr: ErrNoDuration},
+		{name: "unknown unit", cfg: PriceConfig{BaseUSD: usd(1), Unit: "megapixel"}, want: 0, wantErr: ErrUnknownUnit, desc: `base $1.000, unknown unit "megapixel"`},
+		{name: "empty unit", cfg: PriceConfig{BaseUSD: usd(1)}, wantErr: ErrUnknownUnit},
+		{name: "no price", cfg: PriceConfig{Unit: "output"}, wantErr: ErrNoPrice, desc: "no price"},
+		{name: "override wins", cfg: PriceConfig{BaseUSD: usd(0.02), Unit: "megapixel", OverrideUSD: 0.05}, row: row("duration", 10), want: 0.05, desc: "--price $0.050/job"},
+		{name: "override without catalog", cfg: PriceConfig{OverrideUSD: 0.5}, want: 0.5},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			p := New(tt.cfg)
+			p := NewPricer(tt.cfg)
 			got, err := p.Job(tt.row)
 			if tt.wantErr != nil {
 				require.ErrorIs(t, err, tt.wantErr)
@@ -70,7 +70,7 @@ func TestJob(t *testing.T) {
 // is $0.044, so that a budget of three such jobs admits three.
 func TestJobPerSecondIsExact(t *testing.T) {
 	t.Parallel()
-	p := New(Config{BaseUSD: usd(0.0088), Unit: "second", DefaultSeconds: 5})
+	p := NewPricer(PriceConfig{BaseUSD: usd(0.0088), Unit: "second", DefaultSeconds: 5})
 	for _, tt := range []struct {
 		row  func(string) (any, bool)
 		want float64
@@ -89,7 +89,7 @@ func TestJobPerSecondIsExact(t *testing.T) {
 
 func TestTotal(t *testing.T) {
 	t.Parallel()
-	p := New(Config{BaseUSD: usd(0.02), Unit: "second"})
+	p := NewPricer(PriceConfig{BaseUSD: usd(0.02), Unit: "second"})
 	var tot Total
 	tot.Add(p, row("duration", 5))
 	tot.Add(p, row("duration", 10))
@@ -112,21 +112,21 @@ func TestRecordRoundTrip(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name string
-		cfg  Config
+		cfg  PriceConfig
 	}{
-		{name: "catalog per output", cfg: Config{BaseUSD: usd(0.044), Unit: "output"}},
-		{name: "per second with default", cfg: Config{BaseUSD: usd(0.02), Unit: "second", DefaultSeconds: 5}},
-		{name: "--price", cfg: Config{OverrideUSD: 0.05}},
+		{name: "catalog per output", cfg: PriceConfig{BaseUSD: usd(0.044), Unit: "output"}},
+		{name: "per second with default", cfg: PriceConfig{BaseUSD: usd(0.02), Unit: "second", DefaultSeconds: 5}},
+		{name: "--price", cfg: PriceConfig{OverrideUSD: 0.05}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			raw, err := New(tt.cfg).Record()
+			raw, err := NewPricer(tt.cfg).Record()
 			require.NoError(t, err)
 			p, err := ParseRecord(raw)
 			require.NoError(t, err)
-			assert.Equal(t, New(tt.cfg).Describe(), p.Describe())
-			want, werr := New(tt.cfg).Job(row("duration", 4))
+			assert.Equal(t, NewPricer(tt.cfg).Describe(), p.Describe())
+			want, werr := NewPricer(tt.cfg).Job(row("duration", 4))
 			got, gerr := p.Job(row("duration", 4))
 			assert.Equal(t, want, got)
 			assert.Equal(t, werr, gerr)
@@ -141,7 +141,7 @@ func TestRecordRoundTrip(t *testing.T) {
 
 func TestCharged(t *testing.T) {
 	t.Parallel()
-	perSec := New(Config{BaseUSD: usd(0.02), Unit: "second", DefaultSeconds: 5})
+	perSec := NewPricer(PriceConfig{BaseUSD: usd(0.02), Unit: "second", DefaultSeconds: 5})
 	got, err := perSec.Charged([]byte(`{"prompt":"a","duration":10}`), 2)
 	require.NoError(t, err)
 	assert.InDelta(t, 0.4, got, 1e-9, "each charged submit at the row's duration")
@@ -159,17 +159,17 @@ func TestCharged(t *testing.T) {
 // job is an error naming the bound, never a number the budget would sum.
 func TestAbsurdEstimates(t *testing.T) {
 	t.Parallel()
-	_, err := New(Config{OverrideUSD: 1e13}).Job(nil)
+	_, err := NewPricer(PriceConfig{OverrideUSD: 1e13}).Job(nil)
 	assert.ErrorIs(t, err, ErrAbsurd)
-	_, err = New(Config{BaseUSD: usd(1e13), Unit: "output"}).Job(nil)
+	_, err = NewPricer(PriceConfig{BaseUSD: usd(1e13), Unit: "output"}).Job(nil)
 	assert.ErrorIs(t, err, ErrAbsurd)
-	_, err = New(Config{BaseUSD: usd(0.02), Unit: "second"}).Job(row("duration", 1e15))
+	_, err = NewPricer(PriceConfig{BaseUSD: usd(0.02), Unit: "second"}).Job(row("duration", 1e15))
 	require.ErrorIs(t, err, ErrAbsurd)
 	assert.Contains(t, err.Error(), "$10000.00")
-	assert.ErrorIs(t, New(Config{BaseUSD: usd(1e13), Unit: "second"}).Check(), ErrAbsurd)
-	assert.ErrorIs(t, New(Config{OverrideUSD: 2e4}).Check(), ErrAbsurd)
-	assert.NoError(t, New(Config{BaseUSD: usd(0.02), Unit: "second"}).Check())
-	v, err := New(Config{BaseUSD: usd(0.02), Unit: "second"}).Job(row("duration", 10))
+	assert.ErrorIs(t, NewPricer(PriceConfig{BaseUSD: usd(1e13), Unit: "second"}).Check(), ErrAbsurd)
+	assert.ErrorIs(t, NewPricer(PriceConfig{OverrideUSD: 2e4}).Check(), ErrAbsurd)
+	assert.NoError(t, NewPricer(PriceConfig{BaseUSD: usd(0.02), Unit: "second"}).Check())
+	v, err := NewPricer(PriceConfig{BaseUSD: usd(0.02), Unit: "second"}).Job(row("duration", 10))
 	require.NoError(t, err)
 	assert.InDelta(t, 0.2, v, 1e-12)
 }

@@ -1,9 +1,4 @@
-// Package price estimates what a batch costs from the catalog's price of a
-// model: base_price_usd applied per output, or per second of output when the
-// price unit says so. It never guesses: a unit it does not know, a missing
-// price or a per-second row without a duration is an unknown cost, with the
-// reason.
-package price
+package money
 
 import (
 	"bytes"
@@ -73,8 +68,8 @@ func ParseUnit(unit string) Kind {
 	return Unknown
 }
 
-// Config is what the catalog and the flags say about a model's price.
-type Config struct {
+// PriceConfig is what the catalog and the flags say about a model's price.
+type PriceConfig struct {
 	// BaseUSD is the catalog's base_price_usd; nil when it gave none.
 	BaseUSD *float64
 	// Unit is the catalog's price_unit.
@@ -89,12 +84,12 @@ type Config struct {
 
 // Pricer prices jobs. The zero value prices nothing (ErrNoPrice).
 type Pricer struct {
-	cfg  Config
+	cfg  PriceConfig
 	kind Kind
 }
 
-// New returns the Pricer of cfg.
-func New(cfg Config) Pricer {
+// NewPricer returns the Pricer of cfg.
+func NewPricer(cfg PriceConfig) Pricer {
 	p := Pricer{cfg: cfg, kind: ParseUnit(cfg.Unit)}
 	if cfg.OverrideUSD > 0 {
 		p.kind = PerJob
@@ -259,13 +254,13 @@ func (t *Total) Add(p Pricer, field func(name string) (any, bool)) {
 // $0.044, $0.0035).
 func USD(v float64) string { return account.Format(v) }
 
-// MetaKey is the state file's meta key under which a batch records its
+// PriceMetaKey is the state file's meta key under which a batch records its
 // price at first use (Record), so that status and export estimate the
 // jobs without a reported cost with no catalog at hand.
-const MetaKey = "price"
+const PriceMetaKey = "price"
 
-// record is the recorded form of a Config: a few dozen bytes per state
-// file, never per job. It has Config's fields, so each converts to the
+// record is the recorded form of a PriceConfig: a few dozen bytes per state
+// file, never per job. It has PriceConfig's fields, so each converts to the
 // other.
 type record struct {
 	BaseUSD        *float64 `json:"base_usd,omitempty"`
@@ -291,7 +286,7 @@ func ParseRecord(raw string) (Pricer, error) {
 	if err := json.Unmarshal([]byte(raw), &r); err != nil {
 		return Pricer{}, fmt.Errorf("recorded price %q: %w", raw, err)
 	}
-	return New(Config(r)), nil
+	return NewPricer(PriceConfig(r)), nil
 }
 
 // Charged is the estimated cost of a job that was sent attempts times
