@@ -91,14 +91,11 @@ func readRecordedSpend(ctx context.Context, st *store.Store) (*recordedSpend, er
 		_, perr := rec.pricer.Job(func(string) (any, bool) { return 5, true })
 		rec.priced = perr == nil
 	}
-	if raw, err = st.Meta(ctx, metaMaxCost); err != nil || raw == "" {
-		return rec, err
-	}
-	if rec.limitUSD, err = strconv.ParseFloat(raw, 64); err != nil || !(rec.limitUSD >= 0) {
-		return nil, fmt.Errorf("state file: %s %q is not a number of dollars", metaMaxCost, raw)
+	if rec.limitUSD, err = money.RecordedLimit(ctx, st); err != nil {
+		return nil, err
 	}
 	if rec.limitUSD > 0 && rec.priced {
-		if rec.spentUSD, _, err = spentInState(ctx, st, nil, rec.pricer); err != nil {
+		if rec.spentUSD, _, err = money.SpentInState(ctx, st, rec.pricer); err != nil {
 			return nil, err
 		}
 	}
@@ -116,14 +113,14 @@ func (r *recordedSpend) printBudget(w io.Writer, rows *pricedRows, submits int) 
 	left := max(r.limitUSD-r.spentUSD, 0)
 	switch {
 	case submits == 0 || hi.Rows == 0:
-	case roundUSD(hi.USD) > roundUSD(left):
+	case money.RoundUSD(hi.USD) > money.RoundUSD(left):
 		each := hi.USD / float64(hi.Rows)
 		fits := 0
 		if each > 0 {
-			fits = min(int(math.Floor(roundUSD(left)/each)), submits)
+			fits = min(int(math.Floor(money.RoundUSD(left)/each)), submits)
 		}
 		line += fmt.Sprintf("; the run would stop at it with about %d rows unsent (raise --max-cost to %s to submit them all)",
-			submits-fits, strconv.FormatFloat(roundUSD(r.spentUSD+hi.USD), 'f', -1, 64))
+			submits-fits, strconv.FormatFloat(money.RoundUSD(r.spentUSD+hi.USD), 'f', -1, 64))
 	default:
 		line += fmt.Sprintf("; %s left covers the rows to submit", money.USD(left))
 	}

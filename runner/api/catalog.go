@@ -256,6 +256,12 @@ func modelOf(f fields) Model {
 	return m
 }
 
+// MaxCostUSD is the most a job's reported cost may be: the dearest video
+// models cost a few dollars a job, so a cost above it is no figure to sum
+// and Result drops it. The money package bounds its estimates by the same
+// figure (money.MaxJobUSD).
+const MaxCostUSD = 10_000.0
+
 // amount reads a non-negative finite amount: a JSON number or a numeric
 // string ("0.044"). null, booleans, negative and non-finite values are not
 // amounts.

@@ -23,7 +23,6 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/pikabatch/pikabatch/runner/backoff"
-	"github.com/pikabatch/pikabatch/runner/money"
 )
 
 // Version is sent as the User-Agent "pikabatch/<Version>". Release builds set
@@ -998,7 +997,7 @@ func (c *Client) Result(ctx context.Context, requestID string) (Result, error) {
 		}
 		// A cost above what any job costs is no figure to sum: the job
 		// counts at its estimate, as one without a reported cost.
-		if cost, ok := amount(f["cost"]); ok && cost <= money.MaxJobUSD {
+		if cost, ok := amount(f["cost"]); ok && cost <= MaxCostUSD {
 			out.Cost = &cost
 		}
 		msg := c.clean(message(f, resultMessageKeys), maxMessageText)

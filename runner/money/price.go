@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/pikabatch/pikabatch/runner/account"
+	"github.com/pikabatch/pikabatch/runner/api"
 )
 
 // Reasons a job's cost is unknown. Test with errors.Is.
@@ -33,7 +34,7 @@ var (
 // price (per output or per second) may be. The dearest video models cost a
 // few dollars a job; ten thousand is far above any of them and far below
 // what the budget's micro-dollar count can sum.
-const MaxJobUSD = 10_000.0
+const MaxJobUSD = api.MaxCostUSD
 
 // Kind is how a base price applies to a job.
 type Kind int
