@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -101,11 +100,7 @@ func printCostLine(w io.Writer, t money.Total, p money.Pricer, note string, alwa
 // pricedRows prices each row a RowSource yields, as the dry run reads it.
 type pricedRows struct {
 	runner.RowSource
-	p         money.Pricer
-	all       money.Total
-	minUSD    float64
-	maxUSD    float64
-	anyPriced bool
+	money.Tally
 	// noteAlways prints the cost line's note whatever the estimate: the
 	// price is the one the state file recorded.
 	noteAlways bool
@@ -116,55 +111,23 @@ func (r *pricedRows) Next() (manifest.Row, error) {
 	if err != nil {
 		return row, err
 	}
-	usd, perr := r.p.Job(rowField(row.Input))
-	if errors.Is(perr, money.ErrAbsurd) {
-		// No budget can count it and no balance pays it: refused before
-		// anything is sent, as a row's error.
-		return row, fmt.Errorf("row %q (line %d): %w", row.Key, row.Line, perr)
-	}
-	r.all.Add(r.p, rowField(row.Input))
-	if perr == nil {
-		if !r.anyPriced || usd < r.minUSD {
-			r.minUSD = usd
-		}
-		r.maxUSD = max(r.maxUSD, usd)
-		r.anyPriced = true
+	if err := r.Add(rowField(row.Input)); err != nil {
+		// Refused before anything is sent, as a row's error.
+		return row, fmt.Errorf("row %q (line %d): %w", row.Key, row.Line, err)
 	}
 	return row, nil
 }
 
-// planCost is the estimate of the rows a plan would submit: exact when
-// every row is submitted or all rows cost the same, else the range between
-// the cheapest and the dearest row (the plan does not say which rows).
-func (r *pricedRows) planCost(submits int) (lo, hi money.Total) {
-	switch {
-	case submits == 0:
-		return money.Total{}, money.Total{}
-	case submits == r.all.Rows+r.all.Unknown:
-		return r.all, r.all
-	case r.all.Unknown > 0 && !r.anyPriced:
-		t := money.Total{Unknown: submits, Reason: r.all.Reason}
-		return t, t
-	}
-	lo = money.Total{USD: r.minUSD * float64(submits), Rows: submits}
-	hi = money.Total{USD: r.maxUSD * float64(submits), Rows: submits}
-	if r.all.Unknown > 0 {
-		// Some rows have no price: the low end leaves them out.
-		lo.Reason, hi.Reason = r.all.Reason, r.all.Reason
-	}
-	return lo, hi
-}
-
 // dryRunCost prints the dry run's cost line.
 func dryRunCost(w io.Writer, r *pricedRows, submits int, note string) *costJSON {
-	lo, hi := r.planCost(submits)
+	lo, hi := r.PlanCost(submits)
 	if hi.USD > lo.USD {
 		fmt.Fprintf(w, "estimated cost: %s to %s for %d rows to submit (%s; which rows, the plan does not say)\n",
-			money.USD(lo.USD), money.USD(hi.USD), submits, r.p.Describe())
+			money.USD(lo.USD), money.USD(hi.USD), submits, r.Pricer.Describe())
 	} else {
-		printCostLine(w, lo, r.p, note, r.noteAlways)
+		printCostLine(w, lo, r.Pricer, note, r.noteAlways)
 	}
-	c := &costJSON{USD: lo.USD, Rows: lo.Rows, Unknown: lo.Unknown, Basis: r.p.Describe(), IsEstimate: true}
+	c := &costJSON{USD: lo.USD, Rows: lo.Rows, Unknown: lo.Unknown, Basis: r.Pricer.Describe(), IsEstimate: true}
 	if hi.USD > lo.USD {
 		c.MaxUSD = hi.USD
 	}

@@ -46,7 +46,7 @@ func dryRun(ctx context.Context, o batchOptions, rows runner.RowSource, statePat
 		// The run prices its jobs so when the catalog does not answer.
 		pricer, note = rec.pricer, "the price recorded in the state file"
 	}
-	priced := &pricedRows{RowSource: rows, p: pricer, noteAlways: fromState}
+	priced := &pricedRows{RowSource: rows, Tally: money.Tally{Pricer: pricer}, noteAlways: fromState}
 	p, err := runner.PlanRows(ctx, priced, jobs, runner.PlanOptions{OutDir: o.out, RetryFailed: o.retryFailed,
 		HoldUncertain: o.holdUncertain, MaxResends: o.maxResends, Logger: log})
 	if err != nil {
@@ -109,7 +109,7 @@ func (r *recordedSpend) printBudget(w io.Writer, rows *pricedRows, submits int) 
 		return
 	}
 	line := fmt.Sprintf("budget: %s of %s spent (recorded in the state file)", money.USD(r.spentUSD), money.USD(r.limitUSD))
-	_, hi := rows.planCost(submits)
+	_, hi := rows.PlanCost(submits)
 	left := max(r.limitUSD-r.spentUSD, 0)
 	switch {
 	case submits == 0 || hi.Rows == 0:

@@ -173,13 +173,13 @@ func (b *batch) estimateLeft(ctx context.Context, st *store.Store, p money.Price
 		return money.Total{}, err
 	}
 	defer rows.Close()
-	priced := &pricedRows{RowSource: shard.Filter(rows, b.spec), p: p}
+	priced := &pricedRows{RowSource: shard.Filter(rows, b.spec), Tally: money.Tally{Pricer: p}}
 	plan, err := runner.PlanRows(ctx, priced, st, runner.PlanOptions{OutDir: b.o.out, RetryFailed: b.o.retryFailed,
 		HoldUncertain: b.o.holdUncertain, MaxResends: b.o.maxResends})
 	if err != nil {
 		return money.Total{}, fmt.Errorf("estimate the rows left: %w", err)
 	}
-	_, hi := priced.planCost(plan.Submits)
+	_, hi := priced.PlanCost(plan.Submits)
 	return hi, nil
 }
 

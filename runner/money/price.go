@@ -310,3 +310,54 @@ func (p Pricer) Charged(input []byte, attempts int) (float64, error) {
 	}
 	return usd * float64(attempts), nil
 }
+
+// Tally prices the rows a plan reads, for the estimate of the ones it
+// submits. The zero value with a Pricer set is ready.
+type Tally struct {
+	Pricer    Pricer
+	all       Total
+	minUSD    float64
+	maxUSD    float64
+	anyPriced bool
+}
+
+// Add prices one row (field looks its input up) and counts it. A row
+// priced above MaxJobUSD is not counted and its error returned: no budget
+// can count it and no balance pays it.
+func (t *Tally) Add(field func(name string) (any, bool)) error {
+	usd, err := t.Pricer.Job(field)
+	if errors.Is(err, ErrAbsurd) {
+		return err
+	}
+	t.all.Add(t.Pricer, field)
+	if err == nil {
+		if !t.anyPriced || usd < t.minUSD {
+			t.minUSD = usd
+		}
+		t.maxUSD = max(t.maxUSD, usd)
+		t.anyPriced = true
+	}
+	return nil
+}
+
+// PlanCost is the estimate of the rows a plan would submit: exact when
+// every row is submitted or all rows cost the same, else the range between
+// the cheapest and the dearest row (the plan does not say which rows).
+func (t *Tally) PlanCost(submits int) (lo, hi Total) {
+	switch {
+	case submits == 0:
+		return Total{}, Total{}
+	case submits == t.all.Rows+t.all.Unknown:
+		return t.all, t.all
+	case t.all.Unknown > 0 && !t.anyPriced:
+		u := Total{Unknown: submits, Reason: t.all.Reason}
+		return u, u
+	}
+	lo = Total{USD: t.minUSD * float64(submits), Rows: submits}
+	hi = Total{USD: t.maxUSD * float64(submits), Rows: submits}
+	if t.all.Unknown > 0 {
+		// Some rows have no price: the low end leaves them out.
+		lo.Reason, hi.Reason = t.all.Reason, t.all.Reason
+	}
+	return lo, hi
+}

@@ -186,3 +186,29 @@ func TestReported(t *testing.T) {
 		assert.Equal(t, c.want, got)
 	}
 }
+
+// The plan says how many rows it submits, not which: rows that cost
+// differently give a range, rows that cost the same an exact figure.
+func TestTallyPlanCost(t *testing.T) {
+	t.Parallel()
+	perSec := Tally{Pricer: NewPricer(PriceConfig{BaseUSD: usd(0.02), Unit: "second"})}
+	for _, d := range []any{5, 10, "x"} {
+		require.NoError(t, perSec.Add(row("duration", d)))
+	}
+	lo, hi := perSec.PlanCost(2)
+	assert.InDelta(t, 0.2, lo.USD, 1e-9, "the cheapest row twice")
+	assert.InDelta(t, 0.4, hi.USD, 1e-9, "the dearest row twice")
+	require.ErrorIs(t, lo.Reason, ErrNoDuration, "a row without a price is said")
+	lo, hi = perSec.PlanCost(3)
+	assert.Equal(t, lo, hi, "every row submitted: exact")
+	assert.Equal(t, 1, lo.Unknown)
+	lo, hi = perSec.PlanCost(0)
+	assert.Equal(t, Total{}, lo)
+	assert.Equal(t, Total{}, hi)
+
+	absurd := Tally{Pricer: NewPricer(PriceConfig{BaseUSD: usd(0.02), Unit: "second"})}
+	require.ErrorIs(t, absurd.Add(row("duration", 1e15)), ErrAbsurd)
+	lo, hi = absurd.PlanCost(1)
+	assert.Zero(t, hi.USD, "an absurd row is not counted")
+	assert.Zero(t, lo.Unknown, "nor counted as unknown")
+}
