@@ -87,7 +87,9 @@ func (a budgetedAPI) Result(ctx context.Context, requestID string) (api.Result, 
 }
 
 // Submit reserves the job's estimate at the send gate, and gives it back
-// when the API provably did not take the job.
+// when the API provably did not take the job. It relies on the API's
+// contract that nothing is sent without asking the gate: an unreserved
+// submit was not sent.
 func (a budgetedAPI) Submit(ctx context.Context, model string, input any, opts api.SubmitOptions) (api.SubmitResponse, error) {
 	usd, err := a.pricer.Job(inputField(input))
 	switch {
@@ -116,13 +118,9 @@ func (a budgetedAPI) Submit(ctx context.Context, model string, input any, opts a
 	if err == nil {
 		a.open.add(resp.RequestID, usd)
 	}
-	sent := err == nil || errors.Is(err, api.ErrUncertain)
-	switch {
-	case reserved && !sent:
+	if reserved && err != nil && !errors.Is(err, api.ErrUncertain) {
+		// The API provably did not take it: nothing to pay.
 		a.budget.Release(usd)
-	case !reserved && sent:
-		// An API that never asked the gate still sent it: count it.
-		a.budget.Spend(usd)
 	}
 	return resp, err
 }
