@@ -24,6 +24,26 @@
 // micro-dollars so that sums are exact and a batch stops exactly at its
 // limit.
 //
+// # The budgeted API
+//
+// Batch.API puts the budget in front of the job API: the job's estimate is
+// reserved at the client's send gate, which the API asks before every
+// attempt (after the rate limiter's wait, before the runner records
+// "submitting"), and given back when the API provably did not take the
+// job. It relies on that contract: a submit the gate did not reserve was
+// not sent. Jobs in flight count at their estimate until their Result
+// reports what the API charged; a charge above the estimate counts too.
+//
+// # Spend
+//
+// The spend of a batch is read from its state file: SpentInState is what
+// the budget counts (each job at the highest price any run priced it at,
+// or its reported cost, times the submits that may have been charged);
+// SpendOf is what the account tells (reported costs, and estimates for the
+// jobs without one). The prices runs used are recorded
+// (BudgetPricesMetaKey) so that a price that drops between runs gives no
+// budget back.
+//
 // Dollar amounts are printed with account.Format, the one dollar format
 // every surface of pikabatch uses.
 package money

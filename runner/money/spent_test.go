@@ -69,3 +69,15 @@ func TestSpentInStateCountsAsTheBudgetReserves(t *testing.T) {
 	require.NoError(t, err)
 	assert.ErrorIs(t, next.Reserve(each), ErrOverBudget, "the next run finds the budget spent")
 }
+
+// A dry run says how many rows the recorded budget would leave unsent.
+func TestRecordedUnsent(t *testing.T) {
+	t.Parallel()
+	r := &Recorded{LimitUSD: 1, SpentUSD: 0.5}
+	rows, need, short := r.Unsent(Total{USD: 0.8, Rows: 4}, 4)
+	require.True(t, short)
+	assert.Equal(t, 2, rows, "two rows of $0.20 fit in the $0.50 left")
+	assert.InDelta(t, 1.3, need, 1e-9)
+	_, _, short = r.Unsent(Total{USD: 0.5, Rows: 5}, 5)
+	assert.False(t, short, "a spend that reaches the limit exactly fits")
+}
