@@ -9,7 +9,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/pikabatch/pikabatch/runner/api"
-	"github.com/pikabatch/pikabatch/runner/budget"
+	"github.com/pikabatch/pikabatch/runner/money"
 	"github.com/pikabatch/pikabatch/store"
 )
 
@@ -394,7 +394,7 @@ func (r *run) revert(job store.Job, to store.State, lastErr string) store.Job {
 func (r *run) stopSubmitting(reason error) {
 	if r.stopSubmits.CompareAndSwap(false, true) {
 		r.stopErr.Store(reason)
-		if errors.Is(reason, budget.ErrOverBudget) {
+		if errors.Is(reason, money.ErrOverBudget) {
 			// How a budgeted run ends, not a failure: the command says so once.
 			r.log.Info("no further submits this run: the budget is spent; collecting jobs in flight")
 			return

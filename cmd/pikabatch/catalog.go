@@ -19,7 +19,7 @@ import (
 
 	"github.com/pikabatch/pikabatch/manifest"
 	"github.com/pikabatch/pikabatch/runner/api"
-	"github.com/pikabatch/pikabatch/runner/price"
+	"github.com/pikabatch/pikabatch/runner/money"
 )
 
 // catalogRPS paces the catalog and balance calls of models, balance and
@@ -176,9 +176,9 @@ func priceText(m api.Model) string {
 		return "-"
 	}
 	if m.PriceUnit == "" {
-		return price.USD(*m.BasePriceUSD)
+		return money.USD(*m.BasePriceUSD)
 	}
-	return price.USD(*m.BasePriceUSD) + "/" + m.PriceUnit
+	return money.USD(*m.BasePriceUSD) + "/" + m.PriceUnit
 }
 
 // schemaField is one input field of a model, as `models show` lists it.
@@ -372,7 +372,7 @@ func runBalance(ctx context.Context, c catalogAPI, asJSON bool, stdout io.Writer
 	if asJSON {
 		return writeJSON(stdout, balanceJSON{Version: jsonVersion, BalanceUSD: b.USD, Currency: b.Currency})
 	}
-	fmt.Fprintf(stdout, "balance: %s %s\n", price.USD(b.USD), b.Currency)
+	fmt.Fprintf(stdout, "balance: %s %s\n", money.USD(b.USD), b.Currency)
 	return nil
 }
 
@@ -384,13 +384,13 @@ func rowField(in manifest.Input) func(string) (any, bool) {
 
 // pricerFor builds the price of a model from its catalog entry (m may be
 // the zero Model when the catalog was not read) and --price.
-func pricerFor(m api.Model, override float64) price.Pricer {
-	return price.New(priceConfigFor(m, override))
+func pricerFor(m api.Model, override float64) money.Pricer {
+	return money.NewPricer(priceConfigFor(m, override))
 }
 
 // priceConfigFor is what pricerFor prices with: the budget records it.
-func priceConfigFor(m api.Model, override float64) price.Config {
-	cfg := price.Config{BaseUSD: m.BasePriceUSD, Unit: m.PriceUnit, OverrideUSD: override}
+func priceConfigFor(m api.Model, override float64) money.PriceConfig {
+	cfg := money.PriceConfig{BaseUSD: m.BasePriceUSD, Unit: m.PriceUnit, OverrideUSD: override}
 	if fields, err := schemaFields(m.InputSchema); err == nil {
 		for _, f := range fields {
 			if f.Name == "duration" && len(f.Default) > 0 {
@@ -403,18 +403,18 @@ func priceConfigFor(m api.Model, override float64) price.Config {
 
 // costLine is the preview's line: "estimated cost: $0.132 for 3 rows (base
 // $0.044/output)", or why the cost is unknown.
-func costLine(t price.Total, p price.Pricer) string {
+func costLine(t money.Total, p money.Pricer) string {
 	why := fmt.Sprint(t.Reason)
-	if !errors.Is(t.Reason, price.ErrNoPrice) {
+	if !errors.Is(t.Reason, money.ErrNoPrice) {
 		why += "; " + p.Describe()
 	}
 	switch {
 	case t.Unknown > 0 && t.Rows == 0:
 		return fmt.Sprintf("estimated cost: unknown for %s (%s)", plural(t.Unknown, "row"), why)
 	case t.Unknown > 0:
-		return fmt.Sprintf("estimated cost: %s for %s, unknown for %d more (%s)", price.USD(t.USD), plural(t.Rows, "row"), t.Unknown, why)
+		return fmt.Sprintf("estimated cost: %s for %s, unknown for %d more (%s)", money.USD(t.USD), plural(t.Rows, "row"), t.Unknown, why)
 	}
-	return fmt.Sprintf("estimated cost: %s for %s (%s)", price.USD(t.USD), plural(t.Rows, "row"), p.Describe())
+	return fmt.Sprintf("estimated cost: %s for %s (%s)", money.USD(t.USD), plural(t.Rows, "row"), p.Describe())
 }
 
 // catalogModel reads a model's catalog entry for the cost preview. It

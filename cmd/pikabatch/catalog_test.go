@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pikabatch/pikabatch/runner/api"
-	"github.com/pikabatch/pikabatch/runner/price"
+	"github.com/pikabatch/pikabatch/runner/money"
 	"github.com/pikabatch/pikabatch/runner/sim"
 )
 
@@ -169,7 +169,7 @@ func TestCostPreviewPerSecond(t *testing.T) {
 	assert.Equal(t, "estimated cost: $0.460 for 3 rows (base $0.020/second)", costLine(tot, p))
 }
 
-type priceTotal = price.Total
+type priceTotal = money.Total
 
 func apiModel(base *float64, unit string, schema json.RawMessage) api.Model {
 	return api.Model{BasePriceUSD: base, PriceUnit: unit, InputSchema: schema}

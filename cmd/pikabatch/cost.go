@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -12,8 +11,7 @@ import (
 	"github.com/pikabatch/pikabatch/manifest"
 	"github.com/pikabatch/pikabatch/runner"
 	"github.com/pikabatch/pikabatch/runner/api"
-	"github.com/pikabatch/pikabatch/runner/budget"
-	"github.com/pikabatch/pikabatch/runner/price"
+	"github.com/pikabatch/pikabatch/runner/money"
 )
 
 // costOptions are the flags of the cost preview, the budget and the
@@ -51,18 +49,18 @@ func (o costOptions) check() error {
 		}
 	}
 	// Beyond these, no job costs that and the budget cannot count it.
-	if o.priceUSD > price.MaxJobUSD {
+	if o.priceUSD > money.MaxJobUSD {
 		return usagef("%v", pricerFor(api.Model{}, o.priceUSD).Check())
 	}
-	if o.maxCostUSD > budget.MaxUSD {
-		return usagef("--max-cost must be at most %s, not %g", price.USD(budget.MaxUSD), o.maxCostUSD)
+	if o.maxCostUSD > money.MaxBudgetUSD {
+		return usagef("--max-cost must be at most %s, not %g", money.USD(money.MaxBudgetUSD), o.maxCostUSD)
 	}
 	return nil
 }
 
 // previewPricer is the price the cost preview uses: --price, else the
 // catalog's when --catalog asks for it. note says why there is none.
-func previewPricer(ctx context.Context, o costOptions, apiBase, model string) (p price.Pricer, note string) {
+func previewPricer(ctx context.Context, o costOptions, apiBase, model string) (p money.Pricer, note string) {
 	if o.priceUSD > 0 || !o.useCatalog {
 		p = pricerFor(api.Model{}, o.priceUSD)
 		if o.priceUSD <= 0 {
@@ -92,7 +90,7 @@ type costJSON struct {
 // printCostLine prints the preview's cost line, and note when there is one
 // and it matters: the cost is unknown, or always says where the price is
 // from.
-func printCostLine(w io.Writer, t price.Total, p price.Pricer, note string, always bool) {
+func printCostLine(w io.Writer, t money.Total, p money.Pricer, note string, always bool) {
 	fmt.Fprintln(w, costLine(t, p))
 	if note != "" && (always || t.Unknown > 0 || t.Rows == 0) {
 		fmt.Fprintf(w, "  (%s)\n", note)
@@ -102,11 +100,7 @@ func printCostLine(w io.Writer, t price.Total, p price.Pricer, note string, alwa
 // pricedRows prices each row a RowSource yields, as the dry run reads it.
 type pricedRows struct {
 	runner.RowSource
-	p         price.Pricer
-	all       price.Total
-	minUSD    float64
-	maxUSD    float64
-	anyPriced bool
+	money.Tally
 	// noteAlways prints the cost line's note whatever the estimate: the
 	// price is the one the state file recorded.
 	noteAlways bool
@@ -117,55 +111,23 @@ func (r *pricedRows) Next() (manifest.Row, error) {
 	if err != nil {
 		return row, err
 	}
-	usd, perr := r.p.Job(rowField(row.Input))
-	if errors.Is(perr, price.ErrAbsurd) {
-		// No budget can count it and no balance pays it: refused before
-		// anything is sent, as a row's error.
-		return row, fmt.Errorf("row %q (line %d): %w", row.Key, row.Line, perr)
-	}
-	r.all.Add(r.p, rowField(row.Input))
-	if perr == nil {
-		if !r.anyPriced || usd < r.minUSD {
-			r.minUSD = usd
-		}
-		r.maxUSD = max(r.maxUSD, usd)
-		r.anyPriced = true
+	if err := r.Add(rowField(row.Input)); err != nil {
+		// Refused before anything is sent, as a row's error.
+		return row, fmt.Errorf("row %q (line %d): %w", row.Key, row.Line, err)
 	}
 	return row, nil
 }
 
-// planCost is the estimate of the rows a plan would submit: exact when
-// every row is submitted or all rows cost the same, else the range between
-// the cheapest and the dearest row (the plan does not say which rows).
-func (r *pricedRows) planCost(submits int) (lo, hi price.Total) {
-	switch {
-	case submits == 0:
-		return price.Total{}, price.Total{}
-	case submits == r.all.Rows+r.all.Unknown:
-		return r.all, r.all
-	case r.all.Unknown > 0 && !r.anyPriced:
-		t := price.Total{Unknown: submits, Reason: r.all.Reason}
-		return t, t
-	}
-	lo = price.Total{USD: r.minUSD * float64(submits), Rows: submits}
-	hi = price.Total{USD: r.maxUSD * float64(submits), Rows: submits}
-	if r.all.Unknown > 0 {
-		// Some rows have no price: the low end leaves them out.
-		lo.Reason, hi.Reason = r.all.Reason, r.all.Reason
-	}
-	return lo, hi
-}
-
 // dryRunCost prints the dry run's cost line.
 func dryRunCost(w io.Writer, r *pricedRows, submits int, note string) *costJSON {
-	lo, hi := r.planCost(submits)
+	lo, hi := r.PlanCost(submits)
 	if hi.USD > lo.USD {
 		fmt.Fprintf(w, "estimated cost: %s to %s for %d rows to submit (%s; which rows, the plan does not say)\n",
-			price.USD(lo.USD), price.USD(hi.USD), submits, r.p.Describe())
+			money.USD(lo.USD), money.USD(hi.USD), submits, r.Pricer.Describe())
 	} else {
-		printCostLine(w, lo, r.p, note, r.noteAlways)
+		printCostLine(w, lo, r.Pricer, note, r.noteAlways)
 	}
-	c := &costJSON{USD: lo.USD, Rows: lo.Rows, Unknown: lo.Unknown, Basis: r.p.Describe(), IsEstimate: true}
+	c := &costJSON{USD: lo.USD, Rows: lo.Rows, Unknown: lo.Unknown, Basis: r.Pricer.Describe(), IsEstimate: true}
 	if hi.USD > lo.USD {
 		c.MaxUSD = hi.USD
 	}
@@ -173,6 +135,6 @@ func dryRunCost(w io.Writer, r *pricedRows, submits int, note string) *costJSON 
 }
 
 // totalJSON is t as JSON.
-func totalJSON(t price.Total, p price.Pricer) *costJSON {
+func totalJSON(t money.Total, p money.Pricer) *costJSON {
 	return &costJSON{USD: t.USD, Rows: t.Rows, Unknown: t.Unknown, Basis: p.Describe(), IsEstimate: true}
 }

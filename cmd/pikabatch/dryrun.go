@@ -6,12 +6,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"strconv"
 
 	"github.com/pikabatch/pikabatch/manifest"
 	"github.com/pikabatch/pikabatch/runner"
-	"github.com/pikabatch/pikabatch/runner/price"
+	"github.com/pikabatch/pikabatch/runner/money"
 	"github.com/pikabatch/pikabatch/store"
 )
 
@@ -23,7 +22,7 @@ var errNoModel = errors.New("runner: model is required")
 // and neither the output folder nor the state file is created or written.
 func dryRun(ctx context.Context, o batchOptions, rows runner.RowSource, statePath string, readState bool, log *slog.Logger, stdout io.Writer) error {
 	var jobs runner.JobReader // nil: no state file, every row is new
-	var rec *recordedSpend    // nil: no state file
+	var rec *money.Recorded   // nil: no state file
 	if readState {
 		st, err := store.Open(statePath, store.Options{ReadOnly: true})
 		if err != nil {
@@ -33,7 +32,7 @@ func dryRun(ctx context.Context, o batchOptions, rows runner.RowSource, statePat
 		if jobs, err = previewState(ctx, st, o, log); err != nil {
 			return err
 		}
-		if rec, err = readRecordedSpend(ctx, st); err != nil {
+		if rec, err = money.ReadRecorded(ctx, st); err != nil {
 			return err
 		}
 	}
@@ -41,12 +40,12 @@ func dryRun(ctx context.Context, o batchOptions, rows runner.RowSource, statePat
 		return errNoModel // as runner.New refuses the run
 	}
 	pricer, note := previewPricer(ctx, o.cost, o.apiBase, o.model)
-	fromState := rec != nil && rec.priced && o.cost.priceUSD <= 0 && !o.cost.useCatalog
+	fromState := rec != nil && rec.Priced && o.cost.priceUSD <= 0 && !o.cost.useCatalog
 	if fromState {
 		// The run prices its jobs so when the catalog does not answer.
-		pricer, note = rec.pricer, "the price recorded in the state file"
+		pricer, note = rec.Pricer, "the price recorded in the state file"
 	}
-	priced := &pricedRows{RowSource: rows, p: pricer, noteAlways: fromState}
+	priced := &pricedRows{RowSource: rows, Tally: money.Tally{Pricer: pricer}, noteAlways: fromState}
 	p, err := runner.PlanRows(ctx, priced, jobs, runner.PlanOptions{OutDir: o.out, RetryFailed: o.retryFailed,
 		HoldUncertain: o.holdUncertain, MaxResends: o.maxResends, Logger: log})
 	if err != nil {
@@ -62,70 +61,27 @@ func dryRun(ctx context.Context, o batchOptions, rows runner.RowSource, statePat
 	printPlan(stdout, p, statePath)
 	dryRunCost(stdout, priced, p.Submits, note)
 	if rec != nil {
-		rec.printBudget(stdout, priced, p.Submits)
+		printBudget(stdout, rec, priced, p.Submits)
 	}
 	return nil
 }
 
-// recordedSpend is what a state file recorded of a batch's money: the
-// price its runs priced jobs at, its budget, and what the budget counts as
-// spent. The dry run previews with them, as the run would go.
-type recordedSpend struct {
-	pricer   price.Pricer
-	priced   bool
-	limitUSD float64 // 0: no budget
-	spentUSD float64
-}
-
-// readRecordedSpend reads the recorded price and budget of st.
-func readRecordedSpend(ctx context.Context, st *store.Store) (*recordedSpend, error) {
-	rec := &recordedSpend{}
-	raw, err := st.Meta(ctx, price.MetaKey)
-	if err != nil {
-		return nil, err
-	}
-	if raw != "" {
-		if rec.pricer, err = price.ParseRecord(raw); err != nil {
-			return nil, fmt.Errorf("state file: %w", err)
-		}
-		_, perr := rec.pricer.Job(func(string) (any, bool) { return 5, true })
-		rec.priced = perr == nil
-	}
-	if raw, err = st.Meta(ctx, metaMaxCost); err != nil || raw == "" {
-		return rec, err
-	}
-	if rec.limitUSD, err = strconv.ParseFloat(raw, 64); err != nil || !(rec.limitUSD >= 0) {
-		return nil, fmt.Errorf("state file: %s %q is not a number of dollars", metaMaxCost, raw)
-	}
-	if rec.limitUSD > 0 && rec.priced {
-		if rec.spentUSD, _, err = spentInState(ctx, st, nil, rec.pricer); err != nil {
-			return nil, err
-		}
-	}
-	return rec, nil
-}
-
 // printBudget says what the recorded budget leaves for the rows the plan
 // would submit, and whether the run would stop at it.
-func (r *recordedSpend) printBudget(w io.Writer, rows *pricedRows, submits int) {
-	if r.limitUSD <= 0 {
+func printBudget(w io.Writer, r *money.Recorded, rows *pricedRows, submits int) {
+	if r.LimitUSD <= 0 {
 		return
 	}
-	line := fmt.Sprintf("budget: %s of %s spent (recorded in the state file)", price.USD(r.spentUSD), price.USD(r.limitUSD))
-	_, hi := rows.planCost(submits)
-	left := max(r.limitUSD-r.spentUSD, 0)
+	line := fmt.Sprintf("budget: %s of %s spent (recorded in the state file)", money.USD(r.SpentUSD), money.USD(r.LimitUSD))
+	_, hi := rows.PlanCost(submits)
+	unsent, need, short := r.Unsent(hi, submits)
 	switch {
 	case submits == 0 || hi.Rows == 0:
-	case roundUSD(hi.USD) > roundUSD(left):
-		each := hi.USD / float64(hi.Rows)
-		fits := 0
-		if each > 0 {
-			fits = min(int(math.Floor(roundUSD(left)/each)), submits)
-		}
+	case short:
 		line += fmt.Sprintf("; the run would stop at it with about %d rows unsent (raise --max-cost to %s to submit them all)",
-			submits-fits, strconv.FormatFloat(roundUSD(r.spentUSD+hi.USD), 'f', -1, 64))
+			unsent, strconv.FormatFloat(need, 'f', -1, 64))
 	default:
-		line += fmt.Sprintf("; %s left covers the rows to submit", price.USD(left))
+		line += fmt.Sprintf("; %s left covers the rows to submit", money.USD(r.LeftUSD()))
 	}
 	fmt.Fprintln(w, line)
 }

@@ -25,9 +25,8 @@ import (
 	"github.com/pikabatch/pikabatch/manifest"
 	"github.com/pikabatch/pikabatch/runner"
 	"github.com/pikabatch/pikabatch/runner/api"
-	"github.com/pikabatch/pikabatch/runner/budget"
 	"github.com/pikabatch/pikabatch/runner/live"
-	"github.com/pikabatch/pikabatch/runner/price"
+	"github.com/pikabatch/pikabatch/runner/money"
 	"github.com/pikabatch/pikabatch/store"
 )
 
@@ -241,7 +240,7 @@ func exitCode(ctx context.Context, err error) int {
 	case errors.As(err, &ue), errors.Is(err, live.ErrNoState), errors.Is(err, store.ErrBinding), errors.Is(err, api.ErrUnknownModel):
 		return exitUsage
 	case errors.As(err, &ve), errors.As(err, &re), errors.Is(err, errManifest), errors.Is(err, errBadURLs),
-		errors.Is(err, price.ErrAbsurd), errors.Is(err, budget.ErrAbsurd):
+		errors.Is(err, money.ErrAbsurd), errors.Is(err, money.ErrAbsurdAmount):
 		return exitDataErr
 	case errors.Is(err, api.ErrUnauthorized), errors.Is(err, api.ErrPaymentRequired), errors.Is(err, api.ErrNoToken):
 		return exitNoPerm

@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/pikabatch/pikabatch/runner/price"
+	"github.com/pikabatch/pikabatch/runner/money"
 	"github.com/pikabatch/pikabatch/runner/report"
 	"github.com/pikabatch/pikabatch/runner/results"
 	"github.com/pikabatch/pikabatch/runner/sim"
@@ -106,7 +106,7 @@ func TestReport(t *testing.T) {
 	assert.InDelta(t, spend, p.Summary.SpendUSD, 1e-6)
 	assert.Contains(t, stdout, fmt.Sprintf("pikabatch: report of 12 jobs (%d clips, 12 submits) written to %s\nrows 12: %d done, %d failed, ",
 		done, filepath.Join(out, report.FileName), done, failed))
-	assert.Contains(t, stdout, fmt.Sprintf("%s reported by the API for %d jobs", price.USD(p.Summary.SpendUSD), priced))
+	assert.Contains(t, stdout, fmt.Sprintf("%s reported by the API for %d jobs", money.USD(p.Summary.SpendUSD), priced))
 	assert.Contains(t, stdout, "open file://")
 }
 

@@ -27,6 +27,7 @@ import (
 	"github.com/pikabatch/pikabatch/runner/account"
 	"github.com/pikabatch/pikabatch/runner/api"
 	"github.com/pikabatch/pikabatch/runner/live"
+	"github.com/pikabatch/pikabatch/runner/money"
 	"github.com/pikabatch/pikabatch/runner/reasons"
 	"github.com/pikabatch/pikabatch/runner/redact"
 	"github.com/pikabatch/pikabatch/runner/results"
@@ -444,7 +445,7 @@ func (b *batch) run(ctx context.Context, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	run, err := b.newRunner(sp.api(client), st, fileTransport, sp.estimator())
+	run, err := b.newRunner(sp.API(client), st, fileTransport, estimator(sp))
 	if err != nil {
 		return err
 	}
@@ -456,8 +457,8 @@ func (b *batch) run(ctx context.Context, stdout, stderr io.Writer) error {
 
 	// status, cancel and export from another terminal reach this run here.
 	ctlBatch := &live.Batch{Path: b.state.path, Store: st, Logger: b.log,
-		API: func() (live.Canceller, error) { return client, nil }, Pricer: sp.recordedPricer(),
-		Rows: b.shardRows, BudgetUSD: budgetOf(sp),
+		API: func() (live.Canceller, error) { return client, nil }, Pricer: sp.Recorded(),
+		Rows: b.shardRows, BudgetUSD: sp.LimitUSD(),
 		Run: &live.Run{Owner: owner, Rows: b.shardRows, Snapshot: run.Snapshot, Calls: client.Calls}}
 	defer b.serveControl(ctlBatch).Close()
 
@@ -477,7 +478,7 @@ func (b *batch) run(ctx context.Context, stdout, stderr io.Writer) error {
 // finish prints the run's summary and spend, and returns the run's error
 // as the exit line tells it: a summary that cannot be printed fails the
 // run (it is the run's answer), and a stop at the budget is said as such.
-func (b *batch) finish(stdout, stderr io.Writer, sp *spend, spent spendReport, spentOK bool,
+func (b *batch) finish(stdout, stderr io.Writer, sp *money.Batch, spent money.SpendReport, spentOK bool,
 	sum runner.Summary, calls api.Calls, runErr error) error {
 	if perr := printSummary(stdout, sum, calls, b.o.jsonSummary); perr != nil {
 		runErr = errors.Join(runErr, perr)
@@ -485,7 +486,7 @@ func (b *batch) finish(stdout, stderr io.Writer, sp *spend, spent spendReport, s
 	if spentOK {
 		b.reportRunSpend(stdout, stderr, sp, spent)
 	}
-	return budgetStop(runErr, sp, sum)
+	return sp.Stop(runErr, sum)
 }
 
 // bindAndCount binds the state file to this API and model, and records the
@@ -504,30 +505,14 @@ func (b *batch) bindAndCount(ctx context.Context, st *store.Store) error {
 // accountSpend fills the summary's spend from the state file, as status
 // reads it: reported, estimated, and what is left of the budget. It returns
 // what it read, for this run's part of the spend.
-func (b *batch) accountSpend(ctx context.Context, st briefScanner, sp *spend, sum *runner.Summary) (spendReport, bool) {
-	r, err := spendOf(context.WithoutCancel(ctx), st, sp, *sum)
+func (b *batch) accountSpend(ctx context.Context, st money.BriefScanner, sp *money.Batch, sum *runner.Summary) (money.SpendReport, bool) {
+	r, err := sp.SpendOf(context.WithoutCancel(ctx), st, *sum)
 	if err != nil {
 		b.log.Warn("spend not read from the state", "err", err)
-		return spendReport{}, false
+		return money.SpendReport{}, false
 	}
-	s := account.Spend{ReportedUSD: account.Dollars(r.ReportedUSD), ReportedJobs: r.ReportedJobs,
-		EstimatedUSD: account.Dollars(r.EstimatedUSD), EstimatedJobs: r.EstimatedJobs, UnknownJobs: r.UnknownJobs}
-	s.SetBudget(budgetOf(sp))
-	if sp.budget != nil {
-		// The budget's own count: each job at the larger of its estimate
-		// and its reported cost, the rule the run stopped by.
-		s.BudgetLeftUSD = account.Dollars(sp.budget.Figures().LeftUSD)
-	}
-	sum.Account.Spend = s
+	sum.Account.Spend = sp.Account(r)
 	return r, true
-}
-
-// budgetOf is the batch's budget (0: none).
-func budgetOf(sp *spend) account.USD {
-	if sp.budget == nil {
-		return 0
-	}
-	return account.Dollars(sp.budget.Figures().LimitUSD)
 }
 
 // openState opens the state file for the run, once the folder's split is

@@ -12,7 +12,7 @@ import (
 
 	"github.com/pikabatch/pikabatch/manifest"
 	"github.com/pikabatch/pikabatch/runner/api"
-	"github.com/pikabatch/pikabatch/runner/price"
+	"github.com/pikabatch/pikabatch/runner/money"
 	"github.com/pikabatch/pikabatch/runner/results"
 )
 
@@ -81,7 +81,7 @@ func runValidate(ctx context.Context, o validateOptions, stdout io.Writer) error
 		}
 	}
 	pricer, priceNote := previewPricer(ctx, o.cost, o.apiBase, o.model)
-	var cost price.Total
+	var cost money.Total
 	sum, err := manifest.ValidateConfig(ctx, o.manifest, f, func(row manifest.Row) error {
 		cost.Add(pricer, rowField(row.Input))
 		return nil

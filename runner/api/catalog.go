@@ -209,7 +209,7 @@ func decodeModelList(data []byte) (ModelList, error) {
 				return ModelList{}, fmt.Errorf("models: %w", err)
 			}
 		}
-		if n, ok := money(f["total"]); ok && n == math.Trunc(n) && n <= math.MaxInt32 {
+		if n, ok := amount(f["total"]); ok && n == math.Trunc(n) && n <= math.MaxInt32 {
 			total = int(n)
 		}
 	}
@@ -238,7 +238,7 @@ func modelOf(f fields) Model {
 	if m.ID == "" {
 		m.ID = strings.TrimSpace(f.str("id"))
 	}
-	if p, ok := money(f["base_price_usd"]); ok {
+	if p, ok := amount(f["base_price_usd"]); ok {
 		m.BasePriceUSD = &p
 	}
 	var cats []string
@@ -256,10 +256,16 @@ func modelOf(f fields) Model {
 	return m
 }
 
-// money reads a non-negative finite amount: a JSON number or a numeric
+// MaxCostUSD is the most a job's reported cost may be: the dearest video
+// models cost a few dollars a job, so a cost above it is no figure to sum
+// and Result drops it. The money package bounds its estimates by the same
+// figure (money.MaxJobUSD).
+const MaxCostUSD = 10_000.0
+
+// amount reads a non-negative finite amount: a JSON number or a numeric
 // string ("0.044"). null, booleans, negative and non-finite values are not
 // amounts.
-func money(raw json.RawMessage) (float64, bool) {
+func amount(raw json.RawMessage) (float64, bool) {
 	n, ok := signedMoney(raw)
 	return n, ok && n >= 0
 }

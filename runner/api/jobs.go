@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-
-	"github.com/pikabatch/pikabatch/runner/price"
 )
 
 // Submit creates a job: it POSTs input, marshalled to JSON, to
@@ -159,7 +157,7 @@ func (c *Client) Result(ctx context.Context, requestID string) (Result, error) {
 		}
 		// A cost above what any job costs is no figure to sum: the job
 		// counts at its estimate, as one without a reported cost.
-		if cost, ok := money(f["cost"]); ok && cost <= price.MaxJobUSD {
+		if cost, ok := amount(f["cost"]); ok && cost <= MaxCostUSD {
 			out.Cost = &cost
 		}
 		msg := c.clean(message(f, resultMessageKeys), maxMessageText)

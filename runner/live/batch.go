@@ -15,7 +15,7 @@ import (
 
 	"github.com/pikabatch/pikabatch/runner/account"
 	"github.com/pikabatch/pikabatch/runner/api"
-	"github.com/pikabatch/pikabatch/runner/price"
+	"github.com/pikabatch/pikabatch/runner/money"
 	"github.com/pikabatch/pikabatch/runner/reasons"
 	"github.com/pikabatch/pikabatch/runner/results"
 	"github.com/pikabatch/pikabatch/store"
@@ -85,8 +85,8 @@ type Batch struct {
 	Logger *slog.Logger
 	// Pricer estimates the jobs sent without a reported cost (status and
 	// export mark them as estimated); nil estimates none. Open sets it from
-	// the price the state file recorded (price.MetaKey).
-	Pricer *price.Pricer
+	// the price the state file recorded (money.PriceMetaKey).
+	Pricer *money.Pricer
 	// Rows is the manifest's rows (the shard's) as the last run counted
 	// them (account.RowsMetaKey), and BudgetUSD its budget (0: none): the
 	// account places the rows the state file does not know yet as not
@@ -256,7 +256,7 @@ func (sc *statusScan) brief(key []byte, br store.Brief) bool {
 	s.ByState[br.State]++
 	switch {
 	case isReported(br.CostUSD):
-		usd, _ := price.Reported(br.CostUSD)
+		usd, _ := money.Reported(br.CostUSD)
 		sc.reported += account.Dollars(usd)
 		s.CostJobs++
 	case br.Attempts > 0:
@@ -352,7 +352,7 @@ func (b *Batch) Estimator() results.Estimator {
 
 // Estimator estimates a sent job's cost with p: its price times its
 // charged submits.
-func Estimator(p price.Pricer) results.Estimator {
+func Estimator(p money.Pricer) results.Estimator {
 	return func(j store.Job) (float64, bool) {
 		usd, err := p.Charged(j.Input, j.Attempts)
 		return usd, err == nil
@@ -363,18 +363,18 @@ func Estimator(p price.Pricer) results.Estimator {
 // Status. Prices per output or per job need no input, so those jobs are
 // priced off their Brief; per-second prices read the job's duration.
 type statusEstimate struct {
-	p       *price.Pricer
+	p       *money.Pricer
 	s       *Status
 	flat    float64 // the price of a submit, when it needs no input
 	isFlat  bool
 	pending bool // the last brief asked for its job to be priced
 }
 
-func newStatusEstimate(p *price.Pricer, s *Status) *statusEstimate {
+func newStatusEstimate(p *money.Pricer, s *Status) *statusEstimate {
 	e := &statusEstimate{p: p, s: s}
 	if p != nil {
 		s.EstimateBasis = p.Describe()
-		if k := p.Kind(); k == price.PerOutput || k == price.PerJob {
+		if k := p.Kind(); k == money.PerOutput || k == money.PerJob {
 			usd, err := p.Job(nil)
 			e.flat, e.isFlat = usd, err == nil
 		}
@@ -573,8 +573,8 @@ func (b *Batch) cancelOne(ctx context.Context, client Canceller, j store.Job) (C
 	return res, nil
 }
 
-// isReported reports whether cost is a figure to sum (price.Reported).
+// isReported reports whether cost is a figure to sum (money.Reported).
 func isReported(cost *float64) bool {
-	_, ok := price.Reported(cost)
+	_, ok := money.Reported(cost)
 	return ok
 }

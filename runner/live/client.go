@@ -18,7 +18,7 @@ import (
 
 	"github.com/pikabatch/pikabatch/manifest/shard"
 	"github.com/pikabatch/pikabatch/runner/account"
-	"github.com/pikabatch/pikabatch/runner/price"
+	"github.com/pikabatch/pikabatch/runner/money"
 	"github.com/pikabatch/pikabatch/runner/results"
 	"github.com/pikabatch/pikabatch/store"
 )
@@ -364,12 +364,12 @@ func Open(ctx context.Context, statePath string, opts OpenOptions) (Source, erro
 // recordedPrice is the price a run recorded in the state file at first
 // use; nil when none was (no price known, or a state file written before
 // prices were recorded).
-func recordedPrice(ctx context.Context, st *store.Store) (*price.Pricer, error) {
-	raw, err := st.Meta(ctx, price.MetaKey)
+func recordedPrice(ctx context.Context, st *store.Store) (*money.Pricer, error) {
+	raw, err := st.Meta(ctx, money.PriceMetaKey)
 	if err != nil || raw == "" {
 		return nil, err
 	}
-	p, err := price.ParseRecord(raw)
+	p, err := money.ParseRecord(raw)
 	if err != nil {
 		return nil, fmt.Errorf("state file %s: %w", st.Path(), err)
 	}

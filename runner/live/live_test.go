@@ -22,7 +22,7 @@ import (
 	"github.com/pikabatch/pikabatch/runner/account"
 	"github.com/pikabatch/pikabatch/runner/api"
 	"github.com/pikabatch/pikabatch/runner/live"
-	"github.com/pikabatch/pikabatch/runner/price"
+	"github.com/pikabatch/pikabatch/runner/money"
 	"github.com/pikabatch/pikabatch/runner/reasons"
 	"github.com/pikabatch/pikabatch/runner/results"
 	"github.com/pikabatch/pikabatch/store"
@@ -562,9 +562,9 @@ func TestCostEstimates(t *testing.T) {
 		return nil
 	})
 	require.NoError(t, err)
-	rec, err := price.New(price.Config{BaseUSD: ptr(0.02), Unit: "second", DefaultSeconds: 5}).Record()
+	rec, err := money.NewPricer(money.PriceConfig{BaseUSD: ptr(0.02), Unit: "second", DefaultSeconds: 5}).Record()
 	require.NoError(t, err)
-	require.NoError(t, f.st.SetMeta(ctx, price.MetaKey, rec))
+	require.NoError(t, f.st.SetMeta(ctx, money.PriceMetaKey, rec))
 	require.NoError(t, f.st.Close())
 	src, err := live.Open(ctx, f.path, live.OpenOptions{})
 	require.NoError(t, err)

@@ -392,7 +392,7 @@ func TestReportInChromium(t *testing.T) {
 	require.NoError(t, err)
 	spent := openTab(t, bctx, (&url.URL{Scheme: "file", Path: filepath.Join(priced, FileName)}).String(), &requests)
 	waitFor(t, spent, `document.querySelectorAll('#grid .card').length === 2`)
-	assert.Equal(t, "$0.044", eval[string](t, spent, `document.getElementById('spend').textContent`), "as price.USD prints it")
+	assert.Equal(t, "$0.044", eval[string](t, spent, `document.getElementById('spend').textContent`), "as money.USD prints it")
 	assert.Equal(t, "1 submit sent; 1 of 2 jobs priced", eval[string](t, spent, `document.getElementById('spend-note').textContent`))
 	assert.Contains(t, eval[string](t, spent, `document.querySelector('#grid .card .meta').textContent`), "$0.044")
 	assert.Contains(t, eval[string](t, spent, `document.getElementById('generated').textContent`), "while a run was going on")

@@ -16,7 +16,7 @@ import (
 
 	"github.com/pikabatch/pikabatch/runner/account"
 	"github.com/pikabatch/pikabatch/runner/atomicfile"
-	"github.com/pikabatch/pikabatch/runner/price"
+	"github.com/pikabatch/pikabatch/runner/money"
 	"github.com/pikabatch/pikabatch/runner/reasons"
 	"github.com/pikabatch/pikabatch/runner/results"
 	"github.com/pikabatch/pikabatch/store"
@@ -113,7 +113,7 @@ type FailureGroup struct {
 // unknown, not free: the page counts the jobs priced beside the total, and
 // shows the submits sent either way.
 func jobCost(e results.Entry) (usd float64, ok bool) {
-	return price.Reported(e.CostUSD)
+	return money.Reported(e.CostUSD)
 }
 
 // WriteFile writes the report of srcs to Options.Dir/FileName atomically

@@ -1,9 +1,4 @@
-// Package price estimates what a batch costs from the catalog's price of a
-// model: base_price_usd applied per output, or per second of output when the
-// price unit says so. It never guesses: a unit it does not know, a missing
-// price or a per-second row without a duration is an unknown cost, with the
-// reason.
-package price
+package money
 
 import (
 	"bytes"
@@ -15,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/pikabatch/pikabatch/runner/account"
+	"github.com/pikabatch/pikabatch/runner/api"
 )
 
 // Reasons a job's cost is unknown. Test with errors.Is.
@@ -38,7 +34,7 @@ var (
 // price (per output or per second) may be. The dearest video models cost a
 // few dollars a job; ten thousand is far above any of them and far below
 // what the budget's micro-dollar count can sum.
-const MaxJobUSD = 10_000.0
+const MaxJobUSD = api.MaxCostUSD
 
 // Kind is how a base price applies to a job.
 type Kind int
@@ -73,8 +69,8 @@ func ParseUnit(unit string) Kind {
 	return Unknown
 }
 
-// Config is what the catalog and the flags say about a model's price.
-type Config struct {
+// PriceConfig is what the catalog and the flags say about a model's price.
+type PriceConfig struct {
 	// BaseUSD is the catalog's base_price_usd; nil when it gave none.
 	BaseUSD *float64
 	// Unit is the catalog's price_unit.
@@ -89,12 +85,12 @@ type Config struct {
 
 // Pricer prices jobs. The zero value prices nothing (ErrNoPrice).
 type Pricer struct {
-	cfg  Config
+	cfg  PriceConfig
 	kind Kind
 }
 
-// New returns the Pricer of cfg.
-func New(cfg Config) Pricer {
+// NewPricer returns the Pricer of cfg.
+func NewPricer(cfg PriceConfig) Pricer {
 	p := Pricer{cfg: cfg, kind: ParseUnit(cfg.Unit)}
 	if cfg.OverrideUSD > 0 {
 		p.kind = PerJob
@@ -259,13 +255,13 @@ func (t *Total) Add(p Pricer, field func(name string) (any, bool)) {
 // $0.044, $0.0035).
 func USD(v float64) string { return account.Format(v) }
 
-// MetaKey is the state file's meta key under which a batch records its
+// PriceMetaKey is the state file's meta key under which a batch records its
 // price at first use (Record), so that status and export estimate the
 // jobs without a reported cost with no catalog at hand.
-const MetaKey = "price"
+const PriceMetaKey = "price"
 
-// record is the recorded form of a Config: a few dozen bytes per state
-// file, never per job. It has Config's fields, so each converts to the
+// record is the recorded form of a PriceConfig: a few dozen bytes per state
+// file, never per job. It has PriceConfig's fields, so each converts to the
 // other.
 type record struct {
 	BaseUSD        *float64 `json:"base_usd,omitempty"`
@@ -291,7 +287,7 @@ func ParseRecord(raw string) (Pricer, error) {
 	if err := json.Unmarshal([]byte(raw), &r); err != nil {
 		return Pricer{}, fmt.Errorf("recorded price %q: %w", raw, err)
 	}
-	return New(Config(r)), nil
+	return NewPricer(PriceConfig(r)), nil
 }
 
 // Charged is the estimated cost of a job that was sent attempts times
@@ -313,4 +309,55 @@ func (p Pricer) Charged(input []byte, attempts int) (float64, error) {
 		return 0, err
 	}
 	return usd * float64(attempts), nil
+}
+
+// Tally prices the rows a plan reads, for the estimate of the ones it
+// submits. The zero value with a Pricer set is ready.
+type Tally struct {
+	Pricer    Pricer
+	all       Total
+	minUSD    float64
+	maxUSD    float64
+	anyPriced bool
+}
+
+// Add prices one row (field looks its input up) and counts it. A row
+// priced above MaxJobUSD is not counted and its error returned: no budget
+// can count it and no balance pays it.
+func (t *Tally) Add(field func(name string) (any, bool)) error {
+	usd, err := t.Pricer.Job(field)
+	if errors.Is(err, ErrAbsurd) {
+		return err
+	}
+	t.all.Add(t.Pricer, field)
+	if err == nil {
+		if !t.anyPriced || usd < t.minUSD {
+			t.minUSD = usd
+		}
+		t.maxUSD = max(t.maxUSD, usd)
+		t.anyPriced = true
+	}
+	return nil
+}
+
+// PlanCost is the estimate of the rows a plan would submit: exact when
+// every row is submitted or all rows cost the same, else the range between
+// the cheapest and the dearest row (the plan does not say which rows).
+func (t *Tally) PlanCost(submits int) (lo, hi Total) {
+	switch {
+	case submits == 0:
+		return Total{}, Total{}
+	case submits == t.all.Rows+t.all.Unknown:
+		return t.all, t.all
+	case t.all.Unknown > 0 && !t.anyPriced:
+		u := Total{Unknown: submits, Reason: t.all.Reason}
+		return u, u
+	}
+	lo = Total{USD: t.minUSD * float64(submits), Rows: submits}
+	hi = Total{USD: t.maxUSD * float64(submits), Rows: submits}
+	if t.all.Unknown > 0 {
+		// Some rows have no price: the low end leaves them out.
+		lo.Reason, hi.Reason = t.all.Reason, t.all.Reason
+	}
+	return lo, hi
 }

@@ -1,14 +1,4 @@
-// Package budget caps the estimated spend of a batch in dollars (--max-cost).
-//
-// A Budget is consulted right before each submit is sent, re-sends of
-// uncertain submits included: Reserve takes the job's estimated price from
-// what is left, or refuses with ErrOverBudget when it would take the batch
-// past its limit. A submit the API provably did not take (a refusal, or one
-// never sent) gives its reservation back with Release; an uncertain one
-// keeps it, because the job may exist and be paid for. Amounts are kept in
-// micro-dollars so that sums are exact and a batch stops exactly at its
-// limit.
-package budget
+package money
 
 import (
 	"errors"
@@ -23,15 +13,15 @@ import (
 // comes inside an *OverError with the figures.
 var ErrOverBudget = errors.New("over budget")
 
-// ErrAbsurd means an amount too large for any batch: the budget refuses
+// ErrAbsurdAmount means an amount too large for any batch: the budget refuses
 // it rather than let its count overflow.
-var ErrAbsurd = errors.New("absurd amount")
+var ErrAbsurdAmount = errors.New("absurd amount")
 
-// MaxUSD is the largest amount the budget takes in one figure (a limit, a
+// MaxBudgetUSD is the largest amount the budget takes in one figure (a limit, a
 // spend, one job). The count is in micro-dollars in an int64, which holds
 // about $9.2e12: with figures up to a billion dollars, thousands of them
 // sum without overflow, and the sums are checked anyway.
-const MaxUSD = 1e9
+const MaxBudgetUSD = 1e9
 
 // OverError is a submit the budget refused.
 type OverError struct {
@@ -55,9 +45,9 @@ type Budget struct {
 	run   int64 // micro-dollars reserved by this run
 }
 
-// New returns a budget of limitUSD (0: none) of which spentUSD is already
+// NewBudget returns a budget of limitUSD (0: none) of which spentUSD is already
 // spent, by earlier runs.
-func New(limitUSD, spentUSD float64) (*Budget, error) {
+func NewBudget(limitUSD, spentUSD float64) (*Budget, error) {
 	limit, err := micro(limitUSD)
 	if err != nil {
 		return nil, fmt.Errorf("budget: limit: %w", err)
@@ -70,10 +60,10 @@ func New(limitUSD, spentUSD float64) (*Budget, error) {
 }
 
 // micro converts dollars to micro-dollars, refusing what is not a
-// non-negative number of dollars up to MaxUSD.
+// non-negative number of dollars up to MaxBudgetUSD.
 func micro(usd float64) (int64, error) {
-	if !(usd >= 0) || !(usd <= MaxUSD) {
-		return 0, fmt.Errorf("%w: %.6g is not a number of dollars from 0 to %.0f", ErrAbsurd, usd, MaxUSD)
+	if !(usd >= 0) || !(usd <= MaxBudgetUSD) {
+		return 0, fmt.Errorf("%w: %.6g is not a number of dollars from 0 to %.0f", ErrAbsurdAmount, usd, MaxBudgetUSD)
 	}
 	return int64(math.Round(usd * 1e6)), nil
 }
@@ -108,15 +98,15 @@ func (b *Budget) Reserve(usd float64) error {
 
 // Spend counts usd as spent whatever the limit: a submit that was sent
 // without asking Reserve, or what the API charged above a job's estimate.
-// An amount that is not a number of dollars up to MaxUSD counts as
-// MaxUSD: it is spent, and too much.
+// An amount that is not a number of dollars up to MaxBudgetUSD counts as
+// MaxBudgetUSD: it is spent, and too much.
 func (b *Budget) Spend(usd float64) {
 	if usd <= 0 {
 		return
 	}
 	m, err := micro(usd)
 	if err != nil {
-		m, _ = micro(MaxUSD)
+		m, _ = micro(MaxBudgetUSD)
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -137,8 +127,8 @@ func (b *Budget) Release(usd float64) {
 	b.run -= m
 }
 
-// Figures is a budget's state.
-type Figures struct {
+// BudgetFigures is a budget's state.
+type BudgetFigures struct {
 	LimitUSD float64 `json:"limit_usd,omitempty"` // 0: no limit
 	SpentUSD float64 `json:"spent_usd"`           // estimated, all runs
 	RunUSD   float64 `json:"run_usd"`             // estimated, this run
@@ -146,10 +136,10 @@ type Figures struct {
 }
 
 // Figures returns what is spent and left.
-func (b *Budget) Figures() Figures {
+func (b *Budget) Figures() BudgetFigures {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	f := Figures{LimitUSD: dollars(b.limit), SpentUSD: dollars(b.spent), RunUSD: dollars(b.run)}
+	f := BudgetFigures{LimitUSD: dollars(b.limit), SpentUSD: dollars(b.spent), RunUSD: dollars(b.run)}
 	if b.limit > 0 {
 		f.LeftUSD = dollars(max(b.limit-b.spent, 0))
 	}

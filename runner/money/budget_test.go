@@ -1,4 +1,4 @@
-package budget
+package money
 
 import (
 	"sync"
@@ -18,37 +18,37 @@ func TestReserve(t *testing.T) {
 		name         string
 		limit, spent float64
 		steps        []step
-		want         Figures
+		want         BudgetFigures
 	}{
 		{name: "stops exactly at the limit", limit: 0.132,
 			steps: []step{{reserve: 0.044}, {reserve: 0.044}, {reserve: 0.044}, {reserve: 0.044, wantErr: true}},
-			want:  Figures{LimitUSD: 0.132, SpentUSD: 0.132, RunUSD: 0.132}},
+			want:  BudgetFigures{LimitUSD: 0.132, SpentUSD: 0.132, RunUSD: 0.132}},
 		{name: "earlier runs count", limit: 0.22, spent: 0.132,
 			steps: []step{{reserve: 0.044}, {reserve: 0.044}, {reserve: 0.044, wantErr: true}},
-			want:  Figures{LimitUSD: 0.22, SpentUSD: 0.22, RunUSD: 0.088}},
+			want:  BudgetFigures{LimitUSD: 0.22, SpentUSD: 0.22, RunUSD: 0.088}},
 		{name: "a refused submit gives its money back", limit: 0.1,
 			steps: []step{{reserve: 0.06}, {reserve: 0.06, wantErr: true}, {release: 0.06}, {reserve: 0.06}},
-			want:  Figures{LimitUSD: 0.1, SpentUSD: 0.06, RunUSD: 0.06, LeftUSD: 0.04}},
+			want:  BudgetFigures{LimitUSD: 0.1, SpentUSD: 0.06, RunUSD: 0.06, LeftUSD: 0.04}},
 		{name: "a cheaper job still fits", limit: 0.1,
 			steps: []step{{reserve: 0.08}, {reserve: 0.04, wantErr: true}, {reserve: 0.02}},
-			want:  Figures{LimitUSD: 0.1, SpentUSD: 0.1, RunUSD: 0.1}},
+			want:  BudgetFigures{LimitUSD: 0.1, SpentUSD: 0.1, RunUSD: 0.1}},
 		{name: "spent without asking counts past the limit", limit: 0.1,
 			steps: []step{{reserve: 0.08}, {spend: 0.08}, {reserve: 0.01, wantErr: true}},
-			want:  Figures{LimitUSD: 0.1, SpentUSD: 0.16, RunUSD: 0.16}},
+			want:  BudgetFigures{LimitUSD: 0.1, SpentUSD: 0.16, RunUSD: 0.16}},
 		{name: "no limit: only counted", spent: 1,
 			steps: []step{{reserve: 5}, {reserve: 5}},
-			want:  Figures{SpentUSD: 11, RunUSD: 10}},
+			want:  BudgetFigures{SpentUSD: 11, RunUSD: 10}},
 		{name: "already past the limit", limit: 0.1, spent: 0.2,
 			steps: []step{{reserve: 0.01, wantErr: true}},
-			want:  Figures{LimitUSD: 0.1, SpentUSD: 0.2}},
+			want:  BudgetFigures{LimitUSD: 0.1, SpentUSD: 0.2}},
 		{name: "tenths add up exactly", limit: 0.3,
 			steps: []step{{reserve: 0.1}, {reserve: 0.1}, {reserve: 0.1}, {reserve: 0.000001, wantErr: true}},
-			want:  Figures{LimitUSD: 0.3, SpentUSD: 0.3, RunUSD: 0.3}},
+			want:  BudgetFigures{LimitUSD: 0.3, SpentUSD: 0.3, RunUSD: 0.3}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			b, err := New(tt.limit, tt.spent)
+			b, err := NewBudget(tt.limit, tt.spent)
 			require.NoError(t, err)
 			for i, s := range tt.steps {
 				if s.release > 0 {
@@ -76,7 +76,7 @@ func TestReserve(t *testing.T) {
 
 func TestOverErrorText(t *testing.T) {
 	t.Parallel()
-	b, err := New(0.132, 0.132)
+	b, err := NewBudget(0.132, 0.132)
 	require.NoError(t, err)
 	assert.EqualError(t, b.Reserve(0.044), "over budget: $0.132 of $0.132 spent (estimate), this job needs $0.044")
 }
@@ -84,10 +84,10 @@ func TestOverErrorText(t *testing.T) {
 func TestInvalid(t *testing.T) {
 	t.Parallel()
 	for _, v := range [][2]float64{{-1, 0}, {0, -1}} {
-		_, err := New(v[0], v[1])
+		_, err := NewBudget(v[0], v[1])
 		assert.Error(t, err)
 	}
-	b, err := New(1, 0)
+	b, err := NewBudget(1, 0)
 	require.NoError(t, err)
 	assert.Error(t, b.Reserve(-0.5))
 }
@@ -95,7 +95,7 @@ func TestInvalid(t *testing.T) {
 // TestConcurrentReserve: many submits at once never overshoot.
 func TestConcurrentReserve(t *testing.T) {
 	t.Parallel()
-	b, err := New(1, 0)
+	b, err := NewBudget(1, 0)
 	require.NoError(t, err)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -119,11 +119,11 @@ func TestConcurrentReserve(t *testing.T) {
 // must not wrap the spend negative and let every later submit fit.
 func TestReserveRefusesAbsurdAmounts(t *testing.T) {
 	t.Parallel()
-	b, err := New(0.5, 0)
+	b, err := NewBudget(0.5, 0)
 	require.NoError(t, err)
 	err = b.Reserve(1e13)
-	require.ErrorIs(t, err, ErrAbsurd)
-	assert.Equal(t, Figures{LimitUSD: 0.5, LeftUSD: 0.5}, b.Figures())
+	require.ErrorIs(t, err, ErrAbsurdAmount)
+	assert.Equal(t, BudgetFigures{LimitUSD: 0.5, LeftUSD: 0.5}, b.Figures())
 	fits := 0
 	for range 21 {
 		if b.Reserve(0.044) == nil {
@@ -132,17 +132,17 @@ func TestReserveRefusesAbsurdAmounts(t *testing.T) {
 	}
 	assert.Equal(t, 11, fits, "$0.5 holds 11 jobs at $0.044")
 
-	_, err = New(1e13, 0)
-	assert.ErrorIs(t, err, ErrAbsurd)
-	_, err = New(1, 1e300)
-	assert.ErrorIs(t, err, ErrAbsurd)
+	_, err = NewBudget(1e13, 0)
+	assert.ErrorIs(t, err, ErrAbsurdAmount)
+	_, err = NewBudget(1, 1e300)
+	assert.ErrorIs(t, err, ErrAbsurdAmount)
 
 	// Counted past the limit without asking (a job the API charged more
 	// than its estimate): never wraps.
-	b, err = New(1, 0)
+	b, err = NewBudget(1, 0)
 	require.NoError(t, err)
 	for range 3 {
-		b.Spend(MaxUSD)
+		b.Spend(MaxBudgetUSD)
 	}
 	f := b.Figures()
 	assert.Positive(t, f.SpentUSD)
