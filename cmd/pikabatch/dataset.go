@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 
 	"github.com/pikabatch/pikabatch/manifest"
-	"github.com/pikabatch/pikabatch/runner/atomicfile"
 	"github.com/pikabatch/pikabatch/runner/live"
 	"github.com/pikabatch/pikabatch/runner/results"
 )
@@ -44,7 +43,7 @@ func exportHF(ctx context.Context, o exportOptions, srcs []live.Source, stderr i
 		return err
 	}
 	var lines int
-	err = writeAtomically(path, func(w io.Writer) error {
+	err = results.WriteFile(path, func(w io.Writer) error {
 		hw := results.NewHFWriter(w, absOut, absMeta)
 		for _, s := range srcs {
 			if err := s.Export(ctx, hw.Write); err != nil {
@@ -86,7 +85,7 @@ func exportParquet(ctx context.Context, o exportOptions, srcs []live.Source, std
 		l.Kinds = learn.Kind
 	}
 	var rows int
-	err = writeAtomically(o.outFile, func(w io.Writer) error {
+	err = results.WriteFile(o.outFile, func(w io.Writer) error {
 		pw, err := results.NewParquetWriter(w, l)
 		if err != nil {
 			return err
@@ -103,22 +102,5 @@ func exportParquet(ctx context.Context, o exportOptions, srcs []live.Source, std
 		return err
 	}
 	fmt.Fprintf(stderr, "pikabatch: exported %d jobs from %d state file(s) to %s (Parquet)\n", rows, len(srcs), o.outFile)
-	return nil
-}
-
-// writeAtomically writes path through fn as the index exports are
-// written: whole or not at all, an unwritable folder exiting 73.
-func writeAtomically(path string, fn func(io.Writer) error) error {
-	var ferr error
-	err := atomicfile.Write(path, results.Perm, func(w io.Writer) error {
-		ferr = fn(w)
-		return ferr
-	})
-	switch {
-	case ferr != nil:
-		return fmt.Errorf("write %s: %w", path, ferr)
-	case err != nil:
-		return fmt.Errorf("write %s: %w: %w", path, results.ErrOutput, err)
-	}
 	return nil
 }

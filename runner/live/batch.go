@@ -254,9 +254,9 @@ func (sc *statusScan) brief(key []byte, br store.Brief) bool {
 	needJob := false
 	s.Jobs++
 	s.ByState[br.State]++
+	usd, reported := money.Reported(br.CostUSD)
 	switch {
-	case isReported(br.CostUSD):
-		usd, _ := money.Reported(br.CostUSD)
+	case reported:
 		sc.reported += account.Dollars(usd)
 		s.CostJobs++
 	case br.Attempts > 0:
@@ -571,10 +571,4 @@ func (b *Batch) cancelOne(ctx context.Context, client Canceller, j store.Job) (C
 		return res, fmt.Errorf("cancel %q: %w", j.Key, err)
 	}
 	return res, nil
-}
-
-// isReported reports whether cost is a figure to sum (money.Reported).
-func isReported(cost *float64) bool {
-	_, ok := money.Reported(cost)
-	return ok
 }

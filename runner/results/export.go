@@ -37,23 +37,33 @@ func WriteIndex(ctx context.Context, o WriteOptions, sources ...Exporter) (int, 
 	if o.Path == "" {
 		return writeIndex(ctx, o.To, o.Format, o.Layout, sources)
 	}
-	var (
-		n    int
-		werr error
-	)
-	err := atomicfile.Write(o.Path, Perm, func(w io.Writer) error {
-		n, werr = writeIndex(ctx, w, o.Format, o.Layout, sources)
-		return werr
+	var n int
+	err := WriteFile(o.Path, func(w io.Writer) error {
+		var err error
+		n, err = writeIndex(ctx, w, o.Format, o.Layout, sources)
+		return err
+	})
+	return n, err
+}
+
+// WriteFile writes path through fn as every index and export is written:
+// a temporary file in the same folder, fsynced and renamed over path, so a
+// reader sees the old file or the new one. fn's error comes back wrapped
+// with the path; a folder that cannot be written is ErrOutput, typed so
+// that a command exits "cannot create" (73), not "some rows failed".
+func WriteFile(path string, fn func(io.Writer) error) error {
+	var ferr error
+	err := atomicfile.Write(path, Perm, func(w io.Writer) error {
+		ferr = fn(w)
+		return ferr
 	})
 	switch {
-	case werr != nil:
-		return n, fmt.Errorf("write %s: %w", o.Path, werr)
+	case ferr != nil:
+		return fmt.Errorf("write %s: %w", path, ferr)
 	case err != nil:
-		// Typed, so that the command exits "cannot create" (73), not
-		// "some rows failed".
-		return n, fmt.Errorf("write %s: %w: %w", o.Path, ErrOutput, err)
+		return fmt.Errorf("write %s: %w: %w", path, ErrOutput, err)
 	}
-	return n, nil
+	return nil
 }
 
 // writeIndex writes the entries of every source to w in format f, a CSV
