@@ -21,7 +21,6 @@ import (
 	"github.com/pikabatch/pikabatch/runner/live"
 	"github.com/pikabatch/pikabatch/runner/reasons"
 	"github.com/pikabatch/pikabatch/runner/redact"
-	"github.com/pikabatch/pikabatch/store"
 )
 
 const defaultModel = batch.DefaultModel
@@ -258,9 +257,9 @@ func (o batchOptions) config(log *slog.Logger) batch.Config {
 		Shard: o.shard, Getenv: os.Getenv,
 		PriceUSD: o.cost.priceUSD, UseCatalog: o.cost.useCatalog,
 		MaxCostUSD: o.cost.maxCostUSD, RequireBalance: o.cost.requireBalance,
-		Owner:  store.CurrentOwner(redact.Args(os.Args, secretFlags...)),
-		Logger: log,
-		Hooks:  o.hooks, OnLive: o.onLive, OnSplitClaimed: o.onSplitClaimed,
+		Command: redact.Args(os.Args, secretFlags...),
+		Logger:  log,
+		Hooks:   o.hooks, OnLive: o.onLive, OnSplitClaimed: o.onSplitClaimed,
 	}
 }
 

@@ -14,7 +14,6 @@ import (
 	"github.com/pikabatch/pikabatch/runner/live"
 	"github.com/pikabatch/pikabatch/runner/money"
 	"github.com/pikabatch/pikabatch/runner/results"
-	"github.com/pikabatch/pikabatch/store"
 )
 
 // DefaultModel is the model a run renders with when none is named.
@@ -68,8 +67,9 @@ type Config struct {
 	MaxCostUSD     float64 // the batch's budget, across runs
 	RequireBalance bool    // refuse to start below the estimate
 
-	// Owner is recorded in the state's owner file; default the process.
-	Owner store.Owner
+	// Command is the command line recorded in the state's owner file and
+	// shown by status; the caller leaves out secrets (a webhook URL).
+	Command string
 	// Logger receives the run's logs; default discards them.
 	Logger *slog.Logger
 	// Progress, if set, starts showing the run's progress once it runs;

@@ -58,10 +58,7 @@ func (b *batch) run(ctx context.Context) (Result, error) {
 	if err := os.MkdirAll(c.Out, 0o755); err != nil {
 		return Result{}, fmt.Errorf("%w: %w", runner.ErrOutput, err)
 	}
-	owner := c.Owner
-	if owner == (store.Owner{}) {
-		owner = store.CurrentOwner("")
-	}
+	owner := store.CurrentOwner(c.Command)
 	st, err := b.openState(owner)
 	if err != nil {
 		return Result{}, err
