@@ -282,7 +282,7 @@ func notifyRun(ctx context.Context, o batchOptions, res batch.Result, runErr err
 	if runErr != nil {
 		p.Error = runErr.Error()
 	}
-	notify(ctx, o.notifyURL, p, log)
+	postNotice(ctx, o.notifyURL, p, log)
 }
 
 // checkRPS accepts 0 (unlimited) or a finite rate of at least one call
