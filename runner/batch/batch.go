@@ -63,13 +63,13 @@ func prepare(ctx context.Context, c Config, needToken bool) (*batch, error) {
 
 // token is the API token: Token, else TokenSource's.
 func (c Config) token() (api.Token, error) {
-	if c.Token != "" || c.TokenSource == nil {
-		if c.Token == "" {
-			return "", fmt.Errorf("no API token given: %w", api.ErrNoToken)
-		}
+	switch {
+	case c.Token != "":
 		return c.Token, nil
+	case c.TokenSource != nil:
+		return c.TokenSource()
 	}
-	return c.TokenSource()
+	return "", fmt.Errorf("no API token given: %w", api.ErrNoToken)
 }
 
 // manifestConfig says how the batch's manifest is read.
