@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	builtin "github.com/pikabatch/pikabatch/examples"
+	"github.com/pikabatch/pikabatch/runner/progress"
 	"github.com/pikabatch/pikabatch/runner/sim"
 )
 
@@ -27,7 +28,7 @@ func testDemoOptions(out string) demoOptions {
 	o.batch.out = out
 	o.batch.rps = 0
 	o.batch.logLevel = "warn"
-	o.batch.progress = progressOff
+	o.batch.progress = progress.Off
 	o.sim = sim.Config{Slots: 2, RunTime: 30 * time.Millisecond, VideoSize: 4 << 10, Seed: 1,
 		Faults: sim.Faults{RateTruncate: 0.2, RateExpire: 0.1}}
 	return o

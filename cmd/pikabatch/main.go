@@ -27,6 +27,7 @@ import (
 	"github.com/pikabatch/pikabatch/runner/api"
 	"github.com/pikabatch/pikabatch/runner/live"
 	"github.com/pikabatch/pikabatch/runner/money"
+	"github.com/pikabatch/pikabatch/runner/progress"
 	"github.com/pikabatch/pikabatch/store"
 )
 
@@ -61,7 +62,7 @@ func main() {
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	// The signal notices go through the sink a run's logs do: while a
 	// progress bar is drawn, above it rather than overwritten by it.
-	stderr := newLogSink(os.Stderr)
+	stderr := progress.NewLogSink(os.Stderr)
 	stopSignals := watchSignals(sigs, cancel, stderr, os.Exit)
 
 	stopProfiles := startProfiles(os.Getenv, os.Stderr)

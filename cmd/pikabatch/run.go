@@ -28,6 +28,7 @@ import (
 	"github.com/pikabatch/pikabatch/runner/api"
 	"github.com/pikabatch/pikabatch/runner/live"
 	"github.com/pikabatch/pikabatch/runner/money"
+	"github.com/pikabatch/pikabatch/runner/progress"
 	"github.com/pikabatch/pikabatch/runner/reasons"
 	"github.com/pikabatch/pikabatch/runner/redact"
 	"github.com/pikabatch/pikabatch/runner/results"
@@ -109,7 +110,7 @@ func (o *batchOptions) register(fs *pflag.FlagSet) {
 	fs.BoolVarP(&o.quiet, "quiet", "q", false, quietUsage)
 	fs.BoolVar(&o.jsonSummary, "json", false, "print the summary as JSON")
 	fs.StringVar(&o.resultsFormat, "results-format", "jsonl", "results index format: jsonl (OUT/results.jsonl), or csv to write OUT/results.csv as well")
-	fs.StringVar(&o.progress, "progress", progressAuto, "progress display on stderr: auto (a bar on a terminal, plain lines otherwise), bar, plain or off")
+	fs.StringVar(&o.progress, "progress", progress.Auto, "progress display on stderr: auto (a bar on a terminal, plain lines otherwise), bar, plain or off")
 	fs.DurationVar(&o.progressEvery, "progress-interval", 30*time.Second, "how often a plain progress line is printed (--progress plain, or off a terminal)")
 	fs.Var(&deadlineFlag{now: time.Now, d: &o.deadline}, "deadline", "stop submitting `when`: this long after the start (5h30m) or at this time (06:00, the next one; or RFC 3339), collect jobs in flight for --deadline-grace, exit 75 if rows remain (default none)")
 	fs.DurationVar(&o.deadlineGrace, "deadline-grace", 5*time.Minute, "after --deadline, how long jobs in flight are still collected (0 = not at all; they resume next run)")
@@ -158,7 +159,7 @@ or RUNCOMFY_TOKEN (as RunComfy's own CLI reads it).`,
 	markRequired(c, "manifest", "out")
 	completeWords(c, "format", "auto", "csv", "jsonl")
 	completeWords(c, "results-format", "jsonl", "csv")
-	completeWords(c, "progress", progressAuto, progressBar, progressPlain, progressOff)
+	completeWords(c, "progress", progress.Auto, progress.Bar, progress.Plain, progress.Off)
 	completeWords(c, "log-format", "text", "json")
 	completeWords(c, "log-level", "debug", "info", "warn", "error")
 	return c
@@ -227,7 +228,7 @@ type batch struct {
 	kept          []string         // the kept columns seen, for results.csv
 	counted       manifest.Summary // the validation pass's, to size the run's reader once
 	resultsFormat results.Format
-	logs          *logSink
+	logs          *progress.LogSink
 	log           *slog.Logger
 	progress      string // progressMode's
 	shardRows     int    // rows of the manifest the shard owns (all without --shard)
@@ -248,8 +249,8 @@ func prepareBatch(ctx context.Context, o batchOptions, stderr io.Writer) (*batch
 	if err := b.checkOptions(); err != nil {
 		return nil, err
 	}
-	b.logs = logSinkOf(stderr)
-	if b.progress, err = progressMode(o.progress, o.quiet, b.logs.fallback); err != nil {
+	b.logs = progress.SinkOf(stderr)
+	if b.progress, err = progressMode(o.progress, o.quiet, b.logs.Fallback()); err != nil {
 		return nil, err
 	}
 	if b.log, err = newLogger(b.logs, o.logFormat, logLevel(o, b.progress), o.quiet); err != nil {
@@ -462,7 +463,7 @@ func (b *batch) run(ctx context.Context, stdout, stderr io.Writer) error {
 		Run: &live.Run{Owner: owner, Rows: b.shardRows, Snapshot: run.Snapshot, Calls: client.Calls}}
 	defer b.serveControl(ctlBatch).Close()
 
-	stopProgress := startProgress(b.progress, o.progressEvery, b.logs.fallback, b.logs, ctlBatch.Run, b.jsonLog())
+	stopProgress := progress.Start(b.progress, o.progressEvery, b.logs.Fallback(), b.logs, ctlBatch.Run, b.jsonLog())
 	sum, runErr := run.Run(ctx, shard.Filter(rows, b.spec))
 	stopProgress()
 	spent, spentOK := b.accountSpend(ctx, st, sp, &sum)
@@ -697,11 +698,11 @@ func transport(n int) *http.Transport {
 // but warnings only beside a progress bar, where a line per job would
 // scroll the bar's notices (a stop, the deadline) away, unless -v asks for
 // them.
-func logLevel(o batchOptions, progress string) string {
+func logLevel(o batchOptions, mode string) string {
 	switch {
 	case o.logLevel != "":
 		return o.logLevel
-	case progress == progressBar && !o.verbose:
+	case mode == progress.Bar && !o.verbose:
 		return "warn"
 	}
 	return "info"
