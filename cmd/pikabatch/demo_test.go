@@ -19,6 +19,7 @@ import (
 	builtin "github.com/pikabatch/pikabatch/examples"
 	"github.com/pikabatch/pikabatch/runner/progress"
 	"github.com/pikabatch/pikabatch/runner/sim"
+	"github.com/pikabatch/pikabatch/runner/sim/demo"
 )
 
 // testDemoOptions are the demo's options with a quick simulator and quiet
@@ -73,8 +74,8 @@ func TestDemoResumesAfterInterrupt(t *testing.T) {
 	assert.Contains(t, first, "demo: interrupted")
 	assert.Contains(t, first, "`pikabatch demo` again collects them")
 	assert.Contains(t, first, "pikabatch status --out out\n")
-	assert.FileExists(t, filepath.Join("out", demoSimStateName))
-	m, err := os.ReadFile(filepath.Join("out", demoManifestName))
+	assert.FileExists(t, filepath.Join("out", demo.SimStateName))
+	m, err := os.ReadFile(filepath.Join("out", demo.ManifestName))
 	require.NoError(t, err)
 	assert.Equal(t, builtin.ManifestCSV, m, "the built-in manifest, for the user to read")
 
@@ -143,7 +144,7 @@ func TestDemoFileHostLoopbackOnly(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	require.NoError(t, runDemo(t.Context(), o, &stdout, &stderr), stderr.String())
 
-	saved := filepath.Join("out", demoSimStateName)
+	saved := filepath.Join("out", demo.SimStateName)
 	for _, addr := range []string{"0.0.0.0:0", "[::]:0", ":0", "localhost.example.com:0"} {
 		b, err := os.ReadFile(saved)
 		require.NoError(t, err)
