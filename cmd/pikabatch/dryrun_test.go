@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pikabatch/pikabatch/manifest/probe"
 	"github.com/pikabatch/pikabatch/runner/sim"
 )
 
@@ -88,7 +89,7 @@ func TestValidateCheckURLs(t *testing.T) {
 	assert.Equal(t, exitDataErr, code)
 	var rep struct {
 		Rows int
-		URLs []urlCheck `json:"urls"`
+		URLs []probe.RowCheck `json:"urls"`
 	}
 	require.NoError(t, json.Unmarshal([]byte(stdout), &rep))
 	require.Len(t, rep.URLs, 3)

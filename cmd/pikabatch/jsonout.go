@@ -9,6 +9,7 @@ import (
 
 	"github.com/pikabatch/pikabatch/cmd/pikabatch/internal/bench"
 	"github.com/pikabatch/pikabatch/manifest"
+	"github.com/pikabatch/pikabatch/manifest/probe"
 	"github.com/pikabatch/pikabatch/runner"
 	"github.com/pikabatch/pikabatch/runner/account"
 	"github.com/pikabatch/pikabatch/runner/api"
@@ -109,12 +110,12 @@ func planJSONOf(p runner.Plan) planJSON {
 // validateJSON is `validate --json`; URLs are set with --check-urls only,
 // where checkURLs writes them as they come (urlsJSON).
 type validateJSON struct {
-	Version       int            `json:"version"`
-	Rows          int            `json:"rows"`
-	ByResolution  map[string]int `json:"by_resolution"`
-	ByDuration    map[string]int `json:"by_duration_s"` // seconds, as a string key
-	DuplicateRows int            `json:"duplicate_rows"`
-	URLs          []urlCheckJSON `json:"urls,omitempty"`
+	Version       int              `json:"version"`
+	Rows          int              `json:"rows"`
+	ByResolution  map[string]int   `json:"by_resolution"`
+	ByDuration    map[string]int   `json:"by_duration_s"` // seconds, as a string key
+	DuplicateRows int              `json:"duplicate_rows"`
+	URLs          []probe.RowCheck `json:"urls,omitempty"`
 	// EstimatedCost is set with --price or --catalog.
 	EstimatedCost *costJSON `json:"estimated_cost,omitempty"`
 }
@@ -126,25 +127,6 @@ func validateJSONOf(s manifest.Summary) validateJSON {
 		v.ByDuration[strconv.Itoa(d)] = n
 	}
 	return v
-}
-
-// urlCheckJSON is one row's image URL verdict.
-type urlCheckJSON struct {
-	Line        int    `json:"line"`
-	Key         string `json:"key"`
-	Field       string `json:"field,omitempty"` // the file input, for models with several
-	URL         string `json:"url"`             // signatures redacted
-	OK          bool   `json:"ok"`
-	Status      int    `json:"status,omitempty"` // HTTP status of the answer used
-	Method      string `json:"method,omitempty"` // HEAD or GET
-	ContentType string `json:"content_type,omitempty"`
-	Size        int64  `json:"size"` // bytes; -1 when the host did not say
-	Problem     string `json:"problem,omitempty"`
-}
-
-func urlCheckJSONOf(c urlCheck) urlCheckJSON {
-	return urlCheckJSON{Line: c.Line, Key: c.Key, Field: c.Field, URL: c.URL, OK: c.OK, Status: c.Status, Method: c.Method,
-		ContentType: c.ContentType, Size: c.Size, Problem: c.Problem}
 }
 
 // statusJSON is `status --json`: each state file's status and the totals.

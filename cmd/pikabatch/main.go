@@ -23,6 +23,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pikabatch/pikabatch/manifest"
+	"github.com/pikabatch/pikabatch/manifest/probe"
 	"github.com/pikabatch/pikabatch/runner"
 	"github.com/pikabatch/pikabatch/runner/api"
 	"github.com/pikabatch/pikabatch/runner/live"
@@ -240,7 +241,7 @@ func exitCode(ctx context.Context, err error) int {
 		return signalCode(in.sig)
 	case errors.As(err, &ue), errors.Is(err, live.ErrNoState), errors.Is(err, store.ErrBinding), errors.Is(err, api.ErrUnknownModel):
 		return exitUsage
-	case errors.As(err, &ve), errors.As(err, &re), errors.Is(err, errManifest), errors.Is(err, errBadURLs),
+	case errors.As(err, &ve), errors.As(err, &re), errors.Is(err, errManifest), errors.Is(err, probe.ErrBadURLs),
 		errors.Is(err, money.ErrAbsurd), errors.Is(err, money.ErrAbsurdAmount):
 		return exitDataErr
 	case errors.Is(err, api.ErrUnauthorized), errors.Is(err, api.ErrPaymentRequired), errors.Is(err, api.ErrNoToken):

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pikabatch/pikabatch/manifest"
+	"github.com/pikabatch/pikabatch/manifest/probe"
 	"github.com/pikabatch/pikabatch/runner/api"
 	"github.com/pikabatch/pikabatch/runner/money"
 	"github.com/pikabatch/pikabatch/runner/results"
@@ -175,14 +176,14 @@ func printValidation(stdout io.Writer, o validateOptions, sum manifest.Summary) 
 // verdict.
 func checkURLsText(ctx context.Context, stdout io.Writer, o validateOptions, f manifest.Config, sum manifest.Summary) error {
 	t, err := checkURLs(ctx, o.manifest, f, o.checkConc, o.checkRPS, printURLCheck(stdout, o.manifest))
-	if err == nil || errors.Is(err, errBadURLs) {
+	if err == nil || errors.Is(err, probe.ErrBadURLs) {
 		fmt.Fprintln(stdout, t.line())
 	}
 	switch {
 	case err == nil:
 		fmt.Fprintf(stdout, "%s: %s, valid; every %s URL ok\n", o.manifest, plural(sum.Rows, "row"), t.noun())
-	case errors.Is(err, errBadURLs):
-		fmt.Fprintf(stdout, "%s: %s, %d would fail: their %s URLs failed the check\n", o.manifest, plural(sum.Rows, "row"), t.badRows, t.noun())
+	case errors.Is(err, probe.ErrBadURLs):
+		fmt.Fprintf(stdout, "%s: %s, %d would fail: their %s URLs failed the check\n", o.manifest, plural(sum.Rows, "row"), t.BadRows, t.noun())
 	}
 	return err
 }
