@@ -50,7 +50,7 @@ func (o costOptions) check() error {
 	}
 	// Beyond these, no job costs that and the budget cannot count it.
 	if o.priceUSD > money.MaxJobUSD {
-		return usagef("%v", pricerFor(api.Model{}, o.priceUSD).Check())
+		return usagef("%v", money.PricerFor(api.Model{}, o.priceUSD).Check())
 	}
 	if o.maxCostUSD > money.MaxBudgetUSD {
 		return usagef("--max-cost must be at most %s, not %g", money.USD(money.MaxBudgetUSD), o.maxCostUSD)
@@ -62,7 +62,7 @@ func (o costOptions) check() error {
 // catalog's when --catalog asks for it. note says why there is none.
 func previewPricer(ctx context.Context, o costOptions, apiBase, model string) (p money.Pricer, note string) {
 	if o.priceUSD > 0 || !o.useCatalog {
-		p = pricerFor(api.Model{}, o.priceUSD)
+		p = money.PricerFor(api.Model{}, o.priceUSD)
 		if o.priceUSD <= 0 {
 			note = "add --catalog to read the price from the API, or --price USD"
 		}
@@ -70,11 +70,11 @@ func previewPricer(ctx context.Context, o costOptions, apiBase, model string) (p
 	}
 	client, err := accountOptions{apiBase: apiBase, balanceBase: o.balanceBase}.client()
 	if err != nil {
-		return pricerFor(api.Model{}, 0), fmt.Sprintf("catalog not read: %v", err)
+		return money.PricerFor(api.Model{}, 0), fmt.Sprintf("catalog not read: %v", err)
 	}
 	defer client.CloseIdleConnections()
 	m, note := catalogModel(ctx, client, model)
-	return pricerFor(m, 0), note
+	return money.PricerFor(m, 0), note
 }
 
 // costJSON is the estimate in JSON summaries.
@@ -91,7 +91,7 @@ type costJSON struct {
 // and it matters: the cost is unknown, or always says where the price is
 // from.
 func printCostLine(w io.Writer, t money.Total, p money.Pricer, note string, always bool) {
-	fmt.Fprintln(w, costLine(t, p))
+	fmt.Fprintln(w, money.CostLine(t, p))
 	if note != "" && (always || t.Unknown > 0 || t.Rows == 0) {
 		fmt.Fprintf(w, "  (%s)\n", note)
 	}
@@ -111,7 +111,7 @@ func (r *pricedRows) Next() (manifest.Row, error) {
 	if err != nil {
 		return row, err
 	}
-	if err := r.Add(rowField(row.Input)); err != nil {
+	if err := r.Add(row.Input.Lookup); err != nil {
 		// Refused before anything is sent, as a row's error.
 		return row, fmt.Errorf("row %q (line %d): %w", row.Key, row.Line, err)
 	}

@@ -362,7 +362,7 @@ type fieldJSON struct {
 	Format   string   `json:"format,omitempty"`
 }
 
-func modelShowJSONOf(m api.Model, fields []schemaField) modelShowJSON {
+func modelShowJSONOf(m api.Model, fields []api.Field) modelShowJSON {
 	v := modelShowJSON{Version: jsonVersion, ModelID: m.ID, DisplayName: m.DisplayName, Categories: m.Categories,
 		BasePriceUSD: m.BasePriceUSD, PriceUnit: m.PriceUnit, Fields: make([]fieldJSON, 0, len(fields)),
 		InputSchema: m.InputSchema}

@@ -60,7 +60,7 @@ func (u unreadable) Balance(context.Context) (api.Balance, error)     { return a
 // anything is submitted.
 func (b *batch) prepareSpend(ctx context.Context, c catalogReader, st *store.Store, m api.Model, merr error) (*money.Batch, error) {
 	o := b.o
-	sp, err := money.Prepare(ctx, st, money.Config{Model: o.model, Price: priceConfigFor(m, o.cost.priceUSD), CatalogErr: merr,
+	sp, err := money.Prepare(ctx, st, money.Config{Model: o.model, Price: money.PriceConfigFor(m, o.cost.priceUSD), CatalogErr: merr,
 		MaxCostUSD: o.cost.maxCostUSD, NeedsPrice: o.cost.requireBalance, Logger: b.log})
 	if errors.Is(err, money.ErrNeedsPrice) {
 		return nil, usagef("%v", err)

@@ -84,7 +84,7 @@ func runValidate(ctx context.Context, o validateOptions, stdout io.Writer) error
 	pricer, priceNote := previewPricer(ctx, o.cost, o.apiBase, o.model)
 	var cost money.Total
 	sum, err := manifest.ValidateConfig(ctx, o.manifest, f, func(row manifest.Row) error {
-		cost.Add(pricer, rowField(row.Input))
+		cost.Add(pricer, row.Input.Lookup)
 		return nil
 	})
 	if err != nil {
