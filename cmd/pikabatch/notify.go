@@ -35,7 +35,7 @@ type notifyPayload struct {
 	Manifest  string          `json:"manifest"`
 	StateFile string          `json:"state_file"`
 	Summary   account.Figures `json:"summary"` // as in run --json
-	APICalls  apiCallsJSON    `json:"api_calls"`
+	APICalls  api.Calls       `json:"api_calls"`
 }
 
 // checkNotifyURL accepts absolute http(s) URLs.

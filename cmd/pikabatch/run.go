@@ -632,7 +632,7 @@ func (b *batch) notify(ctx context.Context, sum runner.Summary, calls api.Calls,
 	}
 	code := exitCode(ctx, runErr)
 	p := notifyPayload{Version: jsonVersion, Outcome: outcome(code), ExitCode: code, Manifest: b.o.manifest,
-		StateFile: b.state.path, Summary: sum, APICalls: apiCallsOf(calls)}
+		StateFile: b.state.path, Summary: sum, APICalls: calls}
 	if runErr != nil {
 		p.Error = runErr.Error()
 	}

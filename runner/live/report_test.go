@@ -1,0 +1,41 @@
+package live_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/pikabatch/pikabatch/runner/live"
+	"github.com/pikabatch/pikabatch/store"
+)
+
+// TestCollect: the statuses of several state files are totalled, jobs by
+// state alike; a file that cannot be opened is an *OpenError naming it.
+func TestCollect(t *testing.T) {
+	ctx := context.Background()
+	a, b := setup(t), setup(t)
+	require.NoError(t, a.st.Close())
+	require.NoError(t, b.st.Close())
+
+	rep, err := live.Collect(ctx, []string{a.path, b.path})
+	require.NoError(t, err)
+	require.Len(t, rep.Batches, 2)
+	assert.Equal(t, 18, rep.Jobs)
+	assert.Equal(t, 4, rep.ByState[store.StateFailed])
+	assert.Equal(t, rep.Batches[0].Account.Plus(rep.Batches[1].Account), rep.Account)
+	assert.Empty(t, rep.Unreachable)
+
+	missing := filepath.Join(t.TempDir(), ".pikabatch.db")
+	_, err = live.Collect(ctx, []string{a.path, missing})
+	var oe *live.OpenError
+	require.ErrorAs(t, err, &oe)
+	assert.Equal(t, missing, oe.Path)
+	assert.ErrorIs(t, err, live.ErrNoState)
+
+	none, err := live.Collect(ctx, nil)
+	require.NoError(t, err)
+	assert.NotNil(t, none.Batches, "[] in JSON, never null")
+}
