@@ -47,11 +47,7 @@ func (e *OpenError) Unwrap() error { return e.Err }
 func Collect(ctx context.Context, files []string) (Report, error) {
 	rep := Report{ByState: map[store.State]int{}, Batches: []Status{}}
 	var srcs []Source
-	defer func() {
-		for _, s := range srcs {
-			_ = s.Close()
-		}
-	}()
+	defer func() { CloseAll(srcs) }()
 	for _, f := range files {
 		s, err := Open(ctx, f, OpenOptions{})
 		switch {
@@ -76,4 +72,59 @@ func Collect(ctx context.Context, files []string) (Report, error) {
 		}
 	}
 	return rep, nil
+}
+
+// OpenAll opens every state file of files (Open), live or not. On error
+// it closes what it opened and returns an *OpenError.
+func OpenAll(ctx context.Context, files []string, opts OpenOptions) ([]Source, error) {
+	var srcs []Source
+	for _, f := range files {
+		s, err := Open(ctx, f, opts)
+		if err != nil {
+			CloseAll(srcs)
+			return nil, &OpenError{Path: f, Err: err}
+		}
+		srcs = append(srcs, s)
+	}
+	return srcs, nil
+}
+
+// CloseAll closes every source of srcs.
+func CloseAll(srcs []Source) {
+	for _, s := range srcs {
+		_ = s.Close()
+	}
+}
+
+// CancelAll cancels keys (every job, when none) in every source. A named
+// key is NotFound only when no source has it: a batch's shards each know
+// their own rows. It stops at the first source that fails, with what was
+// done so far.
+func CancelAll(ctx context.Context, srcs []Source, keys []string) (CancelReport, error) {
+	all := CancelReport{Counts: map[string]int{}}
+	found := map[string]bool{}
+	var missing []string
+	for _, s := range srcs {
+		rep, err := s.Cancel(ctx, keys)
+		for _, r := range rep.Results {
+			if r.Outcome == NotFound {
+				missing = append(missing, r.Key)
+				continue
+			}
+			found[r.Key] = true
+			all.Results = append(all.Results, r)
+			all.Counts[r.Outcome]++
+		}
+		if err != nil {
+			return all, err
+		}
+	}
+	for _, k := range missing {
+		if !found[k] {
+			found[k] = true
+			all.Results = append(all.Results, CancelResult{Key: k, Outcome: NotFound})
+			all.Counts[NotFound]++
+		}
+	}
+	return all, nil
 }

@@ -39,3 +39,26 @@ func TestCollect(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotNil(t, none.Batches, "[] in JSON, never null")
 }
+
+// TestCancelAll: a key is not found only when no state file of the batch
+// has it, and then it is reported once.
+func TestCancelAll(t *testing.T) {
+	ctx := context.Background()
+	a, b := setup(t), setup(t)
+	require.NoError(t, a.st.Put(ctx, store.Job{Key: "z-only", State: store.StatePending}))
+	require.NoError(t, a.st.Close())
+	require.NoError(t, b.st.Close())
+	opts := live.OpenOptions{Write: true, API: func() (live.Canceller, error) { return a.api, nil }}
+	srcs, err := live.OpenAll(ctx, []string{a.path, b.path}, opts)
+	require.NoError(t, err)
+	defer live.CloseAll(srcs)
+
+	rep, err := live.CancelAll(ctx, srcs, []string{"z-only", "nope"})
+	require.NoError(t, err)
+	assert.Equal(t, []live.CancelResult{{Key: "z-only", State: store.StatePending, Outcome: live.NotSubmitted}, {Key: "nope", Outcome: live.NotFound}}, rep.Results)
+	assert.Equal(t, map[string]int{live.NotSubmitted: 1, live.NotFound: 1}, rep.Counts)
+
+	_, err = live.OpenAll(ctx, []string{a.path, filepath.Join(t.TempDir(), "none.db")}, opts)
+	var oe *live.OpenError
+	assert.ErrorAs(t, err, &oe)
+}
