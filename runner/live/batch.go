@@ -335,11 +335,7 @@ func (b *Batch) ledger(rowStates map[store.State]int, reported account.USD, s *S
 
 // Export calls fn with the index entry of every job, in key order.
 func (b *Batch) Export(ctx context.Context, fn func(results.Entry) error) error {
-	return b.Store.ForEach(ctx, func(j store.Job) error {
-		e := results.NewEntry(j)
-		e.Estimate(j, b.Estimator())
-		return fn(e)
-	})
+	return results.StoreEntries{Jobs: b.Store, Est: b.Estimator()}.Export(ctx, fn)
 }
 
 // Estimator estimates a job's cost with b.Pricer; nil when b has none.
