@@ -255,15 +255,6 @@ func (s *Server) Token() string { return string(s.token) }
 // hands out (Config.IDPrefix, or the random one).
 func (s *Server) IDPrefix() string { return s.idPrefix }
 
-// Balance returns how many more jobs of Config.Model the account can pay
-// for, and false when it is unlimited. The balance is kept in dollars
-// (BalanceUSD); a job is priced as in the catalog.
-func (s *Server) Balance() (jobs int64, limited bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.jobsLeft(), s.balance.limited
-}
-
 // jobsLeft is the balance in jobs of Config.Model. s.mu must be held.
 func (s *Server) jobsLeft() int64 {
 	if s.jobPrice <= 0 {
