@@ -13,9 +13,9 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// maxFuncLines is the longest a function of this package may be (issue
-// 10 item 5): cmd parses flags, builds options, calls one function per
-// command and maps errors; logic that needs more belongs in a library.
+// maxFuncLines is the longest a function of this package may be: cmd
+// parses flags, builds options, calls one function per command and maps
+// errors; logic that needs more belongs in a library.
 const maxFuncLines = 60
 
 func TestFunctionLength(t *testing.T) {
