@@ -187,26 +187,9 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	token := cfg.Token
-	if token == "" {
-		// Not from Seed: a predictable token would let anyone on the host
-		// use a simulator started without one.
-		var b [16]byte
-		if _, err := rand.Read(b[:]); err != nil {
-			return nil, err
-		}
-		token = "sim_" + hex.EncodeToString(b[:])
-	}
-	prefix := cfg.IDPrefix
-	if prefix == "" {
-		// Not from Seed: two simulators started with the same seed must not
-		// hand out the same IDs, or a batch rendered on one would look
-		// rendered on the other.
-		var b [idPrefixLen / 2]byte
-		if _, err := rand.Read(b[:]); err != nil {
-			return nil, err
-		}
-		prefix = hex.EncodeToString(b[:])
+	token, prefix, err := secretsOf(cfg)
+	if err != nil {
+		return nil, err
 	}
 	catalog, order, err := compileCatalog(cfg.Catalog)
 	if err != nil {
@@ -246,6 +229,33 @@ func New(cfg Config) (*Server, error) {
 	s.api = s.apiRoutes()
 	s.files = s.fileRoutes()
 	return s, nil
+}
+
+// secretsOf returns cfg's token and request ID prefix, drawing each one
+// not given from crypto/rand.
+func secretsOf(cfg Config) (token, prefix string, err error) {
+	token = cfg.Token
+	if token == "" {
+		// Not from Seed: a predictable token would let anyone on the host
+		// use a simulator started without one.
+		var b [16]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return "", "", err
+		}
+		token = "sim_" + hex.EncodeToString(b[:])
+	}
+	prefix = cfg.IDPrefix
+	if prefix == "" {
+		// Not from Seed: two simulators started with the same seed must not
+		// hand out the same IDs, or a batch rendered on one would look
+		// rendered on the other.
+		var b [idPrefixLen / 2]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return "", "", err
+		}
+		prefix = hex.EncodeToString(b[:])
+	}
+	return token, prefix, nil
 }
 
 // Token returns the bearer token the API requires.
