@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pikabatch/pikabatch/runner/account"
+	"github.com/pikabatch/pikabatch/runner/api"
 	"github.com/pikabatch/pikabatch/runner/notify"
 )
 
@@ -26,7 +27,7 @@ type notifyPayload struct {
 	Manifest  string          `json:"manifest"`
 	StateFile string          `json:"state_file"`
 	Summary   account.Figures `json:"summary"` // as in run --json
-	APICalls  apiCallsJSON    `json:"api_calls"`
+	APICalls  api.Calls       `json:"api_calls"`
 }
 
 // checkNotifyURL accepts absolute http(s) URLs.

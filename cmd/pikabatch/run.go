@@ -19,6 +19,7 @@ import (
 	"github.com/pikabatch/pikabatch/runner/api"
 	"github.com/pikabatch/pikabatch/runner/batch"
 	"github.com/pikabatch/pikabatch/runner/live"
+	"github.com/pikabatch/pikabatch/runner/progress"
 	"github.com/pikabatch/pikabatch/runner/reasons"
 	"github.com/pikabatch/pikabatch/runner/redact"
 )
@@ -88,7 +89,7 @@ func (o *batchOptions) register(fs *pflag.FlagSet) {
 	fs.BoolVarP(&o.quiet, "quiet", "q", false, quietUsage)
 	fs.BoolVar(&o.jsonSummary, "json", false, "print the summary as JSON")
 	fs.StringVar(&o.resultsFormat, "results-format", "jsonl", "results index format: jsonl (OUT/results.jsonl), or csv to write OUT/results.csv as well")
-	fs.StringVar(&o.progress, "progress", progressAuto, "progress display on stderr: auto (a bar on a terminal, plain lines otherwise), bar, plain or off")
+	fs.StringVar(&o.progress, "progress", progress.Auto, "progress display on stderr: auto (a bar on a terminal, plain lines otherwise), bar, plain or off")
 	fs.DurationVar(&o.progressEvery, "progress-interval", 30*time.Second, "how often a plain progress line is printed (--progress plain, or off a terminal)")
 	fs.Var(&deadlineFlag{now: time.Now, d: &o.deadline}, "deadline", "stop submitting `when`: this long after the start (5h30m) or at this time (06:00, the next one; or RFC 3339), collect jobs in flight for --deadline-grace, exit 75 if rows remain (default none)")
 	fs.DurationVar(&o.deadlineGrace, "deadline-grace", 5*time.Minute, "after --deadline, how long jobs in flight are still collected (0 = not at all; they resume next run)")
@@ -137,7 +138,7 @@ or RUNCOMFY_TOKEN (as RunComfy's own CLI reads it).`,
 	markRequired(c, "manifest", "out")
 	completeWords(c, "format", "auto", "csv", "jsonl")
 	completeWords(c, "results-format", "jsonl", "csv")
-	completeWords(c, "progress", progressAuto, progressBar, progressPlain, progressOff)
+	completeWords(c, "progress", progress.Auto, progress.Bar, progress.Plain, progress.Off)
 	completeWords(c, "log-format", "text", "json")
 	completeWords(c, "log-level", "debug", "info", "warn", "error")
 	return c
@@ -190,8 +191,8 @@ func runBatch(ctx context.Context, o batchOptions, stdout, stderr io.Writer) err
 	if err := o.checkFlags(); err != nil {
 		return err
 	}
-	logs := logSinkOf(stderr)
-	mode, err := progressMode(o.progress, o.quiet, logs.fallback)
+	logs := progress.SinkOf(stderr)
+	mode, err := progressMode(o.progress, o.quiet, logs.Fallback())
 	if err != nil {
 		return err
 	}
@@ -208,7 +209,7 @@ func runBatch(ctx context.Context, o batchOptions, stdout, stderr io.Writer) err
 		return printPreview(stdout, p, o.jsonSummary)
 	}
 	cfg.Progress = func(r *live.Run) func() {
-		return startProgress(mode, o.progressEvery, logs.fallback, logs, r, jsonLog(o, log))
+		return progress.Start(mode, o.progressEvery, logs.Fallback(), logs, r, jsonLog(o, log))
 	}
 	res, runErr := batch.Run(ctx, cfg)
 	if res.StatePath == "" {
@@ -278,7 +279,7 @@ func notifyRun(ctx context.Context, o batchOptions, res batch.Result, runErr err
 	}
 	code := exitCode(ctx, runErr)
 	p := notifyPayload{Version: jsonVersion, Outcome: outcome(code), ExitCode: code, Manifest: o.manifest,
-		StateFile: res.StatePath, Summary: res.Summary, APICalls: apiCallsOf(res.Calls)}
+		StateFile: res.StatePath, Summary: res.Summary, APICalls: res.Calls}
 	if runErr != nil {
 		p.Error = runErr.Error()
 	}
@@ -308,11 +309,11 @@ func transport(n int) *http.Transport { return batch.Transport(n) }
 // but warnings only beside a progress bar, where a line per job would
 // scroll the bar's notices (a stop, the deadline) away, unless -v asks for
 // them.
-func logLevel(o batchOptions, progress string) string {
+func logLevel(o batchOptions, mode string) string {
 	switch {
 	case o.logLevel != "":
 		return o.logLevel
-	case progress == progressBar && !o.verbose:
+	case mode == progress.Bar && !o.verbose:
 		return "warn"
 	}
 	return "info"

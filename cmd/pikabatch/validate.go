@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pikabatch/pikabatch/manifest"
+	"github.com/pikabatch/pikabatch/manifest/probe"
 	"github.com/pikabatch/pikabatch/runner/api"
 	"github.com/pikabatch/pikabatch/runner/batch"
 	"github.com/pikabatch/pikabatch/runner/money"
@@ -83,7 +84,7 @@ func runValidate(ctx context.Context, o validateOptions, stdout io.Writer) error
 	pricer, priceNote := previewPricer(ctx, o.cost, o.apiBase, o.model)
 	var cost money.Total
 	sum, err := manifest.ValidateConfig(ctx, o.manifest, f, func(row manifest.Row) error {
-		cost.Add(pricer, rowField(row.Input))
+		cost.Add(pricer, row.Input.Lookup)
 		return nil
 	})
 	if err != nil {
@@ -175,14 +176,14 @@ func printValidation(stdout io.Writer, o validateOptions, sum manifest.Summary) 
 // verdict.
 func checkURLsText(ctx context.Context, stdout io.Writer, o validateOptions, f manifest.Config, sum manifest.Summary) error {
 	t, err := checkURLs(ctx, o.manifest, f, o.checkConc, o.checkRPS, printURLCheck(stdout, o.manifest))
-	if err == nil || errors.Is(err, errBadURLs) {
+	if err == nil || errors.Is(err, probe.ErrBadURLs) {
 		fmt.Fprintln(stdout, t.line())
 	}
 	switch {
 	case err == nil:
 		fmt.Fprintf(stdout, "%s: %s, valid; every %s URL ok\n", o.manifest, plural(sum.Rows, "row"), t.noun())
-	case errors.Is(err, errBadURLs):
-		fmt.Fprintf(stdout, "%s: %s, %d would fail: their %s URLs failed the check\n", o.manifest, plural(sum.Rows, "row"), t.badRows, t.noun())
+	case errors.Is(err, probe.ErrBadURLs):
+		fmt.Fprintf(stdout, "%s: %s, %d would fail: their %s URLs failed the check\n", o.manifest, plural(sum.Rows, "row"), t.BadRows, t.noun())
 	}
 	return err
 }

@@ -109,7 +109,7 @@ func CheckAmounts(priceUSD, maxCostUSD float64) error {
 	}
 	// Beyond these, no job costs that and the budget cannot count it.
 	if priceUSD > money.MaxJobUSD {
-		return configf("%v", Pricer(api.Model{}, priceUSD).Check())
+		return configf("%v", money.PricerFor(api.Model{}, priceUSD).Check())
 	}
 	if maxCostUSD > money.MaxBudgetUSD {
 		return configf("--max-cost must be at most %s, not %g", money.USD(money.MaxBudgetUSD), maxCostUSD)
