@@ -10,15 +10,15 @@ import (
 	"github.com/pikabatch/pikabatch/runner/money"
 )
 
-// ModelReader reads a model's catalog entry.
-type ModelReader interface {
+// modelReader reads a model's catalog entry.
+type modelReader interface {
 	Model(ctx context.Context, id string) (api.Model, error)
 }
 
-// CatalogModel reads a model's catalog entry for the cost preview. It
+// catalogModel reads a model's catalog entry for the cost preview. It
 // degrades: a catalog that fails or lacks the model gives the zero Model
 // and a note, never an error.
-func CatalogModel(ctx context.Context, c ModelReader, model string) (api.Model, string) {
+func catalogModel(ctx context.Context, c modelReader, model string) (api.Model, string) {
 	m, err := c.Model(ctx, model)
 	if err != nil {
 		return api.Model{}, fmt.Sprintf("price: the catalog did not answer for %s (%v); set --price USD", model, err)
@@ -42,7 +42,7 @@ func PreviewPricer(ctx context.Context, priceUSD float64, useCatalog bool, open 
 		return money.PricerFor(api.Model{}, 0), fmt.Sprintf("catalog not read: %v", err)
 	}
 	defer client.CloseIdleConnections()
-	m, note := CatalogModel(ctx, client, model)
+	m, note := catalogModel(ctx, client, model)
 	return money.PricerFor(m, 0), note
 }
 

@@ -244,7 +244,7 @@ func (b *batch) writeCSVIndex(ctx context.Context, lb *live.Batch) {
 	}
 	path := filepath.Join(b.c.Out, b.spec.IndexName("csv"))
 	o := results.WriteOptions{Format: results.CSV, Path: path,
-		Layout: results.CSVLayout{Fields: ExportFields(b.schema), Kept: b.kept}}
+		Layout: results.CSVLayout{Fields: exportFields(b.schema), Kept: b.kept}}
 	if _, err := results.WriteIndex(context.WithoutCancel(ctx), o, lb); err != nil {
 		b.log.Warn("results index not written", "file", path, "err", err)
 	}
