@@ -70,7 +70,7 @@ FormatAuto chooses by extension: .csv, or .jsonl and .ndjson.
 
 CSV is read with encoding/csv and decoded by this package, not by
 github.com/gocarina/gocsv, which the project uses to write CSV exports
-(runner/live). gocsv decodes rows by header into a tagged struct well, but
+(runner/results). gocsv decodes rows by header into a tagged struct well, but
 each of its reading entry points would drop a guarantee this package makes:
 
   - gocsv.Unmarshaller (NewUnmarshaller over our own *csv.Reader) hands out

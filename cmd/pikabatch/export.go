@@ -73,7 +73,7 @@ func runExport(ctx context.Context, o exportOptions, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	defer closeBatches(srcs)
+	defer live.CloseAll(srcs)
 	switch f {
 	case formatHF:
 		return exportHF(ctx, o, srcs, stderr)

@@ -65,7 +65,7 @@ func runVerify(ctx context.Context, o verifyOptions, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer closeBatches(srcs)
+	defer live.CloseAll(srcs)
 
 	entries := func(ctx context.Context, fn func(results.Entry) error) error {
 		for _, s := range srcs {

@@ -249,13 +249,6 @@ read:
 	return ctx.Err()
 }
 
-// Check returns the verdict on rawURL as an image, asking its host only
-// when no check of it is under way or remembered. The error is ctx's, when
-// it ends first; a host's failure is a Result.
-func (c *Checker) Check(ctx context.Context, rawURL string) (Result, error) {
-	return c.CheckKind(ctx, rawURL, KindImage)
-}
-
 // CheckKind is Check for a URL that must serve kind (zero: KindImage).
 func (c *Checker) CheckKind(ctx context.Context, rawURL string, kind Kind) (Result, error) {
 	if kind == "" {

@@ -168,17 +168,8 @@ type submitResponse struct {
 
 func (s *Server) handleSubmit(w http.ResponseWriter, r *http.Request) {
 	model := r.PathValue("model")
-	entry := s.catalog[model]
-	validate := validateInput
-	switch {
-	case model == s.cfg.Model:
-		// The built-in pika rules, whatever the catalog says.
-	case entry != nil:
-		validate = func(in map[string]any) (int, []string) {
-			d, _ := integer(in["duration"])
-			return int(d), entry.validate(in)
-		}
-	default:
+	entry, validate, known := s.submitRules(model)
+	if !known {
 		drain(r)
 		s.mu.Lock()
 		s.c.UnknownModel++
@@ -203,34 +194,71 @@ func (s *Server) handleSubmit(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	now := s.clock()
 	s.advance(now)
-	f := s.cfg.Faults
-	if s.chance(f.Rate402) {
-		s.c.SubmitsRejected++
+	if e, refused := s.refuseSubmitLocked(price); refused {
 		s.mu.Unlock()
-		s.writeError(w, apiError{status: http.StatusPaymentRequired, code: CodeNoBalance, msg: msgNoCredits})
+		if e.status == http.StatusTooManyRequests {
+			w.Header().Set("Retry-After", "1")
+		}
+		s.writeError(w, e)
 		return
+	}
+	j := s.newJob(now, input, duration, price)
+	lost, gateway := s.createFaultLocked()
+	s.mu.Unlock()
+	if s.cfg.OnCreate != nil {
+		s.cfg.OnCreate(j.id)
+	}
+	s.answerSubmit(w, r, j.id, lost, gateway)
+}
+
+// submitRules picks the rules a submit for model is checked by: the
+// built-in pika rules for the configured model, whatever the catalog
+// says, or the catalog entry's. known is false for a model neither has.
+func (s *Server) submitRules(model string) (entry *catalogEntry, validate func(map[string]any) (int, []string), known bool) {
+	entry = s.catalog[model]
+	switch {
+	case model == s.cfg.Model:
+		return entry, validateInput, true
+	case entry != nil:
+		return entry, func(in map[string]any) (int, []string) {
+			d, _ := integer(in["duration"])
+			return int(d), entry.validate(in)
+		}, true
+	}
+	return nil, nil, false
+}
+
+// refuseSubmitLocked decides whether the account refuses a valid submit
+// costing price micro-dollars, and counts the refusal: an injected 402,
+// a balance that cannot pay, or the account's limit on jobs at once.
+// s.mu is held.
+func (s *Server) refuseSubmitLocked(price int64) (apiError, bool) {
+	if s.chance(s.cfg.Faults.Rate402) {
+		s.c.SubmitsRejected++
+		return apiError{status: http.StatusPaymentRequired, code: CodeNoBalance, msg: msgNoCredits}, true
 	}
 	if s.balance.limited && (s.balance.micro <= 0 || s.balance.micro < price) {
 		s.c.SubmitsRejected++
 		s.c.BalanceRefusals++
-		s.mu.Unlock()
-		s.writeError(w, apiError{status: s.cfg.BalanceStatus, code: CodeNoBalance, msg: msgNoBalance})
-		return
+		return apiError{status: s.cfg.BalanceStatus, code: CodeNoBalance, msg: msgNoBalance}, true
 	}
 	if limit := s.cfg.MaxConcurrentSubmits; limit > 0 && s.acct.queued+s.acct.busy() >= limit {
 		s.c.SubmitsRejected++
 		s.c.RateLimited++
-		s.mu.Unlock()
-		w.Header().Set("Retry-After", "1")
-		s.writeError(w, apiError{status: http.StatusTooManyRequests, msg: msgTooManyRequests})
-		return
+		return apiError{status: http.StatusTooManyRequests, msg: msgTooManyRequests}, true
 	}
-	j := s.newJob(now, input, duration, price)
-	lost := s.chance(f.RateLostResponse)
-	gateway := 0
+	return apiError{}, false
+}
+
+// createFaultLocked draws what goes wrong after a job was created: its
+// response lost, or a gateway's 502/504 in its place (gateway is 0 when
+// neither). s.mu is held.
+func (s *Server) createFaultLocked() (lost bool, gateway int) {
+	f := s.cfg.Faults
 	switch {
-	case lost:
+	case s.chance(f.RateLostResponse):
 		s.c.LostResponses++
+		return true, 0
 	case s.chance(f.RateGatewayAfterCreate):
 		s.c.GatewayAfterCreate++
 		gateway = http.StatusBadGateway
@@ -238,24 +266,25 @@ func (s *Server) handleSubmit(w http.ResponseWriter, r *http.Request) {
 			gateway = http.StatusGatewayTimeout
 		}
 	}
-	s.mu.Unlock()
-	if s.cfg.OnCreate != nil {
-		s.cfg.OnCreate(j.id)
-	}
+	return false, gateway
+}
 
+// answerSubmit answers a created job's submit: its URLs, or the fault
+// createFaultLocked drew.
+func (s *Server) answerSubmit(w http.ResponseWriter, r *http.Request, id string, lost bool, gateway int) {
 	switch {
 	case lost:
-		s.cfg.Logger.Debug("sim lost submit response", "request_id", j.id)
+		s.cfg.Logger.Debug("sim lost submit response", "request_id", id)
 		abort(w, false)
 		return
 	case gateway != 0:
-		s.cfg.Logger.Debug("sim gateway error after create", "request_id", j.id, "code", gateway)
+		s.cfg.Logger.Debug("sim gateway error after create", "request_id", id, "code", gateway)
 		writeGatewayError(w, gateway)
 		return
 	}
-	base := hostBase(r) + "/v1/requests/" + j.id
+	base := hostBase(r) + "/v1/requests/" + id
 	writeJSON(w, http.StatusOK, submitResponse{
-		RequestID: j.id,
+		RequestID: id,
 		StatusURL: base + "/status",
 		ResultURL: base + "/result",
 		CancelURL: base + "/cancel",

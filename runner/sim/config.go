@@ -229,43 +229,71 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Model == "" {
 		c.Model = DefaultModel
 	}
+	for _, step := range []func() error{c.pacingDefaults, c.Faults.withDefaults, c.answerDefaults, c.balanceDefaults} {
+		if err := step(); err != nil {
+			return c, err
+		}
+	}
+	if c.Catalog == nil {
+		c.Catalog = DefaultCatalog()
+	}
+	if c.IDPrefix != "" && !isIDPrefix(c.IDPrefix) {
+		return c, fmt.Errorf("%w: id prefix %q is not 12 lowercase hex digits", ErrInvalidConfig, c.IDPrefix)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c, nil
+}
+
+// pacingDefaults checks and fills in how fast jobs run and how much the
+// account and the API take at once.
+func (c *Config) pacingDefaults() error {
 	switch {
 	case c.Slots < 0:
-		return c, fmt.Errorf("%w: slots %d is negative", ErrInvalidConfig, c.Slots)
+		return fmt.Errorf("%w: slots %d is negative", ErrInvalidConfig, c.Slots)
 	case c.Slots == 0:
 		c.Slots = DefaultSlots
 	}
 	if c.QueueTime < 0 {
-		return c, fmt.Errorf("%w: queue time %v is negative", ErrInvalidConfig, c.QueueTime)
+		return fmt.Errorf("%w: queue time %v is negative", ErrInvalidConfig, c.QueueTime)
 	}
 	switch {
 	case c.RunTime < 0:
-		return c, fmt.Errorf("%w: run time %v is negative", ErrInvalidConfig, c.RunTime)
+		return fmt.Errorf("%w: run time %v is negative", ErrInvalidConfig, c.RunTime)
 	case c.RunTime == 0:
 		c.RunTime = DefaultRunTime
 	}
 	if err := checkRate("run jitter", c.RunJitter); err != nil {
-		return c, err
+		return err
 	}
 	switch {
 	case c.VideoSize == 0:
 		c.VideoSize = DefaultVideoSize
 	case c.VideoSize < MinVideoSize:
-		return c, fmt.Errorf("%w: video size %d is below %d bytes", ErrInvalidConfig, c.VideoSize, MinVideoSize)
+		return fmt.Errorf("%w: video size %d is below %d bytes", ErrInvalidConfig, c.VideoSize, MinVideoSize)
 	}
 	if c.MaxConcurrentSubmits < 0 {
-		return c, fmt.Errorf("%w: max concurrent submits %d is negative", ErrInvalidConfig, c.MaxConcurrentSubmits)
+		return fmt.Errorf("%w: max concurrent submits %d is negative", ErrInvalidConfig, c.MaxConcurrentSubmits)
 	}
 	if c.RateLimit < 0 || math.IsNaN(c.RateLimit) || math.IsInf(c.RateLimit, 0) {
-		return c, fmt.Errorf("%w: rate limit %v is not a non-negative number", ErrInvalidConfig, c.RateLimit)
+		return fmt.Errorf("%w: rate limit %v is not a non-negative number", ErrInvalidConfig, c.RateLimit)
 	}
 	if c.URLTTL < 0 {
-		return c, fmt.Errorf("%w: url ttl %v is negative", ErrInvalidConfig, c.URLTTL)
+		return fmt.Errorf("%w: url ttl %v is negative", ErrInvalidConfig, c.URLTTL)
 	}
-	f := &c.Faults
+	return nil
+}
+
+// withDefaults checks every rate and fills in the Retry-After of
+// injected 429s.
+func (f *Faults) withDefaults() error {
 	switch {
 	case f.RetryAfter < 0:
-		return c, fmt.Errorf("%w: retry after %v is negative", ErrInvalidConfig, f.RetryAfter)
+		return fmt.Errorf("%w: retry after %v is negative", ErrInvalidConfig, f.RetryAfter)
 	case f.RetryAfter == 0:
 		f.RetryAfter = DefaultRetryAfter
 	}
@@ -286,22 +314,29 @@ func (c Config) withDefaults() (Config, error) {
 		{"odd status rate", f.RateOddStatus},
 	} {
 		if err := checkRate(r.name, r.v); err != nil {
-			return c, err
+			return err
 		}
 	}
+	return nil
+}
+
+// answerDefaults checks and fills in the shape of the answers: timestamp
+// precision, error body and the statuses of a bad token and an empty
+// balance.
+func (c *Config) answerDefaults() error {
 	switch c.Timestamps {
 	case "":
 		c.Timestamps = TimestampsSeconds
 	case TimestampsSeconds, TimestampsMillis, TimestampsNone:
 	default:
-		return c, fmt.Errorf("%w: timestamps %q is not s, ms or none", ErrInvalidConfig, c.Timestamps)
+		return fmt.Errorf("%w: timestamps %q is not s, ms or none", ErrInvalidConfig, c.Timestamps)
 	}
 	switch c.ErrorShape {
 	case "":
 		c.ErrorShape = ShapeErrorMessage
 	case ShapeErrorMessage, ShapeMessageDetail, ShapeNested, ShapeMixed:
 	default:
-		return c, fmt.Errorf("%w: error shape %q is not %s, %s, %s or %s", ErrInvalidConfig,
+		return fmt.Errorf("%w: error shape %q is not %s, %s, %s or %s", ErrInvalidConfig,
 			c.ErrorShape, ShapeErrorMessage, ShapeMessageDetail, ShapeNested, ShapeMixed)
 	}
 	switch c.BadTokenStatus {
@@ -309,37 +344,30 @@ func (c Config) withDefaults() (Config, error) {
 		c.BadTokenStatus = DefaultBadTokenStatus
 	case http.StatusUnauthorized, http.StatusBadRequest:
 	default:
-		return c, fmt.Errorf("%w: bad token status %d is not 400 or 401", ErrInvalidConfig, c.BadTokenStatus)
+		return fmt.Errorf("%w: bad token status %d is not 400 or 401", ErrInvalidConfig, c.BadTokenStatus)
 	}
 	switch c.BalanceStatus {
 	case 0:
 		c.BalanceStatus = DefaultBalanceStatus
 	case http.StatusPaymentRequired, http.StatusBadRequest:
 	default:
-		return c, fmt.Errorf("%w: balance status %d is not 402 or 400", ErrInvalidConfig, c.BalanceStatus)
+		return fmt.Errorf("%w: balance status %d is not 402 or 400", ErrInvalidConfig, c.BalanceStatus)
 	}
+	return nil
+}
+
+// balanceDefaults checks the account's balance, in jobs or in dollars.
+func (c *Config) balanceDefaults() error {
 	if c.BalanceJobs < 0 {
-		return c, fmt.Errorf("%w: balance jobs %d is negative", ErrInvalidConfig, c.BalanceJobs)
+		return fmt.Errorf("%w: balance jobs %d is negative", ErrInvalidConfig, c.BalanceJobs)
 	}
 	if !(c.BalanceUSD >= 0) || math.IsInf(c.BalanceUSD, 0) {
-		return c, fmt.Errorf("%w: balance %v is not a non-negative number of dollars", ErrInvalidConfig, c.BalanceUSD)
+		return fmt.Errorf("%w: balance %v is not a non-negative number of dollars", ErrInvalidConfig, c.BalanceUSD)
 	}
 	if c.BalanceUSD > 0 && c.BalanceJobs > 0 {
-		return c, fmt.Errorf("%w: set the balance in jobs or in dollars, not both", ErrInvalidConfig)
+		return fmt.Errorf("%w: set the balance in jobs or in dollars, not both", ErrInvalidConfig)
 	}
-	if c.Catalog == nil {
-		c.Catalog = DefaultCatalog()
-	}
-	if c.IDPrefix != "" && !isIDPrefix(c.IDPrefix) {
-		return c, fmt.Errorf("%w: id prefix %q is not 12 lowercase hex digits", ErrInvalidConfig, c.IDPrefix)
-	}
-	if c.Now == nil {
-		c.Now = time.Now
-	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
-	}
-	return c, nil
+	return nil
 }
 
 func checkRate(name string, v float64) error {

@@ -187,26 +187,9 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	token := cfg.Token
-	if token == "" {
-		// Not from Seed: a predictable token would let anyone on the host
-		// use a simulator started without one.
-		var b [16]byte
-		if _, err := rand.Read(b[:]); err != nil {
-			return nil, err
-		}
-		token = "sim_" + hex.EncodeToString(b[:])
-	}
-	prefix := cfg.IDPrefix
-	if prefix == "" {
-		// Not from Seed: two simulators started with the same seed must not
-		// hand out the same IDs, or a batch rendered on one would look
-		// rendered on the other.
-		var b [idPrefixLen / 2]byte
-		if _, err := rand.Read(b[:]); err != nil {
-			return nil, err
-		}
-		prefix = hex.EncodeToString(b[:])
+	token, prefix, err := secretsOf(cfg)
+	if err != nil {
+		return nil, err
 	}
 	catalog, order, err := compileCatalog(cfg.Catalog)
 	if err != nil {
@@ -248,21 +231,39 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
+// secretsOf returns cfg's token and request ID prefix, drawing each one
+// not given from crypto/rand.
+func secretsOf(cfg Config) (token, prefix string, err error) {
+	token = cfg.Token
+	if token == "" {
+		// Not from Seed: a predictable token would let anyone on the host
+		// use a simulator started without one.
+		var b [16]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return "", "", err
+		}
+		token = "sim_" + hex.EncodeToString(b[:])
+	}
+	prefix = cfg.IDPrefix
+	if prefix == "" {
+		// Not from Seed: two simulators started with the same seed must not
+		// hand out the same IDs, or a batch rendered on one would look
+		// rendered on the other.
+		var b [idPrefixLen / 2]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return "", "", err
+		}
+		prefix = hex.EncodeToString(b[:])
+	}
+	return token, prefix, nil
+}
+
 // Token returns the bearer token the API requires.
 func (s *Server) Token() string { return string(s.token) }
 
 // IDPrefix returns the first 12 hex digits of every request ID this Server
 // hands out (Config.IDPrefix, or the random one).
 func (s *Server) IDPrefix() string { return s.idPrefix }
-
-// Balance returns how many more jobs of Config.Model the account can pay
-// for, and false when it is unlimited. The balance is kept in dollars
-// (BalanceUSD); a job is priced as in the catalog.
-func (s *Server) Balance() (jobs int64, limited bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.jobsLeft(), s.balance.limited
-}
 
 // jobsLeft is the balance in jobs of Config.Model. s.mu must be held.
 func (s *Server) jobsLeft() int64 {
