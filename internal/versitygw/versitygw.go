@@ -14,6 +14,11 @@
 //
 // A test that cannot have the server fails saying why: it never skips, so
 // a machine that cannot build it cannot pass for one that tested.
+//
+// Start and the helpers that take a TB are for tests; Find, Launch,
+// MakeBucket, Env and Close are the same without testing, for a benchmark
+// the pikabatch binary runs (the package does not import testing), which
+// hands Env to the pikabatch process it measures.
 package versitygw
 
 import (
@@ -28,7 +33,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -63,27 +67,25 @@ type Server struct {
 	done chan struct{}
 }
 
-// Start builds the server if it must, starts it on a free loopback port
-// and returns once it answers S3 requests; t's cleanup stops it.
-func Start(t testing.TB) *Server {
-	t.Helper()
-	bin := Binary(t)
+// Launch starts bin serving the folder dir on a free loopback port, and
+// returns once it answers S3 requests (or fails saying why, with the
+// server's output). Close stops it.
+func Launch(ctx context.Context, bin, dir string) (*Server, error) {
 	var lastErr error
 	// The free port is found by listening and closing: another process may
 	// take it in between, so a server that fails to start is tried again on
 	// a new port, a few times.
 	for range 3 {
-		s, err := start(t, bin)
+		s, err := launch(ctx, bin, dir)
 		if err == nil {
-			return s
+			return s, nil
 		}
 		lastErr = err
 	}
-	t.Fatalf("versitygw: %v", lastErr)
-	return nil
+	return nil, fmt.Errorf("versitygw: %w", lastErr)
 }
 
-func start(t testing.TB, bin string) (*Server, error) {
+func launch(ctx context.Context, bin, dir string) (*Server, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -92,7 +94,7 @@ func start(t testing.TB, bin string) (*Server, error) {
 		Endpoint: "http://" + port,
 		Access:   "pikabatch-test",
 		Secret:   "test-secret-" + rand.Text(),
-		Dir:      t.TempDir(),
+		Dir:      dir,
 		out:      &syncBuffer{},
 		done:     make(chan struct{}),
 	}
@@ -103,16 +105,15 @@ func start(t testing.TB, bin string) (*Server, error) {
 		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
 	go func() { _ = s.cmd.Wait(); close(s.done) }()
-	if err := s.waitReady(); err != nil {
-		s.stop()
+	if err := s.waitReady(ctx); err != nil {
+		s.Close()
 		return nil, err
 	}
-	t.Cleanup(s.stop)
 	return s, nil
 }
 
-// stop ends the server and waits for it to exit.
-func (s *Server) stop() {
+// Close ends the server and waits for it to exit. It is safe to call twice.
+func (s *Server) Close() {
 	select {
 	case <-s.done:
 		return
@@ -124,8 +125,8 @@ func (s *Server) stop() {
 
 // waitReady polls the server with a signed request until it answers, the
 // process exits, or readyTimeout passes.
-func (s *Server) waitReady() error {
-	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
+func (s *Server) waitReady(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
 	defer cancel()
 	client := s.Client()
 	tick := time.NewTicker(50 * time.Millisecond)
@@ -161,40 +162,43 @@ func (s *Server) Client() *s3.Client {
 	})
 }
 
-// CreateBucket makes an empty bucket.
-func (s *Server) CreateBucket(t testing.TB, name string) {
-	t.Helper()
-	_, err := s.Client().CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(name)})
+// MakeBucket makes an empty bucket.
+func (s *Server) MakeBucket(ctx context.Context, name string) error {
+	_, err := s.Client().CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(name)})
 	if err != nil {
-		t.Fatalf("versitygw: create bucket %s: %v", name, err)
+		return fmt.Errorf("versitygw: create bucket %s: %w", name, err)
+	}
+	return nil
+}
+
+// Env is the environment that points the AWS SDK's standard chain at the
+// server, as KEY=VALUE: its endpoint in AWS_ENDPOINT_URL_S3, its
+// credentials and region, and no shared config file, profile or instance
+// metadata to fall back on. A child process given it reaches the server
+// with plain s3://bucket/key URLs.
+func (s *Server) Env() []string {
+	return []string{
+		"AWS_ENDPOINT_URL_S3=" + s.Endpoint,
+		"AWS_ACCESS_KEY_ID=" + s.Access,
+		"AWS_SECRET_ACCESS_KEY=" + s.Secret,
+		"AWS_REGION=" + Region,
+		"AWS_CONFIG_FILE=" + os.DevNull,
+		"AWS_SHARED_CREDENTIALS_FILE=" + os.DevNull,
+		"AWS_EC2_METADATA_DISABLED=true",
 	}
 }
 
-// Put writes an object.
-func (s *Server) Put(t testing.TB, bucket, key string, body []byte) {
-	t.Helper()
-	_, err := s.Client().PutObject(context.Background(), &s3.PutObjectInput{
-		Bucket: aws.String(bucket), Key: aws.String(key), Body: bytes.NewReader(body),
-	})
-	if err != nil {
-		t.Fatalf("versitygw: put %s/%s: %v", bucket, key, err)
-	}
-}
-
-// PresignGet returns a GET URL for bucket/key valid for ttl, signed as if
-// the clock read shift later. A negative shift longer than ttl makes a URL
-// that was valid once and has expired, which the server must refuse by
-// its own clock as S3 does, without the test waiting for it.
-func (s *Server) PresignGet(t testing.TB, bucket, key string, ttl, shift time.Duration) string {
-	t.Helper()
+// presignGet returns a GET URL for bucket/key valid for ttl, signed as if
+// the clock read shift later.
+func (s *Server) presignGet(ctx context.Context, bucket, key string, ttl, shift time.Duration) (string, error) {
 	p := s3.NewPresignClient(s.Client(), s3.WithPresignExpires(ttl), func(o *s3.PresignOptions) {
 		o.Presigner = shiftedSigner{v4.NewSigner(), shift}
 	})
-	req, err := p.PresignGetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	req, err := p.PresignGetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
 	if err != nil {
-		t.Fatalf("versitygw: presign %s/%s: %v", bucket, key, err)
+		return "", fmt.Errorf("versitygw: presign %s/%s: %w", bucket, key, err)
 	}
-	return req.URL
+	return req.URL, nil
 }
 
 // shiftedSigner signs as if the clock read shift later.
@@ -209,52 +213,22 @@ func (s shiftedSigner) PresignHTTP(ctx context.Context, creds aws.Credentials, r
 	return s.s.PresignHTTP(ctx, creds, r, payloadHash, service, region, signingTime.Add(s.shift), optFns...)
 }
 
-// SetEnv points the AWS SDK's standard chain at the server for the rest of
-// t: its endpoint in AWS_ENDPOINT_URL_S3, its credentials and region, and
-// no shared config file, profile or instance metadata to fall back on.
-func (s *Server) SetEnv(t testing.TB) {
-	t.Helper()
-	for k, v := range map[string]string{
-		"AWS_ENDPOINT_URL_S3":         s.Endpoint,
-		"AWS_ACCESS_KEY_ID":           s.Access,
-		"AWS_SECRET_ACCESS_KEY":       s.Secret,
-		"AWS_REGION":                  Region,
-		"AWS_CONFIG_FILE":             os.DevNull,
-		"AWS_SHARED_CREDENTIALS_FILE": os.DevNull,
-		"AWS_EC2_METADATA_DISABLED":   "true",
-	} {
-		setenv(t, k, v)
-	}
-}
-
-// setenv is t.Setenv for a testing.TB, which benchmarks share.
-func setenv(t testing.TB, k, v string) {
-	switch tt := t.(type) {
-	case *testing.T:
-		tt.Setenv(k, v)
-	case *testing.B:
-		tt.Setenv(k, v)
-	default:
-		t.Fatalf("versitygw: cannot set %s on a %T", k, t)
-	}
-}
-
-// Binary returns the path of a versitygw binary of Version, building it
-// into the user's cache folder when neither $PIKABATCH_VERSITYGW nor an
-// earlier build has one. It fails t when it cannot.
-func Binary(t testing.TB) string {
-	t.Helper()
+// Find returns the path of a versitygw binary of Version: $PIKABATCH_VERSITYGW,
+// or one built earlier into the user's cache folder, or one built there
+// now with the go command (from the tools module above the working
+// folder).
+func Find() (string, error) {
 	if p := os.Getenv(EnvBinary); p != "" {
 		if _, err := os.Stat(p); err != nil {
-			t.Fatalf("versitygw: $%s: %v", EnvBinary, err)
+			return "", fmt.Errorf("versitygw: $%s: %w", EnvBinary, err)
 		}
-		return p
+		return p, nil
 	}
 	p, err := cachedBuild()
 	if err != nil {
-		t.Fatalf("versitygw: %v (build it with `bash .ci/versitygw` and set $%s to its path)", err, EnvBinary)
+		return "", fmt.Errorf("versitygw: %w (build it with `bash .ci/versitygw` and set $%s to its path)", err, EnvBinary)
 	}
-	return p
+	return p, nil
 }
 
 // cachedBuild returns the cached binary, building it first if it is not

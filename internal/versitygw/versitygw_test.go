@@ -52,3 +52,23 @@ func TestStartServesSignedRequests(t *testing.T) {
 	code, _ = get(srv.Endpoint + "/harness/dir/a.txt")
 	assert.Equal(t, http.StatusForbidden, code, "an unsigned request is refused")
 }
+
+// TestLaunchAndClose: the API a benchmark uses starts a server, makes a
+// bucket, says how a child process reaches it, and stops it; Close is safe
+// twice, and a server that cannot start is an error, not a hang.
+func TestLaunchAndClose(t *testing.T) {
+	bin, err := versitygw.Find()
+	require.NoError(t, err)
+	srv, err := versitygw.Launch(t.Context(), bin, t.TempDir())
+	require.NoError(t, err)
+	require.NoError(t, srv.MakeBucket(t.Context(), "bench"))
+	env := strings.Join(srv.Env(), "\n")
+	assert.Contains(t, env, "AWS_ENDPOINT_URL_S3="+srv.Endpoint)
+	assert.Contains(t, env, "AWS_SECRET_ACCESS_KEY="+srv.Secret)
+	srv.Close()
+	srv.Close()
+	assert.Error(t, srv.MakeBucket(t.Context(), "after"), "a closed server answers nothing")
+
+	_, err = versitygw.Launch(t.Context(), filepath.Join(t.TempDir(), "no-such-binary"), t.TempDir())
+	assert.Error(t, err)
+}
