@@ -125,6 +125,12 @@ func TestVersitygwEndpointVariables(t *testing.T) {
 			got, err := c.Read(t.Context(), l)
 			require.NoError(t, err)
 			assert.Equal(t, name, string(got))
+
+			u, err := c.Presign(t.Context(), l, time.Minute)
+			require.NoError(t, err)
+			assert.True(t, strings.HasPrefix(u, byName+"/endpoints/"), "a pre-signed URL is path-style too: %s", strings.SplitN(u, "?", 2)[0])
+			code, body := httpGet(t, u)
+			assert.Equal(t, http.StatusOK, code, "%s", body)
 		})
 	}
 }
