@@ -121,14 +121,18 @@ func (s *Server) fetch(ctx context.Context, raw string) string {
 	return ""
 }
 
-// dataURIImageTypes are the image types an inline image may have.
-var dataURIImageTypes = []string{"image/png", "image/jpeg", "image/gif", "image/webp"}
-
 // isImageDataURI reports whether s is a base64 data: URI of an image type
-// the API takes.
+// the API takes inline.
 func isImageDataURI(s string) bool {
 	mediaType, _, ok := parseDataURI(s)
-	return ok && slices.Contains(dataURIImageTypes, mediaType)
+	if !ok {
+		return false
+	}
+	switch mediaType {
+	case "image/png", "image/jpeg", "image/gif", "image/webp":
+		return true
+	}
+	return false
 }
 
 // parseDataURI splits a base64 data: URI ("data:TYPE[;params];base64,…")
