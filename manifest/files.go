@@ -161,6 +161,11 @@ func classifyRef(s string) refKind {
 	return refURL
 }
 
+// IsBucketURL reports whether a file field's value names a bucket object
+// (s3://, gs://, azblob://), by its scheme: what the runner pre-signs and
+// `validate --check-urls` asks the bucket about.
+func IsBucketURL(s string) bool { return classifyRef(s) == refBucket }
+
 // isSchemeName reports whether s is a URL scheme: a letter, then letters,
 // digits, '+', '-' or '.'.
 func isSchemeName(s string) bool {
