@@ -34,7 +34,9 @@ var _ API = sendingAPI{}
 // so next asks it right before the POST leaves. A body s cannot prepare
 // is not sent: the error says why (ErrFileChanged and ErrFileMissing wrap
 // api.ErrRejected: the row fails, unpaid; a bucket that cannot be reached
-// stops the run's submits).
+// stops the run's submits). The API's messages about a submit or a job are
+// scrubbed of pre-signed URLs' signatures and data: URIs' bytes, should
+// it quote its input back: the runner records them.
 func (s *Sender) API(next API) API { return sendingAPI{API: next, s: s} }
 
 type sendingAPI struct {
@@ -60,5 +62,14 @@ func (a sendingAPI) Submit(ctx context.Context, model string, input any, opts ap
 	if err != nil {
 		return api.SubmitResponse{}, fmt.Errorf("not sent: %w", err)
 	}
-	return a.API.Submit(ctx, model, out, opts)
+	resp, err := a.API.Submit(ctx, model, out, opts)
+	return resp, scrubError(err)
+}
+
+// Result keeps the signatures and file bytes the API might quote from
+// its input out of a failed job's message, which the runner records.
+func (a sendingAPI) Result(ctx context.Context, requestID string) (api.Result, error) {
+	res, err := a.API.Result(ctx, requestID)
+	res.Error = scrubText(res.Error)
+	return res, scrubError(err)
 }

@@ -66,9 +66,27 @@ func rewriteStrings(body []byte, fields map[string]bool, fn func(string) (string
 // appendString appends s as a JSON string, without escaping '&', '<' and
 // '>' (a pre-signed URL's query is full of '&').
 func appendString(b []byte, s string) []byte {
+	if isPlainJSON(s) {
+		// A data: URI or a signed URL, tens of megabytes for a video sent
+		// inline: written once, not through an encoder's buffer.
+		b = append(b, '"')
+		b = append(b, s...)
+		return append(b, '"')
+	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
 	_ = enc.Encode(s) // a string always encodes
 	return append(b, bytes.TrimSuffix(buf.Bytes(), []byte("\n"))...)
+}
+
+// isPlainJSON reports whether s is printable ASCII without '"' or '\\':
+// the same text inside JSON quotes.
+func isPlainJSON(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
 }

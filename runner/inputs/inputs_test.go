@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -281,4 +282,45 @@ func TestInlineSendsADataURI(t *testing.T) {
 func quoteJSON(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
+}
+
+// echoAPI fails every submit and job quoting its input back, as an API
+// might.
+type echoAPI struct{ inputs.API }
+
+func (echoAPI) Submit(_ context.Context, _ string, input any, _ api.SubmitOptions) (api.SubmitResponse, error) {
+	return api.SubmitResponse{}, fmt.Errorf("submit: %w", &api.StatusError{Code: 422, Message: "cannot fetch " + string(input.(json.RawMessage))})
+}
+
+func (echoAPI) Result(context.Context, string) (api.Result, error) {
+	return api.Result{Status: api.StatusFailed, Error: "fetch https://b.example.com/k.png?X-Amz-Signature=secret failed; data:image/png;base64,iVBORw0KGgoAAAA"}, nil
+}
+
+// TestAPIMessagesKeepNoSignatureOrBytes: an API that quotes its input in
+// an error gets neither the signature nor the file's bytes into the
+// row's recorded error, and the error still says what it is.
+func TestAPIMessagesKeepNoSignatureOrBytes(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ref := localRef(t, dir, "a.png", []byte("\x89PNG\r\n\x1a\nsecret-bytes"))
+	for _, tt := range []struct {
+		send  manifest.FileSend
+		image string
+	}{{manifest.FilesInline, ref.String()}, {manifest.FilesRefused, "s3://b/k.png"}} {
+		s, err := inputs.New(inputs.Config{Dir: dir, Send: tt.send, Presigner: &fakePresigner{}})
+		require.NoError(t, err)
+		a := s.API(echoAPI{})
+		_, err = a.Submit(t.Context(), "m", json.RawMessage(`{"image":`+quoteJSON(tt.image)+`}`), api.SubmitOptions{})
+		require.ErrorIs(t, err, api.ErrRejected)
+		var se *api.StatusError
+		require.ErrorAs(t, err, &se)
+		for _, text := range []string{err.Error(), se.Message} {
+			assert.NotContains(t, text, "secret")
+			assert.NotContains(t, text, base64.StdEncoding.EncodeToString([]byte("\x89PNG\r\n\x1a\nsecret-bytes")))
+			assert.Contains(t, text, "cannot fetch")
+		}
+		res, err := a.Result(t.Context(), "req")
+		require.NoError(t, err)
+		assert.Equal(t, "fetch https://b.example.com/k.png?X-Amz-Signature=REDACTED failed; data:image/png;base64,…", res.Error)
+	}
 }
