@@ -1,0 +1,164 @@
+package batch_test
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/johannesboyne/gofakes3"
+	"github.com/johannesboyne/gofakes3/backend/s3mem"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/pikabatch/pikabatch/manifest"
+	"github.com/pikabatch/pikabatch/runner/batch"
+	"github.com/pikabatch/pikabatch/runner/inputs"
+)
+
+// fakeBucket starts an in-process S3 (gofakes3) on loopback with one
+// bucket and returns the s3:// URL of prefix in it, and the bucket's
+// store; the SDK is kept from every file and host it would otherwise ask.
+func fakeBucket(t *testing.T, name, prefix string) (string, *s3mem.Backend) {
+	t.Helper()
+	backend := s3mem.New()
+	require.NoError(t, backend.CreateBucket(name))
+	srv := httptest.NewServer(gofakes3.New(backend).Server())
+	t.Cleanup(srv.Close)
+	t.Setenv("AWS_ACCESS_KEY_ID", "fake")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "fake-secret")
+	t.Setenv("AWS_REGION", "us-east-1")
+	t.Setenv("AWS_CONFIG_FILE", "/dev/null")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	return "s3://" + name + "/" + prefix + "?region=us-east-1&use_path_style=true&disable_https=true&endpoint=" + srv.URL, backend
+}
+
+// localImages writes n distinct small PNG-looking files under dir/images
+// and returns their contents, each marked so that its bytes can be looked
+// for in the state file.
+func localImages(t *testing.T, dir string, n int) [][]byte {
+	t.Helper()
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "images"), 0o755))
+	var imgs [][]byte
+	for i := range n {
+		p := append([]byte("\x89PNG\r\n\x1a\n"), []byte(fmt.Sprintf("IMAGE-BYTES-%d-", i))...)
+		p = append(p, bytes.Repeat([]byte{byte(i)}, 256)...)
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "images", fmt.Sprintf("%d.png", i)), p, 0o644))
+		imgs = append(imgs, p)
+	}
+	return imgs
+}
+
+func digestOf(p []byte) string {
+	s := sha256.Sum256(p)
+	return hex.EncodeToString(s[:])
+}
+
+// TestRunStagesLocalImages: a manifest of local images, run with
+// StageTo, uploads each distinct file once to the bucket, named by its
+// digest, and the API gets pre-signed URLs that fetch them, as it does
+// for an image given as an s3:// object; a second run uploads and submits
+// nothing; the state file and the index keep the path and digest (or the
+// bucket URL), never a signature or the file's bytes; an edited image is
+// a new row, and only it is uploaded.
+func TestRunStagesLocalImages(t *testing.T) {
+	c, srv := setup(t, 1)
+	dir := filepath.Dir(c.Manifest)
+	imgs := localImages(t, dir, 4)
+	var backend *s3mem.Backend
+	c.StageTo, backend = fakeBucket(t, "inputs", "staged/")
+	_, err := backend.PutObject("inputs", "photos/3.png", map[string]string{"Content-Type": "image/png"},
+		bytes.NewReader(imgs[3]), int64(len(imgs[3])), nil)
+	require.NoError(t, err)
+	object := strings.Replace(c.StageTo, "/staged/", "/photos/3.png", 1)
+	// Rows 0 and 3 share a file, so four local rows upload three files.
+	body := "image,promptText\nimages/0.png,a\nimages/1.png,b\nfile:images/2.png,c\n./images/0.png,d\n" + object + ",e\n"
+	require.NoError(t, os.WriteFile(c.Manifest, []byte(body), 0o644))
+
+	res, err := batch.Run(t.Context(), c)
+	require.NoError(t, err)
+	assert.Equal(t, 5, res.Summary.Account.Done)
+	assert.Equal(t, inputs.Stats{Uploaded: 3, Reused: 1, Presigned: 5}, res.Inputs, "the shared file's second row finds it staged")
+
+	snap := srv.Snapshot()
+	require.Len(t, snap.Jobs, 5)
+	for _, j := range snap.Jobs {
+		var in struct{ Image string }
+		require.NoError(t, json.Unmarshal(j.Input, &in))
+		assert.Contains(t, in.Image, "X-Amz-Signature=", "the API gets a pre-signed URL")
+		resp, err := http.Get(in.Image)
+		require.NoError(t, err)
+		got, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode, "the API can fetch %s", in.Image)
+		if !strings.Contains(in.Image, "/photos/") {
+			assert.Contains(t, in.Image, "/inputs/staged/"+digestOf(got)+".png?", "content-addressed")
+		}
+	}
+
+	res, err = batch.Run(t.Context(), c)
+	require.NoError(t, err)
+	assert.Zero(t, res.Summary.Submitted)
+	assert.Equal(t, inputs.Stats{}, res.Inputs, "a second run uploads and signs nothing")
+	assert.EqualValues(t, 5, srv.Counters().Submits)
+
+	state, err := os.ReadFile(res.StatePath)
+	require.NoError(t, err)
+	index, err := os.ReadFile(filepath.Join(c.Out, "results.jsonl"))
+	require.NoError(t, err)
+	for name, b := range map[string][]byte{"state": state, "index": index} {
+		assert.NotContains(t, string(b), "X-Amz-Signature", name)
+		assert.NotContains(t, string(b), "X-Amz-Credential", name)
+		for _, img := range imgs {
+			assert.False(t, bytes.Contains(b, img[8:30]), "%s holds no file bytes", name)
+		}
+		want := manifest.LocalRef{Path: "images/1.png", SHA256: digestOf(imgs[1])}.String()
+		assert.Contains(t, string(b), want, "%s keeps the path and digest", name)
+		assert.Contains(t, string(b), "s3://inputs/photos/3.png", "%s keeps the bucket URL", name)
+	}
+
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "images", "1.png"), append(imgs[1], '!'), 0o644))
+	res, err = batch.Run(t.Context(), c)
+	require.NoError(t, err)
+	assert.Equal(t, 1, res.Summary.Submitted, "the edited image is a new row")
+	assert.Equal(t, inputs.Stats{Uploaded: 1, Presigned: 1}, res.Inputs)
+}
+
+// TestRunRefusesLocalFilesWithoutAWayToSendThem: a local image without
+// StageTo or Inline is a manifest error naming both, and nothing is sent;
+// both at once, or a StageTo that is no bucket prefix, are ConfigErrors.
+func TestRunRefusesLocalFilesWithoutAWayToSendThem(t *testing.T) {
+	c, srv := setup(t, 1)
+	localImages(t, filepath.Dir(c.Manifest), 1)
+	require.NoError(t, os.WriteFile(c.Manifest, []byte("image\nimages/0.png\n"), 0o644))
+	_, err := batch.Run(t.Context(), c)
+	var ve *manifest.ValidationError
+	require.ErrorAs(t, err, &ve)
+	require.ErrorIs(t, err, manifest.ErrLocalFile)
+	assert.Contains(t, err.Error(), "--stage-to")
+	assert.Contains(t, err.Error(), "--inline")
+
+	for _, edit := range []func(*batch.Config){
+		func(c *batch.Config) { c.StageTo, c.Inline = "s3://b/p", true },
+		func(c *batch.Config) { c.StageTo = "s3://b" },
+		func(c *batch.Config) { c.StageTo = "https://b/p" },
+		func(c *batch.Config) { c.Inline, c.PresignTTL = true, 8*24*time.Hour },
+	} {
+		c := c
+		edit(&c)
+		_, err := batch.Run(t.Context(), c)
+		var ce *batch.ConfigError
+		require.ErrorAs(t, err, &ce)
+	}
+	assert.Zero(t, srv.Counters().Submits)
+}
