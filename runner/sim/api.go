@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,8 +15,10 @@ import (
 	"unicode/utf8"
 )
 
-// maxBodyBytes bounds a submit body; an input is a few hundred bytes.
-const maxBodyBytes = 1 << 20
+// DefaultMaxBodyBytes bounds a submit body: an input is a few hundred
+// bytes, unless it carries its files inline as data: URIs, as RunComfy's
+// own nodes send them, up to 64 MiB a request.
+const DefaultMaxBodyBytes = 65 << 20
 
 // maxPromptChars is the schema's limit on promptText.
 const maxPromptChars = 2000
@@ -166,7 +169,19 @@ type submitResponse struct {
 	CancelURL string `json:"cancel_url"`
 }
 
-func (s *Server) handleSubmit(w http.ResponseWriter, r *http.Request) {
+// submission is a submit body that fits its model: the input, as parsed
+// and as canonical JSON, with its duration and price.
+type submission struct {
+	model    string
+	in       map[string]any
+	input    []byte
+	duration int
+	price    int64
+}
+
+// readSubmit reads and checks a submit, answering the client itself when
+// it is refused (unknown model, bad body, invalid input).
+func (s *Server) readSubmit(w http.ResponseWriter, r *http.Request) (submission, bool) {
 	model := r.PathValue("model")
 	entry := s.catalog[model]
 	validate := validateInput
@@ -184,20 +199,33 @@ func (s *Server) handleSubmit(w http.ResponseWriter, r *http.Request) {
 		s.c.UnknownModel++
 		s.mu.Unlock()
 		s.rejectSubmit(w, apiError{status: http.StatusBadRequest, code: CodeUnknownModel, msg: "model not found: " + model})
-		return
+		return submission{}, false
 	}
-	in, input, duration, code, msg := parseInput(http.MaxBytesReader(w, r.Body, maxBodyBytes), validate)
+	in, input, duration, code, msg := parseInput(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes), validate)
 	if code != 0 {
 		e := apiError{status: code, msg: msg}
 		if code == http.StatusUnprocessableEntity {
 			e.code = CodeValidation
 		}
 		s.rejectSubmit(w, e)
-		return
+		return submission{}, false
 	}
 	price := s.jobPrice
 	if entry != nil {
 		price = entry.jobPriceMicro(in)
+	}
+	return submission{model: model, in: in, input: input, duration: duration, price: price}, true
+}
+
+func (s *Server) handleSubmit(w http.ResponseWriter, r *http.Request) {
+	sub, ok := s.readSubmit(w, r)
+	if !ok {
+		return
+	}
+	input, duration, price := sub.input, sub.duration, sub.price
+	fetchFailure, gone := s.fetchSubmitted(r.Context(), sub)
+	if gone {
+		return // the client gave up while its inputs were fetched: no job
 	}
 
 	s.mu.Lock()
@@ -226,6 +254,9 @@ func (s *Server) handleSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	j := s.newJob(now, input, duration, price)
+	if fetchFailure != "" {
+		j.failOnStart(fetchFailure)
+	}
 	lost := s.chance(f.RateLostResponse)
 	gateway := 0
 	switch {
@@ -273,14 +304,21 @@ func (s *Server) rejectSubmit(w http.ResponseWriter, e apiError) {
 // returns the input as canonical JSON and its duration, or an HTTP status and
 // message.
 func parseInput(body io.Reader, validate func(map[string]any) (int, []string)) (in map[string]any, canonical []byte, duration int, code int, msg string) {
-	dec := json.NewDecoder(body)
+	// Read whole before decoding: a body over the limit is then refused
+	// without being parsed, however large.
+	raw, err := io.ReadAll(body)
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, nil, 0, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body exceeds %d bytes", tooBig.Limit)
+		}
+		return nil, nil, 0, http.StatusBadRequest, "request body could not be read"
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	if err := dec.Decode(&in); err != nil {
-		var tooBig *http.MaxBytesError
 		var typeErr *json.UnmarshalTypeError
 		switch {
-		case errors.As(err, &tooBig):
-			return nil, nil, 0, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body exceeds %d bytes", tooBig.Limit)
 		case errors.As(err, &typeErr):
 			return nil, nil, 0, http.StatusBadRequest, "request body must be a JSON object"
 		case errors.Is(err, io.EOF):
@@ -301,7 +339,7 @@ func parseInput(body io.Reader, validate func(map[string]any) (int, []string)) (
 	}
 	// Keys sorted, strings re-escaped, numbers as sent: equal inputs give
 	// equal bytes however the client formatted them.
-	canonical, err := json.Marshal(in)
+	canonical, err = json.Marshal(in)
 	if err != nil {
 		return nil, nil, 0, http.StatusBadRequest, "invalid JSON: " + err.Error()
 	}
@@ -329,8 +367,8 @@ func validateInput(in map[string]any) (int, []string) {
 	case nil:
 		errs = append(errs, "image is required")
 	case string:
-		if !isAbsoluteHTTPURL(v) {
-			errs = append(errs, "image must be an absolute http or https URL")
+		if !isAbsoluteHTTPURL(v) && !isImageDataURI(v) {
+			errs = append(errs, "image must be an absolute http or https URL or a data:image/…;base64 URI")
 		}
 	default:
 		errs = append(errs, "image must be a string")

@@ -217,6 +217,26 @@ type Config struct {
 	// jobs at their old URLs only on the old address. Its host should be the
 	// API's: result URLs name the API's host with the files port.
 	FilesAddr string
+	// MaxBodyBytes bounds a submit body; a larger one is answered 413.
+	// Default DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+	// FetchInputs makes the simulator GET each file input of a job it
+	// accepts, as the API does before it generates, and fail the job (an
+	// error result, as a failed generation) when one cannot be fetched: an
+	// answer other than 2xx, no answer, or no answer within FetchTimeout.
+	// A rehearsal then catches an expired, unsigned or misspelt URL. Only
+	// http and https URLs are fetched, from whatever host they name, with
+	// no token; the fetch happens when the submit is accepted, so a URL
+	// that expires while its job waits in the queue is not caught. The file
+	// inputs are the fields the manifest takes for files: image for the
+	// built-in pika rules, and for catalog models the fields whose format
+	// is uri or whose name says file (image, video, audio, …_url).
+	FetchInputs bool
+	// FetchTimeout bounds one input fetch. Default DefaultFetchTimeout.
+	FetchTimeout time.Duration
+	// FetchClient fetches inputs. Default: a client of its own, following
+	// redirects as the API's downloader would.
+	FetchClient *http.Client
 	// OnCreate, if set, is called each time a submit creates a job, before
 	// the client is answered (whatever the answer), with no lock held: a
 	// caller saving Snapshot there never answers for a job it has not saved
@@ -333,6 +353,9 @@ func (c Config) withDefaults() (Config, error) {
 	if c.IDPrefix != "" && !isIDPrefix(c.IDPrefix) {
 		return c, fmt.Errorf("%w: id prefix %q is not 12 lowercase hex digits", ErrInvalidConfig, c.IDPrefix)
 	}
+	if err := c.inputDefaults(); err != nil {
+		return c, err
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -340,6 +363,28 @@ func (c Config) withDefaults() (Config, error) {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	return c, nil
+}
+
+// inputDefaults checks and fills in how submits and their inputs are read.
+func (c *Config) inputDefaults() error {
+	switch {
+	case c.MaxBodyBytes < 0:
+		return fmt.Errorf("%w: max body bytes %d is negative", ErrInvalidConfig, c.MaxBodyBytes)
+	case c.MaxBodyBytes == 0:
+		c.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	switch {
+	case c.FetchTimeout < 0:
+		return fmt.Errorf("%w: fetch timeout %v is negative", ErrInvalidConfig, c.FetchTimeout)
+	case c.FetchTimeout == 0:
+		c.FetchTimeout = DefaultFetchTimeout
+	}
+	if c.FetchClient == nil {
+		// One fetch per job: keeping connections alive would save little
+		// and leave them open after the simulator stops.
+		c.FetchClient = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	}
+	return nil
 }
 
 func checkRate(name string, v float64) error {

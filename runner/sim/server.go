@@ -111,6 +111,10 @@ type Counters struct {
 	// in Requests.
 	CatalogCalls int64 `json:"catalog_calls"`
 	BalanceCalls int64 `json:"balance_calls"`
+	// InputFetches counts file inputs fetched with Config.FetchInputs, and
+	// InputFetchFailures the jobs failed because one could not be.
+	InputFetches       int64 `json:"input_fetches"`
+	InputFetchFailures int64 `json:"input_fetch_failures"`
 	// SpentUSD is the price of every created job, lost responses included:
 	// what the account paid.
 	SpentUSD float64 `json:"spent_usd"`
@@ -172,7 +176,8 @@ type Server struct {
 
 	catalog      map[string]*catalogEntry
 	catalogOrder []string
-	jobPrice     int64 // micro-dollars one job of Config.Model costs: the unit of the balance in jobs
+	jobPrice     int64               // micro-dollars one job of Config.Model costs: the unit of the balance in jobs
+	fetchFields  map[string][]string // each model's file inputs, with Config.FetchInputs
 }
 
 // balance is what the account can still pay for. Guarded by Server.mu.
@@ -212,6 +217,12 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	var fetch map[string][]string
+	if cfg.FetchInputs {
+		if fetch, err = fetchFields(cfg, catalog); err != nil {
+			return nil, err
+		}
+	}
 	// A job of the balance in jobs is one with Model's default input: for
 	// a model priced per second, a clip of the schema's default duration.
 	jobPrice := toMicro(DefaultJobPriceUSD)
@@ -241,6 +252,8 @@ func New(cfg Config) (*Server, error) {
 		balance:  bal,
 		catalog:  catalog,
 		jobPrice: jobPrice,
+
+		fetchFields: fetch,
 	}
 	s.catalogOrder = order
 	s.api = s.apiRoutes()
@@ -608,7 +621,7 @@ func abort(w http.ResponseWriter, flush bool) {
 // drain reads what is left of the request body so that the request counts as
 // read before the connection is dropped.
 func drain(r *http.Request) {
-	_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, maxBodyBytes))
+	_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, DefaultMaxBodyBytes))
 }
 
 // hostBase is scheme://host of the request, for URLs pointing back at the
