@@ -3,9 +3,12 @@ package batch_test
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"image"
+	"image/png"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -20,9 +23,11 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pikabatch/pikabatch/internal/versitygw"
 	"github.com/pikabatch/pikabatch/manifest"
 	"github.com/pikabatch/pikabatch/runner/batch"
 	"github.com/pikabatch/pikabatch/runner/inputs"
+	"github.com/pikabatch/pikabatch/runner/sim"
 )
 
 // fakeBucket starts an in-process S3 (gofakes3) on loopback with one
@@ -43,20 +48,56 @@ func fakeBucket(t *testing.T, name, prefix string) (string, *s3mem.Backend) {
 	return "s3://" + name + "/" + prefix + "?region=us-east-1&use_path_style=true&disable_https=true&endpoint=" + srv.URL, backend
 }
 
-// localImages writes n distinct small PNG-looking files under dir/images
-// and returns their contents, each marked so that its bytes can be looked
-// for in the state file.
+// localImages writes n distinct small PNGs under dir/images and returns
+// their contents, each marked after its end so that its bytes can be
+// looked for in the state file.
 func localImages(t *testing.T, dir string, n int) [][]byte {
 	t.Helper()
 	require.NoError(t, os.MkdirAll(filepath.Join(dir, "images"), 0o755))
 	var imgs [][]byte
 	for i := range n {
-		p := append([]byte("\x89PNG\r\n\x1a\n"), []byte(fmt.Sprintf("IMAGE-BYTES-%d-", i))...)
-		p = append(p, bytes.Repeat([]byte{byte(i)}, 256)...)
-		require.NoError(t, os.WriteFile(filepath.Join(dir, "images", fmt.Sprintf("%d.png", i)), p, 0o644))
-		imgs = append(imgs, p)
+		m := image.NewGray(image.Rect(0, 0, 4, 4))
+		m.Pix[0] = byte(i)
+		var b bytes.Buffer
+		require.NoError(t, png.Encode(&b, m))
+		fmt.Fprintf(&b, "IMAGE-BYTES-%d-%s", i, strings.Repeat("x", 64))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "images", fmt.Sprintf("%d.png", i)), b.Bytes(), 0o644))
+		imgs = append(imgs, b.Bytes())
 	}
 	return imgs
+}
+
+// fetchingSim starts a simulator that fetches each job's image as the API
+// does (a pre-signed URL must work; a data: URI must decode), and points
+// c at it.
+func fetchingSim(t *testing.T, c *batch.Config) *sim.Running {
+	t.Helper()
+	srv, err := sim.Start(sim.Config{Token: testToken, RunTime: 20 * time.Millisecond, Slots: 8, FetchInputs: true}, "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = srv.Close() })
+	c.APIBase = srv.APIURL
+	return srv
+}
+
+// noSecrets checks that the state file and the index hold neither a
+// signature nor a byte of any image, in the clear or base64.
+func noSecrets(t *testing.T, c batch.Config, statePath string, imgs [][]byte) map[string][]byte {
+	t.Helper()
+	state, err := os.ReadFile(statePath)
+	require.NoError(t, err)
+	index, err := os.ReadFile(filepath.Join(c.Out, "results.jsonl"))
+	require.NoError(t, err)
+	files := map[string][]byte{"state": state, "index": index}
+	for name, b := range files {
+		assert.NotContains(t, string(b), "X-Amz-Signature", name)
+		assert.NotContains(t, string(b), "X-Amz-Credential", name)
+		assert.NotContains(t, string(b), "data:image", name)
+		for _, img := range imgs {
+			assert.NotContains(t, string(b), "IMAGE-BYTES-", "%s holds no file bytes", name)
+			assert.NotContains(t, string(b), base64.StdEncoding.EncodeToString(img)[:40], "%s holds no file bytes", name)
+		}
+	}
+	return files
 }
 
 func digestOf(p []byte) string {
@@ -72,7 +113,8 @@ func digestOf(p []byte) string {
 // bucket URL), never a signature or the file's bytes; an edited image is
 // a new row, and only it is uploaded.
 func TestRunStagesLocalImages(t *testing.T) {
-	c, srv := setup(t, 1)
+	c, _ := setup(t, 1)
+	srv := fetchingSim(t, &c)
 	dir := filepath.Dir(c.Manifest)
 	imgs := localImages(t, dir, 4)
 	var backend *s3mem.Backend
@@ -89,6 +131,8 @@ func TestRunStagesLocalImages(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 5, res.Summary.Account.Done)
 	assert.Equal(t, inputs.Stats{Uploaded: 3, Reused: 1, Presigned: 5}, res.Inputs, "the shared file's second row finds it staged")
+	assert.EqualValues(t, 5, srv.Counters().InputFetches, "the simulator fetched every image through its signed URL")
+	assert.Zero(t, srv.Counters().InputFetchFailures)
 
 	snap := srv.Snapshot()
 	require.Len(t, snap.Jobs, 5)
@@ -112,16 +156,7 @@ func TestRunStagesLocalImages(t *testing.T) {
 	assert.Equal(t, inputs.Stats{}, res.Inputs, "a second run uploads and signs nothing")
 	assert.EqualValues(t, 5, srv.Counters().Submits)
 
-	state, err := os.ReadFile(res.StatePath)
-	require.NoError(t, err)
-	index, err := os.ReadFile(filepath.Join(c.Out, "results.jsonl"))
-	require.NoError(t, err)
-	for name, b := range map[string][]byte{"state": state, "index": index} {
-		assert.NotContains(t, string(b), "X-Amz-Signature", name)
-		assert.NotContains(t, string(b), "X-Amz-Credential", name)
-		for _, img := range imgs {
-			assert.False(t, bytes.Contains(b, img[8:30]), "%s holds no file bytes", name)
-		}
+	for name, b := range noSecrets(t, c, res.StatePath, imgs) {
 		want := manifest.LocalRef{Path: "images/1.png", SHA256: digestOf(imgs[1])}.String()
 		assert.Contains(t, string(b), want, "%s keeps the path and digest", name)
 		assert.Contains(t, string(b), "s3://inputs/photos/3.png", "%s keeps the bucket URL", name)
@@ -161,4 +196,66 @@ func TestRunRefusesLocalFilesWithoutAWayToSendThem(t *testing.T) {
 		require.ErrorAs(t, err, &ce)
 	}
 	assert.Zero(t, srv.Counters().Submits)
+}
+
+// TestRunInlinesLocalImages: with Inline, local images go to the API as
+// data: URIs, which the simulator decodes as the API would; the state
+// file and the index keep the path and digest, never the bytes; a second
+// run submits nothing.
+func TestRunInlinesLocalImages(t *testing.T) {
+	c, _ := setup(t, 1)
+	srv := fetchingSim(t, &c)
+	imgs := localImages(t, filepath.Dir(c.Manifest), 2)
+	require.NoError(t, os.WriteFile(c.Manifest, []byte("id,image\na,images/0.png\nb,images/1.png\n"), 0o644))
+	c.Inline = true
+
+	res, err := batch.Run(t.Context(), c)
+	require.NoError(t, err)
+	assert.Equal(t, 2, res.Summary.Account.Done)
+	assert.Equal(t, inputs.Stats{Inlined: 2}, res.Inputs)
+	assert.Zero(t, srv.Counters().InputFetchFailures)
+	var sent, want []string
+	for i, j := range srv.Snapshot().Jobs {
+		var in struct{ Image string }
+		require.NoError(t, json.Unmarshal(j.Input, &in))
+		sent = append(sent, in.Image)
+		want = append(want, "data:image/png;base64,"+base64.StdEncoding.EncodeToString(imgs[i]))
+	}
+	assert.ElementsMatch(t, want, sent, "the API got each file as a data: URI")
+
+	res, err = batch.Run(t.Context(), c)
+	require.NoError(t, err)
+	assert.Zero(t, res.Summary.Submitted)
+	assert.EqualValues(t, 2, srv.Counters().Submits)
+	for name, b := range noSecrets(t, c, res.StatePath, imgs) {
+		assert.Contains(t, string(b), manifest.LocalRef{Path: "images/0.png", SHA256: digestOf(imgs[0])}.String(), name)
+	}
+}
+
+// TestRunStagesLocalImagesOnVersitygw: staging against a real S3 server,
+// which checks every signature: the simulator fetches each image through
+// the URL pikabatch pre-signed, as the API would, and a second run
+// uploads and submits nothing.
+func TestRunStagesLocalImagesOnVersitygw(t *testing.T) {
+	s3 := versitygw.Start(t)
+	s3.CreateBucket(t, "staging")
+	s3.SetEnv(t)
+	c, _ := setup(t, 1)
+	srv := fetchingSim(t, &c)
+	imgs := localImages(t, filepath.Dir(c.Manifest), 2)
+	require.NoError(t, os.WriteFile(c.Manifest, []byte("image\nimages/0.png\nimages/1.png\nimages/0.png\n"), 0o644))
+	c.StageTo = "s3://staging/pikabatch-in"
+
+	res, err := batch.Run(t.Context(), c)
+	require.NoError(t, err)
+	assert.Equal(t, 3, res.Summary.Account.Done)
+	assert.Equal(t, int64(2), res.Inputs.Uploaded)
+	assert.EqualValues(t, 3, srv.Counters().InputFetches)
+	assert.Zero(t, srv.Counters().InputFetchFailures, "versitygw took every signature")
+
+	res, err = batch.Run(t.Context(), c)
+	require.NoError(t, err)
+	assert.Zero(t, res.Summary.Submitted)
+	assert.Equal(t, inputs.Stats{}, res.Inputs)
+	noSecrets(t, c, res.StatePath, imgs)
 }
