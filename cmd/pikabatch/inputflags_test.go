@@ -74,3 +74,26 @@ func TestValidateCheckURLsAsksTheBucket(t *testing.T) {
 	assert.Regexp(t, `gone +FAIL s3://inputs/cats/none.png.* — no such object in the bucket`, stdout)
 	assert.Contains(t, stdout, "1 would fail")
 }
+
+// TestDemoInlinesLocalImages: the demo renders a manifest of local
+// images with --inline on a simulator that decodes each one as the API
+// would; run, validate and demo all list the flags.
+func TestDemoInlinesLocalImages(t *testing.T) {
+	dir := t.TempDir()
+	png := "\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x10\x00\x00\x00\x10\x08\x02\x00\x00\x00\x90\x91h6"
+	writeFile(t, filepath.Join(dir, "a.png"), png+"a")
+	writeFile(t, filepath.Join(dir, "b.png"), png+"b")
+	o := testDemoOptions(filepath.Join(dir, "out"))
+	o.batch.manifest = writeFile(t, filepath.Join(dir, "m.csv"), "id,image\na,a.png\nb,b.png\n")
+	o.batch.inputs.inline = true
+	o.sim.FetchInputs = true
+	var stdout, stderr bytes.Buffer
+	require.NoError(t, runDemo(t.Context(), o, &stdout, &stderr), "%s\n%s", stdout.String(), stderr.String())
+	assert.Contains(t, stdout.String(), "rows 2: 2 done")
+
+	for _, cmd := range []string{"run", "validate", "demo"} {
+		_, out, _ := invoke(t, nil, cmd, "--help")
+		assert.Contains(t, out, "--stage-to", cmd)
+		assert.Contains(t, out, "--inline", cmd)
+	}
+}
