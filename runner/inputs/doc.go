@@ -17,10 +17,13 @@
 // days later carries a URL that still works.
 //
 // A staged upload is recorded in the state (store.Staged) once it is in
-// the bucket, so a resumed run, or a re-send, neither uploads nor asks the
-// bucket again. The object is named by the digest the row's key was made
-// from: an object of that name holds the content the key stands for, so
-// once staged the local file is not read again. A local file sent inline,
+// the bucket, so a resumed run uploads nothing again: it looks each
+// recorded object up once (a lifecycle rule may have deleted it, and the
+// API would fail a job whose image it cannot fetch; a missing one is
+// uploaded again), and within a run each file is staged once. The object
+// is named by the digest the row's key was made from: an object of that
+// name holds the content the key stands for, so once staged the local
+// file is not read again. A local file sent inline,
 // or uploaded, is checked against that digest as it is read; a file
 // edited since the manifest was read is not sent (its row fails with
 // ErrFileChanged, no submit made), as the key would stand for other bytes.

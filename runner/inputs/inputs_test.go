@@ -23,6 +23,7 @@ import (
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"gocloud.dev/blob"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/pikabatch/pikabatch/manifest"
@@ -134,10 +135,11 @@ func TestPresignBucketInputsAtSubmit(t *testing.T) {
 
 // TestStageUploadsEachFileOnce: rows sharing a local file, sent at once,
 // upload it once, content-addressed under the prefix; the API gets a
-// pre-signed URL that fetches the file; a resumed run finds the record
-// and neither uploads nor asks the bucket; a new state finds the object
-// in the bucket and does not upload it again. The state holds no
-// signature and no bytes of the file.
+// pre-signed URL that fetches the file; a resumed run finds the record,
+// looks the object up once and uploads nothing, even with the file gone
+// from the disk; a new state finds the object in the bucket and does not
+// upload it again; an object deleted from the bucket is uploaded again.
+// The state holds no signature and no bytes of the file.
 func TestStageUploadsEachFileOnce(t *testing.T) {
 	prefix := fakeS3(t, "in", "staged/")
 	dir := t.TempDir()
@@ -181,18 +183,38 @@ func TestStageUploadsEachFileOnce(t *testing.T) {
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
 	assert.Equal(t, content, got, "the API fetches the file through the signed URL")
 
+	// A resumed run: the file recorded staged is looked up once, not sent,
+	// and not even read (it may be gone from the disk).
+	require.NoError(t, os.Rename(filepath.Join(dir, "images/a.PNG"), filepath.Join(dir, "moved.png")))
 	stats := up.stats.Load()
 	resumed := newSender(st)
-	_, err = resumed.Prepare(t.Context(), body)
-	require.NoError(t, err)
-	assert.Equal(t, inputs.Stats{Reused: 1, Presigned: 1}, resumed.Stats())
-	assert.Equal(t, stats, up.stats.Load(), "a recorded upload is not even looked up in the bucket")
+	for range 2 {
+		_, err = resumed.Prepare(t.Context(), body)
+		require.NoError(t, err)
+	}
+	assert.Equal(t, inputs.Stats{Reused: 2, Presigned: 2}, resumed.Stats())
+	assert.Equal(t, stats+1, up.stats.Load(), "one look-up in the bucket for the run")
+	assert.Equal(t, int64(1), up.uploads.Load())
+	require.NoError(t, os.Rename(filepath.Join(dir, "moved.png"), filepath.Join(dir, "images/a.PNG")))
 
+	// A state that never recorded it finds the object of that name and size.
 	fresh := newSender(nil)
 	_, err = fresh.Prepare(t.Context(), body)
 	require.NoError(t, err)
 	assert.Equal(t, int64(0), fresh.Stats().Uploaded, "an object of that name and size is there")
 	assert.Equal(t, int64(1), up.uploads.Load())
+
+	// An object gone from the bucket since it was recorded (a lifecycle
+	// rule) is uploaded again rather than sent to the API as a dead link.
+	loc, err := bucket.Parse(prefix)
+	require.NoError(t, err)
+	require.NoError(t, deleteObject(t, loc.Join(ref.SHA256+".png")))
+	again := newSender(st)
+	_, err = again.Prepare(t.Context(), body)
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), again.Stats().Uploaded)
+	_, err = client.Stat(t.Context(), loc.Join(ref.SHA256+".png"))
+	require.NoError(t, err)
 
 	require.NoError(t, st.Close())
 	raw, err := os.ReadFile(filepath.Join(dir, ".pikabatch.db"))
@@ -200,6 +222,18 @@ func TestStageUploadsEachFileOnce(t *testing.T) {
 	assert.NotContains(t, string(raw), "X-Amz-Signature")
 	assert.NotContains(t, string(raw), "png!png!")
 	assert.Contains(t, string(raw), ref.SHA256)
+}
+
+// deleteObject removes an object behind the client's back, as a bucket's
+// lifecycle rule would.
+func deleteObject(t *testing.T, l bucket.Location) error {
+	t.Helper()
+	b, err := blob.OpenBucket(t.Context(), "s3://"+l.Bucket+"?"+l.Options)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	return b.Delete(t.Context(), l.Key)
 }
 
 // countingUploader counts the bucket calls made through it.

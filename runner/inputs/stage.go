@@ -30,18 +30,11 @@ func stagedName(prefix bucket.Location, ref manifest.LocalRef) bucket.Location {
 }
 
 // stage makes sure the staging bucket holds ref's content and returns the
-// object. Sends of rows sharing a file wait for one upload.
+// object. Sends of rows sharing a file wait for one upload; later sends in
+// the run take its outcome.
 func (s *Sender) stage(ctx context.Context, ref manifest.LocalRef) (bucket.Location, error) {
 	obj := stagedName(s.stageTo, ref)
 	name := obj.String()
-	if s.cfg.Records != nil {
-		if _, found, err := s.cfg.Records.StagedObject(ctx, name); err != nil {
-			return obj, err
-		} else if found {
-			s.reused.Add(1)
-			return obj, nil
-		}
-	}
 	s.mu.Lock()
 	if f, ok := s.staging[name]; ok {
 		s.mu.Unlock()
@@ -50,13 +43,16 @@ func (s *Sender) stage(ctx context.Context, ref manifest.LocalRef) (bucket.Locat
 		case <-ctx.Done():
 			return obj, ctx.Err()
 		}
+		if f.err == nil {
+			s.reused.Add(1)
+		}
 		return obj, f.err
 	}
 	f := &flight{done: make(chan struct{})}
 	s.staging[name] = f
 	s.mu.Unlock()
 
-	f.err = s.upload(ctx, ref, obj)
+	f.err = s.ensure(ctx, ref, obj)
 	close(f.done)
 	if f.err != nil {
 		s.mu.Lock()
@@ -66,40 +62,84 @@ func (s *Sender) stage(ctx context.Context, ref manifest.LocalRef) (bucket.Locat
 	return obj, f.err
 }
 
-// upload puts ref's file at obj unless an object of its size is there
-// (its name is its digest), and records it.
-func (s *Sender) upload(ctx context.Context, ref manifest.LocalRef, obj bucket.Location) error {
+// ensure puts ref's file at obj unless an object of its size is there
+// (its name is its digest), and records it. An upload recorded by an
+// earlier run is looked up once, not sent again, and needs no local file;
+// one gone from the bucket since (a lifecycle rule on the prefix) is
+// uploaded again, since the API would fail, and perhaps charge, a job
+// whose image it cannot fetch.
+func (s *Sender) ensure(ctx context.Context, ref manifest.LocalRef, obj bucket.Location) error {
+	var rec store.Staged
+	recorded := false
+	if s.cfg.Records != nil {
+		var err error
+		if rec, recorded, err = s.cfg.Records.StagedObject(ctx, obj.String()); err != nil {
+			return err
+		}
+	}
 	local := ref.Resolve(s.cfg.Dir)
-	fi, err := os.Stat(local)
-	if errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("%s: %w", ref.Path, ErrFileMissing)
-	}
-	if err != nil {
-		return fmt.Errorf("%s: %w", ref.Path, err)
-	}
-	a, err := s.cfg.Uploader.Stat(ctx, obj)
-	switch {
-	case err == nil && a.Size == fi.Size():
-		s.reused.Add(1)
-	case err != nil && !errors.Is(err, bucket.ErrNotFound):
-		return fmt.Errorf("stage %s: %w", ref.Path, err)
-	default:
-		media, err := mediaOf(local, ref)
+	size := rec.Size
+	if !recorded {
+		fi, err := statLocal(local, ref)
 		if err != nil {
 			return err
 		}
-		src := bucket.Source{Size: fi.Size(), SHA256: ref.SHA256, ContentType: media.Type,
-			Open: func() (io.ReadCloser, error) { return openChecked(local, ref) }}
-		if _, err := s.cfg.Uploader.Upload(ctx, obj, src); err != nil {
-			return fmt.Errorf("stage %s: %w", ref.Path, err)
-		}
-		s.uploaded.Add(1)
-		s.cfg.Logger.Info("staged input", "file", ref.Path, "object", obj.String())
+		size = fi.Size()
 	}
+	a, err := s.cfg.Uploader.Stat(ctx, obj)
+	switch {
+	case err == nil && a.Size == size:
+		s.reused.Add(1)
+		if recorded {
+			return nil
+		}
+		return s.record(ctx, ref, obj, size)
+	case err != nil && !errors.Is(err, bucket.ErrNotFound):
+		return fmt.Errorf("stage %s: %w", ref.Path, err)
+	case recorded:
+		s.cfg.Logger.Warn("staged input no longer in the bucket; uploading it again", "file", ref.Path, "object", obj.String())
+	}
+	return s.upload(ctx, ref, obj, local)
+}
+
+// upload puts the file at local, ref's, at obj, and records it.
+func (s *Sender) upload(ctx context.Context, ref manifest.LocalRef, obj bucket.Location, local string) error {
+	fi, err := statLocal(local, ref)
+	if err != nil {
+		return err
+	}
+	media, err := mediaOf(local, ref)
+	if err != nil {
+		return err
+	}
+	src := bucket.Source{Size: fi.Size(), SHA256: ref.SHA256, ContentType: media.Type,
+		Open: func() (io.ReadCloser, error) { return openChecked(local, ref) }}
+	if _, err := s.cfg.Uploader.Upload(ctx, obj, src); err != nil {
+		return fmt.Errorf("stage %s: %w", ref.Path, err)
+	}
+	s.uploaded.Add(1)
+	s.cfg.Logger.Info("staged input", "file", ref.Path, "object", obj.String())
+	return s.record(ctx, ref, obj, fi.Size())
+}
+
+// record notes in the state that obj holds ref's content.
+func (s *Sender) record(ctx context.Context, ref manifest.LocalRef, obj bucket.Location, size int64) error {
 	if s.cfg.Records == nil {
 		return nil
 	}
-	return s.cfg.Records.RecordStaged(ctx, obj.String(), store.Staged{Path: ref.Path, Size: fi.Size(), SHA256: ref.SHA256})
+	return s.cfg.Records.RecordStaged(ctx, obj.String(), store.Staged{Path: ref.Path, Size: size, SHA256: ref.SHA256})
+}
+
+// statLocal stats a local file, ErrFileMissing when it is not there.
+func statLocal(local string, ref manifest.LocalRef) (os.FileInfo, error) {
+	fi, err := os.Stat(local)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s: %w", ref.Path, ErrFileMissing)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", ref.Path, err)
+	}
+	return fi, nil
 }
 
 // mediaOf is the media type of the file at local, for the object's
