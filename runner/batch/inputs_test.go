@@ -259,3 +259,30 @@ func TestRunStagesLocalImagesOnVersitygw(t *testing.T) {
 	assert.Equal(t, inputs.Stats{}, res.Inputs)
 	noSecrets(t, c, res.StatePath, imgs)
 }
+
+// TestResentSubmitsArePresignedAgain: a submit whose answer was lost is
+// re-sent with its inputs prepared again (a URL signed for that send),
+// and the state keeps no signature either way.
+func TestResentSubmitsArePresignedAgain(t *testing.T) {
+	c, _ := setup(t, 1)
+	srv, err := sim.Start(sim.Config{Token: testToken, RunTime: 20 * time.Millisecond, Slots: 8, Seed: 3,
+		Faults: sim.Faults{RateLostResponse: 0.5}}, "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = srv.Close() })
+	c.APIBase, c.Concurrency = srv.APIURL, 1
+	imgs := localImages(t, filepath.Dir(c.Manifest), 6)
+	var body strings.Builder
+	body.WriteString("id,image\n")
+	for i := range imgs {
+		fmt.Fprintf(&body, "r%d,images/%d.png\n", i, i)
+	}
+	require.NoError(t, os.WriteFile(c.Manifest, []byte(body.String()), 0o644))
+	c.StageTo, _ = fakeBucket(t, "inputs", "staged")
+
+	res, err := batch.Run(t.Context(), c)
+	require.NoError(t, err)
+	require.Positive(t, res.Summary.Resent, "the seed loses some answers")
+	assert.EqualValues(t, srv.Counters().Submits, res.Inputs.Presigned, "every send, re-sends included, was signed for itself")
+	assert.Equal(t, int64(6), res.Inputs.Uploaded, "a re-send uploads nothing again")
+	noSecrets(t, c, res.StatePath, imgs)
+}
