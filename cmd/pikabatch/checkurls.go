@@ -10,6 +10,7 @@ import (
 
 	"github.com/pikabatch/pikabatch/manifest"
 	"github.com/pikabatch/pikabatch/manifest/probe"
+	"github.com/pikabatch/pikabatch/runner/bucket"
 )
 
 // urlTally is the URL check's tally, told to people.
@@ -48,7 +49,10 @@ func checkURLs(ctx context.Context, path string, cfg manifest.Config, concurrenc
 		return urlTally{}, manifestError(err)
 	}
 	defer rows.Close()
-	c := probe.New(probe.Config{Concurrency: concurrency, RPS: rps,
+	// Bucket URLs are asked of the bucket, with the cloud's credentials.
+	bc := bucket.NewClient()
+	defer bc.Close()
+	c := probe.New(probe.Config{Concurrency: concurrency, RPS: rps, Objects: bc,
 		// Image hosts get no token: this client has never seen it.
 		HTTPClient: &http.Client{Transport: transport(concurrency)}})
 	t, err := probe.CheckRows(ctx, c, rows, emit)

@@ -54,6 +54,7 @@ demo and run it again, and it resumes like a real run.`,
 	// No --progress here: -q turns the progress display off.
 	fs.BoolVarP(&o.batch.quiet, "quiet", "q", false, "quiet: no progress display, warnings and errors only")
 	fs.BoolVar(&o.faults, "faults", true, "inject recoverable faults (429s, 5xx, cut-off downloads, expired URLs)")
+	o.batch.inputs.register(fs, true)
 	return c
 }
 

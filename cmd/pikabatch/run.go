@@ -56,6 +56,7 @@ type batchOptions struct {
 	notifyURL                    string
 	shard                        string // --shard K/N or auto/N
 	cost                         costOptions
+	inputs                       inputOptions // --stage-to, --inline, --presign-ttl
 
 	// Test seams: runner hooks, a call once the control socket listens,
 	// and one between the split check and the state file's creation.
@@ -97,6 +98,7 @@ func (o *batchOptions) register(fs *pflag.FlagSet) {
 	fs.StringVar(&o.notifyURL, "notify-url", "", "POST the JSON summary to this `URL` when the run ends; Slack-style webhooks accept it (or env PIKABATCH_NOTIFY_URL)")
 	fs.StringVar(&o.shard, "shard", "", "render only shard `K/N` of the manifest (K from 0; auto/N reads K from JOB_COMPLETION_INDEX), with state OUT/.pikabatch-K-of-N.db")
 	fs.BoolVar(&o.fresh, "fresh", false, "start over when the state file is missing (beside earlier renders) or damaged: a damaged file is kept as STATE.damaged-TIME, and every row is submitted, and paid for, again")
+	o.inputs.register(fs, true)
 	o.cost.registerPreview(fs)
 	o.cost.registerRun(fs)
 	fs.BoolVar(&o.dryRun, "dry-run", false, "print what a run would do against the state file (new, resumable, done, failed, changed); send nothing")
@@ -126,6 +128,9 @@ or RUNCOMFY_TOKEN (as RunComfy's own CLI reads it).`,
 
   # what a run would do against the state file; nothing is sent
   pikabatch run --manifest clips.csv --out out --dry-run
+
+  # local images: uploaded once to a bucket prefix, sent as pre-signed URLs
+  pikabatch run --manifest clips.csv --out out --stage-to s3://my-bucket/pikabatch-in
 
   # a nightly window: stop submitting at 06:00, pay for at most 500 jobs
   pikabatch run --manifest clips.csv --out out --deadline 06:00 --max-submits 500`,
@@ -248,6 +253,7 @@ func (o batchOptions) config(log *slog.Logger) batch.Config {
 		Manifest: o.manifest, Format: o.format, Out: o.out, State: o.state,
 		Model: o.model, APIBase: o.apiBase, BalanceBase: o.cost.balanceBase, BindOrigin: o.bindOrigin,
 		Schema: o.schema, ColumnMap: o.columnMap, KeepColumns: o.keepColumns,
+		StageTo: o.inputs.stageTo, Inline: o.inputs.inline, PresignTTL: o.inputs.presignTTL,
 		Token: o.token, TokenSource: tokenFromEnv,
 		Concurrency: o.concurrency, DownloadConcurrency: o.dlConcurrency, RPS: o.rps,
 		HoldUncertain: o.holdUncertain, RetryFailed: o.retryFailed, MaxResends: o.maxResends,

@@ -38,6 +38,17 @@ type Config struct {
 	ColumnMap   map[string]string // model field → manifest column
 	KeepColumns []string          // columns carried into the results
 
+	// StageTo is a bucket URL prefix (s3://bucket/prefix) the manifest's
+	// local files are uploaded to, once each, named by their SHA-256, and
+	// sent to the API as pre-signed URLs. Inline instead sends them in the
+	// request as data: URIs, within the inline caps. With neither, a local
+	// file in the manifest is refused.
+	StageTo string
+	Inline  bool
+	// PresignTTL is how long the pre-signed URLs of bucket inputs and
+	// staged files are valid; 0 takes inputs.DefaultPresignTTL (a day).
+	PresignTTL time.Duration
+
 	// Token is the API token. When it is empty, TokenSource is called once
 	// the options and the manifest are checked: an invalid manifest costs
 	// nothing and needs no token.
@@ -141,6 +152,9 @@ func (b *batch) checkOptions() error {
 	}
 	if c.Deadline < 0 || c.MaxSubmits < 0 || c.OutageLimit < 0 || c.JobTimeout < 0 {
 		return configf("--deadline, --deadline-grace, --max-submits, --outage-limit and --job-timeout must not be negative")
+	}
+	if err := b.checkInputs(); err != nil {
+		return err
 	}
 	return b.parseWords()
 }

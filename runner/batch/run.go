@@ -16,6 +16,8 @@ import (
 	"github.com/pikabatch/pikabatch/runner"
 	"github.com/pikabatch/pikabatch/runner/account"
 	"github.com/pikabatch/pikabatch/runner/api"
+	"github.com/pikabatch/pikabatch/runner/bucket"
+	"github.com/pikabatch/pikabatch/runner/inputs"
 	"github.com/pikabatch/pikabatch/runner/live"
 	"github.com/pikabatch/pikabatch/runner/money"
 	"github.com/pikabatch/pikabatch/runner/results"
@@ -36,6 +38,9 @@ type Result struct {
 	HasSpend bool
 	// Budget is the batch's budget after the run; nil without one.
 	Budget *money.Budget
+	// Inputs counts the local files this run staged or sent inline and
+	// the pre-signed URLs it made.
+	Inputs inputs.Stats
 }
 
 // Run runs the batch c describes: it validates the manifest, judges and
@@ -90,7 +95,15 @@ func (b *batch) run(ctx context.Context) (Result, error) {
 // the exports.
 func (b *batch) runPipeline(ctx context.Context, st *store.Store, owner store.Owner, client *api.Client,
 	sp *money.Batch, fileTransport http.RoundTripper) (Result, error) {
-	run, err := b.newRunner(sp.API(client), st, fileTransport, estimator(sp))
+	bc := bucket.NewClient()
+	defer bc.Close()
+	sender, err := b.inputsSender(st, bc)
+	if err != nil {
+		return Result{}, err
+	}
+	// The sender is next to the client: the budget and the runner see,
+	// and record, the row as the manifest gave it.
+	run, err := b.newRunner(sp.API(sender.API(client)), st, fileTransport, estimator(sp))
 	if err != nil {
 		return Result{}, err
 	}
@@ -119,7 +132,8 @@ func (b *batch) runPipeline(ctx context.Context, st *store.Store, owner store.Ow
 		compactState(ctx, st, b.log)
 	}
 	b.writeCSVIndex(ctx, ctlBatch)
-	res.Summary, res.Calls = sum, client.Calls()
+	res.Summary, res.Calls, res.Inputs = sum, client.Calls(), sender.Stats()
+	b.logInputs(ctx, res.Inputs)
 	return res, sp.Stop(runErr, sum)
 }
 
