@@ -6,7 +6,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/pikabatch/pikabatch/internal/versitygw"
+	"github.com/pikabatch/pikabatch/runner/bucket/versitygw"
 	"github.com/pikabatch/pikabatch/runner/bucket"
 )
 

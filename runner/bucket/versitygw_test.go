@@ -14,7 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/pikabatch/pikabatch/internal/versitygw"
+	"github.com/pikabatch/pikabatch/runner/bucket/versitygw"
 	"github.com/pikabatch/pikabatch/runner/bucket"
 )
 

@@ -1,4 +1,4 @@
-module github.com/pikabatch/pikabatch/tools/versitygw
+module github.com/pikabatch/pikabatch/ci/tools/versitygw
 
 go 1.26.0
 

@@ -4,7 +4,7 @@
 // accepts any signature.
 //
 // The server binary is built from a pinned version (the module in
-// tools/versitygw, whose go.sum fixes every dependency, so the main module
+// .ci/tools/versitygw, whose go.sum fixes every dependency, so the main module
 // does not carry the server's dependencies). It is found, in order:
 //
 //   - at $PIKABATCH_VERSITYGW, which CI sets after building it once;
@@ -272,21 +272,21 @@ func cachedBuild() (string, error) {
 	return bin, nil
 }
 
-// toolsModule finds tools/versitygw from the working folder up: a test runs
-// in its package's folder, somewhere below the repository's root.
+// toolsModule finds .ci/tools/versitygw from the working folder up: a test
+// runs in its package's folder, somewhere below the repository's root.
 func toolsModule() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
 		return "", err
 	}
 	for {
-		p := filepath.Join(dir, "tools", "versitygw")
+		p := filepath.Join(dir, ".ci", "tools", "versitygw")
 		if _, err := os.Stat(filepath.Join(p, "go.mod")); err == nil {
 			return p, nil
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			return "", errors.New("tools/versitygw/go.mod not found above the working folder")
+			return "", errors.New(".ci/tools/versitygw/go.mod not found above the working folder")
 		}
 		dir = parent
 	}

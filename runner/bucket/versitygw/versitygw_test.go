@@ -12,14 +12,14 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/pikabatch/pikabatch/internal/versitygw"
+	"github.com/pikabatch/pikabatch/runner/bucket/versitygw"
 )
 
 // TestVersionPinned: the version the tests name is the one the tools
 // module pins, so a bump is made in one place and seen in both.
 func TestVersionPinned(t *testing.T) {
 	t.Parallel()
-	raw, err := os.ReadFile(filepath.Join("..", "..", "tools", "versitygw", "go.mod"))
+	raw, err := os.ReadFile(filepath.Join("..", "..", "..", ".ci", "tools", "versitygw", "go.mod"))
 	require.NoError(t, err)
 	assert.Contains(t, string(raw), "\tgithub.com/versity/versitygw "+versitygw.Version+" ")
 	assert.Contains(t, string(raw), "tool github.com/versity/versitygw/cmd/versitygw")
