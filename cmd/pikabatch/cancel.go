@@ -63,7 +63,7 @@ func runCancel(ctx context.Context, o cancelOptions, stdout io.Writer) error {
 		return usagef("--api-base: %v", err)
 	}
 	newAPI := func() (live.Canceller, error) {
-		tok, err := tokenFromEnv()
+		tok, err := api.TokenFromEnv()
 		if err != nil {
 			return nil, err
 		}
@@ -83,7 +83,7 @@ func runCancel(ctx context.Context, o cancelOptions, stdout io.Writer) error {
 			return errors.Join(err, perr)
 		}
 	} else {
-		printCancel(stdout, rep)
+		rep.WriteText(stdout)
 	}
 	if err != nil {
 		return err
@@ -92,33 +92,4 @@ func runCancel(ctx context.Context, o cancelOptions, stdout io.Writer) error {
 		return fmt.Errorf("not every job asked for was cancelled")
 	}
 	return nil
-}
-
-var outcomeText = map[string]string{
-	live.Cancelled:      "cancelled",
-	live.AlreadyRunning: "already running: not cancelled; it is paid for, and the run collects its video",
-	live.Finished:       "already finished",
-	live.NotSubmitted:   "not submitted (nothing on the API to cancel)",
-	live.NotFound:       "no such key",
-	live.CancelFailed:   "cancel failed",
-}
-
-func printCancel(w io.Writer, rep live.CancelReport) {
-	for _, r := range rep.Results {
-		line := fmt.Sprintf("%-24s %s", r.Key, outcomeText[r.Outcome])
-		if r.RequestID != "" {
-			line += " [request " + r.RequestID + "]"
-		}
-		if r.Error != "" {
-			line += ": " + r.Error
-		}
-		fmt.Fprintln(w, line)
-	}
-	// A job the API would not cancel is never recorded cancelled: it keeps
-	// being polled and downloaded by the run (this one, or the next).
-	line := fmt.Sprintf("%d cancelled, %d already running (collected by the run)", rep.Counts[live.Cancelled], rep.Counts[live.AlreadyRunning])
-	if other := len(rep.Results) - rep.Counts[live.Cancelled] - rep.Counts[live.AlreadyRunning]; other > 0 {
-		line += fmt.Sprintf(", %d other", other)
-	}
-	fmt.Fprintln(w, line)
 }

@@ -37,7 +37,7 @@ func (o *accountOptions) register(fs *pflag.FlagSet) {
 // client builds an API client for the catalog and the balance; it reads the
 // token from the environment.
 func (o accountOptions) client() (*api.Client, error) {
-	tok, err := tokenFromEnv()
+	tok, err := api.TokenFromEnv()
 	if err != nil {
 		return nil, err
 	}

@@ -13,40 +13,12 @@ import (
 	"github.com/pikabatch/pikabatch/runner/bucket"
 )
 
-// urlTally is the URL check's tally, told to people.
-type urlTally struct{ probe.Tally }
-
-// noun is what the URLs are: Pika's (and any one-input model's) image
-// URLs, or several file inputs' URLs.
-func (t urlTally) noun() string {
-	if t.SeveralPerRow {
-		return "file"
-	}
-	return "image"
-}
-
-// line is the tally for people: URLs, and rows when a row has several.
-func (t urlTally) line() string {
-	if !t.SeveralPerRow {
-		return fmt.Sprintf("image URLs: %d rows checked, %d ok, %d would fail", t.Checked, t.Checked-t.Bad, t.Bad)
-	}
-	s := fmt.Sprintf("file URLs: %d checked in %d rows, %d ok, %d would fail", t.Checked, t.Rows, t.Checked-t.Bad, t.Bad)
-	if t.Bad > 0 {
-		rows := "rows"
-		if t.BadRows == 1 {
-			rows = "row"
-		}
-		s += fmt.Sprintf(" (%d %s)", t.BadRows, rows)
-	}
-	return s
-}
-
 // checkURLs checks every file input of every row of the manifest at path
 // (probe.CheckRows), passing each verdict to emit as it comes.
-func checkURLs(ctx context.Context, path string, cfg manifest.Config, concurrency int, rps float64, emit func(probe.RowCheck)) (urlTally, error) {
+func checkURLs(ctx context.Context, path string, cfg manifest.Config, concurrency int, rps float64, emit func(probe.RowCheck)) (probe.Tally, error) {
 	rows, err := manifest.OpenConfig(path, cfg)
 	if err != nil {
-		return urlTally{}, manifestError(err)
+		return probe.Tally{}, manifestError(err)
 	}
 	defer rows.Close()
 	// Bucket URLs are asked of the bucket, with the cloud's credentials.
@@ -55,31 +27,12 @@ func checkURLs(ctx context.Context, path string, cfg manifest.Config, concurrenc
 	c := probe.New(probe.Config{Concurrency: concurrency, RPS: rps, Objects: bc,
 		// Image hosts get no token: this client has never seen it.
 		HTTPClient: &http.Client{Transport: transport(concurrency)}})
-	t, err := probe.CheckRows(ctx, c, rows, emit)
-	return urlTally{t}, err
+	return probe.CheckRows(ctx, c, rows, emit)
 }
 
 // printURLCheck returns an emit for checkURLs that prints one line per row.
 func printURLCheck(w io.Writer, path string) func(probe.RowCheck) {
-	return func(ch probe.RowCheck) {
-		verdict := "ok  "
-		detail := ch.ContentType
-		if ch.Size >= 0 {
-			detail += ", " + humanBytes(ch.Size)
-		} else {
-			detail += ", size unknown"
-		}
-		if !ch.OK {
-			verdict, detail = "FAIL", ch.Problem
-		}
-		key := ch.Key
-		if ch.Field != "" {
-			key += " " + ch.Field
-		}
-		// The field is named by the schema and the detail by the file's
-		// host: both are printed escaped.
-		fmt.Fprintf(w, "  %s:%d %-24s %s %s — %s\n", path, ch.Line, manifest.Printable(key), verdict, manifest.Printable(ch.URL), manifest.Printable(detail))
-	}
+	return func(ch probe.RowCheck) { fmt.Fprintln(w, ch.Text(path)) }
 }
 
 // urlsJSON writes `validate --check-urls --json` as it goes: the
@@ -130,12 +83,5 @@ func (j *urlsJSON) close() {
 	fmt.Fprint(j.w, "\n  ]\n}\n")
 }
 
-func humanBytes(n int64) string {
-	switch {
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f kB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
-}
+// humanBytes is n for people, as the URL checks print sizes.
+func humanBytes(n int64) string { return probe.HumanBytes(n) }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 
 	"github.com/spf13/pflag"
@@ -46,42 +45,13 @@ func previewPricer(ctx context.Context, o costOptions, apiBase, model string) (p
 }
 
 // costJSON is the estimate in JSON summaries.
-type costJSON struct {
-	USD        float64 `json:"usd"`
-	MaxUSD     float64 `json:"max_usd,omitempty"` // above USD when the rows' prices differ and which are submitted is not known
-	Rows       int     `json:"rows"`
-	Unknown    int     `json:"unknown_rows,omitempty"`
-	Basis      string  `json:"basis"`
-	IsEstimate bool    `json:"is_estimate"`
-}
-
-// printCostLine prints the preview's cost line, and note when there is one
-// and it matters: the cost is unknown, or always says where the price is
-// from.
-func printCostLine(w io.Writer, t money.Total, p money.Pricer, note string, always bool) {
-	fmt.Fprintln(w, money.CostLine(t, p))
-	if note != "" && (always || t.Unknown > 0 || t.Rows == 0) {
-		fmt.Fprintf(w, "  (%s)\n", note)
-	}
-}
+type costJSON = money.Estimate
 
 // dryRunCost prints the dry run's cost line, and returns it for JSON.
 func dryRunCost(w io.Writer, p batch.PreviewResult) *costJSON {
-	lo, hi, submits := p.Low, p.High, p.Plan.Submits
-	if hi.USD > lo.USD {
-		fmt.Fprintf(w, "estimated cost: %s to %s for %d rows to submit (%s; which rows, the plan does not say)\n",
-			money.USD(lo.USD), money.USD(hi.USD), submits, p.Pricer.Describe())
-	} else {
-		printCostLine(w, lo, p.Pricer, p.Note, p.FromState)
-	}
-	c := &costJSON{USD: lo.USD, Rows: lo.Rows, Unknown: lo.Unknown, Basis: p.Pricer.Describe(), IsEstimate: true}
-	if hi.USD > lo.USD {
-		c.MaxUSD = hi.USD
-	}
-	return c
+	money.WriteRange(w, p.Low, p.High, p.Plan.Submits, p.Pricer, p.Note, p.FromState)
+	return money.EstimateOf(p.Low, p.High, p.Pricer)
 }
 
 // totalJSON is t as JSON.
-func totalJSON(t money.Total, p money.Pricer) *costJSON {
-	return &costJSON{USD: t.USD, Rows: t.Rows, Unknown: t.Unknown, Basis: p.Describe(), IsEstimate: true}
-}
+func totalJSON(t money.Total, p money.Pricer) *costJSON { return money.EstimateOf(t, t, p) }

@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -50,7 +49,7 @@ demo and run it again, and it resumes like a real run.`,
 	}
 	fs := c.Flags()
 	fs.StringVar(&o.batch.manifest, "manifest", "", "manifest `file` to render (default: the built-in example, written to OUT/"+demo.ManifestName+")")
-	fs.StringVar(&o.batch.out, "out", "out", "output `folder`")
+	fs.StringVar(&o.batch.out, "out", demo.DefaultOut, "output `folder`")
 	// No --progress here: -q turns the progress display off.
 	fs.BoolVarP(&o.batch.quiet, "quiet", "q", false, "quiet: no progress display, warnings and errors only")
 	fs.BoolVar(&o.faults, "faults", true, "inject recoverable faults (429s, 5xx, cut-off downloads, expired URLs)")
@@ -107,10 +106,8 @@ func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error
 // happened.
 func endDemo(ctx context.Context, w io.Writer, o batchOptions, srv *demo.Simulator, runErr error) error {
 	closeErr, saveErr := srv.Stop()
-	c := srv.Counters()
-	fmt.Fprintf(w, "simulator saw: %d jobs created, %d duplicate submits, %d 429s, %d 5xx, %d downloads (%d cut off, %d expired), %d file requests with a token\n",
-		c.Submits, c.DuplicateSubmits, c.RateLimited, c.ServerErrors, c.Downloads, c.DownloadsTruncated, c.DownloadsExpired, c.FileRequestsWithAuth)
-	printDemoNext(ctx, w, o, runErr)
+	fmt.Fprintln(w, srv.Seen())
+	demo.WriteNext(w, o.manifest, o.out, runErr, ctx.Err() != nil)
 	if saveErr != nil {
 		return errors.Join(runErr, saveErr)
 	}
@@ -118,39 +115,4 @@ func endDemo(ctx context.Context, w io.Writer, o batchOptions, srv *demo.Simulat
 		return closeErr
 	}
 	return runErr
-}
-
-// printDemoNext closes the demo: what happened, and what to try next.
-func printDemoNext(ctx context.Context, w io.Writer, o batchOptions, runErr error) {
-	again := "pikabatch demo"
-	if o.manifest != "" {
-		again += " --manifest " + shellWord(o.manifest)
-	}
-	if o.out != "out" {
-		again += " --out " + shellWord(o.out)
-	}
-	out := shellWord(o.out)
-	switch {
-	case runErr == nil:
-		fmt.Fprintf(w, "demo: done: every row is in %s (videos, results.jsonl); `%s` again submits nothing twice\n", o.out, again)
-	case ctx.Err() != nil:
-		fmt.Fprintf(w, "demo: interrupted: jobs submitted keep rendering on the simulator, which keeps them in %s; `%s` again collects them and submits the rest, each row once\n",
-			filepath.Join(o.out, demo.SimStateName), again)
-	default:
-		fmt.Fprintf(w, "demo: stopped before every row was done (see above); `%s` again resumes\n", again)
-	}
-	fmt.Fprintf(w, "next:\n")
-	fmt.Fprintf(w, "  where each row stands:   pikabatch status --out %s\n", out)
-	fmt.Fprintf(w, "  the results as a table:  pikabatch export --out %s --format csv\n", out)
-	fmt.Fprintf(w, "  every clip on one page:  pikabatch report --out %s\n", out)
-}
-
-// shellWord quotes s for a POSIX shell when it needs it.
-func shellWord(s string) string {
-	if s != "" && strings.IndexFunc(s, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:=@,+", r))
-	}) < 0 {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

@@ -136,7 +136,7 @@ func TestTokenFromFile(t *testing.T) {
 	p := writeFile(t, filepath.Join(t.TempDir(), "tok"), testToken+"\n")
 	t.Setenv("RUNCOMFY_API_TOKEN", "")
 	t.Setenv("RUNCOMFY_API_TOKEN_FILE", p)
-	tok, err := tokenFromEnv()
+	tok, err := api.TokenFromEnv()
 	require.NoError(t, err)
 	assert.Equal(t, testToken, string(tok))
 	assert.False(t, strings.Contains(tok.String(), testToken))
@@ -162,7 +162,7 @@ func TestTokenFallback(t *testing.T) {
 			t.Setenv("RUNCOMFY_API_TOKEN", tt.apiToken)
 			t.Setenv("RUNCOMFY_API_TOKEN_FILE", tt.file)
 			t.Setenv("RUNCOMFY_TOKEN", tt.runcomfyToken)
-			tok, err := tokenFromEnv()
+			tok, err := api.TokenFromEnv()
 			if tt.wantErrHas != "" {
 				require.ErrorIs(t, err, api.ErrNoToken)
 				assert.Contains(t, err.Error(), tt.wantErrHas)

@@ -1,12 +1,6 @@
 package main
 
-import "strconv"
+import "github.com/pikabatch/pikabatch/runner/account"
 
-// plural is "1 job" or "3 jobs": n and the noun, in the plural unless n is
-// one. Counts printed bare ("1 jobs") read as a mistake.
-func plural(n int, noun string) string {
-	if n == 1 {
-		return "1 " + noun
-	}
-	return strconv.Itoa(n) + " " + noun + "s"
-}
+// plural is "1 job" or "3 jobs" (account.Plural), as every surface counts.
+func plural(n int, noun string) string { return account.Plural(n, noun) }

@@ -2,14 +2,11 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/pikabatch/pikabatch/runner/batch"
-	"github.com/pikabatch/pikabatch/runner/results"
 )
 
 // recoverOptions are recover's flags.
@@ -53,22 +50,6 @@ func runRecover(ctx context.Context, o recoverOptions, stdout io.Writer) error {
 	if o.asJSON {
 		return writeJSON(stdout, recoverJSONOf(res.RecoverReport, res.KeptAs))
 	}
-	rep := res.RecoverReport
-	if res.KeptAs != "" {
-		fmt.Fprintf(stdout, "damaged state file kept as %s\n", res.KeptAs)
-	}
-	fmt.Fprintf(stdout, "rebuilt %s from %s (written %s): %s\n", res.StatePath, res.IndexPath,
-		rep.IndexTime.Format(time.RFC3339), plural(rep.Jobs, "job"))
-	fmt.Fprintf(stdout, "  %d done (files present), %d in flight (polled by request ID), %d done with a file missing (fetched again by request ID, no new render)\n",
-		rep.Done, rep.InFlight, rep.Refetch)
-	fmt.Fprintf(stdout, "  %d uncertain, %d pending, %d failed, cancelled, timed out or expired\n", rep.Uncertain, rep.Pending, rep.Finished)
-	if len(rep.SkippedLines) > 0 {
-		fmt.Fprintf(stdout, "  skipped lines %v of %s: longer than %d bytes, no entry pikabatch writes; their rows, if any, are submitted again\n",
-			rep.SkippedLines, res.IndexPath, results.MaxLineBytes)
-	}
-	if rep.Journaled > 0 {
-		fmt.Fprintf(stdout, "  %d request IDs from the recovery journal\n", rep.Journaled)
-	}
-	fmt.Fprintln(stdout, "jobs submitted after the index was written are not in it: check the run's log for their request IDs before running again")
+	res.WriteText(stdout)
 	return nil
 }

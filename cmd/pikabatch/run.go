@@ -3,24 +3,21 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"os"
-	"sort"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/pikabatch/pikabatch/runner"
+	"github.com/pikabatch/pikabatch/runner/account"
 	"github.com/pikabatch/pikabatch/runner/api"
 	"github.com/pikabatch/pikabatch/runner/batch"
 	"github.com/pikabatch/pikabatch/runner/live"
 	"github.com/pikabatch/pikabatch/runner/progress"
-	"github.com/pikabatch/pikabatch/runner/reasons"
 	"github.com/pikabatch/pikabatch/runner/redact"
 )
 
@@ -159,30 +156,6 @@ func runRun(ctx context.Context, o batchOptions, stdout, stderr io.Writer) error
 	return runBatch(ctx, o, stdout, stderr)
 }
 
-// tokenFromEnv reads RUNCOMFY_API_TOKEN, else the file
-// RUNCOMFY_API_TOKEN_FILE names, else RUNCOMFY_TOKEN: the name RunComfy's
-// own CLI and ComfyUI nodes read, so a machine set up for them needs
-// nothing more.
-func tokenFromEnv() (api.Token, error) {
-	if t := strings.TrimSpace(os.Getenv("RUNCOMFY_API_TOKEN")); t != "" {
-		return api.Token(t), nil
-	}
-	if p := os.Getenv("RUNCOMFY_API_TOKEN_FILE"); p != "" {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return "", fmt.Errorf("read RUNCOMFY_API_TOKEN_FILE: %w: %w", api.ErrNoToken, err)
-		}
-		if t := strings.TrimSpace(string(b)); t != "" {
-			return api.Token(t), nil
-		}
-		return "", fmt.Errorf("RUNCOMFY_API_TOKEN_FILE %s is empty: %w", p, api.ErrNoToken)
-	}
-	if t := strings.TrimSpace(os.Getenv("RUNCOMFY_TOKEN")); t != "" {
-		return api.Token(t), nil
-	}
-	return "", fmt.Errorf("set RUNCOMFY_API_TOKEN (or RUNCOMFY_API_TOKEN_FILE, or RUNCOMFY_TOKEN): %w", api.ErrNoToken)
-}
-
 func envOr(key, def string) string {
 	if v := os.Getenv(key); v != "" {
 		return v
@@ -254,7 +227,7 @@ func (o batchOptions) config(log *slog.Logger) batch.Config {
 		Model: o.model, APIBase: o.apiBase, BalanceBase: o.cost.balanceBase, BindOrigin: o.bindOrigin,
 		Schema: o.schema, ColumnMap: o.columnMap, KeepColumns: o.keepColumns,
 		StageTo: o.inputs.stageTo, Inline: o.inputs.inline, PresignTTL: o.inputs.presignTTL,
-		Token: o.token, TokenSource: tokenFromEnv,
+		Token: o.token, TokenSource: api.TokenFromEnv,
 		Concurrency: o.concurrency, DownloadConcurrency: o.dlConcurrency, RPS: o.rps,
 		HoldUncertain: o.holdUncertain, RetryFailed: o.retryFailed, MaxResends: o.maxResends,
 		JobTimeout: o.jobTimeout, OutageLimit: o.outageLimit,
@@ -343,100 +316,21 @@ func newLogger(w io.Writer, format, level string, quiet bool) (*slog.Logger, err
 	return nil, usagef("--log-format must be text or json, not %q", format)
 }
 
-// accountLimit says what the run saw of the account's limit on jobs at once
-// (runner.Summary.AccountJobs), for the summary and status.
-func accountLimit(jobs int) string {
-	return fmt.Sprintf("account limit: a submit was refused with %s of this run on the account", plural(jobs, "job"))
+// accountLimit, orphanLine and wordCounts are the figures' own wording
+// (account), which status tells as the summary does.
+func accountLimit(jobs int) string { return account.LimitLine(jobs) }
+
+func orphanLine(n int, keys []string, inFlight int, collect string) string {
+	return account.OrphanLine(n, keys, inFlight, collect)
 }
+
+func wordCounts(words map[string]int) string { return account.WordCounts(words) }
 
 // printSummary writes the end-of-run account.
 func printSummary(w io.Writer, s runner.Summary, calls api.Calls, asJSON bool) error {
 	if asJSON {
 		return writeJSON(w, runJSONOf(s, calls))
 	}
-	s.WholeManifest(s.Rows) // a summary made by hand has no ledger yet
-	fmt.Fprintf(w, "\n%s\n", s.Account)
-	if line := s.Account.Spend.String(); line != "" {
-		fmt.Fprintln(w, line)
-	}
-	fmt.Fprintf(w, "this run: submitted %d, completed %d, downloaded %d (%d already done), failed %d, cancelled %d, uncertain %d\n",
-		s.Submitted, s.Completed, s.Downloaded, s.SkippedDone, s.Failed, s.Cancelled, s.Uncertain)
-	if s.FailedBefore > 0 {
-		fmt.Fprintf(w, "failed in earlier runs %d (%s): not submitted again; --retry-failed submits them again (each a new charge)\n",
-			s.FailedBefore, examples(s.FailedBeforeKeys, s.FailedBefore))
-	}
-	if s.Uncertain > 0 || s.Resent > 0 {
-		// Resent counts re-sends of this run's lost submits and of
-		// earlier runs' alike: each is one possible duplicate charge.
-		fmt.Fprintf(w, "submits whose answer was lost: %d this run; re-sent %d (up to %d duplicate charges)\n",
-			s.Uncertain, s.Resent, s.Resent)
-	}
-	if s.Held > 0 {
-		fmt.Fprintf(w, "held %d: rows whose submit's answer was lost (this run or before) and were not re-sent (--hold-uncertain, --max-resends, or the run stopped)\n",
-			s.Held)
-	}
-	if s.Parked > 0 {
-		fmt.Fprintf(w, "left in flight for the next run %d: their status kept failing while other calls went through\n", s.Parked)
-	}
-	if len(s.StatusWords) > 0 {
-		fmt.Fprintf(w, "status words outside the API's docs (jobs taken as still running): %s\n", wordCounts(s.StatusWords))
-	}
-	if s.Changed > 0 {
-		fmt.Fprintf(w, "changed since submitted (skipped) %d\n", s.Changed)
-	}
-	if s.Orphans > 0 {
-		fmt.Fprintf(w, "%s\n", orphanLine(s.Orphans, s.OrphanKeys, s.OrphansInFlight, "collected this run"))
-		if s.OrphansInFlight > 0 {
-			fmt.Fprintf(w, "orphan renders collected %d of %d (failed %d)\n", s.OrphansCollected, s.OrphansInFlight, s.OrphansFailed)
-		}
-	}
-	// The account's limit on jobs at once refuses submits only: with polls
-	// refused too, the refusals were (at least partly) a rate limit's, and
-	// the advice would be a guess.
-	if s.AccountJobs > 0 && calls.PollsRateLimited == 0 {
-		fmt.Fprintf(w, "%s; later ones waited for a job to finish (if the account takes %d at once, --concurrency %d spares the refusals)\n",
-			accountLimit(s.AccountJobs), s.AccountJobs, s.AccountJobs)
-	}
-	// The most frequent reasons first, the folded rest last (reasons.Top).
-	for _, r := range reasons.Rank(s.FailReasons) {
-		fmt.Fprintf(w, "  failed %4d  %s\n", s.FailReasons[r], r)
-	}
-	fmt.Fprintf(w, "API calls: submit %d, status %d, result %d, cancel %d (retries %d, rate limited %d); polls per job %.2f\n",
-		calls.Submit, calls.Status, calls.Result, calls.Cancel, calls.Retries, calls.RateLimited,
-		perJob(s.Polls, s.Completed+s.Failed))
-	fmt.Fprintf(w, "downloads retried %d, URLs refreshed %d; wall time %s\n",
-		s.DownloadRetries, s.URLRefreshes, s.Wall.Round(time.Millisecond))
+	runner.WriteSummary(w, s, calls)
 	return nil
-}
-
-// orphanLine reports the jobs no manifest row claims (runner.Summary.Orphans),
-// for the summary and status; inFlight of them had renders to collect.
-func orphanLine(n int, keys []string, inFlight int, collect string) string {
-	s := fmt.Sprintf("orphans %d (%s): state entries no manifest row claims (id renamed or recased, row edited or given an id); flagged in results.jsonl, never submitted",
-		n, examples(keys, n))
-	if inFlight > 0 {
-		s += fmt.Sprintf("; %d with a render in flight or not downloaded, %s", inFlight, collect)
-	}
-	return s
-}
-
-// wordCounts lists unknown status words with their counts, by word.
-func wordCounts(words map[string]int) string {
-	keys := make([]string, 0, len(words))
-	for k := range words {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = fmt.Sprintf("%q %d", k, words[k])
-	}
-	return strings.Join(parts, ", ")
-}
-
-func perJob(n, jobs int) float64 {
-	if jobs == 0 {
-		return 0
-	}
-	return float64(n) / float64(jobs)
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/pikabatch/pikabatch/runner/account"
 	"github.com/pikabatch/pikabatch/runner/sim"
+	"github.com/pikabatch/pikabatch/runner/sim/demo"
 )
 
 // simOptions are the simulator's flags; times are in milliseconds, as
@@ -123,30 +124,13 @@ func runSim(ctx context.Context, o simOptions, stdout io.Writer) error {
 		// The simulator's own made-up token: printing it is the point.
 		fmt.Fprintf(stdout, "token: %s\n", srv.Token())
 	}
-	fmt.Fprintln(stdout, simTryLine(srv.APIURL, srv.Token(), envToken, exampleManifest))
+	fmt.Fprintln(stdout, demo.TryLine(srv.APIURL, srv.Token(), envToken, exampleManifest))
 	<-ctx.Done()
 	return ctx.Err()
 }
 
 // exampleManifest is the repository's example manifest, from its root.
 const exampleManifest = "examples/manifest.csv"
-
-// simTryLine is a command line that renders a batch on the simulator at
-// apiURL, whose token is token: in the line, unless it is the user's
-// RUNCOMFY_API_TOKEN (envToken), which the shell already has and which is
-// never printed. manifest is used when it exists here; the command to
-// render anywhere else is the demo.
-func simTryLine(apiURL, token, envToken, manifest string) string {
-	env := "RUNCOMFY_API_BASE=" + shellWord(apiURL)
-	if token != envToken {
-		// The simulator's own token (made up, or given with --token).
-		env += " RUNCOMFY_API_TOKEN=" + shellWord(token)
-	}
-	if fi, err := os.Stat(manifest); err != nil || !fi.Mode().IsRegular() {
-		manifest = "YOUR-MANIFEST.csv"
-	}
-	return fmt.Sprintf("try: %s pikabatch run --manifest %s --out out", env, shellWord(manifest))
-}
 
 const simLong = `Run the simulated RunComfy Model API, speaking the documented contract:
 result "succeeded", cancel 202 with an outcome, errors with a numeric

@@ -168,13 +168,6 @@ func TestSimTryLineWorks(t *testing.T) {
 	assert.Equal(t, exitOK, code, stderr)
 }
 
-func TestSimTryLineElsewhere(t *testing.T) {
-	t.Parallel()
-	line := simTryLine("http://127.0.0.1:8787", "sim_x", "", filepath.Join(t.TempDir(), "none.csv"))
-	assert.Equal(t, "try: RUNCOMFY_API_BASE=http://127.0.0.1:8787 RUNCOMFY_API_TOKEN=sim_x pikabatch run --manifest YOUR-MANIFEST.csv --out out", line)
-	assert.Contains(t, simTryLine("http://h", "a b'c", "", ""), `RUNCOMFY_API_TOKEN='a b'\''c'`, "quoted for the shell")
-}
-
 // --run-ms 0 asks for jobs that finish at once (the scale bench), not for
 // sim.Config's default run time.
 func TestSimRunMSZeroIsInstant(t *testing.T) {

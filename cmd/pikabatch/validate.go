@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sort"
 
 	"github.com/spf13/cobra"
 
@@ -110,8 +109,8 @@ func runValidate(ctx context.Context, o validateOptions, stdout io.Writer) error
 		return err
 	}
 	printValidation(stdout, o, sum)
-	printMapping(stdout, f)
-	printCostLine(stdout, cost, pricer, priceNote, false)
+	f.WriteMapping(stdout)
+	money.WriteCost(stdout, cost, pricer, priceNote, false)
 	if o.checkURLs {
 		return checkURLsText(ctx, stdout, o, f, sum)
 	}
@@ -157,25 +156,7 @@ func printValidation(stdout io.Writer, o validateOptions, sum manifest.Summary) 
 	} else {
 		fmt.Fprintf(stdout, "%s: %s, valid\n", o.manifest, plural(sum.Rows, "row"))
 	}
-	res := make([]string, 0, len(sum.ByResolution))
-	for r := range sum.ByResolution {
-		res = append(res, r)
-	}
-	sort.Strings(res)
-	for _, r := range res {
-		fmt.Fprintf(stdout, "  resolution %-6s %d\n", manifest.Printable(r), sum.ByResolution[r])
-	}
-	durs := make([]int, 0, len(sum.ByDuration))
-	for d := range sum.ByDuration {
-		durs = append(durs, d)
-	}
-	sort.Ints(durs)
-	for _, d := range durs {
-		fmt.Fprintf(stdout, "  duration %2ds    %d\n", d, sum.ByDuration[d])
-	}
-	if sum.DuplicateRows > 0 {
-		fmt.Fprintf(stdout, "  %d rows repeat an earlier row's parameters (each is still its own job)\n", sum.DuplicateRows)
-	}
+	sum.WriteCounts(stdout)
 }
 
 // checkURLsText checks the image URLs, printing each failure, then the
@@ -183,13 +164,13 @@ func printValidation(stdout io.Writer, o validateOptions, sum manifest.Summary) 
 func checkURLsText(ctx context.Context, stdout io.Writer, o validateOptions, f manifest.Config, sum manifest.Summary) error {
 	t, err := checkURLs(ctx, o.manifest, f, o.checkConc, o.checkRPS, printURLCheck(stdout, o.manifest))
 	if err == nil || errors.Is(err, probe.ErrBadURLs) {
-		fmt.Fprintln(stdout, t.line())
+		fmt.Fprintln(stdout, t.Line())
 	}
 	switch {
 	case err == nil:
-		fmt.Fprintf(stdout, "%s: %s, valid; every %s URL ok\n", o.manifest, plural(sum.Rows, "row"), t.noun())
+		fmt.Fprintf(stdout, "%s: %s, valid; every %s URL ok\n", o.manifest, plural(sum.Rows, "row"), t.Noun())
 	case errors.Is(err, probe.ErrBadURLs):
-		fmt.Fprintf(stdout, "%s: %s, %d would fail: their %s URLs failed the check\n", o.manifest, plural(sum.Rows, "row"), t.BadRows, t.noun())
+		fmt.Fprintf(stdout, "%s: %s, %d would fail: their %s URLs failed the check\n", o.manifest, plural(sum.Rows, "row"), t.BadRows, t.Noun())
 	}
 	return err
 }

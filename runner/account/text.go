@@ -1,0 +1,62 @@
+package account
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// The lines below are told alike by the run's summary and by status: the
+// figures own their wording, so that the two surfaces cannot drift apart.
+
+// OrphanLine reports the jobs no manifest row claims (Figures.Orphans);
+// inFlight of them had renders to collect, which collect says how.
+func OrphanLine(n int, keys []string, inFlight int, collect string) string {
+	s := fmt.Sprintf("orphans %d (%s): state entries no manifest row claims (id renamed or recased, row edited or given an id); flagged in results.jsonl, never submitted",
+		n, Examples(keys, n))
+	if inFlight > 0 {
+		s += fmt.Sprintf("; %d with a render in flight or not downloaded, %s", inFlight, collect)
+	}
+	return s
+}
+
+// LimitLine says what the run saw of the account's limit on jobs at once
+// (Figures.AccountJobs).
+func LimitLine(jobs int) string {
+	return fmt.Sprintf("account limit: a submit was refused with %s of this run on the account", Plural(jobs, "job"))
+}
+
+// WordCounts lists status words outside the API's docs with their counts,
+// by word.
+func WordCounts(words map[string]int) string {
+	keys := make([]string, 0, len(words))
+	for k := range words {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%q %d", k, words[k])
+	}
+	return strings.Join(parts, ", ")
+}
+
+// Examples lists keys, the first of total, with an ellipsis when some are
+// left out.
+func Examples(keys []string, total int) string {
+	s := strings.Join(keys, ", ")
+	if total > len(keys) {
+		s += ", …"
+	}
+	return s
+}
+
+// Plural is "1 job" or "3 jobs": n and the noun, in the plural unless n is
+// one. Counts printed bare ("1 jobs") read as a mistake.
+func Plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
+}
