@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
-	"strings"
 
 	"github.com/spf13/pflag"
 
@@ -32,22 +30,7 @@ func (b *batchFlags) stateFiles() ([]string, error) {
 	if b.out == "" {
 		return nil, usagef("--out or --state is required")
 	}
-	files, err := live.StateFiles(b.out)
-	if err != nil {
-		return nil, err
-	}
-	if len(files) == 0 {
-		if idx, _ := filepath.Glob(filepath.Join(b.out, "results*.jsonl")); len(idx) > 0 {
-			shardHint := ""
-			if strings.Contains(filepath.Base(idx[0]), "-of-") {
-				shardHint = " --shard K/N"
-			}
-			return nil, fmt.Errorf("%w: no state file in %s, but runs left %s there; `pikabatch recover --out %s%s` rebuilds the state from it",
-				store.ErrMissing, b.out, filepath.Base(idx[0]), b.out, shardHint)
-		}
-		return nil, fmt.Errorf("%w in %s: no run has started there", live.ErrNoState, b.out)
-	}
-	return files, nil
+	return live.FindStates(b.out)
 }
 
 // open reaches every batch --out and --state name, live or not; close them

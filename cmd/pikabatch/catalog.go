@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -200,31 +199,9 @@ func printModel(w io.Writer, m api.Model, asJSON bool) error {
 			req = "yes"
 		}
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", manifest.Printable(f.Name), manifest.Printable(f.Type), req,
-			manifest.Printable(string(f.Default)), manifest.Printable(allowedText(f)))
+			manifest.Printable(string(f.Default)), manifest.Printable(f.Allowed()))
 	}
 	return tw.Flush()
-}
-
-// allowedText is a field's enum, range or format.
-func allowedText(f api.Field) string {
-	if len(f.Enum) > 0 {
-		words := make([]string, len(f.Enum))
-		for i, e := range f.Enum {
-			words[i] = string(e)
-		}
-		return strings.Join(words, " ")
-	}
-	var parts []string
-	if f.Min != nil {
-		parts = append(parts, ">= "+strconv.FormatFloat(*f.Min, 'f', -1, 64))
-	}
-	if f.Max != nil {
-		parts = append(parts, "<= "+strconv.FormatFloat(*f.Max, 'f', -1, 64))
-	}
-	if f.Format != "" {
-		parts = append(parts, f.Format)
-	}
-	return strings.Join(parts, ", ")
 }
 
 // balanceOptions are balance's flags.

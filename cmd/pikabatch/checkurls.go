@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -35,52 +33,10 @@ func printURLCheck(w io.Writer, path string) func(probe.RowCheck) {
 	return func(ch probe.RowCheck) { fmt.Fprintln(w, ch.Text(path)) }
 }
 
-// urlsJSON writes `validate --check-urls --json` as it goes: the
-// summary's fields and a "urls" array, one element per row as it is
-// checked, byte for byte what writeJSON prints for the summary with a
-// []probe.RowCheck field "urls" ([] when no row was checked).
-type urlsJSON struct {
-	w io.Writer
-	n int
-}
-
-// newURLsJSON writes everything before the first row's verdict.
-func newURLsJSON(w io.Writer, sum manifest.Summary) (*urlsJSON, error) {
-	head, err := json.MarshalIndent(validateJSONOf(sum), "", "  ")
-	if err != nil {
-		return nil, err
-	}
-	head = bytes.TrimSuffix(head, []byte("}"))
-	if bytes.Equal(head, []byte("{")) {
-		head = append(head, '\n') // no field before "urls"
-	} else {
-		head = append(bytes.TrimSuffix(head, []byte("\n")), ",\n"...)
-	}
-	_, err = fmt.Fprintf(w, `%s  "urls": `, head)
-	return &urlsJSON{w: w}, err
-}
-
-// add writes one row's verdict.
-func (j *urlsJSON) add(ch probe.RowCheck) {
-	b, err := json.MarshalIndent(ch, "    ", "  ")
-	if err != nil {
-		return // a RowCheck is strings and numbers: it always encodes
-	}
-	sep := ",\n    "
-	if j.n == 0 {
-		sep = "[\n    "
-	}
-	j.n++
-	fmt.Fprintf(j.w, "%s%s", sep, b)
-}
-
-// close ends the array and the object.
-func (j *urlsJSON) close() {
-	if j.n == 0 {
-		fmt.Fprint(j.w, "[]\n}\n")
-		return
-	}
-	fmt.Fprint(j.w, "\n  ]\n}\n")
+// newURLsJSON writes `validate --check-urls --json` as it goes: the
+// summary's fields, then each row's verdict (probe.JSONStream).
+func newURLsJSON(w io.Writer, sum manifest.Summary) (*probe.JSONStream, error) {
+	return probe.NewJSONStream(w, validateJSONOf(sum))
 }
 
 // humanBytes is n for people, as the URL checks print sizes.

@@ -40,9 +40,9 @@ func TestURLsJSONMatchesWriteJSON(t *testing.T) {
 			j, err := newURLsJSON(&got, sum)
 			require.NoError(t, err)
 			for _, ch := range checks[:n] {
-				j.add(ch)
+				j.Add(ch)
 			}
-			j.close()
+			j.Close()
 			assert.Equal(t, want.String(), got.String())
 		})
 	}

@@ -104,8 +104,8 @@ func runValidate(ctx context.Context, o validateOptions, stdout io.Writer) error
 		if err != nil {
 			return err
 		}
-		_, err = checkURLs(ctx, o.manifest, f, o.checkConc, o.checkRPS, out.add)
-		out.close()
+		_, err = checkURLs(ctx, o.manifest, f, o.checkConc, o.checkRPS, out.Add)
+		out.Close()
 		return err
 	}
 	printValidation(stdout, o, sum)
