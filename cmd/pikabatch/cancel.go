@@ -11,6 +11,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/pikabatch/pikabatch/runner/api"
+	"github.com/pikabatch/pikabatch/runner/batch"
 	"github.com/pikabatch/pikabatch/runner/live"
 	"github.com/pikabatch/pikabatch/store"
 )
@@ -67,7 +68,7 @@ func runCancel(ctx context.Context, o cancelOptions, stdout io.Writer) error {
 		if err != nil {
 			return nil, err
 		}
-		return api.New(api.Config{BaseURL: o.apiBase, Token: tok, HTTPClient: &http.Client{Transport: transport(4)},
+		return api.New(api.Config{BaseURL: o.apiBase, Token: tok, HTTPClient: &http.Client{Transport: batch.Transport(4)},
 			Limiter: rate.NewLimiter(cancelRPS, 1)})
 	}
 	srcs, err := o.batches.open(ctx, live.OpenOptions{Write: true, API: newAPI, Command: "pikabatch cancel",

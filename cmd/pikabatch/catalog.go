@@ -15,6 +15,7 @@ import (
 
 	"github.com/pikabatch/pikabatch/manifest"
 	"github.com/pikabatch/pikabatch/runner/api"
+	"github.com/pikabatch/pikabatch/runner/batch"
 	"github.com/pikabatch/pikabatch/runner/money"
 )
 
@@ -41,7 +42,7 @@ func (o accountOptions) client() (*api.Client, error) {
 		return nil, err
 	}
 	c, err := api.New(api.Config{BaseURL: o.apiBase, BalanceURL: o.balanceBase, Token: tok,
-		HTTPClient: &http.Client{Transport: transport(2)}, Limiter: rate.NewLimiter(catalogRPS, 1), MaxRetries: 2})
+		HTTPClient: &http.Client{Transport: batch.Transport(2)}, Limiter: rate.NewLimiter(catalogRPS, 1), MaxRetries: 2})
 	if err != nil {
 		return nil, usagef("%v", err)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/pikabatch/pikabatch/manifest"
 	"github.com/pikabatch/pikabatch/manifest/probe"
+	"github.com/pikabatch/pikabatch/runner/batch"
 	"github.com/pikabatch/pikabatch/runner/bucket"
 )
 
@@ -16,7 +17,7 @@ import (
 func checkURLs(ctx context.Context, path string, cfg manifest.Config, concurrency int, rps float64, emit func(probe.RowCheck)) (probe.Tally, error) {
 	rows, err := manifest.OpenConfig(path, cfg)
 	if err != nil {
-		return probe.Tally{}, manifestError(err)
+		return probe.Tally{}, batch.ManifestError(err)
 	}
 	defer rows.Close()
 	// Bucket URLs are asked of the bucket, with the cloud's credentials.
@@ -24,7 +25,7 @@ func checkURLs(ctx context.Context, path string, cfg manifest.Config, concurrenc
 	defer bc.Close()
 	c := probe.New(probe.Config{Concurrency: concurrency, RPS: rps, Objects: bc,
 		// Image hosts get no token: this client has never seen it.
-		HTTPClient: &http.Client{Transport: transport(concurrency)}})
+		HTTPClient: &http.Client{Transport: batch.Transport(concurrency)}})
 	return probe.CheckRows(ctx, c, rows, emit)
 }
 

@@ -11,37 +11,26 @@ import (
 	"github.com/pikabatch/pikabatch/runner/money"
 )
 
-// costOptions are the flags of the cost preview, the budget and the
-// balance check.
-type costOptions struct {
-	priceUSD       float64 // --price: every job costs this, over the catalog
-	useCatalog     bool    // --catalog: validate and --dry-run read the price from the API
-	maxCostUSD     float64 // --max-cost: the batch's budget, across runs
-	requireBalance bool    // --require-balance: refuse to start below the estimate
-	balanceBase    string
+// registerPreviewCost adds the cost preview's flags, which validate and
+// run share.
+func registerPreviewCost(fs *pflag.FlagSet, c *batch.Config) {
+	fs.Float64Var(&c.PriceUSD, "price", 0, "price every job at `USD` dollars for the cost estimate and --max-cost, over the catalog's price")
+	fs.BoolVar(&c.UseCatalog, "catalog", false, "read the model's price from the API's catalog for the cost estimate (sends the token; run does it anyway)")
 }
 
-// registerPreview adds the flags validate and run share.
-func (o *costOptions) registerPreview(fs *pflag.FlagSet) {
-	fs.Float64Var(&o.priceUSD, "price", 0, "price every job at `USD` dollars for the cost estimate and --max-cost, over the catalog's price")
-	fs.BoolVar(&o.useCatalog, "catalog", false, "read the model's price from the API's catalog for the cost estimate (sends the token; run does it anyway)")
-}
-
-// registerRun adds the flags only run has.
-func (o *costOptions) registerRun(fs *pflag.FlagSet) {
-	fs.Float64Var(&o.maxCostUSD, "max-cost", 0, "budget: stop submitting before the batch's estimated spend, across runs, would pass `USD` dollars; exit 75 if rows remain (0 = none)")
-	fs.BoolVar(&o.requireBalance, "require-balance", false, "refuse to start (exit 77) when the account's balance is below the estimate of the rows left")
-	fs.StringVar(&o.balanceBase, "balance-base", envOr("RUNCOMFY_BALANCE_BASE", ""),
+// registerRunCost adds the budget's and the balance's flags, which only
+// run has.
+func registerRunCost(fs *pflag.FlagSet, c *batch.Config) {
+	fs.Float64Var(&c.MaxCostUSD, "max-cost", 0, "budget: stop submitting before the batch's estimated spend, across runs, would pass `USD` dollars; exit 75 if rows remain (0 = none)")
+	fs.BoolVar(&c.RequireBalance, "require-balance", false, "refuse to start (exit 77) when the account's balance is below the estimate of the rows left")
+	fs.StringVar(&c.BalanceBase, "balance-base", envOr("RUNCOMFY_BALANCE_BASE", ""),
 		"balance endpoint base URL (env RUNCOMFY_BALANCE_BASE; default "+api.DefaultBalanceURL+" with RunComfy's API, else the API's own host)")
 }
 
-// check refuses amounts no run can use.
-func (o costOptions) check() error { return batch.CheckAmounts(o.priceUSD, o.maxCostUSD) }
-
 // previewPricer is the price the cost preview uses: --price, else the
 // catalog's when --catalog asks for it. note says why there is none.
-func previewPricer(ctx context.Context, o costOptions, apiBase, model string) (p money.Pricer, note string) {
-	return batch.PreviewPricer(ctx, o.priceUSD, o.useCatalog, accountOptions{apiBase: apiBase, balanceBase: o.balanceBase}.client, model)
+func previewPricer(ctx context.Context, c batch.Config) (p money.Pricer, note string) {
+	return batch.PreviewPricer(ctx, c.PriceUSD, c.UseCatalog, accountOptions{apiBase: c.APIBase, balanceBase: c.BalanceBase}.client, c.Model)
 }
 
 // costJSON is the estimate in JSON summaries.

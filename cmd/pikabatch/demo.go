@@ -30,7 +30,7 @@ type demoOptions struct {
 
 func newDemoCmd(stdout, stderr io.Writer) *cobra.Command {
 	o := demoOptions{batch: runDefaults()}
-	o.batch.rps = 50 // the simulator has no rate limit: a livelier demo
+	o.batch.cfg.RPS = 50 // the simulator has no rate limit: a livelier demo
 	c := &cobra.Command{
 		Use:   "demo [--out DIR]",
 		Short: "Render the built-in example manifest on the built-in simulator",
@@ -48,12 +48,12 @@ demo and run it again, and it resumes like a real run.`,
 		},
 	}
 	fs := c.Flags()
-	fs.StringVar(&o.batch.manifest, "manifest", "", "manifest `file` to render (default: the built-in example, written to OUT/"+demo.ManifestName+")")
-	fs.StringVar(&o.batch.out, "out", demo.DefaultOut, "output `folder`")
+	fs.StringVar(&o.batch.cfg.Manifest, "manifest", "", "manifest `file` to render (default: the built-in example, written to OUT/"+demo.ManifestName+")")
+	fs.StringVar(&o.batch.cfg.Out, "out", demo.DefaultOut, "output `folder`")
 	// No --progress here: -q turns the progress display off.
 	fs.BoolVarP(&o.batch.quiet, "quiet", "q", false, "quiet: no progress display, warnings and errors only")
 	fs.BoolVar(&o.faults, "faults", true, "inject recoverable faults (429s, 5xx, cut-off downloads, expired URLs)")
-	o.batch.inputs.register(fs, true)
+	registerInputs(fs, &o.batch.cfg, true)
 	return c
 }
 
@@ -62,14 +62,14 @@ demo and run it again, and it resumes like a real run.`,
 // demo resumes like a real run.
 func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error {
 	b := o.batch
-	if err := batch.RequireFolder(b.out); err != nil {
+	if err := batch.RequireFolder(b.cfg.Out); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(b.out, 0o755); err != nil {
+	if err := os.MkdirAll(b.cfg.Out, 0o755); err != nil {
 		return fmt.Errorf("%w: %w", runner.ErrOutput, err)
 	}
-	if b.manifest == "" {
-		path, err := demo.WriteManifest(b.out)
+	if b.cfg.Manifest == "" {
+		path, err := demo.WriteManifest(b.cfg.Out)
 		var edited *demo.EditedManifestError
 		if errors.As(err, &edited) {
 			return usagef("%s", edited.Error())
@@ -77,9 +77,9 @@ func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error
 		if err != nil {
 			return err
 		}
-		b.manifest = path
+		b.cfg.Manifest = path
 	}
-	srv, err := demo.Start(o.sim, b.out, stderr)
+	srv, err := demo.Start(o.sim, b.cfg.Out, stderr)
 	if err != nil {
 		return err
 	}
@@ -87,17 +87,17 @@ func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error
 	if o.onSimulator != nil {
 		o.onSimulator(srv.Running)
 	}
-	fmt.Fprintf(stdout, "demo: simulated Model API on %s; rendering %s into %s\n", srv.APIURL, b.manifest, b.out)
+	fmt.Fprintf(stdout, "demo: simulated Model API on %s; rendering %s into %s\n", srv.APIURL, b.cfg.Manifest, b.cfg.Out)
 	if srv.Restored > 0 {
 		fmt.Fprintf(stdout, "demo: resuming: the simulator still has the %s of earlier demos (%s)\n",
-			plural(srv.Restored, "job"), filepath.Join(b.out, demo.SimStateName))
+			plural(srv.Restored, "job"), filepath.Join(b.cfg.Out, demo.SimStateName))
 	}
-	b.apiBase = srv.APIURL
+	b.cfg.APIBase = srv.APIURL
 	// Each demo starts a simulator on a new port; its folder belongs to
 	// the demo, never to a real API.
-	b.bindOrigin = demo.Origin
-	b.token = api.Token(srv.Token())
-	b.poll.Initial = 500 * time.Millisecond
+	b.cfg.BindOrigin = demo.Origin
+	b.cfg.Token = api.Token(srv.Token())
+	b.cfg.Poll.Initial = 500 * time.Millisecond
 	runErr := runBatch(ctx, b, stdout, stderr)
 	return endDemo(ctx, stdout, o.batch, srv, runErr)
 }
@@ -107,7 +107,7 @@ func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error
 func endDemo(ctx context.Context, w io.Writer, o batchOptions, srv *demo.Simulator, runErr error) error {
 	closeErr, saveErr := srv.Stop()
 	fmt.Fprintln(w, srv.Seen())
-	demo.WriteNext(w, o.manifest, o.out, runErr, ctx.Err() != nil)
+	demo.WriteNext(w, o.cfg.Manifest, o.cfg.Out, runErr, ctx.Err() != nil)
 	if saveErr != nil {
 		return errors.Join(runErr, saveErr)
 	}

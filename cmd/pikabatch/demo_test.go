@@ -26,8 +26,8 @@ import (
 // logs, rendering into out.
 func testDemoOptions(out string) demoOptions {
 	o := demoOptions{batch: runDefaults()}
-	o.batch.out = out
-	o.batch.rps = 0
+	o.batch.cfg.Out = out
+	o.batch.cfg.RPS = 0
 	o.batch.logLevel = "warn"
 	o.batch.progress = progress.Off
 	o.sim = sim.Config{Slots: 2, RunTime: 30 * time.Millisecond, VideoSize: 4 << 10, Seed: 1,
@@ -51,12 +51,12 @@ func TestDemoResumesAfterInterrupt(t *testing.T) {
 	o := testDemoOptions("out")
 	var sims []*sim.Running
 	o.onSimulator = func(s *sim.Running) { sims = append(sims, s) }
-	o.batch.concurrency = 2 // rows are left unread when it stops
+	o.batch.cfg.Concurrency = 2 // rows are left unread when it stops
 
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	var submitted atomic.Int64
-	o.batch.hooks.Submitted = func(string, string) {
+	o.batch.cfg.Hooks.Submitted = func(string, string) {
 		if submitted.Add(1) == 3 {
 			cancel() // Ctrl-C with jobs on the simulator and rows never sent
 		}
@@ -79,7 +79,7 @@ func TestDemoResumesAfterInterrupt(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, builtin.ManifestCSV, m, "the built-in manifest, for the user to read")
 
-	o.batch.hooks.Submitted = nil // no Ctrl-C this time
+	o.batch.cfg.Hooks.Submitted = nil // no Ctrl-C this time
 	stdout.Reset()
 	stderr.Reset()
 	require.NoError(t, runDemo(t.Context(), o, &stdout, &stderr), "%s\n%s", stdout.String(), stderr.String())
@@ -106,13 +106,13 @@ func TestDemoResumesDownloads(t *testing.T) {
 	o := testDemoOptions("out")
 	o.sim.Slots = rows // every job renders at once
 	o.sim.Faults = sim.Faults{}
-	o.batch.dlConcurrency = 1 // and waits its turn to download
+	o.batch.cfg.DownloadConcurrency = 1 // and waits its turn to download
 	var sims []*sim.Running
 	o.onSimulator = func(s *sim.Running) { sims = append(sims, s) }
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	var downloaded atomic.Int64
-	o.batch.hooks.Downloaded = func(string) {
+	o.batch.cfg.Hooks.Downloaded = func(string) {
 		if downloaded.Add(1) == 1 {
 			cancel()
 		}
@@ -120,7 +120,7 @@ func TestDemoResumesDownloads(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	require.ErrorIs(t, runDemo(ctx, o, &stdout, &stderr), context.Canceled, stderr.String())
 
-	o.batch.hooks.Downloaded = nil
+	o.batch.cfg.Hooks.Downloaded = nil
 	stdout.Reset()
 	stderr.Reset()
 	require.NoError(t, runDemo(t.Context(), o, &stdout, &stderr), "%s\n%s", stdout.String(), stderr.String())

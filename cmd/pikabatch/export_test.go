@@ -17,6 +17,7 @@ import (
 
 	"github.com/pikabatch/pikabatch/runner"
 	"github.com/pikabatch/pikabatch/runner/api"
+	"github.com/pikabatch/pikabatch/runner/batch"
 	"github.com/pikabatch/pikabatch/runner/sim"
 )
 
@@ -31,10 +32,11 @@ type liveRun struct {
 
 // testOptions are run flags for a test against srv.
 func testOptions(srv *sim.Running, manifestPath, out string) batchOptions {
-	return batchOptions{manifest: manifestPath, format: "auto", out: out, model: defaultModel,
-		apiBase: srv.APIURL, token: api.Token(testToken), concurrency: 8, dlConcurrency: 4, rps: 0,
-		maxResends: 1, maxFileSize: 1 << 30, logFormat: "text", logLevel: "warn",
-		poll: runner.PollConfig{Initial: 5 * time.Millisecond, Min: 2 * time.Millisecond, Max: 20 * time.Millisecond}}
+	return batchOptions{cfg: batch.Config{Manifest: manifestPath, Format: "auto", Out: out, Model: defaultModel,
+		APIBase: srv.APIURL, Token: api.Token(testToken), Concurrency: 8, DownloadConcurrency: 4, RPS: 0,
+		MaxResends: 1, MaxFileSize: 1 << 30,
+		Poll: runner.PollConfig{Initial: 5 * time.Millisecond, Min: 2 * time.Millisecond, Max: 20 * time.Millisecond}},
+		logFormat: "text", logLevel: "warn"}
 }
 
 // startLiveRun starts a run of o and returns once its control socket
@@ -42,12 +44,12 @@ func testOptions(srv *sim.Running, manifestPath, out string) batchOptions {
 func startLiveRun(t *testing.T, o batchOptions, submitted int) *liveRun {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	lr := &liveRun{out: o.out, cancel: cancel, done: make(chan error, 1)}
+	lr := &liveRun{out: o.cfg.Out, cancel: cancel, done: make(chan error, 1)}
 	ready := make(chan string, 1)
 	allIn := make(chan struct{})
 	var n atomic.Int64
-	o.onLive = func(p string) { ready <- p }
-	o.hooks.Submitted = func(string, string) {
+	o.cfg.OnLive = func(p string) { ready <- p }
+	o.cfg.Hooks.Submitted = func(string, string) {
 		if n.Add(1) == int64(submitted) {
 			close(allIn)
 		}

@@ -39,12 +39,12 @@ func TestSplitsStartedTogetherDoNotBothRun(t *testing.T) {
 	m := shardRows(t, dir, 20)
 	out := filepath.Join(dir, "out")
 	o := testOptions(srv, m, out)
-	o.shard = "0/2"
+	o.cfg.Shard = "0/2"
 	var second struct {
 		code           int
 		stdout, stderr string
 	}
-	o.onSplitClaimed = func() {
+	o.cfg.OnSplitClaimed = func() {
 		second.code, second.stdout, second.stderr = invoke(t, tokenEnv(srv.APIURL),
 			"run", "--manifest", m, "--out", out, "--shard", "0/3", "--progress", "off")
 	}

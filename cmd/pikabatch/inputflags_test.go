@@ -84,8 +84,8 @@ func TestDemoInlinesLocalImages(t *testing.T) {
 	writeFile(t, filepath.Join(dir, "a.png"), png+"a")
 	writeFile(t, filepath.Join(dir, "b.png"), png+"b")
 	o := testDemoOptions(filepath.Join(dir, "out"))
-	o.batch.manifest = writeFile(t, filepath.Join(dir, "m.csv"), "id,image\na,a.png\nb,b.png\n")
-	o.batch.inputs.inline = true
+	o.batch.cfg.Manifest = writeFile(t, filepath.Join(dir, "m.csv"), "id,image\na,a.png\nb,b.png\n")
+	o.batch.cfg.Inline = true
 	o.sim.FetchInputs = true
 	var stdout, stderr bytes.Buffer
 	require.NoError(t, runDemo(t.Context(), o, &stdout, &stderr), "%s\n%s", stdout.String(), stderr.String())

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 
+	"github.com/pikabatch/pikabatch/runner/batch"
 	"github.com/pikabatch/pikabatch/runner/notify"
 )
 
@@ -40,7 +41,7 @@ func outcome(code int) string {
 func postNotice(ctx context.Context, rawURL string, p notifyPayload, log *slog.Logger) {
 	host, _ := os.Hostname()
 	p.SetText(host)
-	notify.Post(ctx, rawURL, p, &http.Client{Transport: transport(1)}, log)
+	notify.Post(ctx, rawURL, p, &http.Client{Transport: batch.Transport(1)}, log)
 }
 
 // secretFlags are flags whose values must not be written to the owner

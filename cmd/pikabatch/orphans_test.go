@@ -82,7 +82,7 @@ func TestALiveRunReportsItsOrphans(t *testing.T) {
 	writeFile(t, m, threeRowsRenamed)
 	o := testOptions(srv, m, out)
 	found := make(chan int, 1)
-	o.hooks.Orphans = func(n int) { found <- n }
+	o.cfg.Hooks.Orphans = func(n int) { found <- n }
 	startLiveRun(t, o, 1)
 	require.Equal(t, 1, <-found)
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"time"
 
@@ -23,81 +22,56 @@ import (
 
 const defaultModel = batch.DefaultModel
 
-// batchOptions are the settings of a run, from flags or from the demo.
+// batchOptions are the settings of a run, from flags or from the demo:
+// the library's Config, which most flags set as they are, and what only
+// the command does with them (logs, progress, printing, the notice).
 type batchOptions struct {
-	manifest, format, out, state string
-	model, apiBase               string
-	schema                       string            // --schema: the model's input schema, a JSON Schema file
-	columnMap                    map[string]string // --map: model field → manifest column
-	keepColumns                  []string          // --keep-columns: columns carried into the results
-	token                        api.Token
-	concurrency, dlConcurrency   int
-	rps                          float64
-	holdUncertain, retryFailed   bool
-	maxResends                   int
-	jobTimeout                   time.Duration
-	outageLimit                  time.Duration // how long the API may fail every call
-	maxFileSize                  int64
-	dlIdleTimeout                time.Duration // a download that brings no byte this long is retried
-	logFormat, logLevel          string
-	quiet, jsonSummary, verbose  bool
-	poll                         runner.PollConfig
-	resultsFormat                string // jsonl, or csv for results.csv as well
-	dryRun                       bool
-	fresh                        bool          // start over a missing or damaged state
-	bindOrigin                   string        // what the state file is bound to, if not --api-base's origin (the demo)
-	progress                     string        // --progress: auto, bar, plain, off
-	progressEvery                time.Duration // plain progress lines this often
-	deadline, deadlineGrace      time.Duration
-	maxSubmits                   int
-	notifyURL                    string
-	shard                        string // --shard K/N or auto/N
-	cost                         costOptions
-	inputs                       inputOptions // --stage-to, --inline, --presign-ttl
-
-	// Test seams: runner hooks, a call once the control socket listens,
-	// and one between the split check and the state file's creation.
-	hooks          runner.Hooks
-	onLive         func(socket string)
-	onSplitClaimed func() // the split is checked, no state file opened yet
+	cfg                         batch.Config
+	logFormat, logLevel         string
+	quiet, jsonSummary, verbose bool
+	dryRun                      bool
+	progress                    string        // --progress: auto, bar, plain, off
+	progressEvery               time.Duration // plain progress lines this often
+	deadlineGrace               time.Duration // 0 on the command line: none (runnerGrace)
+	notifyURL                   string
 }
 
 func (o *batchOptions) register(fs *pflag.FlagSet) {
-	fs.StringVar(&o.manifest, "manifest", "", "manifest `file` (CSV or JSONL), one row per clip")
-	fs.StringVar(&o.format, "format", "auto", "manifest format: auto (by extension), csv or jsonl")
-	fs.StringVar(&o.out, "out", "", "output `folder` for videos, state and results index (created if missing)")
-	fs.StringVar(&o.state, "state", "", "checkpoint `file` (default OUT/.pikabatch.db)")
-	fs.StringVar(&o.model, "model", defaultModel, "model ID")
-	fs.StringVar(&o.schema, "schema", "", "the model's input schema, a JSON Schema `file` (offline; default: the built-in one of pika/pika-2-2/image-to-video, else the one the state file recorded, else the catalog's)")
-	registerColumnFlags(fs, &o.columnMap, &o.keepColumns)
-	fs.StringVar(&o.apiBase, "api-base", envOr("RUNCOMFY_API_BASE", "https://model-api.runcomfy.net"), "API base URL (env RUNCOMFY_API_BASE); https unless loopback")
-	fs.IntVar(&o.concurrency, "concurrency", 8, "jobs in flight on the API at once (submitted, not finished)")
-	fs.IntVar(&o.dlConcurrency, "download-concurrency", 8, "downloads at once")
-	fs.Float64Var(&o.rps, "rps", 10, "API requests per second, all kinds together (0 = unlimited; otherwise at least 0.01)")
-	fs.BoolVar(&o.holdUncertain, "hold-uncertain", false, "hold submits whose outcome was lost instead of re-sending them once")
-	fs.IntVar(&o.maxResends, "max-resends", 1, "times one row may be re-sent after its submit's answer was lost (each a possible duplicate charge)")
-	fs.BoolVar(&o.retryFailed, "retry-failed", false, "submit failed, timed-out, expired and cancelled rows again")
-	fs.DurationVar(&o.jobTimeout, "job-timeout", 0, "give up on a job not finished this long after submit (0 = never); one that completes later is still collected by the next run")
-	fs.DurationVar(&o.outageLimit, "outage-limit", 5*time.Minute, "how long the API may fail every call, uncertain submit answers included, before the run stops (exit 69; jobs stay in flight for the next run)")
-	fs.Int64Var(&o.maxFileSize, "max-file-size", 2<<30, "refuse result files larger than this many `bytes` (2 GiB, where RunComfy's own CLI stops); the row fails, its render is kept for a larger cap, and the partial file is deleted")
-	fs.DurationVar(&o.dlIdleTimeout, "download-idle-timeout", 60*time.Second, "retry a download (resuming it) when the file host sends nothing for this long")
+	fs.StringVar(&o.cfg.Manifest, "manifest", "", "manifest `file` (CSV or JSONL), one row per clip")
+	fs.StringVar(&o.cfg.Format, "format", "auto", "manifest format: auto (by extension), csv or jsonl")
+	fs.StringVar(&o.cfg.Out, "out", "", "output `folder` for videos, state and results index (created if missing)")
+	fs.StringVar(&o.cfg.State, "state", "", "checkpoint `file` (default OUT/.pikabatch.db)")
+	fs.StringVar(&o.cfg.Model, "model", defaultModel, "model ID")
+	fs.StringVar(&o.cfg.Schema, "schema", "", "the model's input schema, a JSON Schema `file` (offline; default: the built-in one of pika/pika-2-2/image-to-video, else the one the state file recorded, else the catalog's)")
+	registerColumnFlags(fs, &o.cfg)
+	fs.StringVar(&o.cfg.APIBase, "api-base", envOr("RUNCOMFY_API_BASE", "https://model-api.runcomfy.net"), "API base URL (env RUNCOMFY_API_BASE); https unless loopback")
+	fs.IntVar(&o.cfg.Concurrency, "concurrency", 8, "jobs in flight on the API at once (submitted, not finished)")
+	fs.IntVar(&o.cfg.DownloadConcurrency, "download-concurrency", 8, "downloads at once")
+	fs.Float64Var(&o.cfg.RPS, "rps", 10, "API requests per second, all kinds together (0 = unlimited; otherwise at least 0.01)")
+	fs.BoolVar(&o.cfg.HoldUncertain, "hold-uncertain", false, "hold submits whose outcome was lost instead of re-sending them once")
+	fs.IntVar(&o.cfg.MaxResends, "max-resends", 1, "times one row may be re-sent after its submit's answer was lost (each a possible duplicate charge)")
+	fs.BoolVar(&o.cfg.RetryFailed, "retry-failed", false, "submit failed, timed-out, expired and cancelled rows again")
+	fs.DurationVar(&o.cfg.JobTimeout, "job-timeout", 0, "give up on a job not finished this long after submit (0 = never); one that completes later is still collected by the next run")
+	fs.DurationVar(&o.cfg.OutageLimit, "outage-limit", 5*time.Minute, "how long the API may fail every call, uncertain submit answers included, before the run stops (exit 69; jobs stay in flight for the next run)")
+	fs.Int64Var(&o.cfg.MaxFileSize, "max-file-size", 2<<30, "refuse result files larger than this many `bytes` (2 GiB, where RunComfy's own CLI stops); the row fails, its render is kept for a larger cap, and the partial file is deleted")
+	fs.DurationVar(&o.cfg.DownloadIdleTimeout, "download-idle-timeout", 60*time.Second, "retry a download (resuming it) when the file host sends nothing for this long")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&o.logLevel, "log-level", "", "log level: debug, info, warn, error (default info; warn beside a progress bar, unless -v)")
 	fs.BoolVarP(&o.verbose, "verbose", "v", false, "log each job's progress (INFO lines) even beside a progress bar, where it would bury the bar's notices")
 	fs.BoolVarP(&o.quiet, "quiet", "q", false, quietUsage)
 	fs.BoolVar(&o.jsonSummary, "json", false, "print the summary as JSON")
-	fs.StringVar(&o.resultsFormat, "results-format", "jsonl", "results index format: jsonl (OUT/results.jsonl), or csv to write OUT/results.csv as well")
+	fs.StringVar(&o.cfg.ResultsFormat, "results-format", "jsonl", "results index format: jsonl (OUT/results.jsonl), or csv to write OUT/results.csv as well")
 	fs.StringVar(&o.progress, "progress", progress.Auto, "progress display on stderr: auto (a bar on a terminal, plain lines otherwise), bar, plain or off")
 	fs.DurationVar(&o.progressEvery, "progress-interval", 30*time.Second, "how often a plain progress line is printed (--progress plain, or off a terminal)")
-	fs.Var(&deadlineFlag{now: time.Now, d: &o.deadline}, "deadline", "stop submitting `when`: this long after the start (5h30m) or at this time (06:00, the next one; or RFC 3339), collect jobs in flight for --deadline-grace, exit 75 if rows remain (default none)")
+	fs.Var(&deadlineFlag{now: time.Now, d: &o.cfg.Deadline}, "deadline", "stop submitting `when`: this long after the start (5h30m) or at this time (06:00, the next one; or RFC 3339), collect jobs in flight for --deadline-grace, exit 75 if rows remain (default none)")
 	fs.DurationVar(&o.deadlineGrace, "deadline-grace", 5*time.Minute, "after --deadline, how long jobs in flight are still collected (0 = not at all; they resume next run)")
-	fs.IntVar(&o.maxSubmits, "max-submits", 0, "spending cap: at most `N` submits (paid jobs) this run; exit 75 if rows remain (0 = no cap)")
+	fs.IntVar(&o.cfg.MaxSubmits, "max-submits", 0, "spending cap: at most `N` submits (paid jobs) this run; exit 75 if rows remain (0 = no cap)")
 	fs.StringVar(&o.notifyURL, "notify-url", "", "POST the JSON summary to this `URL` when the run ends; Slack-style webhooks accept it (or env PIKABATCH_NOTIFY_URL)")
-	fs.StringVar(&o.shard, "shard", "", "render only shard `K/N` of the manifest (K from 0; auto/N reads K from JOB_COMPLETION_INDEX), with state OUT/.pikabatch-K-of-N.db")
-	fs.BoolVar(&o.fresh, "fresh", false, "start over when the state file is missing (beside earlier renders) or damaged: a damaged file is kept as STATE.damaged-TIME, and every row is submitted, and paid for, again")
-	o.inputs.register(fs, true)
-	o.cost.registerPreview(fs)
-	o.cost.registerRun(fs)
+	fs.StringVar(&o.cfg.Shard, "shard", "", "render only shard `K/N` of the manifest (K from 0; auto/N reads K from JOB_COMPLETION_INDEX), with state OUT/.pikabatch-K-of-N.db")
+	fs.BoolVar(&o.cfg.Fresh, "fresh", false, "start over when the state file is missing (beside earlier renders) or damaged: a damaged file is kept as STATE.damaged-TIME, and every row is submitted, and paid for, again")
+	registerInputs(fs, &o.cfg, true)
+	registerPreviewCost(fs, &o.cfg)
+	registerRunCost(fs, &o.cfg)
 	fs.BoolVar(&o.dryRun, "dry-run", false, "print what a run would do against the state file (new, resumable, done, failed, changed); send nothing")
 }
 
@@ -150,8 +124,8 @@ or RUNCOMFY_TOKEN (as RunComfy's own CLI reads it).`,
 // download cannot afford; runBatch's callers in tests leave it zero for
 // the runner's default.
 func runRun(ctx context.Context, o batchOptions, stdout, stderr io.Writer) error {
-	if o.dlIdleTimeout <= 0 {
-		return usagef("--download-idle-timeout must be positive, not %s", o.dlIdleTimeout)
+	if o.cfg.DownloadIdleTimeout <= 0 {
+		return usagef("--download-idle-timeout must be positive, not %s", o.cfg.DownloadIdleTimeout)
 	}
 	return runBatch(ctx, o, stdout, stderr)
 }
@@ -222,25 +196,12 @@ func (o *batchOptions) checkFlags() error {
 
 // config is the library's configuration of the run o describes.
 func (o batchOptions) config(log *slog.Logger) batch.Config {
-	return batch.Config{
-		Manifest: o.manifest, Format: o.format, Out: o.out, State: o.state,
-		Model: o.model, APIBase: o.apiBase, BalanceBase: o.cost.balanceBase, BindOrigin: o.bindOrigin,
-		Schema: o.schema, ColumnMap: o.columnMap, KeepColumns: o.keepColumns,
-		StageTo: o.inputs.stageTo, Inline: o.inputs.inline, PresignTTL: o.inputs.presignTTL,
-		Token: o.token, TokenSource: api.TokenFromEnv,
-		Concurrency: o.concurrency, DownloadConcurrency: o.dlConcurrency, RPS: o.rps,
-		HoldUncertain: o.holdUncertain, RetryFailed: o.retryFailed, MaxResends: o.maxResends,
-		JobTimeout: o.jobTimeout, OutageLimit: o.outageLimit,
-		MaxFileSize: o.maxFileSize, DownloadIdleTimeout: o.dlIdleTimeout,
-		Poll: o.poll, ResultsFormat: o.resultsFormat, Fresh: o.fresh,
-		Deadline: o.deadline, DeadlineGrace: runnerGrace(o.deadlineGrace), MaxSubmits: o.maxSubmits,
-		Shard: o.shard, Getenv: os.Getenv,
-		PriceUSD: o.cost.priceUSD, UseCatalog: o.cost.useCatalog,
-		MaxCostUSD: o.cost.maxCostUSD, RequireBalance: o.cost.requireBalance,
-		Command: redact.Args(os.Args, secretFlags...),
-		Logger:  log,
-		Hooks:   o.hooks, OnLive: o.onLive, OnSplitClaimed: o.onSplitClaimed,
-	}
+	c := o.cfg
+	c.TokenSource, c.Getenv = api.TokenFromEnv, os.Getenv
+	c.DeadlineGrace = runnerGrace(o.deadlineGrace)
+	c.Command = redact.Args(os.Args, secretFlags...)
+	c.Logger = log
+	return c
 }
 
 // jsonLog is the logger progress lines go to as JSON, if logs are JSON.
@@ -257,17 +218,13 @@ func notifyRun(ctx context.Context, o batchOptions, res batch.Result, runErr err
 		return
 	}
 	code := exitCode(ctx, runErr)
-	p := notifyPayload{Version: jsonVersion, Outcome: outcome(code), ExitCode: code, Manifest: o.manifest,
+	p := notifyPayload{Version: jsonVersion, Outcome: outcome(code), ExitCode: code, Manifest: o.cfg.Manifest,
 		StateFile: res.StatePath, Summary: res.Summary, APICalls: res.Calls}
 	if runErr != nil {
 		p.Error = runErr.Error()
 	}
 	postNotice(ctx, o.notifyURL, p, log)
 }
-
-// checkRPS accepts 0 (unlimited) or a finite rate of at least one call
-// every 100 s.
-func checkRPS(rps float64) error { return batch.CheckRPS(rps) }
 
 // runnerGrace is --deadline-grace for the runner, whose zero takes the
 // default: on the command line, 0 means no grace at all.
@@ -277,12 +234,6 @@ func runnerGrace(flag time.Duration) time.Duration {
 	}
 	return flag
 }
-
-// manifestError sorts an error reading the manifest (batch.ManifestError).
-func manifestError(err error) error { return batch.ManifestError(err) }
-
-// transport is an HTTP transport sized for n concurrent requests to one host.
-func transport(n int) *http.Transport { return batch.Transport(n) }
 
 // logLevel is the level a run logs at: --log-level when given; else info,
 // but warnings only beside a progress bar, where a line per job would

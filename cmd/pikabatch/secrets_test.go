@@ -22,6 +22,7 @@ import (
 
 	"github.com/pikabatch/pikabatch/runner"
 	"github.com/pikabatch/pikabatch/runner/api"
+	"github.com/pikabatch/pikabatch/runner/batch"
 	"github.com/pikabatch/pikabatch/runner/progress"
 	"github.com/pikabatch/pikabatch/runner/sim"
 	"github.com/pikabatch/pikabatch/store"
@@ -230,17 +231,18 @@ type heldRun struct {
 // once its control socket listens and all rows are submitted.
 func startHeldRun(t *testing.T, srv *loopbackSim, m, out string, rows int) *heldRun {
 	t.Helper()
-	o := batchOptions{manifest: m, format: "auto", out: out, model: defaultModel,
-		apiBase: srv.APIURL, token: api.Token(testToken), concurrency: 8, dlConcurrency: 4,
-		maxResends: 1, maxFileSize: 1 << 30, logFormat: "json", logLevel: "debug", progress: progress.Off,
-		poll: runner.PollConfig{Initial: 5 * time.Millisecond, Min: 2 * time.Millisecond, Max: 20 * time.Millisecond}}
+	o := batchOptions{cfg: batch.Config{Manifest: m, Format: "auto", Out: out, Model: defaultModel,
+		APIBase: srv.APIURL, Token: api.Token(testToken), Concurrency: 8, DownloadConcurrency: 4,
+		MaxResends: 1, MaxFileSize: 1 << 30,
+		Poll: runner.PollConfig{Initial: 5 * time.Millisecond, Min: 2 * time.Millisecond, Max: 20 * time.Millisecond}},
+		logFormat: "json", logLevel: "debug", progress: progress.Off}
 	ctx, cancel := context.WithCancel(context.Background())
 	hr := &heldRun{cancel: cancel, done: make(chan error, 1)}
 	live := make(chan struct{}, 1)
 	allIn := make(chan struct{})
 	var n atomic.Int64
-	o.onLive = func(string) { live <- struct{}{} }
-	o.hooks.Submitted = func(string, string) {
+	o.cfg.OnLive = func(string) { live <- struct{}{} }
+	o.cfg.Hooks.Submitted = func(string, string) {
 		if n.Add(1) == int64(rows) {
 			close(allIn)
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/pikabatch/pikabatch/runner"
 	"github.com/pikabatch/pikabatch/runner/account"
 	"github.com/pikabatch/pikabatch/runner/api"
+	"github.com/pikabatch/pikabatch/runner/batch"
 	"github.com/pikabatch/pikabatch/runner/live"
 	"github.com/pikabatch/pikabatch/runner/reasons"
 	"github.com/pikabatch/pikabatch/runner/sim"
@@ -67,7 +68,7 @@ func TestSummaryCountsTheWholeManifest(t *testing.T) {
 	}
 	path := writeFile(t, filepath.Join(dir, "m.csv"), m.String())
 	o := testOptions(srv, path, filepath.Join(dir, "out"))
-	o.concurrency = 1
+	o.cfg.Concurrency = 1
 	lr := startLiveRun(t, o, 1)
 	require.True(t, errors.Is(lr.stop(t), context.Canceled))
 	out := lr.stdout.String()
@@ -143,7 +144,7 @@ func TestRunFlagChecks(t *testing.T) {
 	}
 	assert.Zero(t, srv.Counters().Submits, "nothing was sent")
 	for _, rps := range []string{"0", "0.01", "10"} {
-		assert.NoError(t, checkRPS(mustFloat(t, rps)), rps)
+		assert.NoError(t, batch.CheckRPS(mustFloat(t, rps)), rps)
 	}
 	assert.Equal(t, time.Duration(-1), runnerGrace(0), "--deadline-grace 0 means none, not the runner's default")
 	assert.Equal(t, 5*time.Minute, runnerGrace(5*time.Minute))

@@ -18,17 +18,13 @@ import (
 
 // validateOptions are validate's flags.
 type validateOptions struct {
-	manifest, format string
-	asJSON           bool
-	checkURLs        bool
-	checkConc        int     // image hosts asked at once
-	checkRPS         float64 // requests per second to image hosts
-	schema           string  // --schema: the model's input schema, a JSON Schema file
-	columnMap        map[string]string
-	keepColumns      []string
-	model, apiBase   string // for the cost estimate
-	cost             costOptions
-	inputs           inputOptions // how local files would be sent: they are read, and held to the inline caps
+	// cfg holds the manifest, how it is read, the model and the price,
+	// as a run would take them.
+	cfg       batch.Config
+	asJSON    bool
+	checkURLs bool
+	checkConc int     // image hosts asked at once
+	checkRPS  float64 // requests per second to image hosts
 }
 
 func newValidateCmd(stdout io.Writer) *cobra.Command {
@@ -50,18 +46,18 @@ func newValidateCmd(stdout io.Writer) *cobra.Command {
 		},
 	}
 	fs := c.Flags()
-	fs.StringVar(&o.manifest, "manifest", "", "manifest `file` (CSV or JSONL)")
-	fs.StringVar(&o.format, "format", "auto", "manifest format: auto (by extension), csv or jsonl")
+	fs.StringVar(&o.cfg.Manifest, "manifest", "", "manifest `file` (CSV or JSONL)")
+	fs.StringVar(&o.cfg.Format, "format", "auto", "manifest format: auto (by extension), csv or jsonl")
 	fs.BoolVar(&o.asJSON, "json", false, "print the summary as JSON")
 	fs.BoolVar(&o.checkURLs, "check-urls", false, "also ask each image host whether the image is reachable, an image, and at most 50 MB (HEAD, else a ranged GET)")
 	fs.IntVar(&o.checkConc, "check-concurrency", 8, "image hosts asked at once with --check-urls")
 	fs.Float64Var(&o.checkRPS, "check-rps", 10, "requests per second to image hosts with --check-urls")
-	fs.StringVar(&o.schema, "schema", "", "the model's input schema, a JSON Schema `file` (default: the model's: built in for pika/pika-2-2/image-to-video, else the catalog's)")
-	registerColumnFlags(fs, &o.columnMap, &o.keepColumns)
-	o.inputs.register(fs, false)
-	fs.StringVar(&o.model, "model", defaultModel, "model `ID`: rows are checked with its schema (built in, else the catalog's; reading it sends the token) and priced for the estimate")
-	fs.StringVar(&o.apiBase, "api-base", envOr("RUNCOMFY_API_BASE", api.DefaultBaseURL), "API base URL for --catalog (env RUNCOMFY_API_BASE)")
-	o.cost.registerPreview(fs)
+	fs.StringVar(&o.cfg.Schema, "schema", "", "the model's input schema, a JSON Schema `file` (default: the model's: built in for pika/pika-2-2/image-to-video, else the catalog's)")
+	registerColumnFlags(fs, &o.cfg)
+	registerInputs(fs, &o.cfg, false)
+	fs.StringVar(&o.cfg.Model, "model", defaultModel, "model `ID`: rows are checked with its schema (built in, else the catalog's; reading it sends the token) and priced for the estimate")
+	fs.StringVar(&o.cfg.APIBase, "api-base", envOr("RUNCOMFY_API_BASE", api.DefaultBaseURL), "API base URL for --catalog (env RUNCOMFY_API_BASE)")
+	registerPreviewCost(fs, &o.cfg)
 	markRequired(c, "manifest")
 	completeWords(c, "format", "auto", "csv", "jsonl")
 	return c
@@ -74,28 +70,28 @@ func runValidate(ctx context.Context, o validateOptions, stdout io.Writer) error
 	if err != nil {
 		return err
 	}
-	if err := o.cost.check(); err != nil {
+	if err := batch.CheckAmounts(o.cfg.PriceUSD, o.cfg.MaxCostUSD); err != nil {
 		return err
 	}
 	if f.Schema == nil {
-		acct := accountOptions{apiBase: o.apiBase, balanceBase: o.cost.balanceBase}
-		if f.Schema, err = batch.ReadCatalogSchema(ctx, acct.client, o.model, "validate reads no state file"); err != nil {
+		acct := accountOptions{apiBase: o.cfg.APIBase, balanceBase: o.cfg.BalanceBase}
+		if f.Schema, err = batch.ReadCatalogSchema(ctx, acct.client, o.cfg.Model, "validate reads no state file"); err != nil {
 			return err
 		}
 	}
-	pricer, priceNote := previewPricer(ctx, o.cost, o.apiBase, o.model)
+	pricer, priceNote := previewPricer(ctx, o.cfg)
 	var cost money.Total
-	sum, err := manifest.ValidateConfig(ctx, o.manifest, f, func(row manifest.Row) error {
+	sum, err := manifest.ValidateConfig(ctx, o.cfg.Manifest, f, func(row manifest.Row) error {
 		cost.Add(pricer, row.Input.Lookup)
 		return nil
 	})
 	if err != nil {
-		return manifestError(err)
+		return batch.ManifestError(err)
 	}
 	if o.asJSON {
 		if !o.checkURLs {
 			v := validateJSONOf(sum)
-			if o.cost.priceUSD > 0 || o.cost.useCatalog {
+			if o.cfg.PriceUSD > 0 || o.cfg.UseCatalog {
 				v.EstimatedCost = totalJSON(cost, pricer)
 			}
 			return writeJSON(stdout, v)
@@ -104,7 +100,7 @@ func runValidate(ctx context.Context, o validateOptions, stdout io.Writer) error
 		if err != nil {
 			return err
 		}
-		_, err = checkURLs(ctx, o.manifest, f, o.checkConc, o.checkRPS, out.Add)
+		_, err = checkURLs(ctx, o.cfg.Manifest, f, o.checkConc, o.checkRPS, out.Add)
 		out.Close()
 		return err
 	}
@@ -121,20 +117,20 @@ func runValidate(ctx context.Context, o validateOptions, stdout io.Writer) error
 // returns how to read the manifest: its format and schema.
 func checkValidateOptions(o validateOptions) (manifest.Config, error) {
 	var f manifest.Config
-	if o.manifest == "" {
+	if o.cfg.Manifest == "" {
 		return f, usagef("--manifest is required")
 	}
 	var err error
-	if f.Format, err = manifest.ParseFormat(o.format); err != nil {
+	if f.Format, err = manifest.ParseFormat(o.cfg.Format); err != nil {
 		return f, usagef("--format: %v", err)
 	}
 	// nil for a model without a built-in schema: runValidate reads the
 	// catalog's, after every usage error.
-	if f.Schema, err = batch.LoadSchema(o.model, o.schema); err != nil {
+	if f.Schema, err = batch.LoadSchema(o.cfg.Model, o.cfg.Schema); err != nil {
 		return f, err
 	}
-	f.Map, f.Keep, f.Reserved = o.columnMap, o.keepColumns, results.OwnColumns()
-	if f.Files, err = batch.LocalFiles(o.inputs.stageTo, o.inputs.inline); err != nil {
+	f.Map, f.Keep, f.Reserved = o.cfg.ColumnMap, o.cfg.KeepColumns, results.OwnColumns()
+	if f.Files, err = batch.LocalFiles(o.cfg.StageTo, o.cfg.Inline); err != nil {
 		return f, err
 	}
 	if !o.checkURLs {
@@ -144,7 +140,7 @@ func checkValidateOptions(o validateOptions) (manifest.Config, error) {
 		return f, usagef("--check-concurrency must be at least 1 and --check-rps above 0")
 	}
 	// Checking the URLs reads the manifest a second time.
-	return f, requireRegularManifest(o.manifest, "validate --check-urls")
+	return f, batch.RequireRegularManifest(o.cfg.Manifest, "validate --check-urls")
 }
 
 // printValidation prints the manifest's counts: rows, resolutions,
@@ -152,9 +148,9 @@ func checkValidateOptions(o validateOptions) (manifest.Config, error) {
 func printValidation(stdout io.Writer, o validateOptions, sum manifest.Summary) {
 	if o.checkURLs {
 		// No verdict yet: the URLs may still fail. It comes last.
-		fmt.Fprintf(stdout, "%s: %s\n", o.manifest, plural(sum.Rows, "row"))
+		fmt.Fprintf(stdout, "%s: %s\n", o.cfg.Manifest, plural(sum.Rows, "row"))
 	} else {
-		fmt.Fprintf(stdout, "%s: %s, valid\n", o.manifest, plural(sum.Rows, "row"))
+		fmt.Fprintf(stdout, "%s: %s, valid\n", o.cfg.Manifest, plural(sum.Rows, "row"))
 	}
 	sum.WriteCounts(stdout)
 }
@@ -162,26 +158,15 @@ func printValidation(stdout io.Writer, o validateOptions, sum manifest.Summary) 
 // checkURLsText checks the image URLs, printing each failure, then the
 // verdict.
 func checkURLsText(ctx context.Context, stdout io.Writer, o validateOptions, f manifest.Config, sum manifest.Summary) error {
-	t, err := checkURLs(ctx, o.manifest, f, o.checkConc, o.checkRPS, printURLCheck(stdout, o.manifest))
+	t, err := checkURLs(ctx, o.cfg.Manifest, f, o.checkConc, o.checkRPS, printURLCheck(stdout, o.cfg.Manifest))
 	if err == nil || errors.Is(err, probe.ErrBadURLs) {
 		fmt.Fprintln(stdout, t.Line())
 	}
 	switch {
 	case err == nil:
-		fmt.Fprintf(stdout, "%s: %s, valid; every %s URL ok\n", o.manifest, plural(sum.Rows, "row"), t.Noun())
+		fmt.Fprintf(stdout, "%s: %s, valid; every %s URL ok\n", o.cfg.Manifest, plural(sum.Rows, "row"), t.Noun())
 	case errors.Is(err, probe.ErrBadURLs):
-		fmt.Fprintf(stdout, "%s: %s, %d would fail: their %s URLs failed the check\n", o.manifest, plural(sum.Rows, "row"), t.BadRows, t.Noun())
+		fmt.Fprintf(stdout, "%s: %s, %d would fail: their %s URLs failed the check\n", o.cfg.Manifest, plural(sum.Rows, "row"), t.BadRows, t.Noun())
 	}
 	return err
 }
-
-// requireRegularManifest refuses a manifest that is a pipe, a socket or a
-// device: cmd reads the manifest twice (every row is checked before
-// anything is sent, then it is read again to submit or check), and a pipe
-// such as --manifest /dev/stdin yields its rows only once, so the second
-// pass found it empty after the first had called it valid. A
-// hidden copy would work, but would put a manifest of any size on a disk
-// the user did not choose, and a resume needs the same manifest again
-// anyway: a file is the honest answer. A directory or a missing file is
-// left to the reader, which names the problem.
-func requireRegularManifest(path, cmd string) error { return batch.RequireRegularManifest(path, cmd) }

@@ -197,7 +197,15 @@ func RequireFolder(out string) error {
 }
 
 // RequireRegularManifest refuses a manifest that is a pipe, a socket or a
-// device: cmd names the command, which reads the manifest twice.
+// device; cmd names the command. A run reads the manifest twice (every
+// row is checked before anything is sent, then it is read again to
+// submit), as does validate --check-urls, and a pipe such as --manifest
+// /dev/stdin yields its rows only once, so the second pass found it empty
+// after the first had called it valid. A hidden copy would work, but
+// would put a manifest of any size on a disk the user did not choose, and
+// a resume needs the same manifest again anyway: a file is the honest
+// answer. A directory or a missing file is left to the reader, which
+// names the problem.
 func RequireRegularManifest(path, cmd string) error {
 	fi, err := os.Stat(path)
 	if err != nil || fi.Mode().IsRegular() || fi.IsDir() {
