@@ -36,7 +36,14 @@ type Records interface {
 	// Unsynced lists the done jobs' files without a recorded copy of
 	// their size and digest; fn may call RecordCopy.
 	Unsynced(ctx context.Context, objectOf func(path string) string, fn func(key string, files []store.Output) error) error
+	// SetMeta records a small string about the batch.
+	SetMeta(ctx context.Context, key, value string) error
 }
+
+// MetaKey is the state's record of the bucket prefix a batch's files were
+// last copied to (a bucket URL with the driver's options, no credentials):
+// verify checks the copies there.
+const MetaKey = "sync_to"
 
 var _ Records = (*store.Store)(nil)
 
@@ -147,6 +154,10 @@ func (s *Syncer) Start(ctx context.Context) {
 		return
 	}
 	s.started = true
+	if err := s.rec.SetMeta(ctx, MetaKey, s.cfg.To.String()); err != nil {
+		// Only verify reads it, and says when it finds none.
+		s.log.Warn("bucket prefix not recorded", "err", err)
+	}
 	for range s.cfg.Workers {
 		s.workers.Go(func() {
 			for o := range s.queue {
@@ -268,14 +279,21 @@ func (s *Syncer) countWaiting(ctx context.Context) (int, error) {
 
 // objectOf is the record name of the copy of the file at path in Dir.
 func (s *Syncer) objectOf(path string) string {
-	return objectName(s.cfg.To.Join(filepath.ToSlash(path)))
+	return ObjectName(s.cfg.To.Join(filepath.ToSlash(path)))
 }
 
-// objectName is an object's bucket URL without the driver's options (a
-// region or an endpoint may be given another way next time; the object is
-// the same).
-func objectName(l bucket.Location) string {
+// ObjectName is the name the state records an object's copy under: its
+// bucket URL without the driver's options (a region or an endpoint may be
+// given another way next time; the object is the same).
+func ObjectName(l bucket.Location) string {
 	return l.Scheme + "://" + l.Bucket + "/" + l.Key
+}
+
+// Waiting counts the done files of the state recs that hold no recorded
+// copy under the prefix to: the files the next run copies.
+func Waiting(ctx context.Context, to bucket.Location, recs Records) (int, error) {
+	s := &Syncer{cfg: Config{To: to}, rec: recs}
+	return s.countWaiting(ctx)
 }
 
 func (s *Syncer) isDown() bool {

@@ -156,6 +156,10 @@ func TestFilesAreCopiedOnceAndRecorded(t *testing.T) {
 	require.True(t, ok, "recorded under the bucket URL, without the driver's options")
 	assert.Equal(t, f.jobs[2].Outputs[0].SHA256, c.SHA256)
 
+	recorded, err := f.st.Meta(ctx, bucketsync.MetaKey)
+	require.NoError(t, err)
+	assert.Equal(t, f.to.String(), recorded, "verify finds the prefix in the state")
+
 	calls := f.up.calls.Load()
 	again := f.syncer(t, 2)
 	again.Start(ctx)
@@ -194,6 +198,10 @@ func TestUnreachableBucketLeavesFilesWaiting(t *testing.T) {
 	for _, j := range f.jobs {
 		assert.FileExists(t, filepath.Join(f.dir, j.Outputs[0].Path))
 	}
+
+	n, err := bucketsync.Waiting(ctx, f.to, f.st)
+	require.NoError(t, err)
+	assert.Equal(t, 6, n)
 
 	f.up.down.Store(false)
 	rep, err = f.syncer(t, 3).Finish(ctx, "results.jsonl")

@@ -56,7 +56,7 @@ func (s *Syncer) upload(ctx context.Context, o store.Output) {
 	// The copy is in the bucket: it is recorded even when the run is
 	// stopping, or the next run would look at it again.
 	c := store.Copy{Path: o.Path, Size: o.Size, SHA256: o.SHA256}
-	if err := s.rec.RecordCopy(context.WithoutCancel(ctx), objectName(obj), c); err != nil {
+	if err := s.rec.RecordCopy(context.WithoutCancel(ctx), ObjectName(obj), c); err != nil {
 		// The next run finds the object there by its digest and records it.
 		s.log.Warn("copy not recorded", "path", o.Path, "err", err)
 	}

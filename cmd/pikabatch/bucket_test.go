@@ -1,0 +1,106 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http/httptest"
+	"path/filepath"
+	"testing"
+
+	"github.com/johannesboyne/gofakes3"
+	"github.com/johannesboyne/gofakes3/backend/s3mem"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/pikabatch/pikabatch/runner/bucket"
+	"github.com/pikabatch/pikabatch/runner/bucketsync"
+	"github.com/pikabatch/pikabatch/runner/sim"
+	"github.com/pikabatch/pikabatch/store"
+)
+
+// fakeBucket is an in-process S3 on loopback with one bucket, "renders".
+type fakeBucket struct {
+	backend *s3mem.Backend
+	srv     *httptest.Server
+}
+
+// startBucket starts a fake S3 and points the AWS SDK at nothing else.
+func startBucket(t *testing.T) *fakeBucket {
+	t.Helper()
+	b := &fakeBucket{backend: s3mem.New()}
+	require.NoError(t, b.backend.CreateBucket("renders"))
+	b.srv = httptest.NewServer(gofakes3.New(b.backend).Server())
+	t.Cleanup(b.srv.Close)
+	t.Setenv("AWS_ACCESS_KEY_ID", "fake")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "fake-secret")
+	t.Setenv("AWS_CONFIG_FILE", "/dev/null")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	return b
+}
+
+// url is the s3:// URL of prefix in the fake bucket.
+func (b *fakeBucket) url(prefix string) string {
+	return "s3://renders/" + prefix + "?region=us-east-1&use_path_style=true&disable_https=true&endpoint=" + b.srv.URL
+}
+
+// syncFolder copies the done files of the state file at statePath to the
+// prefix at to, as a run with --sync-to does.
+func syncFolder(t *testing.T, statePath, to string, extras ...string) bucketsync.Report {
+	t.Helper()
+	loc, err := bucket.Parse(to)
+	require.NoError(t, err)
+	st, err := store.Open(statePath, store.Options{})
+	require.NoError(t, err)
+	defer st.Close()
+	client := bucket.NewClient()
+	defer client.Close()
+	s, err := bucketsync.New(bucketsync.Config{To: loc, Dir: filepath.Dir(statePath)}, client, st)
+	require.NoError(t, err)
+	s.Start(t.Context())
+	rep, err := s.Finish(t.Context(), extras...)
+	require.NoError(t, err)
+	return rep
+}
+
+// TestVerifyChecksBucketCopies: verify reports a copy gone from the
+// bucket, queues it, and the next sync uploads it again; the local files
+// are checked as before.
+func TestVerifyChecksBucketCopies(t *testing.T) {
+	srv := startSim(t, sim.Config{})
+	bk := startBucket(t)
+	dir := t.TempDir()
+	m := writeFile(t, filepath.Join(dir, "m.csv"), threeRows)
+	out := filepath.Join(dir, "out")
+	code, _, stderr := invoke(t, tokenEnv(srv.APIURL), "run", "--manifest", m, "--out", out)
+	require.Equal(t, exitOK, code, stderr)
+	state := filepath.Join(out, ".pikabatch.db")
+	assert.Equal(t, 3, syncFolder(t, state, bk.url("b1")).Uploaded)
+
+	code, stdout, stderr := invoke(t, nil, "verify", "--out", out)
+	require.Equal(t, exitOK, code, stderr)
+	assert.Contains(t, stdout, "checked 3 bucket copies in s3://renders/b1")
+
+	_, err := bk.backend.DeleteObject("renders", "b1/b.mp4")
+	require.NoError(t, err)
+	code, stdout, stderr = invoke(t, nil, "verify", "--out", out, "--json")
+	assert.Equal(t, exitFailedRows, code, stderr)
+	var rep verifyJSON
+	require.NoError(t, json.Unmarshal([]byte(stdout), &rep))
+	assert.Empty(t, rep.Findings, "the local files are fine")
+	require.Len(t, rep.BucketCopies, 1)
+	c := rep.BucketCopies[0]
+	assert.Equal(t, 3, c.Copies)
+	assert.Equal(t, 2, c.OK)
+	assert.Equal(t, 1, c.Waiting, "queued for the next run")
+	require.Len(t, c.Findings, 1)
+	assert.Equal(t, findingJSON{Key: "s3://renders/b1/b.mp4", Path: "b.mp4", Problem: "missing",
+		Detail: "not in the bucket; the next run uploads it again"}, c.Findings[0])
+	assert.Contains(t, stderr, "run the batch again")
+	assert.FileExists(t, filepath.Join(out, "b.mp4"))
+
+	assert.Equal(t, 1, syncFolder(t, state, bk.url("b1")).Uploaded)
+	code, stdout, stderr = invoke(t, nil, "verify", "--out", out)
+	require.Equal(t, exitOK, code, stderr)
+	assert.Contains(t, stdout, "checked 3 bucket copies in s3://renders/b1")
+	assert.NotContains(t, stdout, "wait")
+}
