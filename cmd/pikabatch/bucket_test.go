@@ -2,8 +2,11 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/johannesboyne/gofakes3"
@@ -103,4 +106,62 @@ func TestVerifyChecksBucketCopies(t *testing.T) {
 	require.Equal(t, exitOK, code, stderr)
 	assert.Contains(t, stdout, "checked 3 bucket copies in s3://renders/b1")
 	assert.NotContains(t, stdout, "wait")
+}
+
+// TestStatusAndExportFromBucket: two shards render on machines sharing
+// no folder and copy to one prefix; status and export read the batch
+// from the bucket alone, merged.
+func TestStatusAndExportFromBucket(t *testing.T) {
+	srv := startSim(t, sim.Config{})
+	bk := startBucket(t)
+	dir := t.TempDir()
+	m := writeFile(t, filepath.Join(dir, "m.csv"), threeRows)
+	for k := range 2 {
+		out := filepath.Join(dir, fmt.Sprintf("machine%d", k))
+		code, _, stderr := invoke(t, tokenEnv(srv.APIURL), "run", "--manifest", m, "--out", out, "--shard", fmt.Sprintf("%d/2", k))
+		require.Equal(t, exitOK, code, stderr)
+		index := fmt.Sprintf("results-%d-of-2.jsonl", k)
+		syncFolder(t, filepath.Join(out, fmt.Sprintf(".pikabatch-%d-of-2.db", k)), bk.url("b1"), index)
+	}
+	from := bk.url("b1")
+
+	code, stdout, stderr := invoke(t, nil, "status", "--from", from)
+	require.Equal(t, exitOK, code, stderr)
+	assert.Contains(t, stdout, "all 2 indexes: rows 3: 3 done, 0 failed")
+	assert.Contains(t, stdout, "s3://renders/b1/results-0-of-2.jsonl")
+
+	code, stdout, stderr = invoke(t, nil, "status", "--from", from, "--json")
+	require.Equal(t, exitOK, code, stderr)
+	var st statusJSON
+	require.NoError(t, json.Unmarshal([]byte(stdout), &st))
+	assert.Equal(t, 3, st.Jobs)
+	assert.Equal(t, 3, st.Account.Done)
+	assert.Len(t, st.Indexes, 2)
+
+	code, stdout, stderr = invoke(t, nil, "export", "--from", from)
+	require.Equal(t, exitOK, code, stderr)
+	assert.Equal(t, 3, strings.Count(stdout, "\n"), stdout)
+	for _, k := range []string{`"key":"a"`, `"key":"b"`, `"key":"c"`} {
+		assert.Contains(t, stdout, k)
+	}
+
+	meta := filepath.Join(dir, "metadata.jsonl")
+	code, _, stderr = invoke(t, nil, "export", "--from", from, "--format", "hf", "-o", meta)
+	require.Equal(t, exitOK, code, stderr)
+	b, err := os.ReadFile(meta)
+	require.NoError(t, err)
+	assert.Contains(t, string(b), `{"file_name":"a.mp4"`, "file names relative to the prefix")
+	assert.Equal(t, 3, strings.Count(string(b), "\n"))
+
+	pq := filepath.Join(dir, "all.parquet")
+	code, _, stderr = invoke(t, nil, "export", "--from", from, "-o", pq)
+	require.Equal(t, exitOK, code, stderr)
+	assert.Contains(t, stderr, "exported 3 jobs from 2 index(es)")
+
+	code, _, stderr = invoke(t, nil, "status", "--from", from, "--out", dir)
+	assert.Equal(t, exitUsage, code, stderr)
+	code, _, stderr = invoke(t, nil, "export", "--from", bk.url("nothing-here"))
+	assert.NotEqual(t, exitOK, code)
+	assert.Contains(t, stderr, "no results.jsonl")
+	assert.NotContains(t, stdout+stderr, "fake-secret")
 }

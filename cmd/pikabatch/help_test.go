@@ -61,7 +61,8 @@ func TestHelpText(t *testing.T) {
 	assert.Regexp(t, `--manifest file +manifest .*\(required\)`, run)
 	assert.Regexp(t, `--out folder +output .*\(required\)`, run)
 	assert.Contains(t, help("validate"), "(required)")
-	assert.Contains(t, help("status"), "(this or --state is required)")
+	assert.Contains(t, help("status"), "(this, --state or --from is required)")
+	assert.Contains(t, help("cancel"), "(this or --state is required)")
 	assert.NotContains(t, help("bench"), "(1 = the issue's sizes)")
 	for _, c := range commands(t) {
 		if f := c.Flags().Lookup("quiet"); f != nil {

@@ -159,6 +159,18 @@ type statusJSON struct {
 	// Unreachable are state files held by a run this process cannot ask;
 	// the totals leave them out.
 	Unreachable []unreachableBatch `json:"unreachable,omitempty"`
+	// Indexes are the results indexes status --from read in a bucket,
+	// each with its account; Batches is then empty.
+	Indexes []indexStatusJSON `json:"indexes,omitempty"`
+}
+
+// indexStatusJSON is one results index read from a bucket: a shard's or
+// the batch's, and the account it keeps.
+type indexStatusJSON struct {
+	Index   string              `json:"index"` // its bucket URL
+	Jobs    int                 `json:"jobs"`
+	ByState map[store.State]int `json:"by_state"`
+	Account account.Ledger      `json:"account"`
 }
 
 // batchStatusJSON is one state file's live.Status.
