@@ -382,25 +382,6 @@ func rowField(in manifest.Input) func(string) (any, bool) {
 	return in.Lookup
 }
 
-// pricerFor builds the price of a model from its catalog entry (m may be
-// the zero Model when the catalog was not read) and --price.
-func pricerFor(m api.Model, override float64) money.Pricer {
-	return money.NewPricer(priceConfigFor(m, override))
-}
-
-// priceConfigFor is what pricerFor prices with: the budget records it.
-func priceConfigFor(m api.Model, override float64) money.PriceConfig {
-	cfg := money.PriceConfig{BaseUSD: m.BasePriceUSD, Unit: m.PriceUnit, OverrideUSD: override}
-	if fields, err := schemaFields(m.InputSchema); err == nil {
-		for _, f := range fields {
-			if f.Name == "duration" && len(f.Default) > 0 {
-				_ = json.Unmarshal(f.Default, &cfg.DefaultSeconds)
-			}
-		}
-	}
-	return cfg
-}
-
 // costLine is the preview's line: "estimated cost: $0.132 for 3 rows (base
 // $0.044/output)", or why the cost is unknown.
 func costLine(t money.Total, p money.Pricer) string {
@@ -415,17 +396,4 @@ func costLine(t money.Total, p money.Pricer) string {
 		return fmt.Sprintf("estimated cost: %s for %s, unknown for %d more (%s)", money.USD(t.USD), plural(t.Rows, "row"), t.Unknown, why)
 	}
 	return fmt.Sprintf("estimated cost: %s for %s (%s)", money.USD(t.USD), plural(t.Rows, "row"), p.Describe())
-}
-
-// catalogModel reads a model's catalog entry for the cost preview. It
-// degrades: a catalog that fails or lacks the model gives the zero Model
-// and a note, never an error.
-func catalogModel(ctx context.Context, c interface {
-	Model(ctx context.Context, id string) (api.Model, error)
-}, model string) (api.Model, string) {
-	m, err := c.Model(ctx, model)
-	if err != nil {
-		return api.Model{}, fmt.Sprintf("price: the catalog did not answer for %s (%v); set --price USD", model, err)
-	}
-	return m, ""
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pikabatch/pikabatch/runner/api"
+	"github.com/pikabatch/pikabatch/runner/batch"
 	"github.com/pikabatch/pikabatch/runner/money"
 	"github.com/pikabatch/pikabatch/runner/sim"
 )
@@ -161,7 +162,7 @@ func TestCostPreviewPerSecond(t *testing.T) {
 	}
 	base := 0.02
 	schema := json.RawMessage(`{"properties":{"duration":{"type":"integer","default":5}}}`)
-	p := pricerFor(apiModel(&base, "second", schema), 0)
+	p := batch.Pricer(apiModel(&base, "second", schema), 0)
 	var tot priceTotal
 	for _, d := range []int{8, 10, 0} {
 		tot.Add(p, row(d))

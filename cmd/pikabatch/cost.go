@@ -4,13 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"math"
 
 	"github.com/spf13/pflag"
 
-	"github.com/pikabatch/pikabatch/manifest"
-	"github.com/pikabatch/pikabatch/runner"
 	"github.com/pikabatch/pikabatch/runner/api"
+	"github.com/pikabatch/pikabatch/runner/batch"
 	"github.com/pikabatch/pikabatch/runner/money"
 )
 
@@ -39,42 +37,12 @@ func (o *costOptions) registerRun(fs *pflag.FlagSet) {
 }
 
 // check refuses amounts no run can use.
-func (o costOptions) check() error {
-	for _, f := range []struct {
-		name string
-		v    float64
-	}{{"--price", o.priceUSD}, {"--max-cost", o.maxCostUSD}} {
-		if math.IsNaN(f.v) || math.IsInf(f.v, 0) || f.v < 0 {
-			return usagef("%s must be a non-negative number of dollars, not %v", f.name, f.v)
-		}
-	}
-	// Beyond these, no job costs that and the budget cannot count it.
-	if o.priceUSD > money.MaxJobUSD {
-		return usagef("%v", pricerFor(api.Model{}, o.priceUSD).Check())
-	}
-	if o.maxCostUSD > money.MaxBudgetUSD {
-		return usagef("--max-cost must be at most %s, not %g", money.USD(money.MaxBudgetUSD), o.maxCostUSD)
-	}
-	return nil
-}
+func (o costOptions) check() error { return batch.CheckAmounts(o.priceUSD, o.maxCostUSD) }
 
 // previewPricer is the price the cost preview uses: --price, else the
 // catalog's when --catalog asks for it. note says why there is none.
 func previewPricer(ctx context.Context, o costOptions, apiBase, model string) (p money.Pricer, note string) {
-	if o.priceUSD > 0 || !o.useCatalog {
-		p = pricerFor(api.Model{}, o.priceUSD)
-		if o.priceUSD <= 0 {
-			note = "add --catalog to read the price from the API, or --price USD"
-		}
-		return p, note
-	}
-	client, err := accountOptions{apiBase: apiBase, balanceBase: o.balanceBase}.client()
-	if err != nil {
-		return pricerFor(api.Model{}, 0), fmt.Sprintf("catalog not read: %v", err)
-	}
-	defer client.CloseIdleConnections()
-	m, note := catalogModel(ctx, client, model)
-	return pricerFor(m, 0), note
+	return batch.PreviewPricer(ctx, o.priceUSD, o.useCatalog, accountOptions{apiBase: apiBase, balanceBase: o.balanceBase}.client, model)
 }
 
 // costJSON is the estimate in JSON summaries.
@@ -97,37 +65,16 @@ func printCostLine(w io.Writer, t money.Total, p money.Pricer, note string, alwa
 	}
 }
 
-// pricedRows prices each row a RowSource yields, as the dry run reads it.
-type pricedRows struct {
-	runner.RowSource
-	money.Tally
-	// noteAlways prints the cost line's note whatever the estimate: the
-	// price is the one the state file recorded.
-	noteAlways bool
-}
-
-func (r *pricedRows) Next() (manifest.Row, error) {
-	row, err := r.RowSource.Next()
-	if err != nil {
-		return row, err
-	}
-	if err := r.Add(rowField(row.Input)); err != nil {
-		// Refused before anything is sent, as a row's error.
-		return row, fmt.Errorf("row %q (line %d): %w", row.Key, row.Line, err)
-	}
-	return row, nil
-}
-
-// dryRunCost prints the dry run's cost line.
-func dryRunCost(w io.Writer, r *pricedRows, submits int, note string) *costJSON {
-	lo, hi := r.PlanCost(submits)
+// dryRunCost prints the dry run's cost line, and returns it for JSON.
+func dryRunCost(w io.Writer, p batch.PreviewResult) *costJSON {
+	lo, hi, submits := p.Low, p.High, p.Plan.Submits
 	if hi.USD > lo.USD {
 		fmt.Fprintf(w, "estimated cost: %s to %s for %d rows to submit (%s; which rows, the plan does not say)\n",
-			money.USD(lo.USD), money.USD(hi.USD), submits, r.Pricer.Describe())
+			money.USD(lo.USD), money.USD(hi.USD), submits, p.Pricer.Describe())
 	} else {
-		printCostLine(w, lo, r.Pricer, note, r.noteAlways)
+		printCostLine(w, lo, p.Pricer, p.Note, p.FromState)
 	}
-	c := &costJSON{USD: lo.USD, Rows: lo.Rows, Unknown: lo.Unknown, Basis: r.Pricer.Describe(), IsEstimate: true}
+	c := &costJSON{USD: lo.USD, Rows: lo.Rows, Unknown: lo.Unknown, Basis: p.Pricer.Describe(), IsEstimate: true}
 	if hi.USD > lo.USD {
 		c.MaxUSD = hi.USD
 	}

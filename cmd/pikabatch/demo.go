@@ -22,6 +22,7 @@ import (
 	"github.com/pikabatch/pikabatch/runner"
 	"github.com/pikabatch/pikabatch/runner/api"
 	"github.com/pikabatch/pikabatch/runner/atomicfile"
+	"github.com/pikabatch/pikabatch/runner/batch"
 	"github.com/pikabatch/pikabatch/runner/sim"
 )
 
@@ -92,7 +93,7 @@ func demoSimConfig(faults bool) sim.Config {
 // demo resumes like a real run.
 func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error {
 	b := o.batch
-	if err := requireFolder(b.out); err != nil {
+	if err := batch.RequireFolder(b.out); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(b.out, 0o755); err != nil {

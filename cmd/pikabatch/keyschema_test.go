@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pikabatch/pikabatch/runner/batch"
 	"github.com/pikabatch/pikabatch/runner/sim"
 	"github.com/pikabatch/pikabatch/store"
 )
@@ -70,7 +71,7 @@ func TestKeySchemaAdoptedByAnOlderState(t *testing.T) {
 	m, out, state := renderedBatch(t, srv)
 	st, err := store.Open(state, store.Options{})
 	require.NoError(t, err)
-	require.NoError(t, st.SetMeta(t.Context(), metaKeySchema, ""))
+	require.NoError(t, st.SetMeta(t.Context(), batch.KeySchemaMetaKey, ""))
 	require.NoError(t, st.Close())
 
 	code, _, stderr := invoke(t, tokenEnv(srv.APIURL), "run", "--manifest", m, "--out", out, "--progress", "off")
@@ -79,7 +80,7 @@ func TestKeySchemaAdoptedByAnOlderState(t *testing.T) {
 	st, err = store.Open(state, store.Options{ReadOnly: true})
 	require.NoError(t, err)
 	defer st.Close()
-	rec, err := st.Meta(t.Context(), metaKeySchema)
+	rec, err := st.Meta(t.Context(), batch.KeySchemaMetaKey)
 	require.NoError(t, err)
 	assert.Contains(t, rec, `"seed":"integer"`)
 }

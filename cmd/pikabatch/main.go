@@ -25,6 +25,7 @@ import (
 	"github.com/pikabatch/pikabatch/manifest"
 	"github.com/pikabatch/pikabatch/runner"
 	"github.com/pikabatch/pikabatch/runner/api"
+	"github.com/pikabatch/pikabatch/runner/batch"
 	"github.com/pikabatch/pikabatch/runner/live"
 	"github.com/pikabatch/pikabatch/runner/money"
 	"github.com/pikabatch/pikabatch/store"
@@ -228,6 +229,7 @@ func noArgs(_ *cobra.Command, args []string) error {
 // exitCode maps a run's outcome to the documented exit codes.
 func exitCode(ctx context.Context, err error) int {
 	var ue *usageError
+	var ce *batch.ConfigError
 	var ve *manifest.ValidationError
 	var re *manifest.RowError
 	switch {
@@ -237,9 +239,9 @@ func exitCode(ctx context.Context, err error) int {
 		var in *interrupted
 		errors.As(context.Cause(ctx), &in)
 		return signalCode(in.sig)
-	case errors.As(err, &ue), errors.Is(err, live.ErrNoState), errors.Is(err, store.ErrBinding), errors.Is(err, api.ErrUnknownModel):
+	case errors.As(err, &ue), errors.As(err, &ce), errors.Is(err, live.ErrNoState), errors.Is(err, store.ErrBinding), errors.Is(err, api.ErrUnknownModel):
 		return exitUsage
-	case errors.As(err, &ve), errors.As(err, &re), errors.Is(err, errManifest), errors.Is(err, errBadURLs),
+	case errors.As(err, &ve), errors.As(err, &re), errors.Is(err, batch.ErrManifest), errors.Is(err, errBadURLs),
 		errors.Is(err, money.ErrAbsurd), errors.Is(err, money.ErrAbsurdAmount):
 		return exitDataErr
 	case errors.Is(err, api.ErrUnauthorized), errors.Is(err, api.ErrPaymentRequired), errors.Is(err, api.ErrNoToken):

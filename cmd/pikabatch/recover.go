@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pikabatch/pikabatch/manifest/shard"
+	"github.com/pikabatch/pikabatch/runner/batch"
 	"github.com/pikabatch/pikabatch/runner/results"
 	"github.com/pikabatch/pikabatch/store"
 )
@@ -66,7 +67,7 @@ func runRecover(ctx context.Context, o recoverOptions, stdout io.Writer) error {
 		case !errors.Is(err, store.ErrDamaged):
 			return err
 		}
-		if aside, err = moveAside(statePath, time.Now()); err != nil {
+		if aside, err = batch.MoveAside(statePath, time.Now()); err != nil {
 			return fmt.Errorf("keep the damaged %s aside: %w", statePath, err)
 		}
 	}

@@ -2,49 +2,29 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
-	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-	"golang.org/x/time/rate"
 
-	"github.com/pikabatch/pikabatch/manifest"
-	"github.com/pikabatch/pikabatch/manifest/shard"
 	"github.com/pikabatch/pikabatch/runner"
-	"github.com/pikabatch/pikabatch/runner/account"
 	"github.com/pikabatch/pikabatch/runner/api"
+	"github.com/pikabatch/pikabatch/runner/batch"
 	"github.com/pikabatch/pikabatch/runner/live"
-	"github.com/pikabatch/pikabatch/runner/money"
 	"github.com/pikabatch/pikabatch/runner/reasons"
 	"github.com/pikabatch/pikabatch/runner/redact"
-	"github.com/pikabatch/pikabatch/runner/results"
 	"github.com/pikabatch/pikabatch/store"
 )
 
-// errManifest marks a manifest that cannot be read at all (exit 65).
-var errManifest = errors.New("manifest")
-
-// unreadableManifest marks err with errManifest without adding to its
-// message, which already names the manifest.
-type unreadableManifest struct{ err error }
-
-func (u unreadableManifest) Error() string   { return u.err.Error() }
-func (u unreadableManifest) Unwrap() []error { return []error{errManifest, u.err} }
-
-const defaultModel = "pika/pika-2-2/image-to-video"
+const defaultModel = batch.DefaultModel
 
 // batchOptions are the settings of a run, from flags or from the demo.
 type batchOptions struct {
@@ -205,458 +185,110 @@ func envOr(key, def string) string {
 	return def
 }
 
-// runBatch validates the manifest, opens the store and runs the batch, or
-// prints its plan (--dry-run).
+// runBatch runs the batch o describes through the library, or previews
+// it (--dry-run), and prints what it returns.
 func runBatch(ctx context.Context, o batchOptions, stdout, stderr io.Writer) error {
-	b, err := prepareBatch(ctx, o, stderr)
+	if err := o.checkFlags(); err != nil {
+		return err
+	}
+	logs := logSinkOf(stderr)
+	mode, err := progressMode(o.progress, o.quiet, logs.fallback)
 	if err != nil {
 		return err
 	}
+	log, err := newLogger(logs, o.logFormat, logLevel(o, mode), o.quiet)
+	if err != nil {
+		return err
+	}
+	cfg := o.config(log)
 	if o.dryRun {
-		return b.preview(ctx, stdout)
-	}
-	return b.run(ctx, stdout, stderr)
-}
-
-// batch is a run as runBatch prepares it, before anything is opened.
-type batch struct {
-	o             batchOptions
-	spec          shard.Spec
-	format        manifest.Format
-	schema        *manifest.Schema
-	kept          []string         // the kept columns seen, for results.csv
-	counted       manifest.Summary // the validation pass's, to size the run's reader once
-	resultsFormat results.Format
-	logs          *logSink
-	log           *slog.Logger
-	progress      string // progressMode's
-	shardRows     int    // rows of the manifest the shard owns (all without --shard)
-	state         stateFile
-	// inputSchema is the model's JSON Schema, from the state file or the
-	// catalog (schema.go); nil for the built-in one. Recorded only, until
-	// manifest can compile it.
-	inputSchema json.RawMessage
-}
-
-// prepareBatch checks the options, validates every row of the manifest,
-// finds the state file and reads the token: an invalid manifest costs
-// nothing, and every mistake in the command line (exit 64) is found before
-// a missing token (77).
-func prepareBatch(ctx context.Context, o batchOptions, stderr io.Writer) (*batch, error) {
-	var err error
-	b := &batch{o: o}
-	if err := b.checkOptions(); err != nil {
-		return nil, err
-	}
-	b.logs = logSinkOf(stderr)
-	if b.progress, err = progressMode(o.progress, o.quiet, b.logs.fallback); err != nil {
-		return nil, err
-	}
-	if b.log, err = newLogger(b.logs, o.logFormat, logLevel(o, b.progress), o.quiet); err != nil {
-		return nil, err
-	}
-	if err := b.validateManifest(ctx); err != nil {
-		return nil, err
-	}
-	if err := b.findState(); err != nil {
-		return nil, err
-	}
-	if o.token == "" && !o.dryRun {
-		if b.o.token, err = tokenFromEnv(); err != nil {
-			return nil, err
+		p, err := batch.Preview(ctx, cfg)
+		if err != nil {
+			return err
 		}
+		return printPreview(stdout, p, o.jsonSummary)
 	}
-	return b, nil
+	cfg.Progress = func(r *live.Run) func() {
+		return startProgress(mode, o.progressEvery, logs.fallback, logs, r, jsonLog(o, log))
+	}
+	res, runErr := batch.Run(ctx, cfg)
+	if res.StatePath == "" {
+		return runErr // the run never started: nothing to print
+	}
+	if perr := printSummary(stdout, res.Summary, res.Calls, o.jsonSummary); perr != nil {
+		runErr = errors.Join(runErr, perr)
+	}
+	if res.HasSpend {
+		reportRunSpend(stdout, stderr, o.jsonSummary, res.Budget, res.Spend)
+	}
+	notifyRun(ctx, o, res, runErr, log)
+	return runErr
 }
 
-// checkOptions refuses options no run can start with (exit 64) and parses
-// the ones given as words.
-func (b *batch) checkOptions() error {
-	o := &b.o
-	if o.manifest == "" || o.out == "" {
-		return usagef("--manifest and --out are required")
-	}
-	if err := requireRegularManifest(o.manifest, "run"); err != nil {
-		return err
-	}
-	if err := requireFolder(o.out); err != nil {
-		return err
-	}
-
-	if o.concurrency < 1 || o.dlConcurrency < 1 {
-		return usagef("--concurrency and --download-concurrency must be at least 1")
-	}
-	if err := checkRPS(o.rps); err != nil {
-		return err
-	}
-	if err := o.cost.check(); err != nil {
-		return err
-	}
-	if o.deadline < 0 || o.deadlineGrace < 0 || o.maxSubmits < 0 || o.outageLimit < 0 || o.jobTimeout < 0 {
+// checkFlags refuses what only the command line can get wrong: a
+// negative --deadline-grace (the library's zero means the default), and a
+// --notify-url (else PIKABATCH_NOTIFY_URL) that is not an absolute http(s)
+// URL. The library checks the rest.
+func (o *batchOptions) checkFlags() error {
+	if o.deadlineGrace < 0 {
 		return usagef("--deadline, --deadline-grace, --max-submits, --outage-limit and --job-timeout must not be negative")
-	}
-	var err error
-	if b.spec, err = shard.Parse(o.shard, os.Getenv); err != nil {
-		return usagef("--shard: %v", err)
 	}
 	if o.notifyURL == "" {
 		o.notifyURL = os.Getenv("PIKABATCH_NOTIFY_URL")
 	}
-	if o.notifyURL != "" {
-		if err := checkNotifyURL(o.notifyURL); err != nil {
-			return err
-		}
-	}
-	if b.format, err = manifest.ParseFormat(o.format); err != nil {
-		return usagef("--format: %v", err)
-	}
-	if b.schema, err = loadSchema(o.model, o.schema); err != nil {
-		return err
-	}
-	b.resultsFormat = results.JSONL
-	if o.resultsFormat != "" {
-		if b.resultsFormat, err = results.ParseFormat(o.resultsFormat); err != nil {
-			return usagef("--results-format: %v", err)
-		}
-	}
-	return nil
-}
-
-// manifestConfig says how the batch's manifest is read.
-func (b *batch) manifestConfig() manifest.Config {
-	return manifest.Config{Format: b.format, Schema: b.schema, Map: b.o.columnMap, Keep: b.o.keepColumns,
-		Reserved: results.OwnColumns(), Expect: b.counted}
-}
-
-// requireFolder refuses an --out that exists and is not a folder (exit 73):
-// no video, state or index could be written into it.
-func requireFolder(out string) error {
-	fi, err := os.Stat(out)
-	if err != nil || fi.IsDir() {
-		return nil // missing: created by the run; unreadable: reported there
-	}
-	return fmt.Errorf("--out %s is a file, not a folder: give a folder for the videos, the state and the index: %w", out, runner.ErrOutput)
-}
-
-// validateManifest checks every row before anything is sent, and counts
-// the shard's.
-func (b *batch) validateManifest(ctx context.Context) error {
-	if b.schema == nil {
-		return nil // checked once the state file or the catalog gives the schema (adoptSchema)
-	}
-	msum, err := manifest.ValidateConfig(ctx, b.o.manifest, b.manifestConfig(), func(row manifest.Row) error {
-		if b.spec.Owns(row.Key) {
-			b.shardRows++
-		}
-		return nil
-	})
-	if err != nil {
-		return manifestError(err)
-	}
-	b.log.Info("manifest valid", "file", b.o.manifest, "rows", msum.Rows)
-	b.kept = msum.Kept
-	b.counted = msum
-	if b.spec.IsSet() {
-		b.log.Info("shard", "shard", b.spec.String(), "rows", b.shardRows)
-	}
-	return nil
-}
-
-// findState names the state file: --state, or the shard's in --out, which
-// must hold no other split's.
-func (b *batch) findState() error {
-	o := b.o
-	b.state = stateFile{path: o.state, out: o.out, custom: o.state != "", spec: b.spec, fresh: o.fresh}
-	if o.state != "" {
+	if o.notifyURL == "" {
 		return nil
 	}
-	b.state.path = filepath.Join(o.out, b.spec.StateName())
-	// Another split's state files know what was submitted under it;
-	// this split would never read them and submit those rows again.
-	// (Checked again, and recorded, under the folder's lock: claimSplit.)
-	other, err := shard.OtherSplits(o.out, b.spec)
-	if err != nil {
-		return err
-	}
-	if len(other) > 0 {
-		return b.otherSplit(strings.Join(other, ", "))
-	}
-	f, err := store.ReadFolder(o.out)
-	if err != nil {
-		return err
-	}
-	if f.Shards != nil && *f.Shards != b.spec.N {
-		return b.otherSplit(fmt.Sprintf("%s records %s", store.FolderRecordName, splitWords(*f.Shards)))
-	}
-	return nil
+	return checkNotifyURL(o.notifyURL)
 }
 
-// preview prints the plan of the batch against its state file (--dry-run).
-func (b *batch) preview(ctx context.Context, stdout io.Writer) error {
-	readState, err := b.state.checkForDryRun(b.log)
-	if err != nil {
-		return err
+// config is the library's configuration of the run o describes.
+func (o batchOptions) config(log *slog.Logger) batch.Config {
+	return batch.Config{
+		Manifest: o.manifest, Format: o.format, Out: o.out, State: o.state,
+		Model: o.model, APIBase: o.apiBase, BalanceBase: o.cost.balanceBase, BindOrigin: o.bindOrigin,
+		Schema: o.schema, ColumnMap: o.columnMap, KeepColumns: o.keepColumns,
+		Token: o.token, TokenSource: tokenFromEnv,
+		Concurrency: o.concurrency, DownloadConcurrency: o.dlConcurrency, RPS: o.rps,
+		HoldUncertain: o.holdUncertain, RetryFailed: o.retryFailed, MaxResends: o.maxResends,
+		JobTimeout: o.jobTimeout, OutageLimit: o.outageLimit,
+		MaxFileSize: o.maxFileSize, DownloadIdleTimeout: o.dlIdleTimeout,
+		Poll: o.poll, ResultsFormat: o.resultsFormat, Fresh: o.fresh,
+		Deadline: o.deadline, DeadlineGrace: runnerGrace(o.deadlineGrace), MaxSubmits: o.maxSubmits,
+		Shard: o.shard, Getenv: os.Getenv,
+		PriceUSD: o.cost.priceUSD, UseCatalog: o.cost.useCatalog,
+		MaxCostUSD: o.cost.maxCostUSD, RequireBalance: o.cost.requireBalance,
+		Owner:  store.CurrentOwner(redact.Args(os.Args, secretFlags...)),
+		Logger: log,
+		Hooks:  o.hooks, OnLive: o.onLive, OnSplitClaimed: o.onSplitClaimed,
 	}
-	if b.schema == nil {
-		if err := b.previewSchema(ctx, readState); err != nil {
-			return err
-		}
-	}
-	if readState {
-		if err := b.previewKeySchema(ctx); err != nil {
-			return err
-		}
-	}
-	rows, err := manifestRows(b.o.manifest, b.manifestConfig())
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	return dryRun(ctx, b.o, shard.Filter(rows, b.spec), b.state.path, readState, b.log, stdout)
-}
-
-// run opens the state file, runs the batch and reports how it went.
-func (b *batch) run(ctx context.Context, stdout, stderr io.Writer) error {
-	o := b.o
-	if err := os.MkdirAll(o.out, 0o755); err != nil {
-		return fmt.Errorf("%w: %w", runner.ErrOutput, err)
-	}
-	owner := store.CurrentOwner(redact.Args(os.Args, secretFlags...))
-	st, err := b.openState(owner)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-
-	// Idle connections are closed at the end, so that a server shutting
-	// down (the simulator in the demo and the tests) need not wait for them.
-	apiTransport, fileTransport := transport(o.concurrency), transport(o.dlConcurrency)
-	defer apiTransport.CloseIdleConnections()
-	defer fileTransport.CloseIdleConnections()
-	client, err := newAPIClient(o, apiTransport, b.log)
-	if err != nil {
-		return err
-	}
-	// Before anything is sent: this folder's jobs belong to one API and model.
-	if err := b.bindAndCount(ctx, st); err != nil {
-		return err
-	}
-	sp, err := b.prepareCatalog(ctx, st, apiTransport)
-	if err != nil {
-		return err
-	}
-	run, err := b.newRunner(sp.API(client), st, fileTransport, estimator(sp))
-	if err != nil {
-		return err
-	}
-	rows, err := manifest.OpenConfig(o.manifest, b.manifestConfig())
-	if err != nil {
-		return manifestError(err)
-	}
-	defer rows.Close()
-
-	// status, cancel and export from another terminal reach this run here.
-	ctlBatch := &live.Batch{Path: b.state.path, Store: st, Logger: b.log,
-		API: func() (live.Canceller, error) { return client, nil }, Pricer: sp.Recorded(),
-		Rows: b.shardRows, BudgetUSD: sp.LimitUSD(),
-		Run: &live.Run{Owner: owner, Rows: b.shardRows, Snapshot: run.Snapshot, Calls: client.Calls}}
-	defer b.serveControl(ctlBatch).Close()
-
-	stopProgress := startProgress(b.progress, o.progressEvery, b.logs.fallback, b.logs, ctlBatch.Run, b.jsonLog())
-	sum, runErr := run.Run(ctx, shard.Filter(rows, b.spec))
-	stopProgress()
-	spent, spentOK := b.accountSpend(ctx, st, sp, &sum)
-	if ctx.Err() == nil {
-		compactState(ctx, st, b.log)
-	}
-	b.writeCSVIndex(ctx, ctlBatch)
-	runErr = b.finish(stdout, stderr, sp, spent, spentOK, sum, client.Calls(), runErr)
-	b.notify(ctx, sum, client.Calls(), runErr)
-	return runErr
-}
-
-// finish prints the run's summary and spend, and returns the run's error
-// as the exit line tells it: a summary that cannot be printed fails the
-// run (it is the run's answer), and a stop at the budget is said as such.
-func (b *batch) finish(stdout, stderr io.Writer, sp *money.Batch, spent money.SpendReport, spentOK bool,
-	sum runner.Summary, calls api.Calls, runErr error) error {
-	if perr := printSummary(stdout, sum, calls, b.o.jsonSummary); perr != nil {
-		runErr = errors.Join(runErr, perr)
-	}
-	if spentOK {
-		b.reportRunSpend(stdout, stderr, sp, spent)
-	}
-	return sp.Stop(runErr, sum)
-}
-
-// bindAndCount binds the state file to this API and model, and records the
-// manifest's rows (the shard's) for the batch's account: status and report
-// count the rows no run has reached yet as not submitted.
-func (b *batch) bindAndCount(ctx context.Context, st *store.Store) error {
-	if err := bindState(ctx, st, b.o, b.log); err != nil {
-		return err
-	}
-	if err := st.SetMeta(ctx, account.RowsMetaKey, strconv.Itoa(b.shardRows)); err != nil {
-		return fmt.Errorf("record the manifest's rows in the state file: %w", err)
-	}
-	return nil
-}
-
-// accountSpend fills the summary's spend from the state file, as status
-// reads it: reported, estimated, and what is left of the budget. It returns
-// what it read, for this run's part of the spend.
-func (b *batch) accountSpend(ctx context.Context, st money.BriefScanner, sp *money.Batch, sum *runner.Summary) (money.SpendReport, bool) {
-	r, err := sp.SpendOf(context.WithoutCancel(ctx), st, *sum)
-	if err != nil {
-		b.log.Warn("spend not read from the state", "err", err)
-		return money.SpendReport{}, false
-	}
-	sum.Account.Spend = sp.Account(r)
-	return r, true
-}
-
-// openState opens the state file for the run, once the folder's split is
-// claimed (other splits find the state file), and says which request IDs
-// came from the recovery journal.
-func (b *batch) openState(owner store.Owner) (*store.Store, error) {
-	if err := b.claimSplit(); err != nil {
-		return nil, err
-	}
-	if b.o.onSplitClaimed != nil {
-		b.o.onSplitClaimed()
-	}
-	st, err := b.state.openForRun(owner, time.Now(), b.log)
-	if err != nil {
-		return nil, err
-	}
-	for _, e := range st.Journaled() {
-		b.log.Warn("request ID recorded from the recovery journal: the job is polled, not submitted again",
-			"key", e.Key, "request_id", e.RequestID)
-	}
-	bad, aside := st.JournalRefused()
-	for _, l := range bad {
-		b.log.Warn("recovery journal line not applied; the journal is kept for you to read", "err", l, "kept_as", aside)
-	}
-	return st, nil
-}
-
-// newAPIClient builds the Model API client, paced by --rps.
-func newAPIClient(o batchOptions, tr http.RoundTripper, log *slog.Logger) (*api.Client, error) {
-	var limiter *rate.Limiter
-	if o.rps > 0 {
-		// Burst 1: requests leave evenly spaced. An API that allows R/s
-		// with some burst then has that burst left to absorb the jitter
-		// between our send and its arrival; a client bursting as much as
-		// the server allows sits on the edge and draws 429s (measured:
-		// burst R/10 drew 36 of them at 20/s, and the cuts they caused
-		// halved the rate).
-		limiter = api.NewLimiter(o.rps, o.concurrency)
-	}
-	return api.New(api.Config{
-		BaseURL:    o.apiBase,
-		BalanceURL: o.cost.balanceBase,
-		Token:      o.token,
-		HTTPClient: &http.Client{Transport: tr},
-		Limiter:    limiter,
-		Logger:     log,
-	})
-}
-
-// newRunner builds the runner from the options.
-func (b *batch) newRunner(client runner.API, st runner.Checkpoint, fileTransport http.RoundTripper, est results.Estimator) (*runner.Runner, error) {
-	o := b.o
-	return runner.New(runner.Config{
-		Model:               o.model,
-		OutDir:              o.out,
-		Concurrency:         o.concurrency,
-		DownloadConcurrency: o.dlConcurrency,
-		HoldUncertain:       o.holdUncertain,
-		MaxResends:          o.maxResends,
-		RetryFailed:         o.retryFailed,
-		JobTimeout:          o.jobTimeout,
-		OutageLimit:         o.outageLimit,
-		Deadline:            o.deadline,
-		DeadlineGrace:       runnerGrace(o.deadlineGrace),
-		MaxSubmits:          o.maxSubmits,
-		ExpectRows:          b.shardRows,
-		Poll:                pollWithRate(o.poll, o.rps),
-		Download:            runner.DownloadConfig{MaxBytes: o.maxFileSize, IdleTimeout: o.dlIdleTimeout},
-		Hooks:               o.hooks,
-		IndexName:           b.spec.IndexName("jsonl"),
-		EstimateCost:        est,
-		// Result files live on a storage host: this client never carries the token.
-		HTTPClient: &http.Client{Transport: fileTransport},
-		Logger:     b.log,
-	}, client, st)
-}
-
-// serveControl listens on the state file's control socket; without one,
-// the run goes on. The result's Close is safe when nil.
-func (b *batch) serveControl(lb *live.Batch) *live.Server {
-	ctl, err := live.Listen(live.SocketPath(b.state.path), lb)
-	if err != nil {
-		b.log.Warn("no control socket: status, cancel and export must wait for this run to end", "err", err)
-	}
-	if ctl != nil && b.o.onLive != nil {
-		b.o.onLive(ctl.Path())
-	}
-	return ctl
 }
 
 // jsonLog is the logger progress lines go to as JSON, if logs are JSON.
-func (b *batch) jsonLog() *slog.Logger {
-	if b.o.logFormat == "json" {
-		return b.log
+func jsonLog(o batchOptions, log *slog.Logger) *slog.Logger {
+	if o.logFormat == "json" {
+		return log
 	}
 	return nil
 }
 
-// writeCSVIndex writes results.csv beside results.jsonl (--results-format csv).
-func (b *batch) writeCSVIndex(ctx context.Context, lb *live.Batch) {
-	if b.resultsFormat != results.CSV {
-		return
-	}
-	path := filepath.Join(b.o.out, b.spec.IndexName("csv"))
-	o := results.WriteOptions{Format: results.CSV, Path: path,
-		Layout: results.CSVLayout{Fields: exportFields(b.schema), Kept: b.kept}}
-	if _, err := results.WriteIndex(context.WithoutCancel(ctx), o, lb); err != nil {
-		b.log.Warn("results index not written", "file", path, "err", err)
-	}
-}
-
-// notify posts the summary to --notify-url, if given.
-func (b *batch) notify(ctx context.Context, sum runner.Summary, calls api.Calls, runErr error) {
-	if b.o.notifyURL == "" {
+// notifyRun posts the summary to --notify-url, if given.
+func notifyRun(ctx context.Context, o batchOptions, res batch.Result, runErr error, log *slog.Logger) {
+	if o.notifyURL == "" {
 		return
 	}
 	code := exitCode(ctx, runErr)
-	p := notifyPayload{Version: jsonVersion, Outcome: outcome(code), ExitCode: code, Manifest: b.o.manifest,
-		StateFile: b.state.path, Summary: sum, APICalls: apiCallsOf(calls)}
+	p := notifyPayload{Version: jsonVersion, Outcome: outcome(code), ExitCode: code, Manifest: o.manifest,
+		StateFile: res.StatePath, Summary: res.Summary, APICalls: apiCallsOf(res.Calls)}
 	if runErr != nil {
 		p.Error = runErr.Error()
 	}
-	notify(ctx, b.o.notifyURL, p, b.log)
+	notify(ctx, o.notifyURL, p, log)
 }
 
-// pollWithRate gives the poll policy the run's call budget: what it may
-// spend noticing finishes sooner while rows wait for a slot.
-func pollWithRate(p runner.PollConfig, rps float64) runner.PollConfig {
-	p.Rate = rps
-	return p
-}
-
-// minRPS is the slowest --rps taken: one call every 100 s. Below it a run
-// would sit for hours waiting for a token (1e-9 waits 30 years) and no
-// signal could hurry the call it holds.
-const minRPS = 0.01
-
-// checkRPS accepts 0 (unlimited) or a finite rate of at least minRPS.
-func checkRPS(rps float64) error {
-	if math.IsNaN(rps) || math.IsInf(rps, 0) || rps < 0 || rps > 0 && rps < minRPS {
-		return usagef("--rps must be 0 (unlimited) or a number of requests per second from %g up, not %v", minRPS, rps)
-	}
-	return nil
-}
+// checkRPS accepts 0 (unlimited) or a finite rate of at least one call
+// every 100 s.
+func checkRPS(rps float64) error { return batch.CheckRPS(rps) }
 
 // runnerGrace is --deadline-grace for the runner, whose zero takes the
 // default: on the command line, 0 means no grace at all.
@@ -667,31 +299,11 @@ func runnerGrace(flag time.Duration) time.Duration {
 	return flag
 }
 
-func manifestError(err error) error {
-	if errors.Is(err, manifest.ErrBadMapping) {
-		return usagef("--map: %v", err)
-	}
-	var ve *manifest.ValidationError
-	var re *manifest.RowError
-	if errors.As(err, &ve) || errors.As(err, &re) {
-		return err
-	}
-	return unreadableManifest{err}
-}
+// manifestError sorts an error reading the manifest (batch.ManifestError).
+func manifestError(err error) error { return batch.ManifestError(err) }
 
 // transport is an HTTP transport sized for n concurrent requests to one host.
-func transport(n int) *http.Transport {
-	return &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          n * 2,
-		MaxIdleConnsPerHost:   n * 2,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ResponseHeaderTimeout: 60 * time.Second,
-	}
-}
+func transport(n int) *http.Transport { return batch.Transport(n) }
 
 // logLevel is the level a run logs at: --log-level when given; else info,
 // but warnings only beside a progress bar, where a line per job would

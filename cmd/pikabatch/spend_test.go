@@ -1,11 +1,9 @@
 package main
 
 import (
-	"context"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,7 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pikabatch/pikabatch/runner/account"
-	"github.com/pikabatch/pikabatch/runner/api"
+	"github.com/pikabatch/pikabatch/runner/batch"
 	"github.com/pikabatch/pikabatch/runner/sim"
 	"github.com/pikabatch/pikabatch/store"
 )
@@ -137,57 +135,10 @@ func TestSchemaRecordedAtFirstUse(t *testing.T) {
 
 	st, err := store.Open(filepath.Join(out, ".pikabatch.db"), store.Options{ReadOnly: true})
 	require.NoError(t, err)
-	rec, err := st.Meta(t.Context(), metaInputSchema)
+	rec, err := st.Meta(t.Context(), batch.InputSchemaMetaKey)
 	require.NoError(t, st.Close())
 	require.NoError(t, err)
 	assert.JSONEq(t, string(sim.DefaultCatalog()[0].InputSchema), rec)
-
-	model := sim.DefaultModel
-	for _, tc := range []struct {
-		name         string
-		recorded     string
-		m            api.Model
-		merr         error
-		wantFrom     string
-		wantCode     int
-		wantRecorded string
-	}{
-		{name: "recorded wins, catalog down", recorded: `{"a":1}`, merr: api.ErrUnavailable, wantFrom: schemaRecorded, wantRecorded: `{"a":1}`},
-		{name: "recorded wins over a changed catalog", recorded: `{"a":1}`, m: api.Model{InputSchema: []byte(`{"a":2}`)}, wantFrom: schemaRecorded, wantRecorded: `{"a":1}`},
-		{name: "first use records", m: api.Model{InputSchema: []byte(`{"b":1}`)}, wantFrom: schemaCatalog, wantRecorded: `{"b":1}`},
-		{name: "built-in needs none", merr: api.ErrModelNotFound, wantFrom: schemaBuiltIn},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			st := &memMeta{m: map[string]string{}}
-			if tc.recorded != "" {
-				st.m[metaInputSchema] = tc.recorded
-			}
-			raw, from, err := inputSchema(t.Context(), st, model, tc.m, tc.merr, discardLog())
-			require.NoError(t, err)
-			assert.Equal(t, tc.wantFrom, from)
-			assert.Equal(t, tc.wantRecorded, st.m[metaInputSchema])
-			if tc.wantRecorded != "" {
-				assert.JSONEq(t, tc.wantRecorded, string(raw))
-			}
-		})
-	}
-	for _, tc := range []struct {
-		name string
-		merr error
-		code int
-	}{
-		{"unknown to the catalog", fmt.Errorf("x: %w", api.ErrModelNotFound), exitUsage},
-		{"catalog down", fmt.Errorf("x: %w", api.ErrUnavailable), exitUnavailable},
-		{"catalog absent", fmt.Errorf("%w: x", api.ErrNoCatalog), exitUnavailable},
-		{"bad token", fmt.Errorf("x: %w", api.ErrUnauthorized), exitNoPerm},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			_, _, err := inputSchema(t.Context(), &memMeta{m: map[string]string{}}, "org/other", api.Model{}, tc.merr, discardLog())
-			require.Error(t, err)
-			assert.Equal(t, tc.code, exitCode(t.Context(), err), "%v", err)
-			assert.Contains(t, err.Error(), "--schema FILE")
-		})
-	}
 
 	// End to end: a model the catalog does not know stops before a submit.
 	code, _, stderr = invoke(t, tokenEnv(srv.APIURL), "run", "--manifest", m, "--out", filepath.Join(dir, "other"), "--model", "org/unknown")
@@ -195,12 +146,6 @@ func TestSchemaRecordedAtFirstUse(t *testing.T) {
 	assert.Contains(t, stderr, "model org/unknown: model not in the catalog")
 	assert.EqualValues(t, 6, srv.Counters().Submits, "only the first run's")
 }
-
-type memMeta struct{ m map[string]string }
-
-func (s *memMeta) Meta(_ context.Context, k string) (string, error) { return s.m[k], nil }
-func (s *memMeta) SetMeta(_ context.Context, k, v string) error     { s.m[k] = v; return nil }
-func discardLog() *slog.Logger                                      { return slog.New(slog.DiscardHandler) }
 
 // TestRealSpend: the cost each result reports is recorded per job and
 // shown in the summary (this run and in all), status, results.jsonl and

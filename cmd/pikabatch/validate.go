@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sort"
 
 	"github.com/spf13/cobra"
 
 	"github.com/pikabatch/pikabatch/manifest"
 	"github.com/pikabatch/pikabatch/runner/api"
+	"github.com/pikabatch/pikabatch/runner/batch"
 	"github.com/pikabatch/pikabatch/runner/money"
 	"github.com/pikabatch/pikabatch/runner/results"
 )
@@ -76,7 +76,7 @@ func runValidate(ctx context.Context, o validateOptions, stdout io.Writer) error
 	}
 	if f.Schema == nil {
 		acct := accountOptions{apiBase: o.apiBase, balanceBase: o.cost.balanceBase}
-		if f.Schema, err = readCatalogSchema(ctx, acct, o.model, "validate reads no state file"); err != nil {
+		if f.Schema, err = batch.ReadCatalogSchema(ctx, acct.client, o.model, "validate reads no state file"); err != nil {
 			return err
 		}
 	}
@@ -127,7 +127,7 @@ func checkValidateOptions(o validateOptions) (manifest.Config, error) {
 	}
 	// nil for a model without a built-in schema: runValidate reads the
 	// catalog's, after every usage error.
-	if f.Schema, err = loadSchema(o.model, o.schema); err != nil {
+	if f.Schema, err = batch.LoadSchema(o.model, o.schema); err != nil {
 		return f, err
 	}
 	f.Map, f.Keep, f.Reserved = o.columnMap, o.keepColumns, results.OwnColumns()
@@ -196,19 +196,4 @@ func checkURLsText(ctx context.Context, stdout io.Writer, o validateOptions, f m
 // the user did not choose, and a resume needs the same manifest again
 // anyway: a file is the honest answer. A directory or a missing file is
 // left to the reader, which names the problem.
-func requireRegularManifest(path, cmd string) error {
-	fi, err := os.Stat(path)
-	if err != nil || fi.Mode().IsRegular() || fi.IsDir() {
-		return nil
-	}
-	kind := "not a regular file"
-	switch m := fi.Mode(); {
-	case m&os.ModeNamedPipe != 0:
-		kind = "a pipe"
-	case m&os.ModeSocket != 0:
-		kind = "a socket"
-	case m&os.ModeDevice != 0:
-		kind = "a device"
-	}
-	return usagef("--manifest %s is %s: %s reads the manifest twice (once to check every row before anything is sent, then again), and a pipe gives its rows only once; write it to a file first (for example: make-manifest > clips.csv) and pass that", path, kind, cmd)
-}
+func requireRegularManifest(path, cmd string) error { return batch.RequireRegularManifest(path, cmd) }

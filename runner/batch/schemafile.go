@@ -1,35 +1,30 @@
-package main
+package batch
 
 import (
 	"context"
 	"encoding/json"
-	"fmt"
-	"io"
 	"os"
-	"strings"
-
-	"github.com/spf13/pflag"
 
 	"github.com/pikabatch/pikabatch/manifest"
 	"github.com/pikabatch/pikabatch/store"
 )
 
-// loadSchema returns the input schema rows of model are checked against:
+// LoadSchema returns the input schema rows of model are checked against:
 // the JSON Schema in file (--schema) if given, which works offline for any
 // model; else the built-in one of the model. For a model without either it
 // returns nil: `run` reads the schema from the state file or the catalog
 // (adoptSchema) and checks the manifest then, still before anything is
-// sent; `validate` and a dry run read it as well (readCatalogSchema,
+// sent; `validate` and a dry run read it as well (ReadCatalogSchema,
 // previewSchema).
-func loadSchema(model, file string) (*manifest.Schema, error) {
+func LoadSchema(model, file string) (*manifest.Schema, error) {
 	if file != "" {
 		raw, err := os.ReadFile(file)
 		if err != nil {
-			return nil, usagef("--schema: %v", err)
+			return nil, configf("--schema: %v", err)
 		}
 		s, err := manifest.CompileSchema(file, raw)
 		if err != nil {
-			return nil, usagef("--schema: %v", err)
+			return nil, configf("--schema: %v", err)
 		}
 		return s, nil
 	}
@@ -42,38 +37,13 @@ func loadSchema(model, file string) (*manifest.Schema, error) {
 	return nil, nil
 }
 
-// exportFields returns the CSV export's input columns for schema: nil
+// ExportFields returns the CSV export's input columns for schema: nil
 // (Pika's, as always) for the built-in Pika schema, else its fields.
-func exportFields(s *manifest.Schema) []string {
+func ExportFields(s *manifest.Schema) []string {
 	if s == nil || s.IsPika() {
 		return nil
 	}
 	return s.Fields()
-}
-
-// registerColumnFlags adds --map and --keep-columns, which read a dataset
-// as it is, with no columns renamed or dropped first.
-func registerColumnFlags(fs *pflag.FlagSet, m *map[string]string, keep *[]string) {
-	fs.StringToStringVar(m, "map", nil, "read the model's fields from the manifest's columns: `FIELD=COLUMN,...` (promptText=caption,image=url)")
-	fs.StringSliceVar(keep, "keep-columns", nil, "carry these other `COLUMNS` (or '*' for all) verbatim into results.jsonl and exports; a column named like an export column of its own (state, file, request_id...) is refused")
-}
-
-// printMapping prints the mapping validate applied.
-func printMapping(w io.Writer, cfg manifest.Config) {
-	mapped, kept := cfg.Mapping()
-	if len(mapped) > 0 {
-		parts := make([]string, len(mapped))
-		for i, m := range mapped {
-			parts[i] = m[0] + " ← " + m[1]
-		}
-		fmt.Fprintf(w, "  mapping: %s\n", strings.Join(parts, ", "))
-	}
-	switch {
-	case len(kept) == 1 && kept[0] == "*":
-		fmt.Fprintln(w, "  kept: every other column")
-	case len(kept) > 0:
-		fmt.Fprintf(w, "  kept: %s\n", strings.Join(kept, ", "))
-	}
 }
 
 // adoptSchema checks the manifest again, before anything is sent, with the
@@ -87,11 +57,11 @@ func (b *batch) adoptSchema(ctx context.Context) error {
 		return nil
 	}
 	if len(b.inputSchema) == 0 {
-		return usagef("no input schema is known for model %s: give it with --schema FILE", b.o.model)
+		return configf("no input schema is known for model %s: give it with --schema FILE", b.c.Model)
 	}
-	s, err := manifest.CompileSchema(b.o.model, b.inputSchema)
+	s, err := manifest.CompileSchema(b.c.Model, b.inputSchema)
 	if err != nil {
-		return usagef("%v; give a usable schema with --schema FILE", err)
+		return configf("%v; give a usable schema with --schema FILE", err)
 	}
 	b.schema = s
 	b.shardRows = 0
@@ -107,18 +77,18 @@ func (b *batch) adoptSchema(ctx context.Context) error {
 // model with a built-in schema keeps the file's: its recorded schema may
 // be a catalog's its rows were never checked with; see adoptSchema.)
 func (b *batch) recordSchemaFile(ctx context.Context, st metaStore) error {
-	rec, err := st.Meta(ctx, metaInputSchema)
+	rec, err := st.Meta(ctx, InputSchemaMetaKey)
 	if err != nil {
 		return err
 	}
 	if rec == "" {
-		return st.SetMeta(ctx, metaInputSchema, string(b.schema.Raw()))
+		return st.SetMeta(ctx, InputSchemaMetaKey, string(b.schema.Raw()))
 	}
-	if _, builtIn := manifest.BuiltinSchema(b.o.model); builtIn || sameJSON([]byte(rec), b.schema.Raw()) {
+	if _, builtIn := manifest.BuiltinSchema(b.c.Model); builtIn || sameJSON([]byte(rec), b.schema.Raw()) {
 		return nil
 	}
 	b.log.Warn("--schema differs from the input schema recorded in the state file; the recorded one is kept, as the batch's rows were keyed with it",
-		"model", b.o.model, "schema", b.o.schema)
+		"model", b.c.Model, "schema", b.c.Schema)
 	b.inputSchema, b.schema = []byte(rec), nil
 	return b.adoptSchema(ctx)
 }
@@ -134,7 +104,7 @@ func (b *batch) previewSchema(ctx context.Context, readState bool) error {
 		if err != nil {
 			return err
 		}
-		rec, err := st.Meta(ctx, metaInputSchema)
+		rec, err := st.Meta(ctx, InputSchemaMetaKey)
 		_ = st.Close() // read-only: nothing to flush
 		if err != nil {
 			return err
@@ -146,7 +116,7 @@ func (b *batch) previewSchema(ctx context.Context, readState bool) error {
 	}
 	if !b.state.custom {
 		// A new shard takes the schema of the folder's other shards.
-		f, err := store.ReadFolder(b.o.out)
+		f, err := store.ReadFolder(b.c.Out)
 		if err != nil {
 			return err
 		}
@@ -155,8 +125,7 @@ func (b *batch) previewSchema(ctx context.Context, readState bool) error {
 			return b.adoptSchema(ctx)
 		}
 	}
-	s, err := readCatalogSchema(ctx, accountOptions{apiBase: b.o.apiBase, balanceBase: b.o.cost.balanceBase},
-		b.o.model, "the state file none recorded")
+	s, err := ReadCatalogSchema(ctx, b.c.catalogClient, b.c.Model, "the state file none recorded")
 	if err != nil {
 		return err
 	}

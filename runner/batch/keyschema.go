@@ -1,4 +1,4 @@
-package main
+package batch
 
 import (
 	"context"
@@ -11,14 +11,14 @@ import (
 	"github.com/pikabatch/pikabatch/store"
 )
 
-// metaKeySchema records, in the state file, what of the schema the batch's
+// KeySchemaMetaKey records, in the state file, what of the schema the batch's
 // rows were keyed with (manifest.Schema.KeyFields, as JSON): a row without
 // an id is keyed by its values as the schema reads them, so a schema that
 // reads them otherwise gives every such row a new key, a new job, paid
 // again.
-const metaKeySchema = "key_schema"
+const KeySchemaMetaKey = "key_schema"
 
-// checkKeySchema refuses (exit 64) a schema that would key the batch's
+// checkKeySchema refuses (a ConfigError) a schema that would key the batch's
 // rows otherwise than the one recorded at first use, built-in or not; it
 // records s's when none is (unless readOnly: a dry run). jobs reports
 // whether the state holds jobs: a state from before the record was kept
@@ -28,7 +28,7 @@ func (b *batch) checkKeySchema(ctx context.Context, st metaStore, readOnly bool,
 		return nil
 	}
 	now := b.schema.KeyFields()
-	rec, err := st.Meta(ctx, metaKeySchema)
+	rec, err := st.Meta(ctx, KeySchemaMetaKey)
 	if err != nil {
 		return err
 	}
@@ -40,7 +40,7 @@ func (b *batch) checkKeySchema(ctx context.Context, st metaStore, readOnly bool,
 		if err != nil {
 			return err
 		}
-		if err := st.SetMeta(ctx, metaKeySchema, string(raw)); err != nil {
+		if err := st.SetMeta(ctx, KeySchemaMetaKey, string(raw)); err != nil {
 			return err
 		}
 		if jobs() {
@@ -51,10 +51,10 @@ func (b *batch) checkKeySchema(ctx context.Context, st metaStore, readOnly bool,
 	}
 	var was map[string]string
 	if err := json.Unmarshal([]byte(rec), &was); err != nil {
-		return fmt.Errorf("state file %s: its %s record is not JSON: %w", b.state.path, metaKeySchema, err)
+		return fmt.Errorf("state file %s: its %s record is not JSON: %w", b.state.path, KeySchemaMetaKey, err)
 	}
 	if diff := keyFieldsDiff(was, now); len(diff) > 0 {
-		return usagef("%s reads rows otherwise than the schema this batch's rows were keyed with (%s): every row without an id would get a new key and be submitted, and paid for, again; nothing was sent. Run with the schema the batch began with%s, or use another --out for a new batch",
+		return configf("%s reads rows otherwise than the schema this batch's rows were keyed with (%s): every row without an id would get a new key and be submitted, and paid for, again; nothing was sent. Run with the schema the batch began with%s, or use another --out for a new batch",
 			b.schemaSource(), strings.Join(diff, "; "), b.schemaHint())
 	}
 	return nil
@@ -63,17 +63,17 @@ func (b *batch) checkKeySchema(ctx context.Context, st metaStore, readOnly bool,
 // schemaSource names where this run's schema came from, for messages.
 func (b *batch) schemaSource() string {
 	switch {
-	case b.o.schema != "":
-		return "--schema " + b.o.schema
+	case b.c.Schema != "":
+		return "--schema " + b.c.Schema
 	case b.inputSchema == nil:
-		return "the built-in schema of " + b.o.model
+		return "the built-in schema of " + b.c.Model
 	}
-	return "the input schema of " + b.o.model
+	return "the input schema of " + b.c.Model
 }
 
 // schemaHint says how to run with the schema the batch began with.
 func (b *batch) schemaHint() string {
-	if _, ok := manifest.BuiltinSchema(b.o.model); ok && b.o.schema != "" {
+	if _, ok := manifest.BuiltinSchema(b.c.Model); ok && b.c.Schema != "" {
 		return " (leave out --schema if it began with the built-in one)"
 	}
 	return ""

@@ -1,10 +1,9 @@
-package main
+package batch
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 
 	"golang.org/x/time/rate"
@@ -22,8 +21,8 @@ import (
 // submit: its input schema (recorded at first use) and its price, which
 // the budget and the balance check use.
 func (b *batch) prepareCatalog(ctx context.Context, st *store.Store, tr http.RoundTripper) (*money.Batch, error) {
-	acct := b.o.accountClient(tr)
-	model, merr := acct.Model(ctx, b.o.model)
+	acct := b.c.accountClient(tr)
+	model, merr := acct.Model(ctx, b.c.Model)
 	if err := b.inFolder(func(f *store.Folder) error { return b.settleSchema(ctx, st, f, model, merr) }); err != nil {
 		return nil, err
 	}
@@ -40,14 +39,18 @@ type catalogReader interface {
 // accountClient is the client of the catalog and balance reads before the
 // first submit: they inform, so they are retried once, not for minutes. An
 // invalid base URL was refused by the run's own client already.
-func (o batchOptions) accountClient(tr http.RoundTripper) catalogReader {
-	c, err := api.New(api.Config{BaseURL: o.apiBase, BalanceURL: o.cost.balanceBase, Token: o.token,
+func (c Config) accountClient(tr http.RoundTripper) catalogReader {
+	cl, err := api.New(api.Config{BaseURL: c.APIBase, BalanceURL: c.BalanceBase, Token: c.Token,
 		HTTPClient: &http.Client{Transport: tr}, Limiter: rate.NewLimiter(catalogRPS, 1), MaxRetries: 1})
 	if err != nil {
 		return unreadable{err}
 	}
-	return c
+	return cl
 }
+
+// catalogRPS paces the catalog and balance reads: a handful of calls, kept
+// well below any account's limit.
+const catalogRPS = 5
 
 // unreadable answers every read with err.
 type unreadable struct{ err error }
@@ -58,17 +61,17 @@ func (u unreadable) Balance(context.Context) (api.Balance, error)     { return a
 // prepareSpend reads the model's price, sets the budget up from the state
 // and --max-cost, and checks the balance against the rows left, before
 // anything is submitted.
-func (b *batch) prepareSpend(ctx context.Context, c catalogReader, st *store.Store, m api.Model, merr error) (*money.Batch, error) {
-	o := b.o
-	sp, err := money.Prepare(ctx, st, money.Config{Model: o.model, Price: priceConfigFor(m, o.cost.priceUSD), CatalogErr: merr,
-		MaxCostUSD: o.cost.maxCostUSD, NeedsPrice: o.cost.requireBalance, Logger: b.log})
+func (b *batch) prepareSpend(ctx context.Context, acct catalogReader, st *store.Store, m api.Model, merr error) (*money.Batch, error) {
+	c := b.c
+	sp, err := money.Prepare(ctx, st, money.Config{Model: c.Model, Price: PriceConfig(m, c.PriceUSD), CatalogErr: merr,
+		MaxCostUSD: c.MaxCostUSD, NeedsPrice: c.RequireBalance, Logger: b.log})
 	if errors.Is(err, money.ErrNeedsPrice) {
-		return nil, usagef("%v", err)
+		return nil, configf("%v", err)
 	}
 	if err != nil {
 		return nil, err
 	}
-	if err := b.checkBalance(ctx, c, st, sp); err != nil {
+	if err := b.checkBalance(ctx, acct, st, sp); err != nil {
 		return nil, err
 	}
 	return sp, nil
@@ -88,7 +91,7 @@ func estimator(sp *money.Batch) results.Estimator {
 // below the estimate is a warning, or a refusal with --require-balance.
 func (b *batch) checkBalance(ctx context.Context, c catalogReader, st *store.Store, s *money.Batch) error {
 	if !s.Priced {
-		if b.o.cost.requireBalance {
+		if b.c.RequireBalance {
 			b.log.Warn("--require-balance: no price for the model, so the balance is not compared")
 		}
 		return nil
@@ -113,7 +116,7 @@ func (b *batch) checkBalance(ctx context.Context, c catalogReader, st *store.Sto
 		return nil
 	}
 	msg := fmt.Sprintf("balance %s is below the estimated cost %s of the %d rows left", money.USD(bal.USD), money.USD(left.USD), left.Rows)
-	if b.o.cost.requireBalance {
+	if b.c.RequireBalance {
 		return fmt.Errorf("%s (--require-balance); nothing was sent: %w", msg, api.ErrPaymentRequired)
 	}
 	b.log.Warn(msg+"; the API refuses submits once it is spent", "balance_usd", bal.USD, "estimate_usd", money.RoundUSD(left.USD))
@@ -136,7 +139,7 @@ func (b *batch) balanceCoversWithoutPlan(ctx context.Context, st *store.Store, p
 	// done) is counted from the state's briefs in a second, not planned
 	// row by row. With nothing left it needs no price per row at all, so a
 	// model priced per second of duration (video) takes this way too.
-	settled, err := settledJobs(ctx, st, b.o.retryFailed)
+	settled, err := settledJobs(ctx, st, b.c.RetryFailed)
 	if err != nil {
 		return false
 	}
@@ -168,14 +171,14 @@ func settledJobs(ctx context.Context, st *store.Store, retryFailed bool) (int, e
 // estimateLeft prices the rows a run would submit: the plan against the
 // state, read as a dry run does (the upper end when rows cost differently).
 func (b *batch) estimateLeft(ctx context.Context, st *store.Store, p money.Pricer) (money.Total, error) {
-	rows, err := manifestRows(b.o.manifest, b.manifestConfig())
+	rows, err := b.manifestRows()
 	if err != nil {
 		return money.Total{}, err
 	}
 	defer rows.Close()
 	priced := &pricedRows{RowSource: shard.Filter(rows, b.spec), Tally: money.Tally{Pricer: p}}
-	plan, err := runner.PlanRows(ctx, priced, st, runner.PlanOptions{OutDir: b.o.out, RetryFailed: b.o.retryFailed,
-		HoldUncertain: b.o.holdUncertain, MaxResends: b.o.maxResends})
+	plan, err := runner.PlanRows(ctx, priced, st, runner.PlanOptions{OutDir: b.c.Out, RetryFailed: b.c.RetryFailed,
+		HoldUncertain: b.c.HoldUncertain, MaxResends: b.c.MaxResends})
 	if err != nil {
 		return money.Total{}, fmt.Errorf("estimate the rows left: %w", err)
 	}
@@ -185,25 +188,3 @@ func (b *batch) estimateLeft(ctx context.Context, st *store.Store, p money.Price
 
 // The budgeted API goes where the runner's client went.
 var _ runner.API = money.API(nil)
-
-// reportRunSpend says this run's part of the spend, below the batch's
-// account (which tells the whole batch's): what the API reported for the
-// jobs this run finished, and what the budget counted this run.
-func (b *batch) reportRunSpend(stdout, stderr io.Writer, s *money.Batch, r money.SpendReport) {
-	w := stdout
-	if b.o.jsonSummary {
-		w = stderr
-	}
-	if r.ReportedJobs == 0 && r.EstimatedJobs == 0 && r.UnknownJobs == 0 && s.Budget == nil {
-		return
-	}
-	line := fmt.Sprintf("this run's spend: %s as the API reported it", money.USD(r.RunReportedUSD))
-	if s.Budget != nil {
-		// The budget's count can exceed the spend: a job counts at the
-		// highest price any run priced it at, or its reported cost.
-		f := s.Budget.Figures()
-		line += fmt.Sprintf("; the budget counted %s this run, %s in all of %s; %s left",
-			money.USD(f.RunUSD), money.USD(f.SpentUSD), money.USD(f.LimitUSD), money.USD(f.LeftUSD))
-	}
-	fmt.Fprintln(w, line)
-}

@@ -1,4 +1,4 @@
-package main
+package batch
 
 import (
 	"context"
@@ -26,7 +26,7 @@ type stateFile struct {
 }
 
 // openForRun opens the state file for a run. A missing state beside this
-// batch's renders, or a damaged one, is refused (exit 74) with the ways
+// batch's renders, or a damaged one, is refused (store.ErrMissing, store.ErrDamaged) with the ways
 // back, unless --fresh asked to start over: then a damaged file is moved
 // aside, never deleted.
 func (sf stateFile) openForRun(owner store.Owner, now time.Time, log *slog.Logger) (*store.Store, error) {
@@ -50,7 +50,7 @@ func (sf stateFile) openForRun(owner store.Owner, now time.Time, log *slog.Logge
 	st, err := store.Open(sf.path, opts)
 	switch {
 	case errors.Is(err, store.ErrDamaged) && sf.fresh:
-		aside, merr := moveAside(sf.path, now)
+		aside, merr := MoveAside(sf.path, now)
 		if merr != nil {
 			return nil, fmt.Errorf("%w; moving it aside for --fresh: %w", err, merr)
 		}
@@ -63,7 +63,7 @@ func (sf stateFile) openForRun(owner store.Owner, now time.Time, log *slog.Logge
 		return nil, err
 	case sf.fresh:
 		_ = st.Close()
-		return nil, usagef("--fresh starts over only a missing or damaged state file, and %s is readable: run without --fresh to resume it, or use another --out for a new batch", sf.path)
+		return nil, configf("--fresh starts over only a missing or damaged state file, and %s is readable: run without --fresh to resume it, or use another --out for a new batch", sf.path)
 	}
 	return st, nil
 }
@@ -88,7 +88,7 @@ func (sf stateFile) checkForDryRun(log *slog.Logger) (bool, error) {
 	}
 	_ = st.Close()
 	if sf.fresh {
-		return false, usagef("--fresh starts over only a missing or damaged state file, and %s is readable: run without --fresh to resume it, or use another --out for a new batch", sf.path)
+		return false, configf("--fresh starts over only a missing or damaged state file, and %s is readable: run without --fresh to resume it, or use another --out for a new batch", sf.path)
 	}
 	return true, nil
 }
@@ -171,9 +171,9 @@ func (sf stateFile) renderEvidence() []string {
 	return found
 }
 
-// moveAside renames a damaged state file to <path>.damaged-<time>, so that
+// MoveAside renames a damaged state file to <path>.damaged-<time>, so that
 // it can still be examined or mined for request IDs; it is never deleted.
-func moveAside(path string, now time.Time) (string, error) {
+func MoveAside(path string, now time.Time) (string, error) {
 	aside := path + ".damaged-" + now.UTC().Format("20060102T150405Z")
 	if _, err := os.Lstat(aside); err == nil {
 		return "", fmt.Errorf("%s already exists", aside)
@@ -186,23 +186,23 @@ func moveAside(path string, now time.Time) (string, error) {
 	return aside, nil
 }
 
-// binding is the API origin and model a run with o sends its jobs to.
-func (o batchOptions) binding() (store.Binding, error) {
-	origin := o.bindOrigin
+// binding is the API origin and model a run with c sends its jobs to.
+func (c Config) binding() (store.Binding, error) {
+	origin := c.BindOrigin
 	if origin == "" {
 		var err error
-		if origin, err = store.Origin(o.apiBase); err != nil {
-			return store.Binding{}, usagef("--api-base: %v", err)
+		if origin, err = store.Origin(c.APIBase); err != nil {
+			return store.Binding{}, configf("--api-base: %v", err)
 		}
 	}
-	return store.Binding{Origin: origin, Model: o.model}, nil
+	return store.Binding{Origin: origin, Model: c.Model}, nil
 }
 
 // bindState refuses a state file recorded with another API origin or model
-// (exit 64), and records this run's on first use. A state file from before
+// (a ConfigError), and records this run's on first use. A state file from before
 // bindings were kept is adopted, and the log says so.
-func bindState(ctx context.Context, st *store.Store, o batchOptions, log *slog.Logger) error {
-	b, err := o.binding()
+func bindState(ctx context.Context, st *store.Store, c Config, log *slog.Logger) error {
+	b, err := c.binding()
 	if err != nil {
 		return err
 	}
@@ -221,9 +221,6 @@ func bindState(ctx context.Context, st *store.Store, o batchOptions, log *slog.L
 	}
 	return nil
 }
-
-// errStop ends a ForEach early.
-var errStop = errors.New("stop")
 
 // hasJobs reports whether the store holds any job.
 func hasJobs(ctx context.Context, st *store.Store) bool {

@@ -1,4 +1,4 @@
-package main
+package batch
 
 import (
 	"context"
@@ -6,15 +6,18 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+
+	"golang.org/x/time/rate"
 
 	"github.com/pikabatch/pikabatch/manifest"
 	"github.com/pikabatch/pikabatch/runner/api"
 )
 
-// metaInputSchema is the model's input schema as first used, recorded in
-// the state file beside the binding (store/binding.go), so that resume,
+// InputSchemaMetaKey is the state file record of the model's input schema as first used,
+// kept beside the binding (store.Binding), so that resume,
 // status and export need no catalog.
-const metaInputSchema = "input_schema"
+const InputSchemaMetaKey = "input_schema"
 
 // metaStore is the part of the store the schema is recorded in.
 type metaStore interface {
@@ -34,14 +37,10 @@ const (
 // (m, merr) was read once by the caller. A model with a built-in schema
 // (pika image-to-video) needs none: raw is nil then, unless one was
 // recorded. A model with neither a recorded schema nor a catalog entry is
-// an error: unknown to the catalog is a usage error (exit 64), a catalog
-// that cannot be reached is ErrUnavailable (exit 69).
-//
-// Until manifest compiles any model's schema (h-schema's
-// manifest.CompileSchema), raw flows from here to batch.inputSchema and is
-// only recorded.
+// an error: unknown to the catalog is a ConfigError, a catalog
+// that cannot be reached is ErrUnavailable.
 func inputSchema(ctx context.Context, st metaStore, model string, m api.Model, merr error, log *slog.Logger) (raw json.RawMessage, from string, err error) {
-	rec, err := st.Meta(ctx, metaInputSchema)
+	rec, err := st.Meta(ctx, InputSchemaMetaKey)
 	if err != nil {
 		return nil, "", err
 	}
@@ -58,13 +57,13 @@ func inputSchema(ctx context.Context, st metaStore, model string, m api.Model, m
 		if err != nil {
 			return nil, "", err
 		}
-		if err := st.SetMeta(ctx, metaInputSchema, string(raw)); err != nil {
+		if err := st.SetMeta(ctx, InputSchemaMetaKey, string(raw)); err != nil {
 			return nil, "", err
 		}
 		log.Info("input schema recorded in the state file", "model", model)
 		return raw, schemaCatalog, nil
 	}
-	if model == defaultModel {
+	if model == DefaultModel {
 		return nil, schemaBuiltIn, nil
 	}
 	_, err = catalogSchema(model, m, merr, "the state file none recorded")
@@ -73,8 +72,8 @@ func inputSchema(ctx context.Context, st metaStore, model string, m api.Model, m
 
 // catalogSchema is the input schema in the catalog's answer (m, merr) for
 // model. A model unknown to the catalog, or known without a schema, is a
-// usage error (exit 64); a catalog that cannot be reached is
-// ErrUnavailable (exit 69). Each says to give the schema with --schema.
+// ConfigError; a catalog that cannot be reached is
+// ErrUnavailable. Each says to give the schema with --schema.
 // besides names what else was looked in ("the state file none recorded").
 func catalogSchema(model string, m api.Model, merr error, besides string) (json.RawMessage, error) {
 	switch {
@@ -84,18 +83,20 @@ func catalogSchema(model string, m api.Model, merr error, besides string) (json.
 		}
 		return m.InputSchema, nil
 	case merr == nil:
-		return nil, &usageError{msg: fmt.Sprintf("model %s: the catalog has no input schema for it and %s; give the schema with --schema FILE", model, besides)}
+		return nil, &ConfigError{Msg: fmt.Sprintf("model %s: the catalog has no input schema for it and %s; give the schema with --schema FILE", model, besides)}
 	case errors.Is(merr, api.ErrModelNotFound):
-		return nil, &usageError{msg: fmt.Sprintf("model %s: %v; check --model (pikabatch models --search), or give the schema with --schema FILE", model, merr)}
+		return nil, &ConfigError{Msg: fmt.Sprintf("model %s: %v; check --model (pikabatch models --search), or give the schema with --schema FILE", model, merr)}
 	}
 	return nil, fmt.Errorf("model %s: no input schema (%s) and the catalog did not answer (%w); give the schema with --schema FILE: %w", model, besides, merr, api.ErrUnavailable)
 }
 
-// readCatalogSchema reads from the catalog the input schema of a model
+// ReadCatalogSchema reads from the catalog the input schema of a model
 // with no built-in one, for commands without a state file (validate) or
-// before one records it (a dry run of a new batch). It needs the token.
-func readCatalogSchema(ctx context.Context, acct accountOptions, model, besides string) (*manifest.Schema, error) {
-	c, err := acct.client()
+// before one records it (a dry run of a new batch). open builds the
+// catalog's client, which needs the token; besides names what else was
+// looked in.
+func ReadCatalogSchema(ctx context.Context, open func() (*api.Client, error), model, besides string) (*manifest.Schema, error) {
+	c, err := open()
 	if err != nil {
 		return nil, fmt.Errorf("model %s has no built-in input schema; reading the catalog's: %w; or give the schema with --schema FILE", model, err)
 	}
@@ -107,7 +108,7 @@ func readCatalogSchema(ctx context.Context, acct accountOptions, model, besides 
 	}
 	s, err := manifest.CompileSchema(model, raw)
 	if err != nil {
-		return nil, usagef("%v; give a usable schema with --schema FILE", err)
+		return nil, configf("%v; give a usable schema with --schema FILE", err)
 	}
 	return s, nil
 }
@@ -121,4 +122,19 @@ func sameJSON(a, b []byte) bool {
 	ja, _ := json.Marshal(x)
 	jb, _ := json.Marshal(y)
 	return string(ja) == string(jb)
+}
+
+// catalogClient builds a client for the catalog reads of a dry run, which
+// has no run's client: it needs the token.
+func (c Config) catalogClient() (*api.Client, error) {
+	tok, err := c.token()
+	if err != nil {
+		return nil, err
+	}
+	cl, err := api.New(api.Config{BaseURL: c.APIBase, BalanceURL: c.BalanceBase, Token: tok,
+		HTTPClient: &http.Client{Transport: Transport(2)}, Limiter: rate.NewLimiter(catalogRPS, 1), MaxRetries: 2})
+	if err != nil {
+		return nil, configf("%v", err)
+	}
+	return cl, nil
 }

@@ -1,4 +1,4 @@
-package main
+package batch
 
 import (
 	"context"
@@ -12,8 +12,8 @@ import (
 )
 
 // claimSplit records the run's split of the manifest in the output
-// folder's record, or refuses one other than the recorded split (exit
-// 64), atomically: the check and the record are made under the folder's
+// folder's record, or refuses one other than the recorded split (a
+// ConfigError), atomically: the check and the record are made under the folder's
 // lock. Checking the state files alone let --shard 0/2 and --shard 0/3,
 // started at the same moment, each find none of the other's and both
 // submit rows the other did. A run with its own --state shares no folder.
@@ -22,7 +22,7 @@ func (b *batch) claimSplit() error {
 		return nil
 	}
 	n := b.spec.N
-	return store.UpdateFolder(b.o.out, func(f *store.Folder) error {
+	return store.UpdateFolder(b.c.Out, func(f *store.Folder) error {
 		if f.Shards != nil {
 			if *f.Shards != n {
 				return b.otherSplit(fmt.Sprintf("%s records %s", store.FolderRecordName, splitWords(*f.Shards)))
@@ -30,7 +30,7 @@ func (b *batch) claimSplit() error {
 			return nil
 		}
 		// A folder from before the record: its state files tell.
-		other, err := shard.OtherSplits(b.o.out, b.spec)
+		other, err := shard.OtherSplits(b.c.Out, b.spec)
 		if err != nil {
 			return err
 		}
@@ -45,8 +45,8 @@ func (b *batch) claimSplit() error {
 // otherSplit is the refusal of a run in a folder of another split; what
 // names the other split's evidence.
 func (b *batch) otherSplit(what string) error {
-	return usagef("%s holds state of another split of the manifest (%s): running with %s would submit (and pay for) rows already submitted there (%v); run with the split it names, or into another --out",
-		b.o.out, what, splitWords(b.spec.N), shard.ErrOtherSplit)
+	return configf("%s holds state of another split of the manifest (%s): running with %s would submit (and pay for) rows already submitted there (%v); run with the split it names, or into another --out",
+		b.c.Out, what, splitWords(b.spec.N), shard.ErrOtherSplit)
 }
 
 // splitWords names a split by its N: "no --shard", "--shard K/3".
@@ -64,7 +64,7 @@ func (b *batch) inFolder(fn func(f *store.Folder) error) error {
 	if b.state.custom {
 		return fn(&store.Folder{})
 	}
-	return store.UpdateFolder(b.o.out, fn)
+	return store.UpdateFolder(b.c.Out, fn)
 }
 
 // settleSchema settles the schema rows are checked and keyed with, before
@@ -76,7 +76,7 @@ func (b *batch) inFolder(fn func(f *store.Folder) error) error {
 func (b *batch) settleSchema(ctx context.Context, st *store.Store, f *store.Folder, model api.Model, merr error) error {
 	jobs := func() bool { return hasJobs(ctx, st) }
 	var err error
-	if b.o.schema != "" {
+	if b.c.Schema != "" {
 		// Checked before the file's schema is recorded as the batch's.
 		if err = b.checkKeySchema(ctx, st, false, jobs); err == nil {
 			err = b.recordSchemaFile(ctx, st)
@@ -85,7 +85,7 @@ func (b *batch) settleSchema(ctx context.Context, st *store.Store, f *store.Fold
 		if err = shareInputSchema(ctx, st, f); err != nil {
 			return err
 		}
-		if b.inputSchema, _, err = inputSchema(ctx, st, b.o.model, model, merr, b.log); err == nil {
+		if b.inputSchema, _, err = inputSchema(ctx, st, b.c.Model, model, merr, b.log); err == nil {
 			if err = b.adoptSchema(ctx); err == nil {
 				err = b.checkKeySchema(ctx, st, false, jobs)
 			}
@@ -103,15 +103,15 @@ func shareInputSchema(ctx context.Context, st metaStore, f *store.Folder) error 
 	if len(f.InputSchema) == 0 {
 		return nil
 	}
-	rec, err := st.Meta(ctx, metaInputSchema)
+	rec, err := st.Meta(ctx, InputSchemaMetaKey)
 	if err != nil || rec != "" {
 		return err
 	}
-	return st.SetMeta(ctx, metaInputSchema, string(f.InputSchema))
+	return st.SetMeta(ctx, InputSchemaMetaKey, string(f.InputSchema))
 }
 
 // shareKeyFields records in the folder what of the schema this run keys
-// rows with, at the first shard, or refuses (exit 64) a schema keying
+// rows with, at the first shard, or refuses (a ConfigError) a schema keying
 // them otherwise than the other shards.
 func (b *batch) shareKeyFields(f *store.Folder) error {
 	if b.schema == nil {
@@ -120,14 +120,14 @@ func (b *batch) shareKeyFields(f *store.Folder) error {
 	now := b.schema.KeyFields()
 	if f.KeyFields == nil {
 		f.KeyFields = now
-		if _, builtIn := manifest.BuiltinSchema(b.o.model); !builtIn {
+		if _, builtIn := manifest.BuiltinSchema(b.c.Model); !builtIn {
 			f.InputSchema = b.schema.Raw()
 		}
 		return nil
 	}
 	if diff := keyFieldsDiff(f.KeyFields, now); len(diff) > 0 {
-		return usagef("%s reads rows otherwise than the schema the other shards of %s keyed theirs with (%s): rows would move between shards, some paid twice and some never rendered; nothing was sent. Run every shard of the folder with one schema%s",
-			b.schemaSource(), b.o.out, strings.Join(diff, "; "), b.schemaHint())
+		return configf("%s reads rows otherwise than the schema the other shards of %s keyed theirs with (%s): rows would move between shards, some paid twice and some never rendered; nothing was sent. Run every shard of the folder with one schema%s",
+			b.schemaSource(), b.c.Out, strings.Join(diff, "; "), b.schemaHint())
 	}
 	return nil
 }
