@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -164,4 +165,98 @@ func TestStatusAndExportFromBucket(t *testing.T) {
 	assert.NotEqual(t, exitOK, code)
 	assert.Contains(t, stderr, "no results.jsonl")
 	assert.NotContains(t, stdout+stderr, "fake-secret")
+}
+
+// downURL is an s3:// URL of a bucket that cannot be reached: its
+// endpoint is a loopback port nobody listens on.
+func downURL(t *testing.T, prefix string) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	require.NoError(t, l.Close())
+	return "s3://renders/" + prefix + "?region=us-east-1&use_path_style=true&disable_https=true&endpoint=http://" + addr
+}
+
+// TestRunSyncsToABucket: a run copies every video, the index and the
+// dataset metadata to the prefix; a second run sends nothing; a bucket
+// that cannot be reached keeps every local file, exits 75 and costs no
+// submit, and the next run with the bucket back copies what waited.
+func TestRunSyncsToABucket(t *testing.T) {
+	srv := startSim(t, sim.Config{})
+	bk := startBucket(t)
+	dir := t.TempDir()
+	m := writeFile(t, filepath.Join(dir, "m.csv"), threeRows)
+	out := filepath.Join(dir, "out")
+	env := tokenEnv(srv.APIURL)
+	objects := func(prefix string) []string {
+		t.Helper()
+		res, err := bk.backend.ListBucket("renders", &gofakes3.Prefix{HasPrefix: true, Prefix: prefix}, gofakes3.ListBucketPage{})
+		require.NoError(t, err)
+		var keys []string
+		for _, c := range res.Contents {
+			keys = append(keys, c.Key)
+		}
+		return keys
+	}
+
+	t.Run("a --sync-to that is no bucket URL", func(t *testing.T) {
+		code, _, stderr := invoke(t, env, "run", "--manifest", m, "--out", out, "--sync-to", "https://renders.example.com/b1")
+		assert.Equal(t, exitUsage, code, stderr)
+		assert.Contains(t, stderr, "--sync-to")
+		assert.Zero(t, srv.Counters().Submits)
+	})
+
+	t.Run("a bucket that cannot be reached", func(t *testing.T) {
+		code, stdout, stderr := invoke(t, env, "run", "--manifest", m, "--out", out, "--sync-to", downURL(t, "b1"), "--json")
+		assert.Equal(t, exitTempFail, code, stderr)
+		assert.Contains(t, stderr, "files not copied to the bucket; the next run copies them")
+		var sum runJSON
+		require.NoError(t, json.Unmarshal([]byte(stdout), &sum))
+		require.NotNil(t, sum.Copies)
+		assert.Equal(t, 5, sum.Copies.Waiting, "three videos, the index and the metadata")
+		assert.Equal(t, 3, sum.Final[store.StateDone], "the batch itself is done")
+		for _, k := range []string{"a", "b", "c"} {
+			assert.FileExists(t, filepath.Join(out, k+".mp4"))
+		}
+		assert.FileExists(t, filepath.Join(out, "metadata.jsonl"))
+	})
+	submits := srv.Counters().Submits
+	require.EqualValues(t, 3, submits)
+
+	t.Run("the next run copies what waited", func(t *testing.T) {
+		code, stdout, stderr := invoke(t, env, "run", "--manifest", m, "--out", out, "--sync-to", bk.url("b1"))
+		require.Equal(t, exitOK, code, stderr)
+		assert.Contains(t, stdout, "copied to s3://renders/b1")
+		assert.Contains(t, stdout, "5 files sent")
+		assert.Equal(t, submits, srv.Counters().Submits, "zero submits")
+		assert.ElementsMatch(t, []string{"b1/a.mp4", "b1/b.mp4", "b1/c.mp4", "b1/metadata.jsonl", "b1/results.jsonl"}, objects("b1/"))
+	})
+
+	t.Run("a run with nothing new sends nothing", func(t *testing.T) {
+		code, stdout, stderr := invoke(t, env, "run", "--manifest", m, "--out", out, "--sync-to", bk.url("b1"), "--json")
+		require.Equal(t, exitOK, code, stderr)
+		var sum runJSON
+		require.NoError(t, json.Unmarshal([]byte(stdout), &sum))
+		require.NotNil(t, sum.Copies)
+		assert.Zero(t, sum.Copies.Uploaded)
+		assert.Zero(t, sum.Copies.Waiting)
+		assert.Equal(t, submits, srv.Counters().Submits)
+	})
+
+	t.Run("verify and status from the bucket see it", func(t *testing.T) {
+		code, stdout, stderr := invoke(t, nil, "verify", "--out", out)
+		require.Equal(t, exitOK, code, stderr)
+		assert.Contains(t, stdout, "checked 3 bucket copies")
+		code, stdout, stderr = invoke(t, nil, "status", "--from", bk.url("b1"))
+		require.Equal(t, exitOK, code, stderr)
+		assert.Contains(t, stdout, "rows 3: 3 done")
+	})
+
+	t.Run("a fresh run straight to the bucket", func(t *testing.T) {
+		out2 := filepath.Join(dir, "out2")
+		code, _, stderr := invoke(t, env, "run", "--manifest", m, "--out", out2, "--sync-to", bk.url("b2/"))
+		require.Equal(t, exitOK, code, stderr)
+		assert.Len(t, objects("b2/"), 5)
+	})
 }

@@ -29,7 +29,8 @@ var ledgerKeys = []string{"rows", "done", "failed", "cancelled", "in_flight", "h
 var figureKeys = slices.Concat([]string{"rows", "submitted", "resent", "uncertain", "held", "completed", "downloaded", "failed",
 	"cancelled", "fail_reasons.*", "skipped_done", "changed", "not_submitted", "left_in_flight", "polls", "download_retries",
 	"url_refreshes", "account_jobs_at_once", "parked", "status_words.*", "final.*", "wall_ns", "orphans",
-	"orphan_keys[]", "orphans_in_flight", "orphans_collected", "orphans_failed", "failed_before", "failed_before_keys[]"},
+	"orphan_keys[]", "orphans_in_flight", "orphans_collected", "orphans_failed", "failed_before", "failed_before_keys[]",
+	"bucket_copies.to", "bucket_copies.uploaded", "bucket_copies.present", "bucket_copies.bytes", "bucket_copies.waiting"},
 	prefixed("account.", ledgerKeys))
 
 var apiCallKeys = []string{"submit", "status", "result", "cancel", "retries", "rate_limited", "polls_rate_limited", "slowdowns"}

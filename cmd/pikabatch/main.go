@@ -26,6 +26,7 @@ import (
 	"github.com/pikabatch/pikabatch/runner"
 	"github.com/pikabatch/pikabatch/runner/api"
 	"github.com/pikabatch/pikabatch/runner/batch"
+	"github.com/pikabatch/pikabatch/runner/bucketsync"
 	"github.com/pikabatch/pikabatch/runner/live"
 	"github.com/pikabatch/pikabatch/runner/money"
 	"github.com/pikabatch/pikabatch/store"
@@ -254,7 +255,7 @@ func exitCode(ctx context.Context, err error) int {
 	case errors.Is(err, runner.ErrOutput), errors.Is(err, store.ErrWrite):
 		return exitCantCreate
 	case errors.Is(err, store.ErrLocked), errors.Is(err, live.ErrNotAnswering), errors.Is(err, runner.ErrHeld), errors.Is(err, runner.ErrSubmitsStopped),
-		errors.Is(err, runner.ErrLeftInFlight):
+		errors.Is(err, runner.ErrLeftInFlight), errors.Is(err, bucketsync.ErrWaiting):
 		return exitTempFail
 	}
 	return exitFailedRows

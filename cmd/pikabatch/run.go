@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/pikabatch/pikabatch/runner"
+	"github.com/pikabatch/pikabatch/runner/account"
 	"github.com/pikabatch/pikabatch/runner/api"
 	"github.com/pikabatch/pikabatch/runner/batch"
 	"github.com/pikabatch/pikabatch/runner/live"
@@ -55,6 +56,7 @@ type batchOptions struct {
 	maxSubmits                   int
 	notifyURL                    string
 	shard                        string // --shard K/N or auto/N
+	syncTo                       string // --sync-to: a bucket prefix the files are copied to
 	cost                         costOptions
 
 	// Test seams: runner hooks, a call once the control socket listens,
@@ -95,6 +97,7 @@ func (o *batchOptions) register(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.deadlineGrace, "deadline-grace", 5*time.Minute, "after --deadline, how long jobs in flight are still collected (0 = not at all; they resume next run)")
 	fs.IntVar(&o.maxSubmits, "max-submits", 0, "spending cap: at most `N` submits (paid jobs) this run; exit 75 if rows remain (0 = no cap)")
 	fs.StringVar(&o.notifyURL, "notify-url", "", "POST the JSON summary to this `URL` when the run ends; Slack-style webhooks accept it (or env PIKABATCH_NOTIFY_URL)")
+	fs.StringVar(&o.syncTo, "sync-to", "", "copy each video to the bucket prefix `BUCKET_URL` (s3://, gs://, azblob://) once it is safe on disk, and results.jsonl and metadata.jsonl at the end; an unreachable bucket costs no local file and no submit: the copies wait for the next run (exit 75)")
 	fs.StringVar(&o.shard, "shard", "", "render only shard `K/N` of the manifest (K from 0; auto/N reads K from JOB_COMPLETION_INDEX), with state OUT/.pikabatch-K-of-N.db")
 	fs.BoolVar(&o.fresh, "fresh", false, "start over when the state file is missing (beside earlier renders) or damaged: a damaged file is kept as STATE.damaged-TIME, and every row is submitted, and paid for, again")
 	o.cost.registerPreview(fs)
@@ -128,7 +131,10 @@ or RUNCOMFY_TOKEN (as RunComfy's own CLI reads it).`,
   pikabatch run --manifest clips.csv --out out --dry-run
 
   # a nightly window: stop submitting at 06:00, pay for at most 500 jobs
-  pikabatch run --manifest clips.csv --out out --deadline 06:00 --max-submits 500`,
+  pikabatch run --manifest clips.csv --out out --deadline 06:00 --max-submits 500
+
+  # copy each video, the index and metadata.jsonl to a bucket as they land
+  pikabatch run --manifest clips.csv --out out --sync-to s3://renders/batch1`,
 		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			return runRun(c.Context(), o, stdout, stderr)
@@ -255,7 +261,7 @@ func (o batchOptions) config(log *slog.Logger) batch.Config {
 		MaxFileSize: o.maxFileSize, DownloadIdleTimeout: o.dlIdleTimeout,
 		Poll: o.poll, ResultsFormat: o.resultsFormat, Fresh: o.fresh,
 		Deadline: o.deadline, DeadlineGrace: runnerGrace(o.deadlineGrace), MaxSubmits: o.maxSubmits,
-		Shard: o.shard, Getenv: os.Getenv,
+		Shard: o.shard, Getenv: os.Getenv, SyncTo: o.syncTo,
 		PriceUSD: o.cost.priceUSD, UseCatalog: o.cost.useCatalog,
 		MaxCostUSD: o.cost.maxCostUSD, RequireBalance: o.cost.requireBalance,
 		Owner:  store.CurrentOwner(redact.Args(os.Args, secretFlags...)),
@@ -400,7 +406,20 @@ func printSummary(w io.Writer, s runner.Summary, calls api.Calls, asJSON bool) e
 		perJob(s.Polls, s.Completed+s.Failed))
 	fmt.Fprintf(w, "downloads retried %d, URLs refreshed %d; wall time %s\n",
 		s.DownloadRetries, s.URLRefreshes, s.Wall.Round(time.Millisecond))
+	printRunCopies(w, s.Copies)
 	return nil
+}
+
+// printRunCopies says what the run copied to its bucket prefix (--sync-to).
+func printRunCopies(w io.Writer, c *account.Copies) {
+	if c == nil {
+		return
+	}
+	fmt.Fprintf(w, "copied to %s: %s sent (%s), %d already there", c.To, plural(c.Uploaded, "file"), humanBytes(c.Bytes), c.Present)
+	if c.Waiting > 0 {
+		fmt.Fprintf(w, "; %s wait for the next run", plural(c.Waiting, "file"))
+	}
+	fmt.Fprintln(w)
 }
 
 // orphanLine reports the jobs no manifest row claims (runner.Summary.Orphans),

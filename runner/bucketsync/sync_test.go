@@ -187,12 +187,12 @@ func TestUnreachableBucketLeavesFilesWaiting(t *testing.T) {
 	for _, j := range f.jobs {
 		s.Saved(ctx, j) // never blocks on a bucket that failed
 	}
-	rep, err := s.Finish(ctx, "results.jsonl")
+	rep, err := s.Finish(ctx, "results.jsonl", "results.csv")
 	var we *bucketsync.WaitingError
 	require.ErrorAs(t, err, &we)
 	assert.ErrorIs(t, err, bucketsync.ErrWaiting)
 	assert.ErrorIs(t, err, errUnreachable)
-	assert.Equal(t, 7, we.Files, "six videos and the index")
+	assert.Equal(t, 7, we.Files, "six videos and the index; no results.csv: nothing to copy")
 	assert.Equal(t, 7, rep.Waiting)
 	assert.LessOrEqual(t, f.up.calls.Load(), int64(3+1), "after the bucket failed, only uploads already started tried it")
 	for _, j := range f.jobs {

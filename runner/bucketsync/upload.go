@@ -76,14 +76,14 @@ func (s *Syncer) count(wrote bool, size int64) {
 // metadata) unless the bucket holds it as it is; a file not there is
 // nothing to copy. It reports false when the file waits.
 func (s *Syncer) uploadExtra(ctx context.Context, name string) bool {
+	path := filepath.Join(s.cfg.Dir, name)
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return true
+	}
 	if s.isDown() || ctx.Err() != nil {
 		return false
 	}
-	path := filepath.Join(s.cfg.Dir, name)
 	size, sum, err := hashFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return true
-	}
 	if err != nil {
 		s.log.Warn("not copied to the bucket", "path", name, "err", err)
 		return false
