@@ -24,6 +24,8 @@ type Uploader interface {
 	// reading it) comes back wrapped, so errors.Is finds it; any other
 	// error is the bucket's, already retried as far as the driver does.
 	Upload(ctx context.Context, l bucket.Location, src bucket.Source) (bool, error)
+	// Put writes src to l without looking first; otherwise as Upload.
+	Put(ctx context.Context, l bucket.Location, src bucket.Source) error
 }
 
 var _ Uploader = (*bucket.Client)(nil)
@@ -106,8 +108,8 @@ type Syncer struct {
 	rec Records
 	log *slog.Logger
 
-	mu      sync.RWMutex // held shared by a send to queue, exclusively to close it
-	queue   chan store.Output
+	mu      sync.RWMutex      // held shared by a send to queue, exclusively to close it
+	queue   chan store.Output // files just saved: no copy of them can exist yet
 	started bool
 	closed  bool
 	workers sync.WaitGroup
@@ -161,7 +163,7 @@ func (s *Syncer) Start(ctx context.Context) {
 	for range s.cfg.Workers {
 		s.workers.Go(func() {
 			for o := range s.queue {
-				s.upload(ctx, o)
+				s.upload(ctx, o, true)
 			}
 		})
 	}
@@ -252,7 +254,7 @@ func (s *Syncer) sweep(ctx context.Context) error {
 				return errStopSweep
 			}
 			g.Go(func() error {
-				s.upload(gctx, o)
+				s.upload(gctx, o, false)
 				return nil
 			})
 		}

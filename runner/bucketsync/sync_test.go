@@ -57,6 +57,7 @@ type switchable struct {
 	bucketsync.Uploader
 	down              atomic.Bool
 	calls, now, most  atomic.Int64
+	puts              atomic.Int64 // sent without looking first
 	mu                sync.Mutex
 	uploadedObjectsOf []string
 }
@@ -79,6 +80,25 @@ func (u *switchable) Upload(ctx context.Context, l bucket.Location, src bucket.S
 		u.mu.Unlock()
 	}
 	return wrote, err
+}
+
+func (u *switchable) Put(ctx context.Context, l bucket.Location, src bucket.Source) error {
+	u.calls.Add(1)
+	u.puts.Add(1)
+	n := u.now.Add(1)
+	defer u.now.Add(-1)
+	for m := u.most.Load(); n > m && !u.most.CompareAndSwap(m, n); m = u.most.Load() {
+	}
+	if u.down.Load() {
+		return errUnreachable
+	}
+	if err := u.Uploader.Put(ctx, l, src); err != nil {
+		return err
+	}
+	u.mu.Lock()
+	u.uploadedObjectsOf = append(u.uploadedObjectsOf, l.Key)
+	u.mu.Unlock()
+	return nil
 }
 
 func (u *switchable) sent() []string {
@@ -147,6 +167,7 @@ func TestFilesAreCopiedOnceAndRecorded(t *testing.T) {
 	assert.Zero(t, rep.Waiting)
 	assert.ElementsMatch(t, []string{"batch1/clip00.mp4", "batch1/clip01.mp4", "batch1/clip02.mp4", "batch1/clip03.mp4",
 		"batch1/clip04.mp4", "batch1/results.jsonl"}, f.up.sent())
+	assert.EqualValues(t, 2, f.up.puts.Load(), "the files just saved are sent without a look first; the others are looked at")
 
 	a, err := f.client.Stat(ctx, f.to.Join("clip02.mp4"))
 	require.NoError(t, err)

@@ -25,10 +25,12 @@ var errLocal = errors.New("local file")
 // errNotAsRecorded: the file on disk is not the one the state recorded.
 var errNotAsRecorded = errors.New("the file is not the one the state recorded; `pikabatch verify` checks it")
 
-// upload copies one done file to the bucket and records the copy. A
-// bucket error stops the uploads not started yet (fail); a local one
-// leaves this file waiting.
-func (s *Syncer) upload(ctx context.Context, o store.Output) {
+// upload copies one done file to the bucket and records the copy. A file
+// just saved (fresh) is sent without asking the bucket first: no copy of
+// it can be there, unless its record was lost, and then sending the same
+// bytes again is harmless. A bucket error stops the uploads not started
+// yet (fail); a local one leaves this file waiting.
+func (s *Syncer) upload(ctx context.Context, o store.Output, fresh bool) {
 	if s.isDown() || ctx.Err() != nil {
 		return
 	}
@@ -39,7 +41,12 @@ func (s *Syncer) upload(ctx context.Context, o store.Output) {
 	}
 	obj := s.cfg.To.Join(filepath.ToSlash(o.Path))
 	src := s.source(filepath.Join(s.cfg.Dir, o.Path), o.Size, o.SHA256)
-	wrote, err := s.up.Upload(ctx, obj, src)
+	wrote, err := true, error(nil)
+	if fresh {
+		err = s.up.Put(ctx, obj, src)
+	} else {
+		wrote, err = s.up.Upload(ctx, obj, src)
+	}
 	switch {
 	case err == nil:
 	case ctx.Err() != nil:
