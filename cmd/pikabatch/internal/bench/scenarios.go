@@ -35,6 +35,7 @@ func scenarios() []scenario {
 		validateScenario(),
 		resumeScenario(),
 		storeScenario(),
+		syncScenario(),
 		scaleScenario(),
 		scaleShardsScenario(),
 	}
