@@ -18,6 +18,7 @@ import (
 	"github.com/pikabatch/pikabatch/runner/bucket"
 	"github.com/pikabatch/pikabatch/runner/bucketsync"
 	"github.com/pikabatch/pikabatch/runner/sim"
+	"github.com/pikabatch/pikabatch/runner/verify"
 	"github.com/pikabatch/pikabatch/store"
 )
 
@@ -97,7 +98,7 @@ func TestVerifyChecksBucketCopies(t *testing.T) {
 	assert.Equal(t, 2, c.OK)
 	assert.Equal(t, 1, c.Waiting, "queued for the next run")
 	require.Len(t, c.Findings, 1)
-	assert.Equal(t, findingJSON{Key: "s3://renders/b1/b.mp4", Path: "b.mp4", Problem: "missing",
+	assert.Equal(t, verify.Finding{Key: "s3://renders/b1/b.mp4", Path: "b.mp4", Problem: verify.Missing,
 		Detail: "not in the bucket; the next run uploads it again"}, c.Findings[0])
 	assert.Contains(t, stderr, "run the batch again")
 	assert.FileExists(t, filepath.Join(out, "b.mp4"))

@@ -318,13 +318,13 @@ type verifyJSON struct {
 
 // copiesJSON is the check of one state file's bucket copies.
 type copiesJSON struct {
-	StateFile string        `json:"state_file"`
-	To        string        `json:"to,omitempty"` // the bucket prefix (no credentials, no signature)
-	Copies    int           `json:"copies"`
-	OK        int           `json:"ok"`
-	Waiting   int           `json:"waiting"` // done files the next run uploads
-	Skipped   string        `json:"skipped,omitempty"`
-	Findings  []findingJSON `json:"findings"`
+	StateFile string           `json:"state_file"`
+	To        string           `json:"to,omitempty"` // the bucket prefix (no credentials, no signature)
+	Copies    int              `json:"copies"`
+	OK        int              `json:"ok"`
+	Waiting   int              `json:"waiting"` // done files the next run uploads
+	Skipped   string           `json:"skipped,omitempty"`
+	Findings  []verify.Finding `json:"findings"`
 }
 
 // findingJSON is one file that failed the check.
@@ -343,23 +343,19 @@ type benchJSON struct {
 }
 
 func verifyJSONOf(r verify.Report, copies []copiesCheck) verifyJSON {
-	v := verifyJSON{Version: jsonVersion, Jobs: r.Jobs, Files: r.Files, OK: r.OK, Bytes: r.Bytes, Findings: findingsJSON(r.Findings)}
+	v := verifyJSON{Version: jsonVersion, Jobs: r.Jobs, Files: r.Files, OK: r.OK, Bytes: r.Bytes, Findings: []findingJSON{}}
+	for _, f := range r.Findings {
+		v.Findings = append(v.Findings, findingJSON{Key: f.Key, Path: f.Path, Problem: string(f.Problem), Detail: f.Detail, Removed: f.Removed})
+	}
 	for _, c := range copies {
-		cj := copiesJSON{StateFile: c.stateFile, Skipped: c.skipped, Findings: []findingJSON{}}
+		cj := copiesJSON{StateFile: c.stateFile, Skipped: c.skipped, Findings: []verify.Finding{}}
 		if r := c.report; r != nil {
-			cj.To, cj.Copies, cj.OK, cj.Waiting, cj.Findings = r.To, r.Copies, r.OK, r.Waiting, findingsJSON(r.Findings)
+			cj.To, cj.Copies, cj.OK, cj.Waiting = r.To, r.Copies, r.OK, r.Waiting
+			cj.Findings = append(cj.Findings, r.Findings...)
 		}
 		v.BucketCopies = append(v.BucketCopies, cj)
 	}
 	return v
-}
-
-func findingsJSON(fs []verify.Finding) []findingJSON {
-	out := []findingJSON{}
-	for _, f := range fs {
-		out = append(out, findingJSON{Key: f.Key, Path: f.Path, Problem: string(f.Problem), Detail: f.Detail, Removed: f.Removed})
-	}
-	return out
 }
 
 // modelJSON is one model of `models --json`; `models show --json` adds
