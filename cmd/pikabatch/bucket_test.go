@@ -3,11 +3,14 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/johannesboyne/gofakes3"
@@ -26,6 +29,9 @@ import (
 type fakeBucket struct {
 	backend *s3mem.Backend
 	srv     *httptest.Server
+	// answers is how many more requests it answers before it drops every
+	// connection, as a bucket that goes away does; negative: all.
+	answers atomic.Int64
 }
 
 // startBucket starts a fake S3 and points the AWS SDK at nothing else.
@@ -33,7 +39,18 @@ func startBucket(t *testing.T) *fakeBucket {
 	t.Helper()
 	b := &fakeBucket{backend: s3mem.New()}
 	require.NoError(t, b.backend.CreateBucket("renders"))
-	b.srv = httptest.NewServer(gofakes3.New(b.backend).Server())
+	b.answers.Store(-1)
+	s3 := gofakes3.New(b.backend).Server()
+	b.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if b.answers.Load() >= 0 && b.answers.Add(-1) < 0 {
+			b.answers.Store(0)
+			if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+				_ = conn.Close()
+			}
+			return
+		}
+		s3.ServeHTTP(w, r)
+	}))
 	t.Cleanup(b.srv.Close)
 	t.Setenv("AWS_ACCESS_KEY_ID", "fake")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "fake-secret")
@@ -208,8 +225,18 @@ func TestRunSyncsToABucket(t *testing.T) {
 		assert.Zero(t, srv.Counters().Submits)
 	})
 
-	t.Run("a bucket that cannot be reached", func(t *testing.T) {
-		code, stdout, stderr := invoke(t, env, "run", "--manifest", m, "--out", out, "--sync-to", downURL(t, "b1"), "--json")
+	t.Run("a new batch whose bucket cannot be asked", func(t *testing.T) {
+		code, _, stderr := invoke(t, env, "run", "--manifest", m, "--out", out, "--sync-to", downURL(t, "b1"))
+		assert.Equal(t, exitTempFail, code, stderr)
+		assert.Contains(t, stderr, "the bucket could not say whether runs of this batch copied their index there")
+		assert.Zero(t, srv.Counters().Submits, "a state lost with the bucket down must not cost a second payment")
+		assert.NoFileExists(t, filepath.Join(out, ".pikabatch.db"))
+	})
+
+	t.Run("a bucket that goes away during the run", func(t *testing.T) {
+		bk.answers.Store(1) // the look for an earlier run's index, then nothing
+		defer bk.answers.Store(-1)
+		code, stdout, stderr := invoke(t, env, "run", "--manifest", m, "--out", out, "--sync-to", bk.url("b1"), "--json")
 		assert.Equal(t, exitTempFail, code, stderr)
 		assert.Contains(t, stderr, "files not copied to the bucket; the next run copies them")
 		var sum runJSON
@@ -252,6 +279,29 @@ func TestRunSyncsToABucket(t *testing.T) {
 		code, stdout, stderr = invoke(t, nil, "status", "--from", bk.url("b1"))
 		require.Equal(t, exitOK, code, stderr)
 		assert.Contains(t, stdout, "rows 3: 3 done")
+	})
+
+	t.Run("a state lost with its volume is rebuilt, never started afresh", func(t *testing.T) {
+		require.NoError(t, os.RemoveAll(out)) // a new pod: an empty volume
+		code, _, stderr := invoke(t, env, "run", "--manifest", m, "--out", out, "--sync-to", bk.url("b1"))
+		assert.Equal(t, exitIOErr, code, stderr)
+		assert.Contains(t, stderr, "runs of this batch copied their index to s3://renders/b1/results.jsonl")
+		assert.Contains(t, stderr, "pikabatch recover --out "+out)
+		assert.Equal(t, submits, srv.Counters().Submits, "nothing submitted")
+
+		obj, err := bk.backend.GetObject("renders", "b1/results.jsonl", nil)
+		require.NoError(t, err)
+		index, err := io.ReadAll(obj.Contents)
+		require.NoError(t, err)
+		require.NoError(t, obj.Contents.Close())
+		require.NoError(t, os.MkdirAll(out, 0o755))
+		writeFile(t, filepath.Join(out, "results.jsonl"), string(index))
+		code, _, stderr = invoke(t, env, "recover", "--out", out)
+		require.Equal(t, exitOK, code, stderr)
+		code, stdout, stderr := invoke(t, env, "run", "--manifest", m, "--out", out, "--sync-to", bk.url("b1"))
+		require.Equal(t, exitOK, code, stderr)
+		assert.Equal(t, submits, srv.Counters().Submits, "the renders are fetched again by request ID, not submitted")
+		assert.Contains(t, stdout, "copied to s3://renders/b1")
 	})
 
 	t.Run("a fresh run straight to the bucket", func(t *testing.T) {

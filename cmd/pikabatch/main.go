@@ -255,7 +255,8 @@ func exitCode(ctx context.Context, err error) int {
 	case errors.Is(err, runner.ErrOutput), errors.Is(err, store.ErrWrite):
 		return exitCantCreate
 	case errors.Is(err, store.ErrLocked), errors.Is(err, live.ErrNotAnswering), errors.Is(err, runner.ErrHeld), errors.Is(err, runner.ErrSubmitsStopped),
-		errors.Is(err, runner.ErrLeftInFlight), errors.Is(err, bucketsync.ErrWaiting):
+		errors.Is(err, runner.ErrLeftInFlight), errors.Is(err, bucketsync.ErrWaiting),
+		errors.Is(err, bucketsync.ErrUnreachable):
 		return exitTempFail
 	}
 	return exitFailedRows

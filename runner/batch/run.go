@@ -62,6 +62,9 @@ func (b *batch) run(ctx context.Context) (Result, error) {
 	if owner == (store.Owner{}) {
 		owner = store.CurrentOwner("")
 	}
+	if err := b.checkBucketForState(ctx); err != nil {
+		return Result{}, err
+	}
 	st, err := b.openState(owner)
 	if err != nil {
 		return Result{}, err

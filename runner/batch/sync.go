@@ -3,6 +3,9 @@ package batch
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io/fs"
+	"os"
 
 	"github.com/pikabatch/pikabatch/runner"
 	"github.com/pikabatch/pikabatch/runner/account"
@@ -91,4 +94,34 @@ func (b *batch) finishCopies(ctx context.Context, c *copies, entries results.Exp
 		b.log.Warn("bucket copies not finished", "err", err)
 	}
 	return err
+}
+
+// checkBucketForState refuses to start a shard without its state file
+// when its bucket prefix already holds the shard's results index: a run
+// copied there, so the state was lost (a pod's volume gone with the pod),
+// and a new state would submit, and pay for, the shard's rows again. The
+// state is rebuilt from that index instead; --fresh starts over anyway.
+// A bucket that cannot be asked refuses the start too: the same rows are
+// at stake.
+func (b *batch) checkBucketForState(ctx context.Context) error {
+	if b.syncTo == nil || b.c.Fresh {
+		return nil
+	}
+	if _, err := os.Lstat(b.state.path); !errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	client := bucket.NewClient()
+	defer client.Close()
+	index := b.spec.IndexName("jsonl")
+	obj := b.syncTo.Join(index)
+	_, err := client.Stat(ctx, obj)
+	switch {
+	case errors.Is(err, bucket.ErrNotFound):
+		return nil
+	case err != nil:
+		return fmt.Errorf("%w: no state file at %s, and the bucket could not say whether runs of this batch copied their index there; nothing was submitted, try again when it answers: %w",
+			bucketsync.ErrUnreachable, b.state.path, err)
+	}
+	return fmt.Errorf("%w: %s is not there, but runs of this batch copied their index to %s: a new state would submit, and pay for, its rows again\nnothing was submitted. Copy %s from the bucket into %s first. %s",
+		store.ErrMissing, b.state.path, bucketsync.ObjectName(obj), index, b.c.Out, b.state.waysBack(false))
 }

@@ -54,6 +54,10 @@ var _ Records = (*store.Store)(nil)
 // for the next run. Nothing else about the batch is wrong.
 var ErrWaiting = errors.New("copies wait for the next run")
 
+// ErrUnreachable: a bucket could not be asked what it holds; nothing was
+// done that depended on the answer. Try again later.
+var ErrUnreachable = errors.New("bucket cannot be reached")
+
 // WaitingError is Finish's error when files wait: how many, and the
 // bucket's error that stopped the uploads (nil when only local files were
 // at fault). errors.Is(err, ErrWaiting) holds.
