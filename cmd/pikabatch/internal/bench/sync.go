@@ -156,20 +156,27 @@ type copiesSummary struct {
 }
 
 // Copying each video to a bucket (--sync-to) as it lands must not be the
-// bottleneck: the same batch with and without it, the simulator answering
-// at once as in overhead, so that nothing but pikabatch sets the pace and
-// the copies compete with the downloads for the same disk and CPU. The
-// runs alternate which goes first, so the machine's drift falls on both.
-func syncScenario() scenario {
+// bottleneck: the same batch with and without it. In sync the simulator
+// answers at once, as in overhead, so that nothing but pikabatch sets the
+// pace and the copies compete with the downloads for the same disk and
+// CPU: the harshest case, and a measure of what a copy costs. In
+// sync-paced the jobs render for 2 s on 256 slots (at most 128 jobs/s),
+// as an API paces a real batch. The runs alternate which goes first, so
+// the machine's drift falls on both.
+func syncScenario(name string, runTime time.Duration) scenario {
 	return scenario{
-		name: "sync", rows: 10_000, least: 50,
+		name: name, rows: 10_000, least: 50,
 		setup: func(p params) string {
 			server := "gofakes3 in the bench's process, in memory"
 			if versityBin() != "" {
 				server = "a local versitygw v1.8.0 (posix backend, on this disk)"
 			}
-			return fmt.Sprintf("%d rows, 256 KiB videos, no queue or run time, no rate limit; run --concurrency %d --download-concurrency %d --rps 0, without and with --sync-to %s on loopback",
-				p.rows, overheadConcurrency, overheadDownloads, server)
+			pace := "no queue or run time"
+			if runTime > zeroRunTime {
+				pace = fmt.Sprintf("%d slots, jobs of %s", 4*overheadConcurrency, p.dur(runTime))
+			}
+			return fmt.Sprintf("%d rows, 256 KiB videos, %s, no rate limit; run --concurrency %d --download-concurrency %d --rps 0, without and with --sync-to %s on loopback",
+				p.rows, pace, overheadConcurrency, overheadDownloads, server)
 		},
 		figures: func(params) []Figure {
 			return []Figure{
@@ -182,13 +189,15 @@ func syncScenario() scenario {
 			}
 		},
 		prepare: prepareRows,
-		run:     runSync,
+		run: func(ctx context.Context, s *session, p params, i int) (map[string]float64, error) {
+			return runSync(ctx, s, p, i, p.dur(runTime))
+		},
 	}
 }
 
 // runSync runs the batch once without and once with --sync-to, the one
 // with first in every other run.
-func runSync(ctx context.Context, s *session, p params, i int) (map[string]float64, error) {
+func runSync(ctx context.Context, s *session, p params, i int, runTime time.Duration) (map[string]float64, error) {
 	var plain, synced childResult
 	order := []bool{false, true}
 	if i%2 == 1 {
@@ -196,7 +205,7 @@ func runSync(ctx context.Context, s *session, p params, i int) (map[string]float
 	}
 	for k, withSync := range order {
 		settle() // the first run's writes are not the second's cost
-		res, err := syncRun(ctx, s, p, 2*i+k, withSync)
+		res, err := syncRun(ctx, s, p, 2*i+k, runTime, withSync)
 		if err != nil {
 			return nil, err
 		}
@@ -218,8 +227,8 @@ func runSync(ctx context.Context, s *session, p params, i int) (map[string]float
 
 // syncRun renders the batch into a fresh folder (the n-th), copying it to
 // a fresh bucket when withSync, and checks every video was copied.
-func syncRun(ctx context.Context, s *session, p params, n int, withSync bool) (childResult, error) {
-	srv, out, err := p.start(sim.Config{Slots: 4 * overheadConcurrency, RunTime: zeroRunTime, VideoSize: syncVideoSize,
+func syncRun(ctx context.Context, s *session, p params, n int, runTime time.Duration, withSync bool) (childResult, error) {
+	srv, out, err := p.start(sim.Config{Slots: 4 * overheadConcurrency, RunTime: max(runTime, zeroRunTime), VideoSize: syncVideoSize,
 		Seed: int64(n + 1)}, n)
 	if err != nil {
 		return childResult{}, err
