@@ -417,7 +417,7 @@ func printRunCopies(w io.Writer, c *account.Copies) {
 	}
 	fmt.Fprintf(w, "copied to %s: %s sent (%s), %d already there", c.To, plural(c.Uploaded, "file"), humanBytes(c.Bytes), c.Present)
 	if c.Waiting > 0 {
-		fmt.Fprintf(w, "; %s wait for the next run", plural(c.Waiting, "file"))
+		fmt.Fprintf(w, "; %s for the next run", waitingFiles(c.Waiting))
 	}
 	fmt.Fprintln(w)
 }

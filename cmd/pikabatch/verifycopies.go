@@ -98,7 +98,7 @@ func printCopies(w io.Writer, checks []copiesCheck) {
 		}
 		fmt.Fprintf(w, "checked %s in %s: %d ok%s", copies, r.To, r.OK, problemCounts(r.Findings))
 		if r.Waiting > 0 {
-			fmt.Fprintf(w, "; %s wait for the next run to upload them", plural(r.Waiting, "file"))
+			fmt.Fprintf(w, "; %s for the next run to upload", waitingFiles(r.Waiting))
 		}
 		fmt.Fprintln(w)
 	}
@@ -113,4 +113,12 @@ func copiesChecked(checks []copiesCheck) int {
 		}
 	}
 	return n
+}
+
+// waitingFiles is "1 file waits" or "N files wait".
+func waitingFiles(n int) string {
+	if n == 1 {
+		return "1 file waits"
+	}
+	return plural(n, "file") + " wait"
 }
