@@ -105,10 +105,15 @@ func (raw *rawRow) name(s *Schema, slot int) string {
 // the bounds every model shares. It keeps scratch space between rows.
 type checker struct {
 	schema *Schema
-	buf    []byte
-	doc    map[string]any // the row for the library's check (Schema.full)
-	res    *property      // the model's resolution, for the Summary; nil if none
-	dur    *property      // the model's duration, likewise
+	files  *LocalFiles // how local files are sent; nil refuses them
+	dir    string      // the folder relative paths are read from
+	// inlineBytes is what the current row's files add to its request
+	// when sent inline.
+	inlineBytes int64
+	buf         []byte
+	doc         map[string]any // the row for the library's check (Schema.full)
+	res         *property      // the model's resolution, for the Summary; nil if none
+	dur         *property      // the model's duration, likewise
 }
 
 func newChecker(s *Schema) checker {
@@ -147,6 +152,7 @@ func (c *checker) parseInput(raw *rawRow, addErr func(slot int, err error)) (Inp
 		}
 	}
 
+	c.inlineBytes = 0
 	in.fields = make([]field, 0, len(s.props)) // one allocation per row
 	anyBad := false
 	for i, p := range s.props {
@@ -157,6 +163,9 @@ func (c *checker) parseInput(raw *rawRow, addErr func(slot int, err error)) (Inp
 			continue
 		}
 		val, set, err := c.coerce(p, v)
+		if err == nil && set && p.file && val.k == vString {
+			val, err = c.fileValue(p, val.s)
+		}
 		switch {
 		case err != nil:
 			addErr(slot, err)
@@ -175,14 +184,22 @@ func (c *checker) parseInput(raw *rawRow, addErr func(slot int, err error)) (Inp
 	if problems == 0 && !anyBad && s.full {
 		c.checkLibrary(raw, in, addErr)
 	}
-	// Each field may be within its bound and the body still too large,
-	// through escaping: the API would answer 413, which stops every submit.
 	if problems == 0 && !anyBad {
-		if n := in.bodyLen(); n > MaxBodyBytes {
-			addErr(slotRow, problemf(ErrTooLong, "the request body would be %d bytes of JSON; the limit is %d (%s)", n, MaxBodyBytes, s.shortenHint()))
-		}
+		c.checkBody(in, addErr)
 	}
 	return in, id
+}
+
+// checkBody checks the size of a row's request. Each field may be within
+// its bound and the body still too large, through escaping: the API would
+// answer 413, which stops every submit.
+func (c *checker) checkBody(in Input, addErr func(slot int, err error)) {
+	if n := in.bodyLen(); n > MaxBodyBytes {
+		addErr(slotRow, problemf(ErrTooLong, "the request body would be %d bytes of JSON; the limit is %d (%s)", n, MaxBodyBytes, c.schema.shortenHint()))
+	}
+	if err := c.inlineRequestCheck(in); err != nil {
+		addErr(slotRow, err)
+	}
 }
 
 // fieldOrDefault returns a field of in, or the schema's default for it;
@@ -363,11 +380,6 @@ func (c *checker) check(p *property, v *rawValue, val value) error {
 	switch val.k {
 	case vString:
 		x := val.s
-		if p.file {
-			if err := checkFileURL(x, fileNoun(p.name)); err != nil {
-				return err
-			}
-		}
 		if p.maxLen >= 0 || p.minLen >= 0 {
 			n := utf8.RuneCountInString(x)
 			if p.maxLen >= 0 && n > p.maxLen {
@@ -602,6 +614,8 @@ func parseInteger(s string) (int64, error) {
 // and http URLs of a loopback host: the API fetches the file itself, over
 // https only [doc], with an unauthenticated GET; the simulator's rehearsals
 // serve files on loopback. noun says what the file is, for messages.
+// Bucket URLs and local files are not URLs the API fetches as they are:
+// fileValue sends them elsewhere first.
 func checkFileURL(s, noun string) error {
 	if len(s) > MaxImageURLBytes {
 		return problemf(ErrInvalidURL, "the URL is %d bytes long; the limit is %d", len(s), MaxImageURLBytes).also(ErrTooLong)
@@ -614,12 +628,7 @@ func checkFileURL(s, noun string) error {
 	case "http", "https":
 	case "":
 		return problemf(ErrInvalidURL, "%s is not an absolute URL; give the full https:// address of the %s", quoteURL(s), noun)
-	case "file":
-		return problemf(ErrInvalidURL, "%s is a local file; the API fetches the %s itself, so upload it and give its https URL", quoteURL(s), noun)
 	default:
-		if len(u.Scheme) == 1 { // C:\images\a.png
-			return problemf(ErrInvalidURL, "%s looks like a local file path; give the https URL of the %s", quoteURL(s), noun)
-		}
 		return problemf(ErrInvalidURL, "%s uses the %s: scheme; the API fetches %s over https only", quoteURL(s), printable(u.Scheme, 16), filesNoun(noun))
 	}
 	switch {

@@ -28,45 +28,64 @@ type csvSource struct {
 }
 
 func newCSVSource(br *bufio.Reader, name string, cmap *columns, maxRow int) (*csvSource, []*RowError, error) {
-	schema := cmap.schema
 	lim := &rowLimiter{r: br, max: int64(maxRow)}
 	cr := csv.NewReader(lim)
 	cr.FieldsPerRecord = -1 // ragged rows are reported per row, and reading goes on
 	cr.ReuseRecord = true
-	s := &csvSource{cr: cr, lim: lim, schema: schema, cmap: cmap, maxRow: maxRow}
+	s := &csvSource{cr: cr, lim: lim, schema: cmap.schema, cmap: cmap, maxRow: maxRow}
+	rec, problems, err := s.readHeader(name)
+	if rec == nil {
+		return nil, problems, err
+	}
+	if problems := s.mapHeader(name, rec); len(problems) > 0 {
+		return nil, problems, nil
+	}
+	return s, nil, nil
+}
 
-	rec, err := cr.Read()
+// readHeader reads the first record, the header. A file without one, or
+// with a first line that is no header, is a problem (rec is nil then).
+func (s *csvSource) readHeader(name string) (rec []string, problems []*RowError, err error) {
+	rec, err = s.cr.Read()
 	var pe *csv.ParseError
 	switch {
-	case err == io.EOF && lim.n == 0:
+	case err == io.EOF && s.lim.n == 0:
 		return nil, []*RowError{{File: name, Err: problemf(ErrEmpty, "the file is empty")}}, nil
 	case err == io.EOF:
 		return nil, []*RowError{{File: name, Err: problemf(ErrEmpty, "the file has no header line")}}, nil
 	case errors.Is(err, errRowTooLong):
-		return nil, []*RowError{{File: name, Line: 1, Err: problemf(ErrBadHeader, "the header is longer than %d bytes", maxRow).also(ErrMalformed)}}, nil
+		return nil, []*RowError{{File: name, Line: 1, Err: problemf(ErrBadHeader, "the header is longer than %d bytes", s.maxRow).also(ErrMalformed)}}, nil
 	case errors.As(err, &pe):
 		return nil, []*RowError{{File: name, Line: pe.StartLine, Err: csvParseProblem(pe).also(ErrBadHeader)}}, nil
 	case err != nil:
 		return nil, nil, err
 	}
-	line, _ := cr.FieldPos(0)
+	line, _ := s.cr.FieldPos(0)
 	s.endLine = s.lastLine(rec)
-
-	var problems []*RowError
-	bad := func(field string, p *problem) {
-		problems = append(problems, &RowError{File: name, Line: line, Field: field, Err: p})
-	}
 	for _, col := range rec {
 		if strings.Contains(col, "://") {
 			return nil, []*RowError{{File: name, Line: line, Err: problemf(ErrBadHeader,
 				"the first line looks like a data row (it has the URL %s); the first line must be a header naming the columns, such as id,image,promptText", quoteURL(strings.TrimSpace(col))).also(ErrUnknownColumn)}}, nil
 		}
 	}
+	return rec, nil, nil
+}
+
+// mapHeader maps each column of the header rec to its field's slot once,
+// and reports every problem with the columns at once: unknown, unnamed,
+// repeated (also through an alias) and missing required ones.
+func (s *csvSource) mapHeader(name string, rec []string) []*RowError {
+	line, _ := s.cr.FieldPos(0)
+	var problems []*RowError
+	bad := func(field string, p *problem) {
+		problems = append(problems, &RowError{File: name, Line: line, Field: field, Err: p})
+	}
+	cmap := s.cmap
 	s.header = make([]string, len(rec))
 	s.cols = make([]int, len(rec))
-	s.names = make([]string, len(schema.props)+1)
-	seen := make([]int, len(schema.props)+1) // column number (1-based) of each slot
-	keptAt := map[string]int{}               // column number (1-based) of each kept column
+	s.names = make([]string, len(s.schema.props)+1)
+	seen := make([]int, len(s.schema.props)+1) // column number (1-based) of each slot
+	keptAt := map[string]int{}                 // column number (1-based) of each kept column
 	for i, col := range rec {
 		col = strings.TrimSpace(col)
 		s.header[i] = col
@@ -101,16 +120,13 @@ func newCSVSource(br *bufio.Reader, name string, cmap *columns, maxRow int) (*cs
 		problems = append(problems, re)
 	}
 	if !hasProblem(problems, ErrUnknownColumn) && !hasProblem(problems, ErrBadMapping) {
-		for i, p := range schema.props {
+		for i, p := range s.schema.props {
 			if p.required && seen[i+1] == 0 {
 				bad(p.name, missingColumn(p).also(ErrBadHeader).also(ErrRequired))
 			}
 		}
 	}
-	if len(problems) > 0 {
-		return nil, problems, nil
-	}
-	return s, nil, nil
+	return problems
 }
 
 // missingColumn describes a required field without a column.

@@ -58,11 +58,30 @@ multipleOf, minLength and maxLength (in characters, as JSON Schema counts
 them) and pattern are checked here, as is the schema's required list; any
 other keyword (allOf, if/then, items...) is checked by the library for every
 row (see Schema). On top of the schema, every model's rows keep this
-package's own bounds: file inputs (a field of format "uri", or named image,
-video, audio, or ending in _url or Url) must be https URLs with a host and
-no user name or password, at most MaxImageURLBytes long, http only for a
-loopback host; ids follow the rules of Keys; a body is at most
-MaxBodyBytes, a row MaxRowBytes.
+package's own bounds: ids follow the rules of Keys; a body is at most
+MaxBodyBytes, a row MaxRowBytes; and file inputs (a field of format "uri",
+"image_uri", "video_uri" or "audio_uri", or named image, video, audio, or
+ending in _url or Url) hold one of
+
+  - an https URL with a host and no user name or password, at most
+    MaxImageURLBytes long (http only for a loopback host), which the API
+    fetches as it is;
+  - a bucket URL, s3://bucket/key, gs://bucket/key or
+    azblob://container/key, naming one object: the runner sends a
+    pre-signed URL for it, made just before each submit and never
+    recorded, so the row keeps (and its key covers) the bucket URL;
+  - a local file, a path relative to the manifest's folder (or absolute),
+    or a file: URL, when Config.Files says how it will be sent (staged to
+    a bucket, or inline as a data: URI). The file is read to take its
+    SHA-256, and the row records it as LocalRef writes it,
+    file:PATH#sha256=HEX: the path and the digest, never the bytes. So an
+    edited file is a new row (a new key, or a changed hash for a row with
+    an id), and an unchanged one keeps its key. A file holding another
+    kind of media than its field takes (a video for an image) is an
+    error. Sent inline, a file keeps within the caps RunComfy's own
+    clients keep to: MaxInlineImageBytes and MaxInlineImagePixels (read
+    from the image's header), MaxInlineVideoBytes, MaxInlineAudioBytes,
+    and MaxInlineRequestBytes for the whole request, base64 included.
 
 FormatAuto chooses by extension: .csv, or .jsonl and .ndjson.
 
@@ -70,7 +89,7 @@ FormatAuto chooses by extension: .csv, or .jsonl and .ndjson.
 
 CSV is read with encoding/csv and decoded by this package, not by
 github.com/gocarina/gocsv, which the project uses to write CSV exports
-(runner/live). gocsv decodes rows by header into a tagged struct well, but
+(runner/results). gocsv decodes rows by header into a tagged struct well, but
 each of its reading entry points would drop a guarantee this package makes:
 
   - gocsv.Unmarshaller (NewUnmarshaller over our own *csv.Reader) hands out
@@ -105,7 +124,8 @@ also through an alias. Those of the built-in Pika schema:
 	id              optional; the row's job key (see Keys)
 	image           required; alias image_url; an absolute https URL with a host and
 	                no user name or password, at most MaxImageURLBytes long; http
-	                only for a loopback host (localhost, 127.0.0.0/8, ::1)
+	                only for a loopback host (localhost, 127.0.0.0/8, ::1); or a
+	                bucket URL or a local file (see Checks)
 	promptText      alias prompt; at most MaxPromptRunes characters (not bytes)
 	negativePrompt  alias negative_prompt; at most MaxNegativePromptRunes characters
 	seed            an integer that fits in 64 bits, with an optional sign

@@ -30,6 +30,12 @@ var (
 	// or is longer than MaxImageURLBytes.
 	ErrInvalidURL = errors.New("invalid image URL")
 
+	// ErrLocalFile means a file field names a local file that cannot be
+	// sent: no way to send local files was chosen (staging to a bucket or
+	// inline), the file cannot be read, holds another kind of media than
+	// the field takes, or is over a cap of files sent inline.
+	ErrLocalFile = errors.New("local file cannot be sent")
+
 	// ErrTooLong means a value is longer than allowed: a promptText or
 	// negativePrompt over its bound in characters, an image URL over
 	// MaxImageURLBytes, an id over MaxIDLength, a submit body over

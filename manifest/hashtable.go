@@ -73,14 +73,6 @@ func (t *hashTable) put(h uint64, v uint32) {
 	}
 }
 
-// len returns the number of entries.
-func (t *hashTable) len() int {
-	if t.hasZero {
-		return t.n + 1
-	}
-	return t.n
-}
-
 // resize moves the entries into a table of the given number of slots.
 func (t *hashTable) resize(slots int) {
 	old, oldValues := t.hashes, t.values

@@ -129,3 +129,11 @@ func TestReaderExpectSizesOnce(t *testing.T) {
 	small, _ := read(Config{Expect: Summary{Rows: 10, WithoutID: 1}})
 	assert.Equal(t, want, small)
 }
+
+// len returns the number of entries.
+func (t *hashTable) len() int {
+	if t.hasZero {
+		return t.n + 1
+	}
+	return t.n
+}

@@ -12,6 +12,7 @@ import (
 	"io"
 	"maps"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 )
@@ -83,6 +84,11 @@ type Config struct {
 	// would shadow for a reader of the export. A kept column so named is
 	// an error (ErrReservedColumn), whether kept by name or by "*".
 	Reserved []string
+	// Files lets file fields hold local files and says how they will be
+	// sent; nil refuses them (with a message naming the ways to send
+	// them). One LocalFiles given to every pass over a manifest reads each
+	// file once.
+	Files *LocalFiles
 	// Expect is the Summary of an earlier pass over the same file (the
 	// validation before a run). It sizes the reader's per-row key sets
 	// once, for its rows, so that their memory is taken when the reader
@@ -160,9 +166,16 @@ func newReader(r io.Reader, name string, cfg Config, maxRow int) (*Reader, error
 		_, _ = br.Discard(3)
 	}
 
+	chk := newChecker(schema)
+	if cfg.Files != nil {
+		chk.files, chk.dir = cfg.Files, cfg.Files.Dir
+		if chk.dir == "" {
+			chk.dir = filepath.Dir(name)
+		}
+	}
 	m := &Reader{
 		name: name,
-		chk:  newChecker(schema),
+		chk:  chk,
 		sum: Summary{
 			ByResolution: make(map[string]int),
 			ByDuration:   make(map[int]int),

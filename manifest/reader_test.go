@@ -243,7 +243,7 @@ func TestReaderCSV(t *testing.T) {
 				"\"data:image/png;base64,AAAA\"\nC:\\images\\a.png\nhttps://\nhttp:img.example.com\nhttps://img.example.com/a b\x7f\nmailto:me@example.com\n",
 			errs: []wantErr{
 				{line: 2, field: "image", is: manifest.ErrInvalidURL,
-					msg: `m.csv:2: field image: "images/a.png" is not an absolute URL; give the full https:// address of the image`},
+					msg: `m.csv:2: field image: "images/a.png" is a local file, and the API fetches the image itself: run with --stage-to BUCKET_URL/prefix (uploaded once, then sent as a pre-signed URL) or --inline (sent in the request as a data: URI)`},
 				{line: 3, field: "image", is: manifest.ErrInvalidURL},
 				{line: 4, field: "image", is: manifest.ErrInvalidURL,
 					msg: `m.csv:4: field image: "ftp://img.example.com/a.png" uses the ftp: scheme; the API fetches images over https only`},

@@ -73,9 +73,10 @@ type property struct {
 	minLen   int // -1 if unset
 	maxLen   int // -1 if unset
 	pattern  jsonschema.Regexp
-	file     bool  // a file input: an https URL the API fetches
-	def      any   // the default, normalised as Lookup gives values; nil if none
-	defv     value // the default as held in an Input
+	file     bool      // a file input: a URL the API fetches, a bucket URL or a local file
+	media    MediaKind // what a file input takes, by its format; MediaOther if it does not say
+	def      any       // the default, normalised as Lookup gives values; nil if none
+	defv     value     // the default as held in an Input
 	required bool
 }
 
@@ -218,7 +219,7 @@ func (s *Schema) build(raw []byte) error {
 	if len(root.Properties) == 0 {
 		return errors.New("the root has no properties")
 	}
-	order, aliases, err := propertyOrder(raw)
+	order, aliases, formats, err := propertyOrder(raw)
 	if err != nil {
 		return err
 	}
@@ -252,7 +253,7 @@ func (s *Schema) build(raw []byte) error {
 		if n == "id" {
 			return errors.New(`a property is named "id", which is the manifest's row key; rename it or leave it out`)
 		}
-		p, flat := newProperty(n, root.Properties[n])
+		p, flat := newProperty(n, root.Properties[n], formats[n])
 		if !flat {
 			s.full = true
 		}
@@ -291,8 +292,9 @@ func isFlatRoot(r *jsonschema.Schema) bool {
 }
 
 // newProperty describes a property; flat is false when its schema uses a
-// keyword the fast checks do not cover.
-func newProperty(name string, sch *jsonschema.Schema) (p *property, flat bool) {
+// keyword the fast checks do not cover. format is its "format" as the
+// document writes it (see setFormat).
+func newProperty(name string, sch *jsonschema.Schema, format string) (p *property, flat bool) {
 	p = &property{name: name, minLen: -1, maxLen: -1}
 	flat = sch.Ref == nil && sch.RecursiveRef == nil && sch.DynamicRef == nil && sch.Bool == nil &&
 		sch.Not == nil && len(sch.AllOf) == 0 && len(sch.AnyOf) == 0 && len(sch.OneOf) == 0 && sch.If == nil &&
@@ -346,7 +348,32 @@ func newProperty(name string, sch *jsonschema.Schema) (p *property, flat bool) {
 	}
 	isURI := sch.Format != nil && (sch.Format.Name == "uri" || sch.Format.Name == "iri")
 	p.file = p.types.has(tString) && (isURI || isFileName(name))
+	p.setFormat(format)
 	return p, flat
+}
+
+// setFormat applies a property's format as the document writes it: the
+// catalog's media formats (image_uri, video_uri, audio_uri) are no
+// standard format, which the schema library leaves out, but they say the
+// field is a file and of which kind.
+func (p *property) setFormat(format string) {
+	if strings.HasSuffix(format, "_uri") && p.types.has(tString) {
+		p.file = true
+	}
+	p.media = formatMedia(format)
+}
+
+// formatMedia is what a file field of the given format takes.
+func formatMedia(format string) MediaKind {
+	switch format {
+	case "image_uri":
+		return MediaImage
+	case "video_uri":
+		return MediaVideo
+	case "audio_uri":
+		return MediaAudio
+	}
+	return MediaOther
 }
 
 // isFileName reports whether a property's name says it is a file the API
@@ -399,44 +426,49 @@ func typeOfValue(v any) typeSet {
 }
 
 // propertyOrder returns the names of the root's "properties" in document
-// order, and each one's "x-pikabatch-aliases". encoding/json's maps lose
+// order, and each one's "x-pikabatch-aliases" and "format" as written.
+// encoding/json's maps lose
 // the order, which is the order of the submit body (and of an export's
 // columns).
-func propertyOrder(raw []byte) (names []string, aliases map[string][]string, err error) {
+func propertyOrder(raw []byte) (names []string, aliases map[string][]string, formats map[string]string, err error) {
 	var root struct {
 		Properties json.RawMessage `json:"properties"`
 	}
 	if err := json.Unmarshal(raw, &root); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	aliases = map[string][]string{}
+	aliases, formats = map[string][]string{}, map[string]string{}
 	if len(root.Properties) == 0 {
-		return nil, aliases, nil
+		return nil, aliases, formats, nil
 	}
 	dec := json.NewDecoder(bytes.NewReader(root.Properties))
 	if _, err := dec.Token(); err != nil { // {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		name, _ := tok.(string)
 		var prop struct {
 			Aliases []string `json:"x-pikabatch-aliases"`
+			Format  string   `json:"format"`
 		}
 		var v json.RawMessage
 		if err := dec.Decode(&v); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		_ = json.Unmarshal(v, &prop) // a boolean schema has no aliases
 		names = append(names, name)
 		if len(prop.Aliases) > 0 {
 			aliases[name] = prop.Aliases
 		}
+		if prop.Format != "" {
+			formats[name] = prop.Format
+		}
 	}
-	return names, aliases, nil
+	return names, aliases, formats, nil
 }
 
 // Name returns where the schema came from: a model ID or a file name.
@@ -464,9 +496,10 @@ func (s *Schema) Fields() []string {
 }
 
 // FileFields returns the names of the fields that are file inputs: URLs
-// the API fetches (format "uri", or a name such as image, image_url,
-// video_url, audio_url). They must be https, and `validate --check-urls`
-// probes them.
+// the API fetches (format "uri", "image_uri", "video_uri"…, or a name such
+// as image, image_url, video_url, audio_url). They hold https URLs, bucket
+// URLs or local files (see LocalFiles), and `validate --check-urls` probes
+// them.
 func (s *Schema) FileFields() []string {
 	var names []string
 	for _, p := range s.props {

@@ -42,7 +42,7 @@ type Plan struct {
 	// and reported. ChangedInFlight of them have a render of the old
 	// parameters in flight (or not downloaded): a run collects it.
 	Changed         int `json:"changed"`
-	ChangedInFlight int `json:"changed_in_flight,omitempty"`
+	ChangedInFlight int `json:"changed_in_flight"`
 	// Submits is the most paid submits the run would send: New, Retry and
 	// Resend.
 	Submits int `json:"submits"`
@@ -50,7 +50,7 @@ type Plan struct {
 	// in no count above): never submitted; OrphansInFlight of them have a
 	// render in flight or not downloaded, which a run collects.
 	Orphans         int `json:"orphans"`
-	OrphansInFlight int `json:"orphans_in_flight,omitempty"`
+	OrphansInFlight int `json:"orphans_in_flight"`
 }
 
 // JobReader is the part of the store planning reads. *store.Store

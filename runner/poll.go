@@ -519,20 +519,6 @@ func (p *pollPolicy) finished(w *jobWatch, created, finishedAt time.Time, isRun 
 	p.wakeIf(p.schedule.finished(w, created, finishedAt, isRun, now))
 }
 
-// learn records a finished job's run time.
-func (p *pollPolicy) learn(d time.Duration) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.wakeIf(p.schedule.learn(d))
-}
-
-// freed records that a job of ours left its slot at t.
-func (p *pollPolicy) freed(t time.Time) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.wakeIf(p.schedule.freed(t))
-}
-
 // forget drops w when its poller ends.
 func (p *pollPolicy) forget(w *jobWatch) {
 	p.mu.Lock()

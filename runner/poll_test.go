@@ -254,3 +254,17 @@ func TestARowWaitingWakesThePollers(t *testing.T) {
 	default:
 	}
 }
+
+// learn records a finished job's run time.
+func (p *pollPolicy) learn(d time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.wakeIf(p.schedule.learn(d))
+}
+
+// freed records that a job of ours left its slot at t.
+func (p *pollPolicy) freed(t time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.wakeIf(p.schedule.freed(t))
+}

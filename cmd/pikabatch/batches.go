@@ -51,7 +51,7 @@ func (b *batchFlags) stateFiles() ([]string, error) {
 }
 
 // open reaches every batch --out and --state name, live or not; close them
-// with closeBatches.
+// with live.CloseAll.
 func (b *batchFlags) open(ctx context.Context, opts live.OpenOptions) ([]live.Source, error) {
 	files, err := b.stateFiles()
 	if err != nil {
@@ -60,25 +60,14 @@ func (b *batchFlags) open(ctx context.Context, opts live.OpenOptions) ([]live.So
 	return openBatches(ctx, files, opts)
 }
 
-// openBatches reaches every named batch, live or not. On error it closes
-// what it opened.
+// openBatches reaches every named batch, live or not (live.OpenAll),
+// with the way back from a damaged state file in its error.
 func openBatches(ctx context.Context, files []string, opts live.OpenOptions) ([]live.Source, error) {
-	var srcs []live.Source
-	for _, f := range files {
-		s, err := live.Open(ctx, f, opts)
-		if err != nil {
-			closeBatches(srcs)
-			return nil, damagedHint(err)
-		}
-		srcs = append(srcs, s)
+	srcs, err := live.OpenAll(ctx, files, opts)
+	if err != nil {
+		return nil, damagedHint(err)
 	}
 	return srcs, nil
-}
-
-func closeBatches(srcs []live.Source) {
-	for _, s := range srcs {
-		_ = s.Close()
-	}
 }
 
 // damagedHint adds the way back to a damaged state file's error.

@@ -75,9 +75,9 @@ func runCancel(ctx context.Context, o cancelOptions, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer closeBatches(srcs)
+	defer live.CloseAll(srcs)
 
-	rep, err := cancelAll(ctx, srcs, o.keys)
+	rep, err := live.CancelAll(ctx, srcs, o.keys)
 	if o.asJSON {
 		if perr := writeJSON(stdout, cancelJSONOf(rep)); perr != nil {
 			return errors.Join(err, perr)
@@ -92,37 +92,6 @@ func runCancel(ctx context.Context, o cancelOptions, stdout io.Writer) error {
 		return fmt.Errorf("not every job asked for was cancelled")
 	}
 	return nil
-}
-
-// cancelAll cancels in every state file; a named key is "not found" only
-// when no state file has it.
-func cancelAll(ctx context.Context, srcs []live.Source, keys []string) (live.CancelReport, error) {
-	all := live.CancelReport{Counts: map[string]int{}}
-	found := map[string]bool{}
-	var missing []string
-	for _, s := range srcs {
-		rep, err := s.Cancel(ctx, keys)
-		for _, r := range rep.Results {
-			if r.Outcome == live.NotFound {
-				missing = append(missing, r.Key)
-				continue
-			}
-			found[r.Key] = true
-			all.Results = append(all.Results, r)
-			all.Counts[r.Outcome]++
-		}
-		if err != nil {
-			return all, err
-		}
-	}
-	for _, k := range missing {
-		if !found[k] {
-			found[k] = true
-			all.Results = append(all.Results, live.CancelResult{Key: k, Outcome: live.NotFound})
-			all.Counts[live.NotFound]++
-		}
-	}
-	return all, nil
 }
 
 var outcomeText = map[string]string{

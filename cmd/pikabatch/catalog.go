@@ -1,14 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -148,7 +145,7 @@ func runModels(ctx context.Context, c catalogAPI, o modelsOptions, stdout io.Wri
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "MODEL\tPRICE\tCATEGORIES\tNAME")
 	for _, m := range list.Models {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", manifest.Printable(m.ID), manifest.Printable(priceText(m)), manifest.Printable(strings.Join(m.Categories, ",")), manifest.Printable(m.DisplayName))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", manifest.Printable(m.ID), manifest.Printable(money.ListPrice(m)), manifest.Printable(strings.Join(m.Categories, ",")), manifest.Printable(m.DisplayName))
 	}
 	_ = tw.Flush()
 	fmt.Fprintf(stdout, "%d of %d models; pikabatch models show ID lists a model's fields\n", len(list.Models), list.Total)
@@ -170,107 +167,9 @@ func catalogError(id string, err error) error {
 	return err
 }
 
-// priceText is "$0.044/output", or "-" without a price.
-func priceText(m api.Model) string {
-	if m.BasePriceUSD == nil {
-		return "-"
-	}
-	if m.PriceUnit == "" {
-		return money.USD(*m.BasePriceUSD)
-	}
-	return money.USD(*m.BasePriceUSD) + "/" + m.PriceUnit
-}
-
-// schemaField is one input field of a model, as `models show` lists it.
-type schemaField struct {
-	Name     string            `json:"name"`
-	Type     string            `json:"type"`
-	Required bool              `json:"required"`
-	Default  json.RawMessage   `json:"default,omitempty"`
-	Enum     []json.RawMessage `json:"enum,omitempty"`
-	Min      *float64          `json:"minimum,omitempty"`
-	Max      *float64          `json:"maximum,omitempty"`
-	Format   string            `json:"format,omitempty"`
-}
-
-// schemaFields lists the top-level properties of a JSON Schema, required
-// ones first, each group in the schema's own order.
-func schemaFields(raw json.RawMessage) ([]schemaField, error) {
-	if len(raw) == 0 {
-		return nil, nil
-	}
-	var s struct {
-		Required   []string        `json:"required"`
-		Properties json.RawMessage `json:"properties"`
-	}
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return nil, fmt.Errorf("input schema: %w", err)
-	}
-	// Properties are read in order: the schema's order is the model's own
-	// (RunComfy lists the important fields first).
-	dec := json.NewDecoder(bytes.NewReader(s.Properties))
-	var fields []schemaField
-	if len(s.Properties) > 0 {
-		if _, err := dec.Token(); err != nil {
-			return nil, fmt.Errorf("input schema properties: %w", err)
-		}
-		for dec.More() {
-			tok, err := dec.Token()
-			if err != nil {
-				return nil, fmt.Errorf("input schema properties: %w", err)
-			}
-			name, _ := tok.(string)
-			var p struct {
-				Type    any               `json:"type"`
-				Default json.RawMessage   `json:"default"`
-				Enum    []json.RawMessage `json:"enum"`
-				Min     *float64          `json:"minimum"`
-				Max     *float64          `json:"maximum"`
-				Format  string            `json:"format"`
-			}
-			if err := dec.Decode(&p); err != nil {
-				return nil, fmt.Errorf("input schema property %q: %w", name, err)
-			}
-			f := schemaField{Name: name, Type: typeText(p.Type), Required: slices.Contains(s.Required, name),
-				Default: p.Default, Enum: p.Enum, Min: p.Min, Max: p.Max, Format: p.Format}
-			if f.Type == "float" {
-				f.Type = "number" // a spelling RunComfy's catalog has used
-			}
-			fields = append(fields, f)
-		}
-	}
-	slices.SortStableFunc(fields, func(a, b schemaField) int {
-		switch {
-		case a.Required == b.Required:
-			return 0
-		case a.Required:
-			return -1
-		}
-		return 1
-	})
-	return fields, nil
-}
-
-// typeText reads a schema type: a word, or a list of words.
-func typeText(t any) string {
-	switch v := t.(type) {
-	case string:
-		return v
-	case []any:
-		words := make([]string, 0, len(v))
-		for _, w := range v {
-			if s, ok := w.(string); ok {
-				words = append(words, s)
-			}
-		}
-		return strings.Join(words, "|")
-	}
-	return ""
-}
-
 // printModel prints one model: its price and its fields.
 func printModel(w io.Writer, m api.Model, asJSON bool) error {
-	fields, err := schemaFields(m.InputSchema)
+	fields, err := m.Fields()
 	if err != nil {
 		return fmt.Errorf("model %s: %w", m.ID, err)
 	}
@@ -287,7 +186,7 @@ func printModel(w io.Writer, m api.Model, asJSON bool) error {
 	if len(m.Categories) > 0 {
 		fmt.Fprintf(w, "categories: %s\n", manifest.Printable(strings.Join(m.Categories, ", ")))
 	}
-	fmt.Fprintf(w, "price: %s\n", manifest.Printable(priceText(m)))
+	fmt.Fprintf(w, "price: %s\n", manifest.Printable(money.ListPrice(m)))
 	if len(fields) == 0 {
 		fmt.Fprintln(w, "no input schema in the catalog")
 		return nil
@@ -307,7 +206,7 @@ func printModel(w io.Writer, m api.Model, asJSON bool) error {
 }
 
 // allowedText is a field's enum, range or format.
-func allowedText(f schemaField) string {
+func allowedText(f api.Field) string {
 	if len(f.Enum) > 0 {
 		words := make([]string, len(f.Enum))
 		for i, e := range f.Enum {
@@ -374,26 +273,4 @@ func runBalance(ctx context.Context, c catalogAPI, asJSON bool, stdout io.Writer
 	}
 	fmt.Fprintf(stdout, "balance: %s %s\n", money.USD(b.USD), b.Currency)
 	return nil
-}
-
-// rowField looks up a field of a row's input for the price estimate:
-// any model's field, by its name (numbers are int64 or float64).
-func rowField(in manifest.Input) func(string) (any, bool) {
-	return in.Lookup
-}
-
-// costLine is the preview's line: "estimated cost: $0.132 for 3 rows (base
-// $0.044/output)", or why the cost is unknown.
-func costLine(t money.Total, p money.Pricer) string {
-	why := fmt.Sprint(t.Reason)
-	if !errors.Is(t.Reason, money.ErrNoPrice) {
-		why += "; " + p.Describe()
-	}
-	switch {
-	case t.Unknown > 0 && t.Rows == 0:
-		return fmt.Sprintf("estimated cost: unknown for %s (%s)", plural(t.Unknown, "row"), why)
-	case t.Unknown > 0:
-		return fmt.Sprintf("estimated cost: %s for %s, unknown for %d more (%s)", money.USD(t.USD), plural(t.Rows, "row"), t.Unknown, why)
-	}
-	return fmt.Sprintf("estimated cost: %s for %s (%s)", money.USD(t.USD), plural(t.Rows, "row"), p.Describe())
 }

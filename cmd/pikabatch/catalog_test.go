@@ -9,7 +9,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pikabatch/pikabatch/runner/api"
-	"github.com/pikabatch/pikabatch/runner/batch"
 	"github.com/pikabatch/pikabatch/runner/money"
 	"github.com/pikabatch/pikabatch/runner/sim"
 )
@@ -53,14 +52,14 @@ func TestModelsCommand(t *testing.T) {
 	code, out, _ = invoke(t, env, "models", "show", "--json", sim.DefaultModel)
 	require.Equal(t, exitOK, code)
 	var shown struct {
-		ID     string        `json:"model_id"`
-		Fields []schemaField `json:"fields"`
-		Schema any           `json:"input_schema"`
+		ID     string      `json:"model_id"`
+		Fields []api.Field `json:"fields"`
+		Schema any         `json:"input_schema"`
 	}
 	require.NoError(t, json.Unmarshal([]byte(out), &shown))
 	assert.Equal(t, sim.DefaultModel, shown.ID)
 	require.Len(t, shown.Fields, 6)
-	assert.Equal(t, schemaField{Name: "image", Type: "string", Required: true, Format: "uri"}, shown.Fields[0], "required first")
+	assert.Equal(t, api.Field{Name: "image", Type: "string", Required: true, Format: "uri"}, shown.Fields[0], "required first")
 	assert.Equal(t, "duration", shown.Fields[5].Name)
 	assert.JSONEq(t, `5`, string(shown.Fields[5].Default))
 	assert.NotNil(t, shown.Schema)
@@ -162,12 +161,12 @@ func TestCostPreviewPerSecond(t *testing.T) {
 	}
 	base := 0.02
 	schema := json.RawMessage(`{"properties":{"duration":{"type":"integer","default":5}}}`)
-	p := batch.Pricer(apiModel(&base, "second", schema), 0)
+	p := money.PricerFor(apiModel(&base, "second", schema), 0)
 	var tot priceTotal
 	for _, d := range []int{8, 10, 0} {
 		tot.Add(p, row(d))
 	}
-	assert.Equal(t, "estimated cost: $0.460 for 3 rows (base $0.020/second)", costLine(tot, p))
+	assert.Equal(t, "estimated cost: $0.460 for 3 rows (base $0.020/second)", money.CostLine(tot, p))
 }
 
 type priceTotal = money.Total

@@ -4,58 +4,22 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 
 	"github.com/pikabatch/pikabatch/manifest"
 	"github.com/pikabatch/pikabatch/manifest/probe"
-	"github.com/pikabatch/pikabatch/runner/redact"
+	"github.com/pikabatch/pikabatch/runner/bucket"
 )
 
-// urlCheck is one row's verdict, for `validate --check-urls --json`.
-type urlCheck struct {
-	Line  int    `json:"line"`
-	Key   string `json:"key"`
-	Field string `json:"field,omitempty"` // the file input checked, for models with several
-	probe.Result
-}
-
-// errBadURLs: some image URLs would fail their jobs (exit 65).
-var errBadURLs = errors.New("image URLs failed the check")
-
-// urlTally counts the URLs checked and those that would fail their jobs,
-// and the rows they are in: a model with several file inputs has several
-// URLs a row.
-type urlTally struct {
-	checked, bad      int // URLs
-	rows, badRows     int
-	lastLine, lastBad int  // the line of the last row counted, and of the last bad one
-	isSeveralPerRow   bool // the schema has several file inputs
-}
-
-// add counts the verdict of one URL of the row at line; verdicts come in
-// manifest order.
-func (t *urlTally) add(line int, ok bool) {
-	t.checked++
-	if line != t.lastLine {
-		t.rows++
-		t.lastLine = line
-	}
-	if !ok {
-		t.bad++
-		if line != t.lastBad {
-			t.badRows++
-			t.lastBad = line
-		}
-	}
-}
+// urlTally is the URL check's tally, told to people.
+type urlTally struct{ probe.Tally }
 
 // noun is what the URLs are: Pika's (and any one-input model's) image
 // URLs, or several file inputs' URLs.
 func (t urlTally) noun() string {
-	if t.isSeveralPerRow {
+	if t.SeveralPerRow {
 		return "file"
 	}
 	return "image"
@@ -63,91 +27,41 @@ func (t urlTally) noun() string {
 
 // line is the tally for people: URLs, and rows when a row has several.
 func (t urlTally) line() string {
-	if !t.isSeveralPerRow {
-		return fmt.Sprintf("image URLs: %d rows checked, %d ok, %d would fail", t.checked, t.checked-t.bad, t.bad)
+	if !t.SeveralPerRow {
+		return fmt.Sprintf("image URLs: %d rows checked, %d ok, %d would fail", t.Checked, t.Checked-t.Bad, t.Bad)
 	}
-	s := fmt.Sprintf("file URLs: %d checked in %d rows, %d ok, %d would fail", t.checked, t.rows, t.checked-t.bad, t.bad)
-	if t.bad > 0 {
+	s := fmt.Sprintf("file URLs: %d checked in %d rows, %d ok, %d would fail", t.Checked, t.Rows, t.Checked-t.Bad, t.Bad)
+	if t.Bad > 0 {
 		rows := "rows"
-		if t.badRows == 1 {
+		if t.BadRows == 1 {
 			rows = "row"
 		}
-		s += fmt.Sprintf(" (%d %s)", t.badRows, rows)
+		s += fmt.Sprintf(" (%d %s)", t.BadRows, rows)
 	}
 	return s
 }
 
-// checkURLs asks each file host about every file input of every row (the
-// schema's file fields: Pika's image) and passes each verdict to emit as it
-// comes, in manifest order: nothing is kept, so a manifest of any size is
-// checked in bounded memory (probe.Run).
-func checkURLs(ctx context.Context, path string, cfg manifest.Config, concurrency int, rps float64, emit func(urlCheck)) (urlTally, error) {
-	var t urlTally
+// checkURLs checks every file input of every row of the manifest at path
+// (probe.CheckRows), passing each verdict to emit as it comes.
+func checkURLs(ctx context.Context, path string, cfg manifest.Config, concurrency int, rps float64, emit func(probe.RowCheck)) (urlTally, error) {
 	rows, err := manifest.OpenConfig(path, cfg)
 	if err != nil {
-		return t, manifestError(err)
+		return urlTally{}, manifestError(err)
 	}
 	defer rows.Close()
-	c := probe.New(probe.Config{Concurrency: concurrency, RPS: rps,
+	// Bucket URLs are asked of the bucket, with the cloud's credentials.
+	bc := bucket.NewClient()
+	defer bc.Close()
+	c := probe.New(probe.Config{Concurrency: concurrency, RPS: rps, Objects: bc,
 		// Image hosts get no token: this client has never seen it.
 		HTTPClient: &http.Client{Transport: transport(concurrency)}})
-	var readErr error
-	fields := rows.Schema().FileFields()
-	t.isSeveralPerRow = len(fields) > 1
-	var pending []probe.Item[fileInput] // the current row's file inputs not yet handed out
-	next := func() (probe.Item[fileInput], bool) {
-		for len(pending) == 0 {
-			row, err := rows.Next()
-			if err != nil {
-				if !errors.Is(err, io.EOF) {
-					readErr = err
-				}
-				return probe.Item[fileInput]{}, false
-			}
-			for _, f := range fields {
-				if u, ok := row.Input.Lookup(f); ok {
-					in := fileInput{row: row}
-					if len(fields) > 1 {
-						in.field = f
-					}
-					// Each field is checked for what it takes: a video_url
-					// must serve a video.
-					pending = append(pending, probe.Item[fileInput]{URL: u.(string), Kind: probe.KindOf(f), Data: in})
-				}
-			}
-		}
-		it := pending[0]
-		pending = pending[1:]
-		return it, true
-	}
-	err = probe.Run(ctx, c, next, func(it probe.Item[fileInput], res probe.Result) {
-		// Shown, not fetched: without credentials or signatures, which a
-		// printed report must not leak.
-		res.URL = redact.URL(res.URL)
-		t.add(it.Data.row.Line, res.OK)
-		emit(urlCheck{Line: it.Data.row.Line, Key: it.Data.row.Key, Field: it.Data.field, Result: res})
-	})
-	if err == nil {
-		err = readErr
-	}
-	if err != nil {
-		return t, err
-	}
-	if t.bad > 0 {
-		return t, fmt.Errorf("%d of %d rows: %w", t.badRows, t.rows, errBadURLs)
-	}
-	return t, nil
-}
-
-// fileInput is one file input of a row to check.
-type fileInput struct {
-	row   manifest.Row
-	field string // set when the model has several file inputs
+	t, err := probe.CheckRows(ctx, c, rows, emit)
+	return urlTally{t}, err
 }
 
 // printURLCheck returns an emit for checkURLs that prints one line per row.
-func printURLCheck(w io.Writer, path string) func(urlCheck) {
-	return func(ch urlCheck) {
+func printURLCheck(w io.Writer, path string) func(probe.RowCheck) {
+	return func(ch probe.RowCheck) {
 		verdict := "ok  "
 		detail := ch.ContentType
 		if ch.Size >= 0 {
@@ -171,7 +85,7 @@ func printURLCheck(w io.Writer, path string) func(urlCheck) {
 // urlsJSON writes `validate --check-urls --json` as it goes: the
 // summary's fields and a "urls" array, one element per row as it is
 // checked, byte for byte what writeJSON prints for the summary with a
-// []urlCheckJSON field "urls" ([] when no row was checked).
+// []probe.RowCheck field "urls" ([] when no row was checked).
 type urlsJSON struct {
 	w io.Writer
 	n int
@@ -194,10 +108,10 @@ func newURLsJSON(w io.Writer, sum manifest.Summary) (*urlsJSON, error) {
 }
 
 // add writes one row's verdict.
-func (j *urlsJSON) add(ch urlCheck) {
-	b, err := json.MarshalIndent(urlCheckJSONOf(ch), "    ", "  ")
+func (j *urlsJSON) add(ch probe.RowCheck) {
+	b, err := json.MarshalIndent(ch, "    ", "  ")
 	if err != nil {
-		return // a urlCheck is strings and numbers: it always encodes
+		return // a RowCheck is strings and numbers: it always encodes
 	}
 	sep := ",\n    "
 	if j.n == 0 {

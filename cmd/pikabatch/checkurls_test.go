@@ -23,7 +23,7 @@ import (
 func TestURLsJSONMatchesWriteJSON(t *testing.T) {
 	t.Parallel()
 	sum := manifest.Summary{Rows: 3, ByResolution: map[string]int{"1080p": 3}, ByDuration: map[int]int{5: 3}}
-	checks := []urlCheck{
+	checks := []probe.RowCheck{
 		{Line: 2, Key: "a", Result: probe.Result{URL: "https://h/a.png?x=1&y=<2>", OK: true, Status: 200, Method: "HEAD", ContentType: "image/png", Size: 12}},
 		{Line: 3, Key: "b", Result: probe.Result{URL: "https://h/b.png", Status: 404, Method: "HEAD", Size: -1, Problem: "HTTP 404 Not Found"}},
 		{Line: 4, Key: "c\u2028", Result: probe.Result{URL: "https://h/c", Size: -1, Problem: "not an image (text/html)"}},
@@ -32,13 +32,10 @@ func TestURLsJSONMatchesWriteJSON(t *testing.T) {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
 			t.Parallel()
 			var want, got bytes.Buffer
-			kept := []urlCheckJSON{} // [] when no row was checked
-			for _, ch := range checks[:n] {
-				kept = append(kept, urlCheckJSONOf(ch))
-			}
+			kept := append([]probe.RowCheck{}, checks[:n]...) // [] when no row was checked
 			writeJSON(&want, struct {
 				validateJSON
-				URLs []urlCheckJSON `json:"urls"` // even when empty
+				URLs []probe.RowCheck `json:"urls"` // even when empty
 			}{validateJSONOf(sum), kept})
 			j, err := newURLsJSON(&got, sum)
 			require.NoError(t, err)
@@ -86,7 +83,7 @@ func TestValidateCheckURLsStreamsInManifestOrder(t *testing.T) {
 	require.Equal(t, exitOK, code, stderr)
 	var rep struct {
 		Rows int
-		URLs []urlCheck `json:"urls"`
+		URLs []probe.RowCheck `json:"urls"`
 	}
 	require.NoError(t, json.Unmarshal([]byte(stdout), &rep))
 	assert.Equal(t, rows, rep.Rows)

@@ -59,7 +59,7 @@ type costJSON struct {
 // and it matters: the cost is unknown, or always says where the price is
 // from.
 func printCostLine(w io.Writer, t money.Total, p money.Pricer, note string, always bool) {
-	fmt.Fprintln(w, costLine(t, p))
+	fmt.Fprintln(w, money.CostLine(t, p))
 	if note != "" && (always || t.Unknown > 0 || t.Rows == 0) {
 		fmt.Fprintf(w, "  (%s)\n", note)
 	}

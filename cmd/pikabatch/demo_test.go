@@ -17,7 +17,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	builtin "github.com/pikabatch/pikabatch/examples"
+	"github.com/pikabatch/pikabatch/runner/progress"
 	"github.com/pikabatch/pikabatch/runner/sim"
+	"github.com/pikabatch/pikabatch/runner/sim/demo"
 )
 
 // testDemoOptions are the demo's options with a quick simulator and quiet
@@ -27,7 +29,7 @@ func testDemoOptions(out string) demoOptions {
 	o.batch.out = out
 	o.batch.rps = 0
 	o.batch.logLevel = "warn"
-	o.batch.progress = progressOff
+	o.batch.progress = progress.Off
 	o.sim = sim.Config{Slots: 2, RunTime: 30 * time.Millisecond, VideoSize: 4 << 10, Seed: 1,
 		Faults: sim.Faults{RateTruncate: 0.2, RateExpire: 0.1}}
 	return o
@@ -72,8 +74,8 @@ func TestDemoResumesAfterInterrupt(t *testing.T) {
 	assert.Contains(t, first, "demo: interrupted")
 	assert.Contains(t, first, "`pikabatch demo` again collects them")
 	assert.Contains(t, first, "pikabatch status --out out\n")
-	assert.FileExists(t, filepath.Join("out", demoSimStateName))
-	m, err := os.ReadFile(filepath.Join("out", demoManifestName))
+	assert.FileExists(t, filepath.Join("out", demo.SimStateName))
+	m, err := os.ReadFile(filepath.Join("out", demo.ManifestName))
 	require.NoError(t, err)
 	assert.Equal(t, builtin.ManifestCSV, m, "the built-in manifest, for the user to read")
 
@@ -142,7 +144,7 @@ func TestDemoFileHostLoopbackOnly(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	require.NoError(t, runDemo(t.Context(), o, &stdout, &stderr), stderr.String())
 
-	saved := filepath.Join("out", demoSimStateName)
+	saved := filepath.Join("out", demo.SimStateName)
 	for _, addr := range []string{"0.0.0.0:0", "[::]:0", ":0", "localhost.example.com:0"} {
 		b, err := os.ReadFile(saved)
 		require.NoError(t, err)

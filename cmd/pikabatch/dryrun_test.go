@@ -11,6 +11,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pikabatch/pikabatch/manifest/probe"
+	"github.com/pikabatch/pikabatch/runner"
 	"github.com/pikabatch/pikabatch/runner/sim"
 )
 
@@ -48,7 +50,7 @@ func TestDryRun(t *testing.T) {
 		assert.Equal(t, 1, p.EstimatedCost.Rows)
 	}
 	p.EstimatedCost = nil
-	assert.Equal(t, planJSON{Version: jsonVersion, Rows: 4, New: 1, Download: 1, Done: 1, Changed: 1, Submits: 1}, p)
+	assert.Equal(t, planJSON{Version: jsonVersion, Plan: runner.Plan{Rows: 4, New: 1, Download: 1, Done: 1, Changed: 1, Submits: 1}}, p)
 	assert.Equal(t, before, srv.Counters(), "nothing sent")
 	assert.NoFileExists(t, filepath.Join(out, "a.mp4"))
 }
@@ -88,7 +90,7 @@ func TestValidateCheckURLs(t *testing.T) {
 	assert.Equal(t, exitDataErr, code)
 	var rep struct {
 		Rows int
-		URLs []urlCheck `json:"urls"`
+		URLs []probe.RowCheck `json:"urls"`
 	}
 	require.NoError(t, json.Unmarshal([]byte(stdout), &rep))
 	require.Len(t, rep.URLs, 3)

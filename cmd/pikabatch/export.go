@@ -89,7 +89,7 @@ func runExport(ctx context.Context, o exportOptions, stdout, stderr io.Writer) e
 		if err != nil {
 			return err
 		}
-		defer closeBatches(batches)
+		defer live.CloseAll(batches)
 		srcs = exporters(batches)
 	}
 	switch f {

@@ -10,6 +10,7 @@ import (
 	"github.com/pikabatch/pikabatch/runner/account"
 	"github.com/pikabatch/pikabatch/runner/bucket"
 	"github.com/pikabatch/pikabatch/runner/bucketsync"
+	"github.com/pikabatch/pikabatch/runner/live"
 	"github.com/pikabatch/pikabatch/runner/results"
 	"github.com/pikabatch/pikabatch/store"
 )
@@ -59,7 +60,7 @@ func runStatusFrom(ctx context.Context, o statusOptions, stdout io.Writer) error
 		return err
 	}
 	defer client.Close()
-	rep := statusJSON{Version: jsonVersion, ByState: map[store.State]int{}, Batches: []batchStatusJSON{}}
+	rep := statusJSON{Version: jsonVersion, Report: live.Report{ByState: map[store.State]int{}, Batches: []live.Status{}}}
 	for _, ix := range ixs {
 		is := indexStatusJSON{Index: ix.At.String(), ByState: map[store.State]int{}}
 		counted := results.Exporter(countStates{ix, is.ByState})

@@ -23,12 +23,14 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pikabatch/pikabatch/manifest"
+	"github.com/pikabatch/pikabatch/manifest/probe"
 	"github.com/pikabatch/pikabatch/runner"
 	"github.com/pikabatch/pikabatch/runner/api"
 	"github.com/pikabatch/pikabatch/runner/batch"
 	"github.com/pikabatch/pikabatch/runner/bucketsync"
 	"github.com/pikabatch/pikabatch/runner/live"
 	"github.com/pikabatch/pikabatch/runner/money"
+	"github.com/pikabatch/pikabatch/runner/progress"
 	"github.com/pikabatch/pikabatch/store"
 )
 
@@ -63,7 +65,7 @@ func main() {
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	// The signal notices go through the sink a run's logs do: while a
 	// progress bar is drawn, above it rather than overwritten by it.
-	stderr := newLogSink(os.Stderr)
+	stderr := progress.NewLogSink(os.Stderr)
 	stopSignals := watchSignals(sigs, cancel, stderr, os.Exit)
 
 	stopProfiles := startProfiles(os.Getenv, os.Stderr)
@@ -242,7 +244,7 @@ func exitCode(ctx context.Context, err error) int {
 		return signalCode(in.sig)
 	case errors.As(err, &ue), errors.As(err, &ce), errors.Is(err, live.ErrNoState), errors.Is(err, store.ErrBinding), errors.Is(err, api.ErrUnknownModel):
 		return exitUsage
-	case errors.As(err, &ve), errors.As(err, &re), errors.Is(err, batch.ErrManifest), errors.Is(err, errBadURLs),
+	case errors.As(err, &ve), errors.As(err, &re), errors.Is(err, batch.ErrManifest), errors.Is(err, probe.ErrBadURLs),
 		errors.Is(err, money.ErrAbsurd), errors.Is(err, money.ErrAbsurdAmount):
 		return exitDataErr
 	case errors.Is(err, api.ErrUnauthorized), errors.Is(err, api.ErrPaymentRequired), errors.Is(err, api.ErrNoToken):

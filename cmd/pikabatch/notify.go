@@ -1,25 +1,17 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"os"
 	"time"
 
 	"github.com/pikabatch/pikabatch/runner/account"
 	"github.com/pikabatch/pikabatch/runner/api"
-	"github.com/pikabatch/pikabatch/runner/redact"
+	"github.com/pikabatch/pikabatch/runner/notify"
 )
-
-// notifyTimeout bounds the end-of-run POST: a slow webhook must not hold
-// up a cron job's exit.
-const notifyTimeout = 10 * time.Second
 
 // notifyPayload is what --notify-url receives. "text" makes Slack-style
 // incoming webhooks post it as a message; the rest is for scripts. Its
@@ -35,13 +27,12 @@ type notifyPayload struct {
 	Manifest  string          `json:"manifest"`
 	StateFile string          `json:"state_file"`
 	Summary   account.Figures `json:"summary"` // as in run --json
-	APICalls  apiCallsJSON    `json:"api_calls"`
+	APICalls  api.Calls       `json:"api_calls"`
 }
 
 // checkNotifyURL accepts absolute http(s) URLs.
 func checkNotifyURL(raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if notify.CheckURL(raw) != nil {
 		return usagef("--notify-url must be an absolute http or https URL")
 	}
 	return nil
@@ -62,9 +53,9 @@ func outcome(code int) string {
 	return "error"
 }
 
-// notify POSTs the run's summary to rawURL. A failure is logged, never
-// fatal: the run's outcome is already decided and recorded.
-func notify(ctx context.Context, rawURL string, p notifyPayload, log *slog.Logger) {
+// postNotice posts the run's summary to rawURL (notify.Post). A failure
+// is logged, never fatal: the run's outcome is already decided and recorded.
+func postNotice(ctx context.Context, rawURL string, p notifyPayload, log *slog.Logger) {
 	host, _ := os.Hostname()
 	p.Host = host
 	s := p.Summary
@@ -76,34 +67,7 @@ func notify(ctx context.Context, rawURL string, p notifyPayload, log *slog.Logge
 	if p.Error != "" {
 		p.Text += " — " + p.Error
 	}
-	body, err := json.Marshal(p)
-	if err != nil {
-		log.Warn("notify: summary not encoded", "err", err)
-		return
-	}
-	// The URL itself may be a secret (webhook URLs are): only its host is logged.
-	u, _ := url.Parse(rawURL)
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), notifyTimeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, rawURL, bytes.NewReader(body))
-	if err != nil {
-		log.Warn("notify: bad URL", "host", u.Host)
-		return
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "pikabatch/"+api.Version)
-	resp, err := (&http.Client{Transport: transport(1)}).Do(req)
-	if err != nil {
-		log.Warn("notify: not sent", "host", u.Host, "err", redact.WithoutURL(err))
-		return
-	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	_ = resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		log.Warn("notify: refused", "host", u.Host, "status", resp.StatusCode)
-		return
-	}
-	log.Info("notified", "host", u.Host)
+	notify.Post(ctx, rawURL, p, &http.Client{Transport: transport(1)}, log)
 }
 
 // secretFlags are flags whose values must not be written to the owner

@@ -48,7 +48,7 @@ func runReport(ctx context.Context, o reportOptions, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer closeBatches(srcs)
+	defer live.CloseAll(srcs)
 	opts := report.Options{Dir: o.batches.out, StateFiles: files}
 	rs := make([]report.Source, len(srcs))
 	for i, s := range srcs {

@@ -20,9 +20,9 @@ import (
 	"github.com/pikabatch/pikabatch/runner/api"
 	"github.com/pikabatch/pikabatch/runner/batch"
 	"github.com/pikabatch/pikabatch/runner/live"
+	"github.com/pikabatch/pikabatch/runner/progress"
 	"github.com/pikabatch/pikabatch/runner/reasons"
 	"github.com/pikabatch/pikabatch/runner/redact"
-	"github.com/pikabatch/pikabatch/store"
 )
 
 const defaultModel = batch.DefaultModel
@@ -58,6 +58,7 @@ type batchOptions struct {
 	shard                        string // --shard K/N or auto/N
 	syncTo                       string // --sync-to: a bucket prefix the files are copied to
 	cost                         costOptions
+	inputs                       inputOptions // --stage-to, --inline, --presign-ttl
 
 	// Test seams: runner hooks, a call once the control socket listens,
 	// and one between the split check and the state file's creation.
@@ -91,7 +92,7 @@ func (o *batchOptions) register(fs *pflag.FlagSet) {
 	fs.BoolVarP(&o.quiet, "quiet", "q", false, quietUsage)
 	fs.BoolVar(&o.jsonSummary, "json", false, "print the summary as JSON")
 	fs.StringVar(&o.resultsFormat, "results-format", "jsonl", "results index format: jsonl (OUT/results.jsonl), or csv to write OUT/results.csv as well")
-	fs.StringVar(&o.progress, "progress", progressAuto, "progress display on stderr: auto (a bar on a terminal, plain lines otherwise), bar, plain or off")
+	fs.StringVar(&o.progress, "progress", progress.Auto, "progress display on stderr: auto (a bar on a terminal, plain lines otherwise), bar, plain or off")
 	fs.DurationVar(&o.progressEvery, "progress-interval", 30*time.Second, "how often a plain progress line is printed (--progress plain, or off a terminal)")
 	fs.Var(&deadlineFlag{now: time.Now, d: &o.deadline}, "deadline", "stop submitting `when`: this long after the start (5h30m) or at this time (06:00, the next one; or RFC 3339), collect jobs in flight for --deadline-grace, exit 75 if rows remain (default none)")
 	fs.DurationVar(&o.deadlineGrace, "deadline-grace", 5*time.Minute, "after --deadline, how long jobs in flight are still collected (0 = not at all; they resume next run)")
@@ -100,6 +101,7 @@ func (o *batchOptions) register(fs *pflag.FlagSet) {
 	fs.StringVar(&o.syncTo, "sync-to", "", "copy each video to the bucket prefix `BUCKET_URL` (s3://, gs://, azblob://) once it is safe on disk, and results.jsonl and metadata.jsonl at the end; an unreachable bucket costs no local file and no submit: the copies wait for the next run (exit 75)")
 	fs.StringVar(&o.shard, "shard", "", "render only shard `K/N` of the manifest (K from 0; auto/N reads K from JOB_COMPLETION_INDEX), with state OUT/.pikabatch-K-of-N.db")
 	fs.BoolVar(&o.fresh, "fresh", false, "start over when the state file is missing (beside earlier renders) or damaged: a damaged file is kept as STATE.damaged-TIME, and every row is submitted, and paid for, again")
+	o.inputs.register(fs, true)
 	o.cost.registerPreview(fs)
 	o.cost.registerRun(fs)
 	fs.BoolVar(&o.dryRun, "dry-run", false, "print what a run would do against the state file (new, resumable, done, failed, changed); send nothing")
@@ -130,6 +132,9 @@ or RUNCOMFY_TOKEN (as RunComfy's own CLI reads it).`,
   # what a run would do against the state file; nothing is sent
   pikabatch run --manifest clips.csv --out out --dry-run
 
+  # local images: uploaded once to a bucket prefix, sent as pre-signed URLs
+  pikabatch run --manifest clips.csv --out out --stage-to s3://my-bucket/pikabatch-in
+
   # a nightly window: stop submitting at 06:00, pay for at most 500 jobs
   pikabatch run --manifest clips.csv --out out --deadline 06:00 --max-submits 500
 
@@ -144,7 +149,7 @@ or RUNCOMFY_TOKEN (as RunComfy's own CLI reads it).`,
 	markRequired(c, "manifest", "out")
 	completeWords(c, "format", "auto", "csv", "jsonl")
 	completeWords(c, "results-format", "jsonl", "csv")
-	completeWords(c, "progress", progressAuto, progressBar, progressPlain, progressOff)
+	completeWords(c, "progress", progress.Auto, progress.Bar, progress.Plain, progress.Off)
 	completeWords(c, "log-format", "text", "json")
 	completeWords(c, "log-level", "debug", "info", "warn", "error")
 	return c
@@ -197,8 +202,8 @@ func runBatch(ctx context.Context, o batchOptions, stdout, stderr io.Writer) err
 	if err := o.checkFlags(); err != nil {
 		return err
 	}
-	logs := logSinkOf(stderr)
-	mode, err := progressMode(o.progress, o.quiet, logs.fallback)
+	logs := progress.SinkOf(stderr)
+	mode, err := progressMode(o.progress, o.quiet, logs.Fallback())
 	if err != nil {
 		return err
 	}
@@ -215,7 +220,7 @@ func runBatch(ctx context.Context, o batchOptions, stdout, stderr io.Writer) err
 		return printPreview(stdout, p, o.jsonSummary)
 	}
 	cfg.Progress = func(r *live.Run) func() {
-		return startProgress(mode, o.progressEvery, logs.fallback, logs, r, jsonLog(o, log))
+		return progress.Start(mode, o.progressEvery, logs.Fallback(), logs, r, jsonLog(o, log))
 	}
 	res, runErr := batch.Run(ctx, cfg)
 	if res.StatePath == "" {
@@ -254,6 +259,7 @@ func (o batchOptions) config(log *slog.Logger) batch.Config {
 		Manifest: o.manifest, Format: o.format, Out: o.out, State: o.state,
 		Model: o.model, APIBase: o.apiBase, BalanceBase: o.cost.balanceBase, BindOrigin: o.bindOrigin,
 		Schema: o.schema, ColumnMap: o.columnMap, KeepColumns: o.keepColumns,
+		StageTo: o.inputs.stageTo, Inline: o.inputs.inline, PresignTTL: o.inputs.presignTTL,
 		Token: o.token, TokenSource: tokenFromEnv,
 		Concurrency: o.concurrency, DownloadConcurrency: o.dlConcurrency, RPS: o.rps,
 		HoldUncertain: o.holdUncertain, RetryFailed: o.retryFailed, MaxResends: o.maxResends,
@@ -264,9 +270,9 @@ func (o batchOptions) config(log *slog.Logger) batch.Config {
 		Shard: o.shard, Getenv: os.Getenv, SyncTo: o.syncTo,
 		PriceUSD: o.cost.priceUSD, UseCatalog: o.cost.useCatalog,
 		MaxCostUSD: o.cost.maxCostUSD, RequireBalance: o.cost.requireBalance,
-		Owner:  store.CurrentOwner(redact.Args(os.Args, secretFlags...)),
-		Logger: log,
-		Hooks:  o.hooks, OnLive: o.onLive, OnSplitClaimed: o.onSplitClaimed,
+		Command: redact.Args(os.Args, secretFlags...),
+		Logger:  log,
+		Hooks:   o.hooks, OnLive: o.onLive, OnSplitClaimed: o.onSplitClaimed,
 	}
 }
 
@@ -285,11 +291,11 @@ func notifyRun(ctx context.Context, o batchOptions, res batch.Result, runErr err
 	}
 	code := exitCode(ctx, runErr)
 	p := notifyPayload{Version: jsonVersion, Outcome: outcome(code), ExitCode: code, Manifest: o.manifest,
-		StateFile: res.StatePath, Summary: res.Summary, APICalls: apiCallsOf(res.Calls)}
+		StateFile: res.StatePath, Summary: res.Summary, APICalls: res.Calls}
 	if runErr != nil {
 		p.Error = runErr.Error()
 	}
-	notify(ctx, o.notifyURL, p, log)
+	postNotice(ctx, o.notifyURL, p, log)
 }
 
 // checkRPS accepts 0 (unlimited) or a finite rate of at least one call
@@ -315,11 +321,11 @@ func transport(n int) *http.Transport { return batch.Transport(n) }
 // but warnings only beside a progress bar, where a line per job would
 // scroll the bar's notices (a stop, the deadline) away, unless -v asks for
 // them.
-func logLevel(o batchOptions, progress string) string {
+func logLevel(o batchOptions, mode string) string {
 	switch {
 	case o.logLevel != "":
 		return o.logLevel
-	case progress == progressBar && !o.verbose:
+	case mode == progress.Bar && !o.verbose:
 		return "warn"
 	}
 	return "info"

@@ -22,6 +22,7 @@ import (
 
 	"github.com/pikabatch/pikabatch/runner"
 	"github.com/pikabatch/pikabatch/runner/api"
+	"github.com/pikabatch/pikabatch/runner/progress"
 	"github.com/pikabatch/pikabatch/runner/sim"
 	"github.com/pikabatch/pikabatch/store"
 )
@@ -231,7 +232,7 @@ func startHeldRun(t *testing.T, srv *loopbackSim, m, out string, rows int) *held
 	t.Helper()
 	o := batchOptions{manifest: m, format: "auto", out: out, model: defaultModel,
 		apiBase: srv.APIURL, token: api.Token(testToken), concurrency: 8, dlConcurrency: 4,
-		maxResends: 1, maxFileSize: 1 << 30, logFormat: "json", logLevel: "debug", progress: progressOff,
+		maxResends: 1, maxFileSize: 1 << 30, logFormat: "json", logLevel: "debug", progress: progress.Off,
 		poll: runner.PollConfig{Initial: 5 * time.Millisecond, Min: 2 * time.Millisecond, Max: 20 * time.Millisecond}}
 	ctx, cancel := context.WithCancel(context.Background())
 	hr := &heldRun{cancel: cancel, done: make(chan error, 1)}

@@ -10,37 +10,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/pikabatch/pikabatch/runner/account"
 	"github.com/pikabatch/pikabatch/runner/live"
 	"github.com/pikabatch/pikabatch/store"
 )
-
-// statusReport is each state file's status and the totals.
-type statusReport struct {
-	Jobs    int
-	ByState map[store.State]int
-	Batches []live.Status
-	// Account is the batches' accounts together.
-	Account account.Ledger
-	// Unreachable are state files held by a run this process cannot ask
-	// (a shard rendering on another machine); the totals leave them out.
-	Unreachable []unreachableBatch
-}
-
-func statusJSONOf(r statusReport) statusJSON {
-	s := statusJSON{Version: jsonVersion, Jobs: r.Jobs, ByState: r.ByState, Account: r.Account,
-		Batches: []batchStatusJSON{}, Unreachable: r.Unreachable}
-	for _, b := range r.Batches {
-		s.Batches = append(s.Batches, batchStatusJSONOf(b))
-	}
-	return s
-}
-
-// unreachableBatch is a state file status could not read.
-type unreachableBatch struct {
-	StateFile string `json:"state_file"`
-	Error     string `json:"error"`
-}
 
 // statusOptions are status's flags.
 type statusOptions struct {
@@ -83,7 +55,11 @@ func runStatus(ctx context.Context, o statusOptions, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	rep, err := collectStatus(ctx, files)
+	rep, err := live.Collect(ctx, files)
+	var oe *live.OpenError
+	if errors.As(err, &oe) {
+		return damagedHint(err)
+	}
 	if err != nil {
 		return err
 	}
@@ -92,7 +68,7 @@ func runStatus(ctx context.Context, o statusOptions, stdout io.Writer) error {
 		partial = fmt.Errorf("%d of %d state files held by runs this machine cannot reach; the totals leave them out: %w", n, len(files), store.ErrLocked)
 	}
 	if o.asJSON {
-		if err := writeJSON(stdout, statusJSONOf(rep)); err != nil {
+		if err := writeJSON(stdout, statusJSON{Version: jsonVersion, Report: rep}); err != nil {
 			return err
 		}
 		return partial
@@ -114,39 +90,6 @@ func runStatus(ctx context.Context, o statusOptions, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "  jobs in the state files: %d: %s\n", rep.Jobs, stateCounts(rep.ByState))
 	}
 	return partial
-}
-
-// collectStatus asks every state file for its status, and totals them.
-func collectStatus(ctx context.Context, files []string) (statusReport, error) {
-	rep := statusReport{ByState: map[store.State]int{}}
-	var srcs []live.Source
-	defer func() { closeBatches(srcs) }()
-	for _, f := range files {
-		s, err := live.Open(ctx, f, live.OpenOptions{})
-		switch {
-		case errors.Is(err, store.ErrLocked) && len(files) > 1:
-			// One shard's run is out of reach (its control socket is on
-			// another machine): say so, and report the others.
-			rep.Unreachable = append(rep.Unreachable, unreachableBatch{StateFile: f, Error: err.Error()})
-			continue
-		case err != nil:
-			return rep, damagedHint(err)
-		}
-		srcs = append(srcs, s)
-	}
-	for _, s := range srcs {
-		st, err := s.Status(ctx)
-		if err != nil {
-			return rep, err
-		}
-		rep.Batches = append(rep.Batches, st)
-		rep.Jobs += st.Jobs
-		rep.Account = rep.Account.Plus(st.Account)
-		for k, v := range st.ByState {
-			rep.ByState[k] += v
-		}
-	}
-	return rep, nil
 }
 
 func printStatus(w io.Writer, st live.Status) {

@@ -61,7 +61,7 @@ func TestStatusWhileLive(t *testing.T) {
 	assert.Equal(t, 3, st.Live.Rows)
 	assert.Equal(t, 3, st.Live.Left)
 	assert.Equal(t, 3, st.Live.ThisRun.Submitted)
-	assert.Equal(t, int64(3), st.Live.APICalls.Submit)
+	assert.Equal(t, int64(3), st.Live.Calls.Submit)
 	assert.Equal(t, 3, st.Jobs)
 	assert.NotNil(t, st.OldestActive)
 

@@ -17,6 +17,7 @@ import (
 	"github.com/pikabatch/pikabatch/runner/account"
 	"github.com/pikabatch/pikabatch/runner/api"
 	"github.com/pikabatch/pikabatch/runner/live"
+	"github.com/pikabatch/pikabatch/runner/progress"
 	"github.com/pikabatch/pikabatch/store"
 )
 
@@ -78,13 +79,13 @@ func screen(out string) []string {
 // rather than on the bar's line, where that frame wrote over it.
 func TestStopNoticeStaysAboveTheBar(t *testing.T) {
 	out := &frameWriter{frames: make(chan struct{}, 16)}
-	stderr := newLogSink(out) // as main wraps its stderr
-	logs := logSinkOf(stderr) // as a run takes it
+	stderr := progress.NewLogSink(out) // as main wraps its stderr
+	logs := progress.SinkOf(stderr)    // as a run takes it
 	run := &live.Run{Rows: 10, Snapshot: func() account.Figures {
 		return account.Figures{Rows: 10, Final: map[store.State]int{store.StateDone: 3}}
 	}}
 	refresh := make(chan any)
-	stop := startBar(logs.fallback, logs, run, mpb.WithWidth(80), mpb.WithManualRefresh(refresh), mpb.ForceTTY())
+	stop := progress.StartBar(logs.Fallback(), logs, run, mpb.WithWidth(80), mpb.WithManualRefresh(refresh), mpb.ForceTTY())
 	refresh <- struct{}{}
 	<-out.frames // the bar is on screen
 
@@ -122,19 +123,19 @@ func slicesIndex(lines []string, s string) int {
 func TestJobLinesBesideABar(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct {
-		name     string
-		o        batchOptions
-		progress string
-		want     string
+		name string
+		o    batchOptions
+		mode string
+		want string
 	}{
-		{"bar", batchOptions{}, progressBar, "warn"},
-		{"bar with -v", batchOptions{verbose: true}, progressBar, "info"},
-		{"bar with --log-level", batchOptions{logLevel: "debug"}, progressBar, "debug"},
-		{"plain lines", batchOptions{}, progressPlain, "info"},
-		{"no progress", batchOptions{}, progressOff, "info"},
-		{"plain with --log-level", batchOptions{logLevel: "error"}, progressPlain, "error"},
+		{"bar", batchOptions{}, progress.Bar, "warn"},
+		{"bar with -v", batchOptions{verbose: true}, progress.Bar, "info"},
+		{"bar with --log-level", batchOptions{logLevel: "debug"}, progress.Bar, "debug"},
+		{"plain lines", batchOptions{}, progress.Plain, "info"},
+		{"no progress", batchOptions{}, progress.Off, "info"},
+		{"plain with --log-level", batchOptions{logLevel: "error"}, progress.Plain, "error"},
 	} {
-		assert.Equal(t, tt.want, logLevel(tt.o, tt.progress), tt.name)
+		assert.Equal(t, tt.want, logLevel(tt.o, tt.mode), tt.name)
 	}
 }
 
@@ -151,6 +152,5 @@ func TestSummaryTellsCancelledRows(t *testing.T) {
 
 	r := &live.Run{Rows: 10, Snapshot: func() account.Figures { return s }}
 	i := r.Info(time.Date(2026, 12, 7, 3, 0, 0, 0, time.UTC))
-	assert.Contains(t, progressLine(i), "3 done · 6 failed · 1 cancelled · 0 in flight")
-	assert.Contains(t, barFigures(i, 200), "6 failed · 1 cancelled")
+	assert.Contains(t, progress.Line(i), "3 done · 6 failed · 1 cancelled · 0 in flight")
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pikabatch/pikabatch/manifest"
+	"github.com/pikabatch/pikabatch/manifest/probe"
 	"github.com/pikabatch/pikabatch/runner/api"
 	"github.com/pikabatch/pikabatch/runner/batch"
 	"github.com/pikabatch/pikabatch/runner/money"
@@ -28,6 +29,7 @@ type validateOptions struct {
 	keepColumns      []string
 	model, apiBase   string // for the cost estimate
 	cost             costOptions
+	inputs           inputOptions // how local files would be sent: they are read, and held to the inline caps
 }
 
 func newValidateCmd(stdout io.Writer) *cobra.Command {
@@ -36,6 +38,7 @@ func newValidateCmd(stdout io.Writer) *cobra.Command {
 		Use:   "validate --manifest FILE",
 		Short: "Check a manifest; nothing is sent",
 		Example: `  pikabatch validate --manifest clips.csv
+  pikabatch validate --manifest clips.csv --stage-to s3://my-bucket/pikabatch-in
   pikabatch validate --manifest clips.jsonl --check-urls --json`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) > 0 {
@@ -56,6 +59,7 @@ func newValidateCmd(stdout io.Writer) *cobra.Command {
 	fs.Float64Var(&o.checkRPS, "check-rps", 10, "requests per second to image hosts with --check-urls")
 	fs.StringVar(&o.schema, "schema", "", "the model's input schema, a JSON Schema `file` (default: the model's: built in for pika/pika-2-2/image-to-video, else the catalog's)")
 	registerColumnFlags(fs, &o.columnMap, &o.keepColumns)
+	o.inputs.register(fs, false)
 	fs.StringVar(&o.model, "model", defaultModel, "model `ID`: rows are checked with its schema (built in, else the catalog's; reading it sends the token) and priced for the estimate")
 	fs.StringVar(&o.apiBase, "api-base", envOr("RUNCOMFY_API_BASE", api.DefaultBaseURL), "API base URL for --catalog (env RUNCOMFY_API_BASE)")
 	o.cost.registerPreview(fs)
@@ -83,7 +87,7 @@ func runValidate(ctx context.Context, o validateOptions, stdout io.Writer) error
 	pricer, priceNote := previewPricer(ctx, o.cost, o.apiBase, o.model)
 	var cost money.Total
 	sum, err := manifest.ValidateConfig(ctx, o.manifest, f, func(row manifest.Row) error {
-		cost.Add(pricer, rowField(row.Input))
+		cost.Add(pricer, row.Input.Lookup)
 		return nil
 	})
 	if err != nil {
@@ -131,6 +135,9 @@ func checkValidateOptions(o validateOptions) (manifest.Config, error) {
 		return f, err
 	}
 	f.Map, f.Keep, f.Reserved = o.columnMap, o.keepColumns, results.OwnColumns()
+	if f.Files, err = batch.LocalFiles(o.inputs.stageTo, o.inputs.inline); err != nil {
+		return f, err
+	}
 	if !o.checkURLs {
 		return f, nil
 	}
@@ -175,14 +182,14 @@ func printValidation(stdout io.Writer, o validateOptions, sum manifest.Summary) 
 // verdict.
 func checkURLsText(ctx context.Context, stdout io.Writer, o validateOptions, f manifest.Config, sum manifest.Summary) error {
 	t, err := checkURLs(ctx, o.manifest, f, o.checkConc, o.checkRPS, printURLCheck(stdout, o.manifest))
-	if err == nil || errors.Is(err, errBadURLs) {
+	if err == nil || errors.Is(err, probe.ErrBadURLs) {
 		fmt.Fprintln(stdout, t.line())
 	}
 	switch {
 	case err == nil:
 		fmt.Fprintf(stdout, "%s: %s, valid; every %s URL ok\n", o.manifest, plural(sum.Rows, "row"), t.noun())
-	case errors.Is(err, errBadURLs):
-		fmt.Fprintf(stdout, "%s: %s, %d would fail: their %s URLs failed the check\n", o.manifest, plural(sum.Rows, "row"), t.badRows, t.noun())
+	case errors.Is(err, probe.ErrBadURLs):
+		fmt.Fprintf(stdout, "%s: %s, %d would fail: their %s URLs failed the check\n", o.manifest, plural(sum.Rows, "row"), t.BadRows, t.noun())
 	}
 	return err
 }

@@ -12,6 +12,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/pikabatch/pikabatch/manifest/probe"
 )
 
 // controls matches characters a terminal may act on.
@@ -64,7 +66,7 @@ func TestValidateCheckURLsRedacts(t *testing.T) {
 	assert.NotContains(t, stdout, "deadbeefsecret")
 	assert.NotContains(t, stdout, "AKIAEXAMPLE")
 	var rep struct {
-		URLs []urlCheck `json:"urls"`
+		URLs []probe.RowCheck `json:"urls"`
 	}
 	require.NoError(t, json.Unmarshal([]byte(stdout), &rep))
 	require.Len(t, rep.URLs, 2)

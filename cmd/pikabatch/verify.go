@@ -110,7 +110,7 @@ func verifyFiles(ctx context.Context, o verifyOptions) (verify.Report, error) {
 	if err != nil {
 		return verify.Report{}, err
 	}
-	defer closeBatches(srcs)
+	defer live.CloseAll(srcs)
 	entries := func(ctx context.Context, fn func(results.Entry) error) error {
 		for _, s := range srcs {
 			if err := s.Export(ctx, fn); err != nil {

@@ -17,6 +17,11 @@
 // most recently, so that a manifest naming one image on many rows asks
 // its host once without keeping every URL it ever saw.
 //
+// A bucket URL (s3://, gs://, azblob://) is asked of the bucket instead,
+// through Config.Objects: the object must exist and be of the field's
+// kind. A local file the manifest recorded (file:PATH#sha256=…) was read
+// when the manifest was, and is passed.
+//
 // It checks a manifest's URLs, for `pikabatch validate --check-urls`, and
 // uses nothing of the runner, so it sits under manifest; it is a package of
 // its own because it does network I/O, which manifest itself never does.
@@ -39,6 +44,8 @@ import (
 
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/time/rate"
+
+	"github.com/pikabatch/pikabatch/manifest"
 )
 
 // MaxImageBytes is the Model API's limit on a source image (50 MB).
@@ -64,6 +71,10 @@ type Config struct {
 	// CacheSize bounds the verdicts kept for URLs asked again, the most
 	// recently used. Default 1024 (a few hundred kB at most).
 	CacheSize int
+	// Objects answers for bucket URLs (s3://, gs://, azblob://), which
+	// are checked through the bucket's API; nil: each is reported not
+	// checked.
+	Objects Objects
 }
 
 // windowPerCheck is how many items Run reads ahead per check in flight.
@@ -249,13 +260,6 @@ read:
 	return ctx.Err()
 }
 
-// Check returns the verdict on rawURL as an image, asking its host only
-// when no check of it is under way or remembered. The error is ctx's, when
-// it ends first; a host's failure is a Result.
-func (c *Checker) Check(ctx context.Context, rawURL string) (Result, error) {
-	return c.CheckKind(ctx, rawURL, KindImage)
-}
-
 // CheckKind is Check for a URL that must serve kind (zero: KindImage).
 func (c *Checker) CheckKind(ctx context.Context, rawURL string, kind Kind) (Result, error) {
 	if kind == "" {
@@ -317,6 +321,12 @@ func (c *Checker) noteWindow(n int) {
 func (c *Checker) check(ctx context.Context, rawURL string, kind Kind) Result {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
+	if manifest.IsBucketURL(rawURL) {
+		return c.checkObject(ctx, rawURL, kind)
+	}
+	if ref, ok := manifest.ParseLocalRef(rawURL); ok {
+		return checkLocal(rawURL, ref)
+	}
 	return c.get(ctx, rawURL, kind)
 }
 

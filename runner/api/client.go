@@ -135,16 +135,20 @@ type Client struct {
 
 // Calls counts a Client's HTTP requests by kind (every attempt counts), the
 // retries among them, the 429 answers received and the times they made the
-// client slow its limiter down.
+// client slow its limiter down. Its JSON form is what run --json, status
+// --json, the control socket and the notify payload print as "api_calls".
 type Calls struct {
-	Submit, Status, Result, Cancel int64
-	Retries                        int64
-	RateLimited                    int64
+	Submit      int64 `json:"submit"`
+	Status      int64 `json:"status"`
+	Result      int64 `json:"result"`
+	Cancel      int64 `json:"cancel"`
+	Retries     int64 `json:"retries"`
+	RateLimited int64 `json:"rate_limited"`
 	// PollsRateLimited counts the 429s of RateLimited on status, result
 	// and cancel calls: a rate limit's, never the account's limit on jobs
 	// at once, which refuses only submits.
-	PollsRateLimited int64
-	Slowdowns        int64
+	PollsRateLimited int64 `json:"polls_rate_limited"`
+	Slowdowns        int64 `json:"slowdowns"`
 }
 
 // New checks cfg and returns a Client. It fails with ErrInsecureBase for an

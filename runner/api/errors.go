@@ -355,9 +355,6 @@ func (c *Client) errorBody(data []byte) *StatusError {
 	return se
 }
 
-// bodyMessage is the API's message in an error body, else its text.
-func (c *Client) bodyMessage(data []byte) string { return c.errorBody(data).Message }
-
 // errorCodeError is the error for a 2xx answer with an error_code. Its
 // HTTPStatus is set to the answer's status by attempt.
 func (c *Client) errorCodeError(op string, f fields) *StatusError {

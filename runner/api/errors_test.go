@@ -202,3 +202,6 @@ func TestErrorCode(t *testing.T) {
 		assert.Equal(t, tt.text, text, tt.body)
 	}
 }
+
+// bodyMessage is the API's message in an error body, else its text.
+func (c *Client) bodyMessage(data []byte) string { return c.errorBody(data).Message }

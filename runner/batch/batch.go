@@ -33,6 +33,8 @@ type batch struct {
 	// inputSchema is the model's JSON Schema, from the state file or the
 	// catalog (schema.go); nil for the built-in one.
 	inputSchema json.RawMessage
+	// files says how the manifest's local files are sent (inputs.go).
+	files *manifest.LocalFiles
 }
 
 // prepare checks the options, validates every row of the manifest, finds
@@ -65,19 +67,19 @@ func prepare(ctx context.Context, c Config, needToken bool) (*batch, error) {
 
 // token is the API token: Token, else TokenSource's.
 func (c Config) token() (api.Token, error) {
-	if c.Token != "" || c.TokenSource == nil {
-		if c.Token == "" {
-			return "", fmt.Errorf("no API token given: %w", api.ErrNoToken)
-		}
+	switch {
+	case c.Token != "":
 		return c.Token, nil
+	case c.TokenSource != nil:
+		return c.TokenSource()
 	}
-	return c.TokenSource()
+	return "", fmt.Errorf("no API token given: %w", api.ErrNoToken)
 }
 
 // manifestConfig says how the batch's manifest is read.
 func (b *batch) manifestConfig() manifest.Config {
 	return manifest.Config{Format: b.format, Schema: b.schema, Map: b.c.ColumnMap, Keep: b.c.KeepColumns,
-		Reserved: results.OwnColumns(), Expect: b.counted}
+		Reserved: results.OwnColumns(), Expect: b.counted, Files: b.files}
 }
 
 // manifestRows opens the manifest for streaming.

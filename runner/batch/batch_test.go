@@ -1,7 +1,6 @@
 package batch_test
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"os"
@@ -141,7 +140,7 @@ func TestConfigErrors(t *testing.T) {
 		{"bad results format", func(c *batch.Config) { c.ResultsFormat = "xml" }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := c
+			c := c // each case edits its own copy
 			tc.edit(&c)
 			_, err := batch.Run(t.Context(), c)
 			var ce *batch.ConfigError
@@ -152,7 +151,7 @@ func TestConfigErrors(t *testing.T) {
 	_, err := batch.Run(t.Context(), c)
 	require.ErrorIs(t, err, api.ErrNoToken)
 	c.TokenSource = func() (api.Token, error) { return testToken, nil }
-	_, err = batch.Run(context.WithoutCancel(t.Context()), c)
+	_, err = batch.Run(t.Context(), c)
 	require.NoError(t, err)
 	assert.EqualValues(t, 1, srv.Counters().Submits)
 }

@@ -14,7 +14,6 @@ import (
 	"github.com/pikabatch/pikabatch/runner/live"
 	"github.com/pikabatch/pikabatch/runner/money"
 	"github.com/pikabatch/pikabatch/runner/results"
-	"github.com/pikabatch/pikabatch/store"
 )
 
 // DefaultModel is the model a run renders with when none is named.
@@ -38,6 +37,17 @@ type Config struct {
 	Schema      string            // the model's input schema, a JSON Schema file
 	ColumnMap   map[string]string // model field → manifest column
 	KeepColumns []string          // columns carried into the results
+
+	// StageTo is a bucket URL prefix (s3://bucket/prefix) the manifest's
+	// local files are uploaded to, once each, named by their SHA-256, and
+	// sent to the API as pre-signed URLs. Inline instead sends them in the
+	// request as data: URIs, within the inline caps. With neither, a local
+	// file in the manifest is refused.
+	StageTo string
+	Inline  bool
+	// PresignTTL is how long the pre-signed URLs of bucket inputs and
+	// staged files are valid; 0 takes inputs.DefaultPresignTTL (a day).
+	PresignTTL time.Duration
 
 	// Token is the API token. When it is empty, TokenSource is called once
 	// the options and the manifest are checked: an invalid manifest costs
@@ -72,8 +82,9 @@ type Config struct {
 	MaxCostUSD     float64 // the batch's budget, across runs
 	RequireBalance bool    // refuse to start below the estimate
 
-	// Owner is recorded in the state's owner file; default the process.
-	Owner store.Owner
+	// Command is the command line recorded in the state's owner file and
+	// shown by status; the caller leaves out secrets (a webhook URL).
+	Command string
 	// Logger receives the run's logs; default discards them.
 	Logger *slog.Logger
 	// Progress, if set, starts showing the run's progress once it runs;
@@ -113,7 +124,7 @@ func CheckAmounts(priceUSD, maxCostUSD float64) error {
 	}
 	// Beyond these, no job costs that and the budget cannot count it.
 	if priceUSD > money.MaxJobUSD {
-		return configf("%v", Pricer(api.Model{}, priceUSD).Check())
+		return configf("%v", money.PricerFor(api.Model{}, priceUSD).Check())
 	}
 	if maxCostUSD > money.MaxBudgetUSD {
 		return configf("--max-cost must be at most %s, not %g", money.USD(money.MaxBudgetUSD), maxCostUSD)
@@ -145,6 +156,9 @@ func (b *batch) checkOptions() error {
 	}
 	if c.Deadline < 0 || c.MaxSubmits < 0 || c.OutageLimit < 0 || c.JobTimeout < 0 {
 		return configf("--deadline, --deadline-grace, --max-submits, --outage-limit and --job-timeout must not be negative")
+	}
+	if err := b.checkInputs(); err != nil {
+		return err
 	}
 	return b.parseWords()
 }

@@ -2,7 +2,6 @@ package batch
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	"github.com/pikabatch/pikabatch/manifest"
@@ -11,38 +10,15 @@ import (
 	"github.com/pikabatch/pikabatch/runner/money"
 )
 
-// Pricer builds the price of a model from its catalog entry (m may be the
-// zero Model when the catalog was not read) and an override in dollars.
-func Pricer(m api.Model, overrideUSD float64) money.Pricer {
-	return money.NewPricer(PriceConfig(m, overrideUSD))
-}
-
-// PriceConfig is what Pricer prices with: the budget records it. A model
-// priced per second takes its duration's default from the input schema.
-func PriceConfig(m api.Model, overrideUSD float64) money.PriceConfig {
-	cfg := money.PriceConfig{BaseUSD: m.BasePriceUSD, Unit: m.PriceUnit, OverrideUSD: overrideUSD}
-	var s struct {
-		Properties map[string]struct {
-			Default json.RawMessage `json:"default"`
-		} `json:"properties"`
-	}
-	if len(m.InputSchema) > 0 && json.Unmarshal(m.InputSchema, &s) == nil {
-		if d := s.Properties["duration"].Default; len(d) > 0 {
-			_ = json.Unmarshal(d, &cfg.DefaultSeconds)
-		}
-	}
-	return cfg
-}
-
-// ModelReader reads a model's catalog entry.
-type ModelReader interface {
+// modelReader reads a model's catalog entry.
+type modelReader interface {
 	Model(ctx context.Context, id string) (api.Model, error)
 }
 
-// CatalogModel reads a model's catalog entry for the cost preview. It
+// catalogModel reads a model's catalog entry for the cost preview. It
 // degrades: a catalog that fails or lacks the model gives the zero Model
 // and a note, never an error.
-func CatalogModel(ctx context.Context, c ModelReader, model string) (api.Model, string) {
+func catalogModel(ctx context.Context, c modelReader, model string) (api.Model, string) {
 	m, err := c.Model(ctx, model)
 	if err != nil {
 		return api.Model{}, fmt.Sprintf("price: the catalog did not answer for %s (%v); set --price USD", model, err)
@@ -55,7 +31,7 @@ func CatalogModel(ctx context.Context, c ModelReader, model string) (api.Model, 
 // client). note says why there is none.
 func PreviewPricer(ctx context.Context, priceUSD float64, useCatalog bool, open func() (*api.Client, error), model string) (p money.Pricer, note string) {
 	if priceUSD > 0 || !useCatalog {
-		p = Pricer(api.Model{}, priceUSD)
+		p = money.PricerFor(api.Model{}, priceUSD)
 		if priceUSD <= 0 {
 			note = "add --catalog to read the price from the API, or --price USD"
 		}
@@ -63,11 +39,11 @@ func PreviewPricer(ctx context.Context, priceUSD float64, useCatalog bool, open 
 	}
 	client, err := open()
 	if err != nil {
-		return Pricer(api.Model{}, 0), fmt.Sprintf("catalog not read: %v", err)
+		return money.PricerFor(api.Model{}, 0), fmt.Sprintf("catalog not read: %v", err)
 	}
 	defer client.CloseIdleConnections()
-	m, note := CatalogModel(ctx, client, model)
-	return Pricer(m, 0), note
+	m, note := catalogModel(ctx, client, model)
+	return money.PricerFor(m, 0), note
 }
 
 // pricedRows prices each row a RowSource yields, as the dry run reads it.

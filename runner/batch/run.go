@@ -16,6 +16,8 @@ import (
 	"github.com/pikabatch/pikabatch/runner"
 	"github.com/pikabatch/pikabatch/runner/account"
 	"github.com/pikabatch/pikabatch/runner/api"
+	"github.com/pikabatch/pikabatch/runner/bucket"
+	"github.com/pikabatch/pikabatch/runner/inputs"
 	"github.com/pikabatch/pikabatch/runner/live"
 	"github.com/pikabatch/pikabatch/runner/money"
 	"github.com/pikabatch/pikabatch/runner/results"
@@ -36,6 +38,9 @@ type Result struct {
 	HasSpend bool
 	// Budget is the batch's budget after the run; nil without one.
 	Budget *money.Budget
+	// Inputs counts the local files this run staged or sent inline and
+	// the pre-signed URLs it made.
+	Inputs inputs.Stats
 }
 
 // Run runs the batch c describes: it validates the manifest, judges and
@@ -58,10 +63,7 @@ func (b *batch) run(ctx context.Context) (Result, error) {
 	if err := os.MkdirAll(c.Out, 0o755); err != nil {
 		return Result{}, fmt.Errorf("%w: %w", runner.ErrOutput, err)
 	}
-	owner := c.Owner
-	if owner == (store.Owner{}) {
-		owner = store.CurrentOwner("")
-	}
+	owner := store.CurrentOwner(c.Command)
 	if err := b.checkBucketForState(ctx); err != nil {
 		return Result{}, err
 	}
@@ -96,6 +98,12 @@ func (b *batch) run(ctx context.Context) (Result, error) {
 // the exports.
 func (b *batch) runPipeline(ctx context.Context, st *store.Store, owner store.Owner, client *api.Client,
 	sp *money.Batch, fileTransport http.RoundTripper) (Result, error) {
+	bc := bucket.NewClient()
+	defer bc.Close()
+	sender, err := b.inputsSender(st, bc)
+	if err != nil {
+		return Result{}, err
+	}
 	rows, err := b.manifestRows()
 	if err != nil {
 		return Result{}, err
@@ -105,7 +113,9 @@ func (b *batch) runPipeline(ctx context.Context, st *store.Store, owner store.Ow
 	if err != nil {
 		return Result{}, err
 	}
-	run, err := b.newRunner(sp.API(client), st, fileTransport, estimator(sp), cp.onSaved())
+	// The sender is next to the client: the budget and the runner see,
+	// and record, the row as the manifest gave it.
+	run, err := b.newRunner(sp.API(sender.API(client)), st, fileTransport, estimator(sp), cp.onSaved())
 	if err != nil {
 		cp.stop(ctx)
 		return Result{}, err
@@ -131,7 +141,8 @@ func (b *batch) runPipeline(ctx context.Context, st *store.Store, owner store.Ow
 	}
 	b.writeCSVIndex(ctx, ctlBatch)
 	copyErr := b.finishCopies(ctx, cp, ctlBatch, &sum)
-	res.Summary, res.Calls = sum, client.Calls()
+	res.Summary, res.Calls, res.Inputs = sum, client.Calls(), sender.Stats()
+	b.logInputs(ctx, res.Inputs)
 	if err := sp.Stop(runErr, sum); err != nil {
 		return res, err
 	}
@@ -262,7 +273,7 @@ func (b *batch) writeCSVIndex(ctx context.Context, lb *live.Batch) {
 	}
 	path := filepath.Join(b.c.Out, b.spec.IndexName("csv"))
 	o := results.WriteOptions{Format: results.CSV, Path: path,
-		Layout: results.CSVLayout{Fields: ExportFields(b.schema), Kept: b.kept}}
+		Layout: results.CSVLayout{Fields: exportFields(b.schema), Kept: b.kept}}
 	if _, err := results.WriteIndex(context.WithoutCancel(ctx), o, lb); err != nil {
 		b.log.Warn("results index not written", "file", path, "err", err)
 	}

@@ -37,9 +37,9 @@ func LoadSchema(model, file string) (*manifest.Schema, error) {
 	return nil, nil
 }
 
-// ExportFields returns the CSV export's input columns for schema: nil
+// exportFields returns the CSV export's input columns for schema: nil
 // (Pika's, as always) for the built-in Pika schema, else its fields.
-func ExportFields(s *manifest.Schema) []string {
+func exportFields(s *manifest.Schema) []string {
 	if s == nil || s.IsPika() {
 		return nil
 	}

@@ -63,7 +63,7 @@ func (u unreadable) Balance(context.Context) (api.Balance, error)     { return a
 // anything is submitted.
 func (b *batch) prepareSpend(ctx context.Context, acct catalogReader, st *store.Store, m api.Model, merr error) (*money.Batch, error) {
 	c := b.c
-	sp, err := money.Prepare(ctx, st, money.Config{Model: c.Model, Price: PriceConfig(m, c.PriceUSD), CatalogErr: merr,
+	sp, err := money.Prepare(ctx, st, money.Config{Model: c.Model, Price: money.PriceConfigFor(m, c.PriceUSD), CatalogErr: merr,
 		MaxCostUSD: c.MaxCostUSD, NeedsPrice: c.RequireBalance, Logger: b.log})
 	if errors.Is(err, money.ErrNeedsPrice) {
 		return nil, configf("%v", err)

@@ -50,7 +50,7 @@ func (sf stateFile) openForRun(owner store.Owner, now time.Time, log *slog.Logge
 	st, err := store.Open(sf.path, opts)
 	switch {
 	case errors.Is(err, store.ErrDamaged) && sf.fresh:
-		aside, merr := MoveAside(sf.path, now)
+		aside, merr := moveAside(sf.path, now)
 		if merr != nil {
 			return nil, fmt.Errorf("%w; moving it aside for --fresh: %w", err, merr)
 		}
@@ -171,9 +171,9 @@ func (sf stateFile) renderEvidence() []string {
 	return found
 }
 
-// MoveAside renames a damaged state file to <path>.damaged-<time>, so that
+// moveAside renames a damaged state file to <path>.damaged-<time>, so that
 // it can still be examined or mined for request IDs; it is never deleted.
-func MoveAside(path string, now time.Time) (string, error) {
+func moveAside(path string, now time.Time) (string, error) {
 	aside := path + ".damaged-" + now.UTC().Format("20060102T150405Z")
 	if _, err := os.Lstat(aside); err == nil {
 		return "", fmt.Errorf("%s already exists", aside)

@@ -9,6 +9,10 @@
 // and never stored. The bucket is reached through gocloud.dev/blob, whose
 // drivers read the cloud's usual credentials (AWS_*, GOOGLE_APPLICATION_
 // CREDENTIALS, AZURE_*): the RunComfy token is never sent to a bucket.
+// An S3-compatible service (MinIO, R2, versitygw) is reached as the AWS
+// SDK reaches one, through AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL (or an
+// endpoint option in the URL), and then addressed path-style, as s5cmd
+// does, since such services serve every bucket under one host name.
 //
 // An upload is content-addressed by its SHA-256, kept as the object's
 // "sha256" metadata: an object already there with the same size and digest
@@ -88,13 +92,52 @@ func (l Location) String() string {
 	return s
 }
 
-// bucketURL is the URL gocloud.dev opens the bucket with.
-func (l Location) bucketURL() string {
+// bucketURL is the URL gocloud.dev opens the bucket with. An S3 bucket
+// reached through a custom endpoint is addressed path-style (endpoint/
+// bucket/key) unless its options say otherwise: S3-compatible servers
+// (MinIO, R2, versitygw) serve buckets under one host name, where S3's
+// default of a host name per bucket would resolve to nowhere.
+func (l Location) bucketURL(getenv func(string) string) string {
 	s := l.Scheme + "://" + l.Bucket
-	if l.Options != "" {
-		s += "?" + l.Options
+	opts := l.Options
+	if l.Scheme == "s3" && customEndpoint(opts, getenv) && !hasOption(opts, "use_path_style", "s3ForcePathStyle") {
+		if opts != "" {
+			opts += "&"
+		}
+		opts += "use_path_style=true"
+	}
+	if opts != "" {
+		s += "?" + opts
 	}
 	return s
+}
+
+// customEndpoint reports whether an S3 bucket is reached elsewhere than at
+// AWS: an endpoint option in its URL, or the AWS SDK's standard variables
+// for one (AWS_ENDPOINT_URL_S3 for S3 alone, AWS_ENDPOINT_URL for every
+// service), which the SDK itself reads unless told to ignore them.
+func customEndpoint(opts string, getenv func(string) string) bool {
+	if hasOption(opts, "endpoint") {
+		return true
+	}
+	if strings.EqualFold(getenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"), "true") {
+		return false
+	}
+	return getenv("AWS_ENDPOINT_URL_S3") != "" || getenv("AWS_ENDPOINT_URL") != ""
+}
+
+// hasOption reports whether the raw query opts sets any of names.
+func hasOption(opts string, names ...string) bool {
+	q, err := url.ParseQuery(opts)
+	if err != nil {
+		return false // the driver will refuse the options itself
+	}
+	for _, n := range names {
+		if q.Has(n) {
+			return true
+		}
+	}
+	return false
 }
 
 // Join is the object name under the prefix l names.

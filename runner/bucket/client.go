@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -25,11 +26,14 @@ type Client struct {
 	mu      sync.Mutex
 	buckets map[string]*blob.Bucket
 	closed  bool
+	getenv  func(string) string // the environment, read for S3 endpoints
 }
 
-// NewClient returns a Client that has opened no bucket yet.
+// NewClient returns a Client that has opened no bucket yet. Credentials,
+// regions and endpoints come from each cloud's standard chain, read when a
+// bucket is first opened.
 func NewClient() *Client {
-	return &Client{buckets: map[string]*blob.Bucket{}}
+	return &Client{buckets: map[string]*blob.Bucket{}, getenv: os.Getenv}
 }
 
 // Close closes the buckets c opened. It is safe to call twice.
@@ -52,7 +56,7 @@ func (c *Client) open(ctx context.Context, l Location) (*blob.Bucket, error) {
 	if c.closed {
 		return nil, errors.New("bucket client closed")
 	}
-	u := l.bucketURL()
+	u := l.bucketURL(c.getenv)
 	if b, ok := c.buckets[u]; ok {
 		return b, nil
 	}

@@ -145,15 +145,15 @@ type Status struct {
 	// CostUSD is the sum of the costs the API reported (results asked
 	// with include_cost), over CostJobs jobs. NoCostJobs were sent (their
 	// submits may be charged) and have no reported cost: unknown.
-	CostUSD    float64 `json:"cost_usd,omitempty"`
-	CostJobs   int     `json:"cost_jobs,omitempty"`
-	NoCostJobs int     `json:"no_cost_jobs,omitempty"`
+	CostUSD    account.USD `json:"cost_usd,omitempty"`
+	CostJobs   int         `json:"cost_jobs,omitempty"`
+	NoCostJobs int         `json:"no_cost_jobs,omitempty"`
 	// EstimatedCostUSD is the estimate of EstimatedCostJobs of the
 	// NoCostJobs, at the price the state file recorded (EstimateBasis,
 	// e.g. "base $0.044/output"); the rest have no estimate either.
-	EstimatedCostUSD  float64 `json:"estimated_cost_usd,omitempty"`
-	EstimatedCostJobs int     `json:"estimated_cost_jobs,omitempty"`
-	EstimateBasis     string  `json:"estimate_basis,omitempty"`
+	EstimatedCostUSD  account.USD `json:"estimated_cost_usd,omitempty"`
+	EstimatedCostJobs int         `json:"estimated_cost_jobs,omitempty"`
+	EstimateBasis     string      `json:"estimate_basis,omitempty"`
 	// Account places every row of the manifest (orphans are not rows) and
 	// says what the batch spent: the one answer to how far along it is.
 	Account account.Ledger `json:"account"`
@@ -221,8 +221,8 @@ func (b *Batch) Status(ctx context.Context) (Status, error) {
 		return *s, fmt.Errorf("status of %s: %w", b.Path, err)
 	}
 	s.Failures = topFailures(sc.groups)
-	s.EstimatedCostUSD = math.Round(s.EstimatedCostUSD*1e6) / 1e6 // sums of floats carry binary noise
-	s.CostUSD = sc.reported.Float()
+	s.EstimatedCostUSD = account.Dollars(math.Round(sc.est.usd*1e6) / 1e6) // sums of floats carry binary noise
+	s.CostUSD = sc.reported
 	s.Account = b.ledger(sc.rowStates, sc.reported, s)
 	now := b.now()
 	if o := sc.oldest; o != nil {
@@ -327,7 +327,7 @@ func (b *Batch) ledger(rowStates map[store.State]int, reported account.USD, s *S
 	}
 	l := account.Of(rows, rowStates)
 	l.Spend = account.Spend{ReportedUSD: reported, ReportedJobs: s.CostJobs,
-		EstimatedUSD: account.Dollars(s.EstimatedCostUSD), EstimatedJobs: s.EstimatedCostJobs,
+		EstimatedUSD: s.EstimatedCostUSD, EstimatedJobs: s.EstimatedCostJobs,
 		UnknownJobs: s.NoCostJobs - s.EstimatedCostJobs}
 	l.Spend.SetBudget(b.BudgetUSD)
 	return l
@@ -335,11 +335,7 @@ func (b *Batch) ledger(rowStates map[store.State]int, reported account.USD, s *S
 
 // Export calls fn with the index entry of every job, in key order.
 func (b *Batch) Export(ctx context.Context, fn func(results.Entry) error) error {
-	return b.Store.ForEach(ctx, func(j store.Job) error {
-		e := results.NewEntry(j)
-		e.Estimate(j, b.Estimator())
-		return fn(e)
-	})
+	return results.StoreEntries{Jobs: b.Store, Est: b.Estimator()}.Export(ctx, fn)
 }
 
 // Estimator estimates a job's cost with b.Pricer; nil when b has none.
@@ -367,7 +363,8 @@ type statusEstimate struct {
 	s       *Status
 	flat    float64 // the price of a submit, when it needs no input
 	isFlat  bool
-	pending bool // the last brief asked for its job to be priced
+	usd     float64 // the sum of the estimates
+	pending bool    // the last brief asked for its job to be priced
 }
 
 func newStatusEstimate(p *money.Pricer, s *Status) *statusEstimate {
@@ -407,7 +404,7 @@ func (e *statusEstimate) byJob(j store.Job) {
 }
 
 func (e *statusEstimate) add(usd float64) {
-	e.s.EstimatedCostUSD += usd
+	e.usd += usd
 	e.s.EstimatedCostJobs++
 }
 

@@ -572,11 +572,11 @@ func TestCostEstimates(t *testing.T) {
 
 	s, err := src.Status(ctx)
 	require.NoError(t, err)
-	assert.InDelta(t, 0.25, s.CostUSD, 1e-9)
+	assert.Equal(t, account.Dollars(0.25), s.CostUSD)
 	assert.Equal(t, 1, s.CostJobs)
 	assert.Equal(t, 7, s.NoCostJobs, "sent, no reported cost")
 	assert.Equal(t, 7, s.EstimatedCostJobs)
-	assert.InDelta(t, 0.7, s.EstimatedCostUSD, 1e-9, "7 jobs at the schema's 5 s default, $0.020/s")
+	assert.Equal(t, account.Dollars(0.7), s.EstimatedCostUSD, "7 jobs at the schema's 5 s default, $0.020/s")
 	assert.Equal(t, "base $0.020/second", s.EstimateBasis)
 
 	var buf bytes.Buffer

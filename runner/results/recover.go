@@ -37,8 +37,9 @@ type RecoverReport struct {
 	// the index.
 	Journaled int `json:"journaled"`
 	// SkippedLines of the index were longer than any entry and not
-	// rebuilt (their rows, if any, are submitted again by a run).
-	SkippedLines []int `json:"skipped_lines,omitempty"`
+	// rebuilt (their rows, if any, are submitted again by a run). The
+	// text output names them; recover --json has never carried them.
+	SkippedLines []int `json:"-"`
 }
 
 // Recover rebuilds the state file at statePath, which must not exist, from

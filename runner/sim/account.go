@@ -26,6 +26,14 @@ var failureMessages = []string{
 	"generation failed: internal error in the inference pipeline",
 }
 
+// failOnStart makes j fail as soon as it takes a slot, with msg, as a job
+// whose input the API could not fetch: it never generates, so it neither
+// runs its run time nor sticks.
+func (j *job) failOnStart(msg string) {
+	j.fails, j.failAsCompleted, j.failMessage = true, false, msg
+	j.runTime, j.isStuck = 0, false
+}
+
 // job is one accepted submit. All fields are guarded by Server.mu.
 type job struct {
 	id    string

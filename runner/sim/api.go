@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,8 +15,10 @@ import (
 	"unicode/utf8"
 )
 
-// maxBodyBytes bounds a submit body; an input is a few hundred bytes.
-const maxBodyBytes = 1 << 20
+// DefaultMaxBodyBytes bounds a submit body: an input is a few hundred
+// bytes, unless it carries its files inline as data: URIs, as RunComfy's
+// own nodes send them, up to 64 MiB a request.
+const DefaultMaxBodyBytes = 65 << 20
 
 // maxPromptChars is the schema's limit on promptText.
 const maxPromptChars = 2000
@@ -166,71 +169,126 @@ type submitResponse struct {
 	CancelURL string `json:"cancel_url"`
 }
 
-func (s *Server) handleSubmit(w http.ResponseWriter, r *http.Request) {
+// submission is a submit body that fits its model: the input, as parsed
+// and as canonical JSON, with its duration and price.
+type submission struct {
+	model    string
+	in       map[string]any
+	input    []byte
+	duration int
+	price    int64
+}
+
+// readSubmit reads and checks a submit, answering the client itself when
+// it is refused (unknown model, bad body, invalid input).
+func (s *Server) readSubmit(w http.ResponseWriter, r *http.Request) (submission, bool) {
 	model := r.PathValue("model")
-	entry := s.catalog[model]
-	validate := validateInput
-	switch {
-	case model == s.cfg.Model:
-		// The built-in pika rules, whatever the catalog says.
-	case entry != nil:
-		validate = func(in map[string]any) (int, []string) {
-			d, _ := integer(in["duration"])
-			return int(d), entry.validate(in)
-		}
-	default:
+	entry, validate, known := s.submitRules(model)
+	if !known {
 		drain(r)
 		s.mu.Lock()
 		s.c.UnknownModel++
 		s.mu.Unlock()
 		s.rejectSubmit(w, apiError{status: http.StatusBadRequest, code: CodeUnknownModel, msg: "model not found: " + model})
-		return
+		return submission{}, false
 	}
-	in, input, duration, code, msg := parseInput(http.MaxBytesReader(w, r.Body, maxBodyBytes), validate)
+	in, input, duration, code, msg := parseInput(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes), validate)
 	if code != 0 {
 		e := apiError{status: code, msg: msg}
 		if code == http.StatusUnprocessableEntity {
 			e.code = CodeValidation
 		}
 		s.rejectSubmit(w, e)
-		return
+		return submission{}, false
 	}
 	price := s.jobPrice
 	if entry != nil {
 		price = entry.jobPriceMicro(in)
 	}
+	return submission{model: model, in: in, input: input, duration: duration, price: price}, true
+}
+
+func (s *Server) handleSubmit(w http.ResponseWriter, r *http.Request) {
+	sub, ok := s.readSubmit(w, r)
+	if !ok {
+		return
+	}
+	fetchFailure, gone := s.fetchSubmitted(r.Context(), sub)
+	if gone {
+		return // the client gave up while its inputs were fetched: no job
+	}
 
 	s.mu.Lock()
 	now := s.clock()
 	s.advance(now)
-	f := s.cfg.Faults
-	if s.chance(f.Rate402) {
-		s.c.SubmitsRejected++
+	if e, refused := s.refuseSubmitLocked(sub.price); refused {
 		s.mu.Unlock()
-		s.writeError(w, apiError{status: http.StatusPaymentRequired, code: CodeNoBalance, msg: msgNoCredits})
+		if e.status == http.StatusTooManyRequests {
+			w.Header().Set("Retry-After", "1")
+		}
+		s.writeError(w, e)
 		return
+	}
+	j := s.newJob(now, sub.input, sub.duration, sub.price)
+	if fetchFailure != "" {
+		j.failOnStart(fetchFailure)
+	}
+	lost, gateway := s.createFaultLocked()
+	s.mu.Unlock()
+	if s.cfg.OnCreate != nil {
+		s.cfg.OnCreate(j.id)
+	}
+	s.answerSubmit(w, r, j.id, lost, gateway)
+}
+
+// submitRules picks the rules a submit for model is checked by: the
+// built-in pika rules for the configured model, whatever the catalog
+// says, or the catalog entry's. known is false for a model neither has.
+func (s *Server) submitRules(model string) (entry *catalogEntry, validate func(map[string]any) (int, []string), known bool) {
+	entry = s.catalog[model]
+	switch {
+	case model == s.cfg.Model:
+		return entry, validateInput, true
+	case entry != nil:
+		return entry, func(in map[string]any) (int, []string) {
+			d, _ := integer(in["duration"])
+			return int(d), entry.validate(in)
+		}, true
+	}
+	return nil, nil, false
+}
+
+// refuseSubmitLocked decides whether the account refuses a valid submit
+// costing price micro-dollars, and counts the refusal: an injected 402,
+// a balance that cannot pay, or the account's limit on jobs at once.
+// s.mu is held.
+func (s *Server) refuseSubmitLocked(price int64) (apiError, bool) {
+	if s.chance(s.cfg.Faults.Rate402) {
+		s.c.SubmitsRejected++
+		return apiError{status: http.StatusPaymentRequired, code: CodeNoBalance, msg: msgNoCredits}, true
 	}
 	if s.balance.limited && (s.balance.micro <= 0 || s.balance.micro < price) {
 		s.c.SubmitsRejected++
 		s.c.BalanceRefusals++
-		s.mu.Unlock()
-		s.writeError(w, apiError{status: s.cfg.BalanceStatus, code: CodeNoBalance, msg: msgNoBalance})
-		return
+		return apiError{status: s.cfg.BalanceStatus, code: CodeNoBalance, msg: msgNoBalance}, true
 	}
 	if limit := s.cfg.MaxConcurrentSubmits; limit > 0 && s.acct.queued+s.acct.busy() >= limit {
 		s.c.SubmitsRejected++
 		s.c.RateLimited++
-		s.mu.Unlock()
-		w.Header().Set("Retry-After", "1")
-		s.writeError(w, apiError{status: http.StatusTooManyRequests, msg: msgTooManyRequests})
-		return
+		return apiError{status: http.StatusTooManyRequests, msg: msgTooManyRequests}, true
 	}
-	j := s.newJob(now, input, duration, price)
-	lost := s.chance(f.RateLostResponse)
-	gateway := 0
+	return apiError{}, false
+}
+
+// createFaultLocked draws what goes wrong after a job was created: its
+// response lost, or a gateway's 502/504 in its place (gateway is 0 when
+// neither). s.mu is held.
+func (s *Server) createFaultLocked() (lost bool, gateway int) {
+	f := s.cfg.Faults
 	switch {
-	case lost:
+	case s.chance(f.RateLostResponse):
 		s.c.LostResponses++
+		return true, 0
 	case s.chance(f.RateGatewayAfterCreate):
 		s.c.GatewayAfterCreate++
 		gateway = http.StatusBadGateway
@@ -238,24 +296,25 @@ func (s *Server) handleSubmit(w http.ResponseWriter, r *http.Request) {
 			gateway = http.StatusGatewayTimeout
 		}
 	}
-	s.mu.Unlock()
-	if s.cfg.OnCreate != nil {
-		s.cfg.OnCreate(j.id)
-	}
+	return false, gateway
+}
 
+// answerSubmit answers a created job's submit: its URLs, or the fault
+// createFaultLocked drew.
+func (s *Server) answerSubmit(w http.ResponseWriter, r *http.Request, id string, lost bool, gateway int) {
 	switch {
 	case lost:
-		s.cfg.Logger.Debug("sim lost submit response", "request_id", j.id)
+		s.cfg.Logger.Debug("sim lost submit response", "request_id", id)
 		abort(w, false)
 		return
 	case gateway != 0:
-		s.cfg.Logger.Debug("sim gateway error after create", "request_id", j.id, "code", gateway)
+		s.cfg.Logger.Debug("sim gateway error after create", "request_id", id, "code", gateway)
 		writeGatewayError(w, gateway)
 		return
 	}
-	base := hostBase(r) + "/v1/requests/" + j.id
+	base := hostBase(r) + "/v1/requests/" + id
 	writeJSON(w, http.StatusOK, submitResponse{
-		RequestID: j.id,
+		RequestID: id,
 		StatusURL: base + "/status",
 		ResultURL: base + "/result",
 		CancelURL: base + "/cancel",
@@ -273,14 +332,21 @@ func (s *Server) rejectSubmit(w http.ResponseWriter, e apiError) {
 // returns the input as canonical JSON and its duration, or an HTTP status and
 // message.
 func parseInput(body io.Reader, validate func(map[string]any) (int, []string)) (in map[string]any, canonical []byte, duration int, code int, msg string) {
-	dec := json.NewDecoder(body)
+	// Read whole before decoding: a body over the limit is then refused
+	// without being parsed, however large.
+	raw, err := io.ReadAll(body)
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, nil, 0, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body exceeds %d bytes", tooBig.Limit)
+		}
+		return nil, nil, 0, http.StatusBadRequest, "request body could not be read"
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	if err := dec.Decode(&in); err != nil {
-		var tooBig *http.MaxBytesError
 		var typeErr *json.UnmarshalTypeError
 		switch {
-		case errors.As(err, &tooBig):
-			return nil, nil, 0, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body exceeds %d bytes", tooBig.Limit)
 		case errors.As(err, &typeErr):
 			return nil, nil, 0, http.StatusBadRequest, "request body must be a JSON object"
 		case errors.Is(err, io.EOF):
@@ -301,7 +367,7 @@ func parseInput(body io.Reader, validate func(map[string]any) (int, []string)) (
 	}
 	// Keys sorted, strings re-escaped, numbers as sent: equal inputs give
 	// equal bytes however the client formatted them.
-	canonical, err := json.Marshal(in)
+	canonical, err = json.Marshal(in)
 	if err != nil {
 		return nil, nil, 0, http.StatusBadRequest, "invalid JSON: " + err.Error()
 	}
@@ -329,8 +395,8 @@ func validateInput(in map[string]any) (int, []string) {
 	case nil:
 		errs = append(errs, "image is required")
 	case string:
-		if !isAbsoluteHTTPURL(v) {
-			errs = append(errs, "image must be an absolute http or https URL")
+		if !isAbsoluteHTTPURL(v) && !isImageDataURI(v) {
+			errs = append(errs, "image must be an absolute http or https URL or a data:image/…;base64 URI")
 		}
 	default:
 		errs = append(errs, "image must be a string")

@@ -217,6 +217,26 @@ type Config struct {
 	// jobs at their old URLs only on the old address. Its host should be the
 	// API's: result URLs name the API's host with the files port.
 	FilesAddr string
+	// MaxBodyBytes bounds a submit body; a larger one is answered 413.
+	// Default DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+	// FetchInputs makes the simulator GET each file input of a job it
+	// accepts, as the API does before it generates, and fail the job (an
+	// error result, as a failed generation) when one cannot be fetched: an
+	// answer other than 2xx, no answer, or no answer within FetchTimeout.
+	// A rehearsal then catches an expired, unsigned or misspelt URL. Only
+	// http and https URLs are fetched, from whatever host they name, with
+	// no token; the fetch happens when the submit is accepted, so a URL
+	// that expires while its job waits in the queue is not caught. The file
+	// inputs are the fields the manifest takes for files: image for the
+	// built-in pika rules, and for catalog models the fields whose format
+	// is uri or whose name says file (image, video, audio, …_url).
+	FetchInputs bool
+	// FetchTimeout bounds one input fetch. Default DefaultFetchTimeout.
+	FetchTimeout time.Duration
+	// FetchClient fetches inputs. Default: a client of its own, following
+	// redirects as the API's downloader would.
+	FetchClient *http.Client
 	// OnCreate, if set, is called each time a submit creates a job, before
 	// the client is answered (whatever the answer), with no lock held: a
 	// caller saving Snapshot there never answers for a job it has not saved
@@ -229,43 +249,71 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Model == "" {
 		c.Model = DefaultModel
 	}
+	for _, step := range []func() error{c.pacingDefaults, c.Faults.withDefaults, c.answerDefaults, c.balanceDefaults, c.inputDefaults} {
+		if err := step(); err != nil {
+			return c, err
+		}
+	}
+	if c.Catalog == nil {
+		c.Catalog = DefaultCatalog()
+	}
+	if c.IDPrefix != "" && !isIDPrefix(c.IDPrefix) {
+		return c, fmt.Errorf("%w: id prefix %q is not 12 lowercase hex digits", ErrInvalidConfig, c.IDPrefix)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c, nil
+}
+
+// pacingDefaults checks and fills in how fast jobs run and how much the
+// account and the API take at once.
+func (c *Config) pacingDefaults() error {
 	switch {
 	case c.Slots < 0:
-		return c, fmt.Errorf("%w: slots %d is negative", ErrInvalidConfig, c.Slots)
+		return fmt.Errorf("%w: slots %d is negative", ErrInvalidConfig, c.Slots)
 	case c.Slots == 0:
 		c.Slots = DefaultSlots
 	}
 	if c.QueueTime < 0 {
-		return c, fmt.Errorf("%w: queue time %v is negative", ErrInvalidConfig, c.QueueTime)
+		return fmt.Errorf("%w: queue time %v is negative", ErrInvalidConfig, c.QueueTime)
 	}
 	switch {
 	case c.RunTime < 0:
-		return c, fmt.Errorf("%w: run time %v is negative", ErrInvalidConfig, c.RunTime)
+		return fmt.Errorf("%w: run time %v is negative", ErrInvalidConfig, c.RunTime)
 	case c.RunTime == 0:
 		c.RunTime = DefaultRunTime
 	}
 	if err := checkRate("run jitter", c.RunJitter); err != nil {
-		return c, err
+		return err
 	}
 	switch {
 	case c.VideoSize == 0:
 		c.VideoSize = DefaultVideoSize
 	case c.VideoSize < MinVideoSize:
-		return c, fmt.Errorf("%w: video size %d is below %d bytes", ErrInvalidConfig, c.VideoSize, MinVideoSize)
+		return fmt.Errorf("%w: video size %d is below %d bytes", ErrInvalidConfig, c.VideoSize, MinVideoSize)
 	}
 	if c.MaxConcurrentSubmits < 0 {
-		return c, fmt.Errorf("%w: max concurrent submits %d is negative", ErrInvalidConfig, c.MaxConcurrentSubmits)
+		return fmt.Errorf("%w: max concurrent submits %d is negative", ErrInvalidConfig, c.MaxConcurrentSubmits)
 	}
 	if c.RateLimit < 0 || math.IsNaN(c.RateLimit) || math.IsInf(c.RateLimit, 0) {
-		return c, fmt.Errorf("%w: rate limit %v is not a non-negative number", ErrInvalidConfig, c.RateLimit)
+		return fmt.Errorf("%w: rate limit %v is not a non-negative number", ErrInvalidConfig, c.RateLimit)
 	}
 	if c.URLTTL < 0 {
-		return c, fmt.Errorf("%w: url ttl %v is negative", ErrInvalidConfig, c.URLTTL)
+		return fmt.Errorf("%w: url ttl %v is negative", ErrInvalidConfig, c.URLTTL)
 	}
-	f := &c.Faults
+	return nil
+}
+
+// withDefaults checks every rate and fills in the Retry-After of
+// injected 429s.
+func (f *Faults) withDefaults() error {
 	switch {
 	case f.RetryAfter < 0:
-		return c, fmt.Errorf("%w: retry after %v is negative", ErrInvalidConfig, f.RetryAfter)
+		return fmt.Errorf("%w: retry after %v is negative", ErrInvalidConfig, f.RetryAfter)
 	case f.RetryAfter == 0:
 		f.RetryAfter = DefaultRetryAfter
 	}
@@ -286,22 +334,29 @@ func (c Config) withDefaults() (Config, error) {
 		{"odd status rate", f.RateOddStatus},
 	} {
 		if err := checkRate(r.name, r.v); err != nil {
-			return c, err
+			return err
 		}
 	}
+	return nil
+}
+
+// answerDefaults checks and fills in the shape of the answers: timestamp
+// precision, error body and the statuses of a bad token and an empty
+// balance.
+func (c *Config) answerDefaults() error {
 	switch c.Timestamps {
 	case "":
 		c.Timestamps = TimestampsSeconds
 	case TimestampsSeconds, TimestampsMillis, TimestampsNone:
 	default:
-		return c, fmt.Errorf("%w: timestamps %q is not s, ms or none", ErrInvalidConfig, c.Timestamps)
+		return fmt.Errorf("%w: timestamps %q is not s, ms or none", ErrInvalidConfig, c.Timestamps)
 	}
 	switch c.ErrorShape {
 	case "":
 		c.ErrorShape = ShapeErrorMessage
 	case ShapeErrorMessage, ShapeMessageDetail, ShapeNested, ShapeMixed:
 	default:
-		return c, fmt.Errorf("%w: error shape %q is not %s, %s, %s or %s", ErrInvalidConfig,
+		return fmt.Errorf("%w: error shape %q is not %s, %s, %s or %s", ErrInvalidConfig,
 			c.ErrorShape, ShapeErrorMessage, ShapeMessageDetail, ShapeNested, ShapeMixed)
 	}
 	switch c.BadTokenStatus {
@@ -309,37 +364,52 @@ func (c Config) withDefaults() (Config, error) {
 		c.BadTokenStatus = DefaultBadTokenStatus
 	case http.StatusUnauthorized, http.StatusBadRequest:
 	default:
-		return c, fmt.Errorf("%w: bad token status %d is not 400 or 401", ErrInvalidConfig, c.BadTokenStatus)
+		return fmt.Errorf("%w: bad token status %d is not 400 or 401", ErrInvalidConfig, c.BadTokenStatus)
 	}
 	switch c.BalanceStatus {
 	case 0:
 		c.BalanceStatus = DefaultBalanceStatus
 	case http.StatusPaymentRequired, http.StatusBadRequest:
 	default:
-		return c, fmt.Errorf("%w: balance status %d is not 402 or 400", ErrInvalidConfig, c.BalanceStatus)
+		return fmt.Errorf("%w: balance status %d is not 402 or 400", ErrInvalidConfig, c.BalanceStatus)
 	}
+	return nil
+}
+
+// balanceDefaults checks the account's balance, in jobs or in dollars.
+func (c *Config) balanceDefaults() error {
 	if c.BalanceJobs < 0 {
-		return c, fmt.Errorf("%w: balance jobs %d is negative", ErrInvalidConfig, c.BalanceJobs)
+		return fmt.Errorf("%w: balance jobs %d is negative", ErrInvalidConfig, c.BalanceJobs)
 	}
 	if !(c.BalanceUSD >= 0) || math.IsInf(c.BalanceUSD, 0) {
-		return c, fmt.Errorf("%w: balance %v is not a non-negative number of dollars", ErrInvalidConfig, c.BalanceUSD)
+		return fmt.Errorf("%w: balance %v is not a non-negative number of dollars", ErrInvalidConfig, c.BalanceUSD)
 	}
 	if c.BalanceUSD > 0 && c.BalanceJobs > 0 {
-		return c, fmt.Errorf("%w: set the balance in jobs or in dollars, not both", ErrInvalidConfig)
+		return fmt.Errorf("%w: set the balance in jobs or in dollars, not both", ErrInvalidConfig)
 	}
-	if c.Catalog == nil {
-		c.Catalog = DefaultCatalog()
+	return nil
+}
+
+// inputDefaults checks and fills in how submits and their inputs are read.
+func (c *Config) inputDefaults() error {
+	switch {
+	case c.MaxBodyBytes < 0:
+		return fmt.Errorf("%w: max body bytes %d is negative", ErrInvalidConfig, c.MaxBodyBytes)
+	case c.MaxBodyBytes == 0:
+		c.MaxBodyBytes = DefaultMaxBodyBytes
 	}
-	if c.IDPrefix != "" && !isIDPrefix(c.IDPrefix) {
-		return c, fmt.Errorf("%w: id prefix %q is not 12 lowercase hex digits", ErrInvalidConfig, c.IDPrefix)
+	switch {
+	case c.FetchTimeout < 0:
+		return fmt.Errorf("%w: fetch timeout %v is negative", ErrInvalidConfig, c.FetchTimeout)
+	case c.FetchTimeout == 0:
+		c.FetchTimeout = DefaultFetchTimeout
 	}
-	if c.Now == nil {
-		c.Now = time.Now
+	if c.FetchClient == nil {
+		// One fetch per job: keeping connections alive would save little
+		// and leave them open after the simulator stops.
+		c.FetchClient = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
-	}
-	return c, nil
+	return nil
 }
 
 func checkRate(name string, v float64) error {

@@ -78,6 +78,19 @@
 // keeps its slot, as a job running on a GPU does; it cannot be cancelled, so
 // each one shrinks the account for the rest of the run.
 //
+// # Inputs
+//
+// By default the simulator only checks that a file input is an absolute
+// http or https URL (or, for pika's image, a base64 data:image URI, as
+// RunComfy's own nodes send inline files). With Config.FetchInputs it
+// also GETs each file input when it accepts the job, as the API does
+// before it generates, and a job whose input answers anything but 2xx, or
+// nothing within Config.FetchTimeout, fails at its start with a failed
+// result naming the field and the status, never the URL (a pre-signed URL
+// is a credential). The simulator listens on loopback, but these fetches
+// go to whatever http or https host the URL names: it is a rehearsal of
+// the manifest the user would submit.
+//
 // # Observing
 //
 // Counters reports what the simulator saw (also as JSON at GET

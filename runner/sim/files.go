@@ -156,15 +156,27 @@ func (s *Server) handleFile(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Unlock()
 
-	body := videoBytes(s.cfg.Seed, id, n, size)[first : last+1]
+	s.serveVideo(w, id, n, byteRange{first: first, last: last, size: size, partial: partial}, isGet, truncate)
+}
+
+// byteRange is the part of a video a download asked for.
+type byteRange struct {
+	first, last, size int
+	partial           bool
+}
+
+// serveVideo writes output n of job id, or the part rg names: headers
+// always, the body on a GET, cut off midway when truncate.
+func (s *Server) serveVideo(w http.ResponseWriter, id string, n int, rg byteRange, isGet, truncate bool) {
+	body := videoBytes(s.cfg.Seed, id, n, rg.size)[rg.first : rg.last+1]
 	h := w.Header()
 	h.Set("Content-Type", "video/mp4")
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	h.Set("Accept-Ranges", "bytes")
 	h.Set("ETag", `"`+s.sign(id, n, "etag")+`"`)
 	code := http.StatusOK
-	if partial {
-		h.Set("Content-Range", "bytes "+strconv.Itoa(first)+"-"+strconv.Itoa(last)+"/"+strconv.Itoa(size))
+	if rg.partial {
+		h.Set("Content-Range", "bytes "+strconv.Itoa(rg.first)+"-"+strconv.Itoa(rg.last)+"/"+strconv.Itoa(rg.size))
 		code = http.StatusPartialContent
 	}
 	w.WriteHeader(code)

@@ -111,6 +111,10 @@ type Counters struct {
 	// in Requests.
 	CatalogCalls int64 `json:"catalog_calls"`
 	BalanceCalls int64 `json:"balance_calls"`
+	// InputFetches counts file inputs fetched with Config.FetchInputs, and
+	// InputFetchFailures the jobs failed because one could not be.
+	InputFetches       int64 `json:"input_fetches"`
+	InputFetchFailures int64 `json:"input_fetch_failures"`
 	// SpentUSD is the price of every created job, lost responses included:
 	// what the account paid.
 	SpentUSD float64 `json:"spent_usd"`
@@ -172,7 +176,8 @@ type Server struct {
 
 	catalog      map[string]*catalogEntry
 	catalogOrder []string
-	jobPrice     int64 // micro-dollars one job of Config.Model costs: the unit of the balance in jobs
+	jobPrice     int64               // micro-dollars one job of Config.Model costs: the unit of the balance in jobs
+	fetchFields  map[string][]string // each model's file inputs, with Config.FetchInputs
 }
 
 // balance is what the account can still pay for. Guarded by Server.mu.
@@ -187,30 +192,19 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	token := cfg.Token
-	if token == "" {
-		// Not from Seed: a predictable token would let anyone on the host
-		// use a simulator started without one.
-		var b [16]byte
-		if _, err := rand.Read(b[:]); err != nil {
-			return nil, err
-		}
-		token = "sim_" + hex.EncodeToString(b[:])
-	}
-	prefix := cfg.IDPrefix
-	if prefix == "" {
-		// Not from Seed: two simulators started with the same seed must not
-		// hand out the same IDs, or a batch rendered on one would look
-		// rendered on the other.
-		var b [idPrefixLen / 2]byte
-		if _, err := rand.Read(b[:]); err != nil {
-			return nil, err
-		}
-		prefix = hex.EncodeToString(b[:])
+	token, prefix, err := secretsOf(cfg)
+	if err != nil {
+		return nil, err
 	}
 	catalog, order, err := compileCatalog(cfg.Catalog)
 	if err != nil {
 		return nil, err
+	}
+	var fetch map[string][]string
+	if cfg.FetchInputs {
+		if fetch, err = fetchFields(cfg, catalog); err != nil {
+			return nil, err
+		}
 	}
 	// A job of the balance in jobs is one with Model's default input: for
 	// a model priced per second, a clip of the schema's default duration.
@@ -241,11 +235,40 @@ func New(cfg Config) (*Server, error) {
 		balance:  bal,
 		catalog:  catalog,
 		jobPrice: jobPrice,
+
+		fetchFields: fetch,
 	}
 	s.catalogOrder = order
 	s.api = s.apiRoutes()
 	s.files = s.fileRoutes()
 	return s, nil
+}
+
+// secretsOf returns cfg's token and request ID prefix, drawing each one
+// not given from crypto/rand.
+func secretsOf(cfg Config) (token, prefix string, err error) {
+	token = cfg.Token
+	if token == "" {
+		// Not from Seed: a predictable token would let anyone on the host
+		// use a simulator started without one.
+		var b [16]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return "", "", err
+		}
+		token = "sim_" + hex.EncodeToString(b[:])
+	}
+	prefix = cfg.IDPrefix
+	if prefix == "" {
+		// Not from Seed: two simulators started with the same seed must not
+		// hand out the same IDs, or a batch rendered on one would look
+		// rendered on the other.
+		var b [idPrefixLen / 2]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return "", "", err
+		}
+		prefix = hex.EncodeToString(b[:])
+	}
+	return token, prefix, nil
 }
 
 // Token returns the bearer token the API requires.
@@ -254,15 +277,6 @@ func (s *Server) Token() string { return string(s.token) }
 // IDPrefix returns the first 12 hex digits of every request ID this Server
 // hands out (Config.IDPrefix, or the random one).
 func (s *Server) IDPrefix() string { return s.idPrefix }
-
-// Balance returns how many more jobs of Config.Model the account can pay
-// for, and false when it is unlimited. The balance is kept in dollars
-// (BalanceUSD); a job is priced as in the catalog.
-func (s *Server) Balance() (jobs int64, limited bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.jobsLeft(), s.balance.limited
-}
 
 // jobsLeft is the balance in jobs of Config.Model. s.mu must be held.
 func (s *Server) jobsLeft() int64 {
@@ -608,7 +622,7 @@ func abort(w http.ResponseWriter, flush bool) {
 // drain reads what is left of the request body so that the request counts as
 // read before the connection is dropped.
 func drain(r *http.Request) {
-	_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, maxBodyBytes))
+	_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, DefaultMaxBodyBytes))
 }
 
 // hostBase is scheme://host of the request, for URLs pointing back at the

@@ -308,11 +308,15 @@ func TestSubmitValidation(t *testing.T) {
 		{name: "array", body: `[1,2]`, code: 400, msg: "must be a JSON object"},
 		{name: "null body", body: `null`, code: 400, msg: "must be a JSON object"},
 		{name: "trailing data", body: `{"image":"https://x.example/a.png"} {}`, code: 400, msg: "after the input object"},
-		{name: "too large", body: `{"promptText":"` + strings.Repeat("a", 2<<20) + `"}`, code: 413, msg: "exceeds"},
+		{name: "too large", body: `{"promptText":"` + strings.Repeat("a", 2<<20) + `"}`, code: 413, msg: "exceeds 1048576 bytes"},
+		{name: "image inline", body: with("image", "data:image/png;base64,iVBORw0KGgo="), code: 200},
+		{name: "image inline jpeg", body: with("image", "data:image/jpeg;name=a.jpg;base64,/9j/4AAQ"), code: 200},
+		{name: "image inline not base64", body: with("image", "data:image/png,rawbytes"), code: 422, msg: "data:image/…;base64 URI"},
+		{name: "image inline not an image", body: with("image", "data:text/plain;base64,aGk="), code: 422, msg: "data:image/…;base64 URI"},
 		{name: "unknown model", model: "pika/pika-2-1/text-to-video", body: input(1), code: 400, msg: "model not found"},
 
 		{name: "image missing", body: without("image"), code: 422, msg: "image is required"},
-		{name: "image relative", body: with("image", "/a.png"), code: 422, msg: "image must be an absolute http or https URL"},
+		{name: "image relative", body: with("image", "/a.png"), code: 422, msg: "image must be an absolute http or https URL or a data:image/…;base64 URI"},
 		{name: "image ftp", body: with("image", "ftp://x.example/a.png"), code: 422, msg: "absolute http or https URL"},
 		{name: "image not string", body: with("image", 3), code: 422, msg: "image must be a string"},
 		{name: "prompt too long", body: with("promptText", strings.Repeat("a", 2001)), code: 422, msg: "promptText must be at most 2000 characters"},
@@ -328,7 +332,7 @@ func TestSubmitValidation(t *testing.T) {
 		{name: "several problems", body: map[string]any{"resolution": "8k", "x": 1}, code: 422,
 			msg: `unknown field "x"; image is required; resolution must be one of 720p, 1080p`},
 	}
-	e := setup(t, sim.Config{})
+	e := setup(t, sim.Config{MaxBodyBytes: 1 << 20})
 	var accepted, rejected int64
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -896,6 +900,9 @@ func TestConfigErrors(t *testing.T) {
 		"negative balance":    {BalanceJobs: -1},
 		"short id prefix":     {IDPrefix: "abc"},
 		"upper id prefix":     {IDPrefix: "ABCDEF012345"},
+		"negative body limit": {MaxBodyBytes: -1},
+		"negative fetch wait": {FetchTimeout: -1},
+		"catalog file fields": {FetchInputs: true, Catalog: []sim.CatalogModel{{ID: "m", InputSchema: []byte(`{"type":"object","properties":{"a":{"type":"string","pattern":"("}}}`)}}},
 	}
 	for name, cfg := range cases {
 		_, err := sim.New(cfg)

@@ -59,7 +59,7 @@ type Report struct {
 	Files    int       `json:"files"` // their files
 	OK       int       `json:"ok"`
 	Bytes    int64     `json:"bytes"` // read and hashed
-	Findings []Finding `json:"findings,omitempty"`
+	Findings []Finding `json:"findings"`
 }
 
 // Entries yields a batch's index entries, as live.Source.Export does.

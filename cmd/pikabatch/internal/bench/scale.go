@@ -14,6 +14,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/pikabatch/pikabatch/runner/sim"
 )
 
 const (
@@ -369,105 +371,119 @@ func scaleScenario() scenario {
 				"fsyncs are the state file's committed transactions (each download adds its own file fsync)",
 				p.rows, overheadConcurrency, overheadDownloads)
 		},
-		figures: func(params) []Figure {
-			fs := []Figure{
-				fig("jobs_per_s", "jobs/s"),
-				fig("wall", "s"),
-				fig("startup", "s"),
-			}
-			for k := range 10 {
-				fs = append(fs, fig(fmt.Sprintf("tenth_%d", k+1), "jobs/s"))
-			}
-			return append(fs,
-				atLeast(fig("last_over_first", "×"), 0.8),
-				atMost(fig("rss_anon_peak", "MB"), 200),
-				fig("rss_anon_t2", "MB"),
-				fig("rss_anon_t10", "MB"),
-				atMost(fig("anon_t10_over_t2", "×"), 1.2),
-				fig("rss_t2", "MB"),
-				fig("rss_t10", "MB"),
-				fig("rss_file_t10", "MB"),
-				fig("state_map_t10", "MB"),
-				atMost(fig("state_bytes_per_job", "B"), 1024),
-				fig("leaf_fill", "%"),
-				fig("free_pages", "%"),
-				fig("fsyncs_per_job", ""),
-				fig("calls_per_job", ""),
-				fig("cpu_per_job", "ms"),
-				atMost(fig("status_s", "s"), 2),
-				fig("export_s", "s"),
-				atLeast(fig("export_rows_per_s", "rows/s"), 100_000),
-				fig("export_rss_anon", "MB"),
-				atMost(fig("rerun_s", "s"), 20),
-			)
-		},
+		figures: scaleFigures,
 		prepare: prepareRows,
-		run: func(ctx context.Context, s *session, p params, i int) (map[string]float64, error) {
-			out, err := p.out(i)
-			if err != nil {
-				return nil, err
-			}
-			srv, err := s.startSimChild(ctx, scaleSimFlags(i)...)
-			if err != nil {
-				return nil, err
-			}
-			defer srv.stop()
-			state := filepath.Join(out, ".pikabatch.db")
-			flags := scaleRunFlags(overheadConcurrency)
-			var samples []sample
-			start := time.Now()
-			res, _, err := s.runBatchWatched(ctx, srv.env(), sampler(ctx, srv, state, &samples), p.manifest(), out, flags...)
-			if err != nil {
-				return nil, err
-			}
-			tt, err := cutTenths(samples, p.rows, start)
-			if err != nil {
-				return nil, err
-			}
-			c, err := srv.counters(ctx)
-			if err != nil {
-				return nil, err
-			}
-			facts, err := readStateFacts(state)
-			if err != nil {
-				return nil, err
-			}
-			got := map[string]float64{
-				"jobs_per_s":          float64(p.rows) / seconds(res.wall),
-				"wall":                seconds(res.wall),
-				"startup":             seconds(tt.startup),
-				"last_over_first":     tt.rate[9] / tt.rate[0],
-				"rss_anon_peak":       mbOrNaN(tt.peakAnon, tt.hasMem),
-				"rss_anon_t2":         mbOrNaN(tt.anon[1], tt.hasMem),
-				"rss_anon_t10":        mbOrNaN(tt.anon[9], tt.hasMem),
-				"anon_t10_over_t2":    float64(tt.anon[9]) / float64(tt.anon[1]),
-				"rss_t2":              mbOrNaN(tt.rss[1], tt.hasMem),
-				"rss_t10":             mbOrNaN(tt.rss[9], tt.hasMem),
-				"rss_file_t10":        mbOrNaN(tt.file[9], tt.hasMem),
-				"state_map_t10":       mbOrNaN(tt.mapRSS[9], true),
-				"state_bytes_per_job": float64(facts.size) / float64(p.rows),
-				"leaf_fill":           100 * facts.leafFill,
-				"free_pages":          100 * facts.freePart,
-				"fsyncs_per_job":      float64(facts.commits) / float64(p.rows),
-				"calls_per_job":       float64(c.Requests) / float64(p.rows),
-				"cpu_per_job":         millis(res.cpu) / float64(p.rows),
-			}
-			if !tt.hasMem {
-				got["anon_t10_over_t2"] = math.NaN()
-			}
-			for k := range 10 {
-				got[fmt.Sprintf("tenth_%d", k+1)] = tt.rate[k]
-			}
-			more, err := s.afterRun(ctx, srv, p.manifest(), out, p.rows, 0, flags)
-			if err != nil {
-				return nil, err
-			}
-			for k, v := range more {
-				got[k] = v
-			}
-			return got, nil
-		},
+		run:     runScale,
 	}
+}
+
+// scaleFigures are the scale scenario's figures and their targets.
+func scaleFigures(params) []Figure {
+	fs := []Figure{
+		fig("jobs_per_s", "jobs/s"),
+		fig("wall", "s"),
+		fig("startup", "s"),
+	}
+	for k := range 10 {
+		fs = append(fs, fig(fmt.Sprintf("tenth_%d", k+1), "jobs/s"))
+	}
+	return append(fs,
+		atLeast(fig("last_over_first", "×"), 0.8),
+		atMost(fig("rss_anon_peak", "MB"), 200),
+		fig("rss_anon_t2", "MB"),
+		fig("rss_anon_t10", "MB"),
+		atMost(fig("anon_t10_over_t2", "×"), 1.2),
+		fig("rss_t2", "MB"),
+		fig("rss_t10", "MB"),
+		fig("rss_file_t10", "MB"),
+		fig("state_map_t10", "MB"),
+		atMost(fig("state_bytes_per_job", "B"), 1024),
+		fig("leaf_fill", "%"),
+		fig("free_pages", "%"),
+		fig("fsyncs_per_job", ""),
+		fig("calls_per_job", ""),
+		fig("cpu_per_job", "ms"),
+		atMost(fig("status_s", "s"), 2),
+		fig("export_s", "s"),
+		atLeast(fig("export_rows_per_s", "rows/s"), 100_000),
+		fig("export_rss_anon", "MB"),
+		atMost(fig("rerun_s", "s"), 20),
+	)
+}
+
+// runScale runs the whole batch once against a simulator child, sampling
+// its memory and progress, then status, export and a rerun (afterRun).
+func runScale(ctx context.Context, s *session, p params, i int) (map[string]float64, error) {
+	out, err := p.out(i)
+	if err != nil {
+		return nil, err
+	}
+	srv, err := s.startSimChild(ctx, scaleSimFlags(i)...)
+	if err != nil {
+		return nil, err
+	}
+	defer srv.stop()
+	state := filepath.Join(out, ".pikabatch.db")
+	flags := scaleRunFlags(overheadConcurrency)
+	var samples []sample
+	start := time.Now()
+	res, _, err := s.runBatchWatched(ctx, srv.env(), sampler(ctx, srv, state, &samples), p.manifest(), out, flags...)
+	if err != nil {
+		return nil, err
+	}
+	tt, err := cutTenths(samples, p.rows, start)
+	if err != nil {
+		return nil, err
+	}
+	c, err := srv.counters(ctx)
+	if err != nil {
+		return nil, err
+	}
+	facts, err := readStateFacts(state)
+	if err != nil {
+		return nil, err
+	}
+	got := scaleRunFigures(p.rows, res, tt, facts, c)
+	more, err := s.afterRun(ctx, srv, p.manifest(), out, p.rows, 0, flags)
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range more {
+		got[k] = v
+	}
+	return got, nil
+}
+
+// scaleRunFigures are the figures of the run itself, per job where a
+// total would only say how big the batch was.
+func scaleRunFigures(rows int, res childResult, tt tenths, facts stateFacts, c sim.Counters) map[string]float64 {
+	got := map[string]float64{
+		"jobs_per_s":          float64(rows) / seconds(res.wall),
+		"wall":                seconds(res.wall),
+		"startup":             seconds(tt.startup),
+		"last_over_first":     tt.rate[9] / tt.rate[0],
+		"rss_anon_peak":       mbOrNaN(tt.peakAnon, tt.hasMem),
+		"rss_anon_t2":         mbOrNaN(tt.anon[1], tt.hasMem),
+		"rss_anon_t10":        mbOrNaN(tt.anon[9], tt.hasMem),
+		"anon_t10_over_t2":    float64(tt.anon[9]) / float64(tt.anon[1]),
+		"rss_t2":              mbOrNaN(tt.rss[1], tt.hasMem),
+		"rss_t10":             mbOrNaN(tt.rss[9], tt.hasMem),
+		"rss_file_t10":        mbOrNaN(tt.file[9], tt.hasMem),
+		"state_map_t10":       mbOrNaN(tt.mapRSS[9], true),
+		"state_bytes_per_job": float64(facts.size) / float64(rows),
+		"leaf_fill":           100 * facts.leafFill,
+		"free_pages":          100 * facts.freePart,
+		"fsyncs_per_job":      float64(facts.commits) / float64(rows),
+		"calls_per_job":       float64(c.Requests) / float64(rows),
+		"cpu_per_job":         millis(res.cpu) / float64(rows),
+	}
+	if !tt.hasMem {
+		got["anon_t10_over_t2"] = math.NaN()
+	}
+	for k := range 10 {
+		got[fmt.Sprintf("tenth_%d", k+1)] = tt.rate[k]
+	}
+	return got
 }
 
 // scaleShardsScenario is scale split in four shards: one machine, one folder,

@@ -3,12 +3,10 @@ package bench
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -16,6 +14,7 @@ import (
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
+	"github.com/pikabatch/pikabatch/runner/bucket/versitygw"
 	"github.com/pikabatch/pikabatch/runner/sim"
 )
 
@@ -24,28 +23,17 @@ import (
 const syncVideoSize = 256 << 10
 
 // s3Server is the bucket the sync scenario copies to: a local versitygw
-// when one is found (a real server, checking signatures, writing to
-// disk), else gofakes3 in this process.
+// when its binary is found or can be built (a real server, checking
+// signatures, writing to disk), else gofakes3 in this process.
 type s3Server interface {
 	// syncTo is the --sync-to URL of prefix in its bucket, "bench".
 	syncTo(prefix string) string
+	// env points a child's AWS SDK at the server and nowhere else.
+	env() []string
 	close()
 }
 
-// s3Env points a child's AWS SDK at the bench's server and nowhere else.
-func s3Env() []string {
-	return []string{"AWS_ACCESS_KEY_ID=bench", "AWS_SECRET_ACCESS_KEY=bench-secret", "AWS_REGION=us-east-1",
-		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_EC2_METADATA_DISABLED=true"}
-}
-
-// s3URL is the s3:// URL of prefix in the bucket "bench" at endpoint.
-func s3URL(endpoint, prefix string) string {
-	return "s3://bench/" + prefix + "?region=us-east-1&use_path_style=true&disable_https=true&endpoint=" + endpoint
-}
-
-// startS3 starts versitygw with its data in dir when its binary is found
-// (PIKABATCH_VERSITYGW, or where the project's CI script builds it), else
-// gofakes3 in this process.
+// startS3 starts versitygw with its data in dir when it can, else gofakes3.
 func startS3(ctx context.Context, dir string) (s3Server, error) {
 	if bin := versityBin(); bin != "" {
 		return startVersity(ctx, bin, dir)
@@ -53,18 +41,12 @@ func startS3(ctx context.Context, dir string) (s3Server, error) {
 	return startFakeS3()
 }
 
-// versityBin is the versitygw binary the bench uses: PIKABATCH_VERSITYGW,
-// else where the project's CI script builds it; "" when there is none.
+// versityBin is the versitygw binary the bench uses (see versitygw.Find:
+// $PIKABATCH_VERSITYGW, else a build in the user's cache folder); "" when
+// there is none to be had.
 func versityBin() string {
-	bin := os.Getenv("PIKABATCH_VERSITYGW")
-	if bin == "" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return ""
-		}
-		bin = filepath.Join(home, ".cache", "pikabatch", "versitygw-v1.8.0", "versitygw")
-	}
-	if _, err := os.Stat(bin); err != nil {
+	bin, err := versitygw.Find()
+	if err != nil {
 		return ""
 	}
 	return bin
@@ -92,60 +74,43 @@ func startFakeS3() (*fakeS3, error) {
 	return b, nil
 }
 
-func (b *fakeS3) syncTo(prefix string) string { return s3URL(b.url, prefix) }
-func (b *fakeS3) close()                      { _ = b.srv.Close() }
-
-// versity is a versitygw process serving the folder it was given.
-type versity struct {
-	cmd  *exec.Cmd
-	addr string
-	done chan struct{}
+func (b *fakeS3) syncTo(prefix string) string {
+	return "s3://bench/" + prefix + "?region=us-east-1&use_path_style=true&disable_https=true&endpoint=" + b.url
 }
 
-// startVersity starts versitygw (posix backend) on a free loopback port
-// with the bucket "bench" (a top-level folder) and waits until it answers.
+func (b *fakeS3) env() []string {
+	return []string{"AWS_ACCESS_KEY_ID=bench", "AWS_SECRET_ACCESS_KEY=bench-secret", "AWS_REGION=us-east-1",
+		"AWS_CONFIG_FILE=" + os.DevNull, "AWS_SHARED_CREDENTIALS_FILE=" + os.DevNull, "AWS_EC2_METADATA_DISABLED=true"}
+}
+
+func (b *fakeS3) close() { _ = b.srv.Close() }
+
+// versity is versitygw serving a fresh folder, with the bucket "bench".
+type versity struct{ srv *versitygw.Server }
+
 func startVersity(ctx context.Context, bin, dir string) (*versity, error) {
 	root := filepath.Join(dir, "versitygw")
 	if err := os.RemoveAll(root); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(filepath.Join(root, "bench"), 0o755); err != nil {
+	if err := os.MkdirAll(root, 0o755); err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	srv, err := versitygw.Launch(ctx, bin, root)
 	if err != nil {
 		return nil, err
 	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	v := &versity{addr: addr, done: make(chan struct{}),
-		cmd: exec.CommandContext(ctx, bin, "--access", "bench", "--secret", "bench-secret", "--port", addr, "posix", root)}
-	if err := v.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("versitygw: %w", err)
+	if err := srv.MakeBucket(ctx, "bench"); err != nil {
+		srv.Close()
+		return nil, err
 	}
-	go func() { _ = v.cmd.Wait(); close(v.done) }()
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for range 250 {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			_ = c.Close()
-			return v, nil
-		}
-		select {
-		case <-v.done:
-			return nil, errors.New("versitygw exited before it answered")
-		case <-tick.C:
-		}
-	}
-	v.close()
-	return nil, errors.New("versitygw did not answer within 5 s")
+	return &versity{srv: srv}, nil
 }
 
-func (v *versity) syncTo(prefix string) string { return s3URL("http://"+v.addr, prefix) }
-func (v *versity) close() {
-	_ = v.cmd.Process.Kill()
-	<-v.done
-}
+// syncTo is a plain URL: the endpoint is in the child's environment.
+func (v *versity) syncTo(prefix string) string { return "s3://bench/" + prefix }
+func (v *versity) env() []string               { return v.srv.Env() }
+func (v *versity) close()                      { v.srv.Close() }
 
 // copiesSummary is the part of `run --json` that says what was copied.
 type copiesSummary struct {
@@ -169,7 +134,7 @@ func syncScenario(name string, runTime time.Duration) scenario {
 		setup: func(p params) string {
 			server := "gofakes3 in the bench's process, in memory"
 			if versityBin() != "" {
-				server = "a local versitygw v1.8.0 (posix backend, on this disk)"
+				server = "a local versitygw " + versitygw.Version + " (posix backend, on this disk)"
 			}
 			pace := "no queue or run time"
 			if runTime > zeroRunTime {
@@ -242,7 +207,7 @@ func syncRun(ctx context.Context, s *session, p params, n int, runTime time.Dura
 			return childResult{}, err
 		}
 		defer b.close()
-		env = append(env, s3Env()...)
+		env = append(env, b.env()...)
 		flags = append(flags, "--sync-to", b.syncTo("run-"+strconv.Itoa(n)))
 	}
 	res, _, err := s.runBatchEnv(ctx, env, p.manifest(), out, flags...)

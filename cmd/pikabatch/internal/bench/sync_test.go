@@ -20,7 +20,7 @@ func TestSyncScenarioBucket(t *testing.T) {
 	b, err := startFakeS3()
 	require.NoError(t, err)
 	defer b.close()
-	for _, kv := range s3Env() {
+	for _, kv := range b.env() {
 		k, v, _ := strings.Cut(kv, "=")
 		t.Setenv(k, v)
 	}
