@@ -237,6 +237,9 @@ func (r *run) download(ctx context.Context, job store.Job) (store.Job, error) {
 	}
 	r.stats.downloaded.Add(1)
 	r.log.Info("downloaded", "key", job.Key, "request_id", job.RequestID, "files", len(outs))
+	if r.cfg.OnSaved != nil {
+		r.cfg.OnSaved(ctx, job)
+	}
 	if h := r.cfg.Hooks.Downloaded; h != nil {
 		h(job.Key)
 	}

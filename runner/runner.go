@@ -139,6 +139,13 @@ type Config struct {
 	// HTTPClient fetches result files. It must never carry the API token. Default: a plain client.
 	HTTPClient *http.Client
 
+	// OnSaved, when set, is handed each job the run records done, once
+	// its files are fsynced under their final names in OutDir: the point
+	// from which a copy of them (a bucket's) can never see a partial
+	// file. It is called on the download's goroutine, so a slow callee
+	// slows the downloads; ctx is the run's.
+	OnSaved func(ctx context.Context, job store.Job)
+
 	Logger *slog.Logger
 	Now    func() time.Time
 	// Hooks let tests observe the pipeline without sleeping.

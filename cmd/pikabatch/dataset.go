@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 
 	"github.com/pikabatch/pikabatch/manifest"
-	"github.com/pikabatch/pikabatch/runner/live"
 	"github.com/pikabatch/pikabatch/runner/results"
 )
 
@@ -28,11 +27,17 @@ func (o exportOptions) batchFolder() string {
 
 // exportHF writes metadata.jsonl beside the batch's videos (or to -o), so
 // that load_dataset("videofolder", data_dir=…) reads the folder as it is.
-func exportHF(ctx context.Context, o exportOptions, srcs []live.Source, stderr io.Writer) error {
-	outDir := o.batchFolder()
+func exportHF(ctx context.Context, o exportOptions, srcs []results.Exporter, stderr io.Writer) error {
+	if o.from != "" && o.outFile == "-" {
+		return usagef("--format hf with --from writes a file: give -o FILE (metadata.jsonl, to copy to the prefix)")
+	}
 	path := o.outFile
 	if path == "-" {
-		path = filepath.Join(outDir, results.HFMetadataFile)
+		path = filepath.Join(o.batchFolder(), results.HFMetadataFile)
+	}
+	outDir := filepath.Dir(path)
+	if o.from == "" {
+		outDir = o.batchFolder()
 	}
 	absOut, err := filepath.Abs(outDir)
 	if err != nil {
@@ -63,11 +68,11 @@ func exportHF(ctx context.Context, o exportOptions, srcs []live.Source, stderr i
 // exportParquet writes the index as Parquet to -o: the input columns typed
 // by pika's schema when they are its fields, else by the values the jobs
 // hold.
-func exportParquet(ctx context.Context, o exportOptions, srcs []live.Source, stderr io.Writer) error {
+func exportParquet(ctx context.Context, o exportOptions, srcs []results.Exporter, stderr io.Writer) error {
 	if o.outFile == "-" {
 		return usagef("--format parquet writes a file: give -o FILE")
 	}
-	csvl, err := results.DiscoverLayout(ctx, exporters(srcs)...)
+	csvl, err := results.DiscoverLayout(ctx, srcs...)
 	if err != nil {
 		return err
 	}
@@ -101,6 +106,10 @@ func exportParquet(ctx context.Context, o exportOptions, srcs []live.Source, std
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stderr, "pikabatch: exported %d jobs from %d state file(s) to %s (Parquet)\n", rows, len(srcs), o.outFile)
+	from := "state file(s)"
+	if o.from != "" {
+		from = "index(es)"
+	}
+	fmt.Fprintf(stderr, "pikabatch: exported %d jobs from %d %s to %s (Parquet)\n", rows, len(srcs), from, o.outFile)
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 // exportOptions are export's flags.
 type exportOptions struct {
 	batches batchFlags
+	from    string // a bucket prefix the batch's indexes were copied to
 	format  string
 	outFile string // "-": stdout
 }
@@ -23,19 +24,23 @@ type exportOptions struct {
 func newExportCmd(stdout, stderr io.Writer) *cobra.Command {
 	var o exportOptions
 	c := &cobra.Command{
-		Use:   "export --out DIR [--format csv|jsonl|hf|parquet] [-o FILE]",
+		Use:   "export --out DIR | --from BUCKET_URL [--format csv|jsonl|hf|parquet] [-o FILE]",
 		Short: "Write the dataset's index: one row per job (also of a live run)",
 		Long: `Write the dataset's index: one row per job of one or several state files
 (shards), from a live run if one holds a file. --format hf writes the
 batch folder's metadata.jsonl, one line per video of a done job, so that
 Hugging Face's load_dataset("videofolder", data_dir=DIR) reads the folder
 as it is; --format parquet writes the index as Parquet, the input columns
-typed.`,
+typed. With --from, the batch is read from the results indexes its runs
+copied to a bucket prefix (--sync-to), every shard's merged; --format hf
+then writes metadata.jsonl for that prefix (file_name relative to it):
+copy it there to load the bucket as a dataset.`,
 		Example: `  pikabatch export --out out > index.jsonl
   pikabatch export --out out --format csv -o index.csv
   pikabatch export --out out --format hf
   pikabatch export --out out -o index.parquet
-  pikabatch export --state a/.pikabatch.db --state b/.pikabatch.db -o all.jsonl`,
+  pikabatch export --state a/.pikabatch.db --state b/.pikabatch.db -o all.jsonl
+  pikabatch export --from s3://renders/batch1 -o all.csv`,
 		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			return runExport(c.Context(), o, stdout, stderr)
@@ -45,7 +50,8 @@ typed.`,
 	o.batches.register(fs)
 	fs.StringVar(&o.format, "format", "", "csv, jsonl, hf (metadata.jsonl in the batch folder, for Hugging Face's folder loaders) or parquet (default: by -o's extension, else jsonl)")
 	fs.StringVarP(&o.outFile, "output", "o", "-", "write to `file` (atomically) instead of stdout")
-	markBatchRequired(c)
+	fs.StringVar(&o.from, "from", "", fromUsage)
+	markBatchOrFromRequired(c)
 	completeWords(c, "format", "csv", "jsonl", formatHF, formatParquet)
 	return c
 }
@@ -69,11 +75,23 @@ func runExport(ctx context.Context, o exportOptions, stdout, stderr io.Writer) e
 			return usagef("--format: %v, hf or parquet", err)
 		}
 	}
-	srcs, err := o.batches.open(ctx, live.OpenOptions{})
-	if err != nil {
-		return err
+	var srcs []results.Exporter
+	from := "state file"
+	if o.from != "" {
+		ixs, client, err := bucketIndexes(ctx, o.from)
+		if err != nil {
+			return err
+		}
+		defer client.Close()
+		srcs, from = indexExporters(ixs), "index"
+	} else {
+		batches, err := o.batches.open(ctx, live.OpenOptions{})
+		if err != nil {
+			return err
+		}
+		defer live.CloseAll(batches)
+		srcs = exporters(batches)
 	}
-	defer live.CloseAll(srcs)
 	switch f {
 	case formatHF:
 		return exportHF(ctx, o, srcs, stderr)
@@ -81,14 +99,14 @@ func runExport(ctx context.Context, o exportOptions, stdout, stderr io.Writer) e
 		return exportParquet(ctx, o, srcs, stderr)
 	}
 	if o.outFile == "-" {
-		_, err = results.WriteIndex(ctx, results.WriteOptions{Format: ff, To: stdout}, exporters(srcs)...)
+		_, err := results.WriteIndex(ctx, results.WriteOptions{Format: ff, To: stdout}, srcs...)
 		return err
 	}
-	n, err := results.WriteIndex(ctx, results.WriteOptions{Format: ff, Path: o.outFile}, exporters(srcs)...)
+	n, err := results.WriteIndex(ctx, results.WriteOptions{Format: ff, Path: o.outFile}, srcs...)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stderr, "pikabatch: exported %s from %s to %s\n", plural(n, "job"), plural(len(srcs), "state file"), o.outFile)
+	fmt.Fprintf(stderr, "pikabatch: exported %s from %s to %s\n", plural(n, "job"), plural(len(srcs), from), o.outFile)
 	return nil
 }
 

@@ -61,7 +61,8 @@ func TestHelpText(t *testing.T) {
 	assert.Regexp(t, `--manifest file +manifest .*\(required\)`, run)
 	assert.Regexp(t, `--out folder +output .*\(required\)`, run)
 	assert.Contains(t, help("validate"), "(required)")
-	assert.Contains(t, help("status"), "(this or --state is required)")
+	assert.Contains(t, help("status"), "(this, --state or --from is required)")
+	assert.Contains(t, help("cancel"), "(this or --state is required)")
 	assert.NotContains(t, help("bench"), "(1 = the issue's sizes)")
 	for _, c := range commands(t) {
 		if f := c.Flags().Lookup("quiet"); f != nil {
@@ -97,7 +98,8 @@ func TestMistypes(t *testing.T) {
 		{[]string{"run", "--deadline", "7"}, `--deadline "7": want a duration (5h30m), a clock time (06:00)`},
 		{[]string{"status", "--out"}, "flag needs an argument: --out"},
 		{[]string{"run", "--out", "o"}, `required flag(s) "manifest" not set`},
-		{[]string{"export"}, "[out state] is required"},
+		{[]string{"export"}, "[out state from] is required"},
+		{[]string{"cancel"}, "[out state] is required"},
 		{[]string{"help", "nonsense"}, `unknown help topic "nonsense"`},
 		{[]string{"help", "stauts"}, `unknown help topic "stauts"; did you mean status?`},
 		{[]string{"help", "run", "extra"}, `unknown help topic "run extra"`},

@@ -15,6 +15,7 @@ import (
 	"github.com/pikabatch/pikabatch/runner/live"
 	"github.com/pikabatch/pikabatch/runner/results"
 	"github.com/pikabatch/pikabatch/runner/verify"
+	"github.com/pikabatch/pikabatch/store"
 )
 
 // The --json outputs. Each prints the type of the package that owns the
@@ -100,6 +101,18 @@ func validateJSONOf(s manifest.Summary) validateJSON {
 type statusJSON struct {
 	Version int `json:"version"`
 	live.Report
+	// Indexes are the results indexes status --from read in a bucket,
+	// each with its account; Batches is then empty.
+	Indexes []indexStatusJSON `json:"indexes,omitempty"`
+}
+
+// indexStatusJSON is one results index read from a bucket: a shard's or
+// the batch's, and the account it keeps.
+type indexStatusJSON struct {
+	Index   string              `json:"index"` // its bucket URL
+	Jobs    int                 `json:"jobs"`
+	ByState map[store.State]int `json:"by_state"`
+	Account account.Ledger      `json:"account"`
 }
 
 // cancelJSON is `cancel --json`: each job's outcome, and the counts by
@@ -132,6 +145,20 @@ func recoverJSONOf(r results.RecoverReport, keptAs string) recoverJSON {
 type verifyJSON struct {
 	Version int `json:"version"`
 	verify.Report
+	// BucketCopies are the checks of the copies each state file records
+	// in a bucket (--sync-to); absent when none does.
+	BucketCopies []copiesJSON `json:"bucket_copies,omitempty"`
+}
+
+// copiesJSON is the check of one state file's bucket copies.
+type copiesJSON struct {
+	StateFile string           `json:"state_file"`
+	To        string           `json:"to,omitempty"` // the bucket prefix (no credentials, no signature)
+	Copies    int              `json:"copies"`
+	OK        int              `json:"ok"`
+	Waiting   int              `json:"waiting"` // done files the next run uploads
+	Skipped   string           `json:"skipped,omitempty"`
+	Findings  []verify.Finding `json:"findings"`
 }
 
 // benchJSON is `bench --json`: each scenario's figures.
@@ -140,11 +167,20 @@ type benchJSON struct {
 	Scenarios []bench.Result `json:"scenarios"`
 }
 
-func verifyJSONOf(r verify.Report) verifyJSON {
+func verifyJSONOf(r verify.Report, copies []copiesCheck) verifyJSON {
 	if r.Findings == nil {
 		r.Findings = []verify.Finding{} // [], never null
 	}
-	return verifyJSON{Version: jsonVersion, Report: r}
+	v := verifyJSON{Version: jsonVersion, Report: r}
+	for _, c := range copies {
+		cj := copiesJSON{StateFile: c.stateFile, Skipped: c.skipped, Findings: []verify.Finding{}}
+		if r := c.report; r != nil {
+			cj.To, cj.Copies, cj.OK, cj.Waiting = r.To, r.Copies, r.OK, r.Waiting
+			cj.Findings = append(cj.Findings, r.Findings...)
+		}
+		v.BucketCopies = append(v.BucketCopies, cj)
+	}
+	return v
 }
 
 // modelJSON is one model of `models --json`; `models show --json` adds

@@ -27,6 +27,7 @@ import (
 	"github.com/pikabatch/pikabatch/runner"
 	"github.com/pikabatch/pikabatch/runner/api"
 	"github.com/pikabatch/pikabatch/runner/batch"
+	"github.com/pikabatch/pikabatch/runner/bucketsync"
 	"github.com/pikabatch/pikabatch/runner/live"
 	"github.com/pikabatch/pikabatch/runner/money"
 	"github.com/pikabatch/pikabatch/runner/progress"
@@ -256,7 +257,8 @@ func exitCode(ctx context.Context, err error) int {
 	case errors.Is(err, runner.ErrOutput), errors.Is(err, store.ErrWrite):
 		return exitCantCreate
 	case errors.Is(err, store.ErrLocked), errors.Is(err, live.ErrNotAnswering), errors.Is(err, runner.ErrHeld), errors.Is(err, runner.ErrSubmitsStopped),
-		errors.Is(err, runner.ErrLeftInFlight):
+		errors.Is(err, runner.ErrLeftInFlight), errors.Is(err, bucketsync.ErrWaiting),
+		errors.Is(err, bucketsync.ErrUnreachable):
 		return exitTempFail
 	}
 	return exitFailedRows

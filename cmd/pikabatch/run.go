@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -67,6 +68,7 @@ func (o *batchOptions) register(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.deadlineGrace, "deadline-grace", 5*time.Minute, "after --deadline, how long jobs in flight are still collected (0 = not at all; they resume next run)")
 	fs.IntVar(&o.cfg.MaxSubmits, "max-submits", 0, "spending cap: at most `N` submits (paid jobs) this run; exit 75 if rows remain (0 = no cap)")
 	fs.StringVar(&o.notifyURL, "notify-url", "", "POST the JSON summary to this `URL` when the run ends; Slack-style webhooks accept it (or env PIKABATCH_NOTIFY_URL)")
+	fs.StringVar(&o.cfg.SyncTo, "sync-to", "", "copy each video to the bucket prefix `BUCKET_URL` (s3://, gs://, azblob://) once it is safe on disk, and results.jsonl and metadata.jsonl at the end; an unreachable bucket costs no local file and no submit: the copies wait for the next run (exit 75)")
 	fs.StringVar(&o.cfg.Shard, "shard", "", "render only shard `K/N` of the manifest (K from 0; auto/N reads K from JOB_COMPLETION_INDEX), with state OUT/.pikabatch-K-of-N.db")
 	fs.BoolVar(&o.cfg.Fresh, "fresh", false, "start over when the state file is missing (beside earlier renders) or damaged: a damaged file is kept as STATE.damaged-TIME, and every row is submitted, and paid for, again")
 	registerInputs(fs, &o.cfg, true)
@@ -104,7 +106,10 @@ or RUNCOMFY_TOKEN (as RunComfy's own CLI reads it).`,
   pikabatch run --manifest clips.csv --out out --stage-to s3://my-bucket/pikabatch-in
 
   # a nightly window: stop submitting at 06:00, pay for at most 500 jobs
-  pikabatch run --manifest clips.csv --out out --deadline 06:00 --max-submits 500`,
+  pikabatch run --manifest clips.csv --out out --deadline 06:00 --max-submits 500
+
+  # copy each video, the index and metadata.jsonl to a bucket as they land
+  pikabatch run --manifest clips.csv --out out --sync-to s3://renders/batch1`,
 		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			return runRun(c.Context(), o, stdout, stderr)
@@ -283,5 +288,18 @@ func printSummary(w io.Writer, s runner.Summary, calls api.Calls, asJSON bool) e
 		return writeJSON(w, runJSONOf(s, calls))
 	}
 	runner.WriteSummary(w, s, calls)
+	printRunCopies(w, s.Copies)
 	return nil
+}
+
+// printRunCopies says what the run copied to its bucket prefix (--sync-to).
+func printRunCopies(w io.Writer, c *account.Copies) {
+	if c == nil {
+		return
+	}
+	fmt.Fprintf(w, "copied to %s: %s sent (%s), %d already there", c.To, plural(c.Uploaded, "file"), humanBytes(c.Bytes), c.Present)
+	if c.Waiting > 0 {
+		fmt.Fprintf(w, "; %s for the next run", waitingFiles(c.Waiting))
+	}
+	fmt.Fprintln(w)
 }

@@ -17,19 +17,23 @@ import (
 // statusOptions are status's flags.
 type statusOptions struct {
 	batches batchFlags
+	from    string // a bucket prefix the batch's indexes were copied to
 	asJSON  bool
 }
 
 func newStatusCmd(stdout io.Writer) *cobra.Command {
 	var o statusOptions
 	c := &cobra.Command{
-		Use:   "status --out DIR [--json]",
+		Use:   "status --out DIR | --from BUCKET_URL [--json]",
 		Short: "Show where a batch stands (also while a run is live)",
 		Long: `Show where one batch (or every shard of it) stands, from the live run
-when one holds the state file.`,
+when one holds the state file. With --from, from the results indexes the
+runs copied to a bucket prefix (--sync-to): every shard's, on whatever
+machine it ran, merged, with no state file.`,
 		Example: `  pikabatch status --out out
   pikabatch status --out out --json
-  pikabatch status --state a/.pikabatch-0-of-2.db --state b/.pikabatch-1-of-2.db`,
+  pikabatch status --state a/.pikabatch-0-of-2.db --state b/.pikabatch-1-of-2.db
+  pikabatch status --from s3://renders/batch1`,
 		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			return runStatus(c.Context(), o, stdout)
@@ -37,12 +41,16 @@ when one holds the state file.`,
 	}
 	o.batches.register(c.Flags())
 	c.Flags().BoolVar(&o.asJSON, "json", false, "print the status as JSON")
-	markBatchRequired(c)
+	c.Flags().StringVar(&o.from, "from", "", fromUsage)
+	markBatchOrFromRequired(c)
 	return c
 }
 
 // runStatus reports every batch o names.
 func runStatus(ctx context.Context, o statusOptions, stdout io.Writer) error {
+	if o.from != "" {
+		return runStatusFrom(ctx, o, stdout)
+	}
 	files, err := o.batches.stateFiles()
 	if err != nil {
 		return err

@@ -48,39 +48,35 @@ func newVerifyCmd(stdout io.Writer) *cobra.Command {
 	return c
 }
 
-// runVerify checks the files of every batch o names.
+// runVerify checks the files of every batch o names, and their bucket
+// copies.
 func runVerify(ctx context.Context, o verifyOptions, stdout io.Writer) error {
 	out := o.batches.out
 	if out == "" {
 		return usagef("--out is required: the files are found there")
 	}
-	// What --remove-bad deletes is judged from the state file and the
-	// disk alone: whoever answers on the control socket need not be the
-	// batch's run. A run holding the state file is downloading into the
-	// folder anyway, so removing files under it waits for it to end.
-	srcs, err := o.batches.open(ctx, live.OpenOptions{StateOnly: o.verify.RemoveBad})
-	if errors.Is(err, store.ErrLocked) {
-		return fmt.Errorf("%w; --remove-bad reads the state file itself: let the run finish (or stop it), or verify without --remove-bad", err)
-	}
+	rep, err := verifyFiles(ctx, o)
 	if err != nil {
 		return err
 	}
-	defer live.CloseAll(srcs)
-
-	entries := func(ctx context.Context, fn func(results.Entry) error) error {
-		for _, s := range srcs {
-			if err := s.Export(ctx, fn); err != nil {
-				return err
-			}
+	files, err := o.batches.stateFiles()
+	if err != nil {
+		return err
+	}
+	// After verifyFiles has closed the state files: a check of the copies
+	// opens them to queue the bad ones for upload.
+	copies, err := verifyCopies(ctx, files, o.verify)
+	if err != nil {
+		return err
+	}
+	bad := len(rep.Findings)
+	for _, c := range copies {
+		if c.report != nil {
+			bad += len(c.report.Findings)
 		}
-		return nil
-	}
-	rep, err := verify.Check(ctx, out, entries, o.verify)
-	if err != nil {
-		return err
 	}
 	if o.asJSON {
-		if err := writeJSON(stdout, verifyJSONOf(rep)); err != nil {
+		if err := writeJSON(stdout, verifyJSONOf(rep, copies)); err != nil {
 			return err
 		}
 	} else {
@@ -89,15 +85,41 @@ func runVerify(ctx context.Context, o verifyOptions, stdout io.Writer) error {
 		}
 		fmt.Fprintf(stdout, "verified %s of %s (%s): %d ok%s\n",
 			plural(rep.Files, "file"), plural(rep.Jobs, "done job"), humanBytes(rep.Bytes), rep.OK, problemCounts(rep.Findings))
+		printCopies(stdout, copies)
 	}
-	if len(rep.Findings) > 0 {
+	if bad > 0 {
 		hint := "run with --remove-bad, then run the batch again to download them"
-		if o.verify.RemoveBad {
-			hint = "run the batch again to download them"
+		if o.verify.RemoveBad || len(rep.Findings) == 0 {
+			hint = "run the batch again to download or upload them"
 		}
-		return fmt.Errorf("%w: %d of %d; %s", errVerifyFailed, len(rep.Findings), rep.Files, hint)
+		return fmt.Errorf("%w: %d of %d; %s", errVerifyFailed, bad, rep.Files+copiesChecked(copies), hint)
 	}
 	return nil
+}
+
+// verifyFiles hashes the files of every batch o names.
+func verifyFiles(ctx context.Context, o verifyOptions) (verify.Report, error) {
+	// What --remove-bad deletes is judged from the state file and the
+	// disk alone: whoever answers on the control socket need not be the
+	// batch's run. A run holding the state file is downloading into the
+	// folder anyway, so removing files under it waits for it to end.
+	srcs, err := o.batches.open(ctx, live.OpenOptions{StateOnly: o.verify.RemoveBad})
+	if errors.Is(err, store.ErrLocked) {
+		return verify.Report{}, fmt.Errorf("%w; --remove-bad reads the state file itself: let the run finish (or stop it), or verify without --remove-bad", err)
+	}
+	if err != nil {
+		return verify.Report{}, err
+	}
+	defer live.CloseAll(srcs)
+	entries := func(ctx context.Context, fn func(results.Entry) error) error {
+		for _, s := range srcs {
+			if err := s.Export(ctx, fn); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return verify.Check(ctx, o.batches.out, entries, o.verify)
 }
 
 // problemCounts is ", 2 missing, 1 wrong size" for the findings.

@@ -161,6 +161,10 @@ type Figures struct {
 	OrphansCollected int `json:"orphans_collected,omitempty"`
 	OrphansFailed    int `json:"orphans_failed,omitempty"`
 
+	// Copies is what the run copied to its bucket prefix (--sync-to); nil
+	// without one.
+	Copies *Copies `json:"bucket_copies,omitempty"`
+
 	// Account is the batch's ledger: Final by outcome, and its spend. It
 	// is filled by WholeManifest (and Spend by whoever knows the prices).
 	Account Ledger `json:"account"`
@@ -170,6 +174,17 @@ type Figures struct {
 	// pass over the state. Account.Spend carries the batch's.
 	ReportedCostUSD  USD `json:"-"`
 	ReportedCostJobs int `json:"-"`
+}
+
+// Copies are a run's copies of the batch's files in a bucket: those sent,
+// those found there already, and those waiting for the next run (the
+// bucket could not be reached, or a file did not match the state).
+type Copies struct {
+	To       string `json:"to"` // the bucket prefix, as given (no credentials)
+	Uploaded int    `json:"uploaded"`
+	Present  int    `json:"present"`
+	Bytes    int64  `json:"bytes"`
+	Waiting  int    `json:"waiting"`
 }
 
 // WholeManifest makes f account for every row of a manifest (or shard) of

@@ -12,6 +12,7 @@ import (
 	"github.com/pikabatch/pikabatch/manifest"
 	"github.com/pikabatch/pikabatch/manifest/shard"
 	"github.com/pikabatch/pikabatch/runner/api"
+	"github.com/pikabatch/pikabatch/runner/bucket"
 	"github.com/pikabatch/pikabatch/runner/results"
 	"github.com/pikabatch/pikabatch/store"
 )
@@ -25,6 +26,7 @@ type batch struct {
 	kept          []string         // the kept columns seen, for results.csv
 	counted       manifest.Summary // the validation pass's, to size the run's reader once
 	resultsFormat results.Format
+	syncTo        *bucket.Location // --sync-to; nil without it
 	log           *slog.Logger
 	shardRows     int // rows of the manifest the shard owns (all without a shard)
 	state         stateFile

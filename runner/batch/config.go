@@ -70,6 +70,10 @@ type Config struct {
 	DeadlineGrace                    time.Duration // runner.Config's: 0 the default, negative none
 	MaxSubmits                       int
 	Shard                            string // K/N or auto/N
+	// SyncTo is a bucket prefix (s3://, gs://, azblob://) the batch's
+	// files are copied to as they are saved, with the index and the
+	// dataset metadata at the end of each run; "" copies nothing.
+	SyncTo string
 	// Getenv reads JOB_COMPLETION_INDEX for Shard auto/N; default os.Getenv.
 	Getenv func(string) string
 
@@ -175,6 +179,9 @@ func (b *batch) parseWords() error {
 		return configf("--format: %v", err)
 	}
 	if b.schema, err = LoadSchema(c.Model, c.Schema); err != nil {
+		return err
+	}
+	if err := b.parseSyncTo(); err != nil {
 		return err
 	}
 	b.resultsFormat = results.JSONL

@@ -23,9 +23,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/pikabatch/pikabatch/runner/bucket/versitygw"
 	"github.com/pikabatch/pikabatch/manifest"
 	"github.com/pikabatch/pikabatch/runner/batch"
+	"github.com/pikabatch/pikabatch/runner/bucket/versitygw"
 	"github.com/pikabatch/pikabatch/runner/inputs"
 	"github.com/pikabatch/pikabatch/runner/sim"
 )

@@ -64,6 +64,9 @@ func (b *batch) run(ctx context.Context) (Result, error) {
 		return Result{}, fmt.Errorf("%w: %w", runner.ErrOutput, err)
 	}
 	owner := store.CurrentOwner(c.Command)
+	if err := b.checkBucketForState(ctx); err != nil {
+		return Result{}, err
+	}
 	st, err := b.openState(owner)
 	if err != nil {
 		return Result{}, err
@@ -101,17 +104,22 @@ func (b *batch) runPipeline(ctx context.Context, st *store.Store, owner store.Ow
 	if err != nil {
 		return Result{}, err
 	}
-	// The sender is next to the client: the budget and the runner see,
-	// and record, the row as the manifest gave it.
-	run, err := b.newRunner(sp.API(sender.API(client)), st, fileTransport, estimator(sp))
-	if err != nil {
-		return Result{}, err
-	}
 	rows, err := b.manifestRows()
 	if err != nil {
 		return Result{}, err
 	}
 	defer rows.Close()
+	cp, err := b.startCopies(ctx, st)
+	if err != nil {
+		return Result{}, err
+	}
+	// The sender is next to the client: the budget and the runner see,
+	// and record, the row as the manifest gave it.
+	run, err := b.newRunner(sp.API(sender.API(client)), st, fileTransport, estimator(sp), cp.onSaved())
+	if err != nil {
+		cp.stop(ctx)
+		return Result{}, err
+	}
 
 	// status, cancel and export from another terminal reach this run here.
 	ctlBatch := &live.Batch{Path: b.state.path, Store: st, Logger: b.log,
@@ -132,9 +140,14 @@ func (b *batch) runPipeline(ctx context.Context, st *store.Store, owner store.Ow
 		compactState(ctx, st, b.log)
 	}
 	b.writeCSVIndex(ctx, ctlBatch)
+	copyErr := b.finishCopies(ctx, cp, ctlBatch, &sum)
 	res.Summary, res.Calls, res.Inputs = sum, client.Calls(), sender.Stats()
 	b.logInputs(ctx, res.Inputs)
-	return res, sp.Stop(runErr, sum)
+	if err := sp.Stop(runErr, sum); err != nil {
+		return res, err
+	}
+	// Files waiting for the bucket are all a finished run has left to do.
+	return res, copyErr
 }
 
 // bindAndCount binds the state file to this API and model, and records the
@@ -211,7 +224,8 @@ func newAPIClient(c Config, tr http.RoundTripper, log *slog.Logger) (*api.Client
 }
 
 // newRunner builds the runner from the options.
-func (b *batch) newRunner(client runner.API, st runner.Checkpoint, fileTransport http.RoundTripper, est results.Estimator) (*runner.Runner, error) {
+func (b *batch) newRunner(client runner.API, st runner.Checkpoint, fileTransport http.RoundTripper, est results.Estimator,
+	onSaved func(context.Context, store.Job)) (*runner.Runner, error) {
 	c := b.c
 	return runner.New(runner.Config{
 		Model:               c.Model,
@@ -232,6 +246,7 @@ func (b *batch) newRunner(client runner.API, st runner.Checkpoint, fileTransport
 		Hooks:               c.Hooks,
 		IndexName:           b.spec.IndexName("jsonl"),
 		EstimateCost:        est,
+		OnSaved:             onSaved,
 		// Result files live on a storage host: this client never carries the token.
 		HTTPClient: &http.Client{Transport: fileTransport},
 		Logger:     b.log,

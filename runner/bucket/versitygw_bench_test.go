@@ -6,8 +6,8 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/pikabatch/pikabatch/runner/bucket/versitygw"
 	"github.com/pikabatch/pikabatch/runner/bucket"
+	"github.com/pikabatch/pikabatch/runner/bucket/versitygw"
 )
 
 // BenchmarkVersitygwUpload256KiB uploads distinct 256 KiB objects (the

@@ -8,8 +8,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/pikabatch/pikabatch/runner/bucket/versitygw"
 	"github.com/pikabatch/pikabatch/runner/bucket"
+	"github.com/pikabatch/pikabatch/runner/bucket/versitygw"
 	"github.com/pikabatch/pikabatch/runner/sim"
 )
 

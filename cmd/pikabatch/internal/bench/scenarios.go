@@ -35,6 +35,8 @@ func scenarios() []scenario {
 		validateScenario(),
 		resumeScenario(),
 		storeScenario(),
+		syncScenario("sync", zeroRunTime),
+		syncScenario("sync-paced", 2*time.Second),
 		scaleScenario(),
 		scaleShardsScenario(),
 	}

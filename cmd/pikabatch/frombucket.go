@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/pikabatch/pikabatch/runner/account"
+	"github.com/pikabatch/pikabatch/runner/bucket"
+	"github.com/pikabatch/pikabatch/runner/bucketsync"
+	"github.com/pikabatch/pikabatch/runner/live"
+	"github.com/pikabatch/pikabatch/runner/results"
+	"github.com/pikabatch/pikabatch/store"
+)
+
+// fromUsage is the --from flag's help, on status and export.
+const fromUsage = "read the batch from the results indexes its runs copied to `BUCKET_URL` (--sync-to): every shard's, merged; no state file needed"
+
+// markBatchOrFromRequired is markBatchRequired for a command that also
+// reads a batch from a bucket (--from): one of the three, and --from alone.
+func markBatchOrFromRequired(c *cobra.Command) {
+	c.MarkFlagsOneRequired("out", "state", "from")
+	c.MarkFlagsMutuallyExclusive("from", "out")
+	c.MarkFlagsMutuallyExclusive("from", "state")
+	c.Flags().Lookup("out").Usage += " (this, --state or --from is required)"
+}
+
+// bucketIndexes opens the results indexes copied under the prefix raw
+// names; close the client once they are read.
+func bucketIndexes(ctx context.Context, raw string) ([]bucketsync.Index, *bucket.Client, error) {
+	prefix, err := bucket.Parse(raw)
+	if err != nil {
+		return nil, nil, usagef("--from: %v", err)
+	}
+	client := bucket.NewClient()
+	ixs, err := bucketsync.Indexes(ctx, client, prefix)
+	if err != nil {
+		_ = client.Close()
+		return nil, nil, err
+	}
+	return ixs, client, nil
+}
+
+// indexExporters lists the indexes as the sources of an export.
+func indexExporters(ixs []bucketsync.Index) []results.Exporter {
+	exps := make([]results.Exporter, len(ixs))
+	for i, ix := range ixs {
+		exps[i] = ix
+	}
+	return exps
+}
+
+// runStatusFrom reports a batch from the indexes its shards copied to a
+// bucket: each index's account, and theirs together.
+func runStatusFrom(ctx context.Context, o statusOptions, stdout io.Writer) error {
+	ixs, client, err := bucketIndexes(ctx, o.from)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	rep := statusJSON{Version: jsonVersion, Report: live.Report{ByState: map[store.State]int{}, Batches: []live.Status{}}}
+	for _, ix := range ixs {
+		is := indexStatusJSON{Index: ix.At.String(), ByState: map[store.State]int{}}
+		counted := results.Exporter(countStates{ix, is.ByState})
+		if is.Account, err = results.Tally(ctx, counted); err != nil {
+			return err
+		}
+		for st, n := range is.ByState {
+			is.Jobs += n
+			rep.ByState[st] += n
+		}
+		rep.Jobs += is.Jobs
+		rep.Account = rep.Account.Plus(is.Account)
+		rep.Indexes = append(rep.Indexes, is)
+	}
+	if o.asJSON {
+		return writeJSON(stdout, rep)
+	}
+	for _, is := range rep.Indexes {
+		printIndexStatus(stdout, is.Index, is.Jobs, is.ByState, is.Account)
+	}
+	if len(rep.Indexes) > 1 {
+		printIndexStatus(stdout, fmt.Sprintf("all %d indexes", len(rep.Indexes)), rep.Jobs, rep.ByState, rep.Account)
+	}
+	fmt.Fprintln(stdout, "(from the indexes the runs copied at their end: a run still going shows as of its last end, and rows no run has read yet are not counted)")
+	return nil
+}
+
+func printIndexStatus(w io.Writer, name string, jobs int, by map[store.State]int, l account.Ledger) {
+	fmt.Fprintf(w, "%s: %s\n", name, l)
+	if line := l.Spend.String(); line != "" {
+		fmt.Fprintf(w, "  %s\n", line)
+	}
+	fmt.Fprintf(w, "  jobs in the index: %d: %s\n", jobs, stateCounts(by))
+}
+
+// countStates passes an index's entries on, counting them by state.
+type countStates struct {
+	src results.Exporter
+	by  map[store.State]int
+}
+
+func (c countStates) Export(ctx context.Context, fn func(results.Entry) error) error {
+	return c.src.Export(ctx, func(e results.Entry) error {
+		c.by[e.State]++
+		return fn(e)
+	})
+}
