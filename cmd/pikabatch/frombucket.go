@@ -93,7 +93,7 @@ func printIndexStatus(w io.Writer, name string, jobs int, by map[store.State]int
 	if line := l.Spend.String(); line != "" {
 		fmt.Fprintf(w, "  %s\n", line)
 	}
-	fmt.Fprintf(w, "  jobs in the index: %d: %s\n", jobs, stateCounts(by))
+	fmt.Fprintf(w, "  jobs in the index: %d: %s\n", jobs, live.StateCounts(by))
 }
 
 // countStates passes an index's entries on, counting them by state.

@@ -167,14 +167,14 @@ type benchJSON struct {
 	Scenarios []bench.Result `json:"scenarios"`
 }
 
-func verifyJSONOf(r verify.Report, copies []copiesCheck) verifyJSON {
+func verifyJSONOf(r verify.Report, copies []verify.StateCopies) verifyJSON {
 	if r.Findings == nil {
 		r.Findings = []verify.Finding{} // [], never null
 	}
 	v := verifyJSON{Version: jsonVersion, Report: r}
 	for _, c := range copies {
-		cj := copiesJSON{StateFile: c.stateFile, Skipped: c.skipped, Findings: []verify.Finding{}}
-		if r := c.report; r != nil {
+		cj := copiesJSON{StateFile: c.StateFile, Skipped: c.Skipped, Findings: []verify.Finding{}}
+		if r := c.Report; r != nil {
 			cj.To, cj.Copies, cj.OK, cj.Waiting = r.To, r.Copies, r.OK, r.Waiting
 			cj.Findings = append(cj.Findings, r.Findings...)
 		}

@@ -272,16 +272,6 @@ func newLogger(w io.Writer, format, level string, quiet bool) (*slog.Logger, err
 	return nil, usagef("--log-format must be text or json, not %q", format)
 }
 
-// accountLimit, orphanLine and wordCounts are the figures' own wording
-// (account), which status tells as the summary does.
-func accountLimit(jobs int) string { return account.LimitLine(jobs) }
-
-func orphanLine(n int, keys []string, inFlight int, collect string) string {
-	return account.OrphanLine(n, keys, inFlight, collect)
-}
-
-func wordCounts(words map[string]int) string { return account.WordCounts(words) }
-
 // printSummary writes the end-of-run account.
 func printSummary(w io.Writer, s runner.Summary, calls api.Calls, asJSON bool) error {
 	if asJSON {

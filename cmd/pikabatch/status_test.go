@@ -105,12 +105,12 @@ func TestStatusReportsTheShardsItCanReach(t *testing.T) {
 
 func TestStatusNamesTheAccountLimitOfALiveRun(t *testing.T) {
 	var b strings.Builder
-	printStatus(&b, live.Status{StateFile: "out/.pikabatch.db", Live: &live.RunInfo{
+	live.Status{StateFile: "out/.pikabatch.db", Live: &live.RunInfo{
 		Rows: 10, ThisRun: account.Figures{Submitted: 6, AccountJobs: 5},
-	}})
+	}}.WriteText(&b)
 	assert.Contains(t, b.String(), "  account limit: a submit was refused with 5 jobs of this run on the account; further submits wait for a job to finish\n")
 
 	b.Reset()
-	printStatus(&b, live.Status{StateFile: "out/.pikabatch.db", Live: &live.RunInfo{Rows: 10}})
+	live.Status{StateFile: "out/.pikabatch.db", Live: &live.RunInfo{Rows: 10}}.WriteText(&b)
 	assert.NotContains(t, b.String(), "account limit", "said only when the account refused")
 }

@@ -160,7 +160,7 @@ func mustFloat(t *testing.T, s string) float64 {
 func TestStatusOfALiveRunShowsUnknownStatusWords(t *testing.T) {
 	t.Parallel()
 	var b bytes.Buffer
-	printStatus(&b, live.Status{StateFile: "out/.pikabatch.db", Live: &live.RunInfo{
-		ThisRun: account.Figures{StatusWords: map[string]int{"starting": 4}}}})
+	live.Status{StateFile: "out/.pikabatch.db", Live: &live.RunInfo{
+		ThisRun: account.Figures{StatusWords: map[string]int{"starting": 4}}}}.WriteText(&b)
 	assert.Contains(t, b.String(), `status words outside the API's docs (jobs taken as still running): "starting" 4`)
 }

@@ -65,14 +65,14 @@ func runVerify(ctx context.Context, o verifyOptions, stdout io.Writer) error {
 	}
 	// After verifyFiles has closed the state files: a check of the copies
 	// opens them to queue the bad ones for upload.
-	copies, err := verifyCopies(ctx, files, o.verify)
+	copies, err := verify.CheckStateCopies(ctx, files, o.verify)
 	if err != nil {
 		return err
 	}
 	bad := len(rep.Findings)
 	for _, c := range copies {
-		if c.report != nil {
-			bad += len(c.report.Findings)
+		if c.Report != nil {
+			bad += len(c.Report.Findings)
 		}
 	}
 	if o.asJSON {
@@ -92,7 +92,7 @@ func runVerify(ctx context.Context, o verifyOptions, stdout io.Writer) error {
 		if o.verify.RemoveBad || len(rep.Findings) == 0 {
 			hint = "run the batch again to download or upload them"
 		}
-		return fmt.Errorf("%w: %d of %d; %s", errVerifyFailed, bad, rep.Files+copiesChecked(copies), hint)
+		return fmt.Errorf("%w: %d of %d; %s", errVerifyFailed, bad, rep.Files+verify.CopiesChecked(copies), hint)
 	}
 	return nil
 }
