@@ -6,7 +6,6 @@ import (
 	"io"
 	"path/filepath"
 
-	"github.com/pikabatch/pikabatch/manifest"
 	"github.com/pikabatch/pikabatch/runner/results"
 )
 
@@ -47,17 +46,7 @@ func exportHF(ctx context.Context, o exportOptions, srcs []results.Exporter, std
 	if err != nil {
 		return err
 	}
-	var lines int
-	err = results.WriteFile(path, func(w io.Writer) error {
-		hw := results.NewHFWriter(w, absOut, absMeta)
-		for _, s := range srcs {
-			if err := s.Export(ctx, hw.Write); err != nil {
-				return err
-			}
-		}
-		lines = hw.Lines()
-		return hw.Flush()
-	})
+	lines, err := results.WriteHFFile(ctx, path, absOut, absMeta, srcs...)
 	if err != nil {
 		return err
 	}
@@ -72,37 +61,7 @@ func exportParquet(ctx context.Context, o exportOptions, srcs []results.Exporter
 	if o.outFile == "-" {
 		return usagef("--format parquet writes a file: give -o FILE")
 	}
-	csvl, err := results.DiscoverLayout(ctx, srcs...)
-	if err != nil {
-		return err
-	}
-	l := results.ParquetLayout{Fields: csvl.Fields, Kept: csvl.Kept}
-	if l.Fields == nil {
-		pika := manifest.PikaSchema()
-		l.Fields, l.Kinds = pika.Fields(), pika.FieldKind
-	} else {
-		var learn results.KindLearner
-		for _, s := range srcs {
-			if err := s.Export(ctx, func(e results.Entry) error { learn.Learn(e); return nil }); err != nil {
-				return err
-			}
-		}
-		l.Kinds = learn.Kind
-	}
-	var rows int
-	err = results.WriteFile(o.outFile, func(w io.Writer) error {
-		pw, err := results.NewParquetWriter(w, l)
-		if err != nil {
-			return err
-		}
-		for _, s := range srcs {
-			if err := s.Export(ctx, pw.Write); err != nil {
-				return err
-			}
-		}
-		rows = pw.Rows()
-		return pw.Close()
-	})
+	rows, err := results.WriteParquetFile(ctx, o.outFile, srcs...)
 	if err != nil {
 		return err
 	}

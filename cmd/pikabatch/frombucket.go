@@ -7,7 +7,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/pikabatch/pikabatch/runner/account"
 	"github.com/pikabatch/pikabatch/runner/bucket"
 	"github.com/pikabatch/pikabatch/runner/bucketsync"
 	"github.com/pikabatch/pikabatch/runner/live"
@@ -62,13 +61,11 @@ func runStatusFrom(ctx context.Context, o statusOptions, stdout io.Writer) error
 	defer client.Close()
 	rep := statusJSON{Version: jsonVersion, Report: live.Report{ByState: map[store.State]int{}, Batches: []live.Status{}}}
 	for _, ix := range ixs {
-		is := indexStatusJSON{Index: ix.At.String(), ByState: map[store.State]int{}}
-		counted := results.Exporter(countStates{ix, is.ByState})
-		if is.Account, err = results.Tally(ctx, counted); err != nil {
+		is, err := results.StatusOf(ctx, ix.At.String(), ix)
+		if err != nil {
 			return err
 		}
 		for st, n := range is.ByState {
-			is.Jobs += n
 			rep.ByState[st] += n
 		}
 		rep.Jobs += is.Jobs
@@ -79,32 +76,11 @@ func runStatusFrom(ctx context.Context, o statusOptions, stdout io.Writer) error
 		return writeJSON(stdout, rep)
 	}
 	for _, is := range rep.Indexes {
-		printIndexStatus(stdout, is.Index, is.Jobs, is.ByState, is.Account)
+		is.WriteText(stdout)
 	}
 	if len(rep.Indexes) > 1 {
-		printIndexStatus(stdout, fmt.Sprintf("all %d indexes", len(rep.Indexes)), rep.Jobs, rep.ByState, rep.Account)
+		results.IndexStatus{Index: fmt.Sprintf("all %d indexes", len(rep.Indexes)), Jobs: rep.Jobs, ByState: rep.ByState, Account: rep.Report.Account}.WriteText(stdout)
 	}
 	fmt.Fprintln(stdout, "(from the indexes the runs copied at their end: a run still going shows as of its last end, and rows no run has read yet are not counted)")
 	return nil
-}
-
-func printIndexStatus(w io.Writer, name string, jobs int, by map[store.State]int, l account.Ledger) {
-	fmt.Fprintf(w, "%s: %s\n", name, l)
-	if line := l.Spend.String(); line != "" {
-		fmt.Fprintf(w, "  %s\n", line)
-	}
-	fmt.Fprintf(w, "  jobs in the index: %d: %s\n", jobs, live.StateCounts(by))
-}
-
-// countStates passes an index's entries on, counting them by state.
-type countStates struct {
-	src results.Exporter
-	by  map[store.State]int
-}
-
-func (c countStates) Export(ctx context.Context, fn func(results.Entry) error) error {
-	return c.src.Export(ctx, func(e results.Entry) error {
-		c.by[e.State]++
-		return fn(e)
-	})
 }

@@ -15,7 +15,6 @@ import (
 	"github.com/pikabatch/pikabatch/runner/live"
 	"github.com/pikabatch/pikabatch/runner/results"
 	"github.com/pikabatch/pikabatch/runner/verify"
-	"github.com/pikabatch/pikabatch/store"
 )
 
 // The --json outputs. Each prints the type of the package that owns the
@@ -106,14 +105,9 @@ type statusJSON struct {
 	Indexes []indexStatusJSON `json:"indexes,omitempty"`
 }
 
-// indexStatusJSON is one results index read from a bucket: a shard's or
-// the batch's, and the account it keeps.
-type indexStatusJSON struct {
-	Index   string              `json:"index"` // its bucket URL
-	Jobs    int                 `json:"jobs"`
-	ByState map[store.State]int `json:"by_state"`
-	Account account.Ledger      `json:"account"`
-}
+// indexStatusJSON is one results index read from a bucket
+// (results.IndexStatus).
+type indexStatusJSON = results.IndexStatus
 
 // cancelJSON is `cancel --json`: each job's outcome, and the counts by
 // outcome.

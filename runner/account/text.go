@@ -5,6 +5,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/pikabatch/pikabatch/store"
 )
 
 // The lines below are told alike by the run's summary and by status: the
@@ -59,4 +61,18 @@ func Plural(n int, noun string) string {
 		return "1 " + noun
 	}
 	return strconv.Itoa(n) + " " + noun + "s"
+}
+
+// StateCounts lists the states that have jobs, in life order.
+func StateCounts(by map[store.State]int) string {
+	var parts []string
+	for _, s := range store.AllStates() {
+		if n := by[s]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, s))
+		}
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
 }

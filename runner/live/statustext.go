@@ -3,11 +3,9 @@ package live
 import (
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	"github.com/pikabatch/pikabatch/runner/account"
-	"github.com/pikabatch/pikabatch/store"
 )
 
 // WriteText writes the report for people, as `pikabatch status` prints
@@ -28,7 +26,7 @@ func (r Report) WriteText(w io.Writer) {
 		if line := r.Account.Spend.String(); line != "" {
 			fmt.Fprintf(w, "  %s\n", line)
 		}
-		fmt.Fprintf(w, "  jobs in the state files: %d: %s\n", r.Jobs, StateCounts(r.ByState))
+		fmt.Fprintf(w, "  jobs in the state files: %d: %s\n", r.Jobs, account.StateCounts(r.ByState))
 	}
 }
 
@@ -44,7 +42,7 @@ func (st Status) WriteText(w io.Writer) {
 	if line := st.Account.Spend.String(); line != "" {
 		fmt.Fprintf(w, "  %s\n", line)
 	}
-	fmt.Fprintf(w, "  jobs in the state file: %d: %s\n", st.Jobs, StateCounts(st.ByState))
+	fmt.Fprintf(w, "  jobs in the state file: %d: %s\n", st.Jobs, account.StateCounts(st.ByState))
 	if len(st.Failures) > 0 {
 		fmt.Fprintln(w, "  failures by message:")
 		for _, g := range st.Failures {
@@ -94,18 +92,4 @@ func (l *RunInfo) writeText(w io.Writer, stateFile string) {
 	if len(r.StatusWords) > 0 {
 		fmt.Fprintf(w, "  status words outside the API's docs (jobs taken as still running): %s\n", account.WordCounts(r.StatusWords))
 	}
-}
-
-// StateCounts lists the states that have jobs, in life order.
-func StateCounts(by map[store.State]int) string {
-	var parts []string
-	for _, s := range store.AllStates() {
-		if n := by[s]; n > 0 {
-			parts = append(parts, fmt.Sprintf("%d %s", n, s))
-		}
-	}
-	if len(parts) == 0 {
-		return "none"
-	}
-	return strings.Join(parts, ", ")
 }
