@@ -23,6 +23,12 @@ import (
 // the cost preview: a handful of requests.
 const catalogRPS = 5
 
+// tokenHelp ends the help of every command that reads the token.
+const tokenHelp = `
+
+Token: RUNCOMFY_API_TOKEN, or RUNCOMFY_API_TOKEN_FILE (a file holding it),
+or RUNCOMFY_TOKEN (as RunComfy's own CLI reads it).`
+
 // accountOptions say where the API and the balance are.
 type accountOptions struct {
 	apiBase, balanceBase string
@@ -63,10 +69,7 @@ func newModelsCmd(stdout io.Writer) *cobra.Command {
 		Use:   "models [--search S] [--category C]",
 		Short: "The model catalog; a model's fields (the manifest's columns) and price",
 		Long: `List RunComfy's model catalog, or (models show ID) one model's input
-fields, which are the manifest's columns, and its price.
-
-Token: RUNCOMFY_API_TOKEN, or RUNCOMFY_API_TOKEN_FILE (a file holding it),
-or RUNCOMFY_TOKEN (as RunComfy's own CLI reads it).`,
+fields, which are the manifest's columns, and its price.` + tokenHelp,
 		Example: `  pikabatch models --category text-to-video
   pikabatch models --search pika --json
   pikabatch models show pika/pika-2-2/image-to-video`,
@@ -216,10 +219,7 @@ func newBalanceCmd(stdout io.Writer) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "balance",
 		Short: "The account's balance",
-		Long: `Print the account's balance (one wallet pays every RunComfy product).
-
-Token: RUNCOMFY_API_TOKEN, or RUNCOMFY_API_TOKEN_FILE (a file holding it),
-or RUNCOMFY_TOKEN (as RunComfy's own CLI reads it).`,
+		Long:  `Print the account's balance (one wallet pays every RunComfy product).` + tokenHelp,
 		Example: `  pikabatch balance
   pikabatch balance --json --balance-base https://api.runcomfy.net`,
 		Args: noArgs,

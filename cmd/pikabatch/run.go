@@ -92,10 +92,7 @@ func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
 		Short: "Render a manifest (resumable)",
 		Long: `Render a manifest: every row is checked before anything is sent, then
 submitted, polled and downloaded into --out. Run the same command again
-to resume: nothing is submitted twice.
-
-Token: RUNCOMFY_API_TOKEN, or RUNCOMFY_API_TOKEN_FILE (a file holding it),
-or RUNCOMFY_TOKEN (as RunComfy's own CLI reads it).`,
+to resume: nothing is submitted twice.` + tokenHelp,
 		Example: `  # render a manifest into out/; the same command again resumes it
   pikabatch run --manifest clips.csv --out out
 
