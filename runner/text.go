@@ -38,6 +38,9 @@ func WriteSummary(w io.Writer, s Summary, calls api.Calls) {
 		perJob(s.Polls, s.Completed+s.Failed))
 	fmt.Fprintf(w, "downloads retried %d, URLs refreshed %d; wall time %s\n",
 		s.DownloadRetries, s.URLRefreshes, s.Wall.Round(time.Millisecond))
+	if s.Copies != nil {
+		fmt.Fprintln(w, s.Copies)
+	}
 }
 
 // writeTrouble writes the summary's lines about rows the run left

@@ -39,6 +39,3 @@ func printURLCheck(w io.Writer, path string) func(probe.RowCheck) {
 func newURLsJSON(w io.Writer, sum manifest.Summary) (*probe.JSONStream, error) {
 	return probe.NewJSONStream(w, validateJSONOf(sum))
 }
-
-// humanBytes is n for people, as the URL checks print sizes.
-func humanBytes(n int64) string { return probe.HumanBytes(n) }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -13,7 +12,6 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/pikabatch/pikabatch/runner"
-	"github.com/pikabatch/pikabatch/runner/account"
 	"github.com/pikabatch/pikabatch/runner/api"
 	"github.com/pikabatch/pikabatch/runner/batch"
 	"github.com/pikabatch/pikabatch/runner/live"
@@ -275,18 +273,5 @@ func printSummary(w io.Writer, s runner.Summary, calls api.Calls, asJSON bool) e
 		return writeJSON(w, runJSONOf(s, calls))
 	}
 	runner.WriteSummary(w, s, calls)
-	printRunCopies(w, s.Copies)
 	return nil
-}
-
-// printRunCopies says what the run copied to its bucket prefix (--sync-to).
-func printRunCopies(w io.Writer, c *account.Copies) {
-	if c == nil {
-		return
-	}
-	fmt.Fprintf(w, "copied to %s: %s sent (%s), %d already there", c.To, plural(c.Uploaded, "file"), humanBytes(c.Bytes), c.Present)
-	if c.Waiting > 0 {
-		fmt.Fprintf(w, "; %s for the next run", waitingFiles(c.Waiting))
-	}
-	fmt.Fprintln(w)
 }

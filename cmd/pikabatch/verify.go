@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"path/filepath"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -80,12 +78,8 @@ func runVerify(ctx context.Context, o verifyOptions, stdout io.Writer) error {
 			return err
 		}
 	} else {
-		for _, f := range rep.Findings {
-			fmt.Fprintf(stdout, "%-24s %-14s %s: %s\n", f.Key, f.Problem, filepath.Join(out, f.Path), f.Detail)
-		}
-		fmt.Fprintf(stdout, "verified %s of %s (%s): %d ok%s\n",
-			plural(rep.Files, "file"), plural(rep.Jobs, "done job"), humanBytes(rep.Bytes), rep.OK, problemCounts(rep.Findings))
-		printCopies(stdout, copies)
+		rep.WriteText(stdout, out)
+		verify.WriteCopies(stdout, copies)
 	}
 	if bad > 0 {
 		hint := "run with --remove-bad, then run the batch again to download them"
@@ -120,20 +114,4 @@ func verifyFiles(ctx context.Context, o verifyOptions) (verify.Report, error) {
 		return nil
 	}
 	return verify.Check(ctx, o.batches.out, entries, o.verify)
-}
-
-// problemCounts is ", 2 missing, 1 wrong size" for the findings.
-func problemCounts(fs []verify.Finding) string {
-	order := []verify.Problem{verify.Missing, verify.WrongSize, verify.WrongHash, verify.Unreadable, verify.Unsafe}
-	n := map[verify.Problem]int{}
-	for _, f := range fs {
-		n[f.Problem]++
-	}
-	var b strings.Builder
-	for _, p := range order {
-		if n[p] > 0 {
-			fmt.Fprintf(&b, ", %d %s", n[p], p)
-		}
-	}
-	return b.String()
 }

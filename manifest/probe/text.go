@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/pikabatch/pikabatch/manifest"
+	"github.com/pikabatch/pikabatch/runner/account"
 )
 
 // Noun is what the URLs are: Pika's (and any one-input model's) image
@@ -38,7 +39,7 @@ func (ch RowCheck) Text(path string) string {
 	verdict := "ok  "
 	detail := ch.ContentType
 	if ch.Size >= 0 {
-		detail += ", " + HumanBytes(ch.Size)
+		detail += ", " + account.Bytes(ch.Size)
 	} else {
 		detail += ", size unknown"
 	}
@@ -50,15 +51,4 @@ func (ch RowCheck) Text(path string) string {
 		key += " " + ch.Field
 	}
 	return fmt.Sprintf("  %s:%d %-24s %s %s — %s", path, ch.Line, manifest.Printable(key), verdict, manifest.Printable(ch.URL), manifest.Printable(detail))
-}
-
-// HumanBytes is n bytes in B, kB or MB, as the checks print sizes.
-func HumanBytes(n int64) string {
-	switch {
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f kB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }

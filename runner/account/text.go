@@ -76,3 +76,32 @@ func StateCounts(by map[store.State]int) string {
 	}
 	return strings.Join(parts, ", ")
 }
+
+// Bytes is n bytes in B, kB or MB, as sizes are printed.
+func Bytes(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f kB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// WaitingFiles is "1 file waits" or "N files wait".
+func WaitingFiles(n int) string {
+	if n == 1 {
+		return "1 file waits"
+	}
+	return Plural(n, "file") + " wait"
+}
+
+// String is what a run copied to its bucket prefix (--sync-to), in one
+// line.
+func (c Copies) String() string {
+	s := fmt.Sprintf("copied to %s: %s sent (%s), %d already there", c.To, Plural(c.Uploaded, "file"), Bytes(c.Bytes), c.Present)
+	if c.Waiting > 0 {
+		s += fmt.Sprintf("; %s for the next run", WaitingFiles(c.Waiting))
+	}
+	return s
+}
