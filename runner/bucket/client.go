@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"gocloud.dev/blob"
 	_ "gocloud.dev/blob/azureblob" // azblob:// URLs
 	_ "gocloud.dev/blob/gcsblob"   // gs:// URLs
@@ -25,6 +26,7 @@ const sha256Key = "sha256"
 type Client struct {
 	mu      sync.Mutex
 	buckets map[string]*blob.Bucket
+	puts    map[string]*s3.Client // an S3 bucket's client for streamed puts, by bucket URL
 	closed  bool
 	getenv  func(string) string // the environment, read for S3 endpoints
 }
@@ -33,7 +35,7 @@ type Client struct {
 // regions and endpoints come from each cloud's standard chain, read when a
 // bucket is first opened.
 func NewClient() *Client {
-	return &Client{buckets: map[string]*blob.Bucket{}, getenv: os.Getenv}
+	return &Client{buckets: map[string]*blob.Bucket{}, puts: map[string]*s3.Client{}, getenv: os.Getenv}
 }
 
 // Close closes the buckets c opened. It is safe to call twice.
@@ -45,6 +47,7 @@ func (c *Client) Close() error {
 		errs = append(errs, b.Close())
 		delete(c.buckets, k)
 	}
+	clear(c.puts)
 	c.closed = true
 	return errors.Join(errs...)
 }
@@ -124,31 +127,8 @@ func (c *Client) Upload(ctx context.Context, l Location, src Source) (bool, erro
 	if err != nil {
 		return false, err
 	}
-	r, err := src.Open()
-	if err != nil {
+	if err := c.put(ctx, b, l, src); err != nil {
 		return false, err
-	}
-	defer r.Close()
-	wctx, cancel := context.WithCancel(ctx) // cancelling before Close aborts the write
-	defer cancel()
-	w, err := b.NewWriter(wctx, l.Key, &blob.WriterOptions{
-		ContentType: src.ContentType,
-		Metadata:    map[string]string{sha256Key: src.SHA256},
-	})
-	if err != nil {
-		return false, objectError(l, err)
-	}
-	n, err := io.Copy(w, r)
-	if err == nil && n != src.Size {
-		err = fmt.Errorf("read %d bytes, expected %d: the file changed while it was uploaded", n, src.Size)
-	}
-	if err != nil {
-		cancel()
-		_ = w.Close()
-		return false, fmt.Errorf("upload %s: %w", l, err)
-	}
-	if err := w.Close(); err != nil {
-		return false, objectError(l, err)
 	}
 	return true, nil
 }
