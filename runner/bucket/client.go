@@ -29,13 +29,27 @@ type Client struct {
 	puts    map[string]*s3.Client // an S3 bucket's client for streamed puts, by bucket URL
 	closed  bool
 	getenv  func(string) string // the environment, read for S3 endpoints
+	conns   int                 // idle connections kept to one host for puts
 }
 
-// NewClient returns a Client that has opened no bucket yet. Credentials,
+// Config holds a Client's settings. Zero values take the defaults.
+type Config struct {
+	// Conns is how many uploads may run at once without dialing anew:
+	// the idle connections kept to one host. Default 16.
+	Conns int
+}
+
+// NewClient returns a Client with the default Config.
+func NewClient() *Client { return New(Config{}) }
+
+// New returns a Client that has opened no bucket yet. Credentials,
 // regions and endpoints come from each cloud's standard chain, read when a
 // bucket is first opened.
-func NewClient() *Client {
-	return &Client{buckets: map[string]*blob.Bucket{}, puts: map[string]*s3.Client{}, getenv: os.Getenv}
+func New(cfg Config) *Client {
+	if cfg.Conns <= 0 {
+		cfg.Conns = 16
+	}
+	return &Client{buckets: map[string]*blob.Bucket{}, puts: map[string]*s3.Client{}, getenv: os.Getenv, conns: cfg.Conns}
 }
 
 // Close closes the buckets c opened. It is safe to call twice.

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"regexp"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go/middleware"
 	"gocloud.dev/blob"
@@ -42,7 +44,15 @@ func (c *Client) putClient(l Location, b *blob.Bucket, src Source) *s3.Client {
 	if !b.As(&base) {
 		return nil
 	}
+	conns := c.conns
+	hc := awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
+		// Each upload at once keeps its connection between uploads, rather
+		// than dialing anew once more than the default 10 run.
+		t.MaxIdleConnsPerHost = conns
+		t.MaxIdleConns = max(t.MaxIdleConns, conns)
+	})
 	s3c := s3.New(base.Options(), func(o *s3.Options) {
+		o.HTTPClient = hc
 		// The signed payload hash covers the body already (see above).
 		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
 		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
