@@ -81,6 +81,11 @@ func (c *Client) open(ctx context.Context, l Location) (*blob.Bucket, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open bucket %s://%s: %w", l.Scheme, l.Bucket, err)
 	}
+	if l.Scheme == "s3" {
+		if s3c := newPutClient(b, c.conns); s3c != nil {
+			c.puts[u] = s3c
+		}
+	}
 	c.buckets[u] = b
 	return b, nil
 }

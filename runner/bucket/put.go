@@ -23,7 +23,7 @@ func (c *Client) Put(ctx context.Context, l Location, src Source) error {
 // put writes src to l in b: on S3 as one streamed request when it can
 // (see putS3), else through the driver's writer.
 func (c *Client) put(ctx context.Context, b *blob.Bucket, l Location, src Source) error {
-	if s3c := c.putClient(l, b, src); s3c != nil {
+	if s3c := c.putClient(l, src); s3c != nil {
 		return putS3(ctx, s3c, l, src)
 	}
 	r, err := src.Open()

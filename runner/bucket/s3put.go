@@ -30,36 +30,36 @@ var hexSHA256 = regexp.MustCompile(`^[0-9a-f]{64}$`)
 // putClient returns the S3 client that streams src to l, or nil when the
 // driver's writer must do it: another cloud, a digest that is not one, or
 // a key the driver would escape (control characters, "../").
-func (c *Client) putClient(l Location, b *blob.Bucket, src Source) *s3.Client {
+func (c *Client) putClient(l Location, src Source) *s3.Client {
 	if l.Scheme != "s3" || !hexSHA256.MatchString(src.SHA256) || escapedKey(l.Key) {
 		return nil
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	u := l.bucketURL(c.getenv)
-	if s3c, ok := c.puts[u]; ok {
-		return s3c
-	}
+	return c.puts[l.bucketURL(c.getenv)]
+}
+
+// newPutClient derives the client for streamed puts from the S3 client
+// of b, just opened: nothing else may use b yet, since the SDK sets up
+// the credentials the two clients share as it makes the new one.
+func newPutClient(b *blob.Bucket, conns int) *s3.Client {
 	var base *s3.Client
 	if !b.As(&base) {
 		return nil
 	}
-	conns := c.conns
 	hc := awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
 		// Each upload at once keeps its connection between uploads, rather
 		// than dialing anew once more than the default 10 run.
 		t.MaxIdleConnsPerHost = conns
 		t.MaxIdleConns = max(t.MaxIdleConns, conns)
 	})
-	s3c := s3.New(base.Options(), func(o *s3.Options) {
+	return s3.New(base.Options(), func(o *s3.Options) {
 		o.HTTPClient = hc
 		// The signed payload hash covers the body already (see above).
 		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
 		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
 		o.Retryer = sourceNotRetried{o.Retryer}
 	})
-	c.puts[u] = s3c
-	return s3c
 }
 
 // escapedKey reports whether the driver would write key under another
