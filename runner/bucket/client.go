@@ -193,10 +193,16 @@ func (c *Client) List(ctx context.Context, l Location) ([]Location, error) {
 	}
 }
 
-// objectError names l in err, and makes a missing object ErrNotFound.
+// objectError names l in err, and makes a missing object ErrNotFound and
+// a refused request ErrDenied.
 func objectError(l Location, err error) error {
-	if gcerrors.Code(err) == gcerrors.NotFound {
+	var re interface{ HTTPStatusCode() int }
+	switch {
+	case gcerrors.Code(err) == gcerrors.NotFound:
 		return fmt.Errorf("%s: %w", l, ErrNotFound)
+	case gcerrors.Code(err) == gcerrors.PermissionDenied,
+		errors.As(err, &re) && (re.HTTPStatusCode() == http.StatusUnauthorized || re.HTTPStatusCode() == http.StatusForbidden):
+		return fmt.Errorf("%s: %w: %w", l, ErrDenied, err)
 	}
 	return fmt.Errorf("%s: %w", l, err)
 }
