@@ -23,12 +23,19 @@ func (r sourceNotRetried) IsErrorRetryable(err error) bool {
 	return !errors.As(err, &se) && r.Retryer.IsErrorRetryable(err)
 }
 
-// body is an upload's source as the request reads it: it fails, as a
-// sourceError, when the source errs or holds other than size bytes.
+// body is an upload's source as the request reads it. A request with a
+// length commits the object as soon as the server has that many bytes,
+// while a source may say only at its end that it is not what it should
+// be (a file checked against its digest as it is read). So body holds
+// back the last bytes until the source has said it ended, and gives none
+// of a read that fails: such a failure cuts the request short, and no
+// object appears. It fails, as a sourceError, when the source errs or
+// holds other than size bytes.
 type body struct {
-	r    io.Reader
-	size int64
-	n    int64
+	r     io.Reader
+	size  int64
+	n     int64 // bytes read since the start
+	ended bool  // the source said EOF after size bytes
 }
 
 // seekBody is a body whose source can be rewound, so that the SDK can
@@ -45,15 +52,43 @@ func bodyOf(r io.Reader, size int64) io.Reader {
 }
 
 func (b *body) Read(p []byte) (int, error) {
+	if b.ended {
+		return 0, io.EOF
+	}
 	n, err := b.r.Read(p)
 	b.n += int64(n)
 	switch {
-	case b.n > b.size || (errors.Is(err, io.EOF) && b.n != b.size):
-		return n, &sourceError{errChanged(b.n, b.size)}
-	case err != nil && !errors.Is(err, io.EOF):
-		return n, &sourceError{err}
+	case err != nil && err != io.EOF:
+		return 0, &sourceError{err}
+	case b.n > b.size, err == io.EOF && b.n < b.size:
+		return 0, &sourceError{errChanged(b.n, b.size)}
+	case err == io.EOF:
+		b.ended = true
+		return n, io.EOF
+	case b.n == b.size && n > 0:
+		if err := b.awaitEnd(); err != nil {
+			return 0, err
+		}
 	}
-	return n, err
+	return n, nil
+}
+
+// awaitEnd reads past the last byte, for the source's own verdict.
+func (b *body) awaitEnd() error {
+	var one [1]byte
+	for range 100 { // a reader may return 0, nil: try again, a few times
+		m, err := b.r.Read(one[:])
+		switch {
+		case m > 0:
+			return &sourceError{errChanged(b.size+int64(m), b.size)}
+		case err == io.EOF: // ended, and said nothing else (a reader returns io.EOF itself, unwrapped)
+			b.ended = true
+			return nil
+		case err != nil:
+			return &sourceError{err}
+		}
+	}
+	return &sourceError{io.ErrNoProgress}
 }
 
 func (b seekBody) Seek(offset int64, whence int) (int64, error) {
@@ -61,6 +96,6 @@ func (b seekBody) Seek(offset int64, whence int) (int64, error) {
 	if err != nil {
 		return pos, &sourceError{err}
 	}
-	b.n = pos
+	b.n, b.ended = pos, false
 	return pos, nil
 }

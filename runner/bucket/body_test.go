@@ -1,6 +1,7 @@
 package bucket_test
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"sync/atomic"
@@ -37,4 +38,39 @@ func TestPutDoesNotRetryItsSource(t *testing.T) {
 	err = c.Put(t.Context(), prefix.Join("b/clip.mp4"), f.source(10, digest([]byte("0123456789"))))
 	require.ErrorIs(t, err, errDisk)
 	assert.Equal(t, int64(1), f.reads.Load())
+}
+
+// endsInError reads its bytes, then fails where it would end: as a file
+// checked against its digest only once it has been read whole.
+type endsInError struct {
+	r   io.Reader
+	err error
+}
+
+func (e *endsInError) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err == io.EOF {
+		return n, e.err
+	}
+	return n, err
+}
+
+// TestPutAbortsOnAnErrorAtTheEnd: a streamed upload whose source fails
+// only at its end (after every byte) leaves no object, even on a server
+// that checks no digest: the last bytes wait for the source's verdict.
+func TestPutAbortsOnAnErrorAtTheEnd(t *testing.T) {
+	prefix, err := bucket.Parse(fakeS3(t, "renders"))
+	require.NoError(t, err)
+	c := bucket.NewClient()
+	t.Cleanup(func() { _ = c.Close() })
+	errNotAsRecorded := errors.New("clip.mp4: not the file the state recorded")
+	body := []byte("0123456789")
+	src := bucket.Source{Size: int64(len(body)), SHA256: digest([]byte("9876543210")), ContentType: "video/mp4",
+		Open: func() (io.ReadCloser, error) {
+			return io.NopCloser(&endsInError{r: bytes.NewReader(body), err: errNotAsRecorded}), nil
+		}}
+	l := prefix.Join("b/clip.mp4")
+	require.ErrorIs(t, c.Put(t.Context(), l, src), errNotAsRecorded)
+	_, err = c.Stat(t.Context(), l)
+	assert.ErrorIs(t, err, bucket.ErrNotFound, "no object from a source that failed")
 }
