@@ -27,6 +27,7 @@ import (
 	"github.com/pikabatch/pikabatch/runner"
 	"github.com/pikabatch/pikabatch/runner/api"
 	"github.com/pikabatch/pikabatch/runner/batch"
+	"github.com/pikabatch/pikabatch/runner/bucket"
 	"github.com/pikabatch/pikabatch/runner/bucketsync"
 	"github.com/pikabatch/pikabatch/runner/live"
 	"github.com/pikabatch/pikabatch/runner/money"
@@ -247,7 +248,7 @@ func exitCode(ctx context.Context, err error) int {
 	case errors.As(err, &ve), errors.As(err, &re), errors.Is(err, batch.ErrManifest), errors.Is(err, probe.ErrBadURLs),
 		errors.Is(err, money.ErrAbsurd), errors.Is(err, money.ErrAbsurdAmount):
 		return exitDataErr
-	case errors.Is(err, api.ErrUnauthorized), errors.Is(err, api.ErrPaymentRequired), errors.Is(err, api.ErrNoToken):
+	case errors.Is(err, api.ErrUnauthorized), errors.Is(err, api.ErrPaymentRequired), errors.Is(err, api.ErrNoToken), errors.Is(err, bucket.ErrDenied):
 		return exitNoPerm
 	case errors.Is(err, api.ErrUnavailable), errors.Is(err, runner.ErrUncertainSubmits):
 		return exitUnavailable

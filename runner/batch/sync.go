@@ -42,7 +42,7 @@ func (b *batch) startCopies(ctx context.Context, st *store.Store) (*copies, erro
 	if b.syncTo == nil {
 		return nil, nil
 	}
-	c := &copies{to: *b.syncTo, client: bucket.NewClient()}
+	c := &copies{to: *b.syncTo, client: bucket.New(bucket.Config{Conns: b.c.DownloadConcurrency})}
 	var err error
 	c.syncer, err = bucketsync.New(bucketsync.Config{To: c.to, Dir: b.c.Out, Workers: b.c.DownloadConcurrency, Logger: b.log}, c.client, st)
 	if err != nil {

@@ -32,6 +32,11 @@ var Schemes = []string{"s3", "gs", "azblob"}
 // ErrNotFound: the object does not exist.
 var ErrNotFound = errors.New("no such object")
 
+// ErrDenied: the bucket refused the request (HTTP 401 or 403: access
+// denied, a signature it does not accept). Waiting does not cure it: the
+// credentials or the bucket's policy must change.
+var ErrDenied = errors.New("the bucket refused access")
+
 // IsURL reports whether s names an object or a prefix in a bucket, by its
 // scheme.
 func IsURL(s string) bool {

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"gocloud.dev/blob"
 	_ "gocloud.dev/blob/azureblob" // azblob:// URLs
 	_ "gocloud.dev/blob/gcsblob"   // gs:// URLs
@@ -25,15 +26,30 @@ const sha256Key = "sha256"
 type Client struct {
 	mu      sync.Mutex
 	buckets map[string]*blob.Bucket
+	puts    map[string]*s3.Client // an S3 bucket's client for streamed puts, by bucket URL
 	closed  bool
 	getenv  func(string) string // the environment, read for S3 endpoints
+	conns   int                 // idle connections kept to one host for puts
 }
 
-// NewClient returns a Client that has opened no bucket yet. Credentials,
+// Config holds a Client's settings. Zero values take the defaults.
+type Config struct {
+	// Conns is how many uploads may run at once without dialing anew:
+	// the idle connections kept to one host. Default 16.
+	Conns int
+}
+
+// NewClient returns a Client with the default Config.
+func NewClient() *Client { return New(Config{}) }
+
+// New returns a Client that has opened no bucket yet. Credentials,
 // regions and endpoints come from each cloud's standard chain, read when a
 // bucket is first opened.
-func NewClient() *Client {
-	return &Client{buckets: map[string]*blob.Bucket{}, getenv: os.Getenv}
+func New(cfg Config) *Client {
+	if cfg.Conns <= 0 {
+		cfg.Conns = 16
+	}
+	return &Client{buckets: map[string]*blob.Bucket{}, puts: map[string]*s3.Client{}, getenv: os.Getenv, conns: cfg.Conns}
 }
 
 // Close closes the buckets c opened. It is safe to call twice.
@@ -45,6 +61,7 @@ func (c *Client) Close() error {
 		errs = append(errs, b.Close())
 		delete(c.buckets, k)
 	}
+	clear(c.puts)
 	c.closed = true
 	return errors.Join(errs...)
 }
@@ -63,6 +80,11 @@ func (c *Client) open(ctx context.Context, l Location) (*blob.Bucket, error) {
 	b, err := blob.OpenBucket(ctx, u)
 	if err != nil {
 		return nil, fmt.Errorf("open bucket %s://%s: %w", l.Scheme, l.Bucket, err)
+	}
+	if l.Scheme == "s3" {
+		if s3c := newPutClient(b, c.conns); s3c != nil {
+			c.puts[u] = s3c
+		}
 	}
 	c.buckets[u] = b
 	return b, nil
@@ -124,31 +146,8 @@ func (c *Client) Upload(ctx context.Context, l Location, src Source) (bool, erro
 	if err != nil {
 		return false, err
 	}
-	r, err := src.Open()
-	if err != nil {
+	if err := c.put(ctx, b, l, src); err != nil {
 		return false, err
-	}
-	defer r.Close()
-	wctx, cancel := context.WithCancel(ctx) // cancelling before Close aborts the write
-	defer cancel()
-	w, err := b.NewWriter(wctx, l.Key, &blob.WriterOptions{
-		ContentType: src.ContentType,
-		Metadata:    map[string]string{sha256Key: src.SHA256},
-	})
-	if err != nil {
-		return false, objectError(l, err)
-	}
-	n, err := io.Copy(w, r)
-	if err == nil && n != src.Size {
-		err = fmt.Errorf("read %d bytes, expected %d: the file changed while it was uploaded", n, src.Size)
-	}
-	if err != nil {
-		cancel()
-		_ = w.Close()
-		return false, fmt.Errorf("upload %s: %w", l, err)
-	}
-	if err := w.Close(); err != nil {
-		return false, objectError(l, err)
 	}
 	return true, nil
 }
@@ -194,10 +193,16 @@ func (c *Client) List(ctx context.Context, l Location) ([]Location, error) {
 	}
 }
 
-// objectError names l in err, and makes a missing object ErrNotFound.
+// objectError names l in err, and makes a missing object ErrNotFound and
+// a refused request ErrDenied.
 func objectError(l Location, err error) error {
-	if gcerrors.Code(err) == gcerrors.NotFound {
+	var re interface{ HTTPStatusCode() int }
+	switch {
+	case gcerrors.Code(err) == gcerrors.NotFound:
 		return fmt.Errorf("%s: %w", l, ErrNotFound)
+	case gcerrors.Code(err) == gcerrors.PermissionDenied,
+		errors.As(err, &re) && (re.HTTPStatusCode() == http.StatusUnauthorized || re.HTTPStatusCode() == http.StatusForbidden):
+		return fmt.Errorf("%s: %w: %w", l, ErrDenied, err)
 	}
 	return fmt.Errorf("%s: %w", l, err)
 }

@@ -17,6 +17,15 @@ func (c *Client) Put(ctx context.Context, l Location, src Source) error {
 	if err != nil {
 		return err
 	}
+	return c.put(ctx, b, l, src)
+}
+
+// put writes src to l in b: on S3 as one streamed request when it can
+// (see putS3), else through the driver's writer.
+func (c *Client) put(ctx context.Context, b *blob.Bucket, l Location, src Source) error {
+	if s3c := c.putClient(l, src); s3c != nil {
+		return putS3(ctx, s3c, l, src)
+	}
 	r, err := src.Open()
 	if err != nil {
 		return err
@@ -33,7 +42,7 @@ func (c *Client) Put(ctx context.Context, l Location, src Source) error {
 	}
 	n, err := io.Copy(w, r)
 	if err == nil && n != src.Size {
-		err = fmt.Errorf("read %d bytes, expected %d: the file changed while it was uploaded", n, src.Size)
+		err = errChanged(n, src.Size)
 	}
 	if err != nil {
 		cancel()
@@ -44,4 +53,8 @@ func (c *Client) Put(ctx context.Context, l Location, src Source) error {
 		return objectError(l, err)
 	}
 	return nil
+}
+
+func errChanged(n, size int64) error {
+	return fmt.Errorf("read %d bytes, expected %d: the file changed while it was uploaded", n, size)
 }

@@ -224,4 +224,7 @@ func TestVersitygwWrongSecretNotInError(t *testing.T) {
 		}
 	}
 	assert.NotErrorIs(t, statErr, bucket.ErrNotFound, "a refused request is not a missing object")
+	assert.ErrorIs(t, statErr, bucket.ErrDenied)
+	assert.ErrorIs(t, err, bucket.ErrDenied)
+	assert.ErrorIs(t, c.Put(t.Context(), l, memSource([]byte("a"), "image/png")), bucket.ErrDenied)
 }

@@ -67,6 +67,10 @@ type WaitingError struct {
 }
 
 func (e *WaitingError) Error() string {
+	if errors.Is(e.Cause, bucket.ErrDenied) {
+		return fmt.Sprintf("%d files not copied: the bucket refused access; check the credentials and the bucket's policy, "+
+			"then run again to copy them: %v", e.Files, e.Cause)
+	}
 	s := fmt.Sprintf("%d files not copied to the bucket; the next run copies them", e.Files)
 	if e.Cause != nil {
 		s += ": " + e.Cause.Error()
@@ -318,6 +322,10 @@ func (s *Syncer) fail(err error) {
 	s.downOnce.Do(func() {
 		s.downErr = err
 		close(s.down)
-		s.log.Warn("bucket unreachable: copies wait for the next run", "to", s.cfg.To.String(), "err", err)
+		msg := "bucket unreachable: copies wait for the next run"
+		if errors.Is(err, bucket.ErrDenied) {
+			msg = "bucket refused access: copies wait for the next run"
+		}
+		s.log.Warn(msg, "to", s.cfg.To.String(), "err", err)
 	})
 }

@@ -56,6 +56,7 @@ func fakeS3(t *testing.T, name, prefix string) bucket.Location {
 type switchable struct {
 	bucketsync.Uploader
 	down              atomic.Bool
+	refuse            atomic.Bool // as a bucket that denies access
 	calls, now, most  atomic.Int64
 	puts              atomic.Int64 // sent without looking first
 	mu                sync.Mutex
@@ -64,14 +65,27 @@ type switchable struct {
 
 var errUnreachable = errors.New("dial tcp 127.0.0.1:1: connect: connection refused")
 
+var errRefused = fmt.Errorf("s3://renders/batch1/clip00.mp4: %w: api error AccessDenied: Access Denied", bucket.ErrDenied)
+
+// failure is the error of a bucket made to fail, nil when it works.
+func (u *switchable) failure() error {
+	switch {
+	case u.refuse.Load():
+		return errRefused
+	case u.down.Load():
+		return errUnreachable
+	}
+	return nil
+}
+
 func (u *switchable) Upload(ctx context.Context, l bucket.Location, src bucket.Source) (bool, error) {
 	u.calls.Add(1)
 	n := u.now.Add(1)
 	defer u.now.Add(-1)
 	for m := u.most.Load(); n > m && !u.most.CompareAndSwap(m, n); m = u.most.Load() {
 	}
-	if u.down.Load() {
-		return false, errUnreachable
+	if err := u.failure(); err != nil {
+		return false, err
 	}
 	wrote, err := u.Uploader.Upload(ctx, l, src)
 	if wrote {
@@ -89,8 +103,8 @@ func (u *switchable) Put(ctx context.Context, l bucket.Location, src bucket.Sour
 	defer u.now.Add(-1)
 	for m := u.most.Load(); n > m && !u.most.CompareAndSwap(m, n); m = u.most.Load() {
 	}
-	if u.down.Load() {
-		return errUnreachable
+	if err := u.failure(); err != nil {
+		return err
 	}
 	if err := u.Uploader.Put(ctx, l, src); err != nil {
 		return err
@@ -229,6 +243,25 @@ func TestUnreachableBucketLeavesFilesWaiting(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, bucketsync.Report{Uploaded: 7, Bytes: rep.Bytes}, rep)
 	assert.Len(t, f.up.sent(), 7)
+}
+
+// TestRefusedBucketSaysSo: a bucket that denies access stops the copies
+// as an unreachable one does, and the error says it was refused, so the
+// command can tell the user to fix the access rather than wait.
+func TestRefusedBucketSaysSo(t *testing.T) {
+	f := setup(t, 4)
+	ctx := t.Context()
+	f.up.refuse.Store(true)
+	s := f.syncer(t, 2)
+	s.Start(ctx)
+	for _, j := range f.jobs {
+		s.Saved(ctx, j)
+	}
+	_, err := s.Finish(ctx)
+	require.ErrorIs(t, err, bucketsync.ErrWaiting)
+	assert.ErrorIs(t, err, bucket.ErrDenied)
+	assert.Contains(t, err.Error(), "refused access")
+	assert.Contains(t, err.Error(), "credentials")
 }
 
 // TestAFileNotAsRecordedIsNotCopied: a file whose bytes are not the

@@ -134,7 +134,7 @@ func (s *Syncer) source(path string, size int64, sum string) bucket.Source {
 			if err != nil {
 				return nil, fmt.Errorf("%w: %w", errLocal, err)
 			}
-			return &checked{f: f, h: sha256.New(), want: sum}, nil
+			return &checked{f: f, h: sha256.New(), size: size, want: sum}, nil
 		},
 		Size:        size,
 		SHA256:      sum,
@@ -142,24 +142,64 @@ func (s *Syncer) source(path string, size int64, sum string) bucket.Source {
 	}
 }
 
-// checked reads a file, hashing it; at its end it fails unless the digest
-// is the one wanted, so the writer copying it aborts the object.
+// checked reads a file of a known size and digest, hashing it. It holds
+// back the file's last bytes until it has checked the whole: a request
+// that streams the file with its length commits the object as soon as the
+// server has every byte, so a file that is not the one wanted must fail
+// before then, and the request is cut short. It can be rewound to its
+// start, for a request sent again.
 type checked struct {
 	f    *os.File
 	h    hash.Hash
+	size int64
 	want string
+	n    int64 // bytes read and hashed since the start
+	lost bool  // moved elsewhere than the start: the hash no longer covers the bytes
+	tail [1]byte
 }
 
 func (c *checked) Read(p []byte) (int, error) {
+	if c.lost {
+		return 0, fmt.Errorf("%w: %s: read after a seek", errLocal, c.f.Name())
+	}
 	n, err := c.f.Read(p)
 	c.h.Write(p[:n])
-	if errors.Is(err, io.EOF) && hex.EncodeToString(c.h.Sum(nil)) != c.want {
-		return n, fmt.Errorf("%w: %s: %w", errLocal, c.f.Name(), errNotAsRecorded)
-	}
-	if err != nil && !errors.Is(err, io.EOF) {
-		err = fmt.Errorf("%w: %w", errLocal, err)
+	c.n += int64(n)
+	switch {
+	case err != nil && !errors.Is(err, io.EOF):
+		return n, fmt.Errorf("%w: %w", errLocal, err)
+	case c.n > c.size, errors.Is(err, io.EOF) && c.n < c.size:
+		return 0, c.notAsRecorded()
+	case c.n == c.size && n > 0:
+		// The last byte: the file ends here and is the one wanted, or
+		// none of this read goes out.
+		if m, _ := c.f.Read(c.tail[:]); m > 0 || hex.EncodeToString(c.h.Sum(nil)) != c.want {
+			return 0, c.notAsRecorded()
+		}
 	}
 	return n, err
+}
+
+func (c *checked) notAsRecorded() error {
+	return fmt.Errorf("%w: %s: %w", errLocal, c.f.Name(), errNotAsRecorded)
+}
+
+// Seek moves as the file does; only back to the start does the check
+// begin again.
+func (c *checked) Seek(offset int64, whence int) (int64, error) {
+	if offset == 0 && whence == io.SeekCurrent && !c.lost {
+		return c.n, nil
+	}
+	pos, err := c.f.Seek(offset, whence)
+	if err != nil {
+		return pos, fmt.Errorf("%w: %w", errLocal, err)
+	}
+	c.lost = pos != 0
+	if pos == 0 {
+		c.h.Reset()
+		c.n = 0
+	}
+	return pos, nil
 }
 
 func (c *checked) Close() error { return c.f.Close() }
