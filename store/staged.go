@@ -1,14 +1,9 @@
 package store
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // bucketStaged holds the local input files a batch uploaded to a bucket
@@ -34,59 +29,17 @@ type Staged struct {
 // URL, never a pre-signed one) holds st. It shares a transaction with
 // concurrent writes, as Put does.
 func (s *Store) RecordStaged(ctx context.Context, object string, st Staged) error {
-	if object == "" {
-		return errors.New("store: record staged: empty object name")
-	}
-	if err := s.enterWrite(ctx); err != nil {
-		return fmt.Errorf("store: record staged %s: %w", object, err)
-	}
-	defer s.mu.RUnlock()
-	s.writes.Add(1)
 	if st.At.IsZero() {
 		st.At = s.now().UTC()
 	}
-	data, err := json.Marshal(st)
-	if err != nil {
-		return fmt.Errorf("store: record staged %s: %w", object, err)
-	}
-	err = s.batch(func(tx *bolt.Tx) error {
-		b, err := tx.CreateBucketIfNotExists(bucketStaged)
-		if err != nil {
-			return err
-		}
-		return b.Put([]byte(object), data)
-	})
-	if err != nil {
-		return fmt.Errorf("store: record staged %s: %w: %w", object, ErrWrite, err)
-	}
-	return nil
+	return s.putRecord(ctx, bucketStaged, "record staged", object, st)
 }
 
 // StagedObject returns the record of object, and false if none was made.
 func (s *Store) StagedObject(ctx context.Context, object string) (Staged, bool, error) {
-	if err := ctx.Err(); err != nil {
-		return Staged{}, false, fmt.Errorf("store: staged %s: %w", object, err)
-	}
-	if err := s.enter(); err != nil {
-		return Staged{}, false, fmt.Errorf("store: staged %s: %w", object, err)
-	}
-	defer s.mu.RUnlock()
-	var raw []byte
-	err := s.db.View(func(tx *bolt.Tx) error {
-		if b := tx.Bucket(bucketStaged); b != nil {
-			raw = bytes.Clone(b.Get([]byte(object))) // valid only inside the transaction
-		}
-		return nil
-	})
-	if err != nil {
-		return Staged{}, false, fmt.Errorf("store: staged %s: %w", object, err)
-	}
-	if raw == nil {
+	st, err := getRecord[Staged](ctx, s, bucketStaged, "staged", object)
+	if errors.Is(err, ErrNotFound) {
 		return Staged{}, false, nil
 	}
-	var st Staged
-	if err := json.Unmarshal(raw, &st); err != nil {
-		return Staged{}, false, fmt.Errorf("store: staged %s: %w: %w", object, ErrDamaged, err)
-	}
-	return st, true, nil
+	return st, err == nil, err
 }

@@ -370,7 +370,7 @@ func (s *Store) enterWrite(ctx context.Context) error {
 
 // Get returns the job stored under key, or ErrNotFound.
 func (s *Store) Get(ctx context.Context, key string) (Job, error) {
-	return getRecord[Job](ctx, s, "get", key)
+	return getRecord[Job](ctx, s, bucketJobs, "get", key)
 }
 
 // Settled is the part of a job that tells a plan it is done with its files
@@ -390,11 +390,12 @@ type Settled struct {
 // GetSettled returns the Settled part of the job recorded under key, or an
 // error matching ErrNotFound when there is none.
 func (s *Store) GetSettled(ctx context.Context, key string) (Settled, error) {
-	return getRecord[Settled](ctx, s, "get settled", key)
+	return getRecord[Settled](ctx, s, bucketJobs, "get settled", key)
 }
 
-// getRecord decodes the record under key into a T.
-func getRecord[T any](ctx context.Context, s *Store, op, key string) (T, error) {
+// getRecord decodes the record under key in bucket into a T, or fails
+// with ErrNotFound when there is none.
+func getRecord[T any](ctx context.Context, s *Store, bucket []byte, op, key string) (T, error) {
 	var rec T
 	if err := ctx.Err(); err != nil {
 		return rec, fmt.Errorf("store: %s %q: %w", op, key, err)
@@ -406,7 +407,7 @@ func getRecord[T any](ctx context.Context, s *Store, op, key string) (T, error) 
 
 	err := s.db.View(func(tx *bolt.Tx) error {
 		var v []byte
-		if b := tx.Bucket(bucketJobs); b != nil {
+		if b := tx.Bucket(bucket); b != nil {
 			v = b.Get([]byte(key))
 		}
 		if v == nil {

@@ -35,32 +35,10 @@ const unsyncedChunk = 256
 // never a pre-signed one) holds c. It shares a transaction with
 // concurrent writes, as Put does.
 func (s *Store) RecordCopy(ctx context.Context, object string, c Copy) error {
-	if object == "" {
-		return errors.New("store: record copy: empty object name")
-	}
-	if err := s.enterWrite(ctx); err != nil {
-		return fmt.Errorf("store: record copy %s: %w", object, err)
-	}
-	defer s.mu.RUnlock()
-	s.writes.Add(1)
 	if c.At.IsZero() {
 		c.At = s.now().UTC()
 	}
-	data, err := json.Marshal(c)
-	if err != nil {
-		return fmt.Errorf("store: record copy %s: %w", object, err)
-	}
-	err = s.batch(func(tx *bolt.Tx) error {
-		b, err := tx.CreateBucketIfNotExists(bucketSynced)
-		if err != nil {
-			return err
-		}
-		return b.Put([]byte(object), data)
-	})
-	if err != nil {
-		return fmt.Errorf("store: record copy %s: %w: %w", object, ErrWrite, err)
-	}
-	return nil
+	return s.putRecord(ctx, bucketSynced, "record copy", object, c)
 }
 
 // ForgetCopy drops the record of object, so that the next sync uploads its
@@ -86,29 +64,11 @@ func (s *Store) ForgetCopy(ctx context.Context, object string) error {
 
 // CopyOf returns the record of object; ok is false when none was made.
 func (s *Store) CopyOf(ctx context.Context, object string) (c Copy, ok bool, err error) {
-	if err := ctx.Err(); err != nil {
-		return Copy{}, false, err
+	c, err = getRecord[Copy](ctx, s, bucketSynced, "copy of", object)
+	if errors.Is(err, ErrNotFound) {
+		return Copy{}, false, nil
 	}
-	if err := s.enter(); err != nil {
-		return Copy{}, false, fmt.Errorf("store: copy of %s: %w", object, err)
-	}
-	defer s.mu.RUnlock()
-	err = s.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketSynced)
-		if b == nil {
-			return nil
-		}
-		v := b.Get([]byte(object))
-		if v == nil {
-			return nil
-		}
-		ok = true
-		return decodeRecord([]byte(object), v, &c)
-	})
-	if err != nil {
-		return Copy{}, false, fmt.Errorf("store: copy of %s: %w", object, err)
-	}
-	return c, ok, nil
+	return c, err == nil, err
 }
 
 // ForEachCopy calls fn with every recorded copy whose object name starts
