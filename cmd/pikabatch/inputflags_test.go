@@ -2,13 +2,12 @@ package main
 
 import (
 	"bytes"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
 
-	"github.com/johannesboyne/gofakes3"
-	"github.com/johannesboyne/gofakes3/backend/s3mem"
+	"github.com/pikabatch/pikabatch/runner/bucket/fakes3"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -55,16 +54,12 @@ func TestValidateLocalFiles(t *testing.T) {
 // looked up in its bucket, never fetched: a missing object fails the
 // check, and one that is there passes.
 func TestValidateCheckURLsAsksTheBucket(t *testing.T) {
-	backend := s3mem.New()
-	require.NoError(t, backend.CreateBucket("inputs"))
-	_, err := backend.PutObject("inputs", "cats/a.png", map[string]string{"Content-Type": "image/png"},
+	fake := fakes3.Start(t, nil, "inputs")
+	_, err := fake.Backend.PutObject("inputs", "cats/a.png", map[string]string{"Content-Type": "image/png"},
 		bytes.NewReader([]byte("\x89PNG\r\n\x1a\nimage")), 13, nil)
 	require.NoError(t, err)
-	srv := httptest.NewServer(gofakes3.New(backend).Server())
-	t.Cleanup(srv.Close)
-	env := map[string]string{"AWS_ACCESS_KEY_ID": "fake", "AWS_SECRET_ACCESS_KEY": "fake-secret", "AWS_REGION": "us-east-1",
-		"AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null", "AWS_EC2_METADATA_DISABLED": "true"}
-	opts := "?region=us-east-1&use_path_style=true&disable_https=true&endpoint=" + srv.URL
+	env := fakes3.Env()
+	opts := "?region=us-east-1&use_path_style=true&disable_https=true&endpoint=" + fake.URL
 	m := writeFile(t, filepath.Join(t.TempDir(), "m.csv"),
 		"id,image\nthere,s3://inputs/cats/a.png"+opts+"\ngone,s3://inputs/cats/none.png"+opts+"\n")
 

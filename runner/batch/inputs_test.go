@@ -11,14 +11,14 @@ import (
 	"image/png"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/johannesboyne/gofakes3"
+	"github.com/pikabatch/pikabatch/runner/bucket/fakes3"
+
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -35,17 +35,8 @@ import (
 // store; the SDK is kept from every file and host it would otherwise ask.
 func fakeBucket(t *testing.T, name, prefix string) (string, *s3mem.Backend) {
 	t.Helper()
-	backend := s3mem.New()
-	require.NoError(t, backend.CreateBucket(name))
-	srv := httptest.NewServer(gofakes3.New(backend).Server())
-	t.Cleanup(srv.Close)
-	t.Setenv("AWS_ACCESS_KEY_ID", "fake")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "fake-secret")
-	t.Setenv("AWS_REGION", "us-east-1")
-	t.Setenv("AWS_CONFIG_FILE", "/dev/null")
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	return "s3://" + name + "/" + prefix + "?region=us-east-1&use_path_style=true&disable_https=true&endpoint=" + srv.URL, backend
+	fake := fakes3.Start(t, nil, name)
+	return fake.Prefix(name, prefix), fake.Backend
 }
 
 // localImages writes n distinct small PNGs under dir/images and returns

@@ -6,13 +6,12 @@ import (
 	"encoding/hex"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/johannesboyne/gofakes3"
-	"github.com/johannesboyne/gofakes3/backend/s3mem"
+	"github.com/pikabatch/pikabatch/runner/bucket/fakes3"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -25,22 +24,7 @@ import (
 // ask.
 func fakeS3(t *testing.T, name string) string {
 	t.Helper()
-	backend := s3mem.New()
-	require.NoError(t, backend.CreateBucket(name))
-	srv := httptest.NewServer(gofakes3.New(backend).Server())
-	t.Cleanup(srv.Close)
-	fakeEnv(t)
-	return "s3://" + name + "/?region=us-east-1&use_path_style=true&disable_https=true&endpoint=" + srv.URL
-}
-
-// fakeEnv gives the AWS SDK fake credentials and no other configuration.
-func fakeEnv(t *testing.T) {
-	t.Helper()
-	t.Setenv("AWS_ACCESS_KEY_ID", "fake")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "fake-secret")
-	t.Setenv("AWS_CONFIG_FILE", "/dev/null")
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	return fakes3.Start(t, nil, name).Prefix(name, "")
 }
 
 func TestParse(t *testing.T) {

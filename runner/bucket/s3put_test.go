@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/pikabatch/pikabatch/runner/bucket/fakes3"
+
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 	"github.com/stretchr/testify/assert"
@@ -77,7 +79,7 @@ func TestPutsKeepTheirConnections(t *testing.T) {
 	}
 	srv.Start()
 	t.Cleanup(srv.Close)
-	fakeEnv(t)
+	fakes3.SetEnv(t)
 	prefix, err := bucket.Parse("s3://renders/?region=us-east-1&use_path_style=true&disable_https=true&endpoint=" + srv.URL)
 	require.NoError(t, err)
 	c := bucket.New(bucket.Config{Conns: conns})

@@ -6,15 +6,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
 
-	"github.com/johannesboyne/gofakes3"
-	"github.com/johannesboyne/gofakes3/backend/s3mem"
+	"github.com/pikabatch/pikabatch/runner/bucket/fakes3"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -37,16 +36,7 @@ func TestMain(m *testing.M) {
 // the s3:// URL of prefix in it.
 func fakeS3(t *testing.T, name, prefix string) bucket.Location {
 	t.Helper()
-	backend := s3mem.New()
-	require.NoError(t, backend.CreateBucket(name))
-	srv := httptest.NewServer(gofakes3.New(backend).Server())
-	t.Cleanup(srv.Close)
-	t.Setenv("AWS_ACCESS_KEY_ID", "fake")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "fake-secret")
-	t.Setenv("AWS_CONFIG_FILE", "/dev/null")
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	l, err := bucket.Parse("s3://" + name + "/" + prefix + "?region=us-east-1&use_path_style=true&disable_https=true&endpoint=" + srv.URL)
+	l, err := bucket.Parse(fakes3.Start(t, nil, name).Prefix(name, prefix))
 	require.NoError(t, err)
 	return l
 }

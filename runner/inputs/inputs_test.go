@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,8 +18,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/johannesboyne/gofakes3"
-	"github.com/johannesboyne/gofakes3/backend/s3mem"
+	"github.com/pikabatch/pikabatch/runner/bucket/fakes3"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"gocloud.dev/blob"
@@ -38,16 +37,7 @@ import (
 // file and host it would otherwise ask.
 func fakeS3(t *testing.T, name, prefix string) string {
 	t.Helper()
-	backend := s3mem.New()
-	require.NoError(t, backend.CreateBucket(name))
-	srv := httptest.NewServer(gofakes3.New(backend).Server())
-	t.Cleanup(srv.Close)
-	t.Setenv("AWS_ACCESS_KEY_ID", "fake")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "fake-secret")
-	t.Setenv("AWS_CONFIG_FILE", "/dev/null")
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	return "s3://" + name + "/" + prefix + "?region=us-east-1&use_path_style=true&disable_https=true&endpoint=" + srv.URL
+	return fakes3.Start(t, nil, name).Prefix(name, prefix)
 }
 
 // localRef writes p at rel under dir and returns the row's record of it.

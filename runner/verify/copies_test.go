@@ -6,11 +6,11 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"net/http/httptest"
 	"path/filepath"
 	"testing"
 
-	"github.com/johannesboyne/gofakes3"
+	"github.com/pikabatch/pikabatch/runner/bucket/fakes3"
+
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -34,17 +34,10 @@ type synced struct {
 
 func setupSynced(t *testing.T, n int) *synced {
 	t.Helper()
-	s := &synced{backend: s3mem.New(), dir: t.TempDir()}
-	require.NoError(t, s.backend.CreateBucket("renders"))
-	srv := httptest.NewServer(gofakes3.New(s.backend).Server())
-	t.Cleanup(srv.Close)
-	t.Setenv("AWS_ACCESS_KEY_ID", "fake")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "fake-secret")
-	t.Setenv("AWS_CONFIG_FILE", "/dev/null")
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	fake := fakes3.Start(t, nil, "renders")
+	s := &synced{backend: fake.Backend, dir: t.TempDir()}
 	var err error
-	s.to, err = bucket.Parse("s3://renders/b1?region=us-east-1&use_path_style=true&disable_https=true&endpoint=" + srv.URL)
+	s.to, err = bucket.Parse(fake.Prefix("renders", "b1"))
 	require.NoError(t, err)
 	s.client = bucket.NewClient()
 	t.Cleanup(func() { _ = s.client.Close() })
