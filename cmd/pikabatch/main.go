@@ -22,6 +22,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/pikabatch/pikabatch/cmd/pikabatch/internal/bench"
 	"github.com/pikabatch/pikabatch/manifest"
 	"github.com/pikabatch/pikabatch/manifest/probe"
 	"github.com/pikabatch/pikabatch/runner"
@@ -68,7 +69,7 @@ func main() {
 	stderr := progress.NewLogSink(os.Stderr)
 	stopSignals := watchSignals(sigs, cancel, stderr, os.Exit)
 
-	stopProfiles := startProfiles(os.Getenv, os.Stderr)
+	stopProfiles := bench.StartProfiles(os.Getenv, os.Stderr)
 	err := run(ctx, os.Args[1:], os.Stdout, stderr)
 	stopProfiles()
 	code := exitCode(ctx, err)
