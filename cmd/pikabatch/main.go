@@ -29,6 +29,7 @@ import (
 	"github.com/pikabatch/pikabatch/runner/api"
 	"github.com/pikabatch/pikabatch/runner/batch"
 	"github.com/pikabatch/pikabatch/runner/bucketsync"
+	"github.com/pikabatch/pikabatch/runner/buildinfo"
 	"github.com/pikabatch/pikabatch/runner/live"
 	"github.com/pikabatch/pikabatch/runner/money"
 	"github.com/pikabatch/pikabatch/runner/progress"
@@ -170,7 +171,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "pikabatch",
 		Short:         "Render a manifest of images into videos with RunComfy's Model API, resumably",
-		Version:       buildVersion(api.Version),
+		Version:       buildinfo.Version(api.Version),
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		Args:          unknownCommand,
@@ -216,7 +217,7 @@ func newVersionCmd(stdout io.Writer) *cobra.Command {
 		Example: "  pikabatch version",
 		Args:    noArgs,
 		RunE: func(*cobra.Command, []string) error {
-			fmt.Fprintf(stdout, "pikabatch %s\n", buildVersion(api.Version))
+			fmt.Fprintf(stdout, "pikabatch %s\n", buildinfo.Version(api.Version))
 			return nil
 		},
 	}
