@@ -42,15 +42,6 @@ func bucketIndexes(ctx context.Context, raw string) ([]bucketsync.Index, *bucket
 	return ixs, client, nil
 }
 
-// indexExporters lists the indexes as the sources of an export.
-func indexExporters(ixs []bucketsync.Index) []results.Exporter {
-	exps := make([]results.Exporter, len(ixs))
-	for i, ix := range ixs {
-		exps[i] = ix
-	}
-	return exps
-}
-
 // runStatusFrom reports a batch from the indexes its shards copied to a
 // bucket: each index's account, and theirs together.
 func runStatusFrom(ctx context.Context, o statusOptions, stdout io.Writer) error {
