@@ -3,17 +3,10 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
-	"os"
-	"path/filepath"
-	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/pikabatch/pikabatch/runner"
-	"github.com/pikabatch/pikabatch/runner/api"
-	"github.com/pikabatch/pikabatch/runner/batch"
 	"github.com/pikabatch/pikabatch/runner/sim"
 	"github.com/pikabatch/pikabatch/runner/sim/demo"
 )
@@ -62,24 +55,11 @@ demo and run it again, and it resumes like a real run.`,
 // demo resumes like a real run.
 func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error {
 	b := o.batch
-	if err := batch.RequireFolder(b.cfg.Out); err != nil {
-		return err
+	srv, err := demo.Prepare(o.sim, &b.cfg, stdout, stderr)
+	var edited *demo.EditedManifestError
+	if errors.As(err, &edited) {
+		return usagef("%s", edited.Error())
 	}
-	if err := os.MkdirAll(b.cfg.Out, 0o755); err != nil {
-		return fmt.Errorf("%w: %w", runner.ErrOutput, err)
-	}
-	if b.cfg.Manifest == "" {
-		path, err := demo.WriteManifest(b.cfg.Out)
-		var edited *demo.EditedManifestError
-		if errors.As(err, &edited) {
-			return usagef("%s", edited.Error())
-		}
-		if err != nil {
-			return err
-		}
-		b.cfg.Manifest = path
-	}
-	srv, err := demo.Start(o.sim, b.cfg.Out, stderr)
 	if err != nil {
 		return err
 	}
@@ -87,32 +67,6 @@ func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error
 	if o.onSimulator != nil {
 		o.onSimulator(srv.Running)
 	}
-	fmt.Fprintf(stdout, "demo: simulated Model API on %s; rendering %s into %s\n", srv.APIURL, b.cfg.Manifest, b.cfg.Out)
-	if srv.Restored > 0 {
-		fmt.Fprintf(stdout, "demo: resuming: the simulator still has the %s of earlier demos (%s)\n",
-			plural(srv.Restored, "job"), filepath.Join(b.cfg.Out, demo.SimStateName))
-	}
-	b.cfg.APIBase = srv.APIURL
-	// Each demo starts a simulator on a new port; its folder belongs to
-	// the demo, never to a real API.
-	b.cfg.BindOrigin = demo.Origin
-	b.cfg.Token = api.Token(srv.Token())
-	b.cfg.Poll.Initial = 500 * time.Millisecond
 	runErr := runBatch(ctx, b, stdout, stderr)
-	return endDemo(ctx, stdout, o.batch, srv, runErr)
-}
-
-// endDemo stops the simulator, saves its jobs a last time and says what
-// happened.
-func endDemo(ctx context.Context, w io.Writer, o batchOptions, srv *demo.Simulator, runErr error) error {
-	closeErr, saveErr := srv.Stop()
-	fmt.Fprintln(w, srv.Seen())
-	demo.WriteNext(w, o.cfg.Manifest, o.cfg.Out, runErr, ctx.Err() != nil)
-	if saveErr != nil {
-		return errors.Join(runErr, saveErr)
-	}
-	if runErr == nil && closeErr != nil {
-		return closeErr
-	}
-	return runErr
+	return srv.Finish(stdout, o.batch.cfg.Manifest, o.batch.cfg.Out, runErr, ctx.Err() != nil)
 }

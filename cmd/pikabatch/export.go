@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -52,69 +51,51 @@ copy it there to load the bucket as a dataset.`,
 	fs.StringVarP(&o.outFile, "output", "o", "-", "write to `file` (atomically) instead of stdout")
 	fs.StringVar(&o.from, "from", "", fromUsage)
 	markBatchOrFromRequired(c)
-	completeWords(c, "format", "csv", "jsonl", formatHF, formatParquet)
+	completeWords(c, "format", "csv", "jsonl", string(results.HF), string(results.Parquet))
 	return c
 }
 
 // runExport writes the index of every batch o names.
 func runExport(ctx context.Context, o exportOptions, stdout, stderr io.Writer) error {
-	f := o.format
-	if f == "" {
-		f = "jsonl"
-		switch ext := strings.ToLower(filepath.Ext(o.outFile)); ext {
-		case ".csv":
-			f = "csv"
-		case ".parquet":
-			f = formatParquet
-		}
+	f, err := results.FormatFor(o.format, o.outFile)
+	if err != nil {
+		return usagef("--format: %v", err)
 	}
-	var ff results.Format
-	if f = strings.ToLower(f); f != formatHF && f != formatParquet {
-		var err error
-		if ff, err = results.ParseFormat(f); err != nil {
-			return usagef("--format: %v, hf or parquet", err)
-		}
+	if o.outFile == "-" && f == results.Parquet {
+		return usagef("--format parquet writes a file: give -o FILE")
 	}
+	if o.outFile == "-" && f == results.HF && o.from != "" {
+		return usagef("--format hf with --from writes a file: give -o FILE (metadata.jsonl, to copy to the prefix)")
+	}
+	ec := results.ExportConfig{Format: f, Path: o.outFile, To: stdout, Remote: o.from != ""}
 	var srcs []results.Exporter
-	from := "state file"
 	if o.from != "" {
 		ixs, client, err := bucketIndexes(ctx, o.from)
 		if err != nil {
 			return err
 		}
 		defer client.Close()
-		srcs, from = indexExporters(ixs), "index"
+		srcs = results.Exporters(ixs)
 	} else {
 		batches, err := o.batches.open(ctx, live.OpenOptions{})
 		if err != nil {
 			return err
 		}
 		defer live.CloseAll(batches)
-		srcs = exporters(batches)
+		srcs, ec.Folder = results.Exporters(batches), o.batchFolder()
 	}
-	switch f {
-	case formatHF:
-		return exportHF(ctx, o, srcs, stderr)
-	case formatParquet:
-		return exportParquet(ctx, o, srcs, stderr)
+	line, err := results.Export(ctx, ec, srcs...)
+	if line != "" {
+		fmt.Fprintf(stderr, "pikabatch: %s\n", line)
 	}
-	if o.outFile == "-" {
-		_, err := results.WriteIndex(ctx, results.WriteOptions{Format: ff, To: stdout}, srcs...)
-		return err
-	}
-	n, err := results.WriteIndex(ctx, results.WriteOptions{Format: ff, Path: o.outFile}, srcs...)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stderr, "pikabatch: exported %s from %s to %s\n", plural(n, "job"), plural(len(srcs), from), o.outFile)
-	return nil
+	return err
 }
 
-// exporters lists the batches as the sources of an index export.
-func exporters(srcs []live.Source) []results.Exporter {
-	exps := make([]results.Exporter, len(srcs))
-	for i, s := range srcs {
-		exps[i] = s
+// batchFolder is the folder whose files the index names: --out, or the
+// first state file's folder.
+func (o exportOptions) batchFolder() string {
+	if o.batches.out != "" {
+		return o.batches.out
 	}
-	return exps
+	return filepath.Dir(o.batches.states[0])
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 
 	"github.com/spf13/cobra"
@@ -10,8 +9,6 @@ import (
 	"github.com/pikabatch/pikabatch/runner/bucket"
 	"github.com/pikabatch/pikabatch/runner/bucketsync"
 	"github.com/pikabatch/pikabatch/runner/live"
-	"github.com/pikabatch/pikabatch/runner/results"
-	"github.com/pikabatch/pikabatch/store"
 )
 
 // fromUsage is the --from flag's help, on status and export.
@@ -42,15 +39,6 @@ func bucketIndexes(ctx context.Context, raw string) ([]bucketsync.Index, *bucket
 	return ixs, client, nil
 }
 
-// indexExporters lists the indexes as the sources of an export.
-func indexExporters(ixs []bucketsync.Index) []results.Exporter {
-	exps := make([]results.Exporter, len(ixs))
-	for i, ix := range ixs {
-		exps[i] = ix
-	}
-	return exps
-}
-
 // runStatusFrom reports a batch from the indexes its shards copied to a
 // bucket: each index's account, and theirs together.
 func runStatusFrom(ctx context.Context, o statusOptions, stdout io.Writer) error {
@@ -59,28 +47,15 @@ func runStatusFrom(ctx context.Context, o statusOptions, stdout io.Writer) error
 		return err
 	}
 	defer client.Close()
-	rep := statusJSON{Version: jsonVersion, Report: live.Report{ByState: map[store.State]int{}, Batches: []live.Status{}}}
-	for _, ix := range ixs {
-		is, err := results.StatusOf(ctx, ix.At.String(), ix)
-		if err != nil {
-			return err
-		}
-		for st, n := range is.ByState {
-			rep.ByState[st] += n
-		}
-		rep.Jobs += is.Jobs
-		rep.Account = rep.Account.Plus(is.Account)
-		rep.Indexes = append(rep.Indexes, is)
+	st, err := bucketsync.StatusOf(ctx, ixs)
+	if err != nil {
+		return err
 	}
 	if o.asJSON {
-		return writeJSON(stdout, rep)
+		t := st.Total
+		rep := live.Report{Jobs: t.Jobs, ByState: t.ByState, Account: t.Account, Batches: []live.Status{}}
+		return writeJSON(stdout, statusJSON{Version: jsonVersion, Report: rep, Indexes: st.Indexes})
 	}
-	for _, is := range rep.Indexes {
-		is.WriteText(stdout)
-	}
-	if len(rep.Indexes) > 1 {
-		results.IndexStatus{Index: fmt.Sprintf("all %d indexes", len(rep.Indexes)), Jobs: rep.Jobs, ByState: rep.ByState, Account: rep.Report.Account}.WriteText(stdout)
-	}
-	fmt.Fprintln(stdout, "(from the indexes the runs copied at their end: a run still going shows as of its last end, and rows no run has read yet are not counted)")
+	st.WriteText(stdout)
 	return nil
 }

@@ -22,6 +22,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/pikabatch/pikabatch/cmd/pikabatch/internal/bench"
 	"github.com/pikabatch/pikabatch/manifest"
 	"github.com/pikabatch/pikabatch/manifest/probe"
 	"github.com/pikabatch/pikabatch/runner"
@@ -29,6 +30,7 @@ import (
 	"github.com/pikabatch/pikabatch/runner/batch"
 	"github.com/pikabatch/pikabatch/runner/bucket"
 	"github.com/pikabatch/pikabatch/runner/bucketsync"
+	"github.com/pikabatch/pikabatch/runner/buildinfo"
 	"github.com/pikabatch/pikabatch/runner/live"
 	"github.com/pikabatch/pikabatch/runner/money"
 	"github.com/pikabatch/pikabatch/runner/progress"
@@ -69,7 +71,7 @@ func main() {
 	stderr := progress.NewLogSink(os.Stderr)
 	stopSignals := watchSignals(sigs, cancel, stderr, os.Exit)
 
-	stopProfiles := startProfiles(os.Getenv, os.Stderr)
+	stopProfiles := bench.StartProfiles(os.Getenv, os.Stderr)
 	err := run(ctx, os.Args[1:], os.Stdout, stderr)
 	stopProfiles()
 	code := exitCode(ctx, err)
@@ -170,7 +172,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "pikabatch",
 		Short:         "Render a manifest of images into videos with RunComfy's Model API, resumably",
-		Version:       buildVersion(api.Version),
+		Version:       buildinfo.Version(api.Version),
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		Args:          unknownCommand,
@@ -216,7 +218,7 @@ func newVersionCmd(stdout io.Writer) *cobra.Command {
 		Example: "  pikabatch version",
 		Args:    noArgs,
 		RunE: func(*cobra.Command, []string) error {
-			fmt.Fprintf(stdout, "pikabatch %s\n", buildVersion(api.Version))
+			fmt.Fprintf(stdout, "pikabatch %s\n", buildinfo.Version(api.Version))
 			return nil
 		},
 	}

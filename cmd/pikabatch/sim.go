@@ -11,7 +11,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/pikabatch/pikabatch/runner/account"
 	"github.com/pikabatch/pikabatch/runner/sim"
 	"github.com/pikabatch/pikabatch/runner/sim/demo"
 )
@@ -111,19 +110,7 @@ func runSim(ctx context.Context, o simOptions, stdout io.Writer) error {
 		return fmt.Errorf("start simulator: %w", err)
 	}
 	defer srv.Close()
-	fmt.Fprintf(stdout, "simulated Model API on %s (result files on %s)\n", srv.APIURL, srv.FilesURL)
-	fmt.Fprintf(stdout, "counters: %s/_sim/counters\n", srv.APIURL)
-	fmt.Fprintf(stdout, "request IDs start with %s-%s\n", srv.IDPrefix()[:8], srv.IDPrefix()[8:])
-	if cfg.BalanceJobs > 0 {
-		fmt.Fprintf(stdout, "balance: %d jobs; top up with: curl -d '{\"add_jobs\": 10}' %s/_sim/balance\n", cfg.BalanceJobs, srv.APIURL)
-	}
-	if cfg.BalanceUSD > 0 {
-		fmt.Fprintf(stdout, "balance: %s; top up with: curl -d '{\"add_usd\": 1}' %s/_sim/balance\n", account.Format(cfg.BalanceUSD), srv.APIURL)
-	}
-	if madeUp {
-		// The simulator's own made-up token: printing it is the point.
-		fmt.Fprintf(stdout, "token: %s\n", srv.Token())
-	}
+	srv.WriteBanner(stdout, madeUp)
 	fmt.Fprintln(stdout, demo.TryLine(srv.APIURL, srv.Token(), envToken, exampleManifest))
 	<-ctx.Done()
 	return ctx.Err()

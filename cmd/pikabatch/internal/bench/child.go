@@ -35,7 +35,7 @@ func (s *session) childWatched(ctx context.Context, env []string, watch func(pid
 	cmd.Env = append(os.Environ(), env...)
 	if dir := s.cfg.ProfileDir; dir != "" {
 		name := filepath.Join(dir, fmt.Sprintf("%s-%d", args[0], s.children.Add(1)))
-		cmd.Env = append(cmd.Env, "PIKABATCH_CPUPROFILE="+name+".cpu.pprof", "PIKABATCH_HEAPPROFILE="+name+".heap.pprof")
+		cmd.Env = append(cmd.Env, EnvCPUProfile+"="+name+".cpu.pprof", EnvHeapProfile+"="+name+".heap.pprof")
 	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"fmt"
@@ -11,35 +11,36 @@ import (
 )
 
 // Profiling is for developers measuring pikabatch (`bench --profile DIR`
-// sets these for the processes it starts), so it is read from the
-// environment rather than offered as a flag on every command.
+// sets these for the processes it starts), so every pikabatch process
+// reads it from the environment rather than offering a flag on every
+// command; it lives beside the harness that sets it.
 const (
-	envCPUProfile  = "PIKABATCH_CPUPROFILE"  // write a CPU profile of the whole process here
-	envHeapProfile = "PIKABATCH_HEAPPROFILE" // write the live heap at exit here
-	// envHeapEvery, a duration, also writes the heap as the process runs,
+	EnvCPUProfile  = "PIKABATCH_CPUPROFILE"  // write a CPU profile of the whole process here
+	EnvHeapProfile = "PIKABATCH_HEAPPROFILE" // write the live heap at exit here
+	// EnvHeapEvery, a duration, also writes the heap as the process runs,
 	// to <PIKABATCH_HEAPPROFILE>.1, .2, …: what grows shows between them.
-	envHeapEvery = "PIKABATCH_HEAPPROFILE_EVERY"
+	EnvHeapEvery = "PIKABATCH_HEAPPROFILE_EVERY"
 )
 
-// startProfiles starts what getenv asks for and returns the function that
+// StartProfiles starts what getenv asks for and returns the function that
 // finishes it. A profile that cannot be written is reported on stderr and
 // does not stop the command.
-func startProfiles(getenv func(string) string, stderr io.Writer) (stop func()) {
+func StartProfiles(getenv func(string) string, stderr io.Writer) (stop func()) {
 	var cpu *os.File
-	if path := getenv(envCPUProfile); path != "" {
+	if path := getenv(EnvCPUProfile); path != "" {
 		f, err := os.Create(path)
 		if err == nil {
 			err = pprof.StartCPUProfile(f)
 		}
 		if err != nil {
-			fmt.Fprintf(stderr, "pikabatch: %s: %v\n", envCPUProfile, err)
+			fmt.Fprintf(stderr, "pikabatch: %s: %v\n", EnvCPUProfile, err)
 		} else {
 			cpu = f
 		}
 	}
-	heapPath := getenv(envHeapProfile)
+	heapPath := getenv(EnvHeapProfile)
 	stopSnapshots := func() {}
-	if every, err := time.ParseDuration(getenv(envHeapEvery)); err == nil && every > 0 && heapPath != "" {
+	if every, err := time.ParseDuration(getenv(EnvHeapEvery)); err == nil && every > 0 && heapPath != "" {
 		stopSnapshots = heapSnapshots(heapPath, every, stderr)
 	}
 	return func() {
@@ -88,6 +89,6 @@ func writeHeap(path string, stderr io.Writer) {
 		}
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "pikabatch: %s: %v\n", envHeapProfile, err)
+		fmt.Fprintf(stderr, "pikabatch: %s: %v\n", EnvHeapProfile, err)
 	}
 }

@@ -1,11 +1,13 @@
-package main
+// Package buildinfo says which build of pikabatch is running: the version
+// a release was given, else what the Go toolchain recorded.
+package buildinfo
 
 import (
 	"runtime/debug"
 	"strings"
 )
 
-// versionOf is what --version and `pikabatch version` print: the version a
+// versionOf is what Version reports: the version a
 // release build was given (ldflags, in api.Version), else the module's
 // version as the Go toolchain recorded it (a tag, or a pseudo-version
 // naming the commit), with the VCS revision the binary was built from and
@@ -50,8 +52,9 @@ func versionOf(ldflags string, info *debug.BuildInfo, ok bool) string {
 	return v + " (" + strings.Join(notes, ", ") + ")"
 }
 
-// buildVersion is versionOf for this binary.
-func buildVersion(ldflags string) string {
+// Version is what --version and `pikabatch version` print for this
+// binary, ldflags being the version a release build was given.
+func Version(ldflags string) string {
 	info, ok := debug.ReadBuildInfo()
 	return versionOf(ldflags, info, ok)
 }

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bytes"
@@ -17,11 +17,11 @@ import (
 func TestProfilesFromTheEnvironment(t *testing.T) {
 	dir := t.TempDir()
 	env := map[string]string{
-		envCPUProfile:  filepath.Join(dir, "run.cpu.pprof"),
-		envHeapProfile: filepath.Join(dir, "run.heap.pprof"),
+		EnvCPUProfile:  filepath.Join(dir, "run.cpu.pprof"),
+		EnvHeapProfile: filepath.Join(dir, "run.heap.pprof"),
 	}
 	var stderr bytes.Buffer
-	stop := startProfiles(func(k string) string { return env[k] }, &stderr)
+	stop := StartProfiles(func(k string) string { return env[k] }, &stderr)
 	stop()
 	assert.Empty(t, stderr.String())
 	for _, path := range env {
@@ -31,18 +31,18 @@ func TestProfilesFromTheEnvironment(t *testing.T) {
 		assert.True(t, bytes.HasPrefix(raw, []byte{0x1f, 0x8b}), path)
 	}
 
-	stop = startProfiles(func(string) string { return "" }, &stderr)
+	stop = StartProfiles(func(string) string { return "" }, &stderr)
 	stop()
 	assert.Empty(t, stderr.String())
 
 	missing := filepath.Join(dir, "no", "such", "folder", "x.pprof")
-	stop = startProfiles(func(k string) string {
-		if k == envHeapEvery {
+	stop = StartProfiles(func(k string) string {
+		if k == EnvHeapEvery {
 			return ""
 		}
 		return missing
 	}, &stderr)
 	stop()
-	assert.Contains(t, stderr.String(), envCPUProfile)
-	assert.Contains(t, stderr.String(), envHeapProfile)
+	assert.Contains(t, stderr.String(), EnvCPUProfile)
+	assert.Contains(t, stderr.String(), EnvHeapProfile)
 }
