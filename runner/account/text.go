@@ -60,6 +60,9 @@ func Plural(n int, noun string) string {
 	if n == 1 {
 		return "1 " + noun
 	}
+	if strings.HasSuffix(noun, "x") || strings.HasSuffix(noun, "s") || strings.HasSuffix(noun, "ch") || strings.HasSuffix(noun, "sh") {
+		return strconv.Itoa(n) + " " + noun + "es" // indexes, not "indexs"
+	}
 	return strconv.Itoa(n) + " " + noun + "s"
 }
 

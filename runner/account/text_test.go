@@ -13,6 +13,7 @@ func TestSharedLines(t *testing.T) {
 	t.Parallel()
 	assert.Equal(t, "1 job", Plural(1, "job"))
 	assert.Equal(t, "0 jobs", Plural(0, "job"))
+	assert.Equal(t, "2 indexes", Plural(2, "index"), "a noun ending in x takes -es")
 	assert.Equal(t, "a, b, …", Examples([]string{"a", "b"}, 5))
 	assert.Equal(t, "a, b", Examples([]string{"a", "b"}, 2))
 	assert.Equal(t, `"pending" 2, "starting" 1`, WordCounts(map[string]int{"starting": 1, "pending": 2}))
