@@ -5,20 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-	"golang.org/x/time/rate"
 
 	"github.com/pikabatch/pikabatch/runner/api"
 	"github.com/pikabatch/pikabatch/runner/batch"
 	"github.com/pikabatch/pikabatch/runner/money"
 )
-
-// catalogRPS paces the catalog and balance calls of models, balance and
-// the cost preview: a handful of requests.
-const catalogRPS = 5
 
 // tokenHelp ends the help of every command that reads the token.
 const tokenHelp = `
@@ -40,16 +34,7 @@ func (o *accountOptions) register(fs *pflag.FlagSet) {
 // client builds an API client for the catalog and the balance; it reads the
 // token from the environment.
 func (o accountOptions) client() (*api.Client, error) {
-	tok, err := api.TokenFromEnv()
-	if err != nil {
-		return nil, err
-	}
-	c, err := api.New(api.Config{BaseURL: o.apiBase, BalanceURL: o.balanceBase, Token: tok,
-		HTTPClient: &http.Client{Transport: batch.Transport(2)}, Limiter: rate.NewLimiter(catalogRPS, 1), MaxRetries: 2})
-	if err != nil {
-		return nil, usagef("%v", err)
-	}
-	return c, nil
+	return batch.CatalogClient(o.apiBase, o.balanceBase)
 }
 
 // modelsOptions are the settings of `pikabatch models`.
