@@ -141,18 +141,7 @@ type verifyJSON struct {
 	verify.Report
 	// BucketCopies are the checks of the copies each state file records
 	// in a bucket (--sync-to); absent when none does.
-	BucketCopies []copiesJSON `json:"bucket_copies,omitempty"`
-}
-
-// copiesJSON is the check of one state file's bucket copies.
-type copiesJSON struct {
-	StateFile string           `json:"state_file"`
-	To        string           `json:"to,omitempty"` // the bucket prefix (no credentials, no signature)
-	Copies    int              `json:"copies"`
-	OK        int              `json:"ok"`
-	Waiting   int              `json:"waiting"` // done files the next run uploads
-	Skipped   string           `json:"skipped,omitempty"`
-	Findings  []verify.Finding `json:"findings"`
+	BucketCopies []verify.CopiesCheck `json:"bucket_copies,omitempty"`
 }
 
 // benchJSON is `bench --json`: each scenario's figures.
@@ -167,12 +156,7 @@ func verifyJSONOf(r verify.Report, copies []verify.StateCopies) verifyJSON {
 	}
 	v := verifyJSON{Version: jsonVersion, Report: r}
 	for _, c := range copies {
-		cj := copiesJSON{StateFile: c.StateFile, Skipped: c.Skipped, Findings: []verify.Finding{}}
-		if r := c.Report; r != nil {
-			cj.To, cj.Copies, cj.OK, cj.Waiting = r.To, r.Copies, r.OK, r.Waiting
-			cj.Findings = append(cj.Findings, r.Findings...)
-		}
-		v.BucketCopies = append(v.BucketCopies, cj)
+		v.BucketCopies = append(v.BucketCopies, c.Check())
 	}
 	return v
 }
