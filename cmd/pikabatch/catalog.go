@@ -112,33 +112,18 @@ func runModels(ctx context.Context, c catalogAPI, o modelsOptions, stdout io.Wri
 	if o.show != "" {
 		m, err := c.Model(ctx, o.show)
 		if err != nil {
-			return catalogError(o.show, err)
+			return api.CatalogError(o.show, err)
 		}
 		return printModel(stdout, m, o.asJSON)
 	}
 	list, err := c.Models(ctx, api.ModelQuery{Search: o.search, Category: o.category, Limit: 100})
 	if err != nil {
-		return catalogError("", err)
+		return api.CatalogError("", err)
 	}
 	if o.asJSON {
 		return writeJSON(stdout, modelsJSON{Version: jsonVersion, ModelPage: list.Page()})
 	}
 	return list.WriteText(stdout, money.ListPrice)
-}
-
-// catalogError turns a catalog failure into the command's terms: an unknown
-// model is a usage error (exit 64), a catalog that is down or absent is
-// unavailable (exit 69).
-func catalogError(id string, err error) error {
-	switch {
-	case errors.Is(err, api.ErrModelNotFound):
-		// Not %w: a usage error is what the exit code needs, and the
-		// message keeps what the API said.
-		return &usageError{msg: fmt.Sprintf("model %q: %v (pikabatch models --search finds a model's ID)", id, err)}
-	case errors.Is(err, api.ErrNoCatalog):
-		return fmt.Errorf("%w: %w", api.ErrUnavailable, err)
-	}
-	return err
 }
 
 // printModel prints one model: its price and its fields.
