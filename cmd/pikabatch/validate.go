@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 
@@ -109,14 +108,6 @@ func newURLsJSON(w io.Writer, sum manifest.Summary) (*probe.JSONStream, error) {
 // verdict.
 func checkURLsText(ctx context.Context, stdout io.Writer, c batch.ValidateConfig, v batch.Validation, rows string) error {
 	t, err := c.CheckURLs(ctx, v, func(ch probe.RowCheck) { fmt.Fprintln(stdout, ch.Text(c.Manifest)) })
-	if err == nil || errors.Is(err, probe.ErrBadURLs) {
-		fmt.Fprintln(stdout, t.Line())
-	}
-	switch {
-	case err == nil:
-		fmt.Fprintf(stdout, "%s: %s, valid; every %s URL ok\n", c.Manifest, rows, t.Noun())
-	case errors.Is(err, probe.ErrBadURLs):
-		fmt.Fprintf(stdout, "%s: %s, %d would fail: their %s URLs failed the check\n", c.Manifest, rows, t.BadRows, t.Noun())
-	}
+	t.WriteVerdict(stdout, c.Manifest, rows, err)
 	return err
 }
