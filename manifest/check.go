@@ -714,15 +714,17 @@ func suggestColumn(known []string, name string) string {
 		if strings.EqualFold(k, name) {
 			return k
 		}
-		if d := editDistance(name, k); d < bestDist && d < len(name) {
+		if d := EditDistance(name, k); d < bestDist && d < len(name) {
 			best, bestDist = k, d
 		}
 	}
 	return best
 }
 
-// editDistance is the Levenshtein distance, for short names only.
-func editDistance(a, b string) int {
+// EditDistance is the Levenshtein distance between two names, by bytes,
+// for suggesting a near one: a column, a flag, a help topic. Names over 64
+// bytes are 64 apart from everything, which keeps the work small.
+func EditDistance(a, b string) int {
 	if len(a) > 64 || len(b) > 64 {
 		return 64
 	}

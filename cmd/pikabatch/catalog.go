@@ -5,23 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
-	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-	"golang.org/x/time/rate"
 
-	"github.com/pikabatch/pikabatch/manifest"
 	"github.com/pikabatch/pikabatch/runner/api"
 	"github.com/pikabatch/pikabatch/runner/batch"
 	"github.com/pikabatch/pikabatch/runner/money"
 )
-
-// catalogRPS paces the catalog and balance calls of models, balance and
-// the cost preview: a handful of requests.
-const catalogRPS = 5
 
 // tokenHelp ends the help of every command that reads the token.
 const tokenHelp = `
@@ -43,16 +34,7 @@ func (o *accountOptions) register(fs *pflag.FlagSet) {
 // client builds an API client for the catalog and the balance; it reads the
 // token from the environment.
 func (o accountOptions) client() (*api.Client, error) {
-	tok, err := api.TokenFromEnv()
-	if err != nil {
-		return nil, err
-	}
-	c, err := api.New(api.Config{BaseURL: o.apiBase, BalanceURL: o.balanceBase, Token: tok,
-		HTTPClient: &http.Client{Transport: batch.Transport(2)}, Limiter: rate.NewLimiter(catalogRPS, 1), MaxRetries: 2})
-	if err != nil {
-		return nil, usagef("%v", err)
-	}
-	return c, nil
+	return batch.CatalogClient(o.apiBase, o.balanceBase)
 }
 
 // modelsOptions are the settings of `pikabatch models`.
@@ -130,44 +112,18 @@ func runModels(ctx context.Context, c catalogAPI, o modelsOptions, stdout io.Wri
 	if o.show != "" {
 		m, err := c.Model(ctx, o.show)
 		if err != nil {
-			return catalogError(o.show, err)
+			return api.CatalogError(o.show, err)
 		}
 		return printModel(stdout, m, o.asJSON)
 	}
 	list, err := c.Models(ctx, api.ModelQuery{Search: o.search, Category: o.category, Limit: 100})
 	if err != nil {
-		return catalogError("", err)
+		return api.CatalogError("", err)
 	}
 	if o.asJSON {
-		return writeJSON(stdout, modelsJSONOf(list))
+		return writeJSON(stdout, modelsJSON{Version: jsonVersion, ModelPage: list.Page()})
 	}
-	if len(list.Models) == 0 {
-		fmt.Fprintln(stdout, "no model matches")
-		return nil
-	}
-	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "MODEL\tPRICE\tCATEGORIES\tNAME")
-	for _, m := range list.Models {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", manifest.Printable(m.ID), manifest.Printable(money.ListPrice(m)), manifest.Printable(strings.Join(m.Categories, ",")), manifest.Printable(m.DisplayName))
-	}
-	_ = tw.Flush()
-	fmt.Fprintf(stdout, "%d of %d models; pikabatch models show ID lists a model's fields\n", len(list.Models), list.Total)
-	return nil
-}
-
-// catalogError turns a catalog failure into the command's terms: an unknown
-// model is a usage error (exit 64), a catalog that is down or absent is
-// unavailable (exit 69).
-func catalogError(id string, err error) error {
-	switch {
-	case errors.Is(err, api.ErrModelNotFound):
-		// Not %w: a usage error is what the exit code needs, and the
-		// message keeps what the API said.
-		return &usageError{msg: fmt.Sprintf("model %q: %v (pikabatch models --search finds a model's ID)", id, err)}
-	case errors.Is(err, api.ErrNoCatalog):
-		return fmt.Errorf("%w: %w", api.ErrUnavailable, err)
-	}
-	return err
+	return list.WriteText(stdout, money.ListPrice)
 }
 
 // printModel prints one model: its price and its fields.
@@ -177,35 +133,9 @@ func printModel(w io.Writer, m api.Model, asJSON bool) error {
 		return fmt.Errorf("model %s: %w", m.ID, err)
 	}
 	if asJSON {
-		return writeJSON(w, modelShowJSONOf(m, fields))
+		return writeJSON(w, modelShowJSON{Version: jsonVersion, ModelDetail: m.Detail(fields)})
 	}
-	// Every word the catalog gives is printed escaped: it reaches the
-	// terminal, and a name holding escapes must not act on it.
-	fmt.Fprintf(w, "%s", manifest.Printable(m.ID))
-	if m.DisplayName != "" {
-		fmt.Fprintf(w, " (%s)", manifest.Printable(m.DisplayName))
-	}
-	fmt.Fprintln(w)
-	if len(m.Categories) > 0 {
-		fmt.Fprintf(w, "categories: %s\n", manifest.Printable(strings.Join(m.Categories, ", ")))
-	}
-	fmt.Fprintf(w, "price: %s\n", manifest.Printable(money.ListPrice(m)))
-	if len(fields) == 0 {
-		fmt.Fprintln(w, "no input schema in the catalog")
-		return nil
-	}
-	fmt.Fprintln(w, "fields (the manifest's columns):")
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "  NAME\tTYPE\tREQUIRED\tDEFAULT\tALLOWED")
-	for _, f := range fields {
-		req := ""
-		if f.Required {
-			req = "yes"
-		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", manifest.Printable(f.Name), manifest.Printable(f.Type), req,
-			manifest.Printable(string(f.Default)), manifest.Printable(f.Allowed()))
-	}
-	return tw.Flush()
+	return m.WriteText(w, fields, money.ListPrice(m))
 }
 
 // balanceOptions are balance's flags.
@@ -247,7 +177,7 @@ func runBalance(ctx context.Context, c catalogAPI, asJSON bool, stdout io.Writer
 		return err
 	}
 	if asJSON {
-		return writeJSON(stdout, balanceJSON{Version: jsonVersion, BalanceUSD: b.USD, Currency: b.Currency})
+		return writeJSON(stdout, balanceJSON{Version: jsonVersion, Balance: b})
 	}
 	fmt.Fprintf(stdout, "balance: %s %s\n", money.USD(b.USD), b.Currency)
 	return nil

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"io"
 
 	"github.com/spf13/pflag"
@@ -25,12 +24,6 @@ func registerRunCost(fs *pflag.FlagSet, c *batch.Config) {
 	fs.BoolVar(&c.RequireBalance, "require-balance", false, "refuse to start (exit 77) when the account's balance is below the estimate of the rows left")
 	fs.StringVar(&c.BalanceBase, "balance-base", envOr("RUNCOMFY_BALANCE_BASE", ""),
 		"balance endpoint base URL (env RUNCOMFY_BALANCE_BASE; default "+api.DefaultBalanceURL+" with RunComfy's API, else the API's own host)")
-}
-
-// previewPricer is the price the cost preview uses: --price, else the
-// catalog's when --catalog asks for it. note says why there is none.
-func previewPricer(ctx context.Context, c batch.Config) (p money.Pricer, note string) {
-	return batch.PreviewPricer(ctx, c.PriceUSD, c.UseCatalog, accountOptions{apiBase: c.APIBase, balanceBase: c.BalanceBase}.client, c.Model)
 }
 
 // costJSON is the estimate in JSON summaries.

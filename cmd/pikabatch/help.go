@@ -8,6 +8,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/pikabatch/pikabatch/manifest"
 )
 
 // usageTemplate is every command's usage: the same headers everywhere
@@ -137,7 +139,7 @@ func nearestFlag(fs *pflag.FlagSet, typed string) string {
 		if f.Hidden {
 			return
 		}
-		if d := editDistance(typed, f.Name); d < bestDist {
+		if d := manifest.EditDistance(typed, f.Name); d < bestDist {
 			best, bestDist = f.Name, d
 		}
 		if strings.HasPrefix(f.Name, typed) {
@@ -151,28 +153,6 @@ func nearestFlag(fs *pflag.FlagSet, typed string) string {
 		return "--" + prefixed[0]
 	}
 	return ""
-}
-
-// editDistance is the Levenshtein distance between a and b, by bytes
-// (flag names are ASCII).
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			sub := prev[j-1]
-			if a[i-1] != b[j-1] {
-				sub++
-			}
-			cur[j] = min(sub, prev[j]+1, cur[j-1]+1)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // newHelpCmd is `pikabatch help [command]`. Cobra's own printed the root's

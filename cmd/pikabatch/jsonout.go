@@ -141,18 +141,7 @@ type verifyJSON struct {
 	verify.Report
 	// BucketCopies are the checks of the copies each state file records
 	// in a bucket (--sync-to); absent when none does.
-	BucketCopies []copiesJSON `json:"bucket_copies,omitempty"`
-}
-
-// copiesJSON is the check of one state file's bucket copies.
-type copiesJSON struct {
-	StateFile string           `json:"state_file"`
-	To        string           `json:"to,omitempty"` // the bucket prefix (no credentials, no signature)
-	Copies    int              `json:"copies"`
-	OK        int              `json:"ok"`
-	Waiting   int              `json:"waiting"` // done files the next run uploads
-	Skipped   string           `json:"skipped,omitempty"`
-	Findings  []verify.Finding `json:"findings"`
+	BucketCopies []verify.CopiesCheck `json:"bucket_copies,omitempty"`
 }
 
 // benchJSON is `bench --json`: each scenario's figures.
@@ -167,99 +156,25 @@ func verifyJSONOf(r verify.Report, copies []verify.StateCopies) verifyJSON {
 	}
 	v := verifyJSON{Version: jsonVersion, Report: r}
 	for _, c := range copies {
-		cj := copiesJSON{StateFile: c.StateFile, Skipped: c.Skipped, Findings: []verify.Finding{}}
-		if r := c.Report; r != nil {
-			cj.To, cj.Copies, cj.OK, cj.Waiting = r.To, r.Copies, r.OK, r.Waiting
-			cj.Findings = append(cj.Findings, r.Findings...)
-		}
-		v.BucketCopies = append(v.BucketCopies, cj)
+		v.BucketCopies = append(v.BucketCopies, c.Check())
 	}
 	return v
-}
-
-// modelJSON is one model of `models --json`; `models show --json` adds
-// its fields and input schema.
-type modelJSON struct {
-	ModelID      string   `json:"model_id"`
-	DisplayName  string   `json:"display_name,omitempty"`
-	Categories   []string `json:"categories,omitempty"`
-	BasePriceUSD *float64 `json:"base_price_usd,omitempty"`
-	PriceUnit    string   `json:"price_unit,omitempty"`
-}
-
-func modelJSONOf(m api.Model) modelJSON {
-	return modelJSON{ModelID: m.ID, DisplayName: m.DisplayName, Categories: m.Categories,
-		BasePriceUSD: m.BasePriceUSD, PriceUnit: m.PriceUnit}
 }
 
 // modelsJSON is `models --json`.
 type modelsJSON struct {
-	Version int         `json:"version"`
-	Models  []modelJSON `json:"models"`
-	Total   int         `json:"total"`
-}
-
-func modelsJSONOf(list api.ModelList) modelsJSON {
-	v := modelsJSON{Version: jsonVersion, Models: make([]modelJSON, 0, len(list.Models)), Total: list.Total}
-	for _, m := range list.Models {
-		v.Models = append(v.Models, modelJSONOf(m))
-	}
-	return v
+	Version int `json:"version"`
+	api.ModelPage
 }
 
 // modelShowJSON is `models show ID --json`.
 type modelShowJSON struct {
-	Version      int         `json:"version"`
-	ModelID      string      `json:"model_id"`
-	DisplayName  string      `json:"display_name,omitempty"`
-	Categories   []string    `json:"categories,omitempty"`
-	BasePriceUSD *float64    `json:"base_price_usd,omitempty"`
-	PriceUnit    string      `json:"price_unit,omitempty"`
-	Fields       []fieldJSON `json:"fields"`
-	// InputSchema is the catalog's JSON Schema as it is: saved to a file,
-	// it is what --schema takes when the catalog cannot be reached.
-	InputSchema json.RawMessage `json:"input_schema,omitempty"`
-}
-
-// fieldJSON is one input field of a model.
-type fieldJSON struct {
-	Name     string   `json:"name"`
-	Type     string   `json:"type"`
-	Required bool     `json:"required"`
-	Default  any      `json:"default,omitempty"`
-	Enum     []any    `json:"enum,omitempty"`
-	Minimum  *float64 `json:"minimum,omitempty"`
-	Maximum  *float64 `json:"maximum,omitempty"`
-	Format   string   `json:"format,omitempty"`
-}
-
-func modelShowJSONOf(m api.Model, fields []api.Field) modelShowJSON {
-	v := modelShowJSON{Version: jsonVersion, ModelID: m.ID, DisplayName: m.DisplayName, Categories: m.Categories,
-		BasePriceUSD: m.BasePriceUSD, PriceUnit: m.PriceUnit, Fields: make([]fieldJSON, 0, len(fields)),
-		InputSchema: m.InputSchema}
-	for _, f := range fields {
-		fj := fieldJSON{Name: f.Name, Type: f.Type, Required: f.Required, Minimum: f.Min, Maximum: f.Max, Format: f.Format}
-		fj.Default = rawValue(f.Default)
-		for _, e := range f.Enum {
-			fj.Enum = append(fj.Enum, rawValue(e))
-		}
-		v.Fields = append(v.Fields, fj)
-	}
-	return v
-}
-
-// rawValue decodes a value the catalog gave; nil when there is none.
-func rawValue(raw json.RawMessage) any {
-	var v any
-	if len(raw) == 0 || json.Unmarshal(raw, &v) != nil {
-		return nil
-	}
-	return v
+	Version int `json:"version"`
+	api.ModelDetail
 }
 
 // balanceJSON is `balance --json`.
 type balanceJSON struct {
-	Version    int     `json:"version"`
-	BalanceUSD float64 `json:"balance_usd"`
-	Currency   string  `json:"currency"`
+	Version int `json:"version"`
+	api.Balance
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/pikabatch/pikabatch/manifest"
 )
 
 // topicFiles are the help topics: the reference a user reads with
@@ -70,7 +72,7 @@ func nearestTopic(root *cobra.Command, typed string) string {
 		if !c.IsAdditionalHelpTopicCommand() {
 			continue
 		}
-		if d := editDistance(strings.ToLower(typed), c.Name()); d < bestDist {
+		if d := manifest.EditDistance(strings.ToLower(typed), c.Name()); d < bestDist {
 			best, bestDist = c.Name(), d
 		}
 	}

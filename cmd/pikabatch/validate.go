@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 
@@ -13,18 +12,14 @@ import (
 	"github.com/pikabatch/pikabatch/runner/api"
 	"github.com/pikabatch/pikabatch/runner/batch"
 	"github.com/pikabatch/pikabatch/runner/money"
-	"github.com/pikabatch/pikabatch/runner/results"
 )
 
-// validateOptions are validate's flags.
+// validateOptions are validate's flags. cfg holds the manifest, how it
+// is read, the model and the price, as a run would take them, and whether
+// the URLs are checked.
 type validateOptions struct {
-	// cfg holds the manifest, how it is read, the model and the price,
-	// as a run would take them.
-	cfg       batch.Config
-	asJSON    bool
-	checkURLs bool
-	checkConc int     // image hosts asked at once
-	checkRPS  float64 // requests per second to image hosts
+	cfg    batch.ValidateConfig
+	asJSON bool
 }
 
 func newValidateCmd(stdout io.Writer) *cobra.Command {
@@ -49,15 +44,15 @@ func newValidateCmd(stdout io.Writer) *cobra.Command {
 	fs.StringVar(&o.cfg.Manifest, "manifest", "", "manifest `file` (CSV or JSONL)")
 	fs.StringVar(&o.cfg.Format, "format", "auto", "manifest format: auto (by extension), csv or jsonl")
 	fs.BoolVar(&o.asJSON, "json", false, "print the summary as JSON")
-	fs.BoolVar(&o.checkURLs, "check-urls", false, "also ask each image host whether the image is reachable, an image, and at most 50 MB (HEAD, else a ranged GET)")
-	fs.IntVar(&o.checkConc, "check-concurrency", 8, "image hosts asked at once with --check-urls")
-	fs.Float64Var(&o.checkRPS, "check-rps", 10, "requests per second to image hosts with --check-urls")
+	fs.BoolVar(&o.cfg.URLs, "check-urls", false, "also ask each image host whether the image is reachable, an image, and at most 50 MB (HEAD, else a ranged GET)")
+	fs.IntVar(&o.cfg.CheckConcurrency, "check-concurrency", 8, "image hosts asked at once with --check-urls")
+	fs.Float64Var(&o.cfg.CheckRPS, "check-rps", 10, "requests per second to image hosts with --check-urls")
 	fs.StringVar(&o.cfg.Schema, "schema", "", "the model's input schema, a JSON Schema `file` (default: the model's: built in for pika/pika-2-2/image-to-video, else the catalog's)")
-	registerColumnFlags(fs, &o.cfg)
-	registerInputs(fs, &o.cfg, false)
+	registerColumnFlags(fs, &o.cfg.Config)
+	registerInputs(fs, &o.cfg.Config, false)
 	fs.StringVar(&o.cfg.Model, "model", defaultModel, "model `ID`: rows are checked with its schema (built in, else the catalog's; reading it sends the token) and priced for the estimate")
 	fs.StringVar(&o.cfg.APIBase, "api-base", envOr("RUNCOMFY_API_BASE", api.DefaultBaseURL), "API base URL for --catalog (env RUNCOMFY_API_BASE)")
-	registerPreviewCost(fs, &o.cfg)
+	registerPreviewCost(fs, &o.cfg.Config)
 	markRequired(c, "manifest")
 	completeWords(c, "format", "auto", "csv", "jsonl")
 	return c
@@ -66,107 +61,53 @@ func newValidateCmd(stdout io.Writer) *cobra.Command {
 // runValidate checks every row of the manifest and, with --check-urls,
 // its image URLs.
 func runValidate(ctx context.Context, o validateOptions, stdout io.Writer) error {
-	f, err := checkValidateOptions(o)
+	o.cfg.TokenSource = api.TokenFromEnv // the catalog's schema or price may need it
+	v, err := batch.Validate(ctx, o.cfg)
 	if err != nil {
 		return err
-	}
-	if err := batch.CheckAmounts(o.cfg.PriceUSD, o.cfg.MaxCostUSD); err != nil {
-		return err
-	}
-	if f.Schema == nil {
-		acct := accountOptions{apiBase: o.cfg.APIBase, balanceBase: o.cfg.BalanceBase}
-		if f.Schema, err = batch.ReadCatalogSchema(ctx, acct.client, o.cfg.Model, "validate reads no state file"); err != nil {
-			return err
-		}
-	}
-	pricer, priceNote := previewPricer(ctx, o.cfg)
-	var cost money.Total
-	sum, err := manifest.ValidateConfig(ctx, o.cfg.Manifest, f, func(row manifest.Row) error {
-		cost.Add(pricer, row.Input.Lookup)
-		return nil
-	})
-	if err != nil {
-		return batch.ManifestError(err)
 	}
 	if o.asJSON {
-		if !o.checkURLs {
-			v := validateJSONOf(sum)
+		if !o.cfg.URLs {
+			j := validateJSONOf(v.Summary)
 			if o.cfg.PriceUSD > 0 || o.cfg.UseCatalog {
-				v.EstimatedCost = totalJSON(cost, pricer)
+				j.EstimatedCost = totalJSON(v.Cost, v.Pricer)
 			}
-			return writeJSON(stdout, v)
+			return writeJSON(stdout, j)
 		}
-		out, err := newURLsJSON(stdout, sum)
+		out, err := newURLsJSON(stdout, v.Summary)
 		if err != nil {
 			return err
 		}
-		_, err = checkURLs(ctx, o.cfg.Manifest, f, o.checkConc, o.checkRPS, out.Add)
+		_, err = o.cfg.CheckURLs(ctx, v, out.Add)
 		out.Close()
 		return err
 	}
-	printValidation(stdout, o, sum)
-	f.WriteMapping(stdout)
-	money.WriteCost(stdout, cost, pricer, priceNote, false)
-	if o.checkURLs {
-		return checkURLsText(ctx, stdout, o, f, sum)
+	rows := plural(v.Summary.Rows, "row")
+	if o.cfg.URLs {
+		// No verdict yet: the URLs may still fail. It comes last.
+		fmt.Fprintf(stdout, "%s: %s\n", o.cfg.Manifest, rows)
+	} else {
+		fmt.Fprintf(stdout, "%s: %s, valid\n", o.cfg.Manifest, rows)
+	}
+	v.Summary.WriteCounts(stdout)
+	v.Read.WriteMapping(stdout)
+	money.WriteCost(stdout, v.Cost, v.Pricer, v.PriceNote, false)
+	if o.cfg.URLs {
+		return checkURLsText(ctx, stdout, o.cfg, v, rows)
 	}
 	return nil
 }
 
-// checkValidateOptions refuses options validate cannot start with and
-// returns how to read the manifest: its format and schema.
-func checkValidateOptions(o validateOptions) (manifest.Config, error) {
-	var f manifest.Config
-	if o.cfg.Manifest == "" {
-		return f, usagef("--manifest is required")
-	}
-	var err error
-	if f.Format, err = manifest.ParseFormat(o.cfg.Format); err != nil {
-		return f, usagef("--format: %v", err)
-	}
-	// nil for a model without a built-in schema: runValidate reads the
-	// catalog's, after every usage error.
-	if f.Schema, err = batch.LoadSchema(o.cfg.Model, o.cfg.Schema); err != nil {
-		return f, err
-	}
-	f.Map, f.Keep, f.Reserved = o.cfg.ColumnMap, o.cfg.KeepColumns, results.OwnColumns()
-	if f.Files, err = batch.LocalFiles(o.cfg.StageTo, o.cfg.Inline); err != nil {
-		return f, err
-	}
-	if !o.checkURLs {
-		return f, nil
-	}
-	if o.checkConc < 1 || o.checkRPS <= 0 {
-		return f, usagef("--check-concurrency must be at least 1 and --check-rps above 0")
-	}
-	// Checking the URLs reads the manifest a second time.
-	return f, batch.RequireRegularManifest(o.cfg.Manifest, "validate --check-urls")
-}
-
-// printValidation prints the manifest's counts: rows, resolutions,
-// durations and repeats.
-func printValidation(stdout io.Writer, o validateOptions, sum manifest.Summary) {
-	if o.checkURLs {
-		// No verdict yet: the URLs may still fail. It comes last.
-		fmt.Fprintf(stdout, "%s: %s\n", o.cfg.Manifest, plural(sum.Rows, "row"))
-	} else {
-		fmt.Fprintf(stdout, "%s: %s, valid\n", o.cfg.Manifest, plural(sum.Rows, "row"))
-	}
-	sum.WriteCounts(stdout)
+// newURLsJSON writes `validate --check-urls --json` as it goes: the
+// summary's fields, then each row's verdict (probe.JSONStream).
+func newURLsJSON(w io.Writer, sum manifest.Summary) (*probe.JSONStream, error) {
+	return probe.NewJSONStream(w, validateJSONOf(sum))
 }
 
 // checkURLsText checks the image URLs, printing each failure, then the
 // verdict.
-func checkURLsText(ctx context.Context, stdout io.Writer, o validateOptions, f manifest.Config, sum manifest.Summary) error {
-	t, err := checkURLs(ctx, o.cfg.Manifest, f, o.checkConc, o.checkRPS, printURLCheck(stdout, o.cfg.Manifest))
-	if err == nil || errors.Is(err, probe.ErrBadURLs) {
-		fmt.Fprintln(stdout, t.Line())
-	}
-	switch {
-	case err == nil:
-		fmt.Fprintf(stdout, "%s: %s, valid; every %s URL ok\n", o.cfg.Manifest, plural(sum.Rows, "row"), t.Noun())
-	case errors.Is(err, probe.ErrBadURLs):
-		fmt.Fprintf(stdout, "%s: %s, %d would fail: their %s URLs failed the check\n", o.cfg.Manifest, plural(sum.Rows, "row"), t.BadRows, t.Noun())
-	}
+func checkURLsText(ctx context.Context, stdout io.Writer, c batch.ValidateConfig, v batch.Validation, rows string) error {
+	t, err := c.CheckURLs(ctx, v, func(ch probe.RowCheck) { fmt.Fprintln(stdout, ch.Text(c.Manifest)) })
+	t.WriteVerdict(stdout, c.Manifest, rows, err)
 	return err
 }

@@ -83,10 +83,10 @@ type ModelList struct {
 	Total int
 }
 
-// Balance is the account's balance.
+// Balance is the account's balance; its tags are `balance --json`'s keys.
 type Balance struct {
-	USD      float64
-	Currency string
+	USD      float64 `json:"balance_usd"`
+	Currency string  `json:"currency"`
 }
 
 // Models lists the catalog: GET /v1/models. It is idempotent and retried
