@@ -111,6 +111,18 @@ func (l Location) bucketURL(getenv func(string) string) string {
 		}
 		opts += "use_path_style=true"
 	}
+	// The SDK checks a GET's checksum only when the object was stored
+	// with one, and otherwise logs a line to stderr for every read; our
+	// own uploads carry none (their SHA-256, which verify checks, is in
+	// the object's metadata), nor do most S3-compatible services'. Unless
+	// the URL or the environment says otherwise, it checks them when the
+	// request asks, which ours never do.
+	if l.Scheme == "s3" && !hasOption(opts, "response_checksum_validation") && getenv("AWS_RESPONSE_CHECKSUM_VALIDATION") == "" {
+		if opts != "" {
+			opts += "&"
+		}
+		opts += "response_checksum_validation=when_required"
+	}
 	if opts != "" {
 		s += "?" + opts
 	}
