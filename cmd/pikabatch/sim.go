@@ -78,7 +78,7 @@ func newSimCmd(stdout io.Writer) *cobra.Command {
 	fs.StringVar(&o.cfg.ErrorShape, "error-shape", sim.ShapeErrorMessage,
 		"error body: error_message, message_detail, nested, or mixed (rotates through the three)")
 	fs.IntVar(&o.cfg.BadTokenStatus, "bad-token-status", sim.DefaultBadTokenStatus, "HTTP `status` of a missing or wrong token (error_code 400004): 401 or 400")
-	fs.BoolVar(&o.cfg.FetchInputs, "fetch-inputs", false, "GET each file input (image, …_url) when a job is accepted, as the API does, and fail the job when it cannot be fetched: catches an expired or unsigned URL in a rehearsal (http and https only, from whatever host the URL names)")
+	fs.BoolVar(&o.cfg.FetchInputs, "fetch-inputs", false, "GET each file input (image, …_url) when a job starts, as the API does, and fail the job when it cannot be fetched: catches an expired or unsigned URL in a rehearsal (http and https only, from whatever host the URL names)")
 	fs.StringVar(&o.cfg.IDPrefix, "id-prefix", "", "first 12 lowercase `hex` digits of every request ID (default random, so two simulators never share an ID)")
 	return c
 }

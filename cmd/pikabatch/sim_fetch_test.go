@@ -12,7 +12,7 @@ import (
 )
 
 // TestSimFetchInputsFlag: with --fetch-inputs the simulator fetches each
-// job's image, and a job whose image answers 404 fails with the API's
+// job's image when the job starts, and a job whose image answers 404 fails with the API's
 // failed result while one whose image is there renders.
 func TestSimFetchInputsFlag(t *testing.T) {
 	t.Parallel()
@@ -45,7 +45,14 @@ func TestSimFetchInputsFlag(t *testing.T) {
 		m := call(http.MethodPost, "/v1/models/"+defaultModel, `{"image":"`+image+`"}`)
 		id, _ := m["request_id"].(string)
 		require.NotEmpty(t, id, "the submit is accepted, as the API accepts it before it fetches: %v", m)
-		return call(http.MethodGet, "/v1/requests/"+id+"/result", "")
+		// The job reads in_progress until its fetch, started when it took
+		// a slot, has answered: poll as a client does.
+		for {
+			r := call(http.MethodGet, "/v1/requests/"+id+"/result", "")
+			if st := r["status"]; st != "in_queue" && st != "in_progress" {
+				return r
+			}
+		}
 	}
 
 	bad := result(img.URL + "/missing.png")

@@ -60,6 +60,10 @@ type job struct {
 
 	gone gone // Server.Expire or Server.Disown was called
 
+	// fetchURLs are the file inputs GET at the job's start (Config.FetchInputs):
+	// until they have answered it holds its slot and cannot finish.
+	fetchURLs []fetchInput
+
 	urlsIssued      int
 	costReads       int // result reads that asked for the cost (Config.LateCost)
 	downloads       int
@@ -165,6 +169,9 @@ type account struct {
 	running jobHeap // jobs holding a slot that will finish
 	stuck   int     // jobs holding a slot forever (Faults.RateNeverFinish)
 	cursor  time.Time
+
+	fetching int    // started jobs whose inputs have not answered yet
+	toFetch  []*job // started since the Server last took them, to fetch
 }
 
 // queuePosition is the number of live jobs ahead of j in the queue.
@@ -238,7 +245,7 @@ func (a *account) head() *job {
 }
 
 // busy is the number of slots in use.
-func (a *account) busy() int { return len(a.running) + a.stuck }
+func (a *account) busy() int { return len(a.running) + a.stuck + a.fetching }
 
 // advance moves the account to now, processing every start and finish that
 // happened up to then in time order. onFinish is called for each job that
@@ -285,12 +292,41 @@ func (a *account) start(j *job, at time.Time) {
 	a.cursor = at
 	j.state = StateInProgress
 	j.startedAt = at
+	if len(j.fetchURLs) > 0 {
+		// It holds its slot but is not scheduled to finish until its
+		// inputs have answered: see fetched.
+		a.fetching++
+		a.toFetch = append(a.toFetch, j)
+		return
+	}
 	if j.isStuck {
 		// It runs on its GPU forever: the slot is never freed.
 		a.stuck++
 		return
 	}
 	j.finishAt = at.Add(j.runTime)
+	a.running.push(j)
+}
+
+// fetched schedules j, which started with inputs to fetch, once they have
+// answered at at: a failure ends it then, as a job that never generates;
+// otherwise it finishes at the end of its run time, or at at if later.
+func (a *account) fetched(j *job, at time.Time, failure string) {
+	a.fetching--
+	j.fetchURLs = nil
+	switch {
+	case failure != "":
+		j.failOnStart(failure)
+		j.finishAt = at
+	case j.isStuck:
+		a.stuck++
+		return
+	default:
+		j.finishAt = j.startedAt.Add(j.runTime)
+		if at.After(j.finishAt) {
+			j.finishAt = at
+		}
+	}
 	a.running.push(j)
 }
 

@@ -213,10 +213,7 @@ func (s *Server) handleSubmit(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	fetchFailure, gone := s.fetchSubmitted(r.Context(), sub)
-	if gone {
-		return // the client gave up while its inputs were fetched: no job
-	}
+	urls, inlineFailure := s.fileInputs(sub)
 
 	s.mu.Lock()
 	now := s.clock()
@@ -230,8 +227,10 @@ func (s *Server) handleSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	j := s.newJob(now, sub.input, sub.duration, sub.price)
-	if fetchFailure != "" {
-		j.failOnStart(fetchFailure)
+	if inlineFailure != "" {
+		j.failOnStart(inlineFailure)
+	} else {
+		j.fetchURLs = urls
 	}
 	lost, gateway := s.createFaultLocked()
 	s.mu.Unlock()

@@ -220,14 +220,19 @@ type Config struct {
 	// MaxBodyBytes bounds a submit body; a larger one is answered 413.
 	// Default DefaultMaxBodyBytes.
 	MaxBodyBytes int64
-	// FetchInputs makes the simulator GET each file input of a job it
-	// accepts, as the API does before it generates, and fail the job (an
-	// error result, as a failed generation) when one cannot be fetched: an
-	// answer other than 2xx, no answer, or no answer within FetchTimeout.
-	// A rehearsal then catches an expired, unsigned or misspelt URL. Only
-	// http and https URLs are fetched, from whatever host they name, with
-	// no token; the fetch happens when the submit is accepted, so a URL
-	// that expires while its job waits in the queue is not caught. The file
+	// FetchInputs makes the simulator GET each file input of a job when
+	// the job takes a slot, as the API does before it generates, and fail
+	// the job (an error result, as a failed generation) when one cannot be
+	// fetched: an answer other than 2xx, no answer, or no answer within
+	// FetchTimeout. A rehearsal then catches an expired, unsigned or
+	// misspelt URL, including a pre-signed URL that expires while its job
+	// waits in the queue. Only http and https URLs are fetched, from
+	// whatever host they name, with no token, outside the simulator's lock
+	// (at most one fetch per slot). A started job reads in_progress until
+	// its fetch answers: it fails then, or finishes at the end of its run
+	// time or at the answer, whichever is later. The answer's time is read
+	// from Now, so a caller on a fake clock calls WaitFetches before it
+	// moves the clock on. An inline data: URI is decoded at the submit. The file
 	// inputs are the fields the manifest takes for files: image for the
 	// built-in pika rules, and for catalog models the fields whose format
 	// is uri or whose name says file (image, video, audio, …_url).

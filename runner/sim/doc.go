@@ -83,9 +83,9 @@
 // By default the simulator only checks that a file input is an absolute
 // http or https URL (or, for pika's image, a base64 data:image URI, as
 // RunComfy's own nodes send inline files). With Config.FetchInputs it
-// also GETs each file input when it accepts the job, as the API does
+// also GETs each file input when the job takes a slot, as the API does
 // before it generates, and a job whose input answers anything but 2xx, or
-// nothing within Config.FetchTimeout, fails at its start with a failed
+// nothing within Config.FetchTimeout, fails when the fetch answers with a failed
 // result naming the field and the status, never the URL (a pre-signed URL
 // is a credential). The simulator listens on loopback, but these fetches
 // go to whatever http or https host the URL names: it is a rehearsal of

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pikabatch/pikabatch/manifest"
@@ -42,52 +43,146 @@ func fetchFields(cfg Config, catalog map[string]*catalogEntry) (map[string][]str
 	return out, nil
 }
 
-// fetchSubmitted fetches a submission's inputs with Config.FetchInputs,
-// outside the lock since a fetch takes as long as the input's host. It
-// returns the job's failure message ("" for none), and whether the client
-// hung up meanwhile.
-func (s *Server) fetchSubmitted(ctx context.Context, sub submission) (string, bool) {
-	if !s.cfg.FetchInputs {
-		return "", false
-	}
-	failure := s.fetchInputs(ctx, sub.model, sub.in)
-	return failure, ctx.Err() != nil
+// fetchInput is one file input of a job to GET when it starts.
+type fetchInput struct{ field, url string }
+
+// fetches tracks the input fetches of started jobs. Fields other than ctx
+// and stop are guarded by Server.mu.
+type fetches struct {
+	ctx    context.Context // cancelled by Close: cuts the fetches in flight
+	stop   context.CancelFunc
+	wg     sync.WaitGroup
+	closed bool
+	n      int           // fetches in flight; at most the slots, as each holds one
+	idle   chan struct{} // closed when n drops to zero, for WaitFetches
 }
 
-// fetchInputs GETs each file input of in, as the API does before it
+func newFetches() fetches {
+	ctx, stop := context.WithCancel(context.Background())
+	return fetches{ctx: ctx, stop: stop}
+}
+
+// fileInputs sorts a submission's file inputs with Config.FetchInputs: an
+// inline input (a data: URI) is decoded now, as there is nothing to fetch
+// and no reason to keep its bytes until the job starts, and the others are
+// returned to be fetched when it does. failure is the job's failure
+// message when an inline input is not base64 ("" when none).
+func (s *Server) fileInputs(sub submission) (urls []fetchInput, failure string) {
+	if !s.cfg.FetchInputs {
+		return nil, ""
+	}
+	fields := slices.Clone(s.fetchFields[sub.model])
+	slices.Sort(fields)
+	for _, f := range fields {
+		v, ok := sub.in[f].(string)
+		if !ok || v == "" {
+			continue
+		}
+		if _, payload, ok := parseDataURI(v); ok {
+			if _, err := base64.StdEncoding.DecodeString(payload); err != nil && failure == "" {
+				failure = s.fetchFailure(f, "the data: URI is not valid base64")
+			}
+			continue
+		}
+		urls = append(urls, fetchInput{field: f, url: v})
+	}
+	return urls, failure
+}
+
+// startFetch fetches the inputs of j, which has just taken a slot, outside
+// the lock since a fetch takes as long as the input's host; the answer's
+// time, on the configured clock, is when the job can fail or finish.
+// s.mu must be held.
+func (s *Server) startFetch(j *job) {
+	f := &s.fetches
+	if f.closed {
+		return // the job stays in progress; a Snapshot requeues it
+	}
+	f.n++
+	f.wg.Add(1)
+	urls := j.fetchURLs
+	go func() {
+		defer f.wg.Done()
+		failure := s.fetchInputs(f.ctx, urls)
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if !f.closed {
+			now := s.clock()
+			s.acct.fetched(j, now, failure)
+			s.advance(now)
+		}
+		if f.n--; f.n == 0 && f.idle != nil {
+			close(f.idle)
+			f.idle = nil
+		}
+	}()
+}
+
+// WaitFetches advances the simulator to its clock and waits until no
+// input fetch (Config.FetchInputs) is in flight, for a caller on a fake
+// clock that must see each started job's fetch answered before it moves
+// the clock on. It returns ctx's error if ctx ends first.
+func (s *Server) WaitFetches(ctx context.Context) error {
+	for {
+		s.mu.Lock()
+		s.advance(s.clock())
+		f := &s.fetches
+		if f.n == 0 {
+			s.mu.Unlock()
+			return nil
+		}
+		if f.idle == nil {
+			f.idle = make(chan struct{})
+		}
+		idle := f.idle
+		s.mu.Unlock()
+		select {
+		case <-idle:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Close cancels the input fetches in flight and waits for them to return.
+// A job whose fetch was cut stays in progress. The Server still answers
+// afterwards but starts no fetch. It is safe to call more than once.
+func (s *Server) Close() {
+	s.mu.Lock()
+	s.fetches.closed = true
+	s.mu.Unlock()
+	s.fetches.stop()
+	s.fetches.wg.Wait()
+}
+
+// fetchInputs GETs each file input in urls, as the API does before it
 // generates, and returns the failure message of the job when one cannot be
 // fetched ("" when all could). The message names the field and what went
 // wrong, never the URL: a pre-signed URL is a credential, and a client
 // keeps a job's error.
-func (s *Server) fetchInputs(ctx context.Context, model string, in map[string]any) string {
-	fields := slices.Clone(s.fetchFields[model])
-	slices.Sort(fields)
-	for _, f := range fields {
-		v, ok := in[f].(string)
-		if !ok || v == "" {
-			continue
-		}
-		if reason := s.fetch(ctx, v); reason != "" {
-			s.mu.Lock()
-			s.c.InputFetchFailures++
-			s.mu.Unlock()
-			s.cfg.Logger.Debug("sim input fetch failed", "field", f, "reason", reason)
-			return fmt.Sprintf("generation failed: input %s could not be fetched: %s", f, reason)
+func (s *Server) fetchInputs(ctx context.Context, urls []fetchInput) string {
+	for _, in := range urls {
+		if reason := s.fetch(ctx, in.url); reason != "" {
+			if ctx.Err() != nil {
+				return "" // cut by Close: not the input's fault, and not recorded
+			}
+			return s.fetchFailure(in.field, reason)
 		}
 	}
 	return ""
 }
 
-// fetch GETs one input and returns why it failed, or "". An inline input
-// (a data: URI) is decoded instead: there is nothing to fetch, but a
-// payload that is not base64 fails the job as it would on the API.
+// fetchFailure counts a failed input and returns its job's message.
+func (s *Server) fetchFailure(field, reason string) string {
+	s.mu.Lock()
+	s.c.InputFetchFailures++
+	s.mu.Unlock()
+	s.cfg.Logger.Debug("sim input fetch failed", "field", field, "reason", reason)
+	return fmt.Sprintf("generation failed: input %s could not be fetched: %s", field, reason)
+}
+
+// fetch GETs one input and returns why it failed, or "".
 func (s *Server) fetch(ctx context.Context, raw string) string {
-	if _, payload, ok := parseDataURI(raw); ok {
-		if _, err := base64.StdEncoding.DecodeString(payload); err != nil {
-			return "the data: URI is not valid base64"
-		}
-		return ""
-	}
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return "not an http or https URL"

@@ -39,6 +39,7 @@ func TestFetchInputsPresignedBucketURL(t *testing.T) {
 	bad := e.submit(withImage(2, tampered))
 	old := e.submit(withImage(3, expired))
 	e.clock.Advance(time.Hour)
+	e.settle()
 
 	assert.NotEmpty(t, e.videoURL(ok))
 	for _, id := range []string{bad, old} {

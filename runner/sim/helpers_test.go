@@ -66,8 +66,16 @@ func setup(t *testing.T, cfg sim.Config) *env {
 		tr.CloseIdleConnections()
 		e.api.Close()
 		e.files.Close()
+		srv.Close()
 	})
 	return e
+}
+
+// settle waits until every started job's input fetch has answered, so the
+// fake clock can move on.
+func (e *env) settle() {
+	e.t.Helper()
+	require.NoError(e.t, e.srv.WaitFetches(e.t.Context()))
 }
 
 // testWriter sends log lines to t.Log.

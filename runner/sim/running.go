@@ -100,8 +100,9 @@ func Start(cfg Config, apiAddr string) (*Running, error) {
 }
 
 // Close stops both listeners, lets requests in flight finish for a few
-// seconds, then closes their connections, and returns once both servers have
-// stopped. It is safe to call more than once.
+// seconds, then closes their connections and cancels the input fetches in
+// flight, and returns once both servers and the fetches have stopped. It is
+// safe to call more than once.
 func (r *Running) Close() error {
 	r.closeOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
@@ -113,6 +114,7 @@ func (r *Running) Close() error {
 			}
 		}
 		r.wg.Wait()
+		r.Server.Close()
 		r.mu.Lock()
 		errs = append(errs, r.serveErr)
 		r.mu.Unlock()

@@ -178,6 +178,7 @@ type Server struct {
 	catalogOrder []string
 	jobPrice     int64               // micro-dollars one job of Config.Model costs: the unit of the balance in jobs
 	fetchFields  map[string][]string // each model's file inputs, with Config.FetchInputs
+	fetches      fetches             // input fetches of started jobs in flight
 }
 
 // balance is what the account can still pay for. Guarded by Server.mu.
@@ -237,6 +238,7 @@ func New(cfg Config) (*Server, error) {
 		jobPrice: jobPrice,
 
 		fetchFields: fetch,
+		fetches:     newFetches(),
 	}
 	s.catalogOrder = order
 	s.api = s.apiRoutes()
@@ -466,6 +468,11 @@ func (s *Server) clock() time.Time {
 // advance moves the account to now. s.mu must be held.
 func (s *Server) advance(now time.Time) {
 	s.acct.advance(now, s.onFinish)
+	for i, j := range s.acct.toFetch {
+		s.startFetch(j)
+		s.acct.toFetch[i] = nil
+	}
+	s.acct.toFetch = s.acct.toFetch[:0]
 }
 
 func (s *Server) onFinish(j *job) {
