@@ -2,19 +2,11 @@ package runner_test
 
 import (
 	"log/slog"
-	"strings"
 	"testing"
 )
 
-// testLogger sends the runner's logs to t.Log, so they show only for a failing test.
+// testLogger sends the runner's logs to the test's output, so they show
+// only for a failing test (or with -v).
 func testLogger(t *testing.T) *slog.Logger {
-	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-}
-
-type tWriter struct{ t *testing.T }
-
-func (w tWriter) Write(p []byte) (int, error) {
-	w.t.Helper()
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
+	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 }

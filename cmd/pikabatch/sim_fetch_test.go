@@ -1,10 +1,8 @@
 package main
 
 import (
-	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -25,21 +23,7 @@ func TestSimFetchInputsFlag(t *testing.T) {
 	}))
 	t.Cleanup(img.Close)
 	banner := startSimCommand(t, "--token", "tok", "--run-ms", "0", "--fetch-inputs")
-	base := banner[0][strings.Index(banner[0], "http://"):strings.Index(banner[0], " (result")]
-	tr := &http.Transport{}
-	t.Cleanup(tr.CloseIdleConnections)
-	call := func(method, path, body string) map[string]any {
-		t.Helper()
-		req, err := http.NewRequestWithContext(t.Context(), method, base+path, strings.NewReader(body))
-		require.NoError(t, err)
-		req.Header.Set("Authorization", "Bearer tok")
-		resp, err := (&http.Client{Transport: tr}).Do(req)
-		require.NoError(t, err)
-		defer resp.Body.Close()
-		var m map[string]any
-		require.NoError(t, json.NewDecoder(resp.Body).Decode(&m))
-		return m
-	}
+	call := simCaller(t, banner, "tok")
 	result := func(image string) map[string]any {
 		t.Helper()
 		m := call(http.MethodPost, "/v1/models/"+defaultModel, `{"image":"`+image+`"}`)

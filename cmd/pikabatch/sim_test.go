@@ -173,14 +173,27 @@ func TestSimTryLineWorks(t *testing.T) {
 func TestSimRunMSZeroIsInstant(t *testing.T) {
 	t.Parallel()
 	banner := startSimCommand(t, "--token", "tok", "--run-ms", "0")
+	call := simCaller(t, banner, "tok")
+	m := call(http.MethodPost, "/v1/models/"+defaultModel, `{"image":"https://x.example/a.png"}`)
+	id, _ := m["request_id"].(string)
+	require.NotEmpty(t, id, "%v", m)
+	// The default run time is 2 s: a job already finished is the 0.
+	assert.Equal(t, "succeeded", call(http.MethodGet, "/v1/requests/"+id+"/result", "")["status"])
+}
+
+// simCaller returns a call to the API of the simulator whose banner is
+// given, with token: the method, path and body in, the decoded JSON
+// answer out.
+func simCaller(t *testing.T, banner []string, token string) func(method, path, body string) map[string]any {
+	t.Helper()
 	base := banner[0][strings.Index(banner[0], "http://"):strings.Index(banner[0], " (result")]
 	tr := &http.Transport{}
 	t.Cleanup(tr.CloseIdleConnections)
-	call := func(method, path, body string) map[string]any {
+	return func(method, path, body string) map[string]any {
 		t.Helper()
 		req, err := http.NewRequestWithContext(t.Context(), method, base+path, strings.NewReader(body))
 		require.NoError(t, err)
-		req.Header.Set("Authorization", "Bearer tok")
+		req.Header.Set("Authorization", "Bearer "+token)
 		resp, err := (&http.Client{Transport: tr}).Do(req)
 		require.NoError(t, err)
 		defer resp.Body.Close()
@@ -188,9 +201,4 @@ func TestSimRunMSZeroIsInstant(t *testing.T) {
 		require.NoError(t, json.NewDecoder(resp.Body).Decode(&m))
 		return m
 	}
-	m := call(http.MethodPost, "/v1/models/"+defaultModel, `{"image":"https://x.example/a.png"}`)
-	id, _ := m["request_id"].(string)
-	require.NotEmpty(t, id, "%v", m)
-	// The default run time is 2 s: a job already finished is the 0.
-	assert.Equal(t, "succeeded", call(http.MethodGet, "/v1/requests/"+id+"/result", "")["status"])
 }
